@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from amaranth.back import rtlil
 from hwaccel.errors import CompileError
 from hwaccel.fixedpoint import accumulator_range
 from hwaccel.golden.matvec import matvec
-from hwaccel.hw.matvec import MatVec
+from hwaccel.hw.matvec import ROM_GROUP_LANES, MatVec
 from hwaccel.hw.params import MatVecParams, adder_tree_stages, code_range
 from sim.bench_matvec import matvec_case, random_vectors
 from sim.pysim import run_pysim
@@ -88,9 +89,10 @@ def test_acc_bits_formula() -> None:
 def test_schedule_and_cycles_by_hand() -> None:
     dense = MatVecParams(7, 5, np.ones((5, 7), dtype=np.int64), pe=2, simd=3)
     assert (dense.input_folds, dense.output_folds, dense.vector_cycles) == (3, 3, 9)
-    # latency: issue, operands, products, product copies, one adder stage (3 terms: 2 levels), accumulate = 6
-    assert dense.latency == 6
-    assert dense.first_output_cycles == 3 - 1 + 6 and dense.total_cycles(4) == 4 * 9 + 6
+    # latency: issue, ROM address copies, ROM read, operands, products, product copies, one adder stage
+    # (3 terms: 2 levels), accumulate = 7
+    assert dense.latency == 7
+    assert dense.first_output_cycles == 3 - 1 + 7 and dense.total_cycles(4) == 4 * 9 + 7
     # two adder levels a stage: 1..4 terms -> 1 stage, 5..16 -> 2, 17..64 -> 3
     assert [adder_tree_stages(n) for n in (1, 2, 4, 5, 16, 17, 64, 65)] == [1, 1, 1, 2, 2, 3, 3, 4]
     w = np.zeros((6, 8), dtype=np.int64)
@@ -98,7 +100,7 @@ def test_schedule_and_cycles_by_hand() -> None:
     p = MatVecParams(8, 6, w, pe=2, simd=4)
     assert p.schedule == ((0, 0), (0, 1), (1, 0), (2, 1))  # fold 0 reads both beats; fold 1 is all zero
     assert p.live_lanes == ((0, 0), (1, 3))
-    assert p.total_cycles(2) == 2 * 4 + 6  # simd 4: one adder stage, latency 6
+    assert p.total_cycles(2) == 2 * 4 + 7  # simd 4: one adder stage, latency 7
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -136,6 +138,17 @@ def test_pruned_lanes_have_no_multiplier() -> None:
     p = MatVecParams(8, 4, w, pe=2, simd=4)
     assert p.live_lanes == ((0, 0), (0, 1), (0, 2))
     assert _multipliers(p) == 3
+
+
+def test_weight_rom_slices_have_their_own_address_register() -> None:
+    w = np.arange(1, 4 * 21 + 1).reshape(4, 21)  # two output folds of 2 x 21 = 42 live lanes
+    p = MatVecParams(21, 4, w, pe=2, simd=21)
+    text = rtlil.convert(MatVec(p), name="m")
+    assert len(p.live_lanes) == 42 and ROM_GROUP_LANES == 8
+    roms = re.findall(r"memory width (\d+) size (\d+) \\rom(\d+)\n", text)
+    assert sorted((int(g), int(width), int(depth)) for width, depth, g in roms) == \
+        [(g, 8 * 8, 2) for g in range(5)] + [(5, 2 * 8, 2)]  # 8 bits a weight, 2 tiles
+    assert all(f"rom{g}_addr" in text for g in range(6))
 
 
 def test_pysim_random(tally) -> None:

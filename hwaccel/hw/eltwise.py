@@ -5,13 +5,13 @@ requant). Both feed :func:`~.requant.requant_pipeline`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import ADD_RESCALE_STAGES, EltwiseAddParams, EltwiseConcatParams
 from .queue import OutputQueue
-from .requant import requant_pipeline, requant_products
+from .requant import constant_chunks, requant_pipeline, requant_products
 from .stream import code_shape, lanes_stream
 
 __all__ = ["EltwiseAdd", "EltwiseConcat", "eltwise_products"]
@@ -28,6 +28,11 @@ def rescaled_sum(p: EltwiseAddParams, a: Value, b: Value) -> Value:
     return ta + tb
 
 
+def _sides(p: EltwiseAddParams) -> list[tuple[str, int, int]]:
+    """``(name, zero_point, multiplier)`` of the two inputs."""
+    return [("a", p.a_zero_point, p.a_multiplier), ("b", p.b_zero_point, p.b_multiplier)]
+
+
 def concat_value(p: EltwiseConcatParams, from_b: Value, a: Value, b: Value) -> Value:
     """The offset code of the beat's side, for the requant."""
     return Mux(from_b, b - p.b_zero_point, a - p.a_zero_point)
@@ -37,8 +42,8 @@ def eltwise_products(p: EltwiseAddParams | EltwiseConcatParams) -> list[tuple[Sh
     """The multiplies an Add or Concat builds (:func:`~.requant.requant_products` pairs)."""
     a, b = Signal(code_shape(p.a_bits, p.a_signed)), Signal(code_shape(p.b_bits, p.b_signed))
     if isinstance(p, EltwiseAddParams):
-        terms: list[tuple[Shape, Shape | int]] = [((a - p.a_zero_point).shape(), p.a_multiplier),
-                                                  ((b - p.b_zero_point).shape(), p.b_multiplier)]
+        terms: list[tuple[Shape, Shape | int]] = [((x - zero).shape(), chunk) for x, (_, zero, mult) in zip((a, b), _sides(p))
+                                                  for chunk, _ in constant_chunks(mult)]
         entries = [list(row) for row in p.requant.entries()]
         return terms * p.lanes + requant_products(rescaled_sum(p, a, b).shape(), entries)
     ra, rb = p.side("a"), p.side("b")
@@ -64,22 +69,34 @@ class EltwiseAdd(wiring.Component):
         queue = OutputQueue(m, self.o, p.latency)
         m.d.comb += [self.a.ready.eq(queue.room & self.b.valid), self.b.ready.eq(queue.room & self.a.valid)]
         issue = self.a.valid & self.b.valid & queue.room
-        # ADD_RESCALE_STAGES registers before the requant: the operands (a FIFO's block RAM output
-        # is slow: it drives no arithmetic), each input's product (the DSP block's output register),
-        # then the products again by the adder (the route from the block).
-        operands = [[Signal.like(port.p[lane], name=f"add{lane}_{side}_in") for side, port in (("a", self.a), ("b", self.b))]
-                    for lane in range(p.lanes)]
-        valid = Signal(name="add_valid_in")
-        m.d.sync += [valid.eq(issue), *(r.eq(port.p[lane]) for lane, pair in enumerate(operands)
-                                        for r, port in zip(pair, (self.a, self.b)))]
-        terms = [rescale_terms(p, a, b) for a, b in operands]
-        for stage in range(ADD_RESCALE_STAGES - 1):
-            regs = [[Signal(Shape.cast(t.shape()), name=f"add{lane}_{side}_{stage}") for side, t in zip("ab", pair)]
-                    for lane, pair in enumerate(terms)]
-            delayed = Signal(name=f"add_valid_{stage}")
-            m.d.sync += delayed.eq(valid)
-            m.d.sync += [r.eq(t) for rs, ts in zip(regs, terms) for r, t in zip(rs, ts)]
-            terms, valid = regs, delayed
+        # ADD_RESCALE_STAGES registers before the requant, one wide operation or one route a stage:
+        # 1. the operands (a FIFO's block RAM output is slow: it drives no arithmetic);
+        # 2. ``x - zero_point`` (the multipliers' input registers);
+        # 3. the partial products, the offset times each 17-bit chunk of the constant multiplier
+        #    (:func:`~.requant.constant_chunks`; a DSP block each, this its output register);
+        # 4. the partial products again, by the adder (the route from the blocks);
+        # 5. each input rescaled: the sum of its partial products.
+        valids = [issue] + [Signal(name=f"add_valid_{k}") for k in range(1, ADD_RESCALE_STAGES + 1)]
+        m.d.sync += [later.eq(earlier) for earlier, later in zip(valids, valids[1:])]
+
+        def reg(value: Value, name: str) -> Signal:
+            r = Signal(Shape.cast(value.shape()), name=name)
+            m.d.sync += r.eq(value)
+            return r
+
+        terms = []
+        for lane in range(p.lanes):
+            pair = []
+            for port, (side, zero, mult) in zip((self.a, self.b), _sides(p)):
+                operand = reg(port.p[lane], f"add{lane}_{side}_in")
+                offset = reg(operand - zero, f"add{lane}_{side}_off")
+                parts = [(reg(reg(offset * chunk, f"add{lane}_{side}_part{k}"), f"add{lane}_{side}_part{k}_r"), shift)
+                         for k, (chunk, shift) in enumerate(constant_chunks(mult))]
+                rescaled = Signal(Shape.cast((offset * mult).shape()), name=f"add{lane}_{side}_rescaled")
+                m.d.sync += rescaled.eq(sum((part << shift for part, shift in parts), Const(0)))
+                pair.append(rescaled)
+            terms.append(pair)
+        valid = valids[ADD_RESCALE_STAGES]
         sums = [a + b for a, b in terms]
         entries = [list(row) for row in p.requant.entries()]
         valid, outs = requant_pipeline(m, valid, sums, entries, None, p.requant)

@@ -6,14 +6,19 @@ that load every cycle (no stall: a fold's last tile issues only with a credit of
 levels, for post-route >= 100 MHz on ECP5:
 
 0. issue: tile ``t``; output fold 0 takes the input beat (and stores it in the input buffer for
-   the later folds), later folds read the buffer; the weight ROM is read at address ``t``. A tile
-   issues when its input is there (fold 0) and, if it ends a fold, the queue has room.
-1. operands: ``x - x_zero_point`` and the weight (codebook looked up), per live lane;
-2. products, one per live lane (the DSP block's output register);
-3. the products again, in registers next to the adder trees (the route from a DSP block gets a cycle);
-4. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
+   the later folds), later folds read the buffer. A tile issues when its input is there (fold 0)
+   and, if it ends a fold, the queue has room.
+1. the input beat (or buffer word); copies of ``t``, one per group of ``ROM_GROUP_LANES`` live
+   lanes, each the address of its group's slice of the weight ROM (one counter driving every ROM
+   LUT across the die was the critical path);
+2. the ROM slices' read registers; per group, a copy of the input fields it uses (one register
+   driving every multiplier across the die was the next);
+3. operands: ``x - x_zero_point`` and the weight (codebook looked up), per live lane;
+4. products, one per live lane (the DSP block's output register);
+5. the products again, in registers next to the adder trees (the route from a DSP block gets a cycle);
+6. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
    ``ADDER_LEVELS_PER_STAGE`` pairwise levels.
-5. accumulate: the fold's first tile loads ``bias + sum``, later tiles add; the last tile of a
+7. accumulate: the fold's first tile loads ``bias + sum``, later tiles add; the last tile of a
    fold delivers the accumulators to the output queue.
 
 Only *live* lanes (``MatVecParams.live_lanes``: non-zero weight in some tile) get a multiplier and
@@ -32,7 +37,9 @@ from .params import ADDER_LEVELS_PER_STAGE, MatVecParams, adder_tree_stages
 from .queue import OutputQueue
 from .stream import code_shape, lanes_stream, pack_lanes
 
-__all__ = ["MatVec"]
+__all__ = ["MatVec", "ROM_GROUP_LANES"]
+
+ROM_GROUP_LANES = 8  # live lanes per weight-ROM slice (each slice has its own address register)
 
 
 def _table(values: list[int], index: Value, shape: object = None) -> Value:
@@ -77,10 +84,35 @@ class MatVec(wiring.Component):
             "o": Out(lanes_stream(signed(params.acc_bits), params.pe)),
         })
 
-    def _rom_words(self) -> list[int]:
-        """One word per tile: the live lanes' weights (or codebook indices), lane 0 lowest."""
+    def _rom_words(self, lanes: tuple[tuple[int, int], ...]) -> list[int]:
+        """One word per tile: the weights (or codebook indices) of ``lanes``, the first lowest."""
         p = self.params
-        return [pack_lanes([p.tile_stored(nf, sf, pe, s) for pe, s in p.live_lanes], p.index_bits) for nf, sf in p.schedule]
+        return [pack_lanes([p.tile_stored(nf, sf, pe, s) for pe, s in lanes], p.index_bits) for nf, sf in p.schedule]
+
+    def _lane_groups(self, m: Module, t: Value, x_bits: Value) -> list[tuple[Value, Value]]:
+        """Stages 1-2 per group of ``ROM_GROUP_LANES`` live lanes: a registered copy of the tile
+        counter ``t`` addresses the group's slice of the weight ROM, and a copy of the input fields
+        the group uses waits for the slice's read register. ``keep``: synthesis must not merge the
+        twins, so that place and route can put each copy by its group's DSP blocks. Returns, per
+        live lane, its input code and its weight field (or codebook index) of the tile issued two
+        cycles before."""
+        p = self.params
+        lanes = p.live_lanes
+        out: list[tuple[Value, Value]] = []
+        for g, start in enumerate(range(0, len(lanes), ROM_GROUP_LANES)):
+            group = lanes[start:start + ROM_GROUP_LANES]
+            addr = Signal.like(t, name=f"rom{g}_addr", attrs={"keep": 1})
+            m.d.sync += addr.eq(t)
+            rom = Memory(shape=len(group) * p.index_bits, depth=len(p.schedule), init=self._rom_words(group))
+            m.submodules[f"rom{g}"] = rom
+            port = rom.read_port(domain="sync")
+            m.d.comb += port.addr.eq(addr)
+            x_copy: dict[int, Value] = {}
+            for s in sorted({s for _, s in group}):
+                x_copy[s] = Signal(code_shape(p.bits_x, p.signed_x), name=f"x{g}_{s}", attrs={"keep": 1})
+                m.d.sync += x_copy[s].eq(x_bits[s * p.bits_x:(s + 1) * p.bits_x])
+            out += [(x_copy[s], port.data[j * p.index_bits:(j + 1) * p.index_bits]) for j, (_, s) in enumerate(group)]
+        return out
 
     def elaborate(self, platform: object) -> Module:
         p = self.params
@@ -120,31 +152,22 @@ class MatVec(wiring.Component):
             x_bits: Value = Mux(from_input, x_reg, rport.data)
         else:
             x_bits = x_reg
-        weight_fields: list[Value] = []
-        if lanes:
-            m.submodules.rom = rom = Memory(shape=len(lanes) * p.index_bits, depth=len(sched), init=self._rom_words())
-            wrom = rom.read_port(domain="sync")
-            m.d.comb += wrom.addr.eq(t)
-            weight_fields = [wrom.data[j * p.index_bits:(j + 1) * p.index_bits] for j in range(len(lanes))]
+        grouped = self._lane_groups(m, t, x_bits)
 
-        # Stage 1: operands (offset inputs, weights of the live lanes); stage 2: products.
-        fields = [x_bits[s * p.bits_x:(s + 1) * p.bits_x] for s in range(p.simd)]
-        xs = [f.as_signed() if p.signed_x else f for f in fields]
-        # One offset-input register per live lane (``keep``: synthesis must not merge the twins), so
-        # that place and route can put each next to its multiplier (DSP blocks sit in rows).
+        # Stage 3: operands (offset inputs, weights of the live lanes); stage 4: products. One
+        # offset-input register per live lane (``keep``), the multiplier's (its DSP block's) own.
         offset = {(pe, s): Signal(signed(p.bits_x + 1), name=f"xoff{pe}_{s}", attrs={"keep": 1}) for pe, s in lanes}
         book = p.stored_codebook
         weights = [Signal(signed(p.bits_w), name=f"w{pe}_{s}") for pe, s in lanes]
         products: list[list[Value]] = [[] for _ in range(p.pe)]
-        m.d.sync += [offset[lane].eq(xs[lane[1]] - p.x_zero_point) for lane in lanes]
-        for j, w in enumerate(weights):
-            field = weight_fields[j]
+        for lane, w, (x, field) in zip(lanes, weights, grouped):
+            m.d.sync += offset[lane].eq(x - p.x_zero_point)
             m.d.sync += w.eq(field.as_signed() if book is None else _table(list(book), field, signed(p.bits_w)))
         for (pe, s), w in zip(lanes, weights):
             prod = Signal(signed(p.bits_x + 1 + p.bits_w), name=f"prod{pe}_{s}")
             m.d.sync += prod.eq(offset[pe, s] * w)
             products[pe].append(prod)
-        # Stage 3: the products again. ``prod`` becomes the DSP block's own output register, placed at
+        # Stage 5: the products again. ``prod`` becomes the DSP block's own output register, placed at
         # the block (DSP blocks sit in rows); this copy sits by the adder tree, and the route between
         # them gets a cycle to itself.
         carried: list[list[Value]] = []
@@ -152,19 +175,20 @@ class MatVec(wiring.Component):
             copies = [Signal.like(prod, name=f"{prod.name}_r") for prod in products[pe]]
             m.d.sync += [c.eq(prod) for c, prod in zip(copies, products[pe])]
             carried.append(copies)
-        # Stage 4: one pipelined adder tree per output lane.
+        # Stage 6: one pipelined adder tree per output lane.
         tree_stages = adder_tree_stages(p.simd)
         sums = [adder_tree(m, carried[pe], tree_stages, p.acc_bits, f"sum{pe}") for pe in range(p.pe)]
-        # The control of each tile, delayed to the accumulate stage (operands, products, copies, tree).
+        # The control of each tile, delayed to the accumulate stage (ROM read, operands, products,
+        # copies, tree).
         ctl: tuple[Value, ...] = (v1, first1, last1, nf1)
-        for k in range(3 + tree_stages):
+        for k in range(4 + tree_stages):
             nxt = (Signal(name=f"v{k + 2}"), Signal(name=f"first{k + 2}"), Signal(name=f"last{k + 2}"),
                    Signal(range(p.output_folds), name=f"nf{k + 2}"))
             m.d.sync += [a.eq(b) for a, b in zip(nxt, ctl)]
             ctl = nxt
         valid, first, last, nf = ctl
 
-        # Stage 5: accumulate; the fold's last tile delivers the accumulators to the queue.
+        # Stage 7: accumulate; the fold's last tile delivers the accumulators to the queue.
         news: list[Value] = []
         for pe in range(p.pe):
             acc = Signal(signed(p.acc_bits), name=f"acc{pe}")

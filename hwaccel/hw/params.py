@@ -343,9 +343,9 @@ class MatVecParams:
 
     @property
     def latency(self) -> int:
-        """Issue -> operand registers -> offset/weight -> product -> product copy -> adder tree stages ->
-        accumulator/output."""
-        return 5 + adder_tree_stages(self.simd)
+        """Issue -> input beat and ROM addresses -> ROM read -> offset/weight -> product -> product copy ->
+        adder tree stages -> accumulator/output."""
+        return 6 + adder_tree_stages(self.simd)
 
     @property
     def first_output_cycles(self) -> int:
@@ -397,7 +397,7 @@ class FifoParams:
 
 __all__ += ["ADD_RESCALE_STAGES", "REQUANT_LATENCY", "RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
 
-ADD_RESCALE_STAGES = 3  # EltwiseAdd: the operands, each times its multiplier (a DSP block's register), then a copy
+ADD_RESCALE_STAGES = 5  # EltwiseAdd: operands, offsets, partial products (DSP output registers), their copies, the rescaled inputs
 REQUANT_LATENCY = 7  # operands, partial products, their copies, product, rounding, shift, clamp (+1 for the table's read register)
 
 
@@ -576,9 +576,9 @@ class PoolParams:
 
     @property
     def latency(self) -> int:
-        """Cycles from the transfer of a window's last beat to its output transferring (max: the
-        result register, then the output queue's)."""
-        return 2 if self.requant is None else self.requant.latency
+        """Cycles from the transfer of a window's last beat to its output transferring: the result
+        register, then the output queue's (max) or the requant's stages (average)."""
+        return 2 if self.requant is None else 1 + self.requant.latency
 
     @property
     def first_output_cycles(self) -> int:
@@ -638,7 +638,8 @@ class EltwiseAddParams:
 
     @property
     def latency(self) -> int:
-        """The operands, the rescaled inputs' products, their copies (:data:`ADD_RESCALE_STAGES`), then the requant."""
+        """The rescale stages (:data:`ADD_RESCALE_STAGES`: operands, offsets, partial products, their
+        copies, the rescaled inputs), then the requant."""
         return ADD_RESCALE_STAGES + self.requant.latency
 
     @property

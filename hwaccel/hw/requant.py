@@ -33,7 +33,7 @@ from .params import REQUANT_LATENCY, RequantEntry, RequantParams
 from .queue import OutputQueue
 from .stream import code_shape, counter, lanes_stream
 
-__all__ = ["Requant", "requant_pipeline", "requant_products", "chunk_layout"]
+__all__ = ["Requant", "requant_pipeline", "requant_products", "chunk_layout", "constant_chunks"]
 
 
 def _pick(values: list[int], select: Value | None, shape: Shape) -> Value:
@@ -69,6 +69,16 @@ def _chunks(value: Value) -> list[tuple[Value, int]]:
     return [(value[k:k + shape.width].as_signed() if shape.signed else value[k:k + shape.width], k) for k, shape in layout]
 
 
+def constant_chunks(value: int) -> list[tuple[int, int]]:
+    """The constant ``value`` as ``sum(chunk << offset)``: ``(chunk, offset)`` pairs over the
+    :func:`chunk_layout` of its shortest width (each chunk fits one 18x18 multiplier)."""
+    chunks = []
+    for offset, shape in chunk_layout(_width([value])):
+        bits = (value >> offset) & ((1 << shape.width) - 1)  # two's complement
+        chunks.append((bits - (bits >> (shape.width - 1) << shape.width) if shape.signed else bits, offset))
+    return chunks
+
+
 def requant_products(x_shape: Shape, entries: list[list[RequantEntry]]) -> list[tuple[Shape, Shape | int]]:
     """The multiplies :func:`requant_pipeline` builds for values of ``x_shape``: one ``(x chunk,
     multiplier chunk)`` pair per partial product of each lane, the multiplier chunk a constant
@@ -78,12 +88,10 @@ def requant_products(x_shape: Shape, entries: list[list[RequantEntry]]) -> list[
         mults = [e.mult for e in table]
         m_shape = _width(mults)
         for _, x_chunk in chunk_layout(x_shape):
-            for offset, m_chunk in chunk_layout(m_shape):
-                if len(set(mults)) > 1:
-                    products.append((x_chunk, m_chunk))
-                    continue
-                bits = (mults[0] >> offset) & ((1 << m_chunk.width) - 1)  # the constant's chunk, two's complement
-                products.append((x_chunk, bits - (bits >> (m_chunk.width - 1) << m_chunk.width) if m_chunk.signed else bits))
+            if len(set(mults)) > 1:
+                products += [(x_chunk, m_chunk) for _, m_chunk in chunk_layout(m_shape)]
+            else:
+                products += [(x_chunk, chunk) for chunk, _ in constant_chunks(mults[0])]
     return products
 
 

@@ -1069,12 +1069,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$118 ;
   wire \$119 ;
   wire [24:0] \$12 ;
-  wire [3:0] \$120 ;
+  wire [4:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire [4:0] \$125 ;
+  wire [5:0] \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
@@ -1096,61 +1096,61 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg \$142 ;
   reg \$143 ;
   reg [3:0] \$144 ;
-  reg [8:0] \$145 ;
-  reg [8:0] \$146 ;
-  reg [8:0] \$147 ;
-  reg [8:0] \$148 ;
-  reg [8:0] \$149 ;
+  reg [6:0] \$145 ;
+  reg [7:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [7:0] \$149 ;
   wire \$15 ;
-  reg [8:0] \$150 ;
-  reg [8:0] \$151 ;
-  reg [8:0] \$152 ;
-  reg [8:0] \$153 ;
-  reg [8:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [8:0] \$156 ;
-  reg [8:0] \$157 ;
-  reg [8:0] \$158 ;
-  reg [8:0] \$159 ;
+  reg [7:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [7:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [6:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [7:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [7:0] \$158 ;
+  reg [7:0] \$159 ;
   wire \$16 ;
-  reg [8:0] \$160 ;
+  reg [7:0] \$160 ;
   reg [7:0] \$161 ;
   reg [7:0] \$162 ;
-  reg [7:0] \$163 ;
+  reg [8:0] \$163 ;
   reg [7:0] \$164 ;
-  reg [7:0] \$165 ;
+  reg [8:0] \$165 ;
   reg [7:0] \$166 ;
-  reg [7:0] \$167 ;
+  reg [8:0] \$167 ;
   reg [7:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg [8:0] \$169 ;
   wire \$17 ;
   reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
+  reg [8:0] \$171 ;
   reg [7:0] \$172 ;
-  reg [7:0] \$173 ;
+  reg [8:0] \$173 ;
   reg [7:0] \$174 ;
-  reg [7:0] \$175 ;
+  reg [8:0] \$175 ;
   reg [7:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [16:0] \$178 ;
-  reg [16:0] \$179 ;
+  reg [8:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [8:0] \$179 ;
   wire \$18 ;
-  reg [16:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [16:0] \$182 ;
-  reg [16:0] \$183 ;
-  reg [16:0] \$184 ;
-  reg [16:0] \$185 ;
-  reg [16:0] \$186 ;
-  reg [16:0] \$187 ;
-  reg [16:0] \$188 ;
-  reg [16:0] \$189 ;
+  reg [7:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [8:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [8:0] \$189 ;
   wire \$19 ;
-  reg [16:0] \$190 ;
-  reg [16:0] \$191 ;
-  reg [16:0] \$192 ;
-  reg [16:0] \$193 ;
-  reg [16:0] \$194 ;
+  reg [7:0] \$190 ;
+  reg [8:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [8:0] \$193 ;
+  reg [7:0] \$194 ;
   reg [16:0] \$195 ;
   reg [16:0] \$196 ;
   reg [16:0] \$197 ;
@@ -1167,81 +1167,103 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$206 ;
   reg [16:0] \$207 ;
   reg [16:0] \$208 ;
-  reg [23:0] \$209 ;
+  reg [16:0] \$209 ;
   reg [2:0] \$21 ;
-  reg [23:0] \$210 ;
-  reg [23:0] \$211 ;
-  reg [23:0] \$212 ;
-  reg [23:0] \$213 ;
-  reg [23:0] \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg [3:0] \$218 ;
-  reg \$219 ;
+  reg [16:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [16:0] \$213 ;
+  reg [16:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [16:0] \$219 ;
   reg \$22 ;
-  reg \$220 ;
-  reg \$221 ;
-  reg [3:0] \$222 ;
-  reg \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg [3:0] \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  reg [16:0] \$220 ;
+  reg [16:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [16:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [23:0] \$227 ;
+  reg [23:0] \$228 ;
+  reg [23:0] \$229 ;
   reg \$23 ;
-  reg [3:0] \$230 ;
-  reg \$231 ;
-  reg \$232 ;
+  reg [23:0] \$230 ;
+  reg [23:0] \$231 ;
+  reg [23:0] \$232 ;
   reg \$233 ;
-  reg [3:0] \$234 ;
-  reg [23:0] \$235 ;
-  reg [23:0] \$236 ;
-  reg [3:0] \$237 ;
-  reg [2:0] \$238 ;
-  reg [2:0] \$239 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg [3:0] \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
   reg \$24 ;
-  reg [2:0] \$240 ;
+  reg [3:0] \$240 ;
   reg \$241 ;
-  reg [47:0] \$242 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg [3:0] \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [3:0] \$248 ;
+  reg \$249 ;
   wire \$25 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg [3:0] \$252 ;
+  reg \$253 ;
+  reg \$254 ;
+  reg \$255 ;
+  reg [3:0] \$256 ;
+  reg [23:0] \$257 ;
+  reg [23:0] \$258 ;
+  reg [3:0] \$259 ;
   wire [7:0] \$26 ;
+  reg [2:0] \$260 ;
+  reg [2:0] \$261 ;
+  reg [3:0] \$262 ;
+  reg \$263 ;
+  reg [47:0] \$264 ;
   wire [7:0] \$27 ;
   wire [63:0] \$28 ;
-  wire [8:0] \$29 ;
+  wire [63:0] \$29 ;
   wire \$3 ;
   wire [63:0] \$30 ;
-  wire [8:0] \$31 ;
+  wire [63:0] \$31 ;
   wire [63:0] \$32 ;
-  wire [8:0] \$33 ;
+  wire [63:0] \$33 ;
   wire [63:0] \$34 ;
-  wire [8:0] \$35 ;
+  wire [63:0] \$35 ;
   wire [63:0] \$36 ;
-  wire [8:0] \$37 ;
+  wire [63:0] \$37 ;
   wire [63:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [63:0] \$39 ;
   wire \$4 ;
   wire [63:0] \$40 ;
-  wire [8:0] \$41 ;
+  wire [63:0] \$41 ;
   wire [63:0] \$42 ;
-  wire [8:0] \$43 ;
-  wire [63:0] \$44 ;
+  wire [63:0] \$43 ;
+  wire [8:0] \$44 ;
   wire [8:0] \$45 ;
-  wire [63:0] \$46 ;
+  wire [8:0] \$46 ;
   wire [8:0] \$47 ;
-  wire [63:0] \$48 ;
+  wire [8:0] \$48 ;
   wire [8:0] \$49 ;
   wire \$5 ;
-  wire [63:0] \$50 ;
+  wire [8:0] \$50 ;
   wire [8:0] \$51 ;
-  wire [63:0] \$52 ;
+  wire [8:0] \$52 ;
   wire [8:0] \$53 ;
-  wire [63:0] \$54 ;
+  wire [8:0] \$54 ;
   wire [8:0] \$55 ;
-  wire [63:0] \$56 ;
+  wire [8:0] \$56 ;
   wire [8:0] \$57 ;
-  wire [63:0] \$58 ;
+  wire [8:0] \$58 ;
   wire [8:0] \$59 ;
   wire \$6 ;
   wire [16:0] \$60 ;
@@ -1288,11 +1310,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$98 ;
   wire \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$30  = 3'h0;
+  reg [2:0] \$signature__addr$32  = 3'h0;
   wire [63:0] \$signature__data ;
-  wire [47:0] \$signature__data$32 ;
+  wire [47:0] \$signature__data$34 ;
   wire \$signature__en ;
-  wire \$signature__en$24 ;
+  wire \$signature__en$26 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1305,6 +1327,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [63:0] i__payload;
@@ -1328,6 +1351,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -1335,6 +1359,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [47:0] o__payload;
   reg [47:0] o__payload = 48'h000000000000;
@@ -1344,6 +1369,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [6:0] port__addr = 7'h00;
+  (* keep = 32'd1 *)
+  reg [6:0] \port__addr$15  = 7'h00;
+  wire [63:0] port__data;
+  wire [63:0] \port__data$84 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1383,15 +1414,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 7'h00 *)
+  (* keep = 32'd1 *)
+  wire [6:0] rom0_addr;
+  (* init = 7'h00 *)
+  (* keep = 32'd1 *)
+  wire [6:0] rom1_addr;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$33  = 3'h0;
+  reg [2:0] \rport__addr$35  = 3'h0;
   wire [63:0] rport__data;
-  wire [47:0] \rport__data$132 ;
+  wire [47:0] \rport__data$156 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -1402,14 +1439,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_1 = 24'h000000;
   reg [23:0] sum1_s1_0 = 24'h000000;
-  (* init = 7'h00 *)
-  wire [6:0] t;
+  reg [6:0] t = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -1426,8 +1463,38 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] w1_5 = 8'h00;
   reg [7:0] w1_6 = 8'h00;
   reg [7:0] w1_7 = 8'h00;
-  reg [6:0] wrom__addr = 7'h00;
-  wire [127:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_7 = 8'h00;
   reg [63:0] x_reg = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -1481,7 +1548,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [47:0] queue [6:0];
+  reg [47:0] queue [7:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -1490,149 +1557,286 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     queue[4] = 48'h000000000000;
     queue[5] = 48'h000000000000;
     queue[6] = 48'h000000000000;
+    queue[7] = 48'h000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$24 )
-      queue[\$signature__addr$30 ] <= q_in;
+    if (\$signature__en$26 )
+      queue[\$signature__addr$32 ] <= q_in;
   end
-  assign \rport__data$132  = queue[\rport__addr$33 ];
-  reg [127:0] rom [127:0];
+  assign \rport__data$156  = queue[\rport__addr$35 ];
+  reg [63:0] rom0 [127:0];
   initial begin
-    rom[0] = 128'hc78f04efd4c9c1284afe19b693b332ff;
-    rom[1] = 128'h9dca85dd0407071c03d9c281c6bc19f8;
-    rom[2] = 128'hdfc6c0f181fb03bc46ed4e22b0993825;
-    rom[3] = 128'hd182e0feecda981c51dcc19ea92de3f1;
-    rom[4] = 128'heeaaf407a78cd8242d0229a28197adc3;
-    rom[5] = 128'h2bb3d3b88aa4dbbb3713a8bca9e8a905;
-    rom[6] = 128'he1e4d9af861618d4c917e5fe3514fdd7;
-    rom[7] = 128'hb5cfb589e6b2dc1c1ca2fe02a89ab811;
-    rom[8] = 128'hfea2f4a2a598e2c2f715d19ce9c399e1;
-    rom[9] = 128'h4ab714a399930f04d82a0e290ee8cf02;
-    rom[10] = 128'h0bd6c2e2c4d5e120b68492aad512acb1;
-    rom[11] = 128'h02f62dd08f1da8bbdcc4910d810506ee;
-    rom[12] = 128'h49d7c9b8bd9702b421afd7c88a87c7ef;
-    rom[13] = 128'h1ab397fd9e0c25ed3887f625b223d4b1;
-    rom[14] = 128'hb7408103d6ba1b1def15c3df8f1cd9f6;
-    rom[15] = 128'hdfccbe1fe2aaf101121c058dc3c11f2a;
-    rom[16] = 128'h040af1f51415420115fafa938e9beea6;
-    rom[17] = 128'h03e1e903f7f0331ba59cde17eaafa721;
-    rom[18] = 128'hf0e4e21a0ad611faf2bf8c1d98bcfeaa;
-    rom[19] = 128'h6321f805f4f00ffc1ba519da17b0e303;
-    rom[20] = 128'h021e04f8110e21ffc8b4e0e5e48bc5eb;
-    rom[21] = 128'hde16ffdd4cfa120c15d3fca2a8e9813f;
-    rom[22] = 128'h29ecb6d31df11681fbb7da06f5d68112;
-    rom[23] = 128'h45efc4e5ec3021f80525ebb609e6a420;
-    rom[24] = 128'h06f6fc09fcff2700bad4fec01a0b2d1c;
-    rom[25] = 128'he9f80703fdf800811198cd1f1e95a7d0;
-    rom[26] = 128'hdbef0a05fbf513ca1d21980936aedd37;
-    rom[27] = 128'h1a0cfe06f706fe03e3d9e72ed6a807e1;
-    rom[28] = 128'h031301f4ff0309fc29d6a6e52fdfeae9;
-    rom[29] = 128'hd322d9eafffa14d3209bfdbca2c5812b;
-    rom[30] = 128'h0f0af3df09f7eb02ac079ef4c6a0dd49;
-    rom[31] = 128'h20fd1a18fbf3dc1b1bcc29911ecc85ad;
-    rom[32] = 128'hf08487b112e586e61b1911e71b1723fe;
-    rom[33] = 128'h8bbc0204e4d5a1fae6f2eaf2fc1d1581;
-    rom[34] = 128'h47100d82e8e913b9b3e6d2f4e904061d;
-    rom[35] = 128'hdcf0a3a51092acbeeec7e1df12f9f6fe;
-    rom[36] = 128'h44e3a40a8abfbfdaf8f3f4f808f5ec01;
-    rom[37] = 128'hb4d812a5d205d2469c2214eceef3f7fc;
-    rom[38] = 128'he4fbc381b9088fea1ffc3ef6dd11fef5;
-    rom[39] = 128'hf59181a9b3e2ce192d0d0e15251e3c0d;
-    rom[40] = 128'h0303050007fd0afee1eef7f80703f4fc;
-    rom[41] = 128'hff0901f90c00fef638f2e3f90404052d;
-    rom[42] = 128'h0af902fafe04fad4ce17e8f108060536;
-    rom[43] = 128'h7f000206040e0802c5feecf2e6100c01;
-    rom[44] = 128'hfff2ff050d0e0800fe19f703001715ff;
-    rom[45] = 128'h0bebfd0b0302fafef111fe07161a210c;
-    rom[46] = 128'hfefef2fc07f6f4e9ff0e0304ff24160e;
-    rom[47] = 128'hfef3f9fa08faf6e007130a1211002d81;
-    rom[48] = 128'he5f0fdebf6e50c0104f400000208fdfd;
-    rom[49] = 128'h01f50008f7eef9e3dffc08000a050ff4;
-    rom[50] = 128'hf62404170bea04b7ecf6fc0f03f4fadc;
-    rom[51] = 128'h1c2f120801020a007f06f91005000b04;
-    rom[52] = 128'hff19101d15170e06fe07f90e0dfe0002;
-    rom[53] = 128'hbbf2fb2402ed19f602faf20602fb03ee;
-    rom[54] = 128'h81c4def5fbcb22f00409f30200fb06f7;
-    rom[55] = 128'hbef70300d6d405da05f9fdf8fe06f90f;
-    rom[56] = 128'hf142ec848225eac2171b180fe4e7dcbc;
-    rom[57] = 128'h2dc71331ecf31413fff8aad0b896f636;
-    rom[58] = 128'hf51083bd0681232c20ee958df719ed0c;
-    rom[59] = 128'h44fc11bcd1969e0cc4f7890102918b25;
-    rom[60] = 128'hefe3c1eae018be102f1502838120f03a;
-    rom[61] = 128'hc59a0bc690dca8f90eb9a1de860d9433;
-    rom[62] = 128'h07d09b06e5e5c0ebe2adb8ee848df4e2;
-    rom[63] = 128'hfda4a00af1a4d14b03f8b2e3f5fca3c2;
-    rom[64] = 128'hc7b50cb40fb8a1fbf7c0feeaecff02ff;
-    rom[65] = 128'h1a1bc5cfced68802dad20af2fdddd985;
-    rom[66] = 128'hadafd8f18fbc28c60202e8db0bf603b9;
-    rom[67] = 128'hdf8e99e283881ddf1d13f20d0b04ecf8;
-    rom[68] = 128'hc4aacb86dc9eb2f208ee02fffc17ca06;
-    rom[69] = 128'hd6c325e70896be228140fdf610f3e8d4;
-    rom[70] = 128'hd4a8fdd1811800f8fd30eae918e2e0fd;
-    rom[71] = 128'hae0d8d0294eb852a3e141d07fb01dd24;
-    rom[72] = 128'hd6c0f108fbe8db0401c82eac854d01ad;
-    rom[73] = 128'head8ecf103f3fc92d7e891012ba8e1a2;
-    rom[74] = 128'he5aff802fa06fd76dbbababa28bcc8d8;
-    rom[75] = 128'h22bbe1080b04dcf8a027b1c79de8031b;
-    rom[76] = 128'h04f4f629291af9083ad6832e25c8b0c1;
-    rom[77] = 128'h542003043833102de833b7199bfd502b;
-    rom[78] = 128'hf43120e11f0d0d7f5ec1b497815b582a;
-    rom[79] = 128'h1d263024fddbdd869fa4aa00a3d4bff7;
-    rom[80] = 128'h22a61dd68b0fb7e3111c1e01040822fc;
-    rom[81] = 128'he6eab5aa15c415480911fdfbfe0804e7;
-    rom[82] = 128'hbff1fde7f59c192c0101fb0808ffe0d9;
-    rom[83] = 128'h0ecbc18100a712c01ae9f80f1bfafb04;
-    rom[84] = 128'he1cc9d20dfc7eb07010a06ff01fdfb00;
-    rom[85] = 128'h4cc80da3aec90f59f30216fdf3f702f5;
-    rom[86] = 128'hd0f3abe5970a192e0907190ff7f8fee4;
-    rom[87] = 128'ha909d0dfeb819c0702f70aff040d0f7f;
-    rom[88] = 128'h433fb48b8cae2e58a320eee8faf11302;
-    rom[89] = 128'hf1042233a4db2355c200e4040ee7adef;
-    rom[90] = 128'h5b9b870a0416e246c3ebca202ee0e1ff;
-    rom[91] = 128'hdfec9421d82d8dee1404c6e80fe4ed04;
-    rom[92] = 128'hf2e520cc0bbdcddb000df6dfffed08fd;
-    rom[93] = 128'hd5ceddd087be91eea1e2fc2d24fe11f3;
-    rom[94] = 128'hbb812818b4bf133df2f1fb162ffbdf81;
-    rom[95] = 128'h98c5d824cb26bbf82ff3fa2717dc15e5;
-    rom[96] = 128'hd4ddc9d9ce0219d94ffa9a2ad3fdf3e3;
-    rom[97] = 128'he783e2badfd8e6d315b2f7a694d71cf1;
-    rom[98] = 128'h149e90dceaa0d50db6be8ca3ecce1e56;
-    rom[99] = 128'hf7c4070400110a37b6f1a40581db1112;
-    rom[100] = 128'h0c1c1eff9ea7d335e7b6a918a8ae25cf;
-    rom[101] = 128'h3602dd0b879f81332894e6d0fa09c625;
-    rom[102] = 128'h6641b19fe4f69ee4f7ffc70ff98ef521;
-    rom[103] = 128'h503cd1a4e7fdb106ba02d090d62dd2dd;
-    rom[104] = 128'h220b0b05080c0f0131e7d8fc0c9eeae9;
-    rom[105] = 128'h2104011300120ed6c191b40fb8dbcbd7;
-    rom[106] = 128'h32f0f806fdf809da24b4a3c796a803bf;
-    rom[107] = 128'h7fe5f10007f103034406a4ecc8fbedcb;
-    rom[108] = 128'h04f2e40714e9ebfee5eb8cd7c0810711;
-    rom[109] = 128'h03e7e704160b040c10fbe9bd93e38e00;
-    rom[110] = 128'h0901f6f9010520ed8effe307d4eeaae6;
-    rom[111] = 128'hfff9f3fb0616f8669f05d5bbc9b7a639;
-    rom[112] = 128'h09ecf10515142504cedffc00e5f01307;
-    rom[113] = 128'h1815faf7fa0cea960508191c03f613ad;
-    rom[114] = 128'hfd18f51defe8f51efaf720130dfafd77;
-    rom[115] = 128'hfdfcfe0cefd90e0447e2091811fef607;
-    rom[116] = 128'hfeef1307d2efb3fdf7fcf51326fa07f7;
-    rom[117] = 128'h81130c00fcdd06f9d7fff900ff0cf2f4;
-    rom[118] = 128'h012415ff0505150c17121df5fb06f76a;
-    rom[119] = 128'hf51b01f2090fd9135b2d2816e1e71f7f;
-    rom[120] = 128'hd1e2e3f1fd0ae803fff10e020df501ff;
-    rom[121] = 128'ha008e707f704fa81e60b0b14fa0dffb4;
-    rom[122] = 128'hb724ed240df5080b37140602e4eafb20;
-    rom[123] = 128'hfed00b0b00e0d6fe7ffb16f9d5cfcbff;
-    rom[124] = 128'hfeddf7f70cf3090002130918f2faea03;
-    rom[125] = 128'h9dc6e6fb04f015d0fdf3f01711fbf0ee;
-    rom[126] = 128'hdf0306141913f22c10fbfa020ef6ef50;
-    rom[127] = 128'h11170804fe0c0237382004f503fdff66;
+    rom0[0] = 64'h4afe19b693b332ff;
+    rom0[1] = 64'h03d9c281c6bc19f8;
+    rom0[2] = 64'h46ed4e22b0993825;
+    rom0[3] = 64'h51dcc19ea92de3f1;
+    rom0[4] = 64'h2d0229a28197adc3;
+    rom0[5] = 64'h3713a8bca9e8a905;
+    rom0[6] = 64'hc917e5fe3514fdd7;
+    rom0[7] = 64'h1ca2fe02a89ab811;
+    rom0[8] = 64'hf715d19ce9c399e1;
+    rom0[9] = 64'hd82a0e290ee8cf02;
+    rom0[10] = 64'hb68492aad512acb1;
+    rom0[11] = 64'hdcc4910d810506ee;
+    rom0[12] = 64'h21afd7c88a87c7ef;
+    rom0[13] = 64'h3887f625b223d4b1;
+    rom0[14] = 64'hef15c3df8f1cd9f6;
+    rom0[15] = 64'h121c058dc3c11f2a;
+    rom0[16] = 64'h15fafa938e9beea6;
+    rom0[17] = 64'ha59cde17eaafa721;
+    rom0[18] = 64'hf2bf8c1d98bcfeaa;
+    rom0[19] = 64'h1ba519da17b0e303;
+    rom0[20] = 64'hc8b4e0e5e48bc5eb;
+    rom0[21] = 64'h15d3fca2a8e9813f;
+    rom0[22] = 64'hfbb7da06f5d68112;
+    rom0[23] = 64'h0525ebb609e6a420;
+    rom0[24] = 64'hbad4fec01a0b2d1c;
+    rom0[25] = 64'h1198cd1f1e95a7d0;
+    rom0[26] = 64'h1d21980936aedd37;
+    rom0[27] = 64'he3d9e72ed6a807e1;
+    rom0[28] = 64'h29d6a6e52fdfeae9;
+    rom0[29] = 64'h209bfdbca2c5812b;
+    rom0[30] = 64'hac079ef4c6a0dd49;
+    rom0[31] = 64'h1bcc29911ecc85ad;
+    rom0[32] = 64'h1b1911e71b1723fe;
+    rom0[33] = 64'he6f2eaf2fc1d1581;
+    rom0[34] = 64'hb3e6d2f4e904061d;
+    rom0[35] = 64'heec7e1df12f9f6fe;
+    rom0[36] = 64'hf8f3f4f808f5ec01;
+    rom0[37] = 64'h9c2214eceef3f7fc;
+    rom0[38] = 64'h1ffc3ef6dd11fef5;
+    rom0[39] = 64'h2d0d0e15251e3c0d;
+    rom0[40] = 64'he1eef7f80703f4fc;
+    rom0[41] = 64'h38f2e3f90404052d;
+    rom0[42] = 64'hce17e8f108060536;
+    rom0[43] = 64'hc5feecf2e6100c01;
+    rom0[44] = 64'hfe19f703001715ff;
+    rom0[45] = 64'hf111fe07161a210c;
+    rom0[46] = 64'hff0e0304ff24160e;
+    rom0[47] = 64'h07130a1211002d81;
+    rom0[48] = 64'h04f400000208fdfd;
+    rom0[49] = 64'hdffc08000a050ff4;
+    rom0[50] = 64'hecf6fc0f03f4fadc;
+    rom0[51] = 64'h7f06f91005000b04;
+    rom0[52] = 64'hfe07f90e0dfe0002;
+    rom0[53] = 64'h02faf20602fb03ee;
+    rom0[54] = 64'h0409f30200fb06f7;
+    rom0[55] = 64'h05f9fdf8fe06f90f;
+    rom0[56] = 64'h171b180fe4e7dcbc;
+    rom0[57] = 64'hfff8aad0b896f636;
+    rom0[58] = 64'h20ee958df719ed0c;
+    rom0[59] = 64'hc4f7890102918b25;
+    rom0[60] = 64'h2f1502838120f03a;
+    rom0[61] = 64'h0eb9a1de860d9433;
+    rom0[62] = 64'he2adb8ee848df4e2;
+    rom0[63] = 64'h03f8b2e3f5fca3c2;
+    rom0[64] = 64'hf7c0feeaecff02ff;
+    rom0[65] = 64'hdad20af2fdddd985;
+    rom0[66] = 64'h0202e8db0bf603b9;
+    rom0[67] = 64'h1d13f20d0b04ecf8;
+    rom0[68] = 64'h08ee02fffc17ca06;
+    rom0[69] = 64'h8140fdf610f3e8d4;
+    rom0[70] = 64'hfd30eae918e2e0fd;
+    rom0[71] = 64'h3e141d07fb01dd24;
+    rom0[72] = 64'h01c82eac854d01ad;
+    rom0[73] = 64'hd7e891012ba8e1a2;
+    rom0[74] = 64'hdbbababa28bcc8d8;
+    rom0[75] = 64'ha027b1c79de8031b;
+    rom0[76] = 64'h3ad6832e25c8b0c1;
+    rom0[77] = 64'he833b7199bfd502b;
+    rom0[78] = 64'h5ec1b497815b582a;
+    rom0[79] = 64'h9fa4aa00a3d4bff7;
+    rom0[80] = 64'h111c1e01040822fc;
+    rom0[81] = 64'h0911fdfbfe0804e7;
+    rom0[82] = 64'h0101fb0808ffe0d9;
+    rom0[83] = 64'h1ae9f80f1bfafb04;
+    rom0[84] = 64'h010a06ff01fdfb00;
+    rom0[85] = 64'hf30216fdf3f702f5;
+    rom0[86] = 64'h0907190ff7f8fee4;
+    rom0[87] = 64'h02f70aff040d0f7f;
+    rom0[88] = 64'ha320eee8faf11302;
+    rom0[89] = 64'hc200e4040ee7adef;
+    rom0[90] = 64'hc3ebca202ee0e1ff;
+    rom0[91] = 64'h1404c6e80fe4ed04;
+    rom0[92] = 64'h000df6dfffed08fd;
+    rom0[93] = 64'ha1e2fc2d24fe11f3;
+    rom0[94] = 64'hf2f1fb162ffbdf81;
+    rom0[95] = 64'h2ff3fa2717dc15e5;
+    rom0[96] = 64'h4ffa9a2ad3fdf3e3;
+    rom0[97] = 64'h15b2f7a694d71cf1;
+    rom0[98] = 64'hb6be8ca3ecce1e56;
+    rom0[99] = 64'hb6f1a40581db1112;
+    rom0[100] = 64'he7b6a918a8ae25cf;
+    rom0[101] = 64'h2894e6d0fa09c625;
+    rom0[102] = 64'hf7ffc70ff98ef521;
+    rom0[103] = 64'hba02d090d62dd2dd;
+    rom0[104] = 64'h31e7d8fc0c9eeae9;
+    rom0[105] = 64'hc191b40fb8dbcbd7;
+    rom0[106] = 64'h24b4a3c796a803bf;
+    rom0[107] = 64'h4406a4ecc8fbedcb;
+    rom0[108] = 64'he5eb8cd7c0810711;
+    rom0[109] = 64'h10fbe9bd93e38e00;
+    rom0[110] = 64'h8effe307d4eeaae6;
+    rom0[111] = 64'h9f05d5bbc9b7a639;
+    rom0[112] = 64'hcedffc00e5f01307;
+    rom0[113] = 64'h0508191c03f613ad;
+    rom0[114] = 64'hfaf720130dfafd77;
+    rom0[115] = 64'h47e2091811fef607;
+    rom0[116] = 64'hf7fcf51326fa07f7;
+    rom0[117] = 64'hd7fff900ff0cf2f4;
+    rom0[118] = 64'h17121df5fb06f76a;
+    rom0[119] = 64'h5b2d2816e1e71f7f;
+    rom0[120] = 64'hfff10e020df501ff;
+    rom0[121] = 64'he60b0b14fa0dffb4;
+    rom0[122] = 64'h37140602e4eafb20;
+    rom0[123] = 64'h7ffb16f9d5cfcbff;
+    rom0[124] = 64'h02130918f2faea03;
+    rom0[125] = 64'hfdf3f01711fbf0ee;
+    rom0[126] = 64'h10fbfa020ef6ef50;
+    rom0[127] = 64'h382004f503fdff66;
   end
-  reg [127:0] _1_;
+  reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign port__data = _1_;
+  reg [63:0] rom1 [127:0];
+  initial begin
+    rom1[0] = 64'hc78f04efd4c9c128;
+    rom1[1] = 64'h9dca85dd0407071c;
+    rom1[2] = 64'hdfc6c0f181fb03bc;
+    rom1[3] = 64'hd182e0feecda981c;
+    rom1[4] = 64'heeaaf407a78cd824;
+    rom1[5] = 64'h2bb3d3b88aa4dbbb;
+    rom1[6] = 64'he1e4d9af861618d4;
+    rom1[7] = 64'hb5cfb589e6b2dc1c;
+    rom1[8] = 64'hfea2f4a2a598e2c2;
+    rom1[9] = 64'h4ab714a399930f04;
+    rom1[10] = 64'h0bd6c2e2c4d5e120;
+    rom1[11] = 64'h02f62dd08f1da8bb;
+    rom1[12] = 64'h49d7c9b8bd9702b4;
+    rom1[13] = 64'h1ab397fd9e0c25ed;
+    rom1[14] = 64'hb7408103d6ba1b1d;
+    rom1[15] = 64'hdfccbe1fe2aaf101;
+    rom1[16] = 64'h040af1f514154201;
+    rom1[17] = 64'h03e1e903f7f0331b;
+    rom1[18] = 64'hf0e4e21a0ad611fa;
+    rom1[19] = 64'h6321f805f4f00ffc;
+    rom1[20] = 64'h021e04f8110e21ff;
+    rom1[21] = 64'hde16ffdd4cfa120c;
+    rom1[22] = 64'h29ecb6d31df11681;
+    rom1[23] = 64'h45efc4e5ec3021f8;
+    rom1[24] = 64'h06f6fc09fcff2700;
+    rom1[25] = 64'he9f80703fdf80081;
+    rom1[26] = 64'hdbef0a05fbf513ca;
+    rom1[27] = 64'h1a0cfe06f706fe03;
+    rom1[28] = 64'h031301f4ff0309fc;
+    rom1[29] = 64'hd322d9eafffa14d3;
+    rom1[30] = 64'h0f0af3df09f7eb02;
+    rom1[31] = 64'h20fd1a18fbf3dc1b;
+    rom1[32] = 64'hf08487b112e586e6;
+    rom1[33] = 64'h8bbc0204e4d5a1fa;
+    rom1[34] = 64'h47100d82e8e913b9;
+    rom1[35] = 64'hdcf0a3a51092acbe;
+    rom1[36] = 64'h44e3a40a8abfbfda;
+    rom1[37] = 64'hb4d812a5d205d246;
+    rom1[38] = 64'he4fbc381b9088fea;
+    rom1[39] = 64'hf59181a9b3e2ce19;
+    rom1[40] = 64'h0303050007fd0afe;
+    rom1[41] = 64'hff0901f90c00fef6;
+    rom1[42] = 64'h0af902fafe04fad4;
+    rom1[43] = 64'h7f000206040e0802;
+    rom1[44] = 64'hfff2ff050d0e0800;
+    rom1[45] = 64'h0bebfd0b0302fafe;
+    rom1[46] = 64'hfefef2fc07f6f4e9;
+    rom1[47] = 64'hfef3f9fa08faf6e0;
+    rom1[48] = 64'he5f0fdebf6e50c01;
+    rom1[49] = 64'h01f50008f7eef9e3;
+    rom1[50] = 64'hf62404170bea04b7;
+    rom1[51] = 64'h1c2f120801020a00;
+    rom1[52] = 64'hff19101d15170e06;
+    rom1[53] = 64'hbbf2fb2402ed19f6;
+    rom1[54] = 64'h81c4def5fbcb22f0;
+    rom1[55] = 64'hbef70300d6d405da;
+    rom1[56] = 64'hf142ec848225eac2;
+    rom1[57] = 64'h2dc71331ecf31413;
+    rom1[58] = 64'hf51083bd0681232c;
+    rom1[59] = 64'h44fc11bcd1969e0c;
+    rom1[60] = 64'hefe3c1eae018be10;
+    rom1[61] = 64'hc59a0bc690dca8f9;
+    rom1[62] = 64'h07d09b06e5e5c0eb;
+    rom1[63] = 64'hfda4a00af1a4d14b;
+    rom1[64] = 64'hc7b50cb40fb8a1fb;
+    rom1[65] = 64'h1a1bc5cfced68802;
+    rom1[66] = 64'hadafd8f18fbc28c6;
+    rom1[67] = 64'hdf8e99e283881ddf;
+    rom1[68] = 64'hc4aacb86dc9eb2f2;
+    rom1[69] = 64'hd6c325e70896be22;
+    rom1[70] = 64'hd4a8fdd1811800f8;
+    rom1[71] = 64'hae0d8d0294eb852a;
+    rom1[72] = 64'hd6c0f108fbe8db04;
+    rom1[73] = 64'head8ecf103f3fc92;
+    rom1[74] = 64'he5aff802fa06fd76;
+    rom1[75] = 64'h22bbe1080b04dcf8;
+    rom1[76] = 64'h04f4f629291af908;
+    rom1[77] = 64'h542003043833102d;
+    rom1[78] = 64'hf43120e11f0d0d7f;
+    rom1[79] = 64'h1d263024fddbdd86;
+    rom1[80] = 64'h22a61dd68b0fb7e3;
+    rom1[81] = 64'he6eab5aa15c41548;
+    rom1[82] = 64'hbff1fde7f59c192c;
+    rom1[83] = 64'h0ecbc18100a712c0;
+    rom1[84] = 64'he1cc9d20dfc7eb07;
+    rom1[85] = 64'h4cc80da3aec90f59;
+    rom1[86] = 64'hd0f3abe5970a192e;
+    rom1[87] = 64'ha909d0dfeb819c07;
+    rom1[88] = 64'h433fb48b8cae2e58;
+    rom1[89] = 64'hf1042233a4db2355;
+    rom1[90] = 64'h5b9b870a0416e246;
+    rom1[91] = 64'hdfec9421d82d8dee;
+    rom1[92] = 64'hf2e520cc0bbdcddb;
+    rom1[93] = 64'hd5ceddd087be91ee;
+    rom1[94] = 64'hbb812818b4bf133d;
+    rom1[95] = 64'h98c5d824cb26bbf8;
+    rom1[96] = 64'hd4ddc9d9ce0219d9;
+    rom1[97] = 64'he783e2badfd8e6d3;
+    rom1[98] = 64'h149e90dceaa0d50d;
+    rom1[99] = 64'hf7c4070400110a37;
+    rom1[100] = 64'h0c1c1eff9ea7d335;
+    rom1[101] = 64'h3602dd0b879f8133;
+    rom1[102] = 64'h6641b19fe4f69ee4;
+    rom1[103] = 64'h503cd1a4e7fdb106;
+    rom1[104] = 64'h220b0b05080c0f01;
+    rom1[105] = 64'h2104011300120ed6;
+    rom1[106] = 64'h32f0f806fdf809da;
+    rom1[107] = 64'h7fe5f10007f10303;
+    rom1[108] = 64'h04f2e40714e9ebfe;
+    rom1[109] = 64'h03e7e704160b040c;
+    rom1[110] = 64'h0901f6f9010520ed;
+    rom1[111] = 64'hfff9f3fb0616f866;
+    rom1[112] = 64'h09ecf10515142504;
+    rom1[113] = 64'h1815faf7fa0cea96;
+    rom1[114] = 64'hfd18f51defe8f51e;
+    rom1[115] = 64'hfdfcfe0cefd90e04;
+    rom1[116] = 64'hfeef1307d2efb3fd;
+    rom1[117] = 64'h81130c00fcdd06f9;
+    rom1[118] = 64'h012415ff0505150c;
+    rom1[119] = 64'hf51b01f2090fd913;
+    rom1[120] = 64'hd1e2e3f1fd0ae803;
+    rom1[121] = 64'ha008e707f704fa81;
+    rom1[122] = 64'hb724ed240df5080b;
+    rom1[123] = 64'hfed00b0b00e0d6fe;
+    rom1[124] = 64'hfeddf7f70cf30900;
+    rom1[125] = 64'h9dc6e6fb04f015d0;
+    rom1[126] = 64'hdf0306141913f22c;
+    rom1[127] = 64'h11170804fe0c0237;
+  end
+  reg [63:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rom1[\port__addr$15 ];
+  end
+  assign \port__data$84  = _2_;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -1642,53 +1846,53 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$13  = v6 & last6;
+  assign \$13  = v7 & last7;
   assign \$14  = ~ o__valid;
   assign \$15  = \$14  | o__ready;
   assign \$16  = | q_stored;
   assign \$17  = ~ \$16 ;
   assign \$18  = \$15  & \$17 ;
   assign \$19  = ~ \$18 ;
-  assign \$signature__en$24  = \$13  & \$19 ;
-  assign \$25  = wrom__addr == 7'h7f;
-  assign \$26  = wrom__addr + 1'h1;
+  assign \$signature__en$26  = \$13  & \$19 ;
+  assign \$25  = t == 7'h7f;
+  assign \$26  = t + 1'h1;
   assign \$27  = \$25  ? 8'h00 : \$26 ;
   assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(\$28 [7:0]) - $signed(8'h80);
+  assign \$29  = from_input ? x_reg : rport__data;
   assign \$30  = from_input ? x_reg : rport__data;
-  assign \$31  = $signed(\$30 [15:8]) - $signed(8'h80);
+  assign \$31  = from_input ? x_reg : rport__data;
   assign \$32  = from_input ? x_reg : rport__data;
-  assign \$33  = $signed(\$32 [23:16]) - $signed(8'h80);
+  assign \$33  = from_input ? x_reg : rport__data;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [31:24]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
   assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [39:32]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
   assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [47:40]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [55:48]) - $signed(8'h80);
+  assign \$41  = from_input ? x_reg : rport__data;
   assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [63:56]) - $signed(8'h80);
-  assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [7:0]) - $signed(8'h80);
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [15:8]) - $signed(8'h80);
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [23:16]) - $signed(8'h80);
-  assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [31:24]) - $signed(8'h80);
-  assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [39:32]) - $signed(8'h80);
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [47:40]) - $signed(8'h80);
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [55:48]) - $signed(8'h80);
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [63:56]) - $signed(8'h80);
+  assign \$43  = from_input ? x_reg : rport__data;
+  assign \$44  = $signed(x0_0) - $signed(8'h80);
+  assign \$45  = $signed(x0_1) - $signed(8'h80);
+  assign \$46  = $signed(x0_2) - $signed(8'h80);
+  assign \$47  = $signed(x0_3) - $signed(8'h80);
+  assign \$48  = $signed(x0_4) - $signed(8'h80);
+  assign \$49  = $signed(x0_5) - $signed(8'h80);
+  assign \$50  = $signed(x0_6) - $signed(8'h80);
+  assign \$51  = $signed(x0_7) - $signed(8'h80);
+  assign \$52  = $signed(x1_0) - $signed(8'h80);
+  assign \$53  = $signed(x1_1) - $signed(8'h80);
+  assign \$54  = $signed(x1_2) - $signed(8'h80);
+  assign \$55  = $signed(x1_3) - $signed(8'h80);
+  assign \$56  = $signed(x1_4) - $signed(8'h80);
+  assign \$57  = $signed(x1_5) - $signed(8'h80);
+  assign \$58  = $signed(x1_6) - $signed(8'h80);
+  assign \$59  = $signed(x1_7) - $signed(8'h80);
   assign \$60  = $signed(xoff0_0) * $signed(w0_0);
   assign \$61  = $signed(xoff0_1) * $signed(w0_1);
   assign \$62  = $signed(xoff0_2) * $signed(w0_2);
@@ -1723,7 +1927,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$91  = q_owed + \$90 ;
   assign \$92  = o__valid & o__ready;
   assign \$93  = \$91  - \$92 ;
-  assign \$94  = v6 & last6;
+  assign \$94  = v7 & last7;
   assign \$95  = ~ o__valid;
   assign \$96  = \$95  | o__ready;
   assign \$97  = | q_stored;
@@ -1731,17 +1935,17 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$99  = \$96  & \$98 ;
   assign \$100  = ~ \$99 ;
   assign \$101  = \$94  & \$100 ;
-  assign \$102  = \$signature__addr$30  == 3'h6;
-  assign \$103  = \$signature__addr$30  + 1'h1;
+  assign \$102  = \$signature__addr$32  == 3'h7;
+  assign \$103  = \$signature__addr$32  + 1'h1;
   assign \$104  = \$102  ? 4'h0 : \$103 ;
   assign \$105  = ~ o__valid;
   assign \$106  = \$105  | o__ready;
   assign \$107  = | q_stored;
   assign \$108  = \$106  & \$107 ;
-  assign \$109  = \rport__addr$33  == 3'h6;
-  assign \$110  = \rport__addr$33  + 1'h1;
+  assign \$109  = \rport__addr$35  == 3'h7;
+  assign \$110  = \rport__addr$35  + 1'h1;
   assign \$111  = \$109  ? 4'h0 : \$110 ;
-  assign \$112  = v6 & last6;
+  assign \$112  = v7 & last7;
   assign \$113  = ~ o__valid;
   assign \$114  = \$113  | o__ready;
   assign \$115  = | q_stored;
@@ -1758,10 +1962,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$126  = ~ o__valid;
   assign \$127  = \$126  | o__ready;
   assign \$128  = | q_stored;
-  assign \$129  = v6 & last6;
+  assign \$129  = v7 & last7;
   assign \$130  = \$128  | \$129 ;
   assign \$131  = | q_stored;
-  assign \$132  = \$131  ? \rport__data$132  : q_in;
+  assign \$132  = \$131  ? \rport__data$156  : q_in;
   always @(posedge clk)
     nf_t <= \$133 ;
   always @(posedge clk)
@@ -1773,7 +1977,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk)
     last_t <= \$137 ;
   always @(posedge clk)
-    wrom__addr <= \$138 ;
+    t <= \$138 ;
   always @(posedge clk)
     x_reg <= \$139 ;
   always @(posedge clk)
@@ -1787,205 +1991,249 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk)
     nf1 <= \$144 ;
   always @(posedge clk)
-    xoff0_0 <= \$145 ;
+    port__addr <= \$145 ;
   always @(posedge clk)
-    xoff0_1 <= \$146 ;
+    x0_0 <= \$146 ;
   always @(posedge clk)
-    xoff0_2 <= \$147 ;
+    x0_1 <= \$147 ;
   always @(posedge clk)
-    xoff0_3 <= \$148 ;
+    x0_2 <= \$148 ;
   always @(posedge clk)
-    xoff0_4 <= \$149 ;
+    x0_3 <= \$149 ;
   always @(posedge clk)
-    xoff0_5 <= \$150 ;
+    x0_4 <= \$150 ;
   always @(posedge clk)
-    xoff0_6 <= \$151 ;
+    x0_5 <= \$151 ;
   always @(posedge clk)
-    xoff0_7 <= \$152 ;
+    x0_6 <= \$152 ;
   always @(posedge clk)
-    xoff1_0 <= \$153 ;
+    x0_7 <= \$153 ;
   always @(posedge clk)
-    xoff1_1 <= \$154 ;
+    \port__addr$15  <= \$154 ;
   always @(posedge clk)
-    xoff1_2 <= \$155 ;
+    x1_0 <= \$155 ;
   always @(posedge clk)
-    xoff1_3 <= \$156 ;
+    x1_1 <= \$156 ;
   always @(posedge clk)
-    xoff1_4 <= \$157 ;
+    x1_2 <= \$157 ;
   always @(posedge clk)
-    xoff1_5 <= \$158 ;
+    x1_3 <= \$158 ;
   always @(posedge clk)
-    xoff1_6 <= \$159 ;
+    x1_4 <= \$159 ;
   always @(posedge clk)
-    xoff1_7 <= \$160 ;
+    x1_5 <= \$160 ;
   always @(posedge clk)
-    w0_0 <= \$161 ;
+    x1_6 <= \$161 ;
   always @(posedge clk)
-    w0_1 <= \$162 ;
+    x1_7 <= \$162 ;
   always @(posedge clk)
-    w0_2 <= \$163 ;
+    xoff0_0 <= \$163 ;
   always @(posedge clk)
-    w0_3 <= \$164 ;
+    w0_0 <= \$164 ;
   always @(posedge clk)
-    w0_4 <= \$165 ;
+    xoff0_1 <= \$165 ;
   always @(posedge clk)
-    w0_5 <= \$166 ;
+    w0_1 <= \$166 ;
   always @(posedge clk)
-    w0_6 <= \$167 ;
+    xoff0_2 <= \$167 ;
   always @(posedge clk)
-    w0_7 <= \$168 ;
+    w0_2 <= \$168 ;
   always @(posedge clk)
-    w1_0 <= \$169 ;
+    xoff0_3 <= \$169 ;
   always @(posedge clk)
-    w1_1 <= \$170 ;
+    w0_3 <= \$170 ;
   always @(posedge clk)
-    w1_2 <= \$171 ;
+    xoff0_4 <= \$171 ;
   always @(posedge clk)
-    w1_3 <= \$172 ;
+    w0_4 <= \$172 ;
   always @(posedge clk)
-    w1_4 <= \$173 ;
+    xoff0_5 <= \$173 ;
   always @(posedge clk)
-    w1_5 <= \$174 ;
+    w0_5 <= \$174 ;
   always @(posedge clk)
-    w1_6 <= \$175 ;
+    xoff0_6 <= \$175 ;
   always @(posedge clk)
-    w1_7 <= \$176 ;
+    w0_6 <= \$176 ;
   always @(posedge clk)
-    prod0_0 <= \$177 ;
+    xoff0_7 <= \$177 ;
   always @(posedge clk)
-    prod0_1 <= \$178 ;
+    w0_7 <= \$178 ;
   always @(posedge clk)
-    prod0_2 <= \$179 ;
+    xoff1_0 <= \$179 ;
   always @(posedge clk)
-    prod0_3 <= \$180 ;
+    w1_0 <= \$180 ;
   always @(posedge clk)
-    prod0_4 <= \$181 ;
+    xoff1_1 <= \$181 ;
   always @(posedge clk)
-    prod0_5 <= \$182 ;
+    w1_1 <= \$182 ;
   always @(posedge clk)
-    prod0_6 <= \$183 ;
+    xoff1_2 <= \$183 ;
   always @(posedge clk)
-    prod0_7 <= \$184 ;
+    w1_2 <= \$184 ;
   always @(posedge clk)
-    prod1_0 <= \$185 ;
+    xoff1_3 <= \$185 ;
   always @(posedge clk)
-    prod1_1 <= \$186 ;
+    w1_3 <= \$186 ;
   always @(posedge clk)
-    prod1_2 <= \$187 ;
+    xoff1_4 <= \$187 ;
   always @(posedge clk)
-    prod1_3 <= \$188 ;
+    w1_4 <= \$188 ;
   always @(posedge clk)
-    prod1_4 <= \$189 ;
+    xoff1_5 <= \$189 ;
   always @(posedge clk)
-    prod1_5 <= \$190 ;
+    w1_5 <= \$190 ;
   always @(posedge clk)
-    prod1_6 <= \$191 ;
+    xoff1_6 <= \$191 ;
   always @(posedge clk)
-    prod1_7 <= \$192 ;
+    w1_6 <= \$192 ;
   always @(posedge clk)
-    prod0_0_r <= \$193 ;
+    xoff1_7 <= \$193 ;
   always @(posedge clk)
-    prod0_1_r <= \$194 ;
+    w1_7 <= \$194 ;
   always @(posedge clk)
-    prod0_2_r <= \$195 ;
+    prod0_0 <= \$195 ;
   always @(posedge clk)
-    prod0_3_r <= \$196 ;
+    prod0_1 <= \$196 ;
   always @(posedge clk)
-    prod0_4_r <= \$197 ;
+    prod0_2 <= \$197 ;
   always @(posedge clk)
-    prod0_5_r <= \$198 ;
+    prod0_3 <= \$198 ;
   always @(posedge clk)
-    prod0_6_r <= \$199 ;
+    prod0_4 <= \$199 ;
   always @(posedge clk)
-    prod0_7_r <= \$200 ;
+    prod0_5 <= \$200 ;
   always @(posedge clk)
-    prod1_0_r <= \$201 ;
+    prod0_6 <= \$201 ;
   always @(posedge clk)
-    prod1_1_r <= \$202 ;
+    prod0_7 <= \$202 ;
   always @(posedge clk)
-    prod1_2_r <= \$203 ;
+    prod1_0 <= \$203 ;
   always @(posedge clk)
-    prod1_3_r <= \$204 ;
+    prod1_1 <= \$204 ;
   always @(posedge clk)
-    prod1_4_r <= \$205 ;
+    prod1_2 <= \$205 ;
   always @(posedge clk)
-    prod1_5_r <= \$206 ;
+    prod1_3 <= \$206 ;
   always @(posedge clk)
-    prod1_6_r <= \$207 ;
+    prod1_4 <= \$207 ;
   always @(posedge clk)
-    prod1_7_r <= \$208 ;
+    prod1_5 <= \$208 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$209 ;
+    prod1_6 <= \$209 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$210 ;
+    prod1_7 <= \$210 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$211 ;
+    prod0_0_r <= \$211 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$212 ;
+    prod0_1_r <= \$212 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$213 ;
+    prod0_2_r <= \$213 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$214 ;
+    prod0_3_r <= \$214 ;
   always @(posedge clk)
-    v2 <= \$215 ;
+    prod0_4_r <= \$215 ;
   always @(posedge clk)
-    first2 <= \$216 ;
+    prod0_5_r <= \$216 ;
   always @(posedge clk)
-    last2 <= \$217 ;
+    prod0_6_r <= \$217 ;
   always @(posedge clk)
-    nf2 <= \$218 ;
+    prod0_7_r <= \$218 ;
   always @(posedge clk)
-    v3 <= \$219 ;
+    prod1_0_r <= \$219 ;
   always @(posedge clk)
-    first3 <= \$220 ;
+    prod1_1_r <= \$220 ;
   always @(posedge clk)
-    last3 <= \$221 ;
+    prod1_2_r <= \$221 ;
   always @(posedge clk)
-    nf3 <= \$222 ;
+    prod1_3_r <= \$222 ;
   always @(posedge clk)
-    v4 <= \$223 ;
+    prod1_4_r <= \$223 ;
   always @(posedge clk)
-    first4 <= \$224 ;
+    prod1_5_r <= \$224 ;
   always @(posedge clk)
-    last4 <= \$225 ;
+    prod1_6_r <= \$225 ;
   always @(posedge clk)
-    nf4 <= \$226 ;
+    prod1_7_r <= \$226 ;
   always @(posedge clk)
-    v5 <= \$227 ;
+    sum0_s0_0 <= \$227 ;
   always @(posedge clk)
-    first5 <= \$228 ;
+    sum0_s0_1 <= \$228 ;
   always @(posedge clk)
-    last5 <= \$229 ;
+    sum0_s1_0 <= \$229 ;
   always @(posedge clk)
-    nf5 <= \$230 ;
+    sum1_s0_0 <= \$230 ;
   always @(posedge clk)
-    v6 <= \$231 ;
+    sum1_s0_1 <= \$231 ;
   always @(posedge clk)
-    first6 <= \$232 ;
+    sum1_s1_0 <= \$232 ;
   always @(posedge clk)
-    last6 <= \$233 ;
+    v2 <= \$233 ;
   always @(posedge clk)
-    nf6 <= \$234 ;
+    first2 <= \$234 ;
   always @(posedge clk)
-    acc0 <= \$235 ;
+    last2 <= \$235 ;
   always @(posedge clk)
-    acc1 <= \$236 ;
+    nf2 <= \$236 ;
   always @(posedge clk)
-    q_owed <= \$237 ;
+    v3 <= \$237 ;
   always @(posedge clk)
-    \$signature__addr$30  <= \$238 ;
+    first3 <= \$238 ;
   always @(posedge clk)
-    \rport__addr$33  <= \$239 ;
+    last3 <= \$239 ;
   always @(posedge clk)
-    q_stored <= \$240 ;
+    nf3 <= \$240 ;
   always @(posedge clk)
-    o__valid <= \$241 ;
+    v4 <= \$241 ;
   always @(posedge clk)
-    o__payload <= \$242 ;
+    first4 <= \$242 ;
+  always @(posedge clk)
+    last4 <= \$243 ;
+  always @(posedge clk)
+    nf4 <= \$244 ;
+  always @(posedge clk)
+    v5 <= \$245 ;
+  always @(posedge clk)
+    first5 <= \$246 ;
+  always @(posedge clk)
+    last5 <= \$247 ;
+  always @(posedge clk)
+    nf5 <= \$248 ;
+  always @(posedge clk)
+    v6 <= \$249 ;
+  always @(posedge clk)
+    first6 <= \$250 ;
+  always @(posedge clk)
+    last6 <= \$251 ;
+  always @(posedge clk)
+    nf6 <= \$252 ;
+  always @(posedge clk)
+    v7 <= \$253 ;
+  always @(posedge clk)
+    first7 <= \$254 ;
+  always @(posedge clk)
+    last7 <= \$255 ;
+  always @(posedge clk)
+    nf7 <= \$256 ;
+  always @(posedge clk)
+    acc0 <= \$257 ;
+  always @(posedge clk)
+    acc1 <= \$258 ;
+  always @(posedge clk)
+    q_owed <= \$259 ;
+  always @(posedge clk)
+    \$signature__addr$32  <= \$260 ;
+  always @(posedge clk)
+    \rport__addr$35  <= \$261 ;
+  always @(posedge clk)
+    q_stored <= \$262 ;
+  always @(posedge clk)
+    o__valid <= \$263 ;
+  always @(posedge clk)
+    o__payload <= \$264 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$7  = 24'hffa7a9;
       4'h1:
@@ -2023,7 +2271,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$10  = 24'hffb046;
       4'h1:
@@ -2061,7 +2309,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$20  = 4'h0;
       7'h01:
@@ -2323,7 +2571,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$21  = 3'h1;
       7'h01:
@@ -2585,7 +2833,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$22  = 1'h1;
       7'h01:
@@ -2847,7 +3095,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$23  = 1'h0;
       7'h01:
@@ -3109,7 +3357,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$24  = 1'h0;
       7'h01:
@@ -3420,7 +3668,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = wrom__addr;
+    \$138  = t;
     if (issue) begin
       \$138  = \$27 [6:0];
     end
@@ -3472,717 +3720,872 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = \$29 ;
+    \$145  = t;
     if (rst) begin
-      \$145  = 9'h000;
+      \$145  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = \$31 ;
+    \$146  = \$28 [7:0];
     if (rst) begin
-      \$146  = 9'h000;
+      \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \$33 ;
+    \$147  = \$29 [15:8];
     if (rst) begin
-      \$147  = 9'h000;
+      \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$35 ;
+    \$148  = \$30 [23:16];
     if (rst) begin
-      \$148  = 9'h000;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$37 ;
+    \$149  = \$31 [31:24];
     if (rst) begin
-      \$149  = 9'h000;
+      \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = \$39 ;
+    \$150  = \$32 [39:32];
     if (rst) begin
-      \$150  = 9'h000;
+      \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$41 ;
+    \$151  = \$33 [47:40];
     if (rst) begin
-      \$151  = 9'h000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$43 ;
+    \$152  = \$34 [55:48];
     if (rst) begin
-      \$152  = 9'h000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$45 ;
+    \$153  = \$35 [63:56];
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$47 ;
+    \$154  = t;
     if (rst) begin
-      \$154  = 9'h000;
+      \$154  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$49 ;
+    \$155  = \$36 [7:0];
     if (rst) begin
-      \$155  = 9'h000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$51 ;
+    \$156  = \$37 [15:8];
     if (rst) begin
-      \$156  = 9'h000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = \$53 ;
+    \$157  = \$38 [23:16];
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = \$55 ;
+    \$158  = \$39 [31:24];
     if (rst) begin
-      \$158  = 9'h000;
+      \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$57 ;
+    \$159  = \$40 [39:32];
     if (rst) begin
-      \$159  = 9'h000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$59 ;
+    \$160  = \$41 [47:40];
     if (rst) begin
-      \$160  = 9'h000;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = wrom__data[7:0];
+    \$161  = \$42 [55:48];
     if (rst) begin
       \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = wrom__data[15:8];
+    \$162  = \$43 [63:56];
     if (rst) begin
       \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = wrom__data[23:16];
+    \$163  = \$44 ;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = wrom__data[31:24];
+    \$164  = port__data[7:0];
     if (rst) begin
       \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = wrom__data[39:32];
+    \$165  = \$45 ;
     if (rst) begin
-      \$165  = 8'h00;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = wrom__data[47:40];
+    \$166  = port__data[15:8];
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = wrom__data[55:48];
+    \$167  = \$46 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = wrom__data[63:56];
+    \$168  = port__data[23:16];
     if (rst) begin
       \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = wrom__data[71:64];
+    \$169  = \$47 ;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = wrom__data[79:72];
+    \$170  = port__data[31:24];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = wrom__data[87:80];
+    \$171  = \$48 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = wrom__data[95:88];
+    \$172  = port__data[39:32];
     if (rst) begin
       \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = wrom__data[103:96];
+    \$173  = \$49 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = wrom__data[111:104];
+    \$174  = port__data[47:40];
     if (rst) begin
       \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = wrom__data[119:112];
+    \$175  = \$50 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = wrom__data[127:120];
+    \$176  = port__data[55:48];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = \$60 ;
+    \$177  = \$51 ;
     if (rst) begin
-      \$177  = 17'h00000;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = \$61 ;
+    \$178  = port__data[63:56];
     if (rst) begin
-      \$178  = 17'h00000;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = \$62 ;
+    \$179  = \$52 ;
     if (rst) begin
-      \$179  = 17'h00000;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = \$63 ;
+    \$180  = \port__data$84 [7:0];
     if (rst) begin
-      \$180  = 17'h00000;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = \$64 ;
+    \$181  = \$53 ;
     if (rst) begin
-      \$181  = 17'h00000;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$65 ;
+    \$182  = \port__data$84 [15:8];
     if (rst) begin
-      \$182  = 17'h00000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$66 ;
+    \$183  = \$54 ;
     if (rst) begin
-      \$183  = 17'h00000;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$67 ;
+    \$184  = \port__data$84 [23:16];
     if (rst) begin
-      \$184  = 17'h00000;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$68 ;
+    \$185  = \$55 ;
     if (rst) begin
-      \$185  = 17'h00000;
+      \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$69 ;
+    \$186  = \port__data$84 [31:24];
     if (rst) begin
-      \$186  = 17'h00000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$70 ;
+    \$187  = \$56 ;
     if (rst) begin
-      \$187  = 17'h00000;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \$71 ;
+    \$188  = \port__data$84 [39:32];
     if (rst) begin
-      \$188  = 17'h00000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = \$72 ;
+    \$189  = \$57 ;
     if (rst) begin
-      \$189  = 17'h00000;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = \$73 ;
+    \$190  = \port__data$84 [47:40];
     if (rst) begin
-      \$190  = 17'h00000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$74 ;
+    \$191  = \$58 ;
     if (rst) begin
-      \$191  = 17'h00000;
+      \$191  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \$75 ;
+    \$192  = \port__data$84 [55:48];
     if (rst) begin
-      \$192  = 17'h00000;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = prod0_0;
+    \$193  = \$59 ;
     if (rst) begin
-      \$193  = 17'h00000;
+      \$193  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = prod0_1;
+    \$194  = \port__data$84 [63:56];
     if (rst) begin
-      \$194  = 17'h00000;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = prod0_2;
+    \$195  = \$60 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = prod0_3;
+    \$196  = \$61 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = prod0_4;
+    \$197  = \$62 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = prod0_5;
+    \$198  = \$63 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = prod0_6;
+    \$199  = \$64 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = prod0_7;
+    \$200  = \$65 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = prod1_0;
+    \$201  = \$66 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = prod1_1;
+    \$202  = \$67 ;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = prod1_2;
+    \$203  = \$68 ;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = prod1_3;
+    \$204  = \$69 ;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = prod1_4;
+    \$205  = \$70 ;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = prod1_5;
+    \$206  = \$71 ;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = prod1_6;
+    \$207  = \$72 ;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = prod1_7;
+    \$208  = \$73 ;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = { \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78  };
+    \$209  = \$74 ;
     if (rst) begin
-      \$209  = 24'h000000;
+      \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = { \$81 [18], \$81 [18], \$81 [18], \$81 [18], \$81 [18], \$81  };
+    \$210  = \$75 ;
     if (rst) begin
-      \$210  = 24'h000000;
+      \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = \$82 [23:0];
+    \$211  = prod0_0;
     if (rst) begin
-      \$211  = 24'h000000;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
+    \$212  = prod0_1;
     if (rst) begin
-      \$212  = 24'h000000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = { \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88  };
+    \$213  = prod0_2;
     if (rst) begin
-      \$213  = 24'h000000;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = \$89 [23:0];
+    \$214  = prod0_3;
     if (rst) begin
-      \$214  = 24'h000000;
+      \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = v1;
+    \$215  = prod0_4;
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = first1;
+    \$216  = prod0_5;
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = last1;
+    \$217  = prod0_6;
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = nf1;
+    \$218  = prod0_7;
     if (rst) begin
-      \$218  = 4'h0;
+      \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = v2;
+    \$219  = prod1_0;
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = first2;
+    \$220  = prod1_1;
     if (rst) begin
-      \$220  = 1'h0;
+      \$220  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = last2;
+    \$221  = prod1_2;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = nf2;
+    \$222  = prod1_3;
     if (rst) begin
-      \$222  = 4'h0;
+      \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = v3;
+    \$223  = prod1_4;
     if (rst) begin
-      \$223  = 1'h0;
+      \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = first3;
+    \$224  = prod1_5;
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = last3;
+    \$225  = prod1_6;
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = nf3;
+    \$226  = prod1_7;
     if (rst) begin
-      \$226  = 4'h0;
+      \$226  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = v4;
+    \$227  = { \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78  };
     if (rst) begin
-      \$227  = 1'h0;
+      \$227  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = first4;
+    \$228  = { \$81 [18], \$81 [18], \$81 [18], \$81 [18], \$81 [18], \$81  };
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = last4;
+    \$229  = \$82 [23:0];
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = nf4;
+    \$230  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
     if (rst) begin
-      \$230  = 4'h0;
+      \$230  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = v5;
+    \$231  = { \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88  };
     if (rst) begin
-      \$231  = 1'h0;
+      \$231  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = first5;
+    \$232  = \$89 [23:0];
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = last5;
+    \$233  = v1;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = nf5;
+    \$234  = first1;
     if (rst) begin
-      \$234  = 4'h0;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = acc0;
-    if (v6) begin
-      \$235  = \$9 [23:0];
-    end
+    \$235  = last1;
     if (rst) begin
-      \$235  = 24'h000000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = acc1;
-    if (v6) begin
-      \$236  = \$12 [23:0];
-    end
+    \$236  = nf1;
     if (rst) begin
-      \$236  = 24'h000000;
+      \$236  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = \$93 [3:0];
+    \$237  = v2;
     if (rst) begin
-      \$237  = 4'h0;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = \$signature__addr$30 ;
-    if (\$101 ) begin
-      \$238  = \$104 [2:0];
-    end
+    \$238  = first2;
     if (rst) begin
-      \$238  = 3'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = \rport__addr$33 ;
-    if (\$108 ) begin
-      \$239  = \$111 [2:0];
-    end
+    \$239  = last2;
     if (rst) begin
-      \$239  = 3'h0;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = \$125 [2:0];
+    \$240  = nf2;
     if (rst) begin
-      \$240  = 3'h0;
+      \$240  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = o__valid;
-    if (\$127 ) begin
-      \$241  = \$130 ;
-    end
+    \$241  = v3;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = o__payload;
-    if (\$127 ) begin
-      \$242  = \$132 ;
+    \$242  = first3;
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$243  = last3;
+    if (rst) begin
+      \$243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$244  = nf3;
+    if (rst) begin
+      \$244  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$245  = v4;
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$246  = first4;
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$247  = last4;
+    if (rst) begin
+      \$247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$248  = nf4;
+    if (rst) begin
+      \$248  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$249  = v5;
+    if (rst) begin
+      \$249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$250  = first5;
+    if (rst) begin
+      \$250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$251  = last5;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$252  = nf5;
+    if (rst) begin
+      \$252  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$253  = v6;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$254  = first6;
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$255  = last6;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$256  = nf6;
+    if (rst) begin
+      \$256  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$257  = acc0;
+    if (v7) begin
+      \$257  = \$9 [23:0];
     end
     if (rst) begin
-      \$242  = 48'h000000000000;
+      \$257  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$258  = acc1;
+    if (v7) begin
+      \$258  = \$12 [23:0];
+    end
+    if (rst) begin
+      \$258  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$259  = \$93 [3:0];
+    if (rst) begin
+      \$259  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$260  = \$signature__addr$32 ;
+    if (\$101 ) begin
+      \$260  = \$104 [2:0];
+    end
+    if (rst) begin
+      \$260  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$261  = \rport__addr$35 ;
+    if (\$108 ) begin
+      \$261  = \$111 [2:0];
+    end
+    if (rst) begin
+      \$261  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$262  = \$125 [3:0];
+    if (rst) begin
+      \$262  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$263  = o__valid;
+    if (\$127 ) begin
+      \$263  = \$130 ;
+    end
+    if (rst) begin
+      \$263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$264  = o__payload;
+    if (\$127 ) begin
+      \$264  = \$132 ;
+    end
+    if (rst) begin
+      \$264  = 48'h000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
+  assign rom1_addr = \port__addr$15 ;
   assign acc0_next = \$9 [23:0];
   assign acc1_next = \$12 [23:0];
-  assign q_wptr = \$signature__addr$30 ;
-  assign \$signature__data$32  = q_in;
-  assign q_rptr = \rport__addr$33 ;
+  assign q_wptr = \$signature__addr$32 ;
+  assign \$signature__data$34  = q_in;
+  assign q_rptr = \rport__addr$35 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -5792,25 +6195,32 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg \$102 ;
-  reg [2:0] \$103 ;
+  reg [2:0] \$102 ;
+  reg \$103 ;
   reg \$104 ;
   reg \$105 ;
-  reg \$106 ;
-  reg [2:0] \$107 ;
+  reg [2:0] \$106 ;
+  reg \$107 ;
   reg \$108 ;
   reg \$109 ;
   wire \$11 ;
-  reg \$110 ;
-  reg [2:0] \$111 ;
-  reg [22:0] \$112 ;
-  reg [2:0] \$113 ;
+  reg [2:0] \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
   reg [2:0] \$114 ;
-  reg [2:0] \$115 ;
-  reg [2:0] \$116 ;
+  reg \$115 ;
+  reg \$116 ;
   reg \$117 ;
-  reg [22:0] \$118 ;
+  reg [2:0] \$118 ;
+  reg [22:0] \$119 ;
   wire \$12 ;
+  reg [3:0] \$120 ;
+  reg [2:0] \$121 ;
+  reg [2:0] \$122 ;
+  reg [2:0] \$123 ;
+  reg \$124 ;
+  reg [22:0] \$125 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -5825,17 +6235,17 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [7:0] \$23 ;
   wire [7:0] \$24 ;
   wire [15:0] \$25 ;
-  wire [8:0] \$26 ;
-  wire [15:0] \$27 ;
+  wire [15:0] \$26 ;
+  wire [8:0] \$27 ;
   wire [8:0] \$28 ;
   wire [16:0] \$29 ;
   wire \$3 ;
   wire [16:0] \$30 ;
   wire [17:0] \$31 ;
   wire \$32 ;
-  wire [3:0] \$33 ;
+  wire [4:0] \$33 ;
   wire \$34 ;
-  wire [4:0] \$35 ;
+  wire [5:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
@@ -5892,20 +6302,20 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$84 ;
   reg \$85 ;
   reg [2:0] \$86 ;
-  reg [8:0] \$87 ;
-  reg [8:0] \$88 ;
+  reg [6:0] \$87 ;
+  reg [7:0] \$88 ;
   reg [7:0] \$89 ;
   wire [23:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [16:0] \$91 ;
-  reg [16:0] \$92 ;
-  reg [16:0] \$93 ;
+  reg [8:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [8:0] \$92 ;
+  reg [7:0] \$93 ;
   reg [16:0] \$94 ;
-  reg [22:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg [2:0] \$99 ;
+  reg [16:0] \$95 ;
+  reg [16:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [22:0] \$98 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -5921,6 +6331,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [15:0] i__payload;
@@ -5937,12 +6348,14 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
+  reg [2:0] nf6 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
@@ -5951,13 +6364,16 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [6:0] port__addr = 7'h00;
+  wire [15:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
   wire [22:0] q_in;
   wire [22:0] \q_in[0] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -5965,27 +6381,32 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 7'h00 *)
+  (* keep = 32'd1 *)
+  wire [6:0] rom0_addr;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$65 ;
+  wire [22:0] \rport__data$72 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  (* init = 7'h00 *)
-  wire [6:0] t;
+  reg [6:0] t = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
-  reg [6:0] wrom__addr = 7'h00;
-  wire [15:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
   reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -6019,7 +6440,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [5:0];
+  reg [22:0] queue [6:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -6027,149 +6448,150 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[3] = 23'h000000;
     queue[4] = 23'h000000;
     queue[5] = 23'h000000;
+    queue[6] = 23'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$65  = queue[\rport__addr$30 ];
-  reg [15:0] rom [127:0];
+  assign \rport__data$72  = queue[\rport__addr$30 ];
+  reg [15:0] rom0 [127:0];
   initial begin
-    rom[0] = 16'hc9f7;
-    rom[1] = 16'h3bdb;
-    rom[2] = 16'he418;
-    rom[3] = 16'h15fb;
-    rom[4] = 16'h01b1;
-    rom[5] = 16'h9ea7;
-    rom[6] = 16'hd31c;
-    rom[7] = 16'hfb18;
-    rom[8] = 16'h19fd;
-    rom[9] = 16'h26b3;
-    rom[10] = 16'h2781;
-    rom[11] = 16'h12d0;
-    rom[12] = 16'h4032;
-    rom[13] = 16'hbd25;
-    rom[14] = 16'h0818;
-    rom[15] = 16'hc9e8;
-    rom[16] = 16'h1001;
-    rom[17] = 16'hf0f9;
-    rom[18] = 16'hf4df;
-    rom[19] = 16'h0a0c;
-    rom[20] = 16'h01c1;
-    rom[21] = 16'hd1ea;
-    rom[22] = 16'h28db;
-    rom[23] = 16'h0911;
-    rom[24] = 16'hdc0b;
-    rom[25] = 16'h25f6;
-    rom[26] = 16'hfe1a;
-    rom[27] = 16'h032b;
-    rom[28] = 16'hde0e;
-    rom[29] = 16'h260f;
-    rom[30] = 16'h2e5d;
-    rom[31] = 16'h217f;
-    rom[32] = 16'h0cfb;
-    rom[33] = 16'hf805;
-    rom[34] = 16'h09f4;
-    rom[35] = 16'h1924;
-    rom[36] = 16'h1151;
-    rom[37] = 16'h1325;
-    rom[38] = 16'hc936;
-    rom[39] = 16'h02fd;
-    rom[40] = 16'hff7f;
-    rom[41] = 16'h36fb;
-    rom[42] = 16'h04d5;
-    rom[43] = 16'h0d70;
-    rom[44] = 16'h22fd;
-    rom[45] = 16'hf2f9;
-    rom[46] = 16'h2842;
-    rom[47] = 16'h5e0b;
-    rom[48] = 16'hc843;
-    rom[49] = 16'heed2;
-    rom[50] = 16'hcc03;
-    rom[51] = 16'h811b;
-    rom[52] = 16'h2fca;
-    rom[53] = 16'hf1e9;
-    rom[54] = 16'hc024;
-    rom[55] = 16'h20d4;
-    rom[56] = 16'hd2be;
-    rom[57] = 16'hf50f;
-    rom[58] = 16'h90f6;
-    rom[59] = 16'h9cd4;
-    rom[60] = 16'h923a;
-    rom[61] = 16'h0d33;
-    rom[62] = 16'h2d83;
-    rom[63] = 16'hd492;
-    rom[64] = 16'hfafa;
-    rom[65] = 16'hf702;
-    rom[66] = 16'h3c17;
-    rom[67] = 16'h0d19;
-    rom[68] = 16'h0530;
-    rom[69] = 16'h11e7;
-    rom[70] = 16'hf428;
-    rom[71] = 16'hfb07;
-    rom[72] = 16'hf70b;
-    rom[73] = 16'h0d15;
-    rom[74] = 16'hfe0d;
-    rom[75] = 16'h07fb;
-    rom[76] = 16'h090c;
-    rom[77] = 16'h3ff5;
-    rom[78] = 16'h4c18;
-    rom[79] = 16'h3f7f;
-    rom[80] = 16'hf905;
-    rom[81] = 16'hf8e5;
-    rom[82] = 16'h7f05;
-    rom[83] = 16'hc0fe;
-    rom[84] = 16'hfde3;
-    rom[85] = 16'h27f8;
-    rom[86] = 16'h580f;
-    rom[87] = 16'h0a08;
-    rom[88] = 16'h00f4;
-    rom[89] = 16'h43fd;
-    rom[90] = 16'hfbf7;
-    rom[91] = 16'h1268;
-    rom[92] = 16'hf80a;
-    rom[93] = 16'h480d;
-    rom[94] = 16'hf629;
-    rom[95] = 16'h5557;
-    rom[96] = 16'hf81d;
-    rom[97] = 16'h3a02;
-    rom[98] = 16'ha4cd;
-    rom[99] = 16'hfe27;
-    rom[100] = 16'hd507;
-    rom[101] = 16'hd8d3;
-    rom[102] = 16'h92fb;
-    rom[103] = 16'h26a1;
-    rom[104] = 16'hf7a9;
-    rom[105] = 16'hee1c;
-    rom[106] = 16'hef22;
-    rom[107] = 16'hd7f9;
-    rom[108] = 16'h060f;
-    rom[109] = 16'h8125;
-    rom[110] = 16'h85b6;
-    rom[111] = 16'h1ed7;
-    rom[112] = 16'h83a7;
-    rom[113] = 16'he817;
-    rom[114] = 16'hef1b;
-    rom[115] = 16'h26f4;
-    rom[116] = 16'h1881;
-    rom[117] = 16'h98f2;
-    rom[118] = 16'hb8eb;
-    rom[119] = 16'hd6ba;
-    rom[120] = 16'h32ac;
-    rom[121] = 16'hc751;
-    rom[122] = 16'hd889;
-    rom[123] = 16'h16dc;
-    rom[124] = 16'hf2e3;
-    rom[125] = 16'h9df0;
-    rom[126] = 16'h8198;
-    rom[127] = 16'hf1d6;
+    rom0[0] = 16'hc9f7;
+    rom0[1] = 16'h3bdb;
+    rom0[2] = 16'he418;
+    rom0[3] = 16'h15fb;
+    rom0[4] = 16'h01b1;
+    rom0[5] = 16'h9ea7;
+    rom0[6] = 16'hd31c;
+    rom0[7] = 16'hfb18;
+    rom0[8] = 16'h19fd;
+    rom0[9] = 16'h26b3;
+    rom0[10] = 16'h2781;
+    rom0[11] = 16'h12d0;
+    rom0[12] = 16'h4032;
+    rom0[13] = 16'hbd25;
+    rom0[14] = 16'h0818;
+    rom0[15] = 16'hc9e8;
+    rom0[16] = 16'h1001;
+    rom0[17] = 16'hf0f9;
+    rom0[18] = 16'hf4df;
+    rom0[19] = 16'h0a0c;
+    rom0[20] = 16'h01c1;
+    rom0[21] = 16'hd1ea;
+    rom0[22] = 16'h28db;
+    rom0[23] = 16'h0911;
+    rom0[24] = 16'hdc0b;
+    rom0[25] = 16'h25f6;
+    rom0[26] = 16'hfe1a;
+    rom0[27] = 16'h032b;
+    rom0[28] = 16'hde0e;
+    rom0[29] = 16'h260f;
+    rom0[30] = 16'h2e5d;
+    rom0[31] = 16'h217f;
+    rom0[32] = 16'h0cfb;
+    rom0[33] = 16'hf805;
+    rom0[34] = 16'h09f4;
+    rom0[35] = 16'h1924;
+    rom0[36] = 16'h1151;
+    rom0[37] = 16'h1325;
+    rom0[38] = 16'hc936;
+    rom0[39] = 16'h02fd;
+    rom0[40] = 16'hff7f;
+    rom0[41] = 16'h36fb;
+    rom0[42] = 16'h04d5;
+    rom0[43] = 16'h0d70;
+    rom0[44] = 16'h22fd;
+    rom0[45] = 16'hf2f9;
+    rom0[46] = 16'h2842;
+    rom0[47] = 16'h5e0b;
+    rom0[48] = 16'hc843;
+    rom0[49] = 16'heed2;
+    rom0[50] = 16'hcc03;
+    rom0[51] = 16'h811b;
+    rom0[52] = 16'h2fca;
+    rom0[53] = 16'hf1e9;
+    rom0[54] = 16'hc024;
+    rom0[55] = 16'h20d4;
+    rom0[56] = 16'hd2be;
+    rom0[57] = 16'hf50f;
+    rom0[58] = 16'h90f6;
+    rom0[59] = 16'h9cd4;
+    rom0[60] = 16'h923a;
+    rom0[61] = 16'h0d33;
+    rom0[62] = 16'h2d83;
+    rom0[63] = 16'hd492;
+    rom0[64] = 16'hfafa;
+    rom0[65] = 16'hf702;
+    rom0[66] = 16'h3c17;
+    rom0[67] = 16'h0d19;
+    rom0[68] = 16'h0530;
+    rom0[69] = 16'h11e7;
+    rom0[70] = 16'hf428;
+    rom0[71] = 16'hfb07;
+    rom0[72] = 16'hf70b;
+    rom0[73] = 16'h0d15;
+    rom0[74] = 16'hfe0d;
+    rom0[75] = 16'h07fb;
+    rom0[76] = 16'h090c;
+    rom0[77] = 16'h3ff5;
+    rom0[78] = 16'h4c18;
+    rom0[79] = 16'h3f7f;
+    rom0[80] = 16'hf905;
+    rom0[81] = 16'hf8e5;
+    rom0[82] = 16'h7f05;
+    rom0[83] = 16'hc0fe;
+    rom0[84] = 16'hfde3;
+    rom0[85] = 16'h27f8;
+    rom0[86] = 16'h580f;
+    rom0[87] = 16'h0a08;
+    rom0[88] = 16'h00f4;
+    rom0[89] = 16'h43fd;
+    rom0[90] = 16'hfbf7;
+    rom0[91] = 16'h1268;
+    rom0[92] = 16'hf80a;
+    rom0[93] = 16'h480d;
+    rom0[94] = 16'hf629;
+    rom0[95] = 16'h5557;
+    rom0[96] = 16'hf81d;
+    rom0[97] = 16'h3a02;
+    rom0[98] = 16'ha4cd;
+    rom0[99] = 16'hfe27;
+    rom0[100] = 16'hd507;
+    rom0[101] = 16'hd8d3;
+    rom0[102] = 16'h92fb;
+    rom0[103] = 16'h26a1;
+    rom0[104] = 16'hf7a9;
+    rom0[105] = 16'hee1c;
+    rom0[106] = 16'hef22;
+    rom0[107] = 16'hd7f9;
+    rom0[108] = 16'h060f;
+    rom0[109] = 16'h8125;
+    rom0[110] = 16'h85b6;
+    rom0[111] = 16'h1ed7;
+    rom0[112] = 16'h83a7;
+    rom0[113] = 16'he817;
+    rom0[114] = 16'hef1b;
+    rom0[115] = 16'h26f4;
+    rom0[116] = 16'h1881;
+    rom0[117] = 16'h98f2;
+    rom0[118] = 16'hb8eb;
+    rom0[119] = 16'hd6ba;
+    rom0[120] = 16'h32ac;
+    rom0[121] = 16'hc751;
+    rom0[122] = 16'hd889;
+    rom0[123] = 16'h16dc;
+    rom0[124] = 16'hf2e3;
+    rom0[125] = 16'h9df0;
+    rom0[126] = 16'h8198;
+    rom0[127] = 16'hf1d6;
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -6179,9 +6601,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v5 & last5;
+  assign \$10  = v6 & last6;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -6189,13 +6611,13 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
   assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = wrom__addr == 7'h7f;
-  assign \$23  = wrom__addr + 1'h1;
+  assign \$22  = t == 7'h7f;
+  assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 8'h00 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
-  assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [15:8]) - $signed(8'h80);
+  assign \$26  = from_input ? x_reg : rport__data;
+  assign \$27  = $signed(x0_0) - $signed(8'h80);
+  assign \$28  = $signed(x0_1) - $signed(8'h80);
   assign \$29  = $signed(xoff0_0) * $signed(w0_0);
   assign \$30  = $signed(xoff0_1) * $signed(w0_1);
   assign \$31  = $signed(prod0_0_r) + $signed(prod0_1_r);
@@ -6203,7 +6625,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$33  = q_owed + \$32 ;
   assign \$34  = o__valid & o__ready;
   assign \$35  = \$33  - \$34 ;
-  assign \$36  = v5 & last5;
+  assign \$36  = v6 & last6;
   assign \$37  = ~ o__valid;
   assign \$38  = \$37  | o__ready;
   assign \$39  = | q_stored;
@@ -6211,17 +6633,17 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$41  = \$38  & \$40 ;
   assign \$42  = ~ \$41 ;
   assign \$43  = \$36  & \$42 ;
-  assign \$44  = \$signature__addr$27  == 3'h5;
+  assign \$44  = \$signature__addr$27  == 3'h6;
   assign \$45  = \$signature__addr$27  + 1'h1;
   assign \$46  = \$44  ? 4'h0 : \$45 ;
   assign \$47  = ~ o__valid;
   assign \$48  = \$47  | o__ready;
   assign \$49  = | q_stored;
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = \rport__addr$30  == 3'h5;
+  assign \$51  = \rport__addr$30  == 3'h6;
   assign \$52  = \rport__addr$30  + 1'h1;
   assign \$53  = \$51  ? 4'h0 : \$52 ;
-  assign \$54  = v5 & last5;
+  assign \$54  = v6 & last6;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
@@ -6238,10 +6660,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$68  = ~ o__valid;
   assign \$69  = \$68  | o__ready;
   assign \$70  = | q_stored;
-  assign \$71  = v5 & last5;
+  assign \$71  = v6 & last6;
   assign \$72  = \$70  | \$71 ;
   assign \$73  = | q_stored;
-  assign \$74  = \$73  ? \rport__data$65  : \$9 [22:0];
+  assign \$74  = \$73  ? \rport__data$72  : \$9 [22:0];
   always @(posedge clk)
     nf_t <= \$75 ;
   always @(posedge clk)
@@ -6253,7 +6675,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     last_t <= \$79 ;
   always @(posedge clk)
-    wrom__addr <= \$80 ;
+    t <= \$80 ;
   always @(posedge clk)
     x_reg <= \$81 ;
   always @(posedge clk)
@@ -6267,73 +6689,87 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     nf1 <= \$86 ;
   always @(posedge clk)
-    xoff0_0 <= \$87 ;
+    port__addr <= \$87 ;
   always @(posedge clk)
-    xoff0_1 <= \$88 ;
+    x0_0 <= \$88 ;
   always @(posedge clk)
-    w0_0 <= \$89 ;
+    x0_1 <= \$89 ;
   always @(posedge clk)
-    w0_1 <= \$90 ;
+    xoff0_0 <= \$90 ;
   always @(posedge clk)
-    prod0_0 <= \$91 ;
+    w0_0 <= \$91 ;
   always @(posedge clk)
-    prod0_1 <= \$92 ;
+    xoff0_1 <= \$92 ;
   always @(posedge clk)
-    prod0_0_r <= \$93 ;
+    w0_1 <= \$93 ;
   always @(posedge clk)
-    prod0_1_r <= \$94 ;
+    prod0_0 <= \$94 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$95 ;
+    prod0_1 <= \$95 ;
   always @(posedge clk)
-    v2 <= \$96 ;
+    prod0_0_r <= \$96 ;
   always @(posedge clk)
-    first2 <= \$97 ;
+    prod0_1_r <= \$97 ;
   always @(posedge clk)
-    last2 <= \$98 ;
+    sum0_s0_0 <= \$98 ;
   always @(posedge clk)
-    nf2 <= \$99 ;
+    v2 <= \$99 ;
   always @(posedge clk)
-    v3 <= \$100 ;
+    first2 <= \$100 ;
   always @(posedge clk)
-    first3 <= \$101 ;
+    last2 <= \$101 ;
   always @(posedge clk)
-    last3 <= \$102 ;
+    nf2 <= \$102 ;
   always @(posedge clk)
-    nf3 <= \$103 ;
+    v3 <= \$103 ;
   always @(posedge clk)
-    v4 <= \$104 ;
+    first3 <= \$104 ;
   always @(posedge clk)
-    first4 <= \$105 ;
+    last3 <= \$105 ;
   always @(posedge clk)
-    last4 <= \$106 ;
+    nf3 <= \$106 ;
   always @(posedge clk)
-    nf4 <= \$107 ;
+    v4 <= \$107 ;
   always @(posedge clk)
-    v5 <= \$108 ;
+    first4 <= \$108 ;
   always @(posedge clk)
-    first5 <= \$109 ;
+    last4 <= \$109 ;
   always @(posedge clk)
-    last5 <= \$110 ;
+    nf4 <= \$110 ;
   always @(posedge clk)
-    nf5 <= \$111 ;
+    v5 <= \$111 ;
   always @(posedge clk)
-    acc0 <= \$112 ;
+    first5 <= \$112 ;
   always @(posedge clk)
-    q_owed <= \$113 ;
+    last5 <= \$113 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$114 ;
+    nf5 <= \$114 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$115 ;
+    v6 <= \$115 ;
   always @(posedge clk)
-    q_stored <= \$116 ;
+    first6 <= \$116 ;
   always @(posedge clk)
-    o__valid <= \$117 ;
+    last6 <= \$117 ;
   always @(posedge clk)
-    o__payload <= \$118 ;
+    nf6 <= \$118 ;
+  always @(posedge clk)
+    acc0 <= \$119 ;
+  always @(posedge clk)
+    q_owed <= \$120 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$121 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$122 ;
+  always @(posedge clk)
+    q_stored <= \$123 ;
+  always @(posedge clk)
+    o__valid <= \$124 ;
+  always @(posedge clk)
+    o__payload <= \$125 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$7  = 23'h7ffc76;
       3'h1:
@@ -6355,7 +6791,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$17  = 3'h0;
       7'h01:
@@ -6617,7 +7053,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$18  = 4'h1;
       7'h01:
@@ -6879,7 +7315,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$19  = 1'h1;
       7'h01:
@@ -7141,7 +7577,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$20  = 1'h0;
       7'h01:
@@ -7403,7 +7839,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$21  = 1'h0;
       7'h01:
@@ -7714,7 +8150,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$80  = wrom__addr;
+    \$80  = t;
     if (issue) begin
       \$80  = \$24 [6:0];
     end
@@ -7766,247 +8202,296 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = \$26 ;
+    \$87  = t;
     if (rst) begin
-      \$87  = 9'h000;
+      \$87  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = \$28 ;
+    \$88  = \$25 [7:0];
     if (rst) begin
-      \$88  = 9'h000;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = wrom__data[7:0];
+    \$89  = \$26 [15:8];
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = wrom__data[15:8];
+    \$90  = \$27 ;
     if (rst) begin
-      \$90  = 8'h00;
+      \$90  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = \$29 ;
+    \$91  = port__data[7:0];
     if (rst) begin
-      \$91  = 17'h00000;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = \$30 ;
+    \$92  = \$28 ;
     if (rst) begin
-      \$92  = 17'h00000;
+      \$92  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = prod0_0;
+    \$93  = port__data[15:8];
     if (rst) begin
-      \$93  = 17'h00000;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = prod0_1;
+    \$94  = \$29 ;
     if (rst) begin
       \$94  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
+    \$95  = \$30 ;
     if (rst) begin
-      \$95  = 23'h000000;
+      \$95  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = v1;
+    \$96  = prod0_0;
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = first1;
+    \$97  = prod0_1;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = last1;
+    \$98  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = nf1;
+    \$99  = v1;
     if (rst) begin
-      \$99  = 3'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = v2;
+    \$100  = first1;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = first2;
+    \$101  = last1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = last2;
+    \$102  = nf1;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = nf2;
+    \$103  = v2;
     if (rst) begin
-      \$103  = 3'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = v3;
+    \$104  = first2;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = first3;
+    \$105  = last2;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = last3;
+    \$106  = nf2;
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = nf3;
+    \$107  = v3;
     if (rst) begin
-      \$107  = 3'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = v4;
+    \$108  = first3;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = first4;
+    \$109  = last3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = last4;
+    \$110  = nf3;
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = nf4;
+    \$111  = v4;
     if (rst) begin
-      \$111  = 3'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = acc0;
-    if (v5) begin
-      \$112  = \$9 [22:0];
-    end
+    \$112  = first4;
     if (rst) begin
-      \$112  = 23'h000000;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = \$35 [2:0];
+    \$113  = last4;
     if (rst) begin
-      \$113  = 3'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = \$signature__addr$27 ;
-    if (\$43 ) begin
-      \$114  = \$46 [2:0];
-    end
+    \$114  = nf4;
     if (rst) begin
       \$114  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = \rport__addr$30 ;
-    if (\$50 ) begin
-      \$115  = \$53 [2:0];
-    end
+    \$115  = v5;
     if (rst) begin
-      \$115  = 3'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = \$67 [2:0];
+    \$116  = first5;
     if (rst) begin
-      \$116  = 3'h0;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = o__valid;
-    if (\$69 ) begin
-      \$117  = \$72 ;
-    end
+    \$117  = last5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = o__payload;
-    if (\$69 ) begin
-      \$118  = \$74 ;
+    \$118  = nf5;
+    if (rst) begin
+      \$118  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$119  = acc0;
+    if (v6) begin
+      \$119  = \$9 [22:0];
     end
     if (rst) begin
-      \$118  = 23'h000000;
+      \$119  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$120  = \$35 [3:0];
+    if (rst) begin
+      \$120  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$121  = \$signature__addr$27 ;
+    if (\$43 ) begin
+      \$121  = \$46 [2:0];
+    end
+    if (rst) begin
+      \$121  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$122  = \rport__addr$30 ;
+    if (\$50 ) begin
+      \$122  = \$53 [2:0];
+    end
+    if (rst) begin
+      \$122  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$123  = \$67 [2:0];
+    if (rst) begin
+      \$123  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$124  = o__valid;
+    if (\$69 ) begin
+      \$124  = \$72 ;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$125  = o__payload;
+    if (\$69 ) begin
+      \$125  = \$74 ;
+    end
+    if (rst) begin
+      \$125  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [22:0];
   assign q_in = \$9 [22:0];
   assign q_wptr = \$signature__addr$27 ;
@@ -8912,15 +9397,15 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   reg [20:0] \$10 ;
-  reg [2:0] \$100 ;
-  reg [8:0] \$101 ;
+  reg [8:0] \$100 ;
+  reg [7:0] \$101 ;
   reg [8:0] \$102 ;
-  reg [8:0] \$103 ;
+  reg [7:0] \$103 ;
   reg [8:0] \$104 ;
   reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
+  reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
+  reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire [20:0] \$11 ;
   reg [16:0] \$110 ;
@@ -8929,40 +9414,43 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
+  reg [20:0] \$116 ;
   reg [20:0] \$117 ;
   reg [20:0] \$118 ;
   reg [20:0] \$119 ;
   wire [21:0] \$12 ;
-  reg [20:0] \$120 ;
+  reg \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
-  reg [2:0] \$124 ;
+  reg [2:0] \$123 ;
+  reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
-  reg [2:0] \$128 ;
+  reg [2:0] \$127 ;
+  reg \$128 ;
   reg \$129 ;
   reg [20:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg [2:0] \$132 ;
+  reg [2:0] \$131 ;
+  reg \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
-  reg [2:0] \$136 ;
-  reg [20:0] \$137 ;
-  reg [20:0] \$138 ;
-  reg [20:0] \$139 ;
+  reg [2:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [2:0] \$139 ;
   wire [20:0] \$14 ;
   reg [20:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [2:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg \$145 ;
-  reg [83:0] \$146 ;
+  reg [20:0] \$141 ;
+  reg [20:0] \$142 ;
+  reg [20:0] \$143 ;
+  reg [3:0] \$144 ;
+  reg [2:0] \$145 ;
+  reg [2:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg \$148 ;
+  reg [83:0] \$149 ;
   wire [21:0] \$15 ;
   reg [20:0] \$16 ;
   wire [20:0] \$17 ;
@@ -8986,21 +9474,21 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [6:0] \$33 ;
   wire [7:0] \$34 ;
   wire [8:0] \$35 ;
-  wire [7:0] \$36 ;
+  wire [8:0] \$36 ;
   wire [8:0] \$37 ;
-  wire [7:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [8:0] \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [7:0] \$40 ;
-  wire [8:0] \$41 ;
+  wire [16:0] \$40 ;
+  wire [16:0] \$41 ;
   wire [16:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire \$46 ;
-  wire [3:0] \$47 ;
+  wire \$43 ;
+  wire [4:0] \$44 ;
+  wire \$45 ;
+  wire [5:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -9008,54 +9496,54 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire [3:0] \$56 ;
+  wire [3:0] \$57 ;
   wire \$58 ;
-  wire [3:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [3:0] \$63 ;
+  wire [3:0] \$64 ;
   wire \$65 ;
-  wire [3:0] \$66 ;
-  wire [3:0] \$67 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [20:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [3:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [3:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [4:0] \$78 ;
   wire \$79 ;
   wire [20:0] \$8 ;
   wire \$80 ;
-  wire [4:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire [83:0] \$88 ;
-  reg [2:0] \$89 ;
+  wire [83:0] \$85 ;
+  reg [2:0] \$86 ;
+  reg [2:0] \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [21:0] \$9 ;
-  reg [2:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
+  reg \$90 ;
+  reg [5:0] \$91 ;
+  reg [7:0] \$92 ;
   reg \$93 ;
-  reg [5:0] \$94 ;
-  reg [7:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg [2:0] \$97 ;
+  reg [5:0] \$98 ;
+  reg [7:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -9077,6 +9565,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -9092,12 +9581,14 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
+  reg [2:0] nf6 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [83:0] o__payload;
   reg [83:0] o__payload = 84'h000000000000000000000;
@@ -9109,6 +9600,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [5:0] port__addr = 6'h00;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
@@ -9122,7 +9616,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [20:0] \q_in[1] ;
   wire [20:0] \q_in[2] ;
   wire [20:0] \q_in[3] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -9130,11 +9624,14 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom0_addr;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$82 ;
+  wire [83:0] \rport__data$88 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -9143,19 +9640,19 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [20:0] sum3_s0_0 = 21'h000000;
-  (* init = 6'h00 *)
-  wire [5:0] t;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
-  reg [5:0] wrom__addr = 6'h00;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -9185,7 +9682,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [83:0] queue [5:0];
+  reg [83:0] queue [6:0];
   initial begin
     queue[0] = 84'h000000000000000000000;
     queue[1] = 84'h000000000000000000000;
@@ -9193,85 +9690,86 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[3] = 84'h000000000000000000000;
     queue[4] = 84'h000000000000000000000;
     queue[5] = 84'h000000000000000000000;
+    queue[6] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$82  = queue[\rport__addr$39 ];
-  reg [31:0] rom [63:0];
+  assign \rport__data$88  = queue[\rport__addr$39 ];
+  reg [31:0] rom0 [63:0];
   initial begin
-    rom[0] = 32'd939406835;
-    rom[1] = 32'd2130750562;
-    rom[2] = 32'd3565100083;
-    rom[3] = 32'd3837586917;
-    rom[4] = 32'd1759250426;
-    rom[5] = 32'd3609034625;
-    rom[6] = 32'd3856539130;
-    rom[7] = 32'd470100993;
-    rom[8] = 32'd2145007725;
-    rom[9] = 32'd26313183;
-    rom[10] = 32'd2980000030;
-    rom[11] = 32'd1287765631;
-    rom[12] = 32'd3850352457;
-    rom[13] = 32'd155520037;
-    rom[14] = 32'd3168667607;
-    rom[15] = 32'd2447042782;
-    rom[16] = 32'd422100906;
-    rom[17] = 32'd2263822578;
-    rom[18] = 32'd1921094563;
-    rom[19] = 32'd835731583;
-    rom[20] = 32'd2130709249;
-    rom[21] = 32'd2649658831;
-    rom[22] = 32'd4061495603;
-    rom[23] = 32'd135211150;
-    rom[24] = 32'd852197640;
-    rom[25] = 32'd804099407;
-    rom[26] = 32'd3581925278;
-    rom[27] = 32'd118761439;
-    rom[28] = 32'd3172639105;
-    rom[29] = 32'd2133895790;
-    rom[30] = 32'd473654258;
-    rom[31] = 32'd3604056825;
-    rom[32] = 32'd817343721;
-    rom[33] = 32'd2172774955;
-    rom[34] = 32'd2577126725;
-    rom[35] = 32'd554759664;
-    rom[36] = 32'd3841427447;
-    rom[37] = 32'd2136179073;
-    rom[38] = 32'd3801431267;
-    rom[39] = 32'd600567822;
-    rom[40] = 32'd503206389;
-    rom[41] = 32'd2966882820;
-    rom[42] = 32'd2089320753;
-    rom[43] = 32'd3720926488;
-    rom[44] = 32'd2172585601;
-    rom[45] = 32'd1385605399;
-    rom[46] = 32'd1315180541;
-    rom[47] = 32'd3653025545;
-    rom[48] = 32'd3539442617;
-    rom[49] = 32'd1124892970;
-    rom[50] = 32'd2132658683;
-    rom[51] = 32'd3944371615;
-    rom[52] = 32'd3296822152;
-    rom[53] = 32'd3469588097;
-    rom[54] = 32'd3624271516;
-    rom[55] = 32'd116868291;
-    rom[56] = 32'd4026761494;
-    rom[57] = 32'd8387201;
-    rom[58] = 32'd2180333107;
-    rom[59] = 32'd336763135;
-    rom[60] = 32'd4224748822;
-    rom[61] = 32'd1225477884;
-    rom[62] = 32'd168750345;
-    rom[63] = 32'd118161413;
+    rom0[0] = 32'd939406835;
+    rom0[1] = 32'd2130750562;
+    rom0[2] = 32'd3565100083;
+    rom0[3] = 32'd3837586917;
+    rom0[4] = 32'd1759250426;
+    rom0[5] = 32'd3609034625;
+    rom0[6] = 32'd3856539130;
+    rom0[7] = 32'd470100993;
+    rom0[8] = 32'd2145007725;
+    rom0[9] = 32'd26313183;
+    rom0[10] = 32'd2980000030;
+    rom0[11] = 32'd1287765631;
+    rom0[12] = 32'd3850352457;
+    rom0[13] = 32'd155520037;
+    rom0[14] = 32'd3168667607;
+    rom0[15] = 32'd2447042782;
+    rom0[16] = 32'd422100906;
+    rom0[17] = 32'd2263822578;
+    rom0[18] = 32'd1921094563;
+    rom0[19] = 32'd835731583;
+    rom0[20] = 32'd2130709249;
+    rom0[21] = 32'd2649658831;
+    rom0[22] = 32'd4061495603;
+    rom0[23] = 32'd135211150;
+    rom0[24] = 32'd852197640;
+    rom0[25] = 32'd804099407;
+    rom0[26] = 32'd3581925278;
+    rom0[27] = 32'd118761439;
+    rom0[28] = 32'd3172639105;
+    rom0[29] = 32'd2133895790;
+    rom0[30] = 32'd473654258;
+    rom0[31] = 32'd3604056825;
+    rom0[32] = 32'd817343721;
+    rom0[33] = 32'd2172774955;
+    rom0[34] = 32'd2577126725;
+    rom0[35] = 32'd554759664;
+    rom0[36] = 32'd3841427447;
+    rom0[37] = 32'd2136179073;
+    rom0[38] = 32'd3801431267;
+    rom0[39] = 32'd600567822;
+    rom0[40] = 32'd503206389;
+    rom0[41] = 32'd2966882820;
+    rom0[42] = 32'd2089320753;
+    rom0[43] = 32'd3720926488;
+    rom0[44] = 32'd2172585601;
+    rom0[45] = 32'd1385605399;
+    rom0[46] = 32'd1315180541;
+    rom0[47] = 32'd3653025545;
+    rom0[48] = 32'd3539442617;
+    rom0[49] = 32'd1124892970;
+    rom0[50] = 32'd2132658683;
+    rom0[51] = 32'd3944371615;
+    rom0[52] = 32'd3296822152;
+    rom0[53] = 32'd3469588097;
+    rom0[54] = 32'd3624271516;
+    rom0[55] = 32'd116868291;
+    rom0[56] = 32'd4026761494;
+    rom0[57] = 32'd8387201;
+    rom0[58] = 32'd2180333107;
+    rom0[59] = 32'd336763135;
+    rom0[60] = 32'd4224748822;
+    rom0[61] = 32'd1225477884;
+    rom0[62] = 32'd168750345;
+    rom0[63] = 32'd118161413;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -9281,15 +9779,15 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
+  assign \$11  = first6 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first5 ? \$13  : acc2;
+  assign \$14  = first6 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first5 ? \$16  : acc3;
+  assign \$17  = first6 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v5 & last5;
+  assign \$19  = v6 & last6;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -9297,184 +9795,193 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
   assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 6'h3f;
-  assign \$32  = wrom__addr + 1'h1;
+  assign \$31  = t == 6'h3f;
+  assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 7'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 ) - $signed(8'h80);
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 ) - $signed(8'h80);
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 ) - $signed(8'h80);
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 ) - $signed(8'h80);
-  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$43  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$44  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$45  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$46  = issue & last_t;
-  assign \$47  = q_owed + \$46 ;
-  assign \$48  = o__valid & o__ready;
-  assign \$49  = \$47  - \$48 ;
-  assign \$50  = v5 & last5;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$52  & \$54 ;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$50  & \$56 ;
-  assign \$58  = \$signature__addr$36  == 3'h5;
-  assign \$59  = \$signature__addr$36  + 1'h1;
-  assign \$60  = \$58  ? 4'h0 : \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \rport__addr$39  == 3'h5;
-  assign \$66  = \rport__addr$39  + 1'h1;
-  assign \$67  = \$65  ? 4'h0 : \$66 ;
-  assign \$68  = v5 & last5;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$70  & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$68  & \$74 ;
-  assign \$76  = q_stored + \$75 ;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = \$76  - \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
+  assign \$35  = $signed(x0_0) - $signed(8'h80);
+  assign \$36  = $signed(x0_0) - $signed(8'h80);
+  assign \$37  = $signed(x0_0) - $signed(8'h80);
+  assign \$38  = $signed(x0_0) - $signed(8'h80);
+  assign \$39  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$40  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$41  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$42  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$43  = issue & last_t;
+  assign \$44  = q_owed + \$43 ;
+  assign \$45  = o__valid & o__ready;
+  assign \$46  = \$44  - \$45 ;
+  assign \$47  = v6 & last6;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = | q_stored;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$49  & \$51 ;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = \$47  & \$53 ;
+  assign \$55  = \$signature__addr$36  == 3'h6;
+  assign \$56  = \$signature__addr$36  + 1'h1;
+  assign \$57  = \$55  ? 4'h0 : \$56 ;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = | q_stored;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = \rport__addr$39  == 3'h6;
+  assign \$63  = \rport__addr$39  + 1'h1;
+  assign \$64  = \$62  ? 4'h0 : \$63 ;
+  assign \$65  = v6 & last6;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$67  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$65  & \$71 ;
+  assign \$73  = q_stored + \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = \$73  - \$77 ;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = | q_stored;
+  assign \$82  = v6 & last6;
+  assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = v5 & last5;
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? \rport__data$82  : q_in;
+  assign \$85  = \$84  ? \rport__data$88  : q_in;
   always @(posedge clk)
-    nf_t <= \$89 ;
+    nf_t <= \$86 ;
   always @(posedge clk)
-    \$signature__addr  <= \$90 ;
+    \$signature__addr  <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$88 ;
   always @(posedge clk)
-    first_t <= \$92 ;
+    first_t <= \$89 ;
   always @(posedge clk)
-    last_t <= \$93 ;
+    last_t <= \$90 ;
   always @(posedge clk)
-    wrom__addr <= \$94 ;
+    t <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$95 ;
+    x_reg <= \$92 ;
   always @(posedge clk)
-    from_input <= \$96 ;
+    from_input <= \$93 ;
   always @(posedge clk)
-    v1 <= \$97 ;
+    v1 <= \$94 ;
   always @(posedge clk)
-    first1 <= \$98 ;
+    first1 <= \$95 ;
   always @(posedge clk)
-    last1 <= \$99 ;
+    last1 <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$100 ;
+    nf1 <= \$97 ;
   always @(posedge clk)
-    xoff0_0 <= \$101 ;
+    port__addr <= \$98 ;
+  always @(posedge clk)
+    x0_0 <= \$99 ;
+  always @(posedge clk)
+    xoff0_0 <= \$100 ;
+  always @(posedge clk)
+    w0_0 <= \$101 ;
   always @(posedge clk)
     xoff1_0 <= \$102 ;
   always @(posedge clk)
-    xoff2_0 <= \$103 ;
+    w1_0 <= \$103 ;
   always @(posedge clk)
-    xoff3_0 <= \$104 ;
+    xoff2_0 <= \$104 ;
   always @(posedge clk)
-    w0_0 <= \$105 ;
+    w2_0 <= \$105 ;
   always @(posedge clk)
-    w1_0 <= \$106 ;
+    xoff3_0 <= \$106 ;
   always @(posedge clk)
-    w2_0 <= \$107 ;
+    w3_0 <= \$107 ;
   always @(posedge clk)
-    w3_0 <= \$108 ;
+    prod0_0 <= \$108 ;
   always @(posedge clk)
-    prod0_0 <= \$109 ;
+    prod1_0 <= \$109 ;
   always @(posedge clk)
-    prod1_0 <= \$110 ;
+    prod2_0 <= \$110 ;
   always @(posedge clk)
-    prod2_0 <= \$111 ;
+    prod3_0 <= \$111 ;
   always @(posedge clk)
-    prod3_0 <= \$112 ;
+    prod0_0_r <= \$112 ;
   always @(posedge clk)
-    prod0_0_r <= \$113 ;
+    prod1_0_r <= \$113 ;
   always @(posedge clk)
-    prod1_0_r <= \$114 ;
+    prod2_0_r <= \$114 ;
   always @(posedge clk)
-    prod2_0_r <= \$115 ;
+    prod3_0_r <= \$115 ;
   always @(posedge clk)
-    prod3_0_r <= \$116 ;
+    sum0_s0_0 <= \$116 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$117 ;
+    sum1_s0_0 <= \$117 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$118 ;
+    sum2_s0_0 <= \$118 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$119 ;
+    sum3_s0_0 <= \$119 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$120 ;
+    v2 <= \$120 ;
   always @(posedge clk)
-    v2 <= \$121 ;
+    first2 <= \$121 ;
   always @(posedge clk)
-    first2 <= \$122 ;
+    last2 <= \$122 ;
   always @(posedge clk)
-    last2 <= \$123 ;
+    nf2 <= \$123 ;
   always @(posedge clk)
-    nf2 <= \$124 ;
+    v3 <= \$124 ;
   always @(posedge clk)
-    v3 <= \$125 ;
+    first3 <= \$125 ;
   always @(posedge clk)
-    first3 <= \$126 ;
+    last3 <= \$126 ;
   always @(posedge clk)
-    last3 <= \$127 ;
+    nf3 <= \$127 ;
   always @(posedge clk)
-    nf3 <= \$128 ;
+    v4 <= \$128 ;
   always @(posedge clk)
-    v4 <= \$129 ;
+    first4 <= \$129 ;
   always @(posedge clk)
-    first4 <= \$130 ;
+    last4 <= \$130 ;
   always @(posedge clk)
-    last4 <= \$131 ;
+    nf4 <= \$131 ;
   always @(posedge clk)
-    nf4 <= \$132 ;
+    v5 <= \$132 ;
   always @(posedge clk)
-    v5 <= \$133 ;
+    first5 <= \$133 ;
   always @(posedge clk)
-    first5 <= \$134 ;
+    last5 <= \$134 ;
   always @(posedge clk)
-    last5 <= \$135 ;
+    nf5 <= \$135 ;
   always @(posedge clk)
-    nf5 <= \$136 ;
+    v6 <= \$136 ;
   always @(posedge clk)
-    acc0 <= \$137 ;
+    first6 <= \$137 ;
   always @(posedge clk)
-    acc1 <= \$138 ;
+    last6 <= \$138 ;
   always @(posedge clk)
-    acc2 <= \$139 ;
+    nf6 <= \$139 ;
   always @(posedge clk)
-    acc3 <= \$140 ;
+    acc0 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    acc1 <= \$141 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$142 ;
+    acc2 <= \$142 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$143 ;
+    acc3 <= \$143 ;
   always @(posedge clk)
-    q_stored <= \$144 ;
+    q_owed <= \$144 ;
   always @(posedge clk)
-    o__valid <= \$145 ;
+    \$signature__addr$36  <= \$145 ;
   always @(posedge clk)
-    o__payload <= \$146 ;
+    \rport__addr$39  <= \$146 ;
+  always @(posedge clk)
+    q_stored <= \$147 ;
+  always @(posedge clk)
+    o__valid <= \$148 ;
+  always @(posedge clk)
+    o__payload <= \$149 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$7  = 21'h000fff;
       3'h1:
@@ -9496,7 +10003,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$10  = 21'h1fe8cd;
       3'h1:
@@ -9518,7 +10025,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$13  = 21'h000094;
       3'h1:
@@ -9540,7 +10047,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$16  = 21'h1ff7c9;
       3'h1:
@@ -9562,7 +10069,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$26  = 3'h0;
       6'h01:
@@ -9696,7 +10203,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$27  = 3'h1;
       6'h01:
@@ -9830,7 +10337,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$28  = 1'h1;
       6'h01:
@@ -9964,7 +10471,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$29  = 1'h0;
       6'h01:
@@ -10098,7 +10605,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$30  = 1'h0;
       6'h01:
@@ -10231,393 +10738,405 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = nf_t;
+    \$86  = nf_t;
     if (issue) begin
-      \$89  = \$26 ;
+      \$86  = \$26 ;
     end
     if (rst) begin
-      \$89  = 3'h0;
+      \$86  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = \$signature__addr ;
+    \$87  = \$signature__addr ;
     if (issue) begin
-      \$90  = \$27 ;
+      \$87  = \$27 ;
     end
     if (rst) begin
-      \$90  = 3'h0;
+      \$87  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = reads_input_t;
+    \$88  = reads_input_t;
     if (issue) begin
-      \$91  = \$28 ;
+      \$88  = \$28 ;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$88  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = first_t;
+    \$89  = first_t;
     if (issue) begin
-      \$92  = \$29 ;
+      \$89  = \$29 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$89  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = last_t;
+    \$90  = last_t;
     if (issue) begin
-      \$93  = \$30 ;
+      \$90  = \$30 ;
     end
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$91  = t;
+    if (issue) begin
+      \$91  = \$33 [5:0];
+    end
+    if (rst) begin
+      \$91  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$92  = i__payload;
+    if (rst) begin
+      \$92  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$93  = reads_input_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = wrom__addr;
-    if (issue) begin
-      \$94  = \$33 [5:0];
-    end
+    \$94  = issue;
     if (rst) begin
-      \$94  = 6'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = i__payload;
+    \$95  = first_t;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = reads_input_t;
+    \$96  = last_t;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = issue;
+    \$97  = nf_t;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = first_t;
+    \$98  = t;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = last_t;
+    \$99  = \$34 ;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = nf_t;
+    \$100  = \$35 ;
     if (rst) begin
-      \$100  = 3'h0;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = \$35 ;
+    \$101  = port__data[7:0];
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = \$37 ;
+    \$102  = \$36 ;
     if (rst) begin
       \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = \$39 ;
+    \$103  = port__data[15:8];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = \$41 ;
+    \$104  = \$37 ;
     if (rst) begin
       \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = wrom__data[7:0];
+    \$105  = port__data[23:16];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = wrom__data[15:8];
+    \$106  = \$38 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = wrom__data[23:16];
+    \$107  = port__data[31:24];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = wrom__data[31:24];
+    \$108  = \$39 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = \$42 ;
+    \$109  = \$40 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = \$43 ;
+    \$110  = \$41 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = \$44 ;
+    \$111  = \$42 ;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = \$45 ;
+    \$112  = prod0_0;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = prod0_0;
+    \$113  = prod1_0;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = prod1_0;
+    \$114  = prod2_0;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = prod2_0;
+    \$115  = prod3_0;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = prod3_0;
+    \$116  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$117  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$117  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$118  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$118  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$119  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$119  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$120  = v1;
     if (rst) begin
-      \$120  = 21'h000000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = v1;
+    \$121  = first1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = first1;
+    \$122  = last1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = last1;
+    \$123  = nf1;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = nf1;
+    \$124  = v2;
     if (rst) begin
-      \$124  = 3'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = v2;
+    \$125  = first2;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = first2;
+    \$126  = last2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = last2;
+    \$127  = nf2;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = nf2;
+    \$128  = v3;
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = v3;
+    \$129  = first3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = first3;
+    \$130  = last3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = last3;
+    \$131  = nf3;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = nf3;
+    \$132  = v4;
     if (rst) begin
-      \$132  = 3'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = v4;
+    \$133  = first4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = first4;
+    \$134  = last4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = last4;
+    \$135  = nf4;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = nf4;
+    \$136  = v5;
     if (rst) begin
-      \$136  = 3'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = acc0;
-    if (v5) begin
-      \$137  = \$9 [20:0];
-    end
+    \$137  = first5;
     if (rst) begin
-      \$137  = 21'h000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = acc1;
-    if (v5) begin
-      \$138  = \$12 [20:0];
-    end
+    \$138  = last5;
     if (rst) begin
-      \$138  = 21'h000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = acc2;
-    if (v5) begin
-      \$139  = \$15 [20:0];
-    end
+    \$139  = nf5;
     if (rst) begin
-      \$139  = 21'h000000;
+      \$139  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = acc3;
-    if (v5) begin
-      \$140  = \$18 [20:0];
+    \$140  = acc0;
+    if (v6) begin
+      \$140  = \$9 [20:0];
     end
     if (rst) begin
       \$140  = 21'h000000;
@@ -10625,62 +11144,92 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = \$49 [2:0];
+    \$141  = acc1;
+    if (v6) begin
+      \$141  = \$12 [20:0];
+    end
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = \$signature__addr$36 ;
-    if (\$57 ) begin
-      \$142  = \$60 [2:0];
+    \$142  = acc2;
+    if (v6) begin
+      \$142  = \$15 [20:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$142  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = \rport__addr$39 ;
-    if (\$64 ) begin
-      \$143  = \$67 [2:0];
+    \$143  = acc3;
+    if (v6) begin
+      \$143  = \$18 [20:0];
     end
     if (rst) begin
-      \$143  = 3'h0;
+      \$143  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = \$81 [2:0];
+    \$144  = \$46 [3:0];
     if (rst) begin
-      \$144  = 3'h0;
+      \$144  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = o__valid;
-    if (\$83 ) begin
-      \$145  = \$86 ;
+    \$145  = \$signature__addr$36 ;
+    if (\$54 ) begin
+      \$145  = \$57 [2:0];
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = o__payload;
-    if (\$83 ) begin
-      \$146  = \$88 ;
+    \$146  = \rport__addr$39 ;
+    if (\$61 ) begin
+      \$146  = \$64 [2:0];
     end
     if (rst) begin
-      \$146  = 84'h000000000000000000000;
+      \$146  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$147  = \$78 [2:0];
+    if (rst) begin
+      \$147  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$148  = o__valid;
+    if (\$80 ) begin
+      \$148  = \$83 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$149  = o__payload;
+    if (\$80 ) begin
+      \$149  = \$85 ;
+    end
+    if (rst) begin
+      \$149  = 84'h000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [20:0];
   assign acc1_next = \$12 [20:0];
   assign acc2_next = \$15 [20:0];
@@ -13304,97 +13853,97 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   reg [22:0] \$10 ;
-  wire \$100 ;
+  wire [3:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [3:0] \$106 ;
   wire [3:0] \$107 ;
-  wire [3:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire [22:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [3:0] \$114 ;
-  wire [3:0] \$115 ;
-  wire \$116 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [3:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [23:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [4:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire [3:0] \$124 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
-  wire [4:0] \$129 ;
+  wire [91:0] \$128 ;
+  reg [3:0] \$129 ;
   reg [22:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [91:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [2:0] \$138 ;
+  reg [2:0] \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg [6:0] \$134 ;
+  reg [31:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
   reg \$139 ;
   wire [22:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg [6:0] \$142 ;
-  reg [31:0] \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg \$147 ;
-  reg [3:0] \$148 ;
-  reg [8:0] \$149 ;
+  reg [3:0] \$140 ;
+  reg [6:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [6:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [7:0] \$149 ;
   wire [23:0] \$15 ;
-  reg [8:0] \$150 ;
+  reg [7:0] \$150 ;
   reg [8:0] \$151 ;
-  reg [8:0] \$152 ;
+  reg [7:0] \$152 ;
   reg [8:0] \$153 ;
-  reg [8:0] \$154 ;
+  reg [7:0] \$154 ;
   reg [8:0] \$155 ;
-  reg [8:0] \$156 ;
+  reg [7:0] \$156 ;
   reg [8:0] \$157 ;
-  reg [8:0] \$158 ;
+  reg [7:0] \$158 ;
   reg [8:0] \$159 ;
   reg [22:0] \$16 ;
-  reg [8:0] \$160 ;
+  reg [7:0] \$160 ;
   reg [8:0] \$161 ;
-  reg [8:0] \$162 ;
+  reg [7:0] \$162 ;
   reg [8:0] \$163 ;
-  reg [8:0] \$164 ;
-  reg [7:0] \$165 ;
+  reg [7:0] \$164 ;
+  reg [8:0] \$165 ;
   reg [7:0] \$166 ;
-  reg [7:0] \$167 ;
+  reg [8:0] \$167 ;
   reg [7:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg [8:0] \$169 ;
   wire [22:0] \$17 ;
   reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
+  reg [8:0] \$171 ;
   reg [7:0] \$172 ;
-  reg [7:0] \$173 ;
+  reg [8:0] \$173 ;
   reg [7:0] \$174 ;
-  reg [7:0] \$175 ;
+  reg [8:0] \$175 ;
   reg [7:0] \$176 ;
-  reg [7:0] \$177 ;
+  reg [8:0] \$177 ;
   reg [7:0] \$178 ;
-  reg [7:0] \$179 ;
+  reg [8:0] \$179 ;
   wire [23:0] \$18 ;
   reg [7:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [16:0] \$182 ;
+  reg [8:0] \$181 ;
+  reg [7:0] \$182 ;
   reg [16:0] \$183 ;
   reg [16:0] \$184 ;
   reg [16:0] \$185 ;
@@ -13429,39 +13978,45 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$210 ;
   reg [16:0] \$211 ;
   reg [16:0] \$212 ;
-  reg [22:0] \$213 ;
-  reg [22:0] \$214 ;
+  reg [16:0] \$213 ;
+  reg [16:0] \$214 ;
   reg [22:0] \$215 ;
   reg [22:0] \$216 ;
-  reg \$217 ;
-  reg \$218 ;
+  reg [22:0] \$217 ;
+  reg [22:0] \$218 ;
   reg \$219 ;
   wire \$22 ;
-  reg [3:0] \$220 ;
+  reg \$220 ;
   reg \$221 ;
-  reg \$222 ;
+  reg [3:0] \$222 ;
   reg \$223 ;
-  reg [3:0] \$224 ;
+  reg \$224 ;
   reg \$225 ;
-  reg \$226 ;
+  reg [3:0] \$226 ;
   reg \$227 ;
-  reg [3:0] \$228 ;
+  reg \$228 ;
   reg \$229 ;
   wire \$23 ;
-  reg \$230 ;
+  reg [3:0] \$230 ;
   reg \$231 ;
-  reg [3:0] \$232 ;
-  reg [22:0] \$233 ;
-  reg [22:0] \$234 ;
-  reg [22:0] \$235 ;
-  reg [22:0] \$236 ;
-  reg [2:0] \$237 ;
-  reg [2:0] \$238 ;
-  reg [2:0] \$239 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg [3:0] \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg [3:0] \$238 ;
+  reg [22:0] \$239 ;
   wire \$24 ;
-  reg [2:0] \$240 ;
-  reg \$241 ;
-  reg [91:0] \$242 ;
+  reg [22:0] \$240 ;
+  reg [22:0] \$241 ;
+  reg [22:0] \$242 ;
+  reg [3:0] \$243 ;
+  reg [2:0] \$244 ;
+  reg [2:0] \$245 ;
+  reg [2:0] \$246 ;
+  reg \$247 ;
+  reg [91:0] \$248 ;
   wire \$25 ;
   reg [3:0] \$26 ;
   reg [2:0] \$27 ;
@@ -13473,40 +14028,40 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [7:0] \$32 ;
   wire [7:0] \$33 ;
   wire [31:0] \$34 ;
-  wire [8:0] \$35 ;
+  wire [31:0] \$35 ;
   wire [31:0] \$36 ;
-  wire [8:0] \$37 ;
+  wire [31:0] \$37 ;
   wire [31:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [31:0] \$39 ;
   wire \$4 ;
   wire [31:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [31:0] \$42 ;
+  wire [31:0] \$41 ;
+  wire [8:0] \$42 ;
   wire [8:0] \$43 ;
-  wire [31:0] \$44 ;
+  wire [8:0] \$44 ;
   wire [8:0] \$45 ;
-  wire [31:0] \$46 ;
+  wire [8:0] \$46 ;
   wire [8:0] \$47 ;
-  wire [31:0] \$48 ;
+  wire [8:0] \$48 ;
   wire [8:0] \$49 ;
   wire \$5 ;
-  wire [31:0] \$50 ;
+  wire [8:0] \$50 ;
   wire [8:0] \$51 ;
-  wire [31:0] \$52 ;
+  wire [8:0] \$52 ;
   wire [8:0] \$53 ;
-  wire [31:0] \$54 ;
+  wire [8:0] \$54 ;
   wire [8:0] \$55 ;
-  wire [31:0] \$56 ;
+  wire [8:0] \$56 ;
   wire [8:0] \$57 ;
-  wire [31:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
   wire \$6 ;
-  wire [31:0] \$60 ;
-  wire [8:0] \$61 ;
-  wire [31:0] \$62 ;
-  wire [8:0] \$63 ;
-  wire [31:0] \$64 ;
-  wire [8:0] \$65 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
   wire [16:0] \$66 ;
   wire [16:0] \$67 ;
   wire [16:0] \$68 ;
@@ -13516,40 +14071,40 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$71 ;
   wire [16:0] \$72 ;
   wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
-  wire [16:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [16:0] \$79 ;
+  wire [17:0] \$74 ;
+  wire [17:0] \$75 ;
+  wire [18:0] \$76 ;
+  wire [17:0] \$77 ;
+  wire [17:0] \$78 ;
+  wire [18:0] \$79 ;
   wire [22:0] \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [17:0] \$82 ;
+  wire [17:0] \$80 ;
+  wire [17:0] \$81 ;
+  wire [18:0] \$82 ;
   wire [17:0] \$83 ;
-  wire [18:0] \$84 ;
-  wire [17:0] \$85 ;
-  wire [17:0] \$86 ;
-  wire [18:0] \$87 ;
-  wire [17:0] \$88 ;
-  wire [17:0] \$89 ;
+  wire [17:0] \$84 ;
+  wire [18:0] \$85 ;
+  wire \$86 ;
+  wire [4:0] \$87 ;
+  wire \$88 ;
+  wire [5:0] \$89 ;
   wire [23:0] \$9 ;
-  wire [18:0] \$90 ;
-  wire [17:0] \$91 ;
-  wire [17:0] \$92 ;
-  wire [18:0] \$93 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
   wire \$94 ;
-  wire [3:0] \$95 ;
+  wire \$95 ;
   wire \$96 ;
-  wire [4:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [3:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$36  = 3'h0;
+  reg [2:0] \$signature__addr$38  = 3'h0;
   wire [31:0] \$signature__data ;
-  wire [91:0] \$signature__data$38 ;
+  wire [91:0] \$signature__data$40 ;
   wire \$signature__en ;
-  wire \$signature__en$30 ;
+  wire \$signature__en$32 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -13565,6 +14120,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -13583,12 +14139,14 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [91:0] o__payload;
   reg [91:0] o__payload = 92'h00000000000000000000000;
@@ -13600,6 +14158,12 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [6:0] port__addr = 7'h00;
+  (* keep = 32'd1 *)
+  reg [6:0] \port__addr$15  = 7'h00;
+  wire [63:0] port__data;
+  wire [63:0] \port__data$82 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -13637,7 +14201,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] \q_in[1] ;
   wire [22:0] \q_in[2] ;
   wire [22:0] \q_in[3] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -13645,11 +14209,17 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 7'h00 *)
+  (* keep = 32'd1 *)
+  wire [6:0] rom0_addr;
+  (* init = 7'h00 *)
+  (* keep = 32'd1 *)
+  wire [6:0] rom1_addr;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$39  = 3'h0;
+  reg [2:0] \rport__addr$41  = 3'h0;
   wire [31:0] rport__data;
-  wire [91:0] \rport__data$130 ;
+  wire [91:0] \rport__data$146 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -13658,13 +14228,13 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
-  (* init = 7'h00 *)
-  wire [6:0] t;
+  reg [6:0] t = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -13681,8 +14251,22 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w3_2 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
-  reg [6:0] wrom__addr = 7'h00;
-  wire [127:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_3 = 8'h00;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -13736,7 +14320,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [91:0] queue [5:0];
+  reg [91:0] queue [6:0];
   initial begin
     queue[0] = 92'h00000000000000000000000;
     queue[1] = 92'h00000000000000000000000;
@@ -13744,149 +14328,286 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[3] = 92'h00000000000000000000000;
     queue[4] = 92'h00000000000000000000000;
     queue[5] = 92'h00000000000000000000000;
+    queue[6] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$30 )
-      queue[\$signature__addr$36 ] <= q_in;
+    if (\$signature__en$32 )
+      queue[\$signature__addr$38 ] <= q_in;
   end
-  assign \rport__data$130  = queue[\rport__addr$39 ];
-  reg [127:0] rom [127:0];
+  assign \rport__data$146  = queue[\rport__addr$41 ];
+  reg [63:0] rom0 [127:0];
   initial begin
-    rom[0] = 128'h2bf61e2d27aa7f110dd40bf48b81f6e1;
-    rom[1] = 128'hea102f20e108dc0b00fde1fbfbf0f4ed;
-    rom[2] = 128'h2237e7e82ac4fee105f70202ebfbfffd;
-    rom[3] = 128'he719f495fafe098d1407fe81f6f704ac;
-    rom[4] = 128'h3107f905ce0a0efa03e4fd09f4f202f7;
-    rom[5] = 128'h4cfa19fa0934cfa70efefee2eec4f2ed;
-    rom[6] = 128'h810b2dfd103c0cecf1f5fe0301edfcfe;
-    rom[7] = 128'h1dd1f8dad88ec625ede6d71cf5f8f1e8;
-    rom[8] = 128'h0281fc08f9a509edf1d308cac1f8d6d2;
-    rom[9] = 128'h01020cfc0000ddf3fafccdf816380b26;
-    rom[10] = 128'hdd05fe02feff0804fe0df5f950ecff05;
-    rom[11] = 128'hf7fefb16eacafe1529a700d94fb91581;
-    rom[12] = 128'h070201f00809f9f6f40804f60a040efd;
-    rom[13] = 128'h0404fdc6e833f981077f09cbf3511b36;
-    rom[14] = 128'hfdef01fff7f6fb005d0cf6f2f2e41dfc;
-    rom[15] = 128'h19d8f7f70df9f70ced2e012de85af2c5;
-    rom[16] = 128'hfd479df80ff242f209f00603a481f2fa;
-    rom[17] = 128'hfcffd903effa1dfe0a05f80006f4f6f4;
-    rom[18] = 128'hb30def041d1ff3100fff0108f404fb00;
-    rom[19] = 128'hc279ff81a2031badec03fa81fbfafec7;
-    rom[20] = 128'h68f0fdf9e839093110f50514f0f5fef2;
-    rom[21] = 128'h3925f23fdcf40cfe03dc00d5eeddfbdf;
-    rom[22] = 128'hc701201981e82211b6fffbfd00f4f905;
-    rom[23] = 128'h1122243022dc1a0cf9e6df07f6eff8ef;
-    rom[24] = 128'hf681ec070ba4e6c614f51ef58116c62f;
-    rom[25] = 128'hfe04faf8faff96e80404e804f463901b;
-    rom[26] = 128'hf100fd05f51411f3fef7070455edf007;
-    rom[27] = 128'hf1f9fa1b81b2f7460b81f7e57e3806be;
-    rom[28] = 128'h04f701fefe1105fbe7210601e7eaf8c6;
-    rom[29] = 128'hfa06f933634ef49b020308a4a5eff14f;
-    rom[30] = 128'hfdfffe02c153eb0ff7560c0b875c1bf5;
-    rom[31] = 128'h1debeef739f205ebda1c0fe4e5621bd0;
-    rom[32] = 128'hd017fbfff5fc03d8e6010bf2b381f3f4;
-    rom[33] = 128'h09ed81fe03e77fe80403260102f5eef1;
-    rom[34] = 128'hf10408fee200040516e70d00f2fff9f9;
-    rom[35] = 128'h342af413883310c68108f617f1f2ffcb;
-    rom[36] = 128'h0207f3e6361af54326e50b20f9f2fff8;
-    rom[37] = 128'h1157f622feff14dce3c6feb4f4e901e2;
-    rom[38] = 128'h1d0c0d0c9dba120cc21af8fafbf104fa;
-    rom[39] = 128'hbc08170ee1291210ba1ae604f3fbf0f9;
-    rom[40] = 128'h81a2faf61c81a82e18e5241af8023043;
-    rom[41] = 128'h00fbeef5f2f60aed0e210e07ff0581fe;
-    rom[42] = 128'hf4fe0700a20b01f1d6080d0516e00dfe;
-    rom[43] = 128'h08fe0330fec3fc4fc49801035b14ee43;
-    rom[44] = 128'hfffb02f42bed0527f131f33dec1bf8db;
-    rom[45] = 128'hf2d703feff2c00480abafe9cfff9ffb5;
-    rom[46] = 128'hfaeffffa0c17fef681370bf5ca2de6f3;
-    rom[47] = 128'h15ecf2f920cdc3f1c6201a8fb4d412c1;
-    rom[48] = 128'ha631fff78118c6d68105e1eb8581eef2;
-    rom[49] = 128'hf7fc81fbfef07ff3e50f201108f1f5f4;
-    rom[50] = 128'h26e807f4e3f5f2f8d7c81814f50602fe;
-    rom[51] = 128'h49f506ebed01f3f80597030df9f105c3;
-    rom[52] = 128'he52bf8eb4558f41d19ef1833f6e8faf7;
-    rom[53] = 128'hd75808eee4f9e3b3f6c9fcabecdaf8e3;
-    rom[54] = 128'h3faeff0e33951de7ed1613f001ecff08;
-    rom[55] = 128'h05fb3ae6e6063c14ca05f233ffeff2f7;
-    rom[56] = 128'ha581f5f8eaa42c6c04bbfa52f214e81b;
-    rom[57] = 128'hfff7f4f0f503f5d0f21361edf91c0407;
-    rom[58] = 128'hf0fe00059f15faefbc28f2f803ec03f9;
-    rom[59] = 128'hf3f4fcca1fa4fc24e2480f083d160b08;
-    rom[60] = 128'hfbf0fff21807fe31072cf22cf51105ff;
-    rom[61] = 128'hf3e5f8e5b1ddf57fcdc70903f3fb05c3;
-    rom[62] = 128'hf4f507ffe902faf4b28106f30b810401;
-    rom[63] = 128'hf5f3f3fe4fc3e211161801cfeaeb10d1;
-    rom[64] = 128'hc81df700c2170aca99f337e59981f6f5;
-    rom[65] = 128'h0054120f09f052f015e74ded09e9eeed;
-    rom[66] = 128'h2a1408fc1a29fe05f2fbf5fef30007fb;
-    rom[67] = 128'h25b3fedc32a2f5c64881ecd1f4f9fbc0;
-    rom[68] = 128'hd911f5e2f71806f800f2fb12eee705ee;
-    rom[69] = 128'h1a86fabff48ffc7fd7960908eed301e8;
-    rom[70] = 128'h218119f5f4d0f7fcfa2c040bf3e8fb02;
-    rom[71] = 128'h5d0720dc7f0b130d3f05fb1afaf6edfa;
-    rom[72] = 128'h9281f9eed8a12d7f13d68f7f2e2488fe;
-    rom[73] = 128'hfef8f4eb032548eb09f13501f8322e1a;
-    rom[74] = 128'hf0fb0708d23bf80bf1cff4fb00010809;
-    rom[75] = 128'hf1f4fabf62a0f0005e4d102956d80e02;
-    rom[76] = 128'heeee05ece5a4162326030ea4000305c3;
-    rom[77] = 128'hfbd8fee528ebed3ae4d1052428b10bc0;
-    rom[78] = 128'hf3f501ffdce6e4120fafdaf245810d04;
-    rom[79] = 128'hf9f2f0f13afd90f33fe3e905f6ed0bfd;
-    rom[80] = 128'h070e05cf001afdd1232c44bcaf81f8fb;
-    rom[81] = 128'h0b39be0a060ff0010599000504f2f1f5;
-    rom[82] = 128'hcff2040906fe02f6de0215f1f203fdfa;
-    rom[83] = 128'hf100febe0daef6a92687ff00f8f9facb;
-    rom[84] = 128'h030f041cd8150707f5cf0a31f4fc04f4;
-    rom[85] = 128'h1caef27f1881f870ebb40955f3eaffe1;
-    rom[86] = 128'hd2ee03f9c760f906815ef9faf6f10502;
-    rom[87] = 128'hee05221b16041cfa38cfe025f7f6f7f2;
-    rom[88] = 128'h8181f6dece01d65a0501f8343518c281;
-    rom[89] = 128'hf7f2e9f2f40fecda0ac4fbfffefa140b;
-    rom[90] = 128'hf1f309fb2e2e11ec120cfef6f00ff7fa;
-    rom[91] = 128'hfbefefb20bf108172bec0a1125dcfa0f;
-    rom[92] = 128'hf2ec02eeaa811004cd20f7811bf3fed7;
-    rom[93] = 128'hecc9fde111d0fe50f42a092c2a2d00f5;
-    rom[94] = 128'hf4e404f5cbf3ccf401f5ef094f241dfd;
-    rom[95] = 128'hece7ecf661049e0419f401fbbc060312;
-    rom[96] = 128'hf911f226061024fd1510f2d08c81f4ed;
-    rom[97] = 128'h0628f90af3e6bffcfce1b3f102f3f4fa;
-    rom[98] = 128'hd4e20afc14e406fae4d80801f1ff0701;
-    rom[99] = 128'h043ef981fce603811a02f2cef7edffbc;
-    rom[100] = 128'h46e103f1ed2a0f0cf2f60323ebf5fce8;
-    rom[101] = 128'hfcde043de7a9ec52eb05075df5d7f7ec;
-    rom[102] = 128'hc80817f5ac731b1081131306f3e406fc;
-    rom[103] = 128'hf817fe16ebf71707a8e7f32eedf4f0ed;
-    rom[104] = 128'ha181f8ddfe10000cef000a0204f6f79d;
-    rom[105] = 128'hf7dad2e003fdf0ff06f407f7ffef1cff;
-    rom[106] = 128'he605f9f40df4fdfd23fe06f91a1af604;
-    rom[107] = 128'he2eb0984dbf8f21be5f906410d1ff943;
-    rom[108] = 128'he5edf3e181ca08168104faddeffcffdf;
-    rom[109] = 128'heca4ed9a03d9ff1a1a1f01f6157f0c08;
-    rom[110] = 128'heddb0d0df5f1ff03d10bf9fcfc472900;
-    rom[111] = 128'hdfe5d3e2ef0be50b0d1200efae21f8f7;
-    rom[112] = 128'h3924f6d118bc721b12c60ff69a81eaf1;
-    rom[113] = 128'h04f24e190917dd1cfefed6fe0bf8efe8;
-    rom[114] = 128'h011c0bf018cb15eff70109ffed00fd06;
-    rom[115] = 128'hf4ed13ea06fef2810c130581fbf7fbb2;
-    rom[116] = 128'hfceff91cd41de5f2fee5fe07eeef05f4;
-    rom[117] = 128'h5a7ffbc1f840fbfe13fffde6f1beffeb;
-    rom[118] = 128'hd10c0bf11719d0fde9e6f900faedfafb;
-    rom[119] = 128'hf5d0eee0d79ebf1bdeddce29fef6e7f3;
-    rom[120] = 128'h29fcf2ff28122205013df41ce651cdef;
-    rom[121] = 128'hf8c1fff00ab61bfe00b508e4f2f6f304;
-    rom[122] = 128'heaf8fef8eff80201320701f12d070ef5;
-    rom[123] = 128'h9c31038ab22b0534b02aed7ffa02fe28;
-    rom[124] = 128'hdb8101c2b68109118799ee0eccdeee45;
-    rom[125] = 128'hf3c1f9e2f1a804e711a70b953b1ffd0a;
-    rom[126] = 128'h36c2f70202061a0b0cfef01581e301fd;
-    rom[127] = 128'hf307ba24fa18d90e0446f4ff081d07e6;
+    rom0[0] = 64'h0dd40bf48b81f6e1;
+    rom0[1] = 64'h00fde1fbfbf0f4ed;
+    rom0[2] = 64'h05f70202ebfbfffd;
+    rom0[3] = 64'h1407fe81f6f704ac;
+    rom0[4] = 64'h03e4fd09f4f202f7;
+    rom0[5] = 64'h0efefee2eec4f2ed;
+    rom0[6] = 64'hf1f5fe0301edfcfe;
+    rom0[7] = 64'hede6d71cf5f8f1e8;
+    rom0[8] = 64'hf1d308cac1f8d6d2;
+    rom0[9] = 64'hfafccdf816380b26;
+    rom0[10] = 64'hfe0df5f950ecff05;
+    rom0[11] = 64'h29a700d94fb91581;
+    rom0[12] = 64'hf40804f60a040efd;
+    rom0[13] = 64'h077f09cbf3511b36;
+    rom0[14] = 64'h5d0cf6f2f2e41dfc;
+    rom0[15] = 64'hed2e012de85af2c5;
+    rom0[16] = 64'h09f00603a481f2fa;
+    rom0[17] = 64'h0a05f80006f4f6f4;
+    rom0[18] = 64'h0fff0108f404fb00;
+    rom0[19] = 64'hec03fa81fbfafec7;
+    rom0[20] = 64'h10f50514f0f5fef2;
+    rom0[21] = 64'h03dc00d5eeddfbdf;
+    rom0[22] = 64'hb6fffbfd00f4f905;
+    rom0[23] = 64'hf9e6df07f6eff8ef;
+    rom0[24] = 64'h14f51ef58116c62f;
+    rom0[25] = 64'h0404e804f463901b;
+    rom0[26] = 64'hfef7070455edf007;
+    rom0[27] = 64'h0b81f7e57e3806be;
+    rom0[28] = 64'he7210601e7eaf8c6;
+    rom0[29] = 64'h020308a4a5eff14f;
+    rom0[30] = 64'hf7560c0b875c1bf5;
+    rom0[31] = 64'hda1c0fe4e5621bd0;
+    rom0[32] = 64'he6010bf2b381f3f4;
+    rom0[33] = 64'h0403260102f5eef1;
+    rom0[34] = 64'h16e70d00f2fff9f9;
+    rom0[35] = 64'h8108f617f1f2ffcb;
+    rom0[36] = 64'h26e50b20f9f2fff8;
+    rom0[37] = 64'he3c6feb4f4e901e2;
+    rom0[38] = 64'hc21af8fafbf104fa;
+    rom0[39] = 64'hba1ae604f3fbf0f9;
+    rom0[40] = 64'h18e5241af8023043;
+    rom0[41] = 64'h0e210e07ff0581fe;
+    rom0[42] = 64'hd6080d0516e00dfe;
+    rom0[43] = 64'hc49801035b14ee43;
+    rom0[44] = 64'hf131f33dec1bf8db;
+    rom0[45] = 64'h0abafe9cfff9ffb5;
+    rom0[46] = 64'h81370bf5ca2de6f3;
+    rom0[47] = 64'hc6201a8fb4d412c1;
+    rom0[48] = 64'h8105e1eb8581eef2;
+    rom0[49] = 64'he50f201108f1f5f4;
+    rom0[50] = 64'hd7c81814f50602fe;
+    rom0[51] = 64'h0597030df9f105c3;
+    rom0[52] = 64'h19ef1833f6e8faf7;
+    rom0[53] = 64'hf6c9fcabecdaf8e3;
+    rom0[54] = 64'hed1613f001ecff08;
+    rom0[55] = 64'hca05f233ffeff2f7;
+    rom0[56] = 64'h04bbfa52f214e81b;
+    rom0[57] = 64'hf21361edf91c0407;
+    rom0[58] = 64'hbc28f2f803ec03f9;
+    rom0[59] = 64'he2480f083d160b08;
+    rom0[60] = 64'h072cf22cf51105ff;
+    rom0[61] = 64'hcdc70903f3fb05c3;
+    rom0[62] = 64'hb28106f30b810401;
+    rom0[63] = 64'h161801cfeaeb10d1;
+    rom0[64] = 64'h99f337e59981f6f5;
+    rom0[65] = 64'h15e74ded09e9eeed;
+    rom0[66] = 64'hf2fbf5fef30007fb;
+    rom0[67] = 64'h4881ecd1f4f9fbc0;
+    rom0[68] = 64'h00f2fb12eee705ee;
+    rom0[69] = 64'hd7960908eed301e8;
+    rom0[70] = 64'hfa2c040bf3e8fb02;
+    rom0[71] = 64'h3f05fb1afaf6edfa;
+    rom0[72] = 64'h13d68f7f2e2488fe;
+    rom0[73] = 64'h09f13501f8322e1a;
+    rom0[74] = 64'hf1cff4fb00010809;
+    rom0[75] = 64'h5e4d102956d80e02;
+    rom0[76] = 64'h26030ea4000305c3;
+    rom0[77] = 64'he4d1052428b10bc0;
+    rom0[78] = 64'h0fafdaf245810d04;
+    rom0[79] = 64'h3fe3e905f6ed0bfd;
+    rom0[80] = 64'h232c44bcaf81f8fb;
+    rom0[81] = 64'h0599000504f2f1f5;
+    rom0[82] = 64'hde0215f1f203fdfa;
+    rom0[83] = 64'h2687ff00f8f9facb;
+    rom0[84] = 64'hf5cf0a31f4fc04f4;
+    rom0[85] = 64'hebb40955f3eaffe1;
+    rom0[86] = 64'h815ef9faf6f10502;
+    rom0[87] = 64'h38cfe025f7f6f7f2;
+    rom0[88] = 64'h0501f8343518c281;
+    rom0[89] = 64'h0ac4fbfffefa140b;
+    rom0[90] = 64'h120cfef6f00ff7fa;
+    rom0[91] = 64'h2bec0a1125dcfa0f;
+    rom0[92] = 64'hcd20f7811bf3fed7;
+    rom0[93] = 64'hf42a092c2a2d00f5;
+    rom0[94] = 64'h01f5ef094f241dfd;
+    rom0[95] = 64'h19f401fbbc060312;
+    rom0[96] = 64'h1510f2d08c81f4ed;
+    rom0[97] = 64'hfce1b3f102f3f4fa;
+    rom0[98] = 64'he4d80801f1ff0701;
+    rom0[99] = 64'h1a02f2cef7edffbc;
+    rom0[100] = 64'hf2f60323ebf5fce8;
+    rom0[101] = 64'heb05075df5d7f7ec;
+    rom0[102] = 64'h81131306f3e406fc;
+    rom0[103] = 64'ha8e7f32eedf4f0ed;
+    rom0[104] = 64'hef000a0204f6f79d;
+    rom0[105] = 64'h06f407f7ffef1cff;
+    rom0[106] = 64'h23fe06f91a1af604;
+    rom0[107] = 64'he5f906410d1ff943;
+    rom0[108] = 64'h8104faddeffcffdf;
+    rom0[109] = 64'h1a1f01f6157f0c08;
+    rom0[110] = 64'hd10bf9fcfc472900;
+    rom0[111] = 64'h0d1200efae21f8f7;
+    rom0[112] = 64'h12c60ff69a81eaf1;
+    rom0[113] = 64'hfefed6fe0bf8efe8;
+    rom0[114] = 64'hf70109ffed00fd06;
+    rom0[115] = 64'h0c130581fbf7fbb2;
+    rom0[116] = 64'hfee5fe07eeef05f4;
+    rom0[117] = 64'h13fffde6f1beffeb;
+    rom0[118] = 64'he9e6f900faedfafb;
+    rom0[119] = 64'hdeddce29fef6e7f3;
+    rom0[120] = 64'h013df41ce651cdef;
+    rom0[121] = 64'h00b508e4f2f6f304;
+    rom0[122] = 64'h320701f12d070ef5;
+    rom0[123] = 64'hb02aed7ffa02fe28;
+    rom0[124] = 64'h8799ee0eccdeee45;
+    rom0[125] = 64'h11a70b953b1ffd0a;
+    rom0[126] = 64'h0cfef01581e301fd;
+    rom0[127] = 64'h0446f4ff081d07e6;
   end
-  reg [127:0] _1_;
+  reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  reg [63:0] rom1 [127:0];
+  initial begin
+    rom1[0] = 64'h2bf61e2d27aa7f11;
+    rom1[1] = 64'hea102f20e108dc0b;
+    rom1[2] = 64'h2237e7e82ac4fee1;
+    rom1[3] = 64'he719f495fafe098d;
+    rom1[4] = 64'h3107f905ce0a0efa;
+    rom1[5] = 64'h4cfa19fa0934cfa7;
+    rom1[6] = 64'h810b2dfd103c0cec;
+    rom1[7] = 64'h1dd1f8dad88ec625;
+    rom1[8] = 64'h0281fc08f9a509ed;
+    rom1[9] = 64'h01020cfc0000ddf3;
+    rom1[10] = 64'hdd05fe02feff0804;
+    rom1[11] = 64'hf7fefb16eacafe15;
+    rom1[12] = 64'h070201f00809f9f6;
+    rom1[13] = 64'h0404fdc6e833f981;
+    rom1[14] = 64'hfdef01fff7f6fb00;
+    rom1[15] = 64'h19d8f7f70df9f70c;
+    rom1[16] = 64'hfd479df80ff242f2;
+    rom1[17] = 64'hfcffd903effa1dfe;
+    rom1[18] = 64'hb30def041d1ff310;
+    rom1[19] = 64'hc279ff81a2031bad;
+    rom1[20] = 64'h68f0fdf9e8390931;
+    rom1[21] = 64'h3925f23fdcf40cfe;
+    rom1[22] = 64'hc701201981e82211;
+    rom1[23] = 64'h1122243022dc1a0c;
+    rom1[24] = 64'hf681ec070ba4e6c6;
+    rom1[25] = 64'hfe04faf8faff96e8;
+    rom1[26] = 64'hf100fd05f51411f3;
+    rom1[27] = 64'hf1f9fa1b81b2f746;
+    rom1[28] = 64'h04f701fefe1105fb;
+    rom1[29] = 64'hfa06f933634ef49b;
+    rom1[30] = 64'hfdfffe02c153eb0f;
+    rom1[31] = 64'h1debeef739f205eb;
+    rom1[32] = 64'hd017fbfff5fc03d8;
+    rom1[33] = 64'h09ed81fe03e77fe8;
+    rom1[34] = 64'hf10408fee2000405;
+    rom1[35] = 64'h342af413883310c6;
+    rom1[36] = 64'h0207f3e6361af543;
+    rom1[37] = 64'h1157f622feff14dc;
+    rom1[38] = 64'h1d0c0d0c9dba120c;
+    rom1[39] = 64'hbc08170ee1291210;
+    rom1[40] = 64'h81a2faf61c81a82e;
+    rom1[41] = 64'h00fbeef5f2f60aed;
+    rom1[42] = 64'hf4fe0700a20b01f1;
+    rom1[43] = 64'h08fe0330fec3fc4f;
+    rom1[44] = 64'hfffb02f42bed0527;
+    rom1[45] = 64'hf2d703feff2c0048;
+    rom1[46] = 64'hfaeffffa0c17fef6;
+    rom1[47] = 64'h15ecf2f920cdc3f1;
+    rom1[48] = 64'ha631fff78118c6d6;
+    rom1[49] = 64'hf7fc81fbfef07ff3;
+    rom1[50] = 64'h26e807f4e3f5f2f8;
+    rom1[51] = 64'h49f506ebed01f3f8;
+    rom1[52] = 64'he52bf8eb4558f41d;
+    rom1[53] = 64'hd75808eee4f9e3b3;
+    rom1[54] = 64'h3faeff0e33951de7;
+    rom1[55] = 64'h05fb3ae6e6063c14;
+    rom1[56] = 64'ha581f5f8eaa42c6c;
+    rom1[57] = 64'hfff7f4f0f503f5d0;
+    rom1[58] = 64'hf0fe00059f15faef;
+    rom1[59] = 64'hf3f4fcca1fa4fc24;
+    rom1[60] = 64'hfbf0fff21807fe31;
+    rom1[61] = 64'hf3e5f8e5b1ddf57f;
+    rom1[62] = 64'hf4f507ffe902faf4;
+    rom1[63] = 64'hf5f3f3fe4fc3e211;
+    rom1[64] = 64'hc81df700c2170aca;
+    rom1[65] = 64'h0054120f09f052f0;
+    rom1[66] = 64'h2a1408fc1a29fe05;
+    rom1[67] = 64'h25b3fedc32a2f5c6;
+    rom1[68] = 64'hd911f5e2f71806f8;
+    rom1[69] = 64'h1a86fabff48ffc7f;
+    rom1[70] = 64'h218119f5f4d0f7fc;
+    rom1[71] = 64'h5d0720dc7f0b130d;
+    rom1[72] = 64'h9281f9eed8a12d7f;
+    rom1[73] = 64'hfef8f4eb032548eb;
+    rom1[74] = 64'hf0fb0708d23bf80b;
+    rom1[75] = 64'hf1f4fabf62a0f000;
+    rom1[76] = 64'heeee05ece5a41623;
+    rom1[77] = 64'hfbd8fee528ebed3a;
+    rom1[78] = 64'hf3f501ffdce6e412;
+    rom1[79] = 64'hf9f2f0f13afd90f3;
+    rom1[80] = 64'h070e05cf001afdd1;
+    rom1[81] = 64'h0b39be0a060ff001;
+    rom1[82] = 64'hcff2040906fe02f6;
+    rom1[83] = 64'hf100febe0daef6a9;
+    rom1[84] = 64'h030f041cd8150707;
+    rom1[85] = 64'h1caef27f1881f870;
+    rom1[86] = 64'hd2ee03f9c760f906;
+    rom1[87] = 64'hee05221b16041cfa;
+    rom1[88] = 64'h8181f6dece01d65a;
+    rom1[89] = 64'hf7f2e9f2f40fecda;
+    rom1[90] = 64'hf1f309fb2e2e11ec;
+    rom1[91] = 64'hfbefefb20bf10817;
+    rom1[92] = 64'hf2ec02eeaa811004;
+    rom1[93] = 64'hecc9fde111d0fe50;
+    rom1[94] = 64'hf4e404f5cbf3ccf4;
+    rom1[95] = 64'hece7ecf661049e04;
+    rom1[96] = 64'hf911f226061024fd;
+    rom1[97] = 64'h0628f90af3e6bffc;
+    rom1[98] = 64'hd4e20afc14e406fa;
+    rom1[99] = 64'h043ef981fce60381;
+    rom1[100] = 64'h46e103f1ed2a0f0c;
+    rom1[101] = 64'hfcde043de7a9ec52;
+    rom1[102] = 64'hc80817f5ac731b10;
+    rom1[103] = 64'hf817fe16ebf71707;
+    rom1[104] = 64'ha181f8ddfe10000c;
+    rom1[105] = 64'hf7dad2e003fdf0ff;
+    rom1[106] = 64'he605f9f40df4fdfd;
+    rom1[107] = 64'he2eb0984dbf8f21b;
+    rom1[108] = 64'he5edf3e181ca0816;
+    rom1[109] = 64'heca4ed9a03d9ff1a;
+    rom1[110] = 64'heddb0d0df5f1ff03;
+    rom1[111] = 64'hdfe5d3e2ef0be50b;
+    rom1[112] = 64'h3924f6d118bc721b;
+    rom1[113] = 64'h04f24e190917dd1c;
+    rom1[114] = 64'h011c0bf018cb15ef;
+    rom1[115] = 64'hf4ed13ea06fef281;
+    rom1[116] = 64'hfceff91cd41de5f2;
+    rom1[117] = 64'h5a7ffbc1f840fbfe;
+    rom1[118] = 64'hd10c0bf11719d0fd;
+    rom1[119] = 64'hf5d0eee0d79ebf1b;
+    rom1[120] = 64'h29fcf2ff28122205;
+    rom1[121] = 64'hf8c1fff00ab61bfe;
+    rom1[122] = 64'heaf8fef8eff80201;
+    rom1[123] = 64'h9c31038ab22b0534;
+    rom1[124] = 64'hdb8101c2b6810911;
+    rom1[125] = 64'hf3c1f9e2f1a804e7;
+    rom1[126] = 64'h36c2f70202061a0b;
+    rom1[127] = 64'hf307ba24fa18d90e;
+  end
+  reg [63:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rom1[\port__addr$15 ];
+  end
+  assign \port__data$82  = _2_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -13896,344 +14617,364 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
+  assign \$11  = first6 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first5 ? \$13  : acc2;
+  assign \$14  = first6 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first5 ? \$16  : acc3;
+  assign \$17  = first6 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v5 & last5;
+  assign \$19  = v6 & last6;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
   assign \$23  = ~ \$22 ;
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
-  assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 7'h7f;
-  assign \$32  = wrom__addr + 1'h1;
+  assign \$signature__en$32  = \$19  & \$25 ;
+  assign \$31  = t == 7'h7f;
+  assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 8'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
   assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
   assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [7:0]) - $signed(8'h80);
-  assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [15:8]) - $signed(8'h80);
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [23:16]) - $signed(8'h80);
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [31:24]) - $signed(8'h80);
-  assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [7:0]) - $signed(8'h80);
-  assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [15:8]) - $signed(8'h80);
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [23:16]) - $signed(8'h80);
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [31:24]) - $signed(8'h80);
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [7:0]) - $signed(8'h80);
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [15:8]) - $signed(8'h80);
-  assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [23:16]) - $signed(8'h80);
-  assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [31:24]) - $signed(8'h80);
-  assign \$66  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$67  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$68  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$69  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$70  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$71  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$72  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$73  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$74  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$75  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$76  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$77  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$78  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$79  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$80  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$81  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$82  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$83  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$84  = $signed(\$82 ) + $signed(\$83 );
-  assign \$85  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$86  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$87  = $signed(\$85 ) + $signed(\$86 );
-  assign \$88  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$89  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$92  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = issue & last_t;
-  assign \$95  = q_owed + \$94 ;
-  assign \$96  = o__valid & o__ready;
-  assign \$97  = \$95  - \$96 ;
-  assign \$98  = v5 & last5;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = | q_stored;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = \$100  & \$102 ;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = \$98  & \$104 ;
-  assign \$106  = \$signature__addr$36  == 3'h5;
-  assign \$107  = \$signature__addr$36  + 1'h1;
-  assign \$108  = \$106  ? 4'h0 : \$107 ;
+  assign \$41  = from_input ? x_reg : rport__data;
+  assign \$42  = $signed(x0_0) - $signed(8'h80);
+  assign \$43  = $signed(x0_1) - $signed(8'h80);
+  assign \$44  = $signed(x0_2) - $signed(8'h80);
+  assign \$45  = $signed(x0_3) - $signed(8'h80);
+  assign \$46  = $signed(x0_0) - $signed(8'h80);
+  assign \$47  = $signed(x0_1) - $signed(8'h80);
+  assign \$48  = $signed(x0_2) - $signed(8'h80);
+  assign \$49  = $signed(x0_3) - $signed(8'h80);
+  assign \$50  = $signed(x1_0) - $signed(8'h80);
+  assign \$51  = $signed(x1_1) - $signed(8'h80);
+  assign \$52  = $signed(x1_2) - $signed(8'h80);
+  assign \$53  = $signed(x1_3) - $signed(8'h80);
+  assign \$54  = $signed(x1_0) - $signed(8'h80);
+  assign \$55  = $signed(x1_1) - $signed(8'h80);
+  assign \$56  = $signed(x1_2) - $signed(8'h80);
+  assign \$57  = $signed(x1_3) - $signed(8'h80);
+  assign \$58  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$59  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$60  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$61  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$62  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$63  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$64  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$65  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$66  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$67  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$68  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$69  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$70  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$71  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$72  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$73  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$77  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$78  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$79  = $signed(\$77 ) + $signed(\$78 );
+  assign \$80  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$81  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$82  = $signed(\$80 ) + $signed(\$81 );
+  assign \$83  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$84  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$85  = $signed(\$83 ) + $signed(\$84 );
+  assign \$86  = issue & last_t;
+  assign \$87  = q_owed + \$86 ;
+  assign \$88  = o__valid & o__ready;
+  assign \$89  = \$87  - \$88 ;
+  assign \$90  = v6 & last6;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  & \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = \$90  & \$96 ;
+  assign \$98  = \$signature__addr$38  == 3'h6;
+  assign \$99  = \$signature__addr$38  + 1'h1;
+  assign \$100  = \$98  ? 4'h0 : \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = \rport__addr$41  == 3'h6;
+  assign \$106  = \rport__addr$41  + 1'h1;
+  assign \$107  = \$105  ? 4'h0 : \$106 ;
+  assign \$108  = v6 & last6;
   assign \$109  = ~ o__valid;
   assign \$110  = \$109  | o__ready;
   assign \$111  = | q_stored;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = \rport__addr$39  == 3'h5;
-  assign \$114  = \rport__addr$39  + 1'h1;
-  assign \$115  = \$113  ? 4'h0 : \$114 ;
-  assign \$116  = v5 & last5;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$110  & \$112 ;
+  assign \$114  = ~ \$113 ;
+  assign \$115  = \$108  & \$114 ;
+  assign \$116  = q_stored + \$115 ;
   assign \$117  = ~ o__valid;
   assign \$118  = \$117  | o__ready;
   assign \$119  = | q_stored;
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$118  & \$120 ;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = \$116  & \$122 ;
-  assign \$124  = q_stored + \$123 ;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = \$116  - \$120 ;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = | q_stored;
+  assign \$125  = v6 & last6;
+  assign \$126  = \$124  | \$125 ;
   assign \$127  = | q_stored;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = \$124  - \$128 ;
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = | q_stored;
-  assign \$133  = v5 & last5;
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = | q_stored;
-  assign \$136  = \$135  ? \rport__data$130  : q_in;
+  assign \$128  = \$127  ? \rport__data$146  : q_in;
   always @(posedge clk)
-    nf_t <= \$137 ;
+    nf_t <= \$129 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$130 ;
   always @(posedge clk)
-    reads_input_t <= \$139 ;
+    reads_input_t <= \$131 ;
   always @(posedge clk)
-    first_t <= \$140 ;
+    first_t <= \$132 ;
   always @(posedge clk)
-    last_t <= \$141 ;
+    last_t <= \$133 ;
   always @(posedge clk)
-    wrom__addr <= \$142 ;
+    t <= \$134 ;
   always @(posedge clk)
-    x_reg <= \$143 ;
+    x_reg <= \$135 ;
   always @(posedge clk)
-    from_input <= \$144 ;
+    from_input <= \$136 ;
   always @(posedge clk)
-    v1 <= \$145 ;
+    v1 <= \$137 ;
   always @(posedge clk)
-    first1 <= \$146 ;
+    first1 <= \$138 ;
   always @(posedge clk)
-    last1 <= \$147 ;
+    last1 <= \$139 ;
   always @(posedge clk)
-    nf1 <= \$148 ;
+    nf1 <= \$140 ;
   always @(posedge clk)
-    xoff0_0 <= \$149 ;
+    port__addr <= \$141 ;
   always @(posedge clk)
-    xoff0_1 <= \$150 ;
+    x0_0 <= \$142 ;
   always @(posedge clk)
-    xoff0_2 <= \$151 ;
+    x0_1 <= \$143 ;
   always @(posedge clk)
-    xoff0_3 <= \$152 ;
+    x0_2 <= \$144 ;
   always @(posedge clk)
-    xoff1_0 <= \$153 ;
+    x0_3 <= \$145 ;
   always @(posedge clk)
-    xoff1_1 <= \$154 ;
+    \port__addr$15  <= \$146 ;
   always @(posedge clk)
-    xoff1_2 <= \$155 ;
+    x1_0 <= \$147 ;
   always @(posedge clk)
-    xoff1_3 <= \$156 ;
+    x1_1 <= \$148 ;
   always @(posedge clk)
-    xoff2_0 <= \$157 ;
+    x1_2 <= \$149 ;
   always @(posedge clk)
-    xoff2_1 <= \$158 ;
+    x1_3 <= \$150 ;
   always @(posedge clk)
-    xoff2_2 <= \$159 ;
+    xoff0_0 <= \$151 ;
   always @(posedge clk)
-    xoff2_3 <= \$160 ;
+    w0_0 <= \$152 ;
   always @(posedge clk)
-    xoff3_0 <= \$161 ;
+    xoff0_1 <= \$153 ;
   always @(posedge clk)
-    xoff3_1 <= \$162 ;
+    w0_1 <= \$154 ;
   always @(posedge clk)
-    xoff3_2 <= \$163 ;
+    xoff0_2 <= \$155 ;
   always @(posedge clk)
-    xoff3_3 <= \$164 ;
+    w0_2 <= \$156 ;
   always @(posedge clk)
-    w0_0 <= \$165 ;
+    xoff0_3 <= \$157 ;
   always @(posedge clk)
-    w0_1 <= \$166 ;
+    w0_3 <= \$158 ;
   always @(posedge clk)
-    w0_2 <= \$167 ;
+    xoff1_0 <= \$159 ;
   always @(posedge clk)
-    w0_3 <= \$168 ;
+    w1_0 <= \$160 ;
   always @(posedge clk)
-    w1_0 <= \$169 ;
+    xoff1_1 <= \$161 ;
   always @(posedge clk)
-    w1_1 <= \$170 ;
+    w1_1 <= \$162 ;
   always @(posedge clk)
-    w1_2 <= \$171 ;
+    xoff1_2 <= \$163 ;
   always @(posedge clk)
-    w1_3 <= \$172 ;
+    w1_2 <= \$164 ;
   always @(posedge clk)
-    w2_0 <= \$173 ;
+    xoff1_3 <= \$165 ;
   always @(posedge clk)
-    w2_1 <= \$174 ;
+    w1_3 <= \$166 ;
   always @(posedge clk)
-    w2_2 <= \$175 ;
+    xoff2_0 <= \$167 ;
   always @(posedge clk)
-    w2_3 <= \$176 ;
+    w2_0 <= \$168 ;
   always @(posedge clk)
-    w3_0 <= \$177 ;
+    xoff2_1 <= \$169 ;
+  always @(posedge clk)
+    w2_1 <= \$170 ;
+  always @(posedge clk)
+    xoff2_2 <= \$171 ;
+  always @(posedge clk)
+    w2_2 <= \$172 ;
+  always @(posedge clk)
+    xoff2_3 <= \$173 ;
+  always @(posedge clk)
+    w2_3 <= \$174 ;
+  always @(posedge clk)
+    xoff3_0 <= \$175 ;
+  always @(posedge clk)
+    w3_0 <= \$176 ;
+  always @(posedge clk)
+    xoff3_1 <= \$177 ;
   always @(posedge clk)
     w3_1 <= \$178 ;
   always @(posedge clk)
-    w3_2 <= \$179 ;
+    xoff3_2 <= \$179 ;
   always @(posedge clk)
-    w3_3 <= \$180 ;
+    w3_2 <= \$180 ;
   always @(posedge clk)
-    prod0_0 <= \$181 ;
+    xoff3_3 <= \$181 ;
   always @(posedge clk)
-    prod0_1 <= \$182 ;
+    w3_3 <= \$182 ;
   always @(posedge clk)
-    prod0_2 <= \$183 ;
+    prod0_0 <= \$183 ;
   always @(posedge clk)
-    prod0_3 <= \$184 ;
+    prod0_1 <= \$184 ;
   always @(posedge clk)
-    prod1_0 <= \$185 ;
+    prod0_2 <= \$185 ;
   always @(posedge clk)
-    prod1_1 <= \$186 ;
+    prod0_3 <= \$186 ;
   always @(posedge clk)
-    prod1_2 <= \$187 ;
+    prod1_0 <= \$187 ;
   always @(posedge clk)
-    prod1_3 <= \$188 ;
+    prod1_1 <= \$188 ;
   always @(posedge clk)
-    prod2_0 <= \$189 ;
+    prod1_2 <= \$189 ;
   always @(posedge clk)
-    prod2_1 <= \$190 ;
+    prod1_3 <= \$190 ;
   always @(posedge clk)
-    prod2_2 <= \$191 ;
+    prod2_0 <= \$191 ;
   always @(posedge clk)
-    prod2_3 <= \$192 ;
+    prod2_1 <= \$192 ;
   always @(posedge clk)
-    prod3_0 <= \$193 ;
+    prod2_2 <= \$193 ;
   always @(posedge clk)
-    prod3_1 <= \$194 ;
+    prod2_3 <= \$194 ;
   always @(posedge clk)
-    prod3_2 <= \$195 ;
+    prod3_0 <= \$195 ;
   always @(posedge clk)
-    prod3_3 <= \$196 ;
+    prod3_1 <= \$196 ;
   always @(posedge clk)
-    prod0_0_r <= \$197 ;
+    prod3_2 <= \$197 ;
   always @(posedge clk)
-    prod0_1_r <= \$198 ;
+    prod3_3 <= \$198 ;
   always @(posedge clk)
-    prod0_2_r <= \$199 ;
+    prod0_0_r <= \$199 ;
   always @(posedge clk)
-    prod0_3_r <= \$200 ;
+    prod0_1_r <= \$200 ;
   always @(posedge clk)
-    prod1_0_r <= \$201 ;
+    prod0_2_r <= \$201 ;
   always @(posedge clk)
-    prod1_1_r <= \$202 ;
+    prod0_3_r <= \$202 ;
   always @(posedge clk)
-    prod1_2_r <= \$203 ;
+    prod1_0_r <= \$203 ;
   always @(posedge clk)
-    prod1_3_r <= \$204 ;
+    prod1_1_r <= \$204 ;
   always @(posedge clk)
-    prod2_0_r <= \$205 ;
+    prod1_2_r <= \$205 ;
   always @(posedge clk)
-    prod2_1_r <= \$206 ;
+    prod1_3_r <= \$206 ;
   always @(posedge clk)
-    prod2_2_r <= \$207 ;
+    prod2_0_r <= \$207 ;
   always @(posedge clk)
-    prod2_3_r <= \$208 ;
+    prod2_1_r <= \$208 ;
   always @(posedge clk)
-    prod3_0_r <= \$209 ;
+    prod2_2_r <= \$209 ;
   always @(posedge clk)
-    prod3_1_r <= \$210 ;
+    prod2_3_r <= \$210 ;
   always @(posedge clk)
-    prod3_2_r <= \$211 ;
+    prod3_0_r <= \$211 ;
   always @(posedge clk)
-    prod3_3_r <= \$212 ;
+    prod3_1_r <= \$212 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$213 ;
+    prod3_2_r <= \$213 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$214 ;
+    prod3_3_r <= \$214 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$215 ;
+    sum0_s0_0 <= \$215 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$216 ;
+    sum1_s0_0 <= \$216 ;
   always @(posedge clk)
-    v2 <= \$217 ;
+    sum2_s0_0 <= \$217 ;
   always @(posedge clk)
-    first2 <= \$218 ;
+    sum3_s0_0 <= \$218 ;
   always @(posedge clk)
-    last2 <= \$219 ;
+    v2 <= \$219 ;
   always @(posedge clk)
-    nf2 <= \$220 ;
+    first2 <= \$220 ;
   always @(posedge clk)
-    v3 <= \$221 ;
+    last2 <= \$221 ;
   always @(posedge clk)
-    first3 <= \$222 ;
+    nf2 <= \$222 ;
   always @(posedge clk)
-    last3 <= \$223 ;
+    v3 <= \$223 ;
   always @(posedge clk)
-    nf3 <= \$224 ;
+    first3 <= \$224 ;
   always @(posedge clk)
-    v4 <= \$225 ;
+    last3 <= \$225 ;
   always @(posedge clk)
-    first4 <= \$226 ;
+    nf3 <= \$226 ;
   always @(posedge clk)
-    last4 <= \$227 ;
+    v4 <= \$227 ;
   always @(posedge clk)
-    nf4 <= \$228 ;
+    first4 <= \$228 ;
   always @(posedge clk)
-    v5 <= \$229 ;
+    last4 <= \$229 ;
   always @(posedge clk)
-    first5 <= \$230 ;
+    nf4 <= \$230 ;
   always @(posedge clk)
-    last5 <= \$231 ;
+    v5 <= \$231 ;
   always @(posedge clk)
-    nf5 <= \$232 ;
+    first5 <= \$232 ;
   always @(posedge clk)
-    acc0 <= \$233 ;
+    last5 <= \$233 ;
   always @(posedge clk)
-    acc1 <= \$234 ;
+    nf5 <= \$234 ;
   always @(posedge clk)
-    acc2 <= \$235 ;
+    v6 <= \$235 ;
   always @(posedge clk)
-    acc3 <= \$236 ;
+    first6 <= \$236 ;
   always @(posedge clk)
-    q_owed <= \$237 ;
+    last6 <= \$237 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$238 ;
+    nf6 <= \$238 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$239 ;
+    acc0 <= \$239 ;
   always @(posedge clk)
-    q_stored <= \$240 ;
+    acc1 <= \$240 ;
   always @(posedge clk)
-    o__valid <= \$241 ;
+    acc2 <= \$241 ;
   always @(posedge clk)
-    o__payload <= \$242 ;
+    acc3 <= \$242 ;
+  always @(posedge clk)
+    q_owed <= \$243 ;
+  always @(posedge clk)
+    \$signature__addr$38  <= \$244 ;
+  always @(posedge clk)
+    \rport__addr$41  <= \$245 ;
+  always @(posedge clk)
+    q_stored <= \$246 ;
+  always @(posedge clk)
+    o__valid <= \$247 ;
+  always @(posedge clk)
+    o__payload <= \$248 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$7  = 23'h7ffe71;
       4'h1:
@@ -14271,7 +15012,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$10  = 23'h7ffd0b;
       4'h1:
@@ -14309,7 +15050,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$13  = 23'h7ff881;
       4'h1:
@@ -14347,7 +15088,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$16  = 23'h7ffe34;
       4'h1:
@@ -14385,7 +15126,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$26  = 4'h0;
       7'h01:
@@ -14647,7 +15388,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$27  = 3'h1;
       7'h01:
@@ -14909,7 +15650,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$28  = 1'h1;
       7'h01:
@@ -15171,7 +15912,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$29  = 1'h0;
       7'h01:
@@ -15433,7 +16174,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$30  = 1'h0;
       7'h01:
@@ -15694,132 +16435,188 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$137  = nf_t;
+    \$129  = nf_t;
     if (issue) begin
-      \$137  = \$26 ;
+      \$129  = \$26 ;
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$138  = \$signature__addr ;
+    \$130  = \$signature__addr ;
     if (issue) begin
-      \$138  = \$27 ;
+      \$130  = \$27 ;
     end
     if (rst) begin
-      \$138  = 3'h0;
+      \$130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$139  = reads_input_t;
+    \$131  = reads_input_t;
     if (issue) begin
-      \$139  = \$28 ;
+      \$131  = \$28 ;
     end
     if (rst) begin
-      \$139  = 1'h1;
+      \$131  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$140  = first_t;
+    \$132  = first_t;
     if (issue) begin
-      \$140  = \$29 ;
+      \$132  = \$29 ;
     end
     if (rst) begin
-      \$140  = 1'h1;
+      \$132  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$141  = last_t;
+    \$133  = last_t;
     if (issue) begin
-      \$141  = \$30 ;
+      \$133  = \$30 ;
     end
     if (rst) begin
-      \$141  = 1'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$142  = wrom__addr;
+    \$134  = t;
     if (issue) begin
-      \$142  = \$33 [6:0];
+      \$134  = \$33 [6:0];
     end
     if (rst) begin
-      \$142  = 7'h00;
+      \$134  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$143  = i__payload;
+    \$135  = i__payload;
     if (rst) begin
-      \$143  = 32'd0;
+      \$135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$144  = reads_input_t;
+    \$136  = reads_input_t;
     if (rst) begin
-      \$144  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$145  = issue;
+    \$137  = issue;
     if (rst) begin
-      \$145  = 1'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$146  = first_t;
+    \$138  = first_t;
     if (rst) begin
-      \$146  = 1'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$147  = last_t;
+    \$139  = last_t;
     if (rst) begin
-      \$147  = 1'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$148  = nf_t;
+    \$140  = nf_t;
     if (rst) begin
-      \$148  = 4'h0;
+      \$140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$149  = \$35 ;
+    \$141  = t;
     if (rst) begin
-      \$149  = 9'h000;
+      \$141  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$150  = \$37 ;
+    \$142  = \$34 [7:0];
     if (rst) begin
-      \$150  = 9'h000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$151  = \$39 ;
+    \$143  = \$35 [15:8];
+    if (rst) begin
+      \$143  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$144  = \$36 [23:16];
+    if (rst) begin
+      \$144  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$145  = \$37 [31:24];
+    if (rst) begin
+      \$145  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$146  = t;
+    if (rst) begin
+      \$146  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$147  = \$38 [7:0];
+    if (rst) begin
+      \$147  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$148  = \$39 [15:8];
+    if (rst) begin
+      \$148  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$149  = \$40 [23:16];
+    if (rst) begin
+      \$149  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$150  = \$41 [31:24];
+    if (rst) begin
+      \$150  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$151  = \$42 ;
     if (rst) begin
       \$151  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$152  = \$41 ;
+    \$152  = port__data[7:0];
     if (rst) begin
-      \$152  = 9'h000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
@@ -15831,662 +16628,705 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$154  = \$45 ;
+    \$154  = port__data[15:8];
     if (rst) begin
-      \$154  = 9'h000;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$155  = \$47 ;
+    \$155  = \$44 ;
     if (rst) begin
       \$155  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$156  = \$49 ;
+    \$156  = port__data[23:16];
     if (rst) begin
-      \$156  = 9'h000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$157  = \$51 ;
+    \$157  = \$45 ;
     if (rst) begin
       \$157  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$158  = \$53 ;
+    \$158  = port__data[31:24];
     if (rst) begin
-      \$158  = 9'h000;
+      \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$159  = \$55 ;
+    \$159  = \$46 ;
     if (rst) begin
       \$159  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$160  = \$57 ;
+    \$160  = port__data[39:32];
     if (rst) begin
-      \$160  = 9'h000;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$161  = \$59 ;
+    \$161  = \$47 ;
     if (rst) begin
       \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$162  = \$61 ;
+    \$162  = port__data[47:40];
     if (rst) begin
-      \$162  = 9'h000;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$163  = \$63 ;
+    \$163  = \$48 ;
     if (rst) begin
       \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$164  = \$65 ;
+    \$164  = port__data[55:48];
     if (rst) begin
-      \$164  = 9'h000;
+      \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$165  = wrom__data[7:0];
+    \$165  = \$49 ;
     if (rst) begin
-      \$165  = 8'h00;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$166  = wrom__data[15:8];
+    \$166  = port__data[63:56];
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$167  = wrom__data[23:16];
+    \$167  = \$50 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$168  = wrom__data[31:24];
+    \$168  = \port__data$82 [7:0];
     if (rst) begin
       \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$169  = wrom__data[39:32];
+    \$169  = \$51 ;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$170  = wrom__data[47:40];
+    \$170  = \port__data$82 [15:8];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$171  = wrom__data[55:48];
+    \$171  = \$52 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$172  = wrom__data[63:56];
+    \$172  = \port__data$82 [23:16];
     if (rst) begin
       \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$173  = wrom__data[71:64];
+    \$173  = \$53 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$174  = wrom__data[79:72];
+    \$174  = \port__data$82 [31:24];
     if (rst) begin
       \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$175  = wrom__data[87:80];
+    \$175  = \$54 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$176  = wrom__data[95:88];
+    \$176  = \port__data$82 [39:32];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$177  = wrom__data[103:96];
+    \$177  = \$55 ;
     if (rst) begin
-      \$177  = 8'h00;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$178  = wrom__data[111:104];
+    \$178  = \port__data$82 [47:40];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = wrom__data[119:112];
+    \$179  = \$56 ;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = wrom__data[127:120];
+    \$180  = \port__data$82 [55:48];
     if (rst) begin
       \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = \$66 ;
+    \$181  = \$57 ;
     if (rst) begin
-      \$181  = 17'h00000;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = \$67 ;
+    \$182  = \port__data$82 [63:56];
     if (rst) begin
-      \$182  = 17'h00000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = \$68 ;
+    \$183  = \$58 ;
     if (rst) begin
       \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = \$69 ;
+    \$184  = \$59 ;
     if (rst) begin
       \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = \$70 ;
+    \$185  = \$60 ;
     if (rst) begin
       \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = \$71 ;
+    \$186  = \$61 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = \$72 ;
+    \$187  = \$62 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = \$73 ;
+    \$188  = \$63 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = \$74 ;
+    \$189  = \$64 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = \$75 ;
+    \$190  = \$65 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = \$76 ;
+    \$191  = \$66 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = \$77 ;
+    \$192  = \$67 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = \$78 ;
+    \$193  = \$68 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = \$79 ;
+    \$194  = \$69 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = \$80 ;
+    \$195  = \$70 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = \$81 ;
+    \$196  = \$71 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = prod0_0;
+    \$197  = \$72 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = prod0_1;
+    \$198  = \$73 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = prod0_2;
+    \$199  = prod0_0;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = prod0_3;
+    \$200  = prod0_1;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = prod1_0;
+    \$201  = prod0_2;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = prod1_1;
+    \$202  = prod0_3;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = prod1_2;
+    \$203  = prod1_0;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = prod1_3;
+    \$204  = prod1_1;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = prod2_0;
+    \$205  = prod1_2;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = prod2_1;
+    \$206  = prod1_3;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = prod2_2;
+    \$207  = prod2_0;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = prod2_3;
+    \$208  = prod2_1;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = prod3_0;
+    \$209  = prod2_2;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = prod3_1;
+    \$210  = prod2_3;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = prod3_2;
+    \$211  = prod3_0;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = prod3_3;
+    \$212  = prod3_1;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = { \$84 [18], \$84 [18], \$84 [18], \$84 [18], \$84  };
+    \$213  = prod3_2;
     if (rst) begin
-      \$213  = 23'h000000;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = { \$87 [18], \$87 [18], \$87 [18], \$87 [18], \$87  };
+    \$214  = prod3_3;
     if (rst) begin
-      \$214  = 23'h000000;
+      \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
+    \$215  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
     if (rst) begin
       \$215  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
+    \$216  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
     if (rst) begin
       \$216  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = v1;
+    \$217  = { \$82 [18], \$82 [18], \$82 [18], \$82 [18], \$82  };
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = first1;
+    \$218  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
     if (rst) begin
-      \$218  = 1'h0;
+      \$218  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = last1;
+    \$219  = v1;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = nf1;
+    \$220  = first1;
     if (rst) begin
-      \$220  = 4'h0;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = v2;
+    \$221  = last1;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = first2;
+    \$222  = nf1;
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = last2;
+    \$223  = v2;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = nf2;
+    \$224  = first2;
     if (rst) begin
-      \$224  = 4'h0;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = v3;
+    \$225  = last2;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = first3;
+    \$226  = nf2;
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = last3;
+    \$227  = v3;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = nf3;
+    \$228  = first3;
     if (rst) begin
-      \$228  = 4'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = v4;
+    \$229  = last3;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = first4;
+    \$230  = nf3;
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = last4;
+    \$231  = v4;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = nf4;
+    \$232  = first4;
     if (rst) begin
-      \$232  = 4'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = acc0;
-    if (v5) begin
-      \$233  = \$9 [22:0];
-    end
+    \$233  = last4;
     if (rst) begin
-      \$233  = 23'h000000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = acc1;
-    if (v5) begin
-      \$234  = \$12 [22:0];
-    end
+    \$234  = nf4;
     if (rst) begin
-      \$234  = 23'h000000;
+      \$234  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = acc2;
-    if (v5) begin
-      \$235  = \$15 [22:0];
-    end
+    \$235  = v5;
     if (rst) begin
-      \$235  = 23'h000000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = acc3;
-    if (v5) begin
-      \$236  = \$18 [22:0];
-    end
+    \$236  = first5;
     if (rst) begin
-      \$236  = 23'h000000;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = \$97 [2:0];
+    \$237  = last5;
     if (rst) begin
-      \$237  = 3'h0;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = \$signature__addr$36 ;
-    if (\$105 ) begin
-      \$238  = \$108 [2:0];
-    end
+    \$238  = nf5;
     if (rst) begin
-      \$238  = 3'h0;
+      \$238  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = \rport__addr$39 ;
-    if (\$112 ) begin
-      \$239  = \$115 [2:0];
+    \$239  = acc0;
+    if (v6) begin
+      \$239  = \$9 [22:0];
     end
     if (rst) begin
-      \$239  = 3'h0;
+      \$239  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = \$129 [2:0];
+    \$240  = acc1;
+    if (v6) begin
+      \$240  = \$12 [22:0];
+    end
     if (rst) begin
-      \$240  = 3'h0;
+      \$240  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = o__valid;
-    if (\$131 ) begin
-      \$241  = \$134 ;
+    \$241  = acc2;
+    if (v6) begin
+      \$241  = \$15 [22:0];
     end
     if (rst) begin
-      \$241  = 1'h0;
+      \$241  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = o__payload;
-    if (\$131 ) begin
-      \$242  = \$136 ;
+    \$242  = acc3;
+    if (v6) begin
+      \$242  = \$18 [22:0];
     end
     if (rst) begin
-      \$242  = 92'h00000000000000000000000;
+      \$242  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$243  = \$89 [3:0];
+    if (rst) begin
+      \$243  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$244  = \$signature__addr$38 ;
+    if (\$97 ) begin
+      \$244  = \$100 [2:0];
+    end
+    if (rst) begin
+      \$244  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$245  = \rport__addr$41 ;
+    if (\$104 ) begin
+      \$245  = \$107 [2:0];
+    end
+    if (rst) begin
+      \$245  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$246  = \$121 [2:0];
+    if (rst) begin
+      \$246  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$247  = o__valid;
+    if (\$123 ) begin
+      \$247  = \$126 ;
+    end
+    if (rst) begin
+      \$247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$248  = o__payload;
+    if (\$123 ) begin
+      \$248  = \$128 ;
+    end
+    if (rst) begin
+      \$248  = 92'h00000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
+  assign rom1_addr = \port__addr$15 ;
   assign acc0_next = \$9 [22:0];
   assign acc1_next = \$12 [22:0];
   assign acc2_next = \$15 [22:0];
   assign acc3_next = \$18 [22:0];
-  assign q_wptr = \$signature__addr$36 ;
-  assign \$signature__data$38  = q_in;
-  assign q_rptr = \rport__addr$39 ;
+  assign q_wptr = \$signature__addr$38 ;
+  assign \$signature__data$40  = q_in;
+  assign q_rptr = \rport__addr$41 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];

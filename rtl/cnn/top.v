@@ -2224,26 +2224,26 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$101 ;
   reg \$102 ;
   reg \$103 ;
-  reg [8:0] \$104 ;
-  reg [8:0] \$105 ;
+  reg [3:0] \$104 ;
+  reg [7:0] \$105 ;
   reg [8:0] \$106 ;
-  reg [8:0] \$107 ;
+  reg [7:0] \$107 ;
   reg [8:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg [7:0] \$109 ;
   wire [20:0] \$11 ;
   reg [8:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [7:0] \$112 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
   reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
+  reg [8:0] \$114 ;
   reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
+  reg [8:0] \$116 ;
   reg [7:0] \$117 ;
-  reg [7:0] \$118 ;
+  reg [8:0] \$118 ;
   reg [7:0] \$119 ;
   wire [21:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
+  reg [8:0] \$120 ;
+  reg [7:0] \$121 ;
   reg [16:0] \$122 ;
   reg [16:0] \$123 ;
   reg [16:0] \$124 ;
@@ -2259,8 +2259,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$133 ;
   reg [16:0] \$134 ;
   reg [16:0] \$135 ;
-  reg [20:0] \$136 ;
-  reg [20:0] \$137 ;
+  reg [16:0] \$136 ;
+  reg [16:0] \$137 ;
   reg [20:0] \$138 ;
   reg [20:0] \$139 ;
   wire [21:0] \$14 ;
@@ -2268,8 +2268,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] \$141 ;
   reg [20:0] \$142 ;
   reg [20:0] \$143 ;
-  reg \$144 ;
-  reg \$145 ;
+  reg [20:0] \$144 ;
+  reg [20:0] \$145 ;
   reg \$146 ;
   reg \$147 ;
   reg \$148 ;
@@ -2281,22 +2281,27 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$153 ;
   reg \$154 ;
   reg \$155 ;
-  reg [20:0] \$156 ;
-  reg [20:0] \$157 ;
-  reg [20:0] \$158 ;
-  reg [20:0] \$159 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire [21:0] \$16 ;
-  reg [20:0] \$160 ;
+  reg \$160 ;
   reg [20:0] \$161 ;
   reg [20:0] \$162 ;
   reg [20:0] \$163 ;
-  reg [2:0] \$164 ;
-  reg [2:0] \$165 ;
-  reg [2:0] \$166 ;
-  reg [2:0] \$167 ;
-  reg \$168 ;
-  reg [167:0] \$169 ;
+  reg [20:0] \$164 ;
+  reg [20:0] \$165 ;
+  reg [20:0] \$166 ;
+  reg [20:0] \$167 ;
+  reg [20:0] \$168 ;
+  reg [3:0] \$169 ;
   wire [20:0] \$17 ;
+  reg [2:0] \$170 ;
+  reg [2:0] \$171 ;
+  reg [2:0] \$172 ;
+  reg \$173 ;
+  reg [167:0] \$174 ;
   wire [21:0] \$18 ;
   wire [20:0] \$19 ;
   wire \$2 ;
@@ -2336,9 +2341,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [16:0] \$50 ;
   wire [16:0] \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
+  wire [4:0] \$53 ;
   wire \$54 ;
-  wire [4:0] \$55 ;
+  wire [5:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
@@ -2413,6 +2418,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -2428,12 +2434,14 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   wire [-1:0] nf1;
   wire [-1:0] nf2;
   wire [-1:0] nf3;
   wire [-1:0] nf4;
   wire [-1:0] nf5;
+  wire [-1:0] nf6;
   output [167:0] o__payload;
   reg [167:0] o__payload = 168'h000000000000000000000000000000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -2448,6 +2456,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] port__addr = 4'h0;
+  wire [63:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
@@ -2473,13 +2484,16 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [20:0] \q_in[5] ;
   wire [20:0] \q_in[6] ;
   wire [20:0] \q_in[7] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
   reg [2:0] q_stored = 3'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
+  (* init = 4'h0 *)
+  (* keep = 32'd1 *)
+  wire [3:0] rom0_addr;
   reg [2:0] rport__addr = 3'h0;
   wire [167:0] rport__data;
   input rst;
@@ -2493,13 +2507,13 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] sum5_s0_0 = 21'h000000;
   reg [20:0] sum6_s0_0 = 21'h000000;
   reg [20:0] sum7_s0_0 = 21'h000000;
-  (* init = 4'h0 *)
-  wire [3:0] t;
+  reg [3:0] t = 4'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -2508,8 +2522,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] w5_0 = 8'h00;
   reg [7:0] w6_0 = 8'h00;
   reg [7:0] w7_0 = 8'h00;
-  reg [3:0] wrom__addr = 4'h0;
-  wire [63:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -2527,7 +2541,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [8:0] xoff6_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff7_0 = 9'h000;
-  reg [167:0] queue [5:0];
+  reg [167:0] queue [6:0];
   initial begin
     queue[0] = 168'h000000000000000000000000000000000000000000;
     queue[1] = 168'h000000000000000000000000000000000000000000;
@@ -2535,52 +2549,53 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 168'h000000000000000000000000000000000000000000;
     queue[4] = 168'h000000000000000000000000000000000000000000;
     queue[5] = 168'h000000000000000000000000000000000000000000;
+    queue[6] = 168'h000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  reg [63:0] rom [8:0];
+  reg [63:0] rom0 [8:0];
   initial begin
-    rom[0] = 64'h23358fda83a0f4d4;
-    rom[1] = 64'h14d85761b98bc511;
-    rom[2] = 64'hbcf976631210bc81;
-    rom[3] = 64'h4d4fc149e3508183;
-    rom[4] = 64'h71bc4f3c7f4c9ff0;
-    rom[5] = 64'h61817ff0e47fe323;
-    rom[6] = 64'h7f5b25ef2619ed74;
-    rom[7] = 64'hdbf75c810d594c54;
-    rom[8] = 64'hdccb60aba13147e3;
+    rom0[0] = 64'h23358fda83a0f4d4;
+    rom0[1] = 64'h14d85761b98bc511;
+    rom0[2] = 64'hbcf976631210bc81;
+    rom0[3] = 64'h4d4fc149e3508183;
+    rom0[4] = 64'h71bc4f3c7f4c9ff0;
+    rom0[5] = 64'h61817ff0e47fe323;
+    rom0[6] = 64'h7f5b25ef2619ed74;
+    rom0[7] = 64'hdbf75c810d594c54;
+    rom0[8] = 64'hdccb60aba13147e3;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= rom[wrom__addr];
+    _0_ <= rom0[port__addr];
   end
-  assign wrom__data = _0_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _0_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign \$3  = ~ last_t;
   assign \$4  = q_room | \$3 ;
   assign issue = \$4  & \$6 ;
-  assign \$7  = first5 ? 21'h002b35 : acc0;
+  assign \$7  = first6 ? 21'h002b35 : acc0;
   assign \$8  = $signed(\$7 ) + $signed(sum0_s0_0);
-  assign \$9  = first5 ? 21'h005a90 : acc1;
+  assign \$9  = first6 ? 21'h005a90 : acc1;
   assign \$10  = $signed(\$9 ) + $signed(sum1_s0_0);
-  assign \$11  = first5 ? 21'h00134d : acc2;
+  assign \$11  = first6 ? 21'h00134d : acc2;
   assign \$12  = $signed(\$11 ) + $signed(sum2_s0_0);
-  assign \$13  = first5 ? 21'h005551 : acc3;
+  assign \$13  = first6 ? 21'h005551 : acc3;
   assign \$14  = $signed(\$13 ) + $signed(sum3_s0_0);
-  assign \$15  = first5 ? 21'h00042b : acc4;
+  assign \$15  = first6 ? 21'h00042b : acc4;
   assign \$16  = $signed(\$15 ) + $signed(sum4_s0_0);
-  assign \$17  = first5 ? 21'h1ff01d : acc5;
+  assign \$17  = first6 ? 21'h1ff01d : acc5;
   assign \$18  = $signed(\$17 ) + $signed(sum5_s0_0);
-  assign \$19  = first5 ? 21'h003653 : acc6;
+  assign \$19  = first6 ? 21'h003653 : acc6;
   assign \$20  = $signed(\$19 ) + $signed(sum6_s0_0);
-  assign \$21  = first5 ? 21'h1fe66a : acc7;
+  assign \$21  = first6 ? 21'h1fe66a : acc7;
   assign \$22  = $signed(\$21 ) + $signed(sum7_s0_0);
-  assign \$23  = v5 & last5;
+  assign \$23  = v6 & last6;
   assign \$24  = ~ o__valid;
   assign \$25  = \$24  | o__ready;
   assign \$26  = | q_stored;
@@ -2588,17 +2603,17 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$28  = \$25  & \$27 ;
   assign \$29  = ~ \$28 ;
   assign \$signature__en  = \$23  & \$29 ;
-  assign \$33  = wrom__addr == 4'h8;
-  assign \$34  = wrom__addr + 1'h1;
+  assign \$33  = t == 4'h8;
+  assign \$34  = t + 1'h1;
   assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$36  = $signed(x_reg) - $signed(8'h80);
-  assign \$37  = $signed(x_reg) - $signed(8'h80);
-  assign \$38  = $signed(x_reg) - $signed(8'h80);
-  assign \$39  = $signed(x_reg) - $signed(8'h80);
-  assign \$40  = $signed(x_reg) - $signed(8'h80);
-  assign \$41  = $signed(x_reg) - $signed(8'h80);
-  assign \$42  = $signed(x_reg) - $signed(8'h80);
-  assign \$43  = $signed(x_reg) - $signed(8'h80);
+  assign \$36  = $signed(x0_0) - $signed(8'h80);
+  assign \$37  = $signed(x0_0) - $signed(8'h80);
+  assign \$38  = $signed(x0_0) - $signed(8'h80);
+  assign \$39  = $signed(x0_0) - $signed(8'h80);
+  assign \$40  = $signed(x0_0) - $signed(8'h80);
+  assign \$41  = $signed(x0_0) - $signed(8'h80);
+  assign \$42  = $signed(x0_0) - $signed(8'h80);
+  assign \$43  = $signed(x0_0) - $signed(8'h80);
   assign \$44  = $signed(xoff0_0) * $signed(w0_0);
   assign \$45  = $signed(xoff1_0) * $signed(w1_0);
   assign \$46  = $signed(xoff2_0) * $signed(w2_0);
@@ -2611,7 +2626,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$53  = q_owed + \$52 ;
   assign \$54  = o__valid & o__ready;
   assign \$55  = \$53  - \$54 ;
-  assign \$56  = v5 & last5;
+  assign \$56  = v6 & last6;
   assign \$57  = ~ o__valid;
   assign \$58  = \$57  | o__ready;
   assign \$59  = | q_stored;
@@ -2619,17 +2634,17 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$61  = \$58  & \$60 ;
   assign \$62  = ~ \$61 ;
   assign \$63  = \$56  & \$62 ;
-  assign \$64  = \$signature__addr  == 3'h5;
+  assign \$64  = \$signature__addr  == 3'h6;
   assign \$65  = \$signature__addr  + 1'h1;
   assign \$66  = \$64  ? 4'h0 : \$65 ;
   assign \$67  = ~ o__valid;
   assign \$68  = \$67  | o__ready;
   assign \$69  = | q_stored;
   assign \$70  = \$68  & \$69 ;
-  assign \$71  = rport__addr == 3'h5;
+  assign \$71  = rport__addr == 3'h6;
   assign \$72  = rport__addr + 1'h1;
   assign \$73  = \$71  ? 4'h0 : \$72 ;
-  assign \$74  = v5 & last5;
+  assign \$74  = v6 & last6;
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
@@ -2646,7 +2661,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$88  = ~ o__valid;
   assign \$89  = \$88  | o__ready;
   assign \$90  = | q_stored;
-  assign \$91  = v5 & last5;
+  assign \$91  = v6 & last6;
   assign \$92  = \$90  | \$91 ;
   assign \$93  = | q_stored;
   assign \$94  = \$93  ? rport__data : q_in;
@@ -2657,7 +2672,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     last_t <= \$97 ;
   always @(posedge clk)
-    wrom__addr <= \$98 ;
+    t <= \$98 ;
   always @(posedge clk)
     x_reg <= \$99 ;
   always @(posedge clk)
@@ -2669,141 +2684,151 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     last1 <= \$103 ;
   always @(posedge clk)
-    xoff0_0 <= \$104 ;
+    port__addr <= \$104 ;
   always @(posedge clk)
-    xoff1_0 <= \$105 ;
+    x0_0 <= \$105 ;
   always @(posedge clk)
-    xoff2_0 <= \$106 ;
+    xoff0_0 <= \$106 ;
   always @(posedge clk)
-    xoff3_0 <= \$107 ;
+    w0_0 <= \$107 ;
   always @(posedge clk)
-    xoff4_0 <= \$108 ;
+    xoff1_0 <= \$108 ;
   always @(posedge clk)
-    xoff5_0 <= \$109 ;
+    w1_0 <= \$109 ;
   always @(posedge clk)
-    xoff6_0 <= \$110 ;
+    xoff2_0 <= \$110 ;
   always @(posedge clk)
-    xoff7_0 <= \$111 ;
+    w2_0 <= \$111 ;
   always @(posedge clk)
-    w0_0 <= \$112 ;
+    xoff3_0 <= \$112 ;
   always @(posedge clk)
-    w1_0 <= \$113 ;
+    w3_0 <= \$113 ;
   always @(posedge clk)
-    w2_0 <= \$114 ;
+    xoff4_0 <= \$114 ;
   always @(posedge clk)
-    w3_0 <= \$115 ;
+    w4_0 <= \$115 ;
   always @(posedge clk)
-    w4_0 <= \$116 ;
+    xoff5_0 <= \$116 ;
   always @(posedge clk)
     w5_0 <= \$117 ;
   always @(posedge clk)
-    w6_0 <= \$118 ;
+    xoff6_0 <= \$118 ;
   always @(posedge clk)
-    w7_0 <= \$119 ;
+    w6_0 <= \$119 ;
   always @(posedge clk)
-    prod0_0 <= \$120 ;
+    xoff7_0 <= \$120 ;
   always @(posedge clk)
-    prod1_0 <= \$121 ;
+    w7_0 <= \$121 ;
   always @(posedge clk)
-    prod2_0 <= \$122 ;
+    prod0_0 <= \$122 ;
   always @(posedge clk)
-    prod3_0 <= \$123 ;
+    prod1_0 <= \$123 ;
   always @(posedge clk)
-    prod4_0 <= \$124 ;
+    prod2_0 <= \$124 ;
   always @(posedge clk)
-    prod5_0 <= \$125 ;
+    prod3_0 <= \$125 ;
   always @(posedge clk)
-    prod6_0 <= \$126 ;
+    prod4_0 <= \$126 ;
   always @(posedge clk)
-    prod7_0 <= \$127 ;
+    prod5_0 <= \$127 ;
   always @(posedge clk)
-    prod0_0_r <= \$128 ;
+    prod6_0 <= \$128 ;
   always @(posedge clk)
-    prod1_0_r <= \$129 ;
+    prod7_0 <= \$129 ;
   always @(posedge clk)
-    prod2_0_r <= \$130 ;
+    prod0_0_r <= \$130 ;
   always @(posedge clk)
-    prod3_0_r <= \$131 ;
+    prod1_0_r <= \$131 ;
   always @(posedge clk)
-    prod4_0_r <= \$132 ;
+    prod2_0_r <= \$132 ;
   always @(posedge clk)
-    prod5_0_r <= \$133 ;
+    prod3_0_r <= \$133 ;
   always @(posedge clk)
-    prod6_0_r <= \$134 ;
+    prod4_0_r <= \$134 ;
   always @(posedge clk)
-    prod7_0_r <= \$135 ;
+    prod5_0_r <= \$135 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$136 ;
+    prod6_0_r <= \$136 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$137 ;
+    prod7_0_r <= \$137 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$138 ;
+    sum0_s0_0 <= \$138 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$139 ;
+    sum1_s0_0 <= \$139 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$140 ;
+    sum2_s0_0 <= \$140 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$141 ;
+    sum3_s0_0 <= \$141 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$142 ;
+    sum4_s0_0 <= \$142 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$143 ;
+    sum5_s0_0 <= \$143 ;
   always @(posedge clk)
-    v2 <= \$144 ;
+    sum6_s0_0 <= \$144 ;
   always @(posedge clk)
-    first2 <= \$145 ;
+    sum7_s0_0 <= \$145 ;
   always @(posedge clk)
-    last2 <= \$146 ;
+    v2 <= \$146 ;
   always @(posedge clk)
-    v3 <= \$147 ;
+    first2 <= \$147 ;
   always @(posedge clk)
-    first3 <= \$148 ;
+    last2 <= \$148 ;
   always @(posedge clk)
-    last3 <= \$149 ;
+    v3 <= \$149 ;
   always @(posedge clk)
-    v4 <= \$150 ;
+    first3 <= \$150 ;
   always @(posedge clk)
-    first4 <= \$151 ;
+    last3 <= \$151 ;
   always @(posedge clk)
-    last4 <= \$152 ;
+    v4 <= \$152 ;
   always @(posedge clk)
-    v5 <= \$153 ;
+    first4 <= \$153 ;
   always @(posedge clk)
-    first5 <= \$154 ;
+    last4 <= \$154 ;
   always @(posedge clk)
-    last5 <= \$155 ;
+    v5 <= \$155 ;
   always @(posedge clk)
-    acc0 <= \$156 ;
+    first5 <= \$156 ;
   always @(posedge clk)
-    acc1 <= \$157 ;
+    last5 <= \$157 ;
   always @(posedge clk)
-    acc2 <= \$158 ;
+    v6 <= \$158 ;
   always @(posedge clk)
-    acc3 <= \$159 ;
+    first6 <= \$159 ;
   always @(posedge clk)
-    acc4 <= \$160 ;
+    last6 <= \$160 ;
   always @(posedge clk)
-    acc5 <= \$161 ;
+    acc0 <= \$161 ;
   always @(posedge clk)
-    acc6 <= \$162 ;
+    acc1 <= \$162 ;
   always @(posedge clk)
-    acc7 <= \$163 ;
+    acc2 <= \$163 ;
   always @(posedge clk)
-    q_owed <= \$164 ;
+    acc3 <= \$164 ;
   always @(posedge clk)
-    \$signature__addr  <= \$165 ;
+    acc4 <= \$165 ;
   always @(posedge clk)
-    rport__addr <= \$166 ;
+    acc5 <= \$166 ;
   always @(posedge clk)
-    q_stored <= \$167 ;
+    acc6 <= \$167 ;
   always @(posedge clk)
-    o__valid <= \$168 ;
+    acc7 <= \$168 ;
   always @(posedge clk)
-    o__payload <= \$169 ;
+    q_owed <= \$169 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$170 ;
+  always @(posedge clk)
+    rport__addr <= \$171 ;
+  always @(posedge clk)
+    q_stored <= \$172 ;
+  always @(posedge clk)
+    o__valid <= \$173 ;
+  always @(posedge clk)
+    o__payload <= \$174 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$30  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       4'h0:
           \$30  = 4'h1;
       4'h1:
@@ -2827,7 +2852,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$31  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       4'h0:
           \$31  = 1'h0;
       4'h1:
@@ -2851,7 +2876,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$32  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       4'h0:
           \$32  = 1'h0;
       4'h1:
@@ -2904,7 +2929,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = wrom__addr;
+    \$98  = t;
     if (issue) begin
       \$98  = \$35 [3:0];
     end
@@ -2949,423 +2974,408 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = \$36 ;
+    \$104  = t;
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = \$37 ;
+    \$105  = x_reg;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = \$38 ;
+    \$106  = \$36 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = \$39 ;
+    \$107  = port__data[7:0];
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = \$40 ;
+    \$108  = \$37 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = \$41 ;
+    \$109  = port__data[15:8];
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = \$42 ;
+    \$110  = \$38 ;
     if (rst) begin
       \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = \$43 ;
+    \$111  = port__data[23:16];
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = wrom__data[7:0];
+    \$112  = \$39 ;
     if (rst) begin
-      \$112  = 8'h00;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = wrom__data[15:8];
+    \$113  = port__data[31:24];
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = wrom__data[23:16];
+    \$114  = \$40 ;
     if (rst) begin
-      \$114  = 8'h00;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = wrom__data[31:24];
+    \$115  = port__data[39:32];
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = wrom__data[39:32];
+    \$116  = \$41 ;
     if (rst) begin
-      \$116  = 8'h00;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = wrom__data[47:40];
+    \$117  = port__data[47:40];
     if (rst) begin
       \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = wrom__data[55:48];
+    \$118  = \$42 ;
     if (rst) begin
-      \$118  = 8'h00;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = wrom__data[63:56];
+    \$119  = port__data[55:48];
     if (rst) begin
       \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = \$44 ;
+    \$120  = \$43 ;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = \$45 ;
+    \$121  = port__data[63:56];
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = \$46 ;
+    \$122  = \$44 ;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = \$47 ;
+    \$123  = \$45 ;
     if (rst) begin
       \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = \$48 ;
+    \$124  = \$46 ;
     if (rst) begin
       \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = \$49 ;
+    \$125  = \$47 ;
     if (rst) begin
       \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = \$50 ;
+    \$126  = \$48 ;
     if (rst) begin
       \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = \$51 ;
+    \$127  = \$49 ;
     if (rst) begin
       \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = prod0_0;
+    \$128  = \$50 ;
     if (rst) begin
       \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = prod1_0;
+    \$129  = \$51 ;
     if (rst) begin
       \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = prod2_0;
+    \$130  = prod0_0;
     if (rst) begin
       \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = prod3_0;
+    \$131  = prod1_0;
     if (rst) begin
       \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = prod4_0;
+    \$132  = prod2_0;
     if (rst) begin
       \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = prod5_0;
+    \$133  = prod3_0;
     if (rst) begin
       \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = prod6_0;
+    \$134  = prod4_0;
     if (rst) begin
       \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = prod7_0;
+    \$135  = prod5_0;
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$136  = prod6_0;
     if (rst) begin
-      \$136  = 21'h000000;
+      \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$137  = prod7_0;
     if (rst) begin
-      \$137  = 21'h000000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$138  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$138  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$139  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$139  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$140  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$140  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$141  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$141  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$142  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
       \$142  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$143  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
       \$143  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = v1;
+    \$144  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = first1;
+    \$145  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = last1;
+    \$146  = v1;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = v2;
+    \$147  = first1;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = first2;
+    \$148  = last1;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = last2;
+    \$149  = v2;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = v3;
+    \$150  = first2;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = first3;
+    \$151  = last2;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = last3;
+    \$152  = v3;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = v4;
+    \$153  = first3;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = first4;
+    \$154  = last3;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = last4;
+    \$155  = v4;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = acc0;
-    if (v5) begin
-      \$156  = \$8 [20:0];
-    end
+    \$156  = first4;
     if (rst) begin
-      \$156  = 21'h000000;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = acc1;
-    if (v5) begin
-      \$157  = \$10 [20:0];
-    end
+    \$157  = last4;
     if (rst) begin
-      \$157  = 21'h000000;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = acc2;
-    if (v5) begin
-      \$158  = \$12 [20:0];
-    end
+    \$158  = v5;
     if (rst) begin
-      \$158  = 21'h000000;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = acc3;
-    if (v5) begin
-      \$159  = \$14 [20:0];
-    end
+    \$159  = first5;
     if (rst) begin
-      \$159  = 21'h000000;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = acc4;
-    if (v5) begin
-      \$160  = \$16 [20:0];
-    end
+    \$160  = last5;
     if (rst) begin
-      \$160  = 21'h000000;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = acc5;
-    if (v5) begin
-      \$161  = \$18 [20:0];
+    \$161  = acc0;
+    if (v6) begin
+      \$161  = \$8 [20:0];
     end
     if (rst) begin
       \$161  = 21'h000000;
@@ -3373,9 +3383,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = acc6;
-    if (v5) begin
-      \$162  = \$20 [20:0];
+    \$162  = acc1;
+    if (v6) begin
+      \$162  = \$10 [20:0];
     end
     if (rst) begin
       \$162  = 21'h000000;
@@ -3383,9 +3393,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = acc7;
-    if (v5) begin
-      \$163  = \$22 [20:0];
+    \$163  = acc2;
+    if (v6) begin
+      \$163  = \$12 [20:0];
     end
     if (rst) begin
       \$163  = 21'h000000;
@@ -3393,59 +3403,109 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = \$55 [2:0];
+    \$164  = acc3;
+    if (v6) begin
+      \$164  = \$14 [20:0];
+    end
     if (rst) begin
-      \$164  = 3'h0;
+      \$164  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = \$signature__addr ;
+    \$165  = acc4;
+    if (v6) begin
+      \$165  = \$16 [20:0];
+    end
+    if (rst) begin
+      \$165  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$166  = acc5;
+    if (v6) begin
+      \$166  = \$18 [20:0];
+    end
+    if (rst) begin
+      \$166  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$167  = acc6;
+    if (v6) begin
+      \$167  = \$20 [20:0];
+    end
+    if (rst) begin
+      \$167  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$168  = acc7;
+    if (v6) begin
+      \$168  = \$22 [20:0];
+    end
+    if (rst) begin
+      \$168  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$169  = \$55 [3:0];
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$170  = \$signature__addr ;
     if (\$63 ) begin
-      \$165  = \$66 [2:0];
+      \$170  = \$66 [2:0];
     end
     if (rst) begin
-      \$165  = 3'h0;
+      \$170  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = rport__addr;
+    \$171  = rport__addr;
     if (\$70 ) begin
-      \$166  = \$73 [2:0];
+      \$171  = \$73 [2:0];
     end
     if (rst) begin
-      \$166  = 3'h0;
+      \$171  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = \$87 [2:0];
+    \$172  = \$87 [2:0];
     if (rst) begin
-      \$167  = 3'h0;
+      \$172  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = o__valid;
+    \$173  = o__valid;
     if (\$89 ) begin
-      \$168  = \$92 ;
+      \$173  = \$92 ;
     end
     if (rst) begin
-      \$168  = 1'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = o__payload;
+    \$174  = o__payload;
     if (\$89 ) begin
-      \$169  = \$94 ;
+      \$174  = \$94 ;
     end
     if (rst) begin
-      \$169  = 168'h000000000000000000000000000000000000000000;
+      \$174  = 168'h000000000000000000000000000000000000000000;
     end
   end
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$8 [20:0];
   assign acc1_next = \$10 [20:0];
   assign acc2_next = \$12 [20:0];
@@ -6388,15 +6448,6 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] max0 = 8'h00;
-  reg [7:0] max1 = 8'h00;
-  reg [7:0] max2 = 8'h00;
-  reg [7:0] max3 = 8'h00;
-  reg [7:0] max4 = 8'h00;
-  reg [7:0] max5 = 8'h00;
-  reg [7:0] max6 = 8'h00;
-  reg [7:0] max7 = 8'h00;
-  reg max_valid = 1'h0;
   wire [7:0] new0;
   wire [7:0] new1;
   wire [7:0] new2;
@@ -6435,6 +6486,15 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [1:0] q_stored = 2'h0;
   (* init = 1'h0 *)
   wire q_wptr;
+  reg [7:0] result0 = 8'h00;
+  reg [7:0] result1 = 8'h00;
+  reg [7:0] result2 = 8'h00;
+  reg [7:0] result3 = 8'h00;
+  reg [7:0] result4 = 8'h00;
+  reg [7:0] result5 = 8'h00;
+  reg [7:0] result6 = 8'h00;
+  reg [7:0] result7 = 8'h00;
+  reg result_valid = 1'h0;
   reg rport__addr = 1'h0;
   wire [63:0] rport__data;
   input rst;
@@ -6491,7 +6551,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$30  = ~ \$29 ;
   assign \$31  = \$28  & \$30 ;
   assign \$32  = ~ \$31 ;
-  assign \$signature__en  = max_valid & \$32 ;
+  assign \$signature__en  = result_valid & \$32 ;
   assign \$33  = i__valid & i__ready;
   assign \$34  = ! group;
   assign \$35  = group + 1'h1;
@@ -6525,7 +6585,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$63  = ~ \$62 ;
   assign \$64  = \$61  & \$63 ;
   assign \$65  = ~ \$64 ;
-  assign \$66  = max_valid & \$65 ;
+  assign \$66  = result_valid & \$65 ;
   assign \$68  = \$signature__addr  + 1'h1;
   assign \$69  = \$67  ? 2'h0 : \$68 ;
   assign \$70  = ~ o__valid;
@@ -6540,7 +6600,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$80  = ~ \$79 ;
   assign \$81  = \$78  & \$80 ;
   assign \$82  = ~ \$81 ;
-  assign \$83  = max_valid & \$82 ;
+  assign \$83  = result_valid & \$82 ;
   assign \$84  = q_stored + \$83 ;
   assign \$85  = ~ o__valid;
   assign \$86  = \$85  | o__ready;
@@ -6550,7 +6610,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$90  = ~ o__valid;
   assign \$91  = \$90  | o__ready;
   assign \$92  = | q_stored;
-  assign \$93  = \$92  | max_valid;
+  assign \$93  = \$92  | result_valid;
   assign \$94  = | q_stored;
   assign \$95  = \$94  ? rport__data : q_in;
   always @(posedge clk)
@@ -6574,23 +6634,23 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     acc7_0 <= \$105 ;
   always @(posedge clk)
-    max_valid <= \$106 ;
+    result_valid <= \$106 ;
   always @(posedge clk)
-    max0 <= \$107 ;
+    result0 <= \$107 ;
   always @(posedge clk)
-    max1 <= \$108 ;
+    result1 <= \$108 ;
   always @(posedge clk)
-    max2 <= \$109 ;
+    result2 <= \$109 ;
   always @(posedge clk)
-    max3 <= \$110 ;
+    result3 <= \$110 ;
   always @(posedge clk)
-    max4 <= \$111 ;
+    result4 <= \$111 ;
   always @(posedge clk)
-    max5 <= \$112 ;
+    result5 <= \$112 ;
   always @(posedge clk)
-    max6 <= \$113 ;
+    result6 <= \$113 ;
   always @(posedge clk)
-    max7 <= \$114 ;
+    result7 <= \$114 ;
   always @(posedge clk)
     q_owed <= \$115 ;
   always @(posedge clk)
@@ -6847,14 +6907,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
-  assign q_in[63:56] = max7;
-  assign q_in[55:48] = max6;
-  assign q_in[47:40] = max5;
-  assign q_in[39:32] = max4;
-  assign q_in[31:24] = max3;
-  assign q_in[23:16] = max2;
-  assign q_in[15:8] = max1;
-  assign q_in[7:0] = max0;
+  assign q_in[63:56] = result7;
+  assign q_in[55:48] = result6;
+  assign q_in[47:40] = result5;
+  assign q_in[39:32] = result4;
+  assign q_in[31:24] = result3;
+  assign q_in[23:16] = result2;
+  assign q_in[15:8] = result1;
+  assign q_in[7:0] = result0;
   assign \$67  = \$signature__addr ;
   assign \$74  = rport__addr;
 endmodule
@@ -7661,13 +7721,13 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [3:0] \$188 ;
+  wire [4:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire [4:0] \$193 ;
+  wire [5:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -7690,117 +7750,117 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$210 ;
   reg \$211 ;
   reg [1:0] \$212 ;
-  reg [8:0] \$213 ;
-  reg [8:0] \$214 ;
-  reg [8:0] \$215 ;
-  reg [8:0] \$216 ;
-  reg [8:0] \$217 ;
-  reg [8:0] \$218 ;
-  reg [8:0] \$219 ;
+  reg [5:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [7:0] \$219 ;
   wire \$22 ;
-  reg [8:0] \$220 ;
-  reg [8:0] \$221 ;
-  reg [8:0] \$222 ;
-  reg [8:0] \$223 ;
-  reg [8:0] \$224 ;
-  reg [8:0] \$225 ;
-  reg [8:0] \$226 ;
-  reg [8:0] \$227 ;
-  reg [8:0] \$228 ;
-  reg [8:0] \$229 ;
+  reg [7:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [5:0] \$222 ;
+  reg [7:0] \$223 ;
+  reg [7:0] \$224 ;
+  reg [7:0] \$225 ;
+  reg [7:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [7:0] \$228 ;
+  reg [7:0] \$229 ;
   wire \$23 ;
-  reg [8:0] \$230 ;
-  reg [8:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [8:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [8:0] \$235 ;
-  reg [8:0] \$236 ;
-  reg [8:0] \$237 ;
-  reg [8:0] \$238 ;
-  reg [8:0] \$239 ;
+  reg [7:0] \$230 ;
+  reg [5:0] \$231 ;
+  reg [7:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [7:0] \$234 ;
+  reg [7:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [7:0] \$239 ;
   wire \$24 ;
-  reg [8:0] \$240 ;
-  reg [8:0] \$241 ;
-  reg [8:0] \$242 ;
-  reg [8:0] \$243 ;
-  reg [8:0] \$244 ;
+  reg [5:0] \$240 ;
+  reg [7:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [7:0] \$244 ;
   reg [7:0] \$245 ;
   reg [7:0] \$246 ;
   reg [7:0] \$247 ;
   reg [7:0] \$248 ;
-  reg [7:0] \$249 ;
+  reg [8:0] \$249 ;
   wire \$25 ;
   reg [7:0] \$250 ;
-  reg [7:0] \$251 ;
+  reg [8:0] \$251 ;
   reg [7:0] \$252 ;
-  reg [7:0] \$253 ;
+  reg [8:0] \$253 ;
   reg [7:0] \$254 ;
-  reg [7:0] \$255 ;
+  reg [8:0] \$255 ;
   reg [7:0] \$256 ;
-  reg [7:0] \$257 ;
+  reg [8:0] \$257 ;
   reg [7:0] \$258 ;
-  reg [7:0] \$259 ;
+  reg [8:0] \$259 ;
   reg [1:0] \$26 ;
   reg [7:0] \$260 ;
-  reg [7:0] \$261 ;
+  reg [8:0] \$261 ;
   reg [7:0] \$262 ;
-  reg [7:0] \$263 ;
+  reg [8:0] \$263 ;
   reg [7:0] \$264 ;
-  reg [7:0] \$265 ;
+  reg [8:0] \$265 ;
   reg [7:0] \$266 ;
-  reg [7:0] \$267 ;
+  reg [8:0] \$267 ;
   reg [7:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [8:0] \$269 ;
   reg [3:0] \$27 ;
   reg [7:0] \$270 ;
-  reg [7:0] \$271 ;
+  reg [8:0] \$271 ;
   reg [7:0] \$272 ;
-  reg [7:0] \$273 ;
+  reg [8:0] \$273 ;
   reg [7:0] \$274 ;
-  reg [7:0] \$275 ;
+  reg [8:0] \$275 ;
   reg [7:0] \$276 ;
-  reg [16:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [16:0] \$279 ;
+  reg [8:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [8:0] \$279 ;
   reg \$28 ;
-  reg [16:0] \$280 ;
-  reg [16:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [16:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [16:0] \$289 ;
+  reg [7:0] \$280 ;
+  reg [8:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [8:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [8:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [8:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [8:0] \$289 ;
   reg \$29 ;
-  reg [16:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [16:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [16:0] \$295 ;
-  reg [16:0] \$296 ;
-  reg [16:0] \$297 ;
-  reg [16:0] \$298 ;
-  reg [16:0] \$299 ;
+  reg [7:0] \$290 ;
+  reg [8:0] \$291 ;
+  reg [7:0] \$292 ;
+  reg [8:0] \$293 ;
+  reg [7:0] \$294 ;
+  reg [8:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [8:0] \$297 ;
+  reg [7:0] \$298 ;
+  reg [8:0] \$299 ;
   wire \$3 ;
   reg \$30 ;
-  reg [16:0] \$300 ;
-  reg [16:0] \$301 ;
-  reg [16:0] \$302 ;
-  reg [16:0] \$303 ;
-  reg [16:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [16:0] \$308 ;
-  reg [16:0] \$309 ;
+  reg [7:0] \$300 ;
+  reg [8:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [8:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [8:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [8:0] \$307 ;
+  reg [7:0] \$308 ;
+  reg [8:0] \$309 ;
   wire \$31 ;
-  reg [16:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [16:0] \$312 ;
+  reg [7:0] \$310 ;
+  reg [8:0] \$311 ;
+  reg [7:0] \$312 ;
   reg [16:0] \$313 ;
   reg [16:0] \$314 ;
   reg [16:0] \$315 ;
@@ -7832,125 +7892,165 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$339 ;
   wire [63:0] \$34 ;
   reg [16:0] \$340 ;
-  reg [23:0] \$341 ;
-  reg [23:0] \$342 ;
-  reg [23:0] \$343 ;
-  reg [23:0] \$344 ;
-  reg [23:0] \$345 ;
-  reg [23:0] \$346 ;
-  reg [23:0] \$347 ;
-  reg [23:0] \$348 ;
-  reg [23:0] \$349 ;
-  wire [8:0] \$35 ;
-  reg [23:0] \$350 ;
-  reg [23:0] \$351 ;
-  reg [23:0] \$352 ;
-  reg \$353 ;
-  reg \$354 ;
-  reg \$355 ;
-  reg [1:0] \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg \$359 ;
+  reg [16:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [16:0] \$345 ;
+  reg [16:0] \$346 ;
+  reg [16:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [16:0] \$349 ;
+  wire [63:0] \$35 ;
+  reg [16:0] \$350 ;
+  reg [16:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [16:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [16:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
   wire [63:0] \$36 ;
-  reg [1:0] \$360 ;
-  reg \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg [1:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg [1:0] \$368 ;
-  reg \$369 ;
-  wire [8:0] \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg [1:0] \$372 ;
-  reg [23:0] \$373 ;
-  reg [23:0] \$374 ;
-  reg [23:0] \$375 ;
-  reg [23:0] \$376 ;
-  reg [3:0] \$377 ;
-  reg [2:0] \$378 ;
-  reg [2:0] \$379 ;
+  reg [16:0] \$360 ;
+  reg [16:0] \$361 ;
+  reg [16:0] \$362 ;
+  reg [16:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [16:0] \$366 ;
+  reg [16:0] \$367 ;
+  reg [16:0] \$368 ;
+  reg [16:0] \$369 ;
+  wire [63:0] \$37 ;
+  reg [16:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [16:0] \$372 ;
+  reg [16:0] \$373 ;
+  reg [16:0] \$374 ;
+  reg [16:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [23:0] \$377 ;
+  reg [23:0] \$378 ;
+  reg [23:0] \$379 ;
   wire [63:0] \$38 ;
-  reg [2:0] \$380 ;
-  reg \$381 ;
-  reg [95:0] \$382 ;
-  wire [8:0] \$39 ;
+  reg [23:0] \$380 ;
+  reg [23:0] \$381 ;
+  reg [23:0] \$382 ;
+  reg [23:0] \$383 ;
+  reg [23:0] \$384 ;
+  reg [23:0] \$385 ;
+  reg [23:0] \$386 ;
+  reg [23:0] \$387 ;
+  reg [23:0] \$388 ;
+  reg \$389 ;
+  wire [63:0] \$39 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg [1:0] \$392 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg \$395 ;
+  reg [1:0] \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   wire \$4 ;
   wire [63:0] \$40 ;
-  wire [8:0] \$41 ;
+  reg [1:0] \$400 ;
+  reg \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg [1:0] \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg \$407 ;
+  reg [1:0] \$408 ;
+  reg \$409 ;
+  wire [63:0] \$41 ;
+  reg \$410 ;
+  reg \$411 ;
+  reg [1:0] \$412 ;
+  reg [23:0] \$413 ;
+  reg [23:0] \$414 ;
+  reg [23:0] \$415 ;
+  reg [23:0] \$416 ;
+  reg [3:0] \$417 ;
+  reg [2:0] \$418 ;
+  reg [2:0] \$419 ;
   wire [63:0] \$42 ;
-  wire [8:0] \$43 ;
+  reg [3:0] \$420 ;
+  reg \$421 ;
+  reg [95:0] \$422 ;
+  wire [63:0] \$43 ;
   wire [63:0] \$44 ;
-  wire [8:0] \$45 ;
+  wire [63:0] \$45 ;
   wire [63:0] \$46 ;
-  wire [8:0] \$47 ;
+  wire [63:0] \$47 ;
   wire [63:0] \$48 ;
-  wire [8:0] \$49 ;
+  wire [63:0] \$49 ;
   wire \$5 ;
   wire [63:0] \$50 ;
-  wire [8:0] \$51 ;
+  wire [63:0] \$51 ;
   wire [63:0] \$52 ;
-  wire [8:0] \$53 ;
+  wire [63:0] \$53 ;
   wire [63:0] \$54 ;
-  wire [8:0] \$55 ;
+  wire [63:0] \$55 ;
   wire [63:0] \$56 ;
-  wire [8:0] \$57 ;
+  wire [63:0] \$57 ;
   wire [63:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire [63:0] \$59 ;
   wire \$6 ;
   wire [63:0] \$60 ;
-  wire [8:0] \$61 ;
+  wire [63:0] \$61 ;
   wire [63:0] \$62 ;
-  wire [8:0] \$63 ;
+  wire [63:0] \$63 ;
   wire [63:0] \$64 ;
-  wire [8:0] \$65 ;
-  wire [63:0] \$66 ;
+  wire [63:0] \$65 ;
+  wire [8:0] \$66 ;
   wire [8:0] \$67 ;
-  wire [63:0] \$68 ;
+  wire [8:0] \$68 ;
   wire [8:0] \$69 ;
   reg [23:0] \$7 ;
-  wire [63:0] \$70 ;
+  wire [8:0] \$70 ;
   wire [8:0] \$71 ;
-  wire [63:0] \$72 ;
+  wire [8:0] \$72 ;
   wire [8:0] \$73 ;
-  wire [63:0] \$74 ;
+  wire [8:0] \$74 ;
   wire [8:0] \$75 ;
-  wire [63:0] \$76 ;
+  wire [8:0] \$76 ;
   wire [8:0] \$77 ;
-  wire [63:0] \$78 ;
+  wire [8:0] \$78 ;
   wire [8:0] \$79 ;
   wire [23:0] \$8 ;
-  wire [63:0] \$80 ;
+  wire [8:0] \$80 ;
   wire [8:0] \$81 ;
-  wire [63:0] \$82 ;
+  wire [8:0] \$82 ;
   wire [8:0] \$83 ;
-  wire [63:0] \$84 ;
+  wire [8:0] \$84 ;
   wire [8:0] \$85 ;
-  wire [63:0] \$86 ;
+  wire [8:0] \$86 ;
   wire [8:0] \$87 ;
-  wire [63:0] \$88 ;
+  wire [8:0] \$88 ;
   wire [8:0] \$89 ;
   wire [24:0] \$9 ;
-  wire [63:0] \$90 ;
+  wire [8:0] \$90 ;
   wire [8:0] \$91 ;
-  wire [63:0] \$92 ;
+  wire [8:0] \$92 ;
   wire [8:0] \$93 ;
-  wire [63:0] \$94 ;
+  wire [8:0] \$94 ;
   wire [8:0] \$95 ;
-  wire [63:0] \$96 ;
+  wire [8:0] \$96 ;
   wire [8:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
-  reg [2:0] \$signature__addr$36  = 3'h0;
+  reg [2:0] \$signature__addr$42  = 3'h0;
   wire [63:0] \$signature__data ;
-  wire [95:0] \$signature__data$38 ;
+  wire [95:0] \$signature__data$44 ;
   wire \$signature__en ;
-  wire \$signature__en$30 ;
+  wire \$signature__en$36 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -7967,6 +8067,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [63:0] i__payload;
@@ -7990,6 +8091,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
@@ -7997,6 +8099,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [1:0] nf4 = 2'h0;
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
+  reg [1:0] nf7 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
@@ -8008,6 +8111,18 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [5:0] port__addr = 6'h00;
+  (* keep = 32'd1 *)
+  reg [5:0] \port__addr$15  = 6'h00;
+  (* keep = 32'd1 *)
+  reg [5:0] \port__addr$17  = 6'h00;
+  (* keep = 32'd1 *)
+  reg [5:0] \port__addr$19  = 6'h00;
+  wire [63:0] port__data;
+  wire [63:0] \port__data$110 ;
+  wire [63:0] \port__data$127 ;
+  wire [63:0] \port__data$144 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -8081,15 +8196,27 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom0_addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom1_addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom2_addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom3_addr;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  reg [2:0] \rport__addr$39  = 3'h0;
+  reg [2:0] \rport__addr$45  = 3'h0;
   wire [63:0] rport__data;
-  wire [95:0] \rport__data$206 ;
+  wire [95:0] \rport__data$252 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
@@ -8106,14 +8233,14 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] sum3_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_1 = 24'h000000;
   reg [23:0] sum3_s1_0 = 24'h000000;
-  (* init = 6'h00 *)
-  wire [5:0] t;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -8146,8 +8273,70 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] w3_5 = 8'h00;
   reg [7:0] w3_6 = 8'h00;
   reg [7:0] w3_7 = 8'h00;
-  reg [5:0] wrom__addr = 6'h00;
-  wire [255:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_7 = 8'h00;
   reg [63:0] x_reg = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -8234,7 +8423,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [6:0];
+  reg [95:0] queue [7:0];
   initial begin
     queue[0] = 96'h000000000000000000000000;
     queue[1] = 96'h000000000000000000000000;
@@ -8243,57 +8432,278 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 96'h000000000000000000000000;
     queue[5] = 96'h000000000000000000000000;
     queue[6] = 96'h000000000000000000000000;
+    queue[7] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$30 )
-      queue[\$signature__addr$36 ] <= q_in;
+    if (\$signature__en$36 )
+      queue[\$signature__addr$42 ] <= q_in;
   end
-  assign \rport__data$206  = queue[\rport__addr$39 ];
-  reg [255:0] rom [35:0];
+  assign \rport__data$252  = queue[\rport__addr$45 ];
+  reg [63:0] rom0 [35:0];
   initial begin
-    rom[0] = 256'h058d1efa2f38555fe615f99df81d4bff99103b81e2312809df1016f200055efe;
-    rom[1] = 256'he70fdce01f1c0830203c29d9d31d3c462d32086e49e6ee2cf7ec182bdab60622;
-    rom[2] = 256'he9ea26c52a39c11d1752e08ee90949fdeee3b4293e140effcacf2531f3fa0828;
-    rom[3] = 256'heae9f94afeede3bdd614de66c1c9fc0925f855ba2326caa43ff1e572161d18db;
-    rom[4] = 256'h1f8c16280117c2d9db8e07fea0e98f11045e0eb5a0ddc71ac402da7f2a10ea2d;
-    rom[5] = 256'h3c1f126fe10f04d93146bcf3beabdba5030dbee1703e002dd1dcf7dd0ceca715;
-    rom[6] = 256'hd9c9e01535084d0e25e1d3014b24343419031e0aebf1e202ec6ad1d76006781d;
-    rom[7] = 256'h0d03ca7fefd83338dfe77f6a6c315f0b3ada361b04069f32b1f6dea1264c5335;
-    rom[8] = 256'hd102f6d8fdc4d749da5cacf62b8d610d280a001af10dded00bf01716d2f9c314;
-    rom[9] = 256'h422004cdf6de15287ff11944ea49b5b6f24512c71de61e311f03ee1f0e23f732;
-    rom[10] = 256'hdbe9f7fd2421ed0131ff375a026a24131d1119c7c1dcfec5150c2ecb2144f3ef;
-    rom[11] = 256'h1825e2111e1f1a101dc80b21c52eb231fdfb18949ed7bae747fee452fd0ef6c9;
-    rom[12] = 256'h471b27e6c2fa811f1544bec8efe9f116dc37e8141ef00d25b081e804e0163108;
-    rom[13] = 256'he6b3201f3b3bfd49ee35b820ffb536dce434268116010fce53464a1311f3adeb;
-    rom[14] = 256'h3842f01326e82cffb9b6e12902f234fd0c1317faf3cb2b14dfefc9c504e60900;
-    rom[15] = 256'hf9e9f2eafcdeb603d7fc00badaf0bf1a21073cc318463222b00e3a17262817e0;
-    rom[16] = 256'hd3feeddae30cede71709d4f6f82804c04c2046492220e811fbfbe726bea6f309;
-    rom[17] = 256'hff30c1f6fec51bf2def50501ff1fffe415f2f8bea417babbc7cce8f111f3112f;
-    rom[18] = 256'h2ad1d94cd001c8d3d01029c9e81e12ed30b9622b234a022b0de3fc7e552e7f32;
-    rom[19] = 256'h3ab91b6e14340ef731c1330e091401194335eaf6c4e0cc9afad5bf6c280b475f;
-    rom[20] = 256'he7e4ec7c1e344b2a15e939dcde32d5f4f7ece8e8dad5ffe2dcef3ea2aa1e8ad8;
-    rom[21] = 256'hdbeade0636e4612c05060c1527fc1002d7ed1ae4abf1f9efffdfb42b2b00df05;
-    rom[22] = 256'hdc32ae2639bc39fcf520ecfa81f8d7eae72bc9c2c797f7eadf09b10fb94b1fda;
-    rom[23] = 256'h9df9ba4045fc7f20fcd8083c0c05e6f581c90fbbfce7381a25f60d5bf1ddb8bd;
-    rom[24] = 256'h11c6fd2fcbe6f6e2ee30f7fd0f062e10fc1220020a30440beafc1e127b205b75;
-    rom[25] = 256'h13f11bccef2727110b07210e230b04f13a15e6f1da482f33441200621cd229cc;
-    rom[26] = 256'h2213e9f8125234f3e61fc40018d91d130df03f386c672024fb26dbc9b5e4d609;
-    rom[27] = 256'h000000000000000000000000000000000000000000ff0000d2021cce040d2602;
-    rom[28] = 256'h000000000000000000000000000000000000000000fe00000227221e3bf0120f;
-    rom[29] = 256'h000000000000000000000000000000000000000000dc00000b06d10d33b81d07;
-    rom[30] = 256'h000000000000000000000000000000000000000000000000eeee4e810c27eecd;
-    rom[31] = 256'h000000000000000000000000000000000000000000e400001c3cfedad3eed8dd;
-    rom[32] = 256'h000000000000000000000000000000000000000000060000e0d6fcd737f73a0e;
-    rom[33] = 256'h0000000000000000000000000000000000000000000000001ece48cddc0dfbe6;
-    rom[34] = 256'h0000000000000000000000000000000000000000002500003b1906f3aa088b00;
-    rom[35] = 256'h000000000000000000000000000000000000000000de00000ff31514304c17fd;
+    rom0[0] = 64'hdf1016f200055efe;
+    rom0[1] = 64'hf7ec182bdab60622;
+    rom0[2] = 64'hcacf2531f3fa0828;
+    rom0[3] = 64'h3ff1e572161d18db;
+    rom0[4] = 64'hc402da7f2a10ea2d;
+    rom0[5] = 64'hd1dcf7dd0ceca715;
+    rom0[6] = 64'hec6ad1d76006781d;
+    rom0[7] = 64'hb1f6dea1264c5335;
+    rom0[8] = 64'h0bf01716d2f9c314;
+    rom0[9] = 64'h1f03ee1f0e23f732;
+    rom0[10] = 64'h150c2ecb2144f3ef;
+    rom0[11] = 64'h47fee452fd0ef6c9;
+    rom0[12] = 64'hb081e804e0163108;
+    rom0[13] = 64'h53464a1311f3adeb;
+    rom0[14] = 64'hdfefc9c504e60900;
+    rom0[15] = 64'hb00e3a17262817e0;
+    rom0[16] = 64'hfbfbe726bea6f309;
+    rom0[17] = 64'hc7cce8f111f3112f;
+    rom0[18] = 64'h0de3fc7e552e7f32;
+    rom0[19] = 64'hfad5bf6c280b475f;
+    rom0[20] = 64'hdcef3ea2aa1e8ad8;
+    rom0[21] = 64'hffdfb42b2b00df05;
+    rom0[22] = 64'hdf09b10fb94b1fda;
+    rom0[23] = 64'h25f60d5bf1ddb8bd;
+    rom0[24] = 64'heafc1e127b205b75;
+    rom0[25] = 64'h441200621cd229cc;
+    rom0[26] = 64'hfb26dbc9b5e4d609;
+    rom0[27] = 64'hd2021cce040d2602;
+    rom0[28] = 64'h0227221e3bf0120f;
+    rom0[29] = 64'h0b06d10d33b81d07;
+    rom0[30] = 64'heeee4e810c27eecd;
+    rom0[31] = 64'h1c3cfedad3eed8dd;
+    rom0[32] = 64'he0d6fcd737f73a0e;
+    rom0[33] = 64'h1ece48cddc0dfbe6;
+    rom0[34] = 64'h3b1906f3aa088b00;
+    rom0[35] = 64'h0ff31514304c17fd;
   end
-  reg [255:0] _1_;
+  reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign port__data = _1_;
+  reg [63:0] rom1 [35:0];
+  initial begin
+    rom1[0] = 64'h99103b81e2312809;
+    rom1[1] = 64'h2d32086e49e6ee2c;
+    rom1[2] = 64'heee3b4293e140eff;
+    rom1[3] = 64'h25f855ba2326caa4;
+    rom1[4] = 64'h045e0eb5a0ddc71a;
+    rom1[5] = 64'h030dbee1703e002d;
+    rom1[6] = 64'h19031e0aebf1e202;
+    rom1[7] = 64'h3ada361b04069f32;
+    rom1[8] = 64'h280a001af10dded0;
+    rom1[9] = 64'hf24512c71de61e31;
+    rom1[10] = 64'h1d1119c7c1dcfec5;
+    rom1[11] = 64'hfdfb18949ed7bae7;
+    rom1[12] = 64'hdc37e8141ef00d25;
+    rom1[13] = 64'he434268116010fce;
+    rom1[14] = 64'h0c1317faf3cb2b14;
+    rom1[15] = 64'h21073cc318463222;
+    rom1[16] = 64'h4c2046492220e811;
+    rom1[17] = 64'h15f2f8bea417babb;
+    rom1[18] = 64'h30b9622b234a022b;
+    rom1[19] = 64'h4335eaf6c4e0cc9a;
+    rom1[20] = 64'hf7ece8e8dad5ffe2;
+    rom1[21] = 64'hd7ed1ae4abf1f9ef;
+    rom1[22] = 64'he72bc9c2c797f7ea;
+    rom1[23] = 64'h81c90fbbfce7381a;
+    rom1[24] = 64'hfc1220020a30440b;
+    rom1[25] = 64'h3a15e6f1da482f33;
+    rom1[26] = 64'h0df03f386c672024;
+    rom1[27] = 64'h0000000000ff0000;
+    rom1[28] = 64'h0000000000fe0000;
+    rom1[29] = 64'h0000000000dc0000;
+    rom1[30] = 64'h0000000000000000;
+    rom1[31] = 64'h0000000000e40000;
+    rom1[32] = 64'h0000000000060000;
+    rom1[33] = 64'h0000000000000000;
+    rom1[34] = 64'h0000000000250000;
+    rom1[35] = 64'h0000000000de0000;
+  end
+  reg [63:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rom1[\port__addr$15 ];
+  end
+  assign \port__data$110  = _2_;
+  reg [63:0] rom2 [35:0];
+  initial begin
+    rom2[0] = 64'he615f99df81d4bff;
+    rom2[1] = 64'h203c29d9d31d3c46;
+    rom2[2] = 64'h1752e08ee90949fd;
+    rom2[3] = 64'hd614de66c1c9fc09;
+    rom2[4] = 64'hdb8e07fea0e98f11;
+    rom2[5] = 64'h3146bcf3beabdba5;
+    rom2[6] = 64'h25e1d3014b243434;
+    rom2[7] = 64'hdfe77f6a6c315f0b;
+    rom2[8] = 64'hda5cacf62b8d610d;
+    rom2[9] = 64'h7ff11944ea49b5b6;
+    rom2[10] = 64'h31ff375a026a2413;
+    rom2[11] = 64'h1dc80b21c52eb231;
+    rom2[12] = 64'h1544bec8efe9f116;
+    rom2[13] = 64'hee35b820ffb536dc;
+    rom2[14] = 64'hb9b6e12902f234fd;
+    rom2[15] = 64'hd7fc00badaf0bf1a;
+    rom2[16] = 64'h1709d4f6f82804c0;
+    rom2[17] = 64'hdef50501ff1fffe4;
+    rom2[18] = 64'hd01029c9e81e12ed;
+    rom2[19] = 64'h31c1330e09140119;
+    rom2[20] = 64'h15e939dcde32d5f4;
+    rom2[21] = 64'h05060c1527fc1002;
+    rom2[22] = 64'hf520ecfa81f8d7ea;
+    rom2[23] = 64'hfcd8083c0c05e6f5;
+    rom2[24] = 64'hee30f7fd0f062e10;
+    rom2[25] = 64'h0b07210e230b04f1;
+    rom2[26] = 64'he61fc40018d91d13;
+    rom2[27] = 64'h0000000000000000;
+    rom2[28] = 64'h0000000000000000;
+    rom2[29] = 64'h0000000000000000;
+    rom2[30] = 64'h0000000000000000;
+    rom2[31] = 64'h0000000000000000;
+    rom2[32] = 64'h0000000000000000;
+    rom2[33] = 64'h0000000000000000;
+    rom2[34] = 64'h0000000000000000;
+    rom2[35] = 64'h0000000000000000;
+  end
+  reg [63:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= rom2[\port__addr$17 ];
+  end
+  assign \port__data$127  = _3_;
+  reg [63:0] rom3 [35:0];
+  initial begin
+    rom3[0] = 64'h058d1efa2f38555f;
+    rom3[1] = 64'he70fdce01f1c0830;
+    rom3[2] = 64'he9ea26c52a39c11d;
+    rom3[3] = 64'heae9f94afeede3bd;
+    rom3[4] = 64'h1f8c16280117c2d9;
+    rom3[5] = 64'h3c1f126fe10f04d9;
+    rom3[6] = 64'hd9c9e01535084d0e;
+    rom3[7] = 64'h0d03ca7fefd83338;
+    rom3[8] = 64'hd102f6d8fdc4d749;
+    rom3[9] = 64'h422004cdf6de1528;
+    rom3[10] = 64'hdbe9f7fd2421ed01;
+    rom3[11] = 64'h1825e2111e1f1a10;
+    rom3[12] = 64'h471b27e6c2fa811f;
+    rom3[13] = 64'he6b3201f3b3bfd49;
+    rom3[14] = 64'h3842f01326e82cff;
+    rom3[15] = 64'hf9e9f2eafcdeb603;
+    rom3[16] = 64'hd3feeddae30cede7;
+    rom3[17] = 64'hff30c1f6fec51bf2;
+    rom3[18] = 64'h2ad1d94cd001c8d3;
+    rom3[19] = 64'h3ab91b6e14340ef7;
+    rom3[20] = 64'he7e4ec7c1e344b2a;
+    rom3[21] = 64'hdbeade0636e4612c;
+    rom3[22] = 64'hdc32ae2639bc39fc;
+    rom3[23] = 64'h9df9ba4045fc7f20;
+    rom3[24] = 64'h11c6fd2fcbe6f6e2;
+    rom3[25] = 64'h13f11bccef272711;
+    rom3[26] = 64'h2213e9f8125234f3;
+    rom3[27] = 64'h0000000000000000;
+    rom3[28] = 64'h0000000000000000;
+    rom3[29] = 64'h0000000000000000;
+    rom3[30] = 64'h0000000000000000;
+    rom3[31] = 64'h0000000000000000;
+    rom3[32] = 64'h0000000000000000;
+    rom3[33] = 64'h0000000000000000;
+    rom3[34] = 64'h0000000000000000;
+    rom3[35] = 64'h0000000000000000;
+  end
+  reg [63:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= rom3[\port__addr$19 ];
+  end
+  assign \port__data$144  = _4_;
+  always @(posedge clk)
+    sum0_s1_0 <= \$379 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$380 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$381 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$382 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$383 ;
+  always @(posedge clk)
+    sum2_s0_1 <= \$384 ;
+  always @(posedge clk)
+    sum2_s1_0 <= \$385 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$386 ;
+  always @(posedge clk)
+    sum3_s0_1 <= \$387 ;
+  always @(posedge clk)
+    sum3_s1_0 <= \$388 ;
+  always @(posedge clk)
+    v2 <= \$389 ;
+  always @(posedge clk)
+    first2 <= \$390 ;
+  always @(posedge clk)
+    last2 <= \$391 ;
+  always @(posedge clk)
+    nf2 <= \$392 ;
+  always @(posedge clk)
+    v3 <= \$393 ;
+  always @(posedge clk)
+    first3 <= \$394 ;
+  always @(posedge clk)
+    last3 <= \$395 ;
+  always @(posedge clk)
+    nf3 <= \$396 ;
+  always @(posedge clk)
+    v4 <= \$397 ;
+  always @(posedge clk)
+    first4 <= \$398 ;
+  always @(posedge clk)
+    last4 <= \$399 ;
+  always @(posedge clk)
+    nf4 <= \$400 ;
+  always @(posedge clk)
+    v5 <= \$401 ;
+  always @(posedge clk)
+    first5 <= \$402 ;
+  always @(posedge clk)
+    last5 <= \$403 ;
+  always @(posedge clk)
+    nf5 <= \$404 ;
+  always @(posedge clk)
+    v6 <= \$405 ;
+  always @(posedge clk)
+    first6 <= \$406 ;
+  always @(posedge clk)
+    last6 <= \$407 ;
+  always @(posedge clk)
+    nf6 <= \$408 ;
+  always @(posedge clk)
+    v7 <= \$409 ;
+  always @(posedge clk)
+    first7 <= \$410 ;
+  always @(posedge clk)
+    last7 <= \$411 ;
+  always @(posedge clk)
+    nf7 <= \$412 ;
+  always @(posedge clk)
+    acc0 <= \$413 ;
+  always @(posedge clk)
+    acc1 <= \$414 ;
+  always @(posedge clk)
+    acc2 <= \$415 ;
+  always @(posedge clk)
+    acc3 <= \$416 ;
+  always @(posedge clk)
+    q_owed <= \$417 ;
+  always @(posedge clk)
+    \$signature__addr$42  <= \$418 ;
+  always @(posedge clk)
+    \rport__addr$45  <= \$419 ;
+  always @(posedge clk)
+    q_stored <= \$420 ;
+  always @(posedge clk)
+    o__valid <= \$421 ;
+  always @(posedge clk)
+    o__payload <= \$422 ;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -8303,89 +8713,89 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$19  = v6 & last6;
+  assign \$19  = v7 & last7;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
   assign \$23  = ~ \$22 ;
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
-  assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 6'h23;
-  assign \$32  = wrom__addr + 1'h1;
+  assign \$signature__en$36  = \$19  & \$25 ;
+  assign \$31  = t == 6'h23;
+  assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 7'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
   assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
   assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
+  assign \$41  = from_input ? x_reg : rport__data;
   assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [39:32]) - $signed(8'h80);
+  assign \$43  = from_input ? x_reg : rport__data;
   assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [47:40]) - $signed(8'h80);
+  assign \$45  = from_input ? x_reg : rport__data;
   assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [55:48]) - $signed(8'h80);
+  assign \$47  = from_input ? x_reg : rport__data;
   assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [63:56]) - $signed(8'h80);
+  assign \$49  = from_input ? x_reg : rport__data;
   assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [7:0]) - $signed(8'h80);
+  assign \$51  = from_input ? x_reg : rport__data;
   assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [15:8]) - $signed(8'h80);
+  assign \$53  = from_input ? x_reg : rport__data;
   assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [23:16]) - $signed(8'h80);
+  assign \$55  = from_input ? x_reg : rport__data;
   assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [31:24]) - $signed(8'h80);
+  assign \$57  = from_input ? x_reg : rport__data;
   assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [39:32]) - $signed(8'h80);
+  assign \$59  = from_input ? x_reg : rport__data;
   assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [47:40]) - $signed(8'h80);
+  assign \$61  = from_input ? x_reg : rport__data;
   assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [55:48]) - $signed(8'h80);
+  assign \$63  = from_input ? x_reg : rport__data;
   assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [63:56]) - $signed(8'h80);
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [7:0]) - $signed(8'h80);
-  assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [15:8]) - $signed(8'h80);
-  assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [23:16]) - $signed(8'h80);
-  assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [31:24]) - $signed(8'h80);
-  assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [39:32]) - $signed(8'h80);
-  assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [47:40]) - $signed(8'h80);
-  assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [55:48]) - $signed(8'h80);
-  assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [63:56]) - $signed(8'h80);
-  assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = $signed(\$82 [7:0]) - $signed(8'h80);
-  assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = $signed(\$84 [15:8]) - $signed(8'h80);
-  assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = $signed(\$86 [23:16]) - $signed(8'h80);
-  assign \$88  = from_input ? x_reg : rport__data;
-  assign \$89  = $signed(\$88 [31:24]) - $signed(8'h80);
-  assign \$90  = from_input ? x_reg : rport__data;
-  assign \$91  = $signed(\$90 [39:32]) - $signed(8'h80);
-  assign \$92  = from_input ? x_reg : rport__data;
-  assign \$93  = $signed(\$92 [47:40]) - $signed(8'h80);
-  assign \$94  = from_input ? x_reg : rport__data;
-  assign \$95  = $signed(\$94 [55:48]) - $signed(8'h80);
-  assign \$96  = from_input ? x_reg : rport__data;
-  assign \$97  = $signed(\$96 [63:56]) - $signed(8'h80);
+  assign \$65  = from_input ? x_reg : rport__data;
+  assign \$66  = $signed(x0_0) - $signed(8'h80);
+  assign \$67  = $signed(x0_1) - $signed(8'h80);
+  assign \$68  = $signed(x0_2) - $signed(8'h80);
+  assign \$69  = $signed(x0_3) - $signed(8'h80);
+  assign \$70  = $signed(x0_4) - $signed(8'h80);
+  assign \$71  = $signed(x0_5) - $signed(8'h80);
+  assign \$72  = $signed(x0_6) - $signed(8'h80);
+  assign \$73  = $signed(x0_7) - $signed(8'h80);
+  assign \$74  = $signed(x1_0) - $signed(8'h80);
+  assign \$75  = $signed(x1_1) - $signed(8'h80);
+  assign \$76  = $signed(x1_2) - $signed(8'h80);
+  assign \$77  = $signed(x1_3) - $signed(8'h80);
+  assign \$78  = $signed(x1_4) - $signed(8'h80);
+  assign \$79  = $signed(x1_5) - $signed(8'h80);
+  assign \$80  = $signed(x1_6) - $signed(8'h80);
+  assign \$81  = $signed(x1_7) - $signed(8'h80);
+  assign \$82  = $signed(x2_0) - $signed(8'h80);
+  assign \$83  = $signed(x2_1) - $signed(8'h80);
+  assign \$84  = $signed(x2_2) - $signed(8'h80);
+  assign \$85  = $signed(x2_3) - $signed(8'h80);
+  assign \$86  = $signed(x2_4) - $signed(8'h80);
+  assign \$87  = $signed(x2_5) - $signed(8'h80);
+  assign \$88  = $signed(x2_6) - $signed(8'h80);
+  assign \$89  = $signed(x2_7) - $signed(8'h80);
+  assign \$90  = $signed(x3_0) - $signed(8'h80);
+  assign \$91  = $signed(x3_1) - $signed(8'h80);
+  assign \$92  = $signed(x3_2) - $signed(8'h80);
+  assign \$93  = $signed(x3_3) - $signed(8'h80);
+  assign \$94  = $signed(x3_4) - $signed(8'h80);
+  assign \$95  = $signed(x3_5) - $signed(8'h80);
+  assign \$96  = $signed(x3_6) - $signed(8'h80);
+  assign \$97  = $signed(x3_7) - $signed(8'h80);
   assign \$98  = $signed(xoff0_0) * $signed(w0_0);
   assign \$99  = $signed(xoff0_1) * $signed(w0_1);
   assign \$100  = $signed(xoff0_2) * $signed(w0_2);
@@ -8450,7 +8860,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$159  = q_owed + \$158 ;
   assign \$160  = o__valid & o__ready;
   assign \$161  = \$159  - \$160 ;
-  assign \$162  = v6 & last6;
+  assign \$162  = v7 & last7;
   assign \$163  = ~ o__valid;
   assign \$164  = \$163  | o__ready;
   assign \$165  = | q_stored;
@@ -8458,17 +8868,17 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$167  = \$164  & \$166 ;
   assign \$168  = ~ \$167 ;
   assign \$169  = \$162  & \$168 ;
-  assign \$170  = \$signature__addr$36  == 3'h6;
-  assign \$171  = \$signature__addr$36  + 1'h1;
+  assign \$170  = \$signature__addr$42  == 3'h7;
+  assign \$171  = \$signature__addr$42  + 1'h1;
   assign \$172  = \$170  ? 4'h0 : \$171 ;
   assign \$173  = ~ o__valid;
   assign \$174  = \$173  | o__ready;
   assign \$175  = | q_stored;
   assign \$176  = \$174  & \$175 ;
-  assign \$177  = \rport__addr$39  == 3'h6;
-  assign \$178  = \rport__addr$39  + 1'h1;
+  assign \$177  = \rport__addr$45  == 3'h7;
+  assign \$178  = \rport__addr$45  + 1'h1;
   assign \$179  = \$177  ? 4'h0 : \$178 ;
-  assign \$180  = v6 & last6;
+  assign \$180  = v7 & last7;
   assign \$181  = ~ o__valid;
   assign \$182  = \$181  | o__ready;
   assign \$183  = | q_stored;
@@ -8485,10 +8895,10 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$194  = ~ o__valid;
   assign \$195  = \$194  | o__ready;
   assign \$196  = | q_stored;
-  assign \$197  = v6 & last6;
+  assign \$197  = v7 & last7;
   assign \$198  = \$196  | \$197 ;
   assign \$199  = | q_stored;
-  assign \$200  = \$199  ? \rport__data$206  : q_in;
+  assign \$200  = \$199  ? \rport__data$252  : q_in;
   always @(posedge clk)
     nf_t <= \$201 ;
   always @(posedge clk)
@@ -8500,7 +8910,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     last_t <= \$205 ;
   always @(posedge clk)
-    wrom__addr <= \$206 ;
+    t <= \$206 ;
   always @(posedge clk)
     x_reg <= \$207 ;
   always @(posedge clk)
@@ -8514,349 +8924,666 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$212 ;
   always @(posedge clk)
-    xoff0_0 <= \$213 ;
+    port__addr <= \$213 ;
   always @(posedge clk)
-    xoff0_1 <= \$214 ;
+    x0_0 <= \$214 ;
   always @(posedge clk)
-    xoff0_2 <= \$215 ;
+    x0_1 <= \$215 ;
   always @(posedge clk)
-    xoff0_3 <= \$216 ;
+    x0_2 <= \$216 ;
   always @(posedge clk)
-    xoff0_4 <= \$217 ;
+    x0_3 <= \$217 ;
   always @(posedge clk)
-    xoff0_5 <= \$218 ;
+    x0_4 <= \$218 ;
   always @(posedge clk)
-    xoff0_6 <= \$219 ;
+    x0_5 <= \$219 ;
   always @(posedge clk)
-    xoff0_7 <= \$220 ;
+    x0_6 <= \$220 ;
   always @(posedge clk)
-    xoff1_0 <= \$221 ;
+    x0_7 <= \$221 ;
   always @(posedge clk)
-    xoff1_1 <= \$222 ;
+    \port__addr$15  <= \$222 ;
   always @(posedge clk)
-    xoff1_2 <= \$223 ;
+    x1_0 <= \$223 ;
   always @(posedge clk)
-    xoff1_3 <= \$224 ;
+    x1_1 <= \$224 ;
   always @(posedge clk)
-    xoff1_4 <= \$225 ;
+    x1_2 <= \$225 ;
   always @(posedge clk)
-    xoff1_5 <= \$226 ;
+    x1_3 <= \$226 ;
   always @(posedge clk)
-    xoff1_6 <= \$227 ;
+    x1_4 <= \$227 ;
   always @(posedge clk)
-    xoff1_7 <= \$228 ;
+    x1_5 <= \$228 ;
   always @(posedge clk)
-    xoff2_0 <= \$229 ;
+    x1_6 <= \$229 ;
   always @(posedge clk)
-    xoff2_1 <= \$230 ;
+    x1_7 <= \$230 ;
   always @(posedge clk)
-    xoff2_2 <= \$231 ;
+    \port__addr$17  <= \$231 ;
   always @(posedge clk)
-    xoff2_3 <= \$232 ;
+    x2_0 <= \$232 ;
   always @(posedge clk)
-    xoff2_4 <= \$233 ;
+    x2_1 <= \$233 ;
   always @(posedge clk)
-    xoff2_5 <= \$234 ;
+    x2_2 <= \$234 ;
   always @(posedge clk)
-    xoff2_6 <= \$235 ;
+    x2_3 <= \$235 ;
   always @(posedge clk)
-    xoff2_7 <= \$236 ;
+    x2_4 <= \$236 ;
   always @(posedge clk)
-    xoff3_0 <= \$237 ;
+    x2_5 <= \$237 ;
   always @(posedge clk)
-    xoff3_1 <= \$238 ;
+    x2_6 <= \$238 ;
   always @(posedge clk)
-    xoff3_2 <= \$239 ;
+    x2_7 <= \$239 ;
   always @(posedge clk)
-    xoff3_3 <= \$240 ;
+    \port__addr$19  <= \$240 ;
   always @(posedge clk)
-    xoff3_4 <= \$241 ;
+    x3_0 <= \$241 ;
   always @(posedge clk)
-    xoff3_5 <= \$242 ;
+    x3_1 <= \$242 ;
   always @(posedge clk)
-    xoff3_6 <= \$243 ;
+    x3_2 <= \$243 ;
   always @(posedge clk)
-    xoff3_7 <= \$244 ;
+    x3_3 <= \$244 ;
   always @(posedge clk)
-    w0_0 <= \$245 ;
+    x3_4 <= \$245 ;
   always @(posedge clk)
-    w0_1 <= \$246 ;
+    x3_5 <= \$246 ;
   always @(posedge clk)
-    w0_2 <= \$247 ;
+    x3_6 <= \$247 ;
   always @(posedge clk)
-    w0_3 <= \$248 ;
+    x3_7 <= \$248 ;
   always @(posedge clk)
-    w0_4 <= \$249 ;
+    xoff0_0 <= \$249 ;
   always @(posedge clk)
-    w0_5 <= \$250 ;
+    w0_0 <= \$250 ;
   always @(posedge clk)
-    w0_6 <= \$251 ;
+    xoff0_1 <= \$251 ;
   always @(posedge clk)
-    w0_7 <= \$252 ;
+    w0_1 <= \$252 ;
   always @(posedge clk)
-    w1_0 <= \$253 ;
+    xoff0_2 <= \$253 ;
   always @(posedge clk)
-    w1_1 <= \$254 ;
+    w0_2 <= \$254 ;
   always @(posedge clk)
-    w1_2 <= \$255 ;
+    xoff0_3 <= \$255 ;
   always @(posedge clk)
-    w1_3 <= \$256 ;
+    w0_3 <= \$256 ;
   always @(posedge clk)
-    w1_4 <= \$257 ;
+    xoff0_4 <= \$257 ;
   always @(posedge clk)
-    w1_5 <= \$258 ;
+    w0_4 <= \$258 ;
   always @(posedge clk)
-    w1_6 <= \$259 ;
+    xoff0_5 <= \$259 ;
   always @(posedge clk)
-    w1_7 <= \$260 ;
+    w0_5 <= \$260 ;
   always @(posedge clk)
-    w2_0 <= \$261 ;
+    xoff0_6 <= \$261 ;
   always @(posedge clk)
-    w2_1 <= \$262 ;
+    w0_6 <= \$262 ;
   always @(posedge clk)
-    w2_2 <= \$263 ;
+    xoff0_7 <= \$263 ;
   always @(posedge clk)
-    w2_3 <= \$264 ;
+    w0_7 <= \$264 ;
   always @(posedge clk)
-    w2_4 <= \$265 ;
+    xoff1_0 <= \$265 ;
   always @(posedge clk)
-    w2_5 <= \$266 ;
+    w1_0 <= \$266 ;
   always @(posedge clk)
-    w2_6 <= \$267 ;
+    xoff1_1 <= \$267 ;
   always @(posedge clk)
-    w2_7 <= \$268 ;
+    w1_1 <= \$268 ;
   always @(posedge clk)
-    w3_0 <= \$269 ;
+    xoff1_2 <= \$269 ;
   always @(posedge clk)
-    w3_1 <= \$270 ;
+    w1_2 <= \$270 ;
   always @(posedge clk)
-    w3_2 <= \$271 ;
+    xoff1_3 <= \$271 ;
   always @(posedge clk)
-    w3_3 <= \$272 ;
+    w1_3 <= \$272 ;
   always @(posedge clk)
-    w3_4 <= \$273 ;
+    xoff1_4 <= \$273 ;
   always @(posedge clk)
-    w3_5 <= \$274 ;
+    w1_4 <= \$274 ;
   always @(posedge clk)
-    w3_6 <= \$275 ;
+    xoff1_5 <= \$275 ;
   always @(posedge clk)
-    w3_7 <= \$276 ;
+    w1_5 <= \$276 ;
   always @(posedge clk)
-    prod0_0 <= \$277 ;
+    xoff1_6 <= \$277 ;
   always @(posedge clk)
-    prod0_1 <= \$278 ;
+    w1_6 <= \$278 ;
   always @(posedge clk)
-    prod0_2 <= \$279 ;
+    xoff1_7 <= \$279 ;
   always @(posedge clk)
-    prod0_3 <= \$280 ;
+    w1_7 <= \$280 ;
   always @(posedge clk)
-    prod0_4 <= \$281 ;
+    xoff2_0 <= \$281 ;
   always @(posedge clk)
-    prod0_5 <= \$282 ;
+    w2_0 <= \$282 ;
   always @(posedge clk)
-    prod0_6 <= \$283 ;
+    xoff2_1 <= \$283 ;
   always @(posedge clk)
-    prod0_7 <= \$284 ;
+    w2_1 <= \$284 ;
   always @(posedge clk)
-    prod1_0 <= \$285 ;
+    xoff2_2 <= \$285 ;
   always @(posedge clk)
-    prod1_1 <= \$286 ;
+    w2_2 <= \$286 ;
   always @(posedge clk)
-    prod1_2 <= \$287 ;
+    xoff2_3 <= \$287 ;
   always @(posedge clk)
-    prod1_3 <= \$288 ;
+    w2_3 <= \$288 ;
   always @(posedge clk)
-    prod1_4 <= \$289 ;
+    xoff2_4 <= \$289 ;
   always @(posedge clk)
-    prod1_5 <= \$290 ;
+    w2_4 <= \$290 ;
   always @(posedge clk)
-    prod1_6 <= \$291 ;
+    xoff2_5 <= \$291 ;
   always @(posedge clk)
-    prod1_7 <= \$292 ;
+    w2_5 <= \$292 ;
   always @(posedge clk)
-    prod2_0 <= \$293 ;
+    xoff2_6 <= \$293 ;
   always @(posedge clk)
-    prod2_1 <= \$294 ;
+    w2_6 <= \$294 ;
   always @(posedge clk)
-    prod2_2 <= \$295 ;
+    xoff2_7 <= \$295 ;
   always @(posedge clk)
-    prod2_3 <= \$296 ;
+    w2_7 <= \$296 ;
   always @(posedge clk)
-    prod2_4 <= \$297 ;
+    xoff3_0 <= \$297 ;
   always @(posedge clk)
-    prod2_5 <= \$298 ;
+    w3_0 <= \$298 ;
   always @(posedge clk)
-    prod2_6 <= \$299 ;
+    xoff3_1 <= \$299 ;
   always @(posedge clk)
-    prod2_7 <= \$300 ;
+    w3_1 <= \$300 ;
   always @(posedge clk)
-    prod3_0 <= \$301 ;
+    xoff3_2 <= \$301 ;
   always @(posedge clk)
-    prod3_1 <= \$302 ;
+    w3_2 <= \$302 ;
   always @(posedge clk)
-    prod3_2 <= \$303 ;
+    xoff3_3 <= \$303 ;
   always @(posedge clk)
-    prod3_3 <= \$304 ;
+    w3_3 <= \$304 ;
   always @(posedge clk)
-    prod3_4 <= \$305 ;
+    xoff3_4 <= \$305 ;
   always @(posedge clk)
-    prod3_5 <= \$306 ;
+    w3_4 <= \$306 ;
   always @(posedge clk)
-    prod3_6 <= \$307 ;
+    xoff3_5 <= \$307 ;
   always @(posedge clk)
-    prod3_7 <= \$308 ;
+    w3_5 <= \$308 ;
   always @(posedge clk)
-    prod0_0_r <= \$309 ;
+    xoff3_6 <= \$309 ;
   always @(posedge clk)
-    prod0_1_r <= \$310 ;
+    w3_6 <= \$310 ;
   always @(posedge clk)
-    prod0_2_r <= \$311 ;
+    xoff3_7 <= \$311 ;
   always @(posedge clk)
-    prod0_3_r <= \$312 ;
+    w3_7 <= \$312 ;
   always @(posedge clk)
-    prod0_4_r <= \$313 ;
+    prod0_0 <= \$313 ;
   always @(posedge clk)
-    prod0_5_r <= \$314 ;
+    prod0_1 <= \$314 ;
   always @(posedge clk)
-    prod0_6_r <= \$315 ;
+    prod0_2 <= \$315 ;
   always @(posedge clk)
-    prod0_7_r <= \$316 ;
+    prod0_3 <= \$316 ;
   always @(posedge clk)
-    prod1_0_r <= \$317 ;
+    prod0_4 <= \$317 ;
   always @(posedge clk)
-    prod1_1_r <= \$318 ;
+    prod0_5 <= \$318 ;
   always @(posedge clk)
-    prod1_2_r <= \$319 ;
+    prod0_6 <= \$319 ;
   always @(posedge clk)
-    prod1_3_r <= \$320 ;
+    prod0_7 <= \$320 ;
   always @(posedge clk)
-    prod1_4_r <= \$321 ;
+    prod1_0 <= \$321 ;
   always @(posedge clk)
-    prod1_5_r <= \$322 ;
+    prod1_1 <= \$322 ;
   always @(posedge clk)
-    prod1_6_r <= \$323 ;
+    prod1_2 <= \$323 ;
   always @(posedge clk)
-    prod1_7_r <= \$324 ;
+    prod1_3 <= \$324 ;
   always @(posedge clk)
-    prod2_0_r <= \$325 ;
+    prod1_4 <= \$325 ;
   always @(posedge clk)
-    prod2_1_r <= \$326 ;
+    prod1_5 <= \$326 ;
   always @(posedge clk)
-    prod2_2_r <= \$327 ;
+    prod1_6 <= \$327 ;
   always @(posedge clk)
-    prod2_3_r <= \$328 ;
+    prod1_7 <= \$328 ;
   always @(posedge clk)
-    prod2_4_r <= \$329 ;
+    prod2_0 <= \$329 ;
   always @(posedge clk)
-    prod2_5_r <= \$330 ;
+    prod2_1 <= \$330 ;
   always @(posedge clk)
-    prod2_6_r <= \$331 ;
+    prod2_2 <= \$331 ;
   always @(posedge clk)
-    prod2_7_r <= \$332 ;
+    prod2_3 <= \$332 ;
   always @(posedge clk)
-    prod3_0_r <= \$333 ;
+    prod2_4 <= \$333 ;
   always @(posedge clk)
-    prod3_1_r <= \$334 ;
+    prod2_5 <= \$334 ;
   always @(posedge clk)
-    prod3_2_r <= \$335 ;
+    prod2_6 <= \$335 ;
   always @(posedge clk)
-    prod3_3_r <= \$336 ;
+    prod2_7 <= \$336 ;
   always @(posedge clk)
-    prod3_4_r <= \$337 ;
+    prod3_0 <= \$337 ;
   always @(posedge clk)
-    prod3_5_r <= \$338 ;
+    prod3_1 <= \$338 ;
   always @(posedge clk)
-    prod3_6_r <= \$339 ;
+    prod3_2 <= \$339 ;
   always @(posedge clk)
-    prod3_7_r <= \$340 ;
+    prod3_3 <= \$340 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$341 ;
+    prod3_4 <= \$341 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$342 ;
+    prod3_5 <= \$342 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$343 ;
+    prod3_6 <= \$343 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$344 ;
+    prod3_7 <= \$344 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$345 ;
+    prod0_0_r <= \$345 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$346 ;
+    prod0_1_r <= \$346 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$347 ;
+    prod0_2_r <= \$347 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$348 ;
+    prod0_3_r <= \$348 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$349 ;
+    prod0_4_r <= \$349 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$350 ;
+    prod0_5_r <= \$350 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$351 ;
+    prod0_6_r <= \$351 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$352 ;
+    prod0_7_r <= \$352 ;
   always @(posedge clk)
-    v2 <= \$353 ;
+    prod1_0_r <= \$353 ;
   always @(posedge clk)
-    first2 <= \$354 ;
+    prod1_1_r <= \$354 ;
   always @(posedge clk)
-    last2 <= \$355 ;
+    prod1_2_r <= \$355 ;
   always @(posedge clk)
-    nf2 <= \$356 ;
+    prod1_3_r <= \$356 ;
   always @(posedge clk)
-    v3 <= \$357 ;
+    prod1_4_r <= \$357 ;
   always @(posedge clk)
-    first3 <= \$358 ;
+    prod1_5_r <= \$358 ;
   always @(posedge clk)
-    last3 <= \$359 ;
+    prod1_6_r <= \$359 ;
   always @(posedge clk)
-    nf3 <= \$360 ;
+    prod1_7_r <= \$360 ;
   always @(posedge clk)
-    v4 <= \$361 ;
+    prod2_0_r <= \$361 ;
   always @(posedge clk)
-    first4 <= \$362 ;
+    prod2_1_r <= \$362 ;
   always @(posedge clk)
-    last4 <= \$363 ;
+    prod2_2_r <= \$363 ;
   always @(posedge clk)
-    nf4 <= \$364 ;
+    prod2_3_r <= \$364 ;
   always @(posedge clk)
-    v5 <= \$365 ;
+    prod2_4_r <= \$365 ;
   always @(posedge clk)
-    first5 <= \$366 ;
+    prod2_5_r <= \$366 ;
   always @(posedge clk)
-    last5 <= \$367 ;
+    prod2_6_r <= \$367 ;
   always @(posedge clk)
-    nf5 <= \$368 ;
+    prod2_7_r <= \$368 ;
   always @(posedge clk)
-    v6 <= \$369 ;
+    prod3_0_r <= \$369 ;
   always @(posedge clk)
-    first6 <= \$370 ;
+    prod3_1_r <= \$370 ;
   always @(posedge clk)
-    last6 <= \$371 ;
+    prod3_2_r <= \$371 ;
   always @(posedge clk)
-    nf6 <= \$372 ;
+    prod3_3_r <= \$372 ;
   always @(posedge clk)
-    acc0 <= \$373 ;
+    prod3_4_r <= \$373 ;
   always @(posedge clk)
-    acc1 <= \$374 ;
+    prod3_5_r <= \$374 ;
   always @(posedge clk)
-    acc2 <= \$375 ;
+    prod3_6_r <= \$375 ;
   always @(posedge clk)
-    acc3 <= \$376 ;
+    prod3_7_r <= \$376 ;
   always @(posedge clk)
-    q_owed <= \$377 ;
+    sum0_s0_0 <= \$377 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$378 ;
-  always @(posedge clk)
-    \rport__addr$39  <= \$379 ;
-  always @(posedge clk)
-    q_stored <= \$380 ;
-  always @(posedge clk)
-    o__valid <= \$381 ;
-  always @(posedge clk)
-    o__payload <= \$382 ;
+    sum0_s0_1 <= \$378 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$380  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    if (rst) begin
+      \$380  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$381  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    if (rst) begin
+      \$381  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$382  = \$143 [23:0];
+    if (rst) begin
+      \$382  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$383  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
+    if (rst) begin
+      \$383  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$384  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
+    if (rst) begin
+      \$384  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$385  = \$150 [23:0];
+    if (rst) begin
+      \$385  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$386  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
+    if (rst) begin
+      \$386  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$387  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    if (rst) begin
+      \$387  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$388  = \$157 [23:0];
+    if (rst) begin
+      \$388  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$389  = v1;
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$390  = first1;
+    if (rst) begin
+      \$390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$391  = last1;
+    if (rst) begin
+      \$391  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$392  = nf1;
+    if (rst) begin
+      \$392  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$393  = v2;
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$394  = first2;
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$395  = last2;
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$396  = nf2;
+    if (rst) begin
+      \$396  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$397  = v3;
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$398  = first3;
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$399  = last3;
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$400  = nf3;
+    if (rst) begin
+      \$400  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$401  = v4;
+    if (rst) begin
+      \$401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$402  = first4;
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$403  = last4;
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$404  = nf4;
+    if (rst) begin
+      \$404  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$405  = v5;
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$406  = first5;
+    if (rst) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$407  = last5;
+    if (rst) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$408  = nf5;
+    if (rst) begin
+      \$408  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$409  = v6;
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$410  = first6;
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$411  = last6;
+    if (rst) begin
+      \$411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$412  = nf6;
+    if (rst) begin
+      \$412  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$413  = acc0;
+    if (v7) begin
+      \$413  = \$9 [23:0];
+    end
+    if (rst) begin
+      \$413  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$414  = acc1;
+    if (v7) begin
+      \$414  = \$12 [23:0];
+    end
+    if (rst) begin
+      \$414  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$415  = acc2;
+    if (v7) begin
+      \$415  = \$15 [23:0];
+    end
+    if (rst) begin
+      \$415  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$416  = acc3;
+    if (v7) begin
+      \$416  = \$18 [23:0];
+    end
+    if (rst) begin
+      \$416  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$417  = \$161 [3:0];
+    if (rst) begin
+      \$417  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$418  = \$signature__addr$42 ;
+    if (\$169 ) begin
+      \$418  = \$172 [2:0];
+    end
+    if (rst) begin
+      \$418  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$419  = \rport__addr$45 ;
+    if (\$176 ) begin
+      \$419  = \$179 [2:0];
+    end
+    if (rst) begin
+      \$419  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$420  = \$193 [3:0];
+    if (rst) begin
+      \$420  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$421  = o__valid;
+    if (\$195 ) begin
+      \$421  = \$198 ;
+    end
+    if (rst) begin
+      \$421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$422  = o__payload;
+    if (\$195 ) begin
+      \$422  = \$200 ;
+    end
+    if (rst) begin
+      \$422  = 96'h000000000000000000000000;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$7  = 24'hfffc6a;
       2'h1:
@@ -8870,7 +9597,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$10  = 24'hfffe48;
       2'h1:
@@ -8884,7 +9611,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$13  = 24'hfffcdd;
       2'h1:
@@ -8898,7 +9625,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$16  = 24'hfff71c;
       2'h1:
@@ -8912,7 +9639,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$26  = 2'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$26  = 2'h0;
       6'h01:
@@ -8990,7 +9717,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$27  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$27  = 4'h1;
       6'h01:
@@ -9068,7 +9795,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$28  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$28  = 1'h1;
       6'h01:
@@ -9146,7 +9873,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$29  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$29  = 1'h0;
       6'h01:
@@ -9224,7 +9951,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$30  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$30  = 1'h0;
       6'h01:
@@ -9351,7 +10078,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = wrom__addr;
+    \$206  = t;
     if (issue) begin
       \$206  = \$33 [5:0];
     end
@@ -9403,1229 +10130,1187 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = \$35 ;
+    \$213  = t;
     if (rst) begin
-      \$213  = 9'h000;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = \$37 ;
+    \$214  = \$34 [7:0];
     if (rst) begin
-      \$214  = 9'h000;
+      \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = \$39 ;
+    \$215  = \$35 [15:8];
     if (rst) begin
-      \$215  = 9'h000;
+      \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = \$41 ;
+    \$216  = \$36 [23:16];
     if (rst) begin
-      \$216  = 9'h000;
+      \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = \$43 ;
+    \$217  = \$37 [31:24];
     if (rst) begin
-      \$217  = 9'h000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = \$45 ;
+    \$218  = \$38 [39:32];
     if (rst) begin
-      \$218  = 9'h000;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = \$47 ;
+    \$219  = \$39 [47:40];
     if (rst) begin
-      \$219  = 9'h000;
+      \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = \$49 ;
+    \$220  = \$40 [55:48];
     if (rst) begin
-      \$220  = 9'h000;
+      \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = \$51 ;
+    \$221  = \$41 [63:56];
     if (rst) begin
-      \$221  = 9'h000;
+      \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = \$53 ;
+    \$222  = t;
     if (rst) begin
-      \$222  = 9'h000;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = \$55 ;
+    \$223  = \$42 [7:0];
     if (rst) begin
-      \$223  = 9'h000;
+      \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = \$57 ;
+    \$224  = \$43 [15:8];
     if (rst) begin
-      \$224  = 9'h000;
+      \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = \$59 ;
+    \$225  = \$44 [23:16];
     if (rst) begin
-      \$225  = 9'h000;
+      \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = \$61 ;
+    \$226  = \$45 [31:24];
     if (rst) begin
-      \$226  = 9'h000;
+      \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = \$63 ;
+    \$227  = \$46 [39:32];
     if (rst) begin
-      \$227  = 9'h000;
+      \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = \$65 ;
+    \$228  = \$47 [47:40];
     if (rst) begin
-      \$228  = 9'h000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = \$67 ;
+    \$229  = \$48 [55:48];
     if (rst) begin
-      \$229  = 9'h000;
+      \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = \$69 ;
+    \$230  = \$49 [63:56];
     if (rst) begin
-      \$230  = 9'h000;
+      \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = \$71 ;
+    \$231  = t;
     if (rst) begin
-      \$231  = 9'h000;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = \$73 ;
+    \$232  = \$50 [7:0];
     if (rst) begin
-      \$232  = 9'h000;
+      \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = \$75 ;
+    \$233  = \$51 [15:8];
     if (rst) begin
-      \$233  = 9'h000;
+      \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = \$77 ;
+    \$234  = \$52 [23:16];
     if (rst) begin
-      \$234  = 9'h000;
+      \$234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = \$79 ;
+    \$235  = \$53 [31:24];
     if (rst) begin
-      \$235  = 9'h000;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = \$81 ;
+    \$236  = \$54 [39:32];
     if (rst) begin
-      \$236  = 9'h000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = \$83 ;
+    \$237  = \$55 [47:40];
     if (rst) begin
-      \$237  = 9'h000;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = \$85 ;
+    \$238  = \$56 [55:48];
     if (rst) begin
-      \$238  = 9'h000;
+      \$238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = \$87 ;
+    \$239  = \$57 [63:56];
     if (rst) begin
-      \$239  = 9'h000;
+      \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = \$89 ;
+    \$240  = t;
     if (rst) begin
-      \$240  = 9'h000;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = \$91 ;
+    \$241  = \$58 [7:0];
     if (rst) begin
-      \$241  = 9'h000;
+      \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = \$93 ;
+    \$242  = \$59 [15:8];
     if (rst) begin
-      \$242  = 9'h000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = \$95 ;
+    \$243  = \$60 [23:16];
     if (rst) begin
-      \$243  = 9'h000;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = \$97 ;
+    \$244  = \$61 [31:24];
     if (rst) begin
-      \$244  = 9'h000;
+      \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = wrom__data[7:0];
+    \$245  = \$62 [39:32];
     if (rst) begin
       \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = wrom__data[15:8];
+    \$246  = \$63 [47:40];
     if (rst) begin
       \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = wrom__data[23:16];
+    \$247  = \$64 [55:48];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = wrom__data[31:24];
+    \$248  = \$65 [63:56];
     if (rst) begin
       \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = wrom__data[39:32];
+    \$249  = \$66 ;
     if (rst) begin
-      \$249  = 8'h00;
+      \$249  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = wrom__data[47:40];
+    \$250  = port__data[7:0];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = wrom__data[55:48];
+    \$251  = \$67 ;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = wrom__data[63:56];
+    \$252  = port__data[15:8];
     if (rst) begin
       \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = wrom__data[71:64];
+    \$253  = \$68 ;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = wrom__data[79:72];
+    \$254  = port__data[23:16];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = wrom__data[87:80];
+    \$255  = \$69 ;
     if (rst) begin
-      \$255  = 8'h00;
+      \$255  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = wrom__data[95:88];
+    \$256  = port__data[31:24];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = wrom__data[103:96];
+    \$257  = \$70 ;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = wrom__data[111:104];
+    \$258  = port__data[39:32];
     if (rst) begin
       \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = wrom__data[119:112];
+    \$259  = \$71 ;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = wrom__data[127:120];
+    \$260  = port__data[47:40];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = wrom__data[135:128];
+    \$261  = \$72 ;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = wrom__data[143:136];
+    \$262  = port__data[55:48];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = wrom__data[151:144];
+    \$263  = \$73 ;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = wrom__data[159:152];
+    \$264  = port__data[63:56];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = wrom__data[167:160];
+    \$265  = \$74 ;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = wrom__data[175:168];
+    \$266  = \port__data$110 [7:0];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = wrom__data[183:176];
+    \$267  = \$75 ;
     if (rst) begin
-      \$267  = 8'h00;
+      \$267  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = wrom__data[191:184];
+    \$268  = \port__data$110 [15:8];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = wrom__data[199:192];
+    \$269  = \$76 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = wrom__data[207:200];
+    \$270  = \port__data$110 [23:16];
     if (rst) begin
       \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = wrom__data[215:208];
+    \$271  = \$77 ;
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = wrom__data[223:216];
+    \$272  = \port__data$110 [31:24];
     if (rst) begin
       \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = wrom__data[231:224];
+    \$273  = \$78 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = wrom__data[239:232];
+    \$274  = \port__data$110 [39:32];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = wrom__data[247:240];
+    \$275  = \$79 ;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = wrom__data[255:248];
+    \$276  = \port__data$110 [47:40];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = \$98 ;
+    \$277  = \$80 ;
     if (rst) begin
-      \$277  = 17'h00000;
+      \$277  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = \$99 ;
+    \$278  = \port__data$110 [55:48];
     if (rst) begin
-      \$278  = 17'h00000;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = \$100 ;
+    \$279  = \$81 ;
     if (rst) begin
-      \$279  = 17'h00000;
+      \$279  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = \$101 ;
+    \$280  = \port__data$110 [63:56];
     if (rst) begin
-      \$280  = 17'h00000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = \$102 ;
+    \$281  = \$82 ;
     if (rst) begin
-      \$281  = 17'h00000;
+      \$281  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = \$103 ;
+    \$282  = \port__data$127 [7:0];
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = \$104 ;
+    \$283  = \$83 ;
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = \$105 ;
+    \$284  = \port__data$127 [15:8];
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = \$106 ;
+    \$285  = \$84 ;
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = \$107 ;
+    \$286  = \port__data$127 [23:16];
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = \$108 ;
+    \$287  = \$85 ;
     if (rst) begin
-      \$287  = 17'h00000;
+      \$287  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = \$109 ;
+    \$288  = \port__data$127 [31:24];
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = \$110 ;
+    \$289  = \$86 ;
     if (rst) begin
-      \$289  = 17'h00000;
+      \$289  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = \$111 ;
+    \$290  = \port__data$127 [39:32];
     if (rst) begin
-      \$290  = 17'h00000;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$112 ;
+    \$291  = \$87 ;
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = \$113 ;
+    \$292  = \port__data$127 [47:40];
     if (rst) begin
-      \$292  = 17'h00000;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$114 ;
+    \$293  = \$88 ;
     if (rst) begin
-      \$293  = 17'h00000;
+      \$293  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \$115 ;
+    \$294  = \port__data$127 [55:48];
     if (rst) begin
-      \$294  = 17'h00000;
+      \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$116 ;
+    \$295  = \$89 ;
     if (rst) begin
-      \$295  = 17'h00000;
+      \$295  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = \$117 ;
+    \$296  = \port__data$127 [63:56];
     if (rst) begin
-      \$296  = 17'h00000;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = \$118 ;
+    \$297  = \$90 ;
     if (rst) begin
-      \$297  = 17'h00000;
+      \$297  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = \$119 ;
+    \$298  = \port__data$144 [7:0];
     if (rst) begin
-      \$298  = 17'h00000;
+      \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = \$120 ;
+    \$299  = \$91 ;
     if (rst) begin
-      \$299  = 17'h00000;
+      \$299  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = \$121 ;
+    \$300  = \port__data$144 [15:8];
     if (rst) begin
-      \$300  = 17'h00000;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = \$122 ;
+    \$301  = \$92 ;
     if (rst) begin
-      \$301  = 17'h00000;
+      \$301  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = \$123 ;
+    \$302  = \port__data$144 [23:16];
     if (rst) begin
-      \$302  = 17'h00000;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = \$124 ;
+    \$303  = \$93 ;
     if (rst) begin
-      \$303  = 17'h00000;
+      \$303  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = \$125 ;
+    \$304  = \port__data$144 [31:24];
     if (rst) begin
-      \$304  = 17'h00000;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = \$126 ;
+    \$305  = \$94 ;
     if (rst) begin
-      \$305  = 17'h00000;
+      \$305  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \$127 ;
+    \$306  = \port__data$144 [39:32];
     if (rst) begin
-      \$306  = 17'h00000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = \$128 ;
+    \$307  = \$95 ;
     if (rst) begin
-      \$307  = 17'h00000;
+      \$307  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = \$129 ;
+    \$308  = \port__data$144 [47:40];
     if (rst) begin
-      \$308  = 17'h00000;
+      \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = prod0_0;
+    \$309  = \$96 ;
     if (rst) begin
-      \$309  = 17'h00000;
+      \$309  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = prod0_1;
+    \$310  = \port__data$144 [55:48];
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = prod0_2;
+    \$311  = \$97 ;
     if (rst) begin
-      \$311  = 17'h00000;
+      \$311  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = prod0_3;
+    \$312  = \port__data$144 [63:56];
     if (rst) begin
-      \$312  = 17'h00000;
+      \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = prod0_4;
+    \$313  = \$98 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = prod0_5;
+    \$314  = \$99 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = prod0_6;
+    \$315  = \$100 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = prod0_7;
+    \$316  = \$101 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = prod1_0;
+    \$317  = \$102 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = prod1_1;
+    \$318  = \$103 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = prod1_2;
+    \$319  = \$104 ;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = prod1_3;
+    \$320  = \$105 ;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = prod1_4;
+    \$321  = \$106 ;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = prod1_5;
+    \$322  = \$107 ;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = prod1_6;
+    \$323  = \$108 ;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = prod1_7;
+    \$324  = \$109 ;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = prod2_0;
+    \$325  = \$110 ;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = prod2_1;
+    \$326  = \$111 ;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = prod2_2;
+    \$327  = \$112 ;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = prod2_3;
+    \$328  = \$113 ;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = prod2_4;
+    \$329  = \$114 ;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = prod2_5;
+    \$330  = \$115 ;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = prod2_6;
+    \$331  = \$116 ;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = prod2_7;
+    \$332  = \$117 ;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = prod3_0;
+    \$333  = \$118 ;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = prod3_1;
+    \$334  = \$119 ;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = prod3_2;
+    \$335  = \$120 ;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = prod3_3;
+    \$336  = \$121 ;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = prod3_4;
+    \$337  = \$122 ;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = prod3_5;
+    \$338  = \$123 ;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = prod3_6;
+    \$339  = \$124 ;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = prod3_7;
+    \$340  = \$125 ;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
+    \$341  = \$126 ;
     if (rst) begin
-      \$341  = 24'h000000;
+      \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
+    \$342  = \$127 ;
     if (rst) begin
-      \$342  = 24'h000000;
+      \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = \$136 [23:0];
+    \$343  = \$128 ;
     if (rst) begin
-      \$343  = 24'h000000;
+      \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$344  = \$129 ;
     if (rst) begin
-      \$344  = 24'h000000;
+      \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    \$345  = prod0_0;
     if (rst) begin
-      \$345  = 24'h000000;
+      \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = \$143 [23:0];
+    \$346  = prod0_1;
     if (rst) begin
-      \$346  = 24'h000000;
+      \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
+    \$347  = prod0_2;
     if (rst) begin
-      \$347  = 24'h000000;
+      \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
+    \$348  = prod0_3;
     if (rst) begin
-      \$348  = 24'h000000;
+      \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = \$150 [23:0];
+    \$349  = prod0_4;
     if (rst) begin
-      \$349  = 24'h000000;
+      \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
+    \$350  = prod0_5;
     if (rst) begin
-      \$350  = 24'h000000;
+      \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    \$351  = prod0_6;
     if (rst) begin
-      \$351  = 24'h000000;
+      \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = \$157 [23:0];
+    \$352  = prod0_7;
     if (rst) begin
-      \$352  = 24'h000000;
+      \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = v1;
+    \$353  = prod1_0;
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = first1;
+    \$354  = prod1_1;
     if (rst) begin
-      \$354  = 1'h0;
+      \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = last1;
+    \$355  = prod1_2;
     if (rst) begin
-      \$355  = 1'h0;
+      \$355  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = nf1;
+    \$356  = prod1_3;
     if (rst) begin
-      \$356  = 2'h0;
+      \$356  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = v2;
+    \$357  = prod1_4;
     if (rst) begin
-      \$357  = 1'h0;
+      \$357  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = first2;
+    \$358  = prod1_5;
     if (rst) begin
-      \$358  = 1'h0;
+      \$358  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = last2;
+    \$359  = prod1_6;
     if (rst) begin
-      \$359  = 1'h0;
+      \$359  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = nf2;
+    \$360  = prod1_7;
     if (rst) begin
-      \$360  = 2'h0;
+      \$360  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = v3;
+    \$361  = prod2_0;
     if (rst) begin
-      \$361  = 1'h0;
+      \$361  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = first3;
+    \$362  = prod2_1;
     if (rst) begin
-      \$362  = 1'h0;
+      \$362  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = last3;
+    \$363  = prod2_2;
     if (rst) begin
-      \$363  = 1'h0;
+      \$363  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = nf3;
+    \$364  = prod2_3;
     if (rst) begin
-      \$364  = 2'h0;
+      \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = v4;
+    \$365  = prod2_4;
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = first4;
+    \$366  = prod2_5;
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = last4;
+    \$367  = prod2_6;
     if (rst) begin
-      \$367  = 1'h0;
+      \$367  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = nf4;
+    \$368  = prod2_7;
     if (rst) begin
-      \$368  = 2'h0;
+      \$368  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = v5;
+    \$369  = prod3_0;
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = first5;
+    \$370  = prod3_1;
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = last5;
+    \$371  = prod3_2;
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = nf5;
+    \$372  = prod3_3;
     if (rst) begin
-      \$372  = 2'h0;
+      \$372  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = acc0;
-    if (v6) begin
-      \$373  = \$9 [23:0];
-    end
+    \$373  = prod3_4;
     if (rst) begin
-      \$373  = 24'h000000;
+      \$373  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = acc1;
-    if (v6) begin
-      \$374  = \$12 [23:0];
-    end
+    \$374  = prod3_5;
     if (rst) begin
-      \$374  = 24'h000000;
+      \$374  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = acc2;
-    if (v6) begin
-      \$375  = \$15 [23:0];
-    end
+    \$375  = prod3_6;
     if (rst) begin
-      \$375  = 24'h000000;
+      \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = acc3;
-    if (v6) begin
-      \$376  = \$18 [23:0];
-    end
+    \$376  = prod3_7;
     if (rst) begin
-      \$376  = 24'h000000;
+      \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = \$161 [3:0];
+    \$377  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
     if (rst) begin
-      \$377  = 4'h0;
+      \$377  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = \$signature__addr$36 ;
-    if (\$169 ) begin
-      \$378  = \$172 [2:0];
-    end
+    \$378  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
     if (rst) begin
-      \$378  = 3'h0;
+      \$378  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = \rport__addr$39 ;
-    if (\$176 ) begin
-      \$379  = \$179 [2:0];
-    end
+    \$379  = \$136 [23:0];
     if (rst) begin
-      \$379  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = \$193 [2:0];
-    if (rst) begin
-      \$380  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = o__valid;
-    if (\$195 ) begin
-      \$381  = \$198 ;
-    end
-    if (rst) begin
-      \$381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = o__payload;
-    if (\$195 ) begin
-      \$382  = \$200 ;
-    end
-    if (rst) begin
-      \$382  = 96'h000000000000000000000000;
+      \$379  = 24'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
+  assign rom1_addr = \port__addr$15 ;
+  assign rom2_addr = \port__addr$17 ;
+  assign rom3_addr = \port__addr$19 ;
   assign acc0_next = \$9 [23:0];
   assign acc1_next = \$12 [23:0];
   assign acc2_next = \$15 [23:0];
   assign acc3_next = \$18 [23:0];
-  assign q_wptr = \$signature__addr$36 ;
-  assign \$signature__data$38  = q_in;
-  assign q_rptr = \rport__addr$39 ;
+  assign q_wptr = \$signature__addr$42 ;
+  assign \$signature__data$44  = q_in;
+  assign q_rptr = \rport__addr$45 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -13760,11 +14445,6 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] max0 = 8'h00;
-  reg [7:0] max1 = 8'h00;
-  reg [7:0] max2 = 8'h00;
-  reg [7:0] max3 = 8'h00;
-  reg max_valid = 1'h0;
   wire [7:0] new0;
   wire [7:0] new1;
   wire [7:0] new2;
@@ -13791,6 +14471,11 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [1:0] q_stored = 2'h0;
   (* init = 1'h0 *)
   wire q_wptr;
+  reg [7:0] result0 = 8'h00;
+  reg [7:0] result1 = 8'h00;
+  reg [7:0] result2 = 8'h00;
+  reg [7:0] result3 = 8'h00;
+  reg result_valid = 1'h0;
   reg rport__addr = 1'h0;
   wire [31:0] rport__data;
   input rst;
@@ -13831,7 +14516,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
   assign \$20  = ~ \$19 ;
-  assign \$signature__en  = max_valid & \$20 ;
+  assign \$signature__en  = result_valid & \$20 ;
   assign \$21  = i__valid & i__ready;
   assign \$22  = group == 2'h3;
   assign \$23  = group + 1'h1;
@@ -13861,7 +14546,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$47  = ~ \$46 ;
   assign \$48  = \$45  & \$47 ;
   assign \$49  = ~ \$48 ;
-  assign \$50  = max_valid & \$49 ;
+  assign \$50  = result_valid & \$49 ;
   assign \$52  = \$signature__addr  + 1'h1;
   assign \$53  = \$51  ? 2'h0 : \$52 ;
   assign \$54  = ~ o__valid;
@@ -13876,7 +14561,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$64  = ~ \$63 ;
   assign \$65  = \$62  & \$64 ;
   assign \$66  = ~ \$65 ;
-  assign \$67  = max_valid & \$66 ;
+  assign \$67  = result_valid & \$66 ;
   assign \$68  = q_stored + \$67 ;
   assign \$69  = ~ o__valid;
   assign \$70  = \$69  | o__ready;
@@ -13886,7 +14571,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$74  = ~ o__valid;
   assign \$75  = \$74  | o__ready;
   assign \$76  = | q_stored;
-  assign \$77  = \$76  | max_valid;
+  assign \$77  = \$76  | result_valid;
   assign \$78  = | q_stored;
   assign \$79  = \$78  ? rport__data : q_in;
   always @(posedge clk)
@@ -13926,15 +14611,15 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     acc3_3 <= \$97 ;
   always @(posedge clk)
-    max_valid <= \$98 ;
+    result_valid <= \$98 ;
   always @(posedge clk)
-    max0 <= \$99 ;
+    result0 <= \$99 ;
   always @(posedge clk)
-    max1 <= \$100 ;
+    result1 <= \$100 ;
   always @(posedge clk)
-    max2 <= \$101 ;
+    result2 <= \$101 ;
   always @(posedge clk)
-    max3 <= \$102 ;
+    result3 <= \$102 ;
   always @(posedge clk)
     q_owed <= \$103 ;
   always @(posedge clk)
@@ -14231,10 +14916,10 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = max3;
-  assign q_in[23:16] = max2;
-  assign q_in[15:8] = max1;
-  assign q_in[7:0] = max0;
+  assign q_in[31:24] = result3;
+  assign q_in[23:16] = result2;
+  assign q_in[15:8] = result1;
+  assign q_in[7:0] = result0;
   assign \$51  = \$signature__addr ;
   assign \$58  = rport__addr;
 endmodule
@@ -14244,45 +14929,54 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [7:0] \$100 ;
+  reg [8:0] \$100 ;
   reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [16:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [16:0] \$106 ;
-  reg [16:0] \$107 ;
+  reg [8:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
   reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire \$11 ;
   reg [16:0] \$110 ;
-  reg [23:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg [3:0] \$115 ;
-  reg \$116 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [23:0] \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [3:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [3:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [3:0] \$123 ;
-  reg \$124 ;
+  reg \$123 ;
+  reg [3:0] \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [3:0] \$127 ;
-  reg [23:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg \$127 ;
+  reg [3:0] \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [2:0] \$130 ;
-  reg [2:0] \$131 ;
-  reg [2:0] \$132 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg [3:0] \$132 ;
   reg \$133 ;
-  reg [23:0] \$134 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
+  reg [23:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [2:0] \$139 ;
   wire \$14 ;
+  reg [2:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg \$142 ;
+  reg [23:0] \$143 ;
   wire \$15 ;
   wire \$16 ;
   reg [3:0] \$17 ;
@@ -14295,13 +14989,13 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [8:0] \$23 ;
   wire [8:0] \$24 ;
   wire [31:0] \$25 ;
-  wire [8:0] \$26 ;
+  wire [31:0] \$26 ;
   wire [31:0] \$27 ;
-  wire [8:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [31:0] \$28 ;
+  wire [8:0] \$29 ;
   wire \$3 ;
   wire [8:0] \$30 ;
-  wire [31:0] \$31 ;
+  wire [8:0] \$31 ;
   wire [8:0] \$32 ;
   wire [16:0] \$33 ;
   wire [16:0] \$34 ;
@@ -14312,9 +15006,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [18:0] \$39 ;
   wire \$4 ;
   wire \$40 ;
-  wire [3:0] \$41 ;
+  wire [4:0] \$41 ;
   wire \$42 ;
-  wire [4:0] \$43 ;
+  wire [5:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -14371,10 +15065,10 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$92 ;
   reg \$93 ;
   reg [3:0] \$94 ;
-  reg [8:0] \$95 ;
-  reg [8:0] \$96 ;
-  reg [8:0] \$97 ;
-  reg [8:0] \$98 ;
+  reg [7:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
   reg [7:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
@@ -14391,6 +15085,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -14409,12 +15104,14 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
@@ -14423,6 +15120,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [7:0] port__addr = 8'h00;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -14433,7 +15133,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod0_3_r = 17'h00000;
   wire [23:0] q_in;
   wire [23:0] \q_in[0] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -14441,29 +15141,38 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 8'h00 *)
+  (* keep = 32'd1 *)
+  wire [7:0] rom0_addr;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$73 ;
+  wire [23:0] \rport__data$82 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
-  (* init = 8'h00 *)
-  wire [7:0] t;
+  reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  reg [7:0] wrom__addr = 8'h00;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -14501,7 +15210,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [23:0] queue [5:0];
+  reg [23:0] queue [6:0];
   initial begin
     queue[0] = 24'h000000;
     queue[1] = 24'h000000;
@@ -14509,180 +15218,181 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[3] = 24'h000000;
     queue[4] = 24'h000000;
     queue[5] = 24'h000000;
+    queue[6] = 24'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [23:0];
   end
-  assign \rport__data$73  = queue[\rport__addr$30 ];
-  reg [31:0] rom [158:0];
+  assign \rport__data$82  = queue[\rport__addr$30 ];
+  reg [31:0] rom0 [158:0];
   initial begin
-    rom[0] = 32'd2483558072;
-    rom[1] = 32'd1448757056;
-    rom[2] = 32'd4095433440;
-    rom[3] = 32'd35;
-    rom[4] = 32'd4032415621;
-    rom[5] = 32'd117310504;
-    rom[6] = 32'd2726413613;
-    rom[7] = 32'd165;
-    rom[8] = 32'd769485785;
-    rom[9] = 32'd4277268185;
-    rom[10] = 32'd2565429720;
-    rom[11] = 32'd107;
-    rom[12] = 32'd3136483413;
-    rom[13] = 32'd1272185902;
-    rom[14] = 32'd3454262728;
-    rom[15] = 32'd177;
-    rom[16] = 32'd3739397175;
-    rom[17] = 32'd4118899164;
-    rom[18] = 32'd2831371439;
-    rom[19] = 32'd7;
-    rom[20] = 32'd3827112596;
-    rom[21] = 32'd452335874;
-    rom[22] = 32'd2285262560;
-    rom[23] = 32'd77;
-    rom[24] = 32'd3830443572;
-    rom[25] = 32'd3673643009;
-    rom[26] = 32'd3625181752;
-    rom[27] = 32'd185;
-    rom[28] = 32'd3486132241;
-    rom[29] = 32'd62265303;
-    rom[30] = 32'd2700701851;
-    rom[31] = 32'd90;
-    rom[32] = 32'd2991649844;
-    rom[33] = 32'd3427967188;
-    rom[34] = 32'd1093651448;
-    rom[35] = 32'd181;
-    rom[36] = 32'd1464453888;
-    rom[37] = 32'd2827077946;
-    rom[38] = 32'd3437120775;
-    rom[39] = 32'd226;
-    rom[40] = 32'd398385889;
-    rom[41] = 32'd635586125;
-    rom[42] = 32'd464724217;
-    rom[43] = 32'd45;
-    rom[44] = 32'd1384450806;
-    rom[45] = 32'd3770567604;
-    rom[46] = 32'd618919679;
-    rom[47] = 32'd64;
-    rom[48] = 32'd1106551141;
-    rom[49] = 32'd37657361;
-    rom[50] = 32'd1190709602;
-    rom[51] = 32'd150;
-    rom[52] = 32'd3820292863;
-    rom[53] = 32'd2169838104;
-    rom[54] = 32'd1929376245;
-    rom[55] = 32'd250;
-    rom[56] = 32'd100767992;
-    rom[57] = 32'd4209820559;
-    rom[58] = 32'd934689573;
-    rom[59] = 32'd225;
-    rom[60] = 32'd156306831;
-    rom[61] = 32'd267131171;
-    rom[62] = 32'd3105607443;
-    rom[63] = 32'd248;
-    rom[64] = 32'd4024954322;
-    rom[65] = 32'd4242157045;
-    rom[66] = 32'd3752672984;
-    rom[67] = 32'd51;
-    rom[68] = 32'd148641772;
-    rom[69] = 32'd3665899756;
-    rom[70] = 32'd421707291;
-    rom[71] = 32'd18;
-    rom[72] = 32'd370417655;
-    rom[73] = 32'd4181257450;
-    rom[74] = 32'd119333653;
-    rom[75] = 32'd14;
-    rom[76] = 32'd4273991718;
-    rom[77] = 32'd3509364507;
-    rom[78] = 32'd638248664;
-    rom[79] = 32'd255;
-    rom[80] = 32'd184500481;
-    rom[81] = 32'd181730865;
-    rom[82] = 32'd3187911613;
-    rom[83] = 32'd41;
-    rom[84] = 32'd3486184029;
-    rom[85] = 32'd206143944;
-    rom[86] = 32'd1211039798;
-    rom[87] = 32'd209;
-    rom[88] = 32'd34273038;
-    rom[89] = 32'd471296983;
-    rom[90] = 32'd554185001;
-    rom[91] = 32'd228;
-    rom[92] = 32'd121162969;
-    rom[93] = 32'd3889167129;
-    rom[94] = 32'd4293907939;
-    rom[95] = 32'd207;
-    rom[96] = 32'd3975556104;
-    rom[97] = 32'd348725039;
-    rom[98] = 32'd4257365418;
-    rom[99] = 32'd21;
-    rom[100] = 32'd3382910782;
-    rom[101] = 32'd3821919145;
-    rom[102] = 32'd1090783991;
-    rom[103] = 32'd43;
-    rom[104] = 32'd3687727778;
-    rom[105] = 32'd4009934099;
-    rom[106] = 32'd2167934398;
-    rom[107] = 32'd55;
-    rom[108] = 32'd618530203;
-    rom[109] = 32'd988363229;
-    rom[110] = 32'd2395061074;
-    rom[111] = 32'd251;
-    rom[112] = 32'd3017858155;
-    rom[113] = 32'd4266314442;
-    rom[114] = 32'd1071182090;
-    rom[115] = 32'd189;
-    rom[116] = 32'd585625565;
-    rom[117] = 32'd3923120123;
-    rom[118] = 32'd4044437209;
-    rom[119] = 32'd17;
-    rom[120] = 32'd4164412678;
-    rom[121] = 32'd636945736;
-    rom[122] = 32'd254398517;
-    rom[123] = 32'd315616614;
-    rom[124] = 32'd2170862600;
-    rom[125] = 32'd1126550266;
-    rom[126] = 32'd173;
-    rom[127] = 32'd103691505;
-    rom[128] = 32'd3552899785;
-    rom[129] = 32'd4248825398;
-    rom[130] = 32'd245;
-    rom[131] = 32'd319154461;
-    rom[132] = 32'd957094404;
-    rom[133] = 32'd3823237151;
-    rom[134] = 32'd13;
-    rom[135] = 32'd3886875009;
-    rom[136] = 32'd131701032;
-    rom[137] = 32'd3603605425;
-    rom[138] = 32'd209;
-    rom[139] = 32'd4276762267;
-    rom[140] = 32'd690415323;
-    rom[141] = 32'd4010942520;
-    rom[142] = 32'd29;
-    rom[143] = 32'd922546817;
-    rom[144] = 32'd4091081458;
-    rom[145] = 32'd3794983984;
-    rom[146] = 32'd5;
-    rom[147] = 32'd654770868;
-    rom[148] = 32'd636420867;
-    rom[149] = 32'd2918641639;
-    rom[150] = 32'd254;
-    rom[151] = 32'd85252141;
-    rom[152] = 32'd84530116;
-    rom[153] = 32'd387384568;
-    rom[154] = 32'd211;
-    rom[155] = 32'd4011188002;
-    rom[156] = 32'd231864341;
-    rom[157] = 32'd621294350;
-    rom[158] = 32'd224;
+    rom0[0] = 32'd2483558072;
+    rom0[1] = 32'd1448757056;
+    rom0[2] = 32'd4095433440;
+    rom0[3] = 32'd35;
+    rom0[4] = 32'd4032415621;
+    rom0[5] = 32'd117310504;
+    rom0[6] = 32'd2726413613;
+    rom0[7] = 32'd165;
+    rom0[8] = 32'd769485785;
+    rom0[9] = 32'd4277268185;
+    rom0[10] = 32'd2565429720;
+    rom0[11] = 32'd107;
+    rom0[12] = 32'd3136483413;
+    rom0[13] = 32'd1272185902;
+    rom0[14] = 32'd3454262728;
+    rom0[15] = 32'd177;
+    rom0[16] = 32'd3739397175;
+    rom0[17] = 32'd4118899164;
+    rom0[18] = 32'd2831371439;
+    rom0[19] = 32'd7;
+    rom0[20] = 32'd3827112596;
+    rom0[21] = 32'd452335874;
+    rom0[22] = 32'd2285262560;
+    rom0[23] = 32'd77;
+    rom0[24] = 32'd3830443572;
+    rom0[25] = 32'd3673643009;
+    rom0[26] = 32'd3625181752;
+    rom0[27] = 32'd185;
+    rom0[28] = 32'd3486132241;
+    rom0[29] = 32'd62265303;
+    rom0[30] = 32'd2700701851;
+    rom0[31] = 32'd90;
+    rom0[32] = 32'd2991649844;
+    rom0[33] = 32'd3427967188;
+    rom0[34] = 32'd1093651448;
+    rom0[35] = 32'd181;
+    rom0[36] = 32'd1464453888;
+    rom0[37] = 32'd2827077946;
+    rom0[38] = 32'd3437120775;
+    rom0[39] = 32'd226;
+    rom0[40] = 32'd398385889;
+    rom0[41] = 32'd635586125;
+    rom0[42] = 32'd464724217;
+    rom0[43] = 32'd45;
+    rom0[44] = 32'd1384450806;
+    rom0[45] = 32'd3770567604;
+    rom0[46] = 32'd618919679;
+    rom0[47] = 32'd64;
+    rom0[48] = 32'd1106551141;
+    rom0[49] = 32'd37657361;
+    rom0[50] = 32'd1190709602;
+    rom0[51] = 32'd150;
+    rom0[52] = 32'd3820292863;
+    rom0[53] = 32'd2169838104;
+    rom0[54] = 32'd1929376245;
+    rom0[55] = 32'd250;
+    rom0[56] = 32'd100767992;
+    rom0[57] = 32'd4209820559;
+    rom0[58] = 32'd934689573;
+    rom0[59] = 32'd225;
+    rom0[60] = 32'd156306831;
+    rom0[61] = 32'd267131171;
+    rom0[62] = 32'd3105607443;
+    rom0[63] = 32'd248;
+    rom0[64] = 32'd4024954322;
+    rom0[65] = 32'd4242157045;
+    rom0[66] = 32'd3752672984;
+    rom0[67] = 32'd51;
+    rom0[68] = 32'd148641772;
+    rom0[69] = 32'd3665899756;
+    rom0[70] = 32'd421707291;
+    rom0[71] = 32'd18;
+    rom0[72] = 32'd370417655;
+    rom0[73] = 32'd4181257450;
+    rom0[74] = 32'd119333653;
+    rom0[75] = 32'd14;
+    rom0[76] = 32'd4273991718;
+    rom0[77] = 32'd3509364507;
+    rom0[78] = 32'd638248664;
+    rom0[79] = 32'd255;
+    rom0[80] = 32'd184500481;
+    rom0[81] = 32'd181730865;
+    rom0[82] = 32'd3187911613;
+    rom0[83] = 32'd41;
+    rom0[84] = 32'd3486184029;
+    rom0[85] = 32'd206143944;
+    rom0[86] = 32'd1211039798;
+    rom0[87] = 32'd209;
+    rom0[88] = 32'd34273038;
+    rom0[89] = 32'd471296983;
+    rom0[90] = 32'd554185001;
+    rom0[91] = 32'd228;
+    rom0[92] = 32'd121162969;
+    rom0[93] = 32'd3889167129;
+    rom0[94] = 32'd4293907939;
+    rom0[95] = 32'd207;
+    rom0[96] = 32'd3975556104;
+    rom0[97] = 32'd348725039;
+    rom0[98] = 32'd4257365418;
+    rom0[99] = 32'd21;
+    rom0[100] = 32'd3382910782;
+    rom0[101] = 32'd3821919145;
+    rom0[102] = 32'd1090783991;
+    rom0[103] = 32'd43;
+    rom0[104] = 32'd3687727778;
+    rom0[105] = 32'd4009934099;
+    rom0[106] = 32'd2167934398;
+    rom0[107] = 32'd55;
+    rom0[108] = 32'd618530203;
+    rom0[109] = 32'd988363229;
+    rom0[110] = 32'd2395061074;
+    rom0[111] = 32'd251;
+    rom0[112] = 32'd3017858155;
+    rom0[113] = 32'd4266314442;
+    rom0[114] = 32'd1071182090;
+    rom0[115] = 32'd189;
+    rom0[116] = 32'd585625565;
+    rom0[117] = 32'd3923120123;
+    rom0[118] = 32'd4044437209;
+    rom0[119] = 32'd17;
+    rom0[120] = 32'd4164412678;
+    rom0[121] = 32'd636945736;
+    rom0[122] = 32'd254398517;
+    rom0[123] = 32'd315616614;
+    rom0[124] = 32'd2170862600;
+    rom0[125] = 32'd1126550266;
+    rom0[126] = 32'd173;
+    rom0[127] = 32'd103691505;
+    rom0[128] = 32'd3552899785;
+    rom0[129] = 32'd4248825398;
+    rom0[130] = 32'd245;
+    rom0[131] = 32'd319154461;
+    rom0[132] = 32'd957094404;
+    rom0[133] = 32'd3823237151;
+    rom0[134] = 32'd13;
+    rom0[135] = 32'd3886875009;
+    rom0[136] = 32'd131701032;
+    rom0[137] = 32'd3603605425;
+    rom0[138] = 32'd209;
+    rom0[139] = 32'd4276762267;
+    rom0[140] = 32'd690415323;
+    rom0[141] = 32'd4010942520;
+    rom0[142] = 32'd29;
+    rom0[143] = 32'd922546817;
+    rom0[144] = 32'd4091081458;
+    rom0[145] = 32'd3794983984;
+    rom0[146] = 32'd5;
+    rom0[147] = 32'd654770868;
+    rom0[148] = 32'd636420867;
+    rom0[149] = 32'd2918641639;
+    rom0[150] = 32'd254;
+    rom0[151] = 32'd85252141;
+    rom0[152] = 32'd84530116;
+    rom0[153] = 32'd387384568;
+    rom0[154] = 32'd211;
+    rom0[155] = 32'd4011188002;
+    rom0[156] = 32'd231864341;
+    rom0[157] = 32'd621294350;
+    rom0[158] = 32'd224;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -14692,9 +15402,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v5 & last5;
+  assign \$10  = v6 & last6;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -14702,17 +15412,17 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
   assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = wrom__addr == 8'h9e;
-  assign \$23  = wrom__addr + 1'h1;
+  assign \$22  = t == 8'h9e;
+  assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 9'h000 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
+  assign \$26  = from_input ? x_reg : rport__data;
   assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [15:8]) - $signed(8'h80);
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = $signed(\$29 [23:16]) - $signed(8'h80);
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = $signed(\$31 [31:24]) - $signed(8'h80);
+  assign \$28  = from_input ? x_reg : rport__data;
+  assign \$29  = $signed(x0_0) - $signed(8'h80);
+  assign \$30  = $signed(x0_1) - $signed(8'h80);
+  assign \$31  = $signed(x0_2) - $signed(8'h80);
+  assign \$32  = $signed(x0_3) - $signed(8'h80);
   assign \$33  = $signed(xoff0_0) * $signed(w0_0);
   assign \$34  = $signed(xoff0_1) * $signed(w0_1);
   assign \$35  = $signed(xoff0_2) * $signed(w0_2);
@@ -14724,7 +15434,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$41  = q_owed + \$40 ;
   assign \$42  = o__valid & o__ready;
   assign \$43  = \$41  - \$42 ;
-  assign \$44  = v5 & last5;
+  assign \$44  = v6 & last6;
   assign \$45  = ~ o__valid;
   assign \$46  = \$45  | o__ready;
   assign \$47  = | q_stored;
@@ -14732,17 +15442,17 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
   assign \$51  = \$44  & \$50 ;
-  assign \$52  = \$signature__addr$27  == 3'h5;
+  assign \$52  = \$signature__addr$27  == 3'h6;
   assign \$53  = \$signature__addr$27  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = \rport__addr$30  == 3'h5;
+  assign \$59  = \rport__addr$30  == 3'h6;
   assign \$60  = \rport__addr$30  + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
-  assign \$62  = v5 & last5;
+  assign \$62  = v6 & last6;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
@@ -14759,10 +15469,10 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$76  = ~ o__valid;
   assign \$77  = \$76  | o__ready;
   assign \$78  = | q_stored;
-  assign \$79  = v5 & last5;
+  assign \$79  = v6 & last6;
   assign \$80  = \$78  | \$79 ;
   assign \$81  = | q_stored;
-  assign \$82  = \$81  ? \rport__data$73  : \$9 [23:0];
+  assign \$82  = \$81  ? \rport__data$82  : \$9 [23:0];
   always @(posedge clk)
     nf_t <= \$83 ;
   always @(posedge clk)
@@ -14774,7 +15484,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     last_t <= \$87 ;
   always @(posedge clk)
-    wrom__addr <= \$88 ;
+    t <= \$88 ;
   always @(posedge clk)
     x_reg <= \$89 ;
   always @(posedge clk)
@@ -14788,89 +15498,107 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     nf1 <= \$94 ;
   always @(posedge clk)
-    xoff0_0 <= \$95 ;
+    port__addr <= \$95 ;
   always @(posedge clk)
-    xoff0_1 <= \$96 ;
+    x0_0 <= \$96 ;
   always @(posedge clk)
-    xoff0_2 <= \$97 ;
+    x0_1 <= \$97 ;
   always @(posedge clk)
-    xoff0_3 <= \$98 ;
+    x0_2 <= \$98 ;
   always @(posedge clk)
-    w0_0 <= \$99 ;
+    x0_3 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$100 ;
+    xoff0_0 <= \$100 ;
   always @(posedge clk)
-    w0_2 <= \$101 ;
+    w0_0 <= \$101 ;
   always @(posedge clk)
-    w0_3 <= \$102 ;
+    xoff0_1 <= \$102 ;
   always @(posedge clk)
-    prod0_0 <= \$103 ;
+    w0_1 <= \$103 ;
   always @(posedge clk)
-    prod0_1 <= \$104 ;
+    xoff0_2 <= \$104 ;
   always @(posedge clk)
-    prod0_2 <= \$105 ;
+    w0_2 <= \$105 ;
   always @(posedge clk)
-    prod0_3 <= \$106 ;
+    xoff0_3 <= \$106 ;
   always @(posedge clk)
-    prod0_0_r <= \$107 ;
+    w0_3 <= \$107 ;
   always @(posedge clk)
-    prod0_1_r <= \$108 ;
+    prod0_0 <= \$108 ;
   always @(posedge clk)
-    prod0_2_r <= \$109 ;
+    prod0_1 <= \$109 ;
   always @(posedge clk)
-    prod0_3_r <= \$110 ;
+    prod0_2 <= \$110 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$111 ;
+    prod0_3 <= \$111 ;
   always @(posedge clk)
-    v2 <= \$112 ;
+    prod0_0_r <= \$112 ;
   always @(posedge clk)
-    first2 <= \$113 ;
+    prod0_1_r <= \$113 ;
   always @(posedge clk)
-    last2 <= \$114 ;
+    prod0_2_r <= \$114 ;
   always @(posedge clk)
-    nf2 <= \$115 ;
+    prod0_3_r <= \$115 ;
   always @(posedge clk)
-    v3 <= \$116 ;
+    sum0_s0_0 <= \$116 ;
   always @(posedge clk)
-    first3 <= \$117 ;
+    v2 <= \$117 ;
   always @(posedge clk)
-    last3 <= \$118 ;
+    first2 <= \$118 ;
   always @(posedge clk)
-    nf3 <= \$119 ;
+    last2 <= \$119 ;
   always @(posedge clk)
-    v4 <= \$120 ;
+    nf2 <= \$120 ;
   always @(posedge clk)
-    first4 <= \$121 ;
+    v3 <= \$121 ;
   always @(posedge clk)
-    last4 <= \$122 ;
+    first3 <= \$122 ;
   always @(posedge clk)
-    nf4 <= \$123 ;
+    last3 <= \$123 ;
   always @(posedge clk)
-    v5 <= \$124 ;
+    nf3 <= \$124 ;
   always @(posedge clk)
-    first5 <= \$125 ;
+    v4 <= \$125 ;
   always @(posedge clk)
-    last5 <= \$126 ;
+    first4 <= \$126 ;
   always @(posedge clk)
-    nf5 <= \$127 ;
+    last4 <= \$127 ;
   always @(posedge clk)
-    acc0 <= \$128 ;
+    nf4 <= \$128 ;
   always @(posedge clk)
-    q_owed <= \$129 ;
+    v5 <= \$129 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$130 ;
+    first5 <= \$130 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$131 ;
+    last5 <= \$131 ;
   always @(posedge clk)
-    q_stored <= \$132 ;
+    nf5 <= \$132 ;
   always @(posedge clk)
-    o__valid <= \$133 ;
+    v6 <= \$133 ;
   always @(posedge clk)
-    o__payload <= \$134 ;
+    first6 <= \$134 ;
+  always @(posedge clk)
+    last6 <= \$135 ;
+  always @(posedge clk)
+    nf6 <= \$136 ;
+  always @(posedge clk)
+    acc0 <= \$137 ;
+  always @(posedge clk)
+    q_owed <= \$138 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$139 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$140 ;
+  always @(posedge clk)
+    q_stored <= \$141 ;
+  always @(posedge clk)
+    o__valid <= \$142 ;
+  always @(posedge clk)
+    o__payload <= \$143 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$7  = 24'h000000;
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$7  = 24'hffff0f;
       4'h1:
@@ -14896,7 +15624,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$17  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$17  = 4'h0;
       8'h01:
@@ -15220,7 +15948,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$18  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$18  = 4'h1;
       8'h01:
@@ -15544,7 +16272,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$19  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$19  = 1'h1;
       8'h01:
@@ -15868,7 +16596,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$20  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$20  = 1'h0;
       8'h01:
@@ -16192,7 +16920,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$21  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$21  = 1'h0;
       8'h01:
@@ -16565,7 +17293,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$88  = wrom__addr;
+    \$88  = t;
     if (issue) begin
       \$88  = \$24 [7:0];
     end
@@ -16617,303 +17345,366 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$95  = \$26 ;
+    \$95  = t;
     if (rst) begin
-      \$95  = 9'h000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$96  = \$28 ;
+    \$96  = \$25 [7:0];
     if (rst) begin
-      \$96  = 9'h000;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$97  = \$30 ;
+    \$97  = \$26 [15:8];
     if (rst) begin
-      \$97  = 9'h000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$98  = \$32 ;
+    \$98  = \$27 [23:16];
     if (rst) begin
-      \$98  = 9'h000;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$99  = wrom__data[7:0];
+    \$99  = \$28 [31:24];
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$100  = wrom__data[15:8];
+    \$100  = \$29 ;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$101  = wrom__data[23:16];
+    \$101  = port__data[7:0];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$102  = wrom__data[31:24];
+    \$102  = \$30 ;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$103  = \$33 ;
+    \$103  = port__data[15:8];
     if (rst) begin
-      \$103  = 17'h00000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$104  = \$34 ;
+    \$104  = \$31 ;
     if (rst) begin
-      \$104  = 17'h00000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$105  = \$35 ;
+    \$105  = port__data[23:16];
     if (rst) begin
-      \$105  = 17'h00000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$106  = \$36 ;
+    \$106  = \$32 ;
     if (rst) begin
-      \$106  = 17'h00000;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$107  = prod0_0;
+    \$107  = port__data[31:24];
     if (rst) begin
-      \$107  = 17'h00000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$108  = prod0_1;
+    \$108  = \$33 ;
     if (rst) begin
       \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$109  = prod0_2;
+    \$109  = \$34 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$110  = prod0_3;
+    \$110  = \$35 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$111  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
+    \$111  = \$36 ;
     if (rst) begin
-      \$111  = 24'h000000;
+      \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$112  = v1;
+    \$112  = prod0_0;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$113  = first1;
+    \$113  = prod0_1;
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$114  = last1;
+    \$114  = prod0_2;
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$115  = nf1;
+    \$115  = prod0_3;
     if (rst) begin
-      \$115  = 4'h0;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$116  = v2;
+    \$116  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$117  = first2;
+    \$117  = v1;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$118  = last2;
+    \$118  = first1;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$119  = nf2;
+    \$119  = last1;
     if (rst) begin
-      \$119  = 4'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$120  = v3;
+    \$120  = nf1;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$121  = first3;
+    \$121  = v2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$122  = last3;
+    \$122  = first2;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$123  = nf3;
+    \$123  = last2;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$124  = v4;
+    \$124  = nf2;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$125  = first4;
+    \$125  = v3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$126  = last4;
+    \$126  = first3;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$127  = nf4;
+    \$127  = last3;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$128  = acc0;
-    if (v5) begin
-      \$128  = \$9 [23:0];
-    end
+    \$128  = nf3;
     if (rst) begin
-      \$128  = 24'h000000;
+      \$128  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$129  = \$43 [2:0];
+    \$129  = v4;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$130  = \$signature__addr$27 ;
-    if (\$51 ) begin
-      \$130  = \$54 [2:0];
-    end
+    \$130  = first4;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$131  = \rport__addr$30 ;
-    if (\$58 ) begin
-      \$131  = \$61 [2:0];
-    end
+    \$131  = last4;
     if (rst) begin
-      \$131  = 3'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$132  = \$75 [2:0];
+    \$132  = nf4;
     if (rst) begin
-      \$132  = 3'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$133  = o__valid;
-    if (\$77 ) begin
-      \$133  = \$80 ;
-    end
+    \$133  = v5;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$134  = o__payload;
-    if (\$77 ) begin
-      \$134  = \$82 ;
+    \$134  = first5;
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$135  = last5;
+    if (rst) begin
+      \$135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$136  = nf5;
+    if (rst) begin
+      \$136  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$137  = acc0;
+    if (v6) begin
+      \$137  = \$9 [23:0];
     end
     if (rst) begin
-      \$134  = 24'h000000;
+      \$137  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$138  = \$43 [3:0];
+    if (rst) begin
+      \$138  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$139  = \$signature__addr$27 ;
+    if (\$51 ) begin
+      \$139  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$139  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$140  = \rport__addr$30 ;
+    if (\$58 ) begin
+      \$140  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$140  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$141  = \$75 [2:0];
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$142  = o__valid;
+    if (\$77 ) begin
+      \$142  = \$80 ;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$143  = o__payload;
+    if (\$77 ) begin
+      \$143  = \$82 ;
+    end
+    if (rst) begin
+      \$143  = 24'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [23:0];
   assign q_in = \$9 [23:0];
   assign q_wptr = \$signature__addr$27 ;

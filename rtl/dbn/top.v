@@ -794,44 +794,44 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  wire [63:0] \$100 ;
+  wire [8:0] \$100 ;
   wire [8:0] \$101 ;
-  wire [63:0] \$102 ;
+  wire [8:0] \$102 ;
   wire [8:0] \$103 ;
-  wire [63:0] \$104 ;
+  wire [8:0] \$104 ;
   wire [8:0] \$105 ;
-  wire [63:0] \$106 ;
+  wire [8:0] \$106 ;
   wire [8:0] \$107 ;
-  wire [63:0] \$108 ;
+  wire [8:0] \$108 ;
   wire [8:0] \$109 ;
   wire [23:0] \$11 ;
-  wire [63:0] \$110 ;
+  wire [8:0] \$110 ;
   wire [8:0] \$111 ;
-  wire [63:0] \$112 ;
+  wire [8:0] \$112 ;
   wire [8:0] \$113 ;
-  wire [63:0] \$114 ;
+  wire [8:0] \$114 ;
   wire [8:0] \$115 ;
-  wire [63:0] \$116 ;
+  wire [8:0] \$116 ;
   wire [8:0] \$117 ;
-  wire [63:0] \$118 ;
+  wire [8:0] \$118 ;
   wire [8:0] \$119 ;
   wire [24:0] \$12 ;
-  wire [63:0] \$120 ;
+  wire [8:0] \$120 ;
   wire [8:0] \$121 ;
-  wire [63:0] \$122 ;
+  wire [8:0] \$122 ;
   wire [8:0] \$123 ;
-  wire [63:0] \$124 ;
+  wire [8:0] \$124 ;
   wire [8:0] \$125 ;
-  wire [63:0] \$126 ;
+  wire [8:0] \$126 ;
   wire [8:0] \$127 ;
-  wire [63:0] \$128 ;
+  wire [8:0] \$128 ;
   wire [8:0] \$129 ;
   reg [23:0] \$13 ;
-  wire [63:0] \$130 ;
+  wire [8:0] \$130 ;
   wire [8:0] \$131 ;
-  wire [63:0] \$132 ;
+  wire [8:0] \$132 ;
   wire [8:0] \$133 ;
-  wire [63:0] \$134 ;
+  wire [8:0] \$134 ;
   wire [8:0] \$135 ;
   wire [16:0] \$136 ;
   wire [16:0] \$137 ;
@@ -966,13 +966,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire [3:0] \$256 ;
+  wire [4:0] \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire [4:0] \$261 ;
+  wire [5:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
@@ -994,59 +994,59 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg \$279 ;
   wire \$28 ;
   reg [2:0] \$280 ;
-  reg [8:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [8:0] \$283 ;
-  reg [8:0] \$284 ;
-  reg [8:0] \$285 ;
-  reg [8:0] \$286 ;
-  reg [8:0] \$287 ;
-  reg [8:0] \$288 ;
-  reg [8:0] \$289 ;
+  reg [5:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [7:0] \$289 ;
   wire \$29 ;
-  reg [8:0] \$290 ;
-  reg [8:0] \$291 ;
-  reg [8:0] \$292 ;
-  reg [8:0] \$293 ;
-  reg [8:0] \$294 ;
-  reg [8:0] \$295 ;
-  reg [8:0] \$296 ;
-  reg [8:0] \$297 ;
-  reg [8:0] \$298 ;
-  reg [8:0] \$299 ;
+  reg [5:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [7:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [7:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [7:0] \$298 ;
+  reg [5:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  reg [8:0] \$300 ;
-  reg [8:0] \$301 ;
-  reg [8:0] \$302 ;
-  reg [8:0] \$303 ;
-  reg [8:0] \$304 ;
-  reg [8:0] \$305 ;
-  reg [8:0] \$306 ;
-  reg [8:0] \$307 ;
-  reg [8:0] \$308 ;
-  reg [8:0] \$309 ;
+  reg [7:0] \$300 ;
+  reg [7:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [5:0] \$308 ;
+  reg [7:0] \$309 ;
   wire \$31 ;
-  reg [8:0] \$310 ;
-  reg [8:0] \$311 ;
-  reg [8:0] \$312 ;
-  reg [8:0] \$313 ;
-  reg [8:0] \$314 ;
-  reg [8:0] \$315 ;
-  reg [8:0] \$316 ;
-  reg [8:0] \$317 ;
-  reg [8:0] \$318 ;
-  reg [8:0] \$319 ;
+  reg [7:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [7:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [5:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [7:0] \$319 ;
   reg [2:0] \$32 ;
-  reg [8:0] \$320 ;
-  reg [8:0] \$321 ;
-  reg [8:0] \$322 ;
-  reg [8:0] \$323 ;
-  reg [8:0] \$324 ;
-  reg [8:0] \$325 ;
-  reg [8:0] \$326 ;
-  reg [8:0] \$327 ;
-  reg [8:0] \$328 ;
+  reg [7:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [7:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [7:0] \$325 ;
+  reg [5:0] \$326 ;
+  reg [7:0] \$327 ;
+  reg [7:0] \$328 ;
   reg [7:0] \$329 ;
   reg [2:0] \$33 ;
   reg [7:0] \$330 ;
@@ -1054,113 +1054,113 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$332 ;
   reg [7:0] \$333 ;
   reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
+  reg [8:0] \$335 ;
   reg [7:0] \$336 ;
-  reg [7:0] \$337 ;
+  reg [8:0] \$337 ;
   reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
+  reg [8:0] \$339 ;
   reg \$34 ;
   reg [7:0] \$340 ;
-  reg [7:0] \$341 ;
+  reg [8:0] \$341 ;
   reg [7:0] \$342 ;
-  reg [7:0] \$343 ;
+  reg [8:0] \$343 ;
   reg [7:0] \$344 ;
-  reg [7:0] \$345 ;
+  reg [8:0] \$345 ;
   reg [7:0] \$346 ;
-  reg [7:0] \$347 ;
+  reg [8:0] \$347 ;
   reg [7:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [8:0] \$349 ;
   reg \$35 ;
   reg [7:0] \$350 ;
-  reg [7:0] \$351 ;
+  reg [8:0] \$351 ;
   reg [7:0] \$352 ;
-  reg [7:0] \$353 ;
+  reg [8:0] \$353 ;
   reg [7:0] \$354 ;
-  reg [7:0] \$355 ;
+  reg [8:0] \$355 ;
   reg [7:0] \$356 ;
-  reg [7:0] \$357 ;
+  reg [8:0] \$357 ;
   reg [7:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [8:0] \$359 ;
   reg \$36 ;
   reg [7:0] \$360 ;
-  reg [7:0] \$361 ;
+  reg [8:0] \$361 ;
   reg [7:0] \$362 ;
-  reg [7:0] \$363 ;
+  reg [8:0] \$363 ;
   reg [7:0] \$364 ;
-  reg [7:0] \$365 ;
+  reg [8:0] \$365 ;
   reg [7:0] \$366 ;
-  reg [7:0] \$367 ;
+  reg [8:0] \$367 ;
   reg [7:0] \$368 ;
-  reg [7:0] \$369 ;
+  reg [8:0] \$369 ;
   wire \$37 ;
   reg [7:0] \$370 ;
-  reg [7:0] \$371 ;
+  reg [8:0] \$371 ;
   reg [7:0] \$372 ;
-  reg [7:0] \$373 ;
+  reg [8:0] \$373 ;
   reg [7:0] \$374 ;
-  reg [7:0] \$375 ;
+  reg [8:0] \$375 ;
   reg [7:0] \$376 ;
-  reg [16:0] \$377 ;
-  reg [16:0] \$378 ;
-  reg [16:0] \$379 ;
+  reg [8:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [8:0] \$379 ;
   wire [6:0] \$38 ;
-  reg [16:0] \$380 ;
-  reg [16:0] \$381 ;
-  reg [16:0] \$382 ;
-  reg [16:0] \$383 ;
-  reg [16:0] \$384 ;
-  reg [16:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [16:0] \$389 ;
+  reg [7:0] \$380 ;
+  reg [8:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [8:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [8:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [8:0] \$387 ;
+  reg [7:0] \$388 ;
+  reg [8:0] \$389 ;
   wire [6:0] \$39 ;
-  reg [16:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [16:0] \$392 ;
-  reg [16:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [16:0] \$399 ;
+  reg [7:0] \$390 ;
+  reg [8:0] \$391 ;
+  reg [7:0] \$392 ;
+  reg [8:0] \$393 ;
+  reg [7:0] \$394 ;
+  reg [8:0] \$395 ;
+  reg [7:0] \$396 ;
+  reg [8:0] \$397 ;
+  reg [7:0] \$398 ;
+  reg [8:0] \$399 ;
   wire \$4 ;
   wire [63:0] \$40 ;
-  reg [16:0] \$400 ;
-  reg [16:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [16:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [16:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [16:0] \$409 ;
-  wire [8:0] \$41 ;
-  reg [16:0] \$410 ;
-  reg [16:0] \$411 ;
-  reg [16:0] \$412 ;
-  reg [16:0] \$413 ;
-  reg [16:0] \$414 ;
-  reg [16:0] \$415 ;
-  reg [16:0] \$416 ;
-  reg [16:0] \$417 ;
-  reg [16:0] \$418 ;
-  reg [16:0] \$419 ;
+  reg [7:0] \$400 ;
+  reg [8:0] \$401 ;
+  reg [7:0] \$402 ;
+  reg [8:0] \$403 ;
+  reg [7:0] \$404 ;
+  reg [8:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [8:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [8:0] \$409 ;
+  wire [63:0] \$41 ;
+  reg [7:0] \$410 ;
+  reg [8:0] \$411 ;
+  reg [7:0] \$412 ;
+  reg [8:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [8:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [8:0] \$417 ;
+  reg [7:0] \$418 ;
+  reg [8:0] \$419 ;
   wire [63:0] \$42 ;
-  reg [16:0] \$420 ;
-  reg [16:0] \$421 ;
-  reg [16:0] \$422 ;
-  reg [16:0] \$423 ;
-  reg [16:0] \$424 ;
-  reg [16:0] \$425 ;
-  reg [16:0] \$426 ;
-  reg [16:0] \$427 ;
-  reg [16:0] \$428 ;
-  reg [16:0] \$429 ;
-  wire [8:0] \$43 ;
-  reg [16:0] \$430 ;
+  reg [7:0] \$420 ;
+  reg [8:0] \$421 ;
+  reg [7:0] \$422 ;
+  reg [8:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [8:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg [8:0] \$427 ;
+  reg [7:0] \$428 ;
+  reg [8:0] \$429 ;
+  wire [63:0] \$43 ;
+  reg [7:0] \$430 ;
   reg [16:0] \$431 ;
   reg [16:0] \$432 ;
   reg [16:0] \$433 ;
@@ -1181,7 +1181,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$447 ;
   reg [16:0] \$448 ;
   reg [16:0] \$449 ;
-  wire [8:0] \$45 ;
+  wire [63:0] \$45 ;
   reg [16:0] \$450 ;
   reg [16:0] \$451 ;
   reg [16:0] \$452 ;
@@ -1203,123 +1203,181 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$467 ;
   reg [16:0] \$468 ;
   reg [16:0] \$469 ;
-  wire [8:0] \$47 ;
+  wire [63:0] \$47 ;
   reg [16:0] \$470 ;
   reg [16:0] \$471 ;
   reg [16:0] \$472 ;
-  reg [23:0] \$473 ;
-  reg [23:0] \$474 ;
-  reg [23:0] \$475 ;
-  reg [23:0] \$476 ;
-  reg [23:0] \$477 ;
-  reg [23:0] \$478 ;
-  reg [23:0] \$479 ;
+  reg [16:0] \$473 ;
+  reg [16:0] \$474 ;
+  reg [16:0] \$475 ;
+  reg [16:0] \$476 ;
+  reg [16:0] \$477 ;
+  reg [16:0] \$478 ;
+  reg [16:0] \$479 ;
   wire [63:0] \$48 ;
-  reg [23:0] \$480 ;
-  reg [23:0] \$481 ;
-  reg [23:0] \$482 ;
-  reg [23:0] \$483 ;
-  reg [23:0] \$484 ;
-  reg [23:0] \$485 ;
-  reg [23:0] \$486 ;
-  reg [23:0] \$487 ;
-  reg [23:0] \$488 ;
-  reg [23:0] \$489 ;
-  wire [8:0] \$49 ;
-  reg [23:0] \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg \$493 ;
-  reg [2:0] \$494 ;
-  reg \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg [2:0] \$498 ;
-  reg \$499 ;
+  reg [16:0] \$480 ;
+  reg [16:0] \$481 ;
+  reg [16:0] \$482 ;
+  reg [16:0] \$483 ;
+  reg [16:0] \$484 ;
+  reg [16:0] \$485 ;
+  reg [16:0] \$486 ;
+  reg [16:0] \$487 ;
+  reg [16:0] \$488 ;
+  reg [16:0] \$489 ;
+  wire [63:0] \$49 ;
+  reg [16:0] \$490 ;
+  reg [16:0] \$491 ;
+  reg [16:0] \$492 ;
+  reg [16:0] \$493 ;
+  reg [16:0] \$494 ;
+  reg [16:0] \$495 ;
+  reg [16:0] \$496 ;
+  reg [16:0] \$497 ;
+  reg [16:0] \$498 ;
+  reg [16:0] \$499 ;
   wire \$5 ;
   wire [63:0] \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg [2:0] \$502 ;
-  reg \$503 ;
-  reg \$504 ;
-  reg \$505 ;
-  reg [2:0] \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg \$509 ;
-  wire [8:0] \$51 ;
-  reg [2:0] \$510 ;
-  reg [23:0] \$511 ;
-  reg [23:0] \$512 ;
-  reg [23:0] \$513 ;
-  reg [23:0] \$514 ;
-  reg [23:0] \$515 ;
-  reg [23:0] \$516 ;
-  reg [3:0] \$517 ;
-  reg [2:0] \$518 ;
-  reg [2:0] \$519 ;
+  reg [16:0] \$500 ;
+  reg [16:0] \$501 ;
+  reg [16:0] \$502 ;
+  reg [16:0] \$503 ;
+  reg [16:0] \$504 ;
+  reg [16:0] \$505 ;
+  reg [16:0] \$506 ;
+  reg [16:0] \$507 ;
+  reg [16:0] \$508 ;
+  reg [16:0] \$509 ;
+  wire [63:0] \$51 ;
+  reg [16:0] \$510 ;
+  reg [16:0] \$511 ;
+  reg [16:0] \$512 ;
+  reg [16:0] \$513 ;
+  reg [16:0] \$514 ;
+  reg [16:0] \$515 ;
+  reg [16:0] \$516 ;
+  reg [16:0] \$517 ;
+  reg [16:0] \$518 ;
+  reg [16:0] \$519 ;
   wire [63:0] \$52 ;
-  reg [2:0] \$520 ;
-  reg \$521 ;
-  reg [143:0] \$522 ;
-  wire [8:0] \$53 ;
+  reg [16:0] \$520 ;
+  reg [16:0] \$521 ;
+  reg [16:0] \$522 ;
+  reg [16:0] \$523 ;
+  reg [16:0] \$524 ;
+  reg [16:0] \$525 ;
+  reg [16:0] \$526 ;
+  reg [23:0] \$527 ;
+  reg [23:0] \$528 ;
+  reg [23:0] \$529 ;
+  wire [63:0] \$53 ;
+  reg [23:0] \$530 ;
+  reg [23:0] \$531 ;
+  reg [23:0] \$532 ;
+  reg [23:0] \$533 ;
+  reg [23:0] \$534 ;
+  reg [23:0] \$535 ;
+  reg [23:0] \$536 ;
+  reg [23:0] \$537 ;
+  reg [23:0] \$538 ;
+  reg [23:0] \$539 ;
   wire [63:0] \$54 ;
-  wire [8:0] \$55 ;
+  reg [23:0] \$540 ;
+  reg [23:0] \$541 ;
+  reg [23:0] \$542 ;
+  reg [23:0] \$543 ;
+  reg [23:0] \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg [2:0] \$548 ;
+  reg \$549 ;
+  wire [63:0] \$55 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg [2:0] \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg [2:0] \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire [63:0] \$56 ;
-  wire [8:0] \$57 ;
+  reg [2:0] \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg [2:0] \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg [2:0] \$568 ;
+  reg [23:0] \$569 ;
+  wire [63:0] \$57 ;
+  reg [23:0] \$570 ;
+  reg [23:0] \$571 ;
+  reg [23:0] \$572 ;
+  reg [23:0] \$573 ;
+  reg [23:0] \$574 ;
+  reg [3:0] \$575 ;
+  reg [2:0] \$576 ;
+  reg [2:0] \$577 ;
+  reg [3:0] \$578 ;
+  reg \$579 ;
   wire [63:0] \$58 ;
-  wire [8:0] \$59 ;
+  reg [143:0] \$580 ;
+  wire [63:0] \$59 ;
   wire \$6 ;
   wire [63:0] \$60 ;
-  wire [8:0] \$61 ;
+  wire [63:0] \$61 ;
   wire [63:0] \$62 ;
-  wire [8:0] \$63 ;
+  wire [63:0] \$63 ;
   wire [63:0] \$64 ;
-  wire [8:0] \$65 ;
+  wire [63:0] \$65 ;
   wire [63:0] \$66 ;
-  wire [8:0] \$67 ;
+  wire [63:0] \$67 ;
   wire [63:0] \$68 ;
-  wire [8:0] \$69 ;
+  wire [63:0] \$69 ;
   reg [23:0] \$7 ;
   wire [63:0] \$70 ;
-  wire [8:0] \$71 ;
+  wire [63:0] \$71 ;
   wire [63:0] \$72 ;
-  wire [8:0] \$73 ;
+  wire [63:0] \$73 ;
   wire [63:0] \$74 ;
-  wire [8:0] \$75 ;
+  wire [63:0] \$75 ;
   wire [63:0] \$76 ;
-  wire [8:0] \$77 ;
+  wire [63:0] \$77 ;
   wire [63:0] \$78 ;
-  wire [8:0] \$79 ;
+  wire [63:0] \$79 ;
   wire [23:0] \$8 ;
   wire [63:0] \$80 ;
-  wire [8:0] \$81 ;
+  wire [63:0] \$81 ;
   wire [63:0] \$82 ;
-  wire [8:0] \$83 ;
+  wire [63:0] \$83 ;
   wire [63:0] \$84 ;
-  wire [8:0] \$85 ;
+  wire [63:0] \$85 ;
   wire [63:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [63:0] \$88 ;
+  wire [63:0] \$87 ;
+  wire [8:0] \$88 ;
   wire [8:0] \$89 ;
   wire [24:0] \$9 ;
-  wire [63:0] \$90 ;
+  wire [8:0] \$90 ;
   wire [8:0] \$91 ;
-  wire [63:0] \$92 ;
+  wire [8:0] \$92 ;
   wire [8:0] \$93 ;
-  wire [63:0] \$94 ;
+  wire [8:0] \$94 ;
   wire [8:0] \$95 ;
-  wire [63:0] \$96 ;
+  wire [8:0] \$96 ;
   wire [8:0] \$97 ;
-  wire [63:0] \$98 ;
+  wire [8:0] \$98 ;
   wire [8:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$42  = 3'h0;
+  reg [2:0] \$signature__addr$52  = 3'h0;
   wire [63:0] \$signature__data ;
-  wire [143:0] \$signature__data$44 ;
+  wire [143:0] \$signature__data$54 ;
   wire \$signature__en ;
-  wire \$signature__en$36 ;
+  wire \$signature__en$46 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1340,6 +1398,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [63:0] i__payload;
@@ -1363,6 +1422,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
@@ -1370,6 +1430,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
+  reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [143:0] o__payload;
   reg [143:0] o__payload = 144'h000000000000000000000000000000000000;
@@ -1383,6 +1444,24 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [5:0] port__addr = 6'h00;
+  (* keep = 32'd1 *)
+  reg [5:0] \port__addr$15  = 6'h00;
+  (* keep = 32'd1 *)
+  reg [5:0] \port__addr$17  = 6'h00;
+  (* keep = 32'd1 *)
+  reg [5:0] \port__addr$19  = 6'h00;
+  (* keep = 32'd1 *)
+  reg [5:0] \port__addr$21  = 6'h00;
+  (* keep = 32'd1 *)
+  reg [5:0] \port__addr$23  = 6'h00;
+  wire [63:0] port__data;
+  wire [63:0] \port__data$136 ;
+  wire [63:0] \port__data$153 ;
+  wire [63:0] \port__data$170 ;
+  wire [63:0] \port__data$187 ;
+  wire [63:0] \port__data$204 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1490,15 +1569,33 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom0_addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom1_addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom2_addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom3_addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom4_addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom5_addr;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$45  = 3'h0;
+  reg [2:0] \rport__addr$55  = 3'h0;
   wire [63:0] rport__data;
-  wire [143:0] \rport__data$280 ;
+  wire [143:0] \rport__data$348 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -1521,14 +1618,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum5_s0_0 = 24'h000000;
   reg [23:0] sum5_s0_1 = 24'h000000;
   reg [23:0] sum5_s1_0 = 24'h000000;
-  (* init = 6'h00 *)
-  wire [5:0] t;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -1577,8 +1674,102 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] w5_5 = 8'h00;
   reg [7:0] w5_6 = 8'h00;
   reg [7:0] w5_7 = 8'h00;
-  reg [5:0] wrom__addr = 6'h00;
-  wire [383:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_7 = 8'h00;
   reg [63:0] x_reg = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -1696,7 +1887,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [143:0] queue [6:0];
+  reg [143:0] queue [7:0];
   initial begin
     queue[0] = 144'h000000000000000000000000000000000000;
     queue[1] = 144'h000000000000000000000000000000000000;
@@ -1705,399 +1896,944 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     queue[4] = 144'h000000000000000000000000000000000000;
     queue[5] = 144'h000000000000000000000000000000000000;
     queue[6] = 144'h000000000000000000000000000000000000;
+    queue[7] = 144'h000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$36 )
-      queue[\$signature__addr$42 ] <= q_in;
+    if (\$signature__en$46 )
+      queue[\$signature__addr$52 ] <= q_in;
   end
-  assign \rport__data$280  = queue[\rport__addr$45 ];
-  reg [383:0] rom [63:0];
+  assign \rport__data$348  = queue[\rport__addr$55 ];
+  reg [63:0] rom0 [63:0];
   initial begin
-    rom[0] = 384'h004f4808d8f2fd000a1513e82111010016d6d7e0dadcf600f1bbf9b0d2f6e600eb4c323d15341c00f8839c1edca2fc00;
-    rom[1] = 384'hfff903f4f9ded902102a483504251c000af81916e9d20100edd61cd90802f601011bd1271f7c5200f9bdc700feafd800;
-    rom[2] = 384'h00dec9f062380c01fe2c677fecde0500072f390813fd160004e0f0e73d7f3100f7d0fb209c24070001eff4eb12f9d000;
-    rom[3] = 384'h00ed0a05747f1b0000f02d3c1aa3b700017f38a19010220001d2d6f3ea2b2e00ff8ef37f32f6da000042eaa1980a0f00;
-    rom[4] = 384'h00f83008262fe90000a8d32a3cb4b300003e2ae79f083d0000a8ca0ed3de130000d3c10b39b6c000005377a5811d3200;
-    rom[5] = 384'hfff636321bd2d900efb0beeaffd5c50001fd0047150e540003b5072441510400f8f3f3a2c6adcc000a6335c0c54b3700;
-    rom[6] = 384'h19e7d8c3fbc6edfc15f3f4ec0611f70004d7e12601d4270005f5323725410700e8f6f6d3b00f0902ee5919182c4d1401;
-    rom[7] = 384'h10e5d8e6ebebfaff31150de90b0cfd000103e9e9ded1f4001838381e10dbf600a7bcd1fb0c421e01e01c4428c9c0fe00;
-    rom[8] = 384'hee12f22125dcf000e9cefbf0fce0ee00049d81072decf200e93310c4ff1f0c000307f5482b17200001f313f3330c0400;
-    rom[9] = 384'hfd4e3ada1827f403e5dcf5ddd6dbc50103f31f07072d1302eef2a2b10b10e9ff0505f307123c3dfe08f61a3b06eef3fd;
-    rom[10] = 384'hf8337baae904f901ffd3f815550f2800ff335ff4e4100701ffa5819f2a41e400fef1f89a81f2e9fffe21127f15b9eeff;
-    rom[11] = 384'hffe10ed144e4e00000d9fc2e7f5f4a0000380de2f1cde70000c5ed0e273d220000ff30e0a2e4f10000f40b4a0bbcd900;
-    rom[12] = 384'h00b9a391f3e9bb00001112f5194c010000f7f7f200dfe800001827e9fb161300002f320308f6030000edf20f3300e400;
-    rom[13] = 384'h00d905e6812de300ff245d1bb2d6f400071b0ad9164f07000513fed8ebc8bc00044109c91dfdef00f8dcbbcacabdc700;
-    rom[14] = 384'hf5c30bf0da2df501fff42c13c4e2f3fefc2cf3ba0829f301fb03fd000ee1d300d52a1ae6440b01040f23f4fdf2f2e5ff;
-    rom[15] = 384'hcdb3c8223dcdfe00e5b4f2270adaecffea12edec08f0ff00f5f9f7f521270400c8f810f1182f1b01362b2aeb1010fe00;
-    rom[16] = 384'hf3ddf4e808dfec00feddde17fdc5030003382413110e1900037f4633e42011000ec2c493e1caf900183e395406f61700;
-    rom[17] = 384'hfd2b5521fa0e0b00fcfef801fedde80003f90d7e1ad508fd03259ef212f00900fedfcd151085d8ff1513182d15160bfe;
-    rom[18] = 384'hfb357f5001113e00ff141110f8f1ef00fff4e6482f81eeff02c88aa910fdfa000b13f42c62ebcd00ffdfd6ec8b9aceff;
-    rom[19] = 384'hffcc14effecc01000010ed02f4fb0400001dfeebe7f0fc000018032301280700023634e891f1ea0000dcbcd38196e400;
-    rom[20] = 384'h009cbab105b1c600001a3806f724f300002f18eedb31280000303af0ca1c160000094f4fadfa1900002a2d38d8010d00;
-    rom[21] = 384'hfcce02dab8e8d20002463fe281f1f400fbea1207cabeff0000e61f27f4d8240000c0db7f78cd1e0003200c1be1f11700;
-    rom[22] = 384'hfc00623ac221f700f0350edbc305f40008e1f93e0ae9f900fea5ba24cfca1a001afef3617a8e2a00e71cf82030f00a04;
-    rom[23] = 384'hf2ff2b5411d0f500dbf72c22e0dbff0012e0c9ebf21c0500f7d5aff2f52a0100675114d3e5c1f500f512fdf107150501;
-    rom[24] = 384'hed0110f1f2e40400fd141df8f915030001983001c7d0eb00eb17d70f300f000010b2addbfefbf90006473bebd7fdea00;
-    rom[25] = 384'hf0101cfbe1dff2fffcdaabd607eae9fefef433c6d4c5c700ee01fa0c2128fc000cf2d1fcfbe206000315d1b30aedbd06;
-    rom[26] = 384'hfcfd0d4614ec120005bf81e31019e6fffffadd3f23c1f600feed2ab2e93b06000933fdfaee21ed0000e993a9330cd902;
-    rom[27] = 384'h00e9f4503c03000001e0db25fe2018000081970961ccd400002123d1fc2f3500013e07d0b00f090000e5eb1b785afa00;
-    rom[28] = 384'h00fd03f0f9d1be000019170ce60f270000a1e7643ffed4000006dc87f322fa0000e7d6e9f9283d0000dd327f77520900;
-    rom[29] = 384'hfa0d11e48182d00001ffecfd4ef80600001e3322fe55e6ff00f2eebc81c7be0008d6b2fb7f5e230001ee34774036e500;
-    rom[30] = 384'h0b091808c7dbfa00fdeff40c28f80700e7124bfec228c0fd05dee80bf3e8ec0011eb214b47230e000ec1d3aed505d6fb;
-    rom[31] = 384'h00fa141cf7f5fb0007f3f81515170000fbc642550ba8f2ffcae2d8042c18ff002f1d042a02ed040016b6baecebdde8ff;
-    rom[32] = 384'h102b3b101819170020cc0136fac401000c3f683ef5030f00d9e612262af9ef00ff39050b2a151e000b513329293f2f00;
-    rom[33] = 384'h1404f8f21713ff0015f527f5f4a0df010c1527e1283a1400e4f716f21728e30003f7e1110dfd0dfe0aebd122ff0c2bf7;
-    rom[34] = 384'h00d98ee6b8babc000232fe262381de00ffd4b39db9faeb00fbd6e1c8dd2f1f0001ebfa2cf7dae7ffffad8107d6abe2fd;
-    rom[35] = 384'h00a39f1def97a0000016dcdfe8d8df000081aed7d6aae1000094ce0c46fe130000193844f80307000087bb18b5c70000;
-    rom[36] = 384'h00d3f47f4deedb0000f5547f444a1a0000c6d4310ab3d80000acb7c313d7ce000038351bd5f3f10000ebdd13cac30f00;
-    rom[37] = 384'h00091c064b52d4ffff2b487436645200030248f3fb13cc0002fd06ad84f09500f9efe810ce81e200fbe4e4d7f992d300;
-    rom[38] = 384'hed0f26f02435ea00042be9cafffde9fece074b271222ed0202577f3afe30ce021810c4f619d3fc00f30e317140fe1305;
-    rom[39] = 384'h23f00805332313001f071c04d5cdfbffcee70afd1d060e01044368655ef5fe01263af4dc052a0300302b2108255e1902;
-    rom[40] = 384'h0f0502fddfe50200e2d2e9aec4e0d400f5a7b5b7f8d5d900f6ef360209f1f700e7a40407fde8e000043f4b0628320700;
-    rom[41] = 384'h09f1ed22fed50800dfd5e4add2d8d702f6f817d1febacc02fbe9210204f4e100ede13904f7d6dd000612240beb332700;
-    rom[42] = 384'h0406e83a3fddfc0004e80403587f2d0101517fd35c39ea01fdd5c902e6e8090000f713344c252e00ffef2852d7f62600;
-    rom[43] = 384'h005500001c30f30001cc373365691500005577ca3039db000092f3303608fa0000e9fbe73ce20f0000cf147f29feef00;
-    rom[44] = 384'h002f0d13022b230000c7e627f401e30000f304dcfc2bff0000bed30959efce0000cbcc81a9dbf10000c8d74d24ccc500;
-    rom[45] = 384'hfedacb3f51f33901fcbcc14f1de2050001e3b21f20262a0000fec0cae2bdab0000e0e4cad015e100f2ced8fbf89ece00;
-    rom[46] = 384'h049f81e41cd811fd0fd3f323c8dd0dfe2804e2e715f110ff044e39f711f2e701021c5553383bf80014f0edfddcdaf900;
-    rom[47] = 384'h03ba9aafb1eef9ff21232c5209aae0ff32313739e9b2e9000c3d7f5a2ee8fc00061f515647dbef001e06f3f114300600;
-    rom[48] = 384'h0501c5f305ebf600ee19222c05030800fd240f555e4a2600fe01d31f1300e7001a00f4f7dbdd0800e31a0c01d7130700;
-    rom[49] = 384'h0205380a0b09ea05faf54b25164300020f0c1e1d347867fffef3fac3f031da0613eefe38f7d7ffffe8ddbad0fb17eb00;
-    rom[50] = 384'h011677654e262a02fbe759d3f2232c01fdde0ce683d3fcff00fa18b40964070207202b44fef0eb0002ae8981f9570200;
-    rom[51] = 384'h00732f4f7f724a00ff0527ef31171100ff10f90ba0aef700005a2ffb577f1000004e4e269e03f70000fbe0caca6a4700;
-    rom[52] = 384'h004742c40b542900001a10fe13e1c500003f06ccd2defe0000220ed92b6a1b000030253be4fd3a00002912c28b2b5f00;
-    rom[53] = 384'hf903701fabe93000fd114ef981b1d3000211f19aa7e6e70007f6061518651900fde2ba267ff4450003093b16f0222300;
-    rom[54] = 384'h0ebdc5bfbdc0f0fbefe2fcc0aec8ea00f408f8f6132d050503cb9786e70ff0fefdb68ce31dbd3300ebe2222dfc180201;
-    rom[55] = 384'hd49c81c2facbf5fed1e4f0e910060700d2f2c5d45e7f2501cdafc4f8ffe0f4fff4f3d9ceaacf0000bfd4e7fffb1a0300;
-    rom[56] = 384'he2dffdfa181ff900fd18c2101bff0b0002e6d8fb0700e8000db2dedfdee6e00003b1bc172e81eb0017dcf9e1f200fe00;
-    rom[57] = 384'hebd7081b3414effefe14d1d7122bf502020d38fbfc2b0f0408001adcd300ee04003b330912f2e8010fed0e12f4ede801;
-    rom[58] = 384'hfec6e7bb0654d9ff00e300cec9fdf601ff407ff7085032010444330e20451301fb3d70cfe50702010410001418e8d900;
-    rom[59] = 384'h00d2f7aaf0f3f6000016f2120e231a0000542fc20d27fe00003414e71b07e800ffdd19a71fdbf3000010e0c3bfdcea00;
-    rom[60] = 384'h00edc981d4f90d00003841450714ff0000e0dcaa1606c30000d300fa2200fb0000bddfc562edc50000f0102af4164700;
-    rom[61] = 384'h06f0b79c0a17bd0005407f21aafc200000d6e6f2ce27f50003ebfe197f752600053aeb97e023a80001e51f4f707f3900;
-    rom[62] = 384'hed021b534f19f303e9f2e8e2bffa070007c7d8ceb81804fe02ddf3c5eb29f5ffe25a38d917e5b801f7e42d321a1ff000;
-    rom[63] = 384'hed25142738210401c7c1c10c1b060500f1c7d6dbeef4f8ff03dd0807d2c7f700b7d3342f1488f60015051709fee90300;
+    rom0[0] = 64'hf8839c1edca2fc00;
+    rom0[1] = 64'hf9bdc700feafd800;
+    rom0[2] = 64'h01eff4eb12f9d000;
+    rom0[3] = 64'h0042eaa1980a0f00;
+    rom0[4] = 64'h005377a5811d3200;
+    rom0[5] = 64'h0a6335c0c54b3700;
+    rom0[6] = 64'hee5919182c4d1401;
+    rom0[7] = 64'he01c4428c9c0fe00;
+    rom0[8] = 64'h01f313f3330c0400;
+    rom0[9] = 64'h08f61a3b06eef3fd;
+    rom0[10] = 64'hfe21127f15b9eeff;
+    rom0[11] = 64'h00f40b4a0bbcd900;
+    rom0[12] = 64'h00edf20f3300e400;
+    rom0[13] = 64'hf8dcbbcacabdc700;
+    rom0[14] = 64'h0f23f4fdf2f2e5ff;
+    rom0[15] = 64'h362b2aeb1010fe00;
+    rom0[16] = 64'h183e395406f61700;
+    rom0[17] = 64'h1513182d15160bfe;
+    rom0[18] = 64'hffdfd6ec8b9aceff;
+    rom0[19] = 64'h00dcbcd38196e400;
+    rom0[20] = 64'h002a2d38d8010d00;
+    rom0[21] = 64'h03200c1be1f11700;
+    rom0[22] = 64'he71cf82030f00a04;
+    rom0[23] = 64'hf512fdf107150501;
+    rom0[24] = 64'h06473bebd7fdea00;
+    rom0[25] = 64'h0315d1b30aedbd06;
+    rom0[26] = 64'h00e993a9330cd902;
+    rom0[27] = 64'h00e5eb1b785afa00;
+    rom0[28] = 64'h00dd327f77520900;
+    rom0[29] = 64'h01ee34774036e500;
+    rom0[30] = 64'h0ec1d3aed505d6fb;
+    rom0[31] = 64'h16b6baecebdde8ff;
+    rom0[32] = 64'h0b513329293f2f00;
+    rom0[33] = 64'h0aebd122ff0c2bf7;
+    rom0[34] = 64'hffad8107d6abe2fd;
+    rom0[35] = 64'h0087bb18b5c70000;
+    rom0[36] = 64'h00ebdd13cac30f00;
+    rom0[37] = 64'hfbe4e4d7f992d300;
+    rom0[38] = 64'hf30e317140fe1305;
+    rom0[39] = 64'h302b2108255e1902;
+    rom0[40] = 64'h043f4b0628320700;
+    rom0[41] = 64'h0612240beb332700;
+    rom0[42] = 64'hffef2852d7f62600;
+    rom0[43] = 64'h00cf147f29feef00;
+    rom0[44] = 64'h00c8d74d24ccc500;
+    rom0[45] = 64'hf2ced8fbf89ece00;
+    rom0[46] = 64'h14f0edfddcdaf900;
+    rom0[47] = 64'h1e06f3f114300600;
+    rom0[48] = 64'he31a0c01d7130700;
+    rom0[49] = 64'he8ddbad0fb17eb00;
+    rom0[50] = 64'h02ae8981f9570200;
+    rom0[51] = 64'h00fbe0caca6a4700;
+    rom0[52] = 64'h002912c28b2b5f00;
+    rom0[53] = 64'h03093b16f0222300;
+    rom0[54] = 64'hebe2222dfc180201;
+    rom0[55] = 64'hbfd4e7fffb1a0300;
+    rom0[56] = 64'h17dcf9e1f200fe00;
+    rom0[57] = 64'h0fed0e12f4ede801;
+    rom0[58] = 64'h0410001418e8d900;
+    rom0[59] = 64'h0010e0c3bfdcea00;
+    rom0[60] = 64'h00f0102af4164700;
+    rom0[61] = 64'h01e51f4f707f3900;
+    rom0[62] = 64'hf7e42d321a1ff000;
+    rom0[63] = 64'h15051709fee90300;
   end
-  reg [383:0] _1_;
+  reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
+  assign port__data = _1_;
+  reg [63:0] rom1 [63:0];
+  initial begin
+    rom1[0] = 64'heb4c323d15341c00;
+    rom1[1] = 64'h011bd1271f7c5200;
+    rom1[2] = 64'hf7d0fb209c240700;
+    rom1[3] = 64'hff8ef37f32f6da00;
+    rom1[4] = 64'h00d3c10b39b6c000;
+    rom1[5] = 64'hf8f3f3a2c6adcc00;
+    rom1[6] = 64'he8f6f6d3b00f0902;
+    rom1[7] = 64'ha7bcd1fb0c421e01;
+    rom1[8] = 64'h0307f5482b172000;
+    rom1[9] = 64'h0505f307123c3dfe;
+    rom1[10] = 64'hfef1f89a81f2e9ff;
+    rom1[11] = 64'h00ff30e0a2e4f100;
+    rom1[12] = 64'h002f320308f60300;
+    rom1[13] = 64'h044109c91dfdef00;
+    rom1[14] = 64'hd52a1ae6440b0104;
+    rom1[15] = 64'hc8f810f1182f1b01;
+    rom1[16] = 64'h0ec2c493e1caf900;
+    rom1[17] = 64'hfedfcd151085d8ff;
+    rom1[18] = 64'h0b13f42c62ebcd00;
+    rom1[19] = 64'h023634e891f1ea00;
+    rom1[20] = 64'h00094f4fadfa1900;
+    rom1[21] = 64'h00c0db7f78cd1e00;
+    rom1[22] = 64'h1afef3617a8e2a00;
+    rom1[23] = 64'h675114d3e5c1f500;
+    rom1[24] = 64'h10b2addbfefbf900;
+    rom1[25] = 64'h0cf2d1fcfbe20600;
+    rom1[26] = 64'h0933fdfaee21ed00;
+    rom1[27] = 64'h013e07d0b00f0900;
+    rom1[28] = 64'h00e7d6e9f9283d00;
+    rom1[29] = 64'h08d6b2fb7f5e2300;
+    rom1[30] = 64'h11eb214b47230e00;
+    rom1[31] = 64'h2f1d042a02ed0400;
+    rom1[32] = 64'hff39050b2a151e00;
+    rom1[33] = 64'h03f7e1110dfd0dfe;
+    rom1[34] = 64'h01ebfa2cf7dae7ff;
+    rom1[35] = 64'h00193844f8030700;
+    rom1[36] = 64'h0038351bd5f3f100;
+    rom1[37] = 64'hf9efe810ce81e200;
+    rom1[38] = 64'h1810c4f619d3fc00;
+    rom1[39] = 64'h263af4dc052a0300;
+    rom1[40] = 64'he7a40407fde8e000;
+    rom1[41] = 64'hede13904f7d6dd00;
+    rom1[42] = 64'h00f713344c252e00;
+    rom1[43] = 64'h00e9fbe73ce20f00;
+    rom1[44] = 64'h00cbcc81a9dbf100;
+    rom1[45] = 64'h00e0e4cad015e100;
+    rom1[46] = 64'h021c5553383bf800;
+    rom1[47] = 64'h061f515647dbef00;
+    rom1[48] = 64'h1a00f4f7dbdd0800;
+    rom1[49] = 64'h13eefe38f7d7ffff;
+    rom1[50] = 64'h07202b44fef0eb00;
+    rom1[51] = 64'h004e4e269e03f700;
+    rom1[52] = 64'h0030253be4fd3a00;
+    rom1[53] = 64'hfde2ba267ff44500;
+    rom1[54] = 64'hfdb68ce31dbd3300;
+    rom1[55] = 64'hf4f3d9ceaacf0000;
+    rom1[56] = 64'h03b1bc172e81eb00;
+    rom1[57] = 64'h003b330912f2e801;
+    rom1[58] = 64'hfb3d70cfe5070201;
+    rom1[59] = 64'hffdd19a71fdbf300;
+    rom1[60] = 64'h00bddfc562edc500;
+    rom1[61] = 64'h053aeb97e023a800;
+    rom1[62] = 64'he25a38d917e5b801;
+    rom1[63] = 64'hb7d3342f1488f600;
+  end
+  reg [63:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rom1[\port__addr$15 ];
+  end
+  assign \port__data$136  = _2_;
+  reg [63:0] rom2 [63:0];
+  initial begin
+    rom2[0] = 64'hf1bbf9b0d2f6e600;
+    rom2[1] = 64'hedd61cd90802f601;
+    rom2[2] = 64'h04e0f0e73d7f3100;
+    rom2[3] = 64'h01d2d6f3ea2b2e00;
+    rom2[4] = 64'h00a8ca0ed3de1300;
+    rom2[5] = 64'h03b5072441510400;
+    rom2[6] = 64'h05f5323725410700;
+    rom2[7] = 64'h1838381e10dbf600;
+    rom2[8] = 64'he93310c4ff1f0c00;
+    rom2[9] = 64'heef2a2b10b10e9ff;
+    rom2[10] = 64'hffa5819f2a41e400;
+    rom2[11] = 64'h00c5ed0e273d2200;
+    rom2[12] = 64'h001827e9fb161300;
+    rom2[13] = 64'h0513fed8ebc8bc00;
+    rom2[14] = 64'hfb03fd000ee1d300;
+    rom2[15] = 64'hf5f9f7f521270400;
+    rom2[16] = 64'h037f4633e4201100;
+    rom2[17] = 64'h03259ef212f00900;
+    rom2[18] = 64'h02c88aa910fdfa00;
+    rom2[19] = 64'h0018032301280700;
+    rom2[20] = 64'h00303af0ca1c1600;
+    rom2[21] = 64'h00e61f27f4d82400;
+    rom2[22] = 64'hfea5ba24cfca1a00;
+    rom2[23] = 64'hf7d5aff2f52a0100;
+    rom2[24] = 64'heb17d70f300f0000;
+    rom2[25] = 64'hee01fa0c2128fc00;
+    rom2[26] = 64'hfeed2ab2e93b0600;
+    rom2[27] = 64'h002123d1fc2f3500;
+    rom2[28] = 64'h0006dc87f322fa00;
+    rom2[29] = 64'h00f2eebc81c7be00;
+    rom2[30] = 64'h05dee80bf3e8ec00;
+    rom2[31] = 64'hcae2d8042c18ff00;
+    rom2[32] = 64'hd9e612262af9ef00;
+    rom2[33] = 64'he4f716f21728e300;
+    rom2[34] = 64'hfbd6e1c8dd2f1f00;
+    rom2[35] = 64'h0094ce0c46fe1300;
+    rom2[36] = 64'h00acb7c313d7ce00;
+    rom2[37] = 64'h02fd06ad84f09500;
+    rom2[38] = 64'h02577f3afe30ce02;
+    rom2[39] = 64'h044368655ef5fe01;
+    rom2[40] = 64'hf6ef360209f1f700;
+    rom2[41] = 64'hfbe9210204f4e100;
+    rom2[42] = 64'hfdd5c902e6e80900;
+    rom2[43] = 64'h0092f3303608fa00;
+    rom2[44] = 64'h00bed30959efce00;
+    rom2[45] = 64'h00fec0cae2bdab00;
+    rom2[46] = 64'h044e39f711f2e701;
+    rom2[47] = 64'h0c3d7f5a2ee8fc00;
+    rom2[48] = 64'hfe01d31f1300e700;
+    rom2[49] = 64'hfef3fac3f031da06;
+    rom2[50] = 64'h00fa18b409640702;
+    rom2[51] = 64'h005a2ffb577f1000;
+    rom2[52] = 64'h00220ed92b6a1b00;
+    rom2[53] = 64'h07f6061518651900;
+    rom2[54] = 64'h03cb9786e70ff0fe;
+    rom2[55] = 64'hcdafc4f8ffe0f4ff;
+    rom2[56] = 64'h0db2dedfdee6e000;
+    rom2[57] = 64'h08001adcd300ee04;
+    rom2[58] = 64'h0444330e20451301;
+    rom2[59] = 64'h003414e71b07e800;
+    rom2[60] = 64'h00d300fa2200fb00;
+    rom2[61] = 64'h03ebfe197f752600;
+    rom2[62] = 64'h02ddf3c5eb29f5ff;
+    rom2[63] = 64'h03dd0807d2c7f700;
+  end
+  reg [63:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= rom2[\port__addr$17 ];
+  end
+  assign \port__data$153  = _3_;
+  reg [63:0] rom3 [63:0];
+  initial begin
+    rom3[0] = 64'h16d6d7e0dadcf600;
+    rom3[1] = 64'h0af81916e9d20100;
+    rom3[2] = 64'h072f390813fd1600;
+    rom3[3] = 64'h017f38a190102200;
+    rom3[4] = 64'h003e2ae79f083d00;
+    rom3[5] = 64'h01fd0047150e5400;
+    rom3[6] = 64'h04d7e12601d42700;
+    rom3[7] = 64'h0103e9e9ded1f400;
+    rom3[8] = 64'h049d81072decf200;
+    rom3[9] = 64'h03f31f07072d1302;
+    rom3[10] = 64'hff335ff4e4100701;
+    rom3[11] = 64'h00380de2f1cde700;
+    rom3[12] = 64'h00f7f7f200dfe800;
+    rom3[13] = 64'h071b0ad9164f0700;
+    rom3[14] = 64'hfc2cf3ba0829f301;
+    rom3[15] = 64'hea12edec08f0ff00;
+    rom3[16] = 64'h03382413110e1900;
+    rom3[17] = 64'h03f90d7e1ad508fd;
+    rom3[18] = 64'hfff4e6482f81eeff;
+    rom3[19] = 64'h001dfeebe7f0fc00;
+    rom3[20] = 64'h002f18eedb312800;
+    rom3[21] = 64'hfbea1207cabeff00;
+    rom3[22] = 64'h08e1f93e0ae9f900;
+    rom3[23] = 64'h12e0c9ebf21c0500;
+    rom3[24] = 64'h01983001c7d0eb00;
+    rom3[25] = 64'hfef433c6d4c5c700;
+    rom3[26] = 64'hfffadd3f23c1f600;
+    rom3[27] = 64'h0081970961ccd400;
+    rom3[28] = 64'h00a1e7643ffed400;
+    rom3[29] = 64'h001e3322fe55e6ff;
+    rom3[30] = 64'he7124bfec228c0fd;
+    rom3[31] = 64'hfbc642550ba8f2ff;
+    rom3[32] = 64'h0c3f683ef5030f00;
+    rom3[33] = 64'h0c1527e1283a1400;
+    rom3[34] = 64'hffd4b39db9faeb00;
+    rom3[35] = 64'h0081aed7d6aae100;
+    rom3[36] = 64'h00c6d4310ab3d800;
+    rom3[37] = 64'h030248f3fb13cc00;
+    rom3[38] = 64'hce074b271222ed02;
+    rom3[39] = 64'hcee70afd1d060e01;
+    rom3[40] = 64'hf5a7b5b7f8d5d900;
+    rom3[41] = 64'hf6f817d1febacc02;
+    rom3[42] = 64'h01517fd35c39ea01;
+    rom3[43] = 64'h005577ca3039db00;
+    rom3[44] = 64'h00f304dcfc2bff00;
+    rom3[45] = 64'h01e3b21f20262a00;
+    rom3[46] = 64'h2804e2e715f110ff;
+    rom3[47] = 64'h32313739e9b2e900;
+    rom3[48] = 64'hfd240f555e4a2600;
+    rom3[49] = 64'h0f0c1e1d347867ff;
+    rom3[50] = 64'hfdde0ce683d3fcff;
+    rom3[51] = 64'hff10f90ba0aef700;
+    rom3[52] = 64'h003f06ccd2defe00;
+    rom3[53] = 64'h0211f19aa7e6e700;
+    rom3[54] = 64'hf408f8f6132d0505;
+    rom3[55] = 64'hd2f2c5d45e7f2501;
+    rom3[56] = 64'h02e6d8fb0700e800;
+    rom3[57] = 64'h020d38fbfc2b0f04;
+    rom3[58] = 64'hff407ff708503201;
+    rom3[59] = 64'h00542fc20d27fe00;
+    rom3[60] = 64'h00e0dcaa1606c300;
+    rom3[61] = 64'h00d6e6f2ce27f500;
+    rom3[62] = 64'h07c7d8ceb81804fe;
+    rom3[63] = 64'hf1c7d6dbeef4f8ff;
+  end
+  reg [63:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= rom3[\port__addr$19 ];
+  end
+  assign \port__data$170  = _4_;
+  reg [63:0] rom4 [63:0];
+  initial begin
+    rom4[0] = 64'h0a1513e821110100;
+    rom4[1] = 64'h102a483504251c00;
+    rom4[2] = 64'hfe2c677fecde0500;
+    rom4[3] = 64'h00f02d3c1aa3b700;
+    rom4[4] = 64'h00a8d32a3cb4b300;
+    rom4[5] = 64'hefb0beeaffd5c500;
+    rom4[6] = 64'h15f3f4ec0611f700;
+    rom4[7] = 64'h31150de90b0cfd00;
+    rom4[8] = 64'he9cefbf0fce0ee00;
+    rom4[9] = 64'he5dcf5ddd6dbc501;
+    rom4[10] = 64'hffd3f815550f2800;
+    rom4[11] = 64'h00d9fc2e7f5f4a00;
+    rom4[12] = 64'h001112f5194c0100;
+    rom4[13] = 64'hff245d1bb2d6f400;
+    rom4[14] = 64'hfff42c13c4e2f3fe;
+    rom4[15] = 64'he5b4f2270adaecff;
+    rom4[16] = 64'hfeddde17fdc50300;
+    rom4[17] = 64'hfcfef801fedde800;
+    rom4[18] = 64'hff141110f8f1ef00;
+    rom4[19] = 64'h0010ed02f4fb0400;
+    rom4[20] = 64'h001a3806f724f300;
+    rom4[21] = 64'h02463fe281f1f400;
+    rom4[22] = 64'hf0350edbc305f400;
+    rom4[23] = 64'hdbf72c22e0dbff00;
+    rom4[24] = 64'hfd141df8f9150300;
+    rom4[25] = 64'hfcdaabd607eae9fe;
+    rom4[26] = 64'h05bf81e31019e6ff;
+    rom4[27] = 64'h01e0db25fe201800;
+    rom4[28] = 64'h0019170ce60f2700;
+    rom4[29] = 64'h01ffecfd4ef80600;
+    rom4[30] = 64'hfdeff40c28f80700;
+    rom4[31] = 64'h07f3f81515170000;
+    rom4[32] = 64'h20cc0136fac40100;
+    rom4[33] = 64'h15f527f5f4a0df01;
+    rom4[34] = 64'h0232fe262381de00;
+    rom4[35] = 64'h0016dcdfe8d8df00;
+    rom4[36] = 64'h00f5547f444a1a00;
+    rom4[37] = 64'hff2b487436645200;
+    rom4[38] = 64'h042be9cafffde9fe;
+    rom4[39] = 64'h1f071c04d5cdfbff;
+    rom4[40] = 64'he2d2e9aec4e0d400;
+    rom4[41] = 64'hdfd5e4add2d8d702;
+    rom4[42] = 64'h04e80403587f2d01;
+    rom4[43] = 64'h01cc373365691500;
+    rom4[44] = 64'h00c7e627f401e300;
+    rom4[45] = 64'hfcbcc14f1de20500;
+    rom4[46] = 64'h0fd3f323c8dd0dfe;
+    rom4[47] = 64'h21232c5209aae0ff;
+    rom4[48] = 64'hee19222c05030800;
+    rom4[49] = 64'hfaf54b2516430002;
+    rom4[50] = 64'hfbe759d3f2232c01;
+    rom4[51] = 64'hff0527ef31171100;
+    rom4[52] = 64'h001a10fe13e1c500;
+    rom4[53] = 64'hfd114ef981b1d300;
+    rom4[54] = 64'hefe2fcc0aec8ea00;
+    rom4[55] = 64'hd1e4f0e910060700;
+    rom4[56] = 64'hfd18c2101bff0b00;
+    rom4[57] = 64'hfe14d1d7122bf502;
+    rom4[58] = 64'h00e300cec9fdf601;
+    rom4[59] = 64'h0016f2120e231a00;
+    rom4[60] = 64'h003841450714ff00;
+    rom4[61] = 64'h05407f21aafc2000;
+    rom4[62] = 64'he9f2e8e2bffa0700;
+    rom4[63] = 64'hc7c1c10c1b060500;
+  end
+  reg [63:0] _5_;
+  always @(posedge clk) begin
+    _5_ <= rom4[\port__addr$21 ];
+  end
+  assign \port__data$187  = _5_;
+  reg [63:0] rom5 [63:0];
+  initial begin
+    rom5[0] = 64'h004f4808d8f2fd00;
+    rom5[1] = 64'hfff903f4f9ded902;
+    rom5[2] = 64'h00dec9f062380c01;
+    rom5[3] = 64'h00ed0a05747f1b00;
+    rom5[4] = 64'h00f83008262fe900;
+    rom5[5] = 64'hfff636321bd2d900;
+    rom5[6] = 64'h19e7d8c3fbc6edfc;
+    rom5[7] = 64'h10e5d8e6ebebfaff;
+    rom5[8] = 64'hee12f22125dcf000;
+    rom5[9] = 64'hfd4e3ada1827f403;
+    rom5[10] = 64'hf8337baae904f901;
+    rom5[11] = 64'hffe10ed144e4e000;
+    rom5[12] = 64'h00b9a391f3e9bb00;
+    rom5[13] = 64'h00d905e6812de300;
+    rom5[14] = 64'hf5c30bf0da2df501;
+    rom5[15] = 64'hcdb3c8223dcdfe00;
+    rom5[16] = 64'hf3ddf4e808dfec00;
+    rom5[17] = 64'hfd2b5521fa0e0b00;
+    rom5[18] = 64'hfb357f5001113e00;
+    rom5[19] = 64'hffcc14effecc0100;
+    rom5[20] = 64'h009cbab105b1c600;
+    rom5[21] = 64'hfcce02dab8e8d200;
+    rom5[22] = 64'hfc00623ac221f700;
+    rom5[23] = 64'hf2ff2b5411d0f500;
+    rom5[24] = 64'hed0110f1f2e40400;
+    rom5[25] = 64'hf0101cfbe1dff2ff;
+    rom5[26] = 64'hfcfd0d4614ec1200;
+    rom5[27] = 64'h00e9f4503c030000;
+    rom5[28] = 64'h00fd03f0f9d1be00;
+    rom5[29] = 64'hfa0d11e48182d000;
+    rom5[30] = 64'h0b091808c7dbfa00;
+    rom5[31] = 64'h00fa141cf7f5fb00;
+    rom5[32] = 64'h102b3b1018191700;
+    rom5[33] = 64'h1404f8f21713ff00;
+    rom5[34] = 64'h00d98ee6b8babc00;
+    rom5[35] = 64'h00a39f1def97a000;
+    rom5[36] = 64'h00d3f47f4deedb00;
+    rom5[37] = 64'h00091c064b52d4ff;
+    rom5[38] = 64'hed0f26f02435ea00;
+    rom5[39] = 64'h23f0080533231300;
+    rom5[40] = 64'h0f0502fddfe50200;
+    rom5[41] = 64'h09f1ed22fed50800;
+    rom5[42] = 64'h0406e83a3fddfc00;
+    rom5[43] = 64'h005500001c30f300;
+    rom5[44] = 64'h002f0d13022b2300;
+    rom5[45] = 64'hfedacb3f51f33901;
+    rom5[46] = 64'h049f81e41cd811fd;
+    rom5[47] = 64'h03ba9aafb1eef9ff;
+    rom5[48] = 64'h0501c5f305ebf600;
+    rom5[49] = 64'h0205380a0b09ea05;
+    rom5[50] = 64'h011677654e262a02;
+    rom5[51] = 64'h00732f4f7f724a00;
+    rom5[52] = 64'h004742c40b542900;
+    rom5[53] = 64'hf903701fabe93000;
+    rom5[54] = 64'h0ebdc5bfbdc0f0fb;
+    rom5[55] = 64'hd49c81c2facbf5fe;
+    rom5[56] = 64'he2dffdfa181ff900;
+    rom5[57] = 64'hebd7081b3414effe;
+    rom5[58] = 64'hfec6e7bb0654d9ff;
+    rom5[59] = 64'h00d2f7aaf0f3f600;
+    rom5[60] = 64'h00edc981d4f90d00;
+    rom5[61] = 64'h06f0b79c0a17bd00;
+    rom5[62] = 64'hed021b534f19f303;
+    rom5[63] = 64'hed25142738210401;
+  end
+  reg [63:0] _6_;
+  always @(posedge clk) begin
+    _6_ <= rom5[\port__addr$23 ];
+  end
+  assign \port__data$204  = _6_;
+  always @(posedge clk)
+    x5_5 <= \$332 ;
+  always @(posedge clk)
+    x5_6 <= \$333 ;
+  always @(posedge clk)
+    x5_7 <= \$334 ;
+  always @(posedge clk)
+    xoff0_0 <= \$335 ;
+  always @(posedge clk)
+    w0_0 <= \$336 ;
+  always @(posedge clk)
+    xoff0_1 <= \$337 ;
+  always @(posedge clk)
+    w0_1 <= \$338 ;
+  always @(posedge clk)
+    xoff0_2 <= \$339 ;
+  always @(posedge clk)
+    w0_2 <= \$340 ;
+  always @(posedge clk)
+    xoff0_3 <= \$341 ;
+  always @(posedge clk)
+    w0_3 <= \$342 ;
+  always @(posedge clk)
+    xoff0_4 <= \$343 ;
+  always @(posedge clk)
+    w0_4 <= \$344 ;
+  always @(posedge clk)
+    xoff0_5 <= \$345 ;
+  always @(posedge clk)
+    w0_5 <= \$346 ;
+  always @(posedge clk)
+    xoff0_6 <= \$347 ;
+  always @(posedge clk)
+    w0_6 <= \$348 ;
+  always @(posedge clk)
+    xoff0_7 <= \$349 ;
+  always @(posedge clk)
+    w0_7 <= \$350 ;
+  always @(posedge clk)
+    xoff1_0 <= \$351 ;
+  always @(posedge clk)
+    w1_0 <= \$352 ;
+  always @(posedge clk)
+    xoff1_1 <= \$353 ;
+  always @(posedge clk)
+    w1_1 <= \$354 ;
+  always @(posedge clk)
+    xoff1_2 <= \$355 ;
+  always @(posedge clk)
+    w1_2 <= \$356 ;
+  always @(posedge clk)
+    xoff1_3 <= \$357 ;
+  always @(posedge clk)
+    w1_3 <= \$358 ;
+  always @(posedge clk)
+    xoff1_4 <= \$359 ;
+  always @(posedge clk)
+    w1_4 <= \$360 ;
+  always @(posedge clk)
+    xoff1_5 <= \$361 ;
+  always @(posedge clk)
+    w1_5 <= \$362 ;
+  always @(posedge clk)
+    xoff1_6 <= \$363 ;
+  always @(posedge clk)
+    w1_6 <= \$364 ;
+  always @(posedge clk)
+    xoff1_7 <= \$365 ;
+  always @(posedge clk)
+    w1_7 <= \$366 ;
+  always @(posedge clk)
+    xoff2_0 <= \$367 ;
+  always @(posedge clk)
+    w2_0 <= \$368 ;
+  always @(posedge clk)
+    xoff2_1 <= \$369 ;
+  always @(posedge clk)
+    w2_1 <= \$370 ;
+  always @(posedge clk)
+    xoff2_2 <= \$371 ;
+  always @(posedge clk)
+    w2_2 <= \$372 ;
+  always @(posedge clk)
+    xoff2_3 <= \$373 ;
+  always @(posedge clk)
+    w2_3 <= \$374 ;
+  always @(posedge clk)
+    xoff2_4 <= \$375 ;
+  always @(posedge clk)
+    w2_4 <= \$376 ;
+  always @(posedge clk)
+    xoff2_5 <= \$377 ;
+  always @(posedge clk)
+    w2_5 <= \$378 ;
+  always @(posedge clk)
+    xoff2_6 <= \$379 ;
+  always @(posedge clk)
+    w2_6 <= \$380 ;
+  always @(posedge clk)
+    xoff2_7 <= \$381 ;
+  always @(posedge clk)
+    w2_7 <= \$382 ;
+  always @(posedge clk)
+    xoff3_0 <= \$383 ;
+  always @(posedge clk)
+    w3_0 <= \$384 ;
+  always @(posedge clk)
+    xoff3_1 <= \$385 ;
+  always @(posedge clk)
+    w3_1 <= \$386 ;
+  always @(posedge clk)
+    xoff3_2 <= \$387 ;
+  always @(posedge clk)
+    w3_2 <= \$388 ;
+  always @(posedge clk)
+    xoff3_3 <= \$389 ;
+  always @(posedge clk)
+    w3_3 <= \$390 ;
+  always @(posedge clk)
+    xoff3_4 <= \$391 ;
+  always @(posedge clk)
+    w3_4 <= \$392 ;
+  always @(posedge clk)
+    xoff3_5 <= \$393 ;
+  always @(posedge clk)
+    w3_5 <= \$394 ;
+  always @(posedge clk)
+    xoff3_6 <= \$395 ;
+  always @(posedge clk)
+    w3_6 <= \$396 ;
+  always @(posedge clk)
+    xoff3_7 <= \$397 ;
+  always @(posedge clk)
+    w3_7 <= \$398 ;
+  always @(posedge clk)
+    xoff4_0 <= \$399 ;
+  always @(posedge clk)
+    w4_0 <= \$400 ;
+  always @(posedge clk)
+    xoff4_1 <= \$401 ;
+  always @(posedge clk)
+    w4_1 <= \$402 ;
+  always @(posedge clk)
+    xoff4_2 <= \$403 ;
+  always @(posedge clk)
+    w4_2 <= \$404 ;
+  always @(posedge clk)
+    xoff4_3 <= \$405 ;
+  always @(posedge clk)
+    w4_3 <= \$406 ;
+  always @(posedge clk)
+    xoff4_4 <= \$407 ;
+  always @(posedge clk)
+    w4_4 <= \$408 ;
+  always @(posedge clk)
+    xoff4_5 <= \$409 ;
+  always @(posedge clk)
+    w4_5 <= \$410 ;
+  always @(posedge clk)
+    xoff4_6 <= \$411 ;
+  always @(posedge clk)
+    w4_6 <= \$412 ;
   always @(posedge clk)
-    w4_5 <= \$366 ;
+    xoff4_7 <= \$413 ;
   always @(posedge clk)
-    w4_6 <= \$367 ;
+    w4_7 <= \$414 ;
   always @(posedge clk)
-    w4_7 <= \$368 ;
+    xoff5_0 <= \$415 ;
   always @(posedge clk)
-    w5_0 <= \$369 ;
+    w5_0 <= \$416 ;
   always @(posedge clk)
-    w5_1 <= \$370 ;
+    xoff5_1 <= \$417 ;
   always @(posedge clk)
-    w5_2 <= \$371 ;
+    w5_1 <= \$418 ;
   always @(posedge clk)
-    w5_3 <= \$372 ;
+    xoff5_2 <= \$419 ;
   always @(posedge clk)
-    w5_4 <= \$373 ;
+    w5_2 <= \$420 ;
   always @(posedge clk)
-    w5_5 <= \$374 ;
+    xoff5_3 <= \$421 ;
   always @(posedge clk)
-    w5_6 <= \$375 ;
+    w5_3 <= \$422 ;
   always @(posedge clk)
-    w5_7 <= \$376 ;
+    xoff5_4 <= \$423 ;
   always @(posedge clk)
-    prod0_0 <= \$377 ;
+    w5_4 <= \$424 ;
   always @(posedge clk)
-    prod0_1 <= \$378 ;
+    xoff5_5 <= \$425 ;
   always @(posedge clk)
-    prod0_2 <= \$379 ;
+    w5_5 <= \$426 ;
   always @(posedge clk)
-    prod0_3 <= \$380 ;
+    xoff5_6 <= \$427 ;
   always @(posedge clk)
-    prod0_4 <= \$381 ;
+    w5_6 <= \$428 ;
   always @(posedge clk)
-    prod0_5 <= \$382 ;
+    xoff5_7 <= \$429 ;
   always @(posedge clk)
-    prod0_6 <= \$383 ;
+    w5_7 <= \$430 ;
   always @(posedge clk)
-    prod0_7 <= \$384 ;
+    prod0_0 <= \$431 ;
   always @(posedge clk)
-    prod1_0 <= \$385 ;
+    prod0_1 <= \$432 ;
   always @(posedge clk)
-    prod1_1 <= \$386 ;
+    prod0_2 <= \$433 ;
   always @(posedge clk)
-    prod1_2 <= \$387 ;
+    prod0_3 <= \$434 ;
   always @(posedge clk)
-    prod1_3 <= \$388 ;
+    prod0_4 <= \$435 ;
   always @(posedge clk)
-    prod1_4 <= \$389 ;
+    prod0_5 <= \$436 ;
   always @(posedge clk)
-    prod1_5 <= \$390 ;
+    prod0_6 <= \$437 ;
   always @(posedge clk)
-    prod1_6 <= \$391 ;
+    prod0_7 <= \$438 ;
   always @(posedge clk)
-    prod1_7 <= \$392 ;
+    prod1_0 <= \$439 ;
   always @(posedge clk)
-    prod2_0 <= \$393 ;
+    prod1_1 <= \$440 ;
   always @(posedge clk)
-    prod2_1 <= \$394 ;
+    prod1_2 <= \$441 ;
   always @(posedge clk)
-    prod2_2 <= \$395 ;
+    prod1_3 <= \$442 ;
   always @(posedge clk)
-    prod2_3 <= \$396 ;
+    prod1_4 <= \$443 ;
   always @(posedge clk)
-    prod2_4 <= \$397 ;
+    prod1_5 <= \$444 ;
   always @(posedge clk)
-    prod2_5 <= \$398 ;
+    prod1_6 <= \$445 ;
   always @(posedge clk)
-    prod2_6 <= \$399 ;
+    prod1_7 <= \$446 ;
   always @(posedge clk)
-    prod2_7 <= \$400 ;
+    prod2_0 <= \$447 ;
   always @(posedge clk)
-    prod3_0 <= \$401 ;
+    prod2_1 <= \$448 ;
   always @(posedge clk)
-    prod3_1 <= \$402 ;
+    prod2_2 <= \$449 ;
   always @(posedge clk)
-    prod3_2 <= \$403 ;
+    prod2_3 <= \$450 ;
   always @(posedge clk)
-    prod3_3 <= \$404 ;
+    prod2_4 <= \$451 ;
   always @(posedge clk)
-    prod3_4 <= \$405 ;
+    prod2_5 <= \$452 ;
   always @(posedge clk)
-    prod3_5 <= \$406 ;
+    prod2_6 <= \$453 ;
   always @(posedge clk)
-    prod3_6 <= \$407 ;
+    prod2_7 <= \$454 ;
   always @(posedge clk)
-    prod3_7 <= \$408 ;
+    prod3_0 <= \$455 ;
   always @(posedge clk)
-    prod4_0 <= \$409 ;
+    prod3_1 <= \$456 ;
   always @(posedge clk)
-    prod4_1 <= \$410 ;
+    prod3_2 <= \$457 ;
   always @(posedge clk)
-    prod4_2 <= \$411 ;
+    prod3_3 <= \$458 ;
   always @(posedge clk)
-    prod4_3 <= \$412 ;
+    prod3_4 <= \$459 ;
   always @(posedge clk)
-    prod4_4 <= \$413 ;
+    prod3_5 <= \$460 ;
   always @(posedge clk)
-    prod4_5 <= \$414 ;
+    prod3_6 <= \$461 ;
   always @(posedge clk)
-    prod4_6 <= \$415 ;
+    prod3_7 <= \$462 ;
   always @(posedge clk)
-    prod4_7 <= \$416 ;
+    prod4_0 <= \$463 ;
   always @(posedge clk)
-    prod5_0 <= \$417 ;
+    prod4_1 <= \$464 ;
   always @(posedge clk)
-    prod5_1 <= \$418 ;
+    prod4_2 <= \$465 ;
   always @(posedge clk)
-    prod5_2 <= \$419 ;
+    prod4_3 <= \$466 ;
   always @(posedge clk)
-    prod5_3 <= \$420 ;
+    prod4_4 <= \$467 ;
   always @(posedge clk)
-    prod5_4 <= \$421 ;
+    prod4_5 <= \$468 ;
   always @(posedge clk)
-    prod5_5 <= \$422 ;
+    prod4_6 <= \$469 ;
   always @(posedge clk)
-    prod5_6 <= \$423 ;
+    prod4_7 <= \$470 ;
   always @(posedge clk)
-    prod5_7 <= \$424 ;
+    prod5_0 <= \$471 ;
   always @(posedge clk)
-    prod0_0_r <= \$425 ;
+    prod5_1 <= \$472 ;
   always @(posedge clk)
-    prod0_1_r <= \$426 ;
+    prod5_2 <= \$473 ;
   always @(posedge clk)
-    prod0_2_r <= \$427 ;
+    prod5_3 <= \$474 ;
   always @(posedge clk)
-    prod0_3_r <= \$428 ;
+    prod5_4 <= \$475 ;
   always @(posedge clk)
-    prod0_4_r <= \$429 ;
+    prod5_5 <= \$476 ;
   always @(posedge clk)
-    prod0_5_r <= \$430 ;
+    prod5_6 <= \$477 ;
   always @(posedge clk)
-    prod0_6_r <= \$431 ;
+    prod5_7 <= \$478 ;
   always @(posedge clk)
-    prod0_7_r <= \$432 ;
+    prod0_0_r <= \$479 ;
   always @(posedge clk)
-    prod1_0_r <= \$433 ;
+    prod0_1_r <= \$480 ;
   always @(posedge clk)
-    prod1_1_r <= \$434 ;
+    prod0_2_r <= \$481 ;
   always @(posedge clk)
-    prod1_2_r <= \$435 ;
+    prod0_3_r <= \$482 ;
   always @(posedge clk)
-    prod1_3_r <= \$436 ;
+    prod0_4_r <= \$483 ;
   always @(posedge clk)
-    prod1_4_r <= \$437 ;
+    prod0_5_r <= \$484 ;
   always @(posedge clk)
-    prod1_5_r <= \$438 ;
+    prod0_6_r <= \$485 ;
   always @(posedge clk)
-    prod1_6_r <= \$439 ;
+    prod0_7_r <= \$486 ;
   always @(posedge clk)
-    prod1_7_r <= \$440 ;
+    prod1_0_r <= \$487 ;
   always @(posedge clk)
-    prod2_0_r <= \$441 ;
+    prod1_1_r <= \$488 ;
   always @(posedge clk)
-    prod2_1_r <= \$442 ;
+    prod1_2_r <= \$489 ;
   always @(posedge clk)
-    prod2_2_r <= \$443 ;
+    prod1_3_r <= \$490 ;
   always @(posedge clk)
-    prod2_3_r <= \$444 ;
+    prod1_4_r <= \$491 ;
   always @(posedge clk)
-    prod2_4_r <= \$445 ;
+    prod1_5_r <= \$492 ;
   always @(posedge clk)
-    prod2_5_r <= \$446 ;
+    prod1_6_r <= \$493 ;
   always @(posedge clk)
-    prod2_6_r <= \$447 ;
+    prod1_7_r <= \$494 ;
   always @(posedge clk)
-    prod2_7_r <= \$448 ;
+    prod2_0_r <= \$495 ;
   always @(posedge clk)
-    prod3_0_r <= \$449 ;
+    prod2_1_r <= \$496 ;
   always @(posedge clk)
-    prod3_1_r <= \$450 ;
+    prod2_2_r <= \$497 ;
   always @(posedge clk)
-    prod3_2_r <= \$451 ;
+    prod2_3_r <= \$498 ;
   always @(posedge clk)
-    prod3_3_r <= \$452 ;
+    prod2_4_r <= \$499 ;
   always @(posedge clk)
-    prod3_4_r <= \$453 ;
+    prod2_5_r <= \$500 ;
   always @(posedge clk)
-    prod3_5_r <= \$454 ;
+    prod2_6_r <= \$501 ;
   always @(posedge clk)
-    prod3_6_r <= \$455 ;
+    prod2_7_r <= \$502 ;
   always @(posedge clk)
-    prod3_7_r <= \$456 ;
+    prod3_0_r <= \$503 ;
   always @(posedge clk)
-    prod4_0_r <= \$457 ;
+    prod3_1_r <= \$504 ;
   always @(posedge clk)
-    prod4_1_r <= \$458 ;
+    prod3_2_r <= \$505 ;
   always @(posedge clk)
-    prod4_2_r <= \$459 ;
+    prod3_3_r <= \$506 ;
   always @(posedge clk)
-    prod4_3_r <= \$460 ;
+    prod3_4_r <= \$507 ;
   always @(posedge clk)
-    prod4_4_r <= \$461 ;
+    prod3_5_r <= \$508 ;
   always @(posedge clk)
-    prod4_5_r <= \$462 ;
+    prod3_6_r <= \$509 ;
   always @(posedge clk)
-    prod4_6_r <= \$463 ;
+    prod3_7_r <= \$510 ;
   always @(posedge clk)
-    prod4_7_r <= \$464 ;
+    prod4_0_r <= \$511 ;
   always @(posedge clk)
-    prod5_0_r <= \$465 ;
+    prod4_1_r <= \$512 ;
   always @(posedge clk)
-    prod5_1_r <= \$466 ;
+    prod4_2_r <= \$513 ;
   always @(posedge clk)
-    prod5_2_r <= \$467 ;
+    prod4_3_r <= \$514 ;
   always @(posedge clk)
-    prod5_3_r <= \$468 ;
+    prod4_4_r <= \$515 ;
   always @(posedge clk)
-    prod5_4_r <= \$469 ;
+    prod4_5_r <= \$516 ;
   always @(posedge clk)
-    prod5_5_r <= \$470 ;
+    prod4_6_r <= \$517 ;
   always @(posedge clk)
-    prod5_6_r <= \$471 ;
+    prod4_7_r <= \$518 ;
   always @(posedge clk)
-    prod5_7_r <= \$472 ;
+    prod5_0_r <= \$519 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$473 ;
+    prod5_1_r <= \$520 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$474 ;
+    prod5_2_r <= \$521 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$475 ;
+    prod5_3_r <= \$522 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$476 ;
+    prod5_4_r <= \$523 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$477 ;
+    prod5_5_r <= \$524 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$478 ;
+    prod5_6_r <= \$525 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$479 ;
+    prod5_7_r <= \$526 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$480 ;
+    sum0_s0_0 <= \$527 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$481 ;
+    sum0_s0_1 <= \$528 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$482 ;
+    sum0_s1_0 <= \$529 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$483 ;
+    sum1_s0_0 <= \$530 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$484 ;
+    sum1_s0_1 <= \$531 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$485 ;
+    sum1_s1_0 <= \$532 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$486 ;
+    sum2_s0_0 <= \$533 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$487 ;
+    sum2_s0_1 <= \$534 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$488 ;
+    sum2_s1_0 <= \$535 ;
   always @(posedge clk)
-    sum5_s0_1 <= \$489 ;
+    sum3_s0_0 <= \$536 ;
   always @(posedge clk)
-    sum5_s1_0 <= \$490 ;
+    sum3_s0_1 <= \$537 ;
   always @(posedge clk)
-    v2 <= \$491 ;
+    sum3_s1_0 <= \$538 ;
   always @(posedge clk)
-    first2 <= \$492 ;
+    sum4_s0_0 <= \$539 ;
   always @(posedge clk)
-    last2 <= \$493 ;
+    sum4_s0_1 <= \$540 ;
   always @(posedge clk)
-    nf2 <= \$494 ;
+    sum4_s1_0 <= \$541 ;
   always @(posedge clk)
-    v3 <= \$495 ;
+    sum5_s0_0 <= \$542 ;
   always @(posedge clk)
-    first3 <= \$496 ;
+    sum5_s0_1 <= \$543 ;
   always @(posedge clk)
-    last3 <= \$497 ;
+    sum5_s1_0 <= \$544 ;
   always @(posedge clk)
-    nf3 <= \$498 ;
+    v2 <= \$545 ;
   always @(posedge clk)
-    v4 <= \$499 ;
+    first2 <= \$546 ;
   always @(posedge clk)
-    first4 <= \$500 ;
+    last2 <= \$547 ;
   always @(posedge clk)
-    last4 <= \$501 ;
+    nf2 <= \$548 ;
   always @(posedge clk)
-    nf4 <= \$502 ;
+    v3 <= \$549 ;
   always @(posedge clk)
-    v5 <= \$503 ;
+    first3 <= \$550 ;
   always @(posedge clk)
-    first5 <= \$504 ;
+    last3 <= \$551 ;
   always @(posedge clk)
-    last5 <= \$505 ;
+    nf3 <= \$552 ;
   always @(posedge clk)
-    nf5 <= \$506 ;
+    v4 <= \$553 ;
   always @(posedge clk)
-    v6 <= \$507 ;
+    first4 <= \$554 ;
   always @(posedge clk)
-    first6 <= \$508 ;
+    last4 <= \$555 ;
   always @(posedge clk)
-    last6 <= \$509 ;
+    nf4 <= \$556 ;
   always @(posedge clk)
-    nf6 <= \$510 ;
+    v5 <= \$557 ;
   always @(posedge clk)
-    acc0 <= \$511 ;
+    first5 <= \$558 ;
   always @(posedge clk)
-    acc1 <= \$512 ;
+    last5 <= \$559 ;
   always @(posedge clk)
-    acc2 <= \$513 ;
+    nf5 <= \$560 ;
   always @(posedge clk)
-    acc3 <= \$514 ;
+    v6 <= \$561 ;
   always @(posedge clk)
-    acc4 <= \$515 ;
+    first6 <= \$562 ;
   always @(posedge clk)
-    acc5 <= \$516 ;
+    last6 <= \$563 ;
   always @(posedge clk)
-    q_owed <= \$517 ;
+    nf6 <= \$564 ;
   always @(posedge clk)
-    \$signature__addr$42  <= \$518 ;
+    v7 <= \$565 ;
   always @(posedge clk)
-    \rport__addr$45  <= \$519 ;
+    first7 <= \$566 ;
   always @(posedge clk)
-    q_stored <= \$520 ;
+    last7 <= \$567 ;
   always @(posedge clk)
-    o__valid <= \$521 ;
+    nf7 <= \$568 ;
   always @(posedge clk)
-    o__payload <= \$522 ;
-  assign q_room = q_owed < 4'h8;
+    acc0 <= \$569 ;
+  always @(posedge clk)
+    acc1 <= \$570 ;
+  always @(posedge clk)
+    acc2 <= \$571 ;
+  always @(posedge clk)
+    acc3 <= \$572 ;
+  always @(posedge clk)
+    acc4 <= \$573 ;
+  always @(posedge clk)
+    acc5 <= \$574 ;
+  always @(posedge clk)
+    q_owed <= \$575 ;
+  always @(posedge clk)
+    \$signature__addr$52  <= \$576 ;
+  always @(posedge clk)
+    \rport__addr$55  <= \$577 ;
+  always @(posedge clk)
+    q_stored <= \$578 ;
+  always @(posedge clk)
+    o__valid <= \$579 ;
+  always @(posedge clk)
+    o__payload <= \$580 ;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -2107,125 +2843,125 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$20  = first6 ? \$19  : acc4;
+  assign \$20  = first7 ? \$19  : acc4;
   assign \$21  = $signed(\$20 ) + $signed(sum4_s1_0);
-  assign \$23  = first6 ? \$22  : acc5;
+  assign \$23  = first7 ? \$22  : acc5;
   assign \$24  = $signed(\$23 ) + $signed(sum5_s1_0);
-  assign \$25  = v6 & last6;
+  assign \$25  = v7 & last7;
   assign \$26  = ~ o__valid;
   assign \$27  = \$26  | o__ready;
   assign \$28  = | q_stored;
   assign \$29  = ~ \$28 ;
   assign \$30  = \$27  & \$29 ;
   assign \$31  = ~ \$30 ;
-  assign \$signature__en$36  = \$25  & \$31 ;
-  assign \$37  = wrom__addr == 6'h3f;
-  assign \$38  = wrom__addr + 1'h1;
+  assign \$signature__en$46  = \$25  & \$31 ;
+  assign \$37  = t == 6'h3f;
+  assign \$38  = t + 1'h1;
   assign \$39  = \$37  ? 7'h00 : \$38 ;
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [7:0]) - $signed(8'h80);
+  assign \$41  = from_input ? x_reg : rport__data;
   assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [15:8]) - $signed(8'h80);
+  assign \$43  = from_input ? x_reg : rport__data;
   assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [23:16]) - $signed(8'h80);
+  assign \$45  = from_input ? x_reg : rport__data;
   assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [31:24]) - $signed(8'h80);
+  assign \$47  = from_input ? x_reg : rport__data;
   assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [39:32]) - $signed(8'h80);
+  assign \$49  = from_input ? x_reg : rport__data;
   assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [47:40]) - $signed(8'h80);
+  assign \$51  = from_input ? x_reg : rport__data;
   assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [55:48]) - $signed(8'h80);
+  assign \$53  = from_input ? x_reg : rport__data;
   assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [63:56]) - $signed(8'h80);
+  assign \$55  = from_input ? x_reg : rport__data;
   assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [7:0]) - $signed(8'h80);
+  assign \$57  = from_input ? x_reg : rport__data;
   assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [15:8]) - $signed(8'h80);
+  assign \$59  = from_input ? x_reg : rport__data;
   assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [23:16]) - $signed(8'h80);
+  assign \$61  = from_input ? x_reg : rport__data;
   assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [31:24]) - $signed(8'h80);
+  assign \$63  = from_input ? x_reg : rport__data;
   assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [39:32]) - $signed(8'h80);
+  assign \$65  = from_input ? x_reg : rport__data;
   assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [47:40]) - $signed(8'h80);
+  assign \$67  = from_input ? x_reg : rport__data;
   assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [55:48]) - $signed(8'h80);
+  assign \$69  = from_input ? x_reg : rport__data;
   assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [63:56]) - $signed(8'h80);
+  assign \$71  = from_input ? x_reg : rport__data;
   assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [7:0]) - $signed(8'h80);
+  assign \$73  = from_input ? x_reg : rport__data;
   assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [15:8]) - $signed(8'h80);
+  assign \$75  = from_input ? x_reg : rport__data;
   assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [23:16]) - $signed(8'h80);
+  assign \$77  = from_input ? x_reg : rport__data;
   assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [31:24]) - $signed(8'h80);
+  assign \$79  = from_input ? x_reg : rport__data;
   assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [39:32]) - $signed(8'h80);
+  assign \$81  = from_input ? x_reg : rport__data;
   assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = $signed(\$82 [47:40]) - $signed(8'h80);
+  assign \$83  = from_input ? x_reg : rport__data;
   assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = $signed(\$84 [55:48]) - $signed(8'h80);
+  assign \$85  = from_input ? x_reg : rport__data;
   assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = $signed(\$86 [63:56]) - $signed(8'h80);
-  assign \$88  = from_input ? x_reg : rport__data;
-  assign \$89  = $signed(\$88 [7:0]) - $signed(8'h80);
-  assign \$90  = from_input ? x_reg : rport__data;
-  assign \$91  = $signed(\$90 [15:8]) - $signed(8'h80);
-  assign \$92  = from_input ? x_reg : rport__data;
-  assign \$93  = $signed(\$92 [23:16]) - $signed(8'h80);
-  assign \$94  = from_input ? x_reg : rport__data;
-  assign \$95  = $signed(\$94 [31:24]) - $signed(8'h80);
-  assign \$96  = from_input ? x_reg : rport__data;
-  assign \$97  = $signed(\$96 [39:32]) - $signed(8'h80);
-  assign \$98  = from_input ? x_reg : rport__data;
-  assign \$99  = $signed(\$98 [47:40]) - $signed(8'h80);
-  assign \$100  = from_input ? x_reg : rport__data;
-  assign \$101  = $signed(\$100 [55:48]) - $signed(8'h80);
-  assign \$102  = from_input ? x_reg : rport__data;
-  assign \$103  = $signed(\$102 [63:56]) - $signed(8'h80);
-  assign \$104  = from_input ? x_reg : rport__data;
-  assign \$105  = $signed(\$104 [7:0]) - $signed(8'h80);
-  assign \$106  = from_input ? x_reg : rport__data;
-  assign \$107  = $signed(\$106 [15:8]) - $signed(8'h80);
-  assign \$108  = from_input ? x_reg : rport__data;
-  assign \$109  = $signed(\$108 [23:16]) - $signed(8'h80);
-  assign \$110  = from_input ? x_reg : rport__data;
-  assign \$111  = $signed(\$110 [31:24]) - $signed(8'h80);
-  assign \$112  = from_input ? x_reg : rport__data;
-  assign \$113  = $signed(\$112 [39:32]) - $signed(8'h80);
-  assign \$114  = from_input ? x_reg : rport__data;
-  assign \$115  = $signed(\$114 [47:40]) - $signed(8'h80);
-  assign \$116  = from_input ? x_reg : rport__data;
-  assign \$117  = $signed(\$116 [55:48]) - $signed(8'h80);
-  assign \$118  = from_input ? x_reg : rport__data;
-  assign \$119  = $signed(\$118 [63:56]) - $signed(8'h80);
-  assign \$120  = from_input ? x_reg : rport__data;
-  assign \$121  = $signed(\$120 [7:0]) - $signed(8'h80);
-  assign \$122  = from_input ? x_reg : rport__data;
-  assign \$123  = $signed(\$122 [15:8]) - $signed(8'h80);
-  assign \$124  = from_input ? x_reg : rport__data;
-  assign \$125  = $signed(\$124 [23:16]) - $signed(8'h80);
-  assign \$126  = from_input ? x_reg : rport__data;
-  assign \$127  = $signed(\$126 [31:24]) - $signed(8'h80);
-  assign \$128  = from_input ? x_reg : rport__data;
-  assign \$129  = $signed(\$128 [39:32]) - $signed(8'h80);
-  assign \$130  = from_input ? x_reg : rport__data;
-  assign \$131  = $signed(\$130 [47:40]) - $signed(8'h80);
-  assign \$132  = from_input ? x_reg : rport__data;
-  assign \$133  = $signed(\$132 [55:48]) - $signed(8'h80);
-  assign \$134  = from_input ? x_reg : rport__data;
-  assign \$135  = $signed(\$134 [63:56]) - $signed(8'h80);
+  assign \$87  = from_input ? x_reg : rport__data;
+  assign \$88  = $signed(x0_0) - $signed(8'h80);
+  assign \$89  = $signed(x0_1) - $signed(8'h80);
+  assign \$90  = $signed(x0_2) - $signed(8'h80);
+  assign \$91  = $signed(x0_3) - $signed(8'h80);
+  assign \$92  = $signed(x0_4) - $signed(8'h80);
+  assign \$93  = $signed(x0_5) - $signed(8'h80);
+  assign \$94  = $signed(x0_6) - $signed(8'h80);
+  assign \$95  = $signed(x0_7) - $signed(8'h80);
+  assign \$96  = $signed(x1_0) - $signed(8'h80);
+  assign \$97  = $signed(x1_1) - $signed(8'h80);
+  assign \$98  = $signed(x1_2) - $signed(8'h80);
+  assign \$99  = $signed(x1_3) - $signed(8'h80);
+  assign \$100  = $signed(x1_4) - $signed(8'h80);
+  assign \$101  = $signed(x1_5) - $signed(8'h80);
+  assign \$102  = $signed(x1_6) - $signed(8'h80);
+  assign \$103  = $signed(x1_7) - $signed(8'h80);
+  assign \$104  = $signed(x2_0) - $signed(8'h80);
+  assign \$105  = $signed(x2_1) - $signed(8'h80);
+  assign \$106  = $signed(x2_2) - $signed(8'h80);
+  assign \$107  = $signed(x2_3) - $signed(8'h80);
+  assign \$108  = $signed(x2_4) - $signed(8'h80);
+  assign \$109  = $signed(x2_5) - $signed(8'h80);
+  assign \$110  = $signed(x2_6) - $signed(8'h80);
+  assign \$111  = $signed(x2_7) - $signed(8'h80);
+  assign \$112  = $signed(x3_0) - $signed(8'h80);
+  assign \$113  = $signed(x3_1) - $signed(8'h80);
+  assign \$114  = $signed(x3_2) - $signed(8'h80);
+  assign \$115  = $signed(x3_3) - $signed(8'h80);
+  assign \$116  = $signed(x3_4) - $signed(8'h80);
+  assign \$117  = $signed(x3_5) - $signed(8'h80);
+  assign \$118  = $signed(x3_6) - $signed(8'h80);
+  assign \$119  = $signed(x3_7) - $signed(8'h80);
+  assign \$120  = $signed(x4_0) - $signed(8'h80);
+  assign \$121  = $signed(x4_1) - $signed(8'h80);
+  assign \$122  = $signed(x4_2) - $signed(8'h80);
+  assign \$123  = $signed(x4_3) - $signed(8'h80);
+  assign \$124  = $signed(x4_4) - $signed(8'h80);
+  assign \$125  = $signed(x4_5) - $signed(8'h80);
+  assign \$126  = $signed(x4_6) - $signed(8'h80);
+  assign \$127  = $signed(x4_7) - $signed(8'h80);
+  assign \$128  = $signed(x5_0) - $signed(8'h80);
+  assign \$129  = $signed(x5_1) - $signed(8'h80);
+  assign \$130  = $signed(x5_2) - $signed(8'h80);
+  assign \$131  = $signed(x5_3) - $signed(8'h80);
+  assign \$132  = $signed(x5_4) - $signed(8'h80);
+  assign \$133  = $signed(x5_5) - $signed(8'h80);
+  assign \$134  = $signed(x5_6) - $signed(8'h80);
+  assign \$135  = $signed(x5_7) - $signed(8'h80);
   assign \$136  = $signed(xoff0_0) * $signed(w0_0);
   assign \$137  = $signed(xoff0_1) * $signed(w0_1);
   assign \$138  = $signed(xoff0_2) * $signed(w0_2);
@@ -2320,7 +3056,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$227  = q_owed + \$226 ;
   assign \$228  = o__valid & o__ready;
   assign \$229  = \$227  - \$228 ;
-  assign \$230  = v6 & last6;
+  assign \$230  = v7 & last7;
   assign \$231  = ~ o__valid;
   assign \$232  = \$231  | o__ready;
   assign \$233  = | q_stored;
@@ -2328,17 +3064,17 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$235  = \$232  & \$234 ;
   assign \$236  = ~ \$235 ;
   assign \$237  = \$230  & \$236 ;
-  assign \$238  = \$signature__addr$42  == 3'h6;
-  assign \$239  = \$signature__addr$42  + 1'h1;
+  assign \$238  = \$signature__addr$52  == 3'h7;
+  assign \$239  = \$signature__addr$52  + 1'h1;
   assign \$240  = \$238  ? 4'h0 : \$239 ;
   assign \$241  = ~ o__valid;
   assign \$242  = \$241  | o__ready;
   assign \$243  = | q_stored;
   assign \$244  = \$242  & \$243 ;
-  assign \$245  = \rport__addr$45  == 3'h6;
-  assign \$246  = \rport__addr$45  + 1'h1;
+  assign \$245  = \rport__addr$55  == 3'h7;
+  assign \$246  = \rport__addr$55  + 1'h1;
   assign \$247  = \$245  ? 4'h0 : \$246 ;
-  assign \$248  = v6 & last6;
+  assign \$248  = v7 & last7;
   assign \$249  = ~ o__valid;
   assign \$250  = \$249  | o__ready;
   assign \$251  = | q_stored;
@@ -2355,10 +3091,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$262  = ~ o__valid;
   assign \$263  = \$262  | o__ready;
   assign \$264  = | q_stored;
-  assign \$265  = v6 & last6;
+  assign \$265  = v7 & last7;
   assign \$266  = \$264  | \$265 ;
   assign \$267  = | q_stored;
-  assign \$268  = \$267  ? \rport__data$280  : q_in;
+  assign \$268  = \$267  ? \rport__data$348  : q_in;
   always @(posedge clk)
     nf_t <= \$269 ;
   always @(posedge clk)
@@ -2370,7 +3106,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk)
     last_t <= \$273 ;
   always @(posedge clk)
-    wrom__addr <= \$274 ;
+    t <= \$274 ;
   always @(posedge clk)
     x_reg <= \$275 ;
   always @(posedge clk)
@@ -2384,1301 +3120,1877 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk)
     nf1 <= \$280 ;
   always @(posedge clk)
-    xoff0_0 <= \$281 ;
+    port__addr <= \$281 ;
   always @(posedge clk)
-    xoff0_1 <= \$282 ;
+    x0_0 <= \$282 ;
   always @(posedge clk)
-    xoff0_2 <= \$283 ;
+    x0_1 <= \$283 ;
   always @(posedge clk)
-    xoff0_3 <= \$284 ;
+    x0_2 <= \$284 ;
   always @(posedge clk)
-    xoff0_4 <= \$285 ;
+    x0_3 <= \$285 ;
   always @(posedge clk)
-    xoff0_5 <= \$286 ;
+    x0_4 <= \$286 ;
   always @(posedge clk)
-    xoff0_6 <= \$287 ;
+    x0_5 <= \$287 ;
   always @(posedge clk)
-    xoff0_7 <= \$288 ;
+    x0_6 <= \$288 ;
   always @(posedge clk)
-    xoff1_0 <= \$289 ;
+    x0_7 <= \$289 ;
   always @(posedge clk)
-    xoff1_1 <= \$290 ;
+    \port__addr$15  <= \$290 ;
   always @(posedge clk)
-    xoff1_2 <= \$291 ;
+    x1_0 <= \$291 ;
   always @(posedge clk)
-    xoff1_3 <= \$292 ;
+    x1_1 <= \$292 ;
   always @(posedge clk)
-    xoff1_4 <= \$293 ;
+    x1_2 <= \$293 ;
   always @(posedge clk)
-    xoff1_5 <= \$294 ;
+    x1_3 <= \$294 ;
   always @(posedge clk)
-    xoff1_6 <= \$295 ;
+    x1_4 <= \$295 ;
   always @(posedge clk)
-    xoff1_7 <= \$296 ;
+    x1_5 <= \$296 ;
   always @(posedge clk)
-    xoff2_0 <= \$297 ;
+    x1_6 <= \$297 ;
   always @(posedge clk)
-    xoff2_1 <= \$298 ;
+    x1_7 <= \$298 ;
   always @(posedge clk)
-    xoff2_2 <= \$299 ;
+    \port__addr$17  <= \$299 ;
   always @(posedge clk)
-    xoff2_3 <= \$300 ;
+    x2_0 <= \$300 ;
   always @(posedge clk)
-    xoff2_4 <= \$301 ;
+    x2_1 <= \$301 ;
   always @(posedge clk)
-    xoff2_5 <= \$302 ;
+    x2_2 <= \$302 ;
   always @(posedge clk)
-    xoff2_6 <= \$303 ;
+    x2_3 <= \$303 ;
   always @(posedge clk)
-    xoff2_7 <= \$304 ;
+    x2_4 <= \$304 ;
   always @(posedge clk)
-    xoff3_0 <= \$305 ;
+    x2_5 <= \$305 ;
   always @(posedge clk)
-    xoff3_1 <= \$306 ;
+    x2_6 <= \$306 ;
   always @(posedge clk)
-    xoff3_2 <= \$307 ;
+    x2_7 <= \$307 ;
   always @(posedge clk)
-    xoff3_3 <= \$308 ;
+    \port__addr$19  <= \$308 ;
   always @(posedge clk)
-    xoff3_4 <= \$309 ;
+    x3_0 <= \$309 ;
   always @(posedge clk)
-    xoff3_5 <= \$310 ;
+    x3_1 <= \$310 ;
   always @(posedge clk)
-    xoff3_6 <= \$311 ;
+    x3_2 <= \$311 ;
   always @(posedge clk)
-    xoff3_7 <= \$312 ;
+    x3_3 <= \$312 ;
   always @(posedge clk)
-    xoff4_0 <= \$313 ;
+    x3_4 <= \$313 ;
   always @(posedge clk)
-    xoff4_1 <= \$314 ;
+    x3_5 <= \$314 ;
   always @(posedge clk)
-    xoff4_2 <= \$315 ;
+    x3_6 <= \$315 ;
   always @(posedge clk)
-    xoff4_3 <= \$316 ;
+    x3_7 <= \$316 ;
   always @(posedge clk)
-    xoff4_4 <= \$317 ;
+    \port__addr$21  <= \$317 ;
   always @(posedge clk)
-    xoff4_5 <= \$318 ;
+    x4_0 <= \$318 ;
   always @(posedge clk)
-    xoff4_6 <= \$319 ;
+    x4_1 <= \$319 ;
   always @(posedge clk)
-    xoff4_7 <= \$320 ;
+    x4_2 <= \$320 ;
   always @(posedge clk)
-    xoff5_0 <= \$321 ;
+    x4_3 <= \$321 ;
   always @(posedge clk)
-    xoff5_1 <= \$322 ;
+    x4_4 <= \$322 ;
   always @(posedge clk)
-    xoff5_2 <= \$323 ;
+    x4_5 <= \$323 ;
   always @(posedge clk)
-    xoff5_3 <= \$324 ;
+    x4_6 <= \$324 ;
   always @(posedge clk)
-    xoff5_4 <= \$325 ;
+    x4_7 <= \$325 ;
   always @(posedge clk)
-    xoff5_5 <= \$326 ;
+    \port__addr$23  <= \$326 ;
   always @(posedge clk)
-    xoff5_6 <= \$327 ;
+    x5_0 <= \$327 ;
   always @(posedge clk)
-    xoff5_7 <= \$328 ;
+    x5_1 <= \$328 ;
   always @(posedge clk)
-    w0_0 <= \$329 ;
+    x5_2 <= \$329 ;
   always @(posedge clk)
-    w0_1 <= \$330 ;
+    x5_3 <= \$330 ;
   always @(posedge clk)
-    w0_2 <= \$331 ;
-  always @(posedge clk)
-    w0_3 <= \$332 ;
-  always @(posedge clk)
-    w0_4 <= \$333 ;
-  always @(posedge clk)
-    w0_5 <= \$334 ;
-  always @(posedge clk)
-    w0_6 <= \$335 ;
-  always @(posedge clk)
-    w0_7 <= \$336 ;
-  always @(posedge clk)
-    w1_0 <= \$337 ;
-  always @(posedge clk)
-    w1_1 <= \$338 ;
-  always @(posedge clk)
-    w1_2 <= \$339 ;
-  always @(posedge clk)
-    w1_3 <= \$340 ;
-  always @(posedge clk)
-    w1_4 <= \$341 ;
-  always @(posedge clk)
-    w1_5 <= \$342 ;
-  always @(posedge clk)
-    w1_6 <= \$343 ;
-  always @(posedge clk)
-    w1_7 <= \$344 ;
-  always @(posedge clk)
-    w2_0 <= \$345 ;
-  always @(posedge clk)
-    w2_1 <= \$346 ;
-  always @(posedge clk)
-    w2_2 <= \$347 ;
-  always @(posedge clk)
-    w2_3 <= \$348 ;
-  always @(posedge clk)
-    w2_4 <= \$349 ;
-  always @(posedge clk)
-    w2_5 <= \$350 ;
-  always @(posedge clk)
-    w2_6 <= \$351 ;
-  always @(posedge clk)
-    w2_7 <= \$352 ;
-  always @(posedge clk)
-    w3_0 <= \$353 ;
-  always @(posedge clk)
-    w3_1 <= \$354 ;
-  always @(posedge clk)
-    w3_2 <= \$355 ;
-  always @(posedge clk)
-    w3_3 <= \$356 ;
-  always @(posedge clk)
-    w3_4 <= \$357 ;
-  always @(posedge clk)
-    w3_5 <= \$358 ;
-  always @(posedge clk)
-    w3_6 <= \$359 ;
-  always @(posedge clk)
-    w3_7 <= \$360 ;
-  always @(posedge clk)
-    w4_0 <= \$361 ;
-  always @(posedge clk)
-    w4_1 <= \$362 ;
-  always @(posedge clk)
-    w4_2 <= \$363 ;
-  always @(posedge clk)
-    w4_3 <= \$364 ;
-  always @(posedge clk)
-    w4_4 <= \$365 ;
+    x5_4 <= \$331 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = wrom__data[311:304];
+    \$333  = \$86 [55:48];
     if (rst) begin
-      \$367  = 8'h00;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = wrom__data[319:312];
+    \$334  = \$87 [63:56];
+    if (rst) begin
+      \$334  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$335  = \$88 ;
+    if (rst) begin
+      \$335  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$336  = port__data[7:0];
+    if (rst) begin
+      \$336  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$337  = \$89 ;
+    if (rst) begin
+      \$337  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$338  = port__data[15:8];
+    if (rst) begin
+      \$338  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$339  = \$90 ;
+    if (rst) begin
+      \$339  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$340  = port__data[23:16];
+    if (rst) begin
+      \$340  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$341  = \$91 ;
+    if (rst) begin
+      \$341  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$342  = port__data[31:24];
+    if (rst) begin
+      \$342  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$343  = \$92 ;
+    if (rst) begin
+      \$343  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$344  = port__data[39:32];
+    if (rst) begin
+      \$344  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$345  = \$93 ;
+    if (rst) begin
+      \$345  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$346  = port__data[47:40];
+    if (rst) begin
+      \$346  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$347  = \$94 ;
+    if (rst) begin
+      \$347  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$348  = port__data[55:48];
+    if (rst) begin
+      \$348  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$349  = \$95 ;
+    if (rst) begin
+      \$349  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$350  = port__data[63:56];
+    if (rst) begin
+      \$350  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$351  = \$96 ;
+    if (rst) begin
+      \$351  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$352  = \port__data$136 [7:0];
+    if (rst) begin
+      \$352  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$353  = \$97 ;
+    if (rst) begin
+      \$353  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$354  = \port__data$136 [15:8];
+    if (rst) begin
+      \$354  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$355  = \$98 ;
+    if (rst) begin
+      \$355  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$356  = \port__data$136 [23:16];
+    if (rst) begin
+      \$356  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$357  = \$99 ;
+    if (rst) begin
+      \$357  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$358  = \port__data$136 [31:24];
+    if (rst) begin
+      \$358  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$359  = \$100 ;
+    if (rst) begin
+      \$359  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$360  = \port__data$136 [39:32];
+    if (rst) begin
+      \$360  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$361  = \$101 ;
+    if (rst) begin
+      \$361  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$362  = \port__data$136 [47:40];
+    if (rst) begin
+      \$362  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$363  = \$102 ;
+    if (rst) begin
+      \$363  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$364  = \port__data$136 [55:48];
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$365  = \$103 ;
+    if (rst) begin
+      \$365  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$366  = \port__data$136 [63:56];
+    if (rst) begin
+      \$366  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$367  = \$104 ;
+    if (rst) begin
+      \$367  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$368  = \port__data$153 [7:0];
     if (rst) begin
       \$368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = wrom__data[327:320];
+    \$369  = \$105 ;
     if (rst) begin
-      \$369  = 8'h00;
+      \$369  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = wrom__data[335:328];
+    \$370  = \port__data$153 [15:8];
     if (rst) begin
       \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = wrom__data[343:336];
+    \$371  = \$106 ;
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = wrom__data[351:344];
+    \$372  = \port__data$153 [23:16];
     if (rst) begin
       \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = wrom__data[359:352];
+    \$373  = \$107 ;
     if (rst) begin
-      \$373  = 8'h00;
+      \$373  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = wrom__data[367:360];
+    \$374  = \port__data$153 [31:24];
     if (rst) begin
       \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = wrom__data[375:368];
+    \$375  = \$108 ;
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = wrom__data[383:376];
+    \$376  = \port__data$153 [39:32];
     if (rst) begin
       \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = \$136 ;
+    \$377  = \$109 ;
     if (rst) begin
-      \$377  = 17'h00000;
+      \$377  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = \$137 ;
+    \$378  = \port__data$153 [47:40];
     if (rst) begin
-      \$378  = 17'h00000;
+      \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = \$138 ;
+    \$379  = \$110 ;
     if (rst) begin
-      \$379  = 17'h00000;
+      \$379  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = \$139 ;
+    \$380  = \port__data$153 [55:48];
     if (rst) begin
-      \$380  = 17'h00000;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = \$140 ;
+    \$381  = \$111 ;
     if (rst) begin
-      \$381  = 17'h00000;
+      \$381  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = \$141 ;
+    \$382  = \port__data$153 [63:56];
     if (rst) begin
-      \$382  = 17'h00000;
+      \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = \$142 ;
+    \$383  = \$112 ;
     if (rst) begin
-      \$383  = 17'h00000;
+      \$383  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = \$143 ;
+    \$384  = \port__data$170 [7:0];
     if (rst) begin
-      \$384  = 17'h00000;
+      \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = \$144 ;
+    \$385  = \$113 ;
     if (rst) begin
-      \$385  = 17'h00000;
+      \$385  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = \$145 ;
+    \$386  = \port__data$170 [15:8];
     if (rst) begin
-      \$386  = 17'h00000;
+      \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = \$146 ;
+    \$387  = \$114 ;
     if (rst) begin
-      \$387  = 17'h00000;
+      \$387  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = \$147 ;
+    \$388  = \port__data$170 [23:16];
     if (rst) begin
-      \$388  = 17'h00000;
+      \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = \$148 ;
+    \$389  = \$115 ;
     if (rst) begin
-      \$389  = 17'h00000;
+      \$389  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = \$149 ;
+    \$390  = \port__data$170 [31:24];
     if (rst) begin
-      \$390  = 17'h00000;
+      \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = \$150 ;
+    \$391  = \$116 ;
     if (rst) begin
-      \$391  = 17'h00000;
+      \$391  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = \$151 ;
+    \$392  = \port__data$170 [39:32];
     if (rst) begin
-      \$392  = 17'h00000;
+      \$392  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = \$152 ;
+    \$393  = \$117 ;
     if (rst) begin
-      \$393  = 17'h00000;
+      \$393  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = \$153 ;
+    \$394  = \port__data$170 [47:40];
     if (rst) begin
-      \$394  = 17'h00000;
+      \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$154 ;
+    \$395  = \$118 ;
     if (rst) begin
-      \$395  = 17'h00000;
+      \$395  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = \$155 ;
+    \$396  = \port__data$170 [55:48];
     if (rst) begin
-      \$396  = 17'h00000;
+      \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = \$156 ;
+    \$397  = \$119 ;
     if (rst) begin
-      \$397  = 17'h00000;
+      \$397  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = \$157 ;
+    \$398  = \port__data$170 [63:56];
     if (rst) begin
-      \$398  = 17'h00000;
+      \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = \$158 ;
+    \$399  = \$120 ;
     if (rst) begin
-      \$399  = 17'h00000;
+      \$399  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = \$159 ;
+    \$400  = \port__data$187 [7:0];
     if (rst) begin
-      \$400  = 17'h00000;
+      \$400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = \$160 ;
+    \$401  = \$121 ;
     if (rst) begin
-      \$401  = 17'h00000;
+      \$401  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = \$161 ;
+    \$402  = \port__data$187 [15:8];
     if (rst) begin
-      \$402  = 17'h00000;
+      \$402  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = \$162 ;
+    \$403  = \$122 ;
     if (rst) begin
-      \$403  = 17'h00000;
+      \$403  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = \$163 ;
+    \$404  = \port__data$187 [23:16];
     if (rst) begin
-      \$404  = 17'h00000;
+      \$404  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = \$164 ;
+    \$405  = \$123 ;
     if (rst) begin
-      \$405  = 17'h00000;
+      \$405  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = \$165 ;
+    \$406  = \port__data$187 [31:24];
     if (rst) begin
-      \$406  = 17'h00000;
+      \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = \$166 ;
+    \$407  = \$124 ;
     if (rst) begin
-      \$407  = 17'h00000;
+      \$407  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = \$167 ;
+    \$408  = \port__data$187 [39:32];
     if (rst) begin
-      \$408  = 17'h00000;
+      \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = \$168 ;
+    \$409  = \$125 ;
     if (rst) begin
-      \$409  = 17'h00000;
+      \$409  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = \$169 ;
+    \$410  = \port__data$187 [47:40];
     if (rst) begin
-      \$410  = 17'h00000;
+      \$410  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = \$170 ;
+    \$411  = \$126 ;
     if (rst) begin
-      \$411  = 17'h00000;
+      \$411  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = \$171 ;
+    \$412  = \port__data$187 [55:48];
     if (rst) begin
-      \$412  = 17'h00000;
+      \$412  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = \$172 ;
+    \$413  = \$127 ;
     if (rst) begin
-      \$413  = 17'h00000;
+      \$413  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \$173 ;
+    \$414  = \port__data$187 [63:56];
     if (rst) begin
-      \$414  = 17'h00000;
+      \$414  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = \$174 ;
+    \$415  = \$128 ;
     if (rst) begin
-      \$415  = 17'h00000;
+      \$415  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = \$175 ;
+    \$416  = \port__data$204 [7:0];
     if (rst) begin
-      \$416  = 17'h00000;
+      \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = \$176 ;
+    \$417  = \$129 ;
     if (rst) begin
-      \$417  = 17'h00000;
+      \$417  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \$177 ;
+    \$418  = \port__data$204 [15:8];
     if (rst) begin
-      \$418  = 17'h00000;
+      \$418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = \$178 ;
+    \$419  = \$130 ;
     if (rst) begin
-      \$419  = 17'h00000;
+      \$419  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = \$179 ;
+    \$420  = \port__data$204 [23:16];
     if (rst) begin
-      \$420  = 17'h00000;
+      \$420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = \$180 ;
+    \$421  = \$131 ;
     if (rst) begin
-      \$421  = 17'h00000;
+      \$421  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = \$181 ;
+    \$422  = \port__data$204 [31:24];
     if (rst) begin
-      \$422  = 17'h00000;
+      \$422  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = \$182 ;
+    \$423  = \$132 ;
     if (rst) begin
-      \$423  = 17'h00000;
+      \$423  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = \$183 ;
+    \$424  = \port__data$204 [39:32];
     if (rst) begin
-      \$424  = 17'h00000;
+      \$424  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = prod0_0;
+    \$425  = \$133 ;
     if (rst) begin
-      \$425  = 17'h00000;
+      \$425  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = prod0_1;
+    \$426  = \port__data$204 [47:40];
     if (rst) begin
-      \$426  = 17'h00000;
+      \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = prod0_2;
+    \$427  = \$134 ;
     if (rst) begin
-      \$427  = 17'h00000;
+      \$427  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = prod0_3;
+    \$428  = \port__data$204 [55:48];
     if (rst) begin
-      \$428  = 17'h00000;
+      \$428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = prod0_4;
+    \$429  = \$135 ;
     if (rst) begin
-      \$429  = 17'h00000;
+      \$429  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = prod0_5;
+    \$430  = \port__data$204 [63:56];
     if (rst) begin
-      \$430  = 17'h00000;
+      \$430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = prod0_6;
+    \$431  = \$136 ;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = prod0_7;
+    \$432  = \$137 ;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = prod1_0;
+    \$433  = \$138 ;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = prod1_1;
+    \$434  = \$139 ;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = prod1_2;
+    \$435  = \$140 ;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = prod1_3;
+    \$436  = \$141 ;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = prod1_4;
+    \$437  = \$142 ;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = prod1_5;
+    \$438  = \$143 ;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = prod1_6;
+    \$439  = \$144 ;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = prod1_7;
+    \$440  = \$145 ;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = prod2_0;
+    \$441  = \$146 ;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = prod2_1;
+    \$442  = \$147 ;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = prod2_2;
+    \$443  = \$148 ;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = prod2_3;
+    \$444  = \$149 ;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = prod2_4;
+    \$445  = \$150 ;
     if (rst) begin
       \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = prod2_5;
+    \$446  = \$151 ;
     if (rst) begin
       \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = prod2_6;
+    \$447  = \$152 ;
     if (rst) begin
       \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = prod2_7;
+    \$448  = \$153 ;
     if (rst) begin
       \$448  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = prod3_0;
+    \$449  = \$154 ;
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = prod3_1;
+    \$450  = \$155 ;
     if (rst) begin
       \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = prod3_2;
+    \$451  = \$156 ;
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = prod3_3;
+    \$452  = \$157 ;
     if (rst) begin
       \$452  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = prod3_4;
+    \$453  = \$158 ;
     if (rst) begin
       \$453  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = prod3_5;
+    \$454  = \$159 ;
     if (rst) begin
       \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = prod3_6;
+    \$455  = \$160 ;
     if (rst) begin
       \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = prod3_7;
+    \$456  = \$161 ;
     if (rst) begin
       \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = prod4_0;
+    \$457  = \$162 ;
     if (rst) begin
       \$457  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = prod4_1;
+    \$458  = \$163 ;
     if (rst) begin
       \$458  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = prod4_2;
+    \$459  = \$164 ;
     if (rst) begin
       \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = prod4_3;
+    \$460  = \$165 ;
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = prod4_4;
+    \$461  = \$166 ;
     if (rst) begin
       \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = prod4_5;
+    \$462  = \$167 ;
     if (rst) begin
       \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = prod4_6;
+    \$463  = \$168 ;
     if (rst) begin
       \$463  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = prod4_7;
+    \$464  = \$169 ;
     if (rst) begin
       \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = prod5_0;
+    \$465  = \$170 ;
     if (rst) begin
       \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = prod5_1;
+    \$466  = \$171 ;
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = prod5_2;
+    \$467  = \$172 ;
     if (rst) begin
       \$467  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = prod5_3;
+    \$468  = \$173 ;
     if (rst) begin
       \$468  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = prod5_4;
+    \$469  = \$174 ;
     if (rst) begin
       \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = prod5_5;
+    \$470  = \$175 ;
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = prod5_6;
+    \$471  = \$176 ;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = prod5_7;
+    \$472  = \$177 ;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
+    \$473  = \$178 ;
     if (rst) begin
-      \$473  = 24'h000000;
+      \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = { \$189 [18], \$189 [18], \$189 [18], \$189 [18], \$189 [18], \$189  };
+    \$474  = \$179 ;
     if (rst) begin
-      \$474  = 24'h000000;
+      \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = \$190 [23:0];
+    \$475  = \$180 ;
     if (rst) begin
-      \$475  = 24'h000000;
+      \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = { \$193 [18], \$193 [18], \$193 [18], \$193 [18], \$193 [18], \$193  };
+    \$476  = \$181 ;
     if (rst) begin
-      \$476  = 24'h000000;
+      \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = { \$196 [18], \$196 [18], \$196 [18], \$196 [18], \$196 [18], \$196  };
+    \$477  = \$182 ;
     if (rst) begin
-      \$477  = 24'h000000;
+      \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = \$197 [23:0];
+    \$478  = \$183 ;
     if (rst) begin
-      \$478  = 24'h000000;
+      \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
+    \$479  = prod0_0;
     if (rst) begin
-      \$479  = 24'h000000;
+      \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
+    \$480  = prod0_1;
     if (rst) begin
-      \$480  = 24'h000000;
+      \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = \$204 [23:0];
+    \$481  = prod0_2;
     if (rst) begin
-      \$481  = 24'h000000;
+      \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = { \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207  };
+    \$482  = prod0_3;
     if (rst) begin
-      \$482  = 24'h000000;
+      \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = { \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210  };
+    \$483  = prod0_4;
     if (rst) begin
-      \$483  = 24'h000000;
+      \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = \$211 [23:0];
+    \$484  = prod0_5;
     if (rst) begin
-      \$484  = 24'h000000;
+      \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = { \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214  };
+    \$485  = prod0_6;
     if (rst) begin
-      \$485  = 24'h000000;
+      \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = { \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217  };
+    \$486  = prod0_7;
     if (rst) begin
-      \$486  = 24'h000000;
+      \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = \$218 [23:0];
+    \$487  = prod1_0;
     if (rst) begin
-      \$487  = 24'h000000;
+      \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = { \$221 [18], \$221 [18], \$221 [18], \$221 [18], \$221 [18], \$221  };
+    \$488  = prod1_1;
     if (rst) begin
-      \$488  = 24'h000000;
+      \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = { \$224 [18], \$224 [18], \$224 [18], \$224 [18], \$224 [18], \$224  };
+    \$489  = prod1_2;
     if (rst) begin
-      \$489  = 24'h000000;
+      \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = \$225 [23:0];
+    \$490  = prod1_3;
     if (rst) begin
-      \$490  = 24'h000000;
+      \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = v1;
+    \$491  = prod1_4;
     if (rst) begin
-      \$491  = 1'h0;
+      \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = first1;
+    \$492  = prod1_5;
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = last1;
+    \$493  = prod1_6;
     if (rst) begin
-      \$493  = 1'h0;
+      \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = nf1;
+    \$494  = prod1_7;
     if (rst) begin
-      \$494  = 3'h0;
+      \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = v2;
+    \$495  = prod2_0;
     if (rst) begin
-      \$495  = 1'h0;
+      \$495  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = first2;
+    \$496  = prod2_1;
     if (rst) begin
-      \$496  = 1'h0;
+      \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = last2;
+    \$497  = prod2_2;
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = nf2;
+    \$498  = prod2_3;
     if (rst) begin
-      \$498  = 3'h0;
+      \$498  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = v3;
+    \$499  = prod2_4;
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = first3;
+    \$500  = prod2_5;
     if (rst) begin
-      \$500  = 1'h0;
+      \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = last3;
+    \$501  = prod2_6;
     if (rst) begin
-      \$501  = 1'h0;
+      \$501  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = nf3;
+    \$502  = prod2_7;
     if (rst) begin
-      \$502  = 3'h0;
+      \$502  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = v4;
+    \$503  = prod3_0;
     if (rst) begin
-      \$503  = 1'h0;
+      \$503  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = first4;
+    \$504  = prod3_1;
     if (rst) begin
-      \$504  = 1'h0;
+      \$504  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = last4;
+    \$505  = prod3_2;
     if (rst) begin
-      \$505  = 1'h0;
+      \$505  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = nf4;
+    \$506  = prod3_3;
     if (rst) begin
-      \$506  = 3'h0;
+      \$506  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = v5;
+    \$507  = prod3_4;
     if (rst) begin
-      \$507  = 1'h0;
+      \$507  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = first5;
+    \$508  = prod3_5;
     if (rst) begin
-      \$508  = 1'h0;
+      \$508  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = last5;
+    \$509  = prod3_6;
     if (rst) begin
-      \$509  = 1'h0;
+      \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = nf5;
+    \$510  = prod3_7;
     if (rst) begin
-      \$510  = 3'h0;
+      \$510  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = acc0;
-    if (v6) begin
-      \$511  = \$9 [23:0];
-    end
+    \$511  = prod4_0;
     if (rst) begin
-      \$511  = 24'h000000;
+      \$511  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = acc1;
-    if (v6) begin
-      \$512  = \$12 [23:0];
-    end
+    \$512  = prod4_1;
     if (rst) begin
-      \$512  = 24'h000000;
+      \$512  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = acc2;
-    if (v6) begin
-      \$513  = \$15 [23:0];
-    end
+    \$513  = prod4_2;
     if (rst) begin
-      \$513  = 24'h000000;
+      \$513  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = acc3;
-    if (v6) begin
-      \$514  = \$18 [23:0];
-    end
+    \$514  = prod4_3;
     if (rst) begin
-      \$514  = 24'h000000;
+      \$514  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = acc4;
-    if (v6) begin
-      \$515  = \$21 [23:0];
-    end
+    \$515  = prod4_4;
     if (rst) begin
-      \$515  = 24'h000000;
+      \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = acc5;
-    if (v6) begin
-      \$516  = \$24 [23:0];
-    end
+    \$516  = prod4_5;
     if (rst) begin
-      \$516  = 24'h000000;
+      \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = \$229 [3:0];
+    \$517  = prod4_6;
     if (rst) begin
-      \$517  = 4'h0;
+      \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = \$signature__addr$42 ;
+    \$518  = prod4_7;
+    if (rst) begin
+      \$518  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$519  = prod5_0;
+    if (rst) begin
+      \$519  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$520  = prod5_1;
+    if (rst) begin
+      \$520  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$521  = prod5_2;
+    if (rst) begin
+      \$521  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$522  = prod5_3;
+    if (rst) begin
+      \$522  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$523  = prod5_4;
+    if (rst) begin
+      \$523  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$524  = prod5_5;
+    if (rst) begin
+      \$524  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$525  = prod5_6;
+    if (rst) begin
+      \$525  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$526  = prod5_7;
+    if (rst) begin
+      \$526  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$527  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
+    if (rst) begin
+      \$527  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$528  = { \$189 [18], \$189 [18], \$189 [18], \$189 [18], \$189 [18], \$189  };
+    if (rst) begin
+      \$528  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$529  = \$190 [23:0];
+    if (rst) begin
+      \$529  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$530  = { \$193 [18], \$193 [18], \$193 [18], \$193 [18], \$193 [18], \$193  };
+    if (rst) begin
+      \$530  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$531  = { \$196 [18], \$196 [18], \$196 [18], \$196 [18], \$196 [18], \$196  };
+    if (rst) begin
+      \$531  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$532  = \$197 [23:0];
+    if (rst) begin
+      \$532  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$533  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
+    if (rst) begin
+      \$533  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$534  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
+    if (rst) begin
+      \$534  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$535  = \$204 [23:0];
+    if (rst) begin
+      \$535  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$536  = { \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207  };
+    if (rst) begin
+      \$536  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$537  = { \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210  };
+    if (rst) begin
+      \$537  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$538  = \$211 [23:0];
+    if (rst) begin
+      \$538  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$539  = { \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214  };
+    if (rst) begin
+      \$539  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$540  = { \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217  };
+    if (rst) begin
+      \$540  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$541  = \$218 [23:0];
+    if (rst) begin
+      \$541  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$542  = { \$221 [18], \$221 [18], \$221 [18], \$221 [18], \$221 [18], \$221  };
+    if (rst) begin
+      \$542  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$543  = { \$224 [18], \$224 [18], \$224 [18], \$224 [18], \$224 [18], \$224  };
+    if (rst) begin
+      \$543  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$544  = \$225 [23:0];
+    if (rst) begin
+      \$544  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$545  = v1;
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$546  = first1;
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$547  = last1;
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$548  = nf1;
+    if (rst) begin
+      \$548  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$549  = v2;
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$550  = first2;
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$551  = last2;
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$552  = nf2;
+    if (rst) begin
+      \$552  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$553  = v3;
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$554  = first3;
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$555  = last3;
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$556  = nf3;
+    if (rst) begin
+      \$556  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$557  = v4;
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$558  = first4;
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$559  = last4;
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$560  = nf4;
+    if (rst) begin
+      \$560  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$561  = v5;
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$562  = first5;
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$563  = last5;
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$564  = nf5;
+    if (rst) begin
+      \$564  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$565  = v6;
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$566  = first6;
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$567  = last6;
+    if (rst) begin
+      \$567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$568  = nf6;
+    if (rst) begin
+      \$568  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$569  = acc0;
+    if (v7) begin
+      \$569  = \$9 [23:0];
+    end
+    if (rst) begin
+      \$569  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$570  = acc1;
+    if (v7) begin
+      \$570  = \$12 [23:0];
+    end
+    if (rst) begin
+      \$570  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$571  = acc2;
+    if (v7) begin
+      \$571  = \$15 [23:0];
+    end
+    if (rst) begin
+      \$571  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$572  = acc3;
+    if (v7) begin
+      \$572  = \$18 [23:0];
+    end
+    if (rst) begin
+      \$572  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$573  = acc4;
+    if (v7) begin
+      \$573  = \$21 [23:0];
+    end
+    if (rst) begin
+      \$573  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$574  = acc5;
+    if (v7) begin
+      \$574  = \$24 [23:0];
+    end
+    if (rst) begin
+      \$574  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$575  = \$229 [3:0];
+    if (rst) begin
+      \$575  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$576  = \$signature__addr$52 ;
     if (\$237 ) begin
-      \$518  = \$240 [2:0];
+      \$576  = \$240 [2:0];
     end
     if (rst) begin
-      \$518  = 3'h0;
+      \$576  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = \rport__addr$45 ;
+    \$577  = \rport__addr$55 ;
     if (\$244 ) begin
-      \$519  = \$247 [2:0];
+      \$577  = \$247 [2:0];
     end
     if (rst) begin
-      \$519  = 3'h0;
+      \$577  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = \$261 [2:0];
+    \$578  = \$261 [3:0];
     if (rst) begin
-      \$520  = 3'h0;
+      \$578  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = o__valid;
+    \$579  = o__valid;
     if (\$263 ) begin
-      \$521  = \$266 ;
+      \$579  = \$266 ;
     end
     if (rst) begin
-      \$521  = 1'h0;
+      \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = o__payload;
+    \$580  = o__payload;
     if (\$263 ) begin
-      \$522  = \$268 ;
+      \$580  = \$268 ;
     end
     if (rst) begin
-      \$522  = 144'h000000000000000000000000000000000000;
+      \$580  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$7  = 24'h00386c;
       3'h1:
@@ -3700,7 +5012,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$10  = 24'h001e1e;
       3'h1:
@@ -3722,7 +5034,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$13  = 24'hffea46;
       3'h1:
@@ -3744,7 +5056,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$16  = 24'h000d00;
       3'h1:
@@ -3766,7 +5078,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$19  = 24'h000b71;
       3'h1:
@@ -3788,7 +5100,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$22  = 24'hfff26c;
       3'h1:
@@ -3810,7 +5122,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$32  = 3'h0;
       6'h01:
@@ -3944,7 +5256,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$33  = 3'h1;
       6'h01:
@@ -4078,7 +5390,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$34  = 1'h1;
       6'h01:
@@ -4212,7 +5524,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$35  = 1'h0;
       6'h01:
@@ -4346,7 +5658,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$36  = 1'h0;
       6'h01:
@@ -4529,7 +5841,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = wrom__addr;
+    \$274  = t;
     if (issue) begin
       \$274  = \$39 [5:0];
     end
@@ -4581,619 +5893,386 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = \$41 ;
+    \$281  = t;
     if (rst) begin
-      \$281  = 9'h000;
+      \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = \$43 ;
+    \$282  = \$40 [7:0];
     if (rst) begin
-      \$282  = 9'h000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = \$45 ;
+    \$283  = \$41 [15:8];
     if (rst) begin
-      \$283  = 9'h000;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = \$47 ;
+    \$284  = \$42 [23:16];
     if (rst) begin
-      \$284  = 9'h000;
+      \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = \$49 ;
+    \$285  = \$43 [31:24];
     if (rst) begin
-      \$285  = 9'h000;
+      \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = \$51 ;
+    \$286  = \$44 [39:32];
     if (rst) begin
-      \$286  = 9'h000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$287  = \$53 ;
+    \$287  = \$45 [47:40];
     if (rst) begin
-      \$287  = 9'h000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$288  = \$55 ;
+    \$288  = \$46 [55:48];
     if (rst) begin
-      \$288  = 9'h000;
+      \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$289  = \$57 ;
+    \$289  = \$47 [63:56];
     if (rst) begin
-      \$289  = 9'h000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$290  = \$59 ;
+    \$290  = t;
     if (rst) begin
-      \$290  = 9'h000;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$291  = \$61 ;
+    \$291  = \$48 [7:0];
     if (rst) begin
-      \$291  = 9'h000;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$292  = \$63 ;
+    \$292  = \$49 [15:8];
     if (rst) begin
-      \$292  = 9'h000;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = \$65 ;
+    \$293  = \$50 [23:16];
     if (rst) begin
-      \$293  = 9'h000;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$294  = \$67 ;
+    \$294  = \$51 [31:24];
     if (rst) begin
-      \$294  = 9'h000;
+      \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$295  = \$69 ;
+    \$295  = \$52 [39:32];
     if (rst) begin
-      \$295  = 9'h000;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$296  = \$71 ;
+    \$296  = \$53 [47:40];
     if (rst) begin
-      \$296  = 9'h000;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$297  = \$73 ;
+    \$297  = \$54 [55:48];
     if (rst) begin
-      \$297  = 9'h000;
+      \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$298  = \$75 ;
+    \$298  = \$55 [63:56];
     if (rst) begin
-      \$298  = 9'h000;
+      \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$299  = \$77 ;
+    \$299  = t;
     if (rst) begin
-      \$299  = 9'h000;
+      \$299  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$300  = \$79 ;
+    \$300  = \$56 [7:0];
     if (rst) begin
-      \$300  = 9'h000;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$301  = \$81 ;
+    \$301  = \$57 [15:8];
     if (rst) begin
-      \$301  = 9'h000;
+      \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = \$83 ;
+    \$302  = \$58 [23:16];
     if (rst) begin
-      \$302  = 9'h000;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = \$85 ;
+    \$303  = \$59 [31:24];
     if (rst) begin
-      \$303  = 9'h000;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = \$87 ;
+    \$304  = \$60 [39:32];
     if (rst) begin
-      \$304  = 9'h000;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = \$89 ;
+    \$305  = \$61 [47:40];
     if (rst) begin
-      \$305  = 9'h000;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = \$91 ;
+    \$306  = \$62 [55:48];
     if (rst) begin
-      \$306  = 9'h000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = \$93 ;
+    \$307  = \$63 [63:56];
     if (rst) begin
-      \$307  = 9'h000;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = \$95 ;
+    \$308  = t;
     if (rst) begin
-      \$308  = 9'h000;
+      \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = \$97 ;
+    \$309  = \$64 [7:0];
     if (rst) begin
-      \$309  = 9'h000;
+      \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = \$99 ;
+    \$310  = \$65 [15:8];
     if (rst) begin
-      \$310  = 9'h000;
+      \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = \$101 ;
+    \$311  = \$66 [23:16];
     if (rst) begin
-      \$311  = 9'h000;
+      \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = \$103 ;
+    \$312  = \$67 [31:24];
     if (rst) begin
-      \$312  = 9'h000;
+      \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = \$105 ;
+    \$313  = \$68 [39:32];
     if (rst) begin
-      \$313  = 9'h000;
+      \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = \$107 ;
+    \$314  = \$69 [47:40];
     if (rst) begin
-      \$314  = 9'h000;
+      \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = \$109 ;
+    \$315  = \$70 [55:48];
     if (rst) begin
-      \$315  = 9'h000;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = \$111 ;
+    \$316  = \$71 [63:56];
     if (rst) begin
-      \$316  = 9'h000;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = \$113 ;
+    \$317  = t;
     if (rst) begin
-      \$317  = 9'h000;
+      \$317  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = \$115 ;
+    \$318  = \$72 [7:0];
     if (rst) begin
-      \$318  = 9'h000;
+      \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = \$117 ;
+    \$319  = \$73 [15:8];
     if (rst) begin
-      \$319  = 9'h000;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = \$119 ;
+    \$320  = \$74 [23:16];
     if (rst) begin
-      \$320  = 9'h000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = \$121 ;
+    \$321  = \$75 [31:24];
     if (rst) begin
-      \$321  = 9'h000;
+      \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = \$123 ;
+    \$322  = \$76 [39:32];
     if (rst) begin
-      \$322  = 9'h000;
+      \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = \$125 ;
+    \$323  = \$77 [47:40];
     if (rst) begin
-      \$323  = 9'h000;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = \$127 ;
+    \$324  = \$78 [55:48];
     if (rst) begin
-      \$324  = 9'h000;
+      \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = \$129 ;
+    \$325  = \$79 [63:56];
     if (rst) begin
-      \$325  = 9'h000;
+      \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$326  = \$131 ;
+    \$326  = t;
     if (rst) begin
-      \$326  = 9'h000;
+      \$326  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$327  = \$133 ;
+    \$327  = \$80 [7:0];
     if (rst) begin
-      \$327  = 9'h000;
+      \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = \$135 ;
+    \$328  = \$81 [15:8];
     if (rst) begin
-      \$328  = 9'h000;
+      \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = wrom__data[7:0];
+    \$329  = \$82 [23:16];
     if (rst) begin
       \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = wrom__data[15:8];
+    \$330  = \$83 [31:24];
     if (rst) begin
       \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = wrom__data[23:16];
+    \$331  = \$84 [39:32];
     if (rst) begin
       \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = wrom__data[31:24];
+    \$332  = \$85 [47:40];
     if (rst) begin
       \$332  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = wrom__data[39:32];
-    if (rst) begin
-      \$333  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = wrom__data[47:40];
-    if (rst) begin
-      \$334  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = wrom__data[55:48];
-    if (rst) begin
-      \$335  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = wrom__data[63:56];
-    if (rst) begin
-      \$336  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = wrom__data[71:64];
-    if (rst) begin
-      \$337  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = wrom__data[79:72];
-    if (rst) begin
-      \$338  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = wrom__data[87:80];
-    if (rst) begin
-      \$339  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = wrom__data[95:88];
-    if (rst) begin
-      \$340  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = wrom__data[103:96];
-    if (rst) begin
-      \$341  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = wrom__data[111:104];
-    if (rst) begin
-      \$342  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = wrom__data[119:112];
-    if (rst) begin
-      \$343  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = wrom__data[127:120];
-    if (rst) begin
-      \$344  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = wrom__data[135:128];
-    if (rst) begin
-      \$345  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = wrom__data[143:136];
-    if (rst) begin
-      \$346  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = wrom__data[151:144];
-    if (rst) begin
-      \$347  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = wrom__data[159:152];
-    if (rst) begin
-      \$348  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = wrom__data[167:160];
-    if (rst) begin
-      \$349  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = wrom__data[175:168];
-    if (rst) begin
-      \$350  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = wrom__data[183:176];
-    if (rst) begin
-      \$351  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = wrom__data[191:184];
-    if (rst) begin
-      \$352  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = wrom__data[199:192];
-    if (rst) begin
-      \$353  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = wrom__data[207:200];
-    if (rst) begin
-      \$354  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = wrom__data[215:208];
-    if (rst) begin
-      \$355  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = wrom__data[223:216];
-    if (rst) begin
-      \$356  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = wrom__data[231:224];
-    if (rst) begin
-      \$357  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = wrom__data[239:232];
-    if (rst) begin
-      \$358  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = wrom__data[247:240];
-    if (rst) begin
-      \$359  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = wrom__data[255:248];
-    if (rst) begin
-      \$360  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = wrom__data[263:256];
-    if (rst) begin
-      \$361  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = wrom__data[271:264];
-    if (rst) begin
-      \$362  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = wrom__data[279:272];
-    if (rst) begin
-      \$363  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = wrom__data[287:280];
-    if (rst) begin
-      \$364  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = wrom__data[295:288];
-    if (rst) begin
-      \$365  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = wrom__data[303:296];
-    if (rst) begin
-      \$366  = 8'h00;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
+  assign rom1_addr = \port__addr$15 ;
+  assign rom2_addr = \port__addr$17 ;
+  assign rom3_addr = \port__addr$19 ;
+  assign rom4_addr = \port__addr$21 ;
+  assign rom5_addr = \port__addr$23 ;
   assign acc0_next = \$9 [23:0];
   assign acc1_next = \$12 [23:0];
   assign acc2_next = \$15 [23:0];
   assign acc3_next = \$18 [23:0];
   assign acc4_next = \$21 [23:0];
   assign acc5_next = \$24 [23:0];
-  assign q_wptr = \$signature__addr$42 ;
-  assign \$signature__data$44  = q_in;
-  assign q_rptr = \rport__addr$45 ;
+  assign q_wptr = \$signature__addr$52 ;
+  assign \$signature__data$54  = q_in;
+  assign q_rptr = \rport__addr$55 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -8479,10 +9558,6 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign q_in[23:16] = \port__data$33 ;
   assign q_in[15:8] = \port__data$32 ;
   assign q_in[7:0] = port__data;
-  assign \$92  = { 1'h0, rq3_part0_0_r };
-  assign \$94  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$96  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
-  assign \$98  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
   assign rq0_rem[48:35] = 14'h0000;
   assign rq0_rem[34:0] = rq0_prod[34:0];
   assign rq2_rem[48:35] = 14'h0000;
@@ -8507,6 +9582,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$78  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
   assign \$81  = 1'h1;
   assign \$82  = \$80 ;
+  assign \$92  = { 1'h0, rq3_part0_0_r };
+  assign \$94  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$96  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
+  assign \$98  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
   assign \$100  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
   assign \$103  = 1'h1;
   assign \$104  = \$102 ;
@@ -8525,165 +9604,165 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   reg [22:0] \$10 ;
-  wire [16:0] \$100 ;
-  wire [16:0] \$101 ;
-  wire [16:0] \$102 ;
-  wire [16:0] \$103 ;
-  wire [16:0] \$104 ;
-  wire [16:0] \$105 ;
+  wire [17:0] \$100 ;
+  wire [17:0] \$101 ;
+  wire [18:0] \$102 ;
+  wire [17:0] \$103 ;
+  wire [23:0] \$104 ;
+  wire [17:0] \$105 ;
   wire [17:0] \$106 ;
-  wire [17:0] \$107 ;
-  wire [18:0] \$108 ;
-  wire [17:0] \$109 ;
+  wire [18:0] \$107 ;
+  wire [17:0] \$108 ;
+  wire [23:0] \$109 ;
   wire [22:0] \$11 ;
-  wire [23:0] \$110 ;
+  wire [17:0] \$110 ;
   wire [17:0] \$111 ;
-  wire [17:0] \$112 ;
-  wire [18:0] \$113 ;
-  wire [17:0] \$114 ;
-  wire [23:0] \$115 ;
+  wire [18:0] \$112 ;
+  wire [17:0] \$113 ;
+  wire [23:0] \$114 ;
+  wire [17:0] \$115 ;
   wire [17:0] \$116 ;
-  wire [17:0] \$117 ;
-  wire [18:0] \$118 ;
-  wire [17:0] \$119 ;
+  wire [18:0] \$117 ;
+  wire [17:0] \$118 ;
+  wire [23:0] \$119 ;
   wire [23:0] \$12 ;
-  wire [23:0] \$120 ;
-  wire [17:0] \$121 ;
-  wire [17:0] \$122 ;
-  wire [18:0] \$123 ;
-  wire [17:0] \$124 ;
-  wire [23:0] \$125 ;
+  wire \$120 ;
+  wire [4:0] \$121 ;
+  wire \$122 ;
+  wire [5:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
   wire \$126 ;
-  wire [4:0] \$127 ;
+  wire \$127 ;
   wire \$128 ;
-  wire [5:0] \$129 ;
+  wire \$129 ;
   reg [22:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
+  wire [3:0] \$133 ;
+  wire [3:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [3:0] \$139 ;
+  wire \$139 ;
   wire [22:0] \$14 ;
   wire [3:0] \$140 ;
-  wire \$141 ;
+  wire [3:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire [3:0] \$146 ;
-  wire [3:0] \$147 ;
+  wire \$146 ;
+  wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [23:0] \$15 ;
-  wire \$150 ;
+  wire [4:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
-  wire [3:0] \$156 ;
+  wire [5:0] \$155 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   reg [22:0] \$16 ;
   wire \$160 ;
-  wire [4:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire [91:0] \$168 ;
-  reg [2:0] \$169 ;
+  wire \$161 ;
+  wire [91:0] \$162 ;
+  reg [2:0] \$163 ;
+  reg [2:0] \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [5:0] \$168 ;
+  reg [47:0] \$169 ;
   wire [22:0] \$17 ;
-  reg [2:0] \$170 ;
+  reg \$170 ;
   reg \$171 ;
   reg \$172 ;
   reg \$173 ;
-  reg [5:0] \$174 ;
-  reg [47:0] \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg \$179 ;
+  reg [2:0] \$174 ;
+  reg [5:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [7:0] \$179 ;
   wire [23:0] \$18 ;
-  reg [2:0] \$180 ;
-  reg [8:0] \$181 ;
-  reg [8:0] \$182 ;
-  reg [8:0] \$183 ;
-  reg [8:0] \$184 ;
-  reg [8:0] \$185 ;
-  reg [8:0] \$186 ;
-  reg [8:0] \$187 ;
-  reg [8:0] \$188 ;
-  reg [8:0] \$189 ;
+  reg [7:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [7:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
-  reg [8:0] \$190 ;
-  reg [8:0] \$191 ;
-  reg [8:0] \$192 ;
-  reg [8:0] \$193 ;
-  reg [8:0] \$194 ;
-  reg [8:0] \$195 ;
+  reg [7:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
   reg [8:0] \$196 ;
-  reg [8:0] \$197 ;
+  reg [7:0] \$197 ;
   reg [8:0] \$198 ;
-  reg [8:0] \$199 ;
+  reg [7:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   reg [8:0] \$200 ;
-  reg [8:0] \$201 ;
+  reg [7:0] \$201 ;
   reg [8:0] \$202 ;
-  reg [8:0] \$203 ;
+  reg [7:0] \$203 ;
   reg [8:0] \$204 ;
   reg [7:0] \$205 ;
-  reg [7:0] \$206 ;
+  reg [8:0] \$206 ;
   reg [7:0] \$207 ;
-  reg [7:0] \$208 ;
+  reg [8:0] \$208 ;
   reg [7:0] \$209 ;
   wire \$21 ;
-  reg [7:0] \$210 ;
+  reg [8:0] \$210 ;
   reg [7:0] \$211 ;
-  reg [7:0] \$212 ;
+  reg [8:0] \$212 ;
   reg [7:0] \$213 ;
-  reg [7:0] \$214 ;
+  reg [8:0] \$214 ;
   reg [7:0] \$215 ;
-  reg [7:0] \$216 ;
+  reg [8:0] \$216 ;
   reg [7:0] \$217 ;
-  reg [7:0] \$218 ;
+  reg [8:0] \$218 ;
   reg [7:0] \$219 ;
   wire \$22 ;
-  reg [7:0] \$220 ;
+  reg [8:0] \$220 ;
   reg [7:0] \$221 ;
-  reg [7:0] \$222 ;
+  reg [8:0] \$222 ;
   reg [7:0] \$223 ;
-  reg [7:0] \$224 ;
+  reg [8:0] \$224 ;
   reg [7:0] \$225 ;
-  reg [7:0] \$226 ;
+  reg [8:0] \$226 ;
   reg [7:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [16:0] \$229 ;
+  reg [8:0] \$228 ;
+  reg [7:0] \$229 ;
   wire \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [16:0] \$239 ;
+  reg [8:0] \$230 ;
+  reg [7:0] \$231 ;
+  reg [8:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [8:0] \$234 ;
+  reg [7:0] \$235 ;
+  reg [8:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [8:0] \$238 ;
+  reg [7:0] \$239 ;
   wire \$24 ;
-  reg [16:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [16:0] \$242 ;
-  reg [16:0] \$243 ;
+  reg [8:0] \$240 ;
+  reg [7:0] \$241 ;
+  reg [8:0] \$242 ;
+  reg [7:0] \$243 ;
   reg [16:0] \$244 ;
   reg [16:0] \$245 ;
   reg [16:0] \$246 ;
@@ -8720,108 +9799,127 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$274 ;
   reg [16:0] \$275 ;
   reg [16:0] \$276 ;
-  reg [22:0] \$277 ;
-  reg [22:0] \$278 ;
-  reg [22:0] \$279 ;
+  reg [16:0] \$277 ;
+  reg [16:0] \$278 ;
+  reg [16:0] \$279 ;
   reg \$28 ;
-  reg [22:0] \$280 ;
-  reg [22:0] \$281 ;
-  reg [22:0] \$282 ;
-  reg [22:0] \$283 ;
-  reg [22:0] \$284 ;
-  reg [22:0] \$285 ;
-  reg [22:0] \$286 ;
-  reg [22:0] \$287 ;
-  reg [22:0] \$288 ;
-  reg \$289 ;
+  reg [16:0] \$280 ;
+  reg [16:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [16:0] \$285 ;
+  reg [16:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
   reg \$29 ;
-  reg \$290 ;
-  reg \$291 ;
-  reg [2:0] \$292 ;
-  reg \$293 ;
-  reg \$294 ;
-  reg \$295 ;
-  reg [2:0] \$296 ;
-  reg \$297 ;
-  reg \$298 ;
-  reg \$299 ;
+  reg [16:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [22:0] \$292 ;
+  reg [22:0] \$293 ;
+  reg [22:0] \$294 ;
+  reg [22:0] \$295 ;
+  reg [22:0] \$296 ;
+  reg [22:0] \$297 ;
+  reg [22:0] \$298 ;
+  reg [22:0] \$299 ;
   wire \$3 ;
   reg \$30 ;
-  reg [2:0] \$300 ;
-  reg \$301 ;
-  reg \$302 ;
-  reg \$303 ;
-  reg [2:0] \$304 ;
+  reg [22:0] \$300 ;
+  reg [22:0] \$301 ;
+  reg [22:0] \$302 ;
+  reg [22:0] \$303 ;
+  reg \$304 ;
   reg \$305 ;
   reg \$306 ;
-  reg \$307 ;
-  reg [2:0] \$308 ;
-  reg [22:0] \$309 ;
+  reg [2:0] \$307 ;
+  reg \$308 ;
+  reg \$309 ;
   wire \$31 ;
-  reg [22:0] \$310 ;
-  reg [22:0] \$311 ;
-  reg [22:0] \$312 ;
-  reg [3:0] \$313 ;
-  reg [2:0] \$314 ;
+  reg \$310 ;
+  reg [2:0] \$311 ;
+  reg \$312 ;
+  reg \$313 ;
+  reg \$314 ;
   reg [2:0] \$315 ;
-  reg [2:0] \$316 ;
+  reg \$316 ;
   reg \$317 ;
-  reg [91:0] \$318 ;
+  reg \$318 ;
+  reg [2:0] \$319 ;
   wire [6:0] \$32 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg \$322 ;
+  reg [2:0] \$323 ;
+  reg \$324 ;
+  reg \$325 ;
+  reg \$326 ;
+  reg [2:0] \$327 ;
+  reg [22:0] \$328 ;
+  reg [22:0] \$329 ;
   wire [6:0] \$33 ;
+  reg [22:0] \$330 ;
+  reg [22:0] \$331 ;
+  reg [3:0] \$332 ;
+  reg [2:0] \$333 ;
+  reg [2:0] \$334 ;
+  reg [3:0] \$335 ;
+  reg \$336 ;
+  reg [91:0] \$337 ;
   wire [47:0] \$34 ;
-  wire [8:0] \$35 ;
+  wire [47:0] \$35 ;
   wire [47:0] \$36 ;
-  wire [8:0] \$37 ;
+  wire [47:0] \$37 ;
   wire [47:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [47:0] \$39 ;
   wire \$4 ;
   wire [47:0] \$40 ;
-  wire [8:0] \$41 ;
+  wire [47:0] \$41 ;
   wire [47:0] \$42 ;
-  wire [8:0] \$43 ;
+  wire [47:0] \$43 ;
   wire [47:0] \$44 ;
-  wire [8:0] \$45 ;
+  wire [47:0] \$45 ;
   wire [47:0] \$46 ;
-  wire [8:0] \$47 ;
+  wire [47:0] \$47 ;
   wire [47:0] \$48 ;
-  wire [8:0] \$49 ;
+  wire [47:0] \$49 ;
   wire \$5 ;
   wire [47:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [47:0] \$52 ;
+  wire [47:0] \$51 ;
+  wire [8:0] \$52 ;
   wire [8:0] \$53 ;
-  wire [47:0] \$54 ;
+  wire [8:0] \$54 ;
   wire [8:0] \$55 ;
-  wire [47:0] \$56 ;
+  wire [8:0] \$56 ;
   wire [8:0] \$57 ;
-  wire [47:0] \$58 ;
+  wire [8:0] \$58 ;
   wire [8:0] \$59 ;
   wire \$6 ;
-  wire [47:0] \$60 ;
+  wire [8:0] \$60 ;
   wire [8:0] \$61 ;
-  wire [47:0] \$62 ;
+  wire [8:0] \$62 ;
   wire [8:0] \$63 ;
-  wire [47:0] \$64 ;
+  wire [8:0] \$64 ;
   wire [8:0] \$65 ;
-  wire [47:0] \$66 ;
+  wire [8:0] \$66 ;
   wire [8:0] \$67 ;
-  wire [47:0] \$68 ;
+  wire [8:0] \$68 ;
   wire [8:0] \$69 ;
   reg [22:0] \$7 ;
-  wire [47:0] \$70 ;
+  wire [8:0] \$70 ;
   wire [8:0] \$71 ;
-  wire [47:0] \$72 ;
+  wire [8:0] \$72 ;
   wire [8:0] \$73 ;
-  wire [47:0] \$74 ;
+  wire [8:0] \$74 ;
   wire [8:0] \$75 ;
-  wire [47:0] \$76 ;
-  wire [8:0] \$77 ;
-  wire [47:0] \$78 ;
-  wire [8:0] \$79 ;
+  wire [16:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [16:0] \$79 ;
   wire [22:0] \$8 ;
-  wire [47:0] \$80 ;
-  wire [8:0] \$81 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
   wire [16:0] \$82 ;
   wire [16:0] \$83 ;
   wire [16:0] \$84 ;
@@ -8842,11 +9940,11 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$36  = 3'h0;
+  reg [2:0] \$signature__addr$40  = 3'h0;
   wire [47:0] \$signature__data ;
-  wire [91:0] \$signature__data$38 ;
+  wire [91:0] \$signature__data$42 ;
   wire \$signature__en ;
-  wire \$signature__en$30 ;
+  wire \$signature__en$34 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -8863,6 +9961,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [47:0] i__payload;
@@ -8884,6 +9983,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
@@ -8891,6 +9991,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
+  reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [91:0] o__payload;
   reg [91:0] o__payload = 92'h00000000000000000000000;
@@ -8902,6 +10003,15 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [5:0] port__addr = 6'h00;
+  (* keep = 32'd1 *)
+  reg [5:0] \port__addr$15  = 6'h00;
+  (* keep = 32'd1 *)
+  reg [5:0] \port__addr$17  = 6'h00;
+  wire [63:0] port__data;
+  wire [63:0] \port__data$111 ;
+  wire [63:0] \port__data$94 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -8959,15 +10069,24 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom0_addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom1_addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom2_addr;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$39  = 3'h0;
+  reg [2:0] \rport__addr$43  = 3'h0;
   wire [47:0] rport__data;
-  wire [91:0] \rport__data$174 ;
+  wire [91:0] \rport__data$203 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -8984,14 +10103,14 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_1 = 23'h000000;
   reg [22:0] sum3_s1_0 = 23'h000000;
-  (* init = 6'h00 *)
-  wire [5:0] t;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -9016,8 +10135,42 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w3_3 = 8'h00;
   reg [7:0] w3_4 = 8'h00;
   reg [7:0] w3_5 = 8'h00;
-  reg [5:0] wrom__addr = 6'h00;
-  wire [191:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_5 = 8'h00;
   reg [47:0] x_reg = 48'h000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -9087,7 +10240,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [91:0] queue [6:0];
+  reg [91:0] queue [7:0];
   initial begin
     queue[0] = 92'h00000000000000000000000;
     queue[1] = 92'h00000000000000000000000;
@@ -9096,85 +10249,230 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[4] = 92'h00000000000000000000000;
     queue[5] = 92'h00000000000000000000000;
     queue[6] = 92'h00000000000000000000000;
+    queue[7] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$30 )
-      queue[\$signature__addr$36 ] <= q_in;
+    if (\$signature__en$34 )
+      queue[\$signature__addr$40 ] <= q_in;
   end
-  assign \rport__data$174  = queue[\rport__addr$39 ];
-  reg [191:0] rom [63:0];
+  assign \rport__data$203  = queue[\rport__addr$43 ];
+  reg [63:0] rom0 [63:0];
   initial begin
-    rom[0] = 192'hebd9fd37e5002db13d569a37d97fc6043dc9cb35a7310327;
-    rom[1] = 192'h24c11ad427bffa181bd2e8cef80b01c6bd3b3535ff0dd927;
-    rom[2] = 192'h2fd7d5b6e3fef01fddca3ad26201eea7e1af7344fba8cad2;
-    rom[3] = 192'h87df00044df2af0c4edc463454b52bbae5d576cb6716f8d0;
-    rom[4] = 192'h23f4484a81faf73d0b1a819d0310f01d0b07eb052a7fb4eb;
-    rom[5] = 192'hbbf6fb0d27e2e43f45ea2bb3e828122f17469727132f5ee2;
-    rom[6] = 192'hd70505f7cf19fcedb02dd01e0a08d1caf582e518cec583d3;
-    rom[7] = 192'h2fcc1c282f2fe9f509431535edca0b0930f72be304fb67f3;
-    rom[8] = 192'h500f08f4c2052981541ab95f1ec0da0fedf07fe9e708f4d9;
-    rom[9] = 192'hca0df0f8c90df0d20c095995a325cc680309084ecd2ea3f2;
-    rom[10] = 192'hbd16e5e840e4ae3ac02e4336cbeb04332fc7cfee084c0196;
-    rom[11] = 192'hf4213fa9087fa80fdd1e2f22187f07ee261f2416fc00de7f;
-    rom[12] = 192'h225cdfc6f69fe11115d3e0db23dedd0d2a22e204d7df06c3;
-    rom[13] = 192'h48304800d208eb0f38e5b0bf1333f80e00f7443933f2ed28;
-    rom[14] = 192'h2cd6a3333fcdff1df54f2c4cddbbf5f01742521ed36ae50d;
-    rom[15] = 192'hb90807460812d944d60e01f00cfbc0f1cff0ee173e0ae6ed;
-    rom[16] = 192'h0a7fa9f0789ae0470fe9cff4e6e3c82d11f60e495bef0401;
-    rom[17] = 192'h05fbdc08ef41c2df1dcb183407ead8381ddc1b1f4a8cbdf5;
-    rom[18] = 192'h38cd06efbff900f5fba93c270af6e708f4231815fbd90eac;
-    rom[19] = 192'h3decf2cbb601c70b52853c3add183adf010d0b97e4faf30c;
-    rom[20] = 192'h40ee1513393b7f4e03dfe90d6dfb6243c945aa1ca1aef781;
-    rom[21] = 192'h02f6cf36f97a03f80414e61d810bbc16fbfb520839c6e31b;
-    rom[22] = 192'h0a2c33e9fdc8dfb5e7d63bb3bf100eccab3e6d1dfe5847a6;
-    rom[23] = 192'h06cd06e4ebe4c8f6c7391248000ac5ecef2cd82a5538fcfc;
-    rom[24] = 192'h02ac5deeb4390b1df3def6f49f3a39e809dff5e42507b821;
-    rom[25] = 192'hf2dd19175ad136f979bf2dda41c763a5440ee04d2323e119;
-    rom[26] = 192'hb30126245c5ff104d6d6d3cb2ccc24e8d765e7023ada64ba;
-    rom[27] = 192'h811bc7222f16a7c4f203154a9cadf9e832f31916da1759ee;
-    rom[28] = 192'h02250ec815ef1612e2feb0813d162aeed23a98cf810935f6;
-    rom[29] = 192'h13c110c9e4ca05dd23e0d3e6d689b3c1fdfd591d3cd647ae;
-    rom[30] = 192'hf6f5271738523800267afac0f0ee7fd402e622a1f60e3314;
-    rom[31] = 192'h042cf3efef33f0173f4e330008191511fb5e35f81814f121;
-    rom[32] = 192'h699b1b3bf7d9e421c29d2b22330b92b951c72e082cea3a0d;
-    rom[33] = 192'h41031cfe09810b23f4eef92d34fcf0101ef73055f0b8b6ed;
-    rom[34] = 192'hc0d0da70ccc602551a15cd25f805e32898f22a30444ddd05;
-    rom[35] = 192'h9d1ac21aee6c5dac040581e20ccfecf6814364a50812911b;
-    rom[36] = 192'h14cf2bdbbea2ed17ddf257f936eb2a070fddbf0dfddf0ac4;
-    rom[37] = 192'h0605fcc0d11111dbe301e606f8deeb14b14528fde0b6fa27;
-    rom[38] = 192'h32532972d778222c18ee03a21c721e4dc1d37f640828edfa;
-    rom[39] = 192'hf959452bba0fd620e8cc16b3d9210be606b2c06841e8cef2;
-    rom[40] = 192'ha7d21d1fe355fef606e42ff9bb4c00f86cce1d4d4903f4f6;
-    rom[41] = 192'h08af4f1f7ff3dac9cb1842017fd04aaf4ef4adc8e3faf922;
-    rom[42] = 192'h05ffe2a22705ede13353fd7f6dd20a0fb04ef1e0ebf758f1;
-    rom[43] = 192'ha215be617391db27d4eee7cad484a849e9a5e322c5d824e2;
-    rom[44] = 192'hcabce351fd0f3b023bdb416af4d24a2fef20e6ffe0bf4a16;
-    rom[45] = 192'ha7ed402c329508b2ad08e43bbfafcce8193344304214f23a;
-    rom[46] = 192'ha7b831faf70dda1345c0392c045472feddedf3e7e6fb7fc5;
-    rom[47] = 192'h53adf70a54f601f2ceb3d9162efc47f80f0801acffffeff9;
-    rom[48] = 192'h00b796d4234de7fa4f2926032f24f87fe9c0bfd09607390a;
-    rom[49] = 192'h103eed4f21ec18f9061911e2d902bff8a009580444ed59e8;
-    rom[50] = 192'hd076fc40c20215deff5029e141a4ecb81c97281de7f9a211;
-    rom[51] = 192'h58110d2cb512f306904f1da6043847943c24f4d1063ef6ee;
-    rom[52] = 192'hf9effd3923f681b4f00636140cdf23359f0916d73978d3e7;
-    rom[53] = 192'hdbf4dbfbe9bf0a2c1bf123fdcf7c1b376b2da2e7c71816c5;
-    rom[54] = 192'h1328202a811bf60e22093233bfbe8cc7cffeed295712811f;
-    rom[55] = 192'h0852ccd4209e33ed1edde5eb25900237f0492d21fc0042f9;
-    rom[56] = 192'hea4811e5eb1f37c430ec28d928ed376aa52726d38b6d1ead;
-    rom[57] = 192'haad2b6c3e63adeefd62422df2d4e1dc783e3b429cd55e6f2;
-    rom[58] = 192'h160e3bc34c759dd9147f14153e06f39f3b89ffbae3d7d2af;
-    rom[59] = 192'h21fe2f8bf7d5cd33a8f4de3f22ea36152903fb614ec11147;
-    rom[60] = 192'h5b5a28d835460cd8f6a0420a810dc214a19969d1376c903b;
-    rom[61] = 192'h1ae4d81f082e4fefdac5b73c10616ee274c9854cba3f2b1e;
-    rom[62] = 192'he4f1d7814da9171a22324c472cdc9a34dbefbdd9ece8814f;
-    rom[63] = 192'he6cdb4c4ee2eda31fcf49ce90ef0522a061a28f5b606d844;
+    rom0[0] = 64'h3dc9cb35a7310327;
+    rom0[1] = 64'hbd3b3535ff0dd927;
+    rom0[2] = 64'he1af7344fba8cad2;
+    rom0[3] = 64'he5d576cb6716f8d0;
+    rom0[4] = 64'h0b07eb052a7fb4eb;
+    rom0[5] = 64'h17469727132f5ee2;
+    rom0[6] = 64'hf582e518cec583d3;
+    rom0[7] = 64'h30f72be304fb67f3;
+    rom0[8] = 64'hedf07fe9e708f4d9;
+    rom0[9] = 64'h0309084ecd2ea3f2;
+    rom0[10] = 64'h2fc7cfee084c0196;
+    rom0[11] = 64'h261f2416fc00de7f;
+    rom0[12] = 64'h2a22e204d7df06c3;
+    rom0[13] = 64'h00f7443933f2ed28;
+    rom0[14] = 64'h1742521ed36ae50d;
+    rom0[15] = 64'hcff0ee173e0ae6ed;
+    rom0[16] = 64'h11f60e495bef0401;
+    rom0[17] = 64'h1ddc1b1f4a8cbdf5;
+    rom0[18] = 64'hf4231815fbd90eac;
+    rom0[19] = 64'h010d0b97e4faf30c;
+    rom0[20] = 64'hc945aa1ca1aef781;
+    rom0[21] = 64'hfbfb520839c6e31b;
+    rom0[22] = 64'hab3e6d1dfe5847a6;
+    rom0[23] = 64'hef2cd82a5538fcfc;
+    rom0[24] = 64'h09dff5e42507b821;
+    rom0[25] = 64'h440ee04d2323e119;
+    rom0[26] = 64'hd765e7023ada64ba;
+    rom0[27] = 64'h32f31916da1759ee;
+    rom0[28] = 64'hd23a98cf810935f6;
+    rom0[29] = 64'hfdfd591d3cd647ae;
+    rom0[30] = 64'h02e622a1f60e3314;
+    rom0[31] = 64'hfb5e35f81814f121;
+    rom0[32] = 64'h51c72e082cea3a0d;
+    rom0[33] = 64'h1ef73055f0b8b6ed;
+    rom0[34] = 64'h98f22a30444ddd05;
+    rom0[35] = 64'h814364a50812911b;
+    rom0[36] = 64'h0fddbf0dfddf0ac4;
+    rom0[37] = 64'hb14528fde0b6fa27;
+    rom0[38] = 64'hc1d37f640828edfa;
+    rom0[39] = 64'h06b2c06841e8cef2;
+    rom0[40] = 64'h6cce1d4d4903f4f6;
+    rom0[41] = 64'h4ef4adc8e3faf922;
+    rom0[42] = 64'hb04ef1e0ebf758f1;
+    rom0[43] = 64'he9a5e322c5d824e2;
+    rom0[44] = 64'hef20e6ffe0bf4a16;
+    rom0[45] = 64'h193344304214f23a;
+    rom0[46] = 64'hddedf3e7e6fb7fc5;
+    rom0[47] = 64'h0f0801acffffeff9;
+    rom0[48] = 64'he9c0bfd09607390a;
+    rom0[49] = 64'ha009580444ed59e8;
+    rom0[50] = 64'h1c97281de7f9a211;
+    rom0[51] = 64'h3c24f4d1063ef6ee;
+    rom0[52] = 64'h9f0916d73978d3e7;
+    rom0[53] = 64'h6b2da2e7c71816c5;
+    rom0[54] = 64'hcffeed295712811f;
+    rom0[55] = 64'hf0492d21fc0042f9;
+    rom0[56] = 64'ha52726d38b6d1ead;
+    rom0[57] = 64'h83e3b429cd55e6f2;
+    rom0[58] = 64'h3b89ffbae3d7d2af;
+    rom0[59] = 64'h2903fb614ec11147;
+    rom0[60] = 64'ha19969d1376c903b;
+    rom0[61] = 64'h74c9854cba3f2b1e;
+    rom0[62] = 64'hdbefbdd9ece8814f;
+    rom0[63] = 64'h061a28f5b606d844;
   end
-  reg [191:0] _1_;
+  reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign port__data = _1_;
+  reg [63:0] rom1 [63:0];
+  initial begin
+    rom1[0] = 64'h3d569a37d97fc604;
+    rom1[1] = 64'h1bd2e8cef80b01c6;
+    rom1[2] = 64'hddca3ad26201eea7;
+    rom1[3] = 64'h4edc463454b52bba;
+    rom1[4] = 64'h0b1a819d0310f01d;
+    rom1[5] = 64'h45ea2bb3e828122f;
+    rom1[6] = 64'hb02dd01e0a08d1ca;
+    rom1[7] = 64'h09431535edca0b09;
+    rom1[8] = 64'h541ab95f1ec0da0f;
+    rom1[9] = 64'h0c095995a325cc68;
+    rom1[10] = 64'hc02e4336cbeb0433;
+    rom1[11] = 64'hdd1e2f22187f07ee;
+    rom1[12] = 64'h15d3e0db23dedd0d;
+    rom1[13] = 64'h38e5b0bf1333f80e;
+    rom1[14] = 64'hf54f2c4cddbbf5f0;
+    rom1[15] = 64'hd60e01f00cfbc0f1;
+    rom1[16] = 64'h0fe9cff4e6e3c82d;
+    rom1[17] = 64'h1dcb183407ead838;
+    rom1[18] = 64'hfba93c270af6e708;
+    rom1[19] = 64'h52853c3add183adf;
+    rom1[20] = 64'h03dfe90d6dfb6243;
+    rom1[21] = 64'h0414e61d810bbc16;
+    rom1[22] = 64'he7d63bb3bf100ecc;
+    rom1[23] = 64'hc7391248000ac5ec;
+    rom1[24] = 64'hf3def6f49f3a39e8;
+    rom1[25] = 64'h79bf2dda41c763a5;
+    rom1[26] = 64'hd6d6d3cb2ccc24e8;
+    rom1[27] = 64'hf203154a9cadf9e8;
+    rom1[28] = 64'he2feb0813d162aee;
+    rom1[29] = 64'h23e0d3e6d689b3c1;
+    rom1[30] = 64'h267afac0f0ee7fd4;
+    rom1[31] = 64'h3f4e330008191511;
+    rom1[32] = 64'hc29d2b22330b92b9;
+    rom1[33] = 64'hf4eef92d34fcf010;
+    rom1[34] = 64'h1a15cd25f805e328;
+    rom1[35] = 64'h040581e20ccfecf6;
+    rom1[36] = 64'hddf257f936eb2a07;
+    rom1[37] = 64'he301e606f8deeb14;
+    rom1[38] = 64'h18ee03a21c721e4d;
+    rom1[39] = 64'he8cc16b3d9210be6;
+    rom1[40] = 64'h06e42ff9bb4c00f8;
+    rom1[41] = 64'hcb1842017fd04aaf;
+    rom1[42] = 64'h3353fd7f6dd20a0f;
+    rom1[43] = 64'hd4eee7cad484a849;
+    rom1[44] = 64'h3bdb416af4d24a2f;
+    rom1[45] = 64'had08e43bbfafcce8;
+    rom1[46] = 64'h45c0392c045472fe;
+    rom1[47] = 64'hceb3d9162efc47f8;
+    rom1[48] = 64'h4f2926032f24f87f;
+    rom1[49] = 64'h061911e2d902bff8;
+    rom1[50] = 64'hff5029e141a4ecb8;
+    rom1[51] = 64'h904f1da604384794;
+    rom1[52] = 64'hf00636140cdf2335;
+    rom1[53] = 64'h1bf123fdcf7c1b37;
+    rom1[54] = 64'h22093233bfbe8cc7;
+    rom1[55] = 64'h1edde5eb25900237;
+    rom1[56] = 64'h30ec28d928ed376a;
+    rom1[57] = 64'hd62422df2d4e1dc7;
+    rom1[58] = 64'h147f14153e06f39f;
+    rom1[59] = 64'ha8f4de3f22ea3615;
+    rom1[60] = 64'hf6a0420a810dc214;
+    rom1[61] = 64'hdac5b73c10616ee2;
+    rom1[62] = 64'h22324c472cdc9a34;
+    rom1[63] = 64'hfcf49ce90ef0522a;
+  end
+  reg [63:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rom1[\port__addr$15 ];
+  end
+  assign \port__data$94  = _2_;
+  reg [63:0] rom2 [63:0];
+  initial begin
+    rom2[0] = 64'hebd9fd37e5002db1;
+    rom2[1] = 64'h24c11ad427bffa18;
+    rom2[2] = 64'h2fd7d5b6e3fef01f;
+    rom2[3] = 64'h87df00044df2af0c;
+    rom2[4] = 64'h23f4484a81faf73d;
+    rom2[5] = 64'hbbf6fb0d27e2e43f;
+    rom2[6] = 64'hd70505f7cf19fced;
+    rom2[7] = 64'h2fcc1c282f2fe9f5;
+    rom2[8] = 64'h500f08f4c2052981;
+    rom2[9] = 64'hca0df0f8c90df0d2;
+    rom2[10] = 64'hbd16e5e840e4ae3a;
+    rom2[11] = 64'hf4213fa9087fa80f;
+    rom2[12] = 64'h225cdfc6f69fe111;
+    rom2[13] = 64'h48304800d208eb0f;
+    rom2[14] = 64'h2cd6a3333fcdff1d;
+    rom2[15] = 64'hb90807460812d944;
+    rom2[16] = 64'h0a7fa9f0789ae047;
+    rom2[17] = 64'h05fbdc08ef41c2df;
+    rom2[18] = 64'h38cd06efbff900f5;
+    rom2[19] = 64'h3decf2cbb601c70b;
+    rom2[20] = 64'h40ee1513393b7f4e;
+    rom2[21] = 64'h02f6cf36f97a03f8;
+    rom2[22] = 64'h0a2c33e9fdc8dfb5;
+    rom2[23] = 64'h06cd06e4ebe4c8f6;
+    rom2[24] = 64'h02ac5deeb4390b1d;
+    rom2[25] = 64'hf2dd19175ad136f9;
+    rom2[26] = 64'hb30126245c5ff104;
+    rom2[27] = 64'h811bc7222f16a7c4;
+    rom2[28] = 64'h02250ec815ef1612;
+    rom2[29] = 64'h13c110c9e4ca05dd;
+    rom2[30] = 64'hf6f5271738523800;
+    rom2[31] = 64'h042cf3efef33f017;
+    rom2[32] = 64'h699b1b3bf7d9e421;
+    rom2[33] = 64'h41031cfe09810b23;
+    rom2[34] = 64'hc0d0da70ccc60255;
+    rom2[35] = 64'h9d1ac21aee6c5dac;
+    rom2[36] = 64'h14cf2bdbbea2ed17;
+    rom2[37] = 64'h0605fcc0d11111db;
+    rom2[38] = 64'h32532972d778222c;
+    rom2[39] = 64'hf959452bba0fd620;
+    rom2[40] = 64'ha7d21d1fe355fef6;
+    rom2[41] = 64'h08af4f1f7ff3dac9;
+    rom2[42] = 64'h05ffe2a22705ede1;
+    rom2[43] = 64'ha215be617391db27;
+    rom2[44] = 64'hcabce351fd0f3b02;
+    rom2[45] = 64'ha7ed402c329508b2;
+    rom2[46] = 64'ha7b831faf70dda13;
+    rom2[47] = 64'h53adf70a54f601f2;
+    rom2[48] = 64'h00b796d4234de7fa;
+    rom2[49] = 64'h103eed4f21ec18f9;
+    rom2[50] = 64'hd076fc40c20215de;
+    rom2[51] = 64'h58110d2cb512f306;
+    rom2[52] = 64'hf9effd3923f681b4;
+    rom2[53] = 64'hdbf4dbfbe9bf0a2c;
+    rom2[54] = 64'h1328202a811bf60e;
+    rom2[55] = 64'h0852ccd4209e33ed;
+    rom2[56] = 64'hea4811e5eb1f37c4;
+    rom2[57] = 64'haad2b6c3e63adeef;
+    rom2[58] = 64'h160e3bc34c759dd9;
+    rom2[59] = 64'h21fe2f8bf7d5cd33;
+    rom2[60] = 64'h5b5a28d835460cd8;
+    rom2[61] = 64'h1ae4d81f082e4fef;
+    rom2[62] = 64'he4f1d7814da9171a;
+    rom2[63] = 64'he6cdb4c4ee2eda31;
+  end
+  reg [63:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= rom2[\port__addr$17 ];
+  end
+  assign \port__data$111  = _3_;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -9184,464 +10482,508 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$19  = v6 & last6;
+  assign \$19  = v7 & last7;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
   assign \$23  = ~ \$22 ;
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
-  assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 6'h3f;
-  assign \$32  = wrom__addr + 1'h1;
+  assign \$signature__en$34  = \$19  & \$25 ;
+  assign \$31  = t == 6'h3f;
+  assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 7'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
   assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
   assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
+  assign \$41  = from_input ? x_reg : rport__data;
   assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [39:32]) - $signed(8'h80);
+  assign \$43  = from_input ? x_reg : rport__data;
   assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [47:40]) - $signed(8'h80);
+  assign \$45  = from_input ? x_reg : rport__data;
   assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [7:0]) - $signed(8'h80);
+  assign \$47  = from_input ? x_reg : rport__data;
   assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [15:8]) - $signed(8'h80);
+  assign \$49  = from_input ? x_reg : rport__data;
   assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [23:16]) - $signed(8'h80);
-  assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [31:24]) - $signed(8'h80);
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [39:32]) - $signed(8'h80);
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [47:40]) - $signed(8'h80);
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [7:0]) - $signed(8'h80);
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [15:8]) - $signed(8'h80);
-  assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [23:16]) - $signed(8'h80);
-  assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [31:24]) - $signed(8'h80);
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [39:32]) - $signed(8'h80);
-  assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [47:40]) - $signed(8'h80);
-  assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [7:0]) - $signed(8'h80);
-  assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [15:8]) - $signed(8'h80);
-  assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [23:16]) - $signed(8'h80);
-  assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [31:24]) - $signed(8'h80);
-  assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [39:32]) - $signed(8'h80);
-  assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [47:40]) - $signed(8'h80);
-  assign \$82  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$83  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$84  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$85  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$86  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$87  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$88  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$89  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$90  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$91  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$92  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$93  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$94  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$95  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$96  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$97  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$98  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$99  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$100  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$101  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$102  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$103  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$104  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$105  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$106  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$107  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$108  = $signed(\$106 ) + $signed(\$107 );
-  assign \$109  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$110  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$111  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$112  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$113  = $signed(\$111 ) + $signed(\$112 );
-  assign \$114  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$115  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$116  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$117  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$120  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$121  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$122  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$123  = $signed(\$121 ) + $signed(\$122 );
-  assign \$124  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$125  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$126  = issue & last_t;
-  assign \$127  = q_owed + \$126 ;
-  assign \$128  = o__valid & o__ready;
-  assign \$129  = \$127  - \$128 ;
-  assign \$130  = v6 & last6;
-  assign \$131  = ~ o__valid;
-  assign \$132  = \$131  | o__ready;
-  assign \$133  = | q_stored;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = \$132  & \$134 ;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$130  & \$136 ;
-  assign \$138  = \$signature__addr$36  == 3'h6;
-  assign \$139  = \$signature__addr$36  + 1'h1;
-  assign \$140  = \$138  ? 4'h0 : \$139 ;
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = | q_stored;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = \rport__addr$39  == 3'h6;
-  assign \$146  = \rport__addr$39  + 1'h1;
-  assign \$147  = \$145  ? 4'h0 : \$146 ;
-  assign \$148  = v6 & last6;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = ~ \$151 ;
-  assign \$153  = \$150  & \$152 ;
-  assign \$154  = ~ \$153 ;
-  assign \$155  = \$148  & \$154 ;
-  assign \$156  = q_stored + \$155 ;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = | q_stored;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = \$156  - \$160 ;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = v6 & last6;
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = | q_stored;
-  assign \$168  = \$167  ? \rport__data$174  : q_in;
+  assign \$51  = from_input ? x_reg : rport__data;
+  assign \$52  = $signed(x0_0) - $signed(8'h80);
+  assign \$53  = $signed(x0_1) - $signed(8'h80);
+  assign \$54  = $signed(x0_2) - $signed(8'h80);
+  assign \$55  = $signed(x0_3) - $signed(8'h80);
+  assign \$56  = $signed(x0_4) - $signed(8'h80);
+  assign \$57  = $signed(x0_5) - $signed(8'h80);
+  assign \$58  = $signed(x0_0) - $signed(8'h80);
+  assign \$59  = $signed(x0_1) - $signed(8'h80);
+  assign \$60  = $signed(x1_2) - $signed(8'h80);
+  assign \$61  = $signed(x1_3) - $signed(8'h80);
+  assign \$62  = $signed(x1_4) - $signed(8'h80);
+  assign \$63  = $signed(x1_5) - $signed(8'h80);
+  assign \$64  = $signed(x1_0) - $signed(8'h80);
+  assign \$65  = $signed(x1_1) - $signed(8'h80);
+  assign \$66  = $signed(x1_2) - $signed(8'h80);
+  assign \$67  = $signed(x1_3) - $signed(8'h80);
+  assign \$68  = $signed(x2_4) - $signed(8'h80);
+  assign \$69  = $signed(x2_5) - $signed(8'h80);
+  assign \$70  = $signed(x2_0) - $signed(8'h80);
+  assign \$71  = $signed(x2_1) - $signed(8'h80);
+  assign \$72  = $signed(x2_2) - $signed(8'h80);
+  assign \$73  = $signed(x2_3) - $signed(8'h80);
+  assign \$74  = $signed(x2_4) - $signed(8'h80);
+  assign \$75  = $signed(x2_5) - $signed(8'h80);
+  assign \$76  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$77  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$78  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$79  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$80  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$81  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$82  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$83  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$84  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$85  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$86  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$87  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$88  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$89  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$90  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$91  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$92  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$93  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$94  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$95  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$96  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$97  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$98  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$99  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$100  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$101  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$102  = $signed(\$100 ) + $signed(\$101 );
+  assign \$103  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$104  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$105  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$106  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$107  = $signed(\$105 ) + $signed(\$106 );
+  assign \$108  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$109  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$110  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$111  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$112  = $signed(\$110 ) + $signed(\$111 );
+  assign \$113  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$114  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$115  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$116  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$117  = $signed(\$115 ) + $signed(\$116 );
+  assign \$118  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$119  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$120  = issue & last_t;
+  assign \$121  = q_owed + \$120 ;
+  assign \$122  = o__valid & o__ready;
+  assign \$123  = \$121  - \$122 ;
+  assign \$124  = v7 & last7;
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = | q_stored;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = \$126  & \$128 ;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$124  & \$130 ;
+  assign \$132  = \$signature__addr$40  == 3'h7;
+  assign \$133  = \$signature__addr$40  + 1'h1;
+  assign \$134  = \$132  ? 4'h0 : \$133 ;
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = | q_stored;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = \rport__addr$43  == 3'h7;
+  assign \$140  = \rport__addr$43  + 1'h1;
+  assign \$141  = \$139  ? 4'h0 : \$140 ;
+  assign \$142  = v7 & last7;
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
+  assign \$145  = | q_stored;
+  assign \$146  = ~ \$145 ;
+  assign \$147  = \$144  & \$146 ;
+  assign \$148  = ~ \$147 ;
+  assign \$149  = \$142  & \$148 ;
+  assign \$150  = q_stored + \$149 ;
+  assign \$151  = ~ o__valid;
+  assign \$152  = \$151  | o__ready;
+  assign \$153  = | q_stored;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = \$150  - \$154 ;
+  assign \$156  = ~ o__valid;
+  assign \$157  = \$156  | o__ready;
+  assign \$158  = | q_stored;
+  assign \$159  = v7 & last7;
+  assign \$160  = \$158  | \$159 ;
+  assign \$161  = | q_stored;
+  assign \$162  = \$161  ? \rport__data$203  : q_in;
   always @(posedge clk)
-    nf_t <= \$169 ;
+    nf_t <= \$163 ;
   always @(posedge clk)
-    \$signature__addr  <= \$170 ;
+    \$signature__addr  <= \$164 ;
   always @(posedge clk)
-    reads_input_t <= \$171 ;
+    reads_input_t <= \$165 ;
   always @(posedge clk)
-    first_t <= \$172 ;
+    first_t <= \$166 ;
   always @(posedge clk)
-    last_t <= \$173 ;
+    last_t <= \$167 ;
   always @(posedge clk)
-    wrom__addr <= \$174 ;
+    t <= \$168 ;
   always @(posedge clk)
-    x_reg <= \$175 ;
+    x_reg <= \$169 ;
   always @(posedge clk)
-    from_input <= \$176 ;
+    from_input <= \$170 ;
   always @(posedge clk)
-    v1 <= \$177 ;
+    v1 <= \$171 ;
   always @(posedge clk)
-    first1 <= \$178 ;
+    first1 <= \$172 ;
   always @(posedge clk)
-    last1 <= \$179 ;
+    last1 <= \$173 ;
   always @(posedge clk)
-    nf1 <= \$180 ;
+    nf1 <= \$174 ;
   always @(posedge clk)
-    xoff0_0 <= \$181 ;
+    port__addr <= \$175 ;
   always @(posedge clk)
-    xoff0_1 <= \$182 ;
+    x0_0 <= \$176 ;
   always @(posedge clk)
-    xoff0_2 <= \$183 ;
+    x0_1 <= \$177 ;
   always @(posedge clk)
-    xoff0_3 <= \$184 ;
+    x0_2 <= \$178 ;
   always @(posedge clk)
-    xoff0_4 <= \$185 ;
+    x0_3 <= \$179 ;
   always @(posedge clk)
-    xoff0_5 <= \$186 ;
+    x0_4 <= \$180 ;
   always @(posedge clk)
-    xoff1_0 <= \$187 ;
+    x0_5 <= \$181 ;
   always @(posedge clk)
-    xoff1_1 <= \$188 ;
+    \port__addr$15  <= \$182 ;
   always @(posedge clk)
-    xoff1_2 <= \$189 ;
+    x1_0 <= \$183 ;
   always @(posedge clk)
-    xoff1_3 <= \$190 ;
+    x1_1 <= \$184 ;
   always @(posedge clk)
-    xoff1_4 <= \$191 ;
+    x1_2 <= \$185 ;
   always @(posedge clk)
-    xoff1_5 <= \$192 ;
+    x1_3 <= \$186 ;
   always @(posedge clk)
-    xoff2_0 <= \$193 ;
+    x1_4 <= \$187 ;
   always @(posedge clk)
-    xoff2_1 <= \$194 ;
+    x1_5 <= \$188 ;
   always @(posedge clk)
-    xoff2_2 <= \$195 ;
+    \port__addr$17  <= \$189 ;
   always @(posedge clk)
-    xoff2_3 <= \$196 ;
+    x2_0 <= \$190 ;
   always @(posedge clk)
-    xoff2_4 <= \$197 ;
+    x2_1 <= \$191 ;
   always @(posedge clk)
-    xoff2_5 <= \$198 ;
+    x2_2 <= \$192 ;
   always @(posedge clk)
-    xoff3_0 <= \$199 ;
+    x2_3 <= \$193 ;
   always @(posedge clk)
-    xoff3_1 <= \$200 ;
+    x2_4 <= \$194 ;
   always @(posedge clk)
-    xoff3_2 <= \$201 ;
+    x2_5 <= \$195 ;
   always @(posedge clk)
-    xoff3_3 <= \$202 ;
+    xoff0_0 <= \$196 ;
   always @(posedge clk)
-    xoff3_4 <= \$203 ;
+    w0_0 <= \$197 ;
   always @(posedge clk)
-    xoff3_5 <= \$204 ;
+    xoff0_1 <= \$198 ;
   always @(posedge clk)
-    w0_0 <= \$205 ;
+    w0_1 <= \$199 ;
   always @(posedge clk)
-    w0_1 <= \$206 ;
+    xoff0_2 <= \$200 ;
   always @(posedge clk)
-    w0_2 <= \$207 ;
+    w0_2 <= \$201 ;
   always @(posedge clk)
-    w0_3 <= \$208 ;
+    xoff0_3 <= \$202 ;
   always @(posedge clk)
-    w0_4 <= \$209 ;
+    w0_3 <= \$203 ;
   always @(posedge clk)
-    w0_5 <= \$210 ;
+    xoff0_4 <= \$204 ;
   always @(posedge clk)
-    w1_0 <= \$211 ;
+    w0_4 <= \$205 ;
   always @(posedge clk)
-    w1_1 <= \$212 ;
+    xoff0_5 <= \$206 ;
+  always @(posedge clk)
+    w0_5 <= \$207 ;
+  always @(posedge clk)
+    xoff1_0 <= \$208 ;
+  always @(posedge clk)
+    w1_0 <= \$209 ;
+  always @(posedge clk)
+    xoff1_1 <= \$210 ;
+  always @(posedge clk)
+    w1_1 <= \$211 ;
+  always @(posedge clk)
+    xoff1_2 <= \$212 ;
   always @(posedge clk)
     w1_2 <= \$213 ;
   always @(posedge clk)
-    w1_3 <= \$214 ;
+    xoff1_3 <= \$214 ;
   always @(posedge clk)
-    w1_4 <= \$215 ;
+    w1_3 <= \$215 ;
   always @(posedge clk)
-    w1_5 <= \$216 ;
+    xoff1_4 <= \$216 ;
   always @(posedge clk)
-    w2_0 <= \$217 ;
+    w1_4 <= \$217 ;
   always @(posedge clk)
-    w2_1 <= \$218 ;
+    xoff1_5 <= \$218 ;
   always @(posedge clk)
-    w2_2 <= \$219 ;
+    w1_5 <= \$219 ;
   always @(posedge clk)
-    w2_3 <= \$220 ;
+    xoff2_0 <= \$220 ;
   always @(posedge clk)
-    w2_4 <= \$221 ;
+    w2_0 <= \$221 ;
   always @(posedge clk)
-    w2_5 <= \$222 ;
+    xoff2_1 <= \$222 ;
   always @(posedge clk)
-    w3_0 <= \$223 ;
+    w2_1 <= \$223 ;
   always @(posedge clk)
-    w3_1 <= \$224 ;
+    xoff2_2 <= \$224 ;
   always @(posedge clk)
-    w3_2 <= \$225 ;
+    w2_2 <= \$225 ;
   always @(posedge clk)
-    w3_3 <= \$226 ;
+    xoff2_3 <= \$226 ;
   always @(posedge clk)
-    w3_4 <= \$227 ;
+    w2_3 <= \$227 ;
   always @(posedge clk)
-    w3_5 <= \$228 ;
+    xoff2_4 <= \$228 ;
   always @(posedge clk)
-    prod0_0 <= \$229 ;
+    w2_4 <= \$229 ;
   always @(posedge clk)
-    prod0_1 <= \$230 ;
+    xoff2_5 <= \$230 ;
   always @(posedge clk)
-    prod0_2 <= \$231 ;
+    w2_5 <= \$231 ;
   always @(posedge clk)
-    prod0_3 <= \$232 ;
+    xoff3_0 <= \$232 ;
   always @(posedge clk)
-    prod0_4 <= \$233 ;
+    w3_0 <= \$233 ;
   always @(posedge clk)
-    prod0_5 <= \$234 ;
+    xoff3_1 <= \$234 ;
   always @(posedge clk)
-    prod1_0 <= \$235 ;
+    w3_1 <= \$235 ;
   always @(posedge clk)
-    prod1_1 <= \$236 ;
+    xoff3_2 <= \$236 ;
   always @(posedge clk)
-    prod1_2 <= \$237 ;
+    w3_2 <= \$237 ;
   always @(posedge clk)
-    prod1_3 <= \$238 ;
+    xoff3_3 <= \$238 ;
   always @(posedge clk)
-    prod1_4 <= \$239 ;
+    w3_3 <= \$239 ;
   always @(posedge clk)
-    prod1_5 <= \$240 ;
+    xoff3_4 <= \$240 ;
   always @(posedge clk)
-    prod2_0 <= \$241 ;
+    w3_4 <= \$241 ;
   always @(posedge clk)
-    prod2_1 <= \$242 ;
+    xoff3_5 <= \$242 ;
   always @(posedge clk)
-    prod2_2 <= \$243 ;
+    w3_5 <= \$243 ;
   always @(posedge clk)
-    prod2_3 <= \$244 ;
+    prod0_0 <= \$244 ;
   always @(posedge clk)
-    prod2_4 <= \$245 ;
+    prod0_1 <= \$245 ;
   always @(posedge clk)
-    prod2_5 <= \$246 ;
+    prod0_2 <= \$246 ;
   always @(posedge clk)
-    prod3_0 <= \$247 ;
+    prod0_3 <= \$247 ;
   always @(posedge clk)
-    prod3_1 <= \$248 ;
+    prod0_4 <= \$248 ;
   always @(posedge clk)
-    prod3_2 <= \$249 ;
+    prod0_5 <= \$249 ;
   always @(posedge clk)
-    prod3_3 <= \$250 ;
+    prod1_0 <= \$250 ;
   always @(posedge clk)
-    prod3_4 <= \$251 ;
+    prod1_1 <= \$251 ;
   always @(posedge clk)
-    prod3_5 <= \$252 ;
+    prod1_2 <= \$252 ;
   always @(posedge clk)
-    prod0_0_r <= \$253 ;
+    prod1_3 <= \$253 ;
   always @(posedge clk)
-    prod0_1_r <= \$254 ;
+    prod1_4 <= \$254 ;
   always @(posedge clk)
-    prod0_2_r <= \$255 ;
+    prod1_5 <= \$255 ;
   always @(posedge clk)
-    prod0_3_r <= \$256 ;
+    prod2_0 <= \$256 ;
   always @(posedge clk)
-    prod0_4_r <= \$257 ;
+    prod2_1 <= \$257 ;
   always @(posedge clk)
-    prod0_5_r <= \$258 ;
+    prod2_2 <= \$258 ;
   always @(posedge clk)
-    prod1_0_r <= \$259 ;
+    prod2_3 <= \$259 ;
   always @(posedge clk)
-    prod1_1_r <= \$260 ;
+    prod2_4 <= \$260 ;
   always @(posedge clk)
-    prod1_2_r <= \$261 ;
+    prod2_5 <= \$261 ;
   always @(posedge clk)
-    prod1_3_r <= \$262 ;
+    prod3_0 <= \$262 ;
   always @(posedge clk)
-    prod1_4_r <= \$263 ;
+    prod3_1 <= \$263 ;
   always @(posedge clk)
-    prod1_5_r <= \$264 ;
+    prod3_2 <= \$264 ;
   always @(posedge clk)
-    prod2_0_r <= \$265 ;
+    prod3_3 <= \$265 ;
   always @(posedge clk)
-    prod2_1_r <= \$266 ;
+    prod3_4 <= \$266 ;
   always @(posedge clk)
-    prod2_2_r <= \$267 ;
+    prod3_5 <= \$267 ;
   always @(posedge clk)
-    prod2_3_r <= \$268 ;
+    prod0_0_r <= \$268 ;
   always @(posedge clk)
-    prod2_4_r <= \$269 ;
+    prod0_1_r <= \$269 ;
   always @(posedge clk)
-    prod2_5_r <= \$270 ;
+    prod0_2_r <= \$270 ;
   always @(posedge clk)
-    prod3_0_r <= \$271 ;
+    prod0_3_r <= \$271 ;
   always @(posedge clk)
-    prod3_1_r <= \$272 ;
+    prod0_4_r <= \$272 ;
   always @(posedge clk)
-    prod3_2_r <= \$273 ;
+    prod0_5_r <= \$273 ;
   always @(posedge clk)
-    prod3_3_r <= \$274 ;
+    prod1_0_r <= \$274 ;
   always @(posedge clk)
-    prod3_4_r <= \$275 ;
+    prod1_1_r <= \$275 ;
   always @(posedge clk)
-    prod3_5_r <= \$276 ;
+    prod1_2_r <= \$276 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$277 ;
+    prod1_3_r <= \$277 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$278 ;
+    prod1_4_r <= \$278 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$279 ;
+    prod1_5_r <= \$279 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$280 ;
+    prod2_0_r <= \$280 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$281 ;
+    prod2_1_r <= \$281 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$282 ;
+    prod2_2_r <= \$282 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$283 ;
+    prod2_3_r <= \$283 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$284 ;
+    prod2_4_r <= \$284 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$285 ;
+    prod2_5_r <= \$285 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$286 ;
+    prod3_0_r <= \$286 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$287 ;
+    prod3_1_r <= \$287 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$288 ;
+    prod3_2_r <= \$288 ;
   always @(posedge clk)
-    v2 <= \$289 ;
+    prod3_3_r <= \$289 ;
   always @(posedge clk)
-    first2 <= \$290 ;
+    prod3_4_r <= \$290 ;
   always @(posedge clk)
-    last2 <= \$291 ;
+    prod3_5_r <= \$291 ;
   always @(posedge clk)
-    nf2 <= \$292 ;
+    sum0_s0_0 <= \$292 ;
   always @(posedge clk)
-    v3 <= \$293 ;
+    sum0_s0_1 <= \$293 ;
   always @(posedge clk)
-    first3 <= \$294 ;
+    sum0_s1_0 <= \$294 ;
   always @(posedge clk)
-    last3 <= \$295 ;
+    sum1_s0_0 <= \$295 ;
   always @(posedge clk)
-    nf3 <= \$296 ;
+    sum1_s0_1 <= \$296 ;
   always @(posedge clk)
-    v4 <= \$297 ;
+    sum1_s1_0 <= \$297 ;
   always @(posedge clk)
-    first4 <= \$298 ;
+    sum2_s0_0 <= \$298 ;
   always @(posedge clk)
-    last4 <= \$299 ;
+    sum2_s0_1 <= \$299 ;
   always @(posedge clk)
-    nf4 <= \$300 ;
+    sum2_s1_0 <= \$300 ;
   always @(posedge clk)
-    v5 <= \$301 ;
+    sum3_s0_0 <= \$301 ;
   always @(posedge clk)
-    first5 <= \$302 ;
+    sum3_s0_1 <= \$302 ;
   always @(posedge clk)
-    last5 <= \$303 ;
+    sum3_s1_0 <= \$303 ;
   always @(posedge clk)
-    nf5 <= \$304 ;
+    v2 <= \$304 ;
   always @(posedge clk)
-    v6 <= \$305 ;
+    first2 <= \$305 ;
   always @(posedge clk)
-    first6 <= \$306 ;
+    last2 <= \$306 ;
   always @(posedge clk)
-    last6 <= \$307 ;
+    nf2 <= \$307 ;
   always @(posedge clk)
-    nf6 <= \$308 ;
+    v3 <= \$308 ;
   always @(posedge clk)
-    acc0 <= \$309 ;
+    first3 <= \$309 ;
   always @(posedge clk)
-    acc1 <= \$310 ;
+    last3 <= \$310 ;
   always @(posedge clk)
-    acc2 <= \$311 ;
+    nf3 <= \$311 ;
   always @(posedge clk)
-    acc3 <= \$312 ;
+    v4 <= \$312 ;
   always @(posedge clk)
-    q_owed <= \$313 ;
+    first4 <= \$313 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$314 ;
+    last4 <= \$314 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$315 ;
+    nf4 <= \$315 ;
   always @(posedge clk)
-    q_stored <= \$316 ;
+    v5 <= \$316 ;
   always @(posedge clk)
-    o__valid <= \$317 ;
+    first5 <= \$317 ;
   always @(posedge clk)
-    o__payload <= \$318 ;
+    last5 <= \$318 ;
+  always @(posedge clk)
+    nf5 <= \$319 ;
+  always @(posedge clk)
+    v6 <= \$320 ;
+  always @(posedge clk)
+    first6 <= \$321 ;
+  always @(posedge clk)
+    last6 <= \$322 ;
+  always @(posedge clk)
+    nf6 <= \$323 ;
+  always @(posedge clk)
+    v7 <= \$324 ;
+  always @(posedge clk)
+    first7 <= \$325 ;
+  always @(posedge clk)
+    last7 <= \$326 ;
+  always @(posedge clk)
+    nf7 <= \$327 ;
+  always @(posedge clk)
+    acc0 <= \$328 ;
+  always @(posedge clk)
+    acc1 <= \$329 ;
+  always @(posedge clk)
+    acc2 <= \$330 ;
+  always @(posedge clk)
+    acc3 <= \$331 ;
+  always @(posedge clk)
+    q_owed <= \$332 ;
+  always @(posedge clk)
+    \$signature__addr$40  <= \$333 ;
+  always @(posedge clk)
+    \rport__addr$43  <= \$334 ;
+  always @(posedge clk)
+    q_stored <= \$335 ;
+  always @(posedge clk)
+    o__valid <= \$336 ;
+  always @(posedge clk)
+    o__payload <= \$337 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$7  = 23'h000276;
       3'h1:
@@ -9663,7 +11005,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$10  = 23'h7ffd1b;
       3'h1:
@@ -9685,7 +11027,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$13  = 23'h7ff5f9;
       3'h1:
@@ -9707,7 +11049,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$16  = 23'h7ff47a;
       3'h1:
@@ -9729,7 +11071,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$26  = 3'h0;
       6'h01:
@@ -9863,7 +11205,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$27  = 3'h1;
       6'h01:
@@ -9997,7 +11339,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$28  = 1'h1;
       6'h01:
@@ -10131,7 +11473,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$29  = 1'h0;
       6'h01:
@@ -10265,7 +11607,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$30  = 1'h0;
       6'h01:
@@ -10398,1107 +11740,1284 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = nf_t;
+    \$163  = nf_t;
     if (issue) begin
-      \$169  = \$26 ;
+      \$163  = \$26 ;
     end
     if (rst) begin
-      \$169  = 3'h0;
+      \$163  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = \$signature__addr ;
+    \$164  = \$signature__addr ;
     if (issue) begin
-      \$170  = \$27 ;
+      \$164  = \$27 ;
     end
     if (rst) begin
-      \$170  = 3'h0;
+      \$164  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = reads_input_t;
+    \$165  = reads_input_t;
     if (issue) begin
-      \$171  = \$28 ;
+      \$165  = \$28 ;
     end
     if (rst) begin
-      \$171  = 1'h1;
+      \$165  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$166  = first_t;
+    if (issue) begin
+      \$166  = \$29 ;
+    end
+    if (rst) begin
+      \$166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$167  = last_t;
+    if (issue) begin
+      \$167  = \$30 ;
+    end
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$168  = t;
+    if (issue) begin
+      \$168  = \$33 [5:0];
+    end
+    if (rst) begin
+      \$168  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$169  = i__payload;
+    if (rst) begin
+      \$169  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$170  = reads_input_t;
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$171  = issue;
+    if (rst) begin
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$172  = first_t;
-    if (issue) begin
-      \$172  = \$29 ;
-    end
     if (rst) begin
-      \$172  = 1'h1;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$173  = last_t;
-    if (issue) begin
-      \$173  = \$30 ;
-    end
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = wrom__addr;
-    if (issue) begin
-      \$174  = \$33 [5:0];
-    end
+    \$174  = nf_t;
     if (rst) begin
-      \$174  = 6'h00;
+      \$174  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = i__payload;
+    \$175  = t;
     if (rst) begin
-      \$175  = 48'h000000000000;
+      \$175  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = reads_input_t;
+    \$176  = \$34 [7:0];
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = issue;
+    \$177  = \$35 [15:8];
     if (rst) begin
-      \$177  = 1'h0;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = first_t;
+    \$178  = \$36 [23:16];
     if (rst) begin
-      \$178  = 1'h0;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = last_t;
+    \$179  = \$37 [31:24];
     if (rst) begin
-      \$179  = 1'h0;
+      \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = nf_t;
+    \$180  = \$38 [39:32];
     if (rst) begin
-      \$180  = 3'h0;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = \$35 ;
+    \$181  = \$39 [47:40];
     if (rst) begin
-      \$181  = 9'h000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = \$37 ;
+    \$182  = t;
     if (rst) begin
-      \$182  = 9'h000;
+      \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = \$39 ;
+    \$183  = \$40 [7:0];
     if (rst) begin
-      \$183  = 9'h000;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = \$41 ;
+    \$184  = \$41 [15:8];
     if (rst) begin
-      \$184  = 9'h000;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = \$43 ;
+    \$185  = \$42 [23:16];
     if (rst) begin
-      \$185  = 9'h000;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = \$45 ;
+    \$186  = \$43 [31:24];
     if (rst) begin
-      \$186  = 9'h000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = \$47 ;
+    \$187  = \$44 [39:32];
     if (rst) begin
-      \$187  = 9'h000;
+      \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = \$49 ;
+    \$188  = \$45 [47:40];
     if (rst) begin
-      \$188  = 9'h000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = \$51 ;
+    \$189  = t;
     if (rst) begin
-      \$189  = 9'h000;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = \$53 ;
+    \$190  = \$46 [7:0];
     if (rst) begin
-      \$190  = 9'h000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$55 ;
+    \$191  = \$47 [15:8];
     if (rst) begin
-      \$191  = 9'h000;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \$57 ;
+    \$192  = \$48 [23:16];
     if (rst) begin
-      \$192  = 9'h000;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$59 ;
+    \$193  = \$49 [31:24];
     if (rst) begin
-      \$193  = 9'h000;
+      \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = \$61 ;
+    \$194  = \$50 [39:32];
     if (rst) begin
-      \$194  = 9'h000;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = \$63 ;
+    \$195  = \$51 [47:40];
     if (rst) begin
-      \$195  = 9'h000;
+      \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = \$65 ;
+    \$196  = \$52 ;
     if (rst) begin
       \$196  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = \$67 ;
+    \$197  = port__data[7:0];
     if (rst) begin
-      \$197  = 9'h000;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = \$69 ;
+    \$198  = \$53 ;
     if (rst) begin
       \$198  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = \$71 ;
+    \$199  = port__data[15:8];
     if (rst) begin
-      \$199  = 9'h000;
+      \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = \$73 ;
+    \$200  = \$54 ;
     if (rst) begin
       \$200  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = \$75 ;
+    \$201  = port__data[23:16];
     if (rst) begin
-      \$201  = 9'h000;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = \$77 ;
+    \$202  = \$55 ;
     if (rst) begin
       \$202  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = \$79 ;
+    \$203  = port__data[31:24];
     if (rst) begin
-      \$203  = 9'h000;
+      \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = \$81 ;
+    \$204  = \$56 ;
     if (rst) begin
       \$204  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = wrom__data[7:0];
+    \$205  = port__data[39:32];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = wrom__data[15:8];
+    \$206  = \$57 ;
     if (rst) begin
-      \$206  = 8'h00;
+      \$206  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = wrom__data[23:16];
+    \$207  = port__data[47:40];
     if (rst) begin
       \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = wrom__data[31:24];
+    \$208  = \$58 ;
     if (rst) begin
-      \$208  = 8'h00;
+      \$208  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = wrom__data[39:32];
+    \$209  = port__data[55:48];
     if (rst) begin
       \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = wrom__data[47:40];
+    \$210  = \$59 ;
     if (rst) begin
-      \$210  = 8'h00;
+      \$210  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = wrom__data[55:48];
+    \$211  = port__data[63:56];
     if (rst) begin
       \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = wrom__data[63:56];
+    \$212  = \$60 ;
     if (rst) begin
-      \$212  = 8'h00;
+      \$212  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = wrom__data[71:64];
+    \$213  = \port__data$94 [7:0];
     if (rst) begin
       \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = wrom__data[79:72];
+    \$214  = \$61 ;
     if (rst) begin
-      \$214  = 8'h00;
+      \$214  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = wrom__data[87:80];
+    \$215  = \port__data$94 [15:8];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = wrom__data[95:88];
+    \$216  = \$62 ;
     if (rst) begin
-      \$216  = 8'h00;
+      \$216  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = wrom__data[103:96];
+    \$217  = \port__data$94 [23:16];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = wrom__data[111:104];
+    \$218  = \$63 ;
     if (rst) begin
-      \$218  = 8'h00;
+      \$218  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = wrom__data[119:112];
+    \$219  = \port__data$94 [31:24];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = wrom__data[127:120];
+    \$220  = \$64 ;
     if (rst) begin
-      \$220  = 8'h00;
+      \$220  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = wrom__data[135:128];
+    \$221  = \port__data$94 [39:32];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = wrom__data[143:136];
+    \$222  = \$65 ;
     if (rst) begin
-      \$222  = 8'h00;
+      \$222  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = wrom__data[151:144];
+    \$223  = \port__data$94 [47:40];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = wrom__data[159:152];
+    \$224  = \$66 ;
     if (rst) begin
-      \$224  = 8'h00;
+      \$224  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = wrom__data[167:160];
+    \$225  = \port__data$94 [55:48];
     if (rst) begin
       \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = wrom__data[175:168];
+    \$226  = \$67 ;
     if (rst) begin
-      \$226  = 8'h00;
+      \$226  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = wrom__data[183:176];
+    \$227  = \port__data$94 [63:56];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = wrom__data[191:184];
+    \$228  = \$68 ;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \$82 ;
+    \$229  = \port__data$111 [7:0];
     if (rst) begin
-      \$229  = 17'h00000;
+      \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = \$83 ;
+    \$230  = \$69 ;
     if (rst) begin
-      \$230  = 17'h00000;
+      \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = \$84 ;
+    \$231  = \port__data$111 [15:8];
     if (rst) begin
-      \$231  = 17'h00000;
+      \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$85 ;
+    \$232  = \$70 ;
     if (rst) begin
-      \$232  = 17'h00000;
+      \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$86 ;
+    \$233  = \port__data$111 [23:16];
     if (rst) begin
-      \$233  = 17'h00000;
+      \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = \$87 ;
+    \$234  = \$71 ;
     if (rst) begin
-      \$234  = 17'h00000;
+      \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = \$88 ;
+    \$235  = \port__data$111 [31:24];
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$89 ;
+    \$236  = \$72 ;
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$90 ;
+    \$237  = \port__data$111 [39:32];
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$91 ;
+    \$238  = \$73 ;
     if (rst) begin
-      \$238  = 17'h00000;
+      \$238  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \$92 ;
+    \$239  = \port__data$111 [47:40];
     if (rst) begin
-      \$239  = 17'h00000;
+      \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = \$93 ;
+    \$240  = \$74 ;
     if (rst) begin
-      \$240  = 17'h00000;
+      \$240  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$94 ;
+    \$241  = \port__data$111 [55:48];
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$95 ;
+    \$242  = \$75 ;
     if (rst) begin
-      \$242  = 17'h00000;
+      \$242  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \$96 ;
+    \$243  = \port__data$111 [63:56];
     if (rst) begin
-      \$243  = 17'h00000;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = \$97 ;
+    \$244  = \$76 ;
     if (rst) begin
       \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$98 ;
+    \$245  = \$77 ;
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$99 ;
+    \$246  = \$78 ;
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$100 ;
+    \$247  = \$79 ;
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$101 ;
+    \$248  = \$80 ;
     if (rst) begin
       \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$102 ;
+    \$249  = \$81 ;
     if (rst) begin
       \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$103 ;
+    \$250  = \$82 ;
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$104 ;
+    \$251  = \$83 ;
     if (rst) begin
       \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$105 ;
+    \$252  = \$84 ;
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = prod0_0;
+    \$253  = \$85 ;
     if (rst) begin
       \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = prod0_1;
+    \$254  = \$86 ;
     if (rst) begin
       \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = prod0_2;
+    \$255  = \$87 ;
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = prod0_3;
+    \$256  = \$88 ;
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = prod0_4;
+    \$257  = \$89 ;
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = prod0_5;
+    \$258  = \$90 ;
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = prod1_0;
+    \$259  = \$91 ;
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = prod1_1;
+    \$260  = \$92 ;
     if (rst) begin
       \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = prod1_2;
+    \$261  = \$93 ;
     if (rst) begin
       \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = prod1_3;
+    \$262  = \$94 ;
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = prod1_4;
+    \$263  = \$95 ;
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = prod1_5;
+    \$264  = \$96 ;
     if (rst) begin
       \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = prod2_0;
+    \$265  = \$97 ;
     if (rst) begin
       \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = prod2_1;
+    \$266  = \$98 ;
     if (rst) begin
       \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = prod2_2;
+    \$267  = \$99 ;
     if (rst) begin
       \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = prod2_3;
+    \$268  = prod0_0;
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = prod2_4;
+    \$269  = prod0_1;
     if (rst) begin
       \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = prod2_5;
+    \$270  = prod0_2;
     if (rst) begin
       \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = prod3_0;
+    \$271  = prod0_3;
     if (rst) begin
       \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = prod3_1;
+    \$272  = prod0_4;
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = prod3_2;
+    \$273  = prod0_5;
     if (rst) begin
       \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = prod3_3;
+    \$274  = prod1_0;
     if (rst) begin
       \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = prod3_4;
+    \$275  = prod1_1;
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = prod3_5;
+    \$276  = prod1_2;
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
+    \$277  = prod1_3;
     if (rst) begin
-      \$277  = 23'h000000;
+      \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = { \$109 [17], \$109 [17], \$109 [17], \$109 [17], \$109 [17], \$109  };
+    \$278  = prod1_4;
     if (rst) begin
-      \$278  = 23'h000000;
+      \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = \$110 [22:0];
+    \$279  = prod1_5;
     if (rst) begin
-      \$279  = 23'h000000;
+      \$279  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = { \$113 [18], \$113 [18], \$113 [18], \$113 [18], \$113  };
+    \$280  = prod2_0;
     if (rst) begin
-      \$280  = 23'h000000;
+      \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = { \$114 [17], \$114 [17], \$114 [17], \$114 [17], \$114 [17], \$114  };
+    \$281  = prod2_1;
     if (rst) begin
-      \$281  = 23'h000000;
+      \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = \$115 [22:0];
+    \$282  = prod2_2;
     if (rst) begin
-      \$282  = 23'h000000;
+      \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
+    \$283  = prod2_3;
     if (rst) begin
-      \$283  = 23'h000000;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = { \$119 [17], \$119 [17], \$119 [17], \$119 [17], \$119 [17], \$119  };
+    \$284  = prod2_4;
     if (rst) begin
-      \$284  = 23'h000000;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = \$120 [22:0];
+    \$285  = prod2_5;
     if (rst) begin
-      \$285  = 23'h000000;
+      \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = { \$123 [18], \$123 [18], \$123 [18], \$123 [18], \$123  };
+    \$286  = prod3_0;
     if (rst) begin
-      \$286  = 23'h000000;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = { \$124 [17], \$124 [17], \$124 [17], \$124 [17], \$124 [17], \$124  };
+    \$287  = prod3_1;
     if (rst) begin
-      \$287  = 23'h000000;
+      \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = \$125 [22:0];
+    \$288  = prod3_2;
     if (rst) begin
-      \$288  = 23'h000000;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = v1;
+    \$289  = prod3_3;
     if (rst) begin
-      \$289  = 1'h0;
+      \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = first1;
+    \$290  = prod3_4;
     if (rst) begin
-      \$290  = 1'h0;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = last1;
+    \$291  = prod3_5;
     if (rst) begin
-      \$291  = 1'h0;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = nf1;
+    \$292  = { \$102 [18], \$102 [18], \$102 [18], \$102 [18], \$102  };
     if (rst) begin
-      \$292  = 3'h0;
+      \$292  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = v2;
+    \$293  = { \$103 [17], \$103 [17], \$103 [17], \$103 [17], \$103 [17], \$103  };
     if (rst) begin
-      \$293  = 1'h0;
+      \$293  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = first2;
+    \$294  = \$104 [22:0];
     if (rst) begin
-      \$294  = 1'h0;
+      \$294  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = last2;
+    \$295  = { \$107 [18], \$107 [18], \$107 [18], \$107 [18], \$107  };
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = nf2;
+    \$296  = { \$108 [17], \$108 [17], \$108 [17], \$108 [17], \$108 [17], \$108  };
     if (rst) begin
-      \$296  = 3'h0;
+      \$296  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = v3;
+    \$297  = \$109 [22:0];
     if (rst) begin
-      \$297  = 1'h0;
+      \$297  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = first3;
+    \$298  = { \$112 [18], \$112 [18], \$112 [18], \$112 [18], \$112  };
     if (rst) begin
-      \$298  = 1'h0;
+      \$298  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = last3;
+    \$299  = { \$113 [17], \$113 [17], \$113 [17], \$113 [17], \$113 [17], \$113  };
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = nf3;
+    \$300  = \$114 [22:0];
     if (rst) begin
-      \$300  = 3'h0;
+      \$300  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = v4;
+    \$301  = { \$117 [18], \$117 [18], \$117 [18], \$117 [18], \$117  };
     if (rst) begin
-      \$301  = 1'h0;
+      \$301  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = first4;
+    \$302  = { \$118 [17], \$118 [17], \$118 [17], \$118 [17], \$118 [17], \$118  };
     if (rst) begin
-      \$302  = 1'h0;
+      \$302  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = last4;
+    \$303  = \$119 [22:0];
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = nf4;
+    \$304  = v1;
     if (rst) begin
-      \$304  = 3'h0;
+      \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = v5;
+    \$305  = first1;
     if (rst) begin
       \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = first5;
+    \$306  = last1;
     if (rst) begin
       \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = last5;
+    \$307  = nf1;
     if (rst) begin
-      \$307  = 1'h0;
+      \$307  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = nf5;
+    \$308  = v2;
     if (rst) begin
-      \$308  = 3'h0;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = acc0;
-    if (v6) begin
-      \$309  = \$9 [22:0];
-    end
+    \$309  = first2;
     if (rst) begin
-      \$309  = 23'h000000;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = acc1;
-    if (v6) begin
-      \$310  = \$12 [22:0];
-    end
+    \$310  = last2;
     if (rst) begin
-      \$310  = 23'h000000;
+      \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = acc2;
-    if (v6) begin
-      \$311  = \$15 [22:0];
-    end
+    \$311  = nf2;
     if (rst) begin
-      \$311  = 23'h000000;
+      \$311  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = acc3;
-    if (v6) begin
-      \$312  = \$18 [22:0];
-    end
+    \$312  = v3;
     if (rst) begin
-      \$312  = 23'h000000;
+      \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = \$129 [3:0];
+    \$313  = first3;
     if (rst) begin
-      \$313  = 4'h0;
+      \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = \$signature__addr$36 ;
-    if (\$137 ) begin
-      \$314  = \$140 [2:0];
-    end
+    \$314  = last3;
     if (rst) begin
-      \$314  = 3'h0;
+      \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = \rport__addr$39 ;
-    if (\$144 ) begin
-      \$315  = \$147 [2:0];
-    end
+    \$315  = nf3;
     if (rst) begin
       \$315  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = \$161 [2:0];
+    \$316  = v4;
     if (rst) begin
-      \$316  = 3'h0;
+      \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = o__valid;
-    if (\$163 ) begin
-      \$317  = \$166 ;
-    end
+    \$317  = first4;
     if (rst) begin
       \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = o__payload;
-    if (\$163 ) begin
-      \$318  = \$168 ;
+    \$318  = last4;
+    if (rst) begin
+      \$318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$319  = nf4;
+    if (rst) begin
+      \$319  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$320  = v5;
+    if (rst) begin
+      \$320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$321  = first5;
+    if (rst) begin
+      \$321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$322  = last5;
+    if (rst) begin
+      \$322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$323  = nf5;
+    if (rst) begin
+      \$323  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$324  = v6;
+    if (rst) begin
+      \$324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$325  = first6;
+    if (rst) begin
+      \$325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$326  = last6;
+    if (rst) begin
+      \$326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$327  = nf6;
+    if (rst) begin
+      \$327  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$328  = acc0;
+    if (v7) begin
+      \$328  = \$9 [22:0];
     end
     if (rst) begin
-      \$318  = 92'h00000000000000000000000;
+      \$328  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$329  = acc1;
+    if (v7) begin
+      \$329  = \$12 [22:0];
+    end
+    if (rst) begin
+      \$329  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$330  = acc2;
+    if (v7) begin
+      \$330  = \$15 [22:0];
+    end
+    if (rst) begin
+      \$330  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$331  = acc3;
+    if (v7) begin
+      \$331  = \$18 [22:0];
+    end
+    if (rst) begin
+      \$331  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$332  = \$123 [3:0];
+    if (rst) begin
+      \$332  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$333  = \$signature__addr$40 ;
+    if (\$131 ) begin
+      \$333  = \$134 [2:0];
+    end
+    if (rst) begin
+      \$333  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$334  = \rport__addr$43 ;
+    if (\$138 ) begin
+      \$334  = \$141 [2:0];
+    end
+    if (rst) begin
+      \$334  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$335  = \$155 [3:0];
+    if (rst) begin
+      \$335  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$336  = o__valid;
+    if (\$157 ) begin
+      \$336  = \$160 ;
+    end
+    if (rst) begin
+      \$336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$337  = o__payload;
+    if (\$157 ) begin
+      \$337  = \$162 ;
+    end
+    if (rst) begin
+      \$337  = 92'h00000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
+  assign rom1_addr = \port__addr$15 ;
+  assign rom2_addr = \port__addr$17 ;
   assign acc0_next = \$9 [22:0];
   assign acc1_next = \$12 [22:0];
   assign acc2_next = \$15 [22:0];
   assign acc3_next = \$18 [22:0];
-  assign q_wptr = \$signature__addr$36 ;
-  assign \$signature__data$38  = q_in;
-  assign q_rptr = \rport__addr$39 ;
+  assign q_wptr = \$signature__addr$40 ;
+  assign \$signature__data$42  = q_in;
+  assign q_rptr = \rport__addr$43 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -13650,45 +15169,54 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [7:0] \$100 ;
+  reg [8:0] \$100 ;
   reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [16:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [16:0] \$106 ;
-  reg [16:0] \$107 ;
+  reg [8:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
   reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire \$11 ;
   reg [16:0] \$110 ;
-  reg [22:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg [3:0] \$115 ;
-  reg \$116 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [22:0] \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [3:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [3:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [3:0] \$123 ;
-  reg \$124 ;
+  reg \$123 ;
+  reg [3:0] \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [3:0] \$127 ;
-  reg [22:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg \$127 ;
+  reg [3:0] \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [2:0] \$130 ;
-  reg [2:0] \$131 ;
-  reg [2:0] \$132 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg [3:0] \$132 ;
   reg \$133 ;
-  reg [22:0] \$134 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
+  reg [22:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [2:0] \$139 ;
   wire \$14 ;
+  reg [2:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg \$142 ;
+  reg [22:0] \$143 ;
   wire \$15 ;
   wire \$16 ;
   reg [3:0] \$17 ;
@@ -13701,13 +15229,13 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [7:0] \$23 ;
   wire [7:0] \$24 ;
   wire [31:0] \$25 ;
-  wire [8:0] \$26 ;
+  wire [31:0] \$26 ;
   wire [31:0] \$27 ;
-  wire [8:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [31:0] \$28 ;
+  wire [8:0] \$29 ;
   wire \$3 ;
   wire [8:0] \$30 ;
-  wire [31:0] \$31 ;
+  wire [8:0] \$31 ;
   wire [8:0] \$32 ;
   wire [16:0] \$33 ;
   wire [16:0] \$34 ;
@@ -13718,9 +15246,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [18:0] \$39 ;
   wire \$4 ;
   wire \$40 ;
-  wire [3:0] \$41 ;
+  wire [4:0] \$41 ;
   wire \$42 ;
-  wire [4:0] \$43 ;
+  wire [5:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -13777,10 +15305,10 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$92 ;
   reg \$93 ;
   reg [3:0] \$94 ;
-  reg [8:0] \$95 ;
-  reg [8:0] \$96 ;
-  reg [8:0] \$97 ;
-  reg [8:0] \$98 ;
+  reg [6:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
   reg [7:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
@@ -13797,6 +15325,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -13815,12 +15344,14 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
@@ -13829,6 +15360,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [6:0] port__addr = 7'h00;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -13839,7 +15373,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod0_3_r = 17'h00000;
   wire [22:0] q_in;
   wire [22:0] \q_in[0] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -13847,29 +15381,38 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 7'h00 *)
+  (* keep = 32'd1 *)
+  wire [6:0] rom0_addr;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [22:0] \rport__data$73 ;
+  wire [22:0] \rport__data$82 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  (* init = 7'h00 *)
-  wire [6:0] t;
+  reg [6:0] t = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  reg [6:0] wrom__addr = 7'h00;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -13899,7 +15442,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [5:0];
+  reg [22:0] queue [6:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -13907,101 +15450,102 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[3] = 23'h000000;
     queue[4] = 23'h000000;
     queue[5] = 23'h000000;
+    queue[6] = 23'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$73  = queue[\rport__addr$30 ];
-  reg [31:0] rom [79:0];
+  assign \rport__data$82  = queue[\rport__addr$30 ];
+  reg [31:0] rom0 [79:0];
   initial begin
-    rom[0] = 32'd1596952086;
-    rom[1] = 32'd2418902765;
-    rom[2] = 32'd2173035296;
-    rom[3] = 32'd1194862392;
-    rom[4] = 32'd329293583;
-    rom[5] = 32'd1119433120;
-    rom[6] = 32'd288985377;
-    rom[7] = 32'd2762357188;
-    rom[8] = 32'd3390125333;
-    rom[9] = 32'd849233729;
-    rom[10] = 32'd1008584210;
-    rom[11] = 32'd2796979760;
-    rom[12] = 32'd3203506163;
-    rom[13] = 32'd3235226444;
-    rom[14] = 32'd2898674817;
-    rom[15] = 32'd1353727518;
-    rom[16] = 32'd1421812759;
-    rom[17] = 32'd2883718788;
-    rom[18] = 32'd88486841;
-    rom[19] = 32'd3873325277;
-    rom[20] = 32'd2441843329;
-    rom[21] = 32'd1782068513;
-    rom[22] = 32'd2435007511;
-    rom[23] = 32'd817477409;
-    rom[24] = 32'd3535354133;
-    rom[25] = 32'd3117008031;
-    rom[26] = 32'd336940717;
-    rom[27] = 32'd2964277912;
-    rom[28] = 32'd2406363201;
-    rom[29] = 32'd2320896144;
-    rom[30] = 32'd949526585;
-    rom[31] = 32'd1942127097;
-    rom[32] = 32'd2168307856;
-    rom[33] = 32'd558846224;
-    rom[34] = 32'd2754000178;
-    rom[35] = 32'd1106478632;
-    rom[36] = 32'd1068278046;
-    rom[37] = 32'd3249840953;
-    rom[38] = 32'd3727356824;
-    rom[39] = 32'd2993240006;
-    rom[40] = 32'd3584925159;
-    rom[41] = 32'd2382395975;
-    rom[42] = 32'd360794533;
-    rom[43] = 32'd4054551499;
-    rom[44] = 32'd1525431045;
-    rom[45] = 32'd3194229919;
-    rom[46] = 32'd1279651392;
-    rom[47] = 32'd2371521348;
-    rom[48] = 32'd572298790;
-    rom[49] = 32'd959532046;
-    rom[50] = 32'd2266778512;
-    rom[51] = 32'd1260101135;
-    rom[52] = 32'd4257064353;
-    rom[53] = 32'd1085184934;
-    rom[54] = 32'd1182862868;
-    rom[55] = 32'd3046513469;
-    rom[56] = 32'd2559035017;
-    rom[57] = 32'd890085143;
-    rom[58] = 32'd608208185;
-    rom[59] = 32'd1061309405;
-    rom[60] = 32'd553074960;
-    rom[61] = 32'd2958959674;
-    rom[62] = 32'd2545387696;
-    rom[63] = 32'd844857741;
-    rom[64] = 32'd724248340;
-    rom[65] = 32'd517112103;
-    rom[66] = 32'd152971289;
-    rom[67] = 32'd2269646766;
-    rom[68] = 32'd412823056;
-    rom[69] = 32'd2274368726;
-    rom[70] = 32'd3332060957;
-    rom[71] = 32'd3182037823;
-    rom[72] = 32'd2910934806;
-    rom[73] = 32'd3587687175;
-    rom[74] = 32'd580555356;
-    rom[75] = 32'd2168308212;
-    rom[76] = 32'd3679209510;
-    rom[77] = 32'd363795708;
-    rom[78] = 32'd1094628906;
-    rom[79] = 32'd2564887193;
+    rom0[0] = 32'd1596952086;
+    rom0[1] = 32'd2418902765;
+    rom0[2] = 32'd2173035296;
+    rom0[3] = 32'd1194862392;
+    rom0[4] = 32'd329293583;
+    rom0[5] = 32'd1119433120;
+    rom0[6] = 32'd288985377;
+    rom0[7] = 32'd2762357188;
+    rom0[8] = 32'd3390125333;
+    rom0[9] = 32'd849233729;
+    rom0[10] = 32'd1008584210;
+    rom0[11] = 32'd2796979760;
+    rom0[12] = 32'd3203506163;
+    rom0[13] = 32'd3235226444;
+    rom0[14] = 32'd2898674817;
+    rom0[15] = 32'd1353727518;
+    rom0[16] = 32'd1421812759;
+    rom0[17] = 32'd2883718788;
+    rom0[18] = 32'd88486841;
+    rom0[19] = 32'd3873325277;
+    rom0[20] = 32'd2441843329;
+    rom0[21] = 32'd1782068513;
+    rom0[22] = 32'd2435007511;
+    rom0[23] = 32'd817477409;
+    rom0[24] = 32'd3535354133;
+    rom0[25] = 32'd3117008031;
+    rom0[26] = 32'd336940717;
+    rom0[27] = 32'd2964277912;
+    rom0[28] = 32'd2406363201;
+    rom0[29] = 32'd2320896144;
+    rom0[30] = 32'd949526585;
+    rom0[31] = 32'd1942127097;
+    rom0[32] = 32'd2168307856;
+    rom0[33] = 32'd558846224;
+    rom0[34] = 32'd2754000178;
+    rom0[35] = 32'd1106478632;
+    rom0[36] = 32'd1068278046;
+    rom0[37] = 32'd3249840953;
+    rom0[38] = 32'd3727356824;
+    rom0[39] = 32'd2993240006;
+    rom0[40] = 32'd3584925159;
+    rom0[41] = 32'd2382395975;
+    rom0[42] = 32'd360794533;
+    rom0[43] = 32'd4054551499;
+    rom0[44] = 32'd1525431045;
+    rom0[45] = 32'd3194229919;
+    rom0[46] = 32'd1279651392;
+    rom0[47] = 32'd2371521348;
+    rom0[48] = 32'd572298790;
+    rom0[49] = 32'd959532046;
+    rom0[50] = 32'd2266778512;
+    rom0[51] = 32'd1260101135;
+    rom0[52] = 32'd4257064353;
+    rom0[53] = 32'd1085184934;
+    rom0[54] = 32'd1182862868;
+    rom0[55] = 32'd3046513469;
+    rom0[56] = 32'd2559035017;
+    rom0[57] = 32'd890085143;
+    rom0[58] = 32'd608208185;
+    rom0[59] = 32'd1061309405;
+    rom0[60] = 32'd553074960;
+    rom0[61] = 32'd2958959674;
+    rom0[62] = 32'd2545387696;
+    rom0[63] = 32'd844857741;
+    rom0[64] = 32'd724248340;
+    rom0[65] = 32'd517112103;
+    rom0[66] = 32'd152971289;
+    rom0[67] = 32'd2269646766;
+    rom0[68] = 32'd412823056;
+    rom0[69] = 32'd2274368726;
+    rom0[70] = 32'd3332060957;
+    rom0[71] = 32'd3182037823;
+    rom0[72] = 32'd2910934806;
+    rom0[73] = 32'd3587687175;
+    rom0[74] = 32'd580555356;
+    rom0[75] = 32'd2168308212;
+    rom0[76] = 32'd3679209510;
+    rom0[77] = 32'd363795708;
+    rom0[78] = 32'd1094628906;
+    rom0[79] = 32'd2564887193;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -14011,9 +15555,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v5 & last5;
+  assign \$10  = v6 & last6;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -14021,17 +15565,17 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
   assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = wrom__addr == 7'h4f;
-  assign \$23  = wrom__addr + 1'h1;
+  assign \$22  = t == 7'h4f;
+  assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 8'h00 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
+  assign \$26  = from_input ? x_reg : rport__data;
   assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [15:8]) - $signed(8'h80);
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = $signed(\$29 [23:16]) - $signed(8'h80);
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = $signed(\$31 [31:24]) - $signed(8'h80);
+  assign \$28  = from_input ? x_reg : rport__data;
+  assign \$29  = $signed(x0_0) - $signed(8'h80);
+  assign \$30  = $signed(x0_1) - $signed(8'h80);
+  assign \$31  = $signed(x0_2) - $signed(8'h80);
+  assign \$32  = $signed(x0_3) - $signed(8'h80);
   assign \$33  = $signed(xoff0_0) * $signed(w0_0);
   assign \$34  = $signed(xoff0_1) * $signed(w0_1);
   assign \$35  = $signed(xoff0_2) * $signed(w0_2);
@@ -14043,7 +15587,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$41  = q_owed + \$40 ;
   assign \$42  = o__valid & o__ready;
   assign \$43  = \$41  - \$42 ;
-  assign \$44  = v5 & last5;
+  assign \$44  = v6 & last6;
   assign \$45  = ~ o__valid;
   assign \$46  = \$45  | o__ready;
   assign \$47  = | q_stored;
@@ -14051,17 +15595,17 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
   assign \$51  = \$44  & \$50 ;
-  assign \$52  = \$signature__addr$27  == 3'h5;
+  assign \$52  = \$signature__addr$27  == 3'h6;
   assign \$53  = \$signature__addr$27  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = \rport__addr$30  == 3'h5;
+  assign \$59  = \rport__addr$30  == 3'h6;
   assign \$60  = \rport__addr$30  + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
-  assign \$62  = v5 & last5;
+  assign \$62  = v6 & last6;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
@@ -14078,10 +15622,10 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$76  = ~ o__valid;
   assign \$77  = \$76  | o__ready;
   assign \$78  = | q_stored;
-  assign \$79  = v5 & last5;
+  assign \$79  = v6 & last6;
   assign \$80  = \$78  | \$79 ;
   assign \$81  = | q_stored;
-  assign \$82  = \$81  ? \rport__data$73  : \$9 [22:0];
+  assign \$82  = \$81  ? \rport__data$82  : \$9 [22:0];
   always @(posedge clk)
     nf_t <= \$83 ;
   always @(posedge clk)
@@ -14093,7 +15637,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     last_t <= \$87 ;
   always @(posedge clk)
-    wrom__addr <= \$88 ;
+    t <= \$88 ;
   always @(posedge clk)
     x_reg <= \$89 ;
   always @(posedge clk)
@@ -14107,89 +15651,107 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     nf1 <= \$94 ;
   always @(posedge clk)
-    xoff0_0 <= \$95 ;
+    port__addr <= \$95 ;
   always @(posedge clk)
-    xoff0_1 <= \$96 ;
+    x0_0 <= \$96 ;
   always @(posedge clk)
-    xoff0_2 <= \$97 ;
+    x0_1 <= \$97 ;
   always @(posedge clk)
-    xoff0_3 <= \$98 ;
+    x0_2 <= \$98 ;
   always @(posedge clk)
-    w0_0 <= \$99 ;
+    x0_3 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$100 ;
+    xoff0_0 <= \$100 ;
   always @(posedge clk)
-    w0_2 <= \$101 ;
+    w0_0 <= \$101 ;
   always @(posedge clk)
-    w0_3 <= \$102 ;
+    xoff0_1 <= \$102 ;
   always @(posedge clk)
-    prod0_0 <= \$103 ;
+    w0_1 <= \$103 ;
   always @(posedge clk)
-    prod0_1 <= \$104 ;
+    xoff0_2 <= \$104 ;
   always @(posedge clk)
-    prod0_2 <= \$105 ;
+    w0_2 <= \$105 ;
   always @(posedge clk)
-    prod0_3 <= \$106 ;
+    xoff0_3 <= \$106 ;
   always @(posedge clk)
-    prod0_0_r <= \$107 ;
+    w0_3 <= \$107 ;
   always @(posedge clk)
-    prod0_1_r <= \$108 ;
+    prod0_0 <= \$108 ;
   always @(posedge clk)
-    prod0_2_r <= \$109 ;
+    prod0_1 <= \$109 ;
   always @(posedge clk)
-    prod0_3_r <= \$110 ;
+    prod0_2 <= \$110 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$111 ;
+    prod0_3 <= \$111 ;
   always @(posedge clk)
-    v2 <= \$112 ;
+    prod0_0_r <= \$112 ;
   always @(posedge clk)
-    first2 <= \$113 ;
+    prod0_1_r <= \$113 ;
   always @(posedge clk)
-    last2 <= \$114 ;
+    prod0_2_r <= \$114 ;
   always @(posedge clk)
-    nf2 <= \$115 ;
+    prod0_3_r <= \$115 ;
   always @(posedge clk)
-    v3 <= \$116 ;
+    sum0_s0_0 <= \$116 ;
   always @(posedge clk)
-    first3 <= \$117 ;
+    v2 <= \$117 ;
   always @(posedge clk)
-    last3 <= \$118 ;
+    first2 <= \$118 ;
   always @(posedge clk)
-    nf3 <= \$119 ;
+    last2 <= \$119 ;
   always @(posedge clk)
-    v4 <= \$120 ;
+    nf2 <= \$120 ;
   always @(posedge clk)
-    first4 <= \$121 ;
+    v3 <= \$121 ;
   always @(posedge clk)
-    last4 <= \$122 ;
+    first3 <= \$122 ;
   always @(posedge clk)
-    nf4 <= \$123 ;
+    last3 <= \$123 ;
   always @(posedge clk)
-    v5 <= \$124 ;
+    nf3 <= \$124 ;
   always @(posedge clk)
-    first5 <= \$125 ;
+    v4 <= \$125 ;
   always @(posedge clk)
-    last5 <= \$126 ;
+    first4 <= \$126 ;
   always @(posedge clk)
-    nf5 <= \$127 ;
+    last4 <= \$127 ;
   always @(posedge clk)
-    acc0 <= \$128 ;
+    nf4 <= \$128 ;
   always @(posedge clk)
-    q_owed <= \$129 ;
+    v5 <= \$129 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$130 ;
+    first5 <= \$130 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$131 ;
+    last5 <= \$131 ;
   always @(posedge clk)
-    q_stored <= \$132 ;
+    nf5 <= \$132 ;
   always @(posedge clk)
-    o__valid <= \$133 ;
+    v6 <= \$133 ;
   always @(posedge clk)
-    o__payload <= \$134 ;
+    first6 <= \$134 ;
+  always @(posedge clk)
+    last6 <= \$135 ;
+  always @(posedge clk)
+    nf6 <= \$136 ;
+  always @(posedge clk)
+    acc0 <= \$137 ;
+  always @(posedge clk)
+    q_owed <= \$138 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$139 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$140 ;
+  always @(posedge clk)
+    q_stored <= \$141 ;
+  always @(posedge clk)
+    o__valid <= \$142 ;
+  always @(posedge clk)
+    o__payload <= \$143 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$7  = 23'h000000;
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$7  = 23'h0005c0;
       4'h1:
@@ -14215,7 +15777,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$17  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$17  = 4'h0;
       7'h01:
@@ -14381,7 +15943,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$18  = 3'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$18  = 3'h1;
       7'h01:
@@ -14547,7 +16109,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$19  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$19  = 1'h1;
       7'h01:
@@ -14713,7 +16275,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$20  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$20  = 1'h0;
       7'h01:
@@ -14879,7 +16441,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$21  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$21  = 1'h0;
       7'h01:
@@ -15094,7 +16656,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$88  = wrom__addr;
+    \$88  = t;
     if (issue) begin
       \$88  = \$24 [6:0];
     end
@@ -15146,303 +16708,366 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = \$26 ;
+    \$95  = t;
     if (rst) begin
-      \$95  = 9'h000;
+      \$95  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = \$28 ;
+    \$96  = \$25 [7:0];
     if (rst) begin
-      \$96  = 9'h000;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = \$30 ;
+    \$97  = \$26 [15:8];
     if (rst) begin
-      \$97  = 9'h000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = \$32 ;
+    \$98  = \$27 [23:16];
     if (rst) begin
-      \$98  = 9'h000;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = wrom__data[7:0];
+    \$99  = \$28 [31:24];
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = wrom__data[15:8];
+    \$100  = \$29 ;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = wrom__data[23:16];
+    \$101  = port__data[7:0];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = wrom__data[31:24];
+    \$102  = \$30 ;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = \$33 ;
+    \$103  = port__data[15:8];
     if (rst) begin
-      \$103  = 17'h00000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = \$34 ;
+    \$104  = \$31 ;
     if (rst) begin
-      \$104  = 17'h00000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = \$35 ;
+    \$105  = port__data[23:16];
     if (rst) begin
-      \$105  = 17'h00000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = \$36 ;
+    \$106  = \$32 ;
     if (rst) begin
-      \$106  = 17'h00000;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = prod0_0;
+    \$107  = port__data[31:24];
     if (rst) begin
-      \$107  = 17'h00000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = prod0_1;
+    \$108  = \$33 ;
     if (rst) begin
       \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = prod0_2;
+    \$109  = \$34 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = prod0_3;
+    \$110  = \$35 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
+    \$111  = \$36 ;
     if (rst) begin
-      \$111  = 23'h000000;
+      \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = v1;
+    \$112  = prod0_0;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = first1;
+    \$113  = prod0_1;
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = last1;
+    \$114  = prod0_2;
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = nf1;
+    \$115  = prod0_3;
     if (rst) begin
-      \$115  = 4'h0;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = v2;
+    \$116  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = first2;
+    \$117  = v1;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = last2;
+    \$118  = first1;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = nf2;
+    \$119  = last1;
     if (rst) begin
-      \$119  = 4'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = v3;
+    \$120  = nf1;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = first3;
+    \$121  = v2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = last3;
+    \$122  = first2;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = nf3;
+    \$123  = last2;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = v4;
+    \$124  = nf2;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = first4;
+    \$125  = v3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = last4;
+    \$126  = first3;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = nf4;
+    \$127  = last3;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = acc0;
-    if (v5) begin
-      \$128  = \$9 [22:0];
-    end
+    \$128  = nf3;
     if (rst) begin
-      \$128  = 23'h000000;
+      \$128  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = \$43 [2:0];
+    \$129  = v4;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = \$signature__addr$27 ;
-    if (\$51 ) begin
-      \$130  = \$54 [2:0];
-    end
+    \$130  = first4;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = \rport__addr$30 ;
-    if (\$58 ) begin
-      \$131  = \$61 [2:0];
-    end
+    \$131  = last4;
     if (rst) begin
-      \$131  = 3'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = \$75 [2:0];
+    \$132  = nf4;
     if (rst) begin
-      \$132  = 3'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = o__valid;
-    if (\$77 ) begin
-      \$133  = \$80 ;
-    end
+    \$133  = v5;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = o__payload;
-    if (\$77 ) begin
-      \$134  = \$82 ;
+    \$134  = first5;
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$135  = last5;
+    if (rst) begin
+      \$135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$136  = nf5;
+    if (rst) begin
+      \$136  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$137  = acc0;
+    if (v6) begin
+      \$137  = \$9 [22:0];
     end
     if (rst) begin
-      \$134  = 23'h000000;
+      \$137  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$138  = \$43 [3:0];
+    if (rst) begin
+      \$138  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$139  = \$signature__addr$27 ;
+    if (\$51 ) begin
+      \$139  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$139  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$140  = \rport__addr$30 ;
+    if (\$58 ) begin
+      \$140  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$140  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$141  = \$75 [2:0];
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$142  = o__valid;
+    if (\$77 ) begin
+      \$142  = \$80 ;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$143  = o__payload;
+    if (\$77 ) begin
+      \$143  = \$82 ;
+    end
+    if (rst) begin
+      \$143  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [22:0];
   assign q_in = \$9 [22:0];
   assign q_wptr = \$signature__addr$27 ;

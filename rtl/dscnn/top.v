@@ -3088,15 +3088,15 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   reg [20:0] \$10 ;
-  reg [1:0] \$100 ;
-  reg [8:0] \$101 ;
+  reg [8:0] \$100 ;
+  reg [7:0] \$101 ;
   reg [8:0] \$102 ;
-  reg [8:0] \$103 ;
+  reg [7:0] \$103 ;
   reg [8:0] \$104 ;
   reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
+  reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
+  reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire [20:0] \$11 ;
   reg [16:0] \$110 ;
@@ -3105,40 +3105,43 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
+  reg [20:0] \$116 ;
   reg [20:0] \$117 ;
   reg [20:0] \$118 ;
   reg [20:0] \$119 ;
   wire [21:0] \$12 ;
-  reg [20:0] \$120 ;
+  reg \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
-  reg [1:0] \$124 ;
+  reg [1:0] \$123 ;
+  reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
-  reg [1:0] \$128 ;
+  reg [1:0] \$127 ;
+  reg \$128 ;
   reg \$129 ;
   reg [20:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg [1:0] \$132 ;
+  reg [1:0] \$131 ;
+  reg \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
-  reg [1:0] \$136 ;
-  reg [20:0] \$137 ;
-  reg [20:0] \$138 ;
-  reg [20:0] \$139 ;
+  reg [1:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [1:0] \$139 ;
   wire [20:0] \$14 ;
   reg [20:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [2:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg \$145 ;
-  reg [83:0] \$146 ;
+  reg [20:0] \$141 ;
+  reg [20:0] \$142 ;
+  reg [20:0] \$143 ;
+  reg [3:0] \$144 ;
+  reg [2:0] \$145 ;
+  reg [2:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg \$148 ;
+  reg [83:0] \$149 ;
   wire [21:0] \$15 ;
   reg [20:0] \$16 ;
   wire [20:0] \$17 ;
@@ -3162,21 +3165,21 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [6:0] \$33 ;
   wire [7:0] \$34 ;
   wire [8:0] \$35 ;
-  wire [7:0] \$36 ;
+  wire [8:0] \$36 ;
   wire [8:0] \$37 ;
-  wire [7:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [8:0] \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [7:0] \$40 ;
-  wire [8:0] \$41 ;
+  wire [16:0] \$40 ;
+  wire [16:0] \$41 ;
   wire [16:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire \$46 ;
-  wire [3:0] \$47 ;
+  wire \$43 ;
+  wire [4:0] \$44 ;
+  wire \$45 ;
+  wire [5:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -3184,54 +3187,54 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire [3:0] \$56 ;
+  wire [3:0] \$57 ;
   wire \$58 ;
-  wire [3:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [3:0] \$63 ;
+  wire [3:0] \$64 ;
   wire \$65 ;
-  wire [3:0] \$66 ;
-  wire [3:0] \$67 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [20:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [3:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [3:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [4:0] \$78 ;
   wire \$79 ;
   wire [20:0] \$8 ;
   wire \$80 ;
-  wire [4:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire [83:0] \$88 ;
-  reg [1:0] \$89 ;
+  wire [83:0] \$85 ;
+  reg [1:0] \$86 ;
+  reg [3:0] \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [21:0] \$9 ;
-  reg [3:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
+  reg \$90 ;
+  reg [5:0] \$91 ;
+  reg [7:0] \$92 ;
   reg \$93 ;
-  reg [5:0] \$94 ;
-  reg [7:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg [1:0] \$97 ;
+  reg [5:0] \$98 ;
+  reg [7:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -3253,6 +3256,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -3268,12 +3272,14 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
   reg [1:0] nf4 = 2'h0;
   reg [1:0] nf5 = 2'h0;
+  reg [1:0] nf6 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   output [83:0] o__payload;
   reg [83:0] o__payload = 84'h000000000000000000000;
@@ -3285,6 +3291,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [5:0] port__addr = 6'h00;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
@@ -3298,7 +3307,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [20:0] \q_in[1] ;
   wire [20:0] \q_in[2] ;
   wire [20:0] \q_in[3] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -3306,11 +3315,14 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom0_addr;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$82 ;
+  wire [83:0] \rport__data$88 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
@@ -3319,19 +3331,19 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [20:0] sum3_s0_0 = 21'h000000;
-  (* init = 6'h00 *)
-  wire [5:0] t;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
-  reg [5:0] wrom__addr = 6'h00;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -3362,7 +3374,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [83:0] queue [5:0];
+  reg [83:0] queue [6:0];
   initial begin
     queue[0] = 84'h000000000000000000000;
     queue[1] = 84'h000000000000000000000;
@@ -3370,57 +3382,58 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 84'h000000000000000000000;
     queue[4] = 84'h000000000000000000000;
     queue[5] = 84'h000000000000000000000;
+    queue[6] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$82  = queue[\rport__addr$39 ];
-  reg [31:0] rom [35:0];
+  assign \rport__data$88  = queue[\rport__addr$39 ];
+  reg [31:0] rom0 [35:0];
   initial begin
-    rom[0] = 32'd2602635780;
-    rom[1] = 32'd3939182191;
-    rom[2] = 32'd3441022337;
-    rom[3] = 32'd2806811823;
-    rom[4] = 32'd700350728;
-    rom[5] = 32'd2169156941;
-    rom[6] = 32'd3419731931;
-    rom[7] = 32'd2416655149;
-    rom[8] = 32'd2894014265;
-    rom[9] = 32'd1296629728;
-    rom[10] = 32'd2142922590;
-    rom[11] = 32'd3859813992;
-    rom[12] = 32'd3297359138;
-    rom[13] = 32'd482868489;
-    rom[14] = 32'd1166084342;
-    rom[15] = 32'd692420526;
-    rom[16] = 32'd3984205697;
-    rom[17] = 32'd3784304660;
-    rom[18] = 32'd3964162297;
-    rom[19] = 32'd1293433964;
-    rom[20] = 32'd770621732;
-    rom[21] = 32'd3201183339;
-    rom[22] = 32'd159508185;
-    rom[23] = 32'd3012140929;
-    rom[24] = 32'd4012836548;
-    rom[25] = 32'd3641429225;
-    rom[26] = 32'd2176352556;
-    rom[27] = 32'd2363643137;
-    rom[28] = 32'd3179352117;
-    rom[29] = 32'd3923225860;
-    rom[30] = 32'd3972169559;
-    rom[31] = 32'd328078345;
-    rom[32] = 32'd738111571;
-    rom[33] = 32'd2112751698;
-    rom[34] = 32'd2132381825;
-    rom[35] = 32'd1279496349;
+    rom0[0] = 32'd2602635780;
+    rom0[1] = 32'd3939182191;
+    rom0[2] = 32'd3441022337;
+    rom0[3] = 32'd2806811823;
+    rom0[4] = 32'd700350728;
+    rom0[5] = 32'd2169156941;
+    rom0[6] = 32'd3419731931;
+    rom0[7] = 32'd2416655149;
+    rom0[8] = 32'd2894014265;
+    rom0[9] = 32'd1296629728;
+    rom0[10] = 32'd2142922590;
+    rom0[11] = 32'd3859813992;
+    rom0[12] = 32'd3297359138;
+    rom0[13] = 32'd482868489;
+    rom0[14] = 32'd1166084342;
+    rom0[15] = 32'd692420526;
+    rom0[16] = 32'd3984205697;
+    rom0[17] = 32'd3784304660;
+    rom0[18] = 32'd3964162297;
+    rom0[19] = 32'd1293433964;
+    rom0[20] = 32'd770621732;
+    rom0[21] = 32'd3201183339;
+    rom0[22] = 32'd159508185;
+    rom0[23] = 32'd3012140929;
+    rom0[24] = 32'd4012836548;
+    rom0[25] = 32'd3641429225;
+    rom0[26] = 32'd2176352556;
+    rom0[27] = 32'd2363643137;
+    rom0[28] = 32'd3179352117;
+    rom0[29] = 32'd3923225860;
+    rom0[30] = 32'd3972169559;
+    rom0[31] = 32'd328078345;
+    rom0[32] = 32'd738111571;
+    rom0[33] = 32'd2112751698;
+    rom0[34] = 32'd2132381825;
+    rom0[35] = 32'd1279496349;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -3430,15 +3443,15 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
+  assign \$11  = first6 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first5 ? \$13  : acc2;
+  assign \$14  = first6 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first5 ? \$16  : acc3;
+  assign \$17  = first6 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v5 & last5;
+  assign \$19  = v6 & last6;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -3446,184 +3459,193 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
   assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 6'h23;
-  assign \$32  = wrom__addr + 1'h1;
+  assign \$31  = t == 6'h23;
+  assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 7'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 ) - $signed(8'h80);
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 ) - $signed(8'h80);
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 ) - $signed(8'h80);
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 ) - $signed(8'h80);
-  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$43  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$44  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$45  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$46  = issue & last_t;
-  assign \$47  = q_owed + \$46 ;
-  assign \$48  = o__valid & o__ready;
-  assign \$49  = \$47  - \$48 ;
-  assign \$50  = v5 & last5;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$52  & \$54 ;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$50  & \$56 ;
-  assign \$58  = \$signature__addr$36  == 3'h5;
-  assign \$59  = \$signature__addr$36  + 1'h1;
-  assign \$60  = \$58  ? 4'h0 : \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \rport__addr$39  == 3'h5;
-  assign \$66  = \rport__addr$39  + 1'h1;
-  assign \$67  = \$65  ? 4'h0 : \$66 ;
-  assign \$68  = v5 & last5;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$70  & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$68  & \$74 ;
-  assign \$76  = q_stored + \$75 ;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = \$76  - \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
+  assign \$35  = $signed(x0_0) - $signed(8'h80);
+  assign \$36  = $signed(x0_0) - $signed(8'h80);
+  assign \$37  = $signed(x0_0) - $signed(8'h80);
+  assign \$38  = $signed(x0_0) - $signed(8'h80);
+  assign \$39  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$40  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$41  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$42  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$43  = issue & last_t;
+  assign \$44  = q_owed + \$43 ;
+  assign \$45  = o__valid & o__ready;
+  assign \$46  = \$44  - \$45 ;
+  assign \$47  = v6 & last6;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = | q_stored;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$49  & \$51 ;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = \$47  & \$53 ;
+  assign \$55  = \$signature__addr$36  == 3'h6;
+  assign \$56  = \$signature__addr$36  + 1'h1;
+  assign \$57  = \$55  ? 4'h0 : \$56 ;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = | q_stored;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = \rport__addr$39  == 3'h6;
+  assign \$63  = \rport__addr$39  + 1'h1;
+  assign \$64  = \$62  ? 4'h0 : \$63 ;
+  assign \$65  = v6 & last6;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$67  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$65  & \$71 ;
+  assign \$73  = q_stored + \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = \$73  - \$77 ;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = | q_stored;
+  assign \$82  = v6 & last6;
+  assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = v5 & last5;
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? \rport__data$82  : q_in;
+  assign \$85  = \$84  ? \rport__data$88  : q_in;
   always @(posedge clk)
-    nf_t <= \$89 ;
+    nf_t <= \$86 ;
   always @(posedge clk)
-    \$signature__addr  <= \$90 ;
+    \$signature__addr  <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$88 ;
   always @(posedge clk)
-    first_t <= \$92 ;
+    first_t <= \$89 ;
   always @(posedge clk)
-    last_t <= \$93 ;
+    last_t <= \$90 ;
   always @(posedge clk)
-    wrom__addr <= \$94 ;
+    t <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$95 ;
+    x_reg <= \$92 ;
   always @(posedge clk)
-    from_input <= \$96 ;
+    from_input <= \$93 ;
   always @(posedge clk)
-    v1 <= \$97 ;
+    v1 <= \$94 ;
   always @(posedge clk)
-    first1 <= \$98 ;
+    first1 <= \$95 ;
   always @(posedge clk)
-    last1 <= \$99 ;
+    last1 <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$100 ;
+    nf1 <= \$97 ;
   always @(posedge clk)
-    xoff0_0 <= \$101 ;
+    port__addr <= \$98 ;
+  always @(posedge clk)
+    x0_0 <= \$99 ;
+  always @(posedge clk)
+    xoff0_0 <= \$100 ;
+  always @(posedge clk)
+    w0_0 <= \$101 ;
   always @(posedge clk)
     xoff1_0 <= \$102 ;
   always @(posedge clk)
-    xoff2_0 <= \$103 ;
+    w1_0 <= \$103 ;
   always @(posedge clk)
-    xoff3_0 <= \$104 ;
+    xoff2_0 <= \$104 ;
   always @(posedge clk)
-    w0_0 <= \$105 ;
+    w2_0 <= \$105 ;
   always @(posedge clk)
-    w1_0 <= \$106 ;
+    xoff3_0 <= \$106 ;
   always @(posedge clk)
-    w2_0 <= \$107 ;
+    w3_0 <= \$107 ;
   always @(posedge clk)
-    w3_0 <= \$108 ;
+    prod0_0 <= \$108 ;
   always @(posedge clk)
-    prod0_0 <= \$109 ;
+    prod1_0 <= \$109 ;
   always @(posedge clk)
-    prod1_0 <= \$110 ;
+    prod2_0 <= \$110 ;
   always @(posedge clk)
-    prod2_0 <= \$111 ;
+    prod3_0 <= \$111 ;
   always @(posedge clk)
-    prod3_0 <= \$112 ;
+    prod0_0_r <= \$112 ;
   always @(posedge clk)
-    prod0_0_r <= \$113 ;
+    prod1_0_r <= \$113 ;
   always @(posedge clk)
-    prod1_0_r <= \$114 ;
+    prod2_0_r <= \$114 ;
   always @(posedge clk)
-    prod2_0_r <= \$115 ;
+    prod3_0_r <= \$115 ;
   always @(posedge clk)
-    prod3_0_r <= \$116 ;
+    sum0_s0_0 <= \$116 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$117 ;
+    sum1_s0_0 <= \$117 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$118 ;
+    sum2_s0_0 <= \$118 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$119 ;
+    sum3_s0_0 <= \$119 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$120 ;
+    v2 <= \$120 ;
   always @(posedge clk)
-    v2 <= \$121 ;
+    first2 <= \$121 ;
   always @(posedge clk)
-    first2 <= \$122 ;
+    last2 <= \$122 ;
   always @(posedge clk)
-    last2 <= \$123 ;
+    nf2 <= \$123 ;
   always @(posedge clk)
-    nf2 <= \$124 ;
+    v3 <= \$124 ;
   always @(posedge clk)
-    v3 <= \$125 ;
+    first3 <= \$125 ;
   always @(posedge clk)
-    first3 <= \$126 ;
+    last3 <= \$126 ;
   always @(posedge clk)
-    last3 <= \$127 ;
+    nf3 <= \$127 ;
   always @(posedge clk)
-    nf3 <= \$128 ;
+    v4 <= \$128 ;
   always @(posedge clk)
-    v4 <= \$129 ;
+    first4 <= \$129 ;
   always @(posedge clk)
-    first4 <= \$130 ;
+    last4 <= \$130 ;
   always @(posedge clk)
-    last4 <= \$131 ;
+    nf4 <= \$131 ;
   always @(posedge clk)
-    nf4 <= \$132 ;
+    v5 <= \$132 ;
   always @(posedge clk)
-    v5 <= \$133 ;
+    first5 <= \$133 ;
   always @(posedge clk)
-    first5 <= \$134 ;
+    last5 <= \$134 ;
   always @(posedge clk)
-    last5 <= \$135 ;
+    nf5 <= \$135 ;
   always @(posedge clk)
-    nf5 <= \$136 ;
+    v6 <= \$136 ;
   always @(posedge clk)
-    acc0 <= \$137 ;
+    first6 <= \$137 ;
   always @(posedge clk)
-    acc1 <= \$138 ;
+    last6 <= \$138 ;
   always @(posedge clk)
-    acc2 <= \$139 ;
+    nf6 <= \$139 ;
   always @(posedge clk)
-    acc3 <= \$140 ;
+    acc0 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    acc1 <= \$141 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$142 ;
+    acc2 <= \$142 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$143 ;
+    acc3 <= \$143 ;
   always @(posedge clk)
-    q_stored <= \$144 ;
+    q_owed <= \$144 ;
   always @(posedge clk)
-    o__valid <= \$145 ;
+    \$signature__addr$36  <= \$145 ;
   always @(posedge clk)
-    o__payload <= \$146 ;
+    \rport__addr$39  <= \$146 ;
+  always @(posedge clk)
+    q_stored <= \$147 ;
+  always @(posedge clk)
+    o__valid <= \$148 ;
+  always @(posedge clk)
+    o__payload <= \$149 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$7  = 21'h1fd89c;
       2'h1:
@@ -3637,7 +3659,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$10  = 21'h003fda;
       2'h1:
@@ -3651,7 +3673,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$13  = 21'h1fc78c;
       2'h1:
@@ -3665,7 +3687,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$16  = 21'h00ba76;
       2'h1:
@@ -3679,7 +3701,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$26  = 2'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$26  = 2'h0;
       6'h01:
@@ -3757,7 +3779,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$27  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$27  = 4'h1;
       6'h01:
@@ -3835,7 +3857,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$28  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$28  = 1'h1;
       6'h01:
@@ -3913,7 +3935,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$29  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$29  = 1'h0;
       6'h01:
@@ -3991,7 +4013,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$30  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$30  = 1'h0;
       6'h01:
@@ -4068,393 +4090,405 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$89  = nf_t;
+    \$86  = nf_t;
     if (issue) begin
-      \$89  = \$26 ;
+      \$86  = \$26 ;
     end
     if (rst) begin
-      \$89  = 2'h0;
+      \$86  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$90  = \$signature__addr ;
+    \$87  = \$signature__addr ;
     if (issue) begin
-      \$90  = \$27 ;
+      \$87  = \$27 ;
     end
     if (rst) begin
-      \$90  = 4'h0;
+      \$87  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$91  = reads_input_t;
+    \$88  = reads_input_t;
     if (issue) begin
-      \$91  = \$28 ;
+      \$88  = \$28 ;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$88  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$92  = first_t;
+    \$89  = first_t;
     if (issue) begin
-      \$92  = \$29 ;
+      \$89  = \$29 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$89  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$93  = last_t;
+    \$90  = last_t;
     if (issue) begin
-      \$93  = \$30 ;
+      \$90  = \$30 ;
     end
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$91  = t;
+    if (issue) begin
+      \$91  = \$33 [5:0];
+    end
+    if (rst) begin
+      \$91  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$92  = i__payload;
+    if (rst) begin
+      \$92  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$93  = reads_input_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$94  = wrom__addr;
-    if (issue) begin
-      \$94  = \$33 [5:0];
-    end
+    \$94  = issue;
     if (rst) begin
-      \$94  = 6'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$95  = i__payload;
+    \$95  = first_t;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$96  = reads_input_t;
+    \$96  = last_t;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$97  = issue;
+    \$97  = nf_t;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$98  = first_t;
+    \$98  = t;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$99  = last_t;
+    \$99  = \$34 ;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$100  = nf_t;
+    \$100  = \$35 ;
     if (rst) begin
-      \$100  = 2'h0;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$101  = \$35 ;
+    \$101  = port__data[7:0];
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$102  = \$37 ;
+    \$102  = \$36 ;
     if (rst) begin
       \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$103  = \$39 ;
+    \$103  = port__data[15:8];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$104  = \$41 ;
+    \$104  = \$37 ;
     if (rst) begin
       \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = wrom__data[7:0];
+    \$105  = port__data[23:16];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = wrom__data[15:8];
+    \$106  = \$38 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = wrom__data[23:16];
+    \$107  = port__data[31:24];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = wrom__data[31:24];
+    \$108  = \$39 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = \$42 ;
+    \$109  = \$40 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = \$43 ;
+    \$110  = \$41 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = \$44 ;
+    \$111  = \$42 ;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = \$45 ;
+    \$112  = prod0_0;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = prod0_0;
+    \$113  = prod1_0;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = prod1_0;
+    \$114  = prod2_0;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$115  = prod2_0;
+    \$115  = prod3_0;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$116  = prod3_0;
+    \$116  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$117  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$117  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$117  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$118  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$118  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$119  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$119  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$119  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$120  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$120  = v1;
     if (rst) begin
-      \$120  = 21'h000000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$121  = v1;
+    \$121  = first1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$122  = first1;
+    \$122  = last1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$123  = last1;
+    \$123  = nf1;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$124  = nf1;
+    \$124  = v2;
     if (rst) begin
-      \$124  = 2'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$125  = v2;
+    \$125  = first2;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$126  = first2;
+    \$126  = last2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$127  = last2;
+    \$127  = nf2;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$128  = nf2;
+    \$128  = v3;
     if (rst) begin
-      \$128  = 2'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$129  = v3;
+    \$129  = first3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$130  = first3;
+    \$130  = last3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$131  = last3;
+    \$131  = nf3;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$132  = nf3;
+    \$132  = v4;
     if (rst) begin
-      \$132  = 2'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$133  = v4;
+    \$133  = first4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$134  = first4;
+    \$134  = last4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$135  = last4;
+    \$135  = nf4;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$136  = nf4;
+    \$136  = v5;
     if (rst) begin
-      \$136  = 2'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$137  = acc0;
-    if (v5) begin
-      \$137  = \$9 [20:0];
-    end
+    \$137  = first5;
     if (rst) begin
-      \$137  = 21'h000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$138  = acc1;
-    if (v5) begin
-      \$138  = \$12 [20:0];
-    end
+    \$138  = last5;
     if (rst) begin
-      \$138  = 21'h000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$139  = acc2;
-    if (v5) begin
-      \$139  = \$15 [20:0];
-    end
+    \$139  = nf5;
     if (rst) begin
-      \$139  = 21'h000000;
+      \$139  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$140  = acc3;
-    if (v5) begin
-      \$140  = \$18 [20:0];
+    \$140  = acc0;
+    if (v6) begin
+      \$140  = \$9 [20:0];
     end
     if (rst) begin
       \$140  = 21'h000000;
@@ -4462,62 +4496,92 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$141  = \$49 [2:0];
+    \$141  = acc1;
+    if (v6) begin
+      \$141  = \$12 [20:0];
+    end
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$142  = \$signature__addr$36 ;
-    if (\$57 ) begin
-      \$142  = \$60 [2:0];
+    \$142  = acc2;
+    if (v6) begin
+      \$142  = \$15 [20:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$142  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$143  = \rport__addr$39 ;
-    if (\$64 ) begin
-      \$143  = \$67 [2:0];
+    \$143  = acc3;
+    if (v6) begin
+      \$143  = \$18 [20:0];
     end
     if (rst) begin
-      \$143  = 3'h0;
+      \$143  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$144  = \$81 [2:0];
+    \$144  = \$46 [3:0];
     if (rst) begin
-      \$144  = 3'h0;
+      \$144  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$145  = o__valid;
-    if (\$83 ) begin
-      \$145  = \$86 ;
+    \$145  = \$signature__addr$36 ;
+    if (\$54 ) begin
+      \$145  = \$57 [2:0];
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$146  = o__payload;
-    if (\$83 ) begin
-      \$146  = \$88 ;
+    \$146  = \rport__addr$39 ;
+    if (\$61 ) begin
+      \$146  = \$64 [2:0];
     end
     if (rst) begin
-      \$146  = 84'h000000000000000000000;
+      \$146  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$147  = \$78 [2:0];
+    if (rst) begin
+      \$147  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$148  = o__valid;
+    if (\$80 ) begin
+      \$148  = \$83 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$149  = o__payload;
+    if (\$80 ) begin
+      \$149  = \$85 ;
+    end
+    if (rst) begin
+      \$149  = 84'h000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [20:0];
   assign acc1_next = \$12 [20:0];
   assign acc2_next = \$15 [20:0];
@@ -7590,57 +7654,66 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$1 ;
   reg [24:0] \$10 ;
   reg [1:0] \$100 ;
-  reg [8:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [8:0] \$104 ;
+  reg [5:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
   reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
+  reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [24:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
-  reg [24:0] \$117 ;
-  reg [24:0] \$118 ;
-  reg [24:0] \$119 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [25:0] \$12 ;
-  reg [24:0] \$120 ;
-  reg \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg [1:0] \$124 ;
-  reg \$125 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [24:0] \$122 ;
+  reg [24:0] \$123 ;
+  reg [24:0] \$124 ;
+  reg [24:0] \$125 ;
   reg \$126 ;
   reg \$127 ;
-  reg [1:0] \$128 ;
-  reg \$129 ;
+  reg \$128 ;
+  reg [1:0] \$129 ;
   reg [24:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg [1:0] \$132 ;
-  reg \$133 ;
+  reg \$132 ;
+  reg [1:0] \$133 ;
   reg \$134 ;
   reg \$135 ;
-  reg [1:0] \$136 ;
-  reg [24:0] \$137 ;
-  reg [24:0] \$138 ;
-  reg [24:0] \$139 ;
+  reg \$136 ;
+  reg [1:0] \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire [24:0] \$14 ;
-  reg [24:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [2:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg \$145 ;
-  reg [99:0] \$146 ;
+  reg \$140 ;
+  reg [1:0] \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg [1:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [24:0] \$149 ;
   wire [25:0] \$15 ;
+  reg [3:0] \$150 ;
+  reg [2:0] \$151 ;
+  reg [2:0] \$152 ;
+  reg [2:0] \$153 ;
+  reg \$154 ;
+  reg [99:0] \$155 ;
   reg [24:0] \$16 ;
   wire [24:0] \$17 ;
   wire [25:0] \$18 ;
@@ -7662,22 +7735,22 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [6:0] \$32 ;
   wire [6:0] \$33 ;
   wire [31:0] \$34 ;
-  wire [8:0] \$35 ;
+  wire [31:0] \$35 ;
   wire [31:0] \$36 ;
-  wire [8:0] \$37 ;
-  wire [31:0] \$38 ;
+  wire [31:0] \$37 ;
+  wire [8:0] \$38 ;
   wire [8:0] \$39 ;
   wire \$4 ;
-  wire [31:0] \$40 ;
+  wire [8:0] \$40 ;
   wire [8:0] \$41 ;
   wire [16:0] \$42 ;
   wire [16:0] \$43 ;
   wire [16:0] \$44 ;
   wire [16:0] \$45 ;
   wire \$46 ;
-  wire [3:0] \$47 ;
+  wire [4:0] \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire [5:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -7754,6 +7827,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -7772,12 +7846,14 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
   reg [1:0] nf4 = 2'h0;
   reg [1:0] nf5 = 2'h0;
+  reg [1:0] nf6 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   output [99:0] o__payload;
   reg [99:0] o__payload = 100'h0000000000000000000000000;
@@ -7789,6 +7865,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [5:0] port__addr = 6'h00;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
@@ -7802,7 +7881,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [24:0] \q_in[1] ;
   wire [24:0] \q_in[2] ;
   wire [24:0] \q_in[3] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -7811,10 +7890,13 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] rom0_addr;
+  (* init = 6'h00 *)
   wire [5:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [31:0] rport__data;
-  wire [99:0] \rport__data$82 ;
+  wire [99:0] \rport__data$91 ;
   input rst;
   wire rst;
   (* init = 6'h00 *)
@@ -7823,19 +7905,25 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [24:0] sum1_s0_0 = 25'h0000000;
   reg [24:0] sum2_s0_0 = 25'h0000000;
   reg [24:0] sum3_s0_0 = 25'h0000000;
-  (* init = 6'h00 *)
-  wire [5:0] t;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
-  reg [5:0] wrom__addr = 6'h00;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -7893,7 +7981,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [99:0] queue [5:0];
+  reg [99:0] queue [6:0];
   initial begin
     queue[0] = 100'h0000000000000000000000000;
     queue[1] = 100'h0000000000000000000000000;
@@ -7901,84 +7989,85 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 100'h0000000000000000000000000;
     queue[4] = 100'h0000000000000000000000000;
     queue[5] = 100'h0000000000000000000000000;
+    queue[6] = 100'h0000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$82  = queue[\rport__addr$39 ];
-  reg [31:0] rom [62:0];
+  assign \rport__data$91  = queue[\rport__addr$39 ];
+  reg [31:0] rom0 [62:0];
   initial begin
-    rom[0] = 32'd537100254;
-    rom[1] = 32'd0;
-    rom[2] = 32'd0;
-    rom[3] = 32'd0;
-    rom[4] = 32'd1456608950;
-    rom[5] = 32'd0;
-    rom[6] = 32'd0;
-    rom[7] = 32'd0;
-    rom[8] = 32'd1225300818;
-    rom[9] = 32'd0;
-    rom[10] = 32'd0;
-    rom[11] = 32'd0;
-    rom[12] = 32'd4060887190;
-    rom[13] = 32'd0;
-    rom[14] = 32'd0;
-    rom[15] = 32'd0;
-    rom[16] = 32'd1156428161;
-    rom[17] = 32'd0;
-    rom[18] = 32'd0;
-    rom[19] = 32'd0;
-    rom[20] = 32'd427675919;
-    rom[21] = 32'd0;
-    rom[22] = 32'd0;
-    rom[23] = 32'd0;
-    rom[24] = 32'd4152430765;
-    rom[25] = 32'd0;
-    rom[26] = 32'd0;
-    rom[27] = 32'd0;
-    rom[28] = 32'd2145893068;
-    rom[29] = 32'd0;
-    rom[30] = 32'd0;
-    rom[31] = 32'd0;
-    rom[32] = 32'd393202230;
-    rom[33] = 32'd0;
-    rom[34] = 32'd0;
-    rom[35] = 32'd0;
-    rom[36] = 32'd922242600;
-    rom[37] = 32'd2142919181;
-    rom[38] = 32'd263466362;
-    rom[39] = 32'd2906620271;
-    rom[40] = 32'd3769696127;
-    rom[41] = 32'd12164613;
-    rom[42] = 32'd4018255041;
-    rom[43] = 32'd4228708811;
-    rom[44] = 32'd623664267;
-    rom[45] = 32'd3929147137;
-    rom[46] = 32'd329832905;
-    rom[47] = 32'd2164385106;
-    rom[48] = 32'd1476066990;
-    rom[49] = 32'd3582008623;
-    rom[50] = 32'd2665683537;
-    rom[51] = 32'd3814593814;
-    rom[52] = 32'd3547360484;
-    rom[53] = 32'd4096950145;
-    rom[54] = 32'd2142443532;
-    rom[55] = 32'd462377463;
-    rom[56] = 32'd3421536232;
-    rom[57] = 32'd14349051;
-    rom[58] = 32'd92399489;
-    rom[59] = 32'd3415074127;
-    rom[60] = 32'd1115124185;
-    rom[61] = 32'd568735151;
-    rom[62] = 32'd2091437292;
+    rom0[0] = 32'd537100254;
+    rom0[1] = 32'd0;
+    rom0[2] = 32'd0;
+    rom0[3] = 32'd0;
+    rom0[4] = 32'd1456608950;
+    rom0[5] = 32'd0;
+    rom0[6] = 32'd0;
+    rom0[7] = 32'd0;
+    rom0[8] = 32'd1225300818;
+    rom0[9] = 32'd0;
+    rom0[10] = 32'd0;
+    rom0[11] = 32'd0;
+    rom0[12] = 32'd4060887190;
+    rom0[13] = 32'd0;
+    rom0[14] = 32'd0;
+    rom0[15] = 32'd0;
+    rom0[16] = 32'd1156428161;
+    rom0[17] = 32'd0;
+    rom0[18] = 32'd0;
+    rom0[19] = 32'd0;
+    rom0[20] = 32'd427675919;
+    rom0[21] = 32'd0;
+    rom0[22] = 32'd0;
+    rom0[23] = 32'd0;
+    rom0[24] = 32'd4152430765;
+    rom0[25] = 32'd0;
+    rom0[26] = 32'd0;
+    rom0[27] = 32'd0;
+    rom0[28] = 32'd2145893068;
+    rom0[29] = 32'd0;
+    rom0[30] = 32'd0;
+    rom0[31] = 32'd0;
+    rom0[32] = 32'd393202230;
+    rom0[33] = 32'd0;
+    rom0[34] = 32'd0;
+    rom0[35] = 32'd0;
+    rom0[36] = 32'd922242600;
+    rom0[37] = 32'd2142919181;
+    rom0[38] = 32'd263466362;
+    rom0[39] = 32'd2906620271;
+    rom0[40] = 32'd3769696127;
+    rom0[41] = 32'd12164613;
+    rom0[42] = 32'd4018255041;
+    rom0[43] = 32'd4228708811;
+    rom0[44] = 32'd623664267;
+    rom0[45] = 32'd3929147137;
+    rom0[46] = 32'd329832905;
+    rom0[47] = 32'd2164385106;
+    rom0[48] = 32'd1476066990;
+    rom0[49] = 32'd3582008623;
+    rom0[50] = 32'd2665683537;
+    rom0[51] = 32'd3814593814;
+    rom0[52] = 32'd3547360484;
+    rom0[53] = 32'd4096950145;
+    rom0[54] = 32'd2142443532;
+    rom0[55] = 32'd462377463;
+    rom0[56] = 32'd3421536232;
+    rom0[57] = 32'd14349051;
+    rom0[58] = 32'd92399489;
+    rom0[59] = 32'd3415074127;
+    rom0[60] = 32'd1115124185;
+    rom0[61] = 32'd568735151;
+    rom0[62] = 32'd2091437292;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -7988,15 +8077,15 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
+  assign \$11  = first6 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first5 ? \$13  : acc2;
+  assign \$14  = first6 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first5 ? \$16  : acc3;
+  assign \$17  = first6 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v5 & last5;
+  assign \$19  = v6 & last6;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -8004,17 +8093,17 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
   assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 6'h3e;
-  assign \$32  = wrom__addr + 1'h1;
+  assign \$31  = t == 6'h3e;
+  assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 7'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
   assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
+  assign \$38  = $signed(x0_0) - $signed(8'h80);
+  assign \$39  = $signed(x0_1) - $signed(8'h80);
+  assign \$40  = $signed(x0_2) - $signed(8'h80);
+  assign \$41  = $signed(x0_3) - $signed(8'h80);
   assign \$42  = $signed(xoff0_0) * $signed(w0_0);
   assign \$43  = $signed(xoff1_1) * $signed(w1_1);
   assign \$44  = $signed(xoff2_2) * $signed(w2_2);
@@ -8023,7 +8112,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$47  = q_owed + \$46 ;
   assign \$48  = o__valid & o__ready;
   assign \$49  = \$47  - \$48 ;
-  assign \$50  = v5 & last5;
+  assign \$50  = v6 & last6;
   assign \$51  = ~ o__valid;
   assign \$52  = \$51  | o__ready;
   assign \$53  = | q_stored;
@@ -8031,17 +8120,17 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$55  = \$52  & \$54 ;
   assign \$56  = ~ \$55 ;
   assign \$57  = \$50  & \$56 ;
-  assign \$58  = \$signature__addr$36  == 3'h5;
+  assign \$58  = \$signature__addr$36  == 3'h6;
   assign \$59  = \$signature__addr$36  + 1'h1;
   assign \$60  = \$58  ? 4'h0 : \$59 ;
   assign \$61  = ~ o__valid;
   assign \$62  = \$61  | o__ready;
   assign \$63  = | q_stored;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = \rport__addr$39  == 3'h5;
+  assign \$65  = \rport__addr$39  == 3'h6;
   assign \$66  = \rport__addr$39  + 1'h1;
   assign \$67  = \$65  ? 4'h0 : \$66 ;
-  assign \$68  = v5 & last5;
+  assign \$68  = v6 & last6;
   assign \$69  = ~ o__valid;
   assign \$70  = \$69  | o__ready;
   assign \$71  = | q_stored;
@@ -8058,10 +8147,10 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$82  = ~ o__valid;
   assign \$83  = \$82  | o__ready;
   assign \$84  = | q_stored;
-  assign \$85  = v5 & last5;
+  assign \$85  = v6 & last6;
   assign \$86  = \$84  | \$85 ;
   assign \$87  = | q_stored;
-  assign \$88  = \$87  ? \rport__data$82  : q_in;
+  assign \$88  = \$87  ? \rport__data$91  : q_in;
   always @(posedge clk)
     nf_t <= \$89 ;
   always @(posedge clk)
@@ -8073,7 +8162,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     last_t <= \$93 ;
   always @(posedge clk)
-    wrom__addr <= \$94 ;
+    t <= \$94 ;
   always @(posedge clk)
     x_reg <= \$95 ;
   always @(posedge clk)
@@ -8087,101 +8176,119 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$100 ;
   always @(posedge clk)
-    xoff0_0 <= \$101 ;
+    port__addr <= \$101 ;
   always @(posedge clk)
-    xoff1_1 <= \$102 ;
+    x0_0 <= \$102 ;
   always @(posedge clk)
-    xoff2_2 <= \$103 ;
+    x0_1 <= \$103 ;
   always @(posedge clk)
-    xoff3_3 <= \$104 ;
+    x0_2 <= \$104 ;
   always @(posedge clk)
-    w0_0 <= \$105 ;
+    x0_3 <= \$105 ;
   always @(posedge clk)
-    w1_1 <= \$106 ;
+    xoff0_0 <= \$106 ;
   always @(posedge clk)
-    w2_2 <= \$107 ;
+    w0_0 <= \$107 ;
   always @(posedge clk)
-    w3_3 <= \$108 ;
+    xoff1_1 <= \$108 ;
   always @(posedge clk)
-    prod0_0 <= \$109 ;
+    w1_1 <= \$109 ;
   always @(posedge clk)
-    prod1_1 <= \$110 ;
+    xoff2_2 <= \$110 ;
   always @(posedge clk)
-    prod2_2 <= \$111 ;
+    w2_2 <= \$111 ;
   always @(posedge clk)
-    prod3_3 <= \$112 ;
+    xoff3_3 <= \$112 ;
   always @(posedge clk)
-    prod0_0_r <= \$113 ;
+    w3_3 <= \$113 ;
   always @(posedge clk)
-    prod1_1_r <= \$114 ;
+    prod0_0 <= \$114 ;
   always @(posedge clk)
-    prod2_2_r <= \$115 ;
+    prod1_1 <= \$115 ;
   always @(posedge clk)
-    prod3_3_r <= \$116 ;
+    prod2_2 <= \$116 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$117 ;
+    prod3_3 <= \$117 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$118 ;
+    prod0_0_r <= \$118 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$119 ;
+    prod1_1_r <= \$119 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$120 ;
+    prod2_2_r <= \$120 ;
   always @(posedge clk)
-    v2 <= \$121 ;
+    prod3_3_r <= \$121 ;
   always @(posedge clk)
-    first2 <= \$122 ;
+    sum0_s0_0 <= \$122 ;
   always @(posedge clk)
-    last2 <= \$123 ;
+    sum1_s0_0 <= \$123 ;
   always @(posedge clk)
-    nf2 <= \$124 ;
+    sum2_s0_0 <= \$124 ;
   always @(posedge clk)
-    v3 <= \$125 ;
+    sum3_s0_0 <= \$125 ;
   always @(posedge clk)
-    first3 <= \$126 ;
+    v2 <= \$126 ;
   always @(posedge clk)
-    last3 <= \$127 ;
+    first2 <= \$127 ;
   always @(posedge clk)
-    nf3 <= \$128 ;
+    last2 <= \$128 ;
   always @(posedge clk)
-    v4 <= \$129 ;
+    nf2 <= \$129 ;
   always @(posedge clk)
-    first4 <= \$130 ;
+    v3 <= \$130 ;
   always @(posedge clk)
-    last4 <= \$131 ;
+    first3 <= \$131 ;
   always @(posedge clk)
-    nf4 <= \$132 ;
+    last3 <= \$132 ;
   always @(posedge clk)
-    v5 <= \$133 ;
+    nf3 <= \$133 ;
   always @(posedge clk)
-    first5 <= \$134 ;
+    v4 <= \$134 ;
   always @(posedge clk)
-    last5 <= \$135 ;
+    first4 <= \$135 ;
   always @(posedge clk)
-    nf5 <= \$136 ;
+    last4 <= \$136 ;
   always @(posedge clk)
-    acc0 <= \$137 ;
+    nf4 <= \$137 ;
   always @(posedge clk)
-    acc1 <= \$138 ;
+    v5 <= \$138 ;
   always @(posedge clk)
-    acc2 <= \$139 ;
+    first5 <= \$139 ;
   always @(posedge clk)
-    acc3 <= \$140 ;
+    last5 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    nf5 <= \$141 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$142 ;
+    v6 <= \$142 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$143 ;
+    first6 <= \$143 ;
   always @(posedge clk)
-    q_stored <= \$144 ;
+    last6 <= \$144 ;
   always @(posedge clk)
-    o__valid <= \$145 ;
+    nf6 <= \$145 ;
   always @(posedge clk)
-    o__payload <= \$146 ;
+    acc0 <= \$146 ;
+  always @(posedge clk)
+    acc1 <= \$147 ;
+  always @(posedge clk)
+    acc2 <= \$148 ;
+  always @(posedge clk)
+    acc3 <= \$149 ;
+  always @(posedge clk)
+    q_owed <= \$150 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$151 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$152 ;
+  always @(posedge clk)
+    q_stored <= \$153 ;
+  always @(posedge clk)
+    o__valid <= \$154 ;
+  always @(posedge clk)
+    o__payload <= \$155 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$7  = 25'h000159f;
       2'h1:
@@ -8195,7 +8302,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$10  = 25'h00008b0;
       2'h1:
@@ -8209,7 +8316,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$13  = 25'h1fff9da;
       2'h1:
@@ -8223,7 +8330,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$16  = 25'h1ffddbe;
       2'h1:
@@ -8237,7 +8344,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$26  = 2'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$26  = 2'h0;
       6'h01:
@@ -8369,7 +8476,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$27  = 6'h00;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$27  = 6'h01;
       6'h01:
@@ -8501,7 +8608,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$28  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$28  = 1'h1;
       6'h01:
@@ -8633,7 +8740,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$29  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$29  = 1'h0;
       6'h01:
@@ -8765,7 +8872,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$30  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       6'h00:
           \$30  = 1'h0;
       6'h01:
@@ -8946,7 +9053,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$94  = wrom__addr;
+    \$94  = t;
     if (issue) begin
       \$94  = \$33 [5:0];
     end
@@ -8998,354 +9105,417 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$101  = \$35 ;
+    \$101  = t;
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$102  = \$37 ;
+    \$102  = \$34 [7:0];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$103  = \$39 ;
+    \$103  = \$35 [15:8];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$104  = \$41 ;
+    \$104  = \$36 [23:16];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$105  = wrom__data[7:0];
+    \$105  = \$37 [31:24];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$106  = wrom__data[15:8];
+    \$106  = \$38 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$107  = wrom__data[23:16];
+    \$107  = port__data[7:0];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$108  = wrom__data[31:24];
+    \$108  = \$39 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$109  = \$42 ;
+    \$109  = port__data[15:8];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$110  = \$43 ;
+    \$110  = \$40 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$111  = \$44 ;
+    \$111  = port__data[23:16];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$112  = \$45 ;
+    \$112  = \$41 ;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$113  = prod0_0;
+    \$113  = port__data[31:24];
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$114  = prod1_1;
+    \$114  = \$42 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$115  = prod2_2;
+    \$115  = \$43 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$116  = prod3_3;
+    \$116  = \$44 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$117  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$117  = \$45 ;
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$118  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
+    \$118  = prod0_0;
     if (rst) begin
-      \$118  = 25'h0000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$119  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
+    \$119  = prod1_1;
     if (rst) begin
-      \$119  = 25'h0000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$120  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
+    \$120  = prod2_2;
     if (rst) begin
-      \$120  = 25'h0000000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$121  = v1;
+    \$121  = prod3_3;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$122  = first1;
+    \$122  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$123  = last1;
+    \$123  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$124  = nf1;
+    \$124  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
     if (rst) begin
-      \$124  = 2'h0;
+      \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$125  = v2;
+    \$125  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$126  = first2;
+    \$126  = v1;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$127  = last2;
+    \$127  = first1;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$128  = nf2;
+    \$128  = last1;
     if (rst) begin
-      \$128  = 2'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$129  = v3;
+    \$129  = nf1;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$130  = first3;
+    \$130  = v2;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$131  = last3;
+    \$131  = first2;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$132  = nf3;
+    \$132  = last2;
     if (rst) begin
-      \$132  = 2'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$133  = v4;
+    \$133  = nf2;
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$134  = first4;
+    \$134  = v3;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$135  = last4;
+    \$135  = first3;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$136  = nf4;
+    \$136  = last3;
     if (rst) begin
-      \$136  = 2'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$137  = acc0;
-    if (v5) begin
-      \$137  = \$9 [24:0];
-    end
+    \$137  = nf3;
     if (rst) begin
-      \$137  = 25'h0000000;
+      \$137  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$138  = acc1;
-    if (v5) begin
-      \$138  = \$12 [24:0];
-    end
+    \$138  = v4;
     if (rst) begin
-      \$138  = 25'h0000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$139  = acc2;
-    if (v5) begin
-      \$139  = \$15 [24:0];
-    end
+    \$139  = first4;
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$140  = acc3;
-    if (v5) begin
-      \$140  = \$18 [24:0];
-    end
+    \$140  = last4;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$141  = \$49 [2:0];
+    \$141  = nf4;
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$142  = \$signature__addr$36 ;
+    \$142  = v5;
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$143  = first5;
+    if (rst) begin
+      \$143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$144  = last5;
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$145  = nf5;
+    if (rst) begin
+      \$145  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$146  = acc0;
+    if (v6) begin
+      \$146  = \$9 [24:0];
+    end
+    if (rst) begin
+      \$146  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$147  = acc1;
+    if (v6) begin
+      \$147  = \$12 [24:0];
+    end
+    if (rst) begin
+      \$147  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$148  = acc2;
+    if (v6) begin
+      \$148  = \$15 [24:0];
+    end
+    if (rst) begin
+      \$148  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$149  = acc3;
+    if (v6) begin
+      \$149  = \$18 [24:0];
+    end
+    if (rst) begin
+      \$149  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$150  = \$49 [3:0];
+    if (rst) begin
+      \$150  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$151  = \$signature__addr$36 ;
     if (\$57 ) begin
-      \$142  = \$60 [2:0];
+      \$151  = \$60 [2:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$151  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$143  = \rport__addr$39 ;
+    \$152  = \rport__addr$39 ;
     if (\$64 ) begin
-      \$143  = \$67 [2:0];
+      \$152  = \$67 [2:0];
     end
     if (rst) begin
-      \$143  = 3'h0;
+      \$152  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$144  = \$81 [2:0];
+    \$153  = \$81 [2:0];
     if (rst) begin
-      \$144  = 3'h0;
+      \$153  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$145  = o__valid;
+    \$154  = o__valid;
     if (\$83 ) begin
-      \$145  = \$86 ;
+      \$154  = \$86 ;
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$146  = o__payload;
+    \$155  = o__payload;
     if (\$83 ) begin
-      \$146  = \$88 ;
+      \$155  = \$88 ;
     end
     if (rst) begin
-      \$146  = 100'h0000000000000000000000000;
+      \$155  = 100'h0000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [24:0];
   assign acc1_next = \$12 [24:0];
   assign acc2_next = \$15 [24:0];
@@ -11118,97 +11288,97 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire \$1 ;
   reg [21:0] \$10 ;
-  wire \$100 ;
+  wire [3:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [3:0] \$106 ;
   wire [3:0] \$107 ;
-  wire [3:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire [21:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [3:0] \$114 ;
-  wire [3:0] \$115 ;
-  wire \$116 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [3:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [22:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [4:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire [3:0] \$124 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
-  wire [4:0] \$129 ;
+  wire [87:0] \$128 ;
+  reg [2:0] \$129 ;
   reg [21:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [87:0] \$136 ;
-  reg [2:0] \$137 ;
-  reg [1:0] \$138 ;
+  reg [1:0] \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg [4:0] \$134 ;
+  reg [31:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
   reg \$139 ;
   wire [21:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg [4:0] \$142 ;
-  reg [31:0] \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg \$147 ;
-  reg [2:0] \$148 ;
-  reg [8:0] \$149 ;
+  reg [2:0] \$140 ;
+  reg [4:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [4:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [7:0] \$149 ;
   wire [22:0] \$15 ;
-  reg [8:0] \$150 ;
+  reg [7:0] \$150 ;
   reg [8:0] \$151 ;
-  reg [8:0] \$152 ;
+  reg [7:0] \$152 ;
   reg [8:0] \$153 ;
-  reg [8:0] \$154 ;
+  reg [7:0] \$154 ;
   reg [8:0] \$155 ;
-  reg [8:0] \$156 ;
+  reg [7:0] \$156 ;
   reg [8:0] \$157 ;
-  reg [8:0] \$158 ;
+  reg [7:0] \$158 ;
   reg [8:0] \$159 ;
   reg [21:0] \$16 ;
-  reg [8:0] \$160 ;
+  reg [7:0] \$160 ;
   reg [8:0] \$161 ;
-  reg [8:0] \$162 ;
+  reg [7:0] \$162 ;
   reg [8:0] \$163 ;
-  reg [8:0] \$164 ;
-  reg [7:0] \$165 ;
+  reg [7:0] \$164 ;
+  reg [8:0] \$165 ;
   reg [7:0] \$166 ;
-  reg [7:0] \$167 ;
+  reg [8:0] \$167 ;
   reg [7:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg [8:0] \$169 ;
   wire [21:0] \$17 ;
   reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
+  reg [8:0] \$171 ;
   reg [7:0] \$172 ;
-  reg [7:0] \$173 ;
+  reg [8:0] \$173 ;
   reg [7:0] \$174 ;
-  reg [7:0] \$175 ;
+  reg [8:0] \$175 ;
   reg [7:0] \$176 ;
-  reg [7:0] \$177 ;
+  reg [8:0] \$177 ;
   reg [7:0] \$178 ;
-  reg [7:0] \$179 ;
+  reg [8:0] \$179 ;
   wire [22:0] \$18 ;
   reg [7:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [16:0] \$182 ;
+  reg [8:0] \$181 ;
+  reg [7:0] \$182 ;
   reg [16:0] \$183 ;
   reg [16:0] \$184 ;
   reg [16:0] \$185 ;
@@ -11243,39 +11413,45 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [16:0] \$210 ;
   reg [16:0] \$211 ;
   reg [16:0] \$212 ;
-  reg [21:0] \$213 ;
-  reg [21:0] \$214 ;
+  reg [16:0] \$213 ;
+  reg [16:0] \$214 ;
   reg [21:0] \$215 ;
   reg [21:0] \$216 ;
-  reg \$217 ;
-  reg \$218 ;
+  reg [21:0] \$217 ;
+  reg [21:0] \$218 ;
   reg \$219 ;
   wire \$22 ;
-  reg [2:0] \$220 ;
+  reg \$220 ;
   reg \$221 ;
-  reg \$222 ;
+  reg [2:0] \$222 ;
   reg \$223 ;
-  reg [2:0] \$224 ;
+  reg \$224 ;
   reg \$225 ;
-  reg \$226 ;
+  reg [2:0] \$226 ;
   reg \$227 ;
-  reg [2:0] \$228 ;
+  reg \$228 ;
   reg \$229 ;
   wire \$23 ;
-  reg \$230 ;
+  reg [2:0] \$230 ;
   reg \$231 ;
-  reg [2:0] \$232 ;
-  reg [21:0] \$233 ;
-  reg [21:0] \$234 ;
-  reg [21:0] \$235 ;
-  reg [21:0] \$236 ;
-  reg [2:0] \$237 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg [2:0] \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg \$237 ;
   reg [2:0] \$238 ;
-  reg [2:0] \$239 ;
+  reg [21:0] \$239 ;
   wire \$24 ;
-  reg [2:0] \$240 ;
-  reg \$241 ;
-  reg [87:0] \$242 ;
+  reg [21:0] \$240 ;
+  reg [21:0] \$241 ;
+  reg [21:0] \$242 ;
+  reg [3:0] \$243 ;
+  reg [2:0] \$244 ;
+  reg [2:0] \$245 ;
+  reg [2:0] \$246 ;
+  reg \$247 ;
+  reg [87:0] \$248 ;
   wire \$25 ;
   reg [2:0] \$26 ;
   reg [1:0] \$27 ;
@@ -11287,40 +11463,40 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$32 ;
   wire [5:0] \$33 ;
   wire [31:0] \$34 ;
-  wire [8:0] \$35 ;
+  wire [31:0] \$35 ;
   wire [31:0] \$36 ;
-  wire [8:0] \$37 ;
+  wire [31:0] \$37 ;
   wire [31:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [31:0] \$39 ;
   wire \$4 ;
   wire [31:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [31:0] \$42 ;
+  wire [31:0] \$41 ;
+  wire [8:0] \$42 ;
   wire [8:0] \$43 ;
-  wire [31:0] \$44 ;
+  wire [8:0] \$44 ;
   wire [8:0] \$45 ;
-  wire [31:0] \$46 ;
+  wire [8:0] \$46 ;
   wire [8:0] \$47 ;
-  wire [31:0] \$48 ;
+  wire [8:0] \$48 ;
   wire [8:0] \$49 ;
   wire \$5 ;
-  wire [31:0] \$50 ;
+  wire [8:0] \$50 ;
   wire [8:0] \$51 ;
-  wire [31:0] \$52 ;
+  wire [8:0] \$52 ;
   wire [8:0] \$53 ;
-  wire [31:0] \$54 ;
+  wire [8:0] \$54 ;
   wire [8:0] \$55 ;
-  wire [31:0] \$56 ;
+  wire [8:0] \$56 ;
   wire [8:0] \$57 ;
-  wire [31:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
   wire \$6 ;
-  wire [31:0] \$60 ;
-  wire [8:0] \$61 ;
-  wire [31:0] \$62 ;
-  wire [8:0] \$63 ;
-  wire [31:0] \$64 ;
-  wire [8:0] \$65 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
   wire [16:0] \$66 ;
   wire [16:0] \$67 ;
   wire [16:0] \$68 ;
@@ -11330,40 +11506,40 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [16:0] \$71 ;
   wire [16:0] \$72 ;
   wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
-  wire [16:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [16:0] \$79 ;
+  wire [17:0] \$74 ;
+  wire [17:0] \$75 ;
+  wire [18:0] \$76 ;
+  wire [17:0] \$77 ;
+  wire [17:0] \$78 ;
+  wire [18:0] \$79 ;
   wire [21:0] \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [17:0] \$82 ;
+  wire [17:0] \$80 ;
+  wire [17:0] \$81 ;
+  wire [18:0] \$82 ;
   wire [17:0] \$83 ;
-  wire [18:0] \$84 ;
-  wire [17:0] \$85 ;
-  wire [17:0] \$86 ;
-  wire [18:0] \$87 ;
-  wire [17:0] \$88 ;
-  wire [17:0] \$89 ;
+  wire [17:0] \$84 ;
+  wire [18:0] \$85 ;
+  wire \$86 ;
+  wire [4:0] \$87 ;
+  wire \$88 ;
+  wire [5:0] \$89 ;
   wire [22:0] \$9 ;
-  wire [18:0] \$90 ;
-  wire [17:0] \$91 ;
-  wire [17:0] \$92 ;
-  wire [18:0] \$93 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
   wire \$94 ;
-  wire [3:0] \$95 ;
+  wire \$95 ;
   wire \$96 ;
-  wire [4:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [3:0] \$99 ;
   reg [1:0] \$signature__addr  = 2'h0;
-  reg [2:0] \$signature__addr$36  = 3'h0;
+  reg [2:0] \$signature__addr$38  = 3'h0;
   wire [31:0] \$signature__data ;
-  wire [87:0] \$signature__data$38 ;
+  wire [87:0] \$signature__data$40 ;
   wire \$signature__en ;
-  wire \$signature__en$30 ;
+  wire \$signature__en$32 ;
   reg [21:0] acc0 = 22'h000000;
   wire [21:0] acc0_next;
   reg [21:0] acc1 = 22'h000000;
@@ -11379,6 +11555,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -11397,12 +11574,14 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
+  reg [2:0] nf6 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [87:0] o__payload;
   reg [87:0] o__payload = 88'h0000000000000000000000;
@@ -11414,6 +11593,12 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [4:0] port__addr = 5'h00;
+  (* keep = 32'd1 *)
+  reg [4:0] \port__addr$15  = 5'h00;
+  wire [63:0] port__data;
+  wire [63:0] \port__data$82 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -11451,7 +11636,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [21:0] \q_in[1] ;
   wire [21:0] \q_in[2] ;
   wire [21:0] \q_in[3] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -11459,11 +11644,17 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom0_addr;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom1_addr;
   (* init = 2'h0 *)
   wire [1:0] rport__addr;
-  reg [2:0] \rport__addr$39  = 3'h0;
+  reg [2:0] \rport__addr$41  = 3'h0;
   wire [31:0] rport__data;
-  wire [87:0] \rport__data$130 ;
+  wire [87:0] \rport__data$146 ;
   input rst;
   wire rst;
   (* init = 2'h0 *)
@@ -11472,13 +11663,13 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [21:0] sum1_s0_0 = 22'h000000;
   reg [21:0] sum2_s0_0 = 22'h000000;
   reg [21:0] sum3_s0_0 = 22'h000000;
-  (* init = 5'h00 *)
-  wire [4:0] t;
+  reg [4:0] t = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -11495,8 +11686,22 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w3_2 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
-  reg [4:0] wrom__addr = 5'h00;
-  wire [127:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_3 = 8'h00;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -11546,7 +11751,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [87:0] queue [5:0];
+  reg [87:0] queue [6:0];
   initial begin
     queue[0] = 88'h0000000000000000000000;
     queue[1] = 88'h0000000000000000000000;
@@ -11554,53 +11759,94 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     queue[3] = 88'h0000000000000000000000;
     queue[4] = 88'h0000000000000000000000;
     queue[5] = 88'h0000000000000000000000;
+    queue[6] = 88'h0000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$30 )
-      queue[\$signature__addr$36 ] <= q_in;
+    if (\$signature__en$32 )
+      queue[\$signature__addr$38 ] <= q_in;
   end
-  assign \rport__data$130  = queue[\rport__addr$39 ];
-  reg [127:0] rom [31:0];
+  assign \rport__data$146  = queue[\rport__addr$41 ];
+  reg [63:0] rom0 [31:0];
   initial begin
-    rom[0] = 128'hd8e8d55967a113d80f07cd16f48172b6;
-    rom[1] = 128'hc55f8df540b378cd9400d87f1dede2cf;
-    rom[2] = 128'he33d7702918182b948128e31a59e9032;
-    rom[3] = 128'hfa9c2a8109a61ccb2abed9982cb458ec;
-    rom[4] = 128'h7fc797ef21f8e2b956e4e2e002f531d9;
-    rom[5] = 128'h4510aa4aa8b69fcba081d12517052fe0;
-    rom[6] = 128'haa62016e0ce3a961297b482617e7e481;
-    rom[7] = 128'h91b9c24f7fbaf9091216dd2fdef20f2e;
-    rom[8] = 128'hc3d6537a0c16cde718e13a4a2fe1fafc;
-    rom[9] = 128'h5d51531e23b11c7f810ecbdc0d28d033;
-    rom[10] = 128'hef0c517fcd1f47b071f59199f40ef7fd;
-    rom[11] = 128'h2a2a76cbc128be071bf518e8d3812a0a;
-    rom[12] = 128'h7125daf61127aa1e0836ca99188c87ee;
-    rom[13] = 128'hbbd881fcd17e31cd3f05283e06a4427a;
-    rom[14] = 128'hb7c697c1ad3bbb811e818a4016299830;
-    rom[15] = 128'hdd5109d99a4816dfeaeb1b3de77fb585;
-    rom[16] = 128'h20e02b0d7f151cee11c82d06d9c910f0;
-    rom[17] = 128'h2dea29d3e7cda4148112fdfcae07face;
-    rom[18] = 128'h2e00b315f206e114ef515c11e10ad27f;
-    rom[19] = 128'h812dab34ecd40afcd713f62d0271ccae;
-    rom[20] = 128'h2ef6226805dd0cffcc5b81f1cc17fed4;
-    rom[21] = 128'hf314a9fe7fc164c9fbdbef9f4139ec7f;
-    rom[22] = 128'h0a0e7fc9ed30e63506facef50bef0100;
-    rom[23] = 128'hfbdf19b1b5ff210520e8c7cbb9381531;
-    rom[24] = 128'hc05011ca5d36b4cfce7c6572e81f626c;
-    rom[25] = 128'h81f60e21ddb658d0bdc937f63c4da5d5;
-    rom[26] = 128'h4e038d5b0e0798fc2c24ae7f16c4ea12;
-    rom[27] = 128'h24b3f4d45530797f0cdae6958108f456;
-    rom[28] = 128'hc1bbc89207182bb3fad122dcce98f47f;
-    rom[29] = 128'h33c0f6e8c07fd842e9062297bc55f8af;
-    rom[30] = 128'h819ef87ab81f474c7ff12bdbee6212c2;
-    rom[31] = 128'h0e28f9b70629d5bf721ed47c03ae90d7;
+    rom0[0] = 64'h0f07cd16f48172b6;
+    rom0[1] = 64'h9400d87f1dede2cf;
+    rom0[2] = 64'h48128e31a59e9032;
+    rom0[3] = 64'h2abed9982cb458ec;
+    rom0[4] = 64'h56e4e2e002f531d9;
+    rom0[5] = 64'ha081d12517052fe0;
+    rom0[6] = 64'h297b482617e7e481;
+    rom0[7] = 64'h1216dd2fdef20f2e;
+    rom0[8] = 64'h18e13a4a2fe1fafc;
+    rom0[9] = 64'h810ecbdc0d28d033;
+    rom0[10] = 64'h71f59199f40ef7fd;
+    rom0[11] = 64'h1bf518e8d3812a0a;
+    rom0[12] = 64'h0836ca99188c87ee;
+    rom0[13] = 64'h3f05283e06a4427a;
+    rom0[14] = 64'h1e818a4016299830;
+    rom0[15] = 64'heaeb1b3de77fb585;
+    rom0[16] = 64'h11c82d06d9c910f0;
+    rom0[17] = 64'h8112fdfcae07face;
+    rom0[18] = 64'hef515c11e10ad27f;
+    rom0[19] = 64'hd713f62d0271ccae;
+    rom0[20] = 64'hcc5b81f1cc17fed4;
+    rom0[21] = 64'hfbdbef9f4139ec7f;
+    rom0[22] = 64'h06facef50bef0100;
+    rom0[23] = 64'h20e8c7cbb9381531;
+    rom0[24] = 64'hce7c6572e81f626c;
+    rom0[25] = 64'hbdc937f63c4da5d5;
+    rom0[26] = 64'h2c24ae7f16c4ea12;
+    rom0[27] = 64'h0cdae6958108f456;
+    rom0[28] = 64'hfad122dcce98f47f;
+    rom0[29] = 64'he9062297bc55f8af;
+    rom0[30] = 64'h7ff12bdbee6212c2;
+    rom0[31] = 64'h721ed47c03ae90d7;
   end
-  reg [127:0] _1_;
+  reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  reg [63:0] rom1 [31:0];
+  initial begin
+    rom1[0] = 64'hd8e8d55967a113d8;
+    rom1[1] = 64'hc55f8df540b378cd;
+    rom1[2] = 64'he33d7702918182b9;
+    rom1[3] = 64'hfa9c2a8109a61ccb;
+    rom1[4] = 64'h7fc797ef21f8e2b9;
+    rom1[5] = 64'h4510aa4aa8b69fcb;
+    rom1[6] = 64'haa62016e0ce3a961;
+    rom1[7] = 64'h91b9c24f7fbaf909;
+    rom1[8] = 64'hc3d6537a0c16cde7;
+    rom1[9] = 64'h5d51531e23b11c7f;
+    rom1[10] = 64'hef0c517fcd1f47b0;
+    rom1[11] = 64'h2a2a76cbc128be07;
+    rom1[12] = 64'h7125daf61127aa1e;
+    rom1[13] = 64'hbbd881fcd17e31cd;
+    rom1[14] = 64'hb7c697c1ad3bbb81;
+    rom1[15] = 64'hdd5109d99a4816df;
+    rom1[16] = 64'h20e02b0d7f151cee;
+    rom1[17] = 64'h2dea29d3e7cda414;
+    rom1[18] = 64'h2e00b315f206e114;
+    rom1[19] = 64'h812dab34ecd40afc;
+    rom1[20] = 64'h2ef6226805dd0cff;
+    rom1[21] = 64'hf314a9fe7fc164c9;
+    rom1[22] = 64'h0a0e7fc9ed30e635;
+    rom1[23] = 64'hfbdf19b1b5ff2105;
+    rom1[24] = 64'hc05011ca5d36b4cf;
+    rom1[25] = 64'h81f60e21ddb658d0;
+    rom1[26] = 64'h4e038d5b0e0798fc;
+    rom1[27] = 64'h24b3f4d45530797f;
+    rom1[28] = 64'hc1bbc89207182bb3;
+    rom1[29] = 64'h33c0f6e8c07fd842;
+    rom1[30] = 64'h819ef87ab81f474c;
+    rom1[31] = 64'h0e28f9b70629d5bf;
+  end
+  reg [63:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rom1[\port__addr$15 ];
+  end
+  assign \port__data$82  = _2_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -11610,344 +11856,364 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
+  assign \$11  = first6 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first5 ? \$13  : acc2;
+  assign \$14  = first6 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first5 ? \$16  : acc3;
+  assign \$17  = first6 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v5 & last5;
+  assign \$19  = v6 & last6;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
   assign \$23  = ~ \$22 ;
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
-  assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 5'h1f;
-  assign \$32  = wrom__addr + 1'h1;
+  assign \$signature__en$32  = \$19  & \$25 ;
+  assign \$31  = t == 5'h1f;
+  assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 6'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
   assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
   assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [7:0]) - $signed(8'h80);
-  assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [15:8]) - $signed(8'h80);
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [23:16]) - $signed(8'h80);
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [31:24]) - $signed(8'h80);
-  assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [7:0]) - $signed(8'h80);
-  assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [15:8]) - $signed(8'h80);
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [23:16]) - $signed(8'h80);
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [31:24]) - $signed(8'h80);
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [7:0]) - $signed(8'h80);
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [15:8]) - $signed(8'h80);
-  assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [23:16]) - $signed(8'h80);
-  assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [31:24]) - $signed(8'h80);
-  assign \$66  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$67  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$68  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$69  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$70  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$71  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$72  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$73  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$74  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$75  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$76  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$77  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$78  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$79  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$80  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$81  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$82  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$83  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$84  = $signed(\$82 ) + $signed(\$83 );
-  assign \$85  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$86  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$87  = $signed(\$85 ) + $signed(\$86 );
-  assign \$88  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$89  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$92  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = issue & last_t;
-  assign \$95  = q_owed + \$94 ;
-  assign \$96  = o__valid & o__ready;
-  assign \$97  = \$95  - \$96 ;
-  assign \$98  = v5 & last5;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = | q_stored;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = \$100  & \$102 ;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = \$98  & \$104 ;
-  assign \$106  = \$signature__addr$36  == 3'h5;
-  assign \$107  = \$signature__addr$36  + 1'h1;
-  assign \$108  = \$106  ? 4'h0 : \$107 ;
+  assign \$41  = from_input ? x_reg : rport__data;
+  assign \$42  = $signed(x0_0) - $signed(8'h80);
+  assign \$43  = $signed(x0_1) - $signed(8'h80);
+  assign \$44  = $signed(x0_2) - $signed(8'h80);
+  assign \$45  = $signed(x0_3) - $signed(8'h80);
+  assign \$46  = $signed(x0_0) - $signed(8'h80);
+  assign \$47  = $signed(x0_1) - $signed(8'h80);
+  assign \$48  = $signed(x0_2) - $signed(8'h80);
+  assign \$49  = $signed(x0_3) - $signed(8'h80);
+  assign \$50  = $signed(x1_0) - $signed(8'h80);
+  assign \$51  = $signed(x1_1) - $signed(8'h80);
+  assign \$52  = $signed(x1_2) - $signed(8'h80);
+  assign \$53  = $signed(x1_3) - $signed(8'h80);
+  assign \$54  = $signed(x1_0) - $signed(8'h80);
+  assign \$55  = $signed(x1_1) - $signed(8'h80);
+  assign \$56  = $signed(x1_2) - $signed(8'h80);
+  assign \$57  = $signed(x1_3) - $signed(8'h80);
+  assign \$58  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$59  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$60  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$61  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$62  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$63  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$64  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$65  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$66  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$67  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$68  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$69  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$70  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$71  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$72  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$73  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$77  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$78  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$79  = $signed(\$77 ) + $signed(\$78 );
+  assign \$80  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$81  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$82  = $signed(\$80 ) + $signed(\$81 );
+  assign \$83  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$84  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$85  = $signed(\$83 ) + $signed(\$84 );
+  assign \$86  = issue & last_t;
+  assign \$87  = q_owed + \$86 ;
+  assign \$88  = o__valid & o__ready;
+  assign \$89  = \$87  - \$88 ;
+  assign \$90  = v6 & last6;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  & \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = \$90  & \$96 ;
+  assign \$98  = \$signature__addr$38  == 3'h6;
+  assign \$99  = \$signature__addr$38  + 1'h1;
+  assign \$100  = \$98  ? 4'h0 : \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = \rport__addr$41  == 3'h6;
+  assign \$106  = \rport__addr$41  + 1'h1;
+  assign \$107  = \$105  ? 4'h0 : \$106 ;
+  assign \$108  = v6 & last6;
   assign \$109  = ~ o__valid;
   assign \$110  = \$109  | o__ready;
   assign \$111  = | q_stored;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = \rport__addr$39  == 3'h5;
-  assign \$114  = \rport__addr$39  + 1'h1;
-  assign \$115  = \$113  ? 4'h0 : \$114 ;
-  assign \$116  = v5 & last5;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$110  & \$112 ;
+  assign \$114  = ~ \$113 ;
+  assign \$115  = \$108  & \$114 ;
+  assign \$116  = q_stored + \$115 ;
   assign \$117  = ~ o__valid;
   assign \$118  = \$117  | o__ready;
   assign \$119  = | q_stored;
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$118  & \$120 ;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = \$116  & \$122 ;
-  assign \$124  = q_stored + \$123 ;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = \$116  - \$120 ;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = | q_stored;
+  assign \$125  = v6 & last6;
+  assign \$126  = \$124  | \$125 ;
   assign \$127  = | q_stored;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = \$124  - \$128 ;
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = | q_stored;
-  assign \$133  = v5 & last5;
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = | q_stored;
-  assign \$136  = \$135  ? \rport__data$130  : q_in;
+  assign \$128  = \$127  ? \rport__data$146  : q_in;
   always @(posedge clk)
-    nf_t <= \$137 ;
+    nf_t <= \$129 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$130 ;
   always @(posedge clk)
-    reads_input_t <= \$139 ;
+    reads_input_t <= \$131 ;
   always @(posedge clk)
-    first_t <= \$140 ;
+    first_t <= \$132 ;
   always @(posedge clk)
-    last_t <= \$141 ;
+    last_t <= \$133 ;
   always @(posedge clk)
-    wrom__addr <= \$142 ;
+    t <= \$134 ;
   always @(posedge clk)
-    x_reg <= \$143 ;
+    x_reg <= \$135 ;
   always @(posedge clk)
-    from_input <= \$144 ;
+    from_input <= \$136 ;
   always @(posedge clk)
-    v1 <= \$145 ;
+    v1 <= \$137 ;
   always @(posedge clk)
-    first1 <= \$146 ;
+    first1 <= \$138 ;
   always @(posedge clk)
-    last1 <= \$147 ;
+    last1 <= \$139 ;
   always @(posedge clk)
-    nf1 <= \$148 ;
+    nf1 <= \$140 ;
   always @(posedge clk)
-    xoff0_0 <= \$149 ;
+    port__addr <= \$141 ;
   always @(posedge clk)
-    xoff0_1 <= \$150 ;
+    x0_0 <= \$142 ;
   always @(posedge clk)
-    xoff0_2 <= \$151 ;
+    x0_1 <= \$143 ;
   always @(posedge clk)
-    xoff0_3 <= \$152 ;
+    x0_2 <= \$144 ;
   always @(posedge clk)
-    xoff1_0 <= \$153 ;
+    x0_3 <= \$145 ;
   always @(posedge clk)
-    xoff1_1 <= \$154 ;
+    \port__addr$15  <= \$146 ;
   always @(posedge clk)
-    xoff1_2 <= \$155 ;
+    x1_0 <= \$147 ;
   always @(posedge clk)
-    xoff1_3 <= \$156 ;
+    x1_1 <= \$148 ;
   always @(posedge clk)
-    xoff2_0 <= \$157 ;
+    x1_2 <= \$149 ;
   always @(posedge clk)
-    xoff2_1 <= \$158 ;
+    x1_3 <= \$150 ;
   always @(posedge clk)
-    xoff2_2 <= \$159 ;
+    xoff0_0 <= \$151 ;
   always @(posedge clk)
-    xoff2_3 <= \$160 ;
+    w0_0 <= \$152 ;
   always @(posedge clk)
-    xoff3_0 <= \$161 ;
+    xoff0_1 <= \$153 ;
   always @(posedge clk)
-    xoff3_1 <= \$162 ;
+    w0_1 <= \$154 ;
   always @(posedge clk)
-    xoff3_2 <= \$163 ;
+    xoff0_2 <= \$155 ;
   always @(posedge clk)
-    xoff3_3 <= \$164 ;
+    w0_2 <= \$156 ;
   always @(posedge clk)
-    w0_0 <= \$165 ;
+    xoff0_3 <= \$157 ;
   always @(posedge clk)
-    w0_1 <= \$166 ;
+    w0_3 <= \$158 ;
   always @(posedge clk)
-    w0_2 <= \$167 ;
+    xoff1_0 <= \$159 ;
   always @(posedge clk)
-    w0_3 <= \$168 ;
+    w1_0 <= \$160 ;
   always @(posedge clk)
-    w1_0 <= \$169 ;
+    xoff1_1 <= \$161 ;
   always @(posedge clk)
-    w1_1 <= \$170 ;
+    w1_1 <= \$162 ;
   always @(posedge clk)
-    w1_2 <= \$171 ;
+    xoff1_2 <= \$163 ;
   always @(posedge clk)
-    w1_3 <= \$172 ;
+    w1_2 <= \$164 ;
   always @(posedge clk)
-    w2_0 <= \$173 ;
+    xoff1_3 <= \$165 ;
   always @(posedge clk)
-    w2_1 <= \$174 ;
+    w1_3 <= \$166 ;
   always @(posedge clk)
-    w2_2 <= \$175 ;
+    xoff2_0 <= \$167 ;
   always @(posedge clk)
-    w2_3 <= \$176 ;
+    w2_0 <= \$168 ;
   always @(posedge clk)
-    w3_0 <= \$177 ;
+    xoff2_1 <= \$169 ;
+  always @(posedge clk)
+    w2_1 <= \$170 ;
+  always @(posedge clk)
+    xoff2_2 <= \$171 ;
+  always @(posedge clk)
+    w2_2 <= \$172 ;
+  always @(posedge clk)
+    xoff2_3 <= \$173 ;
+  always @(posedge clk)
+    w2_3 <= \$174 ;
+  always @(posedge clk)
+    xoff3_0 <= \$175 ;
+  always @(posedge clk)
+    w3_0 <= \$176 ;
+  always @(posedge clk)
+    xoff3_1 <= \$177 ;
   always @(posedge clk)
     w3_1 <= \$178 ;
   always @(posedge clk)
-    w3_2 <= \$179 ;
+    xoff3_2 <= \$179 ;
   always @(posedge clk)
-    w3_3 <= \$180 ;
+    w3_2 <= \$180 ;
   always @(posedge clk)
-    prod0_0 <= \$181 ;
+    xoff3_3 <= \$181 ;
   always @(posedge clk)
-    prod0_1 <= \$182 ;
+    w3_3 <= \$182 ;
   always @(posedge clk)
-    prod0_2 <= \$183 ;
+    prod0_0 <= \$183 ;
   always @(posedge clk)
-    prod0_3 <= \$184 ;
+    prod0_1 <= \$184 ;
   always @(posedge clk)
-    prod1_0 <= \$185 ;
+    prod0_2 <= \$185 ;
   always @(posedge clk)
-    prod1_1 <= \$186 ;
+    prod0_3 <= \$186 ;
   always @(posedge clk)
-    prod1_2 <= \$187 ;
+    prod1_0 <= \$187 ;
   always @(posedge clk)
-    prod1_3 <= \$188 ;
+    prod1_1 <= \$188 ;
   always @(posedge clk)
-    prod2_0 <= \$189 ;
+    prod1_2 <= \$189 ;
   always @(posedge clk)
-    prod2_1 <= \$190 ;
+    prod1_3 <= \$190 ;
   always @(posedge clk)
-    prod2_2 <= \$191 ;
+    prod2_0 <= \$191 ;
   always @(posedge clk)
-    prod2_3 <= \$192 ;
+    prod2_1 <= \$192 ;
   always @(posedge clk)
-    prod3_0 <= \$193 ;
+    prod2_2 <= \$193 ;
   always @(posedge clk)
-    prod3_1 <= \$194 ;
+    prod2_3 <= \$194 ;
   always @(posedge clk)
-    prod3_2 <= \$195 ;
+    prod3_0 <= \$195 ;
   always @(posedge clk)
-    prod3_3 <= \$196 ;
+    prod3_1 <= \$196 ;
   always @(posedge clk)
-    prod0_0_r <= \$197 ;
+    prod3_2 <= \$197 ;
   always @(posedge clk)
-    prod0_1_r <= \$198 ;
+    prod3_3 <= \$198 ;
   always @(posedge clk)
-    prod0_2_r <= \$199 ;
+    prod0_0_r <= \$199 ;
   always @(posedge clk)
-    prod0_3_r <= \$200 ;
+    prod0_1_r <= \$200 ;
   always @(posedge clk)
-    prod1_0_r <= \$201 ;
+    prod0_2_r <= \$201 ;
   always @(posedge clk)
-    prod1_1_r <= \$202 ;
+    prod0_3_r <= \$202 ;
   always @(posedge clk)
-    prod1_2_r <= \$203 ;
+    prod1_0_r <= \$203 ;
   always @(posedge clk)
-    prod1_3_r <= \$204 ;
+    prod1_1_r <= \$204 ;
   always @(posedge clk)
-    prod2_0_r <= \$205 ;
+    prod1_2_r <= \$205 ;
   always @(posedge clk)
-    prod2_1_r <= \$206 ;
+    prod1_3_r <= \$206 ;
   always @(posedge clk)
-    prod2_2_r <= \$207 ;
+    prod2_0_r <= \$207 ;
   always @(posedge clk)
-    prod2_3_r <= \$208 ;
+    prod2_1_r <= \$208 ;
   always @(posedge clk)
-    prod3_0_r <= \$209 ;
+    prod2_2_r <= \$209 ;
   always @(posedge clk)
-    prod3_1_r <= \$210 ;
+    prod2_3_r <= \$210 ;
   always @(posedge clk)
-    prod3_2_r <= \$211 ;
+    prod3_0_r <= \$211 ;
   always @(posedge clk)
-    prod3_3_r <= \$212 ;
+    prod3_1_r <= \$212 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$213 ;
+    prod3_2_r <= \$213 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$214 ;
+    prod3_3_r <= \$214 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$215 ;
+    sum0_s0_0 <= \$215 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$216 ;
+    sum1_s0_0 <= \$216 ;
   always @(posedge clk)
-    v2 <= \$217 ;
+    sum2_s0_0 <= \$217 ;
   always @(posedge clk)
-    first2 <= \$218 ;
+    sum3_s0_0 <= \$218 ;
   always @(posedge clk)
-    last2 <= \$219 ;
+    v2 <= \$219 ;
   always @(posedge clk)
-    nf2 <= \$220 ;
+    first2 <= \$220 ;
   always @(posedge clk)
-    v3 <= \$221 ;
+    last2 <= \$221 ;
   always @(posedge clk)
-    first3 <= \$222 ;
+    nf2 <= \$222 ;
   always @(posedge clk)
-    last3 <= \$223 ;
+    v3 <= \$223 ;
   always @(posedge clk)
-    nf3 <= \$224 ;
+    first3 <= \$224 ;
   always @(posedge clk)
-    v4 <= \$225 ;
+    last3 <= \$225 ;
   always @(posedge clk)
-    first4 <= \$226 ;
+    nf3 <= \$226 ;
   always @(posedge clk)
-    last4 <= \$227 ;
+    v4 <= \$227 ;
   always @(posedge clk)
-    nf4 <= \$228 ;
+    first4 <= \$228 ;
   always @(posedge clk)
-    v5 <= \$229 ;
+    last4 <= \$229 ;
   always @(posedge clk)
-    first5 <= \$230 ;
+    nf4 <= \$230 ;
   always @(posedge clk)
-    last5 <= \$231 ;
+    v5 <= \$231 ;
   always @(posedge clk)
-    nf5 <= \$232 ;
+    first5 <= \$232 ;
   always @(posedge clk)
-    acc0 <= \$233 ;
+    last5 <= \$233 ;
   always @(posedge clk)
-    acc1 <= \$234 ;
+    nf5 <= \$234 ;
   always @(posedge clk)
-    acc2 <= \$235 ;
+    v6 <= \$235 ;
   always @(posedge clk)
-    acc3 <= \$236 ;
+    first6 <= \$236 ;
   always @(posedge clk)
-    q_owed <= \$237 ;
+    last6 <= \$237 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$238 ;
+    nf6 <= \$238 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$239 ;
+    acc0 <= \$239 ;
   always @(posedge clk)
-    q_stored <= \$240 ;
+    acc1 <= \$240 ;
   always @(posedge clk)
-    o__valid <= \$241 ;
+    acc2 <= \$241 ;
   always @(posedge clk)
-    o__payload <= \$242 ;
+    acc3 <= \$242 ;
+  always @(posedge clk)
+    q_owed <= \$243 ;
+  always @(posedge clk)
+    \$signature__addr$38  <= \$244 ;
+  always @(posedge clk)
+    \rport__addr$41  <= \$245 ;
+  always @(posedge clk)
+    q_stored <= \$246 ;
+  always @(posedge clk)
+    o__valid <= \$247 ;
+  always @(posedge clk)
+    o__payload <= \$248 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$7  = 22'h001205;
       3'h1:
@@ -11969,7 +12235,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$10  = 22'h000936;
       3'h1:
@@ -11991,7 +12257,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$13  = 22'h004126;
       3'h1:
@@ -12013,7 +12279,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$16  = 22'h0005ae;
       3'h1:
@@ -12035,7 +12301,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       5'h00:
           \$26  = 3'h0;
       5'h01:
@@ -12105,7 +12371,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       5'h00:
           \$27  = 2'h1;
       5'h01:
@@ -12175,7 +12441,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       5'h00:
           \$28  = 1'h1;
       5'h01:
@@ -12245,7 +12511,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       5'h00:
           \$29  = 1'h0;
       5'h01:
@@ -12315,7 +12581,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       5'h00:
           \$30  = 1'h0;
       5'h01:
@@ -12384,132 +12650,188 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$137  = nf_t;
+    \$129  = nf_t;
     if (issue) begin
-      \$137  = \$26 ;
+      \$129  = \$26 ;
     end
     if (rst) begin
-      \$137  = 3'h0;
+      \$129  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$138  = \$signature__addr ;
+    \$130  = \$signature__addr ;
     if (issue) begin
-      \$138  = \$27 ;
+      \$130  = \$27 ;
     end
     if (rst) begin
-      \$138  = 2'h0;
+      \$130  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$139  = reads_input_t;
+    \$131  = reads_input_t;
     if (issue) begin
-      \$139  = \$28 ;
+      \$131  = \$28 ;
     end
     if (rst) begin
-      \$139  = 1'h1;
+      \$131  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$140  = first_t;
+    \$132  = first_t;
     if (issue) begin
-      \$140  = \$29 ;
+      \$132  = \$29 ;
     end
     if (rst) begin
-      \$140  = 1'h1;
+      \$132  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$141  = last_t;
+    \$133  = last_t;
     if (issue) begin
-      \$141  = \$30 ;
+      \$133  = \$30 ;
     end
     if (rst) begin
-      \$141  = 1'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$142  = wrom__addr;
+    \$134  = t;
     if (issue) begin
-      \$142  = \$33 [4:0];
+      \$134  = \$33 [4:0];
     end
     if (rst) begin
-      \$142  = 5'h00;
+      \$134  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$143  = i__payload;
+    \$135  = i__payload;
     if (rst) begin
-      \$143  = 32'd0;
+      \$135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$144  = reads_input_t;
+    \$136  = reads_input_t;
     if (rst) begin
-      \$144  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$145  = issue;
+    \$137  = issue;
     if (rst) begin
-      \$145  = 1'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$146  = first_t;
+    \$138  = first_t;
     if (rst) begin
-      \$146  = 1'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$147  = last_t;
+    \$139  = last_t;
     if (rst) begin
-      \$147  = 1'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$148  = nf_t;
+    \$140  = nf_t;
     if (rst) begin
-      \$148  = 3'h0;
+      \$140  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$149  = \$35 ;
+    \$141  = t;
     if (rst) begin
-      \$149  = 9'h000;
+      \$141  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$150  = \$37 ;
+    \$142  = \$34 [7:0];
     if (rst) begin
-      \$150  = 9'h000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$151  = \$39 ;
+    \$143  = \$35 [15:8];
+    if (rst) begin
+      \$143  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$144  = \$36 [23:16];
+    if (rst) begin
+      \$144  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$145  = \$37 [31:24];
+    if (rst) begin
+      \$145  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$146  = t;
+    if (rst) begin
+      \$146  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$147  = \$38 [7:0];
+    if (rst) begin
+      \$147  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$148  = \$39 [15:8];
+    if (rst) begin
+      \$148  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$149  = \$40 [23:16];
+    if (rst) begin
+      \$149  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$150  = \$41 [31:24];
+    if (rst) begin
+      \$150  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$151  = \$42 ;
     if (rst) begin
       \$151  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$152  = \$41 ;
+    \$152  = port__data[7:0];
     if (rst) begin
-      \$152  = 9'h000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
@@ -12521,662 +12843,705 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$154  = \$45 ;
+    \$154  = port__data[15:8];
     if (rst) begin
-      \$154  = 9'h000;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$155  = \$47 ;
+    \$155  = \$44 ;
     if (rst) begin
       \$155  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$156  = \$49 ;
+    \$156  = port__data[23:16];
     if (rst) begin
-      \$156  = 9'h000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$157  = \$51 ;
+    \$157  = \$45 ;
     if (rst) begin
       \$157  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$158  = \$53 ;
+    \$158  = port__data[31:24];
     if (rst) begin
-      \$158  = 9'h000;
+      \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$159  = \$55 ;
+    \$159  = \$46 ;
     if (rst) begin
       \$159  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$160  = \$57 ;
+    \$160  = port__data[39:32];
     if (rst) begin
-      \$160  = 9'h000;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$161  = \$59 ;
+    \$161  = \$47 ;
     if (rst) begin
       \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$162  = \$61 ;
+    \$162  = port__data[47:40];
     if (rst) begin
-      \$162  = 9'h000;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$163  = \$63 ;
+    \$163  = \$48 ;
     if (rst) begin
       \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$164  = \$65 ;
+    \$164  = port__data[55:48];
     if (rst) begin
-      \$164  = 9'h000;
+      \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$165  = wrom__data[7:0];
+    \$165  = \$49 ;
     if (rst) begin
-      \$165  = 8'h00;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$166  = wrom__data[15:8];
+    \$166  = port__data[63:56];
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$167  = wrom__data[23:16];
+    \$167  = \$50 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$168  = wrom__data[31:24];
+    \$168  = \port__data$82 [7:0];
     if (rst) begin
       \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$169  = wrom__data[39:32];
+    \$169  = \$51 ;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$170  = wrom__data[47:40];
+    \$170  = \port__data$82 [15:8];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$171  = wrom__data[55:48];
+    \$171  = \$52 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$172  = wrom__data[63:56];
+    \$172  = \port__data$82 [23:16];
     if (rst) begin
       \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$173  = wrom__data[71:64];
+    \$173  = \$53 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$174  = wrom__data[79:72];
+    \$174  = \port__data$82 [31:24];
     if (rst) begin
       \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$175  = wrom__data[87:80];
+    \$175  = \$54 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$176  = wrom__data[95:88];
+    \$176  = \port__data$82 [39:32];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$177  = wrom__data[103:96];
+    \$177  = \$55 ;
     if (rst) begin
-      \$177  = 8'h00;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$178  = wrom__data[111:104];
+    \$178  = \port__data$82 [47:40];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$179  = wrom__data[119:112];
+    \$179  = \$56 ;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$180  = wrom__data[127:120];
+    \$180  = \port__data$82 [55:48];
     if (rst) begin
       \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$181  = \$66 ;
+    \$181  = \$57 ;
     if (rst) begin
-      \$181  = 17'h00000;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$182  = \$67 ;
+    \$182  = \port__data$82 [63:56];
     if (rst) begin
-      \$182  = 17'h00000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$183  = \$68 ;
+    \$183  = \$58 ;
     if (rst) begin
       \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$184  = \$69 ;
+    \$184  = \$59 ;
     if (rst) begin
       \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$185  = \$70 ;
+    \$185  = \$60 ;
     if (rst) begin
       \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$186  = \$71 ;
+    \$186  = \$61 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$187  = \$72 ;
+    \$187  = \$62 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$188  = \$73 ;
+    \$188  = \$63 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$189  = \$74 ;
+    \$189  = \$64 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$190  = \$75 ;
+    \$190  = \$65 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$191  = \$76 ;
+    \$191  = \$66 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$192  = \$77 ;
+    \$192  = \$67 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$193  = \$78 ;
+    \$193  = \$68 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$194  = \$79 ;
+    \$194  = \$69 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$195  = \$80 ;
+    \$195  = \$70 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$196  = \$81 ;
+    \$196  = \$71 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$197  = prod0_0;
+    \$197  = \$72 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$198  = prod0_1;
+    \$198  = \$73 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$199  = prod0_2;
+    \$199  = prod0_0;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$200  = prod0_3;
+    \$200  = prod0_1;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$201  = prod1_0;
+    \$201  = prod0_2;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$202  = prod1_1;
+    \$202  = prod0_3;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$203  = prod1_2;
+    \$203  = prod1_0;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$204  = prod1_3;
+    \$204  = prod1_1;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$205  = prod2_0;
+    \$205  = prod1_2;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$206  = prod2_1;
+    \$206  = prod1_3;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$207  = prod2_2;
+    \$207  = prod2_0;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$208  = prod2_3;
+    \$208  = prod2_1;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$209  = prod3_0;
+    \$209  = prod2_2;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$210  = prod3_1;
+    \$210  = prod2_3;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$211  = prod3_2;
+    \$211  = prod3_0;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$212  = prod3_3;
+    \$212  = prod3_1;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$213  = { \$84 [18], \$84 [18], \$84 [18], \$84  };
+    \$213  = prod3_2;
     if (rst) begin
-      \$213  = 22'h000000;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$214  = { \$87 [18], \$87 [18], \$87 [18], \$87  };
+    \$214  = prod3_3;
     if (rst) begin
-      \$214  = 22'h000000;
+      \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$215  = { \$90 [18], \$90 [18], \$90 [18], \$90  };
+    \$215  = { \$76 [18], \$76 [18], \$76 [18], \$76  };
     if (rst) begin
       \$215  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$216  = { \$93 [18], \$93 [18], \$93 [18], \$93  };
+    \$216  = { \$79 [18], \$79 [18], \$79 [18], \$79  };
     if (rst) begin
       \$216  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$217  = v1;
+    \$217  = { \$82 [18], \$82 [18], \$82 [18], \$82  };
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$218  = first1;
+    \$218  = { \$85 [18], \$85 [18], \$85 [18], \$85  };
     if (rst) begin
-      \$218  = 1'h0;
+      \$218  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$219  = last1;
+    \$219  = v1;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$220  = nf1;
+    \$220  = first1;
     if (rst) begin
-      \$220  = 3'h0;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$221  = v2;
+    \$221  = last1;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$222  = first2;
+    \$222  = nf1;
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$223  = last2;
+    \$223  = v2;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$224  = nf2;
+    \$224  = first2;
     if (rst) begin
-      \$224  = 3'h0;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$225  = v3;
+    \$225  = last2;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$226  = first3;
+    \$226  = nf2;
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$227  = last3;
+    \$227  = v3;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$228  = nf3;
+    \$228  = first3;
     if (rst) begin
-      \$228  = 3'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$229  = v4;
+    \$229  = last3;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$230  = first4;
+    \$230  = nf3;
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$231  = last4;
+    \$231  = v4;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$232  = nf4;
+    \$232  = first4;
     if (rst) begin
-      \$232  = 3'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$233  = acc0;
-    if (v5) begin
-      \$233  = \$9 [21:0];
-    end
+    \$233  = last4;
     if (rst) begin
-      \$233  = 22'h000000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$234  = acc1;
-    if (v5) begin
-      \$234  = \$12 [21:0];
-    end
+    \$234  = nf4;
     if (rst) begin
-      \$234  = 22'h000000;
+      \$234  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$235  = acc2;
-    if (v5) begin
-      \$235  = \$15 [21:0];
-    end
+    \$235  = v5;
     if (rst) begin
-      \$235  = 22'h000000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$236  = acc3;
-    if (v5) begin
-      \$236  = \$18 [21:0];
-    end
+    \$236  = first5;
     if (rst) begin
-      \$236  = 22'h000000;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$237  = \$97 [2:0];
+    \$237  = last5;
     if (rst) begin
-      \$237  = 3'h0;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$238  = \$signature__addr$36 ;
-    if (\$105 ) begin
-      \$238  = \$108 [2:0];
-    end
+    \$238  = nf5;
     if (rst) begin
       \$238  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$239  = \rport__addr$39 ;
-    if (\$112 ) begin
-      \$239  = \$115 [2:0];
+    \$239  = acc0;
+    if (v6) begin
+      \$239  = \$9 [21:0];
     end
     if (rst) begin
-      \$239  = 3'h0;
+      \$239  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$240  = \$129 [2:0];
+    \$240  = acc1;
+    if (v6) begin
+      \$240  = \$12 [21:0];
+    end
     if (rst) begin
-      \$240  = 3'h0;
+      \$240  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$241  = o__valid;
-    if (\$131 ) begin
-      \$241  = \$134 ;
+    \$241  = acc2;
+    if (v6) begin
+      \$241  = \$15 [21:0];
     end
     if (rst) begin
-      \$241  = 1'h0;
+      \$241  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$242  = o__payload;
-    if (\$131 ) begin
-      \$242  = \$136 ;
+    \$242  = acc3;
+    if (v6) begin
+      \$242  = \$18 [21:0];
     end
     if (rst) begin
-      \$242  = 88'h0000000000000000000000;
+      \$242  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$243  = \$89 [3:0];
+    if (rst) begin
+      \$243  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$244  = \$signature__addr$38 ;
+    if (\$97 ) begin
+      \$244  = \$100 [2:0];
+    end
+    if (rst) begin
+      \$244  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$245  = \rport__addr$41 ;
+    if (\$104 ) begin
+      \$245  = \$107 [2:0];
+    end
+    if (rst) begin
+      \$245  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$246  = \$121 [2:0];
+    if (rst) begin
+      \$246  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$247  = o__valid;
+    if (\$123 ) begin
+      \$247  = \$126 ;
+    end
+    if (rst) begin
+      \$247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$248  = o__payload;
+    if (\$123 ) begin
+      \$248  = \$128 ;
+    end
+    if (rst) begin
+      \$248  = 88'h0000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
+  assign rom1_addr = \port__addr$15 ;
   assign acc0_next = \$9 [21:0];
   assign acc1_next = \$12 [21:0];
   assign acc2_next = \$15 [21:0];
   assign acc3_next = \$18 [21:0];
-  assign q_wptr = \$signature__addr$36 ;
-  assign \$signature__data$38  = q_in;
-  assign q_rptr = \rport__addr$39 ;
+  assign q_wptr = \$signature__addr$38 ;
+  assign \$signature__data$40  = q_in;
+  assign q_rptr = \rport__addr$41 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -16786,13 +17151,13 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [3:0] \$148 ;
+  wire [4:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [4:0] \$153 ;
+  wire [5:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -16838,65 +17203,71 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [10:0] \$192 ;
   reg [10:0] \$193 ;
   reg \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [10:0] \$195 ;
+  reg [10:0] \$196 ;
+  reg [10:0] \$197 ;
+  reg [10:0] \$198 ;
+  reg [2:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   reg \$200 ;
-  reg [10:0] \$201 ;
-  reg [27:0] \$202 ;
-  reg [27:0] \$203 ;
-  reg [18:0] \$204 ;
-  reg [18:0] \$205 ;
-  reg [35:0] \$206 ;
-  reg [35:0] \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg [10:0] \$207 ;
+  reg [27:0] \$208 ;
+  reg [27:0] \$209 ;
   wire [37:0] \$21 ;
-  reg [37:0] \$210 ;
-  reg [10:0] \$211 ;
-  reg [27:0] \$212 ;
-  reg [27:0] \$213 ;
-  reg [18:0] \$214 ;
-  reg [18:0] \$215 ;
-  reg [35:0] \$216 ;
-  reg [35:0] \$217 ;
-  reg \$218 ;
-  reg \$219 ;
+  reg [18:0] \$210 ;
+  reg [18:0] \$211 ;
+  reg [35:0] \$212 ;
+  reg [35:0] \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg [37:0] \$216 ;
+  reg [10:0] \$217 ;
+  reg [27:0] \$218 ;
+  reg [27:0] \$219 ;
   wire [37:0] \$22 ;
-  reg [37:0] \$220 ;
-  reg [10:0] \$221 ;
-  reg [27:0] \$222 ;
-  reg [27:0] \$223 ;
-  reg [18:0] \$224 ;
-  reg [18:0] \$225 ;
-  reg [35:0] \$226 ;
-  reg [35:0] \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  reg [18:0] \$220 ;
+  reg [18:0] \$221 ;
+  reg [35:0] \$222 ;
+  reg [35:0] \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg [37:0] \$226 ;
+  reg [10:0] \$227 ;
+  reg [27:0] \$228 ;
+  reg [27:0] \$229 ;
   wire \$23 ;
-  reg [37:0] \$230 ;
-  reg [10:0] \$231 ;
-  reg [27:0] \$232 ;
-  reg [27:0] \$233 ;
-  reg [18:0] \$234 ;
-  reg [18:0] \$235 ;
-  reg [35:0] \$236 ;
-  reg [35:0] \$237 ;
-  reg \$238 ;
-  reg \$239 ;
+  reg [18:0] \$230 ;
+  reg [18:0] \$231 ;
+  reg [35:0] \$232 ;
+  reg [35:0] \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg [37:0] \$236 ;
+  reg [10:0] \$237 ;
+  reg [27:0] \$238 ;
+  reg [27:0] \$239 ;
   wire \$24 ;
-  reg [37:0] \$240 ;
-  reg [3:0] \$241 ;
-  reg [2:0] \$242 ;
-  reg [2:0] \$243 ;
-  reg [2:0] \$244 ;
+  reg [18:0] \$240 ;
+  reg [18:0] \$241 ;
+  reg [35:0] \$242 ;
+  reg [35:0] \$243 ;
+  reg \$244 ;
   reg \$245 ;
-  reg [31:0] \$246 ;
+  reg [37:0] \$246 ;
+  reg [3:0] \$247 ;
+  reg [2:0] \$248 ;
+  reg [2:0] \$249 ;
   wire [37:0] \$25 ;
+  reg [3:0] \$250 ;
+  reg \$251 ;
+  reg [31:0] \$252 ;
   wire [37:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -17050,9 +17421,15 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
+  reg [10:0] result0 = 11'h000;
+  reg [10:0] result1 = 11'h000;
+  reg [10:0] result2 = 11'h000;
+  reg [10:0] result3 = 11'h000;
+  reg [2:0] result_group = 3'h0;
+  reg result_valid = 1'h0;
   reg [2:0] rport__addr = 3'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
@@ -17108,7 +17485,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [6:0];
+  reg [31:0] queue [7:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -17117,13 +17494,14 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     queue[4] = 32'd0;
     queue[5] = 32'd0;
     queue[6] = 32'd0;
+    queue[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = element == 2'h3;
   assign \$2  = ~ \$1 ;
   assign i__ready = q_room | \$2 ;
@@ -17236,14 +17614,14 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$128  = \$125  & \$127 ;
   assign \$129  = ~ \$128 ;
   assign \$130  = rq_valid_6 & \$129 ;
-  assign \$131  = \$signature__addr  == 3'h6;
+  assign \$131  = \$signature__addr  == 3'h7;
   assign \$132  = \$signature__addr  + 1'h1;
   assign \$133  = \$131  ? 4'h0 : \$132 ;
   assign \$134  = ~ o__valid;
   assign \$135  = \$134  | o__ready;
   assign \$136  = | q_stored;
   assign \$137  = \$135  & \$136 ;
-  assign \$138  = rport__addr == 3'h6;
+  assign \$138  = rport__addr == 3'h7;
   assign \$139  = rport__addr + 1'h1;
   assign \$140  = \$138  ? 4'h0 : \$139 ;
   assign \$141  = ~ o__valid;
@@ -17334,111 +17712,123 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     acc3_7 <= \$193 ;
   always @(posedge clk)
-    rq_valid_1 <= \$194 ;
+    result_valid <= \$194 ;
   always @(posedge clk)
-    rq_valid_2 <= \$195 ;
+    result0 <= \$195 ;
   always @(posedge clk)
-    rq_valid_3 <= \$196 ;
+    result1 <= \$196 ;
   always @(posedge clk)
-    rq_valid_4 <= \$197 ;
+    result2 <= \$197 ;
   always @(posedge clk)
-    rq_valid_5 <= \$198 ;
+    result3 <= \$198 ;
   always @(posedge clk)
-    rq_valid_6 <= \$199 ;
+    result_group <= \$199 ;
   always @(posedge clk)
-    rq_valid_7 <= \$200 ;
+    rq_valid_1 <= \$200 ;
   always @(posedge clk)
-    rq0_x <= \$201 ;
+    rq_valid_2 <= \$201 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$202 ;
+    rq_valid_3 <= \$202 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$203 ;
+    rq_valid_4 <= \$203 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$204 ;
+    rq_valid_5 <= \$204 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$205 ;
+    rq_valid_6 <= \$205 ;
   always @(posedge clk)
-    rq0_prod <= \$206 ;
+    rq_valid_7 <= \$206 ;
   always @(posedge clk)
-    rq0_floor <= \$207 ;
+    rq0_x <= \$207 ;
   always @(posedge clk)
-    rq0_above <= \$208 ;
+    rq0_part0_0 <= \$208 ;
   always @(posedge clk)
-    rq0_tie <= \$209 ;
+    rq0_part0_0_r <= \$209 ;
   always @(posedge clk)
-    rq0_code <= \$210 ;
+    rq0_part0_1 <= \$210 ;
   always @(posedge clk)
-    rq1_x <= \$211 ;
+    rq0_part0_1_r <= \$211 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$212 ;
+    rq0_prod <= \$212 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$213 ;
+    rq0_floor <= \$213 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$214 ;
+    rq0_above <= \$214 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$215 ;
+    rq0_tie <= \$215 ;
   always @(posedge clk)
-    rq1_prod <= \$216 ;
+    rq0_code <= \$216 ;
   always @(posedge clk)
-    rq1_floor <= \$217 ;
+    rq1_x <= \$217 ;
   always @(posedge clk)
-    rq1_above <= \$218 ;
+    rq1_part0_0 <= \$218 ;
   always @(posedge clk)
-    rq1_tie <= \$219 ;
+    rq1_part0_0_r <= \$219 ;
   always @(posedge clk)
-    rq1_code <= \$220 ;
+    rq1_part0_1 <= \$220 ;
   always @(posedge clk)
-    rq2_x <= \$221 ;
+    rq1_part0_1_r <= \$221 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$222 ;
+    rq1_prod <= \$222 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$223 ;
+    rq1_floor <= \$223 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$224 ;
+    rq1_above <= \$224 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$225 ;
+    rq1_tie <= \$225 ;
   always @(posedge clk)
-    rq2_prod <= \$226 ;
+    rq1_code <= \$226 ;
   always @(posedge clk)
-    rq2_floor <= \$227 ;
+    rq2_x <= \$227 ;
   always @(posedge clk)
-    rq2_above <= \$228 ;
+    rq2_part0_0 <= \$228 ;
   always @(posedge clk)
-    rq2_tie <= \$229 ;
+    rq2_part0_0_r <= \$229 ;
   always @(posedge clk)
-    rq2_code <= \$230 ;
+    rq2_part0_1 <= \$230 ;
   always @(posedge clk)
-    rq3_x <= \$231 ;
+    rq2_part0_1_r <= \$231 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$232 ;
+    rq2_prod <= \$232 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$233 ;
+    rq2_floor <= \$233 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$234 ;
+    rq2_above <= \$234 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$235 ;
+    rq2_tie <= \$235 ;
   always @(posedge clk)
-    rq3_prod <= \$236 ;
+    rq2_code <= \$236 ;
   always @(posedge clk)
-    rq3_floor <= \$237 ;
+    rq3_x <= \$237 ;
   always @(posedge clk)
-    rq3_above <= \$238 ;
+    rq3_part0_0 <= \$238 ;
   always @(posedge clk)
-    rq3_tie <= \$239 ;
+    rq3_part0_0_r <= \$239 ;
   always @(posedge clk)
-    rq3_code <= \$240 ;
+    rq3_part0_1 <= \$240 ;
   always @(posedge clk)
-    q_owed <= \$241 ;
+    rq3_part0_1_r <= \$241 ;
   always @(posedge clk)
-    \$signature__addr  <= \$242 ;
+    rq3_prod <= \$242 ;
   always @(posedge clk)
-    rport__addr <= \$243 ;
+    rq3_floor <= \$243 ;
   always @(posedge clk)
-    q_stored <= \$244 ;
+    rq3_above <= \$244 ;
   always @(posedge clk)
-    o__valid <= \$245 ;
+    rq3_tie <= \$245 ;
   always @(posedge clk)
-    o__payload <= \$246 ;
+    rq3_code <= \$246 ;
+  always @(posedge clk)
+    q_owed <= \$247 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$248 ;
+  always @(posedge clk)
+    rport__addr <= \$249 ;
+  always @(posedge clk)
+    q_stored <= \$250 ;
+  always @(posedge clk)
+    o__valid <= \$251 ;
+  always @(posedge clk)
+    o__payload <= \$252 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$160  = group;
@@ -17788,378 +18178,420 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$195  = rq_valid_1;
+    \$195  = \$6 [10:0];
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$196  = rq_valid_2;
+    \$196  = \$10 [10:0];
     if (rst) begin
-      \$196  = 1'h0;
+      \$196  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$197  = rq_valid_3;
+    \$197  = \$14 [10:0];
     if (rst) begin
-      \$197  = 1'h0;
+      \$197  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$198  = rq_valid_4;
+    \$198  = \$18 [10:0];
     if (rst) begin
-      \$198  = 1'h0;
+      \$198  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$199  = rq_valid_5;
+    \$199  = group;
     if (rst) begin
-      \$199  = 1'h0;
+      \$199  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$200  = rq_valid_6;
+    \$200  = result_valid;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = \$6 [10:0];
+    \$201  = rq_valid_1;
     if (rst) begin
-      \$201  = 11'h000;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = \$58 ;
+    \$202  = rq_valid_2;
     if (rst) begin
-      \$202  = 28'h0000000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = rq0_part0_0;
+    \$203  = rq_valid_3;
     if (rst) begin
-      \$203  = 28'h0000000;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = \$59 ;
+    \$204  = rq_valid_4;
     if (rst) begin
-      \$204  = 19'h00000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = rq0_part0_1;
+    \$205  = rq_valid_5;
     if (rst) begin
-      \$205  = 19'h00000;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = \$63 [35:0];
+    \$206  = rq_valid_6;
     if (rst) begin
-      \$206  = 36'h000000000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = \$64 ;
+    \$207  = result0;
     if (rst) begin
-      \$207  = 36'h000000000;
+      \$207  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = \$65 ;
+    \$208  = \$58 ;
     if (rst) begin
-      \$208  = 1'h0;
+      \$208  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = \$68 ;
+    \$209  = rq0_part0_0;
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = \$72 ;
+    \$210  = \$59 ;
     if (rst) begin
-      \$210  = 38'h0000000000;
+      \$210  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = \$10 [10:0];
+    \$211  = rq0_part0_1;
     if (rst) begin
-      \$211  = 11'h000;
+      \$211  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = \$73 ;
+    \$212  = \$63 [35:0];
     if (rst) begin
-      \$212  = 28'h0000000;
+      \$212  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = rq1_part0_0;
+    \$213  = \$64 ;
     if (rst) begin
-      \$213  = 28'h0000000;
+      \$213  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = \$74 ;
+    \$214  = \$65 ;
     if (rst) begin
-      \$214  = 19'h00000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = rq1_part0_1;
+    \$215  = \$68 ;
     if (rst) begin
-      \$215  = 19'h00000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = \$78 [35:0];
+    \$216  = \$72 ;
     if (rst) begin
-      \$216  = 36'h000000000;
+      \$216  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = \$79 ;
+    \$217  = result1;
     if (rst) begin
-      \$217  = 36'h000000000;
+      \$217  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = \$80 ;
+    \$218  = \$73 ;
     if (rst) begin
-      \$218  = 1'h0;
+      \$218  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = \$83 ;
+    \$219  = rq1_part0_0;
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = \$87 ;
+    \$220  = \$74 ;
     if (rst) begin
-      \$220  = 38'h0000000000;
+      \$220  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = \$14 [10:0];
+    \$221  = rq1_part0_1;
     if (rst) begin
-      \$221  = 11'h000;
+      \$221  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = \$88 ;
+    \$222  = \$78 [35:0];
     if (rst) begin
-      \$222  = 28'h0000000;
+      \$222  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = rq2_part0_0;
+    \$223  = \$79 ;
     if (rst) begin
-      \$223  = 28'h0000000;
+      \$223  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = \$89 ;
+    \$224  = \$80 ;
     if (rst) begin
-      \$224  = 19'h00000;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = rq2_part0_1;
+    \$225  = \$83 ;
     if (rst) begin
-      \$225  = 19'h00000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = \$93 [35:0];
+    \$226  = \$87 ;
     if (rst) begin
-      \$226  = 36'h000000000;
+      \$226  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = \$94 ;
+    \$227  = result2;
     if (rst) begin
-      \$227  = 36'h000000000;
+      \$227  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$228  = \$95 ;
+    \$228  = \$88 ;
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$229  = \$98 ;
+    \$229  = rq2_part0_0;
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = \$102 ;
+    \$230  = \$89 ;
     if (rst) begin
-      \$230  = 38'h0000000000;
+      \$230  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = \$18 [10:0];
+    \$231  = rq2_part0_1;
     if (rst) begin
-      \$231  = 11'h000;
+      \$231  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = \$103 ;
+    \$232  = \$93 [35:0];
     if (rst) begin
-      \$232  = 28'h0000000;
+      \$232  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$233  = rq3_part0_0;
+    \$233  = \$94 ;
     if (rst) begin
-      \$233  = 28'h0000000;
+      \$233  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = \$104 ;
+    \$234  = \$95 ;
     if (rst) begin
-      \$234  = 19'h00000;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = rq3_part0_1;
+    \$235  = \$98 ;
     if (rst) begin
-      \$235  = 19'h00000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = \$108 [35:0];
+    \$236  = \$102 ;
     if (rst) begin
-      \$236  = 36'h000000000;
+      \$236  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = \$109 ;
+    \$237  = result3;
     if (rst) begin
-      \$237  = 36'h000000000;
+      \$237  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = \$110 ;
+    \$238  = \$103 ;
     if (rst) begin
-      \$238  = 1'h0;
+      \$238  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = \$113 ;
+    \$239  = rq3_part0_0;
     if (rst) begin
-      \$239  = 1'h0;
+      \$239  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = \$117 ;
+    \$240  = \$104 ;
     if (rst) begin
-      \$240  = 38'h0000000000;
+      \$240  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = \$123 [3:0];
+    \$241  = rq3_part0_1;
     if (rst) begin
-      \$241  = 4'h0;
+      \$241  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = \$signature__addr ;
-    if (\$130 ) begin
-      \$242  = \$133 [2:0];
-    end
+    \$242  = \$108 [35:0];
     if (rst) begin
-      \$242  = 3'h0;
+      \$242  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = rport__addr;
-    if (\$137 ) begin
-      \$243  = \$140 [2:0];
-    end
+    \$243  = \$109 ;
     if (rst) begin
-      \$243  = 3'h0;
+      \$243  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = \$153 [2:0];
+    \$244  = \$110 ;
     if (rst) begin
-      \$244  = 3'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = o__valid;
-    if (\$155 ) begin
-      \$245  = \$157 ;
-    end
+    \$245  = \$113 ;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = o__payload;
-    if (\$155 ) begin
-      \$246  = \$159 ;
+    \$246  = \$117 ;
+    if (rst) begin
+      \$246  = 38'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$247  = \$123 [3:0];
+    if (rst) begin
+      \$247  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$248  = \$signature__addr ;
+    if (\$130 ) begin
+      \$248  = \$133 [2:0];
     end
     if (rst) begin
-      \$246  = 32'd0;
+      \$248  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$249  = rport__addr;
+    if (\$137 ) begin
+      \$249  = \$140 [2:0];
+    end
+    if (rst) begin
+      \$249  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$250  = \$153 [3:0];
+    if (rst) begin
+      \$250  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$251  = o__valid;
+    if (\$155 ) begin
+      \$251  = \$157 ;
+    end
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$252  = o__payload;
+    if (\$155 ) begin
+      \$252  = \$159 ;
+    end
+    if (rst) begin
+      \$252  = 32'd0;
     end
   end
   assign new0 = \$6 [10:0];
@@ -19030,49 +19462,58 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire \$1 ;
   reg [25:0] \$10 ;
-  reg [8:0] \$100 ;
+  reg [7:0] \$100 ;
   reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
+  reg [8:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [16:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [25:0] \$11 ;
   reg [16:0] \$110 ;
   reg [16:0] \$111 ;
   reg [16:0] \$112 ;
-  reg [25:0] \$113 ;
-  reg [25:0] \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg [3:0] \$118 ;
-  reg \$119 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [25:0] \$118 ;
+  reg [25:0] \$119 ;
   wire [26:0] \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg [3:0] \$122 ;
-  reg \$123 ;
+  reg \$122 ;
+  reg [3:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire \$13 ;
-  reg [3:0] \$130 ;
-  reg [25:0] \$131 ;
-  reg [25:0] \$132 ;
-  reg [2:0] \$133 ;
-  reg [2:0] \$134 ;
-  reg [2:0] \$135 ;
-  reg [2:0] \$136 ;
+  reg \$130 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg [3:0] \$135 ;
+  reg \$136 ;
   reg \$137 ;
-  reg [51:0] \$138 ;
+  reg \$138 ;
+  reg [3:0] \$139 ;
   wire \$14 ;
+  reg [25:0] \$140 ;
+  reg [25:0] \$141 ;
+  reg [3:0] \$142 ;
+  reg [2:0] \$143 ;
+  reg [2:0] \$144 ;
+  reg [2:0] \$145 ;
+  reg \$146 ;
+  reg [51:0] \$147 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -19088,13 +19529,13 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [8:0] \$26 ;
   wire [8:0] \$27 ;
   wire [31:0] \$28 ;
-  wire [8:0] \$29 ;
+  wire [31:0] \$29 ;
   wire \$3 ;
   wire [31:0] \$30 ;
-  wire [8:0] \$31 ;
-  wire [31:0] \$32 ;
+  wire [31:0] \$31 ;
+  wire [8:0] \$32 ;
   wire [8:0] \$33 ;
-  wire [31:0] \$34 ;
+  wire [8:0] \$34 ;
   wire [8:0] \$35 ;
   wire [16:0] \$36 ;
   wire [16:0] \$37 ;
@@ -19104,9 +19545,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [17:0] \$40 ;
   wire [17:0] \$41 ;
   wire \$42 ;
-  wire [3:0] \$43 ;
+  wire [4:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
+  wire [5:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -19163,9 +19604,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$94 ;
   reg \$95 ;
   reg [3:0] \$96 ;
-  reg [8:0] \$97 ;
-  reg [8:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [2:0] \$signature__addr$30  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -19183,6 +19624,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -19201,12 +19643,14 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [51:0] o__payload;
   reg [51:0] o__payload = 52'h0000000000000;
@@ -19216,6 +19660,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [7:0] port__addr = 8'h00;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
@@ -19227,7 +19674,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [51:0] q_in;
   wire [25:0] \q_in[0] ;
   wire [25:0] \q_in[1] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -19235,30 +19682,39 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 8'h00 *)
+  (* keep = 32'd1 *)
+  wire [7:0] rom0_addr;
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$33  = 3'h0;
   wire [31:0] rport__data;
-  wire [51:0] \rport__data$76 ;
+  wire [51:0] \rport__data$85 ;
   input rst;
   wire rst;
   (* init = 7'h00 *)
   wire [6:0] sf_t;
   reg [25:0] sum0_s0_0 = 26'h0000000;
   reg [25:0] sum1_s0_0 = 26'h0000000;
-  (* init = 8'h00 *)
-  wire [7:0] t;
+  reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
-  reg [7:0] wrom__addr = 8'h00;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -19352,7 +19808,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [51:0] queue [5:0];
+  reg [51:0] queue [6:0];
   initial begin
     queue[0] = 52'h0000000000000;
     queue[1] = 52'h0000000000000;
@@ -19360,228 +19816,229 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 52'h0000000000000;
     queue[4] = 52'h0000000000000;
     queue[5] = 52'h0000000000000;
+    queue[6] = 52'h0000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$24 )
       queue[\$signature__addr$30 ] <= q_in;
   end
-  assign \rport__data$76  = queue[\rport__addr$33 ];
-  reg [31:0] rom [206:0];
+  assign \rport__data$85  = queue[\rport__addr$33 ];
+  reg [31:0] rom0 [206:0];
   initial begin
-    rom[0] = 32'd1048648;
-    rom[1] = 32'd0;
-    rom[2] = 32'd0;
-    rom[3] = 32'd0;
-    rom[4] = 32'd0;
-    rom[5] = 32'd0;
-    rom[6] = 32'd0;
-    rom[7] = 32'd0;
-    rom[8] = 32'd14680102;
-    rom[9] = 32'd0;
-    rom[10] = 32'd0;
-    rom[11] = 32'd0;
-    rom[12] = 32'd0;
-    rom[13] = 32'd0;
-    rom[14] = 32'd0;
-    rom[15] = 32'd0;
-    rom[16] = 32'd8454191;
-    rom[17] = 32'd0;
-    rom[18] = 32'd0;
-    rom[19] = 32'd0;
-    rom[20] = 32'd0;
-    rom[21] = 32'd0;
-    rom[22] = 32'd0;
-    rom[23] = 32'd0;
-    rom[24] = 32'd2621490;
-    rom[25] = 32'd0;
-    rom[26] = 32'd0;
-    rom[27] = 32'd0;
-    rom[28] = 32'd0;
-    rom[29] = 32'd0;
-    rom[30] = 32'd0;
-    rom[31] = 32'd0;
-    rom[32] = 32'd1507387;
-    rom[33] = 32'd0;
-    rom[34] = 32'd0;
-    rom[35] = 32'd0;
-    rom[36] = 32'd0;
-    rom[37] = 32'd0;
-    rom[38] = 32'd0;
-    rom[39] = 32'd0;
-    rom[40] = 32'd2621512;
-    rom[41] = 32'd0;
-    rom[42] = 32'd0;
-    rom[43] = 32'd0;
-    rom[44] = 32'd0;
-    rom[45] = 32'd0;
-    rom[46] = 32'd0;
-    rom[47] = 32'd0;
-    rom[48] = 32'd3539006;
-    rom[49] = 32'd0;
-    rom[50] = 32'd0;
-    rom[51] = 32'd0;
-    rom[52] = 32'd0;
-    rom[53] = 32'd0;
-    rom[54] = 32'd0;
-    rom[55] = 32'd0;
-    rom[56] = 32'd5308663;
-    rom[57] = 32'd0;
-    rom[58] = 32'd0;
-    rom[59] = 32'd0;
-    rom[60] = 32'd0;
-    rom[61] = 32'd0;
-    rom[62] = 32'd0;
-    rom[63] = 32'd0;
-    rom[64] = 32'd6029439;
-    rom[65] = 32'd0;
-    rom[66] = 32'd0;
-    rom[67] = 32'd0;
-    rom[68] = 32'd0;
-    rom[69] = 32'd0;
-    rom[70] = 32'd0;
-    rom[71] = 32'd0;
-    rom[72] = 32'd3456126464;
-    rom[73] = 32'd3271589632;
-    rom[74] = 32'd855670016;
-    rom[75] = 32'd1996488960;
-    rom[76] = 32'd2130770944;
-    rom[77] = 32'd3288398592;
-    rom[78] = 32'd2936066048;
-    rom[79] = 32'd2181088000;
-    rom[80] = 32'd100716032;
-    rom[81] = 32'd14155884;
-    rom[82] = 32'd2228233;
-    rom[83] = 32'd4587607;
-    rom[84] = 32'd1441860;
-    rom[85] = 32'd4522021;
-    rom[86] = 32'd4522111;
-    rom[87] = 32'd8323152;
-    rom[88] = 32'd15990865;
-    rom[89] = 32'd8454225;
-    rom[90] = 32'd3456165376;
-    rom[91] = 32'd2130746368;
-    rom[92] = 32'd3221275904;
-    rom[93] = 32'd3422560256;
-    rom[94] = 32'd3154125056;
-    rom[95] = 32'd3758155008;
-    rom[96] = 32'd889224448;
-    rom[97] = 32'd3556785920;
-    rom[98] = 32'd3170926336;
-    rom[99] = 32'd16646293;
-    rom[100] = 32'd12320895;
-    rom[101] = 32'd8323274;
-    rom[102] = 32'd589826;
-    rom[103] = 32'd16711758;
-    rom[104] = 32'd16318689;
-    rom[105] = 32'd15597816;
-    rom[106] = 32'd4259927;
-    rom[107] = 32'd2097330;
-    rom[108] = 32'd637590784;
-    rom[109] = 32'd4244658432;
-    rom[110] = 32'd872444416;
-    rom[111] = 32'd1811957248;
-    rom[112] = 32'd2130727936;
-    rom[113] = 32'd184581888;
-    rom[114] = 32'd251682048;
-    rom[115] = 32'd3573576448;
-    rom[116] = 32'd1275123456;
-    rom[117] = 32'd589893;
-    rom[118] = 32'd2293818;
-    rom[119] = 32'd16711807;
-    rom[120] = 32'd15204369;
-    rom[121] = 32'd10682622;
-    rom[122] = 32'd14286870;
-    rom[123] = 32'd1310761;
-    rom[124] = 32'd655615;
-    rom[125] = 32'd8454278;
-    rom[126] = 32'd721433088;
-    rom[127] = 32'd2113931520;
-    rom[128] = 32'd3154172160;
-    rom[129] = 32'd620780032;
-    rom[130] = 32'd2332054016;
-    rom[131] = 32'd3707783680;
-    rom[132] = 32'd4244650240;
-    rom[133] = 32'd2164275968;
-    rom[134] = 32'd738230016;
-    rom[135] = 32'd15270095;
-    rom[136] = 32'd15139054;
-    rom[137] = 32'd786663;
-    rom[138] = 32'd13500637;
-    rom[139] = 32'd12648662;
-    rom[140] = 32'd1835240;
-    rom[141] = 32'd983169;
-    rom[142] = 32'd5374121;
-    rom[143] = 32'd8323249;
-    rom[144] = 32'd939571456;
-    rom[145] = 32'd1912636672;
-    rom[146] = 32'd2130756352;
-    rom[147] = 32'd335609088;
-    rom[148] = 32'd2080435968;
-    rom[149] = 32'd1761617664;
-    rom[150] = 32'd2583723776;
-    rom[151] = 32'd3288358144;
-    rom[152] = 32'd553671680;
-    rom[153] = 32'd4980965;
-    rom[154] = 32'd5243135;
-    rom[155] = 32'd8323300;
-    rom[156] = 32'd1966242;
-    rom[157] = 32'd2687169;
-    rom[158] = 32'd1704065;
-    rom[159] = 32'd3997879;
-    rom[160] = 32'd15794383;
-    rom[161] = 32'd3539125;
-    rom[162] = 32'd3690990848;
-    rom[163] = 32'd771754496;
-    rom[164] = 32'd3623881728;
-    rom[165] = 32'd4076902144;
-    rom[166] = 32'd637587456;
-    rom[167] = 32'd2130753280;
-    rom[168] = 32'd1006665984;
-    rom[169] = 32'd83942400;
-    rom[170] = 32'd302032896;
-    rom[171] = 32'd14942309;
-    rom[172] = 32'd15204370;
-    rom[173] = 32'd8323323;
-    rom[174] = 32'd327774;
-    rom[175] = 32'd14090328;
-    rom[176] = 32'd5177351;
-    rom[177] = 32'd5177444;
-    rom[178] = 32'd8847487;
-    rom[179] = 32'd3407954;
-    rom[180] = 32'd3892377600;
-    rom[181] = 32'd2097206016;
-    rom[182] = 32'd1577091328;
-    rom[183] = 32'd318817024;
-    rom[184] = 32'd838893824;
-    rom[185] = 32'd2164262144;
-    rom[186] = 32'd352328960;
-    rom[187] = 32'd3338684928;
-    rom[188] = 32'd3338671872;
-    rom[189] = 32'd7340128;
-    rom[190] = 32'd8323187;
-    rom[191] = 32'd7143507;
-    rom[192] = 32'd1376485;
-    rom[193] = 32'd917557;
-    rom[194] = 32'd3276927;
-    rom[195] = 32'd13434919;
-    rom[196] = 32'd1769675;
-    rom[197] = 32'd917682;
-    rom[198] = 32'd3774913536;
-    rom[199] = 32'd503377920;
-    rom[200] = 32'd302001152;
-    rom[201] = 32'd822127872;
-    rom[202] = 32'd1862284032;
-    rom[203] = 32'd1140883712;
-    rom[204] = 32'd771814656;
-    rom[205] = 32'd2130713600;
-    rom[206] = 32'd1409347840;
+    rom0[0] = 32'd1048648;
+    rom0[1] = 32'd0;
+    rom0[2] = 32'd0;
+    rom0[3] = 32'd0;
+    rom0[4] = 32'd0;
+    rom0[5] = 32'd0;
+    rom0[6] = 32'd0;
+    rom0[7] = 32'd0;
+    rom0[8] = 32'd14680102;
+    rom0[9] = 32'd0;
+    rom0[10] = 32'd0;
+    rom0[11] = 32'd0;
+    rom0[12] = 32'd0;
+    rom0[13] = 32'd0;
+    rom0[14] = 32'd0;
+    rom0[15] = 32'd0;
+    rom0[16] = 32'd8454191;
+    rom0[17] = 32'd0;
+    rom0[18] = 32'd0;
+    rom0[19] = 32'd0;
+    rom0[20] = 32'd0;
+    rom0[21] = 32'd0;
+    rom0[22] = 32'd0;
+    rom0[23] = 32'd0;
+    rom0[24] = 32'd2621490;
+    rom0[25] = 32'd0;
+    rom0[26] = 32'd0;
+    rom0[27] = 32'd0;
+    rom0[28] = 32'd0;
+    rom0[29] = 32'd0;
+    rom0[30] = 32'd0;
+    rom0[31] = 32'd0;
+    rom0[32] = 32'd1507387;
+    rom0[33] = 32'd0;
+    rom0[34] = 32'd0;
+    rom0[35] = 32'd0;
+    rom0[36] = 32'd0;
+    rom0[37] = 32'd0;
+    rom0[38] = 32'd0;
+    rom0[39] = 32'd0;
+    rom0[40] = 32'd2621512;
+    rom0[41] = 32'd0;
+    rom0[42] = 32'd0;
+    rom0[43] = 32'd0;
+    rom0[44] = 32'd0;
+    rom0[45] = 32'd0;
+    rom0[46] = 32'd0;
+    rom0[47] = 32'd0;
+    rom0[48] = 32'd3539006;
+    rom0[49] = 32'd0;
+    rom0[50] = 32'd0;
+    rom0[51] = 32'd0;
+    rom0[52] = 32'd0;
+    rom0[53] = 32'd0;
+    rom0[54] = 32'd0;
+    rom0[55] = 32'd0;
+    rom0[56] = 32'd5308663;
+    rom0[57] = 32'd0;
+    rom0[58] = 32'd0;
+    rom0[59] = 32'd0;
+    rom0[60] = 32'd0;
+    rom0[61] = 32'd0;
+    rom0[62] = 32'd0;
+    rom0[63] = 32'd0;
+    rom0[64] = 32'd6029439;
+    rom0[65] = 32'd0;
+    rom0[66] = 32'd0;
+    rom0[67] = 32'd0;
+    rom0[68] = 32'd0;
+    rom0[69] = 32'd0;
+    rom0[70] = 32'd0;
+    rom0[71] = 32'd0;
+    rom0[72] = 32'd3456126464;
+    rom0[73] = 32'd3271589632;
+    rom0[74] = 32'd855670016;
+    rom0[75] = 32'd1996488960;
+    rom0[76] = 32'd2130770944;
+    rom0[77] = 32'd3288398592;
+    rom0[78] = 32'd2936066048;
+    rom0[79] = 32'd2181088000;
+    rom0[80] = 32'd100716032;
+    rom0[81] = 32'd14155884;
+    rom0[82] = 32'd2228233;
+    rom0[83] = 32'd4587607;
+    rom0[84] = 32'd1441860;
+    rom0[85] = 32'd4522021;
+    rom0[86] = 32'd4522111;
+    rom0[87] = 32'd8323152;
+    rom0[88] = 32'd15990865;
+    rom0[89] = 32'd8454225;
+    rom0[90] = 32'd3456165376;
+    rom0[91] = 32'd2130746368;
+    rom0[92] = 32'd3221275904;
+    rom0[93] = 32'd3422560256;
+    rom0[94] = 32'd3154125056;
+    rom0[95] = 32'd3758155008;
+    rom0[96] = 32'd889224448;
+    rom0[97] = 32'd3556785920;
+    rom0[98] = 32'd3170926336;
+    rom0[99] = 32'd16646293;
+    rom0[100] = 32'd12320895;
+    rom0[101] = 32'd8323274;
+    rom0[102] = 32'd589826;
+    rom0[103] = 32'd16711758;
+    rom0[104] = 32'd16318689;
+    rom0[105] = 32'd15597816;
+    rom0[106] = 32'd4259927;
+    rom0[107] = 32'd2097330;
+    rom0[108] = 32'd637590784;
+    rom0[109] = 32'd4244658432;
+    rom0[110] = 32'd872444416;
+    rom0[111] = 32'd1811957248;
+    rom0[112] = 32'd2130727936;
+    rom0[113] = 32'd184581888;
+    rom0[114] = 32'd251682048;
+    rom0[115] = 32'd3573576448;
+    rom0[116] = 32'd1275123456;
+    rom0[117] = 32'd589893;
+    rom0[118] = 32'd2293818;
+    rom0[119] = 32'd16711807;
+    rom0[120] = 32'd15204369;
+    rom0[121] = 32'd10682622;
+    rom0[122] = 32'd14286870;
+    rom0[123] = 32'd1310761;
+    rom0[124] = 32'd655615;
+    rom0[125] = 32'd8454278;
+    rom0[126] = 32'd721433088;
+    rom0[127] = 32'd2113931520;
+    rom0[128] = 32'd3154172160;
+    rom0[129] = 32'd620780032;
+    rom0[130] = 32'd2332054016;
+    rom0[131] = 32'd3707783680;
+    rom0[132] = 32'd4244650240;
+    rom0[133] = 32'd2164275968;
+    rom0[134] = 32'd738230016;
+    rom0[135] = 32'd15270095;
+    rom0[136] = 32'd15139054;
+    rom0[137] = 32'd786663;
+    rom0[138] = 32'd13500637;
+    rom0[139] = 32'd12648662;
+    rom0[140] = 32'd1835240;
+    rom0[141] = 32'd983169;
+    rom0[142] = 32'd5374121;
+    rom0[143] = 32'd8323249;
+    rom0[144] = 32'd939571456;
+    rom0[145] = 32'd1912636672;
+    rom0[146] = 32'd2130756352;
+    rom0[147] = 32'd335609088;
+    rom0[148] = 32'd2080435968;
+    rom0[149] = 32'd1761617664;
+    rom0[150] = 32'd2583723776;
+    rom0[151] = 32'd3288358144;
+    rom0[152] = 32'd553671680;
+    rom0[153] = 32'd4980965;
+    rom0[154] = 32'd5243135;
+    rom0[155] = 32'd8323300;
+    rom0[156] = 32'd1966242;
+    rom0[157] = 32'd2687169;
+    rom0[158] = 32'd1704065;
+    rom0[159] = 32'd3997879;
+    rom0[160] = 32'd15794383;
+    rom0[161] = 32'd3539125;
+    rom0[162] = 32'd3690990848;
+    rom0[163] = 32'd771754496;
+    rom0[164] = 32'd3623881728;
+    rom0[165] = 32'd4076902144;
+    rom0[166] = 32'd637587456;
+    rom0[167] = 32'd2130753280;
+    rom0[168] = 32'd1006665984;
+    rom0[169] = 32'd83942400;
+    rom0[170] = 32'd302032896;
+    rom0[171] = 32'd14942309;
+    rom0[172] = 32'd15204370;
+    rom0[173] = 32'd8323323;
+    rom0[174] = 32'd327774;
+    rom0[175] = 32'd14090328;
+    rom0[176] = 32'd5177351;
+    rom0[177] = 32'd5177444;
+    rom0[178] = 32'd8847487;
+    rom0[179] = 32'd3407954;
+    rom0[180] = 32'd3892377600;
+    rom0[181] = 32'd2097206016;
+    rom0[182] = 32'd1577091328;
+    rom0[183] = 32'd318817024;
+    rom0[184] = 32'd838893824;
+    rom0[185] = 32'd2164262144;
+    rom0[186] = 32'd352328960;
+    rom0[187] = 32'd3338684928;
+    rom0[188] = 32'd3338671872;
+    rom0[189] = 32'd7340128;
+    rom0[190] = 32'd8323187;
+    rom0[191] = 32'd7143507;
+    rom0[192] = 32'd1376485;
+    rom0[193] = 32'd917557;
+    rom0[194] = 32'd3276927;
+    rom0[195] = 32'd13434919;
+    rom0[196] = 32'd1769675;
+    rom0[197] = 32'd917682;
+    rom0[198] = 32'd3774913536;
+    rom0[199] = 32'd503377920;
+    rom0[200] = 32'd302001152;
+    rom0[201] = 32'd822127872;
+    rom0[202] = 32'd1862284032;
+    rom0[203] = 32'd1140883712;
+    rom0[204] = 32'd771814656;
+    rom0[205] = 32'd2130713600;
+    rom0[206] = 32'd1409347840;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -19591,11 +20048,11 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
+  assign \$11  = first6 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$13  = v5 & last5;
+  assign \$13  = v6 & last6;
   assign \$14  = ~ o__valid;
   assign \$15  = \$14  | o__ready;
   assign \$16  = | q_stored;
@@ -19603,17 +20060,17 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$18  = \$15  & \$17 ;
   assign \$19  = ~ \$18 ;
   assign \$signature__en$24  = \$13  & \$19 ;
-  assign \$25  = wrom__addr == 8'hce;
-  assign \$26  = wrom__addr + 1'h1;
+  assign \$25  = t == 8'hce;
+  assign \$26  = t + 1'h1;
   assign \$27  = \$25  ? 9'h000 : \$26 ;
   assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(\$28 [7:0]) - $signed(8'h80);
+  assign \$29  = from_input ? x_reg : rport__data;
   assign \$30  = from_input ? x_reg : rport__data;
-  assign \$31  = $signed(\$30 [23:16]) - $signed(8'h80);
-  assign \$32  = from_input ? x_reg : rport__data;
-  assign \$33  = $signed(\$32 [15:8]) - $signed(8'h80);
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [31:24]) - $signed(8'h80);
+  assign \$31  = from_input ? x_reg : rport__data;
+  assign \$32  = $signed(x0_0) - $signed(8'h80);
+  assign \$33  = $signed(x0_2) - $signed(8'h80);
+  assign \$34  = $signed(x0_1) - $signed(8'h80);
+  assign \$35  = $signed(x0_3) - $signed(8'h80);
   assign \$36  = $signed(xoff0_0) * $signed(w0_0);
   assign \$37  = $signed(xoff0_2) * $signed(w0_2);
   assign \$38  = $signed(xoff1_1) * $signed(w1_1);
@@ -19624,7 +20081,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$43  = q_owed + \$42 ;
   assign \$44  = o__valid & o__ready;
   assign \$45  = \$43  - \$44 ;
-  assign \$46  = v5 & last5;
+  assign \$46  = v6 & last6;
   assign \$47  = ~ o__valid;
   assign \$48  = \$47  | o__ready;
   assign \$49  = | q_stored;
@@ -19632,17 +20089,17 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$51  = \$48  & \$50 ;
   assign \$52  = ~ \$51 ;
   assign \$53  = \$46  & \$52 ;
-  assign \$54  = \$signature__addr$30  == 3'h5;
+  assign \$54  = \$signature__addr$30  == 3'h6;
   assign \$55  = \$signature__addr$30  + 1'h1;
   assign \$56  = \$54  ? 4'h0 : \$55 ;
   assign \$57  = ~ o__valid;
   assign \$58  = \$57  | o__ready;
   assign \$59  = | q_stored;
   assign \$60  = \$58  & \$59 ;
-  assign \$61  = \rport__addr$33  == 3'h5;
+  assign \$61  = \rport__addr$33  == 3'h6;
   assign \$62  = \rport__addr$33  + 1'h1;
   assign \$63  = \$61  ? 4'h0 : \$62 ;
-  assign \$64  = v5 & last5;
+  assign \$64  = v6 & last6;
   assign \$65  = ~ o__valid;
   assign \$66  = \$65  | o__ready;
   assign \$67  = | q_stored;
@@ -19659,10 +20116,10 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$78  = ~ o__valid;
   assign \$79  = \$78  | o__ready;
   assign \$80  = | q_stored;
-  assign \$81  = v5 & last5;
+  assign \$81  = v6 & last6;
   assign \$82  = \$80  | \$81 ;
   assign \$83  = | q_stored;
-  assign \$84  = \$83  ? \rport__data$76  : q_in;
+  assign \$84  = \$83  ? \rport__data$85  : q_in;
   always @(posedge clk)
     nf_t <= \$85 ;
   always @(posedge clk)
@@ -19674,7 +20131,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     last_t <= \$89 ;
   always @(posedge clk)
-    wrom__addr <= \$90 ;
+    t <= \$90 ;
   always @(posedge clk)
     x_reg <= \$91 ;
   always @(posedge clk)
@@ -19688,93 +20145,111 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$96 ;
   always @(posedge clk)
-    xoff0_0 <= \$97 ;
+    port__addr <= \$97 ;
   always @(posedge clk)
-    xoff0_2 <= \$98 ;
+    x0_0 <= \$98 ;
   always @(posedge clk)
-    xoff1_1 <= \$99 ;
+    x0_1 <= \$99 ;
   always @(posedge clk)
-    xoff1_3 <= \$100 ;
+    x0_2 <= \$100 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    x0_3 <= \$101 ;
   always @(posedge clk)
-    w0_2 <= \$102 ;
+    xoff0_0 <= \$102 ;
   always @(posedge clk)
-    w1_1 <= \$103 ;
+    w0_0 <= \$103 ;
   always @(posedge clk)
-    w1_3 <= \$104 ;
+    xoff0_2 <= \$104 ;
   always @(posedge clk)
-    prod0_0 <= \$105 ;
+    w0_2 <= \$105 ;
   always @(posedge clk)
-    prod0_2 <= \$106 ;
+    xoff1_1 <= \$106 ;
   always @(posedge clk)
-    prod1_1 <= \$107 ;
+    w1_1 <= \$107 ;
   always @(posedge clk)
-    prod1_3 <= \$108 ;
+    xoff1_3 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$109 ;
+    w1_3 <= \$109 ;
   always @(posedge clk)
-    prod0_2_r <= \$110 ;
+    prod0_0 <= \$110 ;
   always @(posedge clk)
-    prod1_1_r <= \$111 ;
+    prod0_2 <= \$111 ;
   always @(posedge clk)
-    prod1_3_r <= \$112 ;
+    prod1_1 <= \$112 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$113 ;
+    prod1_3 <= \$113 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$114 ;
+    prod0_0_r <= \$114 ;
   always @(posedge clk)
-    v2 <= \$115 ;
+    prod0_2_r <= \$115 ;
   always @(posedge clk)
-    first2 <= \$116 ;
+    prod1_1_r <= \$116 ;
   always @(posedge clk)
-    last2 <= \$117 ;
+    prod1_3_r <= \$117 ;
   always @(posedge clk)
-    nf2 <= \$118 ;
+    sum0_s0_0 <= \$118 ;
   always @(posedge clk)
-    v3 <= \$119 ;
+    sum1_s0_0 <= \$119 ;
   always @(posedge clk)
-    first3 <= \$120 ;
+    v2 <= \$120 ;
   always @(posedge clk)
-    last3 <= \$121 ;
+    first2 <= \$121 ;
   always @(posedge clk)
-    nf3 <= \$122 ;
+    last2 <= \$122 ;
   always @(posedge clk)
-    v4 <= \$123 ;
+    nf2 <= \$123 ;
   always @(posedge clk)
-    first4 <= \$124 ;
+    v3 <= \$124 ;
   always @(posedge clk)
-    last4 <= \$125 ;
+    first3 <= \$125 ;
   always @(posedge clk)
-    nf4 <= \$126 ;
+    last3 <= \$126 ;
   always @(posedge clk)
-    v5 <= \$127 ;
+    nf3 <= \$127 ;
   always @(posedge clk)
-    first5 <= \$128 ;
+    v4 <= \$128 ;
   always @(posedge clk)
-    last5 <= \$129 ;
+    first4 <= \$129 ;
   always @(posedge clk)
-    nf5 <= \$130 ;
+    last4 <= \$130 ;
   always @(posedge clk)
-    acc0 <= \$131 ;
+    nf4 <= \$131 ;
   always @(posedge clk)
-    acc1 <= \$132 ;
+    v5 <= \$132 ;
   always @(posedge clk)
-    q_owed <= \$133 ;
+    first5 <= \$133 ;
   always @(posedge clk)
-    \$signature__addr$30  <= \$134 ;
+    last5 <= \$134 ;
   always @(posedge clk)
-    \rport__addr$33  <= \$135 ;
+    nf5 <= \$135 ;
   always @(posedge clk)
-    q_stored <= \$136 ;
+    v6 <= \$136 ;
   always @(posedge clk)
-    o__valid <= \$137 ;
+    first6 <= \$137 ;
   always @(posedge clk)
-    o__payload <= \$138 ;
+    last6 <= \$138 ;
+  always @(posedge clk)
+    nf6 <= \$139 ;
+  always @(posedge clk)
+    acc0 <= \$140 ;
+  always @(posedge clk)
+    acc1 <= \$141 ;
+  always @(posedge clk)
+    q_owed <= \$142 ;
+  always @(posedge clk)
+    \$signature__addr$30  <= \$143 ;
+  always @(posedge clk)
+    \rport__addr$33  <= \$144 ;
+  always @(posedge clk)
+    q_stored <= \$145 ;
+  always @(posedge clk)
+    o__valid <= \$146 ;
+  always @(posedge clk)
+    o__payload <= \$147 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$7  = 26'h3fff61e;
       4'h1:
@@ -19812,7 +20287,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$10  = 26'h3ffeb0e;
       4'h1:
@@ -19850,7 +20325,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$20  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$20  = 4'h0;
       8'h01:
@@ -20270,7 +20745,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$21  = 7'h00;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$21  = 7'h01;
       8'h01:
@@ -20690,7 +21165,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$22  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$22  = 1'h1;
       8'h01:
@@ -21110,7 +21585,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$23  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$23  = 1'h0;
       8'h01:
@@ -21530,7 +22005,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$24  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$24  = 1'h0;
       8'h01:
@@ -21999,7 +22474,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$90  = wrom__addr;
+    \$90  = t;
     if (issue) begin
       \$90  = \$27 [7:0];
     end
@@ -22051,320 +22526,383 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = \$29 ;
+    \$97  = t;
     if (rst) begin
-      \$97  = 9'h000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = \$31 ;
+    \$98  = \$28 [7:0];
     if (rst) begin
-      \$98  = 9'h000;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = \$33 ;
+    \$99  = \$29 [15:8];
     if (rst) begin
-      \$99  = 9'h000;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = \$35 ;
+    \$100  = \$30 [23:16];
     if (rst) begin
-      \$100  = 9'h000;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = wrom__data[7:0];
+    \$101  = \$31 [31:24];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = wrom__data[15:8];
+    \$102  = \$32 ;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = wrom__data[23:16];
+    \$103  = port__data[7:0];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = wrom__data[31:24];
+    \$104  = \$33 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = \$36 ;
+    \$105  = port__data[15:8];
     if (rst) begin
-      \$105  = 17'h00000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = \$37 ;
+    \$106  = \$34 ;
     if (rst) begin
-      \$106  = 17'h00000;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = \$38 ;
+    \$107  = port__data[23:16];
     if (rst) begin
-      \$107  = 17'h00000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = \$39 ;
+    \$108  = \$35 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = prod0_0;
+    \$109  = port__data[31:24];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = prod0_2;
+    \$110  = \$36 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = prod1_1;
+    \$111  = \$37 ;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = prod1_3;
+    \$112  = \$38 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = { \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40  };
+    \$113  = \$39 ;
     if (rst) begin
-      \$113  = 26'h0000000;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = { \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41  };
+    \$114  = prod0_0;
     if (rst) begin
-      \$114  = 26'h0000000;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = v1;
+    \$115  = prod0_2;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = first1;
+    \$116  = prod1_1;
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = last1;
+    \$117  = prod1_3;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = nf1;
+    \$118  = { \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40  };
     if (rst) begin
-      \$118  = 4'h0;
+      \$118  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = v2;
+    \$119  = { \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41  };
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = first2;
+    \$120  = v1;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = last2;
+    \$121  = first1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = nf2;
+    \$122  = last1;
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = v3;
+    \$123  = nf1;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = first3;
+    \$124  = v2;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = last3;
+    \$125  = first2;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = nf3;
+    \$126  = last2;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = v4;
+    \$127  = nf2;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = first4;
+    \$128  = v3;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = last4;
+    \$129  = first3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = nf4;
+    \$130  = last3;
     if (rst) begin
-      \$130  = 4'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = acc0;
-    if (v5) begin
-      \$131  = \$9 [25:0];
-    end
+    \$131  = nf3;
     if (rst) begin
-      \$131  = 26'h0000000;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = acc1;
-    if (v5) begin
-      \$132  = \$12 [25:0];
-    end
+    \$132  = v4;
     if (rst) begin
-      \$132  = 26'h0000000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = \$45 [2:0];
+    \$133  = first4;
     if (rst) begin
-      \$133  = 3'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = \$signature__addr$30 ;
-    if (\$53 ) begin
-      \$134  = \$56 [2:0];
-    end
+    \$134  = last4;
     if (rst) begin
-      \$134  = 3'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$135  = \rport__addr$33 ;
-    if (\$60 ) begin
-      \$135  = \$63 [2:0];
-    end
+    \$135  = nf4;
     if (rst) begin
-      \$135  = 3'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$136  = \$77 [2:0];
+    \$136  = v5;
     if (rst) begin
-      \$136  = 3'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$137  = o__valid;
-    if (\$79 ) begin
-      \$137  = \$82 ;
-    end
+    \$137  = first5;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$138  = o__payload;
-    if (\$79 ) begin
-      \$138  = \$84 ;
+    \$138  = last5;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$139  = nf5;
+    if (rst) begin
+      \$139  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$140  = acc0;
+    if (v6) begin
+      \$140  = \$9 [25:0];
     end
     if (rst) begin
-      \$138  = 52'h0000000000000;
+      \$140  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$141  = acc1;
+    if (v6) begin
+      \$141  = \$12 [25:0];
+    end
+    if (rst) begin
+      \$141  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$142  = \$45 [3:0];
+    if (rst) begin
+      \$142  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$143  = \$signature__addr$30 ;
+    if (\$53 ) begin
+      \$143  = \$56 [2:0];
+    end
+    if (rst) begin
+      \$143  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$144  = \rport__addr$33 ;
+    if (\$60 ) begin
+      \$144  = \$63 [2:0];
+    end
+    if (rst) begin
+      \$144  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$145  = \$77 [2:0];
+    if (rst) begin
+      \$145  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$146  = o__valid;
+    if (\$79 ) begin
+      \$146  = \$82 ;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$147  = o__payload;
+    if (\$79 ) begin
+      \$147  = \$84 ;
+    end
+    if (rst) begin
+      \$147  = 52'h0000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [25:0];
   assign acc1_next = \$12 [25:0];
   assign q_wptr = \$signature__addr$30 ;
@@ -23975,10 +24513,10 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [22:0] \$10 ;
   reg [8:0] \$100 ;
   reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
+  reg [8:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [16:0] \$105 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
   reg [16:0] \$106 ;
   reg [16:0] \$107 ;
   reg [16:0] \$108 ;
@@ -23987,35 +24525,40 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [16:0] \$110 ;
   reg [16:0] \$111 ;
   reg [16:0] \$112 ;
-  reg [22:0] \$113 ;
+  reg [16:0] \$113 ;
   reg [22:0] \$114 ;
-  reg \$115 ;
+  reg [22:0] \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [3:0] \$118 ;
-  reg \$119 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
   wire [23:0] \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg [3:0] \$122 ;
-  reg \$123 ;
+  reg \$122 ;
+  reg [3:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire \$13 ;
-  reg [3:0] \$130 ;
-  reg [22:0] \$131 ;
-  reg [22:0] \$132 ;
-  reg [2:0] \$133 ;
-  reg [2:0] \$134 ;
-  reg [2:0] \$135 ;
-  reg [2:0] \$136 ;
-  reg \$137 ;
-  reg [45:0] \$138 ;
+  reg \$130 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg [3:0] \$135 ;
+  reg [22:0] \$136 ;
+  reg [22:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [2:0] \$139 ;
   wire \$14 ;
+  reg [2:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg \$142 ;
+  reg [45:0] \$143 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -24031,25 +24574,25 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [8:0] \$26 ;
   wire [8:0] \$27 ;
   wire [15:0] \$28 ;
-  wire [8:0] \$29 ;
+  wire [15:0] \$29 ;
   wire \$3 ;
-  wire [15:0] \$30 ;
+  wire [8:0] \$30 ;
   wire [8:0] \$31 ;
-  wire [15:0] \$32 ;
+  wire [8:0] \$32 ;
   wire [8:0] \$33 ;
-  wire [15:0] \$34 ;
-  wire [8:0] \$35 ;
+  wire [16:0] \$34 ;
+  wire [16:0] \$35 ;
   wire [16:0] \$36 ;
   wire [16:0] \$37 ;
-  wire [16:0] \$38 ;
-  wire [16:0] \$39 ;
+  wire [17:0] \$38 ;
+  wire [17:0] \$39 ;
   wire \$4 ;
-  wire [17:0] \$40 ;
-  wire [17:0] \$41 ;
+  wire \$40 ;
+  wire [4:0] \$41 ;
   wire \$42 ;
-  wire [3:0] \$43 ;
+  wire [5:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -24058,18 +24601,18 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire [3:0] \$55 ;
-  wire [3:0] \$56 ;
+  wire [3:0] \$53 ;
+  wire [3:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire [3:0] \$62 ;
-  wire [3:0] \$63 ;
+  wire [3:0] \$60 ;
+  wire [3:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -24077,38 +24620,38 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$68 ;
   wire \$69 ;
   reg [22:0] \$7 ;
-  wire \$70 ;
+  wire [3:0] \$70 ;
   wire \$71 ;
-  wire [3:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [22:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [45:0] \$84 ;
-  reg [3:0] \$85 ;
-  reg [3:0] \$86 ;
+  wire [45:0] \$82 ;
+  reg [3:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg \$85 ;
+  reg \$86 ;
   reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [7:0] \$88 ;
+  reg [15:0] \$89 ;
   wire [23:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [15:0] \$91 ;
+  reg \$90 ;
+  reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg [3:0] \$96 ;
-  reg [8:0] \$97 ;
+  reg [3:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
   reg [8:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [7:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$30  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -24126,6 +24669,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [15:0] i__payload;
@@ -24142,12 +24686,14 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [45:0] o__payload;
   reg [45:0] o__payload = 46'h000000000000;
@@ -24157,6 +24703,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [7:0] port__addr = 8'h00;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -24168,7 +24717,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [45:0] q_in;
   wire [22:0] \q_in[0] ;
   wire [22:0] \q_in[1] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -24176,30 +24725,35 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 8'h00 *)
+  (* keep = 32'd1 *)
+  wire [7:0] rom0_addr;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$33  = 3'h0;
   wire [15:0] rport__data;
-  wire [45:0] \rport__data$76 ;
+  wire [45:0] \rport__data$83 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
-  (* init = 8'h00 *)
-  wire [7:0] t;
+  reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
-  reg [7:0] wrom__addr = 8'h00;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
   reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -24237,7 +24791,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [45:0] queue [5:0];
+  reg [45:0] queue [6:0];
   initial begin
     queue[0] = 46'h000000000000;
     queue[1] = 46'h000000000000;
@@ -24245,277 +24799,278 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     queue[3] = 46'h000000000000;
     queue[4] = 46'h000000000000;
     queue[5] = 46'h000000000000;
+    queue[6] = 46'h000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$24 )
       queue[\$signature__addr$30 ] <= q_in;
   end
-  assign \rport__data$76  = queue[\rport__addr$33 ];
-  reg [31:0] rom [255:0];
+  assign \rport__data$83  = queue[\rport__addr$33 ];
+  reg [31:0] rom0 [255:0];
   initial begin
-    rom[0] = 32'd4091538394;
-    rom[1] = 32'd2144581591;
-    rom[2] = 32'd844755684;
-    rom[3] = 32'd4124232648;
-    rom[4] = 32'd3169639950;
-    rom[5] = 32'd455141972;
-    rom[6] = 32'd4157505368;
-    rom[7] = 32'd3657346878;
-    rom[8] = 32'd1882849701;
-    rom[9] = 32'd2323913805;
-    rom[10] = 32'd919197712;
-    rom[11] = 32'd3956923125;
-    rom[12] = 32'd3942895862;
-    rom[13] = 32'd4265984472;
-    rom[14] = 32'd3612864703;
-    rom[15] = 32'd3391291943;
-    rom[16] = 32'd4244115408;
-    rom[17] = 32'd3541099018;
-    rom[18] = 32'd3269575380;
-    rom[19] = 32'd3720221189;
-    rom[20] = 32'd3708943004;
-    rom[21] = 32'd4117489919;
-    rom[22] = 32'd729808198;
-    rom[23] = 32'd3662279670;
-    rom[24] = 32'd3857681884;
-    rom[25] = 32'd3695836359;
-    rom[26] = 32'd3171698184;
-    rom[27] = 32'd520999648;
-    rom[28] = 32'd3624918655;
-    rom[29] = 32'd3183524613;
-    rom[30] = 32'd4079152934;
-    rom[31] = 32'd2027875;
-    rom[32] = 32'd3827481110;
-    rom[33] = 32'd3808487945;
-    rom[34] = 32'd755223288;
-    rom[35] = 32'd8342786;
-    rom[36] = 32'd4126671645;
-    rom[37] = 32'd4128126381;
-    rom[38] = 32'd98926859;
-    rom[39] = 32'd3930091743;
-    rom[40] = 32'd4158325938;
-    rom[41] = 32'd2110555;
-    rom[42] = 32'd777519555;
-    rom[43] = 32'd70263209;
-    rom[44] = 32'd3759149530;
-    rom[45] = 32'd4243723021;
-    rom[46] = 32'd1106887600;
-    rom[47] = 32'd4211824586;
-    rom[48] = 32'd635666204;
-    rom[49] = 32'd218353439;
-    rom[50] = 32'd135908838;
-    rom[51] = 32'd3978247365;
-    rom[52] = 32'd368646922;
-    rom[53] = 32'd201521417;
-    rom[54] = 32'd33748261;
-    rom[55] = 32'd3874045933;
-    rom[56] = 32'd18799678;
-    rom[57] = 32'd100847127;
-    rom[58] = 32'd310375426;
-    rom[59] = 32'd521027657;
-    rom[60] = 32'd592392471;
-    rom[61] = 32'd200400928;
-    rom[62] = 32'd706815467;
-    rom[63] = 32'd4180927767;
-    rom[64] = 32'd2136289241;
-    rom[65] = 32'd4060613899;
-    rom[66] = 32'd4131598345;
-    rom[67] = 32'd604185087;
-    rom[68] = 32'd3491700253;
-    rom[69] = 32'd3307880389;
-    rom[70] = 32'd718204936;
-    rom[71] = 32'd1172061166;
-    rom[72] = 32'd37164321;
-    rom[73] = 32'd3353749489;
-    rom[74] = 32'd4037666835;
-    rom[75] = 32'd4098507685;
-    rom[76] = 32'd3589439232;
-    rom[77] = 32'd4264632285;
-    rom[78] = 32'd3810730494;
-    rom[79] = 32'd3269190871;
-    rom[80] = 32'd3087437073;
-    rom[81] = 32'd3738628650;
-    rom[82] = 32'd2132237918;
-    rom[83] = 32'd3319977743;
-    rom[84] = 32'd3408517959;
-    rom[85] = 32'd3997024468;
-    rom[86] = 32'd1024982485;
-    rom[87] = 32'd3194210231;
-    rom[88] = 32'd1470434711;
-    rom[89] = 32'd1292455669;
-    rom[90] = 32'd272032969;
-    rom[91] = 32'd3339038005;
-    rom[92] = 32'd131577378;
-    rom[93] = 32'd770066108;
-    rom[94] = 32'd618662098;
-    rom[95] = 32'd3774447547;
-    rom[96] = 32'd3101910650;
-    rom[97] = 32'd4025163571;
-    rom[98] = 32'd505260521;
-    rom[99] = 32'd37125990;
-    rom[100] = 32'd213656851;
-    rom[101] = 32'd4229870807;
-    rom[102] = 32'd4074816974;
-    rom[103] = 32'd3371325687;
-    rom[104] = 32'd1021237486;
-    rom[105] = 32'd4038447957;
-    rom[106] = 32'd2132536545;
-    rom[107] = 32'd2769959723;
-    rom[108] = 32'd4210968783;
-    rom[109] = 32'd404150596;
-    rom[110] = 32'd4043372806;
-    rom[111] = 32'd4047035359;
-    rom[112] = 32'd204338406;
-    rom[113] = 32'd3821514113;
-    rom[114] = 32'd388238359;
-    rom[115] = 32'd202564356;
-    rom[116] = 32'd4228577449;
-    rom[117] = 32'd167711245;
-    rom[118] = 32'd3923129845;
-    rom[119] = 32'd183567367;
-    rom[120] = 32'd1211440630;
-    rom[121] = 32'd3538994659;
-    rom[122] = 32'd243338891;
-    rom[123] = 32'd3810903938;
-    rom[124] = 32'd4008705216;
-    rom[125] = 32'd4201512756;
-    rom[126] = 32'd3320965045;
-    rom[127] = 32'd4060264438;
-    rom[128] = 32'd3564316398;
-    rom[129] = 32'd4012502209;
-    rom[130] = 32'd4278812031;
-    rom[131] = 32'd3883908821;
-    rom[132] = 32'd3338597117;
-    rom[133] = 32'd3224631528;
-    rom[134] = 32'd402859231;
-    rom[135] = 32'd3742689727;
-    rom[136] = 32'd2459778387;
-    rom[137] = 32'd472591088;
-    rom[138] = 32'd234940177;
-    rom[139] = 32'd3642044945;
-    rom[140] = 32'd3208321822;
-    rom[141] = 32'd2397197823;
-    rom[142] = 32'd335360504;
-    rom[143] = 32'd1372972052;
-    rom[144] = 32'd2920484856;
-    rom[145] = 32'd3122429803;
-    rom[146] = 32'd1894757592;
-    rom[147] = 32'd4201344017;
-    rom[148] = 32'd1184497938;
-    rom[149] = 32'd3529709279;
-    rom[150] = 32'd315467260;
-    rom[151] = 32'd4045941504;
-    rom[152] = 32'd3353990370;
-    rom[153] = 32'd4126458689;
-    rom[154] = 32'd2133587438;
-    rom[155] = 32'd3260950687;
-    rom[156] = 32'd3307144175;
-    rom[157] = 32'd623963968;
-    rom[158] = 32'd1103281189;
-    rom[159] = 32'd2959241124;
-    rom[160] = 32'd3686925371;
-    rom[161] = 32'd4180768499;
-    rom[162] = 32'd4179448620;
-    rom[163] = 32'd3505274850;
-    rom[164] = 32'd4213294631;
-    rom[165] = 32'd3250145071;
-    rom[166] = 32'd366657542;
-    rom[167] = 32'd3970830975;
-    rom[168] = 32'd3921372950;
-    rom[169] = 32'd1038087169;
-    rom[170] = 32'd4291742136;
-    rom[171] = 32'd3241500060;
-    rom[172] = 32'd3330276781;
-    rom[173] = 32'd1174142491;
-    rom[174] = 32'd4193826338;
-    rom[175] = 32'd1527055020;
-    rom[176] = 32'd3755018245;
-    rom[177] = 32'd805568261;
-    rom[178] = 32'd3603791727;
-    rom[179] = 32'd3725576723;
-    rom[180] = 32'd327548417;
-    rom[181] = 32'd3777102846;
-    rom[182] = 32'd997650398;
-    rom[183] = 32'd3662283516;
-    rom[184] = 32'd3119071301;
-    rom[185] = 32'd2644923586;
-    rom[186] = 32'd1125054499;
-    rom[187] = 32'd3283756308;
-    rom[188] = 32'd3961399314;
-    rom[189] = 32'd2166505469;
-    rom[190] = 32'd3811719454;
-    rom[191] = 32'd3295072525;
-    rom[192] = 32'd4190175027;
-    rom[193] = 32'd976701008;
-    rom[194] = 32'd4112105416;
-    rom[195] = 32'd3587186763;
-    rom[196] = 32'd3728992800;
-    rom[197] = 32'd3988311935;
-    rom[198] = 32'd84864267;
-    rom[199] = 32'd3589721404;
-    rom[200] = 32'd3590191831;
-    rom[201] = 32'd1125371407;
-    rom[202] = 32'd3338358269;
-    rom[203] = 32'd4243322421;
-    rom[204] = 32'd3228612410;
-    rom[205] = 32'd998349046;
-    rom[206] = 32'd288477049;
-    rom[207] = 32'd1577062149;
-    rom[208] = 32'd360182268;
-    rom[209] = 32'd4129390350;
-    rom[210] = 32'd3217818676;
-    rom[211] = 32'd2099711756;
-    rom[212] = 32'd1039648513;
-    rom[213] = 32'd65344024;
-    rom[214] = 32'd2175138793;
-    rom[215] = 32'd1576004629;
-    rom[216] = 32'd4105779740;
-    rom[217] = 32'd3845246899;
-    rom[218] = 32'd196490964;
-    rom[219] = 32'd693825260;
-    rom[220] = 32'd2141711607;
-    rom[221] = 32'd140513576;
-    rom[222] = 32'd3687442277;
-    rom[223] = 32'd3586916601;
-    rom[224] = 32'd335550861;
-    rom[225] = 32'd2726409193;
-    rom[226] = 32'd4192544235;
-    rom[227] = 32'd4257801662;
-    rom[228] = 32'd1140803865;
-    rom[229] = 32'd4127393738;
-    rom[230] = 32'd618215486;
-    rom[231] = 32'd3807526397;
-    rom[232] = 32'd4226781668;
-    rom[233] = 32'd3894046847;
-    rom[234] = 32'd128436018;
-    rom[235] = 32'd3877620437;
-    rom[236] = 32'd99181847;
-    rom[237] = 32'd4131394724;
-    rom[238] = 32'd3938080445;
-    rom[239] = 32'd487665399;
-    rom[240] = 32'd3741844704;
-    rom[241] = 32'd672652781;
-    rom[242] = 32'd4126282199;
-    rom[243] = 32'd199761916;
-    rom[244] = 32'd3625723130;
-    rom[245] = 32'd3191369715;
-    rom[246] = 32'd725323835;
-    rom[247] = 32'd4051662654;
-    rom[248] = 32'd4278457563;
-    rom[249] = 32'd472588569;
-    rom[250] = 32'd4165336076;
-    rom[251] = 32'd786439563;
-    rom[252] = 32'd183402420;
-    rom[253] = 32'd4291564013;
-    rom[254] = 32'd708385510;
-    rom[255] = 32'd4277060272;
+    rom0[0] = 32'd4091538394;
+    rom0[1] = 32'd2144581591;
+    rom0[2] = 32'd844755684;
+    rom0[3] = 32'd4124232648;
+    rom0[4] = 32'd3169639950;
+    rom0[5] = 32'd455141972;
+    rom0[6] = 32'd4157505368;
+    rom0[7] = 32'd3657346878;
+    rom0[8] = 32'd1882849701;
+    rom0[9] = 32'd2323913805;
+    rom0[10] = 32'd919197712;
+    rom0[11] = 32'd3956923125;
+    rom0[12] = 32'd3942895862;
+    rom0[13] = 32'd4265984472;
+    rom0[14] = 32'd3612864703;
+    rom0[15] = 32'd3391291943;
+    rom0[16] = 32'd4244115408;
+    rom0[17] = 32'd3541099018;
+    rom0[18] = 32'd3269575380;
+    rom0[19] = 32'd3720221189;
+    rom0[20] = 32'd3708943004;
+    rom0[21] = 32'd4117489919;
+    rom0[22] = 32'd729808198;
+    rom0[23] = 32'd3662279670;
+    rom0[24] = 32'd3857681884;
+    rom0[25] = 32'd3695836359;
+    rom0[26] = 32'd3171698184;
+    rom0[27] = 32'd520999648;
+    rom0[28] = 32'd3624918655;
+    rom0[29] = 32'd3183524613;
+    rom0[30] = 32'd4079152934;
+    rom0[31] = 32'd2027875;
+    rom0[32] = 32'd3827481110;
+    rom0[33] = 32'd3808487945;
+    rom0[34] = 32'd755223288;
+    rom0[35] = 32'd8342786;
+    rom0[36] = 32'd4126671645;
+    rom0[37] = 32'd4128126381;
+    rom0[38] = 32'd98926859;
+    rom0[39] = 32'd3930091743;
+    rom0[40] = 32'd4158325938;
+    rom0[41] = 32'd2110555;
+    rom0[42] = 32'd777519555;
+    rom0[43] = 32'd70263209;
+    rom0[44] = 32'd3759149530;
+    rom0[45] = 32'd4243723021;
+    rom0[46] = 32'd1106887600;
+    rom0[47] = 32'd4211824586;
+    rom0[48] = 32'd635666204;
+    rom0[49] = 32'd218353439;
+    rom0[50] = 32'd135908838;
+    rom0[51] = 32'd3978247365;
+    rom0[52] = 32'd368646922;
+    rom0[53] = 32'd201521417;
+    rom0[54] = 32'd33748261;
+    rom0[55] = 32'd3874045933;
+    rom0[56] = 32'd18799678;
+    rom0[57] = 32'd100847127;
+    rom0[58] = 32'd310375426;
+    rom0[59] = 32'd521027657;
+    rom0[60] = 32'd592392471;
+    rom0[61] = 32'd200400928;
+    rom0[62] = 32'd706815467;
+    rom0[63] = 32'd4180927767;
+    rom0[64] = 32'd2136289241;
+    rom0[65] = 32'd4060613899;
+    rom0[66] = 32'd4131598345;
+    rom0[67] = 32'd604185087;
+    rom0[68] = 32'd3491700253;
+    rom0[69] = 32'd3307880389;
+    rom0[70] = 32'd718204936;
+    rom0[71] = 32'd1172061166;
+    rom0[72] = 32'd37164321;
+    rom0[73] = 32'd3353749489;
+    rom0[74] = 32'd4037666835;
+    rom0[75] = 32'd4098507685;
+    rom0[76] = 32'd3589439232;
+    rom0[77] = 32'd4264632285;
+    rom0[78] = 32'd3810730494;
+    rom0[79] = 32'd3269190871;
+    rom0[80] = 32'd3087437073;
+    rom0[81] = 32'd3738628650;
+    rom0[82] = 32'd2132237918;
+    rom0[83] = 32'd3319977743;
+    rom0[84] = 32'd3408517959;
+    rom0[85] = 32'd3997024468;
+    rom0[86] = 32'd1024982485;
+    rom0[87] = 32'd3194210231;
+    rom0[88] = 32'd1470434711;
+    rom0[89] = 32'd1292455669;
+    rom0[90] = 32'd272032969;
+    rom0[91] = 32'd3339038005;
+    rom0[92] = 32'd131577378;
+    rom0[93] = 32'd770066108;
+    rom0[94] = 32'd618662098;
+    rom0[95] = 32'd3774447547;
+    rom0[96] = 32'd3101910650;
+    rom0[97] = 32'd4025163571;
+    rom0[98] = 32'd505260521;
+    rom0[99] = 32'd37125990;
+    rom0[100] = 32'd213656851;
+    rom0[101] = 32'd4229870807;
+    rom0[102] = 32'd4074816974;
+    rom0[103] = 32'd3371325687;
+    rom0[104] = 32'd1021237486;
+    rom0[105] = 32'd4038447957;
+    rom0[106] = 32'd2132536545;
+    rom0[107] = 32'd2769959723;
+    rom0[108] = 32'd4210968783;
+    rom0[109] = 32'd404150596;
+    rom0[110] = 32'd4043372806;
+    rom0[111] = 32'd4047035359;
+    rom0[112] = 32'd204338406;
+    rom0[113] = 32'd3821514113;
+    rom0[114] = 32'd388238359;
+    rom0[115] = 32'd202564356;
+    rom0[116] = 32'd4228577449;
+    rom0[117] = 32'd167711245;
+    rom0[118] = 32'd3923129845;
+    rom0[119] = 32'd183567367;
+    rom0[120] = 32'd1211440630;
+    rom0[121] = 32'd3538994659;
+    rom0[122] = 32'd243338891;
+    rom0[123] = 32'd3810903938;
+    rom0[124] = 32'd4008705216;
+    rom0[125] = 32'd4201512756;
+    rom0[126] = 32'd3320965045;
+    rom0[127] = 32'd4060264438;
+    rom0[128] = 32'd3564316398;
+    rom0[129] = 32'd4012502209;
+    rom0[130] = 32'd4278812031;
+    rom0[131] = 32'd3883908821;
+    rom0[132] = 32'd3338597117;
+    rom0[133] = 32'd3224631528;
+    rom0[134] = 32'd402859231;
+    rom0[135] = 32'd3742689727;
+    rom0[136] = 32'd2459778387;
+    rom0[137] = 32'd472591088;
+    rom0[138] = 32'd234940177;
+    rom0[139] = 32'd3642044945;
+    rom0[140] = 32'd3208321822;
+    rom0[141] = 32'd2397197823;
+    rom0[142] = 32'd335360504;
+    rom0[143] = 32'd1372972052;
+    rom0[144] = 32'd2920484856;
+    rom0[145] = 32'd3122429803;
+    rom0[146] = 32'd1894757592;
+    rom0[147] = 32'd4201344017;
+    rom0[148] = 32'd1184497938;
+    rom0[149] = 32'd3529709279;
+    rom0[150] = 32'd315467260;
+    rom0[151] = 32'd4045941504;
+    rom0[152] = 32'd3353990370;
+    rom0[153] = 32'd4126458689;
+    rom0[154] = 32'd2133587438;
+    rom0[155] = 32'd3260950687;
+    rom0[156] = 32'd3307144175;
+    rom0[157] = 32'd623963968;
+    rom0[158] = 32'd1103281189;
+    rom0[159] = 32'd2959241124;
+    rom0[160] = 32'd3686925371;
+    rom0[161] = 32'd4180768499;
+    rom0[162] = 32'd4179448620;
+    rom0[163] = 32'd3505274850;
+    rom0[164] = 32'd4213294631;
+    rom0[165] = 32'd3250145071;
+    rom0[166] = 32'd366657542;
+    rom0[167] = 32'd3970830975;
+    rom0[168] = 32'd3921372950;
+    rom0[169] = 32'd1038087169;
+    rom0[170] = 32'd4291742136;
+    rom0[171] = 32'd3241500060;
+    rom0[172] = 32'd3330276781;
+    rom0[173] = 32'd1174142491;
+    rom0[174] = 32'd4193826338;
+    rom0[175] = 32'd1527055020;
+    rom0[176] = 32'd3755018245;
+    rom0[177] = 32'd805568261;
+    rom0[178] = 32'd3603791727;
+    rom0[179] = 32'd3725576723;
+    rom0[180] = 32'd327548417;
+    rom0[181] = 32'd3777102846;
+    rom0[182] = 32'd997650398;
+    rom0[183] = 32'd3662283516;
+    rom0[184] = 32'd3119071301;
+    rom0[185] = 32'd2644923586;
+    rom0[186] = 32'd1125054499;
+    rom0[187] = 32'd3283756308;
+    rom0[188] = 32'd3961399314;
+    rom0[189] = 32'd2166505469;
+    rom0[190] = 32'd3811719454;
+    rom0[191] = 32'd3295072525;
+    rom0[192] = 32'd4190175027;
+    rom0[193] = 32'd976701008;
+    rom0[194] = 32'd4112105416;
+    rom0[195] = 32'd3587186763;
+    rom0[196] = 32'd3728992800;
+    rom0[197] = 32'd3988311935;
+    rom0[198] = 32'd84864267;
+    rom0[199] = 32'd3589721404;
+    rom0[200] = 32'd3590191831;
+    rom0[201] = 32'd1125371407;
+    rom0[202] = 32'd3338358269;
+    rom0[203] = 32'd4243322421;
+    rom0[204] = 32'd3228612410;
+    rom0[205] = 32'd998349046;
+    rom0[206] = 32'd288477049;
+    rom0[207] = 32'd1577062149;
+    rom0[208] = 32'd360182268;
+    rom0[209] = 32'd4129390350;
+    rom0[210] = 32'd3217818676;
+    rom0[211] = 32'd2099711756;
+    rom0[212] = 32'd1039648513;
+    rom0[213] = 32'd65344024;
+    rom0[214] = 32'd2175138793;
+    rom0[215] = 32'd1576004629;
+    rom0[216] = 32'd4105779740;
+    rom0[217] = 32'd3845246899;
+    rom0[218] = 32'd196490964;
+    rom0[219] = 32'd693825260;
+    rom0[220] = 32'd2141711607;
+    rom0[221] = 32'd140513576;
+    rom0[222] = 32'd3687442277;
+    rom0[223] = 32'd3586916601;
+    rom0[224] = 32'd335550861;
+    rom0[225] = 32'd2726409193;
+    rom0[226] = 32'd4192544235;
+    rom0[227] = 32'd4257801662;
+    rom0[228] = 32'd1140803865;
+    rom0[229] = 32'd4127393738;
+    rom0[230] = 32'd618215486;
+    rom0[231] = 32'd3807526397;
+    rom0[232] = 32'd4226781668;
+    rom0[233] = 32'd3894046847;
+    rom0[234] = 32'd128436018;
+    rom0[235] = 32'd3877620437;
+    rom0[236] = 32'd99181847;
+    rom0[237] = 32'd4131394724;
+    rom0[238] = 32'd3938080445;
+    rom0[239] = 32'd487665399;
+    rom0[240] = 32'd3741844704;
+    rom0[241] = 32'd672652781;
+    rom0[242] = 32'd4126282199;
+    rom0[243] = 32'd199761916;
+    rom0[244] = 32'd3625723130;
+    rom0[245] = 32'd3191369715;
+    rom0[246] = 32'd725323835;
+    rom0[247] = 32'd4051662654;
+    rom0[248] = 32'd4278457563;
+    rom0[249] = 32'd472588569;
+    rom0[250] = 32'd4165336076;
+    rom0[251] = 32'd786439563;
+    rom0[252] = 32'd183402420;
+    rom0[253] = 32'd4291564013;
+    rom0[254] = 32'd708385510;
+    rom0[255] = 32'd4277060272;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -24525,11 +25080,11 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
+  assign \$11  = first6 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$13  = v5 & last5;
+  assign \$13  = v6 & last6;
   assign \$14  = ~ o__valid;
   assign \$15  = \$14  | o__ready;
   assign \$16  = | q_stored;
@@ -24537,178 +25092,190 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$18  = \$15  & \$17 ;
   assign \$19  = ~ \$18 ;
   assign \$signature__en$24  = \$13  & \$19 ;
-  assign \$25  = wrom__addr == 8'hff;
-  assign \$26  = wrom__addr + 1'h1;
+  assign \$25  = t == 8'hff;
+  assign \$26  = t + 1'h1;
   assign \$27  = \$25  ? 9'h000 : \$26 ;
   assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(\$28 [7:0]) - $signed(8'h80);
-  assign \$30  = from_input ? x_reg : rport__data;
-  assign \$31  = $signed(\$30 [15:8]) - $signed(8'h80);
-  assign \$32  = from_input ? x_reg : rport__data;
-  assign \$33  = $signed(\$32 [7:0]) - $signed(8'h80);
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [15:8]) - $signed(8'h80);
-  assign \$36  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$37  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$38  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$39  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$40  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$41  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$42  = issue & last_t;
-  assign \$43  = q_owed + \$42 ;
-  assign \$44  = o__valid & o__ready;
-  assign \$45  = \$43  - \$44 ;
-  assign \$46  = v5 & last5;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
+  assign \$29  = from_input ? x_reg : rport__data;
+  assign \$30  = $signed(x0_0) - $signed(8'h80);
+  assign \$31  = $signed(x0_1) - $signed(8'h80);
+  assign \$32  = $signed(x0_0) - $signed(8'h80);
+  assign \$33  = $signed(x0_1) - $signed(8'h80);
+  assign \$34  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$35  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$36  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$37  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$38  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$39  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$40  = issue & last_t;
+  assign \$41  = q_owed + \$40 ;
+  assign \$42  = o__valid & o__ready;
+  assign \$43  = \$41  - \$42 ;
+  assign \$44  = v6 & last6;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$46  & \$52 ;
-  assign \$54  = \$signature__addr$30  == 3'h5;
-  assign \$55  = \$signature__addr$30  + 1'h1;
-  assign \$56  = \$54  ? 4'h0 : \$55 ;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = | q_stored;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = \rport__addr$33  == 3'h5;
-  assign \$62  = \rport__addr$33  + 1'h1;
-  assign \$63  = \$61  ? 4'h0 : \$62 ;
-  assign \$64  = v5 & last5;
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$67  = | q_stored;
+  assign \$51  = \$44  & \$50 ;
+  assign \$52  = \$signature__addr$30  == 3'h6;
+  assign \$53  = \$signature__addr$30  + 1'h1;
+  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \rport__addr$33  == 3'h6;
+  assign \$60  = \rport__addr$33  + 1'h1;
+  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$62  = v6 & last6;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = | q_stored;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$64  & \$66 ;
   assign \$68  = ~ \$67 ;
-  assign \$69  = \$66  & \$68 ;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$64  & \$70 ;
-  assign \$72  = q_stored + \$71 ;
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = | q_stored;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = \$72  - \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = v5 & last5;
-  assign \$82  = \$80  | \$81 ;
-  assign \$83  = | q_stored;
-  assign \$84  = \$83  ? \rport__data$76  : q_in;
+  assign \$69  = \$62  & \$68 ;
+  assign \$70  = q_stored + \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \$70  - \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = v6 & last6;
+  assign \$80  = \$78  | \$79 ;
+  assign \$81  = | q_stored;
+  assign \$82  = \$81  ? \rport__data$83  : q_in;
   always @(posedge clk)
-    nf_t <= \$85 ;
+    nf_t <= \$83 ;
   always @(posedge clk)
-    \$signature__addr  <= \$86 ;
+    \$signature__addr  <= \$84 ;
   always @(posedge clk)
-    reads_input_t <= \$87 ;
+    reads_input_t <= \$85 ;
   always @(posedge clk)
-    first_t <= \$88 ;
+    first_t <= \$86 ;
   always @(posedge clk)
-    last_t <= \$89 ;
+    last_t <= \$87 ;
   always @(posedge clk)
-    wrom__addr <= \$90 ;
+    t <= \$88 ;
   always @(posedge clk)
-    x_reg <= \$91 ;
+    x_reg <= \$89 ;
   always @(posedge clk)
-    from_input <= \$92 ;
+    from_input <= \$90 ;
   always @(posedge clk)
-    v1 <= \$93 ;
+    v1 <= \$91 ;
   always @(posedge clk)
-    first1 <= \$94 ;
+    first1 <= \$92 ;
   always @(posedge clk)
-    last1 <= \$95 ;
+    last1 <= \$93 ;
   always @(posedge clk)
-    nf1 <= \$96 ;
+    nf1 <= \$94 ;
   always @(posedge clk)
-    xoff0_0 <= \$97 ;
+    port__addr <= \$95 ;
   always @(posedge clk)
-    xoff0_1 <= \$98 ;
+    x0_0 <= \$96 ;
   always @(posedge clk)
-    xoff1_0 <= \$99 ;
+    x0_1 <= \$97 ;
   always @(posedge clk)
-    xoff1_1 <= \$100 ;
+    xoff0_0 <= \$98 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    w0_0 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$102 ;
+    xoff0_1 <= \$100 ;
+  always @(posedge clk)
+    w0_1 <= \$101 ;
+  always @(posedge clk)
+    xoff1_0 <= \$102 ;
   always @(posedge clk)
     w1_0 <= \$103 ;
   always @(posedge clk)
-    w1_1 <= \$104 ;
+    xoff1_1 <= \$104 ;
   always @(posedge clk)
-    prod0_0 <= \$105 ;
+    w1_1 <= \$105 ;
   always @(posedge clk)
-    prod0_1 <= \$106 ;
+    prod0_0 <= \$106 ;
   always @(posedge clk)
-    prod1_0 <= \$107 ;
+    prod0_1 <= \$107 ;
   always @(posedge clk)
-    prod1_1 <= \$108 ;
+    prod1_0 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$109 ;
+    prod1_1 <= \$109 ;
   always @(posedge clk)
-    prod0_1_r <= \$110 ;
+    prod0_0_r <= \$110 ;
   always @(posedge clk)
-    prod1_0_r <= \$111 ;
+    prod0_1_r <= \$111 ;
   always @(posedge clk)
-    prod1_1_r <= \$112 ;
+    prod1_0_r <= \$112 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$113 ;
+    prod1_1_r <= \$113 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$114 ;
+    sum0_s0_0 <= \$114 ;
   always @(posedge clk)
-    v2 <= \$115 ;
+    sum1_s0_0 <= \$115 ;
   always @(posedge clk)
-    first2 <= \$116 ;
+    v2 <= \$116 ;
   always @(posedge clk)
-    last2 <= \$117 ;
+    first2 <= \$117 ;
   always @(posedge clk)
-    nf2 <= \$118 ;
+    last2 <= \$118 ;
   always @(posedge clk)
-    v3 <= \$119 ;
+    nf2 <= \$119 ;
   always @(posedge clk)
-    first3 <= \$120 ;
+    v3 <= \$120 ;
   always @(posedge clk)
-    last3 <= \$121 ;
+    first3 <= \$121 ;
   always @(posedge clk)
-    nf3 <= \$122 ;
+    last3 <= \$122 ;
   always @(posedge clk)
-    v4 <= \$123 ;
+    nf3 <= \$123 ;
   always @(posedge clk)
-    first4 <= \$124 ;
+    v4 <= \$124 ;
   always @(posedge clk)
-    last4 <= \$125 ;
+    first4 <= \$125 ;
   always @(posedge clk)
-    nf4 <= \$126 ;
+    last4 <= \$126 ;
   always @(posedge clk)
-    v5 <= \$127 ;
+    nf4 <= \$127 ;
   always @(posedge clk)
-    first5 <= \$128 ;
+    v5 <= \$128 ;
   always @(posedge clk)
-    last5 <= \$129 ;
+    first5 <= \$129 ;
   always @(posedge clk)
-    nf5 <= \$130 ;
+    last5 <= \$130 ;
   always @(posedge clk)
-    acc0 <= \$131 ;
+    nf5 <= \$131 ;
   always @(posedge clk)
-    acc1 <= \$132 ;
+    v6 <= \$132 ;
   always @(posedge clk)
-    q_owed <= \$133 ;
+    first6 <= \$133 ;
   always @(posedge clk)
-    \$signature__addr$30  <= \$134 ;
+    last6 <= \$134 ;
   always @(posedge clk)
-    \rport__addr$33  <= \$135 ;
+    nf6 <= \$135 ;
   always @(posedge clk)
-    q_stored <= \$136 ;
+    acc0 <= \$136 ;
   always @(posedge clk)
-    o__valid <= \$137 ;
+    acc1 <= \$137 ;
   always @(posedge clk)
-    o__payload <= \$138 ;
+    q_owed <= \$138 ;
+  always @(posedge clk)
+    \$signature__addr$30  <= \$139 ;
+  always @(posedge clk)
+    \rport__addr$33  <= \$140 ;
+  always @(posedge clk)
+    q_stored <= \$141 ;
+  always @(posedge clk)
+    o__valid <= \$142 ;
+  always @(posedge clk)
+    o__payload <= \$143 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$7  = 23'h00164f;
       4'h1:
@@ -24746,7 +25313,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$10  = 23'h000dec;
       4'h1:
@@ -24784,7 +25351,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$20  = 4'h0;
       8'h01:
@@ -25302,7 +25869,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$21  = 4'h1;
       8'h01:
@@ -25820,7 +26387,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$22  = 1'h1;
       8'h01:
@@ -26338,7 +26905,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$23  = 1'h0;
       8'h01:
@@ -26856,7 +27423,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$24  = 1'h0;
       8'h01:
@@ -27373,422 +27940,471 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$85  = nf_t;
+    \$83  = nf_t;
     if (issue) begin
-      \$85  = \$20 ;
+      \$83  = \$20 ;
     end
     if (rst) begin
-      \$85  = 4'h0;
+      \$83  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$86  = \$signature__addr ;
+    \$84  = \$signature__addr ;
     if (issue) begin
-      \$86  = \$21 ;
+      \$84  = \$21 ;
     end
     if (rst) begin
-      \$86  = 4'h0;
+      \$84  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$87  = reads_input_t;
+    \$85  = reads_input_t;
     if (issue) begin
-      \$87  = \$22 ;
+      \$85  = \$22 ;
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$88  = first_t;
+    \$86  = first_t;
     if (issue) begin
-      \$88  = \$23 ;
+      \$86  = \$23 ;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$89  = last_t;
+    \$87  = last_t;
     if (issue) begin
-      \$89  = \$24 ;
+      \$87  = \$24 ;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$90  = wrom__addr;
+    \$88  = t;
     if (issue) begin
-      \$90  = \$27 [7:0];
+      \$88  = \$27 [7:0];
     end
     if (rst) begin
-      \$90  = 8'h00;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$91  = i__payload;
+    \$89  = i__payload;
     if (rst) begin
-      \$91  = 16'h0000;
+      \$89  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$92  = reads_input_t;
+    \$90  = reads_input_t;
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$91  = issue;
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$92  = first_t;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$93  = issue;
+    \$93  = last_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$94  = first_t;
+    \$94  = nf_t;
     if (rst) begin
-      \$94  = 1'h0;
+      \$94  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$95  = last_t;
+    \$95  = t;
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$96  = nf_t;
+    \$96  = \$28 [7:0];
     if (rst) begin
-      \$96  = 4'h0;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$97  = \$29 ;
+    \$97  = \$29 [15:8];
     if (rst) begin
-      \$97  = 9'h000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$98  = \$31 ;
+    \$98  = \$30 ;
     if (rst) begin
       \$98  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$99  = \$33 ;
+    \$99  = port__data[7:0];
     if (rst) begin
-      \$99  = 9'h000;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = \$35 ;
+    \$100  = \$31 ;
     if (rst) begin
       \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = wrom__data[7:0];
+    \$101  = port__data[15:8];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = wrom__data[15:8];
+    \$102  = \$32 ;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = wrom__data[23:16];
+    \$103  = port__data[23:16];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = wrom__data[31:24];
+    \$104  = \$33 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = \$36 ;
+    \$105  = port__data[31:24];
     if (rst) begin
-      \$105  = 17'h00000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = \$37 ;
+    \$106  = \$34 ;
     if (rst) begin
       \$106  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = \$38 ;
+    \$107  = \$35 ;
     if (rst) begin
       \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = \$39 ;
+    \$108  = \$36 ;
     if (rst) begin
       \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = prod0_0;
+    \$109  = \$37 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = prod0_1;
+    \$110  = prod0_0;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = prod1_0;
+    \$111  = prod0_1;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = prod1_1;
+    \$112  = prod1_0;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$113  = { \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40  };
+    \$113  = prod1_1;
     if (rst) begin
-      \$113  = 23'h000000;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = { \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41  };
+    \$114  = { \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38  };
     if (rst) begin
       \$114  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = v1;
+    \$115  = { \$39 [17], \$39 [17], \$39 [17], \$39 [17], \$39 [17], \$39  };
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = first1;
+    \$116  = v1;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = last1;
+    \$117  = first1;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = nf1;
+    \$118  = last1;
     if (rst) begin
-      \$118  = 4'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = v2;
+    \$119  = nf1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = first2;
+    \$120  = v2;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = last2;
+    \$121  = first2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = nf2;
+    \$122  = last2;
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = v3;
+    \$123  = nf2;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = first3;
+    \$124  = v3;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = last3;
+    \$125  = first3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = nf3;
+    \$126  = last3;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = v4;
+    \$127  = nf3;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = first4;
+    \$128  = v4;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = last4;
+    \$129  = first4;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = nf4;
+    \$130  = last4;
     if (rst) begin
-      \$130  = 4'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = acc0;
-    if (v5) begin
-      \$131  = \$9 [22:0];
-    end
+    \$131  = nf4;
     if (rst) begin
-      \$131  = 23'h000000;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = acc1;
-    if (v5) begin
-      \$132  = \$12 [22:0];
-    end
+    \$132  = v5;
     if (rst) begin
-      \$132  = 23'h000000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = \$45 [2:0];
+    \$133  = first5;
     if (rst) begin
-      \$133  = 3'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = \$signature__addr$30 ;
-    if (\$53 ) begin
-      \$134  = \$56 [2:0];
-    end
+    \$134  = last5;
     if (rst) begin
-      \$134  = 3'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = \rport__addr$33 ;
-    if (\$60 ) begin
-      \$135  = \$63 [2:0];
-    end
+    \$135  = nf5;
     if (rst) begin
-      \$135  = 3'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = \$77 [2:0];
+    \$136  = acc0;
+    if (v6) begin
+      \$136  = \$9 [22:0];
+    end
     if (rst) begin
-      \$136  = 3'h0;
+      \$136  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$137  = o__valid;
-    if (\$79 ) begin
-      \$137  = \$82 ;
+    \$137  = acc1;
+    if (v6) begin
+      \$137  = \$12 [22:0];
     end
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$138  = o__payload;
-    if (\$79 ) begin
-      \$138  = \$84 ;
+    \$138  = \$43 [3:0];
+    if (rst) begin
+      \$138  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$139  = \$signature__addr$30 ;
+    if (\$51 ) begin
+      \$139  = \$54 [2:0];
     end
     if (rst) begin
-      \$138  = 46'h000000000000;
+      \$139  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$140  = \rport__addr$33 ;
+    if (\$58 ) begin
+      \$140  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$140  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$141  = \$75 [2:0];
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$142  = o__valid;
+    if (\$77 ) begin
+      \$142  = \$80 ;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$143  = o__payload;
+    if (\$77 ) begin
+      \$143  = \$82 ;
+    end
+    if (rst) begin
+      \$143  = 46'h000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [22:0];
   assign acc1_next = \$12 [22:0];
   assign q_wptr = \$signature__addr$30 ;
@@ -30300,12 +30916,12 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire \$1 ;
   wire [13:0] \$10 ;
-  wire [3:0] \$100 ;
+  wire [4:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [4:0] \$105 ;
+  wire [5:0] \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
@@ -30351,42 +30967,46 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [12:0] \$144 ;
   reg [12:0] \$145 ;
   reg \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  reg [12:0] \$147 ;
+  reg [12:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
   reg \$150 ;
   reg \$151 ;
   reg \$152 ;
-  reg [12:0] \$153 ;
-  reg [29:0] \$154 ;
-  reg [29:0] \$155 ;
-  reg [20:0] \$156 ;
-  reg [20:0] \$157 ;
-  reg [37:0] \$158 ;
-  reg [37:0] \$159 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg [12:0] \$157 ;
+  reg [29:0] \$158 ;
+  reg [29:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [39:0] \$162 ;
-  reg [12:0] \$163 ;
-  reg [29:0] \$164 ;
-  reg [29:0] \$165 ;
-  reg [20:0] \$166 ;
-  reg [20:0] \$167 ;
-  reg [37:0] \$168 ;
-  reg [37:0] \$169 ;
+  reg [20:0] \$160 ;
+  reg [20:0] \$161 ;
+  reg [37:0] \$162 ;
+  reg [37:0] \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg [39:0] \$166 ;
+  reg [12:0] \$167 ;
+  reg [29:0] \$168 ;
+  reg [29:0] \$169 ;
   wire [39:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg [39:0] \$172 ;
-  reg [3:0] \$173 ;
-  reg [2:0] \$174 ;
-  reg [2:0] \$175 ;
-  reg [2:0] \$176 ;
-  reg \$177 ;
-  reg [15:0] \$178 ;
+  reg [20:0] \$170 ;
+  reg [20:0] \$171 ;
+  reg [37:0] \$172 ;
+  reg [37:0] \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg [39:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [2:0] \$178 ;
+  reg [2:0] \$179 ;
   wire [39:0] \$18 ;
+  reg [3:0] \$180 ;
+  reg \$181 ;
+  reg [15:0] \$182 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -30540,9 +31160,13 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
+  reg [12:0] result0 = 13'h0000;
+  reg [12:0] result1 = 13'h0000;
+  reg [3:0] result_group = 4'h0;
+  reg result_valid = 1'h0;
   reg [2:0] rport__addr = 3'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
@@ -30576,7 +31200,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [6:0];
+  reg [15:0] queue [7:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -30585,13 +31209,14 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     queue[4] = 16'h0000;
     queue[5] = 16'h0000;
     queue[6] = 16'h0000;
+    queue[7] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = element == 4'hf;
   assign \$2  = ~ \$1 ;
   assign i__ready = q_room | \$2 ;
@@ -30666,14 +31291,14 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$80  = \$77  & \$79 ;
   assign \$81  = ~ \$80 ;
   assign \$82  = rq_valid_6 & \$81 ;
-  assign \$83  = \$signature__addr  == 3'h6;
+  assign \$83  = \$signature__addr  == 3'h7;
   assign \$84  = \$signature__addr  + 1'h1;
   assign \$85  = \$83  ? 4'h0 : \$84 ;
   assign \$86  = ~ o__valid;
   assign \$87  = \$86  | o__ready;
   assign \$88  = | q_stored;
   assign \$89  = \$87  & \$88 ;
-  assign \$90  = rport__addr == 3'h6;
+  assign \$90  = rport__addr == 3'h7;
   assign \$91  = rport__addr + 1'h1;
   assign \$92  = \$90  ? 4'h0 : \$91 ;
   assign \$93  = ~ o__valid;
@@ -30764,71 +31389,79 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     acc1_15 <= \$145 ;
   always @(posedge clk)
-    rq_valid_1 <= \$146 ;
+    result_valid <= \$146 ;
   always @(posedge clk)
-    rq_valid_2 <= \$147 ;
+    result0 <= \$147 ;
   always @(posedge clk)
-    rq_valid_3 <= \$148 ;
+    result1 <= \$148 ;
   always @(posedge clk)
-    rq_valid_4 <= \$149 ;
+    result_group <= \$149 ;
   always @(posedge clk)
-    rq_valid_5 <= \$150 ;
+    rq_valid_1 <= \$150 ;
   always @(posedge clk)
-    rq_valid_6 <= \$151 ;
+    rq_valid_2 <= \$151 ;
   always @(posedge clk)
-    rq_valid_7 <= \$152 ;
+    rq_valid_3 <= \$152 ;
   always @(posedge clk)
-    rq0_x <= \$153 ;
+    rq_valid_4 <= \$153 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$154 ;
+    rq_valid_5 <= \$154 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$155 ;
+    rq_valid_6 <= \$155 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$156 ;
+    rq_valid_7 <= \$156 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$157 ;
+    rq0_x <= \$157 ;
   always @(posedge clk)
-    rq0_prod <= \$158 ;
+    rq0_part0_0 <= \$158 ;
   always @(posedge clk)
-    rq0_floor <= \$159 ;
+    rq0_part0_0_r <= \$159 ;
   always @(posedge clk)
-    rq0_above <= \$160 ;
+    rq0_part0_1 <= \$160 ;
   always @(posedge clk)
-    rq0_tie <= \$161 ;
+    rq0_part0_1_r <= \$161 ;
   always @(posedge clk)
-    rq0_code <= \$162 ;
+    rq0_prod <= \$162 ;
   always @(posedge clk)
-    rq1_x <= \$163 ;
+    rq0_floor <= \$163 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$164 ;
+    rq0_above <= \$164 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$165 ;
+    rq0_tie <= \$165 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$166 ;
+    rq0_code <= \$166 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$167 ;
+    rq1_x <= \$167 ;
   always @(posedge clk)
-    rq1_prod <= \$168 ;
+    rq1_part0_0 <= \$168 ;
   always @(posedge clk)
-    rq1_floor <= \$169 ;
+    rq1_part0_0_r <= \$169 ;
   always @(posedge clk)
-    rq1_above <= \$170 ;
+    rq1_part0_1 <= \$170 ;
   always @(posedge clk)
-    rq1_tie <= \$171 ;
+    rq1_part0_1_r <= \$171 ;
   always @(posedge clk)
-    rq1_code <= \$172 ;
+    rq1_prod <= \$172 ;
   always @(posedge clk)
-    q_owed <= \$173 ;
+    rq1_floor <= \$173 ;
   always @(posedge clk)
-    \$signature__addr  <= \$174 ;
+    rq1_above <= \$174 ;
   always @(posedge clk)
-    rport__addr <= \$175 ;
+    rq1_tie <= \$175 ;
   always @(posedge clk)
-    q_stored <= \$176 ;
+    rq1_code <= \$176 ;
   always @(posedge clk)
-    o__valid <= \$177 ;
+    q_owed <= \$177 ;
   always @(posedge clk)
-    o__payload <= \$178 ;
+    \$signature__addr  <= \$178 ;
+  always @(posedge clk)
+    rport__addr <= \$179 ;
+  always @(posedge clk)
+    q_stored <= \$180 ;
+  always @(posedge clk)
+    o__valid <= \$181 ;
+  always @(posedge clk)
+    o__payload <= \$182 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$112  = group;
@@ -31178,238 +31811,266 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$147  = rq_valid_1;
+    \$147  = \$6 [12:0];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$148  = rq_valid_2;
+    \$148  = \$10 [12:0];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$149  = rq_valid_3;
+    \$149  = group;
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$150  = rq_valid_4;
+    \$150  = result_valid;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$151  = rq_valid_5;
+    \$151  = rq_valid_1;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$152  = rq_valid_6;
+    \$152  = rq_valid_2;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$153  = \$6 [12:0];
+    \$153  = rq_valid_3;
     if (rst) begin
-      \$153  = 13'h0000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$154  = \$40 ;
+    \$154  = rq_valid_4;
     if (rst) begin
-      \$154  = 30'h00000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$155  = rq0_part0_0;
+    \$155  = rq_valid_5;
     if (rst) begin
-      \$155  = 30'h00000000;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$156  = \$41 ;
+    \$156  = rq_valid_6;
     if (rst) begin
-      \$156  = 21'h000000;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$157  = rq0_part0_1;
+    \$157  = result0;
     if (rst) begin
-      \$157  = 21'h000000;
+      \$157  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$158  = \$45 [37:0];
+    \$158  = \$40 ;
     if (rst) begin
-      \$158  = 38'h0000000000;
+      \$158  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$159  = \$46 ;
+    \$159  = rq0_part0_0;
     if (rst) begin
-      \$159  = 38'h0000000000;
+      \$159  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$160  = \$47 ;
+    \$160  = \$41 ;
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$161  = \$50 ;
+    \$161  = rq0_part0_1;
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$162  = \$54 ;
+    \$162  = \$45 [37:0];
     if (rst) begin
-      \$162  = 40'h0000000000;
+      \$162  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$163  = \$10 [12:0];
+    \$163  = \$46 ;
     if (rst) begin
-      \$163  = 13'h0000;
+      \$163  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$164  = \$55 ;
+    \$164  = \$47 ;
     if (rst) begin
-      \$164  = 30'h00000000;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$165  = rq1_part0_0;
+    \$165  = \$50 ;
     if (rst) begin
-      \$165  = 30'h00000000;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$166  = \$56 ;
+    \$166  = \$54 ;
     if (rst) begin
-      \$166  = 21'h000000;
+      \$166  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$167  = rq1_part0_1;
+    \$167  = result1;
     if (rst) begin
-      \$167  = 21'h000000;
+      \$167  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$168  = \$60 [37:0];
+    \$168  = \$55 ;
     if (rst) begin
-      \$168  = 38'h0000000000;
+      \$168  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$169  = \$61 ;
+    \$169  = rq1_part0_0;
     if (rst) begin
-      \$169  = 38'h0000000000;
+      \$169  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$170  = \$62 ;
+    \$170  = \$56 ;
     if (rst) begin
-      \$170  = 1'h0;
+      \$170  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$171  = \$65 ;
+    \$171  = rq1_part0_1;
     if (rst) begin
-      \$171  = 1'h0;
+      \$171  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$172  = \$69 ;
+    \$172  = \$60 [37:0];
     if (rst) begin
-      \$172  = 40'h0000000000;
+      \$172  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$173  = \$75 [3:0];
+    \$173  = \$61 ;
     if (rst) begin
-      \$173  = 4'h0;
+      \$173  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$174  = \$signature__addr ;
+    \$174  = \$62 ;
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$175  = \$65 ;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$176  = \$69 ;
+    if (rst) begin
+      \$176  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$177  = \$75 [3:0];
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$178  = \$signature__addr ;
     if (\$82 ) begin
-      \$174  = \$85 [2:0];
+      \$178  = \$85 [2:0];
     end
     if (rst) begin
-      \$174  = 3'h0;
+      \$178  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$175  = rport__addr;
+    \$179  = rport__addr;
     if (\$89 ) begin
-      \$175  = \$92 [2:0];
+      \$179  = \$92 [2:0];
     end
     if (rst) begin
-      \$175  = 3'h0;
+      \$179  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$176  = \$105 [2:0];
+    \$180  = \$105 [3:0];
     if (rst) begin
-      \$176  = 3'h0;
+      \$180  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$177  = o__valid;
+    \$181  = o__valid;
     if (\$107 ) begin
-      \$177  = \$109 ;
+      \$181  = \$109 ;
     end
     if (rst) begin
-      \$177  = 1'h0;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$178  = o__payload;
+    \$182  = o__payload;
     if (\$107 ) begin
-      \$178  = \$111 ;
+      \$182  = \$111 ;
     end
     if (rst) begin
-      \$178  = 16'h0000;
+      \$182  = 16'h0000;
     end
   end
   assign new0 = \$6 [12:0];
@@ -31448,25 +32109,32 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg \$102 ;
-  reg [3:0] \$103 ;
+  reg [3:0] \$102 ;
+  reg \$103 ;
   reg \$104 ;
   reg \$105 ;
-  reg \$106 ;
-  reg [3:0] \$107 ;
+  reg [3:0] \$106 ;
+  reg \$107 ;
   reg \$108 ;
   reg \$109 ;
   wire \$11 ;
-  reg \$110 ;
-  reg [3:0] \$111 ;
-  reg [22:0] \$112 ;
-  reg [2:0] \$113 ;
-  reg [2:0] \$114 ;
-  reg [2:0] \$115 ;
-  reg [2:0] \$116 ;
+  reg [3:0] \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg [3:0] \$114 ;
+  reg \$115 ;
+  reg \$116 ;
   reg \$117 ;
-  reg [22:0] \$118 ;
+  reg [3:0] \$118 ;
+  reg [22:0] \$119 ;
   wire \$12 ;
+  reg [3:0] \$120 ;
+  reg [2:0] \$121 ;
+  reg [2:0] \$122 ;
+  reg [2:0] \$123 ;
+  reg \$124 ;
+  reg [22:0] \$125 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -31481,17 +32149,17 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [8:0] \$23 ;
   wire [8:0] \$24 ;
   wire [15:0] \$25 ;
-  wire [8:0] \$26 ;
-  wire [15:0] \$27 ;
+  wire [15:0] \$26 ;
+  wire [8:0] \$27 ;
   wire [8:0] \$28 ;
   wire [16:0] \$29 ;
   wire \$3 ;
   wire [16:0] \$30 ;
   wire [17:0] \$31 ;
   wire \$32 ;
-  wire [3:0] \$33 ;
+  wire [4:0] \$33 ;
   wire \$34 ;
-  wire [4:0] \$35 ;
+  wire [5:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
@@ -31548,20 +32216,20 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$84 ;
   reg \$85 ;
   reg [3:0] \$86 ;
-  reg [8:0] \$87 ;
-  reg [8:0] \$88 ;
+  reg [7:0] \$87 ;
+  reg [7:0] \$88 ;
   reg [7:0] \$89 ;
   wire [23:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [16:0] \$91 ;
-  reg [16:0] \$92 ;
-  reg [16:0] \$93 ;
+  reg [8:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [8:0] \$92 ;
+  reg [7:0] \$93 ;
   reg [16:0] \$94 ;
-  reg [22:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg [3:0] \$99 ;
+  reg [16:0] \$95 ;
+  reg [16:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [22:0] \$98 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -31577,6 +32245,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [15:0] i__payload;
@@ -31593,12 +32262,14 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
@@ -31607,13 +32278,16 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [7:0] port__addr = 8'h00;
+  wire [15:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
   wire [22:0] q_in;
   wire [22:0] \q_in[0] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -31621,27 +32295,32 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 8'h00 *)
+  (* keep = 32'd1 *)
+  wire [7:0] rom0_addr;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$65 ;
+  wire [22:0] \rport__data$72 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  (* init = 8'h00 *)
-  wire [7:0] t;
+  reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
-  reg [7:0] wrom__addr = 8'h00;
-  wire [15:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
   reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -31675,7 +32354,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [5:0];
+  reg [22:0] queue [6:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -31683,181 +32362,182 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[3] = 23'h000000;
     queue[4] = 23'h000000;
     queue[5] = 23'h000000;
+    queue[6] = 23'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$65  = queue[\rport__addr$30 ];
-  reg [15:0] rom [159:0];
+  assign \rport__data$72  = queue[\rport__addr$30 ];
+  reg [15:0] rom0 [159:0];
   initial begin
-    rom[0] = 16'h5908;
-    rom[1] = 16'hbf5a;
-    rom[2] = 16'had8c;
-    rom[3] = 16'h06e2;
-    rom[4] = 16'hc8ad;
-    rom[5] = 16'he3b2;
-    rom[6] = 16'h7f8c;
-    rom[7] = 16'h3660;
-    rom[8] = 16'h95d3;
-    rom[9] = 16'h3db2;
-    rom[10] = 16'h24a1;
-    rom[11] = 16'h5fad;
-    rom[12] = 16'hcb31;
-    rom[13] = 16'he64e;
-    rom[14] = 16'h579b;
-    rom[15] = 16'h828c;
-    rom[16] = 16'hb8be;
-    rom[17] = 16'hf314;
-    rom[18] = 16'h0f86;
-    rom[19] = 16'h7f79;
-    rom[20] = 16'h2953;
-    rom[21] = 16'ha1d5;
-    rom[22] = 16'hb611;
-    rom[23] = 16'ha484;
-    rom[24] = 16'hd16b;
-    rom[25] = 16'h268b;
-    rom[26] = 16'h1e88;
-    rom[27] = 16'hbd47;
-    rom[28] = 16'h22b2;
-    rom[29] = 16'hdda0;
-    rom[30] = 16'he267;
-    rom[31] = 16'h03ef;
-    rom[32] = 16'h9ae5;
-    rom[33] = 16'he1b4;
-    rom[34] = 16'h0812;
-    rom[35] = 16'h9d4f;
-    rom[36] = 16'h778a;
-    rom[37] = 16'hbe18;
-    rom[38] = 16'hc061;
-    rom[39] = 16'h67e3;
-    rom[40] = 16'h3dbc;
-    rom[41] = 16'h35d7;
-    rom[42] = 16'hdadb;
-    rom[43] = 16'ha5f5;
-    rom[44] = 16'h8d2a;
-    rom[45] = 16'h65ac;
-    rom[46] = 16'h5db6;
-    rom[47] = 16'hbf81;
-    rom[48] = 16'hcbdb;
-    rom[49] = 16'hf0db;
-    rom[50] = 16'h8868;
-    rom[51] = 16'hca35;
-    rom[52] = 16'hdc45;
-    rom[53] = 16'h9ec6;
-    rom[54] = 16'ha53b;
-    rom[55] = 16'hf805;
-    rom[56] = 16'haeb4;
-    rom[57] = 16'h8168;
-    rom[58] = 16'hd328;
-    rom[59] = 16'hd293;
-    rom[60] = 16'hd5bc;
-    rom[61] = 16'h4fbc;
-    rom[62] = 16'h2f33;
-    rom[63] = 16'he271;
-    rom[64] = 16'h0fc8;
-    rom[65] = 16'ha891;
-    rom[66] = 16'h58ac;
-    rom[67] = 16'h1581;
-    rom[68] = 16'ha7ee;
-    rom[69] = 16'h66de;
-    rom[70] = 16'h5006;
-    rom[71] = 16'hddb3;
-    rom[72] = 16'hec27;
-    rom[73] = 16'h4da9;
-    rom[74] = 16'h850f;
-    rom[75] = 16'hda57;
-    rom[76] = 16'hc40f;
-    rom[77] = 16'h0731;
-    rom[78] = 16'h9dbc;
-    rom[79] = 16'h4014;
-    rom[80] = 16'h3718;
-    rom[81] = 16'h6df4;
-    rom[82] = 16'hc6de;
-    rom[83] = 16'hccf8;
-    rom[84] = 16'hfed6;
-    rom[85] = 16'h04e3;
-    rom[86] = 16'haeed;
-    rom[87] = 16'hd7a5;
-    rom[88] = 16'hf4b8;
-    rom[89] = 16'h815e;
-    rom[90] = 16'hd144;
-    rom[91] = 16'h2fb3;
-    rom[92] = 16'h305d;
-    rom[93] = 16'hb759;
-    rom[94] = 16'h8fab;
-    rom[95] = 16'h68b8;
-    rom[96] = 16'hceae;
-    rom[97] = 16'hab49;
-    rom[98] = 16'h2f1a;
-    rom[99] = 16'h48d1;
-    rom[100] = 16'hfdc8;
-    rom[101] = 16'hb816;
-    rom[102] = 16'h1827;
-    rom[103] = 16'hb0bb;
-    rom[104] = 16'h48c1;
-    rom[105] = 16'h1c34;
-    rom[106] = 16'h11a0;
-    rom[107] = 16'h1f05;
-    rom[108] = 16'h193e;
-    rom[109] = 16'he102;
-    rom[110] = 16'h81c2;
-    rom[111] = 16'hf5da;
-    rom[112] = 16'h66ab;
-    rom[113] = 16'h99b2;
-    rom[114] = 16'h89d4;
-    rom[115] = 16'hb7ec;
-    rom[116] = 16'h4934;
-    rom[117] = 16'heefa;
-    rom[118] = 16'hcdf7;
-    rom[119] = 16'h6147;
-    rom[120] = 16'h9b70;
-    rom[121] = 16'h81bf;
-    rom[122] = 16'he469;
-    rom[123] = 16'he44f;
-    rom[124] = 16'hf392;
-    rom[125] = 16'hcc65;
-    rom[126] = 16'hf1bc;
-    rom[127] = 16'hc80f;
-    rom[128] = 16'hc04e;
-    rom[129] = 16'hc9fa;
-    rom[130] = 16'hca51;
-    rom[131] = 16'he3a5;
-    rom[132] = 16'h9eed;
-    rom[133] = 16'h247f;
-    rom[134] = 16'he5af;
-    rom[135] = 16'hc7de;
-    rom[136] = 16'h13fe;
-    rom[137] = 16'hc823;
-    rom[138] = 16'h71b7;
-    rom[139] = 16'hc3df;
-    rom[140] = 16'h5aab;
-    rom[141] = 16'haeb3;
-    rom[142] = 16'h254a;
-    rom[143] = 16'h9c8a;
-    rom[144] = 16'hc96b;
-    rom[145] = 16'h4ff8;
-    rom[146] = 16'hebfd;
-    rom[147] = 16'hb9e3;
-    rom[148] = 16'hcbf1;
-    rom[149] = 16'h64ab;
-    rom[150] = 16'hd3a9;
-    rom[151] = 16'hbb3e;
-    rom[152] = 16'he0dd;
-    rom[153] = 16'h09a2;
-    rom[154] = 16'ha9f7;
-    rom[155] = 16'h2ac7;
-    rom[156] = 16'hccf6;
-    rom[157] = 16'hb181;
-    rom[158] = 16'h232b;
-    rom[159] = 16'h323d;
+    rom0[0] = 16'h5908;
+    rom0[1] = 16'hbf5a;
+    rom0[2] = 16'had8c;
+    rom0[3] = 16'h06e2;
+    rom0[4] = 16'hc8ad;
+    rom0[5] = 16'he3b2;
+    rom0[6] = 16'h7f8c;
+    rom0[7] = 16'h3660;
+    rom0[8] = 16'h95d3;
+    rom0[9] = 16'h3db2;
+    rom0[10] = 16'h24a1;
+    rom0[11] = 16'h5fad;
+    rom0[12] = 16'hcb31;
+    rom0[13] = 16'he64e;
+    rom0[14] = 16'h579b;
+    rom0[15] = 16'h828c;
+    rom0[16] = 16'hb8be;
+    rom0[17] = 16'hf314;
+    rom0[18] = 16'h0f86;
+    rom0[19] = 16'h7f79;
+    rom0[20] = 16'h2953;
+    rom0[21] = 16'ha1d5;
+    rom0[22] = 16'hb611;
+    rom0[23] = 16'ha484;
+    rom0[24] = 16'hd16b;
+    rom0[25] = 16'h268b;
+    rom0[26] = 16'h1e88;
+    rom0[27] = 16'hbd47;
+    rom0[28] = 16'h22b2;
+    rom0[29] = 16'hdda0;
+    rom0[30] = 16'he267;
+    rom0[31] = 16'h03ef;
+    rom0[32] = 16'h9ae5;
+    rom0[33] = 16'he1b4;
+    rom0[34] = 16'h0812;
+    rom0[35] = 16'h9d4f;
+    rom0[36] = 16'h778a;
+    rom0[37] = 16'hbe18;
+    rom0[38] = 16'hc061;
+    rom0[39] = 16'h67e3;
+    rom0[40] = 16'h3dbc;
+    rom0[41] = 16'h35d7;
+    rom0[42] = 16'hdadb;
+    rom0[43] = 16'ha5f5;
+    rom0[44] = 16'h8d2a;
+    rom0[45] = 16'h65ac;
+    rom0[46] = 16'h5db6;
+    rom0[47] = 16'hbf81;
+    rom0[48] = 16'hcbdb;
+    rom0[49] = 16'hf0db;
+    rom0[50] = 16'h8868;
+    rom0[51] = 16'hca35;
+    rom0[52] = 16'hdc45;
+    rom0[53] = 16'h9ec6;
+    rom0[54] = 16'ha53b;
+    rom0[55] = 16'hf805;
+    rom0[56] = 16'haeb4;
+    rom0[57] = 16'h8168;
+    rom0[58] = 16'hd328;
+    rom0[59] = 16'hd293;
+    rom0[60] = 16'hd5bc;
+    rom0[61] = 16'h4fbc;
+    rom0[62] = 16'h2f33;
+    rom0[63] = 16'he271;
+    rom0[64] = 16'h0fc8;
+    rom0[65] = 16'ha891;
+    rom0[66] = 16'h58ac;
+    rom0[67] = 16'h1581;
+    rom0[68] = 16'ha7ee;
+    rom0[69] = 16'h66de;
+    rom0[70] = 16'h5006;
+    rom0[71] = 16'hddb3;
+    rom0[72] = 16'hec27;
+    rom0[73] = 16'h4da9;
+    rom0[74] = 16'h850f;
+    rom0[75] = 16'hda57;
+    rom0[76] = 16'hc40f;
+    rom0[77] = 16'h0731;
+    rom0[78] = 16'h9dbc;
+    rom0[79] = 16'h4014;
+    rom0[80] = 16'h3718;
+    rom0[81] = 16'h6df4;
+    rom0[82] = 16'hc6de;
+    rom0[83] = 16'hccf8;
+    rom0[84] = 16'hfed6;
+    rom0[85] = 16'h04e3;
+    rom0[86] = 16'haeed;
+    rom0[87] = 16'hd7a5;
+    rom0[88] = 16'hf4b8;
+    rom0[89] = 16'h815e;
+    rom0[90] = 16'hd144;
+    rom0[91] = 16'h2fb3;
+    rom0[92] = 16'h305d;
+    rom0[93] = 16'hb759;
+    rom0[94] = 16'h8fab;
+    rom0[95] = 16'h68b8;
+    rom0[96] = 16'hceae;
+    rom0[97] = 16'hab49;
+    rom0[98] = 16'h2f1a;
+    rom0[99] = 16'h48d1;
+    rom0[100] = 16'hfdc8;
+    rom0[101] = 16'hb816;
+    rom0[102] = 16'h1827;
+    rom0[103] = 16'hb0bb;
+    rom0[104] = 16'h48c1;
+    rom0[105] = 16'h1c34;
+    rom0[106] = 16'h11a0;
+    rom0[107] = 16'h1f05;
+    rom0[108] = 16'h193e;
+    rom0[109] = 16'he102;
+    rom0[110] = 16'h81c2;
+    rom0[111] = 16'hf5da;
+    rom0[112] = 16'h66ab;
+    rom0[113] = 16'h99b2;
+    rom0[114] = 16'h89d4;
+    rom0[115] = 16'hb7ec;
+    rom0[116] = 16'h4934;
+    rom0[117] = 16'heefa;
+    rom0[118] = 16'hcdf7;
+    rom0[119] = 16'h6147;
+    rom0[120] = 16'h9b70;
+    rom0[121] = 16'h81bf;
+    rom0[122] = 16'he469;
+    rom0[123] = 16'he44f;
+    rom0[124] = 16'hf392;
+    rom0[125] = 16'hcc65;
+    rom0[126] = 16'hf1bc;
+    rom0[127] = 16'hc80f;
+    rom0[128] = 16'hc04e;
+    rom0[129] = 16'hc9fa;
+    rom0[130] = 16'hca51;
+    rom0[131] = 16'he3a5;
+    rom0[132] = 16'h9eed;
+    rom0[133] = 16'h247f;
+    rom0[134] = 16'he5af;
+    rom0[135] = 16'hc7de;
+    rom0[136] = 16'h13fe;
+    rom0[137] = 16'hc823;
+    rom0[138] = 16'h71b7;
+    rom0[139] = 16'hc3df;
+    rom0[140] = 16'h5aab;
+    rom0[141] = 16'haeb3;
+    rom0[142] = 16'h254a;
+    rom0[143] = 16'h9c8a;
+    rom0[144] = 16'hc96b;
+    rom0[145] = 16'h4ff8;
+    rom0[146] = 16'hebfd;
+    rom0[147] = 16'hb9e3;
+    rom0[148] = 16'hcbf1;
+    rom0[149] = 16'h64ab;
+    rom0[150] = 16'hd3a9;
+    rom0[151] = 16'hbb3e;
+    rom0[152] = 16'he0dd;
+    rom0[153] = 16'h09a2;
+    rom0[154] = 16'ha9f7;
+    rom0[155] = 16'h2ac7;
+    rom0[156] = 16'hccf6;
+    rom0[157] = 16'hb181;
+    rom0[158] = 16'h232b;
+    rom0[159] = 16'h323d;
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -31867,9 +32547,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v5 & last5;
+  assign \$10  = v6 & last6;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -31877,13 +32557,13 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
   assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = wrom__addr == 8'h9f;
-  assign \$23  = wrom__addr + 1'h1;
+  assign \$22  = t == 8'h9f;
+  assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 9'h000 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
-  assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [15:8]) - $signed(8'h80);
+  assign \$26  = from_input ? x_reg : rport__data;
+  assign \$27  = $signed(x0_0) - $signed(8'h80);
+  assign \$28  = $signed(x0_1) - $signed(8'h80);
   assign \$29  = $signed(xoff0_0) * $signed(w0_0);
   assign \$30  = $signed(xoff0_1) * $signed(w0_1);
   assign \$31  = $signed(prod0_0_r) + $signed(prod0_1_r);
@@ -31891,7 +32571,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$33  = q_owed + \$32 ;
   assign \$34  = o__valid & o__ready;
   assign \$35  = \$33  - \$34 ;
-  assign \$36  = v5 & last5;
+  assign \$36  = v6 & last6;
   assign \$37  = ~ o__valid;
   assign \$38  = \$37  | o__ready;
   assign \$39  = | q_stored;
@@ -31899,17 +32579,17 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$41  = \$38  & \$40 ;
   assign \$42  = ~ \$41 ;
   assign \$43  = \$36  & \$42 ;
-  assign \$44  = \$signature__addr$27  == 3'h5;
+  assign \$44  = \$signature__addr$27  == 3'h6;
   assign \$45  = \$signature__addr$27  + 1'h1;
   assign \$46  = \$44  ? 4'h0 : \$45 ;
   assign \$47  = ~ o__valid;
   assign \$48  = \$47  | o__ready;
   assign \$49  = | q_stored;
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = \rport__addr$30  == 3'h5;
+  assign \$51  = \rport__addr$30  == 3'h6;
   assign \$52  = \rport__addr$30  + 1'h1;
   assign \$53  = \$51  ? 4'h0 : \$52 ;
-  assign \$54  = v5 & last5;
+  assign \$54  = v6 & last6;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
@@ -31926,10 +32606,10 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$68  = ~ o__valid;
   assign \$69  = \$68  | o__ready;
   assign \$70  = | q_stored;
-  assign \$71  = v5 & last5;
+  assign \$71  = v6 & last6;
   assign \$72  = \$70  | \$71 ;
   assign \$73  = | q_stored;
-  assign \$74  = \$73  ? \rport__data$65  : \$9 [22:0];
+  assign \$74  = \$73  ? \rport__data$72  : \$9 [22:0];
   always @(posedge clk)
     nf_t <= \$75 ;
   always @(posedge clk)
@@ -31941,7 +32621,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     last_t <= \$79 ;
   always @(posedge clk)
-    wrom__addr <= \$80 ;
+    t <= \$80 ;
   always @(posedge clk)
     x_reg <= \$81 ;
   always @(posedge clk)
@@ -31955,73 +32635,87 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     nf1 <= \$86 ;
   always @(posedge clk)
-    xoff0_0 <= \$87 ;
+    port__addr <= \$87 ;
   always @(posedge clk)
-    xoff0_1 <= \$88 ;
+    x0_0 <= \$88 ;
   always @(posedge clk)
-    w0_0 <= \$89 ;
+    x0_1 <= \$89 ;
   always @(posedge clk)
-    w0_1 <= \$90 ;
+    xoff0_0 <= \$90 ;
   always @(posedge clk)
-    prod0_0 <= \$91 ;
+    w0_0 <= \$91 ;
   always @(posedge clk)
-    prod0_1 <= \$92 ;
+    xoff0_1 <= \$92 ;
   always @(posedge clk)
-    prod0_0_r <= \$93 ;
+    w0_1 <= \$93 ;
   always @(posedge clk)
-    prod0_1_r <= \$94 ;
+    prod0_0 <= \$94 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$95 ;
+    prod0_1 <= \$95 ;
   always @(posedge clk)
-    v2 <= \$96 ;
+    prod0_0_r <= \$96 ;
   always @(posedge clk)
-    first2 <= \$97 ;
+    prod0_1_r <= \$97 ;
   always @(posedge clk)
-    last2 <= \$98 ;
+    sum0_s0_0 <= \$98 ;
   always @(posedge clk)
-    nf2 <= \$99 ;
+    v2 <= \$99 ;
   always @(posedge clk)
-    v3 <= \$100 ;
+    first2 <= \$100 ;
   always @(posedge clk)
-    first3 <= \$101 ;
+    last2 <= \$101 ;
   always @(posedge clk)
-    last3 <= \$102 ;
+    nf2 <= \$102 ;
   always @(posedge clk)
-    nf3 <= \$103 ;
+    v3 <= \$103 ;
   always @(posedge clk)
-    v4 <= \$104 ;
+    first3 <= \$104 ;
   always @(posedge clk)
-    first4 <= \$105 ;
+    last3 <= \$105 ;
   always @(posedge clk)
-    last4 <= \$106 ;
+    nf3 <= \$106 ;
   always @(posedge clk)
-    nf4 <= \$107 ;
+    v4 <= \$107 ;
   always @(posedge clk)
-    v5 <= \$108 ;
+    first4 <= \$108 ;
   always @(posedge clk)
-    first5 <= \$109 ;
+    last4 <= \$109 ;
   always @(posedge clk)
-    last5 <= \$110 ;
+    nf4 <= \$110 ;
   always @(posedge clk)
-    nf5 <= \$111 ;
+    v5 <= \$111 ;
   always @(posedge clk)
-    acc0 <= \$112 ;
+    first5 <= \$112 ;
   always @(posedge clk)
-    q_owed <= \$113 ;
+    last5 <= \$113 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$114 ;
+    nf5 <= \$114 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$115 ;
+    v6 <= \$115 ;
   always @(posedge clk)
-    q_stored <= \$116 ;
+    first6 <= \$116 ;
   always @(posedge clk)
-    o__valid <= \$117 ;
+    last6 <= \$117 ;
   always @(posedge clk)
-    o__payload <= \$118 ;
+    nf6 <= \$118 ;
+  always @(posedge clk)
+    acc0 <= \$119 ;
+  always @(posedge clk)
+    q_owed <= \$120 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$121 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$122 ;
+  always @(posedge clk)
+    q_stored <= \$123 ;
+  always @(posedge clk)
+    o__valid <= \$124 ;
+  always @(posedge clk)
+    o__payload <= \$125 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$7  = 23'h000000;
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$7  = 23'h000438;
       4'h1:
@@ -32047,7 +32741,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$17  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$17  = 4'h0;
       8'h01:
@@ -32373,7 +33067,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$18  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$18  = 4'h1;
       8'h01:
@@ -32699,7 +33393,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$19  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$19  = 1'h1;
       8'h01:
@@ -33025,7 +33719,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$20  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$20  = 1'h0;
       8'h01:
@@ -33351,7 +34045,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$21  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$21  = 1'h0;
       8'h01:
@@ -33726,7 +34420,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$80  = wrom__addr;
+    \$80  = t;
     if (issue) begin
       \$80  = \$24 [7:0];
     end
@@ -33778,247 +34472,296 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$87  = \$26 ;
+    \$87  = t;
     if (rst) begin
-      \$87  = 9'h000;
+      \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$88  = \$28 ;
+    \$88  = \$25 [7:0];
     if (rst) begin
-      \$88  = 9'h000;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$89  = wrom__data[7:0];
+    \$89  = \$26 [15:8];
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$90  = wrom__data[15:8];
+    \$90  = \$27 ;
     if (rst) begin
-      \$90  = 8'h00;
+      \$90  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$91  = \$29 ;
+    \$91  = port__data[7:0];
     if (rst) begin
-      \$91  = 17'h00000;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$92  = \$30 ;
+    \$92  = \$28 ;
     if (rst) begin
-      \$92  = 17'h00000;
+      \$92  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$93  = prod0_0;
+    \$93  = port__data[15:8];
     if (rst) begin
-      \$93  = 17'h00000;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$94  = prod0_1;
+    \$94  = \$29 ;
     if (rst) begin
       \$94  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$95  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
+    \$95  = \$30 ;
     if (rst) begin
-      \$95  = 23'h000000;
+      \$95  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$96  = v1;
+    \$96  = prod0_0;
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$97  = first1;
+    \$97  = prod0_1;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$98  = last1;
+    \$98  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$99  = nf1;
+    \$99  = v1;
     if (rst) begin
-      \$99  = 4'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$100  = v2;
+    \$100  = first1;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$101  = first2;
+    \$101  = last1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$102  = last2;
+    \$102  = nf1;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$103  = nf2;
+    \$103  = v2;
     if (rst) begin
-      \$103  = 4'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$104  = v3;
+    \$104  = first2;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$105  = first3;
+    \$105  = last2;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$106  = last3;
+    \$106  = nf2;
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$107  = nf3;
+    \$107  = v3;
     if (rst) begin
-      \$107  = 4'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$108  = v4;
+    \$108  = first3;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$109  = first4;
+    \$109  = last3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$110  = last4;
+    \$110  = nf3;
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$111  = nf4;
+    \$111  = v4;
     if (rst) begin
-      \$111  = 4'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$112  = acc0;
-    if (v5) begin
-      \$112  = \$9 [22:0];
-    end
+    \$112  = first4;
     if (rst) begin
-      \$112  = 23'h000000;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$113  = \$35 [2:0];
+    \$113  = last4;
     if (rst) begin
-      \$113  = 3'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$114  = \$signature__addr$27 ;
-    if (\$43 ) begin
-      \$114  = \$46 [2:0];
-    end
+    \$114  = nf4;
     if (rst) begin
-      \$114  = 3'h0;
+      \$114  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$115  = \rport__addr$30 ;
-    if (\$50 ) begin
-      \$115  = \$53 [2:0];
-    end
+    \$115  = v5;
     if (rst) begin
-      \$115  = 3'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$116  = \$67 [2:0];
+    \$116  = first5;
     if (rst) begin
-      \$116  = 3'h0;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$117  = o__valid;
-    if (\$69 ) begin
-      \$117  = \$72 ;
-    end
+    \$117  = last5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$118  = o__payload;
-    if (\$69 ) begin
-      \$118  = \$74 ;
+    \$118  = nf5;
+    if (rst) begin
+      \$118  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$119  = acc0;
+    if (v6) begin
+      \$119  = \$9 [22:0];
     end
     if (rst) begin
-      \$118  = 23'h000000;
+      \$119  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$120  = \$35 [3:0];
+    if (rst) begin
+      \$120  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$121  = \$signature__addr$27 ;
+    if (\$43 ) begin
+      \$121  = \$46 [2:0];
+    end
+    if (rst) begin
+      \$121  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$122  = \rport__addr$30 ;
+    if (\$50 ) begin
+      \$122  = \$53 [2:0];
+    end
+    if (rst) begin
+      \$122  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$123  = \$67 [2:0];
+    if (rst) begin
+      \$123  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$124  = o__valid;
+    if (\$69 ) begin
+      \$124  = \$72 ;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$125  = o__payload;
+    if (\$69 ) begin
+      \$125  = \$74 ;
+    end
+    if (rst) begin
+      \$125  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [22:0];
   assign q_in = \$9 [22:0];
   assign q_wptr = \$signature__addr$27 ;

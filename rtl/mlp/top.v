@@ -550,62 +550,62 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  wire [255:0] \$100 ;
+  wire [8:0] \$100 ;
   wire [8:0] \$101 ;
-  wire [255:0] \$102 ;
+  wire [8:0] \$102 ;
   wire [8:0] \$103 ;
-  wire [255:0] \$104 ;
+  wire [8:0] \$104 ;
   wire [8:0] \$105 ;
-  wire [255:0] \$106 ;
+  wire [8:0] \$106 ;
   wire [8:0] \$107 ;
-  wire [255:0] \$108 ;
+  wire [8:0] \$108 ;
   wire [8:0] \$109 ;
   wire [23:0] \$11 ;
-  wire [255:0] \$110 ;
+  wire [8:0] \$110 ;
   wire [8:0] \$111 ;
-  wire [255:0] \$112 ;
+  wire [8:0] \$112 ;
   wire [8:0] \$113 ;
-  wire [255:0] \$114 ;
+  wire [8:0] \$114 ;
   wire [8:0] \$115 ;
-  wire [255:0] \$116 ;
+  wire [8:0] \$116 ;
   wire [8:0] \$117 ;
-  wire [255:0] \$118 ;
+  wire [8:0] \$118 ;
   wire [8:0] \$119 ;
   wire [24:0] \$12 ;
-  wire [255:0] \$120 ;
+  wire [8:0] \$120 ;
   wire [8:0] \$121 ;
-  wire [255:0] \$122 ;
+  wire [8:0] \$122 ;
   wire [8:0] \$123 ;
-  wire [255:0] \$124 ;
+  wire [8:0] \$124 ;
   wire [8:0] \$125 ;
-  wire [255:0] \$126 ;
+  wire [8:0] \$126 ;
   wire [8:0] \$127 ;
-  wire [255:0] \$128 ;
+  wire [8:0] \$128 ;
   wire [8:0] \$129 ;
   wire \$13 ;
-  wire [255:0] \$130 ;
+  wire [8:0] \$130 ;
   wire [8:0] \$131 ;
-  wire [255:0] \$132 ;
+  wire [8:0] \$132 ;
   wire [8:0] \$133 ;
-  wire [255:0] \$134 ;
+  wire [8:0] \$134 ;
   wire [8:0] \$135 ;
-  wire [255:0] \$136 ;
+  wire [8:0] \$136 ;
   wire [8:0] \$137 ;
-  wire [255:0] \$138 ;
+  wire [8:0] \$138 ;
   wire [8:0] \$139 ;
   wire \$14 ;
-  wire [255:0] \$140 ;
+  wire [8:0] \$140 ;
   wire [8:0] \$141 ;
-  wire [255:0] \$142 ;
+  wire [8:0] \$142 ;
   wire [8:0] \$143 ;
-  wire [255:0] \$144 ;
+  wire [8:0] \$144 ;
   wire [8:0] \$145 ;
-  wire [255:0] \$146 ;
+  wire [8:0] \$146 ;
   wire [8:0] \$147 ;
-  wire [255:0] \$148 ;
+  wire [8:0] \$148 ;
   wire [8:0] \$149 ;
   wire \$15 ;
-  wire [255:0] \$150 ;
+  wire [8:0] \$150 ;
   wire [8:0] \$151 ;
   wire [16:0] \$152 ;
   wire [16:0] \$153 ;
@@ -756,16 +756,16 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire [3:0] \$287 ;
-  wire [3:0] \$288 ;
+  wire [4:0] \$287 ;
+  wire [4:0] \$288 ;
   wire \$289 ;
-  wire [8:0] \$29 ;
+  wire [255:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire [3:0] \$294 ;
-  wire [3:0] \$295 ;
+  wire [4:0] \$294 ;
+  wire [4:0] \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -782,7 +782,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$307 ;
   wire \$308 ;
   wire [5:0] \$309 ;
-  wire [8:0] \$31 ;
+  wire [255:0] \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -803,222 +803,222 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg \$326 ;
   reg \$327 ;
   reg [3:0] \$328 ;
-  reg [8:0] \$329 ;
-  wire [8:0] \$33 ;
-  reg [8:0] \$330 ;
-  reg [8:0] \$331 ;
-  reg [8:0] \$332 ;
-  reg [8:0] \$333 ;
-  reg [8:0] \$334 ;
-  reg [8:0] \$335 ;
-  reg [8:0] \$336 ;
-  reg [8:0] \$337 ;
-  reg [8:0] \$338 ;
-  reg [8:0] \$339 ;
+  reg [4:0] \$329 ;
+  wire [255:0] \$33 ;
+  reg [7:0] \$330 ;
+  reg [7:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [4:0] \$338 ;
+  reg [7:0] \$339 ;
   wire [255:0] \$34 ;
-  reg [8:0] \$340 ;
-  reg [8:0] \$341 ;
-  reg [8:0] \$342 ;
-  reg [8:0] \$343 ;
-  reg [8:0] \$344 ;
-  reg [8:0] \$345 ;
-  reg [8:0] \$346 ;
-  reg [8:0] \$347 ;
-  reg [8:0] \$348 ;
-  reg [8:0] \$349 ;
-  wire [8:0] \$35 ;
-  reg [8:0] \$350 ;
-  reg [8:0] \$351 ;
-  reg [8:0] \$352 ;
-  reg [8:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [8:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [8:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [8:0] \$359 ;
+  reg [7:0] \$340 ;
+  reg [7:0] \$341 ;
+  reg [7:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [7:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg [4:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [7:0] \$349 ;
+  wire [255:0] \$35 ;
+  reg [7:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [4:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [7:0] \$358 ;
+  reg [7:0] \$359 ;
   wire [255:0] \$36 ;
-  reg [8:0] \$360 ;
-  reg [8:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [8:0] \$363 ;
-  reg [8:0] \$364 ;
-  reg [8:0] \$365 ;
-  reg [8:0] \$366 ;
-  reg [8:0] \$367 ;
-  reg [8:0] \$368 ;
-  reg [8:0] \$369 ;
-  wire [8:0] \$37 ;
-  reg [8:0] \$370 ;
-  reg [8:0] \$371 ;
-  reg [8:0] \$372 ;
-  reg [8:0] \$373 ;
-  reg [8:0] \$374 ;
-  reg [8:0] \$375 ;
-  reg [8:0] \$376 ;
-  reg [8:0] \$377 ;
-  reg [8:0] \$378 ;
-  reg [8:0] \$379 ;
+  reg [7:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [4:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [7:0] \$368 ;
+  reg [7:0] \$369 ;
+  wire [255:0] \$37 ;
+  reg [7:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [7:0] \$373 ;
+  reg [4:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [7:0] \$379 ;
   wire [255:0] \$38 ;
-  reg [8:0] \$380 ;
-  reg [8:0] \$381 ;
-  reg [8:0] \$382 ;
-  reg [8:0] \$383 ;
-  reg [8:0] \$384 ;
-  reg [8:0] \$385 ;
-  reg [8:0] \$386 ;
-  reg [8:0] \$387 ;
-  reg [8:0] \$388 ;
-  reg [8:0] \$389 ;
-  wire [8:0] \$39 ;
-  reg [8:0] \$390 ;
+  reg [7:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [4:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [7:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [7:0] \$388 ;
+  reg [7:0] \$389 ;
+  wire [255:0] \$39 ;
+  reg [7:0] \$390 ;
   reg [7:0] \$391 ;
-  reg [7:0] \$392 ;
+  reg [4:0] \$392 ;
   reg [7:0] \$393 ;
   reg [7:0] \$394 ;
   reg [7:0] \$395 ;
   reg [7:0] \$396 ;
   reg [7:0] \$397 ;
   reg [7:0] \$398 ;
-  reg [7:0] \$399 ;
+  reg [8:0] \$399 ;
   wire \$4 ;
   wire [255:0] \$40 ;
   reg [7:0] \$400 ;
-  reg [7:0] \$401 ;
+  reg [8:0] \$401 ;
   reg [7:0] \$402 ;
-  reg [7:0] \$403 ;
+  reg [8:0] \$403 ;
   reg [7:0] \$404 ;
-  reg [7:0] \$405 ;
+  reg [8:0] \$405 ;
   reg [7:0] \$406 ;
-  reg [7:0] \$407 ;
+  reg [8:0] \$407 ;
   reg [7:0] \$408 ;
-  reg [7:0] \$409 ;
-  wire [8:0] \$41 ;
+  reg [8:0] \$409 ;
+  wire [255:0] \$41 ;
   reg [7:0] \$410 ;
-  reg [7:0] \$411 ;
+  reg [8:0] \$411 ;
   reg [7:0] \$412 ;
-  reg [7:0] \$413 ;
+  reg [8:0] \$413 ;
   reg [7:0] \$414 ;
-  reg [7:0] \$415 ;
+  reg [8:0] \$415 ;
   reg [7:0] \$416 ;
-  reg [7:0] \$417 ;
+  reg [8:0] \$417 ;
   reg [7:0] \$418 ;
-  reg [7:0] \$419 ;
+  reg [8:0] \$419 ;
   wire [255:0] \$42 ;
   reg [7:0] \$420 ;
-  reg [7:0] \$421 ;
+  reg [8:0] \$421 ;
   reg [7:0] \$422 ;
-  reg [7:0] \$423 ;
+  reg [8:0] \$423 ;
   reg [7:0] \$424 ;
-  reg [7:0] \$425 ;
+  reg [8:0] \$425 ;
   reg [7:0] \$426 ;
-  reg [7:0] \$427 ;
+  reg [8:0] \$427 ;
   reg [7:0] \$428 ;
-  reg [7:0] \$429 ;
-  wire [8:0] \$43 ;
+  reg [8:0] \$429 ;
+  wire [255:0] \$43 ;
   reg [7:0] \$430 ;
-  reg [7:0] \$431 ;
+  reg [8:0] \$431 ;
   reg [7:0] \$432 ;
-  reg [7:0] \$433 ;
+  reg [8:0] \$433 ;
   reg [7:0] \$434 ;
-  reg [7:0] \$435 ;
+  reg [8:0] \$435 ;
   reg [7:0] \$436 ;
-  reg [7:0] \$437 ;
+  reg [8:0] \$437 ;
   reg [7:0] \$438 ;
-  reg [7:0] \$439 ;
+  reg [8:0] \$439 ;
   wire [255:0] \$44 ;
   reg [7:0] \$440 ;
-  reg [7:0] \$441 ;
+  reg [8:0] \$441 ;
   reg [7:0] \$442 ;
-  reg [7:0] \$443 ;
+  reg [8:0] \$443 ;
   reg [7:0] \$444 ;
-  reg [7:0] \$445 ;
+  reg [8:0] \$445 ;
   reg [7:0] \$446 ;
-  reg [7:0] \$447 ;
+  reg [8:0] \$447 ;
   reg [7:0] \$448 ;
-  reg [7:0] \$449 ;
-  wire [8:0] \$45 ;
+  reg [8:0] \$449 ;
+  wire [255:0] \$45 ;
   reg [7:0] \$450 ;
-  reg [7:0] \$451 ;
+  reg [8:0] \$451 ;
   reg [7:0] \$452 ;
-  reg [16:0] \$453 ;
-  reg [16:0] \$454 ;
-  reg [16:0] \$455 ;
-  reg [16:0] \$456 ;
-  reg [16:0] \$457 ;
-  reg [16:0] \$458 ;
-  reg [16:0] \$459 ;
+  reg [8:0] \$453 ;
+  reg [7:0] \$454 ;
+  reg [8:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [8:0] \$457 ;
+  reg [7:0] \$458 ;
+  reg [8:0] \$459 ;
   wire [255:0] \$46 ;
-  reg [16:0] \$460 ;
-  reg [16:0] \$461 ;
-  reg [16:0] \$462 ;
-  reg [16:0] \$463 ;
-  reg [16:0] \$464 ;
-  reg [16:0] \$465 ;
-  reg [16:0] \$466 ;
-  reg [16:0] \$467 ;
-  reg [16:0] \$468 ;
-  reg [16:0] \$469 ;
-  wire [8:0] \$47 ;
-  reg [16:0] \$470 ;
-  reg [16:0] \$471 ;
-  reg [16:0] \$472 ;
-  reg [16:0] \$473 ;
-  reg [16:0] \$474 ;
-  reg [16:0] \$475 ;
-  reg [16:0] \$476 ;
-  reg [16:0] \$477 ;
-  reg [16:0] \$478 ;
-  reg [16:0] \$479 ;
+  reg [7:0] \$460 ;
+  reg [8:0] \$461 ;
+  reg [7:0] \$462 ;
+  reg [8:0] \$463 ;
+  reg [7:0] \$464 ;
+  reg [8:0] \$465 ;
+  reg [7:0] \$466 ;
+  reg [8:0] \$467 ;
+  reg [7:0] \$468 ;
+  reg [8:0] \$469 ;
+  wire [255:0] \$47 ;
+  reg [7:0] \$470 ;
+  reg [8:0] \$471 ;
+  reg [7:0] \$472 ;
+  reg [8:0] \$473 ;
+  reg [7:0] \$474 ;
+  reg [8:0] \$475 ;
+  reg [7:0] \$476 ;
+  reg [8:0] \$477 ;
+  reg [7:0] \$478 ;
+  reg [8:0] \$479 ;
   wire [255:0] \$48 ;
-  reg [16:0] \$480 ;
-  reg [16:0] \$481 ;
-  reg [16:0] \$482 ;
-  reg [16:0] \$483 ;
-  reg [16:0] \$484 ;
-  reg [16:0] \$485 ;
-  reg [16:0] \$486 ;
-  reg [16:0] \$487 ;
-  reg [16:0] \$488 ;
-  reg [16:0] \$489 ;
-  wire [8:0] \$49 ;
-  reg [16:0] \$490 ;
-  reg [16:0] \$491 ;
-  reg [16:0] \$492 ;
-  reg [16:0] \$493 ;
-  reg [16:0] \$494 ;
-  reg [16:0] \$495 ;
-  reg [16:0] \$496 ;
-  reg [16:0] \$497 ;
-  reg [16:0] \$498 ;
-  reg [16:0] \$499 ;
+  reg [7:0] \$480 ;
+  reg [8:0] \$481 ;
+  reg [7:0] \$482 ;
+  reg [8:0] \$483 ;
+  reg [7:0] \$484 ;
+  reg [8:0] \$485 ;
+  reg [7:0] \$486 ;
+  reg [8:0] \$487 ;
+  reg [7:0] \$488 ;
+  reg [8:0] \$489 ;
+  wire [255:0] \$49 ;
+  reg [7:0] \$490 ;
+  reg [8:0] \$491 ;
+  reg [7:0] \$492 ;
+  reg [8:0] \$493 ;
+  reg [7:0] \$494 ;
+  reg [8:0] \$495 ;
+  reg [7:0] \$496 ;
+  reg [8:0] \$497 ;
+  reg [7:0] \$498 ;
+  reg [8:0] \$499 ;
   wire \$5 ;
   wire [255:0] \$50 ;
-  reg [16:0] \$500 ;
-  reg [16:0] \$501 ;
-  reg [16:0] \$502 ;
-  reg [16:0] \$503 ;
-  reg [16:0] \$504 ;
-  reg [16:0] \$505 ;
-  reg [16:0] \$506 ;
-  reg [16:0] \$507 ;
-  reg [16:0] \$508 ;
-  reg [16:0] \$509 ;
-  wire [8:0] \$51 ;
-  reg [16:0] \$510 ;
-  reg [16:0] \$511 ;
-  reg [16:0] \$512 ;
-  reg [16:0] \$513 ;
-  reg [16:0] \$514 ;
-  reg [16:0] \$515 ;
-  reg [16:0] \$516 ;
-  reg [16:0] \$517 ;
-  reg [16:0] \$518 ;
-  reg [16:0] \$519 ;
+  reg [7:0] \$500 ;
+  reg [8:0] \$501 ;
+  reg [7:0] \$502 ;
+  reg [8:0] \$503 ;
+  reg [7:0] \$504 ;
+  reg [8:0] \$505 ;
+  reg [7:0] \$506 ;
+  reg [8:0] \$507 ;
+  reg [7:0] \$508 ;
+  reg [8:0] \$509 ;
+  wire [255:0] \$51 ;
+  reg [7:0] \$510 ;
+  reg [8:0] \$511 ;
+  reg [7:0] \$512 ;
+  reg [8:0] \$513 ;
+  reg [7:0] \$514 ;
+  reg [8:0] \$515 ;
+  reg [7:0] \$516 ;
+  reg [8:0] \$517 ;
+  reg [7:0] \$518 ;
+  reg [8:0] \$519 ;
   wire [255:0] \$52 ;
-  reg [16:0] \$520 ;
-  reg [16:0] \$521 ;
-  reg [16:0] \$522 ;
+  reg [7:0] \$520 ;
+  reg [8:0] \$521 ;
+  reg [7:0] \$522 ;
   reg [16:0] \$523 ;
   reg [16:0] \$524 ;
   reg [16:0] \$525 ;
@@ -1026,7 +1026,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$527 ;
   reg [16:0] \$528 ;
   reg [16:0] \$529 ;
-  wire [8:0] \$53 ;
+  wire [255:0] \$53 ;
   reg [16:0] \$530 ;
   reg [16:0] \$531 ;
   reg [16:0] \$532 ;
@@ -1048,7 +1048,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$547 ;
   reg [16:0] \$548 ;
   reg [16:0] \$549 ;
-  wire [8:0] \$55 ;
+  wire [255:0] \$55 ;
   reg [16:0] \$550 ;
   reg [16:0] \$551 ;
   reg [16:0] \$552 ;
@@ -1070,7 +1070,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$567 ;
   reg [16:0] \$568 ;
   reg [16:0] \$569 ;
-  wire [8:0] \$57 ;
+  wire [255:0] \$57 ;
   reg [16:0] \$570 ;
   reg [16:0] \$571 ;
   reg [16:0] \$572 ;
@@ -1078,112 +1078,186 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$574 ;
   reg [16:0] \$575 ;
   reg [16:0] \$576 ;
-  reg [23:0] \$577 ;
-  reg [23:0] \$578 ;
-  reg [23:0] \$579 ;
+  reg [16:0] \$577 ;
+  reg [16:0] \$578 ;
+  reg [16:0] \$579 ;
   wire [255:0] \$58 ;
-  reg [23:0] \$580 ;
-  reg [23:0] \$581 ;
-  reg [23:0] \$582 ;
-  reg [23:0] \$583 ;
-  reg [23:0] \$584 ;
-  reg [23:0] \$585 ;
-  reg [23:0] \$586 ;
-  reg [23:0] \$587 ;
-  reg [23:0] \$588 ;
-  reg [23:0] \$589 ;
-  wire [8:0] \$59 ;
-  reg [23:0] \$590 ;
-  reg [23:0] \$591 ;
-  reg [23:0] \$592 ;
-  reg [23:0] \$593 ;
-  reg [23:0] \$594 ;
-  reg [23:0] \$595 ;
-  reg [23:0] \$596 ;
-  reg [23:0] \$597 ;
-  reg [23:0] \$598 ;
-  reg \$599 ;
+  reg [16:0] \$580 ;
+  reg [16:0] \$581 ;
+  reg [16:0] \$582 ;
+  reg [16:0] \$583 ;
+  reg [16:0] \$584 ;
+  reg [16:0] \$585 ;
+  reg [16:0] \$586 ;
+  reg [16:0] \$587 ;
+  reg [16:0] \$588 ;
+  reg [16:0] \$589 ;
+  wire [255:0] \$59 ;
+  reg [16:0] \$590 ;
+  reg [16:0] \$591 ;
+  reg [16:0] \$592 ;
+  reg [16:0] \$593 ;
+  reg [16:0] \$594 ;
+  reg [16:0] \$595 ;
+  reg [16:0] \$596 ;
+  reg [16:0] \$597 ;
+  reg [16:0] \$598 ;
+  reg [16:0] \$599 ;
   wire \$6 ;
   wire [255:0] \$60 ;
-  reg \$600 ;
-  reg \$601 ;
-  reg [3:0] \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
-  reg [3:0] \$606 ;
-  reg \$607 ;
-  reg \$608 ;
-  reg \$609 ;
-  wire [8:0] \$61 ;
-  reg [3:0] \$610 ;
-  reg \$611 ;
-  reg \$612 ;
-  reg \$613 ;
-  reg [3:0] \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg [3:0] \$618 ;
-  reg \$619 ;
+  reg [16:0] \$600 ;
+  reg [16:0] \$601 ;
+  reg [16:0] \$602 ;
+  reg [16:0] \$603 ;
+  reg [16:0] \$604 ;
+  reg [16:0] \$605 ;
+  reg [16:0] \$606 ;
+  reg [16:0] \$607 ;
+  reg [16:0] \$608 ;
+  reg [16:0] \$609 ;
+  wire [255:0] \$61 ;
+  reg [16:0] \$610 ;
+  reg [16:0] \$611 ;
+  reg [16:0] \$612 ;
+  reg [16:0] \$613 ;
+  reg [16:0] \$614 ;
+  reg [16:0] \$615 ;
+  reg [16:0] \$616 ;
+  reg [16:0] \$617 ;
+  reg [16:0] \$618 ;
+  reg [16:0] \$619 ;
   wire [255:0] \$62 ;
-  reg \$620 ;
-  reg \$621 ;
-  reg [3:0] \$622 ;
-  reg [23:0] \$623 ;
-  reg [23:0] \$624 ;
-  reg [3:0] \$625 ;
-  reg [2:0] \$626 ;
-  reg [2:0] \$627 ;
-  reg [3:0] \$628 ;
-  reg \$629 ;
-  wire [8:0] \$63 ;
-  reg [47:0] \$630 ;
+  reg [16:0] \$620 ;
+  reg [16:0] \$621 ;
+  reg [16:0] \$622 ;
+  reg [16:0] \$623 ;
+  reg [16:0] \$624 ;
+  reg [16:0] \$625 ;
+  reg [16:0] \$626 ;
+  reg [16:0] \$627 ;
+  reg [16:0] \$628 ;
+  reg [16:0] \$629 ;
+  wire [255:0] \$63 ;
+  reg [16:0] \$630 ;
+  reg [16:0] \$631 ;
+  reg [16:0] \$632 ;
+  reg [16:0] \$633 ;
+  reg [16:0] \$634 ;
+  reg [16:0] \$635 ;
+  reg [16:0] \$636 ;
+  reg [16:0] \$637 ;
+  reg [16:0] \$638 ;
+  reg [16:0] \$639 ;
   wire [255:0] \$64 ;
-  wire [8:0] \$65 ;
+  reg [16:0] \$640 ;
+  reg [16:0] \$641 ;
+  reg [16:0] \$642 ;
+  reg [16:0] \$643 ;
+  reg [16:0] \$644 ;
+  reg [16:0] \$645 ;
+  reg [16:0] \$646 ;
+  reg [23:0] \$647 ;
+  reg [23:0] \$648 ;
+  reg [23:0] \$649 ;
+  wire [255:0] \$65 ;
+  reg [23:0] \$650 ;
+  reg [23:0] \$651 ;
+  reg [23:0] \$652 ;
+  reg [23:0] \$653 ;
+  reg [23:0] \$654 ;
+  reg [23:0] \$655 ;
+  reg [23:0] \$656 ;
+  reg [23:0] \$657 ;
+  reg [23:0] \$658 ;
+  reg [23:0] \$659 ;
   wire [255:0] \$66 ;
-  wire [8:0] \$67 ;
+  reg [23:0] \$660 ;
+  reg [23:0] \$661 ;
+  reg [23:0] \$662 ;
+  reg [23:0] \$663 ;
+  reg [23:0] \$664 ;
+  reg [23:0] \$665 ;
+  reg [23:0] \$666 ;
+  reg [23:0] \$667 ;
+  reg [23:0] \$668 ;
+  reg \$669 ;
+  wire [255:0] \$67 ;
+  reg \$670 ;
+  reg \$671 ;
+  reg [3:0] \$672 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg \$675 ;
+  reg [3:0] \$676 ;
+  reg \$677 ;
+  reg \$678 ;
+  reg \$679 ;
   wire [255:0] \$68 ;
-  wire [8:0] \$69 ;
+  reg [3:0] \$680 ;
+  reg \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg [3:0] \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg [3:0] \$688 ;
+  reg \$689 ;
+  wire [255:0] \$69 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg [3:0] \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg [3:0] \$696 ;
+  reg [23:0] \$697 ;
+  reg [23:0] \$698 ;
+  reg [3:0] \$699 ;
   reg [23:0] \$7 ;
   wire [255:0] \$70 ;
-  wire [8:0] \$71 ;
+  reg [3:0] \$700 ;
+  reg [3:0] \$701 ;
+  reg [3:0] \$702 ;
+  reg \$703 ;
+  reg [47:0] \$704 ;
+  wire [255:0] \$71 ;
   wire [255:0] \$72 ;
-  wire [8:0] \$73 ;
+  wire [255:0] \$73 ;
   wire [255:0] \$74 ;
-  wire [8:0] \$75 ;
+  wire [255:0] \$75 ;
   wire [255:0] \$76 ;
-  wire [8:0] \$77 ;
+  wire [255:0] \$77 ;
   wire [255:0] \$78 ;
-  wire [8:0] \$79 ;
+  wire [255:0] \$79 ;
   wire [23:0] \$8 ;
   wire [255:0] \$80 ;
-  wire [8:0] \$81 ;
+  wire [255:0] \$81 ;
   wire [255:0] \$82 ;
-  wire [8:0] \$83 ;
+  wire [255:0] \$83 ;
   wire [255:0] \$84 ;
-  wire [8:0] \$85 ;
+  wire [255:0] \$85 ;
   wire [255:0] \$86 ;
-  wire [8:0] \$87 ;
+  wire [255:0] \$87 ;
   wire [255:0] \$88 ;
-  wire [8:0] \$89 ;
+  wire [255:0] \$89 ;
   wire [24:0] \$9 ;
-  wire [255:0] \$90 ;
+  wire [8:0] \$90 ;
   wire [8:0] \$91 ;
-  wire [255:0] \$92 ;
+  wire [8:0] \$92 ;
   wire [8:0] \$93 ;
-  wire [255:0] \$94 ;
+  wire [8:0] \$94 ;
   wire [8:0] \$95 ;
-  wire [255:0] \$96 ;
+  wire [8:0] \$96 ;
   wire [8:0] \$97 ;
-  wire [255:0] \$98 ;
+  wire [8:0] \$98 ;
   wire [8:0] \$99 ;
   reg \$signature__addr  = 1'h0;
-  reg [2:0] \$signature__addr$30  = 3'h0;
+  reg [3:0] \$signature__addr$44  = 4'h0;
   wire [255:0] \$signature__data ;
-  wire [47:0] \$signature__data$32 ;
+  wire [47:0] \$signature__data$46 ;
   wire \$signature__en ;
-  wire \$signature__en$24 ;
+  wire \$signature__en$38 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1197,6 +1271,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [255:0] i__payload;
@@ -1245,6 +1320,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -1253,6 +1329,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [47:0] o__payload;
   reg [47:0] o__payload = 48'h000000000000;
@@ -1262,6 +1339,30 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [4:0] port__addr = 5'h00;
+  (* keep = 32'd1 *)
+  reg [4:0] \port__addr$15  = 5'h00;
+  (* keep = 32'd1 *)
+  reg [4:0] \port__addr$17  = 5'h00;
+  (* keep = 32'd1 *)
+  reg [4:0] \port__addr$19  = 5'h00;
+  (* keep = 32'd1 *)
+  reg [4:0] \port__addr$21  = 5'h00;
+  (* keep = 32'd1 *)
+  reg [4:0] \port__addr$23  = 5'h00;
+  (* keep = 32'd1 *)
+  reg [4:0] \port__addr$25  = 5'h00;
+  (* keep = 32'd1 *)
+  reg [4:0] \port__addr$27  = 5'h00;
+  wire [63:0] port__data;
+  wire [63:0] \port__data$142 ;
+  wire [63:0] \port__data$159 ;
+  wire [63:0] \port__data$176 ;
+  wire [63:0] \port__data$193 ;
+  wire [63:0] \port__data$210 ;
+  wire [63:0] \port__data$227 ;
+  wire [47:0] \port__data$244 ;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
   reg [16:0] prod0_10_r = 17'h00000;
@@ -1391,17 +1492,41 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [23:0] \q_in[1] ;
   reg [3:0] q_owed = 4'h0;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom0_addr;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom1_addr;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom2_addr;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom3_addr;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom4_addr;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom5_addr;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom6_addr;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom7_addr;
   (* init = 1'h0 *)
   wire rport__addr;
-  reg [2:0] \rport__addr$33  = 3'h0;
+  reg [3:0] \rport__addr$47  = 4'h0;
   wire [255:0] rport__data;
-  wire [47:0] \rport__data$336 ;
+  wire [47:0] \rport__data$424 ;
   input rst;
   wire rst;
   (* init = 1'h0 *)
@@ -1428,8 +1553,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum1_s1_0 = 24'h000000;
   reg [23:0] sum1_s1_1 = 24'h000000;
   reg [23:0] sum1_s2_0 = 24'h000000;
-  (* init = 5'h00 *)
-  wire [4:0] t;
+  reg [4:0] t = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1437,6 +1561,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_10 = 8'h00;
   reg [7:0] w0_11 = 8'h00;
@@ -1499,8 +1624,130 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] w1_7 = 8'h00;
   reg [7:0] w1_8 = 8'h00;
   reg [7:0] w1_9 = 8'h00;
-  reg [4:0] wrom__addr = 5'h00;
-  wire [495:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_8 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_10 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_11 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_12 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_13 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_14 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_15 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_16 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_9 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_17 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_18 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_19 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_20 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_21 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_22 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_23 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_24 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_25 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_26 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_27 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_28 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_29 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_30 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_31 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_8 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_9 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_10 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_11 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_12 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_13 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_14 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_15 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_16 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_17 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_18 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_19 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_20 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_21 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_22 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_23 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_24 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_25 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x7_26 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x7_27 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x7_28 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x7_29 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x7_30 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x7_31 = 8'h00;
   reg [255:0] x_reg = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
@@ -1640,7 +1887,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [47:0] queue [7:0];
+  reg [47:0] queue [8:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -1650,643 +1897,1136 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     queue[5] = 48'h000000000000;
     queue[6] = 48'h000000000000;
     queue[7] = 48'h000000000000;
+    queue[8] = 48'h000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$24 )
-      queue[\$signature__addr$30 ] <= q_in;
+    if (\$signature__en$38 )
+      queue[\$signature__addr$44 ] <= q_in;
   end
-  assign \rport__data$336  = queue[\rport__addr$33 ];
-  reg [495:0] rom [31:0];
+  assign \rport__data$424  = queue[\rport__addr$47 ];
+  reg [63:0] rom0 [31:0];
   initial begin
-    rom[0] = 496'h00dbf51653dfff00fd04163dfa193c0101232be2021d0a0102d6062108f0e600d00d2247191200f8024df6f21ae201f23b14c51801d001ef12bb40269bf2;
-    rom[1] = 496'h01001d332ae1fc0007273df8c61d1e00fdcbebf2dee800000081c8164ddacadbee1d2f1ebefa00f2422be5f430f200082e0caf8122c50000f2ffd12f0dfa;
-    rom[2] = 496'h0043e4b0c9fa0c000415deb81f0acd000aebd3f403cfd70009b79f4017b5fe001f0d17d602da00061cd92928ffe8000be3f22df6def1ff10e616cceeed0b;
-    rom[3] = 496'hebfe122efee1fe00e42b184b1a661600095c50fed75a5000007f4ecac3193835341cfddfd907000b18022540190700fffee6437f4f530000141b42f62a34;
-    rom[4] = 496'h00f7262cf3461e00fcd4e3ccf7fb21fff824cf4f1f153b00f77f321c132110000626522cdfe200fe2b5a3d9aa2dafffd741f3e273e3e010158097b41e214;
-    rom[5] = 496'hfeebd2d1ea3f050000d1bebd12bee10000e6ebeef1dca40000380ef9313910cacbbecef2250800e50bb9b3c9e2fcfefb313b0f819adc00002d284f6a09d6;
-    rom[6] = 496'h007f739bfa410e00014047e1ee75d90103daeffa1f382c0005ddba19272de4000a0557b8cfc8000847c96634b002ff11e1da55e9b015fd17e734e808d61f;
-    rom[7] = 496'h0305f3f2fd08fc0114ebe5cd405e190306f2addb766d3b0000fc04f122fa424b422efbe6e20b000446015a65dc2100fa18ed4b7ff4770000422d7cfa261b;
-    rom[8] = 496'h000a09c1fe8cce00ff6f683281d2e500fd576854183d500002c7e46017fe020009ca0f493c370007d9a9b22d5c110113d2df81f70be60113c8f3c1d315f7;
-    rom[9] = 496'hf609ef0becfc1901e44e21dbdd5f080302171329375445000083c73a3ec811f5fd251817faf200f4f72f0b11e8fdff06292b45723241000010021f131724;
-    rom[10] = 496'h00c5f418521f3e00fad714d1e3160f00f33932e32238fc02ed2c173d171bf700d4404031c6ce00fafc4552a7ec0100f540ff3c1b7b77fff54e167f6643fa;
-    rom[11] = 496'hc2cafa293212fd00e2f31ee7b20e0000051541e981eed60000ecf0d119e9eefe142209306b0401122afcd7fc172d04f8c9a3a2bf96ce0000a3d5186fb1aa;
-    rom[12] = 496'h001d4f7f1d59e00000dfde3e7a01200000c6c70aeacdae00ff4a40bf230d00003adacf0c18510001265bceab16da00035422e92d6856010300af7f0c0e04;
-    rom[13] = 496'h311010000d17f1ff36f0d30722da01fcf9c7f1f2d7b2c000006d59f8e32adad7d8d70105260100eafffd20d4020f0207404838bbfd4a000030ebfcfee812;
-    rom[14] = 496'h00cbed05d6c0b4000038c7332c842c00f6e56376f5aac7fffc057fb6c31a1b002e280ffd7f2f0001d645d05049660101bd082a1715d103002a58f3044afd;
-    rom[15] = 496'h2b0f041bfce41500fd0a243c240bc6fefafe0a4e7300d90000f107600f2707e5c3c501202af5fe049fb005ecf0f4fb00e72205e626ef00005333a6b24625;
-    rom[16] = 496'h0000fdead6e900000000fff6e6d300000000f4d98dbf0000000000c792000000eb3e212e2c1b00f8fb46486a205900f0ee04300df9e100ea1e1e0a46fceb;
-    rom[17] = 496'h0000fbbf810000000000dbe1c9f200000000e8f0fbf900000000f5cfcdf7001a1f2033411ef4002df30828ef05fdfff6a8dead81bf8f0000cb099c021d9c;
-    rom[18] = 496'h0098ebac92f4f90000f4c79be23106ff00081b52530201fefd383ffa12420c0034fe2d394f2c00051200fa1202fc020af6fcd4030bdc040e0322f5d91102;
-    rom[19] = 496'h0b292c1644431001e90c534f79529c03050302c3367c810000f4f6c1e52434f9cec5f6d8dffeff03dbc5dcd1fd0ffc010b4c7f49354b00002f27522c4343;
-    rom[20] = 496'h001717cb6d1b340002392c1a554c420208e01fbcedd1cd0308aaf3c4dbcedb0000f100008b000000008100000b00000000bcf10600000000000000f20000;
-    rom[21] = 496'h0f121b340f94efff171823f8e0200efe00ebff1c3f4e15000081dd0a4537ec000000e4f20000000000fa1ce7d6000000000100008300000000f90000ee00;
-    rom[22] = 496'h000d05424d64020002dfe92e73295b0205b53ceee1df8e04050b7d81c522ef008bd2130df8f600008c8195d12aff0003fef9c2202ef500043b49f0cf5305;
-    rom[23] = 496'h24dbd41606ddf6fe249edcfcd4130efbf7a00b434016010000b6142c315107d3ec231b2c390700d7ff36d4f827d101062336034f42dc0000ef07ff0e0115;
-    rom[24] = 496'h00000003ff0000000000000000ff000000000000fefa00000000faf3ed00000000001e0000000000000081000000000000000000f1000000000000000000;
-    rom[25] = 496'h0000fa81e0000000000091ed0000000000ffd500000000000000040400000000000000000000000000ec0099000000000000000000000000000000000000;
-    rom[26] = 496'h0098933aa3f7ff00009d81e0c6e404fdfff6dd2d402d1afbfe5d5d31104035008bcc2259f73b00f9c7bfd5f1ee1800ee433bf222fac102ea0f1d271ce402;
-    rom[27] = 496'h1a2c1a121a530801e409287c23faf602f9093a078cacf80000440618a7f853d1fe2e1635ed0600e04e55e0df31b9fe062e4e0aa31b810000cb00fa5710f8;
-    rom[28] = 496'h00d30d19e2a5cb0000220d720ad64bff0000223ed9de14fe01c21b1c41d5f9007e70ee0e4cfa0002497f207144ee0007ecf4e6edf3d00007f6eee01df2da;
-    rom[29] = 496'h333f25283af901001338444b29f81701f8d3c2e305c300000081d41f1cfabb251f0211fbdaed003dc4c00116c73300febdd70904072f00001139d9d62bfe;
-    rom[30] = 496'h00c023cc81c5d80000ecb3d4cc1700ff00fef6765d2b3efcff55561ef46d0c00000004000000000000000000000000000001000000000000001bde7afe00;
-    rom[31] = 496'h0724271c466f1402f0e6295e5c31c50500c2c9996372ba0000d1ebcfd8f02e00000000d9fb0000000000ce00000000000000fa0000000000000000000000;
+    rom0[0] = 64'h01ef12bb40269bf2;
+    rom0[1] = 64'h0000f2ffd12f0dfa;
+    rom0[2] = 64'hff10e616cceeed0b;
+    rom0[3] = 64'h0000141b42f62a34;
+    rom0[4] = 64'h010158097b41e214;
+    rom0[5] = 64'h00002d284f6a09d6;
+    rom0[6] = 64'hfd17e734e808d61f;
+    rom0[7] = 64'h0000422d7cfa261b;
+    rom0[8] = 64'h0113c8f3c1d315f7;
+    rom0[9] = 64'h000010021f131724;
+    rom0[10] = 64'hfff54e167f6643fa;
+    rom0[11] = 64'h0000a3d5186fb1aa;
+    rom0[12] = 64'h010300af7f0c0e04;
+    rom0[13] = 64'h000030ebfcfee812;
+    rom0[14] = 64'h03002a58f3044afd;
+    rom0[15] = 64'h00005333a6b24625;
+    rom0[16] = 64'h00ea1e1e0a46fceb;
+    rom0[17] = 64'h0000cb099c021d9c;
+    rom0[18] = 64'h040e0322f5d91102;
+    rom0[19] = 64'h00002f27522c4343;
+    rom0[20] = 64'h0000000000f20000;
+    rom0[21] = 64'h000000f90000ee00;
+    rom0[22] = 64'h00043b49f0cf5305;
+    rom0[23] = 64'h0000ef07ff0e0115;
+    rom0[24] = 64'h0000000000000000;
+    rom0[25] = 64'h0000000000000000;
+    rom0[26] = 64'h02ea0f1d271ce402;
+    rom0[27] = 64'h0000cb00fa5710f8;
+    rom0[28] = 64'h0007f6eee01df2da;
+    rom0[29] = 64'h00001139d9d62bfe;
+    rom0[30] = 64'h0000001bde7afe00;
+    rom0[31] = 64'h0000000000000000;
   end
-  reg [495:0] _1_;
+  reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
+  assign port__data = _1_;
+  reg [63:0] rom1 [31:0];
+  initial begin
+    rom1[0] = 64'h01f23b14c51801d0;
+    rom1[1] = 64'h00082e0caf8122c5;
+    rom1[2] = 64'h000be3f22df6def1;
+    rom1[3] = 64'h00fffee6437f4f53;
+    rom1[4] = 64'hfffd741f3e273e3e;
+    rom1[5] = 64'hfefb313b0f819adc;
+    rom1[6] = 64'hff11e1da55e9b015;
+    rom1[7] = 64'h00fa18ed4b7ff477;
+    rom1[8] = 64'h0113d2df81f70be6;
+    rom1[9] = 64'hff06292b45723241;
+    rom1[10] = 64'h00f540ff3c1b7b77;
+    rom1[11] = 64'h04f8c9a3a2bf96ce;
+    rom1[12] = 64'h00035422e92d6856;
+    rom1[13] = 64'h0207404838bbfd4a;
+    rom1[14] = 64'h0101bd082a1715d1;
+    rom1[15] = 64'hfb00e72205e626ef;
+    rom1[16] = 64'h00f0ee04300df9e1;
+    rom1[17] = 64'hfff6a8dead81bf8f;
+    rom1[18] = 64'h020af6fcd4030bdc;
+    rom1[19] = 64'hfc010b4c7f49354b;
+    rom1[20] = 64'h000000bcf1060000;
+    rom1[21] = 64'h0000000100008300;
+    rom1[22] = 64'h0003fef9c2202ef5;
+    rom1[23] = 64'h01062336034f42dc;
+    rom1[24] = 64'h000000000000f100;
+    rom1[25] = 64'h0000000000000000;
+    rom1[26] = 64'h00ee433bf222fac1;
+    rom1[27] = 64'hfe062e4e0aa31b81;
+    rom1[28] = 64'h0007ecf4e6edf3d0;
+    rom1[29] = 64'h00febdd70904072f;
+    rom1[30] = 64'h0000000100000000;
+    rom1[31] = 64'h00000000fa000000;
+  end
+  reg [63:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rom1[\port__addr$15 ];
+  end
+  assign \port__data$142  = _2_;
+  reg [63:0] rom2 [31:0];
+  initial begin
+    rom2[0] = 64'h00f8024df6f21ae2;
+    rom2[1] = 64'h00f2422be5f430f2;
+    rom2[2] = 64'h00061cd92928ffe8;
+    rom2[3] = 64'h000b180225401907;
+    rom2[4] = 64'h00fe2b5a3d9aa2da;
+    rom2[5] = 64'h00e50bb9b3c9e2fc;
+    rom2[6] = 64'h000847c96634b002;
+    rom2[7] = 64'h000446015a65dc21;
+    rom2[8] = 64'h0007d9a9b22d5c11;
+    rom2[9] = 64'h00f4f72f0b11e8fd;
+    rom2[10] = 64'h00fafc4552a7ec01;
+    rom2[11] = 64'h01122afcd7fc172d;
+    rom2[12] = 64'h0001265bceab16da;
+    rom2[13] = 64'h00eafffd20d4020f;
+    rom2[14] = 64'h0001d645d0504966;
+    rom2[15] = 64'hfe049fb005ecf0f4;
+    rom2[16] = 64'h00f8fb46486a2059;
+    rom2[17] = 64'h002df30828ef05fd;
+    rom2[18] = 64'h00051200fa1202fc;
+    rom2[19] = 64'hff03dbc5dcd1fd0f;
+    rom2[20] = 64'h0000008100000b00;
+    rom2[21] = 64'h000000fa1ce7d600;
+    rom2[22] = 64'h00008c8195d12aff;
+    rom2[23] = 64'h00d7ff36d4f827d1;
+    rom2[24] = 64'h0000000081000000;
+    rom2[25] = 64'h000000ec00990000;
+    rom2[26] = 64'h00f9c7bfd5f1ee18;
+    rom2[27] = 64'h00e04e55e0df31b9;
+    rom2[28] = 64'h0002497f207144ee;
+    rom2[29] = 64'h003dc4c00116c733;
+    rom2[30] = 64'h0000000000000000;
+    rom2[31] = 64'h00000000ce000000;
+  end
+  reg [63:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= rom2[\port__addr$17 ];
+  end
+  assign \port__data$159  = _3_;
+  reg [63:0] rom3 [31:0];
+  initial begin
+    rom3[0] = 64'he600d00d22471912;
+    rom3[1] = 64'hcadbee1d2f1ebefa;
+    rom3[2] = 64'hfe001f0d17d602da;
+    rom3[3] = 64'h3835341cfddfd907;
+    rom3[4] = 64'h10000626522cdfe2;
+    rom3[5] = 64'h10cacbbecef22508;
+    rom3[6] = 64'he4000a0557b8cfc8;
+    rom3[7] = 64'h424b422efbe6e20b;
+    rom3[8] = 64'h020009ca0f493c37;
+    rom3[9] = 64'h11f5fd251817faf2;
+    rom3[10] = 64'hf700d4404031c6ce;
+    rom3[11] = 64'heefe142209306b04;
+    rom3[12] = 64'h00003adacf0c1851;
+    rom3[13] = 64'hdad7d8d701052601;
+    rom3[14] = 64'h1b002e280ffd7f2f;
+    rom3[15] = 64'h07e5c3c501202af5;
+    rom3[16] = 64'h0000eb3e212e2c1b;
+    rom3[17] = 64'h001a1f2033411ef4;
+    rom3[18] = 64'h0c0034fe2d394f2c;
+    rom3[19] = 64'h34f9cec5f6d8dffe;
+    rom3[20] = 64'hdb0000f100008b00;
+    rom3[21] = 64'hec000000e4f20000;
+    rom3[22] = 64'hef008bd2130df8f6;
+    rom3[23] = 64'h07d3ec231b2c3907;
+    rom3[24] = 64'h000000001e000000;
+    rom3[25] = 64'h0000000000000000;
+    rom3[26] = 64'h35008bcc2259f73b;
+    rom3[27] = 64'h53d1fe2e1635ed06;
+    rom3[28] = 64'hf9007e70ee0e4cfa;
+    rom3[29] = 64'hbb251f0211fbdaed;
+    rom3[30] = 64'h0c00000004000000;
+    rom3[31] = 64'h2e00000000d9fb00;
+  end
+  reg [63:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= rom3[\port__addr$19 ];
+  end
+  assign \port__data$176  = _4_;
+  reg [63:0] rom4 [31:0];
+  initial begin
+    rom4[0] = 64'h0a0102d6062108f0;
+    rom4[1] = 64'h00000081c8164dda;
+    rom4[2] = 64'hd70009b79f4017b5;
+    rom4[3] = 64'h5000007f4ecac319;
+    rom4[4] = 64'h3b00f77f321c1321;
+    rom4[5] = 64'ha40000380ef93139;
+    rom4[6] = 64'h2c0005ddba19272d;
+    rom4[7] = 64'h3b0000fc04f122fa;
+    rom4[8] = 64'h500002c7e46017fe;
+    rom4[9] = 64'h45000083c73a3ec8;
+    rom4[10] = 64'hfc02ed2c173d171b;
+    rom4[11] = 64'hd60000ecf0d119e9;
+    rom4[12] = 64'hae00ff4a40bf230d;
+    rom4[13] = 64'hc000006d59f8e32a;
+    rom4[14] = 64'hc7fffc057fb6c31a;
+    rom4[15] = 64'hd90000f107600f27;
+    rom4[16] = 64'h0000000000c79200;
+    rom4[17] = 64'h00000000f5cfcdf7;
+    rom4[18] = 64'h01fefd383ffa1242;
+    rom4[19] = 64'h810000f4f6c1e524;
+    rom4[20] = 64'hcd0308aaf3c4dbce;
+    rom4[21] = 64'h15000081dd0a4537;
+    rom4[22] = 64'h8e04050b7d81c522;
+    rom4[23] = 64'h010000b6142c3151;
+    rom4[24] = 64'h00000000faf3ed00;
+    rom4[25] = 64'h0000000004040000;
+    rom4[26] = 64'h1afbfe5d5d311040;
+    rom4[27] = 64'hf80000440618a7f8;
+    rom4[28] = 64'h14fe01c21b1c41d5;
+    rom4[29] = 64'h00000081d41f1cfa;
+    rom4[30] = 64'h3efcff55561ef46d;
+    rom4[31] = 64'hba0000d1ebcfd8f0;
+  end
+  reg [63:0] _5_;
+  always @(posedge clk) begin
+    _5_ <= rom4[\port__addr$21 ];
+  end
+  assign \port__data$193  = _5_;
+  reg [63:0] rom5 [31:0];
+  initial begin
+    rom5[0] = 64'h3c0101232be2021d;
+    rom5[1] = 64'h1e00fdcbebf2dee8;
+    rom5[2] = 64'hcd000aebd3f403cf;
+    rom5[3] = 64'h1600095c50fed75a;
+    rom5[4] = 64'h21fff824cf4f1f15;
+    rom5[5] = 64'he10000e6ebeef1dc;
+    rom5[6] = 64'hd90103daeffa1f38;
+    rom5[7] = 64'h190306f2addb766d;
+    rom5[8] = 64'he500fd576854183d;
+    rom5[9] = 64'h0803021713293754;
+    rom5[10] = 64'h0f00f33932e32238;
+    rom5[11] = 64'h0000051541e981ee;
+    rom5[12] = 64'h200000c6c70aeacd;
+    rom5[13] = 64'h01fcf9c7f1f2d7b2;
+    rom5[14] = 64'h2c00f6e56376f5aa;
+    rom5[15] = 64'hc6fefafe0a4e7300;
+    rom5[16] = 64'h00000000f4d98dbf;
+    rom5[17] = 64'h00000000e8f0fbf9;
+    rom5[18] = 64'h06ff00081b525302;
+    rom5[19] = 64'h9c03050302c3367c;
+    rom5[20] = 64'h420208e01fbcedd1;
+    rom5[21] = 64'h0efe00ebff1c3f4e;
+    rom5[22] = 64'h5b0205b53ceee1df;
+    rom5[23] = 64'h0efbf7a00b434016;
+    rom5[24] = 64'h000000000000fefa;
+    rom5[25] = 64'h000000ffd5000000;
+    rom5[26] = 64'h04fdfff6dd2d402d;
+    rom5[27] = 64'hf602f9093a078cac;
+    rom5[28] = 64'h4bff0000223ed9de;
+    rom5[29] = 64'h1701f8d3c2e305c3;
+    rom5[30] = 64'h00ff00fef6765d2b;
+    rom5[31] = 64'hc50500c2c9996372;
+  end
+  reg [63:0] _6_;
+  always @(posedge clk) begin
+    _6_ <= rom5[\port__addr$23 ];
+  end
+  assign \port__data$210  = _6_;
+  reg [63:0] rom6 [31:0];
+  initial begin
+    rom6[0] = 64'hff00fd04163dfa19;
+    rom6[1] = 64'hfc0007273df8c61d;
+    rom6[2] = 64'h0c000415deb81f0a;
+    rom6[3] = 64'hfe00e42b184b1a66;
+    rom6[4] = 64'h1e00fcd4e3ccf7fb;
+    rom6[5] = 64'h050000d1bebd12be;
+    rom6[6] = 64'h0e00014047e1ee75;
+    rom6[7] = 64'hfc0114ebe5cd405e;
+    rom6[8] = 64'hce00ff6f683281d2;
+    rom6[9] = 64'h1901e44e21dbdd5f;
+    rom6[10] = 64'h3e00fad714d1e316;
+    rom6[11] = 64'hfd00e2f31ee7b20e;
+    rom6[12] = 64'he00000dfde3e7a01;
+    rom6[13] = 64'hf1ff36f0d30722da;
+    rom6[14] = 64'hb4000038c7332c84;
+    rom6[15] = 64'h1500fd0a243c240b;
+    rom6[16] = 64'h00000000fff6e6d3;
+    rom6[17] = 64'h00000000dbe1c9f2;
+    rom6[18] = 64'hf90000f4c79be231;
+    rom6[19] = 64'h1001e90c534f7952;
+    rom6[20] = 64'h340002392c1a554c;
+    rom6[21] = 64'hefff171823f8e020;
+    rom6[22] = 64'h020002dfe92e7329;
+    rom6[23] = 64'hf6fe249edcfcd413;
+    rom6[24] = 64'h00000000000000ff;
+    rom6[25] = 64'h0000000091ed0000;
+    rom6[26] = 64'hff00009d81e0c6e4;
+    rom6[27] = 64'h0801e409287c23fa;
+    rom6[28] = 64'hcb0000220d720ad6;
+    rom6[29] = 64'h01001338444b29f8;
+    rom6[30] = 64'hd80000ecb3d4cc17;
+    rom6[31] = 64'h1402f0e6295e5c31;
+  end
+  reg [63:0] _7_;
+  always @(posedge clk) begin
+    _7_ <= rom6[\port__addr$25 ];
+  end
+  assign \port__data$227  = _7_;
+  reg [47:0] rom7 [31:0];
+  initial begin
+    rom7[0] = 48'h00dbf51653df;
+    rom7[1] = 48'h01001d332ae1;
+    rom7[2] = 48'h0043e4b0c9fa;
+    rom7[3] = 48'hebfe122efee1;
+    rom7[4] = 48'h00f7262cf346;
+    rom7[5] = 48'hfeebd2d1ea3f;
+    rom7[6] = 48'h007f739bfa41;
+    rom7[7] = 48'h0305f3f2fd08;
+    rom7[8] = 48'h000a09c1fe8c;
+    rom7[9] = 48'hf609ef0becfc;
+    rom7[10] = 48'h00c5f418521f;
+    rom7[11] = 48'hc2cafa293212;
+    rom7[12] = 48'h001d4f7f1d59;
+    rom7[13] = 48'h311010000d17;
+    rom7[14] = 48'h00cbed05d6c0;
+    rom7[15] = 48'h2b0f041bfce4;
+    rom7[16] = 48'h0000fdead6e9;
+    rom7[17] = 48'h0000fbbf8100;
+    rom7[18] = 48'h0098ebac92f4;
+    rom7[19] = 48'h0b292c164443;
+    rom7[20] = 48'h001717cb6d1b;
+    rom7[21] = 48'h0f121b340f94;
+    rom7[22] = 48'h000d05424d64;
+    rom7[23] = 48'h24dbd41606dd;
+    rom7[24] = 48'h00000003ff00;
+    rom7[25] = 48'h0000fa81e000;
+    rom7[26] = 48'h0098933aa3f7;
+    rom7[27] = 48'h1a2c1a121a53;
+    rom7[28] = 48'h00d30d19e2a5;
+    rom7[29] = 48'h333f25283af9;
+    rom7[30] = 48'h00c023cc81c5;
+    rom7[31] = 48'h0724271c466f;
+  end
+  reg [47:0] _8_;
+  always @(posedge clk) begin
+    _8_ <= rom7[\port__addr$27 ];
+  end
+  assign \port__data$244  = _8_;
+  assign \$291  = | q_stored;
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = \rport__addr$47  == 4'h8;
+  assign \$294  = \rport__addr$47  + 1'h1;
+  assign \$295  = \$293  ? 5'h00 : \$294 ;
+  assign \$296  = v8 & last8;
+  assign \$297  = ~ o__valid;
+  assign \$298  = \$297  | o__ready;
+  assign \$299  = | q_stored;
+  assign \$300  = ~ \$299 ;
+  assign \$301  = \$298  & \$300 ;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = \$296  & \$302 ;
+  assign \$304  = q_stored + \$303 ;
+  assign \$305  = ~ o__valid;
+  assign \$306  = \$305  | o__ready;
+  assign \$307  = | q_stored;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = \$304  - \$308 ;
+  assign \$310  = ~ o__valid;
+  assign \$311  = \$310  | o__ready;
+  assign \$312  = | q_stored;
+  assign \$313  = v8 & last8;
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = | q_stored;
+  assign \$316  = \$315  ? \rport__data$424  : q_in;
+  always @(posedge clk)
+    nf_t <= \$317 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$318 ;
+  always @(posedge clk)
+    reads_input_t <= \$319 ;
+  always @(posedge clk)
+    first_t <= \$320 ;
+  always @(posedge clk)
+    last_t <= \$321 ;
+  always @(posedge clk)
+    t <= \$322 ;
+  always @(posedge clk)
+    x_reg <= \$323 ;
+  always @(posedge clk)
+    from_input <= \$324 ;
+  always @(posedge clk)
+    v1 <= \$325 ;
+  always @(posedge clk)
+    first1 <= \$326 ;
+  always @(posedge clk)
+    last1 <= \$327 ;
+  always @(posedge clk)
+    nf1 <= \$328 ;
+  always @(posedge clk)
+    port__addr <= \$329 ;
+  always @(posedge clk)
+    x0_1 <= \$330 ;
+  always @(posedge clk)
+    x0_2 <= \$331 ;
+  always @(posedge clk)
+    x0_3 <= \$332 ;
+  always @(posedge clk)
+    x0_4 <= \$333 ;
+  always @(posedge clk)
+    x0_5 <= \$334 ;
+  always @(posedge clk)
+    x0_6 <= \$335 ;
+  always @(posedge clk)
+    x0_7 <= \$336 ;
+  always @(posedge clk)
+    x0_8 <= \$337 ;
+  always @(posedge clk)
+    \port__addr$15  <= \$338 ;
+  always @(posedge clk)
+    x1_9 <= \$339 ;
+  always @(posedge clk)
+    x1_10 <= \$340 ;
+  always @(posedge clk)
+    x1_11 <= \$341 ;
+  always @(posedge clk)
+    x1_12 <= \$342 ;
+  always @(posedge clk)
+    x1_13 <= \$343 ;
+  always @(posedge clk)
+    x1_14 <= \$344 ;
+  always @(posedge clk)
+    x1_15 <= \$345 ;
+  always @(posedge clk)
+    x1_16 <= \$346 ;
+  always @(posedge clk)
+    \port__addr$17  <= \$347 ;
+  always @(posedge clk)
+    x2_17 <= \$348 ;
+  always @(posedge clk)
+    x2_18 <= \$349 ;
+  always @(posedge clk)
+    x2_19 <= \$350 ;
+  always @(posedge clk)
+    x2_20 <= \$351 ;
+  always @(posedge clk)
+    x2_21 <= \$352 ;
+  always @(posedge clk)
+    x2_22 <= \$353 ;
+  always @(posedge clk)
+    x2_23 <= \$354 ;
+  always @(posedge clk)
+    x2_24 <= \$355 ;
+  always @(posedge clk)
+    \port__addr$19  <= \$356 ;
+  always @(posedge clk)
+    x3_1 <= \$357 ;
+  always @(posedge clk)
+    x3_25 <= \$358 ;
+  always @(posedge clk)
+    x3_26 <= \$359 ;
+  always @(posedge clk)
+    x3_27 <= \$360 ;
+  always @(posedge clk)
+    x3_28 <= \$361 ;
+  always @(posedge clk)
+    x3_29 <= \$362 ;
+  always @(posedge clk)
+    x3_30 <= \$363 ;
+  always @(posedge clk)
+    x3_31 <= \$364 ;
+  always @(posedge clk)
+    \port__addr$21  <= \$365 ;
+  always @(posedge clk)
+    x4_2 <= \$366 ;
+  always @(posedge clk)
+    x4_3 <= \$367 ;
+  always @(posedge clk)
+    x4_4 <= \$368 ;
+  always @(posedge clk)
+    x4_5 <= \$369 ;
+  always @(posedge clk)
+    x4_6 <= \$370 ;
   always @(posedge clk)
-    xoff0_8 <= \$336 ;
+    x4_7 <= \$371 ;
   always @(posedge clk)
-    xoff0_9 <= \$337 ;
+    x4_8 <= \$372 ;
   always @(posedge clk)
-    xoff0_10 <= \$338 ;
+    x4_9 <= \$373 ;
   always @(posedge clk)
-    xoff0_11 <= \$339 ;
+    \port__addr$23  <= \$374 ;
   always @(posedge clk)
-    xoff0_12 <= \$340 ;
+    x5_10 <= \$375 ;
   always @(posedge clk)
-    xoff0_13 <= \$341 ;
+    x5_11 <= \$376 ;
   always @(posedge clk)
-    xoff0_14 <= \$342 ;
+    x5_12 <= \$377 ;
   always @(posedge clk)
-    xoff0_15 <= \$343 ;
+    x5_13 <= \$378 ;
   always @(posedge clk)
-    xoff0_16 <= \$344 ;
+    x5_14 <= \$379 ;
   always @(posedge clk)
-    xoff0_17 <= \$345 ;
+    x5_15 <= \$380 ;
   always @(posedge clk)
-    xoff0_18 <= \$346 ;
+    x5_16 <= \$381 ;
   always @(posedge clk)
-    xoff0_19 <= \$347 ;
+    x5_17 <= \$382 ;
   always @(posedge clk)
-    xoff0_20 <= \$348 ;
+    \port__addr$25  <= \$383 ;
   always @(posedge clk)
-    xoff0_21 <= \$349 ;
+    x6_18 <= \$384 ;
   always @(posedge clk)
-    xoff0_22 <= \$350 ;
+    x6_19 <= \$385 ;
   always @(posedge clk)
-    xoff0_23 <= \$351 ;
+    x6_20 <= \$386 ;
   always @(posedge clk)
-    xoff0_24 <= \$352 ;
+    x6_21 <= \$387 ;
   always @(posedge clk)
-    xoff0_25 <= \$353 ;
+    x6_22 <= \$388 ;
   always @(posedge clk)
-    xoff0_26 <= \$354 ;
+    x6_23 <= \$389 ;
   always @(posedge clk)
-    xoff0_27 <= \$355 ;
+    x6_24 <= \$390 ;
   always @(posedge clk)
-    xoff0_28 <= \$356 ;
+    x6_25 <= \$391 ;
   always @(posedge clk)
-    xoff0_29 <= \$357 ;
+    \port__addr$27  <= \$392 ;
   always @(posedge clk)
-    xoff0_30 <= \$358 ;
+    x7_26 <= \$393 ;
   always @(posedge clk)
-    xoff0_31 <= \$359 ;
+    x7_27 <= \$394 ;
   always @(posedge clk)
-    xoff1_1 <= \$360 ;
+    x7_28 <= \$395 ;
   always @(posedge clk)
-    xoff1_2 <= \$361 ;
+    x7_29 <= \$396 ;
   always @(posedge clk)
-    xoff1_3 <= \$362 ;
+    x7_30 <= \$397 ;
   always @(posedge clk)
-    xoff1_4 <= \$363 ;
+    x7_31 <= \$398 ;
   always @(posedge clk)
-    xoff1_5 <= \$364 ;
+    xoff0_1 <= \$399 ;
   always @(posedge clk)
-    xoff1_6 <= \$365 ;
+    w0_1 <= \$400 ;
   always @(posedge clk)
-    xoff1_7 <= \$366 ;
+    xoff0_2 <= \$401 ;
   always @(posedge clk)
-    xoff1_8 <= \$367 ;
+    w0_2 <= \$402 ;
   always @(posedge clk)
-    xoff1_9 <= \$368 ;
+    xoff0_3 <= \$403 ;
   always @(posedge clk)
-    xoff1_10 <= \$369 ;
+    w0_3 <= \$404 ;
   always @(posedge clk)
-    xoff1_11 <= \$370 ;
+    xoff0_4 <= \$405 ;
   always @(posedge clk)
-    xoff1_12 <= \$371 ;
+    w0_4 <= \$406 ;
   always @(posedge clk)
-    xoff1_13 <= \$372 ;
+    xoff0_5 <= \$407 ;
   always @(posedge clk)
-    xoff1_14 <= \$373 ;
+    w0_5 <= \$408 ;
   always @(posedge clk)
-    xoff1_15 <= \$374 ;
+    xoff0_6 <= \$409 ;
   always @(posedge clk)
-    xoff1_16 <= \$375 ;
+    w0_6 <= \$410 ;
   always @(posedge clk)
-    xoff1_17 <= \$376 ;
+    xoff0_7 <= \$411 ;
   always @(posedge clk)
-    xoff1_18 <= \$377 ;
+    w0_7 <= \$412 ;
   always @(posedge clk)
-    xoff1_19 <= \$378 ;
+    xoff0_8 <= \$413 ;
   always @(posedge clk)
-    xoff1_20 <= \$379 ;
+    w0_8 <= \$414 ;
   always @(posedge clk)
-    xoff1_21 <= \$380 ;
+    xoff0_9 <= \$415 ;
   always @(posedge clk)
-    xoff1_22 <= \$381 ;
+    w0_9 <= \$416 ;
   always @(posedge clk)
-    xoff1_23 <= \$382 ;
+    xoff0_10 <= \$417 ;
   always @(posedge clk)
-    xoff1_24 <= \$383 ;
+    w0_10 <= \$418 ;
   always @(posedge clk)
-    xoff1_25 <= \$384 ;
+    xoff0_11 <= \$419 ;
   always @(posedge clk)
-    xoff1_26 <= \$385 ;
+    w0_11 <= \$420 ;
   always @(posedge clk)
-    xoff1_27 <= \$386 ;
+    xoff0_12 <= \$421 ;
   always @(posedge clk)
-    xoff1_28 <= \$387 ;
+    w0_12 <= \$422 ;
   always @(posedge clk)
-    xoff1_29 <= \$388 ;
+    xoff0_13 <= \$423 ;
   always @(posedge clk)
-    xoff1_30 <= \$389 ;
+    w0_13 <= \$424 ;
   always @(posedge clk)
-    xoff1_31 <= \$390 ;
+    xoff0_14 <= \$425 ;
   always @(posedge clk)
-    w0_1 <= \$391 ;
+    w0_14 <= \$426 ;
   always @(posedge clk)
-    w0_2 <= \$392 ;
+    xoff0_15 <= \$427 ;
   always @(posedge clk)
-    w0_3 <= \$393 ;
+    w0_15 <= \$428 ;
   always @(posedge clk)
-    w0_4 <= \$394 ;
+    xoff0_16 <= \$429 ;
   always @(posedge clk)
-    w0_5 <= \$395 ;
+    w0_16 <= \$430 ;
   always @(posedge clk)
-    w0_6 <= \$396 ;
+    xoff0_17 <= \$431 ;
   always @(posedge clk)
-    w0_7 <= \$397 ;
+    w0_17 <= \$432 ;
   always @(posedge clk)
-    w0_8 <= \$398 ;
+    xoff0_18 <= \$433 ;
   always @(posedge clk)
-    w0_9 <= \$399 ;
+    w0_18 <= \$434 ;
   always @(posedge clk)
-    w0_10 <= \$400 ;
+    xoff0_19 <= \$435 ;
   always @(posedge clk)
-    w0_11 <= \$401 ;
+    w0_19 <= \$436 ;
   always @(posedge clk)
-    w0_12 <= \$402 ;
+    xoff0_20 <= \$437 ;
   always @(posedge clk)
-    w0_13 <= \$403 ;
+    w0_20 <= \$438 ;
   always @(posedge clk)
-    w0_14 <= \$404 ;
+    xoff0_21 <= \$439 ;
   always @(posedge clk)
-    w0_15 <= \$405 ;
+    w0_21 <= \$440 ;
   always @(posedge clk)
-    w0_16 <= \$406 ;
+    xoff0_22 <= \$441 ;
   always @(posedge clk)
-    w0_17 <= \$407 ;
+    w0_22 <= \$442 ;
   always @(posedge clk)
-    w0_18 <= \$408 ;
+    xoff0_23 <= \$443 ;
   always @(posedge clk)
-    w0_19 <= \$409 ;
+    w0_23 <= \$444 ;
   always @(posedge clk)
-    w0_20 <= \$410 ;
+    xoff0_24 <= \$445 ;
   always @(posedge clk)
-    w0_21 <= \$411 ;
+    w0_24 <= \$446 ;
   always @(posedge clk)
-    w0_22 <= \$412 ;
+    xoff0_25 <= \$447 ;
   always @(posedge clk)
-    w0_23 <= \$413 ;
+    w0_25 <= \$448 ;
   always @(posedge clk)
-    w0_24 <= \$414 ;
+    xoff0_26 <= \$449 ;
   always @(posedge clk)
-    w0_25 <= \$415 ;
+    w0_26 <= \$450 ;
   always @(posedge clk)
-    w0_26 <= \$416 ;
+    xoff0_27 <= \$451 ;
   always @(posedge clk)
-    w0_27 <= \$417 ;
+    w0_27 <= \$452 ;
   always @(posedge clk)
-    w0_28 <= \$418 ;
+    xoff0_28 <= \$453 ;
   always @(posedge clk)
-    w0_29 <= \$419 ;
+    w0_28 <= \$454 ;
   always @(posedge clk)
-    w0_30 <= \$420 ;
+    xoff0_29 <= \$455 ;
   always @(posedge clk)
-    w0_31 <= \$421 ;
+    w0_29 <= \$456 ;
   always @(posedge clk)
-    w1_1 <= \$422 ;
+    xoff0_30 <= \$457 ;
   always @(posedge clk)
-    w1_2 <= \$423 ;
+    w0_30 <= \$458 ;
   always @(posedge clk)
-    w1_3 <= \$424 ;
+    xoff0_31 <= \$459 ;
   always @(posedge clk)
-    w1_4 <= \$425 ;
+    w0_31 <= \$460 ;
   always @(posedge clk)
-    w1_5 <= \$426 ;
+    xoff1_1 <= \$461 ;
   always @(posedge clk)
-    w1_6 <= \$427 ;
+    w1_1 <= \$462 ;
   always @(posedge clk)
-    w1_7 <= \$428 ;
+    xoff1_2 <= \$463 ;
   always @(posedge clk)
-    w1_8 <= \$429 ;
+    w1_2 <= \$464 ;
   always @(posedge clk)
-    w1_9 <= \$430 ;
+    xoff1_3 <= \$465 ;
   always @(posedge clk)
-    w1_10 <= \$431 ;
+    w1_3 <= \$466 ;
   always @(posedge clk)
-    w1_11 <= \$432 ;
+    xoff1_4 <= \$467 ;
   always @(posedge clk)
-    w1_12 <= \$433 ;
+    w1_4 <= \$468 ;
   always @(posedge clk)
-    w1_13 <= \$434 ;
+    xoff1_5 <= \$469 ;
   always @(posedge clk)
-    w1_14 <= \$435 ;
+    w1_5 <= \$470 ;
   always @(posedge clk)
-    w1_15 <= \$436 ;
+    xoff1_6 <= \$471 ;
   always @(posedge clk)
-    w1_16 <= \$437 ;
+    w1_6 <= \$472 ;
   always @(posedge clk)
-    w1_17 <= \$438 ;
+    xoff1_7 <= \$473 ;
   always @(posedge clk)
-    w1_18 <= \$439 ;
+    w1_7 <= \$474 ;
   always @(posedge clk)
-    w1_19 <= \$440 ;
+    xoff1_8 <= \$475 ;
   always @(posedge clk)
-    w1_20 <= \$441 ;
+    w1_8 <= \$476 ;
   always @(posedge clk)
-    w1_21 <= \$442 ;
+    xoff1_9 <= \$477 ;
   always @(posedge clk)
-    w1_22 <= \$443 ;
+    w1_9 <= \$478 ;
   always @(posedge clk)
-    w1_23 <= \$444 ;
+    xoff1_10 <= \$479 ;
   always @(posedge clk)
-    w1_24 <= \$445 ;
+    w1_10 <= \$480 ;
   always @(posedge clk)
-    w1_25 <= \$446 ;
+    xoff1_11 <= \$481 ;
   always @(posedge clk)
-    w1_26 <= \$447 ;
+    w1_11 <= \$482 ;
   always @(posedge clk)
-    w1_27 <= \$448 ;
+    xoff1_12 <= \$483 ;
   always @(posedge clk)
-    w1_28 <= \$449 ;
+    w1_12 <= \$484 ;
   always @(posedge clk)
-    w1_29 <= \$450 ;
+    xoff1_13 <= \$485 ;
   always @(posedge clk)
-    w1_30 <= \$451 ;
+    w1_13 <= \$486 ;
   always @(posedge clk)
-    w1_31 <= \$452 ;
+    xoff1_14 <= \$487 ;
   always @(posedge clk)
-    prod0_1 <= \$453 ;
+    w1_14 <= \$488 ;
   always @(posedge clk)
-    prod0_2 <= \$454 ;
+    xoff1_15 <= \$489 ;
   always @(posedge clk)
-    prod0_3 <= \$455 ;
+    w1_15 <= \$490 ;
   always @(posedge clk)
-    prod0_4 <= \$456 ;
+    xoff1_16 <= \$491 ;
   always @(posedge clk)
-    prod0_5 <= \$457 ;
+    w1_16 <= \$492 ;
   always @(posedge clk)
-    prod0_6 <= \$458 ;
+    xoff1_17 <= \$493 ;
   always @(posedge clk)
-    prod0_7 <= \$459 ;
+    w1_17 <= \$494 ;
   always @(posedge clk)
-    prod0_8 <= \$460 ;
+    xoff1_18 <= \$495 ;
   always @(posedge clk)
-    prod0_9 <= \$461 ;
+    w1_18 <= \$496 ;
   always @(posedge clk)
-    prod0_10 <= \$462 ;
+    xoff1_19 <= \$497 ;
   always @(posedge clk)
-    prod0_11 <= \$463 ;
+    w1_19 <= \$498 ;
   always @(posedge clk)
-    prod0_12 <= \$464 ;
+    xoff1_20 <= \$499 ;
   always @(posedge clk)
-    prod0_13 <= \$465 ;
+    w1_20 <= \$500 ;
   always @(posedge clk)
-    prod0_14 <= \$466 ;
+    xoff1_21 <= \$501 ;
   always @(posedge clk)
-    prod0_15 <= \$467 ;
+    w1_21 <= \$502 ;
   always @(posedge clk)
-    prod0_16 <= \$468 ;
+    xoff1_22 <= \$503 ;
   always @(posedge clk)
-    prod0_17 <= \$469 ;
+    w1_22 <= \$504 ;
   always @(posedge clk)
-    prod0_18 <= \$470 ;
+    xoff1_23 <= \$505 ;
   always @(posedge clk)
-    prod0_19 <= \$471 ;
+    w1_23 <= \$506 ;
   always @(posedge clk)
-    prod0_20 <= \$472 ;
+    xoff1_24 <= \$507 ;
   always @(posedge clk)
-    prod0_21 <= \$473 ;
+    w1_24 <= \$508 ;
   always @(posedge clk)
-    prod0_22 <= \$474 ;
+    xoff1_25 <= \$509 ;
   always @(posedge clk)
-    prod0_23 <= \$475 ;
+    w1_25 <= \$510 ;
   always @(posedge clk)
-    prod0_24 <= \$476 ;
+    xoff1_26 <= \$511 ;
   always @(posedge clk)
-    prod0_25 <= \$477 ;
+    w1_26 <= \$512 ;
   always @(posedge clk)
-    prod0_26 <= \$478 ;
+    xoff1_27 <= \$513 ;
   always @(posedge clk)
-    prod0_27 <= \$479 ;
+    w1_27 <= \$514 ;
   always @(posedge clk)
-    prod0_28 <= \$480 ;
+    xoff1_28 <= \$515 ;
   always @(posedge clk)
-    prod0_29 <= \$481 ;
+    w1_28 <= \$516 ;
   always @(posedge clk)
-    prod0_30 <= \$482 ;
+    xoff1_29 <= \$517 ;
   always @(posedge clk)
-    prod0_31 <= \$483 ;
+    w1_29 <= \$518 ;
   always @(posedge clk)
-    prod1_1 <= \$484 ;
+    xoff1_30 <= \$519 ;
   always @(posedge clk)
-    prod1_2 <= \$485 ;
+    w1_30 <= \$520 ;
   always @(posedge clk)
-    prod1_3 <= \$486 ;
+    xoff1_31 <= \$521 ;
   always @(posedge clk)
-    prod1_4 <= \$487 ;
+    w1_31 <= \$522 ;
   always @(posedge clk)
-    prod1_5 <= \$488 ;
+    prod0_1 <= \$523 ;
   always @(posedge clk)
-    prod1_6 <= \$489 ;
+    prod0_2 <= \$524 ;
   always @(posedge clk)
-    prod1_7 <= \$490 ;
+    prod0_3 <= \$525 ;
   always @(posedge clk)
-    prod1_8 <= \$491 ;
+    prod0_4 <= \$526 ;
   always @(posedge clk)
-    prod1_9 <= \$492 ;
+    prod0_5 <= \$527 ;
   always @(posedge clk)
-    prod1_10 <= \$493 ;
+    prod0_6 <= \$528 ;
   always @(posedge clk)
-    prod1_11 <= \$494 ;
+    prod0_7 <= \$529 ;
   always @(posedge clk)
-    prod1_12 <= \$495 ;
+    prod0_8 <= \$530 ;
   always @(posedge clk)
-    prod1_13 <= \$496 ;
+    prod0_9 <= \$531 ;
   always @(posedge clk)
-    prod1_14 <= \$497 ;
+    prod0_10 <= \$532 ;
   always @(posedge clk)
-    prod1_15 <= \$498 ;
+    prod0_11 <= \$533 ;
   always @(posedge clk)
-    prod1_16 <= \$499 ;
+    prod0_12 <= \$534 ;
   always @(posedge clk)
-    prod1_17 <= \$500 ;
+    prod0_13 <= \$535 ;
   always @(posedge clk)
-    prod1_18 <= \$501 ;
+    prod0_14 <= \$536 ;
   always @(posedge clk)
-    prod1_19 <= \$502 ;
+    prod0_15 <= \$537 ;
   always @(posedge clk)
-    prod1_20 <= \$503 ;
+    prod0_16 <= \$538 ;
   always @(posedge clk)
-    prod1_21 <= \$504 ;
+    prod0_17 <= \$539 ;
   always @(posedge clk)
-    prod1_22 <= \$505 ;
+    prod0_18 <= \$540 ;
   always @(posedge clk)
-    prod1_23 <= \$506 ;
+    prod0_19 <= \$541 ;
   always @(posedge clk)
-    prod1_24 <= \$507 ;
+    prod0_20 <= \$542 ;
   always @(posedge clk)
-    prod1_25 <= \$508 ;
+    prod0_21 <= \$543 ;
   always @(posedge clk)
-    prod1_26 <= \$509 ;
+    prod0_22 <= \$544 ;
   always @(posedge clk)
-    prod1_27 <= \$510 ;
+    prod0_23 <= \$545 ;
   always @(posedge clk)
-    prod1_28 <= \$511 ;
+    prod0_24 <= \$546 ;
   always @(posedge clk)
-    prod1_29 <= \$512 ;
+    prod0_25 <= \$547 ;
   always @(posedge clk)
-    prod1_30 <= \$513 ;
+    prod0_26 <= \$548 ;
   always @(posedge clk)
-    prod1_31 <= \$514 ;
+    prod0_27 <= \$549 ;
   always @(posedge clk)
-    prod0_1_r <= \$515 ;
+    prod0_28 <= \$550 ;
   always @(posedge clk)
-    prod0_2_r <= \$516 ;
+    prod0_29 <= \$551 ;
   always @(posedge clk)
-    prod0_3_r <= \$517 ;
+    prod0_30 <= \$552 ;
   always @(posedge clk)
-    prod0_4_r <= \$518 ;
+    prod0_31 <= \$553 ;
   always @(posedge clk)
-    prod0_5_r <= \$519 ;
+    prod1_1 <= \$554 ;
   always @(posedge clk)
-    prod0_6_r <= \$520 ;
+    prod1_2 <= \$555 ;
   always @(posedge clk)
-    prod0_7_r <= \$521 ;
+    prod1_3 <= \$556 ;
   always @(posedge clk)
-    prod0_8_r <= \$522 ;
+    prod1_4 <= \$557 ;
   always @(posedge clk)
-    prod0_9_r <= \$523 ;
+    prod1_5 <= \$558 ;
   always @(posedge clk)
-    prod0_10_r <= \$524 ;
+    prod1_6 <= \$559 ;
   always @(posedge clk)
-    prod0_11_r <= \$525 ;
+    prod1_7 <= \$560 ;
   always @(posedge clk)
-    prod0_12_r <= \$526 ;
+    prod1_8 <= \$561 ;
   always @(posedge clk)
-    prod0_13_r <= \$527 ;
+    prod1_9 <= \$562 ;
   always @(posedge clk)
-    prod0_14_r <= \$528 ;
+    prod1_10 <= \$563 ;
   always @(posedge clk)
-    prod0_15_r <= \$529 ;
+    prod1_11 <= \$564 ;
   always @(posedge clk)
-    prod0_16_r <= \$530 ;
+    prod1_12 <= \$565 ;
   always @(posedge clk)
-    prod0_17_r <= \$531 ;
+    prod1_13 <= \$566 ;
   always @(posedge clk)
-    prod0_18_r <= \$532 ;
+    prod1_14 <= \$567 ;
   always @(posedge clk)
-    prod0_19_r <= \$533 ;
+    prod1_15 <= \$568 ;
   always @(posedge clk)
-    prod0_20_r <= \$534 ;
+    prod1_16 <= \$569 ;
   always @(posedge clk)
-    prod0_21_r <= \$535 ;
+    prod1_17 <= \$570 ;
   always @(posedge clk)
-    prod0_22_r <= \$536 ;
+    prod1_18 <= \$571 ;
   always @(posedge clk)
-    prod0_23_r <= \$537 ;
+    prod1_19 <= \$572 ;
   always @(posedge clk)
-    prod0_24_r <= \$538 ;
+    prod1_20 <= \$573 ;
   always @(posedge clk)
-    prod0_25_r <= \$539 ;
+    prod1_21 <= \$574 ;
   always @(posedge clk)
-    prod0_26_r <= \$540 ;
+    prod1_22 <= \$575 ;
   always @(posedge clk)
-    prod0_27_r <= \$541 ;
+    prod1_23 <= \$576 ;
   always @(posedge clk)
-    prod0_28_r <= \$542 ;
+    prod1_24 <= \$577 ;
   always @(posedge clk)
-    prod0_29_r <= \$543 ;
+    prod1_25 <= \$578 ;
   always @(posedge clk)
-    prod0_30_r <= \$544 ;
+    prod1_26 <= \$579 ;
   always @(posedge clk)
-    prod0_31_r <= \$545 ;
+    prod1_27 <= \$580 ;
   always @(posedge clk)
-    prod1_1_r <= \$546 ;
+    prod1_28 <= \$581 ;
   always @(posedge clk)
-    prod1_2_r <= \$547 ;
+    prod1_29 <= \$582 ;
   always @(posedge clk)
-    prod1_3_r <= \$548 ;
+    prod1_30 <= \$583 ;
   always @(posedge clk)
-    prod1_4_r <= \$549 ;
+    prod1_31 <= \$584 ;
   always @(posedge clk)
-    prod1_5_r <= \$550 ;
+    prod0_1_r <= \$585 ;
   always @(posedge clk)
-    prod1_6_r <= \$551 ;
+    prod0_2_r <= \$586 ;
   always @(posedge clk)
-    prod1_7_r <= \$552 ;
+    prod0_3_r <= \$587 ;
   always @(posedge clk)
-    prod1_8_r <= \$553 ;
+    prod0_4_r <= \$588 ;
   always @(posedge clk)
-    prod1_9_r <= \$554 ;
+    prod0_5_r <= \$589 ;
   always @(posedge clk)
-    prod1_10_r <= \$555 ;
+    prod0_6_r <= \$590 ;
   always @(posedge clk)
-    prod1_11_r <= \$556 ;
+    prod0_7_r <= \$591 ;
   always @(posedge clk)
-    prod1_12_r <= \$557 ;
+    prod0_8_r <= \$592 ;
   always @(posedge clk)
-    prod1_13_r <= \$558 ;
+    prod0_9_r <= \$593 ;
   always @(posedge clk)
-    prod1_14_r <= \$559 ;
+    prod0_10_r <= \$594 ;
   always @(posedge clk)
-    prod1_15_r <= \$560 ;
+    prod0_11_r <= \$595 ;
   always @(posedge clk)
-    prod1_16_r <= \$561 ;
+    prod0_12_r <= \$596 ;
   always @(posedge clk)
-    prod1_17_r <= \$562 ;
+    prod0_13_r <= \$597 ;
   always @(posedge clk)
-    prod1_18_r <= \$563 ;
+    prod0_14_r <= \$598 ;
   always @(posedge clk)
-    prod1_19_r <= \$564 ;
+    prod0_15_r <= \$599 ;
   always @(posedge clk)
-    prod1_20_r <= \$565 ;
+    prod0_16_r <= \$600 ;
   always @(posedge clk)
-    prod1_21_r <= \$566 ;
+    prod0_17_r <= \$601 ;
   always @(posedge clk)
-    prod1_22_r <= \$567 ;
+    prod0_18_r <= \$602 ;
   always @(posedge clk)
-    prod1_23_r <= \$568 ;
+    prod0_19_r <= \$603 ;
   always @(posedge clk)
-    prod1_24_r <= \$569 ;
+    prod0_20_r <= \$604 ;
   always @(posedge clk)
-    prod1_25_r <= \$570 ;
+    prod0_21_r <= \$605 ;
   always @(posedge clk)
-    prod1_26_r <= \$571 ;
+    prod0_22_r <= \$606 ;
   always @(posedge clk)
-    prod1_27_r <= \$572 ;
+    prod0_23_r <= \$607 ;
   always @(posedge clk)
-    prod1_28_r <= \$573 ;
+    prod0_24_r <= \$608 ;
   always @(posedge clk)
-    prod1_29_r <= \$574 ;
+    prod0_25_r <= \$609 ;
   always @(posedge clk)
-    prod1_30_r <= \$575 ;
+    prod0_26_r <= \$610 ;
   always @(posedge clk)
-    prod1_31_r <= \$576 ;
+    prod0_27_r <= \$611 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$577 ;
+    prod0_28_r <= \$612 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$578 ;
+    prod0_29_r <= \$613 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$579 ;
+    prod0_30_r <= \$614 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$580 ;
+    prod0_31_r <= \$615 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$581 ;
+    prod1_1_r <= \$616 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$582 ;
+    prod1_2_r <= \$617 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$583 ;
+    prod1_3_r <= \$618 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$584 ;
+    prod1_4_r <= \$619 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$585 ;
+    prod1_5_r <= \$620 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$586 ;
+    prod1_6_r <= \$621 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$587 ;
+    prod1_7_r <= \$622 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$588 ;
+    prod1_8_r <= \$623 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$589 ;
+    prod1_9_r <= \$624 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$590 ;
+    prod1_10_r <= \$625 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$591 ;
+    prod1_11_r <= \$626 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$592 ;
+    prod1_12_r <= \$627 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$593 ;
+    prod1_13_r <= \$628 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$594 ;
+    prod1_14_r <= \$629 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$595 ;
+    prod1_15_r <= \$630 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$596 ;
+    prod1_16_r <= \$631 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$597 ;
+    prod1_17_r <= \$632 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$598 ;
+    prod1_18_r <= \$633 ;
   always @(posedge clk)
-    v2 <= \$599 ;
+    prod1_19_r <= \$634 ;
   always @(posedge clk)
-    first2 <= \$600 ;
+    prod1_20_r <= \$635 ;
   always @(posedge clk)
-    last2 <= \$601 ;
+    prod1_21_r <= \$636 ;
   always @(posedge clk)
-    nf2 <= \$602 ;
+    prod1_22_r <= \$637 ;
   always @(posedge clk)
-    v3 <= \$603 ;
+    prod1_23_r <= \$638 ;
   always @(posedge clk)
-    first3 <= \$604 ;
+    prod1_24_r <= \$639 ;
   always @(posedge clk)
-    last3 <= \$605 ;
+    prod1_25_r <= \$640 ;
   always @(posedge clk)
-    nf3 <= \$606 ;
+    prod1_26_r <= \$641 ;
   always @(posedge clk)
-    v4 <= \$607 ;
+    prod1_27_r <= \$642 ;
   always @(posedge clk)
-    first4 <= \$608 ;
+    prod1_28_r <= \$643 ;
   always @(posedge clk)
-    last4 <= \$609 ;
+    prod1_29_r <= \$644 ;
   always @(posedge clk)
-    nf4 <= \$610 ;
+    prod1_30_r <= \$645 ;
   always @(posedge clk)
-    v5 <= \$611 ;
+    prod1_31_r <= \$646 ;
   always @(posedge clk)
-    first5 <= \$612 ;
+    sum0_s0_0 <= \$647 ;
   always @(posedge clk)
-    last5 <= \$613 ;
+    sum0_s0_1 <= \$648 ;
   always @(posedge clk)
-    nf5 <= \$614 ;
+    sum0_s0_2 <= \$649 ;
   always @(posedge clk)
-    v6 <= \$615 ;
+    sum0_s0_3 <= \$650 ;
   always @(posedge clk)
-    first6 <= \$616 ;
+    sum0_s0_4 <= \$651 ;
   always @(posedge clk)
-    last6 <= \$617 ;
+    sum0_s0_5 <= \$652 ;
   always @(posedge clk)
-    nf6 <= \$618 ;
+    sum0_s0_6 <= \$653 ;
   always @(posedge clk)
-    v7 <= \$619 ;
+    sum0_s0_7 <= \$654 ;
   always @(posedge clk)
-    first7 <= \$620 ;
+    sum0_s1_0 <= \$655 ;
   always @(posedge clk)
-    last7 <= \$621 ;
+    sum0_s1_1 <= \$656 ;
   always @(posedge clk)
-    nf7 <= \$622 ;
+    sum0_s2_0 <= \$657 ;
   always @(posedge clk)
-    acc0 <= \$623 ;
+    sum1_s0_0 <= \$658 ;
   always @(posedge clk)
-    acc1 <= \$624 ;
+    sum1_s0_1 <= \$659 ;
   always @(posedge clk)
-    q_owed <= \$625 ;
+    sum1_s0_2 <= \$660 ;
   always @(posedge clk)
-    \$signature__addr$30  <= \$626 ;
+    sum1_s0_3 <= \$661 ;
   always @(posedge clk)
-    \rport__addr$33  <= \$627 ;
+    sum1_s0_4 <= \$662 ;
   always @(posedge clk)
-    q_stored <= \$628 ;
+    sum1_s0_5 <= \$663 ;
   always @(posedge clk)
-    o__valid <= \$629 ;
+    sum1_s0_6 <= \$664 ;
   always @(posedge clk)
-    o__payload <= \$630 ;
-  assign q_room = q_owed < 4'h9;
+    sum1_s0_7 <= \$665 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$666 ;
+  always @(posedge clk)
+    sum1_s1_1 <= \$667 ;
+  always @(posedge clk)
+    sum1_s2_0 <= \$668 ;
+  always @(posedge clk)
+    v2 <= \$669 ;
+  always @(posedge clk)
+    first2 <= \$670 ;
+  always @(posedge clk)
+    last2 <= \$671 ;
+  always @(posedge clk)
+    nf2 <= \$672 ;
+  always @(posedge clk)
+    v3 <= \$673 ;
+  always @(posedge clk)
+    first3 <= \$674 ;
+  always @(posedge clk)
+    last3 <= \$675 ;
+  always @(posedge clk)
+    nf3 <= \$676 ;
+  always @(posedge clk)
+    v4 <= \$677 ;
+  always @(posedge clk)
+    first4 <= \$678 ;
+  always @(posedge clk)
+    last4 <= \$679 ;
+  always @(posedge clk)
+    nf4 <= \$680 ;
+  always @(posedge clk)
+    v5 <= \$681 ;
+  always @(posedge clk)
+    first5 <= \$682 ;
+  always @(posedge clk)
+    last5 <= \$683 ;
+  always @(posedge clk)
+    nf5 <= \$684 ;
+  always @(posedge clk)
+    v6 <= \$685 ;
+  always @(posedge clk)
+    first6 <= \$686 ;
+  always @(posedge clk)
+    last6 <= \$687 ;
+  always @(posedge clk)
+    nf6 <= \$688 ;
+  always @(posedge clk)
+    v7 <= \$689 ;
+  always @(posedge clk)
+    first7 <= \$690 ;
+  always @(posedge clk)
+    last7 <= \$691 ;
+  always @(posedge clk)
+    nf7 <= \$692 ;
+  always @(posedge clk)
+    v8 <= \$693 ;
+  always @(posedge clk)
+    first8 <= \$694 ;
+  always @(posedge clk)
+    last8 <= \$695 ;
+  always @(posedge clk)
+    nf8 <= \$696 ;
+  always @(posedge clk)
+    acc0 <= \$697 ;
+  always @(posedge clk)
+    acc1 <= \$698 ;
+  always @(posedge clk)
+    q_owed <= \$699 ;
+  always @(posedge clk)
+    \$signature__addr$44  <= \$700 ;
+  always @(posedge clk)
+    \rport__addr$47  <= \$701 ;
+  always @(posedge clk)
+    q_stored <= \$702 ;
+  always @(posedge clk)
+    o__valid <= \$703 ;
+  always @(posedge clk)
+    o__payload <= \$704 ;
+  assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -2296,145 +3036,145 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
+  assign \$8  = first8 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s2_0);
-  assign \$11  = first7 ? \$10  : acc1;
+  assign \$11  = first8 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s2_0);
-  assign \$13  = v7 & last7;
+  assign \$13  = v8 & last8;
   assign \$14  = ~ o__valid;
   assign \$15  = \$14  | o__ready;
   assign \$16  = | q_stored;
   assign \$17  = ~ \$16 ;
   assign \$18  = \$15  & \$17 ;
   assign \$19  = ~ \$18 ;
-  assign \$signature__en$24  = \$13  & \$19 ;
-  assign \$25  = wrom__addr == 5'h1f;
-  assign \$26  = wrom__addr + 1'h1;
+  assign \$signature__en$38  = \$13  & \$19 ;
+  assign \$25  = t == 5'h1f;
+  assign \$26  = t + 1'h1;
   assign \$27  = \$25  ? 6'h00 : \$26 ;
   assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(\$28 [15:8]) - $signed(8'h80);
+  assign \$29  = from_input ? x_reg : rport__data;
   assign \$30  = from_input ? x_reg : rport__data;
-  assign \$31  = $signed(\$30 [23:16]) - $signed(8'h80);
+  assign \$31  = from_input ? x_reg : rport__data;
   assign \$32  = from_input ? x_reg : rport__data;
-  assign \$33  = $signed(\$32 [31:24]) - $signed(8'h80);
+  assign \$33  = from_input ? x_reg : rport__data;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [39:32]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
   assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [47:40]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
   assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [55:48]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [63:56]) - $signed(8'h80);
+  assign \$41  = from_input ? x_reg : rport__data;
   assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [71:64]) - $signed(8'h80);
+  assign \$43  = from_input ? x_reg : rport__data;
   assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [79:72]) - $signed(8'h80);
+  assign \$45  = from_input ? x_reg : rport__data;
   assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [87:80]) - $signed(8'h80);
+  assign \$47  = from_input ? x_reg : rport__data;
   assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [95:88]) - $signed(8'h80);
+  assign \$49  = from_input ? x_reg : rport__data;
   assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [103:96]) - $signed(8'h80);
+  assign \$51  = from_input ? x_reg : rport__data;
   assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [111:104]) - $signed(8'h80);
+  assign \$53  = from_input ? x_reg : rport__data;
   assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [119:112]) - $signed(8'h80);
+  assign \$55  = from_input ? x_reg : rport__data;
   assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [127:120]) - $signed(8'h80);
+  assign \$57  = from_input ? x_reg : rport__data;
   assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [135:128]) - $signed(8'h80);
+  assign \$59  = from_input ? x_reg : rport__data;
   assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [143:136]) - $signed(8'h80);
+  assign \$61  = from_input ? x_reg : rport__data;
   assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [151:144]) - $signed(8'h80);
+  assign \$63  = from_input ? x_reg : rport__data;
   assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [159:152]) - $signed(8'h80);
+  assign \$65  = from_input ? x_reg : rport__data;
   assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [167:160]) - $signed(8'h80);
+  assign \$67  = from_input ? x_reg : rport__data;
   assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [175:168]) - $signed(8'h80);
+  assign \$69  = from_input ? x_reg : rport__data;
   assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [183:176]) - $signed(8'h80);
+  assign \$71  = from_input ? x_reg : rport__data;
   assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [191:184]) - $signed(8'h80);
+  assign \$73  = from_input ? x_reg : rport__data;
   assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [199:192]) - $signed(8'h80);
+  assign \$75  = from_input ? x_reg : rport__data;
   assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [207:200]) - $signed(8'h80);
+  assign \$77  = from_input ? x_reg : rport__data;
   assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [215:208]) - $signed(8'h80);
+  assign \$79  = from_input ? x_reg : rport__data;
   assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [223:216]) - $signed(8'h80);
+  assign \$81  = from_input ? x_reg : rport__data;
   assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = $signed(\$82 [231:224]) - $signed(8'h80);
+  assign \$83  = from_input ? x_reg : rport__data;
   assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = $signed(\$84 [239:232]) - $signed(8'h80);
+  assign \$85  = from_input ? x_reg : rport__data;
   assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = $signed(\$86 [247:240]) - $signed(8'h80);
+  assign \$87  = from_input ? x_reg : rport__data;
   assign \$88  = from_input ? x_reg : rport__data;
-  assign \$89  = $signed(\$88 [255:248]) - $signed(8'h80);
-  assign \$90  = from_input ? x_reg : rport__data;
-  assign \$91  = $signed(\$90 [15:8]) - $signed(8'h80);
-  assign \$92  = from_input ? x_reg : rport__data;
-  assign \$93  = $signed(\$92 [23:16]) - $signed(8'h80);
-  assign \$94  = from_input ? x_reg : rport__data;
-  assign \$95  = $signed(\$94 [31:24]) - $signed(8'h80);
-  assign \$96  = from_input ? x_reg : rport__data;
-  assign \$97  = $signed(\$96 [39:32]) - $signed(8'h80);
-  assign \$98  = from_input ? x_reg : rport__data;
-  assign \$99  = $signed(\$98 [47:40]) - $signed(8'h80);
-  assign \$100  = from_input ? x_reg : rport__data;
-  assign \$101  = $signed(\$100 [55:48]) - $signed(8'h80);
-  assign \$102  = from_input ? x_reg : rport__data;
-  assign \$103  = $signed(\$102 [63:56]) - $signed(8'h80);
-  assign \$104  = from_input ? x_reg : rport__data;
-  assign \$105  = $signed(\$104 [71:64]) - $signed(8'h80);
-  assign \$106  = from_input ? x_reg : rport__data;
-  assign \$107  = $signed(\$106 [79:72]) - $signed(8'h80);
-  assign \$108  = from_input ? x_reg : rport__data;
-  assign \$109  = $signed(\$108 [87:80]) - $signed(8'h80);
-  assign \$110  = from_input ? x_reg : rport__data;
-  assign \$111  = $signed(\$110 [95:88]) - $signed(8'h80);
-  assign \$112  = from_input ? x_reg : rport__data;
-  assign \$113  = $signed(\$112 [103:96]) - $signed(8'h80);
-  assign \$114  = from_input ? x_reg : rport__data;
-  assign \$115  = $signed(\$114 [111:104]) - $signed(8'h80);
-  assign \$116  = from_input ? x_reg : rport__data;
-  assign \$117  = $signed(\$116 [119:112]) - $signed(8'h80);
-  assign \$118  = from_input ? x_reg : rport__data;
-  assign \$119  = $signed(\$118 [127:120]) - $signed(8'h80);
-  assign \$120  = from_input ? x_reg : rport__data;
-  assign \$121  = $signed(\$120 [135:128]) - $signed(8'h80);
-  assign \$122  = from_input ? x_reg : rport__data;
-  assign \$123  = $signed(\$122 [143:136]) - $signed(8'h80);
-  assign \$124  = from_input ? x_reg : rport__data;
-  assign \$125  = $signed(\$124 [151:144]) - $signed(8'h80);
-  assign \$126  = from_input ? x_reg : rport__data;
-  assign \$127  = $signed(\$126 [159:152]) - $signed(8'h80);
-  assign \$128  = from_input ? x_reg : rport__data;
-  assign \$129  = $signed(\$128 [167:160]) - $signed(8'h80);
-  assign \$130  = from_input ? x_reg : rport__data;
-  assign \$131  = $signed(\$130 [175:168]) - $signed(8'h80);
-  assign \$132  = from_input ? x_reg : rport__data;
-  assign \$133  = $signed(\$132 [183:176]) - $signed(8'h80);
-  assign \$134  = from_input ? x_reg : rport__data;
-  assign \$135  = $signed(\$134 [191:184]) - $signed(8'h80);
-  assign \$136  = from_input ? x_reg : rport__data;
-  assign \$137  = $signed(\$136 [199:192]) - $signed(8'h80);
-  assign \$138  = from_input ? x_reg : rport__data;
-  assign \$139  = $signed(\$138 [207:200]) - $signed(8'h80);
-  assign \$140  = from_input ? x_reg : rport__data;
-  assign \$141  = $signed(\$140 [215:208]) - $signed(8'h80);
-  assign \$142  = from_input ? x_reg : rport__data;
-  assign \$143  = $signed(\$142 [223:216]) - $signed(8'h80);
-  assign \$144  = from_input ? x_reg : rport__data;
-  assign \$145  = $signed(\$144 [231:224]) - $signed(8'h80);
-  assign \$146  = from_input ? x_reg : rport__data;
-  assign \$147  = $signed(\$146 [239:232]) - $signed(8'h80);
-  assign \$148  = from_input ? x_reg : rport__data;
-  assign \$149  = $signed(\$148 [247:240]) - $signed(8'h80);
-  assign \$150  = from_input ? x_reg : rport__data;
-  assign \$151  = $signed(\$150 [255:248]) - $signed(8'h80);
+  assign \$89  = from_input ? x_reg : rport__data;
+  assign \$90  = $signed(x0_1) - $signed(8'h80);
+  assign \$91  = $signed(x0_2) - $signed(8'h80);
+  assign \$92  = $signed(x0_3) - $signed(8'h80);
+  assign \$93  = $signed(x0_4) - $signed(8'h80);
+  assign \$94  = $signed(x0_5) - $signed(8'h80);
+  assign \$95  = $signed(x0_6) - $signed(8'h80);
+  assign \$96  = $signed(x0_7) - $signed(8'h80);
+  assign \$97  = $signed(x0_8) - $signed(8'h80);
+  assign \$98  = $signed(x1_9) - $signed(8'h80);
+  assign \$99  = $signed(x1_10) - $signed(8'h80);
+  assign \$100  = $signed(x1_11) - $signed(8'h80);
+  assign \$101  = $signed(x1_12) - $signed(8'h80);
+  assign \$102  = $signed(x1_13) - $signed(8'h80);
+  assign \$103  = $signed(x1_14) - $signed(8'h80);
+  assign \$104  = $signed(x1_15) - $signed(8'h80);
+  assign \$105  = $signed(x1_16) - $signed(8'h80);
+  assign \$106  = $signed(x2_17) - $signed(8'h80);
+  assign \$107  = $signed(x2_18) - $signed(8'h80);
+  assign \$108  = $signed(x2_19) - $signed(8'h80);
+  assign \$109  = $signed(x2_20) - $signed(8'h80);
+  assign \$110  = $signed(x2_21) - $signed(8'h80);
+  assign \$111  = $signed(x2_22) - $signed(8'h80);
+  assign \$112  = $signed(x2_23) - $signed(8'h80);
+  assign \$113  = $signed(x2_24) - $signed(8'h80);
+  assign \$114  = $signed(x3_25) - $signed(8'h80);
+  assign \$115  = $signed(x3_26) - $signed(8'h80);
+  assign \$116  = $signed(x3_27) - $signed(8'h80);
+  assign \$117  = $signed(x3_28) - $signed(8'h80);
+  assign \$118  = $signed(x3_29) - $signed(8'h80);
+  assign \$119  = $signed(x3_30) - $signed(8'h80);
+  assign \$120  = $signed(x3_31) - $signed(8'h80);
+  assign \$121  = $signed(x3_1) - $signed(8'h80);
+  assign \$122  = $signed(x4_2) - $signed(8'h80);
+  assign \$123  = $signed(x4_3) - $signed(8'h80);
+  assign \$124  = $signed(x4_4) - $signed(8'h80);
+  assign \$125  = $signed(x4_5) - $signed(8'h80);
+  assign \$126  = $signed(x4_6) - $signed(8'h80);
+  assign \$127  = $signed(x4_7) - $signed(8'h80);
+  assign \$128  = $signed(x4_8) - $signed(8'h80);
+  assign \$129  = $signed(x4_9) - $signed(8'h80);
+  assign \$130  = $signed(x5_10) - $signed(8'h80);
+  assign \$131  = $signed(x5_11) - $signed(8'h80);
+  assign \$132  = $signed(x5_12) - $signed(8'h80);
+  assign \$133  = $signed(x5_13) - $signed(8'h80);
+  assign \$134  = $signed(x5_14) - $signed(8'h80);
+  assign \$135  = $signed(x5_15) - $signed(8'h80);
+  assign \$136  = $signed(x5_16) - $signed(8'h80);
+  assign \$137  = $signed(x5_17) - $signed(8'h80);
+  assign \$138  = $signed(x6_18) - $signed(8'h80);
+  assign \$139  = $signed(x6_19) - $signed(8'h80);
+  assign \$140  = $signed(x6_20) - $signed(8'h80);
+  assign \$141  = $signed(x6_21) - $signed(8'h80);
+  assign \$142  = $signed(x6_22) - $signed(8'h80);
+  assign \$143  = $signed(x6_23) - $signed(8'h80);
+  assign \$144  = $signed(x6_24) - $signed(8'h80);
+  assign \$145  = $signed(x6_25) - $signed(8'h80);
+  assign \$146  = $signed(x7_26) - $signed(8'h80);
+  assign \$147  = $signed(x7_27) - $signed(8'h80);
+  assign \$148  = $signed(x7_28) - $signed(8'h80);
+  assign \$149  = $signed(x7_29) - $signed(8'h80);
+  assign \$150  = $signed(x7_30) - $signed(8'h80);
+  assign \$151  = $signed(x7_31) - $signed(8'h80);
   assign \$152  = $signed(xoff0_1) * $signed(w0_1);
   assign \$153  = $signed(xoff0_2) * $signed(w0_2);
   assign \$154  = $signed(xoff0_3) * $signed(w0_3);
@@ -2561,7 +3301,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$275  = q_owed + \$274 ;
   assign \$276  = o__valid & o__ready;
   assign \$277  = \$275  - \$276 ;
-  assign \$278  = v7 & last7;
+  assign \$278  = v8 & last8;
   assign \$279  = ~ o__valid;
   assign \$280  = \$279  | o__ready;
   assign \$281  = | q_stored;
@@ -2569,2577 +3309,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$283  = \$280  & \$282 ;
   assign \$284  = ~ \$283 ;
   assign \$285  = \$278  & \$284 ;
-  assign \$286  = \$signature__addr$30  == 3'h7;
-  assign \$287  = \$signature__addr$30  + 1'h1;
-  assign \$288  = \$286  ? 4'h0 : \$287 ;
+  assign \$286  = \$signature__addr$44  == 4'h8;
+  assign \$287  = \$signature__addr$44  + 1'h1;
+  assign \$288  = \$286  ? 5'h00 : \$287 ;
   assign \$289  = ~ o__valid;
   assign \$290  = \$289  | o__ready;
-  assign \$291  = | q_stored;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = \rport__addr$33  == 3'h7;
-  assign \$294  = \rport__addr$33  + 1'h1;
-  assign \$295  = \$293  ? 4'h0 : \$294 ;
-  assign \$296  = v7 & last7;
-  assign \$297  = ~ o__valid;
-  assign \$298  = \$297  | o__ready;
-  assign \$299  = | q_stored;
-  assign \$300  = ~ \$299 ;
-  assign \$301  = \$298  & \$300 ;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = \$296  & \$302 ;
-  assign \$304  = q_stored + \$303 ;
-  assign \$305  = ~ o__valid;
-  assign \$306  = \$305  | o__ready;
-  assign \$307  = | q_stored;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = \$304  - \$308 ;
-  assign \$310  = ~ o__valid;
-  assign \$311  = \$310  | o__ready;
-  assign \$312  = | q_stored;
-  assign \$313  = v7 & last7;
-  assign \$314  = \$312  | \$313 ;
-  assign \$315  = | q_stored;
-  assign \$316  = \$315  ? \rport__data$336  : q_in;
-  always @(posedge clk)
-    nf_t <= \$317 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$318 ;
-  always @(posedge clk)
-    reads_input_t <= \$319 ;
-  always @(posedge clk)
-    first_t <= \$320 ;
-  always @(posedge clk)
-    last_t <= \$321 ;
-  always @(posedge clk)
-    wrom__addr <= \$322 ;
-  always @(posedge clk)
-    x_reg <= \$323 ;
-  always @(posedge clk)
-    from_input <= \$324 ;
-  always @(posedge clk)
-    v1 <= \$325 ;
-  always @(posedge clk)
-    first1 <= \$326 ;
-  always @(posedge clk)
-    last1 <= \$327 ;
-  always @(posedge clk)
-    nf1 <= \$328 ;
-  always @(posedge clk)
-    xoff0_1 <= \$329 ;
-  always @(posedge clk)
-    xoff0_2 <= \$330 ;
-  always @(posedge clk)
-    xoff0_3 <= \$331 ;
-  always @(posedge clk)
-    xoff0_4 <= \$332 ;
-  always @(posedge clk)
-    xoff0_5 <= \$333 ;
-  always @(posedge clk)
-    xoff0_6 <= \$334 ;
-  always @(posedge clk)
-    xoff0_7 <= \$335 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = \$45 ;
-    if (rst) begin
-      \$337  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = \$47 ;
-    if (rst) begin
-      \$338  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = \$49 ;
-    if (rst) begin
-      \$339  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = \$51 ;
-    if (rst) begin
-      \$340  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = \$53 ;
-    if (rst) begin
-      \$341  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = \$55 ;
-    if (rst) begin
-      \$342  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = \$57 ;
-    if (rst) begin
-      \$343  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = \$59 ;
-    if (rst) begin
-      \$344  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = \$61 ;
-    if (rst) begin
-      \$345  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = \$63 ;
-    if (rst) begin
-      \$346  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = \$65 ;
-    if (rst) begin
-      \$347  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = \$67 ;
-    if (rst) begin
-      \$348  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = \$69 ;
-    if (rst) begin
-      \$349  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = \$71 ;
-    if (rst) begin
-      \$350  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = \$73 ;
-    if (rst) begin
-      \$351  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = \$75 ;
-    if (rst) begin
-      \$352  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = \$77 ;
-    if (rst) begin
-      \$353  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = \$79 ;
-    if (rst) begin
-      \$354  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = \$81 ;
-    if (rst) begin
-      \$355  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = \$83 ;
-    if (rst) begin
-      \$356  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = \$85 ;
-    if (rst) begin
-      \$357  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = \$87 ;
-    if (rst) begin
-      \$358  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = \$89 ;
-    if (rst) begin
-      \$359  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = \$91 ;
-    if (rst) begin
-      \$360  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = \$93 ;
-    if (rst) begin
-      \$361  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = \$95 ;
-    if (rst) begin
-      \$362  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = \$97 ;
-    if (rst) begin
-      \$363  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = \$99 ;
-    if (rst) begin
-      \$364  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = \$101 ;
-    if (rst) begin
-      \$365  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = \$103 ;
-    if (rst) begin
-      \$366  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = \$105 ;
-    if (rst) begin
-      \$367  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = \$107 ;
-    if (rst) begin
-      \$368  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = \$109 ;
-    if (rst) begin
-      \$369  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = \$111 ;
-    if (rst) begin
-      \$370  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = \$113 ;
-    if (rst) begin
-      \$371  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = \$115 ;
-    if (rst) begin
-      \$372  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = \$117 ;
-    if (rst) begin
-      \$373  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = \$119 ;
-    if (rst) begin
-      \$374  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = \$121 ;
-    if (rst) begin
-      \$375  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = \$123 ;
-    if (rst) begin
-      \$376  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = \$125 ;
-    if (rst) begin
-      \$377  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = \$127 ;
-    if (rst) begin
-      \$378  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = \$129 ;
-    if (rst) begin
-      \$379  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = \$131 ;
-    if (rst) begin
-      \$380  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = \$133 ;
-    if (rst) begin
-      \$381  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = \$135 ;
-    if (rst) begin
-      \$382  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = \$137 ;
-    if (rst) begin
-      \$383  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = \$139 ;
-    if (rst) begin
-      \$384  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = \$141 ;
-    if (rst) begin
-      \$385  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = \$143 ;
-    if (rst) begin
-      \$386  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = \$145 ;
-    if (rst) begin
-      \$387  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = \$147 ;
-    if (rst) begin
-      \$388  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = \$149 ;
-    if (rst) begin
-      \$389  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = \$151 ;
-    if (rst) begin
-      \$390  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = wrom__data[7:0];
-    if (rst) begin
-      \$391  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = wrom__data[15:8];
-    if (rst) begin
-      \$392  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = wrom__data[23:16];
-    if (rst) begin
-      \$393  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = wrom__data[31:24];
-    if (rst) begin
-      \$394  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = wrom__data[39:32];
-    if (rst) begin
-      \$395  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = wrom__data[47:40];
-    if (rst) begin
-      \$396  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = wrom__data[55:48];
-    if (rst) begin
-      \$397  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = wrom__data[63:56];
-    if (rst) begin
-      \$398  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = wrom__data[71:64];
-    if (rst) begin
-      \$399  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = wrom__data[79:72];
-    if (rst) begin
-      \$400  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = wrom__data[87:80];
-    if (rst) begin
-      \$401  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = wrom__data[95:88];
-    if (rst) begin
-      \$402  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = wrom__data[103:96];
-    if (rst) begin
-      \$403  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = wrom__data[111:104];
-    if (rst) begin
-      \$404  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = wrom__data[119:112];
-    if (rst) begin
-      \$405  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = wrom__data[127:120];
-    if (rst) begin
-      \$406  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = wrom__data[135:128];
-    if (rst) begin
-      \$407  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = wrom__data[143:136];
-    if (rst) begin
-      \$408  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = wrom__data[151:144];
-    if (rst) begin
-      \$409  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = wrom__data[159:152];
-    if (rst) begin
-      \$410  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = wrom__data[167:160];
-    if (rst) begin
-      \$411  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = wrom__data[175:168];
-    if (rst) begin
-      \$412  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = wrom__data[183:176];
-    if (rst) begin
-      \$413  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = wrom__data[191:184];
-    if (rst) begin
-      \$414  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = wrom__data[199:192];
-    if (rst) begin
-      \$415  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = wrom__data[207:200];
-    if (rst) begin
-      \$416  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = wrom__data[215:208];
-    if (rst) begin
-      \$417  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = wrom__data[223:216];
-    if (rst) begin
-      \$418  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = wrom__data[231:224];
-    if (rst) begin
-      \$419  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = wrom__data[239:232];
-    if (rst) begin
-      \$420  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = wrom__data[247:240];
-    if (rst) begin
-      \$421  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = wrom__data[255:248];
-    if (rst) begin
-      \$422  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = wrom__data[263:256];
-    if (rst) begin
-      \$423  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = wrom__data[271:264];
-    if (rst) begin
-      \$424  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = wrom__data[279:272];
-    if (rst) begin
-      \$425  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = wrom__data[287:280];
-    if (rst) begin
-      \$426  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = wrom__data[295:288];
-    if (rst) begin
-      \$427  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = wrom__data[303:296];
-    if (rst) begin
-      \$428  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = wrom__data[311:304];
-    if (rst) begin
-      \$429  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = wrom__data[319:312];
-    if (rst) begin
-      \$430  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = wrom__data[327:320];
-    if (rst) begin
-      \$431  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = wrom__data[335:328];
-    if (rst) begin
-      \$432  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = wrom__data[343:336];
-    if (rst) begin
-      \$433  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = wrom__data[351:344];
-    if (rst) begin
-      \$434  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = wrom__data[359:352];
-    if (rst) begin
-      \$435  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = wrom__data[367:360];
-    if (rst) begin
-      \$436  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = wrom__data[375:368];
-    if (rst) begin
-      \$437  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = wrom__data[383:376];
-    if (rst) begin
-      \$438  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = wrom__data[391:384];
-    if (rst) begin
-      \$439  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = wrom__data[399:392];
-    if (rst) begin
-      \$440  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = wrom__data[407:400];
-    if (rst) begin
-      \$441  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = wrom__data[415:408];
-    if (rst) begin
-      \$442  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = wrom__data[423:416];
-    if (rst) begin
-      \$443  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = wrom__data[431:424];
-    if (rst) begin
-      \$444  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = wrom__data[439:432];
-    if (rst) begin
-      \$445  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = wrom__data[447:440];
-    if (rst) begin
-      \$446  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = wrom__data[455:448];
-    if (rst) begin
-      \$447  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = wrom__data[463:456];
-    if (rst) begin
-      \$448  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$449  = wrom__data[471:464];
-    if (rst) begin
-      \$449  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$450  = wrom__data[479:472];
-    if (rst) begin
-      \$450  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$451  = wrom__data[487:480];
-    if (rst) begin
-      \$451  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$452  = wrom__data[495:488];
-    if (rst) begin
-      \$452  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$453  = \$152 ;
-    if (rst) begin
-      \$453  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$454  = \$153 ;
-    if (rst) begin
-      \$454  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$455  = \$154 ;
-    if (rst) begin
-      \$455  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$456  = \$155 ;
-    if (rst) begin
-      \$456  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$457  = \$156 ;
-    if (rst) begin
-      \$457  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$458  = \$157 ;
-    if (rst) begin
-      \$458  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$459  = \$158 ;
-    if (rst) begin
-      \$459  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$460  = \$159 ;
-    if (rst) begin
-      \$460  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$461  = \$160 ;
-    if (rst) begin
-      \$461  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$462  = \$161 ;
-    if (rst) begin
-      \$462  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$463  = \$162 ;
-    if (rst) begin
-      \$463  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = \$163 ;
-    if (rst) begin
-      \$464  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$465  = \$164 ;
-    if (rst) begin
-      \$465  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$466  = \$165 ;
-    if (rst) begin
-      \$466  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$467  = \$166 ;
-    if (rst) begin
-      \$467  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$468  = \$167 ;
-    if (rst) begin
-      \$468  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$469  = \$168 ;
-    if (rst) begin
-      \$469  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$470  = \$169 ;
-    if (rst) begin
-      \$470  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$471  = \$170 ;
-    if (rst) begin
-      \$471  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$472  = \$171 ;
-    if (rst) begin
-      \$472  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$473  = \$172 ;
-    if (rst) begin
-      \$473  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$474  = \$173 ;
-    if (rst) begin
-      \$474  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$475  = \$174 ;
-    if (rst) begin
-      \$475  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$476  = \$175 ;
-    if (rst) begin
-      \$476  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$477  = \$176 ;
-    if (rst) begin
-      \$477  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$478  = \$177 ;
-    if (rst) begin
-      \$478  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = \$178 ;
-    if (rst) begin
-      \$479  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$480  = \$179 ;
-    if (rst) begin
-      \$480  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$481  = \$180 ;
-    if (rst) begin
-      \$481  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$482  = \$181 ;
-    if (rst) begin
-      \$482  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$483  = \$182 ;
-    if (rst) begin
-      \$483  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$484  = \$183 ;
-    if (rst) begin
-      \$484  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$485  = \$184 ;
-    if (rst) begin
-      \$485  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$486  = \$185 ;
-    if (rst) begin
-      \$486  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$487  = \$186 ;
-    if (rst) begin
-      \$487  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$488  = \$187 ;
-    if (rst) begin
-      \$488  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$489  = \$188 ;
-    if (rst) begin
-      \$489  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$490  = \$189 ;
-    if (rst) begin
-      \$490  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$491  = \$190 ;
-    if (rst) begin
-      \$491  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$492  = \$191 ;
-    if (rst) begin
-      \$492  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = \$192 ;
-    if (rst) begin
-      \$493  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$494  = \$193 ;
-    if (rst) begin
-      \$494  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$495  = \$194 ;
-    if (rst) begin
-      \$495  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$496  = \$195 ;
-    if (rst) begin
-      \$496  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$497  = \$196 ;
-    if (rst) begin
-      \$497  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$498  = \$197 ;
-    if (rst) begin
-      \$498  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$499  = \$198 ;
-    if (rst) begin
-      \$499  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$500  = \$199 ;
-    if (rst) begin
-      \$500  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$501  = \$200 ;
-    if (rst) begin
-      \$501  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$502  = \$201 ;
-    if (rst) begin
-      \$502  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$503  = \$202 ;
-    if (rst) begin
-      \$503  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$504  = \$203 ;
-    if (rst) begin
-      \$504  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$505  = \$204 ;
-    if (rst) begin
-      \$505  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = \$205 ;
-    if (rst) begin
-      \$506  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$507  = \$206 ;
-    if (rst) begin
-      \$507  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$508  = \$207 ;
-    if (rst) begin
-      \$508  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$509  = \$208 ;
-    if (rst) begin
-      \$509  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$510  = \$209 ;
-    if (rst) begin
-      \$510  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$511  = \$210 ;
-    if (rst) begin
-      \$511  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$512  = \$211 ;
-    if (rst) begin
-      \$512  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$513  = \$212 ;
-    if (rst) begin
-      \$513  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$514  = \$213 ;
-    if (rst) begin
-      \$514  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$515  = prod0_1;
-    if (rst) begin
-      \$515  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$516  = prod0_2;
-    if (rst) begin
-      \$516  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$517  = prod0_3;
-    if (rst) begin
-      \$517  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = prod0_4;
-    if (rst) begin
-      \$518  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$519  = prod0_5;
-    if (rst) begin
-      \$519  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$520  = prod0_6;
-    if (rst) begin
-      \$520  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$521  = prod0_7;
-    if (rst) begin
-      \$521  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$522  = prod0_8;
-    if (rst) begin
-      \$522  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = prod0_9;
-    if (rst) begin
-      \$523  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = prod0_10;
-    if (rst) begin
-      \$524  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = prod0_11;
-    if (rst) begin
-      \$525  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = prod0_12;
-    if (rst) begin
-      \$526  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = prod0_13;
-    if (rst) begin
-      \$527  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = prod0_14;
-    if (rst) begin
-      \$528  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = prod0_15;
-    if (rst) begin
-      \$529  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = prod0_16;
-    if (rst) begin
-      \$530  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = prod0_17;
-    if (rst) begin
-      \$531  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = prod0_18;
-    if (rst) begin
-      \$532  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = prod0_19;
-    if (rst) begin
-      \$533  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = prod0_20;
-    if (rst) begin
-      \$534  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = prod0_21;
-    if (rst) begin
-      \$535  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = prod0_22;
-    if (rst) begin
-      \$536  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = prod0_23;
-    if (rst) begin
-      \$537  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = prod0_24;
-    if (rst) begin
-      \$538  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = prod0_25;
-    if (rst) begin
-      \$539  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = prod0_26;
-    if (rst) begin
-      \$540  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = prod0_27;
-    if (rst) begin
-      \$541  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = prod0_28;
-    if (rst) begin
-      \$542  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = prod0_29;
-    if (rst) begin
-      \$543  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = prod0_30;
-    if (rst) begin
-      \$544  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = prod0_31;
-    if (rst) begin
-      \$545  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = prod1_1;
-    if (rst) begin
-      \$546  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = prod1_2;
-    if (rst) begin
-      \$547  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = prod1_3;
-    if (rst) begin
-      \$548  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = prod1_4;
-    if (rst) begin
-      \$549  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = prod1_5;
-    if (rst) begin
-      \$550  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = prod1_6;
-    if (rst) begin
-      \$551  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = prod1_7;
-    if (rst) begin
-      \$552  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = prod1_8;
-    if (rst) begin
-      \$553  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = prod1_9;
-    if (rst) begin
-      \$554  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = prod1_10;
-    if (rst) begin
-      \$555  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = prod1_11;
-    if (rst) begin
-      \$556  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = prod1_12;
-    if (rst) begin
-      \$557  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = prod1_13;
-    if (rst) begin
-      \$558  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = prod1_14;
-    if (rst) begin
-      \$559  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = prod1_15;
-    if (rst) begin
-      \$560  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = prod1_16;
-    if (rst) begin
-      \$561  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = prod1_17;
-    if (rst) begin
-      \$562  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = prod1_18;
-    if (rst) begin
-      \$563  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = prod1_19;
-    if (rst) begin
-      \$564  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = prod1_20;
-    if (rst) begin
-      \$565  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = prod1_21;
-    if (rst) begin
-      \$566  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = prod1_22;
-    if (rst) begin
-      \$567  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = prod1_23;
-    if (rst) begin
-      \$568  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = prod1_24;
-    if (rst) begin
-      \$569  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = prod1_25;
-    if (rst) begin
-      \$570  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = prod1_26;
-    if (rst) begin
-      \$571  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = prod1_27;
-    if (rst) begin
-      \$572  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = prod1_28;
-    if (rst) begin
-      \$573  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = prod1_29;
-    if (rst) begin
-      \$574  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = prod1_30;
-    if (rst) begin
-      \$575  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = prod1_31;
-    if (rst) begin
-      \$576  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = { \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216  };
-    if (rst) begin
-      \$577  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = { \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219  };
-    if (rst) begin
-      \$578  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = { \$222 [18], \$222 [18], \$222 [18], \$222 [18], \$222 [18], \$222  };
-    if (rst) begin
-      \$579  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = { \$225 [18], \$225 [18], \$225 [18], \$225 [18], \$225 [18], \$225  };
-    if (rst) begin
-      \$580  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = { \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228  };
-    if (rst) begin
-      \$581  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = { \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231  };
-    if (rst) begin
-      \$582  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = { \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234  };
-    if (rst) begin
-      \$583  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = { \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236  };
-    if (rst) begin
-      \$584  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = \$239 [23:0];
-    if (rst) begin
-      \$585  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = \$242 [23:0];
-    if (rst) begin
-      \$586  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = \$243 [23:0];
-    if (rst) begin
-      \$587  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = { \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246  };
-    if (rst) begin
-      \$588  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = { \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249  };
-    if (rst) begin
-      \$589  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = { \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252  };
-    if (rst) begin
-      \$590  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = { \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255  };
-    if (rst) begin
-      \$591  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
-    if (rst) begin
-      \$592  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
-    if (rst) begin
-      \$593  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = { \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264  };
-    if (rst) begin
-      \$594  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = { \$266 [18], \$266 [18], \$266 [18], \$266 [18], \$266 [18], \$266  };
-    if (rst) begin
-      \$595  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = \$269 [23:0];
-    if (rst) begin
-      \$596  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = \$272 [23:0];
-    if (rst) begin
-      \$597  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = \$273 [23:0];
-    if (rst) begin
-      \$598  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = v1;
-    if (rst) begin
-      \$599  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = first1;
-    if (rst) begin
-      \$600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = last1;
-    if (rst) begin
-      \$601  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = nf1;
-    if (rst) begin
-      \$602  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = v2;
-    if (rst) begin
-      \$603  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = first2;
-    if (rst) begin
-      \$604  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = last2;
-    if (rst) begin
-      \$605  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = nf2;
-    if (rst) begin
-      \$606  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = v3;
-    if (rst) begin
-      \$607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = first3;
-    if (rst) begin
-      \$608  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = last3;
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = nf3;
-    if (rst) begin
-      \$610  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = v4;
-    if (rst) begin
-      \$611  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = first4;
-    if (rst) begin
-      \$612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = last4;
-    if (rst) begin
-      \$613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = nf4;
-    if (rst) begin
-      \$614  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = v5;
-    if (rst) begin
-      \$615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = first5;
-    if (rst) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = last5;
-    if (rst) begin
-      \$617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = nf5;
-    if (rst) begin
-      \$618  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = v6;
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = first6;
-    if (rst) begin
-      \$620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = last6;
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = nf6;
-    if (rst) begin
-      \$622  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = acc0;
-    if (v7) begin
-      \$623  = \$9 [23:0];
-    end
-    if (rst) begin
-      \$623  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = acc1;
-    if (v7) begin
-      \$624  = \$12 [23:0];
-    end
-    if (rst) begin
-      \$624  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = \$277 [3:0];
-    if (rst) begin
-      \$625  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = \$signature__addr$30 ;
-    if (\$285 ) begin
-      \$626  = \$288 [2:0];
-    end
-    if (rst) begin
-      \$626  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = \rport__addr$33 ;
-    if (\$292 ) begin
-      \$627  = \$295 [2:0];
-    end
-    if (rst) begin
-      \$627  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = \$309 [3:0];
-    if (rst) begin
-      \$628  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = o__valid;
-    if (\$311 ) begin
-      \$629  = \$314 ;
-    end
-    if (rst) begin
-      \$629  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = o__payload;
-    if (\$311 ) begin
-      \$630  = \$316 ;
-    end
-    if (rst) begin
-      \$630  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      4'h0:
-          \$7  = 24'h00010c;
-      4'h1:
-          \$7  = 24'h000894;
-      4'h2:
-          \$7  = 24'h0020f3;
-      4'h3:
-          \$7  = 24'h000e42;
-      4'h4:
-          \$7  = 24'h00248b;
-      4'h5:
-          \$7  = 24'h001219;
-      4'h6:
-          \$7  = 24'h004caa;
-      4'h7:
-          \$7  = 24'hfff9b9;
-      4'h8:
-          \$7  = 24'hffe9d9;
-      4'h9:
-          \$7  = 24'h001e64;
-      4'ha:
-          \$7  = 24'hff72c4;
-      4'hb:
-          \$7  = 24'h0013c7;
-      4'hc:
-          \$7  = 24'hff42bf;
-      4'hd:
-          \$7  = 24'h000dfc;
-      4'he:
-          \$7  = 24'h0006a5;
-      4'hf:
-          \$7  = 24'hff01ff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      4'h0:
-          \$10  = 24'h0003c7;
-      4'h1:
-          \$10  = 24'h00155a;
-      4'h2:
-          \$10  = 24'hfff7b7;
-      4'h3:
-          \$10  = 24'h002631;
-      4'h4:
-          \$10  = 24'h004785;
-      4'h5:
-          \$10  = 24'h0014f4;
-      4'h6:
-          \$10  = 24'hffe14f;
-      4'h7:
-          \$10  = 24'h00022c;
-      4'h8:
-          \$10  = 24'hff2021;
-      4'h9:
-          \$10  = 24'h0006de;
-      4'ha:
-          \$10  = 24'h0000d1;
-      4'hb:
-          \$10  = 24'hfff9c2;
-      4'hc:
-          \$10  = 24'h001220;
-      4'hd:
-          \$10  = 24'h000ec2;
-      4'he:
-          \$10  = 24'hffec57;
-      4'hf:
-          \$10  = 24'h000c17;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (wrom__addr)
-      5'h00:
-          \$20  = 4'h0;
-      5'h01:
-          \$20  = 4'h1;
-      5'h02:
-          \$20  = 4'h1;
-      5'h03:
-          \$20  = 4'h2;
-      5'h04:
-          \$20  = 4'h2;
-      5'h05:
-          \$20  = 4'h3;
-      5'h06:
-          \$20  = 4'h3;
-      5'h07:
-          \$20  = 4'h4;
-      5'h08:
-          \$20  = 4'h4;
-      5'h09:
-          \$20  = 4'h5;
-      5'h0a:
-          \$20  = 4'h5;
-      5'h0b:
-          \$20  = 4'h6;
-      5'h0c:
-          \$20  = 4'h6;
-      5'h0d:
-          \$20  = 4'h7;
-      5'h0e:
-          \$20  = 4'h7;
-      5'h0f:
-          \$20  = 4'h8;
-      5'h10:
-          \$20  = 4'h8;
-      5'h11:
-          \$20  = 4'h9;
-      5'h12:
-          \$20  = 4'h9;
-      5'h13:
-          \$20  = 4'ha;
-      5'h14:
-          \$20  = 4'ha;
-      5'h15:
-          \$20  = 4'hb;
-      5'h16:
-          \$20  = 4'hb;
-      5'h17:
-          \$20  = 4'hc;
-      5'h18:
-          \$20  = 4'hc;
-      5'h19:
-          \$20  = 4'hd;
-      5'h1a:
-          \$20  = 4'hd;
-      5'h1b:
-          \$20  = 4'he;
-      5'h1c:
-          \$20  = 4'he;
-      5'h1d:
-          \$20  = 4'hf;
-      5'h1e:
-          \$20  = 4'hf;
-      5'h1f:
-          \$20  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (wrom__addr)
-      5'h00:
-          \$21  = 1'h1;
-      5'h01:
-          \$21  = 1'h0;
-      5'h02:
-          \$21  = 1'h1;
-      5'h03:
-          \$21  = 1'h0;
-      5'h04:
-          \$21  = 1'h1;
-      5'h05:
-          \$21  = 1'h0;
-      5'h06:
-          \$21  = 1'h1;
-      5'h07:
-          \$21  = 1'h0;
-      5'h08:
-          \$21  = 1'h1;
-      5'h09:
-          \$21  = 1'h0;
-      5'h0a:
-          \$21  = 1'h1;
-      5'h0b:
-          \$21  = 1'h0;
-      5'h0c:
-          \$21  = 1'h1;
-      5'h0d:
-          \$21  = 1'h0;
-      5'h0e:
-          \$21  = 1'h1;
-      5'h0f:
-          \$21  = 1'h0;
-      5'h10:
-          \$21  = 1'h1;
-      5'h11:
-          \$21  = 1'h0;
-      5'h12:
-          \$21  = 1'h1;
-      5'h13:
-          \$21  = 1'h0;
-      5'h14:
-          \$21  = 1'h1;
-      5'h15:
-          \$21  = 1'h0;
-      5'h16:
-          \$21  = 1'h1;
-      5'h17:
-          \$21  = 1'h0;
-      5'h18:
-          \$21  = 1'h1;
-      5'h19:
-          \$21  = 1'h0;
-      5'h1a:
-          \$21  = 1'h1;
-      5'h1b:
-          \$21  = 1'h0;
-      5'h1c:
-          \$21  = 1'h1;
-      5'h1d:
-          \$21  = 1'h0;
-      5'h1e:
-          \$21  = 1'h1;
-      5'h1f:
-          \$21  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (wrom__addr)
-      5'h00:
-          \$22  = 1'h1;
-      5'h01:
-          \$22  = 1'h0;
-      5'h02:
-          \$22  = 1'h0;
-      5'h03:
-          \$22  = 1'h0;
-      5'h04:
-          \$22  = 1'h0;
-      5'h05:
-          \$22  = 1'h0;
-      5'h06:
-          \$22  = 1'h0;
-      5'h07:
-          \$22  = 1'h0;
-      5'h08:
-          \$22  = 1'h0;
-      5'h09:
-          \$22  = 1'h0;
-      5'h0a:
-          \$22  = 1'h0;
-      5'h0b:
-          \$22  = 1'h0;
-      5'h0c:
-          \$22  = 1'h0;
-      5'h0d:
-          \$22  = 1'h0;
-      5'h0e:
-          \$22  = 1'h0;
-      5'h0f:
-          \$22  = 1'h0;
-      5'h10:
-          \$22  = 1'h0;
-      5'h11:
-          \$22  = 1'h0;
-      5'h12:
-          \$22  = 1'h0;
-      5'h13:
-          \$22  = 1'h0;
-      5'h14:
-          \$22  = 1'h0;
-      5'h15:
-          \$22  = 1'h0;
-      5'h16:
-          \$22  = 1'h0;
-      5'h17:
-          \$22  = 1'h0;
-      5'h18:
-          \$22  = 1'h0;
-      5'h19:
-          \$22  = 1'h0;
-      5'h1a:
-          \$22  = 1'h0;
-      5'h1b:
-          \$22  = 1'h0;
-      5'h1c:
-          \$22  = 1'h0;
-      5'h1d:
-          \$22  = 1'h0;
-      5'h1e:
-          \$22  = 1'h0;
-      5'h1f:
-          \$22  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (wrom__addr)
-      5'h00:
-          \$23  = 1'h0;
-      5'h01:
-          \$23  = 1'h1;
-      5'h02:
-          \$23  = 1'h0;
-      5'h03:
-          \$23  = 1'h1;
-      5'h04:
-          \$23  = 1'h0;
-      5'h05:
-          \$23  = 1'h1;
-      5'h06:
-          \$23  = 1'h0;
-      5'h07:
-          \$23  = 1'h1;
-      5'h08:
-          \$23  = 1'h0;
-      5'h09:
-          \$23  = 1'h1;
-      5'h0a:
-          \$23  = 1'h0;
-      5'h0b:
-          \$23  = 1'h1;
-      5'h0c:
-          \$23  = 1'h0;
-      5'h0d:
-          \$23  = 1'h1;
-      5'h0e:
-          \$23  = 1'h0;
-      5'h0f:
-          \$23  = 1'h1;
-      5'h10:
-          \$23  = 1'h0;
-      5'h11:
-          \$23  = 1'h1;
-      5'h12:
-          \$23  = 1'h0;
-      5'h13:
-          \$23  = 1'h1;
-      5'h14:
-          \$23  = 1'h0;
-      5'h15:
-          \$23  = 1'h1;
-      5'h16:
-          \$23  = 1'h0;
-      5'h17:
-          \$23  = 1'h1;
-      5'h18:
-          \$23  = 1'h0;
-      5'h19:
-          \$23  = 1'h1;
-      5'h1a:
-          \$23  = 1'h0;
-      5'h1b:
-          \$23  = 1'h1;
-      5'h1c:
-          \$23  = 1'h0;
-      5'h1d:
-          \$23  = 1'h1;
-      5'h1e:
-          \$23  = 1'h0;
-      5'h1f:
-          \$23  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (wrom__addr)
-      5'h00:
-          \$24  = 1'h1;
-      5'h01:
-          \$24  = 1'h0;
-      5'h02:
-          \$24  = 1'h1;
-      5'h03:
-          \$24  = 1'h0;
-      5'h04:
-          \$24  = 1'h1;
-      5'h05:
-          \$24  = 1'h0;
-      5'h06:
-          \$24  = 1'h1;
-      5'h07:
-          \$24  = 1'h0;
-      5'h08:
-          \$24  = 1'h1;
-      5'h09:
-          \$24  = 1'h0;
-      5'h0a:
-          \$24  = 1'h1;
-      5'h0b:
-          \$24  = 1'h0;
-      5'h0c:
-          \$24  = 1'h1;
-      5'h0d:
-          \$24  = 1'h0;
-      5'h0e:
-          \$24  = 1'h1;
-      5'h0f:
-          \$24  = 1'h0;
-      5'h10:
-          \$24  = 1'h1;
-      5'h11:
-          \$24  = 1'h0;
-      5'h12:
-          \$24  = 1'h1;
-      5'h13:
-          \$24  = 1'h0;
-      5'h14:
-          \$24  = 1'h1;
-      5'h15:
-          \$24  = 1'h0;
-      5'h16:
-          \$24  = 1'h1;
-      5'h17:
-          \$24  = 1'h0;
-      5'h18:
-          \$24  = 1'h1;
-      5'h19:
-          \$24  = 1'h0;
-      5'h1a:
-          \$24  = 1'h1;
-      5'h1b:
-          \$24  = 1'h0;
-      5'h1c:
-          \$24  = 1'h1;
-      5'h1d:
-          \$24  = 1'h0;
-      5'h1e:
-          \$24  = 1'h1;
-      5'h1f:
-          \$24  = 1'h0;
-    endcase
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$317  = nf_t;
@@ -5192,7 +3366,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = wrom__addr;
+    \$322  = t;
     if (issue) begin
       \$322  = \$27 [4:0];
     end
@@ -5244,69 +3418,3096 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = \$29 ;
+    \$329  = t;
     if (rst) begin
-      \$329  = 9'h000;
+      \$329  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = \$31 ;
+    \$330  = \$28 [15:8];
     if (rst) begin
-      \$330  = 9'h000;
+      \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = \$33 ;
+    \$331  = \$29 [23:16];
     if (rst) begin
-      \$331  = 9'h000;
+      \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = \$35 ;
+    \$332  = \$30 [31:24];
     if (rst) begin
-      \$332  = 9'h000;
+      \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = \$37 ;
+    \$333  = \$31 [39:32];
     if (rst) begin
-      \$333  = 9'h000;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = \$39 ;
+    \$334  = \$32 [47:40];
     if (rst) begin
-      \$334  = 9'h000;
+      \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = \$41 ;
+    \$335  = \$33 [55:48];
     if (rst) begin
-      \$335  = 9'h000;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = \$43 ;
+    \$336  = \$34 [63:56];
     if (rst) begin
-      \$336  = 9'h000;
+      \$336  = 8'h00;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$337  = \$35 [71:64];
+    if (rst) begin
+      \$337  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$338  = t;
+    if (rst) begin
+      \$338  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$339  = \$36 [79:72];
+    if (rst) begin
+      \$339  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$340  = \$37 [87:80];
+    if (rst) begin
+      \$340  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$341  = \$38 [95:88];
+    if (rst) begin
+      \$341  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$342  = \$39 [103:96];
+    if (rst) begin
+      \$342  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$343  = \$40 [111:104];
+    if (rst) begin
+      \$343  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$344  = \$41 [119:112];
+    if (rst) begin
+      \$344  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$345  = \$42 [127:120];
+    if (rst) begin
+      \$345  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$346  = \$43 [135:128];
+    if (rst) begin
+      \$346  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$347  = t;
+    if (rst) begin
+      \$347  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$348  = \$44 [143:136];
+    if (rst) begin
+      \$348  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$349  = \$45 [151:144];
+    if (rst) begin
+      \$349  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$350  = \$46 [159:152];
+    if (rst) begin
+      \$350  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$351  = \$47 [167:160];
+    if (rst) begin
+      \$351  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$352  = \$48 [175:168];
+    if (rst) begin
+      \$352  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$353  = \$49 [183:176];
+    if (rst) begin
+      \$353  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$354  = \$50 [191:184];
+    if (rst) begin
+      \$354  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$355  = \$51 [199:192];
+    if (rst) begin
+      \$355  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$356  = t;
+    if (rst) begin
+      \$356  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$357  = \$52 [15:8];
+    if (rst) begin
+      \$357  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$358  = \$53 [207:200];
+    if (rst) begin
+      \$358  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$359  = \$54 [215:208];
+    if (rst) begin
+      \$359  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$360  = \$55 [223:216];
+    if (rst) begin
+      \$360  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$361  = \$56 [231:224];
+    if (rst) begin
+      \$361  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$362  = \$57 [239:232];
+    if (rst) begin
+      \$362  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$363  = \$58 [247:240];
+    if (rst) begin
+      \$363  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$364  = \$59 [255:248];
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$365  = t;
+    if (rst) begin
+      \$365  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$366  = \$60 [23:16];
+    if (rst) begin
+      \$366  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$367  = \$61 [31:24];
+    if (rst) begin
+      \$367  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$368  = \$62 [39:32];
+    if (rst) begin
+      \$368  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$369  = \$63 [47:40];
+    if (rst) begin
+      \$369  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$370  = \$64 [55:48];
+    if (rst) begin
+      \$370  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$371  = \$65 [63:56];
+    if (rst) begin
+      \$371  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$372  = \$66 [71:64];
+    if (rst) begin
+      \$372  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$373  = \$67 [79:72];
+    if (rst) begin
+      \$373  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$374  = t;
+    if (rst) begin
+      \$374  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$375  = \$68 [87:80];
+    if (rst) begin
+      \$375  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$376  = \$69 [95:88];
+    if (rst) begin
+      \$376  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$377  = \$70 [103:96];
+    if (rst) begin
+      \$377  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$378  = \$71 [111:104];
+    if (rst) begin
+      \$378  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$379  = \$72 [119:112];
+    if (rst) begin
+      \$379  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$380  = \$73 [127:120];
+    if (rst) begin
+      \$380  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$381  = \$74 [135:128];
+    if (rst) begin
+      \$381  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$382  = \$75 [143:136];
+    if (rst) begin
+      \$382  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$383  = t;
+    if (rst) begin
+      \$383  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$384  = \$76 [151:144];
+    if (rst) begin
+      \$384  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$385  = \$77 [159:152];
+    if (rst) begin
+      \$385  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$386  = \$78 [167:160];
+    if (rst) begin
+      \$386  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$387  = \$79 [175:168];
+    if (rst) begin
+      \$387  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$388  = \$80 [183:176];
+    if (rst) begin
+      \$388  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$389  = \$81 [191:184];
+    if (rst) begin
+      \$389  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$390  = \$82 [199:192];
+    if (rst) begin
+      \$390  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$391  = \$83 [207:200];
+    if (rst) begin
+      \$391  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$392  = t;
+    if (rst) begin
+      \$392  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$393  = \$84 [215:208];
+    if (rst) begin
+      \$393  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$394  = \$85 [223:216];
+    if (rst) begin
+      \$394  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$395  = \$86 [231:224];
+    if (rst) begin
+      \$395  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$396  = \$87 [239:232];
+    if (rst) begin
+      \$396  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$397  = \$88 [247:240];
+    if (rst) begin
+      \$397  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$398  = \$89 [255:248];
+    if (rst) begin
+      \$398  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$399  = \$90 ;
+    if (rst) begin
+      \$399  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$400  = port__data[7:0];
+    if (rst) begin
+      \$400  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$401  = \$91 ;
+    if (rst) begin
+      \$401  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$402  = port__data[15:8];
+    if (rst) begin
+      \$402  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$403  = \$92 ;
+    if (rst) begin
+      \$403  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$404  = port__data[23:16];
+    if (rst) begin
+      \$404  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$405  = \$93 ;
+    if (rst) begin
+      \$405  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$406  = port__data[31:24];
+    if (rst) begin
+      \$406  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$407  = \$94 ;
+    if (rst) begin
+      \$407  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$408  = port__data[39:32];
+    if (rst) begin
+      \$408  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$409  = \$95 ;
+    if (rst) begin
+      \$409  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$410  = port__data[47:40];
+    if (rst) begin
+      \$410  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$411  = \$96 ;
+    if (rst) begin
+      \$411  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$412  = port__data[55:48];
+    if (rst) begin
+      \$412  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$413  = \$97 ;
+    if (rst) begin
+      \$413  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$414  = port__data[63:56];
+    if (rst) begin
+      \$414  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$415  = \$98 ;
+    if (rst) begin
+      \$415  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$416  = \port__data$142 [7:0];
+    if (rst) begin
+      \$416  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$417  = \$99 ;
+    if (rst) begin
+      \$417  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$418  = \port__data$142 [15:8];
+    if (rst) begin
+      \$418  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$419  = \$100 ;
+    if (rst) begin
+      \$419  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$420  = \port__data$142 [23:16];
+    if (rst) begin
+      \$420  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$421  = \$101 ;
+    if (rst) begin
+      \$421  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$422  = \port__data$142 [31:24];
+    if (rst) begin
+      \$422  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$423  = \$102 ;
+    if (rst) begin
+      \$423  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$424  = \port__data$142 [39:32];
+    if (rst) begin
+      \$424  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$425  = \$103 ;
+    if (rst) begin
+      \$425  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$426  = \port__data$142 [47:40];
+    if (rst) begin
+      \$426  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$427  = \$104 ;
+    if (rst) begin
+      \$427  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$428  = \port__data$142 [55:48];
+    if (rst) begin
+      \$428  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$429  = \$105 ;
+    if (rst) begin
+      \$429  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$430  = \port__data$142 [63:56];
+    if (rst) begin
+      \$430  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$431  = \$106 ;
+    if (rst) begin
+      \$431  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$432  = \port__data$159 [7:0];
+    if (rst) begin
+      \$432  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$433  = \$107 ;
+    if (rst) begin
+      \$433  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$434  = \port__data$159 [15:8];
+    if (rst) begin
+      \$434  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$435  = \$108 ;
+    if (rst) begin
+      \$435  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$436  = \port__data$159 [23:16];
+    if (rst) begin
+      \$436  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$437  = \$109 ;
+    if (rst) begin
+      \$437  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$438  = \port__data$159 [31:24];
+    if (rst) begin
+      \$438  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$439  = \$110 ;
+    if (rst) begin
+      \$439  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$440  = \port__data$159 [39:32];
+    if (rst) begin
+      \$440  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$441  = \$111 ;
+    if (rst) begin
+      \$441  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$442  = \port__data$159 [47:40];
+    if (rst) begin
+      \$442  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$443  = \$112 ;
+    if (rst) begin
+      \$443  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$444  = \port__data$159 [55:48];
+    if (rst) begin
+      \$444  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$445  = \$113 ;
+    if (rst) begin
+      \$445  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$446  = \port__data$159 [63:56];
+    if (rst) begin
+      \$446  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$447  = \$114 ;
+    if (rst) begin
+      \$447  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$448  = \port__data$176 [7:0];
+    if (rst) begin
+      \$448  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$449  = \$115 ;
+    if (rst) begin
+      \$449  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$450  = \port__data$176 [15:8];
+    if (rst) begin
+      \$450  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$451  = \$116 ;
+    if (rst) begin
+      \$451  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$452  = \port__data$176 [23:16];
+    if (rst) begin
+      \$452  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$453  = \$117 ;
+    if (rst) begin
+      \$453  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$454  = \port__data$176 [31:24];
+    if (rst) begin
+      \$454  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$455  = \$118 ;
+    if (rst) begin
+      \$455  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$456  = \port__data$176 [39:32];
+    if (rst) begin
+      \$456  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$457  = \$119 ;
+    if (rst) begin
+      \$457  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$458  = \port__data$176 [47:40];
+    if (rst) begin
+      \$458  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$459  = \$120 ;
+    if (rst) begin
+      \$459  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$460  = \port__data$176 [55:48];
+    if (rst) begin
+      \$460  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$461  = \$121 ;
+    if (rst) begin
+      \$461  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$462  = \port__data$176 [63:56];
+    if (rst) begin
+      \$462  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$463  = \$122 ;
+    if (rst) begin
+      \$463  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$464  = \port__data$193 [7:0];
+    if (rst) begin
+      \$464  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$465  = \$123 ;
+    if (rst) begin
+      \$465  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$466  = \port__data$193 [15:8];
+    if (rst) begin
+      \$466  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$467  = \$124 ;
+    if (rst) begin
+      \$467  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$468  = \port__data$193 [23:16];
+    if (rst) begin
+      \$468  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$469  = \$125 ;
+    if (rst) begin
+      \$469  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$470  = \port__data$193 [31:24];
+    if (rst) begin
+      \$470  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$471  = \$126 ;
+    if (rst) begin
+      \$471  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$472  = \port__data$193 [39:32];
+    if (rst) begin
+      \$472  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$473  = \$127 ;
+    if (rst) begin
+      \$473  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$474  = \port__data$193 [47:40];
+    if (rst) begin
+      \$474  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$475  = \$128 ;
+    if (rst) begin
+      \$475  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$476  = \port__data$193 [55:48];
+    if (rst) begin
+      \$476  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$477  = \$129 ;
+    if (rst) begin
+      \$477  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$478  = \port__data$193 [63:56];
+    if (rst) begin
+      \$478  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$479  = \$130 ;
+    if (rst) begin
+      \$479  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$480  = \port__data$210 [7:0];
+    if (rst) begin
+      \$480  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$481  = \$131 ;
+    if (rst) begin
+      \$481  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$482  = \port__data$210 [15:8];
+    if (rst) begin
+      \$482  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$483  = \$132 ;
+    if (rst) begin
+      \$483  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$484  = \port__data$210 [23:16];
+    if (rst) begin
+      \$484  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$485  = \$133 ;
+    if (rst) begin
+      \$485  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$486  = \port__data$210 [31:24];
+    if (rst) begin
+      \$486  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$487  = \$134 ;
+    if (rst) begin
+      \$487  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$488  = \port__data$210 [39:32];
+    if (rst) begin
+      \$488  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$489  = \$135 ;
+    if (rst) begin
+      \$489  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$490  = \port__data$210 [47:40];
+    if (rst) begin
+      \$490  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$491  = \$136 ;
+    if (rst) begin
+      \$491  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$492  = \port__data$210 [55:48];
+    if (rst) begin
+      \$492  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$493  = \$137 ;
+    if (rst) begin
+      \$493  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$494  = \port__data$210 [63:56];
+    if (rst) begin
+      \$494  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$495  = \$138 ;
+    if (rst) begin
+      \$495  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$496  = \port__data$227 [7:0];
+    if (rst) begin
+      \$496  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$497  = \$139 ;
+    if (rst) begin
+      \$497  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$498  = \port__data$227 [15:8];
+    if (rst) begin
+      \$498  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$499  = \$140 ;
+    if (rst) begin
+      \$499  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$500  = \port__data$227 [23:16];
+    if (rst) begin
+      \$500  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$501  = \$141 ;
+    if (rst) begin
+      \$501  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$502  = \port__data$227 [31:24];
+    if (rst) begin
+      \$502  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$503  = \$142 ;
+    if (rst) begin
+      \$503  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$504  = \port__data$227 [39:32];
+    if (rst) begin
+      \$504  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$505  = \$143 ;
+    if (rst) begin
+      \$505  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$506  = \port__data$227 [47:40];
+    if (rst) begin
+      \$506  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$507  = \$144 ;
+    if (rst) begin
+      \$507  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$508  = \port__data$227 [55:48];
+    if (rst) begin
+      \$508  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$509  = \$145 ;
+    if (rst) begin
+      \$509  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$510  = \port__data$227 [63:56];
+    if (rst) begin
+      \$510  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$511  = \$146 ;
+    if (rst) begin
+      \$511  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$512  = \port__data$244 [7:0];
+    if (rst) begin
+      \$512  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$513  = \$147 ;
+    if (rst) begin
+      \$513  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$514  = \port__data$244 [15:8];
+    if (rst) begin
+      \$514  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$515  = \$148 ;
+    if (rst) begin
+      \$515  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$516  = \port__data$244 [23:16];
+    if (rst) begin
+      \$516  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$517  = \$149 ;
+    if (rst) begin
+      \$517  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$518  = \port__data$244 [31:24];
+    if (rst) begin
+      \$518  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$519  = \$150 ;
+    if (rst) begin
+      \$519  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$520  = \port__data$244 [39:32];
+    if (rst) begin
+      \$520  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$521  = \$151 ;
+    if (rst) begin
+      \$521  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$522  = \port__data$244 [47:40];
+    if (rst) begin
+      \$522  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$523  = \$152 ;
+    if (rst) begin
+      \$523  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$524  = \$153 ;
+    if (rst) begin
+      \$524  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$525  = \$154 ;
+    if (rst) begin
+      \$525  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$526  = \$155 ;
+    if (rst) begin
+      \$526  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$527  = \$156 ;
+    if (rst) begin
+      \$527  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$528  = \$157 ;
+    if (rst) begin
+      \$528  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$529  = \$158 ;
+    if (rst) begin
+      \$529  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$530  = \$159 ;
+    if (rst) begin
+      \$530  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$531  = \$160 ;
+    if (rst) begin
+      \$531  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$532  = \$161 ;
+    if (rst) begin
+      \$532  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$533  = \$162 ;
+    if (rst) begin
+      \$533  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$534  = \$163 ;
+    if (rst) begin
+      \$534  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$535  = \$164 ;
+    if (rst) begin
+      \$535  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$536  = \$165 ;
+    if (rst) begin
+      \$536  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$537  = \$166 ;
+    if (rst) begin
+      \$537  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$538  = \$167 ;
+    if (rst) begin
+      \$538  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$539  = \$168 ;
+    if (rst) begin
+      \$539  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$540  = \$169 ;
+    if (rst) begin
+      \$540  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$541  = \$170 ;
+    if (rst) begin
+      \$541  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$542  = \$171 ;
+    if (rst) begin
+      \$542  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$543  = \$172 ;
+    if (rst) begin
+      \$543  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$544  = \$173 ;
+    if (rst) begin
+      \$544  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$545  = \$174 ;
+    if (rst) begin
+      \$545  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$546  = \$175 ;
+    if (rst) begin
+      \$546  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$547  = \$176 ;
+    if (rst) begin
+      \$547  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$548  = \$177 ;
+    if (rst) begin
+      \$548  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$549  = \$178 ;
+    if (rst) begin
+      \$549  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$550  = \$179 ;
+    if (rst) begin
+      \$550  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$551  = \$180 ;
+    if (rst) begin
+      \$551  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$552  = \$181 ;
+    if (rst) begin
+      \$552  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$553  = \$182 ;
+    if (rst) begin
+      \$553  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$554  = \$183 ;
+    if (rst) begin
+      \$554  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$555  = \$184 ;
+    if (rst) begin
+      \$555  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$556  = \$185 ;
+    if (rst) begin
+      \$556  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$557  = \$186 ;
+    if (rst) begin
+      \$557  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$558  = \$187 ;
+    if (rst) begin
+      \$558  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$559  = \$188 ;
+    if (rst) begin
+      \$559  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$560  = \$189 ;
+    if (rst) begin
+      \$560  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$561  = \$190 ;
+    if (rst) begin
+      \$561  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$562  = \$191 ;
+    if (rst) begin
+      \$562  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$563  = \$192 ;
+    if (rst) begin
+      \$563  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$564  = \$193 ;
+    if (rst) begin
+      \$564  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$565  = \$194 ;
+    if (rst) begin
+      \$565  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$566  = \$195 ;
+    if (rst) begin
+      \$566  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$567  = \$196 ;
+    if (rst) begin
+      \$567  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$568  = \$197 ;
+    if (rst) begin
+      \$568  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$569  = \$198 ;
+    if (rst) begin
+      \$569  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$570  = \$199 ;
+    if (rst) begin
+      \$570  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$571  = \$200 ;
+    if (rst) begin
+      \$571  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$572  = \$201 ;
+    if (rst) begin
+      \$572  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$573  = \$202 ;
+    if (rst) begin
+      \$573  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$574  = \$203 ;
+    if (rst) begin
+      \$574  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$575  = \$204 ;
+    if (rst) begin
+      \$575  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$576  = \$205 ;
+    if (rst) begin
+      \$576  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$577  = \$206 ;
+    if (rst) begin
+      \$577  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$578  = \$207 ;
+    if (rst) begin
+      \$578  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$579  = \$208 ;
+    if (rst) begin
+      \$579  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$580  = \$209 ;
+    if (rst) begin
+      \$580  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$581  = \$210 ;
+    if (rst) begin
+      \$581  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$582  = \$211 ;
+    if (rst) begin
+      \$582  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$583  = \$212 ;
+    if (rst) begin
+      \$583  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$584  = \$213 ;
+    if (rst) begin
+      \$584  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$585  = prod0_1;
+    if (rst) begin
+      \$585  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$586  = prod0_2;
+    if (rst) begin
+      \$586  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$587  = prod0_3;
+    if (rst) begin
+      \$587  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$588  = prod0_4;
+    if (rst) begin
+      \$588  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$589  = prod0_5;
+    if (rst) begin
+      \$589  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$590  = prod0_6;
+    if (rst) begin
+      \$590  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$591  = prod0_7;
+    if (rst) begin
+      \$591  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$592  = prod0_8;
+    if (rst) begin
+      \$592  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$593  = prod0_9;
+    if (rst) begin
+      \$593  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$594  = prod0_10;
+    if (rst) begin
+      \$594  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$595  = prod0_11;
+    if (rst) begin
+      \$595  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$596  = prod0_12;
+    if (rst) begin
+      \$596  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$597  = prod0_13;
+    if (rst) begin
+      \$597  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$598  = prod0_14;
+    if (rst) begin
+      \$598  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$599  = prod0_15;
+    if (rst) begin
+      \$599  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$600  = prod0_16;
+    if (rst) begin
+      \$600  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$601  = prod0_17;
+    if (rst) begin
+      \$601  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$602  = prod0_18;
+    if (rst) begin
+      \$602  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$603  = prod0_19;
+    if (rst) begin
+      \$603  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$604  = prod0_20;
+    if (rst) begin
+      \$604  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$605  = prod0_21;
+    if (rst) begin
+      \$605  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$606  = prod0_22;
+    if (rst) begin
+      \$606  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$607  = prod0_23;
+    if (rst) begin
+      \$607  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$608  = prod0_24;
+    if (rst) begin
+      \$608  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$609  = prod0_25;
+    if (rst) begin
+      \$609  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$610  = prod0_26;
+    if (rst) begin
+      \$610  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$611  = prod0_27;
+    if (rst) begin
+      \$611  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$612  = prod0_28;
+    if (rst) begin
+      \$612  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$613  = prod0_29;
+    if (rst) begin
+      \$613  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$614  = prod0_30;
+    if (rst) begin
+      \$614  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$615  = prod0_31;
+    if (rst) begin
+      \$615  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$616  = prod1_1;
+    if (rst) begin
+      \$616  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$617  = prod1_2;
+    if (rst) begin
+      \$617  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$618  = prod1_3;
+    if (rst) begin
+      \$618  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$619  = prod1_4;
+    if (rst) begin
+      \$619  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$620  = prod1_5;
+    if (rst) begin
+      \$620  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$621  = prod1_6;
+    if (rst) begin
+      \$621  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$622  = prod1_7;
+    if (rst) begin
+      \$622  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$623  = prod1_8;
+    if (rst) begin
+      \$623  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$624  = prod1_9;
+    if (rst) begin
+      \$624  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$625  = prod1_10;
+    if (rst) begin
+      \$625  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$626  = prod1_11;
+    if (rst) begin
+      \$626  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$627  = prod1_12;
+    if (rst) begin
+      \$627  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$628  = prod1_13;
+    if (rst) begin
+      \$628  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$629  = prod1_14;
+    if (rst) begin
+      \$629  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$630  = prod1_15;
+    if (rst) begin
+      \$630  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$631  = prod1_16;
+    if (rst) begin
+      \$631  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$632  = prod1_17;
+    if (rst) begin
+      \$632  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$633  = prod1_18;
+    if (rst) begin
+      \$633  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$634  = prod1_19;
+    if (rst) begin
+      \$634  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$635  = prod1_20;
+    if (rst) begin
+      \$635  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$636  = prod1_21;
+    if (rst) begin
+      \$636  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$637  = prod1_22;
+    if (rst) begin
+      \$637  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$638  = prod1_23;
+    if (rst) begin
+      \$638  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$639  = prod1_24;
+    if (rst) begin
+      \$639  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$640  = prod1_25;
+    if (rst) begin
+      \$640  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$641  = prod1_26;
+    if (rst) begin
+      \$641  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$642  = prod1_27;
+    if (rst) begin
+      \$642  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$643  = prod1_28;
+    if (rst) begin
+      \$643  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$644  = prod1_29;
+    if (rst) begin
+      \$644  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$645  = prod1_30;
+    if (rst) begin
+      \$645  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$646  = prod1_31;
+    if (rst) begin
+      \$646  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$647  = { \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216  };
+    if (rst) begin
+      \$647  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$648  = { \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219  };
+    if (rst) begin
+      \$648  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$649  = { \$222 [18], \$222 [18], \$222 [18], \$222 [18], \$222 [18], \$222  };
+    if (rst) begin
+      \$649  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$650  = { \$225 [18], \$225 [18], \$225 [18], \$225 [18], \$225 [18], \$225  };
+    if (rst) begin
+      \$650  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$651  = { \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228  };
+    if (rst) begin
+      \$651  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$652  = { \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231  };
+    if (rst) begin
+      \$652  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$653  = { \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234  };
+    if (rst) begin
+      \$653  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$654  = { \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236  };
+    if (rst) begin
+      \$654  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$655  = \$239 [23:0];
+    if (rst) begin
+      \$655  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$656  = \$242 [23:0];
+    if (rst) begin
+      \$656  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$657  = \$243 [23:0];
+    if (rst) begin
+      \$657  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$658  = { \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246  };
+    if (rst) begin
+      \$658  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$659  = { \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249  };
+    if (rst) begin
+      \$659  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$660  = { \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252  };
+    if (rst) begin
+      \$660  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$661  = { \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255  };
+    if (rst) begin
+      \$661  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$662  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
+    if (rst) begin
+      \$662  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$663  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
+    if (rst) begin
+      \$663  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$664  = { \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264  };
+    if (rst) begin
+      \$664  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$665  = { \$266 [18], \$266 [18], \$266 [18], \$266 [18], \$266 [18], \$266  };
+    if (rst) begin
+      \$665  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$666  = \$269 [23:0];
+    if (rst) begin
+      \$666  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$667  = \$272 [23:0];
+    if (rst) begin
+      \$667  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$668  = \$273 [23:0];
+    if (rst) begin
+      \$668  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$669  = v1;
+    if (rst) begin
+      \$669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$670  = first1;
+    if (rst) begin
+      \$670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$671  = last1;
+    if (rst) begin
+      \$671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$672  = nf1;
+    if (rst) begin
+      \$672  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$673  = v2;
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$674  = first2;
+    if (rst) begin
+      \$674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$675  = last2;
+    if (rst) begin
+      \$675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$676  = nf2;
+    if (rst) begin
+      \$676  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$677  = v3;
+    if (rst) begin
+      \$677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$678  = first3;
+    if (rst) begin
+      \$678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$679  = last3;
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$680  = nf3;
+    if (rst) begin
+      \$680  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$681  = v4;
+    if (rst) begin
+      \$681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$682  = first4;
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$683  = last4;
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$684  = nf4;
+    if (rst) begin
+      \$684  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$685  = v5;
+    if (rst) begin
+      \$685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$686  = first5;
+    if (rst) begin
+      \$686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$687  = last5;
+    if (rst) begin
+      \$687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$688  = nf5;
+    if (rst) begin
+      \$688  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$689  = v6;
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$690  = first6;
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$691  = last6;
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$692  = nf6;
+    if (rst) begin
+      \$692  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$693  = v7;
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$694  = first7;
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$695  = last7;
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$696  = nf7;
+    if (rst) begin
+      \$696  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$697  = acc0;
+    if (v8) begin
+      \$697  = \$9 [23:0];
+    end
+    if (rst) begin
+      \$697  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$698  = acc1;
+    if (v8) begin
+      \$698  = \$12 [23:0];
+    end
+    if (rst) begin
+      \$698  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$699  = \$277 [3:0];
+    if (rst) begin
+      \$699  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$700  = \$signature__addr$44 ;
+    if (\$285 ) begin
+      \$700  = \$288 [3:0];
+    end
+    if (rst) begin
+      \$700  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$701  = \rport__addr$47 ;
+    if (\$292 ) begin
+      \$701  = \$295 [3:0];
+    end
+    if (rst) begin
+      \$701  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$702  = \$309 [3:0];
+    if (rst) begin
+      \$702  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$703  = o__valid;
+    if (\$311 ) begin
+      \$703  = \$314 ;
+    end
+    if (rst) begin
+      \$703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$704  = o__payload;
+    if (\$311 ) begin
+      \$704  = \$316 ;
+    end
+    if (rst) begin
+      \$704  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      4'h0:
+          \$7  = 24'h00010c;
+      4'h1:
+          \$7  = 24'h000894;
+      4'h2:
+          \$7  = 24'h0020f3;
+      4'h3:
+          \$7  = 24'h000e42;
+      4'h4:
+          \$7  = 24'h00248b;
+      4'h5:
+          \$7  = 24'h001219;
+      4'h6:
+          \$7  = 24'h004caa;
+      4'h7:
+          \$7  = 24'hfff9b9;
+      4'h8:
+          \$7  = 24'hffe9d9;
+      4'h9:
+          \$7  = 24'h001e64;
+      4'ha:
+          \$7  = 24'hff72c4;
+      4'hb:
+          \$7  = 24'h0013c7;
+      4'hc:
+          \$7  = 24'hff42bf;
+      4'hd:
+          \$7  = 24'h000dfc;
+      4'he:
+          \$7  = 24'h0006a5;
+      4'hf:
+          \$7  = 24'hff01ff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      4'h0:
+          \$10  = 24'h0003c7;
+      4'h1:
+          \$10  = 24'h00155a;
+      4'h2:
+          \$10  = 24'hfff7b7;
+      4'h3:
+          \$10  = 24'h002631;
+      4'h4:
+          \$10  = 24'h004785;
+      4'h5:
+          \$10  = 24'h0014f4;
+      4'h6:
+          \$10  = 24'hffe14f;
+      4'h7:
+          \$10  = 24'h00022c;
+      4'h8:
+          \$10  = 24'hff2021;
+      4'h9:
+          \$10  = 24'h0006de;
+      4'ha:
+          \$10  = 24'h0000d1;
+      4'hb:
+          \$10  = 24'hfff9c2;
+      4'hc:
+          \$10  = 24'h001220;
+      4'hd:
+          \$10  = 24'h000ec2;
+      4'he:
+          \$10  = 24'hffec57;
+      4'hf:
+          \$10  = 24'h000c17;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      5'h00:
+          \$20  = 4'h0;
+      5'h01:
+          \$20  = 4'h1;
+      5'h02:
+          \$20  = 4'h1;
+      5'h03:
+          \$20  = 4'h2;
+      5'h04:
+          \$20  = 4'h2;
+      5'h05:
+          \$20  = 4'h3;
+      5'h06:
+          \$20  = 4'h3;
+      5'h07:
+          \$20  = 4'h4;
+      5'h08:
+          \$20  = 4'h4;
+      5'h09:
+          \$20  = 4'h5;
+      5'h0a:
+          \$20  = 4'h5;
+      5'h0b:
+          \$20  = 4'h6;
+      5'h0c:
+          \$20  = 4'h6;
+      5'h0d:
+          \$20  = 4'h7;
+      5'h0e:
+          \$20  = 4'h7;
+      5'h0f:
+          \$20  = 4'h8;
+      5'h10:
+          \$20  = 4'h8;
+      5'h11:
+          \$20  = 4'h9;
+      5'h12:
+          \$20  = 4'h9;
+      5'h13:
+          \$20  = 4'ha;
+      5'h14:
+          \$20  = 4'ha;
+      5'h15:
+          \$20  = 4'hb;
+      5'h16:
+          \$20  = 4'hb;
+      5'h17:
+          \$20  = 4'hc;
+      5'h18:
+          \$20  = 4'hc;
+      5'h19:
+          \$20  = 4'hd;
+      5'h1a:
+          \$20  = 4'hd;
+      5'h1b:
+          \$20  = 4'he;
+      5'h1c:
+          \$20  = 4'he;
+      5'h1d:
+          \$20  = 4'hf;
+      5'h1e:
+          \$20  = 4'hf;
+      5'h1f:
+          \$20  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      5'h00:
+          \$21  = 1'h1;
+      5'h01:
+          \$21  = 1'h0;
+      5'h02:
+          \$21  = 1'h1;
+      5'h03:
+          \$21  = 1'h0;
+      5'h04:
+          \$21  = 1'h1;
+      5'h05:
+          \$21  = 1'h0;
+      5'h06:
+          \$21  = 1'h1;
+      5'h07:
+          \$21  = 1'h0;
+      5'h08:
+          \$21  = 1'h1;
+      5'h09:
+          \$21  = 1'h0;
+      5'h0a:
+          \$21  = 1'h1;
+      5'h0b:
+          \$21  = 1'h0;
+      5'h0c:
+          \$21  = 1'h1;
+      5'h0d:
+          \$21  = 1'h0;
+      5'h0e:
+          \$21  = 1'h1;
+      5'h0f:
+          \$21  = 1'h0;
+      5'h10:
+          \$21  = 1'h1;
+      5'h11:
+          \$21  = 1'h0;
+      5'h12:
+          \$21  = 1'h1;
+      5'h13:
+          \$21  = 1'h0;
+      5'h14:
+          \$21  = 1'h1;
+      5'h15:
+          \$21  = 1'h0;
+      5'h16:
+          \$21  = 1'h1;
+      5'h17:
+          \$21  = 1'h0;
+      5'h18:
+          \$21  = 1'h1;
+      5'h19:
+          \$21  = 1'h0;
+      5'h1a:
+          \$21  = 1'h1;
+      5'h1b:
+          \$21  = 1'h0;
+      5'h1c:
+          \$21  = 1'h1;
+      5'h1d:
+          \$21  = 1'h0;
+      5'h1e:
+          \$21  = 1'h1;
+      5'h1f:
+          \$21  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      5'h00:
+          \$22  = 1'h1;
+      5'h01:
+          \$22  = 1'h0;
+      5'h02:
+          \$22  = 1'h0;
+      5'h03:
+          \$22  = 1'h0;
+      5'h04:
+          \$22  = 1'h0;
+      5'h05:
+          \$22  = 1'h0;
+      5'h06:
+          \$22  = 1'h0;
+      5'h07:
+          \$22  = 1'h0;
+      5'h08:
+          \$22  = 1'h0;
+      5'h09:
+          \$22  = 1'h0;
+      5'h0a:
+          \$22  = 1'h0;
+      5'h0b:
+          \$22  = 1'h0;
+      5'h0c:
+          \$22  = 1'h0;
+      5'h0d:
+          \$22  = 1'h0;
+      5'h0e:
+          \$22  = 1'h0;
+      5'h0f:
+          \$22  = 1'h0;
+      5'h10:
+          \$22  = 1'h0;
+      5'h11:
+          \$22  = 1'h0;
+      5'h12:
+          \$22  = 1'h0;
+      5'h13:
+          \$22  = 1'h0;
+      5'h14:
+          \$22  = 1'h0;
+      5'h15:
+          \$22  = 1'h0;
+      5'h16:
+          \$22  = 1'h0;
+      5'h17:
+          \$22  = 1'h0;
+      5'h18:
+          \$22  = 1'h0;
+      5'h19:
+          \$22  = 1'h0;
+      5'h1a:
+          \$22  = 1'h0;
+      5'h1b:
+          \$22  = 1'h0;
+      5'h1c:
+          \$22  = 1'h0;
+      5'h1d:
+          \$22  = 1'h0;
+      5'h1e:
+          \$22  = 1'h0;
+      5'h1f:
+          \$22  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      5'h00:
+          \$23  = 1'h0;
+      5'h01:
+          \$23  = 1'h1;
+      5'h02:
+          \$23  = 1'h0;
+      5'h03:
+          \$23  = 1'h1;
+      5'h04:
+          \$23  = 1'h0;
+      5'h05:
+          \$23  = 1'h1;
+      5'h06:
+          \$23  = 1'h0;
+      5'h07:
+          \$23  = 1'h1;
+      5'h08:
+          \$23  = 1'h0;
+      5'h09:
+          \$23  = 1'h1;
+      5'h0a:
+          \$23  = 1'h0;
+      5'h0b:
+          \$23  = 1'h1;
+      5'h0c:
+          \$23  = 1'h0;
+      5'h0d:
+          \$23  = 1'h1;
+      5'h0e:
+          \$23  = 1'h0;
+      5'h0f:
+          \$23  = 1'h1;
+      5'h10:
+          \$23  = 1'h0;
+      5'h11:
+          \$23  = 1'h1;
+      5'h12:
+          \$23  = 1'h0;
+      5'h13:
+          \$23  = 1'h1;
+      5'h14:
+          \$23  = 1'h0;
+      5'h15:
+          \$23  = 1'h1;
+      5'h16:
+          \$23  = 1'h0;
+      5'h17:
+          \$23  = 1'h1;
+      5'h18:
+          \$23  = 1'h0;
+      5'h19:
+          \$23  = 1'h1;
+      5'h1a:
+          \$23  = 1'h0;
+      5'h1b:
+          \$23  = 1'h1;
+      5'h1c:
+          \$23  = 1'h0;
+      5'h1d:
+          \$23  = 1'h1;
+      5'h1e:
+          \$23  = 1'h0;
+      5'h1f:
+          \$23  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (t)
+      5'h00:
+          \$24  = 1'h1;
+      5'h01:
+          \$24  = 1'h0;
+      5'h02:
+          \$24  = 1'h1;
+      5'h03:
+          \$24  = 1'h0;
+      5'h04:
+          \$24  = 1'h1;
+      5'h05:
+          \$24  = 1'h0;
+      5'h06:
+          \$24  = 1'h1;
+      5'h07:
+          \$24  = 1'h0;
+      5'h08:
+          \$24  = 1'h1;
+      5'h09:
+          \$24  = 1'h0;
+      5'h0a:
+          \$24  = 1'h1;
+      5'h0b:
+          \$24  = 1'h0;
+      5'h0c:
+          \$24  = 1'h1;
+      5'h0d:
+          \$24  = 1'h0;
+      5'h0e:
+          \$24  = 1'h1;
+      5'h0f:
+          \$24  = 1'h0;
+      5'h10:
+          \$24  = 1'h1;
+      5'h11:
+          \$24  = 1'h0;
+      5'h12:
+          \$24  = 1'h1;
+      5'h13:
+          \$24  = 1'h0;
+      5'h14:
+          \$24  = 1'h1;
+      5'h15:
+          \$24  = 1'h0;
+      5'h16:
+          \$24  = 1'h1;
+      5'h17:
+          \$24  = 1'h0;
+      5'h18:
+          \$24  = 1'h1;
+      5'h19:
+          \$24  = 1'h0;
+      5'h1a:
+          \$24  = 1'h1;
+      5'h1b:
+          \$24  = 1'h0;
+      5'h1c:
+          \$24  = 1'h1;
+      5'h1d:
+          \$24  = 1'h0;
+      5'h1e:
+          \$24  = 1'h1;
+      5'h1f:
+          \$24  = 1'h0;
+    endcase
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
+  assign rom1_addr = \port__addr$15 ;
+  assign rom2_addr = \port__addr$17 ;
+  assign rom3_addr = \port__addr$19 ;
+  assign rom4_addr = \port__addr$21 ;
+  assign rom5_addr = \port__addr$23 ;
+  assign rom6_addr = \port__addr$25 ;
+  assign rom7_addr = \port__addr$27 ;
   assign acc0_next = \$9 [23:0];
   assign acc1_next = \$12 [23:0];
-  assign q_wptr = \$signature__addr$30 ;
-  assign \$signature__data$32  = q_in;
-  assign q_rptr = \rport__addr$33 ;
+  assign q_wptr = \$signature__addr$44 ;
+  assign \$signature__data$46  = q_in;
+  assign q_rptr = \rport__addr$47 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -6939,55 +8140,55 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$1 ;
   reg [22:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
-  wire [3:0] \$102 ;
+  wire [4:0] \$101 ;
+  wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [4:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire \$107 ;
+  wire [114:0] \$108 ;
+  reg \$109 ;
   wire [22:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire [114:0] \$114 ;
-  reg \$115 ;
-  reg [3:0] \$116 ;
+  reg [3:0] \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg [4:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg \$116 ;
   reg \$117 ;
   reg \$118 ;
   reg \$119 ;
   wire [23:0] \$12 ;
-  reg [4:0] \$120 ;
-  reg [15:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
+  reg \$120 ;
+  reg [4:0] \$121 ;
+  reg [7:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [4:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [7:0] \$126 ;
   reg [8:0] \$127 ;
-  reg [8:0] \$128 ;
+  reg [7:0] \$128 ;
   reg [8:0] \$129 ;
   reg [22:0] \$13 ;
-  reg [8:0] \$130 ;
+  reg [7:0] \$130 ;
   reg [8:0] \$131 ;
-  reg [8:0] \$132 ;
+  reg [7:0] \$132 ;
   reg [8:0] \$133 ;
-  reg [8:0] \$134 ;
+  reg [7:0] \$134 ;
   reg [8:0] \$135 ;
-  reg [8:0] \$136 ;
-  reg [7:0] \$137 ;
+  reg [7:0] \$136 ;
+  reg [8:0] \$137 ;
   reg [7:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg [8:0] \$139 ;
   wire [22:0] \$14 ;
   reg [7:0] \$140 ;
-  reg [7:0] \$141 ;
+  reg [8:0] \$141 ;
   reg [7:0] \$142 ;
-  reg [7:0] \$143 ;
+  reg [8:0] \$143 ;
   reg [7:0] \$144 ;
-  reg [7:0] \$145 ;
+  reg [8:0] \$145 ;
   reg [7:0] \$146 ;
   reg [16:0] \$147 ;
   reg [16:0] \$148 ;
@@ -7034,20 +8235,24 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$185 ;
   reg \$186 ;
   reg \$187 ;
-  reg [22:0] \$188 ;
-  reg [22:0] \$189 ;
+  reg \$188 ;
+  reg \$189 ;
   reg [22:0] \$19 ;
-  reg [22:0] \$190 ;
-  reg [22:0] \$191 ;
+  reg \$190 ;
+  reg \$191 ;
   reg [22:0] \$192 ;
-  reg [2:0] \$193 ;
-  reg [2:0] \$194 ;
-  reg [2:0] \$195 ;
-  reg [2:0] \$196 ;
-  reg \$197 ;
-  reg [114:0] \$198 ;
+  reg [22:0] \$193 ;
+  reg [22:0] \$194 ;
+  reg [22:0] \$195 ;
+  reg [22:0] \$196 ;
+  reg [3:0] \$197 ;
+  reg [2:0] \$198 ;
+  reg [2:0] \$199 ;
   wire \$2 ;
   wire [22:0] \$20 ;
+  reg [2:0] \$200 ;
+  reg \$201 ;
+  reg [114:0] \$202 ;
   wire [23:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -7066,80 +8271,80 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [5:0] \$35 ;
   wire [5:0] \$36 ;
   wire [15:0] \$37 ;
-  wire [8:0] \$38 ;
+  wire [15:0] \$38 ;
   wire [15:0] \$39 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [15:0] \$41 ;
+  wire [15:0] \$40 ;
+  wire [8:0] \$41 ;
   wire [8:0] \$42 ;
-  wire [15:0] \$43 ;
+  wire [8:0] \$43 ;
   wire [8:0] \$44 ;
-  wire [15:0] \$45 ;
+  wire [8:0] \$45 ;
   wire [8:0] \$46 ;
-  wire [15:0] \$47 ;
+  wire [8:0] \$47 ;
   wire [8:0] \$48 ;
-  wire [15:0] \$49 ;
+  wire [8:0] \$49 ;
   wire \$5 ;
   wire [8:0] \$50 ;
-  wire [15:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [15:0] \$53 ;
-  wire [8:0] \$54 ;
-  wire [15:0] \$55 ;
-  wire [8:0] \$56 ;
+  wire [16:0] \$51 ;
+  wire [16:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire [16:0] \$56 ;
   wire [16:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
   wire \$6 ;
   wire [16:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [17:0] \$67 ;
-  wire [17:0] \$68 ;
-  wire [17:0] \$69 ;
+  wire [17:0] \$61 ;
+  wire [17:0] \$62 ;
+  wire [17:0] \$63 ;
+  wire [17:0] \$64 ;
+  wire [17:0] \$65 ;
+  wire \$66 ;
+  wire [4:0] \$67 ;
+  wire \$68 ;
+  wire [5:0] \$69 ;
   reg [22:0] \$7 ;
-  wire [17:0] \$70 ;
-  wire [17:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
-  wire [3:0] \$73 ;
+  wire \$73 ;
   wire \$74 ;
-  wire [4:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [3:0] \$79 ;
   wire [22:0] \$8 ;
-  wire \$80 ;
+  wire [3:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [3:0] \$85 ;
+  wire \$85 ;
   wire [3:0] \$86 ;
-  wire \$87 ;
+  wire [3:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [23:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [3:0] \$92 ;
-  wire [3:0] \$93 ;
+  wire \$92 ;
+  wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
+  wire [3:0] \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
-  reg [2:0] \$signature__addr$39  = 3'h0;
+  reg [2:0] \$signature__addr$41  = 3'h0;
   wire [15:0] \$signature__data ;
-  wire [114:0] \$signature__data$41 ;
+  wire [114:0] \$signature__data$43 ;
   wire \$signature__en ;
-  wire \$signature__en$33 ;
+  wire \$signature__en$35 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -7157,6 +8362,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [15:0] i__payload;
@@ -7173,12 +8379,14 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg nf1 = 1'h0;
   reg nf2 = 1'h0;
   reg nf3 = 1'h0;
   reg nf4 = 1'h0;
   reg nf5 = 1'h0;
+  reg nf6 = 1'h0;
   reg nf_t = 1'h0;
   output [114:0] o__payload;
   reg [114:0] o__payload = 115'h00000000000000000000000000000;
@@ -7191,6 +8399,12 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [4:0] port__addr = 5'h00;
+  (* keep = 32'd1 *)
+  reg [4:0] \port__addr$15  = 5'h00;
+  wire [63:0] port__data;
+  wire [15:0] \port__data$81 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -7217,7 +8431,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] \q_in[2] ;
   wire [22:0] \q_in[3] ;
   wire [22:0] \q_in[4] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -7225,11 +8439,17 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom0_addr;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] rom1_addr;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  reg [2:0] \rport__addr$42  = 3'h0;
+  reg [2:0] \rport__addr$44  = 3'h0;
   wire [15:0] rport__data;
-  wire [114:0] \rport__data$109 ;
+  wire [114:0] \rport__data$121 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
@@ -7239,13 +8459,13 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [22:0] sum4_s0_0 = 23'h000000;
-  (* init = 5'h00 *)
-  wire [4:0] t;
+  reg [4:0] t = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
@@ -7256,8 +8476,14 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w4_0 = 8'h00;
   reg [7:0] w4_1 = 8'h00;
-  reg [4:0] wrom__addr = 5'h00;
-  wire [79:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_1 = 8'h00;
   reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -7307,7 +8533,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [114:0] queue [5:0];
+  reg [114:0] queue [6:0];
   initial begin
     queue[0] = 115'h00000000000000000000000000000;
     queue[1] = 115'h00000000000000000000000000000;
@@ -7315,52 +8541,92 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[3] = 115'h00000000000000000000000000000;
     queue[4] = 115'h00000000000000000000000000000;
     queue[5] = 115'h00000000000000000000000000000;
+    queue[6] = 115'h00000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$33 )
-      queue[\$signature__addr$39 ] <= q_in;
+    if (\$signature__en$35 )
+      queue[\$signature__addr$41 ] <= q_in;
   end
-  assign \rport__data$109  = queue[\rport__addr$42 ];
-  reg [79:0] rom [30:0];
+  assign \rport__data$121  = queue[\rport__addr$44 ];
+  reg [63:0] rom0 [30:0];
   initial begin
-    rom[0] = 80'hd3a50a100ddf02b9810c;
-    rom[1] = 80'h3d2f14e3c921913558c7;
-    rom[2] = 80'hdefaf631b5b5cdc9ddad;
-    rom[3] = 80'h1138ae152c29d7463db3;
-    rom[4] = 80'hd64b1dda2ce3c6f404ce;
-    rom[5] = 80'hb3d7140eb12c8fbeff81;
-    rom[6] = 80'h141fe316b8e76b81a547;
-    rom[7] = 80'he10c11c80c8a540ccb49;
-    rom[8] = 80'h00bbfcf403eff629fc27;
-    rom[9] = 80'h8a45f8e33181f4fe5bc6;
-    rom[10] = 80'h1800be00d7003f000f00;
-    rom[11] = 80'h1ad4d0f1aa0c58e3c1ba;
-    rom[12] = 80'h00000000000000000000;
-    rom[13] = 80'h0082442820ce01fce3e1;
-    rom[14] = 80'hd43c1a813b0938129e40;
-    rom[15] = 80'h8100f3005c00e8003b00;
-    rom[16] = 80'h2f3f37098bb2d129ebf5;
-    rom[17] = 80'hf194b6edd92d2517cab4;
-    rom[18] = 80'h3e2eb3ec494acab64ed6;
-    rom[19] = 80'h01bb0be13c270efedfb0;
-    rom[20] = 80'he8b530053681e83b8124;
-    rom[21] = 80'h3a4a1500ce1bfe814303;
-    rom[22] = 80'h2713b5090413fff02402;
-    rom[23] = 80'h9afd01ec120c08d9f032;
-    rom[24] = 80'h074d03f303bbfdb7051a;
-    rom[25] = 80'hbddfe80ee837200c14f2;
-    rom[26] = 80'hef003a0081002300af00;
-    rom[27] = 80'heb81190ef5bde73e1c65;
-    rom[28] = 80'ha2028115ebacb3454916;
-    rom[29] = 80'h0e1702e6b106d6e7b6d8;
-    rom[30] = 80'hca00e8000200e4002100;
+    rom0[0] = 64'h0a100ddf02b9810c;
+    rom0[1] = 64'h14e3c921913558c7;
+    rom0[2] = 64'hf631b5b5cdc9ddad;
+    rom0[3] = 64'hae152c29d7463db3;
+    rom0[4] = 64'h1dda2ce3c6f404ce;
+    rom0[5] = 64'h140eb12c8fbeff81;
+    rom0[6] = 64'he316b8e76b81a547;
+    rom0[7] = 64'h11c80c8a540ccb49;
+    rom0[8] = 64'hfcf403eff629fc27;
+    rom0[9] = 64'hf8e33181f4fe5bc6;
+    rom0[10] = 64'hbe00d7003f000f00;
+    rom0[11] = 64'hd0f1aa0c58e3c1ba;
+    rom0[12] = 64'h0000000000000000;
+    rom0[13] = 64'h442820ce01fce3e1;
+    rom0[14] = 64'h1a813b0938129e40;
+    rom0[15] = 64'hf3005c00e8003b00;
+    rom0[16] = 64'h37098bb2d129ebf5;
+    rom0[17] = 64'hb6edd92d2517cab4;
+    rom0[18] = 64'hb3ec494acab64ed6;
+    rom0[19] = 64'h0be13c270efedfb0;
+    rom0[20] = 64'h30053681e83b8124;
+    rom0[21] = 64'h1500ce1bfe814303;
+    rom0[22] = 64'hb5090413fff02402;
+    rom0[23] = 64'h01ec120c08d9f032;
+    rom0[24] = 64'h03f303bbfdb7051a;
+    rom0[25] = 64'he80ee837200c14f2;
+    rom0[26] = 64'h3a0081002300af00;
+    rom0[27] = 64'h190ef5bde73e1c65;
+    rom0[28] = 64'h8115ebacb3454916;
+    rom0[29] = 64'h02e6b106d6e7b6d8;
+    rom0[30] = 64'he8000200e4002100;
   end
-  reg [79:0] _1_;
+  reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  reg [15:0] rom1 [30:0];
+  initial begin
+    rom1[0] = 16'hd3a5;
+    rom1[1] = 16'h3d2f;
+    rom1[2] = 16'hdefa;
+    rom1[3] = 16'h1138;
+    rom1[4] = 16'hd64b;
+    rom1[5] = 16'hb3d7;
+    rom1[6] = 16'h141f;
+    rom1[7] = 16'he10c;
+    rom1[8] = 16'h00bb;
+    rom1[9] = 16'h8a45;
+    rom1[10] = 16'h1800;
+    rom1[11] = 16'h1ad4;
+    rom1[12] = 16'h0000;
+    rom1[13] = 16'h0082;
+    rom1[14] = 16'hd43c;
+    rom1[15] = 16'h8100;
+    rom1[16] = 16'h2f3f;
+    rom1[17] = 16'hf194;
+    rom1[18] = 16'h3e2e;
+    rom1[19] = 16'h01bb;
+    rom1[20] = 16'he8b5;
+    rom1[21] = 16'h3a4a;
+    rom1[22] = 16'h2713;
+    rom1[23] = 16'h9afd;
+    rom1[24] = 16'h074d;
+    rom1[25] = 16'hbddf;
+    rom1[26] = 16'hef00;
+    rom1[27] = 16'heb81;
+    rom1[28] = 16'ha202;
+    rom1[29] = 16'h0e17;
+    rom1[30] = 16'hca00;
+  end
+  reg [15:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rom1[\port__addr$15 ];
+  end
+  assign \port__data$81  = _2_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -7370,167 +8636,173 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
+  assign \$11  = first6 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first5 ? \$13  : acc2;
+  assign \$14  = first6 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first5 ? \$16  : acc3;
+  assign \$17  = first6 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$20  = first5 ? \$19  : acc4;
+  assign \$20  = first6 ? \$19  : acc4;
   assign \$21  = $signed(\$20 ) + $signed(sum4_s0_0);
-  assign \$22  = v5 & last5;
+  assign \$22  = v6 & last6;
   assign \$23  = ~ o__valid;
   assign \$24  = \$23  | o__ready;
   assign \$25  = | q_stored;
   assign \$26  = ~ \$25 ;
   assign \$27  = \$24  & \$26 ;
   assign \$28  = ~ \$27 ;
-  assign \$signature__en$33  = \$22  & \$28 ;
-  assign \$34  = wrom__addr == 5'h1e;
-  assign \$35  = wrom__addr + 1'h1;
+  assign \$signature__en$35  = \$22  & \$28 ;
+  assign \$34  = t == 5'h1e;
+  assign \$35  = t + 1'h1;
   assign \$36  = \$34  ? 6'h00 : \$35 ;
   assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = $signed(\$37 [7:0]) - $signed(8'h80);
+  assign \$38  = from_input ? x_reg : rport__data;
   assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = $signed(\$39 [15:8]) - $signed(8'h80);
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = $signed(\$41 [7:0]) - $signed(8'h80);
-  assign \$43  = from_input ? x_reg : rport__data;
-  assign \$44  = $signed(\$43 [15:8]) - $signed(8'h80);
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = $signed(\$49 [7:0]) - $signed(8'h80);
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = $signed(\$51 [15:8]) - $signed(8'h80);
-  assign \$53  = from_input ? x_reg : rport__data;
-  assign \$54  = $signed(\$53 [7:0]) - $signed(8'h80);
-  assign \$55  = from_input ? x_reg : rport__data;
-  assign \$56  = $signed(\$55 [15:8]) - $signed(8'h80);
-  assign \$57  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$58  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$59  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$60  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$61  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$62  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$63  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$64  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$65  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$66  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$67  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$68  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$69  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$70  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$71  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$72  = issue & last_t;
-  assign \$73  = q_owed + \$72 ;
-  assign \$74  = o__valid & o__ready;
-  assign \$75  = \$73  - \$74 ;
-  assign \$76  = v5 & last5;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$78  & \$80 ;
-  assign \$82  = ~ \$81 ;
-  assign \$83  = \$76  & \$82 ;
-  assign \$84  = \$signature__addr$39  == 3'h5;
-  assign \$85  = \$signature__addr$39  + 1'h1;
-  assign \$86  = \$84  ? 4'h0 : \$85 ;
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = | q_stored;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = \rport__addr$42  == 3'h5;
-  assign \$92  = \rport__addr$42  + 1'h1;
-  assign \$93  = \$91  ? 4'h0 : \$92 ;
-  assign \$94  = v5 & last5;
-  assign \$95  = ~ o__valid;
-  assign \$96  = \$95  | o__ready;
-  assign \$97  = | q_stored;
-  assign \$98  = ~ \$97 ;
-  assign \$99  = \$96  & \$98 ;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = \$94  & \$100 ;
-  assign \$102  = q_stored + \$101 ;
-  assign \$103  = ~ o__valid;
-  assign \$104  = \$103  | o__ready;
-  assign \$105  = | q_stored;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = \$102  - \$106 ;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = | q_stored;
-  assign \$111  = v5 & last5;
-  assign \$112  = \$110  | \$111 ;
-  assign \$113  = | q_stored;
-  assign \$114  = \$113  ? \rport__data$109  : q_in;
+  assign \$40  = from_input ? x_reg : rport__data;
+  assign \$41  = $signed(x0_0) - $signed(8'h80);
+  assign \$42  = $signed(x0_1) - $signed(8'h80);
+  assign \$43  = $signed(x0_0) - $signed(8'h80);
+  assign \$44  = $signed(x0_1) - $signed(8'h80);
+  assign \$45  = $signed(x0_0) - $signed(8'h80);
+  assign \$46  = $signed(x0_1) - $signed(8'h80);
+  assign \$47  = $signed(x0_0) - $signed(8'h80);
+  assign \$48  = $signed(x0_1) - $signed(8'h80);
+  assign \$49  = $signed(x1_0) - $signed(8'h80);
+  assign \$50  = $signed(x1_1) - $signed(8'h80);
+  assign \$51  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$52  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$53  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$54  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$55  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$56  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$57  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$58  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$59  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$60  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$61  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$62  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$63  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$64  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$65  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$66  = issue & last_t;
+  assign \$67  = q_owed + \$66 ;
+  assign \$68  = o__valid & o__ready;
+  assign \$69  = \$67  - \$68 ;
+  assign \$70  = v6 & last6;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = \$72  & \$74 ;
+  assign \$76  = ~ \$75 ;
+  assign \$77  = \$70  & \$76 ;
+  assign \$78  = \$signature__addr$41  == 3'h6;
+  assign \$79  = \$signature__addr$41  + 1'h1;
+  assign \$80  = \$78  ? 4'h0 : \$79 ;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = | q_stored;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = \rport__addr$44  == 3'h6;
+  assign \$86  = \rport__addr$44  + 1'h1;
+  assign \$87  = \$85  ? 4'h0 : \$86 ;
+  assign \$88  = v6 & last6;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = ~ \$91 ;
+  assign \$93  = \$90  & \$92 ;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$88  & \$94 ;
+  assign \$96  = q_stored + \$95 ;
+  assign \$97  = ~ o__valid;
+  assign \$98  = \$97  | o__ready;
+  assign \$99  = | q_stored;
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = \$96  - \$100 ;
+  assign \$102  = ~ o__valid;
+  assign \$103  = \$102  | o__ready;
+  assign \$104  = | q_stored;
+  assign \$105  = v6 & last6;
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = | q_stored;
+  assign \$108  = \$107  ? \rport__data$121  : q_in;
   always @(posedge clk)
-    nf_t <= \$115 ;
+    nf_t <= \$109 ;
   always @(posedge clk)
-    \$signature__addr  <= \$116 ;
+    \$signature__addr  <= \$110 ;
   always @(posedge clk)
-    reads_input_t <= \$117 ;
+    reads_input_t <= \$111 ;
   always @(posedge clk)
-    first_t <= \$118 ;
+    first_t <= \$112 ;
   always @(posedge clk)
-    last_t <= \$119 ;
+    last_t <= \$113 ;
   always @(posedge clk)
-    wrom__addr <= \$120 ;
+    t <= \$114 ;
   always @(posedge clk)
-    x_reg <= \$121 ;
+    x_reg <= \$115 ;
   always @(posedge clk)
-    from_input <= \$122 ;
+    from_input <= \$116 ;
   always @(posedge clk)
-    v1 <= \$123 ;
+    v1 <= \$117 ;
   always @(posedge clk)
-    first1 <= \$124 ;
+    first1 <= \$118 ;
   always @(posedge clk)
-    last1 <= \$125 ;
+    last1 <= \$119 ;
   always @(posedge clk)
-    nf1 <= \$126 ;
+    nf1 <= \$120 ;
+  always @(posedge clk)
+    port__addr <= \$121 ;
+  always @(posedge clk)
+    x0_0 <= \$122 ;
+  always @(posedge clk)
+    x0_1 <= \$123 ;
+  always @(posedge clk)
+    \port__addr$15  <= \$124 ;
+  always @(posedge clk)
+    x1_0 <= \$125 ;
+  always @(posedge clk)
+    x1_1 <= \$126 ;
   always @(posedge clk)
     xoff0_0 <= \$127 ;
   always @(posedge clk)
-    xoff0_1 <= \$128 ;
+    w0_0 <= \$128 ;
   always @(posedge clk)
-    xoff1_0 <= \$129 ;
+    xoff0_1 <= \$129 ;
   always @(posedge clk)
-    xoff1_1 <= \$130 ;
+    w0_1 <= \$130 ;
   always @(posedge clk)
-    xoff2_0 <= \$131 ;
+    xoff1_0 <= \$131 ;
   always @(posedge clk)
-    xoff2_1 <= \$132 ;
+    w1_0 <= \$132 ;
   always @(posedge clk)
-    xoff3_0 <= \$133 ;
+    xoff1_1 <= \$133 ;
   always @(posedge clk)
-    xoff3_1 <= \$134 ;
+    w1_1 <= \$134 ;
   always @(posedge clk)
-    xoff4_0 <= \$135 ;
+    xoff2_0 <= \$135 ;
   always @(posedge clk)
-    xoff4_1 <= \$136 ;
+    w2_0 <= \$136 ;
   always @(posedge clk)
-    w0_0 <= \$137 ;
+    xoff2_1 <= \$137 ;
   always @(posedge clk)
-    w0_1 <= \$138 ;
+    w2_1 <= \$138 ;
   always @(posedge clk)
-    w1_0 <= \$139 ;
+    xoff3_0 <= \$139 ;
   always @(posedge clk)
-    w1_1 <= \$140 ;
+    w3_0 <= \$140 ;
   always @(posedge clk)
-    w2_0 <= \$141 ;
+    xoff3_1 <= \$141 ;
   always @(posedge clk)
-    w2_1 <= \$142 ;
+    w3_1 <= \$142 ;
   always @(posedge clk)
-    w3_0 <= \$143 ;
+    xoff4_0 <= \$143 ;
   always @(posedge clk)
-    w3_1 <= \$144 ;
+    w4_0 <= \$144 ;
   always @(posedge clk)
-    w4_0 <= \$145 ;
+    xoff4_1 <= \$145 ;
   always @(posedge clk)
     w4_1 <= \$146 ;
   always @(posedge clk)
@@ -7616,31 +8888,39 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     nf5 <= \$187 ;
   always @(posedge clk)
-    acc0 <= \$188 ;
+    v6 <= \$188 ;
   always @(posedge clk)
-    acc1 <= \$189 ;
+    first6 <= \$189 ;
   always @(posedge clk)
-    acc2 <= \$190 ;
+    last6 <= \$190 ;
   always @(posedge clk)
-    acc3 <= \$191 ;
+    nf6 <= \$191 ;
   always @(posedge clk)
-    acc4 <= \$192 ;
+    acc0 <= \$192 ;
   always @(posedge clk)
-    q_owed <= \$193 ;
+    acc1 <= \$193 ;
   always @(posedge clk)
-    \$signature__addr$39  <= \$194 ;
+    acc2 <= \$194 ;
   always @(posedge clk)
-    \rport__addr$42  <= \$195 ;
+    acc3 <= \$195 ;
   always @(posedge clk)
-    q_stored <= \$196 ;
+    acc4 <= \$196 ;
   always @(posedge clk)
-    o__valid <= \$197 ;
+    q_owed <= \$197 ;
   always @(posedge clk)
-    o__payload <= \$198 ;
+    \$signature__addr$41  <= \$198 ;
+  always @(posedge clk)
+    \rport__addr$44  <= \$199 ;
+  always @(posedge clk)
+    q_stored <= \$200 ;
+  always @(posedge clk)
+    o__valid <= \$201 ;
+  always @(posedge clk)
+    o__payload <= \$202 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       1'h0:
           \$7  = 23'h000215;
       1'h1:
@@ -7650,7 +8930,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       1'h0:
           \$10  = 23'h7ffa43;
       1'h1:
@@ -7660,7 +8940,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       1'h0:
           \$13  = 23'h7fff5c;
       1'h1:
@@ -7670,7 +8950,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       1'h0:
           \$16  = 23'h0000d6;
       1'h1:
@@ -7680,7 +8960,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       1'h0:
           \$19  = 23'h000291;
       1'h1:
@@ -7690,7 +8970,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$29  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       5'h00:
           \$29  = 1'h0;
       5'h01:
@@ -7758,7 +9038,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$30  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       5'h00:
           \$30  = 4'h1;
       5'h01:
@@ -7826,7 +9106,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$31  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       5'h00:
           \$31  = 1'h1;
       5'h01:
@@ -7894,7 +9174,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$32  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       5'h00:
           \$32  = 1'h0;
       5'h01:
@@ -7962,7 +9242,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$33  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       5'h00:
           \$33  = 1'h0;
       5'h01:
@@ -8029,118 +9309,160 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = nf_t;
+    \$109  = nf_t;
     if (issue) begin
-      \$115  = \$29 ;
+      \$109  = \$29 ;
     end
     if (rst) begin
-      \$115  = 1'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = \$signature__addr ;
+    \$110  = \$signature__addr ;
     if (issue) begin
-      \$116  = \$30 ;
+      \$110  = \$30 ;
     end
     if (rst) begin
-      \$116  = 4'h0;
+      \$110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = reads_input_t;
+    \$111  = reads_input_t;
     if (issue) begin
-      \$117  = \$31 ;
+      \$111  = \$31 ;
     end
     if (rst) begin
-      \$117  = 1'h1;
+      \$111  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$112  = first_t;
+    if (issue) begin
+      \$112  = \$32 ;
+    end
+    if (rst) begin
+      \$112  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$113  = last_t;
+    if (issue) begin
+      \$113  = \$33 ;
+    end
+    if (rst) begin
+      \$113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$114  = t;
+    if (issue) begin
+      \$114  = \$36 [4:0];
+    end
+    if (rst) begin
+      \$114  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$115  = i__payload;
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$116  = reads_input_t;
+    if (rst) begin
+      \$116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$117  = issue;
+    if (rst) begin
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$118  = first_t;
-    if (issue) begin
-      \$118  = \$32 ;
-    end
     if (rst) begin
-      \$118  = 1'h1;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$119  = last_t;
-    if (issue) begin
-      \$119  = \$33 ;
-    end
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = wrom__addr;
-    if (issue) begin
-      \$120  = \$36 [4:0];
-    end
+    \$120  = nf_t;
     if (rst) begin
-      \$120  = 5'h00;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = i__payload;
+    \$121  = t;
     if (rst) begin
-      \$121  = 16'h0000;
+      \$121  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = reads_input_t;
+    \$122  = \$37 [7:0];
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = issue;
+    \$123  = \$38 [15:8];
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = first_t;
+    \$124  = t;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = last_t;
+    \$125  = \$39 [7:0];
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = nf_t;
+    \$126  = \$40 [15:8];
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = \$38 ;
+    \$127  = \$41 ;
     if (rst) begin
       \$127  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = \$40 ;
+    \$128  = port__data[7:0];
     if (rst) begin
-      \$128  = 9'h000;
+      \$128  = 8'h00;
     end
   end
   always @* begin
@@ -8152,189 +9474,189 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = \$44 ;
+    \$130  = port__data[15:8];
     if (rst) begin
-      \$130  = 9'h000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = \$46 ;
+    \$131  = \$43 ;
     if (rst) begin
       \$131  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = \$48 ;
+    \$132  = port__data[23:16];
     if (rst) begin
-      \$132  = 9'h000;
+      \$132  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = \$50 ;
+    \$133  = \$44 ;
     if (rst) begin
       \$133  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = \$52 ;
+    \$134  = port__data[31:24];
     if (rst) begin
-      \$134  = 9'h000;
+      \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = \$54 ;
+    \$135  = \$45 ;
     if (rst) begin
       \$135  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = \$56 ;
+    \$136  = port__data[39:32];
     if (rst) begin
-      \$136  = 9'h000;
+      \$136  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = wrom__data[7:0];
+    \$137  = \$46 ;
     if (rst) begin
-      \$137  = 8'h00;
+      \$137  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = wrom__data[15:8];
+    \$138  = port__data[47:40];
     if (rst) begin
       \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = wrom__data[23:16];
+    \$139  = \$47 ;
     if (rst) begin
-      \$139  = 8'h00;
+      \$139  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = wrom__data[31:24];
+    \$140  = port__data[55:48];
     if (rst) begin
       \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = wrom__data[39:32];
+    \$141  = \$48 ;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = wrom__data[47:40];
+    \$142  = port__data[63:56];
     if (rst) begin
       \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = wrom__data[55:48];
+    \$143  = \$49 ;
     if (rst) begin
-      \$143  = 8'h00;
+      \$143  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = wrom__data[63:56];
+    \$144  = \port__data$81 [7:0];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = wrom__data[71:64];
+    \$145  = \$50 ;
     if (rst) begin
-      \$145  = 8'h00;
+      \$145  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = wrom__data[79:72];
+    \$146  = \port__data$81 [15:8];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \$57 ;
+    \$147  = \$51 ;
     if (rst) begin
       \$147  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$58 ;
+    \$148  = \$52 ;
     if (rst) begin
       \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$59 ;
+    \$149  = \$53 ;
     if (rst) begin
       \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = \$60 ;
+    \$150  = \$54 ;
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$61 ;
+    \$151  = \$55 ;
     if (rst) begin
       \$151  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$62 ;
+    \$152  = \$56 ;
     if (rst) begin
       \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$63 ;
+    \$153  = \$57 ;
     if (rst) begin
       \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$64 ;
+    \$154  = \$58 ;
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$65 ;
+    \$155  = \$59 ;
     if (rst) begin
       \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$66 ;
+    \$156  = \$60 ;
     if (rst) begin
       \$156  = 17'h00000;
     end
@@ -8411,35 +9733,35 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = { \$67 [17], \$67 [17], \$67 [17], \$67 [17], \$67 [17], \$67  };
+    \$167  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
     if (rst) begin
       \$167  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = { \$68 [17], \$68 [17], \$68 [17], \$68 [17], \$68 [17], \$68  };
+    \$168  = { \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62  };
     if (rst) begin
       \$168  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = { \$69 [17], \$69 [17], \$69 [17], \$69 [17], \$69 [17], \$69  };
+    \$169  = { \$63 [17], \$63 [17], \$63 [17], \$63 [17], \$63 [17], \$63  };
     if (rst) begin
       \$169  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = { \$70 [17], \$70 [17], \$70 [17], \$70 [17], \$70 [17], \$70  };
+    \$170  = { \$64 [17], \$64 [17], \$64 [17], \$64 [17], \$64 [17], \$64  };
     if (rst) begin
       \$170  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
+    \$171  = { \$65 [17], \$65 [17], \$65 [17], \$65 [17], \$65 [17], \$65  };
     if (rst) begin
       \$171  = 23'h000000;
     end
@@ -8558,49 +9880,37 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = acc0;
-    if (v5) begin
-      \$188  = \$9 [22:0];
-    end
+    \$188  = v5;
     if (rst) begin
-      \$188  = 23'h000000;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = acc1;
-    if (v5) begin
-      \$189  = \$12 [22:0];
-    end
+    \$189  = first5;
     if (rst) begin
-      \$189  = 23'h000000;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = acc2;
-    if (v5) begin
-      \$190  = \$15 [22:0];
-    end
+    \$190  = last5;
     if (rst) begin
-      \$190  = 23'h000000;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = acc3;
-    if (v5) begin
-      \$191  = \$18 [22:0];
-    end
+    \$191  = nf5;
     if (rst) begin
-      \$191  = 23'h000000;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = acc4;
-    if (v5) begin
-      \$192  = \$21 [22:0];
+    \$192  = acc0;
+    if (v6) begin
+      \$192  = \$9 [22:0];
     end
     if (rst) begin
       \$192  = 23'h000000;
@@ -8608,70 +9918,111 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$75 [2:0];
+    \$193  = acc1;
+    if (v6) begin
+      \$193  = \$12 [22:0];
+    end
     if (rst) begin
-      \$193  = 3'h0;
+      \$193  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = \$signature__addr$39 ;
-    if (\$83 ) begin
-      \$194  = \$86 [2:0];
+    \$194  = acc2;
+    if (v6) begin
+      \$194  = \$15 [22:0];
     end
     if (rst) begin
-      \$194  = 3'h0;
+      \$194  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \rport__addr$42 ;
-    if (\$90 ) begin
-      \$195  = \$93 [2:0];
+    \$195  = acc3;
+    if (v6) begin
+      \$195  = \$18 [22:0];
     end
     if (rst) begin
-      \$195  = 3'h0;
+      \$195  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = \$107 [2:0];
+    \$196  = acc4;
+    if (v6) begin
+      \$196  = \$21 [22:0];
+    end
     if (rst) begin
-      \$196  = 3'h0;
+      \$196  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = o__valid;
-    if (\$109 ) begin
-      \$197  = \$112 ;
-    end
+    \$197  = \$69 [3:0];
     if (rst) begin
-      \$197  = 1'h0;
+      \$197  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = o__payload;
-    if (\$109 ) begin
-      \$198  = \$114 ;
+    \$198  = \$signature__addr$41 ;
+    if (\$77 ) begin
+      \$198  = \$80 [2:0];
     end
     if (rst) begin
-      \$198  = 115'h00000000000000000000000000000;
+      \$198  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$199  = \rport__addr$44 ;
+    if (\$84 ) begin
+      \$199  = \$87 [2:0];
+    end
+    if (rst) begin
+      \$199  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$200  = \$101 [2:0];
+    if (rst) begin
+      \$200  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$201  = o__valid;
+    if (\$103 ) begin
+      \$201  = \$106 ;
+    end
+    if (rst) begin
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$202  = o__payload;
+    if (\$103 ) begin
+      \$202  = \$108 ;
+    end
+    if (rst) begin
+      \$202  = 115'h00000000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
+  assign rom1_addr = \port__addr$15 ;
   assign acc0_next = \$9 [22:0];
   assign acc1_next = \$12 [22:0];
   assign acc2_next = \$15 [22:0];
   assign acc3_next = \$18 [22:0];
   assign acc4_next = \$21 [22:0];
-  assign q_wptr = \$signature__addr$39 ;
-  assign \$signature__data$41  = q_in;
-  assign q_rptr = \rport__addr$42 ;
+  assign q_wptr = \$signature__addr$41 ;
+  assign \$signature__data$43  = q_in;
+  assign q_rptr = \rport__addr$44 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \q_in[0]  = q_in[22:0];

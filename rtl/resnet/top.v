@@ -5798,17 +5798,23 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$1 ;
   wire \$10 ;
   reg \$100 ;
-  reg \$101 ;
+  reg [2:0] \$101 ;
   reg \$102 ;
-  reg [2:0] \$103 ;
-  reg [20:0] \$104 ;
+  reg \$103 ;
+  reg \$104 ;
   reg [2:0] \$105 ;
-  reg [2:0] \$106 ;
-  reg [2:0] \$107 ;
-  reg [2:0] \$108 ;
-  reg \$109 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [2:0] \$109 ;
   wire \$11 ;
   reg [20:0] \$110 ;
+  reg [3:0] \$111 ;
+  reg [2:0] \$112 ;
+  reg [2:0] \$113 ;
+  reg [2:0] \$114 ;
+  reg \$115 ;
+  reg [20:0] \$116 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
@@ -5827,10 +5833,10 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [8:0] \$26 ;
   wire [16:0] \$27 ;
   wire \$28 ;
-  wire [3:0] \$29 ;
+  wire [4:0] \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire [4:0] \$31 ;
+  wire [5:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
@@ -5887,24 +5893,24 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$80 ;
   reg \$81 ;
   reg [2:0] \$82 ;
-  reg [8:0] \$83 ;
+  reg [6:0] \$83 ;
   reg [7:0] \$84 ;
-  reg [16:0] \$85 ;
-  reg [16:0] \$86 ;
-  reg [20:0] \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [8:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [16:0] \$87 ;
+  reg [16:0] \$88 ;
+  reg [20:0] \$89 ;
   wire [21:0] \$9 ;
   reg \$90 ;
-  reg [2:0] \$91 ;
+  reg \$91 ;
   reg \$92 ;
-  reg \$93 ;
+  reg [2:0] \$93 ;
   reg \$94 ;
-  reg [2:0] \$95 ;
+  reg \$95 ;
   reg \$96 ;
-  reg \$97 ;
+  reg [2:0] \$97 ;
   reg \$98 ;
-  reg [2:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -5920,6 +5926,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -5935,12 +5942,14 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
+  reg [2:0] nf6 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [20:0] o__payload;
   reg [20:0] o__payload = 21'h000000;
@@ -5949,11 +5958,14 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [6:0] port__addr = 7'h00;
+  wire [7:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   wire [20:0] q_in;
   wire [20:0] \q_in[0] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -5961,26 +5973,29 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 7'h00 *)
+  (* keep = 32'd1 *)
+  wire [6:0] rom0_addr;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$61 ;
+  wire [20:0] \rport__data$67 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [20:0] sum0_s0_0 = 21'h000000;
-  (* init = 7'h00 *)
-  wire [6:0] t;
+  reg [6:0] t = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
-  reg [6:0] wrom__addr = 7'h00;
-  wire [7:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -6005,7 +6020,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [20:0] queue [5:0];
+  reg [20:0] queue [6:0];
   initial begin
     queue[0] = 21'h000000;
     queue[1] = 21'h000000;
@@ -6013,92 +6028,93 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 21'h000000;
     queue[4] = 21'h000000;
     queue[5] = 21'h000000;
+    queue[6] = 21'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [20:0];
   end
-  assign \rport__data$61  = queue[\rport__addr$30 ];
-  reg [7:0] rom [70:0];
+  assign \rport__data$67  = queue[\rport__addr$30 ];
+  reg [7:0] rom0 [70:0];
   initial begin
-    rom[0] = 8'ha8;
-    rom[1] = 8'he7;
-    rom[2] = 8'ha3;
-    rom[3] = 8'ha3;
-    rom[4] = 8'h9c;
-    rom[5] = 8'h2d;
-    rom[6] = 8'h11;
-    rom[7] = 8'h7f;
-    rom[8] = 8'hfe;
-    rom[9] = 8'h2b;
-    rom[10] = 8'h81;
-    rom[11] = 8'hed;
-    rom[12] = 8'hb2;
-    rom[13] = 8'hb4;
-    rom[14] = 8'he7;
-    rom[15] = 8'hd5;
-    rom[16] = 8'h1d;
-    rom[17] = 8'h43;
-    rom[18] = 8'hcd;
-    rom[19] = 8'h9c;
-    rom[20] = 8'h0e;
-    rom[21] = 8'h6f;
-    rom[22] = 8'h0f;
-    rom[23] = 8'h7f;
-    rom[24] = 8'h34;
-    rom[25] = 8'h2d;
-    rom[26] = 8'ha6;
-    rom[27] = 8'hf0;
-    rom[28] = 8'h06;
-    rom[29] = 8'ha9;
-    rom[30] = 8'h47;
-    rom[31] = 8'hc0;
-    rom[32] = 8'he3;
-    rom[33] = 8'hb9;
-    rom[34] = 8'h81;
-    rom[35] = 8'h05;
-    rom[36] = 8'h46;
-    rom[37] = 8'h43;
-    rom[38] = 8'h11;
-    rom[39] = 8'h1f;
-    rom[40] = 8'h9d;
-    rom[41] = 8'hcd;
-    rom[42] = 8'h8f;
-    rom[43] = 8'h81;
-    rom[44] = 8'ha2;
-    rom[45] = 8'h17;
-    rom[46] = 8'h7f;
-    rom[47] = 8'ha0;
-    rom[48] = 8'h07;
-    rom[49] = 8'h52;
-    rom[50] = 8'h79;
-    rom[51] = 8'h65;
-    rom[52] = 8'hee;
-    rom[53] = 8'hf0;
-    rom[54] = 8'hfc;
-    rom[55] = 8'h2f;
-    rom[56] = 8'hb6;
-    rom[57] = 8'h81;
-    rom[58] = 8'hc9;
-    rom[59] = 8'h49;
-    rom[60] = 8'h05;
-    rom[61] = 8'hdf;
-    rom[62] = 8'h19;
-    rom[63] = 8'h63;
-    rom[64] = 8'he9;
-    rom[65] = 8'hf2;
-    rom[66] = 8'hfc;
-    rom[67] = 8'h30;
-    rom[68] = 8'h7f;
-    rom[69] = 8'h93;
-    rom[70] = 8'h90;
+    rom0[0] = 8'ha8;
+    rom0[1] = 8'he7;
+    rom0[2] = 8'ha3;
+    rom0[3] = 8'ha3;
+    rom0[4] = 8'h9c;
+    rom0[5] = 8'h2d;
+    rom0[6] = 8'h11;
+    rom0[7] = 8'h7f;
+    rom0[8] = 8'hfe;
+    rom0[9] = 8'h2b;
+    rom0[10] = 8'h81;
+    rom0[11] = 8'hed;
+    rom0[12] = 8'hb2;
+    rom0[13] = 8'hb4;
+    rom0[14] = 8'he7;
+    rom0[15] = 8'hd5;
+    rom0[16] = 8'h1d;
+    rom0[17] = 8'h43;
+    rom0[18] = 8'hcd;
+    rom0[19] = 8'h9c;
+    rom0[20] = 8'h0e;
+    rom0[21] = 8'h6f;
+    rom0[22] = 8'h0f;
+    rom0[23] = 8'h7f;
+    rom0[24] = 8'h34;
+    rom0[25] = 8'h2d;
+    rom0[26] = 8'ha6;
+    rom0[27] = 8'hf0;
+    rom0[28] = 8'h06;
+    rom0[29] = 8'ha9;
+    rom0[30] = 8'h47;
+    rom0[31] = 8'hc0;
+    rom0[32] = 8'he3;
+    rom0[33] = 8'hb9;
+    rom0[34] = 8'h81;
+    rom0[35] = 8'h05;
+    rom0[36] = 8'h46;
+    rom0[37] = 8'h43;
+    rom0[38] = 8'h11;
+    rom0[39] = 8'h1f;
+    rom0[40] = 8'h9d;
+    rom0[41] = 8'hcd;
+    rom0[42] = 8'h8f;
+    rom0[43] = 8'h81;
+    rom0[44] = 8'ha2;
+    rom0[45] = 8'h17;
+    rom0[46] = 8'h7f;
+    rom0[47] = 8'ha0;
+    rom0[48] = 8'h07;
+    rom0[49] = 8'h52;
+    rom0[50] = 8'h79;
+    rom0[51] = 8'h65;
+    rom0[52] = 8'hee;
+    rom0[53] = 8'hf0;
+    rom0[54] = 8'hfc;
+    rom0[55] = 8'h2f;
+    rom0[56] = 8'hb6;
+    rom0[57] = 8'h81;
+    rom0[58] = 8'hc9;
+    rom0[59] = 8'h49;
+    rom0[60] = 8'h05;
+    rom0[61] = 8'hdf;
+    rom0[62] = 8'h19;
+    rom0[63] = 8'h63;
+    rom0[64] = 8'he9;
+    rom0[65] = 8'hf2;
+    rom0[66] = 8'hfc;
+    rom0[67] = 8'h30;
+    rom0[68] = 8'h7f;
+    rom0[69] = 8'h93;
+    rom0[70] = 8'h90;
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -6108,9 +6124,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v5 & last5;
+  assign \$10  = v6 & last6;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -6118,17 +6134,17 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
   assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = wrom__addr == 7'h46;
-  assign \$23  = wrom__addr + 1'h1;
+  assign \$22  = t == 7'h46;
+  assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 8'h00 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 ) - $signed(8'h80);
+  assign \$26  = $signed(x0_0) - $signed(8'h80);
   assign \$27  = $signed(xoff0_0) * $signed(w0_0);
   assign \$28  = issue & last_t;
   assign \$29  = q_owed + \$28 ;
   assign \$30  = o__valid & o__ready;
   assign \$31  = \$29  - \$30 ;
-  assign \$32  = v5 & last5;
+  assign \$32  = v6 & last6;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
   assign \$35  = | q_stored;
@@ -6136,17 +6152,17 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$37  = \$34  & \$36 ;
   assign \$38  = ~ \$37 ;
   assign \$39  = \$32  & \$38 ;
-  assign \$40  = \$signature__addr$27  == 3'h5;
+  assign \$40  = \$signature__addr$27  == 3'h6;
   assign \$41  = \$signature__addr$27  + 1'h1;
   assign \$42  = \$40  ? 4'h0 : \$41 ;
   assign \$43  = ~ o__valid;
   assign \$44  = \$43  | o__ready;
   assign \$45  = | q_stored;
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = \rport__addr$30  == 3'h5;
+  assign \$47  = \rport__addr$30  == 3'h6;
   assign \$48  = \rport__addr$30  + 1'h1;
   assign \$49  = \$47  ? 4'h0 : \$48 ;
-  assign \$50  = v5 & last5;
+  assign \$50  = v6 & last6;
   assign \$51  = ~ o__valid;
   assign \$52  = \$51  | o__ready;
   assign \$53  = | q_stored;
@@ -6163,10 +6179,10 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$64  = ~ o__valid;
   assign \$65  = \$64  | o__ready;
   assign \$66  = | q_stored;
-  assign \$67  = v5 & last5;
+  assign \$67  = v6 & last6;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = | q_stored;
-  assign \$70  = \$69  ? \rport__data$61  : \$9 [20:0];
+  assign \$70  = \$69  ? \rport__data$67  : \$9 [20:0];
   always @(posedge clk)
     nf_t <= \$71 ;
   always @(posedge clk)
@@ -6178,7 +6194,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     last_t <= \$75 ;
   always @(posedge clk)
-    wrom__addr <= \$76 ;
+    t <= \$76 ;
   always @(posedge clk)
     x_reg <= \$77 ;
   always @(posedge clk)
@@ -6192,65 +6208,77 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$82 ;
   always @(posedge clk)
-    xoff0_0 <= \$83 ;
+    port__addr <= \$83 ;
   always @(posedge clk)
-    w0_0 <= \$84 ;
+    x0_0 <= \$84 ;
   always @(posedge clk)
-    prod0_0 <= \$85 ;
+    xoff0_0 <= \$85 ;
   always @(posedge clk)
-    prod0_0_r <= \$86 ;
+    w0_0 <= \$86 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$87 ;
+    prod0_0 <= \$87 ;
   always @(posedge clk)
-    v2 <= \$88 ;
+    prod0_0_r <= \$88 ;
   always @(posedge clk)
-    first2 <= \$89 ;
+    sum0_s0_0 <= \$89 ;
   always @(posedge clk)
-    last2 <= \$90 ;
+    v2 <= \$90 ;
   always @(posedge clk)
-    nf2 <= \$91 ;
+    first2 <= \$91 ;
   always @(posedge clk)
-    v3 <= \$92 ;
+    last2 <= \$92 ;
   always @(posedge clk)
-    first3 <= \$93 ;
+    nf2 <= \$93 ;
   always @(posedge clk)
-    last3 <= \$94 ;
+    v3 <= \$94 ;
   always @(posedge clk)
-    nf3 <= \$95 ;
+    first3 <= \$95 ;
   always @(posedge clk)
-    v4 <= \$96 ;
+    last3 <= \$96 ;
   always @(posedge clk)
-    first4 <= \$97 ;
+    nf3 <= \$97 ;
   always @(posedge clk)
-    last4 <= \$98 ;
+    v4 <= \$98 ;
   always @(posedge clk)
-    nf4 <= \$99 ;
+    first4 <= \$99 ;
   always @(posedge clk)
-    v5 <= \$100 ;
+    last4 <= \$100 ;
   always @(posedge clk)
-    first5 <= \$101 ;
+    nf4 <= \$101 ;
   always @(posedge clk)
-    last5 <= \$102 ;
+    v5 <= \$102 ;
   always @(posedge clk)
-    nf5 <= \$103 ;
+    first5 <= \$103 ;
   always @(posedge clk)
-    acc0 <= \$104 ;
+    last5 <= \$104 ;
   always @(posedge clk)
-    q_owed <= \$105 ;
+    nf5 <= \$105 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$106 ;
+    v6 <= \$106 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$107 ;
+    first6 <= \$107 ;
   always @(posedge clk)
-    q_stored <= \$108 ;
+    last6 <= \$108 ;
   always @(posedge clk)
-    o__valid <= \$109 ;
+    nf6 <= \$109 ;
   always @(posedge clk)
-    o__payload <= \$110 ;
+    acc0 <= \$110 ;
+  always @(posedge clk)
+    q_owed <= \$111 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$112 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$113 ;
+  always @(posedge clk)
+    q_stored <= \$114 ;
+  always @(posedge clk)
+    o__valid <= \$115 ;
+  always @(posedge clk)
+    o__payload <= \$116 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$7  = 21'h004f50;
       3'h1:
@@ -6272,7 +6300,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$17  = 3'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$17  = 3'h0;
       7'h01:
@@ -6420,7 +6448,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$18  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$18  = 4'h1;
       7'h01:
@@ -6568,7 +6596,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$19  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$19  = 1'h1;
       7'h01:
@@ -6716,7 +6744,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$20  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$20  = 1'h0;
       7'h01:
@@ -6864,7 +6892,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$21  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$21  = 1'h0;
       7'h01:
@@ -7061,7 +7089,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$76  = wrom__addr;
+    \$76  = t;
     if (issue) begin
       \$76  = \$24 [6:0];
     end
@@ -7113,219 +7141,261 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$83  = \$26 ;
+    \$83  = t;
     if (rst) begin
-      \$83  = 9'h000;
+      \$83  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$84  = wrom__data;
+    \$84  = \$25 ;
     if (rst) begin
       \$84  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$85  = \$27 ;
+    \$85  = \$26 ;
     if (rst) begin
-      \$85  = 17'h00000;
+      \$85  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$86  = prod0_0;
+    \$86  = port__data;
     if (rst) begin
-      \$86  = 17'h00000;
+      \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$87  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$87  = \$27 ;
     if (rst) begin
-      \$87  = 21'h000000;
+      \$87  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$88  = v1;
+    \$88  = prod0_0;
     if (rst) begin
-      \$88  = 1'h0;
+      \$88  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$89  = first1;
+    \$89  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$90  = last1;
+    \$90  = v1;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$91  = nf1;
+    \$91  = first1;
     if (rst) begin
-      \$91  = 3'h0;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$92  = v2;
+    \$92  = last1;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$93  = first2;
+    \$93  = nf1;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$94  = last2;
+    \$94  = v2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$95  = nf2;
+    \$95  = first2;
     if (rst) begin
-      \$95  = 3'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$96  = v3;
+    \$96  = last2;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$97  = first3;
+    \$97  = nf2;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$98  = last3;
+    \$98  = v3;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$99  = nf3;
+    \$99  = first3;
     if (rst) begin
-      \$99  = 3'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$100  = v4;
+    \$100  = last3;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$101  = first4;
+    \$101  = nf3;
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$102  = last4;
+    \$102  = v4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$103  = nf4;
+    \$103  = first4;
     if (rst) begin
-      \$103  = 3'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$104  = acc0;
-    if (v5) begin
-      \$104  = \$9 [20:0];
-    end
+    \$104  = last4;
     if (rst) begin
-      \$104  = 21'h000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$105  = \$31 [2:0];
+    \$105  = nf4;
     if (rst) begin
       \$105  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$106  = \$signature__addr$27 ;
-    if (\$39 ) begin
-      \$106  = \$42 [2:0];
-    end
+    \$106  = v5;
     if (rst) begin
-      \$106  = 3'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$107  = \rport__addr$30 ;
-    if (\$46 ) begin
-      \$107  = \$49 [2:0];
-    end
+    \$107  = first5;
     if (rst) begin
-      \$107  = 3'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$108  = \$63 [2:0];
+    \$108  = last5;
     if (rst) begin
-      \$108  = 3'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$109  = o__valid;
-    if (\$65 ) begin
-      \$109  = \$68 ;
-    end
+    \$109  = nf5;
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$110  = o__payload;
-    if (\$65 ) begin
-      \$110  = \$70 ;
+    \$110  = acc0;
+    if (v6) begin
+      \$110  = \$9 [20:0];
     end
     if (rst) begin
       \$110  = 21'h000000;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$111  = \$31 [3:0];
+    if (rst) begin
+      \$111  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$112  = \$signature__addr$27 ;
+    if (\$39 ) begin
+      \$112  = \$42 [2:0];
+    end
+    if (rst) begin
+      \$112  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$113  = \rport__addr$30 ;
+    if (\$46 ) begin
+      \$113  = \$49 [2:0];
+    end
+    if (rst) begin
+      \$113  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$114  = \$63 [2:0];
+    if (rst) begin
+      \$114  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$115  = o__valid;
+    if (\$65 ) begin
+      \$115  = \$68 ;
+    end
+    if (rst) begin
+      \$115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$116  = o__payload;
+    if (\$65 ) begin
+      \$116  = \$70 ;
+    end
+    if (rst) begin
+      \$116  = 21'h000000;
+    end
+  end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [20:0];
   assign q_in = \$9 [20:0];
   assign q_wptr = \$signature__addr$27 ;
@@ -9164,15 +9234,15 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  reg \$100 ;
-  reg [8:0] \$101 ;
+  reg [8:0] \$100 ;
+  reg [7:0] \$101 ;
   reg [8:0] \$102 ;
-  reg [8:0] \$103 ;
+  reg [7:0] \$103 ;
   reg [8:0] \$104 ;
   reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
+  reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
+  reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire [23:0] \$11 ;
   reg [16:0] \$110 ;
@@ -9181,12 +9251,12 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
+  reg [23:0] \$116 ;
   reg [23:0] \$117 ;
   reg [23:0] \$118 ;
   reg [23:0] \$119 ;
   wire [24:0] \$12 ;
-  reg [23:0] \$120 ;
+  reg \$120 ;
   reg \$121 ;
   reg \$122 ;
   reg \$123 ;
@@ -9204,17 +9274,20 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [23:0] \$137 ;
-  reg [23:0] \$138 ;
-  reg [23:0] \$139 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire [23:0] \$14 ;
   reg [23:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [2:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg \$145 ;
-  reg [95:0] \$146 ;
+  reg [23:0] \$141 ;
+  reg [23:0] \$142 ;
+  reg [23:0] \$143 ;
+  reg [3:0] \$144 ;
+  reg [2:0] \$145 ;
+  reg [2:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg \$148 ;
+  reg [95:0] \$149 ;
   wire [24:0] \$15 ;
   reg [23:0] \$16 ;
   wire [23:0] \$17 ;
@@ -9238,21 +9311,21 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [8:0] \$33 ;
   wire [7:0] \$34 ;
   wire [8:0] \$35 ;
-  wire [7:0] \$36 ;
+  wire [8:0] \$36 ;
   wire [8:0] \$37 ;
-  wire [7:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [8:0] \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [7:0] \$40 ;
-  wire [8:0] \$41 ;
+  wire [16:0] \$40 ;
+  wire [16:0] \$41 ;
   wire [16:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire \$46 ;
-  wire [3:0] \$47 ;
+  wire \$43 ;
+  wire [4:0] \$44 ;
+  wire \$45 ;
+  wire [5:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -9260,54 +9333,54 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire [3:0] \$56 ;
+  wire [3:0] \$57 ;
   wire \$58 ;
-  wire [3:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [3:0] \$63 ;
+  wire [3:0] \$64 ;
   wire \$65 ;
-  wire [3:0] \$66 ;
-  wire [3:0] \$67 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [23:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [3:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [3:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [4:0] \$78 ;
   wire \$79 ;
   wire [23:0] \$8 ;
   wire \$80 ;
-  wire [4:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire [95:0] \$88 ;
+  wire [95:0] \$85 ;
+  reg \$86 ;
+  reg [6:0] \$87 ;
+  reg \$88 ;
   reg \$89 ;
   wire [24:0] \$9 ;
-  reg [6:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
+  reg \$90 ;
+  reg [7:0] \$91 ;
+  reg [7:0] \$92 ;
   reg \$93 ;
-  reg [7:0] \$94 ;
-  reg [7:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg \$96 ;
   reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -9329,6 +9402,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -9344,12 +9418,14 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg nf1 = 1'h0;
   reg nf2 = 1'h0;
   reg nf3 = 1'h0;
   reg nf4 = 1'h0;
   reg nf5 = 1'h0;
+  reg nf6 = 1'h0;
   reg nf_t = 1'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
@@ -9361,6 +9437,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [7:0] port__addr = 8'h00;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
@@ -9374,7 +9453,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [23:0] \q_in[1] ;
   wire [23:0] \q_in[2] ;
   wire [23:0] \q_in[3] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -9382,11 +9461,14 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 8'h00 *)
+  (* keep = 32'd1 *)
+  wire [7:0] rom0_addr;
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$82 ;
+  wire [95:0] \rport__data$88 ;
   input rst;
   wire rst;
   (* init = 7'h00 *)
@@ -9395,19 +9477,19 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
-  (* init = 8'h00 *)
-  wire [7:0] t;
+  reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
-  reg [7:0] wrom__addr = 8'h00;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -9501,7 +9583,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [5:0];
+  reg [95:0] queue [6:0];
   initial begin
     queue[0] = 96'h000000000000000000000000;
     queue[1] = 96'h000000000000000000000000;
@@ -9509,165 +9591,166 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 96'h000000000000000000000000;
     queue[4] = 96'h000000000000000000000000;
     queue[5] = 96'h000000000000000000000000;
+    queue[6] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$82  = queue[\rport__addr$39 ];
-  reg [31:0] rom [143:0];
+  assign \rport__data$88  = queue[\rport__addr$39 ];
+  reg [31:0] rom0 [143:0];
   initial begin
-    rom[0] = 32'd4069924867;
-    rom[1] = 32'd4058511637;
-    rom[2] = 32'd82303424;
-    rom[3] = 32'd269210911;
-    rom[4] = 32'd638468809;
-    rom[5] = 32'd913311948;
-    rom[6] = 32'd384086746;
-    rom[7] = 32'd1524846820;
-    rom[8] = 32'd3472233551;
-    rom[9] = 32'd266283855;
-    rom[10] = 32'd197385013;
-    rom[11] = 32'd4195153505;
-    rom[12] = 32'd532489725;
-    rom[13] = 32'd4130210299;
-    rom[14] = 32'd301007684;
-    rom[15] = 32'd939210436;
-    rom[16] = 32'd2916075292;
-    rom[17] = 32'd3302665710;
-    rom[18] = 32'd151976932;
-    rom[19] = 32'd4227574022;
-    rom[20] = 32'd411113146;
-    rom[21] = 32'd845142014;
-    rom[22] = 32'd3114905072;
-    rom[23] = 32'd4127063770;
-    rom[24] = 32'd4259973110;
-    rom[25] = 32'd148566824;
-    rom[26] = 32'd266932497;
-    rom[27] = 32'd958777553;
-    rom[28] = 32'd3943362037;
-    rom[29] = 32'd505733119;
-    rom[30] = 32'd1145154018;
-    rom[31] = 32'd3588745233;
-    rom[32] = 32'd264699164;
-    rom[33] = 32'd4058711568;
-    rom[34] = 32'd3771288087;
-    rom[35] = 32'd135467516;
-    rom[36] = 32'd3505409318;
-    rom[37] = 32'd84075791;
-    rom[38] = 32'd841624029;
-    rom[39] = 32'd285484909;
-    rom[40] = 32'd299303710;
-    rom[41] = 32'd3740138981;
-    rom[42] = 32'd351422679;
-    rom[43] = 32'd403044004;
-    rom[44] = 32'd116703545;
-    rom[45] = 32'd1041163189;
-    rom[46] = 32'd1388443293;
-    rom[47] = 32'd856928759;
-    rom[48] = 32'd3959994681;
-    rom[49] = 32'd2972102674;
-    rom[50] = 32'd4193115143;
-    rom[51] = 32'd90414237;
-    rom[52] = 32'd2303230401;
-    rom[53] = 32'd4128240174;
-    rom[54] = 32'd3664160129;
-    rom[55] = 32'd3207514373;
-    rom[56] = 32'd51438820;
-    rom[57] = 32'd4265135578;
-    rom[58] = 32'd3185638409;
-    rom[59] = 32'd3908565056;
-    rom[60] = 32'd3703487986;
-    rom[61] = 32'd3003046162;
-    rom[62] = 32'd4212599819;
-    rom[63] = 32'd4022388600;
-    rom[64] = 32'd318839541;
-    rom[65] = 32'd2166024162;
-    rom[66] = 32'd4041755574;
-    rom[67] = 32'd317968054;
-    rom[68] = 32'd1490605484;
-    rom[69] = 32'd3154402714;
-    rom[70] = 32'd841620525;
-    rom[71] = 32'd636828135;
-    rom[72] = 32'd3691832003;
-    rom[73] = 32'd3156604375;
-    rom[74] = 32'd608305523;
-    rom[75] = 32'd336265012;
-    rom[76] = 32'd4253126235;
-    rom[77] = 32'd1062545122;
-    rom[78] = 32'd630714292;
-    rom[79] = 32'd750582225;
-    rom[80] = 32'd2835813072;
-    rom[81] = 32'd4095483071;
-    rom[82] = 32'd3387951213;
-    rom[83] = 32'd4147308338;
-    rom[84] = 32'd2165872948;
-    rom[85] = 32'd3472679736;
-    rom[86] = 32'd118031791;
-    rom[87] = 32'd4047234534;
-    rom[88] = 32'd221455314;
-    rom[89] = 32'd3610842135;
-    rom[90] = 32'd2683180278;
-    rom[91] = 32'd155106876;
-    rom[92] = 32'd3052518108;
-    rom[93] = 32'd3166497823;
-    rom[94] = 32'd4010797524;
-    rom[95] = 32'd2767968928;
-    rom[96] = 32'd115934474;
-    rom[97] = 32'd332978178;
-    rom[98] = 32'd284826325;
-    rom[99] = 32'd602210772;
-    rom[100] = 32'd604708650;
-    rom[101] = 32'd4051108514;
-    rom[102] = 32'd177295032;
-    rom[103] = 32'd4064812978;
-    rom[104] = 32'd4273548850;
-    rom[105] = 32'd132112188;
-    rom[106] = 32'd968367437;
-    rom[107] = 32'd3609589501;
-    rom[108] = 32'd1122893183;
-    rom[109] = 32'd636870225;
-    rom[110] = 32'd570626763;
-    rom[111] = 32'd4198431660;
-    rom[112] = 32'd333313278;
-    rom[113] = 32'd2634466201;
-    rom[114] = 32'd703270699;
-    rom[115] = 32'd3173775060;
-    rom[116] = 32'd3639477492;
-    rom[117] = 32'd384345134;
-    rom[118] = 32'd3424509165;
-    rom[119] = 32'd3638490546;
-    rom[120] = 32'd2433162095;
-    rom[121] = 32'd3187002392;
-    rom[122] = 32'd2988575779;
-    rom[123] = 32'd63042775;
-    rom[124] = 32'd1169553896;
-    rom[125] = 32'd3609531101;
-    rom[126] = 32'd3942329969;
-    rom[127] = 32'd76860137;
-    rom[128] = 32'd3073051098;
-    rom[129] = 32'd205645535;
-    rom[130] = 32'd904390772;
-    rom[131] = 32'd182632473;
-    rom[132] = 32'd885844291;
-    rom[133] = 32'd2584877163;
-    rom[134] = 32'd1096094795;
-    rom[135] = 32'd334632169;
-    rom[136] = 32'd4080000714;
-    rom[137] = 32'd3928078403;
-    rom[138] = 32'd3776938485;
-    rom[139] = 32'd4012492749;
-    rom[140] = 32'd585687756;
-    rom[141] = 32'd3959217625;
-    rom[142] = 32'd523891716;
-    rom[143] = 32'd1210008010;
+    rom0[0] = 32'd4069924867;
+    rom0[1] = 32'd4058511637;
+    rom0[2] = 32'd82303424;
+    rom0[3] = 32'd269210911;
+    rom0[4] = 32'd638468809;
+    rom0[5] = 32'd913311948;
+    rom0[6] = 32'd384086746;
+    rom0[7] = 32'd1524846820;
+    rom0[8] = 32'd3472233551;
+    rom0[9] = 32'd266283855;
+    rom0[10] = 32'd197385013;
+    rom0[11] = 32'd4195153505;
+    rom0[12] = 32'd532489725;
+    rom0[13] = 32'd4130210299;
+    rom0[14] = 32'd301007684;
+    rom0[15] = 32'd939210436;
+    rom0[16] = 32'd2916075292;
+    rom0[17] = 32'd3302665710;
+    rom0[18] = 32'd151976932;
+    rom0[19] = 32'd4227574022;
+    rom0[20] = 32'd411113146;
+    rom0[21] = 32'd845142014;
+    rom0[22] = 32'd3114905072;
+    rom0[23] = 32'd4127063770;
+    rom0[24] = 32'd4259973110;
+    rom0[25] = 32'd148566824;
+    rom0[26] = 32'd266932497;
+    rom0[27] = 32'd958777553;
+    rom0[28] = 32'd3943362037;
+    rom0[29] = 32'd505733119;
+    rom0[30] = 32'd1145154018;
+    rom0[31] = 32'd3588745233;
+    rom0[32] = 32'd264699164;
+    rom0[33] = 32'd4058711568;
+    rom0[34] = 32'd3771288087;
+    rom0[35] = 32'd135467516;
+    rom0[36] = 32'd3505409318;
+    rom0[37] = 32'd84075791;
+    rom0[38] = 32'd841624029;
+    rom0[39] = 32'd285484909;
+    rom0[40] = 32'd299303710;
+    rom0[41] = 32'd3740138981;
+    rom0[42] = 32'd351422679;
+    rom0[43] = 32'd403044004;
+    rom0[44] = 32'd116703545;
+    rom0[45] = 32'd1041163189;
+    rom0[46] = 32'd1388443293;
+    rom0[47] = 32'd856928759;
+    rom0[48] = 32'd3959994681;
+    rom0[49] = 32'd2972102674;
+    rom0[50] = 32'd4193115143;
+    rom0[51] = 32'd90414237;
+    rom0[52] = 32'd2303230401;
+    rom0[53] = 32'd4128240174;
+    rom0[54] = 32'd3664160129;
+    rom0[55] = 32'd3207514373;
+    rom0[56] = 32'd51438820;
+    rom0[57] = 32'd4265135578;
+    rom0[58] = 32'd3185638409;
+    rom0[59] = 32'd3908565056;
+    rom0[60] = 32'd3703487986;
+    rom0[61] = 32'd3003046162;
+    rom0[62] = 32'd4212599819;
+    rom0[63] = 32'd4022388600;
+    rom0[64] = 32'd318839541;
+    rom0[65] = 32'd2166024162;
+    rom0[66] = 32'd4041755574;
+    rom0[67] = 32'd317968054;
+    rom0[68] = 32'd1490605484;
+    rom0[69] = 32'd3154402714;
+    rom0[70] = 32'd841620525;
+    rom0[71] = 32'd636828135;
+    rom0[72] = 32'd3691832003;
+    rom0[73] = 32'd3156604375;
+    rom0[74] = 32'd608305523;
+    rom0[75] = 32'd336265012;
+    rom0[76] = 32'd4253126235;
+    rom0[77] = 32'd1062545122;
+    rom0[78] = 32'd630714292;
+    rom0[79] = 32'd750582225;
+    rom0[80] = 32'd2835813072;
+    rom0[81] = 32'd4095483071;
+    rom0[82] = 32'd3387951213;
+    rom0[83] = 32'd4147308338;
+    rom0[84] = 32'd2165872948;
+    rom0[85] = 32'd3472679736;
+    rom0[86] = 32'd118031791;
+    rom0[87] = 32'd4047234534;
+    rom0[88] = 32'd221455314;
+    rom0[89] = 32'd3610842135;
+    rom0[90] = 32'd2683180278;
+    rom0[91] = 32'd155106876;
+    rom0[92] = 32'd3052518108;
+    rom0[93] = 32'd3166497823;
+    rom0[94] = 32'd4010797524;
+    rom0[95] = 32'd2767968928;
+    rom0[96] = 32'd115934474;
+    rom0[97] = 32'd332978178;
+    rom0[98] = 32'd284826325;
+    rom0[99] = 32'd602210772;
+    rom0[100] = 32'd604708650;
+    rom0[101] = 32'd4051108514;
+    rom0[102] = 32'd177295032;
+    rom0[103] = 32'd4064812978;
+    rom0[104] = 32'd4273548850;
+    rom0[105] = 32'd132112188;
+    rom0[106] = 32'd968367437;
+    rom0[107] = 32'd3609589501;
+    rom0[108] = 32'd1122893183;
+    rom0[109] = 32'd636870225;
+    rom0[110] = 32'd570626763;
+    rom0[111] = 32'd4198431660;
+    rom0[112] = 32'd333313278;
+    rom0[113] = 32'd2634466201;
+    rom0[114] = 32'd703270699;
+    rom0[115] = 32'd3173775060;
+    rom0[116] = 32'd3639477492;
+    rom0[117] = 32'd384345134;
+    rom0[118] = 32'd3424509165;
+    rom0[119] = 32'd3638490546;
+    rom0[120] = 32'd2433162095;
+    rom0[121] = 32'd3187002392;
+    rom0[122] = 32'd2988575779;
+    rom0[123] = 32'd63042775;
+    rom0[124] = 32'd1169553896;
+    rom0[125] = 32'd3609531101;
+    rom0[126] = 32'd3942329969;
+    rom0[127] = 32'd76860137;
+    rom0[128] = 32'd3073051098;
+    rom0[129] = 32'd205645535;
+    rom0[130] = 32'd904390772;
+    rom0[131] = 32'd182632473;
+    rom0[132] = 32'd885844291;
+    rom0[133] = 32'd2584877163;
+    rom0[134] = 32'd1096094795;
+    rom0[135] = 32'd334632169;
+    rom0[136] = 32'd4080000714;
+    rom0[137] = 32'd3928078403;
+    rom0[138] = 32'd3776938485;
+    rom0[139] = 32'd4012492749;
+    rom0[140] = 32'd585687756;
+    rom0[141] = 32'd3959217625;
+    rom0[142] = 32'd523891716;
+    rom0[143] = 32'd1210008010;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -9677,15 +9760,15 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
+  assign \$11  = first6 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first5 ? \$13  : acc2;
+  assign \$14  = first6 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first5 ? \$16  : acc3;
+  assign \$17  = first6 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v5 & last5;
+  assign \$19  = v6 & last6;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -9693,184 +9776,193 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
   assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 8'h8f;
-  assign \$32  = wrom__addr + 1'h1;
+  assign \$31  = t == 8'h8f;
+  assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 9'h000 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 ) - $signed(8'h80);
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 ) - $signed(8'h80);
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 ) - $signed(8'h80);
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 ) - $signed(8'h80);
-  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$43  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$44  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$45  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$46  = issue & last_t;
-  assign \$47  = q_owed + \$46 ;
-  assign \$48  = o__valid & o__ready;
-  assign \$49  = \$47  - \$48 ;
-  assign \$50  = v5 & last5;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$52  & \$54 ;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$50  & \$56 ;
-  assign \$58  = \$signature__addr$36  == 3'h5;
-  assign \$59  = \$signature__addr$36  + 1'h1;
-  assign \$60  = \$58  ? 4'h0 : \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \rport__addr$39  == 3'h5;
-  assign \$66  = \rport__addr$39  + 1'h1;
-  assign \$67  = \$65  ? 4'h0 : \$66 ;
-  assign \$68  = v5 & last5;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$70  & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$68  & \$74 ;
-  assign \$76  = q_stored + \$75 ;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = \$76  - \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
+  assign \$35  = $signed(x0_0) - $signed(8'h80);
+  assign \$36  = $signed(x0_0) - $signed(8'h80);
+  assign \$37  = $signed(x0_0) - $signed(8'h80);
+  assign \$38  = $signed(x0_0) - $signed(8'h80);
+  assign \$39  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$40  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$41  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$42  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$43  = issue & last_t;
+  assign \$44  = q_owed + \$43 ;
+  assign \$45  = o__valid & o__ready;
+  assign \$46  = \$44  - \$45 ;
+  assign \$47  = v6 & last6;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = | q_stored;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$49  & \$51 ;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = \$47  & \$53 ;
+  assign \$55  = \$signature__addr$36  == 3'h6;
+  assign \$56  = \$signature__addr$36  + 1'h1;
+  assign \$57  = \$55  ? 4'h0 : \$56 ;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = | q_stored;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = \rport__addr$39  == 3'h6;
+  assign \$63  = \rport__addr$39  + 1'h1;
+  assign \$64  = \$62  ? 4'h0 : \$63 ;
+  assign \$65  = v6 & last6;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$67  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$65  & \$71 ;
+  assign \$73  = q_stored + \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = \$73  - \$77 ;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = | q_stored;
+  assign \$82  = v6 & last6;
+  assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = v5 & last5;
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? \rport__data$82  : q_in;
+  assign \$85  = \$84  ? \rport__data$88  : q_in;
   always @(posedge clk)
-    nf_t <= \$89 ;
+    nf_t <= \$86 ;
   always @(posedge clk)
-    \$signature__addr  <= \$90 ;
+    \$signature__addr  <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$88 ;
   always @(posedge clk)
-    first_t <= \$92 ;
+    first_t <= \$89 ;
   always @(posedge clk)
-    last_t <= \$93 ;
+    last_t <= \$90 ;
   always @(posedge clk)
-    wrom__addr <= \$94 ;
+    t <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$95 ;
+    x_reg <= \$92 ;
   always @(posedge clk)
-    from_input <= \$96 ;
+    from_input <= \$93 ;
   always @(posedge clk)
-    v1 <= \$97 ;
+    v1 <= \$94 ;
   always @(posedge clk)
-    first1 <= \$98 ;
+    first1 <= \$95 ;
   always @(posedge clk)
-    last1 <= \$99 ;
+    last1 <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$100 ;
+    nf1 <= \$97 ;
   always @(posedge clk)
-    xoff0_0 <= \$101 ;
+    port__addr <= \$98 ;
+  always @(posedge clk)
+    x0_0 <= \$99 ;
+  always @(posedge clk)
+    xoff0_0 <= \$100 ;
+  always @(posedge clk)
+    w0_0 <= \$101 ;
   always @(posedge clk)
     xoff1_0 <= \$102 ;
   always @(posedge clk)
-    xoff2_0 <= \$103 ;
+    w1_0 <= \$103 ;
   always @(posedge clk)
-    xoff3_0 <= \$104 ;
+    xoff2_0 <= \$104 ;
   always @(posedge clk)
-    w0_0 <= \$105 ;
+    w2_0 <= \$105 ;
   always @(posedge clk)
-    w1_0 <= \$106 ;
+    xoff3_0 <= \$106 ;
   always @(posedge clk)
-    w2_0 <= \$107 ;
+    w3_0 <= \$107 ;
   always @(posedge clk)
-    w3_0 <= \$108 ;
+    prod0_0 <= \$108 ;
   always @(posedge clk)
-    prod0_0 <= \$109 ;
+    prod1_0 <= \$109 ;
   always @(posedge clk)
-    prod1_0 <= \$110 ;
+    prod2_0 <= \$110 ;
   always @(posedge clk)
-    prod2_0 <= \$111 ;
+    prod3_0 <= \$111 ;
   always @(posedge clk)
-    prod3_0 <= \$112 ;
+    prod0_0_r <= \$112 ;
   always @(posedge clk)
-    prod0_0_r <= \$113 ;
+    prod1_0_r <= \$113 ;
   always @(posedge clk)
-    prod1_0_r <= \$114 ;
+    prod2_0_r <= \$114 ;
   always @(posedge clk)
-    prod2_0_r <= \$115 ;
+    prod3_0_r <= \$115 ;
   always @(posedge clk)
-    prod3_0_r <= \$116 ;
+    sum0_s0_0 <= \$116 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$117 ;
+    sum1_s0_0 <= \$117 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$118 ;
+    sum2_s0_0 <= \$118 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$119 ;
+    sum3_s0_0 <= \$119 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$120 ;
+    v2 <= \$120 ;
   always @(posedge clk)
-    v2 <= \$121 ;
+    first2 <= \$121 ;
   always @(posedge clk)
-    first2 <= \$122 ;
+    last2 <= \$122 ;
   always @(posedge clk)
-    last2 <= \$123 ;
+    nf2 <= \$123 ;
   always @(posedge clk)
-    nf2 <= \$124 ;
+    v3 <= \$124 ;
   always @(posedge clk)
-    v3 <= \$125 ;
+    first3 <= \$125 ;
   always @(posedge clk)
-    first3 <= \$126 ;
+    last3 <= \$126 ;
   always @(posedge clk)
-    last3 <= \$127 ;
+    nf3 <= \$127 ;
   always @(posedge clk)
-    nf3 <= \$128 ;
+    v4 <= \$128 ;
   always @(posedge clk)
-    v4 <= \$129 ;
+    first4 <= \$129 ;
   always @(posedge clk)
-    first4 <= \$130 ;
+    last4 <= \$130 ;
   always @(posedge clk)
-    last4 <= \$131 ;
+    nf4 <= \$131 ;
   always @(posedge clk)
-    nf4 <= \$132 ;
+    v5 <= \$132 ;
   always @(posedge clk)
-    v5 <= \$133 ;
+    first5 <= \$133 ;
   always @(posedge clk)
-    first5 <= \$134 ;
+    last5 <= \$134 ;
   always @(posedge clk)
-    last5 <= \$135 ;
+    nf5 <= \$135 ;
   always @(posedge clk)
-    nf5 <= \$136 ;
+    v6 <= \$136 ;
   always @(posedge clk)
-    acc0 <= \$137 ;
+    first6 <= \$137 ;
   always @(posedge clk)
-    acc1 <= \$138 ;
+    last6 <= \$138 ;
   always @(posedge clk)
-    acc2 <= \$139 ;
+    nf6 <= \$139 ;
   always @(posedge clk)
-    acc3 <= \$140 ;
+    acc0 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    acc1 <= \$141 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$142 ;
+    acc2 <= \$142 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$143 ;
+    acc3 <= \$143 ;
   always @(posedge clk)
-    q_stored <= \$144 ;
+    q_owed <= \$144 ;
   always @(posedge clk)
-    o__valid <= \$145 ;
+    \$signature__addr$36  <= \$145 ;
   always @(posedge clk)
-    o__payload <= \$146 ;
+    \rport__addr$39  <= \$146 ;
+  always @(posedge clk)
+    q_stored <= \$147 ;
+  always @(posedge clk)
+    o__valid <= \$148 ;
+  always @(posedge clk)
+    o__payload <= \$149 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       1'h0:
           \$7  = 24'h000710;
       1'h1:
@@ -9880,7 +9972,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       1'h0:
           \$10  = 24'h003e83;
       1'h1:
@@ -9890,7 +9982,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       1'h0:
           \$13  = 24'h001ace;
       1'h1:
@@ -9900,7 +9992,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       1'h0:
           \$16  = 24'hfff9c0;
       1'h1:
@@ -9910,7 +10002,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$26  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$26  = 1'h0;
       8'h01:
@@ -10204,7 +10296,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$27  = 7'h00;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$27  = 7'h01;
       8'h01:
@@ -10498,7 +10590,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$28  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$28  = 1'h1;
       8'h01:
@@ -10792,7 +10884,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$29  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$29  = 1'h0;
       8'h01:
@@ -11086,7 +11178,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$30  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$30  = 1'h0;
       8'h01:
@@ -11379,393 +11471,405 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$89  = nf_t;
+    \$86  = nf_t;
     if (issue) begin
-      \$89  = \$26 ;
+      \$86  = \$26 ;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$90  = \$signature__addr ;
+    \$87  = \$signature__addr ;
     if (issue) begin
-      \$90  = \$27 ;
+      \$87  = \$27 ;
     end
     if (rst) begin
-      \$90  = 7'h00;
+      \$87  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$91  = reads_input_t;
+    \$88  = reads_input_t;
     if (issue) begin
-      \$91  = \$28 ;
+      \$88  = \$28 ;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$88  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$92  = first_t;
+    \$89  = first_t;
     if (issue) begin
-      \$92  = \$29 ;
+      \$89  = \$29 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$89  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$93  = last_t;
+    \$90  = last_t;
     if (issue) begin
-      \$93  = \$30 ;
+      \$90  = \$30 ;
     end
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$91  = t;
+    if (issue) begin
+      \$91  = \$33 [7:0];
+    end
+    if (rst) begin
+      \$91  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$92  = i__payload;
+    if (rst) begin
+      \$92  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$93  = reads_input_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$94  = wrom__addr;
-    if (issue) begin
-      \$94  = \$33 [7:0];
-    end
+    \$94  = issue;
     if (rst) begin
-      \$94  = 8'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$95  = i__payload;
+    \$95  = first_t;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$96  = reads_input_t;
+    \$96  = last_t;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$97  = issue;
+    \$97  = nf_t;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = first_t;
+    \$98  = t;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = last_t;
+    \$99  = \$34 ;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = nf_t;
+    \$100  = \$35 ;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = \$35 ;
+    \$101  = port__data[7:0];
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = \$37 ;
+    \$102  = \$36 ;
     if (rst) begin
       \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = \$39 ;
+    \$103  = port__data[15:8];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = \$41 ;
+    \$104  = \$37 ;
     if (rst) begin
       \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = wrom__data[7:0];
+    \$105  = port__data[23:16];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = wrom__data[15:8];
+    \$106  = \$38 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = wrom__data[23:16];
+    \$107  = port__data[31:24];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = wrom__data[31:24];
+    \$108  = \$39 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = \$42 ;
+    \$109  = \$40 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = \$43 ;
+    \$110  = \$41 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = \$44 ;
+    \$111  = \$42 ;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = \$45 ;
+    \$112  = prod0_0;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = prod0_0;
+    \$113  = prod1_0;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = prod1_0;
+    \$114  = prod2_0;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = prod2_0;
+    \$115  = prod3_0;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = prod3_0;
+    \$116  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$117  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$117  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$118  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$118  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$119  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$119  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$120  = v1;
     if (rst) begin
-      \$120  = 24'h000000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = v1;
+    \$121  = first1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = first1;
+    \$122  = last1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = last1;
+    \$123  = nf1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = nf1;
+    \$124  = v2;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = v2;
+    \$125  = first2;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = first2;
+    \$126  = last2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = last2;
+    \$127  = nf2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = nf2;
+    \$128  = v3;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = v3;
+    \$129  = first3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = first3;
+    \$130  = last3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = last3;
+    \$131  = nf3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = nf3;
+    \$132  = v4;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = v4;
+    \$133  = first4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = first4;
+    \$134  = last4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = last4;
+    \$135  = nf4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = nf4;
+    \$136  = v5;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = acc0;
-    if (v5) begin
-      \$137  = \$9 [23:0];
-    end
+    \$137  = first5;
     if (rst) begin
-      \$137  = 24'h000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = acc1;
-    if (v5) begin
-      \$138  = \$12 [23:0];
-    end
+    \$138  = last5;
     if (rst) begin
-      \$138  = 24'h000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = acc2;
-    if (v5) begin
-      \$139  = \$15 [23:0];
-    end
+    \$139  = nf5;
     if (rst) begin
-      \$139  = 24'h000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = acc3;
-    if (v5) begin
-      \$140  = \$18 [23:0];
+    \$140  = acc0;
+    if (v6) begin
+      \$140  = \$9 [23:0];
     end
     if (rst) begin
       \$140  = 24'h000000;
@@ -11773,62 +11877,92 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = \$49 [2:0];
+    \$141  = acc1;
+    if (v6) begin
+      \$141  = \$12 [23:0];
+    end
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = \$signature__addr$36 ;
-    if (\$57 ) begin
-      \$142  = \$60 [2:0];
+    \$142  = acc2;
+    if (v6) begin
+      \$142  = \$15 [23:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$142  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = \rport__addr$39 ;
-    if (\$64 ) begin
-      \$143  = \$67 [2:0];
+    \$143  = acc3;
+    if (v6) begin
+      \$143  = \$18 [23:0];
     end
     if (rst) begin
-      \$143  = 3'h0;
+      \$143  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = \$81 [2:0];
+    \$144  = \$46 [3:0];
     if (rst) begin
-      \$144  = 3'h0;
+      \$144  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = o__valid;
-    if (\$83 ) begin
-      \$145  = \$86 ;
+    \$145  = \$signature__addr$36 ;
+    if (\$54 ) begin
+      \$145  = \$57 [2:0];
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = o__payload;
-    if (\$83 ) begin
-      \$146  = \$88 ;
+    \$146  = \rport__addr$39 ;
+    if (\$61 ) begin
+      \$146  = \$64 [2:0];
     end
     if (rst) begin
-      \$146  = 96'h000000000000000000000000;
+      \$146  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$147  = \$78 [2:0];
+    if (rst) begin
+      \$147  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$148  = o__valid;
+    if (\$80 ) begin
+      \$148  = \$83 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$149  = o__payload;
+    if (\$80 ) begin
+      \$149  = \$85 ;
+    end
+    if (rst) begin
+      \$149  = 96'h000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [23:0];
   assign acc1_next = \$12 [23:0];
   assign acc2_next = \$15 [23:0];
@@ -14324,45 +14458,54 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [7:0] \$100 ;
+  reg [8:0] \$100 ;
   reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [16:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [16:0] \$106 ;
-  reg [16:0] \$107 ;
+  reg [8:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
   reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire \$11 ;
   reg [16:0] \$110 ;
-  reg [23:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg [2:0] \$115 ;
-  reg \$116 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [23:0] \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [2:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [2:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [2:0] \$123 ;
-  reg \$124 ;
+  reg \$123 ;
+  reg [2:0] \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [2:0] \$127 ;
-  reg [23:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg \$127 ;
+  reg [2:0] \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [2:0] \$130 ;
-  reg [2:0] \$131 ;
+  reg \$130 ;
+  reg \$131 ;
   reg [2:0] \$132 ;
   reg \$133 ;
-  reg [23:0] \$134 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg [2:0] \$136 ;
+  reg [23:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [2:0] \$139 ;
   wire \$14 ;
+  reg [2:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg \$142 ;
+  reg [23:0] \$143 ;
   wire \$15 ;
   wire \$16 ;
   reg [2:0] \$17 ;
@@ -14375,13 +14518,13 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [8:0] \$23 ;
   wire [8:0] \$24 ;
   wire [31:0] \$25 ;
-  wire [8:0] \$26 ;
+  wire [31:0] \$26 ;
   wire [31:0] \$27 ;
-  wire [8:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [31:0] \$28 ;
+  wire [8:0] \$29 ;
   wire \$3 ;
   wire [8:0] \$30 ;
-  wire [31:0] \$31 ;
+  wire [8:0] \$31 ;
   wire [8:0] \$32 ;
   wire [16:0] \$33 ;
   wire [16:0] \$34 ;
@@ -14392,9 +14535,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [18:0] \$39 ;
   wire \$4 ;
   wire \$40 ;
-  wire [3:0] \$41 ;
+  wire [4:0] \$41 ;
   wire \$42 ;
-  wire [4:0] \$43 ;
+  wire [5:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -14451,10 +14594,10 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$92 ;
   reg \$93 ;
   reg [2:0] \$94 ;
-  reg [8:0] \$95 ;
-  reg [8:0] \$96 ;
-  reg [8:0] \$97 ;
-  reg [8:0] \$98 ;
+  reg [7:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
   reg [7:0] \$99 ;
   reg [4:0] \$signature__addr  = 5'h00;
   reg [2:0] \$signature__addr$27  = 3'h0;
@@ -14471,6 +14614,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -14489,12 +14633,14 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
+  reg [2:0] nf6 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
@@ -14503,6 +14649,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [7:0] port__addr = 8'h00;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -14513,7 +14662,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] prod0_3_r = 17'h00000;
   wire [23:0] q_in;
   wire [23:0] \q_in[0] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -14521,29 +14670,38 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 8'h00 *)
+  (* keep = 32'd1 *)
+  wire [7:0] rom0_addr;
   (* init = 5'h00 *)
   wire [4:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$73 ;
+  wire [23:0] \rport__data$82 ;
   input rst;
   wire rst;
   (* init = 5'h00 *)
   wire [4:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
-  (* init = 8'h00 *)
-  wire [7:0] t;
+  reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  reg [7:0] wrom__addr = 8'h00;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -14583,7 +14741,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [23:0] queue [5:0];
+  reg [23:0] queue [6:0];
   initial begin
     queue[0] = 24'h000000;
     queue[1] = 24'h000000;
@@ -14591,165 +14749,166 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 24'h000000;
     queue[4] = 24'h000000;
     queue[5] = 24'h000000;
+    queue[6] = 24'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [23:0];
   end
-  assign \rport__data$73  = queue[\rport__addr$30 ];
-  reg [31:0] rom [143:0];
+  assign \rport__data$82  = queue[\rport__addr$30 ];
+  reg [31:0] rom0 [143:0];
   initial begin
-    rom[0] = 32'd3828942331;
-    rom[1] = 32'd850732081;
-    rom[2] = 32'd736288010;
-    rom[3] = 32'd3102552359;
-    rom[4] = 32'd30871821;
-    rom[5] = 32'd4142859258;
-    rom[6] = 32'd1055927522;
-    rom[7] = 32'd219419068;
-    rom[8] = 32'd94573831;
-    rom[9] = 32'd3809786862;
-    rom[10] = 32'd83036584;
-    rom[11] = 32'd185243122;
-    rom[12] = 32'd3722102480;
-    rom[13] = 32'd226560801;
-    rom[14] = 32'd3267295283;
-    rom[15] = 32'd66385132;
-    rom[16] = 32'd2970959609;
-    rom[17] = 32'd535237647;
-    rom[18] = 32'd3001462270;
-    rom[19] = 32'd3905131296;
-    rom[20] = 32'd3353518921;
-    rom[21] = 32'd3940462864;
-    rom[22] = 32'd3874298168;
-    rom[23] = 32'd3461999299;
-    rom[24] = 32'd3252938216;
-    rom[25] = 32'd3017774348;
-    rom[26] = 32'd66765021;
-    rom[27] = 32'd2940136233;
-    rom[28] = 32'd835005424;
-    rom[29] = 32'd2903310597;
-    rom[30] = 32'd975831757;
-    rom[31] = 32'd102630415;
-    rom[32] = 32'd425325034;
-    rom[33] = 32'd3440274300;
-    rom[34] = 32'd153940863;
-    rom[35] = 32'd2737338350;
-    rom[36] = 32'd3871779455;
-    rom[37] = 32'd3860269067;
-    rom[38] = 32'd365739822;
-    rom[39] = 32'd203083251;
-    rom[40] = 32'd3994269695;
-    rom[41] = 32'd4096179461;
-    rom[42] = 32'd3550746862;
-    rom[43] = 32'd1430052584;
-    rom[44] = 32'd3470672876;
-    rom[45] = 32'd539372546;
-    rom[46] = 32'd399581153;
-    rom[47] = 32'd1241715981;
-    rom[48] = 32'd4140231946;
-    rom[49] = 32'd485170149;
-    rom[50] = 32'd922363405;
-    rom[51] = 32'd1036064251;
-    rom[52] = 32'd499896093;
-    rom[53] = 32'd482481123;
-    rom[54] = 32'd81270506;
-    rom[55] = 32'd468383544;
-    rom[56] = 32'd1276379903;
-    rom[57] = 32'd1024409697;
-    rom[58] = 32'd166010637;
-    rom[59] = 32'd839398961;
-    rom[60] = 32'd3374846413;
-    rom[61] = 32'd381029662;
-    rom[62] = 32'd3981109462;
-    rom[63] = 32'd3875492112;
-    rom[64] = 32'd3424230106;
-    rom[65] = 32'd3038136622;
-    rom[66] = 32'd4181650623;
-    rom[67] = 32'd665785806;
-    rom[68] = 32'd1196148942;
-    rom[69] = 32'd586749229;
-    rom[70] = 32'd4023878053;
-    rom[71] = 32'd285014256;
-    rom[72] = 32'd3339634385;
-    rom[73] = 32'd3370593370;
-    rom[74] = 32'd3520568528;
-    rom[75] = 32'd3071614287;
-    rom[76] = 32'd3842539811;
-    rom[77] = 32'd2197406189;
-    rom[78] = 32'd401147331;
-    rom[79] = 32'd3536208;
-    rom[80] = 32'd3371366661;
-    rom[81] = 32'd3594772752;
-    rom[82] = 32'd30728700;
-    rom[83] = 32'd3828085552;
-    rom[84] = 32'd67738840;
-    rom[85] = 32'd3252535072;
-    rom[86] = 32'd487712293;
-    rom[87] = 32'd2685871615;
-    rom[88] = 32'd253009945;
-    rom[89] = 32'd2973973995;
-    rom[90] = 32'd3853910122;
-    rom[91] = 32'd4031648771;
-    rom[92] = 32'd3675847399;
-    rom[93] = 32'd269675483;
-    rom[94] = 32'd3048462939;
-    rom[95] = 32'd2818824674;
-    rom[96] = 32'd3289126117;
-    rom[97] = 32'd4109030413;
-    rom[98] = 32'd592061954;
-    rom[99] = 32'd4211075497;
-    rom[100] = 32'd2633693451;
-    rom[101] = 32'd3519020269;
-    rom[102] = 32'd264586010;
-    rom[103] = 32'd121375776;
-    rom[104] = 32'd4179760401;
-    rom[105] = 32'd1559247835;
-    rom[106] = 32'd2178263919;
-    rom[107] = 32'd953295599;
-    rom[108] = 32'd485034947;
-    rom[109] = 32'd3284632292;
-    rom[110] = 32'd1561128144;
-    rom[111] = 32'd4010053562;
-    rom[112] = 32'd2078230501;
-    rom[113] = 32'd2582955444;
-    rom[114] = 32'd3924495651;
-    rom[115] = 32'd1025986115;
-    rom[116] = 32'd296420560;
-    rom[117] = 32'd4245952797;
-    rom[118] = 32'd1174168835;
-    rom[119] = 32'd3969915379;
-    rom[120] = 32'd1692679691;
-    rom[121] = 32'd2176392166;
-    rom[122] = 32'd3166947334;
-    rom[123] = 32'd3260242169;
-    rom[124] = 32'd3441555182;
-    rom[125] = 32'd3571138713;
-    rom[126] = 32'd2845709549;
-    rom[127] = 32'd3472792858;
-    rom[128] = 32'd437921309;
-    rom[129] = 32'd1129565142;
-    rom[130] = 32'd4210511606;
-    rom[131] = 32'd1391469019;
-    rom[132] = 32'd2901474040;
-    rom[133] = 32'd3591633817;
-    rom[134] = 32'd2786787074;
-    rom[135] = 32'd3942468581;
-    rom[136] = 32'd3287433752;
-    rom[137] = 32'd1082988134;
-    rom[138] = 32'd3374897838;
-    rom[139] = 32'd719713432;
-    rom[140] = 32'd3259215056;
-    rom[141] = 32'd182908576;
-    rom[142] = 32'd3764641271;
-    rom[143] = 32'd4185990133;
+    rom0[0] = 32'd3828942331;
+    rom0[1] = 32'd850732081;
+    rom0[2] = 32'd736288010;
+    rom0[3] = 32'd3102552359;
+    rom0[4] = 32'd30871821;
+    rom0[5] = 32'd4142859258;
+    rom0[6] = 32'd1055927522;
+    rom0[7] = 32'd219419068;
+    rom0[8] = 32'd94573831;
+    rom0[9] = 32'd3809786862;
+    rom0[10] = 32'd83036584;
+    rom0[11] = 32'd185243122;
+    rom0[12] = 32'd3722102480;
+    rom0[13] = 32'd226560801;
+    rom0[14] = 32'd3267295283;
+    rom0[15] = 32'd66385132;
+    rom0[16] = 32'd2970959609;
+    rom0[17] = 32'd535237647;
+    rom0[18] = 32'd3001462270;
+    rom0[19] = 32'd3905131296;
+    rom0[20] = 32'd3353518921;
+    rom0[21] = 32'd3940462864;
+    rom0[22] = 32'd3874298168;
+    rom0[23] = 32'd3461999299;
+    rom0[24] = 32'd3252938216;
+    rom0[25] = 32'd3017774348;
+    rom0[26] = 32'd66765021;
+    rom0[27] = 32'd2940136233;
+    rom0[28] = 32'd835005424;
+    rom0[29] = 32'd2903310597;
+    rom0[30] = 32'd975831757;
+    rom0[31] = 32'd102630415;
+    rom0[32] = 32'd425325034;
+    rom0[33] = 32'd3440274300;
+    rom0[34] = 32'd153940863;
+    rom0[35] = 32'd2737338350;
+    rom0[36] = 32'd3871779455;
+    rom0[37] = 32'd3860269067;
+    rom0[38] = 32'd365739822;
+    rom0[39] = 32'd203083251;
+    rom0[40] = 32'd3994269695;
+    rom0[41] = 32'd4096179461;
+    rom0[42] = 32'd3550746862;
+    rom0[43] = 32'd1430052584;
+    rom0[44] = 32'd3470672876;
+    rom0[45] = 32'd539372546;
+    rom0[46] = 32'd399581153;
+    rom0[47] = 32'd1241715981;
+    rom0[48] = 32'd4140231946;
+    rom0[49] = 32'd485170149;
+    rom0[50] = 32'd922363405;
+    rom0[51] = 32'd1036064251;
+    rom0[52] = 32'd499896093;
+    rom0[53] = 32'd482481123;
+    rom0[54] = 32'd81270506;
+    rom0[55] = 32'd468383544;
+    rom0[56] = 32'd1276379903;
+    rom0[57] = 32'd1024409697;
+    rom0[58] = 32'd166010637;
+    rom0[59] = 32'd839398961;
+    rom0[60] = 32'd3374846413;
+    rom0[61] = 32'd381029662;
+    rom0[62] = 32'd3981109462;
+    rom0[63] = 32'd3875492112;
+    rom0[64] = 32'd3424230106;
+    rom0[65] = 32'd3038136622;
+    rom0[66] = 32'd4181650623;
+    rom0[67] = 32'd665785806;
+    rom0[68] = 32'd1196148942;
+    rom0[69] = 32'd586749229;
+    rom0[70] = 32'd4023878053;
+    rom0[71] = 32'd285014256;
+    rom0[72] = 32'd3339634385;
+    rom0[73] = 32'd3370593370;
+    rom0[74] = 32'd3520568528;
+    rom0[75] = 32'd3071614287;
+    rom0[76] = 32'd3842539811;
+    rom0[77] = 32'd2197406189;
+    rom0[78] = 32'd401147331;
+    rom0[79] = 32'd3536208;
+    rom0[80] = 32'd3371366661;
+    rom0[81] = 32'd3594772752;
+    rom0[82] = 32'd30728700;
+    rom0[83] = 32'd3828085552;
+    rom0[84] = 32'd67738840;
+    rom0[85] = 32'd3252535072;
+    rom0[86] = 32'd487712293;
+    rom0[87] = 32'd2685871615;
+    rom0[88] = 32'd253009945;
+    rom0[89] = 32'd2973973995;
+    rom0[90] = 32'd3853910122;
+    rom0[91] = 32'd4031648771;
+    rom0[92] = 32'd3675847399;
+    rom0[93] = 32'd269675483;
+    rom0[94] = 32'd3048462939;
+    rom0[95] = 32'd2818824674;
+    rom0[96] = 32'd3289126117;
+    rom0[97] = 32'd4109030413;
+    rom0[98] = 32'd592061954;
+    rom0[99] = 32'd4211075497;
+    rom0[100] = 32'd2633693451;
+    rom0[101] = 32'd3519020269;
+    rom0[102] = 32'd264586010;
+    rom0[103] = 32'd121375776;
+    rom0[104] = 32'd4179760401;
+    rom0[105] = 32'd1559247835;
+    rom0[106] = 32'd2178263919;
+    rom0[107] = 32'd953295599;
+    rom0[108] = 32'd485034947;
+    rom0[109] = 32'd3284632292;
+    rom0[110] = 32'd1561128144;
+    rom0[111] = 32'd4010053562;
+    rom0[112] = 32'd2078230501;
+    rom0[113] = 32'd2582955444;
+    rom0[114] = 32'd3924495651;
+    rom0[115] = 32'd1025986115;
+    rom0[116] = 32'd296420560;
+    rom0[117] = 32'd4245952797;
+    rom0[118] = 32'd1174168835;
+    rom0[119] = 32'd3969915379;
+    rom0[120] = 32'd1692679691;
+    rom0[121] = 32'd2176392166;
+    rom0[122] = 32'd3166947334;
+    rom0[123] = 32'd3260242169;
+    rom0[124] = 32'd3441555182;
+    rom0[125] = 32'd3571138713;
+    rom0[126] = 32'd2845709549;
+    rom0[127] = 32'd3472792858;
+    rom0[128] = 32'd437921309;
+    rom0[129] = 32'd1129565142;
+    rom0[130] = 32'd4210511606;
+    rom0[131] = 32'd1391469019;
+    rom0[132] = 32'd2901474040;
+    rom0[133] = 32'd3591633817;
+    rom0[134] = 32'd2786787074;
+    rom0[135] = 32'd3942468581;
+    rom0[136] = 32'd3287433752;
+    rom0[137] = 32'd1082988134;
+    rom0[138] = 32'd3374897838;
+    rom0[139] = 32'd719713432;
+    rom0[140] = 32'd3259215056;
+    rom0[141] = 32'd182908576;
+    rom0[142] = 32'd3764641271;
+    rom0[143] = 32'd4185990133;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -14759,9 +14918,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v5 & last5;
+  assign \$10  = v6 & last6;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -14769,17 +14928,17 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
   assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = wrom__addr == 8'h8f;
-  assign \$23  = wrom__addr + 1'h1;
+  assign \$22  = t == 8'h8f;
+  assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 9'h000 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
+  assign \$26  = from_input ? x_reg : rport__data;
   assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [15:8]) - $signed(8'h80);
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = $signed(\$29 [23:16]) - $signed(8'h80);
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = $signed(\$31 [31:24]) - $signed(8'h80);
+  assign \$28  = from_input ? x_reg : rport__data;
+  assign \$29  = $signed(x0_0) - $signed(8'h80);
+  assign \$30  = $signed(x0_1) - $signed(8'h80);
+  assign \$31  = $signed(x0_2) - $signed(8'h80);
+  assign \$32  = $signed(x0_3) - $signed(8'h80);
   assign \$33  = $signed(xoff0_0) * $signed(w0_0);
   assign \$34  = $signed(xoff0_1) * $signed(w0_1);
   assign \$35  = $signed(xoff0_2) * $signed(w0_2);
@@ -14791,7 +14950,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$41  = q_owed + \$40 ;
   assign \$42  = o__valid & o__ready;
   assign \$43  = \$41  - \$42 ;
-  assign \$44  = v5 & last5;
+  assign \$44  = v6 & last6;
   assign \$45  = ~ o__valid;
   assign \$46  = \$45  | o__ready;
   assign \$47  = | q_stored;
@@ -14799,17 +14958,17 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
   assign \$51  = \$44  & \$50 ;
-  assign \$52  = \$signature__addr$27  == 3'h5;
+  assign \$52  = \$signature__addr$27  == 3'h6;
   assign \$53  = \$signature__addr$27  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = \rport__addr$30  == 3'h5;
+  assign \$59  = \rport__addr$30  == 3'h6;
   assign \$60  = \rport__addr$30  + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
-  assign \$62  = v5 & last5;
+  assign \$62  = v6 & last6;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
@@ -14826,10 +14985,10 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$76  = ~ o__valid;
   assign \$77  = \$76  | o__ready;
   assign \$78  = | q_stored;
-  assign \$79  = v5 & last5;
+  assign \$79  = v6 & last6;
   assign \$80  = \$78  | \$79 ;
   assign \$81  = | q_stored;
-  assign \$82  = \$81  ? \rport__data$73  : \$9 [23:0];
+  assign \$82  = \$81  ? \rport__data$82  : \$9 [23:0];
   always @(posedge clk)
     nf_t <= \$83 ;
   always @(posedge clk)
@@ -14841,7 +15000,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     last_t <= \$87 ;
   always @(posedge clk)
-    wrom__addr <= \$88 ;
+    t <= \$88 ;
   always @(posedge clk)
     x_reg <= \$89 ;
   always @(posedge clk)
@@ -14855,89 +15014,107 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$94 ;
   always @(posedge clk)
-    xoff0_0 <= \$95 ;
+    port__addr <= \$95 ;
   always @(posedge clk)
-    xoff0_1 <= \$96 ;
+    x0_0 <= \$96 ;
   always @(posedge clk)
-    xoff0_2 <= \$97 ;
+    x0_1 <= \$97 ;
   always @(posedge clk)
-    xoff0_3 <= \$98 ;
+    x0_2 <= \$98 ;
   always @(posedge clk)
-    w0_0 <= \$99 ;
+    x0_3 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$100 ;
+    xoff0_0 <= \$100 ;
   always @(posedge clk)
-    w0_2 <= \$101 ;
+    w0_0 <= \$101 ;
   always @(posedge clk)
-    w0_3 <= \$102 ;
+    xoff0_1 <= \$102 ;
   always @(posedge clk)
-    prod0_0 <= \$103 ;
+    w0_1 <= \$103 ;
   always @(posedge clk)
-    prod0_1 <= \$104 ;
+    xoff0_2 <= \$104 ;
   always @(posedge clk)
-    prod0_2 <= \$105 ;
+    w0_2 <= \$105 ;
   always @(posedge clk)
-    prod0_3 <= \$106 ;
+    xoff0_3 <= \$106 ;
   always @(posedge clk)
-    prod0_0_r <= \$107 ;
+    w0_3 <= \$107 ;
   always @(posedge clk)
-    prod0_1_r <= \$108 ;
+    prod0_0 <= \$108 ;
   always @(posedge clk)
-    prod0_2_r <= \$109 ;
+    prod0_1 <= \$109 ;
   always @(posedge clk)
-    prod0_3_r <= \$110 ;
+    prod0_2 <= \$110 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$111 ;
+    prod0_3 <= \$111 ;
   always @(posedge clk)
-    v2 <= \$112 ;
+    prod0_0_r <= \$112 ;
   always @(posedge clk)
-    first2 <= \$113 ;
+    prod0_1_r <= \$113 ;
   always @(posedge clk)
-    last2 <= \$114 ;
+    prod0_2_r <= \$114 ;
   always @(posedge clk)
-    nf2 <= \$115 ;
+    prod0_3_r <= \$115 ;
   always @(posedge clk)
-    v3 <= \$116 ;
+    sum0_s0_0 <= \$116 ;
   always @(posedge clk)
-    first3 <= \$117 ;
+    v2 <= \$117 ;
   always @(posedge clk)
-    last3 <= \$118 ;
+    first2 <= \$118 ;
   always @(posedge clk)
-    nf3 <= \$119 ;
+    last2 <= \$119 ;
   always @(posedge clk)
-    v4 <= \$120 ;
+    nf2 <= \$120 ;
   always @(posedge clk)
-    first4 <= \$121 ;
+    v3 <= \$121 ;
   always @(posedge clk)
-    last4 <= \$122 ;
+    first3 <= \$122 ;
   always @(posedge clk)
-    nf4 <= \$123 ;
+    last3 <= \$123 ;
   always @(posedge clk)
-    v5 <= \$124 ;
+    nf3 <= \$124 ;
   always @(posedge clk)
-    first5 <= \$125 ;
+    v4 <= \$125 ;
   always @(posedge clk)
-    last5 <= \$126 ;
+    first4 <= \$126 ;
   always @(posedge clk)
-    nf5 <= \$127 ;
+    last4 <= \$127 ;
   always @(posedge clk)
-    acc0 <= \$128 ;
+    nf4 <= \$128 ;
   always @(posedge clk)
-    q_owed <= \$129 ;
+    v5 <= \$129 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$130 ;
+    first5 <= \$130 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$131 ;
+    last5 <= \$131 ;
   always @(posedge clk)
-    q_stored <= \$132 ;
+    nf5 <= \$132 ;
   always @(posedge clk)
-    o__valid <= \$133 ;
+    v6 <= \$133 ;
   always @(posedge clk)
-    o__payload <= \$134 ;
+    first6 <= \$134 ;
+  always @(posedge clk)
+    last6 <= \$135 ;
+  always @(posedge clk)
+    nf6 <= \$136 ;
+  always @(posedge clk)
+    acc0 <= \$137 ;
+  always @(posedge clk)
+    q_owed <= \$138 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$139 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$140 ;
+  always @(posedge clk)
+    q_stored <= \$141 ;
+  always @(posedge clk)
+    o__valid <= \$142 ;
+  always @(posedge clk)
+    o__payload <= \$143 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       3'h0:
           \$7  = 24'h003305;
       3'h1:
@@ -14959,7 +15136,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$17  = 3'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$17  = 3'h0;
       8'h01:
@@ -15253,7 +15430,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$18  = 5'h00;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$18  = 5'h01;
       8'h01:
@@ -15547,7 +15724,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$19  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$19  = 1'h1;
       8'h01:
@@ -15841,7 +16018,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$20  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$20  = 1'h0;
       8'h01:
@@ -16135,7 +16312,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$21  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$21  = 1'h0;
       8'h01:
@@ -16478,7 +16655,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$88  = wrom__addr;
+    \$88  = t;
     if (issue) begin
       \$88  = \$24 [7:0];
     end
@@ -16530,303 +16707,366 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$95  = \$26 ;
+    \$95  = t;
     if (rst) begin
-      \$95  = 9'h000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$96  = \$28 ;
+    \$96  = \$25 [7:0];
     if (rst) begin
-      \$96  = 9'h000;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = \$30 ;
+    \$97  = \$26 [15:8];
     if (rst) begin
-      \$97  = 9'h000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = \$32 ;
+    \$98  = \$27 [23:16];
     if (rst) begin
-      \$98  = 9'h000;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = wrom__data[7:0];
+    \$99  = \$28 [31:24];
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = wrom__data[15:8];
+    \$100  = \$29 ;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = wrom__data[23:16];
+    \$101  = port__data[7:0];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = wrom__data[31:24];
+    \$102  = \$30 ;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = \$33 ;
+    \$103  = port__data[15:8];
     if (rst) begin
-      \$103  = 17'h00000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = \$34 ;
+    \$104  = \$31 ;
     if (rst) begin
-      \$104  = 17'h00000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = \$35 ;
+    \$105  = port__data[23:16];
     if (rst) begin
-      \$105  = 17'h00000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = \$36 ;
+    \$106  = \$32 ;
     if (rst) begin
-      \$106  = 17'h00000;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = prod0_0;
+    \$107  = port__data[31:24];
     if (rst) begin
-      \$107  = 17'h00000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = prod0_1;
+    \$108  = \$33 ;
     if (rst) begin
       \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = prod0_2;
+    \$109  = \$34 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = prod0_3;
+    \$110  = \$35 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
+    \$111  = \$36 ;
     if (rst) begin
-      \$111  = 24'h000000;
+      \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = v1;
+    \$112  = prod0_0;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = first1;
+    \$113  = prod0_1;
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = last1;
+    \$114  = prod0_2;
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = nf1;
+    \$115  = prod0_3;
     if (rst) begin
-      \$115  = 3'h0;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = v2;
+    \$116  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = first2;
+    \$117  = v1;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = last2;
+    \$118  = first1;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = nf2;
+    \$119  = last1;
     if (rst) begin
-      \$119  = 3'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = v3;
+    \$120  = nf1;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = first3;
+    \$121  = v2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = last3;
+    \$122  = first2;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = nf3;
+    \$123  = last2;
     if (rst) begin
-      \$123  = 3'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = v4;
+    \$124  = nf2;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = first4;
+    \$125  = v3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = last4;
+    \$126  = first3;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = nf4;
+    \$127  = last3;
     if (rst) begin
-      \$127  = 3'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = acc0;
-    if (v5) begin
-      \$128  = \$9 [23:0];
-    end
+    \$128  = nf3;
     if (rst) begin
-      \$128  = 24'h000000;
+      \$128  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = \$43 [2:0];
+    \$129  = v4;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = \$signature__addr$27 ;
-    if (\$51 ) begin
-      \$130  = \$54 [2:0];
-    end
+    \$130  = first4;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = \rport__addr$30 ;
-    if (\$58 ) begin
-      \$131  = \$61 [2:0];
-    end
+    \$131  = last4;
     if (rst) begin
-      \$131  = 3'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = \$75 [2:0];
+    \$132  = nf4;
     if (rst) begin
       \$132  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = o__valid;
-    if (\$77 ) begin
-      \$133  = \$80 ;
-    end
+    \$133  = v5;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = o__payload;
-    if (\$77 ) begin
-      \$134  = \$82 ;
+    \$134  = first5;
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$135  = last5;
+    if (rst) begin
+      \$135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$136  = nf5;
+    if (rst) begin
+      \$136  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$137  = acc0;
+    if (v6) begin
+      \$137  = \$9 [23:0];
     end
     if (rst) begin
-      \$134  = 24'h000000;
+      \$137  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$138  = \$43 [3:0];
+    if (rst) begin
+      \$138  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$139  = \$signature__addr$27 ;
+    if (\$51 ) begin
+      \$139  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$139  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$140  = \rport__addr$30 ;
+    if (\$58 ) begin
+      \$140  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$140  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$141  = \$75 [2:0];
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$142  = o__valid;
+    if (\$77 ) begin
+      \$142  = \$80 ;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$143  = o__payload;
+    if (\$77 ) begin
+      \$143  = \$82 ;
+    end
+    if (rst) begin
+      \$143  = 24'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [23:0];
   assign q_in = \$9 [23:0];
   assign q_wptr = \$signature__addr$27 ;
@@ -17734,116 +17974,136 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [1:0] \$100 ;
-  reg [32:0] \$101 ;
-  reg [32:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg [34:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [3:0] \$107 ;
-  reg [3:0] \$108 ;
-  reg [3:0] \$109 ;
-  wire [33:0] \$11 ;
-  reg [3:0] \$110 ;
+  reg [7:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [19:0] \$102 ;
+  reg [19:0] \$103 ;
+  reg [14:0] \$104 ;
+  reg [14:0] \$105 ;
+  reg [31:0] \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
+  wire [24:0] \$11 ;
+  reg \$110 ;
   reg \$111 ;
-  reg [7:0] \$112 ;
-  wire [8:0] \$12 ;
-  wire [31:0] \$13 ;
-  wire [34:0] \$14 ;
-  wire [17:0] \$15 ;
-  wire [17:0] \$16 ;
-  wire [1:0] \$17 ;
-  wire [18:0] \$18 ;
-  wire [19:0] \$19 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg [34:0] \$114 ;
+  reg [17:0] \$115 ;
+  reg [17:0] \$116 ;
+  reg [17:0] \$117 ;
+  reg [17:0] \$118 ;
+  reg [1:0] \$119 ;
+  wire [16:0] \$12 ;
+  reg [1:0] \$120 ;
+  reg [32:0] \$121 ;
+  reg [32:0] \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg [34:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg [3:0] \$127 ;
+  reg [3:0] \$128 ;
+  reg [3:0] \$129 ;
+  wire [25:0] \$13 ;
+  reg [3:0] \$130 ;
+  reg \$131 ;
+  reg [7:0] \$132 ;
+  wire [26:0] \$14 ;
+  wire [47:0] \$15 ;
+  wire [48:0] \$16 ;
+  wire [8:0] \$17 ;
+  wire [19:0] \$18 ;
+  wire [14:0] \$19 ;
   wire \$2 ;
-  wire [48:0] \$20 ;
-  wire [49:0] \$21 ;
-  wire [64:0] \$22 ;
-  wire [65:0] \$23 ;
-  wire [32:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire [33:0] \$29 ;
+  wire [20:0] \$20 ;
+  wire [21:0] \$21 ;
+  wire [45:0] \$22 ;
+  wire [46:0] \$23 ;
+  wire [34:0] \$24 ;
+  wire [17:0] \$25 ;
+  wire [17:0] \$26 ;
+  wire [1:0] \$27 ;
+  wire [18:0] \$28 ;
+  wire [19:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire [34:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire [34:0] \$35 ;
-  wire [34:0] \$36 ;
+  wire [48:0] \$30 ;
+  wire [49:0] \$31 ;
+  wire [64:0] \$32 ;
+  wire [65:0] \$33 ;
+  wire [32:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [4:0] \$39 ;
+  wire [33:0] \$39 ;
   wire \$4 ;
   wire \$40 ;
-  wire [5:0] \$41 ;
-  wire \$42 ;
+  wire \$41 ;
+  wire [34:0] \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [34:0] \$45 ;
+  wire [34:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [4:0] \$49 ;
   wire \$5 ;
-  wire [4:0] \$50 ;
-  wire [4:0] \$51 ;
+  wire \$50 ;
+  wire [5:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [4:0] \$57 ;
-  wire [4:0] \$58 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [4:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire \$66 ;
+  wire [4:0] \$67 ;
+  wire [4:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [5:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire [7:0] \$77 ;
-  reg \$78 ;
-  reg [7:0] \$79 ;
+  wire [4:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  reg [7:0] \$80 ;
-  reg \$81 ;
-  reg [33:0] \$82 ;
-  reg [31:0] \$83 ;
-  reg \$84 ;
-  reg [33:0] \$85 ;
-  reg [31:0] \$86 ;
-  reg \$87 ;
+  wire \$80 ;
+  wire [5:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire [7:0] \$87 ;
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
-  reg \$93 ;
-  reg [34:0] \$94 ;
-  reg [17:0] \$95 ;
-  reg [17:0] \$96 ;
-  reg [17:0] \$97 ;
-  reg [17:0] \$98 ;
-  reg [1:0] \$99 ;
+  reg [7:0] \$93 ;
+  reg [8:0] \$94 ;
+  reg [24:0] \$95 ;
+  reg [24:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [16:0] \$98 ;
+  reg [33:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -17854,15 +18114,25 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire a__ready;
   input a__valid;
   wire a__valid;
-  reg [33:0] add0_a_0 = 34'h000000000;
-  reg [33:0] add0_a_1 = 34'h000000000;
   reg [7:0] add0_a_in = 8'h00;
-  reg [31:0] add0_b_0 = 32'd0;
-  reg [31:0] add0_b_1 = 32'd0;
+  reg [8:0] add0_a_off = 9'h000;
+  reg [24:0] add0_a_part0 = 25'h0000000;
+  reg [24:0] add0_a_part0_r = 25'h0000000;
+  reg [16:0] add0_a_part1 = 17'h00000;
+  reg [16:0] add0_a_part1_r = 17'h00000;
+  reg [33:0] add0_a_rescaled = 34'h000000000;
   reg [7:0] add0_b_in = 8'h00;
-  reg add_valid_0 = 1'h0;
+  reg [8:0] add0_b_off = 9'h000;
+  reg [19:0] add0_b_part0 = 20'h00000;
+  reg [19:0] add0_b_part0_r = 20'h00000;
+  reg [14:0] add0_b_part1 = 15'h0000;
+  reg [14:0] add0_b_part1_r = 15'h0000;
+  reg [31:0] add0_b_rescaled = 32'd0;
   reg add_valid_1 = 1'h0;
-  reg add_valid_in = 1'h0;
+  reg add_valid_2 = 1'h0;
+  reg add_valid_3 = 1'h0;
+  reg add_valid_4 = 1'h0;
+  reg add_valid_5 = 1'h0;
   input [7:0] b__payload;
   wire [7:0] b__payload;
   wire [7:0] \b__payload[0] ;
@@ -18175,7 +18445,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [10:0];
+  reg [7:0] queue [12:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -18188,13 +18458,15 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[8] = 8'h00;
     queue[9] = 8'h00;
     queue[10] = 8'h00;
+    queue[11] = 8'h00;
+    queue[12] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'hc;
+  assign q_room = q_owed < 4'he;
   assign a__ready = q_room & b__valid;
   assign b__ready = q_room & a__valid;
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
@@ -18208,392 +18480,488 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$8  = a__valid & b__valid;
   assign \$9  = \$8  & q_room;
   assign \$10  = $signed(add0_a_in) - $signed(3'h2);
-  assign \$11  = $signed(\$10 ) * $signed(26'h106ebb2);
-  assign \$12  = $signed(add0_b_in) - $signed(8'h80);
-  assign \$13  = $signed(\$12 ) * $signed(24'h480539);
-  assign \$14  = $signed(add0_a_1) + $signed(add0_b_1);
-  assign \$15  = rq0_x[16:0] * 1'h1;
-  assign \$16  = rq0_x[33:17] * 1'h1;
-  assign \$17  = $signed(rq0_x[34]) * $signed(2'h1);
-  assign \$19  = 1'h0 + \$18 ;
-  assign \$21  = \$19  + \$20 ;
-  assign \$23  = $signed({ 1'h0, \$21  }) + $signed(\$22 );
-  assign \$25  = rq0_rem > 24'h800000;
-  assign \$26  = rq0_rem == 24'h800000;
-  assign \$29  = $signed(3'h5) + $signed(rq0_floor);
-  assign \$30  = rq0_tie & rq0_floor[0];
-  assign \$31  = rq0_above | \$30 ;
-  assign \$32  = $signed(\$29 ) + $signed({ 1'h0, \$31  });
-  assign \$33  = $signed(rq0_code) < $signed(8'h80);
-  assign \$34  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$35  = \$34  ? 35'h00000007f : rq0_code;
-  assign \$36  = \$33  ? 35'h7ffffff80 : \$35 ;
-  assign \$37  = a__valid & b__valid;
-  assign \$38  = \$37  & q_room;
-  assign \$39  = q_owed + \$38 ;
-  assign \$40  = o__valid & o__ready;
-  assign \$41  = \$39  - \$40 ;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = | q_stored;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$43  & \$45 ;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = rq_valid_7 & \$47 ;
-  assign \$49  = \$signature__addr  == 4'ha;
-  assign \$50  = \$signature__addr  + 1'h1;
-  assign \$51  = \$49  ? 5'h00 : \$50 ;
+  assign \$11  = $signed(add0_a_off) * $signed(17'h0ebb2);
+  assign \$12  = $signed(add0_a_off) * $signed(9'h083);
+  assign \$14  = $signed(1'h0) + $signed(\$13 );
+  assign \$16  = $signed(\$14 ) + $signed(\$15 );
+  assign \$17  = $signed(add0_b_in) - $signed(8'h80);
+  assign \$18  = $signed(add0_b_off) * $signed(12'h539);
+  assign \$19  = $signed(add0_b_off) * $signed(7'h24);
+  assign \$21  = $signed(1'h0) + $signed(\$20 );
+  assign \$23  = $signed(\$21 ) + $signed(\$22 );
+  assign \$24  = $signed(add0_a_rescaled) + $signed(add0_b_rescaled);
+  assign \$25  = rq0_x[16:0] * 1'h1;
+  assign \$26  = rq0_x[33:17] * 1'h1;
+  assign \$27  = $signed(rq0_x[34]) * $signed(2'h1);
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = rq0_rem > 24'h800000;
+  assign \$36  = rq0_rem == 24'h800000;
+  assign \$39  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$40  = rq0_tie & rq0_floor[0];
+  assign \$41  = rq0_above | \$40 ;
+  assign \$42  = $signed(\$39 ) + $signed({ 1'h0, \$41  });
+  assign \$43  = $signed(rq0_code) < $signed(8'h80);
+  assign \$44  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$45  = \$44  ? 35'h00000007f : rq0_code;
+  assign \$46  = \$43  ? 35'h7ffffff80 : \$45 ;
+  assign \$47  = a__valid & b__valid;
+  assign \$48  = \$47  & q_room;
+  assign \$49  = q_owed + \$48 ;
+  assign \$50  = o__valid & o__ready;
+  assign \$51  = \$49  - \$50 ;
   assign \$52  = ~ o__valid;
   assign \$53  = \$52  | o__ready;
   assign \$54  = | q_stored;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = rport__addr == 4'ha;
-  assign \$57  = rport__addr + 1'h1;
-  assign \$58  = \$56  ? 5'h00 : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_7 & \$64 ;
-  assign \$66  = q_stored + \$65 ;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = \$66  - \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = | q_stored;
-  assign \$75  = \$74  | rq_valid_7;
-  assign \$76  = | q_stored;
-  assign \$77  = \$76  ? rport__data : q_in;
+  assign \$55  = ~ \$54 ;
+  assign \$56  = \$53  & \$55 ;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = rq_valid_7 & \$57 ;
+  assign \$59  = \$signature__addr  == 4'hc;
+  assign \$60  = \$signature__addr  + 1'h1;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = rport__addr == 4'hc;
+  assign \$67  = rport__addr + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$70  & \$72 ;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = rq_valid_7 & \$74 ;
+  assign \$76  = q_stored + \$75 ;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = | q_stored;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \$76  - \$80 ;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = \$84  | rq_valid_7;
+  assign \$86  = | q_stored;
+  assign \$87  = \$86  ? rport__data : q_in;
   always @(posedge clk)
-    add_valid_in <= \$78 ;
+    add_valid_1 <= \$88 ;
   always @(posedge clk)
-    add0_a_in <= \$79 ;
+    add_valid_2 <= \$89 ;
   always @(posedge clk)
-    add0_b_in <= \$80 ;
+    add_valid_3 <= \$90 ;
   always @(posedge clk)
-    add_valid_0 <= \$81 ;
+    add_valid_4 <= \$91 ;
   always @(posedge clk)
-    add0_a_0 <= \$82 ;
+    add_valid_5 <= \$92 ;
   always @(posedge clk)
-    add0_b_0 <= \$83 ;
+    add0_a_in <= \$93 ;
   always @(posedge clk)
-    add_valid_1 <= \$84 ;
+    add0_a_off <= \$94 ;
   always @(posedge clk)
-    add0_a_1 <= \$85 ;
+    add0_a_part0 <= \$95 ;
   always @(posedge clk)
-    add0_b_1 <= \$86 ;
+    add0_a_part0_r <= \$96 ;
   always @(posedge clk)
-    rq_valid_1 <= \$87 ;
+    add0_a_part1 <= \$97 ;
   always @(posedge clk)
-    rq_valid_2 <= \$88 ;
+    add0_a_part1_r <= \$98 ;
   always @(posedge clk)
-    rq_valid_3 <= \$89 ;
+    add0_a_rescaled <= \$99 ;
   always @(posedge clk)
-    rq_valid_4 <= \$90 ;
+    add0_b_in <= \$100 ;
   always @(posedge clk)
-    rq_valid_5 <= \$91 ;
+    add0_b_off <= \$101 ;
   always @(posedge clk)
-    rq_valid_6 <= \$92 ;
+    add0_b_part0 <= \$102 ;
   always @(posedge clk)
-    rq_valid_7 <= \$93 ;
+    add0_b_part0_r <= \$103 ;
   always @(posedge clk)
-    rq0_x <= \$94 ;
+    add0_b_part1 <= \$104 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$95 ;
+    add0_b_part1_r <= \$105 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$96 ;
+    add0_b_rescaled <= \$106 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$97 ;
+    rq_valid_1 <= \$107 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$98 ;
+    rq_valid_2 <= \$108 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$99 ;
+    rq_valid_3 <= \$109 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$100 ;
+    rq_valid_4 <= \$110 ;
   always @(posedge clk)
-    rq0_prod <= \$101 ;
+    rq_valid_5 <= \$111 ;
   always @(posedge clk)
-    rq0_floor <= \$102 ;
+    rq_valid_6 <= \$112 ;
   always @(posedge clk)
-    rq0_above <= \$103 ;
+    rq_valid_7 <= \$113 ;
   always @(posedge clk)
-    rq0_tie <= \$104 ;
+    rq0_x <= \$114 ;
   always @(posedge clk)
-    rq0_code <= \$105 ;
+    rq0_part0_0 <= \$115 ;
   always @(posedge clk)
-    rq0_out <= \$106 ;
+    rq0_part0_0_r <= \$116 ;
   always @(posedge clk)
-    q_owed <= \$107 ;
+    rq0_part1_0 <= \$117 ;
   always @(posedge clk)
-    \$signature__addr  <= \$108 ;
+    rq0_part1_0_r <= \$118 ;
   always @(posedge clk)
-    rport__addr <= \$109 ;
+    rq0_part2_0 <= \$119 ;
   always @(posedge clk)
-    q_stored <= \$110 ;
+    rq0_part2_0_r <= \$120 ;
   always @(posedge clk)
-    o__valid <= \$111 ;
+    rq0_prod <= \$121 ;
   always @(posedge clk)
-    o__payload <= \$112 ;
+    rq0_floor <= \$122 ;
+  always @(posedge clk)
+    rq0_above <= \$123 ;
+  always @(posedge clk)
+    rq0_tie <= \$124 ;
+  always @(posedge clk)
+    rq0_code <= \$125 ;
+  always @(posedge clk)
+    rq0_out <= \$126 ;
+  always @(posedge clk)
+    q_owed <= \$127 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$128 ;
+  always @(posedge clk)
+    rport__addr <= \$129 ;
+  always @(posedge clk)
+    q_stored <= \$130 ;
+  always @(posedge clk)
+    o__valid <= \$131 ;
+  always @(posedge clk)
+    o__payload <= \$132 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$78  = \$9 ;
-    if (rst) begin
-      \$78  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$79  = a__payload;
-    if (rst) begin
-      \$79  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$80  = b__payload;
-    if (rst) begin
-      \$80  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$81  = add_valid_in;
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$82  = \$11 ;
-    if (rst) begin
-      \$82  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$83  = \$13 ;
-    if (rst) begin
-      \$83  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$84  = add_valid_0;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$85  = add0_a_0;
-    if (rst) begin
-      \$85  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$86  = add0_b_0;
-    if (rst) begin
-      \$86  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$87  = add_valid_1;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$88  = rq_valid_1;
+    \$88  = \$9 ;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$89  = rq_valid_2;
+    \$89  = add_valid_1;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$90  = rq_valid_3;
+    \$90  = add_valid_2;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$91  = rq_valid_4;
+    \$91  = add_valid_3;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$92  = rq_valid_5;
+    \$92  = add_valid_4;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$93  = rq_valid_6;
+    \$93  = a__payload;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$94  = \$14 ;
+    \$94  = \$10 ;
     if (rst) begin
-      \$94  = 35'h000000000;
+      \$94  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$95  = \$15 ;
+    \$95  = \$11 ;
     if (rst) begin
-      \$95  = 18'h00000;
+      \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$96  = rq0_part0_0;
+    \$96  = add0_a_part0;
     if (rst) begin
-      \$96  = 18'h00000;
+      \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$97  = \$16 ;
+    \$97  = \$12 ;
     if (rst) begin
-      \$97  = 18'h00000;
+      \$97  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$98  = rq0_part1_0;
+    \$98  = add0_a_part1;
     if (rst) begin
-      \$98  = 18'h00000;
+      \$98  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$99  = \$17 ;
+    \$99  = \$16 [33:0];
     if (rst) begin
-      \$99  = 2'h0;
+      \$99  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = rq0_part2_0;
+    \$100  = b__payload;
     if (rst) begin
-      \$100  = 2'h0;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = \$23 [32:0];
+    \$101  = \$17 ;
     if (rst) begin
-      \$101  = 33'h000000000;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = \$24 ;
+    \$102  = \$18 ;
     if (rst) begin
-      \$102  = 33'h000000000;
+      \$102  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = \$25 ;
+    \$103  = add0_b_part0;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = \$28 ;
+    \$104  = \$19 ;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = \$32 ;
+    \$105  = add0_b_part1;
     if (rst) begin
-      \$105  = 35'h000000000;
+      \$105  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = \$36 [7:0];
+    \$106  = \$23 [31:0];
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = \$41 [3:0];
+    \$107  = add_valid_5;
     if (rst) begin
-      \$107  = 4'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = \$signature__addr ;
-    if (\$48 ) begin
-      \$108  = \$51 [3:0];
-    end
+    \$108  = rq_valid_1;
     if (rst) begin
-      \$108  = 4'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = rport__addr;
-    if (\$55 ) begin
-      \$109  = \$58 [3:0];
-    end
+    \$109  = rq_valid_2;
     if (rst) begin
-      \$109  = 4'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = \$71 [3:0];
+    \$110  = rq_valid_3;
     if (rst) begin
-      \$110  = 4'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = o__valid;
-    if (\$73 ) begin
-      \$111  = \$75 ;
-    end
+    \$111  = rq_valid_4;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = o__payload;
-    if (\$73 ) begin
-      \$112  = \$77 ;
+    \$112  = rq_valid_5;
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$113  = rq_valid_6;
+    if (rst) begin
+      \$113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$114  = \$24 ;
+    if (rst) begin
+      \$114  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$115  = \$25 ;
+    if (rst) begin
+      \$115  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$116  = rq0_part0_0;
+    if (rst) begin
+      \$116  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$117  = \$26 ;
+    if (rst) begin
+      \$117  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$118  = rq0_part1_0;
+    if (rst) begin
+      \$118  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$119  = \$27 ;
+    if (rst) begin
+      \$119  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$120  = rq0_part2_0;
+    if (rst) begin
+      \$120  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$121  = \$33 [32:0];
+    if (rst) begin
+      \$121  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$122  = \$34 ;
+    if (rst) begin
+      \$122  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$123  = \$35 ;
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$124  = \$38 ;
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$125  = \$42 ;
+    if (rst) begin
+      \$125  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$126  = \$46 [7:0];
+    if (rst) begin
+      \$126  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$127  = \$51 [3:0];
+    if (rst) begin
+      \$127  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$128  = \$signature__addr ;
+    if (\$58 ) begin
+      \$128  = \$61 [3:0];
     end
     if (rst) begin
-      \$112  = 8'h00;
+      \$128  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$129  = rport__addr;
+    if (\$65 ) begin
+      \$129  = \$68 [3:0];
+    end
+    if (rst) begin
+      \$129  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$130  = \$81 [3:0];
+    if (rst) begin
+      \$130  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$131  = o__valid;
+    if (\$83 ) begin
+      \$131  = \$85 ;
+    end
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$132  = o__payload;
+    if (\$83 ) begin
+      \$132  = \$87 ;
+    end
+    if (rst) begin
+      \$132  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -18605,14 +18973,18 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \a__payload[0]  = a__payload;
   assign \b__payload[0]  = b__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$13  = { add0_a_part0_r[24], add0_a_part0_r };
+  assign \$15  = { add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r, 17'h00000 };
   assign rq0_rem[32:24] = 9'h000;
   assign rq0_rem[23:0] = rq0_prod[23:0];
-  assign \$18  = { 1'h0, rq0_part0_0_r };
-  assign \$20  = { 14'h0000, rq0_part1_0_r, 17'h00000 };
-  assign \$22  = { rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r, 34'h000000000 };
-  assign \$24  = { rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32:24] };
-  assign \$27  = 1'h1;
-  assign \$28  = \$26 ;
+  assign \$20  = { add0_b_part0_r[19], add0_b_part0_r };
+  assign \$22  = { add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r, 17'h00000 };
+  assign \$28  = { 1'h0, rq0_part0_0_r };
+  assign \$30  = { 14'h0000, rq0_part1_0_r, 17'h00000 };
+  assign \$32  = { rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r, 34'h000000000 };
+  assign \$34  = { rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32:24] };
+  assign \$37  = 1'h1;
+  assign \$38  = \$36 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -19610,15 +19982,15 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  reg [1:0] \$100 ;
-  reg [8:0] \$101 ;
+  reg [8:0] \$100 ;
+  reg [7:0] \$101 ;
   reg [8:0] \$102 ;
-  reg [8:0] \$103 ;
+  reg [7:0] \$103 ;
   reg [8:0] \$104 ;
   reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
+  reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
+  reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire [23:0] \$11 ;
   reg [16:0] \$110 ;
@@ -19627,40 +19999,43 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
+  reg [23:0] \$116 ;
   reg [23:0] \$117 ;
   reg [23:0] \$118 ;
   reg [23:0] \$119 ;
   wire [24:0] \$12 ;
-  reg [23:0] \$120 ;
+  reg \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
-  reg [1:0] \$124 ;
+  reg [1:0] \$123 ;
+  reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
-  reg [1:0] \$128 ;
+  reg [1:0] \$127 ;
+  reg \$128 ;
   reg \$129 ;
   reg [23:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg [1:0] \$132 ;
+  reg [1:0] \$131 ;
+  reg \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
-  reg [1:0] \$136 ;
-  reg [23:0] \$137 ;
-  reg [23:0] \$138 ;
-  reg [23:0] \$139 ;
+  reg [1:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [1:0] \$139 ;
   wire [23:0] \$14 ;
   reg [23:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [2:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg \$145 ;
-  reg [95:0] \$146 ;
+  reg [23:0] \$141 ;
+  reg [23:0] \$142 ;
+  reg [23:0] \$143 ;
+  reg [3:0] \$144 ;
+  reg [2:0] \$145 ;
+  reg [2:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg \$148 ;
+  reg [95:0] \$149 ;
   wire [24:0] \$15 ;
   reg [23:0] \$16 ;
   wire [23:0] \$17 ;
@@ -19684,21 +20059,21 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [9:0] \$33 ;
   wire [7:0] \$34 ;
   wire [8:0] \$35 ;
-  wire [7:0] \$36 ;
+  wire [8:0] \$36 ;
   wire [8:0] \$37 ;
-  wire [7:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [8:0] \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [7:0] \$40 ;
-  wire [8:0] \$41 ;
+  wire [16:0] \$40 ;
+  wire [16:0] \$41 ;
   wire [16:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire \$46 ;
-  wire [3:0] \$47 ;
+  wire \$43 ;
+  wire [4:0] \$44 ;
+  wire \$45 ;
+  wire [5:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -19706,54 +20081,54 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire [3:0] \$56 ;
+  wire [3:0] \$57 ;
   wire \$58 ;
-  wire [3:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [3:0] \$63 ;
+  wire [3:0] \$64 ;
   wire \$65 ;
-  wire [3:0] \$66 ;
-  wire [3:0] \$67 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [23:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [3:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [3:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [4:0] \$78 ;
   wire \$79 ;
   wire [23:0] \$8 ;
   wire \$80 ;
-  wire [4:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire [95:0] \$88 ;
-  reg [1:0] \$89 ;
+  wire [95:0] \$85 ;
+  reg [1:0] \$86 ;
+  reg [6:0] \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [24:0] \$9 ;
-  reg [6:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
+  reg \$90 ;
+  reg [8:0] \$91 ;
+  reg [7:0] \$92 ;
   reg \$93 ;
-  reg [8:0] \$94 ;
-  reg [7:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg [1:0] \$97 ;
+  reg [8:0] \$98 ;
+  reg [7:0] \$99 ;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -19775,6 +20150,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -19790,12 +20166,14 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
   reg [1:0] nf4 = 2'h0;
   reg [1:0] nf5 = 2'h0;
+  reg [1:0] nf6 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
@@ -19807,6 +20185,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [8:0] port__addr = 9'h000;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
@@ -19820,7 +20201,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [23:0] \q_in[1] ;
   wire [23:0] \q_in[2] ;
   wire [23:0] \q_in[3] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -19828,11 +20209,14 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 9'h000 *)
+  (* keep = 32'd1 *)
+  wire [8:0] rom0_addr;
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$82 ;
+  wire [95:0] \rport__data$88 ;
   input rst;
   wire rst;
   (* init = 7'h00 *)
@@ -19841,19 +20225,19 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
-  (* init = 9'h000 *)
-  wire [8:0] t;
+  reg [8:0] t = 9'h000;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
-  reg [8:0] wrom__addr = 9'h000;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -19947,7 +20331,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [5:0];
+  reg [95:0] queue [6:0];
   initial begin
     queue[0] = 96'h000000000000000000000000;
     queue[1] = 96'h000000000000000000000000;
@@ -19955,309 +20339,310 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 96'h000000000000000000000000;
     queue[4] = 96'h000000000000000000000000;
     queue[5] = 96'h000000000000000000000000;
+    queue[6] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$82  = queue[\rport__addr$39 ];
-  reg [31:0] rom [287:0];
+  assign \rport__data$88  = queue[\rport__addr$39 ];
+  reg [31:0] rom0 [287:0];
   initial begin
-    rom[0] = 32'd756419560;
-    rom[1] = 32'd3858490367;
-    rom[2] = 32'd3609843398;
-    rom[3] = 32'd4240998669;
-    rom[4] = 32'd4144615181;
-    rom[5] = 32'd236043262;
-    rom[6] = 32'd2982097663;
-    rom[7] = 32'd3740021802;
-    rom[8] = 32'd86894087;
-    rom[9] = 32'd4243772444;
-    rom[10] = 32'd52418564;
-    rom[11] = 32'd686031578;
-    rom[12] = 32'd3746479893;
-    rom[13] = 32'd4281082866;
-    rom[14] = 32'd3568110021;
-    rom[15] = 32'd2902922495;
-    rom[16] = 32'd4177882616;
-    rom[17] = 32'd3156536628;
-    rom[18] = 32'd86618852;
-    rom[19] = 32'd3653704410;
-    rom[20] = 32'd3792773927;
-    rom[21] = 32'd236130315;
-    rom[22] = 32'd3936534401;
-    rom[23] = 32'd2825115159;
-    rom[24] = 32'd4181065492;
-    rom[25] = 32'd1713080055;
-    rom[26] = 32'd3759392248;
-    rom[27] = 32'd103453471;
-    rom[28] = 32'd4260349965;
-    rom[29] = 32'd1290903296;
-    rom[30] = 32'd3455909922;
-    rom[31] = 32'd32305969;
-    rom[32] = 32'd4075807731;
-    rom[33] = 32'd3891270155;
-    rom[34] = 32'd4108457947;
-    rom[35] = 32'd1439701784;
-    rom[36] = 32'd4212518651;
-    rom[37] = 32'd485569815;
-    rom[38] = 32'd3674788078;
-    rom[39] = 32'd3942782770;
-    rom[40] = 32'd2828431060;
-    rom[41] = 32'd173686054;
-    rom[42] = 32'd722004000;
-    rom[43] = 32'd548275741;
-    rom[44] = 32'd1443110928;
-    rom[45] = 32'd2141454841;
-    rom[46] = 32'd178760084;
-    rom[47] = 32'd3728204104;
-    rom[48] = 32'd3613311829;
-    rom[49] = 32'd840538820;
-    rom[50] = 32'd3204389632;
-    rom[51] = 32'd905613806;
-    rom[52] = 32'd51436566;
-    rom[53] = 32'd488167703;
-    rom[54] = 32'd567472633;
-    rom[55] = 32'd185486858;
-    rom[56] = 32'd4017819953;
-    rom[57] = 32'd4077926149;
-    rom[58] = 32'd3477796659;
-    rom[59] = 32'd4253129967;
-    rom[60] = 32'd3644498994;
-    rom[61] = 32'd3038340142;
-    rom[62] = 32'd3317284087;
-    rom[63] = 32'd236778799;
-    rom[64] = 32'd3777183321;
-    rom[65] = 32'd3155491611;
-    rom[66] = 32'd3679117862;
-    rom[67] = 32'd245889549;
-    rom[68] = 32'd688456738;
-    rom[69] = 32'd417733662;
-    rom[70] = 32'd3373442561;
-    rom[71] = 32'd3357527564;
-    rom[72] = 32'd116393429;
-    rom[73] = 32'd187761160;
-    rom[74] = 32'd3272145390;
-    rom[75] = 32'd214949949;
-    rom[76] = 32'd4113822174;
-    rom[77] = 32'd485428411;
-    rom[78] = 32'd955143907;
-    rom[79] = 32'd3719699614;
-    rom[80] = 32'd4058917414;
-    rom[81] = 32'd167193066;
-    rom[82] = 32'd3221089962;
-    rom[83] = 32'd351069948;
-    rom[84] = 32'd3591511056;
-    rom[85] = 32'd942005471;
-    rom[86] = 32'd1474511101;
-    rom[87] = 32'd150456843;
-    rom[88] = 32'd12648920;
-    rom[89] = 32'd589503674;
-    rom[90] = 32'd4095214294;
-    rom[91] = 32'd318244338;
-    rom[92] = 32'd4264164683;
-    rom[93] = 32'd484896992;
-    rom[94] = 32'd4111102159;
-    rom[95] = 32'd1590814952;
-    rom[96] = 32'd1574043629;
-    rom[97] = 32'd3945988639;
-    rom[98] = 32'd3821536229;
-    rom[99] = 32'd3742306054;
-    rom[100] = 32'd3441231894;
-    rom[101] = 32'd3774812657;
-    rom[102] = 32'd755038234;
-    rom[103] = 32'd3422552108;
-    rom[104] = 32'd1321717827;
-    rom[105] = 32'd4260234055;
-    rom[106] = 32'd432540453;
-    rom[107] = 32'd3425903817;
-    rom[108] = 32'd3623431152;
-    rom[109] = 32'd353753279;
-    rom[110] = 32'd286644016;
-    rom[111] = 32'd267123469;
-    rom[112] = 32'd871097297;
-    rom[113] = 32'd2180975598;
-    rom[114] = 32'd516809244;
-    rom[115] = 32'd3607893940;
-    rom[116] = 32'd2616399877;
-    rom[117] = 32'd3036946080;
-    rom[118] = 32'd3611096638;
-    rom[119] = 32'd771417576;
-    rom[120] = 32'd49611600;
-    rom[121] = 32'd2971529659;
-    rom[122] = 32'd310492612;
-    rom[123] = 32'd3256753739;
-    rom[124] = 32'd4060880069;
-    rom[125] = 32'd267643009;
-    rom[126] = 32'd4210629954;
-    rom[127] = 32'd381152784;
-    rom[128] = 32'd588908242;
-    rom[129] = 32'd3251045831;
-    rom[130] = 32'd3587408129;
-    rom[131] = 32'd3292200480;
-    rom[132] = 32'd267856357;
-    rom[133] = 32'd823050806;
-    rom[134] = 32'd200790021;
-    rom[135] = 32'd1710034967;
-    rom[136] = 32'd4192663778;
-    rom[137] = 32'd3521912070;
-    rom[138] = 32'd518374130;
-    rom[139] = 32'd3573613624;
-    rom[140] = 32'd552879607;
-    rom[141] = 32'd2937846225;
-    rom[142] = 32'd4061402107;
-    rom[143] = 32'd836174376;
-    rom[144] = 32'd4108710169;
-    rom[145] = 32'd4107664440;
-    rom[146] = 32'd3843180348;
-    rom[147] = 32'd1324812495;
-    rom[148] = 32'd382582317;
-    rom[149] = 32'd3373727998;
-    rom[150] = 32'd2936143414;
-    rom[151] = 32'd4109767133;
-    rom[152] = 32'd367660350;
-    rom[153] = 32'd600772109;
-    rom[154] = 32'd3475260031;
-    rom[155] = 32'd487849886;
-    rom[156] = 32'd721355837;
-    rom[157] = 32'd3707050239;
-    rom[158] = 32'd3742430825;
-    rom[159] = 32'd3941146337;
-    rom[160] = 32'd4112518428;
-    rom[161] = 32'd4287070496;
-    rom[162] = 32'd265492005;
-    rom[163] = 32'd4107939488;
-    rom[164] = 32'd1224071198;
-    rom[165] = 32'd3788432893;
-    rom[166] = 32'd3069839680;
-    rom[167] = 32'd3907711176;
-    rom[168] = 32'd3843798784;
-    rom[169] = 32'd3978309970;
-    rom[170] = 32'd2751444484;
-    rom[171] = 32'd4045388222;
-    rom[172] = 32'd4176529703;
-    rom[173] = 32'd4049923284;
-    rom[174] = 32'd3690703596;
-    rom[175] = 32'd3658490125;
-    rom[176] = 32'd672713948;
-    rom[177] = 32'd940703073;
-    rom[178] = 32'd3906507812;
-    rom[179] = 32'd4225279470;
-    rom[180] = 32'd1407774803;
-    rom[181] = 32'd1255857426;
-    rom[182] = 32'd722576903;
-    rom[183] = 32'd81453336;
-    rom[184] = 32'd219933961;
-    rom[185] = 32'd1522270785;
-    rom[186] = 32'd3958697475;
-    rom[187] = 32'd2931923897;
-    rom[188] = 32'd554290189;
-    rom[189] = 32'd3421699355;
-    rom[190] = 32'd572316710;
-    rom[191] = 32'd260159939;
-    rom[192] = 32'd2165959276;
-    rom[193] = 32'd1509084693;
-    rom[194] = 32'd4062955538;
-    rom[195] = 32'd117554103;
-    rom[196] = 32'd385878744;
-    rom[197] = 32'd3893056032;
-    rom[198] = 32'd3858693917;
-    rom[199] = 32'd3070948872;
-    rom[200] = 32'd280799236;
-    rom[201] = 32'd1491045624;
-    rom[202] = 32'd3372438804;
-    rom[203] = 32'd268347469;
-    rom[204] = 32'd350297569;
-    rom[205] = 32'd3623897909;
-    rom[206] = 32'd4243907925;
-    rom[207] = 32'd4261460020;
-    rom[208] = 32'd3088968191;
-    rom[209] = 32'd1202425562;
-    rom[210] = 32'd48511594;
-    rom[211] = 32'd3117736701;
-    rom[212] = 32'd3927373734;
-    rom[213] = 32'd3555708740;
-    rom[214] = 32'd135065384;
-    rom[215] = 32'd521334295;
-    rom[216] = 32'd365478378;
-    rom[217] = 32'd3857703000;
-    rom[218] = 32'd4157202169;
-    rom[219] = 32'd1209596138;
-    rom[220] = 32'd2834155405;
-    rom[221] = 32'd554254372;
-    rom[222] = 32'd1137818070;
-    rom[223] = 32'd1009956081;
-    rom[224] = 32'd63892420;
-    rom[225] = 32'd4142125365;
-    rom[226] = 32'd770973653;
-    rom[227] = 32'd953789457;
-    rom[228] = 32'd3220769781;
-    rom[229] = 32'd3922263252;
-    rom[230] = 32'd3316043793;
-    rom[231] = 32'd509794354;
-    rom[232] = 32'd265528283;
-    rom[233] = 32'd3121540410;
-    rom[234] = 32'd3740485710;
-    rom[235] = 32'd148144412;
-    rom[236] = 32'd3628853160;
-    rom[237] = 32'd888207660;
-    rom[238] = 32'd2177411063;
-    rom[239] = 32'd337558655;
-    rom[240] = 32'd643441106;
-    rom[241] = 32'd4148689129;
-    rom[242] = 32'd3878213618;
-    rom[243] = 32'd1060574410;
-    rom[244] = 32'd3874738427;
-    rom[245] = 32'd324728264;
-    rom[246] = 32'd1696654316;
-    rom[247] = 32'd599465649;
-    rom[248] = 32'd959711559;
-    rom[249] = 32'd4010346206;
-    rom[250] = 32'd3627019207;
-    rom[251] = 32'd990314411;
-    rom[252] = 32'd368035326;
-    rom[253] = 32'd2889351361;
-    rom[254] = 32'd1019088120;
-    rom[255] = 32'd1355091944;
-    rom[256] = 32'd3812667032;
-    rom[257] = 32'd3571133185;
-    rom[258] = 32'd48553872;
-    rom[259] = 32'd352858529;
-    rom[260] = 32'd788704651;
-    rom[261] = 32'd786235108;
-    rom[262] = 32'd2867775223;
-    rom[263] = 32'd1503139174;
-    rom[264] = 32'd1426348018;
-    rom[265] = 32'd3405763108;
-    rom[266] = 32'd2249595890;
-    rom[267] = 32'd1071492911;
-    rom[268] = 32'd104157402;
-    rom[269] = 32'd3907305559;
-    rom[270] = 32'd3930065949;
-    rom[271] = 32'd3673086898;
-    rom[272] = 32'd370803753;
-    rom[273] = 32'd2882345013;
-    rom[274] = 32'd154662905;
-    rom[275] = 32'd1374144468;
-    rom[276] = 32'd492916008;
-    rom[277] = 32'd2431321269;
-    rom[278] = 32'd4117956538;
-    rom[279] = 32'd3238060271;
-    rom[280] = 32'd841696218;
-    rom[281] = 32'd3508546614;
-    rom[282] = 32'd2887126781;
-    rom[283] = 32'd132764666;
-    rom[284] = 32'd653931754;
-    rom[285] = 32'd216378682;
-    rom[286] = 32'd2575239411;
-    rom[287] = 32'd720155957;
+    rom0[0] = 32'd756419560;
+    rom0[1] = 32'd3858490367;
+    rom0[2] = 32'd3609843398;
+    rom0[3] = 32'd4240998669;
+    rom0[4] = 32'd4144615181;
+    rom0[5] = 32'd236043262;
+    rom0[6] = 32'd2982097663;
+    rom0[7] = 32'd3740021802;
+    rom0[8] = 32'd86894087;
+    rom0[9] = 32'd4243772444;
+    rom0[10] = 32'd52418564;
+    rom0[11] = 32'd686031578;
+    rom0[12] = 32'd3746479893;
+    rom0[13] = 32'd4281082866;
+    rom0[14] = 32'd3568110021;
+    rom0[15] = 32'd2902922495;
+    rom0[16] = 32'd4177882616;
+    rom0[17] = 32'd3156536628;
+    rom0[18] = 32'd86618852;
+    rom0[19] = 32'd3653704410;
+    rom0[20] = 32'd3792773927;
+    rom0[21] = 32'd236130315;
+    rom0[22] = 32'd3936534401;
+    rom0[23] = 32'd2825115159;
+    rom0[24] = 32'd4181065492;
+    rom0[25] = 32'd1713080055;
+    rom0[26] = 32'd3759392248;
+    rom0[27] = 32'd103453471;
+    rom0[28] = 32'd4260349965;
+    rom0[29] = 32'd1290903296;
+    rom0[30] = 32'd3455909922;
+    rom0[31] = 32'd32305969;
+    rom0[32] = 32'd4075807731;
+    rom0[33] = 32'd3891270155;
+    rom0[34] = 32'd4108457947;
+    rom0[35] = 32'd1439701784;
+    rom0[36] = 32'd4212518651;
+    rom0[37] = 32'd485569815;
+    rom0[38] = 32'd3674788078;
+    rom0[39] = 32'd3942782770;
+    rom0[40] = 32'd2828431060;
+    rom0[41] = 32'd173686054;
+    rom0[42] = 32'd722004000;
+    rom0[43] = 32'd548275741;
+    rom0[44] = 32'd1443110928;
+    rom0[45] = 32'd2141454841;
+    rom0[46] = 32'd178760084;
+    rom0[47] = 32'd3728204104;
+    rom0[48] = 32'd3613311829;
+    rom0[49] = 32'd840538820;
+    rom0[50] = 32'd3204389632;
+    rom0[51] = 32'd905613806;
+    rom0[52] = 32'd51436566;
+    rom0[53] = 32'd488167703;
+    rom0[54] = 32'd567472633;
+    rom0[55] = 32'd185486858;
+    rom0[56] = 32'd4017819953;
+    rom0[57] = 32'd4077926149;
+    rom0[58] = 32'd3477796659;
+    rom0[59] = 32'd4253129967;
+    rom0[60] = 32'd3644498994;
+    rom0[61] = 32'd3038340142;
+    rom0[62] = 32'd3317284087;
+    rom0[63] = 32'd236778799;
+    rom0[64] = 32'd3777183321;
+    rom0[65] = 32'd3155491611;
+    rom0[66] = 32'd3679117862;
+    rom0[67] = 32'd245889549;
+    rom0[68] = 32'd688456738;
+    rom0[69] = 32'd417733662;
+    rom0[70] = 32'd3373442561;
+    rom0[71] = 32'd3357527564;
+    rom0[72] = 32'd116393429;
+    rom0[73] = 32'd187761160;
+    rom0[74] = 32'd3272145390;
+    rom0[75] = 32'd214949949;
+    rom0[76] = 32'd4113822174;
+    rom0[77] = 32'd485428411;
+    rom0[78] = 32'd955143907;
+    rom0[79] = 32'd3719699614;
+    rom0[80] = 32'd4058917414;
+    rom0[81] = 32'd167193066;
+    rom0[82] = 32'd3221089962;
+    rom0[83] = 32'd351069948;
+    rom0[84] = 32'd3591511056;
+    rom0[85] = 32'd942005471;
+    rom0[86] = 32'd1474511101;
+    rom0[87] = 32'd150456843;
+    rom0[88] = 32'd12648920;
+    rom0[89] = 32'd589503674;
+    rom0[90] = 32'd4095214294;
+    rom0[91] = 32'd318244338;
+    rom0[92] = 32'd4264164683;
+    rom0[93] = 32'd484896992;
+    rom0[94] = 32'd4111102159;
+    rom0[95] = 32'd1590814952;
+    rom0[96] = 32'd1574043629;
+    rom0[97] = 32'd3945988639;
+    rom0[98] = 32'd3821536229;
+    rom0[99] = 32'd3742306054;
+    rom0[100] = 32'd3441231894;
+    rom0[101] = 32'd3774812657;
+    rom0[102] = 32'd755038234;
+    rom0[103] = 32'd3422552108;
+    rom0[104] = 32'd1321717827;
+    rom0[105] = 32'd4260234055;
+    rom0[106] = 32'd432540453;
+    rom0[107] = 32'd3425903817;
+    rom0[108] = 32'd3623431152;
+    rom0[109] = 32'd353753279;
+    rom0[110] = 32'd286644016;
+    rom0[111] = 32'd267123469;
+    rom0[112] = 32'd871097297;
+    rom0[113] = 32'd2180975598;
+    rom0[114] = 32'd516809244;
+    rom0[115] = 32'd3607893940;
+    rom0[116] = 32'd2616399877;
+    rom0[117] = 32'd3036946080;
+    rom0[118] = 32'd3611096638;
+    rom0[119] = 32'd771417576;
+    rom0[120] = 32'd49611600;
+    rom0[121] = 32'd2971529659;
+    rom0[122] = 32'd310492612;
+    rom0[123] = 32'd3256753739;
+    rom0[124] = 32'd4060880069;
+    rom0[125] = 32'd267643009;
+    rom0[126] = 32'd4210629954;
+    rom0[127] = 32'd381152784;
+    rom0[128] = 32'd588908242;
+    rom0[129] = 32'd3251045831;
+    rom0[130] = 32'd3587408129;
+    rom0[131] = 32'd3292200480;
+    rom0[132] = 32'd267856357;
+    rom0[133] = 32'd823050806;
+    rom0[134] = 32'd200790021;
+    rom0[135] = 32'd1710034967;
+    rom0[136] = 32'd4192663778;
+    rom0[137] = 32'd3521912070;
+    rom0[138] = 32'd518374130;
+    rom0[139] = 32'd3573613624;
+    rom0[140] = 32'd552879607;
+    rom0[141] = 32'd2937846225;
+    rom0[142] = 32'd4061402107;
+    rom0[143] = 32'd836174376;
+    rom0[144] = 32'd4108710169;
+    rom0[145] = 32'd4107664440;
+    rom0[146] = 32'd3843180348;
+    rom0[147] = 32'd1324812495;
+    rom0[148] = 32'd382582317;
+    rom0[149] = 32'd3373727998;
+    rom0[150] = 32'd2936143414;
+    rom0[151] = 32'd4109767133;
+    rom0[152] = 32'd367660350;
+    rom0[153] = 32'd600772109;
+    rom0[154] = 32'd3475260031;
+    rom0[155] = 32'd487849886;
+    rom0[156] = 32'd721355837;
+    rom0[157] = 32'd3707050239;
+    rom0[158] = 32'd3742430825;
+    rom0[159] = 32'd3941146337;
+    rom0[160] = 32'd4112518428;
+    rom0[161] = 32'd4287070496;
+    rom0[162] = 32'd265492005;
+    rom0[163] = 32'd4107939488;
+    rom0[164] = 32'd1224071198;
+    rom0[165] = 32'd3788432893;
+    rom0[166] = 32'd3069839680;
+    rom0[167] = 32'd3907711176;
+    rom0[168] = 32'd3843798784;
+    rom0[169] = 32'd3978309970;
+    rom0[170] = 32'd2751444484;
+    rom0[171] = 32'd4045388222;
+    rom0[172] = 32'd4176529703;
+    rom0[173] = 32'd4049923284;
+    rom0[174] = 32'd3690703596;
+    rom0[175] = 32'd3658490125;
+    rom0[176] = 32'd672713948;
+    rom0[177] = 32'd940703073;
+    rom0[178] = 32'd3906507812;
+    rom0[179] = 32'd4225279470;
+    rom0[180] = 32'd1407774803;
+    rom0[181] = 32'd1255857426;
+    rom0[182] = 32'd722576903;
+    rom0[183] = 32'd81453336;
+    rom0[184] = 32'd219933961;
+    rom0[185] = 32'd1522270785;
+    rom0[186] = 32'd3958697475;
+    rom0[187] = 32'd2931923897;
+    rom0[188] = 32'd554290189;
+    rom0[189] = 32'd3421699355;
+    rom0[190] = 32'd572316710;
+    rom0[191] = 32'd260159939;
+    rom0[192] = 32'd2165959276;
+    rom0[193] = 32'd1509084693;
+    rom0[194] = 32'd4062955538;
+    rom0[195] = 32'd117554103;
+    rom0[196] = 32'd385878744;
+    rom0[197] = 32'd3893056032;
+    rom0[198] = 32'd3858693917;
+    rom0[199] = 32'd3070948872;
+    rom0[200] = 32'd280799236;
+    rom0[201] = 32'd1491045624;
+    rom0[202] = 32'd3372438804;
+    rom0[203] = 32'd268347469;
+    rom0[204] = 32'd350297569;
+    rom0[205] = 32'd3623897909;
+    rom0[206] = 32'd4243907925;
+    rom0[207] = 32'd4261460020;
+    rom0[208] = 32'd3088968191;
+    rom0[209] = 32'd1202425562;
+    rom0[210] = 32'd48511594;
+    rom0[211] = 32'd3117736701;
+    rom0[212] = 32'd3927373734;
+    rom0[213] = 32'd3555708740;
+    rom0[214] = 32'd135065384;
+    rom0[215] = 32'd521334295;
+    rom0[216] = 32'd365478378;
+    rom0[217] = 32'd3857703000;
+    rom0[218] = 32'd4157202169;
+    rom0[219] = 32'd1209596138;
+    rom0[220] = 32'd2834155405;
+    rom0[221] = 32'd554254372;
+    rom0[222] = 32'd1137818070;
+    rom0[223] = 32'd1009956081;
+    rom0[224] = 32'd63892420;
+    rom0[225] = 32'd4142125365;
+    rom0[226] = 32'd770973653;
+    rom0[227] = 32'd953789457;
+    rom0[228] = 32'd3220769781;
+    rom0[229] = 32'd3922263252;
+    rom0[230] = 32'd3316043793;
+    rom0[231] = 32'd509794354;
+    rom0[232] = 32'd265528283;
+    rom0[233] = 32'd3121540410;
+    rom0[234] = 32'd3740485710;
+    rom0[235] = 32'd148144412;
+    rom0[236] = 32'd3628853160;
+    rom0[237] = 32'd888207660;
+    rom0[238] = 32'd2177411063;
+    rom0[239] = 32'd337558655;
+    rom0[240] = 32'd643441106;
+    rom0[241] = 32'd4148689129;
+    rom0[242] = 32'd3878213618;
+    rom0[243] = 32'd1060574410;
+    rom0[244] = 32'd3874738427;
+    rom0[245] = 32'd324728264;
+    rom0[246] = 32'd1696654316;
+    rom0[247] = 32'd599465649;
+    rom0[248] = 32'd959711559;
+    rom0[249] = 32'd4010346206;
+    rom0[250] = 32'd3627019207;
+    rom0[251] = 32'd990314411;
+    rom0[252] = 32'd368035326;
+    rom0[253] = 32'd2889351361;
+    rom0[254] = 32'd1019088120;
+    rom0[255] = 32'd1355091944;
+    rom0[256] = 32'd3812667032;
+    rom0[257] = 32'd3571133185;
+    rom0[258] = 32'd48553872;
+    rom0[259] = 32'd352858529;
+    rom0[260] = 32'd788704651;
+    rom0[261] = 32'd786235108;
+    rom0[262] = 32'd2867775223;
+    rom0[263] = 32'd1503139174;
+    rom0[264] = 32'd1426348018;
+    rom0[265] = 32'd3405763108;
+    rom0[266] = 32'd2249595890;
+    rom0[267] = 32'd1071492911;
+    rom0[268] = 32'd104157402;
+    rom0[269] = 32'd3907305559;
+    rom0[270] = 32'd3930065949;
+    rom0[271] = 32'd3673086898;
+    rom0[272] = 32'd370803753;
+    rom0[273] = 32'd2882345013;
+    rom0[274] = 32'd154662905;
+    rom0[275] = 32'd1374144468;
+    rom0[276] = 32'd492916008;
+    rom0[277] = 32'd2431321269;
+    rom0[278] = 32'd4117956538;
+    rom0[279] = 32'd3238060271;
+    rom0[280] = 32'd841696218;
+    rom0[281] = 32'd3508546614;
+    rom0[282] = 32'd2887126781;
+    rom0[283] = 32'd132764666;
+    rom0[284] = 32'd653931754;
+    rom0[285] = 32'd216378682;
+    rom0[286] = 32'd2575239411;
+    rom0[287] = 32'd720155957;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -20267,15 +20652,15 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
+  assign \$11  = first6 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first5 ? \$13  : acc2;
+  assign \$14  = first6 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first5 ? \$16  : acc3;
+  assign \$17  = first6 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v5 & last5;
+  assign \$19  = v6 & last6;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -20283,184 +20668,193 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
   assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 9'h11f;
-  assign \$32  = wrom__addr + 1'h1;
+  assign \$31  = t == 9'h11f;
+  assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 10'h000 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 ) - $signed(8'h80);
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 ) - $signed(8'h80);
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 ) - $signed(8'h80);
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 ) - $signed(8'h80);
-  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$43  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$44  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$45  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$46  = issue & last_t;
-  assign \$47  = q_owed + \$46 ;
-  assign \$48  = o__valid & o__ready;
-  assign \$49  = \$47  - \$48 ;
-  assign \$50  = v5 & last5;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$52  & \$54 ;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$50  & \$56 ;
-  assign \$58  = \$signature__addr$36  == 3'h5;
-  assign \$59  = \$signature__addr$36  + 1'h1;
-  assign \$60  = \$58  ? 4'h0 : \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \rport__addr$39  == 3'h5;
-  assign \$66  = \rport__addr$39  + 1'h1;
-  assign \$67  = \$65  ? 4'h0 : \$66 ;
-  assign \$68  = v5 & last5;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$70  & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$68  & \$74 ;
-  assign \$76  = q_stored + \$75 ;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = \$76  - \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
+  assign \$35  = $signed(x0_0) - $signed(8'h80);
+  assign \$36  = $signed(x0_0) - $signed(8'h80);
+  assign \$37  = $signed(x0_0) - $signed(8'h80);
+  assign \$38  = $signed(x0_0) - $signed(8'h80);
+  assign \$39  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$40  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$41  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$42  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$43  = issue & last_t;
+  assign \$44  = q_owed + \$43 ;
+  assign \$45  = o__valid & o__ready;
+  assign \$46  = \$44  - \$45 ;
+  assign \$47  = v6 & last6;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = | q_stored;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$49  & \$51 ;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = \$47  & \$53 ;
+  assign \$55  = \$signature__addr$36  == 3'h6;
+  assign \$56  = \$signature__addr$36  + 1'h1;
+  assign \$57  = \$55  ? 4'h0 : \$56 ;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = | q_stored;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = \rport__addr$39  == 3'h6;
+  assign \$63  = \rport__addr$39  + 1'h1;
+  assign \$64  = \$62  ? 4'h0 : \$63 ;
+  assign \$65  = v6 & last6;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$67  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$65  & \$71 ;
+  assign \$73  = q_stored + \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = \$73  - \$77 ;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = | q_stored;
+  assign \$82  = v6 & last6;
+  assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = v5 & last5;
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? \rport__data$82  : q_in;
+  assign \$85  = \$84  ? \rport__data$88  : q_in;
   always @(posedge clk)
-    nf_t <= \$89 ;
+    nf_t <= \$86 ;
   always @(posedge clk)
-    \$signature__addr  <= \$90 ;
+    \$signature__addr  <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$88 ;
   always @(posedge clk)
-    first_t <= \$92 ;
+    first_t <= \$89 ;
   always @(posedge clk)
-    last_t <= \$93 ;
+    last_t <= \$90 ;
   always @(posedge clk)
-    wrom__addr <= \$94 ;
+    t <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$95 ;
+    x_reg <= \$92 ;
   always @(posedge clk)
-    from_input <= \$96 ;
+    from_input <= \$93 ;
   always @(posedge clk)
-    v1 <= \$97 ;
+    v1 <= \$94 ;
   always @(posedge clk)
-    first1 <= \$98 ;
+    first1 <= \$95 ;
   always @(posedge clk)
-    last1 <= \$99 ;
+    last1 <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$100 ;
+    nf1 <= \$97 ;
   always @(posedge clk)
-    xoff0_0 <= \$101 ;
+    port__addr <= \$98 ;
+  always @(posedge clk)
+    x0_0 <= \$99 ;
+  always @(posedge clk)
+    xoff0_0 <= \$100 ;
+  always @(posedge clk)
+    w0_0 <= \$101 ;
   always @(posedge clk)
     xoff1_0 <= \$102 ;
   always @(posedge clk)
-    xoff2_0 <= \$103 ;
+    w1_0 <= \$103 ;
   always @(posedge clk)
-    xoff3_0 <= \$104 ;
+    xoff2_0 <= \$104 ;
   always @(posedge clk)
-    w0_0 <= \$105 ;
+    w2_0 <= \$105 ;
   always @(posedge clk)
-    w1_0 <= \$106 ;
+    xoff3_0 <= \$106 ;
   always @(posedge clk)
-    w2_0 <= \$107 ;
+    w3_0 <= \$107 ;
   always @(posedge clk)
-    w3_0 <= \$108 ;
+    prod0_0 <= \$108 ;
   always @(posedge clk)
-    prod0_0 <= \$109 ;
+    prod1_0 <= \$109 ;
   always @(posedge clk)
-    prod1_0 <= \$110 ;
+    prod2_0 <= \$110 ;
   always @(posedge clk)
-    prod2_0 <= \$111 ;
+    prod3_0 <= \$111 ;
   always @(posedge clk)
-    prod3_0 <= \$112 ;
+    prod0_0_r <= \$112 ;
   always @(posedge clk)
-    prod0_0_r <= \$113 ;
+    prod1_0_r <= \$113 ;
   always @(posedge clk)
-    prod1_0_r <= \$114 ;
+    prod2_0_r <= \$114 ;
   always @(posedge clk)
-    prod2_0_r <= \$115 ;
+    prod3_0_r <= \$115 ;
   always @(posedge clk)
-    prod3_0_r <= \$116 ;
+    sum0_s0_0 <= \$116 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$117 ;
+    sum1_s0_0 <= \$117 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$118 ;
+    sum2_s0_0 <= \$118 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$119 ;
+    sum3_s0_0 <= \$119 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$120 ;
+    v2 <= \$120 ;
   always @(posedge clk)
-    v2 <= \$121 ;
+    first2 <= \$121 ;
   always @(posedge clk)
-    first2 <= \$122 ;
+    last2 <= \$122 ;
   always @(posedge clk)
-    last2 <= \$123 ;
+    nf2 <= \$123 ;
   always @(posedge clk)
-    nf2 <= \$124 ;
+    v3 <= \$124 ;
   always @(posedge clk)
-    v3 <= \$125 ;
+    first3 <= \$125 ;
   always @(posedge clk)
-    first3 <= \$126 ;
+    last3 <= \$126 ;
   always @(posedge clk)
-    last3 <= \$127 ;
+    nf3 <= \$127 ;
   always @(posedge clk)
-    nf3 <= \$128 ;
+    v4 <= \$128 ;
   always @(posedge clk)
-    v4 <= \$129 ;
+    first4 <= \$129 ;
   always @(posedge clk)
-    first4 <= \$130 ;
+    last4 <= \$130 ;
   always @(posedge clk)
-    last4 <= \$131 ;
+    nf4 <= \$131 ;
   always @(posedge clk)
-    nf4 <= \$132 ;
+    v5 <= \$132 ;
   always @(posedge clk)
-    v5 <= \$133 ;
+    first5 <= \$133 ;
   always @(posedge clk)
-    first5 <= \$134 ;
+    last5 <= \$134 ;
   always @(posedge clk)
-    last5 <= \$135 ;
+    nf5 <= \$135 ;
   always @(posedge clk)
-    nf5 <= \$136 ;
+    v6 <= \$136 ;
   always @(posedge clk)
-    acc0 <= \$137 ;
+    first6 <= \$137 ;
   always @(posedge clk)
-    acc1 <= \$138 ;
+    last6 <= \$138 ;
   always @(posedge clk)
-    acc2 <= \$139 ;
+    nf6 <= \$139 ;
   always @(posedge clk)
-    acc3 <= \$140 ;
+    acc0 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    acc1 <= \$141 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$142 ;
+    acc2 <= \$142 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$143 ;
+    acc3 <= \$143 ;
   always @(posedge clk)
-    q_stored <= \$144 ;
+    q_owed <= \$144 ;
   always @(posedge clk)
-    o__valid <= \$145 ;
+    \$signature__addr$36  <= \$145 ;
   always @(posedge clk)
-    o__payload <= \$146 ;
+    \rport__addr$39  <= \$146 ;
+  always @(posedge clk)
+    q_stored <= \$147 ;
+  always @(posedge clk)
+    o__valid <= \$148 ;
+  always @(posedge clk)
+    o__payload <= \$149 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$7  = 24'hffae9b;
       2'h1:
@@ -20474,7 +20868,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$10  = 24'h002f43;
       2'h1:
@@ -20488,7 +20882,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$13  = 24'hffc675;
       2'h1:
@@ -20502,7 +20896,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
           \$16  = 24'h00137d;
       2'h1:
@@ -20516,7 +20910,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$26  = 2'h0;
-    casez (wrom__addr)
+    casez (t)
       9'h000:
           \$26  = 2'h0;
       9'h001:
@@ -21098,7 +21492,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$27  = 7'h00;
-    casez (wrom__addr)
+    casez (t)
       9'h000:
           \$27  = 7'h01;
       9'h001:
@@ -21680,7 +22074,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$28  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       9'h000:
           \$28  = 1'h1;
       9'h001:
@@ -22262,7 +22656,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$29  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       9'h000:
           \$29  = 1'h0;
       9'h001:
@@ -22844,7 +23238,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$30  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       9'h000:
           \$30  = 1'h0;
       9'h001:
@@ -23425,393 +23819,405 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$89  = nf_t;
+    \$86  = nf_t;
     if (issue) begin
-      \$89  = \$26 ;
+      \$86  = \$26 ;
     end
     if (rst) begin
-      \$89  = 2'h0;
+      \$86  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$90  = \$signature__addr ;
+    \$87  = \$signature__addr ;
     if (issue) begin
-      \$90  = \$27 ;
+      \$87  = \$27 ;
     end
     if (rst) begin
-      \$90  = 7'h00;
+      \$87  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$91  = reads_input_t;
+    \$88  = reads_input_t;
     if (issue) begin
-      \$91  = \$28 ;
+      \$88  = \$28 ;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$88  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$92  = first_t;
+    \$89  = first_t;
     if (issue) begin
-      \$92  = \$29 ;
+      \$89  = \$29 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$89  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$93  = last_t;
+    \$90  = last_t;
     if (issue) begin
-      \$93  = \$30 ;
+      \$90  = \$30 ;
     end
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$91  = t;
+    if (issue) begin
+      \$91  = \$33 [8:0];
+    end
+    if (rst) begin
+      \$91  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$92  = i__payload;
+    if (rst) begin
+      \$92  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$93  = reads_input_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$94  = wrom__addr;
-    if (issue) begin
-      \$94  = \$33 [8:0];
-    end
+    \$94  = issue;
     if (rst) begin
-      \$94  = 9'h000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$95  = i__payload;
+    \$95  = first_t;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$96  = reads_input_t;
+    \$96  = last_t;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$97  = issue;
+    \$97  = nf_t;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$98  = first_t;
+    \$98  = t;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$99  = last_t;
+    \$99  = \$34 ;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$100  = nf_t;
+    \$100  = \$35 ;
     if (rst) begin
-      \$100  = 2'h0;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$101  = \$35 ;
+    \$101  = port__data[7:0];
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$102  = \$37 ;
+    \$102  = \$36 ;
     if (rst) begin
       \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$103  = \$39 ;
+    \$103  = port__data[15:8];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$104  = \$41 ;
+    \$104  = \$37 ;
     if (rst) begin
       \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$105  = wrom__data[7:0];
+    \$105  = port__data[23:16];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$106  = wrom__data[15:8];
+    \$106  = \$38 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$107  = wrom__data[23:16];
+    \$107  = port__data[31:24];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$108  = wrom__data[31:24];
+    \$108  = \$39 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$109  = \$42 ;
+    \$109  = \$40 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$110  = \$43 ;
+    \$110  = \$41 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$111  = \$44 ;
+    \$111  = \$42 ;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$112  = \$45 ;
+    \$112  = prod0_0;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$113  = prod0_0;
+    \$113  = prod1_0;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$114  = prod1_0;
+    \$114  = prod2_0;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$115  = prod2_0;
+    \$115  = prod3_0;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$116  = prod3_0;
+    \$116  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$117  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$117  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$117  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$118  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$118  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$118  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$119  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$119  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$119  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$120  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$120  = v1;
     if (rst) begin
-      \$120  = 24'h000000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$121  = v1;
+    \$121  = first1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$122  = first1;
+    \$122  = last1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$123  = last1;
+    \$123  = nf1;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$124  = nf1;
+    \$124  = v2;
     if (rst) begin
-      \$124  = 2'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$125  = v2;
+    \$125  = first2;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$126  = first2;
+    \$126  = last2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$127  = last2;
+    \$127  = nf2;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$128  = nf2;
+    \$128  = v3;
     if (rst) begin
-      \$128  = 2'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$129  = v3;
+    \$129  = first3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$130  = first3;
+    \$130  = last3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$131  = last3;
+    \$131  = nf3;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$132  = nf3;
+    \$132  = v4;
     if (rst) begin
-      \$132  = 2'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$133  = v4;
+    \$133  = first4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$134  = first4;
+    \$134  = last4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$135  = last4;
+    \$135  = nf4;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$136  = nf4;
+    \$136  = v5;
     if (rst) begin
-      \$136  = 2'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$137  = acc0;
-    if (v5) begin
-      \$137  = \$9 [23:0];
-    end
+    \$137  = first5;
     if (rst) begin
-      \$137  = 24'h000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$138  = acc1;
-    if (v5) begin
-      \$138  = \$12 [23:0];
-    end
+    \$138  = last5;
     if (rst) begin
-      \$138  = 24'h000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$139  = acc2;
-    if (v5) begin
-      \$139  = \$15 [23:0];
-    end
+    \$139  = nf5;
     if (rst) begin
-      \$139  = 24'h000000;
+      \$139  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$140  = acc3;
-    if (v5) begin
-      \$140  = \$18 [23:0];
+    \$140  = acc0;
+    if (v6) begin
+      \$140  = \$9 [23:0];
     end
     if (rst) begin
       \$140  = 24'h000000;
@@ -23819,62 +24225,92 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$141  = \$49 [2:0];
+    \$141  = acc1;
+    if (v6) begin
+      \$141  = \$12 [23:0];
+    end
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$142  = \$signature__addr$36 ;
-    if (\$57 ) begin
-      \$142  = \$60 [2:0];
+    \$142  = acc2;
+    if (v6) begin
+      \$142  = \$15 [23:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$142  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$143  = \rport__addr$39 ;
-    if (\$64 ) begin
-      \$143  = \$67 [2:0];
+    \$143  = acc3;
+    if (v6) begin
+      \$143  = \$18 [23:0];
     end
     if (rst) begin
-      \$143  = 3'h0;
+      \$143  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$144  = \$81 [2:0];
+    \$144  = \$46 [3:0];
     if (rst) begin
-      \$144  = 3'h0;
+      \$144  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$145  = o__valid;
-    if (\$83 ) begin
-      \$145  = \$86 ;
+    \$145  = \$signature__addr$36 ;
+    if (\$54 ) begin
+      \$145  = \$57 [2:0];
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$146  = o__payload;
-    if (\$83 ) begin
-      \$146  = \$88 ;
+    \$146  = \rport__addr$39 ;
+    if (\$61 ) begin
+      \$146  = \$64 [2:0];
     end
     if (rst) begin
-      \$146  = 96'h000000000000000000000000;
+      \$146  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$147  = \$78 [2:0];
+    if (rst) begin
+      \$147  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$148  = o__valid;
+    if (\$80 ) begin
+      \$148  = \$83 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$149  = o__payload;
+    if (\$80 ) begin
+      \$149  = \$85 ;
+    end
+    if (rst) begin
+      \$149  = 96'h000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [23:0];
   assign acc1_next = \$12 [23:0];
   assign acc2_next = \$15 [23:0];
@@ -26874,45 +27310,54 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [7:0] \$100 ;
+  reg [8:0] \$100 ;
   reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [16:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [16:0] \$106 ;
-  reg [16:0] \$107 ;
+  reg [8:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
   reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire \$11 ;
   reg [16:0] \$110 ;
-  reg [24:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg [3:0] \$115 ;
-  reg \$116 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [24:0] \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [3:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [3:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [3:0] \$123 ;
-  reg \$124 ;
+  reg \$123 ;
+  reg [3:0] \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [3:0] \$127 ;
-  reg [24:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg \$127 ;
+  reg [3:0] \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [2:0] \$130 ;
-  reg [2:0] \$131 ;
-  reg [2:0] \$132 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg [3:0] \$132 ;
   reg \$133 ;
-  reg [24:0] \$134 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
+  reg [24:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [2:0] \$139 ;
   wire \$14 ;
+  reg [2:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg \$142 ;
+  reg [24:0] \$143 ;
   wire \$15 ;
   wire \$16 ;
   reg [3:0] \$17 ;
@@ -26925,13 +27370,13 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [10:0] \$23 ;
   wire [10:0] \$24 ;
   wire [31:0] \$25 ;
-  wire [8:0] \$26 ;
+  wire [31:0] \$26 ;
   wire [31:0] \$27 ;
-  wire [8:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [31:0] \$28 ;
+  wire [8:0] \$29 ;
   wire \$3 ;
   wire [8:0] \$30 ;
-  wire [31:0] \$31 ;
+  wire [8:0] \$31 ;
   wire [8:0] \$32 ;
   wire [16:0] \$33 ;
   wire [16:0] \$34 ;
@@ -26942,9 +27387,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [18:0] \$39 ;
   wire \$4 ;
   wire \$40 ;
-  wire [3:0] \$41 ;
+  wire [4:0] \$41 ;
   wire \$42 ;
-  wire [4:0] \$43 ;
+  wire [5:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -27001,10 +27446,10 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$92 ;
   reg \$93 ;
   reg [3:0] \$94 ;
-  reg [8:0] \$95 ;
-  reg [8:0] \$96 ;
-  reg [8:0] \$97 ;
-  reg [8:0] \$98 ;
+  reg [9:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
   reg [7:0] \$99 ;
   reg [5:0] \$signature__addr  = 6'h00;
   reg [2:0] \$signature__addr$27  = 3'h0;
@@ -27021,6 +27466,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -27039,12 +27485,14 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [24:0] o__payload;
   reg [24:0] o__payload = 25'h0000000;
@@ -27053,6 +27501,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [9:0] port__addr = 10'h000;
+  wire [31:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -27063,7 +27514,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] prod0_3_r = 17'h00000;
   wire [24:0] q_in;
   wire [24:0] \q_in[0] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -27071,29 +27522,38 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 10'h000 *)
+  (* keep = 32'd1 *)
+  wire [9:0] rom0_addr;
   (* init = 6'h00 *)
   wire [5:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [24:0] \rport__data$73 ;
+  wire [24:0] \rport__data$82 ;
   input rst;
   wire rst;
   (* init = 6'h00 *)
   wire [5:0] sf_t;
   reg [24:0] sum0_s0_0 = 25'h0000000;
-  (* init = 10'h000 *)
-  wire [9:0] t;
+  reg [9:0] t = 10'h000;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  reg [9:0] wrom__addr = 10'h000;
-  wire [31:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -27151,7 +27611,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [24:0] queue [5:0];
+  reg [24:0] queue [6:0];
   initial begin
     queue[0] = 25'h0000000;
     queue[1] = 25'h0000000;
@@ -27159,597 +27619,598 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 25'h0000000;
     queue[4] = 25'h0000000;
     queue[5] = 25'h0000000;
+    queue[6] = 25'h0000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [24:0];
   end
-  assign \rport__data$73  = queue[\rport__addr$30 ];
-  reg [31:0] rom [575:0];
+  assign \rport__data$82  = queue[\rport__addr$30 ];
+  reg [31:0] rom0 [575:0];
   initial begin
-    rom[0] = 32'd4110298614;
-    rom[1] = 32'd554953970;
-    rom[2] = 32'd183895807;
-    rom[3] = 32'd99506895;
-    rom[4] = 32'd4115082816;
-    rom[5] = 32'd639156707;
-    rom[6] = 32'd1074138830;
-    rom[7] = 32'd668419020;
-    rom[8] = 32'd4030804775;
-    rom[9] = 32'd857721068;
-    rom[10] = 32'd183765204;
-    rom[11] = 32'd313927154;
-    rom[12] = 32'd3592234298;
-    rom[13] = 32'd689233404;
-    rom[14] = 32'd130803998;
-    rom[15] = 32'd625034462;
-    rom[16] = 32'd3660917061;
-    rom[17] = 32'd202504677;
-    rom[18] = 32'd953210112;
-    rom[19] = 32'd37826292;
-    rom[20] = 32'd3405659462;
-    rom[21] = 32'd974844638;
-    rom[22] = 32'd4292346564;
-    rom[23] = 32'd640502015;
-    rom[24] = 32'd3874694194;
-    rom[25] = 32'd990635089;
-    rom[26] = 32'd3438137115;
-    rom[27] = 32'd1378567880;
-    rom[28] = 32'd555357995;
-    rom[29] = 32'd922535737;
-    rom[30] = 32'd3975928807;
-    rom[31] = 32'd1179595469;
-    rom[32] = 32'd4280296508;
-    rom[33] = 32'd722331899;
-    rom[34] = 32'd3973971119;
-    rom[35] = 32'd1917288193;
-    rom[36] = 32'd516362254;
-    rom[37] = 32'd119621606;
-    rom[38] = 32'd571389681;
-    rom[39] = 32'd772613624;
-    rom[40] = 32'd987363598;
-    rom[41] = 32'd4146474970;
-    rom[42] = 32'd587052566;
-    rom[43] = 32'd116138498;
-    rom[44] = 32'd634253822;
-    rom[45] = 32'd3946596825;
-    rom[46] = 32'd924370154;
-    rom[47] = 32'd234093557;
-    rom[48] = 32'd650382284;
-    rom[49] = 32'd354168320;
-    rom[50] = 32'd504348193;
-    rom[51] = 32'd553597145;
-    rom[52] = 32'd803598562;
-    rom[53] = 32'd957350894;
-    rom[54] = 32'd322142480;
-    rom[55] = 32'd4194901724;
-    rom[56] = 32'd500626683;
-    rom[57] = 32'd1111496948;
-    rom[58] = 32'd101954797;
-    rom[59] = 32'd4245890755;
-    rom[60] = 32'd4006806755;
-    rom[61] = 32'd758645843;
-    rom[62] = 32'd68538886;
-    rom[63] = 32'd286854099;
-    rom[64] = 32'd49210363;
-    rom[65] = 32'd488769619;
-    rom[66] = 32'd66433547;
-    rom[67] = 32'd486026205;
-    rom[68] = 32'd282184718;
-    rom[69] = 32'd742137417;
-    rom[70] = 32'd3673592021;
-    rom[71] = 32'd269429416;
-    rom[72] = 32'd1548063519;
-    rom[73] = 32'd607725055;
-    rom[74] = 32'd950334441;
-    rom[75] = 32'd2735232844;
-    rom[76] = 32'd826708277;
-    rom[77] = 32'd86638339;
-    rom[78] = 32'd597945042;
-    rom[79] = 32'd3070247516;
-    rom[80] = 32'd1460505137;
-    rom[81] = 32'd289805838;
-    rom[82] = 32'd193005510;
-    rom[83] = 32'd3303475993;
-    rom[84] = 32'd471853367;
-    rom[85] = 32'd4083295717;
-    rom[86] = 32'd1069363930;
-    rom[87] = 32'd3775419723;
-    rom[88] = 32'd204201002;
-    rom[89] = 32'd470669818;
-    rom[90] = 32'd449778911;
-    rom[91] = 32'd3641708083;
-    rom[92] = 32'd1445452103;
-    rom[93] = 32'd407696119;
-    rom[94] = 32'd4290509459;
-    rom[95] = 32'd4233500675;
-    rom[96] = 32'd1010360919;
-    rom[97] = 32'd859762750;
-    rom[98] = 32'd484907674;
-    rom[99] = 32'd267276600;
-    rom[100] = 32'd910028057;
-    rom[101] = 32'd622388273;
-    rom[102] = 32'd198969006;
-    rom[103] = 32'd4177735469;
-    rom[104] = 32'd1428085821;
-    rom[105] = 32'd341637666;
-    rom[106] = 32'd4057330316;
-    rom[107] = 32'd656285397;
-    rom[108] = 32'd3644576836;
-    rom[109] = 32'd4226158246;
-    rom[110] = 32'd302050051;
-    rom[111] = 32'd925380864;
-    rom[112] = 32'd3993680172;
-    rom[113] = 32'd3224189647;
-    rom[114] = 32'd4278912050;
-    rom[115] = 32'd875037672;
-    rom[116] = 32'd3827943250;
-    rom[117] = 32'd3525518792;
-    rom[118] = 32'd3323929667;
-    rom[119] = 32'd620632525;
-    rom[120] = 32'd135129617;
-    rom[121] = 32'd2887599764;
-    rom[122] = 32'd4259907439;
-    rom[123] = 32'd1053881301;
-    rom[124] = 32'd437049842;
-    rom[125] = 32'd3255505113;
-    rom[126] = 32'd3709334070;
-    rom[127] = 32'd1438570946;
-    rom[128] = 32'd1793711873;
-    rom[129] = 32'd2831615151;
-    rom[130] = 32'd3893241608;
-    rom[131] = 32'd968094905;
-    rom[132] = 32'd776272672;
-    rom[133] = 32'd3551993217;
-    rom[134] = 32'd438191686;
-    rom[135] = 32'd486330100;
-    rom[136] = 32'd656990760;
-    rom[137] = 32'd2833660868;
-    rom[138] = 32'd4113966951;
-    rom[139] = 32'd955175373;
-    rom[140] = 32'd1411756836;
-    rom[141] = 32'd2578832049;
-    rom[142] = 32'd589708124;
-    rom[143] = 32'd685620434;
-    rom[144] = 32'd16719020;
-    rom[145] = 32'd33344149;
-    rom[146] = 32'd333319772;
-    rom[147] = 32'd2751847224;
-    rom[148] = 32'd3640992769;
-    rom[149] = 32'd1259663489;
-    rom[150] = 32'd681765949;
-    rom[151] = 32'd2853191174;
-    rom[152] = 32'd4213832924;
-    rom[153] = 32'd1412681631;
-    rom[154] = 32'd1000849008;
-    rom[155] = 32'd4143921482;
-    rom[156] = 32'd4010288366;
-    rom[157] = 32'd1074716858;
-    rom[158] = 32'd537201163;
-    rom[159] = 32'd790985547;
-    rom[160] = 32'd4143451667;
-    rom[161] = 32'd957866981;
-    rom[162] = 32'd1460798747;
-    rom[163] = 32'd4130961369;
-    rom[164] = 32'd3290030277;
-    rom[165] = 32'd1443215355;
-    rom[166] = 32'd450687282;
-    rom[167] = 32'd593125727;
-    rom[168] = 32'd3960274965;
-    rom[169] = 32'd105503213;
-    rom[170] = 32'd753061898;
-    rom[171] = 32'd1159803449;
-    rom[172] = 32'd3237101832;
-    rom[173] = 32'd4078619037;
-    rom[174] = 32'd602020110;
-    rom[175] = 32'd4030871600;
-    rom[176] = 32'd2215260131;
-    rom[177] = 32'd484562388;
-    rom[178] = 32'd616699447;
-    rom[179] = 32'd674709370;
-    rom[180] = 32'd4058708935;
-    rom[181] = 32'd4294911306;
-    rom[182] = 32'd4009166660;
-    rom[183] = 32'd3681215985;
-    rom[184] = 32'd4223983019;
-    rom[185] = 32'd1242448458;
-    rom[186] = 32'd4007917392;
-    rom[187] = 32'd3880717852;
-    rom[188] = 32'd3602774418;
-    rom[189] = 32'd536754030;
-    rom[190] = 32'd618903885;
-    rom[191] = 32'd3447000096;
-    rom[192] = 32'd304416782;
-    rom[193] = 32'd247461177;
-    rom[194] = 32'd3524124168;
-    rom[195] = 32'd3864520164;
-    rom[196] = 32'd4174711801;
-    rom[197] = 32'd449124141;
-    rom[198] = 32'd116122908;
-    rom[199] = 32'd3593939455;
-    rom[200] = 32'd788189692;
-    rom[201] = 32'd432616282;
-    rom[202] = 32'd4243783698;
-    rom[203] = 32'd4033160703;
-    rom[204] = 32'd3540181461;
-    rom[205] = 32'd18167518;
-    rom[206] = 32'd605078544;
-    rom[207] = 32'd4217161256;
-    rom[208] = 32'd3940933340;
-    rom[209] = 32'd286339790;
-    rom[210] = 32'd1392373575;
-    rom[211] = 32'd3745637175;
-    rom[212] = 32'd4227988473;
-    rom[213] = 32'd453582084;
-    rom[214] = 32'd674752344;
-    rom[215] = 32'd8323114;
-    rom[216] = 32'd4258855437;
-    rom[217] = 32'd3703823151;
-    rom[218] = 32'd437594551;
-    rom[219] = 32'd1268247324;
-    rom[220] = 32'd4092127202;
-    rom[221] = 32'd4259953506;
-    rom[222] = 32'd958405082;
-    rom[223] = 32'd904406260;
-    rom[224] = 32'd4177123595;
-    rom[225] = 32'd4292778086;
-    rom[226] = 32'd317470911;
-    rom[227] = 32'd800262451;
-    rom[228] = 32'd4227201818;
-    rom[229] = 32'd4061328738;
-    rom[230] = 32'd469038814;
-    rom[231] = 32'd667531782;
-    rom[232] = 32'd3574189038;
-    rom[233] = 32'd3776364337;
-    rom[234] = 32'd737014794;
-    rom[235] = 32'd196922596;
-    rom[236] = 32'd2983321555;
-    rom[237] = 32'd120892031;
-    rom[238] = 32'd4178569732;
-    rom[239] = 32'd231930908;
-    rom[240] = 32'd3788642314;
-    rom[241] = 32'd4076342353;
-    rom[242] = 32'd318175241;
-    rom[243] = 32'd281808404;
-    rom[244] = 32'd3873563628;
-    rom[245] = 32'd488571417;
-    rom[246] = 32'd570422277;
-    rom[247] = 32'd81722616;
-    rom[248] = 32'd3554599397;
-    rom[249] = 32'd721742153;
-    rom[250] = 32'd250941941;
-    rom[251] = 32'd582819876;
-    rom[252] = 32'd461848283;
-    rom[253] = 32'd3608020930;
-    rom[254] = 32'd107813518;
-    rom[255] = 32'd519763966;
-    rom[256] = 32'd282876128;
-    rom[257] = 32'd2798668776;
-    rom[258] = 32'd4000651173;
-    rom[259] = 32'd219864751;
-    rom[260] = 32'd2781490408;
-    rom[261] = 32'd279923462;
-    rom[262] = 32'd3965389471;
-    rom[263] = 32'd4094868944;
-    rom[264] = 32'd98704926;
-    rom[265] = 32'd3542097364;
-    rom[266] = 32'd3359252409;
-    rom[267] = 32'd3599879387;
-    rom[268] = 32'd234112236;
-    rom[269] = 32'd2565535231;
-    rom[270] = 32'd3494779356;
-    rom[271] = 32'd2730485199;
-    rom[272] = 32'd4141103807;
-    rom[273] = 32'd3908580597;
-    rom[274] = 32'd3461348071;
-    rom[275] = 32'd3806190810;
-    rom[276] = 32'd3720672942;
-    rom[277] = 32'd3891397927;
-    rom[278] = 32'd3581882601;
-    rom[279] = 32'd3599939563;
-    rom[280] = 32'd297270530;
-    rom[281] = 32'd3273144594;
-    rom[282] = 32'd3227657189;
-    rom[283] = 32'd3887787466;
-    rom[284] = 32'd3989431260;
-    rom[285] = 32'd3828440882;
-    rom[286] = 32'd3078307054;
-    rom[287] = 32'd3720539077;
-    rom[288] = 32'd3877489386;
-    rom[289] = 32'd15344891;
-    rom[290] = 32'd3286564822;
-    rom[291] = 32'd3627297260;
-    rom[292] = 32'd3892295417;
-    rom[293] = 32'd82987781;
-    rom[294] = 32'd3656587504;
-    rom[295] = 32'd3292077559;
-    rom[296] = 32'd4009096698;
-    rom[297] = 32'd4278667559;
-    rom[298] = 32'd3573230827;
-    rom[299] = 32'd3578534111;
-    rom[300] = 32'd254142985;
-    rom[301] = 32'd4007658233;
-    rom[302] = 32'd3239258867;
-    rom[303] = 32'd3545515751;
-    rom[304] = 32'd68414982;
-    rom[305] = 32'd3489077784;
-    rom[306] = 32'd4145618679;
-    rom[307] = 32'd3728679441;
-    rom[308] = 32'd15335165;
-    rom[309] = 32'd118245366;
-    rom[310] = 32'd4044039912;
-    rom[311] = 32'd4051637206;
-    rom[312] = 32'd136776707;
-    rom[313] = 32'd4277266647;
-    rom[314] = 32'd3543737326;
-    rom[315] = 32'd171849959;
-    rom[316] = 32'd537844731;
-    rom[317] = 32'd368515563;
-    rom[318] = 32'd4294312678;
-    rom[319] = 32'd4096138222;
-    rom[320] = 32'd3692156152;
-    rom[321] = 32'd3960554496;
-    rom[322] = 32'd3958904500;
-    rom[323] = 32'd4149156073;
-    rom[324] = 32'd587260169;
-    rom[325] = 32'd3720798688;
-    rom[326] = 32'd3544926101;
-    rom[327] = 32'd1254623561;
-    rom[328] = 32'd218872612;
-    rom[329] = 32'd3467753978;
-    rom[330] = 32'd205790852;
-    rom[331] = 32'd1323047202;
-    rom[332] = 32'd453954870;
-    rom[333] = 32'd3970620674;
-    rom[334] = 32'd3189109422;
-    rom[335] = 32'd1991771413;
-    rom[336] = 32'd990504219;
-    rom[337] = 32'd3401445839;
-    rom[338] = 32'd304876295;
-    rom[339] = 32'd4009354066;
-    rom[340] = 32'd741324062;
-    rom[341] = 32'd3806918902;
-    rom[342] = 32'd4114797304;
-    rom[343] = 32'd4192721979;
-    rom[344] = 32'd4244098561;
-    rom[345] = 32'd298246830;
-    rom[346] = 32'd3373919428;
-    rom[347] = 32'd600632127;
-    rom[348] = 32'd418579722;
-    rom[349] = 32'd3387704354;
-    rom[350] = 32'd3021994505;
-    rom[351] = 32'd888997759;
-    rom[352] = 32'd789897491;
-    rom[353] = 32'd4176024569;
-    rom[354] = 32'd3660629490;
-    rom[355] = 32'd319407409;
-    rom[356] = 32'd383371800;
-    rom[357] = 32'd398458620;
-    rom[358] = 32'd2502224108;
-    rom[359] = 32'd1056309547;
-    rom[360] = 32'd3269525247;
-    rom[361] = 32'd83020669;
-    rom[362] = 32'd3843380910;
-    rom[363] = 32'd132499240;
-    rom[364] = 32'd3974947036;
-    rom[365] = 32'd3355042648;
-    rom[366] = 32'd270944466;
-    rom[367] = 32'd3842501111;
-    rom[368] = 32'd117373425;
-    rom[369] = 32'd4293389695;
-    rom[370] = 32'd3792527031;
-    rom[371] = 32'd4160161011;
-    rom[372] = 32'd4026198755;
-    rom[373] = 32'd66314308;
-    rom[374] = 32'd4025231802;
-    rom[375] = 32'd3771515423;
-    rom[376] = 32'd3809141002;
-    rom[377] = 32'd3541234473;
-    rom[378] = 32'd4275249899;
-    rom[379] = 32'd3639930880;
-    rom[380] = 32'd3206143769;
-    rom[381] = 32'd4111537948;
-    rom[382] = 32'd3655296971;
-    rom[383] = 32'd3656979729;
-    rom[384] = 32'd3875662631;
-    rom[385] = 32'd117375251;
-    rom[386] = 32'd4178270939;
-    rom[387] = 32'd3790075423;
-    rom[388] = 32'd284607758;
-    rom[389] = 32'd3827043834;
-    rom[390] = 32'd118181351;
-    rom[391] = 32'd3154957321;
-    rom[392] = 32'd253614378;
-    rom[393] = 32'd67898852;
-    rom[394] = 32'd3892472788;
-    rom[395] = 32'd3826779385;
-    rom[396] = 32'd926552145;
-    rom[397] = 32'd863180838;
-    rom[398] = 32'd486290735;
-    rom[399] = 32'd1524734269;
-    rom[400] = 32'd3994100814;
-    rom[401] = 32'd860230462;
-    rom[402] = 32'd536823332;
-    rom[403] = 32'd1070579698;
-    rom[404] = 32'd355613567;
-    rom[405] = 32'd3911782962;
-    rom[406] = 32'd650510592;
-    rom[407] = 32'd4074553850;
-    rom[408] = 32'd670513190;
-    rom[409] = 32'd760818743;
-    rom[410] = 32'd784279257;
-    rom[411] = 32'd998617360;
-    rom[412] = 32'd705956936;
-    rom[413] = 32'd4231077425;
-    rom[414] = 32'd150145807;
-    rom[415] = 32'd245485049;
-    rom[416] = 32'd503919136;
-    rom[417] = 32'd2823239917;
-    rom[418] = 32'd362320336;
-    rom[419] = 32'd3432966673;
-    rom[420] = 32'd1827593228;
-    rom[421] = 32'd657522745;
-    rom[422] = 32'd720491431;
-    rom[423] = 32'd766502628;
-    rom[424] = 32'd1997466927;
-    rom[425] = 32'd3175553054;
-    rom[426] = 32'd922405910;
-    rom[427] = 32'd3298937302;
-    rom[428] = 32'd1646000982;
-    rom[429] = 32'd3375522278;
-    rom[430] = 32'd416999634;
-    rom[431] = 32'd3451123936;
-    rom[432] = 32'd3941869851;
-    rom[433] = 32'd3790592261;
-    rom[434] = 32'd166182118;
-    rom[435] = 32'd1495267589;
-    rom[436] = 32'd4213315618;
-    rom[437] = 32'd83290666;
-    rom[438] = 32'd170454805;
-    rom[439] = 32'd1277035789;
-    rom[440] = 32'd3674543368;
-    rom[441] = 32'd4210299716;
-    rom[442] = 32'd774231863;
-    rom[443] = 32'd1998517016;
-    rom[444] = 32'd4037874616;
-    rom[445] = 32'd4108913960;
-    rom[446] = 32'd3256647939;
-    rom[447] = 32'd890094797;
-    rom[448] = 32'd82129317;
-    rom[449] = 32'd316867886;
-    rom[450] = 32'd3745233442;
-    rom[451] = 32'd1190319332;
-    rom[452] = 32'd3504797918;
-    rom[453] = 32'd1657940801;
-    rom[454] = 32'd3661346556;
-    rom[455] = 32'd1110644695;
-    rom[456] = 32'd48022204;
-    rom[457] = 32'd3993429607;
-    rom[458] = 32'd85495512;
-    rom[459] = 32'd1429212575;
-    rom[460] = 32'd4261023194;
-    rom[461] = 32'd552776033;
-    rom[462] = 32'd4095980355;
-    rom[463] = 32'd943003578;
-    rom[464] = 32'd3738637088;
-    rom[465] = 32'd284043614;
-    rom[466] = 32'd71413046;
-    rom[467] = 32'd777455849;
-    rom[468] = 32'd2166968876;
-    rom[469] = 32'd554744931;
-    rom[470] = 32'd285949645;
-    rom[471] = 32'd66372052;
-    rom[472] = 32'd2653707575;
-    rom[473] = 32'd333501772;
-    rom[474] = 32'd4294510589;
-    rom[475] = 32'd3958701757;
-    rom[476] = 32'd3394068267;
-    rom[477] = 32'd1020779559;
-    rom[478] = 32'd3907505951;
-    rom[479] = 32'd3825067784;
-    rom[480] = 32'd3696582680;
-    rom[481] = 32'd83424530;
-    rom[482] = 32'd3803379214;
-    rom[483] = 32'd83234779;
-    rom[484] = 32'd4028322050;
-    rom[485] = 32'd3994100034;
-    rom[486] = 32'd4160160560;
-    rom[487] = 32'd149676509;
-    rom[488] = 32'd3980725482;
-    rom[489] = 32'd150737468;
-    rom[490] = 32'd638182946;
-    rom[491] = 32'd703459361;
-    rom[492] = 32'd3747825713;
-    rom[493] = 32'd1437904397;
-    rom[494] = 32'd4177322530;
-    rom[495] = 32'd201733848;
-    rom[496] = 32'd3326632768;
-    rom[497] = 32'd500543228;
-    rom[498] = 32'd469565464;
-    rom[499] = 32'd4060758764;
-    rom[500] = 32'd3861730122;
-    rom[501] = 32'd100923406;
-    rom[502] = 32'd433190692;
-    rom[503] = 32'd1128929;
-    rom[504] = 32'd16138709;
-    rom[505] = 32'd404109568;
-    rom[506] = 32'd321261312;
-    rom[507] = 32'd3004885789;
-    rom[508] = 32'd3654639107;
-    rom[509] = 32'd1092113419;
-    rom[510] = 32'd70716423;
-    rom[511] = 32'd3125534253;
-    rom[512] = 32'd3085136080;
-    rom[513] = 32'd1492661504;
-    rom[514] = 32'd654769417;
-    rom[515] = 32'd3377921583;
-    rom[516] = 32'd685463784;
-    rom[517] = 32'd4126474986;
-    rom[518] = 32'd4264115380;
-    rom[519] = 32'd2779557711;
-    rom[520] = 32'd3655229419;
-    rom[521] = 32'd704777971;
-    rom[522] = 32'd3994166484;
-    rom[523] = 32'd2884953880;
-    rom[524] = 32'd32524481;
-    rom[525] = 32'd755513091;
-    rom[526] = 32'd4280033733;
-    rom[527] = 32'd2698706477;
-    rom[528] = 32'd4061001925;
-    rom[529] = 32'd285011899;
-    rom[530] = 32'd407838930;
-    rom[531] = 32'd2499723135;
-    rom[532] = 32'd3622063493;
-    rom[533] = 32'd384115154;
-    rom[534] = 32'd3508227296;
-    rom[535] = 32'd2853039128;
-    rom[536] = 32'd418969045;
-    rom[537] = 32'd286077668;
-    rom[538] = 32'd335806171;
-    rom[539] = 32'd3422221112;
-    rom[540] = 32'd263703264;
-    rom[541] = 32'd3882688596;
-    rom[542] = 32'd1140859693;
-    rom[543] = 32'd4293663023;
-    rom[544] = 32'd228976590;
-    rom[545] = 32'd4251320091;
-    rom[546] = 32'd1022692695;
-    rom[547] = 32'd3253999617;
-    rom[548] = 32'd197188541;
-    rom[549] = 32'd3847737343;
-    rom[550] = 32'd1844574067;
-    rom[551] = 32'd2767728336;
-    rom[552] = 32'd3584621019;
-    rom[553] = 32'd4248706583;
-    rom[554] = 32'd1644382727;
-    rom[555] = 32'd4006738976;
-    rom[556] = 32'd3621054920;
-    rom[557] = 32'd1429728005;
-    rom[558] = 32'd216613917;
-    rom[559] = 32'd2733316856;
-    rom[560] = 32'd4175680434;
-    rom[561] = 32'd87477998;
-    rom[562] = 32'd1207051293;
-    rom[563] = 32'd2179675137;
-    rom[564] = 32'd3419795128;
-    rom[565] = 32'd658572092;
-    rom[566] = 32'd1075188517;
-    rom[567] = 32'd2952589327;
-    rom[568] = 32'd3855602583;
-    rom[569] = 32'd1180937767;
-    rom[570] = 32'd471022624;
-    rom[571] = 32'd3993042233;
-    rom[572] = 32'd4158110379;
-    rom[573] = 32'd644205044;
-    rom[574] = 32'd367326279;
-    rom[575] = 32'd4111007525;
+    rom0[0] = 32'd4110298614;
+    rom0[1] = 32'd554953970;
+    rom0[2] = 32'd183895807;
+    rom0[3] = 32'd99506895;
+    rom0[4] = 32'd4115082816;
+    rom0[5] = 32'd639156707;
+    rom0[6] = 32'd1074138830;
+    rom0[7] = 32'd668419020;
+    rom0[8] = 32'd4030804775;
+    rom0[9] = 32'd857721068;
+    rom0[10] = 32'd183765204;
+    rom0[11] = 32'd313927154;
+    rom0[12] = 32'd3592234298;
+    rom0[13] = 32'd689233404;
+    rom0[14] = 32'd130803998;
+    rom0[15] = 32'd625034462;
+    rom0[16] = 32'd3660917061;
+    rom0[17] = 32'd202504677;
+    rom0[18] = 32'd953210112;
+    rom0[19] = 32'd37826292;
+    rom0[20] = 32'd3405659462;
+    rom0[21] = 32'd974844638;
+    rom0[22] = 32'd4292346564;
+    rom0[23] = 32'd640502015;
+    rom0[24] = 32'd3874694194;
+    rom0[25] = 32'd990635089;
+    rom0[26] = 32'd3438137115;
+    rom0[27] = 32'd1378567880;
+    rom0[28] = 32'd555357995;
+    rom0[29] = 32'd922535737;
+    rom0[30] = 32'd3975928807;
+    rom0[31] = 32'd1179595469;
+    rom0[32] = 32'd4280296508;
+    rom0[33] = 32'd722331899;
+    rom0[34] = 32'd3973971119;
+    rom0[35] = 32'd1917288193;
+    rom0[36] = 32'd516362254;
+    rom0[37] = 32'd119621606;
+    rom0[38] = 32'd571389681;
+    rom0[39] = 32'd772613624;
+    rom0[40] = 32'd987363598;
+    rom0[41] = 32'd4146474970;
+    rom0[42] = 32'd587052566;
+    rom0[43] = 32'd116138498;
+    rom0[44] = 32'd634253822;
+    rom0[45] = 32'd3946596825;
+    rom0[46] = 32'd924370154;
+    rom0[47] = 32'd234093557;
+    rom0[48] = 32'd650382284;
+    rom0[49] = 32'd354168320;
+    rom0[50] = 32'd504348193;
+    rom0[51] = 32'd553597145;
+    rom0[52] = 32'd803598562;
+    rom0[53] = 32'd957350894;
+    rom0[54] = 32'd322142480;
+    rom0[55] = 32'd4194901724;
+    rom0[56] = 32'd500626683;
+    rom0[57] = 32'd1111496948;
+    rom0[58] = 32'd101954797;
+    rom0[59] = 32'd4245890755;
+    rom0[60] = 32'd4006806755;
+    rom0[61] = 32'd758645843;
+    rom0[62] = 32'd68538886;
+    rom0[63] = 32'd286854099;
+    rom0[64] = 32'd49210363;
+    rom0[65] = 32'd488769619;
+    rom0[66] = 32'd66433547;
+    rom0[67] = 32'd486026205;
+    rom0[68] = 32'd282184718;
+    rom0[69] = 32'd742137417;
+    rom0[70] = 32'd3673592021;
+    rom0[71] = 32'd269429416;
+    rom0[72] = 32'd1548063519;
+    rom0[73] = 32'd607725055;
+    rom0[74] = 32'd950334441;
+    rom0[75] = 32'd2735232844;
+    rom0[76] = 32'd826708277;
+    rom0[77] = 32'd86638339;
+    rom0[78] = 32'd597945042;
+    rom0[79] = 32'd3070247516;
+    rom0[80] = 32'd1460505137;
+    rom0[81] = 32'd289805838;
+    rom0[82] = 32'd193005510;
+    rom0[83] = 32'd3303475993;
+    rom0[84] = 32'd471853367;
+    rom0[85] = 32'd4083295717;
+    rom0[86] = 32'd1069363930;
+    rom0[87] = 32'd3775419723;
+    rom0[88] = 32'd204201002;
+    rom0[89] = 32'd470669818;
+    rom0[90] = 32'd449778911;
+    rom0[91] = 32'd3641708083;
+    rom0[92] = 32'd1445452103;
+    rom0[93] = 32'd407696119;
+    rom0[94] = 32'd4290509459;
+    rom0[95] = 32'd4233500675;
+    rom0[96] = 32'd1010360919;
+    rom0[97] = 32'd859762750;
+    rom0[98] = 32'd484907674;
+    rom0[99] = 32'd267276600;
+    rom0[100] = 32'd910028057;
+    rom0[101] = 32'd622388273;
+    rom0[102] = 32'd198969006;
+    rom0[103] = 32'd4177735469;
+    rom0[104] = 32'd1428085821;
+    rom0[105] = 32'd341637666;
+    rom0[106] = 32'd4057330316;
+    rom0[107] = 32'd656285397;
+    rom0[108] = 32'd3644576836;
+    rom0[109] = 32'd4226158246;
+    rom0[110] = 32'd302050051;
+    rom0[111] = 32'd925380864;
+    rom0[112] = 32'd3993680172;
+    rom0[113] = 32'd3224189647;
+    rom0[114] = 32'd4278912050;
+    rom0[115] = 32'd875037672;
+    rom0[116] = 32'd3827943250;
+    rom0[117] = 32'd3525518792;
+    rom0[118] = 32'd3323929667;
+    rom0[119] = 32'd620632525;
+    rom0[120] = 32'd135129617;
+    rom0[121] = 32'd2887599764;
+    rom0[122] = 32'd4259907439;
+    rom0[123] = 32'd1053881301;
+    rom0[124] = 32'd437049842;
+    rom0[125] = 32'd3255505113;
+    rom0[126] = 32'd3709334070;
+    rom0[127] = 32'd1438570946;
+    rom0[128] = 32'd1793711873;
+    rom0[129] = 32'd2831615151;
+    rom0[130] = 32'd3893241608;
+    rom0[131] = 32'd968094905;
+    rom0[132] = 32'd776272672;
+    rom0[133] = 32'd3551993217;
+    rom0[134] = 32'd438191686;
+    rom0[135] = 32'd486330100;
+    rom0[136] = 32'd656990760;
+    rom0[137] = 32'd2833660868;
+    rom0[138] = 32'd4113966951;
+    rom0[139] = 32'd955175373;
+    rom0[140] = 32'd1411756836;
+    rom0[141] = 32'd2578832049;
+    rom0[142] = 32'd589708124;
+    rom0[143] = 32'd685620434;
+    rom0[144] = 32'd16719020;
+    rom0[145] = 32'd33344149;
+    rom0[146] = 32'd333319772;
+    rom0[147] = 32'd2751847224;
+    rom0[148] = 32'd3640992769;
+    rom0[149] = 32'd1259663489;
+    rom0[150] = 32'd681765949;
+    rom0[151] = 32'd2853191174;
+    rom0[152] = 32'd4213832924;
+    rom0[153] = 32'd1412681631;
+    rom0[154] = 32'd1000849008;
+    rom0[155] = 32'd4143921482;
+    rom0[156] = 32'd4010288366;
+    rom0[157] = 32'd1074716858;
+    rom0[158] = 32'd537201163;
+    rom0[159] = 32'd790985547;
+    rom0[160] = 32'd4143451667;
+    rom0[161] = 32'd957866981;
+    rom0[162] = 32'd1460798747;
+    rom0[163] = 32'd4130961369;
+    rom0[164] = 32'd3290030277;
+    rom0[165] = 32'd1443215355;
+    rom0[166] = 32'd450687282;
+    rom0[167] = 32'd593125727;
+    rom0[168] = 32'd3960274965;
+    rom0[169] = 32'd105503213;
+    rom0[170] = 32'd753061898;
+    rom0[171] = 32'd1159803449;
+    rom0[172] = 32'd3237101832;
+    rom0[173] = 32'd4078619037;
+    rom0[174] = 32'd602020110;
+    rom0[175] = 32'd4030871600;
+    rom0[176] = 32'd2215260131;
+    rom0[177] = 32'd484562388;
+    rom0[178] = 32'd616699447;
+    rom0[179] = 32'd674709370;
+    rom0[180] = 32'd4058708935;
+    rom0[181] = 32'd4294911306;
+    rom0[182] = 32'd4009166660;
+    rom0[183] = 32'd3681215985;
+    rom0[184] = 32'd4223983019;
+    rom0[185] = 32'd1242448458;
+    rom0[186] = 32'd4007917392;
+    rom0[187] = 32'd3880717852;
+    rom0[188] = 32'd3602774418;
+    rom0[189] = 32'd536754030;
+    rom0[190] = 32'd618903885;
+    rom0[191] = 32'd3447000096;
+    rom0[192] = 32'd304416782;
+    rom0[193] = 32'd247461177;
+    rom0[194] = 32'd3524124168;
+    rom0[195] = 32'd3864520164;
+    rom0[196] = 32'd4174711801;
+    rom0[197] = 32'd449124141;
+    rom0[198] = 32'd116122908;
+    rom0[199] = 32'd3593939455;
+    rom0[200] = 32'd788189692;
+    rom0[201] = 32'd432616282;
+    rom0[202] = 32'd4243783698;
+    rom0[203] = 32'd4033160703;
+    rom0[204] = 32'd3540181461;
+    rom0[205] = 32'd18167518;
+    rom0[206] = 32'd605078544;
+    rom0[207] = 32'd4217161256;
+    rom0[208] = 32'd3940933340;
+    rom0[209] = 32'd286339790;
+    rom0[210] = 32'd1392373575;
+    rom0[211] = 32'd3745637175;
+    rom0[212] = 32'd4227988473;
+    rom0[213] = 32'd453582084;
+    rom0[214] = 32'd674752344;
+    rom0[215] = 32'd8323114;
+    rom0[216] = 32'd4258855437;
+    rom0[217] = 32'd3703823151;
+    rom0[218] = 32'd437594551;
+    rom0[219] = 32'd1268247324;
+    rom0[220] = 32'd4092127202;
+    rom0[221] = 32'd4259953506;
+    rom0[222] = 32'd958405082;
+    rom0[223] = 32'd904406260;
+    rom0[224] = 32'd4177123595;
+    rom0[225] = 32'd4292778086;
+    rom0[226] = 32'd317470911;
+    rom0[227] = 32'd800262451;
+    rom0[228] = 32'd4227201818;
+    rom0[229] = 32'd4061328738;
+    rom0[230] = 32'd469038814;
+    rom0[231] = 32'd667531782;
+    rom0[232] = 32'd3574189038;
+    rom0[233] = 32'd3776364337;
+    rom0[234] = 32'd737014794;
+    rom0[235] = 32'd196922596;
+    rom0[236] = 32'd2983321555;
+    rom0[237] = 32'd120892031;
+    rom0[238] = 32'd4178569732;
+    rom0[239] = 32'd231930908;
+    rom0[240] = 32'd3788642314;
+    rom0[241] = 32'd4076342353;
+    rom0[242] = 32'd318175241;
+    rom0[243] = 32'd281808404;
+    rom0[244] = 32'd3873563628;
+    rom0[245] = 32'd488571417;
+    rom0[246] = 32'd570422277;
+    rom0[247] = 32'd81722616;
+    rom0[248] = 32'd3554599397;
+    rom0[249] = 32'd721742153;
+    rom0[250] = 32'd250941941;
+    rom0[251] = 32'd582819876;
+    rom0[252] = 32'd461848283;
+    rom0[253] = 32'd3608020930;
+    rom0[254] = 32'd107813518;
+    rom0[255] = 32'd519763966;
+    rom0[256] = 32'd282876128;
+    rom0[257] = 32'd2798668776;
+    rom0[258] = 32'd4000651173;
+    rom0[259] = 32'd219864751;
+    rom0[260] = 32'd2781490408;
+    rom0[261] = 32'd279923462;
+    rom0[262] = 32'd3965389471;
+    rom0[263] = 32'd4094868944;
+    rom0[264] = 32'd98704926;
+    rom0[265] = 32'd3542097364;
+    rom0[266] = 32'd3359252409;
+    rom0[267] = 32'd3599879387;
+    rom0[268] = 32'd234112236;
+    rom0[269] = 32'd2565535231;
+    rom0[270] = 32'd3494779356;
+    rom0[271] = 32'd2730485199;
+    rom0[272] = 32'd4141103807;
+    rom0[273] = 32'd3908580597;
+    rom0[274] = 32'd3461348071;
+    rom0[275] = 32'd3806190810;
+    rom0[276] = 32'd3720672942;
+    rom0[277] = 32'd3891397927;
+    rom0[278] = 32'd3581882601;
+    rom0[279] = 32'd3599939563;
+    rom0[280] = 32'd297270530;
+    rom0[281] = 32'd3273144594;
+    rom0[282] = 32'd3227657189;
+    rom0[283] = 32'd3887787466;
+    rom0[284] = 32'd3989431260;
+    rom0[285] = 32'd3828440882;
+    rom0[286] = 32'd3078307054;
+    rom0[287] = 32'd3720539077;
+    rom0[288] = 32'd3877489386;
+    rom0[289] = 32'd15344891;
+    rom0[290] = 32'd3286564822;
+    rom0[291] = 32'd3627297260;
+    rom0[292] = 32'd3892295417;
+    rom0[293] = 32'd82987781;
+    rom0[294] = 32'd3656587504;
+    rom0[295] = 32'd3292077559;
+    rom0[296] = 32'd4009096698;
+    rom0[297] = 32'd4278667559;
+    rom0[298] = 32'd3573230827;
+    rom0[299] = 32'd3578534111;
+    rom0[300] = 32'd254142985;
+    rom0[301] = 32'd4007658233;
+    rom0[302] = 32'd3239258867;
+    rom0[303] = 32'd3545515751;
+    rom0[304] = 32'd68414982;
+    rom0[305] = 32'd3489077784;
+    rom0[306] = 32'd4145618679;
+    rom0[307] = 32'd3728679441;
+    rom0[308] = 32'd15335165;
+    rom0[309] = 32'd118245366;
+    rom0[310] = 32'd4044039912;
+    rom0[311] = 32'd4051637206;
+    rom0[312] = 32'd136776707;
+    rom0[313] = 32'd4277266647;
+    rom0[314] = 32'd3543737326;
+    rom0[315] = 32'd171849959;
+    rom0[316] = 32'd537844731;
+    rom0[317] = 32'd368515563;
+    rom0[318] = 32'd4294312678;
+    rom0[319] = 32'd4096138222;
+    rom0[320] = 32'd3692156152;
+    rom0[321] = 32'd3960554496;
+    rom0[322] = 32'd3958904500;
+    rom0[323] = 32'd4149156073;
+    rom0[324] = 32'd587260169;
+    rom0[325] = 32'd3720798688;
+    rom0[326] = 32'd3544926101;
+    rom0[327] = 32'd1254623561;
+    rom0[328] = 32'd218872612;
+    rom0[329] = 32'd3467753978;
+    rom0[330] = 32'd205790852;
+    rom0[331] = 32'd1323047202;
+    rom0[332] = 32'd453954870;
+    rom0[333] = 32'd3970620674;
+    rom0[334] = 32'd3189109422;
+    rom0[335] = 32'd1991771413;
+    rom0[336] = 32'd990504219;
+    rom0[337] = 32'd3401445839;
+    rom0[338] = 32'd304876295;
+    rom0[339] = 32'd4009354066;
+    rom0[340] = 32'd741324062;
+    rom0[341] = 32'd3806918902;
+    rom0[342] = 32'd4114797304;
+    rom0[343] = 32'd4192721979;
+    rom0[344] = 32'd4244098561;
+    rom0[345] = 32'd298246830;
+    rom0[346] = 32'd3373919428;
+    rom0[347] = 32'd600632127;
+    rom0[348] = 32'd418579722;
+    rom0[349] = 32'd3387704354;
+    rom0[350] = 32'd3021994505;
+    rom0[351] = 32'd888997759;
+    rom0[352] = 32'd789897491;
+    rom0[353] = 32'd4176024569;
+    rom0[354] = 32'd3660629490;
+    rom0[355] = 32'd319407409;
+    rom0[356] = 32'd383371800;
+    rom0[357] = 32'd398458620;
+    rom0[358] = 32'd2502224108;
+    rom0[359] = 32'd1056309547;
+    rom0[360] = 32'd3269525247;
+    rom0[361] = 32'd83020669;
+    rom0[362] = 32'd3843380910;
+    rom0[363] = 32'd132499240;
+    rom0[364] = 32'd3974947036;
+    rom0[365] = 32'd3355042648;
+    rom0[366] = 32'd270944466;
+    rom0[367] = 32'd3842501111;
+    rom0[368] = 32'd117373425;
+    rom0[369] = 32'd4293389695;
+    rom0[370] = 32'd3792527031;
+    rom0[371] = 32'd4160161011;
+    rom0[372] = 32'd4026198755;
+    rom0[373] = 32'd66314308;
+    rom0[374] = 32'd4025231802;
+    rom0[375] = 32'd3771515423;
+    rom0[376] = 32'd3809141002;
+    rom0[377] = 32'd3541234473;
+    rom0[378] = 32'd4275249899;
+    rom0[379] = 32'd3639930880;
+    rom0[380] = 32'd3206143769;
+    rom0[381] = 32'd4111537948;
+    rom0[382] = 32'd3655296971;
+    rom0[383] = 32'd3656979729;
+    rom0[384] = 32'd3875662631;
+    rom0[385] = 32'd117375251;
+    rom0[386] = 32'd4178270939;
+    rom0[387] = 32'd3790075423;
+    rom0[388] = 32'd284607758;
+    rom0[389] = 32'd3827043834;
+    rom0[390] = 32'd118181351;
+    rom0[391] = 32'd3154957321;
+    rom0[392] = 32'd253614378;
+    rom0[393] = 32'd67898852;
+    rom0[394] = 32'd3892472788;
+    rom0[395] = 32'd3826779385;
+    rom0[396] = 32'd926552145;
+    rom0[397] = 32'd863180838;
+    rom0[398] = 32'd486290735;
+    rom0[399] = 32'd1524734269;
+    rom0[400] = 32'd3994100814;
+    rom0[401] = 32'd860230462;
+    rom0[402] = 32'd536823332;
+    rom0[403] = 32'd1070579698;
+    rom0[404] = 32'd355613567;
+    rom0[405] = 32'd3911782962;
+    rom0[406] = 32'd650510592;
+    rom0[407] = 32'd4074553850;
+    rom0[408] = 32'd670513190;
+    rom0[409] = 32'd760818743;
+    rom0[410] = 32'd784279257;
+    rom0[411] = 32'd998617360;
+    rom0[412] = 32'd705956936;
+    rom0[413] = 32'd4231077425;
+    rom0[414] = 32'd150145807;
+    rom0[415] = 32'd245485049;
+    rom0[416] = 32'd503919136;
+    rom0[417] = 32'd2823239917;
+    rom0[418] = 32'd362320336;
+    rom0[419] = 32'd3432966673;
+    rom0[420] = 32'd1827593228;
+    rom0[421] = 32'd657522745;
+    rom0[422] = 32'd720491431;
+    rom0[423] = 32'd766502628;
+    rom0[424] = 32'd1997466927;
+    rom0[425] = 32'd3175553054;
+    rom0[426] = 32'd922405910;
+    rom0[427] = 32'd3298937302;
+    rom0[428] = 32'd1646000982;
+    rom0[429] = 32'd3375522278;
+    rom0[430] = 32'd416999634;
+    rom0[431] = 32'd3451123936;
+    rom0[432] = 32'd3941869851;
+    rom0[433] = 32'd3790592261;
+    rom0[434] = 32'd166182118;
+    rom0[435] = 32'd1495267589;
+    rom0[436] = 32'd4213315618;
+    rom0[437] = 32'd83290666;
+    rom0[438] = 32'd170454805;
+    rom0[439] = 32'd1277035789;
+    rom0[440] = 32'd3674543368;
+    rom0[441] = 32'd4210299716;
+    rom0[442] = 32'd774231863;
+    rom0[443] = 32'd1998517016;
+    rom0[444] = 32'd4037874616;
+    rom0[445] = 32'd4108913960;
+    rom0[446] = 32'd3256647939;
+    rom0[447] = 32'd890094797;
+    rom0[448] = 32'd82129317;
+    rom0[449] = 32'd316867886;
+    rom0[450] = 32'd3745233442;
+    rom0[451] = 32'd1190319332;
+    rom0[452] = 32'd3504797918;
+    rom0[453] = 32'd1657940801;
+    rom0[454] = 32'd3661346556;
+    rom0[455] = 32'd1110644695;
+    rom0[456] = 32'd48022204;
+    rom0[457] = 32'd3993429607;
+    rom0[458] = 32'd85495512;
+    rom0[459] = 32'd1429212575;
+    rom0[460] = 32'd4261023194;
+    rom0[461] = 32'd552776033;
+    rom0[462] = 32'd4095980355;
+    rom0[463] = 32'd943003578;
+    rom0[464] = 32'd3738637088;
+    rom0[465] = 32'd284043614;
+    rom0[466] = 32'd71413046;
+    rom0[467] = 32'd777455849;
+    rom0[468] = 32'd2166968876;
+    rom0[469] = 32'd554744931;
+    rom0[470] = 32'd285949645;
+    rom0[471] = 32'd66372052;
+    rom0[472] = 32'd2653707575;
+    rom0[473] = 32'd333501772;
+    rom0[474] = 32'd4294510589;
+    rom0[475] = 32'd3958701757;
+    rom0[476] = 32'd3394068267;
+    rom0[477] = 32'd1020779559;
+    rom0[478] = 32'd3907505951;
+    rom0[479] = 32'd3825067784;
+    rom0[480] = 32'd3696582680;
+    rom0[481] = 32'd83424530;
+    rom0[482] = 32'd3803379214;
+    rom0[483] = 32'd83234779;
+    rom0[484] = 32'd4028322050;
+    rom0[485] = 32'd3994100034;
+    rom0[486] = 32'd4160160560;
+    rom0[487] = 32'd149676509;
+    rom0[488] = 32'd3980725482;
+    rom0[489] = 32'd150737468;
+    rom0[490] = 32'd638182946;
+    rom0[491] = 32'd703459361;
+    rom0[492] = 32'd3747825713;
+    rom0[493] = 32'd1437904397;
+    rom0[494] = 32'd4177322530;
+    rom0[495] = 32'd201733848;
+    rom0[496] = 32'd3326632768;
+    rom0[497] = 32'd500543228;
+    rom0[498] = 32'd469565464;
+    rom0[499] = 32'd4060758764;
+    rom0[500] = 32'd3861730122;
+    rom0[501] = 32'd100923406;
+    rom0[502] = 32'd433190692;
+    rom0[503] = 32'd1128929;
+    rom0[504] = 32'd16138709;
+    rom0[505] = 32'd404109568;
+    rom0[506] = 32'd321261312;
+    rom0[507] = 32'd3004885789;
+    rom0[508] = 32'd3654639107;
+    rom0[509] = 32'd1092113419;
+    rom0[510] = 32'd70716423;
+    rom0[511] = 32'd3125534253;
+    rom0[512] = 32'd3085136080;
+    rom0[513] = 32'd1492661504;
+    rom0[514] = 32'd654769417;
+    rom0[515] = 32'd3377921583;
+    rom0[516] = 32'd685463784;
+    rom0[517] = 32'd4126474986;
+    rom0[518] = 32'd4264115380;
+    rom0[519] = 32'd2779557711;
+    rom0[520] = 32'd3655229419;
+    rom0[521] = 32'd704777971;
+    rom0[522] = 32'd3994166484;
+    rom0[523] = 32'd2884953880;
+    rom0[524] = 32'd32524481;
+    rom0[525] = 32'd755513091;
+    rom0[526] = 32'd4280033733;
+    rom0[527] = 32'd2698706477;
+    rom0[528] = 32'd4061001925;
+    rom0[529] = 32'd285011899;
+    rom0[530] = 32'd407838930;
+    rom0[531] = 32'd2499723135;
+    rom0[532] = 32'd3622063493;
+    rom0[533] = 32'd384115154;
+    rom0[534] = 32'd3508227296;
+    rom0[535] = 32'd2853039128;
+    rom0[536] = 32'd418969045;
+    rom0[537] = 32'd286077668;
+    rom0[538] = 32'd335806171;
+    rom0[539] = 32'd3422221112;
+    rom0[540] = 32'd263703264;
+    rom0[541] = 32'd3882688596;
+    rom0[542] = 32'd1140859693;
+    rom0[543] = 32'd4293663023;
+    rom0[544] = 32'd228976590;
+    rom0[545] = 32'd4251320091;
+    rom0[546] = 32'd1022692695;
+    rom0[547] = 32'd3253999617;
+    rom0[548] = 32'd197188541;
+    rom0[549] = 32'd3847737343;
+    rom0[550] = 32'd1844574067;
+    rom0[551] = 32'd2767728336;
+    rom0[552] = 32'd3584621019;
+    rom0[553] = 32'd4248706583;
+    rom0[554] = 32'd1644382727;
+    rom0[555] = 32'd4006738976;
+    rom0[556] = 32'd3621054920;
+    rom0[557] = 32'd1429728005;
+    rom0[558] = 32'd216613917;
+    rom0[559] = 32'd2733316856;
+    rom0[560] = 32'd4175680434;
+    rom0[561] = 32'd87477998;
+    rom0[562] = 32'd1207051293;
+    rom0[563] = 32'd2179675137;
+    rom0[564] = 32'd3419795128;
+    rom0[565] = 32'd658572092;
+    rom0[566] = 32'd1075188517;
+    rom0[567] = 32'd2952589327;
+    rom0[568] = 32'd3855602583;
+    rom0[569] = 32'd1180937767;
+    rom0[570] = 32'd471022624;
+    rom0[571] = 32'd3993042233;
+    rom0[572] = 32'd4158110379;
+    rom0[573] = 32'd644205044;
+    rom0[574] = 32'd367326279;
+    rom0[575] = 32'd4111007525;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -27759,9 +28220,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v5 & last5;
+  assign \$10  = v6 & last6;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -27769,17 +28230,17 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
   assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = wrom__addr == 10'h23f;
-  assign \$23  = wrom__addr + 1'h1;
+  assign \$22  = t == 10'h23f;
+  assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 11'h000 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
+  assign \$26  = from_input ? x_reg : rport__data;
   assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [15:8]) - $signed(8'h80);
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = $signed(\$29 [23:16]) - $signed(8'h80);
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = $signed(\$31 [31:24]) - $signed(8'h80);
+  assign \$28  = from_input ? x_reg : rport__data;
+  assign \$29  = $signed(x0_0) - $signed(8'h80);
+  assign \$30  = $signed(x0_1) - $signed(8'h80);
+  assign \$31  = $signed(x0_2) - $signed(8'h80);
+  assign \$32  = $signed(x0_3) - $signed(8'h80);
   assign \$33  = $signed(xoff0_0) * $signed(w0_0);
   assign \$34  = $signed(xoff0_1) * $signed(w0_1);
   assign \$35  = $signed(xoff0_2) * $signed(w0_2);
@@ -27791,7 +28252,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$41  = q_owed + \$40 ;
   assign \$42  = o__valid & o__ready;
   assign \$43  = \$41  - \$42 ;
-  assign \$44  = v5 & last5;
+  assign \$44  = v6 & last6;
   assign \$45  = ~ o__valid;
   assign \$46  = \$45  | o__ready;
   assign \$47  = | q_stored;
@@ -27799,17 +28260,17 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
   assign \$51  = \$44  & \$50 ;
-  assign \$52  = \$signature__addr$27  == 3'h5;
+  assign \$52  = \$signature__addr$27  == 3'h6;
   assign \$53  = \$signature__addr$27  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = \rport__addr$30  == 3'h5;
+  assign \$59  = \rport__addr$30  == 3'h6;
   assign \$60  = \rport__addr$30  + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
-  assign \$62  = v5 & last5;
+  assign \$62  = v6 & last6;
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
   assign \$65  = | q_stored;
@@ -27826,10 +28287,10 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$76  = ~ o__valid;
   assign \$77  = \$76  | o__ready;
   assign \$78  = | q_stored;
-  assign \$79  = v5 & last5;
+  assign \$79  = v6 & last6;
   assign \$80  = \$78  | \$79 ;
   assign \$81  = | q_stored;
-  assign \$82  = \$81  ? \rport__data$73  : \$9 [24:0];
+  assign \$82  = \$81  ? \rport__data$82  : \$9 [24:0];
   always @(posedge clk)
     nf_t <= \$83 ;
   always @(posedge clk)
@@ -27841,7 +28302,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     last_t <= \$87 ;
   always @(posedge clk)
-    wrom__addr <= \$88 ;
+    t <= \$88 ;
   always @(posedge clk)
     x_reg <= \$89 ;
   always @(posedge clk)
@@ -27855,89 +28316,107 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$94 ;
   always @(posedge clk)
-    xoff0_0 <= \$95 ;
+    port__addr <= \$95 ;
   always @(posedge clk)
-    xoff0_1 <= \$96 ;
+    x0_0 <= \$96 ;
   always @(posedge clk)
-    xoff0_2 <= \$97 ;
+    x0_1 <= \$97 ;
   always @(posedge clk)
-    xoff0_3 <= \$98 ;
+    x0_2 <= \$98 ;
   always @(posedge clk)
-    w0_0 <= \$99 ;
+    x0_3 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$100 ;
+    xoff0_0 <= \$100 ;
   always @(posedge clk)
-    w0_2 <= \$101 ;
+    w0_0 <= \$101 ;
   always @(posedge clk)
-    w0_3 <= \$102 ;
+    xoff0_1 <= \$102 ;
   always @(posedge clk)
-    prod0_0 <= \$103 ;
+    w0_1 <= \$103 ;
   always @(posedge clk)
-    prod0_1 <= \$104 ;
+    xoff0_2 <= \$104 ;
   always @(posedge clk)
-    prod0_2 <= \$105 ;
+    w0_2 <= \$105 ;
   always @(posedge clk)
-    prod0_3 <= \$106 ;
+    xoff0_3 <= \$106 ;
   always @(posedge clk)
-    prod0_0_r <= \$107 ;
+    w0_3 <= \$107 ;
   always @(posedge clk)
-    prod0_1_r <= \$108 ;
+    prod0_0 <= \$108 ;
   always @(posedge clk)
-    prod0_2_r <= \$109 ;
+    prod0_1 <= \$109 ;
   always @(posedge clk)
-    prod0_3_r <= \$110 ;
+    prod0_2 <= \$110 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$111 ;
+    prod0_3 <= \$111 ;
   always @(posedge clk)
-    v2 <= \$112 ;
+    prod0_0_r <= \$112 ;
   always @(posedge clk)
-    first2 <= \$113 ;
+    prod0_1_r <= \$113 ;
   always @(posedge clk)
-    last2 <= \$114 ;
+    prod0_2_r <= \$114 ;
   always @(posedge clk)
-    nf2 <= \$115 ;
+    prod0_3_r <= \$115 ;
   always @(posedge clk)
-    v3 <= \$116 ;
+    sum0_s0_0 <= \$116 ;
   always @(posedge clk)
-    first3 <= \$117 ;
+    v2 <= \$117 ;
   always @(posedge clk)
-    last3 <= \$118 ;
+    first2 <= \$118 ;
   always @(posedge clk)
-    nf3 <= \$119 ;
+    last2 <= \$119 ;
   always @(posedge clk)
-    v4 <= \$120 ;
+    nf2 <= \$120 ;
   always @(posedge clk)
-    first4 <= \$121 ;
+    v3 <= \$121 ;
   always @(posedge clk)
-    last4 <= \$122 ;
+    first3 <= \$122 ;
   always @(posedge clk)
-    nf4 <= \$123 ;
+    last3 <= \$123 ;
   always @(posedge clk)
-    v5 <= \$124 ;
+    nf3 <= \$124 ;
   always @(posedge clk)
-    first5 <= \$125 ;
+    v4 <= \$125 ;
   always @(posedge clk)
-    last5 <= \$126 ;
+    first4 <= \$126 ;
   always @(posedge clk)
-    nf5 <= \$127 ;
+    last4 <= \$127 ;
   always @(posedge clk)
-    acc0 <= \$128 ;
+    nf4 <= \$128 ;
   always @(posedge clk)
-    q_owed <= \$129 ;
+    v5 <= \$129 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$130 ;
+    first5 <= \$130 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$131 ;
+    last5 <= \$131 ;
   always @(posedge clk)
-    q_stored <= \$132 ;
+    nf5 <= \$132 ;
   always @(posedge clk)
-    o__valid <= \$133 ;
+    v6 <= \$133 ;
   always @(posedge clk)
-    o__payload <= \$134 ;
+    first6 <= \$134 ;
+  always @(posedge clk)
+    last6 <= \$135 ;
+  always @(posedge clk)
+    nf6 <= \$136 ;
+  always @(posedge clk)
+    acc0 <= \$137 ;
+  always @(posedge clk)
+    q_owed <= \$138 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$139 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$140 ;
+  always @(posedge clk)
+    q_stored <= \$141 ;
+  always @(posedge clk)
+    o__valid <= \$142 ;
+  always @(posedge clk)
+    o__payload <= \$143 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$7  = 25'h1ffee24;
       4'h1:
@@ -27975,7 +28454,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$17  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       10'h000:
           \$17  = 4'h0;
       10'h001:
@@ -29133,7 +29612,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$18  = 6'h00;
-    casez (wrom__addr)
+    casez (t)
       10'h000:
           \$18  = 6'h01;
       10'h001:
@@ -30291,7 +30770,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$19  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       10'h000:
           \$19  = 1'h1;
       10'h001:
@@ -31449,7 +31928,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$20  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       10'h000:
           \$20  = 1'h0;
       10'h001:
@@ -32607,7 +33086,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$21  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       10'h000:
           \$21  = 1'h0;
       10'h001:
@@ -33814,7 +34293,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$88  = wrom__addr;
+    \$88  = t;
     if (issue) begin
       \$88  = \$24 [9:0];
     end
@@ -33866,303 +34345,366 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$95  = \$26 ;
+    \$95  = t;
     if (rst) begin
-      \$95  = 9'h000;
+      \$95  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$96  = \$28 ;
+    \$96  = \$25 [7:0];
     if (rst) begin
-      \$96  = 9'h000;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$97  = \$30 ;
+    \$97  = \$26 [15:8];
     if (rst) begin
-      \$97  = 9'h000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$98  = \$32 ;
+    \$98  = \$27 [23:16];
     if (rst) begin
-      \$98  = 9'h000;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$99  = wrom__data[7:0];
+    \$99  = \$28 [31:24];
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = wrom__data[15:8];
+    \$100  = \$29 ;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$101  = wrom__data[23:16];
+    \$101  = port__data[7:0];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = wrom__data[31:24];
+    \$102  = \$30 ;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$103  = \$33 ;
+    \$103  = port__data[15:8];
     if (rst) begin
-      \$103  = 17'h00000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = \$34 ;
+    \$104  = \$31 ;
     if (rst) begin
-      \$104  = 17'h00000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$105  = \$35 ;
+    \$105  = port__data[23:16];
     if (rst) begin
-      \$105  = 17'h00000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = \$36 ;
+    \$106  = \$32 ;
     if (rst) begin
-      \$106  = 17'h00000;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$107  = prod0_0;
+    \$107  = port__data[31:24];
     if (rst) begin
-      \$107  = 17'h00000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$108  = prod0_1;
+    \$108  = \$33 ;
     if (rst) begin
       \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$109  = prod0_2;
+    \$109  = \$34 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$110  = prod0_3;
+    \$110  = \$35 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$111  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
+    \$111  = \$36 ;
     if (rst) begin
-      \$111  = 25'h0000000;
+      \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$112  = v1;
+    \$112  = prod0_0;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$113  = first1;
+    \$113  = prod0_1;
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$114  = last1;
+    \$114  = prod0_2;
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$115  = nf1;
+    \$115  = prod0_3;
     if (rst) begin
-      \$115  = 4'h0;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$116  = v2;
+    \$116  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$117  = first2;
+    \$117  = v1;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$118  = last2;
+    \$118  = first1;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$119  = nf2;
+    \$119  = last1;
     if (rst) begin
-      \$119  = 4'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$120  = v3;
+    \$120  = nf1;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$121  = first3;
+    \$121  = v2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$122  = last3;
+    \$122  = first2;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$123  = nf3;
+    \$123  = last2;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$124  = v4;
+    \$124  = nf2;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$125  = first4;
+    \$125  = v3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$126  = last4;
+    \$126  = first3;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$127  = nf4;
+    \$127  = last3;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$128  = acc0;
-    if (v5) begin
-      \$128  = \$9 [24:0];
-    end
+    \$128  = nf3;
     if (rst) begin
-      \$128  = 25'h0000000;
+      \$128  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$129  = \$43 [2:0];
+    \$129  = v4;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$130  = \$signature__addr$27 ;
-    if (\$51 ) begin
-      \$130  = \$54 [2:0];
-    end
+    \$130  = first4;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$131  = \rport__addr$30 ;
-    if (\$58 ) begin
-      \$131  = \$61 [2:0];
-    end
+    \$131  = last4;
     if (rst) begin
-      \$131  = 3'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$132  = \$75 [2:0];
+    \$132  = nf4;
     if (rst) begin
-      \$132  = 3'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$133  = o__valid;
-    if (\$77 ) begin
-      \$133  = \$80 ;
-    end
+    \$133  = v5;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$134  = o__payload;
-    if (\$77 ) begin
-      \$134  = \$82 ;
+    \$134  = first5;
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$135  = last5;
+    if (rst) begin
+      \$135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$136  = nf5;
+    if (rst) begin
+      \$136  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$137  = acc0;
+    if (v6) begin
+      \$137  = \$9 [24:0];
     end
     if (rst) begin
-      \$134  = 25'h0000000;
+      \$137  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$138  = \$43 [3:0];
+    if (rst) begin
+      \$138  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$139  = \$signature__addr$27 ;
+    if (\$51 ) begin
+      \$139  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$139  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$140  = \rport__addr$30 ;
+    if (\$58 ) begin
+      \$140  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$140  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$141  = \$75 [2:0];
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$142  = o__valid;
+    if (\$77 ) begin
+      \$142  = \$80 ;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$143  = o__payload;
+    if (\$77 ) begin
+      \$143  = \$82 ;
+    end
+    if (rst) begin
+      \$143  = 25'h0000000;
     end
   end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [24:0];
   assign q_in = \$9 [24:0];
   assign q_wptr = \$signature__addr$27 ;
@@ -35965,17 +36507,23 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$1 ;
   wire \$10 ;
   reg \$100 ;
-  reg \$101 ;
+  reg [3:0] \$101 ;
   reg \$102 ;
-  reg [3:0] \$103 ;
-  reg [20:0] \$104 ;
-  reg [2:0] \$105 ;
-  reg [2:0] \$106 ;
-  reg [2:0] \$107 ;
-  reg [2:0] \$108 ;
-  reg \$109 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [3:0] \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [3:0] \$109 ;
   wire \$11 ;
   reg [20:0] \$110 ;
+  reg [3:0] \$111 ;
+  reg [2:0] \$112 ;
+  reg [2:0] \$113 ;
+  reg [2:0] \$114 ;
+  reg \$115 ;
+  reg [20:0] \$116 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
@@ -35994,10 +36542,10 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [8:0] \$26 ;
   wire [16:0] \$27 ;
   wire \$28 ;
-  wire [3:0] \$29 ;
+  wire [4:0] \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire [4:0] \$31 ;
+  wire [5:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
@@ -36054,24 +36602,24 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$80 ;
   reg \$81 ;
   reg [3:0] \$82 ;
-  reg [8:0] \$83 ;
+  reg [6:0] \$83 ;
   reg [7:0] \$84 ;
-  reg [16:0] \$85 ;
-  reg [16:0] \$86 ;
-  reg [20:0] \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [8:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [16:0] \$87 ;
+  reg [16:0] \$88 ;
+  reg [20:0] \$89 ;
   wire [21:0] \$9 ;
   reg \$90 ;
-  reg [3:0] \$91 ;
+  reg \$91 ;
   reg \$92 ;
-  reg \$93 ;
+  reg [3:0] \$93 ;
   reg \$94 ;
-  reg [3:0] \$95 ;
+  reg \$95 ;
   reg \$96 ;
-  reg \$97 ;
+  reg [3:0] \$97 ;
   reg \$98 ;
-  reg [3:0] \$99 ;
+  reg \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -36087,6 +36635,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -36102,12 +36651,14 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [20:0] o__payload;
   reg [20:0] o__payload = 21'h000000;
@@ -36116,11 +36667,14 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [6:0] port__addr = 7'h00;
+  wire [7:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   wire [20:0] q_in;
   wire [20:0] \q_in[0] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -36128,26 +36682,29 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 7'h00 *)
+  (* keep = 32'd1 *)
+  wire [6:0] rom0_addr;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$61 ;
+  wire [20:0] \rport__data$67 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
   reg [20:0] sum0_s0_0 = 21'h000000;
-  (* init = 7'h00 *)
-  wire [6:0] t;
+  reg [6:0] t = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
-  reg [6:0] wrom__addr = 7'h00;
-  wire [7:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -36171,7 +36728,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [20:0] queue [5:0];
+  reg [20:0] queue [6:0];
   initial begin
     queue[0] = 21'h000000;
     queue[1] = 21'h000000;
@@ -36179,148 +36736,149 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 21'h000000;
     queue[4] = 21'h000000;
     queue[5] = 21'h000000;
+    queue[6] = 21'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [20:0];
   end
-  assign \rport__data$61  = queue[\rport__addr$30 ];
-  reg [7:0] rom [126:0];
+  assign \rport__data$67  = queue[\rport__addr$30 ];
+  reg [7:0] rom0 [126:0];
   initial begin
-    rom[0] = 8'h59;
-    rom[1] = 8'hd3;
-    rom[2] = 8'hc8;
-    rom[3] = 8'h24;
-    rom[4] = 8'h81;
-    rom[5] = 8'h7a;
-    rom[6] = 8'h9e;
-    rom[7] = 8'h2f;
-    rom[8] = 8'h60;
-    rom[9] = 8'h12;
-    rom[10] = 8'h1a;
-    rom[11] = 8'h7f;
-    rom[12] = 8'hc1;
-    rom[13] = 8'h2d;
-    rom[14] = 8'ha9;
-    rom[15] = 8'hd2;
-    rom[16] = 8'h9f;
-    rom[17] = 8'he0;
-    rom[18] = 8'h8b;
-    rom[19] = 8'h12;
-    rom[20] = 8'h0e;
-    rom[21] = 8'haf;
-    rom[22] = 8'hbb;
-    rom[23] = 8'h7f;
-    rom[24] = 8'h89;
-    rom[25] = 8'h64;
-    rom[26] = 8'hc3;
-    rom[27] = 8'h04;
-    rom[28] = 8'h39;
-    rom[29] = 8'h5f;
-    rom[30] = 8'h81;
-    rom[31] = 8'hee;
-    rom[32] = 8'hfa;
-    rom[33] = 8'hd1;
-    rom[34] = 8'hf9;
-    rom[35] = 8'hea;
-    rom[36] = 8'hcc;
-    rom[37] = 8'h7f;
-    rom[38] = 8'ha7;
-    rom[39] = 8'h1d;
-    rom[40] = 8'h25;
-    rom[41] = 8'hcd;
-    rom[42] = 8'h7f;
-    rom[43] = 8'he4;
-    rom[44] = 8'h35;
-    rom[45] = 8'h93;
-    rom[46] = 8'hfe;
-    rom[47] = 8'hda;
-    rom[48] = 8'hdc;
-    rom[49] = 8'hf3;
-    rom[50] = 8'hf6;
-    rom[51] = 8'h28;
-    rom[52] = 8'he2;
-    rom[53] = 8'hba;
-    rom[54] = 8'h7f;
-    rom[55] = 8'h3c;
-    rom[56] = 8'h13;
-    rom[57] = 8'h20;
-    rom[58] = 8'hc7;
-    rom[59] = 8'hde;
-    rom[60] = 8'h81;
-    rom[61] = 8'h04;
-    rom[62] = 8'hf5;
-    rom[63] = 8'hcd;
-    rom[64] = 8'h08;
-    rom[65] = 8'hbb;
-    rom[66] = 8'h2b;
-    rom[67] = 8'hfd;
-    rom[68] = 8'hfb;
-    rom[69] = 8'hfa;
-    rom[70] = 8'h81;
-    rom[71] = 8'hf5;
-    rom[72] = 8'h3d;
-    rom[73] = 8'hfe;
-    rom[74] = 8'heb;
-    rom[75] = 8'h0b;
-    rom[76] = 8'h81;
-    rom[77] = 8'hfd;
-    rom[78] = 8'h28;
-    rom[79] = 8'h3a;
-    rom[80] = 8'hcf;
-    rom[81] = 8'h19;
-    rom[82] = 8'h26;
-    rom[83] = 8'he5;
-    rom[84] = 8'hed;
-    rom[85] = 8'h81;
-    rom[86] = 8'h17;
-    rom[87] = 8'h3c;
-    rom[88] = 8'hae;
-    rom[89] = 8'h15;
-    rom[90] = 8'h26;
-    rom[91] = 8'h21;
-    rom[92] = 8'h7f;
-    rom[93] = 8'h19;
-    rom[94] = 8'hed;
-    rom[95] = 8'h7f;
-    rom[96] = 8'h09;
-    rom[97] = 8'h45;
-    rom[98] = 8'h74;
-    rom[99] = 8'hf5;
-    rom[100] = 8'hc4;
-    rom[101] = 8'h33;
-    rom[102] = 8'h1c;
-    rom[103] = 8'hb4;
-    rom[104] = 8'h14;
-    rom[105] = 8'h7f;
-    rom[106] = 8'h03;
-    rom[107] = 8'h3f;
-    rom[108] = 8'h51;
-    rom[109] = 8'hbc;
-    rom[110] = 8'h59;
-    rom[111] = 8'h81;
-    rom[112] = 8'h82;
-    rom[113] = 8'hde;
-    rom[114] = 8'h9e;
-    rom[115] = 8'ha3;
-    rom[116] = 8'h19;
-    rom[117] = 8'hc6;
-    rom[118] = 8'ha5;
-    rom[119] = 8'h92;
-    rom[120] = 8'he4;
-    rom[121] = 8'hf8;
-    rom[122] = 8'hf3;
-    rom[123] = 8'hca;
-    rom[124] = 8'hd0;
-    rom[125] = 8'he4;
-    rom[126] = 8'h81;
+    rom0[0] = 8'h59;
+    rom0[1] = 8'hd3;
+    rom0[2] = 8'hc8;
+    rom0[3] = 8'h24;
+    rom0[4] = 8'h81;
+    rom0[5] = 8'h7a;
+    rom0[6] = 8'h9e;
+    rom0[7] = 8'h2f;
+    rom0[8] = 8'h60;
+    rom0[9] = 8'h12;
+    rom0[10] = 8'h1a;
+    rom0[11] = 8'h7f;
+    rom0[12] = 8'hc1;
+    rom0[13] = 8'h2d;
+    rom0[14] = 8'ha9;
+    rom0[15] = 8'hd2;
+    rom0[16] = 8'h9f;
+    rom0[17] = 8'he0;
+    rom0[18] = 8'h8b;
+    rom0[19] = 8'h12;
+    rom0[20] = 8'h0e;
+    rom0[21] = 8'haf;
+    rom0[22] = 8'hbb;
+    rom0[23] = 8'h7f;
+    rom0[24] = 8'h89;
+    rom0[25] = 8'h64;
+    rom0[26] = 8'hc3;
+    rom0[27] = 8'h04;
+    rom0[28] = 8'h39;
+    rom0[29] = 8'h5f;
+    rom0[30] = 8'h81;
+    rom0[31] = 8'hee;
+    rom0[32] = 8'hfa;
+    rom0[33] = 8'hd1;
+    rom0[34] = 8'hf9;
+    rom0[35] = 8'hea;
+    rom0[36] = 8'hcc;
+    rom0[37] = 8'h7f;
+    rom0[38] = 8'ha7;
+    rom0[39] = 8'h1d;
+    rom0[40] = 8'h25;
+    rom0[41] = 8'hcd;
+    rom0[42] = 8'h7f;
+    rom0[43] = 8'he4;
+    rom0[44] = 8'h35;
+    rom0[45] = 8'h93;
+    rom0[46] = 8'hfe;
+    rom0[47] = 8'hda;
+    rom0[48] = 8'hdc;
+    rom0[49] = 8'hf3;
+    rom0[50] = 8'hf6;
+    rom0[51] = 8'h28;
+    rom0[52] = 8'he2;
+    rom0[53] = 8'hba;
+    rom0[54] = 8'h7f;
+    rom0[55] = 8'h3c;
+    rom0[56] = 8'h13;
+    rom0[57] = 8'h20;
+    rom0[58] = 8'hc7;
+    rom0[59] = 8'hde;
+    rom0[60] = 8'h81;
+    rom0[61] = 8'h04;
+    rom0[62] = 8'hf5;
+    rom0[63] = 8'hcd;
+    rom0[64] = 8'h08;
+    rom0[65] = 8'hbb;
+    rom0[66] = 8'h2b;
+    rom0[67] = 8'hfd;
+    rom0[68] = 8'hfb;
+    rom0[69] = 8'hfa;
+    rom0[70] = 8'h81;
+    rom0[71] = 8'hf5;
+    rom0[72] = 8'h3d;
+    rom0[73] = 8'hfe;
+    rom0[74] = 8'heb;
+    rom0[75] = 8'h0b;
+    rom0[76] = 8'h81;
+    rom0[77] = 8'hfd;
+    rom0[78] = 8'h28;
+    rom0[79] = 8'h3a;
+    rom0[80] = 8'hcf;
+    rom0[81] = 8'h19;
+    rom0[82] = 8'h26;
+    rom0[83] = 8'he5;
+    rom0[84] = 8'hed;
+    rom0[85] = 8'h81;
+    rom0[86] = 8'h17;
+    rom0[87] = 8'h3c;
+    rom0[88] = 8'hae;
+    rom0[89] = 8'h15;
+    rom0[90] = 8'h26;
+    rom0[91] = 8'h21;
+    rom0[92] = 8'h7f;
+    rom0[93] = 8'h19;
+    rom0[94] = 8'hed;
+    rom0[95] = 8'h7f;
+    rom0[96] = 8'h09;
+    rom0[97] = 8'h45;
+    rom0[98] = 8'h74;
+    rom0[99] = 8'hf5;
+    rom0[100] = 8'hc4;
+    rom0[101] = 8'h33;
+    rom0[102] = 8'h1c;
+    rom0[103] = 8'hb4;
+    rom0[104] = 8'h14;
+    rom0[105] = 8'h7f;
+    rom0[106] = 8'h03;
+    rom0[107] = 8'h3f;
+    rom0[108] = 8'h51;
+    rom0[109] = 8'hbc;
+    rom0[110] = 8'h59;
+    rom0[111] = 8'h81;
+    rom0[112] = 8'h82;
+    rom0[113] = 8'hde;
+    rom0[114] = 8'h9e;
+    rom0[115] = 8'ha3;
+    rom0[116] = 8'h19;
+    rom0[117] = 8'hc6;
+    rom0[118] = 8'ha5;
+    rom0[119] = 8'h92;
+    rom0[120] = 8'he4;
+    rom0[121] = 8'hf8;
+    rom0[122] = 8'hf3;
+    rom0[123] = 8'hca;
+    rom0[124] = 8'hd0;
+    rom0[125] = 8'he4;
+    rom0[126] = 8'h81;
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -36330,9 +36888,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v5 & last5;
+  assign \$10  = v6 & last6;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -36340,17 +36898,17 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
   assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = wrom__addr == 7'h7e;
-  assign \$23  = wrom__addr + 1'h1;
+  assign \$22  = t == 7'h7e;
+  assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 8'h00 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 ) - $signed(8'h80);
+  assign \$26  = $signed(x0_0) - $signed(8'h80);
   assign \$27  = $signed(xoff0_0) * $signed(w0_0);
   assign \$28  = issue & last_t;
   assign \$29  = q_owed + \$28 ;
   assign \$30  = o__valid & o__ready;
   assign \$31  = \$29  - \$30 ;
-  assign \$32  = v5 & last5;
+  assign \$32  = v6 & last6;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
   assign \$35  = | q_stored;
@@ -36358,17 +36916,17 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$37  = \$34  & \$36 ;
   assign \$38  = ~ \$37 ;
   assign \$39  = \$32  & \$38 ;
-  assign \$40  = \$signature__addr$27  == 3'h5;
+  assign \$40  = \$signature__addr$27  == 3'h6;
   assign \$41  = \$signature__addr$27  + 1'h1;
   assign \$42  = \$40  ? 4'h0 : \$41 ;
   assign \$43  = ~ o__valid;
   assign \$44  = \$43  | o__ready;
   assign \$45  = | q_stored;
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = \rport__addr$30  == 3'h5;
+  assign \$47  = \rport__addr$30  == 3'h6;
   assign \$48  = \rport__addr$30  + 1'h1;
   assign \$49  = \$47  ? 4'h0 : \$48 ;
-  assign \$50  = v5 & last5;
+  assign \$50  = v6 & last6;
   assign \$51  = ~ o__valid;
   assign \$52  = \$51  | o__ready;
   assign \$53  = | q_stored;
@@ -36385,10 +36943,10 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$64  = ~ o__valid;
   assign \$65  = \$64  | o__ready;
   assign \$66  = | q_stored;
-  assign \$67  = v5 & last5;
+  assign \$67  = v6 & last6;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = | q_stored;
-  assign \$70  = \$69  ? \rport__data$61  : \$9 [20:0];
+  assign \$70  = \$69  ? \rport__data$67  : \$9 [20:0];
   always @(posedge clk)
     nf_t <= \$71 ;
   always @(posedge clk)
@@ -36400,7 +36958,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     last_t <= \$75 ;
   always @(posedge clk)
-    wrom__addr <= \$76 ;
+    t <= \$76 ;
   always @(posedge clk)
     x_reg <= \$77 ;
   always @(posedge clk)
@@ -36414,65 +36972,77 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$82 ;
   always @(posedge clk)
-    xoff0_0 <= \$83 ;
+    port__addr <= \$83 ;
   always @(posedge clk)
-    w0_0 <= \$84 ;
+    x0_0 <= \$84 ;
   always @(posedge clk)
-    prod0_0 <= \$85 ;
+    xoff0_0 <= \$85 ;
   always @(posedge clk)
-    prod0_0_r <= \$86 ;
+    w0_0 <= \$86 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$87 ;
+    prod0_0 <= \$87 ;
   always @(posedge clk)
-    v2 <= \$88 ;
+    prod0_0_r <= \$88 ;
   always @(posedge clk)
-    first2 <= \$89 ;
+    sum0_s0_0 <= \$89 ;
   always @(posedge clk)
-    last2 <= \$90 ;
+    v2 <= \$90 ;
   always @(posedge clk)
-    nf2 <= \$91 ;
+    first2 <= \$91 ;
   always @(posedge clk)
-    v3 <= \$92 ;
+    last2 <= \$92 ;
   always @(posedge clk)
-    first3 <= \$93 ;
+    nf2 <= \$93 ;
   always @(posedge clk)
-    last3 <= \$94 ;
+    v3 <= \$94 ;
   always @(posedge clk)
-    nf3 <= \$95 ;
+    first3 <= \$95 ;
   always @(posedge clk)
-    v4 <= \$96 ;
+    last3 <= \$96 ;
   always @(posedge clk)
-    first4 <= \$97 ;
+    nf3 <= \$97 ;
   always @(posedge clk)
-    last4 <= \$98 ;
+    v4 <= \$98 ;
   always @(posedge clk)
-    nf4 <= \$99 ;
+    first4 <= \$99 ;
   always @(posedge clk)
-    v5 <= \$100 ;
+    last4 <= \$100 ;
   always @(posedge clk)
-    first5 <= \$101 ;
+    nf4 <= \$101 ;
   always @(posedge clk)
-    last5 <= \$102 ;
+    v5 <= \$102 ;
   always @(posedge clk)
-    nf5 <= \$103 ;
+    first5 <= \$103 ;
   always @(posedge clk)
-    acc0 <= \$104 ;
+    last5 <= \$104 ;
   always @(posedge clk)
-    q_owed <= \$105 ;
+    nf5 <= \$105 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$106 ;
+    v6 <= \$106 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$107 ;
+    first6 <= \$107 ;
   always @(posedge clk)
-    q_stored <= \$108 ;
+    last6 <= \$108 ;
   always @(posedge clk)
-    o__valid <= \$109 ;
+    nf6 <= \$109 ;
   always @(posedge clk)
-    o__payload <= \$110 ;
+    acc0 <= \$110 ;
+  always @(posedge clk)
+    q_owed <= \$111 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$112 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$113 ;
+  always @(posedge clk)
+    q_stored <= \$114 ;
+  always @(posedge clk)
+    o__valid <= \$115 ;
+  always @(posedge clk)
+    o__payload <= \$116 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$7  = 21'h00175a;
       4'h1:
@@ -36510,7 +37080,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$17  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$17  = 4'h0;
       7'h01:
@@ -36770,7 +37340,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$18  = 3'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$18  = 3'h1;
       7'h01:
@@ -37030,7 +37600,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$19  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$19  = 1'h1;
       7'h01:
@@ -37290,7 +37860,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$20  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$20  = 1'h0;
       7'h01:
@@ -37550,7 +38120,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$21  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       7'h00:
           \$21  = 1'h0;
       7'h01:
@@ -37859,7 +38429,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$76  = wrom__addr;
+    \$76  = t;
     if (issue) begin
       \$76  = \$24 [6:0];
     end
@@ -37911,219 +38481,261 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$83  = \$26 ;
+    \$83  = t;
     if (rst) begin
-      \$83  = 9'h000;
+      \$83  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$84  = wrom__data;
+    \$84  = \$25 ;
     if (rst) begin
       \$84  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$85  = \$27 ;
+    \$85  = \$26 ;
     if (rst) begin
-      \$85  = 17'h00000;
+      \$85  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$86  = prod0_0;
+    \$86  = port__data;
     if (rst) begin
-      \$86  = 17'h00000;
+      \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$87  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$87  = \$27 ;
     if (rst) begin
-      \$87  = 21'h000000;
+      \$87  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$88  = v1;
+    \$88  = prod0_0;
     if (rst) begin
-      \$88  = 1'h0;
+      \$88  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$89  = first1;
+    \$89  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$90  = last1;
+    \$90  = v1;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$91  = nf1;
+    \$91  = first1;
     if (rst) begin
-      \$91  = 4'h0;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$92  = v2;
+    \$92  = last1;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$93  = first2;
+    \$93  = nf1;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$94  = last2;
+    \$94  = v2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$95  = nf2;
+    \$95  = first2;
     if (rst) begin
-      \$95  = 4'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$96  = v3;
+    \$96  = last2;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$97  = first3;
+    \$97  = nf2;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$98  = last3;
+    \$98  = v3;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$99  = nf3;
+    \$99  = first3;
     if (rst) begin
-      \$99  = 4'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$100  = v4;
+    \$100  = last3;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$101  = first4;
+    \$101  = nf3;
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$102  = last4;
+    \$102  = v4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$103  = nf4;
+    \$103  = first4;
     if (rst) begin
-      \$103  = 4'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$104  = acc0;
-    if (v5) begin
-      \$104  = \$9 [20:0];
-    end
+    \$104  = last4;
     if (rst) begin
-      \$104  = 21'h000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$105  = \$31 [2:0];
+    \$105  = nf4;
     if (rst) begin
-      \$105  = 3'h0;
+      \$105  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$106  = \$signature__addr$27 ;
-    if (\$39 ) begin
-      \$106  = \$42 [2:0];
-    end
+    \$106  = v5;
     if (rst) begin
-      \$106  = 3'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$107  = \rport__addr$30 ;
-    if (\$46 ) begin
-      \$107  = \$49 [2:0];
-    end
+    \$107  = first5;
     if (rst) begin
-      \$107  = 3'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$108  = \$63 [2:0];
+    \$108  = last5;
     if (rst) begin
-      \$108  = 3'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$109  = o__valid;
-    if (\$65 ) begin
-      \$109  = \$68 ;
-    end
+    \$109  = nf5;
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$110  = o__payload;
-    if (\$65 ) begin
-      \$110  = \$70 ;
+    \$110  = acc0;
+    if (v6) begin
+      \$110  = \$9 [20:0];
     end
     if (rst) begin
       \$110  = 21'h000000;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$111  = \$31 [3:0];
+    if (rst) begin
+      \$111  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$112  = \$signature__addr$27 ;
+    if (\$39 ) begin
+      \$112  = \$42 [2:0];
+    end
+    if (rst) begin
+      \$112  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$113  = \rport__addr$30 ;
+    if (\$46 ) begin
+      \$113  = \$49 [2:0];
+    end
+    if (rst) begin
+      \$113  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$114  = \$63 [2:0];
+    if (rst) begin
+      \$114  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$115  = o__valid;
+    if (\$65 ) begin
+      \$115  = \$68 ;
+    end
+    if (rst) begin
+      \$115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$116  = o__payload;
+    if (\$65 ) begin
+      \$116  = \$70 ;
+    end
+    if (rst) begin
+      \$116  = 21'h000000;
+    end
+  end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [20:0];
   assign q_in = \$9 [20:0];
   assign q_wptr = \$signature__addr$27 ;
@@ -39092,116 +39704,136 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [1:0] \$100 ;
-  reg [33:0] \$101 ;
-  reg [33:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg [35:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [3:0] \$107 ;
-  reg [3:0] \$108 ;
-  reg [3:0] \$109 ;
-  wire [33:0] \$11 ;
-  reg [3:0] \$110 ;
+  reg [7:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [23:0] \$102 ;
+  reg [23:0] \$103 ;
+  reg [16:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [33:0] \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
+  wire [25:0] \$11 ;
+  reg \$110 ;
   reg \$111 ;
-  reg [7:0] \$112 ;
-  wire [8:0] \$12 ;
-  wire [33:0] \$13 ;
-  wire [34:0] \$14 ;
-  wire [17:0] \$15 ;
-  wire [17:0] \$16 ;
-  wire [1:0] \$17 ;
-  wire [18:0] \$18 ;
-  wire [19:0] \$19 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg [34:0] \$114 ;
+  reg [17:0] \$115 ;
+  reg [17:0] \$116 ;
+  reg [17:0] \$117 ;
+  reg [17:0] \$118 ;
+  reg [1:0] \$119 ;
+  wire [16:0] \$12 ;
+  reg [1:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg [35:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg [3:0] \$127 ;
+  reg [3:0] \$128 ;
+  reg [3:0] \$129 ;
+  wire [26:0] \$13 ;
+  reg [3:0] \$130 ;
+  reg \$131 ;
+  reg [7:0] \$132 ;
+  wire [27:0] \$14 ;
+  wire [47:0] \$15 ;
+  wire [48:0] \$16 ;
+  wire [8:0] \$17 ;
+  wire [23:0] \$18 ;
+  wire [16:0] \$19 ;
   wire \$2 ;
-  wire [48:0] \$20 ;
-  wire [49:0] \$21 ;
-  wire [64:0] \$22 ;
-  wire [65:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire [34:0] \$29 ;
+  wire [24:0] \$20 ;
+  wire [25:0] \$21 ;
+  wire [47:0] \$22 ;
+  wire [48:0] \$23 ;
+  wire [34:0] \$24 ;
+  wire [17:0] \$25 ;
+  wire [17:0] \$26 ;
+  wire [1:0] \$27 ;
+  wire [18:0] \$28 ;
+  wire [19:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire [35:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire [35:0] \$35 ;
-  wire [35:0] \$36 ;
+  wire [48:0] \$30 ;
+  wire [49:0] \$31 ;
+  wire [64:0] \$32 ;
+  wire [65:0] \$33 ;
+  wire [33:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [4:0] \$39 ;
+  wire [34:0] \$39 ;
   wire \$4 ;
   wire \$40 ;
-  wire [5:0] \$41 ;
-  wire \$42 ;
+  wire \$41 ;
+  wire [35:0] \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [35:0] \$45 ;
+  wire [35:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [4:0] \$49 ;
   wire \$5 ;
-  wire [4:0] \$50 ;
-  wire [4:0] \$51 ;
+  wire \$50 ;
+  wire [5:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [4:0] \$57 ;
-  wire [4:0] \$58 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [4:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire \$66 ;
+  wire [4:0] \$67 ;
+  wire [4:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [5:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire [7:0] \$77 ;
-  reg \$78 ;
-  reg [7:0] \$79 ;
+  wire [4:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  reg [7:0] \$80 ;
-  reg \$81 ;
-  reg [33:0] \$82 ;
-  reg [33:0] \$83 ;
-  reg \$84 ;
-  reg [33:0] \$85 ;
-  reg [33:0] \$86 ;
-  reg \$87 ;
+  wire \$80 ;
+  wire [5:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire [7:0] \$87 ;
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
-  reg \$93 ;
-  reg [34:0] \$94 ;
-  reg [17:0] \$95 ;
-  reg [17:0] \$96 ;
-  reg [17:0] \$97 ;
-  reg [17:0] \$98 ;
-  reg [1:0] \$99 ;
+  reg [7:0] \$93 ;
+  reg [8:0] \$94 ;
+  reg [25:0] \$95 ;
+  reg [25:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [16:0] \$98 ;
+  reg [33:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -39212,15 +39844,25 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire a__ready;
   input a__valid;
   wire a__valid;
-  reg [33:0] add0_a_0 = 34'h000000000;
-  reg [33:0] add0_a_1 = 34'h000000000;
   reg [7:0] add0_a_in = 8'h00;
-  reg [33:0] add0_b_0 = 34'h000000000;
-  reg [33:0] add0_b_1 = 34'h000000000;
+  reg [8:0] add0_a_off = 9'h000;
+  reg [25:0] add0_a_part0 = 26'h0000000;
+  reg [25:0] add0_a_part0_r = 26'h0000000;
+  reg [16:0] add0_a_part1 = 17'h00000;
+  reg [16:0] add0_a_part1_r = 17'h00000;
+  reg [33:0] add0_a_rescaled = 34'h000000000;
   reg [7:0] add0_b_in = 8'h00;
-  reg add_valid_0 = 1'h0;
+  reg [8:0] add0_b_off = 9'h000;
+  reg [23:0] add0_b_part0 = 24'h000000;
+  reg [23:0] add0_b_part0_r = 24'h000000;
+  reg [16:0] add0_b_part1 = 17'h00000;
+  reg [16:0] add0_b_part1_r = 17'h00000;
+  reg [33:0] add0_b_rescaled = 34'h000000000;
   reg add_valid_1 = 1'h0;
-  reg add_valid_in = 1'h0;
+  reg add_valid_2 = 1'h0;
+  reg add_valid_3 = 1'h0;
+  reg add_valid_4 = 1'h0;
+  reg add_valid_5 = 1'h0;
   input [7:0] b__payload;
   wire [7:0] b__payload;
   wire [7:0] \b__payload[0] ;
@@ -39533,7 +40175,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [10:0];
+  reg [7:0] queue [12:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -39546,13 +40188,15 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[8] = 8'h00;
     queue[9] = 8'h00;
     queue[10] = 8'h00;
+    queue[11] = 8'h00;
+    queue[12] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'hc;
+  assign q_room = q_owed < 4'he;
   assign a__ready = q_room & b__valid;
   assign b__ready = q_room & a__valid;
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
@@ -39566,392 +40210,488 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$8  = a__valid & b__valid;
   assign \$9  = \$8  & q_room;
   assign \$10  = $signed(add0_a_in) - $signed(4'h8);
-  assign \$11  = $signed(\$10 ) * $signed(26'h1d56d8d);
-  assign \$12  = $signed(add0_b_in) - $signed(6'h25);
-  assign \$13  = $signed(\$12 ) * $signed(26'h1126a68);
-  assign \$14  = $signed(add0_a_1) + $signed(add0_b_1);
-  assign \$15  = rq0_x[16:0] * 1'h1;
-  assign \$16  = rq0_x[33:17] * 1'h1;
-  assign \$17  = $signed(rq0_x[34]) * $signed(2'h1);
-  assign \$19  = 1'h0 + \$18 ;
-  assign \$21  = \$19  + \$20 ;
-  assign \$23  = $signed({ 1'h0, \$21  }) + $signed(\$22 );
-  assign \$25  = rq0_rem > 25'h1000000;
-  assign \$26  = rq0_rem == 25'h1000000;
-  assign \$29  = $signed(6'h26) + $signed(rq0_floor);
-  assign \$30  = rq0_tie & rq0_floor[0];
-  assign \$31  = rq0_above | \$30 ;
-  assign \$32  = $signed(\$29 ) + $signed({ 1'h0, \$31  });
-  assign \$33  = $signed(rq0_code) < $signed(8'h80);
-  assign \$34  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$35  = \$34  ? 36'h00000007f : rq0_code;
-  assign \$36  = \$33  ? 36'hfffffff80 : \$35 ;
-  assign \$37  = a__valid & b__valid;
-  assign \$38  = \$37  & q_room;
-  assign \$39  = q_owed + \$38 ;
-  assign \$40  = o__valid & o__ready;
-  assign \$41  = \$39  - \$40 ;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = | q_stored;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$43  & \$45 ;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = rq_valid_7 & \$47 ;
-  assign \$49  = \$signature__addr  == 4'ha;
-  assign \$50  = \$signature__addr  + 1'h1;
-  assign \$51  = \$49  ? 5'h00 : \$50 ;
+  assign \$11  = $signed(add0_a_off) * $signed(18'h16d8d);
+  assign \$12  = $signed(add0_a_off) * $signed(9'h0ea);
+  assign \$14  = $signed(1'h0) + $signed(\$13 );
+  assign \$16  = $signed(\$14 ) + $signed(\$15 );
+  assign \$17  = $signed(add0_b_in) - $signed(6'h25);
+  assign \$18  = $signed(add0_b_off) * $signed(16'h6a68);
+  assign \$19  = $signed(add0_b_off) * $signed(9'h089);
+  assign \$21  = $signed(1'h0) + $signed(\$20 );
+  assign \$23  = $signed(\$21 ) + $signed(\$22 );
+  assign \$24  = $signed(add0_a_rescaled) + $signed(add0_b_rescaled);
+  assign \$25  = rq0_x[16:0] * 1'h1;
+  assign \$26  = rq0_x[33:17] * 1'h1;
+  assign \$27  = $signed(rq0_x[34]) * $signed(2'h1);
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = rq0_rem > 25'h1000000;
+  assign \$36  = rq0_rem == 25'h1000000;
+  assign \$39  = $signed(6'h26) + $signed(rq0_floor);
+  assign \$40  = rq0_tie & rq0_floor[0];
+  assign \$41  = rq0_above | \$40 ;
+  assign \$42  = $signed(\$39 ) + $signed({ 1'h0, \$41  });
+  assign \$43  = $signed(rq0_code) < $signed(8'h80);
+  assign \$44  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$45  = \$44  ? 36'h00000007f : rq0_code;
+  assign \$46  = \$43  ? 36'hfffffff80 : \$45 ;
+  assign \$47  = a__valid & b__valid;
+  assign \$48  = \$47  & q_room;
+  assign \$49  = q_owed + \$48 ;
+  assign \$50  = o__valid & o__ready;
+  assign \$51  = \$49  - \$50 ;
   assign \$52  = ~ o__valid;
   assign \$53  = \$52  | o__ready;
   assign \$54  = | q_stored;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = rport__addr == 4'ha;
-  assign \$57  = rport__addr + 1'h1;
-  assign \$58  = \$56  ? 5'h00 : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_7 & \$64 ;
-  assign \$66  = q_stored + \$65 ;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = \$66  - \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = | q_stored;
-  assign \$75  = \$74  | rq_valid_7;
-  assign \$76  = | q_stored;
-  assign \$77  = \$76  ? rport__data : q_in;
+  assign \$55  = ~ \$54 ;
+  assign \$56  = \$53  & \$55 ;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = rq_valid_7 & \$57 ;
+  assign \$59  = \$signature__addr  == 4'hc;
+  assign \$60  = \$signature__addr  + 1'h1;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = rport__addr == 4'hc;
+  assign \$67  = rport__addr + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$70  & \$72 ;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = rq_valid_7 & \$74 ;
+  assign \$76  = q_stored + \$75 ;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = | q_stored;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \$76  - \$80 ;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = \$84  | rq_valid_7;
+  assign \$86  = | q_stored;
+  assign \$87  = \$86  ? rport__data : q_in;
   always @(posedge clk)
-    add_valid_in <= \$78 ;
+    add_valid_1 <= \$88 ;
   always @(posedge clk)
-    add0_a_in <= \$79 ;
+    add_valid_2 <= \$89 ;
   always @(posedge clk)
-    add0_b_in <= \$80 ;
+    add_valid_3 <= \$90 ;
   always @(posedge clk)
-    add_valid_0 <= \$81 ;
+    add_valid_4 <= \$91 ;
   always @(posedge clk)
-    add0_a_0 <= \$82 ;
+    add_valid_5 <= \$92 ;
   always @(posedge clk)
-    add0_b_0 <= \$83 ;
+    add0_a_in <= \$93 ;
   always @(posedge clk)
-    add_valid_1 <= \$84 ;
+    add0_a_off <= \$94 ;
   always @(posedge clk)
-    add0_a_1 <= \$85 ;
+    add0_a_part0 <= \$95 ;
   always @(posedge clk)
-    add0_b_1 <= \$86 ;
+    add0_a_part0_r <= \$96 ;
   always @(posedge clk)
-    rq_valid_1 <= \$87 ;
+    add0_a_part1 <= \$97 ;
   always @(posedge clk)
-    rq_valid_2 <= \$88 ;
+    add0_a_part1_r <= \$98 ;
   always @(posedge clk)
-    rq_valid_3 <= \$89 ;
+    add0_a_rescaled <= \$99 ;
   always @(posedge clk)
-    rq_valid_4 <= \$90 ;
+    add0_b_in <= \$100 ;
   always @(posedge clk)
-    rq_valid_5 <= \$91 ;
+    add0_b_off <= \$101 ;
   always @(posedge clk)
-    rq_valid_6 <= \$92 ;
+    add0_b_part0 <= \$102 ;
   always @(posedge clk)
-    rq_valid_7 <= \$93 ;
+    add0_b_part0_r <= \$103 ;
   always @(posedge clk)
-    rq0_x <= \$94 ;
+    add0_b_part1 <= \$104 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$95 ;
+    add0_b_part1_r <= \$105 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$96 ;
+    add0_b_rescaled <= \$106 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$97 ;
+    rq_valid_1 <= \$107 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$98 ;
+    rq_valid_2 <= \$108 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$99 ;
+    rq_valid_3 <= \$109 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$100 ;
+    rq_valid_4 <= \$110 ;
   always @(posedge clk)
-    rq0_prod <= \$101 ;
+    rq_valid_5 <= \$111 ;
   always @(posedge clk)
-    rq0_floor <= \$102 ;
+    rq_valid_6 <= \$112 ;
   always @(posedge clk)
-    rq0_above <= \$103 ;
+    rq_valid_7 <= \$113 ;
   always @(posedge clk)
-    rq0_tie <= \$104 ;
+    rq0_x <= \$114 ;
   always @(posedge clk)
-    rq0_code <= \$105 ;
+    rq0_part0_0 <= \$115 ;
   always @(posedge clk)
-    rq0_out <= \$106 ;
+    rq0_part0_0_r <= \$116 ;
   always @(posedge clk)
-    q_owed <= \$107 ;
+    rq0_part1_0 <= \$117 ;
   always @(posedge clk)
-    \$signature__addr  <= \$108 ;
+    rq0_part1_0_r <= \$118 ;
   always @(posedge clk)
-    rport__addr <= \$109 ;
+    rq0_part2_0 <= \$119 ;
   always @(posedge clk)
-    q_stored <= \$110 ;
+    rq0_part2_0_r <= \$120 ;
   always @(posedge clk)
-    o__valid <= \$111 ;
+    rq0_prod <= \$121 ;
   always @(posedge clk)
-    o__payload <= \$112 ;
+    rq0_floor <= \$122 ;
+  always @(posedge clk)
+    rq0_above <= \$123 ;
+  always @(posedge clk)
+    rq0_tie <= \$124 ;
+  always @(posedge clk)
+    rq0_code <= \$125 ;
+  always @(posedge clk)
+    rq0_out <= \$126 ;
+  always @(posedge clk)
+    q_owed <= \$127 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$128 ;
+  always @(posedge clk)
+    rport__addr <= \$129 ;
+  always @(posedge clk)
+    q_stored <= \$130 ;
+  always @(posedge clk)
+    o__valid <= \$131 ;
+  always @(posedge clk)
+    o__payload <= \$132 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$78  = \$9 ;
-    if (rst) begin
-      \$78  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$79  = a__payload;
-    if (rst) begin
-      \$79  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$80  = b__payload;
-    if (rst) begin
-      \$80  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$81  = add_valid_in;
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$82  = \$11 ;
-    if (rst) begin
-      \$82  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$83  = \$13 ;
-    if (rst) begin
-      \$83  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$84  = add_valid_0;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$85  = add0_a_0;
-    if (rst) begin
-      \$85  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$86  = add0_b_0;
-    if (rst) begin
-      \$86  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$87  = add_valid_1;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$88  = rq_valid_1;
+    \$88  = \$9 ;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$89  = rq_valid_2;
+    \$89  = add_valid_1;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$90  = rq_valid_3;
+    \$90  = add_valid_2;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$91  = rq_valid_4;
+    \$91  = add_valid_3;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$92  = rq_valid_5;
+    \$92  = add_valid_4;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$93  = rq_valid_6;
+    \$93  = a__payload;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$94  = \$14 ;
+    \$94  = \$10 ;
     if (rst) begin
-      \$94  = 35'h000000000;
+      \$94  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$95  = \$15 ;
+    \$95  = \$11 ;
     if (rst) begin
-      \$95  = 18'h00000;
+      \$95  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$96  = rq0_part0_0;
+    \$96  = add0_a_part0;
     if (rst) begin
-      \$96  = 18'h00000;
+      \$96  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$97  = \$16 ;
+    \$97  = \$12 ;
     if (rst) begin
-      \$97  = 18'h00000;
+      \$97  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$98  = rq0_part1_0;
+    \$98  = add0_a_part1;
     if (rst) begin
-      \$98  = 18'h00000;
+      \$98  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$99  = \$17 ;
+    \$99  = \$16 [33:0];
     if (rst) begin
-      \$99  = 2'h0;
+      \$99  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$100  = rq0_part2_0;
+    \$100  = b__payload;
     if (rst) begin
-      \$100  = 2'h0;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$101  = \$23 [33:0];
+    \$101  = \$17 ;
     if (rst) begin
-      \$101  = 34'h000000000;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$102  = \$24 ;
+    \$102  = \$18 ;
     if (rst) begin
-      \$102  = 34'h000000000;
+      \$102  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$103  = \$25 ;
+    \$103  = add0_b_part0;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$104  = \$28 ;
+    \$104  = \$19 ;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$105  = \$32 ;
+    \$105  = add0_b_part1;
     if (rst) begin
-      \$105  = 36'h000000000;
+      \$105  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$106  = \$36 [7:0];
+    \$106  = \$23 [33:0];
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$107  = \$41 [3:0];
+    \$107  = add_valid_5;
     if (rst) begin
-      \$107  = 4'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$108  = \$signature__addr ;
-    if (\$48 ) begin
-      \$108  = \$51 [3:0];
-    end
+    \$108  = rq_valid_1;
     if (rst) begin
-      \$108  = 4'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$109  = rport__addr;
-    if (\$55 ) begin
-      \$109  = \$58 [3:0];
-    end
+    \$109  = rq_valid_2;
     if (rst) begin
-      \$109  = 4'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$110  = \$71 [3:0];
+    \$110  = rq_valid_3;
     if (rst) begin
-      \$110  = 4'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$111  = o__valid;
-    if (\$73 ) begin
-      \$111  = \$75 ;
-    end
+    \$111  = rq_valid_4;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$112  = o__payload;
-    if (\$73 ) begin
-      \$112  = \$77 ;
+    \$112  = rq_valid_5;
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$113  = rq_valid_6;
+    if (rst) begin
+      \$113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$114  = \$24 ;
+    if (rst) begin
+      \$114  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$115  = \$25 ;
+    if (rst) begin
+      \$115  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$116  = rq0_part0_0;
+    if (rst) begin
+      \$116  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$117  = \$26 ;
+    if (rst) begin
+      \$117  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$118  = rq0_part1_0;
+    if (rst) begin
+      \$118  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$119  = \$27 ;
+    if (rst) begin
+      \$119  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$120  = rq0_part2_0;
+    if (rst) begin
+      \$120  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$121  = \$33 [33:0];
+    if (rst) begin
+      \$121  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$122  = \$34 ;
+    if (rst) begin
+      \$122  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$123  = \$35 ;
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$124  = \$38 ;
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$125  = \$42 ;
+    if (rst) begin
+      \$125  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$126  = \$46 [7:0];
+    if (rst) begin
+      \$126  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$127  = \$51 [3:0];
+    if (rst) begin
+      \$127  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$128  = \$signature__addr ;
+    if (\$58 ) begin
+      \$128  = \$61 [3:0];
     end
     if (rst) begin
-      \$112  = 8'h00;
+      \$128  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$129  = rport__addr;
+    if (\$65 ) begin
+      \$129  = \$68 [3:0];
+    end
+    if (rst) begin
+      \$129  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$130  = \$81 [3:0];
+    if (rst) begin
+      \$130  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$131  = o__valid;
+    if (\$83 ) begin
+      \$131  = \$85 ;
+    end
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$132  = o__payload;
+    if (\$83 ) begin
+      \$132  = \$87 ;
+    end
+    if (rst) begin
+      \$132  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -39963,14 +40703,18 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \a__payload[0]  = a__payload;
   assign \b__payload[0]  = b__payload;
   assign \o__payload[0]  = o__payload;
+  assign \$13  = { add0_a_part0_r[25], add0_a_part0_r };
+  assign \$15  = { add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r, 17'h00000 };
   assign rq0_rem[33:25] = 9'h000;
   assign rq0_rem[24:0] = rq0_prod[24:0];
-  assign \$18  = { 1'h0, rq0_part0_0_r };
-  assign \$20  = { 14'h0000, rq0_part1_0_r, 17'h00000 };
-  assign \$22  = { rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r, 34'h000000000 };
-  assign \$24  = { rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33:25] };
-  assign \$27  = 1'h1;
-  assign \$28  = \$26 ;
+  assign \$20  = { add0_b_part0_r[23], add0_b_part0_r };
+  assign \$22  = { add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r, 17'h00000 };
+  assign \$28  = { 1'h0, rq0_part0_0_r };
+  assign \$30  = { 14'h0000, rq0_part1_0_r, 17'h00000 };
+  assign \$32  = { rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r, 34'h000000000 };
+  assign \$34  = { rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33:25] };
+  assign \$37  = 1'h1;
+  assign \$38  = \$36 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -39985,31 +40729,34 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg [12:0] \$104 ;
   reg [12:0] \$105 ;
   reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
+  reg [12:0] \$107 ;
+  reg [3:0] \$108 ;
   reg \$109 ;
   wire \$11 ;
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
-  reg [12:0] \$113 ;
-  reg [29:0] \$114 ;
-  reg [29:0] \$115 ;
-  reg [20:0] \$116 ;
-  reg [20:0] \$117 ;
-  reg [37:0] \$118 ;
-  reg [37:0] \$119 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg [12:0] \$116 ;
+  reg [29:0] \$117 ;
+  reg [29:0] \$118 ;
+  reg [20:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [39:0] \$122 ;
-  reg [3:0] \$123 ;
-  reg [2:0] \$124 ;
-  reg [2:0] \$125 ;
-  reg [2:0] \$126 ;
-  reg \$127 ;
-  reg [7:0] \$128 ;
+  reg [20:0] \$120 ;
+  reg [37:0] \$121 ;
+  reg [37:0] \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg [39:0] \$125 ;
+  reg [3:0] \$126 ;
+  reg [2:0] \$127 ;
+  reg [2:0] \$128 ;
+  reg [3:0] \$129 ;
   wire \$13 ;
+  reg \$130 ;
+  reg [7:0] \$131 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -40078,13 +40825,13 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [3:0] \$76 ;
+  wire [4:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [4:0] \$81 ;
+  wire [5:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
@@ -40148,9 +40895,12 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
+  reg [12:0] result0 = 13'h0000;
+  reg [3:0] result_group = 4'h0;
+  reg result_valid = 1'h0;
   reg [2:0] rport__addr = 3'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
@@ -40173,7 +40923,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [6:0];
+  reg [7:0] queue [7:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -40182,13 +40932,14 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     queue[4] = 8'h00;
     queue[5] = 8'h00;
     queue[6] = 8'h00;
+    queue[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$10 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = element == 4'hf;
   assign \$2  = ~ \$1 ;
   assign i__ready = q_room | \$2 ;
@@ -40244,14 +40995,14 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$56  = \$53  & \$55 ;
   assign \$57  = ~ \$56 ;
   assign \$58  = rq_valid_6 & \$57 ;
-  assign \$59  = \$signature__addr  == 3'h6;
+  assign \$59  = \$signature__addr  == 3'h7;
   assign \$60  = \$signature__addr  + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rport__addr == 3'h6;
+  assign \$66  = rport__addr == 3'h7;
   assign \$67  = rport__addr + 1'h1;
   assign \$68  = \$66  ? 4'h0 : \$67 ;
   assign \$69  = ~ o__valid;
@@ -40310,51 +41061,57 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   always @(posedge clk)
     acc0_15 <= \$105 ;
   always @(posedge clk)
-    rq_valid_1 <= \$106 ;
+    result_valid <= \$106 ;
   always @(posedge clk)
-    rq_valid_2 <= \$107 ;
+    result0 <= \$107 ;
   always @(posedge clk)
-    rq_valid_3 <= \$108 ;
+    result_group <= \$108 ;
   always @(posedge clk)
-    rq_valid_4 <= \$109 ;
+    rq_valid_1 <= \$109 ;
   always @(posedge clk)
-    rq_valid_5 <= \$110 ;
+    rq_valid_2 <= \$110 ;
   always @(posedge clk)
-    rq_valid_6 <= \$111 ;
+    rq_valid_3 <= \$111 ;
   always @(posedge clk)
-    rq_valid_7 <= \$112 ;
+    rq_valid_4 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$113 ;
+    rq_valid_5 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$114 ;
+    rq_valid_6 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$115 ;
+    rq_valid_7 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$116 ;
+    rq0_x <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$117 ;
+    rq0_part0_0 <= \$117 ;
   always @(posedge clk)
-    rq0_prod <= \$118 ;
+    rq0_part0_0_r <= \$118 ;
   always @(posedge clk)
-    rq0_floor <= \$119 ;
+    rq0_part0_1 <= \$119 ;
   always @(posedge clk)
-    rq0_above <= \$120 ;
+    rq0_part0_1_r <= \$120 ;
   always @(posedge clk)
-    rq0_tie <= \$121 ;
+    rq0_prod <= \$121 ;
   always @(posedge clk)
-    rq0_code <= \$122 ;
+    rq0_floor <= \$122 ;
   always @(posedge clk)
-    q_owed <= \$123 ;
+    rq0_above <= \$123 ;
   always @(posedge clk)
-    \$signature__addr  <= \$124 ;
+    rq0_tie <= \$124 ;
   always @(posedge clk)
-    rport__addr <= \$125 ;
+    rq0_code <= \$125 ;
   always @(posedge clk)
-    q_stored <= \$126 ;
+    q_owed <= \$126 ;
   always @(posedge clk)
-    o__valid <= \$127 ;
+    \$signature__addr  <= \$127 ;
   always @(posedge clk)
-    o__payload <= \$128 ;
+    rport__addr <= \$128 ;
+  always @(posedge clk)
+    q_stored <= \$129 ;
+  always @(posedge clk)
+    o__valid <= \$130 ;
+  always @(posedge clk)
+    o__payload <= \$131 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$88  = group;
@@ -40544,168 +41301,189 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$107  = rq_valid_1;
+    \$107  = \$6 [12:0];
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$108  = rq_valid_2;
+    \$108  = group;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$109  = rq_valid_3;
+    \$109  = result_valid;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$110  = rq_valid_4;
+    \$110  = rq_valid_1;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$111  = rq_valid_5;
+    \$111  = rq_valid_2;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$112  = rq_valid_6;
+    \$112  = rq_valid_3;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$113  = \$6 [12:0];
+    \$113  = rq_valid_4;
     if (rst) begin
-      \$113  = 13'h0000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$114  = \$31 ;
+    \$114  = rq_valid_5;
     if (rst) begin
-      \$114  = 30'h00000000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$115  = rq0_part0_0;
+    \$115  = rq_valid_6;
     if (rst) begin
-      \$115  = 30'h00000000;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$116  = \$32 ;
+    \$116  = result0;
     if (rst) begin
-      \$116  = 21'h000000;
+      \$116  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$117  = rq0_part0_1;
+    \$117  = \$31 ;
     if (rst) begin
-      \$117  = 21'h000000;
+      \$117  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$118  = \$36 [37:0];
+    \$118  = rq0_part0_0;
     if (rst) begin
-      \$118  = 38'h0000000000;
+      \$118  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$119  = \$37 ;
+    \$119  = \$32 ;
     if (rst) begin
-      \$119  = 38'h0000000000;
+      \$119  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$120  = \$38 ;
+    \$120  = rq0_part0_1;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$121  = \$41 ;
+    \$121  = \$36 [37:0];
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$122  = \$45 ;
+    \$122  = \$37 ;
     if (rst) begin
-      \$122  = 40'h0000000000;
+      \$122  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$123  = \$51 [3:0];
+    \$123  = \$38 ;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$124  = \$signature__addr ;
+    \$124  = \$41 ;
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$125  = \$45 ;
+    if (rst) begin
+      \$125  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$126  = \$51 [3:0];
+    if (rst) begin
+      \$126  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$127  = \$signature__addr ;
     if (\$58 ) begin
-      \$124  = \$61 [2:0];
+      \$127  = \$61 [2:0];
     end
     if (rst) begin
-      \$124  = 3'h0;
+      \$127  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$125  = rport__addr;
+    \$128  = rport__addr;
     if (\$65 ) begin
-      \$125  = \$68 [2:0];
+      \$128  = \$68 [2:0];
     end
     if (rst) begin
-      \$125  = 3'h0;
+      \$128  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$126  = \$81 [2:0];
+    \$129  = \$81 [3:0];
     if (rst) begin
-      \$126  = 3'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$127  = o__valid;
+    \$130  = o__valid;
     if (\$83 ) begin
-      \$127  = \$85 ;
+      \$130  = \$85 ;
     end
     if (rst) begin
-      \$127  = 1'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$128  = o__payload;
+    \$131  = o__payload;
     if (\$83 ) begin
-      \$128  = \$87 ;
+      \$131  = \$87 ;
     end
     if (rst) begin
-      \$128  = 8'h00;
+      \$131  = 8'h00;
     end
   end
   assign new0 = \$6 [12:0];
@@ -40731,17 +41509,23 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$1 ;
   wire \$10 ;
   reg \$100 ;
-  reg \$101 ;
+  reg [3:0] \$101 ;
   reg \$102 ;
-  reg [3:0] \$103 ;
-  reg [21:0] \$104 ;
-  reg [2:0] \$105 ;
-  reg [2:0] \$106 ;
-  reg [2:0] \$107 ;
-  reg [2:0] \$108 ;
-  reg \$109 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [3:0] \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [3:0] \$109 ;
   wire \$11 ;
   reg [21:0] \$110 ;
+  reg [3:0] \$111 ;
+  reg [2:0] \$112 ;
+  reg [2:0] \$113 ;
+  reg [2:0] \$114 ;
+  reg \$115 ;
+  reg [21:0] \$116 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
@@ -40760,10 +41544,10 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [8:0] \$26 ;
   wire [16:0] \$27 ;
   wire \$28 ;
-  wire [3:0] \$29 ;
+  wire [4:0] \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire [4:0] \$31 ;
+  wire [5:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
@@ -40820,24 +41604,24 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$80 ;
   reg \$81 ;
   reg [3:0] \$82 ;
-  reg [8:0] \$83 ;
+  reg [7:0] \$83 ;
   reg [7:0] \$84 ;
-  reg [16:0] \$85 ;
-  reg [16:0] \$86 ;
-  reg [21:0] \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [8:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [16:0] \$87 ;
+  reg [16:0] \$88 ;
+  reg [21:0] \$89 ;
   wire [22:0] \$9 ;
   reg \$90 ;
-  reg [3:0] \$91 ;
+  reg \$91 ;
   reg \$92 ;
-  reg \$93 ;
+  reg [3:0] \$93 ;
   reg \$94 ;
-  reg [3:0] \$95 ;
+  reg \$95 ;
   reg \$96 ;
-  reg \$97 ;
+  reg [3:0] \$97 ;
   reg \$98 ;
-  reg [3:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -40853,6 +41637,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -40868,12 +41653,14 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [21:0] o__payload;
   reg [21:0] o__payload = 22'h000000;
@@ -40882,11 +41669,14 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = 32'd1 *)
+  reg [7:0] port__addr = 8'h00;
+  wire [7:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   wire [21:0] q_in;
   wire [21:0] \q_in[0] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -40894,26 +41684,29 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  (* init = 8'h00 *)
+  (* keep = 32'd1 *)
+  wire [7:0] rom0_addr;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [7:0] rport__data;
-  wire [21:0] \rport__data$61 ;
+  wire [21:0] \rport__data$67 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [21:0] sum0_s0_0 = 22'h000000;
-  (* init = 8'h00 *)
-  wire [7:0] t;
+  reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
-  reg [7:0] wrom__addr = 8'h00;
-  wire [7:0] wrom__data;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -40945,7 +41738,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [21:0] queue [5:0];
+  reg [21:0] queue [6:0];
   initial begin
     queue[0] = 22'h000000;
     queue[1] = 22'h000000;
@@ -40953,180 +41746,181 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[3] = 22'h000000;
     queue[4] = 22'h000000;
     queue[5] = 22'h000000;
+    queue[6] = 22'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [21:0];
   end
-  assign \rport__data$61  = queue[\rport__addr$30 ];
-  reg [7:0] rom [158:0];
+  assign \rport__data$67  = queue[\rport__addr$30 ];
+  reg [7:0] rom0 [158:0];
   initial begin
-    rom[0] = 8'h4c;
-    rom[1] = 8'h81;
-    rom[2] = 8'h82;
-    rom[3] = 8'h96;
-    rom[4] = 8'h69;
-    rom[5] = 8'hb4;
-    rom[6] = 8'h25;
-    rom[7] = 8'h2e;
-    rom[8] = 8'h85;
-    rom[9] = 8'h2b;
-    rom[10] = 8'hec;
-    rom[11] = 8'h9d;
-    rom[12] = 8'hc0;
-    rom[13] = 8'h70;
-    rom[14] = 8'h64;
-    rom[15] = 8'h99;
-    rom[16] = 8'ha3;
-    rom[17] = 8'h41;
-    rom[18] = 8'h7f;
-    rom[19] = 8'h22;
-    rom[20] = 8'ha0;
-    rom[21] = 8'h98;
-    rom[22] = 8'h9f;
-    rom[23] = 8'hfc;
-    rom[24] = 8'hce;
-    rom[25] = 8'ha8;
-    rom[26] = 8'h97;
-    rom[27] = 8'h7f;
-    rom[28] = 8'ha9;
-    rom[29] = 8'ha9;
-    rom[30] = 8'h16;
-    rom[31] = 8'h42;
-    rom[32] = 8'h90;
-    rom[33] = 8'h81;
-    rom[34] = 8'hae;
-    rom[35] = 8'h6e;
-    rom[36] = 8'h9d;
-    rom[37] = 8'h02;
-    rom[38] = 8'h24;
-    rom[39] = 8'hb7;
-    rom[40] = 8'hb7;
-    rom[41] = 8'hda;
-    rom[42] = 8'h0d;
-    rom[43] = 8'h53;
-    rom[44] = 8'h18;
-    rom[45] = 8'h5e;
-    rom[46] = 8'hbf;
-    rom[47] = 8'hba;
-    rom[48] = 8'hd6;
-    rom[49] = 8'h17;
-    rom[50] = 8'hd4;
-    rom[51] = 8'h81;
-    rom[52] = 8'hd6;
-    rom[53] = 8'h25;
-    rom[54] = 8'h4f;
-    rom[55] = 8'hcf;
-    rom[56] = 8'ha5;
-    rom[57] = 8'h9c;
-    rom[58] = 8'h03;
-    rom[59] = 8'h22;
-    rom[60] = 8'h2f;
-    rom[61] = 8'h12;
-    rom[62] = 8'hf6;
-    rom[63] = 8'h54;
-    rom[64] = 8'h5a;
-    rom[65] = 8'h25;
-    rom[66] = 8'h19;
-    rom[67] = 8'h4d;
-    rom[68] = 8'h46;
-    rom[69] = 8'h88;
-    rom[70] = 8'h81;
-    rom[71] = 8'hfb;
-    rom[72] = 8'h2c;
-    rom[73] = 8'hab;
-    rom[74] = 8'h8f;
-    rom[75] = 8'ha5;
-    rom[76] = 8'hdf;
-    rom[77] = 8'h34;
-    rom[78] = 8'h91;
-    rom[79] = 8'hd5;
-    rom[80] = 8'hea;
-    rom[81] = 8'h64;
-    rom[82] = 8'h81;
-    rom[83] = 8'h95;
-    rom[84] = 8'ha9;
-    rom[85] = 8'h68;
-    rom[86] = 8'h94;
-    rom[87] = 8'h33;
-    rom[88] = 8'h4f;
-    rom[89] = 8'hc2;
-    rom[90] = 8'hcb;
-    rom[91] = 8'ha8;
-    rom[92] = 8'h4b;
-    rom[93] = 8'he9;
-    rom[94] = 8'h22;
-    rom[95] = 8'hcc;
-    rom[96] = 8'h9a;
-    rom[97] = 8'hbc;
-    rom[98] = 8'hc4;
-    rom[99] = 8'h53;
-    rom[100] = 8'h6d;
-    rom[101] = 8'h5a;
-    rom[102] = 8'h81;
-    rom[103] = 8'ha5;
-    rom[104] = 8'h0d;
-    rom[105] = 8'hc3;
-    rom[106] = 8'h8f;
-    rom[107] = 8'ha4;
-    rom[108] = 8'h82;
-    rom[109] = 8'h8b;
-    rom[110] = 8'h5d;
-    rom[111] = 8'h5f;
-    rom[112] = 8'h35;
-    rom[113] = 8'ha7;
-    rom[114] = 8'h72;
-    rom[115] = 8'h90;
-    rom[116] = 8'hfc;
-    rom[117] = 8'h19;
-    rom[118] = 8'h81;
-    rom[119] = 8'h5e;
-    rom[120] = 8'h17;
-    rom[121] = 8'h59;
-    rom[122] = 8'hc0;
-    rom[123] = 8'hd9;
-    rom[124] = 8'h11;
-    rom[125] = 8'hbd;
-    rom[126] = 8'h9e;
-    rom[127] = 8'haf;
-    rom[128] = 8'hb2;
-    rom[129] = 8'hda;
-    rom[130] = 8'h11;
-    rom[131] = 8'h8e;
-    rom[132] = 8'hb2;
-    rom[133] = 8'h16;
-    rom[134] = 8'h6a;
-    rom[135] = 8'hf8;
-    rom[136] = 8'h29;
-    rom[137] = 8'h53;
-    rom[138] = 8'hdb;
-    rom[139] = 8'h99;
-    rom[140] = 8'h81;
-    rom[141] = 8'h49;
-    rom[142] = 8'h2a;
-    rom[143] = 8'h2f;
-    rom[144] = 8'h6a;
-    rom[145] = 8'hea;
-    rom[146] = 8'h9c;
-    rom[147] = 8'ha3;
-    rom[148] = 8'h90;
-    rom[149] = 8'h60;
-    rom[150] = 8'h0a;
-    rom[151] = 8'h89;
-    rom[152] = 8'h7f;
-    rom[153] = 8'hb4;
-    rom[154] = 8'hb6;
-    rom[155] = 8'h6c;
-    rom[156] = 8'h82;
-    rom[157] = 8'h88;
-    rom[158] = 8'hbf;
+    rom0[0] = 8'h4c;
+    rom0[1] = 8'h81;
+    rom0[2] = 8'h82;
+    rom0[3] = 8'h96;
+    rom0[4] = 8'h69;
+    rom0[5] = 8'hb4;
+    rom0[6] = 8'h25;
+    rom0[7] = 8'h2e;
+    rom0[8] = 8'h85;
+    rom0[9] = 8'h2b;
+    rom0[10] = 8'hec;
+    rom0[11] = 8'h9d;
+    rom0[12] = 8'hc0;
+    rom0[13] = 8'h70;
+    rom0[14] = 8'h64;
+    rom0[15] = 8'h99;
+    rom0[16] = 8'ha3;
+    rom0[17] = 8'h41;
+    rom0[18] = 8'h7f;
+    rom0[19] = 8'h22;
+    rom0[20] = 8'ha0;
+    rom0[21] = 8'h98;
+    rom0[22] = 8'h9f;
+    rom0[23] = 8'hfc;
+    rom0[24] = 8'hce;
+    rom0[25] = 8'ha8;
+    rom0[26] = 8'h97;
+    rom0[27] = 8'h7f;
+    rom0[28] = 8'ha9;
+    rom0[29] = 8'ha9;
+    rom0[30] = 8'h16;
+    rom0[31] = 8'h42;
+    rom0[32] = 8'h90;
+    rom0[33] = 8'h81;
+    rom0[34] = 8'hae;
+    rom0[35] = 8'h6e;
+    rom0[36] = 8'h9d;
+    rom0[37] = 8'h02;
+    rom0[38] = 8'h24;
+    rom0[39] = 8'hb7;
+    rom0[40] = 8'hb7;
+    rom0[41] = 8'hda;
+    rom0[42] = 8'h0d;
+    rom0[43] = 8'h53;
+    rom0[44] = 8'h18;
+    rom0[45] = 8'h5e;
+    rom0[46] = 8'hbf;
+    rom0[47] = 8'hba;
+    rom0[48] = 8'hd6;
+    rom0[49] = 8'h17;
+    rom0[50] = 8'hd4;
+    rom0[51] = 8'h81;
+    rom0[52] = 8'hd6;
+    rom0[53] = 8'h25;
+    rom0[54] = 8'h4f;
+    rom0[55] = 8'hcf;
+    rom0[56] = 8'ha5;
+    rom0[57] = 8'h9c;
+    rom0[58] = 8'h03;
+    rom0[59] = 8'h22;
+    rom0[60] = 8'h2f;
+    rom0[61] = 8'h12;
+    rom0[62] = 8'hf6;
+    rom0[63] = 8'h54;
+    rom0[64] = 8'h5a;
+    rom0[65] = 8'h25;
+    rom0[66] = 8'h19;
+    rom0[67] = 8'h4d;
+    rom0[68] = 8'h46;
+    rom0[69] = 8'h88;
+    rom0[70] = 8'h81;
+    rom0[71] = 8'hfb;
+    rom0[72] = 8'h2c;
+    rom0[73] = 8'hab;
+    rom0[74] = 8'h8f;
+    rom0[75] = 8'ha5;
+    rom0[76] = 8'hdf;
+    rom0[77] = 8'h34;
+    rom0[78] = 8'h91;
+    rom0[79] = 8'hd5;
+    rom0[80] = 8'hea;
+    rom0[81] = 8'h64;
+    rom0[82] = 8'h81;
+    rom0[83] = 8'h95;
+    rom0[84] = 8'ha9;
+    rom0[85] = 8'h68;
+    rom0[86] = 8'h94;
+    rom0[87] = 8'h33;
+    rom0[88] = 8'h4f;
+    rom0[89] = 8'hc2;
+    rom0[90] = 8'hcb;
+    rom0[91] = 8'ha8;
+    rom0[92] = 8'h4b;
+    rom0[93] = 8'he9;
+    rom0[94] = 8'h22;
+    rom0[95] = 8'hcc;
+    rom0[96] = 8'h9a;
+    rom0[97] = 8'hbc;
+    rom0[98] = 8'hc4;
+    rom0[99] = 8'h53;
+    rom0[100] = 8'h6d;
+    rom0[101] = 8'h5a;
+    rom0[102] = 8'h81;
+    rom0[103] = 8'ha5;
+    rom0[104] = 8'h0d;
+    rom0[105] = 8'hc3;
+    rom0[106] = 8'h8f;
+    rom0[107] = 8'ha4;
+    rom0[108] = 8'h82;
+    rom0[109] = 8'h8b;
+    rom0[110] = 8'h5d;
+    rom0[111] = 8'h5f;
+    rom0[112] = 8'h35;
+    rom0[113] = 8'ha7;
+    rom0[114] = 8'h72;
+    rom0[115] = 8'h90;
+    rom0[116] = 8'hfc;
+    rom0[117] = 8'h19;
+    rom0[118] = 8'h81;
+    rom0[119] = 8'h5e;
+    rom0[120] = 8'h17;
+    rom0[121] = 8'h59;
+    rom0[122] = 8'hc0;
+    rom0[123] = 8'hd9;
+    rom0[124] = 8'h11;
+    rom0[125] = 8'hbd;
+    rom0[126] = 8'h9e;
+    rom0[127] = 8'haf;
+    rom0[128] = 8'hb2;
+    rom0[129] = 8'hda;
+    rom0[130] = 8'h11;
+    rom0[131] = 8'h8e;
+    rom0[132] = 8'hb2;
+    rom0[133] = 8'h16;
+    rom0[134] = 8'h6a;
+    rom0[135] = 8'hf8;
+    rom0[136] = 8'h29;
+    rom0[137] = 8'h53;
+    rom0[138] = 8'hdb;
+    rom0[139] = 8'h99;
+    rom0[140] = 8'h81;
+    rom0[141] = 8'h49;
+    rom0[142] = 8'h2a;
+    rom0[143] = 8'h2f;
+    rom0[144] = 8'h6a;
+    rom0[145] = 8'hea;
+    rom0[146] = 8'h9c;
+    rom0[147] = 8'ha3;
+    rom0[148] = 8'h90;
+    rom0[149] = 8'h60;
+    rom0[150] = 8'h0a;
+    rom0[151] = 8'h89;
+    rom0[152] = 8'h7f;
+    rom0[153] = 8'hb4;
+    rom0[154] = 8'hb6;
+    rom0[155] = 8'h6c;
+    rom0[156] = 8'h82;
+    rom0[157] = 8'h88;
+    rom0[158] = 8'hbf;
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom[wrom__addr];
+    _1_ <= rom0[port__addr];
   end
-  assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign port__data = _1_;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -41136,9 +41930,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
+  assign \$8  = first6 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v5 & last5;
+  assign \$10  = v6 & last6;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -41146,17 +41940,17 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
   assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = wrom__addr == 8'h9e;
-  assign \$23  = wrom__addr + 1'h1;
+  assign \$22  = t == 8'h9e;
+  assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 9'h000 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 ) - $signed(8'h80);
+  assign \$26  = $signed(x0_0) - $signed(8'h80);
   assign \$27  = $signed(xoff0_0) * $signed(w0_0);
   assign \$28  = issue & last_t;
   assign \$29  = q_owed + \$28 ;
   assign \$30  = o__valid & o__ready;
   assign \$31  = \$29  - \$30 ;
-  assign \$32  = v5 & last5;
+  assign \$32  = v6 & last6;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
   assign \$35  = | q_stored;
@@ -41164,17 +41958,17 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$37  = \$34  & \$36 ;
   assign \$38  = ~ \$37 ;
   assign \$39  = \$32  & \$38 ;
-  assign \$40  = \$signature__addr$27  == 3'h5;
+  assign \$40  = \$signature__addr$27  == 3'h6;
   assign \$41  = \$signature__addr$27  + 1'h1;
   assign \$42  = \$40  ? 4'h0 : \$41 ;
   assign \$43  = ~ o__valid;
   assign \$44  = \$43  | o__ready;
   assign \$45  = | q_stored;
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = \rport__addr$30  == 3'h5;
+  assign \$47  = \rport__addr$30  == 3'h6;
   assign \$48  = \rport__addr$30  + 1'h1;
   assign \$49  = \$47  ? 4'h0 : \$48 ;
-  assign \$50  = v5 & last5;
+  assign \$50  = v6 & last6;
   assign \$51  = ~ o__valid;
   assign \$52  = \$51  | o__ready;
   assign \$53  = | q_stored;
@@ -41191,10 +41985,10 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$64  = ~ o__valid;
   assign \$65  = \$64  | o__ready;
   assign \$66  = | q_stored;
-  assign \$67  = v5 & last5;
+  assign \$67  = v6 & last6;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = | q_stored;
-  assign \$70  = \$69  ? \rport__data$61  : \$9 [21:0];
+  assign \$70  = \$69  ? \rport__data$67  : \$9 [21:0];
   always @(posedge clk)
     nf_t <= \$71 ;
   always @(posedge clk)
@@ -41206,7 +42000,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     last_t <= \$75 ;
   always @(posedge clk)
-    wrom__addr <= \$76 ;
+    t <= \$76 ;
   always @(posedge clk)
     x_reg <= \$77 ;
   always @(posedge clk)
@@ -41220,65 +42014,77 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     nf1 <= \$82 ;
   always @(posedge clk)
-    xoff0_0 <= \$83 ;
+    port__addr <= \$83 ;
   always @(posedge clk)
-    w0_0 <= \$84 ;
+    x0_0 <= \$84 ;
   always @(posedge clk)
-    prod0_0 <= \$85 ;
+    xoff0_0 <= \$85 ;
   always @(posedge clk)
-    prod0_0_r <= \$86 ;
+    w0_0 <= \$86 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$87 ;
+    prod0_0 <= \$87 ;
   always @(posedge clk)
-    v2 <= \$88 ;
+    prod0_0_r <= \$88 ;
   always @(posedge clk)
-    first2 <= \$89 ;
+    sum0_s0_0 <= \$89 ;
   always @(posedge clk)
-    last2 <= \$90 ;
+    v2 <= \$90 ;
   always @(posedge clk)
-    nf2 <= \$91 ;
+    first2 <= \$91 ;
   always @(posedge clk)
-    v3 <= \$92 ;
+    last2 <= \$92 ;
   always @(posedge clk)
-    first3 <= \$93 ;
+    nf2 <= \$93 ;
   always @(posedge clk)
-    last3 <= \$94 ;
+    v3 <= \$94 ;
   always @(posedge clk)
-    nf3 <= \$95 ;
+    first3 <= \$95 ;
   always @(posedge clk)
-    v4 <= \$96 ;
+    last3 <= \$96 ;
   always @(posedge clk)
-    first4 <= \$97 ;
+    nf3 <= \$97 ;
   always @(posedge clk)
-    last4 <= \$98 ;
+    v4 <= \$98 ;
   always @(posedge clk)
-    nf4 <= \$99 ;
+    first4 <= \$99 ;
   always @(posedge clk)
-    v5 <= \$100 ;
+    last4 <= \$100 ;
   always @(posedge clk)
-    first5 <= \$101 ;
+    nf4 <= \$101 ;
   always @(posedge clk)
-    last5 <= \$102 ;
+    v5 <= \$102 ;
   always @(posedge clk)
-    nf5 <= \$103 ;
+    first5 <= \$103 ;
   always @(posedge clk)
-    acc0 <= \$104 ;
+    last5 <= \$104 ;
   always @(posedge clk)
-    q_owed <= \$105 ;
+    nf5 <= \$105 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$106 ;
+    v6 <= \$106 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$107 ;
+    first6 <= \$107 ;
   always @(posedge clk)
-    q_stored <= \$108 ;
+    last6 <= \$108 ;
   always @(posedge clk)
-    o__valid <= \$109 ;
+    nf6 <= \$109 ;
   always @(posedge clk)
-    o__payload <= \$110 ;
+    acc0 <= \$110 ;
+  always @(posedge clk)
+    q_owed <= \$111 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$112 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$113 ;
+  always @(posedge clk)
+    q_stored <= \$114 ;
+  always @(posedge clk)
+    o__valid <= \$115 ;
+  always @(posedge clk)
+    o__payload <= \$116 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$7  = 22'h000000;
-    casez (nf5)
+    casez (nf6)
       4'h0:
           \$7  = 22'h3ffd84;
       4'h1:
@@ -41304,7 +42110,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$17  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$17  = 4'h0;
       8'h01:
@@ -41628,7 +42434,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$18  = 4'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$18  = 4'h1;
       8'h01:
@@ -41952,7 +42758,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$19  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$19  = 1'h1;
       8'h01:
@@ -42276,7 +43082,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$20  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$20  = 1'h0;
       8'h01:
@@ -42600,7 +43406,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$21  = 1'h0;
-    casez (wrom__addr)
+    casez (t)
       8'h00:
           \$21  = 1'h0;
       8'h01:
@@ -42973,7 +43779,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$76  = wrom__addr;
+    \$76  = t;
     if (issue) begin
       \$76  = \$24 [7:0];
     end
@@ -43025,219 +43831,261 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$83  = \$26 ;
+    \$83  = t;
     if (rst) begin
-      \$83  = 9'h000;
+      \$83  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$84  = wrom__data;
+    \$84  = \$25 ;
     if (rst) begin
       \$84  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$85  = \$27 ;
+    \$85  = \$26 ;
     if (rst) begin
-      \$85  = 17'h00000;
+      \$85  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$86  = prod0_0;
+    \$86  = port__data;
     if (rst) begin
-      \$86  = 17'h00000;
+      \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$87  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$87  = \$27 ;
     if (rst) begin
-      \$87  = 22'h000000;
+      \$87  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$88  = v1;
+    \$88  = prod0_0;
     if (rst) begin
-      \$88  = 1'h0;
+      \$88  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$89  = first1;
+    \$89  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$90  = last1;
+    \$90  = v1;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$91  = nf1;
+    \$91  = first1;
     if (rst) begin
-      \$91  = 4'h0;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$92  = v2;
+    \$92  = last1;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$93  = first2;
+    \$93  = nf1;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$94  = last2;
+    \$94  = v2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$95  = nf2;
+    \$95  = first2;
     if (rst) begin
-      \$95  = 4'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$96  = v3;
+    \$96  = last2;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$97  = first3;
+    \$97  = nf2;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$98  = last3;
+    \$98  = v3;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$99  = nf3;
+    \$99  = first3;
     if (rst) begin
-      \$99  = 4'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$100  = v4;
+    \$100  = last3;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$101  = first4;
+    \$101  = nf3;
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$102  = last4;
+    \$102  = v4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$103  = nf4;
+    \$103  = first4;
     if (rst) begin
-      \$103  = 4'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$104  = acc0;
-    if (v5) begin
-      \$104  = \$9 [21:0];
-    end
+    \$104  = last4;
     if (rst) begin
-      \$104  = 22'h000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$105  = \$31 [2:0];
+    \$105  = nf4;
     if (rst) begin
-      \$105  = 3'h0;
+      \$105  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$106  = \$signature__addr$27 ;
-    if (\$39 ) begin
-      \$106  = \$42 [2:0];
-    end
+    \$106  = v5;
     if (rst) begin
-      \$106  = 3'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$107  = \rport__addr$30 ;
-    if (\$46 ) begin
-      \$107  = \$49 [2:0];
-    end
+    \$107  = first5;
     if (rst) begin
-      \$107  = 3'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$108  = \$63 [2:0];
+    \$108  = last5;
     if (rst) begin
-      \$108  = 3'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$109  = o__valid;
-    if (\$65 ) begin
-      \$109  = \$68 ;
-    end
+    \$109  = nf5;
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$110  = o__payload;
-    if (\$65 ) begin
-      \$110  = \$70 ;
+    \$110  = acc0;
+    if (v6) begin
+      \$110  = \$9 [21:0];
     end
     if (rst) begin
       \$110  = 22'h000000;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$111  = \$31 [3:0];
+    if (rst) begin
+      \$111  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$112  = \$signature__addr$27 ;
+    if (\$39 ) begin
+      \$112  = \$42 [2:0];
+    end
+    if (rst) begin
+      \$112  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$113  = \rport__addr$30 ;
+    if (\$46 ) begin
+      \$113  = \$49 [2:0];
+    end
+    if (rst) begin
+      \$113  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$114  = \$63 [2:0];
+    if (rst) begin
+      \$114  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$115  = o__valid;
+    if (\$65 ) begin
+      \$115  = \$68 ;
+    end
+    if (rst) begin
+      \$115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$116  = o__payload;
+    if (\$65 ) begin
+      \$116  = \$70 ;
+    end
+    if (rst) begin
+      \$116  = 22'h000000;
+    end
+  end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
-  assign t = wrom__addr;
+  assign rom0_addr = port__addr;
   assign acc0_next = \$9 [21:0];
   assign q_in = \$9 [21:0];
   assign q_wptr = \$signature__addr$27 ;
