@@ -398,7 +398,7 @@ class FifoParams:
 __all__ += ["ADD_RESCALE_STAGES", "REQUANT_LATENCY", "RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
 
 ADD_RESCALE_STAGES = 5  # EltwiseAdd: operands, offsets, partial products (DSP output registers), their copies, the rescaled inputs
-REQUANT_LATENCY = 7  # operands, partial products, their copies, product, rounding, shift, clamp (+1 for the table's read register)
+REQUANT_LATENCY = 8  # operands, multiplier inputs, partial products, their copies, product, shift, rounding, clamp (+1 for a table)
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -576,9 +576,9 @@ class PoolParams:
 
     @property
     def latency(self) -> int:
-        """Cycles from the transfer of a window's last beat to its output transferring: the result
-        register, then the output queue's (max) or the requant's stages (average)."""
-        return 2 if self.requant is None else 1 + self.requant.latency
+        """Cycles from the transfer of a window's last beat to its output transferring (max: the
+        result register, then the output queue's; average: the requant's stages)."""
+        return 2 if self.requant is None else self.requant.latency
 
     @property
     def first_output_cycles(self) -> int:

@@ -2,10 +2,9 @@
 
 Per channel group one accumulator per lane: the first element of a window loads it, the others
 fold in (``max`` of codes, or the sum of ``x - x_zero_point``), and the last one sends the result
-on through a result register: to the :class:`~.queue.OutputQueue` (max), or through
-:func:`~.requant.requant_pipeline` with ``1/window`` folded into the multiplier (average). Beats
-that do not end a window are accepted whenever they come; a window's last beat needs room in the
-queue.
+on: through a result register (max) or through :func:`~.requant.requant_pipeline` with ``1/window``
+folded into the multiplier (average), to the :class:`~.queue.OutputQueue`. Beats that do not end
+a window are accepted whenever they come; a window's last beat needs room in the queue.
 """
 
 from __future__ import annotations
@@ -59,18 +58,13 @@ class Pool(wiring.Component):
                 m.d.sync += [a.eq(b) for a, b in zip(accs, accs[1:] + [value])]
             folded.append(value)
         done = accept & element_last
-        # A result register (the compare and select, or the sum) with its valid: for max the queue's
-        # head is next; an average goes on to the requant, whose operand register is a DSP block's
-        # input register (the route from the counters and adders gets a cycle to itself).
-        valid = Signal(name="result_valid")
-        results = [Signal(acc_shape, name=f"result{lane}") for lane in range(p.lanes)]
-        m.d.sync += [valid.eq(done), *(r.eq(v) for r, v in zip(results, folded))]
-        if p.requant is None:
-            queue.drive(done, valid, results)
+        if p.requant is None:  # a result register (the compare and select), then the queue's head
+            valid = Signal(name="max_valid")
+            outs = [Signal(acc_shape, name=f"max{lane}") for lane in range(p.lanes)]
+            m.d.sync += [valid.eq(done), *(o.eq(v) for o, v in zip(outs, folded))]
+            queue.drive(done, valid, outs)
             return m
-        result_group = Signal.like(group, name="result_group")
-        m.d.sync += result_group.eq(group)
         entries = [list(row) for row in p.requant.entries()]
-        valid, out_values = requant_pipeline(m, valid, results, entries, result_group, p.requant)
+        valid, out_values = requant_pipeline(m, done, folded, entries, group, p.requant)
         queue.drive(done, valid, out_values)
         return m

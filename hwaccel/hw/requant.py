@@ -1,19 +1,23 @@
 """Requant unit: ``clamp(z + round(acc * M0 * 2**-n), lo, hi)`` per lane, then an optional table.
 
-:func:`requant_pipeline` is the datapath shared with Pool and Eltwise, seven register stages so
+:func:`requant_pipeline` is the datapath shared with Pool and Eltwise, eight register stages so
 that no stage holds more than one wide operation or one route from a DSP block (post-route
 >= 100 MHz on ECP5):
 
 1. operands: the lane's value and its setting (multiplier, shift, ...) for the beat's ``select``;
-2. partial products of ``value * mult`` split into 17-bit chunks (one 18x18 DSP multiplier each,
-   this register its output register);
-3. the partial products again, in registers next to the adder (the route from the DSP blocks);
-4. the product: the sum of the partial products;
-5. arithmetic shift right by ``n`` (the floor ``q``), and the remainder ``r = x mod 2**n``
+2. the multiply's operands again, split into 17-bit chunks, one pair of registers per partial
+   product: the input registers of its DSP block. They load from flip-flops only (synthesis turns
+   a register loaded from a table into one with a data-dependent reset, which a DSP block cannot
+   hold), and no two blocks share one;
+3. partial products of ``value * mult`` (one 18x18 DSP multiplier each, this register its output
+   register);
+4. the partial products again, in registers next to the adder (the route from the DSP blocks);
+5. the product: the sum of the partial products;
+6. arithmetic shift right by ``n`` (the floor ``q``), and the remainder ``r = x mod 2**n``
    compared with ``half = 2**(n-1)``;
-6. ``zero_point + q + up``: rounding up when ``r > half``, or on a tie ``r == half`` (``n > 0``)
+7. ``zero_point + q + up``: rounding up when ``r > half``, or on a tie ``r == half`` (``n > 0``)
    always (``half_up``) or when ``q`` is odd (``half_even``);
-7. clamp;
+8. clamp;
 
 and a table (LUT) stage when the params have one. The last stage's register is the head of the
 caller's :class:`~.queue.OutputQueue`: the pipeline returns what goes into it (the clamped codes,
@@ -140,28 +144,32 @@ def requant_pipeline(
             setting[f] = [Const(0, shape)] + chain
         x = reg(1, values[lane], Shape.cast(values[lane].shape()), f"rq{lane}_x")
         mult = setting["mult"][1]
+        # a constant multiplier stays a constant (Yosys folds zero and power-of-two chunks)
+        m_chunks = [(Const(c), k) for c, k in constant_chunks(mult.value)] if isinstance(mult, Const) else _chunks(mult)
         copies = []
         for i, (a, oa) in enumerate(_chunks(x)):
-            for j, (b, ob) in enumerate(_chunks(mult)):
-                shape = Shape.cast((a * b).shape())
-                part = reg(2, a * b, shape, f"rq{lane}_part{i}_{j}")
-                copies.append((reg(3, part, shape, f"rq{lane}_part{i}_{j}_r"), oa + ob))
+            for j, (b, ob) in enumerate(m_chunks):
+                a2 = reg(2, a, Shape.cast(a.shape()), f"rq{lane}_x{i}_{j}")
+                b2 = b if isinstance(b, Const) else reg(2, b, Shape.cast(b.shape()), f"rq{lane}_m{i}_{j}")
+                shape = Shape.cast((a2 * b2).shape())
+                part = reg(3, a2 * b2, shape, f"rq{lane}_part{i}_{j}")
+                copies.append((reg(4, part, shape, f"rq{lane}_part{i}_{j}_r"), oa + ob))
         total = sum((part << offset for part, offset in copies), Const(0))
-        prod = reg(4, total, signed(width), f"rq{lane}_prod")
-        shift, half, mask = setting["shift"][4], setting["half"][4], setting["mask"][4]
-        floor = reg(5, prod >> shift, signed(width), f"rq{lane}_floor")
+        prod = reg(5, total, signed(width), f"rq{lane}_prod")
+        shift, half, mask = setting["shift"][5], setting["half"][5], setting["mask"][5]
+        floor = reg(6, prod >> shift, signed(width), f"rq{lane}_floor")
         remainder = Signal(unsigned(width), name=f"rq{lane}_rem")
         m.d.comb += remainder.eq(prod.as_unsigned() & mask)
-        above = reg(5, remainder > half, unsigned(1), f"rq{lane}_above")
-        tie = reg(5, (remainder == half) & (half != 0), unsigned(1), f"rq{lane}_tie")
+        above = reg(6, remainder > half, unsigned(1), f"rq{lane}_above")
+        tie = reg(6, (remainder == half) & (half != 0), unsigned(1), f"rq{lane}_tie")
         up = above | (tie & (1 if params.rounding == "half_up" else floor[0]))
-        code = reg(6, setting["zero_point"][5] + floor + up, signed(width + 2), f"rq{lane}_code")
-        lo, hi = setting["lo"][6], setting["hi"][6]
+        code = reg(7, setting["zero_point"][6] + floor + up, signed(width + 2), f"rq{lane}_code")
+        lo, hi = setting["lo"][7], setting["hi"][7]
         clamped = Mux(code < lo, lo, Mux(code > hi, hi, code))
         outs.append(clamped)
     if params.lut is None:
         return valids[REQUANT_LATENCY - 1], outs
-    clamped_regs = [reg(7, c, _clamp_shape(params), f"rq{lane}_out") for lane, c in enumerate(outs)]
+    clamped_regs = [reg(8, c, _clamp_shape(params), f"rq{lane}_out") for lane, c in enumerate(outs)]
     return valids[REQUANT_LATENCY], _lut_reads(m, clamped_regs, params)
 
 

@@ -4610,7 +4610,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [4:0] \$103 ;
+  wire [5:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -4626,23 +4626,23 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [24:0] \$118 ;
+  reg \$118 ;
   reg [24:0] \$119 ;
   wire \$12 ;
   reg [24:0] \$120 ;
   reg [24:0] \$121 ;
   reg [24:0] \$122 ;
   reg [24:0] \$123 ;
-  reg [5:0] \$124 ;
-  reg [5:0] \$125 ;
+  reg [24:0] \$124 ;
+  reg [24:0] \$125 ;
   reg [5:0] \$126 ;
   reg [5:0] \$127 ;
   reg [5:0] \$128 ;
   reg [5:0] \$129 ;
   wire \$13 ;
-  reg [36:0] \$130 ;
-  reg [36:0] \$131 ;
-  reg [36:0] \$132 ;
+  reg [5:0] \$130 ;
+  reg [5:0] \$131 ;
+  reg [5:0] \$132 ;
   reg [36:0] \$133 ;
   reg [36:0] \$134 ;
   reg [36:0] \$135 ;
@@ -4653,73 +4653,98 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$14 ;
   reg [36:0] \$140 ;
   reg [36:0] \$141 ;
-  reg [23:0] \$142 ;
-  reg [33:0] \$143 ;
-  reg [33:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
+  reg [36:0] \$142 ;
+  reg [36:0] \$143 ;
+  reg [36:0] \$144 ;
+  reg [36:0] \$145 ;
+  reg [36:0] \$146 ;
   reg [23:0] \$147 ;
-  reg [23:0] \$148 ;
-  reg [14:0] \$149 ;
+  reg [16:0] \$148 ;
+  reg [16:0] \$149 ;
   wire \$15 ;
-  reg [14:0] \$150 ;
-  reg [48:0] \$151 ;
-  reg [48:0] \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg [50:0] \$155 ;
-  reg [24:0] \$156 ;
-  reg [24:0] \$157 ;
-  reg [24:0] \$158 ;
-  reg [24:0] \$159 ;
+  reg [33:0] \$150 ;
+  reg [33:0] \$151 ;
+  reg [16:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [24:0] \$155 ;
+  reg [6:0] \$156 ;
+  reg [16:0] \$157 ;
+  reg [23:0] \$158 ;
+  reg [23:0] \$159 ;
   wire \$16 ;
-  reg [24:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg [5:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [5:0] \$165 ;
-  reg [5:0] \$166 ;
-  reg [5:0] \$167 ;
-  reg [36:0] \$168 ;
-  reg [36:0] \$169 ;
+  reg [6:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [14:0] \$162 ;
+  reg [14:0] \$163 ;
+  reg [48:0] \$164 ;
+  reg [48:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [50:0] \$168 ;
+  reg [24:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [36:0] \$170 ;
-  reg [36:0] \$171 ;
-  reg [36:0] \$172 ;
-  reg [36:0] \$173 ;
-  reg [36:0] \$174 ;
-  reg [36:0] \$175 ;
-  reg [36:0] \$176 ;
-  reg [36:0] \$177 ;
-  reg [36:0] \$178 ;
-  reg [36:0] \$179 ;
+  reg [24:0] \$170 ;
+  reg [24:0] \$171 ;
+  reg [24:0] \$172 ;
+  reg [24:0] \$173 ;
+  reg [24:0] \$174 ;
+  reg [24:0] \$175 ;
+  reg [5:0] \$176 ;
+  reg [5:0] \$177 ;
+  reg [5:0] \$178 ;
+  reg [5:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [23:0] \$180 ;
-  reg [33:0] \$181 ;
-  reg [33:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [23:0] \$185 ;
-  reg [23:0] \$186 ;
-  reg [14:0] \$187 ;
-  reg [14:0] \$188 ;
-  reg [48:0] \$189 ;
+  reg [5:0] \$180 ;
+  reg [5:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [36:0] \$183 ;
+  reg [36:0] \$184 ;
+  reg [36:0] \$185 ;
+  reg [36:0] \$186 ;
+  reg [36:0] \$187 ;
+  reg [36:0] \$188 ;
+  reg [36:0] \$189 ;
   wire \$19 ;
-  reg [48:0] \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [50:0] \$193 ;
-  reg [3:0] \$194 ;
-  reg [2:0] \$195 ;
-  reg [2:0] \$196 ;
-  reg [2:0] \$197 ;
-  reg \$198 ;
-  reg [15:0] \$199 ;
+  reg [36:0] \$190 ;
+  reg [36:0] \$191 ;
+  reg [36:0] \$192 ;
+  reg [36:0] \$193 ;
+  reg [36:0] \$194 ;
+  reg [36:0] \$195 ;
+  reg [36:0] \$196 ;
+  reg [23:0] \$197 ;
+  reg [16:0] \$198 ;
+  reg [16:0] \$199 ;
   wire \$2 ;
   reg [24:0] \$20 ;
+  reg [33:0] \$200 ;
+  reg [33:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [24:0] \$204 ;
+  reg [24:0] \$205 ;
+  reg [6:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [23:0] \$208 ;
+  reg [23:0] \$209 ;
   reg [5:0] \$21 ;
+  reg [6:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [14:0] \$212 ;
+  reg [14:0] \$213 ;
+  reg [48:0] \$214 ;
+  reg [48:0] \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg [50:0] \$218 ;
+  reg [3:0] \$219 ;
   reg [36:0] \$22 ;
+  reg [2:0] \$220 ;
+  reg [2:0] \$221 ;
+  reg [3:0] \$222 ;
+  reg \$223 ;
+  reg [15:0] \$224 ;
   reg [36:0] \$23 ;
   wire [33:0] \$24 ;
   wire [24:0] \$25 ;
@@ -4802,7 +4827,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [3:0] \$98 ;
+  wire [4:0] \$98 ;
   wire \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -4833,7 +4858,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -4847,18 +4872,25 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [36:0] rq0_half_4 = 37'h0000000000;
   reg [36:0] rq0_half_5 = 37'h0000000000;
   reg [36:0] rq0_half_6 = 37'h0000000000;
+  reg [36:0] rq0_half_7 = 37'h0000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [36:0] rq0_mask_1 = 37'h0000000000;
   reg [36:0] rq0_mask_2 = 37'h0000000000;
   reg [36:0] rq0_mask_3 = 37'h0000000000;
   reg [36:0] rq0_mask_4 = 37'h0000000000;
   reg [36:0] rq0_mask_5 = 37'h0000000000;
   reg [36:0] rq0_mask_6 = 37'h0000000000;
+  reg [36:0] rq0_mask_7 = 37'h0000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -4875,8 +4907,13 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [6:0] rq0_x1_0 = 7'h00;
+  reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
   reg [50:0] rq1_code = 51'h0000000000000;
   reg [48:0] rq1_floor = 49'h0000000000000;
@@ -4886,18 +4923,25 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [36:0] rq1_half_4 = 37'h0000000000;
   reg [36:0] rq1_half_5 = 37'h0000000000;
   reg [36:0] rq1_half_6 = 37'h0000000000;
+  reg [36:0] rq1_half_7 = 37'h0000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [36:0] rq1_mask_1 = 37'h0000000000;
   reg [36:0] rq1_mask_2 = 37'h0000000000;
   reg [36:0] rq1_mask_3 = 37'h0000000000;
   reg [36:0] rq1_mask_4 = 37'h0000000000;
   reg [36:0] rq1_mask_5 = 37'h0000000000;
   reg [36:0] rq1_mask_6 = 37'h0000000000;
+  reg [36:0] rq1_mask_7 = 37'h0000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -4914,8 +4958,13 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [6:0] rq1_x1_0 = 7'h00;
+  reg [6:0] rq1_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -4923,9 +4972,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [6:0];
+  reg [15:0] queue [7:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -4934,15 +4984,16 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[4] = 16'h0000;
     queue[5] = 16'h0000;
     queue[6] = 16'h0000;
+    queue[7] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_4 };
-  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_5 };
+  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -4957,41 +5008,41 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_6 & \$14 ;
+  assign \$signature__en  = rq_valid_7 & \$14 ;
   assign \$15  = i__valid & q_room;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
   assign \$18  = \$16  ? 5'h00 : \$17 ;
   assign \$19  = i__valid & q_room;
-  assign \$24  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$25  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$26  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$27  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
   assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$37  = rq0_rem > rq0_half_4;
-  assign \$38  = rq0_rem == rq0_half_4;
-  assign \$39  = | rq0_half_4;
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$37  = rq0_rem > rq0_half_5;
+  assign \$38  = rq0_rem == rq0_half_5;
+  assign \$39  = | rq0_half_5;
   assign \$40  = \$38  & \$39 ;
   assign \$41  = $signed(8'h80) + $signed(rq0_floor);
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
   assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$49  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$50  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$51  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$52  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$49  = rq1_x0_0 * rq1_m0_0;
+  assign \$50  = rq1_x0_1 * rq1_m0_1;
+  assign \$51  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$52  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$54  = 1'h0 + \$53 ;
   assign \$56  = \$54  + \$55 ;
   assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
   assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$62  = rq1_rem > rq1_half_4;
-  assign \$63  = rq1_rem == rq1_half_4;
-  assign \$64  = | rq1_half_4;
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$62  = rq1_rem > rq1_half_5;
+  assign \$63  = rq1_rem == rq1_half_5;
+  assign \$64  = | rq1_half_5;
   assign \$65  = \$63  & \$64 ;
   assign \$66  = $signed(8'h80) + $signed(rq1_floor);
   assign \$67  = rq1_tie & rq1_floor[0];
@@ -5007,15 +5058,15 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$77  = ~ \$76 ;
   assign \$78  = \$75  & \$77 ;
   assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_6 & \$79 ;
-  assign \$81  = \$signature__addr  == 3'h6;
+  assign \$80  = rq_valid_7 & \$79 ;
+  assign \$81  = \$signature__addr  == 3'h7;
   assign \$82  = \$signature__addr  + 1'h1;
   assign \$83  = \$81  ? 4'h0 : \$82 ;
   assign \$84  = ~ o__valid;
   assign \$85  = \$84  | o__ready;
   assign \$86  = | q_stored;
   assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 3'h6;
+  assign \$88  = rport__addr == 3'h7;
   assign \$89  = rport__addr + 1'h1;
   assign \$90  = \$88  ? 4'h0 : \$89 ;
   assign \$91  = ~ o__valid;
@@ -5024,7 +5075,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$94  = ~ \$93 ;
   assign \$95  = \$92  & \$94 ;
   assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_6 & \$96 ;
+  assign \$97  = rq_valid_7 & \$96 ;
   assign \$98  = q_stored + \$97 ;
   assign \$99  = ~ o__valid;
   assign \$100  = \$99  | o__ready;
@@ -5034,7 +5085,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$104  = ~ o__valid;
   assign \$105  = \$104  | o__ready;
   assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_6;
+  assign \$107  = \$106  | rq_valid_7;
   assign \$108  = | q_stored;
   assign \$109  = \$108  ? rport__data : q_in;
   always @(posedge clk)
@@ -5054,169 +5105,219 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_7 <= \$117 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$118 ;
+    rq_valid_8 <= \$118 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$119 ;
+    rq0_mult_1 <= \$119 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$120 ;
+    rq0_mult_2 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$121 ;
+    rq0_mult_3 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$122 ;
+    rq0_mult_4 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$123 ;
+    rq0_mult_5 <= \$123 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$124 ;
+    rq0_mult_6 <= \$124 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$125 ;
+    rq0_mult_7 <= \$125 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$126 ;
+    rq0_shift_1 <= \$126 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$127 ;
+    rq0_shift_2 <= \$127 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$128 ;
+    rq0_shift_3 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$129 ;
+    rq0_shift_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_1 <= \$130 ;
+    rq0_shift_5 <= \$130 ;
   always @(posedge clk)
-    rq0_half_2 <= \$131 ;
+    rq0_shift_6 <= \$131 ;
   always @(posedge clk)
-    rq0_half_3 <= \$132 ;
+    rq0_shift_7 <= \$132 ;
   always @(posedge clk)
-    rq0_half_4 <= \$133 ;
+    rq0_half_1 <= \$133 ;
   always @(posedge clk)
-    rq0_half_5 <= \$134 ;
+    rq0_half_2 <= \$134 ;
   always @(posedge clk)
-    rq0_half_6 <= \$135 ;
+    rq0_half_3 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$136 ;
+    rq0_half_4 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$137 ;
+    rq0_half_5 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$138 ;
+    rq0_half_6 <= \$138 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$139 ;
+    rq0_half_7 <= \$139 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$140 ;
+    rq0_mask_1 <= \$140 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$141 ;
+    rq0_mask_2 <= \$141 ;
   always @(posedge clk)
-    rq0_x <= \$142 ;
+    rq0_mask_3 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$143 ;
+    rq0_mask_4 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$144 ;
+    rq0_mask_5 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_mask_6 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_mask_7 <= \$146 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$147 ;
+    rq0_x <= \$147 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$148 ;
+    rq0_x0_0 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_m0_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part0_0 <= \$150 ;
   always @(posedge clk)
-    rq0_prod <= \$151 ;
+    rq0_part0_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_floor <= \$152 ;
+    rq0_x0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_above <= \$153 ;
+    rq0_m0_1 <= \$153 ;
   always @(posedge clk)
-    rq0_tie <= \$154 ;
+    rq0_part0_1 <= \$154 ;
   always @(posedge clk)
-    rq0_code <= \$155 ;
+    rq0_part0_1_r <= \$155 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$156 ;
+    rq0_x1_0 <= \$156 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$157 ;
+    rq0_m1_0 <= \$157 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$158 ;
+    rq0_part1_0 <= \$158 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$159 ;
+    rq0_part1_0_r <= \$159 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$160 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$161 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$162 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$163 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$164 ;
+    rq0_prod <= \$164 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$165 ;
+    rq0_floor <= \$165 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$166 ;
+    rq0_above <= \$166 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$167 ;
+    rq0_tie <= \$167 ;
   always @(posedge clk)
-    rq1_half_1 <= \$168 ;
+    rq0_code <= \$168 ;
   always @(posedge clk)
-    rq1_half_2 <= \$169 ;
+    rq1_mult_1 <= \$169 ;
   always @(posedge clk)
-    rq1_half_3 <= \$170 ;
+    rq1_mult_2 <= \$170 ;
   always @(posedge clk)
-    rq1_half_4 <= \$171 ;
+    rq1_mult_3 <= \$171 ;
   always @(posedge clk)
-    rq1_half_5 <= \$172 ;
+    rq1_mult_4 <= \$172 ;
   always @(posedge clk)
-    rq1_half_6 <= \$173 ;
+    rq1_mult_5 <= \$173 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$174 ;
+    rq1_mult_6 <= \$174 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$175 ;
+    rq1_mult_7 <= \$175 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$176 ;
+    rq1_shift_1 <= \$176 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$177 ;
+    rq1_shift_2 <= \$177 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$178 ;
+    rq1_shift_3 <= \$178 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$179 ;
+    rq1_shift_4 <= \$179 ;
   always @(posedge clk)
-    rq1_x <= \$180 ;
+    rq1_shift_5 <= \$180 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$181 ;
+    rq1_shift_6 <= \$181 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$182 ;
+    rq1_shift_7 <= \$182 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$183 ;
+    rq1_half_1 <= \$183 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$184 ;
+    rq1_half_2 <= \$184 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$185 ;
+    rq1_half_3 <= \$185 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$186 ;
+    rq1_half_4 <= \$186 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$187 ;
+    rq1_half_5 <= \$187 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$188 ;
+    rq1_half_6 <= \$188 ;
   always @(posedge clk)
-    rq1_prod <= \$189 ;
+    rq1_half_7 <= \$189 ;
   always @(posedge clk)
-    rq1_floor <= \$190 ;
+    rq1_mask_1 <= \$190 ;
   always @(posedge clk)
-    rq1_above <= \$191 ;
+    rq1_mask_2 <= \$191 ;
   always @(posedge clk)
-    rq1_tie <= \$192 ;
+    rq1_mask_3 <= \$192 ;
   always @(posedge clk)
-    rq1_code <= \$193 ;
+    rq1_mask_4 <= \$193 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    rq1_mask_5 <= \$194 ;
   always @(posedge clk)
-    \$signature__addr  <= \$195 ;
+    rq1_mask_6 <= \$195 ;
   always @(posedge clk)
-    rport__addr <= \$196 ;
+    rq1_mask_7 <= \$196 ;
   always @(posedge clk)
-    q_stored <= \$197 ;
+    rq1_x <= \$197 ;
   always @(posedge clk)
-    o__valid <= \$198 ;
+    rq1_x0_0 <= \$198 ;
   always @(posedge clk)
-    o__payload <= \$199 ;
+    rq1_m0_0 <= \$199 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$200 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$201 ;
+  always @(posedge clk)
+    rq1_x0_1 <= \$202 ;
+  always @(posedge clk)
+    rq1_m0_1 <= \$203 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$204 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$205 ;
+  always @(posedge clk)
+    rq1_x1_0 <= \$206 ;
+  always @(posedge clk)
+    rq1_m1_0 <= \$207 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$208 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$209 ;
+  always @(posedge clk)
+    rq1_x1_1 <= \$210 ;
+  always @(posedge clk)
+    rq1_m1_1 <= \$211 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$212 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$213 ;
+  always @(posedge clk)
+    rq1_prod <= \$214 ;
+  always @(posedge clk)
+    rq1_floor <= \$215 ;
+  always @(posedge clk)
+    rq1_above <= \$216 ;
+  always @(posedge clk)
+    rq1_tie <= \$217 ;
+  always @(posedge clk)
+    rq1_code <= \$218 ;
+  always @(posedge clk)
+    q_owed <= \$219 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$220 ;
+  always @(posedge clk)
+    rport__addr <= \$221 ;
+  always @(posedge clk)
+    q_stored <= \$222 ;
+  always @(posedge clk)
+    o__valid <= \$223 ;
+  always @(posedge clk)
+    o__payload <= \$224 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -5582,588 +5683,763 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$118  = \$20 ;
+    \$118  = rq_valid_7;
     if (rst) begin
-      \$118  = 25'h0000000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$119  = rq0_mult_1;
+    \$119  = \$20 ;
     if (rst) begin
       \$119  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$120  = rq0_mult_2;
+    \$120  = rq0_mult_1;
     if (rst) begin
       \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$121  = rq0_mult_3;
+    \$121  = rq0_mult_2;
     if (rst) begin
       \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$122  = rq0_mult_4;
+    \$122  = rq0_mult_3;
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$123  = rq0_mult_5;
+    \$123  = rq0_mult_4;
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$124  = \$21 ;
+    \$124  = rq0_mult_5;
     if (rst) begin
-      \$124  = 6'h00;
+      \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$125  = rq0_shift_1;
+    \$125  = rq0_mult_6;
     if (rst) begin
-      \$125  = 6'h00;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$126  = rq0_shift_2;
+    \$126  = \$21 ;
     if (rst) begin
       \$126  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$127  = rq0_shift_3;
+    \$127  = rq0_shift_1;
     if (rst) begin
       \$127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$128  = rq0_shift_4;
+    \$128  = rq0_shift_2;
     if (rst) begin
       \$128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$129  = rq0_shift_5;
+    \$129  = rq0_shift_3;
     if (rst) begin
       \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$130  = \$22 ;
+    \$130  = rq0_shift_4;
     if (rst) begin
-      \$130  = 37'h0000000000;
+      \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$131  = rq0_half_1;
+    \$131  = rq0_shift_5;
     if (rst) begin
-      \$131  = 37'h0000000000;
+      \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$132  = rq0_half_2;
+    \$132  = rq0_shift_6;
     if (rst) begin
-      \$132  = 37'h0000000000;
+      \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$133  = rq0_half_3;
+    \$133  = \$22 ;
     if (rst) begin
       \$133  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$134  = rq0_half_4;
+    \$134  = rq0_half_1;
     if (rst) begin
       \$134  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$135  = rq0_half_5;
+    \$135  = rq0_half_2;
     if (rst) begin
       \$135  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$136  = \$23 ;
+    \$136  = rq0_half_3;
     if (rst) begin
       \$136  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$137  = rq0_mask_1;
+    \$137  = rq0_half_4;
     if (rst) begin
       \$137  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = rq0_mask_2;
+    \$138  = rq0_half_5;
     if (rst) begin
       \$138  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = rq0_mask_3;
+    \$139  = rq0_half_6;
     if (rst) begin
       \$139  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = rq0_mask_4;
+    \$140  = \$23 ;
     if (rst) begin
       \$140  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = rq0_mask_5;
+    \$141  = rq0_mask_1;
     if (rst) begin
       \$141  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = i__payload[23:0];
+    \$142  = rq0_mask_2;
     if (rst) begin
-      \$142  = 24'h000000;
+      \$142  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = \$24 ;
+    \$143  = rq0_mask_3;
     if (rst) begin
-      \$143  = 34'h000000000;
+      \$143  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = rq0_part0_0;
+    \$144  = rq0_mask_4;
     if (rst) begin
-      \$144  = 34'h000000000;
+      \$144  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = \$25 ;
+    \$145  = rq0_mask_5;
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mask_6;
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = \$26 ;
+    \$147  = i__payload[23:0];
     if (rst) begin
       \$147  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = rq0_part1_0;
+    \$148  = rq0_x[16:0];
     if (rst) begin
-      \$148  = 24'h000000;
+      \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = \$27 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 15'h0000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$24 ;
     if (rst) begin
-      \$150  = 15'h0000;
+      \$150  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = \$35 [48:0];
+    \$151  = rq0_part0_0;
     if (rst) begin
-      \$151  = 49'h0000000000000;
+      \$151  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = \$36 ;
+    \$152  = rq0_x[16:0];
     if (rst) begin
-      \$152  = 49'h0000000000000;
+      \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = \$37 ;
+    \$153  = rq0_mult_1[24:17];
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = \$40 ;
+    \$154  = \$25 ;
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = \$44 ;
+    \$155  = rq0_part0_1;
     if (rst) begin
-      \$155  = 51'h0000000000000;
+      \$155  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = \$45 ;
+    \$156  = rq0_x[23:17];
     if (rst) begin
-      \$156  = 25'h0000000;
+      \$156  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = rq1_mult_1;
+    \$157  = rq0_mult_1[16:0];
     if (rst) begin
-      \$157  = 25'h0000000;
+      \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = rq1_mult_2;
+    \$158  = \$26 ;
     if (rst) begin
-      \$158  = 25'h0000000;
+      \$158  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = rq1_mult_3;
+    \$159  = rq0_part1_0;
     if (rst) begin
-      \$159  = 25'h0000000;
+      \$159  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = rq1_mult_4;
+    \$160  = rq0_x[23:17];
     if (rst) begin
-      \$160  = 25'h0000000;
+      \$160  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = rq1_mult_5;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = \$46 ;
+    \$162  = \$27 ;
     if (rst) begin
-      \$162  = 6'h00;
+      \$162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = rq1_shift_1;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 6'h00;
+      \$163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = rq1_shift_2;
+    \$164  = \$35 [48:0];
     if (rst) begin
-      \$164  = 6'h00;
+      \$164  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = rq1_shift_3;
+    \$165  = \$36 ;
     if (rst) begin
-      \$165  = 6'h00;
+      \$165  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = rq1_shift_4;
+    \$166  = \$37 ;
     if (rst) begin
-      \$166  = 6'h00;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = rq1_shift_5;
+    \$167  = \$40 ;
     if (rst) begin
-      \$167  = 6'h00;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = \$47 ;
+    \$168  = \$44 ;
     if (rst) begin
-      \$168  = 37'h0000000000;
+      \$168  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = rq1_half_1;
+    \$169  = \$45 ;
     if (rst) begin
-      \$169  = 37'h0000000000;
+      \$169  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = rq1_half_2;
+    \$170  = rq1_mult_1;
     if (rst) begin
-      \$170  = 37'h0000000000;
+      \$170  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = rq1_half_3;
+    \$171  = rq1_mult_2;
     if (rst) begin
-      \$171  = 37'h0000000000;
+      \$171  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = rq1_half_4;
+    \$172  = rq1_mult_3;
     if (rst) begin
-      \$172  = 37'h0000000000;
+      \$172  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = rq1_half_5;
+    \$173  = rq1_mult_4;
     if (rst) begin
-      \$173  = 37'h0000000000;
+      \$173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = \$48 ;
+    \$174  = rq1_mult_5;
     if (rst) begin
-      \$174  = 37'h0000000000;
+      \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = rq1_mask_1;
+    \$175  = rq1_mult_6;
     if (rst) begin
-      \$175  = 37'h0000000000;
+      \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = rq1_mask_2;
+    \$176  = \$46 ;
     if (rst) begin
-      \$176  = 37'h0000000000;
+      \$176  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = rq1_mask_3;
+    \$177  = rq1_shift_1;
     if (rst) begin
-      \$177  = 37'h0000000000;
+      \$177  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = rq1_mask_4;
+    \$178  = rq1_shift_2;
     if (rst) begin
-      \$178  = 37'h0000000000;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = rq1_mask_5;
+    \$179  = rq1_shift_3;
     if (rst) begin
-      \$179  = 37'h0000000000;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = i__payload[47:24];
+    \$180  = rq1_shift_4;
     if (rst) begin
-      \$180  = 24'h000000;
+      \$180  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = \$49 ;
+    \$181  = rq1_shift_5;
     if (rst) begin
-      \$181  = 34'h000000000;
+      \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = rq1_part0_0;
+    \$182  = rq1_shift_6;
     if (rst) begin
-      \$182  = 34'h000000000;
+      \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = \$50 ;
+    \$183  = \$47 ;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = rq1_part0_1;
+    \$184  = rq1_half_1;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = \$51 ;
+    \$185  = rq1_half_2;
     if (rst) begin
-      \$185  = 24'h000000;
+      \$185  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = rq1_part1_0;
+    \$186  = rq1_half_3;
     if (rst) begin
-      \$186  = 24'h000000;
+      \$186  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = \$52 ;
+    \$187  = rq1_half_4;
     if (rst) begin
-      \$187  = 15'h0000;
+      \$187  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = rq1_part1_1;
+    \$188  = rq1_half_5;
     if (rst) begin
-      \$188  = 15'h0000;
+      \$188  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = \$60 [48:0];
+    \$189  = rq1_half_6;
     if (rst) begin
-      \$189  = 49'h0000000000000;
+      \$189  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = \$61 ;
+    \$190  = \$48 ;
     if (rst) begin
-      \$190  = 49'h0000000000000;
+      \$190  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$62 ;
+    \$191  = rq1_mask_1;
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \$65 ;
+    \$192  = rq1_mask_2;
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$69 ;
+    \$193  = rq1_mask_3;
     if (rst) begin
-      \$193  = 51'h0000000000000;
+      \$193  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = \$73 [3:0];
+    \$194  = rq1_mask_4;
     if (rst) begin
-      \$194  = 4'h0;
+      \$194  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = \$signature__addr ;
+    \$195  = rq1_mask_5;
+    if (rst) begin
+      \$195  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$196  = rq1_mask_6;
+    if (rst) begin
+      \$196  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$197  = i__payload[47:24];
+    if (rst) begin
+      \$197  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$198  = rq1_x[16:0];
+    if (rst) begin
+      \$198  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$199  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$199  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$200  = \$49 ;
+    if (rst) begin
+      \$200  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$201  = rq1_part0_0;
+    if (rst) begin
+      \$201  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$202  = rq1_x[16:0];
+    if (rst) begin
+      \$202  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$203  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$204  = \$50 ;
+    if (rst) begin
+      \$204  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$205  = rq1_part0_1;
+    if (rst) begin
+      \$205  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$206  = rq1_x[23:17];
+    if (rst) begin
+      \$206  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$207  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$207  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$208  = \$51 ;
+    if (rst) begin
+      \$208  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$209  = rq1_part1_0;
+    if (rst) begin
+      \$209  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$210  = rq1_x[23:17];
+    if (rst) begin
+      \$210  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$211  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$211  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$212  = \$52 ;
+    if (rst) begin
+      \$212  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$213  = rq1_part1_1;
+    if (rst) begin
+      \$213  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$214  = \$60 [48:0];
+    if (rst) begin
+      \$214  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$215  = \$61 ;
+    if (rst) begin
+      \$215  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$216  = \$62 ;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$217  = \$65 ;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$218  = \$69 ;
+    if (rst) begin
+      \$218  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$219  = \$73 [3:0];
+    if (rst) begin
+      \$219  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$220  = \$signature__addr ;
     if (\$80 ) begin
-      \$195  = \$83 [2:0];
+      \$220  = \$83 [2:0];
     end
     if (rst) begin
-      \$195  = 3'h0;
+      \$220  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rport__addr;
+    \$221  = rport__addr;
     if (\$87 ) begin
-      \$196  = \$90 [2:0];
+      \$221  = \$90 [2:0];
     end
     if (rst) begin
-      \$196  = 3'h0;
+      \$221  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = \$103 [2:0];
+    \$222  = \$103 [3:0];
     if (rst) begin
-      \$197  = 3'h0;
+      \$222  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = o__valid;
+    \$223  = o__valid;
     if (\$105 ) begin
-      \$198  = \$107 ;
+      \$223  = \$107 ;
     end
     if (rst) begin
-      \$198  = 1'h0;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = o__payload;
+    \$224  = o__payload;
     if (\$105 ) begin
-      \$199  = \$109 ;
+      \$224  = \$109 ;
     end
     if (rst) begin
-      \$199  = 16'h0000;
+      \$224  = 16'h0000;
     end
   end
   assign i__ready = q_room;
@@ -8509,9 +8785,9 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$1 ;
   wire \$10 ;
   reg [5:0] \$100 ;
-  reg [34:0] \$101 ;
-  reg [34:0] \$102 ;
-  reg [34:0] \$103 ;
+  reg [5:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
   reg [34:0] \$104 ;
   reg [34:0] \$105 ;
   reg [34:0] \$106 ;
@@ -8522,29 +8798,42 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] \$110 ;
   reg [34:0] \$111 ;
   reg [34:0] \$112 ;
-  reg [22:0] \$113 ;
-  reg [33:0] \$114 ;
-  reg [33:0] \$115 ;
-  reg [24:0] \$116 ;
-  reg [24:0] \$117 ;
+  reg [34:0] \$113 ;
+  reg [34:0] \$114 ;
+  reg [34:0] \$115 ;
+  reg [34:0] \$116 ;
+  reg [34:0] \$117 ;
   reg [22:0] \$118 ;
-  reg [22:0] \$119 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [13:0] \$120 ;
-  reg [13:0] \$121 ;
-  reg [47:0] \$122 ;
-  reg [47:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [49:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [2:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg [16:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [24:0] \$125 ;
+  reg [24:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [22:0] \$129 ;
   wire [3:0] \$13 ;
-  reg [2:0] \$130 ;
-  reg \$131 ;
+  reg [22:0] \$130 ;
+  reg [5:0] \$131 ;
   reg [7:0] \$132 ;
+  reg [13:0] \$133 ;
+  reg [13:0] \$134 ;
+  reg [47:0] \$135 ;
+  reg [47:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [49:0] \$139 ;
   wire [3:0] \$14 ;
+  reg [3:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire \$15 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
@@ -8604,13 +8893,13 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -8626,15 +8915,15 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg [24:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
   reg [24:0] \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [5:0] \$96 ;
+  reg [24:0] \$95 ;
+  reg [24:0] \$96 ;
   reg [5:0] \$97 ;
   reg [5:0] \$98 ;
   reg [5:0] \$99 ;
@@ -8664,7 +8953,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -8678,18 +8967,25 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] rq0_half_4 = 35'h000000000;
   reg [34:0] rq0_half_5 = 35'h000000000;
   reg [34:0] rq0_half_6 = 35'h000000000;
+  reg [34:0] rq0_half_7 = 35'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [34:0] rq0_mask_1 = 35'h000000000;
   reg [34:0] rq0_mask_2 = 35'h000000000;
   reg [34:0] rq0_mask_3 = 35'h000000000;
   reg [34:0] rq0_mask_4 = 35'h000000000;
   reg [34:0] rq0_mask_5 = 35'h000000000;
   reg [34:0] rq0_mask_6 = 35'h000000000;
+  reg [34:0] rq0_mask_7 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -8706,8 +9002,13 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [5:0] rq0_x1_0 = 6'h00;
+  reg [5:0] rq0_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -8715,9 +9016,10 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [6:0];
+  reg [7:0] queue [7:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -8726,14 +9028,15 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[4] = 8'h00;
     queue[5] = 8'h00;
     queue[6] = 8'h00;
+    queue[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
@@ -8744,24 +9047,24 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 3'h7;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 4'h0 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(8'h80) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -8777,15 +9080,15 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_6 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$51  = rq_valid_7 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h7;
   assign \$53  = \$signature__addr  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h6;
+  assign \$59  = rport__addr == 3'h7;
   assign \$60  = rport__addr + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
   assign \$62  = ~ o__valid;
@@ -8794,7 +9097,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$68  = rq_valid_7 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -8804,7 +9107,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_6;
+  assign \$78  = \$77  | rq_valid_7;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -8824,93 +9127,119 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$89 ;
+    rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$90 ;
+    rq0_mult_1 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$91 ;
+    rq0_mult_2 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$92 ;
+    rq0_mult_3 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$93 ;
+    rq0_mult_4 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$94 ;
+    rq0_mult_5 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$95 ;
+    rq0_mult_6 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$96 ;
+    rq0_mult_7 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$97 ;
+    rq0_shift_1 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$98 ;
+    rq0_shift_2 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$99 ;
+    rq0_shift_3 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$100 ;
+    rq0_shift_4 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$101 ;
+    rq0_shift_5 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$102 ;
+    rq0_shift_6 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$103 ;
+    rq0_shift_7 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$104 ;
+    rq0_half_1 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$105 ;
+    rq0_half_2 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$106 ;
+    rq0_half_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$107 ;
+    rq0_half_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$108 ;
+    rq0_half_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$109 ;
+    rq0_half_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$110 ;
+    rq0_half_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$111 ;
+    rq0_mask_1 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$112 ;
+    rq0_mask_2 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$113 ;
+    rq0_mask_3 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$114 ;
+    rq0_mask_4 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$115 ;
+    rq0_mask_5 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$116 ;
+    rq0_mask_6 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$117 ;
+    rq0_mask_7 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$118 ;
+    rq0_x <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$119 ;
+    rq0_x0_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$120 ;
+    rq0_m0_0 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$121 ;
+    rq0_part0_0 <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$122 ;
+    rq0_part0_0_r <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$123 ;
+    rq0_x0_1 <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$124 ;
+    rq0_m0_1 <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$125 ;
+    rq0_part0_1 <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$126 ;
+    rq0_part0_1_r <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_x1_0 <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_m1_0 <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_part1_0 <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_part1_0_r <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    rq0_x1_1 <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    rq0_m1_1 <= \$132 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$133 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$134 ;
+  always @(posedge clk)
+    rq0_prod <= \$135 ;
+  always @(posedge clk)
+    rq0_floor <= \$136 ;
+  always @(posedge clk)
+    rq0_above <= \$137 ;
+  always @(posedge clk)
+    rq0_tie <= \$138 ;
+  always @(posedge clk)
+    rq0_code <= \$139 ;
+  always @(posedge clk)
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
@@ -9060,322 +9389,413 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = \$16 ;
+    \$89  = rq_valid_7;
     if (rst) begin
-      \$89  = 25'h0000000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = rq0_mult_1;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = rq0_mult_2;
+    \$91  = rq0_mult_1;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = rq0_mult_3;
+    \$92  = rq0_mult_2;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = rq0_mult_4;
+    \$93  = rq0_mult_3;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = rq0_mult_5;
+    \$94  = rq0_mult_4;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = \$17 ;
+    \$95  = rq0_mult_5;
     if (rst) begin
-      \$95  = 6'h00;
+      \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = rq0_shift_1;
+    \$96  = rq0_mult_6;
     if (rst) begin
-      \$96  = 6'h00;
+      \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = rq0_shift_2;
+    \$97  = \$17 ;
     if (rst) begin
       \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = rq0_shift_3;
+    \$98  = rq0_shift_1;
     if (rst) begin
       \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = rq0_shift_4;
+    \$99  = rq0_shift_2;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = rq0_shift_5;
+    \$100  = rq0_shift_3;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = \$18 ;
+    \$101  = rq0_shift_4;
     if (rst) begin
-      \$101  = 35'h000000000;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = rq0_half_1;
+    \$102  = rq0_shift_5;
     if (rst) begin
-      \$102  = 35'h000000000;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = rq0_half_2;
+    \$103  = rq0_shift_6;
     if (rst) begin
-      \$103  = 35'h000000000;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = rq0_half_3;
+    \$104  = \$18 ;
     if (rst) begin
       \$104  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = rq0_half_4;
+    \$105  = rq0_half_1;
     if (rst) begin
       \$105  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = rq0_half_5;
+    \$106  = rq0_half_2;
     if (rst) begin
       \$106  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = \$19 ;
+    \$107  = rq0_half_3;
     if (rst) begin
       \$107  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = rq0_mask_1;
+    \$108  = rq0_half_4;
     if (rst) begin
       \$108  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = rq0_mask_2;
+    \$109  = rq0_half_5;
     if (rst) begin
       \$109  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = rq0_mask_3;
+    \$110  = rq0_half_6;
     if (rst) begin
       \$110  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = rq0_mask_4;
+    \$111  = \$19 ;
     if (rst) begin
       \$111  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = rq0_mask_5;
+    \$112  = rq0_mask_1;
     if (rst) begin
       \$112  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = i__payload;
+    \$113  = rq0_mask_2;
     if (rst) begin
-      \$113  = 23'h000000;
+      \$113  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = \$20 ;
+    \$114  = rq0_mask_3;
     if (rst) begin
-      \$114  = 34'h000000000;
+      \$114  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = rq0_part0_0;
+    \$115  = rq0_mask_4;
     if (rst) begin
-      \$115  = 34'h000000000;
+      \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = \$21 ;
+    \$116  = rq0_mask_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = rq0_part0_1;
+    \$117  = rq0_mask_6;
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$117  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = \$22 ;
+    \$118  = i__payload;
     if (rst) begin
       \$118  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = rq0_part1_0;
+    \$119  = rq0_x[16:0];
     if (rst) begin
-      \$119  = 23'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = \$23 ;
+    \$120  = rq0_mult_1[16:0];
     if (rst) begin
-      \$120  = 14'h0000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = rq0_part1_1;
+    \$121  = \$20 ;
     if (rst) begin
-      \$121  = 14'h0000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = \$31 [47:0];
+    \$122  = rq0_part0_0;
     if (rst) begin
-      \$122  = 48'h000000000000;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = \$32 ;
+    \$123  = rq0_x[16:0];
     if (rst) begin
-      \$123  = 48'h000000000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = \$33 ;
+    \$124  = rq0_mult_1[24:17];
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = \$36 ;
+    \$125  = \$21 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = \$40 ;
+    \$126  = rq0_part0_1;
     if (rst) begin
-      \$126  = 50'h0000000000000;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = rq0_x[22:17];
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = \$signature__addr ;
-    if (\$51 ) begin
-      \$128  = \$54 [2:0];
-    end
+    \$128  = rq0_mult_1[16:0];
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = rport__addr;
-    if (\$58 ) begin
-      \$129  = \$61 [2:0];
-    end
+    \$129  = \$22 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = \$74 [2:0];
+    \$130  = rq0_part1_0;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = o__valid;
-    if (\$76 ) begin
-      \$131  = \$78 ;
-    end
+    \$131  = rq0_x[22:17];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = o__payload;
-    if (\$76 ) begin
-      \$132  = \$80 ;
-    end
+    \$132  = rq0_mult_1[24:17];
     if (rst) begin
       \$132  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$133  = \$23 ;
+    if (rst) begin
+      \$133  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$134  = rq0_part1_1;
+    if (rst) begin
+      \$134  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$135  = \$31 [47:0];
+    if (rst) begin
+      \$135  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$136  = \$32 ;
+    if (rst) begin
+      \$136  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$137  = \$33 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$138  = \$36 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$139  = \$40 ;
+    if (rst) begin
+      \$139  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$140  = \$44 [3:0];
+    if (rst) begin
+      \$140  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$141  = \$signature__addr ;
+    if (\$51 ) begin
+      \$141  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$142  = rport__addr;
+    if (\$58 ) begin
+      \$142  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$142  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$143  = \$74 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$144  = o__valid;
+    if (\$76 ) begin
+      \$144  = \$78 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$145  = o__payload;
+    if (\$76 ) begin
+      \$145  = \$80 ;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -11318,13 +11738,13 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [3:0] \$156 ;
+  wire [4:0] \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire [47:0] \$16 ;
   wire \$160 ;
-  wire [4:0] \$161 ;
+  wire [5:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
@@ -11340,23 +11760,23 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$173 ;
   reg \$174 ;
   reg \$175 ;
-  reg [24:0] \$176 ;
+  reg \$176 ;
   reg [24:0] \$177 ;
   reg [24:0] \$178 ;
   reg [24:0] \$179 ;
   wire \$18 ;
   reg [24:0] \$180 ;
   reg [24:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [5:0] \$183 ;
+  reg [24:0] \$182 ;
+  reg [24:0] \$183 ;
   reg [5:0] \$184 ;
   reg [5:0] \$185 ;
   reg [5:0] \$186 ;
   reg [5:0] \$187 ;
-  reg [32:0] \$188 ;
-  reg [32:0] \$189 ;
+  reg [5:0] \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
-  reg [32:0] \$190 ;
+  reg [5:0] \$190 ;
   reg [32:0] \$191 ;
   reg [32:0] \$192 ;
   reg [32:0] \$193 ;
@@ -11368,159 +11788,208 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [20:0] \$200 ;
-  reg [33:0] \$201 ;
-  reg [33:0] \$202 ;
-  reg [24:0] \$203 ;
-  reg [24:0] \$204 ;
+  reg [32:0] \$200 ;
+  reg [32:0] \$201 ;
+  reg [32:0] \$202 ;
+  reg [32:0] \$203 ;
+  reg [32:0] \$204 ;
   reg [20:0] \$205 ;
-  reg [20:0] \$206 ;
-  reg [11:0] \$207 ;
-  reg [11:0] \$208 ;
-  reg [45:0] \$209 ;
+  reg [16:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [33:0] \$208 ;
+  reg [33:0] \$209 ;
   wire \$21 ;
-  reg [45:0] \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg [47:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg [16:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [3:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [20:0] \$216 ;
+  reg [20:0] \$217 ;
+  reg [3:0] \$218 ;
+  reg [7:0] \$219 ;
   wire \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [32:0] \$226 ;
-  reg [32:0] \$227 ;
-  reg [32:0] \$228 ;
-  reg [32:0] \$229 ;
+  reg [11:0] \$220 ;
+  reg [11:0] \$221 ;
+  reg [45:0] \$222 ;
+  reg [45:0] \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg [47:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
-  reg [32:0] \$230 ;
-  reg [32:0] \$231 ;
-  reg [32:0] \$232 ;
-  reg [32:0] \$233 ;
-  reg [32:0] \$234 ;
-  reg [32:0] \$235 ;
-  reg [32:0] \$236 ;
-  reg [32:0] \$237 ;
-  reg [20:0] \$238 ;
-  reg [33:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [5:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg [5:0] \$238 ;
+  reg [5:0] \$239 ;
   wire \$24 ;
-  reg [33:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [20:0] \$243 ;
-  reg [20:0] \$244 ;
-  reg [11:0] \$245 ;
-  reg [11:0] \$246 ;
-  reg [45:0] \$247 ;
-  reg [45:0] \$248 ;
-  reg \$249 ;
+  reg [5:0] \$240 ;
+  reg [32:0] \$241 ;
+  reg [32:0] \$242 ;
+  reg [32:0] \$243 ;
+  reg [32:0] \$244 ;
+  reg [32:0] \$245 ;
+  reg [32:0] \$246 ;
+  reg [32:0] \$247 ;
+  reg [32:0] \$248 ;
+  reg [32:0] \$249 ;
   wire [3:0] \$25 ;
-  reg \$250 ;
-  reg [47:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [5:0] \$258 ;
-  reg [5:0] \$259 ;
+  reg [32:0] \$250 ;
+  reg [32:0] \$251 ;
+  reg [32:0] \$252 ;
+  reg [32:0] \$253 ;
+  reg [32:0] \$254 ;
+  reg [20:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [16:0] \$257 ;
+  reg [33:0] \$258 ;
+  reg [33:0] \$259 ;
   wire [3:0] \$26 ;
-  reg [5:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [5:0] \$263 ;
-  reg [32:0] \$264 ;
-  reg [32:0] \$265 ;
-  reg [32:0] \$266 ;
-  reg [32:0] \$267 ;
-  reg [32:0] \$268 ;
-  reg [32:0] \$269 ;
+  reg [16:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [24:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [3:0] \$264 ;
+  reg [16:0] \$265 ;
+  reg [20:0] \$266 ;
+  reg [20:0] \$267 ;
+  reg [3:0] \$268 ;
+  reg [7:0] \$269 ;
   wire \$27 ;
-  reg [32:0] \$270 ;
-  reg [32:0] \$271 ;
-  reg [32:0] \$272 ;
-  reg [32:0] \$273 ;
-  reg [32:0] \$274 ;
-  reg [32:0] \$275 ;
-  reg [20:0] \$276 ;
-  reg [33:0] \$277 ;
-  reg [33:0] \$278 ;
+  reg [11:0] \$270 ;
+  reg [11:0] \$271 ;
+  reg [45:0] \$272 ;
+  reg [45:0] \$273 ;
+  reg \$274 ;
+  reg \$275 ;
+  reg [47:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
   reg [24:0] \$279 ;
   reg [24:0] \$28 ;
   reg [24:0] \$280 ;
-  reg [20:0] \$281 ;
-  reg [20:0] \$282 ;
-  reg [11:0] \$283 ;
-  reg [11:0] \$284 ;
-  reg [45:0] \$285 ;
-  reg [45:0] \$286 ;
-  reg \$287 ;
-  reg \$288 ;
-  reg [47:0] \$289 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [5:0] \$284 ;
+  reg [5:0] \$285 ;
+  reg [5:0] \$286 ;
+  reg [5:0] \$287 ;
+  reg [5:0] \$288 ;
+  reg [5:0] \$289 ;
   reg [5:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [24:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [5:0] \$296 ;
-  reg [5:0] \$297 ;
-  reg [5:0] \$298 ;
-  reg [5:0] \$299 ;
+  reg [5:0] \$290 ;
+  reg [32:0] \$291 ;
+  reg [32:0] \$292 ;
+  reg [32:0] \$293 ;
+  reg [32:0] \$294 ;
+  reg [32:0] \$295 ;
+  reg [32:0] \$296 ;
+  reg [32:0] \$297 ;
+  reg [32:0] \$298 ;
+  reg [32:0] \$299 ;
   wire [47:0] \$3 ;
   reg [32:0] \$30 ;
-  reg [5:0] \$300 ;
-  reg [5:0] \$301 ;
-  reg [31:0] \$302 ;
-  reg [31:0] \$303 ;
-  reg [31:0] \$304 ;
-  reg [31:0] \$305 ;
-  reg [31:0] \$306 ;
-  reg [31:0] \$307 ;
-  reg [31:0] \$308 ;
-  reg [31:0] \$309 ;
+  reg [32:0] \$300 ;
+  reg [32:0] \$301 ;
+  reg [32:0] \$302 ;
+  reg [32:0] \$303 ;
+  reg [32:0] \$304 ;
+  reg [20:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [16:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [33:0] \$309 ;
   reg [32:0] \$31 ;
-  reg [31:0] \$310 ;
-  reg [31:0] \$311 ;
-  reg [31:0] \$312 ;
-  reg [31:0] \$313 ;
-  reg [20:0] \$314 ;
-  reg [33:0] \$315 ;
-  reg [33:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [24:0] \$318 ;
-  reg [20:0] \$319 ;
+  reg [16:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [3:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [20:0] \$316 ;
+  reg [20:0] \$317 ;
+  reg [3:0] \$318 ;
+  reg [7:0] \$319 ;
   wire [33:0] \$32 ;
-  reg [20:0] \$320 ;
+  reg [11:0] \$320 ;
   reg [11:0] \$321 ;
-  reg [11:0] \$322 ;
+  reg [45:0] \$322 ;
   reg [45:0] \$323 ;
-  reg [45:0] \$324 ;
+  reg \$324 ;
   reg \$325 ;
-  reg \$326 ;
-  reg [47:0] \$327 ;
-  reg [3:0] \$328 ;
-  reg [2:0] \$329 ;
+  reg [47:0] \$326 ;
+  reg [24:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
   wire [24:0] \$33 ;
-  reg [2:0] \$330 ;
-  reg [2:0] \$331 ;
-  reg \$332 ;
-  reg [31:0] \$333 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [5:0] \$334 ;
+  reg [5:0] \$335 ;
+  reg [5:0] \$336 ;
+  reg [5:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [5:0] \$339 ;
   wire [20:0] \$34 ;
+  reg [5:0] \$340 ;
+  reg [31:0] \$341 ;
+  reg [31:0] \$342 ;
+  reg [31:0] \$343 ;
+  reg [31:0] \$344 ;
+  reg [31:0] \$345 ;
+  reg [31:0] \$346 ;
+  reg [31:0] \$347 ;
+  reg [31:0] \$348 ;
+  reg [31:0] \$349 ;
   wire [11:0] \$35 ;
+  reg [31:0] \$350 ;
+  reg [31:0] \$351 ;
+  reg [31:0] \$352 ;
+  reg [31:0] \$353 ;
+  reg [31:0] \$354 ;
+  reg [20:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [33:0] \$358 ;
+  reg [33:0] \$359 ;
   wire [34:0] \$36 ;
+  reg [16:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [3:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [20:0] \$366 ;
+  reg [20:0] \$367 ;
+  reg [3:0] \$368 ;
+  reg [7:0] \$369 ;
   wire [35:0] \$37 ;
+  reg [11:0] \$370 ;
+  reg [11:0] \$371 ;
+  reg [45:0] \$372 ;
+  reg [45:0] \$373 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg [47:0] \$376 ;
+  reg [3:0] \$377 ;
+  reg [2:0] \$378 ;
+  reg [2:0] \$379 ;
   wire [55:0] \$38 ;
+  reg [3:0] \$380 ;
+  reg \$381 ;
+  reg [31:0] \$382 ;
   wire [56:0] \$39 ;
   wire [47:0] \$4 ;
   wire [51:0] \$40 ;
@@ -11623,7 +12092,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -11637,18 +12106,25 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] rq0_half_4 = 33'h000000000;
   reg [32:0] rq0_half_5 = 33'h000000000;
   reg [32:0] rq0_half_6 = 33'h000000000;
+  reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [32:0] rq0_mask_1 = 33'h000000000;
   reg [32:0] rq0_mask_2 = 33'h000000000;
   reg [32:0] rq0_mask_3 = 33'h000000000;
   reg [32:0] rq0_mask_4 = 33'h000000000;
   reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [32:0] rq0_mask_6 = 33'h000000000;
+  reg [32:0] rq0_mask_7 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -11665,8 +12141,13 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [3:0] rq0_x1_0 = 4'h0;
+  reg [3:0] rq0_x1_1 = 4'h0;
   reg rq1_above = 1'h0;
   reg [47:0] rq1_code = 48'h000000000000;
   reg [45:0] rq1_floor = 46'h000000000000;
@@ -11676,18 +12157,25 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] rq1_half_4 = 33'h000000000;
   reg [32:0] rq1_half_5 = 33'h000000000;
   reg [32:0] rq1_half_6 = 33'h000000000;
+  reg [32:0] rq1_half_7 = 33'h000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [32:0] rq1_mask_1 = 33'h000000000;
   reg [32:0] rq1_mask_2 = 33'h000000000;
   reg [32:0] rq1_mask_3 = 33'h000000000;
   reg [32:0] rq1_mask_4 = 33'h000000000;
   reg [32:0] rq1_mask_5 = 33'h000000000;
   reg [32:0] rq1_mask_6 = 33'h000000000;
+  reg [32:0] rq1_mask_7 = 33'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -11704,8 +12192,13 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [3:0] rq1_x1_0 = 4'h0;
+  reg [3:0] rq1_x1_1 = 4'h0;
   reg rq2_above = 1'h0;
   reg [47:0] rq2_code = 48'h000000000000;
   reg [45:0] rq2_floor = 46'h000000000000;
@@ -11715,18 +12208,25 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] rq2_half_4 = 33'h000000000;
   reg [32:0] rq2_half_5 = 33'h000000000;
   reg [32:0] rq2_half_6 = 33'h000000000;
+  reg [32:0] rq2_half_7 = 33'h000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [32:0] rq2_mask_1 = 33'h000000000;
   reg [32:0] rq2_mask_2 = 33'h000000000;
   reg [32:0] rq2_mask_3 = 33'h000000000;
   reg [32:0] rq2_mask_4 = 33'h000000000;
   reg [32:0] rq2_mask_5 = 33'h000000000;
   reg [32:0] rq2_mask_6 = 33'h000000000;
+  reg [32:0] rq2_mask_7 = 33'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -11743,8 +12243,13 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq2_shift_4 = 6'h00;
   reg [5:0] rq2_shift_5 = 6'h00;
   reg [5:0] rq2_shift_6 = 6'h00;
+  reg [5:0] rq2_shift_7 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [20:0] rq2_x = 21'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [3:0] rq2_x1_0 = 4'h0;
+  reg [3:0] rq2_x1_1 = 4'h0;
   reg rq3_above = 1'h0;
   reg [47:0] rq3_code = 48'h000000000000;
   reg [45:0] rq3_floor = 46'h000000000000;
@@ -11754,18 +12259,25 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [31:0] rq3_half_4 = 32'd0;
   reg [31:0] rq3_half_5 = 32'd0;
   reg [31:0] rq3_half_6 = 32'd0;
+  reg [31:0] rq3_half_7 = 32'd0;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [31:0] rq3_mask_1 = 32'd0;
   reg [31:0] rq3_mask_2 = 32'd0;
   reg [31:0] rq3_mask_3 = 32'd0;
   reg [31:0] rq3_mask_4 = 32'd0;
   reg [31:0] rq3_mask_5 = 32'd0;
   reg [31:0] rq3_mask_6 = 32'd0;
+  reg [31:0] rq3_mask_7 = 32'd0;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -11782,8 +12294,13 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq3_shift_4 = 6'h00;
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
+  reg [5:0] rq3_shift_7 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [3:0] rq3_x1_0 = 4'h0;
+  reg [3:0] rq3_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -11791,9 +12308,10 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [6:0];
+  reg [31:0] queue [7:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -11802,17 +12320,18 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[4] = 32'd0;
     queue[5] = 32'd0;
     queue[6] = 32'd0;
+    queue[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_4 };
-  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_4 };
-  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_5 };
+  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_5 };
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -11835,75 +12354,75 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_6 & \$22 ;
+  assign \$signature__en  = rq_valid_7 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 3'h7;
   assign \$25  = group + 1'h1;
   assign \$26  = \$24  ? 4'h0 : \$25 ;
   assign \$27  = i__valid & q_room;
-  assign \$32  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$33  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$34  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$35  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$32  = rq0_x0_0 * rq0_m0_0;
+  assign \$33  = rq0_x0_1 * rq0_m0_1;
+  assign \$34  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$35  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$37  = 1'h0 + \$36 ;
   assign \$39  = \$37  + \$38 ;
   assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
   assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$45  = rq0_rem > rq0_half_4;
-  assign \$46  = rq0_rem == rq0_half_4;
-  assign \$47  = | rq0_half_4;
+  assign \$44  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$45  = rq0_rem > rq0_half_5;
+  assign \$46  = rq0_rem == rq0_half_5;
+  assign \$47  = | rq0_half_5;
   assign \$48  = \$46  & \$47 ;
   assign \$49  = $signed(8'h80) + $signed(rq0_floor);
   assign \$50  = rq0_tie & rq0_floor[0];
   assign \$51  = rq0_above | \$50 ;
   assign \$52  = $signed(\$49 ) + $signed({ 1'h0, \$51  });
-  assign \$57  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$58  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$59  = $signed(rq1_x[20:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$60  = $signed(rq1_x[20:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$57  = rq1_x0_0 * rq1_m0_0;
+  assign \$58  = rq1_x0_1 * rq1_m0_1;
+  assign \$59  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$60  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$62  = 1'h0 + \$61 ;
   assign \$64  = \$62  + \$63 ;
   assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
   assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$69  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$70  = rq1_rem > rq1_half_4;
-  assign \$71  = rq1_rem == rq1_half_4;
-  assign \$72  = | rq1_half_4;
+  assign \$69  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$70  = rq1_rem > rq1_half_5;
+  assign \$71  = rq1_rem == rq1_half_5;
+  assign \$72  = | rq1_half_5;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = $signed(8'h80) + $signed(rq1_floor);
   assign \$75  = rq1_tie & rq1_floor[0];
   assign \$76  = rq1_above | \$75 ;
   assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
-  assign \$82  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$83  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$84  = $signed(rq2_x[20:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$85  = $signed(rq2_x[20:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$82  = rq2_x0_0 * rq2_m0_0;
+  assign \$83  = rq2_x0_1 * rq2_m0_1;
+  assign \$84  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$85  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$87  = 1'h0 + \$86 ;
   assign \$89  = \$87  + \$88 ;
   assign \$91  = $signed({ 1'h0, \$89  }) + $signed(\$90 );
   assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = $signed(rq2_prod) >>> rq2_shift_4;
-  assign \$95  = rq2_rem > rq2_half_4;
-  assign \$96  = rq2_rem == rq2_half_4;
-  assign \$97  = | rq2_half_4;
+  assign \$94  = $signed(rq2_prod) >>> rq2_shift_5;
+  assign \$95  = rq2_rem > rq2_half_5;
+  assign \$96  = rq2_rem == rq2_half_5;
+  assign \$97  = | rq2_half_5;
   assign \$98  = \$96  & \$97 ;
   assign \$99  = $signed(8'h80) + $signed(rq2_floor);
   assign \$100  = rq2_tie & rq2_floor[0];
   assign \$101  = rq2_above | \$100 ;
   assign \$102  = $signed(\$99 ) + $signed({ 1'h0, \$101  });
-  assign \$107  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$108  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$109  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$110  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$107  = rq3_x0_0 * rq3_m0_0;
+  assign \$108  = rq3_x0_1 * rq3_m0_1;
+  assign \$109  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$110  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$112  = 1'h0 + \$111 ;
   assign \$114  = \$112  + \$113 ;
   assign \$116  = $signed({ 1'h0, \$114  }) + $signed(\$115 );
   assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$120  = rq3_rem > rq3_half_4;
-  assign \$121  = rq3_rem == rq3_half_4;
-  assign \$122  = | rq3_half_4;
+  assign \$119  = $signed(rq3_prod) >>> rq3_shift_5;
+  assign \$120  = rq3_rem > rq3_half_5;
+  assign \$121  = rq3_rem == rq3_half_5;
+  assign \$122  = | rq3_half_5;
   assign \$123  = \$121  & \$122 ;
   assign \$124  = $signed(8'h80) + $signed(rq3_floor);
   assign \$125  = rq3_tie & rq3_floor[0];
@@ -11919,15 +12438,15 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$135  = ~ \$134 ;
   assign \$136  = \$133  & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_valid_6 & \$137 ;
-  assign \$139  = \$signature__addr  == 3'h6;
+  assign \$138  = rq_valid_7 & \$137 ;
+  assign \$139  = \$signature__addr  == 3'h7;
   assign \$140  = \$signature__addr  + 1'h1;
   assign \$141  = \$139  ? 4'h0 : \$140 ;
   assign \$142  = ~ o__valid;
   assign \$143  = \$142  | o__ready;
   assign \$144  = | q_stored;
   assign \$145  = \$143  & \$144 ;
-  assign \$146  = rport__addr == 3'h6;
+  assign \$146  = rport__addr == 3'h7;
   assign \$147  = rport__addr + 1'h1;
   assign \$148  = \$146  ? 4'h0 : \$147 ;
   assign \$149  = ~ o__valid;
@@ -11936,7 +12455,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$152  = ~ \$151 ;
   assign \$153  = \$150  & \$152 ;
   assign \$154  = ~ \$153 ;
-  assign \$155  = rq_valid_6 & \$154 ;
+  assign \$155  = rq_valid_7 & \$154 ;
   assign \$156  = q_stored + \$155 ;
   assign \$157  = ~ o__valid;
   assign \$158  = \$157  | o__ready;
@@ -11946,7 +12465,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$162  = ~ o__valid;
   assign \$163  = \$162  | o__ready;
   assign \$164  = | q_stored;
-  assign \$165  = \$164  | rq_valid_6;
+  assign \$165  = \$164  | rq_valid_7;
   assign \$166  = | q_stored;
   assign \$167  = \$166  ? rport__data : q_in;
   always @(posedge clk)
@@ -11966,321 +12485,419 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_7 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$176 ;
+    rq_valid_8 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$177 ;
+    rq0_mult_1 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$178 ;
+    rq0_mult_2 <= \$178 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$179 ;
+    rq0_mult_3 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$180 ;
+    rq0_mult_4 <= \$180 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$181 ;
+    rq0_mult_5 <= \$181 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$182 ;
+    rq0_mult_6 <= \$182 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$183 ;
+    rq0_mult_7 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$184 ;
+    rq0_shift_1 <= \$184 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$185 ;
+    rq0_shift_2 <= \$185 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$186 ;
+    rq0_shift_3 <= \$186 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$187 ;
+    rq0_shift_4 <= \$187 ;
   always @(posedge clk)
-    rq0_half_1 <= \$188 ;
+    rq0_shift_5 <= \$188 ;
   always @(posedge clk)
-    rq0_half_2 <= \$189 ;
+    rq0_shift_6 <= \$189 ;
   always @(posedge clk)
-    rq0_half_3 <= \$190 ;
+    rq0_shift_7 <= \$190 ;
   always @(posedge clk)
-    rq0_half_4 <= \$191 ;
+    rq0_half_1 <= \$191 ;
   always @(posedge clk)
-    rq0_half_5 <= \$192 ;
+    rq0_half_2 <= \$192 ;
   always @(posedge clk)
-    rq0_half_6 <= \$193 ;
+    rq0_half_3 <= \$193 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$194 ;
+    rq0_half_4 <= \$194 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$195 ;
+    rq0_half_5 <= \$195 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$196 ;
+    rq0_half_6 <= \$196 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$197 ;
+    rq0_half_7 <= \$197 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$198 ;
+    rq0_mask_1 <= \$198 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$199 ;
+    rq0_mask_2 <= \$199 ;
   always @(posedge clk)
-    rq0_x <= \$200 ;
+    rq0_mask_3 <= \$200 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$201 ;
+    rq0_mask_4 <= \$201 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$202 ;
+    rq0_mask_5 <= \$202 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$203 ;
+    rq0_mask_6 <= \$203 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$204 ;
+    rq0_mask_7 <= \$204 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$205 ;
+    rq0_x <= \$205 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$206 ;
+    rq0_x0_0 <= \$206 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$207 ;
+    rq0_m0_0 <= \$207 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$208 ;
+    rq0_part0_0 <= \$208 ;
   always @(posedge clk)
-    rq0_prod <= \$209 ;
+    rq0_part0_0_r <= \$209 ;
   always @(posedge clk)
-    rq0_floor <= \$210 ;
+    rq0_x0_1 <= \$210 ;
   always @(posedge clk)
-    rq0_above <= \$211 ;
+    rq0_m0_1 <= \$211 ;
   always @(posedge clk)
-    rq0_tie <= \$212 ;
+    rq0_part0_1 <= \$212 ;
   always @(posedge clk)
-    rq0_code <= \$213 ;
+    rq0_part0_1_r <= \$213 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$214 ;
+    rq0_x1_0 <= \$214 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$215 ;
+    rq0_m1_0 <= \$215 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$216 ;
+    rq0_part1_0 <= \$216 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$217 ;
+    rq0_part1_0_r <= \$217 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$218 ;
+    rq0_x1_1 <= \$218 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$219 ;
+    rq0_m1_1 <= \$219 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$220 ;
+    rq0_part1_1 <= \$220 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$221 ;
+    rq0_part1_1_r <= \$221 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$222 ;
+    rq0_prod <= \$222 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$223 ;
+    rq0_floor <= \$223 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$224 ;
+    rq0_above <= \$224 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$225 ;
+    rq0_tie <= \$225 ;
   always @(posedge clk)
-    rq1_half_1 <= \$226 ;
+    rq0_code <= \$226 ;
   always @(posedge clk)
-    rq1_half_2 <= \$227 ;
+    rq1_mult_1 <= \$227 ;
   always @(posedge clk)
-    rq1_half_3 <= \$228 ;
+    rq1_mult_2 <= \$228 ;
   always @(posedge clk)
-    rq1_half_4 <= \$229 ;
+    rq1_mult_3 <= \$229 ;
   always @(posedge clk)
-    rq1_half_5 <= \$230 ;
+    rq1_mult_4 <= \$230 ;
   always @(posedge clk)
-    rq1_half_6 <= \$231 ;
+    rq1_mult_5 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$232 ;
+    rq1_mult_6 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$233 ;
+    rq1_mult_7 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$234 ;
+    rq1_shift_1 <= \$234 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$235 ;
+    rq1_shift_2 <= \$235 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$236 ;
+    rq1_shift_3 <= \$236 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$237 ;
+    rq1_shift_4 <= \$237 ;
   always @(posedge clk)
-    rq1_x <= \$238 ;
+    rq1_shift_5 <= \$238 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$239 ;
+    rq1_shift_6 <= \$239 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$240 ;
+    rq1_shift_7 <= \$240 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$241 ;
+    rq1_half_1 <= \$241 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$242 ;
+    rq1_half_2 <= \$242 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$243 ;
+    rq1_half_3 <= \$243 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$244 ;
+    rq1_half_4 <= \$244 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$245 ;
+    rq1_half_5 <= \$245 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$246 ;
+    rq1_half_6 <= \$246 ;
   always @(posedge clk)
-    rq1_prod <= \$247 ;
+    rq1_half_7 <= \$247 ;
   always @(posedge clk)
-    rq1_floor <= \$248 ;
+    rq1_mask_1 <= \$248 ;
   always @(posedge clk)
-    rq1_above <= \$249 ;
+    rq1_mask_2 <= \$249 ;
   always @(posedge clk)
-    rq1_tie <= \$250 ;
+    rq1_mask_3 <= \$250 ;
   always @(posedge clk)
-    rq1_code <= \$251 ;
+    rq1_mask_4 <= \$251 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$252 ;
+    rq1_mask_5 <= \$252 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$253 ;
+    rq1_mask_6 <= \$253 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$254 ;
+    rq1_mask_7 <= \$254 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$255 ;
+    rq1_x <= \$255 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$256 ;
+    rq1_x0_0 <= \$256 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$257 ;
+    rq1_m0_0 <= \$257 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$258 ;
+    rq1_part0_0 <= \$258 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$259 ;
+    rq1_part0_0_r <= \$259 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$260 ;
+    rq1_x0_1 <= \$260 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$261 ;
+    rq1_m0_1 <= \$261 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$262 ;
+    rq1_part0_1 <= \$262 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$263 ;
+    rq1_part0_1_r <= \$263 ;
   always @(posedge clk)
-    rq2_half_1 <= \$264 ;
+    rq1_x1_0 <= \$264 ;
   always @(posedge clk)
-    rq2_half_2 <= \$265 ;
+    rq1_m1_0 <= \$265 ;
   always @(posedge clk)
-    rq2_half_3 <= \$266 ;
+    rq1_part1_0 <= \$266 ;
   always @(posedge clk)
-    rq2_half_4 <= \$267 ;
+    rq1_part1_0_r <= \$267 ;
   always @(posedge clk)
-    rq2_half_5 <= \$268 ;
+    rq1_x1_1 <= \$268 ;
   always @(posedge clk)
-    rq2_half_6 <= \$269 ;
+    rq1_m1_1 <= \$269 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$270 ;
+    rq1_part1_1 <= \$270 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$271 ;
+    rq1_part1_1_r <= \$271 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$272 ;
+    rq1_prod <= \$272 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$273 ;
+    rq1_floor <= \$273 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$274 ;
+    rq1_above <= \$274 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$275 ;
+    rq1_tie <= \$275 ;
   always @(posedge clk)
-    rq2_x <= \$276 ;
+    rq1_code <= \$276 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$277 ;
+    rq2_mult_1 <= \$277 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$278 ;
+    rq2_mult_2 <= \$278 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$279 ;
+    rq2_mult_3 <= \$279 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$280 ;
+    rq2_mult_4 <= \$280 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$281 ;
+    rq2_mult_5 <= \$281 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$282 ;
+    rq2_mult_6 <= \$282 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$283 ;
+    rq2_mult_7 <= \$283 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$284 ;
+    rq2_shift_1 <= \$284 ;
   always @(posedge clk)
-    rq2_prod <= \$285 ;
+    rq2_shift_2 <= \$285 ;
   always @(posedge clk)
-    rq2_floor <= \$286 ;
+    rq2_shift_3 <= \$286 ;
   always @(posedge clk)
-    rq2_above <= \$287 ;
+    rq2_shift_4 <= \$287 ;
   always @(posedge clk)
-    rq2_tie <= \$288 ;
+    rq2_shift_5 <= \$288 ;
   always @(posedge clk)
-    rq2_code <= \$289 ;
+    rq2_shift_6 <= \$289 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$290 ;
+    rq2_shift_7 <= \$290 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$291 ;
+    rq2_half_1 <= \$291 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$292 ;
+    rq2_half_2 <= \$292 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$293 ;
+    rq2_half_3 <= \$293 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$294 ;
+    rq2_half_4 <= \$294 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$295 ;
+    rq2_half_5 <= \$295 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$296 ;
+    rq2_half_6 <= \$296 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$297 ;
+    rq2_half_7 <= \$297 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$298 ;
+    rq2_mask_1 <= \$298 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$299 ;
+    rq2_mask_2 <= \$299 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$300 ;
+    rq2_mask_3 <= \$300 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$301 ;
+    rq2_mask_4 <= \$301 ;
   always @(posedge clk)
-    rq3_half_1 <= \$302 ;
+    rq2_mask_5 <= \$302 ;
   always @(posedge clk)
-    rq3_half_2 <= \$303 ;
+    rq2_mask_6 <= \$303 ;
   always @(posedge clk)
-    rq3_half_3 <= \$304 ;
+    rq2_mask_7 <= \$304 ;
   always @(posedge clk)
-    rq3_half_4 <= \$305 ;
+    rq2_x <= \$305 ;
   always @(posedge clk)
-    rq3_half_5 <= \$306 ;
+    rq2_x0_0 <= \$306 ;
   always @(posedge clk)
-    rq3_half_6 <= \$307 ;
+    rq2_m0_0 <= \$307 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$308 ;
+    rq2_part0_0 <= \$308 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$309 ;
+    rq2_part0_0_r <= \$309 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$310 ;
+    rq2_x0_1 <= \$310 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$311 ;
+    rq2_m0_1 <= \$311 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$312 ;
+    rq2_part0_1 <= \$312 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$313 ;
+    rq2_part0_1_r <= \$313 ;
   always @(posedge clk)
-    rq3_x <= \$314 ;
+    rq2_x1_0 <= \$314 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$315 ;
+    rq2_m1_0 <= \$315 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$316 ;
+    rq2_part1_0 <= \$316 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$317 ;
+    rq2_part1_0_r <= \$317 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$318 ;
+    rq2_x1_1 <= \$318 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$319 ;
+    rq2_m1_1 <= \$319 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$320 ;
+    rq2_part1_1 <= \$320 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$321 ;
+    rq2_part1_1_r <= \$321 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$322 ;
+    rq2_prod <= \$322 ;
   always @(posedge clk)
-    rq3_prod <= \$323 ;
+    rq2_floor <= \$323 ;
   always @(posedge clk)
-    rq3_floor <= \$324 ;
+    rq2_above <= \$324 ;
   always @(posedge clk)
-    rq3_above <= \$325 ;
+    rq2_tie <= \$325 ;
   always @(posedge clk)
-    rq3_tie <= \$326 ;
+    rq2_code <= \$326 ;
   always @(posedge clk)
-    rq3_code <= \$327 ;
+    rq3_mult_1 <= \$327 ;
   always @(posedge clk)
-    q_owed <= \$328 ;
+    rq3_mult_2 <= \$328 ;
   always @(posedge clk)
-    \$signature__addr  <= \$329 ;
+    rq3_mult_3 <= \$329 ;
   always @(posedge clk)
-    rport__addr <= \$330 ;
+    rq3_mult_4 <= \$330 ;
   always @(posedge clk)
-    q_stored <= \$331 ;
+    rq3_mult_5 <= \$331 ;
   always @(posedge clk)
-    o__valid <= \$332 ;
+    rq3_mult_6 <= \$332 ;
   always @(posedge clk)
-    o__payload <= \$333 ;
+    rq3_mult_7 <= \$333 ;
+  always @(posedge clk)
+    rq3_shift_1 <= \$334 ;
+  always @(posedge clk)
+    rq3_shift_2 <= \$335 ;
+  always @(posedge clk)
+    rq3_shift_3 <= \$336 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$337 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$338 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$339 ;
+  always @(posedge clk)
+    rq3_shift_7 <= \$340 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$341 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$342 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$343 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$344 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$345 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$346 ;
+  always @(posedge clk)
+    rq3_half_7 <= \$347 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$348 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$349 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$350 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$351 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$352 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$353 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$354 ;
+  always @(posedge clk)
+    rq3_x <= \$355 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$356 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$357 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$358 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$359 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$360 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$361 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$362 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$363 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$364 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$365 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$366 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$367 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$368 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$369 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$370 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$371 ;
+  always @(posedge clk)
+    rq3_prod <= \$372 ;
+  always @(posedge clk)
+    rq3_floor <= \$373 ;
+  always @(posedge clk)
+    rq3_above <= \$374 ;
+  always @(posedge clk)
+    rq3_tie <= \$375 ;
+  always @(posedge clk)
+    rq3_code <= \$376 ;
+  always @(posedge clk)
+    q_owed <= \$377 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$378 ;
+  always @(posedge clk)
+    rport__addr <= \$379 ;
+  always @(posedge clk)
+    q_stored <= \$380 ;
+  always @(posedge clk)
+    o__valid <= \$381 ;
+  always @(posedge clk)
+    o__payload <= \$382 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
@@ -12694,1120 +13311,1463 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$176  = \$28 ;
+    \$176  = rq_valid_7;
     if (rst) begin
-      \$176  = 25'h0000000;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$177  = rq0_mult_1;
+    \$177  = \$28 ;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$178  = rq0_mult_2;
+    \$178  = rq0_mult_1;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$179  = rq0_mult_3;
+    \$179  = rq0_mult_2;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$180  = rq0_mult_4;
+    \$180  = rq0_mult_3;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$181  = rq0_mult_5;
+    \$181  = rq0_mult_4;
     if (rst) begin
       \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$182  = \$29 ;
+    \$182  = rq0_mult_5;
     if (rst) begin
-      \$182  = 6'h00;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$183  = rq0_shift_1;
+    \$183  = rq0_mult_6;
     if (rst) begin
-      \$183  = 6'h00;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$184  = rq0_shift_2;
+    \$184  = \$29 ;
     if (rst) begin
       \$184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$185  = rq0_shift_3;
+    \$185  = rq0_shift_1;
     if (rst) begin
       \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$186  = rq0_shift_4;
+    \$186  = rq0_shift_2;
     if (rst) begin
       \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$187  = rq0_shift_5;
+    \$187  = rq0_shift_3;
     if (rst) begin
       \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$188  = \$30 ;
+    \$188  = rq0_shift_4;
     if (rst) begin
-      \$188  = 33'h000000000;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$189  = rq0_half_1;
+    \$189  = rq0_shift_5;
     if (rst) begin
-      \$189  = 33'h000000000;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$190  = rq0_half_2;
+    \$190  = rq0_shift_6;
     if (rst) begin
-      \$190  = 33'h000000000;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$191  = rq0_half_3;
+    \$191  = \$30 ;
     if (rst) begin
       \$191  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$192  = rq0_half_4;
+    \$192  = rq0_half_1;
     if (rst) begin
       \$192  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$193  = rq0_half_5;
+    \$193  = rq0_half_2;
     if (rst) begin
       \$193  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$194  = \$31 ;
+    \$194  = rq0_half_3;
     if (rst) begin
       \$194  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$195  = rq0_mask_1;
+    \$195  = rq0_half_4;
     if (rst) begin
       \$195  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$196  = rq0_mask_2;
+    \$196  = rq0_half_5;
     if (rst) begin
       \$196  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$197  = rq0_mask_3;
+    \$197  = rq0_half_6;
     if (rst) begin
       \$197  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$198  = rq0_mask_4;
+    \$198  = \$31 ;
     if (rst) begin
       \$198  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$199  = rq0_mask_5;
+    \$199  = rq0_mask_1;
     if (rst) begin
       \$199  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$200  = i__payload[20:0];
+    \$200  = rq0_mask_2;
     if (rst) begin
-      \$200  = 21'h000000;
+      \$200  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$201  = \$32 ;
+    \$201  = rq0_mask_3;
     if (rst) begin
-      \$201  = 34'h000000000;
+      \$201  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$202  = rq0_part0_0;
+    \$202  = rq0_mask_4;
     if (rst) begin
-      \$202  = 34'h000000000;
+      \$202  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$203  = \$33 ;
+    \$203  = rq0_mask_5;
     if (rst) begin
-      \$203  = 25'h0000000;
+      \$203  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$204  = rq0_part0_1;
+    \$204  = rq0_mask_6;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$205  = \$34 ;
+    \$205  = i__payload[20:0];
     if (rst) begin
       \$205  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$206  = rq0_part1_0;
+    \$206  = rq0_x[16:0];
     if (rst) begin
-      \$206  = 21'h000000;
+      \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$207  = \$35 ;
+    \$207  = rq0_mult_1[16:0];
     if (rst) begin
-      \$207  = 12'h000;
+      \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$208  = rq0_part1_1;
+    \$208  = \$32 ;
     if (rst) begin
-      \$208  = 12'h000;
+      \$208  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$209  = \$43 [45:0];
+    \$209  = rq0_part0_0;
     if (rst) begin
-      \$209  = 46'h000000000000;
+      \$209  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$210  = \$44 ;
+    \$210  = rq0_x[16:0];
     if (rst) begin
-      \$210  = 46'h000000000000;
+      \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$211  = \$45 ;
+    \$211  = rq0_mult_1[24:17];
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$212  = \$48 ;
+    \$212  = \$33 ;
     if (rst) begin
-      \$212  = 1'h0;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$213  = \$52 ;
+    \$213  = rq0_part0_1;
     if (rst) begin
-      \$213  = 48'h000000000000;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$214  = \$53 ;
+    \$214  = rq0_x[20:17];
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$215  = rq1_mult_1;
+    \$215  = rq0_mult_1[16:0];
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$216  = rq1_mult_2;
+    \$216  = \$34 ;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$217  = rq1_mult_3;
+    \$217  = rq0_part1_0;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$218  = rq1_mult_4;
+    \$218  = rq0_x[20:17];
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$219  = rq1_mult_5;
+    \$219  = rq0_mult_1[24:17];
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$220  = \$54 ;
+    \$220  = \$35 ;
     if (rst) begin
-      \$220  = 6'h00;
+      \$220  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$221  = rq1_shift_1;
+    \$221  = rq0_part1_1;
     if (rst) begin
-      \$221  = 6'h00;
+      \$221  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$222  = rq1_shift_2;
+    \$222  = \$43 [45:0];
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$223  = rq1_shift_3;
+    \$223  = \$44 ;
     if (rst) begin
-      \$223  = 6'h00;
+      \$223  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$224  = rq1_shift_4;
+    \$224  = \$45 ;
     if (rst) begin
-      \$224  = 6'h00;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$225  = rq1_shift_5;
+    \$225  = \$48 ;
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$226  = \$55 ;
+    \$226  = \$52 ;
     if (rst) begin
-      \$226  = 33'h000000000;
+      \$226  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$227  = rq1_half_1;
+    \$227  = \$53 ;
     if (rst) begin
-      \$227  = 33'h000000000;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$228  = rq1_half_2;
+    \$228  = rq1_mult_1;
     if (rst) begin
-      \$228  = 33'h000000000;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$229  = rq1_half_3;
+    \$229  = rq1_mult_2;
     if (rst) begin
-      \$229  = 33'h000000000;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$230  = rq1_half_4;
+    \$230  = rq1_mult_3;
     if (rst) begin
-      \$230  = 33'h000000000;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$231  = rq1_half_5;
+    \$231  = rq1_mult_4;
     if (rst) begin
-      \$231  = 33'h000000000;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$232  = \$56 ;
+    \$232  = rq1_mult_5;
     if (rst) begin
-      \$232  = 33'h000000000;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$233  = rq1_mask_1;
+    \$233  = rq1_mult_6;
     if (rst) begin
-      \$233  = 33'h000000000;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$234  = rq1_mask_2;
+    \$234  = \$54 ;
     if (rst) begin
-      \$234  = 33'h000000000;
+      \$234  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$235  = rq1_mask_3;
+    \$235  = rq1_shift_1;
     if (rst) begin
-      \$235  = 33'h000000000;
+      \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$236  = rq1_mask_4;
+    \$236  = rq1_shift_2;
     if (rst) begin
-      \$236  = 33'h000000000;
+      \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$237  = rq1_mask_5;
+    \$237  = rq1_shift_3;
     if (rst) begin
-      \$237  = 33'h000000000;
+      \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$238  = i__payload[41:21];
+    \$238  = rq1_shift_4;
     if (rst) begin
-      \$238  = 21'h000000;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$239  = \$57 ;
+    \$239  = rq1_shift_5;
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$240  = rq1_part0_0;
+    \$240  = rq1_shift_6;
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$241  = \$58 ;
+    \$241  = \$55 ;
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$241  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$242  = rq1_part0_1;
+    \$242  = rq1_half_1;
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$242  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$243  = \$59 ;
+    \$243  = rq1_half_2;
     if (rst) begin
-      \$243  = 21'h000000;
+      \$243  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$244  = rq1_part1_0;
+    \$244  = rq1_half_3;
     if (rst) begin
-      \$244  = 21'h000000;
+      \$244  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$245  = \$60 ;
+    \$245  = rq1_half_4;
     if (rst) begin
-      \$245  = 12'h000;
+      \$245  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$246  = rq1_part1_1;
+    \$246  = rq1_half_5;
     if (rst) begin
-      \$246  = 12'h000;
+      \$246  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$247  = \$68 [45:0];
+    \$247  = rq1_half_6;
     if (rst) begin
-      \$247  = 46'h000000000000;
+      \$247  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$248  = \$69 ;
+    \$248  = \$56 ;
     if (rst) begin
-      \$248  = 46'h000000000000;
+      \$248  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$249  = \$70 ;
+    \$249  = rq1_mask_1;
     if (rst) begin
-      \$249  = 1'h0;
+      \$249  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$250  = \$73 ;
+    \$250  = rq1_mask_2;
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$251  = \$77 ;
+    \$251  = rq1_mask_3;
     if (rst) begin
-      \$251  = 48'h000000000000;
+      \$251  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$252  = \$78 ;
+    \$252  = rq1_mask_4;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$253  = rq2_mult_1;
+    \$253  = rq1_mask_5;
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$254  = rq2_mult_2;
+    \$254  = rq1_mask_6;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$255  = rq2_mult_3;
+    \$255  = i__payload[41:21];
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$256  = rq2_mult_4;
+    \$256  = rq1_x[16:0];
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$257  = rq2_mult_5;
+    \$257  = rq1_mult_1[16:0];
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$258  = \$79 ;
+    \$258  = \$57 ;
     if (rst) begin
-      \$258  = 6'h00;
+      \$258  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$259  = rq2_shift_1;
+    \$259  = rq1_part0_0;
     if (rst) begin
-      \$259  = 6'h00;
+      \$259  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$260  = rq2_shift_2;
+    \$260  = rq1_x[16:0];
     if (rst) begin
-      \$260  = 6'h00;
+      \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$261  = rq2_shift_3;
+    \$261  = rq1_mult_1[24:17];
     if (rst) begin
-      \$261  = 6'h00;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$262  = rq2_shift_4;
+    \$262  = \$58 ;
     if (rst) begin
-      \$262  = 6'h00;
+      \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$263  = rq2_shift_5;
+    \$263  = rq1_part0_1;
     if (rst) begin
-      \$263  = 6'h00;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$264  = \$80 ;
+    \$264  = rq1_x[20:17];
     if (rst) begin
-      \$264  = 33'h000000000;
+      \$264  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$265  = rq2_half_1;
+    \$265  = rq1_mult_1[16:0];
     if (rst) begin
-      \$265  = 33'h000000000;
+      \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$266  = rq2_half_2;
+    \$266  = \$59 ;
     if (rst) begin
-      \$266  = 33'h000000000;
+      \$266  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$267  = rq2_half_3;
+    \$267  = rq1_part1_0;
     if (rst) begin
-      \$267  = 33'h000000000;
+      \$267  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$268  = rq2_half_4;
+    \$268  = rq1_x[20:17];
     if (rst) begin
-      \$268  = 33'h000000000;
+      \$268  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$269  = rq2_half_5;
+    \$269  = rq1_mult_1[24:17];
     if (rst) begin
-      \$269  = 33'h000000000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$270  = \$81 ;
+    \$270  = \$60 ;
     if (rst) begin
-      \$270  = 33'h000000000;
+      \$270  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$271  = rq2_mask_1;
+    \$271  = rq1_part1_1;
     if (rst) begin
-      \$271  = 33'h000000000;
+      \$271  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$272  = rq2_mask_2;
+    \$272  = \$68 [45:0];
     if (rst) begin
-      \$272  = 33'h000000000;
+      \$272  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$273  = rq2_mask_3;
+    \$273  = \$69 ;
     if (rst) begin
-      \$273  = 33'h000000000;
+      \$273  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$274  = rq2_mask_4;
+    \$274  = \$70 ;
     if (rst) begin
-      \$274  = 33'h000000000;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$275  = rq2_mask_5;
+    \$275  = \$73 ;
     if (rst) begin
-      \$275  = 33'h000000000;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$276  = i__payload[62:42];
+    \$276  = \$77 ;
     if (rst) begin
-      \$276  = 21'h000000;
+      \$276  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$277  = \$82 ;
+    \$277  = \$78 ;
     if (rst) begin
-      \$277  = 34'h000000000;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$278  = rq2_part0_0;
+    \$278  = rq2_mult_1;
     if (rst) begin
-      \$278  = 34'h000000000;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$279  = \$83 ;
+    \$279  = rq2_mult_2;
     if (rst) begin
       \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$280  = rq2_part0_1;
+    \$280  = rq2_mult_3;
     if (rst) begin
       \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$281  = \$84 ;
+    \$281  = rq2_mult_4;
     if (rst) begin
-      \$281  = 21'h000000;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$282  = rq2_part1_0;
+    \$282  = rq2_mult_5;
     if (rst) begin
-      \$282  = 21'h000000;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$283  = \$85 ;
+    \$283  = rq2_mult_6;
     if (rst) begin
-      \$283  = 12'h000;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$284  = rq2_part1_1;
+    \$284  = \$79 ;
     if (rst) begin
-      \$284  = 12'h000;
+      \$284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$285  = \$93 [45:0];
+    \$285  = rq2_shift_1;
     if (rst) begin
-      \$285  = 46'h000000000000;
+      \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$286  = \$94 ;
+    \$286  = rq2_shift_2;
     if (rst) begin
-      \$286  = 46'h000000000000;
+      \$286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$287  = \$95 ;
+    \$287  = rq2_shift_3;
     if (rst) begin
-      \$287  = 1'h0;
+      \$287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$288  = \$98 ;
+    \$288  = rq2_shift_4;
     if (rst) begin
-      \$288  = 1'h0;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$289  = \$102 ;
+    \$289  = rq2_shift_5;
     if (rst) begin
-      \$289  = 48'h000000000000;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$290  = \$103 ;
+    \$290  = rq2_shift_6;
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$291  = rq3_mult_1;
+    \$291  = \$80 ;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$291  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$292  = rq3_mult_2;
+    \$292  = rq2_half_1;
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$292  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$293  = rq3_mult_3;
+    \$293  = rq2_half_2;
     if (rst) begin
-      \$293  = 25'h0000000;
+      \$293  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$294  = rq3_mult_4;
+    \$294  = rq2_half_3;
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$294  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$295  = rq3_mult_5;
+    \$295  = rq2_half_4;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$296  = \$104 ;
+    \$296  = rq2_half_5;
     if (rst) begin
-      \$296  = 6'h00;
+      \$296  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$297  = rq3_shift_1;
+    \$297  = rq2_half_6;
     if (rst) begin
-      \$297  = 6'h00;
+      \$297  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$298  = rq3_shift_2;
+    \$298  = \$81 ;
     if (rst) begin
-      \$298  = 6'h00;
+      \$298  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$299  = rq3_shift_3;
+    \$299  = rq2_mask_1;
     if (rst) begin
-      \$299  = 6'h00;
+      \$299  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$300  = rq3_shift_4;
+    \$300  = rq2_mask_2;
     if (rst) begin
-      \$300  = 6'h00;
+      \$300  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$301  = rq3_shift_5;
+    \$301  = rq2_mask_3;
     if (rst) begin
-      \$301  = 6'h00;
+      \$301  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$302  = \$105 ;
+    \$302  = rq2_mask_4;
     if (rst) begin
-      \$302  = 32'd0;
+      \$302  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$303  = rq3_half_1;
+    \$303  = rq2_mask_5;
     if (rst) begin
-      \$303  = 32'd0;
+      \$303  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$304  = rq3_half_2;
+    \$304  = rq2_mask_6;
     if (rst) begin
-      \$304  = 32'd0;
+      \$304  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$305  = rq3_half_3;
+    \$305  = i__payload[62:42];
     if (rst) begin
-      \$305  = 32'd0;
+      \$305  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$306  = rq3_half_4;
+    \$306  = rq2_x[16:0];
     if (rst) begin
-      \$306  = 32'd0;
+      \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$307  = rq3_half_5;
+    \$307  = rq2_mult_1[16:0];
     if (rst) begin
-      \$307  = 32'd0;
+      \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$308  = \$106 ;
+    \$308  = \$82 ;
     if (rst) begin
-      \$308  = 32'd0;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$309  = rq3_mask_1;
+    \$309  = rq2_part0_0;
     if (rst) begin
-      \$309  = 32'd0;
+      \$309  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$310  = rq3_mask_2;
+    \$310  = rq2_x[16:0];
     if (rst) begin
-      \$310  = 32'd0;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$311  = rq3_mask_3;
+    \$311  = rq2_mult_1[24:17];
     if (rst) begin
-      \$311  = 32'd0;
+      \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$312  = rq3_mask_4;
+    \$312  = \$83 ;
     if (rst) begin
-      \$312  = 32'd0;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$313  = rq3_mask_5;
+    \$313  = rq2_part0_1;
     if (rst) begin
-      \$313  = 32'd0;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$314  = i__payload[83:63];
+    \$314  = rq2_x[20:17];
     if (rst) begin
-      \$314  = 21'h000000;
+      \$314  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$315  = \$107 ;
+    \$315  = rq2_mult_1[16:0];
     if (rst) begin
-      \$315  = 34'h000000000;
+      \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$316  = rq3_part0_0;
+    \$316  = \$84 ;
     if (rst) begin
-      \$316  = 34'h000000000;
+      \$316  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$317  = \$108 ;
+    \$317  = rq2_part1_0;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$318  = rq3_part0_1;
+    \$318  = rq2_x[20:17];
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$318  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$319  = \$109 ;
+    \$319  = rq2_mult_1[24:17];
     if (rst) begin
-      \$319  = 21'h000000;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$320  = rq3_part1_0;
+    \$320  = \$85 ;
     if (rst) begin
-      \$320  = 21'h000000;
+      \$320  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$321  = \$110 ;
+    \$321  = rq2_part1_1;
     if (rst) begin
       \$321  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$322  = rq3_part1_1;
+    \$322  = \$93 [45:0];
     if (rst) begin
-      \$322  = 12'h000;
+      \$322  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$323  = \$118 [45:0];
+    \$323  = \$94 ;
     if (rst) begin
       \$323  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$324  = \$119 ;
+    \$324  = \$95 ;
     if (rst) begin
-      \$324  = 46'h000000000000;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$325  = \$120 ;
+    \$325  = \$98 ;
     if (rst) begin
       \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$326  = \$123 ;
+    \$326  = \$102 ;
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$327  = \$127 ;
+    \$327  = \$103 ;
     if (rst) begin
-      \$327  = 48'h000000000000;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$328  = \$131 [3:0];
+    \$328  = rq3_mult_1;
     if (rst) begin
-      \$328  = 4'h0;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$329  = \$signature__addr ;
+    \$329  = rq3_mult_2;
+    if (rst) begin
+      \$329  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$330  = rq3_mult_3;
+    if (rst) begin
+      \$330  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$331  = rq3_mult_4;
+    if (rst) begin
+      \$331  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$332  = rq3_mult_5;
+    if (rst) begin
+      \$332  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$333  = rq3_mult_6;
+    if (rst) begin
+      \$333  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$334  = \$104 ;
+    if (rst) begin
+      \$334  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$335  = rq3_shift_1;
+    if (rst) begin
+      \$335  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$336  = rq3_shift_2;
+    if (rst) begin
+      \$336  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$337  = rq3_shift_3;
+    if (rst) begin
+      \$337  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$338  = rq3_shift_4;
+    if (rst) begin
+      \$338  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$339  = rq3_shift_5;
+    if (rst) begin
+      \$339  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$340  = rq3_shift_6;
+    if (rst) begin
+      \$340  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$341  = \$105 ;
+    if (rst) begin
+      \$341  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$342  = rq3_half_1;
+    if (rst) begin
+      \$342  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$343  = rq3_half_2;
+    if (rst) begin
+      \$343  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$344  = rq3_half_3;
+    if (rst) begin
+      \$344  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$345  = rq3_half_4;
+    if (rst) begin
+      \$345  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$346  = rq3_half_5;
+    if (rst) begin
+      \$346  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$347  = rq3_half_6;
+    if (rst) begin
+      \$347  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$348  = \$106 ;
+    if (rst) begin
+      \$348  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$349  = rq3_mask_1;
+    if (rst) begin
+      \$349  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$350  = rq3_mask_2;
+    if (rst) begin
+      \$350  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$351  = rq3_mask_3;
+    if (rst) begin
+      \$351  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$352  = rq3_mask_4;
+    if (rst) begin
+      \$352  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$353  = rq3_mask_5;
+    if (rst) begin
+      \$353  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$354  = rq3_mask_6;
+    if (rst) begin
+      \$354  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$355  = i__payload[83:63];
+    if (rst) begin
+      \$355  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$356  = rq3_x[16:0];
+    if (rst) begin
+      \$356  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$357  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$357  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$358  = \$107 ;
+    if (rst) begin
+      \$358  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$359  = rq3_part0_0;
+    if (rst) begin
+      \$359  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$360  = rq3_x[16:0];
+    if (rst) begin
+      \$360  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$361  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$361  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$362  = \$108 ;
+    if (rst) begin
+      \$362  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$363  = rq3_part0_1;
+    if (rst) begin
+      \$363  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$364  = rq3_x[20:17];
+    if (rst) begin
+      \$364  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$365  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$365  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$366  = \$109 ;
+    if (rst) begin
+      \$366  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$367  = rq3_part1_0;
+    if (rst) begin
+      \$367  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$368  = rq3_x[20:17];
+    if (rst) begin
+      \$368  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$369  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$369  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$370  = \$110 ;
+    if (rst) begin
+      \$370  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$371  = rq3_part1_1;
+    if (rst) begin
+      \$371  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$372  = \$118 [45:0];
+    if (rst) begin
+      \$372  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$373  = \$119 ;
+    if (rst) begin
+      \$373  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$374  = \$120 ;
+    if (rst) begin
+      \$374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$375  = \$123 ;
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$376  = \$127 ;
+    if (rst) begin
+      \$376  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$377  = \$131 [3:0];
+    if (rst) begin
+      \$377  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$378  = \$signature__addr ;
     if (\$138 ) begin
-      \$329  = \$141 [2:0];
+      \$378  = \$141 [2:0];
     end
     if (rst) begin
-      \$329  = 3'h0;
+      \$378  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$330  = rport__addr;
+    \$379  = rport__addr;
     if (\$145 ) begin
-      \$330  = \$148 [2:0];
+      \$379  = \$148 [2:0];
     end
     if (rst) begin
-      \$330  = 3'h0;
+      \$379  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$331  = \$161 [2:0];
+    \$380  = \$161 [3:0];
     if (rst) begin
-      \$331  = 3'h0;
+      \$380  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$332  = o__valid;
+    \$381  = o__valid;
     if (\$163 ) begin
-      \$332  = \$165 ;
+      \$381  = \$165 ;
     end
     if (rst) begin
-      \$332  = 1'h0;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$333  = o__payload;
+    \$382  = o__payload;
     if (\$163 ) begin
-      \$333  = \$167 ;
+      \$382  = \$167 ;
     end
     if (rst) begin
-      \$333  = 32'd0;
+      \$382  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -17398,16 +18358,16 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [3:0] \$144 ;
-  wire [3:0] \$145 ;
+  wire [4:0] \$144 ;
+  wire [4:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [3:0] \$151 ;
-  wire [3:0] \$152 ;
+  wire [4:0] \$151 ;
+  wire [4:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
@@ -17438,22 +18398,22 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$178 ;
   reg \$179 ;
   reg [34:0] \$18 ;
-  reg [24:0] \$180 ;
+  reg \$180 ;
   reg [24:0] \$181 ;
   reg [24:0] \$182 ;
   reg [24:0] \$183 ;
   reg [24:0] \$184 ;
   reg [24:0] \$185 ;
-  reg [5:0] \$186 ;
-  reg [5:0] \$187 ;
+  reg [24:0] \$186 ;
+  reg [24:0] \$187 ;
   reg [5:0] \$188 ;
   reg [5:0] \$189 ;
   reg [34:0] \$19 ;
   reg [5:0] \$190 ;
   reg [5:0] \$191 ;
-  reg [34:0] \$192 ;
-  reg [34:0] \$193 ;
-  reg [34:0] \$194 ;
+  reg [5:0] \$192 ;
+  reg [5:0] \$193 ;
+  reg [5:0] \$194 ;
   reg [34:0] \$195 ;
   reg [34:0] \$196 ;
   reg [34:0] \$197 ;
@@ -17465,164 +18425,213 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] \$201 ;
   reg [34:0] \$202 ;
   reg [34:0] \$203 ;
-  reg [22:0] \$204 ;
-  reg [33:0] \$205 ;
-  reg [33:0] \$206 ;
-  reg [24:0] \$207 ;
-  reg [24:0] \$208 ;
+  reg [34:0] \$204 ;
+  reg [34:0] \$205 ;
+  reg [34:0] \$206 ;
+  reg [34:0] \$207 ;
+  reg [34:0] \$208 ;
   reg [22:0] \$209 ;
   wire [24:0] \$21 ;
-  reg [22:0] \$210 ;
-  reg [13:0] \$211 ;
-  reg [13:0] \$212 ;
-  reg [47:0] \$213 ;
-  reg [47:0] \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg [49:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg [16:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [33:0] \$212 ;
+  reg [33:0] \$213 ;
+  reg [16:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [5:0] \$218 ;
+  reg [16:0] \$219 ;
   wire [22:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [24:0] \$222 ;
-  reg [24:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [5:0] \$228 ;
-  reg [5:0] \$229 ;
+  reg [22:0] \$220 ;
+  reg [22:0] \$221 ;
+  reg [5:0] \$222 ;
+  reg [7:0] \$223 ;
+  reg [13:0] \$224 ;
+  reg [13:0] \$225 ;
+  reg [47:0] \$226 ;
+  reg [47:0] \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire [13:0] \$23 ;
-  reg [33:0] \$230 ;
-  reg [33:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [33:0] \$235 ;
-  reg [33:0] \$236 ;
-  reg [33:0] \$237 ;
-  reg [33:0] \$238 ;
-  reg [33:0] \$239 ;
+  reg [49:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [5:0] \$238 ;
+  reg [5:0] \$239 ;
   wire [34:0] \$24 ;
-  reg [33:0] \$240 ;
-  reg [33:0] \$241 ;
-  reg [22:0] \$242 ;
-  reg [33:0] \$243 ;
-  reg [33:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [22:0] \$247 ;
-  reg [22:0] \$248 ;
-  reg [13:0] \$249 ;
+  reg [5:0] \$240 ;
+  reg [5:0] \$241 ;
+  reg [5:0] \$242 ;
+  reg [5:0] \$243 ;
+  reg [5:0] \$244 ;
+  reg [33:0] \$245 ;
+  reg [33:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [33:0] \$249 ;
   wire [35:0] \$25 ;
-  reg [13:0] \$250 ;
-  reg [47:0] \$251 ;
-  reg [47:0] \$252 ;
-  reg \$253 ;
-  reg \$254 ;
-  reg [49:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
+  reg [33:0] \$250 ;
+  reg [33:0] \$251 ;
+  reg [33:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
+  reg [33:0] \$255 ;
+  reg [33:0] \$256 ;
+  reg [33:0] \$257 ;
+  reg [33:0] \$258 ;
+  reg [22:0] \$259 ;
   wire [55:0] \$26 ;
-  reg [24:0] \$260 ;
-  reg [24:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [5:0] \$263 ;
-  reg [5:0] \$264 ;
-  reg [5:0] \$265 ;
-  reg [5:0] \$266 ;
-  reg [5:0] \$267 ;
-  reg [34:0] \$268 ;
-  reg [34:0] \$269 ;
+  reg [16:0] \$260 ;
+  reg [16:0] \$261 ;
+  reg [33:0] \$262 ;
+  reg [33:0] \$263 ;
+  reg [16:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg [16:0] \$269 ;
   wire [56:0] \$27 ;
-  reg [34:0] \$270 ;
-  reg [34:0] \$271 ;
-  reg [34:0] \$272 ;
-  reg [34:0] \$273 ;
-  reg [34:0] \$274 ;
-  reg [34:0] \$275 ;
-  reg [34:0] \$276 ;
-  reg [34:0] \$277 ;
-  reg [34:0] \$278 ;
-  reg [34:0] \$279 ;
+  reg [22:0] \$270 ;
+  reg [22:0] \$271 ;
+  reg [5:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [13:0] \$274 ;
+  reg [13:0] \$275 ;
+  reg [47:0] \$276 ;
+  reg [47:0] \$277 ;
+  reg \$278 ;
+  reg \$279 ;
   wire [53:0] \$28 ;
-  reg [22:0] \$280 ;
-  reg [33:0] \$281 ;
-  reg [33:0] \$282 ;
+  reg [49:0] \$280 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
   reg [24:0] \$283 ;
   reg [24:0] \$284 ;
-  reg [22:0] \$285 ;
-  reg [22:0] \$286 ;
-  reg [13:0] \$287 ;
-  reg [13:0] \$288 ;
-  reg [47:0] \$289 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
+  reg [24:0] \$287 ;
+  reg [5:0] \$288 ;
+  reg [5:0] \$289 ;
   wire [58:0] \$29 ;
-  reg [47:0] \$290 ;
-  reg \$291 ;
-  reg \$292 ;
-  reg [49:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
+  reg [5:0] \$290 ;
+  reg [5:0] \$291 ;
+  reg [5:0] \$292 ;
+  reg [5:0] \$293 ;
+  reg [5:0] \$294 ;
+  reg [34:0] \$295 ;
+  reg [34:0] \$296 ;
+  reg [34:0] \$297 ;
+  reg [34:0] \$298 ;
+  reg [34:0] \$299 ;
   wire [8:0] \$3 ;
   wire [76:0] \$30 ;
-  reg [5:0] \$300 ;
-  reg [5:0] \$301 ;
-  reg [5:0] \$302 ;
-  reg [5:0] \$303 ;
-  reg [5:0] \$304 ;
-  reg [5:0] \$305 ;
+  reg [34:0] \$300 ;
+  reg [34:0] \$301 ;
+  reg [34:0] \$302 ;
+  reg [34:0] \$303 ;
+  reg [34:0] \$304 ;
+  reg [34:0] \$305 ;
   reg [34:0] \$306 ;
   reg [34:0] \$307 ;
   reg [34:0] \$308 ;
-  reg [34:0] \$309 ;
+  reg [22:0] \$309 ;
   wire [77:0] \$31 ;
-  reg [34:0] \$310 ;
-  reg [34:0] \$311 ;
-  reg [34:0] \$312 ;
-  reg [34:0] \$313 ;
-  reg [34:0] \$314 ;
-  reg [34:0] \$315 ;
-  reg [34:0] \$316 ;
-  reg [34:0] \$317 ;
-  reg [22:0] \$318 ;
-  reg [33:0] \$319 ;
+  reg [16:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [33:0] \$312 ;
+  reg [33:0] \$313 ;
+  reg [16:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [24:0] \$316 ;
+  reg [24:0] \$317 ;
+  reg [5:0] \$318 ;
+  reg [16:0] \$319 ;
   wire [47:0] \$32 ;
-  reg [33:0] \$320 ;
-  reg [24:0] \$321 ;
-  reg [24:0] \$322 ;
-  reg [22:0] \$323 ;
-  reg [22:0] \$324 ;
+  reg [22:0] \$320 ;
+  reg [22:0] \$321 ;
+  reg [5:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [13:0] \$324 ;
   reg [13:0] \$325 ;
-  reg [13:0] \$326 ;
+  reg [47:0] \$326 ;
   reg [47:0] \$327 ;
-  reg [47:0] \$328 ;
+  reg \$328 ;
   reg \$329 ;
   wire \$33 ;
-  reg \$330 ;
-  reg [49:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [3:0] \$336 ;
-  reg [2:0] \$337 ;
-  reg [2:0] \$338 ;
-  reg [3:0] \$339 ;
+  reg [49:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [24:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [5:0] \$339 ;
   wire \$34 ;
-  reg \$340 ;
-  reg [31:0] \$341 ;
+  reg [5:0] \$340 ;
+  reg [5:0] \$341 ;
+  reg [5:0] \$342 ;
+  reg [5:0] \$343 ;
+  reg [5:0] \$344 ;
+  reg [34:0] \$345 ;
+  reg [34:0] \$346 ;
+  reg [34:0] \$347 ;
+  reg [34:0] \$348 ;
+  reg [34:0] \$349 ;
   wire \$35 ;
+  reg [34:0] \$350 ;
+  reg [34:0] \$351 ;
+  reg [34:0] \$352 ;
+  reg [34:0] \$353 ;
+  reg [34:0] \$354 ;
+  reg [34:0] \$355 ;
+  reg [34:0] \$356 ;
+  reg [34:0] \$357 ;
+  reg [34:0] \$358 ;
+  reg [22:0] \$359 ;
   wire \$36 ;
+  reg [16:0] \$360 ;
+  reg [16:0] \$361 ;
+  reg [33:0] \$362 ;
+  reg [33:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [24:0] \$367 ;
+  reg [5:0] \$368 ;
+  reg [16:0] \$369 ;
   wire [48:0] \$37 ;
+  reg [22:0] \$370 ;
+  reg [22:0] \$371 ;
+  reg [5:0] \$372 ;
+  reg [7:0] \$373 ;
+  reg [13:0] \$374 ;
+  reg [13:0] \$375 ;
+  reg [47:0] \$376 ;
+  reg [47:0] \$377 ;
+  reg \$378 ;
+  reg \$379 ;
   wire \$38 ;
+  reg [49:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [3:0] \$385 ;
+  reg [3:0] \$386 ;
+  reg [3:0] \$387 ;
+  reg [3:0] \$388 ;
+  reg \$389 ;
   wire \$39 ;
+  reg [31:0] \$390 ;
   wire [8:0] \$4 ;
   wire [49:0] \$40 ;
   reg [24:0] \$41 ;
@@ -17689,7 +18698,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [22:0] \$97 ;
   wire [13:0] \$98 ;
   wire [34:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -17730,12 +18739,12 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
@@ -17746,18 +18755,25 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq0_half_4 = 35'h000000000;
   reg [34:0] rq0_half_5 = 35'h000000000;
   reg [34:0] rq0_half_6 = 35'h000000000;
+  reg [34:0] rq0_half_7 = 35'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [34:0] rq0_mask_1 = 35'h000000000;
   reg [34:0] rq0_mask_2 = 35'h000000000;
   reg [34:0] rq0_mask_3 = 35'h000000000;
   reg [34:0] rq0_mask_4 = 35'h000000000;
   reg [34:0] rq0_mask_5 = 35'h000000000;
   reg [34:0] rq0_mask_6 = 35'h000000000;
+  reg [34:0] rq0_mask_7 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -17775,8 +18791,13 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [5:0] rq0_x1_0 = 6'h00;
+  reg [5:0] rq0_x1_1 = 6'h00;
   reg rq1_above = 1'h0;
   reg [49:0] rq1_code = 50'h0000000000000;
   reg [47:0] rq1_floor = 48'h000000000000;
@@ -17786,18 +18807,25 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq1_half_4 = 34'h000000000;
   reg [33:0] rq1_half_5 = 34'h000000000;
   reg [33:0] rq1_half_6 = 34'h000000000;
+  reg [33:0] rq1_half_7 = 34'h000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [33:0] rq1_mask_1 = 34'h000000000;
   reg [33:0] rq1_mask_2 = 34'h000000000;
   reg [33:0] rq1_mask_3 = 34'h000000000;
   reg [33:0] rq1_mask_4 = 34'h000000000;
   reg [33:0] rq1_mask_5 = 34'h000000000;
   reg [33:0] rq1_mask_6 = 34'h000000000;
+  reg [33:0] rq1_mask_7 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -17815,8 +18843,13 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [5:0] rq1_x1_0 = 6'h00;
+  reg [5:0] rq1_x1_1 = 6'h00;
   reg rq2_above = 1'h0;
   reg [49:0] rq2_code = 50'h0000000000000;
   reg [47:0] rq2_floor = 48'h000000000000;
@@ -17826,18 +18859,25 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq2_half_4 = 35'h000000000;
   reg [34:0] rq2_half_5 = 35'h000000000;
   reg [34:0] rq2_half_6 = 35'h000000000;
+  reg [34:0] rq2_half_7 = 35'h000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [34:0] rq2_mask_1 = 35'h000000000;
   reg [34:0] rq2_mask_2 = 35'h000000000;
   reg [34:0] rq2_mask_3 = 35'h000000000;
   reg [34:0] rq2_mask_4 = 35'h000000000;
   reg [34:0] rq2_mask_5 = 35'h000000000;
   reg [34:0] rq2_mask_6 = 35'h000000000;
+  reg [34:0] rq2_mask_7 = 35'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -17855,8 +18895,13 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq2_shift_4 = 6'h00;
   reg [5:0] rq2_shift_5 = 6'h00;
   reg [5:0] rq2_shift_6 = 6'h00;
+  reg [5:0] rq2_shift_7 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [22:0] rq2_x = 23'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [5:0] rq2_x1_0 = 6'h00;
+  reg [5:0] rq2_x1_1 = 6'h00;
   reg rq3_above = 1'h0;
   reg [49:0] rq3_code = 50'h0000000000000;
   reg [47:0] rq3_floor = 48'h000000000000;
@@ -17866,18 +18911,25 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq3_half_4 = 35'h000000000;
   reg [34:0] rq3_half_5 = 35'h000000000;
   reg [34:0] rq3_half_6 = 35'h000000000;
+  reg [34:0] rq3_half_7 = 35'h000000000;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [34:0] rq3_mask_1 = 35'h000000000;
   reg [34:0] rq3_mask_2 = 35'h000000000;
   reg [34:0] rq3_mask_3 = 35'h000000000;
   reg [34:0] rq3_mask_4 = 35'h000000000;
   reg [34:0] rq3_mask_5 = 35'h000000000;
   reg [34:0] rq3_mask_6 = 35'h000000000;
+  reg [34:0] rq3_mask_7 = 35'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -17895,8 +18947,13 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq3_shift_4 = 6'h00;
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
+  reg [5:0] rq3_shift_7 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [5:0] rq3_x1_0 = 6'h00;
+  reg [5:0] rq3_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -17904,6 +18961,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -18169,7 +19227,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \port__data$26  = lut[\$3 [7:0]];
   assign \port__data$25  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [31:0] queue [7:0];
+  reg [31:0] queue [8:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -18179,17 +19237,34 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[5] = 32'd0;
     queue[6] = 32'd0;
     queue[7] = 32'd0;
+    queue[8] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
-  assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_4 };
-  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_4 };
-  assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_4 };
+  always @(posedge clk)
+    rq2_out <= \$383 ;
+  always @(posedge clk)
+    rq3_out <= \$384 ;
+  always @(posedge clk)
+    q_owed <= \$385 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$386 ;
+  always @(posedge clk)
+    rport__addr <= \$387 ;
+  always @(posedge clk)
+    q_stored <= \$388 ;
+  always @(posedge clk)
+    o__valid <= \$389 ;
+  always @(posedge clk)
+    o__payload <= \$390 ;
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
+  assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_5 };
+  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_5 };
+  assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_5 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
@@ -18200,75 +19275,75 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'hf;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 5'h00 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(8'h4e) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
   assign \$39  = rq0_above | \$38 ;
   assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
-  assign \$45  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$46  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$47  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$48  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$45  = rq1_x0_0 * rq1_m0_0;
+  assign \$46  = rq1_x0_1 * rq1_m0_1;
+  assign \$47  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$48  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$50  = 1'h0 + \$49 ;
   assign \$52  = \$50  + \$51 ;
   assign \$54  = $signed({ 1'h0, \$52  }) + $signed(\$53 );
   assign \$56  = $signed(\$54 ) + $signed(\$55 );
-  assign \$57  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$58  = rq1_rem > rq1_half_4;
-  assign \$59  = rq1_rem == rq1_half_4;
-  assign \$60  = | rq1_half_4;
+  assign \$57  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$58  = rq1_rem > rq1_half_5;
+  assign \$59  = rq1_rem == rq1_half_5;
+  assign \$60  = | rq1_half_5;
   assign \$61  = \$59  & \$60 ;
   assign \$62  = $signed(8'h4e) + $signed(rq1_floor);
   assign \$63  = rq1_tie & rq1_floor[0];
   assign \$64  = rq1_above | \$63 ;
   assign \$65  = $signed(\$62 ) + $signed({ 1'h0, \$64  });
-  assign \$70  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$71  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$72  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$73  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$70  = rq2_x0_0 * rq2_m0_0;
+  assign \$71  = rq2_x0_1 * rq2_m0_1;
+  assign \$72  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$73  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$75  = 1'h0 + \$74 ;
   assign \$77  = \$75  + \$76 ;
   assign \$79  = $signed({ 1'h0, \$77  }) + $signed(\$78 );
   assign \$81  = $signed(\$79 ) + $signed(\$80 );
-  assign \$82  = $signed(rq2_prod) >>> rq2_shift_4;
-  assign \$83  = rq2_rem > rq2_half_4;
-  assign \$84  = rq2_rem == rq2_half_4;
-  assign \$85  = | rq2_half_4;
+  assign \$82  = $signed(rq2_prod) >>> rq2_shift_5;
+  assign \$83  = rq2_rem > rq2_half_5;
+  assign \$84  = rq2_rem == rq2_half_5;
+  assign \$85  = | rq2_half_5;
   assign \$86  = \$84  & \$85 ;
   assign \$87  = $signed(8'h4e) + $signed(rq2_floor);
   assign \$88  = rq2_tie & rq2_floor[0];
   assign \$89  = rq2_above | \$88 ;
   assign \$90  = $signed(\$87 ) + $signed({ 1'h0, \$89  });
-  assign \$95  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$96  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$97  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$98  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$95  = rq3_x0_0 * rq3_m0_0;
+  assign \$96  = rq3_x0_1 * rq3_m0_1;
+  assign \$97  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$98  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$100  = 1'h0 + \$99 ;
   assign \$102  = \$100  + \$101 ;
   assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
   assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$107  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$108  = rq3_rem > rq3_half_4;
-  assign \$109  = rq3_rem == rq3_half_4;
-  assign \$110  = | rq3_half_4;
+  assign \$107  = $signed(rq3_prod) >>> rq3_shift_5;
+  assign \$108  = rq3_rem > rq3_half_5;
+  assign \$109  = rq3_rem == rq3_half_5;
+  assign \$110  = | rq3_half_5;
   assign \$111  = \$109  & \$110 ;
   assign \$112  = $signed(8'h4e) + $signed(rq3_floor);
   assign \$113  = rq3_tie & rq3_floor[0];
@@ -18300,24 +19375,24 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$139  = ~ \$138 ;
   assign \$140  = \$137  & \$139 ;
   assign \$141  = ~ \$140 ;
-  assign \$142  = rq_valid_7 & \$141 ;
-  assign \$143  = \$signature__addr  == 3'h7;
+  assign \$142  = rq_valid_8 & \$141 ;
+  assign \$143  = \$signature__addr  == 4'h8;
   assign \$144  = \$signature__addr  + 1'h1;
-  assign \$145  = \$143  ? 4'h0 : \$144 ;
+  assign \$145  = \$143  ? 5'h00 : \$144 ;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = | q_stored;
   assign \$149  = \$147  & \$148 ;
-  assign \$150  = rport__addr == 3'h7;
+  assign \$150  = rport__addr == 4'h8;
   assign \$151  = rport__addr + 1'h1;
-  assign \$152  = \$150  ? 4'h0 : \$151 ;
+  assign \$152  = \$150  ? 5'h00 : \$151 ;
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
   assign \$155  = | q_stored;
   assign \$156  = ~ \$155 ;
   assign \$157  = \$154  & \$156 ;
   assign \$158  = ~ \$157 ;
-  assign \$159  = rq_valid_7 & \$158 ;
+  assign \$159  = rq_valid_8 & \$158 ;
   assign \$160  = q_stored + \$159 ;
   assign \$161  = ~ o__valid;
   assign \$162  = \$161  | o__ready;
@@ -18327,7 +19402,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$166  = ~ o__valid;
   assign \$167  = \$166  | o__ready;
   assign \$168  = | q_stored;
-  assign \$169  = \$168  | rq_valid_7;
+  assign \$169  = \$168  | rq_valid_8;
   assign \$170  = | q_stored;
   assign \$171  = \$170  ? rport__data : q_in;
   always @(posedge clk)
@@ -18347,329 +19422,472 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_7 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$180 ;
+    rq_valid_8 <= \$180 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$181 ;
+    rq0_mult_1 <= \$181 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$182 ;
+    rq0_mult_2 <= \$182 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$183 ;
+    rq0_mult_3 <= \$183 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$184 ;
+    rq0_mult_4 <= \$184 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$185 ;
+    rq0_mult_5 <= \$185 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$186 ;
+    rq0_mult_6 <= \$186 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$187 ;
+    rq0_mult_7 <= \$187 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$188 ;
+    rq0_shift_1 <= \$188 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$189 ;
+    rq0_shift_2 <= \$189 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$190 ;
+    rq0_shift_3 <= \$190 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$191 ;
+    rq0_shift_4 <= \$191 ;
   always @(posedge clk)
-    rq0_half_1 <= \$192 ;
+    rq0_shift_5 <= \$192 ;
   always @(posedge clk)
-    rq0_half_2 <= \$193 ;
+    rq0_shift_6 <= \$193 ;
   always @(posedge clk)
-    rq0_half_3 <= \$194 ;
+    rq0_shift_7 <= \$194 ;
   always @(posedge clk)
-    rq0_half_4 <= \$195 ;
+    rq0_half_1 <= \$195 ;
   always @(posedge clk)
-    rq0_half_5 <= \$196 ;
+    rq0_half_2 <= \$196 ;
   always @(posedge clk)
-    rq0_half_6 <= \$197 ;
+    rq0_half_3 <= \$197 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$198 ;
+    rq0_half_4 <= \$198 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$199 ;
+    rq0_half_5 <= \$199 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$200 ;
+    rq0_half_6 <= \$200 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$201 ;
+    rq0_half_7 <= \$201 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$202 ;
+    rq0_mask_1 <= \$202 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$203 ;
+    rq0_mask_2 <= \$203 ;
   always @(posedge clk)
-    rq0_x <= \$204 ;
+    rq0_mask_3 <= \$204 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$205 ;
+    rq0_mask_4 <= \$205 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$206 ;
+    rq0_mask_5 <= \$206 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$207 ;
+    rq0_mask_6 <= \$207 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$208 ;
+    rq0_mask_7 <= \$208 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$209 ;
+    rq0_x <= \$209 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$210 ;
+    rq0_x0_0 <= \$210 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$211 ;
+    rq0_m0_0 <= \$211 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$212 ;
+    rq0_part0_0 <= \$212 ;
   always @(posedge clk)
-    rq0_prod <= \$213 ;
+    rq0_part0_0_r <= \$213 ;
   always @(posedge clk)
-    rq0_floor <= \$214 ;
+    rq0_x0_1 <= \$214 ;
   always @(posedge clk)
-    rq0_above <= \$215 ;
+    rq0_m0_1 <= \$215 ;
   always @(posedge clk)
-    rq0_tie <= \$216 ;
+    rq0_part0_1 <= \$216 ;
   always @(posedge clk)
-    rq0_code <= \$217 ;
+    rq0_part0_1_r <= \$217 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$218 ;
+    rq0_x1_0 <= \$218 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$219 ;
+    rq0_m1_0 <= \$219 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$220 ;
+    rq0_part1_0 <= \$220 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$221 ;
+    rq0_part1_0_r <= \$221 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$222 ;
+    rq0_x1_1 <= \$222 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$223 ;
+    rq0_m1_1 <= \$223 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$224 ;
+    rq0_part1_1 <= \$224 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$225 ;
+    rq0_part1_1_r <= \$225 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$226 ;
+    rq0_prod <= \$226 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$227 ;
+    rq0_floor <= \$227 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$228 ;
+    rq0_above <= \$228 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$229 ;
+    rq0_tie <= \$229 ;
   always @(posedge clk)
-    rq1_half_1 <= \$230 ;
+    rq0_code <= \$230 ;
   always @(posedge clk)
-    rq1_half_2 <= \$231 ;
+    rq1_mult_1 <= \$231 ;
   always @(posedge clk)
-    rq1_half_3 <= \$232 ;
+    rq1_mult_2 <= \$232 ;
   always @(posedge clk)
-    rq1_half_4 <= \$233 ;
+    rq1_mult_3 <= \$233 ;
   always @(posedge clk)
-    rq1_half_5 <= \$234 ;
+    rq1_mult_4 <= \$234 ;
   always @(posedge clk)
-    rq1_half_6 <= \$235 ;
+    rq1_mult_5 <= \$235 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$236 ;
+    rq1_mult_6 <= \$236 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$237 ;
+    rq1_mult_7 <= \$237 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$238 ;
+    rq1_shift_1 <= \$238 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$239 ;
+    rq1_shift_2 <= \$239 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$240 ;
+    rq1_shift_3 <= \$240 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$241 ;
+    rq1_shift_4 <= \$241 ;
   always @(posedge clk)
-    rq1_x <= \$242 ;
+    rq1_shift_5 <= \$242 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$243 ;
+    rq1_shift_6 <= \$243 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$244 ;
+    rq1_shift_7 <= \$244 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$245 ;
+    rq1_half_1 <= \$245 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$246 ;
+    rq1_half_2 <= \$246 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$247 ;
+    rq1_half_3 <= \$247 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$248 ;
+    rq1_half_4 <= \$248 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$249 ;
+    rq1_half_5 <= \$249 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$250 ;
+    rq1_half_6 <= \$250 ;
   always @(posedge clk)
-    rq1_prod <= \$251 ;
+    rq1_half_7 <= \$251 ;
   always @(posedge clk)
-    rq1_floor <= \$252 ;
+    rq1_mask_1 <= \$252 ;
   always @(posedge clk)
-    rq1_above <= \$253 ;
+    rq1_mask_2 <= \$253 ;
   always @(posedge clk)
-    rq1_tie <= \$254 ;
+    rq1_mask_3 <= \$254 ;
   always @(posedge clk)
-    rq1_code <= \$255 ;
+    rq1_mask_4 <= \$255 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$256 ;
+    rq1_mask_5 <= \$256 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$257 ;
+    rq1_mask_6 <= \$257 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$258 ;
+    rq1_mask_7 <= \$258 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$259 ;
+    rq1_x <= \$259 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$260 ;
+    rq1_x0_0 <= \$260 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$261 ;
+    rq1_m0_0 <= \$261 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$262 ;
+    rq1_part0_0 <= \$262 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$263 ;
+    rq1_part0_0_r <= \$263 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$264 ;
+    rq1_x0_1 <= \$264 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$265 ;
+    rq1_m0_1 <= \$265 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$266 ;
+    rq1_part0_1 <= \$266 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$267 ;
+    rq1_part0_1_r <= \$267 ;
   always @(posedge clk)
-    rq2_half_1 <= \$268 ;
+    rq1_x1_0 <= \$268 ;
   always @(posedge clk)
-    rq2_half_2 <= \$269 ;
+    rq1_m1_0 <= \$269 ;
   always @(posedge clk)
-    rq2_half_3 <= \$270 ;
+    rq1_part1_0 <= \$270 ;
   always @(posedge clk)
-    rq2_half_4 <= \$271 ;
+    rq1_part1_0_r <= \$271 ;
   always @(posedge clk)
-    rq2_half_5 <= \$272 ;
+    rq1_x1_1 <= \$272 ;
   always @(posedge clk)
-    rq2_half_6 <= \$273 ;
+    rq1_m1_1 <= \$273 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$274 ;
+    rq1_part1_1 <= \$274 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$275 ;
+    rq1_part1_1_r <= \$275 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$276 ;
+    rq1_prod <= \$276 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$277 ;
+    rq1_floor <= \$277 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$278 ;
+    rq1_above <= \$278 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$279 ;
+    rq1_tie <= \$279 ;
   always @(posedge clk)
-    rq2_x <= \$280 ;
+    rq1_code <= \$280 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$281 ;
+    rq2_mult_1 <= \$281 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$282 ;
+    rq2_mult_2 <= \$282 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$283 ;
+    rq2_mult_3 <= \$283 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$284 ;
+    rq2_mult_4 <= \$284 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$285 ;
+    rq2_mult_5 <= \$285 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$286 ;
+    rq2_mult_6 <= \$286 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$287 ;
+    rq2_mult_7 <= \$287 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$288 ;
+    rq2_shift_1 <= \$288 ;
   always @(posedge clk)
-    rq2_prod <= \$289 ;
+    rq2_shift_2 <= \$289 ;
   always @(posedge clk)
-    rq2_floor <= \$290 ;
+    rq2_shift_3 <= \$290 ;
   always @(posedge clk)
-    rq2_above <= \$291 ;
+    rq2_shift_4 <= \$291 ;
   always @(posedge clk)
-    rq2_tie <= \$292 ;
+    rq2_shift_5 <= \$292 ;
   always @(posedge clk)
-    rq2_code <= \$293 ;
+    rq2_shift_6 <= \$293 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$294 ;
+    rq2_shift_7 <= \$294 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$295 ;
+    rq2_half_1 <= \$295 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$296 ;
+    rq2_half_2 <= \$296 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$297 ;
+    rq2_half_3 <= \$297 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$298 ;
+    rq2_half_4 <= \$298 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$299 ;
+    rq2_half_5 <= \$299 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$300 ;
+    rq2_half_6 <= \$300 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$301 ;
+    rq2_half_7 <= \$301 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$302 ;
+    rq2_mask_1 <= \$302 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$303 ;
+    rq2_mask_2 <= \$303 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$304 ;
+    rq2_mask_3 <= \$304 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$305 ;
+    rq2_mask_4 <= \$305 ;
   always @(posedge clk)
-    rq3_half_1 <= \$306 ;
+    rq2_mask_5 <= \$306 ;
   always @(posedge clk)
-    rq3_half_2 <= \$307 ;
+    rq2_mask_6 <= \$307 ;
   always @(posedge clk)
-    rq3_half_3 <= \$308 ;
+    rq2_mask_7 <= \$308 ;
   always @(posedge clk)
-    rq3_half_4 <= \$309 ;
+    rq2_x <= \$309 ;
   always @(posedge clk)
-    rq3_half_5 <= \$310 ;
+    rq2_x0_0 <= \$310 ;
   always @(posedge clk)
-    rq3_half_6 <= \$311 ;
+    rq2_m0_0 <= \$311 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$312 ;
+    rq2_part0_0 <= \$312 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$313 ;
+    rq2_part0_0_r <= \$313 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$314 ;
+    rq2_x0_1 <= \$314 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$315 ;
+    rq2_m0_1 <= \$315 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$316 ;
+    rq2_part0_1 <= \$316 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$317 ;
+    rq2_part0_1_r <= \$317 ;
   always @(posedge clk)
-    rq3_x <= \$318 ;
+    rq2_x1_0 <= \$318 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$319 ;
+    rq2_m1_0 <= \$319 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$320 ;
+    rq2_part1_0 <= \$320 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$321 ;
+    rq2_part1_0_r <= \$321 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$322 ;
+    rq2_x1_1 <= \$322 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$323 ;
+    rq2_m1_1 <= \$323 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$324 ;
+    rq2_part1_1 <= \$324 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$325 ;
+    rq2_part1_1_r <= \$325 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$326 ;
+    rq2_prod <= \$326 ;
   always @(posedge clk)
-    rq3_prod <= \$327 ;
+    rq2_floor <= \$327 ;
   always @(posedge clk)
-    rq3_floor <= \$328 ;
+    rq2_above <= \$328 ;
   always @(posedge clk)
-    rq3_above <= \$329 ;
+    rq2_tie <= \$329 ;
   always @(posedge clk)
-    rq3_tie <= \$330 ;
+    rq2_code <= \$330 ;
   always @(posedge clk)
-    rq3_code <= \$331 ;
+    rq3_mult_1 <= \$331 ;
   always @(posedge clk)
-    rq0_out <= \$332 ;
+    rq3_mult_2 <= \$332 ;
   always @(posedge clk)
-    rq1_out <= \$333 ;
+    rq3_mult_3 <= \$333 ;
   always @(posedge clk)
-    rq2_out <= \$334 ;
+    rq3_mult_4 <= \$334 ;
   always @(posedge clk)
-    rq3_out <= \$335 ;
+    rq3_mult_5 <= \$335 ;
   always @(posedge clk)
-    q_owed <= \$336 ;
+    rq3_mult_6 <= \$336 ;
   always @(posedge clk)
-    \$signature__addr  <= \$337 ;
+    rq3_mult_7 <= \$337 ;
   always @(posedge clk)
-    rport__addr <= \$338 ;
+    rq3_shift_1 <= \$338 ;
   always @(posedge clk)
-    q_stored <= \$339 ;
+    rq3_shift_2 <= \$339 ;
   always @(posedge clk)
-    o__valid <= \$340 ;
+    rq3_shift_3 <= \$340 ;
   always @(posedge clk)
-    o__payload <= \$341 ;
+    rq3_shift_4 <= \$341 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$342 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$343 ;
+  always @(posedge clk)
+    rq3_shift_7 <= \$344 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$345 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$346 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$347 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$348 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$349 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$350 ;
+  always @(posedge clk)
+    rq3_half_7 <= \$351 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$352 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$353 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$354 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$355 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$356 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$357 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$358 ;
+  always @(posedge clk)
+    rq3_x <= \$359 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$360 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$361 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$362 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$363 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$364 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$365 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$366 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$367 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$368 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$369 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$370 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$371 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$372 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$373 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$374 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$375 ;
+  always @(posedge clk)
+    rq3_prod <= \$376 ;
+  always @(posedge clk)
+    rq3_floor <= \$377 ;
+  always @(posedge clk)
+    rq3_above <= \$378 ;
+  always @(posedge clk)
+    rq3_tie <= \$379 ;
+  always @(posedge clk)
+    rq3_code <= \$380 ;
+  always @(posedge clk)
+    rq0_out <= \$381 ;
+  always @(posedge clk)
+    rq1_out <= \$382 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$384  = \$131 [7:0];
+    if (rst) begin
+      \$384  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$385  = \$135 [3:0];
+    if (rst) begin
+      \$385  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$386  = \$signature__addr ;
+    if (\$142 ) begin
+      \$386  = \$145 [3:0];
+    end
+    if (rst) begin
+      \$386  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$387  = rport__addr;
+    if (\$149 ) begin
+      \$387  = \$152 [3:0];
+    end
+    if (rst) begin
+      \$387  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$388  = \$165 [3:0];
+    if (rst) begin
+      \$388  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$389  = o__valid;
+    if (\$167 ) begin
+      \$389  = \$169 ;
+    end
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$390  = o__payload;
+    if (\$167 ) begin
+      \$390  = \$171 ;
+    end
+    if (rst) begin
+      \$390  = 32'd0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
@@ -19339,1148 +20557,1430 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$180  = \$16 ;
+    \$180  = rq_valid_7;
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = rq0_mult_1;
+    \$181  = \$16 ;
     if (rst) begin
       \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = rq0_mult_2;
+    \$182  = rq0_mult_1;
     if (rst) begin
       \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = rq0_mult_3;
+    \$183  = rq0_mult_2;
     if (rst) begin
       \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = rq0_mult_4;
+    \$184  = rq0_mult_3;
     if (rst) begin
       \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = rq0_mult_5;
+    \$185  = rq0_mult_4;
     if (rst) begin
       \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = \$17 ;
+    \$186  = rq0_mult_5;
     if (rst) begin
-      \$186  = 6'h00;
+      \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = rq0_shift_1;
+    \$187  = rq0_mult_6;
     if (rst) begin
-      \$187  = 6'h00;
+      \$187  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = rq0_shift_2;
+    \$188  = \$17 ;
     if (rst) begin
       \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = rq0_shift_3;
+    \$189  = rq0_shift_1;
     if (rst) begin
       \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = rq0_shift_4;
+    \$190  = rq0_shift_2;
     if (rst) begin
       \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = rq0_shift_5;
+    \$191  = rq0_shift_3;
     if (rst) begin
       \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = \$18 ;
+    \$192  = rq0_shift_4;
     if (rst) begin
-      \$192  = 35'h000000000;
+      \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = rq0_half_1;
+    \$193  = rq0_shift_5;
     if (rst) begin
-      \$193  = 35'h000000000;
+      \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = rq0_half_2;
+    \$194  = rq0_shift_6;
     if (rst) begin
-      \$194  = 35'h000000000;
+      \$194  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = rq0_half_3;
+    \$195  = \$18 ;
     if (rst) begin
       \$195  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = rq0_half_4;
+    \$196  = rq0_half_1;
     if (rst) begin
       \$196  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = rq0_half_5;
+    \$197  = rq0_half_2;
     if (rst) begin
       \$197  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = \$19 ;
+    \$198  = rq0_half_3;
     if (rst) begin
       \$198  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = rq0_mask_1;
+    \$199  = rq0_half_4;
     if (rst) begin
       \$199  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = rq0_mask_2;
+    \$200  = rq0_half_5;
     if (rst) begin
       \$200  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = rq0_mask_3;
+    \$201  = rq0_half_6;
     if (rst) begin
       \$201  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = rq0_mask_4;
+    \$202  = \$19 ;
     if (rst) begin
       \$202  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = rq0_mask_5;
+    \$203  = rq0_mask_1;
     if (rst) begin
       \$203  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = i__payload[22:0];
+    \$204  = rq0_mask_2;
     if (rst) begin
-      \$204  = 23'h000000;
+      \$204  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = \$20 ;
+    \$205  = rq0_mask_3;
     if (rst) begin
-      \$205  = 34'h000000000;
+      \$205  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = rq0_part0_0;
+    \$206  = rq0_mask_4;
     if (rst) begin
-      \$206  = 34'h000000000;
+      \$206  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = \$21 ;
+    \$207  = rq0_mask_5;
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = rq0_part0_1;
+    \$208  = rq0_mask_6;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = \$22 ;
+    \$209  = i__payload[22:0];
     if (rst) begin
       \$209  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = rq0_part1_0;
+    \$210  = rq0_x[16:0];
     if (rst) begin
-      \$210  = 23'h000000;
+      \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = \$23 ;
+    \$211  = rq0_mult_1[16:0];
     if (rst) begin
-      \$211  = 14'h0000;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = rq0_part1_1;
+    \$212  = \$20 ;
     if (rst) begin
-      \$212  = 14'h0000;
+      \$212  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = \$31 [47:0];
+    \$213  = rq0_part0_0;
     if (rst) begin
-      \$213  = 48'h000000000000;
+      \$213  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = \$32 ;
+    \$214  = rq0_x[16:0];
     if (rst) begin
-      \$214  = 48'h000000000000;
+      \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = \$33 ;
+    \$215  = rq0_mult_1[24:17];
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = \$36 ;
+    \$216  = \$21 ;
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = \$40 ;
+    \$217  = rq0_part0_1;
     if (rst) begin
-      \$217  = 50'h0000000000000;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = \$41 ;
+    \$218  = rq0_x[22:17];
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = rq1_mult_1;
+    \$219  = rq0_mult_1[16:0];
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = rq1_mult_2;
+    \$220  = \$22 ;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = rq1_mult_3;
+    \$221  = rq0_part1_0;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = rq1_mult_4;
+    \$222  = rq0_x[22:17];
     if (rst) begin
-      \$222  = 25'h0000000;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = rq1_mult_5;
+    \$223  = rq0_mult_1[24:17];
     if (rst) begin
-      \$223  = 25'h0000000;
+      \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = \$42 ;
+    \$224  = \$23 ;
     if (rst) begin
-      \$224  = 6'h00;
+      \$224  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = rq1_shift_1;
+    \$225  = rq0_part1_1;
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = rq1_shift_2;
+    \$226  = \$31 [47:0];
     if (rst) begin
-      \$226  = 6'h00;
+      \$226  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = rq1_shift_3;
+    \$227  = \$32 ;
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = rq1_shift_4;
+    \$228  = \$33 ;
     if (rst) begin
-      \$228  = 6'h00;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = rq1_shift_5;
+    \$229  = \$36 ;
     if (rst) begin
-      \$229  = 6'h00;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = \$43 ;
+    \$230  = \$40 ;
     if (rst) begin
-      \$230  = 34'h000000000;
+      \$230  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = rq1_half_1;
+    \$231  = \$41 ;
     if (rst) begin
-      \$231  = 34'h000000000;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = rq1_half_2;
+    \$232  = rq1_mult_1;
     if (rst) begin
-      \$232  = 34'h000000000;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = rq1_half_3;
+    \$233  = rq1_mult_2;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = rq1_half_4;
+    \$234  = rq1_mult_3;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = rq1_half_5;
+    \$235  = rq1_mult_4;
     if (rst) begin
-      \$235  = 34'h000000000;
+      \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = \$44 ;
+    \$236  = rq1_mult_5;
     if (rst) begin
-      \$236  = 34'h000000000;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = rq1_mask_1;
+    \$237  = rq1_mult_6;
     if (rst) begin
-      \$237  = 34'h000000000;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = rq1_mask_2;
+    \$238  = \$42 ;
     if (rst) begin
-      \$238  = 34'h000000000;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = rq1_mask_3;
+    \$239  = rq1_shift_1;
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = rq1_mask_4;
+    \$240  = rq1_shift_2;
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = rq1_mask_5;
+    \$241  = rq1_shift_3;
     if (rst) begin
-      \$241  = 34'h000000000;
+      \$241  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = i__payload[45:23];
+    \$242  = rq1_shift_4;
     if (rst) begin
-      \$242  = 23'h000000;
+      \$242  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = \$45 ;
+    \$243  = rq1_shift_5;
     if (rst) begin
-      \$243  = 34'h000000000;
+      \$243  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = rq1_part0_0;
+    \$244  = rq1_shift_6;
     if (rst) begin
-      \$244  = 34'h000000000;
+      \$244  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = \$46 ;
+    \$245  = \$43 ;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = rq1_part0_1;
+    \$246  = rq1_half_1;
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = \$47 ;
+    \$247  = rq1_half_2;
     if (rst) begin
-      \$247  = 23'h000000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = rq1_part1_0;
+    \$248  = rq1_half_3;
     if (rst) begin
-      \$248  = 23'h000000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = \$48 ;
+    \$249  = rq1_half_4;
     if (rst) begin
-      \$249  = 14'h0000;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = rq1_part1_1;
+    \$250  = rq1_half_5;
     if (rst) begin
-      \$250  = 14'h0000;
+      \$250  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = \$56 [47:0];
+    \$251  = rq1_half_6;
     if (rst) begin
-      \$251  = 48'h000000000000;
+      \$251  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = \$57 ;
+    \$252  = \$44 ;
     if (rst) begin
-      \$252  = 48'h000000000000;
+      \$252  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = \$58 ;
+    \$253  = rq1_mask_1;
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = \$61 ;
+    \$254  = rq1_mask_2;
     if (rst) begin
-      \$254  = 1'h0;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = \$65 ;
+    \$255  = rq1_mask_3;
     if (rst) begin
-      \$255  = 50'h0000000000000;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = \$66 ;
+    \$256  = rq1_mask_4;
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = rq2_mult_1;
+    \$257  = rq1_mask_5;
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = rq2_mult_2;
+    \$258  = rq1_mask_6;
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = rq2_mult_3;
+    \$259  = i__payload[45:23];
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = rq2_mult_4;
+    \$260  = rq1_x[16:0];
     if (rst) begin
-      \$260  = 25'h0000000;
+      \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = rq2_mult_5;
+    \$261  = rq1_mult_1[16:0];
     if (rst) begin
-      \$261  = 25'h0000000;
+      \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = \$67 ;
+    \$262  = \$45 ;
     if (rst) begin
-      \$262  = 6'h00;
+      \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = rq2_shift_1;
+    \$263  = rq1_part0_0;
     if (rst) begin
-      \$263  = 6'h00;
+      \$263  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = rq2_shift_2;
+    \$264  = rq1_x[16:0];
     if (rst) begin
-      \$264  = 6'h00;
+      \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = rq2_shift_3;
+    \$265  = rq1_mult_1[24:17];
     if (rst) begin
-      \$265  = 6'h00;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = rq2_shift_4;
+    \$266  = \$46 ;
     if (rst) begin
-      \$266  = 6'h00;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = rq2_shift_5;
+    \$267  = rq1_part0_1;
     if (rst) begin
-      \$267  = 6'h00;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = \$68 ;
+    \$268  = rq1_x[22:17];
     if (rst) begin
-      \$268  = 35'h000000000;
+      \$268  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = rq2_half_1;
+    \$269  = rq1_mult_1[16:0];
     if (rst) begin
-      \$269  = 35'h000000000;
+      \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = rq2_half_2;
+    \$270  = \$47 ;
     if (rst) begin
-      \$270  = 35'h000000000;
+      \$270  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = rq2_half_3;
+    \$271  = rq1_part1_0;
     if (rst) begin
-      \$271  = 35'h000000000;
+      \$271  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = rq2_half_4;
+    \$272  = rq1_x[22:17];
     if (rst) begin
-      \$272  = 35'h000000000;
+      \$272  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = rq2_half_5;
+    \$273  = rq1_mult_1[24:17];
     if (rst) begin
-      \$273  = 35'h000000000;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = \$69 ;
+    \$274  = \$48 ;
     if (rst) begin
-      \$274  = 35'h000000000;
+      \$274  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = rq2_mask_1;
+    \$275  = rq1_part1_1;
     if (rst) begin
-      \$275  = 35'h000000000;
+      \$275  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = rq2_mask_2;
+    \$276  = \$56 [47:0];
     if (rst) begin
-      \$276  = 35'h000000000;
+      \$276  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = rq2_mask_3;
+    \$277  = \$57 ;
     if (rst) begin
-      \$277  = 35'h000000000;
+      \$277  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = rq2_mask_4;
+    \$278  = \$58 ;
     if (rst) begin
-      \$278  = 35'h000000000;
+      \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = rq2_mask_5;
+    \$279  = \$61 ;
     if (rst) begin
-      \$279  = 35'h000000000;
+      \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = i__payload[68:46];
+    \$280  = \$65 ;
     if (rst) begin
-      \$280  = 23'h000000;
+      \$280  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = \$70 ;
+    \$281  = \$66 ;
     if (rst) begin
-      \$281  = 34'h000000000;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = rq2_part0_0;
+    \$282  = rq2_mult_1;
     if (rst) begin
-      \$282  = 34'h000000000;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = \$71 ;
+    \$283  = rq2_mult_2;
     if (rst) begin
       \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = rq2_part0_1;
+    \$284  = rq2_mult_3;
     if (rst) begin
       \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = \$72 ;
+    \$285  = rq2_mult_4;
     if (rst) begin
-      \$285  = 23'h000000;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = rq2_part1_0;
+    \$286  = rq2_mult_5;
     if (rst) begin
-      \$286  = 23'h000000;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = \$73 ;
+    \$287  = rq2_mult_6;
     if (rst) begin
-      \$287  = 14'h0000;
+      \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = rq2_part1_1;
+    \$288  = \$67 ;
     if (rst) begin
-      \$288  = 14'h0000;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = \$81 [47:0];
+    \$289  = rq2_shift_1;
     if (rst) begin
-      \$289  = 48'h000000000000;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = \$82 ;
+    \$290  = rq2_shift_2;
     if (rst) begin
-      \$290  = 48'h000000000000;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$83 ;
+    \$291  = rq2_shift_3;
     if (rst) begin
-      \$291  = 1'h0;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = \$86 ;
+    \$292  = rq2_shift_4;
     if (rst) begin
-      \$292  = 1'h0;
+      \$292  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$90 ;
+    \$293  = rq2_shift_5;
     if (rst) begin
-      \$293  = 50'h0000000000000;
+      \$293  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \$91 ;
+    \$294  = rq2_shift_6;
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$294  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = rq3_mult_1;
+    \$295  = \$68 ;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = rq3_mult_2;
+    \$296  = rq2_half_1;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = rq3_mult_3;
+    \$297  = rq2_half_2;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = rq3_mult_4;
+    \$298  = rq2_half_3;
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = rq3_mult_5;
+    \$299  = rq2_half_4;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = \$92 ;
+    \$300  = rq2_half_5;
     if (rst) begin
-      \$300  = 6'h00;
+      \$300  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = rq3_shift_1;
+    \$301  = rq2_half_6;
     if (rst) begin
-      \$301  = 6'h00;
+      \$301  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = rq3_shift_2;
+    \$302  = \$69 ;
     if (rst) begin
-      \$302  = 6'h00;
+      \$302  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = rq3_shift_3;
+    \$303  = rq2_mask_1;
     if (rst) begin
-      \$303  = 6'h00;
+      \$303  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = rq3_shift_4;
+    \$304  = rq2_mask_2;
     if (rst) begin
-      \$304  = 6'h00;
+      \$304  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = rq3_shift_5;
+    \$305  = rq2_mask_3;
     if (rst) begin
-      \$305  = 6'h00;
+      \$305  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \$93 ;
+    \$306  = rq2_mask_4;
     if (rst) begin
       \$306  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = rq3_half_1;
+    \$307  = rq2_mask_5;
     if (rst) begin
       \$307  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = rq3_half_2;
+    \$308  = rq2_mask_6;
     if (rst) begin
       \$308  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = rq3_half_3;
+    \$309  = i__payload[68:46];
     if (rst) begin
-      \$309  = 35'h000000000;
+      \$309  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = rq3_half_4;
+    \$310  = rq2_x[16:0];
     if (rst) begin
-      \$310  = 35'h000000000;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = rq3_half_5;
+    \$311  = rq2_mult_1[16:0];
     if (rst) begin
-      \$311  = 35'h000000000;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = \$94 ;
+    \$312  = \$70 ;
     if (rst) begin
-      \$312  = 35'h000000000;
+      \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = rq3_mask_1;
+    \$313  = rq2_part0_0;
     if (rst) begin
-      \$313  = 35'h000000000;
+      \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = rq3_mask_2;
+    \$314  = rq2_x[16:0];
     if (rst) begin
-      \$314  = 35'h000000000;
+      \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = rq3_mask_3;
+    \$315  = rq2_mult_1[24:17];
     if (rst) begin
-      \$315  = 35'h000000000;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = rq3_mask_4;
+    \$316  = \$71 ;
     if (rst) begin
-      \$316  = 35'h000000000;
+      \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = rq3_mask_5;
+    \$317  = rq2_part0_1;
     if (rst) begin
-      \$317  = 35'h000000000;
+      \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = i__payload[91:69];
+    \$318  = rq2_x[22:17];
     if (rst) begin
-      \$318  = 23'h000000;
+      \$318  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = \$95 ;
+    \$319  = rq2_mult_1[16:0];
     if (rst) begin
-      \$319  = 34'h000000000;
+      \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = rq3_part0_0;
+    \$320  = \$72 ;
     if (rst) begin
-      \$320  = 34'h000000000;
+      \$320  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = \$96 ;
+    \$321  = rq2_part1_0;
     if (rst) begin
-      \$321  = 25'h0000000;
+      \$321  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = rq3_part0_1;
+    \$322  = rq2_x[22:17];
     if (rst) begin
-      \$322  = 25'h0000000;
+      \$322  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = \$97 ;
+    \$323  = rq2_mult_1[24:17];
     if (rst) begin
-      \$323  = 23'h000000;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = rq3_part1_0;
+    \$324  = \$73 ;
     if (rst) begin
-      \$324  = 23'h000000;
+      \$324  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = \$98 ;
+    \$325  = rq2_part1_1;
     if (rst) begin
       \$325  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = rq3_part1_1;
+    \$326  = \$81 [47:0];
     if (rst) begin
-      \$326  = 14'h0000;
+      \$326  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = \$106 [47:0];
+    \$327  = \$82 ;
     if (rst) begin
       \$327  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = \$107 ;
+    \$328  = \$83 ;
     if (rst) begin
-      \$328  = 48'h000000000000;
+      \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = \$108 ;
+    \$329  = \$86 ;
     if (rst) begin
       \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = \$111 ;
+    \$330  = \$90 ;
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = \$115 ;
+    \$331  = \$91 ;
     if (rst) begin
-      \$331  = 50'h0000000000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = \$119 [7:0];
+    \$332  = rq3_mult_1;
     if (rst) begin
-      \$332  = 8'h00;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = \$123 [7:0];
+    \$333  = rq3_mult_2;
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = \$127 [7:0];
+    \$334  = rq3_mult_3;
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = \$131 [7:0];
+    \$335  = rq3_mult_4;
     if (rst) begin
-      \$335  = 8'h00;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = \$135 [3:0];
+    \$336  = rq3_mult_5;
     if (rst) begin
-      \$336  = 4'h0;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = \$signature__addr ;
-    if (\$142 ) begin
-      \$337  = \$145 [2:0];
-    end
+    \$337  = rq3_mult_6;
     if (rst) begin
-      \$337  = 3'h0;
+      \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = rport__addr;
-    if (\$149 ) begin
-      \$338  = \$152 [2:0];
-    end
+    \$338  = \$92 ;
     if (rst) begin
-      \$338  = 3'h0;
+      \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = \$165 [3:0];
+    \$339  = rq3_shift_1;
     if (rst) begin
-      \$339  = 4'h0;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = o__valid;
-    if (\$167 ) begin
-      \$340  = \$169 ;
-    end
+    \$340  = rq3_shift_2;
     if (rst) begin
-      \$340  = 1'h0;
+      \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = o__payload;
-    if (\$167 ) begin
-      \$341  = \$171 ;
-    end
+    \$341  = rq3_shift_3;
     if (rst) begin
-      \$341  = 32'd0;
+      \$341  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$342  = rq3_shift_4;
+    if (rst) begin
+      \$342  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$343  = rq3_shift_5;
+    if (rst) begin
+      \$343  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$344  = rq3_shift_6;
+    if (rst) begin
+      \$344  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$345  = \$93 ;
+    if (rst) begin
+      \$345  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$346  = rq3_half_1;
+    if (rst) begin
+      \$346  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$347  = rq3_half_2;
+    if (rst) begin
+      \$347  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$348  = rq3_half_3;
+    if (rst) begin
+      \$348  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$349  = rq3_half_4;
+    if (rst) begin
+      \$349  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$350  = rq3_half_5;
+    if (rst) begin
+      \$350  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$351  = rq3_half_6;
+    if (rst) begin
+      \$351  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$352  = \$94 ;
+    if (rst) begin
+      \$352  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$353  = rq3_mask_1;
+    if (rst) begin
+      \$353  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$354  = rq3_mask_2;
+    if (rst) begin
+      \$354  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$355  = rq3_mask_3;
+    if (rst) begin
+      \$355  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$356  = rq3_mask_4;
+    if (rst) begin
+      \$356  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$357  = rq3_mask_5;
+    if (rst) begin
+      \$357  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$358  = rq3_mask_6;
+    if (rst) begin
+      \$358  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$359  = i__payload[91:69];
+    if (rst) begin
+      \$359  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$360  = rq3_x[16:0];
+    if (rst) begin
+      \$360  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$361  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$361  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$362  = \$95 ;
+    if (rst) begin
+      \$362  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$363  = rq3_part0_0;
+    if (rst) begin
+      \$363  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$364  = rq3_x[16:0];
+    if (rst) begin
+      \$364  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$365  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$365  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$366  = \$96 ;
+    if (rst) begin
+      \$366  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$367  = rq3_part0_1;
+    if (rst) begin
+      \$367  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$368  = rq3_x[22:17];
+    if (rst) begin
+      \$368  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$369  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$369  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$370  = \$97 ;
+    if (rst) begin
+      \$370  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$371  = rq3_part1_0;
+    if (rst) begin
+      \$371  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$372  = rq3_x[22:17];
+    if (rst) begin
+      \$372  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$373  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$373  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$374  = \$98 ;
+    if (rst) begin
+      \$374  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$375  = rq3_part1_1;
+    if (rst) begin
+      \$375  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$376  = \$106 [47:0];
+    if (rst) begin
+      \$376  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$377  = \$107 ;
+    if (rst) begin
+      \$377  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$378  = \$108 ;
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$379  = \$111 ;
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$380  = \$115 ;
+    if (rst) begin
+      \$380  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$381  = \$119 [7:0];
+    if (rst) begin
+      \$381  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$382  = \$123 [7:0];
+    if (rst) begin
+      \$382  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$383  = \$127 [7:0];
+    if (rst) begin
+      \$383  = 8'h00;
     end
   end
   assign i__ready = q_room;

@@ -3559,16 +3559,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$104 ;
   wire \$105 ;
   wire [47:0] \$106 ;
-  wire [33:0] \$107 ;
+  wire [32:0] \$107 ;
   wire [24:0] \$108 ;
-  wire [20:0] \$109 ;
+  wire [19:0] \$109 ;
   wire [47:0] \$11 ;
   wire [11:0] \$110 ;
-  wire [34:0] \$111 ;
-  wire [35:0] \$112 ;
+  wire [33:0] \$111 ;
+  wire [34:0] \$112 ;
   wire [55:0] \$113 ;
   wire [56:0] \$114 ;
-  wire [51:0] \$115 ;
+  wire [50:0] \$115 ;
   wire [58:0] \$116 ;
   wire [74:0] \$117 ;
   wire [75:0] \$118 ;
@@ -3707,12 +3707,12 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$238 ;
   wire \$239 ;
   wire [47:0] \$24 ;
-  wire [3:0] \$240 ;
+  wire [4:0] \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire [4:0] \$245 ;
+  wire [5:0] \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
@@ -3729,153 +3729,186 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$258 ;
   reg \$259 ;
   wire \$26 ;
-  reg [20:0] \$260 ;
-  reg [33:0] \$261 ;
-  reg [33:0] \$262 ;
-  reg [24:0] \$263 ;
-  reg [24:0] \$264 ;
-  reg [20:0] \$265 ;
-  reg [20:0] \$266 ;
-  reg [11:0] \$267 ;
-  reg [11:0] \$268 ;
-  reg [45:0] \$269 ;
+  reg \$260 ;
+  reg [20:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [26:0] \$263 ;
+  reg [26:0] \$264 ;
+  reg [16:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [3:0] \$268 ;
+  reg [13:0] \$269 ;
   wire [47:0] \$27 ;
-  reg [45:0] \$270 ;
-  reg \$271 ;
-  reg \$272 ;
-  reg [47:0] \$273 ;
-  reg [20:0] \$274 ;
-  reg [33:0] \$275 ;
-  reg [33:0] \$276 ;
-  reg [24:0] \$277 ;
-  reg [24:0] \$278 ;
+  reg [13:0] \$270 ;
+  reg [3:0] \$271 ;
+  reg [11:0] \$272 ;
+  reg [11:0] \$273 ;
+  reg [45:0] \$274 ;
+  reg [45:0] \$275 ;
+  reg \$276 ;
+  reg \$277 ;
+  reg [47:0] \$278 ;
   reg [20:0] \$279 ;
   wire [47:0] \$28 ;
-  reg [20:0] \$280 ;
-  reg [11:0] \$281 ;
-  reg [11:0] \$282 ;
-  reg [45:0] \$283 ;
-  reg [45:0] \$284 ;
-  reg \$285 ;
-  reg \$286 ;
-  reg [47:0] \$287 ;
+  reg [16:0] \$280 ;
+  reg [33:0] \$281 ;
+  reg [33:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [3:0] \$286 ;
+  reg [20:0] \$287 ;
   reg [20:0] \$288 ;
-  reg [33:0] \$289 ;
+  reg [3:0] \$289 ;
   wire \$29 ;
-  reg [33:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [20:0] \$293 ;
-  reg [20:0] \$294 ;
-  reg [11:0] \$295 ;
-  reg [11:0] \$296 ;
-  reg [45:0] \$297 ;
-  reg [45:0] \$298 ;
-  reg \$299 ;
+  reg [11:0] \$290 ;
+  reg [11:0] \$291 ;
+  reg [45:0] \$292 ;
+  reg [45:0] \$293 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg [47:0] \$296 ;
+  reg [20:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [30:0] \$299 ;
   wire [47:0] \$3 ;
   wire \$30 ;
-  reg \$300 ;
-  reg [47:0] \$301 ;
-  reg [20:0] \$302 ;
-  reg [33:0] \$303 ;
-  reg [33:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
-  reg [20:0] \$307 ;
-  reg [20:0] \$308 ;
+  reg [30:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [3:0] \$304 ;
+  reg [17:0] \$305 ;
+  reg [17:0] \$306 ;
+  reg [3:0] \$307 ;
+  reg [11:0] \$308 ;
   reg [11:0] \$309 ;
   wire [47:0] \$31 ;
-  reg [11:0] \$310 ;
+  reg [45:0] \$310 ;
   reg [45:0] \$311 ;
-  reg [45:0] \$312 ;
+  reg \$312 ;
   reg \$313 ;
-  reg \$314 ;
-  reg [47:0] \$315 ;
-  reg [20:0] \$316 ;
-  reg [33:0] \$317 ;
-  reg [33:0] \$318 ;
-  reg [24:0] \$319 ;
+  reg [47:0] \$314 ;
+  reg [20:0] \$315 ;
+  reg [16:0] \$316 ;
+  reg [32:0] \$317 ;
+  reg [32:0] \$318 ;
+  reg [16:0] \$319 ;
   wire [47:0] \$32 ;
   reg [24:0] \$320 ;
-  reg [20:0] \$321 ;
-  reg [20:0] \$322 ;
-  reg [11:0] \$323 ;
-  reg [11:0] \$324 ;
-  reg [45:0] \$325 ;
-  reg [45:0] \$326 ;
-  reg \$327 ;
-  reg \$328 ;
-  reg [47:0] \$329 ;
+  reg [24:0] \$321 ;
+  reg [3:0] \$322 ;
+  reg [19:0] \$323 ;
+  reg [19:0] \$324 ;
+  reg [3:0] \$325 ;
+  reg [11:0] \$326 ;
+  reg [11:0] \$327 ;
+  reg [45:0] \$328 ;
+  reg [45:0] \$329 ;
   wire \$33 ;
-  reg [20:0] \$330 ;
-  reg [33:0] \$331 ;
-  reg [33:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [24:0] \$334 ;
-  reg [20:0] \$335 ;
-  reg [20:0] \$336 ;
-  reg [11:0] \$337 ;
-  reg [11:0] \$338 ;
-  reg [45:0] \$339 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg [47:0] \$332 ;
+  reg [20:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [33:0] \$335 ;
+  reg [33:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
   wire \$34 ;
-  reg [45:0] \$340 ;
-  reg \$341 ;
-  reg \$342 ;
-  reg [47:0] \$343 ;
-  reg [20:0] \$344 ;
-  reg [33:0] \$345 ;
-  reg [33:0] \$346 ;
-  reg [24:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [20:0] \$349 ;
+  reg [3:0] \$340 ;
+  reg [20:0] \$341 ;
+  reg [20:0] \$342 ;
+  reg [3:0] \$343 ;
+  reg [11:0] \$344 ;
+  reg [11:0] \$345 ;
+  reg [45:0] \$346 ;
+  reg [45:0] \$347 ;
+  reg \$348 ;
+  reg \$349 ;
   wire \$35 ;
-  reg [20:0] \$350 ;
-  reg [11:0] \$351 ;
-  reg [11:0] \$352 ;
-  reg [45:0] \$353 ;
-  reg [45:0] \$354 ;
-  reg \$355 ;
-  reg \$356 ;
-  reg [47:0] \$357 ;
-  reg [20:0] \$358 ;
-  reg [33:0] \$359 ;
+  reg [47:0] \$350 ;
+  reg [20:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [33:0] \$353 ;
+  reg [33:0] \$354 ;
+  reg [16:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [3:0] \$358 ;
+  reg [20:0] \$359 ;
   wire \$36 ;
-  reg [33:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [20:0] \$363 ;
-  reg [20:0] \$364 ;
-  reg [11:0] \$365 ;
-  reg [11:0] \$366 ;
-  reg [45:0] \$367 ;
-  reg [45:0] \$368 ;
-  reg \$369 ;
+  reg [20:0] \$360 ;
+  reg [3:0] \$361 ;
+  reg [11:0] \$362 ;
+  reg [11:0] \$363 ;
+  reg [45:0] \$364 ;
+  reg [45:0] \$365 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg [47:0] \$368 ;
+  reg [20:0] \$369 ;
   wire \$37 ;
-  reg \$370 ;
-  reg [47:0] \$371 ;
-  reg [3:0] \$372 ;
-  reg [2:0] \$373 ;
-  reg [2:0] \$374 ;
-  reg [2:0] \$375 ;
-  reg \$376 ;
-  reg [63:0] \$377 ;
+  reg [16:0] \$370 ;
+  reg [33:0] \$371 ;
+  reg [33:0] \$372 ;
+  reg [16:0] \$373 ;
+  reg [24:0] \$374 ;
+  reg [24:0] \$375 ;
+  reg [3:0] \$376 ;
+  reg [20:0] \$377 ;
+  reg [20:0] \$378 ;
+  reg [3:0] \$379 ;
   wire \$38 ;
+  reg [11:0] \$380 ;
+  reg [11:0] \$381 ;
+  reg [45:0] \$382 ;
+  reg [45:0] \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg [47:0] \$386 ;
+  reg [20:0] \$387 ;
+  reg [16:0] \$388 ;
+  reg [33:0] \$389 ;
   wire \$39 ;
+  reg [33:0] \$390 ;
+  reg [16:0] \$391 ;
+  reg [24:0] \$392 ;
+  reg [24:0] \$393 ;
+  reg [3:0] \$394 ;
+  reg [20:0] \$395 ;
+  reg [20:0] \$396 ;
+  reg [3:0] \$397 ;
+  reg [11:0] \$398 ;
+  reg [11:0] \$399 ;
   wire [47:0] \$4 ;
   wire \$40 ;
+  reg [45:0] \$400 ;
+  reg [45:0] \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg [47:0] \$404 ;
+  reg [3:0] \$405 ;
+  reg [2:0] \$406 ;
+  reg [2:0] \$407 ;
+  reg [3:0] \$408 ;
+  reg \$409 ;
   wire [1:0] \$41 ;
+  reg [63:0] \$410 ;
   wire [1:0] \$42 ;
   wire \$43 ;
-  wire [33:0] \$44 ;
+  wire [26:0] \$44 ;
   wire [24:0] \$45 ;
-  wire [20:0] \$46 ;
+  wire [13:0] \$46 ;
   wire [11:0] \$47 ;
-  wire [34:0] \$48 ;
-  wire [35:0] \$49 ;
+  wire [27:0] \$48 ;
+  wire [28:0] \$49 ;
   wire \$5 ;
   wire [55:0] \$50 ;
   wire [56:0] \$51 ;
-  wire [51:0] \$52 ;
+  wire [44:0] \$52 ;
   wire [58:0] \$53 ;
   wire [74:0] \$54 ;
   wire [75:0] \$55 ;
@@ -3912,16 +3945,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$83 ;
   wire \$84 ;
   wire [47:0] \$85 ;
-  wire [33:0] \$86 ;
+  wire [30:0] \$86 ;
   wire [24:0] \$87 ;
-  wire [20:0] \$88 ;
+  wire [17:0] \$88 ;
   wire [11:0] \$89 ;
   wire \$9 ;
-  wire [34:0] \$90 ;
-  wire [35:0] \$91 ;
+  wire [31:0] \$90 ;
+  wire [32:0] \$91 ;
   wire [55:0] \$92 ;
   wire [56:0] \$93 ;
-  wire [51:0] \$94 ;
+  wire [48:0] \$94 ;
   wire [58:0] \$95 ;
   wire [74:0] \$96 ;
   wire [75:0] \$97 ;
@@ -3974,7 +4007,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -3982,18 +4015,22 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq0_above = 1'h0;
   reg [47:0] rq0_code = 48'h000000000000;
   reg [45:0] rq0_floor = 46'h000000000000;
-  reg [33:0] rq0_part0_0 = 34'h000000000;
-  reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [26:0] rq0_part0_0 = 27'h0000000;
+  reg [26:0] rq0_part0_0_r = 27'h0000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
-  reg [20:0] rq0_part1_0 = 21'h000000;
-  reg [20:0] rq0_part1_0_r = 21'h000000;
+  reg [13:0] rq0_part1_0 = 14'h0000;
+  reg [13:0] rq0_part1_0_r = 14'h0000;
   reg [11:0] rq0_part1_1 = 12'h000;
   reg [11:0] rq0_part1_1_r = 12'h000;
   reg [45:0] rq0_prod = 46'h000000000000;
   wire [45:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [3:0] rq0_x1_0 = 4'h0;
+  reg [3:0] rq0_x1_1 = 4'h0;
   reg rq1_above = 1'h0;
   reg [47:0] rq1_code = 48'h000000000000;
   reg [45:0] rq1_floor = 46'h000000000000;
@@ -4009,36 +4046,48 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [45:0] rq1_rem;
   reg rq1_tie = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [3:0] rq1_x1_0 = 4'h0;
+  reg [3:0] rq1_x1_1 = 4'h0;
   reg rq2_above = 1'h0;
   reg [47:0] rq2_code = 48'h000000000000;
   reg [45:0] rq2_floor = 46'h000000000000;
-  reg [33:0] rq2_part0_0 = 34'h000000000;
-  reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [30:0] rq2_part0_0 = 31'h00000000;
+  reg [30:0] rq2_part0_0_r = 31'h00000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
-  reg [20:0] rq2_part1_0 = 21'h000000;
-  reg [20:0] rq2_part1_0_r = 21'h000000;
+  reg [17:0] rq2_part1_0 = 18'h00000;
+  reg [17:0] rq2_part1_0_r = 18'h00000;
   reg [11:0] rq2_part1_1 = 12'h000;
   reg [11:0] rq2_part1_1_r = 12'h000;
   reg [45:0] rq2_prod = 46'h000000000000;
   wire [45:0] rq2_rem;
   reg rq2_tie = 1'h0;
   reg [20:0] rq2_x = 21'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [3:0] rq2_x1_0 = 4'h0;
+  reg [3:0] rq2_x1_1 = 4'h0;
   reg rq3_above = 1'h0;
   reg [47:0] rq3_code = 48'h000000000000;
   reg [45:0] rq3_floor = 46'h000000000000;
-  reg [33:0] rq3_part0_0 = 34'h000000000;
-  reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [32:0] rq3_part0_0 = 33'h000000000;
+  reg [32:0] rq3_part0_0_r = 33'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
-  reg [20:0] rq3_part1_0 = 21'h000000;
-  reg [20:0] rq3_part1_0_r = 21'h000000;
+  reg [19:0] rq3_part1_0 = 20'h00000;
+  reg [19:0] rq3_part1_0_r = 20'h00000;
   reg [11:0] rq3_part1_1 = 12'h000;
   reg [11:0] rq3_part1_1_r = 12'h000;
   reg [45:0] rq3_prod = 46'h000000000000;
   wire [45:0] rq3_rem;
   reg rq3_tie = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [3:0] rq3_x1_0 = 4'h0;
+  reg [3:0] rq3_x1_1 = 4'h0;
   reg rq4_above = 1'h0;
   reg [47:0] rq4_code = 48'h000000000000;
   reg [45:0] rq4_floor = 46'h000000000000;
@@ -4054,6 +4103,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [45:0] rq4_rem;
   reg rq4_tie = 1'h0;
   reg [20:0] rq4_x = 21'h000000;
+  reg [16:0] rq4_x0_0 = 17'h00000;
+  reg [16:0] rq4_x0_1 = 17'h00000;
+  reg [3:0] rq4_x1_0 = 4'h0;
+  reg [3:0] rq4_x1_1 = 4'h0;
   reg rq5_above = 1'h0;
   reg [47:0] rq5_code = 48'h000000000000;
   reg [45:0] rq5_floor = 46'h000000000000;
@@ -4069,6 +4122,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [45:0] rq5_rem;
   reg rq5_tie = 1'h0;
   reg [20:0] rq5_x = 21'h000000;
+  reg [16:0] rq5_x0_0 = 17'h00000;
+  reg [16:0] rq5_x0_1 = 17'h00000;
+  reg [3:0] rq5_x1_0 = 4'h0;
+  reg [3:0] rq5_x1_1 = 4'h0;
   reg rq6_above = 1'h0;
   reg [47:0] rq6_code = 48'h000000000000;
   reg [45:0] rq6_floor = 46'h000000000000;
@@ -4084,6 +4141,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [45:0] rq6_rem;
   reg rq6_tie = 1'h0;
   reg [20:0] rq6_x = 21'h000000;
+  reg [16:0] rq6_x0_0 = 17'h00000;
+  reg [16:0] rq6_x0_1 = 17'h00000;
+  reg [3:0] rq6_x1_0 = 4'h0;
+  reg [3:0] rq6_x1_1 = 4'h0;
   reg rq7_above = 1'h0;
   reg [47:0] rq7_code = 48'h000000000000;
   reg [45:0] rq7_floor = 46'h000000000000;
@@ -4099,6 +4160,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [45:0] rq7_rem;
   reg rq7_tie = 1'h0;
   reg [20:0] rq7_x = 21'h000000;
+  reg [16:0] rq7_x0_0 = 17'h00000;
+  reg [16:0] rq7_x0_1 = 17'h00000;
+  reg [3:0] rq7_x1_0 = 4'h0;
+  reg [3:0] rq7_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -4106,9 +4171,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [63:0] queue [6:0];
+  reg [63:0] queue [7:0];
   initial begin
     queue[0] = 64'h0000000000000000;
     queue[1] = 64'h0000000000000000;
@@ -4117,13 +4183,14 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 64'h0000000000000000;
     queue[5] = 64'h0000000000000000;
     queue[6] = 64'h0000000000000000;
+    queue[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -4162,16 +4229,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$36  = ~ \$35 ;
   assign \$37  = \$34  & \$36 ;
   assign \$38  = ~ \$37 ;
-  assign \$signature__en  = rq_valid_6 & \$38 ;
+  assign \$signature__en  = rq_valid_7 & \$38 ;
   assign \$39  = i__valid & q_room;
   assign \$40  = ! group;
   assign \$41  = group + 1'h1;
   assign \$42  = group ? \$41  : 2'h0;
   assign \$43  = i__valid & q_room;
-  assign \$44  = rq0_x[16:0] * 10'h3fc;
-  assign \$45  = rq0_x[16:0] * 8'hca;
-  assign \$46  = $signed(rq0_x[20:17]) * $signed(11'h3fc);
-  assign \$47  = $signed(rq0_x[20:17]) * $signed(9'h0ca);
+  assign \$44  = rq0_x0_0 * 10'h3fc;
+  assign \$45  = rq0_x0_1 * 8'hca;
+  assign \$46  = $signed(rq0_x1_0) * $signed(11'h3fc);
+  assign \$47  = $signed(rq0_x1_1) * $signed(9'h0ca);
   assign \$49  = 1'h0 + \$48 ;
   assign \$51  = \$49  + \$50 ;
   assign \$53  = $signed({ 1'h0, \$51  }) + $signed(\$52 );
@@ -4182,10 +4249,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$62  = rq0_tie & rq0_floor[0];
   assign \$63  = rq0_above | \$62 ;
   assign \$64  = $signed(\$61 ) + $signed({ 1'h0, \$63  });
-  assign \$65  = rq1_x[16:0] * 17'h181bb;
-  assign \$66  = rq1_x[16:0] * 8'h8c;
-  assign \$67  = $signed(rq1_x[20:17]) * $signed(18'h181bb);
-  assign \$68  = $signed(rq1_x[20:17]) * $signed(9'h08c);
+  assign \$65  = rq1_x0_0 * 17'h181bb;
+  assign \$66  = rq1_x0_1 * 8'h8c;
+  assign \$67  = $signed(rq1_x1_0) * $signed(18'h181bb);
+  assign \$68  = $signed(rq1_x1_1) * $signed(9'h08c);
   assign \$70  = 1'h0 + \$69 ;
   assign \$72  = \$70  + \$71 ;
   assign \$74  = $signed({ 1'h0, \$72  }) + $signed(\$73 );
@@ -4196,10 +4263,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$83  = rq1_tie & rq1_floor[0];
   assign \$84  = rq1_above | \$83 ;
   assign \$85  = $signed(\$82 ) + $signed({ 1'h0, \$84  });
-  assign \$86  = rq2_x[16:0] * 14'h3b93;
-  assign \$87  = rq2_x[16:0] * 8'h92;
-  assign \$88  = $signed(rq2_x[20:17]) * $signed(15'h3b93);
-  assign \$89  = $signed(rq2_x[20:17]) * $signed(9'h092);
+  assign \$86  = rq2_x0_0 * 14'h3b93;
+  assign \$87  = rq2_x0_1 * 8'h92;
+  assign \$88  = $signed(rq2_x1_0) * $signed(15'h3b93);
+  assign \$89  = $signed(rq2_x1_1) * $signed(9'h092);
   assign \$91  = 1'h0 + \$90 ;
   assign \$93  = \$91  + \$92 ;
   assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
@@ -4210,10 +4277,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$104  = rq2_tie & rq2_floor[0];
   assign \$105  = rq2_above | \$104 ;
   assign \$106  = $signed(\$103 ) + $signed({ 1'h0, \$105  });
-  assign \$107  = rq3_x[16:0] * 16'hdb30;
-  assign \$108  = rq3_x[16:0] * 8'he7;
-  assign \$109  = $signed(rq3_x[20:17]) * $signed(17'h0db30);
-  assign \$110  = $signed(rq3_x[20:17]) * $signed(9'h0e7);
+  assign \$107  = rq3_x0_0 * 16'hdb30;
+  assign \$108  = rq3_x0_1 * 8'he7;
+  assign \$109  = $signed(rq3_x1_0) * $signed(17'h0db30);
+  assign \$110  = $signed(rq3_x1_1) * $signed(9'h0e7);
   assign \$112  = 1'h0 + \$111 ;
   assign \$114  = \$112  + \$113 ;
   assign \$116  = $signed({ 1'h0, \$114  }) + $signed(\$115 );
@@ -4224,10 +4291,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$125  = rq3_tie & rq3_floor[0];
   assign \$126  = rq3_above | \$125 ;
   assign \$127  = $signed(\$124 ) + $signed({ 1'h0, \$126  });
-  assign \$128  = rq4_x[16:0] * 17'h14f68;
-  assign \$129  = rq4_x[16:0] * 8'h82;
-  assign \$130  = $signed(rq4_x[20:17]) * $signed(18'h14f68);
-  assign \$131  = $signed(rq4_x[20:17]) * $signed(9'h082);
+  assign \$128  = rq4_x0_0 * 17'h14f68;
+  assign \$129  = rq4_x0_1 * 8'h82;
+  assign \$130  = $signed(rq4_x1_0) * $signed(18'h14f68);
+  assign \$131  = $signed(rq4_x1_1) * $signed(9'h082);
   assign \$133  = 1'h0 + \$132 ;
   assign \$135  = \$133  + \$134 ;
   assign \$137  = $signed({ 1'h0, \$135  }) + $signed(\$136 );
@@ -4238,10 +4305,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$146  = rq4_tie & rq4_floor[0];
   assign \$147  = rq4_above | \$146 ;
   assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
-  assign \$149  = rq5_x[16:0] * 17'h1bc3b;
-  assign \$150  = rq5_x[16:0] * 8'hb8;
-  assign \$151  = $signed(rq5_x[20:17]) * $signed(18'h1bc3b);
-  assign \$152  = $signed(rq5_x[20:17]) * $signed(9'h0b8);
+  assign \$149  = rq5_x0_0 * 17'h1bc3b;
+  assign \$150  = rq5_x0_1 * 8'hb8;
+  assign \$151  = $signed(rq5_x1_0) * $signed(18'h1bc3b);
+  assign \$152  = $signed(rq5_x1_1) * $signed(9'h0b8);
   assign \$154  = 1'h0 + \$153 ;
   assign \$156  = \$154  + \$155 ;
   assign \$158  = $signed({ 1'h0, \$156  }) + $signed(\$157 );
@@ -4252,10 +4319,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$167  = rq5_tie & rq5_floor[0];
   assign \$168  = rq5_above | \$167 ;
   assign \$169  = $signed(\$166 ) + $signed({ 1'h0, \$168  });
-  assign \$170  = rq6_x[16:0] * 17'h14d51;
-  assign \$171  = rq6_x[16:0] * 8'h84;
-  assign \$172  = $signed(rq6_x[20:17]) * $signed(18'h14d51);
-  assign \$173  = $signed(rq6_x[20:17]) * $signed(9'h084);
+  assign \$170  = rq6_x0_0 * 17'h14d51;
+  assign \$171  = rq6_x0_1 * 8'h84;
+  assign \$172  = $signed(rq6_x1_0) * $signed(18'h14d51);
+  assign \$173  = $signed(rq6_x1_1) * $signed(9'h084);
   assign \$175  = 1'h0 + \$174 ;
   assign \$177  = \$175  + \$176 ;
   assign \$179  = $signed({ 1'h0, \$177  }) + $signed(\$178 );
@@ -4266,10 +4333,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$188  = rq6_tie & rq6_floor[0];
   assign \$189  = rq6_above | \$188 ;
   assign \$190  = $signed(\$187 ) + $signed({ 1'h0, \$189  });
-  assign \$191  = rq7_x[16:0] * 17'h1fcc3;
-  assign \$192  = rq7_x[16:0] * 8'hea;
-  assign \$193  = $signed(rq7_x[20:17]) * $signed(18'h1fcc3);
-  assign \$194  = $signed(rq7_x[20:17]) * $signed(9'h0ea);
+  assign \$191  = rq7_x0_0 * 17'h1fcc3;
+  assign \$192  = rq7_x0_1 * 8'hea;
+  assign \$193  = $signed(rq7_x1_0) * $signed(18'h1fcc3);
+  assign \$194  = $signed(rq7_x1_1) * $signed(9'h0ea);
   assign \$196  = 1'h0 + \$195 ;
   assign \$198  = \$196  + \$197 ;
   assign \$200  = $signed({ 1'h0, \$198  }) + $signed(\$199 );
@@ -4290,15 +4357,15 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$219  = ~ \$218 ;
   assign \$220  = \$217  & \$219 ;
   assign \$221  = ~ \$220 ;
-  assign \$222  = rq_valid_6 & \$221 ;
-  assign \$223  = \$signature__addr  == 3'h6;
+  assign \$222  = rq_valid_7 & \$221 ;
+  assign \$223  = \$signature__addr  == 3'h7;
   assign \$224  = \$signature__addr  + 1'h1;
   assign \$225  = \$223  ? 4'h0 : \$224 ;
   assign \$226  = ~ o__valid;
   assign \$227  = \$226  | o__ready;
   assign \$228  = | q_stored;
   assign \$229  = \$227  & \$228 ;
-  assign \$230  = rport__addr == 3'h6;
+  assign \$230  = rport__addr == 3'h7;
   assign \$231  = rport__addr + 1'h1;
   assign \$232  = \$230  ? 4'h0 : \$231 ;
   assign \$233  = ~ o__valid;
@@ -4307,7 +4374,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$236  = ~ \$235 ;
   assign \$237  = \$234  & \$236 ;
   assign \$238  = ~ \$237 ;
-  assign \$239  = rq_valid_6 & \$238 ;
+  assign \$239  = rq_valid_7 & \$238 ;
   assign \$240  = q_stored + \$239 ;
   assign \$241  = ~ o__valid;
   assign \$242  = \$241  | o__ready;
@@ -4317,7 +4384,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$246  = ~ o__valid;
   assign \$247  = \$246  | o__ready;
   assign \$248  = | q_stored;
-  assign \$249  = \$248  | rq_valid_6;
+  assign \$249  = \$248  | rq_valid_7;
   assign \$250  = | q_stored;
   assign \$251  = \$250  ? rport__data : q_in;
   always @(posedge clk)
@@ -4337,241 +4404,307 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$259 ;
   always @(posedge clk)
-    rq0_x <= \$260 ;
+    rq_valid_8 <= \$260 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$261 ;
+    rq0_x <= \$261 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$262 ;
+    rq0_x0_0 <= \$262 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$263 ;
+    rq0_part0_0 <= \$263 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$264 ;
+    rq0_part0_0_r <= \$264 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$265 ;
+    rq0_x0_1 <= \$265 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$266 ;
+    rq0_part0_1 <= \$266 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$267 ;
+    rq0_part0_1_r <= \$267 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$268 ;
+    rq0_x1_0 <= \$268 ;
   always @(posedge clk)
-    rq0_prod <= \$269 ;
+    rq0_part1_0 <= \$269 ;
   always @(posedge clk)
-    rq0_floor <= \$270 ;
+    rq0_part1_0_r <= \$270 ;
   always @(posedge clk)
-    rq0_above <= \$271 ;
+    rq0_x1_1 <= \$271 ;
   always @(posedge clk)
-    rq0_tie <= \$272 ;
+    rq0_part1_1 <= \$272 ;
   always @(posedge clk)
-    rq0_code <= \$273 ;
+    rq0_part1_1_r <= \$273 ;
   always @(posedge clk)
-    rq1_x <= \$274 ;
+    rq0_prod <= \$274 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$275 ;
+    rq0_floor <= \$275 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$276 ;
+    rq0_above <= \$276 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$277 ;
+    rq0_tie <= \$277 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$278 ;
+    rq0_code <= \$278 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$279 ;
+    rq1_x <= \$279 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$280 ;
+    rq1_x0_0 <= \$280 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$281 ;
+    rq1_part0_0 <= \$281 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$282 ;
+    rq1_part0_0_r <= \$282 ;
   always @(posedge clk)
-    rq1_prod <= \$283 ;
+    rq1_x0_1 <= \$283 ;
   always @(posedge clk)
-    rq1_floor <= \$284 ;
+    rq1_part0_1 <= \$284 ;
   always @(posedge clk)
-    rq1_above <= \$285 ;
+    rq1_part0_1_r <= \$285 ;
   always @(posedge clk)
-    rq1_tie <= \$286 ;
+    rq1_x1_0 <= \$286 ;
   always @(posedge clk)
-    rq1_code <= \$287 ;
+    rq1_part1_0 <= \$287 ;
   always @(posedge clk)
-    rq2_x <= \$288 ;
+    rq1_part1_0_r <= \$288 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$289 ;
+    rq1_x1_1 <= \$289 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$290 ;
+    rq1_part1_1 <= \$290 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$291 ;
+    rq1_part1_1_r <= \$291 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$292 ;
+    rq1_prod <= \$292 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$293 ;
+    rq1_floor <= \$293 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$294 ;
+    rq1_above <= \$294 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$295 ;
+    rq1_tie <= \$295 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$296 ;
+    rq1_code <= \$296 ;
   always @(posedge clk)
-    rq2_prod <= \$297 ;
+    rq2_x <= \$297 ;
   always @(posedge clk)
-    rq2_floor <= \$298 ;
+    rq2_x0_0 <= \$298 ;
   always @(posedge clk)
-    rq2_above <= \$299 ;
+    rq2_part0_0 <= \$299 ;
   always @(posedge clk)
-    rq2_tie <= \$300 ;
+    rq2_part0_0_r <= \$300 ;
   always @(posedge clk)
-    rq2_code <= \$301 ;
+    rq2_x0_1 <= \$301 ;
   always @(posedge clk)
-    rq3_x <= \$302 ;
+    rq2_part0_1 <= \$302 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$303 ;
+    rq2_part0_1_r <= \$303 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$304 ;
+    rq2_x1_0 <= \$304 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$305 ;
+    rq2_part1_0 <= \$305 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$306 ;
+    rq2_part1_0_r <= \$306 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$307 ;
+    rq2_x1_1 <= \$307 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$308 ;
+    rq2_part1_1 <= \$308 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$309 ;
+    rq2_part1_1_r <= \$309 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$310 ;
+    rq2_prod <= \$310 ;
   always @(posedge clk)
-    rq3_prod <= \$311 ;
+    rq2_floor <= \$311 ;
   always @(posedge clk)
-    rq3_floor <= \$312 ;
+    rq2_above <= \$312 ;
   always @(posedge clk)
-    rq3_above <= \$313 ;
+    rq2_tie <= \$313 ;
   always @(posedge clk)
-    rq3_tie <= \$314 ;
+    rq2_code <= \$314 ;
   always @(posedge clk)
-    rq3_code <= \$315 ;
+    rq3_x <= \$315 ;
   always @(posedge clk)
-    rq4_x <= \$316 ;
+    rq3_x0_0 <= \$316 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$317 ;
+    rq3_part0_0 <= \$317 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$318 ;
+    rq3_part0_0_r <= \$318 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$319 ;
+    rq3_x0_1 <= \$319 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$320 ;
+    rq3_part0_1 <= \$320 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$321 ;
+    rq3_part0_1_r <= \$321 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$322 ;
+    rq3_x1_0 <= \$322 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$323 ;
+    rq3_part1_0 <= \$323 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$324 ;
+    rq3_part1_0_r <= \$324 ;
   always @(posedge clk)
-    rq4_prod <= \$325 ;
+    rq3_x1_1 <= \$325 ;
   always @(posedge clk)
-    rq4_floor <= \$326 ;
+    rq3_part1_1 <= \$326 ;
   always @(posedge clk)
-    rq4_above <= \$327 ;
+    rq3_part1_1_r <= \$327 ;
   always @(posedge clk)
-    rq4_tie <= \$328 ;
+    rq3_prod <= \$328 ;
   always @(posedge clk)
-    rq4_code <= \$329 ;
+    rq3_floor <= \$329 ;
   always @(posedge clk)
-    rq5_x <= \$330 ;
+    rq3_above <= \$330 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$331 ;
+    rq3_tie <= \$331 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$332 ;
+    rq3_code <= \$332 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$333 ;
+    rq4_x <= \$333 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$334 ;
+    rq4_x0_0 <= \$334 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$335 ;
+    rq4_part0_0 <= \$335 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$336 ;
+    rq4_part0_0_r <= \$336 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$337 ;
+    rq4_x0_1 <= \$337 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$338 ;
+    rq4_part0_1 <= \$338 ;
   always @(posedge clk)
-    rq5_prod <= \$339 ;
+    rq4_part0_1_r <= \$339 ;
   always @(posedge clk)
-    rq5_floor <= \$340 ;
+    rq4_x1_0 <= \$340 ;
   always @(posedge clk)
-    rq5_above <= \$341 ;
+    rq4_part1_0 <= \$341 ;
   always @(posedge clk)
-    rq5_tie <= \$342 ;
+    rq4_part1_0_r <= \$342 ;
   always @(posedge clk)
-    rq5_code <= \$343 ;
+    rq4_x1_1 <= \$343 ;
   always @(posedge clk)
-    rq6_x <= \$344 ;
+    rq4_part1_1 <= \$344 ;
   always @(posedge clk)
-    rq6_part0_0 <= \$345 ;
+    rq4_part1_1_r <= \$345 ;
   always @(posedge clk)
-    rq6_part0_0_r <= \$346 ;
+    rq4_prod <= \$346 ;
   always @(posedge clk)
-    rq6_part0_1 <= \$347 ;
+    rq4_floor <= \$347 ;
   always @(posedge clk)
-    rq6_part0_1_r <= \$348 ;
+    rq4_above <= \$348 ;
   always @(posedge clk)
-    rq6_part1_0 <= \$349 ;
+    rq4_tie <= \$349 ;
   always @(posedge clk)
-    rq6_part1_0_r <= \$350 ;
+    rq4_code <= \$350 ;
   always @(posedge clk)
-    rq6_part1_1 <= \$351 ;
+    rq5_x <= \$351 ;
   always @(posedge clk)
-    rq6_part1_1_r <= \$352 ;
+    rq5_x0_0 <= \$352 ;
   always @(posedge clk)
-    rq6_prod <= \$353 ;
+    rq5_part0_0 <= \$353 ;
   always @(posedge clk)
-    rq6_floor <= \$354 ;
+    rq5_part0_0_r <= \$354 ;
   always @(posedge clk)
-    rq6_above <= \$355 ;
+    rq5_x0_1 <= \$355 ;
   always @(posedge clk)
-    rq6_tie <= \$356 ;
+    rq5_part0_1 <= \$356 ;
   always @(posedge clk)
-    rq6_code <= \$357 ;
+    rq5_part0_1_r <= \$357 ;
   always @(posedge clk)
-    rq7_x <= \$358 ;
+    rq5_x1_0 <= \$358 ;
   always @(posedge clk)
-    rq7_part0_0 <= \$359 ;
+    rq5_part1_0 <= \$359 ;
   always @(posedge clk)
-    rq7_part0_0_r <= \$360 ;
+    rq5_part1_0_r <= \$360 ;
   always @(posedge clk)
-    rq7_part0_1 <= \$361 ;
+    rq5_x1_1 <= \$361 ;
   always @(posedge clk)
-    rq7_part0_1_r <= \$362 ;
+    rq5_part1_1 <= \$362 ;
   always @(posedge clk)
-    rq7_part1_0 <= \$363 ;
+    rq5_part1_1_r <= \$363 ;
   always @(posedge clk)
-    rq7_part1_0_r <= \$364 ;
+    rq5_prod <= \$364 ;
   always @(posedge clk)
-    rq7_part1_1 <= \$365 ;
+    rq5_floor <= \$365 ;
   always @(posedge clk)
-    rq7_part1_1_r <= \$366 ;
+    rq5_above <= \$366 ;
   always @(posedge clk)
-    rq7_prod <= \$367 ;
+    rq5_tie <= \$367 ;
   always @(posedge clk)
-    rq7_floor <= \$368 ;
+    rq5_code <= \$368 ;
   always @(posedge clk)
-    rq7_above <= \$369 ;
+    rq6_x <= \$369 ;
   always @(posedge clk)
-    rq7_tie <= \$370 ;
+    rq6_x0_0 <= \$370 ;
   always @(posedge clk)
-    rq7_code <= \$371 ;
+    rq6_part0_0 <= \$371 ;
   always @(posedge clk)
-    q_owed <= \$372 ;
+    rq6_part0_0_r <= \$372 ;
   always @(posedge clk)
-    \$signature__addr  <= \$373 ;
+    rq6_x0_1 <= \$373 ;
   always @(posedge clk)
-    rport__addr <= \$374 ;
+    rq6_part0_1 <= \$374 ;
   always @(posedge clk)
-    q_stored <= \$375 ;
+    rq6_part0_1_r <= \$375 ;
   always @(posedge clk)
-    o__valid <= \$376 ;
+    rq6_x1_0 <= \$376 ;
   always @(posedge clk)
-    o__payload <= \$377 ;
+    rq6_part1_0 <= \$377 ;
+  always @(posedge clk)
+    rq6_part1_0_r <= \$378 ;
+  always @(posedge clk)
+    rq6_x1_1 <= \$379 ;
+  always @(posedge clk)
+    rq6_part1_1 <= \$380 ;
+  always @(posedge clk)
+    rq6_part1_1_r <= \$381 ;
+  always @(posedge clk)
+    rq6_prod <= \$382 ;
+  always @(posedge clk)
+    rq6_floor <= \$383 ;
+  always @(posedge clk)
+    rq6_above <= \$384 ;
+  always @(posedge clk)
+    rq6_tie <= \$385 ;
+  always @(posedge clk)
+    rq6_code <= \$386 ;
+  always @(posedge clk)
+    rq7_x <= \$387 ;
+  always @(posedge clk)
+    rq7_x0_0 <= \$388 ;
+  always @(posedge clk)
+    rq7_part0_0 <= \$389 ;
+  always @(posedge clk)
+    rq7_part0_0_r <= \$390 ;
+  always @(posedge clk)
+    rq7_x0_1 <= \$391 ;
+  always @(posedge clk)
+    rq7_part0_1 <= \$392 ;
+  always @(posedge clk)
+    rq7_part0_1_r <= \$393 ;
+  always @(posedge clk)
+    rq7_x1_0 <= \$394 ;
+  always @(posedge clk)
+    rq7_part1_0 <= \$395 ;
+  always @(posedge clk)
+    rq7_part1_0_r <= \$396 ;
+  always @(posedge clk)
+    rq7_x1_1 <= \$397 ;
+  always @(posedge clk)
+    rq7_part1_1 <= \$398 ;
+  always @(posedge clk)
+    rq7_part1_1_r <= \$399 ;
+  always @(posedge clk)
+    rq7_prod <= \$400 ;
+  always @(posedge clk)
+    rq7_floor <= \$401 ;
+  always @(posedge clk)
+    rq7_above <= \$402 ;
+  always @(posedge clk)
+    rq7_tie <= \$403 ;
+  always @(posedge clk)
+    rq7_code <= \$404 ;
+  always @(posedge clk)
+    q_owed <= \$405 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$406 ;
+  always @(posedge clk)
+    rport__addr <= \$407 ;
+  always @(posedge clk)
+    q_stored <= \$408 ;
+  always @(posedge clk)
+    o__valid <= \$409 ;
+  always @(posedge clk)
+    o__payload <= \$410 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$252  = group;
@@ -4633,840 +4766,1071 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$260  = i__payload[20:0];
+    \$260  = rq_valid_7;
     if (rst) begin
-      \$260  = 21'h000000;
+      \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$261  = \$44 ;
+    \$261  = i__payload[20:0];
     if (rst) begin
-      \$261  = 34'h000000000;
+      \$261  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$262  = rq0_part0_0;
+    \$262  = rq0_x[16:0];
     if (rst) begin
-      \$262  = 34'h000000000;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$263  = \$45 ;
+    \$263  = \$44 ;
     if (rst) begin
-      \$263  = 25'h0000000;
+      \$263  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$264  = rq0_part0_1;
+    \$264  = rq0_part0_0;
     if (rst) begin
-      \$264  = 25'h0000000;
+      \$264  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$265  = \$46 ;
+    \$265  = rq0_x[16:0];
     if (rst) begin
-      \$265  = 21'h000000;
+      \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$266  = rq0_part1_0;
+    \$266  = \$45 ;
     if (rst) begin
-      \$266  = 21'h000000;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$267  = \$47 ;
+    \$267  = rq0_part0_1;
     if (rst) begin
-      \$267  = 12'h000;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$268  = rq0_part1_1;
+    \$268  = rq0_x[20:17];
     if (rst) begin
-      \$268  = 12'h000;
+      \$268  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$269  = \$55 [45:0];
+    \$269  = \$46 ;
     if (rst) begin
-      \$269  = 46'h000000000000;
+      \$269  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$270  = \$56 ;
+    \$270  = rq0_part1_0;
     if (rst) begin
-      \$270  = 46'h000000000000;
+      \$270  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$271  = \$57 ;
+    \$271  = rq0_x[20:17];
     if (rst) begin
-      \$271  = 1'h0;
+      \$271  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$272  = \$60 ;
+    \$272  = \$47 ;
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$273  = \$64 ;
+    \$273  = rq0_part1_1;
     if (rst) begin
-      \$273  = 48'h000000000000;
+      \$273  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$274  = i__payload[41:21];
+    \$274  = \$55 [45:0];
     if (rst) begin
-      \$274  = 21'h000000;
+      \$274  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$275  = \$65 ;
+    \$275  = \$56 ;
     if (rst) begin
-      \$275  = 34'h000000000;
+      \$275  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$276  = rq1_part0_0;
+    \$276  = \$57 ;
     if (rst) begin
-      \$276  = 34'h000000000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$277  = \$66 ;
+    \$277  = \$60 ;
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$278  = rq1_part0_1;
+    \$278  = \$64 ;
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$279  = \$67 ;
+    \$279  = i__payload[41:21];
     if (rst) begin
       \$279  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$280  = rq1_part1_0;
+    \$280  = rq1_x[16:0];
     if (rst) begin
-      \$280  = 21'h000000;
+      \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$281  = \$68 ;
+    \$281  = \$65 ;
     if (rst) begin
-      \$281  = 12'h000;
+      \$281  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$282  = rq1_part1_1;
+    \$282  = rq1_part0_0;
     if (rst) begin
-      \$282  = 12'h000;
+      \$282  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$283  = \$76 [45:0];
+    \$283  = rq1_x[16:0];
     if (rst) begin
-      \$283  = 46'h000000000000;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$284  = \$77 ;
+    \$284  = \$66 ;
     if (rst) begin
-      \$284  = 46'h000000000000;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$285  = \$78 ;
+    \$285  = rq1_part0_1;
     if (rst) begin
-      \$285  = 1'h0;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$286  = \$81 ;
+    \$286  = rq1_x[20:17];
     if (rst) begin
-      \$286  = 1'h0;
+      \$286  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$287  = \$85 ;
+    \$287  = \$67 ;
     if (rst) begin
-      \$287  = 48'h000000000000;
+      \$287  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$288  = i__payload[62:42];
+    \$288  = rq1_part1_0;
     if (rst) begin
       \$288  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$289  = \$86 ;
+    \$289  = rq1_x[20:17];
     if (rst) begin
-      \$289  = 34'h000000000;
+      \$289  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$290  = rq2_part0_0;
+    \$290  = \$68 ;
     if (rst) begin
-      \$290  = 34'h000000000;
+      \$290  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$291  = \$87 ;
+    \$291  = rq1_part1_1;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$291  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$292  = rq2_part0_1;
+    \$292  = \$76 [45:0];
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$292  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$293  = \$88 ;
+    \$293  = \$77 ;
     if (rst) begin
-      \$293  = 21'h000000;
+      \$293  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$294  = rq2_part1_0;
+    \$294  = \$78 ;
     if (rst) begin
-      \$294  = 21'h000000;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$295  = \$89 ;
+    \$295  = \$81 ;
     if (rst) begin
-      \$295  = 12'h000;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$296  = rq2_part1_1;
+    \$296  = \$85 ;
     if (rst) begin
-      \$296  = 12'h000;
+      \$296  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$297  = \$97 [45:0];
+    \$297  = i__payload[62:42];
     if (rst) begin
-      \$297  = 46'h000000000000;
+      \$297  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$298  = \$98 ;
+    \$298  = rq2_x[16:0];
     if (rst) begin
-      \$298  = 46'h000000000000;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$299  = \$99 ;
+    \$299  = \$86 ;
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$300  = \$102 ;
+    \$300  = rq2_part0_0;
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$301  = \$106 ;
+    \$301  = rq2_x[16:0];
     if (rst) begin
-      \$301  = 48'h000000000000;
+      \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$302  = i__payload[83:63];
+    \$302  = \$87 ;
     if (rst) begin
-      \$302  = 21'h000000;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$303  = \$107 ;
+    \$303  = rq2_part0_1;
     if (rst) begin
-      \$303  = 34'h000000000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$304  = rq3_part0_0;
+    \$304  = rq2_x[20:17];
     if (rst) begin
-      \$304  = 34'h000000000;
+      \$304  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$305  = \$108 ;
+    \$305  = \$88 ;
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$306  = rq3_part0_1;
+    \$306  = rq2_part1_0;
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$307  = \$109 ;
+    \$307  = rq2_x[20:17];
     if (rst) begin
-      \$307  = 21'h000000;
+      \$307  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$308  = rq3_part1_0;
+    \$308  = \$89 ;
     if (rst) begin
-      \$308  = 21'h000000;
+      \$308  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$309  = \$110 ;
+    \$309  = rq2_part1_1;
     if (rst) begin
       \$309  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$310  = rq3_part1_1;
+    \$310  = \$97 [45:0];
     if (rst) begin
-      \$310  = 12'h000;
+      \$310  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$311  = \$118 [45:0];
+    \$311  = \$98 ;
     if (rst) begin
       \$311  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$312  = \$119 ;
+    \$312  = \$99 ;
     if (rst) begin
-      \$312  = 46'h000000000000;
+      \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$313  = \$120 ;
+    \$313  = \$102 ;
     if (rst) begin
       \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$314  = \$123 ;
+    \$314  = \$106 ;
     if (rst) begin
-      \$314  = 1'h0;
+      \$314  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$315  = \$127 ;
+    \$315  = i__payload[83:63];
     if (rst) begin
-      \$315  = 48'h000000000000;
+      \$315  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$316  = i__payload[104:84];
+    \$316  = rq3_x[16:0];
     if (rst) begin
-      \$316  = 21'h000000;
+      \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$317  = \$128 ;
+    \$317  = \$107 ;
     if (rst) begin
-      \$317  = 34'h000000000;
+      \$317  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$318  = rq4_part0_0;
+    \$318  = rq3_part0_0;
     if (rst) begin
-      \$318  = 34'h000000000;
+      \$318  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$319  = \$129 ;
+    \$319  = rq3_x[16:0];
     if (rst) begin
-      \$319  = 25'h0000000;
+      \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$320  = rq4_part0_1;
+    \$320  = \$108 ;
     if (rst) begin
       \$320  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$321  = \$130 ;
+    \$321  = rq3_part0_1;
     if (rst) begin
-      \$321  = 21'h000000;
+      \$321  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$322  = rq4_part1_0;
+    \$322  = rq3_x[20:17];
     if (rst) begin
-      \$322  = 21'h000000;
+      \$322  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$323  = \$131 ;
+    \$323  = \$109 ;
     if (rst) begin
-      \$323  = 12'h000;
+      \$323  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$324  = rq4_part1_1;
+    \$324  = rq3_part1_0;
     if (rst) begin
-      \$324  = 12'h000;
+      \$324  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$325  = \$139 [45:0];
+    \$325  = rq3_x[20:17];
     if (rst) begin
-      \$325  = 46'h000000000000;
+      \$325  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$326  = \$140 ;
+    \$326  = \$110 ;
     if (rst) begin
-      \$326  = 46'h000000000000;
+      \$326  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$327  = \$141 ;
+    \$327  = rq3_part1_1;
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$328  = \$144 ;
+    \$328  = \$118 [45:0];
     if (rst) begin
-      \$328  = 1'h0;
+      \$328  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$329  = \$148 ;
+    \$329  = \$119 ;
     if (rst) begin
-      \$329  = 48'h000000000000;
+      \$329  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$330  = i__payload[125:105];
+    \$330  = \$120 ;
     if (rst) begin
-      \$330  = 21'h000000;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$331  = \$149 ;
+    \$331  = \$123 ;
     if (rst) begin
-      \$331  = 34'h000000000;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$332  = rq5_part0_0;
+    \$332  = \$127 ;
     if (rst) begin
-      \$332  = 34'h000000000;
+      \$332  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$333  = \$150 ;
+    \$333  = i__payload[104:84];
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$334  = rq5_part0_1;
+    \$334  = rq4_x[16:0];
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$335  = \$151 ;
+    \$335  = \$128 ;
     if (rst) begin
-      \$335  = 21'h000000;
+      \$335  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$336  = rq5_part1_0;
+    \$336  = rq4_part0_0;
     if (rst) begin
-      \$336  = 21'h000000;
+      \$336  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$337  = \$152 ;
+    \$337  = rq4_x[16:0];
     if (rst) begin
-      \$337  = 12'h000;
+      \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$338  = rq5_part1_1;
+    \$338  = \$129 ;
     if (rst) begin
-      \$338  = 12'h000;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$339  = \$160 [45:0];
+    \$339  = rq4_part0_1;
     if (rst) begin
-      \$339  = 46'h000000000000;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$340  = \$161 ;
+    \$340  = rq4_x[20:17];
     if (rst) begin
-      \$340  = 46'h000000000000;
+      \$340  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$341  = \$162 ;
+    \$341  = \$130 ;
     if (rst) begin
-      \$341  = 1'h0;
+      \$341  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$342  = \$165 ;
+    \$342  = rq4_part1_0;
     if (rst) begin
-      \$342  = 1'h0;
+      \$342  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$343  = \$169 ;
+    \$343  = rq4_x[20:17];
     if (rst) begin
-      \$343  = 48'h000000000000;
+      \$343  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$344  = i__payload[146:126];
+    \$344  = \$131 ;
     if (rst) begin
-      \$344  = 21'h000000;
+      \$344  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$345  = \$170 ;
+    \$345  = rq4_part1_1;
     if (rst) begin
-      \$345  = 34'h000000000;
+      \$345  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$346  = rq6_part0_0;
+    \$346  = \$139 [45:0];
     if (rst) begin
-      \$346  = 34'h000000000;
+      \$346  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$347  = \$171 ;
+    \$347  = \$140 ;
     if (rst) begin
-      \$347  = 25'h0000000;
+      \$347  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$348  = rq6_part0_1;
+    \$348  = \$141 ;
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$349  = \$172 ;
+    \$349  = \$144 ;
     if (rst) begin
-      \$349  = 21'h000000;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$350  = rq6_part1_0;
+    \$350  = \$148 ;
     if (rst) begin
-      \$350  = 21'h000000;
+      \$350  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$351  = \$173 ;
+    \$351  = i__payload[125:105];
     if (rst) begin
-      \$351  = 12'h000;
+      \$351  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$352  = rq6_part1_1;
+    \$352  = rq5_x[16:0];
     if (rst) begin
-      \$352  = 12'h000;
+      \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$353  = \$181 [45:0];
+    \$353  = \$149 ;
     if (rst) begin
-      \$353  = 46'h000000000000;
+      \$353  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$354  = \$182 ;
+    \$354  = rq5_part0_0;
     if (rst) begin
-      \$354  = 46'h000000000000;
+      \$354  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$355  = \$183 ;
+    \$355  = rq5_x[16:0];
     if (rst) begin
-      \$355  = 1'h0;
+      \$355  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$356  = \$186 ;
+    \$356  = \$150 ;
     if (rst) begin
-      \$356  = 1'h0;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$357  = \$190 ;
+    \$357  = rq5_part0_1;
     if (rst) begin
-      \$357  = 48'h000000000000;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$358  = i__payload[167:147];
+    \$358  = rq5_x[20:17];
     if (rst) begin
-      \$358  = 21'h000000;
+      \$358  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$359  = \$191 ;
+    \$359  = \$151 ;
     if (rst) begin
-      \$359  = 34'h000000000;
+      \$359  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$360  = rq7_part0_0;
+    \$360  = rq5_part1_0;
     if (rst) begin
-      \$360  = 34'h000000000;
+      \$360  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$361  = \$192 ;
+    \$361  = rq5_x[20:17];
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$361  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$362  = rq7_part0_1;
+    \$362  = \$152 ;
     if (rst) begin
-      \$362  = 25'h0000000;
+      \$362  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$363  = \$193 ;
+    \$363  = rq5_part1_1;
     if (rst) begin
-      \$363  = 21'h000000;
+      \$363  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$364  = rq7_part1_0;
+    \$364  = \$160 [45:0];
     if (rst) begin
-      \$364  = 21'h000000;
+      \$364  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$365  = \$194 ;
+    \$365  = \$161 ;
     if (rst) begin
-      \$365  = 12'h000;
+      \$365  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$366  = rq7_part1_1;
+    \$366  = \$162 ;
     if (rst) begin
-      \$366  = 12'h000;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$367  = \$202 [45:0];
+    \$367  = \$165 ;
     if (rst) begin
-      \$367  = 46'h000000000000;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$368  = \$203 ;
+    \$368  = \$169 ;
     if (rst) begin
-      \$368  = 46'h000000000000;
+      \$368  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$369  = \$204 ;
+    \$369  = i__payload[146:126];
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$370  = \$207 ;
+    \$370  = rq6_x[16:0];
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$371  = \$211 ;
+    \$371  = \$170 ;
     if (rst) begin
-      \$371  = 48'h000000000000;
+      \$371  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$372  = \$215 [3:0];
+    \$372  = rq6_part0_0;
     if (rst) begin
-      \$372  = 4'h0;
+      \$372  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$373  = \$signature__addr ;
+    \$373  = rq6_x[16:0];
+    if (rst) begin
+      \$373  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$374  = \$171 ;
+    if (rst) begin
+      \$374  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$375  = rq6_part0_1;
+    if (rst) begin
+      \$375  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$376  = rq6_x[20:17];
+    if (rst) begin
+      \$376  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$377  = \$172 ;
+    if (rst) begin
+      \$377  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$378  = rq6_part1_0;
+    if (rst) begin
+      \$378  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$379  = rq6_x[20:17];
+    if (rst) begin
+      \$379  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$380  = \$173 ;
+    if (rst) begin
+      \$380  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$381  = rq6_part1_1;
+    if (rst) begin
+      \$381  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$382  = \$181 [45:0];
+    if (rst) begin
+      \$382  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$383  = \$182 ;
+    if (rst) begin
+      \$383  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$384  = \$183 ;
+    if (rst) begin
+      \$384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$385  = \$186 ;
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$386  = \$190 ;
+    if (rst) begin
+      \$386  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$387  = i__payload[167:147];
+    if (rst) begin
+      \$387  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$388  = rq7_x[16:0];
+    if (rst) begin
+      \$388  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$389  = \$191 ;
+    if (rst) begin
+      \$389  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$390  = rq7_part0_0;
+    if (rst) begin
+      \$390  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$391  = rq7_x[16:0];
+    if (rst) begin
+      \$391  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$392  = \$192 ;
+    if (rst) begin
+      \$392  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$393  = rq7_part0_1;
+    if (rst) begin
+      \$393  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$394  = rq7_x[20:17];
+    if (rst) begin
+      \$394  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$395  = \$193 ;
+    if (rst) begin
+      \$395  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$396  = rq7_part1_0;
+    if (rst) begin
+      \$396  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$397  = rq7_x[20:17];
+    if (rst) begin
+      \$397  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$398  = \$194 ;
+    if (rst) begin
+      \$398  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$399  = rq7_part1_1;
+    if (rst) begin
+      \$399  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$400  = \$202 [45:0];
+    if (rst) begin
+      \$400  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$401  = \$203 ;
+    if (rst) begin
+      \$401  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$402  = \$204 ;
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$403  = \$207 ;
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$404  = \$211 ;
+    if (rst) begin
+      \$404  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$405  = \$215 [3:0];
+    if (rst) begin
+      \$405  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$406  = \$signature__addr ;
     if (\$222 ) begin
-      \$373  = \$225 [2:0];
+      \$406  = \$225 [2:0];
     end
     if (rst) begin
-      \$373  = 3'h0;
+      \$406  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$374  = rport__addr;
+    \$407  = rport__addr;
     if (\$229 ) begin
-      \$374  = \$232 [2:0];
+      \$407  = \$232 [2:0];
     end
     if (rst) begin
-      \$374  = 3'h0;
+      \$407  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$375  = \$245 [2:0];
+    \$408  = \$245 [3:0];
     if (rst) begin
-      \$375  = 3'h0;
+      \$408  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$376  = o__valid;
+    \$409  = o__valid;
     if (\$247 ) begin
-      \$376  = \$249 ;
+      \$409  = \$249 ;
     end
     if (rst) begin
-      \$376  = 1'h0;
+      \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$377  = o__payload;
+    \$410  = o__payload;
     if (\$247 ) begin
-      \$377  = \$251 ;
+      \$410  = \$251 ;
     end
     if (rst) begin
-      \$377  = 64'h0000000000000000;
+      \$410  = 64'h0000000000000000;
     end
   end
   assign i__ready = q_room;
@@ -5523,7 +5887,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign rq7_rem[33:0] = rq7_prod[33:0];
   assign \$48  = { 1'h0, rq0_part0_0_r };
   assign \$50  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$52  = { rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r, 17'h00000 };
+  assign \$52  = { rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r, 17'h00000 };
   assign \$54  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
   assign \$56  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
   assign \$59  = 1'h1;
@@ -5537,14 +5901,14 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$81  = \$79 ;
   assign \$90  = { 1'h0, rq2_part0_0_r };
   assign \$92  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$94  = { rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r, 17'h00000 };
+  assign \$94  = { rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r, 17'h00000 };
   assign \$96  = { rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r, 34'h000000000 };
   assign \$98  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
   assign \$101  = 1'h1;
   assign \$102  = \$100 ;
   assign \$111  = { 1'h0, rq3_part0_0_r };
   assign \$113  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$115  = { rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r, 17'h00000 };
+  assign \$115  = { rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r, 17'h00000 };
   assign \$117  = { rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r, 34'h000000000 };
   assign \$119  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
   assign \$122  = 1'h1;
@@ -6448,6 +6812,15 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] max0 = 8'h00;
+  reg [7:0] max1 = 8'h00;
+  reg [7:0] max2 = 8'h00;
+  reg [7:0] max3 = 8'h00;
+  reg [7:0] max4 = 8'h00;
+  reg [7:0] max5 = 8'h00;
+  reg [7:0] max6 = 8'h00;
+  reg [7:0] max7 = 8'h00;
+  reg max_valid = 1'h0;
   wire [7:0] new0;
   wire [7:0] new1;
   wire [7:0] new2;
@@ -6486,15 +6859,6 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [1:0] q_stored = 2'h0;
   (* init = 1'h0 *)
   wire q_wptr;
-  reg [7:0] result0 = 8'h00;
-  reg [7:0] result1 = 8'h00;
-  reg [7:0] result2 = 8'h00;
-  reg [7:0] result3 = 8'h00;
-  reg [7:0] result4 = 8'h00;
-  reg [7:0] result5 = 8'h00;
-  reg [7:0] result6 = 8'h00;
-  reg [7:0] result7 = 8'h00;
-  reg result_valid = 1'h0;
   reg rport__addr = 1'h0;
   wire [63:0] rport__data;
   input rst;
@@ -6551,7 +6915,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$30  = ~ \$29 ;
   assign \$31  = \$28  & \$30 ;
   assign \$32  = ~ \$31 ;
-  assign \$signature__en  = result_valid & \$32 ;
+  assign \$signature__en  = max_valid & \$32 ;
   assign \$33  = i__valid & i__ready;
   assign \$34  = ! group;
   assign \$35  = group + 1'h1;
@@ -6585,7 +6949,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$63  = ~ \$62 ;
   assign \$64  = \$61  & \$63 ;
   assign \$65  = ~ \$64 ;
-  assign \$66  = result_valid & \$65 ;
+  assign \$66  = max_valid & \$65 ;
   assign \$68  = \$signature__addr  + 1'h1;
   assign \$69  = \$67  ? 2'h0 : \$68 ;
   assign \$70  = ~ o__valid;
@@ -6600,7 +6964,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$80  = ~ \$79 ;
   assign \$81  = \$78  & \$80 ;
   assign \$82  = ~ \$81 ;
-  assign \$83  = result_valid & \$82 ;
+  assign \$83  = max_valid & \$82 ;
   assign \$84  = q_stored + \$83 ;
   assign \$85  = ~ o__valid;
   assign \$86  = \$85  | o__ready;
@@ -6610,7 +6974,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$90  = ~ o__valid;
   assign \$91  = \$90  | o__ready;
   assign \$92  = | q_stored;
-  assign \$93  = \$92  | result_valid;
+  assign \$93  = \$92  | max_valid;
   assign \$94  = | q_stored;
   assign \$95  = \$94  ? rport__data : q_in;
   always @(posedge clk)
@@ -6634,23 +6998,23 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     acc7_0 <= \$105 ;
   always @(posedge clk)
-    result_valid <= \$106 ;
+    max_valid <= \$106 ;
   always @(posedge clk)
-    result0 <= \$107 ;
+    max0 <= \$107 ;
   always @(posedge clk)
-    result1 <= \$108 ;
+    max1 <= \$108 ;
   always @(posedge clk)
-    result2 <= \$109 ;
+    max2 <= \$109 ;
   always @(posedge clk)
-    result3 <= \$110 ;
+    max3 <= \$110 ;
   always @(posedge clk)
-    result4 <= \$111 ;
+    max4 <= \$111 ;
   always @(posedge clk)
-    result5 <= \$112 ;
+    max5 <= \$112 ;
   always @(posedge clk)
-    result6 <= \$113 ;
+    max6 <= \$113 ;
   always @(posedge clk)
-    result7 <= \$114 ;
+    max7 <= \$114 ;
   always @(posedge clk)
     q_owed <= \$115 ;
   always @(posedge clk)
@@ -6907,14 +7271,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
-  assign q_in[63:56] = result7;
-  assign q_in[55:48] = result6;
-  assign q_in[47:40] = result5;
-  assign q_in[39:32] = result4;
-  assign q_in[31:24] = result3;
-  assign q_in[23:16] = result2;
-  assign q_in[15:8] = result1;
-  assign q_in[7:0] = result0;
+  assign q_in[63:56] = max7;
+  assign q_in[55:48] = max6;
+  assign q_in[47:40] = max5;
+  assign q_in[39:32] = max4;
+  assign q_in[31:24] = max3;
+  assign q_in[23:16] = max2;
+  assign q_in[15:8] = max1;
+  assign q_in[7:0] = max0;
   assign \$67  = \$signature__addr ;
   assign \$74  = rport__addr;
 endmodule
@@ -11396,12 +11760,12 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [3:0] \$153 ;
+  wire [4:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [4:0] \$158 ;
+  wire [5:0] \$158 ;
   wire \$159 ;
   wire [50:0] \$16 ;
   wire \$160 ;
@@ -11418,166 +11782,212 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$170 ;
   reg \$171 ;
   reg \$172 ;
-  reg [24:0] \$173 ;
+  reg \$173 ;
   reg [24:0] \$174 ;
   reg [24:0] \$175 ;
   reg [24:0] \$176 ;
   reg [24:0] \$177 ;
   reg [24:0] \$178 ;
-  reg [23:0] \$179 ;
+  reg [24:0] \$179 ;
   wire \$18 ;
-  reg [33:0] \$180 ;
-  reg [33:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [23:0] \$184 ;
-  reg [23:0] \$185 ;
-  reg [14:0] \$186 ;
-  reg [14:0] \$187 ;
-  reg [48:0] \$188 ;
-  reg [48:0] \$189 ;
+  reg [24:0] \$180 ;
+  reg [23:0] \$181 ;
+  reg [16:0] \$182 ;
+  reg [16:0] \$183 ;
+  reg [33:0] \$184 ;
+  reg [33:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [7:0] \$187 ;
+  reg [24:0] \$188 ;
+  reg [24:0] \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg [50:0] \$192 ;
-  reg [24:0] \$193 ;
-  reg [24:0] \$194 ;
-  reg [24:0] \$195 ;
-  reg [24:0] \$196 ;
-  reg [24:0] \$197 ;
-  reg [24:0] \$198 ;
-  reg [5:0] \$199 ;
+  reg [6:0] \$190 ;
+  reg [16:0] \$191 ;
+  reg [23:0] \$192 ;
+  reg [23:0] \$193 ;
+  reg [6:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [14:0] \$196 ;
+  reg [14:0] \$197 ;
+  reg [48:0] \$198 ;
+  reg [48:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [5:0] \$200 ;
-  reg [5:0] \$201 ;
-  reg [5:0] \$202 ;
-  reg [5:0] \$203 ;
-  reg [5:0] \$204 ;
-  reg [45:0] \$205 ;
-  reg [45:0] \$206 ;
-  reg [45:0] \$207 ;
-  reg [45:0] \$208 ;
-  reg [45:0] \$209 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg [50:0] \$202 ;
+  reg [24:0] \$203 ;
+  reg [24:0] \$204 ;
+  reg [24:0] \$205 ;
+  reg [24:0] \$206 ;
+  reg [24:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
   wire \$21 ;
-  reg [45:0] \$210 ;
-  reg [45:0] \$211 ;
-  reg [45:0] \$212 ;
-  reg [45:0] \$213 ;
-  reg [45:0] \$214 ;
-  reg [45:0] \$215 ;
-  reg [45:0] \$216 ;
-  reg [23:0] \$217 ;
-  reg [33:0] \$218 ;
-  reg [33:0] \$219 ;
+  reg [5:0] \$210 ;
+  reg [5:0] \$211 ;
+  reg [5:0] \$212 ;
+  reg [5:0] \$213 ;
+  reg [5:0] \$214 ;
+  reg [5:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [45:0] \$217 ;
+  reg [45:0] \$218 ;
+  reg [45:0] \$219 ;
   wire \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [23:0] \$222 ;
-  reg [23:0] \$223 ;
-  reg [14:0] \$224 ;
-  reg [14:0] \$225 ;
-  reg [48:0] \$226 ;
-  reg [48:0] \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  reg [45:0] \$220 ;
+  reg [45:0] \$221 ;
+  reg [45:0] \$222 ;
+  reg [45:0] \$223 ;
+  reg [45:0] \$224 ;
+  reg [45:0] \$225 ;
+  reg [45:0] \$226 ;
+  reg [45:0] \$227 ;
+  reg [45:0] \$228 ;
+  reg [45:0] \$229 ;
   wire \$23 ;
-  reg [50:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
-  reg [24:0] \$236 ;
-  reg [5:0] \$237 ;
-  reg [5:0] \$238 ;
-  reg [5:0] \$239 ;
+  reg [45:0] \$230 ;
+  reg [23:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [33:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
   wire \$24 ;
-  reg [5:0] \$240 ;
-  reg [5:0] \$241 ;
-  reg [5:0] \$242 ;
-  reg [48:0] \$243 ;
-  reg [48:0] \$244 ;
-  reg [48:0] \$245 ;
-  reg [48:0] \$246 ;
-  reg [48:0] \$247 ;
+  reg [6:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [23:0] \$242 ;
+  reg [23:0] \$243 ;
+  reg [6:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [14:0] \$246 ;
+  reg [14:0] \$247 ;
   reg [48:0] \$248 ;
   reg [48:0] \$249 ;
   wire [2:0] \$25 ;
-  reg [48:0] \$250 ;
-  reg [48:0] \$251 ;
-  reg [48:0] \$252 ;
-  reg [48:0] \$253 ;
-  reg [48:0] \$254 ;
-  reg [23:0] \$255 ;
-  reg [33:0] \$256 ;
-  reg [33:0] \$257 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg [50:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [24:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
   reg [24:0] \$258 ;
   reg [24:0] \$259 ;
   wire [2:0] \$26 ;
-  reg [23:0] \$260 ;
-  reg [23:0] \$261 ;
-  reg [14:0] \$262 ;
-  reg [14:0] \$263 ;
-  reg [48:0] \$264 ;
-  reg [48:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg [50:0] \$268 ;
-  reg [24:0] \$269 ;
+  reg [5:0] \$260 ;
+  reg [5:0] \$261 ;
+  reg [5:0] \$262 ;
+  reg [5:0] \$263 ;
+  reg [5:0] \$264 ;
+  reg [5:0] \$265 ;
+  reg [5:0] \$266 ;
+  reg [48:0] \$267 ;
+  reg [48:0] \$268 ;
+  reg [48:0] \$269 ;
   wire \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
-  reg [24:0] \$274 ;
-  reg [5:0] \$275 ;
-  reg [5:0] \$276 ;
-  reg [5:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [5:0] \$279 ;
+  reg [48:0] \$270 ;
+  reg [48:0] \$271 ;
+  reg [48:0] \$272 ;
+  reg [48:0] \$273 ;
+  reg [48:0] \$274 ;
+  reg [48:0] \$275 ;
+  reg [48:0] \$276 ;
+  reg [48:0] \$277 ;
+  reg [48:0] \$278 ;
+  reg [48:0] \$279 ;
   reg [24:0] \$28 ;
-  reg [5:0] \$280 ;
-  reg [48:0] \$281 ;
-  reg [48:0] \$282 ;
-  reg [48:0] \$283 ;
-  reg [48:0] \$284 ;
-  reg [48:0] \$285 ;
-  reg [48:0] \$286 ;
-  reg [48:0] \$287 ;
-  reg [48:0] \$288 ;
-  reg [48:0] \$289 ;
+  reg [48:0] \$280 ;
+  reg [23:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [33:0] \$284 ;
+  reg [33:0] \$285 ;
+  reg [16:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [24:0] \$288 ;
+  reg [24:0] \$289 ;
   wire [33:0] \$29 ;
-  reg [48:0] \$290 ;
-  reg [48:0] \$291 ;
-  reg [48:0] \$292 ;
+  reg [6:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [23:0] \$292 ;
   reg [23:0] \$293 ;
-  reg [33:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [23:0] \$298 ;
-  reg [23:0] \$299 ;
+  reg [6:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [14:0] \$296 ;
+  reg [14:0] \$297 ;
+  reg [48:0] \$298 ;
+  reg [48:0] \$299 ;
   wire [50:0] \$3 ;
   wire [24:0] \$30 ;
-  reg [14:0] \$300 ;
-  reg [14:0] \$301 ;
-  reg [48:0] \$302 ;
-  reg [48:0] \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg [50:0] \$306 ;
-  reg [3:0] \$307 ;
-  reg [2:0] \$308 ;
-  reg [2:0] \$309 ;
+  reg \$300 ;
+  reg \$301 ;
+  reg [50:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [24:0] \$307 ;
+  reg [24:0] \$308 ;
+  reg [24:0] \$309 ;
   wire [23:0] \$31 ;
-  reg [2:0] \$310 ;
-  reg \$311 ;
-  reg [31:0] \$312 ;
+  reg [5:0] \$310 ;
+  reg [5:0] \$311 ;
+  reg [5:0] \$312 ;
+  reg [5:0] \$313 ;
+  reg [5:0] \$314 ;
+  reg [5:0] \$315 ;
+  reg [5:0] \$316 ;
+  reg [48:0] \$317 ;
+  reg [48:0] \$318 ;
+  reg [48:0] \$319 ;
   wire [14:0] \$32 ;
+  reg [48:0] \$320 ;
+  reg [48:0] \$321 ;
+  reg [48:0] \$322 ;
+  reg [48:0] \$323 ;
+  reg [48:0] \$324 ;
+  reg [48:0] \$325 ;
+  reg [48:0] \$326 ;
+  reg [48:0] \$327 ;
+  reg [48:0] \$328 ;
+  reg [48:0] \$329 ;
   wire [34:0] \$33 ;
+  reg [48:0] \$330 ;
+  reg [23:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [33:0] \$334 ;
+  reg [33:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
   wire [35:0] \$34 ;
+  reg [6:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [23:0] \$342 ;
+  reg [23:0] \$343 ;
+  reg [6:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [14:0] \$346 ;
+  reg [14:0] \$347 ;
+  reg [48:0] \$348 ;
+  reg [48:0] \$349 ;
   wire [55:0] \$35 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg [50:0] \$352 ;
+  reg [3:0] \$353 ;
+  reg [2:0] \$354 ;
+  reg [2:0] \$355 ;
+  reg [3:0] \$356 ;
+  reg \$357 ;
+  reg [31:0] \$358 ;
   wire [56:0] \$36 ;
   wire [54:0] \$37 ;
   wire [58:0] \$38 ;
@@ -11683,7 +12093,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -11691,12 +12101,17 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
   reg [48:0] rq0_floor = 49'h0000000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -11709,6 +12124,10 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [6:0] rq0_x1_0 = 7'h00;
+  reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
   reg [50:0] rq1_code = 51'h0000000000000;
   reg [48:0] rq1_floor = 49'h0000000000000;
@@ -11718,18 +12137,25 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] rq1_half_4 = 46'h000000000000;
   reg [45:0] rq1_half_5 = 46'h000000000000;
   reg [45:0] rq1_half_6 = 46'h000000000000;
+  reg [45:0] rq1_half_7 = 46'h000000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [45:0] rq1_mask_1 = 46'h000000000000;
   reg [45:0] rq1_mask_2 = 46'h000000000000;
   reg [45:0] rq1_mask_3 = 46'h000000000000;
   reg [45:0] rq1_mask_4 = 46'h000000000000;
   reg [45:0] rq1_mask_5 = 46'h000000000000;
   reg [45:0] rq1_mask_6 = 46'h000000000000;
+  reg [45:0] rq1_mask_7 = 46'h000000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -11746,8 +12172,13 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [6:0] rq1_x1_0 = 7'h00;
+  reg [6:0] rq1_x1_1 = 7'h00;
   reg rq2_above = 1'h0;
   reg [50:0] rq2_code = 51'h0000000000000;
   reg [48:0] rq2_floor = 49'h0000000000000;
@@ -11757,18 +12188,25 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [48:0] rq2_half_4 = 49'h0000000000000;
   reg [48:0] rq2_half_5 = 49'h0000000000000;
   reg [48:0] rq2_half_6 = 49'h0000000000000;
+  reg [48:0] rq2_half_7 = 49'h0000000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [48:0] rq2_mask_1 = 49'h0000000000000;
   reg [48:0] rq2_mask_2 = 49'h0000000000000;
   reg [48:0] rq2_mask_3 = 49'h0000000000000;
   reg [48:0] rq2_mask_4 = 49'h0000000000000;
   reg [48:0] rq2_mask_5 = 49'h0000000000000;
   reg [48:0] rq2_mask_6 = 49'h0000000000000;
+  reg [48:0] rq2_mask_7 = 49'h0000000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -11785,8 +12223,13 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq2_shift_4 = 6'h00;
   reg [5:0] rq2_shift_5 = 6'h00;
   reg [5:0] rq2_shift_6 = 6'h00;
+  reg [5:0] rq2_shift_7 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [6:0] rq2_x1_0 = 7'h00;
+  reg [6:0] rq2_x1_1 = 7'h00;
   reg rq3_above = 1'h0;
   reg [50:0] rq3_code = 51'h0000000000000;
   reg [48:0] rq3_floor = 49'h0000000000000;
@@ -11796,18 +12239,25 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [48:0] rq3_half_4 = 49'h0000000000000;
   reg [48:0] rq3_half_5 = 49'h0000000000000;
   reg [48:0] rq3_half_6 = 49'h0000000000000;
+  reg [48:0] rq3_half_7 = 49'h0000000000000;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [48:0] rq3_mask_1 = 49'h0000000000000;
   reg [48:0] rq3_mask_2 = 49'h0000000000000;
   reg [48:0] rq3_mask_3 = 49'h0000000000000;
   reg [48:0] rq3_mask_4 = 49'h0000000000000;
   reg [48:0] rq3_mask_5 = 49'h0000000000000;
   reg [48:0] rq3_mask_6 = 49'h0000000000000;
+  reg [48:0] rq3_mask_7 = 49'h0000000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -11824,8 +12274,13 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_4 = 6'h00;
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
+  reg [5:0] rq3_shift_7 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [6:0] rq3_x1_0 = 7'h00;
+  reg [6:0] rq3_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -11833,9 +12288,10 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [6:0];
+  reg [31:0] queue [7:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -11844,16 +12300,17 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 32'd0;
     queue[5] = 32'd0;
     queue[6] = 32'd0;
+    queue[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_4 };
-  assign rq2_rem = rq2_prod & rq2_mask_4;
-  assign rq3_rem = rq3_prod & rq3_mask_4;
+  assign q_room = q_owed < 4'h9;
+  assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_5 };
+  assign rq2_rem = rq2_prod & rq2_mask_5;
+  assign rq3_rem = rq3_prod & rq3_mask_5;
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -11876,16 +12333,16 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_6 & \$22 ;
+  assign \$signature__en  = rq_valid_7 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 2'h3;
   assign \$25  = group + 1'h1;
   assign \$26  = \$24  ? 3'h0 : \$25 ;
   assign \$27  = i__valid & q_room;
-  assign \$29  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$30  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$31  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$32  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$29  = rq0_x0_0 * rq0_m0_0;
+  assign \$30  = rq0_x0_1 * rq0_m0_1;
+  assign \$31  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$32  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$34  = 1'h0 + \$33 ;
   assign \$36  = \$34  + \$35 ;
   assign \$38  = $signed({ 1'h0, \$36  }) + $signed(\$37 );
@@ -11896,52 +12353,52 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$47  = rq0_tie & rq0_floor[0];
   assign \$48  = rq0_above | \$47 ;
   assign \$49  = $signed(\$46 ) + $signed({ 1'h0, \$48  });
-  assign \$54  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$55  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$56  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$57  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$54  = rq1_x0_0 * rq1_m0_0;
+  assign \$55  = rq1_x0_1 * rq1_m0_1;
+  assign \$56  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$57  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$59  = 1'h0 + \$58 ;
   assign \$61  = \$59  + \$60 ;
   assign \$63  = $signed({ 1'h0, \$61  }) + $signed(\$62 );
   assign \$65  = $signed(\$63 ) + $signed(\$64 );
-  assign \$66  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$67  = rq1_rem > rq1_half_4;
-  assign \$68  = rq1_rem == rq1_half_4;
-  assign \$69  = | rq1_half_4;
+  assign \$66  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$67  = rq1_rem > rq1_half_5;
+  assign \$68  = rq1_rem == rq1_half_5;
+  assign \$69  = | rq1_half_5;
   assign \$70  = \$68  & \$69 ;
   assign \$71  = $signed(8'h80) + $signed(rq1_floor);
   assign \$72  = rq1_tie & rq1_floor[0];
   assign \$73  = rq1_above | \$72 ;
   assign \$74  = $signed(\$71 ) + $signed({ 1'h0, \$73  });
-  assign \$79  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$80  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$81  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$82  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$79  = rq2_x0_0 * rq2_m0_0;
+  assign \$80  = rq2_x0_1 * rq2_m0_1;
+  assign \$81  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$82  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$84  = 1'h0 + \$83 ;
   assign \$86  = \$84  + \$85 ;
   assign \$88  = $signed({ 1'h0, \$86  }) + $signed(\$87 );
   assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(rq2_prod) >>> rq2_shift_4;
-  assign \$92  = rq2_rem > rq2_half_4;
-  assign \$93  = rq2_rem == rq2_half_4;
-  assign \$94  = | rq2_half_4;
+  assign \$91  = $signed(rq2_prod) >>> rq2_shift_5;
+  assign \$92  = rq2_rem > rq2_half_5;
+  assign \$93  = rq2_rem == rq2_half_5;
+  assign \$94  = | rq2_half_5;
   assign \$95  = \$93  & \$94 ;
   assign \$96  = $signed(8'h80) + $signed(rq2_floor);
   assign \$97  = rq2_tie & rq2_floor[0];
   assign \$98  = rq2_above | \$97 ;
   assign \$99  = $signed(\$96 ) + $signed({ 1'h0, \$98  });
-  assign \$104  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$105  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$106  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$107  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$104  = rq3_x0_0 * rq3_m0_0;
+  assign \$105  = rq3_x0_1 * rq3_m0_1;
+  assign \$106  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$107  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$109  = 1'h0 + \$108 ;
   assign \$111  = \$109  + \$110 ;
   assign \$113  = $signed({ 1'h0, \$111  }) + $signed(\$112 );
   assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$117  = rq3_rem > rq3_half_4;
-  assign \$118  = rq3_rem == rq3_half_4;
-  assign \$119  = | rq3_half_4;
+  assign \$116  = $signed(rq3_prod) >>> rq3_shift_5;
+  assign \$117  = rq3_rem > rq3_half_5;
+  assign \$118  = rq3_rem == rq3_half_5;
+  assign \$119  = | rq3_half_5;
   assign \$120  = \$118  & \$119 ;
   assign \$121  = $signed(8'h80) + $signed(rq3_floor);
   assign \$122  = rq3_tie & rq3_floor[0];
@@ -11957,15 +12414,15 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$132  = ~ \$131 ;
   assign \$133  = \$130  & \$132 ;
   assign \$134  = ~ \$133 ;
-  assign \$135  = rq_valid_6 & \$134 ;
-  assign \$136  = \$signature__addr  == 3'h6;
+  assign \$135  = rq_valid_7 & \$134 ;
+  assign \$136  = \$signature__addr  == 3'h7;
   assign \$137  = \$signature__addr  + 1'h1;
   assign \$138  = \$136  ? 4'h0 : \$137 ;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = \$140  & \$141 ;
-  assign \$143  = rport__addr == 3'h6;
+  assign \$143  = rport__addr == 3'h7;
   assign \$144  = rport__addr + 1'h1;
   assign \$145  = \$143  ? 4'h0 : \$144 ;
   assign \$146  = ~ o__valid;
@@ -11974,7 +12431,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$149  = ~ \$148 ;
   assign \$150  = \$147  & \$149 ;
   assign \$151  = ~ \$150 ;
-  assign \$152  = rq_valid_6 & \$151 ;
+  assign \$152  = rq_valid_7 & \$151 ;
   assign \$153  = q_stored + \$152 ;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
@@ -11984,7 +12441,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$159  = ~ o__valid;
   assign \$160  = \$159  | o__ready;
   assign \$161  = | q_stored;
-  assign \$162  = \$161  | rq_valid_6;
+  assign \$162  = \$161  | rq_valid_7;
   assign \$163  = | q_stored;
   assign \$164  = \$163  ? rport__data : q_in;
   always @(posedge clk)
@@ -12004,285 +12461,377 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$172 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$173 ;
+    rq_valid_8 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$174 ;
+    rq0_mult_1 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$175 ;
+    rq0_mult_2 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$176 ;
+    rq0_mult_3 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$177 ;
+    rq0_mult_4 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$178 ;
+    rq0_mult_5 <= \$178 ;
   always @(posedge clk)
-    rq0_x <= \$179 ;
+    rq0_mult_6 <= \$179 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$180 ;
+    rq0_mult_7 <= \$180 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$181 ;
+    rq0_x <= \$181 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$182 ;
+    rq0_x0_0 <= \$182 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$183 ;
+    rq0_m0_0 <= \$183 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$184 ;
+    rq0_part0_0 <= \$184 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$185 ;
+    rq0_part0_0_r <= \$185 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$186 ;
+    rq0_x0_1 <= \$186 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$187 ;
+    rq0_m0_1 <= \$187 ;
   always @(posedge clk)
-    rq0_prod <= \$188 ;
+    rq0_part0_1 <= \$188 ;
   always @(posedge clk)
-    rq0_floor <= \$189 ;
+    rq0_part0_1_r <= \$189 ;
   always @(posedge clk)
-    rq0_above <= \$190 ;
+    rq0_x1_0 <= \$190 ;
   always @(posedge clk)
-    rq0_tie <= \$191 ;
+    rq0_m1_0 <= \$191 ;
   always @(posedge clk)
-    rq0_code <= \$192 ;
+    rq0_part1_0 <= \$192 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$193 ;
+    rq0_part1_0_r <= \$193 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$194 ;
+    rq0_x1_1 <= \$194 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$195 ;
+    rq0_m1_1 <= \$195 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$196 ;
+    rq0_part1_1 <= \$196 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$197 ;
+    rq0_part1_1_r <= \$197 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$198 ;
+    rq0_prod <= \$198 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$199 ;
+    rq0_floor <= \$199 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$200 ;
+    rq0_above <= \$200 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$201 ;
+    rq0_tie <= \$201 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$202 ;
+    rq0_code <= \$202 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$203 ;
+    rq1_mult_1 <= \$203 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$204 ;
+    rq1_mult_2 <= \$204 ;
   always @(posedge clk)
-    rq1_half_1 <= \$205 ;
+    rq1_mult_3 <= \$205 ;
   always @(posedge clk)
-    rq1_half_2 <= \$206 ;
+    rq1_mult_4 <= \$206 ;
   always @(posedge clk)
-    rq1_half_3 <= \$207 ;
+    rq1_mult_5 <= \$207 ;
   always @(posedge clk)
-    rq1_half_4 <= \$208 ;
+    rq1_mult_6 <= \$208 ;
   always @(posedge clk)
-    rq1_half_5 <= \$209 ;
+    rq1_mult_7 <= \$209 ;
   always @(posedge clk)
-    rq1_half_6 <= \$210 ;
+    rq1_shift_1 <= \$210 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$211 ;
+    rq1_shift_2 <= \$211 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$212 ;
+    rq1_shift_3 <= \$212 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$213 ;
+    rq1_shift_4 <= \$213 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$214 ;
+    rq1_shift_5 <= \$214 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$215 ;
+    rq1_shift_6 <= \$215 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$216 ;
+    rq1_shift_7 <= \$216 ;
   always @(posedge clk)
-    rq1_x <= \$217 ;
+    rq1_half_1 <= \$217 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$218 ;
+    rq1_half_2 <= \$218 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$219 ;
+    rq1_half_3 <= \$219 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$220 ;
+    rq1_half_4 <= \$220 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$221 ;
+    rq1_half_5 <= \$221 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$222 ;
+    rq1_half_6 <= \$222 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$223 ;
+    rq1_half_7 <= \$223 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$224 ;
+    rq1_mask_1 <= \$224 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$225 ;
+    rq1_mask_2 <= \$225 ;
   always @(posedge clk)
-    rq1_prod <= \$226 ;
+    rq1_mask_3 <= \$226 ;
   always @(posedge clk)
-    rq1_floor <= \$227 ;
+    rq1_mask_4 <= \$227 ;
   always @(posedge clk)
-    rq1_above <= \$228 ;
+    rq1_mask_5 <= \$228 ;
   always @(posedge clk)
-    rq1_tie <= \$229 ;
+    rq1_mask_6 <= \$229 ;
   always @(posedge clk)
-    rq1_code <= \$230 ;
+    rq1_mask_7 <= \$230 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$231 ;
+    rq1_x <= \$231 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$232 ;
+    rq1_x0_0 <= \$232 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$233 ;
+    rq1_m0_0 <= \$233 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$234 ;
+    rq1_part0_0 <= \$234 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$235 ;
+    rq1_part0_0_r <= \$235 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$236 ;
+    rq1_x0_1 <= \$236 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$237 ;
+    rq1_m0_1 <= \$237 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$238 ;
+    rq1_part0_1 <= \$238 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$239 ;
+    rq1_part0_1_r <= \$239 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$240 ;
+    rq1_x1_0 <= \$240 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$241 ;
+    rq1_m1_0 <= \$241 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$242 ;
+    rq1_part1_0 <= \$242 ;
   always @(posedge clk)
-    rq2_half_1 <= \$243 ;
+    rq1_part1_0_r <= \$243 ;
   always @(posedge clk)
-    rq2_half_2 <= \$244 ;
+    rq1_x1_1 <= \$244 ;
   always @(posedge clk)
-    rq2_half_3 <= \$245 ;
+    rq1_m1_1 <= \$245 ;
   always @(posedge clk)
-    rq2_half_4 <= \$246 ;
+    rq1_part1_1 <= \$246 ;
   always @(posedge clk)
-    rq2_half_5 <= \$247 ;
+    rq1_part1_1_r <= \$247 ;
   always @(posedge clk)
-    rq2_half_6 <= \$248 ;
+    rq1_prod <= \$248 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$249 ;
+    rq1_floor <= \$249 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$250 ;
+    rq1_above <= \$250 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$251 ;
+    rq1_tie <= \$251 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$252 ;
+    rq1_code <= \$252 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$253 ;
+    rq2_mult_1 <= \$253 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$254 ;
+    rq2_mult_2 <= \$254 ;
   always @(posedge clk)
-    rq2_x <= \$255 ;
+    rq2_mult_3 <= \$255 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$256 ;
+    rq2_mult_4 <= \$256 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$257 ;
+    rq2_mult_5 <= \$257 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$258 ;
+    rq2_mult_6 <= \$258 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$259 ;
+    rq2_mult_7 <= \$259 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$260 ;
+    rq2_shift_1 <= \$260 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$261 ;
+    rq2_shift_2 <= \$261 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$262 ;
+    rq2_shift_3 <= \$262 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$263 ;
+    rq2_shift_4 <= \$263 ;
   always @(posedge clk)
-    rq2_prod <= \$264 ;
+    rq2_shift_5 <= \$264 ;
   always @(posedge clk)
-    rq2_floor <= \$265 ;
+    rq2_shift_6 <= \$265 ;
   always @(posedge clk)
-    rq2_above <= \$266 ;
+    rq2_shift_7 <= \$266 ;
   always @(posedge clk)
-    rq2_tie <= \$267 ;
+    rq2_half_1 <= \$267 ;
   always @(posedge clk)
-    rq2_code <= \$268 ;
+    rq2_half_2 <= \$268 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$269 ;
+    rq2_half_3 <= \$269 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$270 ;
+    rq2_half_4 <= \$270 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$271 ;
+    rq2_half_5 <= \$271 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$272 ;
+    rq2_half_6 <= \$272 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$273 ;
+    rq2_half_7 <= \$273 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$274 ;
+    rq2_mask_1 <= \$274 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$275 ;
+    rq2_mask_2 <= \$275 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$276 ;
+    rq2_mask_3 <= \$276 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$277 ;
+    rq2_mask_4 <= \$277 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$278 ;
+    rq2_mask_5 <= \$278 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$279 ;
+    rq2_mask_6 <= \$279 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$280 ;
+    rq2_mask_7 <= \$280 ;
   always @(posedge clk)
-    rq3_half_1 <= \$281 ;
+    rq2_x <= \$281 ;
   always @(posedge clk)
-    rq3_half_2 <= \$282 ;
+    rq2_x0_0 <= \$282 ;
   always @(posedge clk)
-    rq3_half_3 <= \$283 ;
+    rq2_m0_0 <= \$283 ;
   always @(posedge clk)
-    rq3_half_4 <= \$284 ;
+    rq2_part0_0 <= \$284 ;
   always @(posedge clk)
-    rq3_half_5 <= \$285 ;
+    rq2_part0_0_r <= \$285 ;
   always @(posedge clk)
-    rq3_half_6 <= \$286 ;
+    rq2_x0_1 <= \$286 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$287 ;
+    rq2_m0_1 <= \$287 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$288 ;
+    rq2_part0_1 <= \$288 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$289 ;
+    rq2_part0_1_r <= \$289 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$290 ;
+    rq2_x1_0 <= \$290 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$291 ;
+    rq2_m1_0 <= \$291 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$292 ;
+    rq2_part1_0 <= \$292 ;
   always @(posedge clk)
-    rq3_x <= \$293 ;
+    rq2_part1_0_r <= \$293 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$294 ;
+    rq2_x1_1 <= \$294 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$295 ;
+    rq2_m1_1 <= \$295 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$296 ;
+    rq2_part1_1 <= \$296 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$297 ;
+    rq2_part1_1_r <= \$297 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$298 ;
+    rq2_prod <= \$298 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$299 ;
+    rq2_floor <= \$299 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$300 ;
+    rq2_above <= \$300 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$301 ;
+    rq2_tie <= \$301 ;
   always @(posedge clk)
-    rq3_prod <= \$302 ;
+    rq2_code <= \$302 ;
   always @(posedge clk)
-    rq3_floor <= \$303 ;
+    rq3_mult_1 <= \$303 ;
   always @(posedge clk)
-    rq3_above <= \$304 ;
+    rq3_mult_2 <= \$304 ;
   always @(posedge clk)
-    rq3_tie <= \$305 ;
+    rq3_mult_3 <= \$305 ;
   always @(posedge clk)
-    rq3_code <= \$306 ;
+    rq3_mult_4 <= \$306 ;
   always @(posedge clk)
-    q_owed <= \$307 ;
+    rq3_mult_5 <= \$307 ;
   always @(posedge clk)
-    \$signature__addr  <= \$308 ;
+    rq3_mult_6 <= \$308 ;
   always @(posedge clk)
-    rport__addr <= \$309 ;
+    rq3_mult_7 <= \$309 ;
   always @(posedge clk)
-    q_stored <= \$310 ;
+    rq3_shift_1 <= \$310 ;
   always @(posedge clk)
-    o__valid <= \$311 ;
+    rq3_shift_2 <= \$311 ;
   always @(posedge clk)
-    o__payload <= \$312 ;
+    rq3_shift_3 <= \$312 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$313 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$314 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$315 ;
+  always @(posedge clk)
+    rq3_shift_7 <= \$316 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$317 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$318 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$319 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$320 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$321 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$322 ;
+  always @(posedge clk)
+    rq3_half_7 <= \$323 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$324 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$325 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$326 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$327 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$328 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$329 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$330 ;
+  always @(posedge clk)
+    rq3_x <= \$331 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$332 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$333 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$334 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$335 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$336 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$337 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$338 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$339 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$340 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$341 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$342 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$343 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$344 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$345 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$346 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$347 ;
+  always @(posedge clk)
+    rq3_prod <= \$348 ;
+  always @(posedge clk)
+    rq3_floor <= \$349 ;
+  always @(posedge clk)
+    rq3_above <= \$350 ;
+  always @(posedge clk)
+    rq3_tie <= \$351 ;
+  always @(posedge clk)
+    rq3_code <= \$352 ;
+  always @(posedge clk)
+    q_owed <= \$353 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$354 ;
+  always @(posedge clk)
+    rport__addr <= \$355 ;
+  always @(posedge clk)
+    q_stored <= \$356 ;
+  always @(posedge clk)
+    o__valid <= \$357 ;
+  always @(posedge clk)
+    o__payload <= \$358 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
@@ -12526,994 +13075,1316 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$173  = \$28 ;
+    \$173  = rq_valid_7;
     if (rst) begin
-      \$173  = 25'h0000000;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$174  = rq0_mult_1;
+    \$174  = \$28 ;
     if (rst) begin
       \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$175  = rq0_mult_2;
+    \$175  = rq0_mult_1;
     if (rst) begin
       \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$176  = rq0_mult_3;
+    \$176  = rq0_mult_2;
     if (rst) begin
       \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$177  = rq0_mult_4;
+    \$177  = rq0_mult_3;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$178  = rq0_mult_5;
+    \$178  = rq0_mult_4;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$179  = i__payload[23:0];
+    \$179  = rq0_mult_5;
     if (rst) begin
-      \$179  = 24'h000000;
+      \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$180  = \$29 ;
+    \$180  = rq0_mult_6;
     if (rst) begin
-      \$180  = 34'h000000000;
+      \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$181  = rq0_part0_0;
+    \$181  = i__payload[23:0];
     if (rst) begin
-      \$181  = 34'h000000000;
+      \$181  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$182  = \$30 ;
+    \$182  = rq0_x[16:0];
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$182  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$183  = rq0_part0_1;
+    \$183  = rq0_mult_1[16:0];
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$184  = \$31 ;
+    \$184  = \$29 ;
     if (rst) begin
-      \$184  = 24'h000000;
+      \$184  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$185  = rq0_part1_0;
+    \$185  = rq0_part0_0;
     if (rst) begin
-      \$185  = 24'h000000;
+      \$185  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$186  = \$32 ;
+    \$186  = rq0_x[16:0];
     if (rst) begin
-      \$186  = 15'h0000;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$187  = rq0_part1_1;
+    \$187  = rq0_mult_1[24:17];
     if (rst) begin
-      \$187  = 15'h0000;
+      \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$188  = \$40 [48:0];
+    \$188  = \$30 ;
     if (rst) begin
-      \$188  = 49'h0000000000000;
+      \$188  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$189  = \$41 ;
+    \$189  = rq0_part0_1;
     if (rst) begin
-      \$189  = 49'h0000000000000;
+      \$189  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$190  = \$42 ;
+    \$190  = rq0_x[23:17];
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$191  = \$45 ;
+    \$191  = rq0_mult_1[16:0];
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$192  = \$49 ;
+    \$192  = \$31 ;
     if (rst) begin
-      \$192  = 51'h0000000000000;
+      \$192  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$193  = \$50 ;
+    \$193  = rq0_part1_0;
     if (rst) begin
-      \$193  = 25'h0000000;
+      \$193  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$194  = rq1_mult_1;
+    \$194  = rq0_x[23:17];
     if (rst) begin
-      \$194  = 25'h0000000;
+      \$194  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$195  = rq1_mult_2;
+    \$195  = rq0_mult_1[24:17];
     if (rst) begin
-      \$195  = 25'h0000000;
+      \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$196  = rq1_mult_3;
+    \$196  = \$32 ;
     if (rst) begin
-      \$196  = 25'h0000000;
+      \$196  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$197  = rq1_mult_4;
+    \$197  = rq0_part1_1;
     if (rst) begin
-      \$197  = 25'h0000000;
+      \$197  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$198  = rq1_mult_5;
+    \$198  = \$40 [48:0];
     if (rst) begin
-      \$198  = 25'h0000000;
+      \$198  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$199  = \$51 ;
+    \$199  = \$41 ;
     if (rst) begin
-      \$199  = 6'h00;
+      \$199  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$200  = rq1_shift_1;
+    \$200  = \$42 ;
     if (rst) begin
-      \$200  = 6'h00;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$201  = rq1_shift_2;
+    \$201  = \$45 ;
     if (rst) begin
-      \$201  = 6'h00;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$202  = rq1_shift_3;
+    \$202  = \$49 ;
     if (rst) begin
-      \$202  = 6'h00;
+      \$202  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$203  = rq1_shift_4;
+    \$203  = \$50 ;
     if (rst) begin
-      \$203  = 6'h00;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$204  = rq1_shift_5;
+    \$204  = rq1_mult_1;
     if (rst) begin
-      \$204  = 6'h00;
+      \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$205  = \$52 ;
+    \$205  = rq1_mult_2;
     if (rst) begin
-      \$205  = 46'h000000000000;
+      \$205  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$206  = rq1_half_1;
+    \$206  = rq1_mult_3;
     if (rst) begin
-      \$206  = 46'h000000000000;
+      \$206  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$207  = rq1_half_2;
+    \$207  = rq1_mult_4;
     if (rst) begin
-      \$207  = 46'h000000000000;
+      \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$208  = rq1_half_3;
+    \$208  = rq1_mult_5;
     if (rst) begin
-      \$208  = 46'h000000000000;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$209  = rq1_half_4;
+    \$209  = rq1_mult_6;
     if (rst) begin
-      \$209  = 46'h000000000000;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$210  = rq1_half_5;
+    \$210  = \$51 ;
     if (rst) begin
-      \$210  = 46'h000000000000;
+      \$210  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$211  = \$53 ;
+    \$211  = rq1_shift_1;
     if (rst) begin
-      \$211  = 46'h000000000000;
+      \$211  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$212  = rq1_mask_1;
+    \$212  = rq1_shift_2;
     if (rst) begin
-      \$212  = 46'h000000000000;
+      \$212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$213  = rq1_mask_2;
+    \$213  = rq1_shift_3;
     if (rst) begin
-      \$213  = 46'h000000000000;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$214  = rq1_mask_3;
+    \$214  = rq1_shift_4;
     if (rst) begin
-      \$214  = 46'h000000000000;
+      \$214  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$215  = rq1_mask_4;
+    \$215  = rq1_shift_5;
     if (rst) begin
-      \$215  = 46'h000000000000;
+      \$215  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$216  = rq1_mask_5;
+    \$216  = rq1_shift_6;
     if (rst) begin
-      \$216  = 46'h000000000000;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$217  = i__payload[47:24];
+    \$217  = \$52 ;
     if (rst) begin
-      \$217  = 24'h000000;
+      \$217  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$218  = \$54 ;
+    \$218  = rq1_half_1;
     if (rst) begin
-      \$218  = 34'h000000000;
+      \$218  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$219  = rq1_part0_0;
+    \$219  = rq1_half_2;
     if (rst) begin
-      \$219  = 34'h000000000;
+      \$219  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$220  = \$55 ;
+    \$220  = rq1_half_3;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$221  = rq1_part0_1;
+    \$221  = rq1_half_4;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$222  = \$56 ;
+    \$222  = rq1_half_5;
     if (rst) begin
-      \$222  = 24'h000000;
+      \$222  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$223  = rq1_part1_0;
+    \$223  = rq1_half_6;
     if (rst) begin
-      \$223  = 24'h000000;
+      \$223  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$224  = \$57 ;
+    \$224  = \$53 ;
     if (rst) begin
-      \$224  = 15'h0000;
+      \$224  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$225  = rq1_part1_1;
+    \$225  = rq1_mask_1;
     if (rst) begin
-      \$225  = 15'h0000;
+      \$225  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$226  = \$65 [48:0];
+    \$226  = rq1_mask_2;
     if (rst) begin
-      \$226  = 49'h0000000000000;
+      \$226  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$227  = \$66 ;
+    \$227  = rq1_mask_3;
     if (rst) begin
-      \$227  = 49'h0000000000000;
+      \$227  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$228  = \$67 ;
+    \$228  = rq1_mask_4;
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$229  = \$70 ;
+    \$229  = rq1_mask_5;
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$230  = \$74 ;
+    \$230  = rq1_mask_6;
     if (rst) begin
-      \$230  = 51'h0000000000000;
+      \$230  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$231  = \$75 ;
+    \$231  = i__payload[47:24];
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$232  = rq2_mult_1;
+    \$232  = rq1_x[16:0];
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$233  = rq2_mult_2;
+    \$233  = rq1_mult_1[16:0];
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$234  = rq2_mult_3;
+    \$234  = \$54 ;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$235  = rq2_mult_4;
+    \$235  = rq1_part0_0;
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$235  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$236  = rq2_mult_5;
+    \$236  = rq1_x[16:0];
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$237  = \$76 ;
+    \$237  = rq1_mult_1[24:17];
     if (rst) begin
-      \$237  = 6'h00;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$238  = rq2_shift_1;
+    \$238  = \$55 ;
     if (rst) begin
-      \$238  = 6'h00;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$239  = rq2_shift_2;
+    \$239  = rq1_part0_1;
     if (rst) begin
-      \$239  = 6'h00;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$240  = rq2_shift_3;
+    \$240  = rq1_x[23:17];
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$241  = rq2_shift_4;
+    \$241  = rq1_mult_1[16:0];
     if (rst) begin
-      \$241  = 6'h00;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$242  = rq2_shift_5;
+    \$242  = \$56 ;
     if (rst) begin
-      \$242  = 6'h00;
+      \$242  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$243  = \$77 ;
+    \$243  = rq1_part1_0;
     if (rst) begin
-      \$243  = 49'h0000000000000;
+      \$243  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$244  = rq2_half_1;
+    \$244  = rq1_x[23:17];
     if (rst) begin
-      \$244  = 49'h0000000000000;
+      \$244  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$245  = rq2_half_2;
+    \$245  = rq1_mult_1[24:17];
     if (rst) begin
-      \$245  = 49'h0000000000000;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$246  = rq2_half_3;
+    \$246  = \$57 ;
     if (rst) begin
-      \$246  = 49'h0000000000000;
+      \$246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$247  = rq2_half_4;
+    \$247  = rq1_part1_1;
     if (rst) begin
-      \$247  = 49'h0000000000000;
+      \$247  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$248  = rq2_half_5;
+    \$248  = \$65 [48:0];
     if (rst) begin
       \$248  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$249  = \$78 ;
+    \$249  = \$66 ;
     if (rst) begin
       \$249  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$250  = rq2_mask_1;
+    \$250  = \$67 ;
     if (rst) begin
-      \$250  = 49'h0000000000000;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$251  = rq2_mask_2;
+    \$251  = \$70 ;
     if (rst) begin
-      \$251  = 49'h0000000000000;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$252  = rq2_mask_3;
+    \$252  = \$74 ;
     if (rst) begin
-      \$252  = 49'h0000000000000;
+      \$252  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$253  = rq2_mask_4;
+    \$253  = \$75 ;
     if (rst) begin
-      \$253  = 49'h0000000000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$254  = rq2_mask_5;
+    \$254  = rq2_mult_1;
     if (rst) begin
-      \$254  = 49'h0000000000000;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$255  = i__payload[71:48];
+    \$255  = rq2_mult_2;
     if (rst) begin
-      \$255  = 24'h000000;
+      \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$256  = \$79 ;
+    \$256  = rq2_mult_3;
     if (rst) begin
-      \$256  = 34'h000000000;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$257  = rq2_part0_0;
+    \$257  = rq2_mult_4;
     if (rst) begin
-      \$257  = 34'h000000000;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$258  = \$80 ;
+    \$258  = rq2_mult_5;
     if (rst) begin
       \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$259  = rq2_part0_1;
+    \$259  = rq2_mult_6;
     if (rst) begin
       \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$260  = \$81 ;
+    \$260  = \$76 ;
     if (rst) begin
-      \$260  = 24'h000000;
+      \$260  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$261  = rq2_part1_0;
+    \$261  = rq2_shift_1;
     if (rst) begin
-      \$261  = 24'h000000;
+      \$261  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$262  = \$82 ;
+    \$262  = rq2_shift_2;
     if (rst) begin
-      \$262  = 15'h0000;
+      \$262  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$263  = rq2_part1_1;
+    \$263  = rq2_shift_3;
     if (rst) begin
-      \$263  = 15'h0000;
+      \$263  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$264  = \$90 [48:0];
+    \$264  = rq2_shift_4;
     if (rst) begin
-      \$264  = 49'h0000000000000;
+      \$264  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$265  = \$91 ;
+    \$265  = rq2_shift_5;
     if (rst) begin
-      \$265  = 49'h0000000000000;
+      \$265  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$266  = \$92 ;
+    \$266  = rq2_shift_6;
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$267  = \$95 ;
+    \$267  = \$77 ;
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$268  = \$99 ;
+    \$268  = rq2_half_1;
     if (rst) begin
-      \$268  = 51'h0000000000000;
+      \$268  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$269  = \$100 ;
+    \$269  = rq2_half_2;
     if (rst) begin
-      \$269  = 25'h0000000;
+      \$269  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$270  = rq3_mult_1;
+    \$270  = rq2_half_3;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$270  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$271  = rq3_mult_2;
+    \$271  = rq2_half_4;
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$272  = rq3_mult_3;
+    \$272  = rq2_half_5;
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$273  = rq3_mult_4;
+    \$273  = rq2_half_6;
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$274  = rq3_mult_5;
+    \$274  = \$78 ;
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$275  = \$101 ;
+    \$275  = rq2_mask_1;
     if (rst) begin
-      \$275  = 6'h00;
+      \$275  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$276  = rq3_shift_1;
+    \$276  = rq2_mask_2;
     if (rst) begin
-      \$276  = 6'h00;
+      \$276  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$277  = rq3_shift_2;
+    \$277  = rq2_mask_3;
     if (rst) begin
-      \$277  = 6'h00;
+      \$277  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$278  = rq3_shift_3;
+    \$278  = rq2_mask_4;
     if (rst) begin
-      \$278  = 6'h00;
+      \$278  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$279  = rq3_shift_4;
+    \$279  = rq2_mask_5;
     if (rst) begin
-      \$279  = 6'h00;
+      \$279  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$280  = rq3_shift_5;
+    \$280  = rq2_mask_6;
     if (rst) begin
-      \$280  = 6'h00;
+      \$280  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$281  = \$102 ;
+    \$281  = i__payload[71:48];
     if (rst) begin
-      \$281  = 49'h0000000000000;
+      \$281  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$282  = rq3_half_1;
+    \$282  = rq2_x[16:0];
     if (rst) begin
-      \$282  = 49'h0000000000000;
+      \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$283  = rq3_half_2;
+    \$283  = rq2_mult_1[16:0];
     if (rst) begin
-      \$283  = 49'h0000000000000;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$284  = rq3_half_3;
+    \$284  = \$79 ;
     if (rst) begin
-      \$284  = 49'h0000000000000;
+      \$284  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$285  = rq3_half_4;
+    \$285  = rq2_part0_0;
     if (rst) begin
-      \$285  = 49'h0000000000000;
+      \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$286  = rq3_half_5;
+    \$286  = rq2_x[16:0];
     if (rst) begin
-      \$286  = 49'h0000000000000;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$287  = \$103 ;
+    \$287  = rq2_mult_1[24:17];
     if (rst) begin
-      \$287  = 49'h0000000000000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$288  = rq3_mask_1;
+    \$288  = \$80 ;
     if (rst) begin
-      \$288  = 49'h0000000000000;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$289  = rq3_mask_2;
+    \$289  = rq2_part0_1;
     if (rst) begin
-      \$289  = 49'h0000000000000;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$290  = rq3_mask_3;
+    \$290  = rq2_x[23:17];
     if (rst) begin
-      \$290  = 49'h0000000000000;
+      \$290  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$291  = rq3_mask_4;
+    \$291  = rq2_mult_1[16:0];
     if (rst) begin
-      \$291  = 49'h0000000000000;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$292  = rq3_mask_5;
+    \$292  = \$81 ;
     if (rst) begin
-      \$292  = 49'h0000000000000;
+      \$292  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$293  = i__payload[95:72];
+    \$293  = rq2_part1_0;
     if (rst) begin
       \$293  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$294  = \$104 ;
+    \$294  = rq2_x[23:17];
     if (rst) begin
-      \$294  = 34'h000000000;
+      \$294  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$295  = rq3_part0_0;
+    \$295  = rq2_mult_1[24:17];
     if (rst) begin
-      \$295  = 34'h000000000;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$296  = \$105 ;
+    \$296  = \$82 ;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$297  = rq3_part0_1;
+    \$297  = rq2_part1_1;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$298  = \$106 ;
+    \$298  = \$90 [48:0];
     if (rst) begin
-      \$298  = 24'h000000;
+      \$298  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$299  = rq3_part1_0;
+    \$299  = \$91 ;
     if (rst) begin
-      \$299  = 24'h000000;
+      \$299  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$300  = \$107 ;
+    \$300  = \$92 ;
     if (rst) begin
-      \$300  = 15'h0000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$301  = rq3_part1_1;
+    \$301  = \$95 ;
     if (rst) begin
-      \$301  = 15'h0000;
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$302  = \$115 [48:0];
+    \$302  = \$99 ;
     if (rst) begin
-      \$302  = 49'h0000000000000;
+      \$302  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$303  = \$116 ;
+    \$303  = \$100 ;
     if (rst) begin
-      \$303  = 49'h0000000000000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$304  = \$117 ;
+    \$304  = rq3_mult_1;
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$305  = \$120 ;
+    \$305  = rq3_mult_2;
     if (rst) begin
-      \$305  = 1'h0;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$306  = \$124 ;
+    \$306  = rq3_mult_3;
     if (rst) begin
-      \$306  = 51'h0000000000000;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$307  = \$128 [3:0];
+    \$307  = rq3_mult_4;
     if (rst) begin
-      \$307  = 4'h0;
+      \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$308  = \$signature__addr ;
+    \$308  = rq3_mult_5;
+    if (rst) begin
+      \$308  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$309  = rq3_mult_6;
+    if (rst) begin
+      \$309  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$310  = \$101 ;
+    if (rst) begin
+      \$310  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$311  = rq3_shift_1;
+    if (rst) begin
+      \$311  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$312  = rq3_shift_2;
+    if (rst) begin
+      \$312  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$313  = rq3_shift_3;
+    if (rst) begin
+      \$313  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$314  = rq3_shift_4;
+    if (rst) begin
+      \$314  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$315  = rq3_shift_5;
+    if (rst) begin
+      \$315  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$316  = rq3_shift_6;
+    if (rst) begin
+      \$316  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$317  = \$102 ;
+    if (rst) begin
+      \$317  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$318  = rq3_half_1;
+    if (rst) begin
+      \$318  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$319  = rq3_half_2;
+    if (rst) begin
+      \$319  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$320  = rq3_half_3;
+    if (rst) begin
+      \$320  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$321  = rq3_half_4;
+    if (rst) begin
+      \$321  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$322  = rq3_half_5;
+    if (rst) begin
+      \$322  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$323  = rq3_half_6;
+    if (rst) begin
+      \$323  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$324  = \$103 ;
+    if (rst) begin
+      \$324  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$325  = rq3_mask_1;
+    if (rst) begin
+      \$325  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$326  = rq3_mask_2;
+    if (rst) begin
+      \$326  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$327  = rq3_mask_3;
+    if (rst) begin
+      \$327  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$328  = rq3_mask_4;
+    if (rst) begin
+      \$328  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$329  = rq3_mask_5;
+    if (rst) begin
+      \$329  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$330  = rq3_mask_6;
+    if (rst) begin
+      \$330  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$331  = i__payload[95:72];
+    if (rst) begin
+      \$331  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$332  = rq3_x[16:0];
+    if (rst) begin
+      \$332  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$333  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$333  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$334  = \$104 ;
+    if (rst) begin
+      \$334  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$335  = rq3_part0_0;
+    if (rst) begin
+      \$335  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$336  = rq3_x[16:0];
+    if (rst) begin
+      \$336  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$337  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$337  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$338  = \$105 ;
+    if (rst) begin
+      \$338  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$339  = rq3_part0_1;
+    if (rst) begin
+      \$339  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$340  = rq3_x[23:17];
+    if (rst) begin
+      \$340  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$341  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$341  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$342  = \$106 ;
+    if (rst) begin
+      \$342  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$343  = rq3_part1_0;
+    if (rst) begin
+      \$343  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$344  = rq3_x[23:17];
+    if (rst) begin
+      \$344  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$345  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$345  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$346  = \$107 ;
+    if (rst) begin
+      \$346  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$347  = rq3_part1_1;
+    if (rst) begin
+      \$347  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$348  = \$115 [48:0];
+    if (rst) begin
+      \$348  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$349  = \$116 ;
+    if (rst) begin
+      \$349  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$350  = \$117 ;
+    if (rst) begin
+      \$350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$351  = \$120 ;
+    if (rst) begin
+      \$351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$352  = \$124 ;
+    if (rst) begin
+      \$352  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$353  = \$128 [3:0];
+    if (rst) begin
+      \$353  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$354  = \$signature__addr ;
     if (\$135 ) begin
-      \$308  = \$138 [2:0];
+      \$354  = \$138 [2:0];
     end
     if (rst) begin
-      \$308  = 3'h0;
+      \$354  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$309  = rport__addr;
+    \$355  = rport__addr;
     if (\$142 ) begin
-      \$309  = \$145 [2:0];
+      \$355  = \$145 [2:0];
     end
     if (rst) begin
-      \$309  = 3'h0;
+      \$355  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$310  = \$158 [2:0];
+    \$356  = \$158 [3:0];
     if (rst) begin
-      \$310  = 3'h0;
+      \$356  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$311  = o__valid;
+    \$357  = o__valid;
     if (\$160 ) begin
-      \$311  = \$162 ;
+      \$357  = \$162 ;
     end
     if (rst) begin
-      \$311  = 1'h0;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$312  = o__payload;
+    \$358  = o__payload;
     if (\$160 ) begin
-      \$312  = \$164 ;
+      \$358  = \$164 ;
     end
     if (rst) begin
-      \$312  = 32'd0;
+      \$358  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -14445,6 +15316,11 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] max0 = 8'h00;
+  reg [7:0] max1 = 8'h00;
+  reg [7:0] max2 = 8'h00;
+  reg [7:0] max3 = 8'h00;
+  reg max_valid = 1'h0;
   wire [7:0] new0;
   wire [7:0] new1;
   wire [7:0] new2;
@@ -14471,11 +15347,6 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [1:0] q_stored = 2'h0;
   (* init = 1'h0 *)
   wire q_wptr;
-  reg [7:0] result0 = 8'h00;
-  reg [7:0] result1 = 8'h00;
-  reg [7:0] result2 = 8'h00;
-  reg [7:0] result3 = 8'h00;
-  reg result_valid = 1'h0;
   reg rport__addr = 1'h0;
   wire [31:0] rport__data;
   input rst;
@@ -14516,7 +15387,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
   assign \$20  = ~ \$19 ;
-  assign \$signature__en  = result_valid & \$20 ;
+  assign \$signature__en  = max_valid & \$20 ;
   assign \$21  = i__valid & i__ready;
   assign \$22  = group == 2'h3;
   assign \$23  = group + 1'h1;
@@ -14546,7 +15417,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$47  = ~ \$46 ;
   assign \$48  = \$45  & \$47 ;
   assign \$49  = ~ \$48 ;
-  assign \$50  = result_valid & \$49 ;
+  assign \$50  = max_valid & \$49 ;
   assign \$52  = \$signature__addr  + 1'h1;
   assign \$53  = \$51  ? 2'h0 : \$52 ;
   assign \$54  = ~ o__valid;
@@ -14561,7 +15432,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$64  = ~ \$63 ;
   assign \$65  = \$62  & \$64 ;
   assign \$66  = ~ \$65 ;
-  assign \$67  = result_valid & \$66 ;
+  assign \$67  = max_valid & \$66 ;
   assign \$68  = q_stored + \$67 ;
   assign \$69  = ~ o__valid;
   assign \$70  = \$69  | o__ready;
@@ -14571,7 +15442,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$74  = ~ o__valid;
   assign \$75  = \$74  | o__ready;
   assign \$76  = | q_stored;
-  assign \$77  = \$76  | result_valid;
+  assign \$77  = \$76  | max_valid;
   assign \$78  = | q_stored;
   assign \$79  = \$78  ? rport__data : q_in;
   always @(posedge clk)
@@ -14611,15 +15482,15 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     acc3_3 <= \$97 ;
   always @(posedge clk)
-    result_valid <= \$98 ;
+    max_valid <= \$98 ;
   always @(posedge clk)
-    result0 <= \$99 ;
+    max0 <= \$99 ;
   always @(posedge clk)
-    result1 <= \$100 ;
+    max1 <= \$100 ;
   always @(posedge clk)
-    result2 <= \$101 ;
+    max2 <= \$101 ;
   always @(posedge clk)
-    result3 <= \$102 ;
+    max3 <= \$102 ;
   always @(posedge clk)
     q_owed <= \$103 ;
   always @(posedge clk)
@@ -14916,10 +15787,10 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = result3;
-  assign q_in[23:16] = result2;
-  assign q_in[15:8] = result1;
-  assign q_in[7:0] = result0;
+  assign q_in[31:24] = max3;
+  assign q_in[23:16] = max2;
+  assign q_in[15:8] = max1;
+  assign q_in[7:0] = max0;
   assign \$51  = \$signature__addr ;
   assign \$58  = rport__addr;
 endmodule
@@ -17724,9 +18595,9 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$1 ;
   wire \$10 ;
   reg [5:0] \$100 ;
-  reg [33:0] \$101 ;
-  reg [33:0] \$102 ;
-  reg [33:0] \$103 ;
+  reg [5:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
   reg [33:0] \$104 ;
   reg [33:0] \$105 ;
   reg [33:0] \$106 ;
@@ -17737,29 +18608,42 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] \$110 ;
   reg [33:0] \$111 ;
   reg [33:0] \$112 ;
-  reg [23:0] \$113 ;
+  reg [33:0] \$113 ;
   reg [33:0] \$114 ;
   reg [33:0] \$115 ;
-  reg [24:0] \$116 ;
-  reg [24:0] \$117 ;
+  reg [33:0] \$116 ;
+  reg [33:0] \$117 ;
   reg [23:0] \$118 ;
-  reg [23:0] \$119 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [14:0] \$120 ;
-  reg [14:0] \$121 ;
-  reg [48:0] \$122 ;
-  reg [48:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [50:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [2:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg [16:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [24:0] \$125 ;
+  reg [24:0] \$126 ;
+  reg [6:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [23:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [2:0] \$130 ;
-  reg \$131 ;
+  reg [23:0] \$130 ;
+  reg [6:0] \$131 ;
   reg [7:0] \$132 ;
+  reg [14:0] \$133 ;
+  reg [14:0] \$134 ;
+  reg [48:0] \$135 ;
+  reg [48:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [50:0] \$139 ;
   wire [4:0] \$14 ;
+  reg [3:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire \$15 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
@@ -17819,13 +18703,13 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -17841,15 +18725,15 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg [24:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
   reg [24:0] \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [5:0] \$96 ;
+  reg [24:0] \$95 ;
+  reg [24:0] \$96 ;
   reg [5:0] \$97 ;
   reg [5:0] \$98 ;
   reg [5:0] \$99 ;
@@ -17879,7 +18763,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -17893,18 +18777,25 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq0_half_4 = 34'h000000000;
   reg [33:0] rq0_half_5 = 34'h000000000;
   reg [33:0] rq0_half_6 = 34'h000000000;
+  reg [33:0] rq0_half_7 = 34'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [33:0] rq0_mask_1 = 34'h000000000;
   reg [33:0] rq0_mask_2 = 34'h000000000;
   reg [33:0] rq0_mask_3 = 34'h000000000;
   reg [33:0] rq0_mask_4 = 34'h000000000;
   reg [33:0] rq0_mask_5 = 34'h000000000;
   reg [33:0] rq0_mask_6 = 34'h000000000;
+  reg [33:0] rq0_mask_7 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -17921,8 +18812,13 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [6:0] rq0_x1_0 = 7'h00;
+  reg [6:0] rq0_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -17930,9 +18826,10 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [6:0];
+  reg [7:0] queue [7:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -17941,14 +18838,15 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[4] = 8'h00;
     queue[5] = 8'h00;
     queue[6] = 8'h00;
+    queue[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -17959,24 +18857,24 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'h9;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 5'h00 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(6'h10) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -17992,15 +18890,15 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_6 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$51  = rq_valid_7 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h7;
   assign \$53  = \$signature__addr  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h6;
+  assign \$59  = rport__addr == 3'h7;
   assign \$60  = rport__addr + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
   assign \$62  = ~ o__valid;
@@ -18009,7 +18907,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$68  = rq_valid_7 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -18019,7 +18917,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_6;
+  assign \$78  = \$77  | rq_valid_7;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -18039,93 +18937,119 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$89 ;
+    rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$90 ;
+    rq0_mult_1 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$91 ;
+    rq0_mult_2 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$92 ;
+    rq0_mult_3 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$93 ;
+    rq0_mult_4 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$94 ;
+    rq0_mult_5 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$95 ;
+    rq0_mult_6 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$96 ;
+    rq0_mult_7 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$97 ;
+    rq0_shift_1 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$98 ;
+    rq0_shift_2 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$99 ;
+    rq0_shift_3 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$100 ;
+    rq0_shift_4 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$101 ;
+    rq0_shift_5 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$102 ;
+    rq0_shift_6 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$103 ;
+    rq0_shift_7 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$104 ;
+    rq0_half_1 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$105 ;
+    rq0_half_2 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$106 ;
+    rq0_half_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$107 ;
+    rq0_half_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$108 ;
+    rq0_half_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$109 ;
+    rq0_half_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$110 ;
+    rq0_half_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$111 ;
+    rq0_mask_1 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$112 ;
+    rq0_mask_2 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$113 ;
+    rq0_mask_3 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$114 ;
+    rq0_mask_4 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$115 ;
+    rq0_mask_5 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$116 ;
+    rq0_mask_6 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$117 ;
+    rq0_mask_7 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$118 ;
+    rq0_x <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$119 ;
+    rq0_x0_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$120 ;
+    rq0_m0_0 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$121 ;
+    rq0_part0_0 <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$122 ;
+    rq0_part0_0_r <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$123 ;
+    rq0_x0_1 <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$124 ;
+    rq0_m0_1 <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$125 ;
+    rq0_part0_1 <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$126 ;
+    rq0_part0_1_r <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_x1_0 <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_m1_0 <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_part1_0 <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_part1_0_r <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    rq0_x1_1 <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    rq0_m1_1 <= \$132 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$133 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$134 ;
+  always @(posedge clk)
+    rq0_prod <= \$135 ;
+  always @(posedge clk)
+    rq0_floor <= \$136 ;
+  always @(posedge clk)
+    rq0_above <= \$137 ;
+  always @(posedge clk)
+    rq0_tie <= \$138 ;
+  always @(posedge clk)
+    rq0_code <= \$139 ;
+  always @(posedge clk)
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$16  = 25'h0000000;
@@ -18291,322 +19215,413 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$89  = \$16 ;
+    \$89  = rq_valid_7;
     if (rst) begin
-      \$89  = 25'h0000000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$90  = rq0_mult_1;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$91  = rq0_mult_2;
+    \$91  = rq0_mult_1;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$92  = rq0_mult_3;
+    \$92  = rq0_mult_2;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$93  = rq0_mult_4;
+    \$93  = rq0_mult_3;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$94  = rq0_mult_5;
+    \$94  = rq0_mult_4;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$95  = \$17 ;
+    \$95  = rq0_mult_5;
     if (rst) begin
-      \$95  = 6'h00;
+      \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$96  = rq0_shift_1;
+    \$96  = rq0_mult_6;
     if (rst) begin
-      \$96  = 6'h00;
+      \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$97  = rq0_shift_2;
+    \$97  = \$17 ;
     if (rst) begin
       \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = rq0_shift_3;
+    \$98  = rq0_shift_1;
     if (rst) begin
       \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = rq0_shift_4;
+    \$99  = rq0_shift_2;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = rq0_shift_5;
+    \$100  = rq0_shift_3;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = \$18 ;
+    \$101  = rq0_shift_4;
     if (rst) begin
-      \$101  = 34'h000000000;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = rq0_half_1;
+    \$102  = rq0_shift_5;
     if (rst) begin
-      \$102  = 34'h000000000;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = rq0_half_2;
+    \$103  = rq0_shift_6;
     if (rst) begin
-      \$103  = 34'h000000000;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = rq0_half_3;
+    \$104  = \$18 ;
     if (rst) begin
       \$104  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = rq0_half_4;
+    \$105  = rq0_half_1;
     if (rst) begin
       \$105  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = rq0_half_5;
+    \$106  = rq0_half_2;
     if (rst) begin
       \$106  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = \$19 ;
+    \$107  = rq0_half_3;
     if (rst) begin
       \$107  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = rq0_mask_1;
+    \$108  = rq0_half_4;
     if (rst) begin
       \$108  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = rq0_mask_2;
+    \$109  = rq0_half_5;
     if (rst) begin
       \$109  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = rq0_mask_3;
+    \$110  = rq0_half_6;
     if (rst) begin
       \$110  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = rq0_mask_4;
+    \$111  = \$19 ;
     if (rst) begin
       \$111  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = rq0_mask_5;
+    \$112  = rq0_mask_1;
     if (rst) begin
       \$112  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = i__payload;
+    \$113  = rq0_mask_2;
     if (rst) begin
-      \$113  = 24'h000000;
+      \$113  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = \$20 ;
+    \$114  = rq0_mask_3;
     if (rst) begin
       \$114  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = rq0_part0_0;
+    \$115  = rq0_mask_4;
     if (rst) begin
       \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = \$21 ;
+    \$116  = rq0_mask_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = rq0_part0_1;
+    \$117  = rq0_mask_6;
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$117  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = \$22 ;
+    \$118  = i__payload;
     if (rst) begin
       \$118  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = rq0_part1_0;
+    \$119  = rq0_x[16:0];
     if (rst) begin
-      \$119  = 24'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = \$23 ;
+    \$120  = rq0_mult_1[16:0];
     if (rst) begin
-      \$120  = 15'h0000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = rq0_part1_1;
+    \$121  = \$20 ;
     if (rst) begin
-      \$121  = 15'h0000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = \$31 [48:0];
+    \$122  = rq0_part0_0;
     if (rst) begin
-      \$122  = 49'h0000000000000;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = \$32 ;
+    \$123  = rq0_x[16:0];
     if (rst) begin
-      \$123  = 49'h0000000000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = \$33 ;
+    \$124  = rq0_mult_1[24:17];
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = \$36 ;
+    \$125  = \$21 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = \$40 ;
+    \$126  = rq0_part0_1;
     if (rst) begin
-      \$126  = 51'h0000000000000;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = rq0_x[23:17];
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = \$signature__addr ;
-    if (\$51 ) begin
-      \$128  = \$54 [2:0];
-    end
+    \$128  = rq0_mult_1[16:0];
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = rport__addr;
-    if (\$58 ) begin
-      \$129  = \$61 [2:0];
-    end
+    \$129  = \$22 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = \$74 [2:0];
+    \$130  = rq0_part1_0;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = o__valid;
-    if (\$76 ) begin
-      \$131  = \$78 ;
-    end
+    \$131  = rq0_x[23:17];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = o__payload;
-    if (\$76 ) begin
-      \$132  = \$80 ;
-    end
+    \$132  = rq0_mult_1[24:17];
     if (rst) begin
       \$132  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$133  = \$23 ;
+    if (rst) begin
+      \$133  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$134  = rq0_part1_1;
+    if (rst) begin
+      \$134  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$135  = \$31 [48:0];
+    if (rst) begin
+      \$135  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$136  = \$32 ;
+    if (rst) begin
+      \$136  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$137  = \$33 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$138  = \$36 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$139  = \$40 ;
+    if (rst) begin
+      \$139  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$140  = \$44 [3:0];
+    if (rst) begin
+      \$140  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$141  = \$signature__addr ;
+    if (\$51 ) begin
+      \$141  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$142  = rport__addr;
+    if (\$58 ) begin
+      \$142  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$142  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$143  = \$74 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$144  = o__valid;
+    if (\$76 ) begin
+      \$144  = \$78 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$145  = o__payload;
+    if (\$76 ) begin
+      \$145  = \$80 ;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
     end
   end
   assign i__ready = q_room;

@@ -6410,8 +6410,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [3:0] \$195 ;
-  wire [3:0] \$196 ;
+  wire [4:0] \$195 ;
+  wire [4:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
@@ -6419,8 +6419,8 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [24:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [3:0] \$202 ;
-  wire [3:0] \$203 ;
+  wire [4:0] \$202 ;
+  wire [4:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
@@ -6451,174 +6451,174 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$229 ;
   wire [34:0] \$23 ;
   reg \$230 ;
-  reg [24:0] \$231 ;
+  reg \$231 ;
   reg [24:0] \$232 ;
   reg [24:0] \$233 ;
   reg [24:0] \$234 ;
   reg [24:0] \$235 ;
   reg [24:0] \$236 ;
-  reg [23:0] \$237 ;
-  reg [33:0] \$238 ;
-  reg [33:0] \$239 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [23:0] \$239 ;
   wire [35:0] \$24 ;
-  reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [23:0] \$242 ;
-  reg [23:0] \$243 ;
-  reg [14:0] \$244 ;
-  reg [14:0] \$245 ;
-  reg [48:0] \$246 ;
-  reg [48:0] \$247 ;
-  reg \$248 ;
-  reg \$249 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [33:0] \$242 ;
+  reg [33:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [24:0] \$246 ;
+  reg [24:0] \$247 ;
+  reg [6:0] \$248 ;
+  reg [16:0] \$249 ;
   wire [55:0] \$25 ;
-  reg [50:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [5:0] \$257 ;
-  reg [5:0] \$258 ;
-  reg [5:0] \$259 ;
+  reg [23:0] \$250 ;
+  reg [23:0] \$251 ;
+  reg [6:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg [14:0] \$254 ;
+  reg [14:0] \$255 ;
+  reg [48:0] \$256 ;
+  reg [48:0] \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire [56:0] \$26 ;
-  reg [5:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [35:0] \$263 ;
-  reg [35:0] \$264 ;
-  reg [35:0] \$265 ;
-  reg [35:0] \$266 ;
-  reg [35:0] \$267 ;
-  reg [35:0] \$268 ;
-  reg [35:0] \$269 ;
+  reg [50:0] \$260 ;
+  reg [24:0] \$261 ;
+  reg [24:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [24:0] \$264 ;
+  reg [24:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg [5:0] \$269 ;
   wire [54:0] \$27 ;
-  reg [35:0] \$270 ;
-  reg [35:0] \$271 ;
-  reg [35:0] \$272 ;
-  reg [35:0] \$273 ;
-  reg [35:0] \$274 ;
-  reg [23:0] \$275 ;
-  reg [33:0] \$276 ;
-  reg [33:0] \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [5:0] \$270 ;
+  reg [5:0] \$271 ;
+  reg [5:0] \$272 ;
+  reg [5:0] \$273 ;
+  reg [5:0] \$274 ;
+  reg [35:0] \$275 ;
+  reg [35:0] \$276 ;
+  reg [35:0] \$277 ;
+  reg [35:0] \$278 ;
+  reg [35:0] \$279 ;
   wire [58:0] \$28 ;
-  reg [23:0] \$280 ;
-  reg [23:0] \$281 ;
-  reg [14:0] \$282 ;
-  reg [14:0] \$283 ;
-  reg [48:0] \$284 ;
-  reg [48:0] \$285 ;
-  reg \$286 ;
-  reg \$287 ;
-  reg [50:0] \$288 ;
-  reg [24:0] \$289 ;
+  reg [35:0] \$280 ;
+  reg [35:0] \$281 ;
+  reg [35:0] \$282 ;
+  reg [35:0] \$283 ;
+  reg [35:0] \$284 ;
+  reg [35:0] \$285 ;
+  reg [35:0] \$286 ;
+  reg [35:0] \$287 ;
+  reg [35:0] \$288 ;
+  reg [23:0] \$289 ;
   wire [77:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [24:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [23:0] \$295 ;
-  reg [33:0] \$296 ;
-  reg [33:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
+  reg [16:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [33:0] \$292 ;
+  reg [33:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [6:0] \$298 ;
+  reg [16:0] \$299 ;
   wire [8:0] \$3 ;
   wire [78:0] \$30 ;
   reg [23:0] \$300 ;
   reg [23:0] \$301 ;
-  reg [14:0] \$302 ;
-  reg [14:0] \$303 ;
-  reg [48:0] \$304 ;
-  reg [48:0] \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg [50:0] \$308 ;
-  reg [24:0] \$309 ;
+  reg [6:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [14:0] \$304 ;
+  reg [14:0] \$305 ;
+  reg [48:0] \$306 ;
+  reg [48:0] \$307 ;
+  reg \$308 ;
+  reg \$309 ;
   wire [48:0] \$31 ;
-  reg [24:0] \$310 ;
+  reg [50:0] \$310 ;
   reg [24:0] \$311 ;
   reg [24:0] \$312 ;
   reg [24:0] \$313 ;
   reg [24:0] \$314 ;
-  reg [23:0] \$315 ;
-  reg [33:0] \$316 ;
-  reg [33:0] \$317 ;
-  reg [24:0] \$318 ;
-  reg [24:0] \$319 ;
+  reg [24:0] \$315 ;
+  reg [24:0] \$316 ;
+  reg [24:0] \$317 ;
+  reg [23:0] \$318 ;
+  reg [16:0] \$319 ;
   wire \$32 ;
-  reg [23:0] \$320 ;
-  reg [23:0] \$321 ;
-  reg [14:0] \$322 ;
-  reg [14:0] \$323 ;
-  reg [48:0] \$324 ;
-  reg [48:0] \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg [50:0] \$328 ;
-  reg [24:0] \$329 ;
+  reg [16:0] \$320 ;
+  reg [33:0] \$321 ;
+  reg [33:0] \$322 ;
+  reg [16:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [6:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [23:0] \$329 ;
   wire \$33 ;
-  reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [24:0] \$334 ;
-  reg [5:0] \$335 ;
-  reg [5:0] \$336 ;
-  reg [5:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [5:0] \$339 ;
+  reg [23:0] \$330 ;
+  reg [6:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [14:0] \$333 ;
+  reg [14:0] \$334 ;
+  reg [48:0] \$335 ;
+  reg [48:0] \$336 ;
+  reg \$337 ;
+  reg \$338 ;
+  reg [50:0] \$339 ;
   wire \$34 ;
-  reg [5:0] \$340 ;
-  reg [34:0] \$341 ;
-  reg [34:0] \$342 ;
-  reg [34:0] \$343 ;
-  reg [34:0] \$344 ;
-  reg [34:0] \$345 ;
-  reg [34:0] \$346 ;
-  reg [34:0] \$347 ;
-  reg [34:0] \$348 ;
-  reg [34:0] \$349 ;
+  reg [24:0] \$340 ;
+  reg [24:0] \$341 ;
+  reg [24:0] \$342 ;
+  reg [24:0] \$343 ;
+  reg [24:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [24:0] \$346 ;
+  reg [23:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [16:0] \$349 ;
   wire \$35 ;
-  reg [34:0] \$350 ;
-  reg [34:0] \$351 ;
-  reg [34:0] \$352 ;
-  reg [23:0] \$353 ;
-  reg [33:0] \$354 ;
-  reg [33:0] \$355 ;
-  reg [24:0] \$356 ;
-  reg [24:0] \$357 ;
+  reg [33:0] \$350 ;
+  reg [33:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [24:0] \$354 ;
+  reg [24:0] \$355 ;
+  reg [6:0] \$356 ;
+  reg [16:0] \$357 ;
   reg [23:0] \$358 ;
   reg [23:0] \$359 ;
   wire [49:0] \$36 ;
-  reg [14:0] \$360 ;
-  reg [14:0] \$361 ;
-  reg [48:0] \$362 ;
-  reg [48:0] \$363 ;
-  reg \$364 ;
-  reg \$365 ;
-  reg [50:0] \$366 ;
-  reg [24:0] \$367 ;
-  reg [24:0] \$368 ;
+  reg [6:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [14:0] \$362 ;
+  reg [14:0] \$363 ;
+  reg [48:0] \$364 ;
+  reg [48:0] \$365 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg [50:0] \$368 ;
   reg [24:0] \$369 ;
   wire \$37 ;
   reg [24:0] \$370 ;
   reg [24:0] \$371 ;
   reg [24:0] \$372 ;
-  reg [5:0] \$373 ;
-  reg [5:0] \$374 ;
-  reg [5:0] \$375 ;
+  reg [24:0] \$373 ;
+  reg [24:0] \$374 ;
+  reg [24:0] \$375 ;
   reg [5:0] \$376 ;
   reg [5:0] \$377 ;
   reg [5:0] \$378 ;
-  reg [34:0] \$379 ;
+  reg [5:0] \$379 ;
   wire \$38 ;
-  reg [34:0] \$380 ;
-  reg [34:0] \$381 ;
-  reg [34:0] \$382 ;
+  reg [5:0] \$380 ;
+  reg [5:0] \$381 ;
+  reg [5:0] \$382 ;
   reg [34:0] \$383 ;
   reg [34:0] \$384 ;
   reg [34:0] \$385 ;
@@ -6628,42 +6628,106 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] \$389 ;
   wire [50:0] \$39 ;
   reg [34:0] \$390 ;
-  reg [23:0] \$391 ;
-  reg [33:0] \$392 ;
-  reg [33:0] \$393 ;
-  reg [24:0] \$394 ;
-  reg [24:0] \$395 ;
-  reg [23:0] \$396 ;
+  reg [34:0] \$391 ;
+  reg [34:0] \$392 ;
+  reg [34:0] \$393 ;
+  reg [34:0] \$394 ;
+  reg [34:0] \$395 ;
+  reg [34:0] \$396 ;
   reg [23:0] \$397 ;
-  reg [14:0] \$398 ;
-  reg [14:0] \$399 ;
+  reg [16:0] \$398 ;
+  reg [16:0] \$399 ;
   wire [8:0] \$4 ;
   reg [24:0] \$40 ;
-  reg [48:0] \$400 ;
-  reg [48:0] \$401 ;
-  reg \$402 ;
-  reg \$403 ;
-  reg [50:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg [7:0] \$408 ;
-  reg [7:0] \$409 ;
+  reg [33:0] \$400 ;
+  reg [33:0] \$401 ;
+  reg [16:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg [24:0] \$404 ;
+  reg [24:0] \$405 ;
+  reg [6:0] \$406 ;
+  reg [16:0] \$407 ;
+  reg [23:0] \$408 ;
+  reg [23:0] \$409 ;
   reg [5:0] \$41 ;
-  reg [7:0] \$410 ;
-  reg [3:0] \$411 ;
-  reg [2:0] \$412 ;
-  reg [2:0] \$413 ;
-  reg [3:0] \$414 ;
-  reg \$415 ;
-  reg [47:0] \$416 ;
+  reg [6:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg [14:0] \$412 ;
+  reg [14:0] \$413 ;
+  reg [48:0] \$414 ;
+  reg [48:0] \$415 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg [50:0] \$418 ;
+  reg [24:0] \$419 ;
   reg [35:0] \$42 ;
+  reg [24:0] \$420 ;
+  reg [24:0] \$421 ;
+  reg [24:0] \$422 ;
+  reg [24:0] \$423 ;
+  reg [24:0] \$424 ;
+  reg [24:0] \$425 ;
+  reg [5:0] \$426 ;
+  reg [5:0] \$427 ;
+  reg [5:0] \$428 ;
+  reg [5:0] \$429 ;
   reg [35:0] \$43 ;
+  reg [5:0] \$430 ;
+  reg [5:0] \$431 ;
+  reg [5:0] \$432 ;
+  reg [34:0] \$433 ;
+  reg [34:0] \$434 ;
+  reg [34:0] \$435 ;
+  reg [34:0] \$436 ;
+  reg [34:0] \$437 ;
+  reg [34:0] \$438 ;
+  reg [34:0] \$439 ;
   wire [33:0] \$44 ;
+  reg [34:0] \$440 ;
+  reg [34:0] \$441 ;
+  reg [34:0] \$442 ;
+  reg [34:0] \$443 ;
+  reg [34:0] \$444 ;
+  reg [34:0] \$445 ;
+  reg [34:0] \$446 ;
+  reg [23:0] \$447 ;
+  reg [16:0] \$448 ;
+  reg [16:0] \$449 ;
   wire [24:0] \$45 ;
+  reg [33:0] \$450 ;
+  reg [33:0] \$451 ;
+  reg [16:0] \$452 ;
+  reg [7:0] \$453 ;
+  reg [24:0] \$454 ;
+  reg [24:0] \$455 ;
+  reg [6:0] \$456 ;
+  reg [16:0] \$457 ;
+  reg [23:0] \$458 ;
+  reg [23:0] \$459 ;
   wire [23:0] \$46 ;
+  reg [6:0] \$460 ;
+  reg [7:0] \$461 ;
+  reg [14:0] \$462 ;
+  reg [14:0] \$463 ;
+  reg [48:0] \$464 ;
+  reg [48:0] \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg [50:0] \$468 ;
+  reg [7:0] \$469 ;
   wire [14:0] \$47 ;
+  reg [7:0] \$470 ;
+  reg [7:0] \$471 ;
+  reg [7:0] \$472 ;
+  reg [7:0] \$473 ;
+  reg [7:0] \$474 ;
+  reg [3:0] \$475 ;
+  reg [3:0] \$476 ;
+  reg [3:0] \$477 ;
+  reg [3:0] \$478 ;
+  reg \$479 ;
   wire [34:0] \$48 ;
+  reg [47:0] \$480 ;
   wire [35:0] \$49 ;
   wire [8:0] \$5 ;
   wire [55:0] \$50 ;
@@ -6720,7 +6784,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [58:0] \$97 ;
   wire [77:0] \$98 ;
   wire [78:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [47:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -6771,22 +6835,27 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [47:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
   reg [48:0] rq0_floor = 49'h0000000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -6800,6 +6869,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [6:0] rq0_x1_0 = 7'h00;
+  reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
   reg [50:0] rq1_code = 51'h0000000000000;
   reg [48:0] rq1_floor = 49'h0000000000000;
@@ -6809,18 +6882,25 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [35:0] rq1_half_4 = 36'h000000000;
   reg [35:0] rq1_half_5 = 36'h000000000;
   reg [35:0] rq1_half_6 = 36'h000000000;
+  reg [35:0] rq1_half_7 = 36'h000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [35:0] rq1_mask_1 = 36'h000000000;
   reg [35:0] rq1_mask_2 = 36'h000000000;
   reg [35:0] rq1_mask_3 = 36'h000000000;
   reg [35:0] rq1_mask_4 = 36'h000000000;
   reg [35:0] rq1_mask_5 = 36'h000000000;
   reg [35:0] rq1_mask_6 = 36'h000000000;
+  reg [35:0] rq1_mask_7 = 36'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -6838,17 +6918,27 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [6:0] rq1_x1_0 = 7'h00;
+  reg [6:0] rq1_x1_1 = 7'h00;
   reg rq2_above = 1'h0;
   reg [50:0] rq2_code = 51'h0000000000000;
   reg [48:0] rq2_floor = 49'h0000000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -6862,15 +6952,24 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [48:0] rq2_rem;
   reg rq2_tie = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [6:0] rq2_x1_0 = 7'h00;
+  reg [6:0] rq2_x1_1 = 7'h00;
   reg rq3_above = 1'h0;
   reg [50:0] rq3_code = 51'h0000000000000;
   reg [48:0] rq3_floor = 49'h0000000000000;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -6884,6 +6983,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [48:0] rq3_rem;
   reg rq3_tie = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [6:0] rq3_x1_0 = 7'h00;
+  reg [6:0] rq3_x1_1 = 7'h00;
   reg rq4_above = 1'h0;
   reg [50:0] rq4_code = 51'h0000000000000;
   reg [48:0] rq4_floor = 49'h0000000000000;
@@ -6893,18 +6996,25 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] rq4_half_4 = 35'h000000000;
   reg [34:0] rq4_half_5 = 35'h000000000;
   reg [34:0] rq4_half_6 = 35'h000000000;
+  reg [34:0] rq4_half_7 = 35'h000000000;
+  reg [16:0] rq4_m0_0 = 17'h00000;
+  reg [7:0] rq4_m0_1 = 8'h00;
+  reg [16:0] rq4_m1_0 = 17'h00000;
+  reg [7:0] rq4_m1_1 = 8'h00;
   reg [34:0] rq4_mask_1 = 35'h000000000;
   reg [34:0] rq4_mask_2 = 35'h000000000;
   reg [34:0] rq4_mask_3 = 35'h000000000;
   reg [34:0] rq4_mask_4 = 35'h000000000;
   reg [34:0] rq4_mask_5 = 35'h000000000;
   reg [34:0] rq4_mask_6 = 35'h000000000;
+  reg [34:0] rq4_mask_7 = 35'h000000000;
   reg [24:0] rq4_mult_1 = 25'h0000000;
   reg [24:0] rq4_mult_2 = 25'h0000000;
   reg [24:0] rq4_mult_3 = 25'h0000000;
   reg [24:0] rq4_mult_4 = 25'h0000000;
   reg [24:0] rq4_mult_5 = 25'h0000000;
   reg [24:0] rq4_mult_6 = 25'h0000000;
+  reg [24:0] rq4_mult_7 = 25'h0000000;
   reg [7:0] rq4_out = 8'h00;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
@@ -6922,8 +7032,13 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq4_shift_4 = 6'h00;
   reg [5:0] rq4_shift_5 = 6'h00;
   reg [5:0] rq4_shift_6 = 6'h00;
+  reg [5:0] rq4_shift_7 = 6'h00;
   reg rq4_tie = 1'h0;
   reg [23:0] rq4_x = 24'h000000;
+  reg [16:0] rq4_x0_0 = 17'h00000;
+  reg [16:0] rq4_x0_1 = 17'h00000;
+  reg [6:0] rq4_x1_0 = 7'h00;
+  reg [6:0] rq4_x1_1 = 7'h00;
   reg rq5_above = 1'h0;
   reg [50:0] rq5_code = 51'h0000000000000;
   reg [48:0] rq5_floor = 49'h0000000000000;
@@ -6933,18 +7048,25 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] rq5_half_4 = 35'h000000000;
   reg [34:0] rq5_half_5 = 35'h000000000;
   reg [34:0] rq5_half_6 = 35'h000000000;
+  reg [34:0] rq5_half_7 = 35'h000000000;
+  reg [16:0] rq5_m0_0 = 17'h00000;
+  reg [7:0] rq5_m0_1 = 8'h00;
+  reg [16:0] rq5_m1_0 = 17'h00000;
+  reg [7:0] rq5_m1_1 = 8'h00;
   reg [34:0] rq5_mask_1 = 35'h000000000;
   reg [34:0] rq5_mask_2 = 35'h000000000;
   reg [34:0] rq5_mask_3 = 35'h000000000;
   reg [34:0] rq5_mask_4 = 35'h000000000;
   reg [34:0] rq5_mask_5 = 35'h000000000;
   reg [34:0] rq5_mask_6 = 35'h000000000;
+  reg [34:0] rq5_mask_7 = 35'h000000000;
   reg [24:0] rq5_mult_1 = 25'h0000000;
   reg [24:0] rq5_mult_2 = 25'h0000000;
   reg [24:0] rq5_mult_3 = 25'h0000000;
   reg [24:0] rq5_mult_4 = 25'h0000000;
   reg [24:0] rq5_mult_5 = 25'h0000000;
   reg [24:0] rq5_mult_6 = 25'h0000000;
+  reg [24:0] rq5_mult_7 = 25'h0000000;
   reg [7:0] rq5_out = 8'h00;
   reg [33:0] rq5_part0_0 = 34'h000000000;
   reg [33:0] rq5_part0_0_r = 34'h000000000;
@@ -6962,8 +7084,13 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq5_shift_4 = 6'h00;
   reg [5:0] rq5_shift_5 = 6'h00;
   reg [5:0] rq5_shift_6 = 6'h00;
+  reg [5:0] rq5_shift_7 = 6'h00;
   reg rq5_tie = 1'h0;
   reg [23:0] rq5_x = 24'h000000;
+  reg [16:0] rq5_x0_0 = 17'h00000;
+  reg [16:0] rq5_x0_1 = 17'h00000;
+  reg [6:0] rq5_x1_0 = 7'h00;
+  reg [6:0] rq5_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -6971,6 +7098,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -7238,7 +7366,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \port__data$33  = lut[\$3 [7:0]];
   assign \port__data$32  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [47:0] queue [7:0];
+  reg [47:0] queue [8:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -7248,6 +7376,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[5] = 48'h000000000000;
     queue[6] = 48'h000000000000;
     queue[7] = 48'h000000000000;
+    queue[8] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -7255,55 +7384,247 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq5_part0_1 <= \$394 ;
+    rq3_part1_1 <= \$362 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$395 ;
+    rq3_part1_1_r <= \$363 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$396 ;
+    rq3_prod <= \$364 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$397 ;
+    rq3_floor <= \$365 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$398 ;
+    rq3_above <= \$366 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$399 ;
+    rq3_tie <= \$367 ;
   always @(posedge clk)
-    rq5_prod <= \$400 ;
+    rq3_code <= \$368 ;
   always @(posedge clk)
-    rq5_floor <= \$401 ;
+    rq4_mult_1 <= \$369 ;
   always @(posedge clk)
-    rq5_above <= \$402 ;
+    rq4_mult_2 <= \$370 ;
   always @(posedge clk)
-    rq5_tie <= \$403 ;
+    rq4_mult_3 <= \$371 ;
   always @(posedge clk)
-    rq5_code <= \$404 ;
+    rq4_mult_4 <= \$372 ;
   always @(posedge clk)
-    rq0_out <= \$405 ;
+    rq4_mult_5 <= \$373 ;
   always @(posedge clk)
-    rq1_out <= \$406 ;
+    rq4_mult_6 <= \$374 ;
   always @(posedge clk)
-    rq2_out <= \$407 ;
+    rq4_mult_7 <= \$375 ;
   always @(posedge clk)
-    rq3_out <= \$408 ;
+    rq4_shift_1 <= \$376 ;
   always @(posedge clk)
-    rq4_out <= \$409 ;
+    rq4_shift_2 <= \$377 ;
   always @(posedge clk)
-    rq5_out <= \$410 ;
+    rq4_shift_3 <= \$378 ;
   always @(posedge clk)
-    q_owed <= \$411 ;
+    rq4_shift_4 <= \$379 ;
   always @(posedge clk)
-    \$signature__addr  <= \$412 ;
+    rq4_shift_5 <= \$380 ;
   always @(posedge clk)
-    rport__addr <= \$413 ;
+    rq4_shift_6 <= \$381 ;
   always @(posedge clk)
-    q_stored <= \$414 ;
+    rq4_shift_7 <= \$382 ;
   always @(posedge clk)
-    o__valid <= \$415 ;
+    rq4_half_1 <= \$383 ;
   always @(posedge clk)
-    o__payload <= \$416 ;
-  assign q_room = q_owed < 4'h9;
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_4 };
-  assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_4 };
-  assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_4 };
+    rq4_half_2 <= \$384 ;
+  always @(posedge clk)
+    rq4_half_3 <= \$385 ;
+  always @(posedge clk)
+    rq4_half_4 <= \$386 ;
+  always @(posedge clk)
+    rq4_half_5 <= \$387 ;
+  always @(posedge clk)
+    rq4_half_6 <= \$388 ;
+  always @(posedge clk)
+    rq4_half_7 <= \$389 ;
+  always @(posedge clk)
+    rq4_mask_1 <= \$390 ;
+  always @(posedge clk)
+    rq4_mask_2 <= \$391 ;
+  always @(posedge clk)
+    rq4_mask_3 <= \$392 ;
+  always @(posedge clk)
+    rq4_mask_4 <= \$393 ;
+  always @(posedge clk)
+    rq4_mask_5 <= \$394 ;
+  always @(posedge clk)
+    rq4_mask_6 <= \$395 ;
+  always @(posedge clk)
+    rq4_mask_7 <= \$396 ;
+  always @(posedge clk)
+    rq4_x <= \$397 ;
+  always @(posedge clk)
+    rq4_x0_0 <= \$398 ;
+  always @(posedge clk)
+    rq4_m0_0 <= \$399 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$400 ;
+  always @(posedge clk)
+    rq4_part0_0_r <= \$401 ;
+  always @(posedge clk)
+    rq4_x0_1 <= \$402 ;
+  always @(posedge clk)
+    rq4_m0_1 <= \$403 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$404 ;
+  always @(posedge clk)
+    rq4_part0_1_r <= \$405 ;
+  always @(posedge clk)
+    rq4_x1_0 <= \$406 ;
+  always @(posedge clk)
+    rq4_m1_0 <= \$407 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$408 ;
+  always @(posedge clk)
+    rq4_part1_0_r <= \$409 ;
+  always @(posedge clk)
+    rq4_x1_1 <= \$410 ;
+  always @(posedge clk)
+    rq4_m1_1 <= \$411 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$412 ;
+  always @(posedge clk)
+    rq4_part1_1_r <= \$413 ;
+  always @(posedge clk)
+    rq4_prod <= \$414 ;
+  always @(posedge clk)
+    rq4_floor <= \$415 ;
+  always @(posedge clk)
+    rq4_above <= \$416 ;
+  always @(posedge clk)
+    rq4_tie <= \$417 ;
+  always @(posedge clk)
+    rq4_code <= \$418 ;
+  always @(posedge clk)
+    rq5_mult_1 <= \$419 ;
+  always @(posedge clk)
+    rq5_mult_2 <= \$420 ;
+  always @(posedge clk)
+    rq5_mult_3 <= \$421 ;
+  always @(posedge clk)
+    rq5_mult_4 <= \$422 ;
+  always @(posedge clk)
+    rq5_mult_5 <= \$423 ;
+  always @(posedge clk)
+    rq5_mult_6 <= \$424 ;
+  always @(posedge clk)
+    rq5_mult_7 <= \$425 ;
+  always @(posedge clk)
+    rq5_shift_1 <= \$426 ;
+  always @(posedge clk)
+    rq5_shift_2 <= \$427 ;
+  always @(posedge clk)
+    rq5_shift_3 <= \$428 ;
+  always @(posedge clk)
+    rq5_shift_4 <= \$429 ;
+  always @(posedge clk)
+    rq5_shift_5 <= \$430 ;
+  always @(posedge clk)
+    rq5_shift_6 <= \$431 ;
+  always @(posedge clk)
+    rq5_shift_7 <= \$432 ;
+  always @(posedge clk)
+    rq5_half_1 <= \$433 ;
+  always @(posedge clk)
+    rq5_half_2 <= \$434 ;
+  always @(posedge clk)
+    rq5_half_3 <= \$435 ;
+  always @(posedge clk)
+    rq5_half_4 <= \$436 ;
+  always @(posedge clk)
+    rq5_half_5 <= \$437 ;
+  always @(posedge clk)
+    rq5_half_6 <= \$438 ;
+  always @(posedge clk)
+    rq5_half_7 <= \$439 ;
+  always @(posedge clk)
+    rq5_mask_1 <= \$440 ;
+  always @(posedge clk)
+    rq5_mask_2 <= \$441 ;
+  always @(posedge clk)
+    rq5_mask_3 <= \$442 ;
+  always @(posedge clk)
+    rq5_mask_4 <= \$443 ;
+  always @(posedge clk)
+    rq5_mask_5 <= \$444 ;
+  always @(posedge clk)
+    rq5_mask_6 <= \$445 ;
+  always @(posedge clk)
+    rq5_mask_7 <= \$446 ;
+  always @(posedge clk)
+    rq5_x <= \$447 ;
+  always @(posedge clk)
+    rq5_x0_0 <= \$448 ;
+  always @(posedge clk)
+    rq5_m0_0 <= \$449 ;
+  always @(posedge clk)
+    rq5_part0_0 <= \$450 ;
+  always @(posedge clk)
+    rq5_part0_0_r <= \$451 ;
+  always @(posedge clk)
+    rq5_x0_1 <= \$452 ;
+  always @(posedge clk)
+    rq5_m0_1 <= \$453 ;
+  always @(posedge clk)
+    rq5_part0_1 <= \$454 ;
+  always @(posedge clk)
+    rq5_part0_1_r <= \$455 ;
+  always @(posedge clk)
+    rq5_x1_0 <= \$456 ;
+  always @(posedge clk)
+    rq5_m1_0 <= \$457 ;
+  always @(posedge clk)
+    rq5_part1_0 <= \$458 ;
+  always @(posedge clk)
+    rq5_part1_0_r <= \$459 ;
+  always @(posedge clk)
+    rq5_x1_1 <= \$460 ;
+  always @(posedge clk)
+    rq5_m1_1 <= \$461 ;
+  always @(posedge clk)
+    rq5_part1_1 <= \$462 ;
+  always @(posedge clk)
+    rq5_part1_1_r <= \$463 ;
+  always @(posedge clk)
+    rq5_prod <= \$464 ;
+  always @(posedge clk)
+    rq5_floor <= \$465 ;
+  always @(posedge clk)
+    rq5_above <= \$466 ;
+  always @(posedge clk)
+    rq5_tie <= \$467 ;
+  always @(posedge clk)
+    rq5_code <= \$468 ;
+  always @(posedge clk)
+    rq0_out <= \$469 ;
+  always @(posedge clk)
+    rq1_out <= \$470 ;
+  always @(posedge clk)
+    rq2_out <= \$471 ;
+  always @(posedge clk)
+    rq3_out <= \$472 ;
+  always @(posedge clk)
+    rq4_out <= \$473 ;
+  always @(posedge clk)
+    rq5_out <= \$474 ;
+  always @(posedge clk)
+    q_owed <= \$475 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$476 ;
+  always @(posedge clk)
+    rport__addr <= \$477 ;
+  always @(posedge clk)
+    q_stored <= \$478 ;
+  always @(posedge clk)
+    o__valid <= \$479 ;
+  always @(posedge clk)
+    o__payload <= \$480 ;
+  assign q_room = q_owed < 4'ha;
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_5 };
+  assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_5 };
+  assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_5 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
@@ -7316,16 +7637,16 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$10  = ~ \$9 ;
   assign \$11  = \$8  & \$10 ;
   assign \$12  = ~ \$11 ;
-  assign \$signature__en  = rq_valid_7 & \$12 ;
+  assign \$signature__en  = rq_valid_8 & \$12 ;
   assign \$13  = i__valid & q_room;
   assign \$14  = group == 3'h7;
   assign \$15  = group + 1'h1;
   assign \$16  = \$14  ? 4'h0 : \$15 ;
   assign \$17  = i__valid & q_room;
-  assign \$19  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$21  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$22  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$19  = rq0_x0_0 * rq0_m0_0;
+  assign \$20  = rq0_x0_1 * rq0_m0_1;
+  assign \$21  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$22  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$24  = 1'h0 + \$23 ;
   assign \$26  = \$24  + \$25 ;
   assign \$28  = $signed({ 1'h0, \$26  }) + $signed(\$27 );
@@ -7336,27 +7657,27 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$37  = rq0_tie & rq0_floor[0];
   assign \$38  = rq0_above | \$37 ;
   assign \$39  = $signed(\$36 ) + $signed({ 1'h0, \$38  });
-  assign \$44  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$45  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$46  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$47  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$44  = rq1_x0_0 * rq1_m0_0;
+  assign \$45  = rq1_x0_1 * rq1_m0_1;
+  assign \$46  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$47  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$49  = 1'h0 + \$48 ;
   assign \$51  = \$49  + \$50 ;
   assign \$53  = $signed({ 1'h0, \$51  }) + $signed(\$52 );
   assign \$55  = $signed(\$53 ) + $signed(\$54 );
-  assign \$56  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$57  = rq1_rem > rq1_half_4;
-  assign \$58  = rq1_rem == rq1_half_4;
-  assign \$59  = | rq1_half_4;
+  assign \$56  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$57  = rq1_rem > rq1_half_5;
+  assign \$58  = rq1_rem == rq1_half_5;
+  assign \$59  = | rq1_half_5;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = $signed(5'h0a) + $signed(rq1_floor);
   assign \$62  = rq1_tie & rq1_floor[0];
   assign \$63  = rq1_above | \$62 ;
   assign \$64  = $signed(\$61 ) + $signed({ 1'h0, \$63  });
-  assign \$66  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$67  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$68  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$69  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$66  = rq2_x0_0 * rq2_m0_0;
+  assign \$67  = rq2_x0_1 * rq2_m0_1;
+  assign \$68  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$69  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$71  = 1'h0 + \$70 ;
   assign \$73  = \$71  + \$72 ;
   assign \$75  = $signed({ 1'h0, \$73  }) + $signed(\$74 );
@@ -7367,10 +7688,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$84  = rq2_tie & rq2_floor[0];
   assign \$85  = rq2_above | \$84 ;
   assign \$86  = $signed(\$83 ) + $signed({ 1'h0, \$85  });
-  assign \$88  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$89  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$90  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$91  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$88  = rq3_x0_0 * rq3_m0_0;
+  assign \$89  = rq3_x0_1 * rq3_m0_1;
+  assign \$90  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$91  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$93  = 1'h0 + \$92 ;
   assign \$95  = \$93  + \$94 ;
   assign \$97  = $signed({ 1'h0, \$95  }) + $signed(\$96 );
@@ -7381,35 +7702,35 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$106  = rq3_tie & rq3_floor[0];
   assign \$107  = rq3_above | \$106 ;
   assign \$108  = $signed(\$105 ) + $signed({ 1'h0, \$107  });
-  assign \$113  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$114  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$115  = $signed(rq4_x[23:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$116  = $signed(rq4_x[23:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
+  assign \$113  = rq4_x0_0 * rq4_m0_0;
+  assign \$114  = rq4_x0_1 * rq4_m0_1;
+  assign \$115  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
+  assign \$116  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
   assign \$118  = 1'h0 + \$117 ;
   assign \$120  = \$118  + \$119 ;
   assign \$122  = $signed({ 1'h0, \$120  }) + $signed(\$121 );
   assign \$124  = $signed(\$122 ) + $signed(\$123 );
-  assign \$125  = $signed(rq4_prod) >>> rq4_shift_4;
-  assign \$126  = rq4_rem > rq4_half_4;
-  assign \$127  = rq4_rem == rq4_half_4;
-  assign \$128  = | rq4_half_4;
+  assign \$125  = $signed(rq4_prod) >>> rq4_shift_5;
+  assign \$126  = rq4_rem > rq4_half_5;
+  assign \$127  = rq4_rem == rq4_half_5;
+  assign \$128  = | rq4_half_5;
   assign \$129  = \$127  & \$128 ;
   assign \$130  = $signed(5'h0a) + $signed(rq4_floor);
   assign \$131  = rq4_tie & rq4_floor[0];
   assign \$132  = rq4_above | \$131 ;
   assign \$133  = $signed(\$130 ) + $signed({ 1'h0, \$132  });
-  assign \$138  = rq5_x[16:0] * rq5_mult_1[16:0];
-  assign \$139  = rq5_x[16:0] * rq5_mult_1[24:17];
-  assign \$140  = $signed(rq5_x[23:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
-  assign \$141  = $signed(rq5_x[23:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
+  assign \$138  = rq5_x0_0 * rq5_m0_0;
+  assign \$139  = rq5_x0_1 * rq5_m0_1;
+  assign \$140  = $signed(rq5_x1_0) * $signed({ 1'h0, rq5_m1_0 });
+  assign \$141  = $signed(rq5_x1_1) * $signed({ 1'h0, rq5_m1_1 });
   assign \$143  = 1'h0 + \$142 ;
   assign \$145  = \$143  + \$144 ;
   assign \$147  = $signed({ 1'h0, \$145  }) + $signed(\$146 );
   assign \$149  = $signed(\$147 ) + $signed(\$148 );
-  assign \$150  = $signed(rq5_prod) >>> rq5_shift_4;
-  assign \$151  = rq5_rem > rq5_half_4;
-  assign \$152  = rq5_rem == rq5_half_4;
-  assign \$153  = | rq5_half_4;
+  assign \$150  = $signed(rq5_prod) >>> rq5_shift_5;
+  assign \$151  = rq5_rem > rq5_half_5;
+  assign \$152  = rq5_rem == rq5_half_5;
+  assign \$153  = | rq5_half_5;
   assign \$154  = \$152  & \$153 ;
   assign \$155  = $signed(5'h0a) + $signed(rq5_floor);
   assign \$156  = rq5_tie & rq5_floor[0];
@@ -7449,24 +7770,24 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$190  = ~ \$189 ;
   assign \$191  = \$188  & \$190 ;
   assign \$192  = ~ \$191 ;
-  assign \$193  = rq_valid_7 & \$192 ;
-  assign \$194  = \$signature__addr  == 3'h7;
+  assign \$193  = rq_valid_8 & \$192 ;
+  assign \$194  = \$signature__addr  == 4'h8;
   assign \$195  = \$signature__addr  + 1'h1;
-  assign \$196  = \$194  ? 4'h0 : \$195 ;
+  assign \$196  = \$194  ? 5'h00 : \$195 ;
   assign \$197  = ~ o__valid;
   assign \$198  = \$197  | o__ready;
   assign \$199  = | q_stored;
   assign \$200  = \$198  & \$199 ;
-  assign \$201  = rport__addr == 3'h7;
+  assign \$201  = rport__addr == 4'h8;
   assign \$202  = rport__addr + 1'h1;
-  assign \$203  = \$201  ? 4'h0 : \$202 ;
+  assign \$203  = \$201  ? 5'h00 : \$202 ;
   assign \$204  = ~ o__valid;
   assign \$205  = \$204  | o__ready;
   assign \$206  = | q_stored;
   assign \$207  = ~ \$206 ;
   assign \$208  = \$205  & \$207 ;
   assign \$209  = ~ \$208 ;
-  assign \$210  = rq_valid_7 & \$209 ;
+  assign \$210  = rq_valid_8 & \$209 ;
   assign \$211  = q_stored + \$210 ;
   assign \$212  = ~ o__valid;
   assign \$213  = \$212  | o__ready;
@@ -7476,7 +7797,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$217  = ~ o__valid;
   assign \$218  = \$217  | o__ready;
   assign \$219  = | q_stored;
-  assign \$220  = \$219  | rq_valid_7;
+  assign \$220  = \$219  | rq_valid_8;
   assign \$221  = | q_stored;
   assign \$222  = \$221  ? rport__data : q_in;
   always @(posedge clk)
@@ -7496,502 +7817,1110 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_7 <= \$230 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$231 ;
+    rq_valid_8 <= \$231 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$232 ;
+    rq0_mult_1 <= \$232 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$233 ;
+    rq0_mult_2 <= \$233 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$234 ;
+    rq0_mult_3 <= \$234 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$235 ;
+    rq0_mult_4 <= \$235 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$236 ;
+    rq0_mult_5 <= \$236 ;
   always @(posedge clk)
-    rq0_x <= \$237 ;
+    rq0_mult_6 <= \$237 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$238 ;
+    rq0_mult_7 <= \$238 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$239 ;
+    rq0_x <= \$239 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$240 ;
+    rq0_x0_0 <= \$240 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$241 ;
+    rq0_m0_0 <= \$241 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$242 ;
+    rq0_part0_0 <= \$242 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$243 ;
+    rq0_part0_0_r <= \$243 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$244 ;
+    rq0_x0_1 <= \$244 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$245 ;
+    rq0_m0_1 <= \$245 ;
   always @(posedge clk)
-    rq0_prod <= \$246 ;
+    rq0_part0_1 <= \$246 ;
   always @(posedge clk)
-    rq0_floor <= \$247 ;
+    rq0_part0_1_r <= \$247 ;
   always @(posedge clk)
-    rq0_above <= \$248 ;
+    rq0_x1_0 <= \$248 ;
   always @(posedge clk)
-    rq0_tie <= \$249 ;
+    rq0_m1_0 <= \$249 ;
   always @(posedge clk)
-    rq0_code <= \$250 ;
+    rq0_part1_0 <= \$250 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$251 ;
+    rq0_part1_0_r <= \$251 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$252 ;
+    rq0_x1_1 <= \$252 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$253 ;
+    rq0_m1_1 <= \$253 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$254 ;
+    rq0_part1_1 <= \$254 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$255 ;
+    rq0_part1_1_r <= \$255 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$256 ;
+    rq0_prod <= \$256 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$257 ;
+    rq0_floor <= \$257 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$258 ;
+    rq0_above <= \$258 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$259 ;
+    rq0_tie <= \$259 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$260 ;
+    rq0_code <= \$260 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$261 ;
+    rq1_mult_1 <= \$261 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$262 ;
+    rq1_mult_2 <= \$262 ;
   always @(posedge clk)
-    rq1_half_1 <= \$263 ;
+    rq1_mult_3 <= \$263 ;
   always @(posedge clk)
-    rq1_half_2 <= \$264 ;
+    rq1_mult_4 <= \$264 ;
   always @(posedge clk)
-    rq1_half_3 <= \$265 ;
+    rq1_mult_5 <= \$265 ;
   always @(posedge clk)
-    rq1_half_4 <= \$266 ;
+    rq1_mult_6 <= \$266 ;
   always @(posedge clk)
-    rq1_half_5 <= \$267 ;
+    rq1_mult_7 <= \$267 ;
   always @(posedge clk)
-    rq1_half_6 <= \$268 ;
+    rq1_shift_1 <= \$268 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$269 ;
+    rq1_shift_2 <= \$269 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$270 ;
+    rq1_shift_3 <= \$270 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$271 ;
+    rq1_shift_4 <= \$271 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$272 ;
+    rq1_shift_5 <= \$272 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$273 ;
+    rq1_shift_6 <= \$273 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$274 ;
+    rq1_shift_7 <= \$274 ;
   always @(posedge clk)
-    rq1_x <= \$275 ;
+    rq1_half_1 <= \$275 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$276 ;
+    rq1_half_2 <= \$276 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$277 ;
+    rq1_half_3 <= \$277 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$278 ;
+    rq1_half_4 <= \$278 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$279 ;
+    rq1_half_5 <= \$279 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$280 ;
+    rq1_half_6 <= \$280 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$281 ;
+    rq1_half_7 <= \$281 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$282 ;
+    rq1_mask_1 <= \$282 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$283 ;
+    rq1_mask_2 <= \$283 ;
   always @(posedge clk)
-    rq1_prod <= \$284 ;
+    rq1_mask_3 <= \$284 ;
   always @(posedge clk)
-    rq1_floor <= \$285 ;
+    rq1_mask_4 <= \$285 ;
   always @(posedge clk)
-    rq1_above <= \$286 ;
+    rq1_mask_5 <= \$286 ;
   always @(posedge clk)
-    rq1_tie <= \$287 ;
+    rq1_mask_6 <= \$287 ;
   always @(posedge clk)
-    rq1_code <= \$288 ;
+    rq1_mask_7 <= \$288 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$289 ;
+    rq1_x <= \$289 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$290 ;
+    rq1_x0_0 <= \$290 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$291 ;
+    rq1_m0_0 <= \$291 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$292 ;
+    rq1_part0_0 <= \$292 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$293 ;
+    rq1_part0_0_r <= \$293 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$294 ;
+    rq1_x0_1 <= \$294 ;
   always @(posedge clk)
-    rq2_x <= \$295 ;
+    rq1_m0_1 <= \$295 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$296 ;
+    rq1_part0_1 <= \$296 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$297 ;
+    rq1_part0_1_r <= \$297 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$298 ;
+    rq1_x1_0 <= \$298 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$299 ;
+    rq1_m1_0 <= \$299 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$300 ;
+    rq1_part1_0 <= \$300 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$301 ;
+    rq1_part1_0_r <= \$301 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$302 ;
+    rq1_x1_1 <= \$302 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$303 ;
+    rq1_m1_1 <= \$303 ;
   always @(posedge clk)
-    rq2_prod <= \$304 ;
+    rq1_part1_1 <= \$304 ;
   always @(posedge clk)
-    rq2_floor <= \$305 ;
+    rq1_part1_1_r <= \$305 ;
   always @(posedge clk)
-    rq2_above <= \$306 ;
+    rq1_prod <= \$306 ;
   always @(posedge clk)
-    rq2_tie <= \$307 ;
+    rq1_floor <= \$307 ;
   always @(posedge clk)
-    rq2_code <= \$308 ;
+    rq1_above <= \$308 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$309 ;
+    rq1_tie <= \$309 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$310 ;
+    rq1_code <= \$310 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$311 ;
+    rq2_mult_1 <= \$311 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$312 ;
+    rq2_mult_2 <= \$312 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$313 ;
+    rq2_mult_3 <= \$313 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$314 ;
+    rq2_mult_4 <= \$314 ;
   always @(posedge clk)
-    rq3_x <= \$315 ;
+    rq2_mult_5 <= \$315 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$316 ;
+    rq2_mult_6 <= \$316 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$317 ;
+    rq2_mult_7 <= \$317 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$318 ;
+    rq2_x <= \$318 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$319 ;
+    rq2_x0_0 <= \$319 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$320 ;
+    rq2_m0_0 <= \$320 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$321 ;
+    rq2_part0_0 <= \$321 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$322 ;
+    rq2_part0_0_r <= \$322 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$323 ;
+    rq2_x0_1 <= \$323 ;
   always @(posedge clk)
-    rq3_prod <= \$324 ;
+    rq2_m0_1 <= \$324 ;
   always @(posedge clk)
-    rq3_floor <= \$325 ;
+    rq2_part0_1 <= \$325 ;
   always @(posedge clk)
-    rq3_above <= \$326 ;
+    rq2_part0_1_r <= \$326 ;
   always @(posedge clk)
-    rq3_tie <= \$327 ;
+    rq2_x1_0 <= \$327 ;
   always @(posedge clk)
-    rq3_code <= \$328 ;
+    rq2_m1_0 <= \$328 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$329 ;
+    rq2_part1_0 <= \$329 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$330 ;
+    rq2_part1_0_r <= \$330 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$331 ;
+    rq2_x1_1 <= \$331 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$332 ;
+    rq2_m1_1 <= \$332 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$333 ;
+    rq2_part1_1 <= \$333 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$334 ;
+    rq2_part1_1_r <= \$334 ;
   always @(posedge clk)
-    rq4_shift_1 <= \$335 ;
+    rq2_prod <= \$335 ;
   always @(posedge clk)
-    rq4_shift_2 <= \$336 ;
+    rq2_floor <= \$336 ;
   always @(posedge clk)
-    rq4_shift_3 <= \$337 ;
+    rq2_above <= \$337 ;
   always @(posedge clk)
-    rq4_shift_4 <= \$338 ;
+    rq2_tie <= \$338 ;
   always @(posedge clk)
-    rq4_shift_5 <= \$339 ;
+    rq2_code <= \$339 ;
   always @(posedge clk)
-    rq4_shift_6 <= \$340 ;
+    rq3_mult_1 <= \$340 ;
   always @(posedge clk)
-    rq4_half_1 <= \$341 ;
+    rq3_mult_2 <= \$341 ;
   always @(posedge clk)
-    rq4_half_2 <= \$342 ;
+    rq3_mult_3 <= \$342 ;
   always @(posedge clk)
-    rq4_half_3 <= \$343 ;
+    rq3_mult_4 <= \$343 ;
   always @(posedge clk)
-    rq4_half_4 <= \$344 ;
+    rq3_mult_5 <= \$344 ;
   always @(posedge clk)
-    rq4_half_5 <= \$345 ;
+    rq3_mult_6 <= \$345 ;
   always @(posedge clk)
-    rq4_half_6 <= \$346 ;
+    rq3_mult_7 <= \$346 ;
   always @(posedge clk)
-    rq4_mask_1 <= \$347 ;
+    rq3_x <= \$347 ;
   always @(posedge clk)
-    rq4_mask_2 <= \$348 ;
+    rq3_x0_0 <= \$348 ;
   always @(posedge clk)
-    rq4_mask_3 <= \$349 ;
+    rq3_m0_0 <= \$349 ;
   always @(posedge clk)
-    rq4_mask_4 <= \$350 ;
+    rq3_part0_0 <= \$350 ;
   always @(posedge clk)
-    rq4_mask_5 <= \$351 ;
+    rq3_part0_0_r <= \$351 ;
   always @(posedge clk)
-    rq4_mask_6 <= \$352 ;
+    rq3_x0_1 <= \$352 ;
   always @(posedge clk)
-    rq4_x <= \$353 ;
+    rq3_m0_1 <= \$353 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$354 ;
+    rq3_part0_1 <= \$354 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$355 ;
+    rq3_part0_1_r <= \$355 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$356 ;
+    rq3_x1_0 <= \$356 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$357 ;
+    rq3_m1_0 <= \$357 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$358 ;
+    rq3_part1_0 <= \$358 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$359 ;
+    rq3_part1_0_r <= \$359 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$360 ;
+    rq3_x1_1 <= \$360 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$361 ;
-  always @(posedge clk)
-    rq4_prod <= \$362 ;
-  always @(posedge clk)
-    rq4_floor <= \$363 ;
-  always @(posedge clk)
-    rq4_above <= \$364 ;
-  always @(posedge clk)
-    rq4_tie <= \$365 ;
-  always @(posedge clk)
-    rq4_code <= \$366 ;
-  always @(posedge clk)
-    rq5_mult_1 <= \$367 ;
-  always @(posedge clk)
-    rq5_mult_2 <= \$368 ;
-  always @(posedge clk)
-    rq5_mult_3 <= \$369 ;
-  always @(posedge clk)
-    rq5_mult_4 <= \$370 ;
-  always @(posedge clk)
-    rq5_mult_5 <= \$371 ;
-  always @(posedge clk)
-    rq5_mult_6 <= \$372 ;
-  always @(posedge clk)
-    rq5_shift_1 <= \$373 ;
-  always @(posedge clk)
-    rq5_shift_2 <= \$374 ;
-  always @(posedge clk)
-    rq5_shift_3 <= \$375 ;
-  always @(posedge clk)
-    rq5_shift_4 <= \$376 ;
-  always @(posedge clk)
-    rq5_shift_5 <= \$377 ;
-  always @(posedge clk)
-    rq5_shift_6 <= \$378 ;
-  always @(posedge clk)
-    rq5_half_1 <= \$379 ;
-  always @(posedge clk)
-    rq5_half_2 <= \$380 ;
-  always @(posedge clk)
-    rq5_half_3 <= \$381 ;
-  always @(posedge clk)
-    rq5_half_4 <= \$382 ;
-  always @(posedge clk)
-    rq5_half_5 <= \$383 ;
-  always @(posedge clk)
-    rq5_half_6 <= \$384 ;
-  always @(posedge clk)
-    rq5_mask_1 <= \$385 ;
-  always @(posedge clk)
-    rq5_mask_2 <= \$386 ;
-  always @(posedge clk)
-    rq5_mask_3 <= \$387 ;
-  always @(posedge clk)
-    rq5_mask_4 <= \$388 ;
-  always @(posedge clk)
-    rq5_mask_5 <= \$389 ;
-  always @(posedge clk)
-    rq5_mask_6 <= \$390 ;
-  always @(posedge clk)
-    rq5_x <= \$391 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$392 ;
-  always @(posedge clk)
-    rq5_part0_0_r <= \$393 ;
+    rq3_m1_1 <= \$361 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$394  = \$139 ;
+    \$362  = \$91 ;
     if (rst) begin
-      \$394  = 25'h0000000;
+      \$362  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$395  = rq5_part0_1;
+    \$363  = rq3_part1_1;
     if (rst) begin
-      \$395  = 25'h0000000;
+      \$363  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$396  = \$140 ;
+    \$364  = \$99 [48:0];
     if (rst) begin
-      \$396  = 24'h000000;
+      \$364  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$397  = rq5_part1_0;
+    \$365  = \$100 ;
+    if (rst) begin
+      \$365  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$366  = \$101 ;
+    if (rst) begin
+      \$366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$367  = \$104 ;
+    if (rst) begin
+      \$367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$368  = \$108 ;
+    if (rst) begin
+      \$368  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$369  = \$109 ;
+    if (rst) begin
+      \$369  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$370  = rq4_mult_1;
+    if (rst) begin
+      \$370  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$371  = rq4_mult_2;
+    if (rst) begin
+      \$371  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$372  = rq4_mult_3;
+    if (rst) begin
+      \$372  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$373  = rq4_mult_4;
+    if (rst) begin
+      \$373  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$374  = rq4_mult_5;
+    if (rst) begin
+      \$374  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$375  = rq4_mult_6;
+    if (rst) begin
+      \$375  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$376  = \$110 ;
+    if (rst) begin
+      \$376  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$377  = rq4_shift_1;
+    if (rst) begin
+      \$377  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$378  = rq4_shift_2;
+    if (rst) begin
+      \$378  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$379  = rq4_shift_3;
+    if (rst) begin
+      \$379  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$380  = rq4_shift_4;
+    if (rst) begin
+      \$380  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$381  = rq4_shift_5;
+    if (rst) begin
+      \$381  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$382  = rq4_shift_6;
+    if (rst) begin
+      \$382  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$383  = \$111 ;
+    if (rst) begin
+      \$383  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$384  = rq4_half_1;
+    if (rst) begin
+      \$384  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$385  = rq4_half_2;
+    if (rst) begin
+      \$385  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$386  = rq4_half_3;
+    if (rst) begin
+      \$386  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$387  = rq4_half_4;
+    if (rst) begin
+      \$387  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$388  = rq4_half_5;
+    if (rst) begin
+      \$388  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$389  = rq4_half_6;
+    if (rst) begin
+      \$389  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$390  = \$112 ;
+    if (rst) begin
+      \$390  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$391  = rq4_mask_1;
+    if (rst) begin
+      \$391  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$392  = rq4_mask_2;
+    if (rst) begin
+      \$392  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$393  = rq4_mask_3;
+    if (rst) begin
+      \$393  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$394  = rq4_mask_4;
+    if (rst) begin
+      \$394  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$395  = rq4_mask_5;
+    if (rst) begin
+      \$395  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$396  = rq4_mask_6;
+    if (rst) begin
+      \$396  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$397  = i__payload[119:96];
     if (rst) begin
       \$397  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$398  = \$141 ;
+    \$398  = rq4_x[16:0];
     if (rst) begin
-      \$398  = 15'h0000;
+      \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$399  = rq5_part1_1;
+    \$399  = rq4_mult_1[16:0];
     if (rst) begin
-      \$399  = 15'h0000;
+      \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$400  = \$149 [48:0];
+    \$400  = \$113 ;
     if (rst) begin
-      \$400  = 49'h0000000000000;
+      \$400  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$401  = \$150 ;
+    \$401  = rq4_part0_0;
     if (rst) begin
-      \$401  = 49'h0000000000000;
+      \$401  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$402  = \$151 ;
+    \$402  = rq4_x[16:0];
     if (rst) begin
-      \$402  = 1'h0;
+      \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$403  = \$154 ;
+    \$403  = rq4_mult_1[24:17];
     if (rst) begin
-      \$403  = 1'h0;
+      \$403  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$404  = \$158 ;
+    \$404  = \$114 ;
     if (rst) begin
-      \$404  = 51'h0000000000000;
+      \$404  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$405  = \$162 [7:0];
+    \$405  = rq4_part0_1;
     if (rst) begin
-      \$405  = 8'h00;
+      \$405  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$406  = \$166 [7:0];
+    \$406  = rq4_x[23:17];
     if (rst) begin
-      \$406  = 8'h00;
+      \$406  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$407  = \$170 [7:0];
+    \$407  = rq4_mult_1[16:0];
     if (rst) begin
-      \$407  = 8'h00;
+      \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$408  = \$174 [7:0];
+    \$408  = \$115 ;
     if (rst) begin
-      \$408  = 8'h00;
+      \$408  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$409  = \$178 [7:0];
+    \$409  = rq4_part1_0;
     if (rst) begin
-      \$409  = 8'h00;
+      \$409  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$410  = \$182 [7:0];
+    \$410  = rq4_x[23:17];
     if (rst) begin
-      \$410  = 8'h00;
+      \$410  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$411  = \$186 [3:0];
+    \$411  = rq4_mult_1[24:17];
     if (rst) begin
-      \$411  = 4'h0;
+      \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$412  = \$signature__addr ;
+    \$412  = \$116 ;
+    if (rst) begin
+      \$412  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$413  = rq4_part1_1;
+    if (rst) begin
+      \$413  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$414  = \$124 [48:0];
+    if (rst) begin
+      \$414  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$415  = \$125 ;
+    if (rst) begin
+      \$415  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$416  = \$126 ;
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$417  = \$129 ;
+    if (rst) begin
+      \$417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$418  = \$133 ;
+    if (rst) begin
+      \$418  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$419  = \$134 ;
+    if (rst) begin
+      \$419  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$420  = rq5_mult_1;
+    if (rst) begin
+      \$420  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$421  = rq5_mult_2;
+    if (rst) begin
+      \$421  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$422  = rq5_mult_3;
+    if (rst) begin
+      \$422  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$423  = rq5_mult_4;
+    if (rst) begin
+      \$423  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$424  = rq5_mult_5;
+    if (rst) begin
+      \$424  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$425  = rq5_mult_6;
+    if (rst) begin
+      \$425  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$426  = \$135 ;
+    if (rst) begin
+      \$426  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$427  = rq5_shift_1;
+    if (rst) begin
+      \$427  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$428  = rq5_shift_2;
+    if (rst) begin
+      \$428  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$429  = rq5_shift_3;
+    if (rst) begin
+      \$429  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$430  = rq5_shift_4;
+    if (rst) begin
+      \$430  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$431  = rq5_shift_5;
+    if (rst) begin
+      \$431  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$432  = rq5_shift_6;
+    if (rst) begin
+      \$432  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$433  = \$136 ;
+    if (rst) begin
+      \$433  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$434  = rq5_half_1;
+    if (rst) begin
+      \$434  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$435  = rq5_half_2;
+    if (rst) begin
+      \$435  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$436  = rq5_half_3;
+    if (rst) begin
+      \$436  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$437  = rq5_half_4;
+    if (rst) begin
+      \$437  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$438  = rq5_half_5;
+    if (rst) begin
+      \$438  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$439  = rq5_half_6;
+    if (rst) begin
+      \$439  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$440  = \$137 ;
+    if (rst) begin
+      \$440  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$441  = rq5_mask_1;
+    if (rst) begin
+      \$441  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$442  = rq5_mask_2;
+    if (rst) begin
+      \$442  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$443  = rq5_mask_3;
+    if (rst) begin
+      \$443  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$444  = rq5_mask_4;
+    if (rst) begin
+      \$444  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$445  = rq5_mask_5;
+    if (rst) begin
+      \$445  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$446  = rq5_mask_6;
+    if (rst) begin
+      \$446  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$447  = i__payload[143:120];
+    if (rst) begin
+      \$447  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$448  = rq5_x[16:0];
+    if (rst) begin
+      \$448  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$449  = rq5_mult_1[16:0];
+    if (rst) begin
+      \$449  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$450  = \$138 ;
+    if (rst) begin
+      \$450  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$451  = rq5_part0_0;
+    if (rst) begin
+      \$451  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$452  = rq5_x[16:0];
+    if (rst) begin
+      \$452  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$453  = rq5_mult_1[24:17];
+    if (rst) begin
+      \$453  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$454  = \$139 ;
+    if (rst) begin
+      \$454  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$455  = rq5_part0_1;
+    if (rst) begin
+      \$455  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$456  = rq5_x[23:17];
+    if (rst) begin
+      \$456  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$457  = rq5_mult_1[16:0];
+    if (rst) begin
+      \$457  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$458  = \$140 ;
+    if (rst) begin
+      \$458  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$459  = rq5_part1_0;
+    if (rst) begin
+      \$459  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$460  = rq5_x[23:17];
+    if (rst) begin
+      \$460  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$461  = rq5_mult_1[24:17];
+    if (rst) begin
+      \$461  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$462  = \$141 ;
+    if (rst) begin
+      \$462  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$463  = rq5_part1_1;
+    if (rst) begin
+      \$463  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$464  = \$149 [48:0];
+    if (rst) begin
+      \$464  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$465  = \$150 ;
+    if (rst) begin
+      \$465  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$466  = \$151 ;
+    if (rst) begin
+      \$466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$467  = \$154 ;
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$468  = \$158 ;
+    if (rst) begin
+      \$468  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$469  = \$162 [7:0];
+    if (rst) begin
+      \$469  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$470  = \$166 [7:0];
+    if (rst) begin
+      \$470  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$471  = \$170 [7:0];
+    if (rst) begin
+      \$471  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$472  = \$174 [7:0];
+    if (rst) begin
+      \$472  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$473  = \$178 [7:0];
+    if (rst) begin
+      \$473  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$474  = \$182 [7:0];
+    if (rst) begin
+      \$474  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$475  = \$186 [3:0];
+    if (rst) begin
+      \$475  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$476  = \$signature__addr ;
     if (\$193 ) begin
-      \$412  = \$196 [2:0];
+      \$476  = \$196 [3:0];
     end
     if (rst) begin
-      \$412  = 3'h0;
+      \$476  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$413  = rport__addr;
+    \$477  = rport__addr;
     if (\$200 ) begin
-      \$413  = \$203 [2:0];
+      \$477  = \$203 [3:0];
     end
     if (rst) begin
-      \$413  = 3'h0;
+      \$477  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$414  = \$216 [3:0];
+    \$478  = \$216 [3:0];
     if (rst) begin
-      \$414  = 4'h0;
+      \$478  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$415  = o__valid;
+    \$479  = o__valid;
     if (\$218 ) begin
-      \$415  = \$220 ;
+      \$479  = \$220 ;
     end
     if (rst) begin
-      \$415  = 1'h0;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$416  = o__payload;
+    \$480  = o__payload;
     if (\$218 ) begin
-      \$416  = \$222 ;
+      \$480  = \$222 ;
     end
     if (rst) begin
-      \$416  = 48'h000000000000;
+      \$480  = 48'h000000000000;
     end
   end
   always @* begin
@@ -8385,1143 +9314,919 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = \$18 ;
+    \$231  = rq_valid_7;
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = rq0_mult_1;
+    \$232  = \$18 ;
     if (rst) begin
       \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = rq0_mult_2;
+    \$233  = rq0_mult_1;
     if (rst) begin
       \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = rq0_mult_3;
+    \$234  = rq0_mult_2;
     if (rst) begin
       \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = rq0_mult_4;
+    \$235  = rq0_mult_3;
     if (rst) begin
       \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = rq0_mult_5;
+    \$236  = rq0_mult_4;
     if (rst) begin
       \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = i__payload[23:0];
+    \$237  = rq0_mult_5;
     if (rst) begin
-      \$237  = 24'h000000;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = \$19 ;
+    \$238  = rq0_mult_6;
     if (rst) begin
-      \$238  = 34'h000000000;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = rq0_part0_0;
+    \$239  = i__payload[23:0];
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = \$20 ;
+    \$240  = rq0_x[16:0];
     if (rst) begin
-      \$240  = 25'h0000000;
+      \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = rq0_part0_1;
+    \$241  = rq0_mult_1[16:0];
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = \$21 ;
+    \$242  = \$19 ;
     if (rst) begin
-      \$242  = 24'h000000;
+      \$242  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = rq0_part1_0;
+    \$243  = rq0_part0_0;
     if (rst) begin
-      \$243  = 24'h000000;
+      \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = \$22 ;
+    \$244  = rq0_x[16:0];
     if (rst) begin
-      \$244  = 15'h0000;
+      \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = rq0_part1_1;
+    \$245  = rq0_mult_1[24:17];
     if (rst) begin
-      \$245  = 15'h0000;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = \$30 [48:0];
+    \$246  = \$20 ;
     if (rst) begin
-      \$246  = 49'h0000000000000;
+      \$246  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = \$31 ;
+    \$247  = rq0_part0_1;
     if (rst) begin
-      \$247  = 49'h0000000000000;
+      \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = \$32 ;
+    \$248  = rq0_x[23:17];
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = \$35 ;
+    \$249  = rq0_mult_1[16:0];
     if (rst) begin
-      \$249  = 1'h0;
+      \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = \$39 ;
+    \$250  = \$21 ;
     if (rst) begin
-      \$250  = 51'h0000000000000;
+      \$250  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = \$40 ;
+    \$251  = rq0_part1_0;
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = rq1_mult_1;
+    \$252  = rq0_x[23:17];
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = rq1_mult_2;
+    \$253  = rq0_mult_1[24:17];
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = rq1_mult_3;
+    \$254  = \$22 ;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = rq1_mult_4;
+    \$255  = rq0_part1_1;
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = rq1_mult_5;
+    \$256  = \$30 [48:0];
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = \$41 ;
+    \$257  = \$31 ;
     if (rst) begin
-      \$257  = 6'h00;
+      \$257  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = rq1_shift_1;
+    \$258  = \$32 ;
     if (rst) begin
-      \$258  = 6'h00;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = rq1_shift_2;
+    \$259  = \$35 ;
     if (rst) begin
-      \$259  = 6'h00;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = rq1_shift_3;
+    \$260  = \$39 ;
     if (rst) begin
-      \$260  = 6'h00;
+      \$260  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = rq1_shift_4;
+    \$261  = \$40 ;
     if (rst) begin
-      \$261  = 6'h00;
+      \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = rq1_shift_5;
+    \$262  = rq1_mult_1;
     if (rst) begin
-      \$262  = 6'h00;
+      \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = \$42 ;
+    \$263  = rq1_mult_2;
     if (rst) begin
-      \$263  = 36'h000000000;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = rq1_half_1;
+    \$264  = rq1_mult_3;
     if (rst) begin
-      \$264  = 36'h000000000;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$265  = rq1_half_2;
+    \$265  = rq1_mult_4;
     if (rst) begin
-      \$265  = 36'h000000000;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$266  = rq1_half_3;
+    \$266  = rq1_mult_5;
     if (rst) begin
-      \$266  = 36'h000000000;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$267  = rq1_half_4;
+    \$267  = rq1_mult_6;
     if (rst) begin
-      \$267  = 36'h000000000;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$268  = rq1_half_5;
+    \$268  = \$41 ;
     if (rst) begin
-      \$268  = 36'h000000000;
+      \$268  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$269  = \$43 ;
+    \$269  = rq1_shift_1;
     if (rst) begin
-      \$269  = 36'h000000000;
+      \$269  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$270  = rq1_mask_1;
+    \$270  = rq1_shift_2;
     if (rst) begin
-      \$270  = 36'h000000000;
+      \$270  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$271  = rq1_mask_2;
+    \$271  = rq1_shift_3;
     if (rst) begin
-      \$271  = 36'h000000000;
+      \$271  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$272  = rq1_mask_3;
+    \$272  = rq1_shift_4;
     if (rst) begin
-      \$272  = 36'h000000000;
+      \$272  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$273  = rq1_mask_4;
+    \$273  = rq1_shift_5;
     if (rst) begin
-      \$273  = 36'h000000000;
+      \$273  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$274  = rq1_mask_5;
+    \$274  = rq1_shift_6;
     if (rst) begin
-      \$274  = 36'h000000000;
+      \$274  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$275  = i__payload[47:24];
+    \$275  = \$42 ;
     if (rst) begin
-      \$275  = 24'h000000;
+      \$275  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$276  = \$44 ;
+    \$276  = rq1_half_1;
     if (rst) begin
-      \$276  = 34'h000000000;
+      \$276  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$277  = rq1_part0_0;
+    \$277  = rq1_half_2;
     if (rst) begin
-      \$277  = 34'h000000000;
+      \$277  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$278  = \$45 ;
+    \$278  = rq1_half_3;
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$279  = rq1_part0_1;
+    \$279  = rq1_half_4;
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$280  = \$46 ;
+    \$280  = rq1_half_5;
     if (rst) begin
-      \$280  = 24'h000000;
+      \$280  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$281  = rq1_part1_0;
+    \$281  = rq1_half_6;
     if (rst) begin
-      \$281  = 24'h000000;
+      \$281  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$282  = \$47 ;
+    \$282  = \$43 ;
     if (rst) begin
-      \$282  = 15'h0000;
+      \$282  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$283  = rq1_part1_1;
+    \$283  = rq1_mask_1;
     if (rst) begin
-      \$283  = 15'h0000;
+      \$283  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$284  = \$55 [48:0];
+    \$284  = rq1_mask_2;
     if (rst) begin
-      \$284  = 49'h0000000000000;
+      \$284  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$285  = \$56 ;
+    \$285  = rq1_mask_3;
     if (rst) begin
-      \$285  = 49'h0000000000000;
+      \$285  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$286  = \$57 ;
+    \$286  = rq1_mask_4;
     if (rst) begin
-      \$286  = 1'h0;
+      \$286  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$287  = \$60 ;
+    \$287  = rq1_mask_5;
     if (rst) begin
-      \$287  = 1'h0;
+      \$287  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$288  = \$64 ;
+    \$288  = rq1_mask_6;
     if (rst) begin
-      \$288  = 51'h0000000000000;
+      \$288  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$289  = \$65 ;
+    \$289  = i__payload[47:24];
     if (rst) begin
-      \$289  = 25'h0000000;
+      \$289  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = rq2_mult_1;
+    \$290  = rq1_x[16:0];
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = rq2_mult_2;
+    \$291  = rq1_mult_1[16:0];
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = rq2_mult_3;
+    \$292  = \$44 ;
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$292  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = rq2_mult_4;
+    \$293  = rq1_part0_0;
     if (rst) begin
-      \$293  = 25'h0000000;
+      \$293  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = rq2_mult_5;
+    \$294  = rq1_x[16:0];
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = i__payload[71:48];
+    \$295  = rq1_mult_1[24:17];
     if (rst) begin
-      \$295  = 24'h000000;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = \$66 ;
+    \$296  = \$45 ;
     if (rst) begin
-      \$296  = 34'h000000000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = rq2_part0_0;
+    \$297  = rq1_part0_1;
     if (rst) begin
-      \$297  = 34'h000000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = \$67 ;
+    \$298  = rq1_x[23:17];
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = rq2_part0_1;
+    \$299  = rq1_mult_1[16:0];
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = \$68 ;
+    \$300  = \$46 ;
     if (rst) begin
       \$300  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = rq2_part1_0;
+    \$301  = rq1_part1_0;
     if (rst) begin
       \$301  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = \$69 ;
+    \$302  = rq1_x[23:17];
     if (rst) begin
-      \$302  = 15'h0000;
+      \$302  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = rq2_part1_1;
+    \$303  = rq1_mult_1[24:17];
     if (rst) begin
-      \$303  = 15'h0000;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = \$77 [48:0];
+    \$304  = \$47 ;
     if (rst) begin
-      \$304  = 49'h0000000000000;
+      \$304  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = \$78 ;
+    \$305  = rq1_part1_1;
     if (rst) begin
-      \$305  = 49'h0000000000000;
+      \$305  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = \$79 ;
+    \$306  = \$55 [48:0];
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = \$82 ;
+    \$307  = \$56 ;
     if (rst) begin
-      \$307  = 1'h0;
+      \$307  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = \$86 ;
+    \$308  = \$57 ;
     if (rst) begin
-      \$308  = 51'h0000000000000;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = \$87 ;
+    \$309  = \$60 ;
     if (rst) begin
-      \$309  = 25'h0000000;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = rq3_mult_1;
+    \$310  = \$64 ;
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$310  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = rq3_mult_2;
+    \$311  = \$65 ;
     if (rst) begin
       \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = rq3_mult_3;
+    \$312  = rq2_mult_1;
     if (rst) begin
       \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = rq3_mult_4;
+    \$313  = rq2_mult_2;
     if (rst) begin
       \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = rq3_mult_5;
+    \$314  = rq2_mult_3;
     if (rst) begin
       \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$315  = i__payload[95:72];
+    \$315  = rq2_mult_4;
     if (rst) begin
-      \$315  = 24'h000000;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$316  = \$88 ;
+    \$316  = rq2_mult_5;
     if (rst) begin
-      \$316  = 34'h000000000;
+      \$316  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$317  = rq3_part0_0;
+    \$317  = rq2_mult_6;
     if (rst) begin
-      \$317  = 34'h000000000;
+      \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$318  = \$89 ;
+    \$318  = i__payload[71:48];
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$318  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$319  = rq3_part0_1;
+    \$319  = rq2_x[16:0];
     if (rst) begin
-      \$319  = 25'h0000000;
+      \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$320  = \$90 ;
+    \$320  = rq2_mult_1[16:0];
     if (rst) begin
-      \$320  = 24'h000000;
+      \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$321  = rq3_part1_0;
+    \$321  = \$66 ;
     if (rst) begin
-      \$321  = 24'h000000;
+      \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$322  = \$91 ;
+    \$322  = rq2_part0_0;
     if (rst) begin
-      \$322  = 15'h0000;
+      \$322  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$323  = rq3_part1_1;
+    \$323  = rq2_x[16:0];
     if (rst) begin
-      \$323  = 15'h0000;
+      \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$324  = \$99 [48:0];
+    \$324  = rq2_mult_1[24:17];
     if (rst) begin
-      \$324  = 49'h0000000000000;
+      \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$325  = \$100 ;
+    \$325  = \$67 ;
     if (rst) begin
-      \$325  = 49'h0000000000000;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$326  = \$101 ;
+    \$326  = rq2_part0_1;
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$327  = \$104 ;
+    \$327  = rq2_x[23:17];
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$328  = \$108 ;
+    \$328  = rq2_mult_1[16:0];
     if (rst) begin
-      \$328  = 51'h0000000000000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$329  = \$109 ;
+    \$329  = \$68 ;
     if (rst) begin
-      \$329  = 25'h0000000;
+      \$329  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$330  = rq4_mult_1;
+    \$330  = rq2_part1_0;
     if (rst) begin
-      \$330  = 25'h0000000;
+      \$330  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$331  = rq4_mult_2;
+    \$331  = rq2_x[23:17];
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$332  = rq4_mult_3;
+    \$332  = rq2_mult_1[24:17];
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$333  = rq4_mult_4;
+    \$333  = \$69 ;
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$334  = rq4_mult_5;
+    \$334  = rq2_part1_1;
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = \$110 ;
+    \$335  = \$77 [48:0];
     if (rst) begin
-      \$335  = 6'h00;
+      \$335  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$336  = rq4_shift_1;
+    \$336  = \$78 ;
     if (rst) begin
-      \$336  = 6'h00;
+      \$336  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$337  = rq4_shift_2;
+    \$337  = \$79 ;
     if (rst) begin
-      \$337  = 6'h00;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$338  = rq4_shift_3;
+    \$338  = \$82 ;
     if (rst) begin
-      \$338  = 6'h00;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$339  = rq4_shift_4;
+    \$339  = \$86 ;
     if (rst) begin
-      \$339  = 6'h00;
+      \$339  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$340  = rq4_shift_5;
+    \$340  = \$87 ;
     if (rst) begin
-      \$340  = 6'h00;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$341  = \$111 ;
+    \$341  = rq3_mult_1;
     if (rst) begin
-      \$341  = 35'h000000000;
+      \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$342  = rq4_half_1;
+    \$342  = rq3_mult_2;
     if (rst) begin
-      \$342  = 35'h000000000;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$343  = rq4_half_2;
+    \$343  = rq3_mult_3;
     if (rst) begin
-      \$343  = 35'h000000000;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$344  = rq4_half_3;
+    \$344  = rq3_mult_4;
     if (rst) begin
-      \$344  = 35'h000000000;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$345  = rq4_half_4;
+    \$345  = rq3_mult_5;
     if (rst) begin
-      \$345  = 35'h000000000;
+      \$345  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$346  = rq4_half_5;
+    \$346  = rq3_mult_6;
     if (rst) begin
-      \$346  = 35'h000000000;
+      \$346  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$347  = \$112 ;
+    \$347  = i__payload[95:72];
     if (rst) begin
-      \$347  = 35'h000000000;
+      \$347  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$348  = rq4_mask_1;
+    \$348  = rq3_x[16:0];
     if (rst) begin
-      \$348  = 35'h000000000;
+      \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$349  = rq4_mask_2;
+    \$349  = rq3_mult_1[16:0];
     if (rst) begin
-      \$349  = 35'h000000000;
+      \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$350  = rq4_mask_3;
+    \$350  = \$88 ;
     if (rst) begin
-      \$350  = 35'h000000000;
+      \$350  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = rq4_mask_4;
+    \$351  = rq3_part0_0;
     if (rst) begin
-      \$351  = 35'h000000000;
+      \$351  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$352  = rq4_mask_5;
+    \$352  = rq3_x[16:0];
     if (rst) begin
-      \$352  = 35'h000000000;
+      \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$353  = i__payload[119:96];
+    \$353  = rq3_mult_1[24:17];
     if (rst) begin
-      \$353  = 24'h000000;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$354  = \$113 ;
+    \$354  = \$89 ;
     if (rst) begin
-      \$354  = 34'h000000000;
+      \$354  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$355  = rq4_part0_0;
+    \$355  = rq3_part0_1;
     if (rst) begin
-      \$355  = 34'h000000000;
+      \$355  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$356  = \$114 ;
+    \$356  = rq3_x[23:17];
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$357  = rq4_part0_1;
+    \$357  = rq3_mult_1[16:0];
     if (rst) begin
-      \$357  = 25'h0000000;
+      \$357  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$358  = \$115 ;
+    \$358  = \$90 ;
     if (rst) begin
       \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$359  = rq4_part1_0;
+    \$359  = rq3_part1_0;
     if (rst) begin
       \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$360  = \$116 ;
+    \$360  = rq3_x[23:17];
     if (rst) begin
-      \$360  = 15'h0000;
+      \$360  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$361  = rq4_part1_1;
+    \$361  = rq3_mult_1[24:17];
     if (rst) begin
-      \$361  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$362  = \$124 [48:0];
-    if (rst) begin
-      \$362  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$363  = \$125 ;
-    if (rst) begin
-      \$363  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$364  = \$126 ;
-    if (rst) begin
-      \$364  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$365  = \$129 ;
-    if (rst) begin
-      \$365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$366  = \$133 ;
-    if (rst) begin
-      \$366  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$367  = \$134 ;
-    if (rst) begin
-      \$367  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$368  = rq5_mult_1;
-    if (rst) begin
-      \$368  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$369  = rq5_mult_2;
-    if (rst) begin
-      \$369  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$370  = rq5_mult_3;
-    if (rst) begin
-      \$370  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$371  = rq5_mult_4;
-    if (rst) begin
-      \$371  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$372  = rq5_mult_5;
-    if (rst) begin
-      \$372  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$373  = \$135 ;
-    if (rst) begin
-      \$373  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$374  = rq5_shift_1;
-    if (rst) begin
-      \$374  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$375  = rq5_shift_2;
-    if (rst) begin
-      \$375  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$376  = rq5_shift_3;
-    if (rst) begin
-      \$376  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$377  = rq5_shift_4;
-    if (rst) begin
-      \$377  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$378  = rq5_shift_5;
-    if (rst) begin
-      \$378  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$379  = \$136 ;
-    if (rst) begin
-      \$379  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$380  = rq5_half_1;
-    if (rst) begin
-      \$380  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$381  = rq5_half_2;
-    if (rst) begin
-      \$381  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$382  = rq5_half_3;
-    if (rst) begin
-      \$382  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$383  = rq5_half_4;
-    if (rst) begin
-      \$383  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$384  = rq5_half_5;
-    if (rst) begin
-      \$384  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$385  = \$137 ;
-    if (rst) begin
-      \$385  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$386  = rq5_mask_1;
-    if (rst) begin
-      \$386  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$387  = rq5_mask_2;
-    if (rst) begin
-      \$387  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$388  = rq5_mask_3;
-    if (rst) begin
-      \$388  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$389  = rq5_mask_4;
-    if (rst) begin
-      \$389  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$390  = rq5_mask_5;
-    if (rst) begin
-      \$390  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$391  = i__payload[143:120];
-    if (rst) begin
-      \$391  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$392  = \$138 ;
-    if (rst) begin
-      \$392  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$393  = rq5_part0_0;
-    if (rst) begin
-      \$393  = 34'h000000000;
+      \$361  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -9558,6 +10263,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign q_in[23:16] = \port__data$33 ;
   assign q_in[15:8] = \port__data$32 ;
   assign q_in[7:0] = port__data;
+  assign \$92  = { 1'h0, rq3_part0_0_r };
   assign rq0_rem[48:35] = 14'h0000;
   assign rq0_rem[34:0] = rq0_prod[34:0];
   assign rq2_rem[48:35] = 14'h0000;
@@ -9582,7 +10288,6 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$78  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
   assign \$81  = 1'h1;
   assign \$82  = \$80 ;
-  assign \$92  = { 1'h0, rq3_part0_0_r };
   assign \$94  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
   assign \$96  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
   assign \$98  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
@@ -13081,16 +13786,16 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [3:0] \$135 ;
-  wire [3:0] \$136 ;
+  wire [4:0] \$135 ;
+  wire [4:0] \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire [3:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [3:0] \$142 ;
-  wire [3:0] \$143 ;
+  wire [4:0] \$142 ;
+  wire [4:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
@@ -13121,22 +13826,22 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$169 ;
   reg [5:0] \$17 ;
   reg \$170 ;
-  reg [24:0] \$171 ;
+  reg \$171 ;
   reg [24:0] \$172 ;
   reg [24:0] \$173 ;
   reg [24:0] \$174 ;
   reg [24:0] \$175 ;
   reg [24:0] \$176 ;
-  reg [5:0] \$177 ;
-  reg [5:0] \$178 ;
+  reg [24:0] \$177 ;
+  reg [24:0] \$178 ;
   reg [5:0] \$179 ;
   reg [35:0] \$18 ;
   reg [5:0] \$180 ;
   reg [5:0] \$181 ;
   reg [5:0] \$182 ;
-  reg [35:0] \$183 ;
-  reg [35:0] \$184 ;
-  reg [35:0] \$185 ;
+  reg [5:0] \$183 ;
+  reg [5:0] \$184 ;
+  reg [5:0] \$185 ;
   reg [35:0] \$186 ;
   reg [35:0] \$187 ;
   reg [35:0] \$188 ;
@@ -13147,104 +13852,144 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [35:0] \$192 ;
   reg [35:0] \$193 ;
   reg [35:0] \$194 ;
-  reg [22:0] \$195 ;
-  reg [33:0] \$196 ;
-  reg [33:0] \$197 ;
-  reg [24:0] \$198 ;
-  reg [24:0] \$199 ;
+  reg [35:0] \$195 ;
+  reg [35:0] \$196 ;
+  reg [35:0] \$197 ;
+  reg [35:0] \$198 ;
+  reg [35:0] \$199 ;
   wire [8:0] \$2 ;
   wire [33:0] \$20 ;
   reg [22:0] \$200 ;
-  reg [22:0] \$201 ;
-  reg [13:0] \$202 ;
-  reg [13:0] \$203 ;
-  reg [47:0] \$204 ;
-  reg [47:0] \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg [49:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg [16:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [33:0] \$203 ;
+  reg [33:0] \$204 ;
+  reg [16:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [24:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [5:0] \$209 ;
   wire [24:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [22:0] \$215 ;
-  reg [33:0] \$216 ;
-  reg [33:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg [16:0] \$210 ;
+  reg [22:0] \$211 ;
+  reg [22:0] \$212 ;
+  reg [5:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [13:0] \$215 ;
+  reg [13:0] \$216 ;
+  reg [47:0] \$217 ;
+  reg [47:0] \$218 ;
+  reg \$219 ;
   wire [22:0] \$22 ;
-  reg [22:0] \$220 ;
-  reg [22:0] \$221 ;
-  reg [13:0] \$222 ;
-  reg [13:0] \$223 ;
-  reg [47:0] \$224 ;
-  reg [47:0] \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg [49:0] \$228 ;
-  reg [24:0] \$229 ;
+  reg \$220 ;
+  reg [49:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [22:0] \$229 ;
   wire [13:0] \$23 ;
-  reg [24:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [22:0] \$235 ;
-  reg [33:0] \$236 ;
-  reg [33:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [33:0] \$232 ;
+  reg [33:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [7:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [5:0] \$238 ;
+  reg [16:0] \$239 ;
   wire [34:0] \$24 ;
   reg [22:0] \$240 ;
   reg [22:0] \$241 ;
-  reg [13:0] \$242 ;
-  reg [13:0] \$243 ;
-  reg [47:0] \$244 ;
-  reg [47:0] \$245 ;
-  reg \$246 ;
-  reg \$247 ;
-  reg [49:0] \$248 ;
-  reg [24:0] \$249 ;
+  reg [5:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [13:0] \$244 ;
+  reg [13:0] \$245 ;
+  reg [47:0] \$246 ;
+  reg [47:0] \$247 ;
+  reg \$248 ;
+  reg \$249 ;
   wire [35:0] \$25 ;
-  reg [24:0] \$250 ;
+  reg [49:0] \$250 ;
   reg [24:0] \$251 ;
   reg [24:0] \$252 ;
   reg [24:0] \$253 ;
   reg [24:0] \$254 ;
-  reg [22:0] \$255 ;
-  reg [33:0] \$256 ;
-  reg [33:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
+  reg [24:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
+  reg [22:0] \$258 ;
+  reg [16:0] \$259 ;
   wire [55:0] \$26 ;
-  reg [22:0] \$260 ;
-  reg [22:0] \$261 ;
-  reg [13:0] \$262 ;
-  reg [13:0] \$263 ;
-  reg [47:0] \$264 ;
-  reg [47:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg [49:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [16:0] \$260 ;
+  reg [33:0] \$261 ;
+  reg [33:0] \$262 ;
+  reg [16:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [24:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [5:0] \$267 ;
+  reg [16:0] \$268 ;
+  reg [22:0] \$269 ;
   wire [56:0] \$27 ;
-  reg [7:0] \$270 ;
-  reg [7:0] \$271 ;
+  reg [22:0] \$270 ;
+  reg [5:0] \$271 ;
   reg [7:0] \$272 ;
-  reg [3:0] \$273 ;
-  reg [2:0] \$274 ;
-  reg [2:0] \$275 ;
-  reg [3:0] \$276 ;
+  reg [13:0] \$273 ;
+  reg [13:0] \$274 ;
+  reg [47:0] \$275 ;
+  reg [47:0] \$276 ;
   reg \$277 ;
-  reg [31:0] \$278 ;
+  reg \$278 ;
+  reg [49:0] \$279 ;
   wire [53:0] \$28 ;
+  reg [24:0] \$280 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
+  reg [22:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
   wire [58:0] \$29 ;
+  reg [33:0] \$290 ;
+  reg [33:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [5:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [22:0] \$298 ;
+  reg [22:0] \$299 ;
   wire [8:0] \$3 ;
   wire [76:0] \$30 ;
+  reg [5:0] \$300 ;
+  reg [7:0] \$301 ;
+  reg [13:0] \$302 ;
+  reg [13:0] \$303 ;
+  reg [47:0] \$304 ;
+  reg [47:0] \$305 ;
+  reg \$306 ;
+  reg \$307 ;
+  reg [49:0] \$308 ;
+  reg [7:0] \$309 ;
   wire [77:0] \$31 ;
+  reg [7:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [7:0] \$312 ;
+  reg [3:0] \$313 ;
+  reg [3:0] \$314 ;
+  reg [3:0] \$315 ;
+  reg [3:0] \$316 ;
+  reg \$317 ;
+  reg [31:0] \$318 ;
   wire [47:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
@@ -13319,7 +14064,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [77:0] \$97 ;
   wire [47:0] \$98 ;
   wire \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -13360,12 +14105,12 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
@@ -13376,18 +14121,25 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [35:0] rq0_half_4 = 36'h000000000;
   reg [35:0] rq0_half_5 = 36'h000000000;
   reg [35:0] rq0_half_6 = 36'h000000000;
+  reg [35:0] rq0_half_7 = 36'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [35:0] rq0_mask_1 = 36'h000000000;
   reg [35:0] rq0_mask_2 = 36'h000000000;
   reg [35:0] rq0_mask_3 = 36'h000000000;
   reg [35:0] rq0_mask_4 = 36'h000000000;
   reg [35:0] rq0_mask_5 = 36'h000000000;
   reg [35:0] rq0_mask_6 = 36'h000000000;
+  reg [35:0] rq0_mask_7 = 36'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -13405,17 +14157,27 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [5:0] rq0_x1_0 = 6'h00;
+  reg [5:0] rq0_x1_1 = 6'h00;
   reg rq1_above = 1'h0;
   reg [49:0] rq1_code = 50'h0000000000000;
   reg [47:0] rq1_floor = 48'h000000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -13429,15 +14191,24 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [47:0] rq1_rem;
   reg rq1_tie = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [5:0] rq1_x1_0 = 6'h00;
+  reg [5:0] rq1_x1_1 = 6'h00;
   reg rq2_above = 1'h0;
   reg [49:0] rq2_code = 50'h0000000000000;
   reg [47:0] rq2_floor = 48'h000000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -13451,15 +14222,24 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [47:0] rq2_rem;
   reg rq2_tie = 1'h0;
   reg [22:0] rq2_x = 23'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [5:0] rq2_x1_0 = 6'h00;
+  reg [5:0] rq2_x1_1 = 6'h00;
   reg rq3_above = 1'h0;
   reg [49:0] rq3_code = 50'h0000000000000;
   reg [47:0] rq3_floor = 48'h000000000000;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -13473,6 +14253,10 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [47:0] rq3_rem;
   reg rq3_tie = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [5:0] rq3_x1_0 = 6'h00;
+  reg [5:0] rq3_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -13480,6 +14264,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -13745,7 +14530,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \port__data$23  = lut[\$3 [7:0]];
   assign \port__data$22  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [31:0] queue [7:0];
+  reg [31:0] queue [8:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -13755,14 +14540,15 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[5] = 32'd0;
     queue[6] = 32'd0;
     queue[7] = 32'd0;
+    queue[8] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_4 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_5 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
@@ -13773,33 +14559,33 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 3'h7;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 4'h0 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(3'h5) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
   assign \$39  = rq0_above | \$38 ;
   assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
-  assign \$42  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$43  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$44  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$45  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$42  = rq1_x0_0 * rq1_m0_0;
+  assign \$43  = rq1_x0_1 * rq1_m0_1;
+  assign \$44  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$45  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$47  = 1'h0 + \$46 ;
   assign \$49  = \$47  + \$48 ;
   assign \$51  = $signed({ 1'h0, \$49  }) + $signed(\$50 );
@@ -13810,10 +14596,10 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$60  = rq1_tie & rq1_floor[0];
   assign \$61  = rq1_above | \$60 ;
   assign \$62  = $signed(\$59 ) + $signed({ 1'h0, \$61  });
-  assign \$64  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$65  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$66  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$67  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$64  = rq2_x0_0 * rq2_m0_0;
+  assign \$65  = rq2_x0_1 * rq2_m0_1;
+  assign \$66  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$67  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$69  = 1'h0 + \$68 ;
   assign \$71  = \$69  + \$70 ;
   assign \$73  = $signed({ 1'h0, \$71  }) + $signed(\$72 );
@@ -13824,10 +14610,10 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$82  = rq2_tie & rq2_floor[0];
   assign \$83  = rq2_above | \$82 ;
   assign \$84  = $signed(\$81 ) + $signed({ 1'h0, \$83  });
-  assign \$86  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$87  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$88  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$89  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$86  = rq3_x0_0 * rq3_m0_0;
+  assign \$87  = rq3_x0_1 * rq3_m0_1;
+  assign \$88  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$89  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$91  = 1'h0 + \$90 ;
   assign \$93  = \$91  + \$92 ;
   assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
@@ -13864,24 +14650,24 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$130  = ~ \$129 ;
   assign \$131  = \$128  & \$130 ;
   assign \$132  = ~ \$131 ;
-  assign \$133  = rq_valid_7 & \$132 ;
-  assign \$134  = \$signature__addr  == 3'h7;
+  assign \$133  = rq_valid_8 & \$132 ;
+  assign \$134  = \$signature__addr  == 4'h8;
   assign \$135  = \$signature__addr  + 1'h1;
-  assign \$136  = \$134  ? 4'h0 : \$135 ;
+  assign \$136  = \$134  ? 5'h00 : \$135 ;
   assign \$137  = ~ o__valid;
   assign \$138  = \$137  | o__ready;
   assign \$139  = | q_stored;
   assign \$140  = \$138  & \$139 ;
-  assign \$141  = rport__addr == 3'h7;
+  assign \$141  = rport__addr == 4'h8;
   assign \$142  = rport__addr + 1'h1;
-  assign \$143  = \$141  ? 4'h0 : \$142 ;
+  assign \$143  = \$141  ? 5'h00 : \$142 ;
   assign \$144  = ~ o__valid;
   assign \$145  = \$144  | o__ready;
   assign \$146  = | q_stored;
   assign \$147  = ~ \$146 ;
   assign \$148  = \$145  & \$147 ;
   assign \$149  = ~ \$148 ;
-  assign \$150  = rq_valid_7 & \$149 ;
+  assign \$150  = rq_valid_8 & \$149 ;
   assign \$151  = q_stored + \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
@@ -13891,7 +14677,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$157  = ~ o__valid;
   assign \$158  = \$157  | o__ready;
   assign \$159  = | q_stored;
-  assign \$160  = \$159  | rq_valid_7;
+  assign \$160  = \$159  | rq_valid_8;
   assign \$161  = | q_stored;
   assign \$162  = \$161  ? rport__data : q_in;
   always @(posedge clk)
@@ -13911,221 +14697,301 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_7 <= \$170 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$171 ;
+    rq_valid_8 <= \$171 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$172 ;
+    rq0_mult_1 <= \$172 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$173 ;
+    rq0_mult_2 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$174 ;
+    rq0_mult_3 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$175 ;
+    rq0_mult_4 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$176 ;
+    rq0_mult_5 <= \$176 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$177 ;
+    rq0_mult_6 <= \$177 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$178 ;
+    rq0_mult_7 <= \$178 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$179 ;
+    rq0_shift_1 <= \$179 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$180 ;
+    rq0_shift_2 <= \$180 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$181 ;
+    rq0_shift_3 <= \$181 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$182 ;
+    rq0_shift_4 <= \$182 ;
   always @(posedge clk)
-    rq0_half_1 <= \$183 ;
+    rq0_shift_5 <= \$183 ;
   always @(posedge clk)
-    rq0_half_2 <= \$184 ;
+    rq0_shift_6 <= \$184 ;
   always @(posedge clk)
-    rq0_half_3 <= \$185 ;
+    rq0_shift_7 <= \$185 ;
   always @(posedge clk)
-    rq0_half_4 <= \$186 ;
+    rq0_half_1 <= \$186 ;
   always @(posedge clk)
-    rq0_half_5 <= \$187 ;
+    rq0_half_2 <= \$187 ;
   always @(posedge clk)
-    rq0_half_6 <= \$188 ;
+    rq0_half_3 <= \$188 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$189 ;
+    rq0_half_4 <= \$189 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$190 ;
+    rq0_half_5 <= \$190 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$191 ;
+    rq0_half_6 <= \$191 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$192 ;
+    rq0_half_7 <= \$192 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$193 ;
+    rq0_mask_1 <= \$193 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$194 ;
+    rq0_mask_2 <= \$194 ;
   always @(posedge clk)
-    rq0_x <= \$195 ;
+    rq0_mask_3 <= \$195 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$196 ;
+    rq0_mask_4 <= \$196 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$197 ;
+    rq0_mask_5 <= \$197 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$198 ;
+    rq0_mask_6 <= \$198 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$199 ;
+    rq0_mask_7 <= \$199 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$200 ;
+    rq0_x <= \$200 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$201 ;
+    rq0_x0_0 <= \$201 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$202 ;
+    rq0_m0_0 <= \$202 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$203 ;
+    rq0_part0_0 <= \$203 ;
   always @(posedge clk)
-    rq0_prod <= \$204 ;
+    rq0_part0_0_r <= \$204 ;
   always @(posedge clk)
-    rq0_floor <= \$205 ;
+    rq0_x0_1 <= \$205 ;
   always @(posedge clk)
-    rq0_above <= \$206 ;
+    rq0_m0_1 <= \$206 ;
   always @(posedge clk)
-    rq0_tie <= \$207 ;
+    rq0_part0_1 <= \$207 ;
   always @(posedge clk)
-    rq0_code <= \$208 ;
+    rq0_part0_1_r <= \$208 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$209 ;
+    rq0_x1_0 <= \$209 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$210 ;
+    rq0_m1_0 <= \$210 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$211 ;
+    rq0_part1_0 <= \$211 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$212 ;
+    rq0_part1_0_r <= \$212 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$213 ;
+    rq0_x1_1 <= \$213 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$214 ;
+    rq0_m1_1 <= \$214 ;
   always @(posedge clk)
-    rq1_x <= \$215 ;
+    rq0_part1_1 <= \$215 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$216 ;
+    rq0_part1_1_r <= \$216 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$217 ;
+    rq0_prod <= \$217 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$218 ;
+    rq0_floor <= \$218 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$219 ;
+    rq0_above <= \$219 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$220 ;
+    rq0_tie <= \$220 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$221 ;
+    rq0_code <= \$221 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$222 ;
+    rq1_mult_1 <= \$222 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$223 ;
+    rq1_mult_2 <= \$223 ;
   always @(posedge clk)
-    rq1_prod <= \$224 ;
+    rq1_mult_3 <= \$224 ;
   always @(posedge clk)
-    rq1_floor <= \$225 ;
+    rq1_mult_4 <= \$225 ;
   always @(posedge clk)
-    rq1_above <= \$226 ;
+    rq1_mult_5 <= \$226 ;
   always @(posedge clk)
-    rq1_tie <= \$227 ;
+    rq1_mult_6 <= \$227 ;
   always @(posedge clk)
-    rq1_code <= \$228 ;
+    rq1_mult_7 <= \$228 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$229 ;
+    rq1_x <= \$229 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$230 ;
+    rq1_x0_0 <= \$230 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$231 ;
+    rq1_m0_0 <= \$231 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$232 ;
+    rq1_part0_0 <= \$232 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$233 ;
+    rq1_part0_0_r <= \$233 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$234 ;
+    rq1_x0_1 <= \$234 ;
   always @(posedge clk)
-    rq2_x <= \$235 ;
+    rq1_m0_1 <= \$235 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$236 ;
+    rq1_part0_1 <= \$236 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$237 ;
+    rq1_part0_1_r <= \$237 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$238 ;
+    rq1_x1_0 <= \$238 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$239 ;
+    rq1_m1_0 <= \$239 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$240 ;
+    rq1_part1_0 <= \$240 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$241 ;
+    rq1_part1_0_r <= \$241 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$242 ;
+    rq1_x1_1 <= \$242 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$243 ;
+    rq1_m1_1 <= \$243 ;
   always @(posedge clk)
-    rq2_prod <= \$244 ;
+    rq1_part1_1 <= \$244 ;
   always @(posedge clk)
-    rq2_floor <= \$245 ;
+    rq1_part1_1_r <= \$245 ;
   always @(posedge clk)
-    rq2_above <= \$246 ;
+    rq1_prod <= \$246 ;
   always @(posedge clk)
-    rq2_tie <= \$247 ;
+    rq1_floor <= \$247 ;
   always @(posedge clk)
-    rq2_code <= \$248 ;
+    rq1_above <= \$248 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$249 ;
+    rq1_tie <= \$249 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$250 ;
+    rq1_code <= \$250 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$251 ;
+    rq2_mult_1 <= \$251 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$252 ;
+    rq2_mult_2 <= \$252 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$253 ;
+    rq2_mult_3 <= \$253 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$254 ;
+    rq2_mult_4 <= \$254 ;
   always @(posedge clk)
-    rq3_x <= \$255 ;
+    rq2_mult_5 <= \$255 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$256 ;
+    rq2_mult_6 <= \$256 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$257 ;
+    rq2_mult_7 <= \$257 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$258 ;
+    rq2_x <= \$258 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$259 ;
+    rq2_x0_0 <= \$259 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$260 ;
+    rq2_m0_0 <= \$260 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$261 ;
+    rq2_part0_0 <= \$261 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$262 ;
+    rq2_part0_0_r <= \$262 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$263 ;
+    rq2_x0_1 <= \$263 ;
   always @(posedge clk)
-    rq3_prod <= \$264 ;
+    rq2_m0_1 <= \$264 ;
   always @(posedge clk)
-    rq3_floor <= \$265 ;
+    rq2_part0_1 <= \$265 ;
   always @(posedge clk)
-    rq3_above <= \$266 ;
+    rq2_part0_1_r <= \$266 ;
   always @(posedge clk)
-    rq3_tie <= \$267 ;
+    rq2_x1_0 <= \$267 ;
   always @(posedge clk)
-    rq3_code <= \$268 ;
+    rq2_m1_0 <= \$268 ;
   always @(posedge clk)
-    rq0_out <= \$269 ;
+    rq2_part1_0 <= \$269 ;
   always @(posedge clk)
-    rq1_out <= \$270 ;
+    rq2_part1_0_r <= \$270 ;
   always @(posedge clk)
-    rq2_out <= \$271 ;
+    rq2_x1_1 <= \$271 ;
   always @(posedge clk)
-    rq3_out <= \$272 ;
+    rq2_m1_1 <= \$272 ;
   always @(posedge clk)
-    q_owed <= \$273 ;
+    rq2_part1_1 <= \$273 ;
   always @(posedge clk)
-    \$signature__addr  <= \$274 ;
+    rq2_part1_1_r <= \$274 ;
   always @(posedge clk)
-    rport__addr <= \$275 ;
+    rq2_prod <= \$275 ;
   always @(posedge clk)
-    q_stored <= \$276 ;
+    rq2_floor <= \$276 ;
   always @(posedge clk)
-    o__valid <= \$277 ;
+    rq2_above <= \$277 ;
   always @(posedge clk)
-    o__payload <= \$278 ;
+    rq2_tie <= \$278 ;
+  always @(posedge clk)
+    rq2_code <= \$279 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$280 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$281 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$282 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$283 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$284 ;
+  always @(posedge clk)
+    rq3_mult_6 <= \$285 ;
+  always @(posedge clk)
+    rq3_mult_7 <= \$286 ;
+  always @(posedge clk)
+    rq3_x <= \$287 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$288 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$289 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$290 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$291 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$292 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$293 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$294 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$295 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$296 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$297 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$298 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$299 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$300 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$301 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$302 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$303 ;
+  always @(posedge clk)
+    rq3_prod <= \$304 ;
+  always @(posedge clk)
+    rq3_floor <= \$305 ;
+  always @(posedge clk)
+    rq3_above <= \$306 ;
+  always @(posedge clk)
+    rq3_tie <= \$307 ;
+  always @(posedge clk)
+    rq3_code <= \$308 ;
+  always @(posedge clk)
+    rq0_out <= \$309 ;
+  always @(posedge clk)
+    rq1_out <= \$310 ;
+  always @(posedge clk)
+    rq2_out <= \$311 ;
+  always @(posedge clk)
+    rq3_out <= \$312 ;
+  always @(posedge clk)
+    q_owed <= \$313 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$314 ;
+  always @(posedge clk)
+    rport__addr <= \$315 ;
+  always @(posedge clk)
+    q_stored <= \$316 ;
+  always @(posedge clk)
+    o__valid <= \$317 ;
+  always @(posedge clk)
+    o__payload <= \$318 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -14341,770 +15207,1050 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = \$16 ;
+    \$171  = rq_valid_7;
     if (rst) begin
-      \$171  = 25'h0000000;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = rq0_mult_1;
+    \$172  = \$16 ;
     if (rst) begin
       \$172  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = rq0_mult_2;
+    \$173  = rq0_mult_1;
     if (rst) begin
       \$173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = rq0_mult_3;
+    \$174  = rq0_mult_2;
     if (rst) begin
       \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = rq0_mult_4;
+    \$175  = rq0_mult_3;
     if (rst) begin
       \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = rq0_mult_5;
+    \$176  = rq0_mult_4;
     if (rst) begin
       \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = \$17 ;
+    \$177  = rq0_mult_5;
     if (rst) begin
-      \$177  = 6'h00;
+      \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = rq0_shift_1;
+    \$178  = rq0_mult_6;
     if (rst) begin
-      \$178  = 6'h00;
+      \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = rq0_shift_2;
+    \$179  = \$17 ;
     if (rst) begin
       \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = rq0_shift_3;
+    \$180  = rq0_shift_1;
     if (rst) begin
       \$180  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = rq0_shift_4;
+    \$181  = rq0_shift_2;
     if (rst) begin
       \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = rq0_shift_5;
+    \$182  = rq0_shift_3;
     if (rst) begin
       \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = \$18 ;
+    \$183  = rq0_shift_4;
     if (rst) begin
-      \$183  = 36'h000000000;
+      \$183  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = rq0_half_1;
+    \$184  = rq0_shift_5;
     if (rst) begin
-      \$184  = 36'h000000000;
+      \$184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = rq0_half_2;
+    \$185  = rq0_shift_6;
     if (rst) begin
-      \$185  = 36'h000000000;
+      \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = rq0_half_3;
+    \$186  = \$18 ;
     if (rst) begin
       \$186  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = rq0_half_4;
+    \$187  = rq0_half_1;
     if (rst) begin
       \$187  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$188  = rq0_half_5;
+    \$188  = rq0_half_2;
     if (rst) begin
       \$188  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$189  = \$19 ;
+    \$189  = rq0_half_3;
     if (rst) begin
       \$189  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$190  = rq0_mask_1;
+    \$190  = rq0_half_4;
     if (rst) begin
       \$190  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$191  = rq0_mask_2;
+    \$191  = rq0_half_5;
     if (rst) begin
       \$191  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$192  = rq0_mask_3;
+    \$192  = rq0_half_6;
     if (rst) begin
       \$192  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$193  = rq0_mask_4;
+    \$193  = \$19 ;
     if (rst) begin
       \$193  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$194  = rq0_mask_5;
+    \$194  = rq0_mask_1;
     if (rst) begin
       \$194  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$195  = i__payload[22:0];
+    \$195  = rq0_mask_2;
     if (rst) begin
-      \$195  = 23'h000000;
+      \$195  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$196  = \$20 ;
+    \$196  = rq0_mask_3;
     if (rst) begin
-      \$196  = 34'h000000000;
+      \$196  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$197  = rq0_part0_0;
+    \$197  = rq0_mask_4;
     if (rst) begin
-      \$197  = 34'h000000000;
+      \$197  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$198  = \$21 ;
+    \$198  = rq0_mask_5;
     if (rst) begin
-      \$198  = 25'h0000000;
+      \$198  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$199  = rq0_part0_1;
+    \$199  = rq0_mask_6;
     if (rst) begin
-      \$199  = 25'h0000000;
+      \$199  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$200  = \$22 ;
+    \$200  = i__payload[22:0];
     if (rst) begin
       \$200  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = rq0_part1_0;
+    \$201  = rq0_x[16:0];
     if (rst) begin
-      \$201  = 23'h000000;
+      \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = \$23 ;
+    \$202  = rq0_mult_1[16:0];
     if (rst) begin
-      \$202  = 14'h0000;
+      \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = rq0_part1_1;
+    \$203  = \$20 ;
     if (rst) begin
-      \$203  = 14'h0000;
+      \$203  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = \$31 [47:0];
+    \$204  = rq0_part0_0;
     if (rst) begin
-      \$204  = 48'h000000000000;
+      \$204  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = \$32 ;
+    \$205  = rq0_x[16:0];
     if (rst) begin
-      \$205  = 48'h000000000000;
+      \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = \$33 ;
+    \$206  = rq0_mult_1[24:17];
     if (rst) begin
-      \$206  = 1'h0;
+      \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = \$36 ;
+    \$207  = \$21 ;
     if (rst) begin
-      \$207  = 1'h0;
+      \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = \$40 ;
+    \$208  = rq0_part0_1;
     if (rst) begin
-      \$208  = 50'h0000000000000;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = \$41 ;
+    \$209  = rq0_x[22:17];
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = rq1_mult_1;
+    \$210  = rq0_mult_1[16:0];
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = rq1_mult_2;
+    \$211  = \$22 ;
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = rq1_mult_3;
+    \$212  = rq0_part1_0;
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = rq1_mult_4;
+    \$213  = rq0_x[22:17];
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = rq1_mult_5;
+    \$214  = rq0_mult_1[24:17];
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = i__payload[45:23];
+    \$215  = \$23 ;
     if (rst) begin
-      \$215  = 23'h000000;
+      \$215  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = \$42 ;
+    \$216  = rq0_part1_1;
     if (rst) begin
-      \$216  = 34'h000000000;
+      \$216  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = rq1_part0_0;
+    \$217  = \$31 [47:0];
     if (rst) begin
-      \$217  = 34'h000000000;
+      \$217  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = \$43 ;
+    \$218  = \$32 ;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = rq1_part0_1;
+    \$219  = \$33 ;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = \$44 ;
+    \$220  = \$36 ;
     if (rst) begin
-      \$220  = 23'h000000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = rq1_part1_0;
+    \$221  = \$40 ;
     if (rst) begin
-      \$221  = 23'h000000;
+      \$221  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = \$45 ;
+    \$222  = \$41 ;
     if (rst) begin
-      \$222  = 14'h0000;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = rq1_part1_1;
+    \$223  = rq1_mult_1;
     if (rst) begin
-      \$223  = 14'h0000;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = \$53 [47:0];
+    \$224  = rq1_mult_2;
     if (rst) begin
-      \$224  = 48'h000000000000;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = \$54 ;
+    \$225  = rq1_mult_3;
     if (rst) begin
-      \$225  = 48'h000000000000;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = \$55 ;
+    \$226  = rq1_mult_4;
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = \$58 ;
+    \$227  = rq1_mult_5;
     if (rst) begin
-      \$227  = 1'h0;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = \$62 ;
+    \$228  = rq1_mult_6;
     if (rst) begin
-      \$228  = 50'h0000000000000;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = \$63 ;
+    \$229  = i__payload[45:23];
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$230  = rq2_mult_1;
+    \$230  = rq1_x[16:0];
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = rq2_mult_2;
+    \$231  = rq1_mult_1[16:0];
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = rq2_mult_3;
+    \$232  = \$42 ;
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = rq2_mult_4;
+    \$233  = rq1_part0_0;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = rq2_mult_5;
+    \$234  = rq1_x[16:0];
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$235  = i__payload[68:46];
+    \$235  = rq1_mult_1[24:17];
     if (rst) begin
-      \$235  = 23'h000000;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$236  = \$64 ;
+    \$236  = \$43 ;
     if (rst) begin
-      \$236  = 34'h000000000;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$237  = rq2_part0_0;
+    \$237  = rq1_part0_1;
     if (rst) begin
-      \$237  = 34'h000000000;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$238  = \$65 ;
+    \$238  = rq1_x[22:17];
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$239  = rq2_part0_1;
+    \$239  = rq1_mult_1[16:0];
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$240  = \$66 ;
+    \$240  = \$44 ;
     if (rst) begin
       \$240  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$241  = rq2_part1_0;
+    \$241  = rq1_part1_0;
     if (rst) begin
       \$241  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$242  = \$67 ;
+    \$242  = rq1_x[22:17];
     if (rst) begin
-      \$242  = 14'h0000;
+      \$242  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$243  = rq2_part1_1;
+    \$243  = rq1_mult_1[24:17];
     if (rst) begin
-      \$243  = 14'h0000;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$244  = \$75 [47:0];
+    \$244  = \$45 ;
     if (rst) begin
-      \$244  = 48'h000000000000;
+      \$244  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$245  = \$76 ;
+    \$245  = rq1_part1_1;
     if (rst) begin
-      \$245  = 48'h000000000000;
+      \$245  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$246  = \$77 ;
+    \$246  = \$53 [47:0];
     if (rst) begin
-      \$246  = 1'h0;
+      \$246  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$247  = \$80 ;
+    \$247  = \$54 ;
     if (rst) begin
-      \$247  = 1'h0;
+      \$247  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$248  = \$84 ;
+    \$248  = \$55 ;
     if (rst) begin
-      \$248  = 50'h0000000000000;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$249  = \$85 ;
+    \$249  = \$58 ;
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$250  = rq3_mult_1;
+    \$250  = \$62 ;
     if (rst) begin
-      \$250  = 25'h0000000;
+      \$250  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$251  = rq3_mult_2;
+    \$251  = \$63 ;
     if (rst) begin
       \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$252  = rq3_mult_3;
+    \$252  = rq2_mult_1;
     if (rst) begin
       \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$253  = rq3_mult_4;
+    \$253  = rq2_mult_2;
     if (rst) begin
       \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$254  = rq3_mult_5;
+    \$254  = rq2_mult_3;
     if (rst) begin
       \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$255  = i__payload[91:69];
+    \$255  = rq2_mult_4;
     if (rst) begin
-      \$255  = 23'h000000;
+      \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$256  = \$86 ;
+    \$256  = rq2_mult_5;
     if (rst) begin
-      \$256  = 34'h000000000;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$257  = rq3_part0_0;
+    \$257  = rq2_mult_6;
     if (rst) begin
-      \$257  = 34'h000000000;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$258  = \$87 ;
+    \$258  = i__payload[68:46];
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$259  = rq3_part0_1;
+    \$259  = rq2_x[16:0];
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$260  = \$88 ;
+    \$260  = rq2_mult_1[16:0];
     if (rst) begin
-      \$260  = 23'h000000;
+      \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$261  = rq3_part1_0;
+    \$261  = \$64 ;
     if (rst) begin
-      \$261  = 23'h000000;
+      \$261  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$262  = \$89 ;
+    \$262  = rq2_part0_0;
     if (rst) begin
-      \$262  = 14'h0000;
+      \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$263  = rq3_part1_1;
+    \$263  = rq2_x[16:0];
     if (rst) begin
-      \$263  = 14'h0000;
+      \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$264  = \$97 [47:0];
+    \$264  = rq2_mult_1[24:17];
     if (rst) begin
-      \$264  = 48'h000000000000;
+      \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$265  = \$98 ;
+    \$265  = \$65 ;
     if (rst) begin
-      \$265  = 48'h000000000000;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$266  = \$99 ;
+    \$266  = rq2_part0_1;
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$267  = \$102 ;
+    \$267  = rq2_x[22:17];
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$268  = \$106 ;
+    \$268  = rq2_mult_1[16:0];
     if (rst) begin
-      \$268  = 50'h0000000000000;
+      \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$269  = \$110 [7:0];
+    \$269  = \$66 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$270  = \$114 [7:0];
+    \$270  = rq2_part1_0;
     if (rst) begin
-      \$270  = 8'h00;
+      \$270  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$271  = \$118 [7:0];
+    \$271  = rq2_x[22:17];
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$272  = \$122 [7:0];
+    \$272  = rq2_mult_1[24:17];
     if (rst) begin
       \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$273  = \$126 [3:0];
+    \$273  = \$67 ;
     if (rst) begin
-      \$273  = 4'h0;
+      \$273  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$274  = \$signature__addr ;
-    if (\$133 ) begin
-      \$274  = \$136 [2:0];
-    end
+    \$274  = rq2_part1_1;
     if (rst) begin
-      \$274  = 3'h0;
+      \$274  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$275  = rport__addr;
-    if (\$140 ) begin
-      \$275  = \$143 [2:0];
-    end
+    \$275  = \$75 [47:0];
     if (rst) begin
-      \$275  = 3'h0;
+      \$275  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$276  = \$156 [3:0];
+    \$276  = \$76 ;
     if (rst) begin
-      \$276  = 4'h0;
+      \$276  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$277  = o__valid;
-    if (\$158 ) begin
-      \$277  = \$160 ;
-    end
+    \$277  = \$77 ;
     if (rst) begin
       \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = o__payload;
-    if (\$158 ) begin
-      \$278  = \$162 ;
+    \$278  = \$80 ;
+    if (rst) begin
+      \$278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$279  = \$84 ;
+    if (rst) begin
+      \$279  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$280  = \$85 ;
+    if (rst) begin
+      \$280  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$281  = rq3_mult_1;
+    if (rst) begin
+      \$281  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$282  = rq3_mult_2;
+    if (rst) begin
+      \$282  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$283  = rq3_mult_3;
+    if (rst) begin
+      \$283  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$284  = rq3_mult_4;
+    if (rst) begin
+      \$284  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$285  = rq3_mult_5;
+    if (rst) begin
+      \$285  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$286  = rq3_mult_6;
+    if (rst) begin
+      \$286  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$287  = i__payload[91:69];
+    if (rst) begin
+      \$287  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$288  = rq3_x[16:0];
+    if (rst) begin
+      \$288  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$289  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$289  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$290  = \$86 ;
+    if (rst) begin
+      \$290  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$291  = rq3_part0_0;
+    if (rst) begin
+      \$291  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$292  = rq3_x[16:0];
+    if (rst) begin
+      \$292  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$293  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$293  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$294  = \$87 ;
+    if (rst) begin
+      \$294  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$295  = rq3_part0_1;
+    if (rst) begin
+      \$295  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$296  = rq3_x[22:17];
+    if (rst) begin
+      \$296  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$297  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$297  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$298  = \$88 ;
+    if (rst) begin
+      \$298  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$299  = rq3_part1_0;
+    if (rst) begin
+      \$299  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$300  = rq3_x[22:17];
+    if (rst) begin
+      \$300  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$301  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$301  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$302  = \$89 ;
+    if (rst) begin
+      \$302  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$303  = rq3_part1_1;
+    if (rst) begin
+      \$303  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$304  = \$97 [47:0];
+    if (rst) begin
+      \$304  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$305  = \$98 ;
+    if (rst) begin
+      \$305  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$306  = \$99 ;
+    if (rst) begin
+      \$306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$307  = \$102 ;
+    if (rst) begin
+      \$307  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$308  = \$106 ;
+    if (rst) begin
+      \$308  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$309  = \$110 [7:0];
+    if (rst) begin
+      \$309  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$310  = \$114 [7:0];
+    if (rst) begin
+      \$310  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$311  = \$118 [7:0];
+    if (rst) begin
+      \$311  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$312  = \$122 [7:0];
+    if (rst) begin
+      \$312  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$313  = \$126 [3:0];
+    if (rst) begin
+      \$313  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$314  = \$signature__addr ;
+    if (\$133 ) begin
+      \$314  = \$136 [3:0];
     end
     if (rst) begin
-      \$278  = 32'd0;
+      \$314  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$315  = rport__addr;
+    if (\$140 ) begin
+      \$315  = \$143 [3:0];
+    end
+    if (rst) begin
+      \$315  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$316  = \$156 [3:0];
+    if (rst) begin
+      \$316  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$317  = o__valid;
+    if (\$158 ) begin
+      \$317  = \$160 ;
+    end
+    if (rst) begin
+      \$317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$318  = o__payload;
+    if (\$158 ) begin
+      \$318  = \$162 ;
+    end
+    if (rst) begin
+      \$318  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -17087,9 +18233,9 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$1 ;
   wire \$10 ;
   reg [5:0] \$100 ;
-  reg [35:0] \$101 ;
-  reg [35:0] \$102 ;
-  reg [35:0] \$103 ;
+  reg [5:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
   reg [35:0] \$104 ;
   reg [35:0] \$105 ;
   reg [35:0] \$106 ;
@@ -17100,29 +18246,42 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [35:0] \$110 ;
   reg [35:0] \$111 ;
   reg [35:0] \$112 ;
-  reg [22:0] \$113 ;
-  reg [33:0] \$114 ;
-  reg [33:0] \$115 ;
-  reg [24:0] \$116 ;
-  reg [24:0] \$117 ;
+  reg [35:0] \$113 ;
+  reg [35:0] \$114 ;
+  reg [35:0] \$115 ;
+  reg [35:0] \$116 ;
+  reg [35:0] \$117 ;
   reg [22:0] \$118 ;
-  reg [22:0] \$119 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [13:0] \$120 ;
-  reg [13:0] \$121 ;
-  reg [47:0] \$122 ;
-  reg [47:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [49:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [2:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg [16:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [24:0] \$125 ;
+  reg [24:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [22:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [2:0] \$130 ;
-  reg \$131 ;
+  reg [22:0] \$130 ;
+  reg [5:0] \$131 ;
   reg [7:0] \$132 ;
+  reg [13:0] \$133 ;
+  reg [13:0] \$134 ;
+  reg [47:0] \$135 ;
+  reg [47:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [49:0] \$139 ;
   wire [4:0] \$14 ;
+  reg [3:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire \$15 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
@@ -17182,13 +18341,13 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -17204,15 +18363,15 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg [24:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
   reg [24:0] \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [5:0] \$96 ;
+  reg [24:0] \$95 ;
+  reg [24:0] \$96 ;
   reg [5:0] \$97 ;
   reg [5:0] \$98 ;
   reg [5:0] \$99 ;
@@ -17242,7 +18401,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -17256,18 +18415,25 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [35:0] rq0_half_4 = 36'h000000000;
   reg [35:0] rq0_half_5 = 36'h000000000;
   reg [35:0] rq0_half_6 = 36'h000000000;
+  reg [35:0] rq0_half_7 = 36'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [35:0] rq0_mask_1 = 36'h000000000;
   reg [35:0] rq0_mask_2 = 36'h000000000;
   reg [35:0] rq0_mask_3 = 36'h000000000;
   reg [35:0] rq0_mask_4 = 36'h000000000;
   reg [35:0] rq0_mask_5 = 36'h000000000;
   reg [35:0] rq0_mask_6 = 36'h000000000;
+  reg [35:0] rq0_mask_7 = 36'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -17284,8 +18450,13 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [5:0] rq0_x1_0 = 6'h00;
+  reg [5:0] rq0_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -17293,9 +18464,10 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [6:0];
+  reg [7:0] queue [7:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -17304,14 +18476,15 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[4] = 8'h00;
     queue[5] = 8'h00;
     queue[6] = 8'h00;
+    queue[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
@@ -17322,24 +18495,24 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'h9;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 5'h00 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(6'h17) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -17355,15 +18528,15 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_6 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$51  = rq_valid_7 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h7;
   assign \$53  = \$signature__addr  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h6;
+  assign \$59  = rport__addr == 3'h7;
   assign \$60  = rport__addr + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
   assign \$62  = ~ o__valid;
@@ -17372,7 +18545,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$68  = rq_valid_7 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -17382,7 +18555,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_6;
+  assign \$78  = \$77  | rq_valid_7;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -17402,93 +18575,119 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$89 ;
+    rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$90 ;
+    rq0_mult_1 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$91 ;
+    rq0_mult_2 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$92 ;
+    rq0_mult_3 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$93 ;
+    rq0_mult_4 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$94 ;
+    rq0_mult_5 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$95 ;
+    rq0_mult_6 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$96 ;
+    rq0_mult_7 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$97 ;
+    rq0_shift_1 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$98 ;
+    rq0_shift_2 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$99 ;
+    rq0_shift_3 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$100 ;
+    rq0_shift_4 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$101 ;
+    rq0_shift_5 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$102 ;
+    rq0_shift_6 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$103 ;
+    rq0_shift_7 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$104 ;
+    rq0_half_1 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$105 ;
+    rq0_half_2 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$106 ;
+    rq0_half_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$107 ;
+    rq0_half_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$108 ;
+    rq0_half_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$109 ;
+    rq0_half_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$110 ;
+    rq0_half_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$111 ;
+    rq0_mask_1 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$112 ;
+    rq0_mask_2 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$113 ;
+    rq0_mask_3 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$114 ;
+    rq0_mask_4 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$115 ;
+    rq0_mask_5 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$116 ;
+    rq0_mask_6 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$117 ;
+    rq0_mask_7 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$118 ;
+    rq0_x <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$119 ;
+    rq0_x0_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$120 ;
+    rq0_m0_0 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$121 ;
+    rq0_part0_0 <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$122 ;
+    rq0_part0_0_r <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$123 ;
+    rq0_x0_1 <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$124 ;
+    rq0_m0_1 <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$125 ;
+    rq0_part0_1 <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$126 ;
+    rq0_part0_1_r <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_x1_0 <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_m1_0 <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_part1_0 <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_part1_0_r <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    rq0_x1_1 <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    rq0_m1_1 <= \$132 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$133 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$134 ;
+  always @(posedge clk)
+    rq0_prod <= \$135 ;
+  always @(posedge clk)
+    rq0_floor <= \$136 ;
+  always @(posedge clk)
+    rq0_above <= \$137 ;
+  always @(posedge clk)
+    rq0_tie <= \$138 ;
+  always @(posedge clk)
+    rq0_code <= \$139 ;
+  always @(posedge clk)
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$16  = 25'h0000000;
@@ -17654,322 +18853,413 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = \$16 ;
+    \$89  = rq_valid_7;
     if (rst) begin
-      \$89  = 25'h0000000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = rq0_mult_1;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = rq0_mult_2;
+    \$91  = rq0_mult_1;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = rq0_mult_3;
+    \$92  = rq0_mult_2;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = rq0_mult_4;
+    \$93  = rq0_mult_3;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = rq0_mult_5;
+    \$94  = rq0_mult_4;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = \$17 ;
+    \$95  = rq0_mult_5;
     if (rst) begin
-      \$95  = 6'h00;
+      \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = rq0_shift_1;
+    \$96  = rq0_mult_6;
     if (rst) begin
-      \$96  = 6'h00;
+      \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = rq0_shift_2;
+    \$97  = \$17 ;
     if (rst) begin
       \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = rq0_shift_3;
+    \$98  = rq0_shift_1;
     if (rst) begin
       \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = rq0_shift_4;
+    \$99  = rq0_shift_2;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = rq0_shift_5;
+    \$100  = rq0_shift_3;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = \$18 ;
+    \$101  = rq0_shift_4;
     if (rst) begin
-      \$101  = 36'h000000000;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = rq0_half_1;
+    \$102  = rq0_shift_5;
     if (rst) begin
-      \$102  = 36'h000000000;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = rq0_half_2;
+    \$103  = rq0_shift_6;
     if (rst) begin
-      \$103  = 36'h000000000;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = rq0_half_3;
+    \$104  = \$18 ;
     if (rst) begin
       \$104  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = rq0_half_4;
+    \$105  = rq0_half_1;
     if (rst) begin
       \$105  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = rq0_half_5;
+    \$106  = rq0_half_2;
     if (rst) begin
       \$106  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = \$19 ;
+    \$107  = rq0_half_3;
     if (rst) begin
       \$107  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = rq0_mask_1;
+    \$108  = rq0_half_4;
     if (rst) begin
       \$108  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = rq0_mask_2;
+    \$109  = rq0_half_5;
     if (rst) begin
       \$109  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = rq0_mask_3;
+    \$110  = rq0_half_6;
     if (rst) begin
       \$110  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = rq0_mask_4;
+    \$111  = \$19 ;
     if (rst) begin
       \$111  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = rq0_mask_5;
+    \$112  = rq0_mask_1;
     if (rst) begin
       \$112  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = i__payload;
+    \$113  = rq0_mask_2;
     if (rst) begin
-      \$113  = 23'h000000;
+      \$113  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = \$20 ;
+    \$114  = rq0_mask_3;
     if (rst) begin
-      \$114  = 34'h000000000;
+      \$114  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = rq0_part0_0;
+    \$115  = rq0_mask_4;
     if (rst) begin
-      \$115  = 34'h000000000;
+      \$115  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = \$21 ;
+    \$116  = rq0_mask_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = rq0_part0_1;
+    \$117  = rq0_mask_6;
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$117  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = \$22 ;
+    \$118  = i__payload;
     if (rst) begin
       \$118  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = rq0_part1_0;
+    \$119  = rq0_x[16:0];
     if (rst) begin
-      \$119  = 23'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = \$23 ;
+    \$120  = rq0_mult_1[16:0];
     if (rst) begin
-      \$120  = 14'h0000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = rq0_part1_1;
+    \$121  = \$20 ;
     if (rst) begin
-      \$121  = 14'h0000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = \$31 [47:0];
+    \$122  = rq0_part0_0;
     if (rst) begin
-      \$122  = 48'h000000000000;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = \$32 ;
+    \$123  = rq0_x[16:0];
     if (rst) begin
-      \$123  = 48'h000000000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = \$33 ;
+    \$124  = rq0_mult_1[24:17];
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = \$36 ;
+    \$125  = \$21 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = \$40 ;
+    \$126  = rq0_part0_1;
     if (rst) begin
-      \$126  = 50'h0000000000000;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = rq0_x[22:17];
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = \$signature__addr ;
-    if (\$51 ) begin
-      \$128  = \$54 [2:0];
-    end
+    \$128  = rq0_mult_1[16:0];
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = rport__addr;
-    if (\$58 ) begin
-      \$129  = \$61 [2:0];
-    end
+    \$129  = \$22 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = \$74 [2:0];
+    \$130  = rq0_part1_0;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = o__valid;
-    if (\$76 ) begin
-      \$131  = \$78 ;
-    end
+    \$131  = rq0_x[22:17];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = o__payload;
-    if (\$76 ) begin
-      \$132  = \$80 ;
-    end
+    \$132  = rq0_mult_1[24:17];
     if (rst) begin
       \$132  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$133  = \$23 ;
+    if (rst) begin
+      \$133  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$134  = rq0_part1_1;
+    if (rst) begin
+      \$134  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$135  = \$31 [47:0];
+    if (rst) begin
+      \$135  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$136  = \$32 ;
+    if (rst) begin
+      \$136  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$137  = \$33 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$138  = \$36 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$139  = \$40 ;
+    if (rst) begin
+      \$139  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$140  = \$44 [3:0];
+    if (rst) begin
+      \$140  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$141  = \$signature__addr ;
+    if (\$51 ) begin
+      \$141  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$142  = rport__addr;
+    if (\$58 ) begin
+      \$142  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$142  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$143  = \$74 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$144  = o__valid;
+    if (\$76 ) begin
+      \$144  = \$78 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$145  = o__payload;
+    if (\$76 ) begin
+      \$145  = \$80 ;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
     end
   end
   assign i__ready = q_room;

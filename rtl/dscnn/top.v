@@ -4667,12 +4667,12 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [3:0] \$153 ;
+  wire [4:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [4:0] \$158 ;
+  wire [5:0] \$158 ;
   wire \$159 ;
   wire [47:0] \$16 ;
   wire \$160 ;
@@ -4689,22 +4689,22 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$170 ;
   reg \$171 ;
   reg \$172 ;
-  reg [24:0] \$173 ;
+  reg \$173 ;
   reg [24:0] \$174 ;
   reg [24:0] \$175 ;
   reg [24:0] \$176 ;
   reg [24:0] \$177 ;
   reg [24:0] \$178 ;
-  reg [5:0] \$179 ;
+  reg [24:0] \$179 ;
   wire \$18 ;
-  reg [5:0] \$180 ;
+  reg [24:0] \$180 ;
   reg [5:0] \$181 ;
   reg [5:0] \$182 ;
   reg [5:0] \$183 ;
   reg [5:0] \$184 ;
-  reg [32:0] \$185 ;
-  reg [32:0] \$186 ;
-  reg [32:0] \$187 ;
+  reg [5:0] \$185 ;
+  reg [5:0] \$186 ;
+  reg [5:0] \$187 ;
   reg [32:0] \$188 ;
   reg [32:0] \$189 ;
   wire \$19 ;
@@ -4715,140 +4715,186 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] \$194 ;
   reg [32:0] \$195 ;
   reg [32:0] \$196 ;
-  reg [20:0] \$197 ;
-  reg [33:0] \$198 ;
-  reg [33:0] \$199 ;
+  reg [32:0] \$197 ;
+  reg [32:0] \$198 ;
+  reg [32:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [24:0] \$200 ;
-  reg [24:0] \$201 ;
+  reg [32:0] \$200 ;
+  reg [32:0] \$201 ;
   reg [20:0] \$202 ;
-  reg [20:0] \$203 ;
-  reg [11:0] \$204 ;
-  reg [11:0] \$205 ;
-  reg [45:0] \$206 ;
-  reg [45:0] \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  reg [16:0] \$203 ;
+  reg [16:0] \$204 ;
+  reg [33:0] \$205 ;
+  reg [33:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [24:0] \$209 ;
   wire \$21 ;
-  reg [47:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [5:0] \$219 ;
+  reg [24:0] \$210 ;
+  reg [3:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [20:0] \$213 ;
+  reg [20:0] \$214 ;
+  reg [3:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [11:0] \$217 ;
+  reg [11:0] \$218 ;
+  reg [45:0] \$219 ;
   wire \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [33:0] \$223 ;
-  reg [33:0] \$224 ;
-  reg [33:0] \$225 ;
-  reg [33:0] \$226 ;
-  reg [33:0] \$227 ;
-  reg [33:0] \$228 ;
-  reg [33:0] \$229 ;
+  reg [45:0] \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg [47:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
-  reg [33:0] \$230 ;
-  reg [33:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [20:0] \$235 ;
-  reg [33:0] \$236 ;
-  reg [33:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [5:0] \$231 ;
+  reg [5:0] \$232 ;
+  reg [5:0] \$233 ;
+  reg [5:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg [33:0] \$238 ;
+  reg [33:0] \$239 ;
   wire \$24 ;
-  reg [20:0] \$240 ;
-  reg [20:0] \$241 ;
-  reg [11:0] \$242 ;
-  reg [11:0] \$243 ;
-  reg [45:0] \$244 ;
-  reg [45:0] \$245 ;
-  reg \$246 ;
-  reg \$247 ;
-  reg [47:0] \$248 ;
-  reg [24:0] \$249 ;
+  reg [33:0] \$240 ;
+  reg [33:0] \$241 ;
+  reg [33:0] \$242 ;
+  reg [33:0] \$243 ;
+  reg [33:0] \$244 ;
+  reg [33:0] \$245 ;
+  reg [33:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [33:0] \$249 ;
   wire [2:0] \$25 ;
-  reg [24:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [20:0] \$255 ;
+  reg [33:0] \$250 ;
+  reg [33:0] \$251 ;
+  reg [20:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [16:0] \$254 ;
+  reg [33:0] \$255 ;
   reg [33:0] \$256 ;
-  reg [33:0] \$257 ;
-  reg [24:0] \$258 ;
+  reg [16:0] \$257 ;
+  reg [7:0] \$258 ;
   reg [24:0] \$259 ;
   wire [2:0] \$26 ;
-  reg [20:0] \$260 ;
-  reg [20:0] \$261 ;
-  reg [11:0] \$262 ;
-  reg [11:0] \$263 ;
-  reg [45:0] \$264 ;
-  reg [45:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg [47:0] \$268 ;
-  reg [24:0] \$269 ;
+  reg [24:0] \$260 ;
+  reg [3:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [20:0] \$263 ;
+  reg [20:0] \$264 ;
+  reg [3:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [11:0] \$267 ;
+  reg [11:0] \$268 ;
+  reg [45:0] \$269 ;
   wire \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
+  reg [45:0] \$270 ;
+  reg \$271 ;
+  reg \$272 ;
+  reg [47:0] \$273 ;
   reg [24:0] \$274 ;
-  reg [5:0] \$275 ;
-  reg [5:0] \$276 ;
-  reg [5:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [5:0] \$279 ;
+  reg [24:0] \$275 ;
+  reg [24:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [24:0] \$279 ;
   reg [24:0] \$28 ;
-  reg [5:0] \$280 ;
-  reg [33:0] \$281 ;
-  reg [33:0] \$282 ;
-  reg [33:0] \$283 ;
+  reg [24:0] \$280 ;
+  reg [20:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [16:0] \$283 ;
   reg [33:0] \$284 ;
   reg [33:0] \$285 ;
-  reg [33:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [33:0] \$288 ;
-  reg [33:0] \$289 ;
+  reg [16:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [24:0] \$288 ;
+  reg [24:0] \$289 ;
   reg [5:0] \$29 ;
-  reg [33:0] \$290 ;
-  reg [33:0] \$291 ;
-  reg [33:0] \$292 ;
+  reg [3:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [20:0] \$292 ;
   reg [20:0] \$293 ;
-  reg [33:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [20:0] \$298 ;
-  reg [20:0] \$299 ;
+  reg [3:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [11:0] \$296 ;
+  reg [11:0] \$297 ;
+  reg [45:0] \$298 ;
+  reg [45:0] \$299 ;
   wire [47:0] \$3 ;
   reg [32:0] \$30 ;
-  reg [11:0] \$300 ;
-  reg [11:0] \$301 ;
-  reg [45:0] \$302 ;
-  reg [45:0] \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg [47:0] \$306 ;
-  reg [3:0] \$307 ;
-  reg [2:0] \$308 ;
-  reg [2:0] \$309 ;
+  reg \$300 ;
+  reg \$301 ;
+  reg [47:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [24:0] \$307 ;
+  reg [24:0] \$308 ;
+  reg [24:0] \$309 ;
   reg [32:0] \$31 ;
-  reg [2:0] \$310 ;
-  reg \$311 ;
-  reg [31:0] \$312 ;
+  reg [5:0] \$310 ;
+  reg [5:0] \$311 ;
+  reg [5:0] \$312 ;
+  reg [5:0] \$313 ;
+  reg [5:0] \$314 ;
+  reg [5:0] \$315 ;
+  reg [5:0] \$316 ;
+  reg [33:0] \$317 ;
+  reg [33:0] \$318 ;
+  reg [33:0] \$319 ;
   wire [33:0] \$32 ;
+  reg [33:0] \$320 ;
+  reg [33:0] \$321 ;
+  reg [33:0] \$322 ;
+  reg [33:0] \$323 ;
+  reg [33:0] \$324 ;
+  reg [33:0] \$325 ;
+  reg [33:0] \$326 ;
+  reg [33:0] \$327 ;
+  reg [33:0] \$328 ;
+  reg [33:0] \$329 ;
   wire [24:0] \$33 ;
+  reg [33:0] \$330 ;
+  reg [20:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [33:0] \$334 ;
+  reg [33:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
   wire [20:0] \$34 ;
+  reg [3:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [20:0] \$342 ;
+  reg [20:0] \$343 ;
+  reg [3:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [11:0] \$346 ;
+  reg [11:0] \$347 ;
+  reg [45:0] \$348 ;
+  reg [45:0] \$349 ;
   wire [11:0] \$35 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg [47:0] \$352 ;
+  reg [3:0] \$353 ;
+  reg [2:0] \$354 ;
+  reg [2:0] \$355 ;
+  reg [3:0] \$356 ;
+  reg \$357 ;
+  reg [31:0] \$358 ;
   wire [34:0] \$36 ;
   wire [35:0] \$37 ;
   wire [55:0] \$38 ;
@@ -4954,7 +5000,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -4968,18 +5014,25 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_half_4 = 33'h000000000;
   reg [32:0] rq0_half_5 = 33'h000000000;
   reg [32:0] rq0_half_6 = 33'h000000000;
+  reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [32:0] rq0_mask_1 = 33'h000000000;
   reg [32:0] rq0_mask_2 = 33'h000000000;
   reg [32:0] rq0_mask_3 = 33'h000000000;
   reg [32:0] rq0_mask_4 = 33'h000000000;
   reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [32:0] rq0_mask_6 = 33'h000000000;
+  reg [32:0] rq0_mask_7 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -4996,8 +5049,13 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [3:0] rq0_x1_0 = 4'h0;
+  reg [3:0] rq0_x1_1 = 4'h0;
   reg rq1_above = 1'h0;
   reg [47:0] rq1_code = 48'h000000000000;
   reg [45:0] rq1_floor = 46'h000000000000;
@@ -5007,18 +5065,25 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq1_half_4 = 34'h000000000;
   reg [33:0] rq1_half_5 = 34'h000000000;
   reg [33:0] rq1_half_6 = 34'h000000000;
+  reg [33:0] rq1_half_7 = 34'h000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [33:0] rq1_mask_1 = 34'h000000000;
   reg [33:0] rq1_mask_2 = 34'h000000000;
   reg [33:0] rq1_mask_3 = 34'h000000000;
   reg [33:0] rq1_mask_4 = 34'h000000000;
   reg [33:0] rq1_mask_5 = 34'h000000000;
   reg [33:0] rq1_mask_6 = 34'h000000000;
+  reg [33:0] rq1_mask_7 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -5035,17 +5100,27 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [3:0] rq1_x1_0 = 4'h0;
+  reg [3:0] rq1_x1_1 = 4'h0;
   reg rq2_above = 1'h0;
   reg [47:0] rq2_code = 48'h000000000000;
   reg [45:0] rq2_floor = 46'h000000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -5058,6 +5133,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [45:0] rq2_rem;
   reg rq2_tie = 1'h0;
   reg [20:0] rq2_x = 21'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [3:0] rq2_x1_0 = 4'h0;
+  reg [3:0] rq2_x1_1 = 4'h0;
   reg rq3_above = 1'h0;
   reg [47:0] rq3_code = 48'h000000000000;
   reg [45:0] rq3_floor = 46'h000000000000;
@@ -5067,18 +5146,25 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq3_half_4 = 34'h000000000;
   reg [33:0] rq3_half_5 = 34'h000000000;
   reg [33:0] rq3_half_6 = 34'h000000000;
+  reg [33:0] rq3_half_7 = 34'h000000000;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [33:0] rq3_mask_1 = 34'h000000000;
   reg [33:0] rq3_mask_2 = 34'h000000000;
   reg [33:0] rq3_mask_3 = 34'h000000000;
   reg [33:0] rq3_mask_4 = 34'h000000000;
   reg [33:0] rq3_mask_5 = 34'h000000000;
   reg [33:0] rq3_mask_6 = 34'h000000000;
+  reg [33:0] rq3_mask_7 = 34'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -5095,8 +5181,13 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_4 = 6'h00;
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
+  reg [5:0] rq3_shift_7 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [3:0] rq3_x1_0 = 4'h0;
+  reg [3:0] rq3_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -5104,9 +5195,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [6:0];
+  reg [31:0] queue [7:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -5115,16 +5207,17 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 32'd0;
     queue[5] = 32'd0;
     queue[6] = 32'd0;
+    queue[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
-  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_4 };
-  assign rq3_rem = rq3_prod & { 12'h000, rq3_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
+  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_5 };
+  assign rq3_rem = rq3_prod & { 12'h000, rq3_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -5147,50 +5240,50 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_6 & \$22 ;
+  assign \$signature__en  = rq_valid_7 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 2'h3;
   assign \$25  = group + 1'h1;
   assign \$26  = \$24  ? 3'h0 : \$25 ;
   assign \$27  = i__valid & q_room;
-  assign \$32  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$33  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$34  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$35  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$32  = rq0_x0_0 * rq0_m0_0;
+  assign \$33  = rq0_x0_1 * rq0_m0_1;
+  assign \$34  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$35  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$37  = 1'h0 + \$36 ;
   assign \$39  = \$37  + \$38 ;
   assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
   assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$45  = rq0_rem > rq0_half_4;
-  assign \$46  = rq0_rem == rq0_half_4;
-  assign \$47  = | rq0_half_4;
+  assign \$44  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$45  = rq0_rem > rq0_half_5;
+  assign \$46  = rq0_rem == rq0_half_5;
+  assign \$47  = | rq0_half_5;
   assign \$48  = \$46  & \$47 ;
   assign \$49  = $signed(8'h80) + $signed(rq0_floor);
   assign \$50  = rq0_tie & rq0_floor[0];
   assign \$51  = rq0_above | \$50 ;
   assign \$52  = $signed(\$49 ) + $signed({ 1'h0, \$51  });
-  assign \$57  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$58  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$59  = $signed(rq1_x[20:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$60  = $signed(rq1_x[20:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$57  = rq1_x0_0 * rq1_m0_0;
+  assign \$58  = rq1_x0_1 * rq1_m0_1;
+  assign \$59  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$60  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$62  = 1'h0 + \$61 ;
   assign \$64  = \$62  + \$63 ;
   assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
   assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$69  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$70  = rq1_rem > rq1_half_4;
-  assign \$71  = rq1_rem == rq1_half_4;
-  assign \$72  = | rq1_half_4;
+  assign \$69  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$70  = rq1_rem > rq1_half_5;
+  assign \$71  = rq1_rem == rq1_half_5;
+  assign \$72  = | rq1_half_5;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = $signed(8'h80) + $signed(rq1_floor);
   assign \$75  = rq1_tie & rq1_floor[0];
   assign \$76  = rq1_above | \$75 ;
   assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
-  assign \$79  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$80  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$81  = $signed(rq2_x[20:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$82  = $signed(rq2_x[20:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$79  = rq2_x0_0 * rq2_m0_0;
+  assign \$80  = rq2_x0_1 * rq2_m0_1;
+  assign \$81  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$82  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$84  = 1'h0 + \$83 ;
   assign \$86  = \$84  + \$85 ;
   assign \$88  = $signed({ 1'h0, \$86  }) + $signed(\$87 );
@@ -5201,18 +5294,18 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$97  = rq2_tie & rq2_floor[0];
   assign \$98  = rq2_above | \$97 ;
   assign \$99  = $signed(\$96 ) + $signed({ 1'h0, \$98  });
-  assign \$104  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$105  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$106  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$107  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$104  = rq3_x0_0 * rq3_m0_0;
+  assign \$105  = rq3_x0_1 * rq3_m0_1;
+  assign \$106  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$107  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$109  = 1'h0 + \$108 ;
   assign \$111  = \$109  + \$110 ;
   assign \$113  = $signed({ 1'h0, \$111  }) + $signed(\$112 );
   assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$117  = rq3_rem > rq3_half_4;
-  assign \$118  = rq3_rem == rq3_half_4;
-  assign \$119  = | rq3_half_4;
+  assign \$116  = $signed(rq3_prod) >>> rq3_shift_5;
+  assign \$117  = rq3_rem > rq3_half_5;
+  assign \$118  = rq3_rem == rq3_half_5;
+  assign \$119  = | rq3_half_5;
   assign \$120  = \$118  & \$119 ;
   assign \$121  = $signed(8'h80) + $signed(rq3_floor);
   assign \$122  = rq3_tie & rq3_floor[0];
@@ -5228,15 +5321,15 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$132  = ~ \$131 ;
   assign \$133  = \$130  & \$132 ;
   assign \$134  = ~ \$133 ;
-  assign \$135  = rq_valid_6 & \$134 ;
-  assign \$136  = \$signature__addr  == 3'h6;
+  assign \$135  = rq_valid_7 & \$134 ;
+  assign \$136  = \$signature__addr  == 3'h7;
   assign \$137  = \$signature__addr  + 1'h1;
   assign \$138  = \$136  ? 4'h0 : \$137 ;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = \$140  & \$141 ;
-  assign \$143  = rport__addr == 3'h6;
+  assign \$143  = rport__addr == 3'h7;
   assign \$144  = rport__addr + 1'h1;
   assign \$145  = \$143  ? 4'h0 : \$144 ;
   assign \$146  = ~ o__valid;
@@ -5245,7 +5338,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$149  = ~ \$148 ;
   assign \$150  = \$147  & \$149 ;
   assign \$151  = ~ \$150 ;
-  assign \$152  = rq_valid_6 & \$151 ;
+  assign \$152  = rq_valid_7 & \$151 ;
   assign \$153  = q_stored + \$152 ;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
@@ -5255,7 +5348,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$159  = ~ o__valid;
   assign \$160  = \$159  | o__ready;
   assign \$161  = | q_stored;
-  assign \$162  = \$161  | rq_valid_6;
+  assign \$162  = \$161  | rq_valid_7;
   assign \$163  = | q_stored;
   assign \$164  = \$163  ? rport__data : q_in;
   always @(posedge clk)
@@ -5275,285 +5368,377 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$172 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$173 ;
+    rq_valid_8 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$174 ;
+    rq0_mult_1 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$175 ;
+    rq0_mult_2 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$176 ;
+    rq0_mult_3 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$177 ;
+    rq0_mult_4 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$178 ;
+    rq0_mult_5 <= \$178 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$179 ;
+    rq0_mult_6 <= \$179 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$180 ;
+    rq0_mult_7 <= \$180 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$181 ;
+    rq0_shift_1 <= \$181 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$182 ;
+    rq0_shift_2 <= \$182 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$183 ;
+    rq0_shift_3 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$184 ;
+    rq0_shift_4 <= \$184 ;
   always @(posedge clk)
-    rq0_half_1 <= \$185 ;
+    rq0_shift_5 <= \$185 ;
   always @(posedge clk)
-    rq0_half_2 <= \$186 ;
+    rq0_shift_6 <= \$186 ;
   always @(posedge clk)
-    rq0_half_3 <= \$187 ;
+    rq0_shift_7 <= \$187 ;
   always @(posedge clk)
-    rq0_half_4 <= \$188 ;
+    rq0_half_1 <= \$188 ;
   always @(posedge clk)
-    rq0_half_5 <= \$189 ;
+    rq0_half_2 <= \$189 ;
   always @(posedge clk)
-    rq0_half_6 <= \$190 ;
+    rq0_half_3 <= \$190 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$191 ;
+    rq0_half_4 <= \$191 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$192 ;
+    rq0_half_5 <= \$192 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$193 ;
+    rq0_half_6 <= \$193 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$194 ;
+    rq0_half_7 <= \$194 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$195 ;
+    rq0_mask_1 <= \$195 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$196 ;
+    rq0_mask_2 <= \$196 ;
   always @(posedge clk)
-    rq0_x <= \$197 ;
+    rq0_mask_3 <= \$197 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$198 ;
+    rq0_mask_4 <= \$198 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$199 ;
+    rq0_mask_5 <= \$199 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$200 ;
+    rq0_mask_6 <= \$200 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$201 ;
+    rq0_mask_7 <= \$201 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$202 ;
+    rq0_x <= \$202 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$203 ;
+    rq0_x0_0 <= \$203 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$204 ;
+    rq0_m0_0 <= \$204 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$205 ;
+    rq0_part0_0 <= \$205 ;
   always @(posedge clk)
-    rq0_prod <= \$206 ;
+    rq0_part0_0_r <= \$206 ;
   always @(posedge clk)
-    rq0_floor <= \$207 ;
+    rq0_x0_1 <= \$207 ;
   always @(posedge clk)
-    rq0_above <= \$208 ;
+    rq0_m0_1 <= \$208 ;
   always @(posedge clk)
-    rq0_tie <= \$209 ;
+    rq0_part0_1 <= \$209 ;
   always @(posedge clk)
-    rq0_code <= \$210 ;
+    rq0_part0_1_r <= \$210 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$211 ;
+    rq0_x1_0 <= \$211 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$212 ;
+    rq0_m1_0 <= \$212 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$213 ;
+    rq0_part1_0 <= \$213 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$214 ;
+    rq0_part1_0_r <= \$214 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$215 ;
+    rq0_x1_1 <= \$215 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$216 ;
+    rq0_m1_1 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$217 ;
+    rq0_part1_1 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$218 ;
+    rq0_part1_1_r <= \$218 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$219 ;
+    rq0_prod <= \$219 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$220 ;
+    rq0_floor <= \$220 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$221 ;
+    rq0_above <= \$221 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$222 ;
+    rq0_tie <= \$222 ;
   always @(posedge clk)
-    rq1_half_1 <= \$223 ;
+    rq0_code <= \$223 ;
   always @(posedge clk)
-    rq1_half_2 <= \$224 ;
+    rq1_mult_1 <= \$224 ;
   always @(posedge clk)
-    rq1_half_3 <= \$225 ;
+    rq1_mult_2 <= \$225 ;
   always @(posedge clk)
-    rq1_half_4 <= \$226 ;
+    rq1_mult_3 <= \$226 ;
   always @(posedge clk)
-    rq1_half_5 <= \$227 ;
+    rq1_mult_4 <= \$227 ;
   always @(posedge clk)
-    rq1_half_6 <= \$228 ;
+    rq1_mult_5 <= \$228 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$229 ;
+    rq1_mult_6 <= \$229 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$230 ;
+    rq1_mult_7 <= \$230 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$231 ;
+    rq1_shift_1 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$232 ;
+    rq1_shift_2 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$233 ;
+    rq1_shift_3 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$234 ;
+    rq1_shift_4 <= \$234 ;
   always @(posedge clk)
-    rq1_x <= \$235 ;
+    rq1_shift_5 <= \$235 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$236 ;
+    rq1_shift_6 <= \$236 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$237 ;
+    rq1_shift_7 <= \$237 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$238 ;
+    rq1_half_1 <= \$238 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$239 ;
+    rq1_half_2 <= \$239 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$240 ;
+    rq1_half_3 <= \$240 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$241 ;
+    rq1_half_4 <= \$241 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$242 ;
+    rq1_half_5 <= \$242 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$243 ;
+    rq1_half_6 <= \$243 ;
   always @(posedge clk)
-    rq1_prod <= \$244 ;
+    rq1_half_7 <= \$244 ;
   always @(posedge clk)
-    rq1_floor <= \$245 ;
+    rq1_mask_1 <= \$245 ;
   always @(posedge clk)
-    rq1_above <= \$246 ;
+    rq1_mask_2 <= \$246 ;
   always @(posedge clk)
-    rq1_tie <= \$247 ;
+    rq1_mask_3 <= \$247 ;
   always @(posedge clk)
-    rq1_code <= \$248 ;
+    rq1_mask_4 <= \$248 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$249 ;
+    rq1_mask_5 <= \$249 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$250 ;
+    rq1_mask_6 <= \$250 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$251 ;
+    rq1_mask_7 <= \$251 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$252 ;
+    rq1_x <= \$252 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$253 ;
+    rq1_x0_0 <= \$253 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$254 ;
+    rq1_m0_0 <= \$254 ;
   always @(posedge clk)
-    rq2_x <= \$255 ;
+    rq1_part0_0 <= \$255 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$256 ;
+    rq1_part0_0_r <= \$256 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$257 ;
+    rq1_x0_1 <= \$257 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$258 ;
+    rq1_m0_1 <= \$258 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$259 ;
+    rq1_part0_1 <= \$259 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$260 ;
+    rq1_part0_1_r <= \$260 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$261 ;
+    rq1_x1_0 <= \$261 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$262 ;
+    rq1_m1_0 <= \$262 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$263 ;
+    rq1_part1_0 <= \$263 ;
   always @(posedge clk)
-    rq2_prod <= \$264 ;
+    rq1_part1_0_r <= \$264 ;
   always @(posedge clk)
-    rq2_floor <= \$265 ;
+    rq1_x1_1 <= \$265 ;
   always @(posedge clk)
-    rq2_above <= \$266 ;
+    rq1_m1_1 <= \$266 ;
   always @(posedge clk)
-    rq2_tie <= \$267 ;
+    rq1_part1_1 <= \$267 ;
   always @(posedge clk)
-    rq2_code <= \$268 ;
+    rq1_part1_1_r <= \$268 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$269 ;
+    rq1_prod <= \$269 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$270 ;
+    rq1_floor <= \$270 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$271 ;
+    rq1_above <= \$271 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$272 ;
+    rq1_tie <= \$272 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$273 ;
+    rq1_code <= \$273 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$274 ;
+    rq2_mult_1 <= \$274 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$275 ;
+    rq2_mult_2 <= \$275 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$276 ;
+    rq2_mult_3 <= \$276 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$277 ;
+    rq2_mult_4 <= \$277 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$278 ;
+    rq2_mult_5 <= \$278 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$279 ;
+    rq2_mult_6 <= \$279 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$280 ;
+    rq2_mult_7 <= \$280 ;
   always @(posedge clk)
-    rq3_half_1 <= \$281 ;
+    rq2_x <= \$281 ;
   always @(posedge clk)
-    rq3_half_2 <= \$282 ;
+    rq2_x0_0 <= \$282 ;
   always @(posedge clk)
-    rq3_half_3 <= \$283 ;
+    rq2_m0_0 <= \$283 ;
   always @(posedge clk)
-    rq3_half_4 <= \$284 ;
+    rq2_part0_0 <= \$284 ;
   always @(posedge clk)
-    rq3_half_5 <= \$285 ;
+    rq2_part0_0_r <= \$285 ;
   always @(posedge clk)
-    rq3_half_6 <= \$286 ;
+    rq2_x0_1 <= \$286 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$287 ;
+    rq2_m0_1 <= \$287 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$288 ;
+    rq2_part0_1 <= \$288 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$289 ;
+    rq2_part0_1_r <= \$289 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$290 ;
+    rq2_x1_0 <= \$290 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$291 ;
+    rq2_m1_0 <= \$291 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$292 ;
+    rq2_part1_0 <= \$292 ;
   always @(posedge clk)
-    rq3_x <= \$293 ;
+    rq2_part1_0_r <= \$293 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$294 ;
+    rq2_x1_1 <= \$294 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$295 ;
+    rq2_m1_1 <= \$295 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$296 ;
+    rq2_part1_1 <= \$296 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$297 ;
+    rq2_part1_1_r <= \$297 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$298 ;
+    rq2_prod <= \$298 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$299 ;
+    rq2_floor <= \$299 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$300 ;
+    rq2_above <= \$300 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$301 ;
+    rq2_tie <= \$301 ;
   always @(posedge clk)
-    rq3_prod <= \$302 ;
+    rq2_code <= \$302 ;
   always @(posedge clk)
-    rq3_floor <= \$303 ;
+    rq3_mult_1 <= \$303 ;
   always @(posedge clk)
-    rq3_above <= \$304 ;
+    rq3_mult_2 <= \$304 ;
   always @(posedge clk)
-    rq3_tie <= \$305 ;
+    rq3_mult_3 <= \$305 ;
   always @(posedge clk)
-    rq3_code <= \$306 ;
+    rq3_mult_4 <= \$306 ;
   always @(posedge clk)
-    q_owed <= \$307 ;
+    rq3_mult_5 <= \$307 ;
   always @(posedge clk)
-    \$signature__addr  <= \$308 ;
+    rq3_mult_6 <= \$308 ;
   always @(posedge clk)
-    rport__addr <= \$309 ;
+    rq3_mult_7 <= \$309 ;
   always @(posedge clk)
-    q_stored <= \$310 ;
+    rq3_shift_1 <= \$310 ;
   always @(posedge clk)
-    o__valid <= \$311 ;
+    rq3_shift_2 <= \$311 ;
   always @(posedge clk)
-    o__payload <= \$312 ;
+    rq3_shift_3 <= \$312 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$313 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$314 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$315 ;
+  always @(posedge clk)
+    rq3_shift_7 <= \$316 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$317 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$318 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$319 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$320 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$321 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$322 ;
+  always @(posedge clk)
+    rq3_half_7 <= \$323 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$324 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$325 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$326 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$327 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$328 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$329 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$330 ;
+  always @(posedge clk)
+    rq3_x <= \$331 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$332 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$333 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$334 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$335 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$336 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$337 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$338 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$339 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$340 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$341 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$342 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$343 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$344 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$345 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$346 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$347 ;
+  always @(posedge clk)
+    rq3_prod <= \$348 ;
+  always @(posedge clk)
+    rq3_floor <= \$349 ;
+  always @(posedge clk)
+    rq3_above <= \$350 ;
+  always @(posedge clk)
+    rq3_tie <= \$351 ;
+  always @(posedge clk)
+    rq3_code <= \$352 ;
+  always @(posedge clk)
+    q_owed <= \$353 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$354 ;
+  always @(posedge clk)
+    rport__addr <= \$355 ;
+  always @(posedge clk)
+    q_stored <= \$356 ;
+  always @(posedge clk)
+    o__valid <= \$357 ;
+  always @(posedge clk)
+    o__payload <= \$358 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
@@ -5797,994 +5982,1316 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$173  = \$28 ;
+    \$173  = rq_valid_7;
     if (rst) begin
-      \$173  = 25'h0000000;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$174  = rq0_mult_1;
+    \$174  = \$28 ;
     if (rst) begin
       \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$175  = rq0_mult_2;
+    \$175  = rq0_mult_1;
     if (rst) begin
       \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$176  = rq0_mult_3;
+    \$176  = rq0_mult_2;
     if (rst) begin
       \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$177  = rq0_mult_4;
+    \$177  = rq0_mult_3;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$178  = rq0_mult_5;
+    \$178  = rq0_mult_4;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = \$29 ;
+    \$179  = rq0_mult_5;
     if (rst) begin
-      \$179  = 6'h00;
+      \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = rq0_shift_1;
+    \$180  = rq0_mult_6;
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = rq0_shift_2;
+    \$181  = \$29 ;
     if (rst) begin
       \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = rq0_shift_3;
+    \$182  = rq0_shift_1;
     if (rst) begin
       \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = rq0_shift_4;
+    \$183  = rq0_shift_2;
     if (rst) begin
       \$183  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = rq0_shift_5;
+    \$184  = rq0_shift_3;
     if (rst) begin
       \$184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = \$30 ;
+    \$185  = rq0_shift_4;
     if (rst) begin
-      \$185  = 33'h000000000;
+      \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = rq0_half_1;
+    \$186  = rq0_shift_5;
     if (rst) begin
-      \$186  = 33'h000000000;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = rq0_half_2;
+    \$187  = rq0_shift_6;
     if (rst) begin
-      \$187  = 33'h000000000;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = rq0_half_3;
+    \$188  = \$30 ;
     if (rst) begin
       \$188  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = rq0_half_4;
+    \$189  = rq0_half_1;
     if (rst) begin
       \$189  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = rq0_half_5;
+    \$190  = rq0_half_2;
     if (rst) begin
       \$190  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = \$31 ;
+    \$191  = rq0_half_3;
     if (rst) begin
       \$191  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = rq0_mask_1;
+    \$192  = rq0_half_4;
     if (rst) begin
       \$192  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = rq0_mask_2;
+    \$193  = rq0_half_5;
     if (rst) begin
       \$193  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = rq0_mask_3;
+    \$194  = rq0_half_6;
     if (rst) begin
       \$194  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = rq0_mask_4;
+    \$195  = \$31 ;
     if (rst) begin
       \$195  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = rq0_mask_5;
+    \$196  = rq0_mask_1;
     if (rst) begin
       \$196  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = i__payload[20:0];
+    \$197  = rq0_mask_2;
     if (rst) begin
-      \$197  = 21'h000000;
+      \$197  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = \$32 ;
+    \$198  = rq0_mask_3;
     if (rst) begin
-      \$198  = 34'h000000000;
+      \$198  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = rq0_part0_0;
+    \$199  = rq0_mask_4;
     if (rst) begin
-      \$199  = 34'h000000000;
+      \$199  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = \$33 ;
+    \$200  = rq0_mask_5;
     if (rst) begin
-      \$200  = 25'h0000000;
+      \$200  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = rq0_part0_1;
+    \$201  = rq0_mask_6;
     if (rst) begin
-      \$201  = 25'h0000000;
+      \$201  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = \$34 ;
+    \$202  = i__payload[20:0];
     if (rst) begin
       \$202  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = rq0_part1_0;
+    \$203  = rq0_x[16:0];
     if (rst) begin
-      \$203  = 21'h000000;
+      \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = \$35 ;
+    \$204  = rq0_mult_1[16:0];
     if (rst) begin
-      \$204  = 12'h000;
+      \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = rq0_part1_1;
+    \$205  = \$32 ;
     if (rst) begin
-      \$205  = 12'h000;
+      \$205  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = \$43 [45:0];
+    \$206  = rq0_part0_0;
     if (rst) begin
-      \$206  = 46'h000000000000;
+      \$206  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = \$44 ;
+    \$207  = rq0_x[16:0];
     if (rst) begin
-      \$207  = 46'h000000000000;
+      \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = \$45 ;
+    \$208  = rq0_mult_1[24:17];
     if (rst) begin
-      \$208  = 1'h0;
+      \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = \$48 ;
+    \$209  = \$33 ;
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = \$52 ;
+    \$210  = rq0_part0_1;
     if (rst) begin
-      \$210  = 48'h000000000000;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = \$53 ;
+    \$211  = rq0_x[20:17];
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = rq1_mult_1;
+    \$212  = rq0_mult_1[16:0];
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = rq1_mult_2;
+    \$213  = \$34 ;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = rq1_mult_3;
+    \$214  = rq0_part1_0;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = rq1_mult_4;
+    \$215  = rq0_x[20:17];
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = rq1_mult_5;
+    \$216  = rq0_mult_1[24:17];
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = \$54 ;
+    \$217  = \$35 ;
     if (rst) begin
-      \$217  = 6'h00;
+      \$217  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = rq1_shift_1;
+    \$218  = rq0_part1_1;
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = rq1_shift_2;
+    \$219  = \$43 [45:0];
     if (rst) begin
-      \$219  = 6'h00;
+      \$219  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = rq1_shift_3;
+    \$220  = \$44 ;
     if (rst) begin
-      \$220  = 6'h00;
+      \$220  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = rq1_shift_4;
+    \$221  = \$45 ;
     if (rst) begin
-      \$221  = 6'h00;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = rq1_shift_5;
+    \$222  = \$48 ;
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = \$55 ;
+    \$223  = \$52 ;
     if (rst) begin
-      \$223  = 34'h000000000;
+      \$223  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = rq1_half_1;
+    \$224  = \$53 ;
     if (rst) begin
-      \$224  = 34'h000000000;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = rq1_half_2;
+    \$225  = rq1_mult_1;
     if (rst) begin
-      \$225  = 34'h000000000;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = rq1_half_3;
+    \$226  = rq1_mult_2;
     if (rst) begin
-      \$226  = 34'h000000000;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = rq1_half_4;
+    \$227  = rq1_mult_3;
     if (rst) begin
-      \$227  = 34'h000000000;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = rq1_half_5;
+    \$228  = rq1_mult_4;
     if (rst) begin
-      \$228  = 34'h000000000;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = \$56 ;
+    \$229  = rq1_mult_5;
     if (rst) begin
-      \$229  = 34'h000000000;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = rq1_mask_1;
+    \$230  = rq1_mult_6;
     if (rst) begin
-      \$230  = 34'h000000000;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = rq1_mask_2;
+    \$231  = \$54 ;
     if (rst) begin
-      \$231  = 34'h000000000;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = rq1_mask_3;
+    \$232  = rq1_shift_1;
     if (rst) begin
-      \$232  = 34'h000000000;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = rq1_mask_4;
+    \$233  = rq1_shift_2;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = rq1_mask_5;
+    \$234  = rq1_shift_3;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = i__payload[41:21];
+    \$235  = rq1_shift_4;
     if (rst) begin
-      \$235  = 21'h000000;
+      \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = \$57 ;
+    \$236  = rq1_shift_5;
     if (rst) begin
-      \$236  = 34'h000000000;
+      \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = rq1_part0_0;
+    \$237  = rq1_shift_6;
     if (rst) begin
-      \$237  = 34'h000000000;
+      \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = \$58 ;
+    \$238  = \$55 ;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = rq1_part0_1;
+    \$239  = rq1_half_1;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = \$59 ;
+    \$240  = rq1_half_2;
     if (rst) begin
-      \$240  = 21'h000000;
+      \$240  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = rq1_part1_0;
+    \$241  = rq1_half_3;
     if (rst) begin
-      \$241  = 21'h000000;
+      \$241  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = \$60 ;
+    \$242  = rq1_half_4;
     if (rst) begin
-      \$242  = 12'h000;
+      \$242  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = rq1_part1_1;
+    \$243  = rq1_half_5;
     if (rst) begin
-      \$243  = 12'h000;
+      \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = \$68 [45:0];
+    \$244  = rq1_half_6;
     if (rst) begin
-      \$244  = 46'h000000000000;
+      \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = \$69 ;
+    \$245  = \$56 ;
     if (rst) begin
-      \$245  = 46'h000000000000;
+      \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = \$70 ;
+    \$246  = rq1_mask_1;
     if (rst) begin
-      \$246  = 1'h0;
+      \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = \$73 ;
+    \$247  = rq1_mask_2;
     if (rst) begin
-      \$247  = 1'h0;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = \$77 ;
+    \$248  = rq1_mask_3;
     if (rst) begin
-      \$248  = 48'h000000000000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = \$78 ;
+    \$249  = rq1_mask_4;
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = rq2_mult_1;
+    \$250  = rq1_mask_5;
     if (rst) begin
-      \$250  = 25'h0000000;
+      \$250  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = rq2_mult_2;
+    \$251  = rq1_mask_6;
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = rq2_mult_3;
+    \$252  = i__payload[41:21];
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = rq2_mult_4;
+    \$253  = rq1_x[16:0];
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = rq2_mult_5;
+    \$254  = rq1_mult_1[16:0];
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = i__payload[62:42];
+    \$255  = \$57 ;
     if (rst) begin
-      \$255  = 21'h000000;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$256  = \$79 ;
+    \$256  = rq1_part0_0;
     if (rst) begin
       \$256  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$257  = rq2_part0_0;
+    \$257  = rq1_x[16:0];
     if (rst) begin
-      \$257  = 34'h000000000;
+      \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$258  = \$80 ;
+    \$258  = rq1_mult_1[24:17];
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$259  = rq2_part0_1;
+    \$259  = \$58 ;
     if (rst) begin
       \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$260  = \$81 ;
+    \$260  = rq1_part0_1;
     if (rst) begin
-      \$260  = 21'h000000;
+      \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$261  = rq2_part1_0;
+    \$261  = rq1_x[20:17];
     if (rst) begin
-      \$261  = 21'h000000;
+      \$261  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$262  = \$82 ;
+    \$262  = rq1_mult_1[16:0];
     if (rst) begin
-      \$262  = 12'h000;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$263  = rq2_part1_1;
+    \$263  = \$59 ;
     if (rst) begin
-      \$263  = 12'h000;
+      \$263  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$264  = \$90 [45:0];
+    \$264  = rq1_part1_0;
     if (rst) begin
-      \$264  = 46'h000000000000;
+      \$264  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$265  = \$91 ;
+    \$265  = rq1_x[20:17];
     if (rst) begin
-      \$265  = 46'h000000000000;
+      \$265  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$266  = \$92 ;
+    \$266  = rq1_mult_1[24:17];
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$267  = \$95 ;
+    \$267  = \$60 ;
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$268  = \$99 ;
+    \$268  = rq1_part1_1;
     if (rst) begin
-      \$268  = 48'h000000000000;
+      \$268  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$269  = \$100 ;
+    \$269  = \$68 [45:0];
     if (rst) begin
-      \$269  = 25'h0000000;
+      \$269  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$270  = rq3_mult_1;
+    \$270  = \$69 ;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$270  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$271  = rq3_mult_2;
+    \$271  = \$70 ;
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$272  = rq3_mult_3;
+    \$272  = \$73 ;
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$273  = rq3_mult_4;
+    \$273  = \$77 ;
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$274  = rq3_mult_5;
+    \$274  = \$78 ;
     if (rst) begin
       \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$275  = \$101 ;
+    \$275  = rq2_mult_1;
     if (rst) begin
-      \$275  = 6'h00;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$276  = rq3_shift_1;
+    \$276  = rq2_mult_2;
     if (rst) begin
-      \$276  = 6'h00;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$277  = rq3_shift_2;
+    \$277  = rq2_mult_3;
     if (rst) begin
-      \$277  = 6'h00;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$278  = rq3_shift_3;
+    \$278  = rq2_mult_4;
     if (rst) begin
-      \$278  = 6'h00;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$279  = rq3_shift_4;
+    \$279  = rq2_mult_5;
     if (rst) begin
-      \$279  = 6'h00;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$280  = rq3_shift_5;
+    \$280  = rq2_mult_6;
     if (rst) begin
-      \$280  = 6'h00;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$281  = \$102 ;
+    \$281  = i__payload[62:42];
     if (rst) begin
-      \$281  = 34'h000000000;
+      \$281  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$282  = rq3_half_1;
+    \$282  = rq2_x[16:0];
     if (rst) begin
-      \$282  = 34'h000000000;
+      \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$283  = rq3_half_2;
+    \$283  = rq2_mult_1[16:0];
     if (rst) begin
-      \$283  = 34'h000000000;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$284  = rq3_half_3;
+    \$284  = \$79 ;
     if (rst) begin
       \$284  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$285  = rq3_half_4;
+    \$285  = rq2_part0_0;
     if (rst) begin
       \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$286  = rq3_half_5;
+    \$286  = rq2_x[16:0];
     if (rst) begin
-      \$286  = 34'h000000000;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$287  = \$103 ;
+    \$287  = rq2_mult_1[24:17];
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$288  = rq3_mask_1;
+    \$288  = \$80 ;
     if (rst) begin
-      \$288  = 34'h000000000;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$289  = rq3_mask_2;
+    \$289  = rq2_part0_1;
     if (rst) begin
-      \$289  = 34'h000000000;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$290  = rq3_mask_3;
+    \$290  = rq2_x[20:17];
     if (rst) begin
-      \$290  = 34'h000000000;
+      \$290  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$291  = rq3_mask_4;
+    \$291  = rq2_mult_1[16:0];
     if (rst) begin
-      \$291  = 34'h000000000;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$292  = rq3_mask_5;
+    \$292  = \$81 ;
     if (rst) begin
-      \$292  = 34'h000000000;
+      \$292  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$293  = i__payload[83:63];
+    \$293  = rq2_part1_0;
     if (rst) begin
       \$293  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$294  = \$104 ;
+    \$294  = rq2_x[20:17];
     if (rst) begin
-      \$294  = 34'h000000000;
+      \$294  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$295  = rq3_part0_0;
+    \$295  = rq2_mult_1[24:17];
     if (rst) begin
-      \$295  = 34'h000000000;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$296  = \$105 ;
+    \$296  = \$82 ;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$297  = rq3_part0_1;
+    \$297  = rq2_part1_1;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$298  = \$106 ;
+    \$298  = \$90 [45:0];
     if (rst) begin
-      \$298  = 21'h000000;
+      \$298  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$299  = rq3_part1_0;
+    \$299  = \$91 ;
     if (rst) begin
-      \$299  = 21'h000000;
+      \$299  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$300  = \$107 ;
+    \$300  = \$92 ;
     if (rst) begin
-      \$300  = 12'h000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$301  = rq3_part1_1;
+    \$301  = \$95 ;
     if (rst) begin
-      \$301  = 12'h000;
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$302  = \$115 [45:0];
+    \$302  = \$99 ;
     if (rst) begin
-      \$302  = 46'h000000000000;
+      \$302  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$303  = \$116 ;
+    \$303  = \$100 ;
     if (rst) begin
-      \$303  = 46'h000000000000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$304  = \$117 ;
+    \$304  = rq3_mult_1;
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$305  = \$120 ;
+    \$305  = rq3_mult_2;
     if (rst) begin
-      \$305  = 1'h0;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$306  = \$124 ;
+    \$306  = rq3_mult_3;
     if (rst) begin
-      \$306  = 48'h000000000000;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$307  = \$128 [3:0];
+    \$307  = rq3_mult_4;
     if (rst) begin
-      \$307  = 4'h0;
+      \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$308  = \$signature__addr ;
+    \$308  = rq3_mult_5;
+    if (rst) begin
+      \$308  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$309  = rq3_mult_6;
+    if (rst) begin
+      \$309  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$310  = \$101 ;
+    if (rst) begin
+      \$310  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$311  = rq3_shift_1;
+    if (rst) begin
+      \$311  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$312  = rq3_shift_2;
+    if (rst) begin
+      \$312  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$313  = rq3_shift_3;
+    if (rst) begin
+      \$313  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$314  = rq3_shift_4;
+    if (rst) begin
+      \$314  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$315  = rq3_shift_5;
+    if (rst) begin
+      \$315  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$316  = rq3_shift_6;
+    if (rst) begin
+      \$316  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$317  = \$102 ;
+    if (rst) begin
+      \$317  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$318  = rq3_half_1;
+    if (rst) begin
+      \$318  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$319  = rq3_half_2;
+    if (rst) begin
+      \$319  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$320  = rq3_half_3;
+    if (rst) begin
+      \$320  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$321  = rq3_half_4;
+    if (rst) begin
+      \$321  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$322  = rq3_half_5;
+    if (rst) begin
+      \$322  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$323  = rq3_half_6;
+    if (rst) begin
+      \$323  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$324  = \$103 ;
+    if (rst) begin
+      \$324  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$325  = rq3_mask_1;
+    if (rst) begin
+      \$325  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$326  = rq3_mask_2;
+    if (rst) begin
+      \$326  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$327  = rq3_mask_3;
+    if (rst) begin
+      \$327  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$328  = rq3_mask_4;
+    if (rst) begin
+      \$328  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$329  = rq3_mask_5;
+    if (rst) begin
+      \$329  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$330  = rq3_mask_6;
+    if (rst) begin
+      \$330  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$331  = i__payload[83:63];
+    if (rst) begin
+      \$331  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$332  = rq3_x[16:0];
+    if (rst) begin
+      \$332  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$333  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$333  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$334  = \$104 ;
+    if (rst) begin
+      \$334  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$335  = rq3_part0_0;
+    if (rst) begin
+      \$335  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$336  = rq3_x[16:0];
+    if (rst) begin
+      \$336  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$337  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$337  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$338  = \$105 ;
+    if (rst) begin
+      \$338  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$339  = rq3_part0_1;
+    if (rst) begin
+      \$339  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$340  = rq3_x[20:17];
+    if (rst) begin
+      \$340  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$341  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$341  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$342  = \$106 ;
+    if (rst) begin
+      \$342  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$343  = rq3_part1_0;
+    if (rst) begin
+      \$343  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$344  = rq3_x[20:17];
+    if (rst) begin
+      \$344  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$345  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$345  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$346  = \$107 ;
+    if (rst) begin
+      \$346  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$347  = rq3_part1_1;
+    if (rst) begin
+      \$347  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$348  = \$115 [45:0];
+    if (rst) begin
+      \$348  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$349  = \$116 ;
+    if (rst) begin
+      \$349  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$350  = \$117 ;
+    if (rst) begin
+      \$350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$351  = \$120 ;
+    if (rst) begin
+      \$351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$352  = \$124 ;
+    if (rst) begin
+      \$352  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$353  = \$128 [3:0];
+    if (rst) begin
+      \$353  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$354  = \$signature__addr ;
     if (\$135 ) begin
-      \$308  = \$138 [2:0];
+      \$354  = \$138 [2:0];
     end
     if (rst) begin
-      \$308  = 3'h0;
+      \$354  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$309  = rport__addr;
+    \$355  = rport__addr;
     if (\$142 ) begin
-      \$309  = \$145 [2:0];
+      \$355  = \$145 [2:0];
     end
     if (rst) begin
-      \$309  = 3'h0;
+      \$355  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$310  = \$158 [2:0];
+    \$356  = \$158 [3:0];
     if (rst) begin
-      \$310  = 3'h0;
+      \$356  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$311  = o__valid;
+    \$357  = o__valid;
     if (\$160 ) begin
-      \$311  = \$162 ;
+      \$357  = \$162 ;
     end
     if (rst) begin
-      \$311  = 1'h0;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$312  = o__payload;
+    \$358  = o__payload;
     if (\$160 ) begin
-      \$312  = \$164 ;
+      \$358  = \$164 ;
     end
     if (rst) begin
-      \$312  = 32'd0;
+      \$358  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -9597,13 +10104,13 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [3:0] \$147 ;
+  wire [4:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [51:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [4:0] \$152 ;
+  wire [5:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
@@ -9619,7 +10126,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$164 ;
   reg \$165 ;
   reg \$166 ;
-  reg [24:0] \$167 ;
+  reg \$167 ;
   reg [24:0] \$168 ;
   reg [24:0] \$169 ;
   wire \$17 ;
@@ -9627,65 +10134,65 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$171 ;
   reg [24:0] \$172 ;
   reg [24:0] \$173 ;
-  reg [33:0] \$174 ;
-  reg [33:0] \$175 ;
-  reg [24:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
+  reg [24:0] \$174 ;
+  reg [24:0] \$175 ;
+  reg [16:0] \$176 ;
+  reg [16:0] \$177 ;
+  reg [33:0] \$178 ;
+  reg [33:0] \$179 ;
   wire \$18 ;
-  reg [15:0] \$180 ;
-  reg [15:0] \$181 ;
-  reg [49:0] \$182 ;
-  reg [49:0] \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg [51:0] \$186 ;
+  reg [16:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [24:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [24:0] \$186 ;
   reg [24:0] \$187 ;
-  reg [24:0] \$188 ;
-  reg [24:0] \$189 ;
+  reg [7:0] \$188 ;
+  reg [7:0] \$189 ;
   wire \$19 ;
-  reg [24:0] \$190 ;
-  reg [24:0] \$191 ;
-  reg [24:0] \$192 ;
-  reg [24:0] \$193 ;
-  reg [33:0] \$194 ;
-  reg [33:0] \$195 ;
-  reg [24:0] \$196 ;
+  reg [15:0] \$190 ;
+  reg [15:0] \$191 ;
+  reg [49:0] \$192 ;
+  reg [49:0] \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [51:0] \$196 ;
   reg [24:0] \$197 ;
   reg [24:0] \$198 ;
   reg [24:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [15:0] \$200 ;
-  reg [15:0] \$201 ;
-  reg [49:0] \$202 ;
-  reg [49:0] \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg [51:0] \$206 ;
-  reg [24:0] \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg [24:0] \$200 ;
+  reg [24:0] \$201 ;
+  reg [24:0] \$202 ;
+  reg [24:0] \$203 ;
+  reg [24:0] \$204 ;
+  reg [16:0] \$205 ;
+  reg [16:0] \$206 ;
+  reg [33:0] \$207 ;
+  reg [33:0] \$208 ;
+  reg [16:0] \$209 ;
   wire \$21 ;
-  reg [24:0] \$210 ;
+  reg [7:0] \$210 ;
   reg [24:0] \$211 ;
   reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [33:0] \$214 ;
-  reg [33:0] \$215 ;
+  reg [7:0] \$213 ;
+  reg [16:0] \$214 ;
+  reg [24:0] \$215 ;
   reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg [7:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [15:0] \$219 ;
   wire \$22 ;
   reg [15:0] \$220 ;
-  reg [15:0] \$221 ;
+  reg [49:0] \$221 ;
   reg [49:0] \$222 ;
-  reg [49:0] \$223 ;
+  reg \$223 ;
   reg \$224 ;
-  reg \$225 ;
-  reg [51:0] \$226 ;
+  reg [51:0] \$225 ;
+  reg [24:0] \$226 ;
   reg [24:0] \$227 ;
   reg [24:0] \$228 ;
   reg [24:0] \$229 ;
@@ -9693,53 +10200,93 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$230 ;
   reg [24:0] \$231 ;
   reg [24:0] \$232 ;
-  reg [5:0] \$233 ;
-  reg [5:0] \$234 ;
-  reg [5:0] \$235 ;
-  reg [5:0] \$236 ;
-  reg [5:0] \$237 ;
-  reg [5:0] \$238 ;
-  reg [32:0] \$239 ;
+  reg [24:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [33:0] \$236 ;
+  reg [33:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [7:0] \$239 ;
   wire \$24 ;
-  reg [32:0] \$240 ;
-  reg [32:0] \$241 ;
-  reg [32:0] \$242 ;
-  reg [32:0] \$243 ;
-  reg [32:0] \$244 ;
-  reg [32:0] \$245 ;
-  reg [32:0] \$246 ;
-  reg [32:0] \$247 ;
-  reg [32:0] \$248 ;
-  reg [32:0] \$249 ;
+  reg [24:0] \$240 ;
+  reg [24:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [24:0] \$244 ;
+  reg [24:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [15:0] \$248 ;
+  reg [15:0] \$249 ;
   wire [2:0] \$25 ;
-  reg [32:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [33:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [24:0] \$254 ;
+  reg [49:0] \$250 ;
+  reg [49:0] \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg [51:0] \$254 ;
   reg [24:0] \$255 ;
   reg [24:0] \$256 ;
   reg [24:0] \$257 ;
-  reg [15:0] \$258 ;
-  reg [15:0] \$259 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
   wire [2:0] \$26 ;
-  reg [49:0] \$260 ;
-  reg [49:0] \$261 ;
-  reg \$262 ;
-  reg \$263 ;
-  reg [51:0] \$264 ;
-  reg [3:0] \$265 ;
-  reg [2:0] \$266 ;
-  reg [2:0] \$267 ;
-  reg [2:0] \$268 ;
-  reg \$269 ;
+  reg [24:0] \$260 ;
+  reg [24:0] \$261 ;
+  reg [5:0] \$262 ;
+  reg [5:0] \$263 ;
+  reg [5:0] \$264 ;
+  reg [5:0] \$265 ;
+  reg [5:0] \$266 ;
+  reg [5:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg [32:0] \$269 ;
   wire \$27 ;
-  reg [31:0] \$270 ;
+  reg [32:0] \$270 ;
+  reg [32:0] \$271 ;
+  reg [32:0] \$272 ;
+  reg [32:0] \$273 ;
+  reg [32:0] \$274 ;
+  reg [32:0] \$275 ;
+  reg [32:0] \$276 ;
+  reg [32:0] \$277 ;
+  reg [32:0] \$278 ;
+  reg [32:0] \$279 ;
   reg [24:0] \$28 ;
+  reg [32:0] \$280 ;
+  reg [32:0] \$281 ;
+  reg [32:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [16:0] \$285 ;
+  reg [33:0] \$286 ;
+  reg [33:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [7:0] \$289 ;
   wire [33:0] \$29 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [7:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [15:0] \$298 ;
+  reg [15:0] \$299 ;
   wire [51:0] \$3 ;
   wire [24:0] \$30 ;
+  reg [49:0] \$300 ;
+  reg [49:0] \$301 ;
+  reg \$302 ;
+  reg \$303 ;
+  reg [51:0] \$304 ;
+  reg [3:0] \$305 ;
+  reg [2:0] \$306 ;
+  reg [2:0] \$307 ;
+  reg [3:0] \$308 ;
+  reg \$309 ;
   wire [24:0] \$31 ;
+  reg [31:0] \$310 ;
   wire [15:0] \$32 ;
   wire [34:0] \$33 ;
   wire [35:0] \$34 ;
@@ -9849,7 +10396,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -9857,12 +10404,17 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq0_above = 1'h0;
   reg [51:0] rq0_code = 52'h0000000000000;
   reg [49:0] rq0_floor = 50'h0000000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -9875,15 +10427,24 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [49:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [24:0] rq0_x = 25'h0000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [7:0] rq0_x1_0 = 8'h00;
+  reg [7:0] rq0_x1_1 = 8'h00;
   reg rq1_above = 1'h0;
   reg [51:0] rq1_code = 52'h0000000000000;
   reg [49:0] rq1_floor = 50'h0000000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -9896,15 +10457,24 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [49:0] rq1_rem;
   reg rq1_tie = 1'h0;
   reg [24:0] rq1_x = 25'h0000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [7:0] rq1_x1_0 = 8'h00;
+  reg [7:0] rq1_x1_1 = 8'h00;
   reg rq2_above = 1'h0;
   reg [51:0] rq2_code = 52'h0000000000000;
   reg [49:0] rq2_floor = 50'h0000000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -9917,6 +10487,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [49:0] rq2_rem;
   reg rq2_tie = 1'h0;
   reg [24:0] rq2_x = 25'h0000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [7:0] rq2_x1_0 = 8'h00;
+  reg [7:0] rq2_x1_1 = 8'h00;
   reg rq3_above = 1'h0;
   reg [51:0] rq3_code = 52'h0000000000000;
   reg [49:0] rq3_floor = 50'h0000000000000;
@@ -9926,18 +10500,25 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq3_half_4 = 33'h000000000;
   reg [32:0] rq3_half_5 = 33'h000000000;
   reg [32:0] rq3_half_6 = 33'h000000000;
+  reg [32:0] rq3_half_7 = 33'h000000000;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [32:0] rq3_mask_1 = 33'h000000000;
   reg [32:0] rq3_mask_2 = 33'h000000000;
   reg [32:0] rq3_mask_3 = 33'h000000000;
   reg [32:0] rq3_mask_4 = 33'h000000000;
   reg [32:0] rq3_mask_5 = 33'h000000000;
   reg [32:0] rq3_mask_6 = 33'h000000000;
+  reg [32:0] rq3_mask_7 = 33'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -9954,8 +10535,13 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_4 = 6'h00;
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
+  reg [5:0] rq3_shift_7 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [24:0] rq3_x = 25'h0000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [7:0] rq3_x1_0 = 8'h00;
+  reg [7:0] rq3_x1_1 = 8'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -9963,9 +10549,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [6:0];
+  reg [31:0] queue [7:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -9974,14 +10561,15 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 32'd0;
     queue[5] = 32'd0;
     queue[6] = 32'd0;
+    queue[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq3_rem = rq3_prod & { 17'h00000, rq3_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq3_rem = rq3_prod & { 17'h00000, rq3_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 52'h000000000007f : rq0_code;
@@ -10004,16 +10592,16 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_6 & \$22 ;
+  assign \$signature__en  = rq_valid_7 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 2'h3;
   assign \$25  = group + 1'h1;
   assign \$26  = \$24  ? 3'h0 : \$25 ;
   assign \$27  = i__valid & q_room;
-  assign \$29  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$30  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$31  = $signed(rq0_x[24:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$32  = $signed(rq0_x[24:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$29  = rq0_x0_0 * rq0_m0_0;
+  assign \$30  = rq0_x0_1 * rq0_m0_1;
+  assign \$31  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$32  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$34  = 1'h0 + \$33 ;
   assign \$36  = \$34  + \$35 ;
   assign \$38  = $signed({ 1'h0, \$36  }) + $signed(\$37 );
@@ -10024,10 +10612,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$47  = rq0_tie & rq0_floor[0];
   assign \$48  = rq0_above | \$47 ;
   assign \$49  = $signed(\$46 ) + $signed({ 1'h0, \$48  });
-  assign \$51  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$52  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$53  = $signed(rq1_x[24:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$54  = $signed(rq1_x[24:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$51  = rq1_x0_0 * rq1_m0_0;
+  assign \$52  = rq1_x0_1 * rq1_m0_1;
+  assign \$53  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$54  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$56  = 1'h0 + \$55 ;
   assign \$58  = \$56  + \$57 ;
   assign \$60  = $signed({ 1'h0, \$58  }) + $signed(\$59 );
@@ -10038,10 +10626,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$69  = rq1_tie & rq1_floor[0];
   assign \$70  = rq1_above | \$69 ;
   assign \$71  = $signed(\$68 ) + $signed({ 1'h0, \$70  });
-  assign \$73  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$74  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$75  = $signed(rq2_x[24:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$76  = $signed(rq2_x[24:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$73  = rq2_x0_0 * rq2_m0_0;
+  assign \$74  = rq2_x0_1 * rq2_m0_1;
+  assign \$75  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$76  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$78  = 1'h0 + \$77 ;
   assign \$80  = \$78  + \$79 ;
   assign \$82  = $signed({ 1'h0, \$80  }) + $signed(\$81 );
@@ -10052,18 +10640,18 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$91  = rq2_tie & rq2_floor[0];
   assign \$92  = rq2_above | \$91 ;
   assign \$93  = $signed(\$90 ) + $signed({ 1'h0, \$92  });
-  assign \$98  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$99  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$100  = $signed(rq3_x[24:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$101  = $signed(rq3_x[24:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$98  = rq3_x0_0 * rq3_m0_0;
+  assign \$99  = rq3_x0_1 * rq3_m0_1;
+  assign \$100  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$101  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$103  = 1'h0 + \$102 ;
   assign \$105  = \$103  + \$104 ;
   assign \$107  = $signed({ 1'h0, \$105  }) + $signed(\$106 );
   assign \$109  = $signed(\$107 ) + $signed(\$108 );
-  assign \$110  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$111  = rq3_rem > rq3_half_4;
-  assign \$112  = rq3_rem == rq3_half_4;
-  assign \$113  = | rq3_half_4;
+  assign \$110  = $signed(rq3_prod) >>> rq3_shift_5;
+  assign \$111  = rq3_rem > rq3_half_5;
+  assign \$112  = rq3_rem == rq3_half_5;
+  assign \$113  = | rq3_half_5;
   assign \$114  = \$112  & \$113 ;
   assign \$115  = $signed(8'h80) + $signed(rq3_floor);
   assign \$116  = rq3_tie & rq3_floor[0];
@@ -10079,15 +10667,15 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$126  = ~ \$125 ;
   assign \$127  = \$124  & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_valid_6 & \$128 ;
-  assign \$130  = \$signature__addr  == 3'h6;
+  assign \$129  = rq_valid_7 & \$128 ;
+  assign \$130  = \$signature__addr  == 3'h7;
   assign \$131  = \$signature__addr  + 1'h1;
   assign \$132  = \$130  ? 4'h0 : \$131 ;
   assign \$133  = ~ o__valid;
   assign \$134  = \$133  | o__ready;
   assign \$135  = | q_stored;
   assign \$136  = \$134  & \$135 ;
-  assign \$137  = rport__addr == 3'h6;
+  assign \$137  = rport__addr == 3'h7;
   assign \$138  = rport__addr + 1'h1;
   assign \$139  = \$137  ? 4'h0 : \$138 ;
   assign \$140  = ~ o__valid;
@@ -10096,7 +10684,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$143  = ~ \$142 ;
   assign \$144  = \$141  & \$143 ;
   assign \$145  = ~ \$144 ;
-  assign \$146  = rq_valid_6 & \$145 ;
+  assign \$146  = rq_valid_7 & \$145 ;
   assign \$147  = q_stored + \$146 ;
   assign \$148  = ~ o__valid;
   assign \$149  = \$148  | o__ready;
@@ -10106,7 +10694,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
   assign \$155  = | q_stored;
-  assign \$156  = \$155  | rq_valid_6;
+  assign \$156  = \$155  | rq_valid_7;
   assign \$157  = | q_stored;
   assign \$158  = \$157  ? rport__data : q_in;
   always @(posedge clk)
@@ -10126,213 +10714,293 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$166 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$167 ;
+    rq_valid_8 <= \$167 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$168 ;
+    rq0_mult_1 <= \$168 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$169 ;
+    rq0_mult_2 <= \$169 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$170 ;
+    rq0_mult_3 <= \$170 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$171 ;
+    rq0_mult_4 <= \$171 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$172 ;
+    rq0_mult_5 <= \$172 ;
   always @(posedge clk)
-    rq0_x <= \$173 ;
+    rq0_mult_6 <= \$173 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$174 ;
+    rq0_mult_7 <= \$174 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$175 ;
+    rq0_x <= \$175 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$176 ;
+    rq0_x0_0 <= \$176 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$177 ;
+    rq0_m0_0 <= \$177 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$178 ;
+    rq0_part0_0 <= \$178 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$179 ;
+    rq0_part0_0_r <= \$179 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$180 ;
+    rq0_x0_1 <= \$180 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$181 ;
+    rq0_m0_1 <= \$181 ;
   always @(posedge clk)
-    rq0_prod <= \$182 ;
+    rq0_part0_1 <= \$182 ;
   always @(posedge clk)
-    rq0_floor <= \$183 ;
+    rq0_part0_1_r <= \$183 ;
   always @(posedge clk)
-    rq0_above <= \$184 ;
+    rq0_x1_0 <= \$184 ;
   always @(posedge clk)
-    rq0_tie <= \$185 ;
+    rq0_m1_0 <= \$185 ;
   always @(posedge clk)
-    rq0_code <= \$186 ;
+    rq0_part1_0 <= \$186 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$187 ;
+    rq0_part1_0_r <= \$187 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$188 ;
+    rq0_x1_1 <= \$188 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$189 ;
+    rq0_m1_1 <= \$189 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$190 ;
+    rq0_part1_1 <= \$190 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$191 ;
+    rq0_part1_1_r <= \$191 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$192 ;
+    rq0_prod <= \$192 ;
   always @(posedge clk)
-    rq1_x <= \$193 ;
+    rq0_floor <= \$193 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$194 ;
+    rq0_above <= \$194 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$195 ;
+    rq0_tie <= \$195 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$196 ;
+    rq0_code <= \$196 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$197 ;
+    rq1_mult_1 <= \$197 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$198 ;
+    rq1_mult_2 <= \$198 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$199 ;
+    rq1_mult_3 <= \$199 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$200 ;
+    rq1_mult_4 <= \$200 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$201 ;
+    rq1_mult_5 <= \$201 ;
   always @(posedge clk)
-    rq1_prod <= \$202 ;
+    rq1_mult_6 <= \$202 ;
   always @(posedge clk)
-    rq1_floor <= \$203 ;
+    rq1_mult_7 <= \$203 ;
   always @(posedge clk)
-    rq1_above <= \$204 ;
+    rq1_x <= \$204 ;
   always @(posedge clk)
-    rq1_tie <= \$205 ;
+    rq1_x0_0 <= \$205 ;
   always @(posedge clk)
-    rq1_code <= \$206 ;
+    rq1_m0_0 <= \$206 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$207 ;
+    rq1_part0_0 <= \$207 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$208 ;
+    rq1_part0_0_r <= \$208 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$209 ;
+    rq1_x0_1 <= \$209 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$210 ;
+    rq1_m0_1 <= \$210 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$211 ;
+    rq1_part0_1 <= \$211 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$212 ;
+    rq1_part0_1_r <= \$212 ;
   always @(posedge clk)
-    rq2_x <= \$213 ;
+    rq1_x1_0 <= \$213 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$214 ;
+    rq1_m1_0 <= \$214 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$215 ;
+    rq1_part1_0 <= \$215 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$216 ;
+    rq1_part1_0_r <= \$216 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$217 ;
+    rq1_x1_1 <= \$217 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$218 ;
+    rq1_m1_1 <= \$218 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$219 ;
+    rq1_part1_1 <= \$219 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$220 ;
+    rq1_part1_1_r <= \$220 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$221 ;
+    rq1_prod <= \$221 ;
   always @(posedge clk)
-    rq2_prod <= \$222 ;
+    rq1_floor <= \$222 ;
   always @(posedge clk)
-    rq2_floor <= \$223 ;
+    rq1_above <= \$223 ;
   always @(posedge clk)
-    rq2_above <= \$224 ;
+    rq1_tie <= \$224 ;
   always @(posedge clk)
-    rq2_tie <= \$225 ;
+    rq1_code <= \$225 ;
   always @(posedge clk)
-    rq2_code <= \$226 ;
+    rq2_mult_1 <= \$226 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$227 ;
+    rq2_mult_2 <= \$227 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$228 ;
+    rq2_mult_3 <= \$228 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$229 ;
+    rq2_mult_4 <= \$229 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$230 ;
+    rq2_mult_5 <= \$230 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$231 ;
+    rq2_mult_6 <= \$231 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$232 ;
+    rq2_mult_7 <= \$232 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$233 ;
+    rq2_x <= \$233 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$234 ;
+    rq2_x0_0 <= \$234 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$235 ;
+    rq2_m0_0 <= \$235 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$236 ;
+    rq2_part0_0 <= \$236 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$237 ;
+    rq2_part0_0_r <= \$237 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$238 ;
+    rq2_x0_1 <= \$238 ;
   always @(posedge clk)
-    rq3_half_1 <= \$239 ;
+    rq2_m0_1 <= \$239 ;
   always @(posedge clk)
-    rq3_half_2 <= \$240 ;
+    rq2_part0_1 <= \$240 ;
   always @(posedge clk)
-    rq3_half_3 <= \$241 ;
+    rq2_part0_1_r <= \$241 ;
   always @(posedge clk)
-    rq3_half_4 <= \$242 ;
+    rq2_x1_0 <= \$242 ;
   always @(posedge clk)
-    rq3_half_5 <= \$243 ;
+    rq2_m1_0 <= \$243 ;
   always @(posedge clk)
-    rq3_half_6 <= \$244 ;
+    rq2_part1_0 <= \$244 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$245 ;
+    rq2_part1_0_r <= \$245 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$246 ;
+    rq2_x1_1 <= \$246 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$247 ;
+    rq2_m1_1 <= \$247 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$248 ;
+    rq2_part1_1 <= \$248 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$249 ;
+    rq2_part1_1_r <= \$249 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$250 ;
+    rq2_prod <= \$250 ;
   always @(posedge clk)
-    rq3_x <= \$251 ;
+    rq2_floor <= \$251 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$252 ;
+    rq2_above <= \$252 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$253 ;
+    rq2_tie <= \$253 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$254 ;
+    rq2_code <= \$254 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$255 ;
+    rq3_mult_1 <= \$255 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$256 ;
+    rq3_mult_2 <= \$256 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$257 ;
+    rq3_mult_3 <= \$257 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$258 ;
+    rq3_mult_4 <= \$258 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$259 ;
+    rq3_mult_5 <= \$259 ;
   always @(posedge clk)
-    rq3_prod <= \$260 ;
+    rq3_mult_6 <= \$260 ;
   always @(posedge clk)
-    rq3_floor <= \$261 ;
+    rq3_mult_7 <= \$261 ;
   always @(posedge clk)
-    rq3_above <= \$262 ;
+    rq3_shift_1 <= \$262 ;
   always @(posedge clk)
-    rq3_tie <= \$263 ;
+    rq3_shift_2 <= \$263 ;
   always @(posedge clk)
-    rq3_code <= \$264 ;
+    rq3_shift_3 <= \$264 ;
   always @(posedge clk)
-    q_owed <= \$265 ;
+    rq3_shift_4 <= \$265 ;
   always @(posedge clk)
-    \$signature__addr  <= \$266 ;
+    rq3_shift_5 <= \$266 ;
   always @(posedge clk)
-    rport__addr <= \$267 ;
+    rq3_shift_6 <= \$267 ;
   always @(posedge clk)
-    q_stored <= \$268 ;
+    rq3_shift_7 <= \$268 ;
   always @(posedge clk)
-    o__valid <= \$269 ;
+    rq3_half_1 <= \$269 ;
   always @(posedge clk)
-    o__payload <= \$270 ;
+    rq3_half_2 <= \$270 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$271 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$272 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$273 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$274 ;
+  always @(posedge clk)
+    rq3_half_7 <= \$275 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$276 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$277 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$278 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$279 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$280 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$281 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$282 ;
+  always @(posedge clk)
+    rq3_x <= \$283 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$284 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$285 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$286 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$287 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$288 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$289 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$290 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$291 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$292 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$293 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$294 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$295 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$296 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$297 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$298 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$299 ;
+  always @(posedge clk)
+    rq3_prod <= \$300 ;
+  always @(posedge clk)
+    rq3_floor <= \$301 ;
+  always @(posedge clk)
+    rq3_above <= \$302 ;
+  always @(posedge clk)
+    rq3_tie <= \$303 ;
+  always @(posedge clk)
+    rq3_code <= \$304 ;
+  always @(posedge clk)
+    q_owed <= \$305 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$306 ;
+  always @(posedge clk)
+    rport__addr <= \$307 ;
+  always @(posedge clk)
+    q_stored <= \$308 ;
+  always @(posedge clk)
+    o__valid <= \$309 ;
+  always @(posedge clk)
+    o__payload <= \$310 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
@@ -10492,742 +11160,1022 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$167  = \$28 ;
+    \$167  = rq_valid_7;
     if (rst) begin
-      \$167  = 25'h0000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$168  = rq0_mult_1;
+    \$168  = \$28 ;
     if (rst) begin
       \$168  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$169  = rq0_mult_2;
+    \$169  = rq0_mult_1;
     if (rst) begin
       \$169  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$170  = rq0_mult_3;
+    \$170  = rq0_mult_2;
     if (rst) begin
       \$170  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$171  = rq0_mult_4;
+    \$171  = rq0_mult_3;
     if (rst) begin
       \$171  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$172  = rq0_mult_5;
+    \$172  = rq0_mult_4;
     if (rst) begin
       \$172  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$173  = i__payload[24:0];
+    \$173  = rq0_mult_5;
     if (rst) begin
       \$173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$174  = \$29 ;
+    \$174  = rq0_mult_6;
     if (rst) begin
-      \$174  = 34'h000000000;
+      \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$175  = rq0_part0_0;
+    \$175  = i__payload[24:0];
     if (rst) begin
-      \$175  = 34'h000000000;
+      \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$176  = \$30 ;
+    \$176  = rq0_x[16:0];
     if (rst) begin
-      \$176  = 25'h0000000;
+      \$176  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$177  = rq0_part0_1;
+    \$177  = rq0_mult_1[16:0];
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$177  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$178  = \$31 ;
+    \$178  = \$29 ;
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$178  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$179  = rq0_part1_0;
+    \$179  = rq0_part0_0;
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$179  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$180  = \$32 ;
+    \$180  = rq0_x[16:0];
     if (rst) begin
-      \$180  = 16'h0000;
+      \$180  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$181  = rq0_part1_1;
+    \$181  = rq0_mult_1[24:17];
     if (rst) begin
-      \$181  = 16'h0000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$182  = \$40 [49:0];
+    \$182  = \$30 ;
     if (rst) begin
-      \$182  = 50'h0000000000000;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$183  = \$41 ;
+    \$183  = rq0_part0_1;
     if (rst) begin
-      \$183  = 50'h0000000000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$184  = \$42 ;
+    \$184  = rq0_x[24:17];
     if (rst) begin
-      \$184  = 1'h0;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$185  = \$45 ;
+    \$185  = rq0_mult_1[16:0];
     if (rst) begin
-      \$185  = 1'h0;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$186  = \$49 ;
+    \$186  = \$31 ;
     if (rst) begin
-      \$186  = 52'h0000000000000;
+      \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$187  = \$50 ;
+    \$187  = rq0_part1_0;
     if (rst) begin
       \$187  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$188  = rq1_mult_1;
+    \$188  = rq0_x[24:17];
     if (rst) begin
-      \$188  = 25'h0000000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$189  = rq1_mult_2;
+    \$189  = rq0_mult_1[24:17];
     if (rst) begin
-      \$189  = 25'h0000000;
+      \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$190  = rq1_mult_3;
+    \$190  = \$32 ;
     if (rst) begin
-      \$190  = 25'h0000000;
+      \$190  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$191  = rq1_mult_4;
+    \$191  = rq0_part1_1;
     if (rst) begin
-      \$191  = 25'h0000000;
+      \$191  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$192  = rq1_mult_5;
+    \$192  = \$40 [49:0];
     if (rst) begin
-      \$192  = 25'h0000000;
+      \$192  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$193  = i__payload[49:25];
+    \$193  = \$41 ;
     if (rst) begin
-      \$193  = 25'h0000000;
+      \$193  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$194  = \$51 ;
+    \$194  = \$42 ;
     if (rst) begin
-      \$194  = 34'h000000000;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$195  = rq1_part0_0;
+    \$195  = \$45 ;
     if (rst) begin
-      \$195  = 34'h000000000;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$196  = \$52 ;
+    \$196  = \$49 ;
     if (rst) begin
-      \$196  = 25'h0000000;
+      \$196  = 52'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$197  = rq1_part0_1;
+    \$197  = \$50 ;
     if (rst) begin
       \$197  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$198  = \$53 ;
+    \$198  = rq1_mult_1;
     if (rst) begin
       \$198  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$199  = rq1_part1_0;
+    \$199  = rq1_mult_2;
     if (rst) begin
       \$199  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$200  = \$54 ;
+    \$200  = rq1_mult_3;
     if (rst) begin
-      \$200  = 16'h0000;
+      \$200  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$201  = rq1_part1_1;
+    \$201  = rq1_mult_4;
     if (rst) begin
-      \$201  = 16'h0000;
+      \$201  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$202  = \$62 [49:0];
+    \$202  = rq1_mult_5;
     if (rst) begin
-      \$202  = 50'h0000000000000;
+      \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$203  = \$63 ;
+    \$203  = rq1_mult_6;
     if (rst) begin
-      \$203  = 50'h0000000000000;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$204  = \$64 ;
+    \$204  = i__payload[49:25];
     if (rst) begin
-      \$204  = 1'h0;
+      \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$205  = \$67 ;
+    \$205  = rq1_x[16:0];
     if (rst) begin
-      \$205  = 1'h0;
+      \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$206  = \$71 ;
+    \$206  = rq1_mult_1[16:0];
     if (rst) begin
-      \$206  = 52'h0000000000000;
+      \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$207  = \$72 ;
+    \$207  = \$51 ;
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$208  = rq2_mult_1;
+    \$208  = rq1_part0_0;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$209  = rq2_mult_2;
+    \$209  = rq1_x[16:0];
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$210  = rq2_mult_3;
+    \$210  = rq1_mult_1[24:17];
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$211  = rq2_mult_4;
+    \$211  = \$52 ;
     if (rst) begin
       \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$212  = rq2_mult_5;
+    \$212  = rq1_part0_1;
     if (rst) begin
       \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$213  = i__payload[74:50];
+    \$213  = rq1_x[24:17];
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$214  = \$73 ;
+    \$214  = rq1_mult_1[16:0];
     if (rst) begin
-      \$214  = 34'h000000000;
+      \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$215  = rq2_part0_0;
+    \$215  = \$53 ;
     if (rst) begin
-      \$215  = 34'h000000000;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$216  = \$74 ;
+    \$216  = rq1_part1_0;
     if (rst) begin
       \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$217  = rq2_part0_1;
+    \$217  = rq1_x[24:17];
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$218  = \$75 ;
+    \$218  = rq1_mult_1[24:17];
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$219  = rq2_part1_0;
+    \$219  = \$54 ;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$220  = \$76 ;
+    \$220  = rq1_part1_1;
     if (rst) begin
       \$220  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$221  = rq2_part1_1;
+    \$221  = \$62 [49:0];
     if (rst) begin
-      \$221  = 16'h0000;
+      \$221  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$222  = \$84 [49:0];
+    \$222  = \$63 ;
     if (rst) begin
       \$222  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$223  = \$85 ;
+    \$223  = \$64 ;
     if (rst) begin
-      \$223  = 50'h0000000000000;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$224  = \$86 ;
+    \$224  = \$67 ;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$225  = \$89 ;
+    \$225  = \$71 ;
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 52'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$226  = \$93 ;
+    \$226  = \$72 ;
     if (rst) begin
-      \$226  = 52'h0000000000000;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$227  = \$94 ;
+    \$227  = rq2_mult_1;
     if (rst) begin
       \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$228  = rq3_mult_1;
+    \$228  = rq2_mult_2;
     if (rst) begin
       \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$229  = rq3_mult_2;
+    \$229  = rq2_mult_3;
     if (rst) begin
       \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$230  = rq3_mult_3;
+    \$230  = rq2_mult_4;
     if (rst) begin
       \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$231  = rq3_mult_4;
+    \$231  = rq2_mult_5;
     if (rst) begin
       \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$232  = rq3_mult_5;
+    \$232  = rq2_mult_6;
     if (rst) begin
       \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$233  = \$95 ;
+    \$233  = i__payload[74:50];
     if (rst) begin
-      \$233  = 6'h00;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$234  = rq3_shift_1;
+    \$234  = rq2_x[16:0];
     if (rst) begin
-      \$234  = 6'h00;
+      \$234  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$235  = rq3_shift_2;
+    \$235  = rq2_mult_1[16:0];
     if (rst) begin
-      \$235  = 6'h00;
+      \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$236  = rq3_shift_3;
+    \$236  = \$73 ;
     if (rst) begin
-      \$236  = 6'h00;
+      \$236  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$237  = rq3_shift_4;
+    \$237  = rq2_part0_0;
     if (rst) begin
-      \$237  = 6'h00;
+      \$237  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$238  = rq3_shift_5;
+    \$238  = rq2_x[16:0];
     if (rst) begin
-      \$238  = 6'h00;
+      \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$239  = \$96 ;
+    \$239  = rq2_mult_1[24:17];
     if (rst) begin
-      \$239  = 33'h000000000;
+      \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$240  = rq3_half_1;
+    \$240  = \$74 ;
     if (rst) begin
-      \$240  = 33'h000000000;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$241  = rq3_half_2;
+    \$241  = rq2_part0_1;
     if (rst) begin
-      \$241  = 33'h000000000;
+      \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$242  = rq3_half_3;
+    \$242  = rq2_x[24:17];
     if (rst) begin
-      \$242  = 33'h000000000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$243  = rq3_half_4;
+    \$243  = rq2_mult_1[16:0];
     if (rst) begin
-      \$243  = 33'h000000000;
+      \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$244  = rq3_half_5;
+    \$244  = \$75 ;
     if (rst) begin
-      \$244  = 33'h000000000;
+      \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$245  = \$97 ;
+    \$245  = rq2_part1_0;
     if (rst) begin
-      \$245  = 33'h000000000;
+      \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$246  = rq3_mask_1;
+    \$246  = rq2_x[24:17];
     if (rst) begin
-      \$246  = 33'h000000000;
+      \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$247  = rq3_mask_2;
+    \$247  = rq2_mult_1[24:17];
     if (rst) begin
-      \$247  = 33'h000000000;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$248  = rq3_mask_3;
+    \$248  = \$76 ;
     if (rst) begin
-      \$248  = 33'h000000000;
+      \$248  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$249  = rq3_mask_4;
+    \$249  = rq2_part1_1;
     if (rst) begin
-      \$249  = 33'h000000000;
+      \$249  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$250  = rq3_mask_5;
+    \$250  = \$84 [49:0];
     if (rst) begin
-      \$250  = 33'h000000000;
+      \$250  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$251  = i__payload[99:75];
+    \$251  = \$85 ;
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$252  = \$98 ;
+    \$252  = \$86 ;
     if (rst) begin
-      \$252  = 34'h000000000;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$253  = rq3_part0_0;
+    \$253  = \$89 ;
     if (rst) begin
-      \$253  = 34'h000000000;
+      \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$254  = \$99 ;
+    \$254  = \$93 ;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 52'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$255  = rq3_part0_1;
+    \$255  = \$94 ;
     if (rst) begin
       \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$256  = \$100 ;
+    \$256  = rq3_mult_1;
     if (rst) begin
       \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$257  = rq3_part1_0;
+    \$257  = rq3_mult_2;
     if (rst) begin
       \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$258  = \$101 ;
+    \$258  = rq3_mult_3;
     if (rst) begin
-      \$258  = 16'h0000;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$259  = rq3_part1_1;
+    \$259  = rq3_mult_4;
     if (rst) begin
-      \$259  = 16'h0000;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$260  = \$109 [49:0];
+    \$260  = rq3_mult_5;
     if (rst) begin
-      \$260  = 50'h0000000000000;
+      \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$261  = \$110 ;
+    \$261  = rq3_mult_6;
     if (rst) begin
-      \$261  = 50'h0000000000000;
+      \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$262  = \$111 ;
+    \$262  = \$95 ;
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$263  = \$114 ;
+    \$263  = rq3_shift_1;
     if (rst) begin
-      \$263  = 1'h0;
+      \$263  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$264  = \$118 ;
+    \$264  = rq3_shift_2;
     if (rst) begin
-      \$264  = 52'h0000000000000;
+      \$264  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$265  = \$122 [3:0];
+    \$265  = rq3_shift_3;
     if (rst) begin
-      \$265  = 4'h0;
+      \$265  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$266  = \$signature__addr ;
+    \$266  = rq3_shift_4;
+    if (rst) begin
+      \$266  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$267  = rq3_shift_5;
+    if (rst) begin
+      \$267  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$268  = rq3_shift_6;
+    if (rst) begin
+      \$268  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$269  = \$96 ;
+    if (rst) begin
+      \$269  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$270  = rq3_half_1;
+    if (rst) begin
+      \$270  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$271  = rq3_half_2;
+    if (rst) begin
+      \$271  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$272  = rq3_half_3;
+    if (rst) begin
+      \$272  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$273  = rq3_half_4;
+    if (rst) begin
+      \$273  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$274  = rq3_half_5;
+    if (rst) begin
+      \$274  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$275  = rq3_half_6;
+    if (rst) begin
+      \$275  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$276  = \$97 ;
+    if (rst) begin
+      \$276  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$277  = rq3_mask_1;
+    if (rst) begin
+      \$277  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$278  = rq3_mask_2;
+    if (rst) begin
+      \$278  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$279  = rq3_mask_3;
+    if (rst) begin
+      \$279  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$280  = rq3_mask_4;
+    if (rst) begin
+      \$280  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$281  = rq3_mask_5;
+    if (rst) begin
+      \$281  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$282  = rq3_mask_6;
+    if (rst) begin
+      \$282  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$283  = i__payload[99:75];
+    if (rst) begin
+      \$283  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$284  = rq3_x[16:0];
+    if (rst) begin
+      \$284  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$285  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$285  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$286  = \$98 ;
+    if (rst) begin
+      \$286  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$287  = rq3_part0_0;
+    if (rst) begin
+      \$287  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$288  = rq3_x[16:0];
+    if (rst) begin
+      \$288  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$289  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$289  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$290  = \$99 ;
+    if (rst) begin
+      \$290  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$291  = rq3_part0_1;
+    if (rst) begin
+      \$291  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$292  = rq3_x[24:17];
+    if (rst) begin
+      \$292  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$293  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$293  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$294  = \$100 ;
+    if (rst) begin
+      \$294  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$295  = rq3_part1_0;
+    if (rst) begin
+      \$295  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$296  = rq3_x[24:17];
+    if (rst) begin
+      \$296  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$297  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$297  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$298  = \$101 ;
+    if (rst) begin
+      \$298  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$299  = rq3_part1_1;
+    if (rst) begin
+      \$299  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$300  = \$109 [49:0];
+    if (rst) begin
+      \$300  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$301  = \$110 ;
+    if (rst) begin
+      \$301  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$302  = \$111 ;
+    if (rst) begin
+      \$302  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$303  = \$114 ;
+    if (rst) begin
+      \$303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$304  = \$118 ;
+    if (rst) begin
+      \$304  = 52'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$305  = \$122 [3:0];
+    if (rst) begin
+      \$305  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$306  = \$signature__addr ;
     if (\$129 ) begin
-      \$266  = \$132 [2:0];
+      \$306  = \$132 [2:0];
     end
     if (rst) begin
-      \$266  = 3'h0;
+      \$306  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$267  = rport__addr;
+    \$307  = rport__addr;
     if (\$136 ) begin
-      \$267  = \$139 [2:0];
+      \$307  = \$139 [2:0];
     end
     if (rst) begin
-      \$267  = 3'h0;
+      \$307  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$268  = \$152 [2:0];
+    \$308  = \$152 [3:0];
     if (rst) begin
-      \$268  = 3'h0;
+      \$308  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$269  = o__valid;
+    \$309  = o__valid;
     if (\$154 ) begin
-      \$269  = \$156 ;
+      \$309  = \$156 ;
     end
     if (rst) begin
-      \$269  = 1'h0;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$270  = o__payload;
+    \$310  = o__payload;
     if (\$154 ) begin
-      \$270  = \$158 ;
+      \$310  = \$158 ;
     end
     if (rst) begin
-      \$270  = 32'd0;
+      \$310  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -13626,13 +14574,13 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [3:0] \$156 ;
+  wire [4:0] \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire [48:0] \$16 ;
   wire \$160 ;
-  wire [4:0] \$161 ;
+  wire [5:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
@@ -13648,23 +14596,23 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$173 ;
   reg \$174 ;
   reg \$175 ;
-  reg [24:0] \$176 ;
+  reg \$176 ;
   reg [24:0] \$177 ;
   reg [24:0] \$178 ;
   reg [24:0] \$179 ;
   wire \$18 ;
   reg [24:0] \$180 ;
   reg [24:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [5:0] \$183 ;
+  reg [24:0] \$182 ;
+  reg [24:0] \$183 ;
   reg [5:0] \$184 ;
   reg [5:0] \$185 ;
   reg [5:0] \$186 ;
   reg [5:0] \$187 ;
-  reg [32:0] \$188 ;
-  reg [32:0] \$189 ;
+  reg [5:0] \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
-  reg [32:0] \$190 ;
+  reg [5:0] \$190 ;
   reg [32:0] \$191 ;
   reg [32:0] \$192 ;
   reg [32:0] \$193 ;
@@ -13676,159 +14624,208 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [21:0] \$200 ;
-  reg [33:0] \$201 ;
-  reg [33:0] \$202 ;
-  reg [24:0] \$203 ;
-  reg [24:0] \$204 ;
+  reg [32:0] \$200 ;
+  reg [32:0] \$201 ;
+  reg [32:0] \$202 ;
+  reg [32:0] \$203 ;
+  reg [32:0] \$204 ;
   reg [21:0] \$205 ;
-  reg [21:0] \$206 ;
-  reg [12:0] \$207 ;
-  reg [12:0] \$208 ;
-  reg [46:0] \$209 ;
+  reg [16:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [33:0] \$208 ;
+  reg [33:0] \$209 ;
   wire \$21 ;
-  reg [46:0] \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg [48:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg [16:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [4:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [21:0] \$216 ;
+  reg [21:0] \$217 ;
+  reg [4:0] \$218 ;
+  reg [7:0] \$219 ;
   wire \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [33:0] \$226 ;
-  reg [33:0] \$227 ;
-  reg [33:0] \$228 ;
-  reg [33:0] \$229 ;
+  reg [12:0] \$220 ;
+  reg [12:0] \$221 ;
+  reg [46:0] \$222 ;
+  reg [46:0] \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg [48:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
-  reg [33:0] \$230 ;
-  reg [33:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [33:0] \$235 ;
-  reg [33:0] \$236 ;
-  reg [33:0] \$237 ;
-  reg [21:0] \$238 ;
-  reg [33:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [5:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg [5:0] \$238 ;
+  reg [5:0] \$239 ;
   wire \$24 ;
-  reg [33:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [21:0] \$243 ;
-  reg [21:0] \$244 ;
-  reg [12:0] \$245 ;
-  reg [12:0] \$246 ;
-  reg [46:0] \$247 ;
-  reg [46:0] \$248 ;
-  reg \$249 ;
+  reg [5:0] \$240 ;
+  reg [33:0] \$241 ;
+  reg [33:0] \$242 ;
+  reg [33:0] \$243 ;
+  reg [33:0] \$244 ;
+  reg [33:0] \$245 ;
+  reg [33:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [33:0] \$249 ;
   wire [3:0] \$25 ;
-  reg \$250 ;
-  reg [48:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [5:0] \$258 ;
-  reg [5:0] \$259 ;
+  reg [33:0] \$250 ;
+  reg [33:0] \$251 ;
+  reg [33:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
+  reg [21:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [16:0] \$257 ;
+  reg [33:0] \$258 ;
+  reg [33:0] \$259 ;
   wire [3:0] \$26 ;
-  reg [5:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [5:0] \$263 ;
-  reg [32:0] \$264 ;
-  reg [32:0] \$265 ;
-  reg [32:0] \$266 ;
-  reg [32:0] \$267 ;
-  reg [32:0] \$268 ;
-  reg [32:0] \$269 ;
+  reg [16:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [24:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [4:0] \$264 ;
+  reg [16:0] \$265 ;
+  reg [21:0] \$266 ;
+  reg [21:0] \$267 ;
+  reg [4:0] \$268 ;
+  reg [7:0] \$269 ;
   wire \$27 ;
-  reg [32:0] \$270 ;
-  reg [32:0] \$271 ;
-  reg [32:0] \$272 ;
-  reg [32:0] \$273 ;
-  reg [32:0] \$274 ;
-  reg [32:0] \$275 ;
-  reg [21:0] \$276 ;
-  reg [33:0] \$277 ;
-  reg [33:0] \$278 ;
+  reg [12:0] \$270 ;
+  reg [12:0] \$271 ;
+  reg [46:0] \$272 ;
+  reg [46:0] \$273 ;
+  reg \$274 ;
+  reg \$275 ;
+  reg [48:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
   reg [24:0] \$279 ;
   reg [24:0] \$28 ;
   reg [24:0] \$280 ;
-  reg [21:0] \$281 ;
-  reg [21:0] \$282 ;
-  reg [12:0] \$283 ;
-  reg [12:0] \$284 ;
-  reg [46:0] \$285 ;
-  reg [46:0] \$286 ;
-  reg \$287 ;
-  reg \$288 ;
-  reg [48:0] \$289 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [5:0] \$284 ;
+  reg [5:0] \$285 ;
+  reg [5:0] \$286 ;
+  reg [5:0] \$287 ;
+  reg [5:0] \$288 ;
+  reg [5:0] \$289 ;
   reg [5:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [24:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [5:0] \$296 ;
-  reg [5:0] \$297 ;
-  reg [5:0] \$298 ;
-  reg [5:0] \$299 ;
+  reg [5:0] \$290 ;
+  reg [32:0] \$291 ;
+  reg [32:0] \$292 ;
+  reg [32:0] \$293 ;
+  reg [32:0] \$294 ;
+  reg [32:0] \$295 ;
+  reg [32:0] \$296 ;
+  reg [32:0] \$297 ;
+  reg [32:0] \$298 ;
+  reg [32:0] \$299 ;
   wire [48:0] \$3 ;
   reg [32:0] \$30 ;
-  reg [5:0] \$300 ;
-  reg [5:0] \$301 ;
+  reg [32:0] \$300 ;
+  reg [32:0] \$301 ;
   reg [32:0] \$302 ;
   reg [32:0] \$303 ;
   reg [32:0] \$304 ;
-  reg [32:0] \$305 ;
-  reg [32:0] \$306 ;
-  reg [32:0] \$307 ;
-  reg [32:0] \$308 ;
-  reg [32:0] \$309 ;
+  reg [21:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [16:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [33:0] \$309 ;
   reg [32:0] \$31 ;
-  reg [32:0] \$310 ;
-  reg [32:0] \$311 ;
-  reg [32:0] \$312 ;
-  reg [32:0] \$313 ;
-  reg [21:0] \$314 ;
-  reg [33:0] \$315 ;
-  reg [33:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [24:0] \$318 ;
-  reg [21:0] \$319 ;
+  reg [16:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [4:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [21:0] \$316 ;
+  reg [21:0] \$317 ;
+  reg [4:0] \$318 ;
+  reg [7:0] \$319 ;
   wire [33:0] \$32 ;
-  reg [21:0] \$320 ;
+  reg [12:0] \$320 ;
   reg [12:0] \$321 ;
-  reg [12:0] \$322 ;
+  reg [46:0] \$322 ;
   reg [46:0] \$323 ;
-  reg [46:0] \$324 ;
+  reg \$324 ;
   reg \$325 ;
-  reg \$326 ;
-  reg [48:0] \$327 ;
-  reg [3:0] \$328 ;
-  reg [2:0] \$329 ;
+  reg [48:0] \$326 ;
+  reg [24:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
   wire [24:0] \$33 ;
-  reg [2:0] \$330 ;
-  reg [2:0] \$331 ;
-  reg \$332 ;
-  reg [31:0] \$333 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [5:0] \$334 ;
+  reg [5:0] \$335 ;
+  reg [5:0] \$336 ;
+  reg [5:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [5:0] \$339 ;
   wire [21:0] \$34 ;
+  reg [5:0] \$340 ;
+  reg [32:0] \$341 ;
+  reg [32:0] \$342 ;
+  reg [32:0] \$343 ;
+  reg [32:0] \$344 ;
+  reg [32:0] \$345 ;
+  reg [32:0] \$346 ;
+  reg [32:0] \$347 ;
+  reg [32:0] \$348 ;
+  reg [32:0] \$349 ;
   wire [12:0] \$35 ;
+  reg [32:0] \$350 ;
+  reg [32:0] \$351 ;
+  reg [32:0] \$352 ;
+  reg [32:0] \$353 ;
+  reg [32:0] \$354 ;
+  reg [21:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [33:0] \$358 ;
+  reg [33:0] \$359 ;
   wire [34:0] \$36 ;
+  reg [16:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [4:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [21:0] \$366 ;
+  reg [21:0] \$367 ;
+  reg [4:0] \$368 ;
+  reg [7:0] \$369 ;
   wire [35:0] \$37 ;
+  reg [12:0] \$370 ;
+  reg [12:0] \$371 ;
+  reg [46:0] \$372 ;
+  reg [46:0] \$373 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg [48:0] \$376 ;
+  reg [3:0] \$377 ;
+  reg [2:0] \$378 ;
+  reg [2:0] \$379 ;
   wire [55:0] \$38 ;
+  reg [3:0] \$380 ;
+  reg \$381 ;
+  reg [31:0] \$382 ;
   wire [56:0] \$39 ;
   wire [48:0] \$4 ;
   wire [52:0] \$40 ;
@@ -13931,7 +14928,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -13945,18 +14942,25 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_half_4 = 33'h000000000;
   reg [32:0] rq0_half_5 = 33'h000000000;
   reg [32:0] rq0_half_6 = 33'h000000000;
+  reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [32:0] rq0_mask_1 = 33'h000000000;
   reg [32:0] rq0_mask_2 = 33'h000000000;
   reg [32:0] rq0_mask_3 = 33'h000000000;
   reg [32:0] rq0_mask_4 = 33'h000000000;
   reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [32:0] rq0_mask_6 = 33'h000000000;
+  reg [32:0] rq0_mask_7 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -13973,8 +14977,13 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [21:0] rq0_x = 22'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [4:0] rq0_x1_0 = 5'h00;
+  reg [4:0] rq0_x1_1 = 5'h00;
   reg rq1_above = 1'h0;
   reg [48:0] rq1_code = 49'h0000000000000;
   reg [46:0] rq1_floor = 47'h000000000000;
@@ -13984,18 +14993,25 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq1_half_4 = 34'h000000000;
   reg [33:0] rq1_half_5 = 34'h000000000;
   reg [33:0] rq1_half_6 = 34'h000000000;
+  reg [33:0] rq1_half_7 = 34'h000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [33:0] rq1_mask_1 = 34'h000000000;
   reg [33:0] rq1_mask_2 = 34'h000000000;
   reg [33:0] rq1_mask_3 = 34'h000000000;
   reg [33:0] rq1_mask_4 = 34'h000000000;
   reg [33:0] rq1_mask_5 = 34'h000000000;
   reg [33:0] rq1_mask_6 = 34'h000000000;
+  reg [33:0] rq1_mask_7 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -14012,8 +15028,13 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [21:0] rq1_x = 22'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [4:0] rq1_x1_0 = 5'h00;
+  reg [4:0] rq1_x1_1 = 5'h00;
   reg rq2_above = 1'h0;
   reg [48:0] rq2_code = 49'h0000000000000;
   reg [46:0] rq2_floor = 47'h000000000000;
@@ -14023,18 +15044,25 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq2_half_4 = 33'h000000000;
   reg [32:0] rq2_half_5 = 33'h000000000;
   reg [32:0] rq2_half_6 = 33'h000000000;
+  reg [32:0] rq2_half_7 = 33'h000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [32:0] rq2_mask_1 = 33'h000000000;
   reg [32:0] rq2_mask_2 = 33'h000000000;
   reg [32:0] rq2_mask_3 = 33'h000000000;
   reg [32:0] rq2_mask_4 = 33'h000000000;
   reg [32:0] rq2_mask_5 = 33'h000000000;
   reg [32:0] rq2_mask_6 = 33'h000000000;
+  reg [32:0] rq2_mask_7 = 33'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -14051,8 +15079,13 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq2_shift_4 = 6'h00;
   reg [5:0] rq2_shift_5 = 6'h00;
   reg [5:0] rq2_shift_6 = 6'h00;
+  reg [5:0] rq2_shift_7 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [21:0] rq2_x = 22'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [4:0] rq2_x1_0 = 5'h00;
+  reg [4:0] rq2_x1_1 = 5'h00;
   reg rq3_above = 1'h0;
   reg [48:0] rq3_code = 49'h0000000000000;
   reg [46:0] rq3_floor = 47'h000000000000;
@@ -14062,18 +15095,25 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq3_half_4 = 33'h000000000;
   reg [32:0] rq3_half_5 = 33'h000000000;
   reg [32:0] rq3_half_6 = 33'h000000000;
+  reg [32:0] rq3_half_7 = 33'h000000000;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [32:0] rq3_mask_1 = 33'h000000000;
   reg [32:0] rq3_mask_2 = 33'h000000000;
   reg [32:0] rq3_mask_3 = 33'h000000000;
   reg [32:0] rq3_mask_4 = 33'h000000000;
   reg [32:0] rq3_mask_5 = 33'h000000000;
   reg [32:0] rq3_mask_6 = 33'h000000000;
+  reg [32:0] rq3_mask_7 = 33'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -14090,8 +15130,13 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_4 = 6'h00;
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
+  reg [5:0] rq3_shift_7 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [21:0] rq3_x = 22'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [4:0] rq3_x1_0 = 5'h00;
+  reg [4:0] rq3_x1_1 = 5'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -14099,9 +15144,10 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [6:0];
+  reg [31:0] queue [7:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -14110,17 +15156,18 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 32'd0;
     queue[5] = 32'd0;
     queue[6] = 32'd0;
+    queue[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_4 };
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_4 };
-  assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_4 };
-  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_5 };
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_5 };
+  assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_5 };
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 49'h000000000007f : rq0_code;
@@ -14143,75 +15190,75 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_6 & \$22 ;
+  assign \$signature__en  = rq_valid_7 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 3'h7;
   assign \$25  = group + 1'h1;
   assign \$26  = \$24  ? 4'h0 : \$25 ;
   assign \$27  = i__valid & q_room;
-  assign \$32  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$33  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$34  = $signed(rq0_x[21:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$35  = $signed(rq0_x[21:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$32  = rq0_x0_0 * rq0_m0_0;
+  assign \$33  = rq0_x0_1 * rq0_m0_1;
+  assign \$34  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$35  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$37  = 1'h0 + \$36 ;
   assign \$39  = \$37  + \$38 ;
   assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
   assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$45  = rq0_rem > rq0_half_4;
-  assign \$46  = rq0_rem == rq0_half_4;
-  assign \$47  = | rq0_half_4;
+  assign \$44  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$45  = rq0_rem > rq0_half_5;
+  assign \$46  = rq0_rem == rq0_half_5;
+  assign \$47  = | rq0_half_5;
   assign \$48  = \$46  & \$47 ;
   assign \$49  = $signed(8'h80) + $signed(rq0_floor);
   assign \$50  = rq0_tie & rq0_floor[0];
   assign \$51  = rq0_above | \$50 ;
   assign \$52  = $signed(\$49 ) + $signed({ 1'h0, \$51  });
-  assign \$57  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$58  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$59  = $signed(rq1_x[21:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$60  = $signed(rq1_x[21:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$57  = rq1_x0_0 * rq1_m0_0;
+  assign \$58  = rq1_x0_1 * rq1_m0_1;
+  assign \$59  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$60  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$62  = 1'h0 + \$61 ;
   assign \$64  = \$62  + \$63 ;
   assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
   assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$69  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$70  = rq1_rem > rq1_half_4;
-  assign \$71  = rq1_rem == rq1_half_4;
-  assign \$72  = | rq1_half_4;
+  assign \$69  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$70  = rq1_rem > rq1_half_5;
+  assign \$71  = rq1_rem == rq1_half_5;
+  assign \$72  = | rq1_half_5;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = $signed(8'h80) + $signed(rq1_floor);
   assign \$75  = rq1_tie & rq1_floor[0];
   assign \$76  = rq1_above | \$75 ;
   assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
-  assign \$82  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$83  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$84  = $signed(rq2_x[21:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$85  = $signed(rq2_x[21:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$82  = rq2_x0_0 * rq2_m0_0;
+  assign \$83  = rq2_x0_1 * rq2_m0_1;
+  assign \$84  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$85  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$87  = 1'h0 + \$86 ;
   assign \$89  = \$87  + \$88 ;
   assign \$91  = $signed({ 1'h0, \$89  }) + $signed(\$90 );
   assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = $signed(rq2_prod) >>> rq2_shift_4;
-  assign \$95  = rq2_rem > rq2_half_4;
-  assign \$96  = rq2_rem == rq2_half_4;
-  assign \$97  = | rq2_half_4;
+  assign \$94  = $signed(rq2_prod) >>> rq2_shift_5;
+  assign \$95  = rq2_rem > rq2_half_5;
+  assign \$96  = rq2_rem == rq2_half_5;
+  assign \$97  = | rq2_half_5;
   assign \$98  = \$96  & \$97 ;
   assign \$99  = $signed(8'h80) + $signed(rq2_floor);
   assign \$100  = rq2_tie & rq2_floor[0];
   assign \$101  = rq2_above | \$100 ;
   assign \$102  = $signed(\$99 ) + $signed({ 1'h0, \$101  });
-  assign \$107  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$108  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$109  = $signed(rq3_x[21:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$110  = $signed(rq3_x[21:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$107  = rq3_x0_0 * rq3_m0_0;
+  assign \$108  = rq3_x0_1 * rq3_m0_1;
+  assign \$109  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$110  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$112  = 1'h0 + \$111 ;
   assign \$114  = \$112  + \$113 ;
   assign \$116  = $signed({ 1'h0, \$114  }) + $signed(\$115 );
   assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$120  = rq3_rem > rq3_half_4;
-  assign \$121  = rq3_rem == rq3_half_4;
-  assign \$122  = | rq3_half_4;
+  assign \$119  = $signed(rq3_prod) >>> rq3_shift_5;
+  assign \$120  = rq3_rem > rq3_half_5;
+  assign \$121  = rq3_rem == rq3_half_5;
+  assign \$122  = | rq3_half_5;
   assign \$123  = \$121  & \$122 ;
   assign \$124  = $signed(8'h80) + $signed(rq3_floor);
   assign \$125  = rq3_tie & rq3_floor[0];
@@ -14227,15 +15274,15 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$135  = ~ \$134 ;
   assign \$136  = \$133  & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_valid_6 & \$137 ;
-  assign \$139  = \$signature__addr  == 3'h6;
+  assign \$138  = rq_valid_7 & \$137 ;
+  assign \$139  = \$signature__addr  == 3'h7;
   assign \$140  = \$signature__addr  + 1'h1;
   assign \$141  = \$139  ? 4'h0 : \$140 ;
   assign \$142  = ~ o__valid;
   assign \$143  = \$142  | o__ready;
   assign \$144  = | q_stored;
   assign \$145  = \$143  & \$144 ;
-  assign \$146  = rport__addr == 3'h6;
+  assign \$146  = rport__addr == 3'h7;
   assign \$147  = rport__addr + 1'h1;
   assign \$148  = \$146  ? 4'h0 : \$147 ;
   assign \$149  = ~ o__valid;
@@ -14244,7 +15291,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$152  = ~ \$151 ;
   assign \$153  = \$150  & \$152 ;
   assign \$154  = ~ \$153 ;
-  assign \$155  = rq_valid_6 & \$154 ;
+  assign \$155  = rq_valid_7 & \$154 ;
   assign \$156  = q_stored + \$155 ;
   assign \$157  = ~ o__valid;
   assign \$158  = \$157  | o__ready;
@@ -14254,7 +15301,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$162  = ~ o__valid;
   assign \$163  = \$162  | o__ready;
   assign \$164  = | q_stored;
-  assign \$165  = \$164  | rq_valid_6;
+  assign \$165  = \$164  | rq_valid_7;
   assign \$166  = | q_stored;
   assign \$167  = \$166  ? rport__data : q_in;
   always @(posedge clk)
@@ -14274,321 +15321,419 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$176 ;
+    rq_valid_8 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$177 ;
+    rq0_mult_1 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$178 ;
+    rq0_mult_2 <= \$178 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$179 ;
+    rq0_mult_3 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$180 ;
+    rq0_mult_4 <= \$180 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$181 ;
+    rq0_mult_5 <= \$181 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$182 ;
+    rq0_mult_6 <= \$182 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$183 ;
+    rq0_mult_7 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$184 ;
+    rq0_shift_1 <= \$184 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$185 ;
+    rq0_shift_2 <= \$185 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$186 ;
+    rq0_shift_3 <= \$186 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$187 ;
+    rq0_shift_4 <= \$187 ;
   always @(posedge clk)
-    rq0_half_1 <= \$188 ;
+    rq0_shift_5 <= \$188 ;
   always @(posedge clk)
-    rq0_half_2 <= \$189 ;
+    rq0_shift_6 <= \$189 ;
   always @(posedge clk)
-    rq0_half_3 <= \$190 ;
+    rq0_shift_7 <= \$190 ;
   always @(posedge clk)
-    rq0_half_4 <= \$191 ;
+    rq0_half_1 <= \$191 ;
   always @(posedge clk)
-    rq0_half_5 <= \$192 ;
+    rq0_half_2 <= \$192 ;
   always @(posedge clk)
-    rq0_half_6 <= \$193 ;
+    rq0_half_3 <= \$193 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$194 ;
+    rq0_half_4 <= \$194 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$195 ;
+    rq0_half_5 <= \$195 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$196 ;
+    rq0_half_6 <= \$196 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$197 ;
+    rq0_half_7 <= \$197 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$198 ;
+    rq0_mask_1 <= \$198 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$199 ;
+    rq0_mask_2 <= \$199 ;
   always @(posedge clk)
-    rq0_x <= \$200 ;
+    rq0_mask_3 <= \$200 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$201 ;
+    rq0_mask_4 <= \$201 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$202 ;
+    rq0_mask_5 <= \$202 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$203 ;
+    rq0_mask_6 <= \$203 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$204 ;
+    rq0_mask_7 <= \$204 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$205 ;
+    rq0_x <= \$205 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$206 ;
+    rq0_x0_0 <= \$206 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$207 ;
+    rq0_m0_0 <= \$207 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$208 ;
+    rq0_part0_0 <= \$208 ;
   always @(posedge clk)
-    rq0_prod <= \$209 ;
+    rq0_part0_0_r <= \$209 ;
   always @(posedge clk)
-    rq0_floor <= \$210 ;
+    rq0_x0_1 <= \$210 ;
   always @(posedge clk)
-    rq0_above <= \$211 ;
+    rq0_m0_1 <= \$211 ;
   always @(posedge clk)
-    rq0_tie <= \$212 ;
+    rq0_part0_1 <= \$212 ;
   always @(posedge clk)
-    rq0_code <= \$213 ;
+    rq0_part0_1_r <= \$213 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$214 ;
+    rq0_x1_0 <= \$214 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$215 ;
+    rq0_m1_0 <= \$215 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$216 ;
+    rq0_part1_0 <= \$216 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$217 ;
+    rq0_part1_0_r <= \$217 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$218 ;
+    rq0_x1_1 <= \$218 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$219 ;
+    rq0_m1_1 <= \$219 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$220 ;
+    rq0_part1_1 <= \$220 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$221 ;
+    rq0_part1_1_r <= \$221 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$222 ;
+    rq0_prod <= \$222 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$223 ;
+    rq0_floor <= \$223 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$224 ;
+    rq0_above <= \$224 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$225 ;
+    rq0_tie <= \$225 ;
   always @(posedge clk)
-    rq1_half_1 <= \$226 ;
+    rq0_code <= \$226 ;
   always @(posedge clk)
-    rq1_half_2 <= \$227 ;
+    rq1_mult_1 <= \$227 ;
   always @(posedge clk)
-    rq1_half_3 <= \$228 ;
+    rq1_mult_2 <= \$228 ;
   always @(posedge clk)
-    rq1_half_4 <= \$229 ;
+    rq1_mult_3 <= \$229 ;
   always @(posedge clk)
-    rq1_half_5 <= \$230 ;
+    rq1_mult_4 <= \$230 ;
   always @(posedge clk)
-    rq1_half_6 <= \$231 ;
+    rq1_mult_5 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$232 ;
+    rq1_mult_6 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$233 ;
+    rq1_mult_7 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$234 ;
+    rq1_shift_1 <= \$234 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$235 ;
+    rq1_shift_2 <= \$235 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$236 ;
+    rq1_shift_3 <= \$236 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$237 ;
+    rq1_shift_4 <= \$237 ;
   always @(posedge clk)
-    rq1_x <= \$238 ;
+    rq1_shift_5 <= \$238 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$239 ;
+    rq1_shift_6 <= \$239 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$240 ;
+    rq1_shift_7 <= \$240 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$241 ;
+    rq1_half_1 <= \$241 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$242 ;
+    rq1_half_2 <= \$242 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$243 ;
+    rq1_half_3 <= \$243 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$244 ;
+    rq1_half_4 <= \$244 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$245 ;
+    rq1_half_5 <= \$245 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$246 ;
+    rq1_half_6 <= \$246 ;
   always @(posedge clk)
-    rq1_prod <= \$247 ;
+    rq1_half_7 <= \$247 ;
   always @(posedge clk)
-    rq1_floor <= \$248 ;
+    rq1_mask_1 <= \$248 ;
   always @(posedge clk)
-    rq1_above <= \$249 ;
+    rq1_mask_2 <= \$249 ;
   always @(posedge clk)
-    rq1_tie <= \$250 ;
+    rq1_mask_3 <= \$250 ;
   always @(posedge clk)
-    rq1_code <= \$251 ;
+    rq1_mask_4 <= \$251 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$252 ;
+    rq1_mask_5 <= \$252 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$253 ;
+    rq1_mask_6 <= \$253 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$254 ;
+    rq1_mask_7 <= \$254 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$255 ;
+    rq1_x <= \$255 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$256 ;
+    rq1_x0_0 <= \$256 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$257 ;
+    rq1_m0_0 <= \$257 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$258 ;
+    rq1_part0_0 <= \$258 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$259 ;
+    rq1_part0_0_r <= \$259 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$260 ;
+    rq1_x0_1 <= \$260 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$261 ;
+    rq1_m0_1 <= \$261 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$262 ;
+    rq1_part0_1 <= \$262 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$263 ;
+    rq1_part0_1_r <= \$263 ;
   always @(posedge clk)
-    rq2_half_1 <= \$264 ;
+    rq1_x1_0 <= \$264 ;
   always @(posedge clk)
-    rq2_half_2 <= \$265 ;
+    rq1_m1_0 <= \$265 ;
   always @(posedge clk)
-    rq2_half_3 <= \$266 ;
+    rq1_part1_0 <= \$266 ;
   always @(posedge clk)
-    rq2_half_4 <= \$267 ;
+    rq1_part1_0_r <= \$267 ;
   always @(posedge clk)
-    rq2_half_5 <= \$268 ;
+    rq1_x1_1 <= \$268 ;
   always @(posedge clk)
-    rq2_half_6 <= \$269 ;
+    rq1_m1_1 <= \$269 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$270 ;
+    rq1_part1_1 <= \$270 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$271 ;
+    rq1_part1_1_r <= \$271 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$272 ;
+    rq1_prod <= \$272 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$273 ;
+    rq1_floor <= \$273 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$274 ;
+    rq1_above <= \$274 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$275 ;
+    rq1_tie <= \$275 ;
   always @(posedge clk)
-    rq2_x <= \$276 ;
+    rq1_code <= \$276 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$277 ;
+    rq2_mult_1 <= \$277 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$278 ;
+    rq2_mult_2 <= \$278 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$279 ;
+    rq2_mult_3 <= \$279 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$280 ;
+    rq2_mult_4 <= \$280 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$281 ;
+    rq2_mult_5 <= \$281 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$282 ;
+    rq2_mult_6 <= \$282 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$283 ;
+    rq2_mult_7 <= \$283 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$284 ;
+    rq2_shift_1 <= \$284 ;
   always @(posedge clk)
-    rq2_prod <= \$285 ;
+    rq2_shift_2 <= \$285 ;
   always @(posedge clk)
-    rq2_floor <= \$286 ;
+    rq2_shift_3 <= \$286 ;
   always @(posedge clk)
-    rq2_above <= \$287 ;
+    rq2_shift_4 <= \$287 ;
   always @(posedge clk)
-    rq2_tie <= \$288 ;
+    rq2_shift_5 <= \$288 ;
   always @(posedge clk)
-    rq2_code <= \$289 ;
+    rq2_shift_6 <= \$289 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$290 ;
+    rq2_shift_7 <= \$290 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$291 ;
+    rq2_half_1 <= \$291 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$292 ;
+    rq2_half_2 <= \$292 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$293 ;
+    rq2_half_3 <= \$293 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$294 ;
+    rq2_half_4 <= \$294 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$295 ;
+    rq2_half_5 <= \$295 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$296 ;
+    rq2_half_6 <= \$296 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$297 ;
+    rq2_half_7 <= \$297 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$298 ;
+    rq2_mask_1 <= \$298 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$299 ;
+    rq2_mask_2 <= \$299 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$300 ;
+    rq2_mask_3 <= \$300 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$301 ;
+    rq2_mask_4 <= \$301 ;
   always @(posedge clk)
-    rq3_half_1 <= \$302 ;
+    rq2_mask_5 <= \$302 ;
   always @(posedge clk)
-    rq3_half_2 <= \$303 ;
+    rq2_mask_6 <= \$303 ;
   always @(posedge clk)
-    rq3_half_3 <= \$304 ;
+    rq2_mask_7 <= \$304 ;
   always @(posedge clk)
-    rq3_half_4 <= \$305 ;
+    rq2_x <= \$305 ;
   always @(posedge clk)
-    rq3_half_5 <= \$306 ;
+    rq2_x0_0 <= \$306 ;
   always @(posedge clk)
-    rq3_half_6 <= \$307 ;
+    rq2_m0_0 <= \$307 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$308 ;
+    rq2_part0_0 <= \$308 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$309 ;
+    rq2_part0_0_r <= \$309 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$310 ;
+    rq2_x0_1 <= \$310 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$311 ;
+    rq2_m0_1 <= \$311 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$312 ;
+    rq2_part0_1 <= \$312 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$313 ;
+    rq2_part0_1_r <= \$313 ;
   always @(posedge clk)
-    rq3_x <= \$314 ;
+    rq2_x1_0 <= \$314 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$315 ;
+    rq2_m1_0 <= \$315 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$316 ;
+    rq2_part1_0 <= \$316 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$317 ;
+    rq2_part1_0_r <= \$317 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$318 ;
+    rq2_x1_1 <= \$318 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$319 ;
+    rq2_m1_1 <= \$319 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$320 ;
+    rq2_part1_1 <= \$320 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$321 ;
+    rq2_part1_1_r <= \$321 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$322 ;
+    rq2_prod <= \$322 ;
   always @(posedge clk)
-    rq3_prod <= \$323 ;
+    rq2_floor <= \$323 ;
   always @(posedge clk)
-    rq3_floor <= \$324 ;
+    rq2_above <= \$324 ;
   always @(posedge clk)
-    rq3_above <= \$325 ;
+    rq2_tie <= \$325 ;
   always @(posedge clk)
-    rq3_tie <= \$326 ;
+    rq2_code <= \$326 ;
   always @(posedge clk)
-    rq3_code <= \$327 ;
+    rq3_mult_1 <= \$327 ;
   always @(posedge clk)
-    q_owed <= \$328 ;
+    rq3_mult_2 <= \$328 ;
   always @(posedge clk)
-    \$signature__addr  <= \$329 ;
+    rq3_mult_3 <= \$329 ;
   always @(posedge clk)
-    rport__addr <= \$330 ;
+    rq3_mult_4 <= \$330 ;
   always @(posedge clk)
-    q_stored <= \$331 ;
+    rq3_mult_5 <= \$331 ;
   always @(posedge clk)
-    o__valid <= \$332 ;
+    rq3_mult_6 <= \$332 ;
   always @(posedge clk)
-    o__payload <= \$333 ;
+    rq3_mult_7 <= \$333 ;
+  always @(posedge clk)
+    rq3_shift_1 <= \$334 ;
+  always @(posedge clk)
+    rq3_shift_2 <= \$335 ;
+  always @(posedge clk)
+    rq3_shift_3 <= \$336 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$337 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$338 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$339 ;
+  always @(posedge clk)
+    rq3_shift_7 <= \$340 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$341 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$342 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$343 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$344 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$345 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$346 ;
+  always @(posedge clk)
+    rq3_half_7 <= \$347 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$348 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$349 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$350 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$351 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$352 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$353 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$354 ;
+  always @(posedge clk)
+    rq3_x <= \$355 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$356 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$357 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$358 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$359 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$360 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$361 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$362 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$363 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$364 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$365 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$366 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$367 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$368 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$369 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$370 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$371 ;
+  always @(posedge clk)
+    rq3_prod <= \$372 ;
+  always @(posedge clk)
+    rq3_floor <= \$373 ;
+  always @(posedge clk)
+    rq3_above <= \$374 ;
+  always @(posedge clk)
+    rq3_tie <= \$375 ;
+  always @(posedge clk)
+    rq3_code <= \$376 ;
+  always @(posedge clk)
+    q_owed <= \$377 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$378 ;
+  always @(posedge clk)
+    rport__addr <= \$379 ;
+  always @(posedge clk)
+    q_stored <= \$380 ;
+  always @(posedge clk)
+    o__valid <= \$381 ;
+  always @(posedge clk)
+    o__payload <= \$382 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
@@ -15002,1120 +16147,1463 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$176  = \$28 ;
+    \$176  = rq_valid_7;
     if (rst) begin
-      \$176  = 25'h0000000;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$177  = rq0_mult_1;
+    \$177  = \$28 ;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$178  = rq0_mult_2;
+    \$178  = rq0_mult_1;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$179  = rq0_mult_3;
+    \$179  = rq0_mult_2;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$180  = rq0_mult_4;
+    \$180  = rq0_mult_3;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$181  = rq0_mult_5;
+    \$181  = rq0_mult_4;
     if (rst) begin
       \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$182  = \$29 ;
+    \$182  = rq0_mult_5;
     if (rst) begin
-      \$182  = 6'h00;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$183  = rq0_shift_1;
+    \$183  = rq0_mult_6;
     if (rst) begin
-      \$183  = 6'h00;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$184  = rq0_shift_2;
+    \$184  = \$29 ;
     if (rst) begin
       \$184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$185  = rq0_shift_3;
+    \$185  = rq0_shift_1;
     if (rst) begin
       \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$186  = rq0_shift_4;
+    \$186  = rq0_shift_2;
     if (rst) begin
       \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$187  = rq0_shift_5;
+    \$187  = rq0_shift_3;
     if (rst) begin
       \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$188  = \$30 ;
+    \$188  = rq0_shift_4;
     if (rst) begin
-      \$188  = 33'h000000000;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$189  = rq0_half_1;
+    \$189  = rq0_shift_5;
     if (rst) begin
-      \$189  = 33'h000000000;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$190  = rq0_half_2;
+    \$190  = rq0_shift_6;
     if (rst) begin
-      \$190  = 33'h000000000;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$191  = rq0_half_3;
+    \$191  = \$30 ;
     if (rst) begin
       \$191  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$192  = rq0_half_4;
+    \$192  = rq0_half_1;
     if (rst) begin
       \$192  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$193  = rq0_half_5;
+    \$193  = rq0_half_2;
     if (rst) begin
       \$193  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$194  = \$31 ;
+    \$194  = rq0_half_3;
     if (rst) begin
       \$194  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$195  = rq0_mask_1;
+    \$195  = rq0_half_4;
     if (rst) begin
       \$195  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$196  = rq0_mask_2;
+    \$196  = rq0_half_5;
     if (rst) begin
       \$196  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$197  = rq0_mask_3;
+    \$197  = rq0_half_6;
     if (rst) begin
       \$197  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$198  = rq0_mask_4;
+    \$198  = \$31 ;
     if (rst) begin
       \$198  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$199  = rq0_mask_5;
+    \$199  = rq0_mask_1;
     if (rst) begin
       \$199  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$200  = i__payload[21:0];
+    \$200  = rq0_mask_2;
     if (rst) begin
-      \$200  = 22'h000000;
+      \$200  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$201  = \$32 ;
+    \$201  = rq0_mask_3;
     if (rst) begin
-      \$201  = 34'h000000000;
+      \$201  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$202  = rq0_part0_0;
+    \$202  = rq0_mask_4;
     if (rst) begin
-      \$202  = 34'h000000000;
+      \$202  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$203  = \$33 ;
+    \$203  = rq0_mask_5;
     if (rst) begin
-      \$203  = 25'h0000000;
+      \$203  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$204  = rq0_part0_1;
+    \$204  = rq0_mask_6;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$205  = \$34 ;
+    \$205  = i__payload[21:0];
     if (rst) begin
       \$205  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$206  = rq0_part1_0;
+    \$206  = rq0_x[16:0];
     if (rst) begin
-      \$206  = 22'h000000;
+      \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$207  = \$35 ;
+    \$207  = rq0_mult_1[16:0];
     if (rst) begin
-      \$207  = 13'h0000;
+      \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$208  = rq0_part1_1;
+    \$208  = \$32 ;
     if (rst) begin
-      \$208  = 13'h0000;
+      \$208  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$209  = \$43 [46:0];
+    \$209  = rq0_part0_0;
     if (rst) begin
-      \$209  = 47'h000000000000;
+      \$209  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$210  = \$44 ;
+    \$210  = rq0_x[16:0];
     if (rst) begin
-      \$210  = 47'h000000000000;
+      \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$211  = \$45 ;
+    \$211  = rq0_mult_1[24:17];
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$212  = \$48 ;
+    \$212  = \$33 ;
     if (rst) begin
-      \$212  = 1'h0;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$213  = \$52 ;
+    \$213  = rq0_part0_1;
     if (rst) begin
-      \$213  = 49'h0000000000000;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$214  = \$53 ;
+    \$214  = rq0_x[21:17];
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$215  = rq1_mult_1;
+    \$215  = rq0_mult_1[16:0];
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$216  = rq1_mult_2;
+    \$216  = \$34 ;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$217  = rq1_mult_3;
+    \$217  = rq0_part1_0;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$218  = rq1_mult_4;
+    \$218  = rq0_x[21:17];
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$219  = rq1_mult_5;
+    \$219  = rq0_mult_1[24:17];
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$220  = \$54 ;
+    \$220  = \$35 ;
     if (rst) begin
-      \$220  = 6'h00;
+      \$220  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$221  = rq1_shift_1;
+    \$221  = rq0_part1_1;
     if (rst) begin
-      \$221  = 6'h00;
+      \$221  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$222  = rq1_shift_2;
+    \$222  = \$43 [46:0];
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$223  = rq1_shift_3;
+    \$223  = \$44 ;
     if (rst) begin
-      \$223  = 6'h00;
+      \$223  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$224  = rq1_shift_4;
+    \$224  = \$45 ;
     if (rst) begin
-      \$224  = 6'h00;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$225  = rq1_shift_5;
+    \$225  = \$48 ;
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$226  = \$55 ;
+    \$226  = \$52 ;
     if (rst) begin
-      \$226  = 34'h000000000;
+      \$226  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$227  = rq1_half_1;
+    \$227  = \$53 ;
     if (rst) begin
-      \$227  = 34'h000000000;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$228  = rq1_half_2;
+    \$228  = rq1_mult_1;
     if (rst) begin
-      \$228  = 34'h000000000;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$229  = rq1_half_3;
+    \$229  = rq1_mult_2;
     if (rst) begin
-      \$229  = 34'h000000000;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$230  = rq1_half_4;
+    \$230  = rq1_mult_3;
     if (rst) begin
-      \$230  = 34'h000000000;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$231  = rq1_half_5;
+    \$231  = rq1_mult_4;
     if (rst) begin
-      \$231  = 34'h000000000;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$232  = \$56 ;
+    \$232  = rq1_mult_5;
     if (rst) begin
-      \$232  = 34'h000000000;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$233  = rq1_mask_1;
+    \$233  = rq1_mult_6;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$234  = rq1_mask_2;
+    \$234  = \$54 ;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$235  = rq1_mask_3;
+    \$235  = rq1_shift_1;
     if (rst) begin
-      \$235  = 34'h000000000;
+      \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$236  = rq1_mask_4;
+    \$236  = rq1_shift_2;
     if (rst) begin
-      \$236  = 34'h000000000;
+      \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$237  = rq1_mask_5;
+    \$237  = rq1_shift_3;
     if (rst) begin
-      \$237  = 34'h000000000;
+      \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$238  = i__payload[43:22];
+    \$238  = rq1_shift_4;
     if (rst) begin
-      \$238  = 22'h000000;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$239  = \$57 ;
+    \$239  = rq1_shift_5;
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$240  = rq1_part0_0;
+    \$240  = rq1_shift_6;
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$241  = \$58 ;
+    \$241  = \$55 ;
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$241  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$242  = rq1_part0_1;
+    \$242  = rq1_half_1;
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$242  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$243  = \$59 ;
+    \$243  = rq1_half_2;
     if (rst) begin
-      \$243  = 22'h000000;
+      \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$244  = rq1_part1_0;
+    \$244  = rq1_half_3;
     if (rst) begin
-      \$244  = 22'h000000;
+      \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$245  = \$60 ;
+    \$245  = rq1_half_4;
     if (rst) begin
-      \$245  = 13'h0000;
+      \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$246  = rq1_part1_1;
+    \$246  = rq1_half_5;
     if (rst) begin
-      \$246  = 13'h0000;
+      \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$247  = \$68 [46:0];
+    \$247  = rq1_half_6;
     if (rst) begin
-      \$247  = 47'h000000000000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$248  = \$69 ;
+    \$248  = \$56 ;
     if (rst) begin
-      \$248  = 47'h000000000000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$249  = \$70 ;
+    \$249  = rq1_mask_1;
     if (rst) begin
-      \$249  = 1'h0;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$250  = \$73 ;
+    \$250  = rq1_mask_2;
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$251  = \$77 ;
+    \$251  = rq1_mask_3;
     if (rst) begin
-      \$251  = 49'h0000000000000;
+      \$251  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$252  = \$78 ;
+    \$252  = rq1_mask_4;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$253  = rq2_mult_1;
+    \$253  = rq1_mask_5;
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$254  = rq2_mult_2;
+    \$254  = rq1_mask_6;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$255  = rq2_mult_3;
+    \$255  = i__payload[43:22];
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$256  = rq2_mult_4;
+    \$256  = rq1_x[16:0];
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$257  = rq2_mult_5;
+    \$257  = rq1_mult_1[16:0];
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$258  = \$79 ;
+    \$258  = \$57 ;
     if (rst) begin
-      \$258  = 6'h00;
+      \$258  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$259  = rq2_shift_1;
+    \$259  = rq1_part0_0;
     if (rst) begin
-      \$259  = 6'h00;
+      \$259  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$260  = rq2_shift_2;
+    \$260  = rq1_x[16:0];
     if (rst) begin
-      \$260  = 6'h00;
+      \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$261  = rq2_shift_3;
+    \$261  = rq1_mult_1[24:17];
     if (rst) begin
-      \$261  = 6'h00;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$262  = rq2_shift_4;
+    \$262  = \$58 ;
     if (rst) begin
-      \$262  = 6'h00;
+      \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$263  = rq2_shift_5;
+    \$263  = rq1_part0_1;
     if (rst) begin
-      \$263  = 6'h00;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$264  = \$80 ;
+    \$264  = rq1_x[21:17];
     if (rst) begin
-      \$264  = 33'h000000000;
+      \$264  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$265  = rq2_half_1;
+    \$265  = rq1_mult_1[16:0];
     if (rst) begin
-      \$265  = 33'h000000000;
+      \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$266  = rq2_half_2;
+    \$266  = \$59 ;
     if (rst) begin
-      \$266  = 33'h000000000;
+      \$266  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$267  = rq2_half_3;
+    \$267  = rq1_part1_0;
     if (rst) begin
-      \$267  = 33'h000000000;
+      \$267  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$268  = rq2_half_4;
+    \$268  = rq1_x[21:17];
     if (rst) begin
-      \$268  = 33'h000000000;
+      \$268  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$269  = rq2_half_5;
+    \$269  = rq1_mult_1[24:17];
     if (rst) begin
-      \$269  = 33'h000000000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$270  = \$81 ;
+    \$270  = \$60 ;
     if (rst) begin
-      \$270  = 33'h000000000;
+      \$270  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$271  = rq2_mask_1;
+    \$271  = rq1_part1_1;
     if (rst) begin
-      \$271  = 33'h000000000;
+      \$271  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$272  = rq2_mask_2;
+    \$272  = \$68 [46:0];
     if (rst) begin
-      \$272  = 33'h000000000;
+      \$272  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$273  = rq2_mask_3;
+    \$273  = \$69 ;
     if (rst) begin
-      \$273  = 33'h000000000;
+      \$273  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$274  = rq2_mask_4;
+    \$274  = \$70 ;
     if (rst) begin
-      \$274  = 33'h000000000;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$275  = rq2_mask_5;
+    \$275  = \$73 ;
     if (rst) begin
-      \$275  = 33'h000000000;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$276  = i__payload[65:44];
+    \$276  = \$77 ;
     if (rst) begin
-      \$276  = 22'h000000;
+      \$276  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$277  = \$82 ;
+    \$277  = \$78 ;
     if (rst) begin
-      \$277  = 34'h000000000;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$278  = rq2_part0_0;
+    \$278  = rq2_mult_1;
     if (rst) begin
-      \$278  = 34'h000000000;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$279  = \$83 ;
+    \$279  = rq2_mult_2;
     if (rst) begin
       \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$280  = rq2_part0_1;
+    \$280  = rq2_mult_3;
     if (rst) begin
       \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$281  = \$84 ;
+    \$281  = rq2_mult_4;
     if (rst) begin
-      \$281  = 22'h000000;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$282  = rq2_part1_0;
+    \$282  = rq2_mult_5;
     if (rst) begin
-      \$282  = 22'h000000;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$283  = \$85 ;
+    \$283  = rq2_mult_6;
     if (rst) begin
-      \$283  = 13'h0000;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$284  = rq2_part1_1;
+    \$284  = \$79 ;
     if (rst) begin
-      \$284  = 13'h0000;
+      \$284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$285  = \$93 [46:0];
+    \$285  = rq2_shift_1;
     if (rst) begin
-      \$285  = 47'h000000000000;
+      \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$286  = \$94 ;
+    \$286  = rq2_shift_2;
     if (rst) begin
-      \$286  = 47'h000000000000;
+      \$286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$287  = \$95 ;
+    \$287  = rq2_shift_3;
     if (rst) begin
-      \$287  = 1'h0;
+      \$287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$288  = \$98 ;
+    \$288  = rq2_shift_4;
     if (rst) begin
-      \$288  = 1'h0;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$289  = \$102 ;
+    \$289  = rq2_shift_5;
     if (rst) begin
-      \$289  = 49'h0000000000000;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$290  = \$103 ;
+    \$290  = rq2_shift_6;
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$291  = rq3_mult_1;
+    \$291  = \$80 ;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$291  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$292  = rq3_mult_2;
+    \$292  = rq2_half_1;
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$292  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$293  = rq3_mult_3;
+    \$293  = rq2_half_2;
     if (rst) begin
-      \$293  = 25'h0000000;
+      \$293  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$294  = rq3_mult_4;
+    \$294  = rq2_half_3;
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$294  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$295  = rq3_mult_5;
+    \$295  = rq2_half_4;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$296  = \$104 ;
+    \$296  = rq2_half_5;
     if (rst) begin
-      \$296  = 6'h00;
+      \$296  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$297  = rq3_shift_1;
+    \$297  = rq2_half_6;
     if (rst) begin
-      \$297  = 6'h00;
+      \$297  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$298  = rq3_shift_2;
+    \$298  = \$81 ;
     if (rst) begin
-      \$298  = 6'h00;
+      \$298  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$299  = rq3_shift_3;
+    \$299  = rq2_mask_1;
     if (rst) begin
-      \$299  = 6'h00;
+      \$299  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$300  = rq3_shift_4;
+    \$300  = rq2_mask_2;
     if (rst) begin
-      \$300  = 6'h00;
+      \$300  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$301  = rq3_shift_5;
+    \$301  = rq2_mask_3;
     if (rst) begin
-      \$301  = 6'h00;
+      \$301  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$302  = \$105 ;
+    \$302  = rq2_mask_4;
     if (rst) begin
       \$302  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$303  = rq3_half_1;
+    \$303  = rq2_mask_5;
     if (rst) begin
       \$303  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$304  = rq3_half_2;
+    \$304  = rq2_mask_6;
     if (rst) begin
       \$304  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$305  = rq3_half_3;
+    \$305  = i__payload[65:44];
     if (rst) begin
-      \$305  = 33'h000000000;
+      \$305  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$306  = rq3_half_4;
+    \$306  = rq2_x[16:0];
     if (rst) begin
-      \$306  = 33'h000000000;
+      \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$307  = rq3_half_5;
+    \$307  = rq2_mult_1[16:0];
     if (rst) begin
-      \$307  = 33'h000000000;
+      \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$308  = \$106 ;
+    \$308  = \$82 ;
     if (rst) begin
-      \$308  = 33'h000000000;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$309  = rq3_mask_1;
+    \$309  = rq2_part0_0;
     if (rst) begin
-      \$309  = 33'h000000000;
+      \$309  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$310  = rq3_mask_2;
+    \$310  = rq2_x[16:0];
     if (rst) begin
-      \$310  = 33'h000000000;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$311  = rq3_mask_3;
+    \$311  = rq2_mult_1[24:17];
     if (rst) begin
-      \$311  = 33'h000000000;
+      \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$312  = rq3_mask_4;
+    \$312  = \$83 ;
     if (rst) begin
-      \$312  = 33'h000000000;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$313  = rq3_mask_5;
+    \$313  = rq2_part0_1;
     if (rst) begin
-      \$313  = 33'h000000000;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$314  = i__payload[87:66];
+    \$314  = rq2_x[21:17];
     if (rst) begin
-      \$314  = 22'h000000;
+      \$314  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$315  = \$107 ;
+    \$315  = rq2_mult_1[16:0];
     if (rst) begin
-      \$315  = 34'h000000000;
+      \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$316  = rq3_part0_0;
+    \$316  = \$84 ;
     if (rst) begin
-      \$316  = 34'h000000000;
+      \$316  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$317  = \$108 ;
+    \$317  = rq2_part1_0;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$318  = rq3_part0_1;
+    \$318  = rq2_x[21:17];
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$318  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$319  = \$109 ;
+    \$319  = rq2_mult_1[24:17];
     if (rst) begin
-      \$319  = 22'h000000;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$320  = rq3_part1_0;
+    \$320  = \$85 ;
     if (rst) begin
-      \$320  = 22'h000000;
+      \$320  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$321  = \$110 ;
+    \$321  = rq2_part1_1;
     if (rst) begin
       \$321  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$322  = rq3_part1_1;
+    \$322  = \$93 [46:0];
     if (rst) begin
-      \$322  = 13'h0000;
+      \$322  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$323  = \$118 [46:0];
+    \$323  = \$94 ;
     if (rst) begin
       \$323  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$324  = \$119 ;
+    \$324  = \$95 ;
     if (rst) begin
-      \$324  = 47'h000000000000;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$325  = \$120 ;
+    \$325  = \$98 ;
     if (rst) begin
       \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$326  = \$123 ;
+    \$326  = \$102 ;
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$327  = \$127 ;
+    \$327  = \$103 ;
     if (rst) begin
-      \$327  = 49'h0000000000000;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$328  = \$131 [3:0];
+    \$328  = rq3_mult_1;
     if (rst) begin
-      \$328  = 4'h0;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$329  = \$signature__addr ;
+    \$329  = rq3_mult_2;
+    if (rst) begin
+      \$329  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$330  = rq3_mult_3;
+    if (rst) begin
+      \$330  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$331  = rq3_mult_4;
+    if (rst) begin
+      \$331  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$332  = rq3_mult_5;
+    if (rst) begin
+      \$332  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$333  = rq3_mult_6;
+    if (rst) begin
+      \$333  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$334  = \$104 ;
+    if (rst) begin
+      \$334  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$335  = rq3_shift_1;
+    if (rst) begin
+      \$335  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$336  = rq3_shift_2;
+    if (rst) begin
+      \$336  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$337  = rq3_shift_3;
+    if (rst) begin
+      \$337  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$338  = rq3_shift_4;
+    if (rst) begin
+      \$338  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$339  = rq3_shift_5;
+    if (rst) begin
+      \$339  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$340  = rq3_shift_6;
+    if (rst) begin
+      \$340  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$341  = \$105 ;
+    if (rst) begin
+      \$341  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$342  = rq3_half_1;
+    if (rst) begin
+      \$342  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$343  = rq3_half_2;
+    if (rst) begin
+      \$343  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$344  = rq3_half_3;
+    if (rst) begin
+      \$344  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$345  = rq3_half_4;
+    if (rst) begin
+      \$345  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$346  = rq3_half_5;
+    if (rst) begin
+      \$346  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$347  = rq3_half_6;
+    if (rst) begin
+      \$347  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$348  = \$106 ;
+    if (rst) begin
+      \$348  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$349  = rq3_mask_1;
+    if (rst) begin
+      \$349  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$350  = rq3_mask_2;
+    if (rst) begin
+      \$350  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$351  = rq3_mask_3;
+    if (rst) begin
+      \$351  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$352  = rq3_mask_4;
+    if (rst) begin
+      \$352  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$353  = rq3_mask_5;
+    if (rst) begin
+      \$353  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$354  = rq3_mask_6;
+    if (rst) begin
+      \$354  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$355  = i__payload[87:66];
+    if (rst) begin
+      \$355  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$356  = rq3_x[16:0];
+    if (rst) begin
+      \$356  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$357  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$357  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$358  = \$107 ;
+    if (rst) begin
+      \$358  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$359  = rq3_part0_0;
+    if (rst) begin
+      \$359  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$360  = rq3_x[16:0];
+    if (rst) begin
+      \$360  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$361  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$361  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$362  = \$108 ;
+    if (rst) begin
+      \$362  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$363  = rq3_part0_1;
+    if (rst) begin
+      \$363  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$364  = rq3_x[21:17];
+    if (rst) begin
+      \$364  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$365  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$365  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$366  = \$109 ;
+    if (rst) begin
+      \$366  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$367  = rq3_part1_0;
+    if (rst) begin
+      \$367  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$368  = rq3_x[21:17];
+    if (rst) begin
+      \$368  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$369  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$369  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$370  = \$110 ;
+    if (rst) begin
+      \$370  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$371  = rq3_part1_1;
+    if (rst) begin
+      \$371  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$372  = \$118 [46:0];
+    if (rst) begin
+      \$372  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$373  = \$119 ;
+    if (rst) begin
+      \$373  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$374  = \$120 ;
+    if (rst) begin
+      \$374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$375  = \$123 ;
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$376  = \$127 ;
+    if (rst) begin
+      \$376  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$377  = \$131 [3:0];
+    if (rst) begin
+      \$377  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$378  = \$signature__addr ;
     if (\$138 ) begin
-      \$329  = \$141 [2:0];
+      \$378  = \$141 [2:0];
     end
     if (rst) begin
-      \$329  = 3'h0;
+      \$378  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$330  = rport__addr;
+    \$379  = rport__addr;
     if (\$145 ) begin
-      \$330  = \$148 [2:0];
+      \$379  = \$148 [2:0];
     end
     if (rst) begin
-      \$330  = 3'h0;
+      \$379  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$331  = \$161 [2:0];
+    \$380  = \$161 [3:0];
     if (rst) begin
-      \$331  = 3'h0;
+      \$380  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$332  = o__valid;
+    \$381  = o__valid;
     if (\$163 ) begin
-      \$332  = \$165 ;
+      \$381  = \$165 ;
     end
     if (rst) begin
-      \$332  = 1'h0;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$333  = o__payload;
+    \$382  = o__payload;
     if (\$163 ) begin
-      \$333  = \$167 ;
+      \$382  = \$167 ;
     end
     if (rst) begin
-      \$333  = 32'd0;
+      \$382  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -17203,71 +18691,74 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [10:0] \$192 ;
   reg [10:0] \$193 ;
   reg \$194 ;
-  reg [10:0] \$195 ;
-  reg [10:0] \$196 ;
-  reg [10:0] \$197 ;
-  reg [10:0] \$198 ;
-  reg [2:0] \$199 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
   reg \$200 ;
   reg \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg [10:0] \$207 ;
-  reg [27:0] \$208 ;
-  reg [27:0] \$209 ;
+  reg [10:0] \$202 ;
+  reg [10:0] \$203 ;
+  reg [27:0] \$204 ;
+  reg [27:0] \$205 ;
+  reg [10:0] \$206 ;
+  reg [18:0] \$207 ;
+  reg [18:0] \$208 ;
+  reg [35:0] \$209 ;
   wire [37:0] \$21 ;
-  reg [18:0] \$210 ;
-  reg [18:0] \$211 ;
-  reg [35:0] \$212 ;
-  reg [35:0] \$213 ;
-  reg \$214 ;
-  reg \$215 ;
-  reg [37:0] \$216 ;
-  reg [10:0] \$217 ;
-  reg [27:0] \$218 ;
-  reg [27:0] \$219 ;
+  reg [35:0] \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg [37:0] \$213 ;
+  reg [10:0] \$214 ;
+  reg [10:0] \$215 ;
+  reg [27:0] \$216 ;
+  reg [27:0] \$217 ;
+  reg [10:0] \$218 ;
+  reg [18:0] \$219 ;
   wire [37:0] \$22 ;
   reg [18:0] \$220 ;
-  reg [18:0] \$221 ;
+  reg [35:0] \$221 ;
   reg [35:0] \$222 ;
-  reg [35:0] \$223 ;
+  reg \$223 ;
   reg \$224 ;
-  reg \$225 ;
-  reg [37:0] \$226 ;
+  reg [37:0] \$225 ;
+  reg [10:0] \$226 ;
   reg [10:0] \$227 ;
   reg [27:0] \$228 ;
   reg [27:0] \$229 ;
   wire \$23 ;
-  reg [18:0] \$230 ;
+  reg [10:0] \$230 ;
   reg [18:0] \$231 ;
-  reg [35:0] \$232 ;
+  reg [18:0] \$232 ;
   reg [35:0] \$233 ;
-  reg \$234 ;
+  reg [35:0] \$234 ;
   reg \$235 ;
-  reg [37:0] \$236 ;
-  reg [10:0] \$237 ;
-  reg [27:0] \$238 ;
-  reg [27:0] \$239 ;
+  reg \$236 ;
+  reg [37:0] \$237 ;
+  reg [10:0] \$238 ;
+  reg [10:0] \$239 ;
   wire \$24 ;
-  reg [18:0] \$240 ;
-  reg [18:0] \$241 ;
-  reg [35:0] \$242 ;
-  reg [35:0] \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg [37:0] \$246 ;
-  reg [3:0] \$247 ;
-  reg [2:0] \$248 ;
-  reg [2:0] \$249 ;
+  reg [27:0] \$240 ;
+  reg [27:0] \$241 ;
+  reg [10:0] \$242 ;
+  reg [18:0] \$243 ;
+  reg [18:0] \$244 ;
+  reg [35:0] \$245 ;
+  reg [35:0] \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg [37:0] \$249 ;
   wire [37:0] \$25 ;
   reg [3:0] \$250 ;
-  reg \$251 ;
-  reg [31:0] \$252 ;
+  reg [2:0] \$251 ;
+  reg [2:0] \$252 ;
+  reg [3:0] \$253 ;
+  reg \$254 ;
+  reg [31:0] \$255 ;
   wire [37:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -17424,12 +18915,6 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
-  reg [10:0] result0 = 11'h000;
-  reg [10:0] result1 = 11'h000;
-  reg [10:0] result2 = 11'h000;
-  reg [10:0] result3 = 11'h000;
-  reg [2:0] result_group = 3'h0;
-  reg result_valid = 1'h0;
   reg [2:0] rport__addr = 3'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
@@ -17443,6 +18928,8 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [35:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [10:0] rq0_x = 11'h000;
+  reg [10:0] rq0_x0_0 = 11'h000;
+  reg [10:0] rq0_x0_1 = 11'h000;
   reg rq1_above = 1'h0;
   reg [37:0] rq1_code = 38'h0000000000;
   reg [35:0] rq1_floor = 36'h000000000;
@@ -17454,6 +18941,8 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [35:0] rq1_rem;
   reg rq1_tie = 1'h0;
   reg [10:0] rq1_x = 11'h000;
+  reg [10:0] rq1_x0_0 = 11'h000;
+  reg [10:0] rq1_x0_1 = 11'h000;
   reg rq2_above = 1'h0;
   reg [37:0] rq2_code = 38'h0000000000;
   reg [35:0] rq2_floor = 36'h000000000;
@@ -17465,6 +18954,8 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [35:0] rq2_rem;
   reg rq2_tie = 1'h0;
   reg [10:0] rq2_x = 11'h000;
+  reg [10:0] rq2_x0_0 = 11'h000;
+  reg [10:0] rq2_x0_1 = 11'h000;
   reg rq3_above = 1'h0;
   reg [37:0] rq3_code = 38'h0000000000;
   reg [35:0] rq3_floor = 36'h000000000;
@@ -17476,6 +18967,8 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [35:0] rq3_rem;
   reg rq3_tie = 1'h0;
   reg [10:0] rq3_x = 11'h000;
+  reg [10:0] rq3_x0_0 = 11'h000;
+  reg [10:0] rq3_x0_1 = 11'h000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -17483,6 +18976,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
   reg [31:0] queue [7:0];
@@ -17543,7 +19037,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$38  = ~ \$37 ;
   assign \$39  = \$36  & \$38 ;
   assign \$40  = ~ \$39 ;
-  assign \$signature__en  = rq_valid_6 & \$40 ;
+  assign \$signature__en  = rq_valid_7 & \$40 ;
   assign \$41  = i__valid & i__ready;
   assign \$42  = group == 3'h7;
   assign \$43  = group + 1'h1;
@@ -17561,8 +19055,8 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$55  = i__valid & i__ready;
   assign \$56  = element == 2'h3;
   assign \$57  = \$55  & \$56 ;
-  assign \$58  = $signed(rq0_x) * $signed(18'h1a40e);
-  assign \$59  = $signed(rq0_x) * $signed(9'h0f3);
+  assign \$58  = $signed(rq0_x0_0) * $signed(18'h1a40e);
+  assign \$59  = $signed(rq0_x0_1) * $signed(9'h0f3);
   assign \$61  = $signed(1'h0) + $signed(\$60 );
   assign \$63  = $signed(\$61 ) + $signed(\$62 );
   assign \$65  = rq0_rem > 26'h2000000;
@@ -17571,8 +19065,8 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$70  = rq0_tie & rq0_floor[0];
   assign \$71  = rq0_above | \$70 ;
   assign \$72  = $signed(\$69 ) + $signed({ 1'h0, \$71  });
-  assign \$73  = $signed(rq1_x) * $signed(18'h1a40e);
-  assign \$74  = $signed(rq1_x) * $signed(9'h0f3);
+  assign \$73  = $signed(rq1_x0_0) * $signed(18'h1a40e);
+  assign \$74  = $signed(rq1_x0_1) * $signed(9'h0f3);
   assign \$76  = $signed(1'h0) + $signed(\$75 );
   assign \$78  = $signed(\$76 ) + $signed(\$77 );
   assign \$80  = rq1_rem > 26'h2000000;
@@ -17581,8 +19075,8 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$85  = rq1_tie & rq1_floor[0];
   assign \$86  = rq1_above | \$85 ;
   assign \$87  = $signed(\$84 ) + $signed({ 1'h0, \$86  });
-  assign \$88  = $signed(rq2_x) * $signed(18'h1a40e);
-  assign \$89  = $signed(rq2_x) * $signed(9'h0f3);
+  assign \$88  = $signed(rq2_x0_0) * $signed(18'h1a40e);
+  assign \$89  = $signed(rq2_x0_1) * $signed(9'h0f3);
   assign \$91  = $signed(1'h0) + $signed(\$90 );
   assign \$93  = $signed(\$91 ) + $signed(\$92 );
   assign \$95  = rq2_rem > 26'h2000000;
@@ -17591,8 +19085,8 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$100  = rq2_tie & rq2_floor[0];
   assign \$101  = rq2_above | \$100 ;
   assign \$102  = $signed(\$99 ) + $signed({ 1'h0, \$101  });
-  assign \$103  = $signed(rq3_x) * $signed(18'h1a40e);
-  assign \$104  = $signed(rq3_x) * $signed(9'h0f3);
+  assign \$103  = $signed(rq3_x0_0) * $signed(18'h1a40e);
+  assign \$104  = $signed(rq3_x0_1) * $signed(9'h0f3);
   assign \$106  = $signed(1'h0) + $signed(\$105 );
   assign \$108  = $signed(\$106 ) + $signed(\$107 );
   assign \$110  = rq3_rem > 26'h2000000;
@@ -17613,7 +19107,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$127  = ~ \$126 ;
   assign \$128  = \$125  & \$127 ;
   assign \$129  = ~ \$128 ;
-  assign \$130  = rq_valid_6 & \$129 ;
+  assign \$130  = rq_valid_7 & \$129 ;
   assign \$131  = \$signature__addr  == 3'h7;
   assign \$132  = \$signature__addr  + 1'h1;
   assign \$133  = \$131  ? 4'h0 : \$132 ;
@@ -17630,7 +19124,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$144  = ~ \$143 ;
   assign \$145  = \$142  & \$144 ;
   assign \$146  = ~ \$145 ;
-  assign \$147  = rq_valid_6 & \$146 ;
+  assign \$147  = rq_valid_7 & \$146 ;
   assign \$148  = q_stored + \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
@@ -17640,7 +19134,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
   assign \$156  = | q_stored;
-  assign \$157  = \$156  | rq_valid_6;
+  assign \$157  = \$156  | rq_valid_7;
   assign \$158  = | q_stored;
   assign \$159  = \$158  ? rport__data : q_in;
   always @(posedge clk)
@@ -17712,123 +19206,129 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     acc3_7 <= \$193 ;
   always @(posedge clk)
-    result_valid <= \$194 ;
+    rq_valid_1 <= \$194 ;
   always @(posedge clk)
-    result0 <= \$195 ;
+    rq_valid_2 <= \$195 ;
   always @(posedge clk)
-    result1 <= \$196 ;
+    rq_valid_3 <= \$196 ;
   always @(posedge clk)
-    result2 <= \$197 ;
+    rq_valid_4 <= \$197 ;
   always @(posedge clk)
-    result3 <= \$198 ;
+    rq_valid_5 <= \$198 ;
   always @(posedge clk)
-    result_group <= \$199 ;
+    rq_valid_6 <= \$199 ;
   always @(posedge clk)
-    rq_valid_1 <= \$200 ;
+    rq_valid_7 <= \$200 ;
   always @(posedge clk)
-    rq_valid_2 <= \$201 ;
+    rq_valid_8 <= \$201 ;
   always @(posedge clk)
-    rq_valid_3 <= \$202 ;
+    rq0_x <= \$202 ;
   always @(posedge clk)
-    rq_valid_4 <= \$203 ;
+    rq0_x0_0 <= \$203 ;
   always @(posedge clk)
-    rq_valid_5 <= \$204 ;
+    rq0_part0_0 <= \$204 ;
   always @(posedge clk)
-    rq_valid_6 <= \$205 ;
+    rq0_part0_0_r <= \$205 ;
   always @(posedge clk)
-    rq_valid_7 <= \$206 ;
+    rq0_x0_1 <= \$206 ;
   always @(posedge clk)
-    rq0_x <= \$207 ;
+    rq0_part0_1 <= \$207 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$208 ;
+    rq0_part0_1_r <= \$208 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$209 ;
+    rq0_prod <= \$209 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$210 ;
+    rq0_floor <= \$210 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$211 ;
+    rq0_above <= \$211 ;
   always @(posedge clk)
-    rq0_prod <= \$212 ;
+    rq0_tie <= \$212 ;
   always @(posedge clk)
-    rq0_floor <= \$213 ;
+    rq0_code <= \$213 ;
   always @(posedge clk)
-    rq0_above <= \$214 ;
+    rq1_x <= \$214 ;
   always @(posedge clk)
-    rq0_tie <= \$215 ;
+    rq1_x0_0 <= \$215 ;
   always @(posedge clk)
-    rq0_code <= \$216 ;
+    rq1_part0_0 <= \$216 ;
   always @(posedge clk)
-    rq1_x <= \$217 ;
+    rq1_part0_0_r <= \$217 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$218 ;
+    rq1_x0_1 <= \$218 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$219 ;
+    rq1_part0_1 <= \$219 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$220 ;
+    rq1_part0_1_r <= \$220 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$221 ;
+    rq1_prod <= \$221 ;
   always @(posedge clk)
-    rq1_prod <= \$222 ;
+    rq1_floor <= \$222 ;
   always @(posedge clk)
-    rq1_floor <= \$223 ;
+    rq1_above <= \$223 ;
   always @(posedge clk)
-    rq1_above <= \$224 ;
+    rq1_tie <= \$224 ;
   always @(posedge clk)
-    rq1_tie <= \$225 ;
+    rq1_code <= \$225 ;
   always @(posedge clk)
-    rq1_code <= \$226 ;
+    rq2_x <= \$226 ;
   always @(posedge clk)
-    rq2_x <= \$227 ;
+    rq2_x0_0 <= \$227 ;
   always @(posedge clk)
     rq2_part0_0 <= \$228 ;
   always @(posedge clk)
     rq2_part0_0_r <= \$229 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$230 ;
+    rq2_x0_1 <= \$230 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$231 ;
+    rq2_part0_1 <= \$231 ;
   always @(posedge clk)
-    rq2_prod <= \$232 ;
+    rq2_part0_1_r <= \$232 ;
   always @(posedge clk)
-    rq2_floor <= \$233 ;
+    rq2_prod <= \$233 ;
   always @(posedge clk)
-    rq2_above <= \$234 ;
+    rq2_floor <= \$234 ;
   always @(posedge clk)
-    rq2_tie <= \$235 ;
+    rq2_above <= \$235 ;
   always @(posedge clk)
-    rq2_code <= \$236 ;
+    rq2_tie <= \$236 ;
   always @(posedge clk)
-    rq3_x <= \$237 ;
+    rq2_code <= \$237 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$238 ;
+    rq3_x <= \$238 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$239 ;
+    rq3_x0_0 <= \$239 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$240 ;
+    rq3_part0_0 <= \$240 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$241 ;
+    rq3_part0_0_r <= \$241 ;
   always @(posedge clk)
-    rq3_prod <= \$242 ;
+    rq3_x0_1 <= \$242 ;
   always @(posedge clk)
-    rq3_floor <= \$243 ;
+    rq3_part0_1 <= \$243 ;
   always @(posedge clk)
-    rq3_above <= \$244 ;
+    rq3_part0_1_r <= \$244 ;
   always @(posedge clk)
-    rq3_tie <= \$245 ;
+    rq3_prod <= \$245 ;
   always @(posedge clk)
-    rq3_code <= \$246 ;
+    rq3_floor <= \$246 ;
   always @(posedge clk)
-    q_owed <= \$247 ;
+    rq3_above <= \$247 ;
   always @(posedge clk)
-    \$signature__addr  <= \$248 ;
+    rq3_tie <= \$248 ;
   always @(posedge clk)
-    rport__addr <= \$249 ;
+    rq3_code <= \$249 ;
   always @(posedge clk)
-    q_stored <= \$250 ;
+    q_owed <= \$250 ;
   always @(posedge clk)
-    o__valid <= \$251 ;
+    \$signature__addr  <= \$251 ;
   always @(posedge clk)
-    o__payload <= \$252 ;
+    rport__addr <= \$252 ;
+  always @(posedge clk)
+    q_stored <= \$253 ;
+  always @(posedge clk)
+    o__valid <= \$254 ;
+  always @(posedge clk)
+    o__payload <= \$255 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$160  = group;
@@ -18178,231 +19678,231 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$195  = \$6 [10:0];
+    \$195  = rq_valid_1;
     if (rst) begin
-      \$195  = 11'h000;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$196  = \$10 [10:0];
+    \$196  = rq_valid_2;
     if (rst) begin
-      \$196  = 11'h000;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$197  = \$14 [10:0];
+    \$197  = rq_valid_3;
     if (rst) begin
-      \$197  = 11'h000;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$198  = \$18 [10:0];
+    \$198  = rq_valid_4;
     if (rst) begin
-      \$198  = 11'h000;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$199  = group;
+    \$199  = rq_valid_5;
     if (rst) begin
-      \$199  = 3'h0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$200  = result_valid;
+    \$200  = rq_valid_6;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = rq_valid_1;
+    \$201  = rq_valid_7;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = rq_valid_2;
+    \$202  = \$6 [10:0];
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = rq_valid_3;
+    \$203  = rq0_x;
     if (rst) begin
-      \$203  = 1'h0;
+      \$203  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = rq_valid_4;
+    \$204  = \$58 ;
     if (rst) begin
-      \$204  = 1'h0;
+      \$204  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = rq_valid_5;
+    \$205  = rq0_part0_0;
     if (rst) begin
-      \$205  = 1'h0;
+      \$205  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = rq_valid_6;
+    \$206  = rq0_x;
     if (rst) begin
-      \$206  = 1'h0;
+      \$206  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = result0;
+    \$207  = \$59 ;
     if (rst) begin
-      \$207  = 11'h000;
+      \$207  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = \$58 ;
+    \$208  = rq0_part0_1;
     if (rst) begin
-      \$208  = 28'h0000000;
+      \$208  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = rq0_part0_0;
+    \$209  = \$63 [35:0];
     if (rst) begin
-      \$209  = 28'h0000000;
+      \$209  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = \$59 ;
+    \$210  = \$64 ;
     if (rst) begin
-      \$210  = 19'h00000;
+      \$210  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = rq0_part0_1;
+    \$211  = \$65 ;
     if (rst) begin
-      \$211  = 19'h00000;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = \$63 [35:0];
+    \$212  = \$68 ;
     if (rst) begin
-      \$212  = 36'h000000000;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = \$64 ;
+    \$213  = \$72 ;
     if (rst) begin
-      \$213  = 36'h000000000;
+      \$213  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = \$65 ;
+    \$214  = \$10 [10:0];
     if (rst) begin
-      \$214  = 1'h0;
+      \$214  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = \$68 ;
+    \$215  = rq1_x;
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = \$72 ;
+    \$216  = \$73 ;
     if (rst) begin
-      \$216  = 38'h0000000000;
+      \$216  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = result1;
+    \$217  = rq1_part0_0;
     if (rst) begin
-      \$217  = 11'h000;
+      \$217  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = \$73 ;
+    \$218  = rq1_x;
     if (rst) begin
-      \$218  = 28'h0000000;
+      \$218  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = rq1_part0_0;
+    \$219  = \$74 ;
     if (rst) begin
-      \$219  = 28'h0000000;
+      \$219  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = \$74 ;
+    \$220  = rq1_part0_1;
     if (rst) begin
       \$220  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = rq1_part0_1;
+    \$221  = \$78 [35:0];
     if (rst) begin
-      \$221  = 19'h00000;
+      \$221  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = \$78 [35:0];
+    \$222  = \$79 ;
     if (rst) begin
       \$222  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = \$79 ;
+    \$223  = \$80 ;
     if (rst) begin
-      \$223  = 36'h000000000;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = \$80 ;
+    \$224  = \$83 ;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = \$83 ;
+    \$225  = \$87 ;
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = \$87 ;
+    \$226  = \$14 [10:0];
     if (rst) begin
-      \$226  = 38'h0000000000;
+      \$226  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = result2;
+    \$227  = rq2_x;
     if (rst) begin
       \$227  = 11'h000;
     end
@@ -18423,175 +19923,196 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = \$89 ;
+    \$230  = rq2_x;
     if (rst) begin
-      \$230  = 19'h00000;
+      \$230  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = rq2_part0_1;
+    \$231  = \$89 ;
     if (rst) begin
       \$231  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = \$93 [35:0];
+    \$232  = rq2_part0_1;
     if (rst) begin
-      \$232  = 36'h000000000;
+      \$232  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$233  = \$94 ;
+    \$233  = \$93 [35:0];
     if (rst) begin
       \$233  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = \$95 ;
+    \$234  = \$94 ;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = \$98 ;
+    \$235  = \$95 ;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = \$102 ;
+    \$236  = \$98 ;
     if (rst) begin
-      \$236  = 38'h0000000000;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = result3;
+    \$237  = \$102 ;
     if (rst) begin
-      \$237  = 11'h000;
+      \$237  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = \$103 ;
+    \$238  = \$18 [10:0];
     if (rst) begin
-      \$238  = 28'h0000000;
+      \$238  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = rq3_part0_0;
+    \$239  = rq3_x;
     if (rst) begin
-      \$239  = 28'h0000000;
+      \$239  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = \$104 ;
+    \$240  = \$103 ;
     if (rst) begin
-      \$240  = 19'h00000;
+      \$240  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = rq3_part0_1;
+    \$241  = rq3_part0_0;
     if (rst) begin
-      \$241  = 19'h00000;
+      \$241  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = \$108 [35:0];
+    \$242  = rq3_x;
     if (rst) begin
-      \$242  = 36'h000000000;
+      \$242  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = \$109 ;
+    \$243  = \$104 ;
     if (rst) begin
-      \$243  = 36'h000000000;
+      \$243  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = \$110 ;
+    \$244  = rq3_part0_1;
     if (rst) begin
-      \$244  = 1'h0;
+      \$244  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = \$113 ;
+    \$245  = \$108 [35:0];
     if (rst) begin
-      \$245  = 1'h0;
+      \$245  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = \$117 ;
+    \$246  = \$109 ;
     if (rst) begin
-      \$246  = 38'h0000000000;
+      \$246  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = \$123 [3:0];
+    \$247  = \$110 ;
     if (rst) begin
-      \$247  = 4'h0;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = \$signature__addr ;
-    if (\$130 ) begin
-      \$248  = \$133 [2:0];
-    end
+    \$248  = \$113 ;
     if (rst) begin
-      \$248  = 3'h0;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = rport__addr;
-    if (\$137 ) begin
-      \$249  = \$140 [2:0];
-    end
+    \$249  = \$117 ;
     if (rst) begin
-      \$249  = 3'h0;
+      \$249  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = \$153 [3:0];
+    \$250  = \$123 [3:0];
     if (rst) begin
       \$250  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = o__valid;
-    if (\$155 ) begin
-      \$251  = \$157 ;
+    \$251  = \$signature__addr ;
+    if (\$130 ) begin
+      \$251  = \$133 [2:0];
     end
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = o__payload;
-    if (\$155 ) begin
-      \$252  = \$159 ;
+    \$252  = rport__addr;
+    if (\$137 ) begin
+      \$252  = \$140 [2:0];
     end
     if (rst) begin
-      \$252  = 32'd0;
+      \$252  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$253  = \$153 [3:0];
+    if (rst) begin
+      \$253  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$254  = o__valid;
+    if (\$155 ) begin
+      \$254  = \$157 ;
+    end
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$255  = o__payload;
+    if (\$155 ) begin
+      \$255  = \$159 ;
+    end
+    if (rst) begin
+      \$255  = 32'd0;
     end
   end
   assign new0 = \$6 [10:0];
@@ -22928,7 +24449,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [4:0] \$103 ;
+  wire [5:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -22944,23 +24465,23 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [24:0] \$118 ;
+  reg \$118 ;
   reg [24:0] \$119 ;
   wire \$12 ;
   reg [24:0] \$120 ;
   reg [24:0] \$121 ;
   reg [24:0] \$122 ;
   reg [24:0] \$123 ;
-  reg [5:0] \$124 ;
-  reg [5:0] \$125 ;
+  reg [24:0] \$124 ;
+  reg [24:0] \$125 ;
   reg [5:0] \$126 ;
   reg [5:0] \$127 ;
   reg [5:0] \$128 ;
   reg [5:0] \$129 ;
   wire \$13 ;
-  reg [31:0] \$130 ;
-  reg [31:0] \$131 ;
-  reg [31:0] \$132 ;
+  reg [5:0] \$130 ;
+  reg [5:0] \$131 ;
+  reg [5:0] \$132 ;
   reg [31:0] \$133 ;
   reg [31:0] \$134 ;
   reg [31:0] \$135 ;
@@ -22971,73 +24492,98 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$14 ;
   reg [31:0] \$140 ;
   reg [31:0] \$141 ;
-  reg [25:0] \$142 ;
-  reg [33:0] \$143 ;
-  reg [33:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
+  reg [31:0] \$142 ;
+  reg [31:0] \$143 ;
+  reg [31:0] \$144 ;
+  reg [31:0] \$145 ;
+  reg [31:0] \$146 ;
   reg [25:0] \$147 ;
-  reg [25:0] \$148 ;
+  reg [16:0] \$148 ;
   reg [16:0] \$149 ;
   wire \$15 ;
-  reg [16:0] \$150 ;
-  reg [50:0] \$151 ;
-  reg [50:0] \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg [52:0] \$155 ;
-  reg [24:0] \$156 ;
-  reg [24:0] \$157 ;
-  reg [24:0] \$158 ;
-  reg [24:0] \$159 ;
+  reg [33:0] \$150 ;
+  reg [33:0] \$151 ;
+  reg [16:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [24:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg [16:0] \$157 ;
+  reg [25:0] \$158 ;
+  reg [25:0] \$159 ;
   wire \$16 ;
-  reg [24:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg [5:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [5:0] \$165 ;
-  reg [5:0] \$166 ;
-  reg [5:0] \$167 ;
-  reg [31:0] \$168 ;
-  reg [31:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [16:0] \$162 ;
+  reg [16:0] \$163 ;
+  reg [50:0] \$164 ;
+  reg [50:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [52:0] \$168 ;
+  reg [24:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [31:0] \$170 ;
-  reg [31:0] \$171 ;
-  reg [31:0] \$172 ;
-  reg [31:0] \$173 ;
-  reg [31:0] \$174 ;
-  reg [31:0] \$175 ;
-  reg [31:0] \$176 ;
-  reg [31:0] \$177 ;
-  reg [31:0] \$178 ;
-  reg [31:0] \$179 ;
+  reg [24:0] \$170 ;
+  reg [24:0] \$171 ;
+  reg [24:0] \$172 ;
+  reg [24:0] \$173 ;
+  reg [24:0] \$174 ;
+  reg [24:0] \$175 ;
+  reg [5:0] \$176 ;
+  reg [5:0] \$177 ;
+  reg [5:0] \$178 ;
+  reg [5:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [25:0] \$180 ;
-  reg [33:0] \$181 ;
-  reg [33:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [25:0] \$185 ;
-  reg [25:0] \$186 ;
-  reg [16:0] \$187 ;
-  reg [16:0] \$188 ;
-  reg [50:0] \$189 ;
+  reg [5:0] \$180 ;
+  reg [5:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [31:0] \$183 ;
+  reg [31:0] \$184 ;
+  reg [31:0] \$185 ;
+  reg [31:0] \$186 ;
+  reg [31:0] \$187 ;
+  reg [31:0] \$188 ;
+  reg [31:0] \$189 ;
   wire \$19 ;
-  reg [50:0] \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [52:0] \$193 ;
-  reg [3:0] \$194 ;
-  reg [2:0] \$195 ;
-  reg [2:0] \$196 ;
-  reg [2:0] \$197 ;
-  reg \$198 ;
-  reg [15:0] \$199 ;
+  reg [31:0] \$190 ;
+  reg [31:0] \$191 ;
+  reg [31:0] \$192 ;
+  reg [31:0] \$193 ;
+  reg [31:0] \$194 ;
+  reg [31:0] \$195 ;
+  reg [31:0] \$196 ;
+  reg [25:0] \$197 ;
+  reg [16:0] \$198 ;
+  reg [16:0] \$199 ;
   wire \$2 ;
   reg [24:0] \$20 ;
+  reg [33:0] \$200 ;
+  reg [33:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [24:0] \$204 ;
+  reg [24:0] \$205 ;
+  reg [8:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [25:0] \$208 ;
+  reg [25:0] \$209 ;
   reg [5:0] \$21 ;
+  reg [8:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [16:0] \$213 ;
+  reg [50:0] \$214 ;
+  reg [50:0] \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg [52:0] \$218 ;
+  reg [3:0] \$219 ;
   reg [31:0] \$22 ;
+  reg [2:0] \$220 ;
+  reg [2:0] \$221 ;
+  reg [3:0] \$222 ;
+  reg \$223 ;
+  reg [15:0] \$224 ;
   reg [31:0] \$23 ;
   wire [33:0] \$24 ;
   wire [24:0] \$25 ;
@@ -23120,7 +24666,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [3:0] \$98 ;
+  wire [4:0] \$98 ;
   wire \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -23151,7 +24697,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -23165,18 +24711,25 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq0_half_4 = 32'd0;
   reg [31:0] rq0_half_5 = 32'd0;
   reg [31:0] rq0_half_6 = 32'd0;
+  reg [31:0] rq0_half_7 = 32'd0;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [31:0] rq0_mask_1 = 32'd0;
   reg [31:0] rq0_mask_2 = 32'd0;
   reg [31:0] rq0_mask_3 = 32'd0;
   reg [31:0] rq0_mask_4 = 32'd0;
   reg [31:0] rq0_mask_5 = 32'd0;
   reg [31:0] rq0_mask_6 = 32'd0;
+  reg [31:0] rq0_mask_7 = 32'd0;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -23193,8 +24746,13 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [25:0] rq0_x = 26'h0000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [8:0] rq0_x1_0 = 9'h000;
+  reg [8:0] rq0_x1_1 = 9'h000;
   reg rq1_above = 1'h0;
   reg [52:0] rq1_code = 53'h00000000000000;
   reg [50:0] rq1_floor = 51'h0000000000000;
@@ -23204,18 +24762,25 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq1_half_4 = 32'd0;
   reg [31:0] rq1_half_5 = 32'd0;
   reg [31:0] rq1_half_6 = 32'd0;
+  reg [31:0] rq1_half_7 = 32'd0;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [31:0] rq1_mask_1 = 32'd0;
   reg [31:0] rq1_mask_2 = 32'd0;
   reg [31:0] rq1_mask_3 = 32'd0;
   reg [31:0] rq1_mask_4 = 32'd0;
   reg [31:0] rq1_mask_5 = 32'd0;
   reg [31:0] rq1_mask_6 = 32'd0;
+  reg [31:0] rq1_mask_7 = 32'd0;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -23232,8 +24797,13 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [25:0] rq1_x = 26'h0000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [8:0] rq1_x1_0 = 9'h000;
+  reg [8:0] rq1_x1_1 = 9'h000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -23241,9 +24811,10 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [6:0];
+  reg [15:0] queue [7:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -23252,15 +24823,16 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 16'h0000;
     queue[5] = 16'h0000;
     queue[6] = 16'h0000;
+    queue[7] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 19'h00000, rq0_mask_4 };
-  assign rq1_rem = rq1_prod & { 19'h00000, rq1_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 19'h00000, rq0_mask_5 };
+  assign rq1_rem = rq1_prod & { 19'h00000, rq1_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 53'h0000000000007f : rq0_code;
@@ -23275,41 +24847,41 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_6 & \$14 ;
+  assign \$signature__en  = rq_valid_7 & \$14 ;
   assign \$15  = i__valid & q_room;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
   assign \$18  = \$16  ? 5'h00 : \$17 ;
   assign \$19  = i__valid & q_room;
-  assign \$24  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$25  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$26  = $signed(rq0_x[25:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$27  = $signed(rq0_x[25:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
   assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$37  = rq0_rem > rq0_half_4;
-  assign \$38  = rq0_rem == rq0_half_4;
-  assign \$39  = | rq0_half_4;
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$37  = rq0_rem > rq0_half_5;
+  assign \$38  = rq0_rem == rq0_half_5;
+  assign \$39  = | rq0_half_5;
   assign \$40  = \$38  & \$39 ;
   assign \$41  = $signed(8'h80) + $signed(rq0_floor);
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
   assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$49  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$50  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$51  = $signed(rq1_x[25:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$52  = $signed(rq1_x[25:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$49  = rq1_x0_0 * rq1_m0_0;
+  assign \$50  = rq1_x0_1 * rq1_m0_1;
+  assign \$51  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$52  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$54  = 1'h0 + \$53 ;
   assign \$56  = \$54  + \$55 ;
   assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
   assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$62  = rq1_rem > rq1_half_4;
-  assign \$63  = rq1_rem == rq1_half_4;
-  assign \$64  = | rq1_half_4;
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$62  = rq1_rem > rq1_half_5;
+  assign \$63  = rq1_rem == rq1_half_5;
+  assign \$64  = | rq1_half_5;
   assign \$65  = \$63  & \$64 ;
   assign \$66  = $signed(8'h80) + $signed(rq1_floor);
   assign \$67  = rq1_tie & rq1_floor[0];
@@ -23325,15 +24897,15 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$77  = ~ \$76 ;
   assign \$78  = \$75  & \$77 ;
   assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_6 & \$79 ;
-  assign \$81  = \$signature__addr  == 3'h6;
+  assign \$80  = rq_valid_7 & \$79 ;
+  assign \$81  = \$signature__addr  == 3'h7;
   assign \$82  = \$signature__addr  + 1'h1;
   assign \$83  = \$81  ? 4'h0 : \$82 ;
   assign \$84  = ~ o__valid;
   assign \$85  = \$84  | o__ready;
   assign \$86  = | q_stored;
   assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 3'h6;
+  assign \$88  = rport__addr == 3'h7;
   assign \$89  = rport__addr + 1'h1;
   assign \$90  = \$88  ? 4'h0 : \$89 ;
   assign \$91  = ~ o__valid;
@@ -23342,7 +24914,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$94  = ~ \$93 ;
   assign \$95  = \$92  & \$94 ;
   assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_6 & \$96 ;
+  assign \$97  = rq_valid_7 & \$96 ;
   assign \$98  = q_stored + \$97 ;
   assign \$99  = ~ o__valid;
   assign \$100  = \$99  | o__ready;
@@ -23352,7 +24924,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$104  = ~ o__valid;
   assign \$105  = \$104  | o__ready;
   assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_6;
+  assign \$107  = \$106  | rq_valid_7;
   assign \$108  = | q_stored;
   assign \$109  = \$108  ? rport__data : q_in;
   always @(posedge clk)
@@ -23372,169 +24944,219 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$117 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$118 ;
+    rq_valid_8 <= \$118 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$119 ;
+    rq0_mult_1 <= \$119 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$120 ;
+    rq0_mult_2 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$121 ;
+    rq0_mult_3 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$122 ;
+    rq0_mult_4 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$123 ;
+    rq0_mult_5 <= \$123 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$124 ;
+    rq0_mult_6 <= \$124 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$125 ;
+    rq0_mult_7 <= \$125 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$126 ;
+    rq0_shift_1 <= \$126 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$127 ;
+    rq0_shift_2 <= \$127 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$128 ;
+    rq0_shift_3 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$129 ;
+    rq0_shift_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_1 <= \$130 ;
+    rq0_shift_5 <= \$130 ;
   always @(posedge clk)
-    rq0_half_2 <= \$131 ;
+    rq0_shift_6 <= \$131 ;
   always @(posedge clk)
-    rq0_half_3 <= \$132 ;
+    rq0_shift_7 <= \$132 ;
   always @(posedge clk)
-    rq0_half_4 <= \$133 ;
+    rq0_half_1 <= \$133 ;
   always @(posedge clk)
-    rq0_half_5 <= \$134 ;
+    rq0_half_2 <= \$134 ;
   always @(posedge clk)
-    rq0_half_6 <= \$135 ;
+    rq0_half_3 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$136 ;
+    rq0_half_4 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$137 ;
+    rq0_half_5 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$138 ;
+    rq0_half_6 <= \$138 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$139 ;
+    rq0_half_7 <= \$139 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$140 ;
+    rq0_mask_1 <= \$140 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$141 ;
+    rq0_mask_2 <= \$141 ;
   always @(posedge clk)
-    rq0_x <= \$142 ;
+    rq0_mask_3 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$143 ;
+    rq0_mask_4 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$144 ;
+    rq0_mask_5 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_mask_6 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_mask_7 <= \$146 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$147 ;
+    rq0_x <= \$147 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$148 ;
+    rq0_x0_0 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_m0_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part0_0 <= \$150 ;
   always @(posedge clk)
-    rq0_prod <= \$151 ;
+    rq0_part0_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_floor <= \$152 ;
+    rq0_x0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_above <= \$153 ;
+    rq0_m0_1 <= \$153 ;
   always @(posedge clk)
-    rq0_tie <= \$154 ;
+    rq0_part0_1 <= \$154 ;
   always @(posedge clk)
-    rq0_code <= \$155 ;
+    rq0_part0_1_r <= \$155 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$156 ;
+    rq0_x1_0 <= \$156 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$157 ;
+    rq0_m1_0 <= \$157 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$158 ;
+    rq0_part1_0 <= \$158 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$159 ;
+    rq0_part1_0_r <= \$159 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$160 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$161 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$162 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$163 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$164 ;
+    rq0_prod <= \$164 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$165 ;
+    rq0_floor <= \$165 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$166 ;
+    rq0_above <= \$166 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$167 ;
+    rq0_tie <= \$167 ;
   always @(posedge clk)
-    rq1_half_1 <= \$168 ;
+    rq0_code <= \$168 ;
   always @(posedge clk)
-    rq1_half_2 <= \$169 ;
+    rq1_mult_1 <= \$169 ;
   always @(posedge clk)
-    rq1_half_3 <= \$170 ;
+    rq1_mult_2 <= \$170 ;
   always @(posedge clk)
-    rq1_half_4 <= \$171 ;
+    rq1_mult_3 <= \$171 ;
   always @(posedge clk)
-    rq1_half_5 <= \$172 ;
+    rq1_mult_4 <= \$172 ;
   always @(posedge clk)
-    rq1_half_6 <= \$173 ;
+    rq1_mult_5 <= \$173 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$174 ;
+    rq1_mult_6 <= \$174 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$175 ;
+    rq1_mult_7 <= \$175 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$176 ;
+    rq1_shift_1 <= \$176 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$177 ;
+    rq1_shift_2 <= \$177 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$178 ;
+    rq1_shift_3 <= \$178 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$179 ;
+    rq1_shift_4 <= \$179 ;
   always @(posedge clk)
-    rq1_x <= \$180 ;
+    rq1_shift_5 <= \$180 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$181 ;
+    rq1_shift_6 <= \$181 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$182 ;
+    rq1_shift_7 <= \$182 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$183 ;
+    rq1_half_1 <= \$183 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$184 ;
+    rq1_half_2 <= \$184 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$185 ;
+    rq1_half_3 <= \$185 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$186 ;
+    rq1_half_4 <= \$186 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$187 ;
+    rq1_half_5 <= \$187 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$188 ;
+    rq1_half_6 <= \$188 ;
   always @(posedge clk)
-    rq1_prod <= \$189 ;
+    rq1_half_7 <= \$189 ;
   always @(posedge clk)
-    rq1_floor <= \$190 ;
+    rq1_mask_1 <= \$190 ;
   always @(posedge clk)
-    rq1_above <= \$191 ;
+    rq1_mask_2 <= \$191 ;
   always @(posedge clk)
-    rq1_tie <= \$192 ;
+    rq1_mask_3 <= \$192 ;
   always @(posedge clk)
-    rq1_code <= \$193 ;
+    rq1_mask_4 <= \$193 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    rq1_mask_5 <= \$194 ;
   always @(posedge clk)
-    \$signature__addr  <= \$195 ;
+    rq1_mask_6 <= \$195 ;
   always @(posedge clk)
-    rport__addr <= \$196 ;
+    rq1_mask_7 <= \$196 ;
   always @(posedge clk)
-    q_stored <= \$197 ;
+    rq1_x <= \$197 ;
   always @(posedge clk)
-    o__valid <= \$198 ;
+    rq1_x0_0 <= \$198 ;
   always @(posedge clk)
-    o__payload <= \$199 ;
+    rq1_m0_0 <= \$199 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$200 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$201 ;
+  always @(posedge clk)
+    rq1_x0_1 <= \$202 ;
+  always @(posedge clk)
+    rq1_m0_1 <= \$203 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$204 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$205 ;
+  always @(posedge clk)
+    rq1_x1_0 <= \$206 ;
+  always @(posedge clk)
+    rq1_m1_0 <= \$207 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$208 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$209 ;
+  always @(posedge clk)
+    rq1_x1_1 <= \$210 ;
+  always @(posedge clk)
+    rq1_m1_1 <= \$211 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$212 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$213 ;
+  always @(posedge clk)
+    rq1_prod <= \$214 ;
+  always @(posedge clk)
+    rq1_floor <= \$215 ;
+  always @(posedge clk)
+    rq1_above <= \$216 ;
+  always @(posedge clk)
+    rq1_tie <= \$217 ;
+  always @(posedge clk)
+    rq1_code <= \$218 ;
+  always @(posedge clk)
+    q_owed <= \$219 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$220 ;
+  always @(posedge clk)
+    rport__addr <= \$221 ;
+  always @(posedge clk)
+    q_stored <= \$222 ;
+  always @(posedge clk)
+    o__valid <= \$223 ;
+  always @(posedge clk)
+    o__payload <= \$224 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
@@ -23900,588 +25522,763 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$118  = \$20 ;
+    \$118  = rq_valid_7;
     if (rst) begin
-      \$118  = 25'h0000000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$119  = rq0_mult_1;
+    \$119  = \$20 ;
     if (rst) begin
       \$119  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$120  = rq0_mult_2;
+    \$120  = rq0_mult_1;
     if (rst) begin
       \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$121  = rq0_mult_3;
+    \$121  = rq0_mult_2;
     if (rst) begin
       \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$122  = rq0_mult_4;
+    \$122  = rq0_mult_3;
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$123  = rq0_mult_5;
+    \$123  = rq0_mult_4;
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$124  = \$21 ;
+    \$124  = rq0_mult_5;
     if (rst) begin
-      \$124  = 6'h00;
+      \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$125  = rq0_shift_1;
+    \$125  = rq0_mult_6;
     if (rst) begin
-      \$125  = 6'h00;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$126  = rq0_shift_2;
+    \$126  = \$21 ;
     if (rst) begin
       \$126  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$127  = rq0_shift_3;
+    \$127  = rq0_shift_1;
     if (rst) begin
       \$127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$128  = rq0_shift_4;
+    \$128  = rq0_shift_2;
     if (rst) begin
       \$128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$129  = rq0_shift_5;
+    \$129  = rq0_shift_3;
     if (rst) begin
       \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$130  = \$22 ;
+    \$130  = rq0_shift_4;
     if (rst) begin
-      \$130  = 32'd0;
+      \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$131  = rq0_half_1;
+    \$131  = rq0_shift_5;
     if (rst) begin
-      \$131  = 32'd0;
+      \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$132  = rq0_half_2;
+    \$132  = rq0_shift_6;
     if (rst) begin
-      \$132  = 32'd0;
+      \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$133  = rq0_half_3;
+    \$133  = \$22 ;
     if (rst) begin
       \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$134  = rq0_half_4;
+    \$134  = rq0_half_1;
     if (rst) begin
       \$134  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$135  = rq0_half_5;
+    \$135  = rq0_half_2;
     if (rst) begin
       \$135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$136  = \$23 ;
+    \$136  = rq0_half_3;
     if (rst) begin
       \$136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$137  = rq0_mask_1;
+    \$137  = rq0_half_4;
     if (rst) begin
       \$137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$138  = rq0_mask_2;
+    \$138  = rq0_half_5;
     if (rst) begin
       \$138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$139  = rq0_mask_3;
+    \$139  = rq0_half_6;
     if (rst) begin
       \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$140  = rq0_mask_4;
+    \$140  = \$23 ;
     if (rst) begin
       \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$141  = rq0_mask_5;
+    \$141  = rq0_mask_1;
     if (rst) begin
       \$141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$142  = i__payload[25:0];
+    \$142  = rq0_mask_2;
     if (rst) begin
-      \$142  = 26'h0000000;
+      \$142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$143  = \$24 ;
+    \$143  = rq0_mask_3;
     if (rst) begin
-      \$143  = 34'h000000000;
+      \$143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$144  = rq0_part0_0;
+    \$144  = rq0_mask_4;
     if (rst) begin
-      \$144  = 34'h000000000;
+      \$144  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$145  = \$25 ;
+    \$145  = rq0_mask_5;
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mask_6;
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$147  = \$26 ;
+    \$147  = i__payload[25:0];
     if (rst) begin
       \$147  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$148  = rq0_part1_0;
+    \$148  = rq0_x[16:0];
     if (rst) begin
-      \$148  = 26'h0000000;
+      \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$149  = \$27 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
       \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$24 ;
     if (rst) begin
-      \$150  = 17'h00000;
+      \$150  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$151  = \$35 [50:0];
+    \$151  = rq0_part0_0;
     if (rst) begin
-      \$151  = 51'h0000000000000;
+      \$151  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$152  = \$36 ;
+    \$152  = rq0_x[16:0];
     if (rst) begin
-      \$152  = 51'h0000000000000;
+      \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$153  = \$37 ;
+    \$153  = rq0_mult_1[24:17];
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$154  = \$40 ;
+    \$154  = \$25 ;
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$155  = \$44 ;
+    \$155  = rq0_part0_1;
     if (rst) begin
-      \$155  = 53'h00000000000000;
+      \$155  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$156  = \$45 ;
+    \$156  = rq0_x[25:17];
     if (rst) begin
-      \$156  = 25'h0000000;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$157  = rq1_mult_1;
+    \$157  = rq0_mult_1[16:0];
     if (rst) begin
-      \$157  = 25'h0000000;
+      \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$158  = rq1_mult_2;
+    \$158  = \$26 ;
     if (rst) begin
-      \$158  = 25'h0000000;
+      \$158  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$159  = rq1_mult_3;
+    \$159  = rq0_part1_0;
     if (rst) begin
-      \$159  = 25'h0000000;
+      \$159  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$160  = rq1_mult_4;
+    \$160  = rq0_x[25:17];
     if (rst) begin
-      \$160  = 25'h0000000;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$161  = rq1_mult_5;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$162  = \$46 ;
+    \$162  = \$27 ;
     if (rst) begin
-      \$162  = 6'h00;
+      \$162  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$163  = rq1_shift_1;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 6'h00;
+      \$163  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$164  = rq1_shift_2;
+    \$164  = \$35 [50:0];
     if (rst) begin
-      \$164  = 6'h00;
+      \$164  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$165  = rq1_shift_3;
+    \$165  = \$36 ;
     if (rst) begin
-      \$165  = 6'h00;
+      \$165  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$166  = rq1_shift_4;
+    \$166  = \$37 ;
     if (rst) begin
-      \$166  = 6'h00;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$167  = rq1_shift_5;
+    \$167  = \$40 ;
     if (rst) begin
-      \$167  = 6'h00;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$168  = \$47 ;
+    \$168  = \$44 ;
     if (rst) begin
-      \$168  = 32'd0;
+      \$168  = 53'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$169  = rq1_half_1;
+    \$169  = \$45 ;
     if (rst) begin
-      \$169  = 32'd0;
+      \$169  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$170  = rq1_half_2;
+    \$170  = rq1_mult_1;
     if (rst) begin
-      \$170  = 32'd0;
+      \$170  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$171  = rq1_half_3;
+    \$171  = rq1_mult_2;
     if (rst) begin
-      \$171  = 32'd0;
+      \$171  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$172  = rq1_half_4;
+    \$172  = rq1_mult_3;
     if (rst) begin
-      \$172  = 32'd0;
+      \$172  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$173  = rq1_half_5;
+    \$173  = rq1_mult_4;
     if (rst) begin
-      \$173  = 32'd0;
+      \$173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$174  = \$48 ;
+    \$174  = rq1_mult_5;
     if (rst) begin
-      \$174  = 32'd0;
+      \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$175  = rq1_mask_1;
+    \$175  = rq1_mult_6;
     if (rst) begin
-      \$175  = 32'd0;
+      \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$176  = rq1_mask_2;
+    \$176  = \$46 ;
     if (rst) begin
-      \$176  = 32'd0;
+      \$176  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$177  = rq1_mask_3;
+    \$177  = rq1_shift_1;
     if (rst) begin
-      \$177  = 32'd0;
+      \$177  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$178  = rq1_mask_4;
+    \$178  = rq1_shift_2;
     if (rst) begin
-      \$178  = 32'd0;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$179  = rq1_mask_5;
+    \$179  = rq1_shift_3;
     if (rst) begin
-      \$179  = 32'd0;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$180  = i__payload[51:26];
+    \$180  = rq1_shift_4;
     if (rst) begin
-      \$180  = 26'h0000000;
+      \$180  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$181  = \$49 ;
+    \$181  = rq1_shift_5;
     if (rst) begin
-      \$181  = 34'h000000000;
+      \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$182  = rq1_part0_0;
+    \$182  = rq1_shift_6;
     if (rst) begin
-      \$182  = 34'h000000000;
+      \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$183  = \$50 ;
+    \$183  = \$47 ;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$184  = rq1_part0_1;
+    \$184  = rq1_half_1;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$185  = \$51 ;
+    \$185  = rq1_half_2;
     if (rst) begin
-      \$185  = 26'h0000000;
+      \$185  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$186  = rq1_part1_0;
+    \$186  = rq1_half_3;
     if (rst) begin
-      \$186  = 26'h0000000;
+      \$186  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$187  = \$52 ;
+    \$187  = rq1_half_4;
     if (rst) begin
-      \$187  = 17'h00000;
+      \$187  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$188  = rq1_part1_1;
+    \$188  = rq1_half_5;
     if (rst) begin
-      \$188  = 17'h00000;
+      \$188  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$189  = \$60 [50:0];
+    \$189  = rq1_half_6;
     if (rst) begin
-      \$189  = 51'h0000000000000;
+      \$189  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$190  = \$61 ;
+    \$190  = \$48 ;
     if (rst) begin
-      \$190  = 51'h0000000000000;
+      \$190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$191  = \$62 ;
+    \$191  = rq1_mask_1;
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$192  = \$65 ;
+    \$192  = rq1_mask_2;
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$193  = \$69 ;
+    \$193  = rq1_mask_3;
     if (rst) begin
-      \$193  = 53'h00000000000000;
+      \$193  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$194  = \$73 [3:0];
+    \$194  = rq1_mask_4;
     if (rst) begin
-      \$194  = 4'h0;
+      \$194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$195  = \$signature__addr ;
+    \$195  = rq1_mask_5;
+    if (rst) begin
+      \$195  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$196  = rq1_mask_6;
+    if (rst) begin
+      \$196  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$197  = i__payload[51:26];
+    if (rst) begin
+      \$197  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$198  = rq1_x[16:0];
+    if (rst) begin
+      \$198  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$199  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$199  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$200  = \$49 ;
+    if (rst) begin
+      \$200  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$201  = rq1_part0_0;
+    if (rst) begin
+      \$201  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$202  = rq1_x[16:0];
+    if (rst) begin
+      \$202  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$203  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$204  = \$50 ;
+    if (rst) begin
+      \$204  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$205  = rq1_part0_1;
+    if (rst) begin
+      \$205  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$206  = rq1_x[25:17];
+    if (rst) begin
+      \$206  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$207  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$207  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$208  = \$51 ;
+    if (rst) begin
+      \$208  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$209  = rq1_part1_0;
+    if (rst) begin
+      \$209  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$210  = rq1_x[25:17];
+    if (rst) begin
+      \$210  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$211  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$211  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$212  = \$52 ;
+    if (rst) begin
+      \$212  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$213  = rq1_part1_1;
+    if (rst) begin
+      \$213  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$214  = \$60 [50:0];
+    if (rst) begin
+      \$214  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$215  = \$61 ;
+    if (rst) begin
+      \$215  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$216  = \$62 ;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$217  = \$65 ;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$218  = \$69 ;
+    if (rst) begin
+      \$218  = 53'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$219  = \$73 [3:0];
+    if (rst) begin
+      \$219  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$220  = \$signature__addr ;
     if (\$80 ) begin
-      \$195  = \$83 [2:0];
+      \$220  = \$83 [2:0];
     end
     if (rst) begin
-      \$195  = 3'h0;
+      \$220  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$196  = rport__addr;
+    \$221  = rport__addr;
     if (\$87 ) begin
-      \$196  = \$90 [2:0];
+      \$221  = \$90 [2:0];
     end
     if (rst) begin
-      \$196  = 3'h0;
+      \$221  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$197  = \$103 [2:0];
+    \$222  = \$103 [3:0];
     if (rst) begin
-      \$197  = 3'h0;
+      \$222  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$198  = o__valid;
+    \$223  = o__valid;
     if (\$105 ) begin
-      \$198  = \$107 ;
+      \$223  = \$107 ;
     end
     if (rst) begin
-      \$198  = 1'h0;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$199  = o__payload;
+    \$224  = o__payload;
     if (\$105 ) begin
-      \$199  = \$109 ;
+      \$224  = \$109 ;
     end
     if (rst) begin
-      \$199  = 16'h0000;
+      \$224  = 16'h0000;
     end
   end
   assign i__ready = q_room;
@@ -28428,7 +30225,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [4:0] \$103 ;
+  wire [5:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -28444,23 +30241,23 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [24:0] \$118 ;
+  reg \$118 ;
   reg [24:0] \$119 ;
   wire \$12 ;
   reg [24:0] \$120 ;
   reg [24:0] \$121 ;
   reg [24:0] \$122 ;
   reg [24:0] \$123 ;
-  reg [5:0] \$124 ;
-  reg [5:0] \$125 ;
+  reg [24:0] \$124 ;
+  reg [24:0] \$125 ;
   reg [5:0] \$126 ;
   reg [5:0] \$127 ;
   reg [5:0] \$128 ;
   reg [5:0] \$129 ;
   wire \$13 ;
-  reg [31:0] \$130 ;
-  reg [31:0] \$131 ;
-  reg [31:0] \$132 ;
+  reg [5:0] \$130 ;
+  reg [5:0] \$131 ;
+  reg [5:0] \$132 ;
   reg [31:0] \$133 ;
   reg [31:0] \$134 ;
   reg [31:0] \$135 ;
@@ -28471,73 +30268,98 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$14 ;
   reg [31:0] \$140 ;
   reg [31:0] \$141 ;
-  reg [22:0] \$142 ;
-  reg [33:0] \$143 ;
-  reg [33:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
+  reg [31:0] \$142 ;
+  reg [31:0] \$143 ;
+  reg [31:0] \$144 ;
+  reg [31:0] \$145 ;
+  reg [31:0] \$146 ;
   reg [22:0] \$147 ;
-  reg [22:0] \$148 ;
-  reg [13:0] \$149 ;
+  reg [16:0] \$148 ;
+  reg [16:0] \$149 ;
   wire \$15 ;
-  reg [13:0] \$150 ;
-  reg [47:0] \$151 ;
-  reg [47:0] \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg [49:0] \$155 ;
-  reg [24:0] \$156 ;
-  reg [24:0] \$157 ;
-  reg [24:0] \$158 ;
-  reg [24:0] \$159 ;
+  reg [33:0] \$150 ;
+  reg [33:0] \$151 ;
+  reg [16:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [24:0] \$155 ;
+  reg [5:0] \$156 ;
+  reg [16:0] \$157 ;
+  reg [22:0] \$158 ;
+  reg [22:0] \$159 ;
   wire \$16 ;
-  reg [24:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg [5:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [5:0] \$165 ;
-  reg [5:0] \$166 ;
-  reg [5:0] \$167 ;
-  reg [31:0] \$168 ;
-  reg [31:0] \$169 ;
+  reg [5:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [13:0] \$162 ;
+  reg [13:0] \$163 ;
+  reg [47:0] \$164 ;
+  reg [47:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [49:0] \$168 ;
+  reg [24:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [31:0] \$170 ;
-  reg [31:0] \$171 ;
-  reg [31:0] \$172 ;
-  reg [31:0] \$173 ;
-  reg [31:0] \$174 ;
-  reg [31:0] \$175 ;
-  reg [31:0] \$176 ;
-  reg [31:0] \$177 ;
-  reg [31:0] \$178 ;
-  reg [31:0] \$179 ;
+  reg [24:0] \$170 ;
+  reg [24:0] \$171 ;
+  reg [24:0] \$172 ;
+  reg [24:0] \$173 ;
+  reg [24:0] \$174 ;
+  reg [24:0] \$175 ;
+  reg [5:0] \$176 ;
+  reg [5:0] \$177 ;
+  reg [5:0] \$178 ;
+  reg [5:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [22:0] \$180 ;
-  reg [33:0] \$181 ;
-  reg [33:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [22:0] \$185 ;
-  reg [22:0] \$186 ;
-  reg [13:0] \$187 ;
-  reg [13:0] \$188 ;
-  reg [47:0] \$189 ;
+  reg [5:0] \$180 ;
+  reg [5:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [31:0] \$183 ;
+  reg [31:0] \$184 ;
+  reg [31:0] \$185 ;
+  reg [31:0] \$186 ;
+  reg [31:0] \$187 ;
+  reg [31:0] \$188 ;
+  reg [31:0] \$189 ;
   wire \$19 ;
-  reg [47:0] \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [49:0] \$193 ;
-  reg [3:0] \$194 ;
-  reg [2:0] \$195 ;
-  reg [2:0] \$196 ;
-  reg [2:0] \$197 ;
-  reg \$198 ;
-  reg [15:0] \$199 ;
+  reg [31:0] \$190 ;
+  reg [31:0] \$191 ;
+  reg [31:0] \$192 ;
+  reg [31:0] \$193 ;
+  reg [31:0] \$194 ;
+  reg [31:0] \$195 ;
+  reg [31:0] \$196 ;
+  reg [22:0] \$197 ;
+  reg [16:0] \$198 ;
+  reg [16:0] \$199 ;
   wire \$2 ;
   reg [24:0] \$20 ;
+  reg [33:0] \$200 ;
+  reg [33:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [24:0] \$204 ;
+  reg [24:0] \$205 ;
+  reg [5:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [22:0] \$208 ;
+  reg [22:0] \$209 ;
   reg [5:0] \$21 ;
+  reg [5:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [13:0] \$212 ;
+  reg [13:0] \$213 ;
+  reg [47:0] \$214 ;
+  reg [47:0] \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg [49:0] \$218 ;
+  reg [3:0] \$219 ;
   reg [31:0] \$22 ;
+  reg [2:0] \$220 ;
+  reg [2:0] \$221 ;
+  reg [3:0] \$222 ;
+  reg \$223 ;
+  reg [15:0] \$224 ;
   reg [31:0] \$23 ;
   wire [33:0] \$24 ;
   wire [24:0] \$25 ;
@@ -28620,7 +30442,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [3:0] \$98 ;
+  wire [4:0] \$98 ;
   wire \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -28651,7 +30473,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -28665,18 +30487,25 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq0_half_4 = 32'd0;
   reg [31:0] rq0_half_5 = 32'd0;
   reg [31:0] rq0_half_6 = 32'd0;
+  reg [31:0] rq0_half_7 = 32'd0;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [31:0] rq0_mask_1 = 32'd0;
   reg [31:0] rq0_mask_2 = 32'd0;
   reg [31:0] rq0_mask_3 = 32'd0;
   reg [31:0] rq0_mask_4 = 32'd0;
   reg [31:0] rq0_mask_5 = 32'd0;
   reg [31:0] rq0_mask_6 = 32'd0;
+  reg [31:0] rq0_mask_7 = 32'd0;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -28693,8 +30522,13 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [5:0] rq0_x1_0 = 6'h00;
+  reg [5:0] rq0_x1_1 = 6'h00;
   reg rq1_above = 1'h0;
   reg [49:0] rq1_code = 50'h0000000000000;
   reg [47:0] rq1_floor = 48'h000000000000;
@@ -28704,18 +30538,25 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq1_half_4 = 32'd0;
   reg [31:0] rq1_half_5 = 32'd0;
   reg [31:0] rq1_half_6 = 32'd0;
+  reg [31:0] rq1_half_7 = 32'd0;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [31:0] rq1_mask_1 = 32'd0;
   reg [31:0] rq1_mask_2 = 32'd0;
   reg [31:0] rq1_mask_3 = 32'd0;
   reg [31:0] rq1_mask_4 = 32'd0;
   reg [31:0] rq1_mask_5 = 32'd0;
   reg [31:0] rq1_mask_6 = 32'd0;
+  reg [31:0] rq1_mask_7 = 32'd0;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -28732,8 +30573,13 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [5:0] rq1_x1_0 = 6'h00;
+  reg [5:0] rq1_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -28741,9 +30587,10 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [6:0];
+  reg [15:0] queue [7:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -28752,15 +30599,16 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 16'h0000;
     queue[5] = 16'h0000;
     queue[6] = 16'h0000;
+    queue[7] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_4 };
-  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_5 };
+  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
@@ -28775,41 +30623,41 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_6 & \$14 ;
+  assign \$signature__en  = rq_valid_7 & \$14 ;
   assign \$15  = i__valid & q_room;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
   assign \$18  = \$16  ? 5'h00 : \$17 ;
   assign \$19  = i__valid & q_room;
-  assign \$24  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$25  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$26  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$27  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
   assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$37  = rq0_rem > rq0_half_4;
-  assign \$38  = rq0_rem == rq0_half_4;
-  assign \$39  = | rq0_half_4;
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$37  = rq0_rem > rq0_half_5;
+  assign \$38  = rq0_rem == rq0_half_5;
+  assign \$39  = | rq0_half_5;
   assign \$40  = \$38  & \$39 ;
   assign \$41  = $signed(8'h80) + $signed(rq0_floor);
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
   assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$49  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$50  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$51  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$52  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$49  = rq1_x0_0 * rq1_m0_0;
+  assign \$50  = rq1_x0_1 * rq1_m0_1;
+  assign \$51  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$52  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$54  = 1'h0 + \$53 ;
   assign \$56  = \$54  + \$55 ;
   assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
   assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$62  = rq1_rem > rq1_half_4;
-  assign \$63  = rq1_rem == rq1_half_4;
-  assign \$64  = | rq1_half_4;
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$62  = rq1_rem > rq1_half_5;
+  assign \$63  = rq1_rem == rq1_half_5;
+  assign \$64  = | rq1_half_5;
   assign \$65  = \$63  & \$64 ;
   assign \$66  = $signed(8'h80) + $signed(rq1_floor);
   assign \$67  = rq1_tie & rq1_floor[0];
@@ -28825,15 +30673,15 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$77  = ~ \$76 ;
   assign \$78  = \$75  & \$77 ;
   assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_6 & \$79 ;
-  assign \$81  = \$signature__addr  == 3'h6;
+  assign \$80  = rq_valid_7 & \$79 ;
+  assign \$81  = \$signature__addr  == 3'h7;
   assign \$82  = \$signature__addr  + 1'h1;
   assign \$83  = \$81  ? 4'h0 : \$82 ;
   assign \$84  = ~ o__valid;
   assign \$85  = \$84  | o__ready;
   assign \$86  = | q_stored;
   assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 3'h6;
+  assign \$88  = rport__addr == 3'h7;
   assign \$89  = rport__addr + 1'h1;
   assign \$90  = \$88  ? 4'h0 : \$89 ;
   assign \$91  = ~ o__valid;
@@ -28842,7 +30690,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$94  = ~ \$93 ;
   assign \$95  = \$92  & \$94 ;
   assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_6 & \$96 ;
+  assign \$97  = rq_valid_7 & \$96 ;
   assign \$98  = q_stored + \$97 ;
   assign \$99  = ~ o__valid;
   assign \$100  = \$99  | o__ready;
@@ -28852,7 +30700,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$104  = ~ o__valid;
   assign \$105  = \$104  | o__ready;
   assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_6;
+  assign \$107  = \$106  | rq_valid_7;
   assign \$108  = | q_stored;
   assign \$109  = \$108  ? rport__data : q_in;
   always @(posedge clk)
@@ -28872,169 +30720,219 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$117 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$118 ;
+    rq_valid_8 <= \$118 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$119 ;
+    rq0_mult_1 <= \$119 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$120 ;
+    rq0_mult_2 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$121 ;
+    rq0_mult_3 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$122 ;
+    rq0_mult_4 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$123 ;
+    rq0_mult_5 <= \$123 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$124 ;
+    rq0_mult_6 <= \$124 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$125 ;
+    rq0_mult_7 <= \$125 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$126 ;
+    rq0_shift_1 <= \$126 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$127 ;
+    rq0_shift_2 <= \$127 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$128 ;
+    rq0_shift_3 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$129 ;
+    rq0_shift_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_1 <= \$130 ;
+    rq0_shift_5 <= \$130 ;
   always @(posedge clk)
-    rq0_half_2 <= \$131 ;
+    rq0_shift_6 <= \$131 ;
   always @(posedge clk)
-    rq0_half_3 <= \$132 ;
+    rq0_shift_7 <= \$132 ;
   always @(posedge clk)
-    rq0_half_4 <= \$133 ;
+    rq0_half_1 <= \$133 ;
   always @(posedge clk)
-    rq0_half_5 <= \$134 ;
+    rq0_half_2 <= \$134 ;
   always @(posedge clk)
-    rq0_half_6 <= \$135 ;
+    rq0_half_3 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$136 ;
+    rq0_half_4 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$137 ;
+    rq0_half_5 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$138 ;
+    rq0_half_6 <= \$138 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$139 ;
+    rq0_half_7 <= \$139 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$140 ;
+    rq0_mask_1 <= \$140 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$141 ;
+    rq0_mask_2 <= \$141 ;
   always @(posedge clk)
-    rq0_x <= \$142 ;
+    rq0_mask_3 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$143 ;
+    rq0_mask_4 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$144 ;
+    rq0_mask_5 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_mask_6 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_mask_7 <= \$146 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$147 ;
+    rq0_x <= \$147 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$148 ;
+    rq0_x0_0 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_m0_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part0_0 <= \$150 ;
   always @(posedge clk)
-    rq0_prod <= \$151 ;
+    rq0_part0_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_floor <= \$152 ;
+    rq0_x0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_above <= \$153 ;
+    rq0_m0_1 <= \$153 ;
   always @(posedge clk)
-    rq0_tie <= \$154 ;
+    rq0_part0_1 <= \$154 ;
   always @(posedge clk)
-    rq0_code <= \$155 ;
+    rq0_part0_1_r <= \$155 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$156 ;
+    rq0_x1_0 <= \$156 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$157 ;
+    rq0_m1_0 <= \$157 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$158 ;
+    rq0_part1_0 <= \$158 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$159 ;
+    rq0_part1_0_r <= \$159 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$160 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$161 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$162 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$163 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$164 ;
+    rq0_prod <= \$164 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$165 ;
+    rq0_floor <= \$165 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$166 ;
+    rq0_above <= \$166 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$167 ;
+    rq0_tie <= \$167 ;
   always @(posedge clk)
-    rq1_half_1 <= \$168 ;
+    rq0_code <= \$168 ;
   always @(posedge clk)
-    rq1_half_2 <= \$169 ;
+    rq1_mult_1 <= \$169 ;
   always @(posedge clk)
-    rq1_half_3 <= \$170 ;
+    rq1_mult_2 <= \$170 ;
   always @(posedge clk)
-    rq1_half_4 <= \$171 ;
+    rq1_mult_3 <= \$171 ;
   always @(posedge clk)
-    rq1_half_5 <= \$172 ;
+    rq1_mult_4 <= \$172 ;
   always @(posedge clk)
-    rq1_half_6 <= \$173 ;
+    rq1_mult_5 <= \$173 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$174 ;
+    rq1_mult_6 <= \$174 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$175 ;
+    rq1_mult_7 <= \$175 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$176 ;
+    rq1_shift_1 <= \$176 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$177 ;
+    rq1_shift_2 <= \$177 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$178 ;
+    rq1_shift_3 <= \$178 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$179 ;
+    rq1_shift_4 <= \$179 ;
   always @(posedge clk)
-    rq1_x <= \$180 ;
+    rq1_shift_5 <= \$180 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$181 ;
+    rq1_shift_6 <= \$181 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$182 ;
+    rq1_shift_7 <= \$182 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$183 ;
+    rq1_half_1 <= \$183 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$184 ;
+    rq1_half_2 <= \$184 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$185 ;
+    rq1_half_3 <= \$185 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$186 ;
+    rq1_half_4 <= \$186 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$187 ;
+    rq1_half_5 <= \$187 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$188 ;
+    rq1_half_6 <= \$188 ;
   always @(posedge clk)
-    rq1_prod <= \$189 ;
+    rq1_half_7 <= \$189 ;
   always @(posedge clk)
-    rq1_floor <= \$190 ;
+    rq1_mask_1 <= \$190 ;
   always @(posedge clk)
-    rq1_above <= \$191 ;
+    rq1_mask_2 <= \$191 ;
   always @(posedge clk)
-    rq1_tie <= \$192 ;
+    rq1_mask_3 <= \$192 ;
   always @(posedge clk)
-    rq1_code <= \$193 ;
+    rq1_mask_4 <= \$193 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    rq1_mask_5 <= \$194 ;
   always @(posedge clk)
-    \$signature__addr  <= \$195 ;
+    rq1_mask_6 <= \$195 ;
   always @(posedge clk)
-    rport__addr <= \$196 ;
+    rq1_mask_7 <= \$196 ;
   always @(posedge clk)
-    q_stored <= \$197 ;
+    rq1_x <= \$197 ;
   always @(posedge clk)
-    o__valid <= \$198 ;
+    rq1_x0_0 <= \$198 ;
   always @(posedge clk)
-    o__payload <= \$199 ;
+    rq1_m0_0 <= \$199 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$200 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$201 ;
+  always @(posedge clk)
+    rq1_x0_1 <= \$202 ;
+  always @(posedge clk)
+    rq1_m0_1 <= \$203 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$204 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$205 ;
+  always @(posedge clk)
+    rq1_x1_0 <= \$206 ;
+  always @(posedge clk)
+    rq1_m1_0 <= \$207 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$208 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$209 ;
+  always @(posedge clk)
+    rq1_x1_1 <= \$210 ;
+  always @(posedge clk)
+    rq1_m1_1 <= \$211 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$212 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$213 ;
+  always @(posedge clk)
+    rq1_prod <= \$214 ;
+  always @(posedge clk)
+    rq1_floor <= \$215 ;
+  always @(posedge clk)
+    rq1_above <= \$216 ;
+  always @(posedge clk)
+    rq1_tie <= \$217 ;
+  always @(posedge clk)
+    rq1_code <= \$218 ;
+  always @(posedge clk)
+    q_owed <= \$219 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$220 ;
+  always @(posedge clk)
+    rport__addr <= \$221 ;
+  always @(posedge clk)
+    q_stored <= \$222 ;
+  always @(posedge clk)
+    o__valid <= \$223 ;
+  always @(posedge clk)
+    o__payload <= \$224 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     (* full_case = 32'd1 *)
@@ -29400,588 +31298,763 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$118  = \$20 ;
+    \$118  = rq_valid_7;
     if (rst) begin
-      \$118  = 25'h0000000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$119  = rq0_mult_1;
+    \$119  = \$20 ;
     if (rst) begin
       \$119  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$120  = rq0_mult_2;
+    \$120  = rq0_mult_1;
     if (rst) begin
       \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$121  = rq0_mult_3;
+    \$121  = rq0_mult_2;
     if (rst) begin
       \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$122  = rq0_mult_4;
+    \$122  = rq0_mult_3;
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$123  = rq0_mult_5;
+    \$123  = rq0_mult_4;
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$124  = \$21 ;
+    \$124  = rq0_mult_5;
     if (rst) begin
-      \$124  = 6'h00;
+      \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$125  = rq0_shift_1;
+    \$125  = rq0_mult_6;
     if (rst) begin
-      \$125  = 6'h00;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$126  = rq0_shift_2;
+    \$126  = \$21 ;
     if (rst) begin
       \$126  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$127  = rq0_shift_3;
+    \$127  = rq0_shift_1;
     if (rst) begin
       \$127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$128  = rq0_shift_4;
+    \$128  = rq0_shift_2;
     if (rst) begin
       \$128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$129  = rq0_shift_5;
+    \$129  = rq0_shift_3;
     if (rst) begin
       \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$130  = \$22 ;
+    \$130  = rq0_shift_4;
     if (rst) begin
-      \$130  = 32'd0;
+      \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$131  = rq0_half_1;
+    \$131  = rq0_shift_5;
     if (rst) begin
-      \$131  = 32'd0;
+      \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$132  = rq0_half_2;
+    \$132  = rq0_shift_6;
     if (rst) begin
-      \$132  = 32'd0;
+      \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$133  = rq0_half_3;
+    \$133  = \$22 ;
     if (rst) begin
       \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$134  = rq0_half_4;
+    \$134  = rq0_half_1;
     if (rst) begin
       \$134  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$135  = rq0_half_5;
+    \$135  = rq0_half_2;
     if (rst) begin
       \$135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$136  = \$23 ;
+    \$136  = rq0_half_3;
     if (rst) begin
       \$136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$137  = rq0_mask_1;
+    \$137  = rq0_half_4;
     if (rst) begin
       \$137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$138  = rq0_mask_2;
+    \$138  = rq0_half_5;
     if (rst) begin
       \$138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$139  = rq0_mask_3;
+    \$139  = rq0_half_6;
     if (rst) begin
       \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$140  = rq0_mask_4;
+    \$140  = \$23 ;
     if (rst) begin
       \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$141  = rq0_mask_5;
+    \$141  = rq0_mask_1;
     if (rst) begin
       \$141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$142  = i__payload[22:0];
+    \$142  = rq0_mask_2;
     if (rst) begin
-      \$142  = 23'h000000;
+      \$142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$143  = \$24 ;
+    \$143  = rq0_mask_3;
     if (rst) begin
-      \$143  = 34'h000000000;
+      \$143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$144  = rq0_part0_0;
+    \$144  = rq0_mask_4;
     if (rst) begin
-      \$144  = 34'h000000000;
+      \$144  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$145  = \$25 ;
+    \$145  = rq0_mask_5;
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mask_6;
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$147  = \$26 ;
+    \$147  = i__payload[22:0];
     if (rst) begin
       \$147  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$148  = rq0_part1_0;
+    \$148  = rq0_x[16:0];
     if (rst) begin
-      \$148  = 23'h000000;
+      \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$149  = \$27 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 14'h0000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$24 ;
     if (rst) begin
-      \$150  = 14'h0000;
+      \$150  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$151  = \$35 [47:0];
+    \$151  = rq0_part0_0;
     if (rst) begin
-      \$151  = 48'h000000000000;
+      \$151  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$152  = \$36 ;
+    \$152  = rq0_x[16:0];
     if (rst) begin
-      \$152  = 48'h000000000000;
+      \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$153  = \$37 ;
+    \$153  = rq0_mult_1[24:17];
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$154  = \$40 ;
+    \$154  = \$25 ;
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$155  = \$44 ;
+    \$155  = rq0_part0_1;
     if (rst) begin
-      \$155  = 50'h0000000000000;
+      \$155  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$156  = \$45 ;
+    \$156  = rq0_x[22:17];
     if (rst) begin
-      \$156  = 25'h0000000;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$157  = rq1_mult_1;
+    \$157  = rq0_mult_1[16:0];
     if (rst) begin
-      \$157  = 25'h0000000;
+      \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$158  = rq1_mult_2;
+    \$158  = \$26 ;
     if (rst) begin
-      \$158  = 25'h0000000;
+      \$158  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$159  = rq1_mult_3;
+    \$159  = rq0_part1_0;
     if (rst) begin
-      \$159  = 25'h0000000;
+      \$159  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$160  = rq1_mult_4;
+    \$160  = rq0_x[22:17];
     if (rst) begin
-      \$160  = 25'h0000000;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$161  = rq1_mult_5;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$162  = \$46 ;
+    \$162  = \$27 ;
     if (rst) begin
-      \$162  = 6'h00;
+      \$162  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$163  = rq1_shift_1;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 6'h00;
+      \$163  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$164  = rq1_shift_2;
+    \$164  = \$35 [47:0];
     if (rst) begin
-      \$164  = 6'h00;
+      \$164  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$165  = rq1_shift_3;
+    \$165  = \$36 ;
     if (rst) begin
-      \$165  = 6'h00;
+      \$165  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$166  = rq1_shift_4;
+    \$166  = \$37 ;
     if (rst) begin
-      \$166  = 6'h00;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$167  = rq1_shift_5;
+    \$167  = \$40 ;
     if (rst) begin
-      \$167  = 6'h00;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$168  = \$47 ;
+    \$168  = \$44 ;
     if (rst) begin
-      \$168  = 32'd0;
+      \$168  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$169  = rq1_half_1;
+    \$169  = \$45 ;
     if (rst) begin
-      \$169  = 32'd0;
+      \$169  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$170  = rq1_half_2;
+    \$170  = rq1_mult_1;
     if (rst) begin
-      \$170  = 32'd0;
+      \$170  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$171  = rq1_half_3;
+    \$171  = rq1_mult_2;
     if (rst) begin
-      \$171  = 32'd0;
+      \$171  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$172  = rq1_half_4;
+    \$172  = rq1_mult_3;
     if (rst) begin
-      \$172  = 32'd0;
+      \$172  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$173  = rq1_half_5;
+    \$173  = rq1_mult_4;
     if (rst) begin
-      \$173  = 32'd0;
+      \$173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$174  = \$48 ;
+    \$174  = rq1_mult_5;
     if (rst) begin
-      \$174  = 32'd0;
+      \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$175  = rq1_mask_1;
+    \$175  = rq1_mult_6;
     if (rst) begin
-      \$175  = 32'd0;
+      \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$176  = rq1_mask_2;
+    \$176  = \$46 ;
     if (rst) begin
-      \$176  = 32'd0;
+      \$176  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$177  = rq1_mask_3;
+    \$177  = rq1_shift_1;
     if (rst) begin
-      \$177  = 32'd0;
+      \$177  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$178  = rq1_mask_4;
+    \$178  = rq1_shift_2;
     if (rst) begin
-      \$178  = 32'd0;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$179  = rq1_mask_5;
+    \$179  = rq1_shift_3;
     if (rst) begin
-      \$179  = 32'd0;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$180  = i__payload[45:23];
+    \$180  = rq1_shift_4;
     if (rst) begin
-      \$180  = 23'h000000;
+      \$180  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$181  = \$49 ;
+    \$181  = rq1_shift_5;
     if (rst) begin
-      \$181  = 34'h000000000;
+      \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$182  = rq1_part0_0;
+    \$182  = rq1_shift_6;
     if (rst) begin
-      \$182  = 34'h000000000;
+      \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$183  = \$50 ;
+    \$183  = \$47 ;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$184  = rq1_part0_1;
+    \$184  = rq1_half_1;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$185  = \$51 ;
+    \$185  = rq1_half_2;
     if (rst) begin
-      \$185  = 23'h000000;
+      \$185  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$186  = rq1_part1_0;
+    \$186  = rq1_half_3;
     if (rst) begin
-      \$186  = 23'h000000;
+      \$186  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$187  = \$52 ;
+    \$187  = rq1_half_4;
     if (rst) begin
-      \$187  = 14'h0000;
+      \$187  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$188  = rq1_part1_1;
+    \$188  = rq1_half_5;
     if (rst) begin
-      \$188  = 14'h0000;
+      \$188  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$189  = \$60 [47:0];
+    \$189  = rq1_half_6;
     if (rst) begin
-      \$189  = 48'h000000000000;
+      \$189  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$190  = \$61 ;
+    \$190  = \$48 ;
     if (rst) begin
-      \$190  = 48'h000000000000;
+      \$190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$191  = \$62 ;
+    \$191  = rq1_mask_1;
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$192  = \$65 ;
+    \$192  = rq1_mask_2;
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$193  = \$69 ;
+    \$193  = rq1_mask_3;
     if (rst) begin
-      \$193  = 50'h0000000000000;
+      \$193  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$194  = \$73 [3:0];
+    \$194  = rq1_mask_4;
     if (rst) begin
-      \$194  = 4'h0;
+      \$194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$195  = \$signature__addr ;
+    \$195  = rq1_mask_5;
+    if (rst) begin
+      \$195  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$196  = rq1_mask_6;
+    if (rst) begin
+      \$196  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$197  = i__payload[45:23];
+    if (rst) begin
+      \$197  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$198  = rq1_x[16:0];
+    if (rst) begin
+      \$198  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$199  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$199  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$200  = \$49 ;
+    if (rst) begin
+      \$200  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$201  = rq1_part0_0;
+    if (rst) begin
+      \$201  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$202  = rq1_x[16:0];
+    if (rst) begin
+      \$202  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$203  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$204  = \$50 ;
+    if (rst) begin
+      \$204  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$205  = rq1_part0_1;
+    if (rst) begin
+      \$205  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$206  = rq1_x[22:17];
+    if (rst) begin
+      \$206  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$207  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$207  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$208  = \$51 ;
+    if (rst) begin
+      \$208  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$209  = rq1_part1_0;
+    if (rst) begin
+      \$209  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$210  = rq1_x[22:17];
+    if (rst) begin
+      \$210  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$211  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$211  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$212  = \$52 ;
+    if (rst) begin
+      \$212  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$213  = rq1_part1_1;
+    if (rst) begin
+      \$213  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$214  = \$60 [47:0];
+    if (rst) begin
+      \$214  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$215  = \$61 ;
+    if (rst) begin
+      \$215  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$216  = \$62 ;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$217  = \$65 ;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$218  = \$69 ;
+    if (rst) begin
+      \$218  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$219  = \$73 [3:0];
+    if (rst) begin
+      \$219  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$220  = \$signature__addr ;
     if (\$80 ) begin
-      \$195  = \$83 [2:0];
+      \$220  = \$83 [2:0];
     end
     if (rst) begin
-      \$195  = 3'h0;
+      \$220  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$196  = rport__addr;
+    \$221  = rport__addr;
     if (\$87 ) begin
-      \$196  = \$90 [2:0];
+      \$221  = \$90 [2:0];
     end
     if (rst) begin
-      \$196  = 3'h0;
+      \$221  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$197  = \$103 [2:0];
+    \$222  = \$103 [3:0];
     if (rst) begin
-      \$197  = 3'h0;
+      \$222  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$198  = o__valid;
+    \$223  = o__valid;
     if (\$105 ) begin
-      \$198  = \$107 ;
+      \$223  = \$107 ;
     end
     if (rst) begin
-      \$198  = 1'h0;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$199  = o__payload;
+    \$224  = o__payload;
     if (\$105 ) begin
-      \$199  = \$109 ;
+      \$224  = \$109 ;
     end
     if (rst) begin
-      \$199  = 16'h0000;
+      \$224  = 16'h0000;
     end
   end
   assign i__ready = q_room;
@@ -30967,46 +33040,47 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [12:0] \$144 ;
   reg [12:0] \$145 ;
   reg \$146 ;
-  reg [12:0] \$147 ;
-  reg [12:0] \$148 ;
-  reg [3:0] \$149 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire \$15 ;
   reg \$150 ;
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg [12:0] \$157 ;
-  reg [29:0] \$158 ;
-  reg [29:0] \$159 ;
+  reg [12:0] \$154 ;
+  reg [12:0] \$155 ;
+  reg [29:0] \$156 ;
+  reg [29:0] \$157 ;
+  reg [12:0] \$158 ;
+  reg [20:0] \$159 ;
   wire \$16 ;
   reg [20:0] \$160 ;
-  reg [20:0] \$161 ;
+  reg [37:0] \$161 ;
   reg [37:0] \$162 ;
-  reg [37:0] \$163 ;
+  reg \$163 ;
   reg \$164 ;
-  reg \$165 ;
-  reg [39:0] \$166 ;
+  reg [39:0] \$165 ;
+  reg [12:0] \$166 ;
   reg [12:0] \$167 ;
   reg [29:0] \$168 ;
   reg [29:0] \$169 ;
   wire [39:0] \$17 ;
-  reg [20:0] \$170 ;
+  reg [12:0] \$170 ;
   reg [20:0] \$171 ;
-  reg [37:0] \$172 ;
+  reg [20:0] \$172 ;
   reg [37:0] \$173 ;
-  reg \$174 ;
+  reg [37:0] \$174 ;
   reg \$175 ;
-  reg [39:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [2:0] \$178 ;
+  reg \$176 ;
+  reg [39:0] \$177 ;
+  reg [3:0] \$178 ;
   reg [2:0] \$179 ;
   wire [39:0] \$18 ;
-  reg [3:0] \$180 ;
-  reg \$181 ;
-  reg [15:0] \$182 ;
+  reg [2:0] \$180 ;
+  reg [3:0] \$181 ;
+  reg \$182 ;
+  reg [15:0] \$183 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -31163,10 +33237,6 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
-  reg [12:0] result0 = 13'h0000;
-  reg [12:0] result1 = 13'h0000;
-  reg [3:0] result_group = 4'h0;
-  reg result_valid = 1'h0;
   reg [2:0] rport__addr = 3'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
@@ -31180,6 +33250,8 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [37:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [12:0] rq0_x = 13'h0000;
+  reg [12:0] rq0_x0_0 = 13'h0000;
+  reg [12:0] rq0_x0_1 = 13'h0000;
   reg rq1_above = 1'h0;
   reg [39:0] rq1_code = 40'h0000000000;
   reg [37:0] rq1_floor = 38'h0000000000;
@@ -31191,6 +33263,8 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [37:0] rq1_rem;
   reg rq1_tie = 1'h0;
   reg [12:0] rq1_x = 13'h0000;
+  reg [12:0] rq1_x0_0 = 13'h0000;
+  reg [12:0] rq1_x0_1 = 13'h0000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -31198,6 +33272,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
   reg [15:0] queue [7:0];
@@ -31242,7 +33317,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$22  = ~ \$21 ;
   assign \$23  = \$20  & \$22 ;
   assign \$24  = ~ \$23 ;
-  assign \$signature__en  = rq_valid_6 & \$24 ;
+  assign \$signature__en  = rq_valid_7 & \$24 ;
   assign \$25  = i__valid & i__ready;
   assign \$26  = group == 4'hf;
   assign \$27  = group + 1'h1;
@@ -31258,8 +33333,8 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$37  = i__valid & i__ready;
   assign \$38  = element == 4'hf;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = $signed(rq0_x) * $signed(18'h1ab26);
-  assign \$41  = $signed(rq0_x) * $signed(9'h0b4);
+  assign \$40  = $signed(rq0_x0_0) * $signed(18'h1ab26);
+  assign \$41  = $signed(rq0_x0_1) * $signed(9'h0b4);
   assign \$43  = $signed(1'h0) + $signed(\$42 );
   assign \$45  = $signed(\$43 ) + $signed(\$44 );
   assign \$47  = rq0_rem > 27'h4000000;
@@ -31268,8 +33343,8 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$52  = rq0_tie & rq0_floor[0];
   assign \$53  = rq0_above | \$52 ;
   assign \$54  = $signed(\$51 ) + $signed({ 1'h0, \$53  });
-  assign \$55  = $signed(rq1_x) * $signed(18'h1ab26);
-  assign \$56  = $signed(rq1_x) * $signed(9'h0b4);
+  assign \$55  = $signed(rq1_x0_0) * $signed(18'h1ab26);
+  assign \$56  = $signed(rq1_x0_1) * $signed(9'h0b4);
   assign \$58  = $signed(1'h0) + $signed(\$57 );
   assign \$60  = $signed(\$58 ) + $signed(\$59 );
   assign \$62  = rq1_rem > 27'h4000000;
@@ -31290,7 +33365,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$79  = ~ \$78 ;
   assign \$80  = \$77  & \$79 ;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_6 & \$81 ;
+  assign \$82  = rq_valid_7 & \$81 ;
   assign \$83  = \$signature__addr  == 3'h7;
   assign \$84  = \$signature__addr  + 1'h1;
   assign \$85  = \$83  ? 4'h0 : \$84 ;
@@ -31307,7 +33382,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$96  = ~ \$95 ;
   assign \$97  = \$94  & \$96 ;
   assign \$98  = ~ \$97 ;
-  assign \$99  = rq_valid_6 & \$98 ;
+  assign \$99  = rq_valid_7 & \$98 ;
   assign \$100  = q_stored + \$99 ;
   assign \$101  = ~ o__valid;
   assign \$102  = \$101  | o__ready;
@@ -31317,7 +33392,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$106  = ~ o__valid;
   assign \$107  = \$106  | o__ready;
   assign \$108  = | q_stored;
-  assign \$109  = \$108  | rq_valid_6;
+  assign \$109  = \$108  | rq_valid_7;
   assign \$110  = | q_stored;
   assign \$111  = \$110  ? rport__data : q_in;
   always @(posedge clk)
@@ -31389,79 +33464,81 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     acc1_15 <= \$145 ;
   always @(posedge clk)
-    result_valid <= \$146 ;
+    rq_valid_1 <= \$146 ;
   always @(posedge clk)
-    result0 <= \$147 ;
+    rq_valid_2 <= \$147 ;
   always @(posedge clk)
-    result1 <= \$148 ;
+    rq_valid_3 <= \$148 ;
   always @(posedge clk)
-    result_group <= \$149 ;
+    rq_valid_4 <= \$149 ;
   always @(posedge clk)
-    rq_valid_1 <= \$150 ;
+    rq_valid_5 <= \$150 ;
   always @(posedge clk)
-    rq_valid_2 <= \$151 ;
+    rq_valid_6 <= \$151 ;
   always @(posedge clk)
-    rq_valid_3 <= \$152 ;
+    rq_valid_7 <= \$152 ;
   always @(posedge clk)
-    rq_valid_4 <= \$153 ;
+    rq_valid_8 <= \$153 ;
   always @(posedge clk)
-    rq_valid_5 <= \$154 ;
+    rq0_x <= \$154 ;
   always @(posedge clk)
-    rq_valid_6 <= \$155 ;
+    rq0_x0_0 <= \$155 ;
   always @(posedge clk)
-    rq_valid_7 <= \$156 ;
+    rq0_part0_0 <= \$156 ;
   always @(posedge clk)
-    rq0_x <= \$157 ;
+    rq0_part0_0_r <= \$157 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$158 ;
+    rq0_x0_1 <= \$158 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$159 ;
+    rq0_part0_1 <= \$159 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$160 ;
+    rq0_part0_1_r <= \$160 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$161 ;
+    rq0_prod <= \$161 ;
   always @(posedge clk)
-    rq0_prod <= \$162 ;
+    rq0_floor <= \$162 ;
   always @(posedge clk)
-    rq0_floor <= \$163 ;
+    rq0_above <= \$163 ;
   always @(posedge clk)
-    rq0_above <= \$164 ;
+    rq0_tie <= \$164 ;
   always @(posedge clk)
-    rq0_tie <= \$165 ;
+    rq0_code <= \$165 ;
   always @(posedge clk)
-    rq0_code <= \$166 ;
+    rq1_x <= \$166 ;
   always @(posedge clk)
-    rq1_x <= \$167 ;
+    rq1_x0_0 <= \$167 ;
   always @(posedge clk)
     rq1_part0_0 <= \$168 ;
   always @(posedge clk)
     rq1_part0_0_r <= \$169 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$170 ;
+    rq1_x0_1 <= \$170 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$171 ;
+    rq1_part0_1 <= \$171 ;
   always @(posedge clk)
-    rq1_prod <= \$172 ;
+    rq1_part0_1_r <= \$172 ;
   always @(posedge clk)
-    rq1_floor <= \$173 ;
+    rq1_prod <= \$173 ;
   always @(posedge clk)
-    rq1_above <= \$174 ;
+    rq1_floor <= \$174 ;
   always @(posedge clk)
-    rq1_tie <= \$175 ;
+    rq1_above <= \$175 ;
   always @(posedge clk)
-    rq1_code <= \$176 ;
+    rq1_tie <= \$176 ;
   always @(posedge clk)
-    q_owed <= \$177 ;
+    rq1_code <= \$177 ;
   always @(posedge clk)
-    \$signature__addr  <= \$178 ;
+    q_owed <= \$178 ;
   always @(posedge clk)
-    rport__addr <= \$179 ;
+    \$signature__addr  <= \$179 ;
   always @(posedge clk)
-    q_stored <= \$180 ;
+    rport__addr <= \$180 ;
   always @(posedge clk)
-    o__valid <= \$181 ;
+    q_stored <= \$181 ;
   always @(posedge clk)
-    o__payload <= \$182 ;
+    o__valid <= \$182 ;
+  always @(posedge clk)
+    o__payload <= \$183 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$112  = group;
@@ -31811,147 +33888,147 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$147  = \$6 [12:0];
+    \$147  = rq_valid_1;
     if (rst) begin
-      \$147  = 13'h0000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$148  = \$10 [12:0];
+    \$148  = rq_valid_2;
     if (rst) begin
-      \$148  = 13'h0000;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$149  = group;
+    \$149  = rq_valid_3;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$150  = result_valid;
+    \$150  = rq_valid_4;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$151  = rq_valid_1;
+    \$151  = rq_valid_5;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$152  = rq_valid_2;
+    \$152  = rq_valid_6;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$153  = rq_valid_3;
+    \$153  = rq_valid_7;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$154  = rq_valid_4;
+    \$154  = \$6 [12:0];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$155  = rq_valid_5;
+    \$155  = rq0_x;
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$156  = rq_valid_6;
+    \$156  = \$40 ;
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$157  = result0;
+    \$157  = rq0_part0_0;
     if (rst) begin
-      \$157  = 13'h0000;
+      \$157  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$158  = \$40 ;
+    \$158  = rq0_x;
     if (rst) begin
-      \$158  = 30'h00000000;
+      \$158  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$159  = rq0_part0_0;
+    \$159  = \$41 ;
     if (rst) begin
-      \$159  = 30'h00000000;
+      \$159  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$160  = \$41 ;
+    \$160  = rq0_part0_1;
     if (rst) begin
       \$160  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$161  = rq0_part0_1;
+    \$161  = \$45 [37:0];
     if (rst) begin
-      \$161  = 21'h000000;
+      \$161  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$162  = \$45 [37:0];
+    \$162  = \$46 ;
     if (rst) begin
       \$162  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$163  = \$46 ;
+    \$163  = \$47 ;
     if (rst) begin
-      \$163  = 38'h0000000000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$164  = \$47 ;
+    \$164  = \$50 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$165  = \$50 ;
+    \$165  = \$54 ;
     if (rst) begin
-      \$165  = 1'h0;
+      \$165  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$166  = \$54 ;
+    \$166  = \$10 [12:0];
     if (rst) begin
-      \$166  = 40'h0000000000;
+      \$166  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$167  = result1;
+    \$167  = rq1_x;
     if (rst) begin
       \$167  = 13'h0000;
     end
@@ -31972,75 +34049,72 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$170  = \$56 ;
+    \$170  = rq1_x;
     if (rst) begin
-      \$170  = 21'h000000;
+      \$170  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$171  = rq1_part0_1;
+    \$171  = \$56 ;
     if (rst) begin
       \$171  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$172  = \$60 [37:0];
+    \$172  = rq1_part0_1;
     if (rst) begin
-      \$172  = 38'h0000000000;
+      \$172  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$173  = \$61 ;
+    \$173  = \$60 [37:0];
     if (rst) begin
       \$173  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$174  = \$62 ;
+    \$174  = \$61 ;
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$175  = \$65 ;
+    \$175  = \$62 ;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$176  = \$69 ;
+    \$176  = \$65 ;
     if (rst) begin
-      \$176  = 40'h0000000000;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$177  = \$75 [3:0];
+    \$177  = \$69 ;
     if (rst) begin
-      \$177  = 4'h0;
+      \$177  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$178  = \$signature__addr ;
+    \$178  = \$75 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$179  = \$signature__addr ;
     if (\$82 ) begin
-      \$178  = \$85 [2:0];
-    end
-    if (rst) begin
-      \$178  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$179  = rport__addr;
-    if (\$89 ) begin
-      \$179  = \$92 [2:0];
+      \$179  = \$85 [2:0];
     end
     if (rst) begin
       \$179  = 3'h0;
@@ -32048,29 +34122,39 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$180  = \$105 [3:0];
+    \$180  = rport__addr;
+    if (\$89 ) begin
+      \$180  = \$92 [2:0];
+    end
     if (rst) begin
-      \$180  = 4'h0;
+      \$180  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$181  = o__valid;
-    if (\$107 ) begin
-      \$181  = \$109 ;
-    end
+    \$181  = \$105 [3:0];
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$182  = o__payload;
+    \$182  = o__valid;
     if (\$107 ) begin
-      \$182  = \$111 ;
+      \$182  = \$109 ;
     end
     if (rst) begin
-      \$182  = 16'h0000;
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$183  = o__payload;
+    if (\$107 ) begin
+      \$183  = \$111 ;
+    end
+    if (rst) begin
+      \$183  = 16'h0000;
     end
   end
   assign new0 = \$6 [12:0];
@@ -34779,9 +36863,9 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$1 ;
   wire \$10 ;
   reg [5:0] \$100 ;
-  reg [34:0] \$101 ;
-  reg [34:0] \$102 ;
-  reg [34:0] \$103 ;
+  reg [5:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
   reg [34:0] \$104 ;
   reg [34:0] \$105 ;
   reg [34:0] \$106 ;
@@ -34792,29 +36876,42 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] \$110 ;
   reg [34:0] \$111 ;
   reg [34:0] \$112 ;
-  reg [22:0] \$113 ;
-  reg [33:0] \$114 ;
-  reg [33:0] \$115 ;
-  reg [24:0] \$116 ;
-  reg [24:0] \$117 ;
+  reg [34:0] \$113 ;
+  reg [34:0] \$114 ;
+  reg [34:0] \$115 ;
+  reg [34:0] \$116 ;
+  reg [34:0] \$117 ;
   reg [22:0] \$118 ;
-  reg [22:0] \$119 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [13:0] \$120 ;
-  reg [13:0] \$121 ;
-  reg [47:0] \$122 ;
-  reg [47:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [49:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [2:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg [16:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [24:0] \$125 ;
+  reg [24:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [22:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [2:0] \$130 ;
-  reg \$131 ;
+  reg [22:0] \$130 ;
+  reg [5:0] \$131 ;
   reg [7:0] \$132 ;
+  reg [13:0] \$133 ;
+  reg [13:0] \$134 ;
+  reg [47:0] \$135 ;
+  reg [47:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [49:0] \$139 ;
   wire [4:0] \$14 ;
+  reg [3:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire \$15 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
@@ -34874,13 +36971,13 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -34896,15 +36993,15 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg [24:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
   reg [24:0] \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [5:0] \$96 ;
+  reg [24:0] \$95 ;
+  reg [24:0] \$96 ;
   reg [5:0] \$97 ;
   reg [5:0] \$98 ;
   reg [5:0] \$99 ;
@@ -34934,7 +37031,7 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -34948,18 +37045,25 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq0_half_4 = 35'h000000000;
   reg [34:0] rq0_half_5 = 35'h000000000;
   reg [34:0] rq0_half_6 = 35'h000000000;
+  reg [34:0] rq0_half_7 = 35'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [34:0] rq0_mask_1 = 35'h000000000;
   reg [34:0] rq0_mask_2 = 35'h000000000;
   reg [34:0] rq0_mask_3 = 35'h000000000;
   reg [34:0] rq0_mask_4 = 35'h000000000;
   reg [34:0] rq0_mask_5 = 35'h000000000;
   reg [34:0] rq0_mask_6 = 35'h000000000;
+  reg [34:0] rq0_mask_7 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -34976,8 +37080,13 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [5:0] rq0_x1_0 = 6'h00;
+  reg [5:0] rq0_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -34985,9 +37094,10 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [6:0];
+  reg [7:0] queue [7:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -34996,14 +37106,15 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[4] = 8'h00;
     queue[5] = 8'h00;
     queue[6] = 8'h00;
+    queue[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
@@ -35014,24 +37125,24 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'h9;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 5'h00 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(6'h11) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -35047,15 +37158,15 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_6 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$51  = rq_valid_7 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h7;
   assign \$53  = \$signature__addr  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h6;
+  assign \$59  = rport__addr == 3'h7;
   assign \$60  = rport__addr + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
   assign \$62  = ~ o__valid;
@@ -35064,7 +37175,7 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$68  = rq_valid_7 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -35074,7 +37185,7 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_6;
+  assign \$78  = \$77  | rq_valid_7;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -35094,93 +37205,119 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$89 ;
+    rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$90 ;
+    rq0_mult_1 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$91 ;
+    rq0_mult_2 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$92 ;
+    rq0_mult_3 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$93 ;
+    rq0_mult_4 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$94 ;
+    rq0_mult_5 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$95 ;
+    rq0_mult_6 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$96 ;
+    rq0_mult_7 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$97 ;
+    rq0_shift_1 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$98 ;
+    rq0_shift_2 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$99 ;
+    rq0_shift_3 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$100 ;
+    rq0_shift_4 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$101 ;
+    rq0_shift_5 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$102 ;
+    rq0_shift_6 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$103 ;
+    rq0_shift_7 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$104 ;
+    rq0_half_1 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$105 ;
+    rq0_half_2 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$106 ;
+    rq0_half_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$107 ;
+    rq0_half_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$108 ;
+    rq0_half_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$109 ;
+    rq0_half_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$110 ;
+    rq0_half_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$111 ;
+    rq0_mask_1 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$112 ;
+    rq0_mask_2 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$113 ;
+    rq0_mask_3 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$114 ;
+    rq0_mask_4 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$115 ;
+    rq0_mask_5 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$116 ;
+    rq0_mask_6 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$117 ;
+    rq0_mask_7 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$118 ;
+    rq0_x <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$119 ;
+    rq0_x0_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$120 ;
+    rq0_m0_0 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$121 ;
+    rq0_part0_0 <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$122 ;
+    rq0_part0_0_r <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$123 ;
+    rq0_x0_1 <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$124 ;
+    rq0_m0_1 <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$125 ;
+    rq0_part0_1 <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$126 ;
+    rq0_part0_1_r <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_x1_0 <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_m1_0 <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_part1_0 <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_part1_0_r <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    rq0_x1_1 <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    rq0_m1_1 <= \$132 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$133 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$134 ;
+  always @(posedge clk)
+    rq0_prod <= \$135 ;
+  always @(posedge clk)
+    rq0_floor <= \$136 ;
+  always @(posedge clk)
+    rq0_above <= \$137 ;
+  always @(posedge clk)
+    rq0_tie <= \$138 ;
+  always @(posedge clk)
+    rq0_code <= \$139 ;
+  always @(posedge clk)
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$16  = 25'h0000000;
@@ -35346,322 +37483,413 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$89  = \$16 ;
+    \$89  = rq_valid_7;
     if (rst) begin
-      \$89  = 25'h0000000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$90  = rq0_mult_1;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$91  = rq0_mult_2;
+    \$91  = rq0_mult_1;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$92  = rq0_mult_3;
+    \$92  = rq0_mult_2;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$93  = rq0_mult_4;
+    \$93  = rq0_mult_3;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$94  = rq0_mult_5;
+    \$94  = rq0_mult_4;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$95  = \$17 ;
+    \$95  = rq0_mult_5;
     if (rst) begin
-      \$95  = 6'h00;
+      \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$96  = rq0_shift_1;
+    \$96  = rq0_mult_6;
     if (rst) begin
-      \$96  = 6'h00;
+      \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$97  = rq0_shift_2;
+    \$97  = \$17 ;
     if (rst) begin
       \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$98  = rq0_shift_3;
+    \$98  = rq0_shift_1;
     if (rst) begin
       \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$99  = rq0_shift_4;
+    \$99  = rq0_shift_2;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = rq0_shift_5;
+    \$100  = rq0_shift_3;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$101  = \$18 ;
+    \$101  = rq0_shift_4;
     if (rst) begin
-      \$101  = 35'h000000000;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = rq0_half_1;
+    \$102  = rq0_shift_5;
     if (rst) begin
-      \$102  = 35'h000000000;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$103  = rq0_half_2;
+    \$103  = rq0_shift_6;
     if (rst) begin
-      \$103  = 35'h000000000;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = rq0_half_3;
+    \$104  = \$18 ;
     if (rst) begin
       \$104  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$105  = rq0_half_4;
+    \$105  = rq0_half_1;
     if (rst) begin
       \$105  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = rq0_half_5;
+    \$106  = rq0_half_2;
     if (rst) begin
       \$106  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$107  = \$19 ;
+    \$107  = rq0_half_3;
     if (rst) begin
       \$107  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$108  = rq0_mask_1;
+    \$108  = rq0_half_4;
     if (rst) begin
       \$108  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$109  = rq0_mask_2;
+    \$109  = rq0_half_5;
     if (rst) begin
       \$109  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$110  = rq0_mask_3;
+    \$110  = rq0_half_6;
     if (rst) begin
       \$110  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$111  = rq0_mask_4;
+    \$111  = \$19 ;
     if (rst) begin
       \$111  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$112  = rq0_mask_5;
+    \$112  = rq0_mask_1;
     if (rst) begin
       \$112  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$113  = i__payload;
+    \$113  = rq0_mask_2;
     if (rst) begin
-      \$113  = 23'h000000;
+      \$113  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$114  = \$20 ;
+    \$114  = rq0_mask_3;
     if (rst) begin
-      \$114  = 34'h000000000;
+      \$114  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$115  = rq0_part0_0;
+    \$115  = rq0_mask_4;
     if (rst) begin
-      \$115  = 34'h000000000;
+      \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$116  = \$21 ;
+    \$116  = rq0_mask_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$117  = rq0_part0_1;
+    \$117  = rq0_mask_6;
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$117  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$118  = \$22 ;
+    \$118  = i__payload;
     if (rst) begin
       \$118  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$119  = rq0_part1_0;
+    \$119  = rq0_x[16:0];
     if (rst) begin
-      \$119  = 23'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$120  = \$23 ;
+    \$120  = rq0_mult_1[16:0];
     if (rst) begin
-      \$120  = 14'h0000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$121  = rq0_part1_1;
+    \$121  = \$20 ;
     if (rst) begin
-      \$121  = 14'h0000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$122  = \$31 [47:0];
+    \$122  = rq0_part0_0;
     if (rst) begin
-      \$122  = 48'h000000000000;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$123  = \$32 ;
+    \$123  = rq0_x[16:0];
     if (rst) begin
-      \$123  = 48'h000000000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$124  = \$33 ;
+    \$124  = rq0_mult_1[24:17];
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$125  = \$36 ;
+    \$125  = \$21 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$126  = \$40 ;
+    \$126  = rq0_part0_1;
     if (rst) begin
-      \$126  = 50'h0000000000000;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = rq0_x[22:17];
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$128  = \$signature__addr ;
-    if (\$51 ) begin
-      \$128  = \$54 [2:0];
-    end
+    \$128  = rq0_mult_1[16:0];
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$129  = rport__addr;
-    if (\$58 ) begin
-      \$129  = \$61 [2:0];
-    end
+    \$129  = \$22 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$130  = \$74 [2:0];
+    \$130  = rq0_part1_0;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$131  = o__valid;
-    if (\$76 ) begin
-      \$131  = \$78 ;
-    end
+    \$131  = rq0_x[22:17];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$132  = o__payload;
-    if (\$76 ) begin
-      \$132  = \$80 ;
-    end
+    \$132  = rq0_mult_1[24:17];
     if (rst) begin
       \$132  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$133  = \$23 ;
+    if (rst) begin
+      \$133  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$134  = rq0_part1_1;
+    if (rst) begin
+      \$134  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$135  = \$31 [47:0];
+    if (rst) begin
+      \$135  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$136  = \$32 ;
+    if (rst) begin
+      \$136  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$137  = \$33 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$138  = \$36 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$139  = \$40 ;
+    if (rst) begin
+      \$139  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$140  = \$44 [3:0];
+    if (rst) begin
+      \$140  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$141  = \$signature__addr ;
+    if (\$51 ) begin
+      \$141  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$142  = rport__addr;
+    if (\$58 ) begin
+      \$142  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$142  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$143  = \$74 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$144  = o__valid;
+    if (\$76 ) begin
+      \$144  = \$78 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$145  = o__payload;
+    if (\$76 ) begin
+      \$145  = \$80 ;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
     end
   end
   assign i__ready = q_room;

@@ -6556,7 +6556,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [4:0] \$103 ;
+  wire [5:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -6572,23 +6572,23 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [24:0] \$118 ;
+  reg \$118 ;
   reg [24:0] \$119 ;
   wire \$12 ;
   reg [24:0] \$120 ;
   reg [24:0] \$121 ;
   reg [24:0] \$122 ;
   reg [24:0] \$123 ;
-  reg [5:0] \$124 ;
-  reg [5:0] \$125 ;
+  reg [24:0] \$124 ;
+  reg [24:0] \$125 ;
   reg [5:0] \$126 ;
   reg [5:0] \$127 ;
   reg [5:0] \$128 ;
   reg [5:0] \$129 ;
   wire \$13 ;
-  reg [48:0] \$130 ;
-  reg [48:0] \$131 ;
-  reg [48:0] \$132 ;
+  reg [5:0] \$130 ;
+  reg [5:0] \$131 ;
+  reg [5:0] \$132 ;
   reg [48:0] \$133 ;
   reg [48:0] \$134 ;
   reg [48:0] \$135 ;
@@ -6599,73 +6599,98 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$14 ;
   reg [48:0] \$140 ;
   reg [48:0] \$141 ;
-  reg [23:0] \$142 ;
-  reg [33:0] \$143 ;
-  reg [33:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
+  reg [48:0] \$142 ;
+  reg [48:0] \$143 ;
+  reg [48:0] \$144 ;
+  reg [48:0] \$145 ;
+  reg [48:0] \$146 ;
   reg [23:0] \$147 ;
-  reg [23:0] \$148 ;
-  reg [14:0] \$149 ;
+  reg [16:0] \$148 ;
+  reg [16:0] \$149 ;
   wire \$15 ;
-  reg [14:0] \$150 ;
-  reg [48:0] \$151 ;
-  reg [48:0] \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg [50:0] \$155 ;
-  reg [24:0] \$156 ;
-  reg [24:0] \$157 ;
-  reg [24:0] \$158 ;
-  reg [24:0] \$159 ;
+  reg [33:0] \$150 ;
+  reg [33:0] \$151 ;
+  reg [16:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [24:0] \$155 ;
+  reg [6:0] \$156 ;
+  reg [16:0] \$157 ;
+  reg [23:0] \$158 ;
+  reg [23:0] \$159 ;
   wire \$16 ;
-  reg [24:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg [5:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [5:0] \$165 ;
-  reg [5:0] \$166 ;
-  reg [5:0] \$167 ;
-  reg [41:0] \$168 ;
-  reg [41:0] \$169 ;
+  reg [6:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [14:0] \$162 ;
+  reg [14:0] \$163 ;
+  reg [48:0] \$164 ;
+  reg [48:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [50:0] \$168 ;
+  reg [24:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [41:0] \$170 ;
-  reg [41:0] \$171 ;
-  reg [41:0] \$172 ;
-  reg [41:0] \$173 ;
-  reg [41:0] \$174 ;
-  reg [41:0] \$175 ;
-  reg [41:0] \$176 ;
-  reg [41:0] \$177 ;
-  reg [41:0] \$178 ;
-  reg [41:0] \$179 ;
+  reg [24:0] \$170 ;
+  reg [24:0] \$171 ;
+  reg [24:0] \$172 ;
+  reg [24:0] \$173 ;
+  reg [24:0] \$174 ;
+  reg [24:0] \$175 ;
+  reg [5:0] \$176 ;
+  reg [5:0] \$177 ;
+  reg [5:0] \$178 ;
+  reg [5:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [23:0] \$180 ;
-  reg [33:0] \$181 ;
-  reg [33:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [23:0] \$185 ;
-  reg [23:0] \$186 ;
-  reg [14:0] \$187 ;
-  reg [14:0] \$188 ;
-  reg [48:0] \$189 ;
+  reg [5:0] \$180 ;
+  reg [5:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [41:0] \$183 ;
+  reg [41:0] \$184 ;
+  reg [41:0] \$185 ;
+  reg [41:0] \$186 ;
+  reg [41:0] \$187 ;
+  reg [41:0] \$188 ;
+  reg [41:0] \$189 ;
   wire \$19 ;
-  reg [48:0] \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [50:0] \$193 ;
-  reg [3:0] \$194 ;
-  reg [2:0] \$195 ;
-  reg [2:0] \$196 ;
-  reg [2:0] \$197 ;
-  reg \$198 ;
-  reg [15:0] \$199 ;
+  reg [41:0] \$190 ;
+  reg [41:0] \$191 ;
+  reg [41:0] \$192 ;
+  reg [41:0] \$193 ;
+  reg [41:0] \$194 ;
+  reg [41:0] \$195 ;
+  reg [41:0] \$196 ;
+  reg [23:0] \$197 ;
+  reg [16:0] \$198 ;
+  reg [16:0] \$199 ;
   wire \$2 ;
   reg [24:0] \$20 ;
+  reg [33:0] \$200 ;
+  reg [33:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [24:0] \$204 ;
+  reg [24:0] \$205 ;
+  reg [6:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [23:0] \$208 ;
+  reg [23:0] \$209 ;
   reg [5:0] \$21 ;
+  reg [6:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [14:0] \$212 ;
+  reg [14:0] \$213 ;
+  reg [48:0] \$214 ;
+  reg [48:0] \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg [50:0] \$218 ;
+  reg [3:0] \$219 ;
   reg [48:0] \$22 ;
+  reg [2:0] \$220 ;
+  reg [2:0] \$221 ;
+  reg [3:0] \$222 ;
+  reg \$223 ;
+  reg [15:0] \$224 ;
   reg [48:0] \$23 ;
   wire [33:0] \$24 ;
   wire [24:0] \$25 ;
@@ -6748,7 +6773,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [3:0] \$98 ;
+  wire [4:0] \$98 ;
   wire \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -6779,7 +6804,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -6793,18 +6818,25 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [48:0] rq0_half_4 = 49'h0000000000000;
   reg [48:0] rq0_half_5 = 49'h0000000000000;
   reg [48:0] rq0_half_6 = 49'h0000000000000;
+  reg [48:0] rq0_half_7 = 49'h0000000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [48:0] rq0_mask_1 = 49'h0000000000000;
   reg [48:0] rq0_mask_2 = 49'h0000000000000;
   reg [48:0] rq0_mask_3 = 49'h0000000000000;
   reg [48:0] rq0_mask_4 = 49'h0000000000000;
   reg [48:0] rq0_mask_5 = 49'h0000000000000;
   reg [48:0] rq0_mask_6 = 49'h0000000000000;
+  reg [48:0] rq0_mask_7 = 49'h0000000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -6821,8 +6853,13 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [6:0] rq0_x1_0 = 7'h00;
+  reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
   reg [50:0] rq1_code = 51'h0000000000000;
   reg [48:0] rq1_floor = 49'h0000000000000;
@@ -6832,18 +6869,25 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [41:0] rq1_half_4 = 42'h00000000000;
   reg [41:0] rq1_half_5 = 42'h00000000000;
   reg [41:0] rq1_half_6 = 42'h00000000000;
+  reg [41:0] rq1_half_7 = 42'h00000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [41:0] rq1_mask_1 = 42'h00000000000;
   reg [41:0] rq1_mask_2 = 42'h00000000000;
   reg [41:0] rq1_mask_3 = 42'h00000000000;
   reg [41:0] rq1_mask_4 = 42'h00000000000;
   reg [41:0] rq1_mask_5 = 42'h00000000000;
   reg [41:0] rq1_mask_6 = 42'h00000000000;
+  reg [41:0] rq1_mask_7 = 42'h00000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -6860,8 +6904,13 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [6:0] rq1_x1_0 = 7'h00;
+  reg [6:0] rq1_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -6869,9 +6918,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [6:0];
+  reg [15:0] queue [7:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -6880,15 +6930,16 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[4] = 16'h0000;
     queue[5] = 16'h0000;
     queue[6] = 16'h0000;
+    queue[7] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & rq0_mask_4;
-  assign rq1_rem = rq1_prod & { 7'h00, rq1_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & rq0_mask_5;
+  assign rq1_rem = rq1_prod & { 7'h00, rq1_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -6903,41 +6954,41 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_6 & \$14 ;
+  assign \$signature__en  = rq_valid_7 & \$14 ;
   assign \$15  = i__valid & q_room;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
   assign \$18  = \$16  ? 5'h00 : \$17 ;
   assign \$19  = i__valid & q_room;
-  assign \$24  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$25  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$26  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$27  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$24  = rq0_x0_0 * rq0_m0_0;
+  assign \$25  = rq0_x0_1 * rq0_m0_1;
+  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
   assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$37  = rq0_rem > rq0_half_4;
-  assign \$38  = rq0_rem == rq0_half_4;
-  assign \$39  = | rq0_half_4;
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$37  = rq0_rem > rq0_half_5;
+  assign \$38  = rq0_rem == rq0_half_5;
+  assign \$39  = | rq0_half_5;
   assign \$40  = \$38  & \$39 ;
   assign \$41  = $signed(8'h80) + $signed(rq0_floor);
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
   assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$49  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$50  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$51  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$52  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$49  = rq1_x0_0 * rq1_m0_0;
+  assign \$50  = rq1_x0_1 * rq1_m0_1;
+  assign \$51  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$52  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$54  = 1'h0 + \$53 ;
   assign \$56  = \$54  + \$55 ;
   assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
   assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$62  = rq1_rem > rq1_half_4;
-  assign \$63  = rq1_rem == rq1_half_4;
-  assign \$64  = | rq1_half_4;
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$62  = rq1_rem > rq1_half_5;
+  assign \$63  = rq1_rem == rq1_half_5;
+  assign \$64  = | rq1_half_5;
   assign \$65  = \$63  & \$64 ;
   assign \$66  = $signed(8'h80) + $signed(rq1_floor);
   assign \$67  = rq1_tie & rq1_floor[0];
@@ -6953,15 +7004,15 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$77  = ~ \$76 ;
   assign \$78  = \$75  & \$77 ;
   assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_6 & \$79 ;
-  assign \$81  = \$signature__addr  == 3'h6;
+  assign \$80  = rq_valid_7 & \$79 ;
+  assign \$81  = \$signature__addr  == 3'h7;
   assign \$82  = \$signature__addr  + 1'h1;
   assign \$83  = \$81  ? 4'h0 : \$82 ;
   assign \$84  = ~ o__valid;
   assign \$85  = \$84  | o__ready;
   assign \$86  = | q_stored;
   assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 3'h6;
+  assign \$88  = rport__addr == 3'h7;
   assign \$89  = rport__addr + 1'h1;
   assign \$90  = \$88  ? 4'h0 : \$89 ;
   assign \$91  = ~ o__valid;
@@ -6970,7 +7021,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$94  = ~ \$93 ;
   assign \$95  = \$92  & \$94 ;
   assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_6 & \$96 ;
+  assign \$97  = rq_valid_7 & \$96 ;
   assign \$98  = q_stored + \$97 ;
   assign \$99  = ~ o__valid;
   assign \$100  = \$99  | o__ready;
@@ -6980,7 +7031,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$104  = ~ o__valid;
   assign \$105  = \$104  | o__ready;
   assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_6;
+  assign \$107  = \$106  | rq_valid_7;
   assign \$108  = | q_stored;
   assign \$109  = \$108  ? rport__data : q_in;
   always @(posedge clk)
@@ -7000,169 +7051,219 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_7 <= \$117 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$118 ;
+    rq_valid_8 <= \$118 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$119 ;
+    rq0_mult_1 <= \$119 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$120 ;
+    rq0_mult_2 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$121 ;
+    rq0_mult_3 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$122 ;
+    rq0_mult_4 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$123 ;
+    rq0_mult_5 <= \$123 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$124 ;
+    rq0_mult_6 <= \$124 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$125 ;
+    rq0_mult_7 <= \$125 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$126 ;
+    rq0_shift_1 <= \$126 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$127 ;
+    rq0_shift_2 <= \$127 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$128 ;
+    rq0_shift_3 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$129 ;
+    rq0_shift_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_1 <= \$130 ;
+    rq0_shift_5 <= \$130 ;
   always @(posedge clk)
-    rq0_half_2 <= \$131 ;
+    rq0_shift_6 <= \$131 ;
   always @(posedge clk)
-    rq0_half_3 <= \$132 ;
+    rq0_shift_7 <= \$132 ;
   always @(posedge clk)
-    rq0_half_4 <= \$133 ;
+    rq0_half_1 <= \$133 ;
   always @(posedge clk)
-    rq0_half_5 <= \$134 ;
+    rq0_half_2 <= \$134 ;
   always @(posedge clk)
-    rq0_half_6 <= \$135 ;
+    rq0_half_3 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$136 ;
+    rq0_half_4 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$137 ;
+    rq0_half_5 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$138 ;
+    rq0_half_6 <= \$138 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$139 ;
+    rq0_half_7 <= \$139 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$140 ;
+    rq0_mask_1 <= \$140 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$141 ;
+    rq0_mask_2 <= \$141 ;
   always @(posedge clk)
-    rq0_x <= \$142 ;
+    rq0_mask_3 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$143 ;
+    rq0_mask_4 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$144 ;
+    rq0_mask_5 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_mask_6 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_mask_7 <= \$146 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$147 ;
+    rq0_x <= \$147 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$148 ;
+    rq0_x0_0 <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_m0_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part0_0 <= \$150 ;
   always @(posedge clk)
-    rq0_prod <= \$151 ;
+    rq0_part0_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_floor <= \$152 ;
+    rq0_x0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_above <= \$153 ;
+    rq0_m0_1 <= \$153 ;
   always @(posedge clk)
-    rq0_tie <= \$154 ;
+    rq0_part0_1 <= \$154 ;
   always @(posedge clk)
-    rq0_code <= \$155 ;
+    rq0_part0_1_r <= \$155 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$156 ;
+    rq0_x1_0 <= \$156 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$157 ;
+    rq0_m1_0 <= \$157 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$158 ;
+    rq0_part1_0 <= \$158 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$159 ;
+    rq0_part1_0_r <= \$159 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$160 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$161 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$162 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$163 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$164 ;
+    rq0_prod <= \$164 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$165 ;
+    rq0_floor <= \$165 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$166 ;
+    rq0_above <= \$166 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$167 ;
+    rq0_tie <= \$167 ;
   always @(posedge clk)
-    rq1_half_1 <= \$168 ;
+    rq0_code <= \$168 ;
   always @(posedge clk)
-    rq1_half_2 <= \$169 ;
+    rq1_mult_1 <= \$169 ;
   always @(posedge clk)
-    rq1_half_3 <= \$170 ;
+    rq1_mult_2 <= \$170 ;
   always @(posedge clk)
-    rq1_half_4 <= \$171 ;
+    rq1_mult_3 <= \$171 ;
   always @(posedge clk)
-    rq1_half_5 <= \$172 ;
+    rq1_mult_4 <= \$172 ;
   always @(posedge clk)
-    rq1_half_6 <= \$173 ;
+    rq1_mult_5 <= \$173 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$174 ;
+    rq1_mult_6 <= \$174 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$175 ;
+    rq1_mult_7 <= \$175 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$176 ;
+    rq1_shift_1 <= \$176 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$177 ;
+    rq1_shift_2 <= \$177 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$178 ;
+    rq1_shift_3 <= \$178 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$179 ;
+    rq1_shift_4 <= \$179 ;
   always @(posedge clk)
-    rq1_x <= \$180 ;
+    rq1_shift_5 <= \$180 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$181 ;
+    rq1_shift_6 <= \$181 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$182 ;
+    rq1_shift_7 <= \$182 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$183 ;
+    rq1_half_1 <= \$183 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$184 ;
+    rq1_half_2 <= \$184 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$185 ;
+    rq1_half_3 <= \$185 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$186 ;
+    rq1_half_4 <= \$186 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$187 ;
+    rq1_half_5 <= \$187 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$188 ;
+    rq1_half_6 <= \$188 ;
   always @(posedge clk)
-    rq1_prod <= \$189 ;
+    rq1_half_7 <= \$189 ;
   always @(posedge clk)
-    rq1_floor <= \$190 ;
+    rq1_mask_1 <= \$190 ;
   always @(posedge clk)
-    rq1_above <= \$191 ;
+    rq1_mask_2 <= \$191 ;
   always @(posedge clk)
-    rq1_tie <= \$192 ;
+    rq1_mask_3 <= \$192 ;
   always @(posedge clk)
-    rq1_code <= \$193 ;
+    rq1_mask_4 <= \$193 ;
   always @(posedge clk)
-    q_owed <= \$194 ;
+    rq1_mask_5 <= \$194 ;
   always @(posedge clk)
-    \$signature__addr  <= \$195 ;
+    rq1_mask_6 <= \$195 ;
   always @(posedge clk)
-    rport__addr <= \$196 ;
+    rq1_mask_7 <= \$196 ;
   always @(posedge clk)
-    q_stored <= \$197 ;
+    rq1_x <= \$197 ;
   always @(posedge clk)
-    o__valid <= \$198 ;
+    rq1_x0_0 <= \$198 ;
   always @(posedge clk)
-    o__payload <= \$199 ;
+    rq1_m0_0 <= \$199 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$200 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$201 ;
+  always @(posedge clk)
+    rq1_x0_1 <= \$202 ;
+  always @(posedge clk)
+    rq1_m0_1 <= \$203 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$204 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$205 ;
+  always @(posedge clk)
+    rq1_x1_0 <= \$206 ;
+  always @(posedge clk)
+    rq1_m1_0 <= \$207 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$208 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$209 ;
+  always @(posedge clk)
+    rq1_x1_1 <= \$210 ;
+  always @(posedge clk)
+    rq1_m1_1 <= \$211 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$212 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$213 ;
+  always @(posedge clk)
+    rq1_prod <= \$214 ;
+  always @(posedge clk)
+    rq1_floor <= \$215 ;
+  always @(posedge clk)
+    rq1_above <= \$216 ;
+  always @(posedge clk)
+    rq1_tie <= \$217 ;
+  always @(posedge clk)
+    rq1_code <= \$218 ;
+  always @(posedge clk)
+    q_owed <= \$219 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$220 ;
+  always @(posedge clk)
+    rport__addr <= \$221 ;
+  always @(posedge clk)
+    q_stored <= \$222 ;
+  always @(posedge clk)
+    o__valid <= \$223 ;
+  always @(posedge clk)
+    o__payload <= \$224 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
@@ -7528,588 +7629,763 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$118  = \$20 ;
+    \$118  = rq_valid_7;
     if (rst) begin
-      \$118  = 25'h0000000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$119  = rq0_mult_1;
+    \$119  = \$20 ;
     if (rst) begin
       \$119  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$120  = rq0_mult_2;
+    \$120  = rq0_mult_1;
     if (rst) begin
       \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$121  = rq0_mult_3;
+    \$121  = rq0_mult_2;
     if (rst) begin
       \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$122  = rq0_mult_4;
+    \$122  = rq0_mult_3;
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$123  = rq0_mult_5;
+    \$123  = rq0_mult_4;
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$124  = \$21 ;
+    \$124  = rq0_mult_5;
     if (rst) begin
-      \$124  = 6'h00;
+      \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$125  = rq0_shift_1;
+    \$125  = rq0_mult_6;
     if (rst) begin
-      \$125  = 6'h00;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$126  = rq0_shift_2;
+    \$126  = \$21 ;
     if (rst) begin
       \$126  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$127  = rq0_shift_3;
+    \$127  = rq0_shift_1;
     if (rst) begin
       \$127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$128  = rq0_shift_4;
+    \$128  = rq0_shift_2;
     if (rst) begin
       \$128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$129  = rq0_shift_5;
+    \$129  = rq0_shift_3;
     if (rst) begin
       \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$130  = \$22 ;
+    \$130  = rq0_shift_4;
     if (rst) begin
-      \$130  = 49'h0000000000000;
+      \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$131  = rq0_half_1;
+    \$131  = rq0_shift_5;
     if (rst) begin
-      \$131  = 49'h0000000000000;
+      \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$132  = rq0_half_2;
+    \$132  = rq0_shift_6;
     if (rst) begin
-      \$132  = 49'h0000000000000;
+      \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$133  = rq0_half_3;
+    \$133  = \$22 ;
     if (rst) begin
       \$133  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = rq0_half_4;
+    \$134  = rq0_half_1;
     if (rst) begin
       \$134  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = rq0_half_5;
+    \$135  = rq0_half_2;
     if (rst) begin
       \$135  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = \$23 ;
+    \$136  = rq0_half_3;
     if (rst) begin
       \$136  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = rq0_mask_1;
+    \$137  = rq0_half_4;
     if (rst) begin
       \$137  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = rq0_mask_2;
+    \$138  = rq0_half_5;
     if (rst) begin
       \$138  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = rq0_mask_3;
+    \$139  = rq0_half_6;
     if (rst) begin
       \$139  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = rq0_mask_4;
+    \$140  = \$23 ;
     if (rst) begin
       \$140  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = rq0_mask_5;
+    \$141  = rq0_mask_1;
     if (rst) begin
       \$141  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = i__payload[23:0];
+    \$142  = rq0_mask_2;
     if (rst) begin
-      \$142  = 24'h000000;
+      \$142  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = \$24 ;
+    \$143  = rq0_mask_3;
     if (rst) begin
-      \$143  = 34'h000000000;
+      \$143  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = rq0_part0_0;
+    \$144  = rq0_mask_4;
     if (rst) begin
-      \$144  = 34'h000000000;
+      \$144  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = \$25 ;
+    \$145  = rq0_mask_5;
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mask_6;
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = \$26 ;
+    \$147  = i__payload[23:0];
     if (rst) begin
       \$147  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = rq0_part1_0;
+    \$148  = rq0_x[16:0];
     if (rst) begin
-      \$148  = 24'h000000;
+      \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = \$27 ;
+    \$149  = rq0_mult_1[16:0];
     if (rst) begin
-      \$149  = 15'h0000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = rq0_part1_1;
+    \$150  = \$24 ;
     if (rst) begin
-      \$150  = 15'h0000;
+      \$150  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = \$35 [48:0];
+    \$151  = rq0_part0_0;
     if (rst) begin
-      \$151  = 49'h0000000000000;
+      \$151  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = \$36 ;
+    \$152  = rq0_x[16:0];
     if (rst) begin
-      \$152  = 49'h0000000000000;
+      \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$153  = \$37 ;
+    \$153  = rq0_mult_1[24:17];
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$154  = \$40 ;
+    \$154  = \$25 ;
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$155  = \$44 ;
+    \$155  = rq0_part0_1;
     if (rst) begin
-      \$155  = 51'h0000000000000;
+      \$155  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$156  = \$45 ;
+    \$156  = rq0_x[23:17];
     if (rst) begin
-      \$156  = 25'h0000000;
+      \$156  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$157  = rq1_mult_1;
+    \$157  = rq0_mult_1[16:0];
     if (rst) begin
-      \$157  = 25'h0000000;
+      \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$158  = rq1_mult_2;
+    \$158  = \$26 ;
     if (rst) begin
-      \$158  = 25'h0000000;
+      \$158  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$159  = rq1_mult_3;
+    \$159  = rq0_part1_0;
     if (rst) begin
-      \$159  = 25'h0000000;
+      \$159  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$160  = rq1_mult_4;
+    \$160  = rq0_x[23:17];
     if (rst) begin
-      \$160  = 25'h0000000;
+      \$160  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$161  = rq1_mult_5;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$162  = \$46 ;
+    \$162  = \$27 ;
     if (rst) begin
-      \$162  = 6'h00;
+      \$162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$163  = rq1_shift_1;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 6'h00;
+      \$163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$164  = rq1_shift_2;
+    \$164  = \$35 [48:0];
     if (rst) begin
-      \$164  = 6'h00;
+      \$164  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$165  = rq1_shift_3;
+    \$165  = \$36 ;
     if (rst) begin
-      \$165  = 6'h00;
+      \$165  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$166  = rq1_shift_4;
+    \$166  = \$37 ;
     if (rst) begin
-      \$166  = 6'h00;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$167  = rq1_shift_5;
+    \$167  = \$40 ;
     if (rst) begin
-      \$167  = 6'h00;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$168  = \$47 ;
+    \$168  = \$44 ;
     if (rst) begin
-      \$168  = 42'h00000000000;
+      \$168  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$169  = rq1_half_1;
+    \$169  = \$45 ;
     if (rst) begin
-      \$169  = 42'h00000000000;
+      \$169  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$170  = rq1_half_2;
+    \$170  = rq1_mult_1;
     if (rst) begin
-      \$170  = 42'h00000000000;
+      \$170  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$171  = rq1_half_3;
+    \$171  = rq1_mult_2;
     if (rst) begin
-      \$171  = 42'h00000000000;
+      \$171  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$172  = rq1_half_4;
+    \$172  = rq1_mult_3;
     if (rst) begin
-      \$172  = 42'h00000000000;
+      \$172  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$173  = rq1_half_5;
+    \$173  = rq1_mult_4;
     if (rst) begin
-      \$173  = 42'h00000000000;
+      \$173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$174  = \$48 ;
+    \$174  = rq1_mult_5;
     if (rst) begin
-      \$174  = 42'h00000000000;
+      \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$175  = rq1_mask_1;
+    \$175  = rq1_mult_6;
     if (rst) begin
-      \$175  = 42'h00000000000;
+      \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$176  = rq1_mask_2;
+    \$176  = \$46 ;
     if (rst) begin
-      \$176  = 42'h00000000000;
+      \$176  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$177  = rq1_mask_3;
+    \$177  = rq1_shift_1;
     if (rst) begin
-      \$177  = 42'h00000000000;
+      \$177  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$178  = rq1_mask_4;
+    \$178  = rq1_shift_2;
     if (rst) begin
-      \$178  = 42'h00000000000;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$179  = rq1_mask_5;
+    \$179  = rq1_shift_3;
     if (rst) begin
-      \$179  = 42'h00000000000;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$180  = i__payload[47:24];
+    \$180  = rq1_shift_4;
     if (rst) begin
-      \$180  = 24'h000000;
+      \$180  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$181  = \$49 ;
+    \$181  = rq1_shift_5;
     if (rst) begin
-      \$181  = 34'h000000000;
+      \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$182  = rq1_part0_0;
+    \$182  = rq1_shift_6;
     if (rst) begin
-      \$182  = 34'h000000000;
+      \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$183  = \$50 ;
+    \$183  = \$47 ;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$184  = rq1_part0_1;
+    \$184  = rq1_half_1;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$185  = \$51 ;
+    \$185  = rq1_half_2;
     if (rst) begin
-      \$185  = 24'h000000;
+      \$185  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$186  = rq1_part1_0;
+    \$186  = rq1_half_3;
     if (rst) begin
-      \$186  = 24'h000000;
+      \$186  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$187  = \$52 ;
+    \$187  = rq1_half_4;
     if (rst) begin
-      \$187  = 15'h0000;
+      \$187  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$188  = rq1_part1_1;
+    \$188  = rq1_half_5;
     if (rst) begin
-      \$188  = 15'h0000;
+      \$188  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$189  = \$60 [48:0];
+    \$189  = rq1_half_6;
     if (rst) begin
-      \$189  = 49'h0000000000000;
+      \$189  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$190  = \$61 ;
+    \$190  = \$48 ;
     if (rst) begin
-      \$190  = 49'h0000000000000;
+      \$190  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$191  = \$62 ;
+    \$191  = rq1_mask_1;
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$192  = \$65 ;
+    \$192  = rq1_mask_2;
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$193  = \$69 ;
+    \$193  = rq1_mask_3;
     if (rst) begin
-      \$193  = 51'h0000000000000;
+      \$193  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$194  = \$73 [3:0];
+    \$194  = rq1_mask_4;
     if (rst) begin
-      \$194  = 4'h0;
+      \$194  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = \$signature__addr ;
+    \$195  = rq1_mask_5;
+    if (rst) begin
+      \$195  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$196  = rq1_mask_6;
+    if (rst) begin
+      \$196  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$197  = i__payload[47:24];
+    if (rst) begin
+      \$197  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$198  = rq1_x[16:0];
+    if (rst) begin
+      \$198  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$199  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$199  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$200  = \$49 ;
+    if (rst) begin
+      \$200  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$201  = rq1_part0_0;
+    if (rst) begin
+      \$201  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$202  = rq1_x[16:0];
+    if (rst) begin
+      \$202  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$203  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$204  = \$50 ;
+    if (rst) begin
+      \$204  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$205  = rq1_part0_1;
+    if (rst) begin
+      \$205  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$206  = rq1_x[23:17];
+    if (rst) begin
+      \$206  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$207  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$207  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$208  = \$51 ;
+    if (rst) begin
+      \$208  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$209  = rq1_part1_0;
+    if (rst) begin
+      \$209  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$210  = rq1_x[23:17];
+    if (rst) begin
+      \$210  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$211  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$211  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$212  = \$52 ;
+    if (rst) begin
+      \$212  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$213  = rq1_part1_1;
+    if (rst) begin
+      \$213  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$214  = \$60 [48:0];
+    if (rst) begin
+      \$214  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$215  = \$61 ;
+    if (rst) begin
+      \$215  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$216  = \$62 ;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$217  = \$65 ;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$218  = \$69 ;
+    if (rst) begin
+      \$218  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$219  = \$73 [3:0];
+    if (rst) begin
+      \$219  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$220  = \$signature__addr ;
     if (\$80 ) begin
-      \$195  = \$83 [2:0];
+      \$220  = \$83 [2:0];
     end
     if (rst) begin
-      \$195  = 3'h0;
+      \$220  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$196  = rport__addr;
+    \$221  = rport__addr;
     if (\$87 ) begin
-      \$196  = \$90 [2:0];
+      \$221  = \$90 [2:0];
     end
     if (rst) begin
-      \$196  = 3'h0;
+      \$221  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$197  = \$103 [2:0];
+    \$222  = \$103 [3:0];
     if (rst) begin
-      \$197  = 3'h0;
+      \$222  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$198  = o__valid;
+    \$223  = o__valid;
     if (\$105 ) begin
-      \$198  = \$107 ;
+      \$223  = \$107 ;
     end
     if (rst) begin
-      \$198  = 1'h0;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$199  = o__payload;
+    \$224  = o__payload;
     if (\$105 ) begin
-      \$199  = \$109 ;
+      \$224  = \$109 ;
     end
     if (rst) begin
-      \$199  = 16'h0000;
+      \$224  = 16'h0000;
     end
   end
   assign i__ready = q_room;
@@ -10127,12 +10403,12 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [3:0] \$173 ;
+  wire [4:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [4:0] \$178 ;
+  wire [5:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
@@ -10149,149 +10425,198 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$190 ;
   reg \$191 ;
   reg \$192 ;
-  reg [24:0] \$193 ;
+  reg \$193 ;
   reg [24:0] \$194 ;
   reg [24:0] \$195 ;
   reg [24:0] \$196 ;
   reg [24:0] \$197 ;
   reg [24:0] \$198 ;
-  reg [22:0] \$199 ;
+  reg [24:0] \$199 ;
   wire \$2 ;
   wire [49:0] \$20 ;
-  reg [33:0] \$200 ;
-  reg [33:0] \$201 ;
-  reg [24:0] \$202 ;
-  reg [24:0] \$203 ;
-  reg [22:0] \$204 ;
-  reg [22:0] \$205 ;
-  reg [13:0] \$206 ;
-  reg [13:0] \$207 ;
-  reg [47:0] \$208 ;
-  reg [47:0] \$209 ;
+  reg [24:0] \$200 ;
+  reg [22:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [16:0] \$203 ;
+  reg [33:0] \$204 ;
+  reg [33:0] \$205 ;
+  reg [16:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
   wire \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg [49:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [22:0] \$219 ;
+  reg [5:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [22:0] \$212 ;
+  reg [22:0] \$213 ;
+  reg [5:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [13:0] \$216 ;
+  reg [13:0] \$217 ;
+  reg [47:0] \$218 ;
+  reg [47:0] \$219 ;
   wire \$22 ;
-  reg [33:0] \$220 ;
-  reg [33:0] \$221 ;
-  reg [24:0] \$222 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg [49:0] \$222 ;
   reg [24:0] \$223 ;
-  reg [22:0] \$224 ;
-  reg [22:0] \$225 ;
-  reg [13:0] \$226 ;
-  reg [13:0] \$227 ;
-  reg [47:0] \$228 ;
-  reg [47:0] \$229 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg [49:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
-  reg [24:0] \$236 ;
+  reg [22:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [33:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [7:0] \$236 ;
   reg [24:0] \$237 ;
   reg [24:0] \$238 ;
-  reg [22:0] \$239 ;
+  reg [5:0] \$239 ;
   wire \$24 ;
-  reg [33:0] \$240 ;
-  reg [33:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [24:0] \$243 ;
-  reg [22:0] \$244 ;
-  reg [22:0] \$245 ;
+  reg [16:0] \$240 ;
+  reg [22:0] \$241 ;
+  reg [22:0] \$242 ;
+  reg [5:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [13:0] \$245 ;
   reg [13:0] \$246 ;
-  reg [13:0] \$247 ;
+  reg [47:0] \$247 ;
   reg [47:0] \$248 ;
-  reg [47:0] \$249 ;
+  reg \$249 ;
   wire \$25 ;
   reg \$250 ;
-  reg \$251 ;
-  reg [49:0] \$252 ;
+  reg [49:0] \$251 ;
+  reg [24:0] \$252 ;
   reg [24:0] \$253 ;
   reg [24:0] \$254 ;
   reg [24:0] \$255 ;
   reg [24:0] \$256 ;
   reg [24:0] \$257 ;
   reg [24:0] \$258 ;
-  reg [5:0] \$259 ;
+  reg [22:0] \$259 ;
   wire \$26 ;
-  reg [5:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [5:0] \$263 ;
-  reg [5:0] \$264 ;
-  reg [33:0] \$265 ;
-  reg [33:0] \$266 ;
-  reg [33:0] \$267 ;
-  reg [33:0] \$268 ;
-  reg [33:0] \$269 ;
+  reg [16:0] \$260 ;
+  reg [16:0] \$261 ;
+  reg [33:0] \$262 ;
+  reg [33:0] \$263 ;
+  reg [16:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg [16:0] \$269 ;
   wire \$27 ;
-  reg [33:0] \$270 ;
-  reg [33:0] \$271 ;
-  reg [33:0] \$272 ;
-  reg [33:0] \$273 ;
-  reg [33:0] \$274 ;
-  reg [33:0] \$275 ;
-  reg [33:0] \$276 ;
-  reg [22:0] \$277 ;
-  reg [33:0] \$278 ;
-  reg [33:0] \$279 ;
+  reg [22:0] \$270 ;
+  reg [22:0] \$271 ;
+  reg [5:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [13:0] \$274 ;
+  reg [13:0] \$275 ;
+  reg [47:0] \$276 ;
+  reg [47:0] \$277 ;
+  reg \$278 ;
+  reg \$279 ;
   wire \$28 ;
-  reg [24:0] \$280 ;
+  reg [49:0] \$280 ;
   reg [24:0] \$281 ;
-  reg [22:0] \$282 ;
-  reg [22:0] \$283 ;
-  reg [13:0] \$284 ;
-  reg [13:0] \$285 ;
-  reg [47:0] \$286 ;
-  reg [47:0] \$287 ;
-  reg \$288 ;
-  reg \$289 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
+  reg [24:0] \$287 ;
+  reg [5:0] \$288 ;
+  reg [5:0] \$289 ;
   wire [1:0] \$29 ;
-  reg [49:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [24:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [22:0] \$297 ;
+  reg [5:0] \$290 ;
+  reg [5:0] \$291 ;
+  reg [5:0] \$292 ;
+  reg [5:0] \$293 ;
+  reg [5:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [33:0] \$296 ;
+  reg [33:0] \$297 ;
   reg [33:0] \$298 ;
   reg [33:0] \$299 ;
   wire [49:0] \$3 ;
   wire [1:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [22:0] \$302 ;
-  reg [22:0] \$303 ;
-  reg [13:0] \$304 ;
-  reg [13:0] \$305 ;
-  reg [47:0] \$306 ;
-  reg [47:0] \$307 ;
-  reg \$308 ;
-  reg \$309 ;
+  reg [33:0] \$300 ;
+  reg [33:0] \$301 ;
+  reg [33:0] \$302 ;
+  reg [33:0] \$303 ;
+  reg [33:0] \$304 ;
+  reg [33:0] \$305 ;
+  reg [33:0] \$306 ;
+  reg [33:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [22:0] \$309 ;
   wire \$31 ;
-  reg [49:0] \$310 ;
-  reg [3:0] \$311 ;
-  reg [2:0] \$312 ;
-  reg [2:0] \$313 ;
-  reg [2:0] \$314 ;
-  reg \$315 ;
-  reg [39:0] \$316 ;
+  reg [16:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [33:0] \$312 ;
+  reg [33:0] \$313 ;
+  reg [16:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [24:0] \$316 ;
+  reg [24:0] \$317 ;
+  reg [5:0] \$318 ;
+  reg [16:0] \$319 ;
   reg [24:0] \$32 ;
+  reg [22:0] \$320 ;
+  reg [22:0] \$321 ;
+  reg [5:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [13:0] \$324 ;
+  reg [13:0] \$325 ;
+  reg [47:0] \$326 ;
+  reg [47:0] \$327 ;
+  reg \$328 ;
+  reg \$329 ;
   wire [33:0] \$33 ;
+  reg [49:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [24:0] \$337 ;
+  reg [22:0] \$338 ;
+  reg [16:0] \$339 ;
   wire [24:0] \$34 ;
+  reg [16:0] \$340 ;
+  reg [33:0] \$341 ;
+  reg [33:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [7:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [24:0] \$346 ;
+  reg [5:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [22:0] \$349 ;
   wire [22:0] \$35 ;
+  reg [22:0] \$350 ;
+  reg [5:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [13:0] \$353 ;
+  reg [13:0] \$354 ;
+  reg [47:0] \$355 ;
+  reg [47:0] \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg [49:0] \$359 ;
   wire [13:0] \$36 ;
+  reg [3:0] \$360 ;
+  reg [2:0] \$361 ;
+  reg [2:0] \$362 ;
+  reg [3:0] \$363 ;
+  reg \$364 ;
+  reg [39:0] \$365 ;
   wire [34:0] \$37 ;
   wire [35:0] \$38 ;
   wire [55:0] \$39 ;
@@ -10399,7 +10724,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -10407,12 +10732,17 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
   reg [47:0] rq0_floor = 48'h000000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -10425,15 +10755,24 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [47:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [5:0] rq0_x1_0 = 6'h00;
+  reg [5:0] rq0_x1_1 = 6'h00;
   reg rq1_above = 1'h0;
   reg [49:0] rq1_code = 50'h0000000000000;
   reg [47:0] rq1_floor = 48'h000000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -10446,15 +10785,24 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [47:0] rq1_rem;
   reg rq1_tie = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [5:0] rq1_x1_0 = 6'h00;
+  reg [5:0] rq1_x1_1 = 6'h00;
   reg rq2_above = 1'h0;
   reg [49:0] rq2_code = 50'h0000000000000;
   reg [47:0] rq2_floor = 48'h000000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -10467,6 +10815,10 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [47:0] rq2_rem;
   reg rq2_tie = 1'h0;
   reg [22:0] rq2_x = 23'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [5:0] rq2_x1_0 = 6'h00;
+  reg [5:0] rq2_x1_1 = 6'h00;
   reg rq3_above = 1'h0;
   reg [49:0] rq3_code = 50'h0000000000000;
   reg [47:0] rq3_floor = 48'h000000000000;
@@ -10476,18 +10828,25 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq3_half_4 = 34'h000000000;
   reg [33:0] rq3_half_5 = 34'h000000000;
   reg [33:0] rq3_half_6 = 34'h000000000;
+  reg [33:0] rq3_half_7 = 34'h000000000;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [33:0] rq3_mask_1 = 34'h000000000;
   reg [33:0] rq3_mask_2 = 34'h000000000;
   reg [33:0] rq3_mask_3 = 34'h000000000;
   reg [33:0] rq3_mask_4 = 34'h000000000;
   reg [33:0] rq3_mask_5 = 34'h000000000;
   reg [33:0] rq3_mask_6 = 34'h000000000;
+  reg [33:0] rq3_mask_7 = 34'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -10504,17 +10863,27 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq3_shift_4 = 6'h00;
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
+  reg [5:0] rq3_shift_7 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [5:0] rq3_x1_0 = 6'h00;
+  reg [5:0] rq3_x1_1 = 6'h00;
   reg rq4_above = 1'h0;
   reg [49:0] rq4_code = 50'h0000000000000;
   reg [47:0] rq4_floor = 48'h000000000000;
+  reg [16:0] rq4_m0_0 = 17'h00000;
+  reg [7:0] rq4_m0_1 = 8'h00;
+  reg [16:0] rq4_m1_0 = 17'h00000;
+  reg [7:0] rq4_m1_1 = 8'h00;
   reg [24:0] rq4_mult_1 = 25'h0000000;
   reg [24:0] rq4_mult_2 = 25'h0000000;
   reg [24:0] rq4_mult_3 = 25'h0000000;
   reg [24:0] rq4_mult_4 = 25'h0000000;
   reg [24:0] rq4_mult_5 = 25'h0000000;
   reg [24:0] rq4_mult_6 = 25'h0000000;
+  reg [24:0] rq4_mult_7 = 25'h0000000;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
   reg [24:0] rq4_part0_1 = 25'h0000000;
@@ -10527,6 +10896,10 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [47:0] rq4_rem;
   reg rq4_tie = 1'h0;
   reg [22:0] rq4_x = 23'h000000;
+  reg [16:0] rq4_x0_0 = 17'h00000;
+  reg [16:0] rq4_x0_1 = 17'h00000;
+  reg [5:0] rq4_x1_0 = 6'h00;
+  reg [5:0] rq4_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -10534,9 +10907,10 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [39:0] queue [6:0];
+  reg [39:0] queue [7:0];
   initial begin
     queue[0] = 40'h0000000000;
     queue[1] = 40'h0000000000;
@@ -10545,14 +10919,15 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[4] = 40'h0000000000;
     queue[5] = 40'h0000000000;
     queue[6] = 40'h0000000000;
+    queue[7] = 40'h0000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
@@ -10579,15 +10954,15 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$24  = ~ \$23 ;
   assign \$25  = \$22  & \$24 ;
   assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_6 & \$26 ;
+  assign \$signature__en  = rq_valid_7 & \$26 ;
   assign \$27  = i__valid & q_room;
   assign \$29  = group + 1'h1;
   assign \$30  = \$28  ? 2'h0 : \$29 ;
   assign \$31  = i__valid & q_room;
-  assign \$33  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$34  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$35  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$36  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$33  = rq0_x0_0 * rq0_m0_0;
+  assign \$34  = rq0_x0_1 * rq0_m0_1;
+  assign \$35  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$36  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$38  = 1'h0 + \$37 ;
   assign \$40  = \$38  + \$39 ;
   assign \$42  = $signed({ 1'h0, \$40  }) + $signed(\$41 );
@@ -10598,10 +10973,10 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$51  = rq0_tie & rq0_floor[0];
   assign \$52  = rq0_above | \$51 ;
   assign \$53  = $signed(\$50 ) + $signed({ 1'h0, \$52  });
-  assign \$55  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$56  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$57  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$58  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$55  = rq1_x0_0 * rq1_m0_0;
+  assign \$56  = rq1_x0_1 * rq1_m0_1;
+  assign \$57  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$58  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$60  = 1'h0 + \$59 ;
   assign \$62  = \$60  + \$61 ;
   assign \$64  = $signed({ 1'h0, \$62  }) + $signed(\$63 );
@@ -10612,10 +10987,10 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$73  = rq1_tie & rq1_floor[0];
   assign \$74  = rq1_above | \$73 ;
   assign \$75  = $signed(\$72 ) + $signed({ 1'h0, \$74  });
-  assign \$77  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$78  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$79  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$80  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$77  = rq2_x0_0 * rq2_m0_0;
+  assign \$78  = rq2_x0_1 * rq2_m0_1;
+  assign \$79  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$80  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$82  = 1'h0 + \$81 ;
   assign \$84  = \$82  + \$83 ;
   assign \$86  = $signed({ 1'h0, \$84  }) + $signed(\$85 );
@@ -10626,27 +11001,27 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$95  = rq2_tie & rq2_floor[0];
   assign \$96  = rq2_above | \$95 ;
   assign \$97  = $signed(\$94 ) + $signed({ 1'h0, \$96  });
-  assign \$102  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$103  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$104  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$105  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$102  = rq3_x0_0 * rq3_m0_0;
+  assign \$103  = rq3_x0_1 * rq3_m0_1;
+  assign \$104  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$105  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$107  = 1'h0 + \$106 ;
   assign \$109  = \$107  + \$108 ;
   assign \$111  = $signed({ 1'h0, \$109  }) + $signed(\$110 );
   assign \$113  = $signed(\$111 ) + $signed(\$112 );
-  assign \$114  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$115  = rq3_rem > rq3_half_4;
-  assign \$116  = rq3_rem == rq3_half_4;
-  assign \$117  = | rq3_half_4;
+  assign \$114  = $signed(rq3_prod) >>> rq3_shift_5;
+  assign \$115  = rq3_rem > rq3_half_5;
+  assign \$116  = rq3_rem == rq3_half_5;
+  assign \$117  = | rq3_half_5;
   assign \$118  = \$116  & \$117 ;
   assign \$119  = $signed(6'h18) + $signed(rq3_floor);
   assign \$120  = rq3_tie & rq3_floor[0];
   assign \$121  = rq3_above | \$120 ;
   assign \$122  = $signed(\$119 ) + $signed({ 1'h0, \$121  });
-  assign \$124  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$125  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$126  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$127  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
+  assign \$124  = rq4_x0_0 * rq4_m0_0;
+  assign \$125  = rq4_x0_1 * rq4_m0_1;
+  assign \$126  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
+  assign \$127  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
   assign \$129  = 1'h0 + \$128 ;
   assign \$131  = \$129  + \$130 ;
   assign \$133  = $signed({ 1'h0, \$131  }) + $signed(\$132 );
@@ -10667,15 +11042,15 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$152  = ~ \$151 ;
   assign \$153  = \$150  & \$152 ;
   assign \$154  = ~ \$153 ;
-  assign \$155  = rq_valid_6 & \$154 ;
-  assign \$156  = \$signature__addr  == 3'h6;
+  assign \$155  = rq_valid_7 & \$154 ;
+  assign \$156  = \$signature__addr  == 3'h7;
   assign \$157  = \$signature__addr  + 1'h1;
   assign \$158  = \$156  ? 4'h0 : \$157 ;
   assign \$159  = ~ o__valid;
   assign \$160  = \$159  | o__ready;
   assign \$161  = | q_stored;
   assign \$162  = \$160  & \$161 ;
-  assign \$163  = rport__addr == 3'h6;
+  assign \$163  = rport__addr == 3'h7;
   assign \$164  = rport__addr + 1'h1;
   assign \$165  = \$163  ? 4'h0 : \$164 ;
   assign \$166  = ~ o__valid;
@@ -10684,7 +11059,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$169  = ~ \$168 ;
   assign \$170  = \$167  & \$169 ;
   assign \$171  = ~ \$170 ;
-  assign \$172  = rq_valid_6 & \$171 ;
+  assign \$172  = rq_valid_7 & \$171 ;
   assign \$173  = q_stored + \$172 ;
   assign \$174  = ~ o__valid;
   assign \$175  = \$174  | o__ready;
@@ -10694,7 +11069,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$179  = ~ o__valid;
   assign \$180  = \$179  | o__ready;
   assign \$181  = | q_stored;
-  assign \$182  = \$181  | rq_valid_6;
+  assign \$182  = \$181  | rq_valid_7;
   assign \$183  = | q_stored;
   assign \$184  = \$183  ? rport__data : q_in;
   always @(posedge clk)
@@ -10714,253 +11089,351 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_7 <= \$192 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$193 ;
+    rq_valid_8 <= \$193 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$194 ;
+    rq0_mult_1 <= \$194 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$195 ;
+    rq0_mult_2 <= \$195 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$196 ;
+    rq0_mult_3 <= \$196 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$197 ;
+    rq0_mult_4 <= \$197 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$198 ;
+    rq0_mult_5 <= \$198 ;
   always @(posedge clk)
-    rq0_x <= \$199 ;
+    rq0_mult_6 <= \$199 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$200 ;
+    rq0_mult_7 <= \$200 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$201 ;
+    rq0_x <= \$201 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$202 ;
+    rq0_x0_0 <= \$202 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$203 ;
+    rq0_m0_0 <= \$203 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$204 ;
+    rq0_part0_0 <= \$204 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$205 ;
+    rq0_part0_0_r <= \$205 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$206 ;
+    rq0_x0_1 <= \$206 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$207 ;
+    rq0_m0_1 <= \$207 ;
   always @(posedge clk)
-    rq0_prod <= \$208 ;
+    rq0_part0_1 <= \$208 ;
   always @(posedge clk)
-    rq0_floor <= \$209 ;
+    rq0_part0_1_r <= \$209 ;
   always @(posedge clk)
-    rq0_above <= \$210 ;
+    rq0_x1_0 <= \$210 ;
   always @(posedge clk)
-    rq0_tie <= \$211 ;
+    rq0_m1_0 <= \$211 ;
   always @(posedge clk)
-    rq0_code <= \$212 ;
+    rq0_part1_0 <= \$212 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$213 ;
+    rq0_part1_0_r <= \$213 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$214 ;
+    rq0_x1_1 <= \$214 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$215 ;
+    rq0_m1_1 <= \$215 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$216 ;
+    rq0_part1_1 <= \$216 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$217 ;
+    rq0_part1_1_r <= \$217 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$218 ;
+    rq0_prod <= \$218 ;
   always @(posedge clk)
-    rq1_x <= \$219 ;
+    rq0_floor <= \$219 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$220 ;
+    rq0_above <= \$220 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$221 ;
+    rq0_tie <= \$221 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$222 ;
+    rq0_code <= \$222 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$223 ;
+    rq1_mult_1 <= \$223 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$224 ;
+    rq1_mult_2 <= \$224 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$225 ;
+    rq1_mult_3 <= \$225 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$226 ;
+    rq1_mult_4 <= \$226 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$227 ;
+    rq1_mult_5 <= \$227 ;
   always @(posedge clk)
-    rq1_prod <= \$228 ;
+    rq1_mult_6 <= \$228 ;
   always @(posedge clk)
-    rq1_floor <= \$229 ;
+    rq1_mult_7 <= \$229 ;
   always @(posedge clk)
-    rq1_above <= \$230 ;
+    rq1_x <= \$230 ;
   always @(posedge clk)
-    rq1_tie <= \$231 ;
+    rq1_x0_0 <= \$231 ;
   always @(posedge clk)
-    rq1_code <= \$232 ;
+    rq1_m0_0 <= \$232 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$233 ;
+    rq1_part0_0 <= \$233 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$234 ;
+    rq1_part0_0_r <= \$234 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$235 ;
+    rq1_x0_1 <= \$235 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$236 ;
+    rq1_m0_1 <= \$236 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$237 ;
+    rq1_part0_1 <= \$237 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$238 ;
+    rq1_part0_1_r <= \$238 ;
   always @(posedge clk)
-    rq2_x <= \$239 ;
+    rq1_x1_0 <= \$239 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$240 ;
+    rq1_m1_0 <= \$240 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$241 ;
+    rq1_part1_0 <= \$241 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$242 ;
+    rq1_part1_0_r <= \$242 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$243 ;
+    rq1_x1_1 <= \$243 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$244 ;
+    rq1_m1_1 <= \$244 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$245 ;
+    rq1_part1_1 <= \$245 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$246 ;
+    rq1_part1_1_r <= \$246 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$247 ;
+    rq1_prod <= \$247 ;
   always @(posedge clk)
-    rq2_prod <= \$248 ;
+    rq1_floor <= \$248 ;
   always @(posedge clk)
-    rq2_floor <= \$249 ;
+    rq1_above <= \$249 ;
   always @(posedge clk)
-    rq2_above <= \$250 ;
+    rq1_tie <= \$250 ;
   always @(posedge clk)
-    rq2_tie <= \$251 ;
+    rq1_code <= \$251 ;
   always @(posedge clk)
-    rq2_code <= \$252 ;
+    rq2_mult_1 <= \$252 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$253 ;
+    rq2_mult_2 <= \$253 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$254 ;
+    rq2_mult_3 <= \$254 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$255 ;
+    rq2_mult_4 <= \$255 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$256 ;
+    rq2_mult_5 <= \$256 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$257 ;
+    rq2_mult_6 <= \$257 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$258 ;
+    rq2_mult_7 <= \$258 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$259 ;
+    rq2_x <= \$259 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$260 ;
+    rq2_x0_0 <= \$260 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$261 ;
+    rq2_m0_0 <= \$261 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$262 ;
+    rq2_part0_0 <= \$262 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$263 ;
+    rq2_part0_0_r <= \$263 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$264 ;
+    rq2_x0_1 <= \$264 ;
   always @(posedge clk)
-    rq3_half_1 <= \$265 ;
+    rq2_m0_1 <= \$265 ;
   always @(posedge clk)
-    rq3_half_2 <= \$266 ;
+    rq2_part0_1 <= \$266 ;
   always @(posedge clk)
-    rq3_half_3 <= \$267 ;
+    rq2_part0_1_r <= \$267 ;
   always @(posedge clk)
-    rq3_half_4 <= \$268 ;
+    rq2_x1_0 <= \$268 ;
   always @(posedge clk)
-    rq3_half_5 <= \$269 ;
+    rq2_m1_0 <= \$269 ;
   always @(posedge clk)
-    rq3_half_6 <= \$270 ;
+    rq2_part1_0 <= \$270 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$271 ;
+    rq2_part1_0_r <= \$271 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$272 ;
+    rq2_x1_1 <= \$272 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$273 ;
+    rq2_m1_1 <= \$273 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$274 ;
+    rq2_part1_1 <= \$274 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$275 ;
+    rq2_part1_1_r <= \$275 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$276 ;
+    rq2_prod <= \$276 ;
   always @(posedge clk)
-    rq3_x <= \$277 ;
+    rq2_floor <= \$277 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$278 ;
+    rq2_above <= \$278 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$279 ;
+    rq2_tie <= \$279 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$280 ;
+    rq2_code <= \$280 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$281 ;
+    rq3_mult_1 <= \$281 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$282 ;
+    rq3_mult_2 <= \$282 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$283 ;
+    rq3_mult_3 <= \$283 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$284 ;
+    rq3_mult_4 <= \$284 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$285 ;
+    rq3_mult_5 <= \$285 ;
   always @(posedge clk)
-    rq3_prod <= \$286 ;
+    rq3_mult_6 <= \$286 ;
   always @(posedge clk)
-    rq3_floor <= \$287 ;
+    rq3_mult_7 <= \$287 ;
   always @(posedge clk)
-    rq3_above <= \$288 ;
+    rq3_shift_1 <= \$288 ;
   always @(posedge clk)
-    rq3_tie <= \$289 ;
+    rq3_shift_2 <= \$289 ;
   always @(posedge clk)
-    rq3_code <= \$290 ;
+    rq3_shift_3 <= \$290 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$291 ;
+    rq3_shift_4 <= \$291 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$292 ;
+    rq3_shift_5 <= \$292 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$293 ;
+    rq3_shift_6 <= \$293 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$294 ;
+    rq3_shift_7 <= \$294 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$295 ;
+    rq3_half_1 <= \$295 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$296 ;
+    rq3_half_2 <= \$296 ;
   always @(posedge clk)
-    rq4_x <= \$297 ;
+    rq3_half_3 <= \$297 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$298 ;
+    rq3_half_4 <= \$298 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$299 ;
+    rq3_half_5 <= \$299 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$300 ;
+    rq3_half_6 <= \$300 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$301 ;
+    rq3_half_7 <= \$301 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$302 ;
+    rq3_mask_1 <= \$302 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$303 ;
+    rq3_mask_2 <= \$303 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$304 ;
+    rq3_mask_3 <= \$304 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$305 ;
+    rq3_mask_4 <= \$305 ;
   always @(posedge clk)
-    rq4_prod <= \$306 ;
+    rq3_mask_5 <= \$306 ;
   always @(posedge clk)
-    rq4_floor <= \$307 ;
+    rq3_mask_6 <= \$307 ;
   always @(posedge clk)
-    rq4_above <= \$308 ;
+    rq3_mask_7 <= \$308 ;
   always @(posedge clk)
-    rq4_tie <= \$309 ;
+    rq3_x <= \$309 ;
   always @(posedge clk)
-    rq4_code <= \$310 ;
+    rq3_x0_0 <= \$310 ;
   always @(posedge clk)
-    q_owed <= \$311 ;
+    rq3_m0_0 <= \$311 ;
   always @(posedge clk)
-    \$signature__addr  <= \$312 ;
+    rq3_part0_0 <= \$312 ;
   always @(posedge clk)
-    rport__addr <= \$313 ;
+    rq3_part0_0_r <= \$313 ;
   always @(posedge clk)
-    q_stored <= \$314 ;
+    rq3_x0_1 <= \$314 ;
   always @(posedge clk)
-    o__valid <= \$315 ;
+    rq3_m0_1 <= \$315 ;
   always @(posedge clk)
-    o__payload <= \$316 ;
+    rq3_part0_1 <= \$316 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$317 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$318 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$319 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$320 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$321 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$322 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$323 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$324 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$325 ;
+  always @(posedge clk)
+    rq3_prod <= \$326 ;
+  always @(posedge clk)
+    rq3_floor <= \$327 ;
+  always @(posedge clk)
+    rq3_above <= \$328 ;
+  always @(posedge clk)
+    rq3_tie <= \$329 ;
+  always @(posedge clk)
+    rq3_code <= \$330 ;
+  always @(posedge clk)
+    rq4_mult_1 <= \$331 ;
+  always @(posedge clk)
+    rq4_mult_2 <= \$332 ;
+  always @(posedge clk)
+    rq4_mult_3 <= \$333 ;
+  always @(posedge clk)
+    rq4_mult_4 <= \$334 ;
+  always @(posedge clk)
+    rq4_mult_5 <= \$335 ;
+  always @(posedge clk)
+    rq4_mult_6 <= \$336 ;
+  always @(posedge clk)
+    rq4_mult_7 <= \$337 ;
+  always @(posedge clk)
+    rq4_x <= \$338 ;
+  always @(posedge clk)
+    rq4_x0_0 <= \$339 ;
+  always @(posedge clk)
+    rq4_m0_0 <= \$340 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$341 ;
+  always @(posedge clk)
+    rq4_part0_0_r <= \$342 ;
+  always @(posedge clk)
+    rq4_x0_1 <= \$343 ;
+  always @(posedge clk)
+    rq4_m0_1 <= \$344 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$345 ;
+  always @(posedge clk)
+    rq4_part0_1_r <= \$346 ;
+  always @(posedge clk)
+    rq4_x1_0 <= \$347 ;
+  always @(posedge clk)
+    rq4_m1_0 <= \$348 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$349 ;
+  always @(posedge clk)
+    rq4_part1_0_r <= \$350 ;
+  always @(posedge clk)
+    rq4_x1_1 <= \$351 ;
+  always @(posedge clk)
+    rq4_m1_1 <= \$352 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$353 ;
+  always @(posedge clk)
+    rq4_part1_1_r <= \$354 ;
+  always @(posedge clk)
+    rq4_prod <= \$355 ;
+  always @(posedge clk)
+    rq4_floor <= \$356 ;
+  always @(posedge clk)
+    rq4_above <= \$357 ;
+  always @(posedge clk)
+    rq4_tie <= \$358 ;
+  always @(posedge clk)
+    rq4_code <= \$359 ;
+  always @(posedge clk)
+    q_owed <= \$360 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$361 ;
+  always @(posedge clk)
+    rport__addr <= \$362 ;
+  always @(posedge clk)
+    q_stored <= \$363 ;
+  always @(posedge clk)
+    o__valid <= \$364 ;
+  always @(posedge clk)
+    o__payload <= \$365 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -11102,882 +11575,1225 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$32 ;
+    \$193  = rq_valid_7;
     if (rst) begin
-      \$193  = 25'h0000000;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = rq0_mult_1;
+    \$194  = \$32 ;
     if (rst) begin
       \$194  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = rq0_mult_2;
+    \$195  = rq0_mult_1;
     if (rst) begin
       \$195  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rq0_mult_3;
+    \$196  = rq0_mult_2;
     if (rst) begin
       \$196  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = rq0_mult_4;
+    \$197  = rq0_mult_3;
     if (rst) begin
       \$197  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rq0_mult_5;
+    \$198  = rq0_mult_4;
     if (rst) begin
       \$198  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = i__payload[22:0];
+    \$199  = rq0_mult_5;
     if (rst) begin
-      \$199  = 23'h000000;
+      \$199  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = \$33 ;
+    \$200  = rq0_mult_6;
     if (rst) begin
-      \$200  = 34'h000000000;
+      \$200  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = rq0_part0_0;
+    \$201  = i__payload[22:0];
     if (rst) begin
-      \$201  = 34'h000000000;
+      \$201  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = \$34 ;
+    \$202  = rq0_x[16:0];
     if (rst) begin
-      \$202  = 25'h0000000;
+      \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = rq0_part0_1;
+    \$203  = rq0_mult_1[16:0];
     if (rst) begin
-      \$203  = 25'h0000000;
+      \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = \$35 ;
+    \$204  = \$33 ;
     if (rst) begin
-      \$204  = 23'h000000;
+      \$204  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = rq0_part1_0;
+    \$205  = rq0_part0_0;
     if (rst) begin
-      \$205  = 23'h000000;
+      \$205  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = \$36 ;
+    \$206  = rq0_x[16:0];
     if (rst) begin
-      \$206  = 14'h0000;
+      \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = rq0_part1_1;
+    \$207  = rq0_mult_1[24:17];
     if (rst) begin
-      \$207  = 14'h0000;
+      \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = \$44 [47:0];
+    \$208  = \$34 ;
     if (rst) begin
-      \$208  = 48'h000000000000;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = \$45 ;
+    \$209  = rq0_part0_1;
     if (rst) begin
-      \$209  = 48'h000000000000;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = \$46 ;
+    \$210  = rq0_x[22:17];
     if (rst) begin
-      \$210  = 1'h0;
+      \$210  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = \$49 ;
+    \$211  = rq0_mult_1[16:0];
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = \$53 ;
+    \$212  = \$35 ;
     if (rst) begin
-      \$212  = 50'h0000000000000;
+      \$212  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$54 ;
+    \$213  = rq0_part1_0;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = rq1_mult_1;
+    \$214  = rq0_x[22:17];
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rq1_mult_2;
+    \$215  = rq0_mult_1[24:17];
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = rq1_mult_3;
+    \$216  = \$36 ;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = rq1_mult_4;
+    \$217  = rq0_part1_1;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = rq1_mult_5;
+    \$218  = \$44 [47:0];
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = i__payload[45:23];
+    \$219  = \$45 ;
     if (rst) begin
-      \$219  = 23'h000000;
+      \$219  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = \$55 ;
+    \$220  = \$46 ;
     if (rst) begin
-      \$220  = 34'h000000000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = rq1_part0_0;
+    \$221  = \$49 ;
     if (rst) begin
-      \$221  = 34'h000000000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = \$56 ;
+    \$222  = \$53 ;
     if (rst) begin
-      \$222  = 25'h0000000;
+      \$222  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = rq1_part0_1;
+    \$223  = \$54 ;
     if (rst) begin
       \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = \$57 ;
+    \$224  = rq1_mult_1;
     if (rst) begin
-      \$224  = 23'h000000;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = rq1_part1_0;
+    \$225  = rq1_mult_2;
     if (rst) begin
-      \$225  = 23'h000000;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = \$58 ;
+    \$226  = rq1_mult_3;
     if (rst) begin
-      \$226  = 14'h0000;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = rq1_part1_1;
+    \$227  = rq1_mult_4;
     if (rst) begin
-      \$227  = 14'h0000;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = \$66 [47:0];
+    \$228  = rq1_mult_5;
     if (rst) begin
-      \$228  = 48'h000000000000;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \$67 ;
+    \$229  = rq1_mult_6;
     if (rst) begin
-      \$229  = 48'h000000000000;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = \$68 ;
+    \$230  = i__payload[45:23];
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = \$71 ;
+    \$231  = rq1_x[16:0];
     if (rst) begin
-      \$231  = 1'h0;
+      \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$75 ;
+    \$232  = rq1_mult_1[16:0];
     if (rst) begin
-      \$232  = 50'h0000000000000;
+      \$232  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$76 ;
+    \$233  = \$55 ;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rq2_mult_1;
+    \$234  = rq1_part0_0;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = rq2_mult_2;
+    \$235  = rq1_x[16:0];
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = rq2_mult_3;
+    \$236  = rq1_mult_1[24:17];
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = rq2_mult_4;
+    \$237  = \$56 ;
     if (rst) begin
       \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = rq2_mult_5;
+    \$238  = rq1_part0_1;
     if (rst) begin
       \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = i__payload[68:46];
+    \$239  = rq1_x[22:17];
     if (rst) begin
-      \$239  = 23'h000000;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = \$77 ;
+    \$240  = rq1_mult_1[16:0];
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = rq2_part0_0;
+    \$241  = \$57 ;
     if (rst) begin
-      \$241  = 34'h000000000;
+      \$241  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$78 ;
+    \$242  = rq1_part1_0;
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$242  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = rq2_part0_1;
+    \$243  = rq1_x[22:17];
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$243  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = \$79 ;
+    \$244  = rq1_mult_1[24:17];
     if (rst) begin
-      \$244  = 23'h000000;
+      \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = rq2_part1_0;
+    \$245  = \$58 ;
     if (rst) begin
-      \$245  = 23'h000000;
+      \$245  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$80 ;
+    \$246  = rq1_part1_1;
     if (rst) begin
       \$246  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = rq2_part1_1;
+    \$247  = \$66 [47:0];
     if (rst) begin
-      \$247  = 14'h0000;
+      \$247  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$88 [47:0];
+    \$248  = \$67 ;
     if (rst) begin
       \$248  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$89 ;
+    \$249  = \$68 ;
     if (rst) begin
-      \$249  = 48'h000000000000;
+      \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$90 ;
+    \$250  = \$71 ;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$93 ;
+    \$251  = \$75 ;
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$97 ;
+    \$252  = \$76 ;
     if (rst) begin
-      \$252  = 50'h0000000000000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$98 ;
+    \$253  = rq2_mult_1;
     if (rst) begin
       \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = rq3_mult_1;
+    \$254  = rq2_mult_2;
     if (rst) begin
       \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = rq3_mult_2;
+    \$255  = rq2_mult_3;
     if (rst) begin
       \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = rq3_mult_3;
+    \$256  = rq2_mult_4;
     if (rst) begin
       \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = rq3_mult_4;
+    \$257  = rq2_mult_5;
     if (rst) begin
       \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = rq3_mult_5;
+    \$258  = rq2_mult_6;
     if (rst) begin
       \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = \$99 ;
+    \$259  = i__payload[68:46];
     if (rst) begin
-      \$259  = 6'h00;
+      \$259  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = rq3_shift_1;
+    \$260  = rq2_x[16:0];
     if (rst) begin
-      \$260  = 6'h00;
+      \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = rq3_shift_2;
+    \$261  = rq2_mult_1[16:0];
     if (rst) begin
-      \$261  = 6'h00;
+      \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = rq3_shift_3;
+    \$262  = \$77 ;
     if (rst) begin
-      \$262  = 6'h00;
+      \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = rq3_shift_4;
+    \$263  = rq2_part0_0;
     if (rst) begin
-      \$263  = 6'h00;
+      \$263  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = rq3_shift_5;
+    \$264  = rq2_x[16:0];
     if (rst) begin
-      \$264  = 6'h00;
+      \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = \$100 ;
+    \$265  = rq2_mult_1[24:17];
     if (rst) begin
-      \$265  = 34'h000000000;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = rq3_half_1;
+    \$266  = \$78 ;
     if (rst) begin
-      \$266  = 34'h000000000;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = rq3_half_2;
+    \$267  = rq2_part0_1;
     if (rst) begin
-      \$267  = 34'h000000000;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = rq3_half_3;
+    \$268  = rq2_x[22:17];
     if (rst) begin
-      \$268  = 34'h000000000;
+      \$268  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = rq3_half_4;
+    \$269  = rq2_mult_1[16:0];
     if (rst) begin
-      \$269  = 34'h000000000;
+      \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = rq3_half_5;
+    \$270  = \$79 ;
     if (rst) begin
-      \$270  = 34'h000000000;
+      \$270  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = \$101 ;
+    \$271  = rq2_part1_0;
     if (rst) begin
-      \$271  = 34'h000000000;
+      \$271  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = rq3_mask_1;
+    \$272  = rq2_x[22:17];
     if (rst) begin
-      \$272  = 34'h000000000;
+      \$272  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = rq3_mask_2;
+    \$273  = rq2_mult_1[24:17];
     if (rst) begin
-      \$273  = 34'h000000000;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = rq3_mask_3;
+    \$274  = \$80 ;
     if (rst) begin
-      \$274  = 34'h000000000;
+      \$274  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = rq3_mask_4;
+    \$275  = rq2_part1_1;
     if (rst) begin
-      \$275  = 34'h000000000;
+      \$275  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = rq3_mask_5;
+    \$276  = \$88 [47:0];
     if (rst) begin
-      \$276  = 34'h000000000;
+      \$276  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = i__payload[91:69];
+    \$277  = \$89 ;
     if (rst) begin
-      \$277  = 23'h000000;
+      \$277  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = \$102 ;
+    \$278  = \$90 ;
     if (rst) begin
-      \$278  = 34'h000000000;
+      \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = rq3_part0_0;
+    \$279  = \$93 ;
     if (rst) begin
-      \$279  = 34'h000000000;
+      \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = \$103 ;
+    \$280  = \$97 ;
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = rq3_part0_1;
+    \$281  = \$98 ;
     if (rst) begin
       \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = \$104 ;
+    \$282  = rq3_mult_1;
     if (rst) begin
-      \$282  = 23'h000000;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = rq3_part1_0;
+    \$283  = rq3_mult_2;
     if (rst) begin
-      \$283  = 23'h000000;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = \$105 ;
+    \$284  = rq3_mult_3;
     if (rst) begin
-      \$284  = 14'h0000;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = rq3_part1_1;
+    \$285  = rq3_mult_4;
     if (rst) begin
-      \$285  = 14'h0000;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = \$113 [47:0];
+    \$286  = rq3_mult_5;
     if (rst) begin
-      \$286  = 48'h000000000000;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = \$114 ;
+    \$287  = rq3_mult_6;
     if (rst) begin
-      \$287  = 48'h000000000000;
+      \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = \$115 ;
+    \$288  = \$99 ;
     if (rst) begin
-      \$288  = 1'h0;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = \$118 ;
+    \$289  = rq3_shift_1;
     if (rst) begin
-      \$289  = 1'h0;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = \$122 ;
+    \$290  = rq3_shift_2;
     if (rst) begin
-      \$290  = 50'h0000000000000;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = \$123 ;
+    \$291  = rq3_shift_3;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = rq4_mult_1;
+    \$292  = rq3_shift_4;
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$292  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = rq4_mult_2;
+    \$293  = rq3_shift_5;
     if (rst) begin
-      \$293  = 25'h0000000;
+      \$293  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = rq4_mult_3;
+    \$294  = rq3_shift_6;
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$294  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = rq4_mult_4;
+    \$295  = \$100 ;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = rq4_mult_5;
+    \$296  = rq3_half_1;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = i__payload[114:92];
+    \$297  = rq3_half_2;
     if (rst) begin
-      \$297  = 23'h000000;
+      \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = \$124 ;
+    \$298  = rq3_half_3;
     if (rst) begin
       \$298  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = rq4_part0_0;
+    \$299  = rq3_half_4;
     if (rst) begin
       \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = \$125 ;
+    \$300  = rq3_half_5;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = rq4_part0_1;
+    \$301  = rq3_half_6;
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = \$126 ;
+    \$302  = \$101 ;
     if (rst) begin
-      \$302  = 23'h000000;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = rq4_part1_0;
+    \$303  = rq3_mask_1;
     if (rst) begin
-      \$303  = 23'h000000;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = \$127 ;
+    \$304  = rq3_mask_2;
     if (rst) begin
-      \$304  = 14'h0000;
+      \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = rq4_part1_1;
+    \$305  = rq3_mask_3;
     if (rst) begin
-      \$305  = 14'h0000;
+      \$305  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = \$135 [47:0];
+    \$306  = rq3_mask_4;
     if (rst) begin
-      \$306  = 48'h000000000000;
+      \$306  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = \$136 ;
+    \$307  = rq3_mask_5;
     if (rst) begin
-      \$307  = 48'h000000000000;
+      \$307  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = \$137 ;
+    \$308  = rq3_mask_6;
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = \$140 ;
+    \$309  = i__payload[91:69];
     if (rst) begin
-      \$309  = 1'h0;
+      \$309  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = \$144 ;
+    \$310  = rq3_x[16:0];
     if (rst) begin
-      \$310  = 50'h0000000000000;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = \$148 [3:0];
+    \$311  = rq3_mult_1[16:0];
     if (rst) begin
-      \$311  = 4'h0;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = \$signature__addr ;
+    \$312  = \$102 ;
+    if (rst) begin
+      \$312  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$313  = rq3_part0_0;
+    if (rst) begin
+      \$313  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$314  = rq3_x[16:0];
+    if (rst) begin
+      \$314  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$315  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$315  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$316  = \$103 ;
+    if (rst) begin
+      \$316  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$317  = rq3_part0_1;
+    if (rst) begin
+      \$317  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$318  = rq3_x[22:17];
+    if (rst) begin
+      \$318  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$319  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$319  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$320  = \$104 ;
+    if (rst) begin
+      \$320  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$321  = rq3_part1_0;
+    if (rst) begin
+      \$321  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$322  = rq3_x[22:17];
+    if (rst) begin
+      \$322  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$323  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$323  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$324  = \$105 ;
+    if (rst) begin
+      \$324  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$325  = rq3_part1_1;
+    if (rst) begin
+      \$325  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$326  = \$113 [47:0];
+    if (rst) begin
+      \$326  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$327  = \$114 ;
+    if (rst) begin
+      \$327  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$328  = \$115 ;
+    if (rst) begin
+      \$328  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$329  = \$118 ;
+    if (rst) begin
+      \$329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$330  = \$122 ;
+    if (rst) begin
+      \$330  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$331  = \$123 ;
+    if (rst) begin
+      \$331  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$332  = rq4_mult_1;
+    if (rst) begin
+      \$332  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$333  = rq4_mult_2;
+    if (rst) begin
+      \$333  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$334  = rq4_mult_3;
+    if (rst) begin
+      \$334  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$335  = rq4_mult_4;
+    if (rst) begin
+      \$335  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$336  = rq4_mult_5;
+    if (rst) begin
+      \$336  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$337  = rq4_mult_6;
+    if (rst) begin
+      \$337  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$338  = i__payload[114:92];
+    if (rst) begin
+      \$338  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$339  = rq4_x[16:0];
+    if (rst) begin
+      \$339  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$340  = rq4_mult_1[16:0];
+    if (rst) begin
+      \$340  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$341  = \$124 ;
+    if (rst) begin
+      \$341  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$342  = rq4_part0_0;
+    if (rst) begin
+      \$342  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$343  = rq4_x[16:0];
+    if (rst) begin
+      \$343  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$344  = rq4_mult_1[24:17];
+    if (rst) begin
+      \$344  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$345  = \$125 ;
+    if (rst) begin
+      \$345  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$346  = rq4_part0_1;
+    if (rst) begin
+      \$346  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$347  = rq4_x[22:17];
+    if (rst) begin
+      \$347  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$348  = rq4_mult_1[16:0];
+    if (rst) begin
+      \$348  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$349  = \$126 ;
+    if (rst) begin
+      \$349  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$350  = rq4_part1_0;
+    if (rst) begin
+      \$350  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$351  = rq4_x[22:17];
+    if (rst) begin
+      \$351  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$352  = rq4_mult_1[24:17];
+    if (rst) begin
+      \$352  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$353  = \$127 ;
+    if (rst) begin
+      \$353  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$354  = rq4_part1_1;
+    if (rst) begin
+      \$354  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$355  = \$135 [47:0];
+    if (rst) begin
+      \$355  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$356  = \$136 ;
+    if (rst) begin
+      \$356  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$357  = \$137 ;
+    if (rst) begin
+      \$357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$358  = \$140 ;
+    if (rst) begin
+      \$358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$359  = \$144 ;
+    if (rst) begin
+      \$359  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$360  = \$148 [3:0];
+    if (rst) begin
+      \$360  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$361  = \$signature__addr ;
     if (\$155 ) begin
-      \$312  = \$158 [2:0];
+      \$361  = \$158 [2:0];
     end
     if (rst) begin
-      \$312  = 3'h0;
+      \$361  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = rport__addr;
+    \$362  = rport__addr;
     if (\$162 ) begin
-      \$313  = \$165 [2:0];
+      \$362  = \$165 [2:0];
     end
     if (rst) begin
-      \$313  = 3'h0;
+      \$362  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = \$178 [2:0];
+    \$363  = \$178 [3:0];
     if (rst) begin
-      \$314  = 3'h0;
+      \$363  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = o__valid;
+    \$364  = o__valid;
     if (\$180 ) begin
-      \$315  = \$182 ;
+      \$364  = \$182 ;
     end
     if (rst) begin
-      \$315  = 1'h0;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = o__payload;
+    \$365  = o__payload;
     if (\$180 ) begin
-      \$316  = \$184 ;
+      \$365  = \$184 ;
     end
     if (rst) begin
-      \$316  = 40'h0000000000;
+      \$365  = 40'h0000000000;
     end
   end
   assign i__ready = q_room;

@@ -7412,9 +7412,9 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$1 ;
   wire \$10 ;
   reg [5:0] \$100 ;
-  reg [32:0] \$101 ;
-  reg [32:0] \$102 ;
-  reg [32:0] \$103 ;
+  reg [5:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
   reg [32:0] \$104 ;
   reg [32:0] \$105 ;
   reg [32:0] \$106 ;
@@ -7425,29 +7425,42 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] \$110 ;
   reg [32:0] \$111 ;
   reg [32:0] \$112 ;
-  reg [20:0] \$113 ;
-  reg [33:0] \$114 ;
-  reg [33:0] \$115 ;
-  reg [24:0] \$116 ;
-  reg [24:0] \$117 ;
+  reg [32:0] \$113 ;
+  reg [32:0] \$114 ;
+  reg [32:0] \$115 ;
+  reg [32:0] \$116 ;
+  reg [32:0] \$117 ;
   reg [20:0] \$118 ;
-  reg [20:0] \$119 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [11:0] \$120 ;
-  reg [11:0] \$121 ;
-  reg [45:0] \$122 ;
-  reg [45:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [47:0] \$126 ;
+  reg [16:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [24:0] \$125 ;
+  reg [24:0] \$126 ;
   reg [3:0] \$127 ;
-  reg [2:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg [16:0] \$128 ;
+  reg [20:0] \$129 ;
   wire [3:0] \$13 ;
-  reg [2:0] \$130 ;
-  reg \$131 ;
+  reg [20:0] \$130 ;
+  reg [3:0] \$131 ;
   reg [7:0] \$132 ;
+  reg [11:0] \$133 ;
+  reg [11:0] \$134 ;
+  reg [45:0] \$135 ;
+  reg [45:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [47:0] \$139 ;
   wire [3:0] \$14 ;
+  reg [3:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire \$15 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
@@ -7507,13 +7520,13 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -7529,15 +7542,15 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg [24:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
   reg [24:0] \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [5:0] \$96 ;
+  reg [24:0] \$95 ;
+  reg [24:0] \$96 ;
   reg [5:0] \$97 ;
   reg [5:0] \$98 ;
   reg [5:0] \$99 ;
@@ -7567,7 +7580,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -7581,18 +7594,25 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_half_4 = 33'h000000000;
   reg [32:0] rq0_half_5 = 33'h000000000;
   reg [32:0] rq0_half_6 = 33'h000000000;
+  reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [32:0] rq0_mask_1 = 33'h000000000;
   reg [32:0] rq0_mask_2 = 33'h000000000;
   reg [32:0] rq0_mask_3 = 33'h000000000;
   reg [32:0] rq0_mask_4 = 33'h000000000;
   reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [32:0] rq0_mask_6 = 33'h000000000;
+  reg [32:0] rq0_mask_7 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -7609,8 +7629,13 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [3:0] rq0_x1_0 = 4'h0;
+  reg [3:0] rq0_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -7618,9 +7643,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [6:0];
+  reg [7:0] queue [7:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -7629,14 +7655,15 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 8'h00;
     queue[5] = 8'h00;
     queue[6] = 8'h00;
+    queue[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -7647,24 +7674,24 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 3'h7;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 4'h0 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(8'h80) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -7680,15 +7707,15 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_6 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$51  = rq_valid_7 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h7;
   assign \$53  = \$signature__addr  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h6;
+  assign \$59  = rport__addr == 3'h7;
   assign \$60  = rport__addr + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
   assign \$62  = ~ o__valid;
@@ -7697,7 +7724,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$68  = rq_valid_7 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -7707,7 +7734,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_6;
+  assign \$78  = \$77  | rq_valid_7;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -7727,93 +7754,119 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$89 ;
+    rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$90 ;
+    rq0_mult_1 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$91 ;
+    rq0_mult_2 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$92 ;
+    rq0_mult_3 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$93 ;
+    rq0_mult_4 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$94 ;
+    rq0_mult_5 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$95 ;
+    rq0_mult_6 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$96 ;
+    rq0_mult_7 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$97 ;
+    rq0_shift_1 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$98 ;
+    rq0_shift_2 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$99 ;
+    rq0_shift_3 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$100 ;
+    rq0_shift_4 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$101 ;
+    rq0_shift_5 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$102 ;
+    rq0_shift_6 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$103 ;
+    rq0_shift_7 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$104 ;
+    rq0_half_1 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$105 ;
+    rq0_half_2 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$106 ;
+    rq0_half_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$107 ;
+    rq0_half_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$108 ;
+    rq0_half_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$109 ;
+    rq0_half_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$110 ;
+    rq0_half_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$111 ;
+    rq0_mask_1 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$112 ;
+    rq0_mask_2 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$113 ;
+    rq0_mask_3 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$114 ;
+    rq0_mask_4 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$115 ;
+    rq0_mask_5 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$116 ;
+    rq0_mask_6 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$117 ;
+    rq0_mask_7 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$118 ;
+    rq0_x <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$119 ;
+    rq0_x0_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$120 ;
+    rq0_m0_0 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$121 ;
+    rq0_part0_0 <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$122 ;
+    rq0_part0_0_r <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$123 ;
+    rq0_x0_1 <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$124 ;
+    rq0_m0_1 <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$125 ;
+    rq0_part0_1 <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$126 ;
+    rq0_part0_1_r <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_x1_0 <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_m1_0 <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_part1_0 <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_part1_0_r <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    rq0_x1_1 <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    rq0_m1_1 <= \$132 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$133 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$134 ;
+  always @(posedge clk)
+    rq0_prod <= \$135 ;
+  always @(posedge clk)
+    rq0_floor <= \$136 ;
+  always @(posedge clk)
+    rq0_above <= \$137 ;
+  always @(posedge clk)
+    rq0_tie <= \$138 ;
+  always @(posedge clk)
+    rq0_code <= \$139 ;
+  always @(posedge clk)
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
@@ -7963,322 +8016,413 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$89  = \$16 ;
+    \$89  = rq_valid_7;
     if (rst) begin
-      \$89  = 25'h0000000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$90  = rq0_mult_1;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$91  = rq0_mult_2;
+    \$91  = rq0_mult_1;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$92  = rq0_mult_3;
+    \$92  = rq0_mult_2;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$93  = rq0_mult_4;
+    \$93  = rq0_mult_3;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$94  = rq0_mult_5;
+    \$94  = rq0_mult_4;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$95  = \$17 ;
+    \$95  = rq0_mult_5;
     if (rst) begin
-      \$95  = 6'h00;
+      \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$96  = rq0_shift_1;
+    \$96  = rq0_mult_6;
     if (rst) begin
-      \$96  = 6'h00;
+      \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$97  = rq0_shift_2;
+    \$97  = \$17 ;
     if (rst) begin
       \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$98  = rq0_shift_3;
+    \$98  = rq0_shift_1;
     if (rst) begin
       \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$99  = rq0_shift_4;
+    \$99  = rq0_shift_2;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$100  = rq0_shift_5;
+    \$100  = rq0_shift_3;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$101  = \$18 ;
+    \$101  = rq0_shift_4;
     if (rst) begin
-      \$101  = 33'h000000000;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$102  = rq0_half_1;
+    \$102  = rq0_shift_5;
     if (rst) begin
-      \$102  = 33'h000000000;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$103  = rq0_half_2;
+    \$103  = rq0_shift_6;
     if (rst) begin
-      \$103  = 33'h000000000;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$104  = rq0_half_3;
+    \$104  = \$18 ;
     if (rst) begin
       \$104  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$105  = rq0_half_4;
+    \$105  = rq0_half_1;
     if (rst) begin
       \$105  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$106  = rq0_half_5;
+    \$106  = rq0_half_2;
     if (rst) begin
       \$106  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$107  = \$19 ;
+    \$107  = rq0_half_3;
     if (rst) begin
       \$107  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$108  = rq0_mask_1;
+    \$108  = rq0_half_4;
     if (rst) begin
       \$108  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$109  = rq0_mask_2;
+    \$109  = rq0_half_5;
     if (rst) begin
       \$109  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$110  = rq0_mask_3;
+    \$110  = rq0_half_6;
     if (rst) begin
       \$110  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$111  = rq0_mask_4;
+    \$111  = \$19 ;
     if (rst) begin
       \$111  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$112  = rq0_mask_5;
+    \$112  = rq0_mask_1;
     if (rst) begin
       \$112  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$113  = i__payload;
+    \$113  = rq0_mask_2;
     if (rst) begin
-      \$113  = 21'h000000;
+      \$113  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$114  = \$20 ;
+    \$114  = rq0_mask_3;
     if (rst) begin
-      \$114  = 34'h000000000;
+      \$114  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$115  = rq0_part0_0;
+    \$115  = rq0_mask_4;
     if (rst) begin
-      \$115  = 34'h000000000;
+      \$115  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$116  = \$21 ;
+    \$116  = rq0_mask_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$117  = rq0_part0_1;
+    \$117  = rq0_mask_6;
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$117  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$118  = \$22 ;
+    \$118  = i__payload;
     if (rst) begin
       \$118  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$119  = rq0_part1_0;
+    \$119  = rq0_x[16:0];
     if (rst) begin
-      \$119  = 21'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$120  = \$23 ;
+    \$120  = rq0_mult_1[16:0];
     if (rst) begin
-      \$120  = 12'h000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$121  = rq0_part1_1;
+    \$121  = \$20 ;
     if (rst) begin
-      \$121  = 12'h000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$122  = \$31 [45:0];
+    \$122  = rq0_part0_0;
     if (rst) begin
-      \$122  = 46'h000000000000;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$123  = \$32 ;
+    \$123  = rq0_x[16:0];
     if (rst) begin
-      \$123  = 46'h000000000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$124  = \$33 ;
+    \$124  = rq0_mult_1[24:17];
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$125  = \$36 ;
+    \$125  = \$21 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$126  = \$40 ;
+    \$126  = rq0_part0_1;
     if (rst) begin
-      \$126  = 48'h000000000000;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = rq0_x[20:17];
     if (rst) begin
       \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$128  = \$signature__addr ;
-    if (\$51 ) begin
-      \$128  = \$54 [2:0];
-    end
+    \$128  = rq0_mult_1[16:0];
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$129  = rport__addr;
-    if (\$58 ) begin
-      \$129  = \$61 [2:0];
-    end
+    \$129  = \$22 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$130  = \$74 [2:0];
+    \$130  = rq0_part1_0;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$131  = o__valid;
-    if (\$76 ) begin
-      \$131  = \$78 ;
-    end
+    \$131  = rq0_x[20:17];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$132  = o__payload;
-    if (\$76 ) begin
-      \$132  = \$80 ;
-    end
+    \$132  = rq0_mult_1[24:17];
     if (rst) begin
       \$132  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$133  = \$23 ;
+    if (rst) begin
+      \$133  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$134  = rq0_part1_1;
+    if (rst) begin
+      \$134  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$135  = \$31 [45:0];
+    if (rst) begin
+      \$135  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$136  = \$32 ;
+    if (rst) begin
+      \$136  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$137  = \$33 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$138  = \$36 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$139  = \$40 ;
+    if (rst) begin
+      \$139  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$140  = \$44 [3:0];
+    if (rst) begin
+      \$140  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$141  = \$signature__addr ;
+    if (\$51 ) begin
+      \$141  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$142  = rport__addr;
+    if (\$58 ) begin
+      \$142  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$142  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$143  = \$74 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$144  = o__valid;
+    if (\$76 ) begin
+      \$144  = \$78 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$145  = o__payload;
+    if (\$76 ) begin
+      \$145  = \$80 ;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -12041,13 +12185,13 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [3:0] \$147 ;
+  wire [4:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [50:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [4:0] \$152 ;
+  wire [5:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
@@ -12063,127 +12207,167 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$164 ;
   reg \$165 ;
   reg \$166 ;
-  reg [24:0] \$167 ;
+  reg \$167 ;
   reg [24:0] \$168 ;
   reg [24:0] \$169 ;
   wire \$17 ;
   reg [24:0] \$170 ;
   reg [24:0] \$171 ;
   reg [24:0] \$172 ;
-  reg [23:0] \$173 ;
-  reg [33:0] \$174 ;
-  reg [33:0] \$175 ;
-  reg [24:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [23:0] \$178 ;
-  reg [23:0] \$179 ;
+  reg [24:0] \$173 ;
+  reg [24:0] \$174 ;
+  reg [23:0] \$175 ;
+  reg [16:0] \$176 ;
+  reg [16:0] \$177 ;
+  reg [33:0] \$178 ;
+  reg [33:0] \$179 ;
   wire \$18 ;
-  reg [14:0] \$180 ;
-  reg [14:0] \$181 ;
-  reg [48:0] \$182 ;
-  reg [48:0] \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg [50:0] \$186 ;
-  reg [24:0] \$187 ;
-  reg [24:0] \$188 ;
-  reg [24:0] \$189 ;
+  reg [16:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [24:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [6:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [23:0] \$186 ;
+  reg [23:0] \$187 ;
+  reg [6:0] \$188 ;
+  reg [7:0] \$189 ;
   wire \$19 ;
-  reg [24:0] \$190 ;
-  reg [24:0] \$191 ;
-  reg [24:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [5:0] \$194 ;
-  reg [5:0] \$195 ;
-  reg [5:0] \$196 ;
-  reg [5:0] \$197 ;
-  reg [5:0] \$198 ;
-  reg [32:0] \$199 ;
+  reg [14:0] \$190 ;
+  reg [14:0] \$191 ;
+  reg [48:0] \$192 ;
+  reg [48:0] \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [50:0] \$196 ;
+  reg [24:0] \$197 ;
+  reg [24:0] \$198 ;
+  reg [24:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [32:0] \$200 ;
-  reg [32:0] \$201 ;
-  reg [32:0] \$202 ;
-  reg [32:0] \$203 ;
-  reg [32:0] \$204 ;
-  reg [32:0] \$205 ;
-  reg [32:0] \$206 ;
-  reg [32:0] \$207 ;
-  reg [32:0] \$208 ;
-  reg [32:0] \$209 ;
+  reg [24:0] \$200 ;
+  reg [24:0] \$201 ;
+  reg [24:0] \$202 ;
+  reg [24:0] \$203 ;
+  reg [5:0] \$204 ;
+  reg [5:0] \$205 ;
+  reg [5:0] \$206 ;
+  reg [5:0] \$207 ;
+  reg [5:0] \$208 ;
+  reg [5:0] \$209 ;
   wire \$21 ;
-  reg [32:0] \$210 ;
-  reg [23:0] \$211 ;
-  reg [33:0] \$212 ;
-  reg [33:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [23:0] \$216 ;
-  reg [23:0] \$217 ;
-  reg [14:0] \$218 ;
-  reg [14:0] \$219 ;
+  reg [5:0] \$210 ;
+  reg [32:0] \$211 ;
+  reg [32:0] \$212 ;
+  reg [32:0] \$213 ;
+  reg [32:0] \$214 ;
+  reg [32:0] \$215 ;
+  reg [32:0] \$216 ;
+  reg [32:0] \$217 ;
+  reg [32:0] \$218 ;
+  reg [32:0] \$219 ;
   wire \$22 ;
-  reg [48:0] \$220 ;
-  reg [48:0] \$221 ;
-  reg \$222 ;
-  reg \$223 ;
-  reg [50:0] \$224 ;
-  reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
-  reg [24:0] \$229 ;
+  reg [32:0] \$220 ;
+  reg [32:0] \$221 ;
+  reg [32:0] \$222 ;
+  reg [32:0] \$223 ;
+  reg [32:0] \$224 ;
+  reg [23:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [16:0] \$227 ;
+  reg [33:0] \$228 ;
+  reg [33:0] \$229 ;
   wire \$23 ;
-  reg [24:0] \$230 ;
-  reg [23:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
+  reg [16:0] \$230 ;
+  reg [7:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [6:0] \$234 ;
+  reg [16:0] \$235 ;
   reg [23:0] \$236 ;
   reg [23:0] \$237 ;
-  reg [14:0] \$238 ;
-  reg [14:0] \$239 ;
+  reg [6:0] \$238 ;
+  reg [7:0] \$239 ;
   wire \$24 ;
-  reg [48:0] \$240 ;
-  reg [48:0] \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg [50:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [24:0] \$246 ;
+  reg [14:0] \$240 ;
+  reg [14:0] \$241 ;
+  reg [48:0] \$242 ;
+  reg [48:0] \$243 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg [50:0] \$246 ;
   reg [24:0] \$247 ;
   reg [24:0] \$248 ;
   reg [24:0] \$249 ;
   wire [1:0] \$25 ;
   reg [24:0] \$250 ;
-  reg [23:0] \$251 ;
-  reg [33:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [23:0] \$256 ;
-  reg [23:0] \$257 ;
-  reg [14:0] \$258 ;
-  reg [14:0] \$259 ;
+  reg [24:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [23:0] \$254 ;
+  reg [16:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [33:0] \$257 ;
+  reg [33:0] \$258 ;
+  reg [16:0] \$259 ;
   wire [1:0] \$26 ;
-  reg [48:0] \$260 ;
-  reg [48:0] \$261 ;
-  reg \$262 ;
-  reg \$263 ;
-  reg [50:0] \$264 ;
-  reg [3:0] \$265 ;
-  reg [2:0] \$266 ;
-  reg [2:0] \$267 ;
-  reg [2:0] \$268 ;
-  reg \$269 ;
+  reg [7:0] \$260 ;
+  reg [24:0] \$261 ;
+  reg [24:0] \$262 ;
+  reg [6:0] \$263 ;
+  reg [16:0] \$264 ;
+  reg [23:0] \$265 ;
+  reg [23:0] \$266 ;
+  reg [6:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [14:0] \$269 ;
   wire \$27 ;
-  reg [31:0] \$270 ;
+  reg [14:0] \$270 ;
+  reg [48:0] \$271 ;
+  reg [48:0] \$272 ;
+  reg \$273 ;
+  reg \$274 ;
+  reg [50:0] \$275 ;
+  reg [24:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [24:0] \$279 ;
   reg [24:0] \$28 ;
+  reg [24:0] \$280 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [23:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [16:0] \$285 ;
+  reg [33:0] \$286 ;
+  reg [33:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [7:0] \$289 ;
   wire [33:0] \$29 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [6:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [23:0] \$294 ;
+  reg [23:0] \$295 ;
+  reg [6:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [14:0] \$298 ;
+  reg [14:0] \$299 ;
   wire [50:0] \$3 ;
   wire [24:0] \$30 ;
+  reg [48:0] \$300 ;
+  reg [48:0] \$301 ;
+  reg \$302 ;
+  reg \$303 ;
+  reg [50:0] \$304 ;
+  reg [3:0] \$305 ;
+  reg [2:0] \$306 ;
+  reg [2:0] \$307 ;
+  reg [3:0] \$308 ;
+  reg \$309 ;
   wire [23:0] \$31 ;
+  reg [31:0] \$310 ;
   wire [14:0] \$32 ;
   wire [34:0] \$33 ;
   wire [35:0] \$34 ;
@@ -12293,7 +12477,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -12301,12 +12485,17 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
   reg [48:0] rq0_floor = 49'h0000000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -12319,6 +12508,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [6:0] rq0_x1_0 = 7'h00;
+  reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
   reg [50:0] rq1_code = 51'h0000000000000;
   reg [48:0] rq1_floor = 49'h0000000000000;
@@ -12328,18 +12521,25 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq1_half_4 = 33'h000000000;
   reg [32:0] rq1_half_5 = 33'h000000000;
   reg [32:0] rq1_half_6 = 33'h000000000;
+  reg [32:0] rq1_half_7 = 33'h000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [32:0] rq1_mask_1 = 33'h000000000;
   reg [32:0] rq1_mask_2 = 33'h000000000;
   reg [32:0] rq1_mask_3 = 33'h000000000;
   reg [32:0] rq1_mask_4 = 33'h000000000;
   reg [32:0] rq1_mask_5 = 33'h000000000;
   reg [32:0] rq1_mask_6 = 33'h000000000;
+  reg [32:0] rq1_mask_7 = 33'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -12356,17 +12556,27 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
+  reg [5:0] rq1_shift_7 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [6:0] rq1_x1_0 = 7'h00;
+  reg [6:0] rq1_x1_1 = 7'h00;
   reg rq2_above = 1'h0;
   reg [50:0] rq2_code = 51'h0000000000000;
   reg [48:0] rq2_floor = 49'h0000000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -12379,15 +12589,24 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [48:0] rq2_rem;
   reg rq2_tie = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [6:0] rq2_x1_0 = 7'h00;
+  reg [6:0] rq2_x1_1 = 7'h00;
   reg rq3_above = 1'h0;
   reg [50:0] rq3_code = 51'h0000000000000;
   reg [48:0] rq3_floor = 49'h0000000000000;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -12400,6 +12619,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [48:0] rq3_rem;
   reg rq3_tie = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [6:0] rq3_x1_0 = 7'h00;
+  reg [6:0] rq3_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -12407,9 +12630,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [6:0];
+  reg [31:0] queue [7:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -12418,14 +12642,15 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 32'd0;
     queue[5] = 32'd0;
     queue[6] = 32'd0;
+    queue[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -12448,15 +12673,15 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_6 & \$22 ;
+  assign \$signature__en  = rq_valid_7 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$25  = group + 1'h1;
   assign \$26  = \$24  ? 2'h0 : \$25 ;
   assign \$27  = i__valid & q_room;
-  assign \$29  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$30  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$31  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$32  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$29  = rq0_x0_0 * rq0_m0_0;
+  assign \$30  = rq0_x0_1 * rq0_m0_1;
+  assign \$31  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$32  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$34  = 1'h0 + \$33 ;
   assign \$36  = \$34  + \$35 ;
   assign \$38  = $signed({ 1'h0, \$36  }) + $signed(\$37 );
@@ -12467,27 +12692,27 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$47  = rq0_tie & rq0_floor[0];
   assign \$48  = rq0_above | \$47 ;
   assign \$49  = $signed(\$46 ) + $signed({ 1'h0, \$48  });
-  assign \$54  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$55  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$56  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$57  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$54  = rq1_x0_0 * rq1_m0_0;
+  assign \$55  = rq1_x0_1 * rq1_m0_1;
+  assign \$56  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$57  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$59  = 1'h0 + \$58 ;
   assign \$61  = \$59  + \$60 ;
   assign \$63  = $signed({ 1'h0, \$61  }) + $signed(\$62 );
   assign \$65  = $signed(\$63 ) + $signed(\$64 );
-  assign \$66  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$67  = rq1_rem > rq1_half_4;
-  assign \$68  = rq1_rem == rq1_half_4;
-  assign \$69  = | rq1_half_4;
+  assign \$66  = $signed(rq1_prod) >>> rq1_shift_5;
+  assign \$67  = rq1_rem > rq1_half_5;
+  assign \$68  = rq1_rem == rq1_half_5;
+  assign \$69  = | rq1_half_5;
   assign \$70  = \$68  & \$69 ;
   assign \$71  = $signed(8'h80) + $signed(rq1_floor);
   assign \$72  = rq1_tie & rq1_floor[0];
   assign \$73  = rq1_above | \$72 ;
   assign \$74  = $signed(\$71 ) + $signed({ 1'h0, \$73  });
-  assign \$76  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$77  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$78  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$79  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$76  = rq2_x0_0 * rq2_m0_0;
+  assign \$77  = rq2_x0_1 * rq2_m0_1;
+  assign \$78  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$79  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$81  = 1'h0 + \$80 ;
   assign \$83  = \$81  + \$82 ;
   assign \$85  = $signed({ 1'h0, \$83  }) + $signed(\$84 );
@@ -12498,10 +12723,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$94  = rq2_tie & rq2_floor[0];
   assign \$95  = rq2_above | \$94 ;
   assign \$96  = $signed(\$93 ) + $signed({ 1'h0, \$95  });
-  assign \$98  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$99  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$100  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$101  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$98  = rq3_x0_0 * rq3_m0_0;
+  assign \$99  = rq3_x0_1 * rq3_m0_1;
+  assign \$100  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$101  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$103  = 1'h0 + \$102 ;
   assign \$105  = \$103  + \$104 ;
   assign \$107  = $signed({ 1'h0, \$105  }) + $signed(\$106 );
@@ -12522,15 +12747,15 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$126  = ~ \$125 ;
   assign \$127  = \$124  & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_valid_6 & \$128 ;
-  assign \$130  = \$signature__addr  == 3'h6;
+  assign \$129  = rq_valid_7 & \$128 ;
+  assign \$130  = \$signature__addr  == 3'h7;
   assign \$131  = \$signature__addr  + 1'h1;
   assign \$132  = \$130  ? 4'h0 : \$131 ;
   assign \$133  = ~ o__valid;
   assign \$134  = \$133  | o__ready;
   assign \$135  = | q_stored;
   assign \$136  = \$134  & \$135 ;
-  assign \$137  = rport__addr == 3'h6;
+  assign \$137  = rport__addr == 3'h7;
   assign \$138  = rport__addr + 1'h1;
   assign \$139  = \$137  ? 4'h0 : \$138 ;
   assign \$140  = ~ o__valid;
@@ -12539,7 +12764,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$143  = ~ \$142 ;
   assign \$144  = \$141  & \$143 ;
   assign \$145  = ~ \$144 ;
-  assign \$146  = rq_valid_6 & \$145 ;
+  assign \$146  = rq_valid_7 & \$145 ;
   assign \$147  = q_stored + \$146 ;
   assign \$148  = ~ o__valid;
   assign \$149  = \$148  | o__ready;
@@ -12549,7 +12774,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
   assign \$155  = | q_stored;
-  assign \$156  = \$155  | rq_valid_6;
+  assign \$156  = \$155  | rq_valid_7;
   assign \$157  = | q_stored;
   assign \$158  = \$157  ? rport__data : q_in;
   always @(posedge clk)
@@ -12569,213 +12794,293 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$166 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$167 ;
+    rq_valid_8 <= \$167 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$168 ;
+    rq0_mult_1 <= \$168 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$169 ;
+    rq0_mult_2 <= \$169 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$170 ;
+    rq0_mult_3 <= \$170 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$171 ;
+    rq0_mult_4 <= \$171 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$172 ;
+    rq0_mult_5 <= \$172 ;
   always @(posedge clk)
-    rq0_x <= \$173 ;
+    rq0_mult_6 <= \$173 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$174 ;
+    rq0_mult_7 <= \$174 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$175 ;
+    rq0_x <= \$175 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$176 ;
+    rq0_x0_0 <= \$176 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$177 ;
+    rq0_m0_0 <= \$177 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$178 ;
+    rq0_part0_0 <= \$178 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$179 ;
+    rq0_part0_0_r <= \$179 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$180 ;
+    rq0_x0_1 <= \$180 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$181 ;
+    rq0_m0_1 <= \$181 ;
   always @(posedge clk)
-    rq0_prod <= \$182 ;
+    rq0_part0_1 <= \$182 ;
   always @(posedge clk)
-    rq0_floor <= \$183 ;
+    rq0_part0_1_r <= \$183 ;
   always @(posedge clk)
-    rq0_above <= \$184 ;
+    rq0_x1_0 <= \$184 ;
   always @(posedge clk)
-    rq0_tie <= \$185 ;
+    rq0_m1_0 <= \$185 ;
   always @(posedge clk)
-    rq0_code <= \$186 ;
+    rq0_part1_0 <= \$186 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$187 ;
+    rq0_part1_0_r <= \$187 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$188 ;
+    rq0_x1_1 <= \$188 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$189 ;
+    rq0_m1_1 <= \$189 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$190 ;
+    rq0_part1_1 <= \$190 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$191 ;
+    rq0_part1_1_r <= \$191 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$192 ;
+    rq0_prod <= \$192 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$193 ;
+    rq0_floor <= \$193 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$194 ;
+    rq0_above <= \$194 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$195 ;
+    rq0_tie <= \$195 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$196 ;
+    rq0_code <= \$196 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$197 ;
+    rq1_mult_1 <= \$197 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$198 ;
+    rq1_mult_2 <= \$198 ;
   always @(posedge clk)
-    rq1_half_1 <= \$199 ;
+    rq1_mult_3 <= \$199 ;
   always @(posedge clk)
-    rq1_half_2 <= \$200 ;
+    rq1_mult_4 <= \$200 ;
   always @(posedge clk)
-    rq1_half_3 <= \$201 ;
+    rq1_mult_5 <= \$201 ;
   always @(posedge clk)
-    rq1_half_4 <= \$202 ;
+    rq1_mult_6 <= \$202 ;
   always @(posedge clk)
-    rq1_half_5 <= \$203 ;
+    rq1_mult_7 <= \$203 ;
   always @(posedge clk)
-    rq1_half_6 <= \$204 ;
+    rq1_shift_1 <= \$204 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$205 ;
+    rq1_shift_2 <= \$205 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$206 ;
+    rq1_shift_3 <= \$206 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$207 ;
+    rq1_shift_4 <= \$207 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$208 ;
+    rq1_shift_5 <= \$208 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$209 ;
+    rq1_shift_6 <= \$209 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$210 ;
+    rq1_shift_7 <= \$210 ;
   always @(posedge clk)
-    rq1_x <= \$211 ;
+    rq1_half_1 <= \$211 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$212 ;
+    rq1_half_2 <= \$212 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$213 ;
+    rq1_half_3 <= \$213 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$214 ;
+    rq1_half_4 <= \$214 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$215 ;
+    rq1_half_5 <= \$215 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$216 ;
+    rq1_half_6 <= \$216 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$217 ;
+    rq1_half_7 <= \$217 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$218 ;
+    rq1_mask_1 <= \$218 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$219 ;
+    rq1_mask_2 <= \$219 ;
   always @(posedge clk)
-    rq1_prod <= \$220 ;
+    rq1_mask_3 <= \$220 ;
   always @(posedge clk)
-    rq1_floor <= \$221 ;
+    rq1_mask_4 <= \$221 ;
   always @(posedge clk)
-    rq1_above <= \$222 ;
+    rq1_mask_5 <= \$222 ;
   always @(posedge clk)
-    rq1_tie <= \$223 ;
+    rq1_mask_6 <= \$223 ;
   always @(posedge clk)
-    rq1_code <= \$224 ;
+    rq1_mask_7 <= \$224 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$225 ;
+    rq1_x <= \$225 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$226 ;
+    rq1_x0_0 <= \$226 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$227 ;
+    rq1_m0_0 <= \$227 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$228 ;
+    rq1_part0_0 <= \$228 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$229 ;
+    rq1_part0_0_r <= \$229 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$230 ;
+    rq1_x0_1 <= \$230 ;
   always @(posedge clk)
-    rq2_x <= \$231 ;
+    rq1_m0_1 <= \$231 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$232 ;
+    rq1_part0_1 <= \$232 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$233 ;
+    rq1_part0_1_r <= \$233 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$234 ;
+    rq1_x1_0 <= \$234 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$235 ;
+    rq1_m1_0 <= \$235 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$236 ;
+    rq1_part1_0 <= \$236 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$237 ;
+    rq1_part1_0_r <= \$237 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$238 ;
+    rq1_x1_1 <= \$238 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$239 ;
+    rq1_m1_1 <= \$239 ;
   always @(posedge clk)
-    rq2_prod <= \$240 ;
+    rq1_part1_1 <= \$240 ;
   always @(posedge clk)
-    rq2_floor <= \$241 ;
+    rq1_part1_1_r <= \$241 ;
   always @(posedge clk)
-    rq2_above <= \$242 ;
+    rq1_prod <= \$242 ;
   always @(posedge clk)
-    rq2_tie <= \$243 ;
+    rq1_floor <= \$243 ;
   always @(posedge clk)
-    rq2_code <= \$244 ;
+    rq1_above <= \$244 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$245 ;
+    rq1_tie <= \$245 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$246 ;
+    rq1_code <= \$246 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$247 ;
+    rq2_mult_1 <= \$247 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$248 ;
+    rq2_mult_2 <= \$248 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$249 ;
+    rq2_mult_3 <= \$249 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$250 ;
+    rq2_mult_4 <= \$250 ;
   always @(posedge clk)
-    rq3_x <= \$251 ;
+    rq2_mult_5 <= \$251 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$252 ;
+    rq2_mult_6 <= \$252 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$253 ;
+    rq2_mult_7 <= \$253 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$254 ;
+    rq2_x <= \$254 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$255 ;
+    rq2_x0_0 <= \$255 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$256 ;
+    rq2_m0_0 <= \$256 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$257 ;
+    rq2_part0_0 <= \$257 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$258 ;
+    rq2_part0_0_r <= \$258 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$259 ;
+    rq2_x0_1 <= \$259 ;
   always @(posedge clk)
-    rq3_prod <= \$260 ;
+    rq2_m0_1 <= \$260 ;
   always @(posedge clk)
-    rq3_floor <= \$261 ;
+    rq2_part0_1 <= \$261 ;
   always @(posedge clk)
-    rq3_above <= \$262 ;
+    rq2_part0_1_r <= \$262 ;
   always @(posedge clk)
-    rq3_tie <= \$263 ;
+    rq2_x1_0 <= \$263 ;
   always @(posedge clk)
-    rq3_code <= \$264 ;
+    rq2_m1_0 <= \$264 ;
   always @(posedge clk)
-    q_owed <= \$265 ;
+    rq2_part1_0 <= \$265 ;
   always @(posedge clk)
-    \$signature__addr  <= \$266 ;
+    rq2_part1_0_r <= \$266 ;
   always @(posedge clk)
-    rport__addr <= \$267 ;
+    rq2_x1_1 <= \$267 ;
   always @(posedge clk)
-    q_stored <= \$268 ;
+    rq2_m1_1 <= \$268 ;
   always @(posedge clk)
-    o__valid <= \$269 ;
+    rq2_part1_1 <= \$269 ;
   always @(posedge clk)
-    o__payload <= \$270 ;
+    rq2_part1_1_r <= \$270 ;
+  always @(posedge clk)
+    rq2_prod <= \$271 ;
+  always @(posedge clk)
+    rq2_floor <= \$272 ;
+  always @(posedge clk)
+    rq2_above <= \$273 ;
+  always @(posedge clk)
+    rq2_tie <= \$274 ;
+  always @(posedge clk)
+    rq2_code <= \$275 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$276 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$277 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$278 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$279 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$280 ;
+  always @(posedge clk)
+    rq3_mult_6 <= \$281 ;
+  always @(posedge clk)
+    rq3_mult_7 <= \$282 ;
+  always @(posedge clk)
+    rq3_x <= \$283 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$284 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$285 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$286 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$287 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$288 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$289 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$290 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$291 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$292 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$293 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$294 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$295 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$296 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$297 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$298 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$299 ;
+  always @(posedge clk)
+    rq3_prod <= \$300 ;
+  always @(posedge clk)
+    rq3_floor <= \$301 ;
+  always @(posedge clk)
+    rq3_above <= \$302 ;
+  always @(posedge clk)
+    rq3_tie <= \$303 ;
+  always @(posedge clk)
+    rq3_code <= \$304 ;
+  always @(posedge clk)
+    q_owed <= \$305 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$306 ;
+  always @(posedge clk)
+    rport__addr <= \$307 ;
+  always @(posedge clk)
+    q_stored <= \$308 ;
+  always @(posedge clk)
+    o__valid <= \$309 ;
+  always @(posedge clk)
+    o__payload <= \$310 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     (* full_case = 32'd1 *)
@@ -12907,742 +13212,1022 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$167  = \$28 ;
+    \$167  = rq_valid_7;
     if (rst) begin
-      \$167  = 25'h0000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$168  = rq0_mult_1;
+    \$168  = \$28 ;
     if (rst) begin
       \$168  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$169  = rq0_mult_2;
+    \$169  = rq0_mult_1;
     if (rst) begin
       \$169  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$170  = rq0_mult_3;
+    \$170  = rq0_mult_2;
     if (rst) begin
       \$170  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$171  = rq0_mult_4;
+    \$171  = rq0_mult_3;
     if (rst) begin
       \$171  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$172  = rq0_mult_5;
+    \$172  = rq0_mult_4;
     if (rst) begin
       \$172  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$173  = i__payload[23:0];
+    \$173  = rq0_mult_5;
     if (rst) begin
-      \$173  = 24'h000000;
+      \$173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$174  = \$29 ;
+    \$174  = rq0_mult_6;
     if (rst) begin
-      \$174  = 34'h000000000;
+      \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$175  = rq0_part0_0;
+    \$175  = i__payload[23:0];
     if (rst) begin
-      \$175  = 34'h000000000;
+      \$175  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$176  = \$30 ;
+    \$176  = rq0_x[16:0];
     if (rst) begin
-      \$176  = 25'h0000000;
+      \$176  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$177  = rq0_part0_1;
+    \$177  = rq0_mult_1[16:0];
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$177  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$178  = \$31 ;
+    \$178  = \$29 ;
     if (rst) begin
-      \$178  = 24'h000000;
+      \$178  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$179  = rq0_part1_0;
+    \$179  = rq0_part0_0;
     if (rst) begin
-      \$179  = 24'h000000;
+      \$179  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$180  = \$32 ;
+    \$180  = rq0_x[16:0];
     if (rst) begin
-      \$180  = 15'h0000;
+      \$180  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$181  = rq0_part1_1;
+    \$181  = rq0_mult_1[24:17];
     if (rst) begin
-      \$181  = 15'h0000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$182  = \$40 [48:0];
+    \$182  = \$30 ;
     if (rst) begin
-      \$182  = 49'h0000000000000;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$183  = \$41 ;
+    \$183  = rq0_part0_1;
     if (rst) begin
-      \$183  = 49'h0000000000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$184  = \$42 ;
+    \$184  = rq0_x[23:17];
     if (rst) begin
-      \$184  = 1'h0;
+      \$184  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$185  = \$45 ;
+    \$185  = rq0_mult_1[16:0];
     if (rst) begin
-      \$185  = 1'h0;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$186  = \$49 ;
+    \$186  = \$31 ;
     if (rst) begin
-      \$186  = 51'h0000000000000;
+      \$186  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$187  = \$50 ;
+    \$187  = rq0_part1_0;
     if (rst) begin
-      \$187  = 25'h0000000;
+      \$187  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$188  = rq1_mult_1;
+    \$188  = rq0_x[23:17];
     if (rst) begin
-      \$188  = 25'h0000000;
+      \$188  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$189  = rq1_mult_2;
+    \$189  = rq0_mult_1[24:17];
     if (rst) begin
-      \$189  = 25'h0000000;
+      \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$190  = rq1_mult_3;
+    \$190  = \$32 ;
     if (rst) begin
-      \$190  = 25'h0000000;
+      \$190  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$191  = rq1_mult_4;
+    \$191  = rq0_part1_1;
     if (rst) begin
-      \$191  = 25'h0000000;
+      \$191  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$192  = rq1_mult_5;
+    \$192  = \$40 [48:0];
     if (rst) begin
-      \$192  = 25'h0000000;
+      \$192  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$193  = \$51 ;
+    \$193  = \$41 ;
     if (rst) begin
-      \$193  = 6'h00;
+      \$193  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$194  = rq1_shift_1;
+    \$194  = \$42 ;
     if (rst) begin
-      \$194  = 6'h00;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$195  = rq1_shift_2;
+    \$195  = \$45 ;
     if (rst) begin
-      \$195  = 6'h00;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$196  = rq1_shift_3;
+    \$196  = \$49 ;
     if (rst) begin
-      \$196  = 6'h00;
+      \$196  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$197  = rq1_shift_4;
+    \$197  = \$50 ;
     if (rst) begin
-      \$197  = 6'h00;
+      \$197  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$198  = rq1_shift_5;
+    \$198  = rq1_mult_1;
     if (rst) begin
-      \$198  = 6'h00;
+      \$198  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$199  = \$52 ;
+    \$199  = rq1_mult_2;
     if (rst) begin
-      \$199  = 33'h000000000;
+      \$199  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$200  = rq1_half_1;
+    \$200  = rq1_mult_3;
     if (rst) begin
-      \$200  = 33'h000000000;
+      \$200  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = rq1_half_2;
+    \$201  = rq1_mult_4;
     if (rst) begin
-      \$201  = 33'h000000000;
+      \$201  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = rq1_half_3;
+    \$202  = rq1_mult_5;
     if (rst) begin
-      \$202  = 33'h000000000;
+      \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = rq1_half_4;
+    \$203  = rq1_mult_6;
     if (rst) begin
-      \$203  = 33'h000000000;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = rq1_half_5;
+    \$204  = \$51 ;
     if (rst) begin
-      \$204  = 33'h000000000;
+      \$204  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = \$53 ;
+    \$205  = rq1_shift_1;
     if (rst) begin
-      \$205  = 33'h000000000;
+      \$205  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = rq1_mask_1;
+    \$206  = rq1_shift_2;
     if (rst) begin
-      \$206  = 33'h000000000;
+      \$206  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = rq1_mask_2;
+    \$207  = rq1_shift_3;
     if (rst) begin
-      \$207  = 33'h000000000;
+      \$207  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = rq1_mask_3;
+    \$208  = rq1_shift_4;
     if (rst) begin
-      \$208  = 33'h000000000;
+      \$208  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = rq1_mask_4;
+    \$209  = rq1_shift_5;
     if (rst) begin
-      \$209  = 33'h000000000;
+      \$209  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = rq1_mask_5;
+    \$210  = rq1_shift_6;
     if (rst) begin
-      \$210  = 33'h000000000;
+      \$210  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = i__payload[47:24];
+    \$211  = \$52 ;
     if (rst) begin
-      \$211  = 24'h000000;
+      \$211  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = \$54 ;
+    \$212  = rq1_half_1;
     if (rst) begin
-      \$212  = 34'h000000000;
+      \$212  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = rq1_part0_0;
+    \$213  = rq1_half_2;
     if (rst) begin
-      \$213  = 34'h000000000;
+      \$213  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = \$55 ;
+    \$214  = rq1_half_3;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = rq1_part0_1;
+    \$215  = rq1_half_4;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = \$56 ;
+    \$216  = rq1_half_5;
     if (rst) begin
-      \$216  = 24'h000000;
+      \$216  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = rq1_part1_0;
+    \$217  = rq1_half_6;
     if (rst) begin
-      \$217  = 24'h000000;
+      \$217  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = \$57 ;
+    \$218  = \$53 ;
     if (rst) begin
-      \$218  = 15'h0000;
+      \$218  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = rq1_part1_1;
+    \$219  = rq1_mask_1;
     if (rst) begin
-      \$219  = 15'h0000;
+      \$219  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = \$65 [48:0];
+    \$220  = rq1_mask_2;
     if (rst) begin
-      \$220  = 49'h0000000000000;
+      \$220  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = \$66 ;
+    \$221  = rq1_mask_3;
     if (rst) begin
-      \$221  = 49'h0000000000000;
+      \$221  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = \$67 ;
+    \$222  = rq1_mask_4;
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = \$70 ;
+    \$223  = rq1_mask_5;
     if (rst) begin
-      \$223  = 1'h0;
+      \$223  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = \$74 ;
+    \$224  = rq1_mask_6;
     if (rst) begin
-      \$224  = 51'h0000000000000;
+      \$224  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = \$75 ;
+    \$225  = i__payload[47:24];
     if (rst) begin
-      \$225  = 25'h0000000;
+      \$225  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = rq2_mult_1;
+    \$226  = rq1_x[16:0];
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = rq2_mult_2;
+    \$227  = rq1_mult_1[16:0];
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$228  = rq2_mult_3;
+    \$228  = \$54 ;
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$229  = rq2_mult_4;
+    \$229  = rq1_part0_0;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = rq2_mult_5;
+    \$230  = rq1_x[16:0];
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = i__payload[71:48];
+    \$231  = rq1_mult_1[24:17];
     if (rst) begin
-      \$231  = 24'h000000;
+      \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = \$76 ;
+    \$232  = \$55 ;
     if (rst) begin
-      \$232  = 34'h000000000;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$233  = rq2_part0_0;
+    \$233  = rq1_part0_1;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = \$77 ;
+    \$234  = rq1_x[23:17];
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = rq2_part0_1;
+    \$235  = rq1_mult_1[16:0];
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = \$78 ;
+    \$236  = \$56 ;
     if (rst) begin
       \$236  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = rq2_part1_0;
+    \$237  = rq1_part1_0;
     if (rst) begin
       \$237  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = \$79 ;
+    \$238  = rq1_x[23:17];
     if (rst) begin
-      \$238  = 15'h0000;
+      \$238  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = rq2_part1_1;
+    \$239  = rq1_mult_1[24:17];
     if (rst) begin
-      \$239  = 15'h0000;
+      \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = \$87 [48:0];
+    \$240  = \$57 ;
     if (rst) begin
-      \$240  = 49'h0000000000000;
+      \$240  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = \$88 ;
+    \$241  = rq1_part1_1;
     if (rst) begin
-      \$241  = 49'h0000000000000;
+      \$241  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = \$89 ;
+    \$242  = \$65 [48:0];
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = \$92 ;
+    \$243  = \$66 ;
     if (rst) begin
-      \$243  = 1'h0;
+      \$243  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = \$96 ;
+    \$244  = \$67 ;
     if (rst) begin
-      \$244  = 51'h0000000000000;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = \$97 ;
+    \$245  = \$70 ;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = rq3_mult_1;
+    \$246  = \$74 ;
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = rq3_mult_2;
+    \$247  = \$75 ;
     if (rst) begin
       \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = rq3_mult_3;
+    \$248  = rq2_mult_1;
     if (rst) begin
       \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = rq3_mult_4;
+    \$249  = rq2_mult_2;
     if (rst) begin
       \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = rq3_mult_5;
+    \$250  = rq2_mult_3;
     if (rst) begin
       \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = i__payload[95:72];
+    \$251  = rq2_mult_4;
     if (rst) begin
-      \$251  = 24'h000000;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = \$98 ;
+    \$252  = rq2_mult_5;
     if (rst) begin
-      \$252  = 34'h000000000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$253  = rq3_part0_0;
+    \$253  = rq2_mult_6;
     if (rst) begin
-      \$253  = 34'h000000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$254  = \$99 ;
+    \$254  = i__payload[71:48];
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$255  = rq3_part0_1;
+    \$255  = rq2_x[16:0];
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$256  = \$100 ;
+    \$256  = rq2_mult_1[16:0];
     if (rst) begin
-      \$256  = 24'h000000;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$257  = rq3_part1_0;
+    \$257  = \$76 ;
     if (rst) begin
-      \$257  = 24'h000000;
+      \$257  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$258  = \$101 ;
+    \$258  = rq2_part0_0;
     if (rst) begin
-      \$258  = 15'h0000;
+      \$258  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$259  = rq3_part1_1;
+    \$259  = rq2_x[16:0];
     if (rst) begin
-      \$259  = 15'h0000;
+      \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$260  = \$109 [48:0];
+    \$260  = rq2_mult_1[24:17];
     if (rst) begin
-      \$260  = 49'h0000000000000;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$261  = \$110 ;
+    \$261  = \$77 ;
     if (rst) begin
-      \$261  = 49'h0000000000000;
+      \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$262  = \$111 ;
+    \$262  = rq2_part0_1;
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$263  = \$114 ;
+    \$263  = rq2_x[23:17];
     if (rst) begin
-      \$263  = 1'h0;
+      \$263  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$264  = \$118 ;
+    \$264  = rq2_mult_1[16:0];
     if (rst) begin
-      \$264  = 51'h0000000000000;
+      \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$265  = \$122 [3:0];
+    \$265  = \$78 ;
     if (rst) begin
-      \$265  = 4'h0;
+      \$265  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$266  = \$signature__addr ;
+    \$266  = rq2_part1_0;
+    if (rst) begin
+      \$266  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$267  = rq2_x[23:17];
+    if (rst) begin
+      \$267  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$268  = rq2_mult_1[24:17];
+    if (rst) begin
+      \$268  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$269  = \$79 ;
+    if (rst) begin
+      \$269  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$270  = rq2_part1_1;
+    if (rst) begin
+      \$270  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$271  = \$87 [48:0];
+    if (rst) begin
+      \$271  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$272  = \$88 ;
+    if (rst) begin
+      \$272  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$273  = \$89 ;
+    if (rst) begin
+      \$273  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$274  = \$92 ;
+    if (rst) begin
+      \$274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$275  = \$96 ;
+    if (rst) begin
+      \$275  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$276  = \$97 ;
+    if (rst) begin
+      \$276  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$277  = rq3_mult_1;
+    if (rst) begin
+      \$277  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$278  = rq3_mult_2;
+    if (rst) begin
+      \$278  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$279  = rq3_mult_3;
+    if (rst) begin
+      \$279  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$280  = rq3_mult_4;
+    if (rst) begin
+      \$280  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$281  = rq3_mult_5;
+    if (rst) begin
+      \$281  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$282  = rq3_mult_6;
+    if (rst) begin
+      \$282  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$283  = i__payload[95:72];
+    if (rst) begin
+      \$283  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$284  = rq3_x[16:0];
+    if (rst) begin
+      \$284  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$285  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$285  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$286  = \$98 ;
+    if (rst) begin
+      \$286  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$287  = rq3_part0_0;
+    if (rst) begin
+      \$287  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$288  = rq3_x[16:0];
+    if (rst) begin
+      \$288  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$289  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$289  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$290  = \$99 ;
+    if (rst) begin
+      \$290  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$291  = rq3_part0_1;
+    if (rst) begin
+      \$291  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$292  = rq3_x[23:17];
+    if (rst) begin
+      \$292  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$293  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$293  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$294  = \$100 ;
+    if (rst) begin
+      \$294  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$295  = rq3_part1_0;
+    if (rst) begin
+      \$295  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$296  = rq3_x[23:17];
+    if (rst) begin
+      \$296  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$297  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$297  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$298  = \$101 ;
+    if (rst) begin
+      \$298  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$299  = rq3_part1_1;
+    if (rst) begin
+      \$299  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$300  = \$109 [48:0];
+    if (rst) begin
+      \$300  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$301  = \$110 ;
+    if (rst) begin
+      \$301  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$302  = \$111 ;
+    if (rst) begin
+      \$302  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$303  = \$114 ;
+    if (rst) begin
+      \$303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$304  = \$118 ;
+    if (rst) begin
+      \$304  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$305  = \$122 [3:0];
+    if (rst) begin
+      \$305  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$306  = \$signature__addr ;
     if (\$129 ) begin
-      \$266  = \$132 [2:0];
+      \$306  = \$132 [2:0];
     end
     if (rst) begin
-      \$266  = 3'h0;
+      \$306  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$267  = rport__addr;
+    \$307  = rport__addr;
     if (\$136 ) begin
-      \$267  = \$139 [2:0];
+      \$307  = \$139 [2:0];
     end
     if (rst) begin
-      \$267  = 3'h0;
+      \$307  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$268  = \$152 [2:0];
+    \$308  = \$152 [3:0];
     if (rst) begin
-      \$268  = 3'h0;
+      \$308  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$269  = o__valid;
+    \$309  = o__valid;
     if (\$154 ) begin
-      \$269  = \$156 ;
+      \$309  = \$156 ;
     end
     if (rst) begin
-      \$269  = 1'h0;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$270  = o__payload;
+    \$310  = o__payload;
     if (\$154 ) begin
-      \$270  = \$158 ;
+      \$310  = \$158 ;
     end
     if (rst) begin
-      \$270  = 32'd0;
+      \$310  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -17086,9 +17671,9 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$1 ;
   wire \$10 ;
   reg [5:0] \$100 ;
-  reg [34:0] \$101 ;
-  reg [34:0] \$102 ;
-  reg [34:0] \$103 ;
+  reg [5:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
   reg [34:0] \$104 ;
   reg [34:0] \$105 ;
   reg [34:0] \$106 ;
@@ -17099,29 +17684,42 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [34:0] \$110 ;
   reg [34:0] \$111 ;
   reg [34:0] \$112 ;
-  reg [23:0] \$113 ;
-  reg [33:0] \$114 ;
-  reg [33:0] \$115 ;
-  reg [24:0] \$116 ;
-  reg [24:0] \$117 ;
+  reg [34:0] \$113 ;
+  reg [34:0] \$114 ;
+  reg [34:0] \$115 ;
+  reg [34:0] \$116 ;
+  reg [34:0] \$117 ;
   reg [23:0] \$118 ;
-  reg [23:0] \$119 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [14:0] \$120 ;
-  reg [14:0] \$121 ;
-  reg [48:0] \$122 ;
-  reg [48:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [50:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [2:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg [16:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [24:0] \$125 ;
+  reg [24:0] \$126 ;
+  reg [6:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [23:0] \$129 ;
   wire [3:0] \$13 ;
-  reg [2:0] \$130 ;
-  reg \$131 ;
+  reg [23:0] \$130 ;
+  reg [6:0] \$131 ;
   reg [7:0] \$132 ;
+  reg [14:0] \$133 ;
+  reg [14:0] \$134 ;
+  reg [48:0] \$135 ;
+  reg [48:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [50:0] \$139 ;
   wire [3:0] \$14 ;
+  reg [3:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire \$15 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
@@ -17181,13 +17779,13 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -17203,15 +17801,15 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg [24:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
   reg [24:0] \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [5:0] \$96 ;
+  reg [24:0] \$95 ;
+  reg [24:0] \$96 ;
   reg [5:0] \$97 ;
   reg [5:0] \$98 ;
   reg [5:0] \$99 ;
@@ -17241,7 +17839,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -17255,18 +17853,25 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [34:0] rq0_half_4 = 35'h000000000;
   reg [34:0] rq0_half_5 = 35'h000000000;
   reg [34:0] rq0_half_6 = 35'h000000000;
+  reg [34:0] rq0_half_7 = 35'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [34:0] rq0_mask_1 = 35'h000000000;
   reg [34:0] rq0_mask_2 = 35'h000000000;
   reg [34:0] rq0_mask_3 = 35'h000000000;
   reg [34:0] rq0_mask_4 = 35'h000000000;
   reg [34:0] rq0_mask_5 = 35'h000000000;
   reg [34:0] rq0_mask_6 = 35'h000000000;
+  reg [34:0] rq0_mask_7 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -17283,8 +17888,13 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [6:0] rq0_x1_0 = 7'h00;
+  reg [6:0] rq0_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -17292,9 +17902,10 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [6:0];
+  reg [7:0] queue [7:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -17303,14 +17914,15 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 8'h00;
     queue[5] = 8'h00;
     queue[6] = 8'h00;
+    queue[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -17321,24 +17933,24 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 3'h7;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 4'h0 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(3'h2) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -17354,15 +17966,15 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_6 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$51  = rq_valid_7 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h7;
   assign \$53  = \$signature__addr  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h6;
+  assign \$59  = rport__addr == 3'h7;
   assign \$60  = rport__addr + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
   assign \$62  = ~ o__valid;
@@ -17371,7 +17983,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$68  = rq_valid_7 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -17381,7 +17993,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_6;
+  assign \$78  = \$77  | rq_valid_7;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -17401,93 +18013,119 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$89 ;
+    rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$90 ;
+    rq0_mult_1 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$91 ;
+    rq0_mult_2 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$92 ;
+    rq0_mult_3 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$93 ;
+    rq0_mult_4 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$94 ;
+    rq0_mult_5 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$95 ;
+    rq0_mult_6 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$96 ;
+    rq0_mult_7 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$97 ;
+    rq0_shift_1 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$98 ;
+    rq0_shift_2 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$99 ;
+    rq0_shift_3 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$100 ;
+    rq0_shift_4 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$101 ;
+    rq0_shift_5 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$102 ;
+    rq0_shift_6 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$103 ;
+    rq0_shift_7 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$104 ;
+    rq0_half_1 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$105 ;
+    rq0_half_2 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$106 ;
+    rq0_half_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$107 ;
+    rq0_half_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$108 ;
+    rq0_half_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$109 ;
+    rq0_half_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$110 ;
+    rq0_half_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$111 ;
+    rq0_mask_1 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$112 ;
+    rq0_mask_2 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$113 ;
+    rq0_mask_3 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$114 ;
+    rq0_mask_4 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$115 ;
+    rq0_mask_5 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$116 ;
+    rq0_mask_6 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$117 ;
+    rq0_mask_7 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$118 ;
+    rq0_x <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$119 ;
+    rq0_x0_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$120 ;
+    rq0_m0_0 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$121 ;
+    rq0_part0_0 <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$122 ;
+    rq0_part0_0_r <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$123 ;
+    rq0_x0_1 <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$124 ;
+    rq0_m0_1 <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$125 ;
+    rq0_part0_1 <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$126 ;
+    rq0_part0_1_r <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_x1_0 <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_m1_0 <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_part1_0 <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_part1_0_r <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    rq0_x1_1 <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    rq0_m1_1 <= \$132 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$133 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$134 ;
+  always @(posedge clk)
+    rq0_prod <= \$135 ;
+  always @(posedge clk)
+    rq0_floor <= \$136 ;
+  always @(posedge clk)
+    rq0_above <= \$137 ;
+  always @(posedge clk)
+    rq0_tie <= \$138 ;
+  always @(posedge clk)
+    rq0_code <= \$139 ;
+  always @(posedge clk)
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
@@ -17637,322 +18275,413 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$89  = \$16 ;
+    \$89  = rq_valid_7;
     if (rst) begin
-      \$89  = 25'h0000000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$90  = rq0_mult_1;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$91  = rq0_mult_2;
+    \$91  = rq0_mult_1;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$92  = rq0_mult_3;
+    \$92  = rq0_mult_2;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$93  = rq0_mult_4;
+    \$93  = rq0_mult_3;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$94  = rq0_mult_5;
+    \$94  = rq0_mult_4;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$95  = \$17 ;
+    \$95  = rq0_mult_5;
     if (rst) begin
-      \$95  = 6'h00;
+      \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$96  = rq0_shift_1;
+    \$96  = rq0_mult_6;
     if (rst) begin
-      \$96  = 6'h00;
+      \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$97  = rq0_shift_2;
+    \$97  = \$17 ;
     if (rst) begin
       \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$98  = rq0_shift_3;
+    \$98  = rq0_shift_1;
     if (rst) begin
       \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$99  = rq0_shift_4;
+    \$99  = rq0_shift_2;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$100  = rq0_shift_5;
+    \$100  = rq0_shift_3;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$101  = \$18 ;
+    \$101  = rq0_shift_4;
     if (rst) begin
-      \$101  = 35'h000000000;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$102  = rq0_half_1;
+    \$102  = rq0_shift_5;
     if (rst) begin
-      \$102  = 35'h000000000;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$103  = rq0_half_2;
+    \$103  = rq0_shift_6;
     if (rst) begin
-      \$103  = 35'h000000000;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$104  = rq0_half_3;
+    \$104  = \$18 ;
     if (rst) begin
       \$104  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$105  = rq0_half_4;
+    \$105  = rq0_half_1;
     if (rst) begin
       \$105  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$106  = rq0_half_5;
+    \$106  = rq0_half_2;
     if (rst) begin
       \$106  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$107  = \$19 ;
+    \$107  = rq0_half_3;
     if (rst) begin
       \$107  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$108  = rq0_mask_1;
+    \$108  = rq0_half_4;
     if (rst) begin
       \$108  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$109  = rq0_mask_2;
+    \$109  = rq0_half_5;
     if (rst) begin
       \$109  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$110  = rq0_mask_3;
+    \$110  = rq0_half_6;
     if (rst) begin
       \$110  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$111  = rq0_mask_4;
+    \$111  = \$19 ;
     if (rst) begin
       \$111  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$112  = rq0_mask_5;
+    \$112  = rq0_mask_1;
     if (rst) begin
       \$112  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$113  = i__payload;
+    \$113  = rq0_mask_2;
     if (rst) begin
-      \$113  = 24'h000000;
+      \$113  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$114  = \$20 ;
+    \$114  = rq0_mask_3;
     if (rst) begin
-      \$114  = 34'h000000000;
+      \$114  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$115  = rq0_part0_0;
+    \$115  = rq0_mask_4;
     if (rst) begin
-      \$115  = 34'h000000000;
+      \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$116  = \$21 ;
+    \$116  = rq0_mask_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$117  = rq0_part0_1;
+    \$117  = rq0_mask_6;
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$117  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$118  = \$22 ;
+    \$118  = i__payload;
     if (rst) begin
       \$118  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$119  = rq0_part1_0;
+    \$119  = rq0_x[16:0];
     if (rst) begin
-      \$119  = 24'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$120  = \$23 ;
+    \$120  = rq0_mult_1[16:0];
     if (rst) begin
-      \$120  = 15'h0000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$121  = rq0_part1_1;
+    \$121  = \$20 ;
     if (rst) begin
-      \$121  = 15'h0000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$122  = \$31 [48:0];
+    \$122  = rq0_part0_0;
     if (rst) begin
-      \$122  = 49'h0000000000000;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$123  = \$32 ;
+    \$123  = rq0_x[16:0];
     if (rst) begin
-      \$123  = 49'h0000000000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$124  = \$33 ;
+    \$124  = rq0_mult_1[24:17];
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$125  = \$36 ;
+    \$125  = \$21 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$126  = \$40 ;
+    \$126  = rq0_part0_1;
     if (rst) begin
-      \$126  = 51'h0000000000000;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = rq0_x[23:17];
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$128  = \$signature__addr ;
-    if (\$51 ) begin
-      \$128  = \$54 [2:0];
-    end
+    \$128  = rq0_mult_1[16:0];
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$129  = rport__addr;
-    if (\$58 ) begin
-      \$129  = \$61 [2:0];
-    end
+    \$129  = \$22 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$130  = \$74 [2:0];
+    \$130  = rq0_part1_0;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$131  = o__valid;
-    if (\$76 ) begin
-      \$131  = \$78 ;
-    end
+    \$131  = rq0_x[23:17];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$132  = o__payload;
-    if (\$76 ) begin
-      \$132  = \$80 ;
-    end
+    \$132  = rq0_mult_1[24:17];
     if (rst) begin
       \$132  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$133  = \$23 ;
+    if (rst) begin
+      \$133  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$134  = rq0_part1_1;
+    if (rst) begin
+      \$134  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$135  = \$31 [48:0];
+    if (rst) begin
+      \$135  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$136  = \$32 ;
+    if (rst) begin
+      \$136  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$137  = \$33 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$138  = \$36 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$139  = \$40 ;
+    if (rst) begin
+      \$139  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$140  = \$44 [3:0];
+    if (rst) begin
+      \$140  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$141  = \$signature__addr ;
+    if (\$51 ) begin
+      \$141  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$142  = rport__addr;
+    if (\$58 ) begin
+      \$142  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$142  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$143  = \$74 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$144  = o__valid;
+    if (\$76 ) begin
+      \$144  = \$78 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$145  = o__payload;
+    if (\$76 ) begin
+      \$145  = \$80 ;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -17989,27 +18718,31 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg [34:0] \$114 ;
-  reg [17:0] \$115 ;
-  reg [17:0] \$116 ;
+  reg \$114 ;
+  reg [34:0] \$115 ;
+  reg [16:0] \$116 ;
   reg [17:0] \$117 ;
   reg [17:0] \$118 ;
-  reg [1:0] \$119 ;
+  reg [16:0] \$119 ;
   wire [16:0] \$12 ;
-  reg [1:0] \$120 ;
-  reg [32:0] \$121 ;
-  reg [32:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [34:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [3:0] \$128 ;
-  reg [3:0] \$129 ;
+  reg [17:0] \$120 ;
+  reg [17:0] \$121 ;
+  reg \$122 ;
+  reg [1:0] \$123 ;
+  reg [1:0] \$124 ;
+  reg [32:0] \$125 ;
+  reg [32:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [34:0] \$129 ;
   wire [25:0] \$13 ;
-  reg [3:0] \$130 ;
-  reg \$131 ;
-  reg [7:0] \$132 ;
+  reg [7:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg [3:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg [3:0] \$134 ;
+  reg \$135 ;
+  reg [7:0] \$136 ;
   wire [26:0] \$14 ;
   wire [47:0] \$15 ;
   wire [48:0] \$16 ;
@@ -18176,6 +18909,9 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire [32:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [34:0] rq0_x = 35'h000000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x1_0 = 17'h00000;
+  reg rq0_x2_0 = 1'h0;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -18183,6 +18919,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -18445,7 +19182,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [12:0];
+  reg [7:0] queue [13:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -18460,13 +19197,14 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[10] = 8'h00;
     queue[11] = 8'h00;
     queue[12] = 8'h00;
+    queue[13] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'he;
+  assign q_room = q_owed < 4'hf;
   assign a__ready = q_room & b__valid;
   assign b__ready = q_room & a__valid;
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
@@ -18476,7 +19214,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$5  = ~ \$4 ;
   assign \$6  = \$3  & \$5 ;
   assign \$7  = ~ \$6 ;
-  assign \$signature__en  = rq_valid_7 & \$7 ;
+  assign \$signature__en  = rq_valid_8 & \$7 ;
   assign \$8  = a__valid & b__valid;
   assign \$9  = \$8  & q_room;
   assign \$10  = $signed(add0_a_in) - $signed(3'h2);
@@ -18490,9 +19228,9 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$21  = $signed(1'h0) + $signed(\$20 );
   assign \$23  = $signed(\$21 ) + $signed(\$22 );
   assign \$24  = $signed(add0_a_rescaled) + $signed(add0_b_rescaled);
-  assign \$25  = rq0_x[16:0] * 1'h1;
-  assign \$26  = rq0_x[33:17] * 1'h1;
-  assign \$27  = $signed(rq0_x[34]) * $signed(2'h1);
+  assign \$25  = rq0_x0_0 * 1'h1;
+  assign \$26  = rq0_x1_0 * 1'h1;
+  assign \$27  = $signed(rq0_x2_0) * $signed(2'h1);
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
   assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
@@ -18517,15 +19255,15 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$55  = ~ \$54 ;
   assign \$56  = \$53  & \$55 ;
   assign \$57  = ~ \$56 ;
-  assign \$58  = rq_valid_7 & \$57 ;
-  assign \$59  = \$signature__addr  == 4'hc;
+  assign \$58  = rq_valid_8 & \$57 ;
+  assign \$59  = \$signature__addr  == 4'hd;
   assign \$60  = \$signature__addr  + 1'h1;
   assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rport__addr == 4'hc;
+  assign \$66  = rport__addr == 4'hd;
   assign \$67  = rport__addr + 1'h1;
   assign \$68  = \$66  ? 5'h00 : \$67 ;
   assign \$69  = ~ o__valid;
@@ -18534,7 +19272,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$72  = ~ \$71 ;
   assign \$73  = \$70  & \$72 ;
   assign \$74  = ~ \$73 ;
-  assign \$75  = rq_valid_7 & \$74 ;
+  assign \$75  = rq_valid_8 & \$74 ;
   assign \$76  = q_stored + \$75 ;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
@@ -18544,7 +19282,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$82  = ~ o__valid;
   assign \$83  = \$82  | o__ready;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  | rq_valid_7;
+  assign \$85  = \$84  | rq_valid_8;
   assign \$86  = | q_stored;
   assign \$87  = \$86  ? rport__data : q_in;
   always @(posedge clk)
@@ -18600,43 +19338,51 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   always @(posedge clk)
     rq_valid_7 <= \$113 ;
   always @(posedge clk)
-    rq0_x <= \$114 ;
+    rq_valid_8 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$115 ;
+    rq0_x <= \$115 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$116 ;
+    rq0_x0_0 <= \$116 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$117 ;
+    rq0_part0_0 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$118 ;
+    rq0_part0_0_r <= \$118 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$119 ;
+    rq0_x1_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$120 ;
+    rq0_part1_0 <= \$120 ;
   always @(posedge clk)
-    rq0_prod <= \$121 ;
+    rq0_part1_0_r <= \$121 ;
   always @(posedge clk)
-    rq0_floor <= \$122 ;
+    rq0_x2_0 <= \$122 ;
   always @(posedge clk)
-    rq0_above <= \$123 ;
+    rq0_part2_0 <= \$123 ;
   always @(posedge clk)
-    rq0_tie <= \$124 ;
+    rq0_part2_0_r <= \$124 ;
   always @(posedge clk)
-    rq0_code <= \$125 ;
+    rq0_prod <= \$125 ;
   always @(posedge clk)
-    rq0_out <= \$126 ;
+    rq0_floor <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_above <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_tie <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_code <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_out <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    q_owed <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    \$signature__addr  <= \$132 ;
+  always @(posedge clk)
+    rport__addr <= \$133 ;
+  always @(posedge clk)
+    q_stored <= \$134 ;
+  always @(posedge clk)
+    o__valid <= \$135 ;
+  always @(posedge clk)
+    o__payload <= \$136 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$88  = \$9 ;
@@ -18821,147 +19567,175 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = \$24 ;
+    \$114  = rq_valid_7;
     if (rst) begin
-      \$114  = 35'h000000000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = \$25 ;
+    \$115  = \$24 ;
     if (rst) begin
-      \$115  = 18'h00000;
+      \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = rq0_part0_0;
+    \$116  = rq0_x[16:0];
     if (rst) begin
-      \$116  = 18'h00000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = \$26 ;
+    \$117  = \$25 ;
     if (rst) begin
       \$117  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = rq0_part1_0;
+    \$118  = rq0_part0_0;
     if (rst) begin
       \$118  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = \$27 ;
+    \$119  = rq0_x[33:17];
     if (rst) begin
-      \$119  = 2'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = rq0_part2_0;
+    \$120  = \$26 ;
     if (rst) begin
-      \$120  = 2'h0;
+      \$120  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = \$33 [32:0];
+    \$121  = rq0_part1_0;
     if (rst) begin
-      \$121  = 33'h000000000;
+      \$121  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = \$34 ;
+    \$122  = rq0_x[34];
     if (rst) begin
-      \$122  = 33'h000000000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = \$35 ;
+    \$123  = \$27 ;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = \$38 ;
+    \$124  = rq0_part2_0;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = \$42 ;
+    \$125  = \$33 [32:0];
     if (rst) begin
-      \$125  = 35'h000000000;
+      \$125  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = \$46 [7:0];
+    \$126  = \$34 ;
     if (rst) begin
-      \$126  = 8'h00;
+      \$126  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = \$51 [3:0];
+    \$127  = \$35 ;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = \$signature__addr ;
+    \$128  = \$38 ;
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$129  = \$42 ;
+    if (rst) begin
+      \$129  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$130  = \$46 [7:0];
+    if (rst) begin
+      \$130  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$131  = \$51 [3:0];
+    if (rst) begin
+      \$131  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$132  = \$signature__addr ;
     if (\$58 ) begin
-      \$128  = \$61 [3:0];
+      \$132  = \$61 [3:0];
     end
     if (rst) begin
-      \$128  = 4'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = rport__addr;
+    \$133  = rport__addr;
     if (\$65 ) begin
-      \$129  = \$68 [3:0];
+      \$133  = \$68 [3:0];
     end
     if (rst) begin
-      \$129  = 4'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = \$81 [3:0];
+    \$134  = \$81 [3:0];
     if (rst) begin
-      \$130  = 4'h0;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = o__valid;
+    \$135  = o__valid;
     if (\$83 ) begin
-      \$131  = \$85 ;
+      \$135  = \$85 ;
     end
     if (rst) begin
-      \$131  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = o__payload;
+    \$136  = o__payload;
     if (\$83 ) begin
-      \$132  = \$87 ;
+      \$136  = \$87 ;
     end
     if (rst) begin
-      \$132  = 8'h00;
+      \$136  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -18973,10 +19747,10 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \a__payload[0]  = a__payload;
   assign \b__payload[0]  = b__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$13  = { add0_a_part0_r[24], add0_a_part0_r };
-  assign \$15  = { add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r, 17'h00000 };
   assign rq0_rem[32:24] = 9'h000;
   assign rq0_rem[23:0] = rq0_prod[23:0];
+  assign \$13  = { add0_a_part0_r[24], add0_a_part0_r };
+  assign \$15  = { add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r, 17'h00000 };
   assign \$20  = { add0_b_part0_r[19], add0_b_part0_r };
   assign \$22  = { add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r, 17'h00000 };
   assign \$28  = { 1'h0, rq0_part0_0_r };
@@ -24396,12 +25170,12 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [3:0] \$153 ;
+  wire [4:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [4:0] \$158 ;
+  wire [5:0] \$158 ;
   wire \$159 ;
   wire [50:0] \$16 ;
   wire \$160 ;
@@ -24418,22 +25192,22 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$170 ;
   reg \$171 ;
   reg \$172 ;
-  reg [24:0] \$173 ;
+  reg \$173 ;
   reg [24:0] \$174 ;
   reg [24:0] \$175 ;
   reg [24:0] \$176 ;
   reg [24:0] \$177 ;
   reg [24:0] \$178 ;
-  reg [5:0] \$179 ;
+  reg [24:0] \$179 ;
   wire \$18 ;
-  reg [5:0] \$180 ;
+  reg [24:0] \$180 ;
   reg [5:0] \$181 ;
   reg [5:0] \$182 ;
   reg [5:0] \$183 ;
   reg [5:0] \$184 ;
-  reg [33:0] \$185 ;
-  reg [33:0] \$186 ;
-  reg [33:0] \$187 ;
+  reg [5:0] \$185 ;
+  reg [5:0] \$186 ;
+  reg [5:0] \$187 ;
   reg [33:0] \$188 ;
   reg [33:0] \$189 ;
   wire \$19 ;
@@ -24444,140 +25218,186 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] \$194 ;
   reg [33:0] \$195 ;
   reg [33:0] \$196 ;
-  reg [23:0] \$197 ;
+  reg [33:0] \$197 ;
   reg [33:0] \$198 ;
   reg [33:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [24:0] \$200 ;
-  reg [24:0] \$201 ;
+  reg [33:0] \$200 ;
+  reg [33:0] \$201 ;
   reg [23:0] \$202 ;
-  reg [23:0] \$203 ;
-  reg [14:0] \$204 ;
-  reg [14:0] \$205 ;
-  reg [48:0] \$206 ;
-  reg [48:0] \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  reg [16:0] \$203 ;
+  reg [16:0] \$204 ;
+  reg [33:0] \$205 ;
+  reg [33:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [24:0] \$209 ;
   wire \$21 ;
-  reg [50:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [23:0] \$217 ;
-  reg [33:0] \$218 ;
-  reg [33:0] \$219 ;
+  reg [24:0] \$210 ;
+  reg [6:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [23:0] \$213 ;
+  reg [23:0] \$214 ;
+  reg [6:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [14:0] \$217 ;
+  reg [14:0] \$218 ;
+  reg [48:0] \$219 ;
   wire \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [23:0] \$222 ;
-  reg [23:0] \$223 ;
-  reg [14:0] \$224 ;
-  reg [14:0] \$225 ;
-  reg [48:0] \$226 ;
-  reg [48:0] \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  reg [48:0] \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg [50:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
-  reg [50:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
-  reg [24:0] \$236 ;
-  reg [5:0] \$237 ;
-  reg [5:0] \$238 ;
-  reg [5:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [23:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [33:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
   wire \$24 ;
-  reg [5:0] \$240 ;
-  reg [5:0] \$241 ;
-  reg [5:0] \$242 ;
-  reg [33:0] \$243 ;
-  reg [33:0] \$244 ;
-  reg [33:0] \$245 ;
-  reg [33:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [33:0] \$248 ;
-  reg [33:0] \$249 ;
+  reg [6:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [23:0] \$242 ;
+  reg [23:0] \$243 ;
+  reg [6:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [14:0] \$246 ;
+  reg [14:0] \$247 ;
+  reg [48:0] \$248 ;
+  reg [48:0] \$249 ;
   wire [2:0] \$25 ;
-  reg [33:0] \$250 ;
-  reg [33:0] \$251 ;
-  reg [33:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [23:0] \$255 ;
-  reg [33:0] \$256 ;
-  reg [33:0] \$257 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg [50:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [24:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
   reg [24:0] \$258 ;
   reg [24:0] \$259 ;
   wire [2:0] \$26 ;
-  reg [23:0] \$260 ;
-  reg [23:0] \$261 ;
-  reg [14:0] \$262 ;
-  reg [14:0] \$263 ;
-  reg [48:0] \$264 ;
-  reg [48:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg [50:0] \$268 ;
-  reg [24:0] \$269 ;
+  reg [5:0] \$260 ;
+  reg [5:0] \$261 ;
+  reg [5:0] \$262 ;
+  reg [5:0] \$263 ;
+  reg [5:0] \$264 ;
+  reg [5:0] \$265 ;
+  reg [5:0] \$266 ;
+  reg [33:0] \$267 ;
+  reg [33:0] \$268 ;
+  reg [33:0] \$269 ;
   wire \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
-  reg [24:0] \$274 ;
-  reg [5:0] \$275 ;
-  reg [5:0] \$276 ;
-  reg [5:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [5:0] \$279 ;
+  reg [33:0] \$270 ;
+  reg [33:0] \$271 ;
+  reg [33:0] \$272 ;
+  reg [33:0] \$273 ;
+  reg [33:0] \$274 ;
+  reg [33:0] \$275 ;
+  reg [33:0] \$276 ;
+  reg [33:0] \$277 ;
+  reg [33:0] \$278 ;
+  reg [33:0] \$279 ;
   reg [24:0] \$28 ;
-  reg [5:0] \$280 ;
-  reg [33:0] \$281 ;
-  reg [33:0] \$282 ;
-  reg [33:0] \$283 ;
+  reg [33:0] \$280 ;
+  reg [23:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [16:0] \$283 ;
   reg [33:0] \$284 ;
   reg [33:0] \$285 ;
-  reg [33:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [33:0] \$288 ;
-  reg [33:0] \$289 ;
+  reg [16:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [24:0] \$288 ;
+  reg [24:0] \$289 ;
   reg [5:0] \$29 ;
-  reg [33:0] \$290 ;
-  reg [33:0] \$291 ;
-  reg [33:0] \$292 ;
+  reg [6:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [23:0] \$292 ;
   reg [23:0] \$293 ;
-  reg [33:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [23:0] \$298 ;
-  reg [23:0] \$299 ;
+  reg [6:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [14:0] \$296 ;
+  reg [14:0] \$297 ;
+  reg [48:0] \$298 ;
+  reg [48:0] \$299 ;
   wire [50:0] \$3 ;
   reg [33:0] \$30 ;
-  reg [14:0] \$300 ;
-  reg [14:0] \$301 ;
-  reg [48:0] \$302 ;
-  reg [48:0] \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg [50:0] \$306 ;
-  reg [3:0] \$307 ;
-  reg [2:0] \$308 ;
-  reg [2:0] \$309 ;
+  reg \$300 ;
+  reg \$301 ;
+  reg [50:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [24:0] \$307 ;
+  reg [24:0] \$308 ;
+  reg [24:0] \$309 ;
   reg [33:0] \$31 ;
-  reg [2:0] \$310 ;
-  reg \$311 ;
-  reg [31:0] \$312 ;
+  reg [5:0] \$310 ;
+  reg [5:0] \$311 ;
+  reg [5:0] \$312 ;
+  reg [5:0] \$313 ;
+  reg [5:0] \$314 ;
+  reg [5:0] \$315 ;
+  reg [5:0] \$316 ;
+  reg [33:0] \$317 ;
+  reg [33:0] \$318 ;
+  reg [33:0] \$319 ;
   wire [33:0] \$32 ;
+  reg [33:0] \$320 ;
+  reg [33:0] \$321 ;
+  reg [33:0] \$322 ;
+  reg [33:0] \$323 ;
+  reg [33:0] \$324 ;
+  reg [33:0] \$325 ;
+  reg [33:0] \$326 ;
+  reg [33:0] \$327 ;
+  reg [33:0] \$328 ;
+  reg [33:0] \$329 ;
   wire [24:0] \$33 ;
+  reg [33:0] \$330 ;
+  reg [23:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [33:0] \$334 ;
+  reg [33:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
   wire [23:0] \$34 ;
+  reg [6:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [23:0] \$342 ;
+  reg [23:0] \$343 ;
+  reg [6:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [14:0] \$346 ;
+  reg [14:0] \$347 ;
+  reg [48:0] \$348 ;
+  reg [48:0] \$349 ;
   wire [14:0] \$35 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg [50:0] \$352 ;
+  reg [3:0] \$353 ;
+  reg [2:0] \$354 ;
+  reg [2:0] \$355 ;
+  reg [3:0] \$356 ;
+  reg \$357 ;
+  reg [31:0] \$358 ;
   wire [34:0] \$36 ;
   wire [35:0] \$37 ;
   wire [55:0] \$38 ;
@@ -24683,7 +25503,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -24697,18 +25517,25 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq0_half_4 = 34'h000000000;
   reg [33:0] rq0_half_5 = 34'h000000000;
   reg [33:0] rq0_half_6 = 34'h000000000;
+  reg [33:0] rq0_half_7 = 34'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [33:0] rq0_mask_1 = 34'h000000000;
   reg [33:0] rq0_mask_2 = 34'h000000000;
   reg [33:0] rq0_mask_3 = 34'h000000000;
   reg [33:0] rq0_mask_4 = 34'h000000000;
   reg [33:0] rq0_mask_5 = 34'h000000000;
   reg [33:0] rq0_mask_6 = 34'h000000000;
+  reg [33:0] rq0_mask_7 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -24725,17 +25552,27 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [6:0] rq0_x1_0 = 7'h00;
+  reg [6:0] rq0_x1_1 = 7'h00;
   reg rq1_above = 1'h0;
   reg [50:0] rq1_code = 51'h0000000000000;
   reg [48:0] rq1_floor = 49'h0000000000000;
+  reg [16:0] rq1_m0_0 = 17'h00000;
+  reg [7:0] rq1_m0_1 = 8'h00;
+  reg [16:0] rq1_m1_0 = 17'h00000;
+  reg [7:0] rq1_m1_1 = 8'h00;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
+  reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -24748,6 +25585,10 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [48:0] rq1_rem;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
+  reg [16:0] rq1_x0_0 = 17'h00000;
+  reg [16:0] rq1_x0_1 = 17'h00000;
+  reg [6:0] rq1_x1_0 = 7'h00;
+  reg [6:0] rq1_x1_1 = 7'h00;
   reg rq2_above = 1'h0;
   reg [50:0] rq2_code = 51'h0000000000000;
   reg [48:0] rq2_floor = 49'h0000000000000;
@@ -24757,18 +25598,25 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq2_half_4 = 34'h000000000;
   reg [33:0] rq2_half_5 = 34'h000000000;
   reg [33:0] rq2_half_6 = 34'h000000000;
+  reg [33:0] rq2_half_7 = 34'h000000000;
+  reg [16:0] rq2_m0_0 = 17'h00000;
+  reg [7:0] rq2_m0_1 = 8'h00;
+  reg [16:0] rq2_m1_0 = 17'h00000;
+  reg [7:0] rq2_m1_1 = 8'h00;
   reg [33:0] rq2_mask_1 = 34'h000000000;
   reg [33:0] rq2_mask_2 = 34'h000000000;
   reg [33:0] rq2_mask_3 = 34'h000000000;
   reg [33:0] rq2_mask_4 = 34'h000000000;
   reg [33:0] rq2_mask_5 = 34'h000000000;
   reg [33:0] rq2_mask_6 = 34'h000000000;
+  reg [33:0] rq2_mask_7 = 34'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
+  reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -24785,8 +25633,13 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq2_shift_4 = 6'h00;
   reg [5:0] rq2_shift_5 = 6'h00;
   reg [5:0] rq2_shift_6 = 6'h00;
+  reg [5:0] rq2_shift_7 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
+  reg [16:0] rq2_x0_0 = 17'h00000;
+  reg [16:0] rq2_x0_1 = 17'h00000;
+  reg [6:0] rq2_x1_0 = 7'h00;
+  reg [6:0] rq2_x1_1 = 7'h00;
   reg rq3_above = 1'h0;
   reg [50:0] rq3_code = 51'h0000000000000;
   reg [48:0] rq3_floor = 49'h0000000000000;
@@ -24796,18 +25649,25 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq3_half_4 = 34'h000000000;
   reg [33:0] rq3_half_5 = 34'h000000000;
   reg [33:0] rq3_half_6 = 34'h000000000;
+  reg [33:0] rq3_half_7 = 34'h000000000;
+  reg [16:0] rq3_m0_0 = 17'h00000;
+  reg [7:0] rq3_m0_1 = 8'h00;
+  reg [16:0] rq3_m1_0 = 17'h00000;
+  reg [7:0] rq3_m1_1 = 8'h00;
   reg [33:0] rq3_mask_1 = 34'h000000000;
   reg [33:0] rq3_mask_2 = 34'h000000000;
   reg [33:0] rq3_mask_3 = 34'h000000000;
   reg [33:0] rq3_mask_4 = 34'h000000000;
   reg [33:0] rq3_mask_5 = 34'h000000000;
   reg [33:0] rq3_mask_6 = 34'h000000000;
+  reg [33:0] rq3_mask_7 = 34'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
+  reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -24824,8 +25684,13 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_4 = 6'h00;
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
+  reg [5:0] rq3_shift_7 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
+  reg [16:0] rq3_x0_0 = 17'h00000;
+  reg [16:0] rq3_x0_1 = 17'h00000;
+  reg [6:0] rq3_x1_0 = 7'h00;
+  reg [6:0] rq3_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -24833,9 +25698,10 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [6:0];
+  reg [31:0] queue [7:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -24844,16 +25710,17 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 32'd0;
     queue[5] = 32'd0;
     queue[6] = 32'd0;
+    queue[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_4 };
-  assign rq2_rem = rq2_prod & { 15'h0000, rq2_mask_4 };
-  assign rq3_rem = rq3_prod & { 15'h0000, rq3_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_5 };
+  assign rq2_rem = rq2_prod & { 15'h0000, rq2_mask_5 };
+  assign rq3_rem = rq3_prod & { 15'h0000, rq3_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -24876,33 +25743,33 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_6 & \$22 ;
+  assign \$signature__en  = rq_valid_7 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 2'h3;
   assign \$25  = group + 1'h1;
   assign \$26  = \$24  ? 3'h0 : \$25 ;
   assign \$27  = i__valid & q_room;
-  assign \$32  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$33  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$34  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$35  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$32  = rq0_x0_0 * rq0_m0_0;
+  assign \$33  = rq0_x0_1 * rq0_m0_1;
+  assign \$34  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$35  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$37  = 1'h0 + \$36 ;
   assign \$39  = \$37  + \$38 ;
   assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
   assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$45  = rq0_rem > rq0_half_4;
-  assign \$46  = rq0_rem == rq0_half_4;
-  assign \$47  = | rq0_half_4;
+  assign \$44  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$45  = rq0_rem > rq0_half_5;
+  assign \$46  = rq0_rem == rq0_half_5;
+  assign \$47  = | rq0_half_5;
   assign \$48  = \$46  & \$47 ;
   assign \$49  = $signed(8'h80) + $signed(rq0_floor);
   assign \$50  = rq0_tie & rq0_floor[0];
   assign \$51  = rq0_above | \$50 ;
   assign \$52  = $signed(\$49 ) + $signed({ 1'h0, \$51  });
-  assign \$54  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$55  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$56  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$57  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$54  = rq1_x0_0 * rq1_m0_0;
+  assign \$55  = rq1_x0_1 * rq1_m0_1;
+  assign \$56  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$57  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
   assign \$59  = 1'h0 + \$58 ;
   assign \$61  = \$59  + \$60 ;
   assign \$63  = $signed({ 1'h0, \$61  }) + $signed(\$62 );
@@ -24913,35 +25780,35 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$72  = rq1_tie & rq1_floor[0];
   assign \$73  = rq1_above | \$72 ;
   assign \$74  = $signed(\$71 ) + $signed({ 1'h0, \$73  });
-  assign \$79  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$80  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$81  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$82  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$79  = rq2_x0_0 * rq2_m0_0;
+  assign \$80  = rq2_x0_1 * rq2_m0_1;
+  assign \$81  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$82  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
   assign \$84  = 1'h0 + \$83 ;
   assign \$86  = \$84  + \$85 ;
   assign \$88  = $signed({ 1'h0, \$86  }) + $signed(\$87 );
   assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(rq2_prod) >>> rq2_shift_4;
-  assign \$92  = rq2_rem > rq2_half_4;
-  assign \$93  = rq2_rem == rq2_half_4;
-  assign \$94  = | rq2_half_4;
+  assign \$91  = $signed(rq2_prod) >>> rq2_shift_5;
+  assign \$92  = rq2_rem > rq2_half_5;
+  assign \$93  = rq2_rem == rq2_half_5;
+  assign \$94  = | rq2_half_5;
   assign \$95  = \$93  & \$94 ;
   assign \$96  = $signed(8'h80) + $signed(rq2_floor);
   assign \$97  = rq2_tie & rq2_floor[0];
   assign \$98  = rq2_above | \$97 ;
   assign \$99  = $signed(\$96 ) + $signed({ 1'h0, \$98  });
-  assign \$104  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$105  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$106  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$107  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$104  = rq3_x0_0 * rq3_m0_0;
+  assign \$105  = rq3_x0_1 * rq3_m0_1;
+  assign \$106  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$107  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
   assign \$109  = 1'h0 + \$108 ;
   assign \$111  = \$109  + \$110 ;
   assign \$113  = $signed({ 1'h0, \$111  }) + $signed(\$112 );
   assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$117  = rq3_rem > rq3_half_4;
-  assign \$118  = rq3_rem == rq3_half_4;
-  assign \$119  = | rq3_half_4;
+  assign \$116  = $signed(rq3_prod) >>> rq3_shift_5;
+  assign \$117  = rq3_rem > rq3_half_5;
+  assign \$118  = rq3_rem == rq3_half_5;
+  assign \$119  = | rq3_half_5;
   assign \$120  = \$118  & \$119 ;
   assign \$121  = $signed(8'h80) + $signed(rq3_floor);
   assign \$122  = rq3_tie & rq3_floor[0];
@@ -24957,15 +25824,15 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$132  = ~ \$131 ;
   assign \$133  = \$130  & \$132 ;
   assign \$134  = ~ \$133 ;
-  assign \$135  = rq_valid_6 & \$134 ;
-  assign \$136  = \$signature__addr  == 3'h6;
+  assign \$135  = rq_valid_7 & \$134 ;
+  assign \$136  = \$signature__addr  == 3'h7;
   assign \$137  = \$signature__addr  + 1'h1;
   assign \$138  = \$136  ? 4'h0 : \$137 ;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = \$140  & \$141 ;
-  assign \$143  = rport__addr == 3'h6;
+  assign \$143  = rport__addr == 3'h7;
   assign \$144  = rport__addr + 1'h1;
   assign \$145  = \$143  ? 4'h0 : \$144 ;
   assign \$146  = ~ o__valid;
@@ -24974,7 +25841,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$149  = ~ \$148 ;
   assign \$150  = \$147  & \$149 ;
   assign \$151  = ~ \$150 ;
-  assign \$152  = rq_valid_6 & \$151 ;
+  assign \$152  = rq_valid_7 & \$151 ;
   assign \$153  = q_stored + \$152 ;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
@@ -24984,7 +25851,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$159  = ~ o__valid;
   assign \$160  = \$159  | o__ready;
   assign \$161  = | q_stored;
-  assign \$162  = \$161  | rq_valid_6;
+  assign \$162  = \$161  | rq_valid_7;
   assign \$163  = | q_stored;
   assign \$164  = \$163  ? rport__data : q_in;
   always @(posedge clk)
@@ -25004,285 +25871,377 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$172 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$173 ;
+    rq_valid_8 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$174 ;
+    rq0_mult_1 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$175 ;
+    rq0_mult_2 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$176 ;
+    rq0_mult_3 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$177 ;
+    rq0_mult_4 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$178 ;
+    rq0_mult_5 <= \$178 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$179 ;
+    rq0_mult_6 <= \$179 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$180 ;
+    rq0_mult_7 <= \$180 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$181 ;
+    rq0_shift_1 <= \$181 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$182 ;
+    rq0_shift_2 <= \$182 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$183 ;
+    rq0_shift_3 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$184 ;
+    rq0_shift_4 <= \$184 ;
   always @(posedge clk)
-    rq0_half_1 <= \$185 ;
+    rq0_shift_5 <= \$185 ;
   always @(posedge clk)
-    rq0_half_2 <= \$186 ;
+    rq0_shift_6 <= \$186 ;
   always @(posedge clk)
-    rq0_half_3 <= \$187 ;
+    rq0_shift_7 <= \$187 ;
   always @(posedge clk)
-    rq0_half_4 <= \$188 ;
+    rq0_half_1 <= \$188 ;
   always @(posedge clk)
-    rq0_half_5 <= \$189 ;
+    rq0_half_2 <= \$189 ;
   always @(posedge clk)
-    rq0_half_6 <= \$190 ;
+    rq0_half_3 <= \$190 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$191 ;
+    rq0_half_4 <= \$191 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$192 ;
+    rq0_half_5 <= \$192 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$193 ;
+    rq0_half_6 <= \$193 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$194 ;
+    rq0_half_7 <= \$194 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$195 ;
+    rq0_mask_1 <= \$195 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$196 ;
+    rq0_mask_2 <= \$196 ;
   always @(posedge clk)
-    rq0_x <= \$197 ;
+    rq0_mask_3 <= \$197 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$198 ;
+    rq0_mask_4 <= \$198 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$199 ;
+    rq0_mask_5 <= \$199 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$200 ;
+    rq0_mask_6 <= \$200 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$201 ;
+    rq0_mask_7 <= \$201 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$202 ;
+    rq0_x <= \$202 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$203 ;
+    rq0_x0_0 <= \$203 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$204 ;
+    rq0_m0_0 <= \$204 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$205 ;
+    rq0_part0_0 <= \$205 ;
   always @(posedge clk)
-    rq0_prod <= \$206 ;
+    rq0_part0_0_r <= \$206 ;
   always @(posedge clk)
-    rq0_floor <= \$207 ;
+    rq0_x0_1 <= \$207 ;
   always @(posedge clk)
-    rq0_above <= \$208 ;
+    rq0_m0_1 <= \$208 ;
   always @(posedge clk)
-    rq0_tie <= \$209 ;
+    rq0_part0_1 <= \$209 ;
   always @(posedge clk)
-    rq0_code <= \$210 ;
+    rq0_part0_1_r <= \$210 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$211 ;
+    rq0_x1_0 <= \$211 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$212 ;
+    rq0_m1_0 <= \$212 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$213 ;
+    rq0_part1_0 <= \$213 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$214 ;
+    rq0_part1_0_r <= \$214 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$215 ;
+    rq0_x1_1 <= \$215 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$216 ;
+    rq0_m1_1 <= \$216 ;
   always @(posedge clk)
-    rq1_x <= \$217 ;
+    rq0_part1_1 <= \$217 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$218 ;
+    rq0_part1_1_r <= \$218 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$219 ;
+    rq0_prod <= \$219 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$220 ;
+    rq0_floor <= \$220 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$221 ;
+    rq0_above <= \$221 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$222 ;
+    rq0_tie <= \$222 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$223 ;
+    rq0_code <= \$223 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$224 ;
+    rq1_mult_1 <= \$224 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$225 ;
+    rq1_mult_2 <= \$225 ;
   always @(posedge clk)
-    rq1_prod <= \$226 ;
+    rq1_mult_3 <= \$226 ;
   always @(posedge clk)
-    rq1_floor <= \$227 ;
+    rq1_mult_4 <= \$227 ;
   always @(posedge clk)
-    rq1_above <= \$228 ;
+    rq1_mult_5 <= \$228 ;
   always @(posedge clk)
-    rq1_tie <= \$229 ;
+    rq1_mult_6 <= \$229 ;
   always @(posedge clk)
-    rq1_code <= \$230 ;
+    rq1_mult_7 <= \$230 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$231 ;
+    rq1_x <= \$231 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$232 ;
+    rq1_x0_0 <= \$232 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$233 ;
+    rq1_m0_0 <= \$233 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$234 ;
+    rq1_part0_0 <= \$234 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$235 ;
+    rq1_part0_0_r <= \$235 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$236 ;
+    rq1_x0_1 <= \$236 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$237 ;
+    rq1_m0_1 <= \$237 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$238 ;
+    rq1_part0_1 <= \$238 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$239 ;
+    rq1_part0_1_r <= \$239 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$240 ;
+    rq1_x1_0 <= \$240 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$241 ;
+    rq1_m1_0 <= \$241 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$242 ;
+    rq1_part1_0 <= \$242 ;
   always @(posedge clk)
-    rq2_half_1 <= \$243 ;
+    rq1_part1_0_r <= \$243 ;
   always @(posedge clk)
-    rq2_half_2 <= \$244 ;
+    rq1_x1_1 <= \$244 ;
   always @(posedge clk)
-    rq2_half_3 <= \$245 ;
+    rq1_m1_1 <= \$245 ;
   always @(posedge clk)
-    rq2_half_4 <= \$246 ;
+    rq1_part1_1 <= \$246 ;
   always @(posedge clk)
-    rq2_half_5 <= \$247 ;
+    rq1_part1_1_r <= \$247 ;
   always @(posedge clk)
-    rq2_half_6 <= \$248 ;
+    rq1_prod <= \$248 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$249 ;
+    rq1_floor <= \$249 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$250 ;
+    rq1_above <= \$250 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$251 ;
+    rq1_tie <= \$251 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$252 ;
+    rq1_code <= \$252 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$253 ;
+    rq2_mult_1 <= \$253 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$254 ;
+    rq2_mult_2 <= \$254 ;
   always @(posedge clk)
-    rq2_x <= \$255 ;
+    rq2_mult_3 <= \$255 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$256 ;
+    rq2_mult_4 <= \$256 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$257 ;
+    rq2_mult_5 <= \$257 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$258 ;
+    rq2_mult_6 <= \$258 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$259 ;
+    rq2_mult_7 <= \$259 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$260 ;
+    rq2_shift_1 <= \$260 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$261 ;
+    rq2_shift_2 <= \$261 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$262 ;
+    rq2_shift_3 <= \$262 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$263 ;
+    rq2_shift_4 <= \$263 ;
   always @(posedge clk)
-    rq2_prod <= \$264 ;
+    rq2_shift_5 <= \$264 ;
   always @(posedge clk)
-    rq2_floor <= \$265 ;
+    rq2_shift_6 <= \$265 ;
   always @(posedge clk)
-    rq2_above <= \$266 ;
+    rq2_shift_7 <= \$266 ;
   always @(posedge clk)
-    rq2_tie <= \$267 ;
+    rq2_half_1 <= \$267 ;
   always @(posedge clk)
-    rq2_code <= \$268 ;
+    rq2_half_2 <= \$268 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$269 ;
+    rq2_half_3 <= \$269 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$270 ;
+    rq2_half_4 <= \$270 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$271 ;
+    rq2_half_5 <= \$271 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$272 ;
+    rq2_half_6 <= \$272 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$273 ;
+    rq2_half_7 <= \$273 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$274 ;
+    rq2_mask_1 <= \$274 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$275 ;
+    rq2_mask_2 <= \$275 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$276 ;
+    rq2_mask_3 <= \$276 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$277 ;
+    rq2_mask_4 <= \$277 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$278 ;
+    rq2_mask_5 <= \$278 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$279 ;
+    rq2_mask_6 <= \$279 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$280 ;
+    rq2_mask_7 <= \$280 ;
   always @(posedge clk)
-    rq3_half_1 <= \$281 ;
+    rq2_x <= \$281 ;
   always @(posedge clk)
-    rq3_half_2 <= \$282 ;
+    rq2_x0_0 <= \$282 ;
   always @(posedge clk)
-    rq3_half_3 <= \$283 ;
+    rq2_m0_0 <= \$283 ;
   always @(posedge clk)
-    rq3_half_4 <= \$284 ;
+    rq2_part0_0 <= \$284 ;
   always @(posedge clk)
-    rq3_half_5 <= \$285 ;
+    rq2_part0_0_r <= \$285 ;
   always @(posedge clk)
-    rq3_half_6 <= \$286 ;
+    rq2_x0_1 <= \$286 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$287 ;
+    rq2_m0_1 <= \$287 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$288 ;
+    rq2_part0_1 <= \$288 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$289 ;
+    rq2_part0_1_r <= \$289 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$290 ;
+    rq2_x1_0 <= \$290 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$291 ;
+    rq2_m1_0 <= \$291 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$292 ;
+    rq2_part1_0 <= \$292 ;
   always @(posedge clk)
-    rq3_x <= \$293 ;
+    rq2_part1_0_r <= \$293 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$294 ;
+    rq2_x1_1 <= \$294 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$295 ;
+    rq2_m1_1 <= \$295 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$296 ;
+    rq2_part1_1 <= \$296 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$297 ;
+    rq2_part1_1_r <= \$297 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$298 ;
+    rq2_prod <= \$298 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$299 ;
+    rq2_floor <= \$299 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$300 ;
+    rq2_above <= \$300 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$301 ;
+    rq2_tie <= \$301 ;
   always @(posedge clk)
-    rq3_prod <= \$302 ;
+    rq2_code <= \$302 ;
   always @(posedge clk)
-    rq3_floor <= \$303 ;
+    rq3_mult_1 <= \$303 ;
   always @(posedge clk)
-    rq3_above <= \$304 ;
+    rq3_mult_2 <= \$304 ;
   always @(posedge clk)
-    rq3_tie <= \$305 ;
+    rq3_mult_3 <= \$305 ;
   always @(posedge clk)
-    rq3_code <= \$306 ;
+    rq3_mult_4 <= \$306 ;
   always @(posedge clk)
-    q_owed <= \$307 ;
+    rq3_mult_5 <= \$307 ;
   always @(posedge clk)
-    \$signature__addr  <= \$308 ;
+    rq3_mult_6 <= \$308 ;
   always @(posedge clk)
-    rport__addr <= \$309 ;
+    rq3_mult_7 <= \$309 ;
   always @(posedge clk)
-    q_stored <= \$310 ;
+    rq3_shift_1 <= \$310 ;
   always @(posedge clk)
-    o__valid <= \$311 ;
+    rq3_shift_2 <= \$311 ;
   always @(posedge clk)
-    o__payload <= \$312 ;
+    rq3_shift_3 <= \$312 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$313 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$314 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$315 ;
+  always @(posedge clk)
+    rq3_shift_7 <= \$316 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$317 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$318 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$319 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$320 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$321 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$322 ;
+  always @(posedge clk)
+    rq3_half_7 <= \$323 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$324 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$325 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$326 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$327 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$328 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$329 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$330 ;
+  always @(posedge clk)
+    rq3_x <= \$331 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$332 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$333 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$334 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$335 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$336 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$337 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$338 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$339 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$340 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$341 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$342 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$343 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$344 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$345 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$346 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$347 ;
+  always @(posedge clk)
+    rq3_prod <= \$348 ;
+  always @(posedge clk)
+    rq3_floor <= \$349 ;
+  always @(posedge clk)
+    rq3_above <= \$350 ;
+  always @(posedge clk)
+    rq3_tie <= \$351 ;
+  always @(posedge clk)
+    rq3_code <= \$352 ;
+  always @(posedge clk)
+    q_owed <= \$353 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$354 ;
+  always @(posedge clk)
+    rport__addr <= \$355 ;
+  always @(posedge clk)
+    q_stored <= \$356 ;
+  always @(posedge clk)
+    o__valid <= \$357 ;
+  always @(posedge clk)
+    o__payload <= \$358 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     (* full_case = 32'd1 *)
@@ -25526,994 +26485,1316 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$173  = \$28 ;
+    \$173  = rq_valid_7;
     if (rst) begin
-      \$173  = 25'h0000000;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$174  = rq0_mult_1;
+    \$174  = \$28 ;
     if (rst) begin
       \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$175  = rq0_mult_2;
+    \$175  = rq0_mult_1;
     if (rst) begin
       \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$176  = rq0_mult_3;
+    \$176  = rq0_mult_2;
     if (rst) begin
       \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$177  = rq0_mult_4;
+    \$177  = rq0_mult_3;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$178  = rq0_mult_5;
+    \$178  = rq0_mult_4;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$179  = \$29 ;
+    \$179  = rq0_mult_5;
     if (rst) begin
-      \$179  = 6'h00;
+      \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$180  = rq0_shift_1;
+    \$180  = rq0_mult_6;
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$181  = rq0_shift_2;
+    \$181  = \$29 ;
     if (rst) begin
       \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$182  = rq0_shift_3;
+    \$182  = rq0_shift_1;
     if (rst) begin
       \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$183  = rq0_shift_4;
+    \$183  = rq0_shift_2;
     if (rst) begin
       \$183  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$184  = rq0_shift_5;
+    \$184  = rq0_shift_3;
     if (rst) begin
       \$184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$185  = \$30 ;
+    \$185  = rq0_shift_4;
     if (rst) begin
-      \$185  = 34'h000000000;
+      \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$186  = rq0_half_1;
+    \$186  = rq0_shift_5;
     if (rst) begin
-      \$186  = 34'h000000000;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$187  = rq0_half_2;
+    \$187  = rq0_shift_6;
     if (rst) begin
-      \$187  = 34'h000000000;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$188  = rq0_half_3;
+    \$188  = \$30 ;
     if (rst) begin
       \$188  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$189  = rq0_half_4;
+    \$189  = rq0_half_1;
     if (rst) begin
       \$189  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$190  = rq0_half_5;
+    \$190  = rq0_half_2;
     if (rst) begin
       \$190  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$191  = \$31 ;
+    \$191  = rq0_half_3;
     if (rst) begin
       \$191  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$192  = rq0_mask_1;
+    \$192  = rq0_half_4;
     if (rst) begin
       \$192  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$193  = rq0_mask_2;
+    \$193  = rq0_half_5;
     if (rst) begin
       \$193  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$194  = rq0_mask_3;
+    \$194  = rq0_half_6;
     if (rst) begin
       \$194  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$195  = rq0_mask_4;
+    \$195  = \$31 ;
     if (rst) begin
       \$195  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$196  = rq0_mask_5;
+    \$196  = rq0_mask_1;
     if (rst) begin
       \$196  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$197  = i__payload[23:0];
+    \$197  = rq0_mask_2;
     if (rst) begin
-      \$197  = 24'h000000;
+      \$197  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$198  = \$32 ;
+    \$198  = rq0_mask_3;
     if (rst) begin
       \$198  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$199  = rq0_part0_0;
+    \$199  = rq0_mask_4;
     if (rst) begin
       \$199  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$200  = \$33 ;
+    \$200  = rq0_mask_5;
     if (rst) begin
-      \$200  = 25'h0000000;
+      \$200  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$201  = rq0_part0_1;
+    \$201  = rq0_mask_6;
     if (rst) begin
-      \$201  = 25'h0000000;
+      \$201  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$202  = \$34 ;
+    \$202  = i__payload[23:0];
     if (rst) begin
       \$202  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$203  = rq0_part1_0;
+    \$203  = rq0_x[16:0];
     if (rst) begin
-      \$203  = 24'h000000;
+      \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$204  = \$35 ;
+    \$204  = rq0_mult_1[16:0];
     if (rst) begin
-      \$204  = 15'h0000;
+      \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$205  = rq0_part1_1;
+    \$205  = \$32 ;
     if (rst) begin
-      \$205  = 15'h0000;
+      \$205  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$206  = \$43 [48:0];
+    \$206  = rq0_part0_0;
     if (rst) begin
-      \$206  = 49'h0000000000000;
+      \$206  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$207  = \$44 ;
+    \$207  = rq0_x[16:0];
     if (rst) begin
-      \$207  = 49'h0000000000000;
+      \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$208  = \$45 ;
+    \$208  = rq0_mult_1[24:17];
     if (rst) begin
-      \$208  = 1'h0;
+      \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$209  = \$48 ;
+    \$209  = \$33 ;
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$210  = \$52 ;
+    \$210  = rq0_part0_1;
     if (rst) begin
-      \$210  = 51'h0000000000000;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$211  = \$53 ;
+    \$211  = rq0_x[23:17];
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$212  = rq1_mult_1;
+    \$212  = rq0_mult_1[16:0];
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$213  = rq1_mult_2;
+    \$213  = \$34 ;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$214  = rq1_mult_3;
+    \$214  = rq0_part1_0;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$215  = rq1_mult_4;
+    \$215  = rq0_x[23:17];
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$216  = rq1_mult_5;
+    \$216  = rq0_mult_1[24:17];
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$217  = i__payload[47:24];
+    \$217  = \$35 ;
     if (rst) begin
-      \$217  = 24'h000000;
+      \$217  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$218  = \$54 ;
+    \$218  = rq0_part1_1;
     if (rst) begin
-      \$218  = 34'h000000000;
+      \$218  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$219  = rq1_part0_0;
+    \$219  = \$43 [48:0];
     if (rst) begin
-      \$219  = 34'h000000000;
+      \$219  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$220  = \$55 ;
+    \$220  = \$44 ;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$221  = rq1_part0_1;
+    \$221  = \$45 ;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$222  = \$56 ;
+    \$222  = \$48 ;
     if (rst) begin
-      \$222  = 24'h000000;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$223  = rq1_part1_0;
+    \$223  = \$52 ;
     if (rst) begin
-      \$223  = 24'h000000;
+      \$223  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$224  = \$57 ;
+    \$224  = \$53 ;
     if (rst) begin
-      \$224  = 15'h0000;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$225  = rq1_part1_1;
+    \$225  = rq1_mult_1;
     if (rst) begin
-      \$225  = 15'h0000;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$226  = \$65 [48:0];
+    \$226  = rq1_mult_2;
     if (rst) begin
-      \$226  = 49'h0000000000000;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$227  = \$66 ;
+    \$227  = rq1_mult_3;
     if (rst) begin
-      \$227  = 49'h0000000000000;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$228  = \$67 ;
+    \$228  = rq1_mult_4;
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$229  = \$70 ;
+    \$229  = rq1_mult_5;
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$230  = \$74 ;
+    \$230  = rq1_mult_6;
     if (rst) begin
-      \$230  = 51'h0000000000000;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$231  = \$75 ;
+    \$231  = i__payload[47:24];
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$232  = rq2_mult_1;
+    \$232  = rq1_x[16:0];
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$233  = rq2_mult_2;
+    \$233  = rq1_mult_1[16:0];
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$234  = rq2_mult_3;
+    \$234  = \$54 ;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$235  = rq2_mult_4;
+    \$235  = rq1_part0_0;
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$235  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$236  = rq2_mult_5;
+    \$236  = rq1_x[16:0];
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$237  = \$76 ;
+    \$237  = rq1_mult_1[24:17];
     if (rst) begin
-      \$237  = 6'h00;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$238  = rq2_shift_1;
+    \$238  = \$55 ;
     if (rst) begin
-      \$238  = 6'h00;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$239  = rq2_shift_2;
+    \$239  = rq1_part0_1;
     if (rst) begin
-      \$239  = 6'h00;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$240  = rq2_shift_3;
+    \$240  = rq1_x[23:17];
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$241  = rq2_shift_4;
+    \$241  = rq1_mult_1[16:0];
     if (rst) begin
-      \$241  = 6'h00;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$242  = rq2_shift_5;
+    \$242  = \$56 ;
     if (rst) begin
-      \$242  = 6'h00;
+      \$242  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$243  = \$77 ;
+    \$243  = rq1_part1_0;
     if (rst) begin
-      \$243  = 34'h000000000;
+      \$243  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$244  = rq2_half_1;
+    \$244  = rq1_x[23:17];
     if (rst) begin
-      \$244  = 34'h000000000;
+      \$244  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$245  = rq2_half_2;
+    \$245  = rq1_mult_1[24:17];
     if (rst) begin
-      \$245  = 34'h000000000;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$246  = rq2_half_3;
+    \$246  = \$57 ;
     if (rst) begin
-      \$246  = 34'h000000000;
+      \$246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$247  = rq2_half_4;
+    \$247  = rq1_part1_1;
     if (rst) begin
-      \$247  = 34'h000000000;
+      \$247  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$248  = rq2_half_5;
+    \$248  = \$65 [48:0];
     if (rst) begin
-      \$248  = 34'h000000000;
+      \$248  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$249  = \$78 ;
+    \$249  = \$66 ;
     if (rst) begin
-      \$249  = 34'h000000000;
+      \$249  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$250  = rq2_mask_1;
+    \$250  = \$67 ;
     if (rst) begin
-      \$250  = 34'h000000000;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$251  = rq2_mask_2;
+    \$251  = \$70 ;
     if (rst) begin
-      \$251  = 34'h000000000;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$252  = rq2_mask_3;
+    \$252  = \$74 ;
     if (rst) begin
-      \$252  = 34'h000000000;
+      \$252  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$253  = rq2_mask_4;
+    \$253  = \$75 ;
     if (rst) begin
-      \$253  = 34'h000000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$254  = rq2_mask_5;
+    \$254  = rq2_mult_1;
     if (rst) begin
-      \$254  = 34'h000000000;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$255  = i__payload[71:48];
+    \$255  = rq2_mult_2;
     if (rst) begin
-      \$255  = 24'h000000;
+      \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$256  = \$79 ;
+    \$256  = rq2_mult_3;
     if (rst) begin
-      \$256  = 34'h000000000;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$257  = rq2_part0_0;
+    \$257  = rq2_mult_4;
     if (rst) begin
-      \$257  = 34'h000000000;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$258  = \$80 ;
+    \$258  = rq2_mult_5;
     if (rst) begin
       \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$259  = rq2_part0_1;
+    \$259  = rq2_mult_6;
     if (rst) begin
       \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$260  = \$81 ;
+    \$260  = \$76 ;
     if (rst) begin
-      \$260  = 24'h000000;
+      \$260  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$261  = rq2_part1_0;
+    \$261  = rq2_shift_1;
     if (rst) begin
-      \$261  = 24'h000000;
+      \$261  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$262  = \$82 ;
+    \$262  = rq2_shift_2;
     if (rst) begin
-      \$262  = 15'h0000;
+      \$262  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$263  = rq2_part1_1;
+    \$263  = rq2_shift_3;
     if (rst) begin
-      \$263  = 15'h0000;
+      \$263  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$264  = \$90 [48:0];
+    \$264  = rq2_shift_4;
     if (rst) begin
-      \$264  = 49'h0000000000000;
+      \$264  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$265  = \$91 ;
+    \$265  = rq2_shift_5;
     if (rst) begin
-      \$265  = 49'h0000000000000;
+      \$265  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$266  = \$92 ;
+    \$266  = rq2_shift_6;
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$267  = \$95 ;
+    \$267  = \$77 ;
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$268  = \$99 ;
+    \$268  = rq2_half_1;
     if (rst) begin
-      \$268  = 51'h0000000000000;
+      \$268  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$269  = \$100 ;
+    \$269  = rq2_half_2;
     if (rst) begin
-      \$269  = 25'h0000000;
+      \$269  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$270  = rq3_mult_1;
+    \$270  = rq2_half_3;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$270  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$271  = rq3_mult_2;
+    \$271  = rq2_half_4;
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$272  = rq3_mult_3;
+    \$272  = rq2_half_5;
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$273  = rq3_mult_4;
+    \$273  = rq2_half_6;
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$274  = rq3_mult_5;
+    \$274  = \$78 ;
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$275  = \$101 ;
+    \$275  = rq2_mask_1;
     if (rst) begin
-      \$275  = 6'h00;
+      \$275  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$276  = rq3_shift_1;
+    \$276  = rq2_mask_2;
     if (rst) begin
-      \$276  = 6'h00;
+      \$276  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$277  = rq3_shift_2;
+    \$277  = rq2_mask_3;
     if (rst) begin
-      \$277  = 6'h00;
+      \$277  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$278  = rq3_shift_3;
+    \$278  = rq2_mask_4;
     if (rst) begin
-      \$278  = 6'h00;
+      \$278  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$279  = rq3_shift_4;
+    \$279  = rq2_mask_5;
     if (rst) begin
-      \$279  = 6'h00;
+      \$279  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$280  = rq3_shift_5;
+    \$280  = rq2_mask_6;
     if (rst) begin
-      \$280  = 6'h00;
+      \$280  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$281  = \$102 ;
+    \$281  = i__payload[71:48];
     if (rst) begin
-      \$281  = 34'h000000000;
+      \$281  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$282  = rq3_half_1;
+    \$282  = rq2_x[16:0];
     if (rst) begin
-      \$282  = 34'h000000000;
+      \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$283  = rq3_half_2;
+    \$283  = rq2_mult_1[16:0];
     if (rst) begin
-      \$283  = 34'h000000000;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$284  = rq3_half_3;
+    \$284  = \$79 ;
     if (rst) begin
       \$284  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$285  = rq3_half_4;
+    \$285  = rq2_part0_0;
     if (rst) begin
       \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$286  = rq3_half_5;
+    \$286  = rq2_x[16:0];
     if (rst) begin
-      \$286  = 34'h000000000;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$287  = \$103 ;
+    \$287  = rq2_mult_1[24:17];
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$288  = rq3_mask_1;
+    \$288  = \$80 ;
     if (rst) begin
-      \$288  = 34'h000000000;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$289  = rq3_mask_2;
+    \$289  = rq2_part0_1;
     if (rst) begin
-      \$289  = 34'h000000000;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$290  = rq3_mask_3;
+    \$290  = rq2_x[23:17];
     if (rst) begin
-      \$290  = 34'h000000000;
+      \$290  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$291  = rq3_mask_4;
+    \$291  = rq2_mult_1[16:0];
     if (rst) begin
-      \$291  = 34'h000000000;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$292  = rq3_mask_5;
+    \$292  = \$81 ;
     if (rst) begin
-      \$292  = 34'h000000000;
+      \$292  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$293  = i__payload[95:72];
+    \$293  = rq2_part1_0;
     if (rst) begin
       \$293  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$294  = \$104 ;
+    \$294  = rq2_x[23:17];
     if (rst) begin
-      \$294  = 34'h000000000;
+      \$294  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$295  = rq3_part0_0;
+    \$295  = rq2_mult_1[24:17];
     if (rst) begin
-      \$295  = 34'h000000000;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$296  = \$105 ;
+    \$296  = \$82 ;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$297  = rq3_part0_1;
+    \$297  = rq2_part1_1;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$298  = \$106 ;
+    \$298  = \$90 [48:0];
     if (rst) begin
-      \$298  = 24'h000000;
+      \$298  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$299  = rq3_part1_0;
+    \$299  = \$91 ;
     if (rst) begin
-      \$299  = 24'h000000;
+      \$299  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$300  = \$107 ;
+    \$300  = \$92 ;
     if (rst) begin
-      \$300  = 15'h0000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$301  = rq3_part1_1;
+    \$301  = \$95 ;
     if (rst) begin
-      \$301  = 15'h0000;
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$302  = \$115 [48:0];
+    \$302  = \$99 ;
     if (rst) begin
-      \$302  = 49'h0000000000000;
+      \$302  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$303  = \$116 ;
+    \$303  = \$100 ;
     if (rst) begin
-      \$303  = 49'h0000000000000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$304  = \$117 ;
+    \$304  = rq3_mult_1;
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$305  = \$120 ;
+    \$305  = rq3_mult_2;
     if (rst) begin
-      \$305  = 1'h0;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$306  = \$124 ;
+    \$306  = rq3_mult_3;
     if (rst) begin
-      \$306  = 51'h0000000000000;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$307  = \$128 [3:0];
+    \$307  = rq3_mult_4;
     if (rst) begin
-      \$307  = 4'h0;
+      \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$308  = \$signature__addr ;
+    \$308  = rq3_mult_5;
+    if (rst) begin
+      \$308  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$309  = rq3_mult_6;
+    if (rst) begin
+      \$309  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$310  = \$101 ;
+    if (rst) begin
+      \$310  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$311  = rq3_shift_1;
+    if (rst) begin
+      \$311  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$312  = rq3_shift_2;
+    if (rst) begin
+      \$312  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$313  = rq3_shift_3;
+    if (rst) begin
+      \$313  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$314  = rq3_shift_4;
+    if (rst) begin
+      \$314  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$315  = rq3_shift_5;
+    if (rst) begin
+      \$315  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$316  = rq3_shift_6;
+    if (rst) begin
+      \$316  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$317  = \$102 ;
+    if (rst) begin
+      \$317  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$318  = rq3_half_1;
+    if (rst) begin
+      \$318  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$319  = rq3_half_2;
+    if (rst) begin
+      \$319  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$320  = rq3_half_3;
+    if (rst) begin
+      \$320  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$321  = rq3_half_4;
+    if (rst) begin
+      \$321  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$322  = rq3_half_5;
+    if (rst) begin
+      \$322  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$323  = rq3_half_6;
+    if (rst) begin
+      \$323  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$324  = \$103 ;
+    if (rst) begin
+      \$324  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$325  = rq3_mask_1;
+    if (rst) begin
+      \$325  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$326  = rq3_mask_2;
+    if (rst) begin
+      \$326  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$327  = rq3_mask_3;
+    if (rst) begin
+      \$327  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$328  = rq3_mask_4;
+    if (rst) begin
+      \$328  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$329  = rq3_mask_5;
+    if (rst) begin
+      \$329  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$330  = rq3_mask_6;
+    if (rst) begin
+      \$330  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$331  = i__payload[95:72];
+    if (rst) begin
+      \$331  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$332  = rq3_x[16:0];
+    if (rst) begin
+      \$332  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$333  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$333  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$334  = \$104 ;
+    if (rst) begin
+      \$334  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$335  = rq3_part0_0;
+    if (rst) begin
+      \$335  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$336  = rq3_x[16:0];
+    if (rst) begin
+      \$336  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$337  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$337  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$338  = \$105 ;
+    if (rst) begin
+      \$338  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$339  = rq3_part0_1;
+    if (rst) begin
+      \$339  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$340  = rq3_x[23:17];
+    if (rst) begin
+      \$340  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$341  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$341  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$342  = \$106 ;
+    if (rst) begin
+      \$342  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$343  = rq3_part1_0;
+    if (rst) begin
+      \$343  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$344  = rq3_x[23:17];
+    if (rst) begin
+      \$344  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$345  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$345  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$346  = \$107 ;
+    if (rst) begin
+      \$346  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$347  = rq3_part1_1;
+    if (rst) begin
+      \$347  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$348  = \$115 [48:0];
+    if (rst) begin
+      \$348  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$349  = \$116 ;
+    if (rst) begin
+      \$349  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$350  = \$117 ;
+    if (rst) begin
+      \$350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$351  = \$120 ;
+    if (rst) begin
+      \$351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$352  = \$124 ;
+    if (rst) begin
+      \$352  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$353  = \$128 [3:0];
+    if (rst) begin
+      \$353  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$354  = \$signature__addr ;
     if (\$135 ) begin
-      \$308  = \$138 [2:0];
+      \$354  = \$138 [2:0];
     end
     if (rst) begin
-      \$308  = 3'h0;
+      \$354  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$309  = rport__addr;
+    \$355  = rport__addr;
     if (\$142 ) begin
-      \$309  = \$145 [2:0];
+      \$355  = \$145 [2:0];
     end
     if (rst) begin
-      \$309  = 3'h0;
+      \$355  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$310  = \$158 [2:0];
+    \$356  = \$158 [3:0];
     if (rst) begin
-      \$310  = 3'h0;
+      \$356  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$311  = o__valid;
+    \$357  = o__valid;
     if (\$160 ) begin
-      \$311  = \$162 ;
+      \$357  = \$162 ;
     end
     if (rst) begin
-      \$311  = 1'h0;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$312  = o__payload;
+    \$358  = o__payload;
     if (\$160 ) begin
-      \$312  = \$164 ;
+      \$358  = \$164 ;
     end
     if (rst) begin
-      \$312  = 32'd0;
+      \$358  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -34724,9 +36005,9 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$1 ;
   wire \$10 ;
   reg [5:0] \$100 ;
-  reg [33:0] \$101 ;
-  reg [33:0] \$102 ;
-  reg [33:0] \$103 ;
+  reg [5:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
   reg [33:0] \$104 ;
   reg [33:0] \$105 ;
   reg [33:0] \$106 ;
@@ -34737,29 +36018,42 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] \$110 ;
   reg [33:0] \$111 ;
   reg [33:0] \$112 ;
-  reg [24:0] \$113 ;
+  reg [33:0] \$113 ;
   reg [33:0] \$114 ;
   reg [33:0] \$115 ;
-  reg [24:0] \$116 ;
-  reg [24:0] \$117 ;
+  reg [33:0] \$116 ;
+  reg [33:0] \$117 ;
   reg [24:0] \$118 ;
-  reg [24:0] \$119 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [15:0] \$120 ;
-  reg [15:0] \$121 ;
-  reg [49:0] \$122 ;
-  reg [49:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [51:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [2:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg [16:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [24:0] \$125 ;
+  reg [24:0] \$126 ;
+  reg [7:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [24:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [2:0] \$130 ;
-  reg \$131 ;
+  reg [24:0] \$130 ;
+  reg [7:0] \$131 ;
   reg [7:0] \$132 ;
+  reg [15:0] \$133 ;
+  reg [15:0] \$134 ;
+  reg [49:0] \$135 ;
+  reg [49:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [51:0] \$139 ;
   wire [4:0] \$14 ;
+  reg [3:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire \$15 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
@@ -34819,13 +36113,13 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -34841,15 +36135,15 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg [24:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
   reg [24:0] \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [5:0] \$96 ;
+  reg [24:0] \$95 ;
+  reg [24:0] \$96 ;
   reg [5:0] \$97 ;
   reg [5:0] \$98 ;
   reg [5:0] \$99 ;
@@ -34879,7 +36173,7 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -34893,18 +36187,25 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq0_half_4 = 34'h000000000;
   reg [33:0] rq0_half_5 = 34'h000000000;
   reg [33:0] rq0_half_6 = 34'h000000000;
+  reg [33:0] rq0_half_7 = 34'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [33:0] rq0_mask_1 = 34'h000000000;
   reg [33:0] rq0_mask_2 = 34'h000000000;
   reg [33:0] rq0_mask_3 = 34'h000000000;
   reg [33:0] rq0_mask_4 = 34'h000000000;
   reg [33:0] rq0_mask_5 = 34'h000000000;
   reg [33:0] rq0_mask_6 = 34'h000000000;
+  reg [33:0] rq0_mask_7 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -34921,8 +36222,13 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [24:0] rq0_x = 25'h0000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [7:0] rq0_x1_0 = 8'h00;
+  reg [7:0] rq0_x1_1 = 8'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -34930,9 +36236,10 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [6:0];
+  reg [7:0] queue [7:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -34941,14 +36248,15 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 8'h00;
     queue[5] = 8'h00;
     queue[6] = 8'h00;
+    queue[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 52'h000000000007f : rq0_code;
@@ -34959,24 +36267,24 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'hf;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 5'h00 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[24:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[24:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(4'h8) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -34992,15 +36300,15 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_6 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$51  = rq_valid_7 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h7;
   assign \$53  = \$signature__addr  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h6;
+  assign \$59  = rport__addr == 3'h7;
   assign \$60  = rport__addr + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
   assign \$62  = ~ o__valid;
@@ -35009,7 +36317,7 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$68  = rq_valid_7 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -35019,7 +36327,7 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_6;
+  assign \$78  = \$77  | rq_valid_7;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -35039,93 +36347,119 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$89 ;
+    rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$90 ;
+    rq0_mult_1 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$91 ;
+    rq0_mult_2 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$92 ;
+    rq0_mult_3 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$93 ;
+    rq0_mult_4 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$94 ;
+    rq0_mult_5 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$95 ;
+    rq0_mult_6 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$96 ;
+    rq0_mult_7 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$97 ;
+    rq0_shift_1 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$98 ;
+    rq0_shift_2 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$99 ;
+    rq0_shift_3 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$100 ;
+    rq0_shift_4 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$101 ;
+    rq0_shift_5 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$102 ;
+    rq0_shift_6 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$103 ;
+    rq0_shift_7 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$104 ;
+    rq0_half_1 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$105 ;
+    rq0_half_2 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$106 ;
+    rq0_half_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$107 ;
+    rq0_half_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$108 ;
+    rq0_half_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$109 ;
+    rq0_half_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$110 ;
+    rq0_half_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$111 ;
+    rq0_mask_1 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$112 ;
+    rq0_mask_2 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$113 ;
+    rq0_mask_3 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$114 ;
+    rq0_mask_4 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$115 ;
+    rq0_mask_5 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$116 ;
+    rq0_mask_6 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$117 ;
+    rq0_mask_7 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$118 ;
+    rq0_x <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$119 ;
+    rq0_x0_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$120 ;
+    rq0_m0_0 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$121 ;
+    rq0_part0_0 <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$122 ;
+    rq0_part0_0_r <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$123 ;
+    rq0_x0_1 <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$124 ;
+    rq0_m0_1 <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$125 ;
+    rq0_part0_1 <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$126 ;
+    rq0_part0_1_r <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_x1_0 <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_m1_0 <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_part1_0 <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_part1_0_r <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    rq0_x1_1 <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    rq0_m1_1 <= \$132 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$133 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$134 ;
+  always @(posedge clk)
+    rq0_prod <= \$135 ;
+  always @(posedge clk)
+    rq0_floor <= \$136 ;
+  always @(posedge clk)
+    rq0_above <= \$137 ;
+  always @(posedge clk)
+    rq0_tie <= \$138 ;
+  always @(posedge clk)
+    rq0_code <= \$139 ;
+  always @(posedge clk)
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
     (* full_case = 32'd1 *)
@@ -35339,322 +36673,413 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$89  = \$16 ;
+    \$89  = rq_valid_7;
     if (rst) begin
-      \$89  = 25'h0000000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$90  = rq0_mult_1;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$91  = rq0_mult_2;
+    \$91  = rq0_mult_1;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$92  = rq0_mult_3;
+    \$92  = rq0_mult_2;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$93  = rq0_mult_4;
+    \$93  = rq0_mult_3;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$94  = rq0_mult_5;
+    \$94  = rq0_mult_4;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$95  = \$17 ;
+    \$95  = rq0_mult_5;
     if (rst) begin
-      \$95  = 6'h00;
+      \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$96  = rq0_shift_1;
+    \$96  = rq0_mult_6;
     if (rst) begin
-      \$96  = 6'h00;
+      \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$97  = rq0_shift_2;
+    \$97  = \$17 ;
     if (rst) begin
       \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$98  = rq0_shift_3;
+    \$98  = rq0_shift_1;
     if (rst) begin
       \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$99  = rq0_shift_4;
+    \$99  = rq0_shift_2;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$100  = rq0_shift_5;
+    \$100  = rq0_shift_3;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$101  = \$18 ;
+    \$101  = rq0_shift_4;
     if (rst) begin
-      \$101  = 34'h000000000;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$102  = rq0_half_1;
+    \$102  = rq0_shift_5;
     if (rst) begin
-      \$102  = 34'h000000000;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$103  = rq0_half_2;
+    \$103  = rq0_shift_6;
     if (rst) begin
-      \$103  = 34'h000000000;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$104  = rq0_half_3;
+    \$104  = \$18 ;
     if (rst) begin
       \$104  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$105  = rq0_half_4;
+    \$105  = rq0_half_1;
     if (rst) begin
       \$105  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$106  = rq0_half_5;
+    \$106  = rq0_half_2;
     if (rst) begin
       \$106  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$107  = \$19 ;
+    \$107  = rq0_half_3;
     if (rst) begin
       \$107  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$108  = rq0_mask_1;
+    \$108  = rq0_half_4;
     if (rst) begin
       \$108  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$109  = rq0_mask_2;
+    \$109  = rq0_half_5;
     if (rst) begin
       \$109  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$110  = rq0_mask_3;
+    \$110  = rq0_half_6;
     if (rst) begin
       \$110  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$111  = rq0_mask_4;
+    \$111  = \$19 ;
     if (rst) begin
       \$111  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$112  = rq0_mask_5;
+    \$112  = rq0_mask_1;
     if (rst) begin
       \$112  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$113  = i__payload;
+    \$113  = rq0_mask_2;
     if (rst) begin
-      \$113  = 25'h0000000;
+      \$113  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$114  = \$20 ;
+    \$114  = rq0_mask_3;
     if (rst) begin
       \$114  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$115  = rq0_part0_0;
+    \$115  = rq0_mask_4;
     if (rst) begin
       \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$116  = \$21 ;
+    \$116  = rq0_mask_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$117  = rq0_part0_1;
+    \$117  = rq0_mask_6;
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$117  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$118  = \$22 ;
+    \$118  = i__payload;
     if (rst) begin
       \$118  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$119  = rq0_part1_0;
+    \$119  = rq0_x[16:0];
     if (rst) begin
-      \$119  = 25'h0000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$120  = \$23 ;
+    \$120  = rq0_mult_1[16:0];
     if (rst) begin
-      \$120  = 16'h0000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$121  = rq0_part1_1;
+    \$121  = \$20 ;
     if (rst) begin
-      \$121  = 16'h0000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$122  = \$31 [49:0];
+    \$122  = rq0_part0_0;
     if (rst) begin
-      \$122  = 50'h0000000000000;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$123  = \$32 ;
+    \$123  = rq0_x[16:0];
     if (rst) begin
-      \$123  = 50'h0000000000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$124  = \$33 ;
+    \$124  = rq0_mult_1[24:17];
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$125  = \$36 ;
+    \$125  = \$21 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$126  = \$40 ;
+    \$126  = rq0_part0_1;
     if (rst) begin
-      \$126  = 52'h0000000000000;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = rq0_x[24:17];
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$128  = \$signature__addr ;
-    if (\$51 ) begin
-      \$128  = \$54 [2:0];
-    end
+    \$128  = rq0_mult_1[16:0];
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$129  = rport__addr;
-    if (\$58 ) begin
-      \$129  = \$61 [2:0];
-    end
+    \$129  = \$22 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$130  = \$74 [2:0];
+    \$130  = rq0_part1_0;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$131  = o__valid;
-    if (\$76 ) begin
-      \$131  = \$78 ;
-    end
+    \$131  = rq0_x[24:17];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$132  = o__payload;
-    if (\$76 ) begin
-      \$132  = \$80 ;
-    end
+    \$132  = rq0_mult_1[24:17];
     if (rst) begin
       \$132  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$133  = \$23 ;
+    if (rst) begin
+      \$133  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$134  = rq0_part1_1;
+    if (rst) begin
+      \$134  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$135  = \$31 [49:0];
+    if (rst) begin
+      \$135  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$136  = \$32 ;
+    if (rst) begin
+      \$136  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$137  = \$33 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$138  = \$36 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$139  = \$40 ;
+    if (rst) begin
+      \$139  = 52'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$140  = \$44 [3:0];
+    if (rst) begin
+      \$140  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$141  = \$signature__addr ;
+    if (\$51 ) begin
+      \$141  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$142  = rport__addr;
+    if (\$58 ) begin
+      \$142  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$142  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$143  = \$74 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$144  = o__valid;
+    if (\$76 ) begin
+      \$144  = \$78 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$145  = o__payload;
+    if (\$76 ) begin
+      \$145  = \$80 ;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -38752,9 +40177,9 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$1 ;
   wire \$10 ;
   reg [5:0] \$100 ;
-  reg [32:0] \$101 ;
-  reg [32:0] \$102 ;
-  reg [32:0] \$103 ;
+  reg [5:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
   reg [32:0] \$104 ;
   reg [32:0] \$105 ;
   reg [32:0] \$106 ;
@@ -38765,29 +40190,42 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] \$110 ;
   reg [32:0] \$111 ;
   reg [32:0] \$112 ;
-  reg [20:0] \$113 ;
-  reg [33:0] \$114 ;
-  reg [33:0] \$115 ;
-  reg [24:0] \$116 ;
-  reg [24:0] \$117 ;
+  reg [32:0] \$113 ;
+  reg [32:0] \$114 ;
+  reg [32:0] \$115 ;
+  reg [32:0] \$116 ;
+  reg [32:0] \$117 ;
   reg [20:0] \$118 ;
-  reg [20:0] \$119 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [11:0] \$120 ;
-  reg [11:0] \$121 ;
-  reg [45:0] \$122 ;
-  reg [45:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [47:0] \$126 ;
+  reg [16:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [24:0] \$125 ;
+  reg [24:0] \$126 ;
   reg [3:0] \$127 ;
-  reg [2:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg [16:0] \$128 ;
+  reg [20:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [2:0] \$130 ;
-  reg \$131 ;
+  reg [20:0] \$130 ;
+  reg [3:0] \$131 ;
   reg [7:0] \$132 ;
+  reg [11:0] \$133 ;
+  reg [11:0] \$134 ;
+  reg [45:0] \$135 ;
+  reg [45:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [47:0] \$139 ;
   wire [4:0] \$14 ;
+  reg [3:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire \$15 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
@@ -38847,13 +40285,13 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -38869,15 +40307,15 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg [24:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
   reg [24:0] \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [5:0] \$96 ;
+  reg [24:0] \$95 ;
+  reg [24:0] \$96 ;
   reg [5:0] \$97 ;
   reg [5:0] \$98 ;
   reg [5:0] \$99 ;
@@ -38907,7 +40345,7 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -38921,18 +40359,25 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_half_4 = 33'h000000000;
   reg [32:0] rq0_half_5 = 33'h000000000;
   reg [32:0] rq0_half_6 = 33'h000000000;
+  reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [32:0] rq0_mask_1 = 33'h000000000;
   reg [32:0] rq0_mask_2 = 33'h000000000;
   reg [32:0] rq0_mask_3 = 33'h000000000;
   reg [32:0] rq0_mask_4 = 33'h000000000;
   reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [32:0] rq0_mask_6 = 33'h000000000;
+  reg [32:0] rq0_mask_7 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -38949,8 +40394,13 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [3:0] rq0_x1_0 = 4'h0;
+  reg [3:0] rq0_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -38958,9 +40408,10 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [6:0];
+  reg [7:0] queue [7:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -38969,14 +40420,15 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[4] = 8'h00;
     queue[5] = 8'h00;
     queue[6] = 8'h00;
+    queue[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -38987,24 +40439,24 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'hf;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 5'h00 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(6'h25) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -39020,15 +40472,15 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_6 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$51  = rq_valid_7 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h7;
   assign \$53  = \$signature__addr  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h6;
+  assign \$59  = rport__addr == 3'h7;
   assign \$60  = rport__addr + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
   assign \$62  = ~ o__valid;
@@ -39037,7 +40489,7 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$68  = rq_valid_7 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -39047,7 +40499,7 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_6;
+  assign \$78  = \$77  | rq_valid_7;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -39067,93 +40519,119 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$89 ;
+    rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$90 ;
+    rq0_mult_1 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$91 ;
+    rq0_mult_2 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$92 ;
+    rq0_mult_3 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$93 ;
+    rq0_mult_4 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$94 ;
+    rq0_mult_5 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$95 ;
+    rq0_mult_6 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$96 ;
+    rq0_mult_7 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$97 ;
+    rq0_shift_1 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$98 ;
+    rq0_shift_2 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$99 ;
+    rq0_shift_3 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$100 ;
+    rq0_shift_4 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$101 ;
+    rq0_shift_5 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$102 ;
+    rq0_shift_6 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$103 ;
+    rq0_shift_7 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$104 ;
+    rq0_half_1 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$105 ;
+    rq0_half_2 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$106 ;
+    rq0_half_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$107 ;
+    rq0_half_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$108 ;
+    rq0_half_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$109 ;
+    rq0_half_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$110 ;
+    rq0_half_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$111 ;
+    rq0_mask_1 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$112 ;
+    rq0_mask_2 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$113 ;
+    rq0_mask_3 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$114 ;
+    rq0_mask_4 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$115 ;
+    rq0_mask_5 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$116 ;
+    rq0_mask_6 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$117 ;
+    rq0_mask_7 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$118 ;
+    rq0_x <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$119 ;
+    rq0_x0_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$120 ;
+    rq0_m0_0 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$121 ;
+    rq0_part0_0 <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$122 ;
+    rq0_part0_0_r <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$123 ;
+    rq0_x0_1 <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$124 ;
+    rq0_m0_1 <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$125 ;
+    rq0_part0_1 <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$126 ;
+    rq0_part0_1_r <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_x1_0 <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_m1_0 <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_part1_0 <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_part1_0_r <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    rq0_x1_1 <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    rq0_m1_1 <= \$132 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$133 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$134 ;
+  always @(posedge clk)
+    rq0_prod <= \$135 ;
+  always @(posedge clk)
+    rq0_floor <= \$136 ;
+  always @(posedge clk)
+    rq0_above <= \$137 ;
+  always @(posedge clk)
+    rq0_tie <= \$138 ;
+  always @(posedge clk)
+    rq0_code <= \$139 ;
+  always @(posedge clk)
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     (* full_case = 32'd1 *)
@@ -39367,322 +40845,413 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$89  = \$16 ;
+    \$89  = rq_valid_7;
     if (rst) begin
-      \$89  = 25'h0000000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$90  = rq0_mult_1;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$91  = rq0_mult_2;
+    \$91  = rq0_mult_1;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$92  = rq0_mult_3;
+    \$92  = rq0_mult_2;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$93  = rq0_mult_4;
+    \$93  = rq0_mult_3;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$94  = rq0_mult_5;
+    \$94  = rq0_mult_4;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$95  = \$17 ;
+    \$95  = rq0_mult_5;
     if (rst) begin
-      \$95  = 6'h00;
+      \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$96  = rq0_shift_1;
+    \$96  = rq0_mult_6;
     if (rst) begin
-      \$96  = 6'h00;
+      \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$97  = rq0_shift_2;
+    \$97  = \$17 ;
     if (rst) begin
       \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$98  = rq0_shift_3;
+    \$98  = rq0_shift_1;
     if (rst) begin
       \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$99  = rq0_shift_4;
+    \$99  = rq0_shift_2;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$100  = rq0_shift_5;
+    \$100  = rq0_shift_3;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$101  = \$18 ;
+    \$101  = rq0_shift_4;
     if (rst) begin
-      \$101  = 33'h000000000;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$102  = rq0_half_1;
+    \$102  = rq0_shift_5;
     if (rst) begin
-      \$102  = 33'h000000000;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$103  = rq0_half_2;
+    \$103  = rq0_shift_6;
     if (rst) begin
-      \$103  = 33'h000000000;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$104  = rq0_half_3;
+    \$104  = \$18 ;
     if (rst) begin
       \$104  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$105  = rq0_half_4;
+    \$105  = rq0_half_1;
     if (rst) begin
       \$105  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$106  = rq0_half_5;
+    \$106  = rq0_half_2;
     if (rst) begin
       \$106  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$107  = \$19 ;
+    \$107  = rq0_half_3;
     if (rst) begin
       \$107  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$108  = rq0_mask_1;
+    \$108  = rq0_half_4;
     if (rst) begin
       \$108  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$109  = rq0_mask_2;
+    \$109  = rq0_half_5;
     if (rst) begin
       \$109  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$110  = rq0_mask_3;
+    \$110  = rq0_half_6;
     if (rst) begin
       \$110  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$111  = rq0_mask_4;
+    \$111  = \$19 ;
     if (rst) begin
       \$111  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$112  = rq0_mask_5;
+    \$112  = rq0_mask_1;
     if (rst) begin
       \$112  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$113  = i__payload;
+    \$113  = rq0_mask_2;
     if (rst) begin
-      \$113  = 21'h000000;
+      \$113  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$114  = \$20 ;
+    \$114  = rq0_mask_3;
     if (rst) begin
-      \$114  = 34'h000000000;
+      \$114  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$115  = rq0_part0_0;
+    \$115  = rq0_mask_4;
     if (rst) begin
-      \$115  = 34'h000000000;
+      \$115  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$116  = \$21 ;
+    \$116  = rq0_mask_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$117  = rq0_part0_1;
+    \$117  = rq0_mask_6;
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$117  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$118  = \$22 ;
+    \$118  = i__payload;
     if (rst) begin
       \$118  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$119  = rq0_part1_0;
+    \$119  = rq0_x[16:0];
     if (rst) begin
-      \$119  = 21'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$120  = \$23 ;
+    \$120  = rq0_mult_1[16:0];
     if (rst) begin
-      \$120  = 12'h000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$121  = rq0_part1_1;
+    \$121  = \$20 ;
     if (rst) begin
-      \$121  = 12'h000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$122  = \$31 [45:0];
+    \$122  = rq0_part0_0;
     if (rst) begin
-      \$122  = 46'h000000000000;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$123  = \$32 ;
+    \$123  = rq0_x[16:0];
     if (rst) begin
-      \$123  = 46'h000000000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$124  = \$33 ;
+    \$124  = rq0_mult_1[24:17];
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$125  = \$36 ;
+    \$125  = \$21 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$126  = \$40 ;
+    \$126  = rq0_part0_1;
     if (rst) begin
-      \$126  = 48'h000000000000;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = rq0_x[20:17];
     if (rst) begin
       \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$128  = \$signature__addr ;
-    if (\$51 ) begin
-      \$128  = \$54 [2:0];
-    end
+    \$128  = rq0_mult_1[16:0];
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$129  = rport__addr;
-    if (\$58 ) begin
-      \$129  = \$61 [2:0];
-    end
+    \$129  = \$22 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$130  = \$74 [2:0];
+    \$130  = rq0_part1_0;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$131  = o__valid;
-    if (\$76 ) begin
-      \$131  = \$78 ;
-    end
+    \$131  = rq0_x[20:17];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$132  = o__payload;
-    if (\$76 ) begin
-      \$132  = \$80 ;
-    end
+    \$132  = rq0_mult_1[24:17];
     if (rst) begin
       \$132  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$133  = \$23 ;
+    if (rst) begin
+      \$133  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$134  = rq0_part1_1;
+    if (rst) begin
+      \$134  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$135  = \$31 [45:0];
+    if (rst) begin
+      \$135  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$136  = \$32 ;
+    if (rst) begin
+      \$136  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$137  = \$33 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$138  = \$36 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$139  = \$40 ;
+    if (rst) begin
+      \$139  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$140  = \$44 [3:0];
+    if (rst) begin
+      \$140  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$141  = \$signature__addr ;
+    if (\$51 ) begin
+      \$141  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$142  = rport__addr;
+    if (\$58 ) begin
+      \$142  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$142  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$143  = \$74 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$144  = o__valid;
+    if (\$76 ) begin
+      \$144  = \$78 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$145  = o__payload;
+    if (\$76 ) begin
+      \$145  = \$80 ;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -39719,27 +41288,31 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg [34:0] \$114 ;
-  reg [17:0] \$115 ;
-  reg [17:0] \$116 ;
+  reg \$114 ;
+  reg [34:0] \$115 ;
+  reg [16:0] \$116 ;
   reg [17:0] \$117 ;
   reg [17:0] \$118 ;
-  reg [1:0] \$119 ;
+  reg [16:0] \$119 ;
   wire [16:0] \$12 ;
-  reg [1:0] \$120 ;
-  reg [33:0] \$121 ;
-  reg [33:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [35:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [3:0] \$128 ;
-  reg [3:0] \$129 ;
+  reg [17:0] \$120 ;
+  reg [17:0] \$121 ;
+  reg \$122 ;
+  reg [1:0] \$123 ;
+  reg [1:0] \$124 ;
+  reg [33:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [35:0] \$129 ;
   wire [26:0] \$13 ;
-  reg [3:0] \$130 ;
-  reg \$131 ;
-  reg [7:0] \$132 ;
+  reg [7:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg [3:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg [3:0] \$134 ;
+  reg \$135 ;
+  reg [7:0] \$136 ;
   wire [27:0] \$14 ;
   wire [47:0] \$15 ;
   wire [48:0] \$16 ;
@@ -39906,6 +41479,9 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire [33:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [34:0] rq0_x = 35'h000000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x1_0 = 17'h00000;
+  reg rq0_x2_0 = 1'h0;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -39913,6 +41489,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -40175,7 +41752,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [12:0];
+  reg [7:0] queue [13:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -40190,13 +41767,14 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[10] = 8'h00;
     queue[11] = 8'h00;
     queue[12] = 8'h00;
+    queue[13] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'he;
+  assign q_room = q_owed < 4'hf;
   assign a__ready = q_room & b__valid;
   assign b__ready = q_room & a__valid;
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
@@ -40206,7 +41784,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$5  = ~ \$4 ;
   assign \$6  = \$3  & \$5 ;
   assign \$7  = ~ \$6 ;
-  assign \$signature__en  = rq_valid_7 & \$7 ;
+  assign \$signature__en  = rq_valid_8 & \$7 ;
   assign \$8  = a__valid & b__valid;
   assign \$9  = \$8  & q_room;
   assign \$10  = $signed(add0_a_in) - $signed(4'h8);
@@ -40220,9 +41798,9 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$21  = $signed(1'h0) + $signed(\$20 );
   assign \$23  = $signed(\$21 ) + $signed(\$22 );
   assign \$24  = $signed(add0_a_rescaled) + $signed(add0_b_rescaled);
-  assign \$25  = rq0_x[16:0] * 1'h1;
-  assign \$26  = rq0_x[33:17] * 1'h1;
-  assign \$27  = $signed(rq0_x[34]) * $signed(2'h1);
+  assign \$25  = rq0_x0_0 * 1'h1;
+  assign \$26  = rq0_x1_0 * 1'h1;
+  assign \$27  = $signed(rq0_x2_0) * $signed(2'h1);
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
   assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
@@ -40247,15 +41825,15 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$55  = ~ \$54 ;
   assign \$56  = \$53  & \$55 ;
   assign \$57  = ~ \$56 ;
-  assign \$58  = rq_valid_7 & \$57 ;
-  assign \$59  = \$signature__addr  == 4'hc;
+  assign \$58  = rq_valid_8 & \$57 ;
+  assign \$59  = \$signature__addr  == 4'hd;
   assign \$60  = \$signature__addr  + 1'h1;
   assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rport__addr == 4'hc;
+  assign \$66  = rport__addr == 4'hd;
   assign \$67  = rport__addr + 1'h1;
   assign \$68  = \$66  ? 5'h00 : \$67 ;
   assign \$69  = ~ o__valid;
@@ -40264,7 +41842,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$72  = ~ \$71 ;
   assign \$73  = \$70  & \$72 ;
   assign \$74  = ~ \$73 ;
-  assign \$75  = rq_valid_7 & \$74 ;
+  assign \$75  = rq_valid_8 & \$74 ;
   assign \$76  = q_stored + \$75 ;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
@@ -40274,7 +41852,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$82  = ~ o__valid;
   assign \$83  = \$82  | o__ready;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  | rq_valid_7;
+  assign \$85  = \$84  | rq_valid_8;
   assign \$86  = | q_stored;
   assign \$87  = \$86  ? rport__data : q_in;
   always @(posedge clk)
@@ -40330,43 +41908,51 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   always @(posedge clk)
     rq_valid_7 <= \$113 ;
   always @(posedge clk)
-    rq0_x <= \$114 ;
+    rq_valid_8 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$115 ;
+    rq0_x <= \$115 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$116 ;
+    rq0_x0_0 <= \$116 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$117 ;
+    rq0_part0_0 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$118 ;
+    rq0_part0_0_r <= \$118 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$119 ;
+    rq0_x1_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$120 ;
+    rq0_part1_0 <= \$120 ;
   always @(posedge clk)
-    rq0_prod <= \$121 ;
+    rq0_part1_0_r <= \$121 ;
   always @(posedge clk)
-    rq0_floor <= \$122 ;
+    rq0_x2_0 <= \$122 ;
   always @(posedge clk)
-    rq0_above <= \$123 ;
+    rq0_part2_0 <= \$123 ;
   always @(posedge clk)
-    rq0_tie <= \$124 ;
+    rq0_part2_0_r <= \$124 ;
   always @(posedge clk)
-    rq0_code <= \$125 ;
+    rq0_prod <= \$125 ;
   always @(posedge clk)
-    rq0_out <= \$126 ;
+    rq0_floor <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_above <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_tie <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_code <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_out <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    q_owed <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    \$signature__addr  <= \$132 ;
+  always @(posedge clk)
+    rport__addr <= \$133 ;
+  always @(posedge clk)
+    q_stored <= \$134 ;
+  always @(posedge clk)
+    o__valid <= \$135 ;
+  always @(posedge clk)
+    o__payload <= \$136 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$88  = \$9 ;
@@ -40551,147 +42137,175 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$114  = \$24 ;
+    \$114  = rq_valid_7;
     if (rst) begin
-      \$114  = 35'h000000000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$115  = \$25 ;
+    \$115  = \$24 ;
     if (rst) begin
-      \$115  = 18'h00000;
+      \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$116  = rq0_part0_0;
+    \$116  = rq0_x[16:0];
     if (rst) begin
-      \$116  = 18'h00000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$117  = \$26 ;
+    \$117  = \$25 ;
     if (rst) begin
       \$117  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$118  = rq0_part1_0;
+    \$118  = rq0_part0_0;
     if (rst) begin
       \$118  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$119  = \$27 ;
+    \$119  = rq0_x[33:17];
     if (rst) begin
-      \$119  = 2'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$120  = rq0_part2_0;
+    \$120  = \$26 ;
     if (rst) begin
-      \$120  = 2'h0;
+      \$120  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$121  = \$33 [33:0];
+    \$121  = rq0_part1_0;
     if (rst) begin
-      \$121  = 34'h000000000;
+      \$121  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$122  = \$34 ;
+    \$122  = rq0_x[34];
     if (rst) begin
-      \$122  = 34'h000000000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$123  = \$35 ;
+    \$123  = \$27 ;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$124  = \$38 ;
+    \$124  = rq0_part2_0;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$125  = \$42 ;
+    \$125  = \$33 [33:0];
     if (rst) begin
-      \$125  = 36'h000000000;
+      \$125  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$126  = \$46 [7:0];
+    \$126  = \$34 ;
     if (rst) begin
-      \$126  = 8'h00;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$127  = \$51 [3:0];
+    \$127  = \$35 ;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$128  = \$signature__addr ;
+    \$128  = \$38 ;
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$129  = \$42 ;
+    if (rst) begin
+      \$129  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$130  = \$46 [7:0];
+    if (rst) begin
+      \$130  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$131  = \$51 [3:0];
+    if (rst) begin
+      \$131  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$132  = \$signature__addr ;
     if (\$58 ) begin
-      \$128  = \$61 [3:0];
+      \$132  = \$61 [3:0];
     end
     if (rst) begin
-      \$128  = 4'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$129  = rport__addr;
+    \$133  = rport__addr;
     if (\$65 ) begin
-      \$129  = \$68 [3:0];
+      \$133  = \$68 [3:0];
     end
     if (rst) begin
-      \$129  = 4'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$130  = \$81 [3:0];
+    \$134  = \$81 [3:0];
     if (rst) begin
-      \$130  = 4'h0;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$131  = o__valid;
+    \$135  = o__valid;
     if (\$83 ) begin
-      \$131  = \$85 ;
+      \$135  = \$85 ;
     end
     if (rst) begin
-      \$131  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$132  = o__payload;
+    \$136  = o__payload;
     if (\$83 ) begin
-      \$132  = \$87 ;
+      \$136  = \$87 ;
     end
     if (rst) begin
-      \$132  = 8'h00;
+      \$136  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -40703,10 +42317,10 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \a__payload[0]  = a__payload;
   assign \b__payload[0]  = b__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$13  = { add0_a_part0_r[25], add0_a_part0_r };
-  assign \$15  = { add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r, 17'h00000 };
   assign rq0_rem[33:25] = 9'h000;
   assign rq0_rem[24:0] = rq0_prod[24:0];
+  assign \$13  = { add0_a_part0_r[25], add0_a_part0_r };
+  assign \$15  = { add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r, 17'h00000 };
   assign \$20  = { add0_b_part0_r[23], add0_b_part0_r };
   assign \$22  = { add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r, 17'h00000 };
   assign \$28  = { 1'h0, rq0_part0_0_r };
@@ -40729,19 +42343,19 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg [12:0] \$104 ;
   reg [12:0] \$105 ;
   reg \$106 ;
-  reg [12:0] \$107 ;
-  reg [3:0] \$108 ;
+  reg \$107 ;
+  reg \$108 ;
   reg \$109 ;
   wire \$11 ;
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg [12:0] \$116 ;
+  reg [12:0] \$114 ;
+  reg [12:0] \$115 ;
+  reg [29:0] \$116 ;
   reg [29:0] \$117 ;
-  reg [29:0] \$118 ;
+  reg [12:0] \$118 ;
   reg [20:0] \$119 ;
   wire \$12 ;
   reg [20:0] \$120 ;
@@ -40898,9 +42512,6 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
-  reg [12:0] result0 = 13'h0000;
-  reg [3:0] result_group = 4'h0;
-  reg result_valid = 1'h0;
   reg [2:0] rport__addr = 3'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
@@ -40914,6 +42525,8 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire [37:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [12:0] rq0_x = 13'h0000;
+  reg [12:0] rq0_x0_0 = 13'h0000;
+  reg [12:0] rq0_x0_1 = 13'h0000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -40921,6 +42534,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] queue [7:0];
@@ -40957,7 +42571,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$14  = ~ \$13 ;
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
-  assign \$signature__en  = rq_valid_6 & \$16 ;
+  assign \$signature__en  = rq_valid_7 & \$16 ;
   assign \$17  = i__valid & i__ready;
   assign \$18  = group == 4'hf;
   assign \$19  = group + 1'h1;
@@ -40972,8 +42586,8 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$28  = i__valid & i__ready;
   assign \$29  = element == 4'hf;
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = $signed(rq0_x) * $signed(18'h12757);
-  assign \$32  = $signed(rq0_x) * $signed(9'h0f2);
+  assign \$31  = $signed(rq0_x0_0) * $signed(18'h12757);
+  assign \$32  = $signed(rq0_x0_1) * $signed(9'h0f2);
   assign \$34  = $signed(1'h0) + $signed(\$33 );
   assign \$36  = $signed(\$34 ) + $signed(\$35 );
   assign \$38  = rq0_rem > 28'h8000000;
@@ -40994,7 +42608,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$55  = ~ \$54 ;
   assign \$56  = \$53  & \$55 ;
   assign \$57  = ~ \$56 ;
-  assign \$58  = rq_valid_6 & \$57 ;
+  assign \$58  = rq_valid_7 & \$57 ;
   assign \$59  = \$signature__addr  == 3'h7;
   assign \$60  = \$signature__addr  + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
@@ -41011,7 +42625,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$72  = ~ \$71 ;
   assign \$73  = \$70  & \$72 ;
   assign \$74  = ~ \$73 ;
-  assign \$75  = rq_valid_6 & \$74 ;
+  assign \$75  = rq_valid_7 & \$74 ;
   assign \$76  = q_stored + \$75 ;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
@@ -41021,7 +42635,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$82  = ~ o__valid;
   assign \$83  = \$82  | o__ready;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  | rq_valid_6;
+  assign \$85  = \$84  | rq_valid_7;
   assign \$86  = | q_stored;
   assign \$87  = \$86  ? rport__data : \$10 [7:0];
   always @(posedge clk)
@@ -41061,31 +42675,31 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   always @(posedge clk)
     acc0_15 <= \$105 ;
   always @(posedge clk)
-    result_valid <= \$106 ;
+    rq_valid_1 <= \$106 ;
   always @(posedge clk)
-    result0 <= \$107 ;
+    rq_valid_2 <= \$107 ;
   always @(posedge clk)
-    result_group <= \$108 ;
+    rq_valid_3 <= \$108 ;
   always @(posedge clk)
-    rq_valid_1 <= \$109 ;
+    rq_valid_4 <= \$109 ;
   always @(posedge clk)
-    rq_valid_2 <= \$110 ;
+    rq_valid_5 <= \$110 ;
   always @(posedge clk)
-    rq_valid_3 <= \$111 ;
+    rq_valid_6 <= \$111 ;
   always @(posedge clk)
-    rq_valid_4 <= \$112 ;
+    rq_valid_7 <= \$112 ;
   always @(posedge clk)
-    rq_valid_5 <= \$113 ;
+    rq_valid_8 <= \$113 ;
   always @(posedge clk)
-    rq_valid_6 <= \$114 ;
+    rq0_x <= \$114 ;
   always @(posedge clk)
-    rq_valid_7 <= \$115 ;
+    rq0_x0_0 <= \$115 ;
   always @(posedge clk)
-    rq0_x <= \$116 ;
+    rq0_part0_0 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$117 ;
+    rq0_part0_0_r <= \$117 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$118 ;
+    rq0_x0_1 <= \$118 ;
   always @(posedge clk)
     rq0_part0_1 <= \$119 ;
   always @(posedge clk)
@@ -41301,86 +42915,86 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$107  = \$6 [12:0];
+    \$107  = rq_valid_1;
     if (rst) begin
-      \$107  = 13'h0000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$108  = group;
+    \$108  = rq_valid_2;
     if (rst) begin
-      \$108  = 4'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$109  = result_valid;
+    \$109  = rq_valid_3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$110  = rq_valid_1;
+    \$110  = rq_valid_4;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$111  = rq_valid_2;
+    \$111  = rq_valid_5;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$112  = rq_valid_3;
+    \$112  = rq_valid_6;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$113  = rq_valid_4;
+    \$113  = rq_valid_7;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$114  = rq_valid_5;
+    \$114  = \$6 [12:0];
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$115  = rq_valid_6;
+    \$115  = rq0_x;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$116  = result0;
+    \$116  = \$31 ;
     if (rst) begin
-      \$116  = 13'h0000;
+      \$116  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$117  = \$31 ;
+    \$117  = rq0_part0_0;
     if (rst) begin
       \$117  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$118  = rq0_part0_0;
+    \$118  = rq0_x;
     if (rst) begin
-      \$118  = 30'h00000000;
+      \$118  = 13'h0000;
     end
   end
   always @* begin
@@ -44102,9 +45716,9 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$1 ;
   wire \$10 ;
   reg [5:0] \$100 ;
-  reg [33:0] \$101 ;
-  reg [33:0] \$102 ;
-  reg [33:0] \$103 ;
+  reg [5:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
   reg [33:0] \$104 ;
   reg [33:0] \$105 ;
   reg [33:0] \$106 ;
@@ -44115,29 +45729,42 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] \$110 ;
   reg [33:0] \$111 ;
   reg [33:0] \$112 ;
-  reg [21:0] \$113 ;
+  reg [33:0] \$113 ;
   reg [33:0] \$114 ;
   reg [33:0] \$115 ;
-  reg [24:0] \$116 ;
-  reg [24:0] \$117 ;
+  reg [33:0] \$116 ;
+  reg [33:0] \$117 ;
   reg [21:0] \$118 ;
-  reg [21:0] \$119 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [12:0] \$120 ;
-  reg [12:0] \$121 ;
-  reg [46:0] \$122 ;
-  reg [46:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [48:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [2:0] \$128 ;
-  reg [2:0] \$129 ;
+  reg [16:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [24:0] \$125 ;
+  reg [24:0] \$126 ;
+  reg [4:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [21:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [2:0] \$130 ;
-  reg \$131 ;
+  reg [21:0] \$130 ;
+  reg [4:0] \$131 ;
   reg [7:0] \$132 ;
+  reg [12:0] \$133 ;
+  reg [12:0] \$134 ;
+  reg [46:0] \$135 ;
+  reg [46:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [48:0] \$139 ;
   wire [4:0] \$14 ;
+  reg [3:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire \$15 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
@@ -44197,13 +45824,13 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -44219,15 +45846,15 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg [24:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
   reg [24:0] \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [5:0] \$96 ;
+  reg [24:0] \$95 ;
+  reg [24:0] \$96 ;
   reg [5:0] \$97 ;
   reg [5:0] \$98 ;
   reg [5:0] \$99 ;
@@ -44257,7 +45884,7 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
@@ -44271,18 +45898,25 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq0_half_4 = 34'h000000000;
   reg [33:0] rq0_half_5 = 34'h000000000;
   reg [33:0] rq0_half_6 = 34'h000000000;
+  reg [33:0] rq0_half_7 = 34'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
   reg [33:0] rq0_mask_1 = 34'h000000000;
   reg [33:0] rq0_mask_2 = 34'h000000000;
   reg [33:0] rq0_mask_3 = 34'h000000000;
   reg [33:0] rq0_mask_4 = 34'h000000000;
   reg [33:0] rq0_mask_5 = 34'h000000000;
   reg [33:0] rq0_mask_6 = 34'h000000000;
+  reg [33:0] rq0_mask_7 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -44299,8 +45933,13 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [21:0] rq0_x = 22'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [4:0] rq0_x1_0 = 5'h00;
+  reg [4:0] rq0_x1_1 = 5'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -44308,9 +45947,10 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [6:0];
+  reg [7:0] queue [7:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -44319,14 +45959,15 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[4] = 8'h00;
     queue[5] = 8'h00;
     queue[6] = 8'h00;
+    queue[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h8;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
+  assign q_room = q_owed < 4'h9;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 49'h000000000007f : rq0_code;
@@ -44337,24 +45978,24 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'h9;
   assign \$13  = group + 1'h1;
   assign \$14  = \$12  ? 5'h00 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$22  = $signed(rq0_x[21:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$23  = $signed(rq0_x[21:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$20  = rq0_x0_0 * rq0_m0_0;
+  assign \$21  = rq0_x0_1 * rq0_m0_1;
+  assign \$22  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$23  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$25  = 1'h0 + \$24 ;
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$33  = rq0_rem > rq0_half_4;
-  assign \$34  = rq0_rem == rq0_half_4;
-  assign \$35  = | rq0_half_4;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
+  assign \$33  = rq0_rem > rq0_half_5;
+  assign \$34  = rq0_rem == rq0_half_5;
+  assign \$35  = | rq0_half_5;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(5'h0c) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -44370,15 +46011,15 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_6 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$51  = rq_valid_7 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h7;
   assign \$53  = \$signature__addr  + 1'h1;
   assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h6;
+  assign \$59  = rport__addr == 3'h7;
   assign \$60  = rport__addr + 1'h1;
   assign \$61  = \$59  ? 4'h0 : \$60 ;
   assign \$62  = ~ o__valid;
@@ -44387,7 +46028,7 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$68  = rq_valid_7 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -44397,7 +46038,7 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_6;
+  assign \$78  = \$77  | rq_valid_7;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -44417,93 +46058,119 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$89 ;
+    rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$90 ;
+    rq0_mult_1 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$91 ;
+    rq0_mult_2 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$92 ;
+    rq0_mult_3 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$93 ;
+    rq0_mult_4 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$94 ;
+    rq0_mult_5 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$95 ;
+    rq0_mult_6 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$96 ;
+    rq0_mult_7 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$97 ;
+    rq0_shift_1 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$98 ;
+    rq0_shift_2 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$99 ;
+    rq0_shift_3 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$100 ;
+    rq0_shift_4 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$101 ;
+    rq0_shift_5 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$102 ;
+    rq0_shift_6 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$103 ;
+    rq0_shift_7 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$104 ;
+    rq0_half_1 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$105 ;
+    rq0_half_2 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$106 ;
+    rq0_half_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$107 ;
+    rq0_half_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$108 ;
+    rq0_half_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$109 ;
+    rq0_half_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$110 ;
+    rq0_half_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$111 ;
+    rq0_mask_1 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$112 ;
+    rq0_mask_2 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$113 ;
+    rq0_mask_3 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$114 ;
+    rq0_mask_4 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$115 ;
+    rq0_mask_5 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$116 ;
+    rq0_mask_6 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$117 ;
+    rq0_mask_7 <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$118 ;
+    rq0_x <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$119 ;
+    rq0_x0_0 <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$120 ;
+    rq0_m0_0 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$121 ;
+    rq0_part0_0 <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$122 ;
+    rq0_part0_0_r <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$123 ;
+    rq0_x0_1 <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$124 ;
+    rq0_m0_1 <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$125 ;
+    rq0_part0_1 <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$126 ;
+    rq0_part0_1_r <= \$126 ;
   always @(posedge clk)
-    q_owed <= \$127 ;
+    rq0_x1_0 <= \$127 ;
   always @(posedge clk)
-    \$signature__addr  <= \$128 ;
+    rq0_m1_0 <= \$128 ;
   always @(posedge clk)
-    rport__addr <= \$129 ;
+    rq0_part1_0 <= \$129 ;
   always @(posedge clk)
-    q_stored <= \$130 ;
+    rq0_part1_0_r <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    rq0_x1_1 <= \$131 ;
   always @(posedge clk)
-    o__payload <= \$132 ;
+    rq0_m1_1 <= \$132 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$133 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$134 ;
+  always @(posedge clk)
+    rq0_prod <= \$135 ;
+  always @(posedge clk)
+    rq0_floor <= \$136 ;
+  always @(posedge clk)
+    rq0_above <= \$137 ;
+  always @(posedge clk)
+    rq0_tie <= \$138 ;
+  always @(posedge clk)
+    rq0_code <= \$139 ;
+  always @(posedge clk)
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$16  = 25'h0000000;
@@ -44669,322 +46336,413 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$89  = \$16 ;
+    \$89  = rq_valid_7;
     if (rst) begin
-      \$89  = 25'h0000000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$90  = rq0_mult_1;
+    \$90  = \$16 ;
     if (rst) begin
       \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$91  = rq0_mult_2;
+    \$91  = rq0_mult_1;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$92  = rq0_mult_3;
+    \$92  = rq0_mult_2;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$93  = rq0_mult_4;
+    \$93  = rq0_mult_3;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$94  = rq0_mult_5;
+    \$94  = rq0_mult_4;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$95  = \$17 ;
+    \$95  = rq0_mult_5;
     if (rst) begin
-      \$95  = 6'h00;
+      \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$96  = rq0_shift_1;
+    \$96  = rq0_mult_6;
     if (rst) begin
-      \$96  = 6'h00;
+      \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$97  = rq0_shift_2;
+    \$97  = \$17 ;
     if (rst) begin
       \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$98  = rq0_shift_3;
+    \$98  = rq0_shift_1;
     if (rst) begin
       \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$99  = rq0_shift_4;
+    \$99  = rq0_shift_2;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$100  = rq0_shift_5;
+    \$100  = rq0_shift_3;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$101  = \$18 ;
+    \$101  = rq0_shift_4;
     if (rst) begin
-      \$101  = 34'h000000000;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$102  = rq0_half_1;
+    \$102  = rq0_shift_5;
     if (rst) begin
-      \$102  = 34'h000000000;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$103  = rq0_half_2;
+    \$103  = rq0_shift_6;
     if (rst) begin
-      \$103  = 34'h000000000;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$104  = rq0_half_3;
+    \$104  = \$18 ;
     if (rst) begin
       \$104  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$105  = rq0_half_4;
+    \$105  = rq0_half_1;
     if (rst) begin
       \$105  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$106  = rq0_half_5;
+    \$106  = rq0_half_2;
     if (rst) begin
       \$106  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$107  = \$19 ;
+    \$107  = rq0_half_3;
     if (rst) begin
       \$107  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$108  = rq0_mask_1;
+    \$108  = rq0_half_4;
     if (rst) begin
       \$108  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$109  = rq0_mask_2;
+    \$109  = rq0_half_5;
     if (rst) begin
       \$109  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$110  = rq0_mask_3;
+    \$110  = rq0_half_6;
     if (rst) begin
       \$110  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$111  = rq0_mask_4;
+    \$111  = \$19 ;
     if (rst) begin
       \$111  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$112  = rq0_mask_5;
+    \$112  = rq0_mask_1;
     if (rst) begin
       \$112  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$113  = i__payload;
+    \$113  = rq0_mask_2;
     if (rst) begin
-      \$113  = 22'h000000;
+      \$113  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$114  = \$20 ;
+    \$114  = rq0_mask_3;
     if (rst) begin
       \$114  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$115  = rq0_part0_0;
+    \$115  = rq0_mask_4;
     if (rst) begin
       \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$116  = \$21 ;
+    \$116  = rq0_mask_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$117  = rq0_part0_1;
+    \$117  = rq0_mask_6;
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$117  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$118  = \$22 ;
+    \$118  = i__payload;
     if (rst) begin
       \$118  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$119  = rq0_part1_0;
+    \$119  = rq0_x[16:0];
     if (rst) begin
-      \$119  = 22'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$120  = \$23 ;
+    \$120  = rq0_mult_1[16:0];
     if (rst) begin
-      \$120  = 13'h0000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$121  = rq0_part1_1;
+    \$121  = \$20 ;
     if (rst) begin
-      \$121  = 13'h0000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$122  = \$31 [46:0];
+    \$122  = rq0_part0_0;
     if (rst) begin
-      \$122  = 47'h000000000000;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$123  = \$32 ;
+    \$123  = rq0_x[16:0];
     if (rst) begin
-      \$123  = 47'h000000000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$124  = \$33 ;
+    \$124  = rq0_mult_1[24:17];
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$125  = \$36 ;
+    \$125  = \$21 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$126  = \$40 ;
+    \$126  = rq0_part0_1;
     if (rst) begin
-      \$126  = 49'h0000000000000;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$127  = \$44 [3:0];
+    \$127  = rq0_x[21:17];
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$128  = \$signature__addr ;
-    if (\$51 ) begin
-      \$128  = \$54 [2:0];
-    end
+    \$128  = rq0_mult_1[16:0];
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$129  = rport__addr;
-    if (\$58 ) begin
-      \$129  = \$61 [2:0];
-    end
+    \$129  = \$22 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$130  = \$74 [2:0];
+    \$130  = rq0_part1_0;
     if (rst) begin
-      \$130  = 3'h0;
+      \$130  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$131  = o__valid;
-    if (\$76 ) begin
-      \$131  = \$78 ;
-    end
+    \$131  = rq0_x[21:17];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$132  = o__payload;
-    if (\$76 ) begin
-      \$132  = \$80 ;
-    end
+    \$132  = rq0_mult_1[24:17];
     if (rst) begin
       \$132  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$133  = \$23 ;
+    if (rst) begin
+      \$133  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$134  = rq0_part1_1;
+    if (rst) begin
+      \$134  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$135  = \$31 [46:0];
+    if (rst) begin
+      \$135  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$136  = \$32 ;
+    if (rst) begin
+      \$136  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$137  = \$33 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$138  = \$36 ;
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$139  = \$40 ;
+    if (rst) begin
+      \$139  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$140  = \$44 [3:0];
+    if (rst) begin
+      \$140  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$141  = \$signature__addr ;
+    if (\$51 ) begin
+      \$141  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$141  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$142  = rport__addr;
+    if (\$58 ) begin
+      \$142  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$142  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$143  = \$74 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$144  = o__valid;
+    if (\$76 ) begin
+      \$144  = \$78 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$145  = o__payload;
+    if (\$76 ) begin
+      \$145  = \$80 ;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
     end
   end
   assign i__ready = q_room;
