@@ -89,10 +89,10 @@ def test_acc_bits_formula() -> None:
 def test_schedule_and_cycles_by_hand() -> None:
     dense = MatVecParams(7, 5, np.ones((5, 7), dtype=np.int64), pe=2, simd=3)
     assert (dense.input_folds, dense.output_folds, dense.vector_cycles) == (3, 3, 9)
-    # latency: issue, ROM address copies, ROM read, operands, products, product copies, one adder stage
-    # (3 terms: 2 levels), accumulate = 7
-    assert dense.latency == 7
-    assert dense.first_output_cycles == 3 - 1 + 7 and dense.total_cycles(4) == 4 * 9 + 7
+    # latency: issue, input read, input register and ROM addresses, ROM read and input copies, operands,
+    # products, product copies, one adder stage (3 terms: 2 levels), accumulate = 8
+    assert dense.latency == 8
+    assert dense.first_output_cycles == 3 - 1 + 8 and dense.total_cycles(4) == 4 * 9 + 8
     # two adder levels a stage: 1..4 terms -> 1 stage, 5..16 -> 2, 17..64 -> 3
     assert [adder_tree_stages(n) for n in (1, 2, 4, 5, 16, 17, 64, 65)] == [1, 1, 1, 2, 2, 3, 3, 4]
     w = np.zeros((6, 8), dtype=np.int64)
@@ -100,7 +100,7 @@ def test_schedule_and_cycles_by_hand() -> None:
     p = MatVecParams(8, 6, w, pe=2, simd=4)
     assert p.schedule == ((0, 0), (0, 1), (1, 0), (2, 1))  # fold 0 reads both beats; fold 1 is all zero
     assert p.live_lanes == ((0, 0), (1, 3))
-    assert p.total_cycles(2) == 2 * 4 + 7  # simd 4: one adder stage, latency 7
+    assert p.total_cycles(2) == 2 * 4 + 8  # simd 4: one adder stage, latency 8
 
 
 @pytest.mark.parametrize("kwargs, message", [

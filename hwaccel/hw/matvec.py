@@ -8,17 +8,19 @@ levels, for post-route >= 100 MHz on ECP5:
 0. issue: tile ``t``; output fold 0 takes the input beat (and stores it in the input buffer for
    the later folds), later folds read the buffer. A tile issues when its input is there (fold 0)
    and, if it ends a fold, the queue has room.
-1. the input beat (or buffer word); copies of ``t``, one per group of ``ROM_GROUP_LANES`` live
-   lanes, each the address of its group's slice of the weight ROM (one counter driving every ROM
-   LUT across the die was the critical path);
-2. the ROM slices' read registers; per group, a copy of the input fields it uses (one register
+1. the input beat, or the buffer word (a block RAM's read); ``t`` again;
+2. the input beat in one register (the slow block RAM output drives only the multiplexer in
+   front of it); copies of ``t``, one per group of ``ROM_GROUP_LANES`` live lanes, each the
+   address of its group's slice of the weight ROM (one counter driving every ROM LUT across the
+   die was the critical path);
+3. the ROM slices' read registers; per group, a copy of the input fields it uses (one register
    driving every multiplier across the die was the next);
-3. operands: ``x - x_zero_point`` and the weight (codebook looked up), per live lane;
-4. products, one per live lane (the DSP block's output register);
-5. the products again, in registers next to the adder trees (the route from a DSP block gets a cycle);
-6. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
+4. operands: ``x - x_zero_point`` and the weight (codebook looked up), per live lane;
+5. products, one per live lane (the DSP block's output register);
+6. the products again, in registers next to the adder trees (the route from a DSP block gets a cycle);
+7. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
    ``ADDER_LEVELS_PER_STAGE`` pairwise levels.
-7. accumulate: the fold's first tile loads ``bias + sum``, later tiles add; the last tile of a
+8. accumulate: the fold's first tile loads ``bias + sum``, later tiles add; the last tile of a
    fold delivers the accumulators to the output queue.
 
 Only *live* lanes (``MatVecParams.live_lanes``: non-zero weight in some tile) get a multiplier and
@@ -90,12 +92,12 @@ class MatVec(wiring.Component):
         return [pack_lanes([p.tile_stored(nf, sf, pe, s) for pe, s in lanes], p.index_bits) for nf, sf in p.schedule]
 
     def _lane_groups(self, m: Module, t: Value, x_bits: Value) -> list[tuple[Value, Value]]:
-        """Stages 1-2 per group of ``ROM_GROUP_LANES`` live lanes: a registered copy of the tile
-        counter ``t`` addresses the group's slice of the weight ROM, and a copy of the input fields
-        the group uses waits for the slice's read register. ``keep``: synthesis must not merge the
-        twins, so that place and route can put each copy by its group's DSP blocks. Returns, per
-        live lane, its input code and its weight field (or codebook index) of the tile issued two
-        cycles before."""
+        """Stages 2-3 per group of ``ROM_GROUP_LANES`` live lanes: a registered copy of the tile
+        counter ``t`` (stage 1's) addresses the group's slice of the weight ROM, and a copy of the
+        input fields the group uses (``x_bits``, stage 2's) waits for the slice's read register.
+        ``keep``: synthesis must not merge the twins, so that place and route can put each copy by
+        its group's DSP blocks. Returns, per live lane, its input code and its weight field (or
+        codebook index) of the tile issued three cycles before."""
         p = self.params
         lanes = p.live_lanes
         out: list[tuple[Value, Value]] = []
@@ -152,9 +154,11 @@ class MatVec(wiring.Component):
             x_bits: Value = Mux(from_input, x_reg, rport.data)
         else:
             x_bits = x_reg
-        grouped = self._lane_groups(m, t, x_bits)
+        x_mid, t_mid = Signal(x_width, name="x_mid"), Signal.like(t, name="t_mid")
+        m.d.sync += [x_mid.eq(x_bits), t_mid.eq(t)]
+        grouped = self._lane_groups(m, t_mid, x_mid)
 
-        # Stage 3: operands (offset inputs, weights of the live lanes); stage 4: products. One
+        # Stage 4: operands (offset inputs, weights of the live lanes); stage 5: products. One
         # offset-input register per live lane (``keep``), the multiplier's (its DSP block's) own.
         offset = {(pe, s): Signal(signed(p.bits_x + 1), name=f"xoff{pe}_{s}", attrs={"keep": 1}) for pe, s in lanes}
         book = p.stored_codebook
@@ -167,7 +171,7 @@ class MatVec(wiring.Component):
             prod = Signal(signed(p.bits_x + 1 + p.bits_w), name=f"prod{pe}_{s}")
             m.d.sync += prod.eq(offset[pe, s] * w)
             products[pe].append(prod)
-        # Stage 5: the products again. ``prod`` becomes the DSP block's own output register, placed at
+        # Stage 6: the products again. ``prod`` becomes the DSP block's own output register, placed at
         # the block (DSP blocks sit in rows); this copy sits by the adder tree, and the route between
         # them gets a cycle to itself.
         carried: list[list[Value]] = []
@@ -175,20 +179,20 @@ class MatVec(wiring.Component):
             copies = [Signal.like(prod, name=f"{prod.name}_r") for prod in products[pe]]
             m.d.sync += [c.eq(prod) for c, prod in zip(copies, products[pe])]
             carried.append(copies)
-        # Stage 6: one pipelined adder tree per output lane.
+        # Stage 7: one pipelined adder tree per output lane.
         tree_stages = adder_tree_stages(p.simd)
         sums = [adder_tree(m, carried[pe], tree_stages, p.acc_bits, f"sum{pe}") for pe in range(p.pe)]
-        # The control of each tile, delayed to the accumulate stage (ROM read, operands, products,
-        # copies, tree).
+        # The control of each tile, delayed to the accumulate stage (input register, ROM read, operands,
+        # products, copies, tree).
         ctl: tuple[Value, ...] = (v1, first1, last1, nf1)
-        for k in range(4 + tree_stages):
+        for k in range(5 + tree_stages):
             nxt = (Signal(name=f"v{k + 2}"), Signal(name=f"first{k + 2}"), Signal(name=f"last{k + 2}"),
                    Signal(range(p.output_folds), name=f"nf{k + 2}"))
             m.d.sync += [a.eq(b) for a, b in zip(nxt, ctl)]
             ctl = nxt
         valid, first, last, nf = ctl
 
-        # Stage 7: accumulate; the fold's last tile delivers the accumulators to the queue.
+        # Stage 8: accumulate; the fold's last tile delivers the accumulators to the queue.
         news: list[Value] = []
         for pe in range(p.pe):
             acc = Signal(signed(p.acc_bits), name=f"acc{pe}")

@@ -343,9 +343,9 @@ class MatVecParams:
 
     @property
     def latency(self) -> int:
-        """Issue -> input beat and ROM addresses -> ROM read -> offset/weight -> product -> product copy ->
-        adder tree stages -> accumulator/output."""
-        return 6 + adder_tree_stages(self.simd)
+        """Issue -> input beat or buffer read -> input register and ROM addresses -> ROM read and input
+        copies -> offset/weight -> product -> product copy -> adder tree stages -> accumulator/output."""
+        return 7 + adder_tree_stages(self.simd)
 
     @property
     def first_output_cycles(self) -> int:
@@ -398,7 +398,7 @@ class FifoParams:
 __all__ += ["ADD_RESCALE_STAGES", "REQUANT_LATENCY", "RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
 
 ADD_RESCALE_STAGES = 5  # EltwiseAdd: operands, offsets, partial products (DSP output registers), their copies, the rescaled inputs
-REQUANT_LATENCY = 8  # operands, multiplier inputs, partial products, their copies, product, shift, rounding, clamp (+1 for a table)
+REQUANT_LATENCY = 9  # operands, multiplier inputs, partial products, two copies, product, shift, rounding, clamp (+1 for a table)
 
 
 def signed_width(lo: int, hi: int) -> int:

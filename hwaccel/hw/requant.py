@@ -1,6 +1,6 @@
 """Requant unit: ``clamp(z + round(acc * M0 * 2**-n), lo, hi)`` per lane, then an optional table.
 
-:func:`requant_pipeline` is the datapath shared with Pool and Eltwise, eight register stages so
+:func:`requant_pipeline` is the datapath shared with Pool and Eltwise, nine register stages so
 that no stage holds more than one wide operation or one route from a DSP block (post-route
 >= 100 MHz on ECP5):
 
@@ -11,13 +11,14 @@ that no stage holds more than one wide operation or one route from a DSP block (
    hold), and no two blocks share one;
 3. partial products of ``value * mult`` (one 18x18 DSP multiplier each, this register its output
    register);
-4. the partial products again, in registers next to the adder (the route from the DSP blocks);
-5. the product: the sum of the partial products;
-6. arithmetic shift right by ``n`` (the floor ``q``), and the remainder ``r = x mod 2**n``
+4. and 5. the partial products again, twice: the route from a DSP block to the adder gets two
+   cycles (at 73 % of the ECP5-85k's blocks, a requant's block can sit far from its logic);
+6. the product: the sum of the partial products;
+7. arithmetic shift right by ``n`` (the floor ``q``), and the remainder ``r = x mod 2**n``
    compared with ``half = 2**(n-1)``;
-7. ``zero_point + q + up``: rounding up when ``r > half``, or on a tie ``r == half`` (``n > 0``)
+8. ``zero_point + q + up``: rounding up when ``r > half``, or on a tie ``r == half`` (``n > 0``)
    always (``half_up``) or when ``q`` is odd (``half_even``);
-8. clamp;
+9. clamp;
 
 and a table (LUT) stage when the params have one. The last stage's register is the head of the
 caller's :class:`~.queue.OutputQueue`: the pipeline returns what goes into it (the clamped codes,
@@ -153,23 +154,24 @@ def requant_pipeline(
                 b2 = b if isinstance(b, Const) else reg(2, b, Shape.cast(b.shape()), f"rq{lane}_m{i}_{j}")
                 shape = Shape.cast((a2 * b2).shape())
                 part = reg(3, a2 * b2, shape, f"rq{lane}_part{i}_{j}")
-                copies.append((reg(4, part, shape, f"rq{lane}_part{i}_{j}_r"), oa + ob))
+                copy = reg(5, reg(4, part, shape, f"rq{lane}_part{i}_{j}_r"), shape, f"rq{lane}_part{i}_{j}_rr")
+                copies.append((copy, oa + ob))
         total = sum((part << offset for part, offset in copies), Const(0))
-        prod = reg(5, total, signed(width), f"rq{lane}_prod")
-        shift, half, mask = setting["shift"][5], setting["half"][5], setting["mask"][5]
-        floor = reg(6, prod >> shift, signed(width), f"rq{lane}_floor")
+        prod = reg(6, total, signed(width), f"rq{lane}_prod")
+        shift, half, mask = setting["shift"][6], setting["half"][6], setting["mask"][6]
+        floor = reg(7, prod >> shift, signed(width), f"rq{lane}_floor")
         remainder = Signal(unsigned(width), name=f"rq{lane}_rem")
         m.d.comb += remainder.eq(prod.as_unsigned() & mask)
-        above = reg(6, remainder > half, unsigned(1), f"rq{lane}_above")
-        tie = reg(6, (remainder == half) & (half != 0), unsigned(1), f"rq{lane}_tie")
+        above = reg(7, remainder > half, unsigned(1), f"rq{lane}_above")
+        tie = reg(7, (remainder == half) & (half != 0), unsigned(1), f"rq{lane}_tie")
         up = above | (tie & (1 if params.rounding == "half_up" else floor[0]))
-        code = reg(7, setting["zero_point"][6] + floor + up, signed(width + 2), f"rq{lane}_code")
-        lo, hi = setting["lo"][7], setting["hi"][7]
+        code = reg(8, setting["zero_point"][7] + floor + up, signed(width + 2), f"rq{lane}_code")
+        lo, hi = setting["lo"][8], setting["hi"][8]
         clamped = Mux(code < lo, lo, Mux(code > hi, hi, code))
         outs.append(clamped)
     if params.lut is None:
         return valids[REQUANT_LATENCY - 1], outs
-    clamped_regs = [reg(8, c, _clamp_shape(params), f"rq{lane}_out") for lane, c in enumerate(outs)]
+    clamped_regs = [reg(9, c, _clamp_shape(params), f"rq{lane}_out") for lane, c in enumerate(outs)]
     return valids[REQUANT_LATENCY], _lut_reads(m, clamped_regs, params)
 
 

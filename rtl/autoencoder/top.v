@@ -1050,107 +1050,107 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [3:0] \$103 ;
-  wire [3:0] \$104 ;
-  wire \$105 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire [4:0] \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [23:0] \$11 ;
-  wire [3:0] \$110 ;
-  wire [3:0] \$111 ;
+  wire [5:0] \$110 ;
+  wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [47:0] \$117 ;
+  reg [3:0] \$118 ;
+  reg [2:0] \$119 ;
   wire [24:0] \$12 ;
-  wire [4:0] \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire [5:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg [6:0] \$123 ;
+  reg [63:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [3:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [47:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg [2:0] \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg [6:0] \$138 ;
-  reg [63:0] \$139 ;
+  reg [63:0] \$130 ;
+  reg [6:0] \$131 ;
+  reg [6:0] \$132 ;
+  reg [7:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [7:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [7:0] \$139 ;
   wire \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg [3:0] \$144 ;
-  reg [6:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [6:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [7:0] \$145 ;
   reg [7:0] \$146 ;
   reg [7:0] \$147 ;
   reg [7:0] \$148 ;
   reg [7:0] \$149 ;
   wire \$15 ;
-  reg [7:0] \$150 ;
+  reg [8:0] \$150 ;
   reg [7:0] \$151 ;
-  reg [7:0] \$152 ;
+  reg [8:0] \$152 ;
   reg [7:0] \$153 ;
-  reg [6:0] \$154 ;
+  reg [8:0] \$154 ;
   reg [7:0] \$155 ;
-  reg [7:0] \$156 ;
+  reg [8:0] \$156 ;
   reg [7:0] \$157 ;
-  reg [7:0] \$158 ;
+  reg [8:0] \$158 ;
   reg [7:0] \$159 ;
   wire \$16 ;
-  reg [7:0] \$160 ;
+  reg [8:0] \$160 ;
   reg [7:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [8:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [8:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [8:0] \$169 ;
+  reg [8:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire \$17 ;
-  reg [7:0] \$170 ;
-  reg [8:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [8:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [8:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [8:0] \$179 ;
+  reg [8:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [7:0] \$179 ;
   wire \$18 ;
-  reg [7:0] \$180 ;
-  reg [8:0] \$181 ;
-  reg [7:0] \$182 ;
-  reg [8:0] \$183 ;
-  reg [7:0] \$184 ;
-  reg [8:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [8:0] \$187 ;
-  reg [7:0] \$188 ;
-  reg [8:0] \$189 ;
+  reg [8:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [16:0] \$182 ;
+  reg [16:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [16:0] \$188 ;
+  reg [16:0] \$189 ;
   wire \$19 ;
-  reg [7:0] \$190 ;
-  reg [8:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [8:0] \$193 ;
-  reg [7:0] \$194 ;
+  reg [16:0] \$190 ;
+  reg [16:0] \$191 ;
+  reg [16:0] \$192 ;
+  reg [16:0] \$193 ;
+  reg [16:0] \$194 ;
   reg [16:0] \$195 ;
   reg [16:0] \$196 ;
   reg [16:0] \$197 ;
@@ -1173,144 +1173,135 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$211 ;
   reg [16:0] \$212 ;
   reg [16:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [16:0] \$219 ;
+  reg [23:0] \$214 ;
+  reg [23:0] \$215 ;
+  reg [23:0] \$216 ;
+  reg [23:0] \$217 ;
+  reg [23:0] \$218 ;
+  reg [23:0] \$219 ;
   reg \$22 ;
-  reg [16:0] \$220 ;
-  reg [16:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [16:0] \$224 ;
-  reg [16:0] \$225 ;
-  reg [16:0] \$226 ;
-  reg [23:0] \$227 ;
-  reg [23:0] \$228 ;
-  reg [23:0] \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg [3:0] \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg [3:0] \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   reg \$23 ;
-  reg [23:0] \$230 ;
-  reg [23:0] \$231 ;
-  reg [23:0] \$232 ;
+  reg \$230 ;
+  reg [3:0] \$231 ;
+  reg \$232 ;
   reg \$233 ;
   reg \$234 ;
-  reg \$235 ;
-  reg [3:0] \$236 ;
+  reg [3:0] \$235 ;
+  reg \$236 ;
   reg \$237 ;
   reg \$238 ;
-  reg \$239 ;
+  reg [3:0] \$239 ;
   reg \$24 ;
-  reg [3:0] \$240 ;
+  reg \$240 ;
   reg \$241 ;
   reg \$242 ;
-  reg \$243 ;
-  reg [3:0] \$244 ;
+  reg [3:0] \$243 ;
+  reg \$244 ;
   reg \$245 ;
   reg \$246 ;
-  reg \$247 ;
-  reg [3:0] \$248 ;
-  reg \$249 ;
+  reg [3:0] \$247 ;
+  reg [23:0] \$248 ;
+  reg [23:0] \$249 ;
   wire \$25 ;
-  reg \$250 ;
-  reg \$251 ;
+  reg [3:0] \$250 ;
+  reg [3:0] \$251 ;
   reg [3:0] \$252 ;
-  reg \$253 ;
+  reg [3:0] \$253 ;
   reg \$254 ;
-  reg \$255 ;
-  reg [3:0] \$256 ;
-  reg [23:0] \$257 ;
-  reg [23:0] \$258 ;
-  reg [3:0] \$259 ;
+  reg [47:0] \$255 ;
   wire [7:0] \$26 ;
-  reg [2:0] \$260 ;
-  reg [2:0] \$261 ;
-  reg [3:0] \$262 ;
-  reg \$263 ;
-  reg [47:0] \$264 ;
   wire [7:0] \$27 ;
   wire [63:0] \$28 ;
-  wire [63:0] \$29 ;
+  wire [8:0] \$29 ;
   wire \$3 ;
-  wire [63:0] \$30 ;
-  wire [63:0] \$31 ;
-  wire [63:0] \$32 ;
-  wire [63:0] \$33 ;
-  wire [63:0] \$34 ;
-  wire [63:0] \$35 ;
-  wire [63:0] \$36 ;
-  wire [63:0] \$37 ;
-  wire [63:0] \$38 ;
-  wire [63:0] \$39 ;
+  wire [8:0] \$30 ;
+  wire [8:0] \$31 ;
+  wire [8:0] \$32 ;
+  wire [8:0] \$33 ;
+  wire [8:0] \$34 ;
+  wire [8:0] \$35 ;
+  wire [8:0] \$36 ;
+  wire [8:0] \$37 ;
+  wire [8:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  wire [63:0] \$40 ;
-  wire [63:0] \$41 ;
-  wire [63:0] \$42 ;
-  wire [63:0] \$43 ;
+  wire [8:0] \$40 ;
+  wire [8:0] \$41 ;
+  wire [8:0] \$42 ;
+  wire [8:0] \$43 ;
   wire [8:0] \$44 ;
-  wire [8:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [8:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [8:0] \$49 ;
+  wire [16:0] \$45 ;
+  wire [16:0] \$46 ;
+  wire [16:0] \$47 ;
+  wire [16:0] \$48 ;
+  wire [16:0] \$49 ;
   wire \$5 ;
-  wire [8:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [8:0] \$53 ;
-  wire [8:0] \$54 ;
-  wire [8:0] \$55 ;
-  wire [8:0] \$56 ;
-  wire [8:0] \$57 ;
-  wire [8:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire [16:0] \$50 ;
+  wire [16:0] \$51 ;
+  wire [16:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire [16:0] \$56 ;
+  wire [16:0] \$57 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
   wire \$6 ;
   wire [16:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
-  wire [16:0] \$69 ;
+  wire [17:0] \$61 ;
+  wire [17:0] \$62 ;
+  wire [18:0] \$63 ;
+  wire [17:0] \$64 ;
+  wire [17:0] \$65 ;
+  wire [18:0] \$66 ;
+  wire [24:0] \$67 ;
+  wire [17:0] \$68 ;
+  wire [17:0] \$69 ;
   reg [23:0] \$7 ;
-  wire [16:0] \$70 ;
-  wire [16:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
-  wire [17:0] \$76 ;
-  wire [17:0] \$77 ;
-  wire [18:0] \$78 ;
-  wire [17:0] \$79 ;
+  wire [18:0] \$70 ;
+  wire [17:0] \$71 ;
+  wire [17:0] \$72 ;
+  wire [18:0] \$73 ;
+  wire [24:0] \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire \$77 ;
+  wire [5:0] \$78 ;
+  wire \$79 ;
   wire [23:0] \$8 ;
-  wire [17:0] \$80 ;
-  wire [18:0] \$81 ;
-  wire [24:0] \$82 ;
-  wire [17:0] \$83 ;
-  wire [17:0] \$84 ;
-  wire [18:0] \$85 ;
-  wire [17:0] \$86 ;
-  wire [17:0] \$87 ;
-  wire [18:0] \$88 ;
-  wire [24:0] \$89 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [4:0] \$88 ;
+  wire [4:0] \$89 ;
   wire [24:0] \$9 ;
   wire \$90 ;
-  wire [4:0] \$91 ;
+  wire \$91 ;
   wire \$92 ;
-  wire [5:0] \$93 ;
+  wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
+  wire [4:0] \$95 ;
+  wire [4:0] \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$32  = 3'h0;
+  reg [3:0] \$signature__addr$32  = 4'h0;
   wire [63:0] \$signature__data ;
   wire [47:0] \$signature__data$34 ;
   wire \$signature__en ;
@@ -1328,6 +1319,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [63:0] i__payload;
@@ -1352,6 +1344,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -1360,6 +1353,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [47:0] o__payload;
   reg [47:0] o__payload = 48'h000000000000;
@@ -1374,7 +1368,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [6:0] \port__addr$15  = 7'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$84 ;
+  wire [63:0] \port__data$86 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1412,11 +1406,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [23:0] \q_in[1] ;
   reg [3:0] q_owed = 4'h0;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
@@ -1426,9 +1420,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [6:0] rom1_addr;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$35  = 3'h0;
+  reg [3:0] \rport__addr$35  = 4'h0;
   wire [63:0] rport__data;
-  wire [47:0] \rport__data$156 ;
+  wire [47:0] \rport__data$162 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -1440,6 +1434,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum1_s0_1 = 24'h000000;
   reg [23:0] sum1_s1_0 = 24'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t_mid = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1447,6 +1442,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -1495,6 +1491,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] x1_6 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x1_7 = 8'h00;
+  reg [63:0] x_mid = 64'h0000000000000000;
   reg [63:0] x_reg = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -1548,7 +1545,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [47:0] queue [7:0];
+  reg [47:0] queue [8:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -1558,12 +1555,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     queue[5] = 48'h000000000000;
     queue[6] = 48'h000000000000;
     queue[7] = 48'h000000000000;
+    queue[8] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$26 )
       queue[\$signature__addr$32 ] <= q_in;
   end
-  assign \rport__data$156  = queue[\rport__addr$35 ];
+  assign \rport__data$162  = queue[\rport__addr$35 ];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h4afe19b693b332ff;
@@ -1835,8 +1833,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$84  = _2_;
-  assign q_room = q_owed < 4'h9;
+  assign \port__data$86  = _2_;
+  assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -1846,11 +1844,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
+  assign \$8  = first8 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first7 ? \$10  : acc1;
+  assign \$11  = first8 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$13  = v7 & last7;
+  assign \$13  = v8 & last8;
   assign \$14  = ~ o__valid;
   assign \$15  = \$14  | o__ready;
   assign \$16  = | q_stored;
@@ -1862,378 +1860,375 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$26  = t + 1'h1;
   assign \$27  = \$25  ? 8'h00 : \$26 ;
   assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = from_input ? x_reg : rport__data;
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = from_input ? x_reg : rport__data;
-  assign \$33  = from_input ? x_reg : rport__data;
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = from_input ? x_reg : rport__data;
-  assign \$44  = $signed(x0_0) - $signed(8'h80);
-  assign \$45  = $signed(x0_1) - $signed(8'h80);
-  assign \$46  = $signed(x0_2) - $signed(8'h80);
-  assign \$47  = $signed(x0_3) - $signed(8'h80);
-  assign \$48  = $signed(x0_4) - $signed(8'h80);
-  assign \$49  = $signed(x0_5) - $signed(8'h80);
-  assign \$50  = $signed(x0_6) - $signed(8'h80);
-  assign \$51  = $signed(x0_7) - $signed(8'h80);
-  assign \$52  = $signed(x1_0) - $signed(8'h80);
-  assign \$53  = $signed(x1_1) - $signed(8'h80);
-  assign \$54  = $signed(x1_2) - $signed(8'h80);
-  assign \$55  = $signed(x1_3) - $signed(8'h80);
-  assign \$56  = $signed(x1_4) - $signed(8'h80);
-  assign \$57  = $signed(x1_5) - $signed(8'h80);
-  assign \$58  = $signed(x1_6) - $signed(8'h80);
-  assign \$59  = $signed(x1_7) - $signed(8'h80);
-  assign \$60  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$61  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$62  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$63  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$64  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$65  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$66  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$67  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$68  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$69  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$70  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$71  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$72  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$73  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$74  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$75  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$76  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$77  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$78  = $signed(\$76 ) + $signed(\$77 );
-  assign \$79  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$80  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$81  = $signed(\$79 ) + $signed(\$80 );
-  assign \$82  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$83  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$84  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$85  = $signed(\$83 ) + $signed(\$84 );
-  assign \$86  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$87  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$88  = $signed(\$86 ) + $signed(\$87 );
-  assign \$89  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$90  = issue & last_t;
-  assign \$91  = q_owed + \$90 ;
-  assign \$92  = o__valid & o__ready;
-  assign \$93  = \$91  - \$92 ;
-  assign \$94  = v7 & last7;
-  assign \$95  = ~ o__valid;
-  assign \$96  = \$95  | o__ready;
-  assign \$97  = | q_stored;
-  assign \$98  = ~ \$97 ;
-  assign \$99  = \$96  & \$98 ;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = \$94  & \$100 ;
-  assign \$102  = \$signature__addr$32  == 3'h7;
-  assign \$103  = \$signature__addr$32  + 1'h1;
-  assign \$104  = \$102  ? 4'h0 : \$103 ;
-  assign \$105  = ~ o__valid;
-  assign \$106  = \$105  | o__ready;
-  assign \$107  = | q_stored;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = \rport__addr$35  == 3'h7;
-  assign \$110  = \rport__addr$35  + 1'h1;
-  assign \$111  = \$109  ? 4'h0 : \$110 ;
-  assign \$112  = v7 & last7;
-  assign \$113  = ~ o__valid;
-  assign \$114  = \$113  | o__ready;
-  assign \$115  = | q_stored;
-  assign \$116  = ~ \$115 ;
-  assign \$117  = \$114  & \$116 ;
-  assign \$118  = ~ \$117 ;
-  assign \$119  = \$112  & \$118 ;
-  assign \$120  = q_stored + \$119 ;
-  assign \$121  = ~ o__valid;
-  assign \$122  = \$121  | o__ready;
-  assign \$123  = | q_stored;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = \$120  - \$124 ;
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = | q_stored;
-  assign \$129  = v7 & last7;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = | q_stored;
-  assign \$132  = \$131  ? \rport__data$156  : q_in;
+  assign \$29  = $signed(x0_0) - $signed(8'h80);
+  assign \$30  = $signed(x0_1) - $signed(8'h80);
+  assign \$31  = $signed(x0_2) - $signed(8'h80);
+  assign \$32  = $signed(x0_3) - $signed(8'h80);
+  assign \$33  = $signed(x0_4) - $signed(8'h80);
+  assign \$34  = $signed(x0_5) - $signed(8'h80);
+  assign \$35  = $signed(x0_6) - $signed(8'h80);
+  assign \$36  = $signed(x0_7) - $signed(8'h80);
+  assign \$37  = $signed(x1_0) - $signed(8'h80);
+  assign \$38  = $signed(x1_1) - $signed(8'h80);
+  assign \$39  = $signed(x1_2) - $signed(8'h80);
+  assign \$40  = $signed(x1_3) - $signed(8'h80);
+  assign \$41  = $signed(x1_4) - $signed(8'h80);
+  assign \$42  = $signed(x1_5) - $signed(8'h80);
+  assign \$43  = $signed(x1_6) - $signed(8'h80);
+  assign \$44  = $signed(x1_7) - $signed(8'h80);
+  assign \$45  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$46  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$47  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$48  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$49  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$50  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$51  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$52  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$53  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$54  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$55  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$56  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$57  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$58  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$59  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$60  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$61  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$62  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$63  = $signed(\$61 ) + $signed(\$62 );
+  assign \$64  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$65  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$66  = $signed(\$64 ) + $signed(\$65 );
+  assign \$67  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$68  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$69  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$72  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$73  = $signed(\$71 ) + $signed(\$72 );
+  assign \$74  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$75  = issue & last_t;
+  assign \$76  = q_owed + \$75 ;
+  assign \$77  = o__valid & o__ready;
+  assign \$78  = \$76  - \$77 ;
+  assign \$79  = v8 & last8;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = \$81  & \$83 ;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = \$79  & \$85 ;
+  assign \$87  = \$signature__addr$32  == 4'h8;
+  assign \$88  = \$signature__addr$32  + 1'h1;
+  assign \$89  = \$87  ? 5'h00 : \$88 ;
+  assign \$90  = ~ o__valid;
+  assign \$91  = \$90  | o__ready;
+  assign \$92  = | q_stored;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = \rport__addr$35  == 4'h8;
+  assign \$95  = \rport__addr$35  + 1'h1;
+  assign \$96  = \$94  ? 5'h00 : \$95 ;
+  assign \$97  = v8 & last8;
+  assign \$98  = ~ o__valid;
+  assign \$99  = \$98  | o__ready;
+  assign \$100  = | q_stored;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = \$99  & \$101 ;
+  assign \$103  = ~ \$102 ;
+  assign \$104  = \$97  & \$103 ;
+  assign \$105  = q_stored + \$104 ;
+  assign \$106  = ~ o__valid;
+  assign \$107  = \$106  | o__ready;
+  assign \$108  = | q_stored;
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = \$105  - \$109 ;
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = | q_stored;
+  assign \$114  = v8 & last8;
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = | q_stored;
+  assign \$117  = \$116  ? \rport__data$162  : q_in;
   always @(posedge clk)
-    nf_t <= \$133 ;
+    nf_t <= \$118 ;
   always @(posedge clk)
-    \$signature__addr  <= \$134 ;
+    \$signature__addr  <= \$119 ;
   always @(posedge clk)
-    reads_input_t <= \$135 ;
+    reads_input_t <= \$120 ;
   always @(posedge clk)
-    first_t <= \$136 ;
+    first_t <= \$121 ;
   always @(posedge clk)
-    last_t <= \$137 ;
+    last_t <= \$122 ;
   always @(posedge clk)
-    t <= \$138 ;
+    t <= \$123 ;
   always @(posedge clk)
-    x_reg <= \$139 ;
+    x_reg <= \$124 ;
   always @(posedge clk)
-    from_input <= \$140 ;
+    from_input <= \$125 ;
   always @(posedge clk)
-    v1 <= \$141 ;
+    v1 <= \$126 ;
   always @(posedge clk)
-    first1 <= \$142 ;
+    first1 <= \$127 ;
   always @(posedge clk)
-    last1 <= \$143 ;
+    last1 <= \$128 ;
   always @(posedge clk)
-    nf1 <= \$144 ;
+    nf1 <= \$129 ;
   always @(posedge clk)
-    port__addr <= \$145 ;
+    x_mid <= \$130 ;
   always @(posedge clk)
-    x0_0 <= \$146 ;
+    t_mid <= \$131 ;
   always @(posedge clk)
-    x0_1 <= \$147 ;
+    port__addr <= \$132 ;
   always @(posedge clk)
-    x0_2 <= \$148 ;
+    x0_0 <= \$133 ;
   always @(posedge clk)
-    x0_3 <= \$149 ;
+    x0_1 <= \$134 ;
   always @(posedge clk)
-    x0_4 <= \$150 ;
+    x0_2 <= \$135 ;
   always @(posedge clk)
-    x0_5 <= \$151 ;
+    x0_3 <= \$136 ;
   always @(posedge clk)
-    x0_6 <= \$152 ;
+    x0_4 <= \$137 ;
   always @(posedge clk)
-    x0_7 <= \$153 ;
+    x0_5 <= \$138 ;
   always @(posedge clk)
-    \port__addr$15  <= \$154 ;
+    x0_6 <= \$139 ;
   always @(posedge clk)
-    x1_0 <= \$155 ;
+    x0_7 <= \$140 ;
   always @(posedge clk)
-    x1_1 <= \$156 ;
+    \port__addr$15  <= \$141 ;
   always @(posedge clk)
-    x1_2 <= \$157 ;
+    x1_0 <= \$142 ;
   always @(posedge clk)
-    x1_3 <= \$158 ;
+    x1_1 <= \$143 ;
   always @(posedge clk)
-    x1_4 <= \$159 ;
+    x1_2 <= \$144 ;
   always @(posedge clk)
-    x1_5 <= \$160 ;
+    x1_3 <= \$145 ;
   always @(posedge clk)
-    x1_6 <= \$161 ;
+    x1_4 <= \$146 ;
   always @(posedge clk)
-    x1_7 <= \$162 ;
+    x1_5 <= \$147 ;
   always @(posedge clk)
-    xoff0_0 <= \$163 ;
+    x1_6 <= \$148 ;
   always @(posedge clk)
-    w0_0 <= \$164 ;
+    x1_7 <= \$149 ;
   always @(posedge clk)
-    xoff0_1 <= \$165 ;
+    xoff0_0 <= \$150 ;
   always @(posedge clk)
-    w0_1 <= \$166 ;
+    w0_0 <= \$151 ;
   always @(posedge clk)
-    xoff0_2 <= \$167 ;
+    xoff0_1 <= \$152 ;
   always @(posedge clk)
-    w0_2 <= \$168 ;
+    w0_1 <= \$153 ;
   always @(posedge clk)
-    xoff0_3 <= \$169 ;
+    xoff0_2 <= \$154 ;
   always @(posedge clk)
-    w0_3 <= \$170 ;
+    w0_2 <= \$155 ;
   always @(posedge clk)
-    xoff0_4 <= \$171 ;
+    xoff0_3 <= \$156 ;
   always @(posedge clk)
-    w0_4 <= \$172 ;
+    w0_3 <= \$157 ;
   always @(posedge clk)
-    xoff0_5 <= \$173 ;
+    xoff0_4 <= \$158 ;
   always @(posedge clk)
-    w0_5 <= \$174 ;
+    w0_4 <= \$159 ;
   always @(posedge clk)
-    xoff0_6 <= \$175 ;
+    xoff0_5 <= \$160 ;
   always @(posedge clk)
-    w0_6 <= \$176 ;
+    w0_5 <= \$161 ;
   always @(posedge clk)
-    xoff0_7 <= \$177 ;
+    xoff0_6 <= \$162 ;
   always @(posedge clk)
-    w0_7 <= \$178 ;
+    w0_6 <= \$163 ;
   always @(posedge clk)
-    xoff1_0 <= \$179 ;
+    xoff0_7 <= \$164 ;
   always @(posedge clk)
-    w1_0 <= \$180 ;
+    w0_7 <= \$165 ;
   always @(posedge clk)
-    xoff1_1 <= \$181 ;
+    xoff1_0 <= \$166 ;
   always @(posedge clk)
-    w1_1 <= \$182 ;
+    w1_0 <= \$167 ;
   always @(posedge clk)
-    xoff1_2 <= \$183 ;
+    xoff1_1 <= \$168 ;
   always @(posedge clk)
-    w1_2 <= \$184 ;
+    w1_1 <= \$169 ;
   always @(posedge clk)
-    xoff1_3 <= \$185 ;
+    xoff1_2 <= \$170 ;
   always @(posedge clk)
-    w1_3 <= \$186 ;
+    w1_2 <= \$171 ;
   always @(posedge clk)
-    xoff1_4 <= \$187 ;
+    xoff1_3 <= \$172 ;
   always @(posedge clk)
-    w1_4 <= \$188 ;
+    w1_3 <= \$173 ;
   always @(posedge clk)
-    xoff1_5 <= \$189 ;
+    xoff1_4 <= \$174 ;
   always @(posedge clk)
-    w1_5 <= \$190 ;
+    w1_4 <= \$175 ;
   always @(posedge clk)
-    xoff1_6 <= \$191 ;
+    xoff1_5 <= \$176 ;
   always @(posedge clk)
-    w1_6 <= \$192 ;
+    w1_5 <= \$177 ;
   always @(posedge clk)
-    xoff1_7 <= \$193 ;
+    xoff1_6 <= \$178 ;
   always @(posedge clk)
-    w1_7 <= \$194 ;
+    w1_6 <= \$179 ;
   always @(posedge clk)
-    prod0_0 <= \$195 ;
+    xoff1_7 <= \$180 ;
   always @(posedge clk)
-    prod0_1 <= \$196 ;
+    w1_7 <= \$181 ;
   always @(posedge clk)
-    prod0_2 <= \$197 ;
+    prod0_0 <= \$182 ;
   always @(posedge clk)
-    prod0_3 <= \$198 ;
+    prod0_1 <= \$183 ;
   always @(posedge clk)
-    prod0_4 <= \$199 ;
+    prod0_2 <= \$184 ;
   always @(posedge clk)
-    prod0_5 <= \$200 ;
+    prod0_3 <= \$185 ;
   always @(posedge clk)
-    prod0_6 <= \$201 ;
+    prod0_4 <= \$186 ;
   always @(posedge clk)
-    prod0_7 <= \$202 ;
+    prod0_5 <= \$187 ;
   always @(posedge clk)
-    prod1_0 <= \$203 ;
+    prod0_6 <= \$188 ;
   always @(posedge clk)
-    prod1_1 <= \$204 ;
+    prod0_7 <= \$189 ;
   always @(posedge clk)
-    prod1_2 <= \$205 ;
+    prod1_0 <= \$190 ;
   always @(posedge clk)
-    prod1_3 <= \$206 ;
+    prod1_1 <= \$191 ;
   always @(posedge clk)
-    prod1_4 <= \$207 ;
+    prod1_2 <= \$192 ;
   always @(posedge clk)
-    prod1_5 <= \$208 ;
+    prod1_3 <= \$193 ;
   always @(posedge clk)
-    prod1_6 <= \$209 ;
+    prod1_4 <= \$194 ;
   always @(posedge clk)
-    prod1_7 <= \$210 ;
+    prod1_5 <= \$195 ;
   always @(posedge clk)
-    prod0_0_r <= \$211 ;
+    prod1_6 <= \$196 ;
   always @(posedge clk)
-    prod0_1_r <= \$212 ;
+    prod1_7 <= \$197 ;
   always @(posedge clk)
-    prod0_2_r <= \$213 ;
+    prod0_0_r <= \$198 ;
   always @(posedge clk)
-    prod0_3_r <= \$214 ;
+    prod0_1_r <= \$199 ;
   always @(posedge clk)
-    prod0_4_r <= \$215 ;
+    prod0_2_r <= \$200 ;
   always @(posedge clk)
-    prod0_5_r <= \$216 ;
+    prod0_3_r <= \$201 ;
   always @(posedge clk)
-    prod0_6_r <= \$217 ;
+    prod0_4_r <= \$202 ;
   always @(posedge clk)
-    prod0_7_r <= \$218 ;
+    prod0_5_r <= \$203 ;
   always @(posedge clk)
-    prod1_0_r <= \$219 ;
+    prod0_6_r <= \$204 ;
   always @(posedge clk)
-    prod1_1_r <= \$220 ;
+    prod0_7_r <= \$205 ;
   always @(posedge clk)
-    prod1_2_r <= \$221 ;
+    prod1_0_r <= \$206 ;
   always @(posedge clk)
-    prod1_3_r <= \$222 ;
+    prod1_1_r <= \$207 ;
   always @(posedge clk)
-    prod1_4_r <= \$223 ;
+    prod1_2_r <= \$208 ;
   always @(posedge clk)
-    prod1_5_r <= \$224 ;
+    prod1_3_r <= \$209 ;
   always @(posedge clk)
-    prod1_6_r <= \$225 ;
+    prod1_4_r <= \$210 ;
   always @(posedge clk)
-    prod1_7_r <= \$226 ;
+    prod1_5_r <= \$211 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$227 ;
+    prod1_6_r <= \$212 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$228 ;
+    prod1_7_r <= \$213 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$229 ;
+    sum0_s0_0 <= \$214 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$230 ;
+    sum0_s0_1 <= \$215 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$231 ;
+    sum0_s1_0 <= \$216 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$232 ;
+    sum1_s0_0 <= \$217 ;
   always @(posedge clk)
-    v2 <= \$233 ;
+    sum1_s0_1 <= \$218 ;
   always @(posedge clk)
-    first2 <= \$234 ;
+    sum1_s1_0 <= \$219 ;
   always @(posedge clk)
-    last2 <= \$235 ;
+    v2 <= \$220 ;
   always @(posedge clk)
-    nf2 <= \$236 ;
+    first2 <= \$221 ;
   always @(posedge clk)
-    v3 <= \$237 ;
+    last2 <= \$222 ;
   always @(posedge clk)
-    first3 <= \$238 ;
+    nf2 <= \$223 ;
   always @(posedge clk)
-    last3 <= \$239 ;
+    v3 <= \$224 ;
   always @(posedge clk)
-    nf3 <= \$240 ;
+    first3 <= \$225 ;
   always @(posedge clk)
-    v4 <= \$241 ;
+    last3 <= \$226 ;
   always @(posedge clk)
-    first4 <= \$242 ;
+    nf3 <= \$227 ;
   always @(posedge clk)
-    last4 <= \$243 ;
+    v4 <= \$228 ;
   always @(posedge clk)
-    nf4 <= \$244 ;
+    first4 <= \$229 ;
   always @(posedge clk)
-    v5 <= \$245 ;
+    last4 <= \$230 ;
   always @(posedge clk)
-    first5 <= \$246 ;
+    nf4 <= \$231 ;
   always @(posedge clk)
-    last5 <= \$247 ;
+    v5 <= \$232 ;
   always @(posedge clk)
-    nf5 <= \$248 ;
+    first5 <= \$233 ;
   always @(posedge clk)
-    v6 <= \$249 ;
+    last5 <= \$234 ;
   always @(posedge clk)
-    first6 <= \$250 ;
+    nf5 <= \$235 ;
   always @(posedge clk)
-    last6 <= \$251 ;
+    v6 <= \$236 ;
   always @(posedge clk)
-    nf6 <= \$252 ;
+    first6 <= \$237 ;
   always @(posedge clk)
-    v7 <= \$253 ;
+    last6 <= \$238 ;
   always @(posedge clk)
-    first7 <= \$254 ;
+    nf6 <= \$239 ;
   always @(posedge clk)
-    last7 <= \$255 ;
+    v7 <= \$240 ;
   always @(posedge clk)
-    nf7 <= \$256 ;
+    first7 <= \$241 ;
   always @(posedge clk)
-    acc0 <= \$257 ;
+    last7 <= \$242 ;
   always @(posedge clk)
-    acc1 <= \$258 ;
+    nf7 <= \$243 ;
   always @(posedge clk)
-    q_owed <= \$259 ;
+    v8 <= \$244 ;
   always @(posedge clk)
-    \$signature__addr$32  <= \$260 ;
+    first8 <= \$245 ;
   always @(posedge clk)
-    \rport__addr$35  <= \$261 ;
+    last8 <= \$246 ;
   always @(posedge clk)
-    q_stored <= \$262 ;
+    nf8 <= \$247 ;
   always @(posedge clk)
-    o__valid <= \$263 ;
+    acc0 <= \$248 ;
   always @(posedge clk)
-    o__payload <= \$264 ;
+    acc1 <= \$249 ;
+  always @(posedge clk)
+    q_owed <= \$250 ;
+  always @(posedge clk)
+    \$signature__addr$32  <= \$251 ;
+  always @(posedge clk)
+    \rport__addr$35  <= \$252 ;
+  always @(posedge clk)
+    q_stored <= \$253 ;
+  always @(posedge clk)
+    o__valid <= \$254 ;
+  always @(posedge clk)
+    o__payload <= \$255 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       4'h0:
           \$7  = 24'hffa7a9;
       4'h1:
@@ -2271,7 +2266,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       4'h0:
           \$10  = 24'hffb046;
       4'h1:
@@ -3618,962 +3613,1004 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = nf_t;
+    \$118  = nf_t;
     if (issue) begin
-      \$133  = \$20 ;
+      \$118  = \$20 ;
     end
     if (rst) begin
-      \$133  = 4'h0;
+      \$118  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = \$signature__addr ;
+    \$119  = \$signature__addr ;
     if (issue) begin
-      \$134  = \$21 ;
+      \$119  = \$21 ;
     end
     if (rst) begin
-      \$134  = 3'h0;
+      \$119  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = reads_input_t;
+    \$120  = reads_input_t;
     if (issue) begin
-      \$135  = \$22 ;
+      \$120  = \$22 ;
     end
     if (rst) begin
-      \$135  = 1'h1;
+      \$120  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = first_t;
+    \$121  = first_t;
     if (issue) begin
-      \$136  = \$23 ;
+      \$121  = \$23 ;
     end
     if (rst) begin
-      \$136  = 1'h1;
+      \$121  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = last_t;
+    \$122  = last_t;
     if (issue) begin
-      \$137  = \$24 ;
+      \$122  = \$24 ;
     end
     if (rst) begin
-      \$137  = 1'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = t;
+    \$123  = t;
     if (issue) begin
-      \$138  = \$27 [6:0];
+      \$123  = \$27 [6:0];
     end
     if (rst) begin
-      \$138  = 7'h00;
+      \$123  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = i__payload;
+    \$124  = i__payload;
     if (rst) begin
-      \$139  = 64'h0000000000000000;
+      \$124  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = reads_input_t;
+    \$125  = reads_input_t;
     if (rst) begin
-      \$140  = 1'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = issue;
+    \$126  = issue;
     if (rst) begin
-      \$141  = 1'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = first_t;
+    \$127  = first_t;
     if (rst) begin
-      \$142  = 1'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = last_t;
+    \$128  = last_t;
     if (rst) begin
-      \$143  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = nf_t;
+    \$129  = nf_t;
     if (rst) begin
-      \$144  = 4'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = t;
+    \$130  = \$28 ;
     if (rst) begin
-      \$145  = 7'h00;
+      \$130  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = \$28 [7:0];
+    \$131  = t;
+    if (rst) begin
+      \$131  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$132  = t_mid;
+    if (rst) begin
+      \$132  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$133  = x_mid[7:0];
+    if (rst) begin
+      \$133  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$134  = x_mid[15:8];
+    if (rst) begin
+      \$134  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$135  = x_mid[23:16];
+    if (rst) begin
+      \$135  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$136  = x_mid[31:24];
+    if (rst) begin
+      \$136  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$137  = x_mid[39:32];
+    if (rst) begin
+      \$137  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$138  = x_mid[47:40];
+    if (rst) begin
+      \$138  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$139  = x_mid[55:48];
+    if (rst) begin
+      \$139  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$140  = x_mid[63:56];
+    if (rst) begin
+      \$140  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$141  = t_mid;
+    if (rst) begin
+      \$141  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$142  = x_mid[7:0];
+    if (rst) begin
+      \$142  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$143  = x_mid[15:8];
+    if (rst) begin
+      \$143  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$144  = x_mid[23:16];
+    if (rst) begin
+      \$144  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$145  = x_mid[31:24];
+    if (rst) begin
+      \$145  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$146  = x_mid[39:32];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \$29 [15:8];
+    \$147  = x_mid[47:40];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$30 [23:16];
+    \$148  = x_mid[55:48];
     if (rst) begin
       \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$31 [31:24];
+    \$149  = x_mid[63:56];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = \$32 [39:32];
+    \$150  = \$29 ;
     if (rst) begin
-      \$150  = 8'h00;
+      \$150  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$33 [47:40];
+    \$151  = port__data[7:0];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$34 [55:48];
+    \$152  = \$30 ;
     if (rst) begin
-      \$152  = 8'h00;
+      \$152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$35 [63:56];
+    \$153  = port__data[15:8];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = t;
+    \$154  = \$31 ;
     if (rst) begin
-      \$154  = 7'h00;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$36 [7:0];
+    \$155  = port__data[23:16];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$37 [15:8];
+    \$156  = \$32 ;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = \$38 [23:16];
+    \$157  = port__data[31:24];
     if (rst) begin
       \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = \$39 [31:24];
+    \$158  = \$33 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$40 [39:32];
+    \$159  = port__data[39:32];
     if (rst) begin
       \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$41 [47:40];
+    \$160  = \$34 ;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = \$42 [55:48];
+    \$161  = port__data[47:40];
     if (rst) begin
       \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = \$43 [63:56];
+    \$162  = \$35 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = \$44 ;
+    \$163  = port__data[55:48];
     if (rst) begin
-      \$163  = 9'h000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = port__data[7:0];
+    \$164  = \$36 ;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = \$45 ;
+    \$165  = port__data[63:56];
     if (rst) begin
-      \$165  = 9'h000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = port__data[15:8];
+    \$166  = \$37 ;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = \$46 ;
+    \$167  = \port__data$86 [7:0];
     if (rst) begin
-      \$167  = 9'h000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = port__data[23:16];
+    \$168  = \$38 ;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = \$47 ;
+    \$169  = \port__data$86 [15:8];
     if (rst) begin
-      \$169  = 9'h000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = port__data[31:24];
+    \$170  = \$39 ;
     if (rst) begin
-      \$170  = 8'h00;
+      \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = \$48 ;
+    \$171  = \port__data$86 [23:16];
     if (rst) begin
-      \$171  = 9'h000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = port__data[39:32];
+    \$172  = \$40 ;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = \$49 ;
+    \$173  = \port__data$86 [31:24];
     if (rst) begin
-      \$173  = 9'h000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = port__data[47:40];
+    \$174  = \$41 ;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = \$50 ;
+    \$175  = \port__data$86 [39:32];
     if (rst) begin
-      \$175  = 9'h000;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = port__data[55:48];
+    \$176  = \$42 ;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = \$51 ;
+    \$177  = \port__data$86 [47:40];
     if (rst) begin
-      \$177  = 9'h000;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = port__data[63:56];
+    \$178  = \$43 ;
     if (rst) begin
-      \$178  = 8'h00;
+      \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = \$52 ;
+    \$179  = \port__data$86 [55:48];
     if (rst) begin
-      \$179  = 9'h000;
+      \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = \port__data$84 [7:0];
+    \$180  = \$44 ;
     if (rst) begin
-      \$180  = 8'h00;
+      \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = \$53 ;
+    \$181  = \port__data$86 [63:56];
     if (rst) begin
-      \$181  = 9'h000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \port__data$84 [15:8];
+    \$182  = \$45 ;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$54 ;
+    \$183  = \$46 ;
     if (rst) begin
-      \$183  = 9'h000;
+      \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \port__data$84 [23:16];
+    \$184  = \$47 ;
     if (rst) begin
-      \$184  = 8'h00;
+      \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$55 ;
+    \$185  = \$48 ;
     if (rst) begin
-      \$185  = 9'h000;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \port__data$84 [31:24];
+    \$186  = \$49 ;
     if (rst) begin
-      \$186  = 8'h00;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$56 ;
+    \$187  = \$50 ;
     if (rst) begin
-      \$187  = 9'h000;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \port__data$84 [39:32];
+    \$188  = \$51 ;
     if (rst) begin
-      \$188  = 8'h00;
+      \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = \$57 ;
+    \$189  = \$52 ;
     if (rst) begin
-      \$189  = 9'h000;
+      \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = \port__data$84 [47:40];
+    \$190  = \$53 ;
     if (rst) begin
-      \$190  = 8'h00;
+      \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$58 ;
+    \$191  = \$54 ;
     if (rst) begin
-      \$191  = 9'h000;
+      \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \port__data$84 [55:48];
+    \$192  = \$55 ;
     if (rst) begin
-      \$192  = 8'h00;
+      \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$59 ;
+    \$193  = \$56 ;
     if (rst) begin
-      \$193  = 9'h000;
+      \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = \port__data$84 [63:56];
+    \$194  = \$57 ;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \$60 ;
+    \$195  = \$58 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = \$61 ;
+    \$196  = \$59 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = \$62 ;
+    \$197  = \$60 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = \$63 ;
+    \$198  = prod0_0;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = \$64 ;
+    \$199  = prod0_1;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = \$65 ;
+    \$200  = prod0_2;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = \$66 ;
+    \$201  = prod0_3;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = \$67 ;
+    \$202  = prod0_4;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = \$68 ;
+    \$203  = prod0_5;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = \$69 ;
+    \$204  = prod0_6;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = \$70 ;
+    \$205  = prod0_7;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = \$71 ;
+    \$206  = prod1_0;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = \$72 ;
+    \$207  = prod1_1;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \$73 ;
+    \$208  = prod1_2;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = \$74 ;
+    \$209  = prod1_3;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = \$75 ;
+    \$210  = prod1_4;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = prod0_0;
+    \$211  = prod1_5;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = prod0_1;
+    \$212  = prod1_6;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = prod0_2;
+    \$213  = prod1_7;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = prod0_3;
+    \$214  = { \$63 [18], \$63 [18], \$63 [18], \$63 [18], \$63 [18], \$63  };
     if (rst) begin
-      \$214  = 17'h00000;
+      \$214  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = prod0_4;
+    \$215  = { \$66 [18], \$66 [18], \$66 [18], \$66 [18], \$66 [18], \$66  };
     if (rst) begin
-      \$215  = 17'h00000;
+      \$215  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = prod0_5;
+    \$216  = \$67 [23:0];
     if (rst) begin
-      \$216  = 17'h00000;
+      \$216  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = prod0_6;
+    \$217  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = prod0_7;
+    \$218  = { \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73  };
     if (rst) begin
-      \$218  = 17'h00000;
+      \$218  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = prod1_0;
+    \$219  = \$74 [23:0];
     if (rst) begin
-      \$219  = 17'h00000;
+      \$219  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = prod1_1;
+    \$220  = v1;
     if (rst) begin
-      \$220  = 17'h00000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = prod1_2;
+    \$221  = first1;
     if (rst) begin
-      \$221  = 17'h00000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = prod1_3;
+    \$222  = last1;
     if (rst) begin
-      \$222  = 17'h00000;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = prod1_4;
+    \$223  = nf1;
     if (rst) begin
-      \$223  = 17'h00000;
+      \$223  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = prod1_5;
+    \$224  = v2;
     if (rst) begin
-      \$224  = 17'h00000;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = prod1_6;
+    \$225  = first2;
     if (rst) begin
-      \$225  = 17'h00000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = prod1_7;
+    \$226  = last2;
     if (rst) begin
-      \$226  = 17'h00000;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = { \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78  };
+    \$227  = nf2;
     if (rst) begin
-      \$227  = 24'h000000;
+      \$227  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = { \$81 [18], \$81 [18], \$81 [18], \$81 [18], \$81 [18], \$81  };
+    \$228  = v3;
     if (rst) begin
-      \$228  = 24'h000000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = \$82 [23:0];
+    \$229  = first3;
     if (rst) begin
-      \$229  = 24'h000000;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
+    \$230  = last3;
     if (rst) begin
-      \$230  = 24'h000000;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = { \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88  };
+    \$231  = nf3;
     if (rst) begin
-      \$231  = 24'h000000;
+      \$231  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = \$89 [23:0];
+    \$232  = v4;
     if (rst) begin
-      \$232  = 24'h000000;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = v1;
+    \$233  = first4;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = first1;
+    \$234  = last4;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = last1;
+    \$235  = nf4;
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = nf1;
+    \$236  = v5;
     if (rst) begin
-      \$236  = 4'h0;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = v2;
+    \$237  = first5;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = first2;
+    \$238  = last5;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = last2;
+    \$239  = nf5;
     if (rst) begin
-      \$239  = 1'h0;
+      \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = nf2;
+    \$240  = v6;
     if (rst) begin
-      \$240  = 4'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = v3;
+    \$241  = first6;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = first3;
+    \$242  = last6;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = last3;
+    \$243  = nf6;
     if (rst) begin
-      \$243  = 1'h0;
+      \$243  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = nf3;
+    \$244  = v7;
     if (rst) begin
-      \$244  = 4'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = v4;
+    \$245  = first7;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = first4;
+    \$246  = last7;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = last4;
+    \$247  = nf7;
     if (rst) begin
-      \$247  = 1'h0;
+      \$247  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = nf4;
+    \$248  = acc0;
+    if (v8) begin
+      \$248  = \$9 [23:0];
+    end
     if (rst) begin
-      \$248  = 4'h0;
+      \$248  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = v5;
+    \$249  = acc1;
+    if (v8) begin
+      \$249  = \$12 [23:0];
+    end
     if (rst) begin
-      \$249  = 1'h0;
+      \$249  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = first5;
+    \$250  = \$78 [3:0];
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = last5;
+    \$251  = \$signature__addr$32 ;
+    if (\$86 ) begin
+      \$251  = \$89 [3:0];
+    end
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = nf5;
+    \$252  = \rport__addr$35 ;
+    if (\$93 ) begin
+      \$252  = \$96 [3:0];
+    end
     if (rst) begin
       \$252  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = v6;
+    \$253  = \$110 [3:0];
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = first6;
+    \$254  = o__valid;
+    if (\$112 ) begin
+      \$254  = \$115 ;
+    end
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = last6;
-    if (rst) begin
-      \$255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = nf6;
-    if (rst) begin
-      \$256  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = acc0;
-    if (v7) begin
-      \$257  = \$9 [23:0];
+    \$255  = o__payload;
+    if (\$112 ) begin
+      \$255  = \$117 ;
     end
     if (rst) begin
-      \$257  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = acc1;
-    if (v7) begin
-      \$258  = \$12 [23:0];
-    end
-    if (rst) begin
-      \$258  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = \$93 [3:0];
-    if (rst) begin
-      \$259  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = \$signature__addr$32 ;
-    if (\$101 ) begin
-      \$260  = \$104 [2:0];
-    end
-    if (rst) begin
-      \$260  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = \rport__addr$35 ;
-    if (\$108 ) begin
-      \$261  = \$111 [2:0];
-    end
-    if (rst) begin
-      \$261  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = \$125 [3:0];
-    if (rst) begin
-      \$262  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = o__valid;
-    if (\$127 ) begin
-      \$263  = \$130 ;
-    end
-    if (rst) begin
-      \$263  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = o__payload;
-    if (\$127 ) begin
-      \$264  = \$132 ;
-    end
-    if (rst) begin
-      \$264  = 48'h000000000000;
+      \$255  = 48'h000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -4627,7 +4664,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [24:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
   reg [24:0] \$120 ;
   reg [24:0] \$121 ;
@@ -4635,17 +4672,17 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$123 ;
   reg [24:0] \$124 ;
   reg [24:0] \$125 ;
-  reg [5:0] \$126 ;
-  reg [5:0] \$127 ;
+  reg [24:0] \$126 ;
+  reg [24:0] \$127 ;
   reg [5:0] \$128 ;
   reg [5:0] \$129 ;
   wire \$13 ;
   reg [5:0] \$130 ;
   reg [5:0] \$131 ;
   reg [5:0] \$132 ;
-  reg [36:0] \$133 ;
-  reg [36:0] \$134 ;
-  reg [36:0] \$135 ;
+  reg [5:0] \$133 ;
+  reg [5:0] \$134 ;
+  reg [5:0] \$135 ;
   reg [36:0] \$136 ;
   reg [36:0] \$137 ;
   reg [36:0] \$138 ;
@@ -4658,95 +4695,112 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [36:0] \$144 ;
   reg [36:0] \$145 ;
   reg [36:0] \$146 ;
-  reg [23:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [36:0] \$147 ;
+  reg [36:0] \$148 ;
+  reg [36:0] \$149 ;
   wire \$15 ;
-  reg [33:0] \$150 ;
-  reg [33:0] \$151 ;
-  reg [16:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [24:0] \$154 ;
-  reg [24:0] \$155 ;
-  reg [6:0] \$156 ;
-  reg [16:0] \$157 ;
-  reg [23:0] \$158 ;
-  reg [23:0] \$159 ;
+  reg [36:0] \$150 ;
+  reg [36:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg [16:0] \$153 ;
+  reg [16:0] \$154 ;
+  reg [33:0] \$155 ;
+  reg [33:0] \$156 ;
+  reg [33:0] \$157 ;
+  reg [16:0] \$158 ;
+  reg [7:0] \$159 ;
   wire \$16 ;
-  reg [6:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [14:0] \$162 ;
-  reg [14:0] \$163 ;
-  reg [48:0] \$164 ;
-  reg [48:0] \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [50:0] \$168 ;
-  reg [24:0] \$169 ;
+  reg [24:0] \$160 ;
+  reg [24:0] \$161 ;
+  reg [24:0] \$162 ;
+  reg [6:0] \$163 ;
+  reg [16:0] \$164 ;
+  reg [23:0] \$165 ;
+  reg [23:0] \$166 ;
+  reg [23:0] \$167 ;
+  reg [6:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [24:0] \$170 ;
-  reg [24:0] \$171 ;
-  reg [24:0] \$172 ;
-  reg [24:0] \$173 ;
-  reg [24:0] \$174 ;
-  reg [24:0] \$175 ;
-  reg [5:0] \$176 ;
-  reg [5:0] \$177 ;
-  reg [5:0] \$178 ;
-  reg [5:0] \$179 ;
+  reg [14:0] \$170 ;
+  reg [14:0] \$171 ;
+  reg [14:0] \$172 ;
+  reg [48:0] \$173 ;
+  reg [48:0] \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg [50:0] \$177 ;
+  reg [24:0] \$178 ;
+  reg [24:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [5:0] \$180 ;
-  reg [5:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [36:0] \$183 ;
-  reg [36:0] \$184 ;
-  reg [36:0] \$185 ;
-  reg [36:0] \$186 ;
-  reg [36:0] \$187 ;
-  reg [36:0] \$188 ;
-  reg [36:0] \$189 ;
+  reg [24:0] \$180 ;
+  reg [24:0] \$181 ;
+  reg [24:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
+  reg [5:0] \$186 ;
+  reg [5:0] \$187 ;
+  reg [5:0] \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
-  reg [36:0] \$190 ;
-  reg [36:0] \$191 ;
-  reg [36:0] \$192 ;
-  reg [36:0] \$193 ;
+  reg [5:0] \$190 ;
+  reg [5:0] \$191 ;
+  reg [5:0] \$192 ;
+  reg [5:0] \$193 ;
   reg [36:0] \$194 ;
   reg [36:0] \$195 ;
   reg [36:0] \$196 ;
-  reg [23:0] \$197 ;
-  reg [16:0] \$198 ;
-  reg [16:0] \$199 ;
+  reg [36:0] \$197 ;
+  reg [36:0] \$198 ;
+  reg [36:0] \$199 ;
   wire \$2 ;
   reg [24:0] \$20 ;
-  reg [33:0] \$200 ;
-  reg [33:0] \$201 ;
-  reg [16:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [6:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [23:0] \$208 ;
-  reg [23:0] \$209 ;
+  reg [36:0] \$200 ;
+  reg [36:0] \$201 ;
+  reg [36:0] \$202 ;
+  reg [36:0] \$203 ;
+  reg [36:0] \$204 ;
+  reg [36:0] \$205 ;
+  reg [36:0] \$206 ;
+  reg [36:0] \$207 ;
+  reg [36:0] \$208 ;
+  reg [36:0] \$209 ;
   reg [5:0] \$21 ;
-  reg [6:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [14:0] \$212 ;
-  reg [14:0] \$213 ;
-  reg [48:0] \$214 ;
-  reg [48:0] \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg [50:0] \$218 ;
-  reg [3:0] \$219 ;
+  reg [23:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [33:0] \$213 ;
+  reg [33:0] \$214 ;
+  reg [33:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   reg [36:0] \$22 ;
-  reg [2:0] \$220 ;
-  reg [2:0] \$221 ;
-  reg [3:0] \$222 ;
-  reg \$223 ;
-  reg [15:0] \$224 ;
+  reg [24:0] \$220 ;
+  reg [6:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [23:0] \$223 ;
+  reg [23:0] \$224 ;
+  reg [23:0] \$225 ;
+  reg [6:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [14:0] \$228 ;
+  reg [14:0] \$229 ;
   reg [36:0] \$23 ;
+  reg [14:0] \$230 ;
+  reg [48:0] \$231 ;
+  reg [48:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [50:0] \$235 ;
+  reg [3:0] \$236 ;
+  reg [3:0] \$237 ;
+  reg [3:0] \$238 ;
+  reg [3:0] \$239 ;
   wire [33:0] \$24 ;
+  reg \$240 ;
+  reg [15:0] \$241 ;
   wire [24:0] \$25 ;
   wire [23:0] \$26 ;
   wire [14:0] \$27 ;
@@ -4810,16 +4864,16 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [50:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [3:0] \$82 ;
-  wire [3:0] \$83 ;
+  wire [4:0] \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [3:0] \$89 ;
+  wire [4:0] \$89 ;
   wire \$9 ;
-  wire [3:0] \$90 ;
+  wire [4:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
@@ -4829,7 +4883,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$97 ;
   wire [4:0] \$98 ;
   wire \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -4856,12 +4910,12 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
@@ -4873,6 +4927,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [36:0] rq0_half_5 = 37'h0000000000;
   reg [36:0] rq0_half_6 = 37'h0000000000;
   reg [36:0] rq0_half_7 = 37'h0000000000;
+  reg [36:0] rq0_half_8 = 37'h0000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -4884,6 +4939,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [36:0] rq0_mask_5 = 37'h0000000000;
   reg [36:0] rq0_mask_6 = 37'h0000000000;
   reg [36:0] rq0_mask_7 = 37'h0000000000;
+  reg [36:0] rq0_mask_8 = 37'h0000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -4891,14 +4947,19 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
   reg [23:0] rq0_part1_0_r = 24'h000000;
+  reg [23:0] rq0_part1_0_rr = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
   reg [14:0] rq0_part1_1_r = 15'h0000;
+  reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -4908,6 +4969,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -4924,6 +4986,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [36:0] rq1_half_5 = 37'h0000000000;
   reg [36:0] rq1_half_6 = 37'h0000000000;
   reg [36:0] rq1_half_7 = 37'h0000000000;
+  reg [36:0] rq1_half_8 = 37'h0000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -4935,6 +4998,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [36:0] rq1_mask_5 = 37'h0000000000;
   reg [36:0] rq1_mask_6 = 37'h0000000000;
   reg [36:0] rq1_mask_7 = 37'h0000000000;
+  reg [36:0] rq1_mask_8 = 37'h0000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -4942,14 +5006,19 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [23:0] rq1_part1_0 = 24'h000000;
   reg [23:0] rq1_part1_0_r = 24'h000000;
+  reg [23:0] rq1_part1_0_rr = 24'h000000;
   reg [14:0] rq1_part1_1 = 15'h0000;
   reg [14:0] rq1_part1_1_r = 15'h0000;
+  reg [14:0] rq1_part1_1_rr = 15'h0000;
   reg [48:0] rq1_prod = 49'h0000000000000;
   wire [48:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -4959,6 +5028,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -4973,9 +5043,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [7:0];
+  reg [15:0] queue [8:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -4985,15 +5056,16 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[5] = 16'h0000;
     queue[6] = 16'h0000;
     queue[7] = 16'h0000;
+    queue[8] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_5 };
-  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
+  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -5008,7 +5080,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_7 & \$14 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
   assign \$15  = i__valid & q_room;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
@@ -5022,10 +5094,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$31  = \$29  + \$30 ;
   assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$37  = rq0_rem > rq0_half_5;
-  assign \$38  = rq0_rem == rq0_half_5;
-  assign \$39  = | rq0_half_5;
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
   assign \$40  = \$38  & \$39 ;
   assign \$41  = $signed(8'h80) + $signed(rq0_floor);
   assign \$42  = rq0_tie & rq0_floor[0];
@@ -5039,10 +5111,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$56  = \$54  + \$55 ;
   assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
   assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$62  = rq1_rem > rq1_half_5;
-  assign \$63  = rq1_rem == rq1_half_5;
-  assign \$64  = | rq1_half_5;
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$62  = rq1_rem > rq1_half_6;
+  assign \$63  = rq1_rem == rq1_half_6;
+  assign \$64  = | rq1_half_6;
   assign \$65  = \$63  & \$64 ;
   assign \$66  = $signed(8'h80) + $signed(rq1_floor);
   assign \$67  = rq1_tie & rq1_floor[0];
@@ -5058,24 +5130,24 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$77  = ~ \$76 ;
   assign \$78  = \$75  & \$77 ;
   assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_7 & \$79 ;
-  assign \$81  = \$signature__addr  == 3'h7;
+  assign \$80  = rq_valid_8 & \$79 ;
+  assign \$81  = \$signature__addr  == 4'h8;
   assign \$82  = \$signature__addr  + 1'h1;
-  assign \$83  = \$81  ? 4'h0 : \$82 ;
+  assign \$83  = \$81  ? 5'h00 : \$82 ;
   assign \$84  = ~ o__valid;
   assign \$85  = \$84  | o__ready;
   assign \$86  = | q_stored;
   assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 3'h7;
+  assign \$88  = rport__addr == 4'h8;
   assign \$89  = rport__addr + 1'h1;
-  assign \$90  = \$88  ? 4'h0 : \$89 ;
+  assign \$90  = \$88  ? 5'h00 : \$89 ;
   assign \$91  = ~ o__valid;
   assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
   assign \$94  = ~ \$93 ;
   assign \$95  = \$92  & \$94 ;
   assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_7 & \$96 ;
+  assign \$97  = rq_valid_8 & \$96 ;
   assign \$98  = q_stored + \$97 ;
   assign \$99  = ~ o__valid;
   assign \$100  = \$99  | o__ready;
@@ -5085,7 +5157,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$104  = ~ o__valid;
   assign \$105  = \$104  | o__ready;
   assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_7;
+  assign \$107  = \$106  | rq_valid_8;
   assign \$108  = | q_stored;
   assign \$109  = \$108  ? rport__data : q_in;
   always @(posedge clk)
@@ -5107,217 +5179,251 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_8 <= \$118 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$119 ;
+    rq_valid_9 <= \$119 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$120 ;
+    rq0_mult_1 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$121 ;
+    rq0_mult_2 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$122 ;
+    rq0_mult_3 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$123 ;
+    rq0_mult_4 <= \$123 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$124 ;
+    rq0_mult_5 <= \$124 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$125 ;
+    rq0_mult_6 <= \$125 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$126 ;
+    rq0_mult_7 <= \$126 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$127 ;
+    rq0_mult_8 <= \$127 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$128 ;
+    rq0_shift_1 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$129 ;
+    rq0_shift_2 <= \$129 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$130 ;
+    rq0_shift_3 <= \$130 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$131 ;
+    rq0_shift_4 <= \$131 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$132 ;
+    rq0_shift_5 <= \$132 ;
   always @(posedge clk)
-    rq0_half_1 <= \$133 ;
+    rq0_shift_6 <= \$133 ;
   always @(posedge clk)
-    rq0_half_2 <= \$134 ;
+    rq0_shift_7 <= \$134 ;
   always @(posedge clk)
-    rq0_half_3 <= \$135 ;
+    rq0_shift_8 <= \$135 ;
   always @(posedge clk)
-    rq0_half_4 <= \$136 ;
+    rq0_half_1 <= \$136 ;
   always @(posedge clk)
-    rq0_half_5 <= \$137 ;
+    rq0_half_2 <= \$137 ;
   always @(posedge clk)
-    rq0_half_6 <= \$138 ;
+    rq0_half_3 <= \$138 ;
   always @(posedge clk)
-    rq0_half_7 <= \$139 ;
+    rq0_half_4 <= \$139 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$140 ;
+    rq0_half_5 <= \$140 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$141 ;
+    rq0_half_6 <= \$141 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$142 ;
+    rq0_half_7 <= \$142 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$143 ;
+    rq0_half_8 <= \$143 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$144 ;
+    rq0_mask_1 <= \$144 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$145 ;
+    rq0_mask_2 <= \$145 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$146 ;
+    rq0_mask_3 <= \$146 ;
   always @(posedge clk)
-    rq0_x <= \$147 ;
+    rq0_mask_4 <= \$147 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$148 ;
+    rq0_mask_5 <= \$148 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$149 ;
+    rq0_mask_6 <= \$149 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$150 ;
+    rq0_mask_7 <= \$150 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$151 ;
+    rq0_mask_8 <= \$151 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$152 ;
+    rq0_x <= \$152 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$153 ;
+    rq0_x0_0 <= \$153 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$154 ;
+    rq0_m0_0 <= \$154 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$155 ;
+    rq0_part0_0 <= \$155 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$156 ;
+    rq0_part0_0_r <= \$156 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$157 ;
+    rq0_part0_0_rr <= \$157 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$158 ;
+    rq0_x0_1 <= \$158 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$159 ;
+    rq0_m0_1 <= \$159 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$160 ;
+    rq0_part0_1 <= \$160 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$161 ;
+    rq0_part0_1_r <= \$161 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$162 ;
+    rq0_part0_1_rr <= \$162 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$163 ;
+    rq0_x1_0 <= \$163 ;
   always @(posedge clk)
-    rq0_prod <= \$164 ;
+    rq0_m1_0 <= \$164 ;
   always @(posedge clk)
-    rq0_floor <= \$165 ;
+    rq0_part1_0 <= \$165 ;
   always @(posedge clk)
-    rq0_above <= \$166 ;
+    rq0_part1_0_r <= \$166 ;
   always @(posedge clk)
-    rq0_tie <= \$167 ;
+    rq0_part1_0_rr <= \$167 ;
   always @(posedge clk)
-    rq0_code <= \$168 ;
+    rq0_x1_1 <= \$168 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$169 ;
+    rq0_m1_1 <= \$169 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$170 ;
+    rq0_part1_1 <= \$170 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$171 ;
+    rq0_part1_1_r <= \$171 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$172 ;
+    rq0_part1_1_rr <= \$172 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$173 ;
+    rq0_prod <= \$173 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$174 ;
+    rq0_floor <= \$174 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$175 ;
+    rq0_above <= \$175 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$176 ;
+    rq0_tie <= \$176 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$177 ;
+    rq0_code <= \$177 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$178 ;
+    rq1_mult_1 <= \$178 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$179 ;
+    rq1_mult_2 <= \$179 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$180 ;
+    rq1_mult_3 <= \$180 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$181 ;
+    rq1_mult_4 <= \$181 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$182 ;
+    rq1_mult_5 <= \$182 ;
   always @(posedge clk)
-    rq1_half_1 <= \$183 ;
+    rq1_mult_6 <= \$183 ;
   always @(posedge clk)
-    rq1_half_2 <= \$184 ;
+    rq1_mult_7 <= \$184 ;
   always @(posedge clk)
-    rq1_half_3 <= \$185 ;
+    rq1_mult_8 <= \$185 ;
   always @(posedge clk)
-    rq1_half_4 <= \$186 ;
+    rq1_shift_1 <= \$186 ;
   always @(posedge clk)
-    rq1_half_5 <= \$187 ;
+    rq1_shift_2 <= \$187 ;
   always @(posedge clk)
-    rq1_half_6 <= \$188 ;
+    rq1_shift_3 <= \$188 ;
   always @(posedge clk)
-    rq1_half_7 <= \$189 ;
+    rq1_shift_4 <= \$189 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$190 ;
+    rq1_shift_5 <= \$190 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$191 ;
+    rq1_shift_6 <= \$191 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$192 ;
+    rq1_shift_7 <= \$192 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$193 ;
+    rq1_shift_8 <= \$193 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$194 ;
+    rq1_half_1 <= \$194 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$195 ;
+    rq1_half_2 <= \$195 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$196 ;
+    rq1_half_3 <= \$196 ;
   always @(posedge clk)
-    rq1_x <= \$197 ;
+    rq1_half_4 <= \$197 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$198 ;
+    rq1_half_5 <= \$198 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$199 ;
+    rq1_half_6 <= \$199 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$200 ;
+    rq1_half_7 <= \$200 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$201 ;
+    rq1_half_8 <= \$201 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$202 ;
+    rq1_mask_1 <= \$202 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$203 ;
+    rq1_mask_2 <= \$203 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$204 ;
+    rq1_mask_3 <= \$204 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$205 ;
+    rq1_mask_4 <= \$205 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$206 ;
+    rq1_mask_5 <= \$206 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$207 ;
+    rq1_mask_6 <= \$207 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$208 ;
+    rq1_mask_7 <= \$208 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$209 ;
+    rq1_mask_8 <= \$209 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$210 ;
+    rq1_x <= \$210 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$211 ;
+    rq1_x0_0 <= \$211 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$212 ;
+    rq1_m0_0 <= \$212 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$213 ;
+    rq1_part0_0 <= \$213 ;
   always @(posedge clk)
-    rq1_prod <= \$214 ;
+    rq1_part0_0_r <= \$214 ;
   always @(posedge clk)
-    rq1_floor <= \$215 ;
+    rq1_part0_0_rr <= \$215 ;
   always @(posedge clk)
-    rq1_above <= \$216 ;
+    rq1_x0_1 <= \$216 ;
   always @(posedge clk)
-    rq1_tie <= \$217 ;
+    rq1_m0_1 <= \$217 ;
   always @(posedge clk)
-    rq1_code <= \$218 ;
+    rq1_part0_1 <= \$218 ;
   always @(posedge clk)
-    q_owed <= \$219 ;
+    rq1_part0_1_r <= \$219 ;
   always @(posedge clk)
-    \$signature__addr  <= \$220 ;
+    rq1_part0_1_rr <= \$220 ;
   always @(posedge clk)
-    rport__addr <= \$221 ;
+    rq1_x1_0 <= \$221 ;
   always @(posedge clk)
-    q_stored <= \$222 ;
+    rq1_m1_0 <= \$222 ;
   always @(posedge clk)
-    o__valid <= \$223 ;
+    rq1_part1_0 <= \$223 ;
   always @(posedge clk)
-    o__payload <= \$224 ;
+    rq1_part1_0_r <= \$224 ;
+  always @(posedge clk)
+    rq1_part1_0_rr <= \$225 ;
+  always @(posedge clk)
+    rq1_x1_1 <= \$226 ;
+  always @(posedge clk)
+    rq1_m1_1 <= \$227 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$228 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$229 ;
+  always @(posedge clk)
+    rq1_part1_1_rr <= \$230 ;
+  always @(posedge clk)
+    rq1_prod <= \$231 ;
+  always @(posedge clk)
+    rq1_floor <= \$232 ;
+  always @(posedge clk)
+    rq1_above <= \$233 ;
+  always @(posedge clk)
+    rq1_tie <= \$234 ;
+  always @(posedge clk)
+    rq1_code <= \$235 ;
+  always @(posedge clk)
+    q_owed <= \$236 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$237 ;
+  always @(posedge clk)
+    rport__addr <= \$238 ;
+  always @(posedge clk)
+    q_stored <= \$239 ;
+  always @(posedge clk)
+    o__valid <= \$240 ;
+  always @(posedge clk)
+    o__payload <= \$241 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -5690,756 +5796,875 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$119  = \$20 ;
+    \$119  = rq_valid_8;
     if (rst) begin
-      \$119  = 25'h0000000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$120  = rq0_mult_1;
+    \$120  = \$20 ;
     if (rst) begin
       \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$121  = rq0_mult_2;
+    \$121  = rq0_mult_1;
     if (rst) begin
       \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$122  = rq0_mult_3;
+    \$122  = rq0_mult_2;
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$123  = rq0_mult_4;
+    \$123  = rq0_mult_3;
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$124  = rq0_mult_5;
+    \$124  = rq0_mult_4;
     if (rst) begin
       \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$125  = rq0_mult_6;
+    \$125  = rq0_mult_5;
     if (rst) begin
       \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$126  = \$21 ;
+    \$126  = rq0_mult_6;
     if (rst) begin
-      \$126  = 6'h00;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$127  = rq0_shift_1;
+    \$127  = rq0_mult_7;
     if (rst) begin
-      \$127  = 6'h00;
+      \$127  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$128  = rq0_shift_2;
+    \$128  = \$21 ;
     if (rst) begin
       \$128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$129  = rq0_shift_3;
+    \$129  = rq0_shift_1;
     if (rst) begin
       \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$130  = rq0_shift_4;
+    \$130  = rq0_shift_2;
     if (rst) begin
       \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$131  = rq0_shift_5;
+    \$131  = rq0_shift_3;
     if (rst) begin
       \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$132  = rq0_shift_6;
+    \$132  = rq0_shift_4;
     if (rst) begin
       \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$133  = \$22 ;
+    \$133  = rq0_shift_5;
     if (rst) begin
-      \$133  = 37'h0000000000;
+      \$133  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$134  = rq0_half_1;
+    \$134  = rq0_shift_6;
     if (rst) begin
-      \$134  = 37'h0000000000;
+      \$134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$135  = rq0_half_2;
+    \$135  = rq0_shift_7;
     if (rst) begin
-      \$135  = 37'h0000000000;
+      \$135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$136  = rq0_half_3;
+    \$136  = \$22 ;
     if (rst) begin
       \$136  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$137  = rq0_half_4;
+    \$137  = rq0_half_1;
     if (rst) begin
       \$137  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = rq0_half_5;
+    \$138  = rq0_half_2;
     if (rst) begin
       \$138  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = rq0_half_6;
+    \$139  = rq0_half_3;
     if (rst) begin
       \$139  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = \$23 ;
+    \$140  = rq0_half_4;
     if (rst) begin
       \$140  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = rq0_mask_1;
+    \$141  = rq0_half_5;
     if (rst) begin
       \$141  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = rq0_mask_2;
+    \$142  = rq0_half_6;
     if (rst) begin
       \$142  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = rq0_mask_3;
+    \$143  = rq0_half_7;
     if (rst) begin
       \$143  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = rq0_mask_4;
+    \$144  = \$23 ;
     if (rst) begin
       \$144  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = rq0_mask_5;
+    \$145  = rq0_mask_1;
     if (rst) begin
       \$145  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = rq0_mask_6;
+    \$146  = rq0_mask_2;
     if (rst) begin
       \$146  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = i__payload[23:0];
+    \$147  = rq0_mask_3;
     if (rst) begin
-      \$147  = 24'h000000;
+      \$147  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = rq0_x[16:0];
+    \$148  = rq0_mask_4;
     if (rst) begin
-      \$148  = 17'h00000;
+      \$148  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_mask_5;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = \$24 ;
+    \$150  = rq0_mask_6;
     if (rst) begin
-      \$150  = 34'h000000000;
+      \$150  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = rq0_part0_0;
+    \$151  = rq0_mask_7;
     if (rst) begin
-      \$151  = 34'h000000000;
+      \$151  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = rq0_x[16:0];
+    \$152  = i__payload[23:0];
     if (rst) begin
-      \$152  = 17'h00000;
+      \$152  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = rq0_mult_1[24:17];
+    \$153  = rq0_x[16:0];
     if (rst) begin
-      \$153  = 8'h00;
+      \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = \$25 ;
+    \$154  = rq0_mult_1[16:0];
     if (rst) begin
-      \$154  = 25'h0000000;
+      \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = rq0_part0_1;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 25'h0000000;
+      \$155  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = rq0_x[23:17];
+    \$156  = rq0_part0_0;
     if (rst) begin
-      \$156  = 7'h00;
+      \$156  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = rq0_mult_1[16:0];
+    \$157  = rq0_part0_0_r;
     if (rst) begin
-      \$157  = 17'h00000;
+      \$157  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = \$26 ;
+    \$158  = rq0_x[16:0];
     if (rst) begin
-      \$158  = 24'h000000;
+      \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = rq0_part1_0;
+    \$159  = rq0_mult_1[24:17];
     if (rst) begin
-      \$159  = 24'h000000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = rq0_x[23:17];
+    \$160  = \$25 ;
     if (rst) begin
-      \$160  = 7'h00;
+      \$160  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = rq0_mult_1[24:17];
+    \$161  = rq0_part0_1;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = \$27 ;
+    \$162  = rq0_part0_1_r;
     if (rst) begin
-      \$162  = 15'h0000;
+      \$162  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = rq0_part1_1;
+    \$163  = rq0_x[23:17];
     if (rst) begin
-      \$163  = 15'h0000;
+      \$163  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = \$35 [48:0];
+    \$164  = rq0_mult_1[16:0];
     if (rst) begin
-      \$164  = 49'h0000000000000;
+      \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = \$36 ;
+    \$165  = \$26 ;
     if (rst) begin
-      \$165  = 49'h0000000000000;
+      \$165  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = \$37 ;
+    \$166  = rq0_part1_0;
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = \$40 ;
+    \$167  = rq0_part1_0_r;
     if (rst) begin
-      \$167  = 1'h0;
+      \$167  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = \$44 ;
+    \$168  = rq0_x[23:17];
     if (rst) begin
-      \$168  = 51'h0000000000000;
+      \$168  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = \$45 ;
+    \$169  = rq0_mult_1[24:17];
     if (rst) begin
-      \$169  = 25'h0000000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = rq1_mult_1;
+    \$170  = \$27 ;
     if (rst) begin
-      \$170  = 25'h0000000;
+      \$170  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = rq1_mult_2;
+    \$171  = rq0_part1_1;
     if (rst) begin
-      \$171  = 25'h0000000;
+      \$171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = rq1_mult_3;
+    \$172  = rq0_part1_1_r;
     if (rst) begin
-      \$172  = 25'h0000000;
+      \$172  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = rq1_mult_4;
+    \$173  = \$35 [48:0];
     if (rst) begin
-      \$173  = 25'h0000000;
+      \$173  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = rq1_mult_5;
+    \$174  = \$36 ;
     if (rst) begin
-      \$174  = 25'h0000000;
+      \$174  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = rq1_mult_6;
+    \$175  = \$37 ;
     if (rst) begin
-      \$175  = 25'h0000000;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = \$46 ;
+    \$176  = \$40 ;
     if (rst) begin
-      \$176  = 6'h00;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = rq1_shift_1;
+    \$177  = \$44 ;
     if (rst) begin
-      \$177  = 6'h00;
+      \$177  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = rq1_shift_2;
+    \$178  = \$45 ;
     if (rst) begin
-      \$178  = 6'h00;
+      \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = rq1_shift_3;
+    \$179  = rq1_mult_1;
     if (rst) begin
-      \$179  = 6'h00;
+      \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = rq1_shift_4;
+    \$180  = rq1_mult_2;
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = rq1_shift_5;
+    \$181  = rq1_mult_3;
     if (rst) begin
-      \$181  = 6'h00;
+      \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = rq1_shift_6;
+    \$182  = rq1_mult_4;
     if (rst) begin
-      \$182  = 6'h00;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = \$47 ;
+    \$183  = rq1_mult_5;
     if (rst) begin
-      \$183  = 37'h0000000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = rq1_half_1;
+    \$184  = rq1_mult_6;
     if (rst) begin
-      \$184  = 37'h0000000000;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = rq1_half_2;
+    \$185  = rq1_mult_7;
     if (rst) begin
-      \$185  = 37'h0000000000;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = rq1_half_3;
+    \$186  = \$46 ;
     if (rst) begin
-      \$186  = 37'h0000000000;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = rq1_half_4;
+    \$187  = rq1_shift_1;
     if (rst) begin
-      \$187  = 37'h0000000000;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = rq1_half_5;
+    \$188  = rq1_shift_2;
     if (rst) begin
-      \$188  = 37'h0000000000;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = rq1_half_6;
+    \$189  = rq1_shift_3;
     if (rst) begin
-      \$189  = 37'h0000000000;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = \$48 ;
+    \$190  = rq1_shift_4;
     if (rst) begin
-      \$190  = 37'h0000000000;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = rq1_mask_1;
+    \$191  = rq1_shift_5;
     if (rst) begin
-      \$191  = 37'h0000000000;
+      \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = rq1_mask_2;
+    \$192  = rq1_shift_6;
     if (rst) begin
-      \$192  = 37'h0000000000;
+      \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = rq1_mask_3;
+    \$193  = rq1_shift_7;
     if (rst) begin
-      \$193  = 37'h0000000000;
+      \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = rq1_mask_4;
+    \$194  = \$47 ;
     if (rst) begin
       \$194  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = rq1_mask_5;
+    \$195  = rq1_half_1;
     if (rst) begin
       \$195  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rq1_mask_6;
+    \$196  = rq1_half_2;
     if (rst) begin
       \$196  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = i__payload[47:24];
+    \$197  = rq1_half_3;
     if (rst) begin
-      \$197  = 24'h000000;
+      \$197  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rq1_x[16:0];
+    \$198  = rq1_half_4;
     if (rst) begin
-      \$198  = 17'h00000;
+      \$198  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = rq1_mult_1[16:0];
+    \$199  = rq1_half_5;
     if (rst) begin
-      \$199  = 17'h00000;
+      \$199  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = \$49 ;
+    \$200  = rq1_half_6;
     if (rst) begin
-      \$200  = 34'h000000000;
+      \$200  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = rq1_part0_0;
+    \$201  = rq1_half_7;
     if (rst) begin
-      \$201  = 34'h000000000;
+      \$201  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = rq1_x[16:0];
+    \$202  = \$48 ;
     if (rst) begin
-      \$202  = 17'h00000;
+      \$202  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = rq1_mult_1[24:17];
+    \$203  = rq1_mask_1;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = \$50 ;
+    \$204  = rq1_mask_2;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = rq1_part0_1;
+    \$205  = rq1_mask_3;
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = rq1_x[23:17];
+    \$206  = rq1_mask_4;
     if (rst) begin
-      \$206  = 7'h00;
+      \$206  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = rq1_mult_1[16:0];
+    \$207  = rq1_mask_5;
     if (rst) begin
-      \$207  = 17'h00000;
+      \$207  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = \$51 ;
+    \$208  = rq1_mask_6;
     if (rst) begin
-      \$208  = 24'h000000;
+      \$208  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = rq1_part1_0;
+    \$209  = rq1_mask_7;
     if (rst) begin
-      \$209  = 24'h000000;
+      \$209  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = rq1_x[23:17];
+    \$210  = i__payload[47:24];
     if (rst) begin
-      \$210  = 7'h00;
+      \$210  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = rq1_mult_1[24:17];
+    \$211  = rq1_x[16:0];
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = \$52 ;
+    \$212  = rq1_mult_1[16:0];
     if (rst) begin
-      \$212  = 15'h0000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = rq1_part1_1;
+    \$213  = \$49 ;
     if (rst) begin
-      \$213  = 15'h0000;
+      \$213  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = \$60 [48:0];
+    \$214  = rq1_part0_0;
     if (rst) begin
-      \$214  = 49'h0000000000000;
+      \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = \$61 ;
+    \$215  = rq1_part0_0_r;
     if (rst) begin
-      \$215  = 49'h0000000000000;
+      \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = \$62 ;
+    \$216  = rq1_x[16:0];
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = \$65 ;
+    \$217  = rq1_mult_1[24:17];
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = \$69 ;
+    \$218  = \$50 ;
     if (rst) begin
-      \$218  = 51'h0000000000000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = \$73 [3:0];
+    \$219  = rq1_part0_1;
     if (rst) begin
-      \$219  = 4'h0;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = \$signature__addr ;
+    \$220  = rq1_part0_1_r;
+    if (rst) begin
+      \$220  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$221  = rq1_x[23:17];
+    if (rst) begin
+      \$221  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$222  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$222  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$223  = \$51 ;
+    if (rst) begin
+      \$223  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$224  = rq1_part1_0;
+    if (rst) begin
+      \$224  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$225  = rq1_part1_0_r;
+    if (rst) begin
+      \$225  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$226  = rq1_x[23:17];
+    if (rst) begin
+      \$226  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$227  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$227  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$228  = \$52 ;
+    if (rst) begin
+      \$228  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$229  = rq1_part1_1;
+    if (rst) begin
+      \$229  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$230  = rq1_part1_1_r;
+    if (rst) begin
+      \$230  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$231  = \$60 [48:0];
+    if (rst) begin
+      \$231  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$232  = \$61 ;
+    if (rst) begin
+      \$232  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$233  = \$62 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$234  = \$65 ;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$235  = \$69 ;
+    if (rst) begin
+      \$235  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$236  = \$73 [3:0];
+    if (rst) begin
+      \$236  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$237  = \$signature__addr ;
     if (\$80 ) begin
-      \$220  = \$83 [2:0];
+      \$237  = \$83 [3:0];
     end
     if (rst) begin
-      \$220  = 3'h0;
+      \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = rport__addr;
+    \$238  = rport__addr;
     if (\$87 ) begin
-      \$221  = \$90 [2:0];
+      \$238  = \$90 [3:0];
     end
     if (rst) begin
-      \$221  = 3'h0;
+      \$238  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = \$103 [3:0];
+    \$239  = \$103 [3:0];
     if (rst) begin
-      \$222  = 4'h0;
+      \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = o__valid;
+    \$240  = o__valid;
     if (\$105 ) begin
-      \$223  = \$107 ;
+      \$240  = \$107 ;
     end
     if (rst) begin
-      \$223  = 1'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = o__payload;
+    \$241  = o__payload;
     if (\$105 ) begin
-      \$224  = \$109 ;
+      \$241  = \$109 ;
     end
     if (rst) begin
-      \$224  = 16'h0000;
+      \$241  = 16'h0000;
     end
   end
   assign i__ready = q_room;
@@ -6454,14 +6679,14 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \o__payload[1]  = o__payload[15:8];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
-  assign \$28  = { 1'h0, rq0_part0_0_r };
-  assign \$30  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$32  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$34  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
-  assign \$53  = { 1'h0, rq1_part0_0_r };
-  assign \$55  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$57  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
-  assign \$59  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$53  = { 1'h0, rq1_part0_0_rr };
+  assign \$55  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$57  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$59  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6471,33 +6696,38 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg [2:0] \$102 ;
-  reg \$103 ;
+  reg \$102 ;
+  reg [2:0] \$103 ;
   reg \$104 ;
   reg \$105 ;
-  reg [2:0] \$106 ;
-  reg \$107 ;
+  reg \$106 ;
+  reg [2:0] \$107 ;
   reg \$108 ;
   reg \$109 ;
   wire \$11 ;
-  reg [2:0] \$110 ;
-  reg \$111 ;
+  reg \$110 ;
+  reg [2:0] \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg [2:0] \$114 ;
-  reg \$115 ;
+  reg \$114 ;
+  reg [2:0] \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [2:0] \$118 ;
-  reg [22:0] \$119 ;
+  reg \$118 ;
+  reg [2:0] \$119 ;
   wire \$12 ;
-  reg [3:0] \$120 ;
-  reg [2:0] \$121 ;
-  reg [2:0] \$122 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
   reg [2:0] \$123 ;
-  reg \$124 ;
-  reg [22:0] \$125 ;
+  reg [22:0] \$124 ;
+  reg [3:0] \$125 ;
+  reg [2:0] \$126 ;
+  reg [2:0] \$127 ;
+  reg [3:0] \$128 ;
+  reg \$129 ;
   wire \$13 ;
+  reg [22:0] \$130 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -6511,17 +6741,17 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [7:0] \$23 ;
   wire [7:0] \$24 ;
   wire [15:0] \$25 ;
-  wire [15:0] \$26 ;
+  wire [8:0] \$26 ;
   wire [8:0] \$27 ;
-  wire [8:0] \$28 ;
+  wire [16:0] \$28 ;
   wire [16:0] \$29 ;
   wire \$3 ;
-  wire [16:0] \$30 ;
-  wire [17:0] \$31 ;
-  wire \$32 ;
-  wire [4:0] \$33 ;
-  wire \$34 ;
-  wire [5:0] \$35 ;
+  wire [17:0] \$30 ;
+  wire \$31 ;
+  wire [4:0] \$32 ;
+  wire \$33 ;
+  wire [5:0] \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
@@ -6531,17 +6761,17 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [3:0] \$44 ;
   wire [3:0] \$45 ;
-  wire [3:0] \$46 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  wire [3:0] \$51 ;
   wire [3:0] \$52 ;
-  wire [3:0] \$53 ;
+  wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
@@ -6550,48 +6780,48 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire [3:0] \$62 ;
+  wire [4:0] \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire [4:0] \$67 ;
+  wire [5:0] \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [22:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire [22:0] \$74 ;
-  reg [2:0] \$75 ;
-  reg [3:0] \$76 ;
+  wire [22:0] \$73 ;
+  reg [2:0] \$74 ;
+  reg [3:0] \$75 ;
+  reg \$76 ;
   reg \$77 ;
   reg \$78 ;
-  reg \$79 ;
+  reg [6:0] \$79 ;
   wire [22:0] \$8 ;
-  reg [6:0] \$80 ;
-  reg [15:0] \$81 ;
+  reg [15:0] \$80 ;
+  reg \$81 ;
   reg \$82 ;
   reg \$83 ;
   reg \$84 ;
-  reg \$85 ;
-  reg [2:0] \$86 ;
+  reg [2:0] \$85 ;
+  reg [15:0] \$86 ;
   reg [6:0] \$87 ;
-  reg [7:0] \$88 ;
+  reg [6:0] \$88 ;
   reg [7:0] \$89 ;
   wire [23:0] \$9 ;
-  reg [8:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [8:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [16:0] \$94 ;
+  reg [7:0] \$90 ;
+  reg [8:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [8:0] \$93 ;
+  reg [7:0] \$94 ;
   reg [16:0] \$95 ;
   reg [16:0] \$96 ;
   reg [16:0] \$97 ;
-  reg [22:0] \$98 ;
-  reg \$99 ;
+  reg [16:0] \$98 ;
+  reg [22:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -6608,6 +6838,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [15:0] i__payload;
@@ -6625,6 +6856,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
@@ -6632,6 +6864,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
+  reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
@@ -6653,7 +6886,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -6664,25 +6897,28 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$72 ;
+  wire [22:0] \rport__data$78 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t_mid = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_1 = 8'h00;
+  reg [15:0] x_mid = 16'h0000;
   reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -6716,7 +6952,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [6:0];
+  reg [22:0] queue [7:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -6725,12 +6961,13 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[4] = 23'h000000;
     queue[5] = 23'h000000;
     queue[6] = 23'h000000;
+    queue[7] = 23'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$72  = queue[\rport__addr$30 ];
+  assign \rport__data$78  = queue[\rport__addr$30 ];
   reg [15:0] rom0 [127:0];
   initial begin
     rom0[0] = 16'hc9f7;
@@ -6867,7 +7104,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -6877,9 +7114,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v6 & last6;
+  assign \$10  = v7 & last7;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -6891,161 +7128,172 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 8'h00 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = from_input ? x_reg : rport__data;
-  assign \$27  = $signed(x0_0) - $signed(8'h80);
-  assign \$28  = $signed(x0_1) - $signed(8'h80);
-  assign \$29  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$30  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$31  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$32  = issue & last_t;
-  assign \$33  = q_owed + \$32 ;
-  assign \$34  = o__valid & o__ready;
-  assign \$35  = \$33  - \$34 ;
-  assign \$36  = v6 & last6;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = | q_stored;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = \$38  & \$40 ;
-  assign \$42  = ~ \$41 ;
-  assign \$43  = \$36  & \$42 ;
-  assign \$44  = \$signature__addr$27  == 3'h6;
-  assign \$45  = \$signature__addr$27  + 1'h1;
-  assign \$46  = \$44  ? 4'h0 : \$45 ;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = \rport__addr$30  == 3'h6;
-  assign \$52  = \rport__addr$30  + 1'h1;
-  assign \$53  = \$51  ? 4'h0 : \$52 ;
-  assign \$54  = v6 & last6;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = \$56  & \$58 ;
-  assign \$60  = ~ \$59 ;
-  assign \$61  = \$54  & \$60 ;
-  assign \$62  = q_stored + \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = \$62  - \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = | q_stored;
-  assign \$71  = v6 & last6;
-  assign \$72  = \$70  | \$71 ;
-  assign \$73  = | q_stored;
-  assign \$74  = \$73  ? \rport__data$72  : \$9 [22:0];
+  assign \$26  = $signed(x0_0) - $signed(8'h80);
+  assign \$27  = $signed(x0_1) - $signed(8'h80);
+  assign \$28  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$29  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$30  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$31  = issue & last_t;
+  assign \$32  = q_owed + \$31 ;
+  assign \$33  = o__valid & o__ready;
+  assign \$34  = \$32  - \$33 ;
+  assign \$35  = v7 & last7;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = | q_stored;
+  assign \$39  = ~ \$38 ;
+  assign \$40  = \$37  & \$39 ;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$35  & \$41 ;
+  assign \$43  = \$signature__addr$27  == 3'h7;
+  assign \$44  = \$signature__addr$27  + 1'h1;
+  assign \$45  = \$43  ? 4'h0 : \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = \rport__addr$30  == 3'h7;
+  assign \$51  = \rport__addr$30  + 1'h1;
+  assign \$52  = \$50  ? 4'h0 : \$51 ;
+  assign \$53  = v7 & last7;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = \$55  & \$57 ;
+  assign \$59  = ~ \$58 ;
+  assign \$60  = \$53  & \$59 ;
+  assign \$61  = q_stored + \$60 ;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = \$61  - \$65 ;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = | q_stored;
+  assign \$70  = v7 & last7;
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = | q_stored;
+  assign \$73  = \$72  ? \rport__data$78  : \$9 [22:0];
   always @(posedge clk)
-    nf_t <= \$75 ;
+    nf_t <= \$74 ;
   always @(posedge clk)
-    \$signature__addr  <= \$76 ;
+    \$signature__addr  <= \$75 ;
   always @(posedge clk)
-    reads_input_t <= \$77 ;
+    reads_input_t <= \$76 ;
   always @(posedge clk)
-    first_t <= \$78 ;
+    first_t <= \$77 ;
   always @(posedge clk)
-    last_t <= \$79 ;
+    last_t <= \$78 ;
   always @(posedge clk)
-    t <= \$80 ;
+    t <= \$79 ;
   always @(posedge clk)
-    x_reg <= \$81 ;
+    x_reg <= \$80 ;
   always @(posedge clk)
-    from_input <= \$82 ;
+    from_input <= \$81 ;
   always @(posedge clk)
-    v1 <= \$83 ;
+    v1 <= \$82 ;
   always @(posedge clk)
-    first1 <= \$84 ;
+    first1 <= \$83 ;
   always @(posedge clk)
-    last1 <= \$85 ;
+    last1 <= \$84 ;
   always @(posedge clk)
-    nf1 <= \$86 ;
+    nf1 <= \$85 ;
   always @(posedge clk)
-    port__addr <= \$87 ;
+    x_mid <= \$86 ;
   always @(posedge clk)
-    x0_0 <= \$88 ;
+    t_mid <= \$87 ;
   always @(posedge clk)
-    x0_1 <= \$89 ;
+    port__addr <= \$88 ;
   always @(posedge clk)
-    xoff0_0 <= \$90 ;
+    x0_0 <= \$89 ;
   always @(posedge clk)
-    w0_0 <= \$91 ;
+    x0_1 <= \$90 ;
   always @(posedge clk)
-    xoff0_1 <= \$92 ;
+    xoff0_0 <= \$91 ;
   always @(posedge clk)
-    w0_1 <= \$93 ;
+    w0_0 <= \$92 ;
   always @(posedge clk)
-    prod0_0 <= \$94 ;
+    xoff0_1 <= \$93 ;
   always @(posedge clk)
-    prod0_1 <= \$95 ;
+    w0_1 <= \$94 ;
   always @(posedge clk)
-    prod0_0_r <= \$96 ;
+    prod0_0 <= \$95 ;
   always @(posedge clk)
-    prod0_1_r <= \$97 ;
+    prod0_1 <= \$96 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$98 ;
+    prod0_0_r <= \$97 ;
   always @(posedge clk)
-    v2 <= \$99 ;
+    prod0_1_r <= \$98 ;
   always @(posedge clk)
-    first2 <= \$100 ;
+    sum0_s0_0 <= \$99 ;
   always @(posedge clk)
-    last2 <= \$101 ;
+    v2 <= \$100 ;
   always @(posedge clk)
-    nf2 <= \$102 ;
+    first2 <= \$101 ;
   always @(posedge clk)
-    v3 <= \$103 ;
+    last2 <= \$102 ;
   always @(posedge clk)
-    first3 <= \$104 ;
+    nf2 <= \$103 ;
   always @(posedge clk)
-    last3 <= \$105 ;
+    v3 <= \$104 ;
   always @(posedge clk)
-    nf3 <= \$106 ;
+    first3 <= \$105 ;
   always @(posedge clk)
-    v4 <= \$107 ;
+    last3 <= \$106 ;
   always @(posedge clk)
-    first4 <= \$108 ;
+    nf3 <= \$107 ;
   always @(posedge clk)
-    last4 <= \$109 ;
+    v4 <= \$108 ;
   always @(posedge clk)
-    nf4 <= \$110 ;
+    first4 <= \$109 ;
   always @(posedge clk)
-    v5 <= \$111 ;
+    last4 <= \$110 ;
   always @(posedge clk)
-    first5 <= \$112 ;
+    nf4 <= \$111 ;
   always @(posedge clk)
-    last5 <= \$113 ;
+    v5 <= \$112 ;
   always @(posedge clk)
-    nf5 <= \$114 ;
+    first5 <= \$113 ;
   always @(posedge clk)
-    v6 <= \$115 ;
+    last5 <= \$114 ;
   always @(posedge clk)
-    first6 <= \$116 ;
+    nf5 <= \$115 ;
   always @(posedge clk)
-    last6 <= \$117 ;
+    v6 <= \$116 ;
   always @(posedge clk)
-    nf6 <= \$118 ;
+    first6 <= \$117 ;
   always @(posedge clk)
-    acc0 <= \$119 ;
+    last6 <= \$118 ;
   always @(posedge clk)
-    q_owed <= \$120 ;
+    nf6 <= \$119 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$121 ;
+    v7 <= \$120 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$122 ;
+    first7 <= \$121 ;
   always @(posedge clk)
-    q_stored <= \$123 ;
+    last7 <= \$122 ;
   always @(posedge clk)
-    o__valid <= \$124 ;
+    nf7 <= \$123 ;
   always @(posedge clk)
-    o__payload <= \$125 ;
+    acc0 <= \$124 ;
+  always @(posedge clk)
+    q_owed <= \$125 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$126 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$127 ;
+  always @(posedge clk)
+    q_stored <= \$128 ;
+  always @(posedge clk)
+    o__valid <= \$129 ;
+  always @(posedge clk)
+    o__payload <= \$130 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$7  = 23'h7ffc76;
       3'h1:
@@ -8376,29 +8624,39 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$75  = nf_t;
+    \$74  = nf_t;
     if (issue) begin
-      \$75  = \$17 ;
+      \$74  = \$17 ;
     end
     if (rst) begin
-      \$75  = 3'h0;
+      \$74  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$76  = \$signature__addr ;
+    \$75  = \$signature__addr ;
     if (issue) begin
-      \$76  = \$18 ;
+      \$75  = \$18 ;
     end
     if (rst) begin
-      \$76  = 4'h0;
+      \$75  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$77  = reads_input_t;
+    \$76  = reads_input_t;
     if (issue) begin
-      \$77  = \$19 ;
+      \$76  = \$19 ;
+    end
+    if (rst) begin
+      \$76  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$77  = first_t;
+    if (issue) begin
+      \$77  = \$20 ;
     end
     if (rst) begin
       \$77  = 1'h1;
@@ -8406,74 +8664,71 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$78  = first_t;
+    \$78  = last_t;
     if (issue) begin
-      \$78  = \$20 ;
+      \$78  = \$21 ;
     end
     if (rst) begin
-      \$78  = 1'h1;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$79  = last_t;
+    \$79  = t;
     if (issue) begin
-      \$79  = \$21 ;
+      \$79  = \$24 [6:0];
     end
     if (rst) begin
-      \$79  = 1'h0;
+      \$79  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$80  = t;
-    if (issue) begin
-      \$80  = \$24 [6:0];
-    end
+    \$80  = i__payload;
     if (rst) begin
-      \$80  = 7'h00;
+      \$80  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = i__payload;
+    \$81  = reads_input_t;
     if (rst) begin
-      \$81  = 16'h0000;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = reads_input_t;
+    \$82  = issue;
     if (rst) begin
       \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = issue;
+    \$83  = first_t;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = first_t;
+    \$84  = last_t;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = last_t;
+    \$85  = nf_t;
     if (rst) begin
-      \$85  = 1'h0;
+      \$85  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = nf_t;
+    \$86  = \$25 ;
     if (rst) begin
-      \$86  = 3'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
@@ -8485,283 +8740,318 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = \$25 [7:0];
+    \$88  = t_mid;
     if (rst) begin
-      \$88  = 8'h00;
+      \$88  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = \$26 [15:8];
+    \$89  = x_mid[7:0];
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = \$27 ;
+    \$90  = x_mid[15:8];
     if (rst) begin
-      \$90  = 9'h000;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = port__data[7:0];
+    \$91  = \$26 ;
     if (rst) begin
-      \$91  = 8'h00;
+      \$91  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = \$28 ;
+    \$92  = port__data[7:0];
     if (rst) begin
-      \$92  = 9'h000;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = port__data[15:8];
+    \$93  = \$27 ;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = \$29 ;
+    \$94  = port__data[15:8];
     if (rst) begin
-      \$94  = 17'h00000;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = \$30 ;
+    \$95  = \$28 ;
     if (rst) begin
       \$95  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = prod0_0;
+    \$96  = \$29 ;
     if (rst) begin
       \$96  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = prod0_1;
+    \$97  = prod0_0;
     if (rst) begin
       \$97  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
+    \$98  = prod0_1;
     if (rst) begin
-      \$98  = 23'h000000;
+      \$98  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = v1;
+    \$99  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = first1;
+    \$100  = v1;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = last1;
+    \$101  = first1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = nf1;
+    \$102  = last1;
     if (rst) begin
-      \$102  = 3'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = v2;
+    \$103  = nf1;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = first2;
+    \$104  = v2;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = last2;
+    \$105  = first2;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = nf2;
+    \$106  = last2;
     if (rst) begin
-      \$106  = 3'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = v3;
+    \$107  = nf2;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = first3;
+    \$108  = v3;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = last3;
+    \$109  = first3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = nf3;
+    \$110  = last3;
     if (rst) begin
-      \$110  = 3'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = v4;
+    \$111  = nf3;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = first4;
+    \$112  = v4;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = last4;
+    \$113  = first4;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = nf4;
+    \$114  = last4;
     if (rst) begin
-      \$114  = 3'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = v5;
+    \$115  = nf4;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = first5;
+    \$116  = v5;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = last5;
+    \$117  = first5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = nf5;
+    \$118  = last5;
     if (rst) begin
-      \$118  = 3'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = acc0;
-    if (v6) begin
-      \$119  = \$9 [22:0];
-    end
+    \$119  = nf5;
     if (rst) begin
-      \$119  = 23'h000000;
+      \$119  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = \$35 [3:0];
+    \$120  = v6;
     if (rst) begin
-      \$120  = 4'h0;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = \$signature__addr$27 ;
-    if (\$43 ) begin
-      \$121  = \$46 [2:0];
-    end
+    \$121  = first6;
     if (rst) begin
-      \$121  = 3'h0;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = \rport__addr$30 ;
-    if (\$50 ) begin
-      \$122  = \$53 [2:0];
-    end
+    \$122  = last6;
     if (rst) begin
-      \$122  = 3'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = \$67 [2:0];
+    \$123  = nf6;
     if (rst) begin
       \$123  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = o__valid;
-    if (\$69 ) begin
-      \$124  = \$72 ;
+    \$124  = acc0;
+    if (v7) begin
+      \$124  = \$9 [22:0];
     end
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = o__payload;
-    if (\$69 ) begin
-      \$125  = \$74 ;
+    \$125  = \$34 [3:0];
+    if (rst) begin
+      \$125  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$126  = \$signature__addr$27 ;
+    if (\$42 ) begin
+      \$126  = \$45 [2:0];
     end
     if (rst) begin
-      \$125  = 23'h000000;
+      \$126  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$127  = \rport__addr$30 ;
+    if (\$49 ) begin
+      \$127  = \$52 [2:0];
+    end
+    if (rst) begin
+      \$127  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$128  = \$66 [3:0];
+    if (rst) begin
+      \$128  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$129  = o__valid;
+    if (\$68 ) begin
+      \$129  = \$71 ;
+    end
+    if (rst) begin
+      \$129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$130  = o__payload;
+    if (\$68 ) begin
+      \$130  = \$73 ;
+    end
+    if (rst) begin
+      \$130  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -8788,9 +9078,9 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$101 ;
   reg [5:0] \$102 ;
   reg [5:0] \$103 ;
-  reg [34:0] \$104 ;
-  reg [34:0] \$105 ;
-  reg [34:0] \$106 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
   reg [34:0] \$107 ;
   reg [34:0] \$108 ;
   reg [34:0] \$109 ;
@@ -8803,38 +9093,47 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] \$115 ;
   reg [34:0] \$116 ;
   reg [34:0] \$117 ;
-  reg [22:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [34:0] \$118 ;
+  reg [34:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
-  reg [33:0] \$121 ;
-  reg [33:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [5:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [22:0] \$129 ;
+  reg [34:0] \$120 ;
+  reg [34:0] \$121 ;
+  reg [34:0] \$122 ;
+  reg [22:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [3:0] \$13 ;
-  reg [22:0] \$130 ;
-  reg [5:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [13:0] \$133 ;
-  reg [13:0] \$134 ;
-  reg [47:0] \$135 ;
-  reg [47:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [49:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [24:0] \$131 ;
+  reg [24:0] \$132 ;
+  reg [24:0] \$133 ;
+  reg [5:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [22:0] \$136 ;
+  reg [22:0] \$137 ;
+  reg [22:0] \$138 ;
+  reg [5:0] \$139 ;
   wire [3:0] \$14 ;
-  reg [3:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
-  reg [7:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [13:0] \$141 ;
+  reg [13:0] \$142 ;
+  reg [13:0] \$143 ;
+  reg [47:0] \$144 ;
+  reg [47:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [49:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg [3:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
   reg [34:0] \$18 ;
@@ -8876,16 +9175,16 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -8917,17 +9216,17 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
-  reg [24:0] \$90 ;
+  reg \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
   reg [24:0] \$95 ;
   reg [24:0] \$96 ;
-  reg [5:0] \$97 ;
-  reg [5:0] \$98 ;
+  reg [24:0] \$97 ;
+  reg [24:0] \$98 ;
   reg [5:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -8951,12 +9250,12 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
@@ -8968,6 +9267,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] rq0_half_5 = 35'h000000000;
   reg [34:0] rq0_half_6 = 35'h000000000;
   reg [34:0] rq0_half_7 = 35'h000000000;
+  reg [34:0] rq0_half_8 = 35'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -8979,6 +9279,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] rq0_mask_5 = 35'h000000000;
   reg [34:0] rq0_mask_6 = 35'h000000000;
   reg [34:0] rq0_mask_7 = 35'h000000000;
+  reg [34:0] rq0_mask_8 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -8986,14 +9287,19 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [22:0] rq0_part1_0 = 23'h000000;
   reg [22:0] rq0_part1_0_r = 23'h000000;
+  reg [22:0] rq0_part1_0_rr = 23'h000000;
   reg [13:0] rq0_part1_1 = 14'h0000;
   reg [13:0] rq0_part1_1_r = 14'h0000;
+  reg [13:0] rq0_part1_1_rr = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -9003,6 +9309,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -9017,9 +9324,10 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [7:0];
+  reg [7:0] queue [8:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -9029,14 +9337,15 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[5] = 8'h00;
     queue[6] = 8'h00;
     queue[7] = 8'h00;
+    queue[8] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
@@ -9047,7 +9356,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 3'h7;
   assign \$13  = group + 1'h1;
@@ -9061,10 +9370,10 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(8'h80) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -9080,24 +9389,24 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_7 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h7;
+  assign \$51  = rq_valid_8 & \$50 ;
+  assign \$52  = \$signature__addr  == 4'h8;
   assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h7;
+  assign \$59  = rport__addr == 4'h8;
   assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_7 & \$67 ;
+  assign \$68  = rq_valid_8 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -9107,7 +9416,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_7;
+  assign \$78  = \$77  | rq_valid_8;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -9129,117 +9438,135 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$90 ;
+    rq_valid_9 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$91 ;
+    rq0_mult_1 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$92 ;
+    rq0_mult_2 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$93 ;
+    rq0_mult_3 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$94 ;
+    rq0_mult_4 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$95 ;
+    rq0_mult_5 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$96 ;
+    rq0_mult_6 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$97 ;
+    rq0_mult_7 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$98 ;
+    rq0_mult_8 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$99 ;
+    rq0_shift_1 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$100 ;
+    rq0_shift_2 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$101 ;
+    rq0_shift_3 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$102 ;
+    rq0_shift_4 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$103 ;
+    rq0_shift_5 <= \$103 ;
   always @(posedge clk)
-    rq0_half_1 <= \$104 ;
+    rq0_shift_6 <= \$104 ;
   always @(posedge clk)
-    rq0_half_2 <= \$105 ;
+    rq0_shift_7 <= \$105 ;
   always @(posedge clk)
-    rq0_half_3 <= \$106 ;
+    rq0_shift_8 <= \$106 ;
   always @(posedge clk)
-    rq0_half_4 <= \$107 ;
+    rq0_half_1 <= \$107 ;
   always @(posedge clk)
-    rq0_half_5 <= \$108 ;
+    rq0_half_2 <= \$108 ;
   always @(posedge clk)
-    rq0_half_6 <= \$109 ;
+    rq0_half_3 <= \$109 ;
   always @(posedge clk)
-    rq0_half_7 <= \$110 ;
+    rq0_half_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$111 ;
+    rq0_half_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$112 ;
+    rq0_half_6 <= \$112 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$113 ;
+    rq0_half_7 <= \$113 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$114 ;
+    rq0_half_8 <= \$114 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$115 ;
+    rq0_mask_1 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$116 ;
+    rq0_mask_2 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$117 ;
+    rq0_mask_3 <= \$117 ;
   always @(posedge clk)
-    rq0_x <= \$118 ;
+    rq0_mask_4 <= \$118 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$119 ;
+    rq0_mask_5 <= \$119 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$120 ;
+    rq0_mask_6 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$121 ;
+    rq0_mask_7 <= \$121 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$122 ;
+    rq0_mask_8 <= \$122 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$123 ;
+    rq0_x <= \$123 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$124 ;
+    rq0_x0_0 <= \$124 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$125 ;
+    rq0_m0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$126 ;
+    rq0_part0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_part0_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$128 ;
+    rq0_part0_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$129 ;
+    rq0_x0_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$130 ;
+    rq0_m0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$131 ;
+    rq0_part0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$132 ;
+    rq0_part0_1_r <= \$132 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$133 ;
+    rq0_part0_1_rr <= \$133 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$134 ;
+    rq0_x1_0 <= \$134 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_m1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_x1_1 <= \$139 ;
   always @(posedge clk)
-    q_owed <= \$140 ;
+    rq0_m1_1 <= \$140 ;
   always @(posedge clk)
-    \$signature__addr  <= \$141 ;
+    rq0_part1_1 <= \$141 ;
   always @(posedge clk)
-    rport__addr <= \$142 ;
+    rq0_part1_1_r <= \$142 ;
   always @(posedge clk)
-    q_stored <= \$143 ;
+    rq0_part1_1_rr <= \$143 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    rq0_prod <= \$144 ;
   always @(posedge clk)
-    o__payload <= \$145 ;
+    rq0_floor <= \$145 ;
+  always @(posedge clk)
+    rq0_above <= \$146 ;
+  always @(posedge clk)
+    rq0_tie <= \$147 ;
+  always @(posedge clk)
+    rq0_code <= \$148 ;
+  always @(posedge clk)
+    q_owed <= \$149 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$150 ;
+  always @(posedge clk)
+    rport__addr <= \$151 ;
+  always @(posedge clk)
+    q_stored <= \$152 ;
+  always @(posedge clk)
+    o__valid <= \$153 ;
+  always @(posedge clk)
+    o__payload <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
@@ -9396,406 +9723,469 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = \$16 ;
+    \$90  = rq_valid_8;
     if (rst) begin
-      \$90  = 25'h0000000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = rq0_mult_1;
+    \$91  = \$16 ;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = rq0_mult_2;
+    \$92  = rq0_mult_1;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = rq0_mult_3;
+    \$93  = rq0_mult_2;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = rq0_mult_4;
+    \$94  = rq0_mult_3;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = rq0_mult_5;
+    \$95  = rq0_mult_4;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = rq0_mult_6;
+    \$96  = rq0_mult_5;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = \$17 ;
+    \$97  = rq0_mult_6;
     if (rst) begin
-      \$97  = 6'h00;
+      \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = rq0_shift_1;
+    \$98  = rq0_mult_7;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = rq0_shift_2;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = rq0_shift_3;
+    \$100  = rq0_shift_1;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = rq0_shift_4;
+    \$101  = rq0_shift_2;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = rq0_shift_5;
+    \$102  = rq0_shift_3;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = rq0_shift_6;
+    \$103  = rq0_shift_4;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = \$18 ;
+    \$104  = rq0_shift_5;
     if (rst) begin
-      \$104  = 35'h000000000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = rq0_half_1;
+    \$105  = rq0_shift_6;
     if (rst) begin
-      \$105  = 35'h000000000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = rq0_half_2;
+    \$106  = rq0_shift_7;
     if (rst) begin
-      \$106  = 35'h000000000;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = rq0_half_3;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = rq0_half_4;
+    \$108  = rq0_half_1;
     if (rst) begin
       \$108  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = rq0_half_5;
+    \$109  = rq0_half_2;
     if (rst) begin
       \$109  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = rq0_half_6;
+    \$110  = rq0_half_3;
     if (rst) begin
       \$110  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = \$19 ;
+    \$111  = rq0_half_4;
     if (rst) begin
       \$111  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = rq0_mask_1;
+    \$112  = rq0_half_5;
     if (rst) begin
       \$112  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = rq0_mask_2;
+    \$113  = rq0_half_6;
     if (rst) begin
       \$113  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = rq0_mask_3;
+    \$114  = rq0_half_7;
     if (rst) begin
       \$114  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = rq0_mask_4;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = rq0_mask_5;
+    \$116  = rq0_mask_1;
     if (rst) begin
       \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = rq0_mask_6;
+    \$117  = rq0_mask_2;
     if (rst) begin
       \$117  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = i__payload;
+    \$118  = rq0_mask_3;
     if (rst) begin
-      \$118  = 23'h000000;
+      \$118  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = rq0_x[16:0];
+    \$119  = rq0_mask_4;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = rq0_mult_1[16:0];
+    \$120  = rq0_mask_5;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = \$20 ;
+    \$121  = rq0_mask_6;
     if (rst) begin
-      \$121  = 34'h000000000;
+      \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = rq0_part0_0;
+    \$122  = rq0_mask_7;
     if (rst) begin
-      \$122  = 34'h000000000;
+      \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = i__payload;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = rq0_mult_1[24:17];
+    \$124  = rq0_x[16:0];
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = \$21 ;
+    \$125  = rq0_mult_1[16:0];
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = rq0_part0_1;
+    \$126  = \$20 ;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = rq0_x[22:17];
+    \$127  = rq0_part0_0;
     if (rst) begin
-      \$127  = 6'h00;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = rq0_mult_1[16:0];
+    \$128  = rq0_part0_0_r;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = \$22 ;
+    \$129  = rq0_x[16:0];
     if (rst) begin
-      \$129  = 23'h000000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = rq0_part1_0;
+    \$130  = rq0_mult_1[24:17];
     if (rst) begin
-      \$130  = 23'h000000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = rq0_x[22:17];
+    \$131  = \$21 ;
     if (rst) begin
-      \$131  = 6'h00;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = rq0_mult_1[24:17];
+    \$132  = rq0_part0_1;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = \$23 ;
+    \$133  = rq0_part0_1_r;
     if (rst) begin
-      \$133  = 14'h0000;
+      \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = rq0_part1_1;
+    \$134  = rq0_x[22:17];
     if (rst) begin
-      \$134  = 14'h0000;
+      \$134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = \$31 [47:0];
+    \$135  = rq0_mult_1[16:0];
     if (rst) begin
-      \$135  = 48'h000000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = \$32 ;
+    \$136  = \$22 ;
     if (rst) begin
-      \$136  = 48'h000000000000;
+      \$136  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = \$33 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = \$36 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = \$40 ;
+    \$139  = rq0_x[22:17];
     if (rst) begin
-      \$139  = 50'h0000000000000;
+      \$139  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = \$44 [3:0];
+    \$140  = rq0_mult_1[24:17];
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = \$signature__addr ;
+    \$141  = \$23 ;
+    if (rst) begin
+      \$141  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$142  = rq0_part1_1;
+    if (rst) begin
+      \$142  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$143  = rq0_part1_1_r;
+    if (rst) begin
+      \$143  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$144  = \$31 [47:0];
+    if (rst) begin
+      \$144  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$145  = \$32 ;
+    if (rst) begin
+      \$145  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$146  = \$33 ;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$147  = \$36 ;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$148  = \$40 ;
+    if (rst) begin
+      \$148  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$149  = \$44 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$150  = \$signature__addr ;
     if (\$51 ) begin
-      \$141  = \$54 [2:0];
+      \$150  = \$54 [3:0];
     end
     if (rst) begin
-      \$141  = 3'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = rport__addr;
+    \$151  = rport__addr;
     if (\$58 ) begin
-      \$142  = \$61 [2:0];
+      \$151  = \$61 [3:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = \$74 [3:0];
+    \$152  = \$74 [3:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = o__valid;
+    \$153  = o__valid;
     if (\$76 ) begin
-      \$144  = \$78 ;
+      \$153  = \$78 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = o__payload;
+    \$154  = o__payload;
     if (\$76 ) begin
-      \$145  = \$80 ;
+      \$154  = \$80 ;
     end
     if (rst) begin
-      \$145  = 8'h00;
+      \$154  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -9806,10 +10196,10 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9817,7 +10207,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   reg [20:0] \$10 ;
-  reg [8:0] \$100 ;
+  reg [5:0] \$100 ;
   reg [7:0] \$101 ;
   reg [8:0] \$102 ;
   reg [7:0] \$103 ;
@@ -9825,8 +10215,8 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] \$105 ;
   reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [20:0] \$11 ;
   reg [16:0] \$110 ;
   reg [16:0] \$111 ;
@@ -9834,44 +10224,50 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
-  reg [20:0] \$116 ;
-  reg [20:0] \$117 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
   reg [20:0] \$118 ;
   reg [20:0] \$119 ;
   wire [21:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
+  reg [20:0] \$120 ;
+  reg [20:0] \$121 ;
   reg \$122 ;
-  reg [2:0] \$123 ;
+  reg \$123 ;
   reg \$124 ;
-  reg \$125 ;
+  reg [2:0] \$125 ;
   reg \$126 ;
-  reg [2:0] \$127 ;
+  reg \$127 ;
   reg \$128 ;
-  reg \$129 ;
+  reg [2:0] \$129 ;
   reg [20:0] \$13 ;
   reg \$130 ;
-  reg [2:0] \$131 ;
+  reg \$131 ;
   reg \$132 ;
-  reg \$133 ;
+  reg [2:0] \$133 ;
   reg \$134 ;
-  reg [2:0] \$135 ;
+  reg \$135 ;
   reg \$136 ;
-  reg \$137 ;
+  reg [2:0] \$137 ;
   reg \$138 ;
-  reg [2:0] \$139 ;
+  reg \$139 ;
   wire [20:0] \$14 ;
-  reg [20:0] \$140 ;
-  reg [20:0] \$141 ;
-  reg [20:0] \$142 ;
-  reg [20:0] \$143 ;
-  reg [3:0] \$144 ;
+  reg \$140 ;
+  reg [2:0] \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
   reg [2:0] \$145 ;
-  reg [2:0] \$146 ;
-  reg [2:0] \$147 ;
-  reg \$148 ;
-  reg [83:0] \$149 ;
+  reg [20:0] \$146 ;
+  reg [20:0] \$147 ;
+  reg [20:0] \$148 ;
+  reg [20:0] \$149 ;
   wire [21:0] \$15 ;
+  reg [3:0] \$150 ;
+  reg [2:0] \$151 ;
+  reg [2:0] \$152 ;
+  reg [3:0] \$153 ;
+  reg \$154 ;
+  reg [83:0] \$155 ;
   reg [20:0] \$16 ;
   wire [20:0] \$17 ;
   wire [21:0] \$18 ;
@@ -9935,12 +10331,12 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [3:0] \$73 ;
+  wire [4:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [4:0] \$78 ;
+  wire [5:0] \$78 ;
   wire \$79 ;
   wire [20:0] \$8 ;
   wire \$80 ;
@@ -9962,8 +10358,8 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$95 ;
   reg \$96 ;
   reg [2:0] \$97 ;
-  reg [5:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [7:0] \$98 ;
+  reg [5:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -9986,6 +10382,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -10002,6 +10399,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
@@ -10009,6 +10407,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
+  reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [83:0] o__payload;
   reg [83:0] o__payload = 84'h000000000000000000000;
@@ -10040,7 +10439,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -10051,7 +10450,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$88 ;
+  wire [83:0] \rport__data$94 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -10061,18 +10460,21 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [20:0] sum3_s0_0 = 21'h000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
+  reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -10102,7 +10504,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [83:0] queue [6:0];
+  reg [83:0] queue [7:0];
   initial begin
     queue[0] = 84'h000000000000000000000;
     queue[1] = 84'h000000000000000000000;
@@ -10111,12 +10513,13 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[4] = 84'h000000000000000000000;
     queue[5] = 84'h000000000000000000000;
     queue[6] = 84'h000000000000000000000;
+    queue[7] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$88  = queue[\rport__addr$39 ];
+  assign \rport__data$94  = queue[\rport__addr$39 ];
   reg [31:0] rom0 [63:0];
   initial begin
     rom0[0] = 32'd939406835;
@@ -10189,7 +10592,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -10199,15 +10602,15 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v6 & last6;
+  assign \$19  = v7 & last7;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -10231,7 +10634,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$44  = q_owed + \$43 ;
   assign \$45  = o__valid & o__ready;
   assign \$46  = \$44  - \$45 ;
-  assign \$47  = v6 & last6;
+  assign \$47  = v7 & last7;
   assign \$48  = ~ o__valid;
   assign \$49  = \$48  | o__ready;
   assign \$50  = | q_stored;
@@ -10239,17 +10642,17 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$52  = \$49  & \$51 ;
   assign \$53  = ~ \$52 ;
   assign \$54  = \$47  & \$53 ;
-  assign \$55  = \$signature__addr$36  == 3'h6;
+  assign \$55  = \$signature__addr$36  == 3'h7;
   assign \$56  = \$signature__addr$36  + 1'h1;
   assign \$57  = \$55  ? 4'h0 : \$56 ;
   assign \$58  = ~ o__valid;
   assign \$59  = \$58  | o__ready;
   assign \$60  = | q_stored;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \rport__addr$39  == 3'h6;
+  assign \$62  = \rport__addr$39  == 3'h7;
   assign \$63  = \rport__addr$39  + 1'h1;
   assign \$64  = \$62  ? 4'h0 : \$63 ;
-  assign \$65  = v6 & last6;
+  assign \$65  = v7 & last7;
   assign \$66  = ~ o__valid;
   assign \$67  = \$66  | o__ready;
   assign \$68  = | q_stored;
@@ -10266,10 +10669,10 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$79  = ~ o__valid;
   assign \$80  = \$79  | o__ready;
   assign \$81  = | q_stored;
-  assign \$82  = v6 & last6;
+  assign \$82  = v7 & last7;
   assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  ? \rport__data$88  : q_in;
+  assign \$85  = \$84  ? \rport__data$94  : q_in;
   always @(posedge clk)
     nf_t <= \$86 ;
   always @(posedge clk)
@@ -10295,113 +10698,125 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     nf1 <= \$97 ;
   always @(posedge clk)
-    port__addr <= \$98 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    x0_0 <= \$99 ;
+    t_mid <= \$99 ;
   always @(posedge clk)
-    xoff0_0 <= \$100 ;
+    port__addr <= \$100 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    x0_0 <= \$101 ;
   always @(posedge clk)
-    xoff1_0 <= \$102 ;
+    xoff0_0 <= \$102 ;
   always @(posedge clk)
-    w1_0 <= \$103 ;
+    w0_0 <= \$103 ;
   always @(posedge clk)
-    xoff2_0 <= \$104 ;
+    xoff1_0 <= \$104 ;
   always @(posedge clk)
-    w2_0 <= \$105 ;
+    w1_0 <= \$105 ;
   always @(posedge clk)
-    xoff3_0 <= \$106 ;
+    xoff2_0 <= \$106 ;
   always @(posedge clk)
-    w3_0 <= \$107 ;
+    w2_0 <= \$107 ;
   always @(posedge clk)
-    prod0_0 <= \$108 ;
+    xoff3_0 <= \$108 ;
   always @(posedge clk)
-    prod1_0 <= \$109 ;
+    w3_0 <= \$109 ;
   always @(posedge clk)
-    prod2_0 <= \$110 ;
+    prod0_0 <= \$110 ;
   always @(posedge clk)
-    prod3_0 <= \$111 ;
+    prod1_0 <= \$111 ;
   always @(posedge clk)
-    prod0_0_r <= \$112 ;
+    prod2_0 <= \$112 ;
   always @(posedge clk)
-    prod1_0_r <= \$113 ;
+    prod3_0 <= \$113 ;
   always @(posedge clk)
-    prod2_0_r <= \$114 ;
+    prod0_0_r <= \$114 ;
   always @(posedge clk)
-    prod3_0_r <= \$115 ;
+    prod1_0_r <= \$115 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$116 ;
+    prod2_0_r <= \$116 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$117 ;
+    prod3_0_r <= \$117 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$118 ;
+    sum0_s0_0 <= \$118 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$119 ;
+    sum1_s0_0 <= \$119 ;
   always @(posedge clk)
-    v2 <= \$120 ;
+    sum2_s0_0 <= \$120 ;
   always @(posedge clk)
-    first2 <= \$121 ;
+    sum3_s0_0 <= \$121 ;
   always @(posedge clk)
-    last2 <= \$122 ;
+    v2 <= \$122 ;
   always @(posedge clk)
-    nf2 <= \$123 ;
+    first2 <= \$123 ;
   always @(posedge clk)
-    v3 <= \$124 ;
+    last2 <= \$124 ;
   always @(posedge clk)
-    first3 <= \$125 ;
+    nf2 <= \$125 ;
   always @(posedge clk)
-    last3 <= \$126 ;
+    v3 <= \$126 ;
   always @(posedge clk)
-    nf3 <= \$127 ;
+    first3 <= \$127 ;
   always @(posedge clk)
-    v4 <= \$128 ;
+    last3 <= \$128 ;
   always @(posedge clk)
-    first4 <= \$129 ;
+    nf3 <= \$129 ;
   always @(posedge clk)
-    last4 <= \$130 ;
+    v4 <= \$130 ;
   always @(posedge clk)
-    nf4 <= \$131 ;
+    first4 <= \$131 ;
   always @(posedge clk)
-    v5 <= \$132 ;
+    last4 <= \$132 ;
   always @(posedge clk)
-    first5 <= \$133 ;
+    nf4 <= \$133 ;
   always @(posedge clk)
-    last5 <= \$134 ;
+    v5 <= \$134 ;
   always @(posedge clk)
-    nf5 <= \$135 ;
+    first5 <= \$135 ;
   always @(posedge clk)
-    v6 <= \$136 ;
+    last5 <= \$136 ;
   always @(posedge clk)
-    first6 <= \$137 ;
+    nf5 <= \$137 ;
   always @(posedge clk)
-    last6 <= \$138 ;
+    v6 <= \$138 ;
   always @(posedge clk)
-    nf6 <= \$139 ;
+    first6 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    last6 <= \$140 ;
   always @(posedge clk)
-    acc1 <= \$141 ;
+    nf6 <= \$141 ;
   always @(posedge clk)
-    acc2 <= \$142 ;
+    v7 <= \$142 ;
   always @(posedge clk)
-    acc3 <= \$143 ;
+    first7 <= \$143 ;
   always @(posedge clk)
-    q_owed <= \$144 ;
+    last7 <= \$144 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$145 ;
+    nf7 <= \$145 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$146 ;
+    acc0 <= \$146 ;
   always @(posedge clk)
-    q_stored <= \$147 ;
+    acc1 <= \$147 ;
   always @(posedge clk)
-    o__valid <= \$148 ;
+    acc2 <= \$148 ;
   always @(posedge clk)
-    o__payload <= \$149 ;
+    acc3 <= \$149 ;
+  always @(posedge clk)
+    q_owed <= \$150 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$151 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$152 ;
+  always @(posedge clk)
+    q_stored <= \$153 ;
+  always @(posedge clk)
+    o__valid <= \$154 ;
+  always @(posedge clk)
+    o__payload <= \$155 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$7  = 21'h000fff;
       3'h1:
@@ -10423,7 +10838,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$10  = 21'h1fe8cd;
       3'h1:
@@ -10445,7 +10860,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$13  = 21'h000094;
       3'h1:
@@ -10467,7 +10882,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$16  = 21'h1ff7c9;
       3'h1:
@@ -11260,390 +11675,432 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = t;
+    \$98  = \$34 ;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = \$34 ;
+    \$99  = t;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = \$35 ;
+    \$100  = t_mid;
     if (rst) begin
-      \$100  = 9'h000;
+      \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = port__data[7:0];
+    \$101  = x_mid;
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = \$36 ;
+    \$102  = \$35 ;
     if (rst) begin
       \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = port__data[15:8];
+    \$103  = port__data[7:0];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = \$37 ;
+    \$104  = \$36 ;
     if (rst) begin
       \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = port__data[23:16];
+    \$105  = port__data[15:8];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = \$38 ;
+    \$106  = \$37 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = port__data[31:24];
+    \$107  = port__data[23:16];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = \$39 ;
+    \$108  = \$38 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = \$40 ;
+    \$109  = port__data[31:24];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = \$41 ;
+    \$110  = \$39 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = \$42 ;
+    \$111  = \$40 ;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = prod0_0;
+    \$112  = \$41 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = prod1_0;
+    \$113  = \$42 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = prod2_0;
+    \$114  = prod0_0;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = prod3_0;
+    \$115  = prod1_0;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$116  = prod2_0;
     if (rst) begin
-      \$116  = 21'h000000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$117  = prod3_0;
     if (rst) begin
-      \$117  = 21'h000000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$118  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$118  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$119  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$119  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = v1;
+    \$120  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = first1;
+    \$121  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = last1;
+    \$122  = v1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = nf1;
+    \$123  = first1;
     if (rst) begin
-      \$123  = 3'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = v2;
+    \$124  = last1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = first2;
+    \$125  = nf1;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = last2;
+    \$126  = v2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = nf2;
+    \$127  = first2;
     if (rst) begin
-      \$127  = 3'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = v3;
+    \$128  = last2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = first3;
+    \$129  = nf2;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = last3;
+    \$130  = v3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = nf3;
+    \$131  = first3;
     if (rst) begin
-      \$131  = 3'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = v4;
+    \$132  = last3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = first4;
+    \$133  = nf3;
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = last4;
+    \$134  = v4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = nf4;
+    \$135  = first4;
     if (rst) begin
-      \$135  = 3'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = v5;
+    \$136  = last4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = first5;
+    \$137  = nf4;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = last5;
+    \$138  = v5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = nf5;
+    \$139  = first5;
     if (rst) begin
-      \$139  = 3'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = acc0;
-    if (v6) begin
-      \$140  = \$9 [20:0];
-    end
+    \$140  = last5;
     if (rst) begin
-      \$140  = 21'h000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = acc1;
-    if (v6) begin
-      \$141  = \$12 [20:0];
-    end
+    \$141  = nf5;
     if (rst) begin
-      \$141  = 21'h000000;
+      \$141  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = acc2;
-    if (v6) begin
-      \$142  = \$15 [20:0];
-    end
+    \$142  = v6;
     if (rst) begin
-      \$142  = 21'h000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = acc3;
-    if (v6) begin
-      \$143  = \$18 [20:0];
-    end
+    \$143  = first6;
     if (rst) begin
-      \$143  = 21'h000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = \$46 [3:0];
+    \$144  = last6;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = \$signature__addr$36 ;
-    if (\$54 ) begin
-      \$145  = \$57 [2:0];
-    end
+    \$145  = nf6;
     if (rst) begin
       \$145  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = \rport__addr$39 ;
+    \$146  = acc0;
+    if (v7) begin
+      \$146  = \$9 [20:0];
+    end
+    if (rst) begin
+      \$146  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$147  = acc1;
+    if (v7) begin
+      \$147  = \$12 [20:0];
+    end
+    if (rst) begin
+      \$147  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$148  = acc2;
+    if (v7) begin
+      \$148  = \$15 [20:0];
+    end
+    if (rst) begin
+      \$148  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$149  = acc3;
+    if (v7) begin
+      \$149  = \$18 [20:0];
+    end
+    if (rst) begin
+      \$149  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$150  = \$46 [3:0];
+    if (rst) begin
+      \$150  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$151  = \$signature__addr$36 ;
+    if (\$54 ) begin
+      \$151  = \$57 [2:0];
+    end
+    if (rst) begin
+      \$151  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$152  = \rport__addr$39 ;
     if (\$61 ) begin
-      \$146  = \$64 [2:0];
+      \$152  = \$64 [2:0];
     end
     if (rst) begin
-      \$146  = 3'h0;
+      \$152  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = \$78 [2:0];
+    \$153  = \$78 [3:0];
     if (rst) begin
-      \$147  = 3'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = o__valid;
+    \$154  = o__valid;
     if (\$80 ) begin
-      \$148  = \$83 ;
+      \$154  = \$83 ;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = o__payload;
+    \$155  = o__payload;
     if (\$80 ) begin
-      \$149  = \$85 ;
+      \$155  = \$85 ;
     end
     if (rst) begin
-      \$149  = 84'h000000000000000000000;
+      \$155  = 84'h000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -11721,15 +12178,15 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [3:0] \$140 ;
-  wire [3:0] \$141 ;
+  wire [4:0] \$140 ;
+  wire [4:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [3:0] \$147 ;
-  wire [3:0] \$148 ;
+  wire [4:0] \$147 ;
+  wire [4:0] \$148 ;
   wire \$149 ;
   wire [47:0] \$15 ;
   wire \$150 ;
@@ -11761,7 +12218,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$174 ;
   reg \$175 ;
   reg \$176 ;
-  reg [24:0] \$177 ;
+  reg \$177 ;
   reg [24:0] \$178 ;
   reg [24:0] \$179 ;
   wire \$18 ;
@@ -11769,17 +12226,17 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$181 ;
   reg [24:0] \$182 ;
   reg [24:0] \$183 ;
-  reg [5:0] \$184 ;
-  reg [5:0] \$185 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
   reg [5:0] \$186 ;
   reg [5:0] \$187 ;
   reg [5:0] \$188 ;
   reg [5:0] \$189 ;
   wire \$19 ;
   reg [5:0] \$190 ;
-  reg [32:0] \$191 ;
-  reg [32:0] \$192 ;
-  reg [32:0] \$193 ;
+  reg [5:0] \$191 ;
+  reg [5:0] \$192 ;
+  reg [5:0] \$193 ;
   reg [32:0] \$194 ;
   reg [32:0] \$195 ;
   reg [32:0] \$196 ;
@@ -11793,207 +12250,240 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] \$202 ;
   reg [32:0] \$203 ;
   reg [32:0] \$204 ;
-  reg [20:0] \$205 ;
-  reg [16:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [33:0] \$208 ;
-  reg [33:0] \$209 ;
+  reg [32:0] \$205 ;
+  reg [32:0] \$206 ;
+  reg [32:0] \$207 ;
+  reg [32:0] \$208 ;
+  reg [32:0] \$209 ;
   wire \$21 ;
-  reg [16:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [3:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [20:0] \$216 ;
-  reg [20:0] \$217 ;
-  reg [3:0] \$218 ;
-  reg [7:0] \$219 ;
+  reg [20:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [33:0] \$213 ;
+  reg [33:0] \$214 ;
+  reg [33:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   wire \$22 ;
-  reg [11:0] \$220 ;
-  reg [11:0] \$221 ;
-  reg [45:0] \$222 ;
-  reg [45:0] \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg [47:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
-  reg [24:0] \$229 ;
+  reg [24:0] \$220 ;
+  reg [3:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [20:0] \$223 ;
+  reg [20:0] \$224 ;
+  reg [20:0] \$225 ;
+  reg [3:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [11:0] \$228 ;
+  reg [11:0] \$229 ;
   wire \$23 ;
-  reg [24:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [5:0] \$234 ;
-  reg [5:0] \$235 ;
-  reg [5:0] \$236 ;
-  reg [5:0] \$237 ;
-  reg [5:0] \$238 ;
-  reg [5:0] \$239 ;
+  reg [11:0] \$230 ;
+  reg [45:0] \$231 ;
+  reg [45:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [47:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
   wire \$24 ;
-  reg [5:0] \$240 ;
-  reg [32:0] \$241 ;
-  reg [32:0] \$242 ;
-  reg [32:0] \$243 ;
-  reg [32:0] \$244 ;
-  reg [32:0] \$245 ;
-  reg [32:0] \$246 ;
-  reg [32:0] \$247 ;
-  reg [32:0] \$248 ;
-  reg [32:0] \$249 ;
+  reg [24:0] \$240 ;
+  reg [24:0] \$241 ;
+  reg [24:0] \$242 ;
+  reg [24:0] \$243 ;
+  reg [5:0] \$244 ;
+  reg [5:0] \$245 ;
+  reg [5:0] \$246 ;
+  reg [5:0] \$247 ;
+  reg [5:0] \$248 ;
+  reg [5:0] \$249 ;
   wire [3:0] \$25 ;
-  reg [32:0] \$250 ;
-  reg [32:0] \$251 ;
+  reg [5:0] \$250 ;
+  reg [5:0] \$251 ;
   reg [32:0] \$252 ;
   reg [32:0] \$253 ;
   reg [32:0] \$254 ;
-  reg [20:0] \$255 ;
-  reg [16:0] \$256 ;
-  reg [16:0] \$257 ;
-  reg [33:0] \$258 ;
-  reg [33:0] \$259 ;
+  reg [32:0] \$255 ;
+  reg [32:0] \$256 ;
+  reg [32:0] \$257 ;
+  reg [32:0] \$258 ;
+  reg [32:0] \$259 ;
   wire [3:0] \$26 ;
-  reg [16:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [24:0] \$262 ;
-  reg [24:0] \$263 ;
-  reg [3:0] \$264 ;
-  reg [16:0] \$265 ;
-  reg [20:0] \$266 ;
-  reg [20:0] \$267 ;
-  reg [3:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [32:0] \$260 ;
+  reg [32:0] \$261 ;
+  reg [32:0] \$262 ;
+  reg [32:0] \$263 ;
+  reg [32:0] \$264 ;
+  reg [32:0] \$265 ;
+  reg [32:0] \$266 ;
+  reg [32:0] \$267 ;
+  reg [20:0] \$268 ;
+  reg [16:0] \$269 ;
   wire \$27 ;
-  reg [11:0] \$270 ;
-  reg [11:0] \$271 ;
-  reg [45:0] \$272 ;
-  reg [45:0] \$273 ;
-  reg \$274 ;
-  reg \$275 ;
-  reg [47:0] \$276 ;
+  reg [16:0] \$270 ;
+  reg [33:0] \$271 ;
+  reg [33:0] \$272 ;
+  reg [33:0] \$273 ;
+  reg [16:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [24:0] \$276 ;
   reg [24:0] \$277 ;
   reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [3:0] \$279 ;
   reg [24:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [5:0] \$284 ;
-  reg [5:0] \$285 ;
-  reg [5:0] \$286 ;
-  reg [5:0] \$287 ;
-  reg [5:0] \$288 ;
-  reg [5:0] \$289 ;
+  reg [16:0] \$280 ;
+  reg [20:0] \$281 ;
+  reg [20:0] \$282 ;
+  reg [20:0] \$283 ;
+  reg [3:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [11:0] \$286 ;
+  reg [11:0] \$287 ;
+  reg [11:0] \$288 ;
+  reg [45:0] \$289 ;
   reg [5:0] \$29 ;
-  reg [5:0] \$290 ;
-  reg [32:0] \$291 ;
-  reg [32:0] \$292 ;
-  reg [32:0] \$293 ;
-  reg [32:0] \$294 ;
-  reg [32:0] \$295 ;
-  reg [32:0] \$296 ;
-  reg [32:0] \$297 ;
-  reg [32:0] \$298 ;
-  reg [32:0] \$299 ;
+  reg [45:0] \$290 ;
+  reg \$291 ;
+  reg \$292 ;
+  reg [47:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [47:0] \$3 ;
   reg [32:0] \$30 ;
-  reg [32:0] \$300 ;
-  reg [32:0] \$301 ;
-  reg [32:0] \$302 ;
-  reg [32:0] \$303 ;
-  reg [32:0] \$304 ;
-  reg [20:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [33:0] \$308 ;
-  reg [33:0] \$309 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [5:0] \$302 ;
+  reg [5:0] \$303 ;
+  reg [5:0] \$304 ;
+  reg [5:0] \$305 ;
+  reg [5:0] \$306 ;
+  reg [5:0] \$307 ;
+  reg [5:0] \$308 ;
+  reg [5:0] \$309 ;
   reg [32:0] \$31 ;
-  reg [16:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [3:0] \$314 ;
-  reg [16:0] \$315 ;
-  reg [20:0] \$316 ;
-  reg [20:0] \$317 ;
-  reg [3:0] \$318 ;
-  reg [7:0] \$319 ;
+  reg [32:0] \$310 ;
+  reg [32:0] \$311 ;
+  reg [32:0] \$312 ;
+  reg [32:0] \$313 ;
+  reg [32:0] \$314 ;
+  reg [32:0] \$315 ;
+  reg [32:0] \$316 ;
+  reg [32:0] \$317 ;
+  reg [32:0] \$318 ;
+  reg [32:0] \$319 ;
   wire [33:0] \$32 ;
-  reg [11:0] \$320 ;
-  reg [11:0] \$321 ;
-  reg [45:0] \$322 ;
-  reg [45:0] \$323 ;
-  reg \$324 ;
-  reg \$325 ;
-  reg [47:0] \$326 ;
-  reg [24:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
+  reg [32:0] \$320 ;
+  reg [32:0] \$321 ;
+  reg [32:0] \$322 ;
+  reg [32:0] \$323 ;
+  reg [32:0] \$324 ;
+  reg [32:0] \$325 ;
+  reg [20:0] \$326 ;
+  reg [16:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [33:0] \$329 ;
   wire [24:0] \$33 ;
-  reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [5:0] \$334 ;
-  reg [5:0] \$335 ;
-  reg [5:0] \$336 ;
-  reg [5:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [5:0] \$339 ;
+  reg [33:0] \$330 ;
+  reg [33:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [3:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [20:0] \$339 ;
   wire [20:0] \$34 ;
-  reg [5:0] \$340 ;
-  reg [31:0] \$341 ;
-  reg [31:0] \$342 ;
-  reg [31:0] \$343 ;
-  reg [31:0] \$344 ;
-  reg [31:0] \$345 ;
-  reg [31:0] \$346 ;
-  reg [31:0] \$347 ;
-  reg [31:0] \$348 ;
-  reg [31:0] \$349 ;
+  reg [20:0] \$340 ;
+  reg [20:0] \$341 ;
+  reg [3:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [11:0] \$344 ;
+  reg [11:0] \$345 ;
+  reg [11:0] \$346 ;
+  reg [45:0] \$347 ;
+  reg [45:0] \$348 ;
+  reg \$349 ;
   wire [11:0] \$35 ;
-  reg [31:0] \$350 ;
-  reg [31:0] \$351 ;
-  reg [31:0] \$352 ;
-  reg [31:0] \$353 ;
-  reg [31:0] \$354 ;
-  reg [20:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [33:0] \$358 ;
-  reg [33:0] \$359 ;
+  reg \$350 ;
+  reg [47:0] \$351 ;
+  reg [24:0] \$352 ;
+  reg [24:0] \$353 ;
+  reg [24:0] \$354 ;
+  reg [24:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [24:0] \$358 ;
+  reg [24:0] \$359 ;
   wire [34:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [3:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [20:0] \$366 ;
-  reg [20:0] \$367 ;
-  reg [3:0] \$368 ;
-  reg [7:0] \$369 ;
+  reg [5:0] \$360 ;
+  reg [5:0] \$361 ;
+  reg [5:0] \$362 ;
+  reg [5:0] \$363 ;
+  reg [5:0] \$364 ;
+  reg [5:0] \$365 ;
+  reg [5:0] \$366 ;
+  reg [5:0] \$367 ;
+  reg [31:0] \$368 ;
+  reg [31:0] \$369 ;
   wire [35:0] \$37 ;
-  reg [11:0] \$370 ;
-  reg [11:0] \$371 ;
-  reg [45:0] \$372 ;
-  reg [45:0] \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg [47:0] \$376 ;
-  reg [3:0] \$377 ;
-  reg [2:0] \$378 ;
-  reg [2:0] \$379 ;
+  reg [31:0] \$370 ;
+  reg [31:0] \$371 ;
+  reg [31:0] \$372 ;
+  reg [31:0] \$373 ;
+  reg [31:0] \$374 ;
+  reg [31:0] \$375 ;
+  reg [31:0] \$376 ;
+  reg [31:0] \$377 ;
+  reg [31:0] \$378 ;
+  reg [31:0] \$379 ;
   wire [55:0] \$38 ;
-  reg [3:0] \$380 ;
-  reg \$381 ;
+  reg [31:0] \$380 ;
+  reg [31:0] \$381 ;
   reg [31:0] \$382 ;
+  reg [31:0] \$383 ;
+  reg [20:0] \$384 ;
+  reg [16:0] \$385 ;
+  reg [16:0] \$386 ;
+  reg [33:0] \$387 ;
+  reg [33:0] \$388 ;
+  reg [33:0] \$389 ;
   wire [56:0] \$39 ;
+  reg [16:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [24:0] \$392 ;
+  reg [24:0] \$393 ;
+  reg [24:0] \$394 ;
+  reg [3:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [20:0] \$397 ;
+  reg [20:0] \$398 ;
+  reg [20:0] \$399 ;
   wire [47:0] \$4 ;
   wire [51:0] \$40 ;
+  reg [3:0] \$400 ;
+  reg [7:0] \$401 ;
+  reg [11:0] \$402 ;
+  reg [11:0] \$403 ;
+  reg [11:0] \$404 ;
+  reg [45:0] \$405 ;
+  reg [45:0] \$406 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg [47:0] \$409 ;
   wire [58:0] \$41 ;
+  reg [3:0] \$410 ;
+  reg [3:0] \$411 ;
+  reg [3:0] \$412 ;
+  reg [3:0] \$413 ;
+  reg \$414 ;
+  reg [31:0] \$415 ;
   wire [74:0] \$42 ;
   wire [75:0] \$43 ;
   wire [45:0] \$44 ;
@@ -12057,7 +12547,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$97 ;
   wire \$98 ;
   wire [46:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -12090,12 +12580,12 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [47:0] rq0_code = 48'h000000000000;
@@ -12107,6 +12597,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] rq0_half_5 = 33'h000000000;
   reg [32:0] rq0_half_6 = 33'h000000000;
   reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [32:0] rq0_half_8 = 33'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -12118,6 +12609,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [32:0] rq0_mask_6 = 33'h000000000;
   reg [32:0] rq0_mask_7 = 33'h000000000;
+  reg [32:0] rq0_mask_8 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -12125,14 +12617,19 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [20:0] rq0_part1_0 = 21'h000000;
   reg [20:0] rq0_part1_0_r = 21'h000000;
+  reg [20:0] rq0_part1_0_rr = 21'h000000;
   reg [11:0] rq0_part1_1 = 12'h000;
   reg [11:0] rq0_part1_1_r = 12'h000;
+  reg [11:0] rq0_part1_1_rr = 12'h000;
   reg [45:0] rq0_prod = 46'h000000000000;
   wire [45:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -12142,6 +12639,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -12158,6 +12656,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] rq1_half_5 = 33'h000000000;
   reg [32:0] rq1_half_6 = 33'h000000000;
   reg [32:0] rq1_half_7 = 33'h000000000;
+  reg [32:0] rq1_half_8 = 33'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -12169,6 +12668,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] rq1_mask_5 = 33'h000000000;
   reg [32:0] rq1_mask_6 = 33'h000000000;
   reg [32:0] rq1_mask_7 = 33'h000000000;
+  reg [32:0] rq1_mask_8 = 33'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -12176,14 +12676,19 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [20:0] rq1_part1_0 = 21'h000000;
   reg [20:0] rq1_part1_0_r = 21'h000000;
+  reg [20:0] rq1_part1_0_rr = 21'h000000;
   reg [11:0] rq1_part1_1 = 12'h000;
   reg [11:0] rq1_part1_1_r = 12'h000;
+  reg [11:0] rq1_part1_1_rr = 12'h000;
   reg [45:0] rq1_prod = 46'h000000000000;
   wire [45:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -12193,6 +12698,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -12209,6 +12715,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] rq2_half_5 = 33'h000000000;
   reg [32:0] rq2_half_6 = 33'h000000000;
   reg [32:0] rq2_half_7 = 33'h000000000;
+  reg [32:0] rq2_half_8 = 33'h000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
@@ -12220,6 +12727,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [32:0] rq2_mask_5 = 33'h000000000;
   reg [32:0] rq2_mask_6 = 33'h000000000;
   reg [32:0] rq2_mask_7 = 33'h000000000;
+  reg [32:0] rq2_mask_8 = 33'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -12227,14 +12735,19 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [20:0] rq2_part1_0 = 21'h000000;
   reg [20:0] rq2_part1_0_r = 21'h000000;
+  reg [20:0] rq2_part1_0_rr = 21'h000000;
   reg [11:0] rq2_part1_1 = 12'h000;
   reg [11:0] rq2_part1_1_r = 12'h000;
+  reg [11:0] rq2_part1_1_rr = 12'h000;
   reg [45:0] rq2_prod = 46'h000000000000;
   wire [45:0] rq2_rem;
   reg [5:0] rq2_shift_1 = 6'h00;
@@ -12244,6 +12757,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq2_shift_5 = 6'h00;
   reg [5:0] rq2_shift_6 = 6'h00;
   reg [5:0] rq2_shift_7 = 6'h00;
+  reg [5:0] rq2_shift_8 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [20:0] rq2_x = 21'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
@@ -12260,6 +12774,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [31:0] rq3_half_5 = 32'd0;
   reg [31:0] rq3_half_6 = 32'd0;
   reg [31:0] rq3_half_7 = 32'd0;
+  reg [31:0] rq3_half_8 = 32'd0;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -12271,6 +12786,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [31:0] rq3_mask_5 = 32'd0;
   reg [31:0] rq3_mask_6 = 32'd0;
   reg [31:0] rq3_mask_7 = 32'd0;
+  reg [31:0] rq3_mask_8 = 32'd0;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -12278,14 +12794,19 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [20:0] rq3_part1_0 = 21'h000000;
   reg [20:0] rq3_part1_0_r = 21'h000000;
+  reg [20:0] rq3_part1_0_rr = 21'h000000;
   reg [11:0] rq3_part1_1 = 12'h000;
   reg [11:0] rq3_part1_1_r = 12'h000;
+  reg [11:0] rq3_part1_1_rr = 12'h000;
   reg [45:0] rq3_prod = 46'h000000000000;
   wire [45:0] rq3_rem;
   reg [5:0] rq3_shift_1 = 6'h00;
@@ -12295,6 +12816,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
+  reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
@@ -12309,9 +12831,10 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [7:0];
+  reg [31:0] queue [8:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -12321,17 +12844,108 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[5] = 32'd0;
     queue[6] = 32'd0;
     queue[7] = 32'd0;
+    queue[8] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_5 };
-  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_5 };
-  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_5 };
+  always @(posedge clk)
+    rq3_half_4 <= \$371 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$372 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$373 ;
+  always @(posedge clk)
+    rq3_half_7 <= \$374 ;
+  always @(posedge clk)
+    rq3_half_8 <= \$375 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$376 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$377 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$378 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$379 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$380 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$381 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$382 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$383 ;
+  always @(posedge clk)
+    rq3_x <= \$384 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$385 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$386 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$387 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$388 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$389 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$390 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$391 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$392 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$393 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$394 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$395 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$396 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$397 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$398 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$399 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$400 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$401 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$402 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$403 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$404 ;
+  always @(posedge clk)
+    rq3_prod <= \$405 ;
+  always @(posedge clk)
+    rq3_floor <= \$406 ;
+  always @(posedge clk)
+    rq3_above <= \$407 ;
+  always @(posedge clk)
+    rq3_tie <= \$408 ;
+  always @(posedge clk)
+    rq3_code <= \$409 ;
+  always @(posedge clk)
+    q_owed <= \$410 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$411 ;
+  always @(posedge clk)
+    rport__addr <= \$412 ;
+  always @(posedge clk)
+    q_stored <= \$413 ;
+  always @(posedge clk)
+    o__valid <= \$414 ;
+  always @(posedge clk)
+    o__payload <= \$415 ;
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
+  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_6 };
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -12354,7 +12968,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_7 & \$22 ;
+  assign \$signature__en  = rq_valid_8 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 3'h7;
   assign \$25  = group + 1'h1;
@@ -12368,10 +12982,10 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$39  = \$37  + \$38 ;
   assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
   assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$45  = rq0_rem > rq0_half_5;
-  assign \$46  = rq0_rem == rq0_half_5;
-  assign \$47  = | rq0_half_5;
+  assign \$44  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$45  = rq0_rem > rq0_half_6;
+  assign \$46  = rq0_rem == rq0_half_6;
+  assign \$47  = | rq0_half_6;
   assign \$48  = \$46  & \$47 ;
   assign \$49  = $signed(8'h80) + $signed(rq0_floor);
   assign \$50  = rq0_tie & rq0_floor[0];
@@ -12385,10 +12999,10 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$64  = \$62  + \$63 ;
   assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
   assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$69  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$70  = rq1_rem > rq1_half_5;
-  assign \$71  = rq1_rem == rq1_half_5;
-  assign \$72  = | rq1_half_5;
+  assign \$69  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$70  = rq1_rem > rq1_half_6;
+  assign \$71  = rq1_rem == rq1_half_6;
+  assign \$72  = | rq1_half_6;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = $signed(8'h80) + $signed(rq1_floor);
   assign \$75  = rq1_tie & rq1_floor[0];
@@ -12402,10 +13016,10 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$89  = \$87  + \$88 ;
   assign \$91  = $signed({ 1'h0, \$89  }) + $signed(\$90 );
   assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = $signed(rq2_prod) >>> rq2_shift_5;
-  assign \$95  = rq2_rem > rq2_half_5;
-  assign \$96  = rq2_rem == rq2_half_5;
-  assign \$97  = | rq2_half_5;
+  assign \$94  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$95  = rq2_rem > rq2_half_6;
+  assign \$96  = rq2_rem == rq2_half_6;
+  assign \$97  = | rq2_half_6;
   assign \$98  = \$96  & \$97 ;
   assign \$99  = $signed(8'h80) + $signed(rq2_floor);
   assign \$100  = rq2_tie & rq2_floor[0];
@@ -12419,10 +13033,10 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$114  = \$112  + \$113 ;
   assign \$116  = $signed({ 1'h0, \$114  }) + $signed(\$115 );
   assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(rq3_prod) >>> rq3_shift_5;
-  assign \$120  = rq3_rem > rq3_half_5;
-  assign \$121  = rq3_rem == rq3_half_5;
-  assign \$122  = | rq3_half_5;
+  assign \$119  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$120  = rq3_rem > rq3_half_6;
+  assign \$121  = rq3_rem == rq3_half_6;
+  assign \$122  = | rq3_half_6;
   assign \$123  = \$121  & \$122 ;
   assign \$124  = $signed(8'h80) + $signed(rq3_floor);
   assign \$125  = rq3_tie & rq3_floor[0];
@@ -12438,24 +13052,24 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$135  = ~ \$134 ;
   assign \$136  = \$133  & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_valid_7 & \$137 ;
-  assign \$139  = \$signature__addr  == 3'h7;
+  assign \$138  = rq_valid_8 & \$137 ;
+  assign \$139  = \$signature__addr  == 4'h8;
   assign \$140  = \$signature__addr  + 1'h1;
-  assign \$141  = \$139  ? 4'h0 : \$140 ;
+  assign \$141  = \$139  ? 5'h00 : \$140 ;
   assign \$142  = ~ o__valid;
   assign \$143  = \$142  | o__ready;
   assign \$144  = | q_stored;
   assign \$145  = \$143  & \$144 ;
-  assign \$146  = rport__addr == 3'h7;
+  assign \$146  = rport__addr == 4'h8;
   assign \$147  = rport__addr + 1'h1;
-  assign \$148  = \$146  ? 4'h0 : \$147 ;
+  assign \$148  = \$146  ? 5'h00 : \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
   assign \$151  = | q_stored;
   assign \$152  = ~ \$151 ;
   assign \$153  = \$150  & \$152 ;
   assign \$154  = ~ \$153 ;
-  assign \$155  = rq_valid_7 & \$154 ;
+  assign \$155  = rq_valid_8 & \$154 ;
   assign \$156  = q_stored + \$155 ;
   assign \$157  = ~ o__valid;
   assign \$158  = \$157  | o__ready;
@@ -12465,7 +13079,7 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$162  = ~ o__valid;
   assign \$163  = \$162  | o__ready;
   assign \$164  = | q_stored;
-  assign \$165  = \$164  | rq_valid_7;
+  assign \$165  = \$164  | rq_valid_8;
   assign \$166  = | q_stored;
   assign \$167  = \$166  ? rport__data : q_in;
   always @(posedge clk)
@@ -12487,417 +13101,713 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_8 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$177 ;
+    rq_valid_9 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$178 ;
+    rq0_mult_1 <= \$178 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$179 ;
+    rq0_mult_2 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$180 ;
+    rq0_mult_3 <= \$180 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$181 ;
+    rq0_mult_4 <= \$181 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$182 ;
+    rq0_mult_5 <= \$182 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$183 ;
+    rq0_mult_6 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$184 ;
+    rq0_mult_7 <= \$184 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$185 ;
+    rq0_mult_8 <= \$185 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$186 ;
+    rq0_shift_1 <= \$186 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$187 ;
+    rq0_shift_2 <= \$187 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$188 ;
+    rq0_shift_3 <= \$188 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$189 ;
+    rq0_shift_4 <= \$189 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$190 ;
+    rq0_shift_5 <= \$190 ;
   always @(posedge clk)
-    rq0_half_1 <= \$191 ;
+    rq0_shift_6 <= \$191 ;
   always @(posedge clk)
-    rq0_half_2 <= \$192 ;
+    rq0_shift_7 <= \$192 ;
   always @(posedge clk)
-    rq0_half_3 <= \$193 ;
+    rq0_shift_8 <= \$193 ;
   always @(posedge clk)
-    rq0_half_4 <= \$194 ;
+    rq0_half_1 <= \$194 ;
   always @(posedge clk)
-    rq0_half_5 <= \$195 ;
+    rq0_half_2 <= \$195 ;
   always @(posedge clk)
-    rq0_half_6 <= \$196 ;
+    rq0_half_3 <= \$196 ;
   always @(posedge clk)
-    rq0_half_7 <= \$197 ;
+    rq0_half_4 <= \$197 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$198 ;
+    rq0_half_5 <= \$198 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$199 ;
+    rq0_half_6 <= \$199 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$200 ;
+    rq0_half_7 <= \$200 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$201 ;
+    rq0_half_8 <= \$201 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$202 ;
+    rq0_mask_1 <= \$202 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$203 ;
+    rq0_mask_2 <= \$203 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$204 ;
+    rq0_mask_3 <= \$204 ;
   always @(posedge clk)
-    rq0_x <= \$205 ;
+    rq0_mask_4 <= \$205 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$206 ;
+    rq0_mask_5 <= \$206 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$207 ;
+    rq0_mask_6 <= \$207 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$208 ;
+    rq0_mask_7 <= \$208 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$209 ;
+    rq0_mask_8 <= \$209 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$210 ;
+    rq0_x <= \$210 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$211 ;
+    rq0_x0_0 <= \$211 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$212 ;
+    rq0_m0_0 <= \$212 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$213 ;
+    rq0_part0_0 <= \$213 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$214 ;
+    rq0_part0_0_r <= \$214 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$215 ;
+    rq0_part0_0_rr <= \$215 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$216 ;
+    rq0_x0_1 <= \$216 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$217 ;
+    rq0_m0_1 <= \$217 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$218 ;
+    rq0_part0_1 <= \$218 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$219 ;
+    rq0_part0_1_r <= \$219 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$220 ;
+    rq0_part0_1_rr <= \$220 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$221 ;
+    rq0_x1_0 <= \$221 ;
   always @(posedge clk)
-    rq0_prod <= \$222 ;
+    rq0_m1_0 <= \$222 ;
   always @(posedge clk)
-    rq0_floor <= \$223 ;
+    rq0_part1_0 <= \$223 ;
   always @(posedge clk)
-    rq0_above <= \$224 ;
+    rq0_part1_0_r <= \$224 ;
   always @(posedge clk)
-    rq0_tie <= \$225 ;
+    rq0_part1_0_rr <= \$225 ;
   always @(posedge clk)
-    rq0_code <= \$226 ;
+    rq0_x1_1 <= \$226 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$227 ;
+    rq0_m1_1 <= \$227 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$228 ;
+    rq0_part1_1 <= \$228 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$229 ;
+    rq0_part1_1_r <= \$229 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$230 ;
+    rq0_part1_1_rr <= \$230 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$231 ;
+    rq0_prod <= \$231 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$232 ;
+    rq0_floor <= \$232 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$233 ;
+    rq0_above <= \$233 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$234 ;
+    rq0_tie <= \$234 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$235 ;
+    rq0_code <= \$235 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$236 ;
+    rq1_mult_1 <= \$236 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$237 ;
+    rq1_mult_2 <= \$237 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$238 ;
+    rq1_mult_3 <= \$238 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$239 ;
+    rq1_mult_4 <= \$239 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$240 ;
+    rq1_mult_5 <= \$240 ;
   always @(posedge clk)
-    rq1_half_1 <= \$241 ;
+    rq1_mult_6 <= \$241 ;
   always @(posedge clk)
-    rq1_half_2 <= \$242 ;
+    rq1_mult_7 <= \$242 ;
   always @(posedge clk)
-    rq1_half_3 <= \$243 ;
+    rq1_mult_8 <= \$243 ;
   always @(posedge clk)
-    rq1_half_4 <= \$244 ;
+    rq1_shift_1 <= \$244 ;
   always @(posedge clk)
-    rq1_half_5 <= \$245 ;
+    rq1_shift_2 <= \$245 ;
   always @(posedge clk)
-    rq1_half_6 <= \$246 ;
+    rq1_shift_3 <= \$246 ;
   always @(posedge clk)
-    rq1_half_7 <= \$247 ;
+    rq1_shift_4 <= \$247 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$248 ;
+    rq1_shift_5 <= \$248 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$249 ;
+    rq1_shift_6 <= \$249 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$250 ;
+    rq1_shift_7 <= \$250 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$251 ;
+    rq1_shift_8 <= \$251 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$252 ;
+    rq1_half_1 <= \$252 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$253 ;
+    rq1_half_2 <= \$253 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$254 ;
+    rq1_half_3 <= \$254 ;
   always @(posedge clk)
-    rq1_x <= \$255 ;
+    rq1_half_4 <= \$255 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$256 ;
+    rq1_half_5 <= \$256 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$257 ;
+    rq1_half_6 <= \$257 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$258 ;
+    rq1_half_7 <= \$258 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$259 ;
+    rq1_half_8 <= \$259 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$260 ;
+    rq1_mask_1 <= \$260 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$261 ;
+    rq1_mask_2 <= \$261 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$262 ;
+    rq1_mask_3 <= \$262 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$263 ;
+    rq1_mask_4 <= \$263 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$264 ;
+    rq1_mask_5 <= \$264 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$265 ;
+    rq1_mask_6 <= \$265 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$266 ;
+    rq1_mask_7 <= \$266 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$267 ;
+    rq1_mask_8 <= \$267 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$268 ;
+    rq1_x <= \$268 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$269 ;
+    rq1_x0_0 <= \$269 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$270 ;
+    rq1_m0_0 <= \$270 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$271 ;
+    rq1_part0_0 <= \$271 ;
   always @(posedge clk)
-    rq1_prod <= \$272 ;
+    rq1_part0_0_r <= \$272 ;
   always @(posedge clk)
-    rq1_floor <= \$273 ;
+    rq1_part0_0_rr <= \$273 ;
   always @(posedge clk)
-    rq1_above <= \$274 ;
+    rq1_x0_1 <= \$274 ;
   always @(posedge clk)
-    rq1_tie <= \$275 ;
+    rq1_m0_1 <= \$275 ;
   always @(posedge clk)
-    rq1_code <= \$276 ;
+    rq1_part0_1 <= \$276 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$277 ;
+    rq1_part0_1_r <= \$277 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$278 ;
+    rq1_part0_1_rr <= \$278 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$279 ;
+    rq1_x1_0 <= \$279 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$280 ;
+    rq1_m1_0 <= \$280 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$281 ;
+    rq1_part1_0 <= \$281 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$282 ;
+    rq1_part1_0_r <= \$282 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$283 ;
+    rq1_part1_0_rr <= \$283 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$284 ;
+    rq1_x1_1 <= \$284 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$285 ;
+    rq1_m1_1 <= \$285 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$286 ;
+    rq1_part1_1 <= \$286 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$287 ;
+    rq1_part1_1_r <= \$287 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$288 ;
+    rq1_part1_1_rr <= \$288 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$289 ;
+    rq1_prod <= \$289 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$290 ;
+    rq1_floor <= \$290 ;
   always @(posedge clk)
-    rq2_half_1 <= \$291 ;
+    rq1_above <= \$291 ;
   always @(posedge clk)
-    rq2_half_2 <= \$292 ;
+    rq1_tie <= \$292 ;
   always @(posedge clk)
-    rq2_half_3 <= \$293 ;
+    rq1_code <= \$293 ;
   always @(posedge clk)
-    rq2_half_4 <= \$294 ;
+    rq2_mult_1 <= \$294 ;
   always @(posedge clk)
-    rq2_half_5 <= \$295 ;
+    rq2_mult_2 <= \$295 ;
   always @(posedge clk)
-    rq2_half_6 <= \$296 ;
+    rq2_mult_3 <= \$296 ;
   always @(posedge clk)
-    rq2_half_7 <= \$297 ;
+    rq2_mult_4 <= \$297 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$298 ;
+    rq2_mult_5 <= \$298 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$299 ;
+    rq2_mult_6 <= \$299 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$300 ;
+    rq2_mult_7 <= \$300 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$301 ;
+    rq2_mult_8 <= \$301 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$302 ;
+    rq2_shift_1 <= \$302 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$303 ;
+    rq2_shift_2 <= \$303 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$304 ;
+    rq2_shift_3 <= \$304 ;
   always @(posedge clk)
-    rq2_x <= \$305 ;
+    rq2_shift_4 <= \$305 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$306 ;
+    rq2_shift_5 <= \$306 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$307 ;
+    rq2_shift_6 <= \$307 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$308 ;
+    rq2_shift_7 <= \$308 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$309 ;
+    rq2_shift_8 <= \$309 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$310 ;
+    rq2_half_1 <= \$310 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$311 ;
+    rq2_half_2 <= \$311 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$312 ;
+    rq2_half_3 <= \$312 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$313 ;
+    rq2_half_4 <= \$313 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$314 ;
+    rq2_half_5 <= \$314 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$315 ;
+    rq2_half_6 <= \$315 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$316 ;
+    rq2_half_7 <= \$316 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$317 ;
+    rq2_half_8 <= \$317 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$318 ;
+    rq2_mask_1 <= \$318 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$319 ;
+    rq2_mask_2 <= \$319 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$320 ;
+    rq2_mask_3 <= \$320 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$321 ;
+    rq2_mask_4 <= \$321 ;
   always @(posedge clk)
-    rq2_prod <= \$322 ;
+    rq2_mask_5 <= \$322 ;
   always @(posedge clk)
-    rq2_floor <= \$323 ;
+    rq2_mask_6 <= \$323 ;
   always @(posedge clk)
-    rq2_above <= \$324 ;
+    rq2_mask_7 <= \$324 ;
   always @(posedge clk)
-    rq2_tie <= \$325 ;
+    rq2_mask_8 <= \$325 ;
   always @(posedge clk)
-    rq2_code <= \$326 ;
+    rq2_x <= \$326 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$327 ;
+    rq2_x0_0 <= \$327 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$328 ;
+    rq2_m0_0 <= \$328 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$329 ;
+    rq2_part0_0 <= \$329 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$330 ;
+    rq2_part0_0_r <= \$330 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$331 ;
+    rq2_part0_0_rr <= \$331 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$332 ;
+    rq2_x0_1 <= \$332 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$333 ;
+    rq2_m0_1 <= \$333 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$334 ;
+    rq2_part0_1 <= \$334 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$335 ;
+    rq2_part0_1_r <= \$335 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$336 ;
+    rq2_part0_1_rr <= \$336 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$337 ;
+    rq2_x1_0 <= \$337 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$338 ;
+    rq2_m1_0 <= \$338 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$339 ;
+    rq2_part1_0 <= \$339 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$340 ;
+    rq2_part1_0_r <= \$340 ;
   always @(posedge clk)
-    rq3_half_1 <= \$341 ;
+    rq2_part1_0_rr <= \$341 ;
   always @(posedge clk)
-    rq3_half_2 <= \$342 ;
+    rq2_x1_1 <= \$342 ;
   always @(posedge clk)
-    rq3_half_3 <= \$343 ;
+    rq2_m1_1 <= \$343 ;
   always @(posedge clk)
-    rq3_half_4 <= \$344 ;
+    rq2_part1_1 <= \$344 ;
   always @(posedge clk)
-    rq3_half_5 <= \$345 ;
+    rq2_part1_1_r <= \$345 ;
   always @(posedge clk)
-    rq3_half_6 <= \$346 ;
+    rq2_part1_1_rr <= \$346 ;
   always @(posedge clk)
-    rq3_half_7 <= \$347 ;
+    rq2_prod <= \$347 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$348 ;
+    rq2_floor <= \$348 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$349 ;
+    rq2_above <= \$349 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$350 ;
+    rq2_tie <= \$350 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$351 ;
+    rq2_code <= \$351 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$352 ;
+    rq3_mult_1 <= \$352 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$353 ;
+    rq3_mult_2 <= \$353 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$354 ;
+    rq3_mult_3 <= \$354 ;
   always @(posedge clk)
-    rq3_x <= \$355 ;
+    rq3_mult_4 <= \$355 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$356 ;
+    rq3_mult_5 <= \$356 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$357 ;
+    rq3_mult_6 <= \$357 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$358 ;
+    rq3_mult_7 <= \$358 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$359 ;
+    rq3_mult_8 <= \$359 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$360 ;
+    rq3_shift_1 <= \$360 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$361 ;
+    rq3_shift_2 <= \$361 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$362 ;
+    rq3_shift_3 <= \$362 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$363 ;
+    rq3_shift_4 <= \$363 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$364 ;
+    rq3_shift_5 <= \$364 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$365 ;
+    rq3_shift_6 <= \$365 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$366 ;
+    rq3_shift_7 <= \$366 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$367 ;
+    rq3_shift_8 <= \$367 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$368 ;
+    rq3_half_1 <= \$368 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$369 ;
+    rq3_half_2 <= \$369 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$370 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$371 ;
-  always @(posedge clk)
-    rq3_prod <= \$372 ;
-  always @(posedge clk)
-    rq3_floor <= \$373 ;
-  always @(posedge clk)
-    rq3_above <= \$374 ;
-  always @(posedge clk)
-    rq3_tie <= \$375 ;
-  always @(posedge clk)
-    rq3_code <= \$376 ;
-  always @(posedge clk)
-    q_owed <= \$377 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$378 ;
-  always @(posedge clk)
-    rport__addr <= \$379 ;
-  always @(posedge clk)
-    q_stored <= \$380 ;
-  always @(posedge clk)
-    o__valid <= \$381 ;
-  always @(posedge clk)
-    o__payload <= \$382 ;
+    rq3_half_3 <= \$370 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$372  = rq3_half_4;
+    if (rst) begin
+      \$372  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$373  = rq3_half_5;
+    if (rst) begin
+      \$373  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$374  = rq3_half_6;
+    if (rst) begin
+      \$374  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$375  = rq3_half_7;
+    if (rst) begin
+      \$375  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$376  = \$106 ;
+    if (rst) begin
+      \$376  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$377  = rq3_mask_1;
+    if (rst) begin
+      \$377  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$378  = rq3_mask_2;
+    if (rst) begin
+      \$378  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$379  = rq3_mask_3;
+    if (rst) begin
+      \$379  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$380  = rq3_mask_4;
+    if (rst) begin
+      \$380  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$381  = rq3_mask_5;
+    if (rst) begin
+      \$381  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$382  = rq3_mask_6;
+    if (rst) begin
+      \$382  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$383  = rq3_mask_7;
+    if (rst) begin
+      \$383  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$384  = i__payload[83:63];
+    if (rst) begin
+      \$384  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$385  = rq3_x[16:0];
+    if (rst) begin
+      \$385  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$386  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$386  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$387  = \$107 ;
+    if (rst) begin
+      \$387  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$388  = rq3_part0_0;
+    if (rst) begin
+      \$388  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$389  = rq3_part0_0_r;
+    if (rst) begin
+      \$389  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$390  = rq3_x[16:0];
+    if (rst) begin
+      \$390  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$391  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$391  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$392  = \$108 ;
+    if (rst) begin
+      \$392  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$393  = rq3_part0_1;
+    if (rst) begin
+      \$393  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$394  = rq3_part0_1_r;
+    if (rst) begin
+      \$394  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$395  = rq3_x[20:17];
+    if (rst) begin
+      \$395  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$396  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$396  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$397  = \$109 ;
+    if (rst) begin
+      \$397  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$398  = rq3_part1_0;
+    if (rst) begin
+      \$398  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$399  = rq3_part1_0_r;
+    if (rst) begin
+      \$399  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$400  = rq3_x[20:17];
+    if (rst) begin
+      \$400  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$401  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$401  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$402  = \$110 ;
+    if (rst) begin
+      \$402  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$403  = rq3_part1_1;
+    if (rst) begin
+      \$403  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$404  = rq3_part1_1_r;
+    if (rst) begin
+      \$404  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$405  = \$118 [45:0];
+    if (rst) begin
+      \$405  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$406  = \$119 ;
+    if (rst) begin
+      \$406  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$407  = \$120 ;
+    if (rst) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$408  = \$123 ;
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$409  = \$127 ;
+    if (rst) begin
+      \$409  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$410  = \$131 [3:0];
+    if (rst) begin
+      \$410  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$411  = \$signature__addr ;
+    if (\$138 ) begin
+      \$411  = \$141 [3:0];
+    end
+    if (rst) begin
+      \$411  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$412  = rport__addr;
+    if (\$145 ) begin
+      \$412  = \$148 [3:0];
+    end
+    if (rst) begin
+      \$412  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$413  = \$161 [3:0];
+    if (rst) begin
+      \$413  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$414  = o__valid;
+    if (\$163 ) begin
+      \$414  = \$165 ;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$415  = o__payload;
+    if (\$163 ) begin
+      \$415  = \$167 ;
+    end
+    if (rst) begin
+      \$415  = 32'd0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
@@ -13318,1456 +14228,1367 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$177  = \$28 ;
+    \$177  = rq_valid_8;
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$178  = rq0_mult_1;
+    \$178  = \$28 ;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$179  = rq0_mult_2;
+    \$179  = rq0_mult_1;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$180  = rq0_mult_3;
+    \$180  = rq0_mult_2;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$181  = rq0_mult_4;
+    \$181  = rq0_mult_3;
     if (rst) begin
       \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$182  = rq0_mult_5;
+    \$182  = rq0_mult_4;
     if (rst) begin
       \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$183  = rq0_mult_6;
+    \$183  = rq0_mult_5;
     if (rst) begin
       \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$184  = \$29 ;
+    \$184  = rq0_mult_6;
     if (rst) begin
-      \$184  = 6'h00;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$185  = rq0_shift_1;
+    \$185  = rq0_mult_7;
     if (rst) begin
-      \$185  = 6'h00;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$186  = rq0_shift_2;
+    \$186  = \$29 ;
     if (rst) begin
       \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$187  = rq0_shift_3;
+    \$187  = rq0_shift_1;
     if (rst) begin
       \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$188  = rq0_shift_4;
+    \$188  = rq0_shift_2;
     if (rst) begin
       \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$189  = rq0_shift_5;
+    \$189  = rq0_shift_3;
     if (rst) begin
       \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$190  = rq0_shift_6;
+    \$190  = rq0_shift_4;
     if (rst) begin
       \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$191  = \$30 ;
+    \$191  = rq0_shift_5;
     if (rst) begin
-      \$191  = 33'h000000000;
+      \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$192  = rq0_half_1;
+    \$192  = rq0_shift_6;
     if (rst) begin
-      \$192  = 33'h000000000;
+      \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$193  = rq0_half_2;
+    \$193  = rq0_shift_7;
     if (rst) begin
-      \$193  = 33'h000000000;
+      \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$194  = rq0_half_3;
+    \$194  = \$30 ;
     if (rst) begin
       \$194  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$195  = rq0_half_4;
+    \$195  = rq0_half_1;
     if (rst) begin
       \$195  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$196  = rq0_half_5;
+    \$196  = rq0_half_2;
     if (rst) begin
       \$196  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$197  = rq0_half_6;
+    \$197  = rq0_half_3;
     if (rst) begin
       \$197  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$198  = \$31 ;
+    \$198  = rq0_half_4;
     if (rst) begin
       \$198  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$199  = rq0_mask_1;
+    \$199  = rq0_half_5;
     if (rst) begin
       \$199  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$200  = rq0_mask_2;
+    \$200  = rq0_half_6;
     if (rst) begin
       \$200  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$201  = rq0_mask_3;
+    \$201  = rq0_half_7;
     if (rst) begin
       \$201  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$202  = rq0_mask_4;
+    \$202  = \$31 ;
     if (rst) begin
       \$202  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$203  = rq0_mask_5;
+    \$203  = rq0_mask_1;
     if (rst) begin
       \$203  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$204  = rq0_mask_6;
+    \$204  = rq0_mask_2;
     if (rst) begin
       \$204  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$205  = i__payload[20:0];
+    \$205  = rq0_mask_3;
     if (rst) begin
-      \$205  = 21'h000000;
+      \$205  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$206  = rq0_x[16:0];
+    \$206  = rq0_mask_4;
     if (rst) begin
-      \$206  = 17'h00000;
+      \$206  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$207  = rq0_mult_1[16:0];
+    \$207  = rq0_mask_5;
     if (rst) begin
-      \$207  = 17'h00000;
+      \$207  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$208  = \$32 ;
+    \$208  = rq0_mask_6;
     if (rst) begin
-      \$208  = 34'h000000000;
+      \$208  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$209  = rq0_part0_0;
+    \$209  = rq0_mask_7;
     if (rst) begin
-      \$209  = 34'h000000000;
+      \$209  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$210  = rq0_x[16:0];
+    \$210  = i__payload[20:0];
     if (rst) begin
-      \$210  = 17'h00000;
+      \$210  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$211  = rq0_mult_1[24:17];
+    \$211  = rq0_x[16:0];
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$212  = \$33 ;
+    \$212  = rq0_mult_1[16:0];
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$213  = rq0_part0_1;
+    \$213  = \$32 ;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$214  = rq0_x[20:17];
+    \$214  = rq0_part0_0;
     if (rst) begin
-      \$214  = 4'h0;
+      \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$215  = rq0_mult_1[16:0];
+    \$215  = rq0_part0_0_r;
     if (rst) begin
-      \$215  = 17'h00000;
+      \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$216  = \$34 ;
+    \$216  = rq0_x[16:0];
     if (rst) begin
-      \$216  = 21'h000000;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$217  = rq0_part1_0;
+    \$217  = rq0_mult_1[24:17];
     if (rst) begin
-      \$217  = 21'h000000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$218  = rq0_x[20:17];
+    \$218  = \$33 ;
     if (rst) begin
-      \$218  = 4'h0;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$219  = rq0_mult_1[24:17];
+    \$219  = rq0_part0_1;
     if (rst) begin
-      \$219  = 8'h00;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$220  = \$35 ;
+    \$220  = rq0_part0_1_r;
     if (rst) begin
-      \$220  = 12'h000;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$221  = rq0_part1_1;
+    \$221  = rq0_x[20:17];
     if (rst) begin
-      \$221  = 12'h000;
+      \$221  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$222  = \$43 [45:0];
+    \$222  = rq0_mult_1[16:0];
     if (rst) begin
-      \$222  = 46'h000000000000;
+      \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$223  = \$44 ;
+    \$223  = \$34 ;
     if (rst) begin
-      \$223  = 46'h000000000000;
+      \$223  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$224  = \$45 ;
+    \$224  = rq0_part1_0;
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$225  = \$48 ;
+    \$225  = rq0_part1_0_r;
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$226  = \$52 ;
+    \$226  = rq0_x[20:17];
     if (rst) begin
-      \$226  = 48'h000000000000;
+      \$226  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$227  = \$53 ;
+    \$227  = rq0_mult_1[24:17];
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$228  = rq1_mult_1;
+    \$228  = \$35 ;
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$229  = rq1_mult_2;
+    \$229  = rq0_part1_1;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$230  = rq1_mult_3;
+    \$230  = rq0_part1_1_r;
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$231  = rq1_mult_4;
+    \$231  = \$43 [45:0];
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$232  = rq1_mult_5;
+    \$232  = \$44 ;
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$233  = rq1_mult_6;
+    \$233  = \$45 ;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$234  = \$54 ;
+    \$234  = \$48 ;
     if (rst) begin
-      \$234  = 6'h00;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$235  = rq1_shift_1;
+    \$235  = \$52 ;
     if (rst) begin
-      \$235  = 6'h00;
+      \$235  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$236  = rq1_shift_2;
+    \$236  = \$53 ;
     if (rst) begin
-      \$236  = 6'h00;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$237  = rq1_shift_3;
+    \$237  = rq1_mult_1;
     if (rst) begin
-      \$237  = 6'h00;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$238  = rq1_shift_4;
+    \$238  = rq1_mult_2;
     if (rst) begin
-      \$238  = 6'h00;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$239  = rq1_shift_5;
+    \$239  = rq1_mult_3;
     if (rst) begin
-      \$239  = 6'h00;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$240  = rq1_shift_6;
+    \$240  = rq1_mult_4;
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$241  = \$55 ;
+    \$241  = rq1_mult_5;
     if (rst) begin
-      \$241  = 33'h000000000;
+      \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$242  = rq1_half_1;
+    \$242  = rq1_mult_6;
     if (rst) begin
-      \$242  = 33'h000000000;
+      \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$243  = rq1_half_2;
+    \$243  = rq1_mult_7;
     if (rst) begin
-      \$243  = 33'h000000000;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$244  = rq1_half_3;
+    \$244  = \$54 ;
     if (rst) begin
-      \$244  = 33'h000000000;
+      \$244  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$245  = rq1_half_4;
+    \$245  = rq1_shift_1;
     if (rst) begin
-      \$245  = 33'h000000000;
+      \$245  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$246  = rq1_half_5;
+    \$246  = rq1_shift_2;
     if (rst) begin
-      \$246  = 33'h000000000;
+      \$246  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$247  = rq1_half_6;
+    \$247  = rq1_shift_3;
     if (rst) begin
-      \$247  = 33'h000000000;
+      \$247  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$248  = \$56 ;
+    \$248  = rq1_shift_4;
     if (rst) begin
-      \$248  = 33'h000000000;
+      \$248  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$249  = rq1_mask_1;
+    \$249  = rq1_shift_5;
     if (rst) begin
-      \$249  = 33'h000000000;
+      \$249  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$250  = rq1_mask_2;
+    \$250  = rq1_shift_6;
     if (rst) begin
-      \$250  = 33'h000000000;
+      \$250  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$251  = rq1_mask_3;
+    \$251  = rq1_shift_7;
     if (rst) begin
-      \$251  = 33'h000000000;
+      \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$252  = rq1_mask_4;
+    \$252  = \$55 ;
     if (rst) begin
       \$252  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$253  = rq1_mask_5;
+    \$253  = rq1_half_1;
     if (rst) begin
       \$253  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$254  = rq1_mask_6;
+    \$254  = rq1_half_2;
     if (rst) begin
       \$254  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$255  = i__payload[41:21];
+    \$255  = rq1_half_3;
     if (rst) begin
-      \$255  = 21'h000000;
+      \$255  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$256  = rq1_x[16:0];
+    \$256  = rq1_half_4;
     if (rst) begin
-      \$256  = 17'h00000;
+      \$256  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$257  = rq1_mult_1[16:0];
+    \$257  = rq1_half_5;
     if (rst) begin
-      \$257  = 17'h00000;
+      \$257  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$258  = \$57 ;
+    \$258  = rq1_half_6;
     if (rst) begin
-      \$258  = 34'h000000000;
+      \$258  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$259  = rq1_part0_0;
+    \$259  = rq1_half_7;
     if (rst) begin
-      \$259  = 34'h000000000;
+      \$259  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$260  = rq1_x[16:0];
+    \$260  = \$56 ;
     if (rst) begin
-      \$260  = 17'h00000;
+      \$260  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$261  = rq1_mult_1[24:17];
+    \$261  = rq1_mask_1;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$262  = \$58 ;
+    \$262  = rq1_mask_2;
     if (rst) begin
-      \$262  = 25'h0000000;
+      \$262  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$263  = rq1_part0_1;
+    \$263  = rq1_mask_3;
     if (rst) begin
-      \$263  = 25'h0000000;
+      \$263  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$264  = rq1_x[20:17];
+    \$264  = rq1_mask_4;
     if (rst) begin
-      \$264  = 4'h0;
+      \$264  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$265  = rq1_mult_1[16:0];
+    \$265  = rq1_mask_5;
     if (rst) begin
-      \$265  = 17'h00000;
+      \$265  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$266  = \$59 ;
+    \$266  = rq1_mask_6;
     if (rst) begin
-      \$266  = 21'h000000;
+      \$266  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$267  = rq1_part1_0;
+    \$267  = rq1_mask_7;
     if (rst) begin
-      \$267  = 21'h000000;
+      \$267  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$268  = rq1_x[20:17];
+    \$268  = i__payload[41:21];
     if (rst) begin
-      \$268  = 4'h0;
+      \$268  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$269  = rq1_mult_1[24:17];
+    \$269  = rq1_x[16:0];
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$270  = \$60 ;
+    \$270  = rq1_mult_1[16:0];
     if (rst) begin
-      \$270  = 12'h000;
+      \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$271  = rq1_part1_1;
+    \$271  = \$57 ;
     if (rst) begin
-      \$271  = 12'h000;
+      \$271  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$272  = \$68 [45:0];
+    \$272  = rq1_part0_0;
     if (rst) begin
-      \$272  = 46'h000000000000;
+      \$272  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$273  = \$69 ;
+    \$273  = rq1_part0_0_r;
     if (rst) begin
-      \$273  = 46'h000000000000;
+      \$273  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$274  = \$70 ;
+    \$274  = rq1_x[16:0];
     if (rst) begin
-      \$274  = 1'h0;
+      \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$275  = \$73 ;
+    \$275  = rq1_mult_1[24:17];
     if (rst) begin
-      \$275  = 1'h0;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$276  = \$77 ;
+    \$276  = \$58 ;
     if (rst) begin
-      \$276  = 48'h000000000000;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$277  = \$78 ;
+    \$277  = rq1_part0_1;
     if (rst) begin
       \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$278  = rq2_mult_1;
+    \$278  = rq1_part0_1_r;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$279  = rq2_mult_2;
+    \$279  = rq1_x[20:17];
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$280  = rq2_mult_3;
+    \$280  = rq1_mult_1[16:0];
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$281  = rq2_mult_4;
+    \$281  = \$59 ;
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$282  = rq2_mult_5;
+    \$282  = rq1_part1_0;
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$283  = rq2_mult_6;
+    \$283  = rq1_part1_0_r;
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$284  = \$79 ;
+    \$284  = rq1_x[20:17];
     if (rst) begin
-      \$284  = 6'h00;
+      \$284  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$285  = rq2_shift_1;
+    \$285  = rq1_mult_1[24:17];
     if (rst) begin
-      \$285  = 6'h00;
+      \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$286  = rq2_shift_2;
+    \$286  = \$60 ;
     if (rst) begin
-      \$286  = 6'h00;
+      \$286  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$287  = rq2_shift_3;
+    \$287  = rq1_part1_1;
     if (rst) begin
-      \$287  = 6'h00;
+      \$287  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$288  = rq2_shift_4;
+    \$288  = rq1_part1_1_r;
     if (rst) begin
-      \$288  = 6'h00;
+      \$288  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$289  = rq2_shift_5;
+    \$289  = \$68 [45:0];
     if (rst) begin
-      \$289  = 6'h00;
+      \$289  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$290  = rq2_shift_6;
+    \$290  = \$69 ;
     if (rst) begin
-      \$290  = 6'h00;
+      \$290  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$291  = \$80 ;
+    \$291  = \$70 ;
     if (rst) begin
-      \$291  = 33'h000000000;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$292  = rq2_half_1;
+    \$292  = \$73 ;
     if (rst) begin
-      \$292  = 33'h000000000;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$293  = rq2_half_2;
+    \$293  = \$77 ;
     if (rst) begin
-      \$293  = 33'h000000000;
+      \$293  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$294  = rq2_half_3;
+    \$294  = \$78 ;
     if (rst) begin
-      \$294  = 33'h000000000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$295  = rq2_half_4;
+    \$295  = rq2_mult_1;
     if (rst) begin
-      \$295  = 33'h000000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$296  = rq2_half_5;
+    \$296  = rq2_mult_2;
     if (rst) begin
-      \$296  = 33'h000000000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$297  = rq2_half_6;
+    \$297  = rq2_mult_3;
     if (rst) begin
-      \$297  = 33'h000000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$298  = \$81 ;
+    \$298  = rq2_mult_4;
     if (rst) begin
-      \$298  = 33'h000000000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$299  = rq2_mask_1;
+    \$299  = rq2_mult_5;
     if (rst) begin
-      \$299  = 33'h000000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$300  = rq2_mask_2;
+    \$300  = rq2_mult_6;
     if (rst) begin
-      \$300  = 33'h000000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$301  = rq2_mask_3;
+    \$301  = rq2_mult_7;
     if (rst) begin
-      \$301  = 33'h000000000;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$302  = rq2_mask_4;
+    \$302  = \$79 ;
     if (rst) begin
-      \$302  = 33'h000000000;
+      \$302  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$303  = rq2_mask_5;
+    \$303  = rq2_shift_1;
     if (rst) begin
-      \$303  = 33'h000000000;
+      \$303  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$304  = rq2_mask_6;
+    \$304  = rq2_shift_2;
     if (rst) begin
-      \$304  = 33'h000000000;
+      \$304  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$305  = i__payload[62:42];
+    \$305  = rq2_shift_3;
     if (rst) begin
-      \$305  = 21'h000000;
+      \$305  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$306  = rq2_x[16:0];
+    \$306  = rq2_shift_4;
     if (rst) begin
-      \$306  = 17'h00000;
+      \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$307  = rq2_mult_1[16:0];
+    \$307  = rq2_shift_5;
     if (rst) begin
-      \$307  = 17'h00000;
+      \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$308  = \$82 ;
+    \$308  = rq2_shift_6;
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$309  = rq2_part0_0;
+    \$309  = rq2_shift_7;
     if (rst) begin
-      \$309  = 34'h000000000;
+      \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$310  = rq2_x[16:0];
+    \$310  = \$80 ;
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$311  = rq2_mult_1[24:17];
+    \$311  = rq2_half_1;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$312  = \$83 ;
+    \$312  = rq2_half_2;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$313  = rq2_part0_1;
+    \$313  = rq2_half_3;
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$314  = rq2_x[20:17];
+    \$314  = rq2_half_4;
     if (rst) begin
-      \$314  = 4'h0;
+      \$314  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$315  = rq2_mult_1[16:0];
+    \$315  = rq2_half_5;
     if (rst) begin
-      \$315  = 17'h00000;
+      \$315  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$316  = \$84 ;
+    \$316  = rq2_half_6;
     if (rst) begin
-      \$316  = 21'h000000;
+      \$316  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$317  = rq2_part1_0;
+    \$317  = rq2_half_7;
     if (rst) begin
-      \$317  = 21'h000000;
+      \$317  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$318  = rq2_x[20:17];
+    \$318  = \$81 ;
     if (rst) begin
-      \$318  = 4'h0;
+      \$318  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$319  = rq2_mult_1[24:17];
+    \$319  = rq2_mask_1;
     if (rst) begin
-      \$319  = 8'h00;
+      \$319  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$320  = \$85 ;
+    \$320  = rq2_mask_2;
     if (rst) begin
-      \$320  = 12'h000;
+      \$320  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$321  = rq2_part1_1;
+    \$321  = rq2_mask_3;
     if (rst) begin
-      \$321  = 12'h000;
+      \$321  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$322  = \$93 [45:0];
+    \$322  = rq2_mask_4;
     if (rst) begin
-      \$322  = 46'h000000000000;
+      \$322  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$323  = \$94 ;
+    \$323  = rq2_mask_5;
     if (rst) begin
-      \$323  = 46'h000000000000;
+      \$323  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$324  = \$95 ;
+    \$324  = rq2_mask_6;
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$325  = \$98 ;
+    \$325  = rq2_mask_7;
     if (rst) begin
-      \$325  = 1'h0;
+      \$325  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$326  = \$102 ;
+    \$326  = i__payload[62:42];
     if (rst) begin
-      \$326  = 48'h000000000000;
+      \$326  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$327  = \$103 ;
+    \$327  = rq2_x[16:0];
     if (rst) begin
-      \$327  = 25'h0000000;
+      \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$328  = rq3_mult_1;
+    \$328  = rq2_mult_1[16:0];
     if (rst) begin
-      \$328  = 25'h0000000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$329  = rq3_mult_2;
+    \$329  = \$82 ;
     if (rst) begin
-      \$329  = 25'h0000000;
+      \$329  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$330  = rq3_mult_3;
+    \$330  = rq2_part0_0;
     if (rst) begin
-      \$330  = 25'h0000000;
+      \$330  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$331  = rq3_mult_4;
+    \$331  = rq2_part0_0_r;
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$332  = rq3_mult_5;
+    \$332  = rq2_x[16:0];
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$333  = rq3_mult_6;
+    \$333  = rq2_mult_1[24:17];
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$334  = \$104 ;
+    \$334  = \$83 ;
     if (rst) begin
-      \$334  = 6'h00;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$335  = rq3_shift_1;
+    \$335  = rq2_part0_1;
     if (rst) begin
-      \$335  = 6'h00;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$336  = rq3_shift_2;
+    \$336  = rq2_part0_1_r;
     if (rst) begin
-      \$336  = 6'h00;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$337  = rq3_shift_3;
+    \$337  = rq2_x[20:17];
     if (rst) begin
-      \$337  = 6'h00;
+      \$337  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$338  = rq3_shift_4;
+    \$338  = rq2_mult_1[16:0];
     if (rst) begin
-      \$338  = 6'h00;
+      \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$339  = rq3_shift_5;
+    \$339  = \$84 ;
     if (rst) begin
-      \$339  = 6'h00;
+      \$339  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$340  = rq3_shift_6;
+    \$340  = rq2_part1_0;
     if (rst) begin
-      \$340  = 6'h00;
+      \$340  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$341  = \$105 ;
+    \$341  = rq2_part1_0_r;
     if (rst) begin
-      \$341  = 32'd0;
+      \$341  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$342  = rq3_half_1;
+    \$342  = rq2_x[20:17];
     if (rst) begin
-      \$342  = 32'd0;
+      \$342  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$343  = rq3_half_2;
+    \$343  = rq2_mult_1[24:17];
     if (rst) begin
-      \$343  = 32'd0;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$344  = rq3_half_3;
+    \$344  = \$85 ;
     if (rst) begin
-      \$344  = 32'd0;
+      \$344  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$345  = rq3_half_4;
+    \$345  = rq2_part1_1;
     if (rst) begin
-      \$345  = 32'd0;
+      \$345  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$346  = rq3_half_5;
+    \$346  = rq2_part1_1_r;
     if (rst) begin
-      \$346  = 32'd0;
+      \$346  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$347  = rq3_half_6;
+    \$347  = \$93 [45:0];
     if (rst) begin
-      \$347  = 32'd0;
+      \$347  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$348  = \$106 ;
+    \$348  = \$94 ;
     if (rst) begin
-      \$348  = 32'd0;
+      \$348  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$349  = rq3_mask_1;
+    \$349  = \$95 ;
     if (rst) begin
-      \$349  = 32'd0;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$350  = rq3_mask_2;
+    \$350  = \$98 ;
     if (rst) begin
-      \$350  = 32'd0;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$351  = rq3_mask_3;
+    \$351  = \$102 ;
     if (rst) begin
-      \$351  = 32'd0;
+      \$351  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$352  = rq3_mask_4;
+    \$352  = \$103 ;
     if (rst) begin
-      \$352  = 32'd0;
+      \$352  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$353  = rq3_mask_5;
+    \$353  = rq3_mult_1;
     if (rst) begin
-      \$353  = 32'd0;
+      \$353  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$354  = rq3_mask_6;
+    \$354  = rq3_mult_2;
     if (rst) begin
-      \$354  = 32'd0;
+      \$354  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$355  = i__payload[83:63];
+    \$355  = rq3_mult_3;
     if (rst) begin
-      \$355  = 21'h000000;
+      \$355  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$356  = rq3_x[16:0];
+    \$356  = rq3_mult_4;
     if (rst) begin
-      \$356  = 17'h00000;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$357  = rq3_mult_1[16:0];
+    \$357  = rq3_mult_5;
     if (rst) begin
-      \$357  = 17'h00000;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$358  = \$107 ;
+    \$358  = rq3_mult_6;
     if (rst) begin
-      \$358  = 34'h000000000;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$359  = rq3_part0_0;
+    \$359  = rq3_mult_7;
     if (rst) begin
-      \$359  = 34'h000000000;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$360  = rq3_x[16:0];
+    \$360  = \$104 ;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$361  = rq3_mult_1[24:17];
+    \$361  = rq3_shift_1;
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$362  = \$108 ;
+    \$362  = rq3_shift_2;
     if (rst) begin
-      \$362  = 25'h0000000;
+      \$362  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$363  = rq3_part0_1;
+    \$363  = rq3_shift_3;
     if (rst) begin
-      \$363  = 25'h0000000;
+      \$363  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$364  = rq3_x[20:17];
+    \$364  = rq3_shift_4;
     if (rst) begin
-      \$364  = 4'h0;
+      \$364  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$365  = rq3_mult_1[16:0];
+    \$365  = rq3_shift_5;
     if (rst) begin
-      \$365  = 17'h00000;
+      \$365  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$366  = \$109 ;
+    \$366  = rq3_shift_6;
     if (rst) begin
-      \$366  = 21'h000000;
+      \$366  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$367  = rq3_part1_0;
+    \$367  = rq3_shift_7;
     if (rst) begin
-      \$367  = 21'h000000;
+      \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$368  = rq3_x[20:17];
+    \$368  = \$105 ;
     if (rst) begin
-      \$368  = 4'h0;
+      \$368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$369  = rq3_mult_1[24:17];
+    \$369  = rq3_half_1;
     if (rst) begin
-      \$369  = 8'h00;
+      \$369  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$370  = \$110 ;
+    \$370  = rq3_half_2;
     if (rst) begin
-      \$370  = 12'h000;
+      \$370  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$371  = rq3_part1_1;
+    \$371  = rq3_half_3;
     if (rst) begin
-      \$371  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$372  = \$118 [45:0];
-    if (rst) begin
-      \$372  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$373  = \$119 ;
-    if (rst) begin
-      \$373  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$374  = \$120 ;
-    if (rst) begin
-      \$374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$375  = \$123 ;
-    if (rst) begin
-      \$375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$376  = \$127 ;
-    if (rst) begin
-      \$376  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$377  = \$131 [3:0];
-    if (rst) begin
-      \$377  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$378  = \$signature__addr ;
-    if (\$138 ) begin
-      \$378  = \$141 [2:0];
-    end
-    if (rst) begin
-      \$378  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$379  = rport__addr;
-    if (\$145 ) begin
-      \$379  = \$148 [2:0];
-    end
-    if (rst) begin
-      \$379  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$380  = \$161 [3:0];
-    if (rst) begin
-      \$380  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$381  = o__valid;
-    if (\$163 ) begin
-      \$381  = \$165 ;
-    end
-    if (rst) begin
-      \$381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$382  = o__payload;
-    if (\$163 ) begin
-      \$382  = \$167 ;
-    end
-    if (rst) begin
-      \$382  = 32'd0;
+      \$371  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -14790,22 +15611,22 @@ module \top.s2_dense2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign q_in[23:16] = \$12 [7:0];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
-  assign \$36  = { 1'h0, rq0_part0_0_r };
-  assign \$38  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$40  = { rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r, 17'h00000 };
-  assign \$42  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
-  assign \$61  = { 1'h0, rq1_part0_0_r };
-  assign \$63  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$65  = { rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r, 17'h00000 };
-  assign \$67  = { rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r, 34'h000000000 };
-  assign \$86  = { 1'h0, rq2_part0_0_r };
-  assign \$88  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$90  = { rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r, 17'h00000 };
-  assign \$92  = { rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r, 34'h000000000 };
-  assign \$111  = { 1'h0, rq3_part0_0_r };
-  assign \$113  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$115  = { rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r, 17'h00000 };
-  assign \$117  = { rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r, 34'h000000000 };
+  assign \$36  = { 1'h0, rq0_part0_0_rr };
+  assign \$38  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$40  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$42  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$61  = { 1'h0, rq1_part0_0_rr };
+  assign \$63  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$65  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$86  = { 1'h0, rq2_part0_0_rr };
+  assign \$88  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$90  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
+  assign \$92  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$111  = { 1'h0, rq3_part0_0_rr };
+  assign \$113  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$115  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
+  assign \$117  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -14819,91 +15640,91 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [3:0] \$106 ;
-  wire [3:0] \$107 ;
+  wire \$106 ;
+  wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [4:0] \$109 ;
   wire [22:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
+  wire [5:0] \$114 ;
   wire \$115 ;
-  wire [3:0] \$116 ;
+  wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [23:0] \$12 ;
   wire \$120 ;
-  wire [4:0] \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [91:0] \$128 ;
-  reg [3:0] \$129 ;
+  wire [91:0] \$121 ;
+  reg [3:0] \$122 ;
+  reg [2:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg [6:0] \$127 ;
+  reg [31:0] \$128 ;
+  reg \$129 ;
   reg [22:0] \$13 ;
-  reg [2:0] \$130 ;
+  reg \$130 ;
   reg \$131 ;
   reg \$132 ;
-  reg \$133 ;
-  reg [6:0] \$134 ;
-  reg [31:0] \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg \$139 ;
+  reg [3:0] \$133 ;
+  reg [31:0] \$134 ;
+  reg [6:0] \$135 ;
+  reg [6:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [22:0] \$14 ;
-  reg [3:0] \$140 ;
+  reg [7:0] \$140 ;
   reg [6:0] \$141 ;
   reg [7:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
   reg [7:0] \$145 ;
-  reg [6:0] \$146 ;
+  reg [8:0] \$146 ;
   reg [7:0] \$147 ;
-  reg [7:0] \$148 ;
+  reg [8:0] \$148 ;
   reg [7:0] \$149 ;
   wire [23:0] \$15 ;
-  reg [7:0] \$150 ;
-  reg [8:0] \$151 ;
-  reg [7:0] \$152 ;
-  reg [8:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [7:0] \$156 ;
-  reg [8:0] \$157 ;
-  reg [7:0] \$158 ;
-  reg [8:0] \$159 ;
+  reg [8:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [8:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [8:0] \$158 ;
+  reg [7:0] \$159 ;
   reg [22:0] \$16 ;
-  reg [7:0] \$160 ;
-  reg [8:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [8:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [8:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [8:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [8:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [22:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [8:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [8:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [8:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [8:0] \$179 ;
+  reg [8:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [16:0] \$178 ;
+  reg [16:0] \$179 ;
   wire [23:0] \$18 ;
-  reg [7:0] \$180 ;
-  reg [8:0] \$181 ;
-  reg [7:0] \$182 ;
+  reg [16:0] \$180 ;
+  reg [16:0] \$181 ;
+  reg [16:0] \$182 ;
   reg [16:0] \$183 ;
   reg [16:0] \$184 ;
   reg [16:0] \$185 ;
@@ -14935,48 +15756,47 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$208 ;
   reg [16:0] \$209 ;
   wire \$21 ;
-  reg [16:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [22:0] \$215 ;
-  reg [22:0] \$216 ;
-  reg [22:0] \$217 ;
-  reg [22:0] \$218 ;
+  reg [22:0] \$210 ;
+  reg [22:0] \$211 ;
+  reg [22:0] \$212 ;
+  reg [22:0] \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg [3:0] \$217 ;
+  reg \$218 ;
   reg \$219 ;
   wire \$22 ;
   reg \$220 ;
-  reg \$221 ;
-  reg [3:0] \$222 ;
+  reg [3:0] \$221 ;
+  reg \$222 ;
   reg \$223 ;
   reg \$224 ;
-  reg \$225 ;
-  reg [3:0] \$226 ;
+  reg [3:0] \$225 ;
+  reg \$226 ;
   reg \$227 ;
   reg \$228 ;
-  reg \$229 ;
+  reg [3:0] \$229 ;
   wire \$23 ;
-  reg [3:0] \$230 ;
+  reg \$230 ;
   reg \$231 ;
   reg \$232 ;
-  reg \$233 ;
-  reg [3:0] \$234 ;
+  reg [3:0] \$233 ;
+  reg \$234 ;
   reg \$235 ;
   reg \$236 ;
-  reg \$237 ;
-  reg [3:0] \$238 ;
+  reg [3:0] \$237 ;
+  reg [22:0] \$238 ;
   reg [22:0] \$239 ;
   wire \$24 ;
   reg [22:0] \$240 ;
   reg [22:0] \$241 ;
-  reg [22:0] \$242 ;
-  reg [3:0] \$243 ;
+  reg [3:0] \$242 ;
+  reg [2:0] \$243 ;
   reg [2:0] \$244 ;
-  reg [2:0] \$245 ;
-  reg [2:0] \$246 ;
-  reg \$247 ;
-  reg [91:0] \$248 ;
+  reg [3:0] \$245 ;
+  reg \$246 ;
+  reg [91:0] \$247 ;
   wire \$25 ;
   reg [3:0] \$26 ;
   reg [2:0] \$27 ;
@@ -14988,14 +15808,14 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [7:0] \$32 ;
   wire [7:0] \$33 ;
   wire [31:0] \$34 ;
-  wire [31:0] \$35 ;
-  wire [31:0] \$36 ;
-  wire [31:0] \$37 ;
-  wire [31:0] \$38 ;
-  wire [31:0] \$39 ;
+  wire [8:0] \$35 ;
+  wire [8:0] \$36 ;
+  wire [8:0] \$37 ;
+  wire [8:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  wire [31:0] \$40 ;
-  wire [31:0] \$41 ;
+  wire [8:0] \$40 ;
+  wire [8:0] \$41 ;
   wire [8:0] \$42 ;
   wire [8:0] \$43 ;
   wire [8:0] \$44 ;
@@ -15006,13 +15826,13 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [8:0] \$49 ;
   wire \$5 ;
   wire [8:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [8:0] \$53 ;
-  wire [8:0] \$54 ;
-  wire [8:0] \$55 ;
-  wire [8:0] \$56 ;
-  wire [8:0] \$57 ;
+  wire [16:0] \$51 ;
+  wire [16:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire [16:0] \$56 ;
+  wire [16:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
   wire \$6 ;
@@ -15023,36 +15843,36 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$64 ;
   wire [16:0] \$65 ;
   wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
-  wire [16:0] \$69 ;
+  wire [17:0] \$67 ;
+  wire [17:0] \$68 ;
+  wire [18:0] \$69 ;
   reg [22:0] \$7 ;
-  wire [16:0] \$70 ;
-  wire [16:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
+  wire [17:0] \$70 ;
+  wire [17:0] \$71 ;
+  wire [18:0] \$72 ;
+  wire [17:0] \$73 ;
   wire [17:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [18:0] \$76 ;
+  wire [18:0] \$75 ;
+  wire [17:0] \$76 ;
   wire [17:0] \$77 ;
-  wire [17:0] \$78 ;
-  wire [18:0] \$79 ;
+  wire [18:0] \$78 ;
+  wire \$79 ;
   wire [22:0] \$8 ;
-  wire [17:0] \$80 ;
-  wire [17:0] \$81 ;
-  wire [18:0] \$82 ;
-  wire [17:0] \$83 ;
-  wire [17:0] \$84 ;
-  wire [18:0] \$85 ;
+  wire [4:0] \$80 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
   wire \$86 ;
-  wire [4:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
-  wire [5:0] \$89 ;
+  wire \$89 ;
   wire [23:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
+  wire [3:0] \$92 ;
+  wire [3:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
@@ -15081,6 +15901,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -15100,6 +15921,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -15107,6 +15929,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [91:0] o__payload;
   reg [91:0] o__payload = 92'h00000000000000000000000;
@@ -15123,7 +15946,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [6:0] \port__addr$15  = 7'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$82 ;
+  wire [63:0] \port__data$84 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -15165,7 +15988,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -15179,7 +16002,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$41  = 3'h0;
   wire [31:0] rport__data;
-  wire [91:0] \rport__data$146 ;
+  wire [91:0] \rport__data$152 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -15189,12 +16012,14 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t_mid = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -15227,6 +16052,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] x1_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x1_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -15280,7 +16106,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [91:0] queue [6:0];
+  reg [91:0] queue [7:0];
   initial begin
     queue[0] = 92'h00000000000000000000000;
     queue[1] = 92'h00000000000000000000000;
@@ -15289,12 +16115,13 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[4] = 92'h00000000000000000000000;
     queue[5] = 92'h00000000000000000000000;
     queue[6] = 92'h00000000000000000000000;
+    queue[7] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$32 )
       queue[\$signature__addr$38 ] <= q_in;
   end
-  assign \rport__data$146  = queue[\rport__addr$41 ];
+  assign \rport__data$152  = queue[\rport__addr$41 ];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h0dd40bf48b81f6e1;
@@ -15566,8 +16393,8 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$82  = _2_;
-  assign q_room = q_owed < 4'h8;
+  assign \port__data$84  = _2_;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -15577,15 +16404,15 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v6 & last6;
+  assign \$19  = v7 & last7;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -15597,344 +16424,349 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 8'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = $signed(x0_0) - $signed(8'h80);
-  assign \$43  = $signed(x0_1) - $signed(8'h80);
-  assign \$44  = $signed(x0_2) - $signed(8'h80);
-  assign \$45  = $signed(x0_3) - $signed(8'h80);
-  assign \$46  = $signed(x0_0) - $signed(8'h80);
-  assign \$47  = $signed(x0_1) - $signed(8'h80);
-  assign \$48  = $signed(x0_2) - $signed(8'h80);
-  assign \$49  = $signed(x0_3) - $signed(8'h80);
-  assign \$50  = $signed(x1_0) - $signed(8'h80);
-  assign \$51  = $signed(x1_1) - $signed(8'h80);
-  assign \$52  = $signed(x1_2) - $signed(8'h80);
-  assign \$53  = $signed(x1_3) - $signed(8'h80);
-  assign \$54  = $signed(x1_0) - $signed(8'h80);
-  assign \$55  = $signed(x1_1) - $signed(8'h80);
-  assign \$56  = $signed(x1_2) - $signed(8'h80);
-  assign \$57  = $signed(x1_3) - $signed(8'h80);
-  assign \$58  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$59  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$60  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$61  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$62  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$63  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$64  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$65  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$66  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$67  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$68  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$69  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$70  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$71  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$72  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$73  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$78  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$79  = $signed(\$77 ) + $signed(\$78 );
-  assign \$80  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$81  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$82  = $signed(\$80 ) + $signed(\$81 );
-  assign \$83  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$84  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$85  = $signed(\$83 ) + $signed(\$84 );
-  assign \$86  = issue & last_t;
-  assign \$87  = q_owed + \$86 ;
-  assign \$88  = o__valid & o__ready;
-  assign \$89  = \$87  - \$88 ;
-  assign \$90  = v6 & last6;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$92  & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = \$90  & \$96 ;
-  assign \$98  = \$signature__addr$38  == 3'h6;
-  assign \$99  = \$signature__addr$38  + 1'h1;
+  assign \$35  = $signed(x0_0) - $signed(8'h80);
+  assign \$36  = $signed(x0_1) - $signed(8'h80);
+  assign \$37  = $signed(x0_2) - $signed(8'h80);
+  assign \$38  = $signed(x0_3) - $signed(8'h80);
+  assign \$39  = $signed(x0_0) - $signed(8'h80);
+  assign \$40  = $signed(x0_1) - $signed(8'h80);
+  assign \$41  = $signed(x0_2) - $signed(8'h80);
+  assign \$42  = $signed(x0_3) - $signed(8'h80);
+  assign \$43  = $signed(x1_0) - $signed(8'h80);
+  assign \$44  = $signed(x1_1) - $signed(8'h80);
+  assign \$45  = $signed(x1_2) - $signed(8'h80);
+  assign \$46  = $signed(x1_3) - $signed(8'h80);
+  assign \$47  = $signed(x1_0) - $signed(8'h80);
+  assign \$48  = $signed(x1_1) - $signed(8'h80);
+  assign \$49  = $signed(x1_2) - $signed(8'h80);
+  assign \$50  = $signed(x1_3) - $signed(8'h80);
+  assign \$51  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$52  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$53  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$54  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$55  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$56  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$57  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$58  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$59  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$60  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$61  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$62  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$63  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$64  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$65  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$66  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$67  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$68  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$69  = $signed(\$67 ) + $signed(\$68 );
+  assign \$70  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$71  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$72  = $signed(\$70 ) + $signed(\$71 );
+  assign \$73  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$74  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$75  = $signed(\$73 ) + $signed(\$74 );
+  assign \$76  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$77  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$78  = $signed(\$76 ) + $signed(\$77 );
+  assign \$79  = issue & last_t;
+  assign \$80  = q_owed + \$79 ;
+  assign \$81  = o__valid & o__ready;
+  assign \$82  = \$80  - \$81 ;
+  assign \$83  = v7 & last7;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = ~ \$86 ;
+  assign \$88  = \$85  & \$87 ;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = \$83  & \$89 ;
+  assign \$91  = \$signature__addr$38  == 3'h7;
+  assign \$92  = \$signature__addr$38  + 1'h1;
+  assign \$93  = \$91  ? 4'h0 : \$92 ;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = | q_stored;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = \rport__addr$41  == 3'h7;
+  assign \$99  = \rport__addr$41  + 1'h1;
   assign \$100  = \$98  ? 4'h0 : \$99 ;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = | q_stored;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = \rport__addr$41  == 3'h6;
-  assign \$106  = \rport__addr$41  + 1'h1;
-  assign \$107  = \$105  ? 4'h0 : \$106 ;
-  assign \$108  = v6 & last6;
-  assign \$109  = ~ o__valid;
-  assign \$110  = \$109  | o__ready;
-  assign \$111  = | q_stored;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = \$110  & \$112 ;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = \$108  & \$114 ;
-  assign \$116  = q_stored + \$115 ;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = | q_stored;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = \$116  - \$120 ;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = | q_stored;
-  assign \$125  = v6 & last6;
-  assign \$126  = \$124  | \$125 ;
-  assign \$127  = | q_stored;
-  assign \$128  = \$127  ? \rport__data$146  : q_in;
+  assign \$101  = v7 & last7;
+  assign \$102  = ~ o__valid;
+  assign \$103  = \$102  | o__ready;
+  assign \$104  = | q_stored;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = \$103  & \$105 ;
+  assign \$107  = ~ \$106 ;
+  assign \$108  = \$101  & \$107 ;
+  assign \$109  = q_stored + \$108 ;
+  assign \$110  = ~ o__valid;
+  assign \$111  = \$110  | o__ready;
+  assign \$112  = | q_stored;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = \$109  - \$113 ;
+  assign \$115  = ~ o__valid;
+  assign \$116  = \$115  | o__ready;
+  assign \$117  = | q_stored;
+  assign \$118  = v7 & last7;
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = | q_stored;
+  assign \$121  = \$120  ? \rport__data$152  : q_in;
   always @(posedge clk)
-    nf_t <= \$129 ;
+    nf_t <= \$122 ;
   always @(posedge clk)
-    \$signature__addr  <= \$130 ;
+    \$signature__addr  <= \$123 ;
   always @(posedge clk)
-    reads_input_t <= \$131 ;
+    reads_input_t <= \$124 ;
   always @(posedge clk)
-    first_t <= \$132 ;
+    first_t <= \$125 ;
   always @(posedge clk)
-    last_t <= \$133 ;
+    last_t <= \$126 ;
   always @(posedge clk)
-    t <= \$134 ;
+    t <= \$127 ;
   always @(posedge clk)
-    x_reg <= \$135 ;
+    x_reg <= \$128 ;
   always @(posedge clk)
-    from_input <= \$136 ;
+    from_input <= \$129 ;
   always @(posedge clk)
-    v1 <= \$137 ;
+    v1 <= \$130 ;
   always @(posedge clk)
-    first1 <= \$138 ;
+    first1 <= \$131 ;
   always @(posedge clk)
-    last1 <= \$139 ;
+    last1 <= \$132 ;
   always @(posedge clk)
-    nf1 <= \$140 ;
+    nf1 <= \$133 ;
   always @(posedge clk)
-    port__addr <= \$141 ;
+    x_mid <= \$134 ;
   always @(posedge clk)
-    x0_0 <= \$142 ;
+    t_mid <= \$135 ;
   always @(posedge clk)
-    x0_1 <= \$143 ;
+    port__addr <= \$136 ;
   always @(posedge clk)
-    x0_2 <= \$144 ;
+    x0_0 <= \$137 ;
   always @(posedge clk)
-    x0_3 <= \$145 ;
+    x0_1 <= \$138 ;
   always @(posedge clk)
-    \port__addr$15  <= \$146 ;
+    x0_2 <= \$139 ;
   always @(posedge clk)
-    x1_0 <= \$147 ;
+    x0_3 <= \$140 ;
   always @(posedge clk)
-    x1_1 <= \$148 ;
+    \port__addr$15  <= \$141 ;
   always @(posedge clk)
-    x1_2 <= \$149 ;
+    x1_0 <= \$142 ;
   always @(posedge clk)
-    x1_3 <= \$150 ;
+    x1_1 <= \$143 ;
   always @(posedge clk)
-    xoff0_0 <= \$151 ;
+    x1_2 <= \$144 ;
   always @(posedge clk)
-    w0_0 <= \$152 ;
+    x1_3 <= \$145 ;
   always @(posedge clk)
-    xoff0_1 <= \$153 ;
+    xoff0_0 <= \$146 ;
   always @(posedge clk)
-    w0_1 <= \$154 ;
+    w0_0 <= \$147 ;
   always @(posedge clk)
-    xoff0_2 <= \$155 ;
+    xoff0_1 <= \$148 ;
   always @(posedge clk)
-    w0_2 <= \$156 ;
+    w0_1 <= \$149 ;
   always @(posedge clk)
-    xoff0_3 <= \$157 ;
+    xoff0_2 <= \$150 ;
   always @(posedge clk)
-    w0_3 <= \$158 ;
+    w0_2 <= \$151 ;
   always @(posedge clk)
-    xoff1_0 <= \$159 ;
+    xoff0_3 <= \$152 ;
   always @(posedge clk)
-    w1_0 <= \$160 ;
+    w0_3 <= \$153 ;
   always @(posedge clk)
-    xoff1_1 <= \$161 ;
+    xoff1_0 <= \$154 ;
   always @(posedge clk)
-    w1_1 <= \$162 ;
+    w1_0 <= \$155 ;
   always @(posedge clk)
-    xoff1_2 <= \$163 ;
+    xoff1_1 <= \$156 ;
   always @(posedge clk)
-    w1_2 <= \$164 ;
+    w1_1 <= \$157 ;
   always @(posedge clk)
-    xoff1_3 <= \$165 ;
+    xoff1_2 <= \$158 ;
   always @(posedge clk)
-    w1_3 <= \$166 ;
+    w1_2 <= \$159 ;
   always @(posedge clk)
-    xoff2_0 <= \$167 ;
+    xoff1_3 <= \$160 ;
   always @(posedge clk)
-    w2_0 <= \$168 ;
+    w1_3 <= \$161 ;
   always @(posedge clk)
-    xoff2_1 <= \$169 ;
+    xoff2_0 <= \$162 ;
   always @(posedge clk)
-    w2_1 <= \$170 ;
+    w2_0 <= \$163 ;
   always @(posedge clk)
-    xoff2_2 <= \$171 ;
+    xoff2_1 <= \$164 ;
   always @(posedge clk)
-    w2_2 <= \$172 ;
+    w2_1 <= \$165 ;
   always @(posedge clk)
-    xoff2_3 <= \$173 ;
+    xoff2_2 <= \$166 ;
   always @(posedge clk)
-    w2_3 <= \$174 ;
+    w2_2 <= \$167 ;
   always @(posedge clk)
-    xoff3_0 <= \$175 ;
+    xoff2_3 <= \$168 ;
   always @(posedge clk)
-    w3_0 <= \$176 ;
+    w2_3 <= \$169 ;
   always @(posedge clk)
-    xoff3_1 <= \$177 ;
+    xoff3_0 <= \$170 ;
   always @(posedge clk)
-    w3_1 <= \$178 ;
+    w3_0 <= \$171 ;
   always @(posedge clk)
-    xoff3_2 <= \$179 ;
+    xoff3_1 <= \$172 ;
   always @(posedge clk)
-    w3_2 <= \$180 ;
+    w3_1 <= \$173 ;
   always @(posedge clk)
-    xoff3_3 <= \$181 ;
+    xoff3_2 <= \$174 ;
   always @(posedge clk)
-    w3_3 <= \$182 ;
+    w3_2 <= \$175 ;
   always @(posedge clk)
-    prod0_0 <= \$183 ;
+    xoff3_3 <= \$176 ;
   always @(posedge clk)
-    prod0_1 <= \$184 ;
+    w3_3 <= \$177 ;
   always @(posedge clk)
-    prod0_2 <= \$185 ;
+    prod0_0 <= \$178 ;
   always @(posedge clk)
-    prod0_3 <= \$186 ;
+    prod0_1 <= \$179 ;
   always @(posedge clk)
-    prod1_0 <= \$187 ;
+    prod0_2 <= \$180 ;
   always @(posedge clk)
-    prod1_1 <= \$188 ;
+    prod0_3 <= \$181 ;
   always @(posedge clk)
-    prod1_2 <= \$189 ;
+    prod1_0 <= \$182 ;
   always @(posedge clk)
-    prod1_3 <= \$190 ;
+    prod1_1 <= \$183 ;
   always @(posedge clk)
-    prod2_0 <= \$191 ;
+    prod1_2 <= \$184 ;
   always @(posedge clk)
-    prod2_1 <= \$192 ;
+    prod1_3 <= \$185 ;
   always @(posedge clk)
-    prod2_2 <= \$193 ;
+    prod2_0 <= \$186 ;
   always @(posedge clk)
-    prod2_3 <= \$194 ;
+    prod2_1 <= \$187 ;
   always @(posedge clk)
-    prod3_0 <= \$195 ;
+    prod2_2 <= \$188 ;
   always @(posedge clk)
-    prod3_1 <= \$196 ;
+    prod2_3 <= \$189 ;
   always @(posedge clk)
-    prod3_2 <= \$197 ;
+    prod3_0 <= \$190 ;
   always @(posedge clk)
-    prod3_3 <= \$198 ;
+    prod3_1 <= \$191 ;
   always @(posedge clk)
-    prod0_0_r <= \$199 ;
+    prod3_2 <= \$192 ;
   always @(posedge clk)
-    prod0_1_r <= \$200 ;
+    prod3_3 <= \$193 ;
   always @(posedge clk)
-    prod0_2_r <= \$201 ;
+    prod0_0_r <= \$194 ;
   always @(posedge clk)
-    prod0_3_r <= \$202 ;
+    prod0_1_r <= \$195 ;
   always @(posedge clk)
-    prod1_0_r <= \$203 ;
+    prod0_2_r <= \$196 ;
   always @(posedge clk)
-    prod1_1_r <= \$204 ;
+    prod0_3_r <= \$197 ;
   always @(posedge clk)
-    prod1_2_r <= \$205 ;
+    prod1_0_r <= \$198 ;
   always @(posedge clk)
-    prod1_3_r <= \$206 ;
+    prod1_1_r <= \$199 ;
   always @(posedge clk)
-    prod2_0_r <= \$207 ;
+    prod1_2_r <= \$200 ;
   always @(posedge clk)
-    prod2_1_r <= \$208 ;
+    prod1_3_r <= \$201 ;
   always @(posedge clk)
-    prod2_2_r <= \$209 ;
+    prod2_0_r <= \$202 ;
   always @(posedge clk)
-    prod2_3_r <= \$210 ;
+    prod2_1_r <= \$203 ;
   always @(posedge clk)
-    prod3_0_r <= \$211 ;
+    prod2_2_r <= \$204 ;
   always @(posedge clk)
-    prod3_1_r <= \$212 ;
+    prod2_3_r <= \$205 ;
   always @(posedge clk)
-    prod3_2_r <= \$213 ;
+    prod3_0_r <= \$206 ;
   always @(posedge clk)
-    prod3_3_r <= \$214 ;
+    prod3_1_r <= \$207 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$215 ;
+    prod3_2_r <= \$208 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$216 ;
+    prod3_3_r <= \$209 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$217 ;
+    sum0_s0_0 <= \$210 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$218 ;
+    sum1_s0_0 <= \$211 ;
   always @(posedge clk)
-    v2 <= \$219 ;
+    sum2_s0_0 <= \$212 ;
   always @(posedge clk)
-    first2 <= \$220 ;
+    sum3_s0_0 <= \$213 ;
   always @(posedge clk)
-    last2 <= \$221 ;
+    v2 <= \$214 ;
   always @(posedge clk)
-    nf2 <= \$222 ;
+    first2 <= \$215 ;
   always @(posedge clk)
-    v3 <= \$223 ;
+    last2 <= \$216 ;
   always @(posedge clk)
-    first3 <= \$224 ;
+    nf2 <= \$217 ;
   always @(posedge clk)
-    last3 <= \$225 ;
+    v3 <= \$218 ;
   always @(posedge clk)
-    nf3 <= \$226 ;
+    first3 <= \$219 ;
   always @(posedge clk)
-    v4 <= \$227 ;
+    last3 <= \$220 ;
   always @(posedge clk)
-    first4 <= \$228 ;
+    nf3 <= \$221 ;
   always @(posedge clk)
-    last4 <= \$229 ;
+    v4 <= \$222 ;
   always @(posedge clk)
-    nf4 <= \$230 ;
+    first4 <= \$223 ;
   always @(posedge clk)
-    v5 <= \$231 ;
+    last4 <= \$224 ;
   always @(posedge clk)
-    first5 <= \$232 ;
+    nf4 <= \$225 ;
   always @(posedge clk)
-    last5 <= \$233 ;
+    v5 <= \$226 ;
   always @(posedge clk)
-    nf5 <= \$234 ;
+    first5 <= \$227 ;
   always @(posedge clk)
-    v6 <= \$235 ;
+    last5 <= \$228 ;
   always @(posedge clk)
-    first6 <= \$236 ;
+    nf5 <= \$229 ;
   always @(posedge clk)
-    last6 <= \$237 ;
+    v6 <= \$230 ;
   always @(posedge clk)
-    nf6 <= \$238 ;
+    first6 <= \$231 ;
   always @(posedge clk)
-    acc0 <= \$239 ;
+    last6 <= \$232 ;
   always @(posedge clk)
-    acc1 <= \$240 ;
+    nf6 <= \$233 ;
   always @(posedge clk)
-    acc2 <= \$241 ;
+    v7 <= \$234 ;
   always @(posedge clk)
-    acc3 <= \$242 ;
+    first7 <= \$235 ;
   always @(posedge clk)
-    q_owed <= \$243 ;
+    last7 <= \$236 ;
   always @(posedge clk)
-    \$signature__addr$38  <= \$244 ;
+    nf7 <= \$237 ;
   always @(posedge clk)
-    \rport__addr$41  <= \$245 ;
+    acc0 <= \$238 ;
   always @(posedge clk)
-    q_stored <= \$246 ;
+    acc1 <= \$239 ;
   always @(posedge clk)
-    o__valid <= \$247 ;
+    acc2 <= \$240 ;
   always @(posedge clk)
-    o__payload <= \$248 ;
+    acc3 <= \$241 ;
+  always @(posedge clk)
+    q_owed <= \$242 ;
+  always @(posedge clk)
+    \$signature__addr$38  <= \$243 ;
+  always @(posedge clk)
+    \rport__addr$41  <= \$244 ;
+  always @(posedge clk)
+    q_stored <= \$245 ;
+  always @(posedge clk)
+    o__valid <= \$246 ;
+  always @(posedge clk)
+    o__payload <= \$247 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$7  = 23'h7ffe71;
       4'h1:
@@ -15972,7 +16804,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$10  = 23'h7ffd0b;
       4'h1:
@@ -16010,7 +16842,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$13  = 23'h7ff881;
       4'h1:
@@ -16048,7 +16880,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$16  = 23'h7ffe34;
       4'h1:
@@ -17395,797 +18227,849 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$129  = nf_t;
+    \$122  = nf_t;
     if (issue) begin
-      \$129  = \$26 ;
+      \$122  = \$26 ;
     end
     if (rst) begin
-      \$129  = 4'h0;
+      \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$130  = \$signature__addr ;
+    \$123  = \$signature__addr ;
     if (issue) begin
-      \$130  = \$27 ;
+      \$123  = \$27 ;
     end
     if (rst) begin
-      \$130  = 3'h0;
+      \$123  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$131  = reads_input_t;
+    \$124  = reads_input_t;
     if (issue) begin
-      \$131  = \$28 ;
+      \$124  = \$28 ;
     end
     if (rst) begin
-      \$131  = 1'h1;
+      \$124  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$132  = first_t;
+    \$125  = first_t;
     if (issue) begin
-      \$132  = \$29 ;
+      \$125  = \$29 ;
     end
     if (rst) begin
-      \$132  = 1'h1;
+      \$125  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$133  = last_t;
+    \$126  = last_t;
     if (issue) begin
-      \$133  = \$30 ;
+      \$126  = \$30 ;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$134  = t;
+    \$127  = t;
     if (issue) begin
-      \$134  = \$33 [6:0];
+      \$127  = \$33 [6:0];
     end
     if (rst) begin
-      \$134  = 7'h00;
+      \$127  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$135  = i__payload;
+    \$128  = i__payload;
     if (rst) begin
-      \$135  = 32'd0;
+      \$128  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$136  = reads_input_t;
+    \$129  = reads_input_t;
     if (rst) begin
-      \$136  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$137  = issue;
+    \$130  = issue;
     if (rst) begin
-      \$137  = 1'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$138  = first_t;
+    \$131  = first_t;
     if (rst) begin
-      \$138  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$139  = last_t;
+    \$132  = last_t;
     if (rst) begin
-      \$139  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$140  = nf_t;
+    \$133  = nf_t;
     if (rst) begin
-      \$140  = 4'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$141  = t;
+    \$134  = \$34 ;
+    if (rst) begin
+      \$134  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$135  = t;
+    if (rst) begin
+      \$135  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$136  = t_mid;
+    if (rst) begin
+      \$136  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$137  = x_mid[7:0];
+    if (rst) begin
+      \$137  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$138  = x_mid[15:8];
+    if (rst) begin
+      \$138  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$139  = x_mid[23:16];
+    if (rst) begin
+      \$139  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$140  = x_mid[31:24];
+    if (rst) begin
+      \$140  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$141  = t_mid;
     if (rst) begin
       \$141  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$142  = \$34 [7:0];
+    \$142  = x_mid[7:0];
     if (rst) begin
       \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$143  = \$35 [15:8];
+    \$143  = x_mid[15:8];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$144  = \$36 [23:16];
+    \$144  = x_mid[23:16];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$145  = \$37 [31:24];
+    \$145  = x_mid[31:24];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$146  = t;
+    \$146  = \$35 ;
     if (rst) begin
-      \$146  = 7'h00;
+      \$146  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$147  = \$38 [7:0];
+    \$147  = port__data[7:0];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$148  = \$39 [15:8];
+    \$148  = \$36 ;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$149  = \$40 [23:16];
+    \$149  = port__data[15:8];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$150  = \$41 [31:24];
+    \$150  = \$37 ;
     if (rst) begin
-      \$150  = 8'h00;
+      \$150  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$151  = \$42 ;
+    \$151  = port__data[23:16];
     if (rst) begin
-      \$151  = 9'h000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$152  = port__data[7:0];
+    \$152  = \$38 ;
     if (rst) begin
-      \$152  = 8'h00;
+      \$152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$153  = \$43 ;
+    \$153  = port__data[31:24];
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$154  = port__data[15:8];
+    \$154  = \$39 ;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$155  = \$44 ;
+    \$155  = port__data[39:32];
     if (rst) begin
-      \$155  = 9'h000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$156  = port__data[23:16];
+    \$156  = \$40 ;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$157  = \$45 ;
+    \$157  = port__data[47:40];
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$158  = port__data[31:24];
+    \$158  = \$41 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$159  = \$46 ;
+    \$159  = port__data[55:48];
     if (rst) begin
-      \$159  = 9'h000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$160  = port__data[39:32];
+    \$160  = \$42 ;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$161  = \$47 ;
+    \$161  = port__data[63:56];
     if (rst) begin
-      \$161  = 9'h000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$162  = port__data[47:40];
+    \$162  = \$43 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$163  = \$48 ;
+    \$163  = \port__data$84 [7:0];
     if (rst) begin
-      \$163  = 9'h000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$164  = port__data[55:48];
+    \$164  = \$44 ;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$165  = \$49 ;
+    \$165  = \port__data$84 [15:8];
     if (rst) begin
-      \$165  = 9'h000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$166  = port__data[63:56];
+    \$166  = \$45 ;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$167  = \$50 ;
+    \$167  = \port__data$84 [23:16];
     if (rst) begin
-      \$167  = 9'h000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$168  = \port__data$82 [7:0];
+    \$168  = \$46 ;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$169  = \$51 ;
+    \$169  = \port__data$84 [31:24];
     if (rst) begin
-      \$169  = 9'h000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$170  = \port__data$82 [15:8];
+    \$170  = \$47 ;
     if (rst) begin
-      \$170  = 8'h00;
+      \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$171  = \$52 ;
+    \$171  = \port__data$84 [39:32];
     if (rst) begin
-      \$171  = 9'h000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$172  = \port__data$82 [23:16];
+    \$172  = \$48 ;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$173  = \$53 ;
+    \$173  = \port__data$84 [47:40];
     if (rst) begin
-      \$173  = 9'h000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$174  = \port__data$82 [31:24];
+    \$174  = \$49 ;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$175  = \$54 ;
+    \$175  = \port__data$84 [55:48];
     if (rst) begin
-      \$175  = 9'h000;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$176  = \port__data$82 [39:32];
+    \$176  = \$50 ;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$177  = \$55 ;
+    \$177  = \port__data$84 [63:56];
     if (rst) begin
-      \$177  = 9'h000;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$178  = \port__data$82 [47:40];
+    \$178  = \$51 ;
     if (rst) begin
-      \$178  = 8'h00;
+      \$178  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = \$56 ;
+    \$179  = \$52 ;
     if (rst) begin
-      \$179  = 9'h000;
+      \$179  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = \port__data$82 [55:48];
+    \$180  = \$53 ;
     if (rst) begin
-      \$180  = 8'h00;
+      \$180  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = \$57 ;
+    \$181  = \$54 ;
     if (rst) begin
-      \$181  = 9'h000;
+      \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = \port__data$82 [63:56];
+    \$182  = \$55 ;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = \$58 ;
+    \$183  = \$56 ;
     if (rst) begin
       \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = \$59 ;
+    \$184  = \$57 ;
     if (rst) begin
       \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = \$60 ;
+    \$185  = \$58 ;
     if (rst) begin
       \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = \$61 ;
+    \$186  = \$59 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = \$62 ;
+    \$187  = \$60 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = \$63 ;
+    \$188  = \$61 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = \$64 ;
+    \$189  = \$62 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = \$65 ;
+    \$190  = \$63 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = \$66 ;
+    \$191  = \$64 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = \$67 ;
+    \$192  = \$65 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = \$68 ;
+    \$193  = \$66 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = \$69 ;
+    \$194  = prod0_0;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = \$70 ;
+    \$195  = prod0_1;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = \$71 ;
+    \$196  = prod0_2;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = \$72 ;
+    \$197  = prod0_3;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = \$73 ;
+    \$198  = prod1_0;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = prod0_0;
+    \$199  = prod1_1;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = prod0_1;
+    \$200  = prod1_2;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = prod0_2;
+    \$201  = prod1_3;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = prod0_3;
+    \$202  = prod2_0;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = prod1_0;
+    \$203  = prod2_1;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = prod1_1;
+    \$204  = prod2_2;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = prod1_2;
+    \$205  = prod2_3;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = prod1_3;
+    \$206  = prod3_0;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = prod2_0;
+    \$207  = prod3_1;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = prod2_1;
+    \$208  = prod3_2;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = prod2_2;
+    \$209  = prod3_3;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = prod2_3;
+    \$210  = { \$69 [18], \$69 [18], \$69 [18], \$69 [18], \$69  };
     if (rst) begin
-      \$210  = 17'h00000;
+      \$210  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = prod3_0;
+    \$211  = { \$72 [18], \$72 [18], \$72 [18], \$72 [18], \$72  };
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = prod3_1;
+    \$212  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = prod3_2;
+    \$213  = { \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78  };
     if (rst) begin
-      \$213  = 17'h00000;
+      \$213  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = prod3_3;
+    \$214  = v1;
     if (rst) begin
-      \$214  = 17'h00000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
+    \$215  = first1;
     if (rst) begin
-      \$215  = 23'h000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
+    \$216  = last1;
     if (rst) begin
-      \$216  = 23'h000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = { \$82 [18], \$82 [18], \$82 [18], \$82 [18], \$82  };
+    \$217  = nf1;
     if (rst) begin
-      \$217  = 23'h000000;
+      \$217  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
+    \$218  = v2;
     if (rst) begin
-      \$218  = 23'h000000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = v1;
+    \$219  = first2;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = first1;
+    \$220  = last2;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = last1;
+    \$221  = nf2;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = nf1;
+    \$222  = v3;
     if (rst) begin
-      \$222  = 4'h0;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = v2;
+    \$223  = first3;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = first2;
+    \$224  = last3;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = last2;
+    \$225  = nf3;
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = nf2;
+    \$226  = v4;
     if (rst) begin
-      \$226  = 4'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = v3;
+    \$227  = first4;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = first3;
+    \$228  = last4;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = last3;
+    \$229  = nf4;
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = nf3;
+    \$230  = v5;
     if (rst) begin
-      \$230  = 4'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = v4;
+    \$231  = first5;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = first4;
+    \$232  = last5;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = last4;
+    \$233  = nf5;
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = nf4;
+    \$234  = v6;
     if (rst) begin
-      \$234  = 4'h0;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = v5;
+    \$235  = first6;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = first5;
+    \$236  = last6;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = last5;
+    \$237  = nf6;
     if (rst) begin
-      \$237  = 1'h0;
+      \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = nf5;
+    \$238  = acc0;
+    if (v7) begin
+      \$238  = \$9 [22:0];
+    end
     if (rst) begin
-      \$238  = 4'h0;
+      \$238  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = acc0;
-    if (v6) begin
-      \$239  = \$9 [22:0];
+    \$239  = acc1;
+    if (v7) begin
+      \$239  = \$12 [22:0];
     end
     if (rst) begin
       \$239  = 23'h000000;
@@ -18193,9 +19077,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = acc1;
-    if (v6) begin
-      \$240  = \$12 [22:0];
+    \$240  = acc2;
+    if (v7) begin
+      \$240  = \$15 [22:0];
     end
     if (rst) begin
       \$240  = 23'h000000;
@@ -18203,9 +19087,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = acc2;
-    if (v6) begin
-      \$241  = \$15 [22:0];
+    \$241  = acc3;
+    if (v7) begin
+      \$241  = \$18 [22:0];
     end
     if (rst) begin
       \$241  = 23'h000000;
@@ -18213,24 +19097,24 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = acc3;
-    if (v6) begin
-      \$242  = \$18 [22:0];
-    end
+    \$242  = \$82 [3:0];
     if (rst) begin
-      \$242  = 23'h000000;
+      \$242  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = \$89 [3:0];
+    \$243  = \$signature__addr$38 ;
+    if (\$90 ) begin
+      \$243  = \$93 [2:0];
+    end
     if (rst) begin
-      \$243  = 4'h0;
+      \$243  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = \$signature__addr$38 ;
+    \$244  = \rport__addr$41 ;
     if (\$97 ) begin
       \$244  = \$100 [2:0];
     end
@@ -18240,39 +19124,29 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = \rport__addr$41 ;
-    if (\$104 ) begin
-      \$245  = \$107 [2:0];
-    end
+    \$245  = \$114 [3:0];
     if (rst) begin
-      \$245  = 3'h0;
+      \$245  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = \$121 [2:0];
+    \$246  = o__valid;
+    if (\$116 ) begin
+      \$246  = \$119 ;
+    end
     if (rst) begin
-      \$246  = 3'h0;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = o__valid;
-    if (\$123 ) begin
-      \$247  = \$126 ;
+    \$247  = o__payload;
+    if (\$116 ) begin
+      \$247  = \$121 ;
     end
     if (rst) begin
-      \$247  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = o__payload;
-    if (\$123 ) begin
-      \$248  = \$128 ;
-    end
-    if (rst) begin
-      \$248  = 92'h00000000000000000000000;
+      \$247  = 92'h00000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -18399,24 +19273,24 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$179 ;
   reg [34:0] \$18 ;
   reg \$180 ;
-  reg [24:0] \$181 ;
+  reg \$181 ;
   reg [24:0] \$182 ;
   reg [24:0] \$183 ;
   reg [24:0] \$184 ;
   reg [24:0] \$185 ;
   reg [24:0] \$186 ;
   reg [24:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  reg [24:0] \$188 ;
+  reg [24:0] \$189 ;
   reg [34:0] \$19 ;
   reg [5:0] \$190 ;
   reg [5:0] \$191 ;
   reg [5:0] \$192 ;
   reg [5:0] \$193 ;
   reg [5:0] \$194 ;
-  reg [34:0] \$195 ;
-  reg [34:0] \$196 ;
-  reg [34:0] \$197 ;
+  reg [5:0] \$195 ;
+  reg [5:0] \$196 ;
+  reg [5:0] \$197 ;
   reg [34:0] \$198 ;
   reg [34:0] \$199 ;
   wire [8:0] \$2 ;
@@ -18430,212 +19304,245 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] \$206 ;
   reg [34:0] \$207 ;
   reg [34:0] \$208 ;
-  reg [22:0] \$209 ;
+  reg [34:0] \$209 ;
   wire [24:0] \$21 ;
-  reg [16:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [33:0] \$212 ;
-  reg [33:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [16:0] \$219 ;
+  reg [34:0] \$210 ;
+  reg [34:0] \$211 ;
+  reg [34:0] \$212 ;
+  reg [34:0] \$213 ;
+  reg [22:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [33:0] \$217 ;
+  reg [33:0] \$218 ;
+  reg [33:0] \$219 ;
   wire [22:0] \$22 ;
-  reg [22:0] \$220 ;
-  reg [22:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [7:0] \$223 ;
-  reg [13:0] \$224 ;
-  reg [13:0] \$225 ;
-  reg [47:0] \$226 ;
-  reg [47:0] \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  reg [16:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [22:0] \$227 ;
+  reg [22:0] \$228 ;
+  reg [22:0] \$229 ;
   wire [13:0] \$23 ;
-  reg [49:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
-  reg [24:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [5:0] \$238 ;
-  reg [5:0] \$239 ;
+  reg [5:0] \$230 ;
+  reg [7:0] \$231 ;
+  reg [13:0] \$232 ;
+  reg [13:0] \$233 ;
+  reg [13:0] \$234 ;
+  reg [47:0] \$235 ;
+  reg [47:0] \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg [49:0] \$239 ;
   wire [34:0] \$24 ;
-  reg [5:0] \$240 ;
-  reg [5:0] \$241 ;
-  reg [5:0] \$242 ;
-  reg [5:0] \$243 ;
-  reg [5:0] \$244 ;
-  reg [33:0] \$245 ;
-  reg [33:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [33:0] \$248 ;
-  reg [33:0] \$249 ;
+  reg [24:0] \$240 ;
+  reg [24:0] \$241 ;
+  reg [24:0] \$242 ;
+  reg [24:0] \$243 ;
+  reg [24:0] \$244 ;
+  reg [24:0] \$245 ;
+  reg [24:0] \$246 ;
+  reg [24:0] \$247 ;
+  reg [5:0] \$248 ;
+  reg [5:0] \$249 ;
   wire [35:0] \$25 ;
-  reg [33:0] \$250 ;
-  reg [33:0] \$251 ;
-  reg [33:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [33:0] \$255 ;
+  reg [5:0] \$250 ;
+  reg [5:0] \$251 ;
+  reg [5:0] \$252 ;
+  reg [5:0] \$253 ;
+  reg [5:0] \$254 ;
+  reg [5:0] \$255 ;
   reg [33:0] \$256 ;
   reg [33:0] \$257 ;
   reg [33:0] \$258 ;
-  reg [22:0] \$259 ;
+  reg [33:0] \$259 ;
   wire [55:0] \$26 ;
-  reg [16:0] \$260 ;
-  reg [16:0] \$261 ;
+  reg [33:0] \$260 ;
+  reg [33:0] \$261 ;
   reg [33:0] \$262 ;
   reg [33:0] \$263 ;
-  reg [16:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [24:0] \$266 ;
-  reg [24:0] \$267 ;
-  reg [5:0] \$268 ;
-  reg [16:0] \$269 ;
+  reg [33:0] \$264 ;
+  reg [33:0] \$265 ;
+  reg [33:0] \$266 ;
+  reg [33:0] \$267 ;
+  reg [33:0] \$268 ;
+  reg [33:0] \$269 ;
   wire [56:0] \$27 ;
-  reg [22:0] \$270 ;
-  reg [22:0] \$271 ;
-  reg [5:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [13:0] \$274 ;
-  reg [13:0] \$275 ;
-  reg [47:0] \$276 ;
-  reg [47:0] \$277 ;
-  reg \$278 ;
-  reg \$279 ;
+  reg [33:0] \$270 ;
+  reg [33:0] \$271 ;
+  reg [22:0] \$272 ;
+  reg [16:0] \$273 ;
+  reg [16:0] \$274 ;
+  reg [33:0] \$275 ;
+  reg [33:0] \$276 ;
+  reg [33:0] \$277 ;
+  reg [16:0] \$278 ;
+  reg [7:0] \$279 ;
   wire [53:0] \$28 ;
-  reg [49:0] \$280 ;
+  reg [24:0] \$280 ;
   reg [24:0] \$281 ;
   reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [24:0] \$287 ;
+  reg [5:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [22:0] \$285 ;
+  reg [22:0] \$286 ;
+  reg [22:0] \$287 ;
   reg [5:0] \$288 ;
-  reg [5:0] \$289 ;
+  reg [7:0] \$289 ;
   wire [58:0] \$29 ;
-  reg [5:0] \$290 ;
-  reg [5:0] \$291 ;
-  reg [5:0] \$292 ;
-  reg [5:0] \$293 ;
-  reg [5:0] \$294 ;
-  reg [34:0] \$295 ;
-  reg [34:0] \$296 ;
-  reg [34:0] \$297 ;
-  reg [34:0] \$298 ;
-  reg [34:0] \$299 ;
+  reg [13:0] \$290 ;
+  reg [13:0] \$291 ;
+  reg [13:0] \$292 ;
+  reg [47:0] \$293 ;
+  reg [47:0] \$294 ;
+  reg \$295 ;
+  reg \$296 ;
+  reg [49:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [8:0] \$3 ;
   wire [76:0] \$30 ;
-  reg [34:0] \$300 ;
-  reg [34:0] \$301 ;
-  reg [34:0] \$302 ;
-  reg [34:0] \$303 ;
-  reg [34:0] \$304 ;
-  reg [34:0] \$305 ;
-  reg [34:0] \$306 ;
-  reg [34:0] \$307 ;
-  reg [34:0] \$308 ;
-  reg [22:0] \$309 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [5:0] \$306 ;
+  reg [5:0] \$307 ;
+  reg [5:0] \$308 ;
+  reg [5:0] \$309 ;
   wire [77:0] \$31 ;
-  reg [16:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [33:0] \$312 ;
-  reg [33:0] \$313 ;
-  reg [16:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [24:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [5:0] \$318 ;
-  reg [16:0] \$319 ;
+  reg [5:0] \$310 ;
+  reg [5:0] \$311 ;
+  reg [5:0] \$312 ;
+  reg [5:0] \$313 ;
+  reg [34:0] \$314 ;
+  reg [34:0] \$315 ;
+  reg [34:0] \$316 ;
+  reg [34:0] \$317 ;
+  reg [34:0] \$318 ;
+  reg [34:0] \$319 ;
   wire [47:0] \$32 ;
-  reg [22:0] \$320 ;
-  reg [22:0] \$321 ;
-  reg [5:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [13:0] \$324 ;
-  reg [13:0] \$325 ;
-  reg [47:0] \$326 ;
-  reg [47:0] \$327 ;
-  reg \$328 ;
-  reg \$329 ;
+  reg [34:0] \$320 ;
+  reg [34:0] \$321 ;
+  reg [34:0] \$322 ;
+  reg [34:0] \$323 ;
+  reg [34:0] \$324 ;
+  reg [34:0] \$325 ;
+  reg [34:0] \$326 ;
+  reg [34:0] \$327 ;
+  reg [34:0] \$328 ;
+  reg [34:0] \$329 ;
   wire \$33 ;
-  reg [49:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [24:0] \$334 ;
-  reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [5:0] \$339 ;
+  reg [22:0] \$330 ;
+  reg [16:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [33:0] \$333 ;
+  reg [33:0] \$334 ;
+  reg [33:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
   wire \$34 ;
-  reg [5:0] \$340 ;
+  reg [24:0] \$340 ;
   reg [5:0] \$341 ;
-  reg [5:0] \$342 ;
-  reg [5:0] \$343 ;
-  reg [5:0] \$344 ;
-  reg [34:0] \$345 ;
-  reg [34:0] \$346 ;
-  reg [34:0] \$347 ;
-  reg [34:0] \$348 ;
-  reg [34:0] \$349 ;
+  reg [16:0] \$342 ;
+  reg [22:0] \$343 ;
+  reg [22:0] \$344 ;
+  reg [22:0] \$345 ;
+  reg [5:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [13:0] \$348 ;
+  reg [13:0] \$349 ;
   wire \$35 ;
-  reg [34:0] \$350 ;
-  reg [34:0] \$351 ;
-  reg [34:0] \$352 ;
-  reg [34:0] \$353 ;
-  reg [34:0] \$354 ;
-  reg [34:0] \$355 ;
-  reg [34:0] \$356 ;
-  reg [34:0] \$357 ;
-  reg [34:0] \$358 ;
-  reg [22:0] \$359 ;
+  reg [13:0] \$350 ;
+  reg [47:0] \$351 ;
+  reg [47:0] \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg [49:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [24:0] \$358 ;
+  reg [24:0] \$359 ;
   wire \$36 ;
-  reg [16:0] \$360 ;
-  reg [16:0] \$361 ;
-  reg [33:0] \$362 ;
-  reg [33:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [24:0] \$367 ;
+  reg [24:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [5:0] \$364 ;
+  reg [5:0] \$365 ;
+  reg [5:0] \$366 ;
+  reg [5:0] \$367 ;
   reg [5:0] \$368 ;
-  reg [16:0] \$369 ;
+  reg [5:0] \$369 ;
   wire [48:0] \$37 ;
-  reg [22:0] \$370 ;
-  reg [22:0] \$371 ;
-  reg [5:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [13:0] \$374 ;
-  reg [13:0] \$375 ;
-  reg [47:0] \$376 ;
-  reg [47:0] \$377 ;
-  reg \$378 ;
-  reg \$379 ;
+  reg [5:0] \$370 ;
+  reg [5:0] \$371 ;
+  reg [34:0] \$372 ;
+  reg [34:0] \$373 ;
+  reg [34:0] \$374 ;
+  reg [34:0] \$375 ;
+  reg [34:0] \$376 ;
+  reg [34:0] \$377 ;
+  reg [34:0] \$378 ;
+  reg [34:0] \$379 ;
   wire \$38 ;
-  reg [49:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [3:0] \$385 ;
-  reg [3:0] \$386 ;
-  reg [3:0] \$387 ;
-  reg [3:0] \$388 ;
-  reg \$389 ;
+  reg [34:0] \$380 ;
+  reg [34:0] \$381 ;
+  reg [34:0] \$382 ;
+  reg [34:0] \$383 ;
+  reg [34:0] \$384 ;
+  reg [34:0] \$385 ;
+  reg [34:0] \$386 ;
+  reg [34:0] \$387 ;
+  reg [22:0] \$388 ;
+  reg [16:0] \$389 ;
   wire \$39 ;
-  reg [31:0] \$390 ;
+  reg [16:0] \$390 ;
+  reg [33:0] \$391 ;
+  reg [33:0] \$392 ;
+  reg [33:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [7:0] \$395 ;
+  reg [24:0] \$396 ;
+  reg [24:0] \$397 ;
+  reg [24:0] \$398 ;
+  reg [5:0] \$399 ;
   wire [8:0] \$4 ;
   wire [49:0] \$40 ;
+  reg [16:0] \$400 ;
+  reg [22:0] \$401 ;
+  reg [22:0] \$402 ;
+  reg [22:0] \$403 ;
+  reg [5:0] \$404 ;
+  reg [7:0] \$405 ;
+  reg [13:0] \$406 ;
+  reg [13:0] \$407 ;
+  reg [13:0] \$408 ;
+  reg [47:0] \$409 ;
   reg [24:0] \$41 ;
+  reg [47:0] \$410 ;
+  reg \$411 ;
+  reg \$412 ;
+  reg [49:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [7:0] \$417 ;
+  reg [3:0] \$418 ;
+  reg [3:0] \$419 ;
   reg [5:0] \$42 ;
+  reg [3:0] \$420 ;
+  reg [3:0] \$421 ;
+  reg \$422 ;
+  reg [31:0] \$423 ;
   reg [33:0] \$43 ;
   reg [33:0] \$44 ;
   wire [33:0] \$45 ;
@@ -18756,6 +19663,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq0_half_5 = 35'h000000000;
   reg [34:0] rq0_half_6 = 35'h000000000;
   reg [34:0] rq0_half_7 = 35'h000000000;
+  reg [34:0] rq0_half_8 = 35'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -18767,6 +19675,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq0_mask_5 = 35'h000000000;
   reg [34:0] rq0_mask_6 = 35'h000000000;
   reg [34:0] rq0_mask_7 = 35'h000000000;
+  reg [34:0] rq0_mask_8 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -18774,15 +19683,20 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [22:0] rq0_part1_0 = 23'h000000;
   reg [22:0] rq0_part1_0_r = 23'h000000;
+  reg [22:0] rq0_part1_0_rr = 23'h000000;
   reg [13:0] rq0_part1_1 = 14'h0000;
   reg [13:0] rq0_part1_1_r = 14'h0000;
+  reg [13:0] rq0_part1_1_rr = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -18792,6 +19706,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -18808,6 +19723,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq1_half_5 = 34'h000000000;
   reg [33:0] rq1_half_6 = 34'h000000000;
   reg [33:0] rq1_half_7 = 34'h000000000;
+  reg [33:0] rq1_half_8 = 34'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -18819,6 +19735,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq1_mask_5 = 34'h000000000;
   reg [33:0] rq1_mask_6 = 34'h000000000;
   reg [33:0] rq1_mask_7 = 34'h000000000;
+  reg [33:0] rq1_mask_8 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -18826,15 +19743,20 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [22:0] rq1_part1_0 = 23'h000000;
   reg [22:0] rq1_part1_0_r = 23'h000000;
+  reg [22:0] rq1_part1_0_rr = 23'h000000;
   reg [13:0] rq1_part1_1 = 14'h0000;
   reg [13:0] rq1_part1_1_r = 14'h0000;
+  reg [13:0] rq1_part1_1_rr = 14'h0000;
   reg [47:0] rq1_prod = 48'h000000000000;
   wire [47:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -18844,6 +19766,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -18860,6 +19783,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq2_half_5 = 35'h000000000;
   reg [34:0] rq2_half_6 = 35'h000000000;
   reg [34:0] rq2_half_7 = 35'h000000000;
+  reg [34:0] rq2_half_8 = 35'h000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
@@ -18871,6 +19795,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq2_mask_5 = 35'h000000000;
   reg [34:0] rq2_mask_6 = 35'h000000000;
   reg [34:0] rq2_mask_7 = 35'h000000000;
+  reg [34:0] rq2_mask_8 = 35'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -18878,15 +19803,20 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [22:0] rq2_part1_0 = 23'h000000;
   reg [22:0] rq2_part1_0_r = 23'h000000;
+  reg [22:0] rq2_part1_0_rr = 23'h000000;
   reg [13:0] rq2_part1_1 = 14'h0000;
   reg [13:0] rq2_part1_1_r = 14'h0000;
+  reg [13:0] rq2_part1_1_rr = 14'h0000;
   reg [47:0] rq2_prod = 48'h000000000000;
   wire [47:0] rq2_rem;
   reg [5:0] rq2_shift_1 = 6'h00;
@@ -18896,6 +19826,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq2_shift_5 = 6'h00;
   reg [5:0] rq2_shift_6 = 6'h00;
   reg [5:0] rq2_shift_7 = 6'h00;
+  reg [5:0] rq2_shift_8 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [22:0] rq2_x = 23'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
@@ -18912,6 +19843,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq3_half_5 = 35'h000000000;
   reg [34:0] rq3_half_6 = 35'h000000000;
   reg [34:0] rq3_half_7 = 35'h000000000;
+  reg [34:0] rq3_half_8 = 35'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -18923,6 +19855,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq3_mask_5 = 35'h000000000;
   reg [34:0] rq3_mask_6 = 35'h000000000;
   reg [34:0] rq3_mask_7 = 35'h000000000;
+  reg [34:0] rq3_mask_8 = 35'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -18930,15 +19863,20 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [22:0] rq3_part1_0 = 23'h000000;
   reg [22:0] rq3_part1_0_r = 23'h000000;
+  reg [22:0] rq3_part1_0_rr = 23'h000000;
   reg [13:0] rq3_part1_1 = 14'h0000;
   reg [13:0] rq3_part1_1_r = 14'h0000;
+  reg [13:0] rq3_part1_1_rr = 14'h0000;
   reg [47:0] rq3_prod = 48'h000000000000;
   wire [47:0] rq3_rem;
   reg [5:0] rq3_shift_1 = 6'h00;
@@ -18948,6 +19886,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
+  reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
@@ -18962,6 +19901,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -19227,7 +20167,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \port__data$26  = lut[\$3 [7:0]];
   assign \port__data$25  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [31:0] queue [8:0];
+  reg [31:0] queue [9:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -19238,6 +20178,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[6] = 32'd0;
     queue[7] = 32'd0;
     queue[8] = 32'd0;
+    queue[9] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -19245,26 +20186,124 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_out <= \$383 ;
+    rq3_shift_4 <= \$367 ;
   always @(posedge clk)
-    rq3_out <= \$384 ;
+    rq3_shift_5 <= \$368 ;
   always @(posedge clk)
-    q_owed <= \$385 ;
+    rq3_shift_6 <= \$369 ;
   always @(posedge clk)
-    \$signature__addr  <= \$386 ;
+    rq3_shift_7 <= \$370 ;
   always @(posedge clk)
-    rport__addr <= \$387 ;
+    rq3_shift_8 <= \$371 ;
   always @(posedge clk)
-    q_stored <= \$388 ;
+    rq3_half_1 <= \$372 ;
   always @(posedge clk)
-    o__valid <= \$389 ;
+    rq3_half_2 <= \$373 ;
   always @(posedge clk)
-    o__payload <= \$390 ;
-  assign q_room = q_owed < 4'ha;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
-  assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_5 };
-  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_5 };
-  assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_5 };
+    rq3_half_3 <= \$374 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$375 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$376 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$377 ;
+  always @(posedge clk)
+    rq3_half_7 <= \$378 ;
+  always @(posedge clk)
+    rq3_half_8 <= \$379 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$380 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$381 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$382 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$383 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$384 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$385 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$386 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$387 ;
+  always @(posedge clk)
+    rq3_x <= \$388 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$389 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$390 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$391 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$392 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$393 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$394 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$395 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$396 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$397 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$398 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$399 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$400 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$401 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$402 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$403 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$404 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$405 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$406 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$407 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$408 ;
+  always @(posedge clk)
+    rq3_prod <= \$409 ;
+  always @(posedge clk)
+    rq3_floor <= \$410 ;
+  always @(posedge clk)
+    rq3_above <= \$411 ;
+  always @(posedge clk)
+    rq3_tie <= \$412 ;
+  always @(posedge clk)
+    rq3_code <= \$413 ;
+  always @(posedge clk)
+    rq0_out <= \$414 ;
+  always @(posedge clk)
+    rq1_out <= \$415 ;
+  always @(posedge clk)
+    rq2_out <= \$416 ;
+  always @(posedge clk)
+    rq3_out <= \$417 ;
+  always @(posedge clk)
+    q_owed <= \$418 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$419 ;
+  always @(posedge clk)
+    rport__addr <= \$420 ;
+  always @(posedge clk)
+    q_stored <= \$421 ;
+  always @(posedge clk)
+    o__valid <= \$422 ;
+  always @(posedge clk)
+    o__payload <= \$423 ;
+  assign q_room = q_owed < 4'hb;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
+  assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_6 };
+  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_6 };
+  assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_6 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
@@ -19275,7 +20314,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_8 & \$10 ;
+  assign \$signature__en  = rq_valid_9 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'hf;
   assign \$13  = group + 1'h1;
@@ -19289,10 +20328,10 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(8'h4e) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -19306,10 +20345,10 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$52  = \$50  + \$51 ;
   assign \$54  = $signed({ 1'h0, \$52  }) + $signed(\$53 );
   assign \$56  = $signed(\$54 ) + $signed(\$55 );
-  assign \$57  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$58  = rq1_rem > rq1_half_5;
-  assign \$59  = rq1_rem == rq1_half_5;
-  assign \$60  = | rq1_half_5;
+  assign \$57  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$58  = rq1_rem > rq1_half_6;
+  assign \$59  = rq1_rem == rq1_half_6;
+  assign \$60  = | rq1_half_6;
   assign \$61  = \$59  & \$60 ;
   assign \$62  = $signed(8'h4e) + $signed(rq1_floor);
   assign \$63  = rq1_tie & rq1_floor[0];
@@ -19323,10 +20362,10 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$77  = \$75  + \$76 ;
   assign \$79  = $signed({ 1'h0, \$77  }) + $signed(\$78 );
   assign \$81  = $signed(\$79 ) + $signed(\$80 );
-  assign \$82  = $signed(rq2_prod) >>> rq2_shift_5;
-  assign \$83  = rq2_rem > rq2_half_5;
-  assign \$84  = rq2_rem == rq2_half_5;
-  assign \$85  = | rq2_half_5;
+  assign \$82  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$83  = rq2_rem > rq2_half_6;
+  assign \$84  = rq2_rem == rq2_half_6;
+  assign \$85  = | rq2_half_6;
   assign \$86  = \$84  & \$85 ;
   assign \$87  = $signed(8'h4e) + $signed(rq2_floor);
   assign \$88  = rq2_tie & rq2_floor[0];
@@ -19340,10 +20379,10 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$102  = \$100  + \$101 ;
   assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
   assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$107  = $signed(rq3_prod) >>> rq3_shift_5;
-  assign \$108  = rq3_rem > rq3_half_5;
-  assign \$109  = rq3_rem == rq3_half_5;
-  assign \$110  = | rq3_half_5;
+  assign \$107  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$108  = rq3_rem > rq3_half_6;
+  assign \$109  = rq3_rem == rq3_half_6;
+  assign \$110  = | rq3_half_6;
   assign \$111  = \$109  & \$110 ;
   assign \$112  = $signed(8'h4e) + $signed(rq3_floor);
   assign \$113  = rq3_tie & rq3_floor[0];
@@ -19375,15 +20414,15 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$139  = ~ \$138 ;
   assign \$140  = \$137  & \$139 ;
   assign \$141  = ~ \$140 ;
-  assign \$142  = rq_valid_8 & \$141 ;
-  assign \$143  = \$signature__addr  == 4'h8;
+  assign \$142  = rq_valid_9 & \$141 ;
+  assign \$143  = \$signature__addr  == 4'h9;
   assign \$144  = \$signature__addr  + 1'h1;
   assign \$145  = \$143  ? 5'h00 : \$144 ;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = | q_stored;
   assign \$149  = \$147  & \$148 ;
-  assign \$150  = rport__addr == 4'h8;
+  assign \$150  = rport__addr == 4'h9;
   assign \$151  = rport__addr + 1'h1;
   assign \$152  = \$150  ? 5'h00 : \$151 ;
   assign \$153  = ~ o__valid;
@@ -19392,7 +20431,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$156  = ~ \$155 ;
   assign \$157  = \$154  & \$156 ;
   assign \$158  = ~ \$157 ;
-  assign \$159  = rq_valid_8 & \$158 ;
+  assign \$159  = rq_valid_9 & \$158 ;
   assign \$160  = q_stored + \$159 ;
   assign \$161  = ~ o__valid;
   assign \$162  = \$161  | o__ready;
@@ -19402,7 +20441,7 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$166  = ~ o__valid;
   assign \$167  = \$166  | o__ready;
   assign \$168  = | q_stored;
-  assign \$169  = \$168  | rq_valid_8;
+  assign \$169  = \$168  | rq_valid_9;
   assign \$170  = | q_stored;
   assign \$171  = \$170  ? rport__data : q_in;
   always @(posedge clk)
@@ -19424,468 +20463,786 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_8 <= \$180 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$181 ;
+    rq_valid_9 <= \$181 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$182 ;
+    rq0_mult_1 <= \$182 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$183 ;
+    rq0_mult_2 <= \$183 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$184 ;
+    rq0_mult_3 <= \$184 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$185 ;
+    rq0_mult_4 <= \$185 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$186 ;
+    rq0_mult_5 <= \$186 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$187 ;
+    rq0_mult_6 <= \$187 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$188 ;
+    rq0_mult_7 <= \$188 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$189 ;
+    rq0_mult_8 <= \$189 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$190 ;
+    rq0_shift_1 <= \$190 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$191 ;
+    rq0_shift_2 <= \$191 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$192 ;
+    rq0_shift_3 <= \$192 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$193 ;
+    rq0_shift_4 <= \$193 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$194 ;
+    rq0_shift_5 <= \$194 ;
   always @(posedge clk)
-    rq0_half_1 <= \$195 ;
+    rq0_shift_6 <= \$195 ;
   always @(posedge clk)
-    rq0_half_2 <= \$196 ;
+    rq0_shift_7 <= \$196 ;
   always @(posedge clk)
-    rq0_half_3 <= \$197 ;
+    rq0_shift_8 <= \$197 ;
   always @(posedge clk)
-    rq0_half_4 <= \$198 ;
+    rq0_half_1 <= \$198 ;
   always @(posedge clk)
-    rq0_half_5 <= \$199 ;
+    rq0_half_2 <= \$199 ;
   always @(posedge clk)
-    rq0_half_6 <= \$200 ;
+    rq0_half_3 <= \$200 ;
   always @(posedge clk)
-    rq0_half_7 <= \$201 ;
+    rq0_half_4 <= \$201 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$202 ;
+    rq0_half_5 <= \$202 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$203 ;
+    rq0_half_6 <= \$203 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$204 ;
+    rq0_half_7 <= \$204 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$205 ;
+    rq0_half_8 <= \$205 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$206 ;
+    rq0_mask_1 <= \$206 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$207 ;
+    rq0_mask_2 <= \$207 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$208 ;
+    rq0_mask_3 <= \$208 ;
   always @(posedge clk)
-    rq0_x <= \$209 ;
+    rq0_mask_4 <= \$209 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$210 ;
+    rq0_mask_5 <= \$210 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$211 ;
+    rq0_mask_6 <= \$211 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$212 ;
+    rq0_mask_7 <= \$212 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$213 ;
+    rq0_mask_8 <= \$213 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$214 ;
+    rq0_x <= \$214 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$215 ;
+    rq0_x0_0 <= \$215 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$216 ;
+    rq0_m0_0 <= \$216 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$217 ;
+    rq0_part0_0 <= \$217 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$218 ;
+    rq0_part0_0_r <= \$218 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$219 ;
+    rq0_part0_0_rr <= \$219 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$220 ;
+    rq0_x0_1 <= \$220 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$221 ;
+    rq0_m0_1 <= \$221 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$222 ;
+    rq0_part0_1 <= \$222 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$223 ;
+    rq0_part0_1_r <= \$223 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$224 ;
+    rq0_part0_1_rr <= \$224 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$225 ;
+    rq0_x1_0 <= \$225 ;
   always @(posedge clk)
-    rq0_prod <= \$226 ;
+    rq0_m1_0 <= \$226 ;
   always @(posedge clk)
-    rq0_floor <= \$227 ;
+    rq0_part1_0 <= \$227 ;
   always @(posedge clk)
-    rq0_above <= \$228 ;
+    rq0_part1_0_r <= \$228 ;
   always @(posedge clk)
-    rq0_tie <= \$229 ;
+    rq0_part1_0_rr <= \$229 ;
   always @(posedge clk)
-    rq0_code <= \$230 ;
+    rq0_x1_1 <= \$230 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$231 ;
+    rq0_m1_1 <= \$231 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$232 ;
+    rq0_part1_1 <= \$232 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$233 ;
+    rq0_part1_1_r <= \$233 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$234 ;
+    rq0_part1_1_rr <= \$234 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$235 ;
+    rq0_prod <= \$235 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$236 ;
+    rq0_floor <= \$236 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$237 ;
+    rq0_above <= \$237 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$238 ;
+    rq0_tie <= \$238 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$239 ;
+    rq0_code <= \$239 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$240 ;
+    rq1_mult_1 <= \$240 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$241 ;
+    rq1_mult_2 <= \$241 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$242 ;
+    rq1_mult_3 <= \$242 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$243 ;
+    rq1_mult_4 <= \$243 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$244 ;
+    rq1_mult_5 <= \$244 ;
   always @(posedge clk)
-    rq1_half_1 <= \$245 ;
+    rq1_mult_6 <= \$245 ;
   always @(posedge clk)
-    rq1_half_2 <= \$246 ;
+    rq1_mult_7 <= \$246 ;
   always @(posedge clk)
-    rq1_half_3 <= \$247 ;
+    rq1_mult_8 <= \$247 ;
   always @(posedge clk)
-    rq1_half_4 <= \$248 ;
+    rq1_shift_1 <= \$248 ;
   always @(posedge clk)
-    rq1_half_5 <= \$249 ;
+    rq1_shift_2 <= \$249 ;
   always @(posedge clk)
-    rq1_half_6 <= \$250 ;
+    rq1_shift_3 <= \$250 ;
   always @(posedge clk)
-    rq1_half_7 <= \$251 ;
+    rq1_shift_4 <= \$251 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$252 ;
+    rq1_shift_5 <= \$252 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$253 ;
+    rq1_shift_6 <= \$253 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$254 ;
+    rq1_shift_7 <= \$254 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$255 ;
+    rq1_shift_8 <= \$255 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$256 ;
+    rq1_half_1 <= \$256 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$257 ;
+    rq1_half_2 <= \$257 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$258 ;
+    rq1_half_3 <= \$258 ;
   always @(posedge clk)
-    rq1_x <= \$259 ;
+    rq1_half_4 <= \$259 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$260 ;
+    rq1_half_5 <= \$260 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$261 ;
+    rq1_half_6 <= \$261 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$262 ;
+    rq1_half_7 <= \$262 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$263 ;
+    rq1_half_8 <= \$263 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$264 ;
+    rq1_mask_1 <= \$264 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$265 ;
+    rq1_mask_2 <= \$265 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$266 ;
+    rq1_mask_3 <= \$266 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$267 ;
+    rq1_mask_4 <= \$267 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$268 ;
+    rq1_mask_5 <= \$268 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$269 ;
+    rq1_mask_6 <= \$269 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$270 ;
+    rq1_mask_7 <= \$270 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$271 ;
+    rq1_mask_8 <= \$271 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$272 ;
+    rq1_x <= \$272 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$273 ;
+    rq1_x0_0 <= \$273 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$274 ;
+    rq1_m0_0 <= \$274 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$275 ;
+    rq1_part0_0 <= \$275 ;
   always @(posedge clk)
-    rq1_prod <= \$276 ;
+    rq1_part0_0_r <= \$276 ;
   always @(posedge clk)
-    rq1_floor <= \$277 ;
+    rq1_part0_0_rr <= \$277 ;
   always @(posedge clk)
-    rq1_above <= \$278 ;
+    rq1_x0_1 <= \$278 ;
   always @(posedge clk)
-    rq1_tie <= \$279 ;
+    rq1_m0_1 <= \$279 ;
   always @(posedge clk)
-    rq1_code <= \$280 ;
+    rq1_part0_1 <= \$280 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$281 ;
+    rq1_part0_1_r <= \$281 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$282 ;
+    rq1_part0_1_rr <= \$282 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$283 ;
+    rq1_x1_0 <= \$283 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$284 ;
+    rq1_m1_0 <= \$284 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$285 ;
+    rq1_part1_0 <= \$285 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$286 ;
+    rq1_part1_0_r <= \$286 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$287 ;
+    rq1_part1_0_rr <= \$287 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$288 ;
+    rq1_x1_1 <= \$288 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$289 ;
+    rq1_m1_1 <= \$289 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$290 ;
+    rq1_part1_1 <= \$290 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$291 ;
+    rq1_part1_1_r <= \$291 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$292 ;
+    rq1_part1_1_rr <= \$292 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$293 ;
+    rq1_prod <= \$293 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$294 ;
+    rq1_floor <= \$294 ;
   always @(posedge clk)
-    rq2_half_1 <= \$295 ;
+    rq1_above <= \$295 ;
   always @(posedge clk)
-    rq2_half_2 <= \$296 ;
+    rq1_tie <= \$296 ;
   always @(posedge clk)
-    rq2_half_3 <= \$297 ;
+    rq1_code <= \$297 ;
   always @(posedge clk)
-    rq2_half_4 <= \$298 ;
+    rq2_mult_1 <= \$298 ;
   always @(posedge clk)
-    rq2_half_5 <= \$299 ;
+    rq2_mult_2 <= \$299 ;
   always @(posedge clk)
-    rq2_half_6 <= \$300 ;
+    rq2_mult_3 <= \$300 ;
   always @(posedge clk)
-    rq2_half_7 <= \$301 ;
+    rq2_mult_4 <= \$301 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$302 ;
+    rq2_mult_5 <= \$302 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$303 ;
+    rq2_mult_6 <= \$303 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$304 ;
+    rq2_mult_7 <= \$304 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$305 ;
+    rq2_mult_8 <= \$305 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$306 ;
+    rq2_shift_1 <= \$306 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$307 ;
+    rq2_shift_2 <= \$307 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$308 ;
+    rq2_shift_3 <= \$308 ;
   always @(posedge clk)
-    rq2_x <= \$309 ;
+    rq2_shift_4 <= \$309 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$310 ;
+    rq2_shift_5 <= \$310 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$311 ;
+    rq2_shift_6 <= \$311 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$312 ;
+    rq2_shift_7 <= \$312 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$313 ;
+    rq2_shift_8 <= \$313 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$314 ;
+    rq2_half_1 <= \$314 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$315 ;
+    rq2_half_2 <= \$315 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$316 ;
+    rq2_half_3 <= \$316 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$317 ;
+    rq2_half_4 <= \$317 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$318 ;
+    rq2_half_5 <= \$318 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$319 ;
+    rq2_half_6 <= \$319 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$320 ;
+    rq2_half_7 <= \$320 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$321 ;
+    rq2_half_8 <= \$321 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$322 ;
+    rq2_mask_1 <= \$322 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$323 ;
+    rq2_mask_2 <= \$323 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$324 ;
+    rq2_mask_3 <= \$324 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$325 ;
+    rq2_mask_4 <= \$325 ;
   always @(posedge clk)
-    rq2_prod <= \$326 ;
+    rq2_mask_5 <= \$326 ;
   always @(posedge clk)
-    rq2_floor <= \$327 ;
+    rq2_mask_6 <= \$327 ;
   always @(posedge clk)
-    rq2_above <= \$328 ;
+    rq2_mask_7 <= \$328 ;
   always @(posedge clk)
-    rq2_tie <= \$329 ;
+    rq2_mask_8 <= \$329 ;
   always @(posedge clk)
-    rq2_code <= \$330 ;
+    rq2_x <= \$330 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$331 ;
+    rq2_x0_0 <= \$331 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$332 ;
+    rq2_m0_0 <= \$332 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$333 ;
+    rq2_part0_0 <= \$333 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$334 ;
+    rq2_part0_0_r <= \$334 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$335 ;
+    rq2_part0_0_rr <= \$335 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$336 ;
+    rq2_x0_1 <= \$336 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$337 ;
+    rq2_m0_1 <= \$337 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$338 ;
+    rq2_part0_1 <= \$338 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$339 ;
+    rq2_part0_1_r <= \$339 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$340 ;
+    rq2_part0_1_rr <= \$340 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$341 ;
+    rq2_x1_0 <= \$341 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$342 ;
+    rq2_m1_0 <= \$342 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$343 ;
+    rq2_part1_0 <= \$343 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$344 ;
+    rq2_part1_0_r <= \$344 ;
   always @(posedge clk)
-    rq3_half_1 <= \$345 ;
+    rq2_part1_0_rr <= \$345 ;
   always @(posedge clk)
-    rq3_half_2 <= \$346 ;
+    rq2_x1_1 <= \$346 ;
   always @(posedge clk)
-    rq3_half_3 <= \$347 ;
+    rq2_m1_1 <= \$347 ;
   always @(posedge clk)
-    rq3_half_4 <= \$348 ;
+    rq2_part1_1 <= \$348 ;
   always @(posedge clk)
-    rq3_half_5 <= \$349 ;
+    rq2_part1_1_r <= \$349 ;
   always @(posedge clk)
-    rq3_half_6 <= \$350 ;
+    rq2_part1_1_rr <= \$350 ;
   always @(posedge clk)
-    rq3_half_7 <= \$351 ;
+    rq2_prod <= \$351 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$352 ;
+    rq2_floor <= \$352 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$353 ;
+    rq2_above <= \$353 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$354 ;
+    rq2_tie <= \$354 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$355 ;
+    rq2_code <= \$355 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$356 ;
+    rq3_mult_1 <= \$356 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$357 ;
+    rq3_mult_2 <= \$357 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$358 ;
+    rq3_mult_3 <= \$358 ;
   always @(posedge clk)
-    rq3_x <= \$359 ;
+    rq3_mult_4 <= \$359 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$360 ;
+    rq3_mult_5 <= \$360 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$361 ;
+    rq3_mult_6 <= \$361 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$362 ;
+    rq3_mult_7 <= \$362 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$363 ;
+    rq3_mult_8 <= \$363 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$364 ;
+    rq3_shift_1 <= \$364 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$365 ;
+    rq3_shift_2 <= \$365 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$366 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$367 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$368 ;
-  always @(posedge clk)
-    rq3_m1_0 <= \$369 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$370 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$371 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$372 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$373 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$374 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$375 ;
-  always @(posedge clk)
-    rq3_prod <= \$376 ;
-  always @(posedge clk)
-    rq3_floor <= \$377 ;
-  always @(posedge clk)
-    rq3_above <= \$378 ;
-  always @(posedge clk)
-    rq3_tie <= \$379 ;
-  always @(posedge clk)
-    rq3_code <= \$380 ;
-  always @(posedge clk)
-    rq0_out <= \$381 ;
-  always @(posedge clk)
-    rq1_out <= \$382 ;
+    rq3_shift_3 <= \$366 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = \$131 [7:0];
+    \$367  = rq3_shift_3;
     if (rst) begin
-      \$384  = 8'h00;
+      \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = \$135 [3:0];
+    \$368  = rq3_shift_4;
     if (rst) begin
-      \$385  = 4'h0;
+      \$368  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = \$signature__addr ;
+    \$369  = rq3_shift_5;
+    if (rst) begin
+      \$369  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$370  = rq3_shift_6;
+    if (rst) begin
+      \$370  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$371  = rq3_shift_7;
+    if (rst) begin
+      \$371  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$372  = \$93 ;
+    if (rst) begin
+      \$372  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$373  = rq3_half_1;
+    if (rst) begin
+      \$373  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$374  = rq3_half_2;
+    if (rst) begin
+      \$374  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$375  = rq3_half_3;
+    if (rst) begin
+      \$375  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$376  = rq3_half_4;
+    if (rst) begin
+      \$376  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$377  = rq3_half_5;
+    if (rst) begin
+      \$377  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$378  = rq3_half_6;
+    if (rst) begin
+      \$378  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$379  = rq3_half_7;
+    if (rst) begin
+      \$379  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$380  = \$94 ;
+    if (rst) begin
+      \$380  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$381  = rq3_mask_1;
+    if (rst) begin
+      \$381  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$382  = rq3_mask_2;
+    if (rst) begin
+      \$382  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$383  = rq3_mask_3;
+    if (rst) begin
+      \$383  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$384  = rq3_mask_4;
+    if (rst) begin
+      \$384  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$385  = rq3_mask_5;
+    if (rst) begin
+      \$385  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$386  = rq3_mask_6;
+    if (rst) begin
+      \$386  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$387  = rq3_mask_7;
+    if (rst) begin
+      \$387  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$388  = i__payload[91:69];
+    if (rst) begin
+      \$388  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$389  = rq3_x[16:0];
+    if (rst) begin
+      \$389  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$390  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$390  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$391  = \$95 ;
+    if (rst) begin
+      \$391  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$392  = rq3_part0_0;
+    if (rst) begin
+      \$392  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$393  = rq3_part0_0_r;
+    if (rst) begin
+      \$393  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$394  = rq3_x[16:0];
+    if (rst) begin
+      \$394  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$395  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$395  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$396  = \$96 ;
+    if (rst) begin
+      \$396  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$397  = rq3_part0_1;
+    if (rst) begin
+      \$397  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$398  = rq3_part0_1_r;
+    if (rst) begin
+      \$398  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$399  = rq3_x[22:17];
+    if (rst) begin
+      \$399  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$400  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$400  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$401  = \$97 ;
+    if (rst) begin
+      \$401  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$402  = rq3_part1_0;
+    if (rst) begin
+      \$402  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$403  = rq3_part1_0_r;
+    if (rst) begin
+      \$403  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$404  = rq3_x[22:17];
+    if (rst) begin
+      \$404  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$405  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$405  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$406  = \$98 ;
+    if (rst) begin
+      \$406  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$407  = rq3_part1_1;
+    if (rst) begin
+      \$407  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$408  = rq3_part1_1_r;
+    if (rst) begin
+      \$408  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$409  = \$106 [47:0];
+    if (rst) begin
+      \$409  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$410  = \$107 ;
+    if (rst) begin
+      \$410  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$411  = \$108 ;
+    if (rst) begin
+      \$411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$412  = \$111 ;
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$413  = \$115 ;
+    if (rst) begin
+      \$413  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$414  = \$119 [7:0];
+    if (rst) begin
+      \$414  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$415  = \$123 [7:0];
+    if (rst) begin
+      \$415  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$416  = \$127 [7:0];
+    if (rst) begin
+      \$416  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$417  = \$131 [7:0];
+    if (rst) begin
+      \$417  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$418  = \$135 [3:0];
+    if (rst) begin
+      \$418  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$419  = \$signature__addr ;
     if (\$142 ) begin
-      \$386  = \$145 [3:0];
+      \$419  = \$145 [3:0];
     end
     if (rst) begin
-      \$386  = 4'h0;
+      \$419  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = rport__addr;
+    \$420  = rport__addr;
     if (\$149 ) begin
-      \$387  = \$152 [3:0];
+      \$420  = \$152 [3:0];
     end
     if (rst) begin
-      \$387  = 4'h0;
+      \$420  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = \$165 [3:0];
+    \$421  = \$165 [3:0];
     if (rst) begin
-      \$388  = 4'h0;
+      \$421  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = o__valid;
+    \$422  = o__valid;
     if (\$167 ) begin
-      \$389  = \$169 ;
+      \$422  = \$169 ;
     end
     if (rst) begin
-      \$389  = 1'h0;
+      \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = o__payload;
+    \$423  = o__payload;
     if (\$167 ) begin
-      \$390  = \$171 ;
+      \$423  = \$171 ;
     end
     if (rst) begin
-      \$390  = 32'd0;
+      \$423  = 32'd0;
     end
   end
   always @* begin
@@ -20564,1423 +21921,1304 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = \$16 ;
+    \$181  = rq_valid_8;
     if (rst) begin
-      \$181  = 25'h0000000;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = rq0_mult_1;
+    \$182  = \$16 ;
     if (rst) begin
       \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = rq0_mult_2;
+    \$183  = rq0_mult_1;
     if (rst) begin
       \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = rq0_mult_3;
+    \$184  = rq0_mult_2;
     if (rst) begin
       \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = rq0_mult_4;
+    \$185  = rq0_mult_3;
     if (rst) begin
       \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = rq0_mult_5;
+    \$186  = rq0_mult_4;
     if (rst) begin
       \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = rq0_mult_6;
+    \$187  = rq0_mult_5;
     if (rst) begin
       \$187  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = \$17 ;
+    \$188  = rq0_mult_6;
     if (rst) begin
-      \$188  = 6'h00;
+      \$188  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = rq0_shift_1;
+    \$189  = rq0_mult_7;
     if (rst) begin
-      \$189  = 6'h00;
+      \$189  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = rq0_shift_2;
+    \$190  = \$17 ;
     if (rst) begin
       \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = rq0_shift_3;
+    \$191  = rq0_shift_1;
     if (rst) begin
       \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = rq0_shift_4;
+    \$192  = rq0_shift_2;
     if (rst) begin
       \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = rq0_shift_5;
+    \$193  = rq0_shift_3;
     if (rst) begin
       \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = rq0_shift_6;
+    \$194  = rq0_shift_4;
     if (rst) begin
       \$194  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = \$18 ;
+    \$195  = rq0_shift_5;
     if (rst) begin
-      \$195  = 35'h000000000;
+      \$195  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = rq0_half_1;
+    \$196  = rq0_shift_6;
     if (rst) begin
-      \$196  = 35'h000000000;
+      \$196  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = rq0_half_2;
+    \$197  = rq0_shift_7;
     if (rst) begin
-      \$197  = 35'h000000000;
+      \$197  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = rq0_half_3;
+    \$198  = \$18 ;
     if (rst) begin
       \$198  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = rq0_half_4;
+    \$199  = rq0_half_1;
     if (rst) begin
       \$199  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = rq0_half_5;
+    \$200  = rq0_half_2;
     if (rst) begin
       \$200  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = rq0_half_6;
+    \$201  = rq0_half_3;
     if (rst) begin
       \$201  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = \$19 ;
+    \$202  = rq0_half_4;
     if (rst) begin
       \$202  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = rq0_mask_1;
+    \$203  = rq0_half_5;
     if (rst) begin
       \$203  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = rq0_mask_2;
+    \$204  = rq0_half_6;
     if (rst) begin
       \$204  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = rq0_mask_3;
+    \$205  = rq0_half_7;
     if (rst) begin
       \$205  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = rq0_mask_4;
+    \$206  = \$19 ;
     if (rst) begin
       \$206  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = rq0_mask_5;
+    \$207  = rq0_mask_1;
     if (rst) begin
       \$207  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = rq0_mask_6;
+    \$208  = rq0_mask_2;
     if (rst) begin
       \$208  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = i__payload[22:0];
+    \$209  = rq0_mask_3;
     if (rst) begin
-      \$209  = 23'h000000;
+      \$209  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = rq0_x[16:0];
+    \$210  = rq0_mask_4;
     if (rst) begin
-      \$210  = 17'h00000;
+      \$210  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = rq0_mult_1[16:0];
+    \$211  = rq0_mask_5;
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = \$20 ;
+    \$212  = rq0_mask_6;
     if (rst) begin
-      \$212  = 34'h000000000;
+      \$212  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = rq0_part0_0;
+    \$213  = rq0_mask_7;
     if (rst) begin
-      \$213  = 34'h000000000;
+      \$213  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = rq0_x[16:0];
+    \$214  = i__payload[22:0];
     if (rst) begin
-      \$214  = 17'h00000;
+      \$214  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = rq0_mult_1[24:17];
+    \$215  = rq0_x[16:0];
     if (rst) begin
-      \$215  = 8'h00;
+      \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = \$21 ;
+    \$216  = rq0_mult_1[16:0];
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = rq0_part0_1;
+    \$217  = \$20 ;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = rq0_x[22:17];
+    \$218  = rq0_part0_0;
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = rq0_mult_1[16:0];
+    \$219  = rq0_part0_0_r;
     if (rst) begin
-      \$219  = 17'h00000;
+      \$219  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = \$22 ;
+    \$220  = rq0_x[16:0];
     if (rst) begin
-      \$220  = 23'h000000;
+      \$220  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = rq0_part1_0;
+    \$221  = rq0_mult_1[24:17];
     if (rst) begin
-      \$221  = 23'h000000;
+      \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = rq0_x[22:17];
+    \$222  = \$21 ;
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = rq0_mult_1[24:17];
+    \$223  = rq0_part0_1;
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = \$23 ;
+    \$224  = rq0_part0_1_r;
     if (rst) begin
-      \$224  = 14'h0000;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = rq0_part1_1;
+    \$225  = rq0_x[22:17];
     if (rst) begin
-      \$225  = 14'h0000;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = \$31 [47:0];
+    \$226  = rq0_mult_1[16:0];
     if (rst) begin
-      \$226  = 48'h000000000000;
+      \$226  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = \$32 ;
+    \$227  = \$22 ;
     if (rst) begin
-      \$227  = 48'h000000000000;
+      \$227  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = \$33 ;
+    \$228  = rq0_part1_0;
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = \$36 ;
+    \$229  = rq0_part1_0_r;
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = \$40 ;
+    \$230  = rq0_x[22:17];
     if (rst) begin
-      \$230  = 50'h0000000000000;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = \$41 ;
+    \$231  = rq0_mult_1[24:17];
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = rq1_mult_1;
+    \$232  = \$23 ;
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = rq1_mult_2;
+    \$233  = rq0_part1_1;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = rq1_mult_3;
+    \$234  = rq0_part1_1_r;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = rq1_mult_4;
+    \$235  = \$31 [47:0];
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$235  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = rq1_mult_5;
+    \$236  = \$32 ;
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$236  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = rq1_mult_6;
+    \$237  = \$33 ;
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = \$42 ;
+    \$238  = \$36 ;
     if (rst) begin
-      \$238  = 6'h00;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = rq1_shift_1;
+    \$239  = \$40 ;
     if (rst) begin
-      \$239  = 6'h00;
+      \$239  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = rq1_shift_2;
+    \$240  = \$41 ;
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = rq1_shift_3;
+    \$241  = rq1_mult_1;
     if (rst) begin
-      \$241  = 6'h00;
+      \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = rq1_shift_4;
+    \$242  = rq1_mult_2;
     if (rst) begin
-      \$242  = 6'h00;
+      \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = rq1_shift_5;
+    \$243  = rq1_mult_3;
     if (rst) begin
-      \$243  = 6'h00;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = rq1_shift_6;
+    \$244  = rq1_mult_4;
     if (rst) begin
-      \$244  = 6'h00;
+      \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = \$43 ;
+    \$245  = rq1_mult_5;
     if (rst) begin
-      \$245  = 34'h000000000;
+      \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = rq1_half_1;
+    \$246  = rq1_mult_6;
     if (rst) begin
-      \$246  = 34'h000000000;
+      \$246  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = rq1_half_2;
+    \$247  = rq1_mult_7;
     if (rst) begin
-      \$247  = 34'h000000000;
+      \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = rq1_half_3;
+    \$248  = \$42 ;
     if (rst) begin
-      \$248  = 34'h000000000;
+      \$248  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = rq1_half_4;
+    \$249  = rq1_shift_1;
     if (rst) begin
-      \$249  = 34'h000000000;
+      \$249  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = rq1_half_5;
+    \$250  = rq1_shift_2;
     if (rst) begin
-      \$250  = 34'h000000000;
+      \$250  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = rq1_half_6;
+    \$251  = rq1_shift_3;
     if (rst) begin
-      \$251  = 34'h000000000;
+      \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = \$44 ;
+    \$252  = rq1_shift_4;
     if (rst) begin
-      \$252  = 34'h000000000;
+      \$252  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = rq1_mask_1;
+    \$253  = rq1_shift_5;
     if (rst) begin
-      \$253  = 34'h000000000;
+      \$253  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = rq1_mask_2;
+    \$254  = rq1_shift_6;
     if (rst) begin
-      \$254  = 34'h000000000;
+      \$254  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = rq1_mask_3;
+    \$255  = rq1_shift_7;
     if (rst) begin
-      \$255  = 34'h000000000;
+      \$255  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = rq1_mask_4;
+    \$256  = \$43 ;
     if (rst) begin
       \$256  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = rq1_mask_5;
+    \$257  = rq1_half_1;
     if (rst) begin
       \$257  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = rq1_mask_6;
+    \$258  = rq1_half_2;
     if (rst) begin
       \$258  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = i__payload[45:23];
+    \$259  = rq1_half_3;
     if (rst) begin
-      \$259  = 23'h000000;
+      \$259  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = rq1_x[16:0];
+    \$260  = rq1_half_4;
     if (rst) begin
-      \$260  = 17'h00000;
+      \$260  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = rq1_mult_1[16:0];
+    \$261  = rq1_half_5;
     if (rst) begin
-      \$261  = 17'h00000;
+      \$261  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = \$45 ;
+    \$262  = rq1_half_6;
     if (rst) begin
       \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = rq1_part0_0;
+    \$263  = rq1_half_7;
     if (rst) begin
       \$263  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = rq1_x[16:0];
+    \$264  = \$44 ;
     if (rst) begin
-      \$264  = 17'h00000;
+      \$264  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = rq1_mult_1[24:17];
+    \$265  = rq1_mask_1;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = \$46 ;
+    \$266  = rq1_mask_2;
     if (rst) begin
-      \$266  = 25'h0000000;
+      \$266  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = rq1_part0_1;
+    \$267  = rq1_mask_3;
     if (rst) begin
-      \$267  = 25'h0000000;
+      \$267  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = rq1_x[22:17];
+    \$268  = rq1_mask_4;
     if (rst) begin
-      \$268  = 6'h00;
+      \$268  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = rq1_mult_1[16:0];
+    \$269  = rq1_mask_5;
     if (rst) begin
-      \$269  = 17'h00000;
+      \$269  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = \$47 ;
+    \$270  = rq1_mask_6;
     if (rst) begin
-      \$270  = 23'h000000;
+      \$270  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = rq1_part1_0;
+    \$271  = rq1_mask_7;
     if (rst) begin
-      \$271  = 23'h000000;
+      \$271  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = rq1_x[22:17];
+    \$272  = i__payload[45:23];
     if (rst) begin
-      \$272  = 6'h00;
+      \$272  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = rq1_mult_1[24:17];
+    \$273  = rq1_x[16:0];
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = \$48 ;
+    \$274  = rq1_mult_1[16:0];
     if (rst) begin
-      \$274  = 14'h0000;
+      \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = rq1_part1_1;
+    \$275  = \$45 ;
     if (rst) begin
-      \$275  = 14'h0000;
+      \$275  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = \$56 [47:0];
+    \$276  = rq1_part0_0;
     if (rst) begin
-      \$276  = 48'h000000000000;
+      \$276  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = \$57 ;
+    \$277  = rq1_part0_0_r;
     if (rst) begin
-      \$277  = 48'h000000000000;
+      \$277  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = \$58 ;
+    \$278  = rq1_x[16:0];
     if (rst) begin
-      \$278  = 1'h0;
+      \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = \$61 ;
+    \$279  = rq1_mult_1[24:17];
     if (rst) begin
-      \$279  = 1'h0;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = \$65 ;
+    \$280  = \$46 ;
     if (rst) begin
-      \$280  = 50'h0000000000000;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = \$66 ;
+    \$281  = rq1_part0_1;
     if (rst) begin
       \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = rq2_mult_1;
+    \$282  = rq1_part0_1_r;
     if (rst) begin
       \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = rq2_mult_2;
+    \$283  = rq1_x[22:17];
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = rq2_mult_3;
+    \$284  = rq1_mult_1[16:0];
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = rq2_mult_4;
+    \$285  = \$47 ;
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = rq2_mult_5;
+    \$286  = rq1_part1_0;
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = rq2_mult_6;
+    \$287  = rq1_part1_0_r;
     if (rst) begin
-      \$287  = 25'h0000000;
+      \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = \$67 ;
+    \$288  = rq1_x[22:17];
     if (rst) begin
       \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = rq2_shift_1;
+    \$289  = rq1_mult_1[24:17];
     if (rst) begin
-      \$289  = 6'h00;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = rq2_shift_2;
+    \$290  = \$48 ;
     if (rst) begin
-      \$290  = 6'h00;
+      \$290  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = rq2_shift_3;
+    \$291  = rq1_part1_1;
     if (rst) begin
-      \$291  = 6'h00;
+      \$291  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = rq2_shift_4;
+    \$292  = rq1_part1_1_r;
     if (rst) begin
-      \$292  = 6'h00;
+      \$292  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = rq2_shift_5;
+    \$293  = \$56 [47:0];
     if (rst) begin
-      \$293  = 6'h00;
+      \$293  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = rq2_shift_6;
+    \$294  = \$57 ;
     if (rst) begin
-      \$294  = 6'h00;
+      \$294  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$68 ;
+    \$295  = \$58 ;
     if (rst) begin
-      \$295  = 35'h000000000;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = rq2_half_1;
+    \$296  = \$61 ;
     if (rst) begin
-      \$296  = 35'h000000000;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = rq2_half_2;
+    \$297  = \$65 ;
     if (rst) begin
-      \$297  = 35'h000000000;
+      \$297  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = rq2_half_3;
+    \$298  = \$66 ;
     if (rst) begin
-      \$298  = 35'h000000000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = rq2_half_4;
+    \$299  = rq2_mult_1;
     if (rst) begin
-      \$299  = 35'h000000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = rq2_half_5;
+    \$300  = rq2_mult_2;
     if (rst) begin
-      \$300  = 35'h000000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = rq2_half_6;
+    \$301  = rq2_mult_3;
     if (rst) begin
-      \$301  = 35'h000000000;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = \$69 ;
+    \$302  = rq2_mult_4;
     if (rst) begin
-      \$302  = 35'h000000000;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = rq2_mask_1;
+    \$303  = rq2_mult_5;
     if (rst) begin
-      \$303  = 35'h000000000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = rq2_mask_2;
+    \$304  = rq2_mult_6;
     if (rst) begin
-      \$304  = 35'h000000000;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = rq2_mask_3;
+    \$305  = rq2_mult_7;
     if (rst) begin
-      \$305  = 35'h000000000;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = rq2_mask_4;
+    \$306  = \$67 ;
     if (rst) begin
-      \$306  = 35'h000000000;
+      \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = rq2_mask_5;
+    \$307  = rq2_shift_1;
     if (rst) begin
-      \$307  = 35'h000000000;
+      \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = rq2_mask_6;
+    \$308  = rq2_shift_2;
     if (rst) begin
-      \$308  = 35'h000000000;
+      \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = i__payload[68:46];
+    \$309  = rq2_shift_3;
     if (rst) begin
-      \$309  = 23'h000000;
+      \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = rq2_x[16:0];
+    \$310  = rq2_shift_4;
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = rq2_mult_1[16:0];
+    \$311  = rq2_shift_5;
     if (rst) begin
-      \$311  = 17'h00000;
+      \$311  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = \$70 ;
+    \$312  = rq2_shift_6;
     if (rst) begin
-      \$312  = 34'h000000000;
+      \$312  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = rq2_part0_0;
+    \$313  = rq2_shift_7;
     if (rst) begin
-      \$313  = 34'h000000000;
+      \$313  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = rq2_x[16:0];
+    \$314  = \$68 ;
     if (rst) begin
-      \$314  = 17'h00000;
+      \$314  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = rq2_mult_1[24:17];
+    \$315  = rq2_half_1;
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = \$71 ;
+    \$316  = rq2_half_2;
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = rq2_part0_1;
+    \$317  = rq2_half_3;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = rq2_x[22:17];
+    \$318  = rq2_half_4;
     if (rst) begin
-      \$318  = 6'h00;
+      \$318  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = rq2_mult_1[16:0];
+    \$319  = rq2_half_5;
     if (rst) begin
-      \$319  = 17'h00000;
+      \$319  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = \$72 ;
+    \$320  = rq2_half_6;
     if (rst) begin
-      \$320  = 23'h000000;
+      \$320  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = rq2_part1_0;
+    \$321  = rq2_half_7;
     if (rst) begin
-      \$321  = 23'h000000;
+      \$321  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = rq2_x[22:17];
+    \$322  = \$69 ;
     if (rst) begin
-      \$322  = 6'h00;
+      \$322  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = rq2_mult_1[24:17];
+    \$323  = rq2_mask_1;
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = \$73 ;
+    \$324  = rq2_mask_2;
     if (rst) begin
-      \$324  = 14'h0000;
+      \$324  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = rq2_part1_1;
+    \$325  = rq2_mask_3;
     if (rst) begin
-      \$325  = 14'h0000;
+      \$325  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = \$81 [47:0];
+    \$326  = rq2_mask_4;
     if (rst) begin
-      \$326  = 48'h000000000000;
+      \$326  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = \$82 ;
+    \$327  = rq2_mask_5;
     if (rst) begin
-      \$327  = 48'h000000000000;
+      \$327  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = \$83 ;
+    \$328  = rq2_mask_6;
     if (rst) begin
-      \$328  = 1'h0;
+      \$328  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = \$86 ;
+    \$329  = rq2_mask_7;
     if (rst) begin
-      \$329  = 1'h0;
+      \$329  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = \$90 ;
+    \$330  = i__payload[68:46];
     if (rst) begin
-      \$330  = 50'h0000000000000;
+      \$330  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = \$91 ;
+    \$331  = rq2_x[16:0];
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = rq3_mult_1;
+    \$332  = rq2_mult_1[16:0];
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = rq3_mult_2;
+    \$333  = \$70 ;
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = rq3_mult_3;
+    \$334  = rq2_part0_0;
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = rq3_mult_4;
+    \$335  = rq2_part0_0_r;
     if (rst) begin
-      \$335  = 25'h0000000;
+      \$335  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = rq3_mult_5;
+    \$336  = rq2_x[16:0];
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = rq3_mult_6;
+    \$337  = rq2_mult_1[24:17];
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = \$92 ;
+    \$338  = \$71 ;
     if (rst) begin
-      \$338  = 6'h00;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = rq3_shift_1;
+    \$339  = rq2_part0_1;
     if (rst) begin
-      \$339  = 6'h00;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = rq3_shift_2;
+    \$340  = rq2_part0_1_r;
     if (rst) begin
-      \$340  = 6'h00;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = rq3_shift_3;
+    \$341  = rq2_x[22:17];
     if (rst) begin
       \$341  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = rq3_shift_4;
+    \$342  = rq2_mult_1[16:0];
     if (rst) begin
-      \$342  = 6'h00;
+      \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = rq3_shift_5;
+    \$343  = \$72 ;
     if (rst) begin
-      \$343  = 6'h00;
+      \$343  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = rq3_shift_6;
+    \$344  = rq2_part1_0;
     if (rst) begin
-      \$344  = 6'h00;
+      \$344  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = \$93 ;
+    \$345  = rq2_part1_0_r;
     if (rst) begin
-      \$345  = 35'h000000000;
+      \$345  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = rq3_half_1;
+    \$346  = rq2_x[22:17];
     if (rst) begin
-      \$346  = 35'h000000000;
+      \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = rq3_half_2;
+    \$347  = rq2_mult_1[24:17];
     if (rst) begin
-      \$347  = 35'h000000000;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = rq3_half_3;
+    \$348  = \$73 ;
     if (rst) begin
-      \$348  = 35'h000000000;
+      \$348  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = rq3_half_4;
+    \$349  = rq2_part1_1;
     if (rst) begin
-      \$349  = 35'h000000000;
+      \$349  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = rq3_half_5;
+    \$350  = rq2_part1_1_r;
     if (rst) begin
-      \$350  = 35'h000000000;
+      \$350  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = rq3_half_6;
+    \$351  = \$81 [47:0];
     if (rst) begin
-      \$351  = 35'h000000000;
+      \$351  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = \$94 ;
+    \$352  = \$82 ;
     if (rst) begin
-      \$352  = 35'h000000000;
+      \$352  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = rq3_mask_1;
+    \$353  = \$83 ;
     if (rst) begin
-      \$353  = 35'h000000000;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = rq3_mask_2;
+    \$354  = \$86 ;
     if (rst) begin
-      \$354  = 35'h000000000;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = rq3_mask_3;
+    \$355  = \$90 ;
     if (rst) begin
-      \$355  = 35'h000000000;
+      \$355  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = rq3_mask_4;
+    \$356  = \$91 ;
     if (rst) begin
-      \$356  = 35'h000000000;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = rq3_mask_5;
+    \$357  = rq3_mult_1;
     if (rst) begin
-      \$357  = 35'h000000000;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = rq3_mask_6;
+    \$358  = rq3_mult_2;
     if (rst) begin
-      \$358  = 35'h000000000;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = i__payload[91:69];
+    \$359  = rq3_mult_3;
     if (rst) begin
-      \$359  = 23'h000000;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = rq3_x[16:0];
+    \$360  = rq3_mult_4;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = rq3_mult_1[16:0];
+    \$361  = rq3_mult_5;
     if (rst) begin
-      \$361  = 17'h00000;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = \$95 ;
+    \$362  = rq3_mult_6;
     if (rst) begin
-      \$362  = 34'h000000000;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = rq3_part0_0;
+    \$363  = rq3_mult_7;
     if (rst) begin
-      \$363  = 34'h000000000;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = rq3_x[16:0];
+    \$364  = \$92 ;
     if (rst) begin
-      \$364  = 17'h00000;
+      \$364  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = rq3_mult_1[24:17];
+    \$365  = rq3_shift_1;
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = \$96 ;
+    \$366  = rq3_shift_2;
     if (rst) begin
-      \$366  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = rq3_part0_1;
-    if (rst) begin
-      \$367  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = rq3_x[22:17];
-    if (rst) begin
-      \$368  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$369  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = \$97 ;
-    if (rst) begin
-      \$370  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = rq3_part1_0;
-    if (rst) begin
-      \$371  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = rq3_x[22:17];
-    if (rst) begin
-      \$372  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$373  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = \$98 ;
-    if (rst) begin
-      \$374  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = rq3_part1_1;
-    if (rst) begin
-      \$375  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = \$106 [47:0];
-    if (rst) begin
-      \$376  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = \$107 ;
-    if (rst) begin
-      \$377  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = \$108 ;
-    if (rst) begin
-      \$378  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = \$111 ;
-    if (rst) begin
-      \$379  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = \$115 ;
-    if (rst) begin
-      \$380  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = \$119 [7:0];
-    if (rst) begin
-      \$381  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = \$123 [7:0];
-    if (rst) begin
-      \$382  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = \$127 [7:0];
-    if (rst) begin
-      \$383  = 8'h00;
+      \$366  = 6'h00;
     end
   end
   assign i__ready = q_room;
@@ -22007,20 +23245,20 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign q_in[23:16] = \port__data$26 ;
   assign q_in[15:8] = \port__data$25 ;
   assign q_in[7:0] = port__data;
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
-  assign \$49  = { 1'h0, rq1_part0_0_r };
-  assign \$51  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$53  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
-  assign \$55  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
-  assign \$74  = { 1'h0, rq2_part0_0_r };
-  assign \$76  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$78  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
-  assign \$80  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
-  assign \$99  = { 1'h0, rq3_part0_0_r };
-  assign \$101  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$103  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
-  assign \$105  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$49  = { 1'h0, rq1_part0_0_rr };
+  assign \$51  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$53  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$55  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$74  = { 1'h0, rq2_part0_0_rr };
+  assign \$76  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$78  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$80  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$99  = { 1'h0, rq3_part0_0_rr };
+  assign \$101  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$103  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$105  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
 endmodule

@@ -2224,9 +2224,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$101 ;
   reg \$102 ;
   reg \$103 ;
-  reg [3:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
+  reg [7:0] \$104 ;
+  reg [3:0] \$105 ;
+  reg [3:0] \$106 ;
   reg [7:0] \$107 ;
   reg [8:0] \$108 ;
   reg [7:0] \$109 ;
@@ -2244,8 +2244,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [21:0] \$12 ;
   reg [8:0] \$120 ;
   reg [7:0] \$121 ;
-  reg [16:0] \$122 ;
-  reg [16:0] \$123 ;
+  reg [8:0] \$122 ;
+  reg [7:0] \$123 ;
   reg [16:0] \$124 ;
   reg [16:0] \$125 ;
   reg [16:0] \$126 ;
@@ -2261,8 +2261,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$135 ;
   reg [16:0] \$136 ;
   reg [16:0] \$137 ;
-  reg [20:0] \$138 ;
-  reg [20:0] \$139 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [21:0] \$14 ;
   reg [20:0] \$140 ;
   reg [20:0] \$141 ;
@@ -2270,8 +2270,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] \$143 ;
   reg [20:0] \$144 ;
   reg [20:0] \$145 ;
-  reg \$146 ;
-  reg \$147 ;
+  reg [20:0] \$146 ;
+  reg [20:0] \$147 ;
   reg \$148 ;
   reg \$149 ;
   wire [20:0] \$15 ;
@@ -2287,21 +2287,26 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$159 ;
   wire [21:0] \$16 ;
   reg \$160 ;
-  reg [20:0] \$161 ;
-  reg [20:0] \$162 ;
-  reg [20:0] \$163 ;
-  reg [20:0] \$164 ;
-  reg [20:0] \$165 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
   reg [20:0] \$166 ;
   reg [20:0] \$167 ;
   reg [20:0] \$168 ;
-  reg [3:0] \$169 ;
+  reg [20:0] \$169 ;
   wire [20:0] \$17 ;
-  reg [2:0] \$170 ;
-  reg [2:0] \$171 ;
-  reg [2:0] \$172 ;
-  reg \$173 ;
-  reg [167:0] \$174 ;
+  reg [20:0] \$170 ;
+  reg [20:0] \$171 ;
+  reg [20:0] \$172 ;
+  reg [20:0] \$173 ;
+  reg [3:0] \$174 ;
+  reg [2:0] \$175 ;
+  reg [2:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg \$178 ;
+  reg [167:0] \$179 ;
   wire [21:0] \$18 ;
   wire [20:0] \$19 ;
   wire \$2 ;
@@ -2373,12 +2378,12 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [21:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [3:0] \$82 ;
+  wire [4:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [4:0] \$87 ;
+  wire [5:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [20:0] \$9 ;
@@ -2419,6 +2424,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -2435,6 +2441,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   wire [-1:0] nf1;
   wire [-1:0] nf2;
@@ -2442,6 +2449,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [-1:0] nf4;
   wire [-1:0] nf5;
   wire [-1:0] nf6;
+  wire [-1:0] nf7;
   output [167:0] o__payload;
   reg [167:0] o__payload = 168'h000000000000000000000000000000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -2488,7 +2496,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   (* init = 4'h0 *)
@@ -2508,12 +2516,14 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] sum6_s0_0 = 21'h000000;
   reg [20:0] sum7_s0_0 = 21'h000000;
   reg [3:0] t = 4'h0;
+  reg [3:0] t_mid = 4'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -2524,6 +2534,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] w7_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
+  reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -2541,7 +2552,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [8:0] xoff6_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff7_0 = 9'h000;
-  reg [167:0] queue [6:0];
+  reg [167:0] queue [7:0];
   initial begin
     queue[0] = 168'h000000000000000000000000000000000000000000;
     queue[1] = 168'h000000000000000000000000000000000000000000;
@@ -2550,6 +2561,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 168'h000000000000000000000000000000000000000000;
     queue[5] = 168'h000000000000000000000000000000000000000000;
     queue[6] = 168'h000000000000000000000000000000000000000000;
+    queue[7] = 168'h000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -2573,29 +2585,29 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= rom0[port__addr];
   end
   assign port__data = _0_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign \$3  = ~ last_t;
   assign \$4  = q_room | \$3 ;
   assign issue = \$4  & \$6 ;
-  assign \$7  = first6 ? 21'h002b35 : acc0;
+  assign \$7  = first7 ? 21'h002b35 : acc0;
   assign \$8  = $signed(\$7 ) + $signed(sum0_s0_0);
-  assign \$9  = first6 ? 21'h005a90 : acc1;
+  assign \$9  = first7 ? 21'h005a90 : acc1;
   assign \$10  = $signed(\$9 ) + $signed(sum1_s0_0);
-  assign \$11  = first6 ? 21'h00134d : acc2;
+  assign \$11  = first7 ? 21'h00134d : acc2;
   assign \$12  = $signed(\$11 ) + $signed(sum2_s0_0);
-  assign \$13  = first6 ? 21'h005551 : acc3;
+  assign \$13  = first7 ? 21'h005551 : acc3;
   assign \$14  = $signed(\$13 ) + $signed(sum3_s0_0);
-  assign \$15  = first6 ? 21'h00042b : acc4;
+  assign \$15  = first7 ? 21'h00042b : acc4;
   assign \$16  = $signed(\$15 ) + $signed(sum4_s0_0);
-  assign \$17  = first6 ? 21'h1ff01d : acc5;
+  assign \$17  = first7 ? 21'h1ff01d : acc5;
   assign \$18  = $signed(\$17 ) + $signed(sum5_s0_0);
-  assign \$19  = first6 ? 21'h003653 : acc6;
+  assign \$19  = first7 ? 21'h003653 : acc6;
   assign \$20  = $signed(\$19 ) + $signed(sum6_s0_0);
-  assign \$21  = first6 ? 21'h1fe66a : acc7;
+  assign \$21  = first7 ? 21'h1fe66a : acc7;
   assign \$22  = $signed(\$21 ) + $signed(sum7_s0_0);
-  assign \$23  = v6 & last6;
+  assign \$23  = v7 & last7;
   assign \$24  = ~ o__valid;
   assign \$25  = \$24  | o__ready;
   assign \$26  = | q_stored;
@@ -2626,7 +2638,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$53  = q_owed + \$52 ;
   assign \$54  = o__valid & o__ready;
   assign \$55  = \$53  - \$54 ;
-  assign \$56  = v6 & last6;
+  assign \$56  = v7 & last7;
   assign \$57  = ~ o__valid;
   assign \$58  = \$57  | o__ready;
   assign \$59  = | q_stored;
@@ -2634,17 +2646,17 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$61  = \$58  & \$60 ;
   assign \$62  = ~ \$61 ;
   assign \$63  = \$56  & \$62 ;
-  assign \$64  = \$signature__addr  == 3'h6;
+  assign \$64  = \$signature__addr  == 3'h7;
   assign \$65  = \$signature__addr  + 1'h1;
   assign \$66  = \$64  ? 4'h0 : \$65 ;
   assign \$67  = ~ o__valid;
   assign \$68  = \$67  | o__ready;
   assign \$69  = | q_stored;
   assign \$70  = \$68  & \$69 ;
-  assign \$71  = rport__addr == 3'h6;
+  assign \$71  = rport__addr == 3'h7;
   assign \$72  = rport__addr + 1'h1;
   assign \$73  = \$71  ? 4'h0 : \$72 ;
-  assign \$74  = v6 & last6;
+  assign \$74  = v7 & last7;
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
@@ -2661,7 +2673,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$88  = ~ o__valid;
   assign \$89  = \$88  | o__ready;
   assign \$90  = | q_stored;
-  assign \$91  = v6 & last6;
+  assign \$91  = v7 & last7;
   assign \$92  = \$90  | \$91 ;
   assign \$93  = | q_stored;
   assign \$94  = \$93  ? rport__data : q_in;
@@ -2684,147 +2696,157 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     last1 <= \$103 ;
   always @(posedge clk)
-    port__addr <= \$104 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    x0_0 <= \$105 ;
+    t_mid <= \$105 ;
   always @(posedge clk)
-    xoff0_0 <= \$106 ;
+    port__addr <= \$106 ;
   always @(posedge clk)
-    w0_0 <= \$107 ;
+    x0_0 <= \$107 ;
   always @(posedge clk)
-    xoff1_0 <= \$108 ;
+    xoff0_0 <= \$108 ;
   always @(posedge clk)
-    w1_0 <= \$109 ;
+    w0_0 <= \$109 ;
   always @(posedge clk)
-    xoff2_0 <= \$110 ;
+    xoff1_0 <= \$110 ;
   always @(posedge clk)
-    w2_0 <= \$111 ;
+    w1_0 <= \$111 ;
   always @(posedge clk)
-    xoff3_0 <= \$112 ;
+    xoff2_0 <= \$112 ;
   always @(posedge clk)
-    w3_0 <= \$113 ;
+    w2_0 <= \$113 ;
   always @(posedge clk)
-    xoff4_0 <= \$114 ;
+    xoff3_0 <= \$114 ;
   always @(posedge clk)
-    w4_0 <= \$115 ;
+    w3_0 <= \$115 ;
   always @(posedge clk)
-    xoff5_0 <= \$116 ;
+    xoff4_0 <= \$116 ;
   always @(posedge clk)
-    w5_0 <= \$117 ;
+    w4_0 <= \$117 ;
   always @(posedge clk)
-    xoff6_0 <= \$118 ;
+    xoff5_0 <= \$118 ;
   always @(posedge clk)
-    w6_0 <= \$119 ;
+    w5_0 <= \$119 ;
   always @(posedge clk)
-    xoff7_0 <= \$120 ;
+    xoff6_0 <= \$120 ;
   always @(posedge clk)
-    w7_0 <= \$121 ;
+    w6_0 <= \$121 ;
   always @(posedge clk)
-    prod0_0 <= \$122 ;
+    xoff7_0 <= \$122 ;
   always @(posedge clk)
-    prod1_0 <= \$123 ;
+    w7_0 <= \$123 ;
   always @(posedge clk)
-    prod2_0 <= \$124 ;
+    prod0_0 <= \$124 ;
   always @(posedge clk)
-    prod3_0 <= \$125 ;
+    prod1_0 <= \$125 ;
   always @(posedge clk)
-    prod4_0 <= \$126 ;
+    prod2_0 <= \$126 ;
   always @(posedge clk)
-    prod5_0 <= \$127 ;
+    prod3_0 <= \$127 ;
   always @(posedge clk)
-    prod6_0 <= \$128 ;
+    prod4_0 <= \$128 ;
   always @(posedge clk)
-    prod7_0 <= \$129 ;
+    prod5_0 <= \$129 ;
   always @(posedge clk)
-    prod0_0_r <= \$130 ;
+    prod6_0 <= \$130 ;
   always @(posedge clk)
-    prod1_0_r <= \$131 ;
+    prod7_0 <= \$131 ;
   always @(posedge clk)
-    prod2_0_r <= \$132 ;
+    prod0_0_r <= \$132 ;
   always @(posedge clk)
-    prod3_0_r <= \$133 ;
+    prod1_0_r <= \$133 ;
   always @(posedge clk)
-    prod4_0_r <= \$134 ;
+    prod2_0_r <= \$134 ;
   always @(posedge clk)
-    prod5_0_r <= \$135 ;
+    prod3_0_r <= \$135 ;
   always @(posedge clk)
-    prod6_0_r <= \$136 ;
+    prod4_0_r <= \$136 ;
   always @(posedge clk)
-    prod7_0_r <= \$137 ;
+    prod5_0_r <= \$137 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$138 ;
+    prod6_0_r <= \$138 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$139 ;
+    prod7_0_r <= \$139 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$140 ;
+    sum0_s0_0 <= \$140 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$141 ;
+    sum1_s0_0 <= \$141 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$142 ;
+    sum2_s0_0 <= \$142 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$143 ;
+    sum3_s0_0 <= \$143 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$144 ;
+    sum4_s0_0 <= \$144 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$145 ;
+    sum5_s0_0 <= \$145 ;
   always @(posedge clk)
-    v2 <= \$146 ;
+    sum6_s0_0 <= \$146 ;
   always @(posedge clk)
-    first2 <= \$147 ;
+    sum7_s0_0 <= \$147 ;
   always @(posedge clk)
-    last2 <= \$148 ;
+    v2 <= \$148 ;
   always @(posedge clk)
-    v3 <= \$149 ;
+    first2 <= \$149 ;
   always @(posedge clk)
-    first3 <= \$150 ;
+    last2 <= \$150 ;
   always @(posedge clk)
-    last3 <= \$151 ;
+    v3 <= \$151 ;
   always @(posedge clk)
-    v4 <= \$152 ;
+    first3 <= \$152 ;
   always @(posedge clk)
-    first4 <= \$153 ;
+    last3 <= \$153 ;
   always @(posedge clk)
-    last4 <= \$154 ;
+    v4 <= \$154 ;
   always @(posedge clk)
-    v5 <= \$155 ;
+    first4 <= \$155 ;
   always @(posedge clk)
-    first5 <= \$156 ;
+    last4 <= \$156 ;
   always @(posedge clk)
-    last5 <= \$157 ;
+    v5 <= \$157 ;
   always @(posedge clk)
-    v6 <= \$158 ;
+    first5 <= \$158 ;
   always @(posedge clk)
-    first6 <= \$159 ;
+    last5 <= \$159 ;
   always @(posedge clk)
-    last6 <= \$160 ;
+    v6 <= \$160 ;
   always @(posedge clk)
-    acc0 <= \$161 ;
+    first6 <= \$161 ;
   always @(posedge clk)
-    acc1 <= \$162 ;
+    last6 <= \$162 ;
   always @(posedge clk)
-    acc2 <= \$163 ;
+    v7 <= \$163 ;
   always @(posedge clk)
-    acc3 <= \$164 ;
+    first7 <= \$164 ;
   always @(posedge clk)
-    acc4 <= \$165 ;
+    last7 <= \$165 ;
   always @(posedge clk)
-    acc5 <= \$166 ;
+    acc0 <= \$166 ;
   always @(posedge clk)
-    acc6 <= \$167 ;
+    acc1 <= \$167 ;
   always @(posedge clk)
-    acc7 <= \$168 ;
+    acc2 <= \$168 ;
   always @(posedge clk)
-    q_owed <= \$169 ;
+    acc3 <= \$169 ;
   always @(posedge clk)
-    \$signature__addr  <= \$170 ;
+    acc4 <= \$170 ;
   always @(posedge clk)
-    rport__addr <= \$171 ;
+    acc5 <= \$171 ;
   always @(posedge clk)
-    q_stored <= \$172 ;
+    acc6 <= \$172 ;
   always @(posedge clk)
-    o__valid <= \$173 ;
+    acc7 <= \$173 ;
   always @(posedge clk)
-    o__payload <= \$174 ;
+    q_owed <= \$174 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$175 ;
+  always @(posedge clk)
+    rport__addr <= \$176 ;
+  always @(posedge clk)
+    q_stored <= \$177 ;
+  always @(posedge clk)
+    o__valid <= \$178 ;
+  always @(posedge clk)
+    o__payload <= \$179 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$30  = 4'h0;
@@ -2974,458 +2996,443 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = t;
+    \$104  = x_reg;
     if (rst) begin
-      \$104  = 4'h0;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = x_reg;
+    \$105  = t;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = \$36 ;
+    \$106  = t_mid;
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = port__data[7:0];
+    \$107  = x_mid;
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = \$37 ;
+    \$108  = \$36 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = port__data[15:8];
+    \$109  = port__data[7:0];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = \$38 ;
+    \$110  = \$37 ;
     if (rst) begin
       \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = port__data[23:16];
+    \$111  = port__data[15:8];
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = \$39 ;
+    \$112  = \$38 ;
     if (rst) begin
       \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = port__data[31:24];
+    \$113  = port__data[23:16];
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = \$40 ;
+    \$114  = \$39 ;
     if (rst) begin
       \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = port__data[39:32];
+    \$115  = port__data[31:24];
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = \$41 ;
+    \$116  = \$40 ;
     if (rst) begin
       \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = port__data[47:40];
+    \$117  = port__data[39:32];
     if (rst) begin
       \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = \$42 ;
+    \$118  = \$41 ;
     if (rst) begin
       \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = port__data[55:48];
+    \$119  = port__data[47:40];
     if (rst) begin
       \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = \$43 ;
+    \$120  = \$42 ;
     if (rst) begin
       \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = port__data[63:56];
+    \$121  = port__data[55:48];
     if (rst) begin
       \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = \$44 ;
+    \$122  = \$43 ;
     if (rst) begin
-      \$122  = 17'h00000;
+      \$122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = \$45 ;
+    \$123  = port__data[63:56];
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = \$46 ;
+    \$124  = \$44 ;
     if (rst) begin
       \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = \$47 ;
+    \$125  = \$45 ;
     if (rst) begin
       \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = \$48 ;
+    \$126  = \$46 ;
     if (rst) begin
       \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = \$49 ;
+    \$127  = \$47 ;
     if (rst) begin
       \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = \$50 ;
+    \$128  = \$48 ;
     if (rst) begin
       \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = \$51 ;
+    \$129  = \$49 ;
     if (rst) begin
       \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = prod0_0;
+    \$130  = \$50 ;
     if (rst) begin
       \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = prod1_0;
+    \$131  = \$51 ;
     if (rst) begin
       \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = prod2_0;
+    \$132  = prod0_0;
     if (rst) begin
       \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = prod3_0;
+    \$133  = prod1_0;
     if (rst) begin
       \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = prod4_0;
+    \$134  = prod2_0;
     if (rst) begin
       \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = prod5_0;
+    \$135  = prod3_0;
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = prod6_0;
+    \$136  = prod4_0;
     if (rst) begin
       \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = prod7_0;
+    \$137  = prod5_0;
     if (rst) begin
       \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$138  = prod6_0;
     if (rst) begin
-      \$138  = 21'h000000;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$139  = prod7_0;
     if (rst) begin
-      \$139  = 21'h000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$140  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$140  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$141  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$141  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$142  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$142  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$143  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$143  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$144  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
       \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$145  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
       \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = v1;
+    \$146  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = first1;
+    \$147  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = last1;
+    \$148  = v1;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = v2;
+    \$149  = first1;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = first2;
+    \$150  = last1;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = last2;
+    \$151  = v2;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = v3;
+    \$152  = first2;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = first3;
+    \$153  = last2;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = last3;
+    \$154  = v3;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = v4;
+    \$155  = first3;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = first4;
+    \$156  = last3;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = last4;
+    \$157  = v4;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = v5;
+    \$158  = first4;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = first5;
+    \$159  = last4;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = last5;
+    \$160  = v5;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = acc0;
-    if (v6) begin
-      \$161  = \$8 [20:0];
-    end
+    \$161  = first5;
     if (rst) begin
-      \$161  = 21'h000000;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = acc1;
-    if (v6) begin
-      \$162  = \$10 [20:0];
-    end
+    \$162  = last5;
     if (rst) begin
-      \$162  = 21'h000000;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = acc2;
-    if (v6) begin
-      \$163  = \$12 [20:0];
-    end
+    \$163  = v6;
     if (rst) begin
-      \$163  = 21'h000000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = acc3;
-    if (v6) begin
-      \$164  = \$14 [20:0];
-    end
+    \$164  = first6;
     if (rst) begin
-      \$164  = 21'h000000;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = acc4;
-    if (v6) begin
-      \$165  = \$16 [20:0];
-    end
+    \$165  = last6;
     if (rst) begin
-      \$165  = 21'h000000;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = acc5;
-    if (v6) begin
-      \$166  = \$18 [20:0];
+    \$166  = acc0;
+    if (v7) begin
+      \$166  = \$8 [20:0];
     end
     if (rst) begin
       \$166  = 21'h000000;
@@ -3433,9 +3440,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = acc6;
-    if (v6) begin
-      \$167  = \$20 [20:0];
+    \$167  = acc1;
+    if (v7) begin
+      \$167  = \$10 [20:0];
     end
     if (rst) begin
       \$167  = 21'h000000;
@@ -3443,9 +3450,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = acc7;
-    if (v6) begin
-      \$168  = \$22 [20:0];
+    \$168  = acc2;
+    if (v7) begin
+      \$168  = \$12 [20:0];
     end
     if (rst) begin
       \$168  = 21'h000000;
@@ -3453,56 +3460,106 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = \$55 [3:0];
+    \$169  = acc3;
+    if (v7) begin
+      \$169  = \$14 [20:0];
+    end
     if (rst) begin
-      \$169  = 4'h0;
+      \$169  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = \$signature__addr ;
+    \$170  = acc4;
+    if (v7) begin
+      \$170  = \$16 [20:0];
+    end
+    if (rst) begin
+      \$170  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$171  = acc5;
+    if (v7) begin
+      \$171  = \$18 [20:0];
+    end
+    if (rst) begin
+      \$171  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$172  = acc6;
+    if (v7) begin
+      \$172  = \$20 [20:0];
+    end
+    if (rst) begin
+      \$172  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$173  = acc7;
+    if (v7) begin
+      \$173  = \$22 [20:0];
+    end
+    if (rst) begin
+      \$173  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$174  = \$55 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$175  = \$signature__addr ;
     if (\$63 ) begin
-      \$170  = \$66 [2:0];
+      \$175  = \$66 [2:0];
     end
     if (rst) begin
-      \$170  = 3'h0;
+      \$175  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = rport__addr;
+    \$176  = rport__addr;
     if (\$70 ) begin
-      \$171  = \$73 [2:0];
+      \$176  = \$73 [2:0];
     end
     if (rst) begin
-      \$171  = 3'h0;
+      \$176  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = \$87 [2:0];
+    \$177  = \$87 [3:0];
     if (rst) begin
-      \$172  = 3'h0;
+      \$177  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = o__valid;
+    \$178  = o__valid;
     if (\$89 ) begin
-      \$173  = \$92 ;
+      \$178  = \$92 ;
     end
     if (rst) begin
-      \$173  = 1'h0;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = o__payload;
+    \$179  = o__payload;
     if (\$89 ) begin
-      \$174  = \$94 ;
+      \$179  = \$94 ;
     end
     if (rst) begin
-      \$174  = 168'h000000000000000000000000000000000000000000;
+      \$179  = 168'h000000000000000000000000000000000000000000;
     end
   end
   assign rom0_addr = port__addr;
@@ -3689,16 +3746,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [3:0] \$224 ;
-  wire [3:0] \$225 ;
+  wire [4:0] \$224 ;
+  wire [4:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [47:0] \$23 ;
   wire \$230 ;
-  wire [3:0] \$231 ;
-  wire [3:0] \$232 ;
+  wire [4:0] \$231 ;
+  wire [4:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
@@ -3730,176 +3787,209 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$259 ;
   wire \$26 ;
   reg \$260 ;
-  reg [20:0] \$261 ;
-  reg [16:0] \$262 ;
-  reg [26:0] \$263 ;
+  reg \$261 ;
+  reg [20:0] \$262 ;
+  reg [16:0] \$263 ;
   reg [26:0] \$264 ;
-  reg [16:0] \$265 ;
-  reg [24:0] \$266 ;
-  reg [24:0] \$267 ;
-  reg [3:0] \$268 ;
-  reg [13:0] \$269 ;
+  reg [26:0] \$265 ;
+  reg [26:0] \$266 ;
+  reg [16:0] \$267 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
   wire [47:0] \$27 ;
-  reg [13:0] \$270 ;
+  reg [24:0] \$270 ;
   reg [3:0] \$271 ;
-  reg [11:0] \$272 ;
-  reg [11:0] \$273 ;
-  reg [45:0] \$274 ;
-  reg [45:0] \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg [47:0] \$278 ;
-  reg [20:0] \$279 ;
+  reg [13:0] \$272 ;
+  reg [13:0] \$273 ;
+  reg [13:0] \$274 ;
+  reg [3:0] \$275 ;
+  reg [11:0] \$276 ;
+  reg [11:0] \$277 ;
+  reg [11:0] \$278 ;
+  reg [45:0] \$279 ;
   wire [47:0] \$28 ;
-  reg [16:0] \$280 ;
-  reg [33:0] \$281 ;
-  reg [33:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [3:0] \$286 ;
-  reg [20:0] \$287 ;
-  reg [20:0] \$288 ;
-  reg [3:0] \$289 ;
+  reg [45:0] \$280 ;
+  reg \$281 ;
+  reg \$282 ;
+  reg [47:0] \$283 ;
+  reg [20:0] \$284 ;
+  reg [16:0] \$285 ;
+  reg [33:0] \$286 ;
+  reg [33:0] \$287 ;
+  reg [33:0] \$288 ;
+  reg [16:0] \$289 ;
   wire \$29 ;
-  reg [11:0] \$290 ;
-  reg [11:0] \$291 ;
-  reg [45:0] \$292 ;
-  reg [45:0] \$293 ;
-  reg \$294 ;
-  reg \$295 ;
-  reg [47:0] \$296 ;
-  reg [20:0] \$297 ;
-  reg [16:0] \$298 ;
-  reg [30:0] \$299 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [3:0] \$293 ;
+  reg [20:0] \$294 ;
+  reg [20:0] \$295 ;
+  reg [20:0] \$296 ;
+  reg [3:0] \$297 ;
+  reg [11:0] \$298 ;
+  reg [11:0] \$299 ;
   wire [47:0] \$3 ;
   wire \$30 ;
-  reg [30:0] \$300 ;
-  reg [16:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [3:0] \$304 ;
-  reg [17:0] \$305 ;
-  reg [17:0] \$306 ;
-  reg [3:0] \$307 ;
-  reg [11:0] \$308 ;
-  reg [11:0] \$309 ;
+  reg [11:0] \$300 ;
+  reg [45:0] \$301 ;
+  reg [45:0] \$302 ;
+  reg \$303 ;
+  reg \$304 ;
+  reg [47:0] \$305 ;
+  reg [20:0] \$306 ;
+  reg [16:0] \$307 ;
+  reg [30:0] \$308 ;
+  reg [30:0] \$309 ;
   wire [47:0] \$31 ;
-  reg [45:0] \$310 ;
-  reg [45:0] \$311 ;
-  reg \$312 ;
-  reg \$313 ;
-  reg [47:0] \$314 ;
-  reg [20:0] \$315 ;
-  reg [16:0] \$316 ;
-  reg [32:0] \$317 ;
-  reg [32:0] \$318 ;
-  reg [16:0] \$319 ;
+  reg [30:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [3:0] \$315 ;
+  reg [17:0] \$316 ;
+  reg [17:0] \$317 ;
+  reg [17:0] \$318 ;
+  reg [3:0] \$319 ;
   wire [47:0] \$32 ;
-  reg [24:0] \$320 ;
-  reg [24:0] \$321 ;
-  reg [3:0] \$322 ;
-  reg [19:0] \$323 ;
-  reg [19:0] \$324 ;
-  reg [3:0] \$325 ;
-  reg [11:0] \$326 ;
-  reg [11:0] \$327 ;
-  reg [45:0] \$328 ;
-  reg [45:0] \$329 ;
+  reg [11:0] \$320 ;
+  reg [11:0] \$321 ;
+  reg [11:0] \$322 ;
+  reg [45:0] \$323 ;
+  reg [45:0] \$324 ;
+  reg \$325 ;
+  reg \$326 ;
+  reg [47:0] \$327 ;
+  reg [20:0] \$328 ;
+  reg [16:0] \$329 ;
   wire \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg [47:0] \$332 ;
-  reg [20:0] \$333 ;
-  reg [16:0] \$334 ;
-  reg [33:0] \$335 ;
-  reg [33:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
+  reg [32:0] \$330 ;
+  reg [32:0] \$331 ;
+  reg [32:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [3:0] \$337 ;
+  reg [19:0] \$338 ;
+  reg [19:0] \$339 ;
   wire \$34 ;
-  reg [3:0] \$340 ;
-  reg [20:0] \$341 ;
-  reg [20:0] \$342 ;
-  reg [3:0] \$343 ;
+  reg [19:0] \$340 ;
+  reg [3:0] \$341 ;
+  reg [11:0] \$342 ;
+  reg [11:0] \$343 ;
   reg [11:0] \$344 ;
-  reg [11:0] \$345 ;
+  reg [45:0] \$345 ;
   reg [45:0] \$346 ;
-  reg [45:0] \$347 ;
+  reg \$347 ;
   reg \$348 ;
-  reg \$349 ;
+  reg [47:0] \$349 ;
   wire \$35 ;
-  reg [47:0] \$350 ;
-  reg [20:0] \$351 ;
-  reg [16:0] \$352 ;
+  reg [20:0] \$350 ;
+  reg [16:0] \$351 ;
+  reg [33:0] \$352 ;
   reg [33:0] \$353 ;
   reg [33:0] \$354 ;
   reg [16:0] \$355 ;
   reg [24:0] \$356 ;
   reg [24:0] \$357 ;
-  reg [3:0] \$358 ;
-  reg [20:0] \$359 ;
+  reg [24:0] \$358 ;
+  reg [3:0] \$359 ;
   wire \$36 ;
   reg [20:0] \$360 ;
-  reg [3:0] \$361 ;
-  reg [11:0] \$362 ;
-  reg [11:0] \$363 ;
-  reg [45:0] \$364 ;
-  reg [45:0] \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg [47:0] \$368 ;
-  reg [20:0] \$369 ;
+  reg [20:0] \$361 ;
+  reg [20:0] \$362 ;
+  reg [3:0] \$363 ;
+  reg [11:0] \$364 ;
+  reg [11:0] \$365 ;
+  reg [11:0] \$366 ;
+  reg [45:0] \$367 ;
+  reg [45:0] \$368 ;
+  reg \$369 ;
   wire \$37 ;
-  reg [16:0] \$370 ;
-  reg [33:0] \$371 ;
-  reg [33:0] \$372 ;
+  reg \$370 ;
+  reg [47:0] \$371 ;
+  reg [20:0] \$372 ;
   reg [16:0] \$373 ;
-  reg [24:0] \$374 ;
-  reg [24:0] \$375 ;
-  reg [3:0] \$376 ;
-  reg [20:0] \$377 ;
-  reg [20:0] \$378 ;
-  reg [3:0] \$379 ;
+  reg [33:0] \$374 ;
+  reg [33:0] \$375 ;
+  reg [33:0] \$376 ;
+  reg [16:0] \$377 ;
+  reg [24:0] \$378 ;
+  reg [24:0] \$379 ;
   wire \$38 ;
-  reg [11:0] \$380 ;
-  reg [11:0] \$381 ;
-  reg [45:0] \$382 ;
-  reg [45:0] \$383 ;
-  reg \$384 ;
-  reg \$385 ;
-  reg [47:0] \$386 ;
-  reg [20:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [33:0] \$389 ;
+  reg [24:0] \$380 ;
+  reg [3:0] \$381 ;
+  reg [20:0] \$382 ;
+  reg [20:0] \$383 ;
+  reg [20:0] \$384 ;
+  reg [3:0] \$385 ;
+  reg [11:0] \$386 ;
+  reg [11:0] \$387 ;
+  reg [11:0] \$388 ;
+  reg [45:0] \$389 ;
   wire \$39 ;
-  reg [33:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [24:0] \$392 ;
-  reg [24:0] \$393 ;
-  reg [3:0] \$394 ;
-  reg [20:0] \$395 ;
-  reg [20:0] \$396 ;
-  reg [3:0] \$397 ;
-  reg [11:0] \$398 ;
-  reg [11:0] \$399 ;
+  reg [45:0] \$390 ;
+  reg \$391 ;
+  reg \$392 ;
+  reg [47:0] \$393 ;
+  reg [20:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [33:0] \$396 ;
+  reg [33:0] \$397 ;
+  reg [33:0] \$398 ;
+  reg [16:0] \$399 ;
   wire [47:0] \$4 ;
   wire \$40 ;
-  reg [45:0] \$400 ;
-  reg [45:0] \$401 ;
-  reg \$402 ;
-  reg \$403 ;
-  reg [47:0] \$404 ;
-  reg [3:0] \$405 ;
-  reg [2:0] \$406 ;
-  reg [2:0] \$407 ;
-  reg [3:0] \$408 ;
-  reg \$409 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [3:0] \$403 ;
+  reg [20:0] \$404 ;
+  reg [20:0] \$405 ;
+  reg [20:0] \$406 ;
+  reg [3:0] \$407 ;
+  reg [11:0] \$408 ;
+  reg [11:0] \$409 ;
   wire [1:0] \$41 ;
-  reg [63:0] \$410 ;
+  reg [11:0] \$410 ;
+  reg [45:0] \$411 ;
+  reg [45:0] \$412 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg [47:0] \$415 ;
+  reg [20:0] \$416 ;
+  reg [16:0] \$417 ;
+  reg [33:0] \$418 ;
+  reg [33:0] \$419 ;
   wire [1:0] \$42 ;
+  reg [33:0] \$420 ;
+  reg [16:0] \$421 ;
+  reg [24:0] \$422 ;
+  reg [24:0] \$423 ;
+  reg [24:0] \$424 ;
+  reg [3:0] \$425 ;
+  reg [20:0] \$426 ;
+  reg [20:0] \$427 ;
+  reg [20:0] \$428 ;
+  reg [3:0] \$429 ;
   wire \$43 ;
+  reg [11:0] \$430 ;
+  reg [11:0] \$431 ;
+  reg [11:0] \$432 ;
+  reg [45:0] \$433 ;
+  reg [45:0] \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg [47:0] \$437 ;
+  reg [3:0] \$438 ;
+  reg [3:0] \$439 ;
   wire [26:0] \$44 ;
+  reg [3:0] \$440 ;
+  reg [3:0] \$441 ;
+  reg \$442 ;
+  reg [63:0] \$443 ;
   wire [24:0] \$45 ;
   wire [13:0] \$46 ;
   wire [11:0] \$47 ;
@@ -3960,7 +4050,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [75:0] \$97 ;
   wire [45:0] \$98 ;
   wire \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -4005,24 +4095,28 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [63:0] rport__data;
   reg rq0_above = 1'h0;
   reg [47:0] rq0_code = 48'h000000000000;
   reg [45:0] rq0_floor = 46'h000000000000;
   reg [26:0] rq0_part0_0 = 27'h0000000;
   reg [26:0] rq0_part0_0_r = 27'h0000000;
+  reg [26:0] rq0_part0_0_rr = 27'h0000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [13:0] rq0_part1_0 = 14'h0000;
   reg [13:0] rq0_part1_0_r = 14'h0000;
+  reg [13:0] rq0_part1_0_rr = 14'h0000;
   reg [11:0] rq0_part1_1 = 12'h000;
   reg [11:0] rq0_part1_1_r = 12'h000;
+  reg [11:0] rq0_part1_1_rr = 12'h000;
   reg [45:0] rq0_prod = 46'h000000000000;
   wire [45:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -4036,12 +4130,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] rq1_floor = 46'h000000000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [20:0] rq1_part1_0 = 21'h000000;
   reg [20:0] rq1_part1_0_r = 21'h000000;
+  reg [20:0] rq1_part1_0_rr = 21'h000000;
   reg [11:0] rq1_part1_1 = 12'h000;
   reg [11:0] rq1_part1_1_r = 12'h000;
+  reg [11:0] rq1_part1_1_rr = 12'h000;
   reg [45:0] rq1_prod = 46'h000000000000;
   wire [45:0] rq1_rem;
   reg rq1_tie = 1'h0;
@@ -4055,12 +4153,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] rq2_floor = 46'h000000000000;
   reg [30:0] rq2_part0_0 = 31'h00000000;
   reg [30:0] rq2_part0_0_r = 31'h00000000;
+  reg [30:0] rq2_part0_0_rr = 31'h00000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [17:0] rq2_part1_0 = 18'h00000;
   reg [17:0] rq2_part1_0_r = 18'h00000;
+  reg [17:0] rq2_part1_0_rr = 18'h00000;
   reg [11:0] rq2_part1_1 = 12'h000;
   reg [11:0] rq2_part1_1_r = 12'h000;
+  reg [11:0] rq2_part1_1_rr = 12'h000;
   reg [45:0] rq2_prod = 46'h000000000000;
   wire [45:0] rq2_rem;
   reg rq2_tie = 1'h0;
@@ -4074,12 +4176,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] rq3_floor = 46'h000000000000;
   reg [32:0] rq3_part0_0 = 33'h000000000;
   reg [32:0] rq3_part0_0_r = 33'h000000000;
+  reg [32:0] rq3_part0_0_rr = 33'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [19:0] rq3_part1_0 = 20'h00000;
   reg [19:0] rq3_part1_0_r = 20'h00000;
+  reg [19:0] rq3_part1_0_rr = 20'h00000;
   reg [11:0] rq3_part1_1 = 12'h000;
   reg [11:0] rq3_part1_1_r = 12'h000;
+  reg [11:0] rq3_part1_1_rr = 12'h000;
   reg [45:0] rq3_prod = 46'h000000000000;
   wire [45:0] rq3_rem;
   reg rq3_tie = 1'h0;
@@ -4093,12 +4199,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] rq4_floor = 46'h000000000000;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
+  reg [33:0] rq4_part0_0_rr = 34'h000000000;
   reg [24:0] rq4_part0_1 = 25'h0000000;
   reg [24:0] rq4_part0_1_r = 25'h0000000;
+  reg [24:0] rq4_part0_1_rr = 25'h0000000;
   reg [20:0] rq4_part1_0 = 21'h000000;
   reg [20:0] rq4_part1_0_r = 21'h000000;
+  reg [20:0] rq4_part1_0_rr = 21'h000000;
   reg [11:0] rq4_part1_1 = 12'h000;
   reg [11:0] rq4_part1_1_r = 12'h000;
+  reg [11:0] rq4_part1_1_rr = 12'h000;
   reg [45:0] rq4_prod = 46'h000000000000;
   wire [45:0] rq4_rem;
   reg rq4_tie = 1'h0;
@@ -4112,12 +4222,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] rq5_floor = 46'h000000000000;
   reg [33:0] rq5_part0_0 = 34'h000000000;
   reg [33:0] rq5_part0_0_r = 34'h000000000;
+  reg [33:0] rq5_part0_0_rr = 34'h000000000;
   reg [24:0] rq5_part0_1 = 25'h0000000;
   reg [24:0] rq5_part0_1_r = 25'h0000000;
+  reg [24:0] rq5_part0_1_rr = 25'h0000000;
   reg [20:0] rq5_part1_0 = 21'h000000;
   reg [20:0] rq5_part1_0_r = 21'h000000;
+  reg [20:0] rq5_part1_0_rr = 21'h000000;
   reg [11:0] rq5_part1_1 = 12'h000;
   reg [11:0] rq5_part1_1_r = 12'h000;
+  reg [11:0] rq5_part1_1_rr = 12'h000;
   reg [45:0] rq5_prod = 46'h000000000000;
   wire [45:0] rq5_rem;
   reg rq5_tie = 1'h0;
@@ -4131,12 +4245,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] rq6_floor = 46'h000000000000;
   reg [33:0] rq6_part0_0 = 34'h000000000;
   reg [33:0] rq6_part0_0_r = 34'h000000000;
+  reg [33:0] rq6_part0_0_rr = 34'h000000000;
   reg [24:0] rq6_part0_1 = 25'h0000000;
   reg [24:0] rq6_part0_1_r = 25'h0000000;
+  reg [24:0] rq6_part0_1_rr = 25'h0000000;
   reg [20:0] rq6_part1_0 = 21'h000000;
   reg [20:0] rq6_part1_0_r = 21'h000000;
+  reg [20:0] rq6_part1_0_rr = 21'h000000;
   reg [11:0] rq6_part1_1 = 12'h000;
   reg [11:0] rq6_part1_1_r = 12'h000;
+  reg [11:0] rq6_part1_1_rr = 12'h000;
   reg [45:0] rq6_prod = 46'h000000000000;
   wire [45:0] rq6_rem;
   reg rq6_tie = 1'h0;
@@ -4150,12 +4268,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] rq7_floor = 46'h000000000000;
   reg [33:0] rq7_part0_0 = 34'h000000000;
   reg [33:0] rq7_part0_0_r = 34'h000000000;
+  reg [33:0] rq7_part0_0_rr = 34'h000000000;
   reg [24:0] rq7_part0_1 = 25'h0000000;
   reg [24:0] rq7_part0_1_r = 25'h0000000;
+  reg [24:0] rq7_part0_1_rr = 25'h0000000;
   reg [20:0] rq7_part1_0 = 21'h000000;
   reg [20:0] rq7_part1_0_r = 21'h000000;
+  reg [20:0] rq7_part1_0_rr = 21'h000000;
   reg [11:0] rq7_part1_1 = 12'h000;
   reg [11:0] rq7_part1_1_r = 12'h000;
+  reg [11:0] rq7_part1_1_rr = 12'h000;
   reg [45:0] rq7_prod = 46'h000000000000;
   wire [45:0] rq7_rem;
   reg rq7_tie = 1'h0;
@@ -4172,9 +4294,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [63:0] queue [7:0];
+  reg [63:0] queue [8:0];
   initial begin
     queue[0] = 64'h0000000000000000;
     queue[1] = 64'h0000000000000000;
@@ -4184,13 +4307,108 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 64'h0000000000000000;
     queue[6] = 64'h0000000000000000;
     queue[7] = 64'h0000000000000000;
+    queue[8] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
+  always @(posedge clk)
+    rq6_part0_0_r <= \$397 ;
+  always @(posedge clk)
+    rq6_part0_0_rr <= \$398 ;
+  always @(posedge clk)
+    rq6_x0_1 <= \$399 ;
+  always @(posedge clk)
+    rq6_part0_1 <= \$400 ;
+  always @(posedge clk)
+    rq6_part0_1_r <= \$401 ;
+  always @(posedge clk)
+    rq6_part0_1_rr <= \$402 ;
+  always @(posedge clk)
+    rq6_x1_0 <= \$403 ;
+  always @(posedge clk)
+    rq6_part1_0 <= \$404 ;
+  always @(posedge clk)
+    rq6_part1_0_r <= \$405 ;
+  always @(posedge clk)
+    rq6_part1_0_rr <= \$406 ;
+  always @(posedge clk)
+    rq6_x1_1 <= \$407 ;
+  always @(posedge clk)
+    rq6_part1_1 <= \$408 ;
+  always @(posedge clk)
+    rq6_part1_1_r <= \$409 ;
+  always @(posedge clk)
+    rq6_part1_1_rr <= \$410 ;
+  always @(posedge clk)
+    rq6_prod <= \$411 ;
+  always @(posedge clk)
+    rq6_floor <= \$412 ;
+  always @(posedge clk)
+    rq6_above <= \$413 ;
+  always @(posedge clk)
+    rq6_tie <= \$414 ;
+  always @(posedge clk)
+    rq6_code <= \$415 ;
+  always @(posedge clk)
+    rq7_x <= \$416 ;
+  always @(posedge clk)
+    rq7_x0_0 <= \$417 ;
+  always @(posedge clk)
+    rq7_part0_0 <= \$418 ;
+  always @(posedge clk)
+    rq7_part0_0_r <= \$419 ;
+  always @(posedge clk)
+    rq7_part0_0_rr <= \$420 ;
+  always @(posedge clk)
+    rq7_x0_1 <= \$421 ;
+  always @(posedge clk)
+    rq7_part0_1 <= \$422 ;
+  always @(posedge clk)
+    rq7_part0_1_r <= \$423 ;
+  always @(posedge clk)
+    rq7_part0_1_rr <= \$424 ;
+  always @(posedge clk)
+    rq7_x1_0 <= \$425 ;
+  always @(posedge clk)
+    rq7_part1_0 <= \$426 ;
+  always @(posedge clk)
+    rq7_part1_0_r <= \$427 ;
+  always @(posedge clk)
+    rq7_part1_0_rr <= \$428 ;
+  always @(posedge clk)
+    rq7_x1_1 <= \$429 ;
+  always @(posedge clk)
+    rq7_part1_1 <= \$430 ;
+  always @(posedge clk)
+    rq7_part1_1_r <= \$431 ;
+  always @(posedge clk)
+    rq7_part1_1_rr <= \$432 ;
+  always @(posedge clk)
+    rq7_prod <= \$433 ;
+  always @(posedge clk)
+    rq7_floor <= \$434 ;
+  always @(posedge clk)
+    rq7_above <= \$435 ;
+  always @(posedge clk)
+    rq7_tie <= \$436 ;
+  always @(posedge clk)
+    rq7_code <= \$437 ;
+  always @(posedge clk)
+    q_owed <= \$438 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$439 ;
+  always @(posedge clk)
+    rport__addr <= \$440 ;
+  always @(posedge clk)
+    q_stored <= \$441 ;
+  always @(posedge clk)
+    o__valid <= \$442 ;
+  always @(posedge clk)
+    o__payload <= \$443 ;
+  assign q_room = q_owed < 4'ha;
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -4229,7 +4447,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$36  = ~ \$35 ;
   assign \$37  = \$34  & \$36 ;
   assign \$38  = ~ \$37 ;
-  assign \$signature__en  = rq_valid_7 & \$38 ;
+  assign \$signature__en  = rq_valid_8 & \$38 ;
   assign \$39  = i__valid & q_room;
   assign \$40  = ! group;
   assign \$41  = group + 1'h1;
@@ -4357,24 +4575,24 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$219  = ~ \$218 ;
   assign \$220  = \$217  & \$219 ;
   assign \$221  = ~ \$220 ;
-  assign \$222  = rq_valid_7 & \$221 ;
-  assign \$223  = \$signature__addr  == 3'h7;
+  assign \$222  = rq_valid_8 & \$221 ;
+  assign \$223  = \$signature__addr  == 4'h8;
   assign \$224  = \$signature__addr  + 1'h1;
-  assign \$225  = \$223  ? 4'h0 : \$224 ;
+  assign \$225  = \$223  ? 5'h00 : \$224 ;
   assign \$226  = ~ o__valid;
   assign \$227  = \$226  | o__ready;
   assign \$228  = | q_stored;
   assign \$229  = \$227  & \$228 ;
-  assign \$230  = rport__addr == 3'h7;
+  assign \$230  = rport__addr == 4'h8;
   assign \$231  = rport__addr + 1'h1;
-  assign \$232  = \$230  ? 4'h0 : \$231 ;
+  assign \$232  = \$230  ? 5'h00 : \$231 ;
   assign \$233  = ~ o__valid;
   assign \$234  = \$233  | o__ready;
   assign \$235  = | q_stored;
   assign \$236  = ~ \$235 ;
   assign \$237  = \$234  & \$236 ;
   assign \$238  = ~ \$237 ;
-  assign \$239  = rq_valid_7 & \$238 ;
+  assign \$239  = rq_valid_8 & \$238 ;
   assign \$240  = q_stored + \$239 ;
   assign \$241  = ~ o__valid;
   assign \$242  = \$241  | o__ready;
@@ -4384,7 +4602,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$246  = ~ o__valid;
   assign \$247  = \$246  | o__ready;
   assign \$248  = | q_stored;
-  assign \$249  = \$248  | rq_valid_7;
+  assign \$249  = \$248  | rq_valid_8;
   assign \$250  = | q_stored;
   assign \$251  = \$250  ? rport__data : q_in;
   always @(posedge clk)
@@ -4406,305 +4624,611 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$260 ;
   always @(posedge clk)
-    rq0_x <= \$261 ;
+    rq_valid_9 <= \$261 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$262 ;
+    rq0_x <= \$262 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$263 ;
+    rq0_x0_0 <= \$263 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$264 ;
+    rq0_part0_0 <= \$264 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$265 ;
+    rq0_part0_0_r <= \$265 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$266 ;
+    rq0_part0_0_rr <= \$266 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$267 ;
+    rq0_x0_1 <= \$267 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$268 ;
+    rq0_part0_1 <= \$268 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$269 ;
+    rq0_part0_1_r <= \$269 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$270 ;
+    rq0_part0_1_rr <= \$270 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$271 ;
+    rq0_x1_0 <= \$271 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$272 ;
+    rq0_part1_0 <= \$272 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$273 ;
+    rq0_part1_0_r <= \$273 ;
   always @(posedge clk)
-    rq0_prod <= \$274 ;
+    rq0_part1_0_rr <= \$274 ;
   always @(posedge clk)
-    rq0_floor <= \$275 ;
+    rq0_x1_1 <= \$275 ;
   always @(posedge clk)
-    rq0_above <= \$276 ;
+    rq0_part1_1 <= \$276 ;
   always @(posedge clk)
-    rq0_tie <= \$277 ;
+    rq0_part1_1_r <= \$277 ;
   always @(posedge clk)
-    rq0_code <= \$278 ;
+    rq0_part1_1_rr <= \$278 ;
   always @(posedge clk)
-    rq1_x <= \$279 ;
+    rq0_prod <= \$279 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$280 ;
+    rq0_floor <= \$280 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$281 ;
+    rq0_above <= \$281 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$282 ;
+    rq0_tie <= \$282 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$283 ;
+    rq0_code <= \$283 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$284 ;
+    rq1_x <= \$284 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$285 ;
+    rq1_x0_0 <= \$285 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$286 ;
+    rq1_part0_0 <= \$286 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$287 ;
+    rq1_part0_0_r <= \$287 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$288 ;
+    rq1_part0_0_rr <= \$288 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$289 ;
+    rq1_x0_1 <= \$289 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$290 ;
+    rq1_part0_1 <= \$290 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$291 ;
+    rq1_part0_1_r <= \$291 ;
   always @(posedge clk)
-    rq1_prod <= \$292 ;
+    rq1_part0_1_rr <= \$292 ;
   always @(posedge clk)
-    rq1_floor <= \$293 ;
+    rq1_x1_0 <= \$293 ;
   always @(posedge clk)
-    rq1_above <= \$294 ;
+    rq1_part1_0 <= \$294 ;
   always @(posedge clk)
-    rq1_tie <= \$295 ;
+    rq1_part1_0_r <= \$295 ;
   always @(posedge clk)
-    rq1_code <= \$296 ;
+    rq1_part1_0_rr <= \$296 ;
   always @(posedge clk)
-    rq2_x <= \$297 ;
+    rq1_x1_1 <= \$297 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$298 ;
+    rq1_part1_1 <= \$298 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$299 ;
+    rq1_part1_1_r <= \$299 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$300 ;
+    rq1_part1_1_rr <= \$300 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$301 ;
+    rq1_prod <= \$301 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$302 ;
+    rq1_floor <= \$302 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$303 ;
+    rq1_above <= \$303 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$304 ;
+    rq1_tie <= \$304 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$305 ;
+    rq1_code <= \$305 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$306 ;
+    rq2_x <= \$306 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$307 ;
+    rq2_x0_0 <= \$307 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$308 ;
+    rq2_part0_0 <= \$308 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$309 ;
+    rq2_part0_0_r <= \$309 ;
   always @(posedge clk)
-    rq2_prod <= \$310 ;
+    rq2_part0_0_rr <= \$310 ;
   always @(posedge clk)
-    rq2_floor <= \$311 ;
+    rq2_x0_1 <= \$311 ;
   always @(posedge clk)
-    rq2_above <= \$312 ;
+    rq2_part0_1 <= \$312 ;
   always @(posedge clk)
-    rq2_tie <= \$313 ;
+    rq2_part0_1_r <= \$313 ;
   always @(posedge clk)
-    rq2_code <= \$314 ;
+    rq2_part0_1_rr <= \$314 ;
   always @(posedge clk)
-    rq3_x <= \$315 ;
+    rq2_x1_0 <= \$315 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$316 ;
+    rq2_part1_0 <= \$316 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$317 ;
+    rq2_part1_0_r <= \$317 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$318 ;
+    rq2_part1_0_rr <= \$318 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$319 ;
+    rq2_x1_1 <= \$319 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$320 ;
+    rq2_part1_1 <= \$320 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$321 ;
+    rq2_part1_1_r <= \$321 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$322 ;
+    rq2_part1_1_rr <= \$322 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$323 ;
+    rq2_prod <= \$323 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$324 ;
+    rq2_floor <= \$324 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$325 ;
+    rq2_above <= \$325 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$326 ;
+    rq2_tie <= \$326 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$327 ;
+    rq2_code <= \$327 ;
   always @(posedge clk)
-    rq3_prod <= \$328 ;
+    rq3_x <= \$328 ;
   always @(posedge clk)
-    rq3_floor <= \$329 ;
+    rq3_x0_0 <= \$329 ;
   always @(posedge clk)
-    rq3_above <= \$330 ;
+    rq3_part0_0 <= \$330 ;
   always @(posedge clk)
-    rq3_tie <= \$331 ;
+    rq3_part0_0_r <= \$331 ;
   always @(posedge clk)
-    rq3_code <= \$332 ;
+    rq3_part0_0_rr <= \$332 ;
   always @(posedge clk)
-    rq4_x <= \$333 ;
+    rq3_x0_1 <= \$333 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$334 ;
+    rq3_part0_1 <= \$334 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$335 ;
+    rq3_part0_1_r <= \$335 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$336 ;
+    rq3_part0_1_rr <= \$336 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$337 ;
+    rq3_x1_0 <= \$337 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$338 ;
+    rq3_part1_0 <= \$338 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$339 ;
+    rq3_part1_0_r <= \$339 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$340 ;
+    rq3_part1_0_rr <= \$340 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$341 ;
+    rq3_x1_1 <= \$341 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$342 ;
+    rq3_part1_1 <= \$342 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$343 ;
+    rq3_part1_1_r <= \$343 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$344 ;
+    rq3_part1_1_rr <= \$344 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$345 ;
+    rq3_prod <= \$345 ;
   always @(posedge clk)
-    rq4_prod <= \$346 ;
+    rq3_floor <= \$346 ;
   always @(posedge clk)
-    rq4_floor <= \$347 ;
+    rq3_above <= \$347 ;
   always @(posedge clk)
-    rq4_above <= \$348 ;
+    rq3_tie <= \$348 ;
   always @(posedge clk)
-    rq4_tie <= \$349 ;
+    rq3_code <= \$349 ;
   always @(posedge clk)
-    rq4_code <= \$350 ;
+    rq4_x <= \$350 ;
   always @(posedge clk)
-    rq5_x <= \$351 ;
+    rq4_x0_0 <= \$351 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$352 ;
+    rq4_part0_0 <= \$352 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$353 ;
+    rq4_part0_0_r <= \$353 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$354 ;
+    rq4_part0_0_rr <= \$354 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$355 ;
+    rq4_x0_1 <= \$355 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$356 ;
+    rq4_part0_1 <= \$356 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$357 ;
+    rq4_part0_1_r <= \$357 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$358 ;
+    rq4_part0_1_rr <= \$358 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$359 ;
+    rq4_x1_0 <= \$359 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$360 ;
+    rq4_part1_0 <= \$360 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$361 ;
+    rq4_part1_0_r <= \$361 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$362 ;
+    rq4_part1_0_rr <= \$362 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$363 ;
+    rq4_x1_1 <= \$363 ;
   always @(posedge clk)
-    rq5_prod <= \$364 ;
+    rq4_part1_1 <= \$364 ;
   always @(posedge clk)
-    rq5_floor <= \$365 ;
+    rq4_part1_1_r <= \$365 ;
   always @(posedge clk)
-    rq5_above <= \$366 ;
+    rq4_part1_1_rr <= \$366 ;
   always @(posedge clk)
-    rq5_tie <= \$367 ;
+    rq4_prod <= \$367 ;
   always @(posedge clk)
-    rq5_code <= \$368 ;
+    rq4_floor <= \$368 ;
   always @(posedge clk)
-    rq6_x <= \$369 ;
+    rq4_above <= \$369 ;
   always @(posedge clk)
-    rq6_x0_0 <= \$370 ;
+    rq4_tie <= \$370 ;
   always @(posedge clk)
-    rq6_part0_0 <= \$371 ;
+    rq4_code <= \$371 ;
   always @(posedge clk)
-    rq6_part0_0_r <= \$372 ;
+    rq5_x <= \$372 ;
   always @(posedge clk)
-    rq6_x0_1 <= \$373 ;
+    rq5_x0_0 <= \$373 ;
   always @(posedge clk)
-    rq6_part0_1 <= \$374 ;
+    rq5_part0_0 <= \$374 ;
   always @(posedge clk)
-    rq6_part0_1_r <= \$375 ;
+    rq5_part0_0_r <= \$375 ;
   always @(posedge clk)
-    rq6_x1_0 <= \$376 ;
+    rq5_part0_0_rr <= \$376 ;
   always @(posedge clk)
-    rq6_part1_0 <= \$377 ;
+    rq5_x0_1 <= \$377 ;
   always @(posedge clk)
-    rq6_part1_0_r <= \$378 ;
+    rq5_part0_1 <= \$378 ;
   always @(posedge clk)
-    rq6_x1_1 <= \$379 ;
+    rq5_part0_1_r <= \$379 ;
   always @(posedge clk)
-    rq6_part1_1 <= \$380 ;
+    rq5_part0_1_rr <= \$380 ;
   always @(posedge clk)
-    rq6_part1_1_r <= \$381 ;
+    rq5_x1_0 <= \$381 ;
   always @(posedge clk)
-    rq6_prod <= \$382 ;
+    rq5_part1_0 <= \$382 ;
   always @(posedge clk)
-    rq6_floor <= \$383 ;
+    rq5_part1_0_r <= \$383 ;
   always @(posedge clk)
-    rq6_above <= \$384 ;
+    rq5_part1_0_rr <= \$384 ;
   always @(posedge clk)
-    rq6_tie <= \$385 ;
+    rq5_x1_1 <= \$385 ;
   always @(posedge clk)
-    rq6_code <= \$386 ;
+    rq5_part1_1 <= \$386 ;
   always @(posedge clk)
-    rq7_x <= \$387 ;
+    rq5_part1_1_r <= \$387 ;
   always @(posedge clk)
-    rq7_x0_0 <= \$388 ;
+    rq5_part1_1_rr <= \$388 ;
   always @(posedge clk)
-    rq7_part0_0 <= \$389 ;
+    rq5_prod <= \$389 ;
   always @(posedge clk)
-    rq7_part0_0_r <= \$390 ;
+    rq5_floor <= \$390 ;
   always @(posedge clk)
-    rq7_x0_1 <= \$391 ;
+    rq5_above <= \$391 ;
   always @(posedge clk)
-    rq7_part0_1 <= \$392 ;
+    rq5_tie <= \$392 ;
   always @(posedge clk)
-    rq7_part0_1_r <= \$393 ;
+    rq5_code <= \$393 ;
   always @(posedge clk)
-    rq7_x1_0 <= \$394 ;
+    rq6_x <= \$394 ;
   always @(posedge clk)
-    rq7_part1_0 <= \$395 ;
+    rq6_x0_0 <= \$395 ;
   always @(posedge clk)
-    rq7_part1_0_r <= \$396 ;
-  always @(posedge clk)
-    rq7_x1_1 <= \$397 ;
-  always @(posedge clk)
-    rq7_part1_1 <= \$398 ;
-  always @(posedge clk)
-    rq7_part1_1_r <= \$399 ;
-  always @(posedge clk)
-    rq7_prod <= \$400 ;
-  always @(posedge clk)
-    rq7_floor <= \$401 ;
-  always @(posedge clk)
-    rq7_above <= \$402 ;
-  always @(posedge clk)
-    rq7_tie <= \$403 ;
-  always @(posedge clk)
-    rq7_code <= \$404 ;
-  always @(posedge clk)
-    q_owed <= \$405 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$406 ;
-  always @(posedge clk)
-    rport__addr <= \$407 ;
-  always @(posedge clk)
-    q_stored <= \$408 ;
-  always @(posedge clk)
-    o__valid <= \$409 ;
-  always @(posedge clk)
-    o__payload <= \$410 ;
+    rq6_part0_0 <= \$396 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$398  = rq6_part0_0_r;
+    if (rst) begin
+      \$398  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$399  = rq6_x[16:0];
+    if (rst) begin
+      \$399  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$400  = \$171 ;
+    if (rst) begin
+      \$400  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$401  = rq6_part0_1;
+    if (rst) begin
+      \$401  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$402  = rq6_part0_1_r;
+    if (rst) begin
+      \$402  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$403  = rq6_x[20:17];
+    if (rst) begin
+      \$403  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$404  = \$172 ;
+    if (rst) begin
+      \$404  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$405  = rq6_part1_0;
+    if (rst) begin
+      \$405  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$406  = rq6_part1_0_r;
+    if (rst) begin
+      \$406  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$407  = rq6_x[20:17];
+    if (rst) begin
+      \$407  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$408  = \$173 ;
+    if (rst) begin
+      \$408  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$409  = rq6_part1_1;
+    if (rst) begin
+      \$409  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$410  = rq6_part1_1_r;
+    if (rst) begin
+      \$410  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$411  = \$181 [45:0];
+    if (rst) begin
+      \$411  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$412  = \$182 ;
+    if (rst) begin
+      \$412  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$413  = \$183 ;
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$414  = \$186 ;
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$415  = \$190 ;
+    if (rst) begin
+      \$415  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$416  = i__payload[167:147];
+    if (rst) begin
+      \$416  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$417  = rq7_x[16:0];
+    if (rst) begin
+      \$417  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$418  = \$191 ;
+    if (rst) begin
+      \$418  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$419  = rq7_part0_0;
+    if (rst) begin
+      \$419  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$420  = rq7_part0_0_r;
+    if (rst) begin
+      \$420  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$421  = rq7_x[16:0];
+    if (rst) begin
+      \$421  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$422  = \$192 ;
+    if (rst) begin
+      \$422  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$423  = rq7_part0_1;
+    if (rst) begin
+      \$423  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$424  = rq7_part0_1_r;
+    if (rst) begin
+      \$424  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$425  = rq7_x[20:17];
+    if (rst) begin
+      \$425  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$426  = \$193 ;
+    if (rst) begin
+      \$426  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$427  = rq7_part1_0;
+    if (rst) begin
+      \$427  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$428  = rq7_part1_0_r;
+    if (rst) begin
+      \$428  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$429  = rq7_x[20:17];
+    if (rst) begin
+      \$429  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$430  = \$194 ;
+    if (rst) begin
+      \$430  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$431  = rq7_part1_1;
+    if (rst) begin
+      \$431  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$432  = rq7_part1_1_r;
+    if (rst) begin
+      \$432  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$433  = \$202 [45:0];
+    if (rst) begin
+      \$433  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$434  = \$203 ;
+    if (rst) begin
+      \$434  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$435  = \$204 ;
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$436  = \$207 ;
+    if (rst) begin
+      \$436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$437  = \$211 ;
+    if (rst) begin
+      \$437  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$438  = \$215 [3:0];
+    if (rst) begin
+      \$438  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$439  = \$signature__addr ;
+    if (\$222 ) begin
+      \$439  = \$225 [3:0];
+    end
+    if (rst) begin
+      \$439  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$440  = rport__addr;
+    if (\$229 ) begin
+      \$440  = \$232 [3:0];
+    end
+    if (rst) begin
+      \$440  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$441  = \$245 [3:0];
+    if (rst) begin
+      \$441  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$442  = o__valid;
+    if (\$247 ) begin
+      \$442  = \$249 ;
+    end
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$443  = o__payload;
+    if (\$247 ) begin
+      \$443  = \$251 ;
+    end
+    if (rst) begin
+      \$443  = 64'h0000000000000000;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$252  = group;
@@ -4773,72 +5297,72 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$261  = i__payload[20:0];
+    \$261  = rq_valid_8;
     if (rst) begin
-      \$261  = 21'h000000;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$262  = rq0_x[16:0];
+    \$262  = i__payload[20:0];
     if (rst) begin
-      \$262  = 17'h00000;
+      \$262  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$263  = \$44 ;
+    \$263  = rq0_x[16:0];
     if (rst) begin
-      \$263  = 27'h0000000;
+      \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$264  = rq0_part0_0;
+    \$264  = \$44 ;
     if (rst) begin
       \$264  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$265  = rq0_x[16:0];
+    \$265  = rq0_part0_0;
     if (rst) begin
-      \$265  = 17'h00000;
+      \$265  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$266  = \$45 ;
+    \$266  = rq0_part0_0_r;
     if (rst) begin
-      \$266  = 25'h0000000;
+      \$266  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$267  = rq0_part0_1;
+    \$267  = rq0_x[16:0];
     if (rst) begin
-      \$267  = 25'h0000000;
+      \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$268  = rq0_x[20:17];
+    \$268  = \$45 ;
     if (rst) begin
-      \$268  = 4'h0;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$269  = \$46 ;
+    \$269  = rq0_part0_1;
     if (rst) begin
-      \$269  = 14'h0000;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$270  = rq0_part1_0;
+    \$270  = rq0_part0_1_r;
     if (rst) begin
-      \$270  = 14'h0000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
@@ -4850,987 +5374,884 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$272  = \$47 ;
+    \$272  = \$46 ;
     if (rst) begin
-      \$272  = 12'h000;
+      \$272  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$273  = rq0_part1_1;
+    \$273  = rq0_part1_0;
     if (rst) begin
-      \$273  = 12'h000;
+      \$273  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$274  = \$55 [45:0];
+    \$274  = rq0_part1_0_r;
     if (rst) begin
-      \$274  = 46'h000000000000;
+      \$274  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$275  = \$56 ;
+    \$275  = rq0_x[20:17];
     if (rst) begin
-      \$275  = 46'h000000000000;
+      \$275  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$276  = \$57 ;
+    \$276  = \$47 ;
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$277  = \$60 ;
+    \$277  = rq0_part1_1;
     if (rst) begin
-      \$277  = 1'h0;
+      \$277  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$278  = \$64 ;
+    \$278  = rq0_part1_1_r;
     if (rst) begin
-      \$278  = 48'h000000000000;
+      \$278  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$279  = i__payload[41:21];
+    \$279  = \$55 [45:0];
     if (rst) begin
-      \$279  = 21'h000000;
+      \$279  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$280  = rq1_x[16:0];
+    \$280  = \$56 ;
     if (rst) begin
-      \$280  = 17'h00000;
+      \$280  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$281  = \$65 ;
+    \$281  = \$57 ;
     if (rst) begin
-      \$281  = 34'h000000000;
+      \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$282  = rq1_part0_0;
+    \$282  = \$60 ;
     if (rst) begin
-      \$282  = 34'h000000000;
+      \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$283  = rq1_x[16:0];
+    \$283  = \$64 ;
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$284  = \$66 ;
+    \$284  = i__payload[41:21];
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$285  = rq1_part0_1;
+    \$285  = rq1_x[16:0];
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$286  = rq1_x[20:17];
+    \$286  = \$65 ;
     if (rst) begin
-      \$286  = 4'h0;
+      \$286  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$287  = \$67 ;
+    \$287  = rq1_part0_0;
     if (rst) begin
-      \$287  = 21'h000000;
+      \$287  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$288  = rq1_part1_0;
+    \$288  = rq1_part0_0_r;
     if (rst) begin
-      \$288  = 21'h000000;
+      \$288  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$289  = rq1_x[20:17];
+    \$289  = rq1_x[16:0];
     if (rst) begin
-      \$289  = 4'h0;
+      \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$290  = \$68 ;
+    \$290  = \$66 ;
     if (rst) begin
-      \$290  = 12'h000;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$291  = rq1_part1_1;
+    \$291  = rq1_part0_1;
     if (rst) begin
-      \$291  = 12'h000;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$292  = \$76 [45:0];
+    \$292  = rq1_part0_1_r;
     if (rst) begin
-      \$292  = 46'h000000000000;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$293  = \$77 ;
+    \$293  = rq1_x[20:17];
     if (rst) begin
-      \$293  = 46'h000000000000;
+      \$293  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$294  = \$78 ;
+    \$294  = \$67 ;
     if (rst) begin
-      \$294  = 1'h0;
+      \$294  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$295  = \$81 ;
+    \$295  = rq1_part1_0;
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$296  = \$85 ;
+    \$296  = rq1_part1_0_r;
     if (rst) begin
-      \$296  = 48'h000000000000;
+      \$296  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$297  = i__payload[62:42];
+    \$297  = rq1_x[20:17];
     if (rst) begin
-      \$297  = 21'h000000;
+      \$297  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$298  = rq2_x[16:0];
+    \$298  = \$68 ;
     if (rst) begin
-      \$298  = 17'h00000;
+      \$298  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$299  = \$86 ;
+    \$299  = rq1_part1_1;
     if (rst) begin
-      \$299  = 31'h00000000;
+      \$299  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$300  = rq2_part0_0;
+    \$300  = rq1_part1_1_r;
     if (rst) begin
-      \$300  = 31'h00000000;
+      \$300  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$301  = rq2_x[16:0];
+    \$301  = \$76 [45:0];
     if (rst) begin
-      \$301  = 17'h00000;
+      \$301  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$302  = \$87 ;
+    \$302  = \$77 ;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$302  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$303  = rq2_part0_1;
+    \$303  = \$78 ;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$304  = rq2_x[20:17];
+    \$304  = \$81 ;
     if (rst) begin
-      \$304  = 4'h0;
+      \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$305  = \$88 ;
+    \$305  = \$85 ;
     if (rst) begin
-      \$305  = 18'h00000;
+      \$305  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$306  = rq2_part1_0;
+    \$306  = i__payload[62:42];
     if (rst) begin
-      \$306  = 18'h00000;
+      \$306  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$307  = rq2_x[20:17];
+    \$307  = rq2_x[16:0];
     if (rst) begin
-      \$307  = 4'h0;
+      \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$308  = \$89 ;
+    \$308  = \$86 ;
     if (rst) begin
-      \$308  = 12'h000;
+      \$308  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$309  = rq2_part1_1;
+    \$309  = rq2_part0_0;
     if (rst) begin
-      \$309  = 12'h000;
+      \$309  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$310  = \$97 [45:0];
+    \$310  = rq2_part0_0_r;
     if (rst) begin
-      \$310  = 46'h000000000000;
+      \$310  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$311  = \$98 ;
+    \$311  = rq2_x[16:0];
     if (rst) begin
-      \$311  = 46'h000000000000;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$312  = \$99 ;
+    \$312  = \$87 ;
     if (rst) begin
-      \$312  = 1'h0;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$313  = \$102 ;
+    \$313  = rq2_part0_1;
     if (rst) begin
-      \$313  = 1'h0;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$314  = \$106 ;
+    \$314  = rq2_part0_1_r;
     if (rst) begin
-      \$314  = 48'h000000000000;
+      \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$315  = i__payload[83:63];
+    \$315  = rq2_x[20:17];
     if (rst) begin
-      \$315  = 21'h000000;
+      \$315  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$316  = rq3_x[16:0];
+    \$316  = \$88 ;
     if (rst) begin
-      \$316  = 17'h00000;
+      \$316  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$317  = \$107 ;
+    \$317  = rq2_part1_0;
     if (rst) begin
-      \$317  = 33'h000000000;
+      \$317  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$318  = rq3_part0_0;
+    \$318  = rq2_part1_0_r;
     if (rst) begin
-      \$318  = 33'h000000000;
+      \$318  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$319  = rq3_x[16:0];
+    \$319  = rq2_x[20:17];
     if (rst) begin
-      \$319  = 17'h00000;
+      \$319  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$320  = \$108 ;
+    \$320  = \$89 ;
     if (rst) begin
-      \$320  = 25'h0000000;
+      \$320  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$321  = rq3_part0_1;
+    \$321  = rq2_part1_1;
     if (rst) begin
-      \$321  = 25'h0000000;
+      \$321  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$322  = rq3_x[20:17];
+    \$322  = rq2_part1_1_r;
     if (rst) begin
-      \$322  = 4'h0;
+      \$322  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$323  = \$109 ;
+    \$323  = \$97 [45:0];
     if (rst) begin
-      \$323  = 20'h00000;
+      \$323  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$324  = rq3_part1_0;
+    \$324  = \$98 ;
     if (rst) begin
-      \$324  = 20'h00000;
+      \$324  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$325  = rq3_x[20:17];
+    \$325  = \$99 ;
     if (rst) begin
-      \$325  = 4'h0;
+      \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$326  = \$110 ;
+    \$326  = \$102 ;
     if (rst) begin
-      \$326  = 12'h000;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$327  = rq3_part1_1;
+    \$327  = \$106 ;
     if (rst) begin
-      \$327  = 12'h000;
+      \$327  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$328  = \$118 [45:0];
+    \$328  = i__payload[83:63];
     if (rst) begin
-      \$328  = 46'h000000000000;
+      \$328  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$329  = \$119 ;
+    \$329  = rq3_x[16:0];
     if (rst) begin
-      \$329  = 46'h000000000000;
+      \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$330  = \$120 ;
+    \$330  = \$107 ;
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$331  = \$123 ;
+    \$331  = rq3_part0_0;
     if (rst) begin
-      \$331  = 1'h0;
+      \$331  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$332  = \$127 ;
+    \$332  = rq3_part0_0_r;
     if (rst) begin
-      \$332  = 48'h000000000000;
+      \$332  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$333  = i__payload[104:84];
+    \$333  = rq3_x[16:0];
     if (rst) begin
-      \$333  = 21'h000000;
+      \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$334  = rq4_x[16:0];
+    \$334  = \$108 ;
     if (rst) begin
-      \$334  = 17'h00000;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$335  = \$128 ;
+    \$335  = rq3_part0_1;
     if (rst) begin
-      \$335  = 34'h000000000;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$336  = rq4_part0_0;
+    \$336  = rq3_part0_1_r;
     if (rst) begin
-      \$336  = 34'h000000000;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$337  = rq4_x[16:0];
+    \$337  = rq3_x[20:17];
     if (rst) begin
-      \$337  = 17'h00000;
+      \$337  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$338  = \$129 ;
+    \$338  = \$109 ;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$339  = rq4_part0_1;
+    \$339  = rq3_part1_0;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$340  = rq4_x[20:17];
+    \$340  = rq3_part1_0_r;
     if (rst) begin
-      \$340  = 4'h0;
+      \$340  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$341  = \$130 ;
+    \$341  = rq3_x[20:17];
     if (rst) begin
-      \$341  = 21'h000000;
+      \$341  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$342  = rq4_part1_0;
+    \$342  = \$110 ;
     if (rst) begin
-      \$342  = 21'h000000;
+      \$342  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$343  = rq4_x[20:17];
+    \$343  = rq3_part1_1;
     if (rst) begin
-      \$343  = 4'h0;
+      \$343  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$344  = \$131 ;
+    \$344  = rq3_part1_1_r;
     if (rst) begin
       \$344  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$345  = rq4_part1_1;
+    \$345  = \$118 [45:0];
     if (rst) begin
-      \$345  = 12'h000;
+      \$345  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$346  = \$139 [45:0];
+    \$346  = \$119 ;
     if (rst) begin
       \$346  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$347  = \$140 ;
+    \$347  = \$120 ;
     if (rst) begin
-      \$347  = 46'h000000000000;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$348  = \$141 ;
+    \$348  = \$123 ;
     if (rst) begin
       \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$349  = \$144 ;
+    \$349  = \$127 ;
     if (rst) begin
-      \$349  = 1'h0;
+      \$349  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$350  = \$148 ;
+    \$350  = i__payload[104:84];
     if (rst) begin
-      \$350  = 48'h000000000000;
+      \$350  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$351  = i__payload[125:105];
+    \$351  = rq4_x[16:0];
     if (rst) begin
-      \$351  = 21'h000000;
+      \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$352  = rq5_x[16:0];
+    \$352  = \$128 ;
     if (rst) begin
-      \$352  = 17'h00000;
+      \$352  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$353  = \$149 ;
+    \$353  = rq4_part0_0;
     if (rst) begin
       \$353  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$354  = rq5_part0_0;
+    \$354  = rq4_part0_0_r;
     if (rst) begin
       \$354  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$355  = rq5_x[16:0];
+    \$355  = rq4_x[16:0];
     if (rst) begin
       \$355  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$356  = \$150 ;
+    \$356  = \$129 ;
     if (rst) begin
       \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$357  = rq5_part0_1;
+    \$357  = rq4_part0_1;
     if (rst) begin
       \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$358  = rq5_x[20:17];
+    \$358  = rq4_part0_1_r;
     if (rst) begin
-      \$358  = 4'h0;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$359  = \$151 ;
+    \$359  = rq4_x[20:17];
     if (rst) begin
-      \$359  = 21'h000000;
+      \$359  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$360  = rq5_part1_0;
+    \$360  = \$130 ;
     if (rst) begin
       \$360  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$361  = rq5_x[20:17];
+    \$361  = rq4_part1_0;
     if (rst) begin
-      \$361  = 4'h0;
+      \$361  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$362  = \$152 ;
+    \$362  = rq4_part1_0_r;
     if (rst) begin
-      \$362  = 12'h000;
+      \$362  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$363  = rq5_part1_1;
+    \$363  = rq4_x[20:17];
     if (rst) begin
-      \$363  = 12'h000;
+      \$363  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$364  = \$160 [45:0];
+    \$364  = \$131 ;
     if (rst) begin
-      \$364  = 46'h000000000000;
+      \$364  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$365  = \$161 ;
+    \$365  = rq4_part1_1;
     if (rst) begin
-      \$365  = 46'h000000000000;
+      \$365  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$366  = \$162 ;
+    \$366  = rq4_part1_1_r;
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$367  = \$165 ;
+    \$367  = \$139 [45:0];
     if (rst) begin
-      \$367  = 1'h0;
+      \$367  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$368  = \$169 ;
+    \$368  = \$140 ;
     if (rst) begin
-      \$368  = 48'h000000000000;
+      \$368  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$369  = i__payload[146:126];
+    \$369  = \$141 ;
     if (rst) begin
-      \$369  = 21'h000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$370  = rq6_x[16:0];
+    \$370  = \$144 ;
     if (rst) begin
-      \$370  = 17'h00000;
+      \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$371  = \$170 ;
+    \$371  = \$148 ;
     if (rst) begin
-      \$371  = 34'h000000000;
+      \$371  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$372  = rq6_part0_0;
+    \$372  = i__payload[125:105];
     if (rst) begin
-      \$372  = 34'h000000000;
+      \$372  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$373  = rq6_x[16:0];
+    \$373  = rq5_x[16:0];
     if (rst) begin
       \$373  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$374  = \$171 ;
+    \$374  = \$149 ;
     if (rst) begin
-      \$374  = 25'h0000000;
+      \$374  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$375  = rq6_part0_1;
+    \$375  = rq5_part0_0;
     if (rst) begin
-      \$375  = 25'h0000000;
+      \$375  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$376  = rq6_x[20:17];
+    \$376  = rq5_part0_0_r;
     if (rst) begin
-      \$376  = 4'h0;
+      \$376  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$377  = \$172 ;
+    \$377  = rq5_x[16:0];
     if (rst) begin
-      \$377  = 21'h000000;
+      \$377  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$378  = rq6_part1_0;
+    \$378  = \$150 ;
     if (rst) begin
-      \$378  = 21'h000000;
+      \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$379  = rq6_x[20:17];
+    \$379  = rq5_part0_1;
     if (rst) begin
-      \$379  = 4'h0;
+      \$379  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$380  = \$173 ;
+    \$380  = rq5_part0_1_r;
     if (rst) begin
-      \$380  = 12'h000;
+      \$380  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$381  = rq6_part1_1;
+    \$381  = rq5_x[20:17];
     if (rst) begin
-      \$381  = 12'h000;
+      \$381  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$382  = \$181 [45:0];
+    \$382  = \$151 ;
     if (rst) begin
-      \$382  = 46'h000000000000;
+      \$382  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$383  = \$182 ;
+    \$383  = rq5_part1_0;
     if (rst) begin
-      \$383  = 46'h000000000000;
+      \$383  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$384  = \$183 ;
+    \$384  = rq5_part1_0_r;
     if (rst) begin
-      \$384  = 1'h0;
+      \$384  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$385  = \$186 ;
+    \$385  = rq5_x[20:17];
     if (rst) begin
-      \$385  = 1'h0;
+      \$385  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$386  = \$190 ;
+    \$386  = \$152 ;
     if (rst) begin
-      \$386  = 48'h000000000000;
+      \$386  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$387  = i__payload[167:147];
+    \$387  = rq5_part1_1;
     if (rst) begin
-      \$387  = 21'h000000;
+      \$387  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$388  = rq7_x[16:0];
+    \$388  = rq5_part1_1_r;
     if (rst) begin
-      \$388  = 17'h00000;
+      \$388  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$389  = \$191 ;
+    \$389  = \$160 [45:0];
     if (rst) begin
-      \$389  = 34'h000000000;
+      \$389  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$390  = rq7_part0_0;
+    \$390  = \$161 ;
     if (rst) begin
-      \$390  = 34'h000000000;
+      \$390  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$391  = rq7_x[16:0];
+    \$391  = \$162 ;
     if (rst) begin
-      \$391  = 17'h00000;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$392  = \$192 ;
+    \$392  = \$165 ;
     if (rst) begin
-      \$392  = 25'h0000000;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$393  = rq7_part0_1;
+    \$393  = \$169 ;
     if (rst) begin
-      \$393  = 25'h0000000;
+      \$393  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$394  = rq7_x[20:17];
+    \$394  = i__payload[146:126];
     if (rst) begin
-      \$394  = 4'h0;
+      \$394  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$395  = \$193 ;
+    \$395  = rq6_x[16:0];
     if (rst) begin
-      \$395  = 21'h000000;
+      \$395  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$396  = rq7_part1_0;
+    \$396  = \$170 ;
     if (rst) begin
-      \$396  = 21'h000000;
+      \$396  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$397  = rq7_x[20:17];
+    \$397  = rq6_part0_0;
     if (rst) begin
-      \$397  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$398  = \$194 ;
-    if (rst) begin
-      \$398  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$399  = rq7_part1_1;
-    if (rst) begin
-      \$399  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$400  = \$202 [45:0];
-    if (rst) begin
-      \$400  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$401  = \$203 ;
-    if (rst) begin
-      \$401  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$402  = \$204 ;
-    if (rst) begin
-      \$402  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$403  = \$207 ;
-    if (rst) begin
-      \$403  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$404  = \$211 ;
-    if (rst) begin
-      \$404  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$405  = \$215 [3:0];
-    if (rst) begin
-      \$405  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$406  = \$signature__addr ;
-    if (\$222 ) begin
-      \$406  = \$225 [2:0];
-    end
-    if (rst) begin
-      \$406  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$407  = rport__addr;
-    if (\$229 ) begin
-      \$407  = \$232 [2:0];
-    end
-    if (rst) begin
-      \$407  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$408  = \$245 [3:0];
-    if (rst) begin
-      \$408  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$409  = o__valid;
-    if (\$247 ) begin
-      \$409  = \$249 ;
-    end
-    if (rst) begin
-      \$409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$410  = o__payload;
-    if (\$247 ) begin
-      \$410  = \$251 ;
-    end
-    if (rst) begin
-      \$410  = 64'h0000000000000000;
+      \$397  = 34'h000000000;
     end
   end
   assign i__ready = q_room;
@@ -5885,59 +6306,59 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign rq6_rem[32:0] = rq6_prod[32:0];
   assign rq7_rem[45:34] = 12'h000;
   assign rq7_rem[33:0] = rq7_prod[33:0];
-  assign \$48  = { 1'h0, rq0_part0_0_r };
-  assign \$50  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$52  = { rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r[13], rq0_part1_0_r, 17'h00000 };
-  assign \$54  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
+  assign \$48  = { 1'h0, rq0_part0_0_rr };
+  assign \$50  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$52  = { rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr, 17'h00000 };
+  assign \$54  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
   assign \$56  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
   assign \$59  = 1'h1;
   assign \$60  = \$58 ;
-  assign \$69  = { 1'h0, rq1_part0_0_r };
-  assign \$71  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$73  = { rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r, 17'h00000 };
-  assign \$75  = { rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r, 34'h000000000 };
+  assign \$69  = { 1'h0, rq1_part0_0_rr };
+  assign \$71  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$73  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$75  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
   assign \$77  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
   assign \$80  = 1'h1;
   assign \$81  = \$79 ;
-  assign \$90  = { 1'h0, rq2_part0_0_r };
-  assign \$92  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$94  = { rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r[17], rq2_part1_0_r, 17'h00000 };
-  assign \$96  = { rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r, 34'h000000000 };
+  assign \$90  = { 1'h0, rq2_part0_0_rr };
+  assign \$92  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$94  = { rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr, 17'h00000 };
+  assign \$96  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
   assign \$98  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
   assign \$101  = 1'h1;
   assign \$102  = \$100 ;
-  assign \$111  = { 1'h0, rq3_part0_0_r };
-  assign \$113  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$115  = { rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r[19], rq3_part1_0_r, 17'h00000 };
-  assign \$117  = { rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r, 34'h000000000 };
+  assign \$111  = { 1'h0, rq3_part0_0_rr };
+  assign \$113  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$115  = { rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr, 17'h00000 };
+  assign \$117  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
   assign \$119  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
   assign \$122  = 1'h1;
   assign \$123  = \$121 ;
-  assign \$132  = { 1'h0, rq4_part0_0_r };
-  assign \$134  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
-  assign \$136  = { rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r, 17'h00000 };
-  assign \$138  = { rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r, 34'h000000000 };
+  assign \$132  = { 1'h0, rq4_part0_0_rr };
+  assign \$134  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$136  = { rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr, 17'h00000 };
+  assign \$138  = { rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr, 34'h000000000 };
   assign \$140  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
   assign \$143  = 1'h1;
   assign \$144  = \$142 ;
-  assign \$153  = { 1'h0, rq5_part0_0_r };
-  assign \$155  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
-  assign \$157  = { rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r, 17'h00000 };
-  assign \$159  = { rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r, 34'h000000000 };
+  assign \$153  = { 1'h0, rq5_part0_0_rr };
+  assign \$155  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
+  assign \$157  = { rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr, 17'h00000 };
+  assign \$159  = { rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr, 34'h000000000 };
   assign \$161  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
   assign \$164  = 1'h1;
   assign \$165  = \$163 ;
-  assign \$174  = { 1'h0, rq6_part0_0_r };
-  assign \$176  = { 14'h0000, rq6_part0_1_r, 17'h00000 };
-  assign \$178  = { rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r, 17'h00000 };
-  assign \$180  = { rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r, 34'h000000000 };
+  assign \$174  = { 1'h0, rq6_part0_0_rr };
+  assign \$176  = { 14'h0000, rq6_part0_1_rr, 17'h00000 };
+  assign \$178  = { rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr, 17'h00000 };
+  assign \$180  = { rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr, 34'h000000000 };
   assign \$182  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
   assign \$185  = 1'h1;
   assign \$186  = \$184 ;
-  assign \$195  = { 1'h0, rq7_part0_0_r };
-  assign \$197  = { 14'h0000, rq7_part0_1_r, 17'h00000 };
-  assign \$199  = { rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r, 17'h00000 };
-  assign \$201  = { rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r, 34'h000000000 };
+  assign \$195  = { 1'h0, rq7_part0_0_rr };
+  assign \$197  = { 14'h0000, rq7_part0_1_rr, 17'h00000 };
+  assign \$199  = { rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr, 17'h00000 };
+  assign \$201  = { rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr, 34'h000000000 };
   assign \$203  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
   assign \$206  = 1'h1;
   assign \$207  = \$205 ;
@@ -7989,132 +8410,132 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  wire [16:0] \$100 ;
-  wire [16:0] \$101 ;
-  wire [16:0] \$102 ;
-  wire [16:0] \$103 ;
-  wire [16:0] \$104 ;
-  wire [16:0] \$105 ;
-  wire [16:0] \$106 ;
-  wire [16:0] \$107 ;
-  wire [16:0] \$108 ;
-  wire [16:0] \$109 ;
+  wire [17:0] \$100 ;
+  wire [18:0] \$101 ;
+  wire [17:0] \$102 ;
+  wire [17:0] \$103 ;
+  wire [18:0] \$104 ;
+  wire [24:0] \$105 ;
+  wire [17:0] \$106 ;
+  wire [17:0] \$107 ;
+  wire [18:0] \$108 ;
+  wire [17:0] \$109 ;
   wire [23:0] \$11 ;
-  wire [16:0] \$110 ;
-  wire [16:0] \$111 ;
-  wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [16:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [16:0] \$118 ;
-  wire [16:0] \$119 ;
+  wire [17:0] \$110 ;
+  wire [18:0] \$111 ;
+  wire [24:0] \$112 ;
+  wire [17:0] \$113 ;
+  wire [17:0] \$114 ;
+  wire [18:0] \$115 ;
+  wire [17:0] \$116 ;
+  wire [17:0] \$117 ;
+  wire [18:0] \$118 ;
+  wire [24:0] \$119 ;
   wire [24:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [16:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
-  wire [16:0] \$128 ;
-  wire [16:0] \$129 ;
+  wire [17:0] \$120 ;
+  wire [17:0] \$121 ;
+  wire [18:0] \$122 ;
+  wire [17:0] \$123 ;
+  wire [17:0] \$124 ;
+  wire [18:0] \$125 ;
+  wire [24:0] \$126 ;
+  wire \$127 ;
+  wire [4:0] \$128 ;
+  wire \$129 ;
   reg [23:0] \$13 ;
-  wire [17:0] \$130 ;
-  wire [17:0] \$131 ;
-  wire [18:0] \$132 ;
-  wire [17:0] \$133 ;
-  wire [17:0] \$134 ;
-  wire [18:0] \$135 ;
-  wire [24:0] \$136 ;
-  wire [17:0] \$137 ;
-  wire [17:0] \$138 ;
-  wire [18:0] \$139 ;
+  wire [5:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire [23:0] \$14 ;
-  wire [17:0] \$140 ;
-  wire [17:0] \$141 ;
-  wire [18:0] \$142 ;
-  wire [24:0] \$143 ;
-  wire [17:0] \$144 ;
-  wire [17:0] \$145 ;
-  wire [18:0] \$146 ;
-  wire [17:0] \$147 ;
-  wire [17:0] \$148 ;
-  wire [18:0] \$149 ;
+  wire [4:0] \$140 ;
+  wire [4:0] \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire [4:0] \$147 ;
+  wire [4:0] \$148 ;
+  wire \$149 ;
   wire [24:0] \$15 ;
-  wire [24:0] \$150 ;
-  wire [17:0] \$151 ;
-  wire [17:0] \$152 ;
-  wire [18:0] \$153 ;
-  wire [17:0] \$154 ;
-  wire [17:0] \$155 ;
-  wire [18:0] \$156 ;
-  wire [24:0] \$157 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire [4:0] \$157 ;
   wire \$158 ;
-  wire [4:0] \$159 ;
+  wire \$159 ;
   reg [23:0] \$16 ;
   wire \$160 ;
-  wire [5:0] \$161 ;
-  wire \$162 ;
+  wire \$161 ;
+  wire [5:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  wire [95:0] \$169 ;
   wire [23:0] \$17 ;
-  wire \$170 ;
-  wire [3:0] \$171 ;
-  wire [3:0] \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire [3:0] \$178 ;
-  wire [3:0] \$179 ;
+  reg [1:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg [5:0] \$175 ;
+  reg [63:0] \$176 ;
+  reg \$177 ;
+  reg \$178 ;
+  reg \$179 ;
   wire [24:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire [4:0] \$188 ;
-  wire \$189 ;
+  reg \$180 ;
+  reg [1:0] \$181 ;
+  reg [63:0] \$182 ;
+  reg [5:0] \$183 ;
+  reg [5:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [7:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [7:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire [5:0] \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  reg [7:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [5:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [7:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [95:0] \$200 ;
-  reg [1:0] \$201 ;
-  reg [3:0] \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg [5:0] \$206 ;
-  reg [63:0] \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  reg [7:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [5:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [7:0] \$204 ;
+  reg [7:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [7:0] \$209 ;
   wire \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg [1:0] \$212 ;
-  reg [5:0] \$213 ;
+  reg [7:0] \$210 ;
+  reg [5:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [7:0] \$213 ;
   reg [7:0] \$214 ;
   reg [7:0] \$215 ;
   reg [7:0] \$216 ;
@@ -8122,109 +8543,109 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$218 ;
   reg [7:0] \$219 ;
   wire \$22 ;
-  reg [7:0] \$220 ;
+  reg [8:0] \$220 ;
   reg [7:0] \$221 ;
-  reg [5:0] \$222 ;
+  reg [8:0] \$222 ;
   reg [7:0] \$223 ;
-  reg [7:0] \$224 ;
+  reg [8:0] \$224 ;
   reg [7:0] \$225 ;
-  reg [7:0] \$226 ;
+  reg [8:0] \$226 ;
   reg [7:0] \$227 ;
-  reg [7:0] \$228 ;
+  reg [8:0] \$228 ;
   reg [7:0] \$229 ;
   wire \$23 ;
-  reg [7:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [7:0] \$232 ;
+  reg [8:0] \$230 ;
+  reg [7:0] \$231 ;
+  reg [8:0] \$232 ;
   reg [7:0] \$233 ;
-  reg [7:0] \$234 ;
+  reg [8:0] \$234 ;
   reg [7:0] \$235 ;
-  reg [7:0] \$236 ;
+  reg [8:0] \$236 ;
   reg [7:0] \$237 ;
-  reg [7:0] \$238 ;
+  reg [8:0] \$238 ;
   reg [7:0] \$239 ;
   wire \$24 ;
-  reg [5:0] \$240 ;
+  reg [8:0] \$240 ;
   reg [7:0] \$241 ;
-  reg [7:0] \$242 ;
+  reg [8:0] \$242 ;
   reg [7:0] \$243 ;
-  reg [7:0] \$244 ;
+  reg [8:0] \$244 ;
   reg [7:0] \$245 ;
-  reg [7:0] \$246 ;
+  reg [8:0] \$246 ;
   reg [7:0] \$247 ;
-  reg [7:0] \$248 ;
-  reg [8:0] \$249 ;
+  reg [8:0] \$248 ;
+  reg [7:0] \$249 ;
   wire \$25 ;
-  reg [7:0] \$250 ;
-  reg [8:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [8:0] \$253 ;
-  reg [7:0] \$254 ;
-  reg [8:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [8:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [8:0] \$259 ;
+  reg [8:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [8:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg [8:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [8:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [8:0] \$258 ;
+  reg [7:0] \$259 ;
   reg [1:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg [8:0] \$261 ;
-  reg [7:0] \$262 ;
-  reg [8:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [8:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [8:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [8:0] \$269 ;
+  reg [8:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [8:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [8:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [8:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [8:0] \$268 ;
+  reg [7:0] \$269 ;
   reg [3:0] \$27 ;
-  reg [7:0] \$270 ;
-  reg [8:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [8:0] \$273 ;
-  reg [7:0] \$274 ;
-  reg [8:0] \$275 ;
-  reg [7:0] \$276 ;
-  reg [8:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [8:0] \$279 ;
+  reg [8:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [8:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [8:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [8:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [8:0] \$278 ;
+  reg [7:0] \$279 ;
   reg \$28 ;
-  reg [7:0] \$280 ;
-  reg [8:0] \$281 ;
-  reg [7:0] \$282 ;
-  reg [8:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [8:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [8:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg [8:0] \$289 ;
+  reg [8:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [8:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [16:0] \$285 ;
+  reg [16:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
   reg \$29 ;
-  reg [7:0] \$290 ;
-  reg [8:0] \$291 ;
-  reg [7:0] \$292 ;
-  reg [8:0] \$293 ;
-  reg [7:0] \$294 ;
-  reg [8:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [8:0] \$297 ;
-  reg [7:0] \$298 ;
-  reg [8:0] \$299 ;
+  reg [16:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [16:0] \$295 ;
+  reg [16:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [16:0] \$299 ;
   wire \$3 ;
   reg \$30 ;
-  reg [7:0] \$300 ;
-  reg [8:0] \$301 ;
-  reg [7:0] \$302 ;
-  reg [8:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [8:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [8:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [8:0] \$309 ;
+  reg [16:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [16:0] \$302 ;
+  reg [16:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [16:0] \$307 ;
+  reg [16:0] \$308 ;
+  reg [16:0] \$309 ;
   wire \$31 ;
-  reg [7:0] \$310 ;
-  reg [8:0] \$311 ;
-  reg [7:0] \$312 ;
+  reg [16:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [16:0] \$312 ;
   reg [16:0] \$313 ;
   reg [16:0] \$314 ;
   reg [16:0] \$315 ;
@@ -8263,154 +8684,129 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$345 ;
   reg [16:0] \$346 ;
   reg [16:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [16:0] \$349 ;
-  wire [63:0] \$35 ;
-  reg [16:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [16:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [16:0] \$358 ;
-  reg [16:0] \$359 ;
-  wire [63:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [16:0] \$361 ;
-  reg [16:0] \$362 ;
-  reg [16:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [16:0] \$366 ;
-  reg [16:0] \$367 ;
-  reg [16:0] \$368 ;
-  reg [16:0] \$369 ;
-  wire [63:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [16:0] \$371 ;
-  reg [16:0] \$372 ;
-  reg [16:0] \$373 ;
-  reg [16:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [23:0] \$377 ;
-  reg [23:0] \$378 ;
-  reg [23:0] \$379 ;
-  wire [63:0] \$38 ;
-  reg [23:0] \$380 ;
-  reg [23:0] \$381 ;
-  reg [23:0] \$382 ;
-  reg [23:0] \$383 ;
-  reg [23:0] \$384 ;
-  reg [23:0] \$385 ;
-  reg [23:0] \$386 ;
-  reg [23:0] \$387 ;
+  reg [23:0] \$348 ;
+  reg [23:0] \$349 ;
+  wire [8:0] \$35 ;
+  reg [23:0] \$350 ;
+  reg [23:0] \$351 ;
+  reg [23:0] \$352 ;
+  reg [23:0] \$353 ;
+  reg [23:0] \$354 ;
+  reg [23:0] \$355 ;
+  reg [23:0] \$356 ;
+  reg [23:0] \$357 ;
+  reg [23:0] \$358 ;
+  reg [23:0] \$359 ;
+  wire [8:0] \$36 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg [1:0] \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [1:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
+  wire [8:0] \$37 ;
+  reg \$370 ;
+  reg [1:0] \$371 ;
+  reg \$372 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg [1:0] \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg [1:0] \$379 ;
+  wire [8:0] \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg [1:0] \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg [1:0] \$387 ;
   reg [23:0] \$388 ;
-  reg \$389 ;
-  wire [63:0] \$39 ;
-  reg \$390 ;
-  reg \$391 ;
-  reg [1:0] \$392 ;
-  reg \$393 ;
-  reg \$394 ;
-  reg \$395 ;
-  reg [1:0] \$396 ;
-  reg \$397 ;
-  reg \$398 ;
-  reg \$399 ;
+  reg [23:0] \$389 ;
+  wire [8:0] \$39 ;
+  reg [23:0] \$390 ;
+  reg [23:0] \$391 ;
+  reg [3:0] \$392 ;
+  reg [3:0] \$393 ;
+  reg [3:0] \$394 ;
+  reg [3:0] \$395 ;
+  reg \$396 ;
+  reg [95:0] \$397 ;
   wire \$4 ;
-  wire [63:0] \$40 ;
-  reg [1:0] \$400 ;
-  reg \$401 ;
-  reg \$402 ;
-  reg \$403 ;
-  reg [1:0] \$404 ;
-  reg \$405 ;
-  reg \$406 ;
-  reg \$407 ;
-  reg [1:0] \$408 ;
-  reg \$409 ;
-  wire [63:0] \$41 ;
-  reg \$410 ;
-  reg \$411 ;
-  reg [1:0] \$412 ;
-  reg [23:0] \$413 ;
-  reg [23:0] \$414 ;
-  reg [23:0] \$415 ;
-  reg [23:0] \$416 ;
-  reg [3:0] \$417 ;
-  reg [2:0] \$418 ;
-  reg [2:0] \$419 ;
-  wire [63:0] \$42 ;
-  reg [3:0] \$420 ;
-  reg \$421 ;
-  reg [95:0] \$422 ;
-  wire [63:0] \$43 ;
-  wire [63:0] \$44 ;
-  wire [63:0] \$45 ;
-  wire [63:0] \$46 ;
-  wire [63:0] \$47 ;
-  wire [63:0] \$48 ;
-  wire [63:0] \$49 ;
+  wire [8:0] \$40 ;
+  wire [8:0] \$41 ;
+  wire [8:0] \$42 ;
+  wire [8:0] \$43 ;
+  wire [8:0] \$44 ;
+  wire [8:0] \$45 ;
+  wire [8:0] \$46 ;
+  wire [8:0] \$47 ;
+  wire [8:0] \$48 ;
+  wire [8:0] \$49 ;
   wire \$5 ;
-  wire [63:0] \$50 ;
-  wire [63:0] \$51 ;
-  wire [63:0] \$52 ;
-  wire [63:0] \$53 ;
-  wire [63:0] \$54 ;
-  wire [63:0] \$55 ;
-  wire [63:0] \$56 ;
-  wire [63:0] \$57 ;
-  wire [63:0] \$58 ;
-  wire [63:0] \$59 ;
+  wire [8:0] \$50 ;
+  wire [8:0] \$51 ;
+  wire [8:0] \$52 ;
+  wire [8:0] \$53 ;
+  wire [8:0] \$54 ;
+  wire [8:0] \$55 ;
+  wire [8:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [8:0] \$58 ;
+  wire [8:0] \$59 ;
   wire \$6 ;
-  wire [63:0] \$60 ;
-  wire [63:0] \$61 ;
-  wire [63:0] \$62 ;
-  wire [63:0] \$63 ;
-  wire [63:0] \$64 ;
-  wire [63:0] \$65 ;
+  wire [8:0] \$60 ;
+  wire [8:0] \$61 ;
+  wire [8:0] \$62 ;
+  wire [8:0] \$63 ;
+  wire [8:0] \$64 ;
+  wire [8:0] \$65 ;
   wire [8:0] \$66 ;
-  wire [8:0] \$67 ;
-  wire [8:0] \$68 ;
-  wire [8:0] \$69 ;
+  wire [16:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire [16:0] \$69 ;
   reg [23:0] \$7 ;
-  wire [8:0] \$70 ;
-  wire [8:0] \$71 ;
-  wire [8:0] \$72 ;
-  wire [8:0] \$73 ;
-  wire [8:0] \$74 ;
-  wire [8:0] \$75 ;
-  wire [8:0] \$76 ;
-  wire [8:0] \$77 ;
-  wire [8:0] \$78 ;
-  wire [8:0] \$79 ;
+  wire [16:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire [16:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [16:0] \$79 ;
   wire [23:0] \$8 ;
-  wire [8:0] \$80 ;
-  wire [8:0] \$81 ;
-  wire [8:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [8:0] \$84 ;
-  wire [8:0] \$85 ;
-  wire [8:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [8:0] \$88 ;
-  wire [8:0] \$89 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
+  wire [16:0] \$82 ;
+  wire [16:0] \$83 ;
+  wire [16:0] \$84 ;
+  wire [16:0] \$85 ;
+  wire [16:0] \$86 ;
+  wire [16:0] \$87 ;
+  wire [16:0] \$88 ;
+  wire [16:0] \$89 ;
   wire [24:0] \$9 ;
-  wire [8:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [8:0] \$92 ;
-  wire [8:0] \$93 ;
-  wire [8:0] \$94 ;
-  wire [8:0] \$95 ;
-  wire [8:0] \$96 ;
-  wire [8:0] \$97 ;
+  wire [16:0] \$90 ;
+  wire [16:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
   wire [16:0] \$98 ;
-  wire [16:0] \$99 ;
+  wire [17:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
-  reg [2:0] \$signature__addr$42  = 3'h0;
+  reg [3:0] \$signature__addr$42  = 4'h0;
   wire [63:0] \$signature__data ;
   wire [95:0] \$signature__data$44 ;
   wire \$signature__en ;
@@ -8432,6 +8828,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [63:0] i__payload;
@@ -8456,6 +8853,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
@@ -8464,6 +8862,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
+  reg [1:0] nf8 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
@@ -8484,9 +8883,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* keep = 32'd1 *)
   reg [5:0] \port__addr$19  = 6'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$110 ;
-  wire [63:0] \port__data$127 ;
-  wire [63:0] \port__data$144 ;
+  wire [63:0] \port__data$112 ;
+  wire [63:0] \port__data$129 ;
+  wire [63:0] \port__data$146 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -8558,11 +8957,11 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [23:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
@@ -8578,9 +8977,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [5:0] rom3_addr;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  reg [2:0] \rport__addr$45  = 3'h0;
+  reg [3:0] \rport__addr$45  = 4'h0;
   wire [63:0] rport__data;
-  wire [95:0] \rport__data$252 ;
+  wire [95:0] \rport__data$258 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
@@ -8598,6 +8997,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] sum3_s0_1 = 24'h000000;
   reg [23:0] sum3_s1_0 = 24'h000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -8605,6 +9005,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -8701,6 +9102,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] x3_6 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x3_7 = 8'h00;
+  reg [63:0] x_mid = 64'h0000000000000000;
   reg [63:0] x_reg = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -8787,7 +9189,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [7:0];
+  reg [95:0] queue [8:0];
   initial begin
     queue[0] = 96'h000000000000000000000000;
     queue[1] = 96'h000000000000000000000000;
@@ -8797,12 +9199,13 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[5] = 96'h000000000000000000000000;
     queue[6] = 96'h000000000000000000000000;
     queue[7] = 96'h000000000000000000000000;
+    queue[8] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$36 )
       queue[\$signature__addr$42 ] <= q_in;
   end
-  assign \rport__data$252  = queue[\rport__addr$45 ];
+  assign \rport__data$258  = queue[\rport__addr$45 ];
   reg [63:0] rom0 [35:0];
   initial begin
     rom0[0] = 64'hdf1016f200055efe;
@@ -8890,7 +9293,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$110  = _2_;
+  assign \port__data$112  = _2_;
   reg [63:0] rom2 [35:0];
   initial begin
     rom2[0] = 64'he615f99df81d4bff;
@@ -8934,7 +9337,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$127  = _3_;
+  assign \port__data$129  = _3_;
   reg [63:0] rom3 [35:0];
   initial begin
     rom3[0] = 64'h058d1efa2f38555f;
@@ -8978,96 +9381,52 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk) begin
     _4_ <= rom3[\port__addr$19 ];
   end
-  assign \port__data$144  = _4_;
+  assign \port__data$146  = _4_;
   always @(posedge clk)
-    sum0_s1_0 <= \$379 ;
+    v6 <= \$376 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$380 ;
+    first6 <= \$377 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$381 ;
+    last6 <= \$378 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$382 ;
+    nf6 <= \$379 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$383 ;
+    v7 <= \$380 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$384 ;
+    first7 <= \$381 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$385 ;
+    last7 <= \$382 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$386 ;
+    nf7 <= \$383 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$387 ;
+    v8 <= \$384 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$388 ;
+    first8 <= \$385 ;
   always @(posedge clk)
-    v2 <= \$389 ;
+    last8 <= \$386 ;
   always @(posedge clk)
-    first2 <= \$390 ;
+    nf8 <= \$387 ;
   always @(posedge clk)
-    last2 <= \$391 ;
+    acc0 <= \$388 ;
   always @(posedge clk)
-    nf2 <= \$392 ;
+    acc1 <= \$389 ;
   always @(posedge clk)
-    v3 <= \$393 ;
+    acc2 <= \$390 ;
   always @(posedge clk)
-    first3 <= \$394 ;
+    acc3 <= \$391 ;
   always @(posedge clk)
-    last3 <= \$395 ;
+    q_owed <= \$392 ;
   always @(posedge clk)
-    nf3 <= \$396 ;
+    \$signature__addr$42  <= \$393 ;
   always @(posedge clk)
-    v4 <= \$397 ;
+    \rport__addr$45  <= \$394 ;
   always @(posedge clk)
-    first4 <= \$398 ;
+    q_stored <= \$395 ;
   always @(posedge clk)
-    last4 <= \$399 ;
+    o__valid <= \$396 ;
   always @(posedge clk)
-    nf4 <= \$400 ;
-  always @(posedge clk)
-    v5 <= \$401 ;
-  always @(posedge clk)
-    first5 <= \$402 ;
-  always @(posedge clk)
-    last5 <= \$403 ;
-  always @(posedge clk)
-    nf5 <= \$404 ;
-  always @(posedge clk)
-    v6 <= \$405 ;
-  always @(posedge clk)
-    first6 <= \$406 ;
-  always @(posedge clk)
-    last6 <= \$407 ;
-  always @(posedge clk)
-    nf6 <= \$408 ;
-  always @(posedge clk)
-    v7 <= \$409 ;
-  always @(posedge clk)
-    first7 <= \$410 ;
-  always @(posedge clk)
-    last7 <= \$411 ;
-  always @(posedge clk)
-    nf7 <= \$412 ;
-  always @(posedge clk)
-    acc0 <= \$413 ;
-  always @(posedge clk)
-    acc1 <= \$414 ;
-  always @(posedge clk)
-    acc2 <= \$415 ;
-  always @(posedge clk)
-    acc3 <= \$416 ;
-  always @(posedge clk)
-    q_owed <= \$417 ;
-  always @(posedge clk)
-    \$signature__addr$42  <= \$418 ;
-  always @(posedge clk)
-    \rport__addr$45  <= \$419 ;
-  always @(posedge clk)
-    q_stored <= \$420 ;
-  always @(posedge clk)
-    o__valid <= \$421 ;
-  always @(posedge clk)
-    o__payload <= \$422 ;
-  assign q_room = q_owed < 4'h9;
+    o__payload <= \$397 ;
+  assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -9077,15 +9436,15 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
+  assign \$8  = first8 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first7 ? \$10  : acc1;
+  assign \$11  = first8 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$14  = first7 ? \$13  : acc2;
+  assign \$14  = first8 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
-  assign \$17  = first7 ? \$16  : acc3;
+  assign \$17  = first8 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$19  = v7 & last7;
+  assign \$19  = v8 & last8;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -9097,857 +9456,728 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 7'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = from_input ? x_reg : rport__data;
-  assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = from_input ? x_reg : rport__data;
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = from_input ? x_reg : rport__data;
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = from_input ? x_reg : rport__data;
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = from_input ? x_reg : rport__data;
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = from_input ? x_reg : rport__data;
-  assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = from_input ? x_reg : rport__data;
-  assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = from_input ? x_reg : rport__data;
-  assign \$66  = $signed(x0_0) - $signed(8'h80);
-  assign \$67  = $signed(x0_1) - $signed(8'h80);
-  assign \$68  = $signed(x0_2) - $signed(8'h80);
-  assign \$69  = $signed(x0_3) - $signed(8'h80);
-  assign \$70  = $signed(x0_4) - $signed(8'h80);
-  assign \$71  = $signed(x0_5) - $signed(8'h80);
-  assign \$72  = $signed(x0_6) - $signed(8'h80);
-  assign \$73  = $signed(x0_7) - $signed(8'h80);
-  assign \$74  = $signed(x1_0) - $signed(8'h80);
-  assign \$75  = $signed(x1_1) - $signed(8'h80);
-  assign \$76  = $signed(x1_2) - $signed(8'h80);
-  assign \$77  = $signed(x1_3) - $signed(8'h80);
-  assign \$78  = $signed(x1_4) - $signed(8'h80);
-  assign \$79  = $signed(x1_5) - $signed(8'h80);
-  assign \$80  = $signed(x1_6) - $signed(8'h80);
-  assign \$81  = $signed(x1_7) - $signed(8'h80);
-  assign \$82  = $signed(x2_0) - $signed(8'h80);
-  assign \$83  = $signed(x2_1) - $signed(8'h80);
-  assign \$84  = $signed(x2_2) - $signed(8'h80);
-  assign \$85  = $signed(x2_3) - $signed(8'h80);
-  assign \$86  = $signed(x2_4) - $signed(8'h80);
-  assign \$87  = $signed(x2_5) - $signed(8'h80);
-  assign \$88  = $signed(x2_6) - $signed(8'h80);
-  assign \$89  = $signed(x2_7) - $signed(8'h80);
-  assign \$90  = $signed(x3_0) - $signed(8'h80);
-  assign \$91  = $signed(x3_1) - $signed(8'h80);
-  assign \$92  = $signed(x3_2) - $signed(8'h80);
-  assign \$93  = $signed(x3_3) - $signed(8'h80);
-  assign \$94  = $signed(x3_4) - $signed(8'h80);
-  assign \$95  = $signed(x3_5) - $signed(8'h80);
-  assign \$96  = $signed(x3_6) - $signed(8'h80);
-  assign \$97  = $signed(x3_7) - $signed(8'h80);
-  assign \$98  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$99  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$100  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$101  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$102  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$103  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$104  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$105  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$106  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$107  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$108  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$109  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$110  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$111  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$112  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$113  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$114  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$115  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$116  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$117  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$118  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$119  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$120  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$121  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$122  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$123  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$124  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$125  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$126  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$127  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$128  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$129  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$130  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$131  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$132  = $signed(\$130 ) + $signed(\$131 );
-  assign \$133  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$134  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$136  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$137  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$138  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$140  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$141  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$142  = $signed(\$140 ) + $signed(\$141 );
-  assign \$143  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$144  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$145  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$146  = $signed(\$144 ) + $signed(\$145 );
-  assign \$147  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$148  = $signed(prod2_6_r) + $signed(prod2_7_r);
-  assign \$149  = $signed(\$147 ) + $signed(\$148 );
-  assign \$150  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$151  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$152  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$153  = $signed(\$151 ) + $signed(\$152 );
-  assign \$154  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$155  = $signed(prod3_6_r) + $signed(prod3_7_r);
-  assign \$156  = $signed(\$154 ) + $signed(\$155 );
-  assign \$157  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$158  = issue & last_t;
-  assign \$159  = q_owed + \$158 ;
-  assign \$160  = o__valid & o__ready;
-  assign \$161  = \$159  - \$160 ;
-  assign \$162  = v7 & last7;
+  assign \$35  = $signed(x0_0) - $signed(8'h80);
+  assign \$36  = $signed(x0_1) - $signed(8'h80);
+  assign \$37  = $signed(x0_2) - $signed(8'h80);
+  assign \$38  = $signed(x0_3) - $signed(8'h80);
+  assign \$39  = $signed(x0_4) - $signed(8'h80);
+  assign \$40  = $signed(x0_5) - $signed(8'h80);
+  assign \$41  = $signed(x0_6) - $signed(8'h80);
+  assign \$42  = $signed(x0_7) - $signed(8'h80);
+  assign \$43  = $signed(x1_0) - $signed(8'h80);
+  assign \$44  = $signed(x1_1) - $signed(8'h80);
+  assign \$45  = $signed(x1_2) - $signed(8'h80);
+  assign \$46  = $signed(x1_3) - $signed(8'h80);
+  assign \$47  = $signed(x1_4) - $signed(8'h80);
+  assign \$48  = $signed(x1_5) - $signed(8'h80);
+  assign \$49  = $signed(x1_6) - $signed(8'h80);
+  assign \$50  = $signed(x1_7) - $signed(8'h80);
+  assign \$51  = $signed(x2_0) - $signed(8'h80);
+  assign \$52  = $signed(x2_1) - $signed(8'h80);
+  assign \$53  = $signed(x2_2) - $signed(8'h80);
+  assign \$54  = $signed(x2_3) - $signed(8'h80);
+  assign \$55  = $signed(x2_4) - $signed(8'h80);
+  assign \$56  = $signed(x2_5) - $signed(8'h80);
+  assign \$57  = $signed(x2_6) - $signed(8'h80);
+  assign \$58  = $signed(x2_7) - $signed(8'h80);
+  assign \$59  = $signed(x3_0) - $signed(8'h80);
+  assign \$60  = $signed(x3_1) - $signed(8'h80);
+  assign \$61  = $signed(x3_2) - $signed(8'h80);
+  assign \$62  = $signed(x3_3) - $signed(8'h80);
+  assign \$63  = $signed(x3_4) - $signed(8'h80);
+  assign \$64  = $signed(x3_5) - $signed(8'h80);
+  assign \$65  = $signed(x3_6) - $signed(8'h80);
+  assign \$66  = $signed(x3_7) - $signed(8'h80);
+  assign \$67  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$68  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$69  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$70  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$71  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$72  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$73  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$74  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$75  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$76  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$77  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$78  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$79  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$80  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$81  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$82  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$83  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$84  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$85  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$86  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$87  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$88  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$89  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$90  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$91  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$92  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$93  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$94  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$95  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$96  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$97  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$98  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$99  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$100  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$101  = $signed(\$99 ) + $signed(\$100 );
+  assign \$102  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$103  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$104  = $signed(\$102 ) + $signed(\$103 );
+  assign \$105  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$106  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$107  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$108  = $signed(\$106 ) + $signed(\$107 );
+  assign \$109  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$110  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$111  = $signed(\$109 ) + $signed(\$110 );
+  assign \$112  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$113  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$114  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$115  = $signed(\$113 ) + $signed(\$114 );
+  assign \$116  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$117  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$118  = $signed(\$116 ) + $signed(\$117 );
+  assign \$119  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$120  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$121  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$122  = $signed(\$120 ) + $signed(\$121 );
+  assign \$123  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$124  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$125  = $signed(\$123 ) + $signed(\$124 );
+  assign \$126  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$127  = issue & last_t;
+  assign \$128  = q_owed + \$127 ;
+  assign \$129  = o__valid & o__ready;
+  assign \$130  = \$128  - \$129 ;
+  assign \$131  = v8 & last8;
+  assign \$132  = ~ o__valid;
+  assign \$133  = \$132  | o__ready;
+  assign \$134  = | q_stored;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = \$133  & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$131  & \$137 ;
+  assign \$139  = \$signature__addr$42  == 4'h8;
+  assign \$140  = \$signature__addr$42  + 1'h1;
+  assign \$141  = \$139  ? 5'h00 : \$140 ;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = | q_stored;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = \rport__addr$45  == 4'h8;
+  assign \$147  = \rport__addr$45  + 1'h1;
+  assign \$148  = \$146  ? 5'h00 : \$147 ;
+  assign \$149  = v8 & last8;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$149  & \$155 ;
+  assign \$157  = q_stored + \$156 ;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = | q_stored;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = \$157  - \$161 ;
   assign \$163  = ~ o__valid;
   assign \$164  = \$163  | o__ready;
   assign \$165  = | q_stored;
-  assign \$166  = ~ \$165 ;
-  assign \$167  = \$164  & \$166 ;
-  assign \$168  = ~ \$167 ;
-  assign \$169  = \$162  & \$168 ;
-  assign \$170  = \$signature__addr$42  == 3'h7;
-  assign \$171  = \$signature__addr$42  + 1'h1;
-  assign \$172  = \$170  ? 4'h0 : \$171 ;
-  assign \$173  = ~ o__valid;
-  assign \$174  = \$173  | o__ready;
-  assign \$175  = | q_stored;
-  assign \$176  = \$174  & \$175 ;
-  assign \$177  = \rport__addr$45  == 3'h7;
-  assign \$178  = \rport__addr$45  + 1'h1;
-  assign \$179  = \$177  ? 4'h0 : \$178 ;
-  assign \$180  = v7 & last7;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = | q_stored;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = \$182  & \$184 ;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = \$180  & \$186 ;
-  assign \$188  = q_stored + \$187 ;
-  assign \$189  = ~ o__valid;
-  assign \$190  = \$189  | o__ready;
-  assign \$191  = | q_stored;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = \$188  - \$192 ;
-  assign \$194  = ~ o__valid;
-  assign \$195  = \$194  | o__ready;
-  assign \$196  = | q_stored;
-  assign \$197  = v7 & last7;
-  assign \$198  = \$196  | \$197 ;
-  assign \$199  = | q_stored;
-  assign \$200  = \$199  ? \rport__data$252  : q_in;
+  assign \$166  = v8 & last8;
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = | q_stored;
+  assign \$169  = \$168  ? \rport__data$258  : q_in;
   always @(posedge clk)
-    nf_t <= \$201 ;
+    nf_t <= \$170 ;
   always @(posedge clk)
-    \$signature__addr  <= \$202 ;
+    \$signature__addr  <= \$171 ;
   always @(posedge clk)
-    reads_input_t <= \$203 ;
+    reads_input_t <= \$172 ;
   always @(posedge clk)
-    first_t <= \$204 ;
+    first_t <= \$173 ;
   always @(posedge clk)
-    last_t <= \$205 ;
+    last_t <= \$174 ;
   always @(posedge clk)
-    t <= \$206 ;
+    t <= \$175 ;
   always @(posedge clk)
-    x_reg <= \$207 ;
+    x_reg <= \$176 ;
   always @(posedge clk)
-    from_input <= \$208 ;
+    from_input <= \$177 ;
   always @(posedge clk)
-    v1 <= \$209 ;
+    v1 <= \$178 ;
   always @(posedge clk)
-    first1 <= \$210 ;
+    first1 <= \$179 ;
   always @(posedge clk)
-    last1 <= \$211 ;
+    last1 <= \$180 ;
   always @(posedge clk)
-    nf1 <= \$212 ;
+    nf1 <= \$181 ;
   always @(posedge clk)
-    port__addr <= \$213 ;
+    x_mid <= \$182 ;
   always @(posedge clk)
-    x0_0 <= \$214 ;
+    t_mid <= \$183 ;
   always @(posedge clk)
-    x0_1 <= \$215 ;
+    port__addr <= \$184 ;
   always @(posedge clk)
-    x0_2 <= \$216 ;
+    x0_0 <= \$185 ;
   always @(posedge clk)
-    x0_3 <= \$217 ;
+    x0_1 <= \$186 ;
   always @(posedge clk)
-    x0_4 <= \$218 ;
+    x0_2 <= \$187 ;
   always @(posedge clk)
-    x0_5 <= \$219 ;
+    x0_3 <= \$188 ;
   always @(posedge clk)
-    x0_6 <= \$220 ;
+    x0_4 <= \$189 ;
   always @(posedge clk)
-    x0_7 <= \$221 ;
+    x0_5 <= \$190 ;
   always @(posedge clk)
-    \port__addr$15  <= \$222 ;
+    x0_6 <= \$191 ;
   always @(posedge clk)
-    x1_0 <= \$223 ;
+    x0_7 <= \$192 ;
   always @(posedge clk)
-    x1_1 <= \$224 ;
+    \port__addr$15  <= \$193 ;
   always @(posedge clk)
-    x1_2 <= \$225 ;
+    x1_0 <= \$194 ;
   always @(posedge clk)
-    x1_3 <= \$226 ;
+    x1_1 <= \$195 ;
   always @(posedge clk)
-    x1_4 <= \$227 ;
+    x1_2 <= \$196 ;
   always @(posedge clk)
-    x1_5 <= \$228 ;
+    x1_3 <= \$197 ;
   always @(posedge clk)
-    x1_6 <= \$229 ;
+    x1_4 <= \$198 ;
   always @(posedge clk)
-    x1_7 <= \$230 ;
+    x1_5 <= \$199 ;
   always @(posedge clk)
-    \port__addr$17  <= \$231 ;
+    x1_6 <= \$200 ;
   always @(posedge clk)
-    x2_0 <= \$232 ;
+    x1_7 <= \$201 ;
   always @(posedge clk)
-    x2_1 <= \$233 ;
+    \port__addr$17  <= \$202 ;
   always @(posedge clk)
-    x2_2 <= \$234 ;
+    x2_0 <= \$203 ;
   always @(posedge clk)
-    x2_3 <= \$235 ;
+    x2_1 <= \$204 ;
   always @(posedge clk)
-    x2_4 <= \$236 ;
+    x2_2 <= \$205 ;
   always @(posedge clk)
-    x2_5 <= \$237 ;
+    x2_3 <= \$206 ;
   always @(posedge clk)
-    x2_6 <= \$238 ;
+    x2_4 <= \$207 ;
   always @(posedge clk)
-    x2_7 <= \$239 ;
+    x2_5 <= \$208 ;
   always @(posedge clk)
-    \port__addr$19  <= \$240 ;
+    x2_6 <= \$209 ;
   always @(posedge clk)
-    x3_0 <= \$241 ;
+    x2_7 <= \$210 ;
   always @(posedge clk)
-    x3_1 <= \$242 ;
+    \port__addr$19  <= \$211 ;
   always @(posedge clk)
-    x3_2 <= \$243 ;
+    x3_0 <= \$212 ;
   always @(posedge clk)
-    x3_3 <= \$244 ;
+    x3_1 <= \$213 ;
   always @(posedge clk)
-    x3_4 <= \$245 ;
+    x3_2 <= \$214 ;
   always @(posedge clk)
-    x3_5 <= \$246 ;
+    x3_3 <= \$215 ;
   always @(posedge clk)
-    x3_6 <= \$247 ;
+    x3_4 <= \$216 ;
   always @(posedge clk)
-    x3_7 <= \$248 ;
+    x3_5 <= \$217 ;
   always @(posedge clk)
-    xoff0_0 <= \$249 ;
+    x3_6 <= \$218 ;
   always @(posedge clk)
-    w0_0 <= \$250 ;
+    x3_7 <= \$219 ;
   always @(posedge clk)
-    xoff0_1 <= \$251 ;
+    xoff0_0 <= \$220 ;
   always @(posedge clk)
-    w0_1 <= \$252 ;
+    w0_0 <= \$221 ;
   always @(posedge clk)
-    xoff0_2 <= \$253 ;
+    xoff0_1 <= \$222 ;
   always @(posedge clk)
-    w0_2 <= \$254 ;
+    w0_1 <= \$223 ;
   always @(posedge clk)
-    xoff0_3 <= \$255 ;
+    xoff0_2 <= \$224 ;
   always @(posedge clk)
-    w0_3 <= \$256 ;
+    w0_2 <= \$225 ;
   always @(posedge clk)
-    xoff0_4 <= \$257 ;
+    xoff0_3 <= \$226 ;
   always @(posedge clk)
-    w0_4 <= \$258 ;
+    w0_3 <= \$227 ;
   always @(posedge clk)
-    xoff0_5 <= \$259 ;
+    xoff0_4 <= \$228 ;
   always @(posedge clk)
-    w0_5 <= \$260 ;
+    w0_4 <= \$229 ;
   always @(posedge clk)
-    xoff0_6 <= \$261 ;
+    xoff0_5 <= \$230 ;
   always @(posedge clk)
-    w0_6 <= \$262 ;
+    w0_5 <= \$231 ;
   always @(posedge clk)
-    xoff0_7 <= \$263 ;
+    xoff0_6 <= \$232 ;
   always @(posedge clk)
-    w0_7 <= \$264 ;
+    w0_6 <= \$233 ;
   always @(posedge clk)
-    xoff1_0 <= \$265 ;
+    xoff0_7 <= \$234 ;
   always @(posedge clk)
-    w1_0 <= \$266 ;
+    w0_7 <= \$235 ;
   always @(posedge clk)
-    xoff1_1 <= \$267 ;
+    xoff1_0 <= \$236 ;
   always @(posedge clk)
-    w1_1 <= \$268 ;
+    w1_0 <= \$237 ;
   always @(posedge clk)
-    xoff1_2 <= \$269 ;
+    xoff1_1 <= \$238 ;
   always @(posedge clk)
-    w1_2 <= \$270 ;
+    w1_1 <= \$239 ;
   always @(posedge clk)
-    xoff1_3 <= \$271 ;
+    xoff1_2 <= \$240 ;
   always @(posedge clk)
-    w1_3 <= \$272 ;
+    w1_2 <= \$241 ;
   always @(posedge clk)
-    xoff1_4 <= \$273 ;
+    xoff1_3 <= \$242 ;
   always @(posedge clk)
-    w1_4 <= \$274 ;
+    w1_3 <= \$243 ;
   always @(posedge clk)
-    xoff1_5 <= \$275 ;
+    xoff1_4 <= \$244 ;
   always @(posedge clk)
-    w1_5 <= \$276 ;
+    w1_4 <= \$245 ;
   always @(posedge clk)
-    xoff1_6 <= \$277 ;
+    xoff1_5 <= \$246 ;
   always @(posedge clk)
-    w1_6 <= \$278 ;
+    w1_5 <= \$247 ;
   always @(posedge clk)
-    xoff1_7 <= \$279 ;
+    xoff1_6 <= \$248 ;
   always @(posedge clk)
-    w1_7 <= \$280 ;
+    w1_6 <= \$249 ;
   always @(posedge clk)
-    xoff2_0 <= \$281 ;
+    xoff1_7 <= \$250 ;
   always @(posedge clk)
-    w2_0 <= \$282 ;
+    w1_7 <= \$251 ;
   always @(posedge clk)
-    xoff2_1 <= \$283 ;
+    xoff2_0 <= \$252 ;
   always @(posedge clk)
-    w2_1 <= \$284 ;
+    w2_0 <= \$253 ;
   always @(posedge clk)
-    xoff2_2 <= \$285 ;
+    xoff2_1 <= \$254 ;
   always @(posedge clk)
-    w2_2 <= \$286 ;
+    w2_1 <= \$255 ;
   always @(posedge clk)
-    xoff2_3 <= \$287 ;
+    xoff2_2 <= \$256 ;
   always @(posedge clk)
-    w2_3 <= \$288 ;
+    w2_2 <= \$257 ;
   always @(posedge clk)
-    xoff2_4 <= \$289 ;
+    xoff2_3 <= \$258 ;
   always @(posedge clk)
-    w2_4 <= \$290 ;
+    w2_3 <= \$259 ;
   always @(posedge clk)
-    xoff2_5 <= \$291 ;
+    xoff2_4 <= \$260 ;
   always @(posedge clk)
-    w2_5 <= \$292 ;
+    w2_4 <= \$261 ;
   always @(posedge clk)
-    xoff2_6 <= \$293 ;
+    xoff2_5 <= \$262 ;
   always @(posedge clk)
-    w2_6 <= \$294 ;
+    w2_5 <= \$263 ;
   always @(posedge clk)
-    xoff2_7 <= \$295 ;
+    xoff2_6 <= \$264 ;
   always @(posedge clk)
-    w2_7 <= \$296 ;
+    w2_6 <= \$265 ;
   always @(posedge clk)
-    xoff3_0 <= \$297 ;
+    xoff2_7 <= \$266 ;
   always @(posedge clk)
-    w3_0 <= \$298 ;
+    w2_7 <= \$267 ;
   always @(posedge clk)
-    xoff3_1 <= \$299 ;
+    xoff3_0 <= \$268 ;
   always @(posedge clk)
-    w3_1 <= \$300 ;
+    w3_0 <= \$269 ;
   always @(posedge clk)
-    xoff3_2 <= \$301 ;
+    xoff3_1 <= \$270 ;
   always @(posedge clk)
-    w3_2 <= \$302 ;
+    w3_1 <= \$271 ;
   always @(posedge clk)
-    xoff3_3 <= \$303 ;
+    xoff3_2 <= \$272 ;
   always @(posedge clk)
-    w3_3 <= \$304 ;
+    w3_2 <= \$273 ;
   always @(posedge clk)
-    xoff3_4 <= \$305 ;
+    xoff3_3 <= \$274 ;
   always @(posedge clk)
-    w3_4 <= \$306 ;
+    w3_3 <= \$275 ;
   always @(posedge clk)
-    xoff3_5 <= \$307 ;
+    xoff3_4 <= \$276 ;
   always @(posedge clk)
-    w3_5 <= \$308 ;
+    w3_4 <= \$277 ;
   always @(posedge clk)
-    xoff3_6 <= \$309 ;
+    xoff3_5 <= \$278 ;
   always @(posedge clk)
-    w3_6 <= \$310 ;
+    w3_5 <= \$279 ;
   always @(posedge clk)
-    xoff3_7 <= \$311 ;
+    xoff3_6 <= \$280 ;
   always @(posedge clk)
-    w3_7 <= \$312 ;
+    w3_6 <= \$281 ;
   always @(posedge clk)
-    prod0_0 <= \$313 ;
+    xoff3_7 <= \$282 ;
   always @(posedge clk)
-    prod0_1 <= \$314 ;
+    w3_7 <= \$283 ;
   always @(posedge clk)
-    prod0_2 <= \$315 ;
+    prod0_0 <= \$284 ;
   always @(posedge clk)
-    prod0_3 <= \$316 ;
+    prod0_1 <= \$285 ;
   always @(posedge clk)
-    prod0_4 <= \$317 ;
+    prod0_2 <= \$286 ;
   always @(posedge clk)
-    prod0_5 <= \$318 ;
+    prod0_3 <= \$287 ;
   always @(posedge clk)
-    prod0_6 <= \$319 ;
+    prod0_4 <= \$288 ;
   always @(posedge clk)
-    prod0_7 <= \$320 ;
+    prod0_5 <= \$289 ;
   always @(posedge clk)
-    prod1_0 <= \$321 ;
+    prod0_6 <= \$290 ;
   always @(posedge clk)
-    prod1_1 <= \$322 ;
+    prod0_7 <= \$291 ;
   always @(posedge clk)
-    prod1_2 <= \$323 ;
+    prod1_0 <= \$292 ;
   always @(posedge clk)
-    prod1_3 <= \$324 ;
+    prod1_1 <= \$293 ;
   always @(posedge clk)
-    prod1_4 <= \$325 ;
+    prod1_2 <= \$294 ;
   always @(posedge clk)
-    prod1_5 <= \$326 ;
+    prod1_3 <= \$295 ;
   always @(posedge clk)
-    prod1_6 <= \$327 ;
+    prod1_4 <= \$296 ;
   always @(posedge clk)
-    prod1_7 <= \$328 ;
+    prod1_5 <= \$297 ;
   always @(posedge clk)
-    prod2_0 <= \$329 ;
+    prod1_6 <= \$298 ;
   always @(posedge clk)
-    prod2_1 <= \$330 ;
+    prod1_7 <= \$299 ;
   always @(posedge clk)
-    prod2_2 <= \$331 ;
+    prod2_0 <= \$300 ;
   always @(posedge clk)
-    prod2_3 <= \$332 ;
+    prod2_1 <= \$301 ;
   always @(posedge clk)
-    prod2_4 <= \$333 ;
+    prod2_2 <= \$302 ;
   always @(posedge clk)
-    prod2_5 <= \$334 ;
+    prod2_3 <= \$303 ;
   always @(posedge clk)
-    prod2_6 <= \$335 ;
+    prod2_4 <= \$304 ;
   always @(posedge clk)
-    prod2_7 <= \$336 ;
+    prod2_5 <= \$305 ;
   always @(posedge clk)
-    prod3_0 <= \$337 ;
+    prod2_6 <= \$306 ;
   always @(posedge clk)
-    prod3_1 <= \$338 ;
+    prod2_7 <= \$307 ;
   always @(posedge clk)
-    prod3_2 <= \$339 ;
+    prod3_0 <= \$308 ;
   always @(posedge clk)
-    prod3_3 <= \$340 ;
+    prod3_1 <= \$309 ;
   always @(posedge clk)
-    prod3_4 <= \$341 ;
+    prod3_2 <= \$310 ;
   always @(posedge clk)
-    prod3_5 <= \$342 ;
+    prod3_3 <= \$311 ;
   always @(posedge clk)
-    prod3_6 <= \$343 ;
+    prod3_4 <= \$312 ;
   always @(posedge clk)
-    prod3_7 <= \$344 ;
+    prod3_5 <= \$313 ;
   always @(posedge clk)
-    prod0_0_r <= \$345 ;
+    prod3_6 <= \$314 ;
   always @(posedge clk)
-    prod0_1_r <= \$346 ;
+    prod3_7 <= \$315 ;
   always @(posedge clk)
-    prod0_2_r <= \$347 ;
+    prod0_0_r <= \$316 ;
   always @(posedge clk)
-    prod0_3_r <= \$348 ;
+    prod0_1_r <= \$317 ;
   always @(posedge clk)
-    prod0_4_r <= \$349 ;
+    prod0_2_r <= \$318 ;
   always @(posedge clk)
-    prod0_5_r <= \$350 ;
+    prod0_3_r <= \$319 ;
   always @(posedge clk)
-    prod0_6_r <= \$351 ;
+    prod0_4_r <= \$320 ;
   always @(posedge clk)
-    prod0_7_r <= \$352 ;
+    prod0_5_r <= \$321 ;
   always @(posedge clk)
-    prod1_0_r <= \$353 ;
+    prod0_6_r <= \$322 ;
   always @(posedge clk)
-    prod1_1_r <= \$354 ;
+    prod0_7_r <= \$323 ;
   always @(posedge clk)
-    prod1_2_r <= \$355 ;
+    prod1_0_r <= \$324 ;
   always @(posedge clk)
-    prod1_3_r <= \$356 ;
+    prod1_1_r <= \$325 ;
   always @(posedge clk)
-    prod1_4_r <= \$357 ;
+    prod1_2_r <= \$326 ;
   always @(posedge clk)
-    prod1_5_r <= \$358 ;
+    prod1_3_r <= \$327 ;
   always @(posedge clk)
-    prod1_6_r <= \$359 ;
+    prod1_4_r <= \$328 ;
   always @(posedge clk)
-    prod1_7_r <= \$360 ;
+    prod1_5_r <= \$329 ;
   always @(posedge clk)
-    prod2_0_r <= \$361 ;
+    prod1_6_r <= \$330 ;
   always @(posedge clk)
-    prod2_1_r <= \$362 ;
+    prod1_7_r <= \$331 ;
   always @(posedge clk)
-    prod2_2_r <= \$363 ;
+    prod2_0_r <= \$332 ;
   always @(posedge clk)
-    prod2_3_r <= \$364 ;
+    prod2_1_r <= \$333 ;
   always @(posedge clk)
-    prod2_4_r <= \$365 ;
+    prod2_2_r <= \$334 ;
   always @(posedge clk)
-    prod2_5_r <= \$366 ;
+    prod2_3_r <= \$335 ;
   always @(posedge clk)
-    prod2_6_r <= \$367 ;
+    prod2_4_r <= \$336 ;
   always @(posedge clk)
-    prod2_7_r <= \$368 ;
+    prod2_5_r <= \$337 ;
   always @(posedge clk)
-    prod3_0_r <= \$369 ;
+    prod2_6_r <= \$338 ;
   always @(posedge clk)
-    prod3_1_r <= \$370 ;
+    prod2_7_r <= \$339 ;
   always @(posedge clk)
-    prod3_2_r <= \$371 ;
+    prod3_0_r <= \$340 ;
   always @(posedge clk)
-    prod3_3_r <= \$372 ;
+    prod3_1_r <= \$341 ;
   always @(posedge clk)
-    prod3_4_r <= \$373 ;
+    prod3_2_r <= \$342 ;
   always @(posedge clk)
-    prod3_5_r <= \$374 ;
+    prod3_3_r <= \$343 ;
   always @(posedge clk)
-    prod3_6_r <= \$375 ;
+    prod3_4_r <= \$344 ;
   always @(posedge clk)
-    prod3_7_r <= \$376 ;
+    prod3_5_r <= \$345 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$377 ;
+    prod3_6_r <= \$346 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$378 ;
+    prod3_7_r <= \$347 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$348 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$349 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$350 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$351 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$352 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$353 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$354 ;
+  always @(posedge clk)
+    sum2_s0_1 <= \$355 ;
+  always @(posedge clk)
+    sum2_s1_0 <= \$356 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$357 ;
+  always @(posedge clk)
+    sum3_s0_1 <= \$358 ;
+  always @(posedge clk)
+    sum3_s1_0 <= \$359 ;
+  always @(posedge clk)
+    v2 <= \$360 ;
+  always @(posedge clk)
+    first2 <= \$361 ;
+  always @(posedge clk)
+    last2 <= \$362 ;
+  always @(posedge clk)
+    nf2 <= \$363 ;
+  always @(posedge clk)
+    v3 <= \$364 ;
+  always @(posedge clk)
+    first3 <= \$365 ;
+  always @(posedge clk)
+    last3 <= \$366 ;
+  always @(posedge clk)
+    nf3 <= \$367 ;
+  always @(posedge clk)
+    v4 <= \$368 ;
+  always @(posedge clk)
+    first4 <= \$369 ;
+  always @(posedge clk)
+    last4 <= \$370 ;
+  always @(posedge clk)
+    nf4 <= \$371 ;
+  always @(posedge clk)
+    v5 <= \$372 ;
+  always @(posedge clk)
+    first5 <= \$373 ;
+  always @(posedge clk)
+    last5 <= \$374 ;
+  always @(posedge clk)
+    nf5 <= \$375 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$377  = first5;
     if (rst) begin
-      \$380  = 24'h000000;
+      \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    \$378  = last5;
     if (rst) begin
-      \$381  = 24'h000000;
+      \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = \$143 [23:0];
+    \$379  = nf5;
     if (rst) begin
-      \$382  = 24'h000000;
+      \$379  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
+    \$380  = v6;
     if (rst) begin
-      \$383  = 24'h000000;
+      \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
+    \$381  = first6;
     if (rst) begin
-      \$384  = 24'h000000;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = \$150 [23:0];
+    \$382  = last6;
     if (rst) begin
-      \$385  = 24'h000000;
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
+    \$383  = nf6;
     if (rst) begin
-      \$386  = 24'h000000;
+      \$383  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    \$384  = v7;
     if (rst) begin
-      \$387  = 24'h000000;
+      \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = \$157 [23:0];
+    \$385  = first7;
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$386  = last7;
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$387  = nf7;
+    if (rst) begin
+      \$387  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$388  = acc0;
+    if (v8) begin
+      \$388  = \$9 [23:0];
+    end
     if (rst) begin
       \$388  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = v1;
+    \$389  = acc1;
+    if (v8) begin
+      \$389  = \$12 [23:0];
+    end
     if (rst) begin
-      \$389  = 1'h0;
+      \$389  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = first1;
+    \$390  = acc2;
+    if (v8) begin
+      \$390  = \$15 [23:0];
+    end
     if (rst) begin
-      \$390  = 1'h0;
+      \$390  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = last1;
+    \$391  = acc3;
+    if (v8) begin
+      \$391  = \$18 [23:0];
+    end
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = nf1;
+    \$392  = \$130 [3:0];
     if (rst) begin
-      \$392  = 2'h0;
+      \$392  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = v2;
+    \$393  = \$signature__addr$42 ;
+    if (\$138 ) begin
+      \$393  = \$141 [3:0];
+    end
     if (rst) begin
-      \$393  = 1'h0;
+      \$393  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = first2;
+    \$394  = \rport__addr$45 ;
+    if (\$145 ) begin
+      \$394  = \$148 [3:0];
+    end
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = last2;
+    \$395  = \$162 [3:0];
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = nf2;
+    \$396  = o__valid;
+    if (\$164 ) begin
+      \$396  = \$167 ;
+    end
     if (rst) begin
-      \$396  = 2'h0;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = v3;
-    if (rst) begin
-      \$397  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = first3;
-    if (rst) begin
-      \$398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = last3;
-    if (rst) begin
-      \$399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = nf3;
-    if (rst) begin
-      \$400  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = v4;
-    if (rst) begin
-      \$401  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = first4;
-    if (rst) begin
-      \$402  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = last4;
-    if (rst) begin
-      \$403  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = nf4;
-    if (rst) begin
-      \$404  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = v5;
-    if (rst) begin
-      \$405  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = first5;
-    if (rst) begin
-      \$406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = last5;
-    if (rst) begin
-      \$407  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = nf5;
-    if (rst) begin
-      \$408  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = v6;
-    if (rst) begin
-      \$409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$410  = first6;
-    if (rst) begin
-      \$410  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$411  = last6;
-    if (rst) begin
-      \$411  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$412  = nf6;
-    if (rst) begin
-      \$412  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$413  = acc0;
-    if (v7) begin
-      \$413  = \$9 [23:0];
+    \$397  = o__payload;
+    if (\$164 ) begin
+      \$397  = \$169 ;
     end
     if (rst) begin
-      \$413  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$414  = acc1;
-    if (v7) begin
-      \$414  = \$12 [23:0];
-    end
-    if (rst) begin
-      \$414  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$415  = acc2;
-    if (v7) begin
-      \$415  = \$15 [23:0];
-    end
-    if (rst) begin
-      \$415  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$416  = acc3;
-    if (v7) begin
-      \$416  = \$18 [23:0];
-    end
-    if (rst) begin
-      \$416  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$417  = \$161 [3:0];
-    if (rst) begin
-      \$417  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$418  = \$signature__addr$42 ;
-    if (\$169 ) begin
-      \$418  = \$172 [2:0];
-    end
-    if (rst) begin
-      \$418  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$419  = \rport__addr$45 ;
-    if (\$176 ) begin
-      \$419  = \$179 [2:0];
-    end
-    if (rst) begin
-      \$419  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$420  = \$193 [3:0];
-    if (rst) begin
-      \$420  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$421  = o__valid;
-    if (\$195 ) begin
-      \$421  = \$198 ;
-    end
-    if (rst) begin
-      \$421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$422  = o__payload;
-    if (\$195 ) begin
-      \$422  = \$200 ;
-    end
-    if (rst) begin
-      \$422  = 96'h000000000000000000000000;
+      \$397  = 96'h000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       2'h0:
           \$7  = 24'hfffc6a;
       2'h1:
@@ -9961,7 +10191,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       2'h0:
           \$10  = 24'hfffe48;
       2'h1:
@@ -9975,7 +10205,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       2'h0:
           \$13  = 24'hfffcdd;
       2'h1:
@@ -9989,7 +10219,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       2'h0:
           \$16  = 24'hfff71c;
       2'h1:
@@ -10392,1273 +10622,1469 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = nf_t;
+    \$170  = nf_t;
     if (issue) begin
-      \$201  = \$26 ;
+      \$170  = \$26 ;
     end
     if (rst) begin
-      \$201  = 2'h0;
+      \$170  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = \$signature__addr ;
+    \$171  = \$signature__addr ;
     if (issue) begin
-      \$202  = \$27 ;
+      \$171  = \$27 ;
     end
     if (rst) begin
-      \$202  = 4'h0;
+      \$171  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = reads_input_t;
+    \$172  = reads_input_t;
     if (issue) begin
-      \$203  = \$28 ;
+      \$172  = \$28 ;
     end
     if (rst) begin
-      \$203  = 1'h1;
+      \$172  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = first_t;
+    \$173  = first_t;
     if (issue) begin
-      \$204  = \$29 ;
+      \$173  = \$29 ;
     end
     if (rst) begin
-      \$204  = 1'h1;
+      \$173  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = last_t;
+    \$174  = last_t;
     if (issue) begin
-      \$205  = \$30 ;
+      \$174  = \$30 ;
     end
     if (rst) begin
-      \$205  = 1'h0;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = t;
+    \$175  = t;
     if (issue) begin
-      \$206  = \$33 [5:0];
+      \$175  = \$33 [5:0];
     end
     if (rst) begin
-      \$206  = 6'h00;
+      \$175  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = i__payload;
+    \$176  = i__payload;
     if (rst) begin
-      \$207  = 64'h0000000000000000;
+      \$176  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = reads_input_t;
+    \$177  = reads_input_t;
     if (rst) begin
-      \$208  = 1'h0;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = issue;
+    \$178  = issue;
     if (rst) begin
-      \$209  = 1'h0;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = first_t;
+    \$179  = first_t;
     if (rst) begin
-      \$210  = 1'h0;
+      \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = last_t;
+    \$180  = last_t;
     if (rst) begin
-      \$211  = 1'h0;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = nf_t;
+    \$181  = nf_t;
     if (rst) begin
-      \$212  = 2'h0;
+      \$181  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = t;
+    \$182  = \$34 ;
     if (rst) begin
-      \$213  = 6'h00;
+      \$182  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = \$34 [7:0];
+    \$183  = t;
+    if (rst) begin
+      \$183  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$184  = t_mid;
+    if (rst) begin
+      \$184  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$185  = x_mid[7:0];
+    if (rst) begin
+      \$185  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$186  = x_mid[15:8];
+    if (rst) begin
+      \$186  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$187  = x_mid[23:16];
+    if (rst) begin
+      \$187  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$188  = x_mid[31:24];
+    if (rst) begin
+      \$188  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$189  = x_mid[39:32];
+    if (rst) begin
+      \$189  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$190  = x_mid[47:40];
+    if (rst) begin
+      \$190  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$191  = x_mid[55:48];
+    if (rst) begin
+      \$191  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$192  = x_mid[63:56];
+    if (rst) begin
+      \$192  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$193  = t_mid;
+    if (rst) begin
+      \$193  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$194  = x_mid[7:0];
+    if (rst) begin
+      \$194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$195  = x_mid[15:8];
+    if (rst) begin
+      \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$196  = x_mid[23:16];
+    if (rst) begin
+      \$196  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$197  = x_mid[31:24];
+    if (rst) begin
+      \$197  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$198  = x_mid[39:32];
+    if (rst) begin
+      \$198  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$199  = x_mid[47:40];
+    if (rst) begin
+      \$199  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$200  = x_mid[55:48];
+    if (rst) begin
+      \$200  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$201  = x_mid[63:56];
+    if (rst) begin
+      \$201  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$202  = t_mid;
+    if (rst) begin
+      \$202  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$203  = x_mid[7:0];
+    if (rst) begin
+      \$203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$204  = x_mid[15:8];
+    if (rst) begin
+      \$204  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$205  = x_mid[23:16];
+    if (rst) begin
+      \$205  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$206  = x_mid[31:24];
+    if (rst) begin
+      \$206  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$207  = x_mid[39:32];
+    if (rst) begin
+      \$207  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$208  = x_mid[47:40];
+    if (rst) begin
+      \$208  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$209  = x_mid[55:48];
+    if (rst) begin
+      \$209  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$210  = x_mid[63:56];
+    if (rst) begin
+      \$210  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$211  = t_mid;
+    if (rst) begin
+      \$211  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$212  = x_mid[7:0];
+    if (rst) begin
+      \$212  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$213  = x_mid[15:8];
+    if (rst) begin
+      \$213  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$214  = x_mid[23:16];
     if (rst) begin
       \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = \$35 [15:8];
+    \$215  = x_mid[31:24];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = \$36 [23:16];
+    \$216  = x_mid[39:32];
     if (rst) begin
       \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = \$37 [31:24];
+    \$217  = x_mid[47:40];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = \$38 [39:32];
+    \$218  = x_mid[55:48];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = \$39 [47:40];
+    \$219  = x_mid[63:56];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = \$40 [55:48];
+    \$220  = \$35 ;
     if (rst) begin
-      \$220  = 8'h00;
+      \$220  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = \$41 [63:56];
+    \$221  = port__data[7:0];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = t;
+    \$222  = \$36 ;
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = \$42 [7:0];
+    \$223  = port__data[15:8];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = \$43 [15:8];
+    \$224  = \$37 ;
     if (rst) begin
-      \$224  = 8'h00;
+      \$224  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = \$44 [23:16];
+    \$225  = port__data[23:16];
     if (rst) begin
       \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = \$45 [31:24];
+    \$226  = \$38 ;
     if (rst) begin
-      \$226  = 8'h00;
+      \$226  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = \$46 [39:32];
+    \$227  = port__data[31:24];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = \$47 [47:40];
+    \$228  = \$39 ;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = \$48 [55:48];
+    \$229  = port__data[39:32];
     if (rst) begin
       \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = \$49 [63:56];
+    \$230  = \$40 ;
     if (rst) begin
-      \$230  = 8'h00;
+      \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = t;
+    \$231  = port__data[47:40];
     if (rst) begin
-      \$231  = 6'h00;
+      \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = \$50 [7:0];
+    \$232  = \$41 ;
     if (rst) begin
-      \$232  = 8'h00;
+      \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = \$51 [15:8];
+    \$233  = port__data[55:48];
     if (rst) begin
       \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = \$52 [23:16];
+    \$234  = \$42 ;
     if (rst) begin
-      \$234  = 8'h00;
+      \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = \$53 [31:24];
+    \$235  = port__data[63:56];
     if (rst) begin
       \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = \$54 [39:32];
+    \$236  = \$43 ;
     if (rst) begin
-      \$236  = 8'h00;
+      \$236  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = \$55 [47:40];
+    \$237  = \port__data$112 [7:0];
     if (rst) begin
       \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = \$56 [55:48];
+    \$238  = \$44 ;
     if (rst) begin
-      \$238  = 8'h00;
+      \$238  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = \$57 [63:56];
+    \$239  = \port__data$112 [15:8];
     if (rst) begin
       \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = t;
+    \$240  = \$45 ;
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = \$58 [7:0];
+    \$241  = \port__data$112 [23:16];
     if (rst) begin
       \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = \$59 [15:8];
+    \$242  = \$46 ;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = \$60 [23:16];
+    \$243  = \port__data$112 [31:24];
     if (rst) begin
       \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = \$61 [31:24];
+    \$244  = \$47 ;
     if (rst) begin
-      \$244  = 8'h00;
+      \$244  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = \$62 [39:32];
+    \$245  = \port__data$112 [39:32];
     if (rst) begin
       \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = \$63 [47:40];
+    \$246  = \$48 ;
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = \$64 [55:48];
+    \$247  = \port__data$112 [47:40];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = \$65 [63:56];
+    \$248  = \$49 ;
     if (rst) begin
-      \$248  = 8'h00;
+      \$248  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = \$66 ;
+    \$249  = \port__data$112 [55:48];
     if (rst) begin
-      \$249  = 9'h000;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = port__data[7:0];
+    \$250  = \$50 ;
     if (rst) begin
-      \$250  = 8'h00;
+      \$250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = \$67 ;
+    \$251  = \port__data$112 [63:56];
     if (rst) begin
-      \$251  = 9'h000;
+      \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = port__data[15:8];
+    \$252  = \$51 ;
     if (rst) begin
-      \$252  = 8'h00;
+      \$252  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = \$68 ;
+    \$253  = \port__data$129 [7:0];
     if (rst) begin
-      \$253  = 9'h000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = port__data[23:16];
+    \$254  = \$52 ;
     if (rst) begin
-      \$254  = 8'h00;
+      \$254  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = \$69 ;
+    \$255  = \port__data$129 [15:8];
     if (rst) begin
-      \$255  = 9'h000;
+      \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = port__data[31:24];
+    \$256  = \$53 ;
     if (rst) begin
-      \$256  = 8'h00;
+      \$256  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = \$70 ;
+    \$257  = \port__data$129 [23:16];
     if (rst) begin
-      \$257  = 9'h000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = port__data[39:32];
+    \$258  = \$54 ;
     if (rst) begin
-      \$258  = 8'h00;
+      \$258  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = \$71 ;
+    \$259  = \port__data$129 [31:24];
     if (rst) begin
-      \$259  = 9'h000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = port__data[47:40];
+    \$260  = \$55 ;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = \$72 ;
+    \$261  = \port__data$129 [39:32];
     if (rst) begin
-      \$261  = 9'h000;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = port__data[55:48];
+    \$262  = \$56 ;
     if (rst) begin
-      \$262  = 8'h00;
+      \$262  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = \$73 ;
+    \$263  = \port__data$129 [47:40];
     if (rst) begin
-      \$263  = 9'h000;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = port__data[63:56];
+    \$264  = \$57 ;
     if (rst) begin
-      \$264  = 8'h00;
+      \$264  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = \$74 ;
+    \$265  = \port__data$129 [55:48];
     if (rst) begin
-      \$265  = 9'h000;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = \port__data$110 [7:0];
+    \$266  = \$58 ;
     if (rst) begin
-      \$266  = 8'h00;
+      \$266  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = \$75 ;
+    \$267  = \port__data$129 [63:56];
     if (rst) begin
-      \$267  = 9'h000;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = \port__data$110 [15:8];
+    \$268  = \$59 ;
     if (rst) begin
-      \$268  = 8'h00;
+      \$268  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = \$76 ;
+    \$269  = \port__data$146 [7:0];
     if (rst) begin
-      \$269  = 9'h000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = \port__data$110 [23:16];
+    \$270  = \$60 ;
     if (rst) begin
-      \$270  = 8'h00;
+      \$270  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = \$77 ;
+    \$271  = \port__data$146 [15:8];
     if (rst) begin
-      \$271  = 9'h000;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = \port__data$110 [31:24];
+    \$272  = \$61 ;
     if (rst) begin
-      \$272  = 8'h00;
+      \$272  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = \$78 ;
+    \$273  = \port__data$146 [23:16];
     if (rst) begin
-      \$273  = 9'h000;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = \port__data$110 [39:32];
+    \$274  = \$62 ;
     if (rst) begin
-      \$274  = 8'h00;
+      \$274  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = \$79 ;
+    \$275  = \port__data$146 [31:24];
     if (rst) begin
-      \$275  = 9'h000;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = \port__data$110 [47:40];
+    \$276  = \$63 ;
     if (rst) begin
-      \$276  = 8'h00;
+      \$276  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = \$80 ;
+    \$277  = \port__data$146 [39:32];
     if (rst) begin
-      \$277  = 9'h000;
+      \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = \port__data$110 [55:48];
+    \$278  = \$64 ;
     if (rst) begin
-      \$278  = 8'h00;
+      \$278  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = \$81 ;
+    \$279  = \port__data$146 [47:40];
     if (rst) begin
-      \$279  = 9'h000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = \port__data$110 [63:56];
+    \$280  = \$65 ;
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = \$82 ;
+    \$281  = \port__data$146 [55:48];
     if (rst) begin
-      \$281  = 9'h000;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = \port__data$127 [7:0];
+    \$282  = \$66 ;
     if (rst) begin
-      \$282  = 8'h00;
+      \$282  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = \$83 ;
+    \$283  = \port__data$146 [63:56];
     if (rst) begin
-      \$283  = 9'h000;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = \port__data$127 [15:8];
+    \$284  = \$67 ;
     if (rst) begin
-      \$284  = 8'h00;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = \$84 ;
+    \$285  = \$68 ;
     if (rst) begin
-      \$285  = 9'h000;
+      \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = \port__data$127 [23:16];
+    \$286  = \$69 ;
     if (rst) begin
-      \$286  = 8'h00;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = \$85 ;
+    \$287  = \$70 ;
     if (rst) begin
-      \$287  = 9'h000;
+      \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = \port__data$127 [31:24];
+    \$288  = \$71 ;
     if (rst) begin
-      \$288  = 8'h00;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = \$86 ;
+    \$289  = \$72 ;
     if (rst) begin
-      \$289  = 9'h000;
+      \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = \port__data$127 [39:32];
+    \$290  = \$73 ;
     if (rst) begin
-      \$290  = 8'h00;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$87 ;
+    \$291  = \$74 ;
     if (rst) begin
-      \$291  = 9'h000;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = \port__data$127 [47:40];
+    \$292  = \$75 ;
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$88 ;
+    \$293  = \$76 ;
     if (rst) begin
-      \$293  = 9'h000;
+      \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \port__data$127 [55:48];
+    \$294  = \$77 ;
     if (rst) begin
-      \$294  = 8'h00;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$89 ;
+    \$295  = \$78 ;
     if (rst) begin
-      \$295  = 9'h000;
+      \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = \port__data$127 [63:56];
+    \$296  = \$79 ;
     if (rst) begin
-      \$296  = 8'h00;
+      \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = \$90 ;
+    \$297  = \$80 ;
     if (rst) begin
-      \$297  = 9'h000;
+      \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = \port__data$144 [7:0];
+    \$298  = \$81 ;
     if (rst) begin
-      \$298  = 8'h00;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = \$91 ;
+    \$299  = \$82 ;
     if (rst) begin
-      \$299  = 9'h000;
+      \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = \port__data$144 [15:8];
+    \$300  = \$83 ;
     if (rst) begin
-      \$300  = 8'h00;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = \$92 ;
+    \$301  = \$84 ;
     if (rst) begin
-      \$301  = 9'h000;
+      \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = \port__data$144 [23:16];
+    \$302  = \$85 ;
     if (rst) begin
-      \$302  = 8'h00;
+      \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = \$93 ;
+    \$303  = \$86 ;
     if (rst) begin
-      \$303  = 9'h000;
+      \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = \port__data$144 [31:24];
+    \$304  = \$87 ;
     if (rst) begin
-      \$304  = 8'h00;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = \$94 ;
+    \$305  = \$88 ;
     if (rst) begin
-      \$305  = 9'h000;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \port__data$144 [39:32];
+    \$306  = \$89 ;
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = \$95 ;
+    \$307  = \$90 ;
     if (rst) begin
-      \$307  = 9'h000;
+      \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = \port__data$144 [47:40];
+    \$308  = \$91 ;
     if (rst) begin
-      \$308  = 8'h00;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = \$96 ;
+    \$309  = \$92 ;
     if (rst) begin
-      \$309  = 9'h000;
+      \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = \port__data$144 [55:48];
+    \$310  = \$93 ;
     if (rst) begin
-      \$310  = 8'h00;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = \$97 ;
+    \$311  = \$94 ;
     if (rst) begin
-      \$311  = 9'h000;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = \port__data$144 [63:56];
+    \$312  = \$95 ;
     if (rst) begin
-      \$312  = 8'h00;
+      \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = \$98 ;
+    \$313  = \$96 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = \$99 ;
+    \$314  = \$97 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = \$100 ;
+    \$315  = \$98 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = \$101 ;
+    \$316  = prod0_0;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = \$102 ;
+    \$317  = prod0_1;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = \$103 ;
+    \$318  = prod0_2;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = \$104 ;
+    \$319  = prod0_3;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = \$105 ;
+    \$320  = prod0_4;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = \$106 ;
+    \$321  = prod0_5;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = \$107 ;
+    \$322  = prod0_6;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = \$108 ;
+    \$323  = prod0_7;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = \$109 ;
+    \$324  = prod1_0;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = \$110 ;
+    \$325  = prod1_1;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = \$111 ;
+    \$326  = prod1_2;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = \$112 ;
+    \$327  = prod1_3;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = \$113 ;
+    \$328  = prod1_4;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = \$114 ;
+    \$329  = prod1_5;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = \$115 ;
+    \$330  = prod1_6;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = \$116 ;
+    \$331  = prod1_7;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = \$117 ;
+    \$332  = prod2_0;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = \$118 ;
+    \$333  = prod2_1;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = \$119 ;
+    \$334  = prod2_2;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = \$120 ;
+    \$335  = prod2_3;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = \$121 ;
+    \$336  = prod2_4;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = \$122 ;
+    \$337  = prod2_5;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = \$123 ;
+    \$338  = prod2_6;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = \$124 ;
+    \$339  = prod2_7;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = \$125 ;
+    \$340  = prod3_0;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = \$126 ;
+    \$341  = prod3_1;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = \$127 ;
+    \$342  = prod3_2;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = \$128 ;
+    \$343  = prod3_3;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = \$129 ;
+    \$344  = prod3_4;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = prod0_0;
+    \$345  = prod3_5;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = prod0_1;
+    \$346  = prod3_6;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = prod0_2;
+    \$347  = prod3_7;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = prod0_3;
+    \$348  = { \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101  };
     if (rst) begin
-      \$348  = 17'h00000;
+      \$348  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = prod0_4;
+    \$349  = { \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104  };
     if (rst) begin
-      \$349  = 17'h00000;
+      \$349  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = prod0_5;
+    \$350  = \$105 [23:0];
     if (rst) begin
-      \$350  = 17'h00000;
+      \$350  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = prod0_6;
+    \$351  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
-      \$351  = 17'h00000;
+      \$351  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = prod0_7;
+    \$352  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
     if (rst) begin
-      \$352  = 17'h00000;
+      \$352  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = prod1_0;
+    \$353  = \$112 [23:0];
     if (rst) begin
-      \$353  = 17'h00000;
+      \$353  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = prod1_1;
+    \$354  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
     if (rst) begin
-      \$354  = 17'h00000;
+      \$354  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = prod1_2;
+    \$355  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
     if (rst) begin
-      \$355  = 17'h00000;
+      \$355  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = prod1_3;
+    \$356  = \$119 [23:0];
     if (rst) begin
-      \$356  = 17'h00000;
+      \$356  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = prod1_4;
+    \$357  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
     if (rst) begin
-      \$357  = 17'h00000;
+      \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = prod1_5;
+    \$358  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
     if (rst) begin
-      \$358  = 17'h00000;
+      \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = prod1_6;
+    \$359  = \$126 [23:0];
     if (rst) begin
-      \$359  = 17'h00000;
+      \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = prod1_7;
+    \$360  = v1;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = prod2_0;
+    \$361  = first1;
     if (rst) begin
-      \$361  = 17'h00000;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = prod2_1;
+    \$362  = last1;
     if (rst) begin
-      \$362  = 17'h00000;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = prod2_2;
+    \$363  = nf1;
     if (rst) begin
-      \$363  = 17'h00000;
+      \$363  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = prod2_3;
+    \$364  = v2;
     if (rst) begin
-      \$364  = 17'h00000;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = prod2_4;
+    \$365  = first2;
     if (rst) begin
-      \$365  = 17'h00000;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = prod2_5;
+    \$366  = last2;
     if (rst) begin
-      \$366  = 17'h00000;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = prod2_6;
+    \$367  = nf2;
     if (rst) begin
-      \$367  = 17'h00000;
+      \$367  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = prod2_7;
+    \$368  = v3;
     if (rst) begin
-      \$368  = 17'h00000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = prod3_0;
+    \$369  = first3;
     if (rst) begin
-      \$369  = 17'h00000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = prod3_1;
+    \$370  = last3;
     if (rst) begin
-      \$370  = 17'h00000;
+      \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = prod3_2;
+    \$371  = nf3;
     if (rst) begin
-      \$371  = 17'h00000;
+      \$371  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = prod3_3;
+    \$372  = v4;
     if (rst) begin
-      \$372  = 17'h00000;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = prod3_4;
+    \$373  = first4;
     if (rst) begin
-      \$373  = 17'h00000;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = prod3_5;
+    \$374  = last4;
     if (rst) begin
-      \$374  = 17'h00000;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = prod3_6;
+    \$375  = nf4;
     if (rst) begin
-      \$375  = 17'h00000;
+      \$375  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = prod3_7;
+    \$376  = v5;
     if (rst) begin
-      \$376  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
-    if (rst) begin
-      \$377  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
-    if (rst) begin
-      \$378  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = \$136 [23:0];
-    if (rst) begin
-      \$379  = 24'h000000;
+      \$376  = 1'h0;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -11742,16 +12168,16 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [3:0] \$137 ;
-  wire [3:0] \$138 ;
+  wire [4:0] \$137 ;
+  wire [4:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [3:0] \$144 ;
-  wire [3:0] \$145 ;
+  wire [4:0] \$144 ;
+  wire [4:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
@@ -11783,7 +12209,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$171 ;
   reg \$172 ;
   reg \$173 ;
-  reg [24:0] \$174 ;
+  reg \$174 ;
   reg [24:0] \$175 ;
   reg [24:0] \$176 ;
   reg [24:0] \$177 ;
@@ -11791,55 +12217,55 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$179 ;
   wire \$18 ;
   reg [24:0] \$180 ;
-  reg [23:0] \$181 ;
-  reg [16:0] \$182 ;
-  reg [16:0] \$183 ;
-  reg [33:0] \$184 ;
-  reg [33:0] \$185 ;
-  reg [16:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [24:0] \$188 ;
-  reg [24:0] \$189 ;
+  reg [24:0] \$181 ;
+  reg [24:0] \$182 ;
+  reg [23:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [33:0] \$186 ;
+  reg [33:0] \$187 ;
+  reg [33:0] \$188 ;
+  reg [16:0] \$189 ;
   wire \$19 ;
-  reg [6:0] \$190 ;
-  reg [16:0] \$191 ;
-  reg [23:0] \$192 ;
-  reg [23:0] \$193 ;
+  reg [7:0] \$190 ;
+  reg [24:0] \$191 ;
+  reg [24:0] \$192 ;
+  reg [24:0] \$193 ;
   reg [6:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [14:0] \$196 ;
-  reg [14:0] \$197 ;
-  reg [48:0] \$198 ;
-  reg [48:0] \$199 ;
+  reg [16:0] \$195 ;
+  reg [23:0] \$196 ;
+  reg [23:0] \$197 ;
+  reg [23:0] \$198 ;
+  reg [6:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg [50:0] \$202 ;
-  reg [24:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [24:0] \$206 ;
-  reg [24:0] \$207 ;
-  reg [24:0] \$208 ;
+  reg [7:0] \$200 ;
+  reg [14:0] \$201 ;
+  reg [14:0] \$202 ;
+  reg [14:0] \$203 ;
+  reg [48:0] \$204 ;
+  reg [48:0] \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [50:0] \$208 ;
   reg [24:0] \$209 ;
   wire \$21 ;
-  reg [5:0] \$210 ;
-  reg [5:0] \$211 ;
-  reg [5:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [5:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [45:0] \$217 ;
-  reg [45:0] \$218 ;
-  reg [45:0] \$219 ;
+  reg [24:0] \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
+  reg [5:0] \$219 ;
   wire \$22 ;
-  reg [45:0] \$220 ;
-  reg [45:0] \$221 ;
-  reg [45:0] \$222 ;
-  reg [45:0] \$223 ;
-  reg [45:0] \$224 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [5:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [5:0] \$224 ;
   reg [45:0] \$225 ;
   reg [45:0] \$226 ;
   reg [45:0] \$227 ;
@@ -11847,150 +12273,180 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] \$229 ;
   wire \$23 ;
   reg [45:0] \$230 ;
-  reg [23:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [33:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
+  reg [45:0] \$231 ;
+  reg [45:0] \$232 ;
+  reg [45:0] \$233 ;
+  reg [45:0] \$234 ;
+  reg [45:0] \$235 ;
+  reg [45:0] \$236 ;
+  reg [45:0] \$237 ;
+  reg [45:0] \$238 ;
+  reg [45:0] \$239 ;
   wire \$24 ;
-  reg [6:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [23:0] \$242 ;
-  reg [23:0] \$243 ;
-  reg [6:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [14:0] \$246 ;
-  reg [14:0] \$247 ;
-  reg [48:0] \$248 ;
-  reg [48:0] \$249 ;
+  reg [45:0] \$240 ;
+  reg [23:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [33:0] \$244 ;
+  reg [33:0] \$245 ;
+  reg [33:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [24:0] \$249 ;
   wire [2:0] \$25 ;
-  reg \$250 ;
-  reg \$251 ;
-  reg [50:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
+  reg [24:0] \$250 ;
+  reg [24:0] \$251 ;
+  reg [6:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [23:0] \$254 ;
+  reg [23:0] \$255 ;
+  reg [23:0] \$256 ;
+  reg [6:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [14:0] \$259 ;
   wire [2:0] \$26 ;
-  reg [5:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [5:0] \$263 ;
-  reg [5:0] \$264 ;
-  reg [5:0] \$265 ;
-  reg [5:0] \$266 ;
-  reg [48:0] \$267 ;
-  reg [48:0] \$268 ;
-  reg [48:0] \$269 ;
+  reg [14:0] \$260 ;
+  reg [14:0] \$261 ;
+  reg [48:0] \$262 ;
+  reg [48:0] \$263 ;
+  reg \$264 ;
+  reg \$265 ;
+  reg [50:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
   wire \$27 ;
-  reg [48:0] \$270 ;
-  reg [48:0] \$271 ;
-  reg [48:0] \$272 ;
-  reg [48:0] \$273 ;
-  reg [48:0] \$274 ;
-  reg [48:0] \$275 ;
-  reg [48:0] \$276 ;
-  reg [48:0] \$277 ;
-  reg [48:0] \$278 ;
-  reg [48:0] \$279 ;
+  reg [24:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [5:0] \$275 ;
+  reg [5:0] \$276 ;
+  reg [5:0] \$277 ;
+  reg [5:0] \$278 ;
+  reg [5:0] \$279 ;
   reg [24:0] \$28 ;
-  reg [48:0] \$280 ;
-  reg [23:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [33:0] \$284 ;
-  reg [33:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [24:0] \$289 ;
+  reg [5:0] \$280 ;
+  reg [5:0] \$281 ;
+  reg [5:0] \$282 ;
+  reg [48:0] \$283 ;
+  reg [48:0] \$284 ;
+  reg [48:0] \$285 ;
+  reg [48:0] \$286 ;
+  reg [48:0] \$287 ;
+  reg [48:0] \$288 ;
+  reg [48:0] \$289 ;
   wire [33:0] \$29 ;
-  reg [6:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [23:0] \$292 ;
-  reg [23:0] \$293 ;
-  reg [6:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [14:0] \$296 ;
-  reg [14:0] \$297 ;
+  reg [48:0] \$290 ;
+  reg [48:0] \$291 ;
+  reg [48:0] \$292 ;
+  reg [48:0] \$293 ;
+  reg [48:0] \$294 ;
+  reg [48:0] \$295 ;
+  reg [48:0] \$296 ;
+  reg [48:0] \$297 ;
   reg [48:0] \$298 ;
-  reg [48:0] \$299 ;
+  reg [23:0] \$299 ;
   wire [50:0] \$3 ;
   wire [24:0] \$30 ;
-  reg \$300 ;
-  reg \$301 ;
-  reg [50:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
+  reg [16:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [33:0] \$302 ;
+  reg [33:0] \$303 ;
+  reg [33:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [7:0] \$306 ;
   reg [24:0] \$307 ;
   reg [24:0] \$308 ;
   reg [24:0] \$309 ;
   wire [23:0] \$31 ;
-  reg [5:0] \$310 ;
-  reg [5:0] \$311 ;
-  reg [5:0] \$312 ;
-  reg [5:0] \$313 ;
-  reg [5:0] \$314 ;
-  reg [5:0] \$315 ;
-  reg [5:0] \$316 ;
-  reg [48:0] \$317 ;
-  reg [48:0] \$318 ;
-  reg [48:0] \$319 ;
+  reg [6:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [23:0] \$312 ;
+  reg [23:0] \$313 ;
+  reg [23:0] \$314 ;
+  reg [6:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [14:0] \$317 ;
+  reg [14:0] \$318 ;
+  reg [14:0] \$319 ;
   wire [14:0] \$32 ;
   reg [48:0] \$320 ;
   reg [48:0] \$321 ;
-  reg [48:0] \$322 ;
-  reg [48:0] \$323 ;
-  reg [48:0] \$324 ;
-  reg [48:0] \$325 ;
-  reg [48:0] \$326 ;
-  reg [48:0] \$327 ;
-  reg [48:0] \$328 ;
-  reg [48:0] \$329 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg [50:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [24:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
   wire [34:0] \$33 ;
-  reg [48:0] \$330 ;
-  reg [23:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [33:0] \$334 ;
-  reg [33:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [5:0] \$333 ;
+  reg [5:0] \$334 ;
+  reg [5:0] \$335 ;
+  reg [5:0] \$336 ;
+  reg [5:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [5:0] \$339 ;
   wire [35:0] \$34 ;
-  reg [6:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [23:0] \$342 ;
-  reg [23:0] \$343 ;
-  reg [6:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [14:0] \$346 ;
-  reg [14:0] \$347 ;
+  reg [5:0] \$340 ;
+  reg [48:0] \$341 ;
+  reg [48:0] \$342 ;
+  reg [48:0] \$343 ;
+  reg [48:0] \$344 ;
+  reg [48:0] \$345 ;
+  reg [48:0] \$346 ;
+  reg [48:0] \$347 ;
   reg [48:0] \$348 ;
   reg [48:0] \$349 ;
   wire [55:0] \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg [50:0] \$352 ;
-  reg [3:0] \$353 ;
-  reg [2:0] \$354 ;
-  reg [2:0] \$355 ;
-  reg [3:0] \$356 ;
-  reg \$357 ;
-  reg [31:0] \$358 ;
+  reg [48:0] \$350 ;
+  reg [48:0] \$351 ;
+  reg [48:0] \$352 ;
+  reg [48:0] \$353 ;
+  reg [48:0] \$354 ;
+  reg [48:0] \$355 ;
+  reg [48:0] \$356 ;
+  reg [23:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
   wire [56:0] \$36 ;
+  reg [33:0] \$360 ;
+  reg [33:0] \$361 ;
+  reg [33:0] \$362 ;
+  reg [16:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [24:0] \$367 ;
+  reg [6:0] \$368 ;
+  reg [16:0] \$369 ;
   wire [54:0] \$37 ;
+  reg [23:0] \$370 ;
+  reg [23:0] \$371 ;
+  reg [23:0] \$372 ;
+  reg [6:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [14:0] \$375 ;
+  reg [14:0] \$376 ;
+  reg [14:0] \$377 ;
+  reg [48:0] \$378 ;
+  reg [48:0] \$379 ;
   wire [58:0] \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg [50:0] \$382 ;
+  reg [3:0] \$383 ;
+  reg [3:0] \$384 ;
+  reg [3:0] \$385 ;
+  reg [3:0] \$386 ;
+  reg \$387 ;
+  reg [31:0] \$388 ;
   wire [77:0] \$39 ;
   wire [50:0] \$4 ;
   wire [78:0] \$40 ;
@@ -12058,7 +12514,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$97 ;
   wire \$98 ;
   wire [50:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -12091,12 +12547,12 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
@@ -12112,14 +12568,19 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
   reg [23:0] rq0_part1_0_r = 24'h000000;
+  reg [23:0] rq0_part1_0_rr = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
   reg [14:0] rq0_part1_1_r = 15'h0000;
+  reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -12138,6 +12599,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] rq1_half_5 = 46'h000000000000;
   reg [45:0] rq1_half_6 = 46'h000000000000;
   reg [45:0] rq1_half_7 = 46'h000000000000;
+  reg [45:0] rq1_half_8 = 46'h000000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -12149,6 +12611,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [45:0] rq1_mask_5 = 46'h000000000000;
   reg [45:0] rq1_mask_6 = 46'h000000000000;
   reg [45:0] rq1_mask_7 = 46'h000000000000;
+  reg [45:0] rq1_mask_8 = 46'h000000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -12156,14 +12619,19 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [23:0] rq1_part1_0 = 24'h000000;
   reg [23:0] rq1_part1_0_r = 24'h000000;
+  reg [23:0] rq1_part1_0_rr = 24'h000000;
   reg [14:0] rq1_part1_1 = 15'h0000;
   reg [14:0] rq1_part1_1_r = 15'h0000;
+  reg [14:0] rq1_part1_1_rr = 15'h0000;
   reg [48:0] rq1_prod = 49'h0000000000000;
   wire [48:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -12173,6 +12641,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -12189,6 +12658,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [48:0] rq2_half_5 = 49'h0000000000000;
   reg [48:0] rq2_half_6 = 49'h0000000000000;
   reg [48:0] rq2_half_7 = 49'h0000000000000;
+  reg [48:0] rq2_half_8 = 49'h0000000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
@@ -12200,6 +12670,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [48:0] rq2_mask_5 = 49'h0000000000000;
   reg [48:0] rq2_mask_6 = 49'h0000000000000;
   reg [48:0] rq2_mask_7 = 49'h0000000000000;
+  reg [48:0] rq2_mask_8 = 49'h0000000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -12207,14 +12678,19 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [23:0] rq2_part1_0 = 24'h000000;
   reg [23:0] rq2_part1_0_r = 24'h000000;
+  reg [23:0] rq2_part1_0_rr = 24'h000000;
   reg [14:0] rq2_part1_1 = 15'h0000;
   reg [14:0] rq2_part1_1_r = 15'h0000;
+  reg [14:0] rq2_part1_1_rr = 15'h0000;
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
   reg [5:0] rq2_shift_1 = 6'h00;
@@ -12224,6 +12700,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq2_shift_5 = 6'h00;
   reg [5:0] rq2_shift_6 = 6'h00;
   reg [5:0] rq2_shift_7 = 6'h00;
+  reg [5:0] rq2_shift_8 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
@@ -12240,6 +12717,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [48:0] rq3_half_5 = 49'h0000000000000;
   reg [48:0] rq3_half_6 = 49'h0000000000000;
   reg [48:0] rq3_half_7 = 49'h0000000000000;
+  reg [48:0] rq3_half_8 = 49'h0000000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -12251,6 +12729,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [48:0] rq3_mask_5 = 49'h0000000000000;
   reg [48:0] rq3_mask_6 = 49'h0000000000000;
   reg [48:0] rq3_mask_7 = 49'h0000000000000;
+  reg [48:0] rq3_mask_8 = 49'h0000000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -12258,14 +12737,19 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [23:0] rq3_part1_0 = 24'h000000;
   reg [23:0] rq3_part1_0_r = 24'h000000;
+  reg [23:0] rq3_part1_0_rr = 24'h000000;
   reg [14:0] rq3_part1_1 = 15'h0000;
   reg [14:0] rq3_part1_1_r = 15'h0000;
+  reg [14:0] rq3_part1_1_rr = 15'h0000;
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
   reg [5:0] rq3_shift_1 = 6'h00;
@@ -12275,6 +12759,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
+  reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
@@ -12289,9 +12774,10 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [7:0];
+  reg [31:0] queue [8:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -12301,16 +12787,29 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 32'd0;
     queue[6] = 32'd0;
     queue[7] = 32'd0;
+    queue[8] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_5 };
-  assign rq2_rem = rq2_prod & rq2_mask_5;
-  assign rq3_rem = rq3_prod & rq3_mask_5;
+  always @(posedge clk)
+    q_owed <= \$383 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$384 ;
+  always @(posedge clk)
+    rport__addr <= \$385 ;
+  always @(posedge clk)
+    q_stored <= \$386 ;
+  always @(posedge clk)
+    o__valid <= \$387 ;
+  always @(posedge clk)
+    o__payload <= \$388 ;
+  assign q_room = q_owed < 4'ha;
+  assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_6 };
+  assign rq2_rem = rq2_prod & rq2_mask_6;
+  assign rq3_rem = rq3_prod & rq3_mask_6;
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -12333,7 +12832,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_7 & \$22 ;
+  assign \$signature__en  = rq_valid_8 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 2'h3;
   assign \$25  = group + 1'h1;
@@ -12361,10 +12860,10 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$61  = \$59  + \$60 ;
   assign \$63  = $signed({ 1'h0, \$61  }) + $signed(\$62 );
   assign \$65  = $signed(\$63 ) + $signed(\$64 );
-  assign \$66  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$67  = rq1_rem > rq1_half_5;
-  assign \$68  = rq1_rem == rq1_half_5;
-  assign \$69  = | rq1_half_5;
+  assign \$66  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$67  = rq1_rem > rq1_half_6;
+  assign \$68  = rq1_rem == rq1_half_6;
+  assign \$69  = | rq1_half_6;
   assign \$70  = \$68  & \$69 ;
   assign \$71  = $signed(8'h80) + $signed(rq1_floor);
   assign \$72  = rq1_tie & rq1_floor[0];
@@ -12378,10 +12877,10 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$86  = \$84  + \$85 ;
   assign \$88  = $signed({ 1'h0, \$86  }) + $signed(\$87 );
   assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(rq2_prod) >>> rq2_shift_5;
-  assign \$92  = rq2_rem > rq2_half_5;
-  assign \$93  = rq2_rem == rq2_half_5;
-  assign \$94  = | rq2_half_5;
+  assign \$91  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$92  = rq2_rem > rq2_half_6;
+  assign \$93  = rq2_rem == rq2_half_6;
+  assign \$94  = | rq2_half_6;
   assign \$95  = \$93  & \$94 ;
   assign \$96  = $signed(8'h80) + $signed(rq2_floor);
   assign \$97  = rq2_tie & rq2_floor[0];
@@ -12395,10 +12894,10 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$111  = \$109  + \$110 ;
   assign \$113  = $signed({ 1'h0, \$111  }) + $signed(\$112 );
   assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(rq3_prod) >>> rq3_shift_5;
-  assign \$117  = rq3_rem > rq3_half_5;
-  assign \$118  = rq3_rem == rq3_half_5;
-  assign \$119  = | rq3_half_5;
+  assign \$116  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$117  = rq3_rem > rq3_half_6;
+  assign \$118  = rq3_rem == rq3_half_6;
+  assign \$119  = | rq3_half_6;
   assign \$120  = \$118  & \$119 ;
   assign \$121  = $signed(8'h80) + $signed(rq3_floor);
   assign \$122  = rq3_tie & rq3_floor[0];
@@ -12414,24 +12913,24 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$132  = ~ \$131 ;
   assign \$133  = \$130  & \$132 ;
   assign \$134  = ~ \$133 ;
-  assign \$135  = rq_valid_7 & \$134 ;
-  assign \$136  = \$signature__addr  == 3'h7;
+  assign \$135  = rq_valid_8 & \$134 ;
+  assign \$136  = \$signature__addr  == 4'h8;
   assign \$137  = \$signature__addr  + 1'h1;
-  assign \$138  = \$136  ? 4'h0 : \$137 ;
+  assign \$138  = \$136  ? 5'h00 : \$137 ;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = \$140  & \$141 ;
-  assign \$143  = rport__addr == 3'h7;
+  assign \$143  = rport__addr == 4'h8;
   assign \$144  = rport__addr + 1'h1;
-  assign \$145  = \$143  ? 4'h0 : \$144 ;
+  assign \$145  = \$143  ? 5'h00 : \$144 ;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = | q_stored;
   assign \$149  = ~ \$148 ;
   assign \$150  = \$147  & \$149 ;
   assign \$151  = ~ \$150 ;
-  assign \$152  = rq_valid_7 & \$151 ;
+  assign \$152  = rq_valid_8 & \$151 ;
   assign \$153  = q_stored + \$152 ;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
@@ -12441,7 +12940,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$159  = ~ o__valid;
   assign \$160  = \$159  | o__ready;
   assign \$161  = | q_stored;
-  assign \$162  = \$161  | rq_valid_7;
+  assign \$162  = \$161  | rq_valid_8;
   assign \$163  = | q_stored;
   assign \$164  = \$163  ? rport__data : q_in;
   always @(posedge clk)
@@ -12463,375 +12962,470 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$174 ;
+    rq_valid_9 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$175 ;
+    rq0_mult_1 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$176 ;
+    rq0_mult_2 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$177 ;
+    rq0_mult_3 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$178 ;
+    rq0_mult_4 <= \$178 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$179 ;
+    rq0_mult_5 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$180 ;
+    rq0_mult_6 <= \$180 ;
   always @(posedge clk)
-    rq0_x <= \$181 ;
+    rq0_mult_7 <= \$181 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$182 ;
+    rq0_mult_8 <= \$182 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$183 ;
+    rq0_x <= \$183 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$184 ;
+    rq0_x0_0 <= \$184 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$185 ;
+    rq0_m0_0 <= \$185 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$186 ;
+    rq0_part0_0 <= \$186 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$187 ;
+    rq0_part0_0_r <= \$187 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$188 ;
+    rq0_part0_0_rr <= \$188 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$189 ;
+    rq0_x0_1 <= \$189 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$190 ;
+    rq0_m0_1 <= \$190 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$191 ;
+    rq0_part0_1 <= \$191 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$192 ;
+    rq0_part0_1_r <= \$192 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$193 ;
+    rq0_part0_1_rr <= \$193 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$194 ;
+    rq0_x1_0 <= \$194 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$195 ;
+    rq0_m1_0 <= \$195 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$196 ;
+    rq0_part1_0 <= \$196 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$197 ;
+    rq0_part1_0_r <= \$197 ;
   always @(posedge clk)
-    rq0_prod <= \$198 ;
+    rq0_part1_0_rr <= \$198 ;
   always @(posedge clk)
-    rq0_floor <= \$199 ;
+    rq0_x1_1 <= \$199 ;
   always @(posedge clk)
-    rq0_above <= \$200 ;
+    rq0_m1_1 <= \$200 ;
   always @(posedge clk)
-    rq0_tie <= \$201 ;
+    rq0_part1_1 <= \$201 ;
   always @(posedge clk)
-    rq0_code <= \$202 ;
+    rq0_part1_1_r <= \$202 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$203 ;
+    rq0_part1_1_rr <= \$203 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$204 ;
+    rq0_prod <= \$204 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$205 ;
+    rq0_floor <= \$205 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$206 ;
+    rq0_above <= \$206 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$207 ;
+    rq0_tie <= \$207 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$208 ;
+    rq0_code <= \$208 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$209 ;
+    rq1_mult_1 <= \$209 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$210 ;
+    rq1_mult_2 <= \$210 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$211 ;
+    rq1_mult_3 <= \$211 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$212 ;
+    rq1_mult_4 <= \$212 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$213 ;
+    rq1_mult_5 <= \$213 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$214 ;
+    rq1_mult_6 <= \$214 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$215 ;
+    rq1_mult_7 <= \$215 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$216 ;
+    rq1_mult_8 <= \$216 ;
   always @(posedge clk)
-    rq1_half_1 <= \$217 ;
+    rq1_shift_1 <= \$217 ;
   always @(posedge clk)
-    rq1_half_2 <= \$218 ;
+    rq1_shift_2 <= \$218 ;
   always @(posedge clk)
-    rq1_half_3 <= \$219 ;
+    rq1_shift_3 <= \$219 ;
   always @(posedge clk)
-    rq1_half_4 <= \$220 ;
+    rq1_shift_4 <= \$220 ;
   always @(posedge clk)
-    rq1_half_5 <= \$221 ;
+    rq1_shift_5 <= \$221 ;
   always @(posedge clk)
-    rq1_half_6 <= \$222 ;
+    rq1_shift_6 <= \$222 ;
   always @(posedge clk)
-    rq1_half_7 <= \$223 ;
+    rq1_shift_7 <= \$223 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$224 ;
+    rq1_shift_8 <= \$224 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$225 ;
+    rq1_half_1 <= \$225 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$226 ;
+    rq1_half_2 <= \$226 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$227 ;
+    rq1_half_3 <= \$227 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$228 ;
+    rq1_half_4 <= \$228 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$229 ;
+    rq1_half_5 <= \$229 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$230 ;
+    rq1_half_6 <= \$230 ;
   always @(posedge clk)
-    rq1_x <= \$231 ;
+    rq1_half_7 <= \$231 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$232 ;
+    rq1_half_8 <= \$232 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$233 ;
+    rq1_mask_1 <= \$233 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$234 ;
+    rq1_mask_2 <= \$234 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$235 ;
+    rq1_mask_3 <= \$235 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$236 ;
+    rq1_mask_4 <= \$236 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$237 ;
+    rq1_mask_5 <= \$237 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$238 ;
+    rq1_mask_6 <= \$238 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$239 ;
+    rq1_mask_7 <= \$239 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$240 ;
+    rq1_mask_8 <= \$240 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$241 ;
+    rq1_x <= \$241 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$242 ;
+    rq1_x0_0 <= \$242 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$243 ;
+    rq1_m0_0 <= \$243 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$244 ;
+    rq1_part0_0 <= \$244 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$245 ;
+    rq1_part0_0_r <= \$245 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$246 ;
+    rq1_part0_0_rr <= \$246 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$247 ;
+    rq1_x0_1 <= \$247 ;
   always @(posedge clk)
-    rq1_prod <= \$248 ;
+    rq1_m0_1 <= \$248 ;
   always @(posedge clk)
-    rq1_floor <= \$249 ;
+    rq1_part0_1 <= \$249 ;
   always @(posedge clk)
-    rq1_above <= \$250 ;
+    rq1_part0_1_r <= \$250 ;
   always @(posedge clk)
-    rq1_tie <= \$251 ;
+    rq1_part0_1_rr <= \$251 ;
   always @(posedge clk)
-    rq1_code <= \$252 ;
+    rq1_x1_0 <= \$252 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$253 ;
+    rq1_m1_0 <= \$253 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$254 ;
+    rq1_part1_0 <= \$254 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$255 ;
+    rq1_part1_0_r <= \$255 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$256 ;
+    rq1_part1_0_rr <= \$256 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$257 ;
+    rq1_x1_1 <= \$257 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$258 ;
+    rq1_m1_1 <= \$258 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$259 ;
+    rq1_part1_1 <= \$259 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$260 ;
+    rq1_part1_1_r <= \$260 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$261 ;
+    rq1_part1_1_rr <= \$261 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$262 ;
+    rq1_prod <= \$262 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$263 ;
+    rq1_floor <= \$263 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$264 ;
+    rq1_above <= \$264 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$265 ;
+    rq1_tie <= \$265 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$266 ;
+    rq1_code <= \$266 ;
   always @(posedge clk)
-    rq2_half_1 <= \$267 ;
+    rq2_mult_1 <= \$267 ;
   always @(posedge clk)
-    rq2_half_2 <= \$268 ;
+    rq2_mult_2 <= \$268 ;
   always @(posedge clk)
-    rq2_half_3 <= \$269 ;
+    rq2_mult_3 <= \$269 ;
   always @(posedge clk)
-    rq2_half_4 <= \$270 ;
+    rq2_mult_4 <= \$270 ;
   always @(posedge clk)
-    rq2_half_5 <= \$271 ;
+    rq2_mult_5 <= \$271 ;
   always @(posedge clk)
-    rq2_half_6 <= \$272 ;
+    rq2_mult_6 <= \$272 ;
   always @(posedge clk)
-    rq2_half_7 <= \$273 ;
+    rq2_mult_7 <= \$273 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$274 ;
+    rq2_mult_8 <= \$274 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$275 ;
+    rq2_shift_1 <= \$275 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$276 ;
+    rq2_shift_2 <= \$276 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$277 ;
+    rq2_shift_3 <= \$277 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$278 ;
+    rq2_shift_4 <= \$278 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$279 ;
+    rq2_shift_5 <= \$279 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$280 ;
+    rq2_shift_6 <= \$280 ;
   always @(posedge clk)
-    rq2_x <= \$281 ;
+    rq2_shift_7 <= \$281 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$282 ;
+    rq2_shift_8 <= \$282 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$283 ;
+    rq2_half_1 <= \$283 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$284 ;
+    rq2_half_2 <= \$284 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$285 ;
+    rq2_half_3 <= \$285 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$286 ;
+    rq2_half_4 <= \$286 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$287 ;
+    rq2_half_5 <= \$287 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$288 ;
+    rq2_half_6 <= \$288 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$289 ;
+    rq2_half_7 <= \$289 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$290 ;
+    rq2_half_8 <= \$290 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$291 ;
+    rq2_mask_1 <= \$291 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$292 ;
+    rq2_mask_2 <= \$292 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$293 ;
+    rq2_mask_3 <= \$293 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$294 ;
+    rq2_mask_4 <= \$294 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$295 ;
+    rq2_mask_5 <= \$295 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$296 ;
+    rq2_mask_6 <= \$296 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$297 ;
+    rq2_mask_7 <= \$297 ;
   always @(posedge clk)
-    rq2_prod <= \$298 ;
+    rq2_mask_8 <= \$298 ;
   always @(posedge clk)
-    rq2_floor <= \$299 ;
+    rq2_x <= \$299 ;
   always @(posedge clk)
-    rq2_above <= \$300 ;
+    rq2_x0_0 <= \$300 ;
   always @(posedge clk)
-    rq2_tie <= \$301 ;
+    rq2_m0_0 <= \$301 ;
   always @(posedge clk)
-    rq2_code <= \$302 ;
+    rq2_part0_0 <= \$302 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$303 ;
+    rq2_part0_0_r <= \$303 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$304 ;
+    rq2_part0_0_rr <= \$304 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$305 ;
+    rq2_x0_1 <= \$305 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$306 ;
+    rq2_m0_1 <= \$306 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$307 ;
+    rq2_part0_1 <= \$307 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$308 ;
+    rq2_part0_1_r <= \$308 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$309 ;
+    rq2_part0_1_rr <= \$309 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$310 ;
+    rq2_x1_0 <= \$310 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$311 ;
+    rq2_m1_0 <= \$311 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$312 ;
+    rq2_part1_0 <= \$312 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$313 ;
+    rq2_part1_0_r <= \$313 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$314 ;
+    rq2_part1_0_rr <= \$314 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$315 ;
+    rq2_x1_1 <= \$315 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$316 ;
+    rq2_m1_1 <= \$316 ;
   always @(posedge clk)
-    rq3_half_1 <= \$317 ;
+    rq2_part1_1 <= \$317 ;
   always @(posedge clk)
-    rq3_half_2 <= \$318 ;
+    rq2_part1_1_r <= \$318 ;
   always @(posedge clk)
-    rq3_half_3 <= \$319 ;
+    rq2_part1_1_rr <= \$319 ;
   always @(posedge clk)
-    rq3_half_4 <= \$320 ;
+    rq2_prod <= \$320 ;
   always @(posedge clk)
-    rq3_half_5 <= \$321 ;
+    rq2_floor <= \$321 ;
   always @(posedge clk)
-    rq3_half_6 <= \$322 ;
+    rq2_above <= \$322 ;
   always @(posedge clk)
-    rq3_half_7 <= \$323 ;
+    rq2_tie <= \$323 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$324 ;
+    rq2_code <= \$324 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$325 ;
+    rq3_mult_1 <= \$325 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$326 ;
+    rq3_mult_2 <= \$326 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$327 ;
+    rq3_mult_3 <= \$327 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$328 ;
+    rq3_mult_4 <= \$328 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$329 ;
+    rq3_mult_5 <= \$329 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$330 ;
+    rq3_mult_6 <= \$330 ;
   always @(posedge clk)
-    rq3_x <= \$331 ;
+    rq3_mult_7 <= \$331 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$332 ;
+    rq3_mult_8 <= \$332 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$333 ;
+    rq3_shift_1 <= \$333 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$334 ;
+    rq3_shift_2 <= \$334 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$335 ;
+    rq3_shift_3 <= \$335 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$336 ;
+    rq3_shift_4 <= \$336 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$337 ;
+    rq3_shift_5 <= \$337 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$338 ;
+    rq3_shift_6 <= \$338 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$339 ;
+    rq3_shift_7 <= \$339 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$340 ;
+    rq3_shift_8 <= \$340 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$341 ;
+    rq3_half_1 <= \$341 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$342 ;
+    rq3_half_2 <= \$342 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$343 ;
+    rq3_half_3 <= \$343 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$344 ;
+    rq3_half_4 <= \$344 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$345 ;
+    rq3_half_5 <= \$345 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$346 ;
+    rq3_half_6 <= \$346 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$347 ;
+    rq3_half_7 <= \$347 ;
   always @(posedge clk)
-    rq3_prod <= \$348 ;
+    rq3_half_8 <= \$348 ;
   always @(posedge clk)
-    rq3_floor <= \$349 ;
+    rq3_mask_1 <= \$349 ;
   always @(posedge clk)
-    rq3_above <= \$350 ;
+    rq3_mask_2 <= \$350 ;
   always @(posedge clk)
-    rq3_tie <= \$351 ;
+    rq3_mask_3 <= \$351 ;
   always @(posedge clk)
-    rq3_code <= \$352 ;
+    rq3_mask_4 <= \$352 ;
   always @(posedge clk)
-    q_owed <= \$353 ;
+    rq3_mask_5 <= \$353 ;
   always @(posedge clk)
-    \$signature__addr  <= \$354 ;
+    rq3_mask_6 <= \$354 ;
   always @(posedge clk)
-    rport__addr <= \$355 ;
+    rq3_mask_7 <= \$355 ;
   always @(posedge clk)
-    q_stored <= \$356 ;
+    rq3_mask_8 <= \$356 ;
   always @(posedge clk)
-    o__valid <= \$357 ;
+    rq3_x <= \$357 ;
   always @(posedge clk)
-    o__payload <= \$358 ;
+    rq3_x0_0 <= \$358 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$359 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$360 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$361 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$362 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$363 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$364 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$365 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$366 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$367 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$368 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$369 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$370 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$371 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$372 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$373 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$374 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$375 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$376 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$377 ;
+  always @(posedge clk)
+    rq3_prod <= \$378 ;
+  always @(posedge clk)
+    rq3_floor <= \$379 ;
+  always @(posedge clk)
+    rq3_above <= \$380 ;
+  always @(posedge clk)
+    rq3_tie <= \$381 ;
+  always @(posedge clk)
+    rq3_code <= \$382 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$384  = \$signature__addr ;
+    if (\$135 ) begin
+      \$384  = \$138 [3:0];
+    end
+    if (rst) begin
+      \$384  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$385  = rport__addr;
+    if (\$142 ) begin
+      \$385  = \$145 [3:0];
+    end
+    if (rst) begin
+      \$385  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$386  = \$158 [3:0];
+    if (rst) begin
+      \$386  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$387  = o__valid;
+    if (\$160 ) begin
+      \$387  = \$162 ;
+    end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$388  = o__payload;
+    if (\$160 ) begin
+      \$388  = \$164 ;
+    end
+    if (rst) begin
+      \$388  = 32'd0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
@@ -13082,142 +13676,142 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$174  = \$28 ;
+    \$174  = rq_valid_8;
     if (rst) begin
-      \$174  = 25'h0000000;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$175  = rq0_mult_1;
+    \$175  = \$28 ;
     if (rst) begin
       \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$176  = rq0_mult_2;
+    \$176  = rq0_mult_1;
     if (rst) begin
       \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$177  = rq0_mult_3;
+    \$177  = rq0_mult_2;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$178  = rq0_mult_4;
+    \$178  = rq0_mult_3;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$179  = rq0_mult_5;
+    \$179  = rq0_mult_4;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$180  = rq0_mult_6;
+    \$180  = rq0_mult_5;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$181  = i__payload[23:0];
+    \$181  = rq0_mult_6;
     if (rst) begin
-      \$181  = 24'h000000;
+      \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$182  = rq0_x[16:0];
+    \$182  = rq0_mult_7;
     if (rst) begin
-      \$182  = 17'h00000;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$183  = rq0_mult_1[16:0];
+    \$183  = i__payload[23:0];
     if (rst) begin
-      \$183  = 17'h00000;
+      \$183  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$184  = \$29 ;
+    \$184  = rq0_x[16:0];
     if (rst) begin
-      \$184  = 34'h000000000;
+      \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$185  = rq0_part0_0;
+    \$185  = rq0_mult_1[16:0];
     if (rst) begin
-      \$185  = 34'h000000000;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$186  = rq0_x[16:0];
+    \$186  = \$29 ;
     if (rst) begin
-      \$186  = 17'h00000;
+      \$186  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$187  = rq0_mult_1[24:17];
+    \$187  = rq0_part0_0;
     if (rst) begin
-      \$187  = 8'h00;
+      \$187  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$188  = \$30 ;
+    \$188  = rq0_part0_0_r;
     if (rst) begin
-      \$188  = 25'h0000000;
+      \$188  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$189  = rq0_part0_1;
+    \$189  = rq0_x[16:0];
     if (rst) begin
-      \$189  = 25'h0000000;
+      \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$190  = rq0_x[23:17];
+    \$190  = rq0_mult_1[24:17];
     if (rst) begin
-      \$190  = 7'h00;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$191  = rq0_mult_1[16:0];
+    \$191  = \$30 ;
     if (rst) begin
-      \$191  = 17'h00000;
+      \$191  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$192  = \$31 ;
+    \$192  = rq0_part0_1;
     if (rst) begin
-      \$192  = 24'h000000;
+      \$192  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$193  = rq0_part1_0;
+    \$193  = rq0_part0_1_r;
     if (rst) begin
-      \$193  = 24'h000000;
+      \$193  = 25'h0000000;
     end
   end
   always @* begin
@@ -13229,1162 +13823,1325 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$195  = rq0_mult_1[24:17];
+    \$195  = rq0_mult_1[16:0];
     if (rst) begin
-      \$195  = 8'h00;
+      \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$196  = \$32 ;
+    \$196  = \$31 ;
     if (rst) begin
-      \$196  = 15'h0000;
+      \$196  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$197  = rq0_part1_1;
+    \$197  = rq0_part1_0;
     if (rst) begin
-      \$197  = 15'h0000;
+      \$197  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$198  = \$40 [48:0];
+    \$198  = rq0_part1_0_r;
     if (rst) begin
-      \$198  = 49'h0000000000000;
+      \$198  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$199  = \$41 ;
+    \$199  = rq0_x[23:17];
     if (rst) begin
-      \$199  = 49'h0000000000000;
+      \$199  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$200  = \$42 ;
+    \$200  = rq0_mult_1[24:17];
     if (rst) begin
-      \$200  = 1'h0;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$201  = \$45 ;
+    \$201  = \$32 ;
     if (rst) begin
-      \$201  = 1'h0;
+      \$201  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$202  = \$49 ;
+    \$202  = rq0_part1_1;
     if (rst) begin
-      \$202  = 51'h0000000000000;
+      \$202  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$203  = \$50 ;
+    \$203  = rq0_part1_1_r;
     if (rst) begin
-      \$203  = 25'h0000000;
+      \$203  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$204  = rq1_mult_1;
+    \$204  = \$40 [48:0];
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$205  = rq1_mult_2;
+    \$205  = \$41 ;
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$206  = rq1_mult_3;
+    \$206  = \$42 ;
     if (rst) begin
-      \$206  = 25'h0000000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$207  = rq1_mult_4;
+    \$207  = \$45 ;
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$208  = rq1_mult_5;
+    \$208  = \$49 ;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$209  = rq1_mult_6;
+    \$209  = \$50 ;
     if (rst) begin
       \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$210  = \$51 ;
+    \$210  = rq1_mult_1;
     if (rst) begin
-      \$210  = 6'h00;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$211  = rq1_shift_1;
+    \$211  = rq1_mult_2;
     if (rst) begin
-      \$211  = 6'h00;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$212  = rq1_shift_2;
+    \$212  = rq1_mult_3;
     if (rst) begin
-      \$212  = 6'h00;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$213  = rq1_shift_3;
+    \$213  = rq1_mult_4;
     if (rst) begin
-      \$213  = 6'h00;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$214  = rq1_shift_4;
+    \$214  = rq1_mult_5;
     if (rst) begin
-      \$214  = 6'h00;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$215  = rq1_shift_5;
+    \$215  = rq1_mult_6;
     if (rst) begin
-      \$215  = 6'h00;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$216  = rq1_shift_6;
+    \$216  = rq1_mult_7;
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$217  = \$52 ;
+    \$217  = \$51 ;
     if (rst) begin
-      \$217  = 46'h000000000000;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$218  = rq1_half_1;
+    \$218  = rq1_shift_1;
     if (rst) begin
-      \$218  = 46'h000000000000;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$219  = rq1_half_2;
+    \$219  = rq1_shift_2;
     if (rst) begin
-      \$219  = 46'h000000000000;
+      \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$220  = rq1_half_3;
+    \$220  = rq1_shift_3;
     if (rst) begin
-      \$220  = 46'h000000000000;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$221  = rq1_half_4;
+    \$221  = rq1_shift_4;
     if (rst) begin
-      \$221  = 46'h000000000000;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$222  = rq1_half_5;
+    \$222  = rq1_shift_5;
     if (rst) begin
-      \$222  = 46'h000000000000;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$223  = rq1_half_6;
+    \$223  = rq1_shift_6;
     if (rst) begin
-      \$223  = 46'h000000000000;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$224  = \$53 ;
+    \$224  = rq1_shift_7;
     if (rst) begin
-      \$224  = 46'h000000000000;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$225  = rq1_mask_1;
+    \$225  = \$52 ;
     if (rst) begin
       \$225  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$226  = rq1_mask_2;
+    \$226  = rq1_half_1;
     if (rst) begin
       \$226  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$227  = rq1_mask_3;
+    \$227  = rq1_half_2;
     if (rst) begin
       \$227  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$228  = rq1_mask_4;
+    \$228  = rq1_half_3;
     if (rst) begin
       \$228  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$229  = rq1_mask_5;
+    \$229  = rq1_half_4;
     if (rst) begin
       \$229  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$230  = rq1_mask_6;
+    \$230  = rq1_half_5;
     if (rst) begin
       \$230  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$231  = i__payload[47:24];
+    \$231  = rq1_half_6;
     if (rst) begin
-      \$231  = 24'h000000;
+      \$231  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$232  = rq1_x[16:0];
+    \$232  = rq1_half_7;
     if (rst) begin
-      \$232  = 17'h00000;
+      \$232  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$233  = rq1_mult_1[16:0];
+    \$233  = \$53 ;
     if (rst) begin
-      \$233  = 17'h00000;
+      \$233  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$234  = \$54 ;
+    \$234  = rq1_mask_1;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$235  = rq1_part0_0;
+    \$235  = rq1_mask_2;
     if (rst) begin
-      \$235  = 34'h000000000;
+      \$235  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$236  = rq1_x[16:0];
+    \$236  = rq1_mask_3;
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$237  = rq1_mult_1[24:17];
+    \$237  = rq1_mask_4;
     if (rst) begin
-      \$237  = 8'h00;
+      \$237  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$238  = \$55 ;
+    \$238  = rq1_mask_5;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$239  = rq1_part0_1;
+    \$239  = rq1_mask_6;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$240  = rq1_x[23:17];
+    \$240  = rq1_mask_7;
     if (rst) begin
-      \$240  = 7'h00;
+      \$240  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$241  = rq1_mult_1[16:0];
+    \$241  = i__payload[47:24];
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$242  = \$56 ;
+    \$242  = rq1_x[16:0];
     if (rst) begin
-      \$242  = 24'h000000;
+      \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$243  = rq1_part1_0;
+    \$243  = rq1_mult_1[16:0];
     if (rst) begin
-      \$243  = 24'h000000;
+      \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$244  = rq1_x[23:17];
+    \$244  = \$54 ;
     if (rst) begin
-      \$244  = 7'h00;
+      \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$245  = rq1_mult_1[24:17];
+    \$245  = rq1_part0_0;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$246  = \$57 ;
+    \$246  = rq1_part0_0_r;
     if (rst) begin
-      \$246  = 15'h0000;
+      \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$247  = rq1_part1_1;
+    \$247  = rq1_x[16:0];
     if (rst) begin
-      \$247  = 15'h0000;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$248  = \$65 [48:0];
+    \$248  = rq1_mult_1[24:17];
     if (rst) begin
-      \$248  = 49'h0000000000000;
+      \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$249  = \$66 ;
+    \$249  = \$55 ;
     if (rst) begin
-      \$249  = 49'h0000000000000;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$250  = \$67 ;
+    \$250  = rq1_part0_1;
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$251  = \$70 ;
+    \$251  = rq1_part0_1_r;
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$252  = \$74 ;
+    \$252  = rq1_x[23:17];
     if (rst) begin
-      \$252  = 51'h0000000000000;
+      \$252  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$253  = \$75 ;
+    \$253  = rq1_mult_1[16:0];
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$254  = rq2_mult_1;
+    \$254  = \$56 ;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$255  = rq2_mult_2;
+    \$255  = rq1_part1_0;
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$256  = rq2_mult_3;
+    \$256  = rq1_part1_0_r;
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$257  = rq2_mult_4;
+    \$257  = rq1_x[23:17];
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$258  = rq2_mult_5;
+    \$258  = rq1_mult_1[24:17];
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$259  = rq2_mult_6;
+    \$259  = \$57 ;
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$260  = \$76 ;
+    \$260  = rq1_part1_1;
     if (rst) begin
-      \$260  = 6'h00;
+      \$260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$261  = rq2_shift_1;
+    \$261  = rq1_part1_1_r;
     if (rst) begin
-      \$261  = 6'h00;
+      \$261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$262  = rq2_shift_2;
+    \$262  = \$65 [48:0];
     if (rst) begin
-      \$262  = 6'h00;
+      \$262  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$263  = rq2_shift_3;
+    \$263  = \$66 ;
     if (rst) begin
-      \$263  = 6'h00;
+      \$263  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$264  = rq2_shift_4;
+    \$264  = \$67 ;
     if (rst) begin
-      \$264  = 6'h00;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$265  = rq2_shift_5;
+    \$265  = \$70 ;
     if (rst) begin
-      \$265  = 6'h00;
+      \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$266  = rq2_shift_6;
+    \$266  = \$74 ;
     if (rst) begin
-      \$266  = 6'h00;
+      \$266  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$267  = \$77 ;
+    \$267  = \$75 ;
     if (rst) begin
-      \$267  = 49'h0000000000000;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$268  = rq2_half_1;
+    \$268  = rq2_mult_1;
     if (rst) begin
-      \$268  = 49'h0000000000000;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$269  = rq2_half_2;
+    \$269  = rq2_mult_2;
     if (rst) begin
-      \$269  = 49'h0000000000000;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$270  = rq2_half_3;
+    \$270  = rq2_mult_3;
     if (rst) begin
-      \$270  = 49'h0000000000000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$271  = rq2_half_4;
+    \$271  = rq2_mult_4;
     if (rst) begin
-      \$271  = 49'h0000000000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$272  = rq2_half_5;
+    \$272  = rq2_mult_5;
     if (rst) begin
-      \$272  = 49'h0000000000000;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$273  = rq2_half_6;
+    \$273  = rq2_mult_6;
     if (rst) begin
-      \$273  = 49'h0000000000000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$274  = \$78 ;
+    \$274  = rq2_mult_7;
     if (rst) begin
-      \$274  = 49'h0000000000000;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$275  = rq2_mask_1;
+    \$275  = \$76 ;
     if (rst) begin
-      \$275  = 49'h0000000000000;
+      \$275  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$276  = rq2_mask_2;
+    \$276  = rq2_shift_1;
     if (rst) begin
-      \$276  = 49'h0000000000000;
+      \$276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$277  = rq2_mask_3;
+    \$277  = rq2_shift_2;
     if (rst) begin
-      \$277  = 49'h0000000000000;
+      \$277  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$278  = rq2_mask_4;
+    \$278  = rq2_shift_3;
     if (rst) begin
-      \$278  = 49'h0000000000000;
+      \$278  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$279  = rq2_mask_5;
+    \$279  = rq2_shift_4;
     if (rst) begin
-      \$279  = 49'h0000000000000;
+      \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$280  = rq2_mask_6;
+    \$280  = rq2_shift_5;
     if (rst) begin
-      \$280  = 49'h0000000000000;
+      \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$281  = i__payload[71:48];
+    \$281  = rq2_shift_6;
     if (rst) begin
-      \$281  = 24'h000000;
+      \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$282  = rq2_x[16:0];
+    \$282  = rq2_shift_7;
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$283  = rq2_mult_1[16:0];
+    \$283  = \$77 ;
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$284  = \$79 ;
+    \$284  = rq2_half_1;
     if (rst) begin
-      \$284  = 34'h000000000;
+      \$284  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$285  = rq2_part0_0;
+    \$285  = rq2_half_2;
     if (rst) begin
-      \$285  = 34'h000000000;
+      \$285  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$286  = rq2_x[16:0];
+    \$286  = rq2_half_3;
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$287  = rq2_mult_1[24:17];
+    \$287  = rq2_half_4;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$288  = \$80 ;
+    \$288  = rq2_half_5;
     if (rst) begin
-      \$288  = 25'h0000000;
+      \$288  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$289  = rq2_part0_1;
+    \$289  = rq2_half_6;
     if (rst) begin
-      \$289  = 25'h0000000;
+      \$289  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$290  = rq2_x[23:17];
+    \$290  = rq2_half_7;
     if (rst) begin
-      \$290  = 7'h00;
+      \$290  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$291  = rq2_mult_1[16:0];
+    \$291  = \$78 ;
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$292  = \$81 ;
+    \$292  = rq2_mask_1;
     if (rst) begin
-      \$292  = 24'h000000;
+      \$292  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$293  = rq2_part1_0;
+    \$293  = rq2_mask_2;
     if (rst) begin
-      \$293  = 24'h000000;
+      \$293  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$294  = rq2_x[23:17];
+    \$294  = rq2_mask_3;
     if (rst) begin
-      \$294  = 7'h00;
+      \$294  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$295  = rq2_mult_1[24:17];
+    \$295  = rq2_mask_4;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$296  = \$82 ;
+    \$296  = rq2_mask_5;
     if (rst) begin
-      \$296  = 15'h0000;
+      \$296  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$297  = rq2_part1_1;
+    \$297  = rq2_mask_6;
     if (rst) begin
-      \$297  = 15'h0000;
+      \$297  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$298  = \$90 [48:0];
+    \$298  = rq2_mask_7;
     if (rst) begin
       \$298  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$299  = \$91 ;
+    \$299  = i__payload[71:48];
     if (rst) begin
-      \$299  = 49'h0000000000000;
+      \$299  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$300  = \$92 ;
+    \$300  = rq2_x[16:0];
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$301  = \$95 ;
+    \$301  = rq2_mult_1[16:0];
     if (rst) begin
-      \$301  = 1'h0;
+      \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$302  = \$99 ;
+    \$302  = \$79 ;
     if (rst) begin
-      \$302  = 51'h0000000000000;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$303  = \$100 ;
+    \$303  = rq2_part0_0;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$304  = rq3_mult_1;
+    \$304  = rq2_part0_0_r;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$305  = rq3_mult_2;
+    \$305  = rq2_x[16:0];
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$306  = rq3_mult_3;
+    \$306  = rq2_mult_1[24:17];
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$307  = rq3_mult_4;
+    \$307  = \$80 ;
     if (rst) begin
       \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$308  = rq3_mult_5;
+    \$308  = rq2_part0_1;
     if (rst) begin
       \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$309  = rq3_mult_6;
+    \$309  = rq2_part0_1_r;
     if (rst) begin
       \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$310  = \$101 ;
+    \$310  = rq2_x[23:17];
     if (rst) begin
-      \$310  = 6'h00;
+      \$310  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$311  = rq3_shift_1;
+    \$311  = rq2_mult_1[16:0];
     if (rst) begin
-      \$311  = 6'h00;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$312  = rq3_shift_2;
+    \$312  = \$81 ;
     if (rst) begin
-      \$312  = 6'h00;
+      \$312  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$313  = rq3_shift_3;
+    \$313  = rq2_part1_0;
     if (rst) begin
-      \$313  = 6'h00;
+      \$313  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$314  = rq3_shift_4;
+    \$314  = rq2_part1_0_r;
     if (rst) begin
-      \$314  = 6'h00;
+      \$314  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$315  = rq3_shift_5;
+    \$315  = rq2_x[23:17];
     if (rst) begin
-      \$315  = 6'h00;
+      \$315  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$316  = rq3_shift_6;
+    \$316  = rq2_mult_1[24:17];
     if (rst) begin
-      \$316  = 6'h00;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$317  = \$102 ;
+    \$317  = \$82 ;
     if (rst) begin
-      \$317  = 49'h0000000000000;
+      \$317  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$318  = rq3_half_1;
+    \$318  = rq2_part1_1;
     if (rst) begin
-      \$318  = 49'h0000000000000;
+      \$318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$319  = rq3_half_2;
+    \$319  = rq2_part1_1_r;
     if (rst) begin
-      \$319  = 49'h0000000000000;
+      \$319  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$320  = rq3_half_3;
+    \$320  = \$90 [48:0];
     if (rst) begin
       \$320  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$321  = rq3_half_4;
+    \$321  = \$91 ;
     if (rst) begin
       \$321  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$322  = rq3_half_5;
+    \$322  = \$92 ;
     if (rst) begin
-      \$322  = 49'h0000000000000;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$323  = rq3_half_6;
+    \$323  = \$95 ;
     if (rst) begin
-      \$323  = 49'h0000000000000;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$324  = \$103 ;
+    \$324  = \$99 ;
     if (rst) begin
-      \$324  = 49'h0000000000000;
+      \$324  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$325  = rq3_mask_1;
+    \$325  = \$100 ;
     if (rst) begin
-      \$325  = 49'h0000000000000;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$326  = rq3_mask_2;
+    \$326  = rq3_mult_1;
     if (rst) begin
-      \$326  = 49'h0000000000000;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$327  = rq3_mask_3;
+    \$327  = rq3_mult_2;
     if (rst) begin
-      \$327  = 49'h0000000000000;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$328  = rq3_mask_4;
+    \$328  = rq3_mult_3;
     if (rst) begin
-      \$328  = 49'h0000000000000;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$329  = rq3_mask_5;
+    \$329  = rq3_mult_4;
     if (rst) begin
-      \$329  = 49'h0000000000000;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$330  = rq3_mask_6;
+    \$330  = rq3_mult_5;
     if (rst) begin
-      \$330  = 49'h0000000000000;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$331  = i__payload[95:72];
+    \$331  = rq3_mult_6;
     if (rst) begin
-      \$331  = 24'h000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$332  = rq3_x[16:0];
+    \$332  = rq3_mult_7;
     if (rst) begin
-      \$332  = 17'h00000;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$333  = rq3_mult_1[16:0];
+    \$333  = \$101 ;
     if (rst) begin
-      \$333  = 17'h00000;
+      \$333  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$334  = \$104 ;
+    \$334  = rq3_shift_1;
     if (rst) begin
-      \$334  = 34'h000000000;
+      \$334  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$335  = rq3_part0_0;
+    \$335  = rq3_shift_2;
     if (rst) begin
-      \$335  = 34'h000000000;
+      \$335  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$336  = rq3_x[16:0];
+    \$336  = rq3_shift_3;
     if (rst) begin
-      \$336  = 17'h00000;
+      \$336  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$337  = rq3_mult_1[24:17];
+    \$337  = rq3_shift_4;
     if (rst) begin
-      \$337  = 8'h00;
+      \$337  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$338  = \$105 ;
+    \$338  = rq3_shift_5;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$339  = rq3_part0_1;
+    \$339  = rq3_shift_6;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$340  = rq3_x[23:17];
+    \$340  = rq3_shift_7;
     if (rst) begin
-      \$340  = 7'h00;
+      \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$341  = rq3_mult_1[16:0];
+    \$341  = \$102 ;
     if (rst) begin
-      \$341  = 17'h00000;
+      \$341  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$342  = \$106 ;
+    \$342  = rq3_half_1;
     if (rst) begin
-      \$342  = 24'h000000;
+      \$342  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$343  = rq3_part1_0;
+    \$343  = rq3_half_2;
     if (rst) begin
-      \$343  = 24'h000000;
+      \$343  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$344  = rq3_x[23:17];
+    \$344  = rq3_half_3;
     if (rst) begin
-      \$344  = 7'h00;
+      \$344  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$345  = rq3_mult_1[24:17];
+    \$345  = rq3_half_4;
     if (rst) begin
-      \$345  = 8'h00;
+      \$345  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$346  = \$107 ;
+    \$346  = rq3_half_5;
     if (rst) begin
-      \$346  = 15'h0000;
+      \$346  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$347  = rq3_part1_1;
+    \$347  = rq3_half_6;
     if (rst) begin
-      \$347  = 15'h0000;
+      \$347  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$348  = \$115 [48:0];
+    \$348  = rq3_half_7;
     if (rst) begin
       \$348  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$349  = \$116 ;
+    \$349  = \$103 ;
     if (rst) begin
       \$349  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$350  = \$117 ;
+    \$350  = rq3_mask_1;
     if (rst) begin
-      \$350  = 1'h0;
+      \$350  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$351  = \$120 ;
+    \$351  = rq3_mask_2;
     if (rst) begin
-      \$351  = 1'h0;
+      \$351  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$352  = \$124 ;
+    \$352  = rq3_mask_3;
     if (rst) begin
-      \$352  = 51'h0000000000000;
+      \$352  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$353  = \$128 [3:0];
+    \$353  = rq3_mask_4;
     if (rst) begin
-      \$353  = 4'h0;
+      \$353  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$354  = \$signature__addr ;
-    if (\$135 ) begin
-      \$354  = \$138 [2:0];
-    end
+    \$354  = rq3_mask_5;
     if (rst) begin
-      \$354  = 3'h0;
+      \$354  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$355  = rport__addr;
-    if (\$142 ) begin
-      \$355  = \$145 [2:0];
-    end
+    \$355  = rq3_mask_6;
     if (rst) begin
-      \$355  = 3'h0;
+      \$355  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$356  = \$158 [3:0];
+    \$356  = rq3_mask_7;
     if (rst) begin
-      \$356  = 4'h0;
+      \$356  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$357  = o__valid;
-    if (\$160 ) begin
-      \$357  = \$162 ;
-    end
+    \$357  = i__payload[95:72];
     if (rst) begin
-      \$357  = 1'h0;
+      \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$358  = o__payload;
-    if (\$160 ) begin
-      \$358  = \$164 ;
-    end
+    \$358  = rq3_x[16:0];
     if (rst) begin
-      \$358  = 32'd0;
+      \$358  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$359  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$359  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$360  = \$104 ;
+    if (rst) begin
+      \$360  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$361  = rq3_part0_0;
+    if (rst) begin
+      \$361  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$362  = rq3_part0_0_r;
+    if (rst) begin
+      \$362  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$363  = rq3_x[16:0];
+    if (rst) begin
+      \$363  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$364  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$365  = \$105 ;
+    if (rst) begin
+      \$365  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$366  = rq3_part0_1;
+    if (rst) begin
+      \$366  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$367  = rq3_part0_1_r;
+    if (rst) begin
+      \$367  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$368  = rq3_x[23:17];
+    if (rst) begin
+      \$368  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$369  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$369  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$370  = \$106 ;
+    if (rst) begin
+      \$370  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$371  = rq3_part1_0;
+    if (rst) begin
+      \$371  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$372  = rq3_part1_0_r;
+    if (rst) begin
+      \$372  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$373  = rq3_x[23:17];
+    if (rst) begin
+      \$373  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$374  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$374  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$375  = \$107 ;
+    if (rst) begin
+      \$375  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$376  = rq3_part1_1;
+    if (rst) begin
+      \$376  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$377  = rq3_part1_1_r;
+    if (rst) begin
+      \$377  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$378  = \$115 [48:0];
+    if (rst) begin
+      \$378  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$379  = \$116 ;
+    if (rst) begin
+      \$379  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$380  = \$117 ;
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$381  = \$120 ;
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$382  = \$124 ;
+    if (rst) begin
+      \$382  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$383  = \$128 [3:0];
+    if (rst) begin
+      \$383  = 4'h0;
     end
   end
   assign i__ready = q_room;
@@ -14409,25 +15166,25 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign q_in[7:0] = \$4 [7:0];
   assign rq0_rem[48:33] = 16'h0000;
   assign rq0_rem[32:0] = rq0_prod[32:0];
-  assign \$33  = { 1'h0, rq0_part0_0_r };
-  assign \$35  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$37  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$39  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$33  = { 1'h0, rq0_part0_0_rr };
+  assign \$35  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$37  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$39  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
   assign \$41  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
   assign \$44  = 1'h1;
   assign \$45  = \$43 ;
-  assign \$58  = { 1'h0, rq1_part0_0_r };
-  assign \$60  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$62  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
-  assign \$64  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
-  assign \$83  = { 1'h0, rq2_part0_0_r };
-  assign \$85  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$87  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
-  assign \$89  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
-  assign \$108  = { 1'h0, rq3_part0_0_r };
-  assign \$110  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$112  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
-  assign \$114  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
+  assign \$58  = { 1'h0, rq1_part0_0_rr };
+  assign \$60  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$62  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$64  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$83  = { 1'h0, rq2_part0_0_rr };
+  assign \$85  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$87  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$89  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$108  = { 1'h0, rq3_part0_0_rr };
+  assign \$110  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$112  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$114  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -15800,14 +16557,14 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [8:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
+  reg [7:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [16:0] \$107 ;
   reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire \$11 ;
@@ -15816,38 +16573,41 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [23:0] \$116 ;
+  reg [23:0] \$115 ;
+  reg \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg \$119 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
-  reg [3:0] \$120 ;
+  reg \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
-  reg [3:0] \$124 ;
+  reg [3:0] \$123 ;
+  reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
-  reg [3:0] \$128 ;
+  reg [3:0] \$127 ;
+  reg \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg [3:0] \$132 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
-  reg [3:0] \$136 ;
-  reg [23:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg [2:0] \$139 ;
+  reg [3:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [3:0] \$139 ;
   wire \$14 ;
-  reg [2:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg \$142 ;
-  reg [23:0] \$143 ;
+  reg [23:0] \$140 ;
+  reg [3:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [2:0] \$143 ;
+  reg [3:0] \$144 ;
+  reg \$145 ;
+  reg [23:0] \$146 ;
   wire \$15 ;
   wire \$16 ;
   reg [3:0] \$17 ;
@@ -15860,26 +16620,26 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [8:0] \$23 ;
   wire [8:0] \$24 ;
   wire [31:0] \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [31:0] \$28 ;
+  wire [8:0] \$26 ;
+  wire [8:0] \$27 ;
+  wire [8:0] \$28 ;
   wire [8:0] \$29 ;
   wire \$3 ;
-  wire [8:0] \$30 ;
-  wire [8:0] \$31 ;
-  wire [8:0] \$32 ;
+  wire [16:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
   wire [16:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [17:0] \$37 ;
-  wire [17:0] \$38 ;
-  wire [18:0] \$39 ;
+  wire [17:0] \$34 ;
+  wire [17:0] \$35 ;
+  wire [18:0] \$36 ;
+  wire \$37 ;
+  wire [4:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [4:0] \$41 ;
+  wire [5:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [5:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -15887,60 +16647,60 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [3:0] \$50 ;
+  wire [3:0] \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
+  wire [3:0] \$57 ;
+  wire [3:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire \$60 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [23:0] \$7 ;
-  wire [3:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [5:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [4:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [23:0] \$79 ;
   wire [23:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [23:0] \$82 ;
-  reg [3:0] \$83 ;
-  reg [3:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
+  reg [3:0] \$80 ;
+  reg [3:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg [7:0] \$85 ;
+  reg [31:0] \$86 ;
   reg \$87 ;
-  reg [7:0] \$88 ;
-  reg [31:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [24:0] \$9 ;
   reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [3:0] \$94 ;
+  reg [3:0] \$91 ;
+  reg [31:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [7:0] \$94 ;
   reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [8:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -15957,6 +16717,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -15976,6 +16737,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -15983,6 +16745,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
@@ -16008,7 +16771,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -16019,19 +16782,21 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$82 ;
+  wire [23:0] \rport__data$88 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -16044,6 +16809,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] x0_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -16081,7 +16847,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [23:0] queue [6:0];
+  reg [23:0] queue [7:0];
   initial begin
     queue[0] = 24'h000000;
     queue[1] = 24'h000000;
@@ -16090,12 +16856,13 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[4] = 24'h000000;
     queue[5] = 24'h000000;
     queue[6] = 24'h000000;
+    queue[7] = 24'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [23:0];
   end
-  assign \rport__data$82  = queue[\rport__addr$30 ];
+  assign \rport__data$88  = queue[\rport__addr$30 ];
   reg [31:0] rom0 [158:0];
   initial begin
     rom0[0] = 32'd2483558072;
@@ -16263,7 +17030,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -16273,9 +17040,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v6 & last6;
+  assign \$10  = v7 & last7;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -16287,189 +17054,198 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 9'h000 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = from_input ? x_reg : rport__data;
-  assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(x0_0) - $signed(8'h80);
-  assign \$30  = $signed(x0_1) - $signed(8'h80);
-  assign \$31  = $signed(x0_2) - $signed(8'h80);
-  assign \$32  = $signed(x0_3) - $signed(8'h80);
-  assign \$33  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$34  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$35  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$36  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$37  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$38  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = issue & last_t;
-  assign \$41  = q_owed + \$40 ;
-  assign \$42  = o__valid & o__ready;
-  assign \$43  = \$41  - \$42 ;
-  assign \$44  = v6 & last6;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$46  & \$48 ;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$44  & \$50 ;
-  assign \$52  = \$signature__addr$27  == 3'h6;
-  assign \$53  = \$signature__addr$27  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \rport__addr$30  == 3'h6;
-  assign \$60  = \rport__addr$30  + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
-  assign \$62  = v6 & last6;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$62  & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
+  assign \$26  = $signed(x0_0) - $signed(8'h80);
+  assign \$27  = $signed(x0_1) - $signed(8'h80);
+  assign \$28  = $signed(x0_2) - $signed(8'h80);
+  assign \$29  = $signed(x0_3) - $signed(8'h80);
+  assign \$30  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$31  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$32  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$33  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$34  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$35  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$36  = $signed(\$34 ) + $signed(\$35 );
+  assign \$37  = issue & last_t;
+  assign \$38  = q_owed + \$37 ;
+  assign \$39  = o__valid & o__ready;
+  assign \$40  = \$38  - \$39 ;
+  assign \$41  = v7 & last7;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$44  = | q_stored;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$43  & \$45 ;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$41  & \$47 ;
+  assign \$49  = \$signature__addr$27  == 3'h7;
+  assign \$50  = \$signature__addr$27  + 1'h1;
+  assign \$51  = \$49  ? 4'h0 : \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \rport__addr$30  == 3'h7;
+  assign \$57  = \rport__addr$30  + 1'h1;
+  assign \$58  = \$56  ? 4'h0 : \$57 ;
+  assign \$59  = v7 & last7;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$61  & \$63 ;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$59  & \$65 ;
+  assign \$67  = q_stored + \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = \$67  - \$71 ;
+  assign \$73  = ~ o__valid;
+  assign \$74  = \$73  | o__ready;
+  assign \$75  = | q_stored;
+  assign \$76  = v7 & last7;
+  assign \$77  = \$75  | \$76 ;
   assign \$78  = | q_stored;
-  assign \$79  = v6 & last6;
-  assign \$80  = \$78  | \$79 ;
-  assign \$81  = | q_stored;
-  assign \$82  = \$81  ? \rport__data$82  : \$9 [23:0];
+  assign \$79  = \$78  ? \rport__data$88  : \$9 [23:0];
   always @(posedge clk)
-    nf_t <= \$83 ;
+    nf_t <= \$80 ;
   always @(posedge clk)
-    \$signature__addr  <= \$84 ;
+    \$signature__addr  <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$85 ;
+    reads_input_t <= \$82 ;
   always @(posedge clk)
-    first_t <= \$86 ;
+    first_t <= \$83 ;
   always @(posedge clk)
-    last_t <= \$87 ;
+    last_t <= \$84 ;
   always @(posedge clk)
-    t <= \$88 ;
+    t <= \$85 ;
   always @(posedge clk)
-    x_reg <= \$89 ;
+    x_reg <= \$86 ;
   always @(posedge clk)
-    from_input <= \$90 ;
+    from_input <= \$87 ;
   always @(posedge clk)
-    v1 <= \$91 ;
+    v1 <= \$88 ;
   always @(posedge clk)
-    first1 <= \$92 ;
+    first1 <= \$89 ;
   always @(posedge clk)
-    last1 <= \$93 ;
+    last1 <= \$90 ;
   always @(posedge clk)
-    nf1 <= \$94 ;
+    nf1 <= \$91 ;
   always @(posedge clk)
-    port__addr <= \$95 ;
+    x_mid <= \$92 ;
   always @(posedge clk)
-    x0_0 <= \$96 ;
+    t_mid <= \$93 ;
   always @(posedge clk)
-    x0_1 <= \$97 ;
+    port__addr <= \$94 ;
   always @(posedge clk)
-    x0_2 <= \$98 ;
+    x0_0 <= \$95 ;
   always @(posedge clk)
-    x0_3 <= \$99 ;
+    x0_1 <= \$96 ;
   always @(posedge clk)
-    xoff0_0 <= \$100 ;
+    x0_2 <= \$97 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    x0_3 <= \$98 ;
   always @(posedge clk)
-    xoff0_1 <= \$102 ;
+    xoff0_0 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$103 ;
+    w0_0 <= \$100 ;
   always @(posedge clk)
-    xoff0_2 <= \$104 ;
+    xoff0_1 <= \$101 ;
   always @(posedge clk)
-    w0_2 <= \$105 ;
+    w0_1 <= \$102 ;
   always @(posedge clk)
-    xoff0_3 <= \$106 ;
+    xoff0_2 <= \$103 ;
   always @(posedge clk)
-    w0_3 <= \$107 ;
+    w0_2 <= \$104 ;
   always @(posedge clk)
-    prod0_0 <= \$108 ;
+    xoff0_3 <= \$105 ;
   always @(posedge clk)
-    prod0_1 <= \$109 ;
+    w0_3 <= \$106 ;
   always @(posedge clk)
-    prod0_2 <= \$110 ;
+    prod0_0 <= \$107 ;
   always @(posedge clk)
-    prod0_3 <= \$111 ;
+    prod0_1 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$112 ;
+    prod0_2 <= \$109 ;
   always @(posedge clk)
-    prod0_1_r <= \$113 ;
+    prod0_3 <= \$110 ;
   always @(posedge clk)
-    prod0_2_r <= \$114 ;
+    prod0_0_r <= \$111 ;
   always @(posedge clk)
-    prod0_3_r <= \$115 ;
+    prod0_1_r <= \$112 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$116 ;
+    prod0_2_r <= \$113 ;
   always @(posedge clk)
-    v2 <= \$117 ;
+    prod0_3_r <= \$114 ;
   always @(posedge clk)
-    first2 <= \$118 ;
+    sum0_s0_0 <= \$115 ;
   always @(posedge clk)
-    last2 <= \$119 ;
+    v2 <= \$116 ;
   always @(posedge clk)
-    nf2 <= \$120 ;
+    first2 <= \$117 ;
   always @(posedge clk)
-    v3 <= \$121 ;
+    last2 <= \$118 ;
   always @(posedge clk)
-    first3 <= \$122 ;
+    nf2 <= \$119 ;
   always @(posedge clk)
-    last3 <= \$123 ;
+    v3 <= \$120 ;
   always @(posedge clk)
-    nf3 <= \$124 ;
+    first3 <= \$121 ;
   always @(posedge clk)
-    v4 <= \$125 ;
+    last3 <= \$122 ;
   always @(posedge clk)
-    first4 <= \$126 ;
+    nf3 <= \$123 ;
   always @(posedge clk)
-    last4 <= \$127 ;
+    v4 <= \$124 ;
   always @(posedge clk)
-    nf4 <= \$128 ;
+    first4 <= \$125 ;
   always @(posedge clk)
-    v5 <= \$129 ;
+    last4 <= \$126 ;
   always @(posedge clk)
-    first5 <= \$130 ;
+    nf4 <= \$127 ;
   always @(posedge clk)
-    last5 <= \$131 ;
+    v5 <= \$128 ;
   always @(posedge clk)
-    nf5 <= \$132 ;
+    first5 <= \$129 ;
   always @(posedge clk)
-    v6 <= \$133 ;
+    last5 <= \$130 ;
   always @(posedge clk)
-    first6 <= \$134 ;
+    nf5 <= \$131 ;
   always @(posedge clk)
-    last6 <= \$135 ;
+    v6 <= \$132 ;
   always @(posedge clk)
-    nf6 <= \$136 ;
+    first6 <= \$133 ;
   always @(posedge clk)
-    acc0 <= \$137 ;
+    last6 <= \$134 ;
   always @(posedge clk)
-    q_owed <= \$138 ;
+    nf6 <= \$135 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$139 ;
+    v7 <= \$136 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$140 ;
+    first7 <= \$137 ;
   always @(posedge clk)
-    q_stored <= \$141 ;
+    last7 <= \$138 ;
   always @(posedge clk)
-    o__valid <= \$142 ;
+    nf7 <= \$139 ;
   always @(posedge clk)
-    o__payload <= \$143 ;
+    acc0 <= \$140 ;
+  always @(posedge clk)
+    q_owed <= \$141 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$142 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$143 ;
+  always @(posedge clk)
+    q_stored <= \$144 ;
+  always @(posedge clk)
+    o__valid <= \$145 ;
+  always @(posedge clk)
+    o__payload <= \$146 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$7  = 24'h000000;
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$7  = 24'hffff0f;
       4'h1:
@@ -18114,462 +18890,504 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$83  = nf_t;
+    \$80  = nf_t;
     if (issue) begin
-      \$83  = \$17 ;
+      \$80  = \$17 ;
     end
     if (rst) begin
-      \$83  = 4'h0;
+      \$80  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$84  = \$signature__addr ;
+    \$81  = \$signature__addr ;
     if (issue) begin
-      \$84  = \$18 ;
+      \$81  = \$18 ;
     end
     if (rst) begin
-      \$84  = 4'h0;
+      \$81  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$85  = reads_input_t;
+    \$82  = reads_input_t;
     if (issue) begin
-      \$85  = \$19 ;
+      \$82  = \$19 ;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$82  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$86  = first_t;
+    \$83  = first_t;
     if (issue) begin
-      \$86  = \$20 ;
+      \$83  = \$20 ;
     end
     if (rst) begin
-      \$86  = 1'h1;
+      \$83  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$87  = last_t;
+    \$84  = last_t;
     if (issue) begin
-      \$87  = \$21 ;
+      \$84  = \$21 ;
     end
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$85  = t;
+    if (issue) begin
+      \$85  = \$24 [7:0];
+    end
+    if (rst) begin
+      \$85  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$86  = i__payload;
+    if (rst) begin
+      \$86  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$87  = reads_input_t;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$88  = t;
-    if (issue) begin
-      \$88  = \$24 [7:0];
-    end
+    \$88  = issue;
     if (rst) begin
-      \$88  = 8'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$89  = i__payload;
+    \$89  = first_t;
     if (rst) begin
-      \$89  = 32'd0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$90  = reads_input_t;
+    \$90  = last_t;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$91  = issue;
+    \$91  = nf_t;
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$92  = first_t;
+    \$92  = \$25 ;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$93  = last_t;
+    \$93  = t;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$94  = nf_t;
+    \$94  = t_mid;
     if (rst) begin
-      \$94  = 4'h0;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$95  = t;
+    \$95  = x_mid[7:0];
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$96  = \$25 [7:0];
+    \$96  = x_mid[15:8];
     if (rst) begin
       \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$97  = \$26 [15:8];
+    \$97  = x_mid[23:16];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$98  = \$27 [23:16];
+    \$98  = x_mid[31:24];
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$99  = \$28 [31:24];
+    \$99  = \$26 ;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$100  = \$29 ;
+    \$100  = port__data[7:0];
     if (rst) begin
-      \$100  = 9'h000;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$101  = port__data[7:0];
+    \$101  = \$27 ;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$102  = \$30 ;
+    \$102  = port__data[15:8];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$103  = port__data[15:8];
+    \$103  = \$28 ;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$104  = \$31 ;
+    \$104  = port__data[23:16];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$105  = port__data[23:16];
+    \$105  = \$29 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$106  = \$32 ;
+    \$106  = port__data[31:24];
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$107  = port__data[31:24];
+    \$107  = \$30 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$108  = \$33 ;
+    \$108  = \$31 ;
     if (rst) begin
       \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$109  = \$34 ;
+    \$109  = \$32 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$110  = \$35 ;
+    \$110  = \$33 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$111  = \$36 ;
+    \$111  = prod0_0;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$112  = prod0_0;
+    \$112  = prod0_1;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$113  = prod0_1;
+    \$113  = prod0_2;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$114  = prod0_2;
+    \$114  = prod0_3;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$115  = prod0_3;
+    \$115  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$116  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
+    \$116  = v1;
     if (rst) begin
-      \$116  = 24'h000000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$117  = v1;
+    \$117  = first1;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$118  = first1;
+    \$118  = last1;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$119  = last1;
+    \$119  = nf1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$120  = nf1;
+    \$120  = v2;
     if (rst) begin
-      \$120  = 4'h0;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$121  = v2;
+    \$121  = first2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$122  = first2;
+    \$122  = last2;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$123  = last2;
+    \$123  = nf2;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$124  = nf2;
+    \$124  = v3;
     if (rst) begin
-      \$124  = 4'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$125  = v3;
+    \$125  = first3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$126  = first3;
+    \$126  = last3;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$127  = last3;
+    \$127  = nf3;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$128  = nf3;
+    \$128  = v4;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$129  = v4;
+    \$129  = first4;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$130  = first4;
+    \$130  = last4;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$131  = last4;
+    \$131  = nf4;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$132  = nf4;
+    \$132  = v5;
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$133  = v5;
+    \$133  = first5;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$134  = first5;
+    \$134  = last5;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$135  = last5;
+    \$135  = nf5;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$136  = nf5;
+    \$136  = v6;
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$137  = acc0;
-    if (v6) begin
-      \$137  = \$9 [23:0];
-    end
+    \$137  = first6;
     if (rst) begin
-      \$137  = 24'h000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$138  = \$43 [3:0];
+    \$138  = last6;
     if (rst) begin
-      \$138  = 4'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$139  = \$signature__addr$27 ;
-    if (\$51 ) begin
-      \$139  = \$54 [2:0];
-    end
+    \$139  = nf6;
     if (rst) begin
-      \$139  = 3'h0;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$140  = \rport__addr$30 ;
-    if (\$58 ) begin
-      \$140  = \$61 [2:0];
+    \$140  = acc0;
+    if (v7) begin
+      \$140  = \$9 [23:0];
     end
     if (rst) begin
-      \$140  = 3'h0;
+      \$140  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$141  = \$75 [2:0];
+    \$141  = \$40 [3:0];
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$142  = o__valid;
-    if (\$77 ) begin
-      \$142  = \$80 ;
+    \$142  = \$signature__addr$27 ;
+    if (\$48 ) begin
+      \$142  = \$51 [2:0];
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$143  = o__payload;
-    if (\$77 ) begin
-      \$143  = \$82 ;
+    \$143  = \rport__addr$30 ;
+    if (\$55 ) begin
+      \$143  = \$58 [2:0];
     end
     if (rst) begin
-      \$143  = 24'h000000;
+      \$143  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$144  = \$72 [3:0];
+    if (rst) begin
+      \$144  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$145  = o__valid;
+    if (\$74 ) begin
+      \$145  = \$77 ;
+    end
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$146  = o__payload;
+    if (\$74 ) begin
+      \$146  = \$79 ;
+    end
+    if (rst) begin
+      \$146  = 24'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -18598,9 +19416,9 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] \$101 ;
   reg [5:0] \$102 ;
   reg [5:0] \$103 ;
-  reg [33:0] \$104 ;
-  reg [33:0] \$105 ;
-  reg [33:0] \$106 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
   reg [33:0] \$107 ;
   reg [33:0] \$108 ;
   reg [33:0] \$109 ;
@@ -18613,38 +19431,47 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] \$115 ;
   reg [33:0] \$116 ;
   reg [33:0] \$117 ;
-  reg [23:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [33:0] \$118 ;
+  reg [33:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
+  reg [33:0] \$120 ;
   reg [33:0] \$121 ;
   reg [33:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [6:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [23:0] \$129 ;
+  reg [23:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [23:0] \$130 ;
-  reg [6:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [14:0] \$133 ;
-  reg [14:0] \$134 ;
-  reg [48:0] \$135 ;
-  reg [48:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [50:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [24:0] \$131 ;
+  reg [24:0] \$132 ;
+  reg [24:0] \$133 ;
+  reg [6:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [23:0] \$136 ;
+  reg [23:0] \$137 ;
+  reg [23:0] \$138 ;
+  reg [6:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [3:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
-  reg [7:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [14:0] \$141 ;
+  reg [14:0] \$142 ;
+  reg [14:0] \$143 ;
+  reg [48:0] \$144 ;
+  reg [48:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [50:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg [3:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
   reg [33:0] \$18 ;
@@ -18686,16 +19513,16 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -18727,17 +19554,17 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
-  reg [24:0] \$90 ;
+  reg \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
   reg [24:0] \$95 ;
   reg [24:0] \$96 ;
-  reg [5:0] \$97 ;
-  reg [5:0] \$98 ;
+  reg [24:0] \$97 ;
+  reg [24:0] \$98 ;
   reg [5:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -18761,12 +19588,12 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
@@ -18778,6 +19605,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq0_half_5 = 34'h000000000;
   reg [33:0] rq0_half_6 = 34'h000000000;
   reg [33:0] rq0_half_7 = 34'h000000000;
+  reg [33:0] rq0_half_8 = 34'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -18789,6 +19617,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq0_mask_5 = 34'h000000000;
   reg [33:0] rq0_mask_6 = 34'h000000000;
   reg [33:0] rq0_mask_7 = 34'h000000000;
+  reg [33:0] rq0_mask_8 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -18796,14 +19625,19 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
   reg [23:0] rq0_part1_0_r = 24'h000000;
+  reg [23:0] rq0_part1_0_rr = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
   reg [14:0] rq0_part1_1_r = 15'h0000;
+  reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -18813,6 +19647,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -18827,9 +19662,10 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [7:0];
+  reg [7:0] queue [8:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -18839,14 +19675,15 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[5] = 8'h00;
     queue[6] = 8'h00;
     queue[7] = 8'h00;
+    queue[8] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -18857,7 +19694,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'h9;
   assign \$13  = group + 1'h1;
@@ -18871,10 +19708,10 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(6'h10) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -18890,24 +19727,24 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_7 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h7;
+  assign \$51  = rq_valid_8 & \$50 ;
+  assign \$52  = \$signature__addr  == 4'h8;
   assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h7;
+  assign \$59  = rport__addr == 4'h8;
   assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_7 & \$67 ;
+  assign \$68  = rq_valid_8 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -18917,7 +19754,7 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_7;
+  assign \$78  = \$77  | rq_valid_8;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -18939,117 +19776,135 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$90 ;
+    rq_valid_9 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$91 ;
+    rq0_mult_1 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$92 ;
+    rq0_mult_2 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$93 ;
+    rq0_mult_3 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$94 ;
+    rq0_mult_4 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$95 ;
+    rq0_mult_5 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$96 ;
+    rq0_mult_6 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$97 ;
+    rq0_mult_7 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$98 ;
+    rq0_mult_8 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$99 ;
+    rq0_shift_1 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$100 ;
+    rq0_shift_2 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$101 ;
+    rq0_shift_3 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$102 ;
+    rq0_shift_4 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$103 ;
+    rq0_shift_5 <= \$103 ;
   always @(posedge clk)
-    rq0_half_1 <= \$104 ;
+    rq0_shift_6 <= \$104 ;
   always @(posedge clk)
-    rq0_half_2 <= \$105 ;
+    rq0_shift_7 <= \$105 ;
   always @(posedge clk)
-    rq0_half_3 <= \$106 ;
+    rq0_shift_8 <= \$106 ;
   always @(posedge clk)
-    rq0_half_4 <= \$107 ;
+    rq0_half_1 <= \$107 ;
   always @(posedge clk)
-    rq0_half_5 <= \$108 ;
+    rq0_half_2 <= \$108 ;
   always @(posedge clk)
-    rq0_half_6 <= \$109 ;
+    rq0_half_3 <= \$109 ;
   always @(posedge clk)
-    rq0_half_7 <= \$110 ;
+    rq0_half_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$111 ;
+    rq0_half_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$112 ;
+    rq0_half_6 <= \$112 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$113 ;
+    rq0_half_7 <= \$113 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$114 ;
+    rq0_half_8 <= \$114 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$115 ;
+    rq0_mask_1 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$116 ;
+    rq0_mask_2 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$117 ;
+    rq0_mask_3 <= \$117 ;
   always @(posedge clk)
-    rq0_x <= \$118 ;
+    rq0_mask_4 <= \$118 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$119 ;
+    rq0_mask_5 <= \$119 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$120 ;
+    rq0_mask_6 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$121 ;
+    rq0_mask_7 <= \$121 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$122 ;
+    rq0_mask_8 <= \$122 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$123 ;
+    rq0_x <= \$123 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$124 ;
+    rq0_x0_0 <= \$124 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$125 ;
+    rq0_m0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$126 ;
+    rq0_part0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_part0_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$128 ;
+    rq0_part0_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$129 ;
+    rq0_x0_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$130 ;
+    rq0_m0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$131 ;
+    rq0_part0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$132 ;
+    rq0_part0_1_r <= \$132 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$133 ;
+    rq0_part0_1_rr <= \$133 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$134 ;
+    rq0_x1_0 <= \$134 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_m1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_x1_1 <= \$139 ;
   always @(posedge clk)
-    q_owed <= \$140 ;
+    rq0_m1_1 <= \$140 ;
   always @(posedge clk)
-    \$signature__addr  <= \$141 ;
+    rq0_part1_1 <= \$141 ;
   always @(posedge clk)
-    rport__addr <= \$142 ;
+    rq0_part1_1_r <= \$142 ;
   always @(posedge clk)
-    q_stored <= \$143 ;
+    rq0_part1_1_rr <= \$143 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    rq0_prod <= \$144 ;
   always @(posedge clk)
-    o__payload <= \$145 ;
+    rq0_floor <= \$145 ;
+  always @(posedge clk)
+    rq0_above <= \$146 ;
+  always @(posedge clk)
+    rq0_tie <= \$147 ;
+  always @(posedge clk)
+    rq0_code <= \$148 ;
+  always @(posedge clk)
+    q_owed <= \$149 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$150 ;
+  always @(posedge clk)
+    rport__addr <= \$151 ;
+  always @(posedge clk)
+    q_stored <= \$152 ;
+  always @(posedge clk)
+    o__valid <= \$153 ;
+  always @(posedge clk)
+    o__payload <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$16  = 25'h0000000;
@@ -19222,406 +20077,469 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$90  = \$16 ;
+    \$90  = rq_valid_8;
     if (rst) begin
-      \$90  = 25'h0000000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$91  = rq0_mult_1;
+    \$91  = \$16 ;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$92  = rq0_mult_2;
+    \$92  = rq0_mult_1;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$93  = rq0_mult_3;
+    \$93  = rq0_mult_2;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$94  = rq0_mult_4;
+    \$94  = rq0_mult_3;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$95  = rq0_mult_5;
+    \$95  = rq0_mult_4;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$96  = rq0_mult_6;
+    \$96  = rq0_mult_5;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$97  = \$17 ;
+    \$97  = rq0_mult_6;
     if (rst) begin
-      \$97  = 6'h00;
+      \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = rq0_shift_1;
+    \$98  = rq0_mult_7;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = rq0_shift_2;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = rq0_shift_3;
+    \$100  = rq0_shift_1;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = rq0_shift_4;
+    \$101  = rq0_shift_2;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = rq0_shift_5;
+    \$102  = rq0_shift_3;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = rq0_shift_6;
+    \$103  = rq0_shift_4;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = \$18 ;
+    \$104  = rq0_shift_5;
     if (rst) begin
-      \$104  = 34'h000000000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = rq0_half_1;
+    \$105  = rq0_shift_6;
     if (rst) begin
-      \$105  = 34'h000000000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = rq0_half_2;
+    \$106  = rq0_shift_7;
     if (rst) begin
-      \$106  = 34'h000000000;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = rq0_half_3;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = rq0_half_4;
+    \$108  = rq0_half_1;
     if (rst) begin
       \$108  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = rq0_half_5;
+    \$109  = rq0_half_2;
     if (rst) begin
       \$109  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = rq0_half_6;
+    \$110  = rq0_half_3;
     if (rst) begin
       \$110  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = \$19 ;
+    \$111  = rq0_half_4;
     if (rst) begin
       \$111  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = rq0_mask_1;
+    \$112  = rq0_half_5;
     if (rst) begin
       \$112  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = rq0_mask_2;
+    \$113  = rq0_half_6;
     if (rst) begin
       \$113  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = rq0_mask_3;
+    \$114  = rq0_half_7;
     if (rst) begin
       \$114  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = rq0_mask_4;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = rq0_mask_5;
+    \$116  = rq0_mask_1;
     if (rst) begin
       \$116  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = rq0_mask_6;
+    \$117  = rq0_mask_2;
     if (rst) begin
       \$117  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = i__payload;
+    \$118  = rq0_mask_3;
     if (rst) begin
-      \$118  = 24'h000000;
+      \$118  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = rq0_x[16:0];
+    \$119  = rq0_mask_4;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = rq0_mult_1[16:0];
+    \$120  = rq0_mask_5;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = \$20 ;
+    \$121  = rq0_mask_6;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = rq0_part0_0;
+    \$122  = rq0_mask_7;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = i__payload;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = rq0_mult_1[24:17];
+    \$124  = rq0_x[16:0];
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = \$21 ;
+    \$125  = rq0_mult_1[16:0];
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = rq0_part0_1;
+    \$126  = \$20 ;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = rq0_x[23:17];
+    \$127  = rq0_part0_0;
     if (rst) begin
-      \$127  = 7'h00;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = rq0_mult_1[16:0];
+    \$128  = rq0_part0_0_r;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = \$22 ;
+    \$129  = rq0_x[16:0];
     if (rst) begin
-      \$129  = 24'h000000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = rq0_part1_0;
+    \$130  = rq0_mult_1[24:17];
     if (rst) begin
-      \$130  = 24'h000000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = rq0_x[23:17];
+    \$131  = \$21 ;
     if (rst) begin
-      \$131  = 7'h00;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = rq0_mult_1[24:17];
+    \$132  = rq0_part0_1;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = \$23 ;
+    \$133  = rq0_part0_1_r;
     if (rst) begin
-      \$133  = 15'h0000;
+      \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = rq0_part1_1;
+    \$134  = rq0_x[23:17];
     if (rst) begin
-      \$134  = 15'h0000;
+      \$134  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = \$31 [48:0];
+    \$135  = rq0_mult_1[16:0];
     if (rst) begin
-      \$135  = 49'h0000000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = \$32 ;
+    \$136  = \$22 ;
     if (rst) begin
-      \$136  = 49'h0000000000000;
+      \$136  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = \$33 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = \$36 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = \$40 ;
+    \$139  = rq0_x[23:17];
     if (rst) begin
-      \$139  = 51'h0000000000000;
+      \$139  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = \$44 [3:0];
+    \$140  = rq0_mult_1[24:17];
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = \$signature__addr ;
+    \$141  = \$23 ;
+    if (rst) begin
+      \$141  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$142  = rq0_part1_1;
+    if (rst) begin
+      \$142  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$143  = rq0_part1_1_r;
+    if (rst) begin
+      \$143  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$144  = \$31 [48:0];
+    if (rst) begin
+      \$144  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$145  = \$32 ;
+    if (rst) begin
+      \$145  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$146  = \$33 ;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$147  = \$36 ;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$148  = \$40 ;
+    if (rst) begin
+      \$148  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$149  = \$44 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$150  = \$signature__addr ;
     if (\$51 ) begin
-      \$141  = \$54 [2:0];
+      \$150  = \$54 [3:0];
     end
     if (rst) begin
-      \$141  = 3'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = rport__addr;
+    \$151  = rport__addr;
     if (\$58 ) begin
-      \$142  = \$61 [2:0];
+      \$151  = \$61 [3:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = \$74 [3:0];
+    \$152  = \$74 [3:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = o__valid;
+    \$153  = o__valid;
     if (\$76 ) begin
-      \$144  = \$78 ;
+      \$153  = \$78 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = o__payload;
+    \$154  = o__payload;
     if (\$76 ) begin
-      \$145  = \$80 ;
+      \$154  = \$80 ;
     end
     if (rst) begin
-      \$145  = 8'h00;
+      \$154  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -19632,8 +20550,8 @@ module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -794,206 +794,206 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  wire [8:0] \$100 ;
-  wire [8:0] \$101 ;
-  wire [8:0] \$102 ;
-  wire [8:0] \$103 ;
-  wire [8:0] \$104 ;
-  wire [8:0] \$105 ;
-  wire [8:0] \$106 ;
-  wire [8:0] \$107 ;
-  wire [8:0] \$108 ;
-  wire [8:0] \$109 ;
+  wire [16:0] \$100 ;
+  wire [16:0] \$101 ;
+  wire [16:0] \$102 ;
+  wire [16:0] \$103 ;
+  wire [16:0] \$104 ;
+  wire [16:0] \$105 ;
+  wire [16:0] \$106 ;
+  wire [16:0] \$107 ;
+  wire [16:0] \$108 ;
+  wire [16:0] \$109 ;
   wire [23:0] \$11 ;
-  wire [8:0] \$110 ;
-  wire [8:0] \$111 ;
-  wire [8:0] \$112 ;
-  wire [8:0] \$113 ;
-  wire [8:0] \$114 ;
-  wire [8:0] \$115 ;
-  wire [8:0] \$116 ;
-  wire [8:0] \$117 ;
-  wire [8:0] \$118 ;
-  wire [8:0] \$119 ;
+  wire [16:0] \$110 ;
+  wire [16:0] \$111 ;
+  wire [16:0] \$112 ;
+  wire [16:0] \$113 ;
+  wire [16:0] \$114 ;
+  wire [16:0] \$115 ;
+  wire [16:0] \$116 ;
+  wire [16:0] \$117 ;
+  wire [16:0] \$118 ;
+  wire [16:0] \$119 ;
   wire [24:0] \$12 ;
-  wire [8:0] \$120 ;
-  wire [8:0] \$121 ;
-  wire [8:0] \$122 ;
-  wire [8:0] \$123 ;
-  wire [8:0] \$124 ;
-  wire [8:0] \$125 ;
-  wire [8:0] \$126 ;
-  wire [8:0] \$127 ;
-  wire [8:0] \$128 ;
-  wire [8:0] \$129 ;
+  wire [16:0] \$120 ;
+  wire [16:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire [16:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire [16:0] \$126 ;
+  wire [16:0] \$127 ;
+  wire [16:0] \$128 ;
+  wire [16:0] \$129 ;
   reg [23:0] \$13 ;
-  wire [8:0] \$130 ;
-  wire [8:0] \$131 ;
-  wire [8:0] \$132 ;
-  wire [8:0] \$133 ;
-  wire [8:0] \$134 ;
-  wire [8:0] \$135 ;
+  wire [16:0] \$130 ;
+  wire [16:0] \$131 ;
+  wire [16:0] \$132 ;
+  wire [16:0] \$133 ;
+  wire [16:0] \$134 ;
+  wire [16:0] \$135 ;
   wire [16:0] \$136 ;
-  wire [16:0] \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
+  wire [17:0] \$137 ;
+  wire [17:0] \$138 ;
+  wire [18:0] \$139 ;
   wire [23:0] \$14 ;
-  wire [16:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire [16:0] \$142 ;
-  wire [16:0] \$143 ;
-  wire [16:0] \$144 ;
-  wire [16:0] \$145 ;
-  wire [16:0] \$146 ;
-  wire [16:0] \$147 ;
-  wire [16:0] \$148 ;
-  wire [16:0] \$149 ;
+  wire [17:0] \$140 ;
+  wire [17:0] \$141 ;
+  wire [18:0] \$142 ;
+  wire [24:0] \$143 ;
+  wire [17:0] \$144 ;
+  wire [17:0] \$145 ;
+  wire [18:0] \$146 ;
+  wire [17:0] \$147 ;
+  wire [17:0] \$148 ;
+  wire [18:0] \$149 ;
   wire [24:0] \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
-  wire [16:0] \$152 ;
-  wire [16:0] \$153 ;
-  wire [16:0] \$154 ;
-  wire [16:0] \$155 ;
-  wire [16:0] \$156 ;
-  wire [16:0] \$157 ;
-  wire [16:0] \$158 ;
-  wire [16:0] \$159 ;
+  wire [24:0] \$150 ;
+  wire [17:0] \$151 ;
+  wire [17:0] \$152 ;
+  wire [18:0] \$153 ;
+  wire [17:0] \$154 ;
+  wire [17:0] \$155 ;
+  wire [18:0] \$156 ;
+  wire [24:0] \$157 ;
+  wire [17:0] \$158 ;
+  wire [17:0] \$159 ;
   reg [23:0] \$16 ;
-  wire [16:0] \$160 ;
-  wire [16:0] \$161 ;
-  wire [16:0] \$162 ;
-  wire [16:0] \$163 ;
-  wire [16:0] \$164 ;
-  wire [16:0] \$165 ;
-  wire [16:0] \$166 ;
-  wire [16:0] \$167 ;
-  wire [16:0] \$168 ;
-  wire [16:0] \$169 ;
+  wire [18:0] \$160 ;
+  wire [17:0] \$161 ;
+  wire [17:0] \$162 ;
+  wire [18:0] \$163 ;
+  wire [24:0] \$164 ;
+  wire [17:0] \$165 ;
+  wire [17:0] \$166 ;
+  wire [18:0] \$167 ;
+  wire [17:0] \$168 ;
+  wire [17:0] \$169 ;
   wire [23:0] \$17 ;
-  wire [16:0] \$170 ;
-  wire [16:0] \$171 ;
-  wire [16:0] \$172 ;
-  wire [16:0] \$173 ;
-  wire [16:0] \$174 ;
-  wire [16:0] \$175 ;
-  wire [16:0] \$176 ;
-  wire [16:0] \$177 ;
-  wire [16:0] \$178 ;
-  wire [16:0] \$179 ;
+  wire [18:0] \$170 ;
+  wire [24:0] \$171 ;
+  wire [17:0] \$172 ;
+  wire [17:0] \$173 ;
+  wire [18:0] \$174 ;
+  wire [17:0] \$175 ;
+  wire [17:0] \$176 ;
+  wire [18:0] \$177 ;
+  wire [24:0] \$178 ;
+  wire \$179 ;
   wire [24:0] \$18 ;
-  wire [16:0] \$180 ;
-  wire [16:0] \$181 ;
-  wire [16:0] \$182 ;
-  wire [16:0] \$183 ;
-  wire [17:0] \$184 ;
-  wire [17:0] \$185 ;
-  wire [18:0] \$186 ;
-  wire [17:0] \$187 ;
-  wire [17:0] \$188 ;
-  wire [18:0] \$189 ;
+  wire [4:0] \$180 ;
+  wire \$181 ;
+  wire [5:0] \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   reg [23:0] \$19 ;
-  wire [24:0] \$190 ;
-  wire [17:0] \$191 ;
-  wire [17:0] \$192 ;
-  wire [18:0] \$193 ;
-  wire [17:0] \$194 ;
-  wire [17:0] \$195 ;
-  wire [18:0] \$196 ;
-  wire [24:0] \$197 ;
-  wire [17:0] \$198 ;
-  wire [17:0] \$199 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire [4:0] \$192 ;
+  wire [4:0] \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [4:0] \$199 ;
   wire \$2 ;
   wire [23:0] \$20 ;
-  wire [18:0] \$200 ;
-  wire [17:0] \$201 ;
-  wire [17:0] \$202 ;
-  wire [18:0] \$203 ;
-  wire [24:0] \$204 ;
-  wire [17:0] \$205 ;
-  wire [17:0] \$206 ;
-  wire [18:0] \$207 ;
-  wire [17:0] \$208 ;
-  wire [17:0] \$209 ;
+  wire [4:0] \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [4:0] \$209 ;
   wire [24:0] \$21 ;
-  wire [18:0] \$210 ;
-  wire [24:0] \$211 ;
-  wire [17:0] \$212 ;
-  wire [17:0] \$213 ;
-  wire [18:0] \$214 ;
-  wire [17:0] \$215 ;
-  wire [17:0] \$216 ;
-  wire [18:0] \$217 ;
-  wire [24:0] \$218 ;
-  wire [17:0] \$219 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [5:0] \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   reg [23:0] \$22 ;
-  wire [17:0] \$220 ;
-  wire [18:0] \$221 ;
-  wire [17:0] \$222 ;
-  wire [17:0] \$223 ;
-  wire [18:0] \$224 ;
-  wire [24:0] \$225 ;
-  wire \$226 ;
-  wire [4:0] \$227 ;
-  wire \$228 ;
-  wire [5:0] \$229 ;
+  wire \$220 ;
+  wire [143:0] \$221 ;
+  reg [2:0] \$222 ;
+  reg [2:0] \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg [5:0] \$227 ;
+  reg [63:0] \$228 ;
+  reg \$229 ;
   wire [23:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire [3:0] \$239 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg [2:0] \$233 ;
+  reg [63:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [7:0] \$239 ;
   wire [24:0] \$24 ;
-  wire [3:0] \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire [3:0] \$246 ;
-  wire [3:0] \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  reg [7:0] \$240 ;
+  reg [7:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [5:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [7:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire [4:0] \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  reg [7:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg [5:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [7:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire [5:0] \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire [143:0] \$268 ;
-  reg [2:0] \$269 ;
+  reg [7:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [5:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [7:0] \$269 ;
   wire \$27 ;
-  reg [2:0] \$270 ;
-  reg \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg [5:0] \$274 ;
-  reg [63:0] \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg \$278 ;
-  reg \$279 ;
+  reg [7:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [5:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [7:0] \$279 ;
   wire \$28 ;
-  reg [2:0] \$280 ;
+  reg [7:0] \$280 ;
   reg [5:0] \$281 ;
   reg [7:0] \$282 ;
   reg [7:0] \$283 ;
@@ -1004,163 +1004,163 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$288 ;
   reg [7:0] \$289 ;
   wire \$29 ;
-  reg [5:0] \$290 ;
+  reg [8:0] \$290 ;
   reg [7:0] \$291 ;
-  reg [7:0] \$292 ;
+  reg [8:0] \$292 ;
   reg [7:0] \$293 ;
-  reg [7:0] \$294 ;
+  reg [8:0] \$294 ;
   reg [7:0] \$295 ;
-  reg [7:0] \$296 ;
+  reg [8:0] \$296 ;
   reg [7:0] \$297 ;
-  reg [7:0] \$298 ;
-  reg [5:0] \$299 ;
+  reg [8:0] \$298 ;
+  reg [7:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  reg [7:0] \$300 ;
+  reg [8:0] \$300 ;
   reg [7:0] \$301 ;
-  reg [7:0] \$302 ;
+  reg [8:0] \$302 ;
   reg [7:0] \$303 ;
-  reg [7:0] \$304 ;
+  reg [8:0] \$304 ;
   reg [7:0] \$305 ;
-  reg [7:0] \$306 ;
+  reg [8:0] \$306 ;
   reg [7:0] \$307 ;
-  reg [5:0] \$308 ;
+  reg [8:0] \$308 ;
   reg [7:0] \$309 ;
   wire \$31 ;
-  reg [7:0] \$310 ;
+  reg [8:0] \$310 ;
   reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
+  reg [8:0] \$312 ;
   reg [7:0] \$313 ;
-  reg [7:0] \$314 ;
+  reg [8:0] \$314 ;
   reg [7:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [5:0] \$317 ;
-  reg [7:0] \$318 ;
+  reg [8:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [8:0] \$318 ;
   reg [7:0] \$319 ;
   reg [2:0] \$32 ;
-  reg [7:0] \$320 ;
+  reg [8:0] \$320 ;
   reg [7:0] \$321 ;
-  reg [7:0] \$322 ;
+  reg [8:0] \$322 ;
   reg [7:0] \$323 ;
-  reg [7:0] \$324 ;
+  reg [8:0] \$324 ;
   reg [7:0] \$325 ;
-  reg [5:0] \$326 ;
+  reg [8:0] \$326 ;
   reg [7:0] \$327 ;
-  reg [7:0] \$328 ;
+  reg [8:0] \$328 ;
   reg [7:0] \$329 ;
   reg [2:0] \$33 ;
-  reg [7:0] \$330 ;
+  reg [8:0] \$330 ;
   reg [7:0] \$331 ;
-  reg [7:0] \$332 ;
+  reg [8:0] \$332 ;
   reg [7:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [8:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [8:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [8:0] \$339 ;
+  reg [8:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [8:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [8:0] \$338 ;
+  reg [7:0] \$339 ;
   reg \$34 ;
-  reg [7:0] \$340 ;
-  reg [8:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg [8:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [8:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [8:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [8:0] \$349 ;
+  reg [8:0] \$340 ;
+  reg [7:0] \$341 ;
+  reg [8:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [8:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [8:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [8:0] \$348 ;
+  reg [7:0] \$349 ;
   reg \$35 ;
-  reg [7:0] \$350 ;
-  reg [8:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [8:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg [8:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [8:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [8:0] \$359 ;
+  reg [8:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [8:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [8:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [8:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [8:0] \$358 ;
+  reg [7:0] \$359 ;
   reg \$36 ;
-  reg [7:0] \$360 ;
-  reg [8:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [8:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [8:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg [8:0] \$367 ;
-  reg [7:0] \$368 ;
-  reg [8:0] \$369 ;
+  reg [8:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [8:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [8:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [8:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [8:0] \$368 ;
+  reg [7:0] \$369 ;
   wire \$37 ;
-  reg [7:0] \$370 ;
-  reg [8:0] \$371 ;
-  reg [7:0] \$372 ;
-  reg [8:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [8:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [8:0] \$377 ;
-  reg [7:0] \$378 ;
-  reg [8:0] \$379 ;
+  reg [8:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [8:0] \$372 ;
+  reg [7:0] \$373 ;
+  reg [8:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [8:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [8:0] \$378 ;
+  reg [7:0] \$379 ;
   wire [6:0] \$38 ;
-  reg [7:0] \$380 ;
-  reg [8:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [8:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [8:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg [8:0] \$387 ;
-  reg [7:0] \$388 ;
-  reg [8:0] \$389 ;
+  reg [8:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [8:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [8:0] \$384 ;
+  reg [7:0] \$385 ;
+  reg [16:0] \$386 ;
+  reg [16:0] \$387 ;
+  reg [16:0] \$388 ;
+  reg [16:0] \$389 ;
   wire [6:0] \$39 ;
-  reg [7:0] \$390 ;
-  reg [8:0] \$391 ;
-  reg [7:0] \$392 ;
-  reg [8:0] \$393 ;
-  reg [7:0] \$394 ;
-  reg [8:0] \$395 ;
-  reg [7:0] \$396 ;
-  reg [8:0] \$397 ;
-  reg [7:0] \$398 ;
-  reg [8:0] \$399 ;
+  reg [16:0] \$390 ;
+  reg [16:0] \$391 ;
+  reg [16:0] \$392 ;
+  reg [16:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [16:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [16:0] \$399 ;
   wire \$4 ;
   wire [63:0] \$40 ;
-  reg [7:0] \$400 ;
-  reg [8:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [8:0] \$403 ;
-  reg [7:0] \$404 ;
-  reg [8:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [8:0] \$407 ;
-  reg [7:0] \$408 ;
-  reg [8:0] \$409 ;
-  wire [63:0] \$41 ;
-  reg [7:0] \$410 ;
-  reg [8:0] \$411 ;
-  reg [7:0] \$412 ;
-  reg [8:0] \$413 ;
-  reg [7:0] \$414 ;
-  reg [8:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [8:0] \$417 ;
-  reg [7:0] \$418 ;
-  reg [8:0] \$419 ;
-  wire [63:0] \$42 ;
-  reg [7:0] \$420 ;
-  reg [8:0] \$421 ;
-  reg [7:0] \$422 ;
-  reg [8:0] \$423 ;
-  reg [7:0] \$424 ;
-  reg [8:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg [8:0] \$427 ;
-  reg [7:0] \$428 ;
-  reg [8:0] \$429 ;
-  wire [63:0] \$43 ;
-  reg [7:0] \$430 ;
+  reg [16:0] \$400 ;
+  reg [16:0] \$401 ;
+  reg [16:0] \$402 ;
+  reg [16:0] \$403 ;
+  reg [16:0] \$404 ;
+  reg [16:0] \$405 ;
+  reg [16:0] \$406 ;
+  reg [16:0] \$407 ;
+  reg [16:0] \$408 ;
+  reg [16:0] \$409 ;
+  wire [8:0] \$41 ;
+  reg [16:0] \$410 ;
+  reg [16:0] \$411 ;
+  reg [16:0] \$412 ;
+  reg [16:0] \$413 ;
+  reg [16:0] \$414 ;
+  reg [16:0] \$415 ;
+  reg [16:0] \$416 ;
+  reg [16:0] \$417 ;
+  reg [16:0] \$418 ;
+  reg [16:0] \$419 ;
+  wire [8:0] \$42 ;
+  reg [16:0] \$420 ;
+  reg [16:0] \$421 ;
+  reg [16:0] \$422 ;
+  reg [16:0] \$423 ;
+  reg [16:0] \$424 ;
+  reg [16:0] \$425 ;
+  reg [16:0] \$426 ;
+  reg [16:0] \$427 ;
+  reg [16:0] \$428 ;
+  reg [16:0] \$429 ;
+  wire [8:0] \$43 ;
+  reg [16:0] \$430 ;
   reg [16:0] \$431 ;
   reg [16:0] \$432 ;
   reg [16:0] \$433 ;
@@ -1170,7 +1170,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$437 ;
   reg [16:0] \$438 ;
   reg [16:0] \$439 ;
-  wire [63:0] \$44 ;
+  wire [8:0] \$44 ;
   reg [16:0] \$440 ;
   reg [16:0] \$441 ;
   reg [16:0] \$442 ;
@@ -1181,7 +1181,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$447 ;
   reg [16:0] \$448 ;
   reg [16:0] \$449 ;
-  wire [63:0] \$45 ;
+  wire [8:0] \$45 ;
   reg [16:0] \$450 ;
   reg [16:0] \$451 ;
   reg [16:0] \$452 ;
@@ -1192,7 +1192,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$457 ;
   reg [16:0] \$458 ;
   reg [16:0] \$459 ;
-  wire [63:0] \$46 ;
+  wire [8:0] \$46 ;
   reg [16:0] \$460 ;
   reg [16:0] \$461 ;
   reg [16:0] \$462 ;
@@ -1203,7 +1203,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$467 ;
   reg [16:0] \$468 ;
   reg [16:0] \$469 ;
-  wire [63:0] \$47 ;
+  wire [8:0] \$47 ;
   reg [16:0] \$470 ;
   reg [16:0] \$471 ;
   reg [16:0] \$472 ;
@@ -1214,166 +1214,125 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$477 ;
   reg [16:0] \$478 ;
   reg [16:0] \$479 ;
-  wire [63:0] \$48 ;
+  wire [8:0] \$48 ;
   reg [16:0] \$480 ;
   reg [16:0] \$481 ;
-  reg [16:0] \$482 ;
-  reg [16:0] \$483 ;
-  reg [16:0] \$484 ;
-  reg [16:0] \$485 ;
-  reg [16:0] \$486 ;
-  reg [16:0] \$487 ;
-  reg [16:0] \$488 ;
-  reg [16:0] \$489 ;
-  wire [63:0] \$49 ;
-  reg [16:0] \$490 ;
-  reg [16:0] \$491 ;
-  reg [16:0] \$492 ;
-  reg [16:0] \$493 ;
-  reg [16:0] \$494 ;
-  reg [16:0] \$495 ;
-  reg [16:0] \$496 ;
-  reg [16:0] \$497 ;
-  reg [16:0] \$498 ;
-  reg [16:0] \$499 ;
+  reg [23:0] \$482 ;
+  reg [23:0] \$483 ;
+  reg [23:0] \$484 ;
+  reg [23:0] \$485 ;
+  reg [23:0] \$486 ;
+  reg [23:0] \$487 ;
+  reg [23:0] \$488 ;
+  reg [23:0] \$489 ;
+  wire [8:0] \$49 ;
+  reg [23:0] \$490 ;
+  reg [23:0] \$491 ;
+  reg [23:0] \$492 ;
+  reg [23:0] \$493 ;
+  reg [23:0] \$494 ;
+  reg [23:0] \$495 ;
+  reg [23:0] \$496 ;
+  reg [23:0] \$497 ;
+  reg [23:0] \$498 ;
+  reg [23:0] \$499 ;
   wire \$5 ;
-  wire [63:0] \$50 ;
-  reg [16:0] \$500 ;
-  reg [16:0] \$501 ;
-  reg [16:0] \$502 ;
-  reg [16:0] \$503 ;
-  reg [16:0] \$504 ;
-  reg [16:0] \$505 ;
-  reg [16:0] \$506 ;
-  reg [16:0] \$507 ;
-  reg [16:0] \$508 ;
-  reg [16:0] \$509 ;
-  wire [63:0] \$51 ;
-  reg [16:0] \$510 ;
-  reg [16:0] \$511 ;
-  reg [16:0] \$512 ;
-  reg [16:0] \$513 ;
-  reg [16:0] \$514 ;
-  reg [16:0] \$515 ;
-  reg [16:0] \$516 ;
-  reg [16:0] \$517 ;
-  reg [16:0] \$518 ;
-  reg [16:0] \$519 ;
-  wire [63:0] \$52 ;
-  reg [16:0] \$520 ;
-  reg [16:0] \$521 ;
-  reg [16:0] \$522 ;
-  reg [16:0] \$523 ;
-  reg [16:0] \$524 ;
-  reg [16:0] \$525 ;
-  reg [16:0] \$526 ;
-  reg [23:0] \$527 ;
+  wire [8:0] \$50 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg [2:0] \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg [2:0] \$507 ;
+  reg \$508 ;
+  reg \$509 ;
+  wire [8:0] \$51 ;
+  reg \$510 ;
+  reg [2:0] \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg [2:0] \$515 ;
+  reg \$516 ;
+  reg \$517 ;
+  reg \$518 ;
+  reg [2:0] \$519 ;
+  wire [8:0] \$52 ;
+  reg \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg [2:0] \$523 ;
+  reg \$524 ;
+  reg \$525 ;
+  reg \$526 ;
+  reg [2:0] \$527 ;
   reg [23:0] \$528 ;
   reg [23:0] \$529 ;
-  wire [63:0] \$53 ;
+  wire [8:0] \$53 ;
   reg [23:0] \$530 ;
   reg [23:0] \$531 ;
   reg [23:0] \$532 ;
   reg [23:0] \$533 ;
-  reg [23:0] \$534 ;
-  reg [23:0] \$535 ;
-  reg [23:0] \$536 ;
-  reg [23:0] \$537 ;
-  reg [23:0] \$538 ;
-  reg [23:0] \$539 ;
-  wire [63:0] \$54 ;
-  reg [23:0] \$540 ;
-  reg [23:0] \$541 ;
-  reg [23:0] \$542 ;
-  reg [23:0] \$543 ;
-  reg [23:0] \$544 ;
-  reg \$545 ;
-  reg \$546 ;
-  reg \$547 ;
-  reg [2:0] \$548 ;
-  reg \$549 ;
-  wire [63:0] \$55 ;
-  reg \$550 ;
-  reg \$551 ;
-  reg [2:0] \$552 ;
-  reg \$553 ;
-  reg \$554 ;
-  reg \$555 ;
-  reg [2:0] \$556 ;
-  reg \$557 ;
-  reg \$558 ;
-  reg \$559 ;
-  wire [63:0] \$56 ;
-  reg [2:0] \$560 ;
-  reg \$561 ;
-  reg \$562 ;
-  reg \$563 ;
-  reg [2:0] \$564 ;
-  reg \$565 ;
-  reg \$566 ;
-  reg \$567 ;
-  reg [2:0] \$568 ;
-  reg [23:0] \$569 ;
-  wire [63:0] \$57 ;
-  reg [23:0] \$570 ;
-  reg [23:0] \$571 ;
-  reg [23:0] \$572 ;
-  reg [23:0] \$573 ;
-  reg [23:0] \$574 ;
-  reg [3:0] \$575 ;
-  reg [2:0] \$576 ;
-  reg [2:0] \$577 ;
-  reg [3:0] \$578 ;
-  reg \$579 ;
-  wire [63:0] \$58 ;
-  reg [143:0] \$580 ;
-  wire [63:0] \$59 ;
+  reg [3:0] \$534 ;
+  reg [3:0] \$535 ;
+  reg [3:0] \$536 ;
+  reg [3:0] \$537 ;
+  reg \$538 ;
+  reg [143:0] \$539 ;
+  wire [8:0] \$54 ;
+  wire [8:0] \$55 ;
+  wire [8:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [8:0] \$58 ;
+  wire [8:0] \$59 ;
   wire \$6 ;
-  wire [63:0] \$60 ;
-  wire [63:0] \$61 ;
-  wire [63:0] \$62 ;
-  wire [63:0] \$63 ;
-  wire [63:0] \$64 ;
-  wire [63:0] \$65 ;
-  wire [63:0] \$66 ;
-  wire [63:0] \$67 ;
-  wire [63:0] \$68 ;
-  wire [63:0] \$69 ;
+  wire [8:0] \$60 ;
+  wire [8:0] \$61 ;
+  wire [8:0] \$62 ;
+  wire [8:0] \$63 ;
+  wire [8:0] \$64 ;
+  wire [8:0] \$65 ;
+  wire [8:0] \$66 ;
+  wire [8:0] \$67 ;
+  wire [8:0] \$68 ;
+  wire [8:0] \$69 ;
   reg [23:0] \$7 ;
-  wire [63:0] \$70 ;
-  wire [63:0] \$71 ;
-  wire [63:0] \$72 ;
-  wire [63:0] \$73 ;
-  wire [63:0] \$74 ;
-  wire [63:0] \$75 ;
-  wire [63:0] \$76 ;
-  wire [63:0] \$77 ;
-  wire [63:0] \$78 ;
-  wire [63:0] \$79 ;
+  wire [8:0] \$70 ;
+  wire [8:0] \$71 ;
+  wire [8:0] \$72 ;
+  wire [8:0] \$73 ;
+  wire [8:0] \$74 ;
+  wire [8:0] \$75 ;
+  wire [8:0] \$76 ;
+  wire [8:0] \$77 ;
+  wire [8:0] \$78 ;
+  wire [8:0] \$79 ;
   wire [23:0] \$8 ;
-  wire [63:0] \$80 ;
-  wire [63:0] \$81 ;
-  wire [63:0] \$82 ;
-  wire [63:0] \$83 ;
-  wire [63:0] \$84 ;
-  wire [63:0] \$85 ;
-  wire [63:0] \$86 ;
-  wire [63:0] \$87 ;
+  wire [8:0] \$80 ;
+  wire [8:0] \$81 ;
+  wire [8:0] \$82 ;
+  wire [8:0] \$83 ;
+  wire [8:0] \$84 ;
+  wire [8:0] \$85 ;
+  wire [8:0] \$86 ;
+  wire [8:0] \$87 ;
   wire [8:0] \$88 ;
-  wire [8:0] \$89 ;
+  wire [16:0] \$89 ;
   wire [24:0] \$9 ;
-  wire [8:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [8:0] \$92 ;
-  wire [8:0] \$93 ;
-  wire [8:0] \$94 ;
-  wire [8:0] \$95 ;
-  wire [8:0] \$96 ;
-  wire [8:0] \$97 ;
-  wire [8:0] \$98 ;
-  wire [8:0] \$99 ;
+  wire [16:0] \$90 ;
+  wire [16:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [16:0] \$98 ;
+  wire [16:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$52  = 3'h0;
+  reg [3:0] \$signature__addr$52  = 4'h0;
   wire [63:0] \$signature__data ;
   wire [143:0] \$signature__data$54 ;
   wire \$signature__en ;
@@ -1399,6 +1358,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [63:0] i__payload;
@@ -1423,6 +1383,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
@@ -1431,6 +1392,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  reg [2:0] nf8 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [143:0] o__payload;
   reg [143:0] o__payload = 144'h000000000000000000000000000000000000;
@@ -1457,11 +1419,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [5:0] \port__addr$23  = 6'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$136 ;
-  wire [63:0] \port__data$153 ;
-  wire [63:0] \port__data$170 ;
-  wire [63:0] \port__data$187 ;
-  wire [63:0] \port__data$204 ;
+  wire [63:0] \port__data$138 ;
+  wire [63:0] \port__data$155 ;
+  wire [63:0] \port__data$172 ;
+  wire [63:0] \port__data$189 ;
+  wire [63:0] \port__data$206 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1567,11 +1529,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [23:0] \q_in[5] ;
   reg [3:0] q_owed = 4'h0;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
@@ -1593,9 +1555,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [5:0] rom5_addr;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$55  = 3'h0;
+  reg [3:0] \rport__addr$55  = 4'h0;
   wire [63:0] rport__data;
-  wire [143:0] \rport__data$348 ;
+  wire [143:0] \rport__data$354 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -1619,6 +1581,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum5_s0_1 = 24'h000000;
   reg [23:0] sum5_s1_0 = 24'h000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1626,6 +1589,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -1770,6 +1734,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] x5_6 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x5_7 = 8'h00;
+  reg [63:0] x_mid = 64'h0000000000000000;
   reg [63:0] x_reg = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -1887,7 +1852,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [143:0] queue [7:0];
+  reg [143:0] queue [8:0];
   initial begin
     queue[0] = 144'h000000000000000000000000000000000000;
     queue[1] = 144'h000000000000000000000000000000000000;
@@ -1897,12 +1862,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     queue[5] = 144'h000000000000000000000000000000000000;
     queue[6] = 144'h000000000000000000000000000000000000;
     queue[7] = 144'h000000000000000000000000000000000000;
+    queue[8] = 144'h000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$46 )
       queue[\$signature__addr$52 ] <= q_in;
   end
-  assign \rport__data$348  = queue[\rport__addr$55 ];
+  assign \rport__data$354  = queue[\rport__addr$55 ];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'hf8839c1edca2fc00;
@@ -2046,7 +2012,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$136  = _2_;
+  assign \port__data$138  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hf1bbf9b0d2f6e600;
@@ -2118,7 +2084,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$153  = _3_;
+  assign \port__data$155  = _3_;
   reg [63:0] rom3 [63:0];
   initial begin
     rom3[0] = 64'h16d6d7e0dadcf600;
@@ -2190,7 +2156,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _4_ <= rom3[\port__addr$19 ];
   end
-  assign \port__data$170  = _4_;
+  assign \port__data$172  = _4_;
   reg [63:0] rom4 [63:0];
   initial begin
     rom4[0] = 64'h0a1513e821110100;
@@ -2262,7 +2228,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _5_ <= rom4[\port__addr$21 ];
   end
-  assign \port__data$187  = _5_;
+  assign \port__data$189  = _5_;
   reg [63:0] rom5 [63:0];
   initial begin
     rom5[0] = 64'h004f4808d8f2fd00;
@@ -2334,506 +2300,430 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _6_ <= rom5[\port__addr$23 ];
   end
-  assign \port__data$204  = _6_;
+  assign \port__data$206  = _6_;
   always @(posedge clk)
-    x5_5 <= \$332 ;
+    w2_3 <= \$329 ;
   always @(posedge clk)
-    x5_6 <= \$333 ;
+    xoff2_4 <= \$330 ;
   always @(posedge clk)
-    x5_7 <= \$334 ;
+    w2_4 <= \$331 ;
   always @(posedge clk)
-    xoff0_0 <= \$335 ;
+    xoff2_5 <= \$332 ;
   always @(posedge clk)
-    w0_0 <= \$336 ;
+    w2_5 <= \$333 ;
   always @(posedge clk)
-    xoff0_1 <= \$337 ;
+    xoff2_6 <= \$334 ;
   always @(posedge clk)
-    w0_1 <= \$338 ;
+    w2_6 <= \$335 ;
   always @(posedge clk)
-    xoff0_2 <= \$339 ;
+    xoff2_7 <= \$336 ;
   always @(posedge clk)
-    w0_2 <= \$340 ;
+    w2_7 <= \$337 ;
   always @(posedge clk)
-    xoff0_3 <= \$341 ;
+    xoff3_0 <= \$338 ;
   always @(posedge clk)
-    w0_3 <= \$342 ;
+    w3_0 <= \$339 ;
   always @(posedge clk)
-    xoff0_4 <= \$343 ;
+    xoff3_1 <= \$340 ;
   always @(posedge clk)
-    w0_4 <= \$344 ;
+    w3_1 <= \$341 ;
   always @(posedge clk)
-    xoff0_5 <= \$345 ;
+    xoff3_2 <= \$342 ;
   always @(posedge clk)
-    w0_5 <= \$346 ;
+    w3_2 <= \$343 ;
   always @(posedge clk)
-    xoff0_6 <= \$347 ;
+    xoff3_3 <= \$344 ;
   always @(posedge clk)
-    w0_6 <= \$348 ;
+    w3_3 <= \$345 ;
   always @(posedge clk)
-    xoff0_7 <= \$349 ;
+    xoff3_4 <= \$346 ;
   always @(posedge clk)
-    w0_7 <= \$350 ;
+    w3_4 <= \$347 ;
   always @(posedge clk)
-    xoff1_0 <= \$351 ;
+    xoff3_5 <= \$348 ;
   always @(posedge clk)
-    w1_0 <= \$352 ;
+    w3_5 <= \$349 ;
   always @(posedge clk)
-    xoff1_1 <= \$353 ;
+    xoff3_6 <= \$350 ;
   always @(posedge clk)
-    w1_1 <= \$354 ;
+    w3_6 <= \$351 ;
   always @(posedge clk)
-    xoff1_2 <= \$355 ;
+    xoff3_7 <= \$352 ;
   always @(posedge clk)
-    w1_2 <= \$356 ;
+    w3_7 <= \$353 ;
   always @(posedge clk)
-    xoff1_3 <= \$357 ;
+    xoff4_0 <= \$354 ;
   always @(posedge clk)
-    w1_3 <= \$358 ;
+    w4_0 <= \$355 ;
   always @(posedge clk)
-    xoff1_4 <= \$359 ;
+    xoff4_1 <= \$356 ;
   always @(posedge clk)
-    w1_4 <= \$360 ;
+    w4_1 <= \$357 ;
   always @(posedge clk)
-    xoff1_5 <= \$361 ;
+    xoff4_2 <= \$358 ;
   always @(posedge clk)
-    w1_5 <= \$362 ;
+    w4_2 <= \$359 ;
   always @(posedge clk)
-    xoff1_6 <= \$363 ;
+    xoff4_3 <= \$360 ;
   always @(posedge clk)
-    w1_6 <= \$364 ;
+    w4_3 <= \$361 ;
   always @(posedge clk)
-    xoff1_7 <= \$365 ;
+    xoff4_4 <= \$362 ;
   always @(posedge clk)
-    w1_7 <= \$366 ;
+    w4_4 <= \$363 ;
   always @(posedge clk)
-    xoff2_0 <= \$367 ;
+    xoff4_5 <= \$364 ;
   always @(posedge clk)
-    w2_0 <= \$368 ;
+    w4_5 <= \$365 ;
   always @(posedge clk)
-    xoff2_1 <= \$369 ;
+    xoff4_6 <= \$366 ;
   always @(posedge clk)
-    w2_1 <= \$370 ;
+    w4_6 <= \$367 ;
   always @(posedge clk)
-    xoff2_2 <= \$371 ;
+    xoff4_7 <= \$368 ;
   always @(posedge clk)
-    w2_2 <= \$372 ;
+    w4_7 <= \$369 ;
   always @(posedge clk)
-    xoff2_3 <= \$373 ;
+    xoff5_0 <= \$370 ;
   always @(posedge clk)
-    w2_3 <= \$374 ;
+    w5_0 <= \$371 ;
   always @(posedge clk)
-    xoff2_4 <= \$375 ;
+    xoff5_1 <= \$372 ;
   always @(posedge clk)
-    w2_4 <= \$376 ;
+    w5_1 <= \$373 ;
   always @(posedge clk)
-    xoff2_5 <= \$377 ;
+    xoff5_2 <= \$374 ;
   always @(posedge clk)
-    w2_5 <= \$378 ;
+    w5_2 <= \$375 ;
   always @(posedge clk)
-    xoff2_6 <= \$379 ;
+    xoff5_3 <= \$376 ;
   always @(posedge clk)
-    w2_6 <= \$380 ;
+    w5_3 <= \$377 ;
   always @(posedge clk)
-    xoff2_7 <= \$381 ;
+    xoff5_4 <= \$378 ;
   always @(posedge clk)
-    w2_7 <= \$382 ;
+    w5_4 <= \$379 ;
   always @(posedge clk)
-    xoff3_0 <= \$383 ;
+    xoff5_5 <= \$380 ;
   always @(posedge clk)
-    w3_0 <= \$384 ;
+    w5_5 <= \$381 ;
   always @(posedge clk)
-    xoff3_1 <= \$385 ;
+    xoff5_6 <= \$382 ;
   always @(posedge clk)
-    w3_1 <= \$386 ;
+    w5_6 <= \$383 ;
   always @(posedge clk)
-    xoff3_2 <= \$387 ;
+    xoff5_7 <= \$384 ;
   always @(posedge clk)
-    w3_2 <= \$388 ;
+    w5_7 <= \$385 ;
   always @(posedge clk)
-    xoff3_3 <= \$389 ;
+    prod0_0 <= \$386 ;
   always @(posedge clk)
-    w3_3 <= \$390 ;
+    prod0_1 <= \$387 ;
   always @(posedge clk)
-    xoff3_4 <= \$391 ;
+    prod0_2 <= \$388 ;
   always @(posedge clk)
-    w3_4 <= \$392 ;
+    prod0_3 <= \$389 ;
   always @(posedge clk)
-    xoff3_5 <= \$393 ;
+    prod0_4 <= \$390 ;
   always @(posedge clk)
-    w3_5 <= \$394 ;
+    prod0_5 <= \$391 ;
   always @(posedge clk)
-    xoff3_6 <= \$395 ;
+    prod0_6 <= \$392 ;
   always @(posedge clk)
-    w3_6 <= \$396 ;
+    prod0_7 <= \$393 ;
   always @(posedge clk)
-    xoff3_7 <= \$397 ;
+    prod1_0 <= \$394 ;
   always @(posedge clk)
-    w3_7 <= \$398 ;
+    prod1_1 <= \$395 ;
   always @(posedge clk)
-    xoff4_0 <= \$399 ;
+    prod1_2 <= \$396 ;
   always @(posedge clk)
-    w4_0 <= \$400 ;
+    prod1_3 <= \$397 ;
   always @(posedge clk)
-    xoff4_1 <= \$401 ;
+    prod1_4 <= \$398 ;
   always @(posedge clk)
-    w4_1 <= \$402 ;
+    prod1_5 <= \$399 ;
   always @(posedge clk)
-    xoff4_2 <= \$403 ;
+    prod1_6 <= \$400 ;
   always @(posedge clk)
-    w4_2 <= \$404 ;
+    prod1_7 <= \$401 ;
   always @(posedge clk)
-    xoff4_3 <= \$405 ;
+    prod2_0 <= \$402 ;
   always @(posedge clk)
-    w4_3 <= \$406 ;
+    prod2_1 <= \$403 ;
   always @(posedge clk)
-    xoff4_4 <= \$407 ;
+    prod2_2 <= \$404 ;
   always @(posedge clk)
-    w4_4 <= \$408 ;
+    prod2_3 <= \$405 ;
   always @(posedge clk)
-    xoff4_5 <= \$409 ;
+    prod2_4 <= \$406 ;
   always @(posedge clk)
-    w4_5 <= \$410 ;
+    prod2_5 <= \$407 ;
   always @(posedge clk)
-    xoff4_6 <= \$411 ;
+    prod2_6 <= \$408 ;
   always @(posedge clk)
-    w4_6 <= \$412 ;
+    prod2_7 <= \$409 ;
   always @(posedge clk)
-    xoff4_7 <= \$413 ;
+    prod3_0 <= \$410 ;
   always @(posedge clk)
-    w4_7 <= \$414 ;
+    prod3_1 <= \$411 ;
   always @(posedge clk)
-    xoff5_0 <= \$415 ;
+    prod3_2 <= \$412 ;
   always @(posedge clk)
-    w5_0 <= \$416 ;
+    prod3_3 <= \$413 ;
   always @(posedge clk)
-    xoff5_1 <= \$417 ;
+    prod3_4 <= \$414 ;
   always @(posedge clk)
-    w5_1 <= \$418 ;
+    prod3_5 <= \$415 ;
   always @(posedge clk)
-    xoff5_2 <= \$419 ;
+    prod3_6 <= \$416 ;
   always @(posedge clk)
-    w5_2 <= \$420 ;
+    prod3_7 <= \$417 ;
   always @(posedge clk)
-    xoff5_3 <= \$421 ;
+    prod4_0 <= \$418 ;
   always @(posedge clk)
-    w5_3 <= \$422 ;
+    prod4_1 <= \$419 ;
   always @(posedge clk)
-    xoff5_4 <= \$423 ;
+    prod4_2 <= \$420 ;
   always @(posedge clk)
-    w5_4 <= \$424 ;
+    prod4_3 <= \$421 ;
   always @(posedge clk)
-    xoff5_5 <= \$425 ;
+    prod4_4 <= \$422 ;
   always @(posedge clk)
-    w5_5 <= \$426 ;
+    prod4_5 <= \$423 ;
   always @(posedge clk)
-    xoff5_6 <= \$427 ;
+    prod4_6 <= \$424 ;
   always @(posedge clk)
-    w5_6 <= \$428 ;
+    prod4_7 <= \$425 ;
   always @(posedge clk)
-    xoff5_7 <= \$429 ;
+    prod5_0 <= \$426 ;
   always @(posedge clk)
-    w5_7 <= \$430 ;
+    prod5_1 <= \$427 ;
   always @(posedge clk)
-    prod0_0 <= \$431 ;
+    prod5_2 <= \$428 ;
   always @(posedge clk)
-    prod0_1 <= \$432 ;
+    prod5_3 <= \$429 ;
   always @(posedge clk)
-    prod0_2 <= \$433 ;
+    prod5_4 <= \$430 ;
   always @(posedge clk)
-    prod0_3 <= \$434 ;
+    prod5_5 <= \$431 ;
   always @(posedge clk)
-    prod0_4 <= \$435 ;
+    prod5_6 <= \$432 ;
   always @(posedge clk)
-    prod0_5 <= \$436 ;
+    prod5_7 <= \$433 ;
   always @(posedge clk)
-    prod0_6 <= \$437 ;
+    prod0_0_r <= \$434 ;
   always @(posedge clk)
-    prod0_7 <= \$438 ;
+    prod0_1_r <= \$435 ;
   always @(posedge clk)
-    prod1_0 <= \$439 ;
+    prod0_2_r <= \$436 ;
   always @(posedge clk)
-    prod1_1 <= \$440 ;
+    prod0_3_r <= \$437 ;
   always @(posedge clk)
-    prod1_2 <= \$441 ;
+    prod0_4_r <= \$438 ;
   always @(posedge clk)
-    prod1_3 <= \$442 ;
+    prod0_5_r <= \$439 ;
   always @(posedge clk)
-    prod1_4 <= \$443 ;
+    prod0_6_r <= \$440 ;
   always @(posedge clk)
-    prod1_5 <= \$444 ;
+    prod0_7_r <= \$441 ;
   always @(posedge clk)
-    prod1_6 <= \$445 ;
+    prod1_0_r <= \$442 ;
   always @(posedge clk)
-    prod1_7 <= \$446 ;
+    prod1_1_r <= \$443 ;
   always @(posedge clk)
-    prod2_0 <= \$447 ;
+    prod1_2_r <= \$444 ;
   always @(posedge clk)
-    prod2_1 <= \$448 ;
+    prod1_3_r <= \$445 ;
   always @(posedge clk)
-    prod2_2 <= \$449 ;
+    prod1_4_r <= \$446 ;
   always @(posedge clk)
-    prod2_3 <= \$450 ;
+    prod1_5_r <= \$447 ;
   always @(posedge clk)
-    prod2_4 <= \$451 ;
+    prod1_6_r <= \$448 ;
   always @(posedge clk)
-    prod2_5 <= \$452 ;
+    prod1_7_r <= \$449 ;
   always @(posedge clk)
-    prod2_6 <= \$453 ;
+    prod2_0_r <= \$450 ;
   always @(posedge clk)
-    prod2_7 <= \$454 ;
+    prod2_1_r <= \$451 ;
   always @(posedge clk)
-    prod3_0 <= \$455 ;
+    prod2_2_r <= \$452 ;
   always @(posedge clk)
-    prod3_1 <= \$456 ;
+    prod2_3_r <= \$453 ;
   always @(posedge clk)
-    prod3_2 <= \$457 ;
+    prod2_4_r <= \$454 ;
   always @(posedge clk)
-    prod3_3 <= \$458 ;
+    prod2_5_r <= \$455 ;
   always @(posedge clk)
-    prod3_4 <= \$459 ;
+    prod2_6_r <= \$456 ;
   always @(posedge clk)
-    prod3_5 <= \$460 ;
+    prod2_7_r <= \$457 ;
   always @(posedge clk)
-    prod3_6 <= \$461 ;
+    prod3_0_r <= \$458 ;
   always @(posedge clk)
-    prod3_7 <= \$462 ;
+    prod3_1_r <= \$459 ;
   always @(posedge clk)
-    prod4_0 <= \$463 ;
+    prod3_2_r <= \$460 ;
   always @(posedge clk)
-    prod4_1 <= \$464 ;
+    prod3_3_r <= \$461 ;
   always @(posedge clk)
-    prod4_2 <= \$465 ;
+    prod3_4_r <= \$462 ;
   always @(posedge clk)
-    prod4_3 <= \$466 ;
+    prod3_5_r <= \$463 ;
   always @(posedge clk)
-    prod4_4 <= \$467 ;
+    prod3_6_r <= \$464 ;
   always @(posedge clk)
-    prod4_5 <= \$468 ;
+    prod3_7_r <= \$465 ;
   always @(posedge clk)
-    prod4_6 <= \$469 ;
+    prod4_0_r <= \$466 ;
   always @(posedge clk)
-    prod4_7 <= \$470 ;
+    prod4_1_r <= \$467 ;
   always @(posedge clk)
-    prod5_0 <= \$471 ;
+    prod4_2_r <= \$468 ;
   always @(posedge clk)
-    prod5_1 <= \$472 ;
+    prod4_3_r <= \$469 ;
   always @(posedge clk)
-    prod5_2 <= \$473 ;
+    prod4_4_r <= \$470 ;
   always @(posedge clk)
-    prod5_3 <= \$474 ;
+    prod4_5_r <= \$471 ;
   always @(posedge clk)
-    prod5_4 <= \$475 ;
+    prod4_6_r <= \$472 ;
   always @(posedge clk)
-    prod5_5 <= \$476 ;
+    prod4_7_r <= \$473 ;
   always @(posedge clk)
-    prod5_6 <= \$477 ;
+    prod5_0_r <= \$474 ;
   always @(posedge clk)
-    prod5_7 <= \$478 ;
+    prod5_1_r <= \$475 ;
   always @(posedge clk)
-    prod0_0_r <= \$479 ;
+    prod5_2_r <= \$476 ;
   always @(posedge clk)
-    prod0_1_r <= \$480 ;
+    prod5_3_r <= \$477 ;
   always @(posedge clk)
-    prod0_2_r <= \$481 ;
+    prod5_4_r <= \$478 ;
   always @(posedge clk)
-    prod0_3_r <= \$482 ;
+    prod5_5_r <= \$479 ;
   always @(posedge clk)
-    prod0_4_r <= \$483 ;
+    prod5_6_r <= \$480 ;
   always @(posedge clk)
-    prod0_5_r <= \$484 ;
+    prod5_7_r <= \$481 ;
   always @(posedge clk)
-    prod0_6_r <= \$485 ;
+    sum0_s0_0 <= \$482 ;
   always @(posedge clk)
-    prod0_7_r <= \$486 ;
+    sum0_s0_1 <= \$483 ;
   always @(posedge clk)
-    prod1_0_r <= \$487 ;
+    sum0_s1_0 <= \$484 ;
   always @(posedge clk)
-    prod1_1_r <= \$488 ;
+    sum1_s0_0 <= \$485 ;
   always @(posedge clk)
-    prod1_2_r <= \$489 ;
+    sum1_s0_1 <= \$486 ;
   always @(posedge clk)
-    prod1_3_r <= \$490 ;
+    sum1_s1_0 <= \$487 ;
   always @(posedge clk)
-    prod1_4_r <= \$491 ;
+    sum2_s0_0 <= \$488 ;
   always @(posedge clk)
-    prod1_5_r <= \$492 ;
+    sum2_s0_1 <= \$489 ;
   always @(posedge clk)
-    prod1_6_r <= \$493 ;
+    sum2_s1_0 <= \$490 ;
   always @(posedge clk)
-    prod1_7_r <= \$494 ;
+    sum3_s0_0 <= \$491 ;
   always @(posedge clk)
-    prod2_0_r <= \$495 ;
+    sum3_s0_1 <= \$492 ;
   always @(posedge clk)
-    prod2_1_r <= \$496 ;
+    sum3_s1_0 <= \$493 ;
   always @(posedge clk)
-    prod2_2_r <= \$497 ;
+    sum4_s0_0 <= \$494 ;
   always @(posedge clk)
-    prod2_3_r <= \$498 ;
+    sum4_s0_1 <= \$495 ;
   always @(posedge clk)
-    prod2_4_r <= \$499 ;
+    sum4_s1_0 <= \$496 ;
   always @(posedge clk)
-    prod2_5_r <= \$500 ;
+    sum5_s0_0 <= \$497 ;
   always @(posedge clk)
-    prod2_6_r <= \$501 ;
+    sum5_s0_1 <= \$498 ;
   always @(posedge clk)
-    prod2_7_r <= \$502 ;
+    sum5_s1_0 <= \$499 ;
   always @(posedge clk)
-    prod3_0_r <= \$503 ;
+    v2 <= \$500 ;
   always @(posedge clk)
-    prod3_1_r <= \$504 ;
+    first2 <= \$501 ;
   always @(posedge clk)
-    prod3_2_r <= \$505 ;
+    last2 <= \$502 ;
   always @(posedge clk)
-    prod3_3_r <= \$506 ;
+    nf2 <= \$503 ;
   always @(posedge clk)
-    prod3_4_r <= \$507 ;
+    v3 <= \$504 ;
   always @(posedge clk)
-    prod3_5_r <= \$508 ;
+    first3 <= \$505 ;
   always @(posedge clk)
-    prod3_6_r <= \$509 ;
+    last3 <= \$506 ;
   always @(posedge clk)
-    prod3_7_r <= \$510 ;
+    nf3 <= \$507 ;
   always @(posedge clk)
-    prod4_0_r <= \$511 ;
+    v4 <= \$508 ;
   always @(posedge clk)
-    prod4_1_r <= \$512 ;
+    first4 <= \$509 ;
   always @(posedge clk)
-    prod4_2_r <= \$513 ;
+    last4 <= \$510 ;
   always @(posedge clk)
-    prod4_3_r <= \$514 ;
+    nf4 <= \$511 ;
   always @(posedge clk)
-    prod4_4_r <= \$515 ;
+    v5 <= \$512 ;
   always @(posedge clk)
-    prod4_5_r <= \$516 ;
+    first5 <= \$513 ;
   always @(posedge clk)
-    prod4_6_r <= \$517 ;
+    last5 <= \$514 ;
   always @(posedge clk)
-    prod4_7_r <= \$518 ;
+    nf5 <= \$515 ;
   always @(posedge clk)
-    prod5_0_r <= \$519 ;
+    v6 <= \$516 ;
   always @(posedge clk)
-    prod5_1_r <= \$520 ;
+    first6 <= \$517 ;
   always @(posedge clk)
-    prod5_2_r <= \$521 ;
+    last6 <= \$518 ;
   always @(posedge clk)
-    prod5_3_r <= \$522 ;
+    nf6 <= \$519 ;
   always @(posedge clk)
-    prod5_4_r <= \$523 ;
+    v7 <= \$520 ;
   always @(posedge clk)
-    prod5_5_r <= \$524 ;
+    first7 <= \$521 ;
   always @(posedge clk)
-    prod5_6_r <= \$525 ;
+    last7 <= \$522 ;
   always @(posedge clk)
-    prod5_7_r <= \$526 ;
+    nf7 <= \$523 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$527 ;
+    v8 <= \$524 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$528 ;
+    first8 <= \$525 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$529 ;
+    last8 <= \$526 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$530 ;
+    nf8 <= \$527 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$531 ;
+    acc0 <= \$528 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$532 ;
+    acc1 <= \$529 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$533 ;
+    acc2 <= \$530 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$534 ;
+    acc3 <= \$531 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$535 ;
+    acc4 <= \$532 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$536 ;
+    acc5 <= \$533 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$537 ;
+    q_owed <= \$534 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$538 ;
+    \$signature__addr$52  <= \$535 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$539 ;
+    \rport__addr$55  <= \$536 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$540 ;
+    q_stored <= \$537 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$541 ;
+    o__valid <= \$538 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$542 ;
-  always @(posedge clk)
-    sum5_s0_1 <= \$543 ;
-  always @(posedge clk)
-    sum5_s1_0 <= \$544 ;
-  always @(posedge clk)
-    v2 <= \$545 ;
-  always @(posedge clk)
-    first2 <= \$546 ;
-  always @(posedge clk)
-    last2 <= \$547 ;
-  always @(posedge clk)
-    nf2 <= \$548 ;
-  always @(posedge clk)
-    v3 <= \$549 ;
-  always @(posedge clk)
-    first3 <= \$550 ;
-  always @(posedge clk)
-    last3 <= \$551 ;
-  always @(posedge clk)
-    nf3 <= \$552 ;
-  always @(posedge clk)
-    v4 <= \$553 ;
-  always @(posedge clk)
-    first4 <= \$554 ;
-  always @(posedge clk)
-    last4 <= \$555 ;
-  always @(posedge clk)
-    nf4 <= \$556 ;
-  always @(posedge clk)
-    v5 <= \$557 ;
-  always @(posedge clk)
-    first5 <= \$558 ;
-  always @(posedge clk)
-    last5 <= \$559 ;
-  always @(posedge clk)
-    nf5 <= \$560 ;
-  always @(posedge clk)
-    v6 <= \$561 ;
-  always @(posedge clk)
-    first6 <= \$562 ;
-  always @(posedge clk)
-    last6 <= \$563 ;
-  always @(posedge clk)
-    nf6 <= \$564 ;
-  always @(posedge clk)
-    v7 <= \$565 ;
-  always @(posedge clk)
-    first7 <= \$566 ;
-  always @(posedge clk)
-    last7 <= \$567 ;
-  always @(posedge clk)
-    nf7 <= \$568 ;
-  always @(posedge clk)
-    acc0 <= \$569 ;
-  always @(posedge clk)
-    acc1 <= \$570 ;
-  always @(posedge clk)
-    acc2 <= \$571 ;
-  always @(posedge clk)
-    acc3 <= \$572 ;
-  always @(posedge clk)
-    acc4 <= \$573 ;
-  always @(posedge clk)
-    acc5 <= \$574 ;
-  always @(posedge clk)
-    q_owed <= \$575 ;
-  always @(posedge clk)
-    \$signature__addr$52  <= \$576 ;
-  always @(posedge clk)
-    \rport__addr$55  <= \$577 ;
-  always @(posedge clk)
-    q_stored <= \$578 ;
-  always @(posedge clk)
-    o__valid <= \$579 ;
-  always @(posedge clk)
-    o__payload <= \$580 ;
-  assign q_room = q_owed < 4'h9;
+    o__payload <= \$539 ;
+  assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -2843,19 +2733,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
+  assign \$8  = first8 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first7 ? \$10  : acc1;
+  assign \$11  = first8 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$14  = first7 ? \$13  : acc2;
+  assign \$14  = first8 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
-  assign \$17  = first7 ? \$16  : acc3;
+  assign \$17  = first8 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$20  = first7 ? \$19  : acc4;
+  assign \$20  = first8 ? \$19  : acc4;
   assign \$21  = $signed(\$20 ) + $signed(sum4_s1_0);
-  assign \$23  = first7 ? \$22  : acc5;
+  assign \$23  = first8 ? \$22  : acc5;
   assign \$24  = $signed(\$23 ) + $signed(sum5_s1_0);
-  assign \$25  = v7 & last7;
+  assign \$25  = v8 & last8;
   assign \$26  = ~ o__valid;
   assign \$27  = \$26  | o__ready;
   assign \$28  = | q_stored;
@@ -2867,2130 +2757,1905 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$38  = t + 1'h1;
   assign \$39  = \$37  ? 7'h00 : \$38 ;
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = from_input ? x_reg : rport__data;
-  assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = from_input ? x_reg : rport__data;
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = from_input ? x_reg : rport__data;
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = from_input ? x_reg : rport__data;
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = from_input ? x_reg : rport__data;
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = from_input ? x_reg : rport__data;
-  assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = from_input ? x_reg : rport__data;
-  assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = from_input ? x_reg : rport__data;
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = from_input ? x_reg : rport__data;
-  assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = from_input ? x_reg : rport__data;
-  assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = from_input ? x_reg : rport__data;
-  assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = from_input ? x_reg : rport__data;
-  assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = from_input ? x_reg : rport__data;
-  assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = from_input ? x_reg : rport__data;
-  assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = from_input ? x_reg : rport__data;
-  assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = from_input ? x_reg : rport__data;
-  assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = from_input ? x_reg : rport__data;
-  assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = from_input ? x_reg : rport__data;
-  assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = from_input ? x_reg : rport__data;
-  assign \$88  = $signed(x0_0) - $signed(8'h80);
-  assign \$89  = $signed(x0_1) - $signed(8'h80);
-  assign \$90  = $signed(x0_2) - $signed(8'h80);
-  assign \$91  = $signed(x0_3) - $signed(8'h80);
-  assign \$92  = $signed(x0_4) - $signed(8'h80);
-  assign \$93  = $signed(x0_5) - $signed(8'h80);
-  assign \$94  = $signed(x0_6) - $signed(8'h80);
-  assign \$95  = $signed(x0_7) - $signed(8'h80);
-  assign \$96  = $signed(x1_0) - $signed(8'h80);
-  assign \$97  = $signed(x1_1) - $signed(8'h80);
-  assign \$98  = $signed(x1_2) - $signed(8'h80);
-  assign \$99  = $signed(x1_3) - $signed(8'h80);
-  assign \$100  = $signed(x1_4) - $signed(8'h80);
-  assign \$101  = $signed(x1_5) - $signed(8'h80);
-  assign \$102  = $signed(x1_6) - $signed(8'h80);
-  assign \$103  = $signed(x1_7) - $signed(8'h80);
-  assign \$104  = $signed(x2_0) - $signed(8'h80);
-  assign \$105  = $signed(x2_1) - $signed(8'h80);
-  assign \$106  = $signed(x2_2) - $signed(8'h80);
-  assign \$107  = $signed(x2_3) - $signed(8'h80);
-  assign \$108  = $signed(x2_4) - $signed(8'h80);
-  assign \$109  = $signed(x2_5) - $signed(8'h80);
-  assign \$110  = $signed(x2_6) - $signed(8'h80);
-  assign \$111  = $signed(x2_7) - $signed(8'h80);
-  assign \$112  = $signed(x3_0) - $signed(8'h80);
-  assign \$113  = $signed(x3_1) - $signed(8'h80);
-  assign \$114  = $signed(x3_2) - $signed(8'h80);
-  assign \$115  = $signed(x3_3) - $signed(8'h80);
-  assign \$116  = $signed(x3_4) - $signed(8'h80);
-  assign \$117  = $signed(x3_5) - $signed(8'h80);
-  assign \$118  = $signed(x3_6) - $signed(8'h80);
-  assign \$119  = $signed(x3_7) - $signed(8'h80);
-  assign \$120  = $signed(x4_0) - $signed(8'h80);
-  assign \$121  = $signed(x4_1) - $signed(8'h80);
-  assign \$122  = $signed(x4_2) - $signed(8'h80);
-  assign \$123  = $signed(x4_3) - $signed(8'h80);
-  assign \$124  = $signed(x4_4) - $signed(8'h80);
-  assign \$125  = $signed(x4_5) - $signed(8'h80);
-  assign \$126  = $signed(x4_6) - $signed(8'h80);
-  assign \$127  = $signed(x4_7) - $signed(8'h80);
-  assign \$128  = $signed(x5_0) - $signed(8'h80);
-  assign \$129  = $signed(x5_1) - $signed(8'h80);
-  assign \$130  = $signed(x5_2) - $signed(8'h80);
-  assign \$131  = $signed(x5_3) - $signed(8'h80);
-  assign \$132  = $signed(x5_4) - $signed(8'h80);
-  assign \$133  = $signed(x5_5) - $signed(8'h80);
-  assign \$134  = $signed(x5_6) - $signed(8'h80);
-  assign \$135  = $signed(x5_7) - $signed(8'h80);
-  assign \$136  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$137  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$138  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$139  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$140  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$141  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$142  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$143  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$144  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$145  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$146  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$147  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$148  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$149  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$150  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$151  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$152  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$153  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$154  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$155  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$156  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$157  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$158  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$159  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$160  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$161  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$162  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$163  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$164  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$165  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$166  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$167  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$168  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$169  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$170  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$171  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$172  = $signed(xoff4_4) * $signed(w4_4);
-  assign \$173  = $signed(xoff4_5) * $signed(w4_5);
-  assign \$174  = $signed(xoff4_6) * $signed(w4_6);
-  assign \$175  = $signed(xoff4_7) * $signed(w4_7);
-  assign \$176  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$177  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$178  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$179  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$180  = $signed(xoff5_4) * $signed(w5_4);
-  assign \$181  = $signed(xoff5_5) * $signed(w5_5);
-  assign \$182  = $signed(xoff5_6) * $signed(w5_6);
-  assign \$183  = $signed(xoff5_7) * $signed(w5_7);
-  assign \$184  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$185  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$186  = $signed(\$184 ) + $signed(\$185 );
-  assign \$187  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$188  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$189  = $signed(\$187 ) + $signed(\$188 );
-  assign \$190  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$191  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$192  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$193  = $signed(\$191 ) + $signed(\$192 );
-  assign \$194  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$195  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$196  = $signed(\$194 ) + $signed(\$195 );
-  assign \$197  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$198  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$199  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$200  = $signed(\$198 ) + $signed(\$199 );
-  assign \$201  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$202  = $signed(prod2_6_r) + $signed(prod2_7_r);
-  assign \$203  = $signed(\$201 ) + $signed(\$202 );
-  assign \$204  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$205  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$206  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$207  = $signed(\$205 ) + $signed(\$206 );
-  assign \$208  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$209  = $signed(prod3_6_r) + $signed(prod3_7_r);
-  assign \$210  = $signed(\$208 ) + $signed(\$209 );
-  assign \$211  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$212  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$213  = $signed(prod4_2_r) + $signed(prod4_3_r);
-  assign \$214  = $signed(\$212 ) + $signed(\$213 );
-  assign \$215  = $signed(prod4_4_r) + $signed(prod4_5_r);
-  assign \$216  = $signed(prod4_6_r) + $signed(prod4_7_r);
-  assign \$217  = $signed(\$215 ) + $signed(\$216 );
-  assign \$218  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
-  assign \$219  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$220  = $signed(prod5_2_r) + $signed(prod5_3_r);
-  assign \$221  = $signed(\$219 ) + $signed(\$220 );
-  assign \$222  = $signed(prod5_4_r) + $signed(prod5_5_r);
-  assign \$223  = $signed(prod5_6_r) + $signed(prod5_7_r);
-  assign \$224  = $signed(\$222 ) + $signed(\$223 );
-  assign \$225  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
-  assign \$226  = issue & last_t;
-  assign \$227  = q_owed + \$226 ;
-  assign \$228  = o__valid & o__ready;
-  assign \$229  = \$227  - \$228 ;
-  assign \$230  = v7 & last7;
-  assign \$231  = ~ o__valid;
-  assign \$232  = \$231  | o__ready;
-  assign \$233  = | q_stored;
-  assign \$234  = ~ \$233 ;
-  assign \$235  = \$232  & \$234 ;
-  assign \$236  = ~ \$235 ;
-  assign \$237  = \$230  & \$236 ;
-  assign \$238  = \$signature__addr$52  == 3'h7;
-  assign \$239  = \$signature__addr$52  + 1'h1;
-  assign \$240  = \$238  ? 4'h0 : \$239 ;
-  assign \$241  = ~ o__valid;
-  assign \$242  = \$241  | o__ready;
-  assign \$243  = | q_stored;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = \rport__addr$55  == 3'h7;
-  assign \$246  = \rport__addr$55  + 1'h1;
-  assign \$247  = \$245  ? 4'h0 : \$246 ;
-  assign \$248  = v7 & last7;
-  assign \$249  = ~ o__valid;
-  assign \$250  = \$249  | o__ready;
-  assign \$251  = | q_stored;
-  assign \$252  = ~ \$251 ;
-  assign \$253  = \$250  & \$252 ;
-  assign \$254  = ~ \$253 ;
-  assign \$255  = \$248  & \$254 ;
-  assign \$256  = q_stored + \$255 ;
-  assign \$257  = ~ o__valid;
-  assign \$258  = \$257  | o__ready;
-  assign \$259  = | q_stored;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = \$256  - \$260 ;
-  assign \$262  = ~ o__valid;
-  assign \$263  = \$262  | o__ready;
-  assign \$264  = | q_stored;
-  assign \$265  = v7 & last7;
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = | q_stored;
-  assign \$268  = \$267  ? \rport__data$348  : q_in;
+  assign \$41  = $signed(x0_0) - $signed(8'h80);
+  assign \$42  = $signed(x0_1) - $signed(8'h80);
+  assign \$43  = $signed(x0_2) - $signed(8'h80);
+  assign \$44  = $signed(x0_3) - $signed(8'h80);
+  assign \$45  = $signed(x0_4) - $signed(8'h80);
+  assign \$46  = $signed(x0_5) - $signed(8'h80);
+  assign \$47  = $signed(x0_6) - $signed(8'h80);
+  assign \$48  = $signed(x0_7) - $signed(8'h80);
+  assign \$49  = $signed(x1_0) - $signed(8'h80);
+  assign \$50  = $signed(x1_1) - $signed(8'h80);
+  assign \$51  = $signed(x1_2) - $signed(8'h80);
+  assign \$52  = $signed(x1_3) - $signed(8'h80);
+  assign \$53  = $signed(x1_4) - $signed(8'h80);
+  assign \$54  = $signed(x1_5) - $signed(8'h80);
+  assign \$55  = $signed(x1_6) - $signed(8'h80);
+  assign \$56  = $signed(x1_7) - $signed(8'h80);
+  assign \$57  = $signed(x2_0) - $signed(8'h80);
+  assign \$58  = $signed(x2_1) - $signed(8'h80);
+  assign \$59  = $signed(x2_2) - $signed(8'h80);
+  assign \$60  = $signed(x2_3) - $signed(8'h80);
+  assign \$61  = $signed(x2_4) - $signed(8'h80);
+  assign \$62  = $signed(x2_5) - $signed(8'h80);
+  assign \$63  = $signed(x2_6) - $signed(8'h80);
+  assign \$64  = $signed(x2_7) - $signed(8'h80);
+  assign \$65  = $signed(x3_0) - $signed(8'h80);
+  assign \$66  = $signed(x3_1) - $signed(8'h80);
+  assign \$67  = $signed(x3_2) - $signed(8'h80);
+  assign \$68  = $signed(x3_3) - $signed(8'h80);
+  assign \$69  = $signed(x3_4) - $signed(8'h80);
+  assign \$70  = $signed(x3_5) - $signed(8'h80);
+  assign \$71  = $signed(x3_6) - $signed(8'h80);
+  assign \$72  = $signed(x3_7) - $signed(8'h80);
+  assign \$73  = $signed(x4_0) - $signed(8'h80);
+  assign \$74  = $signed(x4_1) - $signed(8'h80);
+  assign \$75  = $signed(x4_2) - $signed(8'h80);
+  assign \$76  = $signed(x4_3) - $signed(8'h80);
+  assign \$77  = $signed(x4_4) - $signed(8'h80);
+  assign \$78  = $signed(x4_5) - $signed(8'h80);
+  assign \$79  = $signed(x4_6) - $signed(8'h80);
+  assign \$80  = $signed(x4_7) - $signed(8'h80);
+  assign \$81  = $signed(x5_0) - $signed(8'h80);
+  assign \$82  = $signed(x5_1) - $signed(8'h80);
+  assign \$83  = $signed(x5_2) - $signed(8'h80);
+  assign \$84  = $signed(x5_3) - $signed(8'h80);
+  assign \$85  = $signed(x5_4) - $signed(8'h80);
+  assign \$86  = $signed(x5_5) - $signed(8'h80);
+  assign \$87  = $signed(x5_6) - $signed(8'h80);
+  assign \$88  = $signed(x5_7) - $signed(8'h80);
+  assign \$89  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$90  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$91  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$92  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$93  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$94  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$95  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$96  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$97  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$98  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$99  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$100  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$101  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$102  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$103  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$104  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$105  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$106  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$107  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$108  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$109  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$110  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$111  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$112  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$113  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$114  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$115  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$116  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$117  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$118  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$119  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$120  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$121  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$122  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$123  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$124  = $signed(xoff4_3) * $signed(w4_3);
+  assign \$125  = $signed(xoff4_4) * $signed(w4_4);
+  assign \$126  = $signed(xoff4_5) * $signed(w4_5);
+  assign \$127  = $signed(xoff4_6) * $signed(w4_6);
+  assign \$128  = $signed(xoff4_7) * $signed(w4_7);
+  assign \$129  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$130  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$131  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$132  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$133  = $signed(xoff5_4) * $signed(w5_4);
+  assign \$134  = $signed(xoff5_5) * $signed(w5_5);
+  assign \$135  = $signed(xoff5_6) * $signed(w5_6);
+  assign \$136  = $signed(xoff5_7) * $signed(w5_7);
+  assign \$137  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$138  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$140  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$141  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$142  = $signed(\$140 ) + $signed(\$141 );
+  assign \$143  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$144  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$145  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$146  = $signed(\$144 ) + $signed(\$145 );
+  assign \$147  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$148  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$149  = $signed(\$147 ) + $signed(\$148 );
+  assign \$150  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$151  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$152  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$153  = $signed(\$151 ) + $signed(\$152 );
+  assign \$154  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$155  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$156  = $signed(\$154 ) + $signed(\$155 );
+  assign \$157  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$158  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$159  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$160  = $signed(\$158 ) + $signed(\$159 );
+  assign \$161  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$162  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$163  = $signed(\$161 ) + $signed(\$162 );
+  assign \$164  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$165  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$166  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$167  = $signed(\$165 ) + $signed(\$166 );
+  assign \$168  = $signed(prod4_4_r) + $signed(prod4_5_r);
+  assign \$169  = $signed(prod4_6_r) + $signed(prod4_7_r);
+  assign \$170  = $signed(\$168 ) + $signed(\$169 );
+  assign \$171  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
+  assign \$172  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$173  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$174  = $signed(\$172 ) + $signed(\$173 );
+  assign \$175  = $signed(prod5_4_r) + $signed(prod5_5_r);
+  assign \$176  = $signed(prod5_6_r) + $signed(prod5_7_r);
+  assign \$177  = $signed(\$175 ) + $signed(\$176 );
+  assign \$178  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
+  assign \$179  = issue & last_t;
+  assign \$180  = q_owed + \$179 ;
+  assign \$181  = o__valid & o__ready;
+  assign \$182  = \$180  - \$181 ;
+  assign \$183  = v8 & last8;
+  assign \$184  = ~ o__valid;
+  assign \$185  = \$184  | o__ready;
+  assign \$186  = | q_stored;
+  assign \$187  = ~ \$186 ;
+  assign \$188  = \$185  & \$187 ;
+  assign \$189  = ~ \$188 ;
+  assign \$190  = \$183  & \$189 ;
+  assign \$191  = \$signature__addr$52  == 4'h8;
+  assign \$192  = \$signature__addr$52  + 1'h1;
+  assign \$193  = \$191  ? 5'h00 : \$192 ;
+  assign \$194  = ~ o__valid;
+  assign \$195  = \$194  | o__ready;
+  assign \$196  = | q_stored;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = \rport__addr$55  == 4'h8;
+  assign \$199  = \rport__addr$55  + 1'h1;
+  assign \$200  = \$198  ? 5'h00 : \$199 ;
+  assign \$201  = v8 & last8;
+  assign \$202  = ~ o__valid;
+  assign \$203  = \$202  | o__ready;
+  assign \$204  = | q_stored;
+  assign \$205  = ~ \$204 ;
+  assign \$206  = \$203  & \$205 ;
+  assign \$207  = ~ \$206 ;
+  assign \$208  = \$201  & \$207 ;
+  assign \$209  = q_stored + \$208 ;
+  assign \$210  = ~ o__valid;
+  assign \$211  = \$210  | o__ready;
+  assign \$212  = | q_stored;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = \$209  - \$213 ;
+  assign \$215  = ~ o__valid;
+  assign \$216  = \$215  | o__ready;
+  assign \$217  = | q_stored;
+  assign \$218  = v8 & last8;
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = | q_stored;
+  assign \$221  = \$220  ? \rport__data$354  : q_in;
   always @(posedge clk)
-    nf_t <= \$269 ;
+    nf_t <= \$222 ;
   always @(posedge clk)
-    \$signature__addr  <= \$270 ;
+    \$signature__addr  <= \$223 ;
   always @(posedge clk)
-    reads_input_t <= \$271 ;
+    reads_input_t <= \$224 ;
   always @(posedge clk)
-    first_t <= \$272 ;
+    first_t <= \$225 ;
   always @(posedge clk)
-    last_t <= \$273 ;
+    last_t <= \$226 ;
   always @(posedge clk)
-    t <= \$274 ;
+    t <= \$227 ;
   always @(posedge clk)
-    x_reg <= \$275 ;
+    x_reg <= \$228 ;
   always @(posedge clk)
-    from_input <= \$276 ;
+    from_input <= \$229 ;
   always @(posedge clk)
-    v1 <= \$277 ;
+    v1 <= \$230 ;
   always @(posedge clk)
-    first1 <= \$278 ;
+    first1 <= \$231 ;
   always @(posedge clk)
-    last1 <= \$279 ;
+    last1 <= \$232 ;
   always @(posedge clk)
-    nf1 <= \$280 ;
+    nf1 <= \$233 ;
   always @(posedge clk)
-    port__addr <= \$281 ;
+    x_mid <= \$234 ;
   always @(posedge clk)
-    x0_0 <= \$282 ;
+    t_mid <= \$235 ;
   always @(posedge clk)
-    x0_1 <= \$283 ;
+    port__addr <= \$236 ;
   always @(posedge clk)
-    x0_2 <= \$284 ;
+    x0_0 <= \$237 ;
   always @(posedge clk)
-    x0_3 <= \$285 ;
+    x0_1 <= \$238 ;
   always @(posedge clk)
-    x0_4 <= \$286 ;
+    x0_2 <= \$239 ;
   always @(posedge clk)
-    x0_5 <= \$287 ;
+    x0_3 <= \$240 ;
   always @(posedge clk)
-    x0_6 <= \$288 ;
+    x0_4 <= \$241 ;
   always @(posedge clk)
-    x0_7 <= \$289 ;
+    x0_5 <= \$242 ;
   always @(posedge clk)
-    \port__addr$15  <= \$290 ;
+    x0_6 <= \$243 ;
   always @(posedge clk)
-    x1_0 <= \$291 ;
+    x0_7 <= \$244 ;
   always @(posedge clk)
-    x1_1 <= \$292 ;
+    \port__addr$15  <= \$245 ;
   always @(posedge clk)
-    x1_2 <= \$293 ;
+    x1_0 <= \$246 ;
   always @(posedge clk)
-    x1_3 <= \$294 ;
+    x1_1 <= \$247 ;
   always @(posedge clk)
-    x1_4 <= \$295 ;
+    x1_2 <= \$248 ;
   always @(posedge clk)
-    x1_5 <= \$296 ;
+    x1_3 <= \$249 ;
   always @(posedge clk)
-    x1_6 <= \$297 ;
+    x1_4 <= \$250 ;
   always @(posedge clk)
-    x1_7 <= \$298 ;
+    x1_5 <= \$251 ;
   always @(posedge clk)
-    \port__addr$17  <= \$299 ;
+    x1_6 <= \$252 ;
   always @(posedge clk)
-    x2_0 <= \$300 ;
+    x1_7 <= \$253 ;
   always @(posedge clk)
-    x2_1 <= \$301 ;
+    \port__addr$17  <= \$254 ;
   always @(posedge clk)
-    x2_2 <= \$302 ;
+    x2_0 <= \$255 ;
   always @(posedge clk)
-    x2_3 <= \$303 ;
+    x2_1 <= \$256 ;
   always @(posedge clk)
-    x2_4 <= \$304 ;
+    x2_2 <= \$257 ;
   always @(posedge clk)
-    x2_5 <= \$305 ;
+    x2_3 <= \$258 ;
   always @(posedge clk)
-    x2_6 <= \$306 ;
+    x2_4 <= \$259 ;
   always @(posedge clk)
-    x2_7 <= \$307 ;
+    x2_5 <= \$260 ;
   always @(posedge clk)
-    \port__addr$19  <= \$308 ;
+    x2_6 <= \$261 ;
   always @(posedge clk)
-    x3_0 <= \$309 ;
+    x2_7 <= \$262 ;
   always @(posedge clk)
-    x3_1 <= \$310 ;
+    \port__addr$19  <= \$263 ;
   always @(posedge clk)
-    x3_2 <= \$311 ;
+    x3_0 <= \$264 ;
   always @(posedge clk)
-    x3_3 <= \$312 ;
+    x3_1 <= \$265 ;
   always @(posedge clk)
-    x3_4 <= \$313 ;
+    x3_2 <= \$266 ;
   always @(posedge clk)
-    x3_5 <= \$314 ;
+    x3_3 <= \$267 ;
   always @(posedge clk)
-    x3_6 <= \$315 ;
+    x3_4 <= \$268 ;
   always @(posedge clk)
-    x3_7 <= \$316 ;
+    x3_5 <= \$269 ;
   always @(posedge clk)
-    \port__addr$21  <= \$317 ;
+    x3_6 <= \$270 ;
   always @(posedge clk)
-    x4_0 <= \$318 ;
+    x3_7 <= \$271 ;
   always @(posedge clk)
-    x4_1 <= \$319 ;
+    \port__addr$21  <= \$272 ;
   always @(posedge clk)
-    x4_2 <= \$320 ;
+    x4_0 <= \$273 ;
   always @(posedge clk)
-    x4_3 <= \$321 ;
+    x4_1 <= \$274 ;
   always @(posedge clk)
-    x4_4 <= \$322 ;
+    x4_2 <= \$275 ;
   always @(posedge clk)
-    x4_5 <= \$323 ;
+    x4_3 <= \$276 ;
   always @(posedge clk)
-    x4_6 <= \$324 ;
+    x4_4 <= \$277 ;
   always @(posedge clk)
-    x4_7 <= \$325 ;
+    x4_5 <= \$278 ;
   always @(posedge clk)
-    \port__addr$23  <= \$326 ;
+    x4_6 <= \$279 ;
   always @(posedge clk)
-    x5_0 <= \$327 ;
+    x4_7 <= \$280 ;
   always @(posedge clk)
-    x5_1 <= \$328 ;
+    \port__addr$23  <= \$281 ;
   always @(posedge clk)
-    x5_2 <= \$329 ;
+    x5_0 <= \$282 ;
   always @(posedge clk)
-    x5_3 <= \$330 ;
+    x5_1 <= \$283 ;
   always @(posedge clk)
-    x5_4 <= \$331 ;
+    x5_2 <= \$284 ;
+  always @(posedge clk)
+    x5_3 <= \$285 ;
+  always @(posedge clk)
+    x5_4 <= \$286 ;
+  always @(posedge clk)
+    x5_5 <= \$287 ;
+  always @(posedge clk)
+    x5_6 <= \$288 ;
+  always @(posedge clk)
+    x5_7 <= \$289 ;
+  always @(posedge clk)
+    xoff0_0 <= \$290 ;
+  always @(posedge clk)
+    w0_0 <= \$291 ;
+  always @(posedge clk)
+    xoff0_1 <= \$292 ;
+  always @(posedge clk)
+    w0_1 <= \$293 ;
+  always @(posedge clk)
+    xoff0_2 <= \$294 ;
+  always @(posedge clk)
+    w0_2 <= \$295 ;
+  always @(posedge clk)
+    xoff0_3 <= \$296 ;
+  always @(posedge clk)
+    w0_3 <= \$297 ;
+  always @(posedge clk)
+    xoff0_4 <= \$298 ;
+  always @(posedge clk)
+    w0_4 <= \$299 ;
+  always @(posedge clk)
+    xoff0_5 <= \$300 ;
+  always @(posedge clk)
+    w0_5 <= \$301 ;
+  always @(posedge clk)
+    xoff0_6 <= \$302 ;
+  always @(posedge clk)
+    w0_6 <= \$303 ;
+  always @(posedge clk)
+    xoff0_7 <= \$304 ;
+  always @(posedge clk)
+    w0_7 <= \$305 ;
+  always @(posedge clk)
+    xoff1_0 <= \$306 ;
+  always @(posedge clk)
+    w1_0 <= \$307 ;
+  always @(posedge clk)
+    xoff1_1 <= \$308 ;
+  always @(posedge clk)
+    w1_1 <= \$309 ;
+  always @(posedge clk)
+    xoff1_2 <= \$310 ;
+  always @(posedge clk)
+    w1_2 <= \$311 ;
+  always @(posedge clk)
+    xoff1_3 <= \$312 ;
+  always @(posedge clk)
+    w1_3 <= \$313 ;
+  always @(posedge clk)
+    xoff1_4 <= \$314 ;
+  always @(posedge clk)
+    w1_4 <= \$315 ;
+  always @(posedge clk)
+    xoff1_5 <= \$316 ;
+  always @(posedge clk)
+    w1_5 <= \$317 ;
+  always @(posedge clk)
+    xoff1_6 <= \$318 ;
+  always @(posedge clk)
+    w1_6 <= \$319 ;
+  always @(posedge clk)
+    xoff1_7 <= \$320 ;
+  always @(posedge clk)
+    w1_7 <= \$321 ;
+  always @(posedge clk)
+    xoff2_0 <= \$322 ;
+  always @(posedge clk)
+    w2_0 <= \$323 ;
+  always @(posedge clk)
+    xoff2_1 <= \$324 ;
+  always @(posedge clk)
+    w2_1 <= \$325 ;
+  always @(posedge clk)
+    xoff2_2 <= \$326 ;
+  always @(posedge clk)
+    w2_2 <= \$327 ;
+  always @(posedge clk)
+    xoff2_3 <= \$328 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = \$86 [55:48];
+    \$330  = \$61 ;
+    if (rst) begin
+      \$330  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$331  = \port__data$155 [39:32];
+    if (rst) begin
+      \$331  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$332  = \$62 ;
+    if (rst) begin
+      \$332  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$333  = \port__data$155 [47:40];
     if (rst) begin
       \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = \$87 [63:56];
+    \$334  = \$63 ;
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = \$88 ;
+    \$335  = \port__data$155 [55:48];
     if (rst) begin
-      \$335  = 9'h000;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = port__data[7:0];
+    \$336  = \$64 ;
     if (rst) begin
-      \$336  = 8'h00;
+      \$336  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = \$89 ;
+    \$337  = \port__data$155 [63:56];
     if (rst) begin
-      \$337  = 9'h000;
+      \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = port__data[15:8];
+    \$338  = \$65 ;
     if (rst) begin
-      \$338  = 8'h00;
+      \$338  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = \$90 ;
+    \$339  = \port__data$172 [7:0];
     if (rst) begin
-      \$339  = 9'h000;
+      \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = port__data[23:16];
+    \$340  = \$66 ;
     if (rst) begin
-      \$340  = 8'h00;
+      \$340  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = \$91 ;
+    \$341  = \port__data$172 [15:8];
     if (rst) begin
-      \$341  = 9'h000;
+      \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = port__data[31:24];
+    \$342  = \$67 ;
     if (rst) begin
-      \$342  = 8'h00;
+      \$342  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = \$92 ;
+    \$343  = \port__data$172 [23:16];
     if (rst) begin
-      \$343  = 9'h000;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = port__data[39:32];
+    \$344  = \$68 ;
     if (rst) begin
-      \$344  = 8'h00;
+      \$344  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = \$93 ;
+    \$345  = \port__data$172 [31:24];
     if (rst) begin
-      \$345  = 9'h000;
+      \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = port__data[47:40];
+    \$346  = \$69 ;
     if (rst) begin
-      \$346  = 8'h00;
+      \$346  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = \$94 ;
+    \$347  = \port__data$172 [39:32];
     if (rst) begin
-      \$347  = 9'h000;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = port__data[55:48];
+    \$348  = \$70 ;
     if (rst) begin
-      \$348  = 8'h00;
+      \$348  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = \$95 ;
+    \$349  = \port__data$172 [47:40];
     if (rst) begin
-      \$349  = 9'h000;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = port__data[63:56];
+    \$350  = \$71 ;
     if (rst) begin
-      \$350  = 8'h00;
+      \$350  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = \$96 ;
+    \$351  = \port__data$172 [55:48];
     if (rst) begin
-      \$351  = 9'h000;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = \port__data$136 [7:0];
+    \$352  = \$72 ;
     if (rst) begin
-      \$352  = 8'h00;
+      \$352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = \$97 ;
+    \$353  = \port__data$172 [63:56];
     if (rst) begin
-      \$353  = 9'h000;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = \port__data$136 [15:8];
+    \$354  = \$73 ;
     if (rst) begin
-      \$354  = 8'h00;
+      \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = \$98 ;
+    \$355  = \port__data$189 [7:0];
     if (rst) begin
-      \$355  = 9'h000;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = \port__data$136 [23:16];
+    \$356  = \$74 ;
     if (rst) begin
-      \$356  = 8'h00;
+      \$356  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = \$99 ;
+    \$357  = \port__data$189 [15:8];
     if (rst) begin
-      \$357  = 9'h000;
+      \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = \port__data$136 [31:24];
+    \$358  = \$75 ;
     if (rst) begin
-      \$358  = 8'h00;
+      \$358  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = \$100 ;
+    \$359  = \port__data$189 [23:16];
     if (rst) begin
-      \$359  = 9'h000;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = \port__data$136 [39:32];
+    \$360  = \$76 ;
     if (rst) begin
-      \$360  = 8'h00;
+      \$360  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = \$101 ;
+    \$361  = \port__data$189 [31:24];
     if (rst) begin
-      \$361  = 9'h000;
+      \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = \port__data$136 [47:40];
+    \$362  = \$77 ;
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = \$102 ;
+    \$363  = \port__data$189 [39:32];
     if (rst) begin
-      \$363  = 9'h000;
+      \$363  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = \port__data$136 [55:48];
+    \$364  = \$78 ;
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = \$103 ;
+    \$365  = \port__data$189 [47:40];
     if (rst) begin
-      \$365  = 9'h000;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = \port__data$136 [63:56];
+    \$366  = \$79 ;
     if (rst) begin
-      \$366  = 8'h00;
+      \$366  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = \$104 ;
+    \$367  = \port__data$189 [55:48];
     if (rst) begin
-      \$367  = 9'h000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = \port__data$153 [7:0];
+    \$368  = \$80 ;
     if (rst) begin
-      \$368  = 8'h00;
+      \$368  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = \$105 ;
+    \$369  = \port__data$189 [63:56];
     if (rst) begin
-      \$369  = 9'h000;
+      \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = \port__data$153 [15:8];
+    \$370  = \$81 ;
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = \$106 ;
+    \$371  = \port__data$206 [7:0];
     if (rst) begin
-      \$371  = 9'h000;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = \port__data$153 [23:16];
+    \$372  = \$82 ;
     if (rst) begin
-      \$372  = 8'h00;
+      \$372  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = \$107 ;
+    \$373  = \port__data$206 [15:8];
     if (rst) begin
-      \$373  = 9'h000;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = \port__data$153 [31:24];
+    \$374  = \$83 ;
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = \$108 ;
+    \$375  = \port__data$206 [23:16];
     if (rst) begin
-      \$375  = 9'h000;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = \port__data$153 [39:32];
+    \$376  = \$84 ;
     if (rst) begin
-      \$376  = 8'h00;
+      \$376  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = \$109 ;
+    \$377  = \port__data$206 [31:24];
     if (rst) begin
-      \$377  = 9'h000;
+      \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = \port__data$153 [47:40];
+    \$378  = \$85 ;
     if (rst) begin
-      \$378  = 8'h00;
+      \$378  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = \$110 ;
+    \$379  = \port__data$206 [39:32];
     if (rst) begin
-      \$379  = 9'h000;
+      \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = \port__data$153 [55:48];
+    \$380  = \$86 ;
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = \$111 ;
+    \$381  = \port__data$206 [47:40];
     if (rst) begin
-      \$381  = 9'h000;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = \port__data$153 [63:56];
+    \$382  = \$87 ;
     if (rst) begin
-      \$382  = 8'h00;
+      \$382  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = \$112 ;
+    \$383  = \port__data$206 [55:48];
     if (rst) begin
-      \$383  = 9'h000;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = \port__data$170 [7:0];
+    \$384  = \$88 ;
     if (rst) begin
-      \$384  = 8'h00;
+      \$384  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = \$113 ;
+    \$385  = \port__data$206 [63:56];
     if (rst) begin
-      \$385  = 9'h000;
+      \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = \port__data$170 [15:8];
+    \$386  = \$89 ;
     if (rst) begin
-      \$386  = 8'h00;
+      \$386  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = \$114 ;
+    \$387  = \$90 ;
     if (rst) begin
-      \$387  = 9'h000;
+      \$387  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = \port__data$170 [23:16];
+    \$388  = \$91 ;
     if (rst) begin
-      \$388  = 8'h00;
+      \$388  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = \$115 ;
+    \$389  = \$92 ;
     if (rst) begin
-      \$389  = 9'h000;
+      \$389  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = \port__data$170 [31:24];
+    \$390  = \$93 ;
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = \$116 ;
+    \$391  = \$94 ;
     if (rst) begin
-      \$391  = 9'h000;
+      \$391  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = \port__data$170 [39:32];
+    \$392  = \$95 ;
     if (rst) begin
-      \$392  = 8'h00;
+      \$392  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = \$117 ;
+    \$393  = \$96 ;
     if (rst) begin
-      \$393  = 9'h000;
+      \$393  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = \port__data$170 [47:40];
+    \$394  = \$97 ;
     if (rst) begin
-      \$394  = 8'h00;
+      \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$118 ;
+    \$395  = \$98 ;
     if (rst) begin
-      \$395  = 9'h000;
+      \$395  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = \port__data$170 [55:48];
+    \$396  = \$99 ;
     if (rst) begin
-      \$396  = 8'h00;
+      \$396  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = \$119 ;
+    \$397  = \$100 ;
     if (rst) begin
-      \$397  = 9'h000;
+      \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = \port__data$170 [63:56];
+    \$398  = \$101 ;
     if (rst) begin
-      \$398  = 8'h00;
+      \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = \$120 ;
+    \$399  = \$102 ;
     if (rst) begin
-      \$399  = 9'h000;
+      \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = \port__data$187 [7:0];
+    \$400  = \$103 ;
     if (rst) begin
-      \$400  = 8'h00;
+      \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = \$121 ;
+    \$401  = \$104 ;
     if (rst) begin
-      \$401  = 9'h000;
+      \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = \port__data$187 [15:8];
+    \$402  = \$105 ;
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = \$122 ;
+    \$403  = \$106 ;
     if (rst) begin
-      \$403  = 9'h000;
+      \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = \port__data$187 [23:16];
+    \$404  = \$107 ;
     if (rst) begin
-      \$404  = 8'h00;
+      \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = \$123 ;
+    \$405  = \$108 ;
     if (rst) begin
-      \$405  = 9'h000;
+      \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = \port__data$187 [31:24];
+    \$406  = \$109 ;
     if (rst) begin
-      \$406  = 8'h00;
+      \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = \$124 ;
+    \$407  = \$110 ;
     if (rst) begin
-      \$407  = 9'h000;
+      \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = \port__data$187 [39:32];
+    \$408  = \$111 ;
     if (rst) begin
-      \$408  = 8'h00;
+      \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = \$125 ;
+    \$409  = \$112 ;
     if (rst) begin
-      \$409  = 9'h000;
+      \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = \port__data$187 [47:40];
+    \$410  = \$113 ;
     if (rst) begin
-      \$410  = 8'h00;
+      \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = \$126 ;
+    \$411  = \$114 ;
     if (rst) begin
-      \$411  = 9'h000;
+      \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = \port__data$187 [55:48];
+    \$412  = \$115 ;
     if (rst) begin
-      \$412  = 8'h00;
+      \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = \$127 ;
+    \$413  = \$116 ;
     if (rst) begin
-      \$413  = 9'h000;
+      \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \port__data$187 [63:56];
+    \$414  = \$117 ;
     if (rst) begin
-      \$414  = 8'h00;
+      \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = \$128 ;
+    \$415  = \$118 ;
     if (rst) begin
-      \$415  = 9'h000;
+      \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = \port__data$204 [7:0];
+    \$416  = \$119 ;
     if (rst) begin
-      \$416  = 8'h00;
+      \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = \$129 ;
+    \$417  = \$120 ;
     if (rst) begin
-      \$417  = 9'h000;
+      \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \port__data$204 [15:8];
+    \$418  = \$121 ;
     if (rst) begin
-      \$418  = 8'h00;
+      \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = \$130 ;
+    \$419  = \$122 ;
     if (rst) begin
-      \$419  = 9'h000;
+      \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = \port__data$204 [23:16];
+    \$420  = \$123 ;
     if (rst) begin
-      \$420  = 8'h00;
+      \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = \$131 ;
+    \$421  = \$124 ;
     if (rst) begin
-      \$421  = 9'h000;
+      \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = \port__data$204 [31:24];
+    \$422  = \$125 ;
     if (rst) begin
-      \$422  = 8'h00;
+      \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = \$132 ;
+    \$423  = \$126 ;
     if (rst) begin
-      \$423  = 9'h000;
+      \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = \port__data$204 [39:32];
+    \$424  = \$127 ;
     if (rst) begin
-      \$424  = 8'h00;
+      \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = \$133 ;
+    \$425  = \$128 ;
     if (rst) begin
-      \$425  = 9'h000;
+      \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = \port__data$204 [47:40];
+    \$426  = \$129 ;
     if (rst) begin
-      \$426  = 8'h00;
+      \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = \$134 ;
+    \$427  = \$130 ;
     if (rst) begin
-      \$427  = 9'h000;
+      \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = \port__data$204 [55:48];
+    \$428  = \$131 ;
     if (rst) begin
-      \$428  = 8'h00;
+      \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = \$135 ;
+    \$429  = \$132 ;
     if (rst) begin
-      \$429  = 9'h000;
+      \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = \port__data$204 [63:56];
+    \$430  = \$133 ;
     if (rst) begin
-      \$430  = 8'h00;
+      \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = \$136 ;
+    \$431  = \$134 ;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = \$137 ;
+    \$432  = \$135 ;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = \$138 ;
+    \$433  = \$136 ;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = \$139 ;
+    \$434  = prod0_0;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = \$140 ;
+    \$435  = prod0_1;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = \$141 ;
+    \$436  = prod0_2;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = \$142 ;
+    \$437  = prod0_3;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = \$143 ;
+    \$438  = prod0_4;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = \$144 ;
+    \$439  = prod0_5;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = \$145 ;
+    \$440  = prod0_6;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = \$146 ;
+    \$441  = prod0_7;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = \$147 ;
+    \$442  = prod1_0;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = \$148 ;
+    \$443  = prod1_1;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = \$149 ;
+    \$444  = prod1_2;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = \$150 ;
+    \$445  = prod1_3;
     if (rst) begin
       \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = \$151 ;
+    \$446  = prod1_4;
     if (rst) begin
       \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = \$152 ;
+    \$447  = prod1_5;
     if (rst) begin
       \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = \$153 ;
+    \$448  = prod1_6;
     if (rst) begin
       \$448  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = \$154 ;
+    \$449  = prod1_7;
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = \$155 ;
+    \$450  = prod2_0;
     if (rst) begin
       \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = \$156 ;
+    \$451  = prod2_1;
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = \$157 ;
+    \$452  = prod2_2;
     if (rst) begin
       \$452  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = \$158 ;
+    \$453  = prod2_3;
     if (rst) begin
       \$453  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = \$159 ;
+    \$454  = prod2_4;
     if (rst) begin
       \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = \$160 ;
+    \$455  = prod2_5;
     if (rst) begin
       \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = \$161 ;
+    \$456  = prod2_6;
     if (rst) begin
       \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = \$162 ;
+    \$457  = prod2_7;
     if (rst) begin
       \$457  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = \$163 ;
+    \$458  = prod3_0;
     if (rst) begin
       \$458  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = \$164 ;
+    \$459  = prod3_1;
     if (rst) begin
       \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = \$165 ;
+    \$460  = prod3_2;
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = \$166 ;
+    \$461  = prod3_3;
     if (rst) begin
       \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = \$167 ;
+    \$462  = prod3_4;
     if (rst) begin
       \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = \$168 ;
+    \$463  = prod3_5;
     if (rst) begin
       \$463  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = \$169 ;
+    \$464  = prod3_6;
     if (rst) begin
       \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = \$170 ;
+    \$465  = prod3_7;
     if (rst) begin
       \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = \$171 ;
+    \$466  = prod4_0;
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = \$172 ;
+    \$467  = prod4_1;
     if (rst) begin
       \$467  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = \$173 ;
+    \$468  = prod4_2;
     if (rst) begin
       \$468  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = \$174 ;
+    \$469  = prod4_3;
     if (rst) begin
       \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = \$175 ;
+    \$470  = prod4_4;
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = \$176 ;
+    \$471  = prod4_5;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = \$177 ;
+    \$472  = prod4_6;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = \$178 ;
+    \$473  = prod4_7;
     if (rst) begin
       \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = \$179 ;
+    \$474  = prod5_0;
     if (rst) begin
       \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = \$180 ;
+    \$475  = prod5_1;
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = \$181 ;
+    \$476  = prod5_2;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = \$182 ;
+    \$477  = prod5_3;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = \$183 ;
+    \$478  = prod5_4;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = prod0_0;
+    \$479  = prod5_5;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = prod0_1;
+    \$480  = prod5_6;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = prod0_2;
+    \$481  = prod5_7;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = prod0_3;
+    \$482  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
-      \$482  = 17'h00000;
+      \$482  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = prod0_4;
+    \$483  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
     if (rst) begin
-      \$483  = 17'h00000;
+      \$483  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = prod0_5;
+    \$484  = \$143 [23:0];
     if (rst) begin
-      \$484  = 17'h00000;
+      \$484  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = prod0_6;
+    \$485  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
     if (rst) begin
-      \$485  = 17'h00000;
+      \$485  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = prod0_7;
+    \$486  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
     if (rst) begin
-      \$486  = 17'h00000;
+      \$486  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = prod1_0;
+    \$487  = \$150 [23:0];
     if (rst) begin
-      \$487  = 17'h00000;
+      \$487  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = prod1_1;
+    \$488  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
     if (rst) begin
-      \$488  = 17'h00000;
+      \$488  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = prod1_2;
+    \$489  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
     if (rst) begin
-      \$489  = 17'h00000;
+      \$489  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = prod1_3;
+    \$490  = \$157 [23:0];
     if (rst) begin
-      \$490  = 17'h00000;
+      \$490  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = prod1_4;
+    \$491  = { \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160  };
     if (rst) begin
-      \$491  = 17'h00000;
+      \$491  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = prod1_5;
+    \$492  = { \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163  };
     if (rst) begin
-      \$492  = 17'h00000;
+      \$492  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = prod1_6;
+    \$493  = \$164 [23:0];
     if (rst) begin
-      \$493  = 17'h00000;
+      \$493  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = prod1_7;
+    \$494  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
     if (rst) begin
-      \$494  = 17'h00000;
+      \$494  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = prod2_0;
+    \$495  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
     if (rst) begin
-      \$495  = 17'h00000;
+      \$495  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = prod2_1;
+    \$496  = \$171 [23:0];
     if (rst) begin
-      \$496  = 17'h00000;
+      \$496  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = prod2_2;
+    \$497  = { \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174  };
     if (rst) begin
-      \$497  = 17'h00000;
+      \$497  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = prod2_3;
+    \$498  = { \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177  };
     if (rst) begin
-      \$498  = 17'h00000;
+      \$498  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = prod2_4;
+    \$499  = \$178 [23:0];
     if (rst) begin
-      \$499  = 17'h00000;
+      \$499  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = prod2_5;
+    \$500  = v1;
     if (rst) begin
-      \$500  = 17'h00000;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = prod2_6;
+    \$501  = first1;
     if (rst) begin
-      \$501  = 17'h00000;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = prod2_7;
+    \$502  = last1;
     if (rst) begin
-      \$502  = 17'h00000;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = prod3_0;
+    \$503  = nf1;
     if (rst) begin
-      \$503  = 17'h00000;
+      \$503  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = prod3_1;
+    \$504  = v2;
     if (rst) begin
-      \$504  = 17'h00000;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = prod3_2;
+    \$505  = first2;
     if (rst) begin
-      \$505  = 17'h00000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = prod3_3;
+    \$506  = last2;
     if (rst) begin
-      \$506  = 17'h00000;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = prod3_4;
+    \$507  = nf2;
     if (rst) begin
-      \$507  = 17'h00000;
+      \$507  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = prod3_5;
+    \$508  = v3;
     if (rst) begin
-      \$508  = 17'h00000;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = prod3_6;
+    \$509  = first3;
     if (rst) begin
-      \$509  = 17'h00000;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = prod3_7;
+    \$510  = last3;
     if (rst) begin
-      \$510  = 17'h00000;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = prod4_0;
+    \$511  = nf3;
     if (rst) begin
-      \$511  = 17'h00000;
+      \$511  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = prod4_1;
+    \$512  = v4;
     if (rst) begin
-      \$512  = 17'h00000;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = prod4_2;
+    \$513  = first4;
     if (rst) begin
-      \$513  = 17'h00000;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = prod4_3;
+    \$514  = last4;
     if (rst) begin
-      \$514  = 17'h00000;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = prod4_4;
+    \$515  = nf4;
     if (rst) begin
-      \$515  = 17'h00000;
+      \$515  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = prod4_5;
+    \$516  = v5;
     if (rst) begin
-      \$516  = 17'h00000;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = prod4_6;
+    \$517  = first5;
     if (rst) begin
-      \$517  = 17'h00000;
+      \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = prod4_7;
+    \$518  = last5;
     if (rst) begin
-      \$518  = 17'h00000;
+      \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = prod5_0;
+    \$519  = nf5;
     if (rst) begin
-      \$519  = 17'h00000;
+      \$519  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = prod5_1;
+    \$520  = v6;
     if (rst) begin
-      \$520  = 17'h00000;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = prod5_2;
+    \$521  = first6;
     if (rst) begin
-      \$521  = 17'h00000;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = prod5_3;
+    \$522  = last6;
     if (rst) begin
-      \$522  = 17'h00000;
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = prod5_4;
+    \$523  = nf6;
     if (rst) begin
-      \$523  = 17'h00000;
+      \$523  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = prod5_5;
+    \$524  = v7;
     if (rst) begin
-      \$524  = 17'h00000;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = prod5_6;
+    \$525  = first7;
     if (rst) begin
-      \$525  = 17'h00000;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = prod5_7;
+    \$526  = last7;
     if (rst) begin
-      \$526  = 17'h00000;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
+    \$527  = nf7;
     if (rst) begin
-      \$527  = 24'h000000;
+      \$527  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = { \$189 [18], \$189 [18], \$189 [18], \$189 [18], \$189 [18], \$189  };
+    \$528  = acc0;
+    if (v8) begin
+      \$528  = \$9 [23:0];
+    end
     if (rst) begin
       \$528  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = \$190 [23:0];
+    \$529  = acc1;
+    if (v8) begin
+      \$529  = \$12 [23:0];
+    end
     if (rst) begin
       \$529  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = { \$193 [18], \$193 [18], \$193 [18], \$193 [18], \$193 [18], \$193  };
+    \$530  = acc2;
+    if (v8) begin
+      \$530  = \$15 [23:0];
+    end
     if (rst) begin
       \$530  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = { \$196 [18], \$196 [18], \$196 [18], \$196 [18], \$196 [18], \$196  };
+    \$531  = acc3;
+    if (v8) begin
+      \$531  = \$18 [23:0];
+    end
     if (rst) begin
       \$531  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = \$197 [23:0];
+    \$532  = acc4;
+    if (v8) begin
+      \$532  = \$21 [23:0];
+    end
     if (rst) begin
       \$532  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
+    \$533  = acc5;
+    if (v8) begin
+      \$533  = \$24 [23:0];
+    end
     if (rst) begin
       \$533  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
+    \$534  = \$182 [3:0];
     if (rst) begin
-      \$534  = 24'h000000;
+      \$534  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = \$204 [23:0];
+    \$535  = \$signature__addr$52 ;
+    if (\$190 ) begin
+      \$535  = \$193 [3:0];
+    end
     if (rst) begin
-      \$535  = 24'h000000;
+      \$535  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$536  = { \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207  };
+    \$536  = \rport__addr$55 ;
+    if (\$197 ) begin
+      \$536  = \$200 [3:0];
+    end
     if (rst) begin
-      \$536  = 24'h000000;
+      \$536  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$537  = { \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210  };
+    \$537  = \$214 [3:0];
     if (rst) begin
-      \$537  = 24'h000000;
+      \$537  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$538  = \$211 [23:0];
+    \$538  = o__valid;
+    if (\$216 ) begin
+      \$538  = \$219 ;
+    end
     if (rst) begin
-      \$538  = 24'h000000;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = { \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214  };
-    if (rst) begin
-      \$539  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = { \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217  };
-    if (rst) begin
-      \$540  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = \$218 [23:0];
-    if (rst) begin
-      \$541  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = { \$221 [18], \$221 [18], \$221 [18], \$221 [18], \$221 [18], \$221  };
-    if (rst) begin
-      \$542  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = { \$224 [18], \$224 [18], \$224 [18], \$224 [18], \$224 [18], \$224  };
-    if (rst) begin
-      \$543  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = \$225 [23:0];
-    if (rst) begin
-      \$544  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$545  = v1;
-    if (rst) begin
-      \$545  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$546  = first1;
-    if (rst) begin
-      \$546  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$547  = last1;
-    if (rst) begin
-      \$547  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$548  = nf1;
-    if (rst) begin
-      \$548  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$549  = v2;
-    if (rst) begin
-      \$549  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$550  = first2;
-    if (rst) begin
-      \$550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$551  = last2;
-    if (rst) begin
-      \$551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$552  = nf2;
-    if (rst) begin
-      \$552  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$553  = v3;
-    if (rst) begin
-      \$553  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$554  = first3;
-    if (rst) begin
-      \$554  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$555  = last3;
-    if (rst) begin
-      \$555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$556  = nf3;
-    if (rst) begin
-      \$556  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$557  = v4;
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$558  = first4;
-    if (rst) begin
-      \$558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$559  = last4;
-    if (rst) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$560  = nf4;
-    if (rst) begin
-      \$560  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$561  = v5;
-    if (rst) begin
-      \$561  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$562  = first5;
-    if (rst) begin
-      \$562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$563  = last5;
-    if (rst) begin
-      \$563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$564  = nf5;
-    if (rst) begin
-      \$564  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$565  = v6;
-    if (rst) begin
-      \$565  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$566  = first6;
-    if (rst) begin
-      \$566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$567  = last6;
-    if (rst) begin
-      \$567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$568  = nf6;
-    if (rst) begin
-      \$568  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$569  = acc0;
-    if (v7) begin
-      \$569  = \$9 [23:0];
+    \$539  = o__payload;
+    if (\$216 ) begin
+      \$539  = \$221 ;
     end
     if (rst) begin
-      \$569  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$570  = acc1;
-    if (v7) begin
-      \$570  = \$12 [23:0];
-    end
-    if (rst) begin
-      \$570  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$571  = acc2;
-    if (v7) begin
-      \$571  = \$15 [23:0];
-    end
-    if (rst) begin
-      \$571  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$572  = acc3;
-    if (v7) begin
-      \$572  = \$18 [23:0];
-    end
-    if (rst) begin
-      \$572  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$573  = acc4;
-    if (v7) begin
-      \$573  = \$21 [23:0];
-    end
-    if (rst) begin
-      \$573  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$574  = acc5;
-    if (v7) begin
-      \$574  = \$24 [23:0];
-    end
-    if (rst) begin
-      \$574  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$575  = \$229 [3:0];
-    if (rst) begin
-      \$575  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$576  = \$signature__addr$52 ;
-    if (\$237 ) begin
-      \$576  = \$240 [2:0];
-    end
-    if (rst) begin
-      \$576  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$577  = \rport__addr$55 ;
-    if (\$244 ) begin
-      \$577  = \$247 [2:0];
-    end
-    if (rst) begin
-      \$577  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$578  = \$261 [3:0];
-    if (rst) begin
-      \$578  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$579  = o__valid;
-    if (\$263 ) begin
-      \$579  = \$266 ;
-    end
-    if (rst) begin
-      \$579  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$580  = o__payload;
-    if (\$263 ) begin
-      \$580  = \$268 ;
-    end
-    if (rst) begin
-      \$580  = 144'h000000000000000000000000000000000000;
+      \$539  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       3'h0:
           \$7  = 24'h00386c;
       3'h1:
@@ -5012,7 +4677,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       3'h0:
           \$10  = 24'h001e1e;
       3'h1:
@@ -5034,7 +4699,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       3'h0:
           \$13  = 24'hffea46;
       3'h1:
@@ -5056,7 +4721,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       3'h0:
           \$16  = 24'h000d00;
       3'h1:
@@ -5078,7 +4743,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       3'h0:
           \$19  = 24'h000b71;
       3'h1:
@@ -5100,7 +4765,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       3'h0:
           \$22  = 24'hfff26c;
       3'h1:
@@ -5791,468 +5456,776 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = nf_t;
+    \$222  = nf_t;
     if (issue) begin
-      \$269  = \$32 ;
+      \$222  = \$32 ;
     end
     if (rst) begin
-      \$269  = 3'h0;
+      \$222  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = \$signature__addr ;
+    \$223  = \$signature__addr ;
     if (issue) begin
-      \$270  = \$33 ;
+      \$223  = \$33 ;
     end
     if (rst) begin
-      \$270  = 3'h0;
+      \$223  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = reads_input_t;
+    \$224  = reads_input_t;
     if (issue) begin
-      \$271  = \$34 ;
+      \$224  = \$34 ;
     end
     if (rst) begin
-      \$271  = 1'h1;
+      \$224  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = first_t;
+    \$225  = first_t;
     if (issue) begin
-      \$272  = \$35 ;
+      \$225  = \$35 ;
     end
     if (rst) begin
-      \$272  = 1'h1;
+      \$225  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = last_t;
+    \$226  = last_t;
     if (issue) begin
-      \$273  = \$36 ;
+      \$226  = \$36 ;
     end
     if (rst) begin
-      \$273  = 1'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = t;
+    \$227  = t;
     if (issue) begin
-      \$274  = \$39 [5:0];
+      \$227  = \$39 [5:0];
     end
     if (rst) begin
-      \$274  = 6'h00;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = i__payload;
+    \$228  = i__payload;
     if (rst) begin
-      \$275  = 64'h0000000000000000;
+      \$228  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = reads_input_t;
+    \$229  = reads_input_t;
     if (rst) begin
-      \$276  = 1'h0;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = issue;
+    \$230  = issue;
     if (rst) begin
-      \$277  = 1'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$278  = first_t;
+    \$231  = first_t;
     if (rst) begin
-      \$278  = 1'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$279  = last_t;
+    \$232  = last_t;
     if (rst) begin
-      \$279  = 1'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$280  = nf_t;
+    \$233  = nf_t;
     if (rst) begin
-      \$280  = 3'h0;
+      \$233  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = t;
+    \$234  = \$40 ;
+    if (rst) begin
+      \$234  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$235  = t;
+    if (rst) begin
+      \$235  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$236  = t_mid;
+    if (rst) begin
+      \$236  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$237  = x_mid[7:0];
+    if (rst) begin
+      \$237  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$238  = x_mid[15:8];
+    if (rst) begin
+      \$238  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$239  = x_mid[23:16];
+    if (rst) begin
+      \$239  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$240  = x_mid[31:24];
+    if (rst) begin
+      \$240  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$241  = x_mid[39:32];
+    if (rst) begin
+      \$241  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$242  = x_mid[47:40];
+    if (rst) begin
+      \$242  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$243  = x_mid[55:48];
+    if (rst) begin
+      \$243  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$244  = x_mid[63:56];
+    if (rst) begin
+      \$244  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$245  = t_mid;
+    if (rst) begin
+      \$245  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$246  = x_mid[7:0];
+    if (rst) begin
+      \$246  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$247  = x_mid[15:8];
+    if (rst) begin
+      \$247  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$248  = x_mid[23:16];
+    if (rst) begin
+      \$248  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$249  = x_mid[31:24];
+    if (rst) begin
+      \$249  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$250  = x_mid[39:32];
+    if (rst) begin
+      \$250  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$251  = x_mid[47:40];
+    if (rst) begin
+      \$251  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$252  = x_mid[55:48];
+    if (rst) begin
+      \$252  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$253  = x_mid[63:56];
+    if (rst) begin
+      \$253  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$254  = t_mid;
+    if (rst) begin
+      \$254  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$255  = x_mid[7:0];
+    if (rst) begin
+      \$255  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$256  = x_mid[15:8];
+    if (rst) begin
+      \$256  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$257  = x_mid[23:16];
+    if (rst) begin
+      \$257  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$258  = x_mid[31:24];
+    if (rst) begin
+      \$258  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$259  = x_mid[39:32];
+    if (rst) begin
+      \$259  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$260  = x_mid[47:40];
+    if (rst) begin
+      \$260  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$261  = x_mid[55:48];
+    if (rst) begin
+      \$261  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$262  = x_mid[63:56];
+    if (rst) begin
+      \$262  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$263  = t_mid;
+    if (rst) begin
+      \$263  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$264  = x_mid[7:0];
+    if (rst) begin
+      \$264  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$265  = x_mid[15:8];
+    if (rst) begin
+      \$265  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$266  = x_mid[23:16];
+    if (rst) begin
+      \$266  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$267  = x_mid[31:24];
+    if (rst) begin
+      \$267  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$268  = x_mid[39:32];
+    if (rst) begin
+      \$268  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$269  = x_mid[47:40];
+    if (rst) begin
+      \$269  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$270  = x_mid[55:48];
+    if (rst) begin
+      \$270  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$271  = x_mid[63:56];
+    if (rst) begin
+      \$271  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$272  = t_mid;
+    if (rst) begin
+      \$272  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$273  = x_mid[7:0];
+    if (rst) begin
+      \$273  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$274  = x_mid[15:8];
+    if (rst) begin
+      \$274  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$275  = x_mid[23:16];
+    if (rst) begin
+      \$275  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$276  = x_mid[31:24];
+    if (rst) begin
+      \$276  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$277  = x_mid[39:32];
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$278  = x_mid[47:40];
+    if (rst) begin
+      \$278  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$279  = x_mid[55:48];
+    if (rst) begin
+      \$279  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$280  = x_mid[63:56];
+    if (rst) begin
+      \$280  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$281  = t_mid;
     if (rst) begin
       \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = \$40 [7:0];
+    \$282  = x_mid[7:0];
     if (rst) begin
       \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = \$41 [15:8];
+    \$283  = x_mid[15:8];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = \$42 [23:16];
+    \$284  = x_mid[23:16];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = \$43 [31:24];
+    \$285  = x_mid[31:24];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = \$44 [39:32];
+    \$286  = x_mid[39:32];
     if (rst) begin
       \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$287  = \$45 [47:40];
+    \$287  = x_mid[47:40];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$288  = \$46 [55:48];
+    \$288  = x_mid[55:48];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$289  = \$47 [63:56];
+    \$289  = x_mid[63:56];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$290  = t;
+    \$290  = \$41 ;
     if (rst) begin
-      \$290  = 6'h00;
+      \$290  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$291  = \$48 [7:0];
+    \$291  = port__data[7:0];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$292  = \$49 [15:8];
+    \$292  = \$42 ;
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = \$50 [23:16];
+    \$293  = port__data[15:8];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$294  = \$51 [31:24];
+    \$294  = \$43 ;
     if (rst) begin
-      \$294  = 8'h00;
+      \$294  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$295  = \$52 [39:32];
+    \$295  = port__data[23:16];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$296  = \$53 [47:40];
+    \$296  = \$44 ;
     if (rst) begin
-      \$296  = 8'h00;
+      \$296  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$297  = \$54 [55:48];
+    \$297  = port__data[31:24];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$298  = \$55 [63:56];
+    \$298  = \$45 ;
     if (rst) begin
-      \$298  = 8'h00;
+      \$298  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$299  = t;
+    \$299  = port__data[39:32];
     if (rst) begin
-      \$299  = 6'h00;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$300  = \$56 [7:0];
+    \$300  = \$46 ;
     if (rst) begin
-      \$300  = 8'h00;
+      \$300  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$301  = \$57 [15:8];
+    \$301  = port__data[47:40];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = \$58 [23:16];
+    \$302  = \$47 ;
     if (rst) begin
-      \$302  = 8'h00;
+      \$302  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = \$59 [31:24];
+    \$303  = port__data[55:48];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = \$60 [39:32];
+    \$304  = \$48 ;
     if (rst) begin
-      \$304  = 8'h00;
+      \$304  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = \$61 [47:40];
+    \$305  = port__data[63:56];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = \$62 [55:48];
+    \$306  = \$49 ;
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = \$63 [63:56];
+    \$307  = \port__data$138 [7:0];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = t;
+    \$308  = \$50 ;
     if (rst) begin
-      \$308  = 6'h00;
+      \$308  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = \$64 [7:0];
+    \$309  = \port__data$138 [15:8];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = \$65 [15:8];
+    \$310  = \$51 ;
     if (rst) begin
-      \$310  = 8'h00;
+      \$310  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = \$66 [23:16];
+    \$311  = \port__data$138 [23:16];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = \$67 [31:24];
+    \$312  = \$52 ;
     if (rst) begin
-      \$312  = 8'h00;
+      \$312  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = \$68 [39:32];
+    \$313  = \port__data$138 [31:24];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = \$69 [47:40];
+    \$314  = \$53 ;
     if (rst) begin
-      \$314  = 8'h00;
+      \$314  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = \$70 [55:48];
+    \$315  = \port__data$138 [39:32];
     if (rst) begin
       \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = \$71 [63:56];
+    \$316  = \$54 ;
     if (rst) begin
-      \$316  = 8'h00;
+      \$316  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = t;
+    \$317  = \port__data$138 [47:40];
     if (rst) begin
-      \$317  = 6'h00;
+      \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = \$72 [7:0];
+    \$318  = \$55 ;
     if (rst) begin
-      \$318  = 8'h00;
+      \$318  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = \$73 [15:8];
+    \$319  = \port__data$138 [55:48];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = \$74 [23:16];
+    \$320  = \$56 ;
     if (rst) begin
-      \$320  = 8'h00;
+      \$320  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = \$75 [31:24];
+    \$321  = \port__data$138 [63:56];
     if (rst) begin
       \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = \$76 [39:32];
+    \$322  = \$57 ;
     if (rst) begin
-      \$322  = 8'h00;
+      \$322  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = \$77 [47:40];
+    \$323  = \port__data$155 [7:0];
     if (rst) begin
       \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = \$78 [55:48];
+    \$324  = \$58 ;
     if (rst) begin
-      \$324  = 8'h00;
+      \$324  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = \$79 [63:56];
+    \$325  = \port__data$155 [15:8];
     if (rst) begin
       \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$326  = t;
+    \$326  = \$59 ;
     if (rst) begin
-      \$326  = 6'h00;
+      \$326  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$327  = \$80 [7:0];
+    \$327  = \port__data$155 [23:16];
     if (rst) begin
       \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = \$81 [15:8];
+    \$328  = \$60 ;
     if (rst) begin
-      \$328  = 8'h00;
+      \$328  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = \$82 [23:16];
+    \$329  = \port__data$155 [31:24];
     if (rst) begin
       \$329  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = \$83 [31:24];
-    if (rst) begin
-      \$330  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = \$84 [39:32];
-    if (rst) begin
-      \$331  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = \$85 [47:40];
-    if (rst) begin
-      \$332  = 8'h00;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -6452,287 +6425,327 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [34:0] \$23 ;
   reg \$230 ;
   reg \$231 ;
-  reg [24:0] \$232 ;
+  reg \$232 ;
   reg [24:0] \$233 ;
   reg [24:0] \$234 ;
   reg [24:0] \$235 ;
   reg [24:0] \$236 ;
   reg [24:0] \$237 ;
   reg [24:0] \$238 ;
-  reg [23:0] \$239 ;
+  reg [24:0] \$239 ;
   wire [35:0] \$24 ;
-  reg [16:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [33:0] \$242 ;
-  reg [33:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [24:0] \$247 ;
-  reg [6:0] \$248 ;
-  reg [16:0] \$249 ;
+  reg [24:0] \$240 ;
+  reg [23:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [33:0] \$244 ;
+  reg [33:0] \$245 ;
+  reg [33:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [24:0] \$249 ;
   wire [55:0] \$25 ;
-  reg [23:0] \$250 ;
-  reg [23:0] \$251 ;
+  reg [24:0] \$250 ;
+  reg [24:0] \$251 ;
   reg [6:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [14:0] \$254 ;
-  reg [14:0] \$255 ;
-  reg [48:0] \$256 ;
-  reg [48:0] \$257 ;
-  reg \$258 ;
-  reg \$259 ;
+  reg [16:0] \$253 ;
+  reg [23:0] \$254 ;
+  reg [23:0] \$255 ;
+  reg [23:0] \$256 ;
+  reg [6:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [14:0] \$259 ;
   wire [56:0] \$26 ;
-  reg [50:0] \$260 ;
-  reg [24:0] \$261 ;
-  reg [24:0] \$262 ;
-  reg [24:0] \$263 ;
-  reg [24:0] \$264 ;
-  reg [24:0] \$265 ;
-  reg [24:0] \$266 ;
+  reg [14:0] \$260 ;
+  reg [14:0] \$261 ;
+  reg [48:0] \$262 ;
+  reg [48:0] \$263 ;
+  reg \$264 ;
+  reg \$265 ;
+  reg [50:0] \$266 ;
   reg [24:0] \$267 ;
-  reg [5:0] \$268 ;
-  reg [5:0] \$269 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
   wire [54:0] \$27 ;
-  reg [5:0] \$270 ;
-  reg [5:0] \$271 ;
-  reg [5:0] \$272 ;
-  reg [5:0] \$273 ;
-  reg [5:0] \$274 ;
-  reg [35:0] \$275 ;
-  reg [35:0] \$276 ;
-  reg [35:0] \$277 ;
-  reg [35:0] \$278 ;
-  reg [35:0] \$279 ;
+  reg [24:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [5:0] \$275 ;
+  reg [5:0] \$276 ;
+  reg [5:0] \$277 ;
+  reg [5:0] \$278 ;
+  reg [5:0] \$279 ;
   wire [58:0] \$28 ;
-  reg [35:0] \$280 ;
-  reg [35:0] \$281 ;
-  reg [35:0] \$282 ;
+  reg [5:0] \$280 ;
+  reg [5:0] \$281 ;
+  reg [5:0] \$282 ;
   reg [35:0] \$283 ;
   reg [35:0] \$284 ;
   reg [35:0] \$285 ;
   reg [35:0] \$286 ;
   reg [35:0] \$287 ;
   reg [35:0] \$288 ;
-  reg [23:0] \$289 ;
+  reg [35:0] \$289 ;
   wire [77:0] \$29 ;
-  reg [16:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [33:0] \$292 ;
-  reg [33:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [6:0] \$298 ;
-  reg [16:0] \$299 ;
+  reg [35:0] \$290 ;
+  reg [35:0] \$291 ;
+  reg [35:0] \$292 ;
+  reg [35:0] \$293 ;
+  reg [35:0] \$294 ;
+  reg [35:0] \$295 ;
+  reg [35:0] \$296 ;
+  reg [35:0] \$297 ;
+  reg [35:0] \$298 ;
+  reg [23:0] \$299 ;
   wire [8:0] \$3 ;
   wire [78:0] \$30 ;
-  reg [23:0] \$300 ;
-  reg [23:0] \$301 ;
-  reg [6:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [14:0] \$304 ;
-  reg [14:0] \$305 ;
-  reg [48:0] \$306 ;
-  reg [48:0] \$307 ;
-  reg \$308 ;
-  reg \$309 ;
+  reg [16:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [33:0] \$302 ;
+  reg [33:0] \$303 ;
+  reg [33:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [24:0] \$307 ;
+  reg [24:0] \$308 ;
+  reg [24:0] \$309 ;
   wire [48:0] \$31 ;
-  reg [50:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [24:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [24:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [23:0] \$318 ;
-  reg [16:0] \$319 ;
+  reg [6:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [23:0] \$312 ;
+  reg [23:0] \$313 ;
+  reg [23:0] \$314 ;
+  reg [6:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [14:0] \$317 ;
+  reg [14:0] \$318 ;
+  reg [14:0] \$319 ;
   wire \$32 ;
-  reg [16:0] \$320 ;
-  reg [33:0] \$321 ;
-  reg [33:0] \$322 ;
-  reg [16:0] \$323 ;
-  reg [7:0] \$324 ;
+  reg [48:0] \$320 ;
+  reg [48:0] \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg [50:0] \$324 ;
   reg [24:0] \$325 ;
   reg [24:0] \$326 ;
-  reg [6:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [23:0] \$329 ;
+  reg [24:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
   wire \$33 ;
-  reg [23:0] \$330 ;
-  reg [6:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [14:0] \$333 ;
-  reg [14:0] \$334 ;
-  reg [48:0] \$335 ;
-  reg [48:0] \$336 ;
-  reg \$337 ;
-  reg \$338 ;
-  reg [50:0] \$339 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [23:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [16:0] \$335 ;
+  reg [33:0] \$336 ;
+  reg [33:0] \$337 ;
+  reg [33:0] \$338 ;
+  reg [16:0] \$339 ;
   wire \$34 ;
-  reg [24:0] \$340 ;
+  reg [7:0] \$340 ;
   reg [24:0] \$341 ;
   reg [24:0] \$342 ;
   reg [24:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [24:0] \$346 ;
+  reg [6:0] \$344 ;
+  reg [16:0] \$345 ;
+  reg [23:0] \$346 ;
   reg [23:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [16:0] \$349 ;
+  reg [23:0] \$348 ;
+  reg [6:0] \$349 ;
   wire \$35 ;
-  reg [33:0] \$350 ;
-  reg [33:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [24:0] \$354 ;
-  reg [24:0] \$355 ;
-  reg [6:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [23:0] \$358 ;
-  reg [23:0] \$359 ;
+  reg [7:0] \$350 ;
+  reg [14:0] \$351 ;
+  reg [14:0] \$352 ;
+  reg [14:0] \$353 ;
+  reg [48:0] \$354 ;
+  reg [48:0] \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg [50:0] \$358 ;
+  reg [24:0] \$359 ;
   wire [49:0] \$36 ;
-  reg [6:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [14:0] \$362 ;
-  reg [14:0] \$363 ;
-  reg [48:0] \$364 ;
-  reg [48:0] \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg [50:0] \$368 ;
-  reg [24:0] \$369 ;
+  reg [24:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [23:0] \$367 ;
+  reg [16:0] \$368 ;
+  reg [16:0] \$369 ;
   wire \$37 ;
-  reg [24:0] \$370 ;
-  reg [24:0] \$371 ;
-  reg [24:0] \$372 ;
-  reg [24:0] \$373 ;
-  reg [24:0] \$374 ;
+  reg [33:0] \$370 ;
+  reg [33:0] \$371 ;
+  reg [33:0] \$372 ;
+  reg [16:0] \$373 ;
+  reg [7:0] \$374 ;
   reg [24:0] \$375 ;
-  reg [5:0] \$376 ;
-  reg [5:0] \$377 ;
-  reg [5:0] \$378 ;
-  reg [5:0] \$379 ;
+  reg [24:0] \$376 ;
+  reg [24:0] \$377 ;
+  reg [6:0] \$378 ;
+  reg [16:0] \$379 ;
   wire \$38 ;
-  reg [5:0] \$380 ;
-  reg [5:0] \$381 ;
-  reg [5:0] \$382 ;
-  reg [34:0] \$383 ;
-  reg [34:0] \$384 ;
-  reg [34:0] \$385 ;
-  reg [34:0] \$386 ;
-  reg [34:0] \$387 ;
-  reg [34:0] \$388 ;
-  reg [34:0] \$389 ;
+  reg [23:0] \$380 ;
+  reg [23:0] \$381 ;
+  reg [23:0] \$382 ;
+  reg [6:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [14:0] \$385 ;
+  reg [14:0] \$386 ;
+  reg [14:0] \$387 ;
+  reg [48:0] \$388 ;
+  reg [48:0] \$389 ;
   wire [50:0] \$39 ;
-  reg [34:0] \$390 ;
-  reg [34:0] \$391 ;
-  reg [34:0] \$392 ;
-  reg [34:0] \$393 ;
-  reg [34:0] \$394 ;
-  reg [34:0] \$395 ;
-  reg [34:0] \$396 ;
-  reg [23:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [16:0] \$399 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg [50:0] \$392 ;
+  reg [24:0] \$393 ;
+  reg [24:0] \$394 ;
+  reg [24:0] \$395 ;
+  reg [24:0] \$396 ;
+  reg [24:0] \$397 ;
+  reg [24:0] \$398 ;
+  reg [24:0] \$399 ;
   wire [8:0] \$4 ;
   reg [24:0] \$40 ;
-  reg [33:0] \$400 ;
-  reg [33:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [24:0] \$404 ;
-  reg [24:0] \$405 ;
-  reg [6:0] \$406 ;
-  reg [16:0] \$407 ;
-  reg [23:0] \$408 ;
-  reg [23:0] \$409 ;
+  reg [24:0] \$400 ;
+  reg [5:0] \$401 ;
+  reg [5:0] \$402 ;
+  reg [5:0] \$403 ;
+  reg [5:0] \$404 ;
+  reg [5:0] \$405 ;
+  reg [5:0] \$406 ;
+  reg [5:0] \$407 ;
+  reg [5:0] \$408 ;
+  reg [34:0] \$409 ;
   reg [5:0] \$41 ;
-  reg [6:0] \$410 ;
-  reg [7:0] \$411 ;
-  reg [14:0] \$412 ;
-  reg [14:0] \$413 ;
-  reg [48:0] \$414 ;
-  reg [48:0] \$415 ;
-  reg \$416 ;
-  reg \$417 ;
-  reg [50:0] \$418 ;
-  reg [24:0] \$419 ;
+  reg [34:0] \$410 ;
+  reg [34:0] \$411 ;
+  reg [34:0] \$412 ;
+  reg [34:0] \$413 ;
+  reg [34:0] \$414 ;
+  reg [34:0] \$415 ;
+  reg [34:0] \$416 ;
+  reg [34:0] \$417 ;
+  reg [34:0] \$418 ;
+  reg [34:0] \$419 ;
   reg [35:0] \$42 ;
-  reg [24:0] \$420 ;
-  reg [24:0] \$421 ;
-  reg [24:0] \$422 ;
-  reg [24:0] \$423 ;
-  reg [24:0] \$424 ;
-  reg [24:0] \$425 ;
-  reg [5:0] \$426 ;
-  reg [5:0] \$427 ;
-  reg [5:0] \$428 ;
-  reg [5:0] \$429 ;
+  reg [34:0] \$420 ;
+  reg [34:0] \$421 ;
+  reg [34:0] \$422 ;
+  reg [34:0] \$423 ;
+  reg [34:0] \$424 ;
+  reg [23:0] \$425 ;
+  reg [16:0] \$426 ;
+  reg [16:0] \$427 ;
+  reg [33:0] \$428 ;
+  reg [33:0] \$429 ;
   reg [35:0] \$43 ;
-  reg [5:0] \$430 ;
-  reg [5:0] \$431 ;
-  reg [5:0] \$432 ;
-  reg [34:0] \$433 ;
-  reg [34:0] \$434 ;
-  reg [34:0] \$435 ;
-  reg [34:0] \$436 ;
-  reg [34:0] \$437 ;
-  reg [34:0] \$438 ;
-  reg [34:0] \$439 ;
+  reg [33:0] \$430 ;
+  reg [16:0] \$431 ;
+  reg [7:0] \$432 ;
+  reg [24:0] \$433 ;
+  reg [24:0] \$434 ;
+  reg [24:0] \$435 ;
+  reg [6:0] \$436 ;
+  reg [16:0] \$437 ;
+  reg [23:0] \$438 ;
+  reg [23:0] \$439 ;
   wire [33:0] \$44 ;
-  reg [34:0] \$440 ;
-  reg [34:0] \$441 ;
-  reg [34:0] \$442 ;
-  reg [34:0] \$443 ;
-  reg [34:0] \$444 ;
-  reg [34:0] \$445 ;
-  reg [34:0] \$446 ;
-  reg [23:0] \$447 ;
-  reg [16:0] \$448 ;
-  reg [16:0] \$449 ;
+  reg [23:0] \$440 ;
+  reg [6:0] \$441 ;
+  reg [7:0] \$442 ;
+  reg [14:0] \$443 ;
+  reg [14:0] \$444 ;
+  reg [14:0] \$445 ;
+  reg [48:0] \$446 ;
+  reg [48:0] \$447 ;
+  reg \$448 ;
+  reg \$449 ;
   wire [24:0] \$45 ;
-  reg [33:0] \$450 ;
-  reg [33:0] \$451 ;
-  reg [16:0] \$452 ;
-  reg [7:0] \$453 ;
+  reg [50:0] \$450 ;
+  reg [24:0] \$451 ;
+  reg [24:0] \$452 ;
+  reg [24:0] \$453 ;
   reg [24:0] \$454 ;
   reg [24:0] \$455 ;
-  reg [6:0] \$456 ;
-  reg [16:0] \$457 ;
-  reg [23:0] \$458 ;
-  reg [23:0] \$459 ;
+  reg [24:0] \$456 ;
+  reg [24:0] \$457 ;
+  reg [24:0] \$458 ;
+  reg [5:0] \$459 ;
   wire [23:0] \$46 ;
-  reg [6:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [14:0] \$462 ;
-  reg [14:0] \$463 ;
-  reg [48:0] \$464 ;
-  reg [48:0] \$465 ;
-  reg \$466 ;
-  reg \$467 ;
-  reg [50:0] \$468 ;
-  reg [7:0] \$469 ;
+  reg [5:0] \$460 ;
+  reg [5:0] \$461 ;
+  reg [5:0] \$462 ;
+  reg [5:0] \$463 ;
+  reg [5:0] \$464 ;
+  reg [5:0] \$465 ;
+  reg [5:0] \$466 ;
+  reg [34:0] \$467 ;
+  reg [34:0] \$468 ;
+  reg [34:0] \$469 ;
   wire [14:0] \$47 ;
-  reg [7:0] \$470 ;
-  reg [7:0] \$471 ;
-  reg [7:0] \$472 ;
-  reg [7:0] \$473 ;
-  reg [7:0] \$474 ;
-  reg [3:0] \$475 ;
-  reg [3:0] \$476 ;
-  reg [3:0] \$477 ;
-  reg [3:0] \$478 ;
-  reg \$479 ;
+  reg [34:0] \$470 ;
+  reg [34:0] \$471 ;
+  reg [34:0] \$472 ;
+  reg [34:0] \$473 ;
+  reg [34:0] \$474 ;
+  reg [34:0] \$475 ;
+  reg [34:0] \$476 ;
+  reg [34:0] \$477 ;
+  reg [34:0] \$478 ;
+  reg [34:0] \$479 ;
   wire [34:0] \$48 ;
-  reg [47:0] \$480 ;
+  reg [34:0] \$480 ;
+  reg [34:0] \$481 ;
+  reg [34:0] \$482 ;
+  reg [23:0] \$483 ;
+  reg [16:0] \$484 ;
+  reg [16:0] \$485 ;
+  reg [33:0] \$486 ;
+  reg [33:0] \$487 ;
+  reg [33:0] \$488 ;
+  reg [16:0] \$489 ;
   wire [35:0] \$49 ;
+  reg [7:0] \$490 ;
+  reg [24:0] \$491 ;
+  reg [24:0] \$492 ;
+  reg [24:0] \$493 ;
+  reg [6:0] \$494 ;
+  reg [16:0] \$495 ;
+  reg [23:0] \$496 ;
+  reg [23:0] \$497 ;
+  reg [23:0] \$498 ;
+  reg [6:0] \$499 ;
   wire [8:0] \$5 ;
   wire [55:0] \$50 ;
+  reg [7:0] \$500 ;
+  reg [14:0] \$501 ;
+  reg [14:0] \$502 ;
+  reg [14:0] \$503 ;
+  reg [48:0] \$504 ;
+  reg [48:0] \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg [50:0] \$508 ;
+  reg [7:0] \$509 ;
   wire [56:0] \$51 ;
+  reg [7:0] \$510 ;
+  reg [7:0] \$511 ;
+  reg [7:0] \$512 ;
+  reg [7:0] \$513 ;
+  reg [7:0] \$514 ;
+  reg [3:0] \$515 ;
+  reg [3:0] \$516 ;
+  reg [3:0] \$517 ;
+  reg [3:0] \$518 ;
+  reg \$519 ;
   wire [54:0] \$52 ;
+  reg [47:0] \$520 ;
   wire [58:0] \$53 ;
   wire [77:0] \$54 ;
   wire [78:0] \$55 ;
@@ -6856,15 +6869,20 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
   reg [23:0] rq0_part1_0_r = 24'h000000;
+  reg [23:0] rq0_part1_0_rr = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
   reg [14:0] rq0_part1_1_r = 15'h0000;
+  reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -6883,6 +6901,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [35:0] rq1_half_5 = 36'h000000000;
   reg [35:0] rq1_half_6 = 36'h000000000;
   reg [35:0] rq1_half_7 = 36'h000000000;
+  reg [35:0] rq1_half_8 = 36'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -6894,6 +6913,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [35:0] rq1_mask_5 = 36'h000000000;
   reg [35:0] rq1_mask_6 = 36'h000000000;
   reg [35:0] rq1_mask_7 = 36'h000000000;
+  reg [35:0] rq1_mask_8 = 36'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -6901,15 +6921,20 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [23:0] rq1_part1_0 = 24'h000000;
   reg [23:0] rq1_part1_0_r = 24'h000000;
+  reg [23:0] rq1_part1_0_rr = 24'h000000;
   reg [14:0] rq1_part1_1 = 15'h0000;
   reg [14:0] rq1_part1_1_r = 15'h0000;
+  reg [14:0] rq1_part1_1_rr = 15'h0000;
   reg [48:0] rq1_prod = 49'h0000000000000;
   wire [48:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -6919,6 +6944,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -6939,15 +6965,20 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [23:0] rq2_part1_0 = 24'h000000;
   reg [23:0] rq2_part1_0_r = 24'h000000;
+  reg [23:0] rq2_part1_0_rr = 24'h000000;
   reg [14:0] rq2_part1_1 = 15'h0000;
   reg [14:0] rq2_part1_1_r = 15'h0000;
+  reg [14:0] rq2_part1_1_rr = 15'h0000;
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
   reg rq2_tie = 1'h0;
@@ -6970,15 +7001,20 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [23:0] rq3_part1_0 = 24'h000000;
   reg [23:0] rq3_part1_0_r = 24'h000000;
+  reg [23:0] rq3_part1_0_rr = 24'h000000;
   reg [14:0] rq3_part1_1 = 15'h0000;
   reg [14:0] rq3_part1_1_r = 15'h0000;
+  reg [14:0] rq3_part1_1_rr = 15'h0000;
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
   reg rq3_tie = 1'h0;
@@ -6997,6 +7033,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] rq4_half_5 = 35'h000000000;
   reg [34:0] rq4_half_6 = 35'h000000000;
   reg [34:0] rq4_half_7 = 35'h000000000;
+  reg [34:0] rq4_half_8 = 35'h000000000;
   reg [16:0] rq4_m0_0 = 17'h00000;
   reg [7:0] rq4_m0_1 = 8'h00;
   reg [16:0] rq4_m1_0 = 17'h00000;
@@ -7008,6 +7045,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] rq4_mask_5 = 35'h000000000;
   reg [34:0] rq4_mask_6 = 35'h000000000;
   reg [34:0] rq4_mask_7 = 35'h000000000;
+  reg [34:0] rq4_mask_8 = 35'h000000000;
   reg [24:0] rq4_mult_1 = 25'h0000000;
   reg [24:0] rq4_mult_2 = 25'h0000000;
   reg [24:0] rq4_mult_3 = 25'h0000000;
@@ -7015,15 +7053,20 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq4_mult_5 = 25'h0000000;
   reg [24:0] rq4_mult_6 = 25'h0000000;
   reg [24:0] rq4_mult_7 = 25'h0000000;
+  reg [24:0] rq4_mult_8 = 25'h0000000;
   reg [7:0] rq4_out = 8'h00;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
+  reg [33:0] rq4_part0_0_rr = 34'h000000000;
   reg [24:0] rq4_part0_1 = 25'h0000000;
   reg [24:0] rq4_part0_1_r = 25'h0000000;
+  reg [24:0] rq4_part0_1_rr = 25'h0000000;
   reg [23:0] rq4_part1_0 = 24'h000000;
   reg [23:0] rq4_part1_0_r = 24'h000000;
+  reg [23:0] rq4_part1_0_rr = 24'h000000;
   reg [14:0] rq4_part1_1 = 15'h0000;
   reg [14:0] rq4_part1_1_r = 15'h0000;
+  reg [14:0] rq4_part1_1_rr = 15'h0000;
   reg [48:0] rq4_prod = 49'h0000000000000;
   wire [48:0] rq4_rem;
   reg [5:0] rq4_shift_1 = 6'h00;
@@ -7033,6 +7076,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq4_shift_5 = 6'h00;
   reg [5:0] rq4_shift_6 = 6'h00;
   reg [5:0] rq4_shift_7 = 6'h00;
+  reg [5:0] rq4_shift_8 = 6'h00;
   reg rq4_tie = 1'h0;
   reg [23:0] rq4_x = 24'h000000;
   reg [16:0] rq4_x0_0 = 17'h00000;
@@ -7049,6 +7093,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] rq5_half_5 = 35'h000000000;
   reg [34:0] rq5_half_6 = 35'h000000000;
   reg [34:0] rq5_half_7 = 35'h000000000;
+  reg [34:0] rq5_half_8 = 35'h000000000;
   reg [16:0] rq5_m0_0 = 17'h00000;
   reg [7:0] rq5_m0_1 = 8'h00;
   reg [16:0] rq5_m1_0 = 17'h00000;
@@ -7060,6 +7105,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [34:0] rq5_mask_5 = 35'h000000000;
   reg [34:0] rq5_mask_6 = 35'h000000000;
   reg [34:0] rq5_mask_7 = 35'h000000000;
+  reg [34:0] rq5_mask_8 = 35'h000000000;
   reg [24:0] rq5_mult_1 = 25'h0000000;
   reg [24:0] rq5_mult_2 = 25'h0000000;
   reg [24:0] rq5_mult_3 = 25'h0000000;
@@ -7067,15 +7113,20 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq5_mult_5 = 25'h0000000;
   reg [24:0] rq5_mult_6 = 25'h0000000;
   reg [24:0] rq5_mult_7 = 25'h0000000;
+  reg [24:0] rq5_mult_8 = 25'h0000000;
   reg [7:0] rq5_out = 8'h00;
   reg [33:0] rq5_part0_0 = 34'h000000000;
   reg [33:0] rq5_part0_0_r = 34'h000000000;
+  reg [33:0] rq5_part0_0_rr = 34'h000000000;
   reg [24:0] rq5_part0_1 = 25'h0000000;
   reg [24:0] rq5_part0_1_r = 25'h0000000;
+  reg [24:0] rq5_part0_1_rr = 25'h0000000;
   reg [23:0] rq5_part1_0 = 24'h000000;
   reg [23:0] rq5_part1_0_r = 24'h000000;
+  reg [23:0] rq5_part1_0_rr = 24'h000000;
   reg [14:0] rq5_part1_1 = 15'h0000;
   reg [14:0] rq5_part1_1_r = 15'h0000;
+  reg [14:0] rq5_part1_1_rr = 15'h0000;
   reg [48:0] rq5_prod = 49'h0000000000000;
   wire [48:0] rq5_rem;
   reg [5:0] rq5_shift_1 = 6'h00;
@@ -7085,6 +7136,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq5_shift_5 = 6'h00;
   reg [5:0] rq5_shift_6 = 6'h00;
   reg [5:0] rq5_shift_7 = 6'h00;
+  reg [5:0] rq5_shift_8 = 6'h00;
   reg rq5_tie = 1'h0;
   reg [23:0] rq5_x = 24'h000000;
   reg [16:0] rq5_x0_0 = 17'h00000;
@@ -7099,6 +7151,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -7366,7 +7419,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \port__data$33  = lut[\$3 [7:0]];
   assign \port__data$32  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [47:0] queue [8:0];
+  reg [47:0] queue [9:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -7377,6 +7430,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[6] = 48'h000000000000;
     queue[7] = 48'h000000000000;
     queue[8] = 48'h000000000000;
+    queue[9] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -7384,247 +7438,367 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_part1_1 <= \$362 ;
+    rq2_part0_1_r <= \$342 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$363 ;
+    rq2_part0_1_rr <= \$343 ;
   always @(posedge clk)
-    rq3_prod <= \$364 ;
+    rq2_x1_0 <= \$344 ;
   always @(posedge clk)
-    rq3_floor <= \$365 ;
+    rq2_m1_0 <= \$345 ;
   always @(posedge clk)
-    rq3_above <= \$366 ;
+    rq2_part1_0 <= \$346 ;
   always @(posedge clk)
-    rq3_tie <= \$367 ;
+    rq2_part1_0_r <= \$347 ;
   always @(posedge clk)
-    rq3_code <= \$368 ;
+    rq2_part1_0_rr <= \$348 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$369 ;
+    rq2_x1_1 <= \$349 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$370 ;
+    rq2_m1_1 <= \$350 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$371 ;
+    rq2_part1_1 <= \$351 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$372 ;
+    rq2_part1_1_r <= \$352 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$373 ;
+    rq2_part1_1_rr <= \$353 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$374 ;
+    rq2_prod <= \$354 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$375 ;
+    rq2_floor <= \$355 ;
   always @(posedge clk)
-    rq4_shift_1 <= \$376 ;
+    rq2_above <= \$356 ;
   always @(posedge clk)
-    rq4_shift_2 <= \$377 ;
+    rq2_tie <= \$357 ;
   always @(posedge clk)
-    rq4_shift_3 <= \$378 ;
+    rq2_code <= \$358 ;
   always @(posedge clk)
-    rq4_shift_4 <= \$379 ;
+    rq3_mult_1 <= \$359 ;
   always @(posedge clk)
-    rq4_shift_5 <= \$380 ;
+    rq3_mult_2 <= \$360 ;
   always @(posedge clk)
-    rq4_shift_6 <= \$381 ;
+    rq3_mult_3 <= \$361 ;
   always @(posedge clk)
-    rq4_shift_7 <= \$382 ;
+    rq3_mult_4 <= \$362 ;
   always @(posedge clk)
-    rq4_half_1 <= \$383 ;
+    rq3_mult_5 <= \$363 ;
   always @(posedge clk)
-    rq4_half_2 <= \$384 ;
+    rq3_mult_6 <= \$364 ;
   always @(posedge clk)
-    rq4_half_3 <= \$385 ;
+    rq3_mult_7 <= \$365 ;
   always @(posedge clk)
-    rq4_half_4 <= \$386 ;
+    rq3_mult_8 <= \$366 ;
   always @(posedge clk)
-    rq4_half_5 <= \$387 ;
+    rq3_x <= \$367 ;
   always @(posedge clk)
-    rq4_half_6 <= \$388 ;
+    rq3_x0_0 <= \$368 ;
   always @(posedge clk)
-    rq4_half_7 <= \$389 ;
+    rq3_m0_0 <= \$369 ;
   always @(posedge clk)
-    rq4_mask_1 <= \$390 ;
+    rq3_part0_0 <= \$370 ;
   always @(posedge clk)
-    rq4_mask_2 <= \$391 ;
+    rq3_part0_0_r <= \$371 ;
   always @(posedge clk)
-    rq4_mask_3 <= \$392 ;
+    rq3_part0_0_rr <= \$372 ;
   always @(posedge clk)
-    rq4_mask_4 <= \$393 ;
+    rq3_x0_1 <= \$373 ;
   always @(posedge clk)
-    rq4_mask_5 <= \$394 ;
+    rq3_m0_1 <= \$374 ;
   always @(posedge clk)
-    rq4_mask_6 <= \$395 ;
+    rq3_part0_1 <= \$375 ;
   always @(posedge clk)
-    rq4_mask_7 <= \$396 ;
+    rq3_part0_1_r <= \$376 ;
   always @(posedge clk)
-    rq4_x <= \$397 ;
+    rq3_part0_1_rr <= \$377 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$398 ;
+    rq3_x1_0 <= \$378 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$399 ;
+    rq3_m1_0 <= \$379 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$400 ;
+    rq3_part1_0 <= \$380 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$401 ;
+    rq3_part1_0_r <= \$381 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$402 ;
+    rq3_part1_0_rr <= \$382 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$403 ;
+    rq3_x1_1 <= \$383 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$404 ;
+    rq3_m1_1 <= \$384 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$405 ;
+    rq3_part1_1 <= \$385 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$406 ;
+    rq3_part1_1_r <= \$386 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$407 ;
+    rq3_part1_1_rr <= \$387 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$408 ;
+    rq3_prod <= \$388 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$409 ;
+    rq3_floor <= \$389 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$410 ;
+    rq3_above <= \$390 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$411 ;
+    rq3_tie <= \$391 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$412 ;
+    rq3_code <= \$392 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$413 ;
+    rq4_mult_1 <= \$393 ;
   always @(posedge clk)
-    rq4_prod <= \$414 ;
+    rq4_mult_2 <= \$394 ;
   always @(posedge clk)
-    rq4_floor <= \$415 ;
+    rq4_mult_3 <= \$395 ;
   always @(posedge clk)
-    rq4_above <= \$416 ;
+    rq4_mult_4 <= \$396 ;
   always @(posedge clk)
-    rq4_tie <= \$417 ;
+    rq4_mult_5 <= \$397 ;
   always @(posedge clk)
-    rq4_code <= \$418 ;
+    rq4_mult_6 <= \$398 ;
   always @(posedge clk)
-    rq5_mult_1 <= \$419 ;
+    rq4_mult_7 <= \$399 ;
   always @(posedge clk)
-    rq5_mult_2 <= \$420 ;
+    rq4_mult_8 <= \$400 ;
   always @(posedge clk)
-    rq5_mult_3 <= \$421 ;
+    rq4_shift_1 <= \$401 ;
   always @(posedge clk)
-    rq5_mult_4 <= \$422 ;
+    rq4_shift_2 <= \$402 ;
   always @(posedge clk)
-    rq5_mult_5 <= \$423 ;
+    rq4_shift_3 <= \$403 ;
   always @(posedge clk)
-    rq5_mult_6 <= \$424 ;
+    rq4_shift_4 <= \$404 ;
   always @(posedge clk)
-    rq5_mult_7 <= \$425 ;
+    rq4_shift_5 <= \$405 ;
   always @(posedge clk)
-    rq5_shift_1 <= \$426 ;
+    rq4_shift_6 <= \$406 ;
   always @(posedge clk)
-    rq5_shift_2 <= \$427 ;
+    rq4_shift_7 <= \$407 ;
   always @(posedge clk)
-    rq5_shift_3 <= \$428 ;
+    rq4_shift_8 <= \$408 ;
   always @(posedge clk)
-    rq5_shift_4 <= \$429 ;
+    rq4_half_1 <= \$409 ;
   always @(posedge clk)
-    rq5_shift_5 <= \$430 ;
+    rq4_half_2 <= \$410 ;
   always @(posedge clk)
-    rq5_shift_6 <= \$431 ;
+    rq4_half_3 <= \$411 ;
   always @(posedge clk)
-    rq5_shift_7 <= \$432 ;
+    rq4_half_4 <= \$412 ;
   always @(posedge clk)
-    rq5_half_1 <= \$433 ;
+    rq4_half_5 <= \$413 ;
   always @(posedge clk)
-    rq5_half_2 <= \$434 ;
+    rq4_half_6 <= \$414 ;
   always @(posedge clk)
-    rq5_half_3 <= \$435 ;
+    rq4_half_7 <= \$415 ;
   always @(posedge clk)
-    rq5_half_4 <= \$436 ;
+    rq4_half_8 <= \$416 ;
   always @(posedge clk)
-    rq5_half_5 <= \$437 ;
+    rq4_mask_1 <= \$417 ;
   always @(posedge clk)
-    rq5_half_6 <= \$438 ;
+    rq4_mask_2 <= \$418 ;
   always @(posedge clk)
-    rq5_half_7 <= \$439 ;
+    rq4_mask_3 <= \$419 ;
   always @(posedge clk)
-    rq5_mask_1 <= \$440 ;
+    rq4_mask_4 <= \$420 ;
   always @(posedge clk)
-    rq5_mask_2 <= \$441 ;
+    rq4_mask_5 <= \$421 ;
   always @(posedge clk)
-    rq5_mask_3 <= \$442 ;
+    rq4_mask_6 <= \$422 ;
   always @(posedge clk)
-    rq5_mask_4 <= \$443 ;
+    rq4_mask_7 <= \$423 ;
   always @(posedge clk)
-    rq5_mask_5 <= \$444 ;
+    rq4_mask_8 <= \$424 ;
   always @(posedge clk)
-    rq5_mask_6 <= \$445 ;
+    rq4_x <= \$425 ;
   always @(posedge clk)
-    rq5_mask_7 <= \$446 ;
+    rq4_x0_0 <= \$426 ;
   always @(posedge clk)
-    rq5_x <= \$447 ;
+    rq4_m0_0 <= \$427 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$448 ;
+    rq4_part0_0 <= \$428 ;
   always @(posedge clk)
-    rq5_m0_0 <= \$449 ;
+    rq4_part0_0_r <= \$429 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$450 ;
+    rq4_part0_0_rr <= \$430 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$451 ;
+    rq4_x0_1 <= \$431 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$452 ;
+    rq4_m0_1 <= \$432 ;
   always @(posedge clk)
-    rq5_m0_1 <= \$453 ;
+    rq4_part0_1 <= \$433 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$454 ;
+    rq4_part0_1_r <= \$434 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$455 ;
+    rq4_part0_1_rr <= \$435 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$456 ;
+    rq4_x1_0 <= \$436 ;
   always @(posedge clk)
-    rq5_m1_0 <= \$457 ;
+    rq4_m1_0 <= \$437 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$458 ;
+    rq4_part1_0 <= \$438 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$459 ;
+    rq4_part1_0_r <= \$439 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$460 ;
+    rq4_part1_0_rr <= \$440 ;
   always @(posedge clk)
-    rq5_m1_1 <= \$461 ;
+    rq4_x1_1 <= \$441 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$462 ;
+    rq4_m1_1 <= \$442 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$463 ;
+    rq4_part1_1 <= \$443 ;
   always @(posedge clk)
-    rq5_prod <= \$464 ;
+    rq4_part1_1_r <= \$444 ;
   always @(posedge clk)
-    rq5_floor <= \$465 ;
+    rq4_part1_1_rr <= \$445 ;
   always @(posedge clk)
-    rq5_above <= \$466 ;
+    rq4_prod <= \$446 ;
   always @(posedge clk)
-    rq5_tie <= \$467 ;
+    rq4_floor <= \$447 ;
   always @(posedge clk)
-    rq5_code <= \$468 ;
+    rq4_above <= \$448 ;
   always @(posedge clk)
-    rq0_out <= \$469 ;
+    rq4_tie <= \$449 ;
   always @(posedge clk)
-    rq1_out <= \$470 ;
+    rq4_code <= \$450 ;
   always @(posedge clk)
-    rq2_out <= \$471 ;
+    rq5_mult_1 <= \$451 ;
   always @(posedge clk)
-    rq3_out <= \$472 ;
+    rq5_mult_2 <= \$452 ;
   always @(posedge clk)
-    rq4_out <= \$473 ;
+    rq5_mult_3 <= \$453 ;
   always @(posedge clk)
-    rq5_out <= \$474 ;
+    rq5_mult_4 <= \$454 ;
   always @(posedge clk)
-    q_owed <= \$475 ;
+    rq5_mult_5 <= \$455 ;
   always @(posedge clk)
-    \$signature__addr  <= \$476 ;
+    rq5_mult_6 <= \$456 ;
   always @(posedge clk)
-    rport__addr <= \$477 ;
+    rq5_mult_7 <= \$457 ;
   always @(posedge clk)
-    q_stored <= \$478 ;
+    rq5_mult_8 <= \$458 ;
   always @(posedge clk)
-    o__valid <= \$479 ;
+    rq5_shift_1 <= \$459 ;
   always @(posedge clk)
-    o__payload <= \$480 ;
-  assign q_room = q_owed < 4'ha;
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_5 };
-  assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_5 };
-  assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_5 };
+    rq5_shift_2 <= \$460 ;
+  always @(posedge clk)
+    rq5_shift_3 <= \$461 ;
+  always @(posedge clk)
+    rq5_shift_4 <= \$462 ;
+  always @(posedge clk)
+    rq5_shift_5 <= \$463 ;
+  always @(posedge clk)
+    rq5_shift_6 <= \$464 ;
+  always @(posedge clk)
+    rq5_shift_7 <= \$465 ;
+  always @(posedge clk)
+    rq5_shift_8 <= \$466 ;
+  always @(posedge clk)
+    rq5_half_1 <= \$467 ;
+  always @(posedge clk)
+    rq5_half_2 <= \$468 ;
+  always @(posedge clk)
+    rq5_half_3 <= \$469 ;
+  always @(posedge clk)
+    rq5_half_4 <= \$470 ;
+  always @(posedge clk)
+    rq5_half_5 <= \$471 ;
+  always @(posedge clk)
+    rq5_half_6 <= \$472 ;
+  always @(posedge clk)
+    rq5_half_7 <= \$473 ;
+  always @(posedge clk)
+    rq5_half_8 <= \$474 ;
+  always @(posedge clk)
+    rq5_mask_1 <= \$475 ;
+  always @(posedge clk)
+    rq5_mask_2 <= \$476 ;
+  always @(posedge clk)
+    rq5_mask_3 <= \$477 ;
+  always @(posedge clk)
+    rq5_mask_4 <= \$478 ;
+  always @(posedge clk)
+    rq5_mask_5 <= \$479 ;
+  always @(posedge clk)
+    rq5_mask_6 <= \$480 ;
+  always @(posedge clk)
+    rq5_mask_7 <= \$481 ;
+  always @(posedge clk)
+    rq5_mask_8 <= \$482 ;
+  always @(posedge clk)
+    rq5_x <= \$483 ;
+  always @(posedge clk)
+    rq5_x0_0 <= \$484 ;
+  always @(posedge clk)
+    rq5_m0_0 <= \$485 ;
+  always @(posedge clk)
+    rq5_part0_0 <= \$486 ;
+  always @(posedge clk)
+    rq5_part0_0_r <= \$487 ;
+  always @(posedge clk)
+    rq5_part0_0_rr <= \$488 ;
+  always @(posedge clk)
+    rq5_x0_1 <= \$489 ;
+  always @(posedge clk)
+    rq5_m0_1 <= \$490 ;
+  always @(posedge clk)
+    rq5_part0_1 <= \$491 ;
+  always @(posedge clk)
+    rq5_part0_1_r <= \$492 ;
+  always @(posedge clk)
+    rq5_part0_1_rr <= \$493 ;
+  always @(posedge clk)
+    rq5_x1_0 <= \$494 ;
+  always @(posedge clk)
+    rq5_m1_0 <= \$495 ;
+  always @(posedge clk)
+    rq5_part1_0 <= \$496 ;
+  always @(posedge clk)
+    rq5_part1_0_r <= \$497 ;
+  always @(posedge clk)
+    rq5_part1_0_rr <= \$498 ;
+  always @(posedge clk)
+    rq5_x1_1 <= \$499 ;
+  always @(posedge clk)
+    rq5_m1_1 <= \$500 ;
+  always @(posedge clk)
+    rq5_part1_1 <= \$501 ;
+  always @(posedge clk)
+    rq5_part1_1_r <= \$502 ;
+  always @(posedge clk)
+    rq5_part1_1_rr <= \$503 ;
+  always @(posedge clk)
+    rq5_prod <= \$504 ;
+  always @(posedge clk)
+    rq5_floor <= \$505 ;
+  always @(posedge clk)
+    rq5_above <= \$506 ;
+  always @(posedge clk)
+    rq5_tie <= \$507 ;
+  always @(posedge clk)
+    rq5_code <= \$508 ;
+  always @(posedge clk)
+    rq0_out <= \$509 ;
+  always @(posedge clk)
+    rq1_out <= \$510 ;
+  always @(posedge clk)
+    rq2_out <= \$511 ;
+  always @(posedge clk)
+    rq3_out <= \$512 ;
+  always @(posedge clk)
+    rq4_out <= \$513 ;
+  always @(posedge clk)
+    rq5_out <= \$514 ;
+  always @(posedge clk)
+    q_owed <= \$515 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$516 ;
+  always @(posedge clk)
+    rport__addr <= \$517 ;
+  always @(posedge clk)
+    q_stored <= \$518 ;
+  always @(posedge clk)
+    o__valid <= \$519 ;
+  always @(posedge clk)
+    o__payload <= \$520 ;
+  assign q_room = q_owed < 4'hb;
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
+  assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_6 };
+  assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_6 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
@@ -7637,7 +7811,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$10  = ~ \$9 ;
   assign \$11  = \$8  & \$10 ;
   assign \$12  = ~ \$11 ;
-  assign \$signature__en  = rq_valid_8 & \$12 ;
+  assign \$signature__en  = rq_valid_9 & \$12 ;
   assign \$13  = i__valid & q_room;
   assign \$14  = group == 3'h7;
   assign \$15  = group + 1'h1;
@@ -7665,10 +7839,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$51  = \$49  + \$50 ;
   assign \$53  = $signed({ 1'h0, \$51  }) + $signed(\$52 );
   assign \$55  = $signed(\$53 ) + $signed(\$54 );
-  assign \$56  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$57  = rq1_rem > rq1_half_5;
-  assign \$58  = rq1_rem == rq1_half_5;
-  assign \$59  = | rq1_half_5;
+  assign \$56  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$57  = rq1_rem > rq1_half_6;
+  assign \$58  = rq1_rem == rq1_half_6;
+  assign \$59  = | rq1_half_6;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = $signed(5'h0a) + $signed(rq1_floor);
   assign \$62  = rq1_tie & rq1_floor[0];
@@ -7710,10 +7884,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$120  = \$118  + \$119 ;
   assign \$122  = $signed({ 1'h0, \$120  }) + $signed(\$121 );
   assign \$124  = $signed(\$122 ) + $signed(\$123 );
-  assign \$125  = $signed(rq4_prod) >>> rq4_shift_5;
-  assign \$126  = rq4_rem > rq4_half_5;
-  assign \$127  = rq4_rem == rq4_half_5;
-  assign \$128  = | rq4_half_5;
+  assign \$125  = $signed(rq4_prod) >>> rq4_shift_6;
+  assign \$126  = rq4_rem > rq4_half_6;
+  assign \$127  = rq4_rem == rq4_half_6;
+  assign \$128  = | rq4_half_6;
   assign \$129  = \$127  & \$128 ;
   assign \$130  = $signed(5'h0a) + $signed(rq4_floor);
   assign \$131  = rq4_tie & rq4_floor[0];
@@ -7727,10 +7901,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$145  = \$143  + \$144 ;
   assign \$147  = $signed({ 1'h0, \$145  }) + $signed(\$146 );
   assign \$149  = $signed(\$147 ) + $signed(\$148 );
-  assign \$150  = $signed(rq5_prod) >>> rq5_shift_5;
-  assign \$151  = rq5_rem > rq5_half_5;
-  assign \$152  = rq5_rem == rq5_half_5;
-  assign \$153  = | rq5_half_5;
+  assign \$150  = $signed(rq5_prod) >>> rq5_shift_6;
+  assign \$151  = rq5_rem > rq5_half_6;
+  assign \$152  = rq5_rem == rq5_half_6;
+  assign \$153  = | rq5_half_6;
   assign \$154  = \$152  & \$153 ;
   assign \$155  = $signed(5'h0a) + $signed(rq5_floor);
   assign \$156  = rq5_tie & rq5_floor[0];
@@ -7770,15 +7944,15 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$190  = ~ \$189 ;
   assign \$191  = \$188  & \$190 ;
   assign \$192  = ~ \$191 ;
-  assign \$193  = rq_valid_8 & \$192 ;
-  assign \$194  = \$signature__addr  == 4'h8;
+  assign \$193  = rq_valid_9 & \$192 ;
+  assign \$194  = \$signature__addr  == 4'h9;
   assign \$195  = \$signature__addr  + 1'h1;
   assign \$196  = \$194  ? 5'h00 : \$195 ;
   assign \$197  = ~ o__valid;
   assign \$198  = \$197  | o__ready;
   assign \$199  = | q_stored;
   assign \$200  = \$198  & \$199 ;
-  assign \$201  = rport__addr == 4'h8;
+  assign \$201  = rport__addr == 4'h9;
   assign \$202  = rport__addr + 1'h1;
   assign \$203  = \$201  ? 5'h00 : \$202 ;
   assign \$204  = ~ o__valid;
@@ -7787,7 +7961,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$207  = ~ \$206 ;
   assign \$208  = \$205  & \$207 ;
   assign \$209  = ~ \$208 ;
-  assign \$210  = rq_valid_8 & \$209 ;
+  assign \$210  = rq_valid_9 & \$209 ;
   assign \$211  = q_stored + \$210 ;
   assign \$212  = ~ o__valid;
   assign \$213  = \$212  | o__ready;
@@ -7797,7 +7971,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$217  = ~ o__valid;
   assign \$218  = \$217  | o__ready;
   assign \$219  = | q_stored;
-  assign \$220  = \$219  | rq_valid_8;
+  assign \$220  = \$219  | rq_valid_9;
   assign \$221  = | q_stored;
   assign \$222  = \$221  ? rport__data : q_in;
   always @(posedge clk)
@@ -7819,1108 +7993,1488 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_8 <= \$231 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$232 ;
+    rq_valid_9 <= \$232 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$233 ;
+    rq0_mult_1 <= \$233 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$234 ;
+    rq0_mult_2 <= \$234 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$235 ;
+    rq0_mult_3 <= \$235 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$236 ;
+    rq0_mult_4 <= \$236 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$237 ;
+    rq0_mult_5 <= \$237 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$238 ;
+    rq0_mult_6 <= \$238 ;
   always @(posedge clk)
-    rq0_x <= \$239 ;
+    rq0_mult_7 <= \$239 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$240 ;
+    rq0_mult_8 <= \$240 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$241 ;
+    rq0_x <= \$241 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$242 ;
+    rq0_x0_0 <= \$242 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$243 ;
+    rq0_m0_0 <= \$243 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$244 ;
+    rq0_part0_0 <= \$244 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$245 ;
+    rq0_part0_0_r <= \$245 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$246 ;
+    rq0_part0_0_rr <= \$246 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$247 ;
+    rq0_x0_1 <= \$247 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$248 ;
+    rq0_m0_1 <= \$248 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$249 ;
+    rq0_part0_1 <= \$249 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$250 ;
+    rq0_part0_1_r <= \$250 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$251 ;
+    rq0_part0_1_rr <= \$251 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$252 ;
+    rq0_x1_0 <= \$252 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$253 ;
+    rq0_m1_0 <= \$253 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$254 ;
+    rq0_part1_0 <= \$254 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$255 ;
+    rq0_part1_0_r <= \$255 ;
   always @(posedge clk)
-    rq0_prod <= \$256 ;
+    rq0_part1_0_rr <= \$256 ;
   always @(posedge clk)
-    rq0_floor <= \$257 ;
+    rq0_x1_1 <= \$257 ;
   always @(posedge clk)
-    rq0_above <= \$258 ;
+    rq0_m1_1 <= \$258 ;
   always @(posedge clk)
-    rq0_tie <= \$259 ;
+    rq0_part1_1 <= \$259 ;
   always @(posedge clk)
-    rq0_code <= \$260 ;
+    rq0_part1_1_r <= \$260 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$261 ;
+    rq0_part1_1_rr <= \$261 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$262 ;
+    rq0_prod <= \$262 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$263 ;
+    rq0_floor <= \$263 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$264 ;
+    rq0_above <= \$264 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$265 ;
+    rq0_tie <= \$265 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$266 ;
+    rq0_code <= \$266 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$267 ;
+    rq1_mult_1 <= \$267 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$268 ;
+    rq1_mult_2 <= \$268 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$269 ;
+    rq1_mult_3 <= \$269 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$270 ;
+    rq1_mult_4 <= \$270 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$271 ;
+    rq1_mult_5 <= \$271 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$272 ;
+    rq1_mult_6 <= \$272 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$273 ;
+    rq1_mult_7 <= \$273 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$274 ;
+    rq1_mult_8 <= \$274 ;
   always @(posedge clk)
-    rq1_half_1 <= \$275 ;
+    rq1_shift_1 <= \$275 ;
   always @(posedge clk)
-    rq1_half_2 <= \$276 ;
+    rq1_shift_2 <= \$276 ;
   always @(posedge clk)
-    rq1_half_3 <= \$277 ;
+    rq1_shift_3 <= \$277 ;
   always @(posedge clk)
-    rq1_half_4 <= \$278 ;
+    rq1_shift_4 <= \$278 ;
   always @(posedge clk)
-    rq1_half_5 <= \$279 ;
+    rq1_shift_5 <= \$279 ;
   always @(posedge clk)
-    rq1_half_6 <= \$280 ;
+    rq1_shift_6 <= \$280 ;
   always @(posedge clk)
-    rq1_half_7 <= \$281 ;
+    rq1_shift_7 <= \$281 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$282 ;
+    rq1_shift_8 <= \$282 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$283 ;
+    rq1_half_1 <= \$283 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$284 ;
+    rq1_half_2 <= \$284 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$285 ;
+    rq1_half_3 <= \$285 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$286 ;
+    rq1_half_4 <= \$286 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$287 ;
+    rq1_half_5 <= \$287 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$288 ;
+    rq1_half_6 <= \$288 ;
   always @(posedge clk)
-    rq1_x <= \$289 ;
+    rq1_half_7 <= \$289 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$290 ;
+    rq1_half_8 <= \$290 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$291 ;
+    rq1_mask_1 <= \$291 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$292 ;
+    rq1_mask_2 <= \$292 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$293 ;
+    rq1_mask_3 <= \$293 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$294 ;
+    rq1_mask_4 <= \$294 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$295 ;
+    rq1_mask_5 <= \$295 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$296 ;
+    rq1_mask_6 <= \$296 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$297 ;
+    rq1_mask_7 <= \$297 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$298 ;
+    rq1_mask_8 <= \$298 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$299 ;
+    rq1_x <= \$299 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$300 ;
+    rq1_x0_0 <= \$300 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$301 ;
+    rq1_m0_0 <= \$301 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$302 ;
+    rq1_part0_0 <= \$302 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$303 ;
+    rq1_part0_0_r <= \$303 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$304 ;
+    rq1_part0_0_rr <= \$304 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$305 ;
+    rq1_x0_1 <= \$305 ;
   always @(posedge clk)
-    rq1_prod <= \$306 ;
+    rq1_m0_1 <= \$306 ;
   always @(posedge clk)
-    rq1_floor <= \$307 ;
+    rq1_part0_1 <= \$307 ;
   always @(posedge clk)
-    rq1_above <= \$308 ;
+    rq1_part0_1_r <= \$308 ;
   always @(posedge clk)
-    rq1_tie <= \$309 ;
+    rq1_part0_1_rr <= \$309 ;
   always @(posedge clk)
-    rq1_code <= \$310 ;
+    rq1_x1_0 <= \$310 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$311 ;
+    rq1_m1_0 <= \$311 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$312 ;
+    rq1_part1_0 <= \$312 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$313 ;
+    rq1_part1_0_r <= \$313 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$314 ;
+    rq1_part1_0_rr <= \$314 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$315 ;
+    rq1_x1_1 <= \$315 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$316 ;
+    rq1_m1_1 <= \$316 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$317 ;
+    rq1_part1_1 <= \$317 ;
   always @(posedge clk)
-    rq2_x <= \$318 ;
+    rq1_part1_1_r <= \$318 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$319 ;
+    rq1_part1_1_rr <= \$319 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$320 ;
+    rq1_prod <= \$320 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$321 ;
+    rq1_floor <= \$321 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$322 ;
+    rq1_above <= \$322 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$323 ;
+    rq1_tie <= \$323 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$324 ;
+    rq1_code <= \$324 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$325 ;
+    rq2_mult_1 <= \$325 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$326 ;
+    rq2_mult_2 <= \$326 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$327 ;
+    rq2_mult_3 <= \$327 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$328 ;
+    rq2_mult_4 <= \$328 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$329 ;
+    rq2_mult_5 <= \$329 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$330 ;
+    rq2_mult_6 <= \$330 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$331 ;
+    rq2_mult_7 <= \$331 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$332 ;
+    rq2_mult_8 <= \$332 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$333 ;
+    rq2_x <= \$333 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$334 ;
+    rq2_x0_0 <= \$334 ;
   always @(posedge clk)
-    rq2_prod <= \$335 ;
+    rq2_m0_0 <= \$335 ;
   always @(posedge clk)
-    rq2_floor <= \$336 ;
+    rq2_part0_0 <= \$336 ;
   always @(posedge clk)
-    rq2_above <= \$337 ;
+    rq2_part0_0_r <= \$337 ;
   always @(posedge clk)
-    rq2_tie <= \$338 ;
+    rq2_part0_0_rr <= \$338 ;
   always @(posedge clk)
-    rq2_code <= \$339 ;
+    rq2_x0_1 <= \$339 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$340 ;
+    rq2_m0_1 <= \$340 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$341 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$342 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$343 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$344 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$345 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$346 ;
-  always @(posedge clk)
-    rq3_x <= \$347 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$348 ;
-  always @(posedge clk)
-    rq3_m0_0 <= \$349 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$350 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$351 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$352 ;
-  always @(posedge clk)
-    rq3_m0_1 <= \$353 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$354 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$355 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$356 ;
-  always @(posedge clk)
-    rq3_m1_0 <= \$357 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$358 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$359 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$360 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$361 ;
+    rq2_part0_1 <= \$341 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$362  = \$91 ;
+    \$342  = rq2_part0_1;
     if (rst) begin
-      \$362  = 15'h0000;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$363  = rq3_part1_1;
+    \$343  = rq2_part0_1_r;
     if (rst) begin
-      \$363  = 15'h0000;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$364  = \$99 [48:0];
+    \$344  = rq2_x[23:17];
     if (rst) begin
-      \$364  = 49'h0000000000000;
+      \$344  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$365  = \$100 ;
+    \$345  = rq2_mult_1[16:0];
     if (rst) begin
-      \$365  = 49'h0000000000000;
+      \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$366  = \$101 ;
+    \$346  = \$68 ;
     if (rst) begin
-      \$366  = 1'h0;
+      \$346  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$367  = \$104 ;
+    \$347  = rq2_part1_0;
     if (rst) begin
-      \$367  = 1'h0;
+      \$347  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$368  = \$108 ;
+    \$348  = rq2_part1_0_r;
     if (rst) begin
-      \$368  = 51'h0000000000000;
+      \$348  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$369  = \$109 ;
+    \$349  = rq2_x[23:17];
     if (rst) begin
-      \$369  = 25'h0000000;
+      \$349  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$370  = rq4_mult_1;
+    \$350  = rq2_mult_1[24:17];
     if (rst) begin
-      \$370  = 25'h0000000;
+      \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$371  = rq4_mult_2;
+    \$351  = \$69 ;
     if (rst) begin
-      \$371  = 25'h0000000;
+      \$351  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$372  = rq4_mult_3;
+    \$352  = rq2_part1_1;
     if (rst) begin
-      \$372  = 25'h0000000;
+      \$352  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$373  = rq4_mult_4;
+    \$353  = rq2_part1_1_r;
     if (rst) begin
-      \$373  = 25'h0000000;
+      \$353  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$374  = rq4_mult_5;
+    \$354  = \$77 [48:0];
     if (rst) begin
-      \$374  = 25'h0000000;
+      \$354  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$375  = rq4_mult_6;
+    \$355  = \$78 ;
+    if (rst) begin
+      \$355  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$356  = \$79 ;
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$357  = \$82 ;
+    if (rst) begin
+      \$357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$358  = \$86 ;
+    if (rst) begin
+      \$358  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$359  = \$87 ;
+    if (rst) begin
+      \$359  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$360  = rq3_mult_1;
+    if (rst) begin
+      \$360  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$361  = rq3_mult_2;
+    if (rst) begin
+      \$361  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$362  = rq3_mult_3;
+    if (rst) begin
+      \$362  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$363  = rq3_mult_4;
+    if (rst) begin
+      \$363  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$364  = rq3_mult_5;
+    if (rst) begin
+      \$364  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$365  = rq3_mult_6;
+    if (rst) begin
+      \$365  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$366  = rq3_mult_7;
+    if (rst) begin
+      \$366  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$367  = i__payload[95:72];
+    if (rst) begin
+      \$367  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$368  = rq3_x[16:0];
+    if (rst) begin
+      \$368  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$369  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$369  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$370  = \$88 ;
+    if (rst) begin
+      \$370  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$371  = rq3_part0_0;
+    if (rst) begin
+      \$371  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$372  = rq3_part0_0_r;
+    if (rst) begin
+      \$372  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$373  = rq3_x[16:0];
+    if (rst) begin
+      \$373  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$374  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$374  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$375  = \$89 ;
     if (rst) begin
       \$375  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$376  = \$110 ;
+    \$376  = rq3_part0_1;
     if (rst) begin
-      \$376  = 6'h00;
+      \$376  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$377  = rq4_shift_1;
+    \$377  = rq3_part0_1_r;
     if (rst) begin
-      \$377  = 6'h00;
+      \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$378  = rq4_shift_2;
+    \$378  = rq3_x[23:17];
     if (rst) begin
-      \$378  = 6'h00;
+      \$378  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$379  = rq4_shift_3;
+    \$379  = rq3_mult_1[16:0];
     if (rst) begin
-      \$379  = 6'h00;
+      \$379  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$380  = rq4_shift_4;
+    \$380  = \$90 ;
     if (rst) begin
-      \$380  = 6'h00;
+      \$380  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$381  = rq4_shift_5;
+    \$381  = rq3_part1_0;
     if (rst) begin
-      \$381  = 6'h00;
+      \$381  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$382  = rq4_shift_6;
+    \$382  = rq3_part1_0_r;
     if (rst) begin
-      \$382  = 6'h00;
+      \$382  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$383  = \$111 ;
+    \$383  = rq3_x[23:17];
     if (rst) begin
-      \$383  = 35'h000000000;
+      \$383  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$384  = rq4_half_1;
+    \$384  = rq3_mult_1[24:17];
     if (rst) begin
-      \$384  = 35'h000000000;
+      \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$385  = rq4_half_2;
+    \$385  = \$91 ;
     if (rst) begin
-      \$385  = 35'h000000000;
+      \$385  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$386  = rq4_half_3;
+    \$386  = rq3_part1_1;
     if (rst) begin
-      \$386  = 35'h000000000;
+      \$386  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$387  = rq4_half_4;
+    \$387  = rq3_part1_1_r;
     if (rst) begin
-      \$387  = 35'h000000000;
+      \$387  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$388  = rq4_half_5;
+    \$388  = \$99 [48:0];
     if (rst) begin
-      \$388  = 35'h000000000;
+      \$388  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$389  = rq4_half_6;
+    \$389  = \$100 ;
     if (rst) begin
-      \$389  = 35'h000000000;
+      \$389  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$390  = \$112 ;
+    \$390  = \$101 ;
     if (rst) begin
-      \$390  = 35'h000000000;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$391  = rq4_mask_1;
+    \$391  = \$104 ;
     if (rst) begin
-      \$391  = 35'h000000000;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$392  = rq4_mask_2;
+    \$392  = \$108 ;
     if (rst) begin
-      \$392  = 35'h000000000;
+      \$392  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$393  = rq4_mask_3;
+    \$393  = \$109 ;
     if (rst) begin
-      \$393  = 35'h000000000;
+      \$393  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$394  = rq4_mask_4;
+    \$394  = rq4_mult_1;
     if (rst) begin
-      \$394  = 35'h000000000;
+      \$394  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$395  = rq4_mask_5;
+    \$395  = rq4_mult_2;
     if (rst) begin
-      \$395  = 35'h000000000;
+      \$395  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$396  = rq4_mask_6;
+    \$396  = rq4_mult_3;
     if (rst) begin
-      \$396  = 35'h000000000;
+      \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$397  = i__payload[119:96];
+    \$397  = rq4_mult_4;
     if (rst) begin
-      \$397  = 24'h000000;
+      \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$398  = rq4_x[16:0];
+    \$398  = rq4_mult_5;
     if (rst) begin
-      \$398  = 17'h00000;
+      \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$399  = rq4_mult_1[16:0];
+    \$399  = rq4_mult_6;
     if (rst) begin
-      \$399  = 17'h00000;
+      \$399  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$400  = \$113 ;
+    \$400  = rq4_mult_7;
     if (rst) begin
-      \$400  = 34'h000000000;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$401  = rq4_part0_0;
+    \$401  = \$110 ;
     if (rst) begin
-      \$401  = 34'h000000000;
+      \$401  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$402  = rq4_x[16:0];
+    \$402  = rq4_shift_1;
     if (rst) begin
-      \$402  = 17'h00000;
+      \$402  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$403  = rq4_mult_1[24:17];
+    \$403  = rq4_shift_2;
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$404  = \$114 ;
+    \$404  = rq4_shift_3;
     if (rst) begin
-      \$404  = 25'h0000000;
+      \$404  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$405  = rq4_part0_1;
+    \$405  = rq4_shift_4;
     if (rst) begin
-      \$405  = 25'h0000000;
+      \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$406  = rq4_x[23:17];
+    \$406  = rq4_shift_5;
     if (rst) begin
-      \$406  = 7'h00;
+      \$406  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$407  = rq4_mult_1[16:0];
+    \$407  = rq4_shift_6;
     if (rst) begin
-      \$407  = 17'h00000;
+      \$407  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$408  = \$115 ;
+    \$408  = rq4_shift_7;
     if (rst) begin
-      \$408  = 24'h000000;
+      \$408  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$409  = rq4_part1_0;
+    \$409  = \$111 ;
     if (rst) begin
-      \$409  = 24'h000000;
+      \$409  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$410  = rq4_x[23:17];
+    \$410  = rq4_half_1;
     if (rst) begin
-      \$410  = 7'h00;
+      \$410  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$411  = rq4_mult_1[24:17];
+    \$411  = rq4_half_2;
     if (rst) begin
-      \$411  = 8'h00;
+      \$411  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$412  = \$116 ;
+    \$412  = rq4_half_3;
     if (rst) begin
-      \$412  = 15'h0000;
+      \$412  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$413  = rq4_part1_1;
+    \$413  = rq4_half_4;
     if (rst) begin
-      \$413  = 15'h0000;
+      \$413  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$414  = \$124 [48:0];
+    \$414  = rq4_half_5;
     if (rst) begin
-      \$414  = 49'h0000000000000;
+      \$414  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$415  = \$125 ;
+    \$415  = rq4_half_6;
     if (rst) begin
-      \$415  = 49'h0000000000000;
+      \$415  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$416  = \$126 ;
+    \$416  = rq4_half_7;
     if (rst) begin
-      \$416  = 1'h0;
+      \$416  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$417  = \$129 ;
+    \$417  = \$112 ;
     if (rst) begin
-      \$417  = 1'h0;
+      \$417  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$418  = \$133 ;
+    \$418  = rq4_mask_1;
     if (rst) begin
-      \$418  = 51'h0000000000000;
+      \$418  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$419  = \$134 ;
+    \$419  = rq4_mask_2;
     if (rst) begin
-      \$419  = 25'h0000000;
+      \$419  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$420  = rq5_mult_1;
+    \$420  = rq4_mask_3;
     if (rst) begin
-      \$420  = 25'h0000000;
+      \$420  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$421  = rq5_mult_2;
+    \$421  = rq4_mask_4;
     if (rst) begin
-      \$421  = 25'h0000000;
+      \$421  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$422  = rq5_mult_3;
+    \$422  = rq4_mask_5;
     if (rst) begin
-      \$422  = 25'h0000000;
+      \$422  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$423  = rq5_mult_4;
+    \$423  = rq4_mask_6;
     if (rst) begin
-      \$423  = 25'h0000000;
+      \$423  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$424  = rq5_mult_5;
+    \$424  = rq4_mask_7;
     if (rst) begin
-      \$424  = 25'h0000000;
+      \$424  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$425  = rq5_mult_6;
+    \$425  = i__payload[119:96];
     if (rst) begin
-      \$425  = 25'h0000000;
+      \$425  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$426  = \$135 ;
+    \$426  = rq4_x[16:0];
     if (rst) begin
-      \$426  = 6'h00;
+      \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$427  = rq5_shift_1;
+    \$427  = rq4_mult_1[16:0];
     if (rst) begin
-      \$427  = 6'h00;
+      \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$428  = rq5_shift_2;
+    \$428  = \$113 ;
     if (rst) begin
-      \$428  = 6'h00;
+      \$428  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$429  = rq5_shift_3;
+    \$429  = rq4_part0_0;
     if (rst) begin
-      \$429  = 6'h00;
+      \$429  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$430  = rq5_shift_4;
+    \$430  = rq4_part0_0_r;
     if (rst) begin
-      \$430  = 6'h00;
+      \$430  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$431  = rq5_shift_5;
+    \$431  = rq4_x[16:0];
     if (rst) begin
-      \$431  = 6'h00;
+      \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$432  = rq5_shift_6;
+    \$432  = rq4_mult_1[24:17];
     if (rst) begin
-      \$432  = 6'h00;
+      \$432  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$433  = \$136 ;
+    \$433  = \$114 ;
     if (rst) begin
-      \$433  = 35'h000000000;
+      \$433  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$434  = rq5_half_1;
+    \$434  = rq4_part0_1;
     if (rst) begin
-      \$434  = 35'h000000000;
+      \$434  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$435  = rq5_half_2;
+    \$435  = rq4_part0_1_r;
     if (rst) begin
-      \$435  = 35'h000000000;
+      \$435  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$436  = rq5_half_3;
+    \$436  = rq4_x[23:17];
     if (rst) begin
-      \$436  = 35'h000000000;
+      \$436  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$437  = rq5_half_4;
+    \$437  = rq4_mult_1[16:0];
     if (rst) begin
-      \$437  = 35'h000000000;
+      \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$438  = rq5_half_5;
+    \$438  = \$115 ;
     if (rst) begin
-      \$438  = 35'h000000000;
+      \$438  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$439  = rq5_half_6;
+    \$439  = rq4_part1_0;
     if (rst) begin
-      \$439  = 35'h000000000;
+      \$439  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$440  = \$137 ;
+    \$440  = rq4_part1_0_r;
     if (rst) begin
-      \$440  = 35'h000000000;
+      \$440  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$441  = rq5_mask_1;
+    \$441  = rq4_x[23:17];
     if (rst) begin
-      \$441  = 35'h000000000;
+      \$441  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$442  = rq5_mask_2;
+    \$442  = rq4_mult_1[24:17];
     if (rst) begin
-      \$442  = 35'h000000000;
+      \$442  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$443  = rq5_mask_3;
+    \$443  = \$116 ;
     if (rst) begin
-      \$443  = 35'h000000000;
+      \$443  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$444  = rq5_mask_4;
+    \$444  = rq4_part1_1;
     if (rst) begin
-      \$444  = 35'h000000000;
+      \$444  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$445  = rq5_mask_5;
+    \$445  = rq4_part1_1_r;
     if (rst) begin
-      \$445  = 35'h000000000;
+      \$445  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$446  = rq5_mask_6;
+    \$446  = \$124 [48:0];
     if (rst) begin
-      \$446  = 35'h000000000;
+      \$446  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$447  = i__payload[143:120];
+    \$447  = \$125 ;
     if (rst) begin
-      \$447  = 24'h000000;
+      \$447  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$448  = rq5_x[16:0];
+    \$448  = \$126 ;
     if (rst) begin
-      \$448  = 17'h00000;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$449  = rq5_mult_1[16:0];
+    \$449  = \$129 ;
     if (rst) begin
-      \$449  = 17'h00000;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$450  = \$138 ;
+    \$450  = \$133 ;
     if (rst) begin
-      \$450  = 34'h000000000;
+      \$450  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$451  = rq5_part0_0;
+    \$451  = \$134 ;
     if (rst) begin
-      \$451  = 34'h000000000;
+      \$451  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$452  = rq5_x[16:0];
+    \$452  = rq5_mult_1;
     if (rst) begin
-      \$452  = 17'h00000;
+      \$452  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$453  = rq5_mult_1[24:17];
+    \$453  = rq5_mult_2;
     if (rst) begin
-      \$453  = 8'h00;
+      \$453  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$454  = \$139 ;
+    \$454  = rq5_mult_3;
     if (rst) begin
       \$454  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$455  = rq5_part0_1;
+    \$455  = rq5_mult_4;
     if (rst) begin
       \$455  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$456  = rq5_x[23:17];
+    \$456  = rq5_mult_5;
     if (rst) begin
-      \$456  = 7'h00;
+      \$456  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$457  = rq5_mult_1[16:0];
+    \$457  = rq5_mult_6;
     if (rst) begin
-      \$457  = 17'h00000;
+      \$457  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$458  = \$140 ;
+    \$458  = rq5_mult_7;
     if (rst) begin
-      \$458  = 24'h000000;
+      \$458  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$459  = rq5_part1_0;
+    \$459  = \$135 ;
     if (rst) begin
-      \$459  = 24'h000000;
+      \$459  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$460  = rq5_x[23:17];
+    \$460  = rq5_shift_1;
     if (rst) begin
-      \$460  = 7'h00;
+      \$460  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$461  = rq5_mult_1[24:17];
+    \$461  = rq5_shift_2;
     if (rst) begin
-      \$461  = 8'h00;
+      \$461  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$462  = \$141 ;
+    \$462  = rq5_shift_3;
     if (rst) begin
-      \$462  = 15'h0000;
+      \$462  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$463  = rq5_part1_1;
+    \$463  = rq5_shift_4;
     if (rst) begin
-      \$463  = 15'h0000;
+      \$463  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$464  = \$149 [48:0];
+    \$464  = rq5_shift_5;
     if (rst) begin
-      \$464  = 49'h0000000000000;
+      \$464  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$465  = \$150 ;
+    \$465  = rq5_shift_6;
     if (rst) begin
-      \$465  = 49'h0000000000000;
+      \$465  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$466  = \$151 ;
+    \$466  = rq5_shift_7;
     if (rst) begin
-      \$466  = 1'h0;
+      \$466  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$467  = \$154 ;
+    \$467  = \$136 ;
     if (rst) begin
-      \$467  = 1'h0;
+      \$467  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$468  = \$158 ;
+    \$468  = rq5_half_1;
     if (rst) begin
-      \$468  = 51'h0000000000000;
+      \$468  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$469  = \$162 [7:0];
+    \$469  = rq5_half_2;
     if (rst) begin
-      \$469  = 8'h00;
+      \$469  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$470  = \$166 [7:0];
+    \$470  = rq5_half_3;
     if (rst) begin
-      \$470  = 8'h00;
+      \$470  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$471  = \$170 [7:0];
+    \$471  = rq5_half_4;
     if (rst) begin
-      \$471  = 8'h00;
+      \$471  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$472  = \$174 [7:0];
+    \$472  = rq5_half_5;
     if (rst) begin
-      \$472  = 8'h00;
+      \$472  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$473  = \$178 [7:0];
+    \$473  = rq5_half_6;
     if (rst) begin
-      \$473  = 8'h00;
+      \$473  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$474  = \$182 [7:0];
+    \$474  = rq5_half_7;
     if (rst) begin
-      \$474  = 8'h00;
+      \$474  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$475  = \$186 [3:0];
+    \$475  = \$137 ;
     if (rst) begin
-      \$475  = 4'h0;
+      \$475  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$476  = \$signature__addr ;
+    \$476  = rq5_mask_1;
+    if (rst) begin
+      \$476  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$477  = rq5_mask_2;
+    if (rst) begin
+      \$477  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$478  = rq5_mask_3;
+    if (rst) begin
+      \$478  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$479  = rq5_mask_4;
+    if (rst) begin
+      \$479  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$480  = rq5_mask_5;
+    if (rst) begin
+      \$480  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$481  = rq5_mask_6;
+    if (rst) begin
+      \$481  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$482  = rq5_mask_7;
+    if (rst) begin
+      \$482  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$483  = i__payload[143:120];
+    if (rst) begin
+      \$483  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$484  = rq5_x[16:0];
+    if (rst) begin
+      \$484  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$485  = rq5_mult_1[16:0];
+    if (rst) begin
+      \$485  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$486  = \$138 ;
+    if (rst) begin
+      \$486  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$487  = rq5_part0_0;
+    if (rst) begin
+      \$487  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$488  = rq5_part0_0_r;
+    if (rst) begin
+      \$488  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$489  = rq5_x[16:0];
+    if (rst) begin
+      \$489  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$490  = rq5_mult_1[24:17];
+    if (rst) begin
+      \$490  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$491  = \$139 ;
+    if (rst) begin
+      \$491  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$492  = rq5_part0_1;
+    if (rst) begin
+      \$492  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$493  = rq5_part0_1_r;
+    if (rst) begin
+      \$493  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$494  = rq5_x[23:17];
+    if (rst) begin
+      \$494  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$495  = rq5_mult_1[16:0];
+    if (rst) begin
+      \$495  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$496  = \$140 ;
+    if (rst) begin
+      \$496  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$497  = rq5_part1_0;
+    if (rst) begin
+      \$497  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$498  = rq5_part1_0_r;
+    if (rst) begin
+      \$498  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$499  = rq5_x[23:17];
+    if (rst) begin
+      \$499  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$500  = rq5_mult_1[24:17];
+    if (rst) begin
+      \$500  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$501  = \$141 ;
+    if (rst) begin
+      \$501  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$502  = rq5_part1_1;
+    if (rst) begin
+      \$502  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$503  = rq5_part1_1_r;
+    if (rst) begin
+      \$503  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$504  = \$149 [48:0];
+    if (rst) begin
+      \$504  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$505  = \$150 ;
+    if (rst) begin
+      \$505  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$506  = \$151 ;
+    if (rst) begin
+      \$506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$507  = \$154 ;
+    if (rst) begin
+      \$507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$508  = \$158 ;
+    if (rst) begin
+      \$508  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$509  = \$162 [7:0];
+    if (rst) begin
+      \$509  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$510  = \$166 [7:0];
+    if (rst) begin
+      \$510  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$511  = \$170 [7:0];
+    if (rst) begin
+      \$511  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$512  = \$174 [7:0];
+    if (rst) begin
+      \$512  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$513  = \$178 [7:0];
+    if (rst) begin
+      \$513  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$514  = \$182 [7:0];
+    if (rst) begin
+      \$514  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$515  = \$186 [3:0];
+    if (rst) begin
+      \$515  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$516  = \$signature__addr ;
     if (\$193 ) begin
-      \$476  = \$196 [3:0];
+      \$516  = \$196 [3:0];
     end
     if (rst) begin
-      \$476  = 4'h0;
+      \$516  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$477  = rport__addr;
+    \$517  = rport__addr;
     if (\$200 ) begin
-      \$477  = \$203 [3:0];
+      \$517  = \$203 [3:0];
     end
     if (rst) begin
-      \$477  = 4'h0;
+      \$517  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$478  = \$216 [3:0];
+    \$518  = \$216 [3:0];
     if (rst) begin
-      \$478  = 4'h0;
+      \$518  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$479  = o__valid;
+    \$519  = o__valid;
     if (\$218 ) begin
-      \$479  = \$220 ;
+      \$519  = \$220 ;
     end
     if (rst) begin
-      \$479  = 1'h0;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$480  = o__payload;
+    \$520  = o__payload;
     if (\$218 ) begin
-      \$480  = \$222 ;
+      \$520  = \$222 ;
     end
     if (rst) begin
-      \$480  = 48'h000000000000;
+      \$520  = 48'h000000000000;
     end
   end
   always @* begin
@@ -9321,142 +9875,142 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = \$18 ;
+    \$232  = rq_valid_8;
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = rq0_mult_1;
+    \$233  = \$18 ;
     if (rst) begin
       \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = rq0_mult_2;
+    \$234  = rq0_mult_1;
     if (rst) begin
       \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = rq0_mult_3;
+    \$235  = rq0_mult_2;
     if (rst) begin
       \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = rq0_mult_4;
+    \$236  = rq0_mult_3;
     if (rst) begin
       \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = rq0_mult_5;
+    \$237  = rq0_mult_4;
     if (rst) begin
       \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = rq0_mult_6;
+    \$238  = rq0_mult_5;
     if (rst) begin
       \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = i__payload[23:0];
+    \$239  = rq0_mult_6;
     if (rst) begin
-      \$239  = 24'h000000;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = rq0_x[16:0];
+    \$240  = rq0_mult_7;
     if (rst) begin
-      \$240  = 17'h00000;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = rq0_mult_1[16:0];
+    \$241  = i__payload[23:0];
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = \$19 ;
+    \$242  = rq0_x[16:0];
     if (rst) begin
-      \$242  = 34'h000000000;
+      \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = rq0_part0_0;
+    \$243  = rq0_mult_1[16:0];
     if (rst) begin
-      \$243  = 34'h000000000;
+      \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = rq0_x[16:0];
+    \$244  = \$19 ;
     if (rst) begin
-      \$244  = 17'h00000;
+      \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = rq0_mult_1[24:17];
+    \$245  = rq0_part0_0;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = \$20 ;
+    \$246  = rq0_part0_0_r;
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = rq0_part0_1;
+    \$247  = rq0_x[16:0];
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = rq0_x[23:17];
+    \$248  = rq0_mult_1[24:17];
     if (rst) begin
-      \$248  = 7'h00;
+      \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = rq0_mult_1[16:0];
+    \$249  = \$20 ;
     if (rst) begin
-      \$249  = 17'h00000;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = \$21 ;
+    \$250  = rq0_part0_1;
     if (rst) begin
-      \$250  = 24'h000000;
+      \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = rq0_part1_0;
+    \$251  = rq0_part0_1_r;
     if (rst) begin
-      \$251  = 24'h000000;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
@@ -9468,765 +10022,625 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = rq0_mult_1[24:17];
+    \$253  = rq0_mult_1[16:0];
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = \$22 ;
+    \$254  = \$21 ;
     if (rst) begin
-      \$254  = 15'h0000;
+      \$254  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = rq0_part1_1;
+    \$255  = rq0_part1_0;
     if (rst) begin
-      \$255  = 15'h0000;
+      \$255  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = \$30 [48:0];
+    \$256  = rq0_part1_0_r;
     if (rst) begin
-      \$256  = 49'h0000000000000;
+      \$256  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = \$31 ;
+    \$257  = rq0_x[23:17];
     if (rst) begin
-      \$257  = 49'h0000000000000;
+      \$257  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = \$32 ;
+    \$258  = rq0_mult_1[24:17];
     if (rst) begin
-      \$258  = 1'h0;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = \$35 ;
+    \$259  = \$22 ;
     if (rst) begin
-      \$259  = 1'h0;
+      \$259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = \$39 ;
+    \$260  = rq0_part1_1;
     if (rst) begin
-      \$260  = 51'h0000000000000;
+      \$260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = \$40 ;
+    \$261  = rq0_part1_1_r;
     if (rst) begin
-      \$261  = 25'h0000000;
+      \$261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = rq1_mult_1;
+    \$262  = \$30 [48:0];
     if (rst) begin
-      \$262  = 25'h0000000;
+      \$262  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = rq1_mult_2;
+    \$263  = \$31 ;
     if (rst) begin
-      \$263  = 25'h0000000;
+      \$263  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = rq1_mult_3;
+    \$264  = \$32 ;
     if (rst) begin
-      \$264  = 25'h0000000;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$265  = rq1_mult_4;
+    \$265  = \$35 ;
     if (rst) begin
-      \$265  = 25'h0000000;
+      \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$266  = rq1_mult_5;
+    \$266  = \$39 ;
     if (rst) begin
-      \$266  = 25'h0000000;
+      \$266  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$267  = rq1_mult_6;
+    \$267  = \$40 ;
     if (rst) begin
       \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$268  = \$41 ;
+    \$268  = rq1_mult_1;
     if (rst) begin
-      \$268  = 6'h00;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$269  = rq1_shift_1;
+    \$269  = rq1_mult_2;
     if (rst) begin
-      \$269  = 6'h00;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$270  = rq1_shift_2;
+    \$270  = rq1_mult_3;
     if (rst) begin
-      \$270  = 6'h00;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$271  = rq1_shift_3;
+    \$271  = rq1_mult_4;
     if (rst) begin
-      \$271  = 6'h00;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$272  = rq1_shift_4;
+    \$272  = rq1_mult_5;
     if (rst) begin
-      \$272  = 6'h00;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$273  = rq1_shift_5;
+    \$273  = rq1_mult_6;
     if (rst) begin
-      \$273  = 6'h00;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$274  = rq1_shift_6;
+    \$274  = rq1_mult_7;
     if (rst) begin
-      \$274  = 6'h00;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$275  = \$42 ;
+    \$275  = \$41 ;
     if (rst) begin
-      \$275  = 36'h000000000;
+      \$275  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$276  = rq1_half_1;
+    \$276  = rq1_shift_1;
     if (rst) begin
-      \$276  = 36'h000000000;
+      \$276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$277  = rq1_half_2;
+    \$277  = rq1_shift_2;
     if (rst) begin
-      \$277  = 36'h000000000;
+      \$277  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$278  = rq1_half_3;
+    \$278  = rq1_shift_3;
     if (rst) begin
-      \$278  = 36'h000000000;
+      \$278  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$279  = rq1_half_4;
+    \$279  = rq1_shift_4;
     if (rst) begin
-      \$279  = 36'h000000000;
+      \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$280  = rq1_half_5;
+    \$280  = rq1_shift_5;
     if (rst) begin
-      \$280  = 36'h000000000;
+      \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$281  = rq1_half_6;
+    \$281  = rq1_shift_6;
     if (rst) begin
-      \$281  = 36'h000000000;
+      \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$282  = \$43 ;
+    \$282  = rq1_shift_7;
     if (rst) begin
-      \$282  = 36'h000000000;
+      \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$283  = rq1_mask_1;
+    \$283  = \$42 ;
     if (rst) begin
       \$283  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$284  = rq1_mask_2;
+    \$284  = rq1_half_1;
     if (rst) begin
       \$284  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$285  = rq1_mask_3;
+    \$285  = rq1_half_2;
     if (rst) begin
       \$285  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$286  = rq1_mask_4;
+    \$286  = rq1_half_3;
     if (rst) begin
       \$286  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$287  = rq1_mask_5;
+    \$287  = rq1_half_4;
     if (rst) begin
       \$287  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$288  = rq1_mask_6;
+    \$288  = rq1_half_5;
     if (rst) begin
       \$288  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$289  = i__payload[47:24];
+    \$289  = rq1_half_6;
     if (rst) begin
-      \$289  = 24'h000000;
+      \$289  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = rq1_x[16:0];
+    \$290  = rq1_half_7;
     if (rst) begin
-      \$290  = 17'h00000;
+      \$290  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = rq1_mult_1[16:0];
+    \$291  = \$43 ;
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = \$44 ;
+    \$292  = rq1_mask_1;
     if (rst) begin
-      \$292  = 34'h000000000;
+      \$292  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = rq1_part0_0;
+    \$293  = rq1_mask_2;
     if (rst) begin
-      \$293  = 34'h000000000;
+      \$293  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = rq1_x[16:0];
+    \$294  = rq1_mask_3;
     if (rst) begin
-      \$294  = 17'h00000;
+      \$294  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = rq1_mult_1[24:17];
+    \$295  = rq1_mask_4;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = \$45 ;
+    \$296  = rq1_mask_5;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = rq1_part0_1;
+    \$297  = rq1_mask_6;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = rq1_x[23:17];
+    \$298  = rq1_mask_7;
     if (rst) begin
-      \$298  = 7'h00;
+      \$298  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = rq1_mult_1[16:0];
+    \$299  = i__payload[47:24];
     if (rst) begin
-      \$299  = 17'h00000;
+      \$299  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = \$46 ;
+    \$300  = rq1_x[16:0];
     if (rst) begin
-      \$300  = 24'h000000;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = rq1_part1_0;
+    \$301  = rq1_mult_1[16:0];
     if (rst) begin
-      \$301  = 24'h000000;
+      \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = rq1_x[23:17];
+    \$302  = \$44 ;
     if (rst) begin
-      \$302  = 7'h00;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = rq1_mult_1[24:17];
+    \$303  = rq1_part0_0;
     if (rst) begin
-      \$303  = 8'h00;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = \$47 ;
+    \$304  = rq1_part0_0_r;
     if (rst) begin
-      \$304  = 15'h0000;
+      \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = rq1_part1_1;
+    \$305  = rq1_x[16:0];
     if (rst) begin
-      \$305  = 15'h0000;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = \$55 [48:0];
+    \$306  = rq1_mult_1[24:17];
     if (rst) begin
-      \$306  = 49'h0000000000000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = \$56 ;
+    \$307  = \$45 ;
     if (rst) begin
-      \$307  = 49'h0000000000000;
+      \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = \$57 ;
+    \$308  = rq1_part0_1;
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = \$60 ;
+    \$309  = rq1_part0_1_r;
     if (rst) begin
-      \$309  = 1'h0;
+      \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = \$64 ;
+    \$310  = rq1_x[23:17];
     if (rst) begin
-      \$310  = 51'h0000000000000;
+      \$310  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = \$65 ;
+    \$311  = rq1_mult_1[16:0];
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = rq2_mult_1;
+    \$312  = \$46 ;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = rq2_mult_2;
+    \$313  = rq1_part1_0;
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = rq2_mult_3;
+    \$314  = rq1_part1_0_r;
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$314  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$315  = rq2_mult_4;
+    \$315  = rq1_x[23:17];
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$315  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$316  = rq2_mult_5;
+    \$316  = rq1_mult_1[24:17];
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$317  = rq2_mult_6;
+    \$317  = \$47 ;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$318  = i__payload[71:48];
+    \$318  = rq1_part1_1;
     if (rst) begin
-      \$318  = 24'h000000;
+      \$318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$319  = rq2_x[16:0];
+    \$319  = rq1_part1_1_r;
     if (rst) begin
-      \$319  = 17'h00000;
+      \$319  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$320  = rq2_mult_1[16:0];
+    \$320  = \$55 [48:0];
     if (rst) begin
-      \$320  = 17'h00000;
+      \$320  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$321  = \$66 ;
+    \$321  = \$56 ;
     if (rst) begin
-      \$321  = 34'h000000000;
+      \$321  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$322  = rq2_part0_0;
+    \$322  = \$57 ;
     if (rst) begin
-      \$322  = 34'h000000000;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$323  = rq2_x[16:0];
+    \$323  = \$60 ;
     if (rst) begin
-      \$323  = 17'h00000;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$324  = rq2_mult_1[24:17];
+    \$324  = \$64 ;
     if (rst) begin
-      \$324  = 8'h00;
+      \$324  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$325  = \$67 ;
+    \$325  = \$65 ;
     if (rst) begin
       \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$326  = rq2_part0_1;
+    \$326  = rq2_mult_1;
     if (rst) begin
       \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$327  = rq2_x[23:17];
+    \$327  = rq2_mult_2;
     if (rst) begin
-      \$327  = 7'h00;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$328  = rq2_mult_1[16:0];
+    \$328  = rq2_mult_3;
     if (rst) begin
-      \$328  = 17'h00000;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$329  = \$68 ;
+    \$329  = rq2_mult_4;
     if (rst) begin
-      \$329  = 24'h000000;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$330  = rq2_part1_0;
+    \$330  = rq2_mult_5;
     if (rst) begin
-      \$330  = 24'h000000;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$331  = rq2_x[23:17];
+    \$331  = rq2_mult_6;
     if (rst) begin
-      \$331  = 7'h00;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$332  = rq2_mult_1[24:17];
+    \$332  = rq2_mult_7;
     if (rst) begin
-      \$332  = 8'h00;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$333  = \$69 ;
+    \$333  = i__payload[71:48];
     if (rst) begin
-      \$333  = 15'h0000;
+      \$333  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$334  = rq2_part1_1;
+    \$334  = rq2_x[16:0];
     if (rst) begin
-      \$334  = 15'h0000;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = \$77 [48:0];
+    \$335  = rq2_mult_1[16:0];
     if (rst) begin
-      \$335  = 49'h0000000000000;
+      \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$336  = \$78 ;
+    \$336  = \$66 ;
     if (rst) begin
-      \$336  = 49'h0000000000000;
+      \$336  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$337  = \$79 ;
+    \$337  = rq2_part0_0;
     if (rst) begin
-      \$337  = 1'h0;
+      \$337  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$338  = \$82 ;
+    \$338  = rq2_part0_0_r;
     if (rst) begin
-      \$338  = 1'h0;
+      \$338  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$339  = \$86 ;
+    \$339  = rq2_x[16:0];
     if (rst) begin
-      \$339  = 51'h0000000000000;
+      \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$340  = \$87 ;
+    \$340  = rq2_mult_1[24:17];
     if (rst) begin
-      \$340  = 25'h0000000;
+      \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$341  = rq3_mult_1;
+    \$341  = \$67 ;
     if (rst) begin
       \$341  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$342  = rq3_mult_2;
-    if (rst) begin
-      \$342  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$343  = rq3_mult_3;
-    if (rst) begin
-      \$343  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$344  = rq3_mult_4;
-    if (rst) begin
-      \$344  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$345  = rq3_mult_5;
-    if (rst) begin
-      \$345  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$346  = rq3_mult_6;
-    if (rst) begin
-      \$346  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$347  = i__payload[95:72];
-    if (rst) begin
-      \$347  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$348  = rq3_x[16:0];
-    if (rst) begin
-      \$348  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$349  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$349  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$350  = \$88 ;
-    if (rst) begin
-      \$350  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = rq3_part0_0;
-    if (rst) begin
-      \$351  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$352  = rq3_x[16:0];
-    if (rst) begin
-      \$352  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$353  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$353  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$354  = \$89 ;
-    if (rst) begin
-      \$354  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$355  = rq3_part0_1;
-    if (rst) begin
-      \$355  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$356  = rq3_x[23:17];
-    if (rst) begin
-      \$356  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$357  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$357  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$358  = \$90 ;
-    if (rst) begin
-      \$358  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$359  = rq3_part1_0;
-    if (rst) begin
-      \$359  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$360  = rq3_x[23:17];
-    if (rst) begin
-      \$360  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$361  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$361  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -10263,45 +10677,45 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign q_in[23:16] = \port__data$33 ;
   assign q_in[15:8] = \port__data$32 ;
   assign q_in[7:0] = port__data;
-  assign \$92  = { 1'h0, rq3_part0_0_r };
   assign rq0_rem[48:35] = 14'h0000;
   assign rq0_rem[34:0] = rq0_prod[34:0];
   assign rq2_rem[48:35] = 14'h0000;
   assign rq2_rem[34:0] = rq2_prod[34:0];
   assign rq3_rem[48:35] = 14'h0000;
   assign rq3_rem[34:0] = rq3_prod[34:0];
-  assign \$23  = { 1'h0, rq0_part0_0_r };
-  assign \$25  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$27  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$29  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$23  = { 1'h0, rq0_part0_0_rr };
+  assign \$25  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$27  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
   assign \$31  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
   assign \$34  = 1'h1;
   assign \$35  = \$33 ;
-  assign \$48  = { 1'h0, rq1_part0_0_r };
-  assign \$50  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$52  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
-  assign \$54  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
-  assign \$70  = { 1'h0, rq2_part0_0_r };
-  assign \$72  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$74  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
-  assign \$76  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
+  assign \$48  = { 1'h0, rq1_part0_0_rr };
+  assign \$50  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$52  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$54  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$70  = { 1'h0, rq2_part0_0_rr };
+  assign \$72  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$74  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$76  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
   assign \$78  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
   assign \$81  = 1'h1;
   assign \$82  = \$80 ;
-  assign \$94  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$96  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
-  assign \$98  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
+  assign \$92  = { 1'h0, rq3_part0_0_rr };
+  assign \$94  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$96  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$98  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
   assign \$100  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
   assign \$103  = 1'h1;
   assign \$104  = \$102 ;
-  assign \$117  = { 1'h0, rq4_part0_0_r };
-  assign \$119  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
-  assign \$121  = { rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r, 17'h00000 };
-  assign \$123  = { rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r, 34'h000000000 };
-  assign \$142  = { 1'h0, rq5_part0_0_r };
-  assign \$144  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
-  assign \$146  = { rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r, 17'h00000 };
-  assign \$148  = { rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r, 34'h000000000 };
+  assign \$117  = { 1'h0, rq4_part0_0_rr };
+  assign \$119  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$121  = { rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr, 17'h00000 };
+  assign \$123  = { rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr, 34'h000000000 };
+  assign \$142  = { 1'h0, rq5_part0_0_rr };
+  assign \$144  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
+  assign \$146  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
+  assign \$148  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -10309,33 +10723,33 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   reg [22:0] \$10 ;
-  wire [17:0] \$100 ;
+  wire [18:0] \$100 ;
   wire [17:0] \$101 ;
-  wire [18:0] \$102 ;
-  wire [17:0] \$103 ;
-  wire [23:0] \$104 ;
-  wire [17:0] \$105 ;
-  wire [17:0] \$106 ;
-  wire [18:0] \$107 ;
-  wire [17:0] \$108 ;
-  wire [23:0] \$109 ;
+  wire [23:0] \$102 ;
+  wire \$103 ;
+  wire [4:0] \$104 ;
+  wire \$105 ;
+  wire [5:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire [22:0] \$11 ;
-  wire [17:0] \$110 ;
-  wire [17:0] \$111 ;
-  wire [18:0] \$112 ;
-  wire [17:0] \$113 ;
-  wire [23:0] \$114 ;
-  wire [17:0] \$115 ;
-  wire [17:0] \$116 ;
-  wire [18:0] \$117 ;
-  wire [17:0] \$118 ;
-  wire [23:0] \$119 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [4:0] \$116 ;
+  wire [4:0] \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [23:0] \$12 ;
   wire \$120 ;
-  wire [4:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
-  wire [5:0] \$123 ;
-  wire \$124 ;
+  wire [4:0] \$123 ;
+  wire [4:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
@@ -10345,129 +10759,129 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [3:0] \$133 ;
-  wire [3:0] \$134 ;
+  wire [4:0] \$133 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire \$138 ;
+  wire [5:0] \$138 ;
   wire \$139 ;
   wire [22:0] \$14 ;
-  wire [3:0] \$140 ;
-  wire [3:0] \$141 ;
+  wire \$140 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [91:0] \$145 ;
+  reg [2:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [23:0] \$15 ;
-  wire [4:0] \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire [5:0] \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  reg \$150 ;
+  reg [5:0] \$151 ;
+  reg [47:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg [2:0] \$157 ;
+  reg [47:0] \$158 ;
+  reg [5:0] \$159 ;
   reg [22:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [91:0] \$162 ;
-  reg [2:0] \$163 ;
-  reg [2:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [5:0] \$168 ;
-  reg [47:0] \$169 ;
+  reg [5:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [7:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [7:0] \$166 ;
+  reg [5:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [22:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg [2:0] \$174 ;
-  reg [5:0] \$175 ;
+  reg [7:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [5:0] \$174 ;
+  reg [7:0] \$175 ;
   reg [7:0] \$176 ;
   reg [7:0] \$177 ;
   reg [7:0] \$178 ;
   reg [7:0] \$179 ;
   wire [23:0] \$18 ;
   reg [7:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [7:0] \$183 ;
+  reg [8:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [8:0] \$183 ;
   reg [7:0] \$184 ;
-  reg [7:0] \$185 ;
+  reg [8:0] \$185 ;
   reg [7:0] \$186 ;
-  reg [7:0] \$187 ;
+  reg [8:0] \$187 ;
   reg [7:0] \$188 ;
-  reg [5:0] \$189 ;
+  reg [8:0] \$189 ;
   wire \$19 ;
   reg [7:0] \$190 ;
-  reg [7:0] \$191 ;
+  reg [8:0] \$191 ;
   reg [7:0] \$192 ;
-  reg [7:0] \$193 ;
+  reg [8:0] \$193 ;
   reg [7:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [8:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [8:0] \$198 ;
-  reg [7:0] \$199 ;
+  reg [8:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [8:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [8:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [8:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [8:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [8:0] \$204 ;
-  reg [7:0] \$205 ;
-  reg [8:0] \$206 ;
-  reg [7:0] \$207 ;
-  reg [8:0] \$208 ;
-  reg [7:0] \$209 ;
+  reg [7:0] \$200 ;
+  reg [8:0] \$201 ;
+  reg [7:0] \$202 ;
+  reg [8:0] \$203 ;
+  reg [7:0] \$204 ;
+  reg [8:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [8:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [8:0] \$209 ;
   wire \$21 ;
-  reg [8:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [8:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [8:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [8:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [8:0] \$218 ;
-  reg [7:0] \$219 ;
+  reg [7:0] \$210 ;
+  reg [8:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [8:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [8:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [8:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [8:0] \$219 ;
   wire \$22 ;
-  reg [8:0] \$220 ;
-  reg [7:0] \$221 ;
-  reg [8:0] \$222 ;
-  reg [7:0] \$223 ;
-  reg [8:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [8:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [8:0] \$228 ;
-  reg [7:0] \$229 ;
+  reg [7:0] \$220 ;
+  reg [8:0] \$221 ;
+  reg [7:0] \$222 ;
+  reg [8:0] \$223 ;
+  reg [7:0] \$224 ;
+  reg [8:0] \$225 ;
+  reg [7:0] \$226 ;
+  reg [8:0] \$227 ;
+  reg [7:0] \$228 ;
+  reg [16:0] \$229 ;
   wire \$23 ;
-  reg [8:0] \$230 ;
-  reg [7:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [7:0] \$235 ;
-  reg [8:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [8:0] \$238 ;
-  reg [7:0] \$239 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
   wire \$24 ;
-  reg [8:0] \$240 ;
-  reg [7:0] \$241 ;
-  reg [8:0] \$242 ;
-  reg [7:0] \$243 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
   reg [16:0] \$244 ;
   reg [16:0] \$245 ;
   reg [16:0] \$246 ;
@@ -10504,94 +10918,83 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$274 ;
   reg [16:0] \$275 ;
   reg [16:0] \$276 ;
-  reg [16:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [16:0] \$279 ;
+  reg [22:0] \$277 ;
+  reg [22:0] \$278 ;
+  reg [22:0] \$279 ;
   reg \$28 ;
-  reg [16:0] \$280 ;
-  reg [16:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [16:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [16:0] \$289 ;
+  reg [22:0] \$280 ;
+  reg [22:0] \$281 ;
+  reg [22:0] \$282 ;
+  reg [22:0] \$283 ;
+  reg [22:0] \$284 ;
+  reg [22:0] \$285 ;
+  reg [22:0] \$286 ;
+  reg [22:0] \$287 ;
+  reg [22:0] \$288 ;
+  reg \$289 ;
   reg \$29 ;
-  reg [16:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [22:0] \$292 ;
-  reg [22:0] \$293 ;
-  reg [22:0] \$294 ;
-  reg [22:0] \$295 ;
-  reg [22:0] \$296 ;
-  reg [22:0] \$297 ;
-  reg [22:0] \$298 ;
-  reg [22:0] \$299 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg [2:0] \$292 ;
+  reg \$293 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg [2:0] \$296 ;
+  reg \$297 ;
+  reg \$298 ;
+  reg \$299 ;
   wire \$3 ;
   reg \$30 ;
-  reg [22:0] \$300 ;
-  reg [22:0] \$301 ;
-  reg [22:0] \$302 ;
-  reg [22:0] \$303 ;
-  reg \$304 ;
+  reg [2:0] \$300 ;
+  reg \$301 ;
+  reg \$302 ;
+  reg \$303 ;
+  reg [2:0] \$304 ;
   reg \$305 ;
   reg \$306 ;
-  reg [2:0] \$307 ;
-  reg \$308 ;
+  reg \$307 ;
+  reg [2:0] \$308 ;
   reg \$309 ;
   wire \$31 ;
   reg \$310 ;
-  reg [2:0] \$311 ;
-  reg \$312 ;
+  reg \$311 ;
+  reg [2:0] \$312 ;
   reg \$313 ;
   reg \$314 ;
-  reg [2:0] \$315 ;
-  reg \$316 ;
-  reg \$317 ;
-  reg \$318 ;
-  reg [2:0] \$319 ;
+  reg \$315 ;
+  reg [2:0] \$316 ;
+  reg [22:0] \$317 ;
+  reg [22:0] \$318 ;
+  reg [22:0] \$319 ;
   wire [6:0] \$32 ;
-  reg \$320 ;
-  reg \$321 ;
-  reg \$322 ;
-  reg [2:0] \$323 ;
-  reg \$324 ;
+  reg [22:0] \$320 ;
+  reg [3:0] \$321 ;
+  reg [3:0] \$322 ;
+  reg [3:0] \$323 ;
+  reg [3:0] \$324 ;
   reg \$325 ;
-  reg \$326 ;
-  reg [2:0] \$327 ;
-  reg [22:0] \$328 ;
-  reg [22:0] \$329 ;
+  reg [91:0] \$326 ;
   wire [6:0] \$33 ;
-  reg [22:0] \$330 ;
-  reg [22:0] \$331 ;
-  reg [3:0] \$332 ;
-  reg [2:0] \$333 ;
-  reg [2:0] \$334 ;
-  reg [3:0] \$335 ;
-  reg \$336 ;
-  reg [91:0] \$337 ;
   wire [47:0] \$34 ;
-  wire [47:0] \$35 ;
-  wire [47:0] \$36 ;
-  wire [47:0] \$37 ;
-  wire [47:0] \$38 ;
-  wire [47:0] \$39 ;
+  wire [8:0] \$35 ;
+  wire [8:0] \$36 ;
+  wire [8:0] \$37 ;
+  wire [8:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  wire [47:0] \$40 ;
-  wire [47:0] \$41 ;
-  wire [47:0] \$42 ;
-  wire [47:0] \$43 ;
-  wire [47:0] \$44 ;
-  wire [47:0] \$45 ;
-  wire [47:0] \$46 ;
-  wire [47:0] \$47 ;
-  wire [47:0] \$48 ;
-  wire [47:0] \$49 ;
+  wire [8:0] \$40 ;
+  wire [8:0] \$41 ;
+  wire [8:0] \$42 ;
+  wire [8:0] \$43 ;
+  wire [8:0] \$44 ;
+  wire [8:0] \$45 ;
+  wire [8:0] \$46 ;
+  wire [8:0] \$47 ;
+  wire [8:0] \$48 ;
+  wire [8:0] \$49 ;
   wire \$5 ;
-  wire [47:0] \$50 ;
-  wire [47:0] \$51 ;
+  wire [8:0] \$50 ;
+  wire [8:0] \$51 ;
   wire [8:0] \$52 ;
   wire [8:0] \$53 ;
   wire [8:0] \$54 ;
@@ -10599,25 +11002,25 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [8:0] \$56 ;
   wire [8:0] \$57 ;
   wire [8:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire [16:0] \$59 ;
   wire \$6 ;
-  wire [8:0] \$60 ;
-  wire [8:0] \$61 ;
-  wire [8:0] \$62 ;
-  wire [8:0] \$63 ;
-  wire [8:0] \$64 ;
-  wire [8:0] \$65 ;
-  wire [8:0] \$66 ;
-  wire [8:0] \$67 ;
-  wire [8:0] \$68 ;
-  wire [8:0] \$69 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [16:0] \$66 ;
+  wire [16:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire [16:0] \$69 ;
   reg [22:0] \$7 ;
-  wire [8:0] \$70 ;
-  wire [8:0] \$71 ;
-  wire [8:0] \$72 ;
-  wire [8:0] \$73 ;
-  wire [8:0] \$74 ;
-  wire [8:0] \$75 ;
+  wire [16:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
   wire [16:0] \$76 ;
   wire [16:0] \$77 ;
   wire [16:0] \$78 ;
@@ -10626,26 +11029,26 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$80 ;
   wire [16:0] \$81 ;
   wire [16:0] \$82 ;
-  wire [16:0] \$83 ;
-  wire [16:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire [16:0] \$86 ;
-  wire [16:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire [16:0] \$89 ;
+  wire [17:0] \$83 ;
+  wire [17:0] \$84 ;
+  wire [18:0] \$85 ;
+  wire [17:0] \$86 ;
+  wire [23:0] \$87 ;
+  wire [17:0] \$88 ;
+  wire [17:0] \$89 ;
   wire [23:0] \$9 ;
-  wire [16:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [16:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
-  wire [16:0] \$98 ;
-  wire [16:0] \$99 ;
+  wire [18:0] \$90 ;
+  wire [17:0] \$91 ;
+  wire [23:0] \$92 ;
+  wire [17:0] \$93 ;
+  wire [17:0] \$94 ;
+  wire [18:0] \$95 ;
+  wire [17:0] \$96 ;
+  wire [23:0] \$97 ;
+  wire [17:0] \$98 ;
+  wire [17:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$40  = 3'h0;
+  reg [3:0] \$signature__addr$40  = 4'h0;
   wire [47:0] \$signature__data ;
   wire [91:0] \$signature__data$42 ;
   wire \$signature__en ;
@@ -10667,6 +11070,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [47:0] i__payload;
@@ -10689,6 +11093,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
@@ -10697,6 +11102,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  reg [2:0] nf8 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [91:0] o__payload;
   reg [91:0] o__payload = 92'h00000000000000000000000;
@@ -10715,8 +11121,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [5:0] \port__addr$17  = 6'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$111 ;
-  wire [63:0] \port__data$94 ;
+  wire [63:0] \port__data$113 ;
+  wire [63:0] \port__data$96 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -10772,11 +11178,11 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
@@ -10789,9 +11195,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [5:0] rom2_addr;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$43  = 3'h0;
+  reg [3:0] \rport__addr$43  = 4'h0;
   wire [47:0] rport__data;
-  wire [91:0] \rport__data$203 ;
+  wire [91:0] \rport__data$209 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -10809,6 +11215,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum3_s0_1 = 23'h000000;
   reg [22:0] sum3_s1_0 = 23'h000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -10816,6 +11223,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -10876,6 +11284,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] x2_4 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x2_5 = 8'h00;
+  reg [47:0] x_mid = 48'h000000000000;
   reg [47:0] x_reg = 48'h000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -10945,7 +11354,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [91:0] queue [7:0];
+  reg [91:0] queue [8:0];
   initial begin
     queue[0] = 92'h00000000000000000000000;
     queue[1] = 92'h00000000000000000000000;
@@ -10955,12 +11364,13 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[5] = 92'h00000000000000000000000;
     queue[6] = 92'h00000000000000000000000;
     queue[7] = 92'h00000000000000000000000;
+    queue[8] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$34 )
       queue[\$signature__addr$40 ] <= q_in;
   end
-  assign \rport__data$203  = queue[\rport__addr$43 ];
+  assign \rport__data$209  = queue[\rport__addr$43 ];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'h3dc9cb35a7310327;
@@ -11104,7 +11514,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$94  = _2_;
+  assign \port__data$96  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hebd9fd37e5002db1;
@@ -11176,8 +11586,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$111  = _3_;
-  assign q_room = q_owed < 4'h9;
+  assign \port__data$113  = _3_;
+  assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -11187,15 +11597,15 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first7 ? \$7  : acc0;
+  assign \$8  = first8 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first7 ? \$10  : acc1;
+  assign \$11  = first8 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$14  = first7 ? \$13  : acc2;
+  assign \$14  = first8 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
-  assign \$17  = first7 ? \$16  : acc3;
+  assign \$17  = first8 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$19  = v7 & last7;
+  assign \$19  = v8 & last8;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -11207,488 +11617,483 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 7'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = from_input ? x_reg : rport__data;
-  assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = $signed(x0_0) - $signed(8'h80);
-  assign \$53  = $signed(x0_1) - $signed(8'h80);
-  assign \$54  = $signed(x0_2) - $signed(8'h80);
-  assign \$55  = $signed(x0_3) - $signed(8'h80);
-  assign \$56  = $signed(x0_4) - $signed(8'h80);
-  assign \$57  = $signed(x0_5) - $signed(8'h80);
-  assign \$58  = $signed(x0_0) - $signed(8'h80);
-  assign \$59  = $signed(x0_1) - $signed(8'h80);
-  assign \$60  = $signed(x1_2) - $signed(8'h80);
-  assign \$61  = $signed(x1_3) - $signed(8'h80);
-  assign \$62  = $signed(x1_4) - $signed(8'h80);
-  assign \$63  = $signed(x1_5) - $signed(8'h80);
-  assign \$64  = $signed(x1_0) - $signed(8'h80);
-  assign \$65  = $signed(x1_1) - $signed(8'h80);
-  assign \$66  = $signed(x1_2) - $signed(8'h80);
-  assign \$67  = $signed(x1_3) - $signed(8'h80);
-  assign \$68  = $signed(x2_4) - $signed(8'h80);
-  assign \$69  = $signed(x2_5) - $signed(8'h80);
-  assign \$70  = $signed(x2_0) - $signed(8'h80);
-  assign \$71  = $signed(x2_1) - $signed(8'h80);
-  assign \$72  = $signed(x2_2) - $signed(8'h80);
-  assign \$73  = $signed(x2_3) - $signed(8'h80);
-  assign \$74  = $signed(x2_4) - $signed(8'h80);
-  assign \$75  = $signed(x2_5) - $signed(8'h80);
-  assign \$76  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$77  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$78  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$79  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$80  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$81  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$82  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$83  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$84  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$85  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$86  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$87  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$88  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$89  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$90  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$91  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$92  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$93  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$94  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$95  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$96  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$97  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$98  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$99  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$100  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$101  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$102  = $signed(\$100 ) + $signed(\$101 );
-  assign \$103  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$104  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$105  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$106  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$107  = $signed(\$105 ) + $signed(\$106 );
-  assign \$108  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$109  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$110  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$111  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$112  = $signed(\$110 ) + $signed(\$111 );
-  assign \$113  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$114  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$115  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$116  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$117  = $signed(\$115 ) + $signed(\$116 );
-  assign \$118  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$119  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$120  = issue & last_t;
-  assign \$121  = q_owed + \$120 ;
-  assign \$122  = o__valid & o__ready;
-  assign \$123  = \$121  - \$122 ;
-  assign \$124  = v7 & last7;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = | q_stored;
-  assign \$128  = ~ \$127 ;
-  assign \$129  = \$126  & \$128 ;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = \$124  & \$130 ;
-  assign \$132  = \$signature__addr$40  == 3'h7;
-  assign \$133  = \$signature__addr$40  + 1'h1;
-  assign \$134  = \$132  ? 4'h0 : \$133 ;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = | q_stored;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = \rport__addr$43  == 3'h7;
-  assign \$140  = \rport__addr$43  + 1'h1;
-  assign \$141  = \$139  ? 4'h0 : \$140 ;
-  assign \$142  = v7 & last7;
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = | q_stored;
-  assign \$146  = ~ \$145 ;
-  assign \$147  = \$144  & \$146 ;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = \$142  & \$148 ;
-  assign \$150  = q_stored + \$149 ;
-  assign \$151  = ~ o__valid;
-  assign \$152  = \$151  | o__ready;
-  assign \$153  = | q_stored;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = \$150  - \$154 ;
-  assign \$156  = ~ o__valid;
-  assign \$157  = \$156  | o__ready;
-  assign \$158  = | q_stored;
-  assign \$159  = v7 & last7;
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = | q_stored;
-  assign \$162  = \$161  ? \rport__data$203  : q_in;
+  assign \$35  = $signed(x0_0) - $signed(8'h80);
+  assign \$36  = $signed(x0_1) - $signed(8'h80);
+  assign \$37  = $signed(x0_2) - $signed(8'h80);
+  assign \$38  = $signed(x0_3) - $signed(8'h80);
+  assign \$39  = $signed(x0_4) - $signed(8'h80);
+  assign \$40  = $signed(x0_5) - $signed(8'h80);
+  assign \$41  = $signed(x0_0) - $signed(8'h80);
+  assign \$42  = $signed(x0_1) - $signed(8'h80);
+  assign \$43  = $signed(x1_2) - $signed(8'h80);
+  assign \$44  = $signed(x1_3) - $signed(8'h80);
+  assign \$45  = $signed(x1_4) - $signed(8'h80);
+  assign \$46  = $signed(x1_5) - $signed(8'h80);
+  assign \$47  = $signed(x1_0) - $signed(8'h80);
+  assign \$48  = $signed(x1_1) - $signed(8'h80);
+  assign \$49  = $signed(x1_2) - $signed(8'h80);
+  assign \$50  = $signed(x1_3) - $signed(8'h80);
+  assign \$51  = $signed(x2_4) - $signed(8'h80);
+  assign \$52  = $signed(x2_5) - $signed(8'h80);
+  assign \$53  = $signed(x2_0) - $signed(8'h80);
+  assign \$54  = $signed(x2_1) - $signed(8'h80);
+  assign \$55  = $signed(x2_2) - $signed(8'h80);
+  assign \$56  = $signed(x2_3) - $signed(8'h80);
+  assign \$57  = $signed(x2_4) - $signed(8'h80);
+  assign \$58  = $signed(x2_5) - $signed(8'h80);
+  assign \$59  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$60  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$61  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$62  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$63  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$64  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$65  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$66  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$67  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$68  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$69  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$70  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$71  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$72  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$73  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$74  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$75  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$76  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$77  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$78  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$79  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$80  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$81  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$82  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$83  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$84  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$85  = $signed(\$83 ) + $signed(\$84 );
+  assign \$86  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$87  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$88  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$89  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$90  = $signed(\$88 ) + $signed(\$89 );
+  assign \$91  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$92  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$93  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$94  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$95  = $signed(\$93 ) + $signed(\$94 );
+  assign \$96  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$97  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$98  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$99  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$100  = $signed(\$98 ) + $signed(\$99 );
+  assign \$101  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$102  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$103  = issue & last_t;
+  assign \$104  = q_owed + \$103 ;
+  assign \$105  = o__valid & o__ready;
+  assign \$106  = \$104  - \$105 ;
+  assign \$107  = v8 & last8;
+  assign \$108  = ~ o__valid;
+  assign \$109  = \$108  | o__ready;
+  assign \$110  = | q_stored;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = \$109  & \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = \$107  & \$113 ;
+  assign \$115  = \$signature__addr$40  == 4'h8;
+  assign \$116  = \$signature__addr$40  + 1'h1;
+  assign \$117  = \$115  ? 5'h00 : \$116 ;
+  assign \$118  = ~ o__valid;
+  assign \$119  = \$118  | o__ready;
+  assign \$120  = | q_stored;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = \rport__addr$43  == 4'h8;
+  assign \$123  = \rport__addr$43  + 1'h1;
+  assign \$124  = \$122  ? 5'h00 : \$123 ;
+  assign \$125  = v8 & last8;
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = | q_stored;
+  assign \$129  = ~ \$128 ;
+  assign \$130  = \$127  & \$129 ;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = \$125  & \$131 ;
+  assign \$133  = q_stored + \$132 ;
+  assign \$134  = ~ o__valid;
+  assign \$135  = \$134  | o__ready;
+  assign \$136  = | q_stored;
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = \$133  - \$137 ;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = | q_stored;
+  assign \$142  = v8 & last8;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = | q_stored;
+  assign \$145  = \$144  ? \rport__data$209  : q_in;
   always @(posedge clk)
-    nf_t <= \$163 ;
+    nf_t <= \$146 ;
   always @(posedge clk)
-    \$signature__addr  <= \$164 ;
+    \$signature__addr  <= \$147 ;
   always @(posedge clk)
-    reads_input_t <= \$165 ;
+    reads_input_t <= \$148 ;
   always @(posedge clk)
-    first_t <= \$166 ;
+    first_t <= \$149 ;
   always @(posedge clk)
-    last_t <= \$167 ;
+    last_t <= \$150 ;
   always @(posedge clk)
-    t <= \$168 ;
+    t <= \$151 ;
   always @(posedge clk)
-    x_reg <= \$169 ;
+    x_reg <= \$152 ;
   always @(posedge clk)
-    from_input <= \$170 ;
+    from_input <= \$153 ;
   always @(posedge clk)
-    v1 <= \$171 ;
+    v1 <= \$154 ;
   always @(posedge clk)
-    first1 <= \$172 ;
+    first1 <= \$155 ;
   always @(posedge clk)
-    last1 <= \$173 ;
+    last1 <= \$156 ;
   always @(posedge clk)
-    nf1 <= \$174 ;
+    nf1 <= \$157 ;
   always @(posedge clk)
-    port__addr <= \$175 ;
+    x_mid <= \$158 ;
   always @(posedge clk)
-    x0_0 <= \$176 ;
+    t_mid <= \$159 ;
   always @(posedge clk)
-    x0_1 <= \$177 ;
+    port__addr <= \$160 ;
   always @(posedge clk)
-    x0_2 <= \$178 ;
+    x0_0 <= \$161 ;
   always @(posedge clk)
-    x0_3 <= \$179 ;
+    x0_1 <= \$162 ;
   always @(posedge clk)
-    x0_4 <= \$180 ;
+    x0_2 <= \$163 ;
   always @(posedge clk)
-    x0_5 <= \$181 ;
+    x0_3 <= \$164 ;
   always @(posedge clk)
-    \port__addr$15  <= \$182 ;
+    x0_4 <= \$165 ;
   always @(posedge clk)
-    x1_0 <= \$183 ;
+    x0_5 <= \$166 ;
   always @(posedge clk)
-    x1_1 <= \$184 ;
+    \port__addr$15  <= \$167 ;
   always @(posedge clk)
-    x1_2 <= \$185 ;
+    x1_0 <= \$168 ;
   always @(posedge clk)
-    x1_3 <= \$186 ;
+    x1_1 <= \$169 ;
   always @(posedge clk)
-    x1_4 <= \$187 ;
+    x1_2 <= \$170 ;
   always @(posedge clk)
-    x1_5 <= \$188 ;
+    x1_3 <= \$171 ;
   always @(posedge clk)
-    \port__addr$17  <= \$189 ;
+    x1_4 <= \$172 ;
   always @(posedge clk)
-    x2_0 <= \$190 ;
+    x1_5 <= \$173 ;
   always @(posedge clk)
-    x2_1 <= \$191 ;
+    \port__addr$17  <= \$174 ;
   always @(posedge clk)
-    x2_2 <= \$192 ;
+    x2_0 <= \$175 ;
   always @(posedge clk)
-    x2_3 <= \$193 ;
+    x2_1 <= \$176 ;
   always @(posedge clk)
-    x2_4 <= \$194 ;
+    x2_2 <= \$177 ;
   always @(posedge clk)
-    x2_5 <= \$195 ;
+    x2_3 <= \$178 ;
   always @(posedge clk)
-    xoff0_0 <= \$196 ;
+    x2_4 <= \$179 ;
   always @(posedge clk)
-    w0_0 <= \$197 ;
+    x2_5 <= \$180 ;
   always @(posedge clk)
-    xoff0_1 <= \$198 ;
+    xoff0_0 <= \$181 ;
   always @(posedge clk)
-    w0_1 <= \$199 ;
+    w0_0 <= \$182 ;
   always @(posedge clk)
-    xoff0_2 <= \$200 ;
+    xoff0_1 <= \$183 ;
   always @(posedge clk)
-    w0_2 <= \$201 ;
+    w0_1 <= \$184 ;
   always @(posedge clk)
-    xoff0_3 <= \$202 ;
+    xoff0_2 <= \$185 ;
   always @(posedge clk)
-    w0_3 <= \$203 ;
+    w0_2 <= \$186 ;
   always @(posedge clk)
-    xoff0_4 <= \$204 ;
+    xoff0_3 <= \$187 ;
   always @(posedge clk)
-    w0_4 <= \$205 ;
+    w0_3 <= \$188 ;
   always @(posedge clk)
-    xoff0_5 <= \$206 ;
+    xoff0_4 <= \$189 ;
   always @(posedge clk)
-    w0_5 <= \$207 ;
+    w0_4 <= \$190 ;
   always @(posedge clk)
-    xoff1_0 <= \$208 ;
+    xoff0_5 <= \$191 ;
   always @(posedge clk)
-    w1_0 <= \$209 ;
+    w0_5 <= \$192 ;
   always @(posedge clk)
-    xoff1_1 <= \$210 ;
+    xoff1_0 <= \$193 ;
   always @(posedge clk)
-    w1_1 <= \$211 ;
+    w1_0 <= \$194 ;
   always @(posedge clk)
-    xoff1_2 <= \$212 ;
+    xoff1_1 <= \$195 ;
   always @(posedge clk)
-    w1_2 <= \$213 ;
+    w1_1 <= \$196 ;
   always @(posedge clk)
-    xoff1_3 <= \$214 ;
+    xoff1_2 <= \$197 ;
   always @(posedge clk)
-    w1_3 <= \$215 ;
+    w1_2 <= \$198 ;
   always @(posedge clk)
-    xoff1_4 <= \$216 ;
+    xoff1_3 <= \$199 ;
   always @(posedge clk)
-    w1_4 <= \$217 ;
+    w1_3 <= \$200 ;
   always @(posedge clk)
-    xoff1_5 <= \$218 ;
+    xoff1_4 <= \$201 ;
   always @(posedge clk)
-    w1_5 <= \$219 ;
+    w1_4 <= \$202 ;
   always @(posedge clk)
-    xoff2_0 <= \$220 ;
+    xoff1_5 <= \$203 ;
   always @(posedge clk)
-    w2_0 <= \$221 ;
+    w1_5 <= \$204 ;
   always @(posedge clk)
-    xoff2_1 <= \$222 ;
+    xoff2_0 <= \$205 ;
   always @(posedge clk)
-    w2_1 <= \$223 ;
+    w2_0 <= \$206 ;
   always @(posedge clk)
-    xoff2_2 <= \$224 ;
+    xoff2_1 <= \$207 ;
   always @(posedge clk)
-    w2_2 <= \$225 ;
+    w2_1 <= \$208 ;
   always @(posedge clk)
-    xoff2_3 <= \$226 ;
+    xoff2_2 <= \$209 ;
   always @(posedge clk)
-    w2_3 <= \$227 ;
+    w2_2 <= \$210 ;
   always @(posedge clk)
-    xoff2_4 <= \$228 ;
+    xoff2_3 <= \$211 ;
   always @(posedge clk)
-    w2_4 <= \$229 ;
+    w2_3 <= \$212 ;
   always @(posedge clk)
-    xoff2_5 <= \$230 ;
+    xoff2_4 <= \$213 ;
   always @(posedge clk)
-    w2_5 <= \$231 ;
+    w2_4 <= \$214 ;
   always @(posedge clk)
-    xoff3_0 <= \$232 ;
+    xoff2_5 <= \$215 ;
   always @(posedge clk)
-    w3_0 <= \$233 ;
+    w2_5 <= \$216 ;
   always @(posedge clk)
-    xoff3_1 <= \$234 ;
+    xoff3_0 <= \$217 ;
   always @(posedge clk)
-    w3_1 <= \$235 ;
+    w3_0 <= \$218 ;
   always @(posedge clk)
-    xoff3_2 <= \$236 ;
+    xoff3_1 <= \$219 ;
   always @(posedge clk)
-    w3_2 <= \$237 ;
+    w3_1 <= \$220 ;
   always @(posedge clk)
-    xoff3_3 <= \$238 ;
+    xoff3_2 <= \$221 ;
   always @(posedge clk)
-    w3_3 <= \$239 ;
+    w3_2 <= \$222 ;
   always @(posedge clk)
-    xoff3_4 <= \$240 ;
+    xoff3_3 <= \$223 ;
   always @(posedge clk)
-    w3_4 <= \$241 ;
+    w3_3 <= \$224 ;
   always @(posedge clk)
-    xoff3_5 <= \$242 ;
+    xoff3_4 <= \$225 ;
   always @(posedge clk)
-    w3_5 <= \$243 ;
+    w3_4 <= \$226 ;
   always @(posedge clk)
-    prod0_0 <= \$244 ;
+    xoff3_5 <= \$227 ;
   always @(posedge clk)
-    prod0_1 <= \$245 ;
+    w3_5 <= \$228 ;
   always @(posedge clk)
-    prod0_2 <= \$246 ;
+    prod0_0 <= \$229 ;
   always @(posedge clk)
-    prod0_3 <= \$247 ;
+    prod0_1 <= \$230 ;
   always @(posedge clk)
-    prod0_4 <= \$248 ;
+    prod0_2 <= \$231 ;
   always @(posedge clk)
-    prod0_5 <= \$249 ;
+    prod0_3 <= \$232 ;
   always @(posedge clk)
-    prod1_0 <= \$250 ;
+    prod0_4 <= \$233 ;
   always @(posedge clk)
-    prod1_1 <= \$251 ;
+    prod0_5 <= \$234 ;
   always @(posedge clk)
-    prod1_2 <= \$252 ;
+    prod1_0 <= \$235 ;
   always @(posedge clk)
-    prod1_3 <= \$253 ;
+    prod1_1 <= \$236 ;
   always @(posedge clk)
-    prod1_4 <= \$254 ;
+    prod1_2 <= \$237 ;
   always @(posedge clk)
-    prod1_5 <= \$255 ;
+    prod1_3 <= \$238 ;
   always @(posedge clk)
-    prod2_0 <= \$256 ;
+    prod1_4 <= \$239 ;
   always @(posedge clk)
-    prod2_1 <= \$257 ;
+    prod1_5 <= \$240 ;
   always @(posedge clk)
-    prod2_2 <= \$258 ;
+    prod2_0 <= \$241 ;
   always @(posedge clk)
-    prod2_3 <= \$259 ;
+    prod2_1 <= \$242 ;
   always @(posedge clk)
-    prod2_4 <= \$260 ;
+    prod2_2 <= \$243 ;
   always @(posedge clk)
-    prod2_5 <= \$261 ;
+    prod2_3 <= \$244 ;
   always @(posedge clk)
-    prod3_0 <= \$262 ;
+    prod2_4 <= \$245 ;
   always @(posedge clk)
-    prod3_1 <= \$263 ;
+    prod2_5 <= \$246 ;
   always @(posedge clk)
-    prod3_2 <= \$264 ;
+    prod3_0 <= \$247 ;
   always @(posedge clk)
-    prod3_3 <= \$265 ;
+    prod3_1 <= \$248 ;
   always @(posedge clk)
-    prod3_4 <= \$266 ;
+    prod3_2 <= \$249 ;
   always @(posedge clk)
-    prod3_5 <= \$267 ;
+    prod3_3 <= \$250 ;
   always @(posedge clk)
-    prod0_0_r <= \$268 ;
+    prod3_4 <= \$251 ;
   always @(posedge clk)
-    prod0_1_r <= \$269 ;
+    prod3_5 <= \$252 ;
   always @(posedge clk)
-    prod0_2_r <= \$270 ;
+    prod0_0_r <= \$253 ;
   always @(posedge clk)
-    prod0_3_r <= \$271 ;
+    prod0_1_r <= \$254 ;
   always @(posedge clk)
-    prod0_4_r <= \$272 ;
+    prod0_2_r <= \$255 ;
   always @(posedge clk)
-    prod0_5_r <= \$273 ;
+    prod0_3_r <= \$256 ;
   always @(posedge clk)
-    prod1_0_r <= \$274 ;
+    prod0_4_r <= \$257 ;
   always @(posedge clk)
-    prod1_1_r <= \$275 ;
+    prod0_5_r <= \$258 ;
   always @(posedge clk)
-    prod1_2_r <= \$276 ;
+    prod1_0_r <= \$259 ;
   always @(posedge clk)
-    prod1_3_r <= \$277 ;
+    prod1_1_r <= \$260 ;
   always @(posedge clk)
-    prod1_4_r <= \$278 ;
+    prod1_2_r <= \$261 ;
   always @(posedge clk)
-    prod1_5_r <= \$279 ;
+    prod1_3_r <= \$262 ;
   always @(posedge clk)
-    prod2_0_r <= \$280 ;
+    prod1_4_r <= \$263 ;
   always @(posedge clk)
-    prod2_1_r <= \$281 ;
+    prod1_5_r <= \$264 ;
   always @(posedge clk)
-    prod2_2_r <= \$282 ;
+    prod2_0_r <= \$265 ;
   always @(posedge clk)
-    prod2_3_r <= \$283 ;
+    prod2_1_r <= \$266 ;
   always @(posedge clk)
-    prod2_4_r <= \$284 ;
+    prod2_2_r <= \$267 ;
   always @(posedge clk)
-    prod2_5_r <= \$285 ;
+    prod2_3_r <= \$268 ;
   always @(posedge clk)
-    prod3_0_r <= \$286 ;
+    prod2_4_r <= \$269 ;
   always @(posedge clk)
-    prod3_1_r <= \$287 ;
+    prod2_5_r <= \$270 ;
   always @(posedge clk)
-    prod3_2_r <= \$288 ;
+    prod3_0_r <= \$271 ;
   always @(posedge clk)
-    prod3_3_r <= \$289 ;
+    prod3_1_r <= \$272 ;
   always @(posedge clk)
-    prod3_4_r <= \$290 ;
+    prod3_2_r <= \$273 ;
   always @(posedge clk)
-    prod3_5_r <= \$291 ;
+    prod3_3_r <= \$274 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$292 ;
+    prod3_4_r <= \$275 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$293 ;
+    prod3_5_r <= \$276 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$294 ;
+    sum0_s0_0 <= \$277 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$295 ;
+    sum0_s0_1 <= \$278 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$296 ;
+    sum0_s1_0 <= \$279 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$297 ;
+    sum1_s0_0 <= \$280 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$298 ;
+    sum1_s0_1 <= \$281 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$299 ;
+    sum1_s1_0 <= \$282 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$300 ;
+    sum2_s0_0 <= \$283 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$301 ;
+    sum2_s0_1 <= \$284 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$302 ;
+    sum2_s1_0 <= \$285 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$303 ;
+    sum3_s0_0 <= \$286 ;
   always @(posedge clk)
-    v2 <= \$304 ;
+    sum3_s0_1 <= \$287 ;
   always @(posedge clk)
-    first2 <= \$305 ;
+    sum3_s1_0 <= \$288 ;
   always @(posedge clk)
-    last2 <= \$306 ;
+    v2 <= \$289 ;
   always @(posedge clk)
-    nf2 <= \$307 ;
+    first2 <= \$290 ;
   always @(posedge clk)
-    v3 <= \$308 ;
+    last2 <= \$291 ;
   always @(posedge clk)
-    first3 <= \$309 ;
+    nf2 <= \$292 ;
   always @(posedge clk)
-    last3 <= \$310 ;
+    v3 <= \$293 ;
   always @(posedge clk)
-    nf3 <= \$311 ;
+    first3 <= \$294 ;
   always @(posedge clk)
-    v4 <= \$312 ;
+    last3 <= \$295 ;
   always @(posedge clk)
-    first4 <= \$313 ;
+    nf3 <= \$296 ;
   always @(posedge clk)
-    last4 <= \$314 ;
+    v4 <= \$297 ;
   always @(posedge clk)
-    nf4 <= \$315 ;
+    first4 <= \$298 ;
   always @(posedge clk)
-    v5 <= \$316 ;
+    last4 <= \$299 ;
   always @(posedge clk)
-    first5 <= \$317 ;
+    nf4 <= \$300 ;
   always @(posedge clk)
-    last5 <= \$318 ;
+    v5 <= \$301 ;
   always @(posedge clk)
-    nf5 <= \$319 ;
+    first5 <= \$302 ;
   always @(posedge clk)
-    v6 <= \$320 ;
+    last5 <= \$303 ;
   always @(posedge clk)
-    first6 <= \$321 ;
+    nf5 <= \$304 ;
   always @(posedge clk)
-    last6 <= \$322 ;
+    v6 <= \$305 ;
   always @(posedge clk)
-    nf6 <= \$323 ;
+    first6 <= \$306 ;
   always @(posedge clk)
-    v7 <= \$324 ;
+    last6 <= \$307 ;
   always @(posedge clk)
-    first7 <= \$325 ;
+    nf6 <= \$308 ;
   always @(posedge clk)
-    last7 <= \$326 ;
+    v7 <= \$309 ;
   always @(posedge clk)
-    nf7 <= \$327 ;
+    first7 <= \$310 ;
   always @(posedge clk)
-    acc0 <= \$328 ;
+    last7 <= \$311 ;
   always @(posedge clk)
-    acc1 <= \$329 ;
+    nf7 <= \$312 ;
   always @(posedge clk)
-    acc2 <= \$330 ;
+    v8 <= \$313 ;
   always @(posedge clk)
-    acc3 <= \$331 ;
+    first8 <= \$314 ;
   always @(posedge clk)
-    q_owed <= \$332 ;
+    last8 <= \$315 ;
   always @(posedge clk)
-    \$signature__addr$40  <= \$333 ;
+    nf8 <= \$316 ;
   always @(posedge clk)
-    \rport__addr$43  <= \$334 ;
+    acc0 <= \$317 ;
   always @(posedge clk)
-    q_stored <= \$335 ;
+    acc1 <= \$318 ;
   always @(posedge clk)
-    o__valid <= \$336 ;
+    acc2 <= \$319 ;
   always @(posedge clk)
-    o__payload <= \$337 ;
+    acc3 <= \$320 ;
+  always @(posedge clk)
+    q_owed <= \$321 ;
+  always @(posedge clk)
+    \$signature__addr$40  <= \$322 ;
+  always @(posedge clk)
+    \rport__addr$43  <= \$323 ;
+  always @(posedge clk)
+    q_stored <= \$324 ;
+  always @(posedge clk)
+    o__valid <= \$325 ;
+  always @(posedge clk)
+    o__payload <= \$326 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       3'h0:
           \$7  = 23'h000276;
       3'h1:
@@ -11710,7 +12115,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       3'h0:
           \$10  = 23'h7ffd1b;
       3'h1:
@@ -11732,7 +12137,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       3'h0:
           \$13  = 23'h7ff5f9;
       3'h1:
@@ -11754,7 +12159,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (nf8)
       3'h0:
           \$16  = 23'h7ff47a;
       3'h1:
@@ -12445,1269 +12850,1311 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = nf_t;
+    \$146  = nf_t;
     if (issue) begin
-      \$163  = \$26 ;
+      \$146  = \$26 ;
     end
     if (rst) begin
-      \$163  = 3'h0;
+      \$146  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = \$signature__addr ;
+    \$147  = \$signature__addr ;
     if (issue) begin
-      \$164  = \$27 ;
+      \$147  = \$27 ;
     end
     if (rst) begin
-      \$164  = 3'h0;
+      \$147  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = reads_input_t;
+    \$148  = reads_input_t;
     if (issue) begin
-      \$165  = \$28 ;
+      \$148  = \$28 ;
     end
     if (rst) begin
-      \$165  = 1'h1;
+      \$148  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = first_t;
+    \$149  = first_t;
     if (issue) begin
-      \$166  = \$29 ;
+      \$149  = \$29 ;
     end
     if (rst) begin
-      \$166  = 1'h1;
+      \$149  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = last_t;
+    \$150  = last_t;
     if (issue) begin
-      \$167  = \$30 ;
+      \$150  = \$30 ;
     end
     if (rst) begin
-      \$167  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = t;
+    \$151  = t;
     if (issue) begin
-      \$168  = \$33 [5:0];
+      \$151  = \$33 [5:0];
     end
     if (rst) begin
-      \$168  = 6'h00;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = i__payload;
+    \$152  = i__payload;
     if (rst) begin
-      \$169  = 48'h000000000000;
+      \$152  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = reads_input_t;
+    \$153  = reads_input_t;
     if (rst) begin
-      \$170  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = issue;
+    \$154  = issue;
     if (rst) begin
-      \$171  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = first_t;
+    \$155  = first_t;
     if (rst) begin
-      \$172  = 1'h0;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = last_t;
+    \$156  = last_t;
     if (rst) begin
-      \$173  = 1'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = nf_t;
+    \$157  = nf_t;
     if (rst) begin
-      \$174  = 3'h0;
+      \$157  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = t;
+    \$158  = \$34 ;
     if (rst) begin
-      \$175  = 6'h00;
+      \$158  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = \$34 [7:0];
+    \$159  = t;
+    if (rst) begin
+      \$159  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$160  = t_mid;
+    if (rst) begin
+      \$160  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$161  = x_mid[7:0];
+    if (rst) begin
+      \$161  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$162  = x_mid[15:8];
+    if (rst) begin
+      \$162  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$163  = x_mid[23:16];
+    if (rst) begin
+      \$163  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$164  = x_mid[31:24];
+    if (rst) begin
+      \$164  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$165  = x_mid[39:32];
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$166  = x_mid[47:40];
+    if (rst) begin
+      \$166  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$167  = t_mid;
+    if (rst) begin
+      \$167  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$168  = x_mid[7:0];
+    if (rst) begin
+      \$168  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$169  = x_mid[15:8];
+    if (rst) begin
+      \$169  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$170  = x_mid[23:16];
+    if (rst) begin
+      \$170  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$171  = x_mid[31:24];
+    if (rst) begin
+      \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$172  = x_mid[39:32];
+    if (rst) begin
+      \$172  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$173  = x_mid[47:40];
+    if (rst) begin
+      \$173  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$174  = t_mid;
+    if (rst) begin
+      \$174  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$175  = x_mid[7:0];
+    if (rst) begin
+      \$175  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$176  = x_mid[15:8];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = \$35 [15:8];
+    \$177  = x_mid[23:16];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = \$36 [23:16];
+    \$178  = x_mid[31:24];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = \$37 [31:24];
+    \$179  = x_mid[39:32];
     if (rst) begin
       \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = \$38 [39:32];
+    \$180  = x_mid[47:40];
     if (rst) begin
       \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = \$39 [47:40];
+    \$181  = \$35 ;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = t;
+    \$182  = port__data[7:0];
     if (rst) begin
-      \$182  = 6'h00;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = \$40 [7:0];
+    \$183  = \$36 ;
     if (rst) begin
-      \$183  = 8'h00;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = \$41 [15:8];
+    \$184  = port__data[15:8];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = \$42 [23:16];
+    \$185  = \$37 ;
     if (rst) begin
-      \$185  = 8'h00;
+      \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = \$43 [31:24];
+    \$186  = port__data[23:16];
     if (rst) begin
       \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = \$44 [39:32];
+    \$187  = \$38 ;
     if (rst) begin
-      \$187  = 8'h00;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = \$45 [47:40];
+    \$188  = port__data[31:24];
     if (rst) begin
       \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = t;
+    \$189  = \$39 ;
     if (rst) begin
-      \$189  = 6'h00;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = \$46 [7:0];
+    \$190  = port__data[39:32];
     if (rst) begin
       \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$47 [15:8];
+    \$191  = \$40 ;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \$48 [23:16];
+    \$192  = port__data[47:40];
     if (rst) begin
       \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$49 [31:24];
+    \$193  = \$41 ;
     if (rst) begin
-      \$193  = 8'h00;
+      \$193  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = \$50 [39:32];
+    \$194  = port__data[55:48];
     if (rst) begin
       \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = \$51 [47:40];
+    \$195  = \$42 ;
     if (rst) begin
-      \$195  = 8'h00;
+      \$195  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = \$52 ;
+    \$196  = port__data[63:56];
     if (rst) begin
-      \$196  = 9'h000;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = port__data[7:0];
+    \$197  = \$43 ;
     if (rst) begin
-      \$197  = 8'h00;
+      \$197  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = \$53 ;
+    \$198  = \port__data$96 [7:0];
     if (rst) begin
-      \$198  = 9'h000;
+      \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = port__data[15:8];
+    \$199  = \$44 ;
     if (rst) begin
-      \$199  = 8'h00;
+      \$199  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = \$54 ;
+    \$200  = \port__data$96 [15:8];
     if (rst) begin
-      \$200  = 9'h000;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = port__data[23:16];
+    \$201  = \$45 ;
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = \$55 ;
+    \$202  = \port__data$96 [23:16];
     if (rst) begin
-      \$202  = 9'h000;
+      \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = port__data[31:24];
+    \$203  = \$46 ;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = \$56 ;
+    \$204  = \port__data$96 [31:24];
     if (rst) begin
-      \$204  = 9'h000;
+      \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = port__data[39:32];
+    \$205  = \$47 ;
     if (rst) begin
-      \$205  = 8'h00;
+      \$205  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = \$57 ;
+    \$206  = \port__data$96 [39:32];
     if (rst) begin
-      \$206  = 9'h000;
+      \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = port__data[47:40];
+    \$207  = \$48 ;
     if (rst) begin
-      \$207  = 8'h00;
+      \$207  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = \$58 ;
+    \$208  = \port__data$96 [47:40];
     if (rst) begin
-      \$208  = 9'h000;
+      \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = port__data[55:48];
+    \$209  = \$49 ;
     if (rst) begin
-      \$209  = 8'h00;
+      \$209  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = \$59 ;
+    \$210  = \port__data$96 [55:48];
     if (rst) begin
-      \$210  = 9'h000;
+      \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = port__data[63:56];
+    \$211  = \$50 ;
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = \$60 ;
+    \$212  = \port__data$96 [63:56];
     if (rst) begin
-      \$212  = 9'h000;
+      \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \port__data$94 [7:0];
+    \$213  = \$51 ;
     if (rst) begin
-      \$213  = 8'h00;
+      \$213  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = \$61 ;
+    \$214  = \port__data$113 [7:0];
     if (rst) begin
-      \$214  = 9'h000;
+      \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = \port__data$94 [15:8];
+    \$215  = \$52 ;
     if (rst) begin
-      \$215  = 8'h00;
+      \$215  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = \$62 ;
+    \$216  = \port__data$113 [15:8];
     if (rst) begin
-      \$216  = 9'h000;
+      \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = \port__data$94 [23:16];
+    \$217  = \$53 ;
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = \$63 ;
+    \$218  = \port__data$113 [23:16];
     if (rst) begin
-      \$218  = 9'h000;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = \port__data$94 [31:24];
+    \$219  = \$54 ;
     if (rst) begin
-      \$219  = 8'h00;
+      \$219  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = \$64 ;
+    \$220  = \port__data$113 [31:24];
     if (rst) begin
-      \$220  = 9'h000;
+      \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = \port__data$94 [39:32];
+    \$221  = \$55 ;
     if (rst) begin
-      \$221  = 8'h00;
+      \$221  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = \$65 ;
+    \$222  = \port__data$113 [39:32];
     if (rst) begin
-      \$222  = 9'h000;
+      \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = \port__data$94 [47:40];
+    \$223  = \$56 ;
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = \$66 ;
+    \$224  = \port__data$113 [47:40];
     if (rst) begin
-      \$224  = 9'h000;
+      \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = \port__data$94 [55:48];
+    \$225  = \$57 ;
     if (rst) begin
-      \$225  = 8'h00;
+      \$225  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = \$67 ;
+    \$226  = \port__data$113 [55:48];
     if (rst) begin
-      \$226  = 9'h000;
+      \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = \port__data$94 [63:56];
+    \$227  = \$58 ;
     if (rst) begin
-      \$227  = 8'h00;
+      \$227  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = \$68 ;
+    \$228  = \port__data$113 [63:56];
     if (rst) begin
-      \$228  = 9'h000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \port__data$111 [7:0];
+    \$229  = \$59 ;
     if (rst) begin
-      \$229  = 8'h00;
+      \$229  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = \$69 ;
+    \$230  = \$60 ;
     if (rst) begin
-      \$230  = 9'h000;
+      \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = \port__data$111 [15:8];
+    \$231  = \$61 ;
     if (rst) begin
-      \$231  = 8'h00;
+      \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$70 ;
+    \$232  = \$62 ;
     if (rst) begin
-      \$232  = 9'h000;
+      \$232  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \port__data$111 [23:16];
+    \$233  = \$63 ;
     if (rst) begin
-      \$233  = 8'h00;
+      \$233  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = \$71 ;
+    \$234  = \$64 ;
     if (rst) begin
-      \$234  = 9'h000;
+      \$234  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = \port__data$111 [31:24];
+    \$235  = \$65 ;
     if (rst) begin
-      \$235  = 8'h00;
+      \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$72 ;
+    \$236  = \$66 ;
     if (rst) begin
-      \$236  = 9'h000;
+      \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \port__data$111 [39:32];
+    \$237  = \$67 ;
     if (rst) begin
-      \$237  = 8'h00;
+      \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$73 ;
+    \$238  = \$68 ;
     if (rst) begin
-      \$238  = 9'h000;
+      \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \port__data$111 [47:40];
+    \$239  = \$69 ;
     if (rst) begin
-      \$239  = 8'h00;
+      \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = \$74 ;
+    \$240  = \$70 ;
     if (rst) begin
-      \$240  = 9'h000;
+      \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \port__data$111 [55:48];
+    \$241  = \$71 ;
     if (rst) begin
-      \$241  = 8'h00;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$75 ;
+    \$242  = \$72 ;
     if (rst) begin
-      \$242  = 9'h000;
+      \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \port__data$111 [63:56];
+    \$243  = \$73 ;
     if (rst) begin
-      \$243  = 8'h00;
+      \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = \$76 ;
+    \$244  = \$74 ;
     if (rst) begin
       \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$77 ;
+    \$245  = \$75 ;
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$78 ;
+    \$246  = \$76 ;
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$79 ;
+    \$247  = \$77 ;
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$80 ;
+    \$248  = \$78 ;
     if (rst) begin
       \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$81 ;
+    \$249  = \$79 ;
     if (rst) begin
       \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$82 ;
+    \$250  = \$80 ;
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$83 ;
+    \$251  = \$81 ;
     if (rst) begin
       \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$84 ;
+    \$252  = \$82 ;
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$85 ;
+    \$253  = prod0_0;
     if (rst) begin
       \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = \$86 ;
+    \$254  = prod0_1;
     if (rst) begin
       \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = \$87 ;
+    \$255  = prod0_2;
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = \$88 ;
+    \$256  = prod0_3;
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = \$89 ;
+    \$257  = prod0_4;
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = \$90 ;
+    \$258  = prod0_5;
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = \$91 ;
+    \$259  = prod1_0;
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = \$92 ;
+    \$260  = prod1_1;
     if (rst) begin
       \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = \$93 ;
+    \$261  = prod1_2;
     if (rst) begin
       \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = \$94 ;
+    \$262  = prod1_3;
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = \$95 ;
+    \$263  = prod1_4;
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = \$96 ;
+    \$264  = prod1_5;
     if (rst) begin
       \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = \$97 ;
+    \$265  = prod2_0;
     if (rst) begin
       \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = \$98 ;
+    \$266  = prod2_1;
     if (rst) begin
       \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = \$99 ;
+    \$267  = prod2_2;
     if (rst) begin
       \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = prod0_0;
+    \$268  = prod2_3;
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = prod0_1;
+    \$269  = prod2_4;
     if (rst) begin
       \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = prod0_2;
+    \$270  = prod2_5;
     if (rst) begin
       \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = prod0_3;
+    \$271  = prod3_0;
     if (rst) begin
       \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = prod0_4;
+    \$272  = prod3_1;
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = prod0_5;
+    \$273  = prod3_2;
     if (rst) begin
       \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = prod1_0;
+    \$274  = prod3_3;
     if (rst) begin
       \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = prod1_1;
+    \$275  = prod3_4;
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = prod1_2;
+    \$276  = prod3_5;
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = prod1_3;
+    \$277  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
     if (rst) begin
-      \$277  = 17'h00000;
+      \$277  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = prod1_4;
+    \$278  = { \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86  };
     if (rst) begin
-      \$278  = 17'h00000;
+      \$278  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = prod1_5;
+    \$279  = \$87 [22:0];
     if (rst) begin
-      \$279  = 17'h00000;
+      \$279  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = prod2_0;
+    \$280  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
-      \$280  = 17'h00000;
+      \$280  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = prod2_1;
+    \$281  = { \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91  };
     if (rst) begin
-      \$281  = 17'h00000;
+      \$281  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = prod2_2;
+    \$282  = \$92 [22:0];
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = prod2_3;
+    \$283  = { \$95 [18], \$95 [18], \$95 [18], \$95 [18], \$95  };
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = prod2_4;
+    \$284  = { \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96  };
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = prod2_5;
+    \$285  = \$97 [22:0];
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = prod3_0;
+    \$286  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = prod3_1;
+    \$287  = { \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101  };
     if (rst) begin
-      \$287  = 17'h00000;
+      \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = prod3_2;
+    \$288  = \$102 [22:0];
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = prod3_3;
+    \$289  = v1;
     if (rst) begin
-      \$289  = 17'h00000;
+      \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = prod3_4;
+    \$290  = first1;
     if (rst) begin
-      \$290  = 17'h00000;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = prod3_5;
+    \$291  = last1;
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = { \$102 [18], \$102 [18], \$102 [18], \$102 [18], \$102  };
+    \$292  = nf1;
     if (rst) begin
-      \$292  = 23'h000000;
+      \$292  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = { \$103 [17], \$103 [17], \$103 [17], \$103 [17], \$103 [17], \$103  };
+    \$293  = v2;
     if (rst) begin
-      \$293  = 23'h000000;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = \$104 [22:0];
+    \$294  = first2;
     if (rst) begin
-      \$294  = 23'h000000;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = { \$107 [18], \$107 [18], \$107 [18], \$107 [18], \$107  };
+    \$295  = last2;
     if (rst) begin
-      \$295  = 23'h000000;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = { \$108 [17], \$108 [17], \$108 [17], \$108 [17], \$108 [17], \$108  };
+    \$296  = nf2;
     if (rst) begin
-      \$296  = 23'h000000;
+      \$296  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = \$109 [22:0];
+    \$297  = v3;
     if (rst) begin
-      \$297  = 23'h000000;
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = { \$112 [18], \$112 [18], \$112 [18], \$112 [18], \$112  };
+    \$298  = first3;
     if (rst) begin
-      \$298  = 23'h000000;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = { \$113 [17], \$113 [17], \$113 [17], \$113 [17], \$113 [17], \$113  };
+    \$299  = last3;
     if (rst) begin
-      \$299  = 23'h000000;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = \$114 [22:0];
+    \$300  = nf3;
     if (rst) begin
-      \$300  = 23'h000000;
+      \$300  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = { \$117 [18], \$117 [18], \$117 [18], \$117 [18], \$117  };
+    \$301  = v4;
     if (rst) begin
-      \$301  = 23'h000000;
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = { \$118 [17], \$118 [17], \$118 [17], \$118 [17], \$118 [17], \$118  };
+    \$302  = first4;
     if (rst) begin
-      \$302  = 23'h000000;
+      \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = \$119 [22:0];
+    \$303  = last4;
     if (rst) begin
-      \$303  = 23'h000000;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = v1;
+    \$304  = nf4;
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = first1;
+    \$305  = v5;
     if (rst) begin
       \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = last1;
+    \$306  = first5;
     if (rst) begin
       \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = nf1;
+    \$307  = last5;
     if (rst) begin
-      \$307  = 3'h0;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = v2;
+    \$308  = nf5;
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = first2;
+    \$309  = v6;
     if (rst) begin
       \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = last2;
+    \$310  = first6;
     if (rst) begin
       \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = nf2;
+    \$311  = last6;
     if (rst) begin
-      \$311  = 3'h0;
+      \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = v3;
+    \$312  = nf6;
     if (rst) begin
-      \$312  = 1'h0;
+      \$312  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = first3;
+    \$313  = v7;
     if (rst) begin
       \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = last3;
+    \$314  = first7;
     if (rst) begin
       \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = nf3;
+    \$315  = last7;
     if (rst) begin
-      \$315  = 3'h0;
+      \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = v4;
+    \$316  = nf7;
     if (rst) begin
-      \$316  = 1'h0;
+      \$316  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = first4;
+    \$317  = acc0;
+    if (v8) begin
+      \$317  = \$9 [22:0];
+    end
     if (rst) begin
-      \$317  = 1'h0;
+      \$317  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = last4;
+    \$318  = acc1;
+    if (v8) begin
+      \$318  = \$12 [22:0];
+    end
     if (rst) begin
-      \$318  = 1'h0;
+      \$318  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = nf4;
+    \$319  = acc2;
+    if (v8) begin
+      \$319  = \$15 [22:0];
+    end
     if (rst) begin
-      \$319  = 3'h0;
+      \$319  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = v5;
+    \$320  = acc3;
+    if (v8) begin
+      \$320  = \$18 [22:0];
+    end
     if (rst) begin
-      \$320  = 1'h0;
+      \$320  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = first5;
+    \$321  = \$106 [3:0];
     if (rst) begin
-      \$321  = 1'h0;
+      \$321  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = last5;
+    \$322  = \$signature__addr$40 ;
+    if (\$114 ) begin
+      \$322  = \$117 [3:0];
+    end
     if (rst) begin
-      \$322  = 1'h0;
+      \$322  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = nf5;
+    \$323  = \rport__addr$43 ;
+    if (\$121 ) begin
+      \$323  = \$124 [3:0];
+    end
     if (rst) begin
-      \$323  = 3'h0;
+      \$323  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = v6;
+    \$324  = \$138 [3:0];
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = first6;
+    \$325  = o__valid;
+    if (\$140 ) begin
+      \$325  = \$143 ;
+    end
     if (rst) begin
       \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = last6;
-    if (rst) begin
-      \$326  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = nf6;
-    if (rst) begin
-      \$327  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = acc0;
-    if (v7) begin
-      \$328  = \$9 [22:0];
+    \$326  = o__payload;
+    if (\$140 ) begin
+      \$326  = \$145 ;
     end
     if (rst) begin
-      \$328  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = acc1;
-    if (v7) begin
-      \$329  = \$12 [22:0];
-    end
-    if (rst) begin
-      \$329  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = acc2;
-    if (v7) begin
-      \$330  = \$15 [22:0];
-    end
-    if (rst) begin
-      \$330  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = acc3;
-    if (v7) begin
-      \$331  = \$18 [22:0];
-    end
-    if (rst) begin
-      \$331  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = \$123 [3:0];
-    if (rst) begin
-      \$332  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = \$signature__addr$40 ;
-    if (\$131 ) begin
-      \$333  = \$134 [2:0];
-    end
-    if (rst) begin
-      \$333  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = \rport__addr$43 ;
-    if (\$138 ) begin
-      \$334  = \$141 [2:0];
-    end
-    if (rst) begin
-      \$334  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = \$155 [3:0];
-    if (rst) begin
-      \$335  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = o__valid;
-    if (\$157 ) begin
-      \$336  = \$160 ;
-    end
-    if (rst) begin
-      \$336  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = o__payload;
-    if (\$157 ) begin
-      \$337  = \$162 ;
-    end
-    if (rst) begin
-      \$337  = 92'h00000000000000000000000;
+      \$326  = 92'h00000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -13827,24 +14274,24 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] \$17 ;
   reg \$170 ;
   reg \$171 ;
-  reg [24:0] \$172 ;
+  reg \$172 ;
   reg [24:0] \$173 ;
   reg [24:0] \$174 ;
   reg [24:0] \$175 ;
   reg [24:0] \$176 ;
   reg [24:0] \$177 ;
   reg [24:0] \$178 ;
-  reg [5:0] \$179 ;
+  reg [24:0] \$179 ;
   reg [35:0] \$18 ;
-  reg [5:0] \$180 ;
+  reg [24:0] \$180 ;
   reg [5:0] \$181 ;
   reg [5:0] \$182 ;
   reg [5:0] \$183 ;
   reg [5:0] \$184 ;
   reg [5:0] \$185 ;
-  reg [35:0] \$186 ;
-  reg [35:0] \$187 ;
-  reg [35:0] \$188 ;
+  reg [5:0] \$186 ;
+  reg [5:0] \$187 ;
+  reg [5:0] \$188 ;
   reg [35:0] \$189 ;
   reg [35:0] \$19 ;
   reg [35:0] \$190 ;
@@ -13859,140 +14306,164 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [35:0] \$199 ;
   wire [8:0] \$2 ;
   wire [33:0] \$20 ;
-  reg [22:0] \$200 ;
-  reg [16:0] \$201 ;
-  reg [16:0] \$202 ;
-  reg [33:0] \$203 ;
-  reg [33:0] \$204 ;
-  reg [16:0] \$205 ;
-  reg [7:0] \$206 ;
-  reg [24:0] \$207 ;
-  reg [24:0] \$208 ;
-  reg [5:0] \$209 ;
+  reg [35:0] \$200 ;
+  reg [35:0] \$201 ;
+  reg [35:0] \$202 ;
+  reg [35:0] \$203 ;
+  reg [35:0] \$204 ;
+  reg [22:0] \$205 ;
+  reg [16:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [33:0] \$208 ;
+  reg [33:0] \$209 ;
   wire [24:0] \$21 ;
-  reg [16:0] \$210 ;
-  reg [22:0] \$211 ;
-  reg [22:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [7:0] \$214 ;
-  reg [13:0] \$215 ;
-  reg [13:0] \$216 ;
-  reg [47:0] \$217 ;
-  reg [47:0] \$218 ;
-  reg \$219 ;
+  reg [33:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [22:0] \$218 ;
+  reg [22:0] \$219 ;
   wire [22:0] \$22 ;
-  reg \$220 ;
-  reg [49:0] \$221 ;
-  reg [24:0] \$222 ;
-  reg [24:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
-  reg [22:0] \$229 ;
+  reg [22:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [7:0] \$222 ;
+  reg [13:0] \$223 ;
+  reg [13:0] \$224 ;
+  reg [13:0] \$225 ;
+  reg [47:0] \$226 ;
+  reg [47:0] \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire [13:0] \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [7:0] \$235 ;
+  reg [49:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
   reg [24:0] \$236 ;
   reg [24:0] \$237 ;
-  reg [5:0] \$238 ;
-  reg [16:0] \$239 ;
+  reg [24:0] \$238 ;
+  reg [22:0] \$239 ;
   wire [34:0] \$24 ;
-  reg [22:0] \$240 ;
-  reg [22:0] \$241 ;
-  reg [5:0] \$242 ;
-  reg [7:0] \$243 ;
-  reg [13:0] \$244 ;
-  reg [13:0] \$245 ;
-  reg [47:0] \$246 ;
-  reg [47:0] \$247 ;
-  reg \$248 ;
-  reg \$249 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [33:0] \$242 ;
+  reg [33:0] \$243 ;
+  reg [33:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [24:0] \$247 ;
+  reg [24:0] \$248 ;
+  reg [24:0] \$249 ;
   wire [35:0] \$25 ;
-  reg [49:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [22:0] \$258 ;
-  reg [16:0] \$259 ;
+  reg [5:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [22:0] \$252 ;
+  reg [22:0] \$253 ;
+  reg [22:0] \$254 ;
+  reg [5:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [13:0] \$257 ;
+  reg [13:0] \$258 ;
+  reg [13:0] \$259 ;
   wire [55:0] \$26 ;
-  reg [16:0] \$260 ;
-  reg [33:0] \$261 ;
-  reg [33:0] \$262 ;
-  reg [16:0] \$263 ;
-  reg [7:0] \$264 ;
+  reg [47:0] \$260 ;
+  reg [47:0] \$261 ;
+  reg \$262 ;
+  reg \$263 ;
+  reg [49:0] \$264 ;
   reg [24:0] \$265 ;
   reg [24:0] \$266 ;
-  reg [5:0] \$267 ;
-  reg [16:0] \$268 ;
-  reg [22:0] \$269 ;
+  reg [24:0] \$267 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
   wire [56:0] \$27 ;
-  reg [22:0] \$270 ;
-  reg [5:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [13:0] \$273 ;
-  reg [13:0] \$274 ;
-  reg [47:0] \$275 ;
-  reg [47:0] \$276 ;
-  reg \$277 ;
-  reg \$278 ;
-  reg [49:0] \$279 ;
+  reg [24:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [22:0] \$273 ;
+  reg [16:0] \$274 ;
+  reg [16:0] \$275 ;
+  reg [33:0] \$276 ;
+  reg [33:0] \$277 ;
+  reg [33:0] \$278 ;
+  reg [16:0] \$279 ;
   wire [53:0] \$28 ;
-  reg [24:0] \$280 ;
+  reg [7:0] \$280 ;
   reg [24:0] \$281 ;
   reg [24:0] \$282 ;
   reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
+  reg [5:0] \$284 ;
+  reg [16:0] \$285 ;
+  reg [22:0] \$286 ;
   reg [22:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [16:0] \$289 ;
+  reg [22:0] \$288 ;
+  reg [5:0] \$289 ;
   wire [58:0] \$29 ;
-  reg [33:0] \$290 ;
-  reg [33:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [5:0] \$296 ;
-  reg [16:0] \$297 ;
-  reg [22:0] \$298 ;
-  reg [22:0] \$299 ;
+  reg [7:0] \$290 ;
+  reg [13:0] \$291 ;
+  reg [13:0] \$292 ;
+  reg [13:0] \$293 ;
+  reg [47:0] \$294 ;
+  reg [47:0] \$295 ;
+  reg \$296 ;
+  reg \$297 ;
+  reg [49:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [8:0] \$3 ;
   wire [76:0] \$30 ;
-  reg [5:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [13:0] \$302 ;
-  reg [13:0] \$303 ;
-  reg [47:0] \$304 ;
-  reg [47:0] \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg [49:0] \$308 ;
-  reg [7:0] \$309 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [22:0] \$307 ;
+  reg [16:0] \$308 ;
+  reg [16:0] \$309 ;
   wire [77:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [3:0] \$313 ;
-  reg [3:0] \$314 ;
-  reg [3:0] \$315 ;
-  reg [3:0] \$316 ;
-  reg \$317 ;
-  reg [31:0] \$318 ;
+  reg [33:0] \$310 ;
+  reg [33:0] \$311 ;
+  reg [33:0] \$312 ;
+  reg [16:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [24:0] \$315 ;
+  reg [24:0] \$316 ;
+  reg [24:0] \$317 ;
+  reg [5:0] \$318 ;
+  reg [16:0] \$319 ;
   wire [47:0] \$32 ;
+  reg [22:0] \$320 ;
+  reg [22:0] \$321 ;
+  reg [22:0] \$322 ;
+  reg [5:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [13:0] \$325 ;
+  reg [13:0] \$326 ;
+  reg [13:0] \$327 ;
+  reg [47:0] \$328 ;
+  reg [47:0] \$329 ;
   wire \$33 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg [49:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [3:0] \$337 ;
+  reg [3:0] \$338 ;
+  reg [3:0] \$339 ;
   wire \$34 ;
+  reg [3:0] \$340 ;
+  reg \$341 ;
+  reg [31:0] \$342 ;
   wire \$35 ;
   wire \$36 ;
   wire [48:0] \$37 ;
@@ -14122,6 +14593,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [35:0] rq0_half_5 = 36'h000000000;
   reg [35:0] rq0_half_6 = 36'h000000000;
   reg [35:0] rq0_half_7 = 36'h000000000;
+  reg [35:0] rq0_half_8 = 36'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -14133,6 +14605,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [35:0] rq0_mask_5 = 36'h000000000;
   reg [35:0] rq0_mask_6 = 36'h000000000;
   reg [35:0] rq0_mask_7 = 36'h000000000;
+  reg [35:0] rq0_mask_8 = 36'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -14140,15 +14613,20 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [22:0] rq0_part1_0 = 23'h000000;
   reg [22:0] rq0_part1_0_r = 23'h000000;
+  reg [22:0] rq0_part1_0_rr = 23'h000000;
   reg [13:0] rq0_part1_1 = 14'h0000;
   reg [13:0] rq0_part1_1_r = 14'h0000;
+  reg [13:0] rq0_part1_1_rr = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -14158,6 +14636,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -14178,15 +14657,20 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [22:0] rq1_part1_0 = 23'h000000;
   reg [22:0] rq1_part1_0_r = 23'h000000;
+  reg [22:0] rq1_part1_0_rr = 23'h000000;
   reg [13:0] rq1_part1_1 = 14'h0000;
   reg [13:0] rq1_part1_1_r = 14'h0000;
+  reg [13:0] rq1_part1_1_rr = 14'h0000;
   reg [47:0] rq1_prod = 48'h000000000000;
   wire [47:0] rq1_rem;
   reg rq1_tie = 1'h0;
@@ -14209,15 +14693,20 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [22:0] rq2_part1_0 = 23'h000000;
   reg [22:0] rq2_part1_0_r = 23'h000000;
+  reg [22:0] rq2_part1_0_rr = 23'h000000;
   reg [13:0] rq2_part1_1 = 14'h0000;
   reg [13:0] rq2_part1_1_r = 14'h0000;
+  reg [13:0] rq2_part1_1_rr = 14'h0000;
   reg [47:0] rq2_prod = 48'h000000000000;
   wire [47:0] rq2_rem;
   reg rq2_tie = 1'h0;
@@ -14240,15 +14729,20 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [22:0] rq3_part1_0 = 23'h000000;
   reg [22:0] rq3_part1_0_r = 23'h000000;
+  reg [22:0] rq3_part1_0_rr = 23'h000000;
   reg [13:0] rq3_part1_1 = 14'h0000;
   reg [13:0] rq3_part1_1_r = 14'h0000;
+  reg [13:0] rq3_part1_1_rr = 14'h0000;
   reg [47:0] rq3_prod = 48'h000000000000;
   wire [47:0] rq3_rem;
   reg rq3_tie = 1'h0;
@@ -14265,6 +14759,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -14530,7 +15025,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \port__data$23  = lut[\$3 [7:0]];
   assign \port__data$22  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [31:0] queue [8:0];
+  reg [31:0] queue [9:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -14541,14 +15036,15 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[6] = 32'd0;
     queue[7] = 32'd0;
     queue[8] = 32'd0;
+    queue[9] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'ha;
-  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_5 };
+  assign q_room = q_owed < 4'hb;
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
@@ -14559,7 +15055,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_8 & \$10 ;
+  assign \$signature__en  = rq_valid_9 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 3'h7;
   assign \$13  = group + 1'h1;
@@ -14573,10 +15069,10 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(3'h5) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -14650,15 +15146,15 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$130  = ~ \$129 ;
   assign \$131  = \$128  & \$130 ;
   assign \$132  = ~ \$131 ;
-  assign \$133  = rq_valid_8 & \$132 ;
-  assign \$134  = \$signature__addr  == 4'h8;
+  assign \$133  = rq_valid_9 & \$132 ;
+  assign \$134  = \$signature__addr  == 4'h9;
   assign \$135  = \$signature__addr  + 1'h1;
   assign \$136  = \$134  ? 5'h00 : \$135 ;
   assign \$137  = ~ o__valid;
   assign \$138  = \$137  | o__ready;
   assign \$139  = | q_stored;
   assign \$140  = \$138  & \$139 ;
-  assign \$141  = rport__addr == 4'h8;
+  assign \$141  = rport__addr == 4'h9;
   assign \$142  = rport__addr + 1'h1;
   assign \$143  = \$141  ? 5'h00 : \$142 ;
   assign \$144  = ~ o__valid;
@@ -14667,7 +15163,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$147  = ~ \$146 ;
   assign \$148  = \$145  & \$147 ;
   assign \$149  = ~ \$148 ;
-  assign \$150  = rq_valid_8 & \$149 ;
+  assign \$150  = rq_valid_9 & \$149 ;
   assign \$151  = q_stored + \$150 ;
   assign \$152  = ~ o__valid;
   assign \$153  = \$152  | o__ready;
@@ -14677,7 +15173,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$157  = ~ o__valid;
   assign \$158  = \$157  | o__ready;
   assign \$159  = | q_stored;
-  assign \$160  = \$159  | rq_valid_8;
+  assign \$160  = \$159  | rq_valid_9;
   assign \$161  = | q_stored;
   assign \$162  = \$161  ? rport__data : q_in;
   always @(posedge clk)
@@ -14699,299 +15195,347 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_8 <= \$171 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$172 ;
+    rq_valid_9 <= \$172 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$173 ;
+    rq0_mult_1 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$174 ;
+    rq0_mult_2 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$175 ;
+    rq0_mult_3 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$176 ;
+    rq0_mult_4 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$177 ;
+    rq0_mult_5 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$178 ;
+    rq0_mult_6 <= \$178 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$179 ;
+    rq0_mult_7 <= \$179 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$180 ;
+    rq0_mult_8 <= \$180 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$181 ;
+    rq0_shift_1 <= \$181 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$182 ;
+    rq0_shift_2 <= \$182 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$183 ;
+    rq0_shift_3 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$184 ;
+    rq0_shift_4 <= \$184 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$185 ;
+    rq0_shift_5 <= \$185 ;
   always @(posedge clk)
-    rq0_half_1 <= \$186 ;
+    rq0_shift_6 <= \$186 ;
   always @(posedge clk)
-    rq0_half_2 <= \$187 ;
+    rq0_shift_7 <= \$187 ;
   always @(posedge clk)
-    rq0_half_3 <= \$188 ;
+    rq0_shift_8 <= \$188 ;
   always @(posedge clk)
-    rq0_half_4 <= \$189 ;
+    rq0_half_1 <= \$189 ;
   always @(posedge clk)
-    rq0_half_5 <= \$190 ;
+    rq0_half_2 <= \$190 ;
   always @(posedge clk)
-    rq0_half_6 <= \$191 ;
+    rq0_half_3 <= \$191 ;
   always @(posedge clk)
-    rq0_half_7 <= \$192 ;
+    rq0_half_4 <= \$192 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$193 ;
+    rq0_half_5 <= \$193 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$194 ;
+    rq0_half_6 <= \$194 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$195 ;
+    rq0_half_7 <= \$195 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$196 ;
+    rq0_half_8 <= \$196 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$197 ;
+    rq0_mask_1 <= \$197 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$198 ;
+    rq0_mask_2 <= \$198 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$199 ;
+    rq0_mask_3 <= \$199 ;
   always @(posedge clk)
-    rq0_x <= \$200 ;
+    rq0_mask_4 <= \$200 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$201 ;
+    rq0_mask_5 <= \$201 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$202 ;
+    rq0_mask_6 <= \$202 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$203 ;
+    rq0_mask_7 <= \$203 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$204 ;
+    rq0_mask_8 <= \$204 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$205 ;
+    rq0_x <= \$205 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$206 ;
+    rq0_x0_0 <= \$206 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$207 ;
+    rq0_m0_0 <= \$207 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$208 ;
+    rq0_part0_0 <= \$208 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$209 ;
+    rq0_part0_0_r <= \$209 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$210 ;
+    rq0_part0_0_rr <= \$210 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$211 ;
+    rq0_x0_1 <= \$211 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$212 ;
+    rq0_m0_1 <= \$212 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$213 ;
+    rq0_part0_1 <= \$213 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$214 ;
+    rq0_part0_1_r <= \$214 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$215 ;
+    rq0_part0_1_rr <= \$215 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$216 ;
+    rq0_x1_0 <= \$216 ;
   always @(posedge clk)
-    rq0_prod <= \$217 ;
+    rq0_m1_0 <= \$217 ;
   always @(posedge clk)
-    rq0_floor <= \$218 ;
+    rq0_part1_0 <= \$218 ;
   always @(posedge clk)
-    rq0_above <= \$219 ;
+    rq0_part1_0_r <= \$219 ;
   always @(posedge clk)
-    rq0_tie <= \$220 ;
+    rq0_part1_0_rr <= \$220 ;
   always @(posedge clk)
-    rq0_code <= \$221 ;
+    rq0_x1_1 <= \$221 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$222 ;
+    rq0_m1_1 <= \$222 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$223 ;
+    rq0_part1_1 <= \$223 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$224 ;
+    rq0_part1_1_r <= \$224 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$225 ;
+    rq0_part1_1_rr <= \$225 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$226 ;
+    rq0_prod <= \$226 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$227 ;
+    rq0_floor <= \$227 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$228 ;
+    rq0_above <= \$228 ;
   always @(posedge clk)
-    rq1_x <= \$229 ;
+    rq0_tie <= \$229 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$230 ;
+    rq0_code <= \$230 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$231 ;
+    rq1_mult_1 <= \$231 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$232 ;
+    rq1_mult_2 <= \$232 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$233 ;
+    rq1_mult_3 <= \$233 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$234 ;
+    rq1_mult_4 <= \$234 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$235 ;
+    rq1_mult_5 <= \$235 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$236 ;
+    rq1_mult_6 <= \$236 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$237 ;
+    rq1_mult_7 <= \$237 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$238 ;
+    rq1_mult_8 <= \$238 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$239 ;
+    rq1_x <= \$239 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$240 ;
+    rq1_x0_0 <= \$240 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$241 ;
+    rq1_m0_0 <= \$241 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$242 ;
+    rq1_part0_0 <= \$242 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$243 ;
+    rq1_part0_0_r <= \$243 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$244 ;
+    rq1_part0_0_rr <= \$244 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$245 ;
+    rq1_x0_1 <= \$245 ;
   always @(posedge clk)
-    rq1_prod <= \$246 ;
+    rq1_m0_1 <= \$246 ;
   always @(posedge clk)
-    rq1_floor <= \$247 ;
+    rq1_part0_1 <= \$247 ;
   always @(posedge clk)
-    rq1_above <= \$248 ;
+    rq1_part0_1_r <= \$248 ;
   always @(posedge clk)
-    rq1_tie <= \$249 ;
+    rq1_part0_1_rr <= \$249 ;
   always @(posedge clk)
-    rq1_code <= \$250 ;
+    rq1_x1_0 <= \$250 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$251 ;
+    rq1_m1_0 <= \$251 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$252 ;
+    rq1_part1_0 <= \$252 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$253 ;
+    rq1_part1_0_r <= \$253 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$254 ;
+    rq1_part1_0_rr <= \$254 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$255 ;
+    rq1_x1_1 <= \$255 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$256 ;
+    rq1_m1_1 <= \$256 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$257 ;
+    rq1_part1_1 <= \$257 ;
   always @(posedge clk)
-    rq2_x <= \$258 ;
+    rq1_part1_1_r <= \$258 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$259 ;
+    rq1_part1_1_rr <= \$259 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$260 ;
+    rq1_prod <= \$260 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$261 ;
+    rq1_floor <= \$261 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$262 ;
+    rq1_above <= \$262 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$263 ;
+    rq1_tie <= \$263 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$264 ;
+    rq1_code <= \$264 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$265 ;
+    rq2_mult_1 <= \$265 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$266 ;
+    rq2_mult_2 <= \$266 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$267 ;
+    rq2_mult_3 <= \$267 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$268 ;
+    rq2_mult_4 <= \$268 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$269 ;
+    rq2_mult_5 <= \$269 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$270 ;
+    rq2_mult_6 <= \$270 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$271 ;
+    rq2_mult_7 <= \$271 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$272 ;
+    rq2_mult_8 <= \$272 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$273 ;
+    rq2_x <= \$273 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$274 ;
+    rq2_x0_0 <= \$274 ;
   always @(posedge clk)
-    rq2_prod <= \$275 ;
+    rq2_m0_0 <= \$275 ;
   always @(posedge clk)
-    rq2_floor <= \$276 ;
+    rq2_part0_0 <= \$276 ;
   always @(posedge clk)
-    rq2_above <= \$277 ;
+    rq2_part0_0_r <= \$277 ;
   always @(posedge clk)
-    rq2_tie <= \$278 ;
+    rq2_part0_0_rr <= \$278 ;
   always @(posedge clk)
-    rq2_code <= \$279 ;
+    rq2_x0_1 <= \$279 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$280 ;
+    rq2_m0_1 <= \$280 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$281 ;
+    rq2_part0_1 <= \$281 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$282 ;
+    rq2_part0_1_r <= \$282 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$283 ;
+    rq2_part0_1_rr <= \$283 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$284 ;
+    rq2_x1_0 <= \$284 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$285 ;
+    rq2_m1_0 <= \$285 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$286 ;
+    rq2_part1_0 <= \$286 ;
   always @(posedge clk)
-    rq3_x <= \$287 ;
+    rq2_part1_0_r <= \$287 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$288 ;
+    rq2_part1_0_rr <= \$288 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$289 ;
+    rq2_x1_1 <= \$289 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$290 ;
+    rq2_m1_1 <= \$290 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$291 ;
+    rq2_part1_1 <= \$291 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$292 ;
+    rq2_part1_1_r <= \$292 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$293 ;
+    rq2_part1_1_rr <= \$293 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$294 ;
+    rq2_prod <= \$294 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$295 ;
+    rq2_floor <= \$295 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$296 ;
+    rq2_above <= \$296 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$297 ;
+    rq2_tie <= \$297 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$298 ;
+    rq2_code <= \$298 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$299 ;
+    rq3_mult_1 <= \$299 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$300 ;
+    rq3_mult_2 <= \$300 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$301 ;
+    rq3_mult_3 <= \$301 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$302 ;
+    rq3_mult_4 <= \$302 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$303 ;
+    rq3_mult_5 <= \$303 ;
   always @(posedge clk)
-    rq3_prod <= \$304 ;
+    rq3_mult_6 <= \$304 ;
   always @(posedge clk)
-    rq3_floor <= \$305 ;
+    rq3_mult_7 <= \$305 ;
   always @(posedge clk)
-    rq3_above <= \$306 ;
+    rq3_mult_8 <= \$306 ;
   always @(posedge clk)
-    rq3_tie <= \$307 ;
+    rq3_x <= \$307 ;
   always @(posedge clk)
-    rq3_code <= \$308 ;
+    rq3_x0_0 <= \$308 ;
   always @(posedge clk)
-    rq0_out <= \$309 ;
+    rq3_m0_0 <= \$309 ;
   always @(posedge clk)
-    rq1_out <= \$310 ;
+    rq3_part0_0 <= \$310 ;
   always @(posedge clk)
-    rq2_out <= \$311 ;
+    rq3_part0_0_r <= \$311 ;
   always @(posedge clk)
-    rq3_out <= \$312 ;
+    rq3_part0_0_rr <= \$312 ;
   always @(posedge clk)
-    q_owed <= \$313 ;
+    rq3_x0_1 <= \$313 ;
   always @(posedge clk)
-    \$signature__addr  <= \$314 ;
+    rq3_m0_1 <= \$314 ;
   always @(posedge clk)
-    rport__addr <= \$315 ;
+    rq3_part0_1 <= \$315 ;
   always @(posedge clk)
-    q_stored <= \$316 ;
+    rq3_part0_1_r <= \$316 ;
   always @(posedge clk)
-    o__valid <= \$317 ;
+    rq3_part0_1_rr <= \$317 ;
   always @(posedge clk)
-    o__payload <= \$318 ;
+    rq3_x1_0 <= \$318 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$319 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$320 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$321 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$322 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$323 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$324 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$325 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$326 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$327 ;
+  always @(posedge clk)
+    rq3_prod <= \$328 ;
+  always @(posedge clk)
+    rq3_floor <= \$329 ;
+  always @(posedge clk)
+    rq3_above <= \$330 ;
+  always @(posedge clk)
+    rq3_tie <= \$331 ;
+  always @(posedge clk)
+    rq3_code <= \$332 ;
+  always @(posedge clk)
+    rq0_out <= \$333 ;
+  always @(posedge clk)
+    rq1_out <= \$334 ;
+  always @(posedge clk)
+    rq2_out <= \$335 ;
+  always @(posedge clk)
+    rq3_out <= \$336 ;
+  always @(posedge clk)
+    q_owed <= \$337 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$338 ;
+  always @(posedge clk)
+    rport__addr <= \$339 ;
+  always @(posedge clk)
+    q_stored <= \$340 ;
+  always @(posedge clk)
+    o__valid <= \$341 ;
+  always @(posedge clk)
+    o__payload <= \$342 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -15214,1043 +15758,1211 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = \$16 ;
+    \$172  = rq_valid_8;
     if (rst) begin
-      \$172  = 25'h0000000;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = rq0_mult_1;
+    \$173  = \$16 ;
     if (rst) begin
       \$173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = rq0_mult_2;
+    \$174  = rq0_mult_1;
     if (rst) begin
       \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = rq0_mult_3;
+    \$175  = rq0_mult_2;
     if (rst) begin
       \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = rq0_mult_4;
+    \$176  = rq0_mult_3;
     if (rst) begin
       \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = rq0_mult_5;
+    \$177  = rq0_mult_4;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = rq0_mult_6;
+    \$178  = rq0_mult_5;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = \$17 ;
+    \$179  = rq0_mult_6;
     if (rst) begin
-      \$179  = 6'h00;
+      \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = rq0_shift_1;
+    \$180  = rq0_mult_7;
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = rq0_shift_2;
+    \$181  = \$17 ;
     if (rst) begin
       \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = rq0_shift_3;
+    \$182  = rq0_shift_1;
     if (rst) begin
       \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = rq0_shift_4;
+    \$183  = rq0_shift_2;
     if (rst) begin
       \$183  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = rq0_shift_5;
+    \$184  = rq0_shift_3;
     if (rst) begin
       \$184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = rq0_shift_6;
+    \$185  = rq0_shift_4;
     if (rst) begin
       \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = \$18 ;
+    \$186  = rq0_shift_5;
     if (rst) begin
-      \$186  = 36'h000000000;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = rq0_half_1;
+    \$187  = rq0_shift_6;
     if (rst) begin
-      \$187  = 36'h000000000;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$188  = rq0_half_2;
+    \$188  = rq0_shift_7;
     if (rst) begin
-      \$188  = 36'h000000000;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$189  = rq0_half_3;
+    \$189  = \$18 ;
     if (rst) begin
       \$189  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$190  = rq0_half_4;
+    \$190  = rq0_half_1;
     if (rst) begin
       \$190  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$191  = rq0_half_5;
+    \$191  = rq0_half_2;
     if (rst) begin
       \$191  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$192  = rq0_half_6;
+    \$192  = rq0_half_3;
     if (rst) begin
       \$192  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$193  = \$19 ;
+    \$193  = rq0_half_4;
     if (rst) begin
       \$193  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$194  = rq0_mask_1;
+    \$194  = rq0_half_5;
     if (rst) begin
       \$194  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$195  = rq0_mask_2;
+    \$195  = rq0_half_6;
     if (rst) begin
       \$195  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$196  = rq0_mask_3;
+    \$196  = rq0_half_7;
     if (rst) begin
       \$196  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$197  = rq0_mask_4;
+    \$197  = \$19 ;
     if (rst) begin
       \$197  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$198  = rq0_mask_5;
+    \$198  = rq0_mask_1;
     if (rst) begin
       \$198  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$199  = rq0_mask_6;
+    \$199  = rq0_mask_2;
     if (rst) begin
       \$199  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$200  = i__payload[22:0];
+    \$200  = rq0_mask_3;
     if (rst) begin
-      \$200  = 23'h000000;
+      \$200  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = rq0_x[16:0];
+    \$201  = rq0_mask_4;
     if (rst) begin
-      \$201  = 17'h00000;
+      \$201  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = rq0_mult_1[16:0];
+    \$202  = rq0_mask_5;
     if (rst) begin
-      \$202  = 17'h00000;
+      \$202  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = \$20 ;
+    \$203  = rq0_mask_6;
     if (rst) begin
-      \$203  = 34'h000000000;
+      \$203  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = rq0_part0_0;
+    \$204  = rq0_mask_7;
     if (rst) begin
-      \$204  = 34'h000000000;
+      \$204  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = rq0_x[16:0];
+    \$205  = i__payload[22:0];
     if (rst) begin
-      \$205  = 17'h00000;
+      \$205  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = rq0_mult_1[24:17];
+    \$206  = rq0_x[16:0];
     if (rst) begin
-      \$206  = 8'h00;
+      \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = \$21 ;
+    \$207  = rq0_mult_1[16:0];
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = rq0_part0_1;
+    \$208  = \$20 ;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = rq0_x[22:17];
+    \$209  = rq0_part0_0;
     if (rst) begin
-      \$209  = 6'h00;
+      \$209  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = rq0_mult_1[16:0];
+    \$210  = rq0_part0_0_r;
     if (rst) begin
-      \$210  = 17'h00000;
+      \$210  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = \$22 ;
+    \$211  = rq0_x[16:0];
     if (rst) begin
-      \$211  = 23'h000000;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = rq0_part1_0;
+    \$212  = rq0_mult_1[24:17];
     if (rst) begin
-      \$212  = 23'h000000;
+      \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = rq0_x[22:17];
+    \$213  = \$21 ;
     if (rst) begin
-      \$213  = 6'h00;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = rq0_mult_1[24:17];
+    \$214  = rq0_part0_1;
     if (rst) begin
-      \$214  = 8'h00;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = \$23 ;
+    \$215  = rq0_part0_1_r;
     if (rst) begin
-      \$215  = 14'h0000;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = rq0_part1_1;
+    \$216  = rq0_x[22:17];
     if (rst) begin
-      \$216  = 14'h0000;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = \$31 [47:0];
+    \$217  = rq0_mult_1[16:0];
     if (rst) begin
-      \$217  = 48'h000000000000;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = \$32 ;
+    \$218  = \$22 ;
     if (rst) begin
-      \$218  = 48'h000000000000;
+      \$218  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = \$33 ;
+    \$219  = rq0_part1_0;
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = \$36 ;
+    \$220  = rq0_part1_0_r;
     if (rst) begin
-      \$220  = 1'h0;
+      \$220  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = \$40 ;
+    \$221  = rq0_x[22:17];
     if (rst) begin
-      \$221  = 50'h0000000000000;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = \$41 ;
+    \$222  = rq0_mult_1[24:17];
     if (rst) begin
-      \$222  = 25'h0000000;
+      \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = rq1_mult_1;
+    \$223  = \$23 ;
     if (rst) begin
-      \$223  = 25'h0000000;
+      \$223  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = rq1_mult_2;
+    \$224  = rq0_part1_1;
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = rq1_mult_3;
+    \$225  = rq0_part1_1_r;
     if (rst) begin
-      \$225  = 25'h0000000;
+      \$225  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = rq1_mult_4;
+    \$226  = \$31 [47:0];
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = rq1_mult_5;
+    \$227  = \$32 ;
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = rq1_mult_6;
+    \$228  = \$33 ;
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = i__payload[45:23];
+    \$229  = \$36 ;
     if (rst) begin
-      \$229  = 23'h000000;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$230  = rq1_x[16:0];
+    \$230  = \$40 ;
     if (rst) begin
-      \$230  = 17'h00000;
+      \$230  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = rq1_mult_1[16:0];
+    \$231  = \$41 ;
     if (rst) begin
-      \$231  = 17'h00000;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = \$42 ;
+    \$232  = rq1_mult_1;
     if (rst) begin
-      \$232  = 34'h000000000;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = rq1_part0_0;
+    \$233  = rq1_mult_2;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = rq1_x[16:0];
+    \$234  = rq1_mult_3;
     if (rst) begin
-      \$234  = 17'h00000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$235  = rq1_mult_1[24:17];
+    \$235  = rq1_mult_4;
     if (rst) begin
-      \$235  = 8'h00;
+      \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$236  = \$43 ;
+    \$236  = rq1_mult_5;
     if (rst) begin
       \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$237  = rq1_part0_1;
+    \$237  = rq1_mult_6;
     if (rst) begin
       \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$238  = rq1_x[22:17];
+    \$238  = rq1_mult_7;
     if (rst) begin
-      \$238  = 6'h00;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$239  = rq1_mult_1[16:0];
+    \$239  = i__payload[45:23];
     if (rst) begin
-      \$239  = 17'h00000;
+      \$239  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$240  = \$44 ;
+    \$240  = rq1_x[16:0];
     if (rst) begin
-      \$240  = 23'h000000;
+      \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$241  = rq1_part1_0;
+    \$241  = rq1_mult_1[16:0];
     if (rst) begin
-      \$241  = 23'h000000;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$242  = rq1_x[22:17];
+    \$242  = \$42 ;
     if (rst) begin
-      \$242  = 6'h00;
+      \$242  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$243  = rq1_mult_1[24:17];
+    \$243  = rq1_part0_0;
     if (rst) begin
-      \$243  = 8'h00;
+      \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$244  = \$45 ;
+    \$244  = rq1_part0_0_r;
     if (rst) begin
-      \$244  = 14'h0000;
+      \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$245  = rq1_part1_1;
+    \$245  = rq1_x[16:0];
     if (rst) begin
-      \$245  = 14'h0000;
+      \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$246  = \$53 [47:0];
+    \$246  = rq1_mult_1[24:17];
     if (rst) begin
-      \$246  = 48'h000000000000;
+      \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$247  = \$54 ;
+    \$247  = \$43 ;
     if (rst) begin
-      \$247  = 48'h000000000000;
+      \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$248  = \$55 ;
+    \$248  = rq1_part0_1;
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$249  = \$58 ;
+    \$249  = rq1_part0_1_r;
     if (rst) begin
-      \$249  = 1'h0;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$250  = \$62 ;
+    \$250  = rq1_x[22:17];
     if (rst) begin
-      \$250  = 50'h0000000000000;
+      \$250  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$251  = \$63 ;
+    \$251  = rq1_mult_1[16:0];
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$252  = rq2_mult_1;
+    \$252  = \$44 ;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$253  = rq2_mult_2;
+    \$253  = rq1_part1_0;
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$254  = rq2_mult_3;
+    \$254  = rq1_part1_0_r;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$255  = rq2_mult_4;
+    \$255  = rq1_x[22:17];
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$256  = rq2_mult_5;
+    \$256  = rq1_mult_1[24:17];
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$257  = rq2_mult_6;
+    \$257  = \$45 ;
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$258  = i__payload[68:46];
+    \$258  = rq1_part1_1;
     if (rst) begin
-      \$258  = 23'h000000;
+      \$258  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$259  = rq2_x[16:0];
+    \$259  = rq1_part1_1_r;
     if (rst) begin
-      \$259  = 17'h00000;
+      \$259  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$260  = rq2_mult_1[16:0];
+    \$260  = \$53 [47:0];
     if (rst) begin
-      \$260  = 17'h00000;
+      \$260  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$261  = \$64 ;
+    \$261  = \$54 ;
     if (rst) begin
-      \$261  = 34'h000000000;
+      \$261  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$262  = rq2_part0_0;
+    \$262  = \$55 ;
     if (rst) begin
-      \$262  = 34'h000000000;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$263  = rq2_x[16:0];
+    \$263  = \$58 ;
     if (rst) begin
-      \$263  = 17'h00000;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$264  = rq2_mult_1[24:17];
+    \$264  = \$62 ;
     if (rst) begin
-      \$264  = 8'h00;
+      \$264  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$265  = \$65 ;
+    \$265  = \$63 ;
     if (rst) begin
       \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$266  = rq2_part0_1;
+    \$266  = rq2_mult_1;
     if (rst) begin
       \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$267  = rq2_x[22:17];
+    \$267  = rq2_mult_2;
     if (rst) begin
-      \$267  = 6'h00;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$268  = rq2_mult_1[16:0];
+    \$268  = rq2_mult_3;
     if (rst) begin
-      \$268  = 17'h00000;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$269  = \$66 ;
+    \$269  = rq2_mult_4;
     if (rst) begin
-      \$269  = 23'h000000;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$270  = rq2_part1_0;
+    \$270  = rq2_mult_5;
     if (rst) begin
-      \$270  = 23'h000000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$271  = rq2_x[22:17];
+    \$271  = rq2_mult_6;
     if (rst) begin
-      \$271  = 6'h00;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$272  = rq2_mult_1[24:17];
+    \$272  = rq2_mult_7;
     if (rst) begin
-      \$272  = 8'h00;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$273  = \$67 ;
+    \$273  = i__payload[68:46];
     if (rst) begin
-      \$273  = 14'h0000;
+      \$273  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$274  = rq2_part1_1;
+    \$274  = rq2_x[16:0];
     if (rst) begin
-      \$274  = 14'h0000;
+      \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$275  = \$75 [47:0];
+    \$275  = rq2_mult_1[16:0];
     if (rst) begin
-      \$275  = 48'h000000000000;
+      \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$276  = \$76 ;
+    \$276  = \$64 ;
     if (rst) begin
-      \$276  = 48'h000000000000;
+      \$276  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$277  = \$77 ;
+    \$277  = rq2_part0_0;
     if (rst) begin
-      \$277  = 1'h0;
+      \$277  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = \$80 ;
+    \$278  = rq2_part0_0_r;
     if (rst) begin
-      \$278  = 1'h0;
+      \$278  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$279  = \$84 ;
+    \$279  = rq2_x[16:0];
     if (rst) begin
-      \$279  = 50'h0000000000000;
+      \$279  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$280  = \$85 ;
+    \$280  = rq2_mult_1[24:17];
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$281  = rq3_mult_1;
+    \$281  = \$65 ;
     if (rst) begin
       \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$282  = rq3_mult_2;
+    \$282  = rq2_part0_1;
     if (rst) begin
       \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$283  = rq3_mult_3;
+    \$283  = rq2_part0_1_r;
     if (rst) begin
       \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$284  = rq3_mult_4;
+    \$284  = rq2_x[22:17];
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$285  = rq3_mult_5;
+    \$285  = rq2_mult_1[16:0];
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$286  = rq3_mult_6;
+    \$286  = \$66 ;
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$287  = i__payload[91:69];
+    \$287  = rq2_part1_0;
     if (rst) begin
       \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$288  = rq3_x[16:0];
+    \$288  = rq2_part1_0_r;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$289  = rq3_mult_1[16:0];
+    \$289  = rq2_x[22:17];
     if (rst) begin
-      \$289  = 17'h00000;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$290  = \$86 ;
+    \$290  = rq2_mult_1[24:17];
     if (rst) begin
-      \$290  = 34'h000000000;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$291  = rq3_part0_0;
+    \$291  = \$67 ;
     if (rst) begin
-      \$291  = 34'h000000000;
+      \$291  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$292  = rq3_x[16:0];
+    \$292  = rq2_part1_1;
     if (rst) begin
-      \$292  = 17'h00000;
+      \$292  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$293  = rq3_mult_1[24:17];
+    \$293  = rq2_part1_1_r;
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$294  = \$87 ;
+    \$294  = \$75 [47:0];
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$294  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$295  = rq3_part0_1;
+    \$295  = \$76 ;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$296  = rq3_x[22:17];
+    \$296  = \$77 ;
     if (rst) begin
-      \$296  = 6'h00;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$297  = rq3_mult_1[16:0];
+    \$297  = \$80 ;
     if (rst) begin
-      \$297  = 17'h00000;
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$298  = \$88 ;
+    \$298  = \$84 ;
     if (rst) begin
-      \$298  = 23'h000000;
+      \$298  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$299  = rq3_part1_0;
+    \$299  = \$85 ;
     if (rst) begin
-      \$299  = 23'h000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$300  = rq3_x[22:17];
+    \$300  = rq3_mult_1;
     if (rst) begin
-      \$300  = 6'h00;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$301  = rq3_mult_1[24:17];
+    \$301  = rq3_mult_2;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$302  = \$89 ;
+    \$302  = rq3_mult_3;
     if (rst) begin
-      \$302  = 14'h0000;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$303  = rq3_part1_1;
+    \$303  = rq3_mult_4;
     if (rst) begin
-      \$303  = 14'h0000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$304  = \$97 [47:0];
+    \$304  = rq3_mult_5;
     if (rst) begin
-      \$304  = 48'h000000000000;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$305  = \$98 ;
+    \$305  = rq3_mult_6;
     if (rst) begin
-      \$305  = 48'h000000000000;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$306  = \$99 ;
+    \$306  = rq3_mult_7;
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$307  = \$102 ;
+    \$307  = i__payload[91:69];
     if (rst) begin
-      \$307  = 1'h0;
+      \$307  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$308  = \$106 ;
+    \$308  = rq3_x[16:0];
     if (rst) begin
-      \$308  = 50'h0000000000000;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$309  = \$110 [7:0];
+    \$309  = rq3_mult_1[16:0];
     if (rst) begin
-      \$309  = 8'h00;
+      \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$310  = \$114 [7:0];
+    \$310  = \$86 ;
     if (rst) begin
-      \$310  = 8'h00;
+      \$310  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$311  = \$118 [7:0];
+    \$311  = rq3_part0_0;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$312  = \$122 [7:0];
+    \$312  = rq3_part0_0_r;
     if (rst) begin
-      \$312  = 8'h00;
+      \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$313  = \$126 [3:0];
+    \$313  = rq3_x[16:0];
     if (rst) begin
-      \$313  = 4'h0;
+      \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$314  = \$signature__addr ;
+    \$314  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$314  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$315  = \$87 ;
+    if (rst) begin
+      \$315  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$316  = rq3_part0_1;
+    if (rst) begin
+      \$316  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$317  = rq3_part0_1_r;
+    if (rst) begin
+      \$317  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$318  = rq3_x[22:17];
+    if (rst) begin
+      \$318  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$319  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$319  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$320  = \$88 ;
+    if (rst) begin
+      \$320  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$321  = rq3_part1_0;
+    if (rst) begin
+      \$321  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$322  = rq3_part1_0_r;
+    if (rst) begin
+      \$322  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$323  = rq3_x[22:17];
+    if (rst) begin
+      \$323  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$324  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$324  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$325  = \$89 ;
+    if (rst) begin
+      \$325  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$326  = rq3_part1_1;
+    if (rst) begin
+      \$326  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$327  = rq3_part1_1_r;
+    if (rst) begin
+      \$327  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$328  = \$97 [47:0];
+    if (rst) begin
+      \$328  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$329  = \$98 ;
+    if (rst) begin
+      \$329  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$330  = \$99 ;
+    if (rst) begin
+      \$330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$331  = \$102 ;
+    if (rst) begin
+      \$331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$332  = \$106 ;
+    if (rst) begin
+      \$332  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$333  = \$110 [7:0];
+    if (rst) begin
+      \$333  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$334  = \$114 [7:0];
+    if (rst) begin
+      \$334  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$335  = \$118 [7:0];
+    if (rst) begin
+      \$335  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$336  = \$122 [7:0];
+    if (rst) begin
+      \$336  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$337  = \$126 [3:0];
+    if (rst) begin
+      \$337  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$338  = \$signature__addr ;
     if (\$133 ) begin
-      \$314  = \$136 [3:0];
+      \$338  = \$136 [3:0];
     end
     if (rst) begin
-      \$314  = 4'h0;
+      \$338  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$315  = rport__addr;
+    \$339  = rport__addr;
     if (\$140 ) begin
-      \$315  = \$143 [3:0];
+      \$339  = \$143 [3:0];
     end
     if (rst) begin
-      \$315  = 4'h0;
+      \$339  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$316  = \$156 [3:0];
+    \$340  = \$156 [3:0];
     if (rst) begin
-      \$316  = 4'h0;
+      \$340  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$317  = o__valid;
+    \$341  = o__valid;
     if (\$158 ) begin
-      \$317  = \$160 ;
+      \$341  = \$160 ;
     end
     if (rst) begin
-      \$317  = 1'h0;
+      \$341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$318  = o__payload;
+    \$342  = o__payload;
     if (\$158 ) begin
-      \$318  = \$162 ;
+      \$342  = \$162 ;
     end
     if (rst) begin
-      \$318  = 32'd0;
+      \$342  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -16283,28 +16995,28 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign rq2_rem[34:0] = rq2_prod[34:0];
   assign rq3_rem[47:35] = 13'h0000;
   assign rq3_rem[34:0] = rq3_prod[34:0];
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
-  assign \$46  = { 1'h0, rq1_part0_0_r };
-  assign \$48  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$50  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
-  assign \$52  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$46  = { 1'h0, rq1_part0_0_rr };
+  assign \$48  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$50  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$52  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
   assign \$54  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
   assign \$57  = 1'h1;
   assign \$58  = \$56 ;
-  assign \$68  = { 1'h0, rq2_part0_0_r };
-  assign \$70  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$72  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
-  assign \$74  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
+  assign \$68  = { 1'h0, rq2_part0_0_rr };
+  assign \$70  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$72  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$74  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
   assign \$76  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
   assign \$79  = 1'h1;
   assign \$80  = \$78 ;
-  assign \$90  = { 1'h0, rq3_part0_0_r };
-  assign \$92  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$94  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
-  assign \$96  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
+  assign \$90  = { 1'h0, rq3_part0_0_rr };
+  assign \$92  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$94  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$96  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
   assign \$98  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
   assign \$101  = 1'h1;
   assign \$102  = \$100 ;
@@ -16315,14 +17027,14 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [8:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
+  reg [7:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [16:0] \$107 ;
   reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire \$11 ;
@@ -16331,38 +17043,41 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [22:0] \$116 ;
+  reg [22:0] \$115 ;
+  reg \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg \$119 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
-  reg [3:0] \$120 ;
+  reg \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
-  reg [3:0] \$124 ;
+  reg [3:0] \$123 ;
+  reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
-  reg [3:0] \$128 ;
+  reg [3:0] \$127 ;
+  reg \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg [3:0] \$132 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
-  reg [3:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg [2:0] \$139 ;
+  reg [3:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [3:0] \$139 ;
   wire \$14 ;
-  reg [2:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg \$142 ;
-  reg [22:0] \$143 ;
+  reg [22:0] \$140 ;
+  reg [3:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [2:0] \$143 ;
+  reg [3:0] \$144 ;
+  reg \$145 ;
+  reg [22:0] \$146 ;
   wire \$15 ;
   wire \$16 ;
   reg [3:0] \$17 ;
@@ -16375,26 +17090,26 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [7:0] \$23 ;
   wire [7:0] \$24 ;
   wire [31:0] \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [31:0] \$28 ;
+  wire [8:0] \$26 ;
+  wire [8:0] \$27 ;
+  wire [8:0] \$28 ;
   wire [8:0] \$29 ;
   wire \$3 ;
-  wire [8:0] \$30 ;
-  wire [8:0] \$31 ;
-  wire [8:0] \$32 ;
+  wire [16:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
   wire [16:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [17:0] \$37 ;
-  wire [17:0] \$38 ;
-  wire [18:0] \$39 ;
+  wire [17:0] \$34 ;
+  wire [17:0] \$35 ;
+  wire [18:0] \$36 ;
+  wire \$37 ;
+  wire [4:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [4:0] \$41 ;
+  wire [5:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [5:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -16402,60 +17117,60 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [3:0] \$50 ;
+  wire [3:0] \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
+  wire [3:0] \$57 ;
+  wire [3:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire \$60 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [22:0] \$7 ;
-  wire [3:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [5:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [4:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [22:0] \$79 ;
   wire [22:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [22:0] \$82 ;
-  reg [3:0] \$83 ;
-  reg [2:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
+  reg [3:0] \$80 ;
+  reg [2:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg [6:0] \$85 ;
+  reg [31:0] \$86 ;
   reg \$87 ;
-  reg [6:0] \$88 ;
-  reg [31:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [23:0] \$9 ;
   reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [3:0] \$94 ;
-  reg [6:0] \$95 ;
+  reg [3:0] \$91 ;
+  reg [31:0] \$92 ;
+  reg [6:0] \$93 ;
+  reg [6:0] \$94 ;
+  reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [8:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -16472,6 +17187,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -16491,6 +17207,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -16498,6 +17215,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
@@ -16523,7 +17241,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -16534,19 +17252,21 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [22:0] \rport__data$82 ;
+  wire [22:0] \rport__data$88 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t_mid = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -16559,6 +17279,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] x0_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -16588,7 +17309,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [6:0];
+  reg [22:0] queue [7:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -16597,12 +17318,13 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[4] = 23'h000000;
     queue[5] = 23'h000000;
     queue[6] = 23'h000000;
+    queue[7] = 23'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$82  = queue[\rport__addr$30 ];
+  assign \rport__data$88  = queue[\rport__addr$30 ];
   reg [31:0] rom0 [79:0];
   initial begin
     rom0[0] = 32'd1596952086;
@@ -16691,7 +17413,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -16701,9 +17423,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v6 & last6;
+  assign \$10  = v7 & last7;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -16715,189 +17437,198 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 8'h00 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = from_input ? x_reg : rport__data;
-  assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(x0_0) - $signed(8'h80);
-  assign \$30  = $signed(x0_1) - $signed(8'h80);
-  assign \$31  = $signed(x0_2) - $signed(8'h80);
-  assign \$32  = $signed(x0_3) - $signed(8'h80);
-  assign \$33  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$34  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$35  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$36  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$37  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$38  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = issue & last_t;
-  assign \$41  = q_owed + \$40 ;
-  assign \$42  = o__valid & o__ready;
-  assign \$43  = \$41  - \$42 ;
-  assign \$44  = v6 & last6;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$46  & \$48 ;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$44  & \$50 ;
-  assign \$52  = \$signature__addr$27  == 3'h6;
-  assign \$53  = \$signature__addr$27  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \rport__addr$30  == 3'h6;
-  assign \$60  = \rport__addr$30  + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
-  assign \$62  = v6 & last6;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$62  & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
+  assign \$26  = $signed(x0_0) - $signed(8'h80);
+  assign \$27  = $signed(x0_1) - $signed(8'h80);
+  assign \$28  = $signed(x0_2) - $signed(8'h80);
+  assign \$29  = $signed(x0_3) - $signed(8'h80);
+  assign \$30  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$31  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$32  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$33  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$34  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$35  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$36  = $signed(\$34 ) + $signed(\$35 );
+  assign \$37  = issue & last_t;
+  assign \$38  = q_owed + \$37 ;
+  assign \$39  = o__valid & o__ready;
+  assign \$40  = \$38  - \$39 ;
+  assign \$41  = v7 & last7;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$44  = | q_stored;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$43  & \$45 ;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$41  & \$47 ;
+  assign \$49  = \$signature__addr$27  == 3'h7;
+  assign \$50  = \$signature__addr$27  + 1'h1;
+  assign \$51  = \$49  ? 4'h0 : \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \rport__addr$30  == 3'h7;
+  assign \$57  = \rport__addr$30  + 1'h1;
+  assign \$58  = \$56  ? 4'h0 : \$57 ;
+  assign \$59  = v7 & last7;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$61  & \$63 ;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$59  & \$65 ;
+  assign \$67  = q_stored + \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = \$67  - \$71 ;
+  assign \$73  = ~ o__valid;
+  assign \$74  = \$73  | o__ready;
+  assign \$75  = | q_stored;
+  assign \$76  = v7 & last7;
+  assign \$77  = \$75  | \$76 ;
   assign \$78  = | q_stored;
-  assign \$79  = v6 & last6;
-  assign \$80  = \$78  | \$79 ;
-  assign \$81  = | q_stored;
-  assign \$82  = \$81  ? \rport__data$82  : \$9 [22:0];
+  assign \$79  = \$78  ? \rport__data$88  : \$9 [22:0];
   always @(posedge clk)
-    nf_t <= \$83 ;
+    nf_t <= \$80 ;
   always @(posedge clk)
-    \$signature__addr  <= \$84 ;
+    \$signature__addr  <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$85 ;
+    reads_input_t <= \$82 ;
   always @(posedge clk)
-    first_t <= \$86 ;
+    first_t <= \$83 ;
   always @(posedge clk)
-    last_t <= \$87 ;
+    last_t <= \$84 ;
   always @(posedge clk)
-    t <= \$88 ;
+    t <= \$85 ;
   always @(posedge clk)
-    x_reg <= \$89 ;
+    x_reg <= \$86 ;
   always @(posedge clk)
-    from_input <= \$90 ;
+    from_input <= \$87 ;
   always @(posedge clk)
-    v1 <= \$91 ;
+    v1 <= \$88 ;
   always @(posedge clk)
-    first1 <= \$92 ;
+    first1 <= \$89 ;
   always @(posedge clk)
-    last1 <= \$93 ;
+    last1 <= \$90 ;
   always @(posedge clk)
-    nf1 <= \$94 ;
+    nf1 <= \$91 ;
   always @(posedge clk)
-    port__addr <= \$95 ;
+    x_mid <= \$92 ;
   always @(posedge clk)
-    x0_0 <= \$96 ;
+    t_mid <= \$93 ;
   always @(posedge clk)
-    x0_1 <= \$97 ;
+    port__addr <= \$94 ;
   always @(posedge clk)
-    x0_2 <= \$98 ;
+    x0_0 <= \$95 ;
   always @(posedge clk)
-    x0_3 <= \$99 ;
+    x0_1 <= \$96 ;
   always @(posedge clk)
-    xoff0_0 <= \$100 ;
+    x0_2 <= \$97 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    x0_3 <= \$98 ;
   always @(posedge clk)
-    xoff0_1 <= \$102 ;
+    xoff0_0 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$103 ;
+    w0_0 <= \$100 ;
   always @(posedge clk)
-    xoff0_2 <= \$104 ;
+    xoff0_1 <= \$101 ;
   always @(posedge clk)
-    w0_2 <= \$105 ;
+    w0_1 <= \$102 ;
   always @(posedge clk)
-    xoff0_3 <= \$106 ;
+    xoff0_2 <= \$103 ;
   always @(posedge clk)
-    w0_3 <= \$107 ;
+    w0_2 <= \$104 ;
   always @(posedge clk)
-    prod0_0 <= \$108 ;
+    xoff0_3 <= \$105 ;
   always @(posedge clk)
-    prod0_1 <= \$109 ;
+    w0_3 <= \$106 ;
   always @(posedge clk)
-    prod0_2 <= \$110 ;
+    prod0_0 <= \$107 ;
   always @(posedge clk)
-    prod0_3 <= \$111 ;
+    prod0_1 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$112 ;
+    prod0_2 <= \$109 ;
   always @(posedge clk)
-    prod0_1_r <= \$113 ;
+    prod0_3 <= \$110 ;
   always @(posedge clk)
-    prod0_2_r <= \$114 ;
+    prod0_0_r <= \$111 ;
   always @(posedge clk)
-    prod0_3_r <= \$115 ;
+    prod0_1_r <= \$112 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$116 ;
+    prod0_2_r <= \$113 ;
   always @(posedge clk)
-    v2 <= \$117 ;
+    prod0_3_r <= \$114 ;
   always @(posedge clk)
-    first2 <= \$118 ;
+    sum0_s0_0 <= \$115 ;
   always @(posedge clk)
-    last2 <= \$119 ;
+    v2 <= \$116 ;
   always @(posedge clk)
-    nf2 <= \$120 ;
+    first2 <= \$117 ;
   always @(posedge clk)
-    v3 <= \$121 ;
+    last2 <= \$118 ;
   always @(posedge clk)
-    first3 <= \$122 ;
+    nf2 <= \$119 ;
   always @(posedge clk)
-    last3 <= \$123 ;
+    v3 <= \$120 ;
   always @(posedge clk)
-    nf3 <= \$124 ;
+    first3 <= \$121 ;
   always @(posedge clk)
-    v4 <= \$125 ;
+    last3 <= \$122 ;
   always @(posedge clk)
-    first4 <= \$126 ;
+    nf3 <= \$123 ;
   always @(posedge clk)
-    last4 <= \$127 ;
+    v4 <= \$124 ;
   always @(posedge clk)
-    nf4 <= \$128 ;
+    first4 <= \$125 ;
   always @(posedge clk)
-    v5 <= \$129 ;
+    last4 <= \$126 ;
   always @(posedge clk)
-    first5 <= \$130 ;
+    nf4 <= \$127 ;
   always @(posedge clk)
-    last5 <= \$131 ;
+    v5 <= \$128 ;
   always @(posedge clk)
-    nf5 <= \$132 ;
+    first5 <= \$129 ;
   always @(posedge clk)
-    v6 <= \$133 ;
+    last5 <= \$130 ;
   always @(posedge clk)
-    first6 <= \$134 ;
+    nf5 <= \$131 ;
   always @(posedge clk)
-    last6 <= \$135 ;
+    v6 <= \$132 ;
   always @(posedge clk)
-    nf6 <= \$136 ;
+    first6 <= \$133 ;
   always @(posedge clk)
-    acc0 <= \$137 ;
+    last6 <= \$134 ;
   always @(posedge clk)
-    q_owed <= \$138 ;
+    nf6 <= \$135 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$139 ;
+    v7 <= \$136 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$140 ;
+    first7 <= \$137 ;
   always @(posedge clk)
-    q_stored <= \$141 ;
+    last7 <= \$138 ;
   always @(posedge clk)
-    o__valid <= \$142 ;
+    nf7 <= \$139 ;
   always @(posedge clk)
-    o__payload <= \$143 ;
+    acc0 <= \$140 ;
+  always @(posedge clk)
+    q_owed <= \$141 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$142 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$143 ;
+  always @(posedge clk)
+    q_stored <= \$144 ;
+  always @(posedge clk)
+    o__valid <= \$145 ;
+  always @(posedge clk)
+    o__payload <= \$146 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$7  = 23'h000000;
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$7  = 23'h0005c0;
       4'h1:
@@ -17752,462 +18483,504 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$83  = nf_t;
+    \$80  = nf_t;
     if (issue) begin
-      \$83  = \$17 ;
+      \$80  = \$17 ;
     end
     if (rst) begin
-      \$83  = 4'h0;
+      \$80  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$84  = \$signature__addr ;
+    \$81  = \$signature__addr ;
     if (issue) begin
-      \$84  = \$18 ;
+      \$81  = \$18 ;
     end
     if (rst) begin
-      \$84  = 3'h0;
+      \$81  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$85  = reads_input_t;
+    \$82  = reads_input_t;
     if (issue) begin
-      \$85  = \$19 ;
+      \$82  = \$19 ;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$82  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$86  = first_t;
+    \$83  = first_t;
     if (issue) begin
-      \$86  = \$20 ;
+      \$83  = \$20 ;
     end
     if (rst) begin
-      \$86  = 1'h1;
+      \$83  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$87  = last_t;
+    \$84  = last_t;
     if (issue) begin
-      \$87  = \$21 ;
+      \$84  = \$21 ;
     end
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$85  = t;
+    if (issue) begin
+      \$85  = \$24 [6:0];
+    end
+    if (rst) begin
+      \$85  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$86  = i__payload;
+    if (rst) begin
+      \$86  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$87  = reads_input_t;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$88  = t;
-    if (issue) begin
-      \$88  = \$24 [6:0];
-    end
+    \$88  = issue;
     if (rst) begin
-      \$88  = 7'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = i__payload;
+    \$89  = first_t;
     if (rst) begin
-      \$89  = 32'd0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = reads_input_t;
+    \$90  = last_t;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = issue;
+    \$91  = nf_t;
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = first_t;
+    \$92  = \$25 ;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = last_t;
+    \$93  = t;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = nf_t;
+    \$94  = t_mid;
     if (rst) begin
-      \$94  = 4'h0;
+      \$94  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = t;
+    \$95  = x_mid[7:0];
     if (rst) begin
-      \$95  = 7'h00;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = \$25 [7:0];
+    \$96  = x_mid[15:8];
     if (rst) begin
       \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = \$26 [15:8];
+    \$97  = x_mid[23:16];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = \$27 [23:16];
+    \$98  = x_mid[31:24];
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = \$28 [31:24];
+    \$99  = \$26 ;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = \$29 ;
+    \$100  = port__data[7:0];
     if (rst) begin
-      \$100  = 9'h000;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = port__data[7:0];
+    \$101  = \$27 ;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = \$30 ;
+    \$102  = port__data[15:8];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = port__data[15:8];
+    \$103  = \$28 ;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = \$31 ;
+    \$104  = port__data[23:16];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = port__data[23:16];
+    \$105  = \$29 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = \$32 ;
+    \$106  = port__data[31:24];
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = port__data[31:24];
+    \$107  = \$30 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = \$33 ;
+    \$108  = \$31 ;
     if (rst) begin
       \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = \$34 ;
+    \$109  = \$32 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = \$35 ;
+    \$110  = \$33 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = \$36 ;
+    \$111  = prod0_0;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = prod0_0;
+    \$112  = prod0_1;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = prod0_1;
+    \$113  = prod0_2;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = prod0_2;
+    \$114  = prod0_3;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = prod0_3;
+    \$115  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
+    \$116  = v1;
     if (rst) begin
-      \$116  = 23'h000000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = v1;
+    \$117  = first1;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = first1;
+    \$118  = last1;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = last1;
+    \$119  = nf1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = nf1;
+    \$120  = v2;
     if (rst) begin
-      \$120  = 4'h0;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = v2;
+    \$121  = first2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = first2;
+    \$122  = last2;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = last2;
+    \$123  = nf2;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = nf2;
+    \$124  = v3;
     if (rst) begin
-      \$124  = 4'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = v3;
+    \$125  = first3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = first3;
+    \$126  = last3;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = last3;
+    \$127  = nf3;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = nf3;
+    \$128  = v4;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = v4;
+    \$129  = first4;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = first4;
+    \$130  = last4;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = last4;
+    \$131  = nf4;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = nf4;
+    \$132  = v5;
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = v5;
+    \$133  = first5;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = first5;
+    \$134  = last5;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = last5;
+    \$135  = nf5;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = nf5;
+    \$136  = v6;
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = acc0;
-    if (v6) begin
-      \$137  = \$9 [22:0];
-    end
+    \$137  = first6;
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = \$43 [3:0];
+    \$138  = last6;
     if (rst) begin
-      \$138  = 4'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = \$signature__addr$27 ;
-    if (\$51 ) begin
-      \$139  = \$54 [2:0];
-    end
+    \$139  = nf6;
     if (rst) begin
-      \$139  = 3'h0;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = \rport__addr$30 ;
-    if (\$58 ) begin
-      \$140  = \$61 [2:0];
+    \$140  = acc0;
+    if (v7) begin
+      \$140  = \$9 [22:0];
     end
     if (rst) begin
-      \$140  = 3'h0;
+      \$140  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = \$75 [2:0];
+    \$141  = \$40 [3:0];
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = o__valid;
-    if (\$77 ) begin
-      \$142  = \$80 ;
+    \$142  = \$signature__addr$27 ;
+    if (\$48 ) begin
+      \$142  = \$51 [2:0];
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = o__payload;
-    if (\$77 ) begin
-      \$143  = \$82 ;
+    \$143  = \rport__addr$30 ;
+    if (\$55 ) begin
+      \$143  = \$58 [2:0];
     end
     if (rst) begin
-      \$143  = 23'h000000;
+      \$143  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$144  = \$72 [3:0];
+    if (rst) begin
+      \$144  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$145  = o__valid;
+    if (\$74 ) begin
+      \$145  = \$77 ;
+    end
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$146  = o__payload;
+    if (\$74 ) begin
+      \$146  = \$79 ;
+    end
+    if (rst) begin
+      \$146  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -18236,9 +19009,9 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] \$101 ;
   reg [5:0] \$102 ;
   reg [5:0] \$103 ;
-  reg [35:0] \$104 ;
-  reg [35:0] \$105 ;
-  reg [35:0] \$106 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
   reg [35:0] \$107 ;
   reg [35:0] \$108 ;
   reg [35:0] \$109 ;
@@ -18251,38 +19024,47 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [35:0] \$115 ;
   reg [35:0] \$116 ;
   reg [35:0] \$117 ;
-  reg [22:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [35:0] \$118 ;
+  reg [35:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
-  reg [33:0] \$121 ;
-  reg [33:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [5:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [22:0] \$129 ;
+  reg [35:0] \$120 ;
+  reg [35:0] \$121 ;
+  reg [35:0] \$122 ;
+  reg [22:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [22:0] \$130 ;
-  reg [5:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [13:0] \$133 ;
-  reg [13:0] \$134 ;
-  reg [47:0] \$135 ;
-  reg [47:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [49:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [24:0] \$131 ;
+  reg [24:0] \$132 ;
+  reg [24:0] \$133 ;
+  reg [5:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [22:0] \$136 ;
+  reg [22:0] \$137 ;
+  reg [22:0] \$138 ;
+  reg [5:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [3:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
-  reg [7:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [13:0] \$141 ;
+  reg [13:0] \$142 ;
+  reg [13:0] \$143 ;
+  reg [47:0] \$144 ;
+  reg [47:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [49:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg [3:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
   reg [35:0] \$18 ;
@@ -18324,16 +19106,16 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -18365,17 +19147,17 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
-  reg [24:0] \$90 ;
+  reg \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
   reg [24:0] \$95 ;
   reg [24:0] \$96 ;
-  reg [5:0] \$97 ;
-  reg [5:0] \$98 ;
+  reg [24:0] \$97 ;
+  reg [24:0] \$98 ;
   reg [5:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -18399,12 +19181,12 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
@@ -18416,6 +19198,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [35:0] rq0_half_5 = 36'h000000000;
   reg [35:0] rq0_half_6 = 36'h000000000;
   reg [35:0] rq0_half_7 = 36'h000000000;
+  reg [35:0] rq0_half_8 = 36'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -18427,6 +19210,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [35:0] rq0_mask_5 = 36'h000000000;
   reg [35:0] rq0_mask_6 = 36'h000000000;
   reg [35:0] rq0_mask_7 = 36'h000000000;
+  reg [35:0] rq0_mask_8 = 36'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -18434,14 +19218,19 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [22:0] rq0_part1_0 = 23'h000000;
   reg [22:0] rq0_part1_0_r = 23'h000000;
+  reg [22:0] rq0_part1_0_rr = 23'h000000;
   reg [13:0] rq0_part1_1 = 14'h0000;
   reg [13:0] rq0_part1_1_r = 14'h0000;
+  reg [13:0] rq0_part1_1_rr = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -18451,6 +19240,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -18465,9 +19255,10 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [7:0];
+  reg [7:0] queue [8:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -18477,14 +19268,15 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[5] = 8'h00;
     queue[6] = 8'h00;
     queue[7] = 8'h00;
+    queue[8] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
@@ -18495,7 +19287,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'h9;
   assign \$13  = group + 1'h1;
@@ -18509,10 +19301,10 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(6'h17) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -18528,24 +19320,24 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_7 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h7;
+  assign \$51  = rq_valid_8 & \$50 ;
+  assign \$52  = \$signature__addr  == 4'h8;
   assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h7;
+  assign \$59  = rport__addr == 4'h8;
   assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_7 & \$67 ;
+  assign \$68  = rq_valid_8 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -18555,7 +19347,7 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_7;
+  assign \$78  = \$77  | rq_valid_8;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -18577,117 +19369,135 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$90 ;
+    rq_valid_9 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$91 ;
+    rq0_mult_1 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$92 ;
+    rq0_mult_2 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$93 ;
+    rq0_mult_3 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$94 ;
+    rq0_mult_4 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$95 ;
+    rq0_mult_5 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$96 ;
+    rq0_mult_6 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$97 ;
+    rq0_mult_7 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$98 ;
+    rq0_mult_8 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$99 ;
+    rq0_shift_1 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$100 ;
+    rq0_shift_2 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$101 ;
+    rq0_shift_3 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$102 ;
+    rq0_shift_4 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$103 ;
+    rq0_shift_5 <= \$103 ;
   always @(posedge clk)
-    rq0_half_1 <= \$104 ;
+    rq0_shift_6 <= \$104 ;
   always @(posedge clk)
-    rq0_half_2 <= \$105 ;
+    rq0_shift_7 <= \$105 ;
   always @(posedge clk)
-    rq0_half_3 <= \$106 ;
+    rq0_shift_8 <= \$106 ;
   always @(posedge clk)
-    rq0_half_4 <= \$107 ;
+    rq0_half_1 <= \$107 ;
   always @(posedge clk)
-    rq0_half_5 <= \$108 ;
+    rq0_half_2 <= \$108 ;
   always @(posedge clk)
-    rq0_half_6 <= \$109 ;
+    rq0_half_3 <= \$109 ;
   always @(posedge clk)
-    rq0_half_7 <= \$110 ;
+    rq0_half_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$111 ;
+    rq0_half_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$112 ;
+    rq0_half_6 <= \$112 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$113 ;
+    rq0_half_7 <= \$113 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$114 ;
+    rq0_half_8 <= \$114 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$115 ;
+    rq0_mask_1 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$116 ;
+    rq0_mask_2 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$117 ;
+    rq0_mask_3 <= \$117 ;
   always @(posedge clk)
-    rq0_x <= \$118 ;
+    rq0_mask_4 <= \$118 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$119 ;
+    rq0_mask_5 <= \$119 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$120 ;
+    rq0_mask_6 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$121 ;
+    rq0_mask_7 <= \$121 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$122 ;
+    rq0_mask_8 <= \$122 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$123 ;
+    rq0_x <= \$123 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$124 ;
+    rq0_x0_0 <= \$124 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$125 ;
+    rq0_m0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$126 ;
+    rq0_part0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_part0_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$128 ;
+    rq0_part0_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$129 ;
+    rq0_x0_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$130 ;
+    rq0_m0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$131 ;
+    rq0_part0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$132 ;
+    rq0_part0_1_r <= \$132 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$133 ;
+    rq0_part0_1_rr <= \$133 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$134 ;
+    rq0_x1_0 <= \$134 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_m1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_x1_1 <= \$139 ;
   always @(posedge clk)
-    q_owed <= \$140 ;
+    rq0_m1_1 <= \$140 ;
   always @(posedge clk)
-    \$signature__addr  <= \$141 ;
+    rq0_part1_1 <= \$141 ;
   always @(posedge clk)
-    rport__addr <= \$142 ;
+    rq0_part1_1_r <= \$142 ;
   always @(posedge clk)
-    q_stored <= \$143 ;
+    rq0_part1_1_rr <= \$143 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    rq0_prod <= \$144 ;
   always @(posedge clk)
-    o__payload <= \$145 ;
+    rq0_floor <= \$145 ;
+  always @(posedge clk)
+    rq0_above <= \$146 ;
+  always @(posedge clk)
+    rq0_tie <= \$147 ;
+  always @(posedge clk)
+    rq0_code <= \$148 ;
+  always @(posedge clk)
+    q_owed <= \$149 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$150 ;
+  always @(posedge clk)
+    rport__addr <= \$151 ;
+  always @(posedge clk)
+    q_stored <= \$152 ;
+  always @(posedge clk)
+    o__valid <= \$153 ;
+  always @(posedge clk)
+    o__payload <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$16  = 25'h0000000;
@@ -18860,406 +19670,469 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = \$16 ;
+    \$90  = rq_valid_8;
     if (rst) begin
-      \$90  = 25'h0000000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = rq0_mult_1;
+    \$91  = \$16 ;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = rq0_mult_2;
+    \$92  = rq0_mult_1;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = rq0_mult_3;
+    \$93  = rq0_mult_2;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = rq0_mult_4;
+    \$94  = rq0_mult_3;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = rq0_mult_5;
+    \$95  = rq0_mult_4;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = rq0_mult_6;
+    \$96  = rq0_mult_5;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = \$17 ;
+    \$97  = rq0_mult_6;
     if (rst) begin
-      \$97  = 6'h00;
+      \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = rq0_shift_1;
+    \$98  = rq0_mult_7;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = rq0_shift_2;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = rq0_shift_3;
+    \$100  = rq0_shift_1;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = rq0_shift_4;
+    \$101  = rq0_shift_2;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = rq0_shift_5;
+    \$102  = rq0_shift_3;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = rq0_shift_6;
+    \$103  = rq0_shift_4;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = \$18 ;
+    \$104  = rq0_shift_5;
     if (rst) begin
-      \$104  = 36'h000000000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = rq0_half_1;
+    \$105  = rq0_shift_6;
     if (rst) begin
-      \$105  = 36'h000000000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = rq0_half_2;
+    \$106  = rq0_shift_7;
     if (rst) begin
-      \$106  = 36'h000000000;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = rq0_half_3;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = rq0_half_4;
+    \$108  = rq0_half_1;
     if (rst) begin
       \$108  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = rq0_half_5;
+    \$109  = rq0_half_2;
     if (rst) begin
       \$109  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = rq0_half_6;
+    \$110  = rq0_half_3;
     if (rst) begin
       \$110  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = \$19 ;
+    \$111  = rq0_half_4;
     if (rst) begin
       \$111  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = rq0_mask_1;
+    \$112  = rq0_half_5;
     if (rst) begin
       \$112  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = rq0_mask_2;
+    \$113  = rq0_half_6;
     if (rst) begin
       \$113  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = rq0_mask_3;
+    \$114  = rq0_half_7;
     if (rst) begin
       \$114  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = rq0_mask_4;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = rq0_mask_5;
+    \$116  = rq0_mask_1;
     if (rst) begin
       \$116  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = rq0_mask_6;
+    \$117  = rq0_mask_2;
     if (rst) begin
       \$117  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = i__payload;
+    \$118  = rq0_mask_3;
     if (rst) begin
-      \$118  = 23'h000000;
+      \$118  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = rq0_x[16:0];
+    \$119  = rq0_mask_4;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = rq0_mult_1[16:0];
+    \$120  = rq0_mask_5;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = \$20 ;
+    \$121  = rq0_mask_6;
     if (rst) begin
-      \$121  = 34'h000000000;
+      \$121  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = rq0_part0_0;
+    \$122  = rq0_mask_7;
     if (rst) begin
-      \$122  = 34'h000000000;
+      \$122  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = i__payload;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = rq0_mult_1[24:17];
+    \$124  = rq0_x[16:0];
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = \$21 ;
+    \$125  = rq0_mult_1[16:0];
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = rq0_part0_1;
+    \$126  = \$20 ;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = rq0_x[22:17];
+    \$127  = rq0_part0_0;
     if (rst) begin
-      \$127  = 6'h00;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = rq0_mult_1[16:0];
+    \$128  = rq0_part0_0_r;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = \$22 ;
+    \$129  = rq0_x[16:0];
     if (rst) begin
-      \$129  = 23'h000000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = rq0_part1_0;
+    \$130  = rq0_mult_1[24:17];
     if (rst) begin
-      \$130  = 23'h000000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = rq0_x[22:17];
+    \$131  = \$21 ;
     if (rst) begin
-      \$131  = 6'h00;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = rq0_mult_1[24:17];
+    \$132  = rq0_part0_1;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = \$23 ;
+    \$133  = rq0_part0_1_r;
     if (rst) begin
-      \$133  = 14'h0000;
+      \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = rq0_part1_1;
+    \$134  = rq0_x[22:17];
     if (rst) begin
-      \$134  = 14'h0000;
+      \$134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = \$31 [47:0];
+    \$135  = rq0_mult_1[16:0];
     if (rst) begin
-      \$135  = 48'h000000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = \$32 ;
+    \$136  = \$22 ;
     if (rst) begin
-      \$136  = 48'h000000000000;
+      \$136  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = \$33 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = \$36 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = \$40 ;
+    \$139  = rq0_x[22:17];
     if (rst) begin
-      \$139  = 50'h0000000000000;
+      \$139  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = \$44 [3:0];
+    \$140  = rq0_mult_1[24:17];
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = \$signature__addr ;
+    \$141  = \$23 ;
+    if (rst) begin
+      \$141  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$142  = rq0_part1_1;
+    if (rst) begin
+      \$142  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$143  = rq0_part1_1_r;
+    if (rst) begin
+      \$143  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$144  = \$31 [47:0];
+    if (rst) begin
+      \$144  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$145  = \$32 ;
+    if (rst) begin
+      \$145  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$146  = \$33 ;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$147  = \$36 ;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$148  = \$40 ;
+    if (rst) begin
+      \$148  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$149  = \$44 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$150  = \$signature__addr ;
     if (\$51 ) begin
-      \$141  = \$54 [2:0];
+      \$150  = \$54 [3:0];
     end
     if (rst) begin
-      \$141  = 3'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = rport__addr;
+    \$151  = rport__addr;
     if (\$58 ) begin
-      \$142  = \$61 [2:0];
+      \$151  = \$61 [3:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = \$74 [3:0];
+    \$152  = \$74 [3:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = o__valid;
+    \$153  = o__valid;
     if (\$76 ) begin
-      \$144  = \$78 ;
+      \$153  = \$78 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = o__payload;
+    \$154  = o__payload;
     if (\$76 ) begin
-      \$145  = \$80 ;
+      \$154  = \$80 ;
     end
     if (rst) begin
-      \$145  = 8'h00;
+      \$154  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -19270,8 +20143,8 @@ module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -3088,7 +3088,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   reg [20:0] \$10 ;
-  reg [8:0] \$100 ;
+  reg [5:0] \$100 ;
   reg [7:0] \$101 ;
   reg [8:0] \$102 ;
   reg [7:0] \$103 ;
@@ -3096,8 +3096,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$105 ;
   reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [20:0] \$11 ;
   reg [16:0] \$110 ;
   reg [16:0] \$111 ;
@@ -3105,44 +3105,50 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
-  reg [20:0] \$116 ;
-  reg [20:0] \$117 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
   reg [20:0] \$118 ;
   reg [20:0] \$119 ;
   wire [21:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
+  reg [20:0] \$120 ;
+  reg [20:0] \$121 ;
   reg \$122 ;
-  reg [1:0] \$123 ;
+  reg \$123 ;
   reg \$124 ;
-  reg \$125 ;
+  reg [1:0] \$125 ;
   reg \$126 ;
-  reg [1:0] \$127 ;
+  reg \$127 ;
   reg \$128 ;
-  reg \$129 ;
+  reg [1:0] \$129 ;
   reg [20:0] \$13 ;
   reg \$130 ;
-  reg [1:0] \$131 ;
+  reg \$131 ;
   reg \$132 ;
-  reg \$133 ;
+  reg [1:0] \$133 ;
   reg \$134 ;
-  reg [1:0] \$135 ;
+  reg \$135 ;
   reg \$136 ;
-  reg \$137 ;
+  reg [1:0] \$137 ;
   reg \$138 ;
-  reg [1:0] \$139 ;
+  reg \$139 ;
   wire [20:0] \$14 ;
-  reg [20:0] \$140 ;
-  reg [20:0] \$141 ;
-  reg [20:0] \$142 ;
-  reg [20:0] \$143 ;
-  reg [3:0] \$144 ;
-  reg [2:0] \$145 ;
-  reg [2:0] \$146 ;
-  reg [2:0] \$147 ;
-  reg \$148 ;
-  reg [83:0] \$149 ;
+  reg \$140 ;
+  reg [1:0] \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg [1:0] \$145 ;
+  reg [20:0] \$146 ;
+  reg [20:0] \$147 ;
+  reg [20:0] \$148 ;
+  reg [20:0] \$149 ;
   wire [21:0] \$15 ;
+  reg [3:0] \$150 ;
+  reg [2:0] \$151 ;
+  reg [2:0] \$152 ;
+  reg [3:0] \$153 ;
+  reg \$154 ;
+  reg [83:0] \$155 ;
   reg [20:0] \$16 ;
   wire [20:0] \$17 ;
   wire [21:0] \$18 ;
@@ -3206,12 +3212,12 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [3:0] \$73 ;
+  wire [4:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [4:0] \$78 ;
+  wire [5:0] \$78 ;
   wire \$79 ;
   wire [20:0] \$8 ;
   wire \$80 ;
@@ -3233,8 +3239,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$95 ;
   reg \$96 ;
   reg [1:0] \$97 ;
-  reg [5:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [7:0] \$98 ;
+  reg [5:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -3257,6 +3263,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -3273,6 +3280,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
@@ -3280,6 +3288,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [1:0] nf4 = 2'h0;
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
+  reg [1:0] nf7 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   output [83:0] o__payload;
   reg [83:0] o__payload = 84'h000000000000000000000;
@@ -3311,7 +3320,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -3322,7 +3331,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$88 ;
+  wire [83:0] \rport__data$94 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
@@ -3332,18 +3341,21 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [20:0] sum3_s0_0 = 21'h000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
+  reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -3374,7 +3386,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [83:0] queue [6:0];
+  reg [83:0] queue [7:0];
   initial begin
     queue[0] = 84'h000000000000000000000;
     queue[1] = 84'h000000000000000000000;
@@ -3383,12 +3395,13 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 84'h000000000000000000000;
     queue[5] = 84'h000000000000000000000;
     queue[6] = 84'h000000000000000000000;
+    queue[7] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$88  = queue[\rport__addr$39 ];
+  assign \rport__data$94  = queue[\rport__addr$39 ];
   reg [31:0] rom0 [35:0];
   initial begin
     rom0[0] = 32'd2602635780;
@@ -3433,7 +3446,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -3443,15 +3456,15 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v6 & last6;
+  assign \$19  = v7 & last7;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -3475,7 +3488,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$44  = q_owed + \$43 ;
   assign \$45  = o__valid & o__ready;
   assign \$46  = \$44  - \$45 ;
-  assign \$47  = v6 & last6;
+  assign \$47  = v7 & last7;
   assign \$48  = ~ o__valid;
   assign \$49  = \$48  | o__ready;
   assign \$50  = | q_stored;
@@ -3483,17 +3496,17 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$52  = \$49  & \$51 ;
   assign \$53  = ~ \$52 ;
   assign \$54  = \$47  & \$53 ;
-  assign \$55  = \$signature__addr$36  == 3'h6;
+  assign \$55  = \$signature__addr$36  == 3'h7;
   assign \$56  = \$signature__addr$36  + 1'h1;
   assign \$57  = \$55  ? 4'h0 : \$56 ;
   assign \$58  = ~ o__valid;
   assign \$59  = \$58  | o__ready;
   assign \$60  = | q_stored;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \rport__addr$39  == 3'h6;
+  assign \$62  = \rport__addr$39  == 3'h7;
   assign \$63  = \rport__addr$39  + 1'h1;
   assign \$64  = \$62  ? 4'h0 : \$63 ;
-  assign \$65  = v6 & last6;
+  assign \$65  = v7 & last7;
   assign \$66  = ~ o__valid;
   assign \$67  = \$66  | o__ready;
   assign \$68  = | q_stored;
@@ -3510,10 +3523,10 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$79  = ~ o__valid;
   assign \$80  = \$79  | o__ready;
   assign \$81  = | q_stored;
-  assign \$82  = v6 & last6;
+  assign \$82  = v7 & last7;
   assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  ? \rport__data$88  : q_in;
+  assign \$85  = \$84  ? \rport__data$94  : q_in;
   always @(posedge clk)
     nf_t <= \$86 ;
   always @(posedge clk)
@@ -3539,113 +3552,125 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$97 ;
   always @(posedge clk)
-    port__addr <= \$98 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    x0_0 <= \$99 ;
+    t_mid <= \$99 ;
   always @(posedge clk)
-    xoff0_0 <= \$100 ;
+    port__addr <= \$100 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    x0_0 <= \$101 ;
   always @(posedge clk)
-    xoff1_0 <= \$102 ;
+    xoff0_0 <= \$102 ;
   always @(posedge clk)
-    w1_0 <= \$103 ;
+    w0_0 <= \$103 ;
   always @(posedge clk)
-    xoff2_0 <= \$104 ;
+    xoff1_0 <= \$104 ;
   always @(posedge clk)
-    w2_0 <= \$105 ;
+    w1_0 <= \$105 ;
   always @(posedge clk)
-    xoff3_0 <= \$106 ;
+    xoff2_0 <= \$106 ;
   always @(posedge clk)
-    w3_0 <= \$107 ;
+    w2_0 <= \$107 ;
   always @(posedge clk)
-    prod0_0 <= \$108 ;
+    xoff3_0 <= \$108 ;
   always @(posedge clk)
-    prod1_0 <= \$109 ;
+    w3_0 <= \$109 ;
   always @(posedge clk)
-    prod2_0 <= \$110 ;
+    prod0_0 <= \$110 ;
   always @(posedge clk)
-    prod3_0 <= \$111 ;
+    prod1_0 <= \$111 ;
   always @(posedge clk)
-    prod0_0_r <= \$112 ;
+    prod2_0 <= \$112 ;
   always @(posedge clk)
-    prod1_0_r <= \$113 ;
+    prod3_0 <= \$113 ;
   always @(posedge clk)
-    prod2_0_r <= \$114 ;
+    prod0_0_r <= \$114 ;
   always @(posedge clk)
-    prod3_0_r <= \$115 ;
+    prod1_0_r <= \$115 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$116 ;
+    prod2_0_r <= \$116 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$117 ;
+    prod3_0_r <= \$117 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$118 ;
+    sum0_s0_0 <= \$118 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$119 ;
+    sum1_s0_0 <= \$119 ;
   always @(posedge clk)
-    v2 <= \$120 ;
+    sum2_s0_0 <= \$120 ;
   always @(posedge clk)
-    first2 <= \$121 ;
+    sum3_s0_0 <= \$121 ;
   always @(posedge clk)
-    last2 <= \$122 ;
+    v2 <= \$122 ;
   always @(posedge clk)
-    nf2 <= \$123 ;
+    first2 <= \$123 ;
   always @(posedge clk)
-    v3 <= \$124 ;
+    last2 <= \$124 ;
   always @(posedge clk)
-    first3 <= \$125 ;
+    nf2 <= \$125 ;
   always @(posedge clk)
-    last3 <= \$126 ;
+    v3 <= \$126 ;
   always @(posedge clk)
-    nf3 <= \$127 ;
+    first3 <= \$127 ;
   always @(posedge clk)
-    v4 <= \$128 ;
+    last3 <= \$128 ;
   always @(posedge clk)
-    first4 <= \$129 ;
+    nf3 <= \$129 ;
   always @(posedge clk)
-    last4 <= \$130 ;
+    v4 <= \$130 ;
   always @(posedge clk)
-    nf4 <= \$131 ;
+    first4 <= \$131 ;
   always @(posedge clk)
-    v5 <= \$132 ;
+    last4 <= \$132 ;
   always @(posedge clk)
-    first5 <= \$133 ;
+    nf4 <= \$133 ;
   always @(posedge clk)
-    last5 <= \$134 ;
+    v5 <= \$134 ;
   always @(posedge clk)
-    nf5 <= \$135 ;
+    first5 <= \$135 ;
   always @(posedge clk)
-    v6 <= \$136 ;
+    last5 <= \$136 ;
   always @(posedge clk)
-    first6 <= \$137 ;
+    nf5 <= \$137 ;
   always @(posedge clk)
-    last6 <= \$138 ;
+    v6 <= \$138 ;
   always @(posedge clk)
-    nf6 <= \$139 ;
+    first6 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    last6 <= \$140 ;
   always @(posedge clk)
-    acc1 <= \$141 ;
+    nf6 <= \$141 ;
   always @(posedge clk)
-    acc2 <= \$142 ;
+    v7 <= \$142 ;
   always @(posedge clk)
-    acc3 <= \$143 ;
+    first7 <= \$143 ;
   always @(posedge clk)
-    q_owed <= \$144 ;
+    last7 <= \$144 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$145 ;
+    nf7 <= \$145 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$146 ;
+    acc0 <= \$146 ;
   always @(posedge clk)
-    q_stored <= \$147 ;
+    acc1 <= \$147 ;
   always @(posedge clk)
-    o__valid <= \$148 ;
+    acc2 <= \$148 ;
   always @(posedge clk)
-    o__payload <= \$149 ;
+    acc3 <= \$149 ;
+  always @(posedge clk)
+    q_owed <= \$150 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$151 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$152 ;
+  always @(posedge clk)
+    q_stored <= \$153 ;
+  always @(posedge clk)
+    o__valid <= \$154 ;
+  always @(posedge clk)
+    o__payload <= \$155 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$7  = 21'h1fd89c;
       2'h1:
@@ -3659,7 +3684,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$10  = 21'h003fda;
       2'h1:
@@ -3673,7 +3698,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$13  = 21'h1fc78c;
       2'h1:
@@ -3687,7 +3712,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$16  = 21'h00ba76;
       2'h1:
@@ -4192,390 +4217,432 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$98  = t;
+    \$98  = \$34 ;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$99  = \$34 ;
+    \$99  = t;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$100  = \$35 ;
+    \$100  = t_mid;
     if (rst) begin
-      \$100  = 9'h000;
+      \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$101  = port__data[7:0];
+    \$101  = x_mid;
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$102  = \$36 ;
+    \$102  = \$35 ;
     if (rst) begin
       \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$103  = port__data[15:8];
+    \$103  = port__data[7:0];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$104  = \$37 ;
+    \$104  = \$36 ;
     if (rst) begin
       \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = port__data[23:16];
+    \$105  = port__data[15:8];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = \$38 ;
+    \$106  = \$37 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = port__data[31:24];
+    \$107  = port__data[23:16];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = \$39 ;
+    \$108  = \$38 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = \$40 ;
+    \$109  = port__data[31:24];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = \$41 ;
+    \$110  = \$39 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = \$42 ;
+    \$111  = \$40 ;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = prod0_0;
+    \$112  = \$41 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = prod1_0;
+    \$113  = \$42 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = prod2_0;
+    \$114  = prod0_0;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$115  = prod3_0;
+    \$115  = prod1_0;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$116  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$116  = prod2_0;
     if (rst) begin
-      \$116  = 21'h000000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$117  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$117  = prod3_0;
     if (rst) begin
-      \$117  = 21'h000000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$118  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$118  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$119  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$119  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$119  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$120  = v1;
+    \$120  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$121  = first1;
+    \$121  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$122  = last1;
+    \$122  = v1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$123  = nf1;
+    \$123  = first1;
     if (rst) begin
-      \$123  = 2'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$124  = v2;
+    \$124  = last1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$125  = first2;
+    \$125  = nf1;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$126  = last2;
+    \$126  = v2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$127  = nf2;
+    \$127  = first2;
     if (rst) begin
-      \$127  = 2'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$128  = v3;
+    \$128  = last2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$129  = first3;
+    \$129  = nf2;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$130  = last3;
+    \$130  = v3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$131  = nf3;
+    \$131  = first3;
     if (rst) begin
-      \$131  = 2'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$132  = v4;
+    \$132  = last3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$133  = first4;
+    \$133  = nf3;
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$134  = last4;
+    \$134  = v4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$135  = nf4;
+    \$135  = first4;
     if (rst) begin
-      \$135  = 2'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$136  = v5;
+    \$136  = last4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$137  = first5;
+    \$137  = nf4;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$138  = last5;
+    \$138  = v5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$139  = nf5;
+    \$139  = first5;
     if (rst) begin
-      \$139  = 2'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$140  = acc0;
-    if (v6) begin
-      \$140  = \$9 [20:0];
-    end
+    \$140  = last5;
     if (rst) begin
-      \$140  = 21'h000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$141  = acc1;
-    if (v6) begin
-      \$141  = \$12 [20:0];
-    end
+    \$141  = nf5;
     if (rst) begin
-      \$141  = 21'h000000;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$142  = acc2;
-    if (v6) begin
-      \$142  = \$15 [20:0];
-    end
+    \$142  = v6;
     if (rst) begin
-      \$142  = 21'h000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$143  = acc3;
-    if (v6) begin
-      \$143  = \$18 [20:0];
-    end
+    \$143  = first6;
     if (rst) begin
-      \$143  = 21'h000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$144  = \$46 [3:0];
+    \$144  = last6;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$145  = \$signature__addr$36 ;
+    \$145  = nf6;
+    if (rst) begin
+      \$145  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$146  = acc0;
+    if (v7) begin
+      \$146  = \$9 [20:0];
+    end
+    if (rst) begin
+      \$146  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$147  = acc1;
+    if (v7) begin
+      \$147  = \$12 [20:0];
+    end
+    if (rst) begin
+      \$147  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$148  = acc2;
+    if (v7) begin
+      \$148  = \$15 [20:0];
+    end
+    if (rst) begin
+      \$148  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$149  = acc3;
+    if (v7) begin
+      \$149  = \$18 [20:0];
+    end
+    if (rst) begin
+      \$149  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$150  = \$46 [3:0];
+    if (rst) begin
+      \$150  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$151  = \$signature__addr$36 ;
     if (\$54 ) begin
-      \$145  = \$57 [2:0];
+      \$151  = \$57 [2:0];
     end
     if (rst) begin
-      \$145  = 3'h0;
+      \$151  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$146  = \rport__addr$39 ;
+    \$152  = \rport__addr$39 ;
     if (\$61 ) begin
-      \$146  = \$64 [2:0];
+      \$152  = \$64 [2:0];
     end
     if (rst) begin
-      \$146  = 3'h0;
+      \$152  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$147  = \$78 [2:0];
+    \$153  = \$78 [3:0];
     if (rst) begin
-      \$147  = 3'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$148  = o__valid;
+    \$154  = o__valid;
     if (\$80 ) begin
-      \$148  = \$83 ;
+      \$154  = \$83 ;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$149  = o__payload;
+    \$155  = o__payload;
     if (\$80 ) begin
-      \$149  = \$85 ;
+      \$155  = \$85 ;
     end
     if (rst) begin
-      \$149  = 84'h000000000000000000000;
+      \$155  = 84'h000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -4649,16 +4716,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [3:0] \$137 ;
-  wire [3:0] \$138 ;
+  wire [4:0] \$137 ;
+  wire [4:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [3:0] \$144 ;
-  wire [3:0] \$145 ;
+  wire [4:0] \$144 ;
+  wire [4:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
@@ -4690,7 +4757,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$171 ;
   reg \$172 ;
   reg \$173 ;
-  reg [24:0] \$174 ;
+  reg \$174 ;
   reg [24:0] \$175 ;
   reg [24:0] \$176 ;
   reg [24:0] \$177 ;
@@ -4698,17 +4765,17 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$179 ;
   wire \$18 ;
   reg [24:0] \$180 ;
-  reg [5:0] \$181 ;
-  reg [5:0] \$182 ;
+  reg [24:0] \$181 ;
+  reg [24:0] \$182 ;
   reg [5:0] \$183 ;
   reg [5:0] \$184 ;
   reg [5:0] \$185 ;
   reg [5:0] \$186 ;
   reg [5:0] \$187 ;
-  reg [32:0] \$188 ;
-  reg [32:0] \$189 ;
+  reg [5:0] \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
-  reg [32:0] \$190 ;
+  reg [5:0] \$190 ;
   reg [32:0] \$191 ;
   reg [32:0] \$192 ;
   reg [32:0] \$193 ;
@@ -4722,182 +4789,212 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$20 ;
   reg [32:0] \$200 ;
   reg [32:0] \$201 ;
-  reg [20:0] \$202 ;
-  reg [16:0] \$203 ;
-  reg [16:0] \$204 ;
-  reg [33:0] \$205 ;
-  reg [33:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg [32:0] \$202 ;
+  reg [32:0] \$203 ;
+  reg [32:0] \$204 ;
+  reg [32:0] \$205 ;
+  reg [32:0] \$206 ;
+  reg [20:0] \$207 ;
+  reg [16:0] \$208 ;
+  reg [16:0] \$209 ;
   wire \$21 ;
-  reg [24:0] \$210 ;
-  reg [3:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [20:0] \$213 ;
-  reg [20:0] \$214 ;
-  reg [3:0] \$215 ;
-  reg [7:0] \$216 ;
-  reg [11:0] \$217 ;
-  reg [11:0] \$218 ;
-  reg [45:0] \$219 ;
+  reg [33:0] \$210 ;
+  reg [33:0] \$211 ;
+  reg [33:0] \$212 ;
+  reg [16:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [3:0] \$218 ;
+  reg [16:0] \$219 ;
   wire \$22 ;
-  reg [45:0] \$220 ;
-  reg \$221 ;
-  reg \$222 ;
-  reg [47:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
-  reg [24:0] \$229 ;
+  reg [20:0] \$220 ;
+  reg [20:0] \$221 ;
+  reg [20:0] \$222 ;
+  reg [3:0] \$223 ;
+  reg [7:0] \$224 ;
+  reg [11:0] \$225 ;
+  reg [11:0] \$226 ;
+  reg [11:0] \$227 ;
+  reg [45:0] \$228 ;
+  reg [45:0] \$229 ;
   wire \$23 ;
-  reg [24:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [5:0] \$232 ;
-  reg [5:0] \$233 ;
-  reg [5:0] \$234 ;
-  reg [5:0] \$235 ;
-  reg [5:0] \$236 ;
-  reg [5:0] \$237 ;
-  reg [33:0] \$238 ;
-  reg [33:0] \$239 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg [47:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
   wire \$24 ;
-  reg [33:0] \$240 ;
-  reg [33:0] \$241 ;
-  reg [33:0] \$242 ;
-  reg [33:0] \$243 ;
-  reg [33:0] \$244 ;
-  reg [33:0] \$245 ;
-  reg [33:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [33:0] \$248 ;
+  reg [24:0] \$240 ;
+  reg [5:0] \$241 ;
+  reg [5:0] \$242 ;
+  reg [5:0] \$243 ;
+  reg [5:0] \$244 ;
+  reg [5:0] \$245 ;
+  reg [5:0] \$246 ;
+  reg [5:0] \$247 ;
+  reg [5:0] \$248 ;
   reg [33:0] \$249 ;
   wire [2:0] \$25 ;
   reg [33:0] \$250 ;
   reg [33:0] \$251 ;
-  reg [20:0] \$252 ;
-  reg [16:0] \$253 ;
-  reg [16:0] \$254 ;
+  reg [33:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
   reg [33:0] \$255 ;
   reg [33:0] \$256 ;
-  reg [16:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [24:0] \$259 ;
+  reg [33:0] \$257 ;
+  reg [33:0] \$258 ;
+  reg [33:0] \$259 ;
   wire [2:0] \$26 ;
-  reg [24:0] \$260 ;
-  reg [3:0] \$261 ;
-  reg [16:0] \$262 ;
-  reg [20:0] \$263 ;
-  reg [20:0] \$264 ;
-  reg [3:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [11:0] \$267 ;
-  reg [11:0] \$268 ;
-  reg [45:0] \$269 ;
+  reg [33:0] \$260 ;
+  reg [33:0] \$261 ;
+  reg [33:0] \$262 ;
+  reg [33:0] \$263 ;
+  reg [33:0] \$264 ;
+  reg [20:0] \$265 ;
+  reg [16:0] \$266 ;
+  reg [16:0] \$267 ;
+  reg [33:0] \$268 ;
+  reg [33:0] \$269 ;
   wire \$27 ;
-  reg [45:0] \$270 ;
-  reg \$271 ;
-  reg \$272 ;
-  reg [47:0] \$273 ;
+  reg [33:0] \$270 ;
+  reg [16:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [24:0] \$273 ;
   reg [24:0] \$274 ;
   reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
-  reg [24:0] \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [3:0] \$276 ;
+  reg [16:0] \$277 ;
+  reg [20:0] \$278 ;
+  reg [20:0] \$279 ;
   reg [24:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [20:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [33:0] \$284 ;
-  reg [33:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [24:0] \$289 ;
+  reg [20:0] \$280 ;
+  reg [3:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [11:0] \$283 ;
+  reg [11:0] \$284 ;
+  reg [11:0] \$285 ;
+  reg [45:0] \$286 ;
+  reg [45:0] \$287 ;
+  reg \$288 ;
+  reg \$289 ;
   reg [5:0] \$29 ;
-  reg [3:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [20:0] \$292 ;
-  reg [20:0] \$293 ;
-  reg [3:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [11:0] \$296 ;
-  reg [11:0] \$297 ;
-  reg [45:0] \$298 ;
-  reg [45:0] \$299 ;
+  reg [47:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [20:0] \$299 ;
   wire [47:0] \$3 ;
   reg [32:0] \$30 ;
-  reg \$300 ;
-  reg \$301 ;
-  reg [47:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
+  reg [16:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [33:0] \$302 ;
+  reg [33:0] \$303 ;
+  reg [33:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [7:0] \$306 ;
   reg [24:0] \$307 ;
   reg [24:0] \$308 ;
   reg [24:0] \$309 ;
   reg [32:0] \$31 ;
-  reg [5:0] \$310 ;
-  reg [5:0] \$311 ;
-  reg [5:0] \$312 ;
-  reg [5:0] \$313 ;
-  reg [5:0] \$314 ;
-  reg [5:0] \$315 ;
-  reg [5:0] \$316 ;
-  reg [33:0] \$317 ;
-  reg [33:0] \$318 ;
-  reg [33:0] \$319 ;
+  reg [3:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [20:0] \$312 ;
+  reg [20:0] \$313 ;
+  reg [20:0] \$314 ;
+  reg [3:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [11:0] \$317 ;
+  reg [11:0] \$318 ;
+  reg [11:0] \$319 ;
   wire [33:0] \$32 ;
-  reg [33:0] \$320 ;
-  reg [33:0] \$321 ;
-  reg [33:0] \$322 ;
-  reg [33:0] \$323 ;
-  reg [33:0] \$324 ;
-  reg [33:0] \$325 ;
-  reg [33:0] \$326 ;
-  reg [33:0] \$327 ;
-  reg [33:0] \$328 ;
-  reg [33:0] \$329 ;
+  reg [45:0] \$320 ;
+  reg [45:0] \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg [47:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [24:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
   wire [24:0] \$33 ;
-  reg [33:0] \$330 ;
-  reg [20:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [33:0] \$334 ;
-  reg [33:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [5:0] \$333 ;
+  reg [5:0] \$334 ;
+  reg [5:0] \$335 ;
+  reg [5:0] \$336 ;
+  reg [5:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [5:0] \$339 ;
   wire [20:0] \$34 ;
-  reg [3:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [20:0] \$342 ;
-  reg [20:0] \$343 ;
-  reg [3:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [11:0] \$346 ;
-  reg [11:0] \$347 ;
-  reg [45:0] \$348 ;
-  reg [45:0] \$349 ;
+  reg [5:0] \$340 ;
+  reg [33:0] \$341 ;
+  reg [33:0] \$342 ;
+  reg [33:0] \$343 ;
+  reg [33:0] \$344 ;
+  reg [33:0] \$345 ;
+  reg [33:0] \$346 ;
+  reg [33:0] \$347 ;
+  reg [33:0] \$348 ;
+  reg [33:0] \$349 ;
   wire [11:0] \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg [47:0] \$352 ;
-  reg [3:0] \$353 ;
-  reg [2:0] \$354 ;
-  reg [2:0] \$355 ;
-  reg [3:0] \$356 ;
-  reg \$357 ;
-  reg [31:0] \$358 ;
+  reg [33:0] \$350 ;
+  reg [33:0] \$351 ;
+  reg [33:0] \$352 ;
+  reg [33:0] \$353 ;
+  reg [33:0] \$354 ;
+  reg [33:0] \$355 ;
+  reg [33:0] \$356 ;
+  reg [20:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
   wire [34:0] \$36 ;
+  reg [33:0] \$360 ;
+  reg [33:0] \$361 ;
+  reg [33:0] \$362 ;
+  reg [16:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [24:0] \$367 ;
+  reg [3:0] \$368 ;
+  reg [16:0] \$369 ;
   wire [35:0] \$37 ;
+  reg [20:0] \$370 ;
+  reg [20:0] \$371 ;
+  reg [20:0] \$372 ;
+  reg [3:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [11:0] \$375 ;
+  reg [11:0] \$376 ;
+  reg [11:0] \$377 ;
+  reg [45:0] \$378 ;
+  reg [45:0] \$379 ;
   wire [55:0] \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg [47:0] \$382 ;
+  reg [3:0] \$383 ;
+  reg [3:0] \$384 ;
+  reg [3:0] \$385 ;
+  reg [3:0] \$386 ;
+  reg \$387 ;
+  reg [31:0] \$388 ;
   wire [56:0] \$39 ;
   wire [47:0] \$4 ;
   wire [51:0] \$40 ;
@@ -4965,7 +5062,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$97 ;
   wire \$98 ;
   wire [47:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -4998,12 +5095,12 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [47:0] rq0_code = 48'h000000000000;
@@ -5015,6 +5112,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_half_5 = 33'h000000000;
   reg [32:0] rq0_half_6 = 33'h000000000;
   reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [32:0] rq0_half_8 = 33'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -5026,6 +5124,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [32:0] rq0_mask_6 = 33'h000000000;
   reg [32:0] rq0_mask_7 = 33'h000000000;
+  reg [32:0] rq0_mask_8 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -5033,14 +5132,19 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [20:0] rq0_part1_0 = 21'h000000;
   reg [20:0] rq0_part1_0_r = 21'h000000;
+  reg [20:0] rq0_part1_0_rr = 21'h000000;
   reg [11:0] rq0_part1_1 = 12'h000;
   reg [11:0] rq0_part1_1_r = 12'h000;
+  reg [11:0] rq0_part1_1_rr = 12'h000;
   reg [45:0] rq0_prod = 46'h000000000000;
   wire [45:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -5050,6 +5154,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -5066,6 +5171,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq1_half_5 = 34'h000000000;
   reg [33:0] rq1_half_6 = 34'h000000000;
   reg [33:0] rq1_half_7 = 34'h000000000;
+  reg [33:0] rq1_half_8 = 34'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -5077,6 +5183,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq1_mask_5 = 34'h000000000;
   reg [33:0] rq1_mask_6 = 34'h000000000;
   reg [33:0] rq1_mask_7 = 34'h000000000;
+  reg [33:0] rq1_mask_8 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -5084,14 +5191,19 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [20:0] rq1_part1_0 = 21'h000000;
   reg [20:0] rq1_part1_0_r = 21'h000000;
+  reg [20:0] rq1_part1_0_rr = 21'h000000;
   reg [11:0] rq1_part1_1 = 12'h000;
   reg [11:0] rq1_part1_1_r = 12'h000;
+  reg [11:0] rq1_part1_1_rr = 12'h000;
   reg [45:0] rq1_prod = 46'h000000000000;
   wire [45:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -5101,6 +5213,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -5121,14 +5234,19 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [20:0] rq2_part1_0 = 21'h000000;
   reg [20:0] rq2_part1_0_r = 21'h000000;
+  reg [20:0] rq2_part1_0_rr = 21'h000000;
   reg [11:0] rq2_part1_1 = 12'h000;
   reg [11:0] rq2_part1_1_r = 12'h000;
+  reg [11:0] rq2_part1_1_rr = 12'h000;
   reg [45:0] rq2_prod = 46'h000000000000;
   wire [45:0] rq2_rem;
   reg rq2_tie = 1'h0;
@@ -5147,6 +5265,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq3_half_5 = 34'h000000000;
   reg [33:0] rq3_half_6 = 34'h000000000;
   reg [33:0] rq3_half_7 = 34'h000000000;
+  reg [33:0] rq3_half_8 = 34'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -5158,6 +5277,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq3_mask_5 = 34'h000000000;
   reg [33:0] rq3_mask_6 = 34'h000000000;
   reg [33:0] rq3_mask_7 = 34'h000000000;
+  reg [33:0] rq3_mask_8 = 34'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -5165,14 +5285,19 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [20:0] rq3_part1_0 = 21'h000000;
   reg [20:0] rq3_part1_0_r = 21'h000000;
+  reg [20:0] rq3_part1_0_rr = 21'h000000;
   reg [11:0] rq3_part1_1 = 12'h000;
   reg [11:0] rq3_part1_1_r = 12'h000;
+  reg [11:0] rq3_part1_1_rr = 12'h000;
   reg [45:0] rq3_prod = 46'h000000000000;
   wire [45:0] rq3_rem;
   reg [5:0] rq3_shift_1 = 6'h00;
@@ -5182,6 +5307,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
+  reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
@@ -5196,9 +5322,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [7:0];
+  reg [31:0] queue [8:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -5208,16 +5335,29 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 32'd0;
     queue[6] = 32'd0;
     queue[7] = 32'd0;
+    queue[8] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
-  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_5 };
-  assign rq3_rem = rq3_prod & { 12'h000, rq3_mask_5 };
+  always @(posedge clk)
+    q_owed <= \$383 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$384 ;
+  always @(posedge clk)
+    rport__addr <= \$385 ;
+  always @(posedge clk)
+    q_stored <= \$386 ;
+  always @(posedge clk)
+    o__valid <= \$387 ;
+  always @(posedge clk)
+    o__payload <= \$388 ;
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
+  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_6 };
+  assign rq3_rem = rq3_prod & { 12'h000, rq3_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -5240,7 +5380,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_7 & \$22 ;
+  assign \$signature__en  = rq_valid_8 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 2'h3;
   assign \$25  = group + 1'h1;
@@ -5254,10 +5394,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$39  = \$37  + \$38 ;
   assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
   assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$45  = rq0_rem > rq0_half_5;
-  assign \$46  = rq0_rem == rq0_half_5;
-  assign \$47  = | rq0_half_5;
+  assign \$44  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$45  = rq0_rem > rq0_half_6;
+  assign \$46  = rq0_rem == rq0_half_6;
+  assign \$47  = | rq0_half_6;
   assign \$48  = \$46  & \$47 ;
   assign \$49  = $signed(8'h80) + $signed(rq0_floor);
   assign \$50  = rq0_tie & rq0_floor[0];
@@ -5271,10 +5411,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$64  = \$62  + \$63 ;
   assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
   assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$69  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$70  = rq1_rem > rq1_half_5;
-  assign \$71  = rq1_rem == rq1_half_5;
-  assign \$72  = | rq1_half_5;
+  assign \$69  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$70  = rq1_rem > rq1_half_6;
+  assign \$71  = rq1_rem == rq1_half_6;
+  assign \$72  = | rq1_half_6;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = $signed(8'h80) + $signed(rq1_floor);
   assign \$75  = rq1_tie & rq1_floor[0];
@@ -5302,10 +5442,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$111  = \$109  + \$110 ;
   assign \$113  = $signed({ 1'h0, \$111  }) + $signed(\$112 );
   assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(rq3_prod) >>> rq3_shift_5;
-  assign \$117  = rq3_rem > rq3_half_5;
-  assign \$118  = rq3_rem == rq3_half_5;
-  assign \$119  = | rq3_half_5;
+  assign \$116  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$117  = rq3_rem > rq3_half_6;
+  assign \$118  = rq3_rem == rq3_half_6;
+  assign \$119  = | rq3_half_6;
   assign \$120  = \$118  & \$119 ;
   assign \$121  = $signed(8'h80) + $signed(rq3_floor);
   assign \$122  = rq3_tie & rq3_floor[0];
@@ -5321,24 +5461,24 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$132  = ~ \$131 ;
   assign \$133  = \$130  & \$132 ;
   assign \$134  = ~ \$133 ;
-  assign \$135  = rq_valid_7 & \$134 ;
-  assign \$136  = \$signature__addr  == 3'h7;
+  assign \$135  = rq_valid_8 & \$134 ;
+  assign \$136  = \$signature__addr  == 4'h8;
   assign \$137  = \$signature__addr  + 1'h1;
-  assign \$138  = \$136  ? 4'h0 : \$137 ;
+  assign \$138  = \$136  ? 5'h00 : \$137 ;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = \$140  & \$141 ;
-  assign \$143  = rport__addr == 3'h7;
+  assign \$143  = rport__addr == 4'h8;
   assign \$144  = rport__addr + 1'h1;
-  assign \$145  = \$143  ? 4'h0 : \$144 ;
+  assign \$145  = \$143  ? 5'h00 : \$144 ;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = | q_stored;
   assign \$149  = ~ \$148 ;
   assign \$150  = \$147  & \$149 ;
   assign \$151  = ~ \$150 ;
-  assign \$152  = rq_valid_7 & \$151 ;
+  assign \$152  = rq_valid_8 & \$151 ;
   assign \$153  = q_stored + \$152 ;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
@@ -5348,7 +5488,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$159  = ~ o__valid;
   assign \$160  = \$159  | o__ready;
   assign \$161  = | q_stored;
-  assign \$162  = \$161  | rq_valid_7;
+  assign \$162  = \$161  | rq_valid_8;
   assign \$163  = | q_stored;
   assign \$164  = \$163  ? rport__data : q_in;
   always @(posedge clk)
@@ -5370,375 +5510,470 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$174 ;
+    rq_valid_9 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$175 ;
+    rq0_mult_1 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$176 ;
+    rq0_mult_2 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$177 ;
+    rq0_mult_3 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$178 ;
+    rq0_mult_4 <= \$178 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$179 ;
+    rq0_mult_5 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$180 ;
+    rq0_mult_6 <= \$180 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$181 ;
+    rq0_mult_7 <= \$181 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$182 ;
+    rq0_mult_8 <= \$182 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$183 ;
+    rq0_shift_1 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$184 ;
+    rq0_shift_2 <= \$184 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$185 ;
+    rq0_shift_3 <= \$185 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$186 ;
+    rq0_shift_4 <= \$186 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$187 ;
+    rq0_shift_5 <= \$187 ;
   always @(posedge clk)
-    rq0_half_1 <= \$188 ;
+    rq0_shift_6 <= \$188 ;
   always @(posedge clk)
-    rq0_half_2 <= \$189 ;
+    rq0_shift_7 <= \$189 ;
   always @(posedge clk)
-    rq0_half_3 <= \$190 ;
+    rq0_shift_8 <= \$190 ;
   always @(posedge clk)
-    rq0_half_4 <= \$191 ;
+    rq0_half_1 <= \$191 ;
   always @(posedge clk)
-    rq0_half_5 <= \$192 ;
+    rq0_half_2 <= \$192 ;
   always @(posedge clk)
-    rq0_half_6 <= \$193 ;
+    rq0_half_3 <= \$193 ;
   always @(posedge clk)
-    rq0_half_7 <= \$194 ;
+    rq0_half_4 <= \$194 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$195 ;
+    rq0_half_5 <= \$195 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$196 ;
+    rq0_half_6 <= \$196 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$197 ;
+    rq0_half_7 <= \$197 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$198 ;
+    rq0_half_8 <= \$198 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$199 ;
+    rq0_mask_1 <= \$199 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$200 ;
+    rq0_mask_2 <= \$200 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$201 ;
+    rq0_mask_3 <= \$201 ;
   always @(posedge clk)
-    rq0_x <= \$202 ;
+    rq0_mask_4 <= \$202 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$203 ;
+    rq0_mask_5 <= \$203 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$204 ;
+    rq0_mask_6 <= \$204 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$205 ;
+    rq0_mask_7 <= \$205 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$206 ;
+    rq0_mask_8 <= \$206 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$207 ;
+    rq0_x <= \$207 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$208 ;
+    rq0_x0_0 <= \$208 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$209 ;
+    rq0_m0_0 <= \$209 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$210 ;
+    rq0_part0_0 <= \$210 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$211 ;
+    rq0_part0_0_r <= \$211 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$212 ;
+    rq0_part0_0_rr <= \$212 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$213 ;
+    rq0_x0_1 <= \$213 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$214 ;
+    rq0_m0_1 <= \$214 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$215 ;
+    rq0_part0_1 <= \$215 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$216 ;
+    rq0_part0_1_r <= \$216 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$217 ;
+    rq0_part0_1_rr <= \$217 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$218 ;
+    rq0_x1_0 <= \$218 ;
   always @(posedge clk)
-    rq0_prod <= \$219 ;
+    rq0_m1_0 <= \$219 ;
   always @(posedge clk)
-    rq0_floor <= \$220 ;
+    rq0_part1_0 <= \$220 ;
   always @(posedge clk)
-    rq0_above <= \$221 ;
+    rq0_part1_0_r <= \$221 ;
   always @(posedge clk)
-    rq0_tie <= \$222 ;
+    rq0_part1_0_rr <= \$222 ;
   always @(posedge clk)
-    rq0_code <= \$223 ;
+    rq0_x1_1 <= \$223 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$224 ;
+    rq0_m1_1 <= \$224 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$225 ;
+    rq0_part1_1 <= \$225 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$226 ;
+    rq0_part1_1_r <= \$226 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$227 ;
+    rq0_part1_1_rr <= \$227 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$228 ;
+    rq0_prod <= \$228 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$229 ;
+    rq0_floor <= \$229 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$230 ;
+    rq0_above <= \$230 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$231 ;
+    rq0_tie <= \$231 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$232 ;
+    rq0_code <= \$232 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$233 ;
+    rq1_mult_1 <= \$233 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$234 ;
+    rq1_mult_2 <= \$234 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$235 ;
+    rq1_mult_3 <= \$235 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$236 ;
+    rq1_mult_4 <= \$236 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$237 ;
+    rq1_mult_5 <= \$237 ;
   always @(posedge clk)
-    rq1_half_1 <= \$238 ;
+    rq1_mult_6 <= \$238 ;
   always @(posedge clk)
-    rq1_half_2 <= \$239 ;
+    rq1_mult_7 <= \$239 ;
   always @(posedge clk)
-    rq1_half_3 <= \$240 ;
+    rq1_mult_8 <= \$240 ;
   always @(posedge clk)
-    rq1_half_4 <= \$241 ;
+    rq1_shift_1 <= \$241 ;
   always @(posedge clk)
-    rq1_half_5 <= \$242 ;
+    rq1_shift_2 <= \$242 ;
   always @(posedge clk)
-    rq1_half_6 <= \$243 ;
+    rq1_shift_3 <= \$243 ;
   always @(posedge clk)
-    rq1_half_7 <= \$244 ;
+    rq1_shift_4 <= \$244 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$245 ;
+    rq1_shift_5 <= \$245 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$246 ;
+    rq1_shift_6 <= \$246 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$247 ;
+    rq1_shift_7 <= \$247 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$248 ;
+    rq1_shift_8 <= \$248 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$249 ;
+    rq1_half_1 <= \$249 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$250 ;
+    rq1_half_2 <= \$250 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$251 ;
+    rq1_half_3 <= \$251 ;
   always @(posedge clk)
-    rq1_x <= \$252 ;
+    rq1_half_4 <= \$252 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$253 ;
+    rq1_half_5 <= \$253 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$254 ;
+    rq1_half_6 <= \$254 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$255 ;
+    rq1_half_7 <= \$255 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$256 ;
+    rq1_half_8 <= \$256 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$257 ;
+    rq1_mask_1 <= \$257 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$258 ;
+    rq1_mask_2 <= \$258 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$259 ;
+    rq1_mask_3 <= \$259 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$260 ;
+    rq1_mask_4 <= \$260 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$261 ;
+    rq1_mask_5 <= \$261 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$262 ;
+    rq1_mask_6 <= \$262 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$263 ;
+    rq1_mask_7 <= \$263 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$264 ;
+    rq1_mask_8 <= \$264 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$265 ;
+    rq1_x <= \$265 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$266 ;
+    rq1_x0_0 <= \$266 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$267 ;
+    rq1_m0_0 <= \$267 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$268 ;
+    rq1_part0_0 <= \$268 ;
   always @(posedge clk)
-    rq1_prod <= \$269 ;
+    rq1_part0_0_r <= \$269 ;
   always @(posedge clk)
-    rq1_floor <= \$270 ;
+    rq1_part0_0_rr <= \$270 ;
   always @(posedge clk)
-    rq1_above <= \$271 ;
+    rq1_x0_1 <= \$271 ;
   always @(posedge clk)
-    rq1_tie <= \$272 ;
+    rq1_m0_1 <= \$272 ;
   always @(posedge clk)
-    rq1_code <= \$273 ;
+    rq1_part0_1 <= \$273 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$274 ;
+    rq1_part0_1_r <= \$274 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$275 ;
+    rq1_part0_1_rr <= \$275 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$276 ;
+    rq1_x1_0 <= \$276 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$277 ;
+    rq1_m1_0 <= \$277 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$278 ;
+    rq1_part1_0 <= \$278 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$279 ;
+    rq1_part1_0_r <= \$279 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$280 ;
+    rq1_part1_0_rr <= \$280 ;
   always @(posedge clk)
-    rq2_x <= \$281 ;
+    rq1_x1_1 <= \$281 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$282 ;
+    rq1_m1_1 <= \$282 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$283 ;
+    rq1_part1_1 <= \$283 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$284 ;
+    rq1_part1_1_r <= \$284 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$285 ;
+    rq1_part1_1_rr <= \$285 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$286 ;
+    rq1_prod <= \$286 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$287 ;
+    rq1_floor <= \$287 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$288 ;
+    rq1_above <= \$288 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$289 ;
+    rq1_tie <= \$289 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$290 ;
+    rq1_code <= \$290 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$291 ;
+    rq2_mult_1 <= \$291 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$292 ;
+    rq2_mult_2 <= \$292 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$293 ;
+    rq2_mult_3 <= \$293 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$294 ;
+    rq2_mult_4 <= \$294 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$295 ;
+    rq2_mult_5 <= \$295 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$296 ;
+    rq2_mult_6 <= \$296 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$297 ;
+    rq2_mult_7 <= \$297 ;
   always @(posedge clk)
-    rq2_prod <= \$298 ;
+    rq2_mult_8 <= \$298 ;
   always @(posedge clk)
-    rq2_floor <= \$299 ;
+    rq2_x <= \$299 ;
   always @(posedge clk)
-    rq2_above <= \$300 ;
+    rq2_x0_0 <= \$300 ;
   always @(posedge clk)
-    rq2_tie <= \$301 ;
+    rq2_m0_0 <= \$301 ;
   always @(posedge clk)
-    rq2_code <= \$302 ;
+    rq2_part0_0 <= \$302 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$303 ;
+    rq2_part0_0_r <= \$303 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$304 ;
+    rq2_part0_0_rr <= \$304 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$305 ;
+    rq2_x0_1 <= \$305 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$306 ;
+    rq2_m0_1 <= \$306 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$307 ;
+    rq2_part0_1 <= \$307 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$308 ;
+    rq2_part0_1_r <= \$308 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$309 ;
+    rq2_part0_1_rr <= \$309 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$310 ;
+    rq2_x1_0 <= \$310 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$311 ;
+    rq2_m1_0 <= \$311 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$312 ;
+    rq2_part1_0 <= \$312 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$313 ;
+    rq2_part1_0_r <= \$313 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$314 ;
+    rq2_part1_0_rr <= \$314 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$315 ;
+    rq2_x1_1 <= \$315 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$316 ;
+    rq2_m1_1 <= \$316 ;
   always @(posedge clk)
-    rq3_half_1 <= \$317 ;
+    rq2_part1_1 <= \$317 ;
   always @(posedge clk)
-    rq3_half_2 <= \$318 ;
+    rq2_part1_1_r <= \$318 ;
   always @(posedge clk)
-    rq3_half_3 <= \$319 ;
+    rq2_part1_1_rr <= \$319 ;
   always @(posedge clk)
-    rq3_half_4 <= \$320 ;
+    rq2_prod <= \$320 ;
   always @(posedge clk)
-    rq3_half_5 <= \$321 ;
+    rq2_floor <= \$321 ;
   always @(posedge clk)
-    rq3_half_6 <= \$322 ;
+    rq2_above <= \$322 ;
   always @(posedge clk)
-    rq3_half_7 <= \$323 ;
+    rq2_tie <= \$323 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$324 ;
+    rq2_code <= \$324 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$325 ;
+    rq3_mult_1 <= \$325 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$326 ;
+    rq3_mult_2 <= \$326 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$327 ;
+    rq3_mult_3 <= \$327 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$328 ;
+    rq3_mult_4 <= \$328 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$329 ;
+    rq3_mult_5 <= \$329 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$330 ;
+    rq3_mult_6 <= \$330 ;
   always @(posedge clk)
-    rq3_x <= \$331 ;
+    rq3_mult_7 <= \$331 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$332 ;
+    rq3_mult_8 <= \$332 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$333 ;
+    rq3_shift_1 <= \$333 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$334 ;
+    rq3_shift_2 <= \$334 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$335 ;
+    rq3_shift_3 <= \$335 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$336 ;
+    rq3_shift_4 <= \$336 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$337 ;
+    rq3_shift_5 <= \$337 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$338 ;
+    rq3_shift_6 <= \$338 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$339 ;
+    rq3_shift_7 <= \$339 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$340 ;
+    rq3_shift_8 <= \$340 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$341 ;
+    rq3_half_1 <= \$341 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$342 ;
+    rq3_half_2 <= \$342 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$343 ;
+    rq3_half_3 <= \$343 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$344 ;
+    rq3_half_4 <= \$344 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$345 ;
+    rq3_half_5 <= \$345 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$346 ;
+    rq3_half_6 <= \$346 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$347 ;
+    rq3_half_7 <= \$347 ;
   always @(posedge clk)
-    rq3_prod <= \$348 ;
+    rq3_half_8 <= \$348 ;
   always @(posedge clk)
-    rq3_floor <= \$349 ;
+    rq3_mask_1 <= \$349 ;
   always @(posedge clk)
-    rq3_above <= \$350 ;
+    rq3_mask_2 <= \$350 ;
   always @(posedge clk)
-    rq3_tie <= \$351 ;
+    rq3_mask_3 <= \$351 ;
   always @(posedge clk)
-    rq3_code <= \$352 ;
+    rq3_mask_4 <= \$352 ;
   always @(posedge clk)
-    q_owed <= \$353 ;
+    rq3_mask_5 <= \$353 ;
   always @(posedge clk)
-    \$signature__addr  <= \$354 ;
+    rq3_mask_6 <= \$354 ;
   always @(posedge clk)
-    rport__addr <= \$355 ;
+    rq3_mask_7 <= \$355 ;
   always @(posedge clk)
-    q_stored <= \$356 ;
+    rq3_mask_8 <= \$356 ;
   always @(posedge clk)
-    o__valid <= \$357 ;
+    rq3_x <= \$357 ;
   always @(posedge clk)
-    o__payload <= \$358 ;
+    rq3_x0_0 <= \$358 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$359 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$360 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$361 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$362 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$363 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$364 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$365 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$366 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$367 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$368 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$369 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$370 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$371 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$372 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$373 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$374 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$375 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$376 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$377 ;
+  always @(posedge clk)
+    rq3_prod <= \$378 ;
+  always @(posedge clk)
+    rq3_floor <= \$379 ;
+  always @(posedge clk)
+    rq3_above <= \$380 ;
+  always @(posedge clk)
+    rq3_tie <= \$381 ;
+  always @(posedge clk)
+    rq3_code <= \$382 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$384  = \$signature__addr ;
+    if (\$135 ) begin
+      \$384  = \$138 [3:0];
+    end
+    if (rst) begin
+      \$384  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$385  = rport__addr;
+    if (\$142 ) begin
+      \$385  = \$145 [3:0];
+    end
+    if (rst) begin
+      \$385  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$386  = \$158 [3:0];
+    if (rst) begin
+      \$386  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$387  = o__valid;
+    if (\$160 ) begin
+      \$387  = \$162 ;
+    end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$388  = o__payload;
+    if (\$160 ) begin
+      \$388  = \$164 ;
+    end
+    if (rst) begin
+      \$388  = 32'd0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
@@ -5989,1309 +6224,1472 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$174  = \$28 ;
+    \$174  = rq_valid_8;
     if (rst) begin
-      \$174  = 25'h0000000;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$175  = rq0_mult_1;
+    \$175  = \$28 ;
     if (rst) begin
       \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$176  = rq0_mult_2;
+    \$176  = rq0_mult_1;
     if (rst) begin
       \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$177  = rq0_mult_3;
+    \$177  = rq0_mult_2;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$178  = rq0_mult_4;
+    \$178  = rq0_mult_3;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = rq0_mult_5;
+    \$179  = rq0_mult_4;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = rq0_mult_6;
+    \$180  = rq0_mult_5;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = \$29 ;
+    \$181  = rq0_mult_6;
     if (rst) begin
-      \$181  = 6'h00;
+      \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = rq0_shift_1;
+    \$182  = rq0_mult_7;
     if (rst) begin
-      \$182  = 6'h00;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = rq0_shift_2;
+    \$183  = \$29 ;
     if (rst) begin
       \$183  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = rq0_shift_3;
+    \$184  = rq0_shift_1;
     if (rst) begin
       \$184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = rq0_shift_4;
+    \$185  = rq0_shift_2;
     if (rst) begin
       \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = rq0_shift_5;
+    \$186  = rq0_shift_3;
     if (rst) begin
       \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = rq0_shift_6;
+    \$187  = rq0_shift_4;
     if (rst) begin
       \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = \$30 ;
+    \$188  = rq0_shift_5;
     if (rst) begin
-      \$188  = 33'h000000000;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = rq0_half_1;
+    \$189  = rq0_shift_6;
     if (rst) begin
-      \$189  = 33'h000000000;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = rq0_half_2;
+    \$190  = rq0_shift_7;
     if (rst) begin
-      \$190  = 33'h000000000;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = rq0_half_3;
+    \$191  = \$30 ;
     if (rst) begin
       \$191  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = rq0_half_4;
+    \$192  = rq0_half_1;
     if (rst) begin
       \$192  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = rq0_half_5;
+    \$193  = rq0_half_2;
     if (rst) begin
       \$193  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = rq0_half_6;
+    \$194  = rq0_half_3;
     if (rst) begin
       \$194  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = \$31 ;
+    \$195  = rq0_half_4;
     if (rst) begin
       \$195  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = rq0_mask_1;
+    \$196  = rq0_half_5;
     if (rst) begin
       \$196  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = rq0_mask_2;
+    \$197  = rq0_half_6;
     if (rst) begin
       \$197  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = rq0_mask_3;
+    \$198  = rq0_half_7;
     if (rst) begin
       \$198  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = rq0_mask_4;
+    \$199  = \$31 ;
     if (rst) begin
       \$199  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = rq0_mask_5;
+    \$200  = rq0_mask_1;
     if (rst) begin
       \$200  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = rq0_mask_6;
+    \$201  = rq0_mask_2;
     if (rst) begin
       \$201  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = i__payload[20:0];
+    \$202  = rq0_mask_3;
     if (rst) begin
-      \$202  = 21'h000000;
+      \$202  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = rq0_x[16:0];
+    \$203  = rq0_mask_4;
     if (rst) begin
-      \$203  = 17'h00000;
+      \$203  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = rq0_mult_1[16:0];
+    \$204  = rq0_mask_5;
     if (rst) begin
-      \$204  = 17'h00000;
+      \$204  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = \$32 ;
+    \$205  = rq0_mask_6;
     if (rst) begin
-      \$205  = 34'h000000000;
+      \$205  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = rq0_part0_0;
+    \$206  = rq0_mask_7;
     if (rst) begin
-      \$206  = 34'h000000000;
+      \$206  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = rq0_x[16:0];
+    \$207  = i__payload[20:0];
     if (rst) begin
-      \$207  = 17'h00000;
+      \$207  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = rq0_mult_1[24:17];
+    \$208  = rq0_x[16:0];
     if (rst) begin
-      \$208  = 8'h00;
+      \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = \$33 ;
+    \$209  = rq0_mult_1[16:0];
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = rq0_part0_1;
+    \$210  = \$32 ;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = rq0_x[20:17];
+    \$211  = rq0_part0_0;
     if (rst) begin
-      \$211  = 4'h0;
+      \$211  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = rq0_mult_1[16:0];
+    \$212  = rq0_part0_0_r;
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = \$34 ;
+    \$213  = rq0_x[16:0];
     if (rst) begin
-      \$213  = 21'h000000;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = rq0_part1_0;
+    \$214  = rq0_mult_1[24:17];
     if (rst) begin
-      \$214  = 21'h000000;
+      \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = rq0_x[20:17];
+    \$215  = \$33 ;
     if (rst) begin
-      \$215  = 4'h0;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = rq0_mult_1[24:17];
+    \$216  = rq0_part0_1;
     if (rst) begin
-      \$216  = 8'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = \$35 ;
+    \$217  = rq0_part0_1_r;
     if (rst) begin
-      \$217  = 12'h000;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = rq0_part1_1;
+    \$218  = rq0_x[20:17];
     if (rst) begin
-      \$218  = 12'h000;
+      \$218  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = \$43 [45:0];
+    \$219  = rq0_mult_1[16:0];
     if (rst) begin
-      \$219  = 46'h000000000000;
+      \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = \$44 ;
+    \$220  = \$34 ;
     if (rst) begin
-      \$220  = 46'h000000000000;
+      \$220  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = \$45 ;
+    \$221  = rq0_part1_0;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = \$48 ;
+    \$222  = rq0_part1_0_r;
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = \$52 ;
+    \$223  = rq0_x[20:17];
     if (rst) begin
-      \$223  = 48'h000000000000;
+      \$223  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = \$53 ;
+    \$224  = rq0_mult_1[24:17];
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = rq1_mult_1;
+    \$225  = \$35 ;
     if (rst) begin
-      \$225  = 25'h0000000;
+      \$225  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = rq1_mult_2;
+    \$226  = rq0_part1_1;
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = rq1_mult_3;
+    \$227  = rq0_part1_1_r;
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = rq1_mult_4;
+    \$228  = \$43 [45:0];
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = rq1_mult_5;
+    \$229  = \$44 ;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = rq1_mult_6;
+    \$230  = \$45 ;
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = \$54 ;
+    \$231  = \$48 ;
     if (rst) begin
-      \$231  = 6'h00;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = rq1_shift_1;
+    \$232  = \$52 ;
     if (rst) begin
-      \$232  = 6'h00;
+      \$232  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = rq1_shift_2;
+    \$233  = \$53 ;
     if (rst) begin
-      \$233  = 6'h00;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = rq1_shift_3;
+    \$234  = rq1_mult_1;
     if (rst) begin
-      \$234  = 6'h00;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = rq1_shift_4;
+    \$235  = rq1_mult_2;
     if (rst) begin
-      \$235  = 6'h00;
+      \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = rq1_shift_5;
+    \$236  = rq1_mult_3;
     if (rst) begin
-      \$236  = 6'h00;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = rq1_shift_6;
+    \$237  = rq1_mult_4;
     if (rst) begin
-      \$237  = 6'h00;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = \$55 ;
+    \$238  = rq1_mult_5;
     if (rst) begin
-      \$238  = 34'h000000000;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = rq1_half_1;
+    \$239  = rq1_mult_6;
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = rq1_half_2;
+    \$240  = rq1_mult_7;
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = rq1_half_3;
+    \$241  = \$54 ;
     if (rst) begin
-      \$241  = 34'h000000000;
+      \$241  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = rq1_half_4;
+    \$242  = rq1_shift_1;
     if (rst) begin
-      \$242  = 34'h000000000;
+      \$242  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = rq1_half_5;
+    \$243  = rq1_shift_2;
     if (rst) begin
-      \$243  = 34'h000000000;
+      \$243  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = rq1_half_6;
+    \$244  = rq1_shift_3;
     if (rst) begin
-      \$244  = 34'h000000000;
+      \$244  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = \$56 ;
+    \$245  = rq1_shift_4;
     if (rst) begin
-      \$245  = 34'h000000000;
+      \$245  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = rq1_mask_1;
+    \$246  = rq1_shift_5;
     if (rst) begin
-      \$246  = 34'h000000000;
+      \$246  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = rq1_mask_2;
+    \$247  = rq1_shift_6;
     if (rst) begin
-      \$247  = 34'h000000000;
+      \$247  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = rq1_mask_3;
+    \$248  = rq1_shift_7;
     if (rst) begin
-      \$248  = 34'h000000000;
+      \$248  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = rq1_mask_4;
+    \$249  = \$55 ;
     if (rst) begin
       \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = rq1_mask_5;
+    \$250  = rq1_half_1;
     if (rst) begin
       \$250  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = rq1_mask_6;
+    \$251  = rq1_half_2;
     if (rst) begin
       \$251  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = i__payload[41:21];
+    \$252  = rq1_half_3;
     if (rst) begin
-      \$252  = 21'h000000;
+      \$252  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = rq1_x[16:0];
+    \$253  = rq1_half_4;
     if (rst) begin
-      \$253  = 17'h00000;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = rq1_mult_1[16:0];
+    \$254  = rq1_half_5;
     if (rst) begin
-      \$254  = 17'h00000;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = \$57 ;
+    \$255  = rq1_half_6;
     if (rst) begin
       \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$256  = rq1_part0_0;
+    \$256  = rq1_half_7;
     if (rst) begin
       \$256  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$257  = rq1_x[16:0];
+    \$257  = \$56 ;
     if (rst) begin
-      \$257  = 17'h00000;
+      \$257  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$258  = rq1_mult_1[24:17];
+    \$258  = rq1_mask_1;
     if (rst) begin
-      \$258  = 8'h00;
+      \$258  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$259  = \$58 ;
+    \$259  = rq1_mask_2;
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$260  = rq1_part0_1;
+    \$260  = rq1_mask_3;
     if (rst) begin
-      \$260  = 25'h0000000;
+      \$260  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$261  = rq1_x[20:17];
+    \$261  = rq1_mask_4;
     if (rst) begin
-      \$261  = 4'h0;
+      \$261  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$262  = rq1_mult_1[16:0];
+    \$262  = rq1_mask_5;
     if (rst) begin
-      \$262  = 17'h00000;
+      \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$263  = \$59 ;
+    \$263  = rq1_mask_6;
     if (rst) begin
-      \$263  = 21'h000000;
+      \$263  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$264  = rq1_part1_0;
+    \$264  = rq1_mask_7;
     if (rst) begin
-      \$264  = 21'h000000;
+      \$264  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$265  = rq1_x[20:17];
+    \$265  = i__payload[41:21];
     if (rst) begin
-      \$265  = 4'h0;
+      \$265  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$266  = rq1_mult_1[24:17];
+    \$266  = rq1_x[16:0];
     if (rst) begin
-      \$266  = 8'h00;
+      \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$267  = \$60 ;
+    \$267  = rq1_mult_1[16:0];
     if (rst) begin
-      \$267  = 12'h000;
+      \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$268  = rq1_part1_1;
+    \$268  = \$57 ;
     if (rst) begin
-      \$268  = 12'h000;
+      \$268  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$269  = \$68 [45:0];
+    \$269  = rq1_part0_0;
     if (rst) begin
-      \$269  = 46'h000000000000;
+      \$269  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$270  = \$69 ;
+    \$270  = rq1_part0_0_r;
     if (rst) begin
-      \$270  = 46'h000000000000;
+      \$270  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$271  = \$70 ;
+    \$271  = rq1_x[16:0];
     if (rst) begin
-      \$271  = 1'h0;
+      \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$272  = \$73 ;
+    \$272  = rq1_mult_1[24:17];
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$273  = \$77 ;
+    \$273  = \$58 ;
     if (rst) begin
-      \$273  = 48'h000000000000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$274  = \$78 ;
+    \$274  = rq1_part0_1;
     if (rst) begin
       \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$275  = rq2_mult_1;
+    \$275  = rq1_part0_1_r;
     if (rst) begin
       \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$276  = rq2_mult_2;
+    \$276  = rq1_x[20:17];
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$277  = rq2_mult_3;
+    \$277  = rq1_mult_1[16:0];
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$278  = rq2_mult_4;
+    \$278  = \$59 ;
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$279  = rq2_mult_5;
+    \$279  = rq1_part1_0;
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$280  = rq2_mult_6;
+    \$280  = rq1_part1_0_r;
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$281  = i__payload[62:42];
+    \$281  = rq1_x[20:17];
     if (rst) begin
-      \$281  = 21'h000000;
+      \$281  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$282  = rq2_x[16:0];
+    \$282  = rq1_mult_1[24:17];
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$283  = rq2_mult_1[16:0];
+    \$283  = \$60 ;
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$284  = \$79 ;
+    \$284  = rq1_part1_1;
     if (rst) begin
-      \$284  = 34'h000000000;
+      \$284  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$285  = rq2_part0_0;
+    \$285  = rq1_part1_1_r;
     if (rst) begin
-      \$285  = 34'h000000000;
+      \$285  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$286  = rq2_x[16:0];
+    \$286  = \$68 [45:0];
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$287  = rq2_mult_1[24:17];
+    \$287  = \$69 ;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$288  = \$80 ;
+    \$288  = \$70 ;
     if (rst) begin
-      \$288  = 25'h0000000;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$289  = rq2_part0_1;
+    \$289  = \$73 ;
     if (rst) begin
-      \$289  = 25'h0000000;
+      \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$290  = rq2_x[20:17];
+    \$290  = \$77 ;
     if (rst) begin
-      \$290  = 4'h0;
+      \$290  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$291  = rq2_mult_1[16:0];
+    \$291  = \$78 ;
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$292  = \$81 ;
+    \$292  = rq2_mult_1;
     if (rst) begin
-      \$292  = 21'h000000;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$293  = rq2_part1_0;
+    \$293  = rq2_mult_2;
     if (rst) begin
-      \$293  = 21'h000000;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$294  = rq2_x[20:17];
+    \$294  = rq2_mult_3;
     if (rst) begin
-      \$294  = 4'h0;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$295  = rq2_mult_1[24:17];
+    \$295  = rq2_mult_4;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$296  = \$82 ;
+    \$296  = rq2_mult_5;
     if (rst) begin
-      \$296  = 12'h000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$297  = rq2_part1_1;
+    \$297  = rq2_mult_6;
     if (rst) begin
-      \$297  = 12'h000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$298  = \$90 [45:0];
+    \$298  = rq2_mult_7;
     if (rst) begin
-      \$298  = 46'h000000000000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$299  = \$91 ;
+    \$299  = i__payload[62:42];
     if (rst) begin
-      \$299  = 46'h000000000000;
+      \$299  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$300  = \$92 ;
+    \$300  = rq2_x[16:0];
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$301  = \$95 ;
+    \$301  = rq2_mult_1[16:0];
     if (rst) begin
-      \$301  = 1'h0;
+      \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$302  = \$99 ;
+    \$302  = \$79 ;
     if (rst) begin
-      \$302  = 48'h000000000000;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$303  = \$100 ;
+    \$303  = rq2_part0_0;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$304  = rq3_mult_1;
+    \$304  = rq2_part0_0_r;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$305  = rq3_mult_2;
+    \$305  = rq2_x[16:0];
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$306  = rq3_mult_3;
+    \$306  = rq2_mult_1[24:17];
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$307  = rq3_mult_4;
+    \$307  = \$80 ;
     if (rst) begin
       \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$308  = rq3_mult_5;
+    \$308  = rq2_part0_1;
     if (rst) begin
       \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$309  = rq3_mult_6;
+    \$309  = rq2_part0_1_r;
     if (rst) begin
       \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$310  = \$101 ;
+    \$310  = rq2_x[20:17];
     if (rst) begin
-      \$310  = 6'h00;
+      \$310  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$311  = rq3_shift_1;
+    \$311  = rq2_mult_1[16:0];
     if (rst) begin
-      \$311  = 6'h00;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$312  = rq3_shift_2;
+    \$312  = \$81 ;
     if (rst) begin
-      \$312  = 6'h00;
+      \$312  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$313  = rq3_shift_3;
+    \$313  = rq2_part1_0;
     if (rst) begin
-      \$313  = 6'h00;
+      \$313  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$314  = rq3_shift_4;
+    \$314  = rq2_part1_0_r;
     if (rst) begin
-      \$314  = 6'h00;
+      \$314  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$315  = rq3_shift_5;
+    \$315  = rq2_x[20:17];
     if (rst) begin
-      \$315  = 6'h00;
+      \$315  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$316  = rq3_shift_6;
+    \$316  = rq2_mult_1[24:17];
     if (rst) begin
-      \$316  = 6'h00;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$317  = \$102 ;
+    \$317  = \$82 ;
     if (rst) begin
-      \$317  = 34'h000000000;
+      \$317  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$318  = rq3_half_1;
+    \$318  = rq2_part1_1;
     if (rst) begin
-      \$318  = 34'h000000000;
+      \$318  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$319  = rq3_half_2;
+    \$319  = rq2_part1_1_r;
     if (rst) begin
-      \$319  = 34'h000000000;
+      \$319  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$320  = rq3_half_3;
+    \$320  = \$90 [45:0];
     if (rst) begin
-      \$320  = 34'h000000000;
+      \$320  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$321  = rq3_half_4;
+    \$321  = \$91 ;
     if (rst) begin
-      \$321  = 34'h000000000;
+      \$321  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$322  = rq3_half_5;
+    \$322  = \$92 ;
     if (rst) begin
-      \$322  = 34'h000000000;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$323  = rq3_half_6;
+    \$323  = \$95 ;
     if (rst) begin
-      \$323  = 34'h000000000;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$324  = \$103 ;
+    \$324  = \$99 ;
     if (rst) begin
-      \$324  = 34'h000000000;
+      \$324  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$325  = rq3_mask_1;
+    \$325  = \$100 ;
     if (rst) begin
-      \$325  = 34'h000000000;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$326  = rq3_mask_2;
+    \$326  = rq3_mult_1;
     if (rst) begin
-      \$326  = 34'h000000000;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$327  = rq3_mask_3;
+    \$327  = rq3_mult_2;
     if (rst) begin
-      \$327  = 34'h000000000;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$328  = rq3_mask_4;
+    \$328  = rq3_mult_3;
     if (rst) begin
-      \$328  = 34'h000000000;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$329  = rq3_mask_5;
+    \$329  = rq3_mult_4;
     if (rst) begin
-      \$329  = 34'h000000000;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$330  = rq3_mask_6;
+    \$330  = rq3_mult_5;
     if (rst) begin
-      \$330  = 34'h000000000;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$331  = i__payload[83:63];
+    \$331  = rq3_mult_6;
     if (rst) begin
-      \$331  = 21'h000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$332  = rq3_x[16:0];
+    \$332  = rq3_mult_7;
     if (rst) begin
-      \$332  = 17'h00000;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$333  = rq3_mult_1[16:0];
+    \$333  = \$101 ;
     if (rst) begin
-      \$333  = 17'h00000;
+      \$333  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$334  = \$104 ;
+    \$334  = rq3_shift_1;
     if (rst) begin
-      \$334  = 34'h000000000;
+      \$334  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$335  = rq3_part0_0;
+    \$335  = rq3_shift_2;
     if (rst) begin
-      \$335  = 34'h000000000;
+      \$335  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$336  = rq3_x[16:0];
+    \$336  = rq3_shift_3;
     if (rst) begin
-      \$336  = 17'h00000;
+      \$336  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$337  = rq3_mult_1[24:17];
+    \$337  = rq3_shift_4;
     if (rst) begin
-      \$337  = 8'h00;
+      \$337  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$338  = \$105 ;
+    \$338  = rq3_shift_5;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$339  = rq3_part0_1;
+    \$339  = rq3_shift_6;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$340  = rq3_x[20:17];
+    \$340  = rq3_shift_7;
     if (rst) begin
-      \$340  = 4'h0;
+      \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$341  = rq3_mult_1[16:0];
+    \$341  = \$102 ;
     if (rst) begin
-      \$341  = 17'h00000;
+      \$341  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$342  = \$106 ;
+    \$342  = rq3_half_1;
     if (rst) begin
-      \$342  = 21'h000000;
+      \$342  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$343  = rq3_part1_0;
+    \$343  = rq3_half_2;
     if (rst) begin
-      \$343  = 21'h000000;
+      \$343  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$344  = rq3_x[20:17];
+    \$344  = rq3_half_3;
     if (rst) begin
-      \$344  = 4'h0;
+      \$344  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$345  = rq3_mult_1[24:17];
+    \$345  = rq3_half_4;
     if (rst) begin
-      \$345  = 8'h00;
+      \$345  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$346  = \$107 ;
+    \$346  = rq3_half_5;
     if (rst) begin
-      \$346  = 12'h000;
+      \$346  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$347  = rq3_part1_1;
+    \$347  = rq3_half_6;
     if (rst) begin
-      \$347  = 12'h000;
+      \$347  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$348  = \$115 [45:0];
+    \$348  = rq3_half_7;
     if (rst) begin
-      \$348  = 46'h000000000000;
+      \$348  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$349  = \$116 ;
+    \$349  = \$103 ;
     if (rst) begin
-      \$349  = 46'h000000000000;
+      \$349  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$350  = \$117 ;
+    \$350  = rq3_mask_1;
     if (rst) begin
-      \$350  = 1'h0;
+      \$350  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$351  = \$120 ;
+    \$351  = rq3_mask_2;
     if (rst) begin
-      \$351  = 1'h0;
+      \$351  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$352  = \$124 ;
+    \$352  = rq3_mask_3;
     if (rst) begin
-      \$352  = 48'h000000000000;
+      \$352  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$353  = \$128 [3:0];
+    \$353  = rq3_mask_4;
     if (rst) begin
-      \$353  = 4'h0;
+      \$353  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$354  = \$signature__addr ;
-    if (\$135 ) begin
-      \$354  = \$138 [2:0];
-    end
+    \$354  = rq3_mask_5;
     if (rst) begin
-      \$354  = 3'h0;
+      \$354  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$355  = rport__addr;
-    if (\$142 ) begin
-      \$355  = \$145 [2:0];
-    end
+    \$355  = rq3_mask_6;
     if (rst) begin
-      \$355  = 3'h0;
+      \$355  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$356  = \$158 [3:0];
+    \$356  = rq3_mask_7;
     if (rst) begin
-      \$356  = 4'h0;
+      \$356  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$357  = o__valid;
-    if (\$160 ) begin
-      \$357  = \$162 ;
-    end
+    \$357  = i__payload[83:63];
     if (rst) begin
-      \$357  = 1'h0;
+      \$357  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$358  = o__payload;
-    if (\$160 ) begin
-      \$358  = \$164 ;
-    end
+    \$358  = rq3_x[16:0];
     if (rst) begin
-      \$358  = 32'd0;
+      \$358  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$359  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$359  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$360  = \$104 ;
+    if (rst) begin
+      \$360  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$361  = rq3_part0_0;
+    if (rst) begin
+      \$361  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$362  = rq3_part0_0_r;
+    if (rst) begin
+      \$362  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$363  = rq3_x[16:0];
+    if (rst) begin
+      \$363  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$364  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$365  = \$105 ;
+    if (rst) begin
+      \$365  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$366  = rq3_part0_1;
+    if (rst) begin
+      \$366  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$367  = rq3_part0_1_r;
+    if (rst) begin
+      \$367  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$368  = rq3_x[20:17];
+    if (rst) begin
+      \$368  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$369  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$369  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$370  = \$106 ;
+    if (rst) begin
+      \$370  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$371  = rq3_part1_0;
+    if (rst) begin
+      \$371  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$372  = rq3_part1_0_r;
+    if (rst) begin
+      \$372  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$373  = rq3_x[20:17];
+    if (rst) begin
+      \$373  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$374  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$374  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$375  = \$107 ;
+    if (rst) begin
+      \$375  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$376  = rq3_part1_1;
+    if (rst) begin
+      \$376  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$377  = rq3_part1_1_r;
+    if (rst) begin
+      \$377  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$378  = \$115 [45:0];
+    if (rst) begin
+      \$378  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$379  = \$116 ;
+    if (rst) begin
+      \$379  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$380  = \$117 ;
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$381  = \$120 ;
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$382  = \$124 ;
+    if (rst) begin
+      \$382  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$383  = \$128 [3:0];
+    if (rst) begin
+      \$383  = 4'h0;
     end
   end
   assign i__ready = q_room;
@@ -7316,25 +7714,25 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign q_in[7:0] = \$4 [7:0];
   assign rq2_rem[45:33] = 13'h0000;
   assign rq2_rem[32:0] = rq2_prod[32:0];
-  assign \$36  = { 1'h0, rq0_part0_0_r };
-  assign \$38  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$40  = { rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r, 17'h00000 };
-  assign \$42  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
-  assign \$61  = { 1'h0, rq1_part0_0_r };
-  assign \$63  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$65  = { rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r, 17'h00000 };
-  assign \$67  = { rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r, 34'h000000000 };
-  assign \$83  = { 1'h0, rq2_part0_0_r };
-  assign \$85  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$87  = { rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r, 17'h00000 };
-  assign \$89  = { rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r, 34'h000000000 };
+  assign \$36  = { 1'h0, rq0_part0_0_rr };
+  assign \$38  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$40  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$42  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$61  = { 1'h0, rq1_part0_0_rr };
+  assign \$63  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$65  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$83  = { 1'h0, rq2_part0_0_rr };
+  assign \$85  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$87  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
+  assign \$89  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
   assign \$91  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
   assign \$94  = 1'h1;
   assign \$95  = \$93 ;
-  assign \$108  = { 1'h0, rq3_part0_0_r };
-  assign \$110  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$112  = { rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r, 17'h00000 };
-  assign \$114  = { rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r, 34'h000000000 };
+  assign \$108  = { 1'h0, rq3_part0_0_rr };
+  assign \$110  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$112  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
+  assign \$114  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8160,21 +8558,21 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   reg [24:0] \$10 ;
-  reg [1:0] \$100 ;
-  reg [5:0] \$101 ;
+  reg [5:0] \$100 ;
+  reg [7:0] \$101 ;
   reg [7:0] \$102 ;
   reg [7:0] \$103 ;
   reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
   wire [24:0] \$11 ;
-  reg [8:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [8:0] \$112 ;
-  reg [7:0] \$113 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
@@ -8183,44 +8581,47 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$119 ;
   wire [25:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
+  reg [24:0] \$121 ;
   reg [24:0] \$122 ;
   reg [24:0] \$123 ;
   reg [24:0] \$124 ;
-  reg [24:0] \$125 ;
+  reg \$125 ;
   reg \$126 ;
   reg \$127 ;
-  reg \$128 ;
-  reg [1:0] \$129 ;
+  reg [1:0] \$128 ;
+  reg \$129 ;
   reg [24:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg \$132 ;
-  reg [1:0] \$133 ;
+  reg [1:0] \$132 ;
+  reg \$133 ;
   reg \$134 ;
   reg \$135 ;
-  reg \$136 ;
-  reg [1:0] \$137 ;
+  reg [1:0] \$136 ;
+  reg \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire [24:0] \$14 ;
-  reg \$140 ;
-  reg [1:0] \$141 ;
+  reg [1:0] \$140 ;
+  reg \$141 ;
   reg \$142 ;
   reg \$143 ;
-  reg \$144 ;
-  reg [1:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [24:0] \$148 ;
+  reg [1:0] \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [1:0] \$148 ;
   reg [24:0] \$149 ;
   wire [25:0] \$15 ;
-  reg [3:0] \$150 ;
-  reg [2:0] \$151 ;
-  reg [2:0] \$152 ;
-  reg [2:0] \$153 ;
-  reg \$154 ;
-  reg [99:0] \$155 ;
+  reg [24:0] \$150 ;
+  reg [24:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [3:0] \$153 ;
+  reg [2:0] \$154 ;
+  reg [2:0] \$155 ;
+  reg [3:0] \$156 ;
+  reg \$157 ;
+  reg [99:0] \$158 ;
   reg [24:0] \$16 ;
   wire [24:0] \$17 ;
   wire [25:0] \$18 ;
@@ -8242,22 +8643,22 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [6:0] \$32 ;
   wire [6:0] \$33 ;
   wire [31:0] \$34 ;
-  wire [31:0] \$35 ;
-  wire [31:0] \$36 ;
-  wire [31:0] \$37 ;
+  wire [8:0] \$35 ;
+  wire [8:0] \$36 ;
+  wire [8:0] \$37 ;
   wire [8:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [8:0] \$41 ;
+  wire [16:0] \$40 ;
+  wire [16:0] \$41 ;
   wire [16:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire \$46 ;
-  wire [4:0] \$47 ;
+  wire \$43 ;
+  wire [4:0] \$44 ;
+  wire \$45 ;
+  wire [5:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  wire [5:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -8265,54 +8666,54 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire [3:0] \$56 ;
+  wire [3:0] \$57 ;
   wire \$58 ;
-  wire [3:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [3:0] \$63 ;
+  wire [3:0] \$64 ;
   wire \$65 ;
-  wire [3:0] \$66 ;
-  wire [3:0] \$67 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [24:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [4:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [3:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [5:0] \$78 ;
   wire \$79 ;
   wire [24:0] \$8 ;
   wire \$80 ;
-  wire [4:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire [99:0] \$88 ;
-  reg [1:0] \$89 ;
+  wire [99:0] \$85 ;
+  reg [1:0] \$86 ;
+  reg [5:0] \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [25:0] \$9 ;
-  reg [5:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
+  reg \$90 ;
+  reg [5:0] \$91 ;
+  reg [31:0] \$92 ;
   reg \$93 ;
-  reg [5:0] \$94 ;
-  reg [31:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg [1:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [5:0] \$99 ;
   reg [5:0] \$signature__addr  = 6'h00;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -8335,6 +8736,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -8354,6 +8756,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
@@ -8361,6 +8764,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [1:0] nf4 = 2'h0;
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
+  reg [1:0] nf7 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   output [99:0] o__payload;
   reg [99:0] o__payload = 100'h0000000000000000000000000;
@@ -8392,7 +8796,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -8403,7 +8807,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [5:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [31:0] rport__data;
-  wire [99:0] \rport__data$91 ;
+  wire [99:0] \rport__data$97 ;
   input rst;
   wire rst;
   (* init = 6'h00 *)
@@ -8413,12 +8817,14 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [24:0] sum2_s0_0 = 25'h0000000;
   reg [24:0] sum3_s0_0 = 25'h0000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
@@ -8431,6 +8837,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] x0_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -8488,7 +8895,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [99:0] queue [6:0];
+  reg [99:0] queue [7:0];
   initial begin
     queue[0] = 100'h0000000000000000000000000;
     queue[1] = 100'h0000000000000000000000000;
@@ -8497,12 +8904,13 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 100'h0000000000000000000000000;
     queue[5] = 100'h0000000000000000000000000;
     queue[6] = 100'h0000000000000000000000000;
+    queue[7] = 100'h0000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$91  = queue[\rport__addr$39 ];
+  assign \rport__data$97  = queue[\rport__addr$39 ];
   reg [31:0] rom0 [62:0];
   initial begin
     rom0[0] = 32'd537100254;
@@ -8574,7 +8982,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -8584,15 +8992,15 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v6 & last6;
+  assign \$19  = v7 & last7;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -8604,198 +9012,207 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 7'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = $signed(x0_0) - $signed(8'h80);
-  assign \$39  = $signed(x0_1) - $signed(8'h80);
-  assign \$40  = $signed(x0_2) - $signed(8'h80);
-  assign \$41  = $signed(x0_3) - $signed(8'h80);
-  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$43  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$44  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$45  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$46  = issue & last_t;
-  assign \$47  = q_owed + \$46 ;
-  assign \$48  = o__valid & o__ready;
-  assign \$49  = \$47  - \$48 ;
-  assign \$50  = v6 & last6;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$52  & \$54 ;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$50  & \$56 ;
-  assign \$58  = \$signature__addr$36  == 3'h6;
-  assign \$59  = \$signature__addr$36  + 1'h1;
-  assign \$60  = \$58  ? 4'h0 : \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \rport__addr$39  == 3'h6;
-  assign \$66  = \rport__addr$39  + 1'h1;
-  assign \$67  = \$65  ? 4'h0 : \$66 ;
-  assign \$68  = v6 & last6;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$70  & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$68  & \$74 ;
-  assign \$76  = q_stored + \$75 ;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = \$76  - \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
+  assign \$35  = $signed(x0_0) - $signed(8'h80);
+  assign \$36  = $signed(x0_1) - $signed(8'h80);
+  assign \$37  = $signed(x0_2) - $signed(8'h80);
+  assign \$38  = $signed(x0_3) - $signed(8'h80);
+  assign \$39  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$40  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$41  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$42  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$43  = issue & last_t;
+  assign \$44  = q_owed + \$43 ;
+  assign \$45  = o__valid & o__ready;
+  assign \$46  = \$44  - \$45 ;
+  assign \$47  = v7 & last7;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = | q_stored;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$49  & \$51 ;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = \$47  & \$53 ;
+  assign \$55  = \$signature__addr$36  == 3'h7;
+  assign \$56  = \$signature__addr$36  + 1'h1;
+  assign \$57  = \$55  ? 4'h0 : \$56 ;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = | q_stored;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = \rport__addr$39  == 3'h7;
+  assign \$63  = \rport__addr$39  + 1'h1;
+  assign \$64  = \$62  ? 4'h0 : \$63 ;
+  assign \$65  = v7 & last7;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$67  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$65  & \$71 ;
+  assign \$73  = q_stored + \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = \$73  - \$77 ;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = | q_stored;
+  assign \$82  = v7 & last7;
+  assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = v6 & last6;
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? \rport__data$91  : q_in;
+  assign \$85  = \$84  ? \rport__data$97  : q_in;
   always @(posedge clk)
-    nf_t <= \$89 ;
+    nf_t <= \$86 ;
   always @(posedge clk)
-    \$signature__addr  <= \$90 ;
+    \$signature__addr  <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$88 ;
   always @(posedge clk)
-    first_t <= \$92 ;
+    first_t <= \$89 ;
   always @(posedge clk)
-    last_t <= \$93 ;
+    last_t <= \$90 ;
   always @(posedge clk)
-    t <= \$94 ;
+    t <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$95 ;
+    x_reg <= \$92 ;
   always @(posedge clk)
-    from_input <= \$96 ;
+    from_input <= \$93 ;
   always @(posedge clk)
-    v1 <= \$97 ;
+    v1 <= \$94 ;
   always @(posedge clk)
-    first1 <= \$98 ;
+    first1 <= \$95 ;
   always @(posedge clk)
-    last1 <= \$99 ;
+    last1 <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$100 ;
+    nf1 <= \$97 ;
   always @(posedge clk)
-    port__addr <= \$101 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    x0_0 <= \$102 ;
+    t_mid <= \$99 ;
   always @(posedge clk)
-    x0_1 <= \$103 ;
+    port__addr <= \$100 ;
   always @(posedge clk)
-    x0_2 <= \$104 ;
+    x0_0 <= \$101 ;
   always @(posedge clk)
-    x0_3 <= \$105 ;
+    x0_1 <= \$102 ;
   always @(posedge clk)
-    xoff0_0 <= \$106 ;
+    x0_2 <= \$103 ;
   always @(posedge clk)
-    w0_0 <= \$107 ;
+    x0_3 <= \$104 ;
   always @(posedge clk)
-    xoff1_1 <= \$108 ;
+    xoff0_0 <= \$105 ;
   always @(posedge clk)
-    w1_1 <= \$109 ;
+    w0_0 <= \$106 ;
   always @(posedge clk)
-    xoff2_2 <= \$110 ;
+    xoff1_1 <= \$107 ;
   always @(posedge clk)
-    w2_2 <= \$111 ;
+    w1_1 <= \$108 ;
   always @(posedge clk)
-    xoff3_3 <= \$112 ;
+    xoff2_2 <= \$109 ;
   always @(posedge clk)
-    w3_3 <= \$113 ;
+    w2_2 <= \$110 ;
   always @(posedge clk)
-    prod0_0 <= \$114 ;
+    xoff3_3 <= \$111 ;
   always @(posedge clk)
-    prod1_1 <= \$115 ;
+    w3_3 <= \$112 ;
   always @(posedge clk)
-    prod2_2 <= \$116 ;
+    prod0_0 <= \$113 ;
   always @(posedge clk)
-    prod3_3 <= \$117 ;
+    prod1_1 <= \$114 ;
   always @(posedge clk)
-    prod0_0_r <= \$118 ;
+    prod2_2 <= \$115 ;
   always @(posedge clk)
-    prod1_1_r <= \$119 ;
+    prod3_3 <= \$116 ;
   always @(posedge clk)
-    prod2_2_r <= \$120 ;
+    prod0_0_r <= \$117 ;
   always @(posedge clk)
-    prod3_3_r <= \$121 ;
+    prod1_1_r <= \$118 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$122 ;
+    prod2_2_r <= \$119 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$123 ;
+    prod3_3_r <= \$120 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$124 ;
+    sum0_s0_0 <= \$121 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$125 ;
+    sum1_s0_0 <= \$122 ;
   always @(posedge clk)
-    v2 <= \$126 ;
+    sum2_s0_0 <= \$123 ;
   always @(posedge clk)
-    first2 <= \$127 ;
+    sum3_s0_0 <= \$124 ;
   always @(posedge clk)
-    last2 <= \$128 ;
+    v2 <= \$125 ;
   always @(posedge clk)
-    nf2 <= \$129 ;
+    first2 <= \$126 ;
   always @(posedge clk)
-    v3 <= \$130 ;
+    last2 <= \$127 ;
   always @(posedge clk)
-    first3 <= \$131 ;
+    nf2 <= \$128 ;
   always @(posedge clk)
-    last3 <= \$132 ;
+    v3 <= \$129 ;
   always @(posedge clk)
-    nf3 <= \$133 ;
+    first3 <= \$130 ;
   always @(posedge clk)
-    v4 <= \$134 ;
+    last3 <= \$131 ;
   always @(posedge clk)
-    first4 <= \$135 ;
+    nf3 <= \$132 ;
   always @(posedge clk)
-    last4 <= \$136 ;
+    v4 <= \$133 ;
   always @(posedge clk)
-    nf4 <= \$137 ;
+    first4 <= \$134 ;
   always @(posedge clk)
-    v5 <= \$138 ;
+    last4 <= \$135 ;
   always @(posedge clk)
-    first5 <= \$139 ;
+    nf4 <= \$136 ;
   always @(posedge clk)
-    last5 <= \$140 ;
+    v5 <= \$137 ;
   always @(posedge clk)
-    nf5 <= \$141 ;
+    first5 <= \$138 ;
   always @(posedge clk)
-    v6 <= \$142 ;
+    last5 <= \$139 ;
   always @(posedge clk)
-    first6 <= \$143 ;
+    nf5 <= \$140 ;
   always @(posedge clk)
-    last6 <= \$144 ;
+    v6 <= \$141 ;
   always @(posedge clk)
-    nf6 <= \$145 ;
+    first6 <= \$142 ;
   always @(posedge clk)
-    acc0 <= \$146 ;
+    last6 <= \$143 ;
   always @(posedge clk)
-    acc1 <= \$147 ;
+    nf6 <= \$144 ;
   always @(posedge clk)
-    acc2 <= \$148 ;
+    v7 <= \$145 ;
   always @(posedge clk)
-    acc3 <= \$149 ;
+    first7 <= \$146 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    last7 <= \$147 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$151 ;
+    nf7 <= \$148 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$152 ;
+    acc0 <= \$149 ;
   always @(posedge clk)
-    q_stored <= \$153 ;
+    acc1 <= \$150 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    acc2 <= \$151 ;
   always @(posedge clk)
-    o__payload <= \$155 ;
+    acc3 <= \$152 ;
+  always @(posedge clk)
+    q_owed <= \$153 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$154 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$155 ;
+  always @(posedge clk)
+    q_stored <= \$156 ;
+  always @(posedge clk)
+    o__valid <= \$157 ;
+  always @(posedge clk)
+    o__payload <= \$158 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$7  = 25'h000159f;
       2'h1:
@@ -8809,7 +9226,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$10  = 25'h00008b0;
       2'h1:
@@ -8823,7 +9240,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$13  = 25'h1fff9da;
       2'h1:
@@ -8837,7 +9254,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$16  = 25'h1ffddbe;
       2'h1:
@@ -9510,456 +9927,468 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$89  = nf_t;
+    \$86  = nf_t;
     if (issue) begin
-      \$89  = \$26 ;
+      \$86  = \$26 ;
     end
     if (rst) begin
-      \$89  = 2'h0;
+      \$86  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$90  = \$signature__addr ;
+    \$87  = \$signature__addr ;
     if (issue) begin
-      \$90  = \$27 ;
+      \$87  = \$27 ;
     end
     if (rst) begin
-      \$90  = 6'h00;
+      \$87  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$91  = reads_input_t;
+    \$88  = reads_input_t;
     if (issue) begin
-      \$91  = \$28 ;
+      \$88  = \$28 ;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$88  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$92  = first_t;
+    \$89  = first_t;
     if (issue) begin
-      \$92  = \$29 ;
+      \$89  = \$29 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$89  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$93  = last_t;
+    \$90  = last_t;
     if (issue) begin
-      \$93  = \$30 ;
+      \$90  = \$30 ;
     end
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$91  = t;
+    if (issue) begin
+      \$91  = \$33 [5:0];
+    end
+    if (rst) begin
+      \$91  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$92  = i__payload;
+    if (rst) begin
+      \$92  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$93  = reads_input_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$94  = t;
-    if (issue) begin
-      \$94  = \$33 [5:0];
-    end
+    \$94  = issue;
     if (rst) begin
-      \$94  = 6'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$95  = i__payload;
+    \$95  = first_t;
     if (rst) begin
-      \$95  = 32'd0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$96  = reads_input_t;
+    \$96  = last_t;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$97  = issue;
+    \$97  = nf_t;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$98  = first_t;
+    \$98  = \$34 ;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$99  = last_t;
+    \$99  = t;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$100  = nf_t;
+    \$100  = t_mid;
     if (rst) begin
-      \$100  = 2'h0;
+      \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$101  = t;
+    \$101  = x_mid[7:0];
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$102  = \$34 [7:0];
+    \$102  = x_mid[15:8];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$103  = \$35 [15:8];
+    \$103  = x_mid[23:16];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$104  = \$36 [23:16];
+    \$104  = x_mid[31:24];
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$105  = \$37 [31:24];
+    \$105  = \$35 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$106  = \$38 ;
+    \$106  = port__data[7:0];
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$107  = port__data[7:0];
+    \$107  = \$36 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$108  = \$39 ;
+    \$108  = port__data[15:8];
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$109  = port__data[15:8];
+    \$109  = \$37 ;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$110  = \$40 ;
+    \$110  = port__data[23:16];
     if (rst) begin
-      \$110  = 9'h000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$111  = port__data[23:16];
+    \$111  = \$38 ;
     if (rst) begin
-      \$111  = 8'h00;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$112  = \$41 ;
+    \$112  = port__data[31:24];
     if (rst) begin
-      \$112  = 9'h000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$113  = port__data[31:24];
+    \$113  = \$39 ;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$114  = \$42 ;
+    \$114  = \$40 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$115  = \$43 ;
+    \$115  = \$41 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$116  = \$44 ;
+    \$116  = \$42 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$117  = \$45 ;
+    \$117  = prod0_0;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$118  = prod0_0;
+    \$118  = prod1_1;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$119  = prod1_1;
+    \$119  = prod2_2;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$120  = prod2_2;
+    \$120  = prod3_3;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$121  = prod3_3;
+    \$121  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$122  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$122  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$123  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
+    \$123  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$124  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
+    \$124  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
     if (rst) begin
       \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$125  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
+    \$125  = v1;
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$126  = v1;
+    \$126  = first1;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$127  = first1;
+    \$127  = last1;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$128  = last1;
+    \$128  = nf1;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$129  = nf1;
+    \$129  = v2;
     if (rst) begin
-      \$129  = 2'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$130  = v2;
+    \$130  = first2;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$131  = first2;
+    \$131  = last2;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$132  = last2;
+    \$132  = nf2;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$133  = nf2;
+    \$133  = v3;
     if (rst) begin
-      \$133  = 2'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$134  = v3;
+    \$134  = first3;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$135  = first3;
+    \$135  = last3;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$136  = last3;
+    \$136  = nf3;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$137  = nf3;
+    \$137  = v4;
     if (rst) begin
-      \$137  = 2'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$138  = v4;
+    \$138  = first4;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$139  = first4;
+    \$139  = last4;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$140  = last4;
+    \$140  = nf4;
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$141  = nf4;
+    \$141  = v5;
     if (rst) begin
-      \$141  = 2'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$142  = v5;
+    \$142  = first5;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$143  = first5;
+    \$143  = last5;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$144  = last5;
+    \$144  = nf5;
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$145  = nf5;
+    \$145  = v6;
     if (rst) begin
-      \$145  = 2'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$146  = acc0;
-    if (v6) begin
-      \$146  = \$9 [24:0];
-    end
+    \$146  = first6;
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$147  = acc1;
-    if (v6) begin
-      \$147  = \$12 [24:0];
-    end
+    \$147  = last6;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$148  = acc2;
-    if (v6) begin
-      \$148  = \$15 [24:0];
-    end
+    \$148  = nf6;
     if (rst) begin
-      \$148  = 25'h0000000;
+      \$148  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$149  = acc3;
-    if (v6) begin
-      \$149  = \$18 [24:0];
+    \$149  = acc0;
+    if (v7) begin
+      \$149  = \$9 [24:0];
     end
     if (rst) begin
       \$149  = 25'h0000000;
@@ -9967,56 +10396,86 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$150  = \$49 [3:0];
+    \$150  = acc1;
+    if (v7) begin
+      \$150  = \$12 [24:0];
+    end
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$151  = \$signature__addr$36 ;
-    if (\$57 ) begin
-      \$151  = \$60 [2:0];
+    \$151  = acc2;
+    if (v7) begin
+      \$151  = \$15 [24:0];
     end
     if (rst) begin
-      \$151  = 3'h0;
+      \$151  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$152  = \rport__addr$39 ;
-    if (\$64 ) begin
-      \$152  = \$67 [2:0];
+    \$152  = acc3;
+    if (v7) begin
+      \$152  = \$18 [24:0];
     end
     if (rst) begin
-      \$152  = 3'h0;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$153  = \$81 [2:0];
+    \$153  = \$46 [3:0];
     if (rst) begin
-      \$153  = 3'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$154  = o__valid;
-    if (\$83 ) begin
-      \$154  = \$86 ;
+    \$154  = \$signature__addr$36 ;
+    if (\$54 ) begin
+      \$154  = \$57 [2:0];
     end
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$155  = o__payload;
-    if (\$83 ) begin
-      \$155  = \$88 ;
+    \$155  = \rport__addr$39 ;
+    if (\$61 ) begin
+      \$155  = \$64 [2:0];
     end
     if (rst) begin
-      \$155  = 100'h0000000000000000000000000;
+      \$155  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$156  = \$78 [3:0];
+    if (rst) begin
+      \$156  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$157  = o__valid;
+    if (\$80 ) begin
+      \$157  = \$83 ;
+    end
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$158  = o__payload;
+    if (\$80 ) begin
+      \$158  = \$85 ;
+    end
+    if (rst) begin
+      \$158  = 100'h0000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -10087,15 +10546,15 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [3:0] \$131 ;
-  wire [3:0] \$132 ;
+  wire [4:0] \$131 ;
+  wire [4:0] \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire [3:0] \$138 ;
-  wire [3:0] \$139 ;
+  wire [4:0] \$138 ;
+  wire [4:0] \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
@@ -10127,7 +10586,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
-  reg [24:0] \$168 ;
+  reg \$168 ;
   reg [24:0] \$169 ;
   wire \$17 ;
   reg [24:0] \$170 ;
@@ -10136,159 +10595,183 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$173 ;
   reg [24:0] \$174 ;
   reg [24:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [33:0] \$178 ;
-  reg [33:0] \$179 ;
+  reg [24:0] \$176 ;
+  reg [24:0] \$177 ;
+  reg [16:0] \$178 ;
+  reg [16:0] \$179 ;
   wire \$18 ;
-  reg [16:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
+  reg [33:0] \$180 ;
+  reg [33:0] \$181 ;
+  reg [33:0] \$182 ;
+  reg [16:0] \$183 ;
   reg [7:0] \$184 ;
-  reg [16:0] \$185 ;
+  reg [24:0] \$185 ;
   reg [24:0] \$186 ;
   reg [24:0] \$187 ;
   reg [7:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [16:0] \$189 ;
   wire \$19 ;
-  reg [15:0] \$190 ;
-  reg [15:0] \$191 ;
-  reg [49:0] \$192 ;
-  reg [49:0] \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg [51:0] \$196 ;
-  reg [24:0] \$197 ;
-  reg [24:0] \$198 ;
-  reg [24:0] \$199 ;
+  reg [24:0] \$190 ;
+  reg [24:0] \$191 ;
+  reg [24:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [15:0] \$195 ;
+  reg [15:0] \$196 ;
+  reg [15:0] \$197 ;
+  reg [49:0] \$198 ;
+  reg [49:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [24:0] \$200 ;
-  reg [24:0] \$201 ;
-  reg [24:0] \$202 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg [51:0] \$202 ;
   reg [24:0] \$203 ;
   reg [24:0] \$204 ;
-  reg [16:0] \$205 ;
-  reg [16:0] \$206 ;
-  reg [33:0] \$207 ;
-  reg [33:0] \$208 ;
-  reg [16:0] \$209 ;
+  reg [24:0] \$205 ;
+  reg [24:0] \$206 ;
+  reg [24:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
   wire \$21 ;
-  reg [7:0] \$210 ;
+  reg [24:0] \$210 ;
   reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [7:0] \$217 ;
+  reg [16:0] \$212 ;
+  reg [16:0] \$213 ;
+  reg [33:0] \$214 ;
+  reg [33:0] \$215 ;
+  reg [33:0] \$216 ;
+  reg [16:0] \$217 ;
   reg [7:0] \$218 ;
-  reg [15:0] \$219 ;
+  reg [24:0] \$219 ;
   wire \$22 ;
-  reg [15:0] \$220 ;
-  reg [49:0] \$221 ;
-  reg [49:0] \$222 ;
-  reg \$223 ;
-  reg \$224 ;
-  reg [51:0] \$225 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [7:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
   reg [24:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
-  reg [24:0] \$229 ;
+  reg [7:0] \$227 ;
+  reg [7:0] \$228 ;
+  reg [15:0] \$229 ;
   wire \$23 ;
-  reg [24:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [33:0] \$236 ;
-  reg [33:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [7:0] \$239 ;
+  reg [15:0] \$230 ;
+  reg [15:0] \$231 ;
+  reg [49:0] \$232 ;
+  reg [49:0] \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg [51:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
   wire \$24 ;
   reg [24:0] \$240 ;
   reg [24:0] \$241 ;
-  reg [7:0] \$242 ;
-  reg [16:0] \$243 ;
+  reg [24:0] \$242 ;
+  reg [24:0] \$243 ;
   reg [24:0] \$244 ;
   reg [24:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [15:0] \$248 ;
-  reg [15:0] \$249 ;
+  reg [16:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [33:0] \$249 ;
   wire [2:0] \$25 ;
-  reg [49:0] \$250 ;
-  reg [49:0] \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg [51:0] \$254 ;
+  reg [33:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
   reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
+  reg [7:0] \$256 ;
+  reg [16:0] \$257 ;
   reg [24:0] \$258 ;
   reg [24:0] \$259 ;
   wire [2:0] \$26 ;
   reg [24:0] \$260 ;
-  reg [24:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [5:0] \$263 ;
-  reg [5:0] \$264 ;
-  reg [5:0] \$265 ;
-  reg [5:0] \$266 ;
-  reg [5:0] \$267 ;
-  reg [5:0] \$268 ;
-  reg [32:0] \$269 ;
+  reg [7:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [15:0] \$263 ;
+  reg [15:0] \$264 ;
+  reg [15:0] \$265 ;
+  reg [49:0] \$266 ;
+  reg [49:0] \$267 ;
+  reg \$268 ;
+  reg \$269 ;
   wire \$27 ;
-  reg [32:0] \$270 ;
-  reg [32:0] \$271 ;
-  reg [32:0] \$272 ;
-  reg [32:0] \$273 ;
-  reg [32:0] \$274 ;
-  reg [32:0] \$275 ;
-  reg [32:0] \$276 ;
-  reg [32:0] \$277 ;
-  reg [32:0] \$278 ;
-  reg [32:0] \$279 ;
+  reg [51:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [24:0] \$275 ;
+  reg [24:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [5:0] \$279 ;
   reg [24:0] \$28 ;
-  reg [32:0] \$280 ;
-  reg [32:0] \$281 ;
-  reg [32:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [33:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [5:0] \$280 ;
+  reg [5:0] \$281 ;
+  reg [5:0] \$282 ;
+  reg [5:0] \$283 ;
+  reg [5:0] \$284 ;
+  reg [5:0] \$285 ;
+  reg [5:0] \$286 ;
+  reg [32:0] \$287 ;
+  reg [32:0] \$288 ;
+  reg [32:0] \$289 ;
   wire [33:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [7:0] \$292 ;
-  reg [16:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [15:0] \$298 ;
-  reg [15:0] \$299 ;
+  reg [32:0] \$290 ;
+  reg [32:0] \$291 ;
+  reg [32:0] \$292 ;
+  reg [32:0] \$293 ;
+  reg [32:0] \$294 ;
+  reg [32:0] \$295 ;
+  reg [32:0] \$296 ;
+  reg [32:0] \$297 ;
+  reg [32:0] \$298 ;
+  reg [32:0] \$299 ;
   wire [51:0] \$3 ;
   wire [24:0] \$30 ;
-  reg [49:0] \$300 ;
-  reg [49:0] \$301 ;
-  reg \$302 ;
-  reg \$303 ;
-  reg [51:0] \$304 ;
-  reg [3:0] \$305 ;
-  reg [2:0] \$306 ;
-  reg [2:0] \$307 ;
-  reg [3:0] \$308 ;
-  reg \$309 ;
+  reg [32:0] \$300 ;
+  reg [32:0] \$301 ;
+  reg [32:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [33:0] \$306 ;
+  reg [33:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [16:0] \$309 ;
   wire [24:0] \$31 ;
-  reg [31:0] \$310 ;
+  reg [7:0] \$310 ;
+  reg [24:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [24:0] \$316 ;
+  reg [24:0] \$317 ;
+  reg [24:0] \$318 ;
+  reg [7:0] \$319 ;
   wire [15:0] \$32 ;
+  reg [7:0] \$320 ;
+  reg [15:0] \$321 ;
+  reg [15:0] \$322 ;
+  reg [15:0] \$323 ;
+  reg [49:0] \$324 ;
+  reg [49:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [51:0] \$328 ;
+  reg [3:0] \$329 ;
   wire [34:0] \$33 ;
+  reg [3:0] \$330 ;
+  reg [3:0] \$331 ;
+  reg [3:0] \$332 ;
+  reg \$333 ;
+  reg [31:0] \$334 ;
   wire [35:0] \$34 ;
   wire [55:0] \$35 ;
   wire [56:0] \$36 ;
@@ -10361,7 +10844,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] \$97 ;
   wire [33:0] \$98 ;
   wire [24:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -10394,12 +10877,12 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [51:0] rq0_code = 52'h0000000000000;
@@ -10415,14 +10898,19 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [24:0] rq0_part1_0 = 25'h0000000;
   reg [24:0] rq0_part1_0_r = 25'h0000000;
+  reg [24:0] rq0_part1_0_rr = 25'h0000000;
   reg [15:0] rq0_part1_1 = 16'h0000;
   reg [15:0] rq0_part1_1_r = 16'h0000;
+  reg [15:0] rq0_part1_1_rr = 16'h0000;
   reg [49:0] rq0_prod = 50'h0000000000000;
   wire [49:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -10445,14 +10933,19 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [24:0] rq1_part1_0 = 25'h0000000;
   reg [24:0] rq1_part1_0_r = 25'h0000000;
+  reg [24:0] rq1_part1_0_rr = 25'h0000000;
   reg [15:0] rq1_part1_1 = 16'h0000;
   reg [15:0] rq1_part1_1_r = 16'h0000;
+  reg [15:0] rq1_part1_1_rr = 16'h0000;
   reg [49:0] rq1_prod = 50'h0000000000000;
   wire [49:0] rq1_rem;
   reg rq1_tie = 1'h0;
@@ -10475,14 +10968,19 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [24:0] rq2_part1_0 = 25'h0000000;
   reg [24:0] rq2_part1_0_r = 25'h0000000;
+  reg [24:0] rq2_part1_0_rr = 25'h0000000;
   reg [15:0] rq2_part1_1 = 16'h0000;
   reg [15:0] rq2_part1_1_r = 16'h0000;
+  reg [15:0] rq2_part1_1_rr = 16'h0000;
   reg [49:0] rq2_prod = 50'h0000000000000;
   wire [49:0] rq2_rem;
   reg rq2_tie = 1'h0;
@@ -10501,6 +10999,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq3_half_5 = 33'h000000000;
   reg [32:0] rq3_half_6 = 33'h000000000;
   reg [32:0] rq3_half_7 = 33'h000000000;
+  reg [32:0] rq3_half_8 = 33'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -10512,6 +11011,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq3_mask_5 = 33'h000000000;
   reg [32:0] rq3_mask_6 = 33'h000000000;
   reg [32:0] rq3_mask_7 = 33'h000000000;
+  reg [32:0] rq3_mask_8 = 33'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -10519,14 +11019,19 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [24:0] rq3_part1_0 = 25'h0000000;
   reg [24:0] rq3_part1_0_r = 25'h0000000;
+  reg [24:0] rq3_part1_0_rr = 25'h0000000;
   reg [15:0] rq3_part1_1 = 16'h0000;
   reg [15:0] rq3_part1_1_r = 16'h0000;
+  reg [15:0] rq3_part1_1_rr = 16'h0000;
   reg [49:0] rq3_prod = 50'h0000000000000;
   wire [49:0] rq3_rem;
   reg [5:0] rq3_shift_1 = 6'h00;
@@ -10536,6 +11041,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
+  reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [24:0] rq3_x = 25'h0000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
@@ -10550,9 +11056,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [7:0];
+  reg [31:0] queue [8:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -10562,14 +11069,15 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 32'd0;
     queue[6] = 32'd0;
     queue[7] = 32'd0;
+    queue[8] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq3_rem = rq3_prod & { 17'h00000, rq3_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq3_rem = rq3_prod & { 17'h00000, rq3_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 52'h000000000007f : rq0_code;
@@ -10592,7 +11100,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_7 & \$22 ;
+  assign \$signature__en  = rq_valid_8 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 2'h3;
   assign \$25  = group + 1'h1;
@@ -10648,10 +11156,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$105  = \$103  + \$104 ;
   assign \$107  = $signed({ 1'h0, \$105  }) + $signed(\$106 );
   assign \$109  = $signed(\$107 ) + $signed(\$108 );
-  assign \$110  = $signed(rq3_prod) >>> rq3_shift_5;
-  assign \$111  = rq3_rem > rq3_half_5;
-  assign \$112  = rq3_rem == rq3_half_5;
-  assign \$113  = | rq3_half_5;
+  assign \$110  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$111  = rq3_rem > rq3_half_6;
+  assign \$112  = rq3_rem == rq3_half_6;
+  assign \$113  = | rq3_half_6;
   assign \$114  = \$112  & \$113 ;
   assign \$115  = $signed(8'h80) + $signed(rq3_floor);
   assign \$116  = rq3_tie & rq3_floor[0];
@@ -10667,24 +11175,24 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$126  = ~ \$125 ;
   assign \$127  = \$124  & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_valid_7 & \$128 ;
-  assign \$130  = \$signature__addr  == 3'h7;
+  assign \$129  = rq_valid_8 & \$128 ;
+  assign \$130  = \$signature__addr  == 4'h8;
   assign \$131  = \$signature__addr  + 1'h1;
-  assign \$132  = \$130  ? 4'h0 : \$131 ;
+  assign \$132  = \$130  ? 5'h00 : \$131 ;
   assign \$133  = ~ o__valid;
   assign \$134  = \$133  | o__ready;
   assign \$135  = | q_stored;
   assign \$136  = \$134  & \$135 ;
-  assign \$137  = rport__addr == 3'h7;
+  assign \$137  = rport__addr == 4'h8;
   assign \$138  = rport__addr + 1'h1;
-  assign \$139  = \$137  ? 4'h0 : \$138 ;
+  assign \$139  = \$137  ? 5'h00 : \$138 ;
   assign \$140  = ~ o__valid;
   assign \$141  = \$140  | o__ready;
   assign \$142  = | q_stored;
   assign \$143  = ~ \$142 ;
   assign \$144  = \$141  & \$143 ;
   assign \$145  = ~ \$144 ;
-  assign \$146  = rq_valid_7 & \$145 ;
+  assign \$146  = rq_valid_8 & \$145 ;
   assign \$147  = q_stored + \$146 ;
   assign \$148  = ~ o__valid;
   assign \$149  = \$148  | o__ready;
@@ -10694,7 +11202,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
   assign \$155  = | q_stored;
-  assign \$156  = \$155  | rq_valid_7;
+  assign \$156  = \$155  | rq_valid_8;
   assign \$157  = | q_stored;
   assign \$158  = \$157  ? rport__data : q_in;
   always @(posedge clk)
@@ -10716,291 +11224,339 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$167 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$168 ;
+    rq_valid_9 <= \$168 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$169 ;
+    rq0_mult_1 <= \$169 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$170 ;
+    rq0_mult_2 <= \$170 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$171 ;
+    rq0_mult_3 <= \$171 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$172 ;
+    rq0_mult_4 <= \$172 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$173 ;
+    rq0_mult_5 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$174 ;
+    rq0_mult_6 <= \$174 ;
   always @(posedge clk)
-    rq0_x <= \$175 ;
+    rq0_mult_7 <= \$175 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$176 ;
+    rq0_mult_8 <= \$176 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$177 ;
+    rq0_x <= \$177 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$178 ;
+    rq0_x0_0 <= \$178 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$179 ;
+    rq0_m0_0 <= \$179 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$180 ;
+    rq0_part0_0 <= \$180 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$181 ;
+    rq0_part0_0_r <= \$181 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$182 ;
+    rq0_part0_0_rr <= \$182 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$183 ;
+    rq0_x0_1 <= \$183 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$184 ;
+    rq0_m0_1 <= \$184 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$185 ;
+    rq0_part0_1 <= \$185 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$186 ;
+    rq0_part0_1_r <= \$186 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$187 ;
+    rq0_part0_1_rr <= \$187 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$188 ;
+    rq0_x1_0 <= \$188 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$189 ;
+    rq0_m1_0 <= \$189 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$190 ;
+    rq0_part1_0 <= \$190 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$191 ;
+    rq0_part1_0_r <= \$191 ;
   always @(posedge clk)
-    rq0_prod <= \$192 ;
+    rq0_part1_0_rr <= \$192 ;
   always @(posedge clk)
-    rq0_floor <= \$193 ;
+    rq0_x1_1 <= \$193 ;
   always @(posedge clk)
-    rq0_above <= \$194 ;
+    rq0_m1_1 <= \$194 ;
   always @(posedge clk)
-    rq0_tie <= \$195 ;
+    rq0_part1_1 <= \$195 ;
   always @(posedge clk)
-    rq0_code <= \$196 ;
+    rq0_part1_1_r <= \$196 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$197 ;
+    rq0_part1_1_rr <= \$197 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$198 ;
+    rq0_prod <= \$198 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$199 ;
+    rq0_floor <= \$199 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$200 ;
+    rq0_above <= \$200 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$201 ;
+    rq0_tie <= \$201 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$202 ;
+    rq0_code <= \$202 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$203 ;
+    rq1_mult_1 <= \$203 ;
   always @(posedge clk)
-    rq1_x <= \$204 ;
+    rq1_mult_2 <= \$204 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$205 ;
+    rq1_mult_3 <= \$205 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$206 ;
+    rq1_mult_4 <= \$206 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$207 ;
+    rq1_mult_5 <= \$207 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$208 ;
+    rq1_mult_6 <= \$208 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$209 ;
+    rq1_mult_7 <= \$209 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$210 ;
+    rq1_mult_8 <= \$210 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$211 ;
+    rq1_x <= \$211 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$212 ;
+    rq1_x0_0 <= \$212 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$213 ;
+    rq1_m0_0 <= \$213 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$214 ;
+    rq1_part0_0 <= \$214 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$215 ;
+    rq1_part0_0_r <= \$215 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$216 ;
+    rq1_part0_0_rr <= \$216 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$217 ;
+    rq1_x0_1 <= \$217 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$218 ;
+    rq1_m0_1 <= \$218 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$219 ;
+    rq1_part0_1 <= \$219 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$220 ;
+    rq1_part0_1_r <= \$220 ;
   always @(posedge clk)
-    rq1_prod <= \$221 ;
+    rq1_part0_1_rr <= \$221 ;
   always @(posedge clk)
-    rq1_floor <= \$222 ;
+    rq1_x1_0 <= \$222 ;
   always @(posedge clk)
-    rq1_above <= \$223 ;
+    rq1_m1_0 <= \$223 ;
   always @(posedge clk)
-    rq1_tie <= \$224 ;
+    rq1_part1_0 <= \$224 ;
   always @(posedge clk)
-    rq1_code <= \$225 ;
+    rq1_part1_0_r <= \$225 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$226 ;
+    rq1_part1_0_rr <= \$226 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$227 ;
+    rq1_x1_1 <= \$227 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$228 ;
+    rq1_m1_1 <= \$228 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$229 ;
+    rq1_part1_1 <= \$229 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$230 ;
+    rq1_part1_1_r <= \$230 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$231 ;
+    rq1_part1_1_rr <= \$231 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$232 ;
+    rq1_prod <= \$232 ;
   always @(posedge clk)
-    rq2_x <= \$233 ;
+    rq1_floor <= \$233 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$234 ;
+    rq1_above <= \$234 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$235 ;
+    rq1_tie <= \$235 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$236 ;
+    rq1_code <= \$236 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$237 ;
+    rq2_mult_1 <= \$237 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$238 ;
+    rq2_mult_2 <= \$238 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$239 ;
+    rq2_mult_3 <= \$239 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$240 ;
+    rq2_mult_4 <= \$240 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$241 ;
+    rq2_mult_5 <= \$241 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$242 ;
+    rq2_mult_6 <= \$242 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$243 ;
+    rq2_mult_7 <= \$243 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$244 ;
+    rq2_mult_8 <= \$244 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$245 ;
+    rq2_x <= \$245 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$246 ;
+    rq2_x0_0 <= \$246 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$247 ;
+    rq2_m0_0 <= \$247 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$248 ;
+    rq2_part0_0 <= \$248 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$249 ;
+    rq2_part0_0_r <= \$249 ;
   always @(posedge clk)
-    rq2_prod <= \$250 ;
+    rq2_part0_0_rr <= \$250 ;
   always @(posedge clk)
-    rq2_floor <= \$251 ;
+    rq2_x0_1 <= \$251 ;
   always @(posedge clk)
-    rq2_above <= \$252 ;
+    rq2_m0_1 <= \$252 ;
   always @(posedge clk)
-    rq2_tie <= \$253 ;
+    rq2_part0_1 <= \$253 ;
   always @(posedge clk)
-    rq2_code <= \$254 ;
+    rq2_part0_1_r <= \$254 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$255 ;
+    rq2_part0_1_rr <= \$255 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$256 ;
+    rq2_x1_0 <= \$256 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$257 ;
+    rq2_m1_0 <= \$257 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$258 ;
+    rq2_part1_0 <= \$258 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$259 ;
+    rq2_part1_0_r <= \$259 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$260 ;
+    rq2_part1_0_rr <= \$260 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$261 ;
+    rq2_x1_1 <= \$261 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$262 ;
+    rq2_m1_1 <= \$262 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$263 ;
+    rq2_part1_1 <= \$263 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$264 ;
+    rq2_part1_1_r <= \$264 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$265 ;
+    rq2_part1_1_rr <= \$265 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$266 ;
+    rq2_prod <= \$266 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$267 ;
+    rq2_floor <= \$267 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$268 ;
+    rq2_above <= \$268 ;
   always @(posedge clk)
-    rq3_half_1 <= \$269 ;
+    rq2_tie <= \$269 ;
   always @(posedge clk)
-    rq3_half_2 <= \$270 ;
+    rq2_code <= \$270 ;
   always @(posedge clk)
-    rq3_half_3 <= \$271 ;
+    rq3_mult_1 <= \$271 ;
   always @(posedge clk)
-    rq3_half_4 <= \$272 ;
+    rq3_mult_2 <= \$272 ;
   always @(posedge clk)
-    rq3_half_5 <= \$273 ;
+    rq3_mult_3 <= \$273 ;
   always @(posedge clk)
-    rq3_half_6 <= \$274 ;
+    rq3_mult_4 <= \$274 ;
   always @(posedge clk)
-    rq3_half_7 <= \$275 ;
+    rq3_mult_5 <= \$275 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$276 ;
+    rq3_mult_6 <= \$276 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$277 ;
+    rq3_mult_7 <= \$277 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$278 ;
+    rq3_mult_8 <= \$278 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$279 ;
+    rq3_shift_1 <= \$279 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$280 ;
+    rq3_shift_2 <= \$280 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$281 ;
+    rq3_shift_3 <= \$281 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$282 ;
+    rq3_shift_4 <= \$282 ;
   always @(posedge clk)
-    rq3_x <= \$283 ;
+    rq3_shift_5 <= \$283 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$284 ;
+    rq3_shift_6 <= \$284 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$285 ;
+    rq3_shift_7 <= \$285 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$286 ;
+    rq3_shift_8 <= \$286 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$287 ;
+    rq3_half_1 <= \$287 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$288 ;
+    rq3_half_2 <= \$288 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$289 ;
+    rq3_half_3 <= \$289 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$290 ;
+    rq3_half_4 <= \$290 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$291 ;
+    rq3_half_5 <= \$291 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$292 ;
+    rq3_half_6 <= \$292 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$293 ;
+    rq3_half_7 <= \$293 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$294 ;
+    rq3_half_8 <= \$294 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$295 ;
+    rq3_mask_1 <= \$295 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$296 ;
+    rq3_mask_2 <= \$296 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$297 ;
+    rq3_mask_3 <= \$297 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$298 ;
+    rq3_mask_4 <= \$298 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$299 ;
+    rq3_mask_5 <= \$299 ;
   always @(posedge clk)
-    rq3_prod <= \$300 ;
+    rq3_mask_6 <= \$300 ;
   always @(posedge clk)
-    rq3_floor <= \$301 ;
+    rq3_mask_7 <= \$301 ;
   always @(posedge clk)
-    rq3_above <= \$302 ;
+    rq3_mask_8 <= \$302 ;
   always @(posedge clk)
-    rq3_tie <= \$303 ;
+    rq3_x <= \$303 ;
   always @(posedge clk)
-    rq3_code <= \$304 ;
+    rq3_x0_0 <= \$304 ;
   always @(posedge clk)
-    q_owed <= \$305 ;
+    rq3_m0_0 <= \$305 ;
   always @(posedge clk)
-    \$signature__addr  <= \$306 ;
+    rq3_part0_0 <= \$306 ;
   always @(posedge clk)
-    rport__addr <= \$307 ;
+    rq3_part0_0_r <= \$307 ;
   always @(posedge clk)
-    q_stored <= \$308 ;
+    rq3_part0_0_rr <= \$308 ;
   always @(posedge clk)
-    o__valid <= \$309 ;
+    rq3_x0_1 <= \$309 ;
   always @(posedge clk)
-    o__payload <= \$310 ;
+    rq3_m0_1 <= \$310 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$311 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$312 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$313 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$314 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$315 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$316 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$317 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$318 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$319 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$320 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$321 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$322 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$323 ;
+  always @(posedge clk)
+    rq3_prod <= \$324 ;
+  always @(posedge clk)
+    rq3_floor <= \$325 ;
+  always @(posedge clk)
+    rq3_above <= \$326 ;
+  always @(posedge clk)
+    rq3_tie <= \$327 ;
+  always @(posedge clk)
+    rq3_code <= \$328 ;
+  always @(posedge clk)
+    q_owed <= \$329 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$330 ;
+  always @(posedge clk)
+    rport__addr <= \$331 ;
+  always @(posedge clk)
+    q_stored <= \$332 ;
+  always @(posedge clk)
+    o__valid <= \$333 ;
+  always @(posedge clk)
+    o__payload <= \$334 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
@@ -11167,140 +11723,140 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$168  = \$28 ;
+    \$168  = rq_valid_8;
     if (rst) begin
-      \$168  = 25'h0000000;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$169  = rq0_mult_1;
+    \$169  = \$28 ;
     if (rst) begin
       \$169  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$170  = rq0_mult_2;
+    \$170  = rq0_mult_1;
     if (rst) begin
       \$170  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$171  = rq0_mult_3;
+    \$171  = rq0_mult_2;
     if (rst) begin
       \$171  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$172  = rq0_mult_4;
+    \$172  = rq0_mult_3;
     if (rst) begin
       \$172  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$173  = rq0_mult_5;
+    \$173  = rq0_mult_4;
     if (rst) begin
       \$173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$174  = rq0_mult_6;
+    \$174  = rq0_mult_5;
     if (rst) begin
       \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$175  = i__payload[24:0];
+    \$175  = rq0_mult_6;
     if (rst) begin
       \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$176  = rq0_x[16:0];
+    \$176  = rq0_mult_7;
     if (rst) begin
-      \$176  = 17'h00000;
+      \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$177  = rq0_mult_1[16:0];
+    \$177  = i__payload[24:0];
     if (rst) begin
-      \$177  = 17'h00000;
+      \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$178  = \$29 ;
+    \$178  = rq0_x[16:0];
     if (rst) begin
-      \$178  = 34'h000000000;
+      \$178  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$179  = rq0_part0_0;
+    \$179  = rq0_mult_1[16:0];
     if (rst) begin
-      \$179  = 34'h000000000;
+      \$179  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$180  = rq0_x[16:0];
+    \$180  = \$29 ;
     if (rst) begin
-      \$180  = 17'h00000;
+      \$180  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$181  = rq0_mult_1[24:17];
+    \$181  = rq0_part0_0;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$182  = \$30 ;
+    \$182  = rq0_part0_0_r;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$182  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$183  = rq0_part0_1;
+    \$183  = rq0_x[16:0];
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$184  = rq0_x[24:17];
+    \$184  = rq0_mult_1[24:17];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$185  = rq0_mult_1[16:0];
+    \$185  = \$30 ;
     if (rst) begin
-      \$185  = 17'h00000;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$186  = \$31 ;
+    \$186  = rq0_part0_1;
     if (rst) begin
       \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$187  = rq0_part1_0;
+    \$187  = rq0_part0_1_r;
     if (rst) begin
       \$187  = 25'h0000000;
     end
@@ -11314,205 +11870,205 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$189  = rq0_mult_1[24:17];
+    \$189  = rq0_mult_1[16:0];
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$190  = \$32 ;
+    \$190  = \$31 ;
     if (rst) begin
-      \$190  = 16'h0000;
+      \$190  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$191  = rq0_part1_1;
+    \$191  = rq0_part1_0;
     if (rst) begin
-      \$191  = 16'h0000;
+      \$191  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$192  = \$40 [49:0];
+    \$192  = rq0_part1_0_r;
     if (rst) begin
-      \$192  = 50'h0000000000000;
+      \$192  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$193  = \$41 ;
+    \$193  = rq0_x[24:17];
     if (rst) begin
-      \$193  = 50'h0000000000000;
+      \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$194  = \$42 ;
+    \$194  = rq0_mult_1[24:17];
     if (rst) begin
-      \$194  = 1'h0;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$195  = \$45 ;
+    \$195  = \$32 ;
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$196  = \$49 ;
+    \$196  = rq0_part1_1;
     if (rst) begin
-      \$196  = 52'h0000000000000;
+      \$196  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$197  = \$50 ;
+    \$197  = rq0_part1_1_r;
     if (rst) begin
-      \$197  = 25'h0000000;
+      \$197  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$198  = rq1_mult_1;
+    \$198  = \$40 [49:0];
     if (rst) begin
-      \$198  = 25'h0000000;
+      \$198  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$199  = rq1_mult_2;
+    \$199  = \$41 ;
     if (rst) begin
-      \$199  = 25'h0000000;
+      \$199  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$200  = rq1_mult_3;
+    \$200  = \$42 ;
     if (rst) begin
-      \$200  = 25'h0000000;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$201  = rq1_mult_4;
+    \$201  = \$45 ;
     if (rst) begin
-      \$201  = 25'h0000000;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$202  = rq1_mult_5;
+    \$202  = \$49 ;
     if (rst) begin
-      \$202  = 25'h0000000;
+      \$202  = 52'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$203  = rq1_mult_6;
+    \$203  = \$50 ;
     if (rst) begin
       \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$204  = i__payload[49:25];
+    \$204  = rq1_mult_1;
     if (rst) begin
       \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$205  = rq1_x[16:0];
+    \$205  = rq1_mult_2;
     if (rst) begin
-      \$205  = 17'h00000;
+      \$205  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$206  = rq1_mult_1[16:0];
+    \$206  = rq1_mult_3;
     if (rst) begin
-      \$206  = 17'h00000;
+      \$206  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$207  = \$51 ;
+    \$207  = rq1_mult_4;
     if (rst) begin
-      \$207  = 34'h000000000;
+      \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$208  = rq1_part0_0;
+    \$208  = rq1_mult_5;
     if (rst) begin
-      \$208  = 34'h000000000;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$209  = rq1_x[16:0];
+    \$209  = rq1_mult_6;
     if (rst) begin
-      \$209  = 17'h00000;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$210  = rq1_mult_1[24:17];
+    \$210  = rq1_mult_7;
     if (rst) begin
-      \$210  = 8'h00;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$211  = \$52 ;
+    \$211  = i__payload[49:25];
     if (rst) begin
       \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$212  = rq1_part0_1;
+    \$212  = rq1_x[16:0];
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$213  = rq1_x[24:17];
+    \$213  = rq1_mult_1[16:0];
     if (rst) begin
-      \$213  = 8'h00;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$214  = rq1_mult_1[16:0];
+    \$214  = \$51 ;
     if (rst) begin
-      \$214  = 17'h00000;
+      \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$215  = \$53 ;
+    \$215  = rq1_part0_0;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$216  = rq1_part1_0;
+    \$216  = rq1_part0_0_r;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$217  = rq1_x[24:17];
+    \$217  = rq1_x[16:0];
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
@@ -11524,658 +12080,826 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$219  = \$54 ;
+    \$219  = \$52 ;
     if (rst) begin
-      \$219  = 16'h0000;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$220  = rq1_part1_1;
+    \$220  = rq1_part0_1;
     if (rst) begin
-      \$220  = 16'h0000;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$221  = \$62 [49:0];
+    \$221  = rq1_part0_1_r;
     if (rst) begin
-      \$221  = 50'h0000000000000;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$222  = \$63 ;
+    \$222  = rq1_x[24:17];
     if (rst) begin
-      \$222  = 50'h0000000000000;
+      \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$223  = \$64 ;
+    \$223  = rq1_mult_1[16:0];
     if (rst) begin
-      \$223  = 1'h0;
+      \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$224  = \$67 ;
+    \$224  = \$53 ;
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$225  = \$71 ;
+    \$225  = rq1_part1_0;
     if (rst) begin
-      \$225  = 52'h0000000000000;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$226  = \$72 ;
+    \$226  = rq1_part1_0_r;
     if (rst) begin
       \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$227  = rq2_mult_1;
+    \$227  = rq1_x[24:17];
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$228  = rq2_mult_2;
+    \$228  = rq1_mult_1[24:17];
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$229  = rq2_mult_3;
+    \$229  = \$54 ;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$230  = rq2_mult_4;
+    \$230  = rq1_part1_1;
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$231  = rq2_mult_5;
+    \$231  = rq1_part1_1_r;
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$232  = rq2_mult_6;
+    \$232  = \$62 [49:0];
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$233  = i__payload[74:50];
+    \$233  = \$63 ;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$234  = rq2_x[16:0];
+    \$234  = \$64 ;
     if (rst) begin
-      \$234  = 17'h00000;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$235  = rq2_mult_1[16:0];
+    \$235  = \$67 ;
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$236  = \$73 ;
+    \$236  = \$71 ;
     if (rst) begin
-      \$236  = 34'h000000000;
+      \$236  = 52'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$237  = rq2_part0_0;
+    \$237  = \$72 ;
     if (rst) begin
-      \$237  = 34'h000000000;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$238  = rq2_x[16:0];
+    \$238  = rq2_mult_1;
     if (rst) begin
-      \$238  = 17'h00000;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$239  = rq2_mult_1[24:17];
+    \$239  = rq2_mult_2;
     if (rst) begin
-      \$239  = 8'h00;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$240  = \$74 ;
+    \$240  = rq2_mult_3;
     if (rst) begin
       \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$241  = rq2_part0_1;
+    \$241  = rq2_mult_4;
     if (rst) begin
       \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$242  = rq2_x[24:17];
+    \$242  = rq2_mult_5;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$243  = rq2_mult_1[16:0];
+    \$243  = rq2_mult_6;
     if (rst) begin
-      \$243  = 17'h00000;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$244  = \$75 ;
+    \$244  = rq2_mult_7;
     if (rst) begin
       \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$245  = rq2_part1_0;
+    \$245  = i__payload[74:50];
     if (rst) begin
       \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$246  = rq2_x[24:17];
+    \$246  = rq2_x[16:0];
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$247  = rq2_mult_1[24:17];
+    \$247  = rq2_mult_1[16:0];
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$248  = \$76 ;
+    \$248  = \$73 ;
     if (rst) begin
-      \$248  = 16'h0000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$249  = rq2_part1_1;
+    \$249  = rq2_part0_0;
     if (rst) begin
-      \$249  = 16'h0000;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$250  = \$84 [49:0];
+    \$250  = rq2_part0_0_r;
     if (rst) begin
-      \$250  = 50'h0000000000000;
+      \$250  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$251  = \$85 ;
+    \$251  = rq2_x[16:0];
     if (rst) begin
-      \$251  = 50'h0000000000000;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$252  = \$86 ;
+    \$252  = rq2_mult_1[24:17];
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$253  = \$89 ;
+    \$253  = \$74 ;
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$254  = \$93 ;
+    \$254  = rq2_part0_1;
     if (rst) begin
-      \$254  = 52'h0000000000000;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$255  = \$94 ;
+    \$255  = rq2_part0_1_r;
     if (rst) begin
       \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$256  = rq3_mult_1;
+    \$256  = rq2_x[24:17];
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$257  = rq3_mult_2;
+    \$257  = rq2_mult_1[16:0];
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$258  = rq3_mult_3;
+    \$258  = \$75 ;
     if (rst) begin
       \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$259  = rq3_mult_4;
+    \$259  = rq2_part1_0;
     if (rst) begin
       \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$260  = rq3_mult_5;
+    \$260  = rq2_part1_0_r;
     if (rst) begin
       \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$261  = rq3_mult_6;
+    \$261  = rq2_x[24:17];
     if (rst) begin
-      \$261  = 25'h0000000;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$262  = \$95 ;
+    \$262  = rq2_mult_1[24:17];
     if (rst) begin
-      \$262  = 6'h00;
+      \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$263  = rq3_shift_1;
+    \$263  = \$76 ;
     if (rst) begin
-      \$263  = 6'h00;
+      \$263  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$264  = rq3_shift_2;
+    \$264  = rq2_part1_1;
     if (rst) begin
-      \$264  = 6'h00;
+      \$264  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$265  = rq3_shift_3;
+    \$265  = rq2_part1_1_r;
     if (rst) begin
-      \$265  = 6'h00;
+      \$265  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$266  = rq3_shift_4;
+    \$266  = \$84 [49:0];
     if (rst) begin
-      \$266  = 6'h00;
+      \$266  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$267  = rq3_shift_5;
+    \$267  = \$85 ;
     if (rst) begin
-      \$267  = 6'h00;
+      \$267  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$268  = rq3_shift_6;
+    \$268  = \$86 ;
     if (rst) begin
-      \$268  = 6'h00;
+      \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$269  = \$96 ;
+    \$269  = \$89 ;
     if (rst) begin
-      \$269  = 33'h000000000;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$270  = rq3_half_1;
+    \$270  = \$93 ;
     if (rst) begin
-      \$270  = 33'h000000000;
+      \$270  = 52'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$271  = rq3_half_2;
+    \$271  = \$94 ;
     if (rst) begin
-      \$271  = 33'h000000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$272  = rq3_half_3;
+    \$272  = rq3_mult_1;
     if (rst) begin
-      \$272  = 33'h000000000;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$273  = rq3_half_4;
+    \$273  = rq3_mult_2;
     if (rst) begin
-      \$273  = 33'h000000000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$274  = rq3_half_5;
+    \$274  = rq3_mult_3;
     if (rst) begin
-      \$274  = 33'h000000000;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$275  = rq3_half_6;
+    \$275  = rq3_mult_4;
     if (rst) begin
-      \$275  = 33'h000000000;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$276  = \$97 ;
+    \$276  = rq3_mult_5;
     if (rst) begin
-      \$276  = 33'h000000000;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$277  = rq3_mask_1;
+    \$277  = rq3_mult_6;
     if (rst) begin
-      \$277  = 33'h000000000;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$278  = rq3_mask_2;
+    \$278  = rq3_mult_7;
     if (rst) begin
-      \$278  = 33'h000000000;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$279  = rq3_mask_3;
+    \$279  = \$95 ;
     if (rst) begin
-      \$279  = 33'h000000000;
+      \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$280  = rq3_mask_4;
+    \$280  = rq3_shift_1;
     if (rst) begin
-      \$280  = 33'h000000000;
+      \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$281  = rq3_mask_5;
+    \$281  = rq3_shift_2;
     if (rst) begin
-      \$281  = 33'h000000000;
+      \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$282  = rq3_mask_6;
+    \$282  = rq3_shift_3;
     if (rst) begin
-      \$282  = 33'h000000000;
+      \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$283  = i__payload[99:75];
+    \$283  = rq3_shift_4;
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$284  = rq3_x[16:0];
+    \$284  = rq3_shift_5;
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$285  = rq3_mult_1[16:0];
+    \$285  = rq3_shift_6;
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$286  = \$98 ;
+    \$286  = rq3_shift_7;
     if (rst) begin
-      \$286  = 34'h000000000;
+      \$286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$287  = rq3_part0_0;
+    \$287  = \$96 ;
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$287  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$288  = rq3_x[16:0];
+    \$288  = rq3_half_1;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$289  = rq3_mult_1[24:17];
+    \$289  = rq3_half_2;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$290  = \$99 ;
+    \$290  = rq3_half_3;
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$290  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$291  = rq3_part0_1;
+    \$291  = rq3_half_4;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$291  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$292  = rq3_x[24:17];
+    \$292  = rq3_half_5;
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$293  = rq3_mult_1[16:0];
+    \$293  = rq3_half_6;
     if (rst) begin
-      \$293  = 17'h00000;
+      \$293  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$294  = \$100 ;
+    \$294  = rq3_half_7;
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$294  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$295  = rq3_part1_0;
+    \$295  = \$97 ;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$296  = rq3_x[24:17];
+    \$296  = rq3_mask_1;
     if (rst) begin
-      \$296  = 8'h00;
+      \$296  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$297  = rq3_mult_1[24:17];
+    \$297  = rq3_mask_2;
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$298  = \$101 ;
+    \$298  = rq3_mask_3;
     if (rst) begin
-      \$298  = 16'h0000;
+      \$298  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$299  = rq3_part1_1;
+    \$299  = rq3_mask_4;
     if (rst) begin
-      \$299  = 16'h0000;
+      \$299  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$300  = \$109 [49:0];
+    \$300  = rq3_mask_5;
     if (rst) begin
-      \$300  = 50'h0000000000000;
+      \$300  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$301  = \$110 ;
+    \$301  = rq3_mask_6;
     if (rst) begin
-      \$301  = 50'h0000000000000;
+      \$301  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$302  = \$111 ;
+    \$302  = rq3_mask_7;
     if (rst) begin
-      \$302  = 1'h0;
+      \$302  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$303  = \$114 ;
+    \$303  = i__payload[99:75];
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$304  = \$118 ;
+    \$304  = rq3_x[16:0];
     if (rst) begin
-      \$304  = 52'h0000000000000;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$305  = \$122 [3:0];
+    \$305  = rq3_mult_1[16:0];
     if (rst) begin
-      \$305  = 4'h0;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$306  = \$signature__addr ;
+    \$306  = \$98 ;
+    if (rst) begin
+      \$306  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$307  = rq3_part0_0;
+    if (rst) begin
+      \$307  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$308  = rq3_part0_0_r;
+    if (rst) begin
+      \$308  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$309  = rq3_x[16:0];
+    if (rst) begin
+      \$309  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$310  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$310  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$311  = \$99 ;
+    if (rst) begin
+      \$311  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$312  = rq3_part0_1;
+    if (rst) begin
+      \$312  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$313  = rq3_part0_1_r;
+    if (rst) begin
+      \$313  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$314  = rq3_x[24:17];
+    if (rst) begin
+      \$314  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$315  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$315  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$316  = \$100 ;
+    if (rst) begin
+      \$316  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$317  = rq3_part1_0;
+    if (rst) begin
+      \$317  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$318  = rq3_part1_0_r;
+    if (rst) begin
+      \$318  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$319  = rq3_x[24:17];
+    if (rst) begin
+      \$319  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$320  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$320  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$321  = \$101 ;
+    if (rst) begin
+      \$321  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$322  = rq3_part1_1;
+    if (rst) begin
+      \$322  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$323  = rq3_part1_1_r;
+    if (rst) begin
+      \$323  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$324  = \$109 [49:0];
+    if (rst) begin
+      \$324  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$325  = \$110 ;
+    if (rst) begin
+      \$325  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$326  = \$111 ;
+    if (rst) begin
+      \$326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$327  = \$114 ;
+    if (rst) begin
+      \$327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$328  = \$118 ;
+    if (rst) begin
+      \$328  = 52'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$329  = \$122 [3:0];
+    if (rst) begin
+      \$329  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$330  = \$signature__addr ;
     if (\$129 ) begin
-      \$306  = \$132 [2:0];
+      \$330  = \$132 [3:0];
     end
     if (rst) begin
-      \$306  = 3'h0;
+      \$330  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$307  = rport__addr;
+    \$331  = rport__addr;
     if (\$136 ) begin
-      \$307  = \$139 [2:0];
+      \$331  = \$139 [3:0];
     end
     if (rst) begin
-      \$307  = 3'h0;
+      \$331  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$308  = \$152 [3:0];
+    \$332  = \$152 [3:0];
     if (rst) begin
-      \$308  = 4'h0;
+      \$332  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$309  = o__valid;
+    \$333  = o__valid;
     if (\$154 ) begin
-      \$309  = \$156 ;
+      \$333  = \$156 ;
     end
     if (rst) begin
-      \$309  = 1'h0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$310  = o__payload;
+    \$334  = o__payload;
     if (\$154 ) begin
-      \$310  = \$158 ;
+      \$334  = \$158 ;
     end
     if (rst) begin
-      \$310  = 32'd0;
+      \$334  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -12204,31 +12928,31 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign rq1_rem[31:0] = rq1_prod[31:0];
   assign rq2_rem[49:32] = 18'h00000;
   assign rq2_rem[31:0] = rq2_prod[31:0];
-  assign \$33  = { 1'h0, rq0_part0_0_r };
-  assign \$35  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$37  = { rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r, 17'h00000 };
-  assign \$39  = { rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r, 34'h000000000 };
+  assign \$33  = { 1'h0, rq0_part0_0_rr };
+  assign \$35  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$37  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
+  assign \$39  = { rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr, 34'h000000000 };
   assign \$41  = { rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49:32] };
   assign \$44  = 1'h1;
   assign \$45  = \$43 ;
-  assign \$55  = { 1'h0, rq1_part0_0_r };
-  assign \$57  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$59  = { rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r[24], rq1_part1_0_r, 17'h00000 };
-  assign \$61  = { rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r[15], rq1_part1_1_r, 34'h000000000 };
+  assign \$55  = { 1'h0, rq1_part0_0_rr };
+  assign \$57  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$59  = { rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr, 17'h00000 };
+  assign \$61  = { rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr, 34'h000000000 };
   assign \$63  = { rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49:32] };
   assign \$66  = 1'h1;
   assign \$67  = \$65 ;
-  assign \$77  = { 1'h0, rq2_part0_0_r };
-  assign \$79  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$81  = { rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r[24], rq2_part1_0_r, 17'h00000 };
-  assign \$83  = { rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r[15], rq2_part1_1_r, 34'h000000000 };
+  assign \$77  = { 1'h0, rq2_part0_0_rr };
+  assign \$79  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$81  = { rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr, 17'h00000 };
+  assign \$83  = { rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr, 34'h000000000 };
   assign \$85  = { rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49:32] };
   assign \$88  = 1'h1;
   assign \$89  = \$87 ;
-  assign \$102  = { 1'h0, rq3_part0_0_r };
-  assign \$104  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$106  = { rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r[24], rq3_part1_0_r, 17'h00000 };
-  assign \$108  = { rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r[15], rq3_part1_1_r, 34'h000000000 };
+  assign \$102  = { 1'h0, rq3_part0_0_rr };
+  assign \$104  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$106  = { rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr, 17'h00000 };
+  assign \$108  = { rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -12242,91 +12966,91 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [3:0] \$106 ;
-  wire [3:0] \$107 ;
+  wire \$106 ;
+  wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [4:0] \$109 ;
   wire [21:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
+  wire [5:0] \$114 ;
   wire \$115 ;
-  wire [3:0] \$116 ;
+  wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [22:0] \$12 ;
   wire \$120 ;
-  wire [4:0] \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [87:0] \$128 ;
-  reg [2:0] \$129 ;
+  wire [87:0] \$121 ;
+  reg [2:0] \$122 ;
+  reg [1:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg [4:0] \$127 ;
+  reg [31:0] \$128 ;
+  reg \$129 ;
   reg [21:0] \$13 ;
-  reg [1:0] \$130 ;
+  reg \$130 ;
   reg \$131 ;
   reg \$132 ;
-  reg \$133 ;
-  reg [4:0] \$134 ;
-  reg [31:0] \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg \$139 ;
+  reg [2:0] \$133 ;
+  reg [31:0] \$134 ;
+  reg [4:0] \$135 ;
+  reg [4:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [21:0] \$14 ;
-  reg [2:0] \$140 ;
+  reg [7:0] \$140 ;
   reg [4:0] \$141 ;
   reg [7:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
   reg [7:0] \$145 ;
-  reg [4:0] \$146 ;
+  reg [8:0] \$146 ;
   reg [7:0] \$147 ;
-  reg [7:0] \$148 ;
+  reg [8:0] \$148 ;
   reg [7:0] \$149 ;
   wire [22:0] \$15 ;
-  reg [7:0] \$150 ;
-  reg [8:0] \$151 ;
-  reg [7:0] \$152 ;
-  reg [8:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [7:0] \$156 ;
-  reg [8:0] \$157 ;
-  reg [7:0] \$158 ;
-  reg [8:0] \$159 ;
+  reg [8:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [8:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [8:0] \$158 ;
+  reg [7:0] \$159 ;
   reg [21:0] \$16 ;
-  reg [7:0] \$160 ;
-  reg [8:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [8:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [8:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [8:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [8:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [21:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [8:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [8:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [8:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [8:0] \$179 ;
+  reg [8:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [16:0] \$178 ;
+  reg [16:0] \$179 ;
   wire [22:0] \$18 ;
-  reg [7:0] \$180 ;
-  reg [8:0] \$181 ;
-  reg [7:0] \$182 ;
+  reg [16:0] \$180 ;
+  reg [16:0] \$181 ;
+  reg [16:0] \$182 ;
   reg [16:0] \$183 ;
   reg [16:0] \$184 ;
   reg [16:0] \$185 ;
@@ -12358,48 +13082,47 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [16:0] \$208 ;
   reg [16:0] \$209 ;
   wire \$21 ;
-  reg [16:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [21:0] \$215 ;
-  reg [21:0] \$216 ;
-  reg [21:0] \$217 ;
-  reg [21:0] \$218 ;
+  reg [21:0] \$210 ;
+  reg [21:0] \$211 ;
+  reg [21:0] \$212 ;
+  reg [21:0] \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg [2:0] \$217 ;
+  reg \$218 ;
   reg \$219 ;
   wire \$22 ;
   reg \$220 ;
-  reg \$221 ;
-  reg [2:0] \$222 ;
+  reg [2:0] \$221 ;
+  reg \$222 ;
   reg \$223 ;
   reg \$224 ;
-  reg \$225 ;
-  reg [2:0] \$226 ;
+  reg [2:0] \$225 ;
+  reg \$226 ;
   reg \$227 ;
   reg \$228 ;
-  reg \$229 ;
+  reg [2:0] \$229 ;
   wire \$23 ;
-  reg [2:0] \$230 ;
+  reg \$230 ;
   reg \$231 ;
   reg \$232 ;
-  reg \$233 ;
-  reg [2:0] \$234 ;
+  reg [2:0] \$233 ;
+  reg \$234 ;
   reg \$235 ;
   reg \$236 ;
-  reg \$237 ;
-  reg [2:0] \$238 ;
+  reg [2:0] \$237 ;
+  reg [21:0] \$238 ;
   reg [21:0] \$239 ;
   wire \$24 ;
   reg [21:0] \$240 ;
   reg [21:0] \$241 ;
-  reg [21:0] \$242 ;
-  reg [3:0] \$243 ;
+  reg [3:0] \$242 ;
+  reg [2:0] \$243 ;
   reg [2:0] \$244 ;
-  reg [2:0] \$245 ;
-  reg [2:0] \$246 ;
-  reg \$247 ;
-  reg [87:0] \$248 ;
+  reg [3:0] \$245 ;
+  reg \$246 ;
+  reg [87:0] \$247 ;
   wire \$25 ;
   reg [2:0] \$26 ;
   reg [1:0] \$27 ;
@@ -12411,14 +13134,14 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$32 ;
   wire [5:0] \$33 ;
   wire [31:0] \$34 ;
-  wire [31:0] \$35 ;
-  wire [31:0] \$36 ;
-  wire [31:0] \$37 ;
-  wire [31:0] \$38 ;
-  wire [31:0] \$39 ;
+  wire [8:0] \$35 ;
+  wire [8:0] \$36 ;
+  wire [8:0] \$37 ;
+  wire [8:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  wire [31:0] \$40 ;
-  wire [31:0] \$41 ;
+  wire [8:0] \$40 ;
+  wire [8:0] \$41 ;
   wire [8:0] \$42 ;
   wire [8:0] \$43 ;
   wire [8:0] \$44 ;
@@ -12429,13 +13152,13 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [8:0] \$49 ;
   wire \$5 ;
   wire [8:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [8:0] \$53 ;
-  wire [8:0] \$54 ;
-  wire [8:0] \$55 ;
-  wire [8:0] \$56 ;
-  wire [8:0] \$57 ;
+  wire [16:0] \$51 ;
+  wire [16:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire [16:0] \$56 ;
+  wire [16:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
   wire \$6 ;
@@ -12446,36 +13169,36 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [16:0] \$64 ;
   wire [16:0] \$65 ;
   wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
-  wire [16:0] \$69 ;
+  wire [17:0] \$67 ;
+  wire [17:0] \$68 ;
+  wire [18:0] \$69 ;
   reg [21:0] \$7 ;
-  wire [16:0] \$70 ;
-  wire [16:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
+  wire [17:0] \$70 ;
+  wire [17:0] \$71 ;
+  wire [18:0] \$72 ;
+  wire [17:0] \$73 ;
   wire [17:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [18:0] \$76 ;
+  wire [18:0] \$75 ;
+  wire [17:0] \$76 ;
   wire [17:0] \$77 ;
-  wire [17:0] \$78 ;
-  wire [18:0] \$79 ;
+  wire [18:0] \$78 ;
+  wire \$79 ;
   wire [21:0] \$8 ;
-  wire [17:0] \$80 ;
-  wire [17:0] \$81 ;
-  wire [18:0] \$82 ;
-  wire [17:0] \$83 ;
-  wire [17:0] \$84 ;
-  wire [18:0] \$85 ;
+  wire [4:0] \$80 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
   wire \$86 ;
-  wire [4:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
-  wire [5:0] \$89 ;
+  wire \$89 ;
   wire [22:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
+  wire [3:0] \$92 ;
+  wire [3:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
@@ -12504,6 +13227,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -12523,6 +13247,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
@@ -12530,6 +13255,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
+  reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [87:0] o__payload;
   reg [87:0] o__payload = 88'h0000000000000000000000;
@@ -12546,7 +13272,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   (* keep = 32'd1 *)
   reg [4:0] \port__addr$15  = 5'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$82 ;
+  wire [63:0] \port__data$84 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -12588,7 +13314,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -12602,7 +13328,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [1:0] rport__addr;
   reg [2:0] \rport__addr$41  = 3'h0;
   wire [31:0] rport__data;
-  wire [87:0] \rport__data$146 ;
+  wire [87:0] \rport__data$152 ;
   input rst;
   wire rst;
   (* init = 2'h0 *)
@@ -12612,12 +13338,14 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [21:0] sum2_s0_0 = 22'h000000;
   reg [21:0] sum3_s0_0 = 22'h000000;
   reg [4:0] t = 5'h00;
+  reg [4:0] t_mid = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -12650,6 +13378,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [7:0] x1_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x1_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -12699,7 +13428,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [87:0] queue [6:0];
+  reg [87:0] queue [7:0];
   initial begin
     queue[0] = 88'h0000000000000000000000;
     queue[1] = 88'h0000000000000000000000;
@@ -12708,12 +13437,13 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     queue[4] = 88'h0000000000000000000000;
     queue[5] = 88'h0000000000000000000000;
     queue[6] = 88'h0000000000000000000000;
+    queue[7] = 88'h0000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$32 )
       queue[\$signature__addr$38 ] <= q_in;
   end
-  assign \rport__data$146  = queue[\rport__addr$41 ];
+  assign \rport__data$152  = queue[\rport__addr$41 ];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h0f07cd16f48172b6;
@@ -12793,8 +13523,8 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$82  = _2_;
-  assign q_room = q_owed < 4'h8;
+  assign \port__data$84  = _2_;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -12804,15 +13534,15 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v6 & last6;
+  assign \$19  = v7 & last7;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -12824,344 +13554,349 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$32  = t + 1'h1;
   assign \$33  = \$31  ? 6'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = $signed(x0_0) - $signed(8'h80);
-  assign \$43  = $signed(x0_1) - $signed(8'h80);
-  assign \$44  = $signed(x0_2) - $signed(8'h80);
-  assign \$45  = $signed(x0_3) - $signed(8'h80);
-  assign \$46  = $signed(x0_0) - $signed(8'h80);
-  assign \$47  = $signed(x0_1) - $signed(8'h80);
-  assign \$48  = $signed(x0_2) - $signed(8'h80);
-  assign \$49  = $signed(x0_3) - $signed(8'h80);
-  assign \$50  = $signed(x1_0) - $signed(8'h80);
-  assign \$51  = $signed(x1_1) - $signed(8'h80);
-  assign \$52  = $signed(x1_2) - $signed(8'h80);
-  assign \$53  = $signed(x1_3) - $signed(8'h80);
-  assign \$54  = $signed(x1_0) - $signed(8'h80);
-  assign \$55  = $signed(x1_1) - $signed(8'h80);
-  assign \$56  = $signed(x1_2) - $signed(8'h80);
-  assign \$57  = $signed(x1_3) - $signed(8'h80);
-  assign \$58  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$59  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$60  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$61  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$62  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$63  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$64  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$65  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$66  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$67  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$68  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$69  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$70  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$71  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$72  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$73  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$78  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$79  = $signed(\$77 ) + $signed(\$78 );
-  assign \$80  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$81  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$82  = $signed(\$80 ) + $signed(\$81 );
-  assign \$83  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$84  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$85  = $signed(\$83 ) + $signed(\$84 );
-  assign \$86  = issue & last_t;
-  assign \$87  = q_owed + \$86 ;
-  assign \$88  = o__valid & o__ready;
-  assign \$89  = \$87  - \$88 ;
-  assign \$90  = v6 & last6;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$92  & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = \$90  & \$96 ;
-  assign \$98  = \$signature__addr$38  == 3'h6;
-  assign \$99  = \$signature__addr$38  + 1'h1;
+  assign \$35  = $signed(x0_0) - $signed(8'h80);
+  assign \$36  = $signed(x0_1) - $signed(8'h80);
+  assign \$37  = $signed(x0_2) - $signed(8'h80);
+  assign \$38  = $signed(x0_3) - $signed(8'h80);
+  assign \$39  = $signed(x0_0) - $signed(8'h80);
+  assign \$40  = $signed(x0_1) - $signed(8'h80);
+  assign \$41  = $signed(x0_2) - $signed(8'h80);
+  assign \$42  = $signed(x0_3) - $signed(8'h80);
+  assign \$43  = $signed(x1_0) - $signed(8'h80);
+  assign \$44  = $signed(x1_1) - $signed(8'h80);
+  assign \$45  = $signed(x1_2) - $signed(8'h80);
+  assign \$46  = $signed(x1_3) - $signed(8'h80);
+  assign \$47  = $signed(x1_0) - $signed(8'h80);
+  assign \$48  = $signed(x1_1) - $signed(8'h80);
+  assign \$49  = $signed(x1_2) - $signed(8'h80);
+  assign \$50  = $signed(x1_3) - $signed(8'h80);
+  assign \$51  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$52  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$53  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$54  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$55  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$56  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$57  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$58  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$59  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$60  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$61  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$62  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$63  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$64  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$65  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$66  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$67  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$68  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$69  = $signed(\$67 ) + $signed(\$68 );
+  assign \$70  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$71  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$72  = $signed(\$70 ) + $signed(\$71 );
+  assign \$73  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$74  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$75  = $signed(\$73 ) + $signed(\$74 );
+  assign \$76  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$77  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$78  = $signed(\$76 ) + $signed(\$77 );
+  assign \$79  = issue & last_t;
+  assign \$80  = q_owed + \$79 ;
+  assign \$81  = o__valid & o__ready;
+  assign \$82  = \$80  - \$81 ;
+  assign \$83  = v7 & last7;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = ~ \$86 ;
+  assign \$88  = \$85  & \$87 ;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = \$83  & \$89 ;
+  assign \$91  = \$signature__addr$38  == 3'h7;
+  assign \$92  = \$signature__addr$38  + 1'h1;
+  assign \$93  = \$91  ? 4'h0 : \$92 ;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = | q_stored;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = \rport__addr$41  == 3'h7;
+  assign \$99  = \rport__addr$41  + 1'h1;
   assign \$100  = \$98  ? 4'h0 : \$99 ;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = | q_stored;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = \rport__addr$41  == 3'h6;
-  assign \$106  = \rport__addr$41  + 1'h1;
-  assign \$107  = \$105  ? 4'h0 : \$106 ;
-  assign \$108  = v6 & last6;
-  assign \$109  = ~ o__valid;
-  assign \$110  = \$109  | o__ready;
-  assign \$111  = | q_stored;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = \$110  & \$112 ;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = \$108  & \$114 ;
-  assign \$116  = q_stored + \$115 ;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = | q_stored;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = \$116  - \$120 ;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = | q_stored;
-  assign \$125  = v6 & last6;
-  assign \$126  = \$124  | \$125 ;
-  assign \$127  = | q_stored;
-  assign \$128  = \$127  ? \rport__data$146  : q_in;
+  assign \$101  = v7 & last7;
+  assign \$102  = ~ o__valid;
+  assign \$103  = \$102  | o__ready;
+  assign \$104  = | q_stored;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = \$103  & \$105 ;
+  assign \$107  = ~ \$106 ;
+  assign \$108  = \$101  & \$107 ;
+  assign \$109  = q_stored + \$108 ;
+  assign \$110  = ~ o__valid;
+  assign \$111  = \$110  | o__ready;
+  assign \$112  = | q_stored;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = \$109  - \$113 ;
+  assign \$115  = ~ o__valid;
+  assign \$116  = \$115  | o__ready;
+  assign \$117  = | q_stored;
+  assign \$118  = v7 & last7;
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = | q_stored;
+  assign \$121  = \$120  ? \rport__data$152  : q_in;
   always @(posedge clk)
-    nf_t <= \$129 ;
+    nf_t <= \$122 ;
   always @(posedge clk)
-    \$signature__addr  <= \$130 ;
+    \$signature__addr  <= \$123 ;
   always @(posedge clk)
-    reads_input_t <= \$131 ;
+    reads_input_t <= \$124 ;
   always @(posedge clk)
-    first_t <= \$132 ;
+    first_t <= \$125 ;
   always @(posedge clk)
-    last_t <= \$133 ;
+    last_t <= \$126 ;
   always @(posedge clk)
-    t <= \$134 ;
+    t <= \$127 ;
   always @(posedge clk)
-    x_reg <= \$135 ;
+    x_reg <= \$128 ;
   always @(posedge clk)
-    from_input <= \$136 ;
+    from_input <= \$129 ;
   always @(posedge clk)
-    v1 <= \$137 ;
+    v1 <= \$130 ;
   always @(posedge clk)
-    first1 <= \$138 ;
+    first1 <= \$131 ;
   always @(posedge clk)
-    last1 <= \$139 ;
+    last1 <= \$132 ;
   always @(posedge clk)
-    nf1 <= \$140 ;
+    nf1 <= \$133 ;
   always @(posedge clk)
-    port__addr <= \$141 ;
+    x_mid <= \$134 ;
   always @(posedge clk)
-    x0_0 <= \$142 ;
+    t_mid <= \$135 ;
   always @(posedge clk)
-    x0_1 <= \$143 ;
+    port__addr <= \$136 ;
   always @(posedge clk)
-    x0_2 <= \$144 ;
+    x0_0 <= \$137 ;
   always @(posedge clk)
-    x0_3 <= \$145 ;
+    x0_1 <= \$138 ;
   always @(posedge clk)
-    \port__addr$15  <= \$146 ;
+    x0_2 <= \$139 ;
   always @(posedge clk)
-    x1_0 <= \$147 ;
+    x0_3 <= \$140 ;
   always @(posedge clk)
-    x1_1 <= \$148 ;
+    \port__addr$15  <= \$141 ;
   always @(posedge clk)
-    x1_2 <= \$149 ;
+    x1_0 <= \$142 ;
   always @(posedge clk)
-    x1_3 <= \$150 ;
+    x1_1 <= \$143 ;
   always @(posedge clk)
-    xoff0_0 <= \$151 ;
+    x1_2 <= \$144 ;
   always @(posedge clk)
-    w0_0 <= \$152 ;
+    x1_3 <= \$145 ;
   always @(posedge clk)
-    xoff0_1 <= \$153 ;
+    xoff0_0 <= \$146 ;
   always @(posedge clk)
-    w0_1 <= \$154 ;
+    w0_0 <= \$147 ;
   always @(posedge clk)
-    xoff0_2 <= \$155 ;
+    xoff0_1 <= \$148 ;
   always @(posedge clk)
-    w0_2 <= \$156 ;
+    w0_1 <= \$149 ;
   always @(posedge clk)
-    xoff0_3 <= \$157 ;
+    xoff0_2 <= \$150 ;
   always @(posedge clk)
-    w0_3 <= \$158 ;
+    w0_2 <= \$151 ;
   always @(posedge clk)
-    xoff1_0 <= \$159 ;
+    xoff0_3 <= \$152 ;
   always @(posedge clk)
-    w1_0 <= \$160 ;
+    w0_3 <= \$153 ;
   always @(posedge clk)
-    xoff1_1 <= \$161 ;
+    xoff1_0 <= \$154 ;
   always @(posedge clk)
-    w1_1 <= \$162 ;
+    w1_0 <= \$155 ;
   always @(posedge clk)
-    xoff1_2 <= \$163 ;
+    xoff1_1 <= \$156 ;
   always @(posedge clk)
-    w1_2 <= \$164 ;
+    w1_1 <= \$157 ;
   always @(posedge clk)
-    xoff1_3 <= \$165 ;
+    xoff1_2 <= \$158 ;
   always @(posedge clk)
-    w1_3 <= \$166 ;
+    w1_2 <= \$159 ;
   always @(posedge clk)
-    xoff2_0 <= \$167 ;
+    xoff1_3 <= \$160 ;
   always @(posedge clk)
-    w2_0 <= \$168 ;
+    w1_3 <= \$161 ;
   always @(posedge clk)
-    xoff2_1 <= \$169 ;
+    xoff2_0 <= \$162 ;
   always @(posedge clk)
-    w2_1 <= \$170 ;
+    w2_0 <= \$163 ;
   always @(posedge clk)
-    xoff2_2 <= \$171 ;
+    xoff2_1 <= \$164 ;
   always @(posedge clk)
-    w2_2 <= \$172 ;
+    w2_1 <= \$165 ;
   always @(posedge clk)
-    xoff2_3 <= \$173 ;
+    xoff2_2 <= \$166 ;
   always @(posedge clk)
-    w2_3 <= \$174 ;
+    w2_2 <= \$167 ;
   always @(posedge clk)
-    xoff3_0 <= \$175 ;
+    xoff2_3 <= \$168 ;
   always @(posedge clk)
-    w3_0 <= \$176 ;
+    w2_3 <= \$169 ;
   always @(posedge clk)
-    xoff3_1 <= \$177 ;
+    xoff3_0 <= \$170 ;
   always @(posedge clk)
-    w3_1 <= \$178 ;
+    w3_0 <= \$171 ;
   always @(posedge clk)
-    xoff3_2 <= \$179 ;
+    xoff3_1 <= \$172 ;
   always @(posedge clk)
-    w3_2 <= \$180 ;
+    w3_1 <= \$173 ;
   always @(posedge clk)
-    xoff3_3 <= \$181 ;
+    xoff3_2 <= \$174 ;
   always @(posedge clk)
-    w3_3 <= \$182 ;
+    w3_2 <= \$175 ;
   always @(posedge clk)
-    prod0_0 <= \$183 ;
+    xoff3_3 <= \$176 ;
   always @(posedge clk)
-    prod0_1 <= \$184 ;
+    w3_3 <= \$177 ;
   always @(posedge clk)
-    prod0_2 <= \$185 ;
+    prod0_0 <= \$178 ;
   always @(posedge clk)
-    prod0_3 <= \$186 ;
+    prod0_1 <= \$179 ;
   always @(posedge clk)
-    prod1_0 <= \$187 ;
+    prod0_2 <= \$180 ;
   always @(posedge clk)
-    prod1_1 <= \$188 ;
+    prod0_3 <= \$181 ;
   always @(posedge clk)
-    prod1_2 <= \$189 ;
+    prod1_0 <= \$182 ;
   always @(posedge clk)
-    prod1_3 <= \$190 ;
+    prod1_1 <= \$183 ;
   always @(posedge clk)
-    prod2_0 <= \$191 ;
+    prod1_2 <= \$184 ;
   always @(posedge clk)
-    prod2_1 <= \$192 ;
+    prod1_3 <= \$185 ;
   always @(posedge clk)
-    prod2_2 <= \$193 ;
+    prod2_0 <= \$186 ;
   always @(posedge clk)
-    prod2_3 <= \$194 ;
+    prod2_1 <= \$187 ;
   always @(posedge clk)
-    prod3_0 <= \$195 ;
+    prod2_2 <= \$188 ;
   always @(posedge clk)
-    prod3_1 <= \$196 ;
+    prod2_3 <= \$189 ;
   always @(posedge clk)
-    prod3_2 <= \$197 ;
+    prod3_0 <= \$190 ;
   always @(posedge clk)
-    prod3_3 <= \$198 ;
+    prod3_1 <= \$191 ;
   always @(posedge clk)
-    prod0_0_r <= \$199 ;
+    prod3_2 <= \$192 ;
   always @(posedge clk)
-    prod0_1_r <= \$200 ;
+    prod3_3 <= \$193 ;
   always @(posedge clk)
-    prod0_2_r <= \$201 ;
+    prod0_0_r <= \$194 ;
   always @(posedge clk)
-    prod0_3_r <= \$202 ;
+    prod0_1_r <= \$195 ;
   always @(posedge clk)
-    prod1_0_r <= \$203 ;
+    prod0_2_r <= \$196 ;
   always @(posedge clk)
-    prod1_1_r <= \$204 ;
+    prod0_3_r <= \$197 ;
   always @(posedge clk)
-    prod1_2_r <= \$205 ;
+    prod1_0_r <= \$198 ;
   always @(posedge clk)
-    prod1_3_r <= \$206 ;
+    prod1_1_r <= \$199 ;
   always @(posedge clk)
-    prod2_0_r <= \$207 ;
+    prod1_2_r <= \$200 ;
   always @(posedge clk)
-    prod2_1_r <= \$208 ;
+    prod1_3_r <= \$201 ;
   always @(posedge clk)
-    prod2_2_r <= \$209 ;
+    prod2_0_r <= \$202 ;
   always @(posedge clk)
-    prod2_3_r <= \$210 ;
+    prod2_1_r <= \$203 ;
   always @(posedge clk)
-    prod3_0_r <= \$211 ;
+    prod2_2_r <= \$204 ;
   always @(posedge clk)
-    prod3_1_r <= \$212 ;
+    prod2_3_r <= \$205 ;
   always @(posedge clk)
-    prod3_2_r <= \$213 ;
+    prod3_0_r <= \$206 ;
   always @(posedge clk)
-    prod3_3_r <= \$214 ;
+    prod3_1_r <= \$207 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$215 ;
+    prod3_2_r <= \$208 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$216 ;
+    prod3_3_r <= \$209 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$217 ;
+    sum0_s0_0 <= \$210 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$218 ;
+    sum1_s0_0 <= \$211 ;
   always @(posedge clk)
-    v2 <= \$219 ;
+    sum2_s0_0 <= \$212 ;
   always @(posedge clk)
-    first2 <= \$220 ;
+    sum3_s0_0 <= \$213 ;
   always @(posedge clk)
-    last2 <= \$221 ;
+    v2 <= \$214 ;
   always @(posedge clk)
-    nf2 <= \$222 ;
+    first2 <= \$215 ;
   always @(posedge clk)
-    v3 <= \$223 ;
+    last2 <= \$216 ;
   always @(posedge clk)
-    first3 <= \$224 ;
+    nf2 <= \$217 ;
   always @(posedge clk)
-    last3 <= \$225 ;
+    v3 <= \$218 ;
   always @(posedge clk)
-    nf3 <= \$226 ;
+    first3 <= \$219 ;
   always @(posedge clk)
-    v4 <= \$227 ;
+    last3 <= \$220 ;
   always @(posedge clk)
-    first4 <= \$228 ;
+    nf3 <= \$221 ;
   always @(posedge clk)
-    last4 <= \$229 ;
+    v4 <= \$222 ;
   always @(posedge clk)
-    nf4 <= \$230 ;
+    first4 <= \$223 ;
   always @(posedge clk)
-    v5 <= \$231 ;
+    last4 <= \$224 ;
   always @(posedge clk)
-    first5 <= \$232 ;
+    nf4 <= \$225 ;
   always @(posedge clk)
-    last5 <= \$233 ;
+    v5 <= \$226 ;
   always @(posedge clk)
-    nf5 <= \$234 ;
+    first5 <= \$227 ;
   always @(posedge clk)
-    v6 <= \$235 ;
+    last5 <= \$228 ;
   always @(posedge clk)
-    first6 <= \$236 ;
+    nf5 <= \$229 ;
   always @(posedge clk)
-    last6 <= \$237 ;
+    v6 <= \$230 ;
   always @(posedge clk)
-    nf6 <= \$238 ;
+    first6 <= \$231 ;
   always @(posedge clk)
-    acc0 <= \$239 ;
+    last6 <= \$232 ;
   always @(posedge clk)
-    acc1 <= \$240 ;
+    nf6 <= \$233 ;
   always @(posedge clk)
-    acc2 <= \$241 ;
+    v7 <= \$234 ;
   always @(posedge clk)
-    acc3 <= \$242 ;
+    first7 <= \$235 ;
   always @(posedge clk)
-    q_owed <= \$243 ;
+    last7 <= \$236 ;
   always @(posedge clk)
-    \$signature__addr$38  <= \$244 ;
+    nf7 <= \$237 ;
   always @(posedge clk)
-    \rport__addr$41  <= \$245 ;
+    acc0 <= \$238 ;
   always @(posedge clk)
-    q_stored <= \$246 ;
+    acc1 <= \$239 ;
   always @(posedge clk)
-    o__valid <= \$247 ;
+    acc2 <= \$240 ;
   always @(posedge clk)
-    o__payload <= \$248 ;
+    acc3 <= \$241 ;
+  always @(posedge clk)
+    q_owed <= \$242 ;
+  always @(posedge clk)
+    \$signature__addr$38  <= \$243 ;
+  always @(posedge clk)
+    \rport__addr$41  <= \$244 ;
+  always @(posedge clk)
+    q_stored <= \$245 ;
+  always @(posedge clk)
+    o__valid <= \$246 ;
+  always @(posedge clk)
+    o__payload <= \$247 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$7  = 22'h001205;
       3'h1:
@@ -13183,7 +13918,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$10  = 22'h000936;
       3'h1:
@@ -13205,7 +13940,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$13  = 22'h004126;
       3'h1:
@@ -13227,7 +13962,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$16  = 22'h0005ae;
       3'h1:
@@ -13598,797 +14333,849 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$129  = nf_t;
+    \$122  = nf_t;
     if (issue) begin
-      \$129  = \$26 ;
+      \$122  = \$26 ;
     end
     if (rst) begin
-      \$129  = 3'h0;
+      \$122  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$130  = \$signature__addr ;
+    \$123  = \$signature__addr ;
     if (issue) begin
-      \$130  = \$27 ;
+      \$123  = \$27 ;
     end
     if (rst) begin
-      \$130  = 2'h0;
+      \$123  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$131  = reads_input_t;
+    \$124  = reads_input_t;
     if (issue) begin
-      \$131  = \$28 ;
+      \$124  = \$28 ;
     end
     if (rst) begin
-      \$131  = 1'h1;
+      \$124  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$132  = first_t;
+    \$125  = first_t;
     if (issue) begin
-      \$132  = \$29 ;
+      \$125  = \$29 ;
     end
     if (rst) begin
-      \$132  = 1'h1;
+      \$125  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$133  = last_t;
+    \$126  = last_t;
     if (issue) begin
-      \$133  = \$30 ;
+      \$126  = \$30 ;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$134  = t;
+    \$127  = t;
     if (issue) begin
-      \$134  = \$33 [4:0];
+      \$127  = \$33 [4:0];
     end
     if (rst) begin
-      \$134  = 5'h00;
+      \$127  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$135  = i__payload;
+    \$128  = i__payload;
     if (rst) begin
-      \$135  = 32'd0;
+      \$128  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$136  = reads_input_t;
+    \$129  = reads_input_t;
     if (rst) begin
-      \$136  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$137  = issue;
+    \$130  = issue;
     if (rst) begin
-      \$137  = 1'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$138  = first_t;
+    \$131  = first_t;
     if (rst) begin
-      \$138  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$139  = last_t;
+    \$132  = last_t;
     if (rst) begin
-      \$139  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$140  = nf_t;
+    \$133  = nf_t;
     if (rst) begin
-      \$140  = 3'h0;
+      \$133  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$141  = t;
+    \$134  = \$34 ;
+    if (rst) begin
+      \$134  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$135  = t;
+    if (rst) begin
+      \$135  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$136  = t_mid;
+    if (rst) begin
+      \$136  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$137  = x_mid[7:0];
+    if (rst) begin
+      \$137  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$138  = x_mid[15:8];
+    if (rst) begin
+      \$138  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$139  = x_mid[23:16];
+    if (rst) begin
+      \$139  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$140  = x_mid[31:24];
+    if (rst) begin
+      \$140  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$141  = t_mid;
     if (rst) begin
       \$141  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$142  = \$34 [7:0];
+    \$142  = x_mid[7:0];
     if (rst) begin
       \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$143  = \$35 [15:8];
+    \$143  = x_mid[15:8];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$144  = \$36 [23:16];
+    \$144  = x_mid[23:16];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$145  = \$37 [31:24];
+    \$145  = x_mid[31:24];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$146  = t;
+    \$146  = \$35 ;
     if (rst) begin
-      \$146  = 5'h00;
+      \$146  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$147  = \$38 [7:0];
+    \$147  = port__data[7:0];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$148  = \$39 [15:8];
+    \$148  = \$36 ;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$149  = \$40 [23:16];
+    \$149  = port__data[15:8];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$150  = \$41 [31:24];
+    \$150  = \$37 ;
     if (rst) begin
-      \$150  = 8'h00;
+      \$150  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$151  = \$42 ;
+    \$151  = port__data[23:16];
     if (rst) begin
-      \$151  = 9'h000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$152  = port__data[7:0];
+    \$152  = \$38 ;
     if (rst) begin
-      \$152  = 8'h00;
+      \$152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$153  = \$43 ;
+    \$153  = port__data[31:24];
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$154  = port__data[15:8];
+    \$154  = \$39 ;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$155  = \$44 ;
+    \$155  = port__data[39:32];
     if (rst) begin
-      \$155  = 9'h000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$156  = port__data[23:16];
+    \$156  = \$40 ;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$157  = \$45 ;
+    \$157  = port__data[47:40];
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$158  = port__data[31:24];
+    \$158  = \$41 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$159  = \$46 ;
+    \$159  = port__data[55:48];
     if (rst) begin
-      \$159  = 9'h000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$160  = port__data[39:32];
+    \$160  = \$42 ;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$161  = \$47 ;
+    \$161  = port__data[63:56];
     if (rst) begin
-      \$161  = 9'h000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$162  = port__data[47:40];
+    \$162  = \$43 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$163  = \$48 ;
+    \$163  = \port__data$84 [7:0];
     if (rst) begin
-      \$163  = 9'h000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$164  = port__data[55:48];
+    \$164  = \$44 ;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$165  = \$49 ;
+    \$165  = \port__data$84 [15:8];
     if (rst) begin
-      \$165  = 9'h000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$166  = port__data[63:56];
+    \$166  = \$45 ;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$167  = \$50 ;
+    \$167  = \port__data$84 [23:16];
     if (rst) begin
-      \$167  = 9'h000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$168  = \port__data$82 [7:0];
+    \$168  = \$46 ;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$169  = \$51 ;
+    \$169  = \port__data$84 [31:24];
     if (rst) begin
-      \$169  = 9'h000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$170  = \port__data$82 [15:8];
+    \$170  = \$47 ;
     if (rst) begin
-      \$170  = 8'h00;
+      \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$171  = \$52 ;
+    \$171  = \port__data$84 [39:32];
     if (rst) begin
-      \$171  = 9'h000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$172  = \port__data$82 [23:16];
+    \$172  = \$48 ;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$173  = \$53 ;
+    \$173  = \port__data$84 [47:40];
     if (rst) begin
-      \$173  = 9'h000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$174  = \port__data$82 [31:24];
+    \$174  = \$49 ;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$175  = \$54 ;
+    \$175  = \port__data$84 [55:48];
     if (rst) begin
-      \$175  = 9'h000;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$176  = \port__data$82 [39:32];
+    \$176  = \$50 ;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$177  = \$55 ;
+    \$177  = \port__data$84 [63:56];
     if (rst) begin
-      \$177  = 9'h000;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$178  = \port__data$82 [47:40];
+    \$178  = \$51 ;
     if (rst) begin
-      \$178  = 8'h00;
+      \$178  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$179  = \$56 ;
+    \$179  = \$52 ;
     if (rst) begin
-      \$179  = 9'h000;
+      \$179  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$180  = \port__data$82 [55:48];
+    \$180  = \$53 ;
     if (rst) begin
-      \$180  = 8'h00;
+      \$180  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$181  = \$57 ;
+    \$181  = \$54 ;
     if (rst) begin
-      \$181  = 9'h000;
+      \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$182  = \port__data$82 [63:56];
+    \$182  = \$55 ;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$183  = \$58 ;
+    \$183  = \$56 ;
     if (rst) begin
       \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$184  = \$59 ;
+    \$184  = \$57 ;
     if (rst) begin
       \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$185  = \$60 ;
+    \$185  = \$58 ;
     if (rst) begin
       \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$186  = \$61 ;
+    \$186  = \$59 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$187  = \$62 ;
+    \$187  = \$60 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$188  = \$63 ;
+    \$188  = \$61 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$189  = \$64 ;
+    \$189  = \$62 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$190  = \$65 ;
+    \$190  = \$63 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$191  = \$66 ;
+    \$191  = \$64 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$192  = \$67 ;
+    \$192  = \$65 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$193  = \$68 ;
+    \$193  = \$66 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$194  = \$69 ;
+    \$194  = prod0_0;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$195  = \$70 ;
+    \$195  = prod0_1;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$196  = \$71 ;
+    \$196  = prod0_2;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$197  = \$72 ;
+    \$197  = prod0_3;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$198  = \$73 ;
+    \$198  = prod1_0;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$199  = prod0_0;
+    \$199  = prod1_1;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$200  = prod0_1;
+    \$200  = prod1_2;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$201  = prod0_2;
+    \$201  = prod1_3;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$202  = prod0_3;
+    \$202  = prod2_0;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$203  = prod1_0;
+    \$203  = prod2_1;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$204  = prod1_1;
+    \$204  = prod2_2;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$205  = prod1_2;
+    \$205  = prod2_3;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$206  = prod1_3;
+    \$206  = prod3_0;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$207  = prod2_0;
+    \$207  = prod3_1;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$208  = prod2_1;
+    \$208  = prod3_2;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$209  = prod2_2;
+    \$209  = prod3_3;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$210  = prod2_3;
+    \$210  = { \$69 [18], \$69 [18], \$69 [18], \$69  };
     if (rst) begin
-      \$210  = 17'h00000;
+      \$210  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$211  = prod3_0;
+    \$211  = { \$72 [18], \$72 [18], \$72 [18], \$72  };
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$212  = prod3_1;
+    \$212  = { \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$213  = prod3_2;
+    \$213  = { \$78 [18], \$78 [18], \$78 [18], \$78  };
     if (rst) begin
-      \$213  = 17'h00000;
+      \$213  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$214  = prod3_3;
+    \$214  = v1;
     if (rst) begin
-      \$214  = 17'h00000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$215  = { \$76 [18], \$76 [18], \$76 [18], \$76  };
+    \$215  = first1;
     if (rst) begin
-      \$215  = 22'h000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$216  = { \$79 [18], \$79 [18], \$79 [18], \$79  };
+    \$216  = last1;
     if (rst) begin
-      \$216  = 22'h000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$217  = { \$82 [18], \$82 [18], \$82 [18], \$82  };
+    \$217  = nf1;
     if (rst) begin
-      \$217  = 22'h000000;
+      \$217  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$218  = { \$85 [18], \$85 [18], \$85 [18], \$85  };
+    \$218  = v2;
     if (rst) begin
-      \$218  = 22'h000000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$219  = v1;
+    \$219  = first2;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$220  = first1;
+    \$220  = last2;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$221  = last1;
+    \$221  = nf2;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$222  = nf1;
+    \$222  = v3;
     if (rst) begin
-      \$222  = 3'h0;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$223  = v2;
+    \$223  = first3;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$224  = first2;
+    \$224  = last3;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$225  = last2;
+    \$225  = nf3;
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$226  = nf2;
+    \$226  = v4;
     if (rst) begin
-      \$226  = 3'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$227  = v3;
+    \$227  = first4;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$228  = first3;
+    \$228  = last4;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$229  = last3;
+    \$229  = nf4;
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$230  = nf3;
+    \$230  = v5;
     if (rst) begin
-      \$230  = 3'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$231  = v4;
+    \$231  = first5;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$232  = first4;
+    \$232  = last5;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$233  = last4;
+    \$233  = nf5;
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$234  = nf4;
+    \$234  = v6;
     if (rst) begin
-      \$234  = 3'h0;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$235  = v5;
+    \$235  = first6;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$236  = first5;
+    \$236  = last6;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$237  = last5;
+    \$237  = nf6;
     if (rst) begin
-      \$237  = 1'h0;
+      \$237  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$238  = nf5;
+    \$238  = acc0;
+    if (v7) begin
+      \$238  = \$9 [21:0];
+    end
     if (rst) begin
-      \$238  = 3'h0;
+      \$238  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$239  = acc0;
-    if (v6) begin
-      \$239  = \$9 [21:0];
+    \$239  = acc1;
+    if (v7) begin
+      \$239  = \$12 [21:0];
     end
     if (rst) begin
       \$239  = 22'h000000;
@@ -14396,9 +15183,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$240  = acc1;
-    if (v6) begin
-      \$240  = \$12 [21:0];
+    \$240  = acc2;
+    if (v7) begin
+      \$240  = \$15 [21:0];
     end
     if (rst) begin
       \$240  = 22'h000000;
@@ -14406,9 +15193,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$241  = acc2;
-    if (v6) begin
-      \$241  = \$15 [21:0];
+    \$241  = acc3;
+    if (v7) begin
+      \$241  = \$18 [21:0];
     end
     if (rst) begin
       \$241  = 22'h000000;
@@ -14416,24 +15203,24 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$242  = acc3;
-    if (v6) begin
-      \$242  = \$18 [21:0];
-    end
+    \$242  = \$82 [3:0];
     if (rst) begin
-      \$242  = 22'h000000;
+      \$242  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$243  = \$89 [3:0];
+    \$243  = \$signature__addr$38 ;
+    if (\$90 ) begin
+      \$243  = \$93 [2:0];
+    end
     if (rst) begin
-      \$243  = 4'h0;
+      \$243  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$244  = \$signature__addr$38 ;
+    \$244  = \rport__addr$41 ;
     if (\$97 ) begin
       \$244  = \$100 [2:0];
     end
@@ -14443,39 +15230,29 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$245  = \rport__addr$41 ;
-    if (\$104 ) begin
-      \$245  = \$107 [2:0];
-    end
+    \$245  = \$114 [3:0];
     if (rst) begin
-      \$245  = 3'h0;
+      \$245  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$246  = \$121 [2:0];
+    \$246  = o__valid;
+    if (\$116 ) begin
+      \$246  = \$119 ;
+    end
     if (rst) begin
-      \$246  = 3'h0;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$247  = o__valid;
-    if (\$123 ) begin
-      \$247  = \$126 ;
+    \$247  = o__payload;
+    if (\$116 ) begin
+      \$247  = \$121 ;
     end
     if (rst) begin
-      \$247  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$248  = o__payload;
-    if (\$123 ) begin
-      \$248  = \$128 ;
-    end
-    if (rst) begin
-      \$248  = 88'h0000000000000000000000;
+      \$247  = 88'h0000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -14557,15 +15334,15 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [3:0] \$140 ;
-  wire [3:0] \$141 ;
+  wire [4:0] \$140 ;
+  wire [4:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [3:0] \$147 ;
-  wire [3:0] \$148 ;
+  wire [4:0] \$147 ;
+  wire [4:0] \$148 ;
   wire \$149 ;
   wire [48:0] \$15 ;
   wire \$150 ;
@@ -14597,7 +15374,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$174 ;
   reg \$175 ;
   reg \$176 ;
-  reg [24:0] \$177 ;
+  reg \$177 ;
   reg [24:0] \$178 ;
   reg [24:0] \$179 ;
   wire \$18 ;
@@ -14605,17 +15382,17 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$181 ;
   reg [24:0] \$182 ;
   reg [24:0] \$183 ;
-  reg [5:0] \$184 ;
-  reg [5:0] \$185 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
   reg [5:0] \$186 ;
   reg [5:0] \$187 ;
   reg [5:0] \$188 ;
   reg [5:0] \$189 ;
   wire \$19 ;
   reg [5:0] \$190 ;
-  reg [32:0] \$191 ;
-  reg [32:0] \$192 ;
-  reg [32:0] \$193 ;
+  reg [5:0] \$191 ;
+  reg [5:0] \$192 ;
+  reg [5:0] \$193 ;
   reg [32:0] \$194 ;
   reg [32:0] \$195 ;
   reg [32:0] \$196 ;
@@ -14629,207 +15406,240 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] \$202 ;
   reg [32:0] \$203 ;
   reg [32:0] \$204 ;
-  reg [21:0] \$205 ;
-  reg [16:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [33:0] \$208 ;
-  reg [33:0] \$209 ;
+  reg [32:0] \$205 ;
+  reg [32:0] \$206 ;
+  reg [32:0] \$207 ;
+  reg [32:0] \$208 ;
+  reg [32:0] \$209 ;
   wire \$21 ;
-  reg [16:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [4:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [21:0] \$216 ;
-  reg [21:0] \$217 ;
-  reg [4:0] \$218 ;
-  reg [7:0] \$219 ;
+  reg [21:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [33:0] \$213 ;
+  reg [33:0] \$214 ;
+  reg [33:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   wire \$22 ;
-  reg [12:0] \$220 ;
-  reg [12:0] \$221 ;
-  reg [46:0] \$222 ;
-  reg [46:0] \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg [48:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
-  reg [24:0] \$229 ;
+  reg [24:0] \$220 ;
+  reg [4:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [21:0] \$223 ;
+  reg [21:0] \$224 ;
+  reg [21:0] \$225 ;
+  reg [4:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [12:0] \$228 ;
+  reg [12:0] \$229 ;
   wire \$23 ;
-  reg [24:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [5:0] \$234 ;
-  reg [5:0] \$235 ;
-  reg [5:0] \$236 ;
-  reg [5:0] \$237 ;
-  reg [5:0] \$238 ;
-  reg [5:0] \$239 ;
+  reg [12:0] \$230 ;
+  reg [46:0] \$231 ;
+  reg [46:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [48:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
   wire \$24 ;
-  reg [5:0] \$240 ;
-  reg [33:0] \$241 ;
-  reg [33:0] \$242 ;
-  reg [33:0] \$243 ;
-  reg [33:0] \$244 ;
-  reg [33:0] \$245 ;
-  reg [33:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [33:0] \$248 ;
-  reg [33:0] \$249 ;
+  reg [24:0] \$240 ;
+  reg [24:0] \$241 ;
+  reg [24:0] \$242 ;
+  reg [24:0] \$243 ;
+  reg [5:0] \$244 ;
+  reg [5:0] \$245 ;
+  reg [5:0] \$246 ;
+  reg [5:0] \$247 ;
+  reg [5:0] \$248 ;
+  reg [5:0] \$249 ;
   wire [3:0] \$25 ;
-  reg [33:0] \$250 ;
-  reg [33:0] \$251 ;
+  reg [5:0] \$250 ;
+  reg [5:0] \$251 ;
   reg [33:0] \$252 ;
   reg [33:0] \$253 ;
   reg [33:0] \$254 ;
-  reg [21:0] \$255 ;
-  reg [16:0] \$256 ;
-  reg [16:0] \$257 ;
+  reg [33:0] \$255 ;
+  reg [33:0] \$256 ;
+  reg [33:0] \$257 ;
   reg [33:0] \$258 ;
   reg [33:0] \$259 ;
   wire [3:0] \$26 ;
-  reg [16:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [24:0] \$262 ;
-  reg [24:0] \$263 ;
-  reg [4:0] \$264 ;
-  reg [16:0] \$265 ;
-  reg [21:0] \$266 ;
-  reg [21:0] \$267 ;
-  reg [4:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [33:0] \$260 ;
+  reg [33:0] \$261 ;
+  reg [33:0] \$262 ;
+  reg [33:0] \$263 ;
+  reg [33:0] \$264 ;
+  reg [33:0] \$265 ;
+  reg [33:0] \$266 ;
+  reg [33:0] \$267 ;
+  reg [21:0] \$268 ;
+  reg [16:0] \$269 ;
   wire \$27 ;
-  reg [12:0] \$270 ;
-  reg [12:0] \$271 ;
-  reg [46:0] \$272 ;
-  reg [46:0] \$273 ;
-  reg \$274 ;
-  reg \$275 ;
-  reg [48:0] \$276 ;
+  reg [16:0] \$270 ;
+  reg [33:0] \$271 ;
+  reg [33:0] \$272 ;
+  reg [33:0] \$273 ;
+  reg [16:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [24:0] \$276 ;
   reg [24:0] \$277 ;
   reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [4:0] \$279 ;
   reg [24:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [5:0] \$284 ;
-  reg [5:0] \$285 ;
-  reg [5:0] \$286 ;
-  reg [5:0] \$287 ;
-  reg [5:0] \$288 ;
-  reg [5:0] \$289 ;
+  reg [16:0] \$280 ;
+  reg [21:0] \$281 ;
+  reg [21:0] \$282 ;
+  reg [21:0] \$283 ;
+  reg [4:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [12:0] \$286 ;
+  reg [12:0] \$287 ;
+  reg [12:0] \$288 ;
+  reg [46:0] \$289 ;
   reg [5:0] \$29 ;
-  reg [5:0] \$290 ;
-  reg [32:0] \$291 ;
-  reg [32:0] \$292 ;
-  reg [32:0] \$293 ;
-  reg [32:0] \$294 ;
-  reg [32:0] \$295 ;
-  reg [32:0] \$296 ;
-  reg [32:0] \$297 ;
-  reg [32:0] \$298 ;
-  reg [32:0] \$299 ;
+  reg [46:0] \$290 ;
+  reg \$291 ;
+  reg \$292 ;
+  reg [48:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [48:0] \$3 ;
   reg [32:0] \$30 ;
-  reg [32:0] \$300 ;
-  reg [32:0] \$301 ;
-  reg [32:0] \$302 ;
-  reg [32:0] \$303 ;
-  reg [32:0] \$304 ;
-  reg [21:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [33:0] \$308 ;
-  reg [33:0] \$309 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [5:0] \$302 ;
+  reg [5:0] \$303 ;
+  reg [5:0] \$304 ;
+  reg [5:0] \$305 ;
+  reg [5:0] \$306 ;
+  reg [5:0] \$307 ;
+  reg [5:0] \$308 ;
+  reg [5:0] \$309 ;
   reg [32:0] \$31 ;
-  reg [16:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [4:0] \$314 ;
-  reg [16:0] \$315 ;
-  reg [21:0] \$316 ;
-  reg [21:0] \$317 ;
-  reg [4:0] \$318 ;
-  reg [7:0] \$319 ;
+  reg [32:0] \$310 ;
+  reg [32:0] \$311 ;
+  reg [32:0] \$312 ;
+  reg [32:0] \$313 ;
+  reg [32:0] \$314 ;
+  reg [32:0] \$315 ;
+  reg [32:0] \$316 ;
+  reg [32:0] \$317 ;
+  reg [32:0] \$318 ;
+  reg [32:0] \$319 ;
   wire [33:0] \$32 ;
-  reg [12:0] \$320 ;
-  reg [12:0] \$321 ;
-  reg [46:0] \$322 ;
-  reg [46:0] \$323 ;
-  reg \$324 ;
-  reg \$325 ;
-  reg [48:0] \$326 ;
-  reg [24:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
+  reg [32:0] \$320 ;
+  reg [32:0] \$321 ;
+  reg [32:0] \$322 ;
+  reg [32:0] \$323 ;
+  reg [32:0] \$324 ;
+  reg [32:0] \$325 ;
+  reg [21:0] \$326 ;
+  reg [16:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [33:0] \$329 ;
   wire [24:0] \$33 ;
-  reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [5:0] \$334 ;
-  reg [5:0] \$335 ;
-  reg [5:0] \$336 ;
-  reg [5:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [5:0] \$339 ;
+  reg [33:0] \$330 ;
+  reg [33:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [4:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [21:0] \$339 ;
   wire [21:0] \$34 ;
-  reg [5:0] \$340 ;
-  reg [32:0] \$341 ;
-  reg [32:0] \$342 ;
-  reg [32:0] \$343 ;
-  reg [32:0] \$344 ;
-  reg [32:0] \$345 ;
-  reg [32:0] \$346 ;
-  reg [32:0] \$347 ;
-  reg [32:0] \$348 ;
-  reg [32:0] \$349 ;
+  reg [21:0] \$340 ;
+  reg [21:0] \$341 ;
+  reg [4:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [12:0] \$344 ;
+  reg [12:0] \$345 ;
+  reg [12:0] \$346 ;
+  reg [46:0] \$347 ;
+  reg [46:0] \$348 ;
+  reg \$349 ;
   wire [12:0] \$35 ;
-  reg [32:0] \$350 ;
-  reg [32:0] \$351 ;
-  reg [32:0] \$352 ;
-  reg [32:0] \$353 ;
-  reg [32:0] \$354 ;
-  reg [21:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [33:0] \$358 ;
-  reg [33:0] \$359 ;
+  reg \$350 ;
+  reg [48:0] \$351 ;
+  reg [24:0] \$352 ;
+  reg [24:0] \$353 ;
+  reg [24:0] \$354 ;
+  reg [24:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [24:0] \$358 ;
+  reg [24:0] \$359 ;
   wire [34:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [4:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [21:0] \$366 ;
-  reg [21:0] \$367 ;
-  reg [4:0] \$368 ;
-  reg [7:0] \$369 ;
+  reg [5:0] \$360 ;
+  reg [5:0] \$361 ;
+  reg [5:0] \$362 ;
+  reg [5:0] \$363 ;
+  reg [5:0] \$364 ;
+  reg [5:0] \$365 ;
+  reg [5:0] \$366 ;
+  reg [5:0] \$367 ;
+  reg [32:0] \$368 ;
+  reg [32:0] \$369 ;
   wire [35:0] \$37 ;
-  reg [12:0] \$370 ;
-  reg [12:0] \$371 ;
-  reg [46:0] \$372 ;
-  reg [46:0] \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg [48:0] \$376 ;
-  reg [3:0] \$377 ;
-  reg [2:0] \$378 ;
-  reg [2:0] \$379 ;
+  reg [32:0] \$370 ;
+  reg [32:0] \$371 ;
+  reg [32:0] \$372 ;
+  reg [32:0] \$373 ;
+  reg [32:0] \$374 ;
+  reg [32:0] \$375 ;
+  reg [32:0] \$376 ;
+  reg [32:0] \$377 ;
+  reg [32:0] \$378 ;
+  reg [32:0] \$379 ;
   wire [55:0] \$38 ;
-  reg [3:0] \$380 ;
-  reg \$381 ;
-  reg [31:0] \$382 ;
+  reg [32:0] \$380 ;
+  reg [32:0] \$381 ;
+  reg [32:0] \$382 ;
+  reg [32:0] \$383 ;
+  reg [21:0] \$384 ;
+  reg [16:0] \$385 ;
+  reg [16:0] \$386 ;
+  reg [33:0] \$387 ;
+  reg [33:0] \$388 ;
+  reg [33:0] \$389 ;
   wire [56:0] \$39 ;
+  reg [16:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [24:0] \$392 ;
+  reg [24:0] \$393 ;
+  reg [24:0] \$394 ;
+  reg [4:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [21:0] \$397 ;
+  reg [21:0] \$398 ;
+  reg [21:0] \$399 ;
   wire [48:0] \$4 ;
   wire [52:0] \$40 ;
+  reg [4:0] \$400 ;
+  reg [7:0] \$401 ;
+  reg [12:0] \$402 ;
+  reg [12:0] \$403 ;
+  reg [12:0] \$404 ;
+  reg [46:0] \$405 ;
+  reg [46:0] \$406 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg [48:0] \$409 ;
   wire [58:0] \$41 ;
+  reg [3:0] \$410 ;
+  reg [3:0] \$411 ;
+  reg [3:0] \$412 ;
+  reg [3:0] \$413 ;
+  reg \$414 ;
+  reg [31:0] \$415 ;
   wire [75:0] \$42 ;
   wire [76:0] \$43 ;
   wire [46:0] \$44 ;
@@ -14893,7 +15703,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$97 ;
   wire \$98 ;
   wire [47:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -14926,12 +15736,12 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [48:0] rq0_code = 49'h0000000000000;
@@ -14943,6 +15753,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_half_5 = 33'h000000000;
   reg [32:0] rq0_half_6 = 33'h000000000;
   reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [32:0] rq0_half_8 = 33'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -14954,6 +15765,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [32:0] rq0_mask_6 = 33'h000000000;
   reg [32:0] rq0_mask_7 = 33'h000000000;
+  reg [32:0] rq0_mask_8 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -14961,14 +15773,19 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [21:0] rq0_part1_0 = 22'h000000;
   reg [21:0] rq0_part1_0_r = 22'h000000;
+  reg [21:0] rq0_part1_0_rr = 22'h000000;
   reg [12:0] rq0_part1_1 = 13'h0000;
   reg [12:0] rq0_part1_1_r = 13'h0000;
+  reg [12:0] rq0_part1_1_rr = 13'h0000;
   reg [46:0] rq0_prod = 47'h000000000000;
   wire [46:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -14978,6 +15795,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [21:0] rq0_x = 22'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -14994,6 +15812,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq1_half_5 = 34'h000000000;
   reg [33:0] rq1_half_6 = 34'h000000000;
   reg [33:0] rq1_half_7 = 34'h000000000;
+  reg [33:0] rq1_half_8 = 34'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -15005,6 +15824,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq1_mask_5 = 34'h000000000;
   reg [33:0] rq1_mask_6 = 34'h000000000;
   reg [33:0] rq1_mask_7 = 34'h000000000;
+  reg [33:0] rq1_mask_8 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -15012,14 +15832,19 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [21:0] rq1_part1_0 = 22'h000000;
   reg [21:0] rq1_part1_0_r = 22'h000000;
+  reg [21:0] rq1_part1_0_rr = 22'h000000;
   reg [12:0] rq1_part1_1 = 13'h0000;
   reg [12:0] rq1_part1_1_r = 13'h0000;
+  reg [12:0] rq1_part1_1_rr = 13'h0000;
   reg [46:0] rq1_prod = 47'h000000000000;
   wire [46:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -15029,6 +15854,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [21:0] rq1_x = 22'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -15045,6 +15871,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq2_half_5 = 33'h000000000;
   reg [32:0] rq2_half_6 = 33'h000000000;
   reg [32:0] rq2_half_7 = 33'h000000000;
+  reg [32:0] rq2_half_8 = 33'h000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
@@ -15056,6 +15883,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq2_mask_5 = 33'h000000000;
   reg [32:0] rq2_mask_6 = 33'h000000000;
   reg [32:0] rq2_mask_7 = 33'h000000000;
+  reg [32:0] rq2_mask_8 = 33'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -15063,14 +15891,19 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [21:0] rq2_part1_0 = 22'h000000;
   reg [21:0] rq2_part1_0_r = 22'h000000;
+  reg [21:0] rq2_part1_0_rr = 22'h000000;
   reg [12:0] rq2_part1_1 = 13'h0000;
   reg [12:0] rq2_part1_1_r = 13'h0000;
+  reg [12:0] rq2_part1_1_rr = 13'h0000;
   reg [46:0] rq2_prod = 47'h000000000000;
   wire [46:0] rq2_rem;
   reg [5:0] rq2_shift_1 = 6'h00;
@@ -15080,6 +15913,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq2_shift_5 = 6'h00;
   reg [5:0] rq2_shift_6 = 6'h00;
   reg [5:0] rq2_shift_7 = 6'h00;
+  reg [5:0] rq2_shift_8 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [21:0] rq2_x = 22'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
@@ -15096,6 +15930,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq3_half_5 = 33'h000000000;
   reg [32:0] rq3_half_6 = 33'h000000000;
   reg [32:0] rq3_half_7 = 33'h000000000;
+  reg [32:0] rq3_half_8 = 33'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -15107,6 +15942,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq3_mask_5 = 33'h000000000;
   reg [32:0] rq3_mask_6 = 33'h000000000;
   reg [32:0] rq3_mask_7 = 33'h000000000;
+  reg [32:0] rq3_mask_8 = 33'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -15114,14 +15950,19 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [21:0] rq3_part1_0 = 22'h000000;
   reg [21:0] rq3_part1_0_r = 22'h000000;
+  reg [21:0] rq3_part1_0_rr = 22'h000000;
   reg [12:0] rq3_part1_1 = 13'h0000;
   reg [12:0] rq3_part1_1_r = 13'h0000;
+  reg [12:0] rq3_part1_1_rr = 13'h0000;
   reg [46:0] rq3_prod = 47'h000000000000;
   wire [46:0] rq3_rem;
   reg [5:0] rq3_shift_1 = 6'h00;
@@ -15131,6 +15972,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
+  reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [21:0] rq3_x = 22'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
@@ -15145,9 +15987,10 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [7:0];
+  reg [31:0] queue [8:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -15157,17 +16000,108 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 32'd0;
     queue[6] = 32'd0;
     queue[7] = 32'd0;
+    queue[8] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_5 };
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_5 };
-  assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_5 };
-  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_5 };
+  always @(posedge clk)
+    rq3_half_4 <= \$371 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$372 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$373 ;
+  always @(posedge clk)
+    rq3_half_7 <= \$374 ;
+  always @(posedge clk)
+    rq3_half_8 <= \$375 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$376 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$377 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$378 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$379 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$380 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$381 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$382 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$383 ;
+  always @(posedge clk)
+    rq3_x <= \$384 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$385 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$386 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$387 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$388 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$389 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$390 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$391 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$392 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$393 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$394 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$395 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$396 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$397 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$398 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$399 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$400 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$401 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$402 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$403 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$404 ;
+  always @(posedge clk)
+    rq3_prod <= \$405 ;
+  always @(posedge clk)
+    rq3_floor <= \$406 ;
+  always @(posedge clk)
+    rq3_above <= \$407 ;
+  always @(posedge clk)
+    rq3_tie <= \$408 ;
+  always @(posedge clk)
+    rq3_code <= \$409 ;
+  always @(posedge clk)
+    q_owed <= \$410 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$411 ;
+  always @(posedge clk)
+    rport__addr <= \$412 ;
+  always @(posedge clk)
+    q_stored <= \$413 ;
+  always @(posedge clk)
+    o__valid <= \$414 ;
+  always @(posedge clk)
+    o__payload <= \$415 ;
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_6 };
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
+  assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_6 };
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 49'h000000000007f : rq0_code;
@@ -15190,7 +16124,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_7 & \$22 ;
+  assign \$signature__en  = rq_valid_8 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 3'h7;
   assign \$25  = group + 1'h1;
@@ -15204,10 +16138,10 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$39  = \$37  + \$38 ;
   assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
   assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$45  = rq0_rem > rq0_half_5;
-  assign \$46  = rq0_rem == rq0_half_5;
-  assign \$47  = | rq0_half_5;
+  assign \$44  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$45  = rq0_rem > rq0_half_6;
+  assign \$46  = rq0_rem == rq0_half_6;
+  assign \$47  = | rq0_half_6;
   assign \$48  = \$46  & \$47 ;
   assign \$49  = $signed(8'h80) + $signed(rq0_floor);
   assign \$50  = rq0_tie & rq0_floor[0];
@@ -15221,10 +16155,10 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$64  = \$62  + \$63 ;
   assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
   assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$69  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$70  = rq1_rem > rq1_half_5;
-  assign \$71  = rq1_rem == rq1_half_5;
-  assign \$72  = | rq1_half_5;
+  assign \$69  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$70  = rq1_rem > rq1_half_6;
+  assign \$71  = rq1_rem == rq1_half_6;
+  assign \$72  = | rq1_half_6;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = $signed(8'h80) + $signed(rq1_floor);
   assign \$75  = rq1_tie & rq1_floor[0];
@@ -15238,10 +16172,10 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$89  = \$87  + \$88 ;
   assign \$91  = $signed({ 1'h0, \$89  }) + $signed(\$90 );
   assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = $signed(rq2_prod) >>> rq2_shift_5;
-  assign \$95  = rq2_rem > rq2_half_5;
-  assign \$96  = rq2_rem == rq2_half_5;
-  assign \$97  = | rq2_half_5;
+  assign \$94  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$95  = rq2_rem > rq2_half_6;
+  assign \$96  = rq2_rem == rq2_half_6;
+  assign \$97  = | rq2_half_6;
   assign \$98  = \$96  & \$97 ;
   assign \$99  = $signed(8'h80) + $signed(rq2_floor);
   assign \$100  = rq2_tie & rq2_floor[0];
@@ -15255,10 +16189,10 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$114  = \$112  + \$113 ;
   assign \$116  = $signed({ 1'h0, \$114  }) + $signed(\$115 );
   assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(rq3_prod) >>> rq3_shift_5;
-  assign \$120  = rq3_rem > rq3_half_5;
-  assign \$121  = rq3_rem == rq3_half_5;
-  assign \$122  = | rq3_half_5;
+  assign \$119  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$120  = rq3_rem > rq3_half_6;
+  assign \$121  = rq3_rem == rq3_half_6;
+  assign \$122  = | rq3_half_6;
   assign \$123  = \$121  & \$122 ;
   assign \$124  = $signed(8'h80) + $signed(rq3_floor);
   assign \$125  = rq3_tie & rq3_floor[0];
@@ -15274,24 +16208,24 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$135  = ~ \$134 ;
   assign \$136  = \$133  & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_valid_7 & \$137 ;
-  assign \$139  = \$signature__addr  == 3'h7;
+  assign \$138  = rq_valid_8 & \$137 ;
+  assign \$139  = \$signature__addr  == 4'h8;
   assign \$140  = \$signature__addr  + 1'h1;
-  assign \$141  = \$139  ? 4'h0 : \$140 ;
+  assign \$141  = \$139  ? 5'h00 : \$140 ;
   assign \$142  = ~ o__valid;
   assign \$143  = \$142  | o__ready;
   assign \$144  = | q_stored;
   assign \$145  = \$143  & \$144 ;
-  assign \$146  = rport__addr == 3'h7;
+  assign \$146  = rport__addr == 4'h8;
   assign \$147  = rport__addr + 1'h1;
-  assign \$148  = \$146  ? 4'h0 : \$147 ;
+  assign \$148  = \$146  ? 5'h00 : \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
   assign \$151  = | q_stored;
   assign \$152  = ~ \$151 ;
   assign \$153  = \$150  & \$152 ;
   assign \$154  = ~ \$153 ;
-  assign \$155  = rq_valid_7 & \$154 ;
+  assign \$155  = rq_valid_8 & \$154 ;
   assign \$156  = q_stored + \$155 ;
   assign \$157  = ~ o__valid;
   assign \$158  = \$157  | o__ready;
@@ -15301,7 +16235,7 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$162  = ~ o__valid;
   assign \$163  = \$162  | o__ready;
   assign \$164  = | q_stored;
-  assign \$165  = \$164  | rq_valid_7;
+  assign \$165  = \$164  | rq_valid_8;
   assign \$166  = | q_stored;
   assign \$167  = \$166  ? rport__data : q_in;
   always @(posedge clk)
@@ -15323,417 +16257,713 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$177 ;
+    rq_valid_9 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$178 ;
+    rq0_mult_1 <= \$178 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$179 ;
+    rq0_mult_2 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$180 ;
+    rq0_mult_3 <= \$180 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$181 ;
+    rq0_mult_4 <= \$181 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$182 ;
+    rq0_mult_5 <= \$182 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$183 ;
+    rq0_mult_6 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$184 ;
+    rq0_mult_7 <= \$184 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$185 ;
+    rq0_mult_8 <= \$185 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$186 ;
+    rq0_shift_1 <= \$186 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$187 ;
+    rq0_shift_2 <= \$187 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$188 ;
+    rq0_shift_3 <= \$188 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$189 ;
+    rq0_shift_4 <= \$189 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$190 ;
+    rq0_shift_5 <= \$190 ;
   always @(posedge clk)
-    rq0_half_1 <= \$191 ;
+    rq0_shift_6 <= \$191 ;
   always @(posedge clk)
-    rq0_half_2 <= \$192 ;
+    rq0_shift_7 <= \$192 ;
   always @(posedge clk)
-    rq0_half_3 <= \$193 ;
+    rq0_shift_8 <= \$193 ;
   always @(posedge clk)
-    rq0_half_4 <= \$194 ;
+    rq0_half_1 <= \$194 ;
   always @(posedge clk)
-    rq0_half_5 <= \$195 ;
+    rq0_half_2 <= \$195 ;
   always @(posedge clk)
-    rq0_half_6 <= \$196 ;
+    rq0_half_3 <= \$196 ;
   always @(posedge clk)
-    rq0_half_7 <= \$197 ;
+    rq0_half_4 <= \$197 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$198 ;
+    rq0_half_5 <= \$198 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$199 ;
+    rq0_half_6 <= \$199 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$200 ;
+    rq0_half_7 <= \$200 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$201 ;
+    rq0_half_8 <= \$201 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$202 ;
+    rq0_mask_1 <= \$202 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$203 ;
+    rq0_mask_2 <= \$203 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$204 ;
+    rq0_mask_3 <= \$204 ;
   always @(posedge clk)
-    rq0_x <= \$205 ;
+    rq0_mask_4 <= \$205 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$206 ;
+    rq0_mask_5 <= \$206 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$207 ;
+    rq0_mask_6 <= \$207 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$208 ;
+    rq0_mask_7 <= \$208 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$209 ;
+    rq0_mask_8 <= \$209 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$210 ;
+    rq0_x <= \$210 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$211 ;
+    rq0_x0_0 <= \$211 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$212 ;
+    rq0_m0_0 <= \$212 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$213 ;
+    rq0_part0_0 <= \$213 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$214 ;
+    rq0_part0_0_r <= \$214 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$215 ;
+    rq0_part0_0_rr <= \$215 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$216 ;
+    rq0_x0_1 <= \$216 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$217 ;
+    rq0_m0_1 <= \$217 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$218 ;
+    rq0_part0_1 <= \$218 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$219 ;
+    rq0_part0_1_r <= \$219 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$220 ;
+    rq0_part0_1_rr <= \$220 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$221 ;
+    rq0_x1_0 <= \$221 ;
   always @(posedge clk)
-    rq0_prod <= \$222 ;
+    rq0_m1_0 <= \$222 ;
   always @(posedge clk)
-    rq0_floor <= \$223 ;
+    rq0_part1_0 <= \$223 ;
   always @(posedge clk)
-    rq0_above <= \$224 ;
+    rq0_part1_0_r <= \$224 ;
   always @(posedge clk)
-    rq0_tie <= \$225 ;
+    rq0_part1_0_rr <= \$225 ;
   always @(posedge clk)
-    rq0_code <= \$226 ;
+    rq0_x1_1 <= \$226 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$227 ;
+    rq0_m1_1 <= \$227 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$228 ;
+    rq0_part1_1 <= \$228 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$229 ;
+    rq0_part1_1_r <= \$229 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$230 ;
+    rq0_part1_1_rr <= \$230 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$231 ;
+    rq0_prod <= \$231 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$232 ;
+    rq0_floor <= \$232 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$233 ;
+    rq0_above <= \$233 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$234 ;
+    rq0_tie <= \$234 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$235 ;
+    rq0_code <= \$235 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$236 ;
+    rq1_mult_1 <= \$236 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$237 ;
+    rq1_mult_2 <= \$237 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$238 ;
+    rq1_mult_3 <= \$238 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$239 ;
+    rq1_mult_4 <= \$239 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$240 ;
+    rq1_mult_5 <= \$240 ;
   always @(posedge clk)
-    rq1_half_1 <= \$241 ;
+    rq1_mult_6 <= \$241 ;
   always @(posedge clk)
-    rq1_half_2 <= \$242 ;
+    rq1_mult_7 <= \$242 ;
   always @(posedge clk)
-    rq1_half_3 <= \$243 ;
+    rq1_mult_8 <= \$243 ;
   always @(posedge clk)
-    rq1_half_4 <= \$244 ;
+    rq1_shift_1 <= \$244 ;
   always @(posedge clk)
-    rq1_half_5 <= \$245 ;
+    rq1_shift_2 <= \$245 ;
   always @(posedge clk)
-    rq1_half_6 <= \$246 ;
+    rq1_shift_3 <= \$246 ;
   always @(posedge clk)
-    rq1_half_7 <= \$247 ;
+    rq1_shift_4 <= \$247 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$248 ;
+    rq1_shift_5 <= \$248 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$249 ;
+    rq1_shift_6 <= \$249 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$250 ;
+    rq1_shift_7 <= \$250 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$251 ;
+    rq1_shift_8 <= \$251 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$252 ;
+    rq1_half_1 <= \$252 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$253 ;
+    rq1_half_2 <= \$253 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$254 ;
+    rq1_half_3 <= \$254 ;
   always @(posedge clk)
-    rq1_x <= \$255 ;
+    rq1_half_4 <= \$255 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$256 ;
+    rq1_half_5 <= \$256 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$257 ;
+    rq1_half_6 <= \$257 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$258 ;
+    rq1_half_7 <= \$258 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$259 ;
+    rq1_half_8 <= \$259 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$260 ;
+    rq1_mask_1 <= \$260 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$261 ;
+    rq1_mask_2 <= \$261 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$262 ;
+    rq1_mask_3 <= \$262 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$263 ;
+    rq1_mask_4 <= \$263 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$264 ;
+    rq1_mask_5 <= \$264 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$265 ;
+    rq1_mask_6 <= \$265 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$266 ;
+    rq1_mask_7 <= \$266 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$267 ;
+    rq1_mask_8 <= \$267 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$268 ;
+    rq1_x <= \$268 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$269 ;
+    rq1_x0_0 <= \$269 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$270 ;
+    rq1_m0_0 <= \$270 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$271 ;
+    rq1_part0_0 <= \$271 ;
   always @(posedge clk)
-    rq1_prod <= \$272 ;
+    rq1_part0_0_r <= \$272 ;
   always @(posedge clk)
-    rq1_floor <= \$273 ;
+    rq1_part0_0_rr <= \$273 ;
   always @(posedge clk)
-    rq1_above <= \$274 ;
+    rq1_x0_1 <= \$274 ;
   always @(posedge clk)
-    rq1_tie <= \$275 ;
+    rq1_m0_1 <= \$275 ;
   always @(posedge clk)
-    rq1_code <= \$276 ;
+    rq1_part0_1 <= \$276 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$277 ;
+    rq1_part0_1_r <= \$277 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$278 ;
+    rq1_part0_1_rr <= \$278 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$279 ;
+    rq1_x1_0 <= \$279 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$280 ;
+    rq1_m1_0 <= \$280 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$281 ;
+    rq1_part1_0 <= \$281 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$282 ;
+    rq1_part1_0_r <= \$282 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$283 ;
+    rq1_part1_0_rr <= \$283 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$284 ;
+    rq1_x1_1 <= \$284 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$285 ;
+    rq1_m1_1 <= \$285 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$286 ;
+    rq1_part1_1 <= \$286 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$287 ;
+    rq1_part1_1_r <= \$287 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$288 ;
+    rq1_part1_1_rr <= \$288 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$289 ;
+    rq1_prod <= \$289 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$290 ;
+    rq1_floor <= \$290 ;
   always @(posedge clk)
-    rq2_half_1 <= \$291 ;
+    rq1_above <= \$291 ;
   always @(posedge clk)
-    rq2_half_2 <= \$292 ;
+    rq1_tie <= \$292 ;
   always @(posedge clk)
-    rq2_half_3 <= \$293 ;
+    rq1_code <= \$293 ;
   always @(posedge clk)
-    rq2_half_4 <= \$294 ;
+    rq2_mult_1 <= \$294 ;
   always @(posedge clk)
-    rq2_half_5 <= \$295 ;
+    rq2_mult_2 <= \$295 ;
   always @(posedge clk)
-    rq2_half_6 <= \$296 ;
+    rq2_mult_3 <= \$296 ;
   always @(posedge clk)
-    rq2_half_7 <= \$297 ;
+    rq2_mult_4 <= \$297 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$298 ;
+    rq2_mult_5 <= \$298 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$299 ;
+    rq2_mult_6 <= \$299 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$300 ;
+    rq2_mult_7 <= \$300 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$301 ;
+    rq2_mult_8 <= \$301 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$302 ;
+    rq2_shift_1 <= \$302 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$303 ;
+    rq2_shift_2 <= \$303 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$304 ;
+    rq2_shift_3 <= \$304 ;
   always @(posedge clk)
-    rq2_x <= \$305 ;
+    rq2_shift_4 <= \$305 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$306 ;
+    rq2_shift_5 <= \$306 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$307 ;
+    rq2_shift_6 <= \$307 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$308 ;
+    rq2_shift_7 <= \$308 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$309 ;
+    rq2_shift_8 <= \$309 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$310 ;
+    rq2_half_1 <= \$310 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$311 ;
+    rq2_half_2 <= \$311 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$312 ;
+    rq2_half_3 <= \$312 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$313 ;
+    rq2_half_4 <= \$313 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$314 ;
+    rq2_half_5 <= \$314 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$315 ;
+    rq2_half_6 <= \$315 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$316 ;
+    rq2_half_7 <= \$316 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$317 ;
+    rq2_half_8 <= \$317 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$318 ;
+    rq2_mask_1 <= \$318 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$319 ;
+    rq2_mask_2 <= \$319 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$320 ;
+    rq2_mask_3 <= \$320 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$321 ;
+    rq2_mask_4 <= \$321 ;
   always @(posedge clk)
-    rq2_prod <= \$322 ;
+    rq2_mask_5 <= \$322 ;
   always @(posedge clk)
-    rq2_floor <= \$323 ;
+    rq2_mask_6 <= \$323 ;
   always @(posedge clk)
-    rq2_above <= \$324 ;
+    rq2_mask_7 <= \$324 ;
   always @(posedge clk)
-    rq2_tie <= \$325 ;
+    rq2_mask_8 <= \$325 ;
   always @(posedge clk)
-    rq2_code <= \$326 ;
+    rq2_x <= \$326 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$327 ;
+    rq2_x0_0 <= \$327 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$328 ;
+    rq2_m0_0 <= \$328 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$329 ;
+    rq2_part0_0 <= \$329 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$330 ;
+    rq2_part0_0_r <= \$330 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$331 ;
+    rq2_part0_0_rr <= \$331 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$332 ;
+    rq2_x0_1 <= \$332 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$333 ;
+    rq2_m0_1 <= \$333 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$334 ;
+    rq2_part0_1 <= \$334 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$335 ;
+    rq2_part0_1_r <= \$335 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$336 ;
+    rq2_part0_1_rr <= \$336 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$337 ;
+    rq2_x1_0 <= \$337 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$338 ;
+    rq2_m1_0 <= \$338 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$339 ;
+    rq2_part1_0 <= \$339 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$340 ;
+    rq2_part1_0_r <= \$340 ;
   always @(posedge clk)
-    rq3_half_1 <= \$341 ;
+    rq2_part1_0_rr <= \$341 ;
   always @(posedge clk)
-    rq3_half_2 <= \$342 ;
+    rq2_x1_1 <= \$342 ;
   always @(posedge clk)
-    rq3_half_3 <= \$343 ;
+    rq2_m1_1 <= \$343 ;
   always @(posedge clk)
-    rq3_half_4 <= \$344 ;
+    rq2_part1_1 <= \$344 ;
   always @(posedge clk)
-    rq3_half_5 <= \$345 ;
+    rq2_part1_1_r <= \$345 ;
   always @(posedge clk)
-    rq3_half_6 <= \$346 ;
+    rq2_part1_1_rr <= \$346 ;
   always @(posedge clk)
-    rq3_half_7 <= \$347 ;
+    rq2_prod <= \$347 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$348 ;
+    rq2_floor <= \$348 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$349 ;
+    rq2_above <= \$349 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$350 ;
+    rq2_tie <= \$350 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$351 ;
+    rq2_code <= \$351 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$352 ;
+    rq3_mult_1 <= \$352 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$353 ;
+    rq3_mult_2 <= \$353 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$354 ;
+    rq3_mult_3 <= \$354 ;
   always @(posedge clk)
-    rq3_x <= \$355 ;
+    rq3_mult_4 <= \$355 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$356 ;
+    rq3_mult_5 <= \$356 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$357 ;
+    rq3_mult_6 <= \$357 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$358 ;
+    rq3_mult_7 <= \$358 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$359 ;
+    rq3_mult_8 <= \$359 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$360 ;
+    rq3_shift_1 <= \$360 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$361 ;
+    rq3_shift_2 <= \$361 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$362 ;
+    rq3_shift_3 <= \$362 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$363 ;
+    rq3_shift_4 <= \$363 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$364 ;
+    rq3_shift_5 <= \$364 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$365 ;
+    rq3_shift_6 <= \$365 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$366 ;
+    rq3_shift_7 <= \$366 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$367 ;
+    rq3_shift_8 <= \$367 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$368 ;
+    rq3_half_1 <= \$368 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$369 ;
+    rq3_half_2 <= \$369 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$370 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$371 ;
-  always @(posedge clk)
-    rq3_prod <= \$372 ;
-  always @(posedge clk)
-    rq3_floor <= \$373 ;
-  always @(posedge clk)
-    rq3_above <= \$374 ;
-  always @(posedge clk)
-    rq3_tie <= \$375 ;
-  always @(posedge clk)
-    rq3_code <= \$376 ;
-  always @(posedge clk)
-    q_owed <= \$377 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$378 ;
-  always @(posedge clk)
-    rport__addr <= \$379 ;
-  always @(posedge clk)
-    q_stored <= \$380 ;
-  always @(posedge clk)
-    o__valid <= \$381 ;
-  always @(posedge clk)
-    o__payload <= \$382 ;
+    rq3_half_3 <= \$370 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$372  = rq3_half_4;
+    if (rst) begin
+      \$372  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$373  = rq3_half_5;
+    if (rst) begin
+      \$373  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$374  = rq3_half_6;
+    if (rst) begin
+      \$374  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$375  = rq3_half_7;
+    if (rst) begin
+      \$375  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$376  = \$106 ;
+    if (rst) begin
+      \$376  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$377  = rq3_mask_1;
+    if (rst) begin
+      \$377  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$378  = rq3_mask_2;
+    if (rst) begin
+      \$378  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$379  = rq3_mask_3;
+    if (rst) begin
+      \$379  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$380  = rq3_mask_4;
+    if (rst) begin
+      \$380  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$381  = rq3_mask_5;
+    if (rst) begin
+      \$381  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$382  = rq3_mask_6;
+    if (rst) begin
+      \$382  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$383  = rq3_mask_7;
+    if (rst) begin
+      \$383  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$384  = i__payload[87:66];
+    if (rst) begin
+      \$384  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$385  = rq3_x[16:0];
+    if (rst) begin
+      \$385  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$386  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$386  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$387  = \$107 ;
+    if (rst) begin
+      \$387  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$388  = rq3_part0_0;
+    if (rst) begin
+      \$388  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$389  = rq3_part0_0_r;
+    if (rst) begin
+      \$389  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$390  = rq3_x[16:0];
+    if (rst) begin
+      \$390  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$391  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$391  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$392  = \$108 ;
+    if (rst) begin
+      \$392  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$393  = rq3_part0_1;
+    if (rst) begin
+      \$393  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$394  = rq3_part0_1_r;
+    if (rst) begin
+      \$394  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$395  = rq3_x[21:17];
+    if (rst) begin
+      \$395  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$396  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$396  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$397  = \$109 ;
+    if (rst) begin
+      \$397  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$398  = rq3_part1_0;
+    if (rst) begin
+      \$398  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$399  = rq3_part1_0_r;
+    if (rst) begin
+      \$399  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$400  = rq3_x[21:17];
+    if (rst) begin
+      \$400  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$401  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$401  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$402  = \$110 ;
+    if (rst) begin
+      \$402  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$403  = rq3_part1_1;
+    if (rst) begin
+      \$403  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$404  = rq3_part1_1_r;
+    if (rst) begin
+      \$404  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$405  = \$118 [46:0];
+    if (rst) begin
+      \$405  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$406  = \$119 ;
+    if (rst) begin
+      \$406  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$407  = \$120 ;
+    if (rst) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$408  = \$123 ;
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$409  = \$127 ;
+    if (rst) begin
+      \$409  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$410  = \$131 [3:0];
+    if (rst) begin
+      \$410  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$411  = \$signature__addr ;
+    if (\$138 ) begin
+      \$411  = \$141 [3:0];
+    end
+    if (rst) begin
+      \$411  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$412  = rport__addr;
+    if (\$145 ) begin
+      \$412  = \$148 [3:0];
+    end
+    if (rst) begin
+      \$412  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$413  = \$161 [3:0];
+    if (rst) begin
+      \$413  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$414  = o__valid;
+    if (\$163 ) begin
+      \$414  = \$165 ;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$415  = o__payload;
+    if (\$163 ) begin
+      \$415  = \$167 ;
+    end
+    if (rst) begin
+      \$415  = 32'd0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
@@ -16154,1456 +17384,1367 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$177  = \$28 ;
+    \$177  = rq_valid_8;
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$178  = rq0_mult_1;
+    \$178  = \$28 ;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$179  = rq0_mult_2;
+    \$179  = rq0_mult_1;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$180  = rq0_mult_3;
+    \$180  = rq0_mult_2;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$181  = rq0_mult_4;
+    \$181  = rq0_mult_3;
     if (rst) begin
       \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$182  = rq0_mult_5;
+    \$182  = rq0_mult_4;
     if (rst) begin
       \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$183  = rq0_mult_6;
+    \$183  = rq0_mult_5;
     if (rst) begin
       \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$184  = \$29 ;
+    \$184  = rq0_mult_6;
     if (rst) begin
-      \$184  = 6'h00;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$185  = rq0_shift_1;
+    \$185  = rq0_mult_7;
     if (rst) begin
-      \$185  = 6'h00;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$186  = rq0_shift_2;
+    \$186  = \$29 ;
     if (rst) begin
       \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$187  = rq0_shift_3;
+    \$187  = rq0_shift_1;
     if (rst) begin
       \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$188  = rq0_shift_4;
+    \$188  = rq0_shift_2;
     if (rst) begin
       \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$189  = rq0_shift_5;
+    \$189  = rq0_shift_3;
     if (rst) begin
       \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$190  = rq0_shift_6;
+    \$190  = rq0_shift_4;
     if (rst) begin
       \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$191  = \$30 ;
+    \$191  = rq0_shift_5;
     if (rst) begin
-      \$191  = 33'h000000000;
+      \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$192  = rq0_half_1;
+    \$192  = rq0_shift_6;
     if (rst) begin
-      \$192  = 33'h000000000;
+      \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$193  = rq0_half_2;
+    \$193  = rq0_shift_7;
     if (rst) begin
-      \$193  = 33'h000000000;
+      \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$194  = rq0_half_3;
+    \$194  = \$30 ;
     if (rst) begin
       \$194  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$195  = rq0_half_4;
+    \$195  = rq0_half_1;
     if (rst) begin
       \$195  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$196  = rq0_half_5;
+    \$196  = rq0_half_2;
     if (rst) begin
       \$196  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$197  = rq0_half_6;
+    \$197  = rq0_half_3;
     if (rst) begin
       \$197  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$198  = \$31 ;
+    \$198  = rq0_half_4;
     if (rst) begin
       \$198  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$199  = rq0_mask_1;
+    \$199  = rq0_half_5;
     if (rst) begin
       \$199  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$200  = rq0_mask_2;
+    \$200  = rq0_half_6;
     if (rst) begin
       \$200  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$201  = rq0_mask_3;
+    \$201  = rq0_half_7;
     if (rst) begin
       \$201  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$202  = rq0_mask_4;
+    \$202  = \$31 ;
     if (rst) begin
       \$202  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$203  = rq0_mask_5;
+    \$203  = rq0_mask_1;
     if (rst) begin
       \$203  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$204  = rq0_mask_6;
+    \$204  = rq0_mask_2;
     if (rst) begin
       \$204  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$205  = i__payload[21:0];
+    \$205  = rq0_mask_3;
     if (rst) begin
-      \$205  = 22'h000000;
+      \$205  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$206  = rq0_x[16:0];
+    \$206  = rq0_mask_4;
     if (rst) begin
-      \$206  = 17'h00000;
+      \$206  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$207  = rq0_mult_1[16:0];
+    \$207  = rq0_mask_5;
     if (rst) begin
-      \$207  = 17'h00000;
+      \$207  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$208  = \$32 ;
+    \$208  = rq0_mask_6;
     if (rst) begin
-      \$208  = 34'h000000000;
+      \$208  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$209  = rq0_part0_0;
+    \$209  = rq0_mask_7;
     if (rst) begin
-      \$209  = 34'h000000000;
+      \$209  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$210  = rq0_x[16:0];
+    \$210  = i__payload[21:0];
     if (rst) begin
-      \$210  = 17'h00000;
+      \$210  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$211  = rq0_mult_1[24:17];
+    \$211  = rq0_x[16:0];
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$212  = \$33 ;
+    \$212  = rq0_mult_1[16:0];
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$213  = rq0_part0_1;
+    \$213  = \$32 ;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$214  = rq0_x[21:17];
+    \$214  = rq0_part0_0;
     if (rst) begin
-      \$214  = 5'h00;
+      \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$215  = rq0_mult_1[16:0];
+    \$215  = rq0_part0_0_r;
     if (rst) begin
-      \$215  = 17'h00000;
+      \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$216  = \$34 ;
+    \$216  = rq0_x[16:0];
     if (rst) begin
-      \$216  = 22'h000000;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$217  = rq0_part1_0;
+    \$217  = rq0_mult_1[24:17];
     if (rst) begin
-      \$217  = 22'h000000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$218  = rq0_x[21:17];
+    \$218  = \$33 ;
     if (rst) begin
-      \$218  = 5'h00;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$219  = rq0_mult_1[24:17];
+    \$219  = rq0_part0_1;
     if (rst) begin
-      \$219  = 8'h00;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$220  = \$35 ;
+    \$220  = rq0_part0_1_r;
     if (rst) begin
-      \$220  = 13'h0000;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$221  = rq0_part1_1;
+    \$221  = rq0_x[21:17];
     if (rst) begin
-      \$221  = 13'h0000;
+      \$221  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$222  = \$43 [46:0];
+    \$222  = rq0_mult_1[16:0];
     if (rst) begin
-      \$222  = 47'h000000000000;
+      \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$223  = \$44 ;
+    \$223  = \$34 ;
     if (rst) begin
-      \$223  = 47'h000000000000;
+      \$223  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$224  = \$45 ;
+    \$224  = rq0_part1_0;
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$225  = \$48 ;
+    \$225  = rq0_part1_0_r;
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$226  = \$52 ;
+    \$226  = rq0_x[21:17];
     if (rst) begin
-      \$226  = 49'h0000000000000;
+      \$226  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$227  = \$53 ;
+    \$227  = rq0_mult_1[24:17];
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$228  = rq1_mult_1;
+    \$228  = \$35 ;
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$229  = rq1_mult_2;
+    \$229  = rq0_part1_1;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$230  = rq1_mult_3;
+    \$230  = rq0_part1_1_r;
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$231  = rq1_mult_4;
+    \$231  = \$43 [46:0];
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$232  = rq1_mult_5;
+    \$232  = \$44 ;
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$233  = rq1_mult_6;
+    \$233  = \$45 ;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$234  = \$54 ;
+    \$234  = \$48 ;
     if (rst) begin
-      \$234  = 6'h00;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$235  = rq1_shift_1;
+    \$235  = \$52 ;
     if (rst) begin
-      \$235  = 6'h00;
+      \$235  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$236  = rq1_shift_2;
+    \$236  = \$53 ;
     if (rst) begin
-      \$236  = 6'h00;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$237  = rq1_shift_3;
+    \$237  = rq1_mult_1;
     if (rst) begin
-      \$237  = 6'h00;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$238  = rq1_shift_4;
+    \$238  = rq1_mult_2;
     if (rst) begin
-      \$238  = 6'h00;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$239  = rq1_shift_5;
+    \$239  = rq1_mult_3;
     if (rst) begin
-      \$239  = 6'h00;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$240  = rq1_shift_6;
+    \$240  = rq1_mult_4;
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$241  = \$55 ;
+    \$241  = rq1_mult_5;
     if (rst) begin
-      \$241  = 34'h000000000;
+      \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$242  = rq1_half_1;
+    \$242  = rq1_mult_6;
     if (rst) begin
-      \$242  = 34'h000000000;
+      \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$243  = rq1_half_2;
+    \$243  = rq1_mult_7;
     if (rst) begin
-      \$243  = 34'h000000000;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$244  = rq1_half_3;
+    \$244  = \$54 ;
     if (rst) begin
-      \$244  = 34'h000000000;
+      \$244  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$245  = rq1_half_4;
+    \$245  = rq1_shift_1;
     if (rst) begin
-      \$245  = 34'h000000000;
+      \$245  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$246  = rq1_half_5;
+    \$246  = rq1_shift_2;
     if (rst) begin
-      \$246  = 34'h000000000;
+      \$246  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$247  = rq1_half_6;
+    \$247  = rq1_shift_3;
     if (rst) begin
-      \$247  = 34'h000000000;
+      \$247  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$248  = \$56 ;
+    \$248  = rq1_shift_4;
     if (rst) begin
-      \$248  = 34'h000000000;
+      \$248  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$249  = rq1_mask_1;
+    \$249  = rq1_shift_5;
     if (rst) begin
-      \$249  = 34'h000000000;
+      \$249  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$250  = rq1_mask_2;
+    \$250  = rq1_shift_6;
     if (rst) begin
-      \$250  = 34'h000000000;
+      \$250  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$251  = rq1_mask_3;
+    \$251  = rq1_shift_7;
     if (rst) begin
-      \$251  = 34'h000000000;
+      \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$252  = rq1_mask_4;
+    \$252  = \$55 ;
     if (rst) begin
       \$252  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$253  = rq1_mask_5;
+    \$253  = rq1_half_1;
     if (rst) begin
       \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$254  = rq1_mask_6;
+    \$254  = rq1_half_2;
     if (rst) begin
       \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$255  = i__payload[43:22];
+    \$255  = rq1_half_3;
     if (rst) begin
-      \$255  = 22'h000000;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$256  = rq1_x[16:0];
+    \$256  = rq1_half_4;
     if (rst) begin
-      \$256  = 17'h00000;
+      \$256  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$257  = rq1_mult_1[16:0];
+    \$257  = rq1_half_5;
     if (rst) begin
-      \$257  = 17'h00000;
+      \$257  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$258  = \$57 ;
+    \$258  = rq1_half_6;
     if (rst) begin
       \$258  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$259  = rq1_part0_0;
+    \$259  = rq1_half_7;
     if (rst) begin
       \$259  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$260  = rq1_x[16:0];
+    \$260  = \$56 ;
     if (rst) begin
-      \$260  = 17'h00000;
+      \$260  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$261  = rq1_mult_1[24:17];
+    \$261  = rq1_mask_1;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$262  = \$58 ;
+    \$262  = rq1_mask_2;
     if (rst) begin
-      \$262  = 25'h0000000;
+      \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$263  = rq1_part0_1;
+    \$263  = rq1_mask_3;
     if (rst) begin
-      \$263  = 25'h0000000;
+      \$263  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$264  = rq1_x[21:17];
+    \$264  = rq1_mask_4;
     if (rst) begin
-      \$264  = 5'h00;
+      \$264  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$265  = rq1_mult_1[16:0];
+    \$265  = rq1_mask_5;
     if (rst) begin
-      \$265  = 17'h00000;
+      \$265  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$266  = \$59 ;
+    \$266  = rq1_mask_6;
     if (rst) begin
-      \$266  = 22'h000000;
+      \$266  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$267  = rq1_part1_0;
+    \$267  = rq1_mask_7;
     if (rst) begin
-      \$267  = 22'h000000;
+      \$267  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$268  = rq1_x[21:17];
+    \$268  = i__payload[43:22];
     if (rst) begin
-      \$268  = 5'h00;
+      \$268  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$269  = rq1_mult_1[24:17];
+    \$269  = rq1_x[16:0];
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$270  = \$60 ;
+    \$270  = rq1_mult_1[16:0];
     if (rst) begin
-      \$270  = 13'h0000;
+      \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$271  = rq1_part1_1;
+    \$271  = \$57 ;
     if (rst) begin
-      \$271  = 13'h0000;
+      \$271  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$272  = \$68 [46:0];
+    \$272  = rq1_part0_0;
     if (rst) begin
-      \$272  = 47'h000000000000;
+      \$272  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$273  = \$69 ;
+    \$273  = rq1_part0_0_r;
     if (rst) begin
-      \$273  = 47'h000000000000;
+      \$273  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$274  = \$70 ;
+    \$274  = rq1_x[16:0];
     if (rst) begin
-      \$274  = 1'h0;
+      \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$275  = \$73 ;
+    \$275  = rq1_mult_1[24:17];
     if (rst) begin
-      \$275  = 1'h0;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$276  = \$77 ;
+    \$276  = \$58 ;
     if (rst) begin
-      \$276  = 49'h0000000000000;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$277  = \$78 ;
+    \$277  = rq1_part0_1;
     if (rst) begin
       \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$278  = rq2_mult_1;
+    \$278  = rq1_part0_1_r;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$279  = rq2_mult_2;
+    \$279  = rq1_x[21:17];
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$280  = rq2_mult_3;
+    \$280  = rq1_mult_1[16:0];
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$281  = rq2_mult_4;
+    \$281  = \$59 ;
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$282  = rq2_mult_5;
+    \$282  = rq1_part1_0;
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$283  = rq2_mult_6;
+    \$283  = rq1_part1_0_r;
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$284  = \$79 ;
+    \$284  = rq1_x[21:17];
     if (rst) begin
-      \$284  = 6'h00;
+      \$284  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$285  = rq2_shift_1;
+    \$285  = rq1_mult_1[24:17];
     if (rst) begin
-      \$285  = 6'h00;
+      \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$286  = rq2_shift_2;
+    \$286  = \$60 ;
     if (rst) begin
-      \$286  = 6'h00;
+      \$286  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$287  = rq2_shift_3;
+    \$287  = rq1_part1_1;
     if (rst) begin
-      \$287  = 6'h00;
+      \$287  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$288  = rq2_shift_4;
+    \$288  = rq1_part1_1_r;
     if (rst) begin
-      \$288  = 6'h00;
+      \$288  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$289  = rq2_shift_5;
+    \$289  = \$68 [46:0];
     if (rst) begin
-      \$289  = 6'h00;
+      \$289  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$290  = rq2_shift_6;
+    \$290  = \$69 ;
     if (rst) begin
-      \$290  = 6'h00;
+      \$290  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$291  = \$80 ;
+    \$291  = \$70 ;
     if (rst) begin
-      \$291  = 33'h000000000;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$292  = rq2_half_1;
+    \$292  = \$73 ;
     if (rst) begin
-      \$292  = 33'h000000000;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$293  = rq2_half_2;
+    \$293  = \$77 ;
     if (rst) begin
-      \$293  = 33'h000000000;
+      \$293  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$294  = rq2_half_3;
+    \$294  = \$78 ;
     if (rst) begin
-      \$294  = 33'h000000000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$295  = rq2_half_4;
+    \$295  = rq2_mult_1;
     if (rst) begin
-      \$295  = 33'h000000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$296  = rq2_half_5;
+    \$296  = rq2_mult_2;
     if (rst) begin
-      \$296  = 33'h000000000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$297  = rq2_half_6;
+    \$297  = rq2_mult_3;
     if (rst) begin
-      \$297  = 33'h000000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$298  = \$81 ;
+    \$298  = rq2_mult_4;
     if (rst) begin
-      \$298  = 33'h000000000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$299  = rq2_mask_1;
+    \$299  = rq2_mult_5;
     if (rst) begin
-      \$299  = 33'h000000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$300  = rq2_mask_2;
+    \$300  = rq2_mult_6;
     if (rst) begin
-      \$300  = 33'h000000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$301  = rq2_mask_3;
+    \$301  = rq2_mult_7;
     if (rst) begin
-      \$301  = 33'h000000000;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$302  = rq2_mask_4;
+    \$302  = \$79 ;
     if (rst) begin
-      \$302  = 33'h000000000;
+      \$302  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$303  = rq2_mask_5;
+    \$303  = rq2_shift_1;
     if (rst) begin
-      \$303  = 33'h000000000;
+      \$303  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$304  = rq2_mask_6;
+    \$304  = rq2_shift_2;
     if (rst) begin
-      \$304  = 33'h000000000;
+      \$304  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$305  = i__payload[65:44];
+    \$305  = rq2_shift_3;
     if (rst) begin
-      \$305  = 22'h000000;
+      \$305  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$306  = rq2_x[16:0];
+    \$306  = rq2_shift_4;
     if (rst) begin
-      \$306  = 17'h00000;
+      \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$307  = rq2_mult_1[16:0];
+    \$307  = rq2_shift_5;
     if (rst) begin
-      \$307  = 17'h00000;
+      \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$308  = \$82 ;
+    \$308  = rq2_shift_6;
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$309  = rq2_part0_0;
+    \$309  = rq2_shift_7;
     if (rst) begin
-      \$309  = 34'h000000000;
+      \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$310  = rq2_x[16:0];
+    \$310  = \$80 ;
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$311  = rq2_mult_1[24:17];
+    \$311  = rq2_half_1;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$312  = \$83 ;
+    \$312  = rq2_half_2;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$313  = rq2_part0_1;
+    \$313  = rq2_half_3;
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$314  = rq2_x[21:17];
+    \$314  = rq2_half_4;
     if (rst) begin
-      \$314  = 5'h00;
+      \$314  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$315  = rq2_mult_1[16:0];
+    \$315  = rq2_half_5;
     if (rst) begin
-      \$315  = 17'h00000;
+      \$315  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$316  = \$84 ;
+    \$316  = rq2_half_6;
     if (rst) begin
-      \$316  = 22'h000000;
+      \$316  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$317  = rq2_part1_0;
+    \$317  = rq2_half_7;
     if (rst) begin
-      \$317  = 22'h000000;
+      \$317  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$318  = rq2_x[21:17];
+    \$318  = \$81 ;
     if (rst) begin
-      \$318  = 5'h00;
+      \$318  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$319  = rq2_mult_1[24:17];
+    \$319  = rq2_mask_1;
     if (rst) begin
-      \$319  = 8'h00;
+      \$319  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$320  = \$85 ;
+    \$320  = rq2_mask_2;
     if (rst) begin
-      \$320  = 13'h0000;
+      \$320  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$321  = rq2_part1_1;
+    \$321  = rq2_mask_3;
     if (rst) begin
-      \$321  = 13'h0000;
+      \$321  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$322  = \$93 [46:0];
+    \$322  = rq2_mask_4;
     if (rst) begin
-      \$322  = 47'h000000000000;
+      \$322  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$323  = \$94 ;
+    \$323  = rq2_mask_5;
     if (rst) begin
-      \$323  = 47'h000000000000;
+      \$323  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$324  = \$95 ;
+    \$324  = rq2_mask_6;
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$325  = \$98 ;
+    \$325  = rq2_mask_7;
     if (rst) begin
-      \$325  = 1'h0;
+      \$325  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$326  = \$102 ;
+    \$326  = i__payload[65:44];
     if (rst) begin
-      \$326  = 49'h0000000000000;
+      \$326  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$327  = \$103 ;
+    \$327  = rq2_x[16:0];
     if (rst) begin
-      \$327  = 25'h0000000;
+      \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$328  = rq3_mult_1;
+    \$328  = rq2_mult_1[16:0];
     if (rst) begin
-      \$328  = 25'h0000000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$329  = rq3_mult_2;
+    \$329  = \$82 ;
     if (rst) begin
-      \$329  = 25'h0000000;
+      \$329  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$330  = rq3_mult_3;
+    \$330  = rq2_part0_0;
     if (rst) begin
-      \$330  = 25'h0000000;
+      \$330  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$331  = rq3_mult_4;
+    \$331  = rq2_part0_0_r;
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$332  = rq3_mult_5;
+    \$332  = rq2_x[16:0];
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$333  = rq3_mult_6;
+    \$333  = rq2_mult_1[24:17];
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$334  = \$104 ;
+    \$334  = \$83 ;
     if (rst) begin
-      \$334  = 6'h00;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$335  = rq3_shift_1;
+    \$335  = rq2_part0_1;
     if (rst) begin
-      \$335  = 6'h00;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$336  = rq3_shift_2;
+    \$336  = rq2_part0_1_r;
     if (rst) begin
-      \$336  = 6'h00;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$337  = rq3_shift_3;
+    \$337  = rq2_x[21:17];
     if (rst) begin
-      \$337  = 6'h00;
+      \$337  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$338  = rq3_shift_4;
+    \$338  = rq2_mult_1[16:0];
     if (rst) begin
-      \$338  = 6'h00;
+      \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$339  = rq3_shift_5;
+    \$339  = \$84 ;
     if (rst) begin
-      \$339  = 6'h00;
+      \$339  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$340  = rq3_shift_6;
+    \$340  = rq2_part1_0;
     if (rst) begin
-      \$340  = 6'h00;
+      \$340  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$341  = \$105 ;
+    \$341  = rq2_part1_0_r;
     if (rst) begin
-      \$341  = 33'h000000000;
+      \$341  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$342  = rq3_half_1;
+    \$342  = rq2_x[21:17];
     if (rst) begin
-      \$342  = 33'h000000000;
+      \$342  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$343  = rq3_half_2;
+    \$343  = rq2_mult_1[24:17];
     if (rst) begin
-      \$343  = 33'h000000000;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$344  = rq3_half_3;
+    \$344  = \$85 ;
     if (rst) begin
-      \$344  = 33'h000000000;
+      \$344  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$345  = rq3_half_4;
+    \$345  = rq2_part1_1;
     if (rst) begin
-      \$345  = 33'h000000000;
+      \$345  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$346  = rq3_half_5;
+    \$346  = rq2_part1_1_r;
     if (rst) begin
-      \$346  = 33'h000000000;
+      \$346  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$347  = rq3_half_6;
+    \$347  = \$93 [46:0];
     if (rst) begin
-      \$347  = 33'h000000000;
+      \$347  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$348  = \$106 ;
+    \$348  = \$94 ;
     if (rst) begin
-      \$348  = 33'h000000000;
+      \$348  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$349  = rq3_mask_1;
+    \$349  = \$95 ;
     if (rst) begin
-      \$349  = 33'h000000000;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$350  = rq3_mask_2;
+    \$350  = \$98 ;
     if (rst) begin
-      \$350  = 33'h000000000;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$351  = rq3_mask_3;
+    \$351  = \$102 ;
     if (rst) begin
-      \$351  = 33'h000000000;
+      \$351  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$352  = rq3_mask_4;
+    \$352  = \$103 ;
     if (rst) begin
-      \$352  = 33'h000000000;
+      \$352  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$353  = rq3_mask_5;
+    \$353  = rq3_mult_1;
     if (rst) begin
-      \$353  = 33'h000000000;
+      \$353  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$354  = rq3_mask_6;
+    \$354  = rq3_mult_2;
     if (rst) begin
-      \$354  = 33'h000000000;
+      \$354  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$355  = i__payload[87:66];
+    \$355  = rq3_mult_3;
     if (rst) begin
-      \$355  = 22'h000000;
+      \$355  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$356  = rq3_x[16:0];
+    \$356  = rq3_mult_4;
     if (rst) begin
-      \$356  = 17'h00000;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$357  = rq3_mult_1[16:0];
+    \$357  = rq3_mult_5;
     if (rst) begin
-      \$357  = 17'h00000;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$358  = \$107 ;
+    \$358  = rq3_mult_6;
     if (rst) begin
-      \$358  = 34'h000000000;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$359  = rq3_part0_0;
+    \$359  = rq3_mult_7;
     if (rst) begin
-      \$359  = 34'h000000000;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$360  = rq3_x[16:0];
+    \$360  = \$104 ;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$361  = rq3_mult_1[24:17];
+    \$361  = rq3_shift_1;
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$362  = \$108 ;
+    \$362  = rq3_shift_2;
     if (rst) begin
-      \$362  = 25'h0000000;
+      \$362  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$363  = rq3_part0_1;
+    \$363  = rq3_shift_3;
     if (rst) begin
-      \$363  = 25'h0000000;
+      \$363  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$364  = rq3_x[21:17];
+    \$364  = rq3_shift_4;
     if (rst) begin
-      \$364  = 5'h00;
+      \$364  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$365  = rq3_mult_1[16:0];
+    \$365  = rq3_shift_5;
     if (rst) begin
-      \$365  = 17'h00000;
+      \$365  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$366  = \$109 ;
+    \$366  = rq3_shift_6;
     if (rst) begin
-      \$366  = 22'h000000;
+      \$366  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$367  = rq3_part1_0;
+    \$367  = rq3_shift_7;
     if (rst) begin
-      \$367  = 22'h000000;
+      \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$368  = rq3_x[21:17];
+    \$368  = \$105 ;
     if (rst) begin
-      \$368  = 5'h00;
+      \$368  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$369  = rq3_mult_1[24:17];
+    \$369  = rq3_half_1;
     if (rst) begin
-      \$369  = 8'h00;
+      \$369  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$370  = \$110 ;
+    \$370  = rq3_half_2;
     if (rst) begin
-      \$370  = 13'h0000;
+      \$370  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$371  = rq3_part1_1;
+    \$371  = rq3_half_3;
     if (rst) begin
-      \$371  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$372  = \$118 [46:0];
-    if (rst) begin
-      \$372  = 47'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$373  = \$119 ;
-    if (rst) begin
-      \$373  = 47'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$374  = \$120 ;
-    if (rst) begin
-      \$374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$375  = \$123 ;
-    if (rst) begin
-      \$375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$376  = \$127 ;
-    if (rst) begin
-      \$376  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$377  = \$131 [3:0];
-    if (rst) begin
-      \$377  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$378  = \$signature__addr ;
-    if (\$138 ) begin
-      \$378  = \$141 [2:0];
-    end
-    if (rst) begin
-      \$378  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$379  = rport__addr;
-    if (\$145 ) begin
-      \$379  = \$148 [2:0];
-    end
-    if (rst) begin
-      \$379  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$380  = \$161 [3:0];
-    if (rst) begin
-      \$380  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$381  = o__valid;
-    if (\$163 ) begin
-      \$381  = \$165 ;
-    end
-    if (rst) begin
-      \$381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$382  = o__payload;
-    if (\$163 ) begin
-      \$382  = \$167 ;
-    end
-    if (rst) begin
-      \$382  = 32'd0;
+      \$371  = 33'h000000000;
     end
   end
   assign i__ready = q_room;
@@ -17626,22 +18767,22 @@ module \top.s2_conv2_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign q_in[23:16] = \$12 [7:0];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
-  assign \$36  = { 1'h0, rq0_part0_0_r };
-  assign \$38  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$40  = { rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r, 17'h00000 };
-  assign \$42  = { rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r, 34'h000000000 };
-  assign \$61  = { 1'h0, rq1_part0_0_r };
-  assign \$63  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$65  = { rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r[21], rq1_part1_0_r, 17'h00000 };
-  assign \$67  = { rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r[12], rq1_part1_1_r, 34'h000000000 };
-  assign \$86  = { 1'h0, rq2_part0_0_r };
-  assign \$88  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$90  = { rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r[21], rq2_part1_0_r, 17'h00000 };
-  assign \$92  = { rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r[12], rq2_part1_1_r, 34'h000000000 };
-  assign \$111  = { 1'h0, rq3_part0_0_r };
-  assign \$113  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$115  = { rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r[21], rq3_part1_0_r, 17'h00000 };
-  assign \$117  = { rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r[12], rq3_part1_1_r, 34'h000000000 };
+  assign \$36  = { 1'h0, rq0_part0_0_rr };
+  assign \$38  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$40  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
+  assign \$42  = { rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr, 34'h000000000 };
+  assign \$61  = { 1'h0, rq1_part0_0_rr };
+  assign \$63  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$65  = { rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr, 34'h000000000 };
+  assign \$86  = { 1'h0, rq2_part0_0_rr };
+  assign \$88  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$90  = { rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr, 17'h00000 };
+  assign \$92  = { rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr, 34'h000000000 };
+  assign \$111  = { 1'h0, rq3_part0_0_rr };
+  assign \$113  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$115  = { rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr, 17'h00000 };
+  assign \$117  = { rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -18622,16 +19763,16 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [8:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [3:0] \$132 ;
-  wire [3:0] \$133 ;
+  wire [4:0] \$132 ;
+  wire [4:0] \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [3:0] \$139 ;
+  wire [4:0] \$139 ;
   wire [11:0] \$14 ;
-  wire [3:0] \$140 ;
+  wire [4:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
@@ -18700,66 +19841,75 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$20 ;
   reg \$200 ;
   reg \$201 ;
-  reg [10:0] \$202 ;
+  reg \$202 ;
   reg [10:0] \$203 ;
-  reg [27:0] \$204 ;
+  reg [10:0] \$204 ;
   reg [27:0] \$205 ;
-  reg [10:0] \$206 ;
-  reg [18:0] \$207 ;
-  reg [18:0] \$208 ;
-  reg [35:0] \$209 ;
+  reg [27:0] \$206 ;
+  reg [27:0] \$207 ;
+  reg [10:0] \$208 ;
+  reg [18:0] \$209 ;
   wire [37:0] \$21 ;
-  reg [35:0] \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg [37:0] \$213 ;
-  reg [10:0] \$214 ;
-  reg [10:0] \$215 ;
-  reg [27:0] \$216 ;
-  reg [27:0] \$217 ;
+  reg [18:0] \$210 ;
+  reg [18:0] \$211 ;
+  reg [35:0] \$212 ;
+  reg [35:0] \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg [37:0] \$216 ;
+  reg [10:0] \$217 ;
   reg [10:0] \$218 ;
-  reg [18:0] \$219 ;
+  reg [27:0] \$219 ;
   wire [37:0] \$22 ;
-  reg [18:0] \$220 ;
-  reg [35:0] \$221 ;
-  reg [35:0] \$222 ;
-  reg \$223 ;
-  reg \$224 ;
-  reg [37:0] \$225 ;
-  reg [10:0] \$226 ;
-  reg [10:0] \$227 ;
-  reg [27:0] \$228 ;
-  reg [27:0] \$229 ;
+  reg [27:0] \$220 ;
+  reg [27:0] \$221 ;
+  reg [10:0] \$222 ;
+  reg [18:0] \$223 ;
+  reg [18:0] \$224 ;
+  reg [18:0] \$225 ;
+  reg [35:0] \$226 ;
+  reg [35:0] \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire \$23 ;
-  reg [10:0] \$230 ;
-  reg [18:0] \$231 ;
-  reg [18:0] \$232 ;
-  reg [35:0] \$233 ;
-  reg [35:0] \$234 ;
-  reg \$235 ;
-  reg \$236 ;
-  reg [37:0] \$237 ;
-  reg [10:0] \$238 ;
-  reg [10:0] \$239 ;
+  reg [37:0] \$230 ;
+  reg [10:0] \$231 ;
+  reg [10:0] \$232 ;
+  reg [27:0] \$233 ;
+  reg [27:0] \$234 ;
+  reg [27:0] \$235 ;
+  reg [10:0] \$236 ;
+  reg [18:0] \$237 ;
+  reg [18:0] \$238 ;
+  reg [18:0] \$239 ;
   wire \$24 ;
-  reg [27:0] \$240 ;
-  reg [27:0] \$241 ;
-  reg [10:0] \$242 ;
-  reg [18:0] \$243 ;
-  reg [18:0] \$244 ;
-  reg [35:0] \$245 ;
-  reg [35:0] \$246 ;
-  reg \$247 ;
-  reg \$248 ;
-  reg [37:0] \$249 ;
+  reg [35:0] \$240 ;
+  reg [35:0] \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg [37:0] \$244 ;
+  reg [10:0] \$245 ;
+  reg [10:0] \$246 ;
+  reg [27:0] \$247 ;
+  reg [27:0] \$248 ;
+  reg [27:0] \$249 ;
   wire [37:0] \$25 ;
-  reg [3:0] \$250 ;
-  reg [2:0] \$251 ;
-  reg [2:0] \$252 ;
-  reg [3:0] \$253 ;
-  reg \$254 ;
-  reg [31:0] \$255 ;
+  reg [10:0] \$250 ;
+  reg [18:0] \$251 ;
+  reg [18:0] \$252 ;
+  reg [18:0] \$253 ;
+  reg [35:0] \$254 ;
+  reg [35:0] \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg [37:0] \$258 ;
+  reg [3:0] \$259 ;
   wire [37:0] \$26 ;
+  reg [3:0] \$260 ;
+  reg [3:0] \$261 ;
+  reg [3:0] \$262 ;
+  reg \$263 ;
+  reg [31:0] \$264 ;
   wire \$27 ;
   wire \$28 ;
   wire [37:0] \$29 ;
@@ -18840,7 +19990,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$97 ;
   wire \$98 ;
   wire [36:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   reg [10:0] acc0_0 = 11'h000;
@@ -18910,20 +20060,22 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [7:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [37:0] rq0_code = 38'h0000000000;
   reg [35:0] rq0_floor = 36'h000000000;
   reg [27:0] rq0_part0_0 = 28'h0000000;
   reg [27:0] rq0_part0_0_r = 28'h0000000;
+  reg [27:0] rq0_part0_0_rr = 28'h0000000;
   reg [18:0] rq0_part0_1 = 19'h00000;
   reg [18:0] rq0_part0_1_r = 19'h00000;
+  reg [18:0] rq0_part0_1_rr = 19'h00000;
   reg [35:0] rq0_prod = 36'h000000000;
   wire [35:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -18935,8 +20087,10 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [35:0] rq1_floor = 36'h000000000;
   reg [27:0] rq1_part0_0 = 28'h0000000;
   reg [27:0] rq1_part0_0_r = 28'h0000000;
+  reg [27:0] rq1_part0_0_rr = 28'h0000000;
   reg [18:0] rq1_part0_1 = 19'h00000;
   reg [18:0] rq1_part0_1_r = 19'h00000;
+  reg [18:0] rq1_part0_1_rr = 19'h00000;
   reg [35:0] rq1_prod = 36'h000000000;
   wire [35:0] rq1_rem;
   reg rq1_tie = 1'h0;
@@ -18948,8 +20102,10 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [35:0] rq2_floor = 36'h000000000;
   reg [27:0] rq2_part0_0 = 28'h0000000;
   reg [27:0] rq2_part0_0_r = 28'h0000000;
+  reg [27:0] rq2_part0_0_rr = 28'h0000000;
   reg [18:0] rq2_part0_1 = 19'h00000;
   reg [18:0] rq2_part0_1_r = 19'h00000;
+  reg [18:0] rq2_part0_1_rr = 19'h00000;
   reg [35:0] rq2_prod = 36'h000000000;
   wire [35:0] rq2_rem;
   reg rq2_tie = 1'h0;
@@ -18961,8 +20117,10 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [35:0] rq3_floor = 36'h000000000;
   reg [27:0] rq3_part0_0 = 28'h0000000;
   reg [27:0] rq3_part0_0_r = 28'h0000000;
+  reg [27:0] rq3_part0_0_rr = 28'h0000000;
   reg [18:0] rq3_part0_1 = 19'h00000;
   reg [18:0] rq3_part0_1_r = 19'h00000;
+  reg [18:0] rq3_part0_1_rr = 19'h00000;
   reg [35:0] rq3_prod = 36'h000000000;
   wire [35:0] rq3_rem;
   reg rq3_tie = 1'h0;
@@ -18977,9 +20135,10 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [7:0];
+  reg [31:0] queue [8:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -18989,13 +20148,14 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     queue[5] = 32'd0;
     queue[6] = 32'd0;
     queue[7] = 32'd0;
+    queue[8] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
+  assign q_room = q_owed < 4'ha;
   assign \$1  = element == 2'h3;
   assign \$2  = ~ \$1 ;
   assign i__ready = q_room | \$2 ;
@@ -19037,7 +20197,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$38  = ~ \$37 ;
   assign \$39  = \$36  & \$38 ;
   assign \$40  = ~ \$39 ;
-  assign \$signature__en  = rq_valid_7 & \$40 ;
+  assign \$signature__en  = rq_valid_8 & \$40 ;
   assign \$41  = i__valid & i__ready;
   assign \$42  = group == 3'h7;
   assign \$43  = group + 1'h1;
@@ -19107,24 +20267,24 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$127  = ~ \$126 ;
   assign \$128  = \$125  & \$127 ;
   assign \$129  = ~ \$128 ;
-  assign \$130  = rq_valid_7 & \$129 ;
-  assign \$131  = \$signature__addr  == 3'h7;
+  assign \$130  = rq_valid_8 & \$129 ;
+  assign \$131  = \$signature__addr  == 4'h8;
   assign \$132  = \$signature__addr  + 1'h1;
-  assign \$133  = \$131  ? 4'h0 : \$132 ;
+  assign \$133  = \$131  ? 5'h00 : \$132 ;
   assign \$134  = ~ o__valid;
   assign \$135  = \$134  | o__ready;
   assign \$136  = | q_stored;
   assign \$137  = \$135  & \$136 ;
-  assign \$138  = rport__addr == 3'h7;
+  assign \$138  = rport__addr == 4'h8;
   assign \$139  = rport__addr + 1'h1;
-  assign \$140  = \$138  ? 4'h0 : \$139 ;
+  assign \$140  = \$138  ? 5'h00 : \$139 ;
   assign \$141  = ~ o__valid;
   assign \$142  = \$141  | o__ready;
   assign \$143  = | q_stored;
   assign \$144  = ~ \$143 ;
   assign \$145  = \$142  & \$144 ;
   assign \$146  = ~ \$145 ;
-  assign \$147  = rq_valid_7 & \$146 ;
+  assign \$147  = rq_valid_8 & \$146 ;
   assign \$148  = q_stored + \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
@@ -19134,7 +20294,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
   assign \$156  = | q_stored;
-  assign \$157  = \$156  | rq_valid_7;
+  assign \$157  = \$156  | rq_valid_8;
   assign \$158  = | q_stored;
   assign \$159  = \$158  ? rport__data : q_in;
   always @(posedge clk)
@@ -19222,113 +20382,131 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     rq_valid_8 <= \$201 ;
   always @(posedge clk)
-    rq0_x <= \$202 ;
+    rq_valid_9 <= \$202 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$203 ;
+    rq0_x <= \$203 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$204 ;
+    rq0_x0_0 <= \$204 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$205 ;
+    rq0_part0_0 <= \$205 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$206 ;
+    rq0_part0_0_r <= \$206 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$207 ;
+    rq0_part0_0_rr <= \$207 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$208 ;
+    rq0_x0_1 <= \$208 ;
   always @(posedge clk)
-    rq0_prod <= \$209 ;
+    rq0_part0_1 <= \$209 ;
   always @(posedge clk)
-    rq0_floor <= \$210 ;
+    rq0_part0_1_r <= \$210 ;
   always @(posedge clk)
-    rq0_above <= \$211 ;
+    rq0_part0_1_rr <= \$211 ;
   always @(posedge clk)
-    rq0_tie <= \$212 ;
+    rq0_prod <= \$212 ;
   always @(posedge clk)
-    rq0_code <= \$213 ;
+    rq0_floor <= \$213 ;
   always @(posedge clk)
-    rq1_x <= \$214 ;
+    rq0_above <= \$214 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$215 ;
+    rq0_tie <= \$215 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$216 ;
+    rq0_code <= \$216 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$217 ;
+    rq1_x <= \$217 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$218 ;
+    rq1_x0_0 <= \$218 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$219 ;
+    rq1_part0_0 <= \$219 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$220 ;
+    rq1_part0_0_r <= \$220 ;
   always @(posedge clk)
-    rq1_prod <= \$221 ;
+    rq1_part0_0_rr <= \$221 ;
   always @(posedge clk)
-    rq1_floor <= \$222 ;
+    rq1_x0_1 <= \$222 ;
   always @(posedge clk)
-    rq1_above <= \$223 ;
+    rq1_part0_1 <= \$223 ;
   always @(posedge clk)
-    rq1_tie <= \$224 ;
+    rq1_part0_1_r <= \$224 ;
   always @(posedge clk)
-    rq1_code <= \$225 ;
+    rq1_part0_1_rr <= \$225 ;
   always @(posedge clk)
-    rq2_x <= \$226 ;
+    rq1_prod <= \$226 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$227 ;
+    rq1_floor <= \$227 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$228 ;
+    rq1_above <= \$228 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$229 ;
+    rq1_tie <= \$229 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$230 ;
+    rq1_code <= \$230 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$231 ;
+    rq2_x <= \$231 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$232 ;
+    rq2_x0_0 <= \$232 ;
   always @(posedge clk)
-    rq2_prod <= \$233 ;
+    rq2_part0_0 <= \$233 ;
   always @(posedge clk)
-    rq2_floor <= \$234 ;
+    rq2_part0_0_r <= \$234 ;
   always @(posedge clk)
-    rq2_above <= \$235 ;
+    rq2_part0_0_rr <= \$235 ;
   always @(posedge clk)
-    rq2_tie <= \$236 ;
+    rq2_x0_1 <= \$236 ;
   always @(posedge clk)
-    rq2_code <= \$237 ;
+    rq2_part0_1 <= \$237 ;
   always @(posedge clk)
-    rq3_x <= \$238 ;
+    rq2_part0_1_r <= \$238 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$239 ;
+    rq2_part0_1_rr <= \$239 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$240 ;
+    rq2_prod <= \$240 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$241 ;
+    rq2_floor <= \$241 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$242 ;
+    rq2_above <= \$242 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$243 ;
+    rq2_tie <= \$243 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$244 ;
+    rq2_code <= \$244 ;
   always @(posedge clk)
-    rq3_prod <= \$245 ;
+    rq3_x <= \$245 ;
   always @(posedge clk)
-    rq3_floor <= \$246 ;
+    rq3_x0_0 <= \$246 ;
   always @(posedge clk)
-    rq3_above <= \$247 ;
+    rq3_part0_0 <= \$247 ;
   always @(posedge clk)
-    rq3_tie <= \$248 ;
+    rq3_part0_0_r <= \$248 ;
   always @(posedge clk)
-    rq3_code <= \$249 ;
+    rq3_part0_0_rr <= \$249 ;
   always @(posedge clk)
-    q_owed <= \$250 ;
+    rq3_x0_1 <= \$250 ;
   always @(posedge clk)
-    \$signature__addr  <= \$251 ;
+    rq3_part0_1 <= \$251 ;
   always @(posedge clk)
-    rport__addr <= \$252 ;
+    rq3_part0_1_r <= \$252 ;
   always @(posedge clk)
-    q_stored <= \$253 ;
+    rq3_part0_1_rr <= \$253 ;
   always @(posedge clk)
-    o__valid <= \$254 ;
+    rq3_prod <= \$254 ;
   always @(posedge clk)
-    o__payload <= \$255 ;
+    rq3_floor <= \$255 ;
+  always @(posedge clk)
+    rq3_above <= \$256 ;
+  always @(posedge clk)
+    rq3_tie <= \$257 ;
+  always @(posedge clk)
+    rq3_code <= \$258 ;
+  always @(posedge clk)
+    q_owed <= \$259 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$260 ;
+  always @(posedge clk)
+    rport__addr <= \$261 ;
+  always @(posedge clk)
+    q_stored <= \$262 ;
+  always @(posedge clk)
+    o__valid <= \$263 ;
+  always @(posedge clk)
+    o__payload <= \$264 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$160  = group;
@@ -19727,114 +20905,114 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = \$6 [10:0];
+    \$202  = rq_valid_8;
     if (rst) begin
-      \$202  = 11'h000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = rq0_x;
+    \$203  = \$6 [10:0];
     if (rst) begin
       \$203  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = \$58 ;
+    \$204  = rq0_x;
     if (rst) begin
-      \$204  = 28'h0000000;
+      \$204  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = rq0_part0_0;
+    \$205  = \$58 ;
     if (rst) begin
       \$205  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = rq0_x;
+    \$206  = rq0_part0_0;
     if (rst) begin
-      \$206  = 11'h000;
+      \$206  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = \$59 ;
+    \$207  = rq0_part0_0_r;
     if (rst) begin
-      \$207  = 19'h00000;
+      \$207  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = rq0_part0_1;
+    \$208  = rq0_x;
     if (rst) begin
-      \$208  = 19'h00000;
+      \$208  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = \$63 [35:0];
+    \$209  = \$59 ;
     if (rst) begin
-      \$209  = 36'h000000000;
+      \$209  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = \$64 ;
+    \$210  = rq0_part0_1;
     if (rst) begin
-      \$210  = 36'h000000000;
+      \$210  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = \$65 ;
+    \$211  = rq0_part0_1_r;
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = \$68 ;
+    \$212  = \$63 [35:0];
     if (rst) begin
-      \$212  = 1'h0;
+      \$212  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = \$72 ;
+    \$213  = \$64 ;
     if (rst) begin
-      \$213  = 38'h0000000000;
+      \$213  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = \$10 [10:0];
+    \$214  = \$65 ;
     if (rst) begin
-      \$214  = 11'h000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = rq1_x;
+    \$215  = \$68 ;
     if (rst) begin
-      \$215  = 11'h000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = \$73 ;
+    \$216  = \$72 ;
     if (rst) begin
-      \$216  = 28'h0000000;
+      \$216  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = rq1_part0_0;
+    \$217  = \$10 [10:0];
     if (rst) begin
-      \$217  = 28'h0000000;
+      \$217  = 11'h000;
     end
   end
   always @* begin
@@ -19846,273 +21024,336 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = \$74 ;
+    \$219  = \$73 ;
     if (rst) begin
-      \$219  = 19'h00000;
+      \$219  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = rq1_part0_1;
+    \$220  = rq1_part0_0;
     if (rst) begin
-      \$220  = 19'h00000;
+      \$220  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = \$78 [35:0];
+    \$221  = rq1_part0_0_r;
     if (rst) begin
-      \$221  = 36'h000000000;
+      \$221  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = \$79 ;
+    \$222  = rq1_x;
     if (rst) begin
-      \$222  = 36'h000000000;
+      \$222  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = \$80 ;
+    \$223  = \$74 ;
     if (rst) begin
-      \$223  = 1'h0;
+      \$223  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = \$83 ;
+    \$224  = rq1_part0_1;
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = \$87 ;
+    \$225  = rq1_part0_1_r;
     if (rst) begin
-      \$225  = 38'h0000000000;
+      \$225  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = \$14 [10:0];
+    \$226  = \$78 [35:0];
     if (rst) begin
-      \$226  = 11'h000;
+      \$226  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = rq2_x;
+    \$227  = \$79 ;
     if (rst) begin
-      \$227  = 11'h000;
+      \$227  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$228  = \$88 ;
+    \$228  = \$80 ;
     if (rst) begin
-      \$228  = 28'h0000000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$229  = rq2_part0_0;
+    \$229  = \$83 ;
     if (rst) begin
-      \$229  = 28'h0000000;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = rq2_x;
+    \$230  = \$87 ;
     if (rst) begin
-      \$230  = 11'h000;
+      \$230  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = \$89 ;
+    \$231  = \$14 [10:0];
     if (rst) begin
-      \$231  = 19'h00000;
+      \$231  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = rq2_part0_1;
+    \$232  = rq2_x;
     if (rst) begin
-      \$232  = 19'h00000;
+      \$232  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$233  = \$93 [35:0];
+    \$233  = \$88 ;
     if (rst) begin
-      \$233  = 36'h000000000;
+      \$233  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = \$94 ;
+    \$234  = rq2_part0_0;
     if (rst) begin
-      \$234  = 36'h000000000;
+      \$234  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = \$95 ;
+    \$235  = rq2_part0_0_r;
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = \$98 ;
+    \$236  = rq2_x;
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = \$102 ;
+    \$237  = \$89 ;
     if (rst) begin
-      \$237  = 38'h0000000000;
+      \$237  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = \$18 [10:0];
+    \$238  = rq2_part0_1;
     if (rst) begin
-      \$238  = 11'h000;
+      \$238  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = rq3_x;
+    \$239  = rq2_part0_1_r;
     if (rst) begin
-      \$239  = 11'h000;
+      \$239  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = \$103 ;
+    \$240  = \$93 [35:0];
     if (rst) begin
-      \$240  = 28'h0000000;
+      \$240  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = rq3_part0_0;
+    \$241  = \$94 ;
     if (rst) begin
-      \$241  = 28'h0000000;
+      \$241  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = rq3_x;
+    \$242  = \$95 ;
     if (rst) begin
-      \$242  = 11'h000;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = \$104 ;
+    \$243  = \$98 ;
     if (rst) begin
-      \$243  = 19'h00000;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = rq3_part0_1;
+    \$244  = \$102 ;
     if (rst) begin
-      \$244  = 19'h00000;
+      \$244  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = \$108 [35:0];
+    \$245  = \$18 [10:0];
     if (rst) begin
-      \$245  = 36'h000000000;
+      \$245  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = \$109 ;
+    \$246  = rq3_x;
     if (rst) begin
-      \$246  = 36'h000000000;
+      \$246  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = \$110 ;
+    \$247  = \$103 ;
     if (rst) begin
-      \$247  = 1'h0;
+      \$247  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = \$113 ;
+    \$248  = rq3_part0_0;
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = \$117 ;
+    \$249  = rq3_part0_0_r;
     if (rst) begin
-      \$249  = 38'h0000000000;
+      \$249  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = \$123 [3:0];
+    \$250  = rq3_x;
     if (rst) begin
-      \$250  = 4'h0;
+      \$250  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = \$signature__addr ;
+    \$251  = \$104 ;
+    if (rst) begin
+      \$251  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$252  = rq3_part0_1;
+    if (rst) begin
+      \$252  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$253  = rq3_part0_1_r;
+    if (rst) begin
+      \$253  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$254  = \$108 [35:0];
+    if (rst) begin
+      \$254  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$255  = \$109 ;
+    if (rst) begin
+      \$255  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$256  = \$110 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$257  = \$113 ;
+    if (rst) begin
+      \$257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$258  = \$117 ;
+    if (rst) begin
+      \$258  = 38'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$259  = \$123 [3:0];
+    if (rst) begin
+      \$259  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$260  = \$signature__addr ;
     if (\$130 ) begin
-      \$251  = \$133 [2:0];
+      \$260  = \$133 [3:0];
     end
     if (rst) begin
-      \$251  = 3'h0;
+      \$260  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = rport__addr;
+    \$261  = rport__addr;
     if (\$137 ) begin
-      \$252  = \$140 [2:0];
+      \$261  = \$140 [3:0];
     end
     if (rst) begin
-      \$252  = 3'h0;
+      \$261  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$253  = \$153 [3:0];
+    \$262  = \$153 [3:0];
     if (rst) begin
-      \$253  = 4'h0;
+      \$262  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$254  = o__valid;
+    \$263  = o__valid;
     if (\$155 ) begin
-      \$254  = \$157 ;
+      \$263  = \$157 ;
     end
     if (rst) begin
-      \$254  = 1'h0;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$255  = o__payload;
+    \$264  = o__payload;
     if (\$155 ) begin
-      \$255  = \$159 ;
+      \$264  = \$159 ;
     end
     if (rst) begin
-      \$255  = 32'd0;
+      \$264  = 32'd0;
     end
   end
   assign new0 = \$6 [10:0];
@@ -20146,23 +21387,23 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign rq2_rem[25:0] = rq2_prod[25:0];
   assign rq3_rem[35:26] = 10'h000;
   assign rq3_rem[25:0] = rq3_prod[25:0];
-  assign \$60  = { rq0_part0_0_r[27], rq0_part0_0_r };
-  assign \$62  = { rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r[18], rq0_part0_1_r, 17'h00000 };
+  assign \$60  = { rq0_part0_0_rr[27], rq0_part0_0_rr };
+  assign \$62  = { rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr, 17'h00000 };
   assign \$64  = { rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35:26] };
   assign \$67  = 1'h1;
   assign \$68  = \$66 ;
-  assign \$75  = { rq1_part0_0_r[27], rq1_part0_0_r };
-  assign \$77  = { rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r[18], rq1_part0_1_r, 17'h00000 };
+  assign \$75  = { rq1_part0_0_rr[27], rq1_part0_0_rr };
+  assign \$77  = { rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr, 17'h00000 };
   assign \$79  = { rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35:26] };
   assign \$82  = 1'h1;
   assign \$83  = \$81 ;
-  assign \$90  = { rq2_part0_0_r[27], rq2_part0_0_r };
-  assign \$92  = { rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r[18], rq2_part0_1_r, 17'h00000 };
+  assign \$90  = { rq2_part0_0_rr[27], rq2_part0_0_rr };
+  assign \$92  = { rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr, 17'h00000 };
   assign \$94  = { rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35:26] };
   assign \$97  = 1'h1;
   assign \$98  = \$96 ;
-  assign \$105  = { rq3_part0_0_r[27], rq3_part0_0_r };
-  assign \$107  = { rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r[18], rq3_part0_1_r, 17'h00000 };
+  assign \$105  = { rq3_part0_0_rr[27], rq3_part0_0_rr };
+  assign \$107  = { rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr, 17'h00000 };
   assign \$109  = { rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35:26] };
   assign \$112  = 1'h1;
   assign \$113  = \$111 ;
@@ -20984,15 +22225,15 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$1 ;
   reg [25:0] \$10 ;
   reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [8:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [16:0] \$109 ;
   wire [25:0] \$11 ;
   reg [16:0] \$110 ;
   reg [16:0] \$111 ;
@@ -21001,41 +22242,44 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
+  reg [25:0] \$117 ;
   reg [25:0] \$118 ;
-  reg [25:0] \$119 ;
+  reg \$119 ;
   wire [26:0] \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg \$122 ;
-  reg [3:0] \$123 ;
+  reg [3:0] \$122 ;
+  reg \$123 ;
   reg \$124 ;
   reg \$125 ;
-  reg \$126 ;
-  reg [3:0] \$127 ;
+  reg [3:0] \$126 ;
+  reg \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire \$13 ;
-  reg \$130 ;
-  reg [3:0] \$131 ;
+  reg [3:0] \$130 ;
+  reg \$131 ;
   reg \$132 ;
   reg \$133 ;
-  reg \$134 ;
-  reg [3:0] \$135 ;
+  reg [3:0] \$134 ;
+  reg \$135 ;
   reg \$136 ;
   reg \$137 ;
-  reg \$138 ;
-  reg [3:0] \$139 ;
+  reg [3:0] \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [25:0] \$140 ;
-  reg [25:0] \$141 ;
+  reg \$140 ;
+  reg \$141 ;
   reg [3:0] \$142 ;
-  reg [2:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg [2:0] \$145 ;
-  reg \$146 ;
-  reg [51:0] \$147 ;
+  reg [25:0] \$143 ;
+  reg [25:0] \$144 ;
+  reg [3:0] \$145 ;
+  reg [2:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg [3:0] \$148 ;
+  reg \$149 ;
   wire \$15 ;
+  reg [51:0] \$150 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -21050,25 +22294,25 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [8:0] \$26 ;
   wire [8:0] \$27 ;
   wire [31:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [8:0] \$29 ;
   wire \$3 ;
-  wire [31:0] \$30 ;
-  wire [31:0] \$31 ;
+  wire [8:0] \$30 ;
+  wire [8:0] \$31 ;
   wire [8:0] \$32 ;
-  wire [8:0] \$33 ;
-  wire [8:0] \$34 ;
-  wire [8:0] \$35 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
+  wire [16:0] \$35 ;
   wire [16:0] \$36 ;
-  wire [16:0] \$37 ;
-  wire [16:0] \$38 ;
-  wire [16:0] \$39 ;
+  wire [17:0] \$37 ;
+  wire [17:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [17:0] \$40 ;
-  wire [17:0] \$41 ;
-  wire \$42 ;
-  wire [4:0] \$43 ;
+  wire [4:0] \$40 ;
+  wire \$41 ;
+  wire [5:0] \$42 ;
+  wire \$43 ;
   wire \$44 ;
-  wire [5:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -21076,55 +22320,55 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
+  wire [3:0] \$52 ;
+  wire [3:0] \$53 ;
   wire \$54 ;
-  wire [3:0] \$55 ;
-  wire [3:0] \$56 ;
+  wire \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [3:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [3:0] \$60 ;
   wire \$61 ;
-  wire [3:0] \$62 ;
-  wire [3:0] \$63 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$69 ;
   reg [25:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [3:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [25:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [51:0] \$84 ;
-  reg [3:0] \$85 ;
-  reg [6:0] \$86 ;
-  reg \$87 ;
-  reg \$88 ;
+  wire [51:0] \$81 ;
+  reg [3:0] \$82 ;
+  reg [6:0] \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg [7:0] \$87 ;
+  reg [31:0] \$88 ;
   reg \$89 ;
   wire [26:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [31:0] \$91 ;
+  reg \$90 ;
+  reg \$91 ;
   reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg [3:0] \$96 ;
+  reg [3:0] \$93 ;
+  reg [31:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [7:0] \$96 ;
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
   reg [7:0] \$99 ;
@@ -21146,6 +22390,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -21165,6 +22410,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -21172,6 +22418,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [51:0] o__payload;
   reg [51:0] o__payload = 52'h0000000000000;
@@ -21199,7 +22446,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -21210,7 +22457,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$33  = 3'h0;
   wire [31:0] rport__data;
-  wire [51:0] \rport__data$85 ;
+  wire [51:0] \rport__data$91 ;
   input rst;
   wire rst;
   (* init = 7'h00 *)
@@ -21218,12 +22465,14 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [25:0] sum0_s0_0 = 26'h0000000;
   reg [25:0] sum1_s0_0 = 26'h0000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
@@ -21236,6 +22485,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] x0_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -21329,7 +22579,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [51:0] queue [6:0];
+  reg [51:0] queue [7:0];
   initial begin
     queue[0] = 52'h0000000000000;
     queue[1] = 52'h0000000000000;
@@ -21338,12 +22588,13 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 52'h0000000000000;
     queue[5] = 52'h0000000000000;
     queue[6] = 52'h0000000000000;
+    queue[7] = 52'h0000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$24 )
       queue[\$signature__addr$30 ] <= q_in;
   end
-  assign \rport__data$85  = queue[\rport__addr$33 ];
+  assign \rport__data$91  = queue[\rport__addr$33 ];
   reg [31:0] rom0 [206:0];
   initial begin
     rom0[0] = 32'd1048648;
@@ -21559,7 +22810,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -21569,11 +22820,11 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$13  = v6 & last6;
+  assign \$13  = v7 & last7;
   assign \$14  = ~ o__valid;
   assign \$15  = \$14  | o__ready;
   assign \$16  = | q_stored;
@@ -21585,192 +22836,201 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$26  = t + 1'h1;
   assign \$27  = \$25  ? 9'h000 : \$26 ;
   assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = from_input ? x_reg : rport__data;
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = $signed(x0_0) - $signed(8'h80);
-  assign \$33  = $signed(x0_2) - $signed(8'h80);
-  assign \$34  = $signed(x0_1) - $signed(8'h80);
-  assign \$35  = $signed(x0_3) - $signed(8'h80);
-  assign \$36  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$37  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$38  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$39  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$40  = $signed(prod0_0_r) + $signed(prod0_2_r);
-  assign \$41  = $signed(prod1_1_r) + $signed(prod1_3_r);
-  assign \$42  = issue & last_t;
-  assign \$43  = q_owed + \$42 ;
-  assign \$44  = o__valid & o__ready;
-  assign \$45  = \$43  - \$44 ;
-  assign \$46  = v6 & last6;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$46  & \$52 ;
-  assign \$54  = \$signature__addr$30  == 3'h6;
-  assign \$55  = \$signature__addr$30  + 1'h1;
-  assign \$56  = \$54  ? 4'h0 : \$55 ;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = | q_stored;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = \rport__addr$33  == 3'h6;
-  assign \$62  = \rport__addr$33  + 1'h1;
-  assign \$63  = \$61  ? 4'h0 : \$62 ;
-  assign \$64  = v6 & last6;
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$67  = | q_stored;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$66  & \$68 ;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$64  & \$70 ;
-  assign \$72  = q_stored + \$71 ;
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = | q_stored;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = \$72  - \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
+  assign \$29  = $signed(x0_0) - $signed(8'h80);
+  assign \$30  = $signed(x0_2) - $signed(8'h80);
+  assign \$31  = $signed(x0_1) - $signed(8'h80);
+  assign \$32  = $signed(x0_3) - $signed(8'h80);
+  assign \$33  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$34  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$35  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$36  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$37  = $signed(prod0_0_r) + $signed(prod0_2_r);
+  assign \$38  = $signed(prod1_1_r) + $signed(prod1_3_r);
+  assign \$39  = issue & last_t;
+  assign \$40  = q_owed + \$39 ;
+  assign \$41  = o__valid & o__ready;
+  assign \$42  = \$40  - \$41 ;
+  assign \$43  = v7 & last7;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = | q_stored;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$43  & \$49 ;
+  assign \$51  = \$signature__addr$30  == 3'h7;
+  assign \$52  = \$signature__addr$30  + 1'h1;
+  assign \$53  = \$51  ? 4'h0 : \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = \rport__addr$33  == 3'h7;
+  assign \$59  = \rport__addr$33  + 1'h1;
+  assign \$60  = \$58  ? 4'h0 : \$59 ;
+  assign \$61  = v7 & last7;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$63  & \$65 ;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = \$61  & \$67 ;
+  assign \$69  = q_stored + \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = \$69  - \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = v7 & last7;
+  assign \$79  = \$77  | \$78 ;
   assign \$80  = | q_stored;
-  assign \$81  = v6 & last6;
-  assign \$82  = \$80  | \$81 ;
-  assign \$83  = | q_stored;
-  assign \$84  = \$83  ? \rport__data$85  : q_in;
+  assign \$81  = \$80  ? \rport__data$91  : q_in;
   always @(posedge clk)
-    nf_t <= \$85 ;
+    nf_t <= \$82 ;
   always @(posedge clk)
-    \$signature__addr  <= \$86 ;
+    \$signature__addr  <= \$83 ;
   always @(posedge clk)
-    reads_input_t <= \$87 ;
+    reads_input_t <= \$84 ;
   always @(posedge clk)
-    first_t <= \$88 ;
+    first_t <= \$85 ;
   always @(posedge clk)
-    last_t <= \$89 ;
+    last_t <= \$86 ;
   always @(posedge clk)
-    t <= \$90 ;
+    t <= \$87 ;
   always @(posedge clk)
-    x_reg <= \$91 ;
+    x_reg <= \$88 ;
   always @(posedge clk)
-    from_input <= \$92 ;
+    from_input <= \$89 ;
   always @(posedge clk)
-    v1 <= \$93 ;
+    v1 <= \$90 ;
   always @(posedge clk)
-    first1 <= \$94 ;
+    first1 <= \$91 ;
   always @(posedge clk)
-    last1 <= \$95 ;
+    last1 <= \$92 ;
   always @(posedge clk)
-    nf1 <= \$96 ;
+    nf1 <= \$93 ;
   always @(posedge clk)
-    port__addr <= \$97 ;
+    x_mid <= \$94 ;
   always @(posedge clk)
-    x0_0 <= \$98 ;
+    t_mid <= \$95 ;
   always @(posedge clk)
-    x0_1 <= \$99 ;
+    port__addr <= \$96 ;
   always @(posedge clk)
-    x0_2 <= \$100 ;
+    x0_0 <= \$97 ;
   always @(posedge clk)
-    x0_3 <= \$101 ;
+    x0_1 <= \$98 ;
   always @(posedge clk)
-    xoff0_0 <= \$102 ;
+    x0_2 <= \$99 ;
   always @(posedge clk)
-    w0_0 <= \$103 ;
+    x0_3 <= \$100 ;
   always @(posedge clk)
-    xoff0_2 <= \$104 ;
+    xoff0_0 <= \$101 ;
   always @(posedge clk)
-    w0_2 <= \$105 ;
+    w0_0 <= \$102 ;
   always @(posedge clk)
-    xoff1_1 <= \$106 ;
+    xoff0_2 <= \$103 ;
   always @(posedge clk)
-    w1_1 <= \$107 ;
+    w0_2 <= \$104 ;
   always @(posedge clk)
-    xoff1_3 <= \$108 ;
+    xoff1_1 <= \$105 ;
   always @(posedge clk)
-    w1_3 <= \$109 ;
+    w1_1 <= \$106 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    xoff1_3 <= \$107 ;
   always @(posedge clk)
-    prod0_2 <= \$111 ;
+    w1_3 <= \$108 ;
   always @(posedge clk)
-    prod1_1 <= \$112 ;
+    prod0_0 <= \$109 ;
   always @(posedge clk)
-    prod1_3 <= \$113 ;
+    prod0_2 <= \$110 ;
   always @(posedge clk)
-    prod0_0_r <= \$114 ;
+    prod1_1 <= \$111 ;
   always @(posedge clk)
-    prod0_2_r <= \$115 ;
+    prod1_3 <= \$112 ;
   always @(posedge clk)
-    prod1_1_r <= \$116 ;
+    prod0_0_r <= \$113 ;
   always @(posedge clk)
-    prod1_3_r <= \$117 ;
+    prod0_2_r <= \$114 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$118 ;
+    prod1_1_r <= \$115 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$119 ;
+    prod1_3_r <= \$116 ;
   always @(posedge clk)
-    v2 <= \$120 ;
+    sum0_s0_0 <= \$117 ;
   always @(posedge clk)
-    first2 <= \$121 ;
+    sum1_s0_0 <= \$118 ;
   always @(posedge clk)
-    last2 <= \$122 ;
+    v2 <= \$119 ;
   always @(posedge clk)
-    nf2 <= \$123 ;
+    first2 <= \$120 ;
   always @(posedge clk)
-    v3 <= \$124 ;
+    last2 <= \$121 ;
   always @(posedge clk)
-    first3 <= \$125 ;
+    nf2 <= \$122 ;
   always @(posedge clk)
-    last3 <= \$126 ;
+    v3 <= \$123 ;
   always @(posedge clk)
-    nf3 <= \$127 ;
+    first3 <= \$124 ;
   always @(posedge clk)
-    v4 <= \$128 ;
+    last3 <= \$125 ;
   always @(posedge clk)
-    first4 <= \$129 ;
+    nf3 <= \$126 ;
   always @(posedge clk)
-    last4 <= \$130 ;
+    v4 <= \$127 ;
   always @(posedge clk)
-    nf4 <= \$131 ;
+    first4 <= \$128 ;
   always @(posedge clk)
-    v5 <= \$132 ;
+    last4 <= \$129 ;
   always @(posedge clk)
-    first5 <= \$133 ;
+    nf4 <= \$130 ;
   always @(posedge clk)
-    last5 <= \$134 ;
+    v5 <= \$131 ;
   always @(posedge clk)
-    nf5 <= \$135 ;
+    first5 <= \$132 ;
   always @(posedge clk)
-    v6 <= \$136 ;
+    last5 <= \$133 ;
   always @(posedge clk)
-    first6 <= \$137 ;
+    nf5 <= \$134 ;
   always @(posedge clk)
-    last6 <= \$138 ;
+    v6 <= \$135 ;
   always @(posedge clk)
-    nf6 <= \$139 ;
+    first6 <= \$136 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    last6 <= \$137 ;
   always @(posedge clk)
-    acc1 <= \$141 ;
+    nf6 <= \$138 ;
   always @(posedge clk)
-    q_owed <= \$142 ;
+    v7 <= \$139 ;
   always @(posedge clk)
-    \$signature__addr$30  <= \$143 ;
+    first7 <= \$140 ;
   always @(posedge clk)
-    \rport__addr$33  <= \$144 ;
+    last7 <= \$141 ;
   always @(posedge clk)
-    q_stored <= \$145 ;
+    nf7 <= \$142 ;
   always @(posedge clk)
-    o__valid <= \$146 ;
+    acc0 <= \$143 ;
   always @(posedge clk)
-    o__payload <= \$147 ;
+    acc1 <= \$144 ;
+  always @(posedge clk)
+    q_owed <= \$145 ;
+  always @(posedge clk)
+    \$signature__addr$30  <= \$146 ;
+  always @(posedge clk)
+    \rport__addr$33  <= \$147 ;
+  always @(posedge clk)
+    q_stored <= \$148 ;
+  always @(posedge clk)
+    o__valid <= \$149 ;
+  always @(posedge clk)
+    o__payload <= \$150 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$7  = 26'h3fff61e;
       4'h1:
@@ -21808,7 +23068,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$10  = 26'h3ffeb0e;
       4'h1:
@@ -23945,479 +25205,521 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$85  = nf_t;
+    \$82  = nf_t;
     if (issue) begin
-      \$85  = \$20 ;
+      \$82  = \$20 ;
     end
     if (rst) begin
-      \$85  = 4'h0;
+      \$82  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$86  = \$signature__addr ;
+    \$83  = \$signature__addr ;
     if (issue) begin
-      \$86  = \$21 ;
+      \$83  = \$21 ;
     end
     if (rst) begin
-      \$86  = 7'h00;
+      \$83  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$87  = reads_input_t;
+    \$84  = reads_input_t;
     if (issue) begin
-      \$87  = \$22 ;
+      \$84  = \$22 ;
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$88  = first_t;
+    \$85  = first_t;
     if (issue) begin
-      \$88  = \$23 ;
+      \$85  = \$23 ;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$89  = last_t;
+    \$86  = last_t;
     if (issue) begin
-      \$89  = \$24 ;
+      \$86  = \$24 ;
     end
+    if (rst) begin
+      \$86  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$87  = t;
+    if (issue) begin
+      \$87  = \$27 [7:0];
+    end
+    if (rst) begin
+      \$87  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$88  = i__payload;
+    if (rst) begin
+      \$88  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$89  = reads_input_t;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$90  = t;
-    if (issue) begin
-      \$90  = \$27 [7:0];
-    end
+    \$90  = issue;
     if (rst) begin
-      \$90  = 8'h00;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$91  = i__payload;
+    \$91  = first_t;
     if (rst) begin
-      \$91  = 32'd0;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$92  = reads_input_t;
+    \$92  = last_t;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$93  = issue;
+    \$93  = nf_t;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$94  = first_t;
+    \$94  = \$28 ;
     if (rst) begin
-      \$94  = 1'h0;
+      \$94  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$95  = last_t;
+    \$95  = t;
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$96  = nf_t;
+    \$96  = t_mid;
     if (rst) begin
-      \$96  = 4'h0;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = t;
+    \$97  = x_mid[7:0];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = \$28 [7:0];
+    \$98  = x_mid[15:8];
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = \$29 [15:8];
+    \$99  = x_mid[23:16];
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = \$30 [23:16];
+    \$100  = x_mid[31:24];
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = \$31 [31:24];
+    \$101  = \$29 ;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = \$32 ;
+    \$102  = port__data[7:0];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = port__data[7:0];
+    \$103  = \$30 ;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = \$33 ;
+    \$104  = port__data[15:8];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = port__data[15:8];
+    \$105  = \$31 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = \$34 ;
+    \$106  = port__data[23:16];
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = port__data[23:16];
+    \$107  = \$32 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = \$35 ;
+    \$108  = port__data[31:24];
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = port__data[31:24];
+    \$109  = \$33 ;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = \$36 ;
+    \$110  = \$34 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = \$37 ;
+    \$111  = \$35 ;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = \$38 ;
+    \$112  = \$36 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = \$39 ;
+    \$113  = prod0_0;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = prod0_0;
+    \$114  = prod0_2;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = prod0_2;
+    \$115  = prod1_1;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = prod1_1;
+    \$116  = prod1_3;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = prod1_3;
+    \$117  = { \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37  };
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = { \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40  };
+    \$118  = { \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38  };
     if (rst) begin
       \$118  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = { \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41  };
+    \$119  = v1;
     if (rst) begin
-      \$119  = 26'h0000000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = v1;
+    \$120  = first1;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = first1;
+    \$121  = last1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = last1;
+    \$122  = nf1;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = nf1;
+    \$123  = v2;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = v2;
+    \$124  = first2;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = first2;
+    \$125  = last2;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = last2;
+    \$126  = nf2;
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = nf2;
+    \$127  = v3;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = v3;
+    \$128  = first3;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = first3;
+    \$129  = last3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = last3;
+    \$130  = nf3;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = nf3;
+    \$131  = v4;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = v4;
+    \$132  = first4;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = first4;
+    \$133  = last4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = last4;
+    \$134  = nf4;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$135  = nf4;
+    \$135  = v5;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$136  = v5;
+    \$136  = first5;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$137  = first5;
+    \$137  = last5;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$138  = last5;
+    \$138  = nf5;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$139  = nf5;
+    \$139  = v6;
     if (rst) begin
-      \$139  = 4'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$140  = acc0;
-    if (v6) begin
-      \$140  = \$9 [25:0];
-    end
+    \$140  = first6;
     if (rst) begin
-      \$140  = 26'h0000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$141  = acc1;
-    if (v6) begin
-      \$141  = \$12 [25:0];
-    end
+    \$141  = last6;
     if (rst) begin
-      \$141  = 26'h0000000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$142  = \$45 [3:0];
+    \$142  = nf6;
     if (rst) begin
       \$142  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$143  = \$signature__addr$30 ;
-    if (\$53 ) begin
-      \$143  = \$56 [2:0];
+    \$143  = acc0;
+    if (v7) begin
+      \$143  = \$9 [25:0];
     end
     if (rst) begin
-      \$143  = 3'h0;
+      \$143  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$144  = \rport__addr$33 ;
-    if (\$60 ) begin
-      \$144  = \$63 [2:0];
+    \$144  = acc1;
+    if (v7) begin
+      \$144  = \$12 [25:0];
     end
     if (rst) begin
-      \$144  = 3'h0;
+      \$144  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$145  = \$77 [2:0];
+    \$145  = \$42 [3:0];
     if (rst) begin
-      \$145  = 3'h0;
+      \$145  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$146  = o__valid;
-    if (\$79 ) begin
-      \$146  = \$82 ;
+    \$146  = \$signature__addr$30 ;
+    if (\$50 ) begin
+      \$146  = \$53 [2:0];
     end
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$147  = o__payload;
-    if (\$79 ) begin
-      \$147  = \$84 ;
+    \$147  = \rport__addr$33 ;
+    if (\$57 ) begin
+      \$147  = \$60 [2:0];
     end
     if (rst) begin
-      \$147  = 52'h0000000000000;
+      \$147  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$148  = \$74 [3:0];
+    if (rst) begin
+      \$148  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$149  = o__valid;
+    if (\$76 ) begin
+      \$149  = \$79 ;
+    end
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$150  = o__payload;
+    if (\$76 ) begin
+      \$150  = \$81 ;
+    end
+    if (rst) begin
+      \$150  = 52'h0000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -24466,7 +25768,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [24:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
   reg [24:0] \$120 ;
   reg [24:0] \$121 ;
@@ -24474,17 +25776,17 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$123 ;
   reg [24:0] \$124 ;
   reg [24:0] \$125 ;
-  reg [5:0] \$126 ;
-  reg [5:0] \$127 ;
+  reg [24:0] \$126 ;
+  reg [24:0] \$127 ;
   reg [5:0] \$128 ;
   reg [5:0] \$129 ;
   wire \$13 ;
   reg [5:0] \$130 ;
   reg [5:0] \$131 ;
   reg [5:0] \$132 ;
-  reg [31:0] \$133 ;
-  reg [31:0] \$134 ;
-  reg [31:0] \$135 ;
+  reg [5:0] \$133 ;
+  reg [5:0] \$134 ;
+  reg [5:0] \$135 ;
   reg [31:0] \$136 ;
   reg [31:0] \$137 ;
   reg [31:0] \$138 ;
@@ -24497,95 +25799,112 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] \$144 ;
   reg [31:0] \$145 ;
   reg [31:0] \$146 ;
-  reg [25:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [31:0] \$147 ;
+  reg [31:0] \$148 ;
+  reg [31:0] \$149 ;
   wire \$15 ;
-  reg [33:0] \$150 ;
-  reg [33:0] \$151 ;
-  reg [16:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [24:0] \$154 ;
-  reg [24:0] \$155 ;
-  reg [8:0] \$156 ;
-  reg [16:0] \$157 ;
-  reg [25:0] \$158 ;
-  reg [25:0] \$159 ;
+  reg [31:0] \$150 ;
+  reg [31:0] \$151 ;
+  reg [25:0] \$152 ;
+  reg [16:0] \$153 ;
+  reg [16:0] \$154 ;
+  reg [33:0] \$155 ;
+  reg [33:0] \$156 ;
+  reg [33:0] \$157 ;
+  reg [16:0] \$158 ;
+  reg [7:0] \$159 ;
   wire \$16 ;
-  reg [8:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [16:0] \$162 ;
-  reg [16:0] \$163 ;
-  reg [50:0] \$164 ;
-  reg [50:0] \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [52:0] \$168 ;
-  reg [24:0] \$169 ;
+  reg [24:0] \$160 ;
+  reg [24:0] \$161 ;
+  reg [24:0] \$162 ;
+  reg [8:0] \$163 ;
+  reg [16:0] \$164 ;
+  reg [25:0] \$165 ;
+  reg [25:0] \$166 ;
+  reg [25:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [24:0] \$170 ;
-  reg [24:0] \$171 ;
-  reg [24:0] \$172 ;
-  reg [24:0] \$173 ;
-  reg [24:0] \$174 ;
-  reg [24:0] \$175 ;
-  reg [5:0] \$176 ;
-  reg [5:0] \$177 ;
-  reg [5:0] \$178 ;
-  reg [5:0] \$179 ;
+  reg [16:0] \$170 ;
+  reg [16:0] \$171 ;
+  reg [16:0] \$172 ;
+  reg [50:0] \$173 ;
+  reg [50:0] \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg [52:0] \$177 ;
+  reg [24:0] \$178 ;
+  reg [24:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [5:0] \$180 ;
-  reg [5:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [31:0] \$183 ;
-  reg [31:0] \$184 ;
-  reg [31:0] \$185 ;
-  reg [31:0] \$186 ;
-  reg [31:0] \$187 ;
-  reg [31:0] \$188 ;
-  reg [31:0] \$189 ;
+  reg [24:0] \$180 ;
+  reg [24:0] \$181 ;
+  reg [24:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
+  reg [5:0] \$186 ;
+  reg [5:0] \$187 ;
+  reg [5:0] \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
-  reg [31:0] \$190 ;
-  reg [31:0] \$191 ;
-  reg [31:0] \$192 ;
-  reg [31:0] \$193 ;
+  reg [5:0] \$190 ;
+  reg [5:0] \$191 ;
+  reg [5:0] \$192 ;
+  reg [5:0] \$193 ;
   reg [31:0] \$194 ;
   reg [31:0] \$195 ;
   reg [31:0] \$196 ;
-  reg [25:0] \$197 ;
-  reg [16:0] \$198 ;
-  reg [16:0] \$199 ;
+  reg [31:0] \$197 ;
+  reg [31:0] \$198 ;
+  reg [31:0] \$199 ;
   wire \$2 ;
   reg [24:0] \$20 ;
-  reg [33:0] \$200 ;
-  reg [33:0] \$201 ;
-  reg [16:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [8:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [25:0] \$208 ;
-  reg [25:0] \$209 ;
+  reg [31:0] \$200 ;
+  reg [31:0] \$201 ;
+  reg [31:0] \$202 ;
+  reg [31:0] \$203 ;
+  reg [31:0] \$204 ;
+  reg [31:0] \$205 ;
+  reg [31:0] \$206 ;
+  reg [31:0] \$207 ;
+  reg [31:0] \$208 ;
+  reg [31:0] \$209 ;
   reg [5:0] \$21 ;
-  reg [8:0] \$210 ;
-  reg [7:0] \$211 ;
+  reg [25:0] \$210 ;
+  reg [16:0] \$211 ;
   reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [50:0] \$214 ;
-  reg [50:0] \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg [52:0] \$218 ;
-  reg [3:0] \$219 ;
+  reg [33:0] \$213 ;
+  reg [33:0] \$214 ;
+  reg [33:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   reg [31:0] \$22 ;
-  reg [2:0] \$220 ;
-  reg [2:0] \$221 ;
-  reg [3:0] \$222 ;
-  reg \$223 ;
-  reg [15:0] \$224 ;
+  reg [24:0] \$220 ;
+  reg [8:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [25:0] \$223 ;
+  reg [25:0] \$224 ;
+  reg [25:0] \$225 ;
+  reg [8:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [16:0] \$229 ;
   reg [31:0] \$23 ;
+  reg [16:0] \$230 ;
+  reg [50:0] \$231 ;
+  reg [50:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [52:0] \$235 ;
+  reg [3:0] \$236 ;
+  reg [3:0] \$237 ;
+  reg [3:0] \$238 ;
+  reg [3:0] \$239 ;
   wire [33:0] \$24 ;
+  reg \$240 ;
+  reg [15:0] \$241 ;
   wire [24:0] \$25 ;
   wire [25:0] \$26 ;
   wire [16:0] \$27 ;
@@ -24649,16 +25968,16 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [52:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [3:0] \$82 ;
-  wire [3:0] \$83 ;
+  wire [4:0] \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [3:0] \$89 ;
+  wire [4:0] \$89 ;
   wire \$9 ;
-  wire [3:0] \$90 ;
+  wire [4:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
@@ -24668,7 +25987,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$97 ;
   wire [4:0] \$98 ;
   wire \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -24695,12 +26014,12 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
   reg [52:0] rq0_code = 53'h00000000000000;
@@ -24712,6 +26031,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq0_half_5 = 32'd0;
   reg [31:0] rq0_half_6 = 32'd0;
   reg [31:0] rq0_half_7 = 32'd0;
+  reg [31:0] rq0_half_8 = 32'd0;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -24723,6 +26043,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq0_mask_5 = 32'd0;
   reg [31:0] rq0_mask_6 = 32'd0;
   reg [31:0] rq0_mask_7 = 32'd0;
+  reg [31:0] rq0_mask_8 = 32'd0;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -24730,14 +26051,19 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [25:0] rq0_part1_0 = 26'h0000000;
   reg [25:0] rq0_part1_0_r = 26'h0000000;
+  reg [25:0] rq0_part1_0_rr = 26'h0000000;
   reg [16:0] rq0_part1_1 = 17'h00000;
   reg [16:0] rq0_part1_1_r = 17'h00000;
+  reg [16:0] rq0_part1_1_rr = 17'h00000;
   reg [50:0] rq0_prod = 51'h0000000000000;
   wire [50:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -24747,6 +26073,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [25:0] rq0_x = 26'h0000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -24763,6 +26090,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq1_half_5 = 32'd0;
   reg [31:0] rq1_half_6 = 32'd0;
   reg [31:0] rq1_half_7 = 32'd0;
+  reg [31:0] rq1_half_8 = 32'd0;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -24774,6 +26102,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq1_mask_5 = 32'd0;
   reg [31:0] rq1_mask_6 = 32'd0;
   reg [31:0] rq1_mask_7 = 32'd0;
+  reg [31:0] rq1_mask_8 = 32'd0;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -24781,14 +26110,19 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [25:0] rq1_part1_0 = 26'h0000000;
   reg [25:0] rq1_part1_0_r = 26'h0000000;
+  reg [25:0] rq1_part1_0_rr = 26'h0000000;
   reg [16:0] rq1_part1_1 = 17'h00000;
   reg [16:0] rq1_part1_1_r = 17'h00000;
+  reg [16:0] rq1_part1_1_rr = 17'h00000;
   reg [50:0] rq1_prod = 51'h0000000000000;
   wire [50:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -24798,6 +26132,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [25:0] rq1_x = 26'h0000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -24812,9 +26147,10 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [7:0];
+  reg [15:0] queue [8:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -24824,15 +26160,16 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 16'h0000;
     queue[6] = 16'h0000;
     queue[7] = 16'h0000;
+    queue[8] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 19'h00000, rq0_mask_5 };
-  assign rq1_rem = rq1_prod & { 19'h00000, rq1_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 19'h00000, rq0_mask_6 };
+  assign rq1_rem = rq1_prod & { 19'h00000, rq1_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 53'h0000000000007f : rq0_code;
@@ -24847,7 +26184,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_7 & \$14 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
   assign \$15  = i__valid & q_room;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
@@ -24861,10 +26198,10 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$31  = \$29  + \$30 ;
   assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$37  = rq0_rem > rq0_half_5;
-  assign \$38  = rq0_rem == rq0_half_5;
-  assign \$39  = | rq0_half_5;
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
   assign \$40  = \$38  & \$39 ;
   assign \$41  = $signed(8'h80) + $signed(rq0_floor);
   assign \$42  = rq0_tie & rq0_floor[0];
@@ -24878,10 +26215,10 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$56  = \$54  + \$55 ;
   assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
   assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$62  = rq1_rem > rq1_half_5;
-  assign \$63  = rq1_rem == rq1_half_5;
-  assign \$64  = | rq1_half_5;
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$62  = rq1_rem > rq1_half_6;
+  assign \$63  = rq1_rem == rq1_half_6;
+  assign \$64  = | rq1_half_6;
   assign \$65  = \$63  & \$64 ;
   assign \$66  = $signed(8'h80) + $signed(rq1_floor);
   assign \$67  = rq1_tie & rq1_floor[0];
@@ -24897,24 +26234,24 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$77  = ~ \$76 ;
   assign \$78  = \$75  & \$77 ;
   assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_7 & \$79 ;
-  assign \$81  = \$signature__addr  == 3'h7;
+  assign \$80  = rq_valid_8 & \$79 ;
+  assign \$81  = \$signature__addr  == 4'h8;
   assign \$82  = \$signature__addr  + 1'h1;
-  assign \$83  = \$81  ? 4'h0 : \$82 ;
+  assign \$83  = \$81  ? 5'h00 : \$82 ;
   assign \$84  = ~ o__valid;
   assign \$85  = \$84  | o__ready;
   assign \$86  = | q_stored;
   assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 3'h7;
+  assign \$88  = rport__addr == 4'h8;
   assign \$89  = rport__addr + 1'h1;
-  assign \$90  = \$88  ? 4'h0 : \$89 ;
+  assign \$90  = \$88  ? 5'h00 : \$89 ;
   assign \$91  = ~ o__valid;
   assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
   assign \$94  = ~ \$93 ;
   assign \$95  = \$92  & \$94 ;
   assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_7 & \$96 ;
+  assign \$97  = rq_valid_8 & \$96 ;
   assign \$98  = q_stored + \$97 ;
   assign \$99  = ~ o__valid;
   assign \$100  = \$99  | o__ready;
@@ -24924,7 +26261,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$104  = ~ o__valid;
   assign \$105  = \$104  | o__ready;
   assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_7;
+  assign \$107  = \$106  | rq_valid_8;
   assign \$108  = | q_stored;
   assign \$109  = \$108  ? rport__data : q_in;
   always @(posedge clk)
@@ -24946,217 +26283,251 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$118 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$119 ;
+    rq_valid_9 <= \$119 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$120 ;
+    rq0_mult_1 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$121 ;
+    rq0_mult_2 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$122 ;
+    rq0_mult_3 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$123 ;
+    rq0_mult_4 <= \$123 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$124 ;
+    rq0_mult_5 <= \$124 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$125 ;
+    rq0_mult_6 <= \$125 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$126 ;
+    rq0_mult_7 <= \$126 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$127 ;
+    rq0_mult_8 <= \$127 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$128 ;
+    rq0_shift_1 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$129 ;
+    rq0_shift_2 <= \$129 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$130 ;
+    rq0_shift_3 <= \$130 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$131 ;
+    rq0_shift_4 <= \$131 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$132 ;
+    rq0_shift_5 <= \$132 ;
   always @(posedge clk)
-    rq0_half_1 <= \$133 ;
+    rq0_shift_6 <= \$133 ;
   always @(posedge clk)
-    rq0_half_2 <= \$134 ;
+    rq0_shift_7 <= \$134 ;
   always @(posedge clk)
-    rq0_half_3 <= \$135 ;
+    rq0_shift_8 <= \$135 ;
   always @(posedge clk)
-    rq0_half_4 <= \$136 ;
+    rq0_half_1 <= \$136 ;
   always @(posedge clk)
-    rq0_half_5 <= \$137 ;
+    rq0_half_2 <= \$137 ;
   always @(posedge clk)
-    rq0_half_6 <= \$138 ;
+    rq0_half_3 <= \$138 ;
   always @(posedge clk)
-    rq0_half_7 <= \$139 ;
+    rq0_half_4 <= \$139 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$140 ;
+    rq0_half_5 <= \$140 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$141 ;
+    rq0_half_6 <= \$141 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$142 ;
+    rq0_half_7 <= \$142 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$143 ;
+    rq0_half_8 <= \$143 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$144 ;
+    rq0_mask_1 <= \$144 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$145 ;
+    rq0_mask_2 <= \$145 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$146 ;
+    rq0_mask_3 <= \$146 ;
   always @(posedge clk)
-    rq0_x <= \$147 ;
+    rq0_mask_4 <= \$147 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$148 ;
+    rq0_mask_5 <= \$148 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$149 ;
+    rq0_mask_6 <= \$149 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$150 ;
+    rq0_mask_7 <= \$150 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$151 ;
+    rq0_mask_8 <= \$151 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$152 ;
+    rq0_x <= \$152 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$153 ;
+    rq0_x0_0 <= \$153 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$154 ;
+    rq0_m0_0 <= \$154 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$155 ;
+    rq0_part0_0 <= \$155 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$156 ;
+    rq0_part0_0_r <= \$156 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$157 ;
+    rq0_part0_0_rr <= \$157 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$158 ;
+    rq0_x0_1 <= \$158 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$159 ;
+    rq0_m0_1 <= \$159 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$160 ;
+    rq0_part0_1 <= \$160 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$161 ;
+    rq0_part0_1_r <= \$161 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$162 ;
+    rq0_part0_1_rr <= \$162 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$163 ;
+    rq0_x1_0 <= \$163 ;
   always @(posedge clk)
-    rq0_prod <= \$164 ;
+    rq0_m1_0 <= \$164 ;
   always @(posedge clk)
-    rq0_floor <= \$165 ;
+    rq0_part1_0 <= \$165 ;
   always @(posedge clk)
-    rq0_above <= \$166 ;
+    rq0_part1_0_r <= \$166 ;
   always @(posedge clk)
-    rq0_tie <= \$167 ;
+    rq0_part1_0_rr <= \$167 ;
   always @(posedge clk)
-    rq0_code <= \$168 ;
+    rq0_x1_1 <= \$168 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$169 ;
+    rq0_m1_1 <= \$169 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$170 ;
+    rq0_part1_1 <= \$170 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$171 ;
+    rq0_part1_1_r <= \$171 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$172 ;
+    rq0_part1_1_rr <= \$172 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$173 ;
+    rq0_prod <= \$173 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$174 ;
+    rq0_floor <= \$174 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$175 ;
+    rq0_above <= \$175 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$176 ;
+    rq0_tie <= \$176 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$177 ;
+    rq0_code <= \$177 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$178 ;
+    rq1_mult_1 <= \$178 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$179 ;
+    rq1_mult_2 <= \$179 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$180 ;
+    rq1_mult_3 <= \$180 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$181 ;
+    rq1_mult_4 <= \$181 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$182 ;
+    rq1_mult_5 <= \$182 ;
   always @(posedge clk)
-    rq1_half_1 <= \$183 ;
+    rq1_mult_6 <= \$183 ;
   always @(posedge clk)
-    rq1_half_2 <= \$184 ;
+    rq1_mult_7 <= \$184 ;
   always @(posedge clk)
-    rq1_half_3 <= \$185 ;
+    rq1_mult_8 <= \$185 ;
   always @(posedge clk)
-    rq1_half_4 <= \$186 ;
+    rq1_shift_1 <= \$186 ;
   always @(posedge clk)
-    rq1_half_5 <= \$187 ;
+    rq1_shift_2 <= \$187 ;
   always @(posedge clk)
-    rq1_half_6 <= \$188 ;
+    rq1_shift_3 <= \$188 ;
   always @(posedge clk)
-    rq1_half_7 <= \$189 ;
+    rq1_shift_4 <= \$189 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$190 ;
+    rq1_shift_5 <= \$190 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$191 ;
+    rq1_shift_6 <= \$191 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$192 ;
+    rq1_shift_7 <= \$192 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$193 ;
+    rq1_shift_8 <= \$193 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$194 ;
+    rq1_half_1 <= \$194 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$195 ;
+    rq1_half_2 <= \$195 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$196 ;
+    rq1_half_3 <= \$196 ;
   always @(posedge clk)
-    rq1_x <= \$197 ;
+    rq1_half_4 <= \$197 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$198 ;
+    rq1_half_5 <= \$198 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$199 ;
+    rq1_half_6 <= \$199 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$200 ;
+    rq1_half_7 <= \$200 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$201 ;
+    rq1_half_8 <= \$201 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$202 ;
+    rq1_mask_1 <= \$202 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$203 ;
+    rq1_mask_2 <= \$203 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$204 ;
+    rq1_mask_3 <= \$204 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$205 ;
+    rq1_mask_4 <= \$205 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$206 ;
+    rq1_mask_5 <= \$206 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$207 ;
+    rq1_mask_6 <= \$207 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$208 ;
+    rq1_mask_7 <= \$208 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$209 ;
+    rq1_mask_8 <= \$209 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$210 ;
+    rq1_x <= \$210 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$211 ;
+    rq1_x0_0 <= \$211 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$212 ;
+    rq1_m0_0 <= \$212 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$213 ;
+    rq1_part0_0 <= \$213 ;
   always @(posedge clk)
-    rq1_prod <= \$214 ;
+    rq1_part0_0_r <= \$214 ;
   always @(posedge clk)
-    rq1_floor <= \$215 ;
+    rq1_part0_0_rr <= \$215 ;
   always @(posedge clk)
-    rq1_above <= \$216 ;
+    rq1_x0_1 <= \$216 ;
   always @(posedge clk)
-    rq1_tie <= \$217 ;
+    rq1_m0_1 <= \$217 ;
   always @(posedge clk)
-    rq1_code <= \$218 ;
+    rq1_part0_1 <= \$218 ;
   always @(posedge clk)
-    q_owed <= \$219 ;
+    rq1_part0_1_r <= \$219 ;
   always @(posedge clk)
-    \$signature__addr  <= \$220 ;
+    rq1_part0_1_rr <= \$220 ;
   always @(posedge clk)
-    rport__addr <= \$221 ;
+    rq1_x1_0 <= \$221 ;
   always @(posedge clk)
-    q_stored <= \$222 ;
+    rq1_m1_0 <= \$222 ;
   always @(posedge clk)
-    o__valid <= \$223 ;
+    rq1_part1_0 <= \$223 ;
   always @(posedge clk)
-    o__payload <= \$224 ;
+    rq1_part1_0_r <= \$224 ;
+  always @(posedge clk)
+    rq1_part1_0_rr <= \$225 ;
+  always @(posedge clk)
+    rq1_x1_1 <= \$226 ;
+  always @(posedge clk)
+    rq1_m1_1 <= \$227 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$228 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$229 ;
+  always @(posedge clk)
+    rq1_part1_1_rr <= \$230 ;
+  always @(posedge clk)
+    rq1_prod <= \$231 ;
+  always @(posedge clk)
+    rq1_floor <= \$232 ;
+  always @(posedge clk)
+    rq1_above <= \$233 ;
+  always @(posedge clk)
+    rq1_tie <= \$234 ;
+  always @(posedge clk)
+    rq1_code <= \$235 ;
+  always @(posedge clk)
+    q_owed <= \$236 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$237 ;
+  always @(posedge clk)
+    rport__addr <= \$238 ;
+  always @(posedge clk)
+    q_stored <= \$239 ;
+  always @(posedge clk)
+    o__valid <= \$240 ;
+  always @(posedge clk)
+    o__payload <= \$241 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
@@ -25529,756 +26900,875 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$119  = \$20 ;
+    \$119  = rq_valid_8;
     if (rst) begin
-      \$119  = 25'h0000000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$120  = rq0_mult_1;
+    \$120  = \$20 ;
     if (rst) begin
       \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$121  = rq0_mult_2;
+    \$121  = rq0_mult_1;
     if (rst) begin
       \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$122  = rq0_mult_3;
+    \$122  = rq0_mult_2;
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$123  = rq0_mult_4;
+    \$123  = rq0_mult_3;
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$124  = rq0_mult_5;
+    \$124  = rq0_mult_4;
     if (rst) begin
       \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$125  = rq0_mult_6;
+    \$125  = rq0_mult_5;
     if (rst) begin
       \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$126  = \$21 ;
+    \$126  = rq0_mult_6;
     if (rst) begin
-      \$126  = 6'h00;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$127  = rq0_shift_1;
+    \$127  = rq0_mult_7;
     if (rst) begin
-      \$127  = 6'h00;
+      \$127  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$128  = rq0_shift_2;
+    \$128  = \$21 ;
     if (rst) begin
       \$128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$129  = rq0_shift_3;
+    \$129  = rq0_shift_1;
     if (rst) begin
       \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$130  = rq0_shift_4;
+    \$130  = rq0_shift_2;
     if (rst) begin
       \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$131  = rq0_shift_5;
+    \$131  = rq0_shift_3;
     if (rst) begin
       \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$132  = rq0_shift_6;
+    \$132  = rq0_shift_4;
     if (rst) begin
       \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$133  = \$22 ;
+    \$133  = rq0_shift_5;
     if (rst) begin
-      \$133  = 32'd0;
+      \$133  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$134  = rq0_half_1;
+    \$134  = rq0_shift_6;
     if (rst) begin
-      \$134  = 32'd0;
+      \$134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$135  = rq0_half_2;
+    \$135  = rq0_shift_7;
     if (rst) begin
-      \$135  = 32'd0;
+      \$135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$136  = rq0_half_3;
+    \$136  = \$22 ;
     if (rst) begin
       \$136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$137  = rq0_half_4;
+    \$137  = rq0_half_1;
     if (rst) begin
       \$137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$138  = rq0_half_5;
+    \$138  = rq0_half_2;
     if (rst) begin
       \$138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$139  = rq0_half_6;
+    \$139  = rq0_half_3;
     if (rst) begin
       \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$140  = \$23 ;
+    \$140  = rq0_half_4;
     if (rst) begin
       \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$141  = rq0_mask_1;
+    \$141  = rq0_half_5;
     if (rst) begin
       \$141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$142  = rq0_mask_2;
+    \$142  = rq0_half_6;
     if (rst) begin
       \$142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$143  = rq0_mask_3;
+    \$143  = rq0_half_7;
     if (rst) begin
       \$143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$144  = rq0_mask_4;
+    \$144  = \$23 ;
     if (rst) begin
       \$144  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$145  = rq0_mask_5;
+    \$145  = rq0_mask_1;
     if (rst) begin
       \$145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$146  = rq0_mask_6;
+    \$146  = rq0_mask_2;
     if (rst) begin
       \$146  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$147  = i__payload[25:0];
+    \$147  = rq0_mask_3;
     if (rst) begin
-      \$147  = 26'h0000000;
+      \$147  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$148  = rq0_x[16:0];
+    \$148  = rq0_mask_4;
     if (rst) begin
-      \$148  = 17'h00000;
+      \$148  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_mask_5;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$150  = \$24 ;
+    \$150  = rq0_mask_6;
     if (rst) begin
-      \$150  = 34'h000000000;
+      \$150  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$151  = rq0_part0_0;
+    \$151  = rq0_mask_7;
     if (rst) begin
-      \$151  = 34'h000000000;
+      \$151  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$152  = rq0_x[16:0];
+    \$152  = i__payload[25:0];
     if (rst) begin
-      \$152  = 17'h00000;
+      \$152  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$153  = rq0_mult_1[24:17];
+    \$153  = rq0_x[16:0];
     if (rst) begin
-      \$153  = 8'h00;
+      \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$154  = \$25 ;
+    \$154  = rq0_mult_1[16:0];
     if (rst) begin
-      \$154  = 25'h0000000;
+      \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$155  = rq0_part0_1;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 25'h0000000;
+      \$155  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$156  = rq0_x[25:17];
+    \$156  = rq0_part0_0;
     if (rst) begin
-      \$156  = 9'h000;
+      \$156  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$157  = rq0_mult_1[16:0];
+    \$157  = rq0_part0_0_r;
     if (rst) begin
-      \$157  = 17'h00000;
+      \$157  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$158  = \$26 ;
+    \$158  = rq0_x[16:0];
     if (rst) begin
-      \$158  = 26'h0000000;
+      \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$159  = rq0_part1_0;
+    \$159  = rq0_mult_1[24:17];
     if (rst) begin
-      \$159  = 26'h0000000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$160  = rq0_x[25:17];
+    \$160  = \$25 ;
     if (rst) begin
-      \$160  = 9'h000;
+      \$160  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$161  = rq0_mult_1[24:17];
+    \$161  = rq0_part0_1;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$162  = \$27 ;
+    \$162  = rq0_part0_1_r;
     if (rst) begin
-      \$162  = 17'h00000;
+      \$162  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$163  = rq0_part1_1;
+    \$163  = rq0_x[25:17];
     if (rst) begin
-      \$163  = 17'h00000;
+      \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$164  = \$35 [50:0];
+    \$164  = rq0_mult_1[16:0];
     if (rst) begin
-      \$164  = 51'h0000000000000;
+      \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$165  = \$36 ;
+    \$165  = \$26 ;
     if (rst) begin
-      \$165  = 51'h0000000000000;
+      \$165  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$166  = \$37 ;
+    \$166  = rq0_part1_0;
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$167  = \$40 ;
+    \$167  = rq0_part1_0_r;
     if (rst) begin
-      \$167  = 1'h0;
+      \$167  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$168  = \$44 ;
+    \$168  = rq0_x[25:17];
     if (rst) begin
-      \$168  = 53'h00000000000000;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$169  = \$45 ;
+    \$169  = rq0_mult_1[24:17];
     if (rst) begin
-      \$169  = 25'h0000000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$170  = rq1_mult_1;
+    \$170  = \$27 ;
     if (rst) begin
-      \$170  = 25'h0000000;
+      \$170  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$171  = rq1_mult_2;
+    \$171  = rq0_part1_1;
     if (rst) begin
-      \$171  = 25'h0000000;
+      \$171  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$172  = rq1_mult_3;
+    \$172  = rq0_part1_1_r;
     if (rst) begin
-      \$172  = 25'h0000000;
+      \$172  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$173  = rq1_mult_4;
+    \$173  = \$35 [50:0];
     if (rst) begin
-      \$173  = 25'h0000000;
+      \$173  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$174  = rq1_mult_5;
+    \$174  = \$36 ;
     if (rst) begin
-      \$174  = 25'h0000000;
+      \$174  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$175  = rq1_mult_6;
+    \$175  = \$37 ;
     if (rst) begin
-      \$175  = 25'h0000000;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$176  = \$46 ;
+    \$176  = \$40 ;
     if (rst) begin
-      \$176  = 6'h00;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$177  = rq1_shift_1;
+    \$177  = \$44 ;
     if (rst) begin
-      \$177  = 6'h00;
+      \$177  = 53'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$178  = rq1_shift_2;
+    \$178  = \$45 ;
     if (rst) begin
-      \$178  = 6'h00;
+      \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$179  = rq1_shift_3;
+    \$179  = rq1_mult_1;
     if (rst) begin
-      \$179  = 6'h00;
+      \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$180  = rq1_shift_4;
+    \$180  = rq1_mult_2;
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$181  = rq1_shift_5;
+    \$181  = rq1_mult_3;
     if (rst) begin
-      \$181  = 6'h00;
+      \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$182  = rq1_shift_6;
+    \$182  = rq1_mult_4;
     if (rst) begin
-      \$182  = 6'h00;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$183  = \$47 ;
+    \$183  = rq1_mult_5;
     if (rst) begin
-      \$183  = 32'd0;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$184  = rq1_half_1;
+    \$184  = rq1_mult_6;
     if (rst) begin
-      \$184  = 32'd0;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$185  = rq1_half_2;
+    \$185  = rq1_mult_7;
     if (rst) begin
-      \$185  = 32'd0;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$186  = rq1_half_3;
+    \$186  = \$46 ;
     if (rst) begin
-      \$186  = 32'd0;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$187  = rq1_half_4;
+    \$187  = rq1_shift_1;
     if (rst) begin
-      \$187  = 32'd0;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$188  = rq1_half_5;
+    \$188  = rq1_shift_2;
     if (rst) begin
-      \$188  = 32'd0;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$189  = rq1_half_6;
+    \$189  = rq1_shift_3;
     if (rst) begin
-      \$189  = 32'd0;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$190  = \$48 ;
+    \$190  = rq1_shift_4;
     if (rst) begin
-      \$190  = 32'd0;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$191  = rq1_mask_1;
+    \$191  = rq1_shift_5;
     if (rst) begin
-      \$191  = 32'd0;
+      \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$192  = rq1_mask_2;
+    \$192  = rq1_shift_6;
     if (rst) begin
-      \$192  = 32'd0;
+      \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$193  = rq1_mask_3;
+    \$193  = rq1_shift_7;
     if (rst) begin
-      \$193  = 32'd0;
+      \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$194  = rq1_mask_4;
+    \$194  = \$47 ;
     if (rst) begin
       \$194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$195  = rq1_mask_5;
+    \$195  = rq1_half_1;
     if (rst) begin
       \$195  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$196  = rq1_mask_6;
+    \$196  = rq1_half_2;
     if (rst) begin
       \$196  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$197  = i__payload[51:26];
+    \$197  = rq1_half_3;
     if (rst) begin
-      \$197  = 26'h0000000;
+      \$197  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$198  = rq1_x[16:0];
+    \$198  = rq1_half_4;
     if (rst) begin
-      \$198  = 17'h00000;
+      \$198  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$199  = rq1_mult_1[16:0];
+    \$199  = rq1_half_5;
     if (rst) begin
-      \$199  = 17'h00000;
+      \$199  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$200  = \$49 ;
+    \$200  = rq1_half_6;
     if (rst) begin
-      \$200  = 34'h000000000;
+      \$200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$201  = rq1_part0_0;
+    \$201  = rq1_half_7;
     if (rst) begin
-      \$201  = 34'h000000000;
+      \$201  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$202  = rq1_x[16:0];
+    \$202  = \$48 ;
     if (rst) begin
-      \$202  = 17'h00000;
+      \$202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$203  = rq1_mult_1[24:17];
+    \$203  = rq1_mask_1;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$204  = \$50 ;
+    \$204  = rq1_mask_2;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$205  = rq1_part0_1;
+    \$205  = rq1_mask_3;
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$206  = rq1_x[25:17];
+    \$206  = rq1_mask_4;
     if (rst) begin
-      \$206  = 9'h000;
+      \$206  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$207  = rq1_mult_1[16:0];
+    \$207  = rq1_mask_5;
     if (rst) begin
-      \$207  = 17'h00000;
+      \$207  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$208  = \$51 ;
+    \$208  = rq1_mask_6;
     if (rst) begin
-      \$208  = 26'h0000000;
+      \$208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$209  = rq1_part1_0;
+    \$209  = rq1_mask_7;
     if (rst) begin
-      \$209  = 26'h0000000;
+      \$209  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$210  = rq1_x[25:17];
+    \$210  = i__payload[51:26];
     if (rst) begin
-      \$210  = 9'h000;
+      \$210  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$211  = rq1_mult_1[24:17];
+    \$211  = rq1_x[16:0];
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$212  = \$52 ;
+    \$212  = rq1_mult_1[16:0];
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$213  = rq1_part1_1;
+    \$213  = \$49 ;
     if (rst) begin
-      \$213  = 17'h00000;
+      \$213  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$214  = \$60 [50:0];
+    \$214  = rq1_part0_0;
     if (rst) begin
-      \$214  = 51'h0000000000000;
+      \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$215  = \$61 ;
+    \$215  = rq1_part0_0_r;
     if (rst) begin
-      \$215  = 51'h0000000000000;
+      \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$216  = \$62 ;
+    \$216  = rq1_x[16:0];
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$217  = \$65 ;
+    \$217  = rq1_mult_1[24:17];
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$218  = \$69 ;
+    \$218  = \$50 ;
     if (rst) begin
-      \$218  = 53'h00000000000000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$219  = \$73 [3:0];
+    \$219  = rq1_part0_1;
     if (rst) begin
-      \$219  = 4'h0;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$220  = \$signature__addr ;
+    \$220  = rq1_part0_1_r;
+    if (rst) begin
+      \$220  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$221  = rq1_x[25:17];
+    if (rst) begin
+      \$221  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$222  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$222  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$223  = \$51 ;
+    if (rst) begin
+      \$223  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$224  = rq1_part1_0;
+    if (rst) begin
+      \$224  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$225  = rq1_part1_0_r;
+    if (rst) begin
+      \$225  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$226  = rq1_x[25:17];
+    if (rst) begin
+      \$226  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$227  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$227  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$228  = \$52 ;
+    if (rst) begin
+      \$228  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$229  = rq1_part1_1;
+    if (rst) begin
+      \$229  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$230  = rq1_part1_1_r;
+    if (rst) begin
+      \$230  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$231  = \$60 [50:0];
+    if (rst) begin
+      \$231  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$232  = \$61 ;
+    if (rst) begin
+      \$232  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$233  = \$62 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$234  = \$65 ;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$235  = \$69 ;
+    if (rst) begin
+      \$235  = 53'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$236  = \$73 [3:0];
+    if (rst) begin
+      \$236  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$237  = \$signature__addr ;
     if (\$80 ) begin
-      \$220  = \$83 [2:0];
+      \$237  = \$83 [3:0];
     end
     if (rst) begin
-      \$220  = 3'h0;
+      \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$221  = rport__addr;
+    \$238  = rport__addr;
     if (\$87 ) begin
-      \$221  = \$90 [2:0];
+      \$238  = \$90 [3:0];
     end
     if (rst) begin
-      \$221  = 3'h0;
+      \$238  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$222  = \$103 [3:0];
+    \$239  = \$103 [3:0];
     if (rst) begin
-      \$222  = 4'h0;
+      \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$223  = o__valid;
+    \$240  = o__valid;
     if (\$105 ) begin
-      \$223  = \$107 ;
+      \$240  = \$107 ;
     end
     if (rst) begin
-      \$223  = 1'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$224  = o__payload;
+    \$241  = o__payload;
     if (\$105 ) begin
-      \$224  = \$109 ;
+      \$241  = \$109 ;
     end
     if (rst) begin
-      \$224  = 16'h0000;
+      \$241  = 16'h0000;
     end
   end
   assign i__ready = q_room;
@@ -26293,14 +27783,14 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \o__payload[1]  = o__payload[15:8];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
-  assign \$28  = { 1'h0, rq0_part0_0_r };
-  assign \$30  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$32  = { rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r, 17'h00000 };
-  assign \$34  = { rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r, 34'h000000000 };
-  assign \$53  = { 1'h0, rq1_part0_0_r };
-  assign \$55  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$57  = { rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r, 17'h00000 };
-  assign \$59  = { rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr, 34'h000000000 };
+  assign \$53  = { 1'h0, rq1_part0_0_rr };
+  assign \$55  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$57  = { rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr, 17'h00000 };
+  assign \$59  = { rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -26308,13 +27798,13 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire \$1 ;
   reg [22:0] \$10 ;
-  reg [8:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [16:0] \$106 ;
+  reg [7:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
   reg [16:0] \$107 ;
   reg [16:0] \$108 ;
   reg [16:0] \$109 ;
@@ -26323,39 +27813,44 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [16:0] \$111 ;
   reg [16:0] \$112 ;
   reg [16:0] \$113 ;
-  reg [22:0] \$114 ;
+  reg [16:0] \$114 ;
   reg [22:0] \$115 ;
-  reg \$116 ;
+  reg [22:0] \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [3:0] \$119 ;
+  reg \$119 ;
   wire [23:0] \$12 ;
-  reg \$120 ;
+  reg [3:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [3:0] \$123 ;
-  reg \$124 ;
+  reg \$123 ;
+  reg [3:0] \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [3:0] \$127 ;
-  reg \$128 ;
+  reg \$127 ;
+  reg [3:0] \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg [3:0] \$131 ;
-  reg \$132 ;
+  reg \$131 ;
+  reg [3:0] \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg [3:0] \$135 ;
-  reg [22:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg [2:0] \$139 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [2:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg \$142 ;
-  reg [45:0] \$143 ;
+  reg [3:0] \$140 ;
+  reg [22:0] \$141 ;
+  reg [22:0] \$142 ;
+  reg [3:0] \$143 ;
+  reg [2:0] \$144 ;
+  reg [2:0] \$145 ;
+  reg [3:0] \$146 ;
+  reg \$147 ;
+  reg [45:0] \$148 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -26371,23 +27866,23 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [8:0] \$26 ;
   wire [8:0] \$27 ;
   wire [15:0] \$28 ;
-  wire [15:0] \$29 ;
+  wire [8:0] \$29 ;
   wire \$3 ;
   wire [8:0] \$30 ;
   wire [8:0] \$31 ;
   wire [8:0] \$32 ;
-  wire [8:0] \$33 ;
+  wire [16:0] \$33 ;
   wire [16:0] \$34 ;
   wire [16:0] \$35 ;
   wire [16:0] \$36 ;
-  wire [16:0] \$37 ;
+  wire [17:0] \$37 ;
   wire [17:0] \$38 ;
-  wire [17:0] \$39 ;
+  wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [4:0] \$41 ;
-  wire \$42 ;
-  wire [5:0] \$43 ;
+  wire [4:0] \$40 ;
+  wire \$41 ;
+  wire [5:0] \$42 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -26397,17 +27892,17 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [3:0] \$52 ;
   wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [3:0] \$59 ;
   wire \$6 ;
   wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -26415,40 +27910,40 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [4:0] \$69 ;
   reg [22:0] \$7 ;
-  wire [3:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire [4:0] \$75 ;
+  wire [5:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [22:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire [45:0] \$82 ;
+  wire [45:0] \$81 ;
+  reg [3:0] \$82 ;
   reg [3:0] \$83 ;
-  reg [3:0] \$84 ;
+  reg \$84 ;
   reg \$85 ;
   reg \$86 ;
-  reg \$87 ;
-  reg [7:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg [7:0] \$87 ;
+  reg [15:0] \$88 ;
+  reg \$89 ;
   wire [23:0] \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
-  reg \$93 ;
-  reg [3:0] \$94 ;
+  reg [3:0] \$93 ;
+  reg [15:0] \$94 ;
   reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
-  reg [8:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [7:0] \$98 ;
+  reg [8:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$30  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -26467,6 +27962,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [15:0] i__payload;
@@ -26484,6 +27980,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -26491,6 +27988,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [45:0] o__payload;
   reg [45:0] o__payload = 46'h000000000000;
@@ -26518,7 +28016,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -26529,7 +28027,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$33  = 3'h0;
   wire [15:0] rport__data;
-  wire [45:0] \rport__data$83 ;
+  wire [45:0] \rport__data$89 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
@@ -26537,12 +28035,14 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
@@ -26551,6 +28051,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_1 = 8'h00;
+  reg [15:0] x_mid = 16'h0000;
   reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -26588,7 +28089,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [45:0] queue [6:0];
+  reg [45:0] queue [7:0];
   initial begin
     queue[0] = 46'h000000000000;
     queue[1] = 46'h000000000000;
@@ -26597,12 +28098,13 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     queue[4] = 46'h000000000000;
     queue[5] = 46'h000000000000;
     queue[6] = 46'h000000000000;
+    queue[7] = 46'h000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$24 )
       queue[\$signature__addr$30 ] <= q_in;
   end
-  assign \rport__data$83  = queue[\rport__addr$33 ];
+  assign \rport__data$89  = queue[\rport__addr$33 ];
   reg [31:0] rom0 [255:0];
   initial begin
     rom0[0] = 32'd4091538394;
@@ -26867,7 +28369,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -26877,11 +28379,11 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$13  = v6 & last6;
+  assign \$13  = v7 & last7;
   assign \$14  = ~ o__valid;
   assign \$15  = \$14  | o__ready;
   assign \$16  = | q_stored;
@@ -26893,186 +28395,197 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$26  = t + 1'h1;
   assign \$27  = \$25  ? 9'h000 : \$26 ;
   assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = $signed(x0_0) - $signed(8'h80);
-  assign \$31  = $signed(x0_1) - $signed(8'h80);
-  assign \$32  = $signed(x0_0) - $signed(8'h80);
-  assign \$33  = $signed(x0_1) - $signed(8'h80);
-  assign \$34  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$35  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$36  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$37  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$38  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$39  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$40  = issue & last_t;
-  assign \$41  = q_owed + \$40 ;
-  assign \$42  = o__valid & o__ready;
-  assign \$43  = \$41  - \$42 ;
-  assign \$44  = v6 & last6;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$46  & \$48 ;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$44  & \$50 ;
-  assign \$52  = \$signature__addr$30  == 3'h6;
-  assign \$53  = \$signature__addr$30  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \rport__addr$33  == 3'h6;
-  assign \$60  = \rport__addr$33  + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
-  assign \$62  = v6 & last6;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$62  & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = v6 & last6;
-  assign \$80  = \$78  | \$79 ;
-  assign \$81  = | q_stored;
-  assign \$82  = \$81  ? \rport__data$83  : q_in;
+  assign \$29  = $signed(x0_0) - $signed(8'h80);
+  assign \$30  = $signed(x0_1) - $signed(8'h80);
+  assign \$31  = $signed(x0_0) - $signed(8'h80);
+  assign \$32  = $signed(x0_1) - $signed(8'h80);
+  assign \$33  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$34  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$35  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$36  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$37  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$38  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$39  = issue & last_t;
+  assign \$40  = q_owed + \$39 ;
+  assign \$41  = o__valid & o__ready;
+  assign \$42  = \$40  - \$41 ;
+  assign \$43  = v7 & last7;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = | q_stored;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$43  & \$49 ;
+  assign \$51  = \$signature__addr$30  == 3'h7;
+  assign \$52  = \$signature__addr$30  + 1'h1;
+  assign \$53  = \$51  ? 4'h0 : \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = \rport__addr$33  == 3'h7;
+  assign \$59  = \rport__addr$33  + 1'h1;
+  assign \$60  = \$58  ? 4'h0 : \$59 ;
+  assign \$61  = v7 & last7;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$63  & \$65 ;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = \$61  & \$67 ;
+  assign \$69  = q_stored + \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = \$69  - \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = v7 & last7;
+  assign \$79  = \$77  | \$78 ;
+  assign \$80  = | q_stored;
+  assign \$81  = \$80  ? \rport__data$89  : q_in;
   always @(posedge clk)
-    nf_t <= \$83 ;
+    nf_t <= \$82 ;
   always @(posedge clk)
-    \$signature__addr  <= \$84 ;
+    \$signature__addr  <= \$83 ;
   always @(posedge clk)
-    reads_input_t <= \$85 ;
+    reads_input_t <= \$84 ;
   always @(posedge clk)
-    first_t <= \$86 ;
+    first_t <= \$85 ;
   always @(posedge clk)
-    last_t <= \$87 ;
+    last_t <= \$86 ;
   always @(posedge clk)
-    t <= \$88 ;
+    t <= \$87 ;
   always @(posedge clk)
-    x_reg <= \$89 ;
+    x_reg <= \$88 ;
   always @(posedge clk)
-    from_input <= \$90 ;
+    from_input <= \$89 ;
   always @(posedge clk)
-    v1 <= \$91 ;
+    v1 <= \$90 ;
   always @(posedge clk)
-    first1 <= \$92 ;
+    first1 <= \$91 ;
   always @(posedge clk)
-    last1 <= \$93 ;
+    last1 <= \$92 ;
   always @(posedge clk)
-    nf1 <= \$94 ;
+    nf1 <= \$93 ;
   always @(posedge clk)
-    port__addr <= \$95 ;
+    x_mid <= \$94 ;
   always @(posedge clk)
-    x0_0 <= \$96 ;
+    t_mid <= \$95 ;
   always @(posedge clk)
-    x0_1 <= \$97 ;
+    port__addr <= \$96 ;
   always @(posedge clk)
-    xoff0_0 <= \$98 ;
+    x0_0 <= \$97 ;
   always @(posedge clk)
-    w0_0 <= \$99 ;
+    x0_1 <= \$98 ;
   always @(posedge clk)
-    xoff0_1 <= \$100 ;
+    xoff0_0 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$101 ;
+    w0_0 <= \$100 ;
   always @(posedge clk)
-    xoff1_0 <= \$102 ;
+    xoff0_1 <= \$101 ;
   always @(posedge clk)
-    w1_0 <= \$103 ;
+    w0_1 <= \$102 ;
   always @(posedge clk)
-    xoff1_1 <= \$104 ;
+    xoff1_0 <= \$103 ;
   always @(posedge clk)
-    w1_1 <= \$105 ;
+    w1_0 <= \$104 ;
   always @(posedge clk)
-    prod0_0 <= \$106 ;
+    xoff1_1 <= \$105 ;
   always @(posedge clk)
-    prod0_1 <= \$107 ;
+    w1_1 <= \$106 ;
   always @(posedge clk)
-    prod1_0 <= \$108 ;
+    prod0_0 <= \$107 ;
   always @(posedge clk)
-    prod1_1 <= \$109 ;
+    prod0_1 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$110 ;
+    prod1_0 <= \$109 ;
   always @(posedge clk)
-    prod0_1_r <= \$111 ;
+    prod1_1 <= \$110 ;
   always @(posedge clk)
-    prod1_0_r <= \$112 ;
+    prod0_0_r <= \$111 ;
   always @(posedge clk)
-    prod1_1_r <= \$113 ;
+    prod0_1_r <= \$112 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$114 ;
+    prod1_0_r <= \$113 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$115 ;
+    prod1_1_r <= \$114 ;
   always @(posedge clk)
-    v2 <= \$116 ;
+    sum0_s0_0 <= \$115 ;
   always @(posedge clk)
-    first2 <= \$117 ;
+    sum1_s0_0 <= \$116 ;
   always @(posedge clk)
-    last2 <= \$118 ;
+    v2 <= \$117 ;
   always @(posedge clk)
-    nf2 <= \$119 ;
+    first2 <= \$118 ;
   always @(posedge clk)
-    v3 <= \$120 ;
+    last2 <= \$119 ;
   always @(posedge clk)
-    first3 <= \$121 ;
+    nf2 <= \$120 ;
   always @(posedge clk)
-    last3 <= \$122 ;
+    v3 <= \$121 ;
   always @(posedge clk)
-    nf3 <= \$123 ;
+    first3 <= \$122 ;
   always @(posedge clk)
-    v4 <= \$124 ;
+    last3 <= \$123 ;
   always @(posedge clk)
-    first4 <= \$125 ;
+    nf3 <= \$124 ;
   always @(posedge clk)
-    last4 <= \$126 ;
+    v4 <= \$125 ;
   always @(posedge clk)
-    nf4 <= \$127 ;
+    first4 <= \$126 ;
   always @(posedge clk)
-    v5 <= \$128 ;
+    last4 <= \$127 ;
   always @(posedge clk)
-    first5 <= \$129 ;
+    nf4 <= \$128 ;
   always @(posedge clk)
-    last5 <= \$130 ;
+    v5 <= \$129 ;
   always @(posedge clk)
-    nf5 <= \$131 ;
+    first5 <= \$130 ;
   always @(posedge clk)
-    v6 <= \$132 ;
+    last5 <= \$131 ;
   always @(posedge clk)
-    first6 <= \$133 ;
+    nf5 <= \$132 ;
   always @(posedge clk)
-    last6 <= \$134 ;
+    v6 <= \$133 ;
   always @(posedge clk)
-    nf6 <= \$135 ;
+    first6 <= \$134 ;
   always @(posedge clk)
-    acc0 <= \$136 ;
+    last6 <= \$135 ;
   always @(posedge clk)
-    acc1 <= \$137 ;
+    nf6 <= \$136 ;
   always @(posedge clk)
-    q_owed <= \$138 ;
+    v7 <= \$137 ;
   always @(posedge clk)
-    \$signature__addr$30  <= \$139 ;
+    first7 <= \$138 ;
   always @(posedge clk)
-    \rport__addr$33  <= \$140 ;
+    last7 <= \$139 ;
   always @(posedge clk)
-    q_stored <= \$141 ;
+    nf7 <= \$140 ;
   always @(posedge clk)
-    o__valid <= \$142 ;
+    acc0 <= \$141 ;
   always @(posedge clk)
-    o__payload <= \$143 ;
+    acc1 <= \$142 ;
+  always @(posedge clk)
+    q_owed <= \$143 ;
+  always @(posedge clk)
+    \$signature__addr$30  <= \$144 ;
+  always @(posedge clk)
+    \rport__addr$33  <= \$145 ;
+  always @(posedge clk)
+    q_stored <= \$146 ;
+  always @(posedge clk)
+    o__valid <= \$147 ;
+  always @(posedge clk)
+    o__payload <= \$148 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$7  = 23'h00164f;
       4'h1:
@@ -27110,7 +28623,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$10  = 23'h000dec;
       4'h1:
@@ -29737,9 +31250,19 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$83  = nf_t;
+    \$82  = nf_t;
     if (issue) begin
-      \$83  = \$20 ;
+      \$82  = \$20 ;
+    end
+    if (rst) begin
+      \$82  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$83  = \$signature__addr ;
+    if (issue) begin
+      \$83  = \$21 ;
     end
     if (rst) begin
       \$83  = 4'h0;
@@ -29747,19 +31270,19 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$84  = \$signature__addr ;
+    \$84  = reads_input_t;
     if (issue) begin
-      \$84  = \$21 ;
+      \$84  = \$22 ;
     end
     if (rst) begin
-      \$84  = 4'h0;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$85  = reads_input_t;
+    \$85  = first_t;
     if (issue) begin
-      \$85  = \$22 ;
+      \$85  = \$23 ;
     end
     if (rst) begin
       \$85  = 1'h1;
@@ -29767,74 +31290,71 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$86  = first_t;
+    \$86  = last_t;
     if (issue) begin
-      \$86  = \$23 ;
+      \$86  = \$24 ;
     end
     if (rst) begin
-      \$86  = 1'h1;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$87  = last_t;
+    \$87  = t;
     if (issue) begin
-      \$87  = \$24 ;
+      \$87  = \$27 [7:0];
     end
     if (rst) begin
-      \$87  = 1'h0;
+      \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$88  = t;
-    if (issue) begin
-      \$88  = \$27 [7:0];
-    end
+    \$88  = i__payload;
     if (rst) begin
-      \$88  = 8'h00;
+      \$88  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$89  = i__payload;
+    \$89  = reads_input_t;
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$90  = reads_input_t;
+    \$90  = issue;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$91  = issue;
+    \$91  = first_t;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$92  = first_t;
+    \$92  = last_t;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$93  = last_t;
+    \$93  = nf_t;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$94  = nf_t;
+    \$94  = \$28 ;
     if (rst) begin
-      \$94  = 4'h0;
+      \$94  = 16'h0000;
     end
   end
   always @* begin
@@ -29846,356 +31366,391 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$96  = \$28 [7:0];
+    \$96  = t_mid;
     if (rst) begin
       \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$97  = \$29 [15:8];
+    \$97  = x_mid[7:0];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$98  = \$30 ;
+    \$98  = x_mid[15:8];
     if (rst) begin
-      \$98  = 9'h000;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$99  = port__data[7:0];
+    \$99  = \$29 ;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = \$31 ;
+    \$100  = port__data[7:0];
     if (rst) begin
-      \$100  = 9'h000;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = port__data[15:8];
+    \$101  = \$30 ;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = \$32 ;
+    \$102  = port__data[15:8];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = port__data[23:16];
+    \$103  = \$31 ;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = \$33 ;
+    \$104  = port__data[23:16];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = port__data[31:24];
+    \$105  = \$32 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = \$34 ;
+    \$106  = port__data[31:24];
     if (rst) begin
-      \$106  = 17'h00000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = \$35 ;
+    \$107  = \$33 ;
     if (rst) begin
       \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = \$36 ;
+    \$108  = \$34 ;
     if (rst) begin
       \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = \$37 ;
+    \$109  = \$35 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = prod0_0;
+    \$110  = \$36 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = prod0_1;
+    \$111  = prod0_0;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = prod1_0;
+    \$112  = prod0_1;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$113  = prod1_1;
+    \$113  = prod1_0;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = { \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38  };
+    \$114  = prod1_1;
     if (rst) begin
-      \$114  = 23'h000000;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = { \$39 [17], \$39 [17], \$39 [17], \$39 [17], \$39 [17], \$39  };
+    \$115  = { \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37  };
     if (rst) begin
       \$115  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = v1;
+    \$116  = { \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38  };
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = first1;
+    \$117  = v1;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = last1;
+    \$118  = first1;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = nf1;
+    \$119  = last1;
     if (rst) begin
-      \$119  = 4'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = v2;
+    \$120  = nf1;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = first2;
+    \$121  = v2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = last2;
+    \$122  = first2;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = nf2;
+    \$123  = last2;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = v3;
+    \$124  = nf2;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = first3;
+    \$125  = v3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = last3;
+    \$126  = first3;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = nf3;
+    \$127  = last3;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = v4;
+    \$128  = nf3;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = first4;
+    \$129  = v4;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = last4;
+    \$130  = first4;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = nf4;
+    \$131  = last4;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = v5;
+    \$132  = nf4;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = first5;
+    \$133  = v5;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = last5;
+    \$134  = first5;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = nf5;
+    \$135  = last5;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = acc0;
-    if (v6) begin
-      \$136  = \$9 [22:0];
-    end
+    \$136  = nf5;
     if (rst) begin
-      \$136  = 23'h000000;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$137  = acc1;
-    if (v6) begin
-      \$137  = \$12 [22:0];
-    end
+    \$137  = v6;
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$138  = \$43 [3:0];
+    \$138  = first6;
     if (rst) begin
-      \$138  = 4'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$139  = \$signature__addr$30 ;
-    if (\$51 ) begin
-      \$139  = \$54 [2:0];
-    end
+    \$139  = last6;
     if (rst) begin
-      \$139  = 3'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$140  = \rport__addr$33 ;
-    if (\$58 ) begin
-      \$140  = \$61 [2:0];
-    end
+    \$140  = nf6;
     if (rst) begin
-      \$140  = 3'h0;
+      \$140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$141  = \$75 [2:0];
+    \$141  = acc0;
+    if (v7) begin
+      \$141  = \$9 [22:0];
+    end
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$142  = o__valid;
-    if (\$77 ) begin
-      \$142  = \$80 ;
+    \$142  = acc1;
+    if (v7) begin
+      \$142  = \$12 [22:0];
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$143  = o__payload;
-    if (\$77 ) begin
-      \$143  = \$82 ;
+    \$143  = \$42 [3:0];
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$144  = \$signature__addr$30 ;
+    if (\$50 ) begin
+      \$144  = \$53 [2:0];
     end
     if (rst) begin
-      \$143  = 46'h000000000000;
+      \$144  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$145  = \rport__addr$33 ;
+    if (\$57 ) begin
+      \$145  = \$60 [2:0];
+    end
+    if (rst) begin
+      \$145  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$146  = \$74 [3:0];
+    if (rst) begin
+      \$146  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$147  = o__valid;
+    if (\$76 ) begin
+      \$147  = \$79 ;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$148  = o__payload;
+    if (\$76 ) begin
+      \$148  = \$81 ;
+    end
+    if (rst) begin
+      \$148  = 46'h000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -30242,7 +31797,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [24:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
   reg [24:0] \$120 ;
   reg [24:0] \$121 ;
@@ -30250,17 +31805,17 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$123 ;
   reg [24:0] \$124 ;
   reg [24:0] \$125 ;
-  reg [5:0] \$126 ;
-  reg [5:0] \$127 ;
+  reg [24:0] \$126 ;
+  reg [24:0] \$127 ;
   reg [5:0] \$128 ;
   reg [5:0] \$129 ;
   wire \$13 ;
   reg [5:0] \$130 ;
   reg [5:0] \$131 ;
   reg [5:0] \$132 ;
-  reg [31:0] \$133 ;
-  reg [31:0] \$134 ;
-  reg [31:0] \$135 ;
+  reg [5:0] \$133 ;
+  reg [5:0] \$134 ;
+  reg [5:0] \$135 ;
   reg [31:0] \$136 ;
   reg [31:0] \$137 ;
   reg [31:0] \$138 ;
@@ -30273,95 +31828,112 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] \$144 ;
   reg [31:0] \$145 ;
   reg [31:0] \$146 ;
-  reg [22:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [31:0] \$147 ;
+  reg [31:0] \$148 ;
+  reg [31:0] \$149 ;
   wire \$15 ;
-  reg [33:0] \$150 ;
-  reg [33:0] \$151 ;
-  reg [16:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [24:0] \$154 ;
-  reg [24:0] \$155 ;
-  reg [5:0] \$156 ;
-  reg [16:0] \$157 ;
-  reg [22:0] \$158 ;
-  reg [22:0] \$159 ;
+  reg [31:0] \$150 ;
+  reg [31:0] \$151 ;
+  reg [22:0] \$152 ;
+  reg [16:0] \$153 ;
+  reg [16:0] \$154 ;
+  reg [33:0] \$155 ;
+  reg [33:0] \$156 ;
+  reg [33:0] \$157 ;
+  reg [16:0] \$158 ;
+  reg [7:0] \$159 ;
   wire \$16 ;
-  reg [5:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [13:0] \$162 ;
-  reg [13:0] \$163 ;
-  reg [47:0] \$164 ;
-  reg [47:0] \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [49:0] \$168 ;
-  reg [24:0] \$169 ;
+  reg [24:0] \$160 ;
+  reg [24:0] \$161 ;
+  reg [24:0] \$162 ;
+  reg [5:0] \$163 ;
+  reg [16:0] \$164 ;
+  reg [22:0] \$165 ;
+  reg [22:0] \$166 ;
+  reg [22:0] \$167 ;
+  reg [5:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [24:0] \$170 ;
-  reg [24:0] \$171 ;
-  reg [24:0] \$172 ;
-  reg [24:0] \$173 ;
-  reg [24:0] \$174 ;
-  reg [24:0] \$175 ;
-  reg [5:0] \$176 ;
-  reg [5:0] \$177 ;
-  reg [5:0] \$178 ;
-  reg [5:0] \$179 ;
+  reg [13:0] \$170 ;
+  reg [13:0] \$171 ;
+  reg [13:0] \$172 ;
+  reg [47:0] \$173 ;
+  reg [47:0] \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg [49:0] \$177 ;
+  reg [24:0] \$178 ;
+  reg [24:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [5:0] \$180 ;
-  reg [5:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [31:0] \$183 ;
-  reg [31:0] \$184 ;
-  reg [31:0] \$185 ;
-  reg [31:0] \$186 ;
-  reg [31:0] \$187 ;
-  reg [31:0] \$188 ;
-  reg [31:0] \$189 ;
+  reg [24:0] \$180 ;
+  reg [24:0] \$181 ;
+  reg [24:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
+  reg [5:0] \$186 ;
+  reg [5:0] \$187 ;
+  reg [5:0] \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
-  reg [31:0] \$190 ;
-  reg [31:0] \$191 ;
-  reg [31:0] \$192 ;
-  reg [31:0] \$193 ;
+  reg [5:0] \$190 ;
+  reg [5:0] \$191 ;
+  reg [5:0] \$192 ;
+  reg [5:0] \$193 ;
   reg [31:0] \$194 ;
   reg [31:0] \$195 ;
   reg [31:0] \$196 ;
-  reg [22:0] \$197 ;
-  reg [16:0] \$198 ;
-  reg [16:0] \$199 ;
+  reg [31:0] \$197 ;
+  reg [31:0] \$198 ;
+  reg [31:0] \$199 ;
   wire \$2 ;
   reg [24:0] \$20 ;
-  reg [33:0] \$200 ;
-  reg [33:0] \$201 ;
-  reg [16:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [5:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [22:0] \$208 ;
-  reg [22:0] \$209 ;
+  reg [31:0] \$200 ;
+  reg [31:0] \$201 ;
+  reg [31:0] \$202 ;
+  reg [31:0] \$203 ;
+  reg [31:0] \$204 ;
+  reg [31:0] \$205 ;
+  reg [31:0] \$206 ;
+  reg [31:0] \$207 ;
+  reg [31:0] \$208 ;
+  reg [31:0] \$209 ;
   reg [5:0] \$21 ;
-  reg [5:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [13:0] \$212 ;
-  reg [13:0] \$213 ;
-  reg [47:0] \$214 ;
-  reg [47:0] \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg [49:0] \$218 ;
-  reg [3:0] \$219 ;
+  reg [22:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [33:0] \$213 ;
+  reg [33:0] \$214 ;
+  reg [33:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   reg [31:0] \$22 ;
-  reg [2:0] \$220 ;
-  reg [2:0] \$221 ;
-  reg [3:0] \$222 ;
-  reg \$223 ;
-  reg [15:0] \$224 ;
+  reg [24:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [22:0] \$223 ;
+  reg [22:0] \$224 ;
+  reg [22:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [13:0] \$228 ;
+  reg [13:0] \$229 ;
   reg [31:0] \$23 ;
+  reg [13:0] \$230 ;
+  reg [47:0] \$231 ;
+  reg [47:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [49:0] \$235 ;
+  reg [3:0] \$236 ;
+  reg [3:0] \$237 ;
+  reg [3:0] \$238 ;
+  reg [3:0] \$239 ;
   wire [33:0] \$24 ;
+  reg \$240 ;
+  reg [15:0] \$241 ;
   wire [24:0] \$25 ;
   wire [22:0] \$26 ;
   wire [13:0] \$27 ;
@@ -30425,16 +31997,16 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire [49:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [3:0] \$82 ;
-  wire [3:0] \$83 ;
+  wire [4:0] \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [3:0] \$89 ;
+  wire [4:0] \$89 ;
   wire \$9 ;
-  wire [3:0] \$90 ;
+  wire [4:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
@@ -30444,7 +32016,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$97 ;
   wire [4:0] \$98 ;
   wire \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -30471,12 +32043,12 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
@@ -30488,6 +32060,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq0_half_5 = 32'd0;
   reg [31:0] rq0_half_6 = 32'd0;
   reg [31:0] rq0_half_7 = 32'd0;
+  reg [31:0] rq0_half_8 = 32'd0;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -30499,6 +32072,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq0_mask_5 = 32'd0;
   reg [31:0] rq0_mask_6 = 32'd0;
   reg [31:0] rq0_mask_7 = 32'd0;
+  reg [31:0] rq0_mask_8 = 32'd0;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -30506,14 +32080,19 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [22:0] rq0_part1_0 = 23'h000000;
   reg [22:0] rq0_part1_0_r = 23'h000000;
+  reg [22:0] rq0_part1_0_rr = 23'h000000;
   reg [13:0] rq0_part1_1 = 14'h0000;
   reg [13:0] rq0_part1_1_r = 14'h0000;
+  reg [13:0] rq0_part1_1_rr = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -30523,6 +32102,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -30539,6 +32119,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq1_half_5 = 32'd0;
   reg [31:0] rq1_half_6 = 32'd0;
   reg [31:0] rq1_half_7 = 32'd0;
+  reg [31:0] rq1_half_8 = 32'd0;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -30550,6 +32131,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [31:0] rq1_mask_5 = 32'd0;
   reg [31:0] rq1_mask_6 = 32'd0;
   reg [31:0] rq1_mask_7 = 32'd0;
+  reg [31:0] rq1_mask_8 = 32'd0;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -30557,14 +32139,19 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [22:0] rq1_part1_0 = 23'h000000;
   reg [22:0] rq1_part1_0_r = 23'h000000;
+  reg [22:0] rq1_part1_0_rr = 23'h000000;
   reg [13:0] rq1_part1_1 = 14'h0000;
   reg [13:0] rq1_part1_1_r = 14'h0000;
+  reg [13:0] rq1_part1_1_rr = 14'h0000;
   reg [47:0] rq1_prod = 48'h000000000000;
   wire [47:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -30574,6 +32161,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -30588,9 +32176,10 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [7:0];
+  reg [15:0] queue [8:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -30600,15 +32189,16 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 16'h0000;
     queue[6] = 16'h0000;
     queue[7] = 16'h0000;
+    queue[8] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_5 };
-  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_6 };
+  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
@@ -30623,7 +32213,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_7 & \$14 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
   assign \$15  = i__valid & q_room;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
@@ -30637,10 +32227,10 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$31  = \$29  + \$30 ;
   assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$37  = rq0_rem > rq0_half_5;
-  assign \$38  = rq0_rem == rq0_half_5;
-  assign \$39  = | rq0_half_5;
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
   assign \$40  = \$38  & \$39 ;
   assign \$41  = $signed(8'h80) + $signed(rq0_floor);
   assign \$42  = rq0_tie & rq0_floor[0];
@@ -30654,10 +32244,10 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$56  = \$54  + \$55 ;
   assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
   assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$62  = rq1_rem > rq1_half_5;
-  assign \$63  = rq1_rem == rq1_half_5;
-  assign \$64  = | rq1_half_5;
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$62  = rq1_rem > rq1_half_6;
+  assign \$63  = rq1_rem == rq1_half_6;
+  assign \$64  = | rq1_half_6;
   assign \$65  = \$63  & \$64 ;
   assign \$66  = $signed(8'h80) + $signed(rq1_floor);
   assign \$67  = rq1_tie & rq1_floor[0];
@@ -30673,24 +32263,24 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$77  = ~ \$76 ;
   assign \$78  = \$75  & \$77 ;
   assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_7 & \$79 ;
-  assign \$81  = \$signature__addr  == 3'h7;
+  assign \$80  = rq_valid_8 & \$79 ;
+  assign \$81  = \$signature__addr  == 4'h8;
   assign \$82  = \$signature__addr  + 1'h1;
-  assign \$83  = \$81  ? 4'h0 : \$82 ;
+  assign \$83  = \$81  ? 5'h00 : \$82 ;
   assign \$84  = ~ o__valid;
   assign \$85  = \$84  | o__ready;
   assign \$86  = | q_stored;
   assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 3'h7;
+  assign \$88  = rport__addr == 4'h8;
   assign \$89  = rport__addr + 1'h1;
-  assign \$90  = \$88  ? 4'h0 : \$89 ;
+  assign \$90  = \$88  ? 5'h00 : \$89 ;
   assign \$91  = ~ o__valid;
   assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
   assign \$94  = ~ \$93 ;
   assign \$95  = \$92  & \$94 ;
   assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_7 & \$96 ;
+  assign \$97  = rq_valid_8 & \$96 ;
   assign \$98  = q_stored + \$97 ;
   assign \$99  = ~ o__valid;
   assign \$100  = \$99  | o__ready;
@@ -30700,7 +32290,7 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$104  = ~ o__valid;
   assign \$105  = \$104  | o__ready;
   assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_7;
+  assign \$107  = \$106  | rq_valid_8;
   assign \$108  = | q_stored;
   assign \$109  = \$108  ? rport__data : q_in;
   always @(posedge clk)
@@ -30722,217 +32312,251 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$118 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$119 ;
+    rq_valid_9 <= \$119 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$120 ;
+    rq0_mult_1 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$121 ;
+    rq0_mult_2 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$122 ;
+    rq0_mult_3 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$123 ;
+    rq0_mult_4 <= \$123 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$124 ;
+    rq0_mult_5 <= \$124 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$125 ;
+    rq0_mult_6 <= \$125 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$126 ;
+    rq0_mult_7 <= \$126 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$127 ;
+    rq0_mult_8 <= \$127 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$128 ;
+    rq0_shift_1 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$129 ;
+    rq0_shift_2 <= \$129 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$130 ;
+    rq0_shift_3 <= \$130 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$131 ;
+    rq0_shift_4 <= \$131 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$132 ;
+    rq0_shift_5 <= \$132 ;
   always @(posedge clk)
-    rq0_half_1 <= \$133 ;
+    rq0_shift_6 <= \$133 ;
   always @(posedge clk)
-    rq0_half_2 <= \$134 ;
+    rq0_shift_7 <= \$134 ;
   always @(posedge clk)
-    rq0_half_3 <= \$135 ;
+    rq0_shift_8 <= \$135 ;
   always @(posedge clk)
-    rq0_half_4 <= \$136 ;
+    rq0_half_1 <= \$136 ;
   always @(posedge clk)
-    rq0_half_5 <= \$137 ;
+    rq0_half_2 <= \$137 ;
   always @(posedge clk)
-    rq0_half_6 <= \$138 ;
+    rq0_half_3 <= \$138 ;
   always @(posedge clk)
-    rq0_half_7 <= \$139 ;
+    rq0_half_4 <= \$139 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$140 ;
+    rq0_half_5 <= \$140 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$141 ;
+    rq0_half_6 <= \$141 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$142 ;
+    rq0_half_7 <= \$142 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$143 ;
+    rq0_half_8 <= \$143 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$144 ;
+    rq0_mask_1 <= \$144 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$145 ;
+    rq0_mask_2 <= \$145 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$146 ;
+    rq0_mask_3 <= \$146 ;
   always @(posedge clk)
-    rq0_x <= \$147 ;
+    rq0_mask_4 <= \$147 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$148 ;
+    rq0_mask_5 <= \$148 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$149 ;
+    rq0_mask_6 <= \$149 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$150 ;
+    rq0_mask_7 <= \$150 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$151 ;
+    rq0_mask_8 <= \$151 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$152 ;
+    rq0_x <= \$152 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$153 ;
+    rq0_x0_0 <= \$153 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$154 ;
+    rq0_m0_0 <= \$154 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$155 ;
+    rq0_part0_0 <= \$155 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$156 ;
+    rq0_part0_0_r <= \$156 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$157 ;
+    rq0_part0_0_rr <= \$157 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$158 ;
+    rq0_x0_1 <= \$158 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$159 ;
+    rq0_m0_1 <= \$159 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$160 ;
+    rq0_part0_1 <= \$160 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$161 ;
+    rq0_part0_1_r <= \$161 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$162 ;
+    rq0_part0_1_rr <= \$162 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$163 ;
+    rq0_x1_0 <= \$163 ;
   always @(posedge clk)
-    rq0_prod <= \$164 ;
+    rq0_m1_0 <= \$164 ;
   always @(posedge clk)
-    rq0_floor <= \$165 ;
+    rq0_part1_0 <= \$165 ;
   always @(posedge clk)
-    rq0_above <= \$166 ;
+    rq0_part1_0_r <= \$166 ;
   always @(posedge clk)
-    rq0_tie <= \$167 ;
+    rq0_part1_0_rr <= \$167 ;
   always @(posedge clk)
-    rq0_code <= \$168 ;
+    rq0_x1_1 <= \$168 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$169 ;
+    rq0_m1_1 <= \$169 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$170 ;
+    rq0_part1_1 <= \$170 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$171 ;
+    rq0_part1_1_r <= \$171 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$172 ;
+    rq0_part1_1_rr <= \$172 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$173 ;
+    rq0_prod <= \$173 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$174 ;
+    rq0_floor <= \$174 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$175 ;
+    rq0_above <= \$175 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$176 ;
+    rq0_tie <= \$176 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$177 ;
+    rq0_code <= \$177 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$178 ;
+    rq1_mult_1 <= \$178 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$179 ;
+    rq1_mult_2 <= \$179 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$180 ;
+    rq1_mult_3 <= \$180 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$181 ;
+    rq1_mult_4 <= \$181 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$182 ;
+    rq1_mult_5 <= \$182 ;
   always @(posedge clk)
-    rq1_half_1 <= \$183 ;
+    rq1_mult_6 <= \$183 ;
   always @(posedge clk)
-    rq1_half_2 <= \$184 ;
+    rq1_mult_7 <= \$184 ;
   always @(posedge clk)
-    rq1_half_3 <= \$185 ;
+    rq1_mult_8 <= \$185 ;
   always @(posedge clk)
-    rq1_half_4 <= \$186 ;
+    rq1_shift_1 <= \$186 ;
   always @(posedge clk)
-    rq1_half_5 <= \$187 ;
+    rq1_shift_2 <= \$187 ;
   always @(posedge clk)
-    rq1_half_6 <= \$188 ;
+    rq1_shift_3 <= \$188 ;
   always @(posedge clk)
-    rq1_half_7 <= \$189 ;
+    rq1_shift_4 <= \$189 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$190 ;
+    rq1_shift_5 <= \$190 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$191 ;
+    rq1_shift_6 <= \$191 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$192 ;
+    rq1_shift_7 <= \$192 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$193 ;
+    rq1_shift_8 <= \$193 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$194 ;
+    rq1_half_1 <= \$194 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$195 ;
+    rq1_half_2 <= \$195 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$196 ;
+    rq1_half_3 <= \$196 ;
   always @(posedge clk)
-    rq1_x <= \$197 ;
+    rq1_half_4 <= \$197 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$198 ;
+    rq1_half_5 <= \$198 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$199 ;
+    rq1_half_6 <= \$199 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$200 ;
+    rq1_half_7 <= \$200 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$201 ;
+    rq1_half_8 <= \$201 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$202 ;
+    rq1_mask_1 <= \$202 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$203 ;
+    rq1_mask_2 <= \$203 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$204 ;
+    rq1_mask_3 <= \$204 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$205 ;
+    rq1_mask_4 <= \$205 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$206 ;
+    rq1_mask_5 <= \$206 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$207 ;
+    rq1_mask_6 <= \$207 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$208 ;
+    rq1_mask_7 <= \$208 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$209 ;
+    rq1_mask_8 <= \$209 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$210 ;
+    rq1_x <= \$210 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$211 ;
+    rq1_x0_0 <= \$211 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$212 ;
+    rq1_m0_0 <= \$212 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$213 ;
+    rq1_part0_0 <= \$213 ;
   always @(posedge clk)
-    rq1_prod <= \$214 ;
+    rq1_part0_0_r <= \$214 ;
   always @(posedge clk)
-    rq1_floor <= \$215 ;
+    rq1_part0_0_rr <= \$215 ;
   always @(posedge clk)
-    rq1_above <= \$216 ;
+    rq1_x0_1 <= \$216 ;
   always @(posedge clk)
-    rq1_tie <= \$217 ;
+    rq1_m0_1 <= \$217 ;
   always @(posedge clk)
-    rq1_code <= \$218 ;
+    rq1_part0_1 <= \$218 ;
   always @(posedge clk)
-    q_owed <= \$219 ;
+    rq1_part0_1_r <= \$219 ;
   always @(posedge clk)
-    \$signature__addr  <= \$220 ;
+    rq1_part0_1_rr <= \$220 ;
   always @(posedge clk)
-    rport__addr <= \$221 ;
+    rq1_x1_0 <= \$221 ;
   always @(posedge clk)
-    q_stored <= \$222 ;
+    rq1_m1_0 <= \$222 ;
   always @(posedge clk)
-    o__valid <= \$223 ;
+    rq1_part1_0 <= \$223 ;
   always @(posedge clk)
-    o__payload <= \$224 ;
+    rq1_part1_0_r <= \$224 ;
+  always @(posedge clk)
+    rq1_part1_0_rr <= \$225 ;
+  always @(posedge clk)
+    rq1_x1_1 <= \$226 ;
+  always @(posedge clk)
+    rq1_m1_1 <= \$227 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$228 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$229 ;
+  always @(posedge clk)
+    rq1_part1_1_rr <= \$230 ;
+  always @(posedge clk)
+    rq1_prod <= \$231 ;
+  always @(posedge clk)
+    rq1_floor <= \$232 ;
+  always @(posedge clk)
+    rq1_above <= \$233 ;
+  always @(posedge clk)
+    rq1_tie <= \$234 ;
+  always @(posedge clk)
+    rq1_code <= \$235 ;
+  always @(posedge clk)
+    q_owed <= \$236 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$237 ;
+  always @(posedge clk)
+    rport__addr <= \$238 ;
+  always @(posedge clk)
+    q_stored <= \$239 ;
+  always @(posedge clk)
+    o__valid <= \$240 ;
+  always @(posedge clk)
+    o__payload <= \$241 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     (* full_case = 32'd1 *)
@@ -31305,756 +32929,875 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$119  = \$20 ;
+    \$119  = rq_valid_8;
     if (rst) begin
-      \$119  = 25'h0000000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$120  = rq0_mult_1;
+    \$120  = \$20 ;
     if (rst) begin
       \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$121  = rq0_mult_2;
+    \$121  = rq0_mult_1;
     if (rst) begin
       \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$122  = rq0_mult_3;
+    \$122  = rq0_mult_2;
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$123  = rq0_mult_4;
+    \$123  = rq0_mult_3;
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$124  = rq0_mult_5;
+    \$124  = rq0_mult_4;
     if (rst) begin
       \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$125  = rq0_mult_6;
+    \$125  = rq0_mult_5;
     if (rst) begin
       \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$126  = \$21 ;
+    \$126  = rq0_mult_6;
     if (rst) begin
-      \$126  = 6'h00;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$127  = rq0_shift_1;
+    \$127  = rq0_mult_7;
     if (rst) begin
-      \$127  = 6'h00;
+      \$127  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$128  = rq0_shift_2;
+    \$128  = \$21 ;
     if (rst) begin
       \$128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$129  = rq0_shift_3;
+    \$129  = rq0_shift_1;
     if (rst) begin
       \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$130  = rq0_shift_4;
+    \$130  = rq0_shift_2;
     if (rst) begin
       \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$131  = rq0_shift_5;
+    \$131  = rq0_shift_3;
     if (rst) begin
       \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$132  = rq0_shift_6;
+    \$132  = rq0_shift_4;
     if (rst) begin
       \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$133  = \$22 ;
+    \$133  = rq0_shift_5;
     if (rst) begin
-      \$133  = 32'd0;
+      \$133  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$134  = rq0_half_1;
+    \$134  = rq0_shift_6;
     if (rst) begin
-      \$134  = 32'd0;
+      \$134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$135  = rq0_half_2;
+    \$135  = rq0_shift_7;
     if (rst) begin
-      \$135  = 32'd0;
+      \$135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$136  = rq0_half_3;
+    \$136  = \$22 ;
     if (rst) begin
       \$136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$137  = rq0_half_4;
+    \$137  = rq0_half_1;
     if (rst) begin
       \$137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$138  = rq0_half_5;
+    \$138  = rq0_half_2;
     if (rst) begin
       \$138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$139  = rq0_half_6;
+    \$139  = rq0_half_3;
     if (rst) begin
       \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$140  = \$23 ;
+    \$140  = rq0_half_4;
     if (rst) begin
       \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$141  = rq0_mask_1;
+    \$141  = rq0_half_5;
     if (rst) begin
       \$141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$142  = rq0_mask_2;
+    \$142  = rq0_half_6;
     if (rst) begin
       \$142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$143  = rq0_mask_3;
+    \$143  = rq0_half_7;
     if (rst) begin
       \$143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$144  = rq0_mask_4;
+    \$144  = \$23 ;
     if (rst) begin
       \$144  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$145  = rq0_mask_5;
+    \$145  = rq0_mask_1;
     if (rst) begin
       \$145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$146  = rq0_mask_6;
+    \$146  = rq0_mask_2;
     if (rst) begin
       \$146  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$147  = i__payload[22:0];
+    \$147  = rq0_mask_3;
     if (rst) begin
-      \$147  = 23'h000000;
+      \$147  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$148  = rq0_x[16:0];
+    \$148  = rq0_mask_4;
     if (rst) begin
-      \$148  = 17'h00000;
+      \$148  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_mask_5;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$150  = \$24 ;
+    \$150  = rq0_mask_6;
     if (rst) begin
-      \$150  = 34'h000000000;
+      \$150  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$151  = rq0_part0_0;
+    \$151  = rq0_mask_7;
     if (rst) begin
-      \$151  = 34'h000000000;
+      \$151  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$152  = rq0_x[16:0];
+    \$152  = i__payload[22:0];
     if (rst) begin
-      \$152  = 17'h00000;
+      \$152  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$153  = rq0_mult_1[24:17];
+    \$153  = rq0_x[16:0];
     if (rst) begin
-      \$153  = 8'h00;
+      \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$154  = \$25 ;
+    \$154  = rq0_mult_1[16:0];
     if (rst) begin
-      \$154  = 25'h0000000;
+      \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$155  = rq0_part0_1;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 25'h0000000;
+      \$155  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$156  = rq0_x[22:17];
+    \$156  = rq0_part0_0;
     if (rst) begin
-      \$156  = 6'h00;
+      \$156  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$157  = rq0_mult_1[16:0];
+    \$157  = rq0_part0_0_r;
     if (rst) begin
-      \$157  = 17'h00000;
+      \$157  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$158  = \$26 ;
+    \$158  = rq0_x[16:0];
     if (rst) begin
-      \$158  = 23'h000000;
+      \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$159  = rq0_part1_0;
+    \$159  = rq0_mult_1[24:17];
     if (rst) begin
-      \$159  = 23'h000000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$160  = rq0_x[22:17];
+    \$160  = \$25 ;
     if (rst) begin
-      \$160  = 6'h00;
+      \$160  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$161  = rq0_mult_1[24:17];
+    \$161  = rq0_part0_1;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$162  = \$27 ;
+    \$162  = rq0_part0_1_r;
     if (rst) begin
-      \$162  = 14'h0000;
+      \$162  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$163  = rq0_part1_1;
+    \$163  = rq0_x[22:17];
     if (rst) begin
-      \$163  = 14'h0000;
+      \$163  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$164  = \$35 [47:0];
+    \$164  = rq0_mult_1[16:0];
     if (rst) begin
-      \$164  = 48'h000000000000;
+      \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$165  = \$36 ;
+    \$165  = \$26 ;
     if (rst) begin
-      \$165  = 48'h000000000000;
+      \$165  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$166  = \$37 ;
+    \$166  = rq0_part1_0;
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$167  = \$40 ;
+    \$167  = rq0_part1_0_r;
     if (rst) begin
-      \$167  = 1'h0;
+      \$167  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$168  = \$44 ;
+    \$168  = rq0_x[22:17];
     if (rst) begin
-      \$168  = 50'h0000000000000;
+      \$168  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$169  = \$45 ;
+    \$169  = rq0_mult_1[24:17];
     if (rst) begin
-      \$169  = 25'h0000000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$170  = rq1_mult_1;
+    \$170  = \$27 ;
     if (rst) begin
-      \$170  = 25'h0000000;
+      \$170  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$171  = rq1_mult_2;
+    \$171  = rq0_part1_1;
     if (rst) begin
-      \$171  = 25'h0000000;
+      \$171  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$172  = rq1_mult_3;
+    \$172  = rq0_part1_1_r;
     if (rst) begin
-      \$172  = 25'h0000000;
+      \$172  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$173  = rq1_mult_4;
+    \$173  = \$35 [47:0];
     if (rst) begin
-      \$173  = 25'h0000000;
+      \$173  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$174  = rq1_mult_5;
+    \$174  = \$36 ;
     if (rst) begin
-      \$174  = 25'h0000000;
+      \$174  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$175  = rq1_mult_6;
+    \$175  = \$37 ;
     if (rst) begin
-      \$175  = 25'h0000000;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$176  = \$46 ;
+    \$176  = \$40 ;
     if (rst) begin
-      \$176  = 6'h00;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$177  = rq1_shift_1;
+    \$177  = \$44 ;
     if (rst) begin
-      \$177  = 6'h00;
+      \$177  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$178  = rq1_shift_2;
+    \$178  = \$45 ;
     if (rst) begin
-      \$178  = 6'h00;
+      \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$179  = rq1_shift_3;
+    \$179  = rq1_mult_1;
     if (rst) begin
-      \$179  = 6'h00;
+      \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$180  = rq1_shift_4;
+    \$180  = rq1_mult_2;
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$181  = rq1_shift_5;
+    \$181  = rq1_mult_3;
     if (rst) begin
-      \$181  = 6'h00;
+      \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$182  = rq1_shift_6;
+    \$182  = rq1_mult_4;
     if (rst) begin
-      \$182  = 6'h00;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$183  = \$47 ;
+    \$183  = rq1_mult_5;
     if (rst) begin
-      \$183  = 32'd0;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$184  = rq1_half_1;
+    \$184  = rq1_mult_6;
     if (rst) begin
-      \$184  = 32'd0;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$185  = rq1_half_2;
+    \$185  = rq1_mult_7;
     if (rst) begin
-      \$185  = 32'd0;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$186  = rq1_half_3;
+    \$186  = \$46 ;
     if (rst) begin
-      \$186  = 32'd0;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$187  = rq1_half_4;
+    \$187  = rq1_shift_1;
     if (rst) begin
-      \$187  = 32'd0;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$188  = rq1_half_5;
+    \$188  = rq1_shift_2;
     if (rst) begin
-      \$188  = 32'd0;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$189  = rq1_half_6;
+    \$189  = rq1_shift_3;
     if (rst) begin
-      \$189  = 32'd0;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$190  = \$48 ;
+    \$190  = rq1_shift_4;
     if (rst) begin
-      \$190  = 32'd0;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$191  = rq1_mask_1;
+    \$191  = rq1_shift_5;
     if (rst) begin
-      \$191  = 32'd0;
+      \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$192  = rq1_mask_2;
+    \$192  = rq1_shift_6;
     if (rst) begin
-      \$192  = 32'd0;
+      \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$193  = rq1_mask_3;
+    \$193  = rq1_shift_7;
     if (rst) begin
-      \$193  = 32'd0;
+      \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$194  = rq1_mask_4;
+    \$194  = \$47 ;
     if (rst) begin
       \$194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$195  = rq1_mask_5;
+    \$195  = rq1_half_1;
     if (rst) begin
       \$195  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$196  = rq1_mask_6;
+    \$196  = rq1_half_2;
     if (rst) begin
       \$196  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$197  = i__payload[45:23];
+    \$197  = rq1_half_3;
     if (rst) begin
-      \$197  = 23'h000000;
+      \$197  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$198  = rq1_x[16:0];
+    \$198  = rq1_half_4;
     if (rst) begin
-      \$198  = 17'h00000;
+      \$198  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$199  = rq1_mult_1[16:0];
+    \$199  = rq1_half_5;
     if (rst) begin
-      \$199  = 17'h00000;
+      \$199  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$200  = \$49 ;
+    \$200  = rq1_half_6;
     if (rst) begin
-      \$200  = 34'h000000000;
+      \$200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$201  = rq1_part0_0;
+    \$201  = rq1_half_7;
     if (rst) begin
-      \$201  = 34'h000000000;
+      \$201  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$202  = rq1_x[16:0];
+    \$202  = \$48 ;
     if (rst) begin
-      \$202  = 17'h00000;
+      \$202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$203  = rq1_mult_1[24:17];
+    \$203  = rq1_mask_1;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$204  = \$50 ;
+    \$204  = rq1_mask_2;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$205  = rq1_part0_1;
+    \$205  = rq1_mask_3;
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$206  = rq1_x[22:17];
+    \$206  = rq1_mask_4;
     if (rst) begin
-      \$206  = 6'h00;
+      \$206  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$207  = rq1_mult_1[16:0];
+    \$207  = rq1_mask_5;
     if (rst) begin
-      \$207  = 17'h00000;
+      \$207  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$208  = \$51 ;
+    \$208  = rq1_mask_6;
     if (rst) begin
-      \$208  = 23'h000000;
+      \$208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$209  = rq1_part1_0;
+    \$209  = rq1_mask_7;
     if (rst) begin
-      \$209  = 23'h000000;
+      \$209  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$210  = rq1_x[22:17];
+    \$210  = i__payload[45:23];
     if (rst) begin
-      \$210  = 6'h00;
+      \$210  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$211  = rq1_mult_1[24:17];
+    \$211  = rq1_x[16:0];
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$212  = \$52 ;
+    \$212  = rq1_mult_1[16:0];
     if (rst) begin
-      \$212  = 14'h0000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$213  = rq1_part1_1;
+    \$213  = \$49 ;
     if (rst) begin
-      \$213  = 14'h0000;
+      \$213  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$214  = \$60 [47:0];
+    \$214  = rq1_part0_0;
     if (rst) begin
-      \$214  = 48'h000000000000;
+      \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$215  = \$61 ;
+    \$215  = rq1_part0_0_r;
     if (rst) begin
-      \$215  = 48'h000000000000;
+      \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$216  = \$62 ;
+    \$216  = rq1_x[16:0];
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$217  = \$65 ;
+    \$217  = rq1_mult_1[24:17];
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$218  = \$69 ;
+    \$218  = \$50 ;
     if (rst) begin
-      \$218  = 50'h0000000000000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$219  = \$73 [3:0];
+    \$219  = rq1_part0_1;
     if (rst) begin
-      \$219  = 4'h0;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$220  = \$signature__addr ;
+    \$220  = rq1_part0_1_r;
+    if (rst) begin
+      \$220  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$221  = rq1_x[22:17];
+    if (rst) begin
+      \$221  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$222  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$222  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$223  = \$51 ;
+    if (rst) begin
+      \$223  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$224  = rq1_part1_0;
+    if (rst) begin
+      \$224  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$225  = rq1_part1_0_r;
+    if (rst) begin
+      \$225  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$226  = rq1_x[22:17];
+    if (rst) begin
+      \$226  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$227  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$227  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$228  = \$52 ;
+    if (rst) begin
+      \$228  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$229  = rq1_part1_1;
+    if (rst) begin
+      \$229  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$230  = rq1_part1_1_r;
+    if (rst) begin
+      \$230  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$231  = \$60 [47:0];
+    if (rst) begin
+      \$231  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$232  = \$61 ;
+    if (rst) begin
+      \$232  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$233  = \$62 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$234  = \$65 ;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$235  = \$69 ;
+    if (rst) begin
+      \$235  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$236  = \$73 [3:0];
+    if (rst) begin
+      \$236  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$237  = \$signature__addr ;
     if (\$80 ) begin
-      \$220  = \$83 [2:0];
+      \$237  = \$83 [3:0];
     end
     if (rst) begin
-      \$220  = 3'h0;
+      \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$221  = rport__addr;
+    \$238  = rport__addr;
     if (\$87 ) begin
-      \$221  = \$90 [2:0];
+      \$238  = \$90 [3:0];
     end
     if (rst) begin
-      \$221  = 3'h0;
+      \$238  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$222  = \$103 [3:0];
+    \$239  = \$103 [3:0];
     if (rst) begin
-      \$222  = 4'h0;
+      \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$223  = o__valid;
+    \$240  = o__valid;
     if (\$105 ) begin
-      \$223  = \$107 ;
+      \$240  = \$107 ;
     end
     if (rst) begin
-      \$223  = 1'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$224  = o__payload;
+    \$241  = o__payload;
     if (\$105 ) begin
-      \$224  = \$109 ;
+      \$241  = \$109 ;
     end
     if (rst) begin
-      \$224  = 16'h0000;
+      \$241  = 16'h0000;
     end
   end
   assign i__ready = q_room;
@@ -32069,14 +33812,14 @@ module \top.s5_conv5_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \o__payload[1]  = o__payload[15:8];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
-  assign \$28  = { 1'h0, rq0_part0_0_r };
-  assign \$30  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$32  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$34  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
-  assign \$53  = { 1'h0, rq1_part0_0_r };
-  assign \$55  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$57  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
-  assign \$59  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$53  = { 1'h0, rq1_part0_0_rr };
+  assign \$55  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$57  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$59  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -33048,39 +34791,44 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
-  reg [12:0] \$154 ;
+  reg \$154 ;
   reg [12:0] \$155 ;
-  reg [29:0] \$156 ;
+  reg [12:0] \$156 ;
   reg [29:0] \$157 ;
-  reg [12:0] \$158 ;
-  reg [20:0] \$159 ;
+  reg [29:0] \$158 ;
+  reg [29:0] \$159 ;
   wire \$16 ;
-  reg [20:0] \$160 ;
-  reg [37:0] \$161 ;
-  reg [37:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [39:0] \$165 ;
-  reg [12:0] \$166 ;
-  reg [12:0] \$167 ;
-  reg [29:0] \$168 ;
-  reg [29:0] \$169 ;
+  reg [12:0] \$160 ;
+  reg [20:0] \$161 ;
+  reg [20:0] \$162 ;
+  reg [20:0] \$163 ;
+  reg [37:0] \$164 ;
+  reg [37:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [39:0] \$168 ;
+  reg [12:0] \$169 ;
   wire [39:0] \$17 ;
   reg [12:0] \$170 ;
-  reg [20:0] \$171 ;
-  reg [20:0] \$172 ;
-  reg [37:0] \$173 ;
-  reg [37:0] \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg [39:0] \$177 ;
-  reg [3:0] \$178 ;
-  reg [2:0] \$179 ;
+  reg [29:0] \$171 ;
+  reg [29:0] \$172 ;
+  reg [29:0] \$173 ;
+  reg [12:0] \$174 ;
+  reg [20:0] \$175 ;
+  reg [20:0] \$176 ;
+  reg [20:0] \$177 ;
+  reg [37:0] \$178 ;
+  reg [37:0] \$179 ;
   wire [39:0] \$18 ;
-  reg [2:0] \$180 ;
-  reg [3:0] \$181 ;
-  reg \$182 ;
-  reg [15:0] \$183 ;
+  reg \$180 ;
+  reg \$181 ;
+  reg [39:0] \$182 ;
+  reg [3:0] \$183 ;
+  reg [3:0] \$184 ;
+  reg [3:0] \$185 ;
+  reg [3:0] \$186 ;
+  reg \$187 ;
+  reg [15:0] \$188 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -33153,16 +34901,16 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [3:0] \$84 ;
-  wire [3:0] \$85 ;
+  wire [4:0] \$84 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [8:0] \$9 ;
   wire \$90 ;
-  wire [3:0] \$91 ;
-  wire [3:0] \$92 ;
+  wire [4:0] \$91 ;
+  wire [4:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
@@ -33170,7 +34918,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
   reg [12:0] acc0_0 = 13'h0000;
@@ -33232,20 +34980,22 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [7:0] \q_in[1] ;
   reg [3:0] q_owed = 4'h0;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
   reg [39:0] rq0_code = 40'h0000000000;
   reg [37:0] rq0_floor = 38'h0000000000;
   reg [29:0] rq0_part0_0 = 30'h00000000;
   reg [29:0] rq0_part0_0_r = 30'h00000000;
+  reg [29:0] rq0_part0_0_rr = 30'h00000000;
   reg [20:0] rq0_part0_1 = 21'h000000;
   reg [20:0] rq0_part0_1_r = 21'h000000;
+  reg [20:0] rq0_part0_1_rr = 21'h000000;
   reg [37:0] rq0_prod = 38'h0000000000;
   wire [37:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -33257,8 +35007,10 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [37:0] rq1_floor = 38'h0000000000;
   reg [29:0] rq1_part0_0 = 30'h00000000;
   reg [29:0] rq1_part0_0_r = 30'h00000000;
+  reg [29:0] rq1_part0_0_rr = 30'h00000000;
   reg [20:0] rq1_part0_1 = 21'h000000;
   reg [20:0] rq1_part0_1_r = 21'h000000;
+  reg [20:0] rq1_part0_1_rr = 21'h000000;
   reg [37:0] rq1_prod = 38'h0000000000;
   wire [37:0] rq1_rem;
   reg rq1_tie = 1'h0;
@@ -33273,9 +35025,10 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [7:0];
+  reg [15:0] queue [8:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -33285,13 +35038,14 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     queue[5] = 16'h0000;
     queue[6] = 16'h0000;
     queue[7] = 16'h0000;
+    queue[8] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
+  assign q_room = q_owed < 4'ha;
   assign \$1  = element == 4'hf;
   assign \$2  = ~ \$1 ;
   assign i__ready = q_room | \$2 ;
@@ -33317,7 +35071,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$22  = ~ \$21 ;
   assign \$23  = \$20  & \$22 ;
   assign \$24  = ~ \$23 ;
-  assign \$signature__en  = rq_valid_7 & \$24 ;
+  assign \$signature__en  = rq_valid_8 & \$24 ;
   assign \$25  = i__valid & i__ready;
   assign \$26  = group == 4'hf;
   assign \$27  = group + 1'h1;
@@ -33365,24 +35119,24 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$79  = ~ \$78 ;
   assign \$80  = \$77  & \$79 ;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_7 & \$81 ;
-  assign \$83  = \$signature__addr  == 3'h7;
+  assign \$82  = rq_valid_8 & \$81 ;
+  assign \$83  = \$signature__addr  == 4'h8;
   assign \$84  = \$signature__addr  + 1'h1;
-  assign \$85  = \$83  ? 4'h0 : \$84 ;
+  assign \$85  = \$83  ? 5'h00 : \$84 ;
   assign \$86  = ~ o__valid;
   assign \$87  = \$86  | o__ready;
   assign \$88  = | q_stored;
   assign \$89  = \$87  & \$88 ;
-  assign \$90  = rport__addr == 3'h7;
+  assign \$90  = rport__addr == 4'h8;
   assign \$91  = rport__addr + 1'h1;
-  assign \$92  = \$90  ? 4'h0 : \$91 ;
+  assign \$92  = \$90  ? 5'h00 : \$91 ;
   assign \$93  = ~ o__valid;
   assign \$94  = \$93  | o__ready;
   assign \$95  = | q_stored;
   assign \$96  = ~ \$95 ;
   assign \$97  = \$94  & \$96 ;
   assign \$98  = ~ \$97 ;
-  assign \$99  = rq_valid_7 & \$98 ;
+  assign \$99  = rq_valid_8 & \$98 ;
   assign \$100  = q_stored + \$99 ;
   assign \$101  = ~ o__valid;
   assign \$102  = \$101  | o__ready;
@@ -33392,7 +35146,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$106  = ~ o__valid;
   assign \$107  = \$106  | o__ready;
   assign \$108  = | q_stored;
-  assign \$109  = \$108  | rq_valid_7;
+  assign \$109  = \$108  | rq_valid_8;
   assign \$110  = | q_stored;
   assign \$111  = \$110  ? rport__data : q_in;
   always @(posedge clk)
@@ -33480,65 +35234,75 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     rq_valid_8 <= \$153 ;
   always @(posedge clk)
-    rq0_x <= \$154 ;
+    rq_valid_9 <= \$154 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$155 ;
+    rq0_x <= \$155 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$156 ;
+    rq0_x0_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$157 ;
+    rq0_part0_0 <= \$157 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$158 ;
+    rq0_part0_0_r <= \$158 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$159 ;
+    rq0_part0_0_rr <= \$159 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$160 ;
+    rq0_x0_1 <= \$160 ;
   always @(posedge clk)
-    rq0_prod <= \$161 ;
+    rq0_part0_1 <= \$161 ;
   always @(posedge clk)
-    rq0_floor <= \$162 ;
+    rq0_part0_1_r <= \$162 ;
   always @(posedge clk)
-    rq0_above <= \$163 ;
+    rq0_part0_1_rr <= \$163 ;
   always @(posedge clk)
-    rq0_tie <= \$164 ;
+    rq0_prod <= \$164 ;
   always @(posedge clk)
-    rq0_code <= \$165 ;
+    rq0_floor <= \$165 ;
   always @(posedge clk)
-    rq1_x <= \$166 ;
+    rq0_above <= \$166 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$167 ;
+    rq0_tie <= \$167 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$168 ;
+    rq0_code <= \$168 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$169 ;
+    rq1_x <= \$169 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$170 ;
+    rq1_x0_0 <= \$170 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$171 ;
+    rq1_part0_0 <= \$171 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$172 ;
+    rq1_part0_0_r <= \$172 ;
   always @(posedge clk)
-    rq1_prod <= \$173 ;
+    rq1_part0_0_rr <= \$173 ;
   always @(posedge clk)
-    rq1_floor <= \$174 ;
+    rq1_x0_1 <= \$174 ;
   always @(posedge clk)
-    rq1_above <= \$175 ;
+    rq1_part0_1 <= \$175 ;
   always @(posedge clk)
-    rq1_tie <= \$176 ;
+    rq1_part0_1_r <= \$176 ;
   always @(posedge clk)
-    rq1_code <= \$177 ;
+    rq1_part0_1_rr <= \$177 ;
   always @(posedge clk)
-    q_owed <= \$178 ;
+    rq1_prod <= \$178 ;
   always @(posedge clk)
-    \$signature__addr  <= \$179 ;
+    rq1_floor <= \$179 ;
   always @(posedge clk)
-    rport__addr <= \$180 ;
+    rq1_above <= \$180 ;
   always @(posedge clk)
-    q_stored <= \$181 ;
+    rq1_tie <= \$181 ;
   always @(posedge clk)
-    o__valid <= \$182 ;
+    rq1_code <= \$182 ;
   always @(posedge clk)
-    o__payload <= \$183 ;
+    q_owed <= \$183 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$184 ;
+  always @(posedge clk)
+    rport__addr <= \$185 ;
+  always @(posedge clk)
+    q_stored <= \$186 ;
+  always @(posedge clk)
+    o__valid <= \$187 ;
+  always @(posedge clk)
+    o__payload <= \$188 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$112  = group;
@@ -33937,114 +35701,114 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$154  = \$6 [12:0];
+    \$154  = rq_valid_8;
     if (rst) begin
-      \$154  = 13'h0000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$155  = rq0_x;
+    \$155  = \$6 [12:0];
     if (rst) begin
       \$155  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$156  = \$40 ;
+    \$156  = rq0_x;
     if (rst) begin
-      \$156  = 30'h00000000;
+      \$156  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$157  = rq0_part0_0;
+    \$157  = \$40 ;
     if (rst) begin
       \$157  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$158  = rq0_x;
+    \$158  = rq0_part0_0;
     if (rst) begin
-      \$158  = 13'h0000;
+      \$158  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$159  = \$41 ;
+    \$159  = rq0_part0_0_r;
     if (rst) begin
-      \$159  = 21'h000000;
+      \$159  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$160  = rq0_part0_1;
+    \$160  = rq0_x;
     if (rst) begin
-      \$160  = 21'h000000;
+      \$160  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$161  = \$45 [37:0];
+    \$161  = \$41 ;
     if (rst) begin
-      \$161  = 38'h0000000000;
+      \$161  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$162  = \$46 ;
+    \$162  = rq0_part0_1;
     if (rst) begin
-      \$162  = 38'h0000000000;
+      \$162  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$163  = \$47 ;
+    \$163  = rq0_part0_1_r;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$164  = \$50 ;
+    \$164  = \$45 [37:0];
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$165  = \$54 ;
+    \$165  = \$46 ;
     if (rst) begin
-      \$165  = 40'h0000000000;
+      \$165  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$166  = \$10 [12:0];
+    \$166  = \$47 ;
     if (rst) begin
-      \$166  = 13'h0000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$167  = rq1_x;
+    \$167  = \$50 ;
     if (rst) begin
-      \$167  = 13'h0000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$168  = \$55 ;
+    \$168  = \$54 ;
     if (rst) begin
-      \$168  = 30'h00000000;
+      \$168  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$169  = rq1_part0_0;
+    \$169  = \$10 [12:0];
     if (rst) begin
-      \$169  = 30'h00000000;
+      \$169  = 13'h0000;
     end
   end
   always @* begin
@@ -34056,105 +35820,140 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$171  = \$56 ;
+    \$171  = \$55 ;
     if (rst) begin
-      \$171  = 21'h000000;
+      \$171  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$172  = rq1_part0_1;
+    \$172  = rq1_part0_0;
     if (rst) begin
-      \$172  = 21'h000000;
+      \$172  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$173  = \$60 [37:0];
+    \$173  = rq1_part0_0_r;
     if (rst) begin
-      \$173  = 38'h0000000000;
+      \$173  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$174  = \$61 ;
+    \$174  = rq1_x;
     if (rst) begin
-      \$174  = 38'h0000000000;
+      \$174  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$175  = \$62 ;
+    \$175  = \$56 ;
     if (rst) begin
-      \$175  = 1'h0;
+      \$175  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$176  = \$65 ;
+    \$176  = rq1_part0_1;
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$177  = \$69 ;
+    \$177  = rq1_part0_1_r;
     if (rst) begin
-      \$177  = 40'h0000000000;
+      \$177  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$178  = \$75 [3:0];
+    \$178  = \$60 [37:0];
     if (rst) begin
-      \$178  = 4'h0;
+      \$178  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$179  = \$signature__addr ;
+    \$179  = \$61 ;
+    if (rst) begin
+      \$179  = 38'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$180  = \$62 ;
+    if (rst) begin
+      \$180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$181  = \$65 ;
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$182  = \$69 ;
+    if (rst) begin
+      \$182  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$183  = \$75 [3:0];
+    if (rst) begin
+      \$183  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$184  = \$signature__addr ;
     if (\$82 ) begin
-      \$179  = \$85 [2:0];
+      \$184  = \$85 [3:0];
     end
     if (rst) begin
-      \$179  = 3'h0;
+      \$184  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$180  = rport__addr;
+    \$185  = rport__addr;
     if (\$89 ) begin
-      \$180  = \$92 [2:0];
+      \$185  = \$92 [3:0];
     end
     if (rst) begin
-      \$180  = 3'h0;
+      \$185  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$181  = \$105 [3:0];
+    \$186  = \$105 [3:0];
     if (rst) begin
-      \$181  = 4'h0;
+      \$186  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$182  = o__valid;
+    \$187  = o__valid;
     if (\$107 ) begin
-      \$182  = \$109 ;
+      \$187  = \$109 ;
     end
     if (rst) begin
-      \$182  = 1'h0;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$183  = o__payload;
+    \$188  = o__payload;
     if (\$107 ) begin
-      \$183  = \$111 ;
+      \$188  = \$111 ;
     end
     if (rst) begin
-      \$183  = 16'h0000;
+      \$188  = 16'h0000;
     end
   end
   assign new0 = \$6 [12:0];
@@ -34174,13 +35973,13 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign rq0_rem[26:0] = rq0_prod[26:0];
   assign rq1_rem[37:27] = 11'h000;
   assign rq1_rem[26:0] = rq1_prod[26:0];
-  assign \$42  = { rq0_part0_0_r[29], rq0_part0_0_r };
-  assign \$44  = { rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r, 17'h00000 };
+  assign \$42  = { rq0_part0_0_rr[29], rq0_part0_0_rr };
+  assign \$44  = { rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr, 17'h00000 };
   assign \$46  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:27] };
   assign \$49  = 1'h1;
   assign \$50  = \$48 ;
-  assign \$57  = { rq1_part0_0_r[29], rq1_part0_0_r };
-  assign \$59  = { rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r[20], rq1_part0_1_r, 17'h00000 };
+  assign \$57  = { rq1_part0_0_rr[29], rq1_part0_0_rr };
+  assign \$59  = { rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr, 17'h00000 };
   assign \$61  = { rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37:27] };
   assign \$64  = 1'h1;
   assign \$65  = \$63 ;
@@ -34193,33 +35992,38 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg [3:0] \$102 ;
-  reg \$103 ;
+  reg \$102 ;
+  reg [3:0] \$103 ;
   reg \$104 ;
   reg \$105 ;
-  reg [3:0] \$106 ;
-  reg \$107 ;
+  reg \$106 ;
+  reg [3:0] \$107 ;
   reg \$108 ;
   reg \$109 ;
   wire \$11 ;
-  reg [3:0] \$110 ;
-  reg \$111 ;
+  reg \$110 ;
+  reg [3:0] \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg [3:0] \$114 ;
-  reg \$115 ;
+  reg \$114 ;
+  reg [3:0] \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [3:0] \$118 ;
-  reg [22:0] \$119 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
-  reg [3:0] \$120 ;
-  reg [2:0] \$121 ;
-  reg [2:0] \$122 ;
-  reg [2:0] \$123 ;
-  reg \$124 ;
-  reg [22:0] \$125 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg [3:0] \$123 ;
+  reg [22:0] \$124 ;
+  reg [3:0] \$125 ;
+  reg [2:0] \$126 ;
+  reg [2:0] \$127 ;
+  reg [3:0] \$128 ;
+  reg \$129 ;
   wire \$13 ;
+  reg [22:0] \$130 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -34233,17 +36037,17 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [8:0] \$23 ;
   wire [8:0] \$24 ;
   wire [15:0] \$25 ;
-  wire [15:0] \$26 ;
+  wire [8:0] \$26 ;
   wire [8:0] \$27 ;
-  wire [8:0] \$28 ;
+  wire [16:0] \$28 ;
   wire [16:0] \$29 ;
   wire \$3 ;
-  wire [16:0] \$30 ;
-  wire [17:0] \$31 ;
-  wire \$32 ;
-  wire [4:0] \$33 ;
-  wire \$34 ;
-  wire [5:0] \$35 ;
+  wire [17:0] \$30 ;
+  wire \$31 ;
+  wire [4:0] \$32 ;
+  wire \$33 ;
+  wire [5:0] \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
@@ -34253,17 +36057,17 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [3:0] \$44 ;
   wire [3:0] \$45 ;
-  wire [3:0] \$46 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  wire [3:0] \$51 ;
   wire [3:0] \$52 ;
-  wire [3:0] \$53 ;
+  wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
@@ -34272,48 +36076,48 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire [3:0] \$62 ;
+  wire [4:0] \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire [4:0] \$67 ;
+  wire [5:0] \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [22:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire [22:0] \$74 ;
+  wire [22:0] \$73 ;
+  reg [3:0] \$74 ;
   reg [3:0] \$75 ;
-  reg [3:0] \$76 ;
+  reg \$76 ;
   reg \$77 ;
   reg \$78 ;
-  reg \$79 ;
+  reg [7:0] \$79 ;
   wire [22:0] \$8 ;
-  reg [7:0] \$80 ;
-  reg [15:0] \$81 ;
+  reg [15:0] \$80 ;
+  reg \$81 ;
   reg \$82 ;
   reg \$83 ;
   reg \$84 ;
-  reg \$85 ;
-  reg [3:0] \$86 ;
+  reg [3:0] \$85 ;
+  reg [15:0] \$86 ;
   reg [7:0] \$87 ;
   reg [7:0] \$88 ;
   reg [7:0] \$89 ;
   wire [23:0] \$9 ;
-  reg [8:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [8:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [16:0] \$94 ;
+  reg [7:0] \$90 ;
+  reg [8:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [8:0] \$93 ;
+  reg [7:0] \$94 ;
   reg [16:0] \$95 ;
   reg [16:0] \$96 ;
   reg [16:0] \$97 ;
-  reg [22:0] \$98 ;
-  reg \$99 ;
+  reg [16:0] \$98 ;
+  reg [22:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -34330,6 +36134,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [15:0] i__payload;
@@ -34347,6 +36152,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -34354,6 +36160,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
@@ -34375,7 +36182,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -34386,25 +36193,28 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$72 ;
+  wire [22:0] \rport__data$78 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_1 = 8'h00;
+  reg [15:0] x_mid = 16'h0000;
   reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -34438,7 +36248,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [6:0];
+  reg [22:0] queue [7:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -34447,12 +36257,13 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[4] = 23'h000000;
     queue[5] = 23'h000000;
     queue[6] = 23'h000000;
+    queue[7] = 23'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$72  = queue[\rport__addr$30 ];
+  assign \rport__data$78  = queue[\rport__addr$30 ];
   reg [15:0] rom0 [159:0];
   initial begin
     rom0[0] = 16'h5908;
@@ -34621,7 +36432,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -34631,9 +36442,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v6 & last6;
+  assign \$10  = v7 & last7;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -34645,161 +36456,172 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 9'h000 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = from_input ? x_reg : rport__data;
-  assign \$27  = $signed(x0_0) - $signed(8'h80);
-  assign \$28  = $signed(x0_1) - $signed(8'h80);
-  assign \$29  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$30  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$31  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$32  = issue & last_t;
-  assign \$33  = q_owed + \$32 ;
-  assign \$34  = o__valid & o__ready;
-  assign \$35  = \$33  - \$34 ;
-  assign \$36  = v6 & last6;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = | q_stored;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = \$38  & \$40 ;
-  assign \$42  = ~ \$41 ;
-  assign \$43  = \$36  & \$42 ;
-  assign \$44  = \$signature__addr$27  == 3'h6;
-  assign \$45  = \$signature__addr$27  + 1'h1;
-  assign \$46  = \$44  ? 4'h0 : \$45 ;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = \rport__addr$30  == 3'h6;
-  assign \$52  = \rport__addr$30  + 1'h1;
-  assign \$53  = \$51  ? 4'h0 : \$52 ;
-  assign \$54  = v6 & last6;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = \$56  & \$58 ;
-  assign \$60  = ~ \$59 ;
-  assign \$61  = \$54  & \$60 ;
-  assign \$62  = q_stored + \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = \$62  - \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = | q_stored;
-  assign \$71  = v6 & last6;
-  assign \$72  = \$70  | \$71 ;
-  assign \$73  = | q_stored;
-  assign \$74  = \$73  ? \rport__data$72  : \$9 [22:0];
+  assign \$26  = $signed(x0_0) - $signed(8'h80);
+  assign \$27  = $signed(x0_1) - $signed(8'h80);
+  assign \$28  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$29  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$30  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$31  = issue & last_t;
+  assign \$32  = q_owed + \$31 ;
+  assign \$33  = o__valid & o__ready;
+  assign \$34  = \$32  - \$33 ;
+  assign \$35  = v7 & last7;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = | q_stored;
+  assign \$39  = ~ \$38 ;
+  assign \$40  = \$37  & \$39 ;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$35  & \$41 ;
+  assign \$43  = \$signature__addr$27  == 3'h7;
+  assign \$44  = \$signature__addr$27  + 1'h1;
+  assign \$45  = \$43  ? 4'h0 : \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = \rport__addr$30  == 3'h7;
+  assign \$51  = \rport__addr$30  + 1'h1;
+  assign \$52  = \$50  ? 4'h0 : \$51 ;
+  assign \$53  = v7 & last7;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = \$55  & \$57 ;
+  assign \$59  = ~ \$58 ;
+  assign \$60  = \$53  & \$59 ;
+  assign \$61  = q_stored + \$60 ;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = \$61  - \$65 ;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = | q_stored;
+  assign \$70  = v7 & last7;
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = | q_stored;
+  assign \$73  = \$72  ? \rport__data$78  : \$9 [22:0];
   always @(posedge clk)
-    nf_t <= \$75 ;
+    nf_t <= \$74 ;
   always @(posedge clk)
-    \$signature__addr  <= \$76 ;
+    \$signature__addr  <= \$75 ;
   always @(posedge clk)
-    reads_input_t <= \$77 ;
+    reads_input_t <= \$76 ;
   always @(posedge clk)
-    first_t <= \$78 ;
+    first_t <= \$77 ;
   always @(posedge clk)
-    last_t <= \$79 ;
+    last_t <= \$78 ;
   always @(posedge clk)
-    t <= \$80 ;
+    t <= \$79 ;
   always @(posedge clk)
-    x_reg <= \$81 ;
+    x_reg <= \$80 ;
   always @(posedge clk)
-    from_input <= \$82 ;
+    from_input <= \$81 ;
   always @(posedge clk)
-    v1 <= \$83 ;
+    v1 <= \$82 ;
   always @(posedge clk)
-    first1 <= \$84 ;
+    first1 <= \$83 ;
   always @(posedge clk)
-    last1 <= \$85 ;
+    last1 <= \$84 ;
   always @(posedge clk)
-    nf1 <= \$86 ;
+    nf1 <= \$85 ;
   always @(posedge clk)
-    port__addr <= \$87 ;
+    x_mid <= \$86 ;
   always @(posedge clk)
-    x0_0 <= \$88 ;
+    t_mid <= \$87 ;
   always @(posedge clk)
-    x0_1 <= \$89 ;
+    port__addr <= \$88 ;
   always @(posedge clk)
-    xoff0_0 <= \$90 ;
+    x0_0 <= \$89 ;
   always @(posedge clk)
-    w0_0 <= \$91 ;
+    x0_1 <= \$90 ;
   always @(posedge clk)
-    xoff0_1 <= \$92 ;
+    xoff0_0 <= \$91 ;
   always @(posedge clk)
-    w0_1 <= \$93 ;
+    w0_0 <= \$92 ;
   always @(posedge clk)
-    prod0_0 <= \$94 ;
+    xoff0_1 <= \$93 ;
   always @(posedge clk)
-    prod0_1 <= \$95 ;
+    w0_1 <= \$94 ;
   always @(posedge clk)
-    prod0_0_r <= \$96 ;
+    prod0_0 <= \$95 ;
   always @(posedge clk)
-    prod0_1_r <= \$97 ;
+    prod0_1 <= \$96 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$98 ;
+    prod0_0_r <= \$97 ;
   always @(posedge clk)
-    v2 <= \$99 ;
+    prod0_1_r <= \$98 ;
   always @(posedge clk)
-    first2 <= \$100 ;
+    sum0_s0_0 <= \$99 ;
   always @(posedge clk)
-    last2 <= \$101 ;
+    v2 <= \$100 ;
   always @(posedge clk)
-    nf2 <= \$102 ;
+    first2 <= \$101 ;
   always @(posedge clk)
-    v3 <= \$103 ;
+    last2 <= \$102 ;
   always @(posedge clk)
-    first3 <= \$104 ;
+    nf2 <= \$103 ;
   always @(posedge clk)
-    last3 <= \$105 ;
+    v3 <= \$104 ;
   always @(posedge clk)
-    nf3 <= \$106 ;
+    first3 <= \$105 ;
   always @(posedge clk)
-    v4 <= \$107 ;
+    last3 <= \$106 ;
   always @(posedge clk)
-    first4 <= \$108 ;
+    nf3 <= \$107 ;
   always @(posedge clk)
-    last4 <= \$109 ;
+    v4 <= \$108 ;
   always @(posedge clk)
-    nf4 <= \$110 ;
+    first4 <= \$109 ;
   always @(posedge clk)
-    v5 <= \$111 ;
+    last4 <= \$110 ;
   always @(posedge clk)
-    first5 <= \$112 ;
+    nf4 <= \$111 ;
   always @(posedge clk)
-    last5 <= \$113 ;
+    v5 <= \$112 ;
   always @(posedge clk)
-    nf5 <= \$114 ;
+    first5 <= \$113 ;
   always @(posedge clk)
-    v6 <= \$115 ;
+    last5 <= \$114 ;
   always @(posedge clk)
-    first6 <= \$116 ;
+    nf5 <= \$115 ;
   always @(posedge clk)
-    last6 <= \$117 ;
+    v6 <= \$116 ;
   always @(posedge clk)
-    nf6 <= \$118 ;
+    first6 <= \$117 ;
   always @(posedge clk)
-    acc0 <= \$119 ;
+    last6 <= \$118 ;
   always @(posedge clk)
-    q_owed <= \$120 ;
+    nf6 <= \$119 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$121 ;
+    v7 <= \$120 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$122 ;
+    first7 <= \$121 ;
   always @(posedge clk)
-    q_stored <= \$123 ;
+    last7 <= \$122 ;
   always @(posedge clk)
-    o__valid <= \$124 ;
+    nf7 <= \$123 ;
   always @(posedge clk)
-    o__payload <= \$125 ;
+    acc0 <= \$124 ;
+  always @(posedge clk)
+    q_owed <= \$125 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$126 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$127 ;
+  always @(posedge clk)
+    q_stored <= \$128 ;
+  always @(posedge clk)
+    o__valid <= \$129 ;
+  always @(posedge clk)
+    o__payload <= \$130 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$7  = 23'h000000;
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$7  = 23'h000438;
       4'h1:
@@ -36454,9 +38276,19 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$75  = nf_t;
+    \$74  = nf_t;
     if (issue) begin
-      \$75  = \$17 ;
+      \$74  = \$17 ;
+    end
+    if (rst) begin
+      \$74  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$75  = \$signature__addr ;
+    if (issue) begin
+      \$75  = \$18 ;
     end
     if (rst) begin
       \$75  = 4'h0;
@@ -36464,19 +38296,19 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$76  = \$signature__addr ;
+    \$76  = reads_input_t;
     if (issue) begin
-      \$76  = \$18 ;
+      \$76  = \$19 ;
     end
     if (rst) begin
-      \$76  = 4'h0;
+      \$76  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$77  = reads_input_t;
+    \$77  = first_t;
     if (issue) begin
-      \$77  = \$19 ;
+      \$77  = \$20 ;
     end
     if (rst) begin
       \$77  = 1'h1;
@@ -36484,74 +38316,71 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$78  = first_t;
+    \$78  = last_t;
     if (issue) begin
-      \$78  = \$20 ;
+      \$78  = \$21 ;
     end
     if (rst) begin
-      \$78  = 1'h1;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$79  = last_t;
+    \$79  = t;
     if (issue) begin
-      \$79  = \$21 ;
+      \$79  = \$24 [7:0];
     end
     if (rst) begin
-      \$79  = 1'h0;
+      \$79  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$80  = t;
-    if (issue) begin
-      \$80  = \$24 [7:0];
-    end
+    \$80  = i__payload;
     if (rst) begin
-      \$80  = 8'h00;
+      \$80  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$81  = i__payload;
+    \$81  = reads_input_t;
     if (rst) begin
-      \$81  = 16'h0000;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$82  = reads_input_t;
+    \$82  = issue;
     if (rst) begin
       \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$83  = issue;
+    \$83  = first_t;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$84  = first_t;
+    \$84  = last_t;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$85  = last_t;
+    \$85  = nf_t;
     if (rst) begin
-      \$85  = 1'h0;
+      \$85  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$86  = nf_t;
+    \$86  = \$25 ;
     if (rst) begin
-      \$86  = 4'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
@@ -36563,283 +38392,318 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$88  = \$25 [7:0];
+    \$88  = t_mid;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$89  = \$26 [15:8];
+    \$89  = x_mid[7:0];
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$90  = \$27 ;
+    \$90  = x_mid[15:8];
     if (rst) begin
-      \$90  = 9'h000;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$91  = port__data[7:0];
+    \$91  = \$26 ;
     if (rst) begin
-      \$91  = 8'h00;
+      \$91  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$92  = \$28 ;
+    \$92  = port__data[7:0];
     if (rst) begin
-      \$92  = 9'h000;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$93  = port__data[15:8];
+    \$93  = \$27 ;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$94  = \$29 ;
+    \$94  = port__data[15:8];
     if (rst) begin
-      \$94  = 17'h00000;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$95  = \$30 ;
+    \$95  = \$28 ;
     if (rst) begin
       \$95  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$96  = prod0_0;
+    \$96  = \$29 ;
     if (rst) begin
       \$96  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$97  = prod0_1;
+    \$97  = prod0_0;
     if (rst) begin
       \$97  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$98  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
+    \$98  = prod0_1;
     if (rst) begin
-      \$98  = 23'h000000;
+      \$98  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$99  = v1;
+    \$99  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$100  = first1;
+    \$100  = v1;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$101  = last1;
+    \$101  = first1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$102  = nf1;
+    \$102  = last1;
     if (rst) begin
-      \$102  = 4'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$103  = v2;
+    \$103  = nf1;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$104  = first2;
+    \$104  = v2;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$105  = last2;
+    \$105  = first2;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$106  = nf2;
+    \$106  = last2;
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$107  = v3;
+    \$107  = nf2;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$108  = first3;
+    \$108  = v3;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$109  = last3;
+    \$109  = first3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$110  = nf3;
+    \$110  = last3;
     if (rst) begin
-      \$110  = 4'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$111  = v4;
+    \$111  = nf3;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$112  = first4;
+    \$112  = v4;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$113  = last4;
+    \$113  = first4;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$114  = nf4;
+    \$114  = last4;
     if (rst) begin
-      \$114  = 4'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$115  = v5;
+    \$115  = nf4;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$116  = first5;
+    \$116  = v5;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$117  = last5;
+    \$117  = first5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$118  = nf5;
+    \$118  = last5;
     if (rst) begin
-      \$118  = 4'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$119  = acc0;
-    if (v6) begin
-      \$119  = \$9 [22:0];
-    end
+    \$119  = nf5;
     if (rst) begin
-      \$119  = 23'h000000;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$120  = \$35 [3:0];
+    \$120  = v6;
     if (rst) begin
-      \$120  = 4'h0;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$121  = \$signature__addr$27 ;
-    if (\$43 ) begin
-      \$121  = \$46 [2:0];
-    end
+    \$121  = first6;
     if (rst) begin
-      \$121  = 3'h0;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$122  = \rport__addr$30 ;
-    if (\$50 ) begin
-      \$122  = \$53 [2:0];
-    end
+    \$122  = last6;
     if (rst) begin
-      \$122  = 3'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$123  = \$67 [2:0];
+    \$123  = nf6;
     if (rst) begin
-      \$123  = 3'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$124  = o__valid;
-    if (\$69 ) begin
-      \$124  = \$72 ;
+    \$124  = acc0;
+    if (v7) begin
+      \$124  = \$9 [22:0];
     end
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$125  = o__payload;
-    if (\$69 ) begin
-      \$125  = \$74 ;
+    \$125  = \$34 [3:0];
+    if (rst) begin
+      \$125  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$126  = \$signature__addr$27 ;
+    if (\$42 ) begin
+      \$126  = \$45 [2:0];
     end
     if (rst) begin
-      \$125  = 23'h000000;
+      \$126  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$127  = \rport__addr$30 ;
+    if (\$49 ) begin
+      \$127  = \$52 [2:0];
+    end
+    if (rst) begin
+      \$127  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$128  = \$66 [3:0];
+    if (rst) begin
+      \$128  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$129  = o__valid;
+    if (\$68 ) begin
+      \$129  = \$71 ;
+    end
+    if (rst) begin
+      \$129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$130  = o__payload;
+    if (\$68 ) begin
+      \$130  = \$73 ;
+    end
+    if (rst) begin
+      \$130  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -36866,9 +38730,9 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] \$101 ;
   reg [5:0] \$102 ;
   reg [5:0] \$103 ;
-  reg [34:0] \$104 ;
-  reg [34:0] \$105 ;
-  reg [34:0] \$106 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
   reg [34:0] \$107 ;
   reg [34:0] \$108 ;
   reg [34:0] \$109 ;
@@ -36881,38 +38745,47 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] \$115 ;
   reg [34:0] \$116 ;
   reg [34:0] \$117 ;
-  reg [22:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [34:0] \$118 ;
+  reg [34:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
-  reg [33:0] \$121 ;
-  reg [33:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [5:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [22:0] \$129 ;
+  reg [34:0] \$120 ;
+  reg [34:0] \$121 ;
+  reg [34:0] \$122 ;
+  reg [22:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [22:0] \$130 ;
-  reg [5:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [13:0] \$133 ;
-  reg [13:0] \$134 ;
-  reg [47:0] \$135 ;
-  reg [47:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [49:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [24:0] \$131 ;
+  reg [24:0] \$132 ;
+  reg [24:0] \$133 ;
+  reg [5:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [22:0] \$136 ;
+  reg [22:0] \$137 ;
+  reg [22:0] \$138 ;
+  reg [5:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [3:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
-  reg [7:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [13:0] \$141 ;
+  reg [13:0] \$142 ;
+  reg [13:0] \$143 ;
+  reg [47:0] \$144 ;
+  reg [47:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [49:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg [3:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
   reg [34:0] \$18 ;
@@ -36954,16 +38827,16 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -36995,17 +38868,17 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
-  reg [24:0] \$90 ;
+  reg \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
   reg [24:0] \$95 ;
   reg [24:0] \$96 ;
-  reg [5:0] \$97 ;
-  reg [5:0] \$98 ;
+  reg [24:0] \$97 ;
+  reg [24:0] \$98 ;
   reg [5:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -37029,12 +38902,12 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
@@ -37046,6 +38919,7 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq0_half_5 = 35'h000000000;
   reg [34:0] rq0_half_6 = 35'h000000000;
   reg [34:0] rq0_half_7 = 35'h000000000;
+  reg [34:0] rq0_half_8 = 35'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -37057,6 +38931,7 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [34:0] rq0_mask_5 = 35'h000000000;
   reg [34:0] rq0_mask_6 = 35'h000000000;
   reg [34:0] rq0_mask_7 = 35'h000000000;
+  reg [34:0] rq0_mask_8 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -37064,14 +38939,19 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [22:0] rq0_part1_0 = 23'h000000;
   reg [22:0] rq0_part1_0_r = 23'h000000;
+  reg [22:0] rq0_part1_0_rr = 23'h000000;
   reg [13:0] rq0_part1_1 = 14'h0000;
   reg [13:0] rq0_part1_1_r = 14'h0000;
+  reg [13:0] rq0_part1_1_rr = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -37081,6 +38961,7 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -37095,9 +38976,10 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [7:0];
+  reg [7:0] queue [8:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -37107,14 +38989,15 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[5] = 8'h00;
     queue[6] = 8'h00;
     queue[7] = 8'h00;
+    queue[8] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
@@ -37125,7 +39008,7 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'h9;
   assign \$13  = group + 1'h1;
@@ -37139,10 +39022,10 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(6'h11) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -37158,24 +39041,24 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_7 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h7;
+  assign \$51  = rq_valid_8 & \$50 ;
+  assign \$52  = \$signature__addr  == 4'h8;
   assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h7;
+  assign \$59  = rport__addr == 4'h8;
   assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_7 & \$67 ;
+  assign \$68  = rq_valid_8 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -37185,7 +39068,7 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_7;
+  assign \$78  = \$77  | rq_valid_8;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -37207,117 +39090,135 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$90 ;
+    rq_valid_9 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$91 ;
+    rq0_mult_1 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$92 ;
+    rq0_mult_2 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$93 ;
+    rq0_mult_3 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$94 ;
+    rq0_mult_4 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$95 ;
+    rq0_mult_5 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$96 ;
+    rq0_mult_6 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$97 ;
+    rq0_mult_7 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$98 ;
+    rq0_mult_8 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$99 ;
+    rq0_shift_1 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$100 ;
+    rq0_shift_2 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$101 ;
+    rq0_shift_3 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$102 ;
+    rq0_shift_4 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$103 ;
+    rq0_shift_5 <= \$103 ;
   always @(posedge clk)
-    rq0_half_1 <= \$104 ;
+    rq0_shift_6 <= \$104 ;
   always @(posedge clk)
-    rq0_half_2 <= \$105 ;
+    rq0_shift_7 <= \$105 ;
   always @(posedge clk)
-    rq0_half_3 <= \$106 ;
+    rq0_shift_8 <= \$106 ;
   always @(posedge clk)
-    rq0_half_4 <= \$107 ;
+    rq0_half_1 <= \$107 ;
   always @(posedge clk)
-    rq0_half_5 <= \$108 ;
+    rq0_half_2 <= \$108 ;
   always @(posedge clk)
-    rq0_half_6 <= \$109 ;
+    rq0_half_3 <= \$109 ;
   always @(posedge clk)
-    rq0_half_7 <= \$110 ;
+    rq0_half_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$111 ;
+    rq0_half_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$112 ;
+    rq0_half_6 <= \$112 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$113 ;
+    rq0_half_7 <= \$113 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$114 ;
+    rq0_half_8 <= \$114 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$115 ;
+    rq0_mask_1 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$116 ;
+    rq0_mask_2 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$117 ;
+    rq0_mask_3 <= \$117 ;
   always @(posedge clk)
-    rq0_x <= \$118 ;
+    rq0_mask_4 <= \$118 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$119 ;
+    rq0_mask_5 <= \$119 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$120 ;
+    rq0_mask_6 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$121 ;
+    rq0_mask_7 <= \$121 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$122 ;
+    rq0_mask_8 <= \$122 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$123 ;
+    rq0_x <= \$123 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$124 ;
+    rq0_x0_0 <= \$124 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$125 ;
+    rq0_m0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$126 ;
+    rq0_part0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_part0_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$128 ;
+    rq0_part0_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$129 ;
+    rq0_x0_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$130 ;
+    rq0_m0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$131 ;
+    rq0_part0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$132 ;
+    rq0_part0_1_r <= \$132 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$133 ;
+    rq0_part0_1_rr <= \$133 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$134 ;
+    rq0_x1_0 <= \$134 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_m1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_x1_1 <= \$139 ;
   always @(posedge clk)
-    q_owed <= \$140 ;
+    rq0_m1_1 <= \$140 ;
   always @(posedge clk)
-    \$signature__addr  <= \$141 ;
+    rq0_part1_1 <= \$141 ;
   always @(posedge clk)
-    rport__addr <= \$142 ;
+    rq0_part1_1_r <= \$142 ;
   always @(posedge clk)
-    q_stored <= \$143 ;
+    rq0_part1_1_rr <= \$143 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    rq0_prod <= \$144 ;
   always @(posedge clk)
-    o__payload <= \$145 ;
+    rq0_floor <= \$145 ;
+  always @(posedge clk)
+    rq0_above <= \$146 ;
+  always @(posedge clk)
+    rq0_tie <= \$147 ;
+  always @(posedge clk)
+    rq0_code <= \$148 ;
+  always @(posedge clk)
+    q_owed <= \$149 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$150 ;
+  always @(posedge clk)
+    rport__addr <= \$151 ;
+  always @(posedge clk)
+    q_stored <= \$152 ;
+  always @(posedge clk)
+    o__valid <= \$153 ;
+  always @(posedge clk)
+    o__payload <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$16  = 25'h0000000;
@@ -37490,406 +39391,469 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$90  = \$16 ;
+    \$90  = rq_valid_8;
     if (rst) begin
-      \$90  = 25'h0000000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$91  = rq0_mult_1;
+    \$91  = \$16 ;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$92  = rq0_mult_2;
+    \$92  = rq0_mult_1;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$93  = rq0_mult_3;
+    \$93  = rq0_mult_2;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$94  = rq0_mult_4;
+    \$94  = rq0_mult_3;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$95  = rq0_mult_5;
+    \$95  = rq0_mult_4;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$96  = rq0_mult_6;
+    \$96  = rq0_mult_5;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$97  = \$17 ;
+    \$97  = rq0_mult_6;
     if (rst) begin
-      \$97  = 6'h00;
+      \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$98  = rq0_shift_1;
+    \$98  = rq0_mult_7;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$99  = rq0_shift_2;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = rq0_shift_3;
+    \$100  = rq0_shift_1;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$101  = rq0_shift_4;
+    \$101  = rq0_shift_2;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = rq0_shift_5;
+    \$102  = rq0_shift_3;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$103  = rq0_shift_6;
+    \$103  = rq0_shift_4;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = \$18 ;
+    \$104  = rq0_shift_5;
     if (rst) begin
-      \$104  = 35'h000000000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$105  = rq0_half_1;
+    \$105  = rq0_shift_6;
     if (rst) begin
-      \$105  = 35'h000000000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = rq0_half_2;
+    \$106  = rq0_shift_7;
     if (rst) begin
-      \$106  = 35'h000000000;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$107  = rq0_half_3;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$108  = rq0_half_4;
+    \$108  = rq0_half_1;
     if (rst) begin
       \$108  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$109  = rq0_half_5;
+    \$109  = rq0_half_2;
     if (rst) begin
       \$109  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$110  = rq0_half_6;
+    \$110  = rq0_half_3;
     if (rst) begin
       \$110  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$111  = \$19 ;
+    \$111  = rq0_half_4;
     if (rst) begin
       \$111  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$112  = rq0_mask_1;
+    \$112  = rq0_half_5;
     if (rst) begin
       \$112  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$113  = rq0_mask_2;
+    \$113  = rq0_half_6;
     if (rst) begin
       \$113  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$114  = rq0_mask_3;
+    \$114  = rq0_half_7;
     if (rst) begin
       \$114  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$115  = rq0_mask_4;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$116  = rq0_mask_5;
+    \$116  = rq0_mask_1;
     if (rst) begin
       \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$117  = rq0_mask_6;
+    \$117  = rq0_mask_2;
     if (rst) begin
       \$117  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$118  = i__payload;
+    \$118  = rq0_mask_3;
     if (rst) begin
-      \$118  = 23'h000000;
+      \$118  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$119  = rq0_x[16:0];
+    \$119  = rq0_mask_4;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$120  = rq0_mult_1[16:0];
+    \$120  = rq0_mask_5;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$121  = \$20 ;
+    \$121  = rq0_mask_6;
     if (rst) begin
-      \$121  = 34'h000000000;
+      \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$122  = rq0_part0_0;
+    \$122  = rq0_mask_7;
     if (rst) begin
-      \$122  = 34'h000000000;
+      \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = i__payload;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$124  = rq0_mult_1[24:17];
+    \$124  = rq0_x[16:0];
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$125  = \$21 ;
+    \$125  = rq0_mult_1[16:0];
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$126  = rq0_part0_1;
+    \$126  = \$20 ;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$127  = rq0_x[22:17];
+    \$127  = rq0_part0_0;
     if (rst) begin
-      \$127  = 6'h00;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$128  = rq0_mult_1[16:0];
+    \$128  = rq0_part0_0_r;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$129  = \$22 ;
+    \$129  = rq0_x[16:0];
     if (rst) begin
-      \$129  = 23'h000000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$130  = rq0_part1_0;
+    \$130  = rq0_mult_1[24:17];
     if (rst) begin
-      \$130  = 23'h000000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$131  = rq0_x[22:17];
+    \$131  = \$21 ;
     if (rst) begin
-      \$131  = 6'h00;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$132  = rq0_mult_1[24:17];
+    \$132  = rq0_part0_1;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$133  = \$23 ;
+    \$133  = rq0_part0_1_r;
     if (rst) begin
-      \$133  = 14'h0000;
+      \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$134  = rq0_part1_1;
+    \$134  = rq0_x[22:17];
     if (rst) begin
-      \$134  = 14'h0000;
+      \$134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$135  = \$31 [47:0];
+    \$135  = rq0_mult_1[16:0];
     if (rst) begin
-      \$135  = 48'h000000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$136  = \$32 ;
+    \$136  = \$22 ;
     if (rst) begin
-      \$136  = 48'h000000000000;
+      \$136  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$137  = \$33 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$138  = \$36 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$139  = \$40 ;
+    \$139  = rq0_x[22:17];
     if (rst) begin
-      \$139  = 50'h0000000000000;
+      \$139  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$140  = \$44 [3:0];
+    \$140  = rq0_mult_1[24:17];
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$141  = \$signature__addr ;
+    \$141  = \$23 ;
+    if (rst) begin
+      \$141  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$142  = rq0_part1_1;
+    if (rst) begin
+      \$142  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$143  = rq0_part1_1_r;
+    if (rst) begin
+      \$143  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$144  = \$31 [47:0];
+    if (rst) begin
+      \$144  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$145  = \$32 ;
+    if (rst) begin
+      \$145  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$146  = \$33 ;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$147  = \$36 ;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$148  = \$40 ;
+    if (rst) begin
+      \$148  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$149  = \$44 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$150  = \$signature__addr ;
     if (\$51 ) begin
-      \$141  = \$54 [2:0];
+      \$150  = \$54 [3:0];
     end
     if (rst) begin
-      \$141  = 3'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$142  = rport__addr;
+    \$151  = rport__addr;
     if (\$58 ) begin
-      \$142  = \$61 [2:0];
+      \$151  = \$61 [3:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$143  = \$74 [3:0];
+    \$152  = \$74 [3:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$144  = o__valid;
+    \$153  = o__valid;
     if (\$76 ) begin
-      \$144  = \$78 ;
+      \$153  = \$78 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$145  = o__payload;
+    \$154  = o__payload;
     if (\$76 ) begin
-      \$145  = \$80 ;
+      \$154  = \$80 ;
     end
     if (rst) begin
-      \$145  = 8'h00;
+      \$154  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -37900,8 +39864,8 @@ module \top.s7_dense7_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -550,475 +550,475 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  wire [8:0] \$100 ;
-  wire [8:0] \$101 ;
-  wire [8:0] \$102 ;
-  wire [8:0] \$103 ;
-  wire [8:0] \$104 ;
-  wire [8:0] \$105 ;
-  wire [8:0] \$106 ;
-  wire [8:0] \$107 ;
-  wire [8:0] \$108 ;
-  wire [8:0] \$109 ;
+  wire [16:0] \$100 ;
+  wire [16:0] \$101 ;
+  wire [16:0] \$102 ;
+  wire [16:0] \$103 ;
+  wire [16:0] \$104 ;
+  wire [16:0] \$105 ;
+  wire [16:0] \$106 ;
+  wire [16:0] \$107 ;
+  wire [16:0] \$108 ;
+  wire [16:0] \$109 ;
   wire [23:0] \$11 ;
-  wire [8:0] \$110 ;
-  wire [8:0] \$111 ;
-  wire [8:0] \$112 ;
-  wire [8:0] \$113 ;
-  wire [8:0] \$114 ;
-  wire [8:0] \$115 ;
-  wire [8:0] \$116 ;
-  wire [8:0] \$117 ;
-  wire [8:0] \$118 ;
-  wire [8:0] \$119 ;
+  wire [16:0] \$110 ;
+  wire [16:0] \$111 ;
+  wire [16:0] \$112 ;
+  wire [16:0] \$113 ;
+  wire [16:0] \$114 ;
+  wire [16:0] \$115 ;
+  wire [16:0] \$116 ;
+  wire [16:0] \$117 ;
+  wire [16:0] \$118 ;
+  wire [16:0] \$119 ;
   wire [24:0] \$12 ;
-  wire [8:0] \$120 ;
-  wire [8:0] \$121 ;
-  wire [8:0] \$122 ;
-  wire [8:0] \$123 ;
-  wire [8:0] \$124 ;
-  wire [8:0] \$125 ;
-  wire [8:0] \$126 ;
-  wire [8:0] \$127 ;
-  wire [8:0] \$128 ;
-  wire [8:0] \$129 ;
+  wire [16:0] \$120 ;
+  wire [16:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire [16:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire [16:0] \$126 ;
+  wire [16:0] \$127 ;
+  wire [16:0] \$128 ;
+  wire [16:0] \$129 ;
   wire \$13 ;
-  wire [8:0] \$130 ;
-  wire [8:0] \$131 ;
-  wire [8:0] \$132 ;
-  wire [8:0] \$133 ;
-  wire [8:0] \$134 ;
-  wire [8:0] \$135 ;
-  wire [8:0] \$136 ;
-  wire [8:0] \$137 ;
-  wire [8:0] \$138 ;
-  wire [8:0] \$139 ;
+  wire [16:0] \$130 ;
+  wire [16:0] \$131 ;
+  wire [16:0] \$132 ;
+  wire [16:0] \$133 ;
+  wire [16:0] \$134 ;
+  wire [16:0] \$135 ;
+  wire [16:0] \$136 ;
+  wire [16:0] \$137 ;
+  wire [16:0] \$138 ;
+  wire [16:0] \$139 ;
   wire \$14 ;
-  wire [8:0] \$140 ;
-  wire [8:0] \$141 ;
-  wire [8:0] \$142 ;
-  wire [8:0] \$143 ;
-  wire [8:0] \$144 ;
-  wire [8:0] \$145 ;
-  wire [8:0] \$146 ;
-  wire [8:0] \$147 ;
-  wire [8:0] \$148 ;
-  wire [8:0] \$149 ;
+  wire [16:0] \$140 ;
+  wire [16:0] \$141 ;
+  wire [16:0] \$142 ;
+  wire [16:0] \$143 ;
+  wire [16:0] \$144 ;
+  wire [16:0] \$145 ;
+  wire [16:0] \$146 ;
+  wire [16:0] \$147 ;
+  wire [16:0] \$148 ;
+  wire [16:0] \$149 ;
   wire \$15 ;
-  wire [8:0] \$150 ;
-  wire [8:0] \$151 ;
+  wire [16:0] \$150 ;
+  wire [16:0] \$151 ;
   wire [16:0] \$152 ;
-  wire [16:0] \$153 ;
-  wire [16:0] \$154 ;
-  wire [16:0] \$155 ;
-  wire [16:0] \$156 ;
-  wire [16:0] \$157 ;
-  wire [16:0] \$158 ;
-  wire [16:0] \$159 ;
+  wire [17:0] \$153 ;
+  wire [17:0] \$154 ;
+  wire [18:0] \$155 ;
+  wire [17:0] \$156 ;
+  wire [17:0] \$157 ;
+  wire [18:0] \$158 ;
+  wire [17:0] \$159 ;
   wire \$16 ;
-  wire [16:0] \$160 ;
-  wire [16:0] \$161 ;
-  wire [16:0] \$162 ;
-  wire [16:0] \$163 ;
-  wire [16:0] \$164 ;
-  wire [16:0] \$165 ;
-  wire [16:0] \$166 ;
-  wire [16:0] \$167 ;
-  wire [16:0] \$168 ;
-  wire [16:0] \$169 ;
+  wire [17:0] \$160 ;
+  wire [18:0] \$161 ;
+  wire [17:0] \$162 ;
+  wire [17:0] \$163 ;
+  wire [18:0] \$164 ;
+  wire [17:0] \$165 ;
+  wire [17:0] \$166 ;
+  wire [18:0] \$167 ;
+  wire [17:0] \$168 ;
+  wire [17:0] \$169 ;
   wire \$17 ;
-  wire [16:0] \$170 ;
-  wire [16:0] \$171 ;
-  wire [16:0] \$172 ;
-  wire [16:0] \$173 ;
-  wire [16:0] \$174 ;
-  wire [16:0] \$175 ;
-  wire [16:0] \$176 ;
-  wire [16:0] \$177 ;
-  wire [16:0] \$178 ;
-  wire [16:0] \$179 ;
+  wire [18:0] \$170 ;
+  wire [17:0] \$171 ;
+  wire [17:0] \$172 ;
+  wire [18:0] \$173 ;
+  wire [17:0] \$174 ;
+  wire [18:0] \$175 ;
+  wire [24:0] \$176 ;
+  wire [24:0] \$177 ;
+  wire [25:0] \$178 ;
+  wire [24:0] \$179 ;
   wire \$18 ;
-  wire [16:0] \$180 ;
-  wire [16:0] \$181 ;
-  wire [16:0] \$182 ;
-  wire [16:0] \$183 ;
-  wire [16:0] \$184 ;
-  wire [16:0] \$185 ;
-  wire [16:0] \$186 ;
-  wire [16:0] \$187 ;
-  wire [16:0] \$188 ;
-  wire [16:0] \$189 ;
+  wire [24:0] \$180 ;
+  wire [25:0] \$181 ;
+  wire [24:0] \$182 ;
+  wire [17:0] \$183 ;
+  wire [17:0] \$184 ;
+  wire [18:0] \$185 ;
+  wire [17:0] \$186 ;
+  wire [17:0] \$187 ;
+  wire [18:0] \$188 ;
+  wire [17:0] \$189 ;
   wire \$19 ;
-  wire [16:0] \$190 ;
-  wire [16:0] \$191 ;
-  wire [16:0] \$192 ;
-  wire [16:0] \$193 ;
-  wire [16:0] \$194 ;
-  wire [16:0] \$195 ;
-  wire [16:0] \$196 ;
-  wire [16:0] \$197 ;
-  wire [16:0] \$198 ;
-  wire [16:0] \$199 ;
+  wire [17:0] \$190 ;
+  wire [18:0] \$191 ;
+  wire [17:0] \$192 ;
+  wire [17:0] \$193 ;
+  wire [18:0] \$194 ;
+  wire [17:0] \$195 ;
+  wire [17:0] \$196 ;
+  wire [18:0] \$197 ;
+  wire [17:0] \$198 ;
+  wire [17:0] \$199 ;
   wire \$2 ;
   reg [3:0] \$20 ;
-  wire [16:0] \$200 ;
-  wire [16:0] \$201 ;
-  wire [16:0] \$202 ;
-  wire [16:0] \$203 ;
-  wire [16:0] \$204 ;
-  wire [16:0] \$205 ;
-  wire [16:0] \$206 ;
-  wire [16:0] \$207 ;
-  wire [16:0] \$208 ;
-  wire [16:0] \$209 ;
+  wire [18:0] \$200 ;
+  wire [17:0] \$201 ;
+  wire [17:0] \$202 ;
+  wire [18:0] \$203 ;
+  wire [17:0] \$204 ;
+  wire [18:0] \$205 ;
+  wire [24:0] \$206 ;
+  wire [24:0] \$207 ;
+  wire [25:0] \$208 ;
+  wire [24:0] \$209 ;
   reg \$21 ;
-  wire [16:0] \$210 ;
-  wire [16:0] \$211 ;
-  wire [16:0] \$212 ;
-  wire [16:0] \$213 ;
-  wire [17:0] \$214 ;
-  wire [17:0] \$215 ;
-  wire [18:0] \$216 ;
-  wire [17:0] \$217 ;
-  wire [17:0] \$218 ;
-  wire [18:0] \$219 ;
+  wire [24:0] \$210 ;
+  wire [25:0] \$211 ;
+  wire [24:0] \$212 ;
+  wire \$213 ;
+  wire [4:0] \$214 ;
+  wire \$215 ;
+  wire [5:0] \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   reg \$22 ;
-  wire [17:0] \$220 ;
-  wire [17:0] \$221 ;
-  wire [18:0] \$222 ;
-  wire [17:0] \$223 ;
-  wire [17:0] \$224 ;
-  wire [18:0] \$225 ;
-  wire [17:0] \$226 ;
-  wire [17:0] \$227 ;
-  wire [18:0] \$228 ;
-  wire [17:0] \$229 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire [4:0] \$226 ;
+  wire [4:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   reg \$23 ;
-  wire [17:0] \$230 ;
-  wire [18:0] \$231 ;
-  wire [17:0] \$232 ;
-  wire [17:0] \$233 ;
-  wire [18:0] \$234 ;
-  wire [17:0] \$235 ;
-  wire [18:0] \$236 ;
-  wire [24:0] \$237 ;
-  wire [24:0] \$238 ;
-  wire [25:0] \$239 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire [4:0] \$233 ;
+  wire [4:0] \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   reg \$24 ;
-  wire [24:0] \$240 ;
-  wire [24:0] \$241 ;
-  wire [25:0] \$242 ;
-  wire [24:0] \$243 ;
-  wire [17:0] \$244 ;
-  wire [17:0] \$245 ;
-  wire [18:0] \$246 ;
-  wire [17:0] \$247 ;
-  wire [17:0] \$248 ;
-  wire [18:0] \$249 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [4:0] \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire [5:0] \$248 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [17:0] \$250 ;
-  wire [17:0] \$251 ;
-  wire [18:0] \$252 ;
-  wire [17:0] \$253 ;
-  wire [17:0] \$254 ;
-  wire [18:0] \$255 ;
-  wire [17:0] \$256 ;
-  wire [17:0] \$257 ;
-  wire [18:0] \$258 ;
-  wire [17:0] \$259 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire [47:0] \$255 ;
+  reg [3:0] \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire [5:0] \$26 ;
-  wire [17:0] \$260 ;
-  wire [18:0] \$261 ;
-  wire [17:0] \$262 ;
-  wire [17:0] \$263 ;
-  wire [18:0] \$264 ;
-  wire [17:0] \$265 ;
-  wire [18:0] \$266 ;
-  wire [24:0] \$267 ;
-  wire [24:0] \$268 ;
-  wire [25:0] \$269 ;
+  reg \$260 ;
+  reg [4:0] \$261 ;
+  reg [255:0] \$262 ;
+  reg \$263 ;
+  reg \$264 ;
+  reg \$265 ;
+  reg \$266 ;
+  reg [3:0] \$267 ;
+  reg [255:0] \$268 ;
+  reg [4:0] \$269 ;
   wire [5:0] \$27 ;
-  wire [24:0] \$270 ;
-  wire [24:0] \$271 ;
-  wire [25:0] \$272 ;
-  wire [24:0] \$273 ;
-  wire \$274 ;
-  wire [4:0] \$275 ;
-  wire \$276 ;
-  wire [5:0] \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  reg [4:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [4:0] \$279 ;
   wire [255:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire [4:0] \$287 ;
-  wire [4:0] \$288 ;
-  wire \$289 ;
-  wire [255:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire [4:0] \$294 ;
-  wire [4:0] \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  reg [7:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [4:0] \$288 ;
+  reg [7:0] \$289 ;
+  wire [8:0] \$29 ;
+  reg [7:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [7:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [7:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [4:0] \$297 ;
+  reg [7:0] \$298 ;
+  reg [7:0] \$299 ;
   wire \$3 ;
-  wire [255:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire [4:0] \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire [5:0] \$309 ;
-  wire [255:0] \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire [47:0] \$316 ;
-  reg [3:0] \$317 ;
-  reg \$318 ;
-  reg \$319 ;
-  wire [255:0] \$32 ;
-  reg \$320 ;
-  reg \$321 ;
-  reg [4:0] \$322 ;
-  reg [255:0] \$323 ;
-  reg \$324 ;
-  reg \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg [3:0] \$328 ;
-  reg [4:0] \$329 ;
-  wire [255:0] \$33 ;
+  wire [8:0] \$30 ;
+  reg [7:0] \$300 ;
+  reg [7:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [4:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [7:0] \$308 ;
+  reg [7:0] \$309 ;
+  wire [8:0] \$31 ;
+  reg [7:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [7:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [4:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [7:0] \$319 ;
+  wire [8:0] \$32 ;
+  reg [7:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [7:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [4:0] \$324 ;
+  reg [7:0] \$325 ;
+  reg [7:0] \$326 ;
+  reg [7:0] \$327 ;
+  reg [7:0] \$328 ;
+  reg [7:0] \$329 ;
+  wire [8:0] \$33 ;
   reg [7:0] \$330 ;
   reg [7:0] \$331 ;
   reg [7:0] \$332 ;
-  reg [7:0] \$333 ;
+  reg [4:0] \$333 ;
   reg [7:0] \$334 ;
   reg [7:0] \$335 ;
   reg [7:0] \$336 ;
   reg [7:0] \$337 ;
-  reg [4:0] \$338 ;
+  reg [7:0] \$338 ;
   reg [7:0] \$339 ;
-  wire [255:0] \$34 ;
-  reg [7:0] \$340 ;
+  wire [8:0] \$34 ;
+  reg [8:0] \$340 ;
   reg [7:0] \$341 ;
-  reg [7:0] \$342 ;
+  reg [8:0] \$342 ;
   reg [7:0] \$343 ;
-  reg [7:0] \$344 ;
+  reg [8:0] \$344 ;
   reg [7:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [4:0] \$347 ;
-  reg [7:0] \$348 ;
+  reg [8:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [8:0] \$348 ;
   reg [7:0] \$349 ;
-  wire [255:0] \$35 ;
-  reg [7:0] \$350 ;
+  wire [8:0] \$35 ;
+  reg [8:0] \$350 ;
   reg [7:0] \$351 ;
-  reg [7:0] \$352 ;
+  reg [8:0] \$352 ;
   reg [7:0] \$353 ;
-  reg [7:0] \$354 ;
+  reg [8:0] \$354 ;
   reg [7:0] \$355 ;
-  reg [4:0] \$356 ;
+  reg [8:0] \$356 ;
   reg [7:0] \$357 ;
-  reg [7:0] \$358 ;
+  reg [8:0] \$358 ;
   reg [7:0] \$359 ;
-  wire [255:0] \$36 ;
-  reg [7:0] \$360 ;
+  wire [8:0] \$36 ;
+  reg [8:0] \$360 ;
   reg [7:0] \$361 ;
-  reg [7:0] \$362 ;
+  reg [8:0] \$362 ;
   reg [7:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [4:0] \$365 ;
-  reg [7:0] \$366 ;
+  reg [8:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [8:0] \$366 ;
   reg [7:0] \$367 ;
-  reg [7:0] \$368 ;
+  reg [8:0] \$368 ;
   reg [7:0] \$369 ;
-  wire [255:0] \$37 ;
-  reg [7:0] \$370 ;
+  wire [8:0] \$37 ;
+  reg [8:0] \$370 ;
   reg [7:0] \$371 ;
-  reg [7:0] \$372 ;
+  reg [8:0] \$372 ;
   reg [7:0] \$373 ;
-  reg [4:0] \$374 ;
+  reg [8:0] \$374 ;
   reg [7:0] \$375 ;
-  reg [7:0] \$376 ;
+  reg [8:0] \$376 ;
   reg [7:0] \$377 ;
-  reg [7:0] \$378 ;
+  reg [8:0] \$378 ;
   reg [7:0] \$379 ;
-  wire [255:0] \$38 ;
-  reg [7:0] \$380 ;
+  wire [8:0] \$38 ;
+  reg [8:0] \$380 ;
   reg [7:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [4:0] \$383 ;
-  reg [7:0] \$384 ;
+  reg [8:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [8:0] \$384 ;
   reg [7:0] \$385 ;
-  reg [7:0] \$386 ;
+  reg [8:0] \$386 ;
   reg [7:0] \$387 ;
-  reg [7:0] \$388 ;
+  reg [8:0] \$388 ;
   reg [7:0] \$389 ;
-  wire [255:0] \$39 ;
-  reg [7:0] \$390 ;
+  wire [8:0] \$39 ;
+  reg [8:0] \$390 ;
   reg [7:0] \$391 ;
-  reg [4:0] \$392 ;
+  reg [8:0] \$392 ;
   reg [7:0] \$393 ;
-  reg [7:0] \$394 ;
+  reg [8:0] \$394 ;
   reg [7:0] \$395 ;
-  reg [7:0] \$396 ;
+  reg [8:0] \$396 ;
   reg [7:0] \$397 ;
-  reg [7:0] \$398 ;
-  reg [8:0] \$399 ;
+  reg [8:0] \$398 ;
+  reg [7:0] \$399 ;
   wire \$4 ;
-  wire [255:0] \$40 ;
-  reg [7:0] \$400 ;
-  reg [8:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [8:0] \$403 ;
-  reg [7:0] \$404 ;
-  reg [8:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [8:0] \$407 ;
-  reg [7:0] \$408 ;
-  reg [8:0] \$409 ;
-  wire [255:0] \$41 ;
-  reg [7:0] \$410 ;
-  reg [8:0] \$411 ;
-  reg [7:0] \$412 ;
-  reg [8:0] \$413 ;
-  reg [7:0] \$414 ;
-  reg [8:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [8:0] \$417 ;
-  reg [7:0] \$418 ;
-  reg [8:0] \$419 ;
-  wire [255:0] \$42 ;
-  reg [7:0] \$420 ;
-  reg [8:0] \$421 ;
-  reg [7:0] \$422 ;
-  reg [8:0] \$423 ;
-  reg [7:0] \$424 ;
-  reg [8:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg [8:0] \$427 ;
-  reg [7:0] \$428 ;
-  reg [8:0] \$429 ;
-  wire [255:0] \$43 ;
-  reg [7:0] \$430 ;
-  reg [8:0] \$431 ;
-  reg [7:0] \$432 ;
-  reg [8:0] \$433 ;
-  reg [7:0] \$434 ;
-  reg [8:0] \$435 ;
-  reg [7:0] \$436 ;
-  reg [8:0] \$437 ;
-  reg [7:0] \$438 ;
-  reg [8:0] \$439 ;
-  wire [255:0] \$44 ;
-  reg [7:0] \$440 ;
-  reg [8:0] \$441 ;
-  reg [7:0] \$442 ;
-  reg [8:0] \$443 ;
-  reg [7:0] \$444 ;
-  reg [8:0] \$445 ;
-  reg [7:0] \$446 ;
-  reg [8:0] \$447 ;
-  reg [7:0] \$448 ;
-  reg [8:0] \$449 ;
-  wire [255:0] \$45 ;
-  reg [7:0] \$450 ;
-  reg [8:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg [8:0] \$453 ;
-  reg [7:0] \$454 ;
-  reg [8:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [8:0] \$457 ;
-  reg [7:0] \$458 ;
-  reg [8:0] \$459 ;
-  wire [255:0] \$46 ;
-  reg [7:0] \$460 ;
-  reg [8:0] \$461 ;
-  reg [7:0] \$462 ;
-  reg [8:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [8:0] \$465 ;
-  reg [7:0] \$466 ;
-  reg [8:0] \$467 ;
-  reg [7:0] \$468 ;
-  reg [8:0] \$469 ;
-  wire [255:0] \$47 ;
-  reg [7:0] \$470 ;
-  reg [8:0] \$471 ;
-  reg [7:0] \$472 ;
-  reg [8:0] \$473 ;
-  reg [7:0] \$474 ;
-  reg [8:0] \$475 ;
-  reg [7:0] \$476 ;
-  reg [8:0] \$477 ;
-  reg [7:0] \$478 ;
-  reg [8:0] \$479 ;
-  wire [255:0] \$48 ;
-  reg [7:0] \$480 ;
-  reg [8:0] \$481 ;
-  reg [7:0] \$482 ;
-  reg [8:0] \$483 ;
-  reg [7:0] \$484 ;
-  reg [8:0] \$485 ;
-  reg [7:0] \$486 ;
-  reg [8:0] \$487 ;
-  reg [7:0] \$488 ;
-  reg [8:0] \$489 ;
-  wire [255:0] \$49 ;
-  reg [7:0] \$490 ;
-  reg [8:0] \$491 ;
-  reg [7:0] \$492 ;
-  reg [8:0] \$493 ;
-  reg [7:0] \$494 ;
-  reg [8:0] \$495 ;
-  reg [7:0] \$496 ;
-  reg [8:0] \$497 ;
-  reg [7:0] \$498 ;
-  reg [8:0] \$499 ;
+  wire [8:0] \$40 ;
+  reg [8:0] \$400 ;
+  reg [7:0] \$401 ;
+  reg [8:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg [8:0] \$404 ;
+  reg [7:0] \$405 ;
+  reg [8:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [8:0] \$408 ;
+  reg [7:0] \$409 ;
+  wire [8:0] \$41 ;
+  reg [8:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg [8:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [8:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg [8:0] \$416 ;
+  reg [7:0] \$417 ;
+  reg [8:0] \$418 ;
+  reg [7:0] \$419 ;
+  wire [8:0] \$42 ;
+  reg [8:0] \$420 ;
+  reg [7:0] \$421 ;
+  reg [8:0] \$422 ;
+  reg [7:0] \$423 ;
+  reg [8:0] \$424 ;
+  reg [7:0] \$425 ;
+  reg [8:0] \$426 ;
+  reg [7:0] \$427 ;
+  reg [8:0] \$428 ;
+  reg [7:0] \$429 ;
+  wire [8:0] \$43 ;
+  reg [8:0] \$430 ;
+  reg [7:0] \$431 ;
+  reg [8:0] \$432 ;
+  reg [7:0] \$433 ;
+  reg [8:0] \$434 ;
+  reg [7:0] \$435 ;
+  reg [8:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [8:0] \$438 ;
+  reg [7:0] \$439 ;
+  wire [8:0] \$44 ;
+  reg [8:0] \$440 ;
+  reg [7:0] \$441 ;
+  reg [8:0] \$442 ;
+  reg [7:0] \$443 ;
+  reg [8:0] \$444 ;
+  reg [7:0] \$445 ;
+  reg [8:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [8:0] \$448 ;
+  reg [7:0] \$449 ;
+  wire [8:0] \$45 ;
+  reg [8:0] \$450 ;
+  reg [7:0] \$451 ;
+  reg [8:0] \$452 ;
+  reg [7:0] \$453 ;
+  reg [8:0] \$454 ;
+  reg [7:0] \$455 ;
+  reg [8:0] \$456 ;
+  reg [7:0] \$457 ;
+  reg [8:0] \$458 ;
+  reg [7:0] \$459 ;
+  wire [8:0] \$46 ;
+  reg [8:0] \$460 ;
+  reg [7:0] \$461 ;
+  reg [8:0] \$462 ;
+  reg [7:0] \$463 ;
+  reg [16:0] \$464 ;
+  reg [16:0] \$465 ;
+  reg [16:0] \$466 ;
+  reg [16:0] \$467 ;
+  reg [16:0] \$468 ;
+  reg [16:0] \$469 ;
+  wire [8:0] \$47 ;
+  reg [16:0] \$470 ;
+  reg [16:0] \$471 ;
+  reg [16:0] \$472 ;
+  reg [16:0] \$473 ;
+  reg [16:0] \$474 ;
+  reg [16:0] \$475 ;
+  reg [16:0] \$476 ;
+  reg [16:0] \$477 ;
+  reg [16:0] \$478 ;
+  reg [16:0] \$479 ;
+  wire [8:0] \$48 ;
+  reg [16:0] \$480 ;
+  reg [16:0] \$481 ;
+  reg [16:0] \$482 ;
+  reg [16:0] \$483 ;
+  reg [16:0] \$484 ;
+  reg [16:0] \$485 ;
+  reg [16:0] \$486 ;
+  reg [16:0] \$487 ;
+  reg [16:0] \$488 ;
+  reg [16:0] \$489 ;
+  wire [8:0] \$49 ;
+  reg [16:0] \$490 ;
+  reg [16:0] \$491 ;
+  reg [16:0] \$492 ;
+  reg [16:0] \$493 ;
+  reg [16:0] \$494 ;
+  reg [16:0] \$495 ;
+  reg [16:0] \$496 ;
+  reg [16:0] \$497 ;
+  reg [16:0] \$498 ;
+  reg [16:0] \$499 ;
   wire \$5 ;
-  wire [255:0] \$50 ;
-  reg [7:0] \$500 ;
-  reg [8:0] \$501 ;
-  reg [7:0] \$502 ;
-  reg [8:0] \$503 ;
-  reg [7:0] \$504 ;
-  reg [8:0] \$505 ;
-  reg [7:0] \$506 ;
-  reg [8:0] \$507 ;
-  reg [7:0] \$508 ;
-  reg [8:0] \$509 ;
-  wire [255:0] \$51 ;
-  reg [7:0] \$510 ;
-  reg [8:0] \$511 ;
-  reg [7:0] \$512 ;
-  reg [8:0] \$513 ;
-  reg [7:0] \$514 ;
-  reg [8:0] \$515 ;
-  reg [7:0] \$516 ;
-  reg [8:0] \$517 ;
-  reg [7:0] \$518 ;
-  reg [8:0] \$519 ;
-  wire [255:0] \$52 ;
-  reg [7:0] \$520 ;
-  reg [8:0] \$521 ;
-  reg [7:0] \$522 ;
+  wire [8:0] \$50 ;
+  reg [16:0] \$500 ;
+  reg [16:0] \$501 ;
+  reg [16:0] \$502 ;
+  reg [16:0] \$503 ;
+  reg [16:0] \$504 ;
+  reg [16:0] \$505 ;
+  reg [16:0] \$506 ;
+  reg [16:0] \$507 ;
+  reg [16:0] \$508 ;
+  reg [16:0] \$509 ;
+  wire [8:0] \$51 ;
+  reg [16:0] \$510 ;
+  reg [16:0] \$511 ;
+  reg [16:0] \$512 ;
+  reg [16:0] \$513 ;
+  reg [16:0] \$514 ;
+  reg [16:0] \$515 ;
+  reg [16:0] \$516 ;
+  reg [16:0] \$517 ;
+  reg [16:0] \$518 ;
+  reg [16:0] \$519 ;
+  wire [8:0] \$52 ;
+  reg [16:0] \$520 ;
+  reg [16:0] \$521 ;
+  reg [16:0] \$522 ;
   reg [16:0] \$523 ;
   reg [16:0] \$524 ;
   reg [16:0] \$525 ;
@@ -1026,7 +1026,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$527 ;
   reg [16:0] \$528 ;
   reg [16:0] \$529 ;
-  wire [255:0] \$53 ;
+  wire [8:0] \$53 ;
   reg [16:0] \$530 ;
   reg [16:0] \$531 ;
   reg [16:0] \$532 ;
@@ -1037,7 +1037,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$537 ;
   reg [16:0] \$538 ;
   reg [16:0] \$539 ;
-  wire [255:0] \$54 ;
+  wire [8:0] \$54 ;
   reg [16:0] \$540 ;
   reg [16:0] \$541 ;
   reg [16:0] \$542 ;
@@ -1048,7 +1048,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$547 ;
   reg [16:0] \$548 ;
   reg [16:0] \$549 ;
-  wire [255:0] \$55 ;
+  wire [8:0] \$55 ;
   reg [16:0] \$550 ;
   reg [16:0] \$551 ;
   reg [16:0] \$552 ;
@@ -1059,7 +1059,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$557 ;
   reg [16:0] \$558 ;
   reg [16:0] \$559 ;
-  wire [255:0] \$56 ;
+  wire [8:0] \$56 ;
   reg [16:0] \$560 ;
   reg [16:0] \$561 ;
   reg [16:0] \$562 ;
@@ -1070,7 +1070,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$567 ;
   reg [16:0] \$568 ;
   reg [16:0] \$569 ;
-  wire [255:0] \$57 ;
+  wire [8:0] \$57 ;
   reg [16:0] \$570 ;
   reg [16:0] \$571 ;
   reg [16:0] \$572 ;
@@ -1081,7 +1081,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$577 ;
   reg [16:0] \$578 ;
   reg [16:0] \$579 ;
-  wire [255:0] \$58 ;
+  wire [8:0] \$58 ;
   reg [16:0] \$580 ;
   reg [16:0] \$581 ;
   reg [16:0] \$582 ;
@@ -1090,168 +1090,113 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$585 ;
   reg [16:0] \$586 ;
   reg [16:0] \$587 ;
-  reg [16:0] \$588 ;
-  reg [16:0] \$589 ;
-  wire [255:0] \$59 ;
-  reg [16:0] \$590 ;
-  reg [16:0] \$591 ;
-  reg [16:0] \$592 ;
-  reg [16:0] \$593 ;
-  reg [16:0] \$594 ;
-  reg [16:0] \$595 ;
-  reg [16:0] \$596 ;
-  reg [16:0] \$597 ;
-  reg [16:0] \$598 ;
-  reg [16:0] \$599 ;
+  reg [23:0] \$588 ;
+  reg [23:0] \$589 ;
+  wire [8:0] \$59 ;
+  reg [23:0] \$590 ;
+  reg [23:0] \$591 ;
+  reg [23:0] \$592 ;
+  reg [23:0] \$593 ;
+  reg [23:0] \$594 ;
+  reg [23:0] \$595 ;
+  reg [23:0] \$596 ;
+  reg [23:0] \$597 ;
+  reg [23:0] \$598 ;
+  reg [23:0] \$599 ;
   wire \$6 ;
-  wire [255:0] \$60 ;
-  reg [16:0] \$600 ;
-  reg [16:0] \$601 ;
-  reg [16:0] \$602 ;
-  reg [16:0] \$603 ;
-  reg [16:0] \$604 ;
-  reg [16:0] \$605 ;
-  reg [16:0] \$606 ;
-  reg [16:0] \$607 ;
-  reg [16:0] \$608 ;
-  reg [16:0] \$609 ;
-  wire [255:0] \$61 ;
-  reg [16:0] \$610 ;
-  reg [16:0] \$611 ;
-  reg [16:0] \$612 ;
-  reg [16:0] \$613 ;
-  reg [16:0] \$614 ;
-  reg [16:0] \$615 ;
-  reg [16:0] \$616 ;
-  reg [16:0] \$617 ;
-  reg [16:0] \$618 ;
-  reg [16:0] \$619 ;
-  wire [255:0] \$62 ;
-  reg [16:0] \$620 ;
-  reg [16:0] \$621 ;
-  reg [16:0] \$622 ;
-  reg [16:0] \$623 ;
-  reg [16:0] \$624 ;
-  reg [16:0] \$625 ;
-  reg [16:0] \$626 ;
-  reg [16:0] \$627 ;
-  reg [16:0] \$628 ;
-  reg [16:0] \$629 ;
-  wire [255:0] \$63 ;
-  reg [16:0] \$630 ;
-  reg [16:0] \$631 ;
-  reg [16:0] \$632 ;
-  reg [16:0] \$633 ;
-  reg [16:0] \$634 ;
-  reg [16:0] \$635 ;
-  reg [16:0] \$636 ;
-  reg [16:0] \$637 ;
-  reg [16:0] \$638 ;
-  reg [16:0] \$639 ;
-  wire [255:0] \$64 ;
-  reg [16:0] \$640 ;
-  reg [16:0] \$641 ;
-  reg [16:0] \$642 ;
-  reg [16:0] \$643 ;
-  reg [16:0] \$644 ;
-  reg [16:0] \$645 ;
-  reg [16:0] \$646 ;
-  reg [23:0] \$647 ;
-  reg [23:0] \$648 ;
-  reg [23:0] \$649 ;
-  wire [255:0] \$65 ;
-  reg [23:0] \$650 ;
-  reg [23:0] \$651 ;
-  reg [23:0] \$652 ;
-  reg [23:0] \$653 ;
-  reg [23:0] \$654 ;
-  reg [23:0] \$655 ;
-  reg [23:0] \$656 ;
-  reg [23:0] \$657 ;
-  reg [23:0] \$658 ;
-  reg [23:0] \$659 ;
-  wire [255:0] \$66 ;
-  reg [23:0] \$660 ;
-  reg [23:0] \$661 ;
-  reg [23:0] \$662 ;
-  reg [23:0] \$663 ;
-  reg [23:0] \$664 ;
-  reg [23:0] \$665 ;
-  reg [23:0] \$666 ;
-  reg [23:0] \$667 ;
-  reg [23:0] \$668 ;
-  reg \$669 ;
-  wire [255:0] \$67 ;
-  reg \$670 ;
-  reg \$671 ;
-  reg [3:0] \$672 ;
-  reg \$673 ;
-  reg \$674 ;
-  reg \$675 ;
-  reg [3:0] \$676 ;
-  reg \$677 ;
-  reg \$678 ;
-  reg \$679 ;
-  wire [255:0] \$68 ;
-  reg [3:0] \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg [3:0] \$684 ;
-  reg \$685 ;
-  reg \$686 ;
-  reg \$687 ;
-  reg [3:0] \$688 ;
-  reg \$689 ;
-  wire [255:0] \$69 ;
-  reg \$690 ;
-  reg \$691 ;
-  reg [3:0] \$692 ;
-  reg \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg [3:0] \$696 ;
-  reg [23:0] \$697 ;
-  reg [23:0] \$698 ;
-  reg [3:0] \$699 ;
+  wire [8:0] \$60 ;
+  reg [23:0] \$600 ;
+  reg [23:0] \$601 ;
+  reg [23:0] \$602 ;
+  reg [23:0] \$603 ;
+  reg [23:0] \$604 ;
+  reg [23:0] \$605 ;
+  reg [23:0] \$606 ;
+  reg [23:0] \$607 ;
+  reg [23:0] \$608 ;
+  reg [23:0] \$609 ;
+  wire [8:0] \$61 ;
+  reg \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg [3:0] \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg [3:0] \$617 ;
+  reg \$618 ;
+  reg \$619 ;
+  wire [8:0] \$62 ;
+  reg \$620 ;
+  reg [3:0] \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg [3:0] \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg [3:0] \$629 ;
+  wire [8:0] \$63 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg [3:0] \$633 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg [3:0] \$637 ;
+  reg \$638 ;
+  reg \$639 ;
+  wire [8:0] \$64 ;
+  reg \$640 ;
+  reg [3:0] \$641 ;
+  reg [23:0] \$642 ;
+  reg [23:0] \$643 ;
+  reg [3:0] \$644 ;
+  reg [3:0] \$645 ;
+  reg [3:0] \$646 ;
+  reg [3:0] \$647 ;
+  reg \$648 ;
+  reg [47:0] \$649 ;
+  wire [8:0] \$65 ;
+  wire [8:0] \$66 ;
+  wire [8:0] \$67 ;
+  wire [8:0] \$68 ;
+  wire [8:0] \$69 ;
   reg [23:0] \$7 ;
-  wire [255:0] \$70 ;
-  reg [3:0] \$700 ;
-  reg [3:0] \$701 ;
-  reg [3:0] \$702 ;
-  reg \$703 ;
-  reg [47:0] \$704 ;
-  wire [255:0] \$71 ;
-  wire [255:0] \$72 ;
-  wire [255:0] \$73 ;
-  wire [255:0] \$74 ;
-  wire [255:0] \$75 ;
-  wire [255:0] \$76 ;
-  wire [255:0] \$77 ;
-  wire [255:0] \$78 ;
-  wire [255:0] \$79 ;
+  wire [8:0] \$70 ;
+  wire [8:0] \$71 ;
+  wire [8:0] \$72 ;
+  wire [8:0] \$73 ;
+  wire [8:0] \$74 ;
+  wire [8:0] \$75 ;
+  wire [8:0] \$76 ;
+  wire [8:0] \$77 ;
+  wire [8:0] \$78 ;
+  wire [8:0] \$79 ;
   wire [23:0] \$8 ;
-  wire [255:0] \$80 ;
-  wire [255:0] \$81 ;
-  wire [255:0] \$82 ;
-  wire [255:0] \$83 ;
-  wire [255:0] \$84 ;
-  wire [255:0] \$85 ;
-  wire [255:0] \$86 ;
-  wire [255:0] \$87 ;
-  wire [255:0] \$88 ;
-  wire [255:0] \$89 ;
+  wire [8:0] \$80 ;
+  wire [8:0] \$81 ;
+  wire [8:0] \$82 ;
+  wire [8:0] \$83 ;
+  wire [8:0] \$84 ;
+  wire [8:0] \$85 ;
+  wire [8:0] \$86 ;
+  wire [8:0] \$87 ;
+  wire [8:0] \$88 ;
+  wire [8:0] \$89 ;
   wire [24:0] \$9 ;
   wire [8:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [8:0] \$92 ;
-  wire [8:0] \$93 ;
-  wire [8:0] \$94 ;
-  wire [8:0] \$95 ;
-  wire [8:0] \$96 ;
-  wire [8:0] \$97 ;
-  wire [8:0] \$98 ;
-  wire [8:0] \$99 ;
+  wire [16:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [16:0] \$98 ;
+  wire [16:0] \$99 ;
   reg \$signature__addr  = 1'h0;
   reg [3:0] \$signature__addr$44  = 4'h0;
   wire [255:0] \$signature__data ;
@@ -1272,6 +1217,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  reg first9 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [255:0] i__payload;
@@ -1321,6 +1267,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  reg last9 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -1330,6 +1277,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf8 = 4'h0;
+  reg [3:0] nf9 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [47:0] o__payload;
   reg [47:0] o__payload = 48'h000000000000;
@@ -1356,13 +1304,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [4:0] \port__addr$27  = 5'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$142 ;
-  wire [63:0] \port__data$159 ;
-  wire [63:0] \port__data$176 ;
-  wire [63:0] \port__data$193 ;
-  wire [63:0] \port__data$210 ;
-  wire [63:0] \port__data$227 ;
-  wire [47:0] \port__data$244 ;
+  wire [63:0] \port__data$144 ;
+  wire [63:0] \port__data$161 ;
+  wire [63:0] \port__data$178 ;
+  wire [63:0] \port__data$195 ;
+  wire [63:0] \port__data$212 ;
+  wire [63:0] \port__data$229 ;
+  wire [47:0] \port__data$246 ;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
   reg [16:0] prod0_10_r = 17'h00000;
@@ -1526,7 +1474,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire rport__addr;
   reg [3:0] \rport__addr$47  = 4'h0;
   wire [255:0] rport__data;
-  wire [47:0] \rport__data$424 ;
+  wire [47:0] \rport__data$430 ;
   input rst;
   wire rst;
   (* init = 1'h0 *)
@@ -1554,6 +1502,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum1_s1_1 = 24'h000000;
   reg [23:0] sum1_s2_0 = 24'h000000;
   reg [4:0] t = 5'h00;
+  reg [4:0] t_mid = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1562,6 +1511,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  reg v9 = 1'h0;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_10 = 8'h00;
   reg [7:0] w0_11 = 8'h00;
@@ -1748,6 +1698,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] x7_30 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x7_31 = 8'h00;
+  reg [255:0] x_mid = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] x_reg = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
@@ -1887,7 +1838,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [47:0] queue [8:0];
+  reg [47:0] queue [9:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -1898,12 +1849,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     queue[6] = 48'h000000000000;
     queue[7] = 48'h000000000000;
     queue[8] = 48'h000000000000;
+    queue[9] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$38 )
       queue[\$signature__addr$44 ] <= q_in;
   end
-  assign \rport__data$424  = queue[\rport__addr$47 ];
+  assign \rport__data$430  = queue[\rport__addr$47 ];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h01ef12bb40269bf2;
@@ -1983,7 +1935,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$142  = _2_;
+  assign \port__data$144  = _2_;
   reg [63:0] rom2 [31:0];
   initial begin
     rom2[0] = 64'h00f8024df6f21ae2;
@@ -2023,7 +1975,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$159  = _3_;
+  assign \port__data$161  = _3_;
   reg [63:0] rom3 [31:0];
   initial begin
     rom3[0] = 64'he600d00d22471912;
@@ -2063,7 +2015,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _4_ <= rom3[\port__addr$19 ];
   end
-  assign \port__data$176  = _4_;
+  assign \port__data$178  = _4_;
   reg [63:0] rom4 [31:0];
   initial begin
     rom4[0] = 64'h0a0102d6062108f0;
@@ -2103,7 +2055,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _5_ <= rom4[\port__addr$21 ];
   end
-  assign \port__data$193  = _5_;
+  assign \port__data$195  = _5_;
   reg [63:0] rom5 [31:0];
   initial begin
     rom5[0] = 64'h3c0101232be2021d;
@@ -2143,7 +2095,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _6_ <= rom5[\port__addr$23 ];
   end
-  assign \port__data$210  = _6_;
+  assign \port__data$212  = _6_;
   reg [63:0] rom6 [31:0];
   initial begin
     rom6[0] = 64'hff00fd04163dfa19;
@@ -2183,7 +2135,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _7_ <= rom6[\port__addr$25 ];
   end
-  assign \port__data$227  = _7_;
+  assign \port__data$229  = _7_;
   reg [47:0] rom7 [31:0];
   initial begin
     rom7[0] = 48'h00dbf51653df;
@@ -2223,810 +2175,730 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _8_ <= rom7[\port__addr$27 ];
   end
-  assign \port__data$244  = _8_;
-  assign \$291  = | q_stored;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = \rport__addr$47  == 4'h8;
-  assign \$294  = \rport__addr$47  + 1'h1;
-  assign \$295  = \$293  ? 5'h00 : \$294 ;
-  assign \$296  = v8 & last8;
-  assign \$297  = ~ o__valid;
-  assign \$298  = \$297  | o__ready;
-  assign \$299  = | q_stored;
-  assign \$300  = ~ \$299 ;
-  assign \$301  = \$298  & \$300 ;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = \$296  & \$302 ;
-  assign \$304  = q_stored + \$303 ;
-  assign \$305  = ~ o__valid;
-  assign \$306  = \$305  | o__ready;
-  assign \$307  = | q_stored;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = \$304  - \$308 ;
-  assign \$310  = ~ o__valid;
-  assign \$311  = \$310  | o__ready;
-  assign \$312  = | q_stored;
-  assign \$313  = v8 & last8;
-  assign \$314  = \$312  | \$313 ;
-  assign \$315  = | q_stored;
-  assign \$316  = \$315  ? \rport__data$424  : q_in;
+  assign \port__data$246  = _8_;
   always @(posedge clk)
-    nf_t <= \$317 ;
+    x2_17 <= \$289 ;
   always @(posedge clk)
-    \$signature__addr  <= \$318 ;
+    x2_18 <= \$290 ;
   always @(posedge clk)
-    reads_input_t <= \$319 ;
+    x2_19 <= \$291 ;
   always @(posedge clk)
-    first_t <= \$320 ;
+    x2_20 <= \$292 ;
   always @(posedge clk)
-    last_t <= \$321 ;
+    x2_21 <= \$293 ;
   always @(posedge clk)
-    t <= \$322 ;
+    x2_22 <= \$294 ;
   always @(posedge clk)
-    x_reg <= \$323 ;
+    x2_23 <= \$295 ;
   always @(posedge clk)
-    from_input <= \$324 ;
+    x2_24 <= \$296 ;
   always @(posedge clk)
-    v1 <= \$325 ;
+    \port__addr$19  <= \$297 ;
   always @(posedge clk)
-    first1 <= \$326 ;
+    x3_1 <= \$298 ;
   always @(posedge clk)
-    last1 <= \$327 ;
+    x3_25 <= \$299 ;
   always @(posedge clk)
-    nf1 <= \$328 ;
+    x3_26 <= \$300 ;
   always @(posedge clk)
-    port__addr <= \$329 ;
+    x3_27 <= \$301 ;
   always @(posedge clk)
-    x0_1 <= \$330 ;
+    x3_28 <= \$302 ;
   always @(posedge clk)
-    x0_2 <= \$331 ;
+    x3_29 <= \$303 ;
   always @(posedge clk)
-    x0_3 <= \$332 ;
+    x3_30 <= \$304 ;
   always @(posedge clk)
-    x0_4 <= \$333 ;
+    x3_31 <= \$305 ;
   always @(posedge clk)
-    x0_5 <= \$334 ;
+    \port__addr$21  <= \$306 ;
   always @(posedge clk)
-    x0_6 <= \$335 ;
+    x4_2 <= \$307 ;
   always @(posedge clk)
-    x0_7 <= \$336 ;
+    x4_3 <= \$308 ;
   always @(posedge clk)
-    x0_8 <= \$337 ;
+    x4_4 <= \$309 ;
   always @(posedge clk)
-    \port__addr$15  <= \$338 ;
+    x4_5 <= \$310 ;
   always @(posedge clk)
-    x1_9 <= \$339 ;
+    x4_6 <= \$311 ;
   always @(posedge clk)
-    x1_10 <= \$340 ;
+    x4_7 <= \$312 ;
   always @(posedge clk)
-    x1_11 <= \$341 ;
+    x4_8 <= \$313 ;
   always @(posedge clk)
-    x1_12 <= \$342 ;
+    x4_9 <= \$314 ;
   always @(posedge clk)
-    x1_13 <= \$343 ;
+    \port__addr$23  <= \$315 ;
   always @(posedge clk)
-    x1_14 <= \$344 ;
+    x5_10 <= \$316 ;
   always @(posedge clk)
-    x1_15 <= \$345 ;
+    x5_11 <= \$317 ;
   always @(posedge clk)
-    x1_16 <= \$346 ;
+    x5_12 <= \$318 ;
   always @(posedge clk)
-    \port__addr$17  <= \$347 ;
+    x5_13 <= \$319 ;
   always @(posedge clk)
-    x2_17 <= \$348 ;
+    x5_14 <= \$320 ;
   always @(posedge clk)
-    x2_18 <= \$349 ;
+    x5_15 <= \$321 ;
   always @(posedge clk)
-    x2_19 <= \$350 ;
+    x5_16 <= \$322 ;
   always @(posedge clk)
-    x2_20 <= \$351 ;
+    x5_17 <= \$323 ;
   always @(posedge clk)
-    x2_21 <= \$352 ;
+    \port__addr$25  <= \$324 ;
   always @(posedge clk)
-    x2_22 <= \$353 ;
+    x6_18 <= \$325 ;
   always @(posedge clk)
-    x2_23 <= \$354 ;
+    x6_19 <= \$326 ;
   always @(posedge clk)
-    x2_24 <= \$355 ;
+    x6_20 <= \$327 ;
   always @(posedge clk)
-    \port__addr$19  <= \$356 ;
+    x6_21 <= \$328 ;
   always @(posedge clk)
-    x3_1 <= \$357 ;
+    x6_22 <= \$329 ;
   always @(posedge clk)
-    x3_25 <= \$358 ;
+    x6_23 <= \$330 ;
   always @(posedge clk)
-    x3_26 <= \$359 ;
+    x6_24 <= \$331 ;
   always @(posedge clk)
-    x3_27 <= \$360 ;
+    x6_25 <= \$332 ;
   always @(posedge clk)
-    x3_28 <= \$361 ;
+    \port__addr$27  <= \$333 ;
   always @(posedge clk)
-    x3_29 <= \$362 ;
+    x7_26 <= \$334 ;
   always @(posedge clk)
-    x3_30 <= \$363 ;
+    x7_27 <= \$335 ;
   always @(posedge clk)
-    x3_31 <= \$364 ;
+    x7_28 <= \$336 ;
   always @(posedge clk)
-    \port__addr$21  <= \$365 ;
+    x7_29 <= \$337 ;
   always @(posedge clk)
-    x4_2 <= \$366 ;
+    x7_30 <= \$338 ;
   always @(posedge clk)
-    x4_3 <= \$367 ;
+    x7_31 <= \$339 ;
   always @(posedge clk)
-    x4_4 <= \$368 ;
+    xoff0_1 <= \$340 ;
   always @(posedge clk)
-    x4_5 <= \$369 ;
+    w0_1 <= \$341 ;
   always @(posedge clk)
-    x4_6 <= \$370 ;
+    xoff0_2 <= \$342 ;
   always @(posedge clk)
-    x4_7 <= \$371 ;
+    w0_2 <= \$343 ;
   always @(posedge clk)
-    x4_8 <= \$372 ;
+    xoff0_3 <= \$344 ;
   always @(posedge clk)
-    x4_9 <= \$373 ;
+    w0_3 <= \$345 ;
   always @(posedge clk)
-    \port__addr$23  <= \$374 ;
+    xoff0_4 <= \$346 ;
   always @(posedge clk)
-    x5_10 <= \$375 ;
+    w0_4 <= \$347 ;
   always @(posedge clk)
-    x5_11 <= \$376 ;
+    xoff0_5 <= \$348 ;
   always @(posedge clk)
-    x5_12 <= \$377 ;
+    w0_5 <= \$349 ;
   always @(posedge clk)
-    x5_13 <= \$378 ;
+    xoff0_6 <= \$350 ;
   always @(posedge clk)
-    x5_14 <= \$379 ;
+    w0_6 <= \$351 ;
   always @(posedge clk)
-    x5_15 <= \$380 ;
+    xoff0_7 <= \$352 ;
   always @(posedge clk)
-    x5_16 <= \$381 ;
+    w0_7 <= \$353 ;
   always @(posedge clk)
-    x5_17 <= \$382 ;
+    xoff0_8 <= \$354 ;
   always @(posedge clk)
-    \port__addr$25  <= \$383 ;
+    w0_8 <= \$355 ;
   always @(posedge clk)
-    x6_18 <= \$384 ;
+    xoff0_9 <= \$356 ;
   always @(posedge clk)
-    x6_19 <= \$385 ;
+    w0_9 <= \$357 ;
   always @(posedge clk)
-    x6_20 <= \$386 ;
+    xoff0_10 <= \$358 ;
   always @(posedge clk)
-    x6_21 <= \$387 ;
+    w0_10 <= \$359 ;
   always @(posedge clk)
-    x6_22 <= \$388 ;
+    xoff0_11 <= \$360 ;
   always @(posedge clk)
-    x6_23 <= \$389 ;
+    w0_11 <= \$361 ;
   always @(posedge clk)
-    x6_24 <= \$390 ;
+    xoff0_12 <= \$362 ;
   always @(posedge clk)
-    x6_25 <= \$391 ;
+    w0_12 <= \$363 ;
   always @(posedge clk)
-    \port__addr$27  <= \$392 ;
+    xoff0_13 <= \$364 ;
   always @(posedge clk)
-    x7_26 <= \$393 ;
+    w0_13 <= \$365 ;
   always @(posedge clk)
-    x7_27 <= \$394 ;
+    xoff0_14 <= \$366 ;
   always @(posedge clk)
-    x7_28 <= \$395 ;
+    w0_14 <= \$367 ;
   always @(posedge clk)
-    x7_29 <= \$396 ;
+    xoff0_15 <= \$368 ;
   always @(posedge clk)
-    x7_30 <= \$397 ;
+    w0_15 <= \$369 ;
   always @(posedge clk)
-    x7_31 <= \$398 ;
+    xoff0_16 <= \$370 ;
   always @(posedge clk)
-    xoff0_1 <= \$399 ;
+    w0_16 <= \$371 ;
   always @(posedge clk)
-    w0_1 <= \$400 ;
+    xoff0_17 <= \$372 ;
   always @(posedge clk)
-    xoff0_2 <= \$401 ;
+    w0_17 <= \$373 ;
   always @(posedge clk)
-    w0_2 <= \$402 ;
+    xoff0_18 <= \$374 ;
   always @(posedge clk)
-    xoff0_3 <= \$403 ;
+    w0_18 <= \$375 ;
   always @(posedge clk)
-    w0_3 <= \$404 ;
+    xoff0_19 <= \$376 ;
   always @(posedge clk)
-    xoff0_4 <= \$405 ;
+    w0_19 <= \$377 ;
   always @(posedge clk)
-    w0_4 <= \$406 ;
+    xoff0_20 <= \$378 ;
   always @(posedge clk)
-    xoff0_5 <= \$407 ;
+    w0_20 <= \$379 ;
   always @(posedge clk)
-    w0_5 <= \$408 ;
+    xoff0_21 <= \$380 ;
   always @(posedge clk)
-    xoff0_6 <= \$409 ;
+    w0_21 <= \$381 ;
   always @(posedge clk)
-    w0_6 <= \$410 ;
+    xoff0_22 <= \$382 ;
   always @(posedge clk)
-    xoff0_7 <= \$411 ;
+    w0_22 <= \$383 ;
   always @(posedge clk)
-    w0_7 <= \$412 ;
+    xoff0_23 <= \$384 ;
   always @(posedge clk)
-    xoff0_8 <= \$413 ;
+    w0_23 <= \$385 ;
   always @(posedge clk)
-    w0_8 <= \$414 ;
+    xoff0_24 <= \$386 ;
   always @(posedge clk)
-    xoff0_9 <= \$415 ;
+    w0_24 <= \$387 ;
   always @(posedge clk)
-    w0_9 <= \$416 ;
+    xoff0_25 <= \$388 ;
   always @(posedge clk)
-    xoff0_10 <= \$417 ;
+    w0_25 <= \$389 ;
   always @(posedge clk)
-    w0_10 <= \$418 ;
+    xoff0_26 <= \$390 ;
   always @(posedge clk)
-    xoff0_11 <= \$419 ;
+    w0_26 <= \$391 ;
   always @(posedge clk)
-    w0_11 <= \$420 ;
+    xoff0_27 <= \$392 ;
   always @(posedge clk)
-    xoff0_12 <= \$421 ;
+    w0_27 <= \$393 ;
   always @(posedge clk)
-    w0_12 <= \$422 ;
+    xoff0_28 <= \$394 ;
   always @(posedge clk)
-    xoff0_13 <= \$423 ;
+    w0_28 <= \$395 ;
   always @(posedge clk)
-    w0_13 <= \$424 ;
+    xoff0_29 <= \$396 ;
   always @(posedge clk)
-    xoff0_14 <= \$425 ;
+    w0_29 <= \$397 ;
   always @(posedge clk)
-    w0_14 <= \$426 ;
+    xoff0_30 <= \$398 ;
   always @(posedge clk)
-    xoff0_15 <= \$427 ;
+    w0_30 <= \$399 ;
   always @(posedge clk)
-    w0_15 <= \$428 ;
+    xoff0_31 <= \$400 ;
   always @(posedge clk)
-    xoff0_16 <= \$429 ;
+    w0_31 <= \$401 ;
   always @(posedge clk)
-    w0_16 <= \$430 ;
+    xoff1_1 <= \$402 ;
   always @(posedge clk)
-    xoff0_17 <= \$431 ;
+    w1_1 <= \$403 ;
   always @(posedge clk)
-    w0_17 <= \$432 ;
+    xoff1_2 <= \$404 ;
   always @(posedge clk)
-    xoff0_18 <= \$433 ;
+    w1_2 <= \$405 ;
   always @(posedge clk)
-    w0_18 <= \$434 ;
+    xoff1_3 <= \$406 ;
   always @(posedge clk)
-    xoff0_19 <= \$435 ;
+    w1_3 <= \$407 ;
   always @(posedge clk)
-    w0_19 <= \$436 ;
+    xoff1_4 <= \$408 ;
   always @(posedge clk)
-    xoff0_20 <= \$437 ;
+    w1_4 <= \$409 ;
   always @(posedge clk)
-    w0_20 <= \$438 ;
+    xoff1_5 <= \$410 ;
   always @(posedge clk)
-    xoff0_21 <= \$439 ;
+    w1_5 <= \$411 ;
   always @(posedge clk)
-    w0_21 <= \$440 ;
+    xoff1_6 <= \$412 ;
   always @(posedge clk)
-    xoff0_22 <= \$441 ;
+    w1_6 <= \$413 ;
   always @(posedge clk)
-    w0_22 <= \$442 ;
+    xoff1_7 <= \$414 ;
   always @(posedge clk)
-    xoff0_23 <= \$443 ;
+    w1_7 <= \$415 ;
   always @(posedge clk)
-    w0_23 <= \$444 ;
+    xoff1_8 <= \$416 ;
   always @(posedge clk)
-    xoff0_24 <= \$445 ;
+    w1_8 <= \$417 ;
   always @(posedge clk)
-    w0_24 <= \$446 ;
+    xoff1_9 <= \$418 ;
   always @(posedge clk)
-    xoff0_25 <= \$447 ;
+    w1_9 <= \$419 ;
   always @(posedge clk)
-    w0_25 <= \$448 ;
+    xoff1_10 <= \$420 ;
   always @(posedge clk)
-    xoff0_26 <= \$449 ;
+    w1_10 <= \$421 ;
   always @(posedge clk)
-    w0_26 <= \$450 ;
+    xoff1_11 <= \$422 ;
   always @(posedge clk)
-    xoff0_27 <= \$451 ;
+    w1_11 <= \$423 ;
   always @(posedge clk)
-    w0_27 <= \$452 ;
+    xoff1_12 <= \$424 ;
   always @(posedge clk)
-    xoff0_28 <= \$453 ;
+    w1_12 <= \$425 ;
   always @(posedge clk)
-    w0_28 <= \$454 ;
+    xoff1_13 <= \$426 ;
   always @(posedge clk)
-    xoff0_29 <= \$455 ;
+    w1_13 <= \$427 ;
   always @(posedge clk)
-    w0_29 <= \$456 ;
+    xoff1_14 <= \$428 ;
   always @(posedge clk)
-    xoff0_30 <= \$457 ;
+    w1_14 <= \$429 ;
   always @(posedge clk)
-    w0_30 <= \$458 ;
+    xoff1_15 <= \$430 ;
   always @(posedge clk)
-    xoff0_31 <= \$459 ;
+    w1_15 <= \$431 ;
   always @(posedge clk)
-    w0_31 <= \$460 ;
+    xoff1_16 <= \$432 ;
   always @(posedge clk)
-    xoff1_1 <= \$461 ;
+    w1_16 <= \$433 ;
   always @(posedge clk)
-    w1_1 <= \$462 ;
+    xoff1_17 <= \$434 ;
   always @(posedge clk)
-    xoff1_2 <= \$463 ;
+    w1_17 <= \$435 ;
   always @(posedge clk)
-    w1_2 <= \$464 ;
+    xoff1_18 <= \$436 ;
   always @(posedge clk)
-    xoff1_3 <= \$465 ;
+    w1_18 <= \$437 ;
   always @(posedge clk)
-    w1_3 <= \$466 ;
+    xoff1_19 <= \$438 ;
   always @(posedge clk)
-    xoff1_4 <= \$467 ;
+    w1_19 <= \$439 ;
   always @(posedge clk)
-    w1_4 <= \$468 ;
+    xoff1_20 <= \$440 ;
   always @(posedge clk)
-    xoff1_5 <= \$469 ;
+    w1_20 <= \$441 ;
   always @(posedge clk)
-    w1_5 <= \$470 ;
+    xoff1_21 <= \$442 ;
   always @(posedge clk)
-    xoff1_6 <= \$471 ;
+    w1_21 <= \$443 ;
   always @(posedge clk)
-    w1_6 <= \$472 ;
+    xoff1_22 <= \$444 ;
   always @(posedge clk)
-    xoff1_7 <= \$473 ;
+    w1_22 <= \$445 ;
   always @(posedge clk)
-    w1_7 <= \$474 ;
+    xoff1_23 <= \$446 ;
   always @(posedge clk)
-    xoff1_8 <= \$475 ;
+    w1_23 <= \$447 ;
   always @(posedge clk)
-    w1_8 <= \$476 ;
+    xoff1_24 <= \$448 ;
   always @(posedge clk)
-    xoff1_9 <= \$477 ;
+    w1_24 <= \$449 ;
   always @(posedge clk)
-    w1_9 <= \$478 ;
+    xoff1_25 <= \$450 ;
   always @(posedge clk)
-    xoff1_10 <= \$479 ;
+    w1_25 <= \$451 ;
   always @(posedge clk)
-    w1_10 <= \$480 ;
+    xoff1_26 <= \$452 ;
   always @(posedge clk)
-    xoff1_11 <= \$481 ;
+    w1_26 <= \$453 ;
   always @(posedge clk)
-    w1_11 <= \$482 ;
+    xoff1_27 <= \$454 ;
   always @(posedge clk)
-    xoff1_12 <= \$483 ;
+    w1_27 <= \$455 ;
   always @(posedge clk)
-    w1_12 <= \$484 ;
+    xoff1_28 <= \$456 ;
   always @(posedge clk)
-    xoff1_13 <= \$485 ;
+    w1_28 <= \$457 ;
   always @(posedge clk)
-    w1_13 <= \$486 ;
+    xoff1_29 <= \$458 ;
   always @(posedge clk)
-    xoff1_14 <= \$487 ;
+    w1_29 <= \$459 ;
   always @(posedge clk)
-    w1_14 <= \$488 ;
+    xoff1_30 <= \$460 ;
   always @(posedge clk)
-    xoff1_15 <= \$489 ;
+    w1_30 <= \$461 ;
   always @(posedge clk)
-    w1_15 <= \$490 ;
+    xoff1_31 <= \$462 ;
   always @(posedge clk)
-    xoff1_16 <= \$491 ;
+    w1_31 <= \$463 ;
   always @(posedge clk)
-    w1_16 <= \$492 ;
+    prod0_1 <= \$464 ;
   always @(posedge clk)
-    xoff1_17 <= \$493 ;
+    prod0_2 <= \$465 ;
   always @(posedge clk)
-    w1_17 <= \$494 ;
+    prod0_3 <= \$466 ;
   always @(posedge clk)
-    xoff1_18 <= \$495 ;
+    prod0_4 <= \$467 ;
   always @(posedge clk)
-    w1_18 <= \$496 ;
+    prod0_5 <= \$468 ;
   always @(posedge clk)
-    xoff1_19 <= \$497 ;
+    prod0_6 <= \$469 ;
   always @(posedge clk)
-    w1_19 <= \$498 ;
+    prod0_7 <= \$470 ;
   always @(posedge clk)
-    xoff1_20 <= \$499 ;
+    prod0_8 <= \$471 ;
   always @(posedge clk)
-    w1_20 <= \$500 ;
+    prod0_9 <= \$472 ;
   always @(posedge clk)
-    xoff1_21 <= \$501 ;
+    prod0_10 <= \$473 ;
   always @(posedge clk)
-    w1_21 <= \$502 ;
+    prod0_11 <= \$474 ;
   always @(posedge clk)
-    xoff1_22 <= \$503 ;
+    prod0_12 <= \$475 ;
   always @(posedge clk)
-    w1_22 <= \$504 ;
+    prod0_13 <= \$476 ;
   always @(posedge clk)
-    xoff1_23 <= \$505 ;
+    prod0_14 <= \$477 ;
   always @(posedge clk)
-    w1_23 <= \$506 ;
+    prod0_15 <= \$478 ;
   always @(posedge clk)
-    xoff1_24 <= \$507 ;
+    prod0_16 <= \$479 ;
   always @(posedge clk)
-    w1_24 <= \$508 ;
+    prod0_17 <= \$480 ;
   always @(posedge clk)
-    xoff1_25 <= \$509 ;
+    prod0_18 <= \$481 ;
   always @(posedge clk)
-    w1_25 <= \$510 ;
+    prod0_19 <= \$482 ;
   always @(posedge clk)
-    xoff1_26 <= \$511 ;
+    prod0_20 <= \$483 ;
   always @(posedge clk)
-    w1_26 <= \$512 ;
+    prod0_21 <= \$484 ;
   always @(posedge clk)
-    xoff1_27 <= \$513 ;
+    prod0_22 <= \$485 ;
   always @(posedge clk)
-    w1_27 <= \$514 ;
+    prod0_23 <= \$486 ;
   always @(posedge clk)
-    xoff1_28 <= \$515 ;
+    prod0_24 <= \$487 ;
   always @(posedge clk)
-    w1_28 <= \$516 ;
+    prod0_25 <= \$488 ;
   always @(posedge clk)
-    xoff1_29 <= \$517 ;
+    prod0_26 <= \$489 ;
   always @(posedge clk)
-    w1_29 <= \$518 ;
+    prod0_27 <= \$490 ;
   always @(posedge clk)
-    xoff1_30 <= \$519 ;
+    prod0_28 <= \$491 ;
   always @(posedge clk)
-    w1_30 <= \$520 ;
+    prod0_29 <= \$492 ;
   always @(posedge clk)
-    xoff1_31 <= \$521 ;
+    prod0_30 <= \$493 ;
   always @(posedge clk)
-    w1_31 <= \$522 ;
+    prod0_31 <= \$494 ;
   always @(posedge clk)
-    prod0_1 <= \$523 ;
+    prod1_1 <= \$495 ;
   always @(posedge clk)
-    prod0_2 <= \$524 ;
+    prod1_2 <= \$496 ;
   always @(posedge clk)
-    prod0_3 <= \$525 ;
+    prod1_3 <= \$497 ;
   always @(posedge clk)
-    prod0_4 <= \$526 ;
+    prod1_4 <= \$498 ;
   always @(posedge clk)
-    prod0_5 <= \$527 ;
+    prod1_5 <= \$499 ;
   always @(posedge clk)
-    prod0_6 <= \$528 ;
+    prod1_6 <= \$500 ;
   always @(posedge clk)
-    prod0_7 <= \$529 ;
+    prod1_7 <= \$501 ;
   always @(posedge clk)
-    prod0_8 <= \$530 ;
+    prod1_8 <= \$502 ;
   always @(posedge clk)
-    prod0_9 <= \$531 ;
+    prod1_9 <= \$503 ;
   always @(posedge clk)
-    prod0_10 <= \$532 ;
+    prod1_10 <= \$504 ;
   always @(posedge clk)
-    prod0_11 <= \$533 ;
+    prod1_11 <= \$505 ;
   always @(posedge clk)
-    prod0_12 <= \$534 ;
+    prod1_12 <= \$506 ;
   always @(posedge clk)
-    prod0_13 <= \$535 ;
+    prod1_13 <= \$507 ;
   always @(posedge clk)
-    prod0_14 <= \$536 ;
+    prod1_14 <= \$508 ;
   always @(posedge clk)
-    prod0_15 <= \$537 ;
+    prod1_15 <= \$509 ;
   always @(posedge clk)
-    prod0_16 <= \$538 ;
+    prod1_16 <= \$510 ;
   always @(posedge clk)
-    prod0_17 <= \$539 ;
+    prod1_17 <= \$511 ;
   always @(posedge clk)
-    prod0_18 <= \$540 ;
+    prod1_18 <= \$512 ;
   always @(posedge clk)
-    prod0_19 <= \$541 ;
+    prod1_19 <= \$513 ;
   always @(posedge clk)
-    prod0_20 <= \$542 ;
+    prod1_20 <= \$514 ;
   always @(posedge clk)
-    prod0_21 <= \$543 ;
+    prod1_21 <= \$515 ;
   always @(posedge clk)
-    prod0_22 <= \$544 ;
+    prod1_22 <= \$516 ;
   always @(posedge clk)
-    prod0_23 <= \$545 ;
+    prod1_23 <= \$517 ;
   always @(posedge clk)
-    prod0_24 <= \$546 ;
+    prod1_24 <= \$518 ;
   always @(posedge clk)
-    prod0_25 <= \$547 ;
+    prod1_25 <= \$519 ;
   always @(posedge clk)
-    prod0_26 <= \$548 ;
+    prod1_26 <= \$520 ;
   always @(posedge clk)
-    prod0_27 <= \$549 ;
+    prod1_27 <= \$521 ;
   always @(posedge clk)
-    prod0_28 <= \$550 ;
+    prod1_28 <= \$522 ;
   always @(posedge clk)
-    prod0_29 <= \$551 ;
+    prod1_29 <= \$523 ;
   always @(posedge clk)
-    prod0_30 <= \$552 ;
+    prod1_30 <= \$524 ;
   always @(posedge clk)
-    prod0_31 <= \$553 ;
+    prod1_31 <= \$525 ;
   always @(posedge clk)
-    prod1_1 <= \$554 ;
+    prod0_1_r <= \$526 ;
   always @(posedge clk)
-    prod1_2 <= \$555 ;
+    prod0_2_r <= \$527 ;
   always @(posedge clk)
-    prod1_3 <= \$556 ;
+    prod0_3_r <= \$528 ;
   always @(posedge clk)
-    prod1_4 <= \$557 ;
+    prod0_4_r <= \$529 ;
   always @(posedge clk)
-    prod1_5 <= \$558 ;
+    prod0_5_r <= \$530 ;
   always @(posedge clk)
-    prod1_6 <= \$559 ;
+    prod0_6_r <= \$531 ;
   always @(posedge clk)
-    prod1_7 <= \$560 ;
+    prod0_7_r <= \$532 ;
   always @(posedge clk)
-    prod1_8 <= \$561 ;
+    prod0_8_r <= \$533 ;
   always @(posedge clk)
-    prod1_9 <= \$562 ;
+    prod0_9_r <= \$534 ;
   always @(posedge clk)
-    prod1_10 <= \$563 ;
+    prod0_10_r <= \$535 ;
   always @(posedge clk)
-    prod1_11 <= \$564 ;
+    prod0_11_r <= \$536 ;
   always @(posedge clk)
-    prod1_12 <= \$565 ;
+    prod0_12_r <= \$537 ;
   always @(posedge clk)
-    prod1_13 <= \$566 ;
+    prod0_13_r <= \$538 ;
   always @(posedge clk)
-    prod1_14 <= \$567 ;
+    prod0_14_r <= \$539 ;
   always @(posedge clk)
-    prod1_15 <= \$568 ;
+    prod0_15_r <= \$540 ;
   always @(posedge clk)
-    prod1_16 <= \$569 ;
+    prod0_16_r <= \$541 ;
   always @(posedge clk)
-    prod1_17 <= \$570 ;
+    prod0_17_r <= \$542 ;
   always @(posedge clk)
-    prod1_18 <= \$571 ;
+    prod0_18_r <= \$543 ;
   always @(posedge clk)
-    prod1_19 <= \$572 ;
+    prod0_19_r <= \$544 ;
   always @(posedge clk)
-    prod1_20 <= \$573 ;
+    prod0_20_r <= \$545 ;
   always @(posedge clk)
-    prod1_21 <= \$574 ;
+    prod0_21_r <= \$546 ;
   always @(posedge clk)
-    prod1_22 <= \$575 ;
+    prod0_22_r <= \$547 ;
   always @(posedge clk)
-    prod1_23 <= \$576 ;
+    prod0_23_r <= \$548 ;
   always @(posedge clk)
-    prod1_24 <= \$577 ;
+    prod0_24_r <= \$549 ;
   always @(posedge clk)
-    prod1_25 <= \$578 ;
+    prod0_25_r <= \$550 ;
   always @(posedge clk)
-    prod1_26 <= \$579 ;
+    prod0_26_r <= \$551 ;
   always @(posedge clk)
-    prod1_27 <= \$580 ;
+    prod0_27_r <= \$552 ;
   always @(posedge clk)
-    prod1_28 <= \$581 ;
+    prod0_28_r <= \$553 ;
   always @(posedge clk)
-    prod1_29 <= \$582 ;
+    prod0_29_r <= \$554 ;
   always @(posedge clk)
-    prod1_30 <= \$583 ;
+    prod0_30_r <= \$555 ;
   always @(posedge clk)
-    prod1_31 <= \$584 ;
+    prod0_31_r <= \$556 ;
   always @(posedge clk)
-    prod0_1_r <= \$585 ;
+    prod1_1_r <= \$557 ;
   always @(posedge clk)
-    prod0_2_r <= \$586 ;
+    prod1_2_r <= \$558 ;
   always @(posedge clk)
-    prod0_3_r <= \$587 ;
+    prod1_3_r <= \$559 ;
   always @(posedge clk)
-    prod0_4_r <= \$588 ;
+    prod1_4_r <= \$560 ;
   always @(posedge clk)
-    prod0_5_r <= \$589 ;
+    prod1_5_r <= \$561 ;
   always @(posedge clk)
-    prod0_6_r <= \$590 ;
+    prod1_6_r <= \$562 ;
   always @(posedge clk)
-    prod0_7_r <= \$591 ;
+    prod1_7_r <= \$563 ;
   always @(posedge clk)
-    prod0_8_r <= \$592 ;
+    prod1_8_r <= \$564 ;
   always @(posedge clk)
-    prod0_9_r <= \$593 ;
+    prod1_9_r <= \$565 ;
   always @(posedge clk)
-    prod0_10_r <= \$594 ;
+    prod1_10_r <= \$566 ;
   always @(posedge clk)
-    prod0_11_r <= \$595 ;
+    prod1_11_r <= \$567 ;
   always @(posedge clk)
-    prod0_12_r <= \$596 ;
+    prod1_12_r <= \$568 ;
   always @(posedge clk)
-    prod0_13_r <= \$597 ;
+    prod1_13_r <= \$569 ;
   always @(posedge clk)
-    prod0_14_r <= \$598 ;
+    prod1_14_r <= \$570 ;
   always @(posedge clk)
-    prod0_15_r <= \$599 ;
+    prod1_15_r <= \$571 ;
   always @(posedge clk)
-    prod0_16_r <= \$600 ;
+    prod1_16_r <= \$572 ;
   always @(posedge clk)
-    prod0_17_r <= \$601 ;
+    prod1_17_r <= \$573 ;
   always @(posedge clk)
-    prod0_18_r <= \$602 ;
+    prod1_18_r <= \$574 ;
   always @(posedge clk)
-    prod0_19_r <= \$603 ;
+    prod1_19_r <= \$575 ;
   always @(posedge clk)
-    prod0_20_r <= \$604 ;
+    prod1_20_r <= \$576 ;
   always @(posedge clk)
-    prod0_21_r <= \$605 ;
+    prod1_21_r <= \$577 ;
   always @(posedge clk)
-    prod0_22_r <= \$606 ;
+    prod1_22_r <= \$578 ;
   always @(posedge clk)
-    prod0_23_r <= \$607 ;
+    prod1_23_r <= \$579 ;
   always @(posedge clk)
-    prod0_24_r <= \$608 ;
+    prod1_24_r <= \$580 ;
   always @(posedge clk)
-    prod0_25_r <= \$609 ;
+    prod1_25_r <= \$581 ;
   always @(posedge clk)
-    prod0_26_r <= \$610 ;
+    prod1_26_r <= \$582 ;
   always @(posedge clk)
-    prod0_27_r <= \$611 ;
+    prod1_27_r <= \$583 ;
   always @(posedge clk)
-    prod0_28_r <= \$612 ;
+    prod1_28_r <= \$584 ;
   always @(posedge clk)
-    prod0_29_r <= \$613 ;
+    prod1_29_r <= \$585 ;
   always @(posedge clk)
-    prod0_30_r <= \$614 ;
+    prod1_30_r <= \$586 ;
   always @(posedge clk)
-    prod0_31_r <= \$615 ;
+    prod1_31_r <= \$587 ;
   always @(posedge clk)
-    prod1_1_r <= \$616 ;
+    sum0_s0_0 <= \$588 ;
   always @(posedge clk)
-    prod1_2_r <= \$617 ;
+    sum0_s0_1 <= \$589 ;
   always @(posedge clk)
-    prod1_3_r <= \$618 ;
+    sum0_s0_2 <= \$590 ;
   always @(posedge clk)
-    prod1_4_r <= \$619 ;
+    sum0_s0_3 <= \$591 ;
   always @(posedge clk)
-    prod1_5_r <= \$620 ;
+    sum0_s0_4 <= \$592 ;
   always @(posedge clk)
-    prod1_6_r <= \$621 ;
+    sum0_s0_5 <= \$593 ;
   always @(posedge clk)
-    prod1_7_r <= \$622 ;
+    sum0_s0_6 <= \$594 ;
   always @(posedge clk)
-    prod1_8_r <= \$623 ;
+    sum0_s0_7 <= \$595 ;
   always @(posedge clk)
-    prod1_9_r <= \$624 ;
+    sum0_s1_0 <= \$596 ;
   always @(posedge clk)
-    prod1_10_r <= \$625 ;
+    sum0_s1_1 <= \$597 ;
   always @(posedge clk)
-    prod1_11_r <= \$626 ;
+    sum0_s2_0 <= \$598 ;
   always @(posedge clk)
-    prod1_12_r <= \$627 ;
+    sum1_s0_0 <= \$599 ;
   always @(posedge clk)
-    prod1_13_r <= \$628 ;
+    sum1_s0_1 <= \$600 ;
   always @(posedge clk)
-    prod1_14_r <= \$629 ;
+    sum1_s0_2 <= \$601 ;
   always @(posedge clk)
-    prod1_15_r <= \$630 ;
+    sum1_s0_3 <= \$602 ;
   always @(posedge clk)
-    prod1_16_r <= \$631 ;
+    sum1_s0_4 <= \$603 ;
   always @(posedge clk)
-    prod1_17_r <= \$632 ;
+    sum1_s0_5 <= \$604 ;
   always @(posedge clk)
-    prod1_18_r <= \$633 ;
+    sum1_s0_6 <= \$605 ;
   always @(posedge clk)
-    prod1_19_r <= \$634 ;
+    sum1_s0_7 <= \$606 ;
   always @(posedge clk)
-    prod1_20_r <= \$635 ;
+    sum1_s1_0 <= \$607 ;
   always @(posedge clk)
-    prod1_21_r <= \$636 ;
+    sum1_s1_1 <= \$608 ;
   always @(posedge clk)
-    prod1_22_r <= \$637 ;
+    sum1_s2_0 <= \$609 ;
   always @(posedge clk)
-    prod1_23_r <= \$638 ;
+    v2 <= \$610 ;
   always @(posedge clk)
-    prod1_24_r <= \$639 ;
+    first2 <= \$611 ;
   always @(posedge clk)
-    prod1_25_r <= \$640 ;
+    last2 <= \$612 ;
   always @(posedge clk)
-    prod1_26_r <= \$641 ;
+    nf2 <= \$613 ;
   always @(posedge clk)
-    prod1_27_r <= \$642 ;
+    v3 <= \$614 ;
   always @(posedge clk)
-    prod1_28_r <= \$643 ;
+    first3 <= \$615 ;
   always @(posedge clk)
-    prod1_29_r <= \$644 ;
+    last3 <= \$616 ;
   always @(posedge clk)
-    prod1_30_r <= \$645 ;
+    nf3 <= \$617 ;
   always @(posedge clk)
-    prod1_31_r <= \$646 ;
+    v4 <= \$618 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$647 ;
+    first4 <= \$619 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$648 ;
+    last4 <= \$620 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$649 ;
+    nf4 <= \$621 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$650 ;
+    v5 <= \$622 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$651 ;
+    first5 <= \$623 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$652 ;
+    last5 <= \$624 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$653 ;
+    nf5 <= \$625 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$654 ;
+    v6 <= \$626 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$655 ;
+    first6 <= \$627 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$656 ;
+    last6 <= \$628 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$657 ;
+    nf6 <= \$629 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$658 ;
+    v7 <= \$630 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$659 ;
+    first7 <= \$631 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$660 ;
+    last7 <= \$632 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$661 ;
+    nf7 <= \$633 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$662 ;
+    v8 <= \$634 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$663 ;
+    first8 <= \$635 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$664 ;
+    last8 <= \$636 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$665 ;
+    nf8 <= \$637 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$666 ;
+    v9 <= \$638 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$667 ;
+    first9 <= \$639 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$668 ;
+    last9 <= \$640 ;
   always @(posedge clk)
-    v2 <= \$669 ;
+    nf9 <= \$641 ;
   always @(posedge clk)
-    first2 <= \$670 ;
+    acc0 <= \$642 ;
   always @(posedge clk)
-    last2 <= \$671 ;
+    acc1 <= \$643 ;
   always @(posedge clk)
-    nf2 <= \$672 ;
+    q_owed <= \$644 ;
   always @(posedge clk)
-    v3 <= \$673 ;
+    \$signature__addr$44  <= \$645 ;
   always @(posedge clk)
-    first3 <= \$674 ;
+    \rport__addr$47  <= \$646 ;
   always @(posedge clk)
-    last3 <= \$675 ;
+    q_stored <= \$647 ;
   always @(posedge clk)
-    nf3 <= \$676 ;
+    o__valid <= \$648 ;
   always @(posedge clk)
-    v4 <= \$677 ;
-  always @(posedge clk)
-    first4 <= \$678 ;
-  always @(posedge clk)
-    last4 <= \$679 ;
-  always @(posedge clk)
-    nf4 <= \$680 ;
-  always @(posedge clk)
-    v5 <= \$681 ;
-  always @(posedge clk)
-    first5 <= \$682 ;
-  always @(posedge clk)
-    last5 <= \$683 ;
-  always @(posedge clk)
-    nf5 <= \$684 ;
-  always @(posedge clk)
-    v6 <= \$685 ;
-  always @(posedge clk)
-    first6 <= \$686 ;
-  always @(posedge clk)
-    last6 <= \$687 ;
-  always @(posedge clk)
-    nf6 <= \$688 ;
-  always @(posedge clk)
-    v7 <= \$689 ;
-  always @(posedge clk)
-    first7 <= \$690 ;
-  always @(posedge clk)
-    last7 <= \$691 ;
-  always @(posedge clk)
-    nf7 <= \$692 ;
-  always @(posedge clk)
-    v8 <= \$693 ;
-  always @(posedge clk)
-    first8 <= \$694 ;
-  always @(posedge clk)
-    last8 <= \$695 ;
-  always @(posedge clk)
-    nf8 <= \$696 ;
-  always @(posedge clk)
-    acc0 <= \$697 ;
-  always @(posedge clk)
-    acc1 <= \$698 ;
-  always @(posedge clk)
-    q_owed <= \$699 ;
-  always @(posedge clk)
-    \$signature__addr$44  <= \$700 ;
-  always @(posedge clk)
-    \rport__addr$47  <= \$701 ;
-  always @(posedge clk)
-    q_stored <= \$702 ;
-  always @(posedge clk)
-    o__valid <= \$703 ;
-  always @(posedge clk)
-    o__payload <= \$704 ;
-  assign q_room = q_owed < 4'ha;
+    o__payload <= \$649 ;
+  assign q_room = q_owed < 4'hb;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -3036,11 +2908,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first8 ? \$7  : acc0;
+  assign \$8  = first9 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s2_0);
-  assign \$11  = first8 ? \$10  : acc1;
+  assign \$11  = first9 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s2_0);
-  assign \$13  = v8 & last8;
+  assign \$13  = v9 & last9;
   assign \$14  = ~ o__valid;
   assign \$15  = \$14  | o__ready;
   assign \$16  = | q_stored;
@@ -3052,3024 +2924,2841 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$26  = t + 1'h1;
   assign \$27  = \$25  ? 6'h00 : \$26 ;
   assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = from_input ? x_reg : rport__data;
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = from_input ? x_reg : rport__data;
-  assign \$33  = from_input ? x_reg : rport__data;
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = from_input ? x_reg : rport__data;
-  assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = from_input ? x_reg : rport__data;
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = from_input ? x_reg : rport__data;
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = from_input ? x_reg : rport__data;
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = from_input ? x_reg : rport__data;
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = from_input ? x_reg : rport__data;
-  assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = from_input ? x_reg : rport__data;
-  assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = from_input ? x_reg : rport__data;
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = from_input ? x_reg : rport__data;
-  assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = from_input ? x_reg : rport__data;
-  assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = from_input ? x_reg : rport__data;
-  assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = from_input ? x_reg : rport__data;
-  assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = from_input ? x_reg : rport__data;
-  assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = from_input ? x_reg : rport__data;
-  assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = from_input ? x_reg : rport__data;
-  assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = from_input ? x_reg : rport__data;
-  assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = from_input ? x_reg : rport__data;
-  assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = from_input ? x_reg : rport__data;
-  assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = from_input ? x_reg : rport__data;
-  assign \$88  = from_input ? x_reg : rport__data;
-  assign \$89  = from_input ? x_reg : rport__data;
-  assign \$90  = $signed(x0_1) - $signed(8'h80);
-  assign \$91  = $signed(x0_2) - $signed(8'h80);
-  assign \$92  = $signed(x0_3) - $signed(8'h80);
-  assign \$93  = $signed(x0_4) - $signed(8'h80);
-  assign \$94  = $signed(x0_5) - $signed(8'h80);
-  assign \$95  = $signed(x0_6) - $signed(8'h80);
-  assign \$96  = $signed(x0_7) - $signed(8'h80);
-  assign \$97  = $signed(x0_8) - $signed(8'h80);
-  assign \$98  = $signed(x1_9) - $signed(8'h80);
-  assign \$99  = $signed(x1_10) - $signed(8'h80);
-  assign \$100  = $signed(x1_11) - $signed(8'h80);
-  assign \$101  = $signed(x1_12) - $signed(8'h80);
-  assign \$102  = $signed(x1_13) - $signed(8'h80);
-  assign \$103  = $signed(x1_14) - $signed(8'h80);
-  assign \$104  = $signed(x1_15) - $signed(8'h80);
-  assign \$105  = $signed(x1_16) - $signed(8'h80);
-  assign \$106  = $signed(x2_17) - $signed(8'h80);
-  assign \$107  = $signed(x2_18) - $signed(8'h80);
-  assign \$108  = $signed(x2_19) - $signed(8'h80);
-  assign \$109  = $signed(x2_20) - $signed(8'h80);
-  assign \$110  = $signed(x2_21) - $signed(8'h80);
-  assign \$111  = $signed(x2_22) - $signed(8'h80);
-  assign \$112  = $signed(x2_23) - $signed(8'h80);
-  assign \$113  = $signed(x2_24) - $signed(8'h80);
-  assign \$114  = $signed(x3_25) - $signed(8'h80);
-  assign \$115  = $signed(x3_26) - $signed(8'h80);
-  assign \$116  = $signed(x3_27) - $signed(8'h80);
-  assign \$117  = $signed(x3_28) - $signed(8'h80);
-  assign \$118  = $signed(x3_29) - $signed(8'h80);
-  assign \$119  = $signed(x3_30) - $signed(8'h80);
-  assign \$120  = $signed(x3_31) - $signed(8'h80);
-  assign \$121  = $signed(x3_1) - $signed(8'h80);
-  assign \$122  = $signed(x4_2) - $signed(8'h80);
-  assign \$123  = $signed(x4_3) - $signed(8'h80);
-  assign \$124  = $signed(x4_4) - $signed(8'h80);
-  assign \$125  = $signed(x4_5) - $signed(8'h80);
-  assign \$126  = $signed(x4_6) - $signed(8'h80);
-  assign \$127  = $signed(x4_7) - $signed(8'h80);
-  assign \$128  = $signed(x4_8) - $signed(8'h80);
-  assign \$129  = $signed(x4_9) - $signed(8'h80);
-  assign \$130  = $signed(x5_10) - $signed(8'h80);
-  assign \$131  = $signed(x5_11) - $signed(8'h80);
-  assign \$132  = $signed(x5_12) - $signed(8'h80);
-  assign \$133  = $signed(x5_13) - $signed(8'h80);
-  assign \$134  = $signed(x5_14) - $signed(8'h80);
-  assign \$135  = $signed(x5_15) - $signed(8'h80);
-  assign \$136  = $signed(x5_16) - $signed(8'h80);
-  assign \$137  = $signed(x5_17) - $signed(8'h80);
-  assign \$138  = $signed(x6_18) - $signed(8'h80);
-  assign \$139  = $signed(x6_19) - $signed(8'h80);
-  assign \$140  = $signed(x6_20) - $signed(8'h80);
-  assign \$141  = $signed(x6_21) - $signed(8'h80);
-  assign \$142  = $signed(x6_22) - $signed(8'h80);
-  assign \$143  = $signed(x6_23) - $signed(8'h80);
-  assign \$144  = $signed(x6_24) - $signed(8'h80);
-  assign \$145  = $signed(x6_25) - $signed(8'h80);
-  assign \$146  = $signed(x7_26) - $signed(8'h80);
-  assign \$147  = $signed(x7_27) - $signed(8'h80);
-  assign \$148  = $signed(x7_28) - $signed(8'h80);
-  assign \$149  = $signed(x7_29) - $signed(8'h80);
-  assign \$150  = $signed(x7_30) - $signed(8'h80);
-  assign \$151  = $signed(x7_31) - $signed(8'h80);
-  assign \$152  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$153  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$154  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$155  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$156  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$157  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$158  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$159  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$160  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$161  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$162  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$163  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$164  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$165  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$166  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$167  = $signed(xoff0_16) * $signed(w0_16);
-  assign \$168  = $signed(xoff0_17) * $signed(w0_17);
-  assign \$169  = $signed(xoff0_18) * $signed(w0_18);
-  assign \$170  = $signed(xoff0_19) * $signed(w0_19);
-  assign \$171  = $signed(xoff0_20) * $signed(w0_20);
-  assign \$172  = $signed(xoff0_21) * $signed(w0_21);
-  assign \$173  = $signed(xoff0_22) * $signed(w0_22);
-  assign \$174  = $signed(xoff0_23) * $signed(w0_23);
-  assign \$175  = $signed(xoff0_24) * $signed(w0_24);
-  assign \$176  = $signed(xoff0_25) * $signed(w0_25);
-  assign \$177  = $signed(xoff0_26) * $signed(w0_26);
-  assign \$178  = $signed(xoff0_27) * $signed(w0_27);
-  assign \$179  = $signed(xoff0_28) * $signed(w0_28);
-  assign \$180  = $signed(xoff0_29) * $signed(w0_29);
-  assign \$181  = $signed(xoff0_30) * $signed(w0_30);
-  assign \$182  = $signed(xoff0_31) * $signed(w0_31);
-  assign \$183  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$184  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$185  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$186  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$187  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$188  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$189  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$190  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$191  = $signed(xoff1_9) * $signed(w1_9);
-  assign \$192  = $signed(xoff1_10) * $signed(w1_10);
-  assign \$193  = $signed(xoff1_11) * $signed(w1_11);
-  assign \$194  = $signed(xoff1_12) * $signed(w1_12);
-  assign \$195  = $signed(xoff1_13) * $signed(w1_13);
-  assign \$196  = $signed(xoff1_14) * $signed(w1_14);
-  assign \$197  = $signed(xoff1_15) * $signed(w1_15);
-  assign \$198  = $signed(xoff1_16) * $signed(w1_16);
-  assign \$199  = $signed(xoff1_17) * $signed(w1_17);
-  assign \$200  = $signed(xoff1_18) * $signed(w1_18);
-  assign \$201  = $signed(xoff1_19) * $signed(w1_19);
-  assign \$202  = $signed(xoff1_20) * $signed(w1_20);
-  assign \$203  = $signed(xoff1_21) * $signed(w1_21);
-  assign \$204  = $signed(xoff1_22) * $signed(w1_22);
-  assign \$205  = $signed(xoff1_23) * $signed(w1_23);
-  assign \$206  = $signed(xoff1_24) * $signed(w1_24);
-  assign \$207  = $signed(xoff1_25) * $signed(w1_25);
-  assign \$208  = $signed(xoff1_26) * $signed(w1_26);
-  assign \$209  = $signed(xoff1_27) * $signed(w1_27);
-  assign \$210  = $signed(xoff1_28) * $signed(w1_28);
-  assign \$211  = $signed(xoff1_29) * $signed(w1_29);
-  assign \$212  = $signed(xoff1_30) * $signed(w1_30);
-  assign \$213  = $signed(xoff1_31) * $signed(w1_31);
-  assign \$214  = $signed(prod0_1_r) + $signed(prod0_2_r);
-  assign \$215  = $signed(prod0_3_r) + $signed(prod0_4_r);
-  assign \$216  = $signed(\$214 ) + $signed(\$215 );
-  assign \$217  = $signed(prod0_5_r) + $signed(prod0_6_r);
-  assign \$218  = $signed(prod0_7_r) + $signed(prod0_8_r);
-  assign \$219  = $signed(\$217 ) + $signed(\$218 );
-  assign \$220  = $signed(prod0_9_r) + $signed(prod0_10_r);
-  assign \$221  = $signed(prod0_11_r) + $signed(prod0_12_r);
-  assign \$222  = $signed(\$220 ) + $signed(\$221 );
-  assign \$223  = $signed(prod0_13_r) + $signed(prod0_14_r);
-  assign \$224  = $signed(prod0_15_r) + $signed(prod0_16_r);
-  assign \$225  = $signed(\$223 ) + $signed(\$224 );
-  assign \$226  = $signed(prod0_17_r) + $signed(prod0_18_r);
-  assign \$227  = $signed(prod0_19_r) + $signed(prod0_20_r);
-  assign \$228  = $signed(\$226 ) + $signed(\$227 );
-  assign \$229  = $signed(prod0_21_r) + $signed(prod0_22_r);
-  assign \$230  = $signed(prod0_23_r) + $signed(prod0_24_r);
-  assign \$231  = $signed(\$229 ) + $signed(\$230 );
-  assign \$232  = $signed(prod0_25_r) + $signed(prod0_26_r);
-  assign \$233  = $signed(prod0_27_r) + $signed(prod0_28_r);
-  assign \$234  = $signed(\$232 ) + $signed(\$233 );
-  assign \$235  = $signed(prod0_29_r) + $signed(prod0_30_r);
-  assign \$236  = $signed(\$235 ) + $signed(prod0_31_r);
-  assign \$237  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$238  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$239  = $signed(\$237 ) + $signed(\$238 );
-  assign \$240  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
-  assign \$241  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
-  assign \$242  = $signed(\$240 ) + $signed(\$241 );
-  assign \$243  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
-  assign \$244  = $signed(prod1_1_r) + $signed(prod1_2_r);
-  assign \$245  = $signed(prod1_3_r) + $signed(prod1_4_r);
-  assign \$246  = $signed(\$244 ) + $signed(\$245 );
-  assign \$247  = $signed(prod1_5_r) + $signed(prod1_6_r);
-  assign \$248  = $signed(prod1_7_r) + $signed(prod1_8_r);
-  assign \$249  = $signed(\$247 ) + $signed(\$248 );
-  assign \$250  = $signed(prod1_9_r) + $signed(prod1_10_r);
-  assign \$251  = $signed(prod1_11_r) + $signed(prod1_12_r);
-  assign \$252  = $signed(\$250 ) + $signed(\$251 );
-  assign \$253  = $signed(prod1_13_r) + $signed(prod1_14_r);
-  assign \$254  = $signed(prod1_15_r) + $signed(prod1_16_r);
-  assign \$255  = $signed(\$253 ) + $signed(\$254 );
-  assign \$256  = $signed(prod1_17_r) + $signed(prod1_18_r);
-  assign \$257  = $signed(prod1_19_r) + $signed(prod1_20_r);
-  assign \$258  = $signed(\$256 ) + $signed(\$257 );
-  assign \$259  = $signed(prod1_21_r) + $signed(prod1_22_r);
-  assign \$260  = $signed(prod1_23_r) + $signed(prod1_24_r);
-  assign \$261  = $signed(\$259 ) + $signed(\$260 );
-  assign \$262  = $signed(prod1_25_r) + $signed(prod1_26_r);
-  assign \$263  = $signed(prod1_27_r) + $signed(prod1_28_r);
-  assign \$264  = $signed(\$262 ) + $signed(\$263 );
-  assign \$265  = $signed(prod1_29_r) + $signed(prod1_30_r);
-  assign \$266  = $signed(\$265 ) + $signed(prod1_31_r);
-  assign \$267  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$268  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$269  = $signed(\$267 ) + $signed(\$268 );
-  assign \$270  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
-  assign \$271  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
-  assign \$272  = $signed(\$270 ) + $signed(\$271 );
-  assign \$273  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
-  assign \$274  = issue & last_t;
-  assign \$275  = q_owed + \$274 ;
-  assign \$276  = o__valid & o__ready;
-  assign \$277  = \$275  - \$276 ;
-  assign \$278  = v8 & last8;
-  assign \$279  = ~ o__valid;
-  assign \$280  = \$279  | o__ready;
-  assign \$281  = | q_stored;
-  assign \$282  = ~ \$281 ;
-  assign \$283  = \$280  & \$282 ;
-  assign \$284  = ~ \$283 ;
-  assign \$285  = \$278  & \$284 ;
-  assign \$286  = \$signature__addr$44  == 4'h8;
-  assign \$287  = \$signature__addr$44  + 1'h1;
-  assign \$288  = \$286  ? 5'h00 : \$287 ;
-  assign \$289  = ~ o__valid;
-  assign \$290  = \$289  | o__ready;
+  assign \$29  = $signed(x0_1) - $signed(8'h80);
+  assign \$30  = $signed(x0_2) - $signed(8'h80);
+  assign \$31  = $signed(x0_3) - $signed(8'h80);
+  assign \$32  = $signed(x0_4) - $signed(8'h80);
+  assign \$33  = $signed(x0_5) - $signed(8'h80);
+  assign \$34  = $signed(x0_6) - $signed(8'h80);
+  assign \$35  = $signed(x0_7) - $signed(8'h80);
+  assign \$36  = $signed(x0_8) - $signed(8'h80);
+  assign \$37  = $signed(x1_9) - $signed(8'h80);
+  assign \$38  = $signed(x1_10) - $signed(8'h80);
+  assign \$39  = $signed(x1_11) - $signed(8'h80);
+  assign \$40  = $signed(x1_12) - $signed(8'h80);
+  assign \$41  = $signed(x1_13) - $signed(8'h80);
+  assign \$42  = $signed(x1_14) - $signed(8'h80);
+  assign \$43  = $signed(x1_15) - $signed(8'h80);
+  assign \$44  = $signed(x1_16) - $signed(8'h80);
+  assign \$45  = $signed(x2_17) - $signed(8'h80);
+  assign \$46  = $signed(x2_18) - $signed(8'h80);
+  assign \$47  = $signed(x2_19) - $signed(8'h80);
+  assign \$48  = $signed(x2_20) - $signed(8'h80);
+  assign \$49  = $signed(x2_21) - $signed(8'h80);
+  assign \$50  = $signed(x2_22) - $signed(8'h80);
+  assign \$51  = $signed(x2_23) - $signed(8'h80);
+  assign \$52  = $signed(x2_24) - $signed(8'h80);
+  assign \$53  = $signed(x3_25) - $signed(8'h80);
+  assign \$54  = $signed(x3_26) - $signed(8'h80);
+  assign \$55  = $signed(x3_27) - $signed(8'h80);
+  assign \$56  = $signed(x3_28) - $signed(8'h80);
+  assign \$57  = $signed(x3_29) - $signed(8'h80);
+  assign \$58  = $signed(x3_30) - $signed(8'h80);
+  assign \$59  = $signed(x3_31) - $signed(8'h80);
+  assign \$60  = $signed(x3_1) - $signed(8'h80);
+  assign \$61  = $signed(x4_2) - $signed(8'h80);
+  assign \$62  = $signed(x4_3) - $signed(8'h80);
+  assign \$63  = $signed(x4_4) - $signed(8'h80);
+  assign \$64  = $signed(x4_5) - $signed(8'h80);
+  assign \$65  = $signed(x4_6) - $signed(8'h80);
+  assign \$66  = $signed(x4_7) - $signed(8'h80);
+  assign \$67  = $signed(x4_8) - $signed(8'h80);
+  assign \$68  = $signed(x4_9) - $signed(8'h80);
+  assign \$69  = $signed(x5_10) - $signed(8'h80);
+  assign \$70  = $signed(x5_11) - $signed(8'h80);
+  assign \$71  = $signed(x5_12) - $signed(8'h80);
+  assign \$72  = $signed(x5_13) - $signed(8'h80);
+  assign \$73  = $signed(x5_14) - $signed(8'h80);
+  assign \$74  = $signed(x5_15) - $signed(8'h80);
+  assign \$75  = $signed(x5_16) - $signed(8'h80);
+  assign \$76  = $signed(x5_17) - $signed(8'h80);
+  assign \$77  = $signed(x6_18) - $signed(8'h80);
+  assign \$78  = $signed(x6_19) - $signed(8'h80);
+  assign \$79  = $signed(x6_20) - $signed(8'h80);
+  assign \$80  = $signed(x6_21) - $signed(8'h80);
+  assign \$81  = $signed(x6_22) - $signed(8'h80);
+  assign \$82  = $signed(x6_23) - $signed(8'h80);
+  assign \$83  = $signed(x6_24) - $signed(8'h80);
+  assign \$84  = $signed(x6_25) - $signed(8'h80);
+  assign \$85  = $signed(x7_26) - $signed(8'h80);
+  assign \$86  = $signed(x7_27) - $signed(8'h80);
+  assign \$87  = $signed(x7_28) - $signed(8'h80);
+  assign \$88  = $signed(x7_29) - $signed(8'h80);
+  assign \$89  = $signed(x7_30) - $signed(8'h80);
+  assign \$90  = $signed(x7_31) - $signed(8'h80);
+  assign \$91  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$92  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$93  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$94  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$95  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$96  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$97  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$98  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$99  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$100  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$101  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$102  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$103  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$104  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$105  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$106  = $signed(xoff0_16) * $signed(w0_16);
+  assign \$107  = $signed(xoff0_17) * $signed(w0_17);
+  assign \$108  = $signed(xoff0_18) * $signed(w0_18);
+  assign \$109  = $signed(xoff0_19) * $signed(w0_19);
+  assign \$110  = $signed(xoff0_20) * $signed(w0_20);
+  assign \$111  = $signed(xoff0_21) * $signed(w0_21);
+  assign \$112  = $signed(xoff0_22) * $signed(w0_22);
+  assign \$113  = $signed(xoff0_23) * $signed(w0_23);
+  assign \$114  = $signed(xoff0_24) * $signed(w0_24);
+  assign \$115  = $signed(xoff0_25) * $signed(w0_25);
+  assign \$116  = $signed(xoff0_26) * $signed(w0_26);
+  assign \$117  = $signed(xoff0_27) * $signed(w0_27);
+  assign \$118  = $signed(xoff0_28) * $signed(w0_28);
+  assign \$119  = $signed(xoff0_29) * $signed(w0_29);
+  assign \$120  = $signed(xoff0_30) * $signed(w0_30);
+  assign \$121  = $signed(xoff0_31) * $signed(w0_31);
+  assign \$122  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$123  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$124  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$125  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$126  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$127  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$128  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$129  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$130  = $signed(xoff1_9) * $signed(w1_9);
+  assign \$131  = $signed(xoff1_10) * $signed(w1_10);
+  assign \$132  = $signed(xoff1_11) * $signed(w1_11);
+  assign \$133  = $signed(xoff1_12) * $signed(w1_12);
+  assign \$134  = $signed(xoff1_13) * $signed(w1_13);
+  assign \$135  = $signed(xoff1_14) * $signed(w1_14);
+  assign \$136  = $signed(xoff1_15) * $signed(w1_15);
+  assign \$137  = $signed(xoff1_16) * $signed(w1_16);
+  assign \$138  = $signed(xoff1_17) * $signed(w1_17);
+  assign \$139  = $signed(xoff1_18) * $signed(w1_18);
+  assign \$140  = $signed(xoff1_19) * $signed(w1_19);
+  assign \$141  = $signed(xoff1_20) * $signed(w1_20);
+  assign \$142  = $signed(xoff1_21) * $signed(w1_21);
+  assign \$143  = $signed(xoff1_22) * $signed(w1_22);
+  assign \$144  = $signed(xoff1_23) * $signed(w1_23);
+  assign \$145  = $signed(xoff1_24) * $signed(w1_24);
+  assign \$146  = $signed(xoff1_25) * $signed(w1_25);
+  assign \$147  = $signed(xoff1_26) * $signed(w1_26);
+  assign \$148  = $signed(xoff1_27) * $signed(w1_27);
+  assign \$149  = $signed(xoff1_28) * $signed(w1_28);
+  assign \$150  = $signed(xoff1_29) * $signed(w1_29);
+  assign \$151  = $signed(xoff1_30) * $signed(w1_30);
+  assign \$152  = $signed(xoff1_31) * $signed(w1_31);
+  assign \$153  = $signed(prod0_1_r) + $signed(prod0_2_r);
+  assign \$154  = $signed(prod0_3_r) + $signed(prod0_4_r);
+  assign \$155  = $signed(\$153 ) + $signed(\$154 );
+  assign \$156  = $signed(prod0_5_r) + $signed(prod0_6_r);
+  assign \$157  = $signed(prod0_7_r) + $signed(prod0_8_r);
+  assign \$158  = $signed(\$156 ) + $signed(\$157 );
+  assign \$159  = $signed(prod0_9_r) + $signed(prod0_10_r);
+  assign \$160  = $signed(prod0_11_r) + $signed(prod0_12_r);
+  assign \$161  = $signed(\$159 ) + $signed(\$160 );
+  assign \$162  = $signed(prod0_13_r) + $signed(prod0_14_r);
+  assign \$163  = $signed(prod0_15_r) + $signed(prod0_16_r);
+  assign \$164  = $signed(\$162 ) + $signed(\$163 );
+  assign \$165  = $signed(prod0_17_r) + $signed(prod0_18_r);
+  assign \$166  = $signed(prod0_19_r) + $signed(prod0_20_r);
+  assign \$167  = $signed(\$165 ) + $signed(\$166 );
+  assign \$168  = $signed(prod0_21_r) + $signed(prod0_22_r);
+  assign \$169  = $signed(prod0_23_r) + $signed(prod0_24_r);
+  assign \$170  = $signed(\$168 ) + $signed(\$169 );
+  assign \$171  = $signed(prod0_25_r) + $signed(prod0_26_r);
+  assign \$172  = $signed(prod0_27_r) + $signed(prod0_28_r);
+  assign \$173  = $signed(\$171 ) + $signed(\$172 );
+  assign \$174  = $signed(prod0_29_r) + $signed(prod0_30_r);
+  assign \$175  = $signed(\$174 ) + $signed(prod0_31_r);
+  assign \$176  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$177  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$178  = $signed(\$176 ) + $signed(\$177 );
+  assign \$179  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
+  assign \$180  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
+  assign \$181  = $signed(\$179 ) + $signed(\$180 );
+  assign \$182  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
+  assign \$183  = $signed(prod1_1_r) + $signed(prod1_2_r);
+  assign \$184  = $signed(prod1_3_r) + $signed(prod1_4_r);
+  assign \$185  = $signed(\$183 ) + $signed(\$184 );
+  assign \$186  = $signed(prod1_5_r) + $signed(prod1_6_r);
+  assign \$187  = $signed(prod1_7_r) + $signed(prod1_8_r);
+  assign \$188  = $signed(\$186 ) + $signed(\$187 );
+  assign \$189  = $signed(prod1_9_r) + $signed(prod1_10_r);
+  assign \$190  = $signed(prod1_11_r) + $signed(prod1_12_r);
+  assign \$191  = $signed(\$189 ) + $signed(\$190 );
+  assign \$192  = $signed(prod1_13_r) + $signed(prod1_14_r);
+  assign \$193  = $signed(prod1_15_r) + $signed(prod1_16_r);
+  assign \$194  = $signed(\$192 ) + $signed(\$193 );
+  assign \$195  = $signed(prod1_17_r) + $signed(prod1_18_r);
+  assign \$196  = $signed(prod1_19_r) + $signed(prod1_20_r);
+  assign \$197  = $signed(\$195 ) + $signed(\$196 );
+  assign \$198  = $signed(prod1_21_r) + $signed(prod1_22_r);
+  assign \$199  = $signed(prod1_23_r) + $signed(prod1_24_r);
+  assign \$200  = $signed(\$198 ) + $signed(\$199 );
+  assign \$201  = $signed(prod1_25_r) + $signed(prod1_26_r);
+  assign \$202  = $signed(prod1_27_r) + $signed(prod1_28_r);
+  assign \$203  = $signed(\$201 ) + $signed(\$202 );
+  assign \$204  = $signed(prod1_29_r) + $signed(prod1_30_r);
+  assign \$205  = $signed(\$204 ) + $signed(prod1_31_r);
+  assign \$206  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$207  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
+  assign \$208  = $signed(\$206 ) + $signed(\$207 );
+  assign \$209  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
+  assign \$210  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
+  assign \$211  = $signed(\$209 ) + $signed(\$210 );
+  assign \$212  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
+  assign \$213  = issue & last_t;
+  assign \$214  = q_owed + \$213 ;
+  assign \$215  = o__valid & o__ready;
+  assign \$216  = \$214  - \$215 ;
+  assign \$217  = v9 & last9;
+  assign \$218  = ~ o__valid;
+  assign \$219  = \$218  | o__ready;
+  assign \$220  = | q_stored;
+  assign \$221  = ~ \$220 ;
+  assign \$222  = \$219  & \$221 ;
+  assign \$223  = ~ \$222 ;
+  assign \$224  = \$217  & \$223 ;
+  assign \$225  = \$signature__addr$44  == 4'h9;
+  assign \$226  = \$signature__addr$44  + 1'h1;
+  assign \$227  = \$225  ? 5'h00 : \$226 ;
+  assign \$228  = ~ o__valid;
+  assign \$229  = \$228  | o__ready;
+  assign \$230  = | q_stored;
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = \rport__addr$47  == 4'h9;
+  assign \$233  = \rport__addr$47  + 1'h1;
+  assign \$234  = \$232  ? 5'h00 : \$233 ;
+  assign \$235  = v9 & last9;
+  assign \$236  = ~ o__valid;
+  assign \$237  = \$236  | o__ready;
+  assign \$238  = | q_stored;
+  assign \$239  = ~ \$238 ;
+  assign \$240  = \$237  & \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = \$235  & \$241 ;
+  assign \$243  = q_stored + \$242 ;
+  assign \$244  = ~ o__valid;
+  assign \$245  = \$244  | o__ready;
+  assign \$246  = | q_stored;
+  assign \$247  = \$245  & \$246 ;
+  assign \$248  = \$243  - \$247 ;
+  assign \$249  = ~ o__valid;
+  assign \$250  = \$249  | o__ready;
+  assign \$251  = | q_stored;
+  assign \$252  = v9 & last9;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = | q_stored;
+  assign \$255  = \$254  ? \rport__data$430  : q_in;
+  always @(posedge clk)
+    nf_t <= \$256 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$257 ;
+  always @(posedge clk)
+    reads_input_t <= \$258 ;
+  always @(posedge clk)
+    first_t <= \$259 ;
+  always @(posedge clk)
+    last_t <= \$260 ;
+  always @(posedge clk)
+    t <= \$261 ;
+  always @(posedge clk)
+    x_reg <= \$262 ;
+  always @(posedge clk)
+    from_input <= \$263 ;
+  always @(posedge clk)
+    v1 <= \$264 ;
+  always @(posedge clk)
+    first1 <= \$265 ;
+  always @(posedge clk)
+    last1 <= \$266 ;
+  always @(posedge clk)
+    nf1 <= \$267 ;
+  always @(posedge clk)
+    x_mid <= \$268 ;
+  always @(posedge clk)
+    t_mid <= \$269 ;
+  always @(posedge clk)
+    port__addr <= \$270 ;
+  always @(posedge clk)
+    x0_1 <= \$271 ;
+  always @(posedge clk)
+    x0_2 <= \$272 ;
+  always @(posedge clk)
+    x0_3 <= \$273 ;
+  always @(posedge clk)
+    x0_4 <= \$274 ;
+  always @(posedge clk)
+    x0_5 <= \$275 ;
+  always @(posedge clk)
+    x0_6 <= \$276 ;
+  always @(posedge clk)
+    x0_7 <= \$277 ;
+  always @(posedge clk)
+    x0_8 <= \$278 ;
+  always @(posedge clk)
+    \port__addr$15  <= \$279 ;
+  always @(posedge clk)
+    x1_9 <= \$280 ;
+  always @(posedge clk)
+    x1_10 <= \$281 ;
+  always @(posedge clk)
+    x1_11 <= \$282 ;
+  always @(posedge clk)
+    x1_12 <= \$283 ;
+  always @(posedge clk)
+    x1_13 <= \$284 ;
+  always @(posedge clk)
+    x1_14 <= \$285 ;
+  always @(posedge clk)
+    x1_15 <= \$286 ;
+  always @(posedge clk)
+    x1_16 <= \$287 ;
+  always @(posedge clk)
+    \port__addr$17  <= \$288 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$317  = nf_t;
-    if (issue) begin
-      \$317  = \$20 ;
-    end
+    \$290  = x_mid[151:144];
     if (rst) begin
-      \$317  = 4'h0;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$318  = \$signature__addr ;
-    if (issue) begin
-      \$318  = \$21 ;
-    end
+    \$291  = x_mid[159:152];
     if (rst) begin
-      \$318  = 1'h0;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$319  = reads_input_t;
-    if (issue) begin
-      \$319  = \$22 ;
-    end
+    \$292  = x_mid[167:160];
     if (rst) begin
-      \$319  = 1'h1;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$320  = first_t;
-    if (issue) begin
-      \$320  = \$23 ;
-    end
+    \$293  = x_mid[175:168];
     if (rst) begin
-      \$320  = 1'h1;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$321  = last_t;
-    if (issue) begin
-      \$321  = \$24 ;
-    end
+    \$294  = x_mid[183:176];
     if (rst) begin
-      \$321  = 1'h0;
+      \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = t;
-    if (issue) begin
-      \$322  = \$27 [4:0];
-    end
+    \$295  = x_mid[191:184];
     if (rst) begin
-      \$322  = 5'h00;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$323  = i__payload;
+    \$296  = x_mid[199:192];
     if (rst) begin
-      \$323  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$324  = reads_input_t;
+    \$297  = t_mid;
     if (rst) begin
-      \$324  = 1'h0;
+      \$297  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$325  = issue;
+    \$298  = x_mid[15:8];
     if (rst) begin
-      \$325  = 1'h0;
+      \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$326  = first_t;
+    \$299  = x_mid[207:200];
     if (rst) begin
-      \$326  = 1'h0;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = last_t;
+    \$300  = x_mid[215:208];
     if (rst) begin
-      \$327  = 1'h0;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$328  = nf_t;
+    \$301  = x_mid[223:216];
     if (rst) begin
-      \$328  = 4'h0;
+      \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = t;
+    \$302  = x_mid[231:224];
     if (rst) begin
-      \$329  = 5'h00;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = \$28 [15:8];
+    \$303  = x_mid[239:232];
+    if (rst) begin
+      \$303  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$304  = x_mid[247:240];
+    if (rst) begin
+      \$304  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$305  = x_mid[255:248];
+    if (rst) begin
+      \$305  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$306  = t_mid;
+    if (rst) begin
+      \$306  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$307  = x_mid[23:16];
+    if (rst) begin
+      \$307  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$308  = x_mid[31:24];
+    if (rst) begin
+      \$308  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$309  = x_mid[39:32];
+    if (rst) begin
+      \$309  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$310  = x_mid[47:40];
+    if (rst) begin
+      \$310  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$311  = x_mid[55:48];
+    if (rst) begin
+      \$311  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$312  = x_mid[63:56];
+    if (rst) begin
+      \$312  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$313  = x_mid[71:64];
+    if (rst) begin
+      \$313  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$314  = x_mid[79:72];
+    if (rst) begin
+      \$314  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$315  = t_mid;
+    if (rst) begin
+      \$315  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$316  = x_mid[87:80];
+    if (rst) begin
+      \$316  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$317  = x_mid[95:88];
+    if (rst) begin
+      \$317  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$318  = x_mid[103:96];
+    if (rst) begin
+      \$318  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$319  = x_mid[111:104];
+    if (rst) begin
+      \$319  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$320  = x_mid[119:112];
+    if (rst) begin
+      \$320  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$321  = x_mid[127:120];
+    if (rst) begin
+      \$321  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$322  = x_mid[135:128];
+    if (rst) begin
+      \$322  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$323  = x_mid[143:136];
+    if (rst) begin
+      \$323  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$324  = t_mid;
+    if (rst) begin
+      \$324  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$325  = x_mid[151:144];
+    if (rst) begin
+      \$325  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$326  = x_mid[159:152];
+    if (rst) begin
+      \$326  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$327  = x_mid[167:160];
+    if (rst) begin
+      \$327  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$328  = x_mid[175:168];
+    if (rst) begin
+      \$328  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$329  = x_mid[183:176];
+    if (rst) begin
+      \$329  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$330  = x_mid[191:184];
     if (rst) begin
       \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = \$29 [23:16];
+    \$331  = x_mid[199:192];
     if (rst) begin
       \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = \$30 [31:24];
+    \$332  = x_mid[207:200];
     if (rst) begin
       \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = \$31 [39:32];
+    \$333  = t_mid;
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = \$32 [47:40];
+    \$334  = x_mid[215:208];
     if (rst) begin
       \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = \$33 [55:48];
+    \$335  = x_mid[223:216];
     if (rst) begin
       \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = \$34 [63:56];
+    \$336  = x_mid[231:224];
     if (rst) begin
       \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = \$35 [71:64];
+    \$337  = x_mid[239:232];
     if (rst) begin
       \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = t;
+    \$338  = x_mid[247:240];
     if (rst) begin
-      \$338  = 5'h00;
+      \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = \$36 [79:72];
+    \$339  = x_mid[255:248];
     if (rst) begin
       \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = \$37 [87:80];
+    \$340  = \$29 ;
     if (rst) begin
-      \$340  = 8'h00;
+      \$340  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = \$38 [95:88];
+    \$341  = port__data[7:0];
     if (rst) begin
       \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = \$39 [103:96];
+    \$342  = \$30 ;
     if (rst) begin
-      \$342  = 8'h00;
+      \$342  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = \$40 [111:104];
+    \$343  = port__data[15:8];
     if (rst) begin
       \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = \$41 [119:112];
+    \$344  = \$31 ;
     if (rst) begin
-      \$344  = 8'h00;
+      \$344  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = \$42 [127:120];
+    \$345  = port__data[23:16];
     if (rst) begin
       \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = \$43 [135:128];
+    \$346  = \$32 ;
     if (rst) begin
-      \$346  = 8'h00;
+      \$346  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = t;
+    \$347  = port__data[31:24];
     if (rst) begin
-      \$347  = 5'h00;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = \$44 [143:136];
+    \$348  = \$33 ;
     if (rst) begin
-      \$348  = 8'h00;
+      \$348  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = \$45 [151:144];
+    \$349  = port__data[39:32];
     if (rst) begin
       \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = \$46 [159:152];
+    \$350  = \$34 ;
     if (rst) begin
-      \$350  = 8'h00;
+      \$350  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = \$47 [167:160];
+    \$351  = port__data[47:40];
     if (rst) begin
       \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = \$48 [175:168];
+    \$352  = \$35 ;
     if (rst) begin
-      \$352  = 8'h00;
+      \$352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = \$49 [183:176];
+    \$353  = port__data[55:48];
     if (rst) begin
       \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = \$50 [191:184];
+    \$354  = \$36 ;
     if (rst) begin
-      \$354  = 8'h00;
+      \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = \$51 [199:192];
+    \$355  = port__data[63:56];
     if (rst) begin
       \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = t;
+    \$356  = \$37 ;
     if (rst) begin
-      \$356  = 5'h00;
+      \$356  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = \$52 [15:8];
+    \$357  = \port__data$144 [7:0];
     if (rst) begin
       \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = \$53 [207:200];
+    \$358  = \$38 ;
     if (rst) begin
-      \$358  = 8'h00;
+      \$358  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = \$54 [215:208];
+    \$359  = \port__data$144 [15:8];
     if (rst) begin
       \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = \$55 [223:216];
+    \$360  = \$39 ;
     if (rst) begin
-      \$360  = 8'h00;
+      \$360  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = \$56 [231:224];
+    \$361  = \port__data$144 [23:16];
     if (rst) begin
       \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = \$57 [239:232];
+    \$362  = \$40 ;
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = \$58 [247:240];
+    \$363  = \port__data$144 [31:24];
     if (rst) begin
       \$363  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = \$59 [255:248];
+    \$364  = \$41 ;
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = t;
+    \$365  = \port__data$144 [39:32];
     if (rst) begin
-      \$365  = 5'h00;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = \$60 [23:16];
+    \$366  = \$42 ;
     if (rst) begin
-      \$366  = 8'h00;
+      \$366  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = \$61 [31:24];
+    \$367  = \port__data$144 [47:40];
     if (rst) begin
       \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = \$62 [39:32];
+    \$368  = \$43 ;
     if (rst) begin
-      \$368  = 8'h00;
+      \$368  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = \$63 [47:40];
+    \$369  = \port__data$144 [55:48];
     if (rst) begin
       \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = \$64 [55:48];
+    \$370  = \$44 ;
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = \$65 [63:56];
+    \$371  = \port__data$144 [63:56];
     if (rst) begin
       \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = \$66 [71:64];
+    \$372  = \$45 ;
     if (rst) begin
-      \$372  = 8'h00;
+      \$372  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = \$67 [79:72];
+    \$373  = \port__data$161 [7:0];
     if (rst) begin
       \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = t;
+    \$374  = \$46 ;
     if (rst) begin
-      \$374  = 5'h00;
+      \$374  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = \$68 [87:80];
+    \$375  = \port__data$161 [15:8];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = \$69 [95:88];
+    \$376  = \$47 ;
     if (rst) begin
-      \$376  = 8'h00;
+      \$376  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = \$70 [103:96];
+    \$377  = \port__data$161 [23:16];
     if (rst) begin
       \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = \$71 [111:104];
+    \$378  = \$48 ;
     if (rst) begin
-      \$378  = 8'h00;
+      \$378  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = \$72 [119:112];
+    \$379  = \port__data$161 [31:24];
     if (rst) begin
       \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = \$73 [127:120];
+    \$380  = \$49 ;
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = \$74 [135:128];
+    \$381  = \port__data$161 [39:32];
     if (rst) begin
       \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = \$75 [143:136];
+    \$382  = \$50 ;
     if (rst) begin
-      \$382  = 8'h00;
+      \$382  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = t;
+    \$383  = \port__data$161 [47:40];
     if (rst) begin
-      \$383  = 5'h00;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = \$76 [151:144];
+    \$384  = \$51 ;
     if (rst) begin
-      \$384  = 8'h00;
+      \$384  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = \$77 [159:152];
+    \$385  = \port__data$161 [55:48];
     if (rst) begin
       \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = \$78 [167:160];
+    \$386  = \$52 ;
     if (rst) begin
-      \$386  = 8'h00;
+      \$386  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = \$79 [175:168];
+    \$387  = \port__data$161 [63:56];
     if (rst) begin
       \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = \$80 [183:176];
+    \$388  = \$53 ;
     if (rst) begin
-      \$388  = 8'h00;
+      \$388  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = \$81 [191:184];
+    \$389  = \port__data$178 [7:0];
     if (rst) begin
       \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = \$82 [199:192];
+    \$390  = \$54 ;
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = \$83 [207:200];
+    \$391  = \port__data$178 [15:8];
     if (rst) begin
       \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = t;
+    \$392  = \$55 ;
     if (rst) begin
-      \$392  = 5'h00;
+      \$392  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = \$84 [215:208];
+    \$393  = \port__data$178 [23:16];
     if (rst) begin
       \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = \$85 [223:216];
+    \$394  = \$56 ;
     if (rst) begin
-      \$394  = 8'h00;
+      \$394  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = \$86 [231:224];
+    \$395  = \port__data$178 [31:24];
     if (rst) begin
       \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = \$87 [239:232];
+    \$396  = \$57 ;
     if (rst) begin
-      \$396  = 8'h00;
+      \$396  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = \$88 [247:240];
+    \$397  = \port__data$178 [39:32];
     if (rst) begin
       \$397  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = \$89 [255:248];
+    \$398  = \$58 ;
     if (rst) begin
-      \$398  = 8'h00;
+      \$398  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = \$90 ;
+    \$399  = \port__data$178 [47:40];
     if (rst) begin
-      \$399  = 9'h000;
+      \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = port__data[7:0];
+    \$400  = \$59 ;
     if (rst) begin
-      \$400  = 8'h00;
+      \$400  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = \$91 ;
+    \$401  = \port__data$178 [55:48];
     if (rst) begin
-      \$401  = 9'h000;
+      \$401  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = port__data[15:8];
+    \$402  = \$60 ;
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = \$92 ;
+    \$403  = \port__data$178 [63:56];
     if (rst) begin
-      \$403  = 9'h000;
+      \$403  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = port__data[23:16];
+    \$404  = \$61 ;
     if (rst) begin
-      \$404  = 8'h00;
+      \$404  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = \$93 ;
+    \$405  = \port__data$195 [7:0];
     if (rst) begin
-      \$405  = 9'h000;
+      \$405  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = port__data[31:24];
+    \$406  = \$62 ;
     if (rst) begin
-      \$406  = 8'h00;
+      \$406  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = \$94 ;
+    \$407  = \port__data$195 [15:8];
     if (rst) begin
-      \$407  = 9'h000;
+      \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = port__data[39:32];
+    \$408  = \$63 ;
     if (rst) begin
-      \$408  = 8'h00;
+      \$408  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = \$95 ;
+    \$409  = \port__data$195 [23:16];
     if (rst) begin
-      \$409  = 9'h000;
+      \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = port__data[47:40];
+    \$410  = \$64 ;
     if (rst) begin
-      \$410  = 8'h00;
+      \$410  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = \$96 ;
+    \$411  = \port__data$195 [31:24];
     if (rst) begin
-      \$411  = 9'h000;
+      \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = port__data[55:48];
+    \$412  = \$65 ;
     if (rst) begin
-      \$412  = 8'h00;
+      \$412  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = \$97 ;
+    \$413  = \port__data$195 [39:32];
     if (rst) begin
-      \$413  = 9'h000;
+      \$413  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = port__data[63:56];
+    \$414  = \$66 ;
     if (rst) begin
-      \$414  = 8'h00;
+      \$414  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = \$98 ;
+    \$415  = \port__data$195 [47:40];
     if (rst) begin
-      \$415  = 9'h000;
+      \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = \port__data$142 [7:0];
+    \$416  = \$67 ;
     if (rst) begin
-      \$416  = 8'h00;
+      \$416  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = \$99 ;
+    \$417  = \port__data$195 [55:48];
     if (rst) begin
-      \$417  = 9'h000;
+      \$417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = \port__data$142 [15:8];
+    \$418  = \$68 ;
     if (rst) begin
-      \$418  = 8'h00;
+      \$418  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = \$100 ;
+    \$419  = \port__data$195 [63:56];
     if (rst) begin
-      \$419  = 9'h000;
+      \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = \port__data$142 [23:16];
+    \$420  = \$69 ;
     if (rst) begin
-      \$420  = 8'h00;
+      \$420  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = \$101 ;
+    \$421  = \port__data$212 [7:0];
     if (rst) begin
-      \$421  = 9'h000;
+      \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = \port__data$142 [31:24];
+    \$422  = \$70 ;
     if (rst) begin
-      \$422  = 8'h00;
+      \$422  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = \$102 ;
+    \$423  = \port__data$212 [15:8];
     if (rst) begin
-      \$423  = 9'h000;
+      \$423  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = \port__data$142 [39:32];
+    \$424  = \$71 ;
     if (rst) begin
-      \$424  = 8'h00;
+      \$424  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = \$103 ;
+    \$425  = \port__data$212 [23:16];
     if (rst) begin
-      \$425  = 9'h000;
+      \$425  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = \port__data$142 [47:40];
+    \$426  = \$72 ;
     if (rst) begin
-      \$426  = 8'h00;
+      \$426  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = \$104 ;
+    \$427  = \port__data$212 [31:24];
     if (rst) begin
-      \$427  = 9'h000;
+      \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = \port__data$142 [55:48];
+    \$428  = \$73 ;
     if (rst) begin
-      \$428  = 8'h00;
+      \$428  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = \$105 ;
+    \$429  = \port__data$212 [39:32];
     if (rst) begin
-      \$429  = 9'h000;
+      \$429  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = \port__data$142 [63:56];
+    \$430  = \$74 ;
     if (rst) begin
-      \$430  = 8'h00;
+      \$430  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = \$106 ;
+    \$431  = \port__data$212 [47:40];
     if (rst) begin
-      \$431  = 9'h000;
+      \$431  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = \port__data$159 [7:0];
+    \$432  = \$75 ;
     if (rst) begin
-      \$432  = 8'h00;
+      \$432  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = \$107 ;
+    \$433  = \port__data$212 [55:48];
     if (rst) begin
-      \$433  = 9'h000;
+      \$433  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = \port__data$159 [15:8];
+    \$434  = \$76 ;
     if (rst) begin
-      \$434  = 8'h00;
+      \$434  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = \$108 ;
+    \$435  = \port__data$212 [63:56];
     if (rst) begin
-      \$435  = 9'h000;
+      \$435  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = \port__data$159 [23:16];
+    \$436  = \$77 ;
     if (rst) begin
-      \$436  = 8'h00;
+      \$436  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = \$109 ;
+    \$437  = \port__data$229 [7:0];
     if (rst) begin
-      \$437  = 9'h000;
+      \$437  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = \port__data$159 [31:24];
+    \$438  = \$78 ;
     if (rst) begin
-      \$438  = 8'h00;
+      \$438  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = \$110 ;
+    \$439  = \port__data$229 [15:8];
     if (rst) begin
-      \$439  = 9'h000;
+      \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = \port__data$159 [39:32];
+    \$440  = \$79 ;
     if (rst) begin
-      \$440  = 8'h00;
+      \$440  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = \$111 ;
+    \$441  = \port__data$229 [23:16];
     if (rst) begin
-      \$441  = 9'h000;
+      \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = \port__data$159 [47:40];
+    \$442  = \$80 ;
     if (rst) begin
-      \$442  = 8'h00;
+      \$442  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = \$112 ;
+    \$443  = \port__data$229 [31:24];
     if (rst) begin
-      \$443  = 9'h000;
+      \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = \port__data$159 [55:48];
+    \$444  = \$81 ;
     if (rst) begin
-      \$444  = 8'h00;
+      \$444  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = \$113 ;
+    \$445  = \port__data$229 [39:32];
     if (rst) begin
-      \$445  = 9'h000;
+      \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = \port__data$159 [63:56];
+    \$446  = \$82 ;
     if (rst) begin
-      \$446  = 8'h00;
+      \$446  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = \$114 ;
+    \$447  = \port__data$229 [47:40];
     if (rst) begin
-      \$447  = 9'h000;
+      \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = \port__data$176 [7:0];
+    \$448  = \$83 ;
     if (rst) begin
-      \$448  = 8'h00;
+      \$448  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$449  = \$115 ;
+    \$449  = \port__data$229 [55:48];
     if (rst) begin
-      \$449  = 9'h000;
+      \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$450  = \port__data$176 [15:8];
+    \$450  = \$84 ;
     if (rst) begin
-      \$450  = 8'h00;
+      \$450  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$451  = \$116 ;
+    \$451  = \port__data$229 [63:56];
     if (rst) begin
-      \$451  = 9'h000;
+      \$451  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$452  = \port__data$176 [23:16];
+    \$452  = \$85 ;
     if (rst) begin
-      \$452  = 8'h00;
+      \$452  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$453  = \$117 ;
+    \$453  = \port__data$246 [7:0];
     if (rst) begin
-      \$453  = 9'h000;
+      \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$454  = \port__data$176 [31:24];
+    \$454  = \$86 ;
     if (rst) begin
-      \$454  = 8'h00;
+      \$454  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$455  = \$118 ;
+    \$455  = \port__data$246 [15:8];
     if (rst) begin
-      \$455  = 9'h000;
+      \$455  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$456  = \port__data$176 [39:32];
+    \$456  = \$87 ;
     if (rst) begin
-      \$456  = 8'h00;
+      \$456  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$457  = \$119 ;
+    \$457  = \port__data$246 [23:16];
     if (rst) begin
-      \$457  = 9'h000;
+      \$457  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$458  = \port__data$176 [47:40];
+    \$458  = \$88 ;
     if (rst) begin
-      \$458  = 8'h00;
+      \$458  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$459  = \$120 ;
+    \$459  = \port__data$246 [31:24];
     if (rst) begin
-      \$459  = 9'h000;
+      \$459  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$460  = \port__data$176 [55:48];
+    \$460  = \$89 ;
     if (rst) begin
-      \$460  = 8'h00;
+      \$460  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$461  = \$121 ;
+    \$461  = \port__data$246 [39:32];
     if (rst) begin
-      \$461  = 9'h000;
+      \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$462  = \port__data$176 [63:56];
+    \$462  = \$90 ;
     if (rst) begin
-      \$462  = 8'h00;
+      \$462  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$463  = \$122 ;
+    \$463  = \port__data$246 [47:40];
     if (rst) begin
-      \$463  = 9'h000;
+      \$463  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = \port__data$193 [7:0];
+    \$464  = \$91 ;
     if (rst) begin
-      \$464  = 8'h00;
+      \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$465  = \$123 ;
+    \$465  = \$92 ;
     if (rst) begin
-      \$465  = 9'h000;
+      \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$466  = \port__data$193 [15:8];
+    \$466  = \$93 ;
     if (rst) begin
-      \$466  = 8'h00;
+      \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$467  = \$124 ;
+    \$467  = \$94 ;
     if (rst) begin
-      \$467  = 9'h000;
+      \$467  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$468  = \port__data$193 [23:16];
+    \$468  = \$95 ;
     if (rst) begin
-      \$468  = 8'h00;
+      \$468  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$469  = \$125 ;
+    \$469  = \$96 ;
     if (rst) begin
-      \$469  = 9'h000;
+      \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$470  = \port__data$193 [31:24];
+    \$470  = \$97 ;
     if (rst) begin
-      \$470  = 8'h00;
+      \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$471  = \$126 ;
+    \$471  = \$98 ;
     if (rst) begin
-      \$471  = 9'h000;
+      \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$472  = \port__data$193 [39:32];
+    \$472  = \$99 ;
     if (rst) begin
-      \$472  = 8'h00;
+      \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$473  = \$127 ;
+    \$473  = \$100 ;
     if (rst) begin
-      \$473  = 9'h000;
+      \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$474  = \port__data$193 [47:40];
+    \$474  = \$101 ;
     if (rst) begin
-      \$474  = 8'h00;
+      \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$475  = \$128 ;
+    \$475  = \$102 ;
     if (rst) begin
-      \$475  = 9'h000;
+      \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$476  = \port__data$193 [55:48];
+    \$476  = \$103 ;
     if (rst) begin
-      \$476  = 8'h00;
+      \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$477  = \$129 ;
+    \$477  = \$104 ;
     if (rst) begin
-      \$477  = 9'h000;
+      \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$478  = \port__data$193 [63:56];
+    \$478  = \$105 ;
     if (rst) begin
-      \$478  = 8'h00;
+      \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = \$130 ;
+    \$479  = \$106 ;
     if (rst) begin
-      \$479  = 9'h000;
+      \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$480  = \port__data$210 [7:0];
+    \$480  = \$107 ;
     if (rst) begin
-      \$480  = 8'h00;
+      \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$481  = \$131 ;
+    \$481  = \$108 ;
     if (rst) begin
-      \$481  = 9'h000;
+      \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$482  = \port__data$210 [15:8];
+    \$482  = \$109 ;
     if (rst) begin
-      \$482  = 8'h00;
+      \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$483  = \$132 ;
+    \$483  = \$110 ;
     if (rst) begin
-      \$483  = 9'h000;
+      \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$484  = \port__data$210 [23:16];
+    \$484  = \$111 ;
     if (rst) begin
-      \$484  = 8'h00;
+      \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$485  = \$133 ;
+    \$485  = \$112 ;
     if (rst) begin
-      \$485  = 9'h000;
+      \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$486  = \port__data$210 [31:24];
+    \$486  = \$113 ;
     if (rst) begin
-      \$486  = 8'h00;
+      \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$487  = \$134 ;
+    \$487  = \$114 ;
     if (rst) begin
-      \$487  = 9'h000;
+      \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$488  = \port__data$210 [39:32];
+    \$488  = \$115 ;
     if (rst) begin
-      \$488  = 8'h00;
+      \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$489  = \$135 ;
+    \$489  = \$116 ;
     if (rst) begin
-      \$489  = 9'h000;
+      \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$490  = \port__data$210 [47:40];
+    \$490  = \$117 ;
     if (rst) begin
-      \$490  = 8'h00;
+      \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$491  = \$136 ;
+    \$491  = \$118 ;
     if (rst) begin
-      \$491  = 9'h000;
+      \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$492  = \port__data$210 [55:48];
+    \$492  = \$119 ;
     if (rst) begin
-      \$492  = 8'h00;
+      \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = \$137 ;
+    \$493  = \$120 ;
     if (rst) begin
-      \$493  = 9'h000;
+      \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$494  = \port__data$210 [63:56];
+    \$494  = \$121 ;
     if (rst) begin
-      \$494  = 8'h00;
+      \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$495  = \$138 ;
+    \$495  = \$122 ;
     if (rst) begin
-      \$495  = 9'h000;
+      \$495  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$496  = \port__data$227 [7:0];
+    \$496  = \$123 ;
     if (rst) begin
-      \$496  = 8'h00;
+      \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$497  = \$139 ;
+    \$497  = \$124 ;
     if (rst) begin
-      \$497  = 9'h000;
+      \$497  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$498  = \port__data$227 [15:8];
+    \$498  = \$125 ;
     if (rst) begin
-      \$498  = 8'h00;
+      \$498  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$499  = \$140 ;
+    \$499  = \$126 ;
     if (rst) begin
-      \$499  = 9'h000;
+      \$499  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$500  = \port__data$227 [23:16];
+    \$500  = \$127 ;
     if (rst) begin
-      \$500  = 8'h00;
+      \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$501  = \$141 ;
+    \$501  = \$128 ;
     if (rst) begin
-      \$501  = 9'h000;
+      \$501  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$502  = \port__data$227 [31:24];
+    \$502  = \$129 ;
     if (rst) begin
-      \$502  = 8'h00;
+      \$502  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$503  = \$142 ;
+    \$503  = \$130 ;
     if (rst) begin
-      \$503  = 9'h000;
+      \$503  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$504  = \port__data$227 [39:32];
+    \$504  = \$131 ;
     if (rst) begin
-      \$504  = 8'h00;
+      \$504  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$505  = \$143 ;
+    \$505  = \$132 ;
     if (rst) begin
-      \$505  = 9'h000;
+      \$505  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = \port__data$227 [47:40];
+    \$506  = \$133 ;
     if (rst) begin
-      \$506  = 8'h00;
+      \$506  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$507  = \$144 ;
+    \$507  = \$134 ;
     if (rst) begin
-      \$507  = 9'h000;
+      \$507  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$508  = \port__data$227 [55:48];
+    \$508  = \$135 ;
     if (rst) begin
-      \$508  = 8'h00;
+      \$508  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$509  = \$145 ;
+    \$509  = \$136 ;
     if (rst) begin
-      \$509  = 9'h000;
+      \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$510  = \port__data$227 [63:56];
+    \$510  = \$137 ;
     if (rst) begin
-      \$510  = 8'h00;
+      \$510  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$511  = \$146 ;
+    \$511  = \$138 ;
     if (rst) begin
-      \$511  = 9'h000;
+      \$511  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$512  = \port__data$244 [7:0];
+    \$512  = \$139 ;
     if (rst) begin
-      \$512  = 8'h00;
+      \$512  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$513  = \$147 ;
+    \$513  = \$140 ;
     if (rst) begin
-      \$513  = 9'h000;
+      \$513  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$514  = \port__data$244 [15:8];
+    \$514  = \$141 ;
     if (rst) begin
-      \$514  = 8'h00;
+      \$514  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$515  = \$148 ;
+    \$515  = \$142 ;
     if (rst) begin
-      \$515  = 9'h000;
+      \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$516  = \port__data$244 [23:16];
+    \$516  = \$143 ;
     if (rst) begin
-      \$516  = 8'h00;
+      \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$517  = \$149 ;
+    \$517  = \$144 ;
     if (rst) begin
-      \$517  = 9'h000;
+      \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = \port__data$244 [31:24];
+    \$518  = \$145 ;
     if (rst) begin
-      \$518  = 8'h00;
+      \$518  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$519  = \$150 ;
+    \$519  = \$146 ;
     if (rst) begin
-      \$519  = 9'h000;
+      \$519  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$520  = \port__data$244 [39:32];
+    \$520  = \$147 ;
     if (rst) begin
-      \$520  = 8'h00;
+      \$520  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$521  = \$151 ;
+    \$521  = \$148 ;
     if (rst) begin
-      \$521  = 9'h000;
+      \$521  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$522  = \port__data$244 [47:40];
+    \$522  = \$149 ;
     if (rst) begin
-      \$522  = 8'h00;
+      \$522  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = \$152 ;
+    \$523  = \$150 ;
     if (rst) begin
       \$523  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = \$153 ;
+    \$524  = \$151 ;
     if (rst) begin
       \$524  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = \$154 ;
+    \$525  = \$152 ;
     if (rst) begin
       \$525  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = \$155 ;
+    \$526  = prod0_1;
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = \$156 ;
+    \$527  = prod0_2;
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = \$157 ;
+    \$528  = prod0_3;
     if (rst) begin
       \$528  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = \$158 ;
+    \$529  = prod0_4;
     if (rst) begin
       \$529  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = \$159 ;
+    \$530  = prod0_5;
     if (rst) begin
       \$530  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = \$160 ;
+    \$531  = prod0_6;
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = \$161 ;
+    \$532  = prod0_7;
     if (rst) begin
       \$532  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = \$162 ;
+    \$533  = prod0_8;
     if (rst) begin
       \$533  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = \$163 ;
+    \$534  = prod0_9;
     if (rst) begin
       \$534  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = \$164 ;
+    \$535  = prod0_10;
     if (rst) begin
       \$535  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = \$165 ;
+    \$536  = prod0_11;
     if (rst) begin
       \$536  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = \$166 ;
+    \$537  = prod0_12;
     if (rst) begin
       \$537  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = \$167 ;
+    \$538  = prod0_13;
     if (rst) begin
       \$538  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = \$168 ;
+    \$539  = prod0_14;
     if (rst) begin
       \$539  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = \$169 ;
+    \$540  = prod0_15;
     if (rst) begin
       \$540  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = \$170 ;
+    \$541  = prod0_16;
     if (rst) begin
       \$541  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = \$171 ;
+    \$542  = prod0_17;
     if (rst) begin
       \$542  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = \$172 ;
+    \$543  = prod0_18;
     if (rst) begin
       \$543  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = \$173 ;
+    \$544  = prod0_19;
     if (rst) begin
       \$544  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = \$174 ;
+    \$545  = prod0_20;
     if (rst) begin
       \$545  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = \$175 ;
+    \$546  = prod0_21;
     if (rst) begin
       \$546  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = \$176 ;
+    \$547  = prod0_22;
     if (rst) begin
       \$547  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = \$177 ;
+    \$548  = prod0_23;
     if (rst) begin
       \$548  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = \$178 ;
+    \$549  = prod0_24;
     if (rst) begin
       \$549  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = \$179 ;
+    \$550  = prod0_25;
     if (rst) begin
       \$550  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = \$180 ;
+    \$551  = prod0_26;
     if (rst) begin
       \$551  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = \$181 ;
+    \$552  = prod0_27;
     if (rst) begin
       \$552  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = \$182 ;
+    \$553  = prod0_28;
     if (rst) begin
       \$553  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = \$183 ;
+    \$554  = prod0_29;
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = \$184 ;
+    \$555  = prod0_30;
     if (rst) begin
       \$555  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = \$185 ;
+    \$556  = prod0_31;
     if (rst) begin
       \$556  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = \$186 ;
+    \$557  = prod1_1;
     if (rst) begin
       \$557  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = \$187 ;
+    \$558  = prod1_2;
     if (rst) begin
       \$558  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = \$188 ;
+    \$559  = prod1_3;
     if (rst) begin
       \$559  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = \$189 ;
+    \$560  = prod1_4;
     if (rst) begin
       \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = \$190 ;
+    \$561  = prod1_5;
     if (rst) begin
       \$561  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = \$191 ;
+    \$562  = prod1_6;
     if (rst) begin
       \$562  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = \$192 ;
+    \$563  = prod1_7;
     if (rst) begin
       \$563  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = \$193 ;
+    \$564  = prod1_8;
     if (rst) begin
       \$564  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = \$194 ;
+    \$565  = prod1_9;
     if (rst) begin
       \$565  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = \$195 ;
+    \$566  = prod1_10;
     if (rst) begin
       \$566  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = \$196 ;
+    \$567  = prod1_11;
     if (rst) begin
       \$567  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = \$197 ;
+    \$568  = prod1_12;
     if (rst) begin
       \$568  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = \$198 ;
+    \$569  = prod1_13;
     if (rst) begin
       \$569  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = \$199 ;
+    \$570  = prod1_14;
     if (rst) begin
       \$570  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = \$200 ;
+    \$571  = prod1_15;
     if (rst) begin
       \$571  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = \$201 ;
+    \$572  = prod1_16;
     if (rst) begin
       \$572  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = \$202 ;
+    \$573  = prod1_17;
     if (rst) begin
       \$573  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = \$203 ;
+    \$574  = prod1_18;
     if (rst) begin
       \$574  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = \$204 ;
+    \$575  = prod1_19;
     if (rst) begin
       \$575  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = \$205 ;
+    \$576  = prod1_20;
     if (rst) begin
       \$576  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = \$206 ;
+    \$577  = prod1_21;
     if (rst) begin
       \$577  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = \$207 ;
+    \$578  = prod1_22;
     if (rst) begin
       \$578  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = \$208 ;
+    \$579  = prod1_23;
     if (rst) begin
       \$579  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = \$209 ;
+    \$580  = prod1_24;
     if (rst) begin
       \$580  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = \$210 ;
+    \$581  = prod1_25;
     if (rst) begin
       \$581  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = \$211 ;
+    \$582  = prod1_26;
     if (rst) begin
       \$582  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = \$212 ;
+    \$583  = prod1_27;
     if (rst) begin
       \$583  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = \$213 ;
+    \$584  = prod1_28;
     if (rst) begin
       \$584  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = prod0_1;
+    \$585  = prod1_29;
     if (rst) begin
       \$585  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = prod0_2;
+    \$586  = prod1_30;
     if (rst) begin
       \$586  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = prod0_3;
+    \$587  = prod1_31;
     if (rst) begin
       \$587  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = prod0_4;
+    \$588  = { \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155  };
     if (rst) begin
-      \$588  = 17'h00000;
+      \$588  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = prod0_5;
+    \$589  = { \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158  };
     if (rst) begin
-      \$589  = 17'h00000;
+      \$589  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = prod0_6;
+    \$590  = { \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161  };
     if (rst) begin
-      \$590  = 17'h00000;
+      \$590  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = prod0_7;
+    \$591  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
     if (rst) begin
-      \$591  = 17'h00000;
+      \$591  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = prod0_8;
+    \$592  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
     if (rst) begin
-      \$592  = 17'h00000;
+      \$592  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = prod0_9;
+    \$593  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
     if (rst) begin
-      \$593  = 17'h00000;
+      \$593  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = prod0_10;
+    \$594  = { \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173  };
     if (rst) begin
-      \$594  = 17'h00000;
+      \$594  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = prod0_11;
+    \$595  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
     if (rst) begin
-      \$595  = 17'h00000;
+      \$595  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = prod0_12;
+    \$596  = \$178 [23:0];
     if (rst) begin
-      \$596  = 17'h00000;
+      \$596  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = prod0_13;
+    \$597  = \$181 [23:0];
     if (rst) begin
-      \$597  = 17'h00000;
+      \$597  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = prod0_14;
+    \$598  = \$182 [23:0];
     if (rst) begin
-      \$598  = 17'h00000;
+      \$598  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = prod0_15;
+    \$599  = { \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185  };
     if (rst) begin
-      \$599  = 17'h00000;
+      \$599  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = prod0_16;
+    \$600  = { \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188  };
     if (rst) begin
-      \$600  = 17'h00000;
+      \$600  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = prod0_17;
+    \$601  = { \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191  };
     if (rst) begin
-      \$601  = 17'h00000;
+      \$601  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = prod0_18;
+    \$602  = { \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194  };
     if (rst) begin
-      \$602  = 17'h00000;
+      \$602  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = prod0_19;
+    \$603  = { \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197  };
     if (rst) begin
-      \$603  = 17'h00000;
+      \$603  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = prod0_20;
+    \$604  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
     if (rst) begin
-      \$604  = 17'h00000;
+      \$604  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = prod0_21;
+    \$605  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
     if (rst) begin
-      \$605  = 17'h00000;
+      \$605  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = prod0_22;
+    \$606  = { \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205  };
     if (rst) begin
-      \$606  = 17'h00000;
+      \$606  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = prod0_23;
+    \$607  = \$208 [23:0];
     if (rst) begin
-      \$607  = 17'h00000;
+      \$607  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = prod0_24;
+    \$608  = \$211 [23:0];
     if (rst) begin
-      \$608  = 17'h00000;
+      \$608  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = prod0_25;
+    \$609  = \$212 [23:0];
     if (rst) begin
-      \$609  = 17'h00000;
+      \$609  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = prod0_26;
+    \$610  = v1;
     if (rst) begin
-      \$610  = 17'h00000;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = prod0_27;
+    \$611  = first1;
     if (rst) begin
-      \$611  = 17'h00000;
+      \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = prod0_28;
+    \$612  = last1;
     if (rst) begin
-      \$612  = 17'h00000;
+      \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = prod0_29;
+    \$613  = nf1;
     if (rst) begin
-      \$613  = 17'h00000;
+      \$613  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = prod0_30;
+    \$614  = v2;
     if (rst) begin
-      \$614  = 17'h00000;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = prod0_31;
+    \$615  = first2;
     if (rst) begin
-      \$615  = 17'h00000;
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = prod1_1;
+    \$616  = last2;
     if (rst) begin
-      \$616  = 17'h00000;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = prod1_2;
+    \$617  = nf2;
     if (rst) begin
-      \$617  = 17'h00000;
+      \$617  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = prod1_3;
+    \$618  = v3;
     if (rst) begin
-      \$618  = 17'h00000;
+      \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = prod1_4;
+    \$619  = first3;
     if (rst) begin
-      \$619  = 17'h00000;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = prod1_5;
+    \$620  = last3;
     if (rst) begin
-      \$620  = 17'h00000;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = prod1_6;
+    \$621  = nf3;
     if (rst) begin
-      \$621  = 17'h00000;
+      \$621  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = prod1_7;
+    \$622  = v4;
     if (rst) begin
-      \$622  = 17'h00000;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = prod1_8;
+    \$623  = first4;
     if (rst) begin
-      \$623  = 17'h00000;
+      \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = prod1_9;
+    \$624  = last4;
     if (rst) begin
-      \$624  = 17'h00000;
+      \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = prod1_10;
+    \$625  = nf4;
     if (rst) begin
-      \$625  = 17'h00000;
+      \$625  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = prod1_11;
+    \$626  = v5;
     if (rst) begin
-      \$626  = 17'h00000;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = prod1_12;
+    \$627  = first5;
     if (rst) begin
-      \$627  = 17'h00000;
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = prod1_13;
+    \$628  = last5;
     if (rst) begin
-      \$628  = 17'h00000;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = prod1_14;
+    \$629  = nf5;
     if (rst) begin
-      \$629  = 17'h00000;
+      \$629  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = prod1_15;
+    \$630  = v6;
     if (rst) begin
-      \$630  = 17'h00000;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$631  = prod1_16;
+    \$631  = first6;
     if (rst) begin
-      \$631  = 17'h00000;
+      \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$632  = prod1_17;
+    \$632  = last6;
     if (rst) begin
-      \$632  = 17'h00000;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$633  = prod1_18;
+    \$633  = nf6;
     if (rst) begin
-      \$633  = 17'h00000;
+      \$633  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$634  = prod1_19;
+    \$634  = v7;
     if (rst) begin
-      \$634  = 17'h00000;
+      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$635  = prod1_20;
+    \$635  = first7;
     if (rst) begin
-      \$635  = 17'h00000;
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$636  = prod1_21;
+    \$636  = last7;
     if (rst) begin
-      \$636  = 17'h00000;
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$637  = prod1_22;
+    \$637  = nf7;
     if (rst) begin
-      \$637  = 17'h00000;
+      \$637  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$638  = prod1_23;
+    \$638  = v8;
     if (rst) begin
-      \$638  = 17'h00000;
+      \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$639  = prod1_24;
+    \$639  = first8;
     if (rst) begin
-      \$639  = 17'h00000;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$640  = prod1_25;
+    \$640  = last8;
     if (rst) begin
-      \$640  = 17'h00000;
+      \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$641  = prod1_26;
+    \$641  = nf8;
     if (rst) begin
-      \$641  = 17'h00000;
+      \$641  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = prod1_27;
-    if (rst) begin
-      \$642  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$643  = prod1_28;
-    if (rst) begin
-      \$643  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$644  = prod1_29;
-    if (rst) begin
-      \$644  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$645  = prod1_30;
-    if (rst) begin
-      \$645  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$646  = prod1_31;
-    if (rst) begin
-      \$646  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$647  = { \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216  };
-    if (rst) begin
-      \$647  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$648  = { \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219  };
-    if (rst) begin
-      \$648  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$649  = { \$222 [18], \$222 [18], \$222 [18], \$222 [18], \$222 [18], \$222  };
-    if (rst) begin
-      \$649  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$650  = { \$225 [18], \$225 [18], \$225 [18], \$225 [18], \$225 [18], \$225  };
-    if (rst) begin
-      \$650  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$651  = { \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228  };
-    if (rst) begin
-      \$651  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$652  = { \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231  };
-    if (rst) begin
-      \$652  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$653  = { \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234  };
-    if (rst) begin
-      \$653  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$654  = { \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236  };
-    if (rst) begin
-      \$654  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$655  = \$239 [23:0];
-    if (rst) begin
-      \$655  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$656  = \$242 [23:0];
-    if (rst) begin
-      \$656  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$657  = \$243 [23:0];
-    if (rst) begin
-      \$657  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$658  = { \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246  };
-    if (rst) begin
-      \$658  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$659  = { \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249  };
-    if (rst) begin
-      \$659  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$660  = { \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252  };
-    if (rst) begin
-      \$660  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$661  = { \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255  };
-    if (rst) begin
-      \$661  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$662  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
-    if (rst) begin
-      \$662  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$663  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
-    if (rst) begin
-      \$663  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$664  = { \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264  };
-    if (rst) begin
-      \$664  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$665  = { \$266 [18], \$266 [18], \$266 [18], \$266 [18], \$266 [18], \$266  };
-    if (rst) begin
-      \$665  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$666  = \$269 [23:0];
-    if (rst) begin
-      \$666  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$667  = \$272 [23:0];
-    if (rst) begin
-      \$667  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$668  = \$273 [23:0];
-    if (rst) begin
-      \$668  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$669  = v1;
-    if (rst) begin
-      \$669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$670  = first1;
-    if (rst) begin
-      \$670  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$671  = last1;
-    if (rst) begin
-      \$671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$672  = nf1;
-    if (rst) begin
-      \$672  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$673  = v2;
-    if (rst) begin
-      \$673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$674  = first2;
-    if (rst) begin
-      \$674  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$675  = last2;
-    if (rst) begin
-      \$675  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$676  = nf2;
-    if (rst) begin
-      \$676  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$677  = v3;
-    if (rst) begin
-      \$677  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$678  = first3;
-    if (rst) begin
-      \$678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$679  = last3;
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$680  = nf3;
-    if (rst) begin
-      \$680  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$681  = v4;
-    if (rst) begin
-      \$681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$682  = first4;
-    if (rst) begin
-      \$682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$683  = last4;
-    if (rst) begin
-      \$683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$684  = nf4;
-    if (rst) begin
-      \$684  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$685  = v5;
-    if (rst) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$686  = first5;
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$687  = last5;
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$688  = nf5;
-    if (rst) begin
-      \$688  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$689  = v6;
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$690  = first6;
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$691  = last6;
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$692  = nf6;
-    if (rst) begin
-      \$692  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$693  = v7;
-    if (rst) begin
-      \$693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$694  = first7;
-    if (rst) begin
-      \$694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$695  = last7;
-    if (rst) begin
-      \$695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$696  = nf7;
-    if (rst) begin
-      \$696  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$697  = acc0;
-    if (v8) begin
-      \$697  = \$9 [23:0];
+    \$642  = acc0;
+    if (v9) begin
+      \$642  = \$9 [23:0];
     end
     if (rst) begin
-      \$697  = 24'h000000;
+      \$642  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$698  = acc1;
-    if (v8) begin
-      \$698  = \$12 [23:0];
+    \$643  = acc1;
+    if (v9) begin
+      \$643  = \$12 [23:0];
     end
     if (rst) begin
-      \$698  = 24'h000000;
+      \$643  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$699  = \$277 [3:0];
+    \$644  = \$216 [3:0];
     if (rst) begin
-      \$699  = 4'h0;
+      \$644  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$700  = \$signature__addr$44 ;
-    if (\$285 ) begin
-      \$700  = \$288 [3:0];
+    \$645  = \$signature__addr$44 ;
+    if (\$224 ) begin
+      \$645  = \$227 [3:0];
     end
     if (rst) begin
-      \$700  = 4'h0;
+      \$645  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$701  = \rport__addr$47 ;
-    if (\$292 ) begin
-      \$701  = \$295 [3:0];
+    \$646  = \rport__addr$47 ;
+    if (\$231 ) begin
+      \$646  = \$234 [3:0];
     end
     if (rst) begin
-      \$701  = 4'h0;
+      \$646  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$702  = \$309 [3:0];
+    \$647  = \$248 [3:0];
     if (rst) begin
-      \$702  = 4'h0;
+      \$647  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$703  = o__valid;
-    if (\$311 ) begin
-      \$703  = \$314 ;
+    \$648  = o__valid;
+    if (\$250 ) begin
+      \$648  = \$253 ;
     end
     if (rst) begin
-      \$703  = 1'h0;
+      \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$704  = o__payload;
-    if (\$311 ) begin
-      \$704  = \$316 ;
+    \$649  = o__payload;
+    if (\$250 ) begin
+      \$649  = \$255 ;
     end
     if (rst) begin
-      \$704  = 48'h000000000000;
+      \$649  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf9)
       4'h0:
           \$7  = 24'h00010c;
       4'h1:
@@ -6107,7 +5796,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8)
+    casez (nf9)
       4'h0:
           \$10  = 24'h0003c7;
       4'h1:
@@ -6492,6 +6181,262 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
           \$24  = 1'h0;
     endcase
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$256  = nf_t;
+    if (issue) begin
+      \$256  = \$20 ;
+    end
+    if (rst) begin
+      \$256  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$257  = \$signature__addr ;
+    if (issue) begin
+      \$257  = \$21 ;
+    end
+    if (rst) begin
+      \$257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$258  = reads_input_t;
+    if (issue) begin
+      \$258  = \$22 ;
+    end
+    if (rst) begin
+      \$258  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$259  = first_t;
+    if (issue) begin
+      \$259  = \$23 ;
+    end
+    if (rst) begin
+      \$259  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$260  = last_t;
+    if (issue) begin
+      \$260  = \$24 ;
+    end
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$261  = t;
+    if (issue) begin
+      \$261  = \$27 [4:0];
+    end
+    if (rst) begin
+      \$261  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$262  = i__payload;
+    if (rst) begin
+      \$262  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$263  = reads_input_t;
+    if (rst) begin
+      \$263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$264  = issue;
+    if (rst) begin
+      \$264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$265  = first_t;
+    if (rst) begin
+      \$265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$266  = last_t;
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$267  = nf_t;
+    if (rst) begin
+      \$267  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$268  = \$28 ;
+    if (rst) begin
+      \$268  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$269  = t;
+    if (rst) begin
+      \$269  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$270  = t_mid;
+    if (rst) begin
+      \$270  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$271  = x_mid[15:8];
+    if (rst) begin
+      \$271  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$272  = x_mid[23:16];
+    if (rst) begin
+      \$272  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$273  = x_mid[31:24];
+    if (rst) begin
+      \$273  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$274  = x_mid[39:32];
+    if (rst) begin
+      \$274  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$275  = x_mid[47:40];
+    if (rst) begin
+      \$275  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$276  = x_mid[55:48];
+    if (rst) begin
+      \$276  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$277  = x_mid[63:56];
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$278  = x_mid[71:64];
+    if (rst) begin
+      \$278  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$279  = t_mid;
+    if (rst) begin
+      \$279  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$280  = x_mid[79:72];
+    if (rst) begin
+      \$280  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$281  = x_mid[87:80];
+    if (rst) begin
+      \$281  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$282  = x_mid[95:88];
+    if (rst) begin
+      \$282  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$283  = x_mid[103:96];
+    if (rst) begin
+      \$283  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$284  = x_mid[111:104];
+    if (rst) begin
+      \$284  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$285  = x_mid[119:112];
+    if (rst) begin
+      \$285  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$286  = x_mid[127:120];
+    if (rst) begin
+      \$286  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$287  = x_mid[135:128];
+    if (rst) begin
+      \$287  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$288  = t_mid;
+    if (rst) begin
+      \$288  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$289  = x_mid[143:136];
+    if (rst) begin
+      \$289  = 8'h00;
+    end
+  end
   assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$signature__addr ;
@@ -6573,7 +6518,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [24:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
   reg [24:0] \$120 ;
   reg [24:0] \$121 ;
@@ -6581,17 +6526,17 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] \$123 ;
   reg [24:0] \$124 ;
   reg [24:0] \$125 ;
-  reg [5:0] \$126 ;
-  reg [5:0] \$127 ;
+  reg [24:0] \$126 ;
+  reg [24:0] \$127 ;
   reg [5:0] \$128 ;
   reg [5:0] \$129 ;
   wire \$13 ;
   reg [5:0] \$130 ;
   reg [5:0] \$131 ;
   reg [5:0] \$132 ;
-  reg [48:0] \$133 ;
-  reg [48:0] \$134 ;
-  reg [48:0] \$135 ;
+  reg [5:0] \$133 ;
+  reg [5:0] \$134 ;
+  reg [5:0] \$135 ;
   reg [48:0] \$136 ;
   reg [48:0] \$137 ;
   reg [48:0] \$138 ;
@@ -6604,95 +6549,112 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [48:0] \$144 ;
   reg [48:0] \$145 ;
   reg [48:0] \$146 ;
-  reg [23:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [48:0] \$147 ;
+  reg [48:0] \$148 ;
+  reg [48:0] \$149 ;
   wire \$15 ;
-  reg [33:0] \$150 ;
-  reg [33:0] \$151 ;
-  reg [16:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [24:0] \$154 ;
-  reg [24:0] \$155 ;
-  reg [6:0] \$156 ;
-  reg [16:0] \$157 ;
-  reg [23:0] \$158 ;
-  reg [23:0] \$159 ;
+  reg [48:0] \$150 ;
+  reg [48:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg [16:0] \$153 ;
+  reg [16:0] \$154 ;
+  reg [33:0] \$155 ;
+  reg [33:0] \$156 ;
+  reg [33:0] \$157 ;
+  reg [16:0] \$158 ;
+  reg [7:0] \$159 ;
   wire \$16 ;
-  reg [6:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [14:0] \$162 ;
-  reg [14:0] \$163 ;
-  reg [48:0] \$164 ;
-  reg [48:0] \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [50:0] \$168 ;
-  reg [24:0] \$169 ;
+  reg [24:0] \$160 ;
+  reg [24:0] \$161 ;
+  reg [24:0] \$162 ;
+  reg [6:0] \$163 ;
+  reg [16:0] \$164 ;
+  reg [23:0] \$165 ;
+  reg [23:0] \$166 ;
+  reg [23:0] \$167 ;
+  reg [6:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [4:0] \$17 ;
-  reg [24:0] \$170 ;
-  reg [24:0] \$171 ;
-  reg [24:0] \$172 ;
-  reg [24:0] \$173 ;
-  reg [24:0] \$174 ;
-  reg [24:0] \$175 ;
-  reg [5:0] \$176 ;
-  reg [5:0] \$177 ;
-  reg [5:0] \$178 ;
-  reg [5:0] \$179 ;
+  reg [14:0] \$170 ;
+  reg [14:0] \$171 ;
+  reg [14:0] \$172 ;
+  reg [48:0] \$173 ;
+  reg [48:0] \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg [50:0] \$177 ;
+  reg [24:0] \$178 ;
+  reg [24:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [5:0] \$180 ;
-  reg [5:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [41:0] \$183 ;
-  reg [41:0] \$184 ;
-  reg [41:0] \$185 ;
-  reg [41:0] \$186 ;
-  reg [41:0] \$187 ;
-  reg [41:0] \$188 ;
-  reg [41:0] \$189 ;
+  reg [24:0] \$180 ;
+  reg [24:0] \$181 ;
+  reg [24:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
+  reg [5:0] \$186 ;
+  reg [5:0] \$187 ;
+  reg [5:0] \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
-  reg [41:0] \$190 ;
-  reg [41:0] \$191 ;
-  reg [41:0] \$192 ;
-  reg [41:0] \$193 ;
+  reg [5:0] \$190 ;
+  reg [5:0] \$191 ;
+  reg [5:0] \$192 ;
+  reg [5:0] \$193 ;
   reg [41:0] \$194 ;
   reg [41:0] \$195 ;
   reg [41:0] \$196 ;
-  reg [23:0] \$197 ;
-  reg [16:0] \$198 ;
-  reg [16:0] \$199 ;
+  reg [41:0] \$197 ;
+  reg [41:0] \$198 ;
+  reg [41:0] \$199 ;
   wire \$2 ;
   reg [24:0] \$20 ;
-  reg [33:0] \$200 ;
-  reg [33:0] \$201 ;
-  reg [16:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [6:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [23:0] \$208 ;
-  reg [23:0] \$209 ;
+  reg [41:0] \$200 ;
+  reg [41:0] \$201 ;
+  reg [41:0] \$202 ;
+  reg [41:0] \$203 ;
+  reg [41:0] \$204 ;
+  reg [41:0] \$205 ;
+  reg [41:0] \$206 ;
+  reg [41:0] \$207 ;
+  reg [41:0] \$208 ;
+  reg [41:0] \$209 ;
   reg [5:0] \$21 ;
-  reg [6:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [14:0] \$212 ;
-  reg [14:0] \$213 ;
-  reg [48:0] \$214 ;
-  reg [48:0] \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg [50:0] \$218 ;
-  reg [3:0] \$219 ;
+  reg [23:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [33:0] \$213 ;
+  reg [33:0] \$214 ;
+  reg [33:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   reg [48:0] \$22 ;
-  reg [2:0] \$220 ;
-  reg [2:0] \$221 ;
-  reg [3:0] \$222 ;
-  reg \$223 ;
-  reg [15:0] \$224 ;
+  reg [24:0] \$220 ;
+  reg [6:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [23:0] \$223 ;
+  reg [23:0] \$224 ;
+  reg [23:0] \$225 ;
+  reg [6:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [14:0] \$228 ;
+  reg [14:0] \$229 ;
   reg [48:0] \$23 ;
+  reg [14:0] \$230 ;
+  reg [48:0] \$231 ;
+  reg [48:0] \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg [50:0] \$235 ;
+  reg [3:0] \$236 ;
+  reg [3:0] \$237 ;
+  reg [3:0] \$238 ;
+  reg [3:0] \$239 ;
   wire [33:0] \$24 ;
+  reg \$240 ;
+  reg [15:0] \$241 ;
   wire [24:0] \$25 ;
   wire [23:0] \$26 ;
   wire [14:0] \$27 ;
@@ -6756,16 +6718,16 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [50:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [3:0] \$82 ;
-  wire [3:0] \$83 ;
+  wire [4:0] \$82 ;
+  wire [4:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [3:0] \$89 ;
+  wire [4:0] \$89 ;
   wire \$9 ;
-  wire [3:0] \$90 ;
+  wire [4:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
@@ -6775,7 +6737,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$97 ;
   wire [4:0] \$98 ;
   wire \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -6802,12 +6764,12 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [15:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
@@ -6819,6 +6781,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [48:0] rq0_half_5 = 49'h0000000000000;
   reg [48:0] rq0_half_6 = 49'h0000000000000;
   reg [48:0] rq0_half_7 = 49'h0000000000000;
+  reg [48:0] rq0_half_8 = 49'h0000000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -6830,6 +6793,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [48:0] rq0_mask_5 = 49'h0000000000000;
   reg [48:0] rq0_mask_6 = 49'h0000000000000;
   reg [48:0] rq0_mask_7 = 49'h0000000000000;
+  reg [48:0] rq0_mask_8 = 49'h0000000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -6837,14 +6801,19 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
   reg [23:0] rq0_part1_0_r = 24'h000000;
+  reg [23:0] rq0_part1_0_rr = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
   reg [14:0] rq0_part1_1_r = 15'h0000;
+  reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -6854,6 +6823,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -6870,6 +6840,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [41:0] rq1_half_5 = 42'h00000000000;
   reg [41:0] rq1_half_6 = 42'h00000000000;
   reg [41:0] rq1_half_7 = 42'h00000000000;
+  reg [41:0] rq1_half_8 = 42'h00000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -6881,6 +6852,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [41:0] rq1_mask_5 = 42'h00000000000;
   reg [41:0] rq1_mask_6 = 42'h00000000000;
   reg [41:0] rq1_mask_7 = 42'h00000000000;
+  reg [41:0] rq1_mask_8 = 42'h00000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -6888,14 +6860,19 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [23:0] rq1_part1_0 = 24'h000000;
   reg [23:0] rq1_part1_0_r = 24'h000000;
+  reg [23:0] rq1_part1_0_rr = 24'h000000;
   reg [14:0] rq1_part1_1 = 15'h0000;
   reg [14:0] rq1_part1_1_r = 15'h0000;
+  reg [14:0] rq1_part1_1_rr = 15'h0000;
   reg [48:0] rq1_prod = 49'h0000000000000;
   wire [48:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -6905,6 +6882,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -6919,9 +6897,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [7:0];
+  reg [15:0] queue [8:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -6931,15 +6910,16 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     queue[5] = 16'h0000;
     queue[6] = 16'h0000;
     queue[7] = 16'h0000;
+    queue[8] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & rq0_mask_5;
-  assign rq1_rem = rq1_prod & { 7'h00, rq1_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & rq0_mask_6;
+  assign rq1_rem = rq1_prod & { 7'h00, rq1_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -6954,7 +6934,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_7 & \$14 ;
+  assign \$signature__en  = rq_valid_8 & \$14 ;
   assign \$15  = i__valid & q_room;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
@@ -6968,10 +6948,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$31  = \$29  + \$30 ;
   assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$37  = rq0_rem > rq0_half_5;
-  assign \$38  = rq0_rem == rq0_half_5;
-  assign \$39  = | rq0_half_5;
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$37  = rq0_rem > rq0_half_6;
+  assign \$38  = rq0_rem == rq0_half_6;
+  assign \$39  = | rq0_half_6;
   assign \$40  = \$38  & \$39 ;
   assign \$41  = $signed(8'h80) + $signed(rq0_floor);
   assign \$42  = rq0_tie & rq0_floor[0];
@@ -6985,10 +6965,10 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$56  = \$54  + \$55 ;
   assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
   assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$62  = rq1_rem > rq1_half_5;
-  assign \$63  = rq1_rem == rq1_half_5;
-  assign \$64  = | rq1_half_5;
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$62  = rq1_rem > rq1_half_6;
+  assign \$63  = rq1_rem == rq1_half_6;
+  assign \$64  = | rq1_half_6;
   assign \$65  = \$63  & \$64 ;
   assign \$66  = $signed(8'h80) + $signed(rq1_floor);
   assign \$67  = rq1_tie & rq1_floor[0];
@@ -7004,24 +6984,24 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$77  = ~ \$76 ;
   assign \$78  = \$75  & \$77 ;
   assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_7 & \$79 ;
-  assign \$81  = \$signature__addr  == 3'h7;
+  assign \$80  = rq_valid_8 & \$79 ;
+  assign \$81  = \$signature__addr  == 4'h8;
   assign \$82  = \$signature__addr  + 1'h1;
-  assign \$83  = \$81  ? 4'h0 : \$82 ;
+  assign \$83  = \$81  ? 5'h00 : \$82 ;
   assign \$84  = ~ o__valid;
   assign \$85  = \$84  | o__ready;
   assign \$86  = | q_stored;
   assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 3'h7;
+  assign \$88  = rport__addr == 4'h8;
   assign \$89  = rport__addr + 1'h1;
-  assign \$90  = \$88  ? 4'h0 : \$89 ;
+  assign \$90  = \$88  ? 5'h00 : \$89 ;
   assign \$91  = ~ o__valid;
   assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
   assign \$94  = ~ \$93 ;
   assign \$95  = \$92  & \$94 ;
   assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_7 & \$96 ;
+  assign \$97  = rq_valid_8 & \$96 ;
   assign \$98  = q_stored + \$97 ;
   assign \$99  = ~ o__valid;
   assign \$100  = \$99  | o__ready;
@@ -7031,7 +7011,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \$104  = ~ o__valid;
   assign \$105  = \$104  | o__ready;
   assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_7;
+  assign \$107  = \$106  | rq_valid_8;
   assign \$108  = | q_stored;
   assign \$109  = \$108  ? rport__data : q_in;
   always @(posedge clk)
@@ -7053,217 +7033,251 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   always @(posedge clk)
     rq_valid_8 <= \$118 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$119 ;
+    rq_valid_9 <= \$119 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$120 ;
+    rq0_mult_1 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$121 ;
+    rq0_mult_2 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$122 ;
+    rq0_mult_3 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$123 ;
+    rq0_mult_4 <= \$123 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$124 ;
+    rq0_mult_5 <= \$124 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$125 ;
+    rq0_mult_6 <= \$125 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$126 ;
+    rq0_mult_7 <= \$126 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$127 ;
+    rq0_mult_8 <= \$127 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$128 ;
+    rq0_shift_1 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$129 ;
+    rq0_shift_2 <= \$129 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$130 ;
+    rq0_shift_3 <= \$130 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$131 ;
+    rq0_shift_4 <= \$131 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$132 ;
+    rq0_shift_5 <= \$132 ;
   always @(posedge clk)
-    rq0_half_1 <= \$133 ;
+    rq0_shift_6 <= \$133 ;
   always @(posedge clk)
-    rq0_half_2 <= \$134 ;
+    rq0_shift_7 <= \$134 ;
   always @(posedge clk)
-    rq0_half_3 <= \$135 ;
+    rq0_shift_8 <= \$135 ;
   always @(posedge clk)
-    rq0_half_4 <= \$136 ;
+    rq0_half_1 <= \$136 ;
   always @(posedge clk)
-    rq0_half_5 <= \$137 ;
+    rq0_half_2 <= \$137 ;
   always @(posedge clk)
-    rq0_half_6 <= \$138 ;
+    rq0_half_3 <= \$138 ;
   always @(posedge clk)
-    rq0_half_7 <= \$139 ;
+    rq0_half_4 <= \$139 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$140 ;
+    rq0_half_5 <= \$140 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$141 ;
+    rq0_half_6 <= \$141 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$142 ;
+    rq0_half_7 <= \$142 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$143 ;
+    rq0_half_8 <= \$143 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$144 ;
+    rq0_mask_1 <= \$144 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$145 ;
+    rq0_mask_2 <= \$145 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$146 ;
+    rq0_mask_3 <= \$146 ;
   always @(posedge clk)
-    rq0_x <= \$147 ;
+    rq0_mask_4 <= \$147 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$148 ;
+    rq0_mask_5 <= \$148 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$149 ;
+    rq0_mask_6 <= \$149 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$150 ;
+    rq0_mask_7 <= \$150 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$151 ;
+    rq0_mask_8 <= \$151 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$152 ;
+    rq0_x <= \$152 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$153 ;
+    rq0_x0_0 <= \$153 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$154 ;
+    rq0_m0_0 <= \$154 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$155 ;
+    rq0_part0_0 <= \$155 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$156 ;
+    rq0_part0_0_r <= \$156 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$157 ;
+    rq0_part0_0_rr <= \$157 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$158 ;
+    rq0_x0_1 <= \$158 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$159 ;
+    rq0_m0_1 <= \$159 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$160 ;
+    rq0_part0_1 <= \$160 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$161 ;
+    rq0_part0_1_r <= \$161 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$162 ;
+    rq0_part0_1_rr <= \$162 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$163 ;
+    rq0_x1_0 <= \$163 ;
   always @(posedge clk)
-    rq0_prod <= \$164 ;
+    rq0_m1_0 <= \$164 ;
   always @(posedge clk)
-    rq0_floor <= \$165 ;
+    rq0_part1_0 <= \$165 ;
   always @(posedge clk)
-    rq0_above <= \$166 ;
+    rq0_part1_0_r <= \$166 ;
   always @(posedge clk)
-    rq0_tie <= \$167 ;
+    rq0_part1_0_rr <= \$167 ;
   always @(posedge clk)
-    rq0_code <= \$168 ;
+    rq0_x1_1 <= \$168 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$169 ;
+    rq0_m1_1 <= \$169 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$170 ;
+    rq0_part1_1 <= \$170 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$171 ;
+    rq0_part1_1_r <= \$171 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$172 ;
+    rq0_part1_1_rr <= \$172 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$173 ;
+    rq0_prod <= \$173 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$174 ;
+    rq0_floor <= \$174 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$175 ;
+    rq0_above <= \$175 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$176 ;
+    rq0_tie <= \$176 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$177 ;
+    rq0_code <= \$177 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$178 ;
+    rq1_mult_1 <= \$178 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$179 ;
+    rq1_mult_2 <= \$179 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$180 ;
+    rq1_mult_3 <= \$180 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$181 ;
+    rq1_mult_4 <= \$181 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$182 ;
+    rq1_mult_5 <= \$182 ;
   always @(posedge clk)
-    rq1_half_1 <= \$183 ;
+    rq1_mult_6 <= \$183 ;
   always @(posedge clk)
-    rq1_half_2 <= \$184 ;
+    rq1_mult_7 <= \$184 ;
   always @(posedge clk)
-    rq1_half_3 <= \$185 ;
+    rq1_mult_8 <= \$185 ;
   always @(posedge clk)
-    rq1_half_4 <= \$186 ;
+    rq1_shift_1 <= \$186 ;
   always @(posedge clk)
-    rq1_half_5 <= \$187 ;
+    rq1_shift_2 <= \$187 ;
   always @(posedge clk)
-    rq1_half_6 <= \$188 ;
+    rq1_shift_3 <= \$188 ;
   always @(posedge clk)
-    rq1_half_7 <= \$189 ;
+    rq1_shift_4 <= \$189 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$190 ;
+    rq1_shift_5 <= \$190 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$191 ;
+    rq1_shift_6 <= \$191 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$192 ;
+    rq1_shift_7 <= \$192 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$193 ;
+    rq1_shift_8 <= \$193 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$194 ;
+    rq1_half_1 <= \$194 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$195 ;
+    rq1_half_2 <= \$195 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$196 ;
+    rq1_half_3 <= \$196 ;
   always @(posedge clk)
-    rq1_x <= \$197 ;
+    rq1_half_4 <= \$197 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$198 ;
+    rq1_half_5 <= \$198 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$199 ;
+    rq1_half_6 <= \$199 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$200 ;
+    rq1_half_7 <= \$200 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$201 ;
+    rq1_half_8 <= \$201 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$202 ;
+    rq1_mask_1 <= \$202 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$203 ;
+    rq1_mask_2 <= \$203 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$204 ;
+    rq1_mask_3 <= \$204 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$205 ;
+    rq1_mask_4 <= \$205 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$206 ;
+    rq1_mask_5 <= \$206 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$207 ;
+    rq1_mask_6 <= \$207 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$208 ;
+    rq1_mask_7 <= \$208 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$209 ;
+    rq1_mask_8 <= \$209 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$210 ;
+    rq1_x <= \$210 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$211 ;
+    rq1_x0_0 <= \$211 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$212 ;
+    rq1_m0_0 <= \$212 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$213 ;
+    rq1_part0_0 <= \$213 ;
   always @(posedge clk)
-    rq1_prod <= \$214 ;
+    rq1_part0_0_r <= \$214 ;
   always @(posedge clk)
-    rq1_floor <= \$215 ;
+    rq1_part0_0_rr <= \$215 ;
   always @(posedge clk)
-    rq1_above <= \$216 ;
+    rq1_x0_1 <= \$216 ;
   always @(posedge clk)
-    rq1_tie <= \$217 ;
+    rq1_m0_1 <= \$217 ;
   always @(posedge clk)
-    rq1_code <= \$218 ;
+    rq1_part0_1 <= \$218 ;
   always @(posedge clk)
-    q_owed <= \$219 ;
+    rq1_part0_1_r <= \$219 ;
   always @(posedge clk)
-    \$signature__addr  <= \$220 ;
+    rq1_part0_1_rr <= \$220 ;
   always @(posedge clk)
-    rport__addr <= \$221 ;
+    rq1_x1_0 <= \$221 ;
   always @(posedge clk)
-    q_stored <= \$222 ;
+    rq1_m1_0 <= \$222 ;
   always @(posedge clk)
-    o__valid <= \$223 ;
+    rq1_part1_0 <= \$223 ;
   always @(posedge clk)
-    o__payload <= \$224 ;
+    rq1_part1_0_r <= \$224 ;
+  always @(posedge clk)
+    rq1_part1_0_rr <= \$225 ;
+  always @(posedge clk)
+    rq1_x1_1 <= \$226 ;
+  always @(posedge clk)
+    rq1_m1_1 <= \$227 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$228 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$229 ;
+  always @(posedge clk)
+    rq1_part1_1_rr <= \$230 ;
+  always @(posedge clk)
+    rq1_prod <= \$231 ;
+  always @(posedge clk)
+    rq1_floor <= \$232 ;
+  always @(posedge clk)
+    rq1_above <= \$233 ;
+  always @(posedge clk)
+    rq1_tie <= \$234 ;
+  always @(posedge clk)
+    rq1_code <= \$235 ;
+  always @(posedge clk)
+    q_owed <= \$236 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$237 ;
+  always @(posedge clk)
+    rport__addr <= \$238 ;
+  always @(posedge clk)
+    q_stored <= \$239 ;
+  always @(posedge clk)
+    o__valid <= \$240 ;
+  always @(posedge clk)
+    o__payload <= \$241 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
@@ -7636,756 +7650,875 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$119  = \$20 ;
+    \$119  = rq_valid_8;
     if (rst) begin
-      \$119  = 25'h0000000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$120  = rq0_mult_1;
+    \$120  = \$20 ;
     if (rst) begin
       \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$121  = rq0_mult_2;
+    \$121  = rq0_mult_1;
     if (rst) begin
       \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$122  = rq0_mult_3;
+    \$122  = rq0_mult_2;
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$123  = rq0_mult_4;
+    \$123  = rq0_mult_3;
     if (rst) begin
       \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$124  = rq0_mult_5;
+    \$124  = rq0_mult_4;
     if (rst) begin
       \$124  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$125  = rq0_mult_6;
+    \$125  = rq0_mult_5;
     if (rst) begin
       \$125  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$126  = \$21 ;
+    \$126  = rq0_mult_6;
     if (rst) begin
-      \$126  = 6'h00;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$127  = rq0_shift_1;
+    \$127  = rq0_mult_7;
     if (rst) begin
-      \$127  = 6'h00;
+      \$127  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$128  = rq0_shift_2;
+    \$128  = \$21 ;
     if (rst) begin
       \$128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$129  = rq0_shift_3;
+    \$129  = rq0_shift_1;
     if (rst) begin
       \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$130  = rq0_shift_4;
+    \$130  = rq0_shift_2;
     if (rst) begin
       \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$131  = rq0_shift_5;
+    \$131  = rq0_shift_3;
     if (rst) begin
       \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$132  = rq0_shift_6;
+    \$132  = rq0_shift_4;
     if (rst) begin
       \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$133  = \$22 ;
+    \$133  = rq0_shift_5;
     if (rst) begin
-      \$133  = 49'h0000000000000;
+      \$133  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = rq0_half_1;
+    \$134  = rq0_shift_6;
     if (rst) begin
-      \$134  = 49'h0000000000000;
+      \$134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = rq0_half_2;
+    \$135  = rq0_shift_7;
     if (rst) begin
-      \$135  = 49'h0000000000000;
+      \$135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = rq0_half_3;
+    \$136  = \$22 ;
     if (rst) begin
       \$136  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = rq0_half_4;
+    \$137  = rq0_half_1;
     if (rst) begin
       \$137  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = rq0_half_5;
+    \$138  = rq0_half_2;
     if (rst) begin
       \$138  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = rq0_half_6;
+    \$139  = rq0_half_3;
     if (rst) begin
       \$139  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = \$23 ;
+    \$140  = rq0_half_4;
     if (rst) begin
       \$140  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = rq0_mask_1;
+    \$141  = rq0_half_5;
     if (rst) begin
       \$141  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = rq0_mask_2;
+    \$142  = rq0_half_6;
     if (rst) begin
       \$142  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = rq0_mask_3;
+    \$143  = rq0_half_7;
     if (rst) begin
       \$143  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = rq0_mask_4;
+    \$144  = \$23 ;
     if (rst) begin
       \$144  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = rq0_mask_5;
+    \$145  = rq0_mask_1;
     if (rst) begin
       \$145  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = rq0_mask_6;
+    \$146  = rq0_mask_2;
     if (rst) begin
       \$146  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = i__payload[23:0];
+    \$147  = rq0_mask_3;
     if (rst) begin
-      \$147  = 24'h000000;
+      \$147  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = rq0_x[16:0];
+    \$148  = rq0_mask_4;
     if (rst) begin
-      \$148  = 17'h00000;
+      \$148  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_mask_5;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = \$24 ;
+    \$150  = rq0_mask_6;
     if (rst) begin
-      \$150  = 34'h000000000;
+      \$150  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = rq0_part0_0;
+    \$151  = rq0_mask_7;
     if (rst) begin
-      \$151  = 34'h000000000;
+      \$151  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = rq0_x[16:0];
+    \$152  = i__payload[23:0];
     if (rst) begin
-      \$152  = 17'h00000;
+      \$152  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$153  = rq0_mult_1[24:17];
+    \$153  = rq0_x[16:0];
     if (rst) begin
-      \$153  = 8'h00;
+      \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$154  = \$25 ;
+    \$154  = rq0_mult_1[16:0];
     if (rst) begin
-      \$154  = 25'h0000000;
+      \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$155  = rq0_part0_1;
+    \$155  = \$24 ;
     if (rst) begin
-      \$155  = 25'h0000000;
+      \$155  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$156  = rq0_x[23:17];
+    \$156  = rq0_part0_0;
     if (rst) begin
-      \$156  = 7'h00;
+      \$156  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$157  = rq0_mult_1[16:0];
+    \$157  = rq0_part0_0_r;
     if (rst) begin
-      \$157  = 17'h00000;
+      \$157  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$158  = \$26 ;
+    \$158  = rq0_x[16:0];
     if (rst) begin
-      \$158  = 24'h000000;
+      \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$159  = rq0_part1_0;
+    \$159  = rq0_mult_1[24:17];
     if (rst) begin
-      \$159  = 24'h000000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$160  = rq0_x[23:17];
+    \$160  = \$25 ;
     if (rst) begin
-      \$160  = 7'h00;
+      \$160  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$161  = rq0_mult_1[24:17];
+    \$161  = rq0_part0_1;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$162  = \$27 ;
+    \$162  = rq0_part0_1_r;
     if (rst) begin
-      \$162  = 15'h0000;
+      \$162  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$163  = rq0_part1_1;
+    \$163  = rq0_x[23:17];
     if (rst) begin
-      \$163  = 15'h0000;
+      \$163  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$164  = \$35 [48:0];
+    \$164  = rq0_mult_1[16:0];
     if (rst) begin
-      \$164  = 49'h0000000000000;
+      \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$165  = \$36 ;
+    \$165  = \$26 ;
     if (rst) begin
-      \$165  = 49'h0000000000000;
+      \$165  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$166  = \$37 ;
+    \$166  = rq0_part1_0;
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$167  = \$40 ;
+    \$167  = rq0_part1_0_r;
     if (rst) begin
-      \$167  = 1'h0;
+      \$167  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$168  = \$44 ;
+    \$168  = rq0_x[23:17];
     if (rst) begin
-      \$168  = 51'h0000000000000;
+      \$168  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$169  = \$45 ;
+    \$169  = rq0_mult_1[24:17];
     if (rst) begin
-      \$169  = 25'h0000000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$170  = rq1_mult_1;
+    \$170  = \$27 ;
     if (rst) begin
-      \$170  = 25'h0000000;
+      \$170  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$171  = rq1_mult_2;
+    \$171  = rq0_part1_1;
     if (rst) begin
-      \$171  = 25'h0000000;
+      \$171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$172  = rq1_mult_3;
+    \$172  = rq0_part1_1_r;
     if (rst) begin
-      \$172  = 25'h0000000;
+      \$172  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$173  = rq1_mult_4;
+    \$173  = \$35 [48:0];
     if (rst) begin
-      \$173  = 25'h0000000;
+      \$173  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$174  = rq1_mult_5;
+    \$174  = \$36 ;
     if (rst) begin
-      \$174  = 25'h0000000;
+      \$174  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$175  = rq1_mult_6;
+    \$175  = \$37 ;
     if (rst) begin
-      \$175  = 25'h0000000;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$176  = \$46 ;
+    \$176  = \$40 ;
     if (rst) begin
-      \$176  = 6'h00;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$177  = rq1_shift_1;
+    \$177  = \$44 ;
     if (rst) begin
-      \$177  = 6'h00;
+      \$177  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$178  = rq1_shift_2;
+    \$178  = \$45 ;
     if (rst) begin
-      \$178  = 6'h00;
+      \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$179  = rq1_shift_3;
+    \$179  = rq1_mult_1;
     if (rst) begin
-      \$179  = 6'h00;
+      \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$180  = rq1_shift_4;
+    \$180  = rq1_mult_2;
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$181  = rq1_shift_5;
+    \$181  = rq1_mult_3;
     if (rst) begin
-      \$181  = 6'h00;
+      \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$182  = rq1_shift_6;
+    \$182  = rq1_mult_4;
     if (rst) begin
-      \$182  = 6'h00;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$183  = \$47 ;
+    \$183  = rq1_mult_5;
     if (rst) begin
-      \$183  = 42'h00000000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$184  = rq1_half_1;
+    \$184  = rq1_mult_6;
     if (rst) begin
-      \$184  = 42'h00000000000;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$185  = rq1_half_2;
+    \$185  = rq1_mult_7;
     if (rst) begin
-      \$185  = 42'h00000000000;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$186  = rq1_half_3;
+    \$186  = \$46 ;
     if (rst) begin
-      \$186  = 42'h00000000000;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$187  = rq1_half_4;
+    \$187  = rq1_shift_1;
     if (rst) begin
-      \$187  = 42'h00000000000;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$188  = rq1_half_5;
+    \$188  = rq1_shift_2;
     if (rst) begin
-      \$188  = 42'h00000000000;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$189  = rq1_half_6;
+    \$189  = rq1_shift_3;
     if (rst) begin
-      \$189  = 42'h00000000000;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$190  = \$48 ;
+    \$190  = rq1_shift_4;
     if (rst) begin
-      \$190  = 42'h00000000000;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$191  = rq1_mask_1;
+    \$191  = rq1_shift_5;
     if (rst) begin
-      \$191  = 42'h00000000000;
+      \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$192  = rq1_mask_2;
+    \$192  = rq1_shift_6;
     if (rst) begin
-      \$192  = 42'h00000000000;
+      \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$193  = rq1_mask_3;
+    \$193  = rq1_shift_7;
     if (rst) begin
-      \$193  = 42'h00000000000;
+      \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$194  = rq1_mask_4;
+    \$194  = \$47 ;
     if (rst) begin
       \$194  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = rq1_mask_5;
+    \$195  = rq1_half_1;
     if (rst) begin
       \$195  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$196  = rq1_mask_6;
+    \$196  = rq1_half_2;
     if (rst) begin
       \$196  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$197  = i__payload[47:24];
+    \$197  = rq1_half_3;
     if (rst) begin
-      \$197  = 24'h000000;
+      \$197  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$198  = rq1_x[16:0];
+    \$198  = rq1_half_4;
     if (rst) begin
-      \$198  = 17'h00000;
+      \$198  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$199  = rq1_mult_1[16:0];
+    \$199  = rq1_half_5;
     if (rst) begin
-      \$199  = 17'h00000;
+      \$199  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$200  = \$49 ;
+    \$200  = rq1_half_6;
     if (rst) begin
-      \$200  = 34'h000000000;
+      \$200  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$201  = rq1_part0_0;
+    \$201  = rq1_half_7;
     if (rst) begin
-      \$201  = 34'h000000000;
+      \$201  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$202  = rq1_x[16:0];
+    \$202  = \$48 ;
     if (rst) begin
-      \$202  = 17'h00000;
+      \$202  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$203  = rq1_mult_1[24:17];
+    \$203  = rq1_mask_1;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$204  = \$50 ;
+    \$204  = rq1_mask_2;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$205  = rq1_part0_1;
+    \$205  = rq1_mask_3;
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$206  = rq1_x[23:17];
+    \$206  = rq1_mask_4;
     if (rst) begin
-      \$206  = 7'h00;
+      \$206  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$207  = rq1_mult_1[16:0];
+    \$207  = rq1_mask_5;
     if (rst) begin
-      \$207  = 17'h00000;
+      \$207  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$208  = \$51 ;
+    \$208  = rq1_mask_6;
     if (rst) begin
-      \$208  = 24'h000000;
+      \$208  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$209  = rq1_part1_0;
+    \$209  = rq1_mask_7;
     if (rst) begin
-      \$209  = 24'h000000;
+      \$209  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = rq1_x[23:17];
+    \$210  = i__payload[47:24];
     if (rst) begin
-      \$210  = 7'h00;
+      \$210  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = rq1_mult_1[24:17];
+    \$211  = rq1_x[16:0];
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = \$52 ;
+    \$212  = rq1_mult_1[16:0];
     if (rst) begin
-      \$212  = 15'h0000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = rq1_part1_1;
+    \$213  = \$49 ;
     if (rst) begin
-      \$213  = 15'h0000;
+      \$213  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = \$60 [48:0];
+    \$214  = rq1_part0_0;
     if (rst) begin
-      \$214  = 49'h0000000000000;
+      \$214  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = \$61 ;
+    \$215  = rq1_part0_0_r;
     if (rst) begin
-      \$215  = 49'h0000000000000;
+      \$215  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = \$62 ;
+    \$216  = rq1_x[16:0];
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = \$65 ;
+    \$217  = rq1_mult_1[24:17];
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = \$69 ;
+    \$218  = \$50 ;
     if (rst) begin
-      \$218  = 51'h0000000000000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = \$73 [3:0];
+    \$219  = rq1_part0_1;
     if (rst) begin
-      \$219  = 4'h0;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = \$signature__addr ;
+    \$220  = rq1_part0_1_r;
+    if (rst) begin
+      \$220  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$221  = rq1_x[23:17];
+    if (rst) begin
+      \$221  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$222  = rq1_mult_1[16:0];
+    if (rst) begin
+      \$222  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$223  = \$51 ;
+    if (rst) begin
+      \$223  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$224  = rq1_part1_0;
+    if (rst) begin
+      \$224  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$225  = rq1_part1_0_r;
+    if (rst) begin
+      \$225  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$226  = rq1_x[23:17];
+    if (rst) begin
+      \$226  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$227  = rq1_mult_1[24:17];
+    if (rst) begin
+      \$227  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$228  = \$52 ;
+    if (rst) begin
+      \$228  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$229  = rq1_part1_1;
+    if (rst) begin
+      \$229  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$230  = rq1_part1_1_r;
+    if (rst) begin
+      \$230  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$231  = \$60 [48:0];
+    if (rst) begin
+      \$231  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$232  = \$61 ;
+    if (rst) begin
+      \$232  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$233  = \$62 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$234  = \$65 ;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$235  = \$69 ;
+    if (rst) begin
+      \$235  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$236  = \$73 [3:0];
+    if (rst) begin
+      \$236  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$237  = \$signature__addr ;
     if (\$80 ) begin
-      \$220  = \$83 [2:0];
+      \$237  = \$83 [3:0];
     end
     if (rst) begin
-      \$220  = 3'h0;
+      \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = rport__addr;
+    \$238  = rport__addr;
     if (\$87 ) begin
-      \$221  = \$90 [2:0];
+      \$238  = \$90 [3:0];
     end
     if (rst) begin
-      \$221  = 3'h0;
+      \$238  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = \$103 [3:0];
+    \$239  = \$103 [3:0];
     if (rst) begin
-      \$222  = 4'h0;
+      \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = o__valid;
+    \$240  = o__valid;
     if (\$105 ) begin
-      \$223  = \$107 ;
+      \$240  = \$107 ;
     end
     if (rst) begin
-      \$223  = 1'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = o__payload;
+    \$241  = o__payload;
     if (\$105 ) begin
-      \$224  = \$109 ;
+      \$241  = \$109 ;
     end
     if (rst) begin
-      \$224  = 16'h0000;
+      \$241  = 16'h0000;
     end
   end
   assign i__ready = q_room;
@@ -8400,14 +8533,14 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \o__payload[1]  = o__payload[15:8];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
-  assign \$28  = { 1'h0, rq0_part0_0_r };
-  assign \$30  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$32  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$34  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
-  assign \$53  = { 1'h0, rq1_part0_0_r };
-  assign \$55  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$57  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
-  assign \$59  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$53  = { 1'h0, rq1_part0_0_rr };
+  assign \$55  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$57  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$59  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8416,56 +8549,56 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$1 ;
   reg [22:0] \$10 ;
   wire \$100 ;
-  wire [4:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire [114:0] \$108 ;
+  wire [114:0] \$105 ;
+  reg \$106 ;
+  reg [3:0] \$107 ;
+  reg \$108 ;
   reg \$109 ;
   wire [22:0] \$11 ;
-  reg [3:0] \$110 ;
-  reg \$111 ;
-  reg \$112 ;
+  reg \$110 ;
+  reg [4:0] \$111 ;
+  reg [15:0] \$112 ;
   reg \$113 ;
-  reg [4:0] \$114 ;
-  reg [15:0] \$115 ;
+  reg \$114 ;
+  reg \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  reg [15:0] \$118 ;
+  reg [4:0] \$119 ;
   wire [23:0] \$12 ;
-  reg \$120 ;
-  reg [4:0] \$121 ;
+  reg [4:0] \$120 ;
+  reg [7:0] \$121 ;
   reg [7:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [4:0] \$124 ;
+  reg [4:0] \$123 ;
+  reg [7:0] \$124 ;
   reg [7:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [8:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [8:0] \$129 ;
+  reg [8:0] \$126 ;
+  reg [7:0] \$127 ;
+  reg [8:0] \$128 ;
+  reg [7:0] \$129 ;
   reg [22:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [8:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [8:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [8:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [8:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [8:0] \$139 ;
+  reg [8:0] \$130 ;
+  reg [7:0] \$131 ;
+  reg [8:0] \$132 ;
+  reg [7:0] \$133 ;
+  reg [8:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [8:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [8:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [22:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [8:0] \$141 ;
-  reg [7:0] \$142 ;
-  reg [8:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [8:0] \$145 ;
-  reg [7:0] \$146 ;
+  reg [8:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [8:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [8:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [16:0] \$146 ;
   reg [16:0] \$147 ;
   reg [16:0] \$148 ;
   reg [16:0] \$149 ;
@@ -8487,13 +8620,13 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$163 ;
   reg [16:0] \$164 ;
   reg [16:0] \$165 ;
-  reg [16:0] \$166 ;
+  reg [22:0] \$166 ;
   reg [22:0] \$167 ;
   reg [22:0] \$168 ;
   reg [22:0] \$169 ;
   wire [22:0] \$17 ;
   reg [22:0] \$170 ;
-  reg [22:0] \$171 ;
+  reg \$171 ;
   reg \$172 ;
   reg \$173 ;
   reg \$174 ;
@@ -8516,19 +8649,22 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
-  reg [22:0] \$192 ;
-  reg [22:0] \$193 ;
-  reg [22:0] \$194 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
   reg [22:0] \$195 ;
   reg [22:0] \$196 ;
-  reg [3:0] \$197 ;
-  reg [2:0] \$198 ;
-  reg [2:0] \$199 ;
+  reg [22:0] \$197 ;
+  reg [22:0] \$198 ;
+  reg [22:0] \$199 ;
   wire \$2 ;
   wire [22:0] \$20 ;
-  reg [2:0] \$200 ;
-  reg \$201 ;
-  reg [114:0] \$202 ;
+  reg [3:0] \$200 ;
+  reg [2:0] \$201 ;
+  reg [2:0] \$202 ;
+  reg [3:0] \$203 ;
+  reg \$204 ;
+  reg [114:0] \$205 ;
   wire [23:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -8547,10 +8683,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [5:0] \$35 ;
   wire [5:0] \$36 ;
   wire [15:0] \$37 ;
-  wire [15:0] \$38 ;
-  wire [15:0] \$39 ;
+  wire [8:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  wire [15:0] \$40 ;
+  wire [8:0] \$40 ;
   wire [8:0] \$41 ;
   wire [8:0] \$42 ;
   wire [8:0] \$43 ;
@@ -8558,10 +8694,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [8:0] \$45 ;
   wire [8:0] \$46 ;
   wire [8:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [8:0] \$49 ;
+  wire [16:0] \$48 ;
+  wire [16:0] \$49 ;
   wire \$5 ;
-  wire [8:0] \$50 ;
+  wire [16:0] \$50 ;
   wire [16:0] \$51 ;
   wire [16:0] \$52 ;
   wire [16:0] \$53 ;
@@ -8569,19 +8705,19 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$55 ;
   wire [16:0] \$56 ;
   wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire [16:0] \$59 ;
+  wire [17:0] \$58 ;
+  wire [17:0] \$59 ;
   wire \$6 ;
-  wire [16:0] \$60 ;
+  wire [17:0] \$60 ;
   wire [17:0] \$61 ;
   wire [17:0] \$62 ;
-  wire [17:0] \$63 ;
-  wire [17:0] \$64 ;
-  wire [17:0] \$65 ;
-  wire \$66 ;
-  wire [4:0] \$67 ;
+  wire \$63 ;
+  wire [4:0] \$64 ;
+  wire \$65 ;
+  wire [5:0] \$66 ;
+  wire \$67 ;
   wire \$68 ;
-  wire [5:0] \$69 ;
+  wire \$69 ;
   reg [22:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
@@ -8589,31 +8725,31 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire [3:0] \$76 ;
+  wire [3:0] \$77 ;
   wire \$78 ;
-  wire [3:0] \$79 ;
+  wire \$79 ;
   wire [22:0] \$8 ;
-  wire [3:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
+  wire [3:0] \$83 ;
+  wire [3:0] \$84 ;
   wire \$85 ;
-  wire [3:0] \$86 ;
-  wire [3:0] \$87 ;
+  wire \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [23:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
+  wire [4:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [3:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
+  wire [5:0] \$98 ;
   wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$41  = 3'h0;
@@ -8639,6 +8775,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [15:0] i__payload;
@@ -8656,6 +8793,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg nf1 = 1'h0;
   reg nf2 = 1'h0;
@@ -8663,6 +8801,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg nf4 = 1'h0;
   reg nf5 = 1'h0;
   reg nf6 = 1'h0;
+  reg nf7 = 1'h0;
   reg nf_t = 1'h0;
   output [114:0] o__payload;
   reg [114:0] o__payload = 115'h00000000000000000000000000000;
@@ -8680,7 +8819,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [4:0] \port__addr$15  = 5'h00;
   wire [63:0] port__data;
-  wire [15:0] \port__data$81 ;
+  wire [15:0] \port__data$83 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -8711,7 +8850,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -8725,7 +8864,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$44  = 3'h0;
   wire [15:0] rport__data;
-  wire [114:0] \rport__data$121 ;
+  wire [114:0] \rport__data$127 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
@@ -8736,12 +8875,14 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [22:0] sum4_s0_0 = 23'h000000;
   reg [4:0] t = 5'h00;
+  reg [4:0] t_mid = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
@@ -8760,6 +8901,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] x1_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x1_1 = 8'h00;
+  reg [15:0] x_mid = 16'h0000;
   reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -8809,7 +8951,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [114:0] queue [6:0];
+  reg [114:0] queue [7:0];
   initial begin
     queue[0] = 115'h00000000000000000000000000000;
     queue[1] = 115'h00000000000000000000000000000;
@@ -8818,12 +8960,13 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[4] = 115'h00000000000000000000000000000;
     queue[5] = 115'h00000000000000000000000000000;
     queue[6] = 115'h00000000000000000000000000000;
+    queue[7] = 115'h00000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$35 )
       queue[\$signature__addr$41 ] <= q_in;
   end
-  assign \rport__data$121  = queue[\rport__addr$44 ];
+  assign \rport__data$127  = queue[\rport__addr$44 ];
   reg [63:0] rom0 [30:0];
   initial begin
     rom0[0] = 64'h0a100ddf02b9810c;
@@ -8901,8 +9044,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$81  = _2_;
-  assign q_room = q_owed < 4'h8;
+  assign \port__data$83  = _2_;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -8912,17 +9055,17 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$20  = first6 ? \$19  : acc4;
+  assign \$20  = first7 ? \$19  : acc4;
   assign \$21  = $signed(\$20 ) + $signed(sum4_s0_0);
-  assign \$22  = v6 & last6;
+  assign \$22  = v7 & last7;
   assign \$23  = ~ o__valid;
   assign \$24  = \$23  | o__ready;
   assign \$25  = | q_stored;
@@ -8934,269 +9077,278 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$35  = t + 1'h1;
   assign \$36  = \$34  ? 6'h00 : \$35 ;
   assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(x0_0) - $signed(8'h80);
-  assign \$42  = $signed(x0_1) - $signed(8'h80);
-  assign \$43  = $signed(x0_0) - $signed(8'h80);
-  assign \$44  = $signed(x0_1) - $signed(8'h80);
-  assign \$45  = $signed(x0_0) - $signed(8'h80);
-  assign \$46  = $signed(x0_1) - $signed(8'h80);
-  assign \$47  = $signed(x0_0) - $signed(8'h80);
-  assign \$48  = $signed(x0_1) - $signed(8'h80);
-  assign \$49  = $signed(x1_0) - $signed(8'h80);
-  assign \$50  = $signed(x1_1) - $signed(8'h80);
-  assign \$51  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$52  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$53  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$54  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$55  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$56  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$57  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$58  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$59  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$60  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$61  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$62  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$63  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$64  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$65  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$66  = issue & last_t;
-  assign \$67  = q_owed + \$66 ;
-  assign \$68  = o__valid & o__ready;
-  assign \$69  = \$67  - \$68 ;
-  assign \$70  = v6 & last6;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$72  & \$74 ;
-  assign \$76  = ~ \$75 ;
-  assign \$77  = \$70  & \$76 ;
-  assign \$78  = \$signature__addr$41  == 3'h6;
-  assign \$79  = \$signature__addr$41  + 1'h1;
-  assign \$80  = \$78  ? 4'h0 : \$79 ;
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = | q_stored;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = \rport__addr$44  == 3'h6;
-  assign \$86  = \rport__addr$44  + 1'h1;
-  assign \$87  = \$85  ? 4'h0 : \$86 ;
-  assign \$88  = v6 & last6;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = ~ \$91 ;
-  assign \$93  = \$90  & \$92 ;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$88  & \$94 ;
-  assign \$96  = q_stored + \$95 ;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = | q_stored;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = \$96  - \$100 ;
-  assign \$102  = ~ o__valid;
-  assign \$103  = \$102  | o__ready;
+  assign \$38  = $signed(x0_0) - $signed(8'h80);
+  assign \$39  = $signed(x0_1) - $signed(8'h80);
+  assign \$40  = $signed(x0_0) - $signed(8'h80);
+  assign \$41  = $signed(x0_1) - $signed(8'h80);
+  assign \$42  = $signed(x0_0) - $signed(8'h80);
+  assign \$43  = $signed(x0_1) - $signed(8'h80);
+  assign \$44  = $signed(x0_0) - $signed(8'h80);
+  assign \$45  = $signed(x0_1) - $signed(8'h80);
+  assign \$46  = $signed(x1_0) - $signed(8'h80);
+  assign \$47  = $signed(x1_1) - $signed(8'h80);
+  assign \$48  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$49  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$50  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$51  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$52  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$53  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$54  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$55  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$56  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$57  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$58  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$59  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$60  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$61  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$62  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$63  = issue & last_t;
+  assign \$64  = q_owed + \$63 ;
+  assign \$65  = o__valid & o__ready;
+  assign \$66  = \$64  - \$65 ;
+  assign \$67  = v7 & last7;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$69  & \$71 ;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$67  & \$73 ;
+  assign \$75  = \$signature__addr$41  == 3'h7;
+  assign \$76  = \$signature__addr$41  + 1'h1;
+  assign \$77  = \$75  ? 4'h0 : \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = \rport__addr$44  == 3'h7;
+  assign \$83  = \rport__addr$44  + 1'h1;
+  assign \$84  = \$82  ? 4'h0 : \$83 ;
+  assign \$85  = v7 & last7;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = \$87  & \$89 ;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$85  & \$91 ;
+  assign \$93  = q_stored + \$92 ;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = | q_stored;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = \$93  - \$97 ;
+  assign \$99  = ~ o__valid;
+  assign \$100  = \$99  | o__ready;
+  assign \$101  = | q_stored;
+  assign \$102  = v7 & last7;
+  assign \$103  = \$101  | \$102 ;
   assign \$104  = | q_stored;
-  assign \$105  = v6 & last6;
-  assign \$106  = \$104  | \$105 ;
-  assign \$107  = | q_stored;
-  assign \$108  = \$107  ? \rport__data$121  : q_in;
+  assign \$105  = \$104  ? \rport__data$127  : q_in;
   always @(posedge clk)
-    nf_t <= \$109 ;
+    nf_t <= \$106 ;
   always @(posedge clk)
-    \$signature__addr  <= \$110 ;
+    \$signature__addr  <= \$107 ;
   always @(posedge clk)
-    reads_input_t <= \$111 ;
+    reads_input_t <= \$108 ;
   always @(posedge clk)
-    first_t <= \$112 ;
+    first_t <= \$109 ;
   always @(posedge clk)
-    last_t <= \$113 ;
+    last_t <= \$110 ;
   always @(posedge clk)
-    t <= \$114 ;
+    t <= \$111 ;
   always @(posedge clk)
-    x_reg <= \$115 ;
+    x_reg <= \$112 ;
   always @(posedge clk)
-    from_input <= \$116 ;
+    from_input <= \$113 ;
   always @(posedge clk)
-    v1 <= \$117 ;
+    v1 <= \$114 ;
   always @(posedge clk)
-    first1 <= \$118 ;
+    first1 <= \$115 ;
   always @(posedge clk)
-    last1 <= \$119 ;
+    last1 <= \$116 ;
   always @(posedge clk)
-    nf1 <= \$120 ;
+    nf1 <= \$117 ;
   always @(posedge clk)
-    port__addr <= \$121 ;
+    x_mid <= \$118 ;
   always @(posedge clk)
-    x0_0 <= \$122 ;
+    t_mid <= \$119 ;
   always @(posedge clk)
-    x0_1 <= \$123 ;
+    port__addr <= \$120 ;
   always @(posedge clk)
-    \port__addr$15  <= \$124 ;
+    x0_0 <= \$121 ;
   always @(posedge clk)
-    x1_0 <= \$125 ;
+    x0_1 <= \$122 ;
   always @(posedge clk)
-    x1_1 <= \$126 ;
+    \port__addr$15  <= \$123 ;
   always @(posedge clk)
-    xoff0_0 <= \$127 ;
+    x1_0 <= \$124 ;
   always @(posedge clk)
-    w0_0 <= \$128 ;
+    x1_1 <= \$125 ;
   always @(posedge clk)
-    xoff0_1 <= \$129 ;
+    xoff0_0 <= \$126 ;
   always @(posedge clk)
-    w0_1 <= \$130 ;
+    w0_0 <= \$127 ;
   always @(posedge clk)
-    xoff1_0 <= \$131 ;
+    xoff0_1 <= \$128 ;
   always @(posedge clk)
-    w1_0 <= \$132 ;
+    w0_1 <= \$129 ;
   always @(posedge clk)
-    xoff1_1 <= \$133 ;
+    xoff1_0 <= \$130 ;
   always @(posedge clk)
-    w1_1 <= \$134 ;
+    w1_0 <= \$131 ;
   always @(posedge clk)
-    xoff2_0 <= \$135 ;
+    xoff1_1 <= \$132 ;
   always @(posedge clk)
-    w2_0 <= \$136 ;
+    w1_1 <= \$133 ;
   always @(posedge clk)
-    xoff2_1 <= \$137 ;
+    xoff2_0 <= \$134 ;
   always @(posedge clk)
-    w2_1 <= \$138 ;
+    w2_0 <= \$135 ;
   always @(posedge clk)
-    xoff3_0 <= \$139 ;
+    xoff2_1 <= \$136 ;
   always @(posedge clk)
-    w3_0 <= \$140 ;
+    w2_1 <= \$137 ;
   always @(posedge clk)
-    xoff3_1 <= \$141 ;
+    xoff3_0 <= \$138 ;
   always @(posedge clk)
-    w3_1 <= \$142 ;
+    w3_0 <= \$139 ;
   always @(posedge clk)
-    xoff4_0 <= \$143 ;
+    xoff3_1 <= \$140 ;
   always @(posedge clk)
-    w4_0 <= \$144 ;
+    w3_1 <= \$141 ;
   always @(posedge clk)
-    xoff4_1 <= \$145 ;
+    xoff4_0 <= \$142 ;
   always @(posedge clk)
-    w4_1 <= \$146 ;
+    w4_0 <= \$143 ;
   always @(posedge clk)
-    prod0_0 <= \$147 ;
+    xoff4_1 <= \$144 ;
   always @(posedge clk)
-    prod0_1 <= \$148 ;
+    w4_1 <= \$145 ;
   always @(posedge clk)
-    prod1_0 <= \$149 ;
+    prod0_0 <= \$146 ;
   always @(posedge clk)
-    prod1_1 <= \$150 ;
+    prod0_1 <= \$147 ;
   always @(posedge clk)
-    prod2_0 <= \$151 ;
+    prod1_0 <= \$148 ;
   always @(posedge clk)
-    prod2_1 <= \$152 ;
+    prod1_1 <= \$149 ;
   always @(posedge clk)
-    prod3_0 <= \$153 ;
+    prod2_0 <= \$150 ;
   always @(posedge clk)
-    prod3_1 <= \$154 ;
+    prod2_1 <= \$151 ;
   always @(posedge clk)
-    prod4_0 <= \$155 ;
+    prod3_0 <= \$152 ;
   always @(posedge clk)
-    prod4_1 <= \$156 ;
+    prod3_1 <= \$153 ;
   always @(posedge clk)
-    prod0_0_r <= \$157 ;
+    prod4_0 <= \$154 ;
   always @(posedge clk)
-    prod0_1_r <= \$158 ;
+    prod4_1 <= \$155 ;
   always @(posedge clk)
-    prod1_0_r <= \$159 ;
+    prod0_0_r <= \$156 ;
   always @(posedge clk)
-    prod1_1_r <= \$160 ;
+    prod0_1_r <= \$157 ;
   always @(posedge clk)
-    prod2_0_r <= \$161 ;
+    prod1_0_r <= \$158 ;
   always @(posedge clk)
-    prod2_1_r <= \$162 ;
+    prod1_1_r <= \$159 ;
   always @(posedge clk)
-    prod3_0_r <= \$163 ;
+    prod2_0_r <= \$160 ;
   always @(posedge clk)
-    prod3_1_r <= \$164 ;
+    prod2_1_r <= \$161 ;
   always @(posedge clk)
-    prod4_0_r <= \$165 ;
+    prod3_0_r <= \$162 ;
   always @(posedge clk)
-    prod4_1_r <= \$166 ;
+    prod3_1_r <= \$163 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$167 ;
+    prod4_0_r <= \$164 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$168 ;
+    prod4_1_r <= \$165 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$169 ;
+    sum0_s0_0 <= \$166 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$170 ;
+    sum1_s0_0 <= \$167 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$171 ;
+    sum2_s0_0 <= \$168 ;
   always @(posedge clk)
-    v2 <= \$172 ;
+    sum3_s0_0 <= \$169 ;
   always @(posedge clk)
-    first2 <= \$173 ;
+    sum4_s0_0 <= \$170 ;
   always @(posedge clk)
-    last2 <= \$174 ;
+    v2 <= \$171 ;
   always @(posedge clk)
-    nf2 <= \$175 ;
+    first2 <= \$172 ;
   always @(posedge clk)
-    v3 <= \$176 ;
+    last2 <= \$173 ;
   always @(posedge clk)
-    first3 <= \$177 ;
+    nf2 <= \$174 ;
   always @(posedge clk)
-    last3 <= \$178 ;
+    v3 <= \$175 ;
   always @(posedge clk)
-    nf3 <= \$179 ;
+    first3 <= \$176 ;
   always @(posedge clk)
-    v4 <= \$180 ;
+    last3 <= \$177 ;
   always @(posedge clk)
-    first4 <= \$181 ;
+    nf3 <= \$178 ;
   always @(posedge clk)
-    last4 <= \$182 ;
+    v4 <= \$179 ;
   always @(posedge clk)
-    nf4 <= \$183 ;
+    first4 <= \$180 ;
   always @(posedge clk)
-    v5 <= \$184 ;
+    last4 <= \$181 ;
   always @(posedge clk)
-    first5 <= \$185 ;
+    nf4 <= \$182 ;
   always @(posedge clk)
-    last5 <= \$186 ;
+    v5 <= \$183 ;
   always @(posedge clk)
-    nf5 <= \$187 ;
+    first5 <= \$184 ;
   always @(posedge clk)
-    v6 <= \$188 ;
+    last5 <= \$185 ;
   always @(posedge clk)
-    first6 <= \$189 ;
+    nf5 <= \$186 ;
   always @(posedge clk)
-    last6 <= \$190 ;
+    v6 <= \$187 ;
   always @(posedge clk)
-    nf6 <= \$191 ;
+    first6 <= \$188 ;
   always @(posedge clk)
-    acc0 <= \$192 ;
+    last6 <= \$189 ;
   always @(posedge clk)
-    acc1 <= \$193 ;
+    nf6 <= \$190 ;
   always @(posedge clk)
-    acc2 <= \$194 ;
+    v7 <= \$191 ;
   always @(posedge clk)
-    acc3 <= \$195 ;
+    first7 <= \$192 ;
   always @(posedge clk)
-    acc4 <= \$196 ;
+    last7 <= \$193 ;
   always @(posedge clk)
-    q_owed <= \$197 ;
+    nf7 <= \$194 ;
   always @(posedge clk)
-    \$signature__addr$41  <= \$198 ;
+    acc0 <= \$195 ;
   always @(posedge clk)
-    \rport__addr$44  <= \$199 ;
+    acc1 <= \$196 ;
   always @(posedge clk)
-    q_stored <= \$200 ;
+    acc2 <= \$197 ;
   always @(posedge clk)
-    o__valid <= \$201 ;
+    acc3 <= \$198 ;
   always @(posedge clk)
-    o__payload <= \$202 ;
+    acc4 <= \$199 ;
+  always @(posedge clk)
+    q_owed <= \$200 ;
+  always @(posedge clk)
+    \$signature__addr$41  <= \$201 ;
+  always @(posedge clk)
+    \rport__addr$44  <= \$202 ;
+  always @(posedge clk)
+    q_stored <= \$203 ;
+  always @(posedge clk)
+    o__valid <= \$204 ;
+  always @(posedge clk)
+    o__payload <= \$205 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       1'h0:
           \$7  = 23'h000215;
       1'h1:
@@ -9206,7 +9358,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       1'h0:
           \$10  = 23'h7ffa43;
       1'h1:
@@ -9216,7 +9368,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       1'h0:
           \$13  = 23'h7fff5c;
       1'h1:
@@ -9226,7 +9378,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       1'h0:
           \$16  = 23'h0000d6;
       1'h1:
@@ -9236,7 +9388,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       1'h0:
           \$19  = 23'h000291;
       1'h1:
@@ -9585,638 +9737,650 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$109  = nf_t;
+    \$106  = nf_t;
     if (issue) begin
-      \$109  = \$29 ;
+      \$106  = \$29 ;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$110  = \$signature__addr ;
+    \$107  = \$signature__addr ;
     if (issue) begin
-      \$110  = \$30 ;
+      \$107  = \$30 ;
     end
     if (rst) begin
-      \$110  = 4'h0;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = reads_input_t;
+    \$108  = reads_input_t;
     if (issue) begin
-      \$111  = \$31 ;
+      \$108  = \$31 ;
     end
     if (rst) begin
-      \$111  = 1'h1;
+      \$108  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = first_t;
+    \$109  = first_t;
     if (issue) begin
-      \$112  = \$32 ;
+      \$109  = \$32 ;
     end
     if (rst) begin
-      \$112  = 1'h1;
+      \$109  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = last_t;
+    \$110  = last_t;
     if (issue) begin
-      \$113  = \$33 ;
+      \$110  = \$33 ;
     end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$111  = t;
+    if (issue) begin
+      \$111  = \$36 [4:0];
+    end
+    if (rst) begin
+      \$111  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$112  = i__payload;
+    if (rst) begin
+      \$112  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$113  = reads_input_t;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = t;
-    if (issue) begin
-      \$114  = \$36 [4:0];
-    end
+    \$114  = issue;
     if (rst) begin
-      \$114  = 5'h00;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = i__payload;
+    \$115  = first_t;
     if (rst) begin
-      \$115  = 16'h0000;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = reads_input_t;
+    \$116  = last_t;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = issue;
+    \$117  = nf_t;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = first_t;
+    \$118  = \$37 ;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = last_t;
+    \$119  = t;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = nf_t;
+    \$120  = t_mid;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = t;
+    \$121  = x_mid[7:0];
     if (rst) begin
-      \$121  = 5'h00;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = \$37 [7:0];
+    \$122  = x_mid[15:8];
     if (rst) begin
       \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = \$38 [15:8];
+    \$123  = t_mid;
     if (rst) begin
-      \$123  = 8'h00;
+      \$123  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = t;
+    \$124  = x_mid[7:0];
     if (rst) begin
-      \$124  = 5'h00;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = \$39 [7:0];
+    \$125  = x_mid[15:8];
     if (rst) begin
       \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = \$40 [15:8];
+    \$126  = \$38 ;
     if (rst) begin
-      \$126  = 8'h00;
+      \$126  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = \$41 ;
+    \$127  = port__data[7:0];
     if (rst) begin
-      \$127  = 9'h000;
+      \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = port__data[7:0];
+    \$128  = \$39 ;
     if (rst) begin
-      \$128  = 8'h00;
+      \$128  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = \$42 ;
+    \$129  = port__data[15:8];
     if (rst) begin
-      \$129  = 9'h000;
+      \$129  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = port__data[15:8];
+    \$130  = \$40 ;
     if (rst) begin
-      \$130  = 8'h00;
+      \$130  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = \$43 ;
+    \$131  = port__data[23:16];
     if (rst) begin
-      \$131  = 9'h000;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = port__data[23:16];
+    \$132  = \$41 ;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = \$44 ;
+    \$133  = port__data[31:24];
     if (rst) begin
-      \$133  = 9'h000;
+      \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = port__data[31:24];
+    \$134  = \$42 ;
     if (rst) begin
-      \$134  = 8'h00;
+      \$134  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = \$45 ;
+    \$135  = port__data[39:32];
     if (rst) begin
-      \$135  = 9'h000;
+      \$135  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = port__data[39:32];
+    \$136  = \$43 ;
     if (rst) begin
-      \$136  = 8'h00;
+      \$136  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = \$46 ;
+    \$137  = port__data[47:40];
     if (rst) begin
-      \$137  = 9'h000;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = port__data[47:40];
+    \$138  = \$44 ;
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = \$47 ;
+    \$139  = port__data[55:48];
     if (rst) begin
-      \$139  = 9'h000;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = port__data[55:48];
+    \$140  = \$45 ;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = \$48 ;
+    \$141  = port__data[63:56];
     if (rst) begin
-      \$141  = 9'h000;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = port__data[63:56];
+    \$142  = \$46 ;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = \$49 ;
+    \$143  = \port__data$83 [7:0];
     if (rst) begin
-      \$143  = 9'h000;
+      \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = \port__data$81 [7:0];
+    \$144  = \$47 ;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = \$50 ;
+    \$145  = \port__data$83 [15:8];
     if (rst) begin
-      \$145  = 9'h000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = \port__data$81 [15:8];
+    \$146  = \$48 ;
     if (rst) begin
-      \$146  = 8'h00;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \$51 ;
+    \$147  = \$49 ;
     if (rst) begin
       \$147  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$52 ;
+    \$148  = \$50 ;
     if (rst) begin
       \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$53 ;
+    \$149  = \$51 ;
     if (rst) begin
       \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = \$54 ;
+    \$150  = \$52 ;
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$55 ;
+    \$151  = \$53 ;
     if (rst) begin
       \$151  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$56 ;
+    \$152  = \$54 ;
     if (rst) begin
       \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$57 ;
+    \$153  = \$55 ;
     if (rst) begin
       \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$58 ;
+    \$154  = \$56 ;
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$59 ;
+    \$155  = \$57 ;
     if (rst) begin
       \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$60 ;
+    \$156  = prod0_0;
     if (rst) begin
       \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = prod0_0;
+    \$157  = prod0_1;
     if (rst) begin
       \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = prod0_1;
+    \$158  = prod1_0;
     if (rst) begin
       \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = prod1_0;
+    \$159  = prod1_1;
     if (rst) begin
       \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = prod1_1;
+    \$160  = prod2_0;
     if (rst) begin
       \$160  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = prod2_0;
+    \$161  = prod2_1;
     if (rst) begin
       \$161  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = prod2_1;
+    \$162  = prod3_0;
     if (rst) begin
       \$162  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = prod3_0;
+    \$163  = prod3_1;
     if (rst) begin
       \$163  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = prod3_1;
+    \$164  = prod4_0;
     if (rst) begin
       \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = prod4_0;
+    \$165  = prod4_1;
     if (rst) begin
       \$165  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = prod4_1;
+    \$166  = { \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58  };
     if (rst) begin
-      \$166  = 17'h00000;
+      \$166  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
+    \$167  = { \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59  };
     if (rst) begin
       \$167  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = { \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62  };
+    \$168  = { \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60  };
     if (rst) begin
       \$168  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = { \$63 [17], \$63 [17], \$63 [17], \$63 [17], \$63 [17], \$63  };
+    \$169  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
     if (rst) begin
       \$169  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = { \$64 [17], \$64 [17], \$64 [17], \$64 [17], \$64 [17], \$64  };
+    \$170  = { \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62  };
     if (rst) begin
       \$170  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = { \$65 [17], \$65 [17], \$65 [17], \$65 [17], \$65 [17], \$65  };
+    \$171  = v1;
     if (rst) begin
-      \$171  = 23'h000000;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = v1;
+    \$172  = first1;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = first1;
+    \$173  = last1;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = last1;
+    \$174  = nf1;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = nf1;
+    \$175  = v2;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = v2;
+    \$176  = first2;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = first2;
+    \$177  = last2;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = last2;
+    \$178  = nf2;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = nf2;
+    \$179  = v3;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = v3;
+    \$180  = first3;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = first3;
+    \$181  = last3;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = last3;
+    \$182  = nf3;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = nf3;
+    \$183  = v4;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = v4;
+    \$184  = first4;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = first4;
+    \$185  = last4;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = last4;
+    \$186  = nf4;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = nf4;
+    \$187  = v5;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = v5;
+    \$188  = first5;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = first5;
+    \$189  = last5;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = last5;
+    \$190  = nf5;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = nf5;
+    \$191  = v6;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = acc0;
-    if (v6) begin
-      \$192  = \$9 [22:0];
-    end
+    \$192  = first6;
     if (rst) begin
-      \$192  = 23'h000000;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = acc1;
-    if (v6) begin
-      \$193  = \$12 [22:0];
-    end
+    \$193  = last6;
     if (rst) begin
-      \$193  = 23'h000000;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = acc2;
-    if (v6) begin
-      \$194  = \$15 [22:0];
-    end
+    \$194  = nf6;
     if (rst) begin
-      \$194  = 23'h000000;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = acc3;
-    if (v6) begin
-      \$195  = \$18 [22:0];
+    \$195  = acc0;
+    if (v7) begin
+      \$195  = \$9 [22:0];
     end
     if (rst) begin
       \$195  = 23'h000000;
@@ -10224,9 +10388,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = acc4;
-    if (v6) begin
-      \$196  = \$21 [22:0];
+    \$196  = acc1;
+    if (v7) begin
+      \$196  = \$12 [22:0];
     end
     if (rst) begin
       \$196  = 23'h000000;
@@ -10234,56 +10398,86 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = \$69 [3:0];
+    \$197  = acc2;
+    if (v7) begin
+      \$197  = \$15 [22:0];
+    end
     if (rst) begin
-      \$197  = 4'h0;
+      \$197  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = \$signature__addr$41 ;
-    if (\$77 ) begin
-      \$198  = \$80 [2:0];
+    \$198  = acc3;
+    if (v7) begin
+      \$198  = \$18 [22:0];
     end
     if (rst) begin
-      \$198  = 3'h0;
+      \$198  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = \rport__addr$44 ;
-    if (\$84 ) begin
-      \$199  = \$87 [2:0];
+    \$199  = acc4;
+    if (v7) begin
+      \$199  = \$21 [22:0];
     end
     if (rst) begin
-      \$199  = 3'h0;
+      \$199  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = \$101 [2:0];
+    \$200  = \$66 [3:0];
     if (rst) begin
-      \$200  = 3'h0;
+      \$200  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = o__valid;
-    if (\$103 ) begin
-      \$201  = \$106 ;
+    \$201  = \$signature__addr$41 ;
+    if (\$74 ) begin
+      \$201  = \$77 [2:0];
     end
     if (rst) begin
-      \$201  = 1'h0;
+      \$201  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = o__payload;
-    if (\$103 ) begin
-      \$202  = \$108 ;
+    \$202  = \rport__addr$44 ;
+    if (\$81 ) begin
+      \$202  = \$84 [2:0];
     end
     if (rst) begin
-      \$202  = 115'h00000000000000000000000000000;
+      \$202  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$203  = \$98 [3:0];
+    if (rst) begin
+      \$203  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$204  = o__valid;
+    if (\$100 ) begin
+      \$204  = \$103 ;
+    end
+    if (rst) begin
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$205  = o__payload;
+    if (\$100 ) begin
+      \$205  = \$105 ;
+    end
+    if (rst) begin
+      \$205  = 115'h00000000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -10385,16 +10579,16 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [3:0] \$157 ;
-  wire [3:0] \$158 ;
+  wire [4:0] \$157 ;
+  wire [4:0] \$158 ;
   wire \$159 ;
   wire [49:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [3:0] \$164 ;
-  wire [3:0] \$165 ;
+  wire [4:0] \$164 ;
+  wire [4:0] \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
@@ -10426,7 +10620,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$191 ;
   reg \$192 ;
   reg \$193 ;
-  reg [24:0] \$194 ;
+  reg \$194 ;
   reg [24:0] \$195 ;
   reg [24:0] \$196 ;
   reg [24:0] \$197 ;
@@ -10435,191 +10629,220 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$2 ;
   wire [49:0] \$20 ;
   reg [24:0] \$200 ;
-  reg [22:0] \$201 ;
-  reg [16:0] \$202 ;
-  reg [16:0] \$203 ;
-  reg [33:0] \$204 ;
-  reg [33:0] \$205 ;
-  reg [16:0] \$206 ;
-  reg [7:0] \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg [24:0] \$201 ;
+  reg [24:0] \$202 ;
+  reg [22:0] \$203 ;
+  reg [16:0] \$204 ;
+  reg [16:0] \$205 ;
+  reg [33:0] \$206 ;
+  reg [33:0] \$207 ;
+  reg [33:0] \$208 ;
+  reg [16:0] \$209 ;
   wire \$21 ;
-  reg [5:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [22:0] \$212 ;
-  reg [22:0] \$213 ;
+  reg [7:0] \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
   reg [5:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [13:0] \$216 ;
-  reg [13:0] \$217 ;
-  reg [47:0] \$218 ;
-  reg [47:0] \$219 ;
+  reg [16:0] \$215 ;
+  reg [22:0] \$216 ;
+  reg [22:0] \$217 ;
+  reg [22:0] \$218 ;
+  reg [5:0] \$219 ;
   wire \$22 ;
-  reg \$220 ;
-  reg \$221 ;
-  reg [49:0] \$222 ;
-  reg [24:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
+  reg [7:0] \$220 ;
+  reg [13:0] \$221 ;
+  reg [13:0] \$222 ;
+  reg [13:0] \$223 ;
+  reg [47:0] \$224 ;
+  reg [47:0] \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [49:0] \$228 ;
   reg [24:0] \$229 ;
   wire \$23 ;
-  reg [22:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [7:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [5:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [22:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
   wire \$24 ;
-  reg [16:0] \$240 ;
-  reg [22:0] \$241 ;
-  reg [22:0] \$242 ;
-  reg [5:0] \$243 ;
+  reg [33:0] \$240 ;
+  reg [33:0] \$241 ;
+  reg [33:0] \$242 ;
+  reg [16:0] \$243 ;
   reg [7:0] \$244 ;
-  reg [13:0] \$245 ;
-  reg [13:0] \$246 ;
-  reg [47:0] \$247 ;
-  reg [47:0] \$248 ;
-  reg \$249 ;
+  reg [24:0] \$245 ;
+  reg [24:0] \$246 ;
+  reg [24:0] \$247 ;
+  reg [5:0] \$248 ;
+  reg [16:0] \$249 ;
   wire \$25 ;
-  reg \$250 ;
-  reg [49:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [22:0] \$259 ;
+  reg [22:0] \$250 ;
+  reg [22:0] \$251 ;
+  reg [22:0] \$252 ;
+  reg [5:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [13:0] \$255 ;
+  reg [13:0] \$256 ;
+  reg [13:0] \$257 ;
+  reg [47:0] \$258 ;
+  reg [47:0] \$259 ;
   wire \$26 ;
-  reg [16:0] \$260 ;
-  reg [16:0] \$261 ;
-  reg [33:0] \$262 ;
-  reg [33:0] \$263 ;
-  reg [16:0] \$264 ;
-  reg [7:0] \$265 ;
+  reg \$260 ;
+  reg \$261 ;
+  reg [49:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [24:0] \$264 ;
+  reg [24:0] \$265 ;
   reg [24:0] \$266 ;
   reg [24:0] \$267 ;
-  reg [5:0] \$268 ;
-  reg [16:0] \$269 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
   wire \$27 ;
-  reg [22:0] \$270 ;
+  reg [24:0] \$270 ;
   reg [22:0] \$271 ;
-  reg [5:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [13:0] \$274 ;
-  reg [13:0] \$275 ;
-  reg [47:0] \$276 ;
-  reg [47:0] \$277 ;
-  reg \$278 ;
-  reg \$279 ;
+  reg [16:0] \$272 ;
+  reg [16:0] \$273 ;
+  reg [33:0] \$274 ;
+  reg [33:0] \$275 ;
+  reg [33:0] \$276 ;
+  reg [16:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [24:0] \$279 ;
   wire \$28 ;
-  reg [49:0] \$280 ;
+  reg [24:0] \$280 ;
   reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [24:0] \$287 ;
-  reg [5:0] \$288 ;
-  reg [5:0] \$289 ;
+  reg [5:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [22:0] \$284 ;
+  reg [22:0] \$285 ;
+  reg [22:0] \$286 ;
+  reg [5:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [13:0] \$289 ;
   wire [1:0] \$29 ;
-  reg [5:0] \$290 ;
-  reg [5:0] \$291 ;
-  reg [5:0] \$292 ;
-  reg [5:0] \$293 ;
-  reg [5:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [33:0] \$296 ;
-  reg [33:0] \$297 ;
-  reg [33:0] \$298 ;
-  reg [33:0] \$299 ;
+  reg [13:0] \$290 ;
+  reg [13:0] \$291 ;
+  reg [47:0] \$292 ;
+  reg [47:0] \$293 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg [49:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [49:0] \$3 ;
   wire [1:0] \$30 ;
-  reg [33:0] \$300 ;
-  reg [33:0] \$301 ;
-  reg [33:0] \$302 ;
-  reg [33:0] \$303 ;
-  reg [33:0] \$304 ;
-  reg [33:0] \$305 ;
-  reg [33:0] \$306 ;
-  reg [33:0] \$307 ;
-  reg [33:0] \$308 ;
-  reg [22:0] \$309 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [5:0] \$305 ;
+  reg [5:0] \$306 ;
+  reg [5:0] \$307 ;
+  reg [5:0] \$308 ;
+  reg [5:0] \$309 ;
   wire \$31 ;
-  reg [16:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [33:0] \$312 ;
+  reg [5:0] \$310 ;
+  reg [5:0] \$311 ;
+  reg [5:0] \$312 ;
   reg [33:0] \$313 ;
-  reg [16:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [24:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [5:0] \$318 ;
-  reg [16:0] \$319 ;
+  reg [33:0] \$314 ;
+  reg [33:0] \$315 ;
+  reg [33:0] \$316 ;
+  reg [33:0] \$317 ;
+  reg [33:0] \$318 ;
+  reg [33:0] \$319 ;
   reg [24:0] \$32 ;
-  reg [22:0] \$320 ;
-  reg [22:0] \$321 ;
-  reg [5:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [13:0] \$324 ;
-  reg [13:0] \$325 ;
-  reg [47:0] \$326 ;
-  reg [47:0] \$327 ;
-  reg \$328 ;
-  reg \$329 ;
+  reg [33:0] \$320 ;
+  reg [33:0] \$321 ;
+  reg [33:0] \$322 ;
+  reg [33:0] \$323 ;
+  reg [33:0] \$324 ;
+  reg [33:0] \$325 ;
+  reg [33:0] \$326 ;
+  reg [33:0] \$327 ;
+  reg [33:0] \$328 ;
+  reg [22:0] \$329 ;
   wire [33:0] \$33 ;
-  reg [49:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [24:0] \$334 ;
-  reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
+  reg [16:0] \$330 ;
+  reg [16:0] \$331 ;
+  reg [33:0] \$332 ;
+  reg [33:0] \$333 ;
+  reg [33:0] \$334 ;
+  reg [16:0] \$335 ;
+  reg [7:0] \$336 ;
   reg [24:0] \$337 ;
-  reg [22:0] \$338 ;
-  reg [16:0] \$339 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
   wire [24:0] \$34 ;
-  reg [16:0] \$340 ;
-  reg [33:0] \$341 ;
-  reg [33:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [24:0] \$346 ;
-  reg [5:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [22:0] \$349 ;
+  reg [5:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [22:0] \$342 ;
+  reg [22:0] \$343 ;
+  reg [22:0] \$344 ;
+  reg [5:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg [13:0] \$347 ;
+  reg [13:0] \$348 ;
+  reg [13:0] \$349 ;
   wire [22:0] \$35 ;
-  reg [22:0] \$350 ;
-  reg [5:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [13:0] \$353 ;
-  reg [13:0] \$354 ;
-  reg [47:0] \$355 ;
-  reg [47:0] \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg [49:0] \$359 ;
+  reg [47:0] \$350 ;
+  reg [47:0] \$351 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg [49:0] \$354 ;
+  reg [24:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [24:0] \$358 ;
+  reg [24:0] \$359 ;
   wire [13:0] \$36 ;
-  reg [3:0] \$360 ;
-  reg [2:0] \$361 ;
-  reg [2:0] \$362 ;
-  reg [3:0] \$363 ;
-  reg \$364 ;
-  reg [39:0] \$365 ;
+  reg [24:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [22:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [33:0] \$366 ;
+  reg [33:0] \$367 ;
+  reg [33:0] \$368 ;
+  reg [16:0] \$369 ;
   wire [34:0] \$37 ;
+  reg [7:0] \$370 ;
+  reg [24:0] \$371 ;
+  reg [24:0] \$372 ;
+  reg [24:0] \$373 ;
+  reg [5:0] \$374 ;
+  reg [16:0] \$375 ;
+  reg [22:0] \$376 ;
+  reg [22:0] \$377 ;
+  reg [22:0] \$378 ;
+  reg [5:0] \$379 ;
   wire [35:0] \$38 ;
+  reg [7:0] \$380 ;
+  reg [13:0] \$381 ;
+  reg [13:0] \$382 ;
+  reg [13:0] \$383 ;
+  reg [47:0] \$384 ;
+  reg [47:0] \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg [49:0] \$388 ;
+  reg [3:0] \$389 ;
   wire [55:0] \$39 ;
+  reg [3:0] \$390 ;
+  reg [3:0] \$391 ;
+  reg [3:0] \$392 ;
+  reg \$393 ;
+  reg [39:0] \$394 ;
   wire [49:0] \$4 ;
   wire [56:0] \$40 ;
   wire [53:0] \$41 ;
@@ -10686,7 +10909,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire [49:0] \$97 ;
   reg [24:0] \$98 ;
   reg [5:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [39:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -10722,12 +10945,12 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [39:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
@@ -10743,14 +10966,19 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [22:0] rq0_part1_0 = 23'h000000;
   reg [22:0] rq0_part1_0_r = 23'h000000;
+  reg [22:0] rq0_part1_0_rr = 23'h000000;
   reg [13:0] rq0_part1_1 = 14'h0000;
   reg [13:0] rq0_part1_1_r = 14'h0000;
+  reg [13:0] rq0_part1_1_rr = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -10773,14 +11001,19 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [22:0] rq1_part1_0 = 23'h000000;
   reg [22:0] rq1_part1_0_r = 23'h000000;
+  reg [22:0] rq1_part1_0_rr = 23'h000000;
   reg [13:0] rq1_part1_1 = 14'h0000;
   reg [13:0] rq1_part1_1_r = 14'h0000;
+  reg [13:0] rq1_part1_1_rr = 14'h0000;
   reg [47:0] rq1_prod = 48'h000000000000;
   wire [47:0] rq1_rem;
   reg rq1_tie = 1'h0;
@@ -10803,14 +11036,19 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [22:0] rq2_part1_0 = 23'h000000;
   reg [22:0] rq2_part1_0_r = 23'h000000;
+  reg [22:0] rq2_part1_0_rr = 23'h000000;
   reg [13:0] rq2_part1_1 = 14'h0000;
   reg [13:0] rq2_part1_1_r = 14'h0000;
+  reg [13:0] rq2_part1_1_rr = 14'h0000;
   reg [47:0] rq2_prod = 48'h000000000000;
   wire [47:0] rq2_rem;
   reg rq2_tie = 1'h0;
@@ -10829,6 +11067,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq3_half_5 = 34'h000000000;
   reg [33:0] rq3_half_6 = 34'h000000000;
   reg [33:0] rq3_half_7 = 34'h000000000;
+  reg [33:0] rq3_half_8 = 34'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -10840,6 +11079,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq3_mask_5 = 34'h000000000;
   reg [33:0] rq3_mask_6 = 34'h000000000;
   reg [33:0] rq3_mask_7 = 34'h000000000;
+  reg [33:0] rq3_mask_8 = 34'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -10847,14 +11087,19 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [22:0] rq3_part1_0 = 23'h000000;
   reg [22:0] rq3_part1_0_r = 23'h000000;
+  reg [22:0] rq3_part1_0_rr = 23'h000000;
   reg [13:0] rq3_part1_1 = 14'h0000;
   reg [13:0] rq3_part1_1_r = 14'h0000;
+  reg [13:0] rq3_part1_1_rr = 14'h0000;
   reg [47:0] rq3_prod = 48'h000000000000;
   wire [47:0] rq3_rem;
   reg [5:0] rq3_shift_1 = 6'h00;
@@ -10864,6 +11109,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
+  reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
@@ -10884,14 +11130,19 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq4_mult_5 = 25'h0000000;
   reg [24:0] rq4_mult_6 = 25'h0000000;
   reg [24:0] rq4_mult_7 = 25'h0000000;
+  reg [24:0] rq4_mult_8 = 25'h0000000;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
+  reg [33:0] rq4_part0_0_rr = 34'h000000000;
   reg [24:0] rq4_part0_1 = 25'h0000000;
   reg [24:0] rq4_part0_1_r = 25'h0000000;
+  reg [24:0] rq4_part0_1_rr = 25'h0000000;
   reg [22:0] rq4_part1_0 = 23'h000000;
   reg [22:0] rq4_part1_0_r = 23'h000000;
+  reg [22:0] rq4_part1_0_rr = 23'h000000;
   reg [13:0] rq4_part1_1 = 14'h0000;
   reg [13:0] rq4_part1_1_r = 14'h0000;
+  reg [13:0] rq4_part1_1_rr = 14'h0000;
   reg [47:0] rq4_prod = 48'h000000000000;
   wire [47:0] rq4_rem;
   reg rq4_tie = 1'h0;
@@ -10908,9 +11159,10 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [39:0] queue [7:0];
+  reg [39:0] queue [8:0];
   initial begin
     queue[0] = 40'h0000000000;
     queue[1] = 40'h0000000000;
@@ -10920,14 +11172,25 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[5] = 40'h0000000000;
     queue[6] = 40'h0000000000;
     queue[7] = 40'h0000000000;
+    queue[8] = 40'h0000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_5 };
+  always @(posedge clk)
+    \$signature__addr  <= \$390 ;
+  always @(posedge clk)
+    rport__addr <= \$391 ;
+  always @(posedge clk)
+    q_stored <= \$392 ;
+  always @(posedge clk)
+    o__valid <= \$393 ;
+  always @(posedge clk)
+    o__payload <= \$394 ;
+  assign q_room = q_owed < 4'ha;
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
@@ -10954,7 +11217,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$24  = ~ \$23 ;
   assign \$25  = \$22  & \$24 ;
   assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_7 & \$26 ;
+  assign \$signature__en  = rq_valid_8 & \$26 ;
   assign \$27  = i__valid & q_room;
   assign \$29  = group + 1'h1;
   assign \$30  = \$28  ? 2'h0 : \$29 ;
@@ -11009,10 +11272,10 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$109  = \$107  + \$108 ;
   assign \$111  = $signed({ 1'h0, \$109  }) + $signed(\$110 );
   assign \$113  = $signed(\$111 ) + $signed(\$112 );
-  assign \$114  = $signed(rq3_prod) >>> rq3_shift_5;
-  assign \$115  = rq3_rem > rq3_half_5;
-  assign \$116  = rq3_rem == rq3_half_5;
-  assign \$117  = | rq3_half_5;
+  assign \$114  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$115  = rq3_rem > rq3_half_6;
+  assign \$116  = rq3_rem == rq3_half_6;
+  assign \$117  = | rq3_half_6;
   assign \$118  = \$116  & \$117 ;
   assign \$119  = $signed(6'h18) + $signed(rq3_floor);
   assign \$120  = rq3_tie & rq3_floor[0];
@@ -11042,24 +11305,24 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$152  = ~ \$151 ;
   assign \$153  = \$150  & \$152 ;
   assign \$154  = ~ \$153 ;
-  assign \$155  = rq_valid_7 & \$154 ;
-  assign \$156  = \$signature__addr  == 3'h7;
+  assign \$155  = rq_valid_8 & \$154 ;
+  assign \$156  = \$signature__addr  == 4'h8;
   assign \$157  = \$signature__addr  + 1'h1;
-  assign \$158  = \$156  ? 4'h0 : \$157 ;
+  assign \$158  = \$156  ? 5'h00 : \$157 ;
   assign \$159  = ~ o__valid;
   assign \$160  = \$159  | o__ready;
   assign \$161  = | q_stored;
   assign \$162  = \$160  & \$161 ;
-  assign \$163  = rport__addr == 3'h7;
+  assign \$163  = rport__addr == 4'h8;
   assign \$164  = rport__addr + 1'h1;
-  assign \$165  = \$163  ? 4'h0 : \$164 ;
+  assign \$165  = \$163  ? 5'h00 : \$164 ;
   assign \$166  = ~ o__valid;
   assign \$167  = \$166  | o__ready;
   assign \$168  = | q_stored;
   assign \$169  = ~ \$168 ;
   assign \$170  = \$167  & \$169 ;
   assign \$171  = ~ \$170 ;
-  assign \$172  = rq_valid_7 & \$171 ;
+  assign \$172  = rq_valid_8 & \$171 ;
   assign \$173  = q_stored + \$172 ;
   assign \$174  = ~ o__valid;
   assign \$175  = \$174  | o__ready;
@@ -11069,7 +11332,7 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$179  = ~ o__valid;
   assign \$180  = \$179  | o__ready;
   assign \$181  = | q_stored;
-  assign \$182  = \$181  | rq_valid_7;
+  assign \$182  = \$181  | rq_valid_8;
   assign \$183  = | q_stored;
   assign \$184  = \$183  ? rport__data : q_in;
   always @(posedge clk)
@@ -11091,349 +11354,444 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_8 <= \$193 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$194 ;
+    rq_valid_9 <= \$194 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$195 ;
+    rq0_mult_1 <= \$195 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$196 ;
+    rq0_mult_2 <= \$196 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$197 ;
+    rq0_mult_3 <= \$197 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$198 ;
+    rq0_mult_4 <= \$198 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$199 ;
+    rq0_mult_5 <= \$199 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$200 ;
+    rq0_mult_6 <= \$200 ;
   always @(posedge clk)
-    rq0_x <= \$201 ;
+    rq0_mult_7 <= \$201 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$202 ;
+    rq0_mult_8 <= \$202 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$203 ;
+    rq0_x <= \$203 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$204 ;
+    rq0_x0_0 <= \$204 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$205 ;
+    rq0_m0_0 <= \$205 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$206 ;
+    rq0_part0_0 <= \$206 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$207 ;
+    rq0_part0_0_r <= \$207 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$208 ;
+    rq0_part0_0_rr <= \$208 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$209 ;
+    rq0_x0_1 <= \$209 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$210 ;
+    rq0_m0_1 <= \$210 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$211 ;
+    rq0_part0_1 <= \$211 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$212 ;
+    rq0_part0_1_r <= \$212 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$213 ;
+    rq0_part0_1_rr <= \$213 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$214 ;
+    rq0_x1_0 <= \$214 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$215 ;
+    rq0_m1_0 <= \$215 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$216 ;
+    rq0_part1_0 <= \$216 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$217 ;
+    rq0_part1_0_r <= \$217 ;
   always @(posedge clk)
-    rq0_prod <= \$218 ;
+    rq0_part1_0_rr <= \$218 ;
   always @(posedge clk)
-    rq0_floor <= \$219 ;
+    rq0_x1_1 <= \$219 ;
   always @(posedge clk)
-    rq0_above <= \$220 ;
+    rq0_m1_1 <= \$220 ;
   always @(posedge clk)
-    rq0_tie <= \$221 ;
+    rq0_part1_1 <= \$221 ;
   always @(posedge clk)
-    rq0_code <= \$222 ;
+    rq0_part1_1_r <= \$222 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$223 ;
+    rq0_part1_1_rr <= \$223 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$224 ;
+    rq0_prod <= \$224 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$225 ;
+    rq0_floor <= \$225 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$226 ;
+    rq0_above <= \$226 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$227 ;
+    rq0_tie <= \$227 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$228 ;
+    rq0_code <= \$228 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$229 ;
+    rq1_mult_1 <= \$229 ;
   always @(posedge clk)
-    rq1_x <= \$230 ;
+    rq1_mult_2 <= \$230 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$231 ;
+    rq1_mult_3 <= \$231 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$232 ;
+    rq1_mult_4 <= \$232 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$233 ;
+    rq1_mult_5 <= \$233 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$234 ;
+    rq1_mult_6 <= \$234 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$235 ;
+    rq1_mult_7 <= \$235 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$236 ;
+    rq1_mult_8 <= \$236 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$237 ;
+    rq1_x <= \$237 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$238 ;
+    rq1_x0_0 <= \$238 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$239 ;
+    rq1_m0_0 <= \$239 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$240 ;
+    rq1_part0_0 <= \$240 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$241 ;
+    rq1_part0_0_r <= \$241 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$242 ;
+    rq1_part0_0_rr <= \$242 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$243 ;
+    rq1_x0_1 <= \$243 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$244 ;
+    rq1_m0_1 <= \$244 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$245 ;
+    rq1_part0_1 <= \$245 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$246 ;
+    rq1_part0_1_r <= \$246 ;
   always @(posedge clk)
-    rq1_prod <= \$247 ;
+    rq1_part0_1_rr <= \$247 ;
   always @(posedge clk)
-    rq1_floor <= \$248 ;
+    rq1_x1_0 <= \$248 ;
   always @(posedge clk)
-    rq1_above <= \$249 ;
+    rq1_m1_0 <= \$249 ;
   always @(posedge clk)
-    rq1_tie <= \$250 ;
+    rq1_part1_0 <= \$250 ;
   always @(posedge clk)
-    rq1_code <= \$251 ;
+    rq1_part1_0_r <= \$251 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$252 ;
+    rq1_part1_0_rr <= \$252 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$253 ;
+    rq1_x1_1 <= \$253 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$254 ;
+    rq1_m1_1 <= \$254 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$255 ;
+    rq1_part1_1 <= \$255 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$256 ;
+    rq1_part1_1_r <= \$256 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$257 ;
+    rq1_part1_1_rr <= \$257 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$258 ;
+    rq1_prod <= \$258 ;
   always @(posedge clk)
-    rq2_x <= \$259 ;
+    rq1_floor <= \$259 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$260 ;
+    rq1_above <= \$260 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$261 ;
+    rq1_tie <= \$261 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$262 ;
+    rq1_code <= \$262 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$263 ;
+    rq2_mult_1 <= \$263 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$264 ;
+    rq2_mult_2 <= \$264 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$265 ;
+    rq2_mult_3 <= \$265 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$266 ;
+    rq2_mult_4 <= \$266 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$267 ;
+    rq2_mult_5 <= \$267 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$268 ;
+    rq2_mult_6 <= \$268 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$269 ;
+    rq2_mult_7 <= \$269 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$270 ;
+    rq2_mult_8 <= \$270 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$271 ;
+    rq2_x <= \$271 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$272 ;
+    rq2_x0_0 <= \$272 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$273 ;
+    rq2_m0_0 <= \$273 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$274 ;
+    rq2_part0_0 <= \$274 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$275 ;
+    rq2_part0_0_r <= \$275 ;
   always @(posedge clk)
-    rq2_prod <= \$276 ;
+    rq2_part0_0_rr <= \$276 ;
   always @(posedge clk)
-    rq2_floor <= \$277 ;
+    rq2_x0_1 <= \$277 ;
   always @(posedge clk)
-    rq2_above <= \$278 ;
+    rq2_m0_1 <= \$278 ;
   always @(posedge clk)
-    rq2_tie <= \$279 ;
+    rq2_part0_1 <= \$279 ;
   always @(posedge clk)
-    rq2_code <= \$280 ;
+    rq2_part0_1_r <= \$280 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$281 ;
+    rq2_part0_1_rr <= \$281 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$282 ;
+    rq2_x1_0 <= \$282 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$283 ;
+    rq2_m1_0 <= \$283 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$284 ;
+    rq2_part1_0 <= \$284 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$285 ;
+    rq2_part1_0_r <= \$285 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$286 ;
+    rq2_part1_0_rr <= \$286 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$287 ;
+    rq2_x1_1 <= \$287 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$288 ;
+    rq2_m1_1 <= \$288 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$289 ;
+    rq2_part1_1 <= \$289 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$290 ;
+    rq2_part1_1_r <= \$290 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$291 ;
+    rq2_part1_1_rr <= \$291 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$292 ;
+    rq2_prod <= \$292 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$293 ;
+    rq2_floor <= \$293 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$294 ;
+    rq2_above <= \$294 ;
   always @(posedge clk)
-    rq3_half_1 <= \$295 ;
+    rq2_tie <= \$295 ;
   always @(posedge clk)
-    rq3_half_2 <= \$296 ;
+    rq2_code <= \$296 ;
   always @(posedge clk)
-    rq3_half_3 <= \$297 ;
+    rq3_mult_1 <= \$297 ;
   always @(posedge clk)
-    rq3_half_4 <= \$298 ;
+    rq3_mult_2 <= \$298 ;
   always @(posedge clk)
-    rq3_half_5 <= \$299 ;
+    rq3_mult_3 <= \$299 ;
   always @(posedge clk)
-    rq3_half_6 <= \$300 ;
+    rq3_mult_4 <= \$300 ;
   always @(posedge clk)
-    rq3_half_7 <= \$301 ;
+    rq3_mult_5 <= \$301 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$302 ;
+    rq3_mult_6 <= \$302 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$303 ;
+    rq3_mult_7 <= \$303 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$304 ;
+    rq3_mult_8 <= \$304 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$305 ;
+    rq3_shift_1 <= \$305 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$306 ;
+    rq3_shift_2 <= \$306 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$307 ;
+    rq3_shift_3 <= \$307 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$308 ;
+    rq3_shift_4 <= \$308 ;
   always @(posedge clk)
-    rq3_x <= \$309 ;
+    rq3_shift_5 <= \$309 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$310 ;
+    rq3_shift_6 <= \$310 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$311 ;
+    rq3_shift_7 <= \$311 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$312 ;
+    rq3_shift_8 <= \$312 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$313 ;
+    rq3_half_1 <= \$313 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$314 ;
+    rq3_half_2 <= \$314 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$315 ;
+    rq3_half_3 <= \$315 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$316 ;
+    rq3_half_4 <= \$316 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$317 ;
+    rq3_half_5 <= \$317 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$318 ;
+    rq3_half_6 <= \$318 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$319 ;
+    rq3_half_7 <= \$319 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$320 ;
+    rq3_half_8 <= \$320 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$321 ;
+    rq3_mask_1 <= \$321 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$322 ;
+    rq3_mask_2 <= \$322 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$323 ;
+    rq3_mask_3 <= \$323 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$324 ;
+    rq3_mask_4 <= \$324 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$325 ;
+    rq3_mask_5 <= \$325 ;
   always @(posedge clk)
-    rq3_prod <= \$326 ;
+    rq3_mask_6 <= \$326 ;
   always @(posedge clk)
-    rq3_floor <= \$327 ;
+    rq3_mask_7 <= \$327 ;
   always @(posedge clk)
-    rq3_above <= \$328 ;
+    rq3_mask_8 <= \$328 ;
   always @(posedge clk)
-    rq3_tie <= \$329 ;
+    rq3_x <= \$329 ;
   always @(posedge clk)
-    rq3_code <= \$330 ;
+    rq3_x0_0 <= \$330 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$331 ;
+    rq3_m0_0 <= \$331 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$332 ;
+    rq3_part0_0 <= \$332 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$333 ;
+    rq3_part0_0_r <= \$333 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$334 ;
+    rq3_part0_0_rr <= \$334 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$335 ;
+    rq3_x0_1 <= \$335 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$336 ;
+    rq3_m0_1 <= \$336 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$337 ;
+    rq3_part0_1 <= \$337 ;
   always @(posedge clk)
-    rq4_x <= \$338 ;
+    rq3_part0_1_r <= \$338 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$339 ;
+    rq3_part0_1_rr <= \$339 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$340 ;
+    rq3_x1_0 <= \$340 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$341 ;
+    rq3_m1_0 <= \$341 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$342 ;
+    rq3_part1_0 <= \$342 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$343 ;
+    rq3_part1_0_r <= \$343 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$344 ;
+    rq3_part1_0_rr <= \$344 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$345 ;
+    rq3_x1_1 <= \$345 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$346 ;
+    rq3_m1_1 <= \$346 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$347 ;
+    rq3_part1_1 <= \$347 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$348 ;
+    rq3_part1_1_r <= \$348 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$349 ;
+    rq3_part1_1_rr <= \$349 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$350 ;
+    rq3_prod <= \$350 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$351 ;
+    rq3_floor <= \$351 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$352 ;
+    rq3_above <= \$352 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$353 ;
+    rq3_tie <= \$353 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$354 ;
+    rq3_code <= \$354 ;
   always @(posedge clk)
-    rq4_prod <= \$355 ;
+    rq4_mult_1 <= \$355 ;
   always @(posedge clk)
-    rq4_floor <= \$356 ;
+    rq4_mult_2 <= \$356 ;
   always @(posedge clk)
-    rq4_above <= \$357 ;
+    rq4_mult_3 <= \$357 ;
   always @(posedge clk)
-    rq4_tie <= \$358 ;
+    rq4_mult_4 <= \$358 ;
   always @(posedge clk)
-    rq4_code <= \$359 ;
+    rq4_mult_5 <= \$359 ;
   always @(posedge clk)
-    q_owed <= \$360 ;
+    rq4_mult_6 <= \$360 ;
   always @(posedge clk)
-    \$signature__addr  <= \$361 ;
+    rq4_mult_7 <= \$361 ;
   always @(posedge clk)
-    rport__addr <= \$362 ;
+    rq4_mult_8 <= \$362 ;
   always @(posedge clk)
-    q_stored <= \$363 ;
+    rq4_x <= \$363 ;
   always @(posedge clk)
-    o__valid <= \$364 ;
+    rq4_x0_0 <= \$364 ;
   always @(posedge clk)
-    o__payload <= \$365 ;
+    rq4_m0_0 <= \$365 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$366 ;
+  always @(posedge clk)
+    rq4_part0_0_r <= \$367 ;
+  always @(posedge clk)
+    rq4_part0_0_rr <= \$368 ;
+  always @(posedge clk)
+    rq4_x0_1 <= \$369 ;
+  always @(posedge clk)
+    rq4_m0_1 <= \$370 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$371 ;
+  always @(posedge clk)
+    rq4_part0_1_r <= \$372 ;
+  always @(posedge clk)
+    rq4_part0_1_rr <= \$373 ;
+  always @(posedge clk)
+    rq4_x1_0 <= \$374 ;
+  always @(posedge clk)
+    rq4_m1_0 <= \$375 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$376 ;
+  always @(posedge clk)
+    rq4_part1_0_r <= \$377 ;
+  always @(posedge clk)
+    rq4_part1_0_rr <= \$378 ;
+  always @(posedge clk)
+    rq4_x1_1 <= \$379 ;
+  always @(posedge clk)
+    rq4_m1_1 <= \$380 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$381 ;
+  always @(posedge clk)
+    rq4_part1_1_r <= \$382 ;
+  always @(posedge clk)
+    rq4_part1_1_rr <= \$383 ;
+  always @(posedge clk)
+    rq4_prod <= \$384 ;
+  always @(posedge clk)
+    rq4_floor <= \$385 ;
+  always @(posedge clk)
+    rq4_above <= \$386 ;
+  always @(posedge clk)
+    rq4_tie <= \$387 ;
+  always @(posedge clk)
+    rq4_code <= \$388 ;
+  always @(posedge clk)
+    q_owed <= \$389 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$390  = \$signature__addr ;
+    if (\$155 ) begin
+      \$390  = \$158 [3:0];
+    end
+    if (rst) begin
+      \$390  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$391  = rport__addr;
+    if (\$162 ) begin
+      \$391  = \$165 [3:0];
+    end
+    if (rst) begin
+      \$391  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$392  = \$178 [3:0];
+    if (rst) begin
+      \$392  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$393  = o__valid;
+    if (\$180 ) begin
+      \$393  = \$182 ;
+    end
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$394  = o__payload;
+    if (\$180 ) begin
+      \$394  = \$184 ;
+    end
+    if (rst) begin
+      \$394  = 40'h0000000000;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -11582,142 +11940,142 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = \$32 ;
+    \$194  = rq_valid_8;
     if (rst) begin
-      \$194  = 25'h0000000;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = rq0_mult_1;
+    \$195  = \$32 ;
     if (rst) begin
       \$195  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rq0_mult_2;
+    \$196  = rq0_mult_1;
     if (rst) begin
       \$196  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = rq0_mult_3;
+    \$197  = rq0_mult_2;
     if (rst) begin
       \$197  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rq0_mult_4;
+    \$198  = rq0_mult_3;
     if (rst) begin
       \$198  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = rq0_mult_5;
+    \$199  = rq0_mult_4;
     if (rst) begin
       \$199  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = rq0_mult_6;
+    \$200  = rq0_mult_5;
     if (rst) begin
       \$200  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = i__payload[22:0];
+    \$201  = rq0_mult_6;
     if (rst) begin
-      \$201  = 23'h000000;
+      \$201  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = rq0_x[16:0];
+    \$202  = rq0_mult_7;
     if (rst) begin
-      \$202  = 17'h00000;
+      \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = rq0_mult_1[16:0];
+    \$203  = i__payload[22:0];
     if (rst) begin
-      \$203  = 17'h00000;
+      \$203  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = \$33 ;
+    \$204  = rq0_x[16:0];
     if (rst) begin
-      \$204  = 34'h000000000;
+      \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = rq0_part0_0;
+    \$205  = rq0_mult_1[16:0];
     if (rst) begin
-      \$205  = 34'h000000000;
+      \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = rq0_x[16:0];
+    \$206  = \$33 ;
     if (rst) begin
-      \$206  = 17'h00000;
+      \$206  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = rq0_mult_1[24:17];
+    \$207  = rq0_part0_0;
     if (rst) begin
-      \$207  = 8'h00;
+      \$207  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = \$34 ;
+    \$208  = rq0_part0_0_r;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = rq0_part0_1;
+    \$209  = rq0_x[16:0];
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = rq0_x[22:17];
+    \$210  = rq0_mult_1[24:17];
     if (rst) begin
-      \$210  = 6'h00;
+      \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = rq0_mult_1[16:0];
+    \$211  = \$34 ;
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = \$35 ;
+    \$212  = rq0_part0_1;
     if (rst) begin
-      \$212  = 23'h000000;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = rq0_part1_0;
+    \$213  = rq0_part0_1_r;
     if (rst) begin
-      \$213  = 23'h000000;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
@@ -11729,205 +12087,205 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rq0_mult_1[24:17];
+    \$215  = rq0_mult_1[16:0];
     if (rst) begin
-      \$215  = 8'h00;
+      \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = \$36 ;
+    \$216  = \$35 ;
     if (rst) begin
-      \$216  = 14'h0000;
+      \$216  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = rq0_part1_1;
+    \$217  = rq0_part1_0;
     if (rst) begin
-      \$217  = 14'h0000;
+      \$217  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = \$44 [47:0];
+    \$218  = rq0_part1_0_r;
     if (rst) begin
-      \$218  = 48'h000000000000;
+      \$218  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = \$45 ;
+    \$219  = rq0_x[22:17];
     if (rst) begin
-      \$219  = 48'h000000000000;
+      \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = \$46 ;
+    \$220  = rq0_mult_1[24:17];
     if (rst) begin
-      \$220  = 1'h0;
+      \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = \$49 ;
+    \$221  = \$36 ;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = \$53 ;
+    \$222  = rq0_part1_1;
     if (rst) begin
-      \$222  = 50'h0000000000000;
+      \$222  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = \$54 ;
+    \$223  = rq0_part1_1_r;
     if (rst) begin
-      \$223  = 25'h0000000;
+      \$223  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = rq1_mult_1;
+    \$224  = \$44 [47:0];
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = rq1_mult_2;
+    \$225  = \$45 ;
     if (rst) begin
-      \$225  = 25'h0000000;
+      \$225  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = rq1_mult_3;
+    \$226  = \$46 ;
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = rq1_mult_4;
+    \$227  = \$49 ;
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = rq1_mult_5;
+    \$228  = \$53 ;
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = rq1_mult_6;
+    \$229  = \$54 ;
     if (rst) begin
       \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = i__payload[45:23];
+    \$230  = rq1_mult_1;
     if (rst) begin
-      \$230  = 23'h000000;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = rq1_x[16:0];
+    \$231  = rq1_mult_2;
     if (rst) begin
-      \$231  = 17'h00000;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = rq1_mult_1[16:0];
+    \$232  = rq1_mult_3;
     if (rst) begin
-      \$232  = 17'h00000;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$55 ;
+    \$233  = rq1_mult_4;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rq1_part0_0;
+    \$234  = rq1_mult_5;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = rq1_x[16:0];
+    \$235  = rq1_mult_6;
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = rq1_mult_1[24:17];
+    \$236  = rq1_mult_7;
     if (rst) begin
-      \$236  = 8'h00;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$56 ;
+    \$237  = i__payload[45:23];
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$237  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = rq1_part0_1;
+    \$238  = rq1_x[16:0];
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = rq1_x[22:17];
+    \$239  = rq1_mult_1[16:0];
     if (rst) begin
-      \$239  = 6'h00;
+      \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = rq1_mult_1[16:0];
+    \$240  = \$55 ;
     if (rst) begin
-      \$240  = 17'h00000;
+      \$240  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$57 ;
+    \$241  = rq1_part0_0;
     if (rst) begin
-      \$241  = 23'h000000;
+      \$241  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = rq1_part1_0;
+    \$242  = rq1_part0_0_r;
     if (rst) begin
-      \$242  = 23'h000000;
+      \$242  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = rq1_x[22:17];
+    \$243  = rq1_x[16:0];
     if (rst) begin
-      \$243  = 6'h00;
+      \$243  = 17'h00000;
     end
   end
   always @* begin
@@ -11939,861 +12297,1017 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$58 ;
+    \$245  = \$56 ;
     if (rst) begin
-      \$245  = 14'h0000;
+      \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = rq1_part1_1;
+    \$246  = rq1_part0_1;
     if (rst) begin
-      \$246  = 14'h0000;
+      \$246  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$66 [47:0];
+    \$247  = rq1_part0_1_r;
     if (rst) begin
-      \$247  = 48'h000000000000;
+      \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$67 ;
+    \$248  = rq1_x[22:17];
     if (rst) begin
-      \$248  = 48'h000000000000;
+      \$248  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$68 ;
+    \$249  = rq1_mult_1[16:0];
     if (rst) begin
-      \$249  = 1'h0;
+      \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$71 ;
+    \$250  = \$57 ;
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$75 ;
+    \$251  = rq1_part1_0;
     if (rst) begin
-      \$251  = 50'h0000000000000;
+      \$251  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$76 ;
+    \$252  = rq1_part1_0_r;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = rq2_mult_1;
+    \$253  = rq1_x[22:17];
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = rq2_mult_2;
+    \$254  = rq1_mult_1[24:17];
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = rq2_mult_3;
+    \$255  = \$58 ;
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = rq2_mult_4;
+    \$256  = rq1_part1_1;
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = rq2_mult_5;
+    \$257  = rq1_part1_1_r;
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = rq2_mult_6;
+    \$258  = \$66 [47:0];
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = i__payload[68:46];
+    \$259  = \$67 ;
     if (rst) begin
-      \$259  = 23'h000000;
+      \$259  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = rq2_x[16:0];
+    \$260  = \$68 ;
     if (rst) begin
-      \$260  = 17'h00000;
+      \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = rq2_mult_1[16:0];
+    \$261  = \$71 ;
     if (rst) begin
-      \$261  = 17'h00000;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = \$77 ;
+    \$262  = \$75 ;
     if (rst) begin
-      \$262  = 34'h000000000;
+      \$262  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = rq2_part0_0;
+    \$263  = \$76 ;
     if (rst) begin
-      \$263  = 34'h000000000;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = rq2_x[16:0];
+    \$264  = rq2_mult_1;
     if (rst) begin
-      \$264  = 17'h00000;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = rq2_mult_1[24:17];
+    \$265  = rq2_mult_2;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = \$78 ;
+    \$266  = rq2_mult_3;
     if (rst) begin
       \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = rq2_part0_1;
+    \$267  = rq2_mult_4;
     if (rst) begin
       \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = rq2_x[22:17];
+    \$268  = rq2_mult_5;
     if (rst) begin
-      \$268  = 6'h00;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = rq2_mult_1[16:0];
+    \$269  = rq2_mult_6;
     if (rst) begin
-      \$269  = 17'h00000;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = \$79 ;
+    \$270  = rq2_mult_7;
     if (rst) begin
-      \$270  = 23'h000000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = rq2_part1_0;
+    \$271  = i__payload[68:46];
     if (rst) begin
       \$271  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = rq2_x[22:17];
+    \$272  = rq2_x[16:0];
     if (rst) begin
-      \$272  = 6'h00;
+      \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = rq2_mult_1[24:17];
+    \$273  = rq2_mult_1[16:0];
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = \$80 ;
+    \$274  = \$77 ;
     if (rst) begin
-      \$274  = 14'h0000;
+      \$274  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = rq2_part1_1;
+    \$275  = rq2_part0_0;
     if (rst) begin
-      \$275  = 14'h0000;
+      \$275  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = \$88 [47:0];
+    \$276  = rq2_part0_0_r;
     if (rst) begin
-      \$276  = 48'h000000000000;
+      \$276  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = \$89 ;
+    \$277  = rq2_x[16:0];
     if (rst) begin
-      \$277  = 48'h000000000000;
+      \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = \$90 ;
+    \$278  = rq2_mult_1[24:17];
     if (rst) begin
-      \$278  = 1'h0;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = \$93 ;
+    \$279  = \$78 ;
     if (rst) begin
-      \$279  = 1'h0;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = \$97 ;
+    \$280  = rq2_part0_1;
     if (rst) begin
-      \$280  = 50'h0000000000000;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = \$98 ;
+    \$281  = rq2_part0_1_r;
     if (rst) begin
       \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = rq3_mult_1;
+    \$282  = rq2_x[22:17];
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = rq3_mult_2;
+    \$283  = rq2_mult_1[16:0];
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = rq3_mult_3;
+    \$284  = \$79 ;
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = rq3_mult_4;
+    \$285  = rq2_part1_0;
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = rq3_mult_5;
+    \$286  = rq2_part1_0_r;
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = rq3_mult_6;
+    \$287  = rq2_x[22:17];
     if (rst) begin
-      \$287  = 25'h0000000;
+      \$287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = \$99 ;
+    \$288  = rq2_mult_1[24:17];
     if (rst) begin
-      \$288  = 6'h00;
+      \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = rq3_shift_1;
+    \$289  = \$80 ;
     if (rst) begin
-      \$289  = 6'h00;
+      \$289  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = rq3_shift_2;
+    \$290  = rq2_part1_1;
     if (rst) begin
-      \$290  = 6'h00;
+      \$290  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = rq3_shift_3;
+    \$291  = rq2_part1_1_r;
     if (rst) begin
-      \$291  = 6'h00;
+      \$291  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = rq3_shift_4;
+    \$292  = \$88 [47:0];
     if (rst) begin
-      \$292  = 6'h00;
+      \$292  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = rq3_shift_5;
+    \$293  = \$89 ;
     if (rst) begin
-      \$293  = 6'h00;
+      \$293  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = rq3_shift_6;
+    \$294  = \$90 ;
     if (rst) begin
-      \$294  = 6'h00;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = \$100 ;
+    \$295  = \$93 ;
     if (rst) begin
-      \$295  = 34'h000000000;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = rq3_half_1;
+    \$296  = \$97 ;
     if (rst) begin
-      \$296  = 34'h000000000;
+      \$296  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = rq3_half_2;
+    \$297  = \$98 ;
     if (rst) begin
-      \$297  = 34'h000000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = rq3_half_3;
+    \$298  = rq3_mult_1;
     if (rst) begin
-      \$298  = 34'h000000000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = rq3_half_4;
+    \$299  = rq3_mult_2;
     if (rst) begin
-      \$299  = 34'h000000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = rq3_half_5;
+    \$300  = rq3_mult_3;
     if (rst) begin
-      \$300  = 34'h000000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = rq3_half_6;
+    \$301  = rq3_mult_4;
     if (rst) begin
-      \$301  = 34'h000000000;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = \$101 ;
+    \$302  = rq3_mult_5;
     if (rst) begin
-      \$302  = 34'h000000000;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = rq3_mask_1;
+    \$303  = rq3_mult_6;
     if (rst) begin
-      \$303  = 34'h000000000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = rq3_mask_2;
+    \$304  = rq3_mult_7;
     if (rst) begin
-      \$304  = 34'h000000000;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = rq3_mask_3;
+    \$305  = \$99 ;
     if (rst) begin
-      \$305  = 34'h000000000;
+      \$305  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = rq3_mask_4;
+    \$306  = rq3_shift_1;
     if (rst) begin
-      \$306  = 34'h000000000;
+      \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = rq3_mask_5;
+    \$307  = rq3_shift_2;
     if (rst) begin
-      \$307  = 34'h000000000;
+      \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = rq3_mask_6;
+    \$308  = rq3_shift_3;
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = i__payload[91:69];
+    \$309  = rq3_shift_4;
     if (rst) begin
-      \$309  = 23'h000000;
+      \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = rq3_x[16:0];
+    \$310  = rq3_shift_5;
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = rq3_mult_1[16:0];
+    \$311  = rq3_shift_6;
     if (rst) begin
-      \$311  = 17'h00000;
+      \$311  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = \$102 ;
+    \$312  = rq3_shift_7;
     if (rst) begin
-      \$312  = 34'h000000000;
+      \$312  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = rq3_part0_0;
+    \$313  = \$100 ;
     if (rst) begin
       \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = rq3_x[16:0];
+    \$314  = rq3_half_1;
     if (rst) begin
-      \$314  = 17'h00000;
+      \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = rq3_mult_1[24:17];
+    \$315  = rq3_half_2;
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = \$103 ;
+    \$316  = rq3_half_3;
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = rq3_part0_1;
+    \$317  = rq3_half_4;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = rq3_x[22:17];
+    \$318  = rq3_half_5;
     if (rst) begin
-      \$318  = 6'h00;
+      \$318  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = rq3_mult_1[16:0];
+    \$319  = rq3_half_6;
     if (rst) begin
-      \$319  = 17'h00000;
+      \$319  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = \$104 ;
+    \$320  = rq3_half_7;
     if (rst) begin
-      \$320  = 23'h000000;
+      \$320  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = rq3_part1_0;
+    \$321  = \$101 ;
     if (rst) begin
-      \$321  = 23'h000000;
+      \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = rq3_x[22:17];
+    \$322  = rq3_mask_1;
     if (rst) begin
-      \$322  = 6'h00;
+      \$322  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = rq3_mult_1[24:17];
+    \$323  = rq3_mask_2;
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = \$105 ;
+    \$324  = rq3_mask_3;
     if (rst) begin
-      \$324  = 14'h0000;
+      \$324  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = rq3_part1_1;
+    \$325  = rq3_mask_4;
     if (rst) begin
-      \$325  = 14'h0000;
+      \$325  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = \$113 [47:0];
+    \$326  = rq3_mask_5;
     if (rst) begin
-      \$326  = 48'h000000000000;
+      \$326  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = \$114 ;
+    \$327  = rq3_mask_6;
     if (rst) begin
-      \$327  = 48'h000000000000;
+      \$327  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = \$115 ;
+    \$328  = rq3_mask_7;
     if (rst) begin
-      \$328  = 1'h0;
+      \$328  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = \$118 ;
+    \$329  = i__payload[91:69];
     if (rst) begin
-      \$329  = 1'h0;
+      \$329  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = \$122 ;
+    \$330  = rq3_x[16:0];
     if (rst) begin
-      \$330  = 50'h0000000000000;
+      \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = \$123 ;
+    \$331  = rq3_mult_1[16:0];
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = rq4_mult_1;
+    \$332  = \$102 ;
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = rq4_mult_2;
+    \$333  = rq3_part0_0;
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = rq4_mult_3;
+    \$334  = rq3_part0_0_r;
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = rq4_mult_4;
+    \$335  = rq3_x[16:0];
     if (rst) begin
-      \$335  = 25'h0000000;
+      \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = rq4_mult_5;
+    \$336  = rq3_mult_1[24:17];
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = rq4_mult_6;
+    \$337  = \$103 ;
     if (rst) begin
       \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = i__payload[114:92];
+    \$338  = rq3_part0_1;
     if (rst) begin
-      \$338  = 23'h000000;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = rq4_x[16:0];
+    \$339  = rq3_part0_1_r;
     if (rst) begin
-      \$339  = 17'h00000;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$340  = rq4_mult_1[16:0];
+    \$340  = rq3_x[22:17];
     if (rst) begin
-      \$340  = 17'h00000;
+      \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$341  = \$124 ;
+    \$341  = rq3_mult_1[16:0];
     if (rst) begin
-      \$341  = 34'h000000000;
+      \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$342  = rq4_part0_0;
+    \$342  = \$104 ;
     if (rst) begin
-      \$342  = 34'h000000000;
+      \$342  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$343  = rq4_x[16:0];
+    \$343  = rq3_part1_0;
     if (rst) begin
-      \$343  = 17'h00000;
+      \$343  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = rq4_mult_1[24:17];
+    \$344  = rq3_part1_0_r;
     if (rst) begin
-      \$344  = 8'h00;
+      \$344  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = \$125 ;
+    \$345  = rq3_x[22:17];
     if (rst) begin
-      \$345  = 25'h0000000;
+      \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = rq4_part0_1;
+    \$346  = rq3_mult_1[24:17];
     if (rst) begin
-      \$346  = 25'h0000000;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = rq4_x[22:17];
+    \$347  = \$105 ;
     if (rst) begin
-      \$347  = 6'h00;
+      \$347  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = rq4_mult_1[16:0];
+    \$348  = rq3_part1_1;
     if (rst) begin
-      \$348  = 17'h00000;
+      \$348  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = \$126 ;
+    \$349  = rq3_part1_1_r;
     if (rst) begin
-      \$349  = 23'h000000;
+      \$349  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = rq4_part1_0;
+    \$350  = \$113 [47:0];
     if (rst) begin
-      \$350  = 23'h000000;
+      \$350  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = rq4_x[22:17];
+    \$351  = \$114 ;
     if (rst) begin
-      \$351  = 6'h00;
+      \$351  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = rq4_mult_1[24:17];
+    \$352  = \$115 ;
     if (rst) begin
-      \$352  = 8'h00;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = \$127 ;
+    \$353  = \$118 ;
     if (rst) begin
-      \$353  = 14'h0000;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$354  = rq4_part1_1;
+    \$354  = \$122 ;
     if (rst) begin
-      \$354  = 14'h0000;
+      \$354  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = \$135 [47:0];
+    \$355  = \$123 ;
     if (rst) begin
-      \$355  = 48'h000000000000;
+      \$355  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = \$136 ;
+    \$356  = rq4_mult_1;
     if (rst) begin
-      \$356  = 48'h000000000000;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = \$137 ;
+    \$357  = rq4_mult_2;
     if (rst) begin
-      \$357  = 1'h0;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = \$140 ;
+    \$358  = rq4_mult_3;
     if (rst) begin
-      \$358  = 1'h0;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = \$144 ;
+    \$359  = rq4_mult_4;
     if (rst) begin
-      \$359  = 50'h0000000000000;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = \$148 [3:0];
+    \$360  = rq4_mult_5;
     if (rst) begin
-      \$360  = 4'h0;
+      \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = \$signature__addr ;
-    if (\$155 ) begin
-      \$361  = \$158 [2:0];
-    end
+    \$361  = rq4_mult_6;
     if (rst) begin
-      \$361  = 3'h0;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$362  = rport__addr;
-    if (\$162 ) begin
-      \$362  = \$165 [2:0];
-    end
+    \$362  = rq4_mult_7;
     if (rst) begin
-      \$362  = 3'h0;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$363  = \$178 [3:0];
+    \$363  = i__payload[114:92];
     if (rst) begin
-      \$363  = 4'h0;
+      \$363  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = o__valid;
-    if (\$180 ) begin
-      \$364  = \$182 ;
-    end
+    \$364  = rq4_x[16:0];
     if (rst) begin
-      \$364  = 1'h0;
+      \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = o__payload;
-    if (\$180 ) begin
-      \$365  = \$184 ;
-    end
+    \$365  = rq4_mult_1[16:0];
     if (rst) begin
-      \$365  = 40'h0000000000;
+      \$365  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$366  = \$124 ;
+    if (rst) begin
+      \$366  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$367  = rq4_part0_0;
+    if (rst) begin
+      \$367  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$368  = rq4_part0_0_r;
+    if (rst) begin
+      \$368  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$369  = rq4_x[16:0];
+    if (rst) begin
+      \$369  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$370  = rq4_mult_1[24:17];
+    if (rst) begin
+      \$370  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$371  = \$125 ;
+    if (rst) begin
+      \$371  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$372  = rq4_part0_1;
+    if (rst) begin
+      \$372  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$373  = rq4_part0_1_r;
+    if (rst) begin
+      \$373  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$374  = rq4_x[22:17];
+    if (rst) begin
+      \$374  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$375  = rq4_mult_1[16:0];
+    if (rst) begin
+      \$375  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$376  = \$126 ;
+    if (rst) begin
+      \$376  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$377  = rq4_part1_0;
+    if (rst) begin
+      \$377  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$378  = rq4_part1_0_r;
+    if (rst) begin
+      \$378  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$379  = rq4_x[22:17];
+    if (rst) begin
+      \$379  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$380  = rq4_mult_1[24:17];
+    if (rst) begin
+      \$380  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$381  = \$127 ;
+    if (rst) begin
+      \$381  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$382  = rq4_part1_1;
+    if (rst) begin
+      \$382  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$383  = rq4_part1_1_r;
+    if (rst) begin
+      \$383  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$384  = \$135 [47:0];
+    if (rst) begin
+      \$384  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$385  = \$136 ;
+    if (rst) begin
+      \$385  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$386  = \$137 ;
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$387  = \$140 ;
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$388  = \$144 ;
+    if (rst) begin
+      \$388  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$389  = \$148 [3:0];
+    if (rst) begin
+      \$389  = 4'h0;
     end
   end
   assign i__ready = q_room;
@@ -12829,35 +13343,35 @@ module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign rq4_rem[47:34] = 14'h0000;
   assign rq4_rem[33:0] = rq4_prod[33:0];
   assign \$28  = group;
-  assign \$37  = { 1'h0, rq0_part0_0_r };
-  assign \$39  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$41  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$43  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
+  assign \$37  = { 1'h0, rq0_part0_0_rr };
+  assign \$39  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$41  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$43  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
   assign \$45  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
   assign \$48  = 1'h1;
   assign \$49  = \$47 ;
-  assign \$59  = { 1'h0, rq1_part0_0_r };
-  assign \$61  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$63  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
-  assign \$65  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
+  assign \$59  = { 1'h0, rq1_part0_0_rr };
+  assign \$61  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$63  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$65  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
   assign \$67  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
   assign \$70  = 1'h1;
   assign \$71  = \$69 ;
-  assign \$81  = { 1'h0, rq2_part0_0_r };
-  assign \$83  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$85  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
-  assign \$87  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
+  assign \$81  = { 1'h0, rq2_part0_0_rr };
+  assign \$83  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$85  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$87  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
   assign \$89  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
   assign \$92  = 1'h1;
   assign \$93  = \$91 ;
-  assign \$106  = { 1'h0, rq3_part0_0_r };
-  assign \$108  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$110  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
-  assign \$112  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
-  assign \$128  = { 1'h0, rq4_part0_0_r };
-  assign \$130  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
-  assign \$132  = { rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r, 17'h00000 };
-  assign \$134  = { rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r, 34'h000000000 };
+  assign \$106  = { 1'h0, rq3_part0_0_rr };
+  assign \$108  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$110  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$112  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$128  = { 1'h0, rq4_part0_0_rr };
+  assign \$130  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$132  = { rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr, 17'h00000 };
+  assign \$134  = { rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr, 34'h000000000 };
   assign \$136  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
   assign \$139  = 1'h1;
   assign \$140  = \$138 ;

@@ -5798,24 +5798,30 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$1 ;
   wire \$10 ;
   reg \$100 ;
-  reg [2:0] \$101 ;
+  reg \$101 ;
   reg \$102 ;
-  reg \$103 ;
+  reg [2:0] \$103 ;
   reg \$104 ;
-  reg [2:0] \$105 ;
+  reg \$105 ;
   reg \$106 ;
-  reg \$107 ;
+  reg [2:0] \$107 ;
   reg \$108 ;
-  reg [2:0] \$109 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [20:0] \$110 ;
-  reg [3:0] \$111 ;
-  reg [2:0] \$112 ;
-  reg [2:0] \$113 ;
-  reg [2:0] \$114 ;
-  reg \$115 ;
+  reg \$110 ;
+  reg [2:0] \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg [2:0] \$115 ;
   reg [20:0] \$116 ;
+  reg [3:0] \$117 ;
+  reg [2:0] \$118 ;
+  reg [2:0] \$119 ;
   wire \$12 ;
+  reg [3:0] \$120 ;
+  reg \$121 ;
+  reg [20:0] \$122 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -5865,13 +5871,13 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [3:0] \$58 ;
+  wire [4:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire [4:0] \$63 ;
+  wire [5:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -5893,24 +5899,24 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$80 ;
   reg \$81 ;
   reg [2:0] \$82 ;
-  reg [6:0] \$83 ;
-  reg [7:0] \$84 ;
-  reg [8:0] \$85 ;
+  reg [7:0] \$83 ;
+  reg [6:0] \$84 ;
+  reg [6:0] \$85 ;
   reg [7:0] \$86 ;
-  reg [16:0] \$87 ;
-  reg [16:0] \$88 ;
-  reg [20:0] \$89 ;
+  reg [8:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg [16:0] \$89 ;
   wire [21:0] \$9 ;
-  reg \$90 ;
-  reg \$91 ;
+  reg [16:0] \$90 ;
+  reg [20:0] \$91 ;
   reg \$92 ;
-  reg [2:0] \$93 ;
+  reg \$93 ;
   reg \$94 ;
-  reg \$95 ;
+  reg [2:0] \$95 ;
   reg \$96 ;
-  reg [2:0] \$97 ;
+  reg \$97 ;
   reg \$98 ;
-  reg \$99 ;
+  reg [2:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -5927,6 +5933,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -5943,6 +5950,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
@@ -5950,6 +5958,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
+  reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [20:0] o__payload;
   reg [20:0] o__payload = 21'h000000;
@@ -5969,7 +5978,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -5980,22 +5989,25 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$67 ;
+  wire [20:0] \rport__data$73 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t_mid = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
+  reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -6020,7 +6032,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [20:0] queue [6:0];
+  reg [20:0] queue [7:0];
   initial begin
     queue[0] = 21'h000000;
     queue[1] = 21'h000000;
@@ -6029,12 +6041,13 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 21'h000000;
     queue[5] = 21'h000000;
     queue[6] = 21'h000000;
+    queue[7] = 21'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [20:0];
   end
-  assign \rport__data$67  = queue[\rport__addr$30 ];
+  assign \rport__data$73  = queue[\rport__addr$30 ];
   reg [7:0] rom0 [70:0];
   initial begin
     rom0[0] = 8'ha8;
@@ -6114,7 +6127,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -6124,9 +6137,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v6 & last6;
+  assign \$10  = v7 & last7;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -6144,7 +6157,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$29  = q_owed + \$28 ;
   assign \$30  = o__valid & o__ready;
   assign \$31  = \$29  - \$30 ;
-  assign \$32  = v6 & last6;
+  assign \$32  = v7 & last7;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
   assign \$35  = | q_stored;
@@ -6152,17 +6165,17 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$37  = \$34  & \$36 ;
   assign \$38  = ~ \$37 ;
   assign \$39  = \$32  & \$38 ;
-  assign \$40  = \$signature__addr$27  == 3'h6;
+  assign \$40  = \$signature__addr$27  == 3'h7;
   assign \$41  = \$signature__addr$27  + 1'h1;
   assign \$42  = \$40  ? 4'h0 : \$41 ;
   assign \$43  = ~ o__valid;
   assign \$44  = \$43  | o__ready;
   assign \$45  = | q_stored;
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = \rport__addr$30  == 3'h6;
+  assign \$47  = \rport__addr$30  == 3'h7;
   assign \$48  = \rport__addr$30  + 1'h1;
   assign \$49  = \$47  ? 4'h0 : \$48 ;
-  assign \$50  = v6 & last6;
+  assign \$50  = v7 & last7;
   assign \$51  = ~ o__valid;
   assign \$52  = \$51  | o__ready;
   assign \$53  = | q_stored;
@@ -6179,10 +6192,10 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$64  = ~ o__valid;
   assign \$65  = \$64  | o__ready;
   assign \$66  = | q_stored;
-  assign \$67  = v6 & last6;
+  assign \$67  = v7 & last7;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = | q_stored;
-  assign \$70  = \$69  ? \rport__data$67  : \$9 [20:0];
+  assign \$70  = \$69  ? \rport__data$73  : \$9 [20:0];
   always @(posedge clk)
     nf_t <= \$71 ;
   always @(posedge clk)
@@ -6208,77 +6221,89 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$82 ;
   always @(posedge clk)
-    port__addr <= \$83 ;
+    x_mid <= \$83 ;
   always @(posedge clk)
-    x0_0 <= \$84 ;
+    t_mid <= \$84 ;
   always @(posedge clk)
-    xoff0_0 <= \$85 ;
+    port__addr <= \$85 ;
   always @(posedge clk)
-    w0_0 <= \$86 ;
+    x0_0 <= \$86 ;
   always @(posedge clk)
-    prod0_0 <= \$87 ;
+    xoff0_0 <= \$87 ;
   always @(posedge clk)
-    prod0_0_r <= \$88 ;
+    w0_0 <= \$88 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$89 ;
+    prod0_0 <= \$89 ;
   always @(posedge clk)
-    v2 <= \$90 ;
+    prod0_0_r <= \$90 ;
   always @(posedge clk)
-    first2 <= \$91 ;
+    sum0_s0_0 <= \$91 ;
   always @(posedge clk)
-    last2 <= \$92 ;
+    v2 <= \$92 ;
   always @(posedge clk)
-    nf2 <= \$93 ;
+    first2 <= \$93 ;
   always @(posedge clk)
-    v3 <= \$94 ;
+    last2 <= \$94 ;
   always @(posedge clk)
-    first3 <= \$95 ;
+    nf2 <= \$95 ;
   always @(posedge clk)
-    last3 <= \$96 ;
+    v3 <= \$96 ;
   always @(posedge clk)
-    nf3 <= \$97 ;
+    first3 <= \$97 ;
   always @(posedge clk)
-    v4 <= \$98 ;
+    last3 <= \$98 ;
   always @(posedge clk)
-    first4 <= \$99 ;
+    nf3 <= \$99 ;
   always @(posedge clk)
-    last4 <= \$100 ;
+    v4 <= \$100 ;
   always @(posedge clk)
-    nf4 <= \$101 ;
+    first4 <= \$101 ;
   always @(posedge clk)
-    v5 <= \$102 ;
+    last4 <= \$102 ;
   always @(posedge clk)
-    first5 <= \$103 ;
+    nf4 <= \$103 ;
   always @(posedge clk)
-    last5 <= \$104 ;
+    v5 <= \$104 ;
   always @(posedge clk)
-    nf5 <= \$105 ;
+    first5 <= \$105 ;
   always @(posedge clk)
-    v6 <= \$106 ;
+    last5 <= \$106 ;
   always @(posedge clk)
-    first6 <= \$107 ;
+    nf5 <= \$107 ;
   always @(posedge clk)
-    last6 <= \$108 ;
+    v6 <= \$108 ;
   always @(posedge clk)
-    nf6 <= \$109 ;
+    first6 <= \$109 ;
   always @(posedge clk)
-    acc0 <= \$110 ;
+    last6 <= \$110 ;
   always @(posedge clk)
-    q_owed <= \$111 ;
+    nf6 <= \$111 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$112 ;
+    v7 <= \$112 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$113 ;
+    first7 <= \$113 ;
   always @(posedge clk)
-    q_stored <= \$114 ;
+    last7 <= \$114 ;
   always @(posedge clk)
-    o__valid <= \$115 ;
+    nf7 <= \$115 ;
   always @(posedge clk)
-    o__payload <= \$116 ;
+    acc0 <= \$116 ;
+  always @(posedge clk)
+    q_owed <= \$117 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$118 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$119 ;
+  always @(posedge clk)
+    q_stored <= \$120 ;
+  always @(posedge clk)
+    o__valid <= \$121 ;
+  always @(posedge clk)
+    o__payload <= \$122 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$7  = 21'h004f50;
       3'h1:
@@ -7141,255 +7166,297 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$83  = t;
+    \$83  = \$25 ;
     if (rst) begin
-      \$83  = 7'h00;
+      \$83  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$84  = \$25 ;
+    \$84  = t;
     if (rst) begin
-      \$84  = 8'h00;
+      \$84  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$85  = \$26 ;
+    \$85  = t_mid;
     if (rst) begin
-      \$85  = 9'h000;
+      \$85  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$86  = port__data;
+    \$86  = x_mid;
     if (rst) begin
       \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$87  = \$27 ;
+    \$87  = \$26 ;
     if (rst) begin
-      \$87  = 17'h00000;
+      \$87  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$88  = prod0_0;
+    \$88  = port__data;
     if (rst) begin
-      \$88  = 17'h00000;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$89  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$89  = \$27 ;
     if (rst) begin
-      \$89  = 21'h000000;
+      \$89  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$90  = v1;
+    \$90  = prod0_0;
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$91  = first1;
+    \$91  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$92  = last1;
+    \$92  = v1;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$93  = nf1;
+    \$93  = first1;
     if (rst) begin
-      \$93  = 3'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$94  = v2;
+    \$94  = last1;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$95  = first2;
+    \$95  = nf1;
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$96  = last2;
+    \$96  = v2;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$97  = nf2;
+    \$97  = first2;
     if (rst) begin
-      \$97  = 3'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$98  = v3;
+    \$98  = last2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$99  = first3;
+    \$99  = nf2;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$100  = last3;
+    \$100  = v3;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$101  = nf3;
+    \$101  = first3;
     if (rst) begin
-      \$101  = 3'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$102  = v4;
+    \$102  = last3;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$103  = first4;
+    \$103  = nf3;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$104  = last4;
+    \$104  = v4;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$105  = nf4;
+    \$105  = first4;
     if (rst) begin
-      \$105  = 3'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$106  = v5;
+    \$106  = last4;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$107  = first5;
+    \$107  = nf4;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$108  = last5;
+    \$108  = v5;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$109  = nf5;
+    \$109  = first5;
     if (rst) begin
-      \$109  = 3'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$110  = acc0;
-    if (v6) begin
-      \$110  = \$9 [20:0];
-    end
+    \$110  = last5;
     if (rst) begin
-      \$110  = 21'h000000;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$111  = \$31 [3:0];
+    \$111  = nf5;
     if (rst) begin
-      \$111  = 4'h0;
+      \$111  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$112  = \$signature__addr$27 ;
-    if (\$39 ) begin
-      \$112  = \$42 [2:0];
-    end
+    \$112  = v6;
     if (rst) begin
-      \$112  = 3'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$113  = \rport__addr$30 ;
-    if (\$46 ) begin
-      \$113  = \$49 [2:0];
-    end
+    \$113  = first6;
     if (rst) begin
-      \$113  = 3'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$114  = \$63 [2:0];
+    \$114  = last6;
     if (rst) begin
-      \$114  = 3'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$115  = o__valid;
-    if (\$65 ) begin
-      \$115  = \$68 ;
-    end
+    \$115  = nf6;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$116  = o__payload;
-    if (\$65 ) begin
-      \$116  = \$70 ;
+    \$116  = acc0;
+    if (v7) begin
+      \$116  = \$9 [20:0];
     end
     if (rst) begin
       \$116  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$117  = \$31 [3:0];
+    if (rst) begin
+      \$117  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$118  = \$signature__addr$27 ;
+    if (\$39 ) begin
+      \$118  = \$42 [2:0];
+    end
+    if (rst) begin
+      \$118  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$119  = \rport__addr$30 ;
+    if (\$46 ) begin
+      \$119  = \$49 [2:0];
+    end
+    if (rst) begin
+      \$119  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$120  = \$63 [3:0];
+    if (rst) begin
+      \$120  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$121  = o__valid;
+    if (\$65 ) begin
+      \$121  = \$68 ;
+    end
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$122  = o__payload;
+    if (\$65 ) begin
+      \$122  = \$70 ;
+    end
+    if (rst) begin
+      \$122  = 21'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -7415,9 +7482,9 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] \$101 ;
   reg [5:0] \$102 ;
   reg [5:0] \$103 ;
-  reg [32:0] \$104 ;
-  reg [32:0] \$105 ;
-  reg [32:0] \$106 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
   reg [32:0] \$107 ;
   reg [32:0] \$108 ;
   reg [32:0] \$109 ;
@@ -7430,38 +7497,47 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] \$115 ;
   reg [32:0] \$116 ;
   reg [32:0] \$117 ;
-  reg [20:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [32:0] \$118 ;
+  reg [32:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
-  reg [33:0] \$121 ;
-  reg [33:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [20:0] \$129 ;
+  reg [32:0] \$120 ;
+  reg [32:0] \$121 ;
+  reg [32:0] \$122 ;
+  reg [20:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [3:0] \$13 ;
-  reg [20:0] \$130 ;
-  reg [3:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [11:0] \$133 ;
-  reg [11:0] \$134 ;
-  reg [45:0] \$135 ;
-  reg [45:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [47:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [24:0] \$131 ;
+  reg [24:0] \$132 ;
+  reg [24:0] \$133 ;
+  reg [3:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [20:0] \$136 ;
+  reg [20:0] \$137 ;
+  reg [20:0] \$138 ;
+  reg [3:0] \$139 ;
   wire [3:0] \$14 ;
-  reg [3:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
-  reg [7:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [11:0] \$141 ;
+  reg [11:0] \$142 ;
+  reg [11:0] \$143 ;
+  reg [45:0] \$144 ;
+  reg [45:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [47:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg [3:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
   reg [32:0] \$18 ;
@@ -7503,16 +7579,16 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -7544,17 +7620,17 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
-  reg [24:0] \$90 ;
+  reg \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
   reg [24:0] \$95 ;
   reg [24:0] \$96 ;
-  reg [5:0] \$97 ;
-  reg [5:0] \$98 ;
+  reg [24:0] \$97 ;
+  reg [24:0] \$98 ;
   reg [5:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -7578,12 +7654,12 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [47:0] rq0_code = 48'h000000000000;
@@ -7595,6 +7671,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_half_5 = 33'h000000000;
   reg [32:0] rq0_half_6 = 33'h000000000;
   reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [32:0] rq0_half_8 = 33'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -7606,6 +7683,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [32:0] rq0_mask_6 = 33'h000000000;
   reg [32:0] rq0_mask_7 = 33'h000000000;
+  reg [32:0] rq0_mask_8 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -7613,14 +7691,19 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [20:0] rq0_part1_0 = 21'h000000;
   reg [20:0] rq0_part1_0_r = 21'h000000;
+  reg [20:0] rq0_part1_0_rr = 21'h000000;
   reg [11:0] rq0_part1_1 = 12'h000;
   reg [11:0] rq0_part1_1_r = 12'h000;
+  reg [11:0] rq0_part1_1_rr = 12'h000;
   reg [45:0] rq0_prod = 46'h000000000000;
   wire [45:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -7630,6 +7713,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -7644,9 +7728,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [7:0];
+  reg [7:0] queue [8:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -7656,14 +7741,15 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 8'h00;
     queue[6] = 8'h00;
     queue[7] = 8'h00;
+    queue[8] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -7674,7 +7760,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 3'h7;
   assign \$13  = group + 1'h1;
@@ -7688,10 +7774,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(8'h80) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -7707,24 +7793,24 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_7 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h7;
+  assign \$51  = rq_valid_8 & \$50 ;
+  assign \$52  = \$signature__addr  == 4'h8;
   assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h7;
+  assign \$59  = rport__addr == 4'h8;
   assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_7 & \$67 ;
+  assign \$68  = rq_valid_8 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -7734,7 +7820,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_7;
+  assign \$78  = \$77  | rq_valid_8;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -7756,117 +7842,135 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$90 ;
+    rq_valid_9 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$91 ;
+    rq0_mult_1 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$92 ;
+    rq0_mult_2 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$93 ;
+    rq0_mult_3 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$94 ;
+    rq0_mult_4 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$95 ;
+    rq0_mult_5 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$96 ;
+    rq0_mult_6 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$97 ;
+    rq0_mult_7 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$98 ;
+    rq0_mult_8 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$99 ;
+    rq0_shift_1 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$100 ;
+    rq0_shift_2 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$101 ;
+    rq0_shift_3 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$102 ;
+    rq0_shift_4 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$103 ;
+    rq0_shift_5 <= \$103 ;
   always @(posedge clk)
-    rq0_half_1 <= \$104 ;
+    rq0_shift_6 <= \$104 ;
   always @(posedge clk)
-    rq0_half_2 <= \$105 ;
+    rq0_shift_7 <= \$105 ;
   always @(posedge clk)
-    rq0_half_3 <= \$106 ;
+    rq0_shift_8 <= \$106 ;
   always @(posedge clk)
-    rq0_half_4 <= \$107 ;
+    rq0_half_1 <= \$107 ;
   always @(posedge clk)
-    rq0_half_5 <= \$108 ;
+    rq0_half_2 <= \$108 ;
   always @(posedge clk)
-    rq0_half_6 <= \$109 ;
+    rq0_half_3 <= \$109 ;
   always @(posedge clk)
-    rq0_half_7 <= \$110 ;
+    rq0_half_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$111 ;
+    rq0_half_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$112 ;
+    rq0_half_6 <= \$112 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$113 ;
+    rq0_half_7 <= \$113 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$114 ;
+    rq0_half_8 <= \$114 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$115 ;
+    rq0_mask_1 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$116 ;
+    rq0_mask_2 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$117 ;
+    rq0_mask_3 <= \$117 ;
   always @(posedge clk)
-    rq0_x <= \$118 ;
+    rq0_mask_4 <= \$118 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$119 ;
+    rq0_mask_5 <= \$119 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$120 ;
+    rq0_mask_6 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$121 ;
+    rq0_mask_7 <= \$121 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$122 ;
+    rq0_mask_8 <= \$122 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$123 ;
+    rq0_x <= \$123 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$124 ;
+    rq0_x0_0 <= \$124 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$125 ;
+    rq0_m0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$126 ;
+    rq0_part0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_part0_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$128 ;
+    rq0_part0_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$129 ;
+    rq0_x0_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$130 ;
+    rq0_m0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$131 ;
+    rq0_part0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$132 ;
+    rq0_part0_1_r <= \$132 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$133 ;
+    rq0_part0_1_rr <= \$133 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$134 ;
+    rq0_x1_0 <= \$134 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_m1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_x1_1 <= \$139 ;
   always @(posedge clk)
-    q_owed <= \$140 ;
+    rq0_m1_1 <= \$140 ;
   always @(posedge clk)
-    \$signature__addr  <= \$141 ;
+    rq0_part1_1 <= \$141 ;
   always @(posedge clk)
-    rport__addr <= \$142 ;
+    rq0_part1_1_r <= \$142 ;
   always @(posedge clk)
-    q_stored <= \$143 ;
+    rq0_part1_1_rr <= \$143 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    rq0_prod <= \$144 ;
   always @(posedge clk)
-    o__payload <= \$145 ;
+    rq0_floor <= \$145 ;
+  always @(posedge clk)
+    rq0_above <= \$146 ;
+  always @(posedge clk)
+    rq0_tie <= \$147 ;
+  always @(posedge clk)
+    rq0_code <= \$148 ;
+  always @(posedge clk)
+    q_owed <= \$149 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$150 ;
+  always @(posedge clk)
+    rport__addr <= \$151 ;
+  always @(posedge clk)
+    q_stored <= \$152 ;
+  always @(posedge clk)
+    o__valid <= \$153 ;
+  always @(posedge clk)
+    o__payload <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
@@ -8023,406 +8127,469 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$90  = \$16 ;
+    \$90  = rq_valid_8;
     if (rst) begin
-      \$90  = 25'h0000000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$91  = rq0_mult_1;
+    \$91  = \$16 ;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$92  = rq0_mult_2;
+    \$92  = rq0_mult_1;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$93  = rq0_mult_3;
+    \$93  = rq0_mult_2;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$94  = rq0_mult_4;
+    \$94  = rq0_mult_3;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$95  = rq0_mult_5;
+    \$95  = rq0_mult_4;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$96  = rq0_mult_6;
+    \$96  = rq0_mult_5;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$97  = \$17 ;
+    \$97  = rq0_mult_6;
     if (rst) begin
-      \$97  = 6'h00;
+      \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$98  = rq0_shift_1;
+    \$98  = rq0_mult_7;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$99  = rq0_shift_2;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$100  = rq0_shift_3;
+    \$100  = rq0_shift_1;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$101  = rq0_shift_4;
+    \$101  = rq0_shift_2;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$102  = rq0_shift_5;
+    \$102  = rq0_shift_3;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$103  = rq0_shift_6;
+    \$103  = rq0_shift_4;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$104  = \$18 ;
+    \$104  = rq0_shift_5;
     if (rst) begin
-      \$104  = 33'h000000000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$105  = rq0_half_1;
+    \$105  = rq0_shift_6;
     if (rst) begin
-      \$105  = 33'h000000000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$106  = rq0_half_2;
+    \$106  = rq0_shift_7;
     if (rst) begin
-      \$106  = 33'h000000000;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$107  = rq0_half_3;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$108  = rq0_half_4;
+    \$108  = rq0_half_1;
     if (rst) begin
       \$108  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$109  = rq0_half_5;
+    \$109  = rq0_half_2;
     if (rst) begin
       \$109  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$110  = rq0_half_6;
+    \$110  = rq0_half_3;
     if (rst) begin
       \$110  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$111  = \$19 ;
+    \$111  = rq0_half_4;
     if (rst) begin
       \$111  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$112  = rq0_mask_1;
+    \$112  = rq0_half_5;
     if (rst) begin
       \$112  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$113  = rq0_mask_2;
+    \$113  = rq0_half_6;
     if (rst) begin
       \$113  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$114  = rq0_mask_3;
+    \$114  = rq0_half_7;
     if (rst) begin
       \$114  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$115  = rq0_mask_4;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$116  = rq0_mask_5;
+    \$116  = rq0_mask_1;
     if (rst) begin
       \$116  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$117  = rq0_mask_6;
+    \$117  = rq0_mask_2;
     if (rst) begin
       \$117  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$118  = i__payload;
+    \$118  = rq0_mask_3;
     if (rst) begin
-      \$118  = 21'h000000;
+      \$118  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$119  = rq0_x[16:0];
+    \$119  = rq0_mask_4;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$120  = rq0_mult_1[16:0];
+    \$120  = rq0_mask_5;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$121  = \$20 ;
+    \$121  = rq0_mask_6;
     if (rst) begin
-      \$121  = 34'h000000000;
+      \$121  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$122  = rq0_part0_0;
+    \$122  = rq0_mask_7;
     if (rst) begin
-      \$122  = 34'h000000000;
+      \$122  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = i__payload;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$124  = rq0_mult_1[24:17];
+    \$124  = rq0_x[16:0];
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$125  = \$21 ;
+    \$125  = rq0_mult_1[16:0];
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$126  = rq0_part0_1;
+    \$126  = \$20 ;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$127  = rq0_x[20:17];
+    \$127  = rq0_part0_0;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$128  = rq0_mult_1[16:0];
+    \$128  = rq0_part0_0_r;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$129  = \$22 ;
+    \$129  = rq0_x[16:0];
     if (rst) begin
-      \$129  = 21'h000000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$130  = rq0_part1_0;
+    \$130  = rq0_mult_1[24:17];
     if (rst) begin
-      \$130  = 21'h000000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$131  = rq0_x[20:17];
+    \$131  = \$21 ;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$132  = rq0_mult_1[24:17];
+    \$132  = rq0_part0_1;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$133  = \$23 ;
+    \$133  = rq0_part0_1_r;
     if (rst) begin
-      \$133  = 12'h000;
+      \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$134  = rq0_part1_1;
+    \$134  = rq0_x[20:17];
     if (rst) begin
-      \$134  = 12'h000;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$135  = \$31 [45:0];
+    \$135  = rq0_mult_1[16:0];
     if (rst) begin
-      \$135  = 46'h000000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$136  = \$32 ;
+    \$136  = \$22 ;
     if (rst) begin
-      \$136  = 46'h000000000000;
+      \$136  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$137  = \$33 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$138  = \$36 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$139  = \$40 ;
+    \$139  = rq0_x[20:17];
     if (rst) begin
-      \$139  = 48'h000000000000;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$140  = \$44 [3:0];
+    \$140  = rq0_mult_1[24:17];
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$141  = \$signature__addr ;
+    \$141  = \$23 ;
+    if (rst) begin
+      \$141  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$142  = rq0_part1_1;
+    if (rst) begin
+      \$142  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$143  = rq0_part1_1_r;
+    if (rst) begin
+      \$143  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$144  = \$31 [45:0];
+    if (rst) begin
+      \$144  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$145  = \$32 ;
+    if (rst) begin
+      \$145  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$146  = \$33 ;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$147  = \$36 ;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$148  = \$40 ;
+    if (rst) begin
+      \$148  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$149  = \$44 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$150  = \$signature__addr ;
     if (\$51 ) begin
-      \$141  = \$54 [2:0];
+      \$150  = \$54 [3:0];
     end
     if (rst) begin
-      \$141  = 3'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$142  = rport__addr;
+    \$151  = rport__addr;
     if (\$58 ) begin
-      \$142  = \$61 [2:0];
+      \$151  = \$61 [3:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$143  = \$74 [3:0];
+    \$152  = \$74 [3:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$144  = o__valid;
+    \$153  = o__valid;
     if (\$76 ) begin
-      \$144  = \$78 ;
+      \$153  = \$78 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$145  = o__payload;
+    \$154  = o__payload;
     if (\$76 ) begin
-      \$145  = \$80 ;
+      \$154  = \$80 ;
     end
     if (rst) begin
-      \$145  = 8'h00;
+      \$154  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -8433,10 +8600,10 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9378,7 +9545,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  reg [8:0] \$100 ;
+  reg [7:0] \$100 ;
   reg [7:0] \$101 ;
   reg [8:0] \$102 ;
   reg [7:0] \$103 ;
@@ -9386,8 +9553,8 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$105 ;
   reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [23:0] \$11 ;
   reg [16:0] \$110 ;
   reg [16:0] \$111 ;
@@ -9395,13 +9562,13 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
-  reg [23:0] \$116 ;
-  reg [23:0] \$117 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
   reg [23:0] \$118 ;
   reg [23:0] \$119 ;
   wire [24:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
+  reg [23:0] \$120 ;
+  reg [23:0] \$121 ;
   reg \$122 ;
   reg \$123 ;
   reg \$124 ;
@@ -9422,17 +9589,23 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$138 ;
   reg \$139 ;
   wire [23:0] \$14 ;
-  reg [23:0] \$140 ;
-  reg [23:0] \$141 ;
-  reg [23:0] \$142 ;
-  reg [23:0] \$143 ;
-  reg [3:0] \$144 ;
-  reg [2:0] \$145 ;
-  reg [2:0] \$146 ;
-  reg [2:0] \$147 ;
-  reg \$148 ;
-  reg [95:0] \$149 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg [23:0] \$146 ;
+  reg [23:0] \$147 ;
+  reg [23:0] \$148 ;
+  reg [23:0] \$149 ;
   wire [24:0] \$15 ;
+  reg [3:0] \$150 ;
+  reg [2:0] \$151 ;
+  reg [2:0] \$152 ;
+  reg [3:0] \$153 ;
+  reg \$154 ;
+  reg [95:0] \$155 ;
   reg [23:0] \$16 ;
   wire [23:0] \$17 ;
   wire [24:0] \$18 ;
@@ -9496,12 +9669,12 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [3:0] \$73 ;
+  wire [4:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [4:0] \$78 ;
+  wire [5:0] \$78 ;
   wire \$79 ;
   wire [23:0] \$8 ;
   wire \$80 ;
@@ -9547,6 +9720,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -9563,6 +9737,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg nf1 = 1'h0;
   reg nf2 = 1'h0;
@@ -9570,6 +9745,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg nf4 = 1'h0;
   reg nf5 = 1'h0;
   reg nf6 = 1'h0;
+  reg nf7 = 1'h0;
   reg nf_t = 1'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
@@ -9601,7 +9777,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -9612,7 +9788,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$88 ;
+  wire [95:0] \rport__data$94 ;
   input rst;
   wire rst;
   (* init = 7'h00 *)
@@ -9622,18 +9798,21 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
+  reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -9727,7 +9906,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [6:0];
+  reg [95:0] queue [7:0];
   initial begin
     queue[0] = 96'h000000000000000000000000;
     queue[1] = 96'h000000000000000000000000;
@@ -9736,12 +9915,13 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 96'h000000000000000000000000;
     queue[5] = 96'h000000000000000000000000;
     queue[6] = 96'h000000000000000000000000;
+    queue[7] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$88  = queue[\rport__addr$39 ];
+  assign \rport__data$94  = queue[\rport__addr$39 ];
   reg [31:0] rom0 [143:0];
   initial begin
     rom0[0] = 32'd4069924867;
@@ -9894,7 +10074,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -9904,15 +10084,15 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v6 & last6;
+  assign \$19  = v7 & last7;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -9936,7 +10116,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$44  = q_owed + \$43 ;
   assign \$45  = o__valid & o__ready;
   assign \$46  = \$44  - \$45 ;
-  assign \$47  = v6 & last6;
+  assign \$47  = v7 & last7;
   assign \$48  = ~ o__valid;
   assign \$49  = \$48  | o__ready;
   assign \$50  = | q_stored;
@@ -9944,17 +10124,17 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$52  = \$49  & \$51 ;
   assign \$53  = ~ \$52 ;
   assign \$54  = \$47  & \$53 ;
-  assign \$55  = \$signature__addr$36  == 3'h6;
+  assign \$55  = \$signature__addr$36  == 3'h7;
   assign \$56  = \$signature__addr$36  + 1'h1;
   assign \$57  = \$55  ? 4'h0 : \$56 ;
   assign \$58  = ~ o__valid;
   assign \$59  = \$58  | o__ready;
   assign \$60  = | q_stored;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \rport__addr$39  == 3'h6;
+  assign \$62  = \rport__addr$39  == 3'h7;
   assign \$63  = \rport__addr$39  + 1'h1;
   assign \$64  = \$62  ? 4'h0 : \$63 ;
-  assign \$65  = v6 & last6;
+  assign \$65  = v7 & last7;
   assign \$66  = ~ o__valid;
   assign \$67  = \$66  | o__ready;
   assign \$68  = | q_stored;
@@ -9971,10 +10151,10 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$79  = ~ o__valid;
   assign \$80  = \$79  | o__ready;
   assign \$81  = | q_stored;
-  assign \$82  = v6 & last6;
+  assign \$82  = v7 & last7;
   assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  ? \rport__data$88  : q_in;
+  assign \$85  = \$84  ? \rport__data$94  : q_in;
   always @(posedge clk)
     nf_t <= \$86 ;
   always @(posedge clk)
@@ -10000,113 +10180,125 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$97 ;
   always @(posedge clk)
-    port__addr <= \$98 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    x0_0 <= \$99 ;
+    t_mid <= \$99 ;
   always @(posedge clk)
-    xoff0_0 <= \$100 ;
+    port__addr <= \$100 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    x0_0 <= \$101 ;
   always @(posedge clk)
-    xoff1_0 <= \$102 ;
+    xoff0_0 <= \$102 ;
   always @(posedge clk)
-    w1_0 <= \$103 ;
+    w0_0 <= \$103 ;
   always @(posedge clk)
-    xoff2_0 <= \$104 ;
+    xoff1_0 <= \$104 ;
   always @(posedge clk)
-    w2_0 <= \$105 ;
+    w1_0 <= \$105 ;
   always @(posedge clk)
-    xoff3_0 <= \$106 ;
+    xoff2_0 <= \$106 ;
   always @(posedge clk)
-    w3_0 <= \$107 ;
+    w2_0 <= \$107 ;
   always @(posedge clk)
-    prod0_0 <= \$108 ;
+    xoff3_0 <= \$108 ;
   always @(posedge clk)
-    prod1_0 <= \$109 ;
+    w3_0 <= \$109 ;
   always @(posedge clk)
-    prod2_0 <= \$110 ;
+    prod0_0 <= \$110 ;
   always @(posedge clk)
-    prod3_0 <= \$111 ;
+    prod1_0 <= \$111 ;
   always @(posedge clk)
-    prod0_0_r <= \$112 ;
+    prod2_0 <= \$112 ;
   always @(posedge clk)
-    prod1_0_r <= \$113 ;
+    prod3_0 <= \$113 ;
   always @(posedge clk)
-    prod2_0_r <= \$114 ;
+    prod0_0_r <= \$114 ;
   always @(posedge clk)
-    prod3_0_r <= \$115 ;
+    prod1_0_r <= \$115 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$116 ;
+    prod2_0_r <= \$116 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$117 ;
+    prod3_0_r <= \$117 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$118 ;
+    sum0_s0_0 <= \$118 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$119 ;
+    sum1_s0_0 <= \$119 ;
   always @(posedge clk)
-    v2 <= \$120 ;
+    sum2_s0_0 <= \$120 ;
   always @(posedge clk)
-    first2 <= \$121 ;
+    sum3_s0_0 <= \$121 ;
   always @(posedge clk)
-    last2 <= \$122 ;
+    v2 <= \$122 ;
   always @(posedge clk)
-    nf2 <= \$123 ;
+    first2 <= \$123 ;
   always @(posedge clk)
-    v3 <= \$124 ;
+    last2 <= \$124 ;
   always @(posedge clk)
-    first3 <= \$125 ;
+    nf2 <= \$125 ;
   always @(posedge clk)
-    last3 <= \$126 ;
+    v3 <= \$126 ;
   always @(posedge clk)
-    nf3 <= \$127 ;
+    first3 <= \$127 ;
   always @(posedge clk)
-    v4 <= \$128 ;
+    last3 <= \$128 ;
   always @(posedge clk)
-    first4 <= \$129 ;
+    nf3 <= \$129 ;
   always @(posedge clk)
-    last4 <= \$130 ;
+    v4 <= \$130 ;
   always @(posedge clk)
-    nf4 <= \$131 ;
+    first4 <= \$131 ;
   always @(posedge clk)
-    v5 <= \$132 ;
+    last4 <= \$132 ;
   always @(posedge clk)
-    first5 <= \$133 ;
+    nf4 <= \$133 ;
   always @(posedge clk)
-    last5 <= \$134 ;
+    v5 <= \$134 ;
   always @(posedge clk)
-    nf5 <= \$135 ;
+    first5 <= \$135 ;
   always @(posedge clk)
-    v6 <= \$136 ;
+    last5 <= \$136 ;
   always @(posedge clk)
-    first6 <= \$137 ;
+    nf5 <= \$137 ;
   always @(posedge clk)
-    last6 <= \$138 ;
+    v6 <= \$138 ;
   always @(posedge clk)
-    nf6 <= \$139 ;
+    first6 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    last6 <= \$140 ;
   always @(posedge clk)
-    acc1 <= \$141 ;
+    nf6 <= \$141 ;
   always @(posedge clk)
-    acc2 <= \$142 ;
+    v7 <= \$142 ;
   always @(posedge clk)
-    acc3 <= \$143 ;
+    first7 <= \$143 ;
   always @(posedge clk)
-    q_owed <= \$144 ;
+    last7 <= \$144 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$145 ;
+    nf7 <= \$145 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$146 ;
+    acc0 <= \$146 ;
   always @(posedge clk)
-    q_stored <= \$147 ;
+    acc1 <= \$147 ;
   always @(posedge clk)
-    o__valid <= \$148 ;
+    acc2 <= \$148 ;
   always @(posedge clk)
-    o__payload <= \$149 ;
+    acc3 <= \$149 ;
+  always @(posedge clk)
+    q_owed <= \$150 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$151 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$152 ;
+  always @(posedge clk)
+    q_stored <= \$153 ;
+  always @(posedge clk)
+    o__valid <= \$154 ;
+  always @(posedge clk)
+    o__payload <= \$155 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       1'h0:
           \$7  = 24'h000710;
       1'h1:
@@ -10116,7 +10308,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       1'h0:
           \$10  = 24'h003e83;
       1'h1:
@@ -10126,7 +10318,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       1'h0:
           \$13  = 24'h001ace;
       1'h1:
@@ -10136,7 +10328,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       1'h0:
           \$16  = 24'hfff9c0;
       1'h1:
@@ -11717,390 +11909,432 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = t;
+    \$98  = \$34 ;
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = \$34 ;
+    \$99  = t;
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = \$35 ;
+    \$100  = t_mid;
     if (rst) begin
-      \$100  = 9'h000;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = port__data[7:0];
+    \$101  = x_mid;
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = \$36 ;
+    \$102  = \$35 ;
     if (rst) begin
       \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = port__data[15:8];
+    \$103  = port__data[7:0];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = \$37 ;
+    \$104  = \$36 ;
     if (rst) begin
       \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = port__data[23:16];
+    \$105  = port__data[15:8];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = \$38 ;
+    \$106  = \$37 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = port__data[31:24];
+    \$107  = port__data[23:16];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = \$39 ;
+    \$108  = \$38 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = \$40 ;
+    \$109  = port__data[31:24];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = \$41 ;
+    \$110  = \$39 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = \$42 ;
+    \$111  = \$40 ;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = prod0_0;
+    \$112  = \$41 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = prod1_0;
+    \$113  = \$42 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = prod2_0;
+    \$114  = prod0_0;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = prod3_0;
+    \$115  = prod1_0;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$116  = prod2_0;
     if (rst) begin
-      \$116  = 24'h000000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$117  = prod3_0;
     if (rst) begin
-      \$117  = 24'h000000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$118  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$118  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$119  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$119  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = v1;
+    \$120  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = first1;
+    \$121  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = last1;
+    \$122  = v1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = nf1;
+    \$123  = first1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = v2;
+    \$124  = last1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = first2;
+    \$125  = nf1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = last2;
+    \$126  = v2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = nf2;
+    \$127  = first2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = v3;
+    \$128  = last2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = first3;
+    \$129  = nf2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = last3;
+    \$130  = v3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = nf3;
+    \$131  = first3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = v4;
+    \$132  = last3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = first4;
+    \$133  = nf3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = last4;
+    \$134  = v4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = nf4;
+    \$135  = first4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = v5;
+    \$136  = last4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = first5;
+    \$137  = nf4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = last5;
+    \$138  = v5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = nf5;
+    \$139  = first5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = acc0;
-    if (v6) begin
-      \$140  = \$9 [23:0];
-    end
+    \$140  = last5;
     if (rst) begin
-      \$140  = 24'h000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = acc1;
-    if (v6) begin
-      \$141  = \$12 [23:0];
-    end
+    \$141  = nf5;
     if (rst) begin
-      \$141  = 24'h000000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = acc2;
-    if (v6) begin
-      \$142  = \$15 [23:0];
-    end
+    \$142  = v6;
     if (rst) begin
-      \$142  = 24'h000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = acc3;
-    if (v6) begin
-      \$143  = \$18 [23:0];
-    end
+    \$143  = first6;
     if (rst) begin
-      \$143  = 24'h000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = \$46 [3:0];
+    \$144  = last6;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = \$signature__addr$36 ;
+    \$145  = nf6;
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$146  = acc0;
+    if (v7) begin
+      \$146  = \$9 [23:0];
+    end
+    if (rst) begin
+      \$146  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$147  = acc1;
+    if (v7) begin
+      \$147  = \$12 [23:0];
+    end
+    if (rst) begin
+      \$147  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$148  = acc2;
+    if (v7) begin
+      \$148  = \$15 [23:0];
+    end
+    if (rst) begin
+      \$148  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$149  = acc3;
+    if (v7) begin
+      \$149  = \$18 [23:0];
+    end
+    if (rst) begin
+      \$149  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$150  = \$46 [3:0];
+    if (rst) begin
+      \$150  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$151  = \$signature__addr$36 ;
     if (\$54 ) begin
-      \$145  = \$57 [2:0];
+      \$151  = \$57 [2:0];
     end
     if (rst) begin
-      \$145  = 3'h0;
+      \$151  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = \rport__addr$39 ;
+    \$152  = \rport__addr$39 ;
     if (\$61 ) begin
-      \$146  = \$64 [2:0];
+      \$152  = \$64 [2:0];
     end
     if (rst) begin
-      \$146  = 3'h0;
+      \$152  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = \$78 [2:0];
+    \$153  = \$78 [3:0];
     if (rst) begin
-      \$147  = 3'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$148  = o__valid;
+    \$154  = o__valid;
     if (\$80 ) begin
-      \$148  = \$83 ;
+      \$154  = \$83 ;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$149  = o__payload;
+    \$155  = o__payload;
     if (\$80 ) begin
-      \$149  = \$85 ;
+      \$155  = \$85 ;
     end
     if (rst) begin
-      \$149  = 96'h000000000000000000000000;
+      \$155  = 96'h000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -12168,15 +12402,15 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [3:0] \$131 ;
-  wire [3:0] \$132 ;
+  wire [4:0] \$131 ;
+  wire [4:0] \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire [3:0] \$138 ;
-  wire [3:0] \$139 ;
+  wire [4:0] \$138 ;
+  wire [4:0] \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
@@ -12208,7 +12442,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
-  reg [24:0] \$168 ;
+  reg \$168 ;
   reg [24:0] \$169 ;
   wire \$17 ;
   reg [24:0] \$170 ;
@@ -12216,55 +12450,55 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$172 ;
   reg [24:0] \$173 ;
   reg [24:0] \$174 ;
-  reg [23:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [33:0] \$178 ;
-  reg [33:0] \$179 ;
+  reg [24:0] \$175 ;
+  reg [24:0] \$176 ;
+  reg [23:0] \$177 ;
+  reg [16:0] \$178 ;
+  reg [16:0] \$179 ;
   wire \$18 ;
-  reg [16:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [6:0] \$184 ;
-  reg [16:0] \$185 ;
-  reg [23:0] \$186 ;
-  reg [23:0] \$187 ;
+  reg [33:0] \$180 ;
+  reg [33:0] \$181 ;
+  reg [33:0] \$182 ;
+  reg [16:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [24:0] \$185 ;
+  reg [24:0] \$186 ;
+  reg [24:0] \$187 ;
   reg [6:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [16:0] \$189 ;
   wire \$19 ;
-  reg [14:0] \$190 ;
-  reg [14:0] \$191 ;
-  reg [48:0] \$192 ;
-  reg [48:0] \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg [50:0] \$196 ;
-  reg [24:0] \$197 ;
-  reg [24:0] \$198 ;
-  reg [24:0] \$199 ;
+  reg [23:0] \$190 ;
+  reg [23:0] \$191 ;
+  reg [23:0] \$192 ;
+  reg [6:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [14:0] \$195 ;
+  reg [14:0] \$196 ;
+  reg [14:0] \$197 ;
+  reg [48:0] \$198 ;
+  reg [48:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [24:0] \$200 ;
-  reg [24:0] \$201 ;
-  reg [24:0] \$202 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg [50:0] \$202 ;
   reg [24:0] \$203 ;
-  reg [5:0] \$204 ;
-  reg [5:0] \$205 ;
-  reg [5:0] \$206 ;
-  reg [5:0] \$207 ;
-  reg [5:0] \$208 ;
-  reg [5:0] \$209 ;
+  reg [24:0] \$204 ;
+  reg [24:0] \$205 ;
+  reg [24:0] \$206 ;
+  reg [24:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
   wire \$21 ;
-  reg [5:0] \$210 ;
-  reg [32:0] \$211 ;
-  reg [32:0] \$212 ;
-  reg [32:0] \$213 ;
-  reg [32:0] \$214 ;
-  reg [32:0] \$215 ;
-  reg [32:0] \$216 ;
-  reg [32:0] \$217 ;
-  reg [32:0] \$218 ;
+  reg [24:0] \$210 ;
+  reg [5:0] \$211 ;
+  reg [5:0] \$212 ;
+  reg [5:0] \$213 ;
+  reg [5:0] \$214 ;
+  reg [5:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
   reg [32:0] \$219 ;
   wire \$22 ;
   reg [32:0] \$220 ;
@@ -12272,104 +12506,128 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] \$222 ;
   reg [32:0] \$223 ;
   reg [32:0] \$224 ;
-  reg [23:0] \$225 ;
-  reg [16:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [33:0] \$228 ;
-  reg [33:0] \$229 ;
+  reg [32:0] \$225 ;
+  reg [32:0] \$226 ;
+  reg [32:0] \$227 ;
+  reg [32:0] \$228 ;
+  reg [32:0] \$229 ;
   wire \$23 ;
-  reg [16:0] \$230 ;
-  reg [7:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [6:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [23:0] \$236 ;
-  reg [23:0] \$237 ;
-  reg [6:0] \$238 ;
-  reg [7:0] \$239 ;
+  reg [32:0] \$230 ;
+  reg [32:0] \$231 ;
+  reg [32:0] \$232 ;
+  reg [32:0] \$233 ;
+  reg [32:0] \$234 ;
+  reg [23:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [33:0] \$238 ;
+  reg [33:0] \$239 ;
   wire \$24 ;
-  reg [14:0] \$240 ;
-  reg [14:0] \$241 ;
-  reg [48:0] \$242 ;
-  reg [48:0] \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg [50:0] \$246 ;
-  reg [24:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [24:0] \$249 ;
+  reg [33:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [24:0] \$243 ;
+  reg [24:0] \$244 ;
+  reg [24:0] \$245 ;
+  reg [6:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [23:0] \$248 ;
+  reg [23:0] \$249 ;
   wire [1:0] \$25 ;
-  reg [24:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [23:0] \$254 ;
-  reg [16:0] \$255 ;
-  reg [16:0] \$256 ;
-  reg [33:0] \$257 ;
-  reg [33:0] \$258 ;
-  reg [16:0] \$259 ;
+  reg [23:0] \$250 ;
+  reg [6:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [14:0] \$253 ;
+  reg [14:0] \$254 ;
+  reg [14:0] \$255 ;
+  reg [48:0] \$256 ;
+  reg [48:0] \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire [1:0] \$26 ;
-  reg [7:0] \$260 ;
+  reg [50:0] \$260 ;
   reg [24:0] \$261 ;
   reg [24:0] \$262 ;
-  reg [6:0] \$263 ;
-  reg [16:0] \$264 ;
-  reg [23:0] \$265 ;
-  reg [23:0] \$266 ;
-  reg [6:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [14:0] \$269 ;
+  reg [24:0] \$263 ;
+  reg [24:0] \$264 ;
+  reg [24:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [24:0] \$268 ;
+  reg [23:0] \$269 ;
   wire \$27 ;
-  reg [14:0] \$270 ;
-  reg [48:0] \$271 ;
-  reg [48:0] \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg [50:0] \$275 ;
-  reg [24:0] \$276 ;
+  reg [16:0] \$270 ;
+  reg [16:0] \$271 ;
+  reg [33:0] \$272 ;
+  reg [33:0] \$273 ;
+  reg [33:0] \$274 ;
+  reg [16:0] \$275 ;
+  reg [7:0] \$276 ;
   reg [24:0] \$277 ;
   reg [24:0] \$278 ;
   reg [24:0] \$279 ;
   reg [24:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
+  reg [6:0] \$280 ;
+  reg [16:0] \$281 ;
+  reg [23:0] \$282 ;
   reg [23:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [33:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [23:0] \$284 ;
+  reg [6:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [14:0] \$287 ;
+  reg [14:0] \$288 ;
+  reg [14:0] \$289 ;
   wire [33:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [6:0] \$292 ;
-  reg [16:0] \$293 ;
-  reg [23:0] \$294 ;
-  reg [23:0] \$295 ;
-  reg [6:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [14:0] \$298 ;
-  reg [14:0] \$299 ;
+  reg [48:0] \$290 ;
+  reg [48:0] \$291 ;
+  reg \$292 ;
+  reg \$293 ;
+  reg [50:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [50:0] \$3 ;
   wire [24:0] \$30 ;
-  reg [48:0] \$300 ;
-  reg [48:0] \$301 ;
-  reg \$302 ;
-  reg \$303 ;
-  reg [50:0] \$304 ;
-  reg [3:0] \$305 ;
-  reg [2:0] \$306 ;
-  reg [2:0] \$307 ;
-  reg [3:0] \$308 ;
-  reg \$309 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [23:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [33:0] \$306 ;
+  reg [33:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [16:0] \$309 ;
   wire [23:0] \$31 ;
-  reg [31:0] \$310 ;
+  reg [7:0] \$310 ;
+  reg [24:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [6:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [23:0] \$316 ;
+  reg [23:0] \$317 ;
+  reg [23:0] \$318 ;
+  reg [6:0] \$319 ;
   wire [14:0] \$32 ;
+  reg [7:0] \$320 ;
+  reg [14:0] \$321 ;
+  reg [14:0] \$322 ;
+  reg [14:0] \$323 ;
+  reg [48:0] \$324 ;
+  reg [48:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [50:0] \$328 ;
+  reg [3:0] \$329 ;
   wire [34:0] \$33 ;
+  reg [3:0] \$330 ;
+  reg [3:0] \$331 ;
+  reg [3:0] \$332 ;
+  reg \$333 ;
+  reg [31:0] \$334 ;
   wire [35:0] \$34 ;
   wire [55:0] \$35 ;
   wire [56:0] \$36 ;
@@ -12442,7 +12700,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$97 ;
   wire [33:0] \$98 ;
   wire [24:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -12475,12 +12733,12 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
@@ -12496,14 +12754,19 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
   reg [23:0] rq0_part1_0_r = 24'h000000;
+  reg [23:0] rq0_part1_0_rr = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
   reg [14:0] rq0_part1_1_r = 15'h0000;
+  reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -12522,6 +12785,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq1_half_5 = 33'h000000000;
   reg [32:0] rq1_half_6 = 33'h000000000;
   reg [32:0] rq1_half_7 = 33'h000000000;
+  reg [32:0] rq1_half_8 = 33'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -12533,6 +12797,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq1_mask_5 = 33'h000000000;
   reg [32:0] rq1_mask_6 = 33'h000000000;
   reg [32:0] rq1_mask_7 = 33'h000000000;
+  reg [32:0] rq1_mask_8 = 33'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -12540,14 +12805,19 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [23:0] rq1_part1_0 = 24'h000000;
   reg [23:0] rq1_part1_0_r = 24'h000000;
+  reg [23:0] rq1_part1_0_rr = 24'h000000;
   reg [14:0] rq1_part1_1 = 15'h0000;
   reg [14:0] rq1_part1_1_r = 15'h0000;
+  reg [14:0] rq1_part1_1_rr = 15'h0000;
   reg [48:0] rq1_prod = 49'h0000000000000;
   wire [48:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -12557,6 +12827,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_5 = 6'h00;
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
+  reg [5:0] rq1_shift_8 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
@@ -12577,14 +12848,19 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [23:0] rq2_part1_0 = 24'h000000;
   reg [23:0] rq2_part1_0_r = 24'h000000;
+  reg [23:0] rq2_part1_0_rr = 24'h000000;
   reg [14:0] rq2_part1_1 = 15'h0000;
   reg [14:0] rq2_part1_1_r = 15'h0000;
+  reg [14:0] rq2_part1_1_rr = 15'h0000;
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
   reg rq2_tie = 1'h0;
@@ -12607,14 +12883,19 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [23:0] rq3_part1_0 = 24'h000000;
   reg [23:0] rq3_part1_0_r = 24'h000000;
+  reg [23:0] rq3_part1_0_rr = 24'h000000;
   reg [14:0] rq3_part1_1 = 15'h0000;
   reg [14:0] rq3_part1_1_r = 15'h0000;
+  reg [14:0] rq3_part1_1_rr = 15'h0000;
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
   reg rq3_tie = 1'h0;
@@ -12631,9 +12912,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [7:0];
+  reg [31:0] queue [8:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -12643,14 +12925,15 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 32'd0;
     queue[6] = 32'd0;
     queue[7] = 32'd0;
+    queue[8] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -12673,7 +12956,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_7 & \$22 ;
+  assign \$signature__en  = rq_valid_8 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$25  = group + 1'h1;
   assign \$26  = \$24  ? 2'h0 : \$25 ;
@@ -12700,10 +12983,10 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$61  = \$59  + \$60 ;
   assign \$63  = $signed({ 1'h0, \$61  }) + $signed(\$62 );
   assign \$65  = $signed(\$63 ) + $signed(\$64 );
-  assign \$66  = $signed(rq1_prod) >>> rq1_shift_5;
-  assign \$67  = rq1_rem > rq1_half_5;
-  assign \$68  = rq1_rem == rq1_half_5;
-  assign \$69  = | rq1_half_5;
+  assign \$66  = $signed(rq1_prod) >>> rq1_shift_6;
+  assign \$67  = rq1_rem > rq1_half_6;
+  assign \$68  = rq1_rem == rq1_half_6;
+  assign \$69  = | rq1_half_6;
   assign \$70  = \$68  & \$69 ;
   assign \$71  = $signed(8'h80) + $signed(rq1_floor);
   assign \$72  = rq1_tie & rq1_floor[0];
@@ -12747,24 +13030,24 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$126  = ~ \$125 ;
   assign \$127  = \$124  & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_valid_7 & \$128 ;
-  assign \$130  = \$signature__addr  == 3'h7;
+  assign \$129  = rq_valid_8 & \$128 ;
+  assign \$130  = \$signature__addr  == 4'h8;
   assign \$131  = \$signature__addr  + 1'h1;
-  assign \$132  = \$130  ? 4'h0 : \$131 ;
+  assign \$132  = \$130  ? 5'h00 : \$131 ;
   assign \$133  = ~ o__valid;
   assign \$134  = \$133  | o__ready;
   assign \$135  = | q_stored;
   assign \$136  = \$134  & \$135 ;
-  assign \$137  = rport__addr == 3'h7;
+  assign \$137  = rport__addr == 4'h8;
   assign \$138  = rport__addr + 1'h1;
-  assign \$139  = \$137  ? 4'h0 : \$138 ;
+  assign \$139  = \$137  ? 5'h00 : \$138 ;
   assign \$140  = ~ o__valid;
   assign \$141  = \$140  | o__ready;
   assign \$142  = | q_stored;
   assign \$143  = ~ \$142 ;
   assign \$144  = \$141  & \$143 ;
   assign \$145  = ~ \$144 ;
-  assign \$146  = rq_valid_7 & \$145 ;
+  assign \$146  = rq_valid_8 & \$145 ;
   assign \$147  = q_stored + \$146 ;
   assign \$148  = ~ o__valid;
   assign \$149  = \$148  | o__ready;
@@ -12774,7 +13057,7 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
   assign \$155  = | q_stored;
-  assign \$156  = \$155  | rq_valid_7;
+  assign \$156  = \$155  | rq_valid_8;
   assign \$157  = | q_stored;
   assign \$158  = \$157  ? rport__data : q_in;
   always @(posedge clk)
@@ -12796,291 +13079,339 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$167 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$168 ;
+    rq_valid_9 <= \$168 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$169 ;
+    rq0_mult_1 <= \$169 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$170 ;
+    rq0_mult_2 <= \$170 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$171 ;
+    rq0_mult_3 <= \$171 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$172 ;
+    rq0_mult_4 <= \$172 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$173 ;
+    rq0_mult_5 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$174 ;
+    rq0_mult_6 <= \$174 ;
   always @(posedge clk)
-    rq0_x <= \$175 ;
+    rq0_mult_7 <= \$175 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$176 ;
+    rq0_mult_8 <= \$176 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$177 ;
+    rq0_x <= \$177 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$178 ;
+    rq0_x0_0 <= \$178 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$179 ;
+    rq0_m0_0 <= \$179 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$180 ;
+    rq0_part0_0 <= \$180 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$181 ;
+    rq0_part0_0_r <= \$181 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$182 ;
+    rq0_part0_0_rr <= \$182 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$183 ;
+    rq0_x0_1 <= \$183 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$184 ;
+    rq0_m0_1 <= \$184 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$185 ;
+    rq0_part0_1 <= \$185 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$186 ;
+    rq0_part0_1_r <= \$186 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$187 ;
+    rq0_part0_1_rr <= \$187 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$188 ;
+    rq0_x1_0 <= \$188 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$189 ;
+    rq0_m1_0 <= \$189 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$190 ;
+    rq0_part1_0 <= \$190 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$191 ;
+    rq0_part1_0_r <= \$191 ;
   always @(posedge clk)
-    rq0_prod <= \$192 ;
+    rq0_part1_0_rr <= \$192 ;
   always @(posedge clk)
-    rq0_floor <= \$193 ;
+    rq0_x1_1 <= \$193 ;
   always @(posedge clk)
-    rq0_above <= \$194 ;
+    rq0_m1_1 <= \$194 ;
   always @(posedge clk)
-    rq0_tie <= \$195 ;
+    rq0_part1_1 <= \$195 ;
   always @(posedge clk)
-    rq0_code <= \$196 ;
+    rq0_part1_1_r <= \$196 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$197 ;
+    rq0_part1_1_rr <= \$197 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$198 ;
+    rq0_prod <= \$198 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$199 ;
+    rq0_floor <= \$199 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$200 ;
+    rq0_above <= \$200 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$201 ;
+    rq0_tie <= \$201 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$202 ;
+    rq0_code <= \$202 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$203 ;
+    rq1_mult_1 <= \$203 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$204 ;
+    rq1_mult_2 <= \$204 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$205 ;
+    rq1_mult_3 <= \$205 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$206 ;
+    rq1_mult_4 <= \$206 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$207 ;
+    rq1_mult_5 <= \$207 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$208 ;
+    rq1_mult_6 <= \$208 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$209 ;
+    rq1_mult_7 <= \$209 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$210 ;
+    rq1_mult_8 <= \$210 ;
   always @(posedge clk)
-    rq1_half_1 <= \$211 ;
+    rq1_shift_1 <= \$211 ;
   always @(posedge clk)
-    rq1_half_2 <= \$212 ;
+    rq1_shift_2 <= \$212 ;
   always @(posedge clk)
-    rq1_half_3 <= \$213 ;
+    rq1_shift_3 <= \$213 ;
   always @(posedge clk)
-    rq1_half_4 <= \$214 ;
+    rq1_shift_4 <= \$214 ;
   always @(posedge clk)
-    rq1_half_5 <= \$215 ;
+    rq1_shift_5 <= \$215 ;
   always @(posedge clk)
-    rq1_half_6 <= \$216 ;
+    rq1_shift_6 <= \$216 ;
   always @(posedge clk)
-    rq1_half_7 <= \$217 ;
+    rq1_shift_7 <= \$217 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$218 ;
+    rq1_shift_8 <= \$218 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$219 ;
+    rq1_half_1 <= \$219 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$220 ;
+    rq1_half_2 <= \$220 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$221 ;
+    rq1_half_3 <= \$221 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$222 ;
+    rq1_half_4 <= \$222 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$223 ;
+    rq1_half_5 <= \$223 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$224 ;
+    rq1_half_6 <= \$224 ;
   always @(posedge clk)
-    rq1_x <= \$225 ;
+    rq1_half_7 <= \$225 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$226 ;
+    rq1_half_8 <= \$226 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$227 ;
+    rq1_mask_1 <= \$227 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$228 ;
+    rq1_mask_2 <= \$228 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$229 ;
+    rq1_mask_3 <= \$229 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$230 ;
+    rq1_mask_4 <= \$230 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$231 ;
+    rq1_mask_5 <= \$231 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$232 ;
+    rq1_mask_6 <= \$232 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$233 ;
+    rq1_mask_7 <= \$233 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$234 ;
+    rq1_mask_8 <= \$234 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$235 ;
+    rq1_x <= \$235 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$236 ;
+    rq1_x0_0 <= \$236 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$237 ;
+    rq1_m0_0 <= \$237 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$238 ;
+    rq1_part0_0 <= \$238 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$239 ;
+    rq1_part0_0_r <= \$239 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$240 ;
+    rq1_part0_0_rr <= \$240 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$241 ;
+    rq1_x0_1 <= \$241 ;
   always @(posedge clk)
-    rq1_prod <= \$242 ;
+    rq1_m0_1 <= \$242 ;
   always @(posedge clk)
-    rq1_floor <= \$243 ;
+    rq1_part0_1 <= \$243 ;
   always @(posedge clk)
-    rq1_above <= \$244 ;
+    rq1_part0_1_r <= \$244 ;
   always @(posedge clk)
-    rq1_tie <= \$245 ;
+    rq1_part0_1_rr <= \$245 ;
   always @(posedge clk)
-    rq1_code <= \$246 ;
+    rq1_x1_0 <= \$246 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$247 ;
+    rq1_m1_0 <= \$247 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$248 ;
+    rq1_part1_0 <= \$248 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$249 ;
+    rq1_part1_0_r <= \$249 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$250 ;
+    rq1_part1_0_rr <= \$250 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$251 ;
+    rq1_x1_1 <= \$251 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$252 ;
+    rq1_m1_1 <= \$252 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$253 ;
+    rq1_part1_1 <= \$253 ;
   always @(posedge clk)
-    rq2_x <= \$254 ;
+    rq1_part1_1_r <= \$254 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$255 ;
+    rq1_part1_1_rr <= \$255 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$256 ;
+    rq1_prod <= \$256 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$257 ;
+    rq1_floor <= \$257 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$258 ;
+    rq1_above <= \$258 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$259 ;
+    rq1_tie <= \$259 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$260 ;
+    rq1_code <= \$260 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$261 ;
+    rq2_mult_1 <= \$261 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$262 ;
+    rq2_mult_2 <= \$262 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$263 ;
+    rq2_mult_3 <= \$263 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$264 ;
+    rq2_mult_4 <= \$264 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$265 ;
+    rq2_mult_5 <= \$265 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$266 ;
+    rq2_mult_6 <= \$266 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$267 ;
+    rq2_mult_7 <= \$267 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$268 ;
+    rq2_mult_8 <= \$268 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$269 ;
+    rq2_x <= \$269 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$270 ;
+    rq2_x0_0 <= \$270 ;
   always @(posedge clk)
-    rq2_prod <= \$271 ;
+    rq2_m0_0 <= \$271 ;
   always @(posedge clk)
-    rq2_floor <= \$272 ;
+    rq2_part0_0 <= \$272 ;
   always @(posedge clk)
-    rq2_above <= \$273 ;
+    rq2_part0_0_r <= \$273 ;
   always @(posedge clk)
-    rq2_tie <= \$274 ;
+    rq2_part0_0_rr <= \$274 ;
   always @(posedge clk)
-    rq2_code <= \$275 ;
+    rq2_x0_1 <= \$275 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$276 ;
+    rq2_m0_1 <= \$276 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$277 ;
+    rq2_part0_1 <= \$277 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$278 ;
+    rq2_part0_1_r <= \$278 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$279 ;
+    rq2_part0_1_rr <= \$279 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$280 ;
+    rq2_x1_0 <= \$280 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$281 ;
+    rq2_m1_0 <= \$281 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$282 ;
+    rq2_part1_0 <= \$282 ;
   always @(posedge clk)
-    rq3_x <= \$283 ;
+    rq2_part1_0_r <= \$283 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$284 ;
+    rq2_part1_0_rr <= \$284 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$285 ;
+    rq2_x1_1 <= \$285 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$286 ;
+    rq2_m1_1 <= \$286 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$287 ;
+    rq2_part1_1 <= \$287 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$288 ;
+    rq2_part1_1_r <= \$288 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$289 ;
+    rq2_part1_1_rr <= \$289 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$290 ;
+    rq2_prod <= \$290 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$291 ;
+    rq2_floor <= \$291 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$292 ;
+    rq2_above <= \$292 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$293 ;
+    rq2_tie <= \$293 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$294 ;
+    rq2_code <= \$294 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$295 ;
+    rq3_mult_1 <= \$295 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$296 ;
+    rq3_mult_2 <= \$296 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$297 ;
+    rq3_mult_3 <= \$297 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$298 ;
+    rq3_mult_4 <= \$298 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$299 ;
+    rq3_mult_5 <= \$299 ;
   always @(posedge clk)
-    rq3_prod <= \$300 ;
+    rq3_mult_6 <= \$300 ;
   always @(posedge clk)
-    rq3_floor <= \$301 ;
+    rq3_mult_7 <= \$301 ;
   always @(posedge clk)
-    rq3_above <= \$302 ;
+    rq3_mult_8 <= \$302 ;
   always @(posedge clk)
-    rq3_tie <= \$303 ;
+    rq3_x <= \$303 ;
   always @(posedge clk)
-    rq3_code <= \$304 ;
+    rq3_x0_0 <= \$304 ;
   always @(posedge clk)
-    q_owed <= \$305 ;
+    rq3_m0_0 <= \$305 ;
   always @(posedge clk)
-    \$signature__addr  <= \$306 ;
+    rq3_part0_0 <= \$306 ;
   always @(posedge clk)
-    rport__addr <= \$307 ;
+    rq3_part0_0_r <= \$307 ;
   always @(posedge clk)
-    q_stored <= \$308 ;
+    rq3_part0_0_rr <= \$308 ;
   always @(posedge clk)
-    o__valid <= \$309 ;
+    rq3_x0_1 <= \$309 ;
   always @(posedge clk)
-    o__payload <= \$310 ;
+    rq3_m0_1 <= \$310 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$311 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$312 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$313 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$314 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$315 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$316 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$317 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$318 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$319 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$320 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$321 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$322 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$323 ;
+  always @(posedge clk)
+    rq3_prod <= \$324 ;
+  always @(posedge clk)
+    rq3_floor <= \$325 ;
+  always @(posedge clk)
+    rq3_above <= \$326 ;
+  always @(posedge clk)
+    rq3_tie <= \$327 ;
+  always @(posedge clk)
+    rq3_code <= \$328 ;
+  always @(posedge clk)
+    q_owed <= \$329 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$330 ;
+  always @(posedge clk)
+    rport__addr <= \$331 ;
+  always @(posedge clk)
+    q_stored <= \$332 ;
+  always @(posedge clk)
+    o__valid <= \$333 ;
+  always @(posedge clk)
+    o__payload <= \$334 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     (* full_case = 32'd1 *)
@@ -13219,142 +13550,142 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$168  = \$28 ;
+    \$168  = rq_valid_8;
     if (rst) begin
-      \$168  = 25'h0000000;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$169  = rq0_mult_1;
+    \$169  = \$28 ;
     if (rst) begin
       \$169  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$170  = rq0_mult_2;
+    \$170  = rq0_mult_1;
     if (rst) begin
       \$170  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$171  = rq0_mult_3;
+    \$171  = rq0_mult_2;
     if (rst) begin
       \$171  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$172  = rq0_mult_4;
+    \$172  = rq0_mult_3;
     if (rst) begin
       \$172  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$173  = rq0_mult_5;
+    \$173  = rq0_mult_4;
     if (rst) begin
       \$173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$174  = rq0_mult_6;
+    \$174  = rq0_mult_5;
     if (rst) begin
       \$174  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$175  = i__payload[23:0];
+    \$175  = rq0_mult_6;
     if (rst) begin
-      \$175  = 24'h000000;
+      \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$176  = rq0_x[16:0];
+    \$176  = rq0_mult_7;
     if (rst) begin
-      \$176  = 17'h00000;
+      \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$177  = rq0_mult_1[16:0];
+    \$177  = i__payload[23:0];
     if (rst) begin
-      \$177  = 17'h00000;
+      \$177  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$178  = \$29 ;
+    \$178  = rq0_x[16:0];
     if (rst) begin
-      \$178  = 34'h000000000;
+      \$178  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$179  = rq0_part0_0;
+    \$179  = rq0_mult_1[16:0];
     if (rst) begin
-      \$179  = 34'h000000000;
+      \$179  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$180  = rq0_x[16:0];
+    \$180  = \$29 ;
     if (rst) begin
-      \$180  = 17'h00000;
+      \$180  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$181  = rq0_mult_1[24:17];
+    \$181  = rq0_part0_0;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$182  = \$30 ;
+    \$182  = rq0_part0_0_r;
     if (rst) begin
-      \$182  = 25'h0000000;
+      \$182  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$183  = rq0_part0_1;
+    \$183  = rq0_x[16:0];
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$184  = rq0_x[23:17];
+    \$184  = rq0_mult_1[24:17];
     if (rst) begin
-      \$184  = 7'h00;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$185  = rq0_mult_1[16:0];
+    \$185  = \$30 ;
     if (rst) begin
-      \$185  = 17'h00000;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$186  = \$31 ;
+    \$186  = rq0_part0_1;
     if (rst) begin
-      \$186  = 24'h000000;
+      \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$187  = rq0_part1_0;
+    \$187  = rq0_part0_1_r;
     if (rst) begin
-      \$187  = 24'h000000;
+      \$187  = 25'h0000000;
     end
   end
   always @* begin
@@ -13366,868 +13697,1036 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$189  = rq0_mult_1[24:17];
+    \$189  = rq0_mult_1[16:0];
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$190  = \$32 ;
+    \$190  = \$31 ;
     if (rst) begin
-      \$190  = 15'h0000;
+      \$190  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$191  = rq0_part1_1;
+    \$191  = rq0_part1_0;
     if (rst) begin
-      \$191  = 15'h0000;
+      \$191  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$192  = \$40 [48:0];
+    \$192  = rq0_part1_0_r;
     if (rst) begin
-      \$192  = 49'h0000000000000;
+      \$192  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$193  = \$41 ;
+    \$193  = rq0_x[23:17];
     if (rst) begin
-      \$193  = 49'h0000000000000;
+      \$193  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$194  = \$42 ;
+    \$194  = rq0_mult_1[24:17];
     if (rst) begin
-      \$194  = 1'h0;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$195  = \$45 ;
+    \$195  = \$32 ;
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$196  = \$49 ;
+    \$196  = rq0_part1_1;
     if (rst) begin
-      \$196  = 51'h0000000000000;
+      \$196  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$197  = \$50 ;
+    \$197  = rq0_part1_1_r;
     if (rst) begin
-      \$197  = 25'h0000000;
+      \$197  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$198  = rq1_mult_1;
+    \$198  = \$40 [48:0];
     if (rst) begin
-      \$198  = 25'h0000000;
+      \$198  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$199  = rq1_mult_2;
+    \$199  = \$41 ;
     if (rst) begin
-      \$199  = 25'h0000000;
+      \$199  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$200  = rq1_mult_3;
+    \$200  = \$42 ;
     if (rst) begin
-      \$200  = 25'h0000000;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = rq1_mult_4;
+    \$201  = \$45 ;
     if (rst) begin
-      \$201  = 25'h0000000;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = rq1_mult_5;
+    \$202  = \$49 ;
     if (rst) begin
-      \$202  = 25'h0000000;
+      \$202  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = rq1_mult_6;
+    \$203  = \$50 ;
     if (rst) begin
       \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = \$51 ;
+    \$204  = rq1_mult_1;
     if (rst) begin
-      \$204  = 6'h00;
+      \$204  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = rq1_shift_1;
+    \$205  = rq1_mult_2;
     if (rst) begin
-      \$205  = 6'h00;
+      \$205  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = rq1_shift_2;
+    \$206  = rq1_mult_3;
     if (rst) begin
-      \$206  = 6'h00;
+      \$206  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = rq1_shift_3;
+    \$207  = rq1_mult_4;
     if (rst) begin
-      \$207  = 6'h00;
+      \$207  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = rq1_shift_4;
+    \$208  = rq1_mult_5;
     if (rst) begin
-      \$208  = 6'h00;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = rq1_shift_5;
+    \$209  = rq1_mult_6;
     if (rst) begin
-      \$209  = 6'h00;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = rq1_shift_6;
+    \$210  = rq1_mult_7;
     if (rst) begin
-      \$210  = 6'h00;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = \$52 ;
+    \$211  = \$51 ;
     if (rst) begin
-      \$211  = 33'h000000000;
+      \$211  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = rq1_half_1;
+    \$212  = rq1_shift_1;
     if (rst) begin
-      \$212  = 33'h000000000;
+      \$212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = rq1_half_2;
+    \$213  = rq1_shift_2;
     if (rst) begin
-      \$213  = 33'h000000000;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = rq1_half_3;
+    \$214  = rq1_shift_3;
     if (rst) begin
-      \$214  = 33'h000000000;
+      \$214  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = rq1_half_4;
+    \$215  = rq1_shift_4;
     if (rst) begin
-      \$215  = 33'h000000000;
+      \$215  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = rq1_half_5;
+    \$216  = rq1_shift_5;
     if (rst) begin
-      \$216  = 33'h000000000;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = rq1_half_6;
+    \$217  = rq1_shift_6;
     if (rst) begin
-      \$217  = 33'h000000000;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = \$53 ;
+    \$218  = rq1_shift_7;
     if (rst) begin
-      \$218  = 33'h000000000;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = rq1_mask_1;
+    \$219  = \$52 ;
     if (rst) begin
       \$219  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = rq1_mask_2;
+    \$220  = rq1_half_1;
     if (rst) begin
       \$220  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = rq1_mask_3;
+    \$221  = rq1_half_2;
     if (rst) begin
       \$221  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = rq1_mask_4;
+    \$222  = rq1_half_3;
     if (rst) begin
       \$222  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = rq1_mask_5;
+    \$223  = rq1_half_4;
     if (rst) begin
       \$223  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = rq1_mask_6;
+    \$224  = rq1_half_5;
     if (rst) begin
       \$224  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = i__payload[47:24];
+    \$225  = rq1_half_6;
     if (rst) begin
-      \$225  = 24'h000000;
+      \$225  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = rq1_x[16:0];
+    \$226  = rq1_half_7;
     if (rst) begin
-      \$226  = 17'h00000;
+      \$226  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = rq1_mult_1[16:0];
+    \$227  = \$53 ;
     if (rst) begin
-      \$227  = 17'h00000;
+      \$227  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$228  = \$54 ;
+    \$228  = rq1_mask_1;
     if (rst) begin
-      \$228  = 34'h000000000;
+      \$228  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$229  = rq1_part0_0;
+    \$229  = rq1_mask_2;
     if (rst) begin
-      \$229  = 34'h000000000;
+      \$229  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = rq1_x[16:0];
+    \$230  = rq1_mask_3;
     if (rst) begin
-      \$230  = 17'h00000;
+      \$230  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = rq1_mult_1[24:17];
+    \$231  = rq1_mask_4;
     if (rst) begin
-      \$231  = 8'h00;
+      \$231  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = \$55 ;
+    \$232  = rq1_mask_5;
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$233  = rq1_part0_1;
+    \$233  = rq1_mask_6;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = rq1_x[23:17];
+    \$234  = rq1_mask_7;
     if (rst) begin
-      \$234  = 7'h00;
+      \$234  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = rq1_mult_1[16:0];
+    \$235  = i__payload[47:24];
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = \$56 ;
+    \$236  = rq1_x[16:0];
     if (rst) begin
-      \$236  = 24'h000000;
+      \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = rq1_part1_0;
+    \$237  = rq1_mult_1[16:0];
     if (rst) begin
-      \$237  = 24'h000000;
+      \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = rq1_x[23:17];
+    \$238  = \$54 ;
     if (rst) begin
-      \$238  = 7'h00;
+      \$238  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = rq1_mult_1[24:17];
+    \$239  = rq1_part0_0;
     if (rst) begin
-      \$239  = 8'h00;
+      \$239  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = \$57 ;
+    \$240  = rq1_part0_0_r;
     if (rst) begin
-      \$240  = 15'h0000;
+      \$240  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = rq1_part1_1;
+    \$241  = rq1_x[16:0];
     if (rst) begin
-      \$241  = 15'h0000;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = \$65 [48:0];
+    \$242  = rq1_mult_1[24:17];
     if (rst) begin
-      \$242  = 49'h0000000000000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = \$66 ;
+    \$243  = \$55 ;
     if (rst) begin
-      \$243  = 49'h0000000000000;
+      \$243  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = \$67 ;
+    \$244  = rq1_part0_1;
     if (rst) begin
-      \$244  = 1'h0;
+      \$244  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = \$70 ;
+    \$245  = rq1_part0_1_r;
     if (rst) begin
-      \$245  = 1'h0;
+      \$245  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = \$74 ;
+    \$246  = rq1_x[23:17];
     if (rst) begin
-      \$246  = 51'h0000000000000;
+      \$246  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = \$75 ;
+    \$247  = rq1_mult_1[16:0];
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = rq2_mult_1;
+    \$248  = \$56 ;
     if (rst) begin
-      \$248  = 25'h0000000;
+      \$248  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = rq2_mult_2;
+    \$249  = rq1_part1_0;
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = rq2_mult_3;
+    \$250  = rq1_part1_0_r;
     if (rst) begin
-      \$250  = 25'h0000000;
+      \$250  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = rq2_mult_4;
+    \$251  = rq1_x[23:17];
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = rq2_mult_5;
+    \$252  = rq1_mult_1[24:17];
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$253  = rq2_mult_6;
+    \$253  = \$57 ;
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$254  = i__payload[71:48];
+    \$254  = rq1_part1_1;
     if (rst) begin
-      \$254  = 24'h000000;
+      \$254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$255  = rq2_x[16:0];
+    \$255  = rq1_part1_1_r;
     if (rst) begin
-      \$255  = 17'h00000;
+      \$255  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$256  = rq2_mult_1[16:0];
+    \$256  = \$65 [48:0];
     if (rst) begin
-      \$256  = 17'h00000;
+      \$256  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$257  = \$76 ;
+    \$257  = \$66 ;
     if (rst) begin
-      \$257  = 34'h000000000;
+      \$257  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$258  = rq2_part0_0;
+    \$258  = \$67 ;
     if (rst) begin
-      \$258  = 34'h000000000;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$259  = rq2_x[16:0];
+    \$259  = \$70 ;
     if (rst) begin
-      \$259  = 17'h00000;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$260  = rq2_mult_1[24:17];
+    \$260  = \$74 ;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$261  = \$77 ;
+    \$261  = \$75 ;
     if (rst) begin
       \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$262  = rq2_part0_1;
+    \$262  = rq2_mult_1;
     if (rst) begin
       \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$263  = rq2_x[23:17];
+    \$263  = rq2_mult_2;
     if (rst) begin
-      \$263  = 7'h00;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$264  = rq2_mult_1[16:0];
+    \$264  = rq2_mult_3;
     if (rst) begin
-      \$264  = 17'h00000;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$265  = \$78 ;
+    \$265  = rq2_mult_4;
     if (rst) begin
-      \$265  = 24'h000000;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$266  = rq2_part1_0;
+    \$266  = rq2_mult_5;
     if (rst) begin
-      \$266  = 24'h000000;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$267  = rq2_x[23:17];
+    \$267  = rq2_mult_6;
     if (rst) begin
-      \$267  = 7'h00;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$268  = rq2_mult_1[24:17];
+    \$268  = rq2_mult_7;
     if (rst) begin
-      \$268  = 8'h00;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$269  = \$79 ;
+    \$269  = i__payload[71:48];
     if (rst) begin
-      \$269  = 15'h0000;
+      \$269  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$270  = rq2_part1_1;
+    \$270  = rq2_x[16:0];
     if (rst) begin
-      \$270  = 15'h0000;
+      \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$271  = \$87 [48:0];
+    \$271  = rq2_mult_1[16:0];
     if (rst) begin
-      \$271  = 49'h0000000000000;
+      \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$272  = \$88 ;
+    \$272  = \$76 ;
     if (rst) begin
-      \$272  = 49'h0000000000000;
+      \$272  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$273  = \$89 ;
+    \$273  = rq2_part0_0;
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$274  = \$92 ;
+    \$274  = rq2_part0_0_r;
     if (rst) begin
-      \$274  = 1'h0;
+      \$274  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$275  = \$96 ;
+    \$275  = rq2_x[16:0];
     if (rst) begin
-      \$275  = 51'h0000000000000;
+      \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$276  = \$97 ;
+    \$276  = rq2_mult_1[24:17];
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$277  = rq3_mult_1;
+    \$277  = \$77 ;
     if (rst) begin
       \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$278  = rq3_mult_2;
+    \$278  = rq2_part0_1;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$279  = rq3_mult_3;
+    \$279  = rq2_part0_1_r;
     if (rst) begin
       \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$280  = rq3_mult_4;
+    \$280  = rq2_x[23:17];
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$281  = rq3_mult_5;
+    \$281  = rq2_mult_1[16:0];
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$282  = rq3_mult_6;
+    \$282  = \$78 ;
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$283  = i__payload[95:72];
+    \$283  = rq2_part1_0;
     if (rst) begin
       \$283  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$284  = rq3_x[16:0];
+    \$284  = rq2_part1_0_r;
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$285  = rq3_mult_1[16:0];
+    \$285  = rq2_x[23:17];
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$286  = \$98 ;
+    \$286  = rq2_mult_1[24:17];
     if (rst) begin
-      \$286  = 34'h000000000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$287  = rq3_part0_0;
+    \$287  = \$79 ;
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$287  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$288  = rq3_x[16:0];
+    \$288  = rq2_part1_1;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$289  = rq3_mult_1[24:17];
+    \$289  = rq2_part1_1_r;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$290  = \$99 ;
+    \$290  = \$87 [48:0];
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$290  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$291  = rq3_part0_1;
+    \$291  = \$88 ;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$291  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$292  = rq3_x[23:17];
+    \$292  = \$89 ;
     if (rst) begin
-      \$292  = 7'h00;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$293  = rq3_mult_1[16:0];
+    \$293  = \$92 ;
     if (rst) begin
-      \$293  = 17'h00000;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$294  = \$100 ;
+    \$294  = \$96 ;
     if (rst) begin
-      \$294  = 24'h000000;
+      \$294  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$295  = rq3_part1_0;
+    \$295  = \$97 ;
     if (rst) begin
-      \$295  = 24'h000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$296  = rq3_x[23:17];
+    \$296  = rq3_mult_1;
     if (rst) begin
-      \$296  = 7'h00;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$297  = rq3_mult_1[24:17];
+    \$297  = rq3_mult_2;
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$298  = \$101 ;
+    \$298  = rq3_mult_3;
     if (rst) begin
-      \$298  = 15'h0000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$299  = rq3_part1_1;
+    \$299  = rq3_mult_4;
     if (rst) begin
-      \$299  = 15'h0000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$300  = \$109 [48:0];
+    \$300  = rq3_mult_5;
     if (rst) begin
-      \$300  = 49'h0000000000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$301  = \$110 ;
+    \$301  = rq3_mult_6;
     if (rst) begin
-      \$301  = 49'h0000000000000;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$302  = \$111 ;
+    \$302  = rq3_mult_7;
     if (rst) begin
-      \$302  = 1'h0;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$303  = \$114 ;
+    \$303  = i__payload[95:72];
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$304  = \$118 ;
+    \$304  = rq3_x[16:0];
     if (rst) begin
-      \$304  = 51'h0000000000000;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$305  = \$122 [3:0];
+    \$305  = rq3_mult_1[16:0];
     if (rst) begin
-      \$305  = 4'h0;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$306  = \$signature__addr ;
+    \$306  = \$98 ;
+    if (rst) begin
+      \$306  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$307  = rq3_part0_0;
+    if (rst) begin
+      \$307  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$308  = rq3_part0_0_r;
+    if (rst) begin
+      \$308  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$309  = rq3_x[16:0];
+    if (rst) begin
+      \$309  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$310  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$310  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$311  = \$99 ;
+    if (rst) begin
+      \$311  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$312  = rq3_part0_1;
+    if (rst) begin
+      \$312  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$313  = rq3_part0_1_r;
+    if (rst) begin
+      \$313  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$314  = rq3_x[23:17];
+    if (rst) begin
+      \$314  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$315  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$315  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$316  = \$100 ;
+    if (rst) begin
+      \$316  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$317  = rq3_part1_0;
+    if (rst) begin
+      \$317  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$318  = rq3_part1_0_r;
+    if (rst) begin
+      \$318  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$319  = rq3_x[23:17];
+    if (rst) begin
+      \$319  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$320  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$320  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$321  = \$101 ;
+    if (rst) begin
+      \$321  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$322  = rq3_part1_1;
+    if (rst) begin
+      \$322  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$323  = rq3_part1_1_r;
+    if (rst) begin
+      \$323  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$324  = \$109 [48:0];
+    if (rst) begin
+      \$324  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$325  = \$110 ;
+    if (rst) begin
+      \$325  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$326  = \$111 ;
+    if (rst) begin
+      \$326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$327  = \$114 ;
+    if (rst) begin
+      \$327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$328  = \$118 ;
+    if (rst) begin
+      \$328  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$329  = \$122 [3:0];
+    if (rst) begin
+      \$329  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$330  = \$signature__addr ;
     if (\$129 ) begin
-      \$306  = \$132 [2:0];
+      \$330  = \$132 [3:0];
     end
     if (rst) begin
-      \$306  = 3'h0;
+      \$330  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$307  = rport__addr;
+    \$331  = rport__addr;
     if (\$136 ) begin
-      \$307  = \$139 [2:0];
+      \$331  = \$139 [3:0];
     end
     if (rst) begin
-      \$307  = 3'h0;
+      \$331  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$308  = \$152 [3:0];
+    \$332  = \$152 [3:0];
     if (rst) begin
-      \$308  = 4'h0;
+      \$332  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$309  = o__valid;
+    \$333  = o__valid;
     if (\$154 ) begin
-      \$309  = \$156 ;
+      \$333  = \$156 ;
     end
     if (rst) begin
-      \$309  = 1'h0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$310  = o__payload;
+    \$334  = o__payload;
     if (\$154 ) begin
-      \$310  = \$158 ;
+      \$334  = \$158 ;
     end
     if (rst) begin
-      \$310  = 32'd0;
+      \$334  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -14257,28 +14756,28 @@ module \top.s1_conv1_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign rq3_rem[48:32] = 17'h00000;
   assign rq3_rem[31:0] = rq3_prod[31:0];
   assign \$24  = group;
-  assign \$33  = { 1'h0, rq0_part0_0_r };
-  assign \$35  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$37  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$39  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$33  = { 1'h0, rq0_part0_0_rr };
+  assign \$35  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$37  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$39  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
   assign \$41  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
   assign \$44  = 1'h1;
   assign \$45  = \$43 ;
-  assign \$58  = { 1'h0, rq1_part0_0_r };
-  assign \$60  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$62  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
-  assign \$64  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
-  assign \$80  = { 1'h0, rq2_part0_0_r };
-  assign \$82  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$84  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
-  assign \$86  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
+  assign \$58  = { 1'h0, rq1_part0_0_rr };
+  assign \$60  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$62  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$64  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$80  = { 1'h0, rq2_part0_0_rr };
+  assign \$82  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$84  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$86  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
   assign \$88  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:33] };
   assign \$91  = 1'h1;
   assign \$92  = \$90 ;
-  assign \$102  = { 1'h0, rq3_part0_0_r };
-  assign \$104  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$106  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
-  assign \$108  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
+  assign \$102  = { 1'h0, rq3_part0_0_rr };
+  assign \$104  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$106  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$108  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
   assign \$110  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:32] };
   assign \$113  = 1'h1;
   assign \$114  = \$112 ;
@@ -15043,14 +15542,14 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [8:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
+  reg [7:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [16:0] \$107 ;
   reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire \$11 ;
@@ -15059,38 +15558,41 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [23:0] \$116 ;
+  reg [23:0] \$115 ;
+  reg \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg \$119 ;
+  reg [2:0] \$119 ;
   wire \$12 ;
-  reg [2:0] \$120 ;
+  reg \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
-  reg [2:0] \$124 ;
+  reg [2:0] \$123 ;
+  reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
-  reg [2:0] \$128 ;
+  reg [2:0] \$127 ;
+  reg \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg [2:0] \$132 ;
+  reg [2:0] \$131 ;
+  reg \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
-  reg [2:0] \$136 ;
-  reg [23:0] \$137 ;
-  reg [3:0] \$138 ;
+  reg [2:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
   reg [2:0] \$139 ;
   wire \$14 ;
-  reg [2:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg \$142 ;
-  reg [23:0] \$143 ;
+  reg [23:0] \$140 ;
+  reg [3:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [2:0] \$143 ;
+  reg [3:0] \$144 ;
+  reg \$145 ;
+  reg [23:0] \$146 ;
   wire \$15 ;
   wire \$16 ;
   reg [2:0] \$17 ;
@@ -15103,26 +15605,26 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [8:0] \$23 ;
   wire [8:0] \$24 ;
   wire [31:0] \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [31:0] \$28 ;
+  wire [8:0] \$26 ;
+  wire [8:0] \$27 ;
+  wire [8:0] \$28 ;
   wire [8:0] \$29 ;
   wire \$3 ;
-  wire [8:0] \$30 ;
-  wire [8:0] \$31 ;
-  wire [8:0] \$32 ;
+  wire [16:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
   wire [16:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [17:0] \$37 ;
-  wire [17:0] \$38 ;
-  wire [18:0] \$39 ;
+  wire [17:0] \$34 ;
+  wire [17:0] \$35 ;
+  wire [18:0] \$36 ;
+  wire \$37 ;
+  wire [4:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [4:0] \$41 ;
+  wire [5:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [5:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -15130,60 +15632,60 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [3:0] \$50 ;
+  wire [3:0] \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
+  wire [3:0] \$57 ;
+  wire [3:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire \$60 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [23:0] \$7 ;
-  wire [3:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [5:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [4:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [23:0] \$79 ;
   wire [23:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [23:0] \$82 ;
-  reg [2:0] \$83 ;
-  reg [4:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
+  reg [2:0] \$80 ;
+  reg [4:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg [7:0] \$85 ;
+  reg [31:0] \$86 ;
   reg \$87 ;
-  reg [7:0] \$88 ;
-  reg [31:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [24:0] \$9 ;
   reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [2:0] \$94 ;
+  reg [2:0] \$91 ;
+  reg [31:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [7:0] \$94 ;
   reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [8:0] \$99 ;
   reg [4:0] \$signature__addr  = 5'h00;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -15200,6 +15702,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -15219,6 +15722,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
@@ -15226,6 +15730,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [2:0] nf4 = 3'h0;
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
+  reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
@@ -15251,7 +15756,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -15262,19 +15767,21 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [4:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$82 ;
+  wire [23:0] \rport__data$88 ;
   input rst;
   wire rst;
   (* init = 5'h00 *)
   wire [4:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -15287,6 +15794,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] x0_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -15326,7 +15834,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [23:0] queue [6:0];
+  reg [23:0] queue [7:0];
   initial begin
     queue[0] = 24'h000000;
     queue[1] = 24'h000000;
@@ -15335,12 +15843,13 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 24'h000000;
     queue[5] = 24'h000000;
     queue[6] = 24'h000000;
+    queue[7] = 24'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [23:0];
   end
-  assign \rport__data$82  = queue[\rport__addr$30 ];
+  assign \rport__data$88  = queue[\rport__addr$30 ];
   reg [31:0] rom0 [143:0];
   initial begin
     rom0[0] = 32'd3828942331;
@@ -15493,7 +16002,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -15503,9 +16012,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v6 & last6;
+  assign \$10  = v7 & last7;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -15517,189 +16026,198 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 9'h000 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = from_input ? x_reg : rport__data;
-  assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(x0_0) - $signed(8'h80);
-  assign \$30  = $signed(x0_1) - $signed(8'h80);
-  assign \$31  = $signed(x0_2) - $signed(8'h80);
-  assign \$32  = $signed(x0_3) - $signed(8'h80);
-  assign \$33  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$34  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$35  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$36  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$37  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$38  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = issue & last_t;
-  assign \$41  = q_owed + \$40 ;
-  assign \$42  = o__valid & o__ready;
-  assign \$43  = \$41  - \$42 ;
-  assign \$44  = v6 & last6;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$46  & \$48 ;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$44  & \$50 ;
-  assign \$52  = \$signature__addr$27  == 3'h6;
-  assign \$53  = \$signature__addr$27  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \rport__addr$30  == 3'h6;
-  assign \$60  = \rport__addr$30  + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
-  assign \$62  = v6 & last6;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$62  & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
+  assign \$26  = $signed(x0_0) - $signed(8'h80);
+  assign \$27  = $signed(x0_1) - $signed(8'h80);
+  assign \$28  = $signed(x0_2) - $signed(8'h80);
+  assign \$29  = $signed(x0_3) - $signed(8'h80);
+  assign \$30  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$31  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$32  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$33  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$34  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$35  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$36  = $signed(\$34 ) + $signed(\$35 );
+  assign \$37  = issue & last_t;
+  assign \$38  = q_owed + \$37 ;
+  assign \$39  = o__valid & o__ready;
+  assign \$40  = \$38  - \$39 ;
+  assign \$41  = v7 & last7;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$44  = | q_stored;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$43  & \$45 ;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$41  & \$47 ;
+  assign \$49  = \$signature__addr$27  == 3'h7;
+  assign \$50  = \$signature__addr$27  + 1'h1;
+  assign \$51  = \$49  ? 4'h0 : \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \rport__addr$30  == 3'h7;
+  assign \$57  = \rport__addr$30  + 1'h1;
+  assign \$58  = \$56  ? 4'h0 : \$57 ;
+  assign \$59  = v7 & last7;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$61  & \$63 ;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$59  & \$65 ;
+  assign \$67  = q_stored + \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = \$67  - \$71 ;
+  assign \$73  = ~ o__valid;
+  assign \$74  = \$73  | o__ready;
+  assign \$75  = | q_stored;
+  assign \$76  = v7 & last7;
+  assign \$77  = \$75  | \$76 ;
   assign \$78  = | q_stored;
-  assign \$79  = v6 & last6;
-  assign \$80  = \$78  | \$79 ;
-  assign \$81  = | q_stored;
-  assign \$82  = \$81  ? \rport__data$82  : \$9 [23:0];
+  assign \$79  = \$78  ? \rport__data$88  : \$9 [23:0];
   always @(posedge clk)
-    nf_t <= \$83 ;
+    nf_t <= \$80 ;
   always @(posedge clk)
-    \$signature__addr  <= \$84 ;
+    \$signature__addr  <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$85 ;
+    reads_input_t <= \$82 ;
   always @(posedge clk)
-    first_t <= \$86 ;
+    first_t <= \$83 ;
   always @(posedge clk)
-    last_t <= \$87 ;
+    last_t <= \$84 ;
   always @(posedge clk)
-    t <= \$88 ;
+    t <= \$85 ;
   always @(posedge clk)
-    x_reg <= \$89 ;
+    x_reg <= \$86 ;
   always @(posedge clk)
-    from_input <= \$90 ;
+    from_input <= \$87 ;
   always @(posedge clk)
-    v1 <= \$91 ;
+    v1 <= \$88 ;
   always @(posedge clk)
-    first1 <= \$92 ;
+    first1 <= \$89 ;
   always @(posedge clk)
-    last1 <= \$93 ;
+    last1 <= \$90 ;
   always @(posedge clk)
-    nf1 <= \$94 ;
+    nf1 <= \$91 ;
   always @(posedge clk)
-    port__addr <= \$95 ;
+    x_mid <= \$92 ;
   always @(posedge clk)
-    x0_0 <= \$96 ;
+    t_mid <= \$93 ;
   always @(posedge clk)
-    x0_1 <= \$97 ;
+    port__addr <= \$94 ;
   always @(posedge clk)
-    x0_2 <= \$98 ;
+    x0_0 <= \$95 ;
   always @(posedge clk)
-    x0_3 <= \$99 ;
+    x0_1 <= \$96 ;
   always @(posedge clk)
-    xoff0_0 <= \$100 ;
+    x0_2 <= \$97 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    x0_3 <= \$98 ;
   always @(posedge clk)
-    xoff0_1 <= \$102 ;
+    xoff0_0 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$103 ;
+    w0_0 <= \$100 ;
   always @(posedge clk)
-    xoff0_2 <= \$104 ;
+    xoff0_1 <= \$101 ;
   always @(posedge clk)
-    w0_2 <= \$105 ;
+    w0_1 <= \$102 ;
   always @(posedge clk)
-    xoff0_3 <= \$106 ;
+    xoff0_2 <= \$103 ;
   always @(posedge clk)
-    w0_3 <= \$107 ;
+    w0_2 <= \$104 ;
   always @(posedge clk)
-    prod0_0 <= \$108 ;
+    xoff0_3 <= \$105 ;
   always @(posedge clk)
-    prod0_1 <= \$109 ;
+    w0_3 <= \$106 ;
   always @(posedge clk)
-    prod0_2 <= \$110 ;
+    prod0_0 <= \$107 ;
   always @(posedge clk)
-    prod0_3 <= \$111 ;
+    prod0_1 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$112 ;
+    prod0_2 <= \$109 ;
   always @(posedge clk)
-    prod0_1_r <= \$113 ;
+    prod0_3 <= \$110 ;
   always @(posedge clk)
-    prod0_2_r <= \$114 ;
+    prod0_0_r <= \$111 ;
   always @(posedge clk)
-    prod0_3_r <= \$115 ;
+    prod0_1_r <= \$112 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$116 ;
+    prod0_2_r <= \$113 ;
   always @(posedge clk)
-    v2 <= \$117 ;
+    prod0_3_r <= \$114 ;
   always @(posedge clk)
-    first2 <= \$118 ;
+    sum0_s0_0 <= \$115 ;
   always @(posedge clk)
-    last2 <= \$119 ;
+    v2 <= \$116 ;
   always @(posedge clk)
-    nf2 <= \$120 ;
+    first2 <= \$117 ;
   always @(posedge clk)
-    v3 <= \$121 ;
+    last2 <= \$118 ;
   always @(posedge clk)
-    first3 <= \$122 ;
+    nf2 <= \$119 ;
   always @(posedge clk)
-    last3 <= \$123 ;
+    v3 <= \$120 ;
   always @(posedge clk)
-    nf3 <= \$124 ;
+    first3 <= \$121 ;
   always @(posedge clk)
-    v4 <= \$125 ;
+    last3 <= \$122 ;
   always @(posedge clk)
-    first4 <= \$126 ;
+    nf3 <= \$123 ;
   always @(posedge clk)
-    last4 <= \$127 ;
+    v4 <= \$124 ;
   always @(posedge clk)
-    nf4 <= \$128 ;
+    first4 <= \$125 ;
   always @(posedge clk)
-    v5 <= \$129 ;
+    last4 <= \$126 ;
   always @(posedge clk)
-    first5 <= \$130 ;
+    nf4 <= \$127 ;
   always @(posedge clk)
-    last5 <= \$131 ;
+    v5 <= \$128 ;
   always @(posedge clk)
-    nf5 <= \$132 ;
+    first5 <= \$129 ;
   always @(posedge clk)
-    v6 <= \$133 ;
+    last5 <= \$130 ;
   always @(posedge clk)
-    first6 <= \$134 ;
+    nf5 <= \$131 ;
   always @(posedge clk)
-    last6 <= \$135 ;
+    v6 <= \$132 ;
   always @(posedge clk)
-    nf6 <= \$136 ;
+    first6 <= \$133 ;
   always @(posedge clk)
-    acc0 <= \$137 ;
+    last6 <= \$134 ;
   always @(posedge clk)
-    q_owed <= \$138 ;
+    nf6 <= \$135 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$139 ;
+    v7 <= \$136 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$140 ;
+    first7 <= \$137 ;
   always @(posedge clk)
-    q_stored <= \$141 ;
+    last7 <= \$138 ;
   always @(posedge clk)
-    o__valid <= \$142 ;
+    nf7 <= \$139 ;
   always @(posedge clk)
-    o__payload <= \$143 ;
+    acc0 <= \$140 ;
+  always @(posedge clk)
+    q_owed <= \$141 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$142 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$143 ;
+  always @(posedge clk)
+    q_stored <= \$144 ;
+  always @(posedge clk)
+    o__valid <= \$145 ;
+  always @(posedge clk)
+    o__payload <= \$146 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       3'h0:
           \$7  = 24'h003305;
       3'h1:
@@ -17190,462 +17708,504 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$83  = nf_t;
+    \$80  = nf_t;
     if (issue) begin
-      \$83  = \$17 ;
+      \$80  = \$17 ;
     end
     if (rst) begin
-      \$83  = 3'h0;
+      \$80  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$84  = \$signature__addr ;
+    \$81  = \$signature__addr ;
     if (issue) begin
-      \$84  = \$18 ;
+      \$81  = \$18 ;
     end
     if (rst) begin
-      \$84  = 5'h00;
+      \$81  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$85  = reads_input_t;
+    \$82  = reads_input_t;
     if (issue) begin
-      \$85  = \$19 ;
+      \$82  = \$19 ;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$82  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$86  = first_t;
+    \$83  = first_t;
     if (issue) begin
-      \$86  = \$20 ;
+      \$83  = \$20 ;
     end
     if (rst) begin
-      \$86  = 1'h1;
+      \$83  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$87  = last_t;
+    \$84  = last_t;
     if (issue) begin
-      \$87  = \$21 ;
+      \$84  = \$21 ;
     end
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$85  = t;
+    if (issue) begin
+      \$85  = \$24 [7:0];
+    end
+    if (rst) begin
+      \$85  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$86  = i__payload;
+    if (rst) begin
+      \$86  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$87  = reads_input_t;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$88  = t;
-    if (issue) begin
-      \$88  = \$24 [7:0];
-    end
+    \$88  = issue;
     if (rst) begin
-      \$88  = 8'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$89  = i__payload;
+    \$89  = first_t;
     if (rst) begin
-      \$89  = 32'd0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$90  = reads_input_t;
+    \$90  = last_t;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$91  = issue;
+    \$91  = nf_t;
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$92  = first_t;
+    \$92  = \$25 ;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$93  = last_t;
+    \$93  = t;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$94  = nf_t;
+    \$94  = t_mid;
     if (rst) begin
-      \$94  = 3'h0;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$95  = t;
+    \$95  = x_mid[7:0];
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$96  = \$25 [7:0];
+    \$96  = x_mid[15:8];
     if (rst) begin
       \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = \$26 [15:8];
+    \$97  = x_mid[23:16];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = \$27 [23:16];
+    \$98  = x_mid[31:24];
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = \$28 [31:24];
+    \$99  = \$26 ;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = \$29 ;
+    \$100  = port__data[7:0];
     if (rst) begin
-      \$100  = 9'h000;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = port__data[7:0];
+    \$101  = \$27 ;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = \$30 ;
+    \$102  = port__data[15:8];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = port__data[15:8];
+    \$103  = \$28 ;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = \$31 ;
+    \$104  = port__data[23:16];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = port__data[23:16];
+    \$105  = \$29 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = \$32 ;
+    \$106  = port__data[31:24];
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = port__data[31:24];
+    \$107  = \$30 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = \$33 ;
+    \$108  = \$31 ;
     if (rst) begin
       \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = \$34 ;
+    \$109  = \$32 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = \$35 ;
+    \$110  = \$33 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = \$36 ;
+    \$111  = prod0_0;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = prod0_0;
+    \$112  = prod0_1;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = prod0_1;
+    \$113  = prod0_2;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = prod0_2;
+    \$114  = prod0_3;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = prod0_3;
+    \$115  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
+    \$116  = v1;
     if (rst) begin
-      \$116  = 24'h000000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = v1;
+    \$117  = first1;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = first1;
+    \$118  = last1;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = last1;
+    \$119  = nf1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = nf1;
+    \$120  = v2;
     if (rst) begin
-      \$120  = 3'h0;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = v2;
+    \$121  = first2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = first2;
+    \$122  = last2;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = last2;
+    \$123  = nf2;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = nf2;
+    \$124  = v3;
     if (rst) begin
-      \$124  = 3'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = v3;
+    \$125  = first3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = first3;
+    \$126  = last3;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = last3;
+    \$127  = nf3;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = nf3;
+    \$128  = v4;
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = v4;
+    \$129  = first4;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = first4;
+    \$130  = last4;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = last4;
+    \$131  = nf4;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = nf4;
+    \$132  = v5;
     if (rst) begin
-      \$132  = 3'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = v5;
+    \$133  = first5;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = first5;
+    \$134  = last5;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$135  = last5;
+    \$135  = nf5;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$136  = nf5;
+    \$136  = v6;
     if (rst) begin
-      \$136  = 3'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$137  = acc0;
-    if (v6) begin
-      \$137  = \$9 [23:0];
-    end
+    \$137  = first6;
     if (rst) begin
-      \$137  = 24'h000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$138  = \$43 [3:0];
+    \$138  = last6;
     if (rst) begin
-      \$138  = 4'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$139  = \$signature__addr$27 ;
-    if (\$51 ) begin
-      \$139  = \$54 [2:0];
-    end
+    \$139  = nf6;
     if (rst) begin
       \$139  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$140  = \rport__addr$30 ;
-    if (\$58 ) begin
-      \$140  = \$61 [2:0];
+    \$140  = acc0;
+    if (v7) begin
+      \$140  = \$9 [23:0];
     end
     if (rst) begin
-      \$140  = 3'h0;
+      \$140  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$141  = \$75 [2:0];
+    \$141  = \$40 [3:0];
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$142  = o__valid;
-    if (\$77 ) begin
-      \$142  = \$80 ;
+    \$142  = \$signature__addr$27 ;
+    if (\$48 ) begin
+      \$142  = \$51 [2:0];
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$143  = o__payload;
-    if (\$77 ) begin
-      \$143  = \$82 ;
+    \$143  = \rport__addr$30 ;
+    if (\$55 ) begin
+      \$143  = \$58 [2:0];
     end
     if (rst) begin
-      \$143  = 24'h000000;
+      \$143  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$144  = \$72 [3:0];
+    if (rst) begin
+      \$144  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$145  = o__valid;
+    if (\$74 ) begin
+      \$145  = \$77 ;
+    end
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$146  = o__payload;
+    if (\$74 ) begin
+      \$146  = \$79 ;
+    end
+    if (rst) begin
+      \$146  = 24'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -17674,9 +18234,9 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] \$101 ;
   reg [5:0] \$102 ;
   reg [5:0] \$103 ;
-  reg [34:0] \$104 ;
-  reg [34:0] \$105 ;
-  reg [34:0] \$106 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
   reg [34:0] \$107 ;
   reg [34:0] \$108 ;
   reg [34:0] \$109 ;
@@ -17689,38 +18249,47 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [34:0] \$115 ;
   reg [34:0] \$116 ;
   reg [34:0] \$117 ;
-  reg [23:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [34:0] \$118 ;
+  reg [34:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
-  reg [33:0] \$121 ;
-  reg [33:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [6:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [23:0] \$129 ;
+  reg [34:0] \$120 ;
+  reg [34:0] \$121 ;
+  reg [34:0] \$122 ;
+  reg [23:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [3:0] \$13 ;
-  reg [23:0] \$130 ;
-  reg [6:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [14:0] \$133 ;
-  reg [14:0] \$134 ;
-  reg [48:0] \$135 ;
-  reg [48:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [50:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [24:0] \$131 ;
+  reg [24:0] \$132 ;
+  reg [24:0] \$133 ;
+  reg [6:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [23:0] \$136 ;
+  reg [23:0] \$137 ;
+  reg [23:0] \$138 ;
+  reg [6:0] \$139 ;
   wire [3:0] \$14 ;
-  reg [3:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
-  reg [7:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [14:0] \$141 ;
+  reg [14:0] \$142 ;
+  reg [14:0] \$143 ;
+  reg [48:0] \$144 ;
+  reg [48:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [50:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg [3:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
   reg [34:0] \$18 ;
@@ -17762,16 +18331,16 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -17803,17 +18372,17 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
-  reg [24:0] \$90 ;
+  reg \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
   reg [24:0] \$95 ;
   reg [24:0] \$96 ;
-  reg [5:0] \$97 ;
-  reg [5:0] \$98 ;
+  reg [24:0] \$97 ;
+  reg [24:0] \$98 ;
   reg [5:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -17837,12 +18406,12 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
@@ -17854,6 +18423,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [34:0] rq0_half_5 = 35'h000000000;
   reg [34:0] rq0_half_6 = 35'h000000000;
   reg [34:0] rq0_half_7 = 35'h000000000;
+  reg [34:0] rq0_half_8 = 35'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -17865,6 +18435,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [34:0] rq0_mask_5 = 35'h000000000;
   reg [34:0] rq0_mask_6 = 35'h000000000;
   reg [34:0] rq0_mask_7 = 35'h000000000;
+  reg [34:0] rq0_mask_8 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -17872,14 +18443,19 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
   reg [23:0] rq0_part1_0_r = 24'h000000;
+  reg [23:0] rq0_part1_0_rr = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
   reg [14:0] rq0_part1_1_r = 15'h0000;
+  reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -17889,6 +18465,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -17903,9 +18480,10 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [7:0];
+  reg [7:0] queue [8:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -17915,14 +18493,15 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 8'h00;
     queue[6] = 8'h00;
     queue[7] = 8'h00;
+    queue[8] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -17933,7 +18512,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 3'h7;
   assign \$13  = group + 1'h1;
@@ -17947,10 +18526,10 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(3'h2) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -17966,24 +18545,24 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_7 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h7;
+  assign \$51  = rq_valid_8 & \$50 ;
+  assign \$52  = \$signature__addr  == 4'h8;
   assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h7;
+  assign \$59  = rport__addr == 4'h8;
   assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_7 & \$67 ;
+  assign \$68  = rq_valid_8 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -17993,7 +18572,7 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_7;
+  assign \$78  = \$77  | rq_valid_8;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -18015,117 +18594,135 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$90 ;
+    rq_valid_9 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$91 ;
+    rq0_mult_1 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$92 ;
+    rq0_mult_2 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$93 ;
+    rq0_mult_3 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$94 ;
+    rq0_mult_4 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$95 ;
+    rq0_mult_5 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$96 ;
+    rq0_mult_6 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$97 ;
+    rq0_mult_7 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$98 ;
+    rq0_mult_8 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$99 ;
+    rq0_shift_1 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$100 ;
+    rq0_shift_2 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$101 ;
+    rq0_shift_3 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$102 ;
+    rq0_shift_4 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$103 ;
+    rq0_shift_5 <= \$103 ;
   always @(posedge clk)
-    rq0_half_1 <= \$104 ;
+    rq0_shift_6 <= \$104 ;
   always @(posedge clk)
-    rq0_half_2 <= \$105 ;
+    rq0_shift_7 <= \$105 ;
   always @(posedge clk)
-    rq0_half_3 <= \$106 ;
+    rq0_shift_8 <= \$106 ;
   always @(posedge clk)
-    rq0_half_4 <= \$107 ;
+    rq0_half_1 <= \$107 ;
   always @(posedge clk)
-    rq0_half_5 <= \$108 ;
+    rq0_half_2 <= \$108 ;
   always @(posedge clk)
-    rq0_half_6 <= \$109 ;
+    rq0_half_3 <= \$109 ;
   always @(posedge clk)
-    rq0_half_7 <= \$110 ;
+    rq0_half_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$111 ;
+    rq0_half_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$112 ;
+    rq0_half_6 <= \$112 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$113 ;
+    rq0_half_7 <= \$113 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$114 ;
+    rq0_half_8 <= \$114 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$115 ;
+    rq0_mask_1 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$116 ;
+    rq0_mask_2 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$117 ;
+    rq0_mask_3 <= \$117 ;
   always @(posedge clk)
-    rq0_x <= \$118 ;
+    rq0_mask_4 <= \$118 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$119 ;
+    rq0_mask_5 <= \$119 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$120 ;
+    rq0_mask_6 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$121 ;
+    rq0_mask_7 <= \$121 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$122 ;
+    rq0_mask_8 <= \$122 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$123 ;
+    rq0_x <= \$123 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$124 ;
+    rq0_x0_0 <= \$124 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$125 ;
+    rq0_m0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$126 ;
+    rq0_part0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_part0_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$128 ;
+    rq0_part0_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$129 ;
+    rq0_x0_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$130 ;
+    rq0_m0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$131 ;
+    rq0_part0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$132 ;
+    rq0_part0_1_r <= \$132 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$133 ;
+    rq0_part0_1_rr <= \$133 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$134 ;
+    rq0_x1_0 <= \$134 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_m1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_x1_1 <= \$139 ;
   always @(posedge clk)
-    q_owed <= \$140 ;
+    rq0_m1_1 <= \$140 ;
   always @(posedge clk)
-    \$signature__addr  <= \$141 ;
+    rq0_part1_1 <= \$141 ;
   always @(posedge clk)
-    rport__addr <= \$142 ;
+    rq0_part1_1_r <= \$142 ;
   always @(posedge clk)
-    q_stored <= \$143 ;
+    rq0_part1_1_rr <= \$143 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    rq0_prod <= \$144 ;
   always @(posedge clk)
-    o__payload <= \$145 ;
+    rq0_floor <= \$145 ;
+  always @(posedge clk)
+    rq0_above <= \$146 ;
+  always @(posedge clk)
+    rq0_tie <= \$147 ;
+  always @(posedge clk)
+    rq0_code <= \$148 ;
+  always @(posedge clk)
+    q_owed <= \$149 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$150 ;
+  always @(posedge clk)
+    rport__addr <= \$151 ;
+  always @(posedge clk)
+    q_stored <= \$152 ;
+  always @(posedge clk)
+    o__valid <= \$153 ;
+  always @(posedge clk)
+    o__payload <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
@@ -18282,406 +18879,469 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$90  = \$16 ;
+    \$90  = rq_valid_8;
     if (rst) begin
-      \$90  = 25'h0000000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$91  = rq0_mult_1;
+    \$91  = \$16 ;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$92  = rq0_mult_2;
+    \$92  = rq0_mult_1;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$93  = rq0_mult_3;
+    \$93  = rq0_mult_2;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$94  = rq0_mult_4;
+    \$94  = rq0_mult_3;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$95  = rq0_mult_5;
+    \$95  = rq0_mult_4;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$96  = rq0_mult_6;
+    \$96  = rq0_mult_5;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$97  = \$17 ;
+    \$97  = rq0_mult_6;
     if (rst) begin
-      \$97  = 6'h00;
+      \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$98  = rq0_shift_1;
+    \$98  = rq0_mult_7;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$99  = rq0_shift_2;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$100  = rq0_shift_3;
+    \$100  = rq0_shift_1;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$101  = rq0_shift_4;
+    \$101  = rq0_shift_2;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$102  = rq0_shift_5;
+    \$102  = rq0_shift_3;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$103  = rq0_shift_6;
+    \$103  = rq0_shift_4;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$104  = \$18 ;
+    \$104  = rq0_shift_5;
     if (rst) begin
-      \$104  = 35'h000000000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$105  = rq0_half_1;
+    \$105  = rq0_shift_6;
     if (rst) begin
-      \$105  = 35'h000000000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$106  = rq0_half_2;
+    \$106  = rq0_shift_7;
     if (rst) begin
-      \$106  = 35'h000000000;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$107  = rq0_half_3;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$108  = rq0_half_4;
+    \$108  = rq0_half_1;
     if (rst) begin
       \$108  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$109  = rq0_half_5;
+    \$109  = rq0_half_2;
     if (rst) begin
       \$109  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$110  = rq0_half_6;
+    \$110  = rq0_half_3;
     if (rst) begin
       \$110  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$111  = \$19 ;
+    \$111  = rq0_half_4;
     if (rst) begin
       \$111  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$112  = rq0_mask_1;
+    \$112  = rq0_half_5;
     if (rst) begin
       \$112  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$113  = rq0_mask_2;
+    \$113  = rq0_half_6;
     if (rst) begin
       \$113  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$114  = rq0_mask_3;
+    \$114  = rq0_half_7;
     if (rst) begin
       \$114  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$115  = rq0_mask_4;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$116  = rq0_mask_5;
+    \$116  = rq0_mask_1;
     if (rst) begin
       \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$117  = rq0_mask_6;
+    \$117  = rq0_mask_2;
     if (rst) begin
       \$117  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$118  = i__payload;
+    \$118  = rq0_mask_3;
     if (rst) begin
-      \$118  = 24'h000000;
+      \$118  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$119  = rq0_x[16:0];
+    \$119  = rq0_mask_4;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$120  = rq0_mult_1[16:0];
+    \$120  = rq0_mask_5;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$121  = \$20 ;
+    \$121  = rq0_mask_6;
     if (rst) begin
-      \$121  = 34'h000000000;
+      \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$122  = rq0_part0_0;
+    \$122  = rq0_mask_7;
     if (rst) begin
-      \$122  = 34'h000000000;
+      \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = i__payload;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$124  = rq0_mult_1[24:17];
+    \$124  = rq0_x[16:0];
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$125  = \$21 ;
+    \$125  = rq0_mult_1[16:0];
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$126  = rq0_part0_1;
+    \$126  = \$20 ;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$127  = rq0_x[23:17];
+    \$127  = rq0_part0_0;
     if (rst) begin
-      \$127  = 7'h00;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$128  = rq0_mult_1[16:0];
+    \$128  = rq0_part0_0_r;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$129  = \$22 ;
+    \$129  = rq0_x[16:0];
     if (rst) begin
-      \$129  = 24'h000000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$130  = rq0_part1_0;
+    \$130  = rq0_mult_1[24:17];
     if (rst) begin
-      \$130  = 24'h000000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$131  = rq0_x[23:17];
+    \$131  = \$21 ;
     if (rst) begin
-      \$131  = 7'h00;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$132  = rq0_mult_1[24:17];
+    \$132  = rq0_part0_1;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$133  = \$23 ;
+    \$133  = rq0_part0_1_r;
     if (rst) begin
-      \$133  = 15'h0000;
+      \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$134  = rq0_part1_1;
+    \$134  = rq0_x[23:17];
     if (rst) begin
-      \$134  = 15'h0000;
+      \$134  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$135  = \$31 [48:0];
+    \$135  = rq0_mult_1[16:0];
     if (rst) begin
-      \$135  = 49'h0000000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$136  = \$32 ;
+    \$136  = \$22 ;
     if (rst) begin
-      \$136  = 49'h0000000000000;
+      \$136  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$137  = \$33 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$138  = \$36 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$139  = \$40 ;
+    \$139  = rq0_x[23:17];
     if (rst) begin
-      \$139  = 51'h0000000000000;
+      \$139  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$140  = \$44 [3:0];
+    \$140  = rq0_mult_1[24:17];
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$141  = \$signature__addr ;
+    \$141  = \$23 ;
+    if (rst) begin
+      \$141  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$142  = rq0_part1_1;
+    if (rst) begin
+      \$142  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$143  = rq0_part1_1_r;
+    if (rst) begin
+      \$143  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$144  = \$31 [48:0];
+    if (rst) begin
+      \$144  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$145  = \$32 ;
+    if (rst) begin
+      \$145  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$146  = \$33 ;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$147  = \$36 ;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$148  = \$40 ;
+    if (rst) begin
+      \$148  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$149  = \$44 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$150  = \$signature__addr ;
     if (\$51 ) begin
-      \$141  = \$54 [2:0];
+      \$150  = \$54 [3:0];
     end
     if (rst) begin
-      \$141  = 3'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$142  = rport__addr;
+    \$151  = rport__addr;
     if (\$58 ) begin
-      \$142  = \$61 [2:0];
+      \$151  = \$61 [3:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$143  = \$74 [3:0];
+    \$152  = \$74 [3:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$144  = o__valid;
+    \$153  = o__valid;
     if (\$76 ) begin
-      \$144  = \$78 ;
+      \$153  = \$78 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$145  = o__payload;
+    \$154  = o__payload;
     if (\$76 ) begin
-      \$145  = \$80 ;
+      \$154  = \$80 ;
     end
     if (rst) begin
-      \$145  = 8'h00;
+      \$154  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -18692,10 +19352,10 @@ module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -18719,31 +19379,35 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$112 ;
   reg \$113 ;
   reg \$114 ;
-  reg [34:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [17:0] \$117 ;
+  reg \$115 ;
+  reg [34:0] \$116 ;
+  reg [16:0] \$117 ;
   reg [17:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [17:0] \$119 ;
   wire [16:0] \$12 ;
   reg [17:0] \$120 ;
-  reg [17:0] \$121 ;
-  reg \$122 ;
-  reg [1:0] \$123 ;
-  reg [1:0] \$124 ;
-  reg [32:0] \$125 ;
-  reg [32:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg [34:0] \$129 ;
+  reg [16:0] \$121 ;
+  reg [17:0] \$122 ;
+  reg [17:0] \$123 ;
+  reg [17:0] \$124 ;
+  reg \$125 ;
+  reg [1:0] \$126 ;
+  reg [1:0] \$127 ;
+  reg [1:0] \$128 ;
+  reg [32:0] \$129 ;
   wire [25:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [3:0] \$131 ;
-  reg [3:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg [3:0] \$134 ;
-  reg \$135 ;
-  reg [7:0] \$136 ;
+  reg [32:0] \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg [34:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [4:0] \$135 ;
+  reg [3:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg \$139 ;
   wire [26:0] \$14 ;
+  reg [7:0] \$140 ;
   wire [47:0] \$15 ;
   wire [48:0] \$16 ;
   wire [8:0] \$17 ;
@@ -18781,10 +19445,10 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire [34:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire [5:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [5:0] \$51 ;
+  wire [6:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -18886,7 +19550,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire [7:0] port__data;
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  reg [3:0] q_owed = 4'h0;
+  reg [4:0] q_owed = 5'h00;
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -18901,10 +19565,13 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [7:0] rq0_out = 8'h00;
   reg [17:0] rq0_part0_0 = 18'h00000;
   reg [17:0] rq0_part0_0_r = 18'h00000;
+  reg [17:0] rq0_part0_0_rr = 18'h00000;
   reg [17:0] rq0_part1_0 = 18'h00000;
   reg [17:0] rq0_part1_0_r = 18'h00000;
+  reg [17:0] rq0_part1_0_rr = 18'h00000;
   reg [1:0] rq0_part2_0 = 2'h0;
   reg [1:0] rq0_part2_0_r = 2'h0;
+  reg [1:0] rq0_part2_0_rr = 2'h0;
   reg [32:0] rq0_prod = 33'h000000000;
   wire [32:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -18920,6 +19587,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -19182,7 +19850,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [13:0];
+  reg [7:0] queue [14:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -19198,13 +19866,14 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[11] = 8'h00;
     queue[12] = 8'h00;
     queue[13] = 8'h00;
+    queue[14] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'hf;
+  assign q_room = q_owed < 5'h10;
   assign a__ready = q_room & b__valid;
   assign b__ready = q_room & a__valid;
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
@@ -19214,7 +19883,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$5  = ~ \$4 ;
   assign \$6  = \$3  & \$5 ;
   assign \$7  = ~ \$6 ;
-  assign \$signature__en  = rq_valid_8 & \$7 ;
+  assign \$signature__en  = rq_valid_9 & \$7 ;
   assign \$8  = a__valid & b__valid;
   assign \$9  = \$8  & q_room;
   assign \$10  = $signed(add0_a_in) - $signed(3'h2);
@@ -19255,15 +19924,15 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$55  = ~ \$54 ;
   assign \$56  = \$53  & \$55 ;
   assign \$57  = ~ \$56 ;
-  assign \$58  = rq_valid_8 & \$57 ;
-  assign \$59  = \$signature__addr  == 4'hd;
+  assign \$58  = rq_valid_9 & \$57 ;
+  assign \$59  = \$signature__addr  == 4'he;
   assign \$60  = \$signature__addr  + 1'h1;
   assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rport__addr == 4'hd;
+  assign \$66  = rport__addr == 4'he;
   assign \$67  = rport__addr + 1'h1;
   assign \$68  = \$66  ? 5'h00 : \$67 ;
   assign \$69  = ~ o__valid;
@@ -19272,7 +19941,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$72  = ~ \$71 ;
   assign \$73  = \$70  & \$72 ;
   assign \$74  = ~ \$73 ;
-  assign \$75  = rq_valid_8 & \$74 ;
+  assign \$75  = rq_valid_9 & \$74 ;
   assign \$76  = q_stored + \$75 ;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
@@ -19282,7 +19951,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$82  = ~ o__valid;
   assign \$83  = \$82  | o__ready;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  | rq_valid_8;
+  assign \$85  = \$84  | rq_valid_9;
   assign \$86  = | q_stored;
   assign \$87  = \$86  ? rport__data : q_in;
   always @(posedge clk)
@@ -19340,49 +20009,57 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   always @(posedge clk)
     rq_valid_8 <= \$114 ;
   always @(posedge clk)
-    rq0_x <= \$115 ;
+    rq_valid_9 <= \$115 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$116 ;
+    rq0_x <= \$116 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$117 ;
+    rq0_x0_0 <= \$117 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$118 ;
+    rq0_part0_0 <= \$118 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$119 ;
+    rq0_part0_0_r <= \$119 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$120 ;
+    rq0_part0_0_rr <= \$120 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$121 ;
+    rq0_x1_0 <= \$121 ;
   always @(posedge clk)
-    rq0_x2_0 <= \$122 ;
+    rq0_part1_0 <= \$122 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$123 ;
+    rq0_part1_0_r <= \$123 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$124 ;
+    rq0_part1_0_rr <= \$124 ;
   always @(posedge clk)
-    rq0_prod <= \$125 ;
+    rq0_x2_0 <= \$125 ;
   always @(posedge clk)
-    rq0_floor <= \$126 ;
+    rq0_part2_0 <= \$126 ;
   always @(posedge clk)
-    rq0_above <= \$127 ;
+    rq0_part2_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_tie <= \$128 ;
+    rq0_part2_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_code <= \$129 ;
+    rq0_prod <= \$129 ;
   always @(posedge clk)
-    rq0_out <= \$130 ;
+    rq0_floor <= \$130 ;
   always @(posedge clk)
-    q_owed <= \$131 ;
+    rq0_above <= \$131 ;
   always @(posedge clk)
-    \$signature__addr  <= \$132 ;
+    rq0_tie <= \$132 ;
   always @(posedge clk)
-    rport__addr <= \$133 ;
+    rq0_code <= \$133 ;
   always @(posedge clk)
-    q_stored <= \$134 ;
+    rq0_out <= \$134 ;
   always @(posedge clk)
-    o__valid <= \$135 ;
+    q_owed <= \$135 ;
   always @(posedge clk)
-    o__payload <= \$136 ;
+    \$signature__addr  <= \$136 ;
+  always @(posedge clk)
+    rport__addr <= \$137 ;
+  always @(posedge clk)
+    q_stored <= \$138 ;
+  always @(posedge clk)
+    o__valid <= \$139 ;
+  always @(posedge clk)
+    o__payload <= \$140 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$88  = \$9 ;
@@ -19574,168 +20251,196 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = \$24 ;
+    \$115  = rq_valid_8;
     if (rst) begin
-      \$115  = 35'h000000000;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = rq0_x[16:0];
+    \$116  = \$24 ;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = \$25 ;
+    \$117  = rq0_x[16:0];
     if (rst) begin
-      \$117  = 18'h00000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = rq0_part0_0;
+    \$118  = \$25 ;
     if (rst) begin
       \$118  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = rq0_x[33:17];
+    \$119  = rq0_part0_0;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = \$26 ;
+    \$120  = rq0_part0_0_r;
     if (rst) begin
       \$120  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = rq0_part1_0;
+    \$121  = rq0_x[33:17];
     if (rst) begin
-      \$121  = 18'h00000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = rq0_x[34];
+    \$122  = \$26 ;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = \$27 ;
+    \$123  = rq0_part1_0;
     if (rst) begin
-      \$123  = 2'h0;
+      \$123  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = rq0_part2_0;
+    \$124  = rq0_part1_0_r;
     if (rst) begin
-      \$124  = 2'h0;
+      \$124  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = \$33 [32:0];
+    \$125  = rq0_x[34];
     if (rst) begin
-      \$125  = 33'h000000000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = \$34 ;
+    \$126  = \$27 ;
     if (rst) begin
-      \$126  = 33'h000000000;
+      \$126  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = \$35 ;
+    \$127  = rq0_part2_0;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = \$38 ;
+    \$128  = rq0_part2_0_r;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = \$42 ;
+    \$129  = \$33 [32:0];
     if (rst) begin
-      \$129  = 35'h000000000;
+      \$129  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = \$46 [7:0];
+    \$130  = \$34 ;
     if (rst) begin
-      \$130  = 8'h00;
+      \$130  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = \$51 [3:0];
+    \$131  = \$35 ;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = \$signature__addr ;
+    \$132  = \$38 ;
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$133  = \$42 ;
+    if (rst) begin
+      \$133  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$134  = \$46 [7:0];
+    if (rst) begin
+      \$134  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$135  = \$51 [4:0];
+    if (rst) begin
+      \$135  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$136  = \$signature__addr ;
     if (\$58 ) begin
-      \$132  = \$61 [3:0];
+      \$136  = \$61 [3:0];
     end
     if (rst) begin
-      \$132  = 4'h0;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = rport__addr;
+    \$137  = rport__addr;
     if (\$65 ) begin
-      \$133  = \$68 [3:0];
+      \$137  = \$68 [3:0];
     end
     if (rst) begin
-      \$133  = 4'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = \$81 [3:0];
+    \$138  = \$81 [3:0];
     if (rst) begin
-      \$134  = 4'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = o__valid;
+    \$139  = o__valid;
     if (\$83 ) begin
-      \$135  = \$85 ;
+      \$139  = \$85 ;
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = o__payload;
+    \$140  = o__payload;
     if (\$83 ) begin
-      \$136  = \$87 ;
+      \$140  = \$87 ;
     end
     if (rst) begin
-      \$136  = 8'h00;
+      \$140  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -19753,9 +20458,9 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$15  = { add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r, 17'h00000 };
   assign \$20  = { add0_b_part0_r[19], add0_b_part0_r };
   assign \$22  = { add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r, 17'h00000 };
-  assign \$28  = { 1'h0, rq0_part0_0_r };
-  assign \$30  = { 14'h0000, rq0_part1_0_r, 17'h00000 };
-  assign \$32  = { rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
+  assign \$32  = { rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr, 34'h000000000 };
   assign \$34  = { rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32:24] };
   assign \$37  = 1'h1;
   assign \$38  = \$36 ;
@@ -20764,8 +21469,8 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$105 ;
   reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [23:0] \$11 ;
   reg [16:0] \$110 ;
   reg [16:0] \$111 ;
@@ -20773,44 +21478,50 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
-  reg [23:0] \$116 ;
-  reg [23:0] \$117 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
   reg [23:0] \$118 ;
   reg [23:0] \$119 ;
   wire [24:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
+  reg [23:0] \$120 ;
+  reg [23:0] \$121 ;
   reg \$122 ;
-  reg [1:0] \$123 ;
+  reg \$123 ;
   reg \$124 ;
-  reg \$125 ;
+  reg [1:0] \$125 ;
   reg \$126 ;
-  reg [1:0] \$127 ;
+  reg \$127 ;
   reg \$128 ;
-  reg \$129 ;
+  reg [1:0] \$129 ;
   reg [23:0] \$13 ;
   reg \$130 ;
-  reg [1:0] \$131 ;
+  reg \$131 ;
   reg \$132 ;
-  reg \$133 ;
+  reg [1:0] \$133 ;
   reg \$134 ;
-  reg [1:0] \$135 ;
+  reg \$135 ;
   reg \$136 ;
-  reg \$137 ;
+  reg [1:0] \$137 ;
   reg \$138 ;
-  reg [1:0] \$139 ;
+  reg \$139 ;
   wire [23:0] \$14 ;
-  reg [23:0] \$140 ;
-  reg [23:0] \$141 ;
-  reg [23:0] \$142 ;
-  reg [23:0] \$143 ;
-  reg [3:0] \$144 ;
-  reg [2:0] \$145 ;
-  reg [2:0] \$146 ;
-  reg [2:0] \$147 ;
-  reg \$148 ;
-  reg [95:0] \$149 ;
+  reg \$140 ;
+  reg [1:0] \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg [1:0] \$145 ;
+  reg [23:0] \$146 ;
+  reg [23:0] \$147 ;
+  reg [23:0] \$148 ;
+  reg [23:0] \$149 ;
   wire [24:0] \$15 ;
+  reg [3:0] \$150 ;
+  reg [2:0] \$151 ;
+  reg [2:0] \$152 ;
+  reg [3:0] \$153 ;
+  reg \$154 ;
+  reg [95:0] \$155 ;
   reg [23:0] \$16 ;
   wire [23:0] \$17 ;
   wire [24:0] \$18 ;
@@ -20874,12 +21585,12 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [3:0] \$73 ;
+  wire [4:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [4:0] \$78 ;
+  wire [5:0] \$78 ;
   wire \$79 ;
   wire [23:0] \$8 ;
   wire \$80 ;
@@ -20901,8 +21612,8 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$95 ;
   reg \$96 ;
   reg [1:0] \$97 ;
-  reg [8:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [7:0] \$98 ;
+  reg [8:0] \$99 ;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -20925,6 +21636,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -20941,6 +21653,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
@@ -20948,6 +21661,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [1:0] nf4 = 2'h0;
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
+  reg [1:0] nf7 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
@@ -20979,7 +21693,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -20990,7 +21704,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$88 ;
+  wire [95:0] \rport__data$94 ;
   input rst;
   wire rst;
   (* init = 7'h00 *)
@@ -21000,18 +21714,21 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
   reg [8:0] t = 9'h000;
+  reg [8:0] t_mid = 9'h000;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
+  reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -21105,7 +21822,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [6:0];
+  reg [95:0] queue [7:0];
   initial begin
     queue[0] = 96'h000000000000000000000000;
     queue[1] = 96'h000000000000000000000000;
@@ -21114,12 +21831,13 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 96'h000000000000000000000000;
     queue[5] = 96'h000000000000000000000000;
     queue[6] = 96'h000000000000000000000000;
+    queue[7] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$88  = queue[\rport__addr$39 ];
+  assign \rport__data$94  = queue[\rport__addr$39 ];
   reg [31:0] rom0 [287:0];
   initial begin
     rom0[0] = 32'd756419560;
@@ -21416,7 +22134,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -21426,15 +22144,15 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first6 ? \$10  : acc1;
+  assign \$11  = first7 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first6 ? \$13  : acc2;
+  assign \$14  = first7 ? \$13  : acc2;
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first6 ? \$16  : acc3;
+  assign \$17  = first7 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v6 & last6;
+  assign \$19  = v7 & last7;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -21458,7 +22176,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$44  = q_owed + \$43 ;
   assign \$45  = o__valid & o__ready;
   assign \$46  = \$44  - \$45 ;
-  assign \$47  = v6 & last6;
+  assign \$47  = v7 & last7;
   assign \$48  = ~ o__valid;
   assign \$49  = \$48  | o__ready;
   assign \$50  = | q_stored;
@@ -21466,17 +22184,17 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$52  = \$49  & \$51 ;
   assign \$53  = ~ \$52 ;
   assign \$54  = \$47  & \$53 ;
-  assign \$55  = \$signature__addr$36  == 3'h6;
+  assign \$55  = \$signature__addr$36  == 3'h7;
   assign \$56  = \$signature__addr$36  + 1'h1;
   assign \$57  = \$55  ? 4'h0 : \$56 ;
   assign \$58  = ~ o__valid;
   assign \$59  = \$58  | o__ready;
   assign \$60  = | q_stored;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \rport__addr$39  == 3'h6;
+  assign \$62  = \rport__addr$39  == 3'h7;
   assign \$63  = \rport__addr$39  + 1'h1;
   assign \$64  = \$62  ? 4'h0 : \$63 ;
-  assign \$65  = v6 & last6;
+  assign \$65  = v7 & last7;
   assign \$66  = ~ o__valid;
   assign \$67  = \$66  | o__ready;
   assign \$68  = | q_stored;
@@ -21493,10 +22211,10 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$79  = ~ o__valid;
   assign \$80  = \$79  | o__ready;
   assign \$81  = | q_stored;
-  assign \$82  = v6 & last6;
+  assign \$82  = v7 & last7;
   assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  ? \rport__data$88  : q_in;
+  assign \$85  = \$84  ? \rport__data$94  : q_in;
   always @(posedge clk)
     nf_t <= \$86 ;
   always @(posedge clk)
@@ -21522,113 +22240,125 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$97 ;
   always @(posedge clk)
-    port__addr <= \$98 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    x0_0 <= \$99 ;
+    t_mid <= \$99 ;
   always @(posedge clk)
-    xoff0_0 <= \$100 ;
+    port__addr <= \$100 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    x0_0 <= \$101 ;
   always @(posedge clk)
-    xoff1_0 <= \$102 ;
+    xoff0_0 <= \$102 ;
   always @(posedge clk)
-    w1_0 <= \$103 ;
+    w0_0 <= \$103 ;
   always @(posedge clk)
-    xoff2_0 <= \$104 ;
+    xoff1_0 <= \$104 ;
   always @(posedge clk)
-    w2_0 <= \$105 ;
+    w1_0 <= \$105 ;
   always @(posedge clk)
-    xoff3_0 <= \$106 ;
+    xoff2_0 <= \$106 ;
   always @(posedge clk)
-    w3_0 <= \$107 ;
+    w2_0 <= \$107 ;
   always @(posedge clk)
-    prod0_0 <= \$108 ;
+    xoff3_0 <= \$108 ;
   always @(posedge clk)
-    prod1_0 <= \$109 ;
+    w3_0 <= \$109 ;
   always @(posedge clk)
-    prod2_0 <= \$110 ;
+    prod0_0 <= \$110 ;
   always @(posedge clk)
-    prod3_0 <= \$111 ;
+    prod1_0 <= \$111 ;
   always @(posedge clk)
-    prod0_0_r <= \$112 ;
+    prod2_0 <= \$112 ;
   always @(posedge clk)
-    prod1_0_r <= \$113 ;
+    prod3_0 <= \$113 ;
   always @(posedge clk)
-    prod2_0_r <= \$114 ;
+    prod0_0_r <= \$114 ;
   always @(posedge clk)
-    prod3_0_r <= \$115 ;
+    prod1_0_r <= \$115 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$116 ;
+    prod2_0_r <= \$116 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$117 ;
+    prod3_0_r <= \$117 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$118 ;
+    sum0_s0_0 <= \$118 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$119 ;
+    sum1_s0_0 <= \$119 ;
   always @(posedge clk)
-    v2 <= \$120 ;
+    sum2_s0_0 <= \$120 ;
   always @(posedge clk)
-    first2 <= \$121 ;
+    sum3_s0_0 <= \$121 ;
   always @(posedge clk)
-    last2 <= \$122 ;
+    v2 <= \$122 ;
   always @(posedge clk)
-    nf2 <= \$123 ;
+    first2 <= \$123 ;
   always @(posedge clk)
-    v3 <= \$124 ;
+    last2 <= \$124 ;
   always @(posedge clk)
-    first3 <= \$125 ;
+    nf2 <= \$125 ;
   always @(posedge clk)
-    last3 <= \$126 ;
+    v3 <= \$126 ;
   always @(posedge clk)
-    nf3 <= \$127 ;
+    first3 <= \$127 ;
   always @(posedge clk)
-    v4 <= \$128 ;
+    last3 <= \$128 ;
   always @(posedge clk)
-    first4 <= \$129 ;
+    nf3 <= \$129 ;
   always @(posedge clk)
-    last4 <= \$130 ;
+    v4 <= \$130 ;
   always @(posedge clk)
-    nf4 <= \$131 ;
+    first4 <= \$131 ;
   always @(posedge clk)
-    v5 <= \$132 ;
+    last4 <= \$132 ;
   always @(posedge clk)
-    first5 <= \$133 ;
+    nf4 <= \$133 ;
   always @(posedge clk)
-    last5 <= \$134 ;
+    v5 <= \$134 ;
   always @(posedge clk)
-    nf5 <= \$135 ;
+    first5 <= \$135 ;
   always @(posedge clk)
-    v6 <= \$136 ;
+    last5 <= \$136 ;
   always @(posedge clk)
-    first6 <= \$137 ;
+    nf5 <= \$137 ;
   always @(posedge clk)
-    last6 <= \$138 ;
+    v6 <= \$138 ;
   always @(posedge clk)
-    nf6 <= \$139 ;
+    first6 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    last6 <= \$140 ;
   always @(posedge clk)
-    acc1 <= \$141 ;
+    nf6 <= \$141 ;
   always @(posedge clk)
-    acc2 <= \$142 ;
+    v7 <= \$142 ;
   always @(posedge clk)
-    acc3 <= \$143 ;
+    first7 <= \$143 ;
   always @(posedge clk)
-    q_owed <= \$144 ;
+    last7 <= \$144 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$145 ;
+    nf7 <= \$145 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$146 ;
+    acc0 <= \$146 ;
   always @(posedge clk)
-    q_stored <= \$147 ;
+    acc1 <= \$147 ;
   always @(posedge clk)
-    o__valid <= \$148 ;
+    acc2 <= \$148 ;
   always @(posedge clk)
-    o__payload <= \$149 ;
+    acc3 <= \$149 ;
+  always @(posedge clk)
+    q_owed <= \$150 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$151 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$152 ;
+  always @(posedge clk)
+    q_stored <= \$153 ;
+  always @(posedge clk)
+    o__valid <= \$154 ;
+  always @(posedge clk)
+    o__payload <= \$155 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$7  = 24'hffae9b;
       2'h1:
@@ -21642,7 +22372,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$10  = 24'h002f43;
       2'h1:
@@ -21656,7 +22386,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$13  = 24'hffc675;
       2'h1:
@@ -21670,7 +22400,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       2'h0:
           \$16  = 24'h00137d;
       2'h1:
@@ -24695,390 +25425,432 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$98  = t;
+    \$98  = \$34 ;
     if (rst) begin
-      \$98  = 9'h000;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$99  = \$34 ;
+    \$99  = t;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$100  = \$35 ;
+    \$100  = t_mid;
     if (rst) begin
       \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$101  = port__data[7:0];
+    \$101  = x_mid;
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$102  = \$36 ;
+    \$102  = \$35 ;
     if (rst) begin
       \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$103  = port__data[15:8];
+    \$103  = port__data[7:0];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$104  = \$37 ;
+    \$104  = \$36 ;
     if (rst) begin
       \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$105  = port__data[23:16];
+    \$105  = port__data[15:8];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$106  = \$38 ;
+    \$106  = \$37 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$107  = port__data[31:24];
+    \$107  = port__data[23:16];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$108  = \$39 ;
+    \$108  = \$38 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$109  = \$40 ;
+    \$109  = port__data[31:24];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$110  = \$41 ;
+    \$110  = \$39 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$111  = \$42 ;
+    \$111  = \$40 ;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$112  = prod0_0;
+    \$112  = \$41 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$113  = prod1_0;
+    \$113  = \$42 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$114  = prod2_0;
+    \$114  = prod0_0;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$115  = prod3_0;
+    \$115  = prod1_0;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$116  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$116  = prod2_0;
     if (rst) begin
-      \$116  = 24'h000000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$117  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$117  = prod3_0;
     if (rst) begin
-      \$117  = 24'h000000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$118  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$118  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$118  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$119  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$119  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$119  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$120  = v1;
+    \$120  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$121  = first1;
+    \$121  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$122  = last1;
+    \$122  = v1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$123  = nf1;
+    \$123  = first1;
     if (rst) begin
-      \$123  = 2'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$124  = v2;
+    \$124  = last1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$125  = first2;
+    \$125  = nf1;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$126  = last2;
+    \$126  = v2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$127  = nf2;
+    \$127  = first2;
     if (rst) begin
-      \$127  = 2'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$128  = v3;
+    \$128  = last2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$129  = first3;
+    \$129  = nf2;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$130  = last3;
+    \$130  = v3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$131  = nf3;
+    \$131  = first3;
     if (rst) begin
-      \$131  = 2'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$132  = v4;
+    \$132  = last3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$133  = first4;
+    \$133  = nf3;
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$134  = last4;
+    \$134  = v4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$135  = nf4;
+    \$135  = first4;
     if (rst) begin
-      \$135  = 2'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$136  = v5;
+    \$136  = last4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$137  = first5;
+    \$137  = nf4;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$138  = last5;
+    \$138  = v5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$139  = nf5;
+    \$139  = first5;
     if (rst) begin
-      \$139  = 2'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$140  = acc0;
-    if (v6) begin
-      \$140  = \$9 [23:0];
-    end
+    \$140  = last5;
     if (rst) begin
-      \$140  = 24'h000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$141  = acc1;
-    if (v6) begin
-      \$141  = \$12 [23:0];
-    end
+    \$141  = nf5;
     if (rst) begin
-      \$141  = 24'h000000;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$142  = acc2;
-    if (v6) begin
-      \$142  = \$15 [23:0];
-    end
+    \$142  = v6;
     if (rst) begin
-      \$142  = 24'h000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$143  = acc3;
-    if (v6) begin
-      \$143  = \$18 [23:0];
-    end
+    \$143  = first6;
     if (rst) begin
-      \$143  = 24'h000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$144  = \$46 [3:0];
+    \$144  = last6;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$145  = \$signature__addr$36 ;
+    \$145  = nf6;
+    if (rst) begin
+      \$145  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$146  = acc0;
+    if (v7) begin
+      \$146  = \$9 [23:0];
+    end
+    if (rst) begin
+      \$146  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$147  = acc1;
+    if (v7) begin
+      \$147  = \$12 [23:0];
+    end
+    if (rst) begin
+      \$147  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$148  = acc2;
+    if (v7) begin
+      \$148  = \$15 [23:0];
+    end
+    if (rst) begin
+      \$148  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$149  = acc3;
+    if (v7) begin
+      \$149  = \$18 [23:0];
+    end
+    if (rst) begin
+      \$149  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$150  = \$46 [3:0];
+    if (rst) begin
+      \$150  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$151  = \$signature__addr$36 ;
     if (\$54 ) begin
-      \$145  = \$57 [2:0];
+      \$151  = \$57 [2:0];
     end
     if (rst) begin
-      \$145  = 3'h0;
+      \$151  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$146  = \rport__addr$39 ;
+    \$152  = \rport__addr$39 ;
     if (\$61 ) begin
-      \$146  = \$64 [2:0];
+      \$152  = \$64 [2:0];
     end
     if (rst) begin
-      \$146  = 3'h0;
+      \$152  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$147  = \$78 [2:0];
+    \$153  = \$78 [3:0];
     if (rst) begin
-      \$147  = 3'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$148  = o__valid;
+    \$154  = o__valid;
     if (\$80 ) begin
-      \$148  = \$83 ;
+      \$154  = \$83 ;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$149  = o__payload;
+    \$155  = o__payload;
     if (\$80 ) begin
-      \$149  = \$85 ;
+      \$155  = \$85 ;
     end
     if (rst) begin
-      \$149  = 96'h000000000000000000000000;
+      \$155  = 96'h000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -25152,16 +25924,16 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [3:0] \$137 ;
-  wire [3:0] \$138 ;
+  wire [4:0] \$137 ;
+  wire [4:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [3:0] \$144 ;
-  wire [3:0] \$145 ;
+  wire [4:0] \$144 ;
+  wire [4:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
@@ -25193,7 +25965,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$171 ;
   reg \$172 ;
   reg \$173 ;
-  reg [24:0] \$174 ;
+  reg \$174 ;
   reg [24:0] \$175 ;
   reg [24:0] \$176 ;
   reg [24:0] \$177 ;
@@ -25201,17 +25973,17 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] \$179 ;
   wire \$18 ;
   reg [24:0] \$180 ;
-  reg [5:0] \$181 ;
-  reg [5:0] \$182 ;
+  reg [24:0] \$181 ;
+  reg [24:0] \$182 ;
   reg [5:0] \$183 ;
   reg [5:0] \$184 ;
   reg [5:0] \$185 ;
   reg [5:0] \$186 ;
   reg [5:0] \$187 ;
-  reg [33:0] \$188 ;
-  reg [33:0] \$189 ;
+  reg [5:0] \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
-  reg [33:0] \$190 ;
+  reg [5:0] \$190 ;
   reg [33:0] \$191 ;
   reg [33:0] \$192 ;
   reg [33:0] \$193 ;
@@ -25225,182 +25997,212 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$20 ;
   reg [33:0] \$200 ;
   reg [33:0] \$201 ;
-  reg [23:0] \$202 ;
-  reg [16:0] \$203 ;
-  reg [16:0] \$204 ;
+  reg [33:0] \$202 ;
+  reg [33:0] \$203 ;
+  reg [33:0] \$204 ;
   reg [33:0] \$205 ;
   reg [33:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg [23:0] \$207 ;
+  reg [16:0] \$208 ;
+  reg [16:0] \$209 ;
   wire \$21 ;
-  reg [24:0] \$210 ;
-  reg [6:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [23:0] \$213 ;
-  reg [23:0] \$214 ;
-  reg [6:0] \$215 ;
-  reg [7:0] \$216 ;
-  reg [14:0] \$217 ;
-  reg [14:0] \$218 ;
-  reg [48:0] \$219 ;
+  reg [33:0] \$210 ;
+  reg [33:0] \$211 ;
+  reg [33:0] \$212 ;
+  reg [16:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [6:0] \$218 ;
+  reg [16:0] \$219 ;
   wire \$22 ;
-  reg [48:0] \$220 ;
-  reg \$221 ;
-  reg \$222 ;
-  reg [50:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
-  reg [24:0] \$229 ;
+  reg [23:0] \$220 ;
+  reg [23:0] \$221 ;
+  reg [23:0] \$222 ;
+  reg [6:0] \$223 ;
+  reg [7:0] \$224 ;
+  reg [14:0] \$225 ;
+  reg [14:0] \$226 ;
+  reg [14:0] \$227 ;
+  reg [48:0] \$228 ;
+  reg [48:0] \$229 ;
   wire \$23 ;
-  reg [24:0] \$230 ;
-  reg [23:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [33:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [7:0] \$237 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg [50:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [24:0] \$237 ;
   reg [24:0] \$238 ;
   reg [24:0] \$239 ;
   wire \$24 ;
-  reg [6:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [23:0] \$242 ;
-  reg [23:0] \$243 ;
-  reg [6:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [14:0] \$246 ;
-  reg [14:0] \$247 ;
-  reg [48:0] \$248 ;
-  reg [48:0] \$249 ;
+  reg [24:0] \$240 ;
+  reg [23:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [33:0] \$244 ;
+  reg [33:0] \$245 ;
+  reg [33:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [24:0] \$249 ;
   wire [2:0] \$25 ;
-  reg \$250 ;
-  reg \$251 ;
-  reg [50:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
+  reg [24:0] \$250 ;
+  reg [24:0] \$251 ;
+  reg [6:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [23:0] \$254 ;
+  reg [23:0] \$255 ;
+  reg [23:0] \$256 ;
+  reg [6:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [14:0] \$259 ;
   wire [2:0] \$26 ;
-  reg [5:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [5:0] \$263 ;
-  reg [5:0] \$264 ;
-  reg [5:0] \$265 ;
-  reg [5:0] \$266 ;
-  reg [33:0] \$267 ;
-  reg [33:0] \$268 ;
-  reg [33:0] \$269 ;
+  reg [14:0] \$260 ;
+  reg [14:0] \$261 ;
+  reg [48:0] \$262 ;
+  reg [48:0] \$263 ;
+  reg \$264 ;
+  reg \$265 ;
+  reg [50:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
   wire \$27 ;
-  reg [33:0] \$270 ;
-  reg [33:0] \$271 ;
-  reg [33:0] \$272 ;
-  reg [33:0] \$273 ;
-  reg [33:0] \$274 ;
-  reg [33:0] \$275 ;
-  reg [33:0] \$276 ;
-  reg [33:0] \$277 ;
-  reg [33:0] \$278 ;
-  reg [33:0] \$279 ;
+  reg [24:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [5:0] \$275 ;
+  reg [5:0] \$276 ;
+  reg [5:0] \$277 ;
+  reg [5:0] \$278 ;
+  reg [5:0] \$279 ;
   reg [24:0] \$28 ;
-  reg [33:0] \$280 ;
-  reg [23:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [16:0] \$283 ;
+  reg [5:0] \$280 ;
+  reg [5:0] \$281 ;
+  reg [5:0] \$282 ;
+  reg [33:0] \$283 ;
   reg [33:0] \$284 ;
   reg [33:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [24:0] \$289 ;
+  reg [33:0] \$286 ;
+  reg [33:0] \$287 ;
+  reg [33:0] \$288 ;
+  reg [33:0] \$289 ;
   reg [5:0] \$29 ;
-  reg [6:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [23:0] \$292 ;
-  reg [23:0] \$293 ;
-  reg [6:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [14:0] \$296 ;
-  reg [14:0] \$297 ;
-  reg [48:0] \$298 ;
-  reg [48:0] \$299 ;
+  reg [33:0] \$290 ;
+  reg [33:0] \$291 ;
+  reg [33:0] \$292 ;
+  reg [33:0] \$293 ;
+  reg [33:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [33:0] \$296 ;
+  reg [33:0] \$297 ;
+  reg [33:0] \$298 ;
+  reg [23:0] \$299 ;
   wire [50:0] \$3 ;
   reg [33:0] \$30 ;
-  reg \$300 ;
-  reg \$301 ;
-  reg [50:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
+  reg [16:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [33:0] \$302 ;
+  reg [33:0] \$303 ;
+  reg [33:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [7:0] \$306 ;
   reg [24:0] \$307 ;
   reg [24:0] \$308 ;
   reg [24:0] \$309 ;
   reg [33:0] \$31 ;
-  reg [5:0] \$310 ;
-  reg [5:0] \$311 ;
-  reg [5:0] \$312 ;
-  reg [5:0] \$313 ;
-  reg [5:0] \$314 ;
-  reg [5:0] \$315 ;
-  reg [5:0] \$316 ;
-  reg [33:0] \$317 ;
-  reg [33:0] \$318 ;
-  reg [33:0] \$319 ;
+  reg [6:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [23:0] \$312 ;
+  reg [23:0] \$313 ;
+  reg [23:0] \$314 ;
+  reg [6:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [14:0] \$317 ;
+  reg [14:0] \$318 ;
+  reg [14:0] \$319 ;
   wire [33:0] \$32 ;
-  reg [33:0] \$320 ;
-  reg [33:0] \$321 ;
-  reg [33:0] \$322 ;
-  reg [33:0] \$323 ;
-  reg [33:0] \$324 ;
-  reg [33:0] \$325 ;
-  reg [33:0] \$326 ;
-  reg [33:0] \$327 ;
-  reg [33:0] \$328 ;
-  reg [33:0] \$329 ;
+  reg [48:0] \$320 ;
+  reg [48:0] \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg [50:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [24:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
   wire [24:0] \$33 ;
-  reg [33:0] \$330 ;
-  reg [23:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [33:0] \$334 ;
-  reg [33:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [5:0] \$333 ;
+  reg [5:0] \$334 ;
+  reg [5:0] \$335 ;
+  reg [5:0] \$336 ;
+  reg [5:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [5:0] \$339 ;
   wire [23:0] \$34 ;
-  reg [6:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [23:0] \$342 ;
-  reg [23:0] \$343 ;
-  reg [6:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [14:0] \$346 ;
-  reg [14:0] \$347 ;
-  reg [48:0] \$348 ;
-  reg [48:0] \$349 ;
+  reg [5:0] \$340 ;
+  reg [33:0] \$341 ;
+  reg [33:0] \$342 ;
+  reg [33:0] \$343 ;
+  reg [33:0] \$344 ;
+  reg [33:0] \$345 ;
+  reg [33:0] \$346 ;
+  reg [33:0] \$347 ;
+  reg [33:0] \$348 ;
+  reg [33:0] \$349 ;
   wire [14:0] \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg [50:0] \$352 ;
-  reg [3:0] \$353 ;
-  reg [2:0] \$354 ;
-  reg [2:0] \$355 ;
-  reg [3:0] \$356 ;
-  reg \$357 ;
-  reg [31:0] \$358 ;
+  reg [33:0] \$350 ;
+  reg [33:0] \$351 ;
+  reg [33:0] \$352 ;
+  reg [33:0] \$353 ;
+  reg [33:0] \$354 ;
+  reg [33:0] \$355 ;
+  reg [33:0] \$356 ;
+  reg [23:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
   wire [34:0] \$36 ;
+  reg [33:0] \$360 ;
+  reg [33:0] \$361 ;
+  reg [33:0] \$362 ;
+  reg [16:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [24:0] \$367 ;
+  reg [6:0] \$368 ;
+  reg [16:0] \$369 ;
   wire [35:0] \$37 ;
+  reg [23:0] \$370 ;
+  reg [23:0] \$371 ;
+  reg [23:0] \$372 ;
+  reg [6:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [14:0] \$375 ;
+  reg [14:0] \$376 ;
+  reg [14:0] \$377 ;
+  reg [48:0] \$378 ;
+  reg [48:0] \$379 ;
   wire [55:0] \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg [50:0] \$382 ;
+  reg [3:0] \$383 ;
+  reg [3:0] \$384 ;
+  reg [3:0] \$385 ;
+  reg [3:0] \$386 ;
+  reg \$387 ;
+  reg [31:0] \$388 ;
   wire [56:0] \$39 ;
   wire [50:0] \$4 ;
   wire [54:0] \$40 ;
@@ -25468,7 +26270,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$97 ;
   wire \$98 ;
   wire [50:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -25501,12 +26303,12 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
@@ -25518,6 +26320,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq0_half_5 = 34'h000000000;
   reg [33:0] rq0_half_6 = 34'h000000000;
   reg [33:0] rq0_half_7 = 34'h000000000;
+  reg [33:0] rq0_half_8 = 34'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -25529,6 +26332,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq0_mask_5 = 34'h000000000;
   reg [33:0] rq0_mask_6 = 34'h000000000;
   reg [33:0] rq0_mask_7 = 34'h000000000;
+  reg [33:0] rq0_mask_8 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -25536,14 +26340,19 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
   reg [23:0] rq0_part1_0_r = 24'h000000;
+  reg [23:0] rq0_part1_0_rr = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
   reg [14:0] rq0_part1_1_r = 15'h0000;
+  reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -25553,6 +26362,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -25573,14 +26383,19 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
+  reg [24:0] rq1_mult_8 = 25'h0000000;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
+  reg [33:0] rq1_part0_0_rr = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
+  reg [24:0] rq1_part0_1_rr = 25'h0000000;
   reg [23:0] rq1_part1_0 = 24'h000000;
   reg [23:0] rq1_part1_0_r = 24'h000000;
+  reg [23:0] rq1_part1_0_rr = 24'h000000;
   reg [14:0] rq1_part1_1 = 15'h0000;
   reg [14:0] rq1_part1_1_r = 15'h0000;
+  reg [14:0] rq1_part1_1_rr = 15'h0000;
   reg [48:0] rq1_prod = 49'h0000000000000;
   wire [48:0] rq1_rem;
   reg rq1_tie = 1'h0;
@@ -25599,6 +26414,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq2_half_5 = 34'h000000000;
   reg [33:0] rq2_half_6 = 34'h000000000;
   reg [33:0] rq2_half_7 = 34'h000000000;
+  reg [33:0] rq2_half_8 = 34'h000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
@@ -25610,6 +26426,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq2_mask_5 = 34'h000000000;
   reg [33:0] rq2_mask_6 = 34'h000000000;
   reg [33:0] rq2_mask_7 = 34'h000000000;
+  reg [33:0] rq2_mask_8 = 34'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -25617,14 +26434,19 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
+  reg [24:0] rq2_mult_8 = 25'h0000000;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
+  reg [33:0] rq2_part0_0_rr = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
+  reg [24:0] rq2_part0_1_rr = 25'h0000000;
   reg [23:0] rq2_part1_0 = 24'h000000;
   reg [23:0] rq2_part1_0_r = 24'h000000;
+  reg [23:0] rq2_part1_0_rr = 24'h000000;
   reg [14:0] rq2_part1_1 = 15'h0000;
   reg [14:0] rq2_part1_1_r = 15'h0000;
+  reg [14:0] rq2_part1_1_rr = 15'h0000;
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
   reg [5:0] rq2_shift_1 = 6'h00;
@@ -25634,6 +26456,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq2_shift_5 = 6'h00;
   reg [5:0] rq2_shift_6 = 6'h00;
   reg [5:0] rq2_shift_7 = 6'h00;
+  reg [5:0] rq2_shift_8 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
@@ -25650,6 +26473,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq3_half_5 = 34'h000000000;
   reg [33:0] rq3_half_6 = 34'h000000000;
   reg [33:0] rq3_half_7 = 34'h000000000;
+  reg [33:0] rq3_half_8 = 34'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -25661,6 +26485,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq3_mask_5 = 34'h000000000;
   reg [33:0] rq3_mask_6 = 34'h000000000;
   reg [33:0] rq3_mask_7 = 34'h000000000;
+  reg [33:0] rq3_mask_8 = 34'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -25668,14 +26493,19 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
+  reg [24:0] rq3_mult_8 = 25'h0000000;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
+  reg [33:0] rq3_part0_0_rr = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
+  reg [24:0] rq3_part0_1_rr = 25'h0000000;
   reg [23:0] rq3_part1_0 = 24'h000000;
   reg [23:0] rq3_part1_0_r = 24'h000000;
+  reg [23:0] rq3_part1_0_rr = 24'h000000;
   reg [14:0] rq3_part1_1 = 15'h0000;
   reg [14:0] rq3_part1_1_r = 15'h0000;
+  reg [14:0] rq3_part1_1_rr = 15'h0000;
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
   reg [5:0] rq3_shift_1 = 6'h00;
@@ -25685,6 +26515,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_5 = 6'h00;
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
+  reg [5:0] rq3_shift_8 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
@@ -25699,9 +26530,10 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [7:0];
+  reg [31:0] queue [8:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -25711,16 +26543,29 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 32'd0;
     queue[6] = 32'd0;
     queue[7] = 32'd0;
+    queue[8] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_5 };
-  assign rq2_rem = rq2_prod & { 15'h0000, rq2_mask_5 };
-  assign rq3_rem = rq3_prod & { 15'h0000, rq3_mask_5 };
+  always @(posedge clk)
+    q_owed <= \$383 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$384 ;
+  always @(posedge clk)
+    rport__addr <= \$385 ;
+  always @(posedge clk)
+    q_stored <= \$386 ;
+  always @(posedge clk)
+    o__valid <= \$387 ;
+  always @(posedge clk)
+    o__payload <= \$388 ;
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_6 };
+  assign rq2_rem = rq2_prod & { 15'h0000, rq2_mask_6 };
+  assign rq3_rem = rq3_prod & { 15'h0000, rq3_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
@@ -25743,7 +26588,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$20  = ~ \$19 ;
   assign \$21  = \$18  & \$20 ;
   assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_7 & \$22 ;
+  assign \$signature__en  = rq_valid_8 & \$22 ;
   assign \$23  = i__valid & q_room;
   assign \$24  = group == 2'h3;
   assign \$25  = group + 1'h1;
@@ -25757,10 +26602,10 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$39  = \$37  + \$38 ;
   assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
   assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$45  = rq0_rem > rq0_half_5;
-  assign \$46  = rq0_rem == rq0_half_5;
-  assign \$47  = | rq0_half_5;
+  assign \$44  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$45  = rq0_rem > rq0_half_6;
+  assign \$46  = rq0_rem == rq0_half_6;
+  assign \$47  = | rq0_half_6;
   assign \$48  = \$46  & \$47 ;
   assign \$49  = $signed(8'h80) + $signed(rq0_floor);
   assign \$50  = rq0_tie & rq0_floor[0];
@@ -25788,10 +26633,10 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$86  = \$84  + \$85 ;
   assign \$88  = $signed({ 1'h0, \$86  }) + $signed(\$87 );
   assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(rq2_prod) >>> rq2_shift_5;
-  assign \$92  = rq2_rem > rq2_half_5;
-  assign \$93  = rq2_rem == rq2_half_5;
-  assign \$94  = | rq2_half_5;
+  assign \$91  = $signed(rq2_prod) >>> rq2_shift_6;
+  assign \$92  = rq2_rem > rq2_half_6;
+  assign \$93  = rq2_rem == rq2_half_6;
+  assign \$94  = | rq2_half_6;
   assign \$95  = \$93  & \$94 ;
   assign \$96  = $signed(8'h80) + $signed(rq2_floor);
   assign \$97  = rq2_tie & rq2_floor[0];
@@ -25805,10 +26650,10 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$111  = \$109  + \$110 ;
   assign \$113  = $signed({ 1'h0, \$111  }) + $signed(\$112 );
   assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(rq3_prod) >>> rq3_shift_5;
-  assign \$117  = rq3_rem > rq3_half_5;
-  assign \$118  = rq3_rem == rq3_half_5;
-  assign \$119  = | rq3_half_5;
+  assign \$116  = $signed(rq3_prod) >>> rq3_shift_6;
+  assign \$117  = rq3_rem > rq3_half_6;
+  assign \$118  = rq3_rem == rq3_half_6;
+  assign \$119  = | rq3_half_6;
   assign \$120  = \$118  & \$119 ;
   assign \$121  = $signed(8'h80) + $signed(rq3_floor);
   assign \$122  = rq3_tie & rq3_floor[0];
@@ -25824,24 +26669,24 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$132  = ~ \$131 ;
   assign \$133  = \$130  & \$132 ;
   assign \$134  = ~ \$133 ;
-  assign \$135  = rq_valid_7 & \$134 ;
-  assign \$136  = \$signature__addr  == 3'h7;
+  assign \$135  = rq_valid_8 & \$134 ;
+  assign \$136  = \$signature__addr  == 4'h8;
   assign \$137  = \$signature__addr  + 1'h1;
-  assign \$138  = \$136  ? 4'h0 : \$137 ;
+  assign \$138  = \$136  ? 5'h00 : \$137 ;
   assign \$139  = ~ o__valid;
   assign \$140  = \$139  | o__ready;
   assign \$141  = | q_stored;
   assign \$142  = \$140  & \$141 ;
-  assign \$143  = rport__addr == 3'h7;
+  assign \$143  = rport__addr == 4'h8;
   assign \$144  = rport__addr + 1'h1;
-  assign \$145  = \$143  ? 4'h0 : \$144 ;
+  assign \$145  = \$143  ? 5'h00 : \$144 ;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = | q_stored;
   assign \$149  = ~ \$148 ;
   assign \$150  = \$147  & \$149 ;
   assign \$151  = ~ \$150 ;
-  assign \$152  = rq_valid_7 & \$151 ;
+  assign \$152  = rq_valid_8 & \$151 ;
   assign \$153  = q_stored + \$152 ;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
@@ -25851,7 +26696,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$159  = ~ o__valid;
   assign \$160  = \$159  | o__ready;
   assign \$161  = | q_stored;
-  assign \$162  = \$161  | rq_valid_7;
+  assign \$162  = \$161  | rq_valid_8;
   assign \$163  = | q_stored;
   assign \$164  = \$163  ? rport__data : q_in;
   always @(posedge clk)
@@ -25873,375 +26718,470 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$174 ;
+    rq_valid_9 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$175 ;
+    rq0_mult_1 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$176 ;
+    rq0_mult_2 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$177 ;
+    rq0_mult_3 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$178 ;
+    rq0_mult_4 <= \$178 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$179 ;
+    rq0_mult_5 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$180 ;
+    rq0_mult_6 <= \$180 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$181 ;
+    rq0_mult_7 <= \$181 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$182 ;
+    rq0_mult_8 <= \$182 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$183 ;
+    rq0_shift_1 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$184 ;
+    rq0_shift_2 <= \$184 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$185 ;
+    rq0_shift_3 <= \$185 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$186 ;
+    rq0_shift_4 <= \$186 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$187 ;
+    rq0_shift_5 <= \$187 ;
   always @(posedge clk)
-    rq0_half_1 <= \$188 ;
+    rq0_shift_6 <= \$188 ;
   always @(posedge clk)
-    rq0_half_2 <= \$189 ;
+    rq0_shift_7 <= \$189 ;
   always @(posedge clk)
-    rq0_half_3 <= \$190 ;
+    rq0_shift_8 <= \$190 ;
   always @(posedge clk)
-    rq0_half_4 <= \$191 ;
+    rq0_half_1 <= \$191 ;
   always @(posedge clk)
-    rq0_half_5 <= \$192 ;
+    rq0_half_2 <= \$192 ;
   always @(posedge clk)
-    rq0_half_6 <= \$193 ;
+    rq0_half_3 <= \$193 ;
   always @(posedge clk)
-    rq0_half_7 <= \$194 ;
+    rq0_half_4 <= \$194 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$195 ;
+    rq0_half_5 <= \$195 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$196 ;
+    rq0_half_6 <= \$196 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$197 ;
+    rq0_half_7 <= \$197 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$198 ;
+    rq0_half_8 <= \$198 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$199 ;
+    rq0_mask_1 <= \$199 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$200 ;
+    rq0_mask_2 <= \$200 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$201 ;
+    rq0_mask_3 <= \$201 ;
   always @(posedge clk)
-    rq0_x <= \$202 ;
+    rq0_mask_4 <= \$202 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$203 ;
+    rq0_mask_5 <= \$203 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$204 ;
+    rq0_mask_6 <= \$204 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$205 ;
+    rq0_mask_7 <= \$205 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$206 ;
+    rq0_mask_8 <= \$206 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$207 ;
+    rq0_x <= \$207 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$208 ;
+    rq0_x0_0 <= \$208 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$209 ;
+    rq0_m0_0 <= \$209 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$210 ;
+    rq0_part0_0 <= \$210 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$211 ;
+    rq0_part0_0_r <= \$211 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$212 ;
+    rq0_part0_0_rr <= \$212 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$213 ;
+    rq0_x0_1 <= \$213 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$214 ;
+    rq0_m0_1 <= \$214 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$215 ;
+    rq0_part0_1 <= \$215 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$216 ;
+    rq0_part0_1_r <= \$216 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$217 ;
+    rq0_part0_1_rr <= \$217 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$218 ;
+    rq0_x1_0 <= \$218 ;
   always @(posedge clk)
-    rq0_prod <= \$219 ;
+    rq0_m1_0 <= \$219 ;
   always @(posedge clk)
-    rq0_floor <= \$220 ;
+    rq0_part1_0 <= \$220 ;
   always @(posedge clk)
-    rq0_above <= \$221 ;
+    rq0_part1_0_r <= \$221 ;
   always @(posedge clk)
-    rq0_tie <= \$222 ;
+    rq0_part1_0_rr <= \$222 ;
   always @(posedge clk)
-    rq0_code <= \$223 ;
+    rq0_x1_1 <= \$223 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$224 ;
+    rq0_m1_1 <= \$224 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$225 ;
+    rq0_part1_1 <= \$225 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$226 ;
+    rq0_part1_1_r <= \$226 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$227 ;
+    rq0_part1_1_rr <= \$227 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$228 ;
+    rq0_prod <= \$228 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$229 ;
+    rq0_floor <= \$229 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$230 ;
+    rq0_above <= \$230 ;
   always @(posedge clk)
-    rq1_x <= \$231 ;
+    rq0_tie <= \$231 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$232 ;
+    rq0_code <= \$232 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$233 ;
+    rq1_mult_1 <= \$233 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$234 ;
+    rq1_mult_2 <= \$234 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$235 ;
+    rq1_mult_3 <= \$235 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$236 ;
+    rq1_mult_4 <= \$236 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$237 ;
+    rq1_mult_5 <= \$237 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$238 ;
+    rq1_mult_6 <= \$238 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$239 ;
+    rq1_mult_7 <= \$239 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$240 ;
+    rq1_mult_8 <= \$240 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$241 ;
+    rq1_x <= \$241 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$242 ;
+    rq1_x0_0 <= \$242 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$243 ;
+    rq1_m0_0 <= \$243 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$244 ;
+    rq1_part0_0 <= \$244 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$245 ;
+    rq1_part0_0_r <= \$245 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$246 ;
+    rq1_part0_0_rr <= \$246 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$247 ;
+    rq1_x0_1 <= \$247 ;
   always @(posedge clk)
-    rq1_prod <= \$248 ;
+    rq1_m0_1 <= \$248 ;
   always @(posedge clk)
-    rq1_floor <= \$249 ;
+    rq1_part0_1 <= \$249 ;
   always @(posedge clk)
-    rq1_above <= \$250 ;
+    rq1_part0_1_r <= \$250 ;
   always @(posedge clk)
-    rq1_tie <= \$251 ;
+    rq1_part0_1_rr <= \$251 ;
   always @(posedge clk)
-    rq1_code <= \$252 ;
+    rq1_x1_0 <= \$252 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$253 ;
+    rq1_m1_0 <= \$253 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$254 ;
+    rq1_part1_0 <= \$254 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$255 ;
+    rq1_part1_0_r <= \$255 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$256 ;
+    rq1_part1_0_rr <= \$256 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$257 ;
+    rq1_x1_1 <= \$257 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$258 ;
+    rq1_m1_1 <= \$258 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$259 ;
+    rq1_part1_1 <= \$259 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$260 ;
+    rq1_part1_1_r <= \$260 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$261 ;
+    rq1_part1_1_rr <= \$261 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$262 ;
+    rq1_prod <= \$262 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$263 ;
+    rq1_floor <= \$263 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$264 ;
+    rq1_above <= \$264 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$265 ;
+    rq1_tie <= \$265 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$266 ;
+    rq1_code <= \$266 ;
   always @(posedge clk)
-    rq2_half_1 <= \$267 ;
+    rq2_mult_1 <= \$267 ;
   always @(posedge clk)
-    rq2_half_2 <= \$268 ;
+    rq2_mult_2 <= \$268 ;
   always @(posedge clk)
-    rq2_half_3 <= \$269 ;
+    rq2_mult_3 <= \$269 ;
   always @(posedge clk)
-    rq2_half_4 <= \$270 ;
+    rq2_mult_4 <= \$270 ;
   always @(posedge clk)
-    rq2_half_5 <= \$271 ;
+    rq2_mult_5 <= \$271 ;
   always @(posedge clk)
-    rq2_half_6 <= \$272 ;
+    rq2_mult_6 <= \$272 ;
   always @(posedge clk)
-    rq2_half_7 <= \$273 ;
+    rq2_mult_7 <= \$273 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$274 ;
+    rq2_mult_8 <= \$274 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$275 ;
+    rq2_shift_1 <= \$275 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$276 ;
+    rq2_shift_2 <= \$276 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$277 ;
+    rq2_shift_3 <= \$277 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$278 ;
+    rq2_shift_4 <= \$278 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$279 ;
+    rq2_shift_5 <= \$279 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$280 ;
+    rq2_shift_6 <= \$280 ;
   always @(posedge clk)
-    rq2_x <= \$281 ;
+    rq2_shift_7 <= \$281 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$282 ;
+    rq2_shift_8 <= \$282 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$283 ;
+    rq2_half_1 <= \$283 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$284 ;
+    rq2_half_2 <= \$284 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$285 ;
+    rq2_half_3 <= \$285 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$286 ;
+    rq2_half_4 <= \$286 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$287 ;
+    rq2_half_5 <= \$287 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$288 ;
+    rq2_half_6 <= \$288 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$289 ;
+    rq2_half_7 <= \$289 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$290 ;
+    rq2_half_8 <= \$290 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$291 ;
+    rq2_mask_1 <= \$291 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$292 ;
+    rq2_mask_2 <= \$292 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$293 ;
+    rq2_mask_3 <= \$293 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$294 ;
+    rq2_mask_4 <= \$294 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$295 ;
+    rq2_mask_5 <= \$295 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$296 ;
+    rq2_mask_6 <= \$296 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$297 ;
+    rq2_mask_7 <= \$297 ;
   always @(posedge clk)
-    rq2_prod <= \$298 ;
+    rq2_mask_8 <= \$298 ;
   always @(posedge clk)
-    rq2_floor <= \$299 ;
+    rq2_x <= \$299 ;
   always @(posedge clk)
-    rq2_above <= \$300 ;
+    rq2_x0_0 <= \$300 ;
   always @(posedge clk)
-    rq2_tie <= \$301 ;
+    rq2_m0_0 <= \$301 ;
   always @(posedge clk)
-    rq2_code <= \$302 ;
+    rq2_part0_0 <= \$302 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$303 ;
+    rq2_part0_0_r <= \$303 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$304 ;
+    rq2_part0_0_rr <= \$304 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$305 ;
+    rq2_x0_1 <= \$305 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$306 ;
+    rq2_m0_1 <= \$306 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$307 ;
+    rq2_part0_1 <= \$307 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$308 ;
+    rq2_part0_1_r <= \$308 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$309 ;
+    rq2_part0_1_rr <= \$309 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$310 ;
+    rq2_x1_0 <= \$310 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$311 ;
+    rq2_m1_0 <= \$311 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$312 ;
+    rq2_part1_0 <= \$312 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$313 ;
+    rq2_part1_0_r <= \$313 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$314 ;
+    rq2_part1_0_rr <= \$314 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$315 ;
+    rq2_x1_1 <= \$315 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$316 ;
+    rq2_m1_1 <= \$316 ;
   always @(posedge clk)
-    rq3_half_1 <= \$317 ;
+    rq2_part1_1 <= \$317 ;
   always @(posedge clk)
-    rq3_half_2 <= \$318 ;
+    rq2_part1_1_r <= \$318 ;
   always @(posedge clk)
-    rq3_half_3 <= \$319 ;
+    rq2_part1_1_rr <= \$319 ;
   always @(posedge clk)
-    rq3_half_4 <= \$320 ;
+    rq2_prod <= \$320 ;
   always @(posedge clk)
-    rq3_half_5 <= \$321 ;
+    rq2_floor <= \$321 ;
   always @(posedge clk)
-    rq3_half_6 <= \$322 ;
+    rq2_above <= \$322 ;
   always @(posedge clk)
-    rq3_half_7 <= \$323 ;
+    rq2_tie <= \$323 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$324 ;
+    rq2_code <= \$324 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$325 ;
+    rq3_mult_1 <= \$325 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$326 ;
+    rq3_mult_2 <= \$326 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$327 ;
+    rq3_mult_3 <= \$327 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$328 ;
+    rq3_mult_4 <= \$328 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$329 ;
+    rq3_mult_5 <= \$329 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$330 ;
+    rq3_mult_6 <= \$330 ;
   always @(posedge clk)
-    rq3_x <= \$331 ;
+    rq3_mult_7 <= \$331 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$332 ;
+    rq3_mult_8 <= \$332 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$333 ;
+    rq3_shift_1 <= \$333 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$334 ;
+    rq3_shift_2 <= \$334 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$335 ;
+    rq3_shift_3 <= \$335 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$336 ;
+    rq3_shift_4 <= \$336 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$337 ;
+    rq3_shift_5 <= \$337 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$338 ;
+    rq3_shift_6 <= \$338 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$339 ;
+    rq3_shift_7 <= \$339 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$340 ;
+    rq3_shift_8 <= \$340 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$341 ;
+    rq3_half_1 <= \$341 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$342 ;
+    rq3_half_2 <= \$342 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$343 ;
+    rq3_half_3 <= \$343 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$344 ;
+    rq3_half_4 <= \$344 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$345 ;
+    rq3_half_5 <= \$345 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$346 ;
+    rq3_half_6 <= \$346 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$347 ;
+    rq3_half_7 <= \$347 ;
   always @(posedge clk)
-    rq3_prod <= \$348 ;
+    rq3_half_8 <= \$348 ;
   always @(posedge clk)
-    rq3_floor <= \$349 ;
+    rq3_mask_1 <= \$349 ;
   always @(posedge clk)
-    rq3_above <= \$350 ;
+    rq3_mask_2 <= \$350 ;
   always @(posedge clk)
-    rq3_tie <= \$351 ;
+    rq3_mask_3 <= \$351 ;
   always @(posedge clk)
-    rq3_code <= \$352 ;
+    rq3_mask_4 <= \$352 ;
   always @(posedge clk)
-    q_owed <= \$353 ;
+    rq3_mask_5 <= \$353 ;
   always @(posedge clk)
-    \$signature__addr  <= \$354 ;
+    rq3_mask_6 <= \$354 ;
   always @(posedge clk)
-    rport__addr <= \$355 ;
+    rq3_mask_7 <= \$355 ;
   always @(posedge clk)
-    q_stored <= \$356 ;
+    rq3_mask_8 <= \$356 ;
   always @(posedge clk)
-    o__valid <= \$357 ;
+    rq3_x <= \$357 ;
   always @(posedge clk)
-    o__payload <= \$358 ;
+    rq3_x0_0 <= \$358 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$359 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$360 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$361 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$362 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$363 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$364 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$365 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$366 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$367 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$368 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$369 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$370 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$371 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$372 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$373 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$374 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$375 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$376 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$377 ;
+  always @(posedge clk)
+    rq3_prod <= \$378 ;
+  always @(posedge clk)
+    rq3_floor <= \$379 ;
+  always @(posedge clk)
+    rq3_above <= \$380 ;
+  always @(posedge clk)
+    rq3_tie <= \$381 ;
+  always @(posedge clk)
+    rq3_code <= \$382 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$384  = \$signature__addr ;
+    if (\$135 ) begin
+      \$384  = \$138 [3:0];
+    end
+    if (rst) begin
+      \$384  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$385  = rport__addr;
+    if (\$142 ) begin
+      \$385  = \$145 [3:0];
+    end
+    if (rst) begin
+      \$385  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$386  = \$158 [3:0];
+    if (rst) begin
+      \$386  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$387  = o__valid;
+    if (\$160 ) begin
+      \$387  = \$162 ;
+    end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$388  = o__payload;
+    if (\$160 ) begin
+      \$388  = \$164 ;
+    end
+    if (rst) begin
+      \$388  = 32'd0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     (* full_case = 32'd1 *)
@@ -26492,1309 +27432,1472 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$174  = \$28 ;
+    \$174  = rq_valid_8;
     if (rst) begin
-      \$174  = 25'h0000000;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$175  = rq0_mult_1;
+    \$175  = \$28 ;
     if (rst) begin
       \$175  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$176  = rq0_mult_2;
+    \$176  = rq0_mult_1;
     if (rst) begin
       \$176  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$177  = rq0_mult_3;
+    \$177  = rq0_mult_2;
     if (rst) begin
       \$177  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$178  = rq0_mult_4;
+    \$178  = rq0_mult_3;
     if (rst) begin
       \$178  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$179  = rq0_mult_5;
+    \$179  = rq0_mult_4;
     if (rst) begin
       \$179  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$180  = rq0_mult_6;
+    \$180  = rq0_mult_5;
     if (rst) begin
       \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$181  = \$29 ;
+    \$181  = rq0_mult_6;
     if (rst) begin
-      \$181  = 6'h00;
+      \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$182  = rq0_shift_1;
+    \$182  = rq0_mult_7;
     if (rst) begin
-      \$182  = 6'h00;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$183  = rq0_shift_2;
+    \$183  = \$29 ;
     if (rst) begin
       \$183  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$184  = rq0_shift_3;
+    \$184  = rq0_shift_1;
     if (rst) begin
       \$184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$185  = rq0_shift_4;
+    \$185  = rq0_shift_2;
     if (rst) begin
       \$185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$186  = rq0_shift_5;
+    \$186  = rq0_shift_3;
     if (rst) begin
       \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$187  = rq0_shift_6;
+    \$187  = rq0_shift_4;
     if (rst) begin
       \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$188  = \$30 ;
+    \$188  = rq0_shift_5;
     if (rst) begin
-      \$188  = 34'h000000000;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$189  = rq0_half_1;
+    \$189  = rq0_shift_6;
     if (rst) begin
-      \$189  = 34'h000000000;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$190  = rq0_half_2;
+    \$190  = rq0_shift_7;
     if (rst) begin
-      \$190  = 34'h000000000;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$191  = rq0_half_3;
+    \$191  = \$30 ;
     if (rst) begin
       \$191  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$192  = rq0_half_4;
+    \$192  = rq0_half_1;
     if (rst) begin
       \$192  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$193  = rq0_half_5;
+    \$193  = rq0_half_2;
     if (rst) begin
       \$193  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$194  = rq0_half_6;
+    \$194  = rq0_half_3;
     if (rst) begin
       \$194  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$195  = \$31 ;
+    \$195  = rq0_half_4;
     if (rst) begin
       \$195  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$196  = rq0_mask_1;
+    \$196  = rq0_half_5;
     if (rst) begin
       \$196  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$197  = rq0_mask_2;
+    \$197  = rq0_half_6;
     if (rst) begin
       \$197  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$198  = rq0_mask_3;
+    \$198  = rq0_half_7;
     if (rst) begin
       \$198  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$199  = rq0_mask_4;
+    \$199  = \$31 ;
     if (rst) begin
       \$199  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$200  = rq0_mask_5;
+    \$200  = rq0_mask_1;
     if (rst) begin
       \$200  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$201  = rq0_mask_6;
+    \$201  = rq0_mask_2;
     if (rst) begin
       \$201  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$202  = i__payload[23:0];
+    \$202  = rq0_mask_3;
     if (rst) begin
-      \$202  = 24'h000000;
+      \$202  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$203  = rq0_x[16:0];
+    \$203  = rq0_mask_4;
     if (rst) begin
-      \$203  = 17'h00000;
+      \$203  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$204  = rq0_mult_1[16:0];
+    \$204  = rq0_mask_5;
     if (rst) begin
-      \$204  = 17'h00000;
+      \$204  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$205  = \$32 ;
+    \$205  = rq0_mask_6;
     if (rst) begin
       \$205  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$206  = rq0_part0_0;
+    \$206  = rq0_mask_7;
     if (rst) begin
       \$206  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$207  = rq0_x[16:0];
+    \$207  = i__payload[23:0];
     if (rst) begin
-      \$207  = 17'h00000;
+      \$207  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$208  = rq0_mult_1[24:17];
+    \$208  = rq0_x[16:0];
     if (rst) begin
-      \$208  = 8'h00;
+      \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$209  = \$33 ;
+    \$209  = rq0_mult_1[16:0];
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$210  = rq0_part0_1;
+    \$210  = \$32 ;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$211  = rq0_x[23:17];
+    \$211  = rq0_part0_0;
     if (rst) begin
-      \$211  = 7'h00;
+      \$211  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$212  = rq0_mult_1[16:0];
+    \$212  = rq0_part0_0_r;
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$213  = \$34 ;
+    \$213  = rq0_x[16:0];
     if (rst) begin
-      \$213  = 24'h000000;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$214  = rq0_part1_0;
+    \$214  = rq0_mult_1[24:17];
     if (rst) begin
-      \$214  = 24'h000000;
+      \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$215  = rq0_x[23:17];
+    \$215  = \$33 ;
     if (rst) begin
-      \$215  = 7'h00;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$216  = rq0_mult_1[24:17];
+    \$216  = rq0_part0_1;
     if (rst) begin
-      \$216  = 8'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$217  = \$35 ;
+    \$217  = rq0_part0_1_r;
     if (rst) begin
-      \$217  = 15'h0000;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$218  = rq0_part1_1;
+    \$218  = rq0_x[23:17];
     if (rst) begin
-      \$218  = 15'h0000;
+      \$218  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$219  = \$43 [48:0];
+    \$219  = rq0_mult_1[16:0];
     if (rst) begin
-      \$219  = 49'h0000000000000;
+      \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$220  = \$44 ;
+    \$220  = \$34 ;
     if (rst) begin
-      \$220  = 49'h0000000000000;
+      \$220  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$221  = \$45 ;
+    \$221  = rq0_part1_0;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$222  = \$48 ;
+    \$222  = rq0_part1_0_r;
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$223  = \$52 ;
+    \$223  = rq0_x[23:17];
     if (rst) begin
-      \$223  = 51'h0000000000000;
+      \$223  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$224  = \$53 ;
+    \$224  = rq0_mult_1[24:17];
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$225  = rq1_mult_1;
+    \$225  = \$35 ;
     if (rst) begin
-      \$225  = 25'h0000000;
+      \$225  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$226  = rq1_mult_2;
+    \$226  = rq0_part1_1;
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$227  = rq1_mult_3;
+    \$227  = rq0_part1_1_r;
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$228  = rq1_mult_4;
+    \$228  = \$43 [48:0];
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$229  = rq1_mult_5;
+    \$229  = \$44 ;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$230  = rq1_mult_6;
+    \$230  = \$45 ;
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$231  = i__payload[47:24];
+    \$231  = \$48 ;
     if (rst) begin
-      \$231  = 24'h000000;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$232  = rq1_x[16:0];
+    \$232  = \$52 ;
     if (rst) begin
-      \$232  = 17'h00000;
+      \$232  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$233  = rq1_mult_1[16:0];
+    \$233  = \$53 ;
     if (rst) begin
-      \$233  = 17'h00000;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$234  = \$54 ;
+    \$234  = rq1_mult_1;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$235  = rq1_part0_0;
+    \$235  = rq1_mult_2;
     if (rst) begin
-      \$235  = 34'h000000000;
+      \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$236  = rq1_x[16:0];
+    \$236  = rq1_mult_3;
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$237  = rq1_mult_1[24:17];
+    \$237  = rq1_mult_4;
     if (rst) begin
-      \$237  = 8'h00;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$238  = \$55 ;
+    \$238  = rq1_mult_5;
     if (rst) begin
       \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$239  = rq1_part0_1;
+    \$239  = rq1_mult_6;
     if (rst) begin
       \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$240  = rq1_x[23:17];
+    \$240  = rq1_mult_7;
     if (rst) begin
-      \$240  = 7'h00;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$241  = rq1_mult_1[16:0];
+    \$241  = i__payload[47:24];
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$242  = \$56 ;
+    \$242  = rq1_x[16:0];
     if (rst) begin
-      \$242  = 24'h000000;
+      \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$243  = rq1_part1_0;
+    \$243  = rq1_mult_1[16:0];
     if (rst) begin
-      \$243  = 24'h000000;
+      \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$244  = rq1_x[23:17];
+    \$244  = \$54 ;
     if (rst) begin
-      \$244  = 7'h00;
+      \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$245  = rq1_mult_1[24:17];
+    \$245  = rq1_part0_0;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$246  = \$57 ;
+    \$246  = rq1_part0_0_r;
     if (rst) begin
-      \$246  = 15'h0000;
+      \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$247  = rq1_part1_1;
+    \$247  = rq1_x[16:0];
     if (rst) begin
-      \$247  = 15'h0000;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$248  = \$65 [48:0];
+    \$248  = rq1_mult_1[24:17];
     if (rst) begin
-      \$248  = 49'h0000000000000;
+      \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$249  = \$66 ;
+    \$249  = \$55 ;
     if (rst) begin
-      \$249  = 49'h0000000000000;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$250  = \$67 ;
+    \$250  = rq1_part0_1;
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$251  = \$70 ;
+    \$251  = rq1_part0_1_r;
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$252  = \$74 ;
+    \$252  = rq1_x[23:17];
     if (rst) begin
-      \$252  = 51'h0000000000000;
+      \$252  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$253  = \$75 ;
+    \$253  = rq1_mult_1[16:0];
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$254  = rq2_mult_1;
+    \$254  = \$56 ;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$255  = rq2_mult_2;
+    \$255  = rq1_part1_0;
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$256  = rq2_mult_3;
+    \$256  = rq1_part1_0_r;
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$257  = rq2_mult_4;
+    \$257  = rq1_x[23:17];
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$258  = rq2_mult_5;
+    \$258  = rq1_mult_1[24:17];
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$259  = rq2_mult_6;
+    \$259  = \$57 ;
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$260  = \$76 ;
+    \$260  = rq1_part1_1;
     if (rst) begin
-      \$260  = 6'h00;
+      \$260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$261  = rq2_shift_1;
+    \$261  = rq1_part1_1_r;
     if (rst) begin
-      \$261  = 6'h00;
+      \$261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$262  = rq2_shift_2;
+    \$262  = \$65 [48:0];
     if (rst) begin
-      \$262  = 6'h00;
+      \$262  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$263  = rq2_shift_3;
+    \$263  = \$66 ;
     if (rst) begin
-      \$263  = 6'h00;
+      \$263  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$264  = rq2_shift_4;
+    \$264  = \$67 ;
     if (rst) begin
-      \$264  = 6'h00;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$265  = rq2_shift_5;
+    \$265  = \$70 ;
     if (rst) begin
-      \$265  = 6'h00;
+      \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$266  = rq2_shift_6;
+    \$266  = \$74 ;
     if (rst) begin
-      \$266  = 6'h00;
+      \$266  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$267  = \$77 ;
+    \$267  = \$75 ;
     if (rst) begin
-      \$267  = 34'h000000000;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$268  = rq2_half_1;
+    \$268  = rq2_mult_1;
     if (rst) begin
-      \$268  = 34'h000000000;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$269  = rq2_half_2;
+    \$269  = rq2_mult_2;
     if (rst) begin
-      \$269  = 34'h000000000;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$270  = rq2_half_3;
+    \$270  = rq2_mult_3;
     if (rst) begin
-      \$270  = 34'h000000000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$271  = rq2_half_4;
+    \$271  = rq2_mult_4;
     if (rst) begin
-      \$271  = 34'h000000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$272  = rq2_half_5;
+    \$272  = rq2_mult_5;
     if (rst) begin
-      \$272  = 34'h000000000;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$273  = rq2_half_6;
+    \$273  = rq2_mult_6;
     if (rst) begin
-      \$273  = 34'h000000000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$274  = \$78 ;
+    \$274  = rq2_mult_7;
     if (rst) begin
-      \$274  = 34'h000000000;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$275  = rq2_mask_1;
+    \$275  = \$76 ;
     if (rst) begin
-      \$275  = 34'h000000000;
+      \$275  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$276  = rq2_mask_2;
+    \$276  = rq2_shift_1;
     if (rst) begin
-      \$276  = 34'h000000000;
+      \$276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$277  = rq2_mask_3;
+    \$277  = rq2_shift_2;
     if (rst) begin
-      \$277  = 34'h000000000;
+      \$277  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$278  = rq2_mask_4;
+    \$278  = rq2_shift_3;
     if (rst) begin
-      \$278  = 34'h000000000;
+      \$278  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$279  = rq2_mask_5;
+    \$279  = rq2_shift_4;
     if (rst) begin
-      \$279  = 34'h000000000;
+      \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$280  = rq2_mask_6;
+    \$280  = rq2_shift_5;
     if (rst) begin
-      \$280  = 34'h000000000;
+      \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$281  = i__payload[71:48];
+    \$281  = rq2_shift_6;
     if (rst) begin
-      \$281  = 24'h000000;
+      \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$282  = rq2_x[16:0];
+    \$282  = rq2_shift_7;
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$283  = rq2_mult_1[16:0];
+    \$283  = \$77 ;
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$284  = \$79 ;
+    \$284  = rq2_half_1;
     if (rst) begin
       \$284  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$285  = rq2_part0_0;
+    \$285  = rq2_half_2;
     if (rst) begin
       \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$286  = rq2_x[16:0];
+    \$286  = rq2_half_3;
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$287  = rq2_mult_1[24:17];
+    \$287  = rq2_half_4;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$288  = \$80 ;
+    \$288  = rq2_half_5;
     if (rst) begin
-      \$288  = 25'h0000000;
+      \$288  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$289  = rq2_part0_1;
+    \$289  = rq2_half_6;
     if (rst) begin
-      \$289  = 25'h0000000;
+      \$289  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$290  = rq2_x[23:17];
+    \$290  = rq2_half_7;
     if (rst) begin
-      \$290  = 7'h00;
+      \$290  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$291  = rq2_mult_1[16:0];
+    \$291  = \$78 ;
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$292  = \$81 ;
+    \$292  = rq2_mask_1;
     if (rst) begin
-      \$292  = 24'h000000;
+      \$292  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$293  = rq2_part1_0;
+    \$293  = rq2_mask_2;
     if (rst) begin
-      \$293  = 24'h000000;
+      \$293  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$294  = rq2_x[23:17];
+    \$294  = rq2_mask_3;
     if (rst) begin
-      \$294  = 7'h00;
+      \$294  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$295  = rq2_mult_1[24:17];
+    \$295  = rq2_mask_4;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$296  = \$82 ;
+    \$296  = rq2_mask_5;
     if (rst) begin
-      \$296  = 15'h0000;
+      \$296  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$297  = rq2_part1_1;
+    \$297  = rq2_mask_6;
     if (rst) begin
-      \$297  = 15'h0000;
+      \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$298  = \$90 [48:0];
+    \$298  = rq2_mask_7;
     if (rst) begin
-      \$298  = 49'h0000000000000;
+      \$298  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$299  = \$91 ;
+    \$299  = i__payload[71:48];
     if (rst) begin
-      \$299  = 49'h0000000000000;
+      \$299  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$300  = \$92 ;
+    \$300  = rq2_x[16:0];
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$301  = \$95 ;
+    \$301  = rq2_mult_1[16:0];
     if (rst) begin
-      \$301  = 1'h0;
+      \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$302  = \$99 ;
+    \$302  = \$79 ;
     if (rst) begin
-      \$302  = 51'h0000000000000;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$303  = \$100 ;
+    \$303  = rq2_part0_0;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$304  = rq3_mult_1;
+    \$304  = rq2_part0_0_r;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$305  = rq3_mult_2;
+    \$305  = rq2_x[16:0];
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$306  = rq3_mult_3;
+    \$306  = rq2_mult_1[24:17];
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$307  = rq3_mult_4;
+    \$307  = \$80 ;
     if (rst) begin
       \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$308  = rq3_mult_5;
+    \$308  = rq2_part0_1;
     if (rst) begin
       \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$309  = rq3_mult_6;
+    \$309  = rq2_part0_1_r;
     if (rst) begin
       \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$310  = \$101 ;
+    \$310  = rq2_x[23:17];
     if (rst) begin
-      \$310  = 6'h00;
+      \$310  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$311  = rq3_shift_1;
+    \$311  = rq2_mult_1[16:0];
     if (rst) begin
-      \$311  = 6'h00;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$312  = rq3_shift_2;
+    \$312  = \$81 ;
     if (rst) begin
-      \$312  = 6'h00;
+      \$312  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$313  = rq3_shift_3;
+    \$313  = rq2_part1_0;
     if (rst) begin
-      \$313  = 6'h00;
+      \$313  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$314  = rq3_shift_4;
+    \$314  = rq2_part1_0_r;
     if (rst) begin
-      \$314  = 6'h00;
+      \$314  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$315  = rq3_shift_5;
+    \$315  = rq2_x[23:17];
     if (rst) begin
-      \$315  = 6'h00;
+      \$315  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$316  = rq3_shift_6;
+    \$316  = rq2_mult_1[24:17];
     if (rst) begin
-      \$316  = 6'h00;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$317  = \$102 ;
+    \$317  = \$82 ;
     if (rst) begin
-      \$317  = 34'h000000000;
+      \$317  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$318  = rq3_half_1;
+    \$318  = rq2_part1_1;
     if (rst) begin
-      \$318  = 34'h000000000;
+      \$318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$319  = rq3_half_2;
+    \$319  = rq2_part1_1_r;
     if (rst) begin
-      \$319  = 34'h000000000;
+      \$319  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$320  = rq3_half_3;
+    \$320  = \$90 [48:0];
     if (rst) begin
-      \$320  = 34'h000000000;
+      \$320  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$321  = rq3_half_4;
+    \$321  = \$91 ;
     if (rst) begin
-      \$321  = 34'h000000000;
+      \$321  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$322  = rq3_half_5;
+    \$322  = \$92 ;
     if (rst) begin
-      \$322  = 34'h000000000;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$323  = rq3_half_6;
+    \$323  = \$95 ;
     if (rst) begin
-      \$323  = 34'h000000000;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$324  = \$103 ;
+    \$324  = \$99 ;
     if (rst) begin
-      \$324  = 34'h000000000;
+      \$324  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$325  = rq3_mask_1;
+    \$325  = \$100 ;
     if (rst) begin
-      \$325  = 34'h000000000;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$326  = rq3_mask_2;
+    \$326  = rq3_mult_1;
     if (rst) begin
-      \$326  = 34'h000000000;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$327  = rq3_mask_3;
+    \$327  = rq3_mult_2;
     if (rst) begin
-      \$327  = 34'h000000000;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$328  = rq3_mask_4;
+    \$328  = rq3_mult_3;
     if (rst) begin
-      \$328  = 34'h000000000;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$329  = rq3_mask_5;
+    \$329  = rq3_mult_4;
     if (rst) begin
-      \$329  = 34'h000000000;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$330  = rq3_mask_6;
+    \$330  = rq3_mult_5;
     if (rst) begin
-      \$330  = 34'h000000000;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$331  = i__payload[95:72];
+    \$331  = rq3_mult_6;
     if (rst) begin
-      \$331  = 24'h000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$332  = rq3_x[16:0];
+    \$332  = rq3_mult_7;
     if (rst) begin
-      \$332  = 17'h00000;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$333  = rq3_mult_1[16:0];
+    \$333  = \$101 ;
     if (rst) begin
-      \$333  = 17'h00000;
+      \$333  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$334  = \$104 ;
+    \$334  = rq3_shift_1;
     if (rst) begin
-      \$334  = 34'h000000000;
+      \$334  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$335  = rq3_part0_0;
+    \$335  = rq3_shift_2;
     if (rst) begin
-      \$335  = 34'h000000000;
+      \$335  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$336  = rq3_x[16:0];
+    \$336  = rq3_shift_3;
     if (rst) begin
-      \$336  = 17'h00000;
+      \$336  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$337  = rq3_mult_1[24:17];
+    \$337  = rq3_shift_4;
     if (rst) begin
-      \$337  = 8'h00;
+      \$337  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$338  = \$105 ;
+    \$338  = rq3_shift_5;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$339  = rq3_part0_1;
+    \$339  = rq3_shift_6;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$340  = rq3_x[23:17];
+    \$340  = rq3_shift_7;
     if (rst) begin
-      \$340  = 7'h00;
+      \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$341  = rq3_mult_1[16:0];
+    \$341  = \$102 ;
     if (rst) begin
-      \$341  = 17'h00000;
+      \$341  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$342  = \$106 ;
+    \$342  = rq3_half_1;
     if (rst) begin
-      \$342  = 24'h000000;
+      \$342  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$343  = rq3_part1_0;
+    \$343  = rq3_half_2;
     if (rst) begin
-      \$343  = 24'h000000;
+      \$343  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$344  = rq3_x[23:17];
+    \$344  = rq3_half_3;
     if (rst) begin
-      \$344  = 7'h00;
+      \$344  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$345  = rq3_mult_1[24:17];
+    \$345  = rq3_half_4;
     if (rst) begin
-      \$345  = 8'h00;
+      \$345  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$346  = \$107 ;
+    \$346  = rq3_half_5;
     if (rst) begin
-      \$346  = 15'h0000;
+      \$346  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$347  = rq3_part1_1;
+    \$347  = rq3_half_6;
     if (rst) begin
-      \$347  = 15'h0000;
+      \$347  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$348  = \$115 [48:0];
+    \$348  = rq3_half_7;
     if (rst) begin
-      \$348  = 49'h0000000000000;
+      \$348  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$349  = \$116 ;
+    \$349  = \$103 ;
     if (rst) begin
-      \$349  = 49'h0000000000000;
+      \$349  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$350  = \$117 ;
+    \$350  = rq3_mask_1;
     if (rst) begin
-      \$350  = 1'h0;
+      \$350  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$351  = \$120 ;
+    \$351  = rq3_mask_2;
     if (rst) begin
-      \$351  = 1'h0;
+      \$351  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$352  = \$124 ;
+    \$352  = rq3_mask_3;
     if (rst) begin
-      \$352  = 51'h0000000000000;
+      \$352  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$353  = \$128 [3:0];
+    \$353  = rq3_mask_4;
     if (rst) begin
-      \$353  = 4'h0;
+      \$353  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$354  = \$signature__addr ;
-    if (\$135 ) begin
-      \$354  = \$138 [2:0];
-    end
+    \$354  = rq3_mask_5;
     if (rst) begin
-      \$354  = 3'h0;
+      \$354  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$355  = rport__addr;
-    if (\$142 ) begin
-      \$355  = \$145 [2:0];
-    end
+    \$355  = rq3_mask_6;
     if (rst) begin
-      \$355  = 3'h0;
+      \$355  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$356  = \$158 [3:0];
+    \$356  = rq3_mask_7;
     if (rst) begin
-      \$356  = 4'h0;
+      \$356  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$357  = o__valid;
-    if (\$160 ) begin
-      \$357  = \$162 ;
-    end
+    \$357  = i__payload[95:72];
     if (rst) begin
-      \$357  = 1'h0;
+      \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$358  = o__payload;
-    if (\$160 ) begin
-      \$358  = \$164 ;
-    end
+    \$358  = rq3_x[16:0];
     if (rst) begin
-      \$358  = 32'd0;
+      \$358  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$359  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$359  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$360  = \$104 ;
+    if (rst) begin
+      \$360  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$361  = rq3_part0_0;
+    if (rst) begin
+      \$361  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$362  = rq3_part0_0_r;
+    if (rst) begin
+      \$362  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$363  = rq3_x[16:0];
+    if (rst) begin
+      \$363  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$364  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$365  = \$105 ;
+    if (rst) begin
+      \$365  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$366  = rq3_part0_1;
+    if (rst) begin
+      \$366  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$367  = rq3_part0_1_r;
+    if (rst) begin
+      \$367  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$368  = rq3_x[23:17];
+    if (rst) begin
+      \$368  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$369  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$369  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$370  = \$106 ;
+    if (rst) begin
+      \$370  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$371  = rq3_part1_0;
+    if (rst) begin
+      \$371  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$372  = rq3_part1_0_r;
+    if (rst) begin
+      \$372  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$373  = rq3_x[23:17];
+    if (rst) begin
+      \$373  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$374  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$374  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$375  = \$107 ;
+    if (rst) begin
+      \$375  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$376  = rq3_part1_1;
+    if (rst) begin
+      \$376  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$377  = rq3_part1_1_r;
+    if (rst) begin
+      \$377  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$378  = \$115 [48:0];
+    if (rst) begin
+      \$378  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$379  = \$116 ;
+    if (rst) begin
+      \$379  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$380  = \$117 ;
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$381  = \$120 ;
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$382  = \$124 ;
+    if (rst) begin
+      \$382  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$383  = \$128 [3:0];
+    if (rst) begin
+      \$383  = 4'h0;
     end
   end
   assign i__ready = q_room;
@@ -27819,25 +28922,25 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign q_in[7:0] = \$4 [7:0];
   assign rq1_rem[48:33] = 16'h0000;
   assign rq1_rem[32:0] = rq1_prod[32:0];
-  assign \$36  = { 1'h0, rq0_part0_0_r };
-  assign \$38  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$40  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$42  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
-  assign \$58  = { 1'h0, rq1_part0_0_r };
-  assign \$60  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$62  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
-  assign \$64  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
+  assign \$36  = { 1'h0, rq0_part0_0_rr };
+  assign \$38  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$40  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$42  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$58  = { 1'h0, rq1_part0_0_rr };
+  assign \$60  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$62  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$64  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
   assign \$66  = { rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48:33] };
   assign \$69  = 1'h1;
   assign \$70  = \$68 ;
-  assign \$83  = { 1'h0, rq2_part0_0_r };
-  assign \$85  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$87  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
-  assign \$89  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
-  assign \$108  = { 1'h0, rq3_part0_0_r };
-  assign \$110  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$112  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
-  assign \$114  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
+  assign \$83  = { 1'h0, rq2_part0_0_rr };
+  assign \$85  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$87  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$89  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$108  = { 1'h0, rq3_part0_0_rr };
+  assign \$110  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$112  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$114  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -28591,14 +29694,14 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [8:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
+  reg [7:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [16:0] \$107 ;
   reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire \$11 ;
@@ -28607,38 +29710,41 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [24:0] \$116 ;
+  reg [24:0] \$115 ;
+  reg \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg \$119 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
-  reg [3:0] \$120 ;
+  reg \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg \$123 ;
-  reg [3:0] \$124 ;
+  reg [3:0] \$123 ;
+  reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
-  reg [3:0] \$128 ;
+  reg [3:0] \$127 ;
+  reg \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg [3:0] \$132 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg \$135 ;
-  reg [3:0] \$136 ;
-  reg [24:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg [2:0] \$139 ;
+  reg [3:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [3:0] \$139 ;
   wire \$14 ;
-  reg [2:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg \$142 ;
-  reg [24:0] \$143 ;
+  reg [24:0] \$140 ;
+  reg [3:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [2:0] \$143 ;
+  reg [3:0] \$144 ;
+  reg \$145 ;
+  reg [24:0] \$146 ;
   wire \$15 ;
   wire \$16 ;
   reg [3:0] \$17 ;
@@ -28651,26 +29757,26 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [10:0] \$23 ;
   wire [10:0] \$24 ;
   wire [31:0] \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [31:0] \$28 ;
+  wire [8:0] \$26 ;
+  wire [8:0] \$27 ;
+  wire [8:0] \$28 ;
   wire [8:0] \$29 ;
   wire \$3 ;
-  wire [8:0] \$30 ;
-  wire [8:0] \$31 ;
-  wire [8:0] \$32 ;
+  wire [16:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
   wire [16:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [17:0] \$37 ;
-  wire [17:0] \$38 ;
-  wire [18:0] \$39 ;
+  wire [17:0] \$34 ;
+  wire [17:0] \$35 ;
+  wire [18:0] \$36 ;
+  wire \$37 ;
+  wire [4:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [4:0] \$41 ;
+  wire [5:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [5:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -28678,60 +29784,60 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [3:0] \$50 ;
+  wire [3:0] \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
+  wire [3:0] \$57 ;
+  wire [3:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire \$60 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [24:0] \$7 ;
-  wire [3:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [5:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [4:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [24:0] \$79 ;
   wire [24:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [24:0] \$82 ;
-  reg [3:0] \$83 ;
-  reg [5:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
+  reg [3:0] \$80 ;
+  reg [5:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg [9:0] \$85 ;
+  reg [31:0] \$86 ;
   reg \$87 ;
-  reg [9:0] \$88 ;
-  reg [31:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [25:0] \$9 ;
   reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [3:0] \$94 ;
-  reg [9:0] \$95 ;
+  reg [3:0] \$91 ;
+  reg [31:0] \$92 ;
+  reg [9:0] \$93 ;
+  reg [9:0] \$94 ;
+  reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [8:0] \$99 ;
   reg [5:0] \$signature__addr  = 6'h00;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -28748,6 +29854,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
@@ -28767,6 +29874,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -28774,6 +29882,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [24:0] o__payload;
   reg [24:0] o__payload = 25'h0000000;
@@ -28799,7 +29908,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -28810,19 +29919,21 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [5:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [24:0] \rport__data$82 ;
+  wire [24:0] \rport__data$88 ;
   input rst;
   wire rst;
   (* init = 6'h00 *)
   wire [5:0] sf_t;
   reg [24:0] sum0_s0_0 = 25'h0000000;
   reg [9:0] t = 10'h000;
+  reg [9:0] t_mid = 10'h000;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -28835,6 +29946,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] x0_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -28892,7 +30004,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [24:0] queue [6:0];
+  reg [24:0] queue [7:0];
   initial begin
     queue[0] = 25'h0000000;
     queue[1] = 25'h0000000;
@@ -28901,12 +30013,13 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 25'h0000000;
     queue[5] = 25'h0000000;
     queue[6] = 25'h0000000;
+    queue[7] = 25'h0000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [24:0];
   end
-  assign \rport__data$82  = queue[\rport__addr$30 ];
+  assign \rport__data$88  = queue[\rport__addr$30 ];
   reg [31:0] rom0 [575:0];
   initial begin
     rom0[0] = 32'd4110298614;
@@ -29491,7 +30604,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -29501,9 +30614,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v6 & last6;
+  assign \$10  = v7 & last7;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -29515,189 +30628,198 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$23  = t + 1'h1;
   assign \$24  = \$22  ? 11'h000 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = from_input ? x_reg : rport__data;
-  assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(x0_0) - $signed(8'h80);
-  assign \$30  = $signed(x0_1) - $signed(8'h80);
-  assign \$31  = $signed(x0_2) - $signed(8'h80);
-  assign \$32  = $signed(x0_3) - $signed(8'h80);
-  assign \$33  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$34  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$35  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$36  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$37  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$38  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = issue & last_t;
-  assign \$41  = q_owed + \$40 ;
-  assign \$42  = o__valid & o__ready;
-  assign \$43  = \$41  - \$42 ;
-  assign \$44  = v6 & last6;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$46  & \$48 ;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$44  & \$50 ;
-  assign \$52  = \$signature__addr$27  == 3'h6;
-  assign \$53  = \$signature__addr$27  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \rport__addr$30  == 3'h6;
-  assign \$60  = \rport__addr$30  + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
-  assign \$62  = v6 & last6;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$62  & \$68 ;
-  assign \$70  = q_stored + \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  - \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
+  assign \$26  = $signed(x0_0) - $signed(8'h80);
+  assign \$27  = $signed(x0_1) - $signed(8'h80);
+  assign \$28  = $signed(x0_2) - $signed(8'h80);
+  assign \$29  = $signed(x0_3) - $signed(8'h80);
+  assign \$30  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$31  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$32  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$33  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$34  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$35  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$36  = $signed(\$34 ) + $signed(\$35 );
+  assign \$37  = issue & last_t;
+  assign \$38  = q_owed + \$37 ;
+  assign \$39  = o__valid & o__ready;
+  assign \$40  = \$38  - \$39 ;
+  assign \$41  = v7 & last7;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$44  = | q_stored;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$43  & \$45 ;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$41  & \$47 ;
+  assign \$49  = \$signature__addr$27  == 3'h7;
+  assign \$50  = \$signature__addr$27  + 1'h1;
+  assign \$51  = \$49  ? 4'h0 : \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \rport__addr$30  == 3'h7;
+  assign \$57  = \rport__addr$30  + 1'h1;
+  assign \$58  = \$56  ? 4'h0 : \$57 ;
+  assign \$59  = v7 & last7;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$61  & \$63 ;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$59  & \$65 ;
+  assign \$67  = q_stored + \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = \$67  - \$71 ;
+  assign \$73  = ~ o__valid;
+  assign \$74  = \$73  | o__ready;
+  assign \$75  = | q_stored;
+  assign \$76  = v7 & last7;
+  assign \$77  = \$75  | \$76 ;
   assign \$78  = | q_stored;
-  assign \$79  = v6 & last6;
-  assign \$80  = \$78  | \$79 ;
-  assign \$81  = | q_stored;
-  assign \$82  = \$81  ? \rport__data$82  : \$9 [24:0];
+  assign \$79  = \$78  ? \rport__data$88  : \$9 [24:0];
   always @(posedge clk)
-    nf_t <= \$83 ;
+    nf_t <= \$80 ;
   always @(posedge clk)
-    \$signature__addr  <= \$84 ;
+    \$signature__addr  <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$85 ;
+    reads_input_t <= \$82 ;
   always @(posedge clk)
-    first_t <= \$86 ;
+    first_t <= \$83 ;
   always @(posedge clk)
-    last_t <= \$87 ;
+    last_t <= \$84 ;
   always @(posedge clk)
-    t <= \$88 ;
+    t <= \$85 ;
   always @(posedge clk)
-    x_reg <= \$89 ;
+    x_reg <= \$86 ;
   always @(posedge clk)
-    from_input <= \$90 ;
+    from_input <= \$87 ;
   always @(posedge clk)
-    v1 <= \$91 ;
+    v1 <= \$88 ;
   always @(posedge clk)
-    first1 <= \$92 ;
+    first1 <= \$89 ;
   always @(posedge clk)
-    last1 <= \$93 ;
+    last1 <= \$90 ;
   always @(posedge clk)
-    nf1 <= \$94 ;
+    nf1 <= \$91 ;
   always @(posedge clk)
-    port__addr <= \$95 ;
+    x_mid <= \$92 ;
   always @(posedge clk)
-    x0_0 <= \$96 ;
+    t_mid <= \$93 ;
   always @(posedge clk)
-    x0_1 <= \$97 ;
+    port__addr <= \$94 ;
   always @(posedge clk)
-    x0_2 <= \$98 ;
+    x0_0 <= \$95 ;
   always @(posedge clk)
-    x0_3 <= \$99 ;
+    x0_1 <= \$96 ;
   always @(posedge clk)
-    xoff0_0 <= \$100 ;
+    x0_2 <= \$97 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    x0_3 <= \$98 ;
   always @(posedge clk)
-    xoff0_1 <= \$102 ;
+    xoff0_0 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$103 ;
+    w0_0 <= \$100 ;
   always @(posedge clk)
-    xoff0_2 <= \$104 ;
+    xoff0_1 <= \$101 ;
   always @(posedge clk)
-    w0_2 <= \$105 ;
+    w0_1 <= \$102 ;
   always @(posedge clk)
-    xoff0_3 <= \$106 ;
+    xoff0_2 <= \$103 ;
   always @(posedge clk)
-    w0_3 <= \$107 ;
+    w0_2 <= \$104 ;
   always @(posedge clk)
-    prod0_0 <= \$108 ;
+    xoff0_3 <= \$105 ;
   always @(posedge clk)
-    prod0_1 <= \$109 ;
+    w0_3 <= \$106 ;
   always @(posedge clk)
-    prod0_2 <= \$110 ;
+    prod0_0 <= \$107 ;
   always @(posedge clk)
-    prod0_3 <= \$111 ;
+    prod0_1 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$112 ;
+    prod0_2 <= \$109 ;
   always @(posedge clk)
-    prod0_1_r <= \$113 ;
+    prod0_3 <= \$110 ;
   always @(posedge clk)
-    prod0_2_r <= \$114 ;
+    prod0_0_r <= \$111 ;
   always @(posedge clk)
-    prod0_3_r <= \$115 ;
+    prod0_1_r <= \$112 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$116 ;
+    prod0_2_r <= \$113 ;
   always @(posedge clk)
-    v2 <= \$117 ;
+    prod0_3_r <= \$114 ;
   always @(posedge clk)
-    first2 <= \$118 ;
+    sum0_s0_0 <= \$115 ;
   always @(posedge clk)
-    last2 <= \$119 ;
+    v2 <= \$116 ;
   always @(posedge clk)
-    nf2 <= \$120 ;
+    first2 <= \$117 ;
   always @(posedge clk)
-    v3 <= \$121 ;
+    last2 <= \$118 ;
   always @(posedge clk)
-    first3 <= \$122 ;
+    nf2 <= \$119 ;
   always @(posedge clk)
-    last3 <= \$123 ;
+    v3 <= \$120 ;
   always @(posedge clk)
-    nf3 <= \$124 ;
+    first3 <= \$121 ;
   always @(posedge clk)
-    v4 <= \$125 ;
+    last3 <= \$122 ;
   always @(posedge clk)
-    first4 <= \$126 ;
+    nf3 <= \$123 ;
   always @(posedge clk)
-    last4 <= \$127 ;
+    v4 <= \$124 ;
   always @(posedge clk)
-    nf4 <= \$128 ;
+    first4 <= \$125 ;
   always @(posedge clk)
-    v5 <= \$129 ;
+    last4 <= \$126 ;
   always @(posedge clk)
-    first5 <= \$130 ;
+    nf4 <= \$127 ;
   always @(posedge clk)
-    last5 <= \$131 ;
+    v5 <= \$128 ;
   always @(posedge clk)
-    nf5 <= \$132 ;
+    first5 <= \$129 ;
   always @(posedge clk)
-    v6 <= \$133 ;
+    last5 <= \$130 ;
   always @(posedge clk)
-    first6 <= \$134 ;
+    nf5 <= \$131 ;
   always @(posedge clk)
-    last6 <= \$135 ;
+    v6 <= \$132 ;
   always @(posedge clk)
-    nf6 <= \$136 ;
+    first6 <= \$133 ;
   always @(posedge clk)
-    acc0 <= \$137 ;
+    last6 <= \$134 ;
   always @(posedge clk)
-    q_owed <= \$138 ;
+    nf6 <= \$135 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$139 ;
+    v7 <= \$136 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$140 ;
+    first7 <= \$137 ;
   always @(posedge clk)
-    q_stored <= \$141 ;
+    last7 <= \$138 ;
   always @(posedge clk)
-    o__valid <= \$142 ;
+    nf7 <= \$139 ;
   always @(posedge clk)
-    o__payload <= \$143 ;
+    acc0 <= \$140 ;
+  always @(posedge clk)
+    q_owed <= \$141 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$142 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$143 ;
+  always @(posedge clk)
+    q_stored <= \$144 ;
+  always @(posedge clk)
+    o__valid <= \$145 ;
+  always @(posedge clk)
+    o__payload <= \$146 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$7  = 25'h1ffee24;
       4'h1:
@@ -35524,462 +36646,504 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$83  = nf_t;
+    \$80  = nf_t;
     if (issue) begin
-      \$83  = \$17 ;
+      \$80  = \$17 ;
     end
     if (rst) begin
-      \$83  = 4'h0;
+      \$80  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$84  = \$signature__addr ;
+    \$81  = \$signature__addr ;
     if (issue) begin
-      \$84  = \$18 ;
+      \$81  = \$18 ;
     end
     if (rst) begin
-      \$84  = 6'h00;
+      \$81  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$85  = reads_input_t;
+    \$82  = reads_input_t;
     if (issue) begin
-      \$85  = \$19 ;
+      \$82  = \$19 ;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$82  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$86  = first_t;
+    \$83  = first_t;
     if (issue) begin
-      \$86  = \$20 ;
+      \$83  = \$20 ;
     end
     if (rst) begin
-      \$86  = 1'h1;
+      \$83  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$87  = last_t;
+    \$84  = last_t;
     if (issue) begin
-      \$87  = \$21 ;
+      \$84  = \$21 ;
     end
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$85  = t;
+    if (issue) begin
+      \$85  = \$24 [9:0];
+    end
+    if (rst) begin
+      \$85  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$86  = i__payload;
+    if (rst) begin
+      \$86  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$87  = reads_input_t;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$88  = t;
-    if (issue) begin
-      \$88  = \$24 [9:0];
-    end
+    \$88  = issue;
     if (rst) begin
-      \$88  = 10'h000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$89  = i__payload;
+    \$89  = first_t;
     if (rst) begin
-      \$89  = 32'd0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$90  = reads_input_t;
+    \$90  = last_t;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$91  = issue;
+    \$91  = nf_t;
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$92  = first_t;
+    \$92  = \$25 ;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$93  = last_t;
+    \$93  = t;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$94  = nf_t;
+    \$94  = t_mid;
     if (rst) begin
-      \$94  = 4'h0;
+      \$94  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$95  = t;
+    \$95  = x_mid[7:0];
     if (rst) begin
-      \$95  = 10'h000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$96  = \$25 [7:0];
+    \$96  = x_mid[15:8];
     if (rst) begin
       \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$97  = \$26 [15:8];
+    \$97  = x_mid[23:16];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$98  = \$27 [23:16];
+    \$98  = x_mid[31:24];
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$99  = \$28 [31:24];
+    \$99  = \$26 ;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = \$29 ;
+    \$100  = port__data[7:0];
     if (rst) begin
-      \$100  = 9'h000;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$101  = port__data[7:0];
+    \$101  = \$27 ;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = \$30 ;
+    \$102  = port__data[15:8];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$103  = port__data[15:8];
+    \$103  = \$28 ;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = \$31 ;
+    \$104  = port__data[23:16];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$105  = port__data[23:16];
+    \$105  = \$29 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = \$32 ;
+    \$106  = port__data[31:24];
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$107  = port__data[31:24];
+    \$107  = \$30 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$108  = \$33 ;
+    \$108  = \$31 ;
     if (rst) begin
       \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$109  = \$34 ;
+    \$109  = \$32 ;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$110  = \$35 ;
+    \$110  = \$33 ;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$111  = \$36 ;
+    \$111  = prod0_0;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$112  = prod0_0;
+    \$112  = prod0_1;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$113  = prod0_1;
+    \$113  = prod0_2;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$114  = prod0_2;
+    \$114  = prod0_3;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$115  = prod0_3;
+    \$115  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$116  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
+    \$116  = v1;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$117  = v1;
+    \$117  = first1;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$118  = first1;
+    \$118  = last1;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$119  = last1;
+    \$119  = nf1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$120  = nf1;
+    \$120  = v2;
     if (rst) begin
-      \$120  = 4'h0;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$121  = v2;
+    \$121  = first2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$122  = first2;
+    \$122  = last2;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$123  = last2;
+    \$123  = nf2;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$124  = nf2;
+    \$124  = v3;
     if (rst) begin
-      \$124  = 4'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$125  = v3;
+    \$125  = first3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$126  = first3;
+    \$126  = last3;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$127  = last3;
+    \$127  = nf3;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$128  = nf3;
+    \$128  = v4;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$129  = v4;
+    \$129  = first4;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$130  = first4;
+    \$130  = last4;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$131  = last4;
+    \$131  = nf4;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$132  = nf4;
+    \$132  = v5;
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$133  = v5;
+    \$133  = first5;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$134  = first5;
+    \$134  = last5;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$135  = last5;
+    \$135  = nf5;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$136  = nf5;
+    \$136  = v6;
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$137  = acc0;
-    if (v6) begin
-      \$137  = \$9 [24:0];
-    end
+    \$137  = first6;
     if (rst) begin
-      \$137  = 25'h0000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$138  = \$43 [3:0];
+    \$138  = last6;
     if (rst) begin
-      \$138  = 4'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$139  = \$signature__addr$27 ;
-    if (\$51 ) begin
-      \$139  = \$54 [2:0];
-    end
+    \$139  = nf6;
     if (rst) begin
-      \$139  = 3'h0;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$140  = \rport__addr$30 ;
-    if (\$58 ) begin
-      \$140  = \$61 [2:0];
+    \$140  = acc0;
+    if (v7) begin
+      \$140  = \$9 [24:0];
     end
     if (rst) begin
-      \$140  = 3'h0;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$141  = \$75 [2:0];
+    \$141  = \$40 [3:0];
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$142  = o__valid;
-    if (\$77 ) begin
-      \$142  = \$80 ;
+    \$142  = \$signature__addr$27 ;
+    if (\$48 ) begin
+      \$142  = \$51 [2:0];
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$143  = o__payload;
-    if (\$77 ) begin
-      \$143  = \$82 ;
+    \$143  = \rport__addr$30 ;
+    if (\$55 ) begin
+      \$143  = \$58 [2:0];
     end
     if (rst) begin
-      \$143  = 25'h0000000;
+      \$143  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$144  = \$72 [3:0];
+    if (rst) begin
+      \$144  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$145  = o__valid;
+    if (\$74 ) begin
+      \$145  = \$77 ;
+    end
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$146  = o__payload;
+    if (\$74 ) begin
+      \$146  = \$79 ;
+    end
+    if (rst) begin
+      \$146  = 25'h0000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -36008,9 +37172,9 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] \$101 ;
   reg [5:0] \$102 ;
   reg [5:0] \$103 ;
-  reg [33:0] \$104 ;
-  reg [33:0] \$105 ;
-  reg [33:0] \$106 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
   reg [33:0] \$107 ;
   reg [33:0] \$108 ;
   reg [33:0] \$109 ;
@@ -36023,38 +37187,47 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] \$115 ;
   reg [33:0] \$116 ;
   reg [33:0] \$117 ;
-  reg [24:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [33:0] \$118 ;
+  reg [33:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
+  reg [33:0] \$120 ;
   reg [33:0] \$121 ;
   reg [33:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [24:0] \$129 ;
+  reg [24:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [24:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [15:0] \$133 ;
-  reg [15:0] \$134 ;
-  reg [49:0] \$135 ;
-  reg [49:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [51:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [24:0] \$131 ;
+  reg [24:0] \$132 ;
+  reg [24:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [24:0] \$136 ;
+  reg [24:0] \$137 ;
+  reg [24:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [3:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
-  reg [7:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [15:0] \$141 ;
+  reg [15:0] \$142 ;
+  reg [15:0] \$143 ;
+  reg [49:0] \$144 ;
+  reg [49:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [51:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg [3:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
   reg [33:0] \$18 ;
@@ -36096,16 +37269,16 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -36137,17 +37310,17 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
-  reg [24:0] \$90 ;
+  reg \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
   reg [24:0] \$95 ;
   reg [24:0] \$96 ;
-  reg [5:0] \$97 ;
-  reg [5:0] \$98 ;
+  reg [24:0] \$97 ;
+  reg [24:0] \$98 ;
   reg [5:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -36171,12 +37344,12 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [51:0] rq0_code = 52'h0000000000000;
@@ -36188,6 +37361,7 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq0_half_5 = 34'h000000000;
   reg [33:0] rq0_half_6 = 34'h000000000;
   reg [33:0] rq0_half_7 = 34'h000000000;
+  reg [33:0] rq0_half_8 = 34'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -36199,6 +37373,7 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [33:0] rq0_mask_5 = 34'h000000000;
   reg [33:0] rq0_mask_6 = 34'h000000000;
   reg [33:0] rq0_mask_7 = 34'h000000000;
+  reg [33:0] rq0_mask_8 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -36206,14 +37381,19 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [24:0] rq0_part1_0 = 25'h0000000;
   reg [24:0] rq0_part1_0_r = 25'h0000000;
+  reg [24:0] rq0_part1_0_rr = 25'h0000000;
   reg [15:0] rq0_part1_1 = 16'h0000;
   reg [15:0] rq0_part1_1_r = 16'h0000;
+  reg [15:0] rq0_part1_1_rr = 16'h0000;
   reg [49:0] rq0_prod = 50'h0000000000000;
   wire [49:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -36223,6 +37403,7 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [24:0] rq0_x = 25'h0000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -36237,9 +37418,10 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [7:0];
+  reg [7:0] queue [8:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -36249,14 +37431,15 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 8'h00;
     queue[6] = 8'h00;
     queue[7] = 8'h00;
+    queue[8] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 52'h000000000007f : rq0_code;
@@ -36267,7 +37450,7 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'hf;
   assign \$13  = group + 1'h1;
@@ -36281,10 +37464,10 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(4'h8) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -36300,24 +37483,24 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_7 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h7;
+  assign \$51  = rq_valid_8 & \$50 ;
+  assign \$52  = \$signature__addr  == 4'h8;
   assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h7;
+  assign \$59  = rport__addr == 4'h8;
   assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_7 & \$67 ;
+  assign \$68  = rq_valid_8 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -36327,7 +37510,7 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_7;
+  assign \$78  = \$77  | rq_valid_8;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -36349,117 +37532,135 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$90 ;
+    rq_valid_9 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$91 ;
+    rq0_mult_1 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$92 ;
+    rq0_mult_2 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$93 ;
+    rq0_mult_3 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$94 ;
+    rq0_mult_4 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$95 ;
+    rq0_mult_5 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$96 ;
+    rq0_mult_6 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$97 ;
+    rq0_mult_7 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$98 ;
+    rq0_mult_8 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$99 ;
+    rq0_shift_1 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$100 ;
+    rq0_shift_2 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$101 ;
+    rq0_shift_3 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$102 ;
+    rq0_shift_4 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$103 ;
+    rq0_shift_5 <= \$103 ;
   always @(posedge clk)
-    rq0_half_1 <= \$104 ;
+    rq0_shift_6 <= \$104 ;
   always @(posedge clk)
-    rq0_half_2 <= \$105 ;
+    rq0_shift_7 <= \$105 ;
   always @(posedge clk)
-    rq0_half_3 <= \$106 ;
+    rq0_shift_8 <= \$106 ;
   always @(posedge clk)
-    rq0_half_4 <= \$107 ;
+    rq0_half_1 <= \$107 ;
   always @(posedge clk)
-    rq0_half_5 <= \$108 ;
+    rq0_half_2 <= \$108 ;
   always @(posedge clk)
-    rq0_half_6 <= \$109 ;
+    rq0_half_3 <= \$109 ;
   always @(posedge clk)
-    rq0_half_7 <= \$110 ;
+    rq0_half_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$111 ;
+    rq0_half_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$112 ;
+    rq0_half_6 <= \$112 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$113 ;
+    rq0_half_7 <= \$113 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$114 ;
+    rq0_half_8 <= \$114 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$115 ;
+    rq0_mask_1 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$116 ;
+    rq0_mask_2 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$117 ;
+    rq0_mask_3 <= \$117 ;
   always @(posedge clk)
-    rq0_x <= \$118 ;
+    rq0_mask_4 <= \$118 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$119 ;
+    rq0_mask_5 <= \$119 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$120 ;
+    rq0_mask_6 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$121 ;
+    rq0_mask_7 <= \$121 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$122 ;
+    rq0_mask_8 <= \$122 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$123 ;
+    rq0_x <= \$123 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$124 ;
+    rq0_x0_0 <= \$124 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$125 ;
+    rq0_m0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$126 ;
+    rq0_part0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_part0_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$128 ;
+    rq0_part0_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$129 ;
+    rq0_x0_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$130 ;
+    rq0_m0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$131 ;
+    rq0_part0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$132 ;
+    rq0_part0_1_r <= \$132 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$133 ;
+    rq0_part0_1_rr <= \$133 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$134 ;
+    rq0_x1_0 <= \$134 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_m1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_x1_1 <= \$139 ;
   always @(posedge clk)
-    q_owed <= \$140 ;
+    rq0_m1_1 <= \$140 ;
   always @(posedge clk)
-    \$signature__addr  <= \$141 ;
+    rq0_part1_1 <= \$141 ;
   always @(posedge clk)
-    rport__addr <= \$142 ;
+    rq0_part1_1_r <= \$142 ;
   always @(posedge clk)
-    q_stored <= \$143 ;
+    rq0_part1_1_rr <= \$143 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    rq0_prod <= \$144 ;
   always @(posedge clk)
-    o__payload <= \$145 ;
+    rq0_floor <= \$145 ;
+  always @(posedge clk)
+    rq0_above <= \$146 ;
+  always @(posedge clk)
+    rq0_tie <= \$147 ;
+  always @(posedge clk)
+    rq0_code <= \$148 ;
+  always @(posedge clk)
+    q_owed <= \$149 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$150 ;
+  always @(posedge clk)
+    rport__addr <= \$151 ;
+  always @(posedge clk)
+    q_stored <= \$152 ;
+  always @(posedge clk)
+    o__valid <= \$153 ;
+  always @(posedge clk)
+    o__payload <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
     (* full_case = 32'd1 *)
@@ -36680,406 +37881,469 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$90  = \$16 ;
+    \$90  = rq_valid_8;
     if (rst) begin
-      \$90  = 25'h0000000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$91  = rq0_mult_1;
+    \$91  = \$16 ;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$92  = rq0_mult_2;
+    \$92  = rq0_mult_1;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$93  = rq0_mult_3;
+    \$93  = rq0_mult_2;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$94  = rq0_mult_4;
+    \$94  = rq0_mult_3;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$95  = rq0_mult_5;
+    \$95  = rq0_mult_4;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$96  = rq0_mult_6;
+    \$96  = rq0_mult_5;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$97  = \$17 ;
+    \$97  = rq0_mult_6;
     if (rst) begin
-      \$97  = 6'h00;
+      \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$98  = rq0_shift_1;
+    \$98  = rq0_mult_7;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$99  = rq0_shift_2;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$100  = rq0_shift_3;
+    \$100  = rq0_shift_1;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$101  = rq0_shift_4;
+    \$101  = rq0_shift_2;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$102  = rq0_shift_5;
+    \$102  = rq0_shift_3;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$103  = rq0_shift_6;
+    \$103  = rq0_shift_4;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$104  = \$18 ;
+    \$104  = rq0_shift_5;
     if (rst) begin
-      \$104  = 34'h000000000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$105  = rq0_half_1;
+    \$105  = rq0_shift_6;
     if (rst) begin
-      \$105  = 34'h000000000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$106  = rq0_half_2;
+    \$106  = rq0_shift_7;
     if (rst) begin
-      \$106  = 34'h000000000;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$107  = rq0_half_3;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$108  = rq0_half_4;
+    \$108  = rq0_half_1;
     if (rst) begin
       \$108  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$109  = rq0_half_5;
+    \$109  = rq0_half_2;
     if (rst) begin
       \$109  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$110  = rq0_half_6;
+    \$110  = rq0_half_3;
     if (rst) begin
       \$110  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$111  = \$19 ;
+    \$111  = rq0_half_4;
     if (rst) begin
       \$111  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$112  = rq0_mask_1;
+    \$112  = rq0_half_5;
     if (rst) begin
       \$112  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$113  = rq0_mask_2;
+    \$113  = rq0_half_6;
     if (rst) begin
       \$113  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$114  = rq0_mask_3;
+    \$114  = rq0_half_7;
     if (rst) begin
       \$114  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$115  = rq0_mask_4;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$116  = rq0_mask_5;
+    \$116  = rq0_mask_1;
     if (rst) begin
       \$116  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$117  = rq0_mask_6;
+    \$117  = rq0_mask_2;
     if (rst) begin
       \$117  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$118  = i__payload;
+    \$118  = rq0_mask_3;
     if (rst) begin
-      \$118  = 25'h0000000;
+      \$118  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$119  = rq0_x[16:0];
+    \$119  = rq0_mask_4;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$120  = rq0_mult_1[16:0];
+    \$120  = rq0_mask_5;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$121  = \$20 ;
+    \$121  = rq0_mask_6;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$122  = rq0_part0_0;
+    \$122  = rq0_mask_7;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = i__payload;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$124  = rq0_mult_1[24:17];
+    \$124  = rq0_x[16:0];
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$125  = \$21 ;
+    \$125  = rq0_mult_1[16:0];
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$126  = rq0_part0_1;
+    \$126  = \$20 ;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$127  = rq0_x[24:17];
+    \$127  = rq0_part0_0;
     if (rst) begin
-      \$127  = 8'h00;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$128  = rq0_mult_1[16:0];
+    \$128  = rq0_part0_0_r;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$129  = \$22 ;
+    \$129  = rq0_x[16:0];
     if (rst) begin
-      \$129  = 25'h0000000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$130  = rq0_part1_0;
+    \$130  = rq0_mult_1[24:17];
     if (rst) begin
-      \$130  = 25'h0000000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$131  = rq0_x[24:17];
+    \$131  = \$21 ;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$132  = rq0_mult_1[24:17];
+    \$132  = rq0_part0_1;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$133  = \$23 ;
+    \$133  = rq0_part0_1_r;
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$134  = rq0_part1_1;
+    \$134  = rq0_x[24:17];
     if (rst) begin
-      \$134  = 16'h0000;
+      \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$135  = \$31 [49:0];
+    \$135  = rq0_mult_1[16:0];
     if (rst) begin
-      \$135  = 50'h0000000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$136  = \$32 ;
+    \$136  = \$22 ;
     if (rst) begin
-      \$136  = 50'h0000000000000;
+      \$136  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$137  = \$33 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$138  = \$36 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$139  = \$40 ;
+    \$139  = rq0_x[24:17];
     if (rst) begin
-      \$139  = 52'h0000000000000;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$140  = \$44 [3:0];
+    \$140  = rq0_mult_1[24:17];
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$141  = \$signature__addr ;
+    \$141  = \$23 ;
+    if (rst) begin
+      \$141  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$142  = rq0_part1_1;
+    if (rst) begin
+      \$142  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$143  = rq0_part1_1_r;
+    if (rst) begin
+      \$143  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$144  = \$31 [49:0];
+    if (rst) begin
+      \$144  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$145  = \$32 ;
+    if (rst) begin
+      \$145  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$146  = \$33 ;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$147  = \$36 ;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$148  = \$40 ;
+    if (rst) begin
+      \$148  = 52'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$149  = \$44 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$150  = \$signature__addr ;
     if (\$51 ) begin
-      \$141  = \$54 [2:0];
+      \$150  = \$54 [3:0];
     end
     if (rst) begin
-      \$141  = 3'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$142  = rport__addr;
+    \$151  = rport__addr;
     if (\$58 ) begin
-      \$142  = \$61 [2:0];
+      \$151  = \$61 [3:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$143  = \$74 [3:0];
+    \$152  = \$74 [3:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$144  = o__valid;
+    \$153  = o__valid;
     if (\$76 ) begin
-      \$144  = \$78 ;
+      \$153  = \$78 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$145  = o__payload;
+    \$154  = o__payload;
     if (\$76 ) begin
-      \$145  = \$80 ;
+      \$154  = \$80 ;
     end
     if (rst) begin
-      \$145  = 8'h00;
+      \$154  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -37090,10 +38354,10 @@ module \top.s5_conv5_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r[24], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r[15], rq0_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -37932,24 +39196,30 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$1 ;
   wire \$10 ;
   reg \$100 ;
-  reg [3:0] \$101 ;
+  reg \$101 ;
   reg \$102 ;
-  reg \$103 ;
+  reg [3:0] \$103 ;
   reg \$104 ;
-  reg [3:0] \$105 ;
+  reg \$105 ;
   reg \$106 ;
-  reg \$107 ;
+  reg [3:0] \$107 ;
   reg \$108 ;
-  reg [3:0] \$109 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [20:0] \$110 ;
+  reg \$110 ;
   reg [3:0] \$111 ;
-  reg [2:0] \$112 ;
-  reg [2:0] \$113 ;
-  reg [2:0] \$114 ;
-  reg \$115 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg [3:0] \$115 ;
   reg [20:0] \$116 ;
+  reg [3:0] \$117 ;
+  reg [2:0] \$118 ;
+  reg [2:0] \$119 ;
   wire \$12 ;
+  reg [3:0] \$120 ;
+  reg \$121 ;
+  reg [20:0] \$122 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -37999,13 +39269,13 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [3:0] \$58 ;
+  wire [4:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire [4:0] \$63 ;
+  wire [5:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -38027,24 +39297,24 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$80 ;
   reg \$81 ;
   reg [3:0] \$82 ;
-  reg [6:0] \$83 ;
-  reg [7:0] \$84 ;
-  reg [8:0] \$85 ;
+  reg [7:0] \$83 ;
+  reg [6:0] \$84 ;
+  reg [6:0] \$85 ;
   reg [7:0] \$86 ;
-  reg [16:0] \$87 ;
-  reg [16:0] \$88 ;
-  reg [20:0] \$89 ;
+  reg [8:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg [16:0] \$89 ;
   wire [21:0] \$9 ;
-  reg \$90 ;
-  reg \$91 ;
+  reg [16:0] \$90 ;
+  reg [20:0] \$91 ;
   reg \$92 ;
-  reg [3:0] \$93 ;
+  reg \$93 ;
   reg \$94 ;
-  reg \$95 ;
+  reg [3:0] \$95 ;
   reg \$96 ;
-  reg [3:0] \$97 ;
+  reg \$97 ;
   reg \$98 ;
-  reg \$99 ;
+  reg [3:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -38061,6 +39331,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -38077,6 +39348,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -38084,6 +39356,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [20:0] o__payload;
   reg [20:0] o__payload = 21'h000000;
@@ -38103,7 +39376,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -38114,22 +39387,25 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$67 ;
+  wire [20:0] \rport__data$73 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t_mid = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
+  reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -38153,7 +39429,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [20:0] queue [6:0];
+  reg [20:0] queue [7:0];
   initial begin
     queue[0] = 21'h000000;
     queue[1] = 21'h000000;
@@ -38162,12 +39438,13 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[4] = 21'h000000;
     queue[5] = 21'h000000;
     queue[6] = 21'h000000;
+    queue[7] = 21'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [20:0];
   end
-  assign \rport__data$67  = queue[\rport__addr$30 ];
+  assign \rport__data$73  = queue[\rport__addr$30 ];
   reg [7:0] rom0 [126:0];
   initial begin
     rom0[0] = 8'h59;
@@ -38303,7 +39580,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -38313,9 +39590,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v6 & last6;
+  assign \$10  = v7 & last7;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -38333,7 +39610,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$29  = q_owed + \$28 ;
   assign \$30  = o__valid & o__ready;
   assign \$31  = \$29  - \$30 ;
-  assign \$32  = v6 & last6;
+  assign \$32  = v7 & last7;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
   assign \$35  = | q_stored;
@@ -38341,17 +39618,17 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$37  = \$34  & \$36 ;
   assign \$38  = ~ \$37 ;
   assign \$39  = \$32  & \$38 ;
-  assign \$40  = \$signature__addr$27  == 3'h6;
+  assign \$40  = \$signature__addr$27  == 3'h7;
   assign \$41  = \$signature__addr$27  + 1'h1;
   assign \$42  = \$40  ? 4'h0 : \$41 ;
   assign \$43  = ~ o__valid;
   assign \$44  = \$43  | o__ready;
   assign \$45  = | q_stored;
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = \rport__addr$30  == 3'h6;
+  assign \$47  = \rport__addr$30  == 3'h7;
   assign \$48  = \rport__addr$30  + 1'h1;
   assign \$49  = \$47  ? 4'h0 : \$48 ;
-  assign \$50  = v6 & last6;
+  assign \$50  = v7 & last7;
   assign \$51  = ~ o__valid;
   assign \$52  = \$51  | o__ready;
   assign \$53  = | q_stored;
@@ -38368,10 +39645,10 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$64  = ~ o__valid;
   assign \$65  = \$64  | o__ready;
   assign \$66  = | q_stored;
-  assign \$67  = v6 & last6;
+  assign \$67  = v7 & last7;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = | q_stored;
-  assign \$70  = \$69  ? \rport__data$67  : \$9 [20:0];
+  assign \$70  = \$69  ? \rport__data$73  : \$9 [20:0];
   always @(posedge clk)
     nf_t <= \$71 ;
   always @(posedge clk)
@@ -38397,77 +39674,89 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     nf1 <= \$82 ;
   always @(posedge clk)
-    port__addr <= \$83 ;
+    x_mid <= \$83 ;
   always @(posedge clk)
-    x0_0 <= \$84 ;
+    t_mid <= \$84 ;
   always @(posedge clk)
-    xoff0_0 <= \$85 ;
+    port__addr <= \$85 ;
   always @(posedge clk)
-    w0_0 <= \$86 ;
+    x0_0 <= \$86 ;
   always @(posedge clk)
-    prod0_0 <= \$87 ;
+    xoff0_0 <= \$87 ;
   always @(posedge clk)
-    prod0_0_r <= \$88 ;
+    w0_0 <= \$88 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$89 ;
+    prod0_0 <= \$89 ;
   always @(posedge clk)
-    v2 <= \$90 ;
+    prod0_0_r <= \$90 ;
   always @(posedge clk)
-    first2 <= \$91 ;
+    sum0_s0_0 <= \$91 ;
   always @(posedge clk)
-    last2 <= \$92 ;
+    v2 <= \$92 ;
   always @(posedge clk)
-    nf2 <= \$93 ;
+    first2 <= \$93 ;
   always @(posedge clk)
-    v3 <= \$94 ;
+    last2 <= \$94 ;
   always @(posedge clk)
-    first3 <= \$95 ;
+    nf2 <= \$95 ;
   always @(posedge clk)
-    last3 <= \$96 ;
+    v3 <= \$96 ;
   always @(posedge clk)
-    nf3 <= \$97 ;
+    first3 <= \$97 ;
   always @(posedge clk)
-    v4 <= \$98 ;
+    last3 <= \$98 ;
   always @(posedge clk)
-    first4 <= \$99 ;
+    nf3 <= \$99 ;
   always @(posedge clk)
-    last4 <= \$100 ;
+    v4 <= \$100 ;
   always @(posedge clk)
-    nf4 <= \$101 ;
+    first4 <= \$101 ;
   always @(posedge clk)
-    v5 <= \$102 ;
+    last4 <= \$102 ;
   always @(posedge clk)
-    first5 <= \$103 ;
+    nf4 <= \$103 ;
   always @(posedge clk)
-    last5 <= \$104 ;
+    v5 <= \$104 ;
   always @(posedge clk)
-    nf5 <= \$105 ;
+    first5 <= \$105 ;
   always @(posedge clk)
-    v6 <= \$106 ;
+    last5 <= \$106 ;
   always @(posedge clk)
-    first6 <= \$107 ;
+    nf5 <= \$107 ;
   always @(posedge clk)
-    last6 <= \$108 ;
+    v6 <= \$108 ;
   always @(posedge clk)
-    nf6 <= \$109 ;
+    first6 <= \$109 ;
   always @(posedge clk)
-    acc0 <= \$110 ;
+    last6 <= \$110 ;
   always @(posedge clk)
-    q_owed <= \$111 ;
+    nf6 <= \$111 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$112 ;
+    v7 <= \$112 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$113 ;
+    first7 <= \$113 ;
   always @(posedge clk)
-    q_stored <= \$114 ;
+    last7 <= \$114 ;
   always @(posedge clk)
-    o__valid <= \$115 ;
+    nf7 <= \$115 ;
   always @(posedge clk)
-    o__payload <= \$116 ;
+    acc0 <= \$116 ;
+  always @(posedge clk)
+    q_owed <= \$117 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$118 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$119 ;
+  always @(posedge clk)
+    q_stored <= \$120 ;
+  always @(posedge clk)
+    o__valid <= \$121 ;
+  always @(posedge clk)
+    o__payload <= \$122 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$7  = 21'h00175a;
       4'h1:
@@ -39906,255 +41195,297 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$83  = t;
+    \$83  = \$25 ;
     if (rst) begin
-      \$83  = 7'h00;
+      \$83  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$84  = \$25 ;
+    \$84  = t;
     if (rst) begin
-      \$84  = 8'h00;
+      \$84  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$85  = \$26 ;
+    \$85  = t_mid;
     if (rst) begin
-      \$85  = 9'h000;
+      \$85  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$86  = port__data;
+    \$86  = x_mid;
     if (rst) begin
       \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$87  = \$27 ;
+    \$87  = \$26 ;
     if (rst) begin
-      \$87  = 17'h00000;
+      \$87  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$88  = prod0_0;
+    \$88  = port__data;
     if (rst) begin
-      \$88  = 17'h00000;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$89  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$89  = \$27 ;
     if (rst) begin
-      \$89  = 21'h000000;
+      \$89  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$90  = v1;
+    \$90  = prod0_0;
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$91  = first1;
+    \$91  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$92  = last1;
+    \$92  = v1;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$93  = nf1;
+    \$93  = first1;
     if (rst) begin
-      \$93  = 4'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$94  = v2;
+    \$94  = last1;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$95  = first2;
+    \$95  = nf1;
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$96  = last2;
+    \$96  = v2;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$97  = nf2;
+    \$97  = first2;
     if (rst) begin
-      \$97  = 4'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$98  = v3;
+    \$98  = last2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$99  = first3;
+    \$99  = nf2;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$100  = last3;
+    \$100  = v3;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$101  = nf3;
+    \$101  = first3;
     if (rst) begin
-      \$101  = 4'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$102  = v4;
+    \$102  = last3;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$103  = first4;
+    \$103  = nf3;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$104  = last4;
+    \$104  = v4;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$105  = nf4;
+    \$105  = first4;
     if (rst) begin
-      \$105  = 4'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$106  = v5;
+    \$106  = last4;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$107  = first5;
+    \$107  = nf4;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$108  = last5;
+    \$108  = v5;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$109  = nf5;
+    \$109  = first5;
     if (rst) begin
-      \$109  = 4'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$110  = acc0;
-    if (v6) begin
-      \$110  = \$9 [20:0];
-    end
+    \$110  = last5;
     if (rst) begin
-      \$110  = 21'h000000;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$111  = \$31 [3:0];
+    \$111  = nf5;
     if (rst) begin
       \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$112  = \$signature__addr$27 ;
-    if (\$39 ) begin
-      \$112  = \$42 [2:0];
-    end
+    \$112  = v6;
     if (rst) begin
-      \$112  = 3'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$113  = \rport__addr$30 ;
-    if (\$46 ) begin
-      \$113  = \$49 [2:0];
-    end
+    \$113  = first6;
     if (rst) begin
-      \$113  = 3'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$114  = \$63 [2:0];
+    \$114  = last6;
     if (rst) begin
-      \$114  = 3'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$115  = o__valid;
-    if (\$65 ) begin
-      \$115  = \$68 ;
-    end
+    \$115  = nf6;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$116  = o__payload;
-    if (\$65 ) begin
-      \$116  = \$70 ;
+    \$116  = acc0;
+    if (v7) begin
+      \$116  = \$9 [20:0];
     end
     if (rst) begin
       \$116  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$117  = \$31 [3:0];
+    if (rst) begin
+      \$117  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$118  = \$signature__addr$27 ;
+    if (\$39 ) begin
+      \$118  = \$42 [2:0];
+    end
+    if (rst) begin
+      \$118  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$119  = \rport__addr$30 ;
+    if (\$46 ) begin
+      \$119  = \$49 [2:0];
+    end
+    if (rst) begin
+      \$119  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$120  = \$63 [3:0];
+    if (rst) begin
+      \$120  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$121  = o__valid;
+    if (\$65 ) begin
+      \$121  = \$68 ;
+    end
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$122  = o__payload;
+    if (\$65 ) begin
+      \$122  = \$70 ;
+    end
+    if (rst) begin
+      \$122  = 21'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -40180,9 +41511,9 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] \$101 ;
   reg [5:0] \$102 ;
   reg [5:0] \$103 ;
-  reg [32:0] \$104 ;
-  reg [32:0] \$105 ;
-  reg [32:0] \$106 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
   reg [32:0] \$107 ;
   reg [32:0] \$108 ;
   reg [32:0] \$109 ;
@@ -40195,38 +41526,47 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] \$115 ;
   reg [32:0] \$116 ;
   reg [32:0] \$117 ;
-  reg [20:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [32:0] \$118 ;
+  reg [32:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
-  reg [33:0] \$121 ;
-  reg [33:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [20:0] \$129 ;
+  reg [32:0] \$120 ;
+  reg [32:0] \$121 ;
+  reg [32:0] \$122 ;
+  reg [20:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [20:0] \$130 ;
-  reg [3:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [11:0] \$133 ;
-  reg [11:0] \$134 ;
-  reg [45:0] \$135 ;
-  reg [45:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [47:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [24:0] \$131 ;
+  reg [24:0] \$132 ;
+  reg [24:0] \$133 ;
+  reg [3:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [20:0] \$136 ;
+  reg [20:0] \$137 ;
+  reg [20:0] \$138 ;
+  reg [3:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [3:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
-  reg [7:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [11:0] \$141 ;
+  reg [11:0] \$142 ;
+  reg [11:0] \$143 ;
+  reg [45:0] \$144 ;
+  reg [45:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [47:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg [3:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
   reg [32:0] \$18 ;
@@ -40268,16 +41608,16 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -40309,17 +41649,17 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
-  reg [24:0] \$90 ;
+  reg \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
   reg [24:0] \$95 ;
   reg [24:0] \$96 ;
-  reg [5:0] \$97 ;
-  reg [5:0] \$98 ;
+  reg [24:0] \$97 ;
+  reg [24:0] \$98 ;
   reg [5:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -40343,12 +41683,12 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [47:0] rq0_code = 48'h000000000000;
@@ -40360,6 +41700,7 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_half_5 = 33'h000000000;
   reg [32:0] rq0_half_6 = 33'h000000000;
   reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [32:0] rq0_half_8 = 33'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -40371,6 +41712,7 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [32:0] rq0_mask_6 = 33'h000000000;
   reg [32:0] rq0_mask_7 = 33'h000000000;
+  reg [32:0] rq0_mask_8 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -40378,14 +41720,19 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [20:0] rq0_part1_0 = 21'h000000;
   reg [20:0] rq0_part1_0_r = 21'h000000;
+  reg [20:0] rq0_part1_0_rr = 21'h000000;
   reg [11:0] rq0_part1_1 = 12'h000;
   reg [11:0] rq0_part1_1_r = 12'h000;
+  reg [11:0] rq0_part1_1_rr = 12'h000;
   reg [45:0] rq0_prod = 46'h000000000000;
   wire [45:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -40395,6 +41742,7 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -40409,9 +41757,10 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [7:0];
+  reg [7:0] queue [8:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -40421,14 +41770,15 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
     queue[5] = 8'h00;
     queue[6] = 8'h00;
     queue[7] = 8'h00;
+    queue[8] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -40439,7 +41789,7 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'hf;
   assign \$13  = group + 1'h1;
@@ -40453,10 +41803,10 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(6'h25) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -40472,24 +41822,24 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_7 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h7;
+  assign \$51  = rq_valid_8 & \$50 ;
+  assign \$52  = \$signature__addr  == 4'h8;
   assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h7;
+  assign \$59  = rport__addr == 4'h8;
   assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_7 & \$67 ;
+  assign \$68  = rq_valid_8 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -40499,7 +41849,7 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_7;
+  assign \$78  = \$77  | rq_valid_8;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -40521,117 +41871,135 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   always @(posedge clk)
     rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$90 ;
+    rq_valid_9 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$91 ;
+    rq0_mult_1 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$92 ;
+    rq0_mult_2 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$93 ;
+    rq0_mult_3 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$94 ;
+    rq0_mult_4 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$95 ;
+    rq0_mult_5 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$96 ;
+    rq0_mult_6 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$97 ;
+    rq0_mult_7 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$98 ;
+    rq0_mult_8 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$99 ;
+    rq0_shift_1 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$100 ;
+    rq0_shift_2 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$101 ;
+    rq0_shift_3 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$102 ;
+    rq0_shift_4 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$103 ;
+    rq0_shift_5 <= \$103 ;
   always @(posedge clk)
-    rq0_half_1 <= \$104 ;
+    rq0_shift_6 <= \$104 ;
   always @(posedge clk)
-    rq0_half_2 <= \$105 ;
+    rq0_shift_7 <= \$105 ;
   always @(posedge clk)
-    rq0_half_3 <= \$106 ;
+    rq0_shift_8 <= \$106 ;
   always @(posedge clk)
-    rq0_half_4 <= \$107 ;
+    rq0_half_1 <= \$107 ;
   always @(posedge clk)
-    rq0_half_5 <= \$108 ;
+    rq0_half_2 <= \$108 ;
   always @(posedge clk)
-    rq0_half_6 <= \$109 ;
+    rq0_half_3 <= \$109 ;
   always @(posedge clk)
-    rq0_half_7 <= \$110 ;
+    rq0_half_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$111 ;
+    rq0_half_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$112 ;
+    rq0_half_6 <= \$112 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$113 ;
+    rq0_half_7 <= \$113 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$114 ;
+    rq0_half_8 <= \$114 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$115 ;
+    rq0_mask_1 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$116 ;
+    rq0_mask_2 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$117 ;
+    rq0_mask_3 <= \$117 ;
   always @(posedge clk)
-    rq0_x <= \$118 ;
+    rq0_mask_4 <= \$118 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$119 ;
+    rq0_mask_5 <= \$119 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$120 ;
+    rq0_mask_6 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$121 ;
+    rq0_mask_7 <= \$121 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$122 ;
+    rq0_mask_8 <= \$122 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$123 ;
+    rq0_x <= \$123 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$124 ;
+    rq0_x0_0 <= \$124 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$125 ;
+    rq0_m0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$126 ;
+    rq0_part0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_part0_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$128 ;
+    rq0_part0_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$129 ;
+    rq0_x0_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$130 ;
+    rq0_m0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$131 ;
+    rq0_part0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$132 ;
+    rq0_part0_1_r <= \$132 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$133 ;
+    rq0_part0_1_rr <= \$133 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$134 ;
+    rq0_x1_0 <= \$134 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_m1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_x1_1 <= \$139 ;
   always @(posedge clk)
-    q_owed <= \$140 ;
+    rq0_m1_1 <= \$140 ;
   always @(posedge clk)
-    \$signature__addr  <= \$141 ;
+    rq0_part1_1 <= \$141 ;
   always @(posedge clk)
-    rport__addr <= \$142 ;
+    rq0_part1_1_r <= \$142 ;
   always @(posedge clk)
-    q_stored <= \$143 ;
+    rq0_part1_1_rr <= \$143 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    rq0_prod <= \$144 ;
   always @(posedge clk)
-    o__payload <= \$145 ;
+    rq0_floor <= \$145 ;
+  always @(posedge clk)
+    rq0_above <= \$146 ;
+  always @(posedge clk)
+    rq0_tie <= \$147 ;
+  always @(posedge clk)
+    rq0_code <= \$148 ;
+  always @(posedge clk)
+    q_owed <= \$149 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$150 ;
+  always @(posedge clk)
+    rport__addr <= \$151 ;
+  always @(posedge clk)
+    q_stored <= \$152 ;
+  always @(posedge clk)
+    o__valid <= \$153 ;
+  always @(posedge clk)
+    o__payload <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     (* full_case = 32'd1 *)
@@ -40852,406 +42220,469 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$90  = \$16 ;
+    \$90  = rq_valid_8;
     if (rst) begin
-      \$90  = 25'h0000000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$91  = rq0_mult_1;
+    \$91  = \$16 ;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$92  = rq0_mult_2;
+    \$92  = rq0_mult_1;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$93  = rq0_mult_3;
+    \$93  = rq0_mult_2;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$94  = rq0_mult_4;
+    \$94  = rq0_mult_3;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$95  = rq0_mult_5;
+    \$95  = rq0_mult_4;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$96  = rq0_mult_6;
+    \$96  = rq0_mult_5;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$97  = \$17 ;
+    \$97  = rq0_mult_6;
     if (rst) begin
-      \$97  = 6'h00;
+      \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$98  = rq0_shift_1;
+    \$98  = rq0_mult_7;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$99  = rq0_shift_2;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$100  = rq0_shift_3;
+    \$100  = rq0_shift_1;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$101  = rq0_shift_4;
+    \$101  = rq0_shift_2;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$102  = rq0_shift_5;
+    \$102  = rq0_shift_3;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$103  = rq0_shift_6;
+    \$103  = rq0_shift_4;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$104  = \$18 ;
+    \$104  = rq0_shift_5;
     if (rst) begin
-      \$104  = 33'h000000000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$105  = rq0_half_1;
+    \$105  = rq0_shift_6;
     if (rst) begin
-      \$105  = 33'h000000000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$106  = rq0_half_2;
+    \$106  = rq0_shift_7;
     if (rst) begin
-      \$106  = 33'h000000000;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$107  = rq0_half_3;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$108  = rq0_half_4;
+    \$108  = rq0_half_1;
     if (rst) begin
       \$108  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$109  = rq0_half_5;
+    \$109  = rq0_half_2;
     if (rst) begin
       \$109  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$110  = rq0_half_6;
+    \$110  = rq0_half_3;
     if (rst) begin
       \$110  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$111  = \$19 ;
+    \$111  = rq0_half_4;
     if (rst) begin
       \$111  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$112  = rq0_mask_1;
+    \$112  = rq0_half_5;
     if (rst) begin
       \$112  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$113  = rq0_mask_2;
+    \$113  = rq0_half_6;
     if (rst) begin
       \$113  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$114  = rq0_mask_3;
+    \$114  = rq0_half_7;
     if (rst) begin
       \$114  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$115  = rq0_mask_4;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$116  = rq0_mask_5;
+    \$116  = rq0_mask_1;
     if (rst) begin
       \$116  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$117  = rq0_mask_6;
+    \$117  = rq0_mask_2;
     if (rst) begin
       \$117  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$118  = i__payload;
+    \$118  = rq0_mask_3;
     if (rst) begin
-      \$118  = 21'h000000;
+      \$118  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$119  = rq0_x[16:0];
+    \$119  = rq0_mask_4;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$120  = rq0_mult_1[16:0];
+    \$120  = rq0_mask_5;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$121  = \$20 ;
+    \$121  = rq0_mask_6;
     if (rst) begin
-      \$121  = 34'h000000000;
+      \$121  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$122  = rq0_part0_0;
+    \$122  = rq0_mask_7;
     if (rst) begin
-      \$122  = 34'h000000000;
+      \$122  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = i__payload;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$124  = rq0_mult_1[24:17];
+    \$124  = rq0_x[16:0];
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$125  = \$21 ;
+    \$125  = rq0_mult_1[16:0];
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$126  = rq0_part0_1;
+    \$126  = \$20 ;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$127  = rq0_x[20:17];
+    \$127  = rq0_part0_0;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$128  = rq0_mult_1[16:0];
+    \$128  = rq0_part0_0_r;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$129  = \$22 ;
+    \$129  = rq0_x[16:0];
     if (rst) begin
-      \$129  = 21'h000000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$130  = rq0_part1_0;
+    \$130  = rq0_mult_1[24:17];
     if (rst) begin
-      \$130  = 21'h000000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$131  = rq0_x[20:17];
+    \$131  = \$21 ;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$132  = rq0_mult_1[24:17];
+    \$132  = rq0_part0_1;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$133  = \$23 ;
+    \$133  = rq0_part0_1_r;
     if (rst) begin
-      \$133  = 12'h000;
+      \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$134  = rq0_part1_1;
+    \$134  = rq0_x[20:17];
     if (rst) begin
-      \$134  = 12'h000;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$135  = \$31 [45:0];
+    \$135  = rq0_mult_1[16:0];
     if (rst) begin
-      \$135  = 46'h000000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$136  = \$32 ;
+    \$136  = \$22 ;
     if (rst) begin
-      \$136  = 46'h000000000000;
+      \$136  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$137  = \$33 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$138  = \$36 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$139  = \$40 ;
+    \$139  = rq0_x[20:17];
     if (rst) begin
-      \$139  = 48'h000000000000;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$140  = \$44 [3:0];
+    \$140  = rq0_mult_1[24:17];
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$141  = \$signature__addr ;
+    \$141  = \$23 ;
+    if (rst) begin
+      \$141  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$142  = rq0_part1_1;
+    if (rst) begin
+      \$142  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$143  = rq0_part1_1_r;
+    if (rst) begin
+      \$143  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$144  = \$31 [45:0];
+    if (rst) begin
+      \$144  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$145  = \$32 ;
+    if (rst) begin
+      \$145  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$146  = \$33 ;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$147  = \$36 ;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$148  = \$40 ;
+    if (rst) begin
+      \$148  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$149  = \$44 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$150  = \$signature__addr ;
     if (\$51 ) begin
-      \$141  = \$54 [2:0];
+      \$150  = \$54 [3:0];
     end
     if (rst) begin
-      \$141  = 3'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$142  = rport__addr;
+    \$151  = rport__addr;
     if (\$58 ) begin
-      \$142  = \$61 [2:0];
+      \$151  = \$61 [3:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$143  = \$74 [3:0];
+    \$152  = \$74 [3:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$144  = o__valid;
+    \$153  = o__valid;
     if (\$76 ) begin
-      \$144  = \$78 ;
+      \$153  = \$78 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$145  = o__payload;
+    \$154  = o__payload;
     if (\$76 ) begin
-      \$145  = \$80 ;
+      \$154  = \$80 ;
     end
     if (rst) begin
-      \$145  = 8'h00;
+      \$154  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -41262,10 +42693,10 @@ module \top.s6_conv6_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -41289,31 +42720,35 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$112 ;
   reg \$113 ;
   reg \$114 ;
-  reg [34:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [17:0] \$117 ;
+  reg \$115 ;
+  reg [34:0] \$116 ;
+  reg [16:0] \$117 ;
   reg [17:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [17:0] \$119 ;
   wire [16:0] \$12 ;
   reg [17:0] \$120 ;
-  reg [17:0] \$121 ;
-  reg \$122 ;
-  reg [1:0] \$123 ;
-  reg [1:0] \$124 ;
-  reg [33:0] \$125 ;
-  reg [33:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg [35:0] \$129 ;
+  reg [16:0] \$121 ;
+  reg [17:0] \$122 ;
+  reg [17:0] \$123 ;
+  reg [17:0] \$124 ;
+  reg \$125 ;
+  reg [1:0] \$126 ;
+  reg [1:0] \$127 ;
+  reg [1:0] \$128 ;
+  reg [33:0] \$129 ;
   wire [26:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [3:0] \$131 ;
-  reg [3:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg [3:0] \$134 ;
-  reg \$135 ;
-  reg [7:0] \$136 ;
+  reg [33:0] \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg [35:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [4:0] \$135 ;
+  reg [3:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg \$139 ;
   wire [27:0] \$14 ;
+  reg [7:0] \$140 ;
   wire [47:0] \$15 ;
   wire [48:0] \$16 ;
   wire [8:0] \$17 ;
@@ -41351,10 +42786,10 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire [35:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire [5:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [5:0] \$51 ;
+  wire [6:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -41456,7 +42891,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire [7:0] port__data;
   wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  reg [3:0] q_owed = 4'h0;
+  reg [4:0] q_owed = 5'h00;
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
@@ -41471,10 +42906,13 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [7:0] rq0_out = 8'h00;
   reg [17:0] rq0_part0_0 = 18'h00000;
   reg [17:0] rq0_part0_0_r = 18'h00000;
+  reg [17:0] rq0_part0_0_rr = 18'h00000;
   reg [17:0] rq0_part1_0 = 18'h00000;
   reg [17:0] rq0_part1_0_r = 18'h00000;
+  reg [17:0] rq0_part1_0_rr = 18'h00000;
   reg [1:0] rq0_part2_0 = 2'h0;
   reg [1:0] rq0_part2_0_r = 2'h0;
+  reg [1:0] rq0_part2_0_rr = 2'h0;
   reg [33:0] rq0_prod = 34'h000000000;
   wire [33:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -41490,6 +42928,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -41752,7 +43191,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [13:0];
+  reg [7:0] queue [14:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -41768,13 +43207,14 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[11] = 8'h00;
     queue[12] = 8'h00;
     queue[13] = 8'h00;
+    queue[14] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'hf;
+  assign q_room = q_owed < 5'h10;
   assign a__ready = q_room & b__valid;
   assign b__ready = q_room & a__valid;
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
@@ -41784,7 +43224,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$5  = ~ \$4 ;
   assign \$6  = \$3  & \$5 ;
   assign \$7  = ~ \$6 ;
-  assign \$signature__en  = rq_valid_8 & \$7 ;
+  assign \$signature__en  = rq_valid_9 & \$7 ;
   assign \$8  = a__valid & b__valid;
   assign \$9  = \$8  & q_room;
   assign \$10  = $signed(add0_a_in) - $signed(4'h8);
@@ -41825,15 +43265,15 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$55  = ~ \$54 ;
   assign \$56  = \$53  & \$55 ;
   assign \$57  = ~ \$56 ;
-  assign \$58  = rq_valid_8 & \$57 ;
-  assign \$59  = \$signature__addr  == 4'hd;
+  assign \$58  = rq_valid_9 & \$57 ;
+  assign \$59  = \$signature__addr  == 4'he;
   assign \$60  = \$signature__addr  + 1'h1;
   assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rport__addr == 4'hd;
+  assign \$66  = rport__addr == 4'he;
   assign \$67  = rport__addr + 1'h1;
   assign \$68  = \$66  ? 5'h00 : \$67 ;
   assign \$69  = ~ o__valid;
@@ -41842,7 +43282,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$72  = ~ \$71 ;
   assign \$73  = \$70  & \$72 ;
   assign \$74  = ~ \$73 ;
-  assign \$75  = rq_valid_8 & \$74 ;
+  assign \$75  = rq_valid_9 & \$74 ;
   assign \$76  = q_stored + \$75 ;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
@@ -41852,7 +43292,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$82  = ~ o__valid;
   assign \$83  = \$82  | o__ready;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  | rq_valid_8;
+  assign \$85  = \$84  | rq_valid_9;
   assign \$86  = | q_stored;
   assign \$87  = \$86  ? rport__data : q_in;
   always @(posedge clk)
@@ -41910,49 +43350,57 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   always @(posedge clk)
     rq_valid_8 <= \$114 ;
   always @(posedge clk)
-    rq0_x <= \$115 ;
+    rq_valid_9 <= \$115 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$116 ;
+    rq0_x <= \$116 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$117 ;
+    rq0_x0_0 <= \$117 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$118 ;
+    rq0_part0_0 <= \$118 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$119 ;
+    rq0_part0_0_r <= \$119 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$120 ;
+    rq0_part0_0_rr <= \$120 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$121 ;
+    rq0_x1_0 <= \$121 ;
   always @(posedge clk)
-    rq0_x2_0 <= \$122 ;
+    rq0_part1_0 <= \$122 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$123 ;
+    rq0_part1_0_r <= \$123 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$124 ;
+    rq0_part1_0_rr <= \$124 ;
   always @(posedge clk)
-    rq0_prod <= \$125 ;
+    rq0_x2_0 <= \$125 ;
   always @(posedge clk)
-    rq0_floor <= \$126 ;
+    rq0_part2_0 <= \$126 ;
   always @(posedge clk)
-    rq0_above <= \$127 ;
+    rq0_part2_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_tie <= \$128 ;
+    rq0_part2_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_code <= \$129 ;
+    rq0_prod <= \$129 ;
   always @(posedge clk)
-    rq0_out <= \$130 ;
+    rq0_floor <= \$130 ;
   always @(posedge clk)
-    q_owed <= \$131 ;
+    rq0_above <= \$131 ;
   always @(posedge clk)
-    \$signature__addr  <= \$132 ;
+    rq0_tie <= \$132 ;
   always @(posedge clk)
-    rport__addr <= \$133 ;
+    rq0_code <= \$133 ;
   always @(posedge clk)
-    q_stored <= \$134 ;
+    rq0_out <= \$134 ;
   always @(posedge clk)
-    o__valid <= \$135 ;
+    q_owed <= \$135 ;
   always @(posedge clk)
-    o__payload <= \$136 ;
+    \$signature__addr  <= \$136 ;
+  always @(posedge clk)
+    rport__addr <= \$137 ;
+  always @(posedge clk)
+    q_stored <= \$138 ;
+  always @(posedge clk)
+    o__valid <= \$139 ;
+  always @(posedge clk)
+    o__payload <= \$140 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$88  = \$9 ;
@@ -42144,168 +43592,196 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$115  = \$24 ;
+    \$115  = rq_valid_8;
     if (rst) begin
-      \$115  = 35'h000000000;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$116  = rq0_x[16:0];
+    \$116  = \$24 ;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$117  = \$25 ;
+    \$117  = rq0_x[16:0];
     if (rst) begin
-      \$117  = 18'h00000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$118  = rq0_part0_0;
+    \$118  = \$25 ;
     if (rst) begin
       \$118  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$119  = rq0_x[33:17];
+    \$119  = rq0_part0_0;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$120  = \$26 ;
+    \$120  = rq0_part0_0_r;
     if (rst) begin
       \$120  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$121  = rq0_part1_0;
+    \$121  = rq0_x[33:17];
     if (rst) begin
-      \$121  = 18'h00000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$122  = rq0_x[34];
+    \$122  = \$26 ;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$123  = \$27 ;
+    \$123  = rq0_part1_0;
     if (rst) begin
-      \$123  = 2'h0;
+      \$123  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$124  = rq0_part2_0;
+    \$124  = rq0_part1_0_r;
     if (rst) begin
-      \$124  = 2'h0;
+      \$124  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$125  = \$33 [33:0];
+    \$125  = rq0_x[34];
     if (rst) begin
-      \$125  = 34'h000000000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$126  = \$34 ;
+    \$126  = \$27 ;
     if (rst) begin
-      \$126  = 34'h000000000;
+      \$126  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$127  = \$35 ;
+    \$127  = rq0_part2_0;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$128  = \$38 ;
+    \$128  = rq0_part2_0_r;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$129  = \$42 ;
+    \$129  = \$33 [33:0];
     if (rst) begin
-      \$129  = 36'h000000000;
+      \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$130  = \$46 [7:0];
+    \$130  = \$34 ;
     if (rst) begin
-      \$130  = 8'h00;
+      \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$131  = \$51 [3:0];
+    \$131  = \$35 ;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$132  = \$signature__addr ;
+    \$132  = \$38 ;
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$133  = \$42 ;
+    if (rst) begin
+      \$133  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$134  = \$46 [7:0];
+    if (rst) begin
+      \$134  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$135  = \$51 [4:0];
+    if (rst) begin
+      \$135  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$136  = \$signature__addr ;
     if (\$58 ) begin
-      \$132  = \$61 [3:0];
+      \$136  = \$61 [3:0];
     end
     if (rst) begin
-      \$132  = 4'h0;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$133  = rport__addr;
+    \$137  = rport__addr;
     if (\$65 ) begin
-      \$133  = \$68 [3:0];
+      \$137  = \$68 [3:0];
     end
     if (rst) begin
-      \$133  = 4'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$134  = \$81 [3:0];
+    \$138  = \$81 [3:0];
     if (rst) begin
-      \$134  = 4'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$135  = o__valid;
+    \$139  = o__valid;
     if (\$83 ) begin
-      \$135  = \$85 ;
+      \$139  = \$85 ;
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$136  = o__payload;
+    \$140  = o__payload;
     if (\$83 ) begin
-      \$136  = \$87 ;
+      \$140  = \$87 ;
     end
     if (rst) begin
-      \$136  = 8'h00;
+      \$140  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -42323,9 +43799,9 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$15  = { add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r[16], add0_a_part1_r, 17'h00000 };
   assign \$20  = { add0_b_part0_r[23], add0_b_part0_r };
   assign \$22  = { add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r, 17'h00000 };
-  assign \$28  = { 1'h0, rq0_part0_0_r };
-  assign \$30  = { 14'h0000, rq0_part1_0_r, 17'h00000 };
-  assign \$32  = { rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_rr };
+  assign \$30  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
+  assign \$32  = { rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr, 34'h000000000 };
   assign \$34  = { rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33:25] };
   assign \$37  = 1'h1;
   assign \$38  = \$36 ;
@@ -42351,26 +43827,29 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg [12:0] \$114 ;
+  reg \$114 ;
   reg [12:0] \$115 ;
-  reg [29:0] \$116 ;
+  reg [12:0] \$116 ;
   reg [29:0] \$117 ;
-  reg [12:0] \$118 ;
-  reg [20:0] \$119 ;
+  reg [29:0] \$118 ;
+  reg [29:0] \$119 ;
   wire \$12 ;
-  reg [20:0] \$120 ;
-  reg [37:0] \$121 ;
-  reg [37:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [39:0] \$125 ;
-  reg [3:0] \$126 ;
-  reg [2:0] \$127 ;
-  reg [2:0] \$128 ;
+  reg [12:0] \$120 ;
+  reg [20:0] \$121 ;
+  reg [20:0] \$122 ;
+  reg [20:0] \$123 ;
+  reg [37:0] \$124 ;
+  reg [37:0] \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg [39:0] \$128 ;
   reg [3:0] \$129 ;
   wire \$13 ;
-  reg \$130 ;
-  reg [7:0] \$131 ;
+  reg [3:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg [3:0] \$132 ;
+  reg \$133 ;
+  reg [7:0] \$134 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -42422,15 +43901,15 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$58 ;
   wire \$59 ;
   wire [13:0] \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [3:0] \$67 ;
-  wire [3:0] \$68 ;
+  wire [4:0] \$67 ;
+  wire [4:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
@@ -42465,7 +43944,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg [12:0] \$97 ;
   reg [12:0] \$98 ;
   reg [12:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   reg [12:0] acc0_0 = 13'h0000;
@@ -42507,20 +43986,22 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire [7:0] \q_in[0] ;
   reg [3:0] q_owed = 4'h0;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [39:0] rq0_code = 40'h0000000000;
   reg [37:0] rq0_floor = 38'h0000000000;
   reg [29:0] rq0_part0_0 = 30'h00000000;
   reg [29:0] rq0_part0_0_r = 30'h00000000;
+  reg [29:0] rq0_part0_0_rr = 30'h00000000;
   reg [20:0] rq0_part0_1 = 21'h000000;
   reg [20:0] rq0_part0_1_r = 21'h000000;
+  reg [20:0] rq0_part0_1_rr = 21'h000000;
   reg [37:0] rq0_prod = 38'h0000000000;
   wire [37:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -42535,9 +44016,10 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [7:0];
+  reg [7:0] queue [8:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -42547,13 +44029,14 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     queue[5] = 8'h00;
     queue[6] = 8'h00;
     queue[7] = 8'h00;
+    queue[8] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$10 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
+  assign q_room = q_owed < 4'ha;
   assign \$1  = element == 4'hf;
   assign \$2  = ~ \$1 ;
   assign i__ready = q_room | \$2 ;
@@ -42571,7 +44054,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$14  = ~ \$13 ;
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
-  assign \$signature__en  = rq_valid_7 & \$16 ;
+  assign \$signature__en  = rq_valid_8 & \$16 ;
   assign \$17  = i__valid & i__ready;
   assign \$18  = group == 4'hf;
   assign \$19  = group + 1'h1;
@@ -42608,24 +44091,24 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$55  = ~ \$54 ;
   assign \$56  = \$53  & \$55 ;
   assign \$57  = ~ \$56 ;
-  assign \$58  = rq_valid_7 & \$57 ;
-  assign \$59  = \$signature__addr  == 3'h7;
+  assign \$58  = rq_valid_8 & \$57 ;
+  assign \$59  = \$signature__addr  == 4'h8;
   assign \$60  = \$signature__addr  + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rport__addr == 3'h7;
+  assign \$66  = rport__addr == 4'h8;
   assign \$67  = rport__addr + 1'h1;
-  assign \$68  = \$66  ? 4'h0 : \$67 ;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
   assign \$69  = ~ o__valid;
   assign \$70  = \$69  | o__ready;
   assign \$71  = | q_stored;
   assign \$72  = ~ \$71 ;
   assign \$73  = \$70  & \$72 ;
   assign \$74  = ~ \$73 ;
-  assign \$75  = rq_valid_7 & \$74 ;
+  assign \$75  = rq_valid_8 & \$74 ;
   assign \$76  = q_stored + \$75 ;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
@@ -42635,7 +44118,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$82  = ~ o__valid;
   assign \$83  = \$82  | o__ready;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  | rq_valid_7;
+  assign \$85  = \$84  | rq_valid_8;
   assign \$86  = | q_stored;
   assign \$87  = \$86  ? rport__data : \$10 [7:0];
   always @(posedge clk)
@@ -42691,41 +44174,47 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   always @(posedge clk)
     rq_valid_8 <= \$113 ;
   always @(posedge clk)
-    rq0_x <= \$114 ;
+    rq_valid_9 <= \$114 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$115 ;
+    rq0_x <= \$115 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$116 ;
+    rq0_x0_0 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$117 ;
+    rq0_part0_0 <= \$117 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$118 ;
+    rq0_part0_0_r <= \$118 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$119 ;
+    rq0_part0_0_rr <= \$119 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$120 ;
+    rq0_x0_1 <= \$120 ;
   always @(posedge clk)
-    rq0_prod <= \$121 ;
+    rq0_part0_1 <= \$121 ;
   always @(posedge clk)
-    rq0_floor <= \$122 ;
+    rq0_part0_1_r <= \$122 ;
   always @(posedge clk)
-    rq0_above <= \$123 ;
+    rq0_part0_1_rr <= \$123 ;
   always @(posedge clk)
-    rq0_tie <= \$124 ;
+    rq0_prod <= \$124 ;
   always @(posedge clk)
-    rq0_code <= \$125 ;
+    rq0_floor <= \$125 ;
   always @(posedge clk)
-    q_owed <= \$126 ;
+    rq0_above <= \$126 ;
   always @(posedge clk)
-    \$signature__addr  <= \$127 ;
+    rq0_tie <= \$127 ;
   always @(posedge clk)
-    rport__addr <= \$128 ;
+    rq0_code <= \$128 ;
   always @(posedge clk)
-    q_stored <= \$129 ;
+    q_owed <= \$129 ;
   always @(posedge clk)
-    o__valid <= \$130 ;
+    \$signature__addr  <= \$130 ;
   always @(posedge clk)
-    o__payload <= \$131 ;
+    rport__addr <= \$131 ;
+  always @(posedge clk)
+    q_stored <= \$132 ;
+  always @(posedge clk)
+    o__valid <= \$133 ;
+  always @(posedge clk)
+    o__payload <= \$134 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$88  = group;
@@ -42964,140 +44453,161 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$114  = \$6 [12:0];
+    \$114  = rq_valid_8;
     if (rst) begin
-      \$114  = 13'h0000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$115  = rq0_x;
+    \$115  = \$6 [12:0];
     if (rst) begin
       \$115  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$116  = \$31 ;
+    \$116  = rq0_x;
     if (rst) begin
-      \$116  = 30'h00000000;
+      \$116  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$117  = rq0_part0_0;
+    \$117  = \$31 ;
     if (rst) begin
       \$117  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$118  = rq0_x;
+    \$118  = rq0_part0_0;
     if (rst) begin
-      \$118  = 13'h0000;
+      \$118  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$119  = \$32 ;
+    \$119  = rq0_part0_0_r;
     if (rst) begin
-      \$119  = 21'h000000;
+      \$119  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$120  = rq0_part0_1;
+    \$120  = rq0_x;
     if (rst) begin
-      \$120  = 21'h000000;
+      \$120  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$121  = \$36 [37:0];
+    \$121  = \$32 ;
     if (rst) begin
-      \$121  = 38'h0000000000;
+      \$121  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$122  = \$37 ;
+    \$122  = rq0_part0_1;
     if (rst) begin
-      \$122  = 38'h0000000000;
+      \$122  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$123  = \$38 ;
+    \$123  = rq0_part0_1_r;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$124  = \$41 ;
+    \$124  = \$36 [37:0];
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$125  = \$45 ;
+    \$125  = \$37 ;
     if (rst) begin
-      \$125  = 40'h0000000000;
+      \$125  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$126  = \$51 [3:0];
+    \$126  = \$38 ;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$127  = \$signature__addr ;
-    if (\$58 ) begin
-      \$127  = \$61 [2:0];
-    end
+    \$127  = \$41 ;
     if (rst) begin
-      \$127  = 3'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$128  = rport__addr;
-    if (\$65 ) begin
-      \$128  = \$68 [2:0];
-    end
+    \$128  = \$45 ;
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$129  = \$81 [3:0];
+    \$129  = \$51 [3:0];
     if (rst) begin
       \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$130  = o__valid;
-    if (\$83 ) begin
-      \$130  = \$85 ;
+    \$130  = \$signature__addr ;
+    if (\$58 ) begin
+      \$130  = \$61 [3:0];
     end
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$131  = o__payload;
-    if (\$83 ) begin
-      \$131  = \$87 ;
+    \$131  = rport__addr;
+    if (\$65 ) begin
+      \$131  = \$68 [3:0];
     end
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$132  = \$81 [3:0];
+    if (rst) begin
+      \$132  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$133  = o__valid;
+    if (\$83 ) begin
+      \$133  = \$85 ;
+    end
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$134  = o__payload;
+    if (\$83 ) begin
+      \$134  = \$87 ;
+    end
+    if (rst) begin
+      \$134  = 8'h00;
     end
   end
   assign new0 = \$6 [12:0];
@@ -43110,8 +44620,8 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \o__payload[0]  = o__payload;
   assign rq0_rem[37:28] = 10'h000;
   assign rq0_rem[27:0] = rq0_prod[27:0];
-  assign \$33  = { rq0_part0_0_r[29], rq0_part0_0_r };
-  assign \$35  = { rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r[20], rq0_part0_1_r, 17'h00000 };
+  assign \$33  = { rq0_part0_0_rr[29], rq0_part0_0_rr };
+  assign \$35  = { rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr, 17'h00000 };
   assign \$37  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:28] };
   assign \$40  = 1'h1;
   assign \$41  = \$39 ;
@@ -43123,24 +44633,30 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$1 ;
   wire \$10 ;
   reg \$100 ;
-  reg [3:0] \$101 ;
+  reg \$101 ;
   reg \$102 ;
-  reg \$103 ;
+  reg [3:0] \$103 ;
   reg \$104 ;
-  reg [3:0] \$105 ;
+  reg \$105 ;
   reg \$106 ;
-  reg \$107 ;
+  reg [3:0] \$107 ;
   reg \$108 ;
-  reg [3:0] \$109 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [21:0] \$110 ;
+  reg \$110 ;
   reg [3:0] \$111 ;
-  reg [2:0] \$112 ;
-  reg [2:0] \$113 ;
-  reg [2:0] \$114 ;
-  reg \$115 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg [3:0] \$115 ;
   reg [21:0] \$116 ;
+  reg [3:0] \$117 ;
+  reg [2:0] \$118 ;
+  reg [2:0] \$119 ;
   wire \$12 ;
+  reg [3:0] \$120 ;
+  reg \$121 ;
+  reg [21:0] \$122 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -43190,13 +44706,13 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [3:0] \$58 ;
+  wire [4:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire [4:0] \$63 ;
+  wire [5:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -43220,22 +44736,22 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] \$82 ;
   reg [7:0] \$83 ;
   reg [7:0] \$84 ;
-  reg [8:0] \$85 ;
+  reg [7:0] \$85 ;
   reg [7:0] \$86 ;
-  reg [16:0] \$87 ;
-  reg [16:0] \$88 ;
-  reg [21:0] \$89 ;
+  reg [8:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg [16:0] \$89 ;
   wire [22:0] \$9 ;
-  reg \$90 ;
-  reg \$91 ;
+  reg [16:0] \$90 ;
+  reg [21:0] \$91 ;
   reg \$92 ;
-  reg [3:0] \$93 ;
+  reg \$93 ;
   reg \$94 ;
-  reg \$95 ;
+  reg [3:0] \$95 ;
   reg \$96 ;
-  reg [3:0] \$97 ;
+  reg \$97 ;
   reg \$98 ;
-  reg \$99 ;
+  reg [3:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -43252,6 +44768,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg first6 = 1'h0;
+  reg first7 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
@@ -43268,6 +44785,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last6 = 1'h0;
+  reg last7 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
@@ -43275,6 +44793,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [21:0] o__payload;
   reg [21:0] o__payload = 22'h000000;
@@ -43294,7 +44813,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
-  reg [2:0] q_stored = 3'h0;
+  reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
@@ -43305,22 +44824,25 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [7:0] rport__data;
-  wire [21:0] \rport__data$67 ;
+  wire [21:0] \rport__data$73 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [21:0] sum0_s0_0 = 22'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg v6 = 1'h0;
+  reg v7 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
+  reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -43352,7 +44874,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [21:0] queue [6:0];
+  reg [21:0] queue [7:0];
   initial begin
     queue[0] = 22'h000000;
     queue[1] = 22'h000000;
@@ -43361,12 +44883,13 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[4] = 22'h000000;
     queue[5] = 22'h000000;
     queue[6] = 22'h000000;
+    queue[7] = 22'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [21:0];
   end
-  assign \rport__data$67  = queue[\rport__addr$30 ];
+  assign \rport__data$73  = queue[\rport__addr$30 ];
   reg [7:0] rom0 [158:0];
   initial begin
     rom0[0] = 8'h4c;
@@ -43534,7 +45057,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _1_ <= rom0[port__addr];
   end
   assign port__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -43544,9 +45067,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
+  assign \$8  = first7 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$10  = v6 & last6;
+  assign \$10  = v7 & last7;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -43564,7 +45087,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$29  = q_owed + \$28 ;
   assign \$30  = o__valid & o__ready;
   assign \$31  = \$29  - \$30 ;
-  assign \$32  = v6 & last6;
+  assign \$32  = v7 & last7;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
   assign \$35  = | q_stored;
@@ -43572,17 +45095,17 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$37  = \$34  & \$36 ;
   assign \$38  = ~ \$37 ;
   assign \$39  = \$32  & \$38 ;
-  assign \$40  = \$signature__addr$27  == 3'h6;
+  assign \$40  = \$signature__addr$27  == 3'h7;
   assign \$41  = \$signature__addr$27  + 1'h1;
   assign \$42  = \$40  ? 4'h0 : \$41 ;
   assign \$43  = ~ o__valid;
   assign \$44  = \$43  | o__ready;
   assign \$45  = | q_stored;
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = \rport__addr$30  == 3'h6;
+  assign \$47  = \rport__addr$30  == 3'h7;
   assign \$48  = \rport__addr$30  + 1'h1;
   assign \$49  = \$47  ? 4'h0 : \$48 ;
-  assign \$50  = v6 & last6;
+  assign \$50  = v7 & last7;
   assign \$51  = ~ o__valid;
   assign \$52  = \$51  | o__ready;
   assign \$53  = | q_stored;
@@ -43599,10 +45122,10 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$64  = ~ o__valid;
   assign \$65  = \$64  | o__ready;
   assign \$66  = | q_stored;
-  assign \$67  = v6 & last6;
+  assign \$67  = v7 & last7;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = | q_stored;
-  assign \$70  = \$69  ? \rport__data$67  : \$9 [21:0];
+  assign \$70  = \$69  ? \rport__data$73  : \$9 [21:0];
   always @(posedge clk)
     nf_t <= \$71 ;
   always @(posedge clk)
@@ -43628,77 +45151,89 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     nf1 <= \$82 ;
   always @(posedge clk)
-    port__addr <= \$83 ;
+    x_mid <= \$83 ;
   always @(posedge clk)
-    x0_0 <= \$84 ;
+    t_mid <= \$84 ;
   always @(posedge clk)
-    xoff0_0 <= \$85 ;
+    port__addr <= \$85 ;
   always @(posedge clk)
-    w0_0 <= \$86 ;
+    x0_0 <= \$86 ;
   always @(posedge clk)
-    prod0_0 <= \$87 ;
+    xoff0_0 <= \$87 ;
   always @(posedge clk)
-    prod0_0_r <= \$88 ;
+    w0_0 <= \$88 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$89 ;
+    prod0_0 <= \$89 ;
   always @(posedge clk)
-    v2 <= \$90 ;
+    prod0_0_r <= \$90 ;
   always @(posedge clk)
-    first2 <= \$91 ;
+    sum0_s0_0 <= \$91 ;
   always @(posedge clk)
-    last2 <= \$92 ;
+    v2 <= \$92 ;
   always @(posedge clk)
-    nf2 <= \$93 ;
+    first2 <= \$93 ;
   always @(posedge clk)
-    v3 <= \$94 ;
+    last2 <= \$94 ;
   always @(posedge clk)
-    first3 <= \$95 ;
+    nf2 <= \$95 ;
   always @(posedge clk)
-    last3 <= \$96 ;
+    v3 <= \$96 ;
   always @(posedge clk)
-    nf3 <= \$97 ;
+    first3 <= \$97 ;
   always @(posedge clk)
-    v4 <= \$98 ;
+    last3 <= \$98 ;
   always @(posedge clk)
-    first4 <= \$99 ;
+    nf3 <= \$99 ;
   always @(posedge clk)
-    last4 <= \$100 ;
+    v4 <= \$100 ;
   always @(posedge clk)
-    nf4 <= \$101 ;
+    first4 <= \$101 ;
   always @(posedge clk)
-    v5 <= \$102 ;
+    last4 <= \$102 ;
   always @(posedge clk)
-    first5 <= \$103 ;
+    nf4 <= \$103 ;
   always @(posedge clk)
-    last5 <= \$104 ;
+    v5 <= \$104 ;
   always @(posedge clk)
-    nf5 <= \$105 ;
+    first5 <= \$105 ;
   always @(posedge clk)
-    v6 <= \$106 ;
+    last5 <= \$106 ;
   always @(posedge clk)
-    first6 <= \$107 ;
+    nf5 <= \$107 ;
   always @(posedge clk)
-    last6 <= \$108 ;
+    v6 <= \$108 ;
   always @(posedge clk)
-    nf6 <= \$109 ;
+    first6 <= \$109 ;
   always @(posedge clk)
-    acc0 <= \$110 ;
+    last6 <= \$110 ;
   always @(posedge clk)
-    q_owed <= \$111 ;
+    nf6 <= \$111 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$112 ;
+    v7 <= \$112 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$113 ;
+    first7 <= \$113 ;
   always @(posedge clk)
-    q_stored <= \$114 ;
+    last7 <= \$114 ;
   always @(posedge clk)
-    o__valid <= \$115 ;
+    nf7 <= \$115 ;
   always @(posedge clk)
-    o__payload <= \$116 ;
+    acc0 <= \$116 ;
+  always @(posedge clk)
+    q_owed <= \$117 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$118 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$119 ;
+  always @(posedge clk)
+    q_stored <= \$120 ;
+  always @(posedge clk)
+    o__valid <= \$121 ;
+  always @(posedge clk)
+    o__payload <= \$122 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$7  = 22'h000000;
-    casez (nf6)
+    casez (nf7)
       4'h0:
           \$7  = 22'h3ffd84;
       4'h1:
@@ -45445,255 +46980,297 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$83  = t;
+    \$83  = \$25 ;
     if (rst) begin
       \$83  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$84  = \$25 ;
+    \$84  = t;
     if (rst) begin
       \$84  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$85  = \$26 ;
+    \$85  = t_mid;
     if (rst) begin
-      \$85  = 9'h000;
+      \$85  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$86  = port__data;
+    \$86  = x_mid;
     if (rst) begin
       \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$87  = \$27 ;
+    \$87  = \$26 ;
     if (rst) begin
-      \$87  = 17'h00000;
+      \$87  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$88  = prod0_0;
+    \$88  = port__data;
     if (rst) begin
-      \$88  = 17'h00000;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$89  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$89  = \$27 ;
     if (rst) begin
-      \$89  = 22'h000000;
+      \$89  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$90  = v1;
+    \$90  = prod0_0;
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$91  = first1;
+    \$91  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$92  = last1;
+    \$92  = v1;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$93  = nf1;
+    \$93  = first1;
     if (rst) begin
-      \$93  = 4'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$94  = v2;
+    \$94  = last1;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$95  = first2;
+    \$95  = nf1;
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$96  = last2;
+    \$96  = v2;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$97  = nf2;
+    \$97  = first2;
     if (rst) begin
-      \$97  = 4'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$98  = v3;
+    \$98  = last2;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$99  = first3;
+    \$99  = nf2;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$100  = last3;
+    \$100  = v3;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$101  = nf3;
+    \$101  = first3;
     if (rst) begin
-      \$101  = 4'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$102  = v4;
+    \$102  = last3;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$103  = first4;
+    \$103  = nf3;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$104  = last4;
+    \$104  = v4;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$105  = nf4;
+    \$105  = first4;
     if (rst) begin
-      \$105  = 4'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$106  = v5;
+    \$106  = last4;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$107  = first5;
+    \$107  = nf4;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$108  = last5;
+    \$108  = v5;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$109  = nf5;
+    \$109  = first5;
     if (rst) begin
-      \$109  = 4'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$110  = acc0;
-    if (v6) begin
-      \$110  = \$9 [21:0];
-    end
+    \$110  = last5;
     if (rst) begin
-      \$110  = 22'h000000;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$111  = \$31 [3:0];
+    \$111  = nf5;
     if (rst) begin
       \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$112  = \$signature__addr$27 ;
-    if (\$39 ) begin
-      \$112  = \$42 [2:0];
-    end
+    \$112  = v6;
     if (rst) begin
-      \$112  = 3'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$113  = \rport__addr$30 ;
-    if (\$46 ) begin
-      \$113  = \$49 [2:0];
-    end
+    \$113  = first6;
     if (rst) begin
-      \$113  = 3'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$114  = \$63 [2:0];
+    \$114  = last6;
     if (rst) begin
-      \$114  = 3'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$115  = o__valid;
-    if (\$65 ) begin
-      \$115  = \$68 ;
-    end
+    \$115  = nf6;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$116  = o__payload;
-    if (\$65 ) begin
-      \$116  = \$70 ;
+    \$116  = acc0;
+    if (v7) begin
+      \$116  = \$9 [21:0];
     end
     if (rst) begin
       \$116  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$117  = \$31 [3:0];
+    if (rst) begin
+      \$117  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$118  = \$signature__addr$27 ;
+    if (\$39 ) begin
+      \$118  = \$42 [2:0];
+    end
+    if (rst) begin
+      \$118  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$119  = \rport__addr$30 ;
+    if (\$46 ) begin
+      \$119  = \$49 [2:0];
+    end
+    if (rst) begin
+      \$119  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$120  = \$63 [3:0];
+    if (rst) begin
+      \$120  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$121  = o__valid;
+    if (\$65 ) begin
+      \$121  = \$68 ;
+    end
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$122  = o__payload;
+    if (\$65 ) begin
+      \$122  = \$70 ;
+    end
+    if (rst) begin
+      \$122  = 22'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -45719,9 +47296,9 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] \$101 ;
   reg [5:0] \$102 ;
   reg [5:0] \$103 ;
-  reg [33:0] \$104 ;
-  reg [33:0] \$105 ;
-  reg [33:0] \$106 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
   reg [33:0] \$107 ;
   reg [33:0] \$108 ;
   reg [33:0] \$109 ;
@@ -45734,38 +47311,47 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] \$115 ;
   reg [33:0] \$116 ;
   reg [33:0] \$117 ;
-  reg [21:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [33:0] \$118 ;
+  reg [33:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
+  reg [33:0] \$120 ;
   reg [33:0] \$121 ;
   reg [33:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [4:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [21:0] \$129 ;
+  reg [21:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [4:0] \$13 ;
-  reg [21:0] \$130 ;
-  reg [4:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [12:0] \$133 ;
-  reg [12:0] \$134 ;
-  reg [46:0] \$135 ;
-  reg [46:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [48:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [24:0] \$131 ;
+  reg [24:0] \$132 ;
+  reg [24:0] \$133 ;
+  reg [4:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [21:0] \$136 ;
+  reg [21:0] \$137 ;
+  reg [21:0] \$138 ;
+  reg [4:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [3:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
-  reg [7:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [12:0] \$141 ;
+  reg [12:0] \$142 ;
+  reg [12:0] \$143 ;
+  reg [46:0] \$144 ;
+  reg [46:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [48:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg [3:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg [3:0] \$152 ;
+  reg \$153 ;
+  reg [7:0] \$154 ;
   reg [24:0] \$16 ;
   reg [5:0] \$17 ;
   reg [33:0] \$18 ;
@@ -45807,16 +47393,16 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
+  wire [4:0] \$60 ;
+  wire [4:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -45848,17 +47434,17 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
-  reg [24:0] \$90 ;
+  reg \$90 ;
   reg [24:0] \$91 ;
   reg [24:0] \$92 ;
   reg [24:0] \$93 ;
   reg [24:0] \$94 ;
   reg [24:0] \$95 ;
   reg [24:0] \$96 ;
-  reg [5:0] \$97 ;
-  reg [5:0] \$98 ;
+  reg [24:0] \$97 ;
+  reg [24:0] \$98 ;
   reg [5:0] \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
@@ -45882,12 +47468,12 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
-  (* init = 3'h0 *)
-  wire [2:0] q_rptr;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
   reg [3:0] q_stored = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] q_wptr;
-  reg [2:0] rport__addr = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [48:0] rq0_code = 49'h0000000000000;
@@ -45899,6 +47485,7 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq0_half_5 = 34'h000000000;
   reg [33:0] rq0_half_6 = 34'h000000000;
   reg [33:0] rq0_half_7 = 34'h000000000;
+  reg [33:0] rq0_half_8 = 34'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -45910,6 +47497,7 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [33:0] rq0_mask_5 = 34'h000000000;
   reg [33:0] rq0_mask_6 = 34'h000000000;
   reg [33:0] rq0_mask_7 = 34'h000000000;
+  reg [33:0] rq0_mask_8 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -45917,14 +47505,19 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
   reg [21:0] rq0_part1_0 = 22'h000000;
   reg [21:0] rq0_part1_0_r = 22'h000000;
+  reg [21:0] rq0_part1_0_rr = 22'h000000;
   reg [12:0] rq0_part1_1 = 13'h0000;
   reg [12:0] rq0_part1_1_r = 13'h0000;
+  reg [12:0] rq0_part1_1_rr = 13'h0000;
   reg [46:0] rq0_prod = 47'h000000000000;
   wire [46:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -45934,6 +47527,7 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq0_shift_5 = 6'h00;
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [21:0] rq0_x = 22'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
@@ -45948,9 +47542,10 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
+  reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [7:0];
+  reg [7:0] queue [8:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -45960,14 +47555,15 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     queue[5] = 8'h00;
     queue[6] = 8'h00;
     queue[7] = 8'h00;
+    queue[8] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_5 };
+  assign q_room = q_owed < 4'ha;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 49'h000000000007f : rq0_code;
@@ -45978,7 +47574,7 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$8  = ~ \$7 ;
   assign \$9  = \$6  & \$8 ;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$signature__en  = rq_valid_8 & \$10 ;
   assign \$11  = i__valid & q_room;
   assign \$12  = group == 4'h9;
   assign \$13  = group + 1'h1;
@@ -45992,10 +47588,10 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$27  = \$25  + \$26 ;
   assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
   assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_5;
-  assign \$33  = rq0_rem > rq0_half_5;
-  assign \$34  = rq0_rem == rq0_half_5;
-  assign \$35  = | rq0_half_5;
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_6;
+  assign \$33  = rq0_rem > rq0_half_6;
+  assign \$34  = rq0_rem == rq0_half_6;
+  assign \$35  = | rq0_half_6;
   assign \$36  = \$34  & \$35 ;
   assign \$37  = $signed(5'h0c) + $signed(rq0_floor);
   assign \$38  = rq0_tie & rq0_floor[0];
@@ -46011,24 +47607,24 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$48  = ~ \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = rq_valid_7 & \$50 ;
-  assign \$52  = \$signature__addr  == 3'h7;
+  assign \$51  = rq_valid_8 & \$50 ;
+  assign \$52  = \$signature__addr  == 4'h8;
   assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
   assign \$57  = | q_stored;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rport__addr == 3'h7;
+  assign \$59  = rport__addr == 4'h8;
   assign \$60  = rport__addr + 1'h1;
-  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = rq_valid_7 & \$67 ;
+  assign \$68  = rq_valid_8 & \$67 ;
   assign \$69  = q_stored + \$68 ;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
@@ -46038,7 +47634,7 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \$75  = ~ o__valid;
   assign \$76  = \$75  | o__ready;
   assign \$77  = | q_stored;
-  assign \$78  = \$77  | rq_valid_7;
+  assign \$78  = \$77  | rq_valid_8;
   assign \$79  = | q_stored;
   assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
@@ -46060,117 +47656,135 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     rq_valid_8 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$90 ;
+    rq_valid_9 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$91 ;
+    rq0_mult_1 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$92 ;
+    rq0_mult_2 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$93 ;
+    rq0_mult_3 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$94 ;
+    rq0_mult_4 <= \$94 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$95 ;
+    rq0_mult_5 <= \$95 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$96 ;
+    rq0_mult_6 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$97 ;
+    rq0_mult_7 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$98 ;
+    rq0_mult_8 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$99 ;
+    rq0_shift_1 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$100 ;
+    rq0_shift_2 <= \$100 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$101 ;
+    rq0_shift_3 <= \$101 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$102 ;
+    rq0_shift_4 <= \$102 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$103 ;
+    rq0_shift_5 <= \$103 ;
   always @(posedge clk)
-    rq0_half_1 <= \$104 ;
+    rq0_shift_6 <= \$104 ;
   always @(posedge clk)
-    rq0_half_2 <= \$105 ;
+    rq0_shift_7 <= \$105 ;
   always @(posedge clk)
-    rq0_half_3 <= \$106 ;
+    rq0_shift_8 <= \$106 ;
   always @(posedge clk)
-    rq0_half_4 <= \$107 ;
+    rq0_half_1 <= \$107 ;
   always @(posedge clk)
-    rq0_half_5 <= \$108 ;
+    rq0_half_2 <= \$108 ;
   always @(posedge clk)
-    rq0_half_6 <= \$109 ;
+    rq0_half_3 <= \$109 ;
   always @(posedge clk)
-    rq0_half_7 <= \$110 ;
+    rq0_half_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$111 ;
+    rq0_half_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$112 ;
+    rq0_half_6 <= \$112 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$113 ;
+    rq0_half_7 <= \$113 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$114 ;
+    rq0_half_8 <= \$114 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$115 ;
+    rq0_mask_1 <= \$115 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$116 ;
+    rq0_mask_2 <= \$116 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$117 ;
+    rq0_mask_3 <= \$117 ;
   always @(posedge clk)
-    rq0_x <= \$118 ;
+    rq0_mask_4 <= \$118 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$119 ;
+    rq0_mask_5 <= \$119 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$120 ;
+    rq0_mask_6 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$121 ;
+    rq0_mask_7 <= \$121 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$122 ;
+    rq0_mask_8 <= \$122 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$123 ;
+    rq0_x <= \$123 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$124 ;
+    rq0_x0_0 <= \$124 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$125 ;
+    rq0_m0_0 <= \$125 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$126 ;
+    rq0_part0_0 <= \$126 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$127 ;
+    rq0_part0_0_r <= \$127 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$128 ;
+    rq0_part0_0_rr <= \$128 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$129 ;
+    rq0_x0_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$130 ;
+    rq0_m0_1 <= \$130 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$131 ;
+    rq0_part0_1 <= \$131 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$132 ;
+    rq0_part0_1_r <= \$132 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$133 ;
+    rq0_part0_1_rr <= \$133 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$134 ;
+    rq0_x1_0 <= \$134 ;
   always @(posedge clk)
-    rq0_prod <= \$135 ;
+    rq0_m1_0 <= \$135 ;
   always @(posedge clk)
-    rq0_floor <= \$136 ;
+    rq0_part1_0 <= \$136 ;
   always @(posedge clk)
-    rq0_above <= \$137 ;
+    rq0_part1_0_r <= \$137 ;
   always @(posedge clk)
-    rq0_tie <= \$138 ;
+    rq0_part1_0_rr <= \$138 ;
   always @(posedge clk)
-    rq0_code <= \$139 ;
+    rq0_x1_1 <= \$139 ;
   always @(posedge clk)
-    q_owed <= \$140 ;
+    rq0_m1_1 <= \$140 ;
   always @(posedge clk)
-    \$signature__addr  <= \$141 ;
+    rq0_part1_1 <= \$141 ;
   always @(posedge clk)
-    rport__addr <= \$142 ;
+    rq0_part1_1_r <= \$142 ;
   always @(posedge clk)
-    q_stored <= \$143 ;
+    rq0_part1_1_rr <= \$143 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    rq0_prod <= \$144 ;
   always @(posedge clk)
-    o__payload <= \$145 ;
+    rq0_floor <= \$145 ;
+  always @(posedge clk)
+    rq0_above <= \$146 ;
+  always @(posedge clk)
+    rq0_tie <= \$147 ;
+  always @(posedge clk)
+    rq0_code <= \$148 ;
+  always @(posedge clk)
+    q_owed <= \$149 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$150 ;
+  always @(posedge clk)
+    rport__addr <= \$151 ;
+  always @(posedge clk)
+    q_stored <= \$152 ;
+  always @(posedge clk)
+    o__valid <= \$153 ;
+  always @(posedge clk)
+    o__payload <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$16  = 25'h0000000;
@@ -46343,406 +47957,469 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$90  = \$16 ;
+    \$90  = rq_valid_8;
     if (rst) begin
-      \$90  = 25'h0000000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$91  = rq0_mult_1;
+    \$91  = \$16 ;
     if (rst) begin
       \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$92  = rq0_mult_2;
+    \$92  = rq0_mult_1;
     if (rst) begin
       \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$93  = rq0_mult_3;
+    \$93  = rq0_mult_2;
     if (rst) begin
       \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$94  = rq0_mult_4;
+    \$94  = rq0_mult_3;
     if (rst) begin
       \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$95  = rq0_mult_5;
+    \$95  = rq0_mult_4;
     if (rst) begin
       \$95  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$96  = rq0_mult_6;
+    \$96  = rq0_mult_5;
     if (rst) begin
       \$96  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$97  = \$17 ;
+    \$97  = rq0_mult_6;
     if (rst) begin
-      \$97  = 6'h00;
+      \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$98  = rq0_shift_1;
+    \$98  = rq0_mult_7;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$99  = rq0_shift_2;
+    \$99  = \$17 ;
     if (rst) begin
       \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$100  = rq0_shift_3;
+    \$100  = rq0_shift_1;
     if (rst) begin
       \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$101  = rq0_shift_4;
+    \$101  = rq0_shift_2;
     if (rst) begin
       \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$102  = rq0_shift_5;
+    \$102  = rq0_shift_3;
     if (rst) begin
       \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$103  = rq0_shift_6;
+    \$103  = rq0_shift_4;
     if (rst) begin
       \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$104  = \$18 ;
+    \$104  = rq0_shift_5;
     if (rst) begin
-      \$104  = 34'h000000000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$105  = rq0_half_1;
+    \$105  = rq0_shift_6;
     if (rst) begin
-      \$105  = 34'h000000000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$106  = rq0_half_2;
+    \$106  = rq0_shift_7;
     if (rst) begin
-      \$106  = 34'h000000000;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$107  = rq0_half_3;
+    \$107  = \$18 ;
     if (rst) begin
       \$107  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$108  = rq0_half_4;
+    \$108  = rq0_half_1;
     if (rst) begin
       \$108  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$109  = rq0_half_5;
+    \$109  = rq0_half_2;
     if (rst) begin
       \$109  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$110  = rq0_half_6;
+    \$110  = rq0_half_3;
     if (rst) begin
       \$110  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$111  = \$19 ;
+    \$111  = rq0_half_4;
     if (rst) begin
       \$111  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$112  = rq0_mask_1;
+    \$112  = rq0_half_5;
     if (rst) begin
       \$112  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$113  = rq0_mask_2;
+    \$113  = rq0_half_6;
     if (rst) begin
       \$113  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$114  = rq0_mask_3;
+    \$114  = rq0_half_7;
     if (rst) begin
       \$114  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$115  = rq0_mask_4;
+    \$115  = \$19 ;
     if (rst) begin
       \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$116  = rq0_mask_5;
+    \$116  = rq0_mask_1;
     if (rst) begin
       \$116  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$117  = rq0_mask_6;
+    \$117  = rq0_mask_2;
     if (rst) begin
       \$117  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$118  = i__payload;
+    \$118  = rq0_mask_3;
     if (rst) begin
-      \$118  = 22'h000000;
+      \$118  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$119  = rq0_x[16:0];
+    \$119  = rq0_mask_4;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$120  = rq0_mult_1[16:0];
+    \$120  = rq0_mask_5;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$121  = \$20 ;
+    \$121  = rq0_mask_6;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$122  = rq0_part0_0;
+    \$122  = rq0_mask_7;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$123  = rq0_x[16:0];
+    \$123  = i__payload;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$124  = rq0_mult_1[24:17];
+    \$124  = rq0_x[16:0];
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$125  = \$21 ;
+    \$125  = rq0_mult_1[16:0];
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$126  = rq0_part0_1;
+    \$126  = \$20 ;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$127  = rq0_x[21:17];
+    \$127  = rq0_part0_0;
     if (rst) begin
-      \$127  = 5'h00;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$128  = rq0_mult_1[16:0];
+    \$128  = rq0_part0_0_r;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$129  = \$22 ;
+    \$129  = rq0_x[16:0];
     if (rst) begin
-      \$129  = 22'h000000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$130  = rq0_part1_0;
+    \$130  = rq0_mult_1[24:17];
     if (rst) begin
-      \$130  = 22'h000000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$131  = rq0_x[21:17];
+    \$131  = \$21 ;
     if (rst) begin
-      \$131  = 5'h00;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$132  = rq0_mult_1[24:17];
+    \$132  = rq0_part0_1;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$133  = \$23 ;
+    \$133  = rq0_part0_1_r;
     if (rst) begin
-      \$133  = 13'h0000;
+      \$133  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$134  = rq0_part1_1;
+    \$134  = rq0_x[21:17];
     if (rst) begin
-      \$134  = 13'h0000;
+      \$134  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$135  = \$31 [46:0];
+    \$135  = rq0_mult_1[16:0];
     if (rst) begin
-      \$135  = 47'h000000000000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$136  = \$32 ;
+    \$136  = \$22 ;
     if (rst) begin
-      \$136  = 47'h000000000000;
+      \$136  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$137  = \$33 ;
+    \$137  = rq0_part1_0;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$138  = \$36 ;
+    \$138  = rq0_part1_0_r;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$139  = \$40 ;
+    \$139  = rq0_x[21:17];
     if (rst) begin
-      \$139  = 49'h0000000000000;
+      \$139  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$140  = \$44 [3:0];
+    \$140  = rq0_mult_1[24:17];
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$141  = \$signature__addr ;
+    \$141  = \$23 ;
+    if (rst) begin
+      \$141  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$142  = rq0_part1_1;
+    if (rst) begin
+      \$142  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$143  = rq0_part1_1_r;
+    if (rst) begin
+      \$143  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$144  = \$31 [46:0];
+    if (rst) begin
+      \$144  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$145  = \$32 ;
+    if (rst) begin
+      \$145  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$146  = \$33 ;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$147  = \$36 ;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$148  = \$40 ;
+    if (rst) begin
+      \$148  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$149  = \$44 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$150  = \$signature__addr ;
     if (\$51 ) begin
-      \$141  = \$54 [2:0];
+      \$150  = \$54 [3:0];
     end
     if (rst) begin
-      \$141  = 3'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$142  = rport__addr;
+    \$151  = rport__addr;
     if (\$58 ) begin
-      \$142  = \$61 [2:0];
+      \$151  = \$61 [3:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$143  = \$74 [3:0];
+    \$152  = \$74 [3:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$144  = o__valid;
+    \$153  = o__valid;
     if (\$76 ) begin
-      \$144  = \$78 ;
+      \$153  = \$78 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$145  = o__payload;
+    \$154  = o__payload;
     if (\$76 ) begin
-      \$145  = \$80 ;
+      \$154  = \$80 ;
     end
     if (rst) begin
-      \$145  = 8'h00;
+      \$154  = 8'h00;
     end
   end
   assign i__ready = q_room;
@@ -46753,8 +48430,8 @@ module \top.s9_dense9_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$24  = { 1'h0, rq0_part0_0_r };
-  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$28  = { rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r[21], rq0_part1_0_r, 17'h00000 };
-  assign \$30  = { rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r[12], rq0_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_rr };
+  assign \$26  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr, 34'h000000000 };
 endmodule
