@@ -89,8 +89,8 @@ def test_acc_bits_formula() -> None:
 def test_schedule_and_cycles_by_hand() -> None:
     dense = MatVecParams(7, 5, np.ones((5, 7), dtype=np.int64), pe=2, simd=3)
     assert (dense.input_folds, dense.output_folds, dense.vector_cycles) == (3, 3, 9)
-    # latency: issue, input read, input register and ROM addresses, ROM read and input copies, operands,
-    # products, product copies, one adder stage (3 terms: 2 levels), accumulate = 8
+    # latency: issue, input read and ROM addresses, input register and ROM read, input copies and ROM
+    # read registers, operands, products, product copies, one adder stage (3 terms: 2 levels), accumulate = 8
     assert dense.latency == 8
     assert dense.first_output_cycles == 3 - 1 + 8 and dense.total_cycles(4) == 4 * 9 + 8
     # two adder levels a stage: 1..4 terms -> 1 stage, 5..16 -> 2, 17..64 -> 3

@@ -8,13 +8,14 @@ levels, for post-route >= 100 MHz on ECP5:
 0. issue: tile ``t``; output fold 0 takes the input beat (and stores it in the input buffer for
    the later folds), later folds read the buffer. A tile issues when its input is there (fold 0)
    and, if it ends a fold, the queue has room.
-1. the input beat, or the buffer word (a block RAM's read); ``t`` again;
+1. the input beat, or the buffer word (a block RAM's read); copies of ``t``, one per group of
+   ``ROM_GROUP_LANES`` live lanes, each the address of its group's slice of the weight ROM (one
+   counter driving every ROM LUT across the die was the critical path);
 2. the input beat in one register (the slow block RAM output drives only the multiplexer in
-   front of it); copies of ``t``, one per group of ``ROM_GROUP_LANES`` live lanes, each the
-   address of its group's slice of the weight ROM (one counter driving every ROM LUT across the
-   die was the critical path);
-3. the ROM slices' read registers; per group, a copy of the input fields it uses (one register
-   driving every multiplier across the die was the next);
+   front of it); the ROM slices' reads (a block RAM's output, or a LUT ROM's register);
+3. the reads again, in flip-flops (a block RAM's output is slow: it drives no DSP block); per
+   group, a copy of the input fields it uses (one register driving every multiplier across the
+   die was the next);
 4. operands: ``x - x_zero_point`` and the weight (codebook looked up), per live lane;
 5. products, one per live lane (the DSP block's output register);
 6. the products again, in registers next to the adder trees (the route from a DSP block gets a cycle);
@@ -92,11 +93,11 @@ class MatVec(wiring.Component):
         return [pack_lanes([p.tile_stored(nf, sf, pe, s) for pe, s in lanes], p.index_bits) for nf, sf in p.schedule]
 
     def _lane_groups(self, m: Module, t: Value, x_bits: Value) -> list[tuple[Value, Value]]:
-        """Stages 2-3 per group of ``ROM_GROUP_LANES`` live lanes: a registered copy of the tile
-        counter ``t`` (stage 1's) addresses the group's slice of the weight ROM, and a copy of the
-        input fields the group uses (``x_bits``, stage 2's) waits for the slice's read register.
-        ``keep``: synthesis must not merge the twins, so that place and route can put each copy by
-        its group's DSP blocks. Returns, per live lane, its input code and its weight field (or
+        """Stages 1-3 per group of ``ROM_GROUP_LANES`` live lanes: a registered copy of the tile
+        counter ``t`` addresses the group's slice of the weight ROM, whose read is registered again;
+        a copy of the input fields the group uses (``x_bits``, stage 2's) waits beside it. ``keep``:
+        synthesis must not merge the twins, so that place and route can put each copy by its
+        group's DSP blocks. Returns, per live lane, its input code and its weight field (or
         codebook index) of the tile issued three cycles before."""
         p = self.params
         lanes = p.live_lanes
@@ -109,11 +110,13 @@ class MatVec(wiring.Component):
             m.submodules[f"rom{g}"] = rom
             port = rom.read_port(domain="sync")
             m.d.comb += port.addr.eq(addr)
+            read = Signal.like(port.data, name=f"rom{g}_read")
+            m.d.sync += read.eq(port.data)
             x_copy: dict[int, Value] = {}
             for s in sorted({s for _, s in group}):
                 x_copy[s] = Signal(code_shape(p.bits_x, p.signed_x), name=f"x{g}_{s}", attrs={"keep": 1})
                 m.d.sync += x_copy[s].eq(x_bits[s * p.bits_x:(s + 1) * p.bits_x])
-            out += [(x_copy[s], port.data[j * p.index_bits:(j + 1) * p.index_bits]) for j, (_, s) in enumerate(group)]
+            out += [(x_copy[s], read[j * p.index_bits:(j + 1) * p.index_bits]) for j, (_, s) in enumerate(group)]
         return out
 
     def elaborate(self, platform: object) -> Module:
@@ -154,9 +157,9 @@ class MatVec(wiring.Component):
             x_bits: Value = Mux(from_input, x_reg, rport.data)
         else:
             x_bits = x_reg
-        x_mid, t_mid = Signal(x_width, name="x_mid"), Signal.like(t, name="t_mid")
-        m.d.sync += [x_mid.eq(x_bits), t_mid.eq(t)]
-        grouped = self._lane_groups(m, t_mid, x_mid)
+        x_mid = Signal(x_width, name="x_mid")
+        m.d.sync += x_mid.eq(x_bits)
+        grouped = self._lane_groups(m, t, x_mid)
 
         # Stage 4: operands (offset inputs, weights of the live lanes); stage 5: products. One
         # offset-input register per live lane (``keep``), the multiplier's (its DSP block's) own.

@@ -343,8 +343,9 @@ class MatVecParams:
 
     @property
     def latency(self) -> int:
-        """Issue -> input beat or buffer read -> input register and ROM addresses -> ROM read and input
-        copies -> offset/weight -> product -> product copy -> adder tree stages -> accumulator/output."""
+        """Issue -> input beat or buffer read, ROM addresses -> input register, ROM read -> input copies,
+        ROM read registers -> offset/weight -> product -> product copy -> adder tree stages ->
+        accumulator/output."""
         return 7 + adder_tree_stages(self.simd)
 
     @property

@@ -2226,7 +2226,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$103 ;
   reg [7:0] \$104 ;
   reg [3:0] \$105 ;
-  reg [3:0] \$106 ;
+  reg [63:0] \$106 ;
   reg [7:0] \$107 ;
   reg [8:0] \$108 ;
   reg [7:0] \$109 ;
@@ -2502,6 +2502,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 4'h0 *)
   (* keep = 32'd1 *)
   wire [3:0] rom0_addr;
+  reg [63:0] rom0_read = 64'h0000000000000000;
   reg [2:0] rport__addr = 3'h0;
   wire [167:0] rport__data;
   input rst;
@@ -2516,7 +2517,6 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] sum6_s0_0 = 21'h000000;
   reg [20:0] sum7_s0_0 = 21'h000000;
   reg [3:0] t = 4'h0;
-  reg [3:0] t_mid = 4'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -2698,9 +2698,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$104 ;
   always @(posedge clk)
-    t_mid <= \$105 ;
+    port__addr <= \$105 ;
   always @(posedge clk)
-    port__addr <= \$106 ;
+    rom0_read <= \$106 ;
   always @(posedge clk)
     x0_0 <= \$107 ;
   always @(posedge clk)
@@ -3010,9 +3010,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = t_mid;
+    \$106  = port__data;
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 64'h0000000000000000;
     end
   end
   always @* begin
@@ -3031,7 +3031,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = port__data[7:0];
+    \$109  = rom0_read[7:0];
     if (rst) begin
       \$109  = 8'h00;
     end
@@ -3045,7 +3045,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = port__data[15:8];
+    \$111  = rom0_read[15:8];
     if (rst) begin
       \$111  = 8'h00;
     end
@@ -3059,7 +3059,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = port__data[23:16];
+    \$113  = rom0_read[23:16];
     if (rst) begin
       \$113  = 8'h00;
     end
@@ -3073,7 +3073,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = port__data[31:24];
+    \$115  = rom0_read[31:24];
     if (rst) begin
       \$115  = 8'h00;
     end
@@ -3087,7 +3087,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = port__data[39:32];
+    \$117  = rom0_read[39:32];
     if (rst) begin
       \$117  = 8'h00;
     end
@@ -3101,7 +3101,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = port__data[47:40];
+    \$119  = rom0_read[47:40];
     if (rst) begin
       \$119  = 8'h00;
     end
@@ -3115,7 +3115,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = port__data[55:48];
+    \$121  = rom0_read[55:48];
     if (rst) begin
       \$121  = 8'h00;
     end
@@ -3129,7 +3129,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = port__data[63:56];
+    \$123  = rom0_read[63:56];
     if (rst) begin
       \$123  = 8'h00;
     end
@@ -8502,7 +8502,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [1:0] \$181 ;
   reg [63:0] \$182 ;
   reg [5:0] \$183 ;
-  reg [5:0] \$184 ;
+  reg [63:0] \$184 ;
   reg [7:0] \$185 ;
   reg [7:0] \$186 ;
   reg [7:0] \$187 ;
@@ -8513,7 +8513,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$191 ;
   reg [7:0] \$192 ;
   reg [5:0] \$193 ;
-  reg [7:0] \$194 ;
+  reg [63:0] \$194 ;
   reg [7:0] \$195 ;
   reg [7:0] \$196 ;
   reg [7:0] \$197 ;
@@ -8523,9 +8523,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$20 ;
   reg [7:0] \$200 ;
   reg [7:0] \$201 ;
-  reg [5:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [7:0] \$204 ;
+  reg [7:0] \$202 ;
+  reg [5:0] \$203 ;
+  reg [63:0] \$204 ;
   reg [7:0] \$205 ;
   reg [7:0] \$206 ;
   reg [7:0] \$207 ;
@@ -8533,89 +8533,89 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$209 ;
   wire \$21 ;
   reg [7:0] \$210 ;
-  reg [5:0] \$211 ;
+  reg [7:0] \$211 ;
   reg [7:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [7:0] \$214 ;
+  reg [5:0] \$213 ;
+  reg [63:0] \$214 ;
   reg [7:0] \$215 ;
   reg [7:0] \$216 ;
   reg [7:0] \$217 ;
   reg [7:0] \$218 ;
   reg [7:0] \$219 ;
   wire \$22 ;
-  reg [8:0] \$220 ;
+  reg [7:0] \$220 ;
   reg [7:0] \$221 ;
-  reg [8:0] \$222 ;
-  reg [7:0] \$223 ;
-  reg [8:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [8:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [8:0] \$228 ;
-  reg [7:0] \$229 ;
+  reg [7:0] \$222 ;
+  reg [8:0] \$223 ;
+  reg [7:0] \$224 ;
+  reg [8:0] \$225 ;
+  reg [7:0] \$226 ;
+  reg [8:0] \$227 ;
+  reg [7:0] \$228 ;
+  reg [8:0] \$229 ;
   wire \$23 ;
-  reg [8:0] \$230 ;
-  reg [7:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [7:0] \$235 ;
-  reg [8:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [8:0] \$238 ;
-  reg [7:0] \$239 ;
+  reg [7:0] \$230 ;
+  reg [8:0] \$231 ;
+  reg [7:0] \$232 ;
+  reg [8:0] \$233 ;
+  reg [7:0] \$234 ;
+  reg [8:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [8:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [8:0] \$239 ;
   wire \$24 ;
-  reg [8:0] \$240 ;
-  reg [7:0] \$241 ;
-  reg [8:0] \$242 ;
-  reg [7:0] \$243 ;
-  reg [8:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [8:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [8:0] \$248 ;
-  reg [7:0] \$249 ;
+  reg [7:0] \$240 ;
+  reg [8:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [8:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [8:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [8:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [8:0] \$249 ;
   wire \$25 ;
-  reg [8:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [8:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [8:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [8:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [8:0] \$258 ;
-  reg [7:0] \$259 ;
+  reg [7:0] \$250 ;
+  reg [8:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [8:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [8:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [8:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [8:0] \$259 ;
   reg [1:0] \$26 ;
-  reg [8:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [8:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [8:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [8:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [8:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [7:0] \$260 ;
+  reg [8:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [8:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [8:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [8:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [8:0] \$269 ;
   reg [3:0] \$27 ;
-  reg [8:0] \$270 ;
-  reg [7:0] \$271 ;
-  reg [8:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [8:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [8:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [8:0] \$278 ;
-  reg [7:0] \$279 ;
+  reg [7:0] \$270 ;
+  reg [8:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [8:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [8:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [8:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [8:0] \$279 ;
   reg \$28 ;
-  reg [8:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [16:0] \$286 ;
+  reg [7:0] \$280 ;
+  reg [8:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [8:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [8:0] \$285 ;
+  reg [7:0] \$286 ;
   reg [16:0] \$287 ;
   reg [16:0] \$288 ;
   reg [16:0] \$289 ;
@@ -8684,10 +8684,10 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$345 ;
   reg [16:0] \$346 ;
   reg [16:0] \$347 ;
-  reg [23:0] \$348 ;
-  reg [23:0] \$349 ;
+  reg [16:0] \$348 ;
+  reg [16:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [23:0] \$350 ;
+  reg [16:0] \$350 ;
   reg [23:0] \$351 ;
   reg [23:0] \$352 ;
   reg [23:0] \$353 ;
@@ -8698,49 +8698,52 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] \$358 ;
   reg [23:0] \$359 ;
   wire [8:0] \$36 ;
-  reg \$360 ;
-  reg \$361 ;
-  reg \$362 ;
-  reg [1:0] \$363 ;
+  reg [23:0] \$360 ;
+  reg [23:0] \$361 ;
+  reg [23:0] \$362 ;
+  reg \$363 ;
   reg \$364 ;
   reg \$365 ;
-  reg \$366 ;
-  reg [1:0] \$367 ;
+  reg [1:0] \$366 ;
+  reg \$367 ;
   reg \$368 ;
   reg \$369 ;
   wire [8:0] \$37 ;
-  reg \$370 ;
-  reg [1:0] \$371 ;
+  reg [1:0] \$370 ;
+  reg \$371 ;
   reg \$372 ;
   reg \$373 ;
-  reg \$374 ;
-  reg [1:0] \$375 ;
+  reg [1:0] \$374 ;
+  reg \$375 ;
   reg \$376 ;
   reg \$377 ;
-  reg \$378 ;
-  reg [1:0] \$379 ;
+  reg [1:0] \$378 ;
+  reg \$379 ;
   wire [8:0] \$38 ;
   reg \$380 ;
   reg \$381 ;
-  reg \$382 ;
-  reg [1:0] \$383 ;
+  reg [1:0] \$382 ;
+  reg \$383 ;
   reg \$384 ;
   reg \$385 ;
-  reg \$386 ;
-  reg [1:0] \$387 ;
-  reg [23:0] \$388 ;
-  reg [23:0] \$389 ;
+  reg [1:0] \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg \$389 ;
   wire [8:0] \$39 ;
-  reg [23:0] \$390 ;
+  reg [1:0] \$390 ;
   reg [23:0] \$391 ;
-  reg [3:0] \$392 ;
-  reg [3:0] \$393 ;
-  reg [3:0] \$394 ;
+  reg [23:0] \$392 ;
+  reg [23:0] \$393 ;
+  reg [23:0] \$394 ;
   reg [3:0] \$395 ;
-  reg \$396 ;
-  reg [95:0] \$397 ;
+  reg [3:0] \$396 ;
+  reg [3:0] \$397 ;
+  reg [3:0] \$398 ;
+  reg \$399 ;
   wire \$4 ;
   wire [8:0] \$40 ;
+  reg [95:0] \$400 ;
   wire [8:0] \$41 ;
   wire [8:0] \$42 ;
   wire [8:0] \$43 ;
@@ -8883,9 +8886,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* keep = 32'd1 *)
   reg [5:0] \port__addr$19  = 6'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$112 ;
-  wire [63:0] \port__data$129 ;
-  wire [63:0] \port__data$146 ;
+  wire [63:0] \port__data$71 ;
+  wire [63:0] \port__data$81 ;
+  wire [63:0] \port__data$91 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -8966,20 +8969,24 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
+  reg [63:0] rom0_read = 64'h0000000000000000;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom1_addr;
+  reg [63:0] rom1_read = 64'h0000000000000000;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom2_addr;
+  reg [63:0] rom2_read = 64'h0000000000000000;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom3_addr;
+  reg [63:0] rom3_read = 64'h0000000000000000;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [3:0] \rport__addr$45  = 4'h0;
   wire [63:0] rport__data;
-  wire [95:0] \rport__data$258 ;
+  wire [95:0] \rport__data$261 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
@@ -8997,7 +9004,6 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] sum3_s0_1 = 24'h000000;
   reg [23:0] sum3_s1_0 = 24'h000000;
   reg [5:0] t = 6'h00;
-  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -9205,7 +9211,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$36 )
       queue[\$signature__addr$42 ] <= q_in;
   end
-  assign \rport__data$258  = queue[\rport__addr$45 ];
+  assign \rport__data$261  = queue[\rport__addr$45 ];
   reg [63:0] rom0 [35:0];
   initial begin
     rom0[0] = 64'hdf1016f200055efe;
@@ -9293,7 +9299,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$112  = _2_;
+  assign \port__data$71  = _2_;
   reg [63:0] rom2 [35:0];
   initial begin
     rom2[0] = 64'he615f99df81d4bff;
@@ -9337,7 +9343,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$129  = _3_;
+  assign \port__data$81  = _3_;
   reg [63:0] rom3 [35:0];
   initial begin
     rom3[0] = 64'h058d1efa2f38555f;
@@ -9381,51 +9387,59 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk) begin
     _4_ <= rom3[\port__addr$19 ];
   end
-  assign \port__data$146  = _4_;
+  assign \port__data$91  = _4_;
   always @(posedge clk)
-    v6 <= \$376 ;
+    v5 <= \$375 ;
   always @(posedge clk)
-    first6 <= \$377 ;
+    first5 <= \$376 ;
   always @(posedge clk)
-    last6 <= \$378 ;
+    last5 <= \$377 ;
   always @(posedge clk)
-    nf6 <= \$379 ;
+    nf5 <= \$378 ;
   always @(posedge clk)
-    v7 <= \$380 ;
+    v6 <= \$379 ;
   always @(posedge clk)
-    first7 <= \$381 ;
+    first6 <= \$380 ;
   always @(posedge clk)
-    last7 <= \$382 ;
+    last6 <= \$381 ;
   always @(posedge clk)
-    nf7 <= \$383 ;
+    nf6 <= \$382 ;
   always @(posedge clk)
-    v8 <= \$384 ;
+    v7 <= \$383 ;
   always @(posedge clk)
-    first8 <= \$385 ;
+    first7 <= \$384 ;
   always @(posedge clk)
-    last8 <= \$386 ;
+    last7 <= \$385 ;
   always @(posedge clk)
-    nf8 <= \$387 ;
+    nf7 <= \$386 ;
   always @(posedge clk)
-    acc0 <= \$388 ;
+    v8 <= \$387 ;
   always @(posedge clk)
-    acc1 <= \$389 ;
+    first8 <= \$388 ;
   always @(posedge clk)
-    acc2 <= \$390 ;
+    last8 <= \$389 ;
   always @(posedge clk)
-    acc3 <= \$391 ;
+    nf8 <= \$390 ;
   always @(posedge clk)
-    q_owed <= \$392 ;
+    acc0 <= \$391 ;
   always @(posedge clk)
-    \$signature__addr$42  <= \$393 ;
+    acc1 <= \$392 ;
   always @(posedge clk)
-    \rport__addr$45  <= \$394 ;
+    acc2 <= \$393 ;
   always @(posedge clk)
-    q_stored <= \$395 ;
+    acc3 <= \$394 ;
   always @(posedge clk)
-    o__valid <= \$396 ;
+    q_owed <= \$395 ;
   always @(posedge clk)
-    o__payload <= \$397 ;
+    \$signature__addr$42  <= \$396 ;
+  always @(posedge clk)
+    \rport__addr$45  <= \$397 ;
+  always @(posedge clk)
+    q_stored <= \$398 ;
+  always @(posedge clk)
+    o__valid <= \$399 ;
+  always @(posedge clk)
+    o__payload <= \$400 ;
   assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -9590,7 +9604,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$166  = v8 & last8;
   assign \$167  = \$165  | \$166 ;
   assign \$168  = | q_stored;
-  assign \$169  = \$168  ? \rport__data$258  : q_in;
+  assign \$169  = \$168  ? \rport__data$261  : q_in;
   always @(posedge clk)
     nf_t <= \$170 ;
   always @(posedge clk)
@@ -9618,9 +9632,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$182 ;
   always @(posedge clk)
-    t_mid <= \$183 ;
+    port__addr <= \$183 ;
   always @(posedge clk)
-    port__addr <= \$184 ;
+    rom0_read <= \$184 ;
   always @(posedge clk)
     x0_0 <= \$185 ;
   always @(posedge clk)
@@ -9640,481 +9654,484 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     \port__addr$15  <= \$193 ;
   always @(posedge clk)
-    x1_0 <= \$194 ;
+    rom1_read <= \$194 ;
   always @(posedge clk)
-    x1_1 <= \$195 ;
+    x1_0 <= \$195 ;
   always @(posedge clk)
-    x1_2 <= \$196 ;
+    x1_1 <= \$196 ;
   always @(posedge clk)
-    x1_3 <= \$197 ;
+    x1_2 <= \$197 ;
   always @(posedge clk)
-    x1_4 <= \$198 ;
+    x1_3 <= \$198 ;
   always @(posedge clk)
-    x1_5 <= \$199 ;
+    x1_4 <= \$199 ;
   always @(posedge clk)
-    x1_6 <= \$200 ;
+    x1_5 <= \$200 ;
   always @(posedge clk)
-    x1_7 <= \$201 ;
+    x1_6 <= \$201 ;
   always @(posedge clk)
-    \port__addr$17  <= \$202 ;
+    x1_7 <= \$202 ;
   always @(posedge clk)
-    x2_0 <= \$203 ;
+    \port__addr$17  <= \$203 ;
   always @(posedge clk)
-    x2_1 <= \$204 ;
+    rom2_read <= \$204 ;
   always @(posedge clk)
-    x2_2 <= \$205 ;
+    x2_0 <= \$205 ;
   always @(posedge clk)
-    x2_3 <= \$206 ;
+    x2_1 <= \$206 ;
   always @(posedge clk)
-    x2_4 <= \$207 ;
+    x2_2 <= \$207 ;
   always @(posedge clk)
-    x2_5 <= \$208 ;
+    x2_3 <= \$208 ;
   always @(posedge clk)
-    x2_6 <= \$209 ;
+    x2_4 <= \$209 ;
   always @(posedge clk)
-    x2_7 <= \$210 ;
+    x2_5 <= \$210 ;
   always @(posedge clk)
-    \port__addr$19  <= \$211 ;
+    x2_6 <= \$211 ;
   always @(posedge clk)
-    x3_0 <= \$212 ;
+    x2_7 <= \$212 ;
   always @(posedge clk)
-    x3_1 <= \$213 ;
+    \port__addr$19  <= \$213 ;
   always @(posedge clk)
-    x3_2 <= \$214 ;
+    rom3_read <= \$214 ;
   always @(posedge clk)
-    x3_3 <= \$215 ;
+    x3_0 <= \$215 ;
   always @(posedge clk)
-    x3_4 <= \$216 ;
+    x3_1 <= \$216 ;
   always @(posedge clk)
-    x3_5 <= \$217 ;
+    x3_2 <= \$217 ;
   always @(posedge clk)
-    x3_6 <= \$218 ;
+    x3_3 <= \$218 ;
   always @(posedge clk)
-    x3_7 <= \$219 ;
+    x3_4 <= \$219 ;
   always @(posedge clk)
-    xoff0_0 <= \$220 ;
+    x3_5 <= \$220 ;
   always @(posedge clk)
-    w0_0 <= \$221 ;
+    x3_6 <= \$221 ;
   always @(posedge clk)
-    xoff0_1 <= \$222 ;
+    x3_7 <= \$222 ;
   always @(posedge clk)
-    w0_1 <= \$223 ;
+    xoff0_0 <= \$223 ;
   always @(posedge clk)
-    xoff0_2 <= \$224 ;
+    w0_0 <= \$224 ;
   always @(posedge clk)
-    w0_2 <= \$225 ;
+    xoff0_1 <= \$225 ;
   always @(posedge clk)
-    xoff0_3 <= \$226 ;
+    w0_1 <= \$226 ;
   always @(posedge clk)
-    w0_3 <= \$227 ;
+    xoff0_2 <= \$227 ;
   always @(posedge clk)
-    xoff0_4 <= \$228 ;
+    w0_2 <= \$228 ;
   always @(posedge clk)
-    w0_4 <= \$229 ;
+    xoff0_3 <= \$229 ;
   always @(posedge clk)
-    xoff0_5 <= \$230 ;
+    w0_3 <= \$230 ;
   always @(posedge clk)
-    w0_5 <= \$231 ;
+    xoff0_4 <= \$231 ;
   always @(posedge clk)
-    xoff0_6 <= \$232 ;
+    w0_4 <= \$232 ;
   always @(posedge clk)
-    w0_6 <= \$233 ;
+    xoff0_5 <= \$233 ;
   always @(posedge clk)
-    xoff0_7 <= \$234 ;
+    w0_5 <= \$234 ;
   always @(posedge clk)
-    w0_7 <= \$235 ;
+    xoff0_6 <= \$235 ;
   always @(posedge clk)
-    xoff1_0 <= \$236 ;
+    w0_6 <= \$236 ;
   always @(posedge clk)
-    w1_0 <= \$237 ;
+    xoff0_7 <= \$237 ;
   always @(posedge clk)
-    xoff1_1 <= \$238 ;
+    w0_7 <= \$238 ;
   always @(posedge clk)
-    w1_1 <= \$239 ;
+    xoff1_0 <= \$239 ;
   always @(posedge clk)
-    xoff1_2 <= \$240 ;
+    w1_0 <= \$240 ;
   always @(posedge clk)
-    w1_2 <= \$241 ;
+    xoff1_1 <= \$241 ;
   always @(posedge clk)
-    xoff1_3 <= \$242 ;
+    w1_1 <= \$242 ;
   always @(posedge clk)
-    w1_3 <= \$243 ;
+    xoff1_2 <= \$243 ;
   always @(posedge clk)
-    xoff1_4 <= \$244 ;
+    w1_2 <= \$244 ;
   always @(posedge clk)
-    w1_4 <= \$245 ;
+    xoff1_3 <= \$245 ;
   always @(posedge clk)
-    xoff1_5 <= \$246 ;
+    w1_3 <= \$246 ;
   always @(posedge clk)
-    w1_5 <= \$247 ;
+    xoff1_4 <= \$247 ;
   always @(posedge clk)
-    xoff1_6 <= \$248 ;
+    w1_4 <= \$248 ;
   always @(posedge clk)
-    w1_6 <= \$249 ;
+    xoff1_5 <= \$249 ;
   always @(posedge clk)
-    xoff1_7 <= \$250 ;
+    w1_5 <= \$250 ;
   always @(posedge clk)
-    w1_7 <= \$251 ;
+    xoff1_6 <= \$251 ;
   always @(posedge clk)
-    xoff2_0 <= \$252 ;
+    w1_6 <= \$252 ;
   always @(posedge clk)
-    w2_0 <= \$253 ;
+    xoff1_7 <= \$253 ;
   always @(posedge clk)
-    xoff2_1 <= \$254 ;
+    w1_7 <= \$254 ;
   always @(posedge clk)
-    w2_1 <= \$255 ;
+    xoff2_0 <= \$255 ;
   always @(posedge clk)
-    xoff2_2 <= \$256 ;
+    w2_0 <= \$256 ;
   always @(posedge clk)
-    w2_2 <= \$257 ;
+    xoff2_1 <= \$257 ;
   always @(posedge clk)
-    xoff2_3 <= \$258 ;
+    w2_1 <= \$258 ;
   always @(posedge clk)
-    w2_3 <= \$259 ;
+    xoff2_2 <= \$259 ;
   always @(posedge clk)
-    xoff2_4 <= \$260 ;
+    w2_2 <= \$260 ;
   always @(posedge clk)
-    w2_4 <= \$261 ;
+    xoff2_3 <= \$261 ;
   always @(posedge clk)
-    xoff2_5 <= \$262 ;
+    w2_3 <= \$262 ;
   always @(posedge clk)
-    w2_5 <= \$263 ;
+    xoff2_4 <= \$263 ;
   always @(posedge clk)
-    xoff2_6 <= \$264 ;
+    w2_4 <= \$264 ;
   always @(posedge clk)
-    w2_6 <= \$265 ;
+    xoff2_5 <= \$265 ;
   always @(posedge clk)
-    xoff2_7 <= \$266 ;
+    w2_5 <= \$266 ;
   always @(posedge clk)
-    w2_7 <= \$267 ;
+    xoff2_6 <= \$267 ;
   always @(posedge clk)
-    xoff3_0 <= \$268 ;
+    w2_6 <= \$268 ;
   always @(posedge clk)
-    w3_0 <= \$269 ;
+    xoff2_7 <= \$269 ;
   always @(posedge clk)
-    xoff3_1 <= \$270 ;
+    w2_7 <= \$270 ;
   always @(posedge clk)
-    w3_1 <= \$271 ;
+    xoff3_0 <= \$271 ;
   always @(posedge clk)
-    xoff3_2 <= \$272 ;
+    w3_0 <= \$272 ;
   always @(posedge clk)
-    w3_2 <= \$273 ;
+    xoff3_1 <= \$273 ;
   always @(posedge clk)
-    xoff3_3 <= \$274 ;
+    w3_1 <= \$274 ;
   always @(posedge clk)
-    w3_3 <= \$275 ;
+    xoff3_2 <= \$275 ;
   always @(posedge clk)
-    xoff3_4 <= \$276 ;
+    w3_2 <= \$276 ;
   always @(posedge clk)
-    w3_4 <= \$277 ;
+    xoff3_3 <= \$277 ;
   always @(posedge clk)
-    xoff3_5 <= \$278 ;
+    w3_3 <= \$278 ;
   always @(posedge clk)
-    w3_5 <= \$279 ;
+    xoff3_4 <= \$279 ;
   always @(posedge clk)
-    xoff3_6 <= \$280 ;
+    w3_4 <= \$280 ;
   always @(posedge clk)
-    w3_6 <= \$281 ;
+    xoff3_5 <= \$281 ;
   always @(posedge clk)
-    xoff3_7 <= \$282 ;
+    w3_5 <= \$282 ;
   always @(posedge clk)
-    w3_7 <= \$283 ;
+    xoff3_6 <= \$283 ;
   always @(posedge clk)
-    prod0_0 <= \$284 ;
+    w3_6 <= \$284 ;
   always @(posedge clk)
-    prod0_1 <= \$285 ;
+    xoff3_7 <= \$285 ;
   always @(posedge clk)
-    prod0_2 <= \$286 ;
+    w3_7 <= \$286 ;
   always @(posedge clk)
-    prod0_3 <= \$287 ;
+    prod0_0 <= \$287 ;
   always @(posedge clk)
-    prod0_4 <= \$288 ;
+    prod0_1 <= \$288 ;
   always @(posedge clk)
-    prod0_5 <= \$289 ;
+    prod0_2 <= \$289 ;
   always @(posedge clk)
-    prod0_6 <= \$290 ;
+    prod0_3 <= \$290 ;
   always @(posedge clk)
-    prod0_7 <= \$291 ;
+    prod0_4 <= \$291 ;
   always @(posedge clk)
-    prod1_0 <= \$292 ;
+    prod0_5 <= \$292 ;
   always @(posedge clk)
-    prod1_1 <= \$293 ;
+    prod0_6 <= \$293 ;
   always @(posedge clk)
-    prod1_2 <= \$294 ;
+    prod0_7 <= \$294 ;
   always @(posedge clk)
-    prod1_3 <= \$295 ;
+    prod1_0 <= \$295 ;
   always @(posedge clk)
-    prod1_4 <= \$296 ;
+    prod1_1 <= \$296 ;
   always @(posedge clk)
-    prod1_5 <= \$297 ;
+    prod1_2 <= \$297 ;
   always @(posedge clk)
-    prod1_6 <= \$298 ;
+    prod1_3 <= \$298 ;
   always @(posedge clk)
-    prod1_7 <= \$299 ;
+    prod1_4 <= \$299 ;
   always @(posedge clk)
-    prod2_0 <= \$300 ;
+    prod1_5 <= \$300 ;
   always @(posedge clk)
-    prod2_1 <= \$301 ;
+    prod1_6 <= \$301 ;
   always @(posedge clk)
-    prod2_2 <= \$302 ;
+    prod1_7 <= \$302 ;
   always @(posedge clk)
-    prod2_3 <= \$303 ;
+    prod2_0 <= \$303 ;
   always @(posedge clk)
-    prod2_4 <= \$304 ;
+    prod2_1 <= \$304 ;
   always @(posedge clk)
-    prod2_5 <= \$305 ;
+    prod2_2 <= \$305 ;
   always @(posedge clk)
-    prod2_6 <= \$306 ;
+    prod2_3 <= \$306 ;
   always @(posedge clk)
-    prod2_7 <= \$307 ;
+    prod2_4 <= \$307 ;
   always @(posedge clk)
-    prod3_0 <= \$308 ;
+    prod2_5 <= \$308 ;
   always @(posedge clk)
-    prod3_1 <= \$309 ;
+    prod2_6 <= \$309 ;
   always @(posedge clk)
-    prod3_2 <= \$310 ;
+    prod2_7 <= \$310 ;
   always @(posedge clk)
-    prod3_3 <= \$311 ;
+    prod3_0 <= \$311 ;
   always @(posedge clk)
-    prod3_4 <= \$312 ;
+    prod3_1 <= \$312 ;
   always @(posedge clk)
-    prod3_5 <= \$313 ;
+    prod3_2 <= \$313 ;
   always @(posedge clk)
-    prod3_6 <= \$314 ;
+    prod3_3 <= \$314 ;
   always @(posedge clk)
-    prod3_7 <= \$315 ;
+    prod3_4 <= \$315 ;
   always @(posedge clk)
-    prod0_0_r <= \$316 ;
+    prod3_5 <= \$316 ;
   always @(posedge clk)
-    prod0_1_r <= \$317 ;
+    prod3_6 <= \$317 ;
   always @(posedge clk)
-    prod0_2_r <= \$318 ;
+    prod3_7 <= \$318 ;
   always @(posedge clk)
-    prod0_3_r <= \$319 ;
+    prod0_0_r <= \$319 ;
   always @(posedge clk)
-    prod0_4_r <= \$320 ;
+    prod0_1_r <= \$320 ;
   always @(posedge clk)
-    prod0_5_r <= \$321 ;
+    prod0_2_r <= \$321 ;
   always @(posedge clk)
-    prod0_6_r <= \$322 ;
+    prod0_3_r <= \$322 ;
   always @(posedge clk)
-    prod0_7_r <= \$323 ;
+    prod0_4_r <= \$323 ;
   always @(posedge clk)
-    prod1_0_r <= \$324 ;
+    prod0_5_r <= \$324 ;
   always @(posedge clk)
-    prod1_1_r <= \$325 ;
+    prod0_6_r <= \$325 ;
   always @(posedge clk)
-    prod1_2_r <= \$326 ;
+    prod0_7_r <= \$326 ;
   always @(posedge clk)
-    prod1_3_r <= \$327 ;
+    prod1_0_r <= \$327 ;
   always @(posedge clk)
-    prod1_4_r <= \$328 ;
+    prod1_1_r <= \$328 ;
   always @(posedge clk)
-    prod1_5_r <= \$329 ;
+    prod1_2_r <= \$329 ;
   always @(posedge clk)
-    prod1_6_r <= \$330 ;
+    prod1_3_r <= \$330 ;
   always @(posedge clk)
-    prod1_7_r <= \$331 ;
+    prod1_4_r <= \$331 ;
   always @(posedge clk)
-    prod2_0_r <= \$332 ;
+    prod1_5_r <= \$332 ;
   always @(posedge clk)
-    prod2_1_r <= \$333 ;
+    prod1_6_r <= \$333 ;
   always @(posedge clk)
-    prod2_2_r <= \$334 ;
+    prod1_7_r <= \$334 ;
   always @(posedge clk)
-    prod2_3_r <= \$335 ;
+    prod2_0_r <= \$335 ;
   always @(posedge clk)
-    prod2_4_r <= \$336 ;
+    prod2_1_r <= \$336 ;
   always @(posedge clk)
-    prod2_5_r <= \$337 ;
+    prod2_2_r <= \$337 ;
   always @(posedge clk)
-    prod2_6_r <= \$338 ;
+    prod2_3_r <= \$338 ;
   always @(posedge clk)
-    prod2_7_r <= \$339 ;
+    prod2_4_r <= \$339 ;
   always @(posedge clk)
-    prod3_0_r <= \$340 ;
+    prod2_5_r <= \$340 ;
   always @(posedge clk)
-    prod3_1_r <= \$341 ;
+    prod2_6_r <= \$341 ;
   always @(posedge clk)
-    prod3_2_r <= \$342 ;
+    prod2_7_r <= \$342 ;
   always @(posedge clk)
-    prod3_3_r <= \$343 ;
+    prod3_0_r <= \$343 ;
   always @(posedge clk)
-    prod3_4_r <= \$344 ;
+    prod3_1_r <= \$344 ;
   always @(posedge clk)
-    prod3_5_r <= \$345 ;
+    prod3_2_r <= \$345 ;
   always @(posedge clk)
-    prod3_6_r <= \$346 ;
+    prod3_3_r <= \$346 ;
   always @(posedge clk)
-    prod3_7_r <= \$347 ;
+    prod3_4_r <= \$347 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$348 ;
+    prod3_5_r <= \$348 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$349 ;
+    prod3_6_r <= \$349 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$350 ;
+    prod3_7_r <= \$350 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$351 ;
+    sum0_s0_0 <= \$351 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$352 ;
+    sum0_s0_1 <= \$352 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$353 ;
+    sum0_s1_0 <= \$353 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$354 ;
+    sum1_s0_0 <= \$354 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$355 ;
+    sum1_s0_1 <= \$355 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$356 ;
+    sum1_s1_0 <= \$356 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$357 ;
+    sum2_s0_0 <= \$357 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$358 ;
+    sum2_s0_1 <= \$358 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$359 ;
+    sum2_s1_0 <= \$359 ;
   always @(posedge clk)
-    v2 <= \$360 ;
+    sum3_s0_0 <= \$360 ;
   always @(posedge clk)
-    first2 <= \$361 ;
+    sum3_s0_1 <= \$361 ;
   always @(posedge clk)
-    last2 <= \$362 ;
+    sum3_s1_0 <= \$362 ;
   always @(posedge clk)
-    nf2 <= \$363 ;
+    v2 <= \$363 ;
   always @(posedge clk)
-    v3 <= \$364 ;
+    first2 <= \$364 ;
   always @(posedge clk)
-    first3 <= \$365 ;
+    last2 <= \$365 ;
   always @(posedge clk)
-    last3 <= \$366 ;
+    nf2 <= \$366 ;
   always @(posedge clk)
-    nf3 <= \$367 ;
+    v3 <= \$367 ;
   always @(posedge clk)
-    v4 <= \$368 ;
+    first3 <= \$368 ;
   always @(posedge clk)
-    first4 <= \$369 ;
+    last3 <= \$369 ;
   always @(posedge clk)
-    last4 <= \$370 ;
+    nf3 <= \$370 ;
   always @(posedge clk)
-    nf4 <= \$371 ;
+    v4 <= \$371 ;
   always @(posedge clk)
-    v5 <= \$372 ;
+    first4 <= \$372 ;
   always @(posedge clk)
-    first5 <= \$373 ;
+    last4 <= \$373 ;
   always @(posedge clk)
-    last5 <= \$374 ;
-  always @(posedge clk)
-    nf5 <= \$375 ;
+    nf4 <= \$374 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = first5;
+    \$375  = v4;
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$376  = first4;
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$377  = last4;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = last5;
+    \$378  = nf4;
     if (rst) begin
-      \$378  = 1'h0;
+      \$378  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = nf5;
+    \$379  = v5;
     if (rst) begin
-      \$379  = 2'h0;
+      \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = v6;
+    \$380  = first5;
     if (rst) begin
       \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = first6;
+    \$381  = last5;
     if (rst) begin
       \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = last6;
+    \$382  = nf5;
     if (rst) begin
-      \$382  = 1'h0;
+      \$382  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = nf6;
+    \$383  = v6;
     if (rst) begin
-      \$383  = 2'h0;
+      \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = v7;
+    \$384  = first6;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = first7;
+    \$385  = last6;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = last7;
+    \$386  = nf6;
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = nf7;
+    \$387  = v7;
     if (rst) begin
-      \$387  = 2'h0;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = acc0;
+    \$388  = first7;
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$389  = last7;
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$390  = nf7;
+    if (rst) begin
+      \$390  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$391  = acc0;
     if (v8) begin
-      \$388  = \$9 [23:0];
-    end
-    if (rst) begin
-      \$388  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = acc1;
-    if (v8) begin
-      \$389  = \$12 [23:0];
-    end
-    if (rst) begin
-      \$389  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = acc2;
-    if (v8) begin
-      \$390  = \$15 [23:0];
-    end
-    if (rst) begin
-      \$390  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = acc3;
-    if (v8) begin
-      \$391  = \$18 [23:0];
+      \$391  = \$9 [23:0];
     end
     if (rst) begin
       \$391  = 24'h000000;
@@ -10122,56 +10139,86 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = \$130 [3:0];
+    \$392  = acc1;
+    if (v8) begin
+      \$392  = \$12 [23:0];
+    end
     if (rst) begin
-      \$392  = 4'h0;
+      \$392  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = \$signature__addr$42 ;
-    if (\$138 ) begin
-      \$393  = \$141 [3:0];
+    \$393  = acc2;
+    if (v8) begin
+      \$393  = \$15 [23:0];
     end
     if (rst) begin
-      \$393  = 4'h0;
+      \$393  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = \rport__addr$45 ;
-    if (\$145 ) begin
-      \$394  = \$148 [3:0];
+    \$394  = acc3;
+    if (v8) begin
+      \$394  = \$18 [23:0];
     end
     if (rst) begin
-      \$394  = 4'h0;
+      \$394  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = \$162 [3:0];
+    \$395  = \$130 [3:0];
     if (rst) begin
       \$395  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = o__valid;
-    if (\$164 ) begin
-      \$396  = \$167 ;
+    \$396  = \$signature__addr$42 ;
+    if (\$138 ) begin
+      \$396  = \$141 [3:0];
     end
     if (rst) begin
-      \$396  = 1'h0;
+      \$396  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = o__payload;
-    if (\$164 ) begin
-      \$397  = \$169 ;
+    \$397  = \rport__addr$45 ;
+    if (\$145 ) begin
+      \$397  = \$148 [3:0];
     end
     if (rst) begin
-      \$397  = 96'h000000000000000000000000;
+      \$397  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$398  = \$162 [3:0];
+    if (rst) begin
+      \$398  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$399  = o__valid;
+    if (\$164 ) begin
+      \$399  = \$167 ;
+    end
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$400  = o__payload;
+    if (\$164 ) begin
+      \$400  = \$169 ;
+    end
+    if (rst) begin
+      \$400  = 96'h000000000000000000000000;
     end
   end
   always @* begin
@@ -10738,9 +10785,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = t_mid;
+    \$184  = port__data;
     if (rst) begin
-      \$184  = 6'h00;
+      \$184  = 64'h0000000000000000;
     end
   end
   always @* begin
@@ -10801,1290 +10848,1276 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = t_mid;
+    \$193  = t;
     if (rst) begin
       \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = x_mid[7:0];
+    \$194  = \port__data$71 ;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = x_mid[15:8];
+    \$195  = x_mid[7:0];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = x_mid[23:16];
+    \$196  = x_mid[15:8];
     if (rst) begin
       \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = x_mid[31:24];
+    \$197  = x_mid[23:16];
     if (rst) begin
       \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = x_mid[39:32];
+    \$198  = x_mid[31:24];
     if (rst) begin
       \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = x_mid[47:40];
+    \$199  = x_mid[39:32];
     if (rst) begin
       \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = x_mid[55:48];
+    \$200  = x_mid[47:40];
     if (rst) begin
       \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = x_mid[63:56];
+    \$201  = x_mid[55:48];
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = t_mid;
+    \$202  = x_mid[63:56];
     if (rst) begin
-      \$202  = 6'h00;
+      \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = x_mid[7:0];
+    \$203  = t;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = x_mid[15:8];
+    \$204  = \port__data$81 ;
     if (rst) begin
-      \$204  = 8'h00;
+      \$204  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = x_mid[23:16];
+    \$205  = x_mid[7:0];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = x_mid[31:24];
+    \$206  = x_mid[15:8];
     if (rst) begin
       \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = x_mid[39:32];
+    \$207  = x_mid[23:16];
     if (rst) begin
       \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = x_mid[47:40];
+    \$208  = x_mid[31:24];
     if (rst) begin
       \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = x_mid[55:48];
+    \$209  = x_mid[39:32];
     if (rst) begin
       \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = x_mid[63:56];
+    \$210  = x_mid[47:40];
     if (rst) begin
       \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = t_mid;
+    \$211  = x_mid[55:48];
     if (rst) begin
-      \$211  = 6'h00;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = x_mid[7:0];
+    \$212  = x_mid[63:56];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = x_mid[15:8];
+    \$213  = t;
     if (rst) begin
-      \$213  = 8'h00;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = x_mid[23:16];
+    \$214  = \port__data$91 ;
     if (rst) begin
-      \$214  = 8'h00;
+      \$214  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = x_mid[31:24];
+    \$215  = x_mid[7:0];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = x_mid[39:32];
+    \$216  = x_mid[15:8];
     if (rst) begin
       \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = x_mid[47:40];
+    \$217  = x_mid[23:16];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = x_mid[55:48];
+    \$218  = x_mid[31:24];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = x_mid[63:56];
+    \$219  = x_mid[39:32];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = \$35 ;
+    \$220  = x_mid[47:40];
     if (rst) begin
-      \$220  = 9'h000;
+      \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = port__data[7:0];
+    \$221  = x_mid[55:48];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = \$36 ;
+    \$222  = x_mid[63:56];
     if (rst) begin
-      \$222  = 9'h000;
+      \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = port__data[15:8];
+    \$223  = \$35 ;
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = \$37 ;
+    \$224  = rom0_read[7:0];
     if (rst) begin
-      \$224  = 9'h000;
+      \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = port__data[23:16];
+    \$225  = \$36 ;
     if (rst) begin
-      \$225  = 8'h00;
+      \$225  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = \$38 ;
+    \$226  = rom0_read[15:8];
     if (rst) begin
-      \$226  = 9'h000;
+      \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = port__data[31:24];
+    \$227  = \$37 ;
     if (rst) begin
-      \$227  = 8'h00;
+      \$227  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = \$39 ;
+    \$228  = rom0_read[23:16];
     if (rst) begin
-      \$228  = 9'h000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = port__data[39:32];
+    \$229  = \$38 ;
     if (rst) begin
-      \$229  = 8'h00;
+      \$229  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = \$40 ;
+    \$230  = rom0_read[31:24];
     if (rst) begin
-      \$230  = 9'h000;
+      \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = port__data[47:40];
+    \$231  = \$39 ;
     if (rst) begin
-      \$231  = 8'h00;
+      \$231  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = \$41 ;
+    \$232  = rom0_read[39:32];
     if (rst) begin
-      \$232  = 9'h000;
+      \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = port__data[55:48];
+    \$233  = \$40 ;
     if (rst) begin
-      \$233  = 8'h00;
+      \$233  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = \$42 ;
+    \$234  = rom0_read[47:40];
     if (rst) begin
-      \$234  = 9'h000;
+      \$234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = port__data[63:56];
+    \$235  = \$41 ;
     if (rst) begin
-      \$235  = 8'h00;
+      \$235  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = \$43 ;
+    \$236  = rom0_read[55:48];
     if (rst) begin
-      \$236  = 9'h000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = \port__data$112 [7:0];
+    \$237  = \$42 ;
     if (rst) begin
-      \$237  = 8'h00;
+      \$237  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = \$44 ;
+    \$238  = rom0_read[63:56];
     if (rst) begin
-      \$238  = 9'h000;
+      \$238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = \port__data$112 [15:8];
+    \$239  = \$43 ;
     if (rst) begin
-      \$239  = 8'h00;
+      \$239  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = \$45 ;
+    \$240  = rom1_read[7:0];
     if (rst) begin
-      \$240  = 9'h000;
+      \$240  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = \port__data$112 [23:16];
+    \$241  = \$44 ;
     if (rst) begin
-      \$241  = 8'h00;
+      \$241  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = \$46 ;
+    \$242  = rom1_read[15:8];
     if (rst) begin
-      \$242  = 9'h000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = \port__data$112 [31:24];
+    \$243  = \$45 ;
     if (rst) begin
-      \$243  = 8'h00;
+      \$243  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = \$47 ;
+    \$244  = rom1_read[23:16];
     if (rst) begin
-      \$244  = 9'h000;
+      \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = \port__data$112 [39:32];
+    \$245  = \$46 ;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = \$48 ;
+    \$246  = rom1_read[31:24];
     if (rst) begin
-      \$246  = 9'h000;
+      \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = \port__data$112 [47:40];
+    \$247  = \$47 ;
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = \$49 ;
+    \$248  = rom1_read[39:32];
     if (rst) begin
-      \$248  = 9'h000;
+      \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = \port__data$112 [55:48];
+    \$249  = \$48 ;
     if (rst) begin
-      \$249  = 8'h00;
+      \$249  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = \$50 ;
+    \$250  = rom1_read[47:40];
     if (rst) begin
-      \$250  = 9'h000;
+      \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = \port__data$112 [63:56];
+    \$251  = \$49 ;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = \$51 ;
+    \$252  = rom1_read[55:48];
     if (rst) begin
-      \$252  = 9'h000;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = \port__data$129 [7:0];
+    \$253  = \$50 ;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = \$52 ;
+    \$254  = rom1_read[63:56];
     if (rst) begin
-      \$254  = 9'h000;
+      \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = \port__data$129 [15:8];
+    \$255  = \$51 ;
     if (rst) begin
-      \$255  = 8'h00;
+      \$255  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = \$53 ;
+    \$256  = rom2_read[7:0];
     if (rst) begin
-      \$256  = 9'h000;
+      \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = \port__data$129 [23:16];
+    \$257  = \$52 ;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = \$54 ;
+    \$258  = rom2_read[15:8];
     if (rst) begin
-      \$258  = 9'h000;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = \port__data$129 [31:24];
+    \$259  = \$53 ;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = \$55 ;
+    \$260  = rom2_read[23:16];
     if (rst) begin
-      \$260  = 9'h000;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = \port__data$129 [39:32];
+    \$261  = \$54 ;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = \$56 ;
+    \$262  = rom2_read[31:24];
     if (rst) begin
-      \$262  = 9'h000;
+      \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = \port__data$129 [47:40];
+    \$263  = \$55 ;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = \$57 ;
+    \$264  = rom2_read[39:32];
     if (rst) begin
-      \$264  = 9'h000;
+      \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = \port__data$129 [55:48];
+    \$265  = \$56 ;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = \$58 ;
+    \$266  = rom2_read[47:40];
     if (rst) begin
-      \$266  = 9'h000;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = \port__data$129 [63:56];
+    \$267  = \$57 ;
     if (rst) begin
-      \$267  = 8'h00;
+      \$267  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = \$59 ;
+    \$268  = rom2_read[55:48];
     if (rst) begin
-      \$268  = 9'h000;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = \port__data$146 [7:0];
+    \$269  = \$58 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = \$60 ;
+    \$270  = rom2_read[63:56];
     if (rst) begin
-      \$270  = 9'h000;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = \port__data$146 [15:8];
+    \$271  = \$59 ;
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = \$61 ;
+    \$272  = rom3_read[7:0];
     if (rst) begin
-      \$272  = 9'h000;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = \port__data$146 [23:16];
+    \$273  = \$60 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = \$62 ;
+    \$274  = rom3_read[15:8];
     if (rst) begin
-      \$274  = 9'h000;
+      \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = \port__data$146 [31:24];
+    \$275  = \$61 ;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = \$63 ;
+    \$276  = rom3_read[23:16];
     if (rst) begin
-      \$276  = 9'h000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = \port__data$146 [39:32];
+    \$277  = \$62 ;
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = \$64 ;
+    \$278  = rom3_read[31:24];
     if (rst) begin
-      \$278  = 9'h000;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = \port__data$146 [47:40];
+    \$279  = \$63 ;
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = \$65 ;
+    \$280  = rom3_read[39:32];
     if (rst) begin
-      \$280  = 9'h000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = \port__data$146 [55:48];
+    \$281  = \$64 ;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = \$66 ;
+    \$282  = rom3_read[47:40];
     if (rst) begin
-      \$282  = 9'h000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = \port__data$146 [63:56];
+    \$283  = \$65 ;
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = \$67 ;
+    \$284  = rom3_read[55:48];
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = \$68 ;
+    \$285  = \$66 ;
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = \$69 ;
+    \$286  = rom3_read[63:56];
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = \$70 ;
+    \$287  = \$67 ;
     if (rst) begin
       \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = \$71 ;
+    \$288  = \$68 ;
     if (rst) begin
       \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = \$72 ;
+    \$289  = \$69 ;
     if (rst) begin
       \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = \$73 ;
+    \$290  = \$70 ;
     if (rst) begin
       \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$74 ;
+    \$291  = \$71 ;
     if (rst) begin
       \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = \$75 ;
+    \$292  = \$72 ;
     if (rst) begin
       \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$76 ;
+    \$293  = \$73 ;
     if (rst) begin
       \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \$77 ;
+    \$294  = \$74 ;
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$78 ;
+    \$295  = \$75 ;
     if (rst) begin
       \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = \$79 ;
+    \$296  = \$76 ;
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = \$80 ;
+    \$297  = \$77 ;
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = \$81 ;
+    \$298  = \$78 ;
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = \$82 ;
+    \$299  = \$79 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = \$83 ;
+    \$300  = \$80 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = \$84 ;
+    \$301  = \$81 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = \$85 ;
+    \$302  = \$82 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = \$86 ;
+    \$303  = \$83 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = \$87 ;
+    \$304  = \$84 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = \$88 ;
+    \$305  = \$85 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \$89 ;
+    \$306  = \$86 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = \$90 ;
+    \$307  = \$87 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = \$91 ;
+    \$308  = \$88 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = \$92 ;
+    \$309  = \$89 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = \$93 ;
+    \$310  = \$90 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = \$94 ;
+    \$311  = \$91 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = \$95 ;
+    \$312  = \$92 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = \$96 ;
+    \$313  = \$93 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = \$97 ;
+    \$314  = \$94 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = \$98 ;
+    \$315  = \$95 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = prod0_0;
+    \$316  = \$96 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = prod0_1;
+    \$317  = \$97 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = prod0_2;
+    \$318  = \$98 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = prod0_3;
+    \$319  = prod0_0;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = prod0_4;
+    \$320  = prod0_1;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = prod0_5;
+    \$321  = prod0_2;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = prod0_6;
+    \$322  = prod0_3;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = prod0_7;
+    \$323  = prod0_4;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = prod1_0;
+    \$324  = prod0_5;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = prod1_1;
+    \$325  = prod0_6;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = prod1_2;
+    \$326  = prod0_7;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = prod1_3;
+    \$327  = prod1_0;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = prod1_4;
+    \$328  = prod1_1;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = prod1_5;
+    \$329  = prod1_2;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = prod1_6;
+    \$330  = prod1_3;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = prod1_7;
+    \$331  = prod1_4;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = prod2_0;
+    \$332  = prod1_5;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = prod2_1;
+    \$333  = prod1_6;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = prod2_2;
+    \$334  = prod1_7;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = prod2_3;
+    \$335  = prod2_0;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = prod2_4;
+    \$336  = prod2_1;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = prod2_5;
+    \$337  = prod2_2;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = prod2_6;
+    \$338  = prod2_3;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = prod2_7;
+    \$339  = prod2_4;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = prod3_0;
+    \$340  = prod2_5;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = prod3_1;
+    \$341  = prod2_6;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = prod3_2;
+    \$342  = prod2_7;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = prod3_3;
+    \$343  = prod3_0;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = prod3_4;
+    \$344  = prod3_1;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = prod3_5;
+    \$345  = prod3_2;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = prod3_6;
+    \$346  = prod3_3;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = prod3_7;
+    \$347  = prod3_4;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = { \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101  };
+    \$348  = prod3_5;
     if (rst) begin
-      \$348  = 24'h000000;
+      \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = { \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104  };
+    \$349  = prod3_6;
     if (rst) begin
-      \$349  = 24'h000000;
+      \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = \$105 [23:0];
+    \$350  = prod3_7;
     if (rst) begin
-      \$350  = 24'h000000;
+      \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
+    \$351  = { \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101  };
     if (rst) begin
       \$351  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
+    \$352  = { \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104  };
     if (rst) begin
       \$352  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = \$112 [23:0];
+    \$353  = \$105 [23:0];
     if (rst) begin
       \$353  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+    \$354  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
       \$354  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
+    \$355  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
     if (rst) begin
       \$355  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = \$119 [23:0];
+    \$356  = \$112 [23:0];
     if (rst) begin
       \$356  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
+    \$357  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
     if (rst) begin
       \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
+    \$358  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
     if (rst) begin
       \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = \$126 [23:0];
+    \$359  = \$119 [23:0];
     if (rst) begin
       \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = v1;
+    \$360  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = first1;
+    \$361  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
     if (rst) begin
-      \$361  = 1'h0;
+      \$361  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = last1;
+    \$362  = \$126 [23:0];
     if (rst) begin
-      \$362  = 1'h0;
+      \$362  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = nf1;
+    \$363  = v1;
     if (rst) begin
-      \$363  = 2'h0;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = v2;
+    \$364  = first1;
     if (rst) begin
       \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = first2;
+    \$365  = last1;
     if (rst) begin
       \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = last2;
+    \$366  = nf1;
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = nf2;
+    \$367  = v2;
     if (rst) begin
-      \$367  = 2'h0;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = v3;
+    \$368  = first2;
     if (rst) begin
       \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = first3;
+    \$369  = last2;
     if (rst) begin
       \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = last3;
+    \$370  = nf2;
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = nf3;
+    \$371  = v3;
     if (rst) begin
-      \$371  = 2'h0;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = v4;
+    \$372  = first3;
     if (rst) begin
       \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = first4;
+    \$373  = last3;
     if (rst) begin
       \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = last4;
+    \$374  = nf3;
     if (rst) begin
-      \$374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = nf4;
-    if (rst) begin
-      \$375  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = v5;
-    if (rst) begin
-      \$376  = 1'h0;
+      \$374  = 2'h0;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -16695,7 +16728,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] \$91 ;
   reg [31:0] \$92 ;
   reg [7:0] \$93 ;
-  reg [7:0] \$94 ;
+  reg [31:0] \$94 ;
   reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
@@ -16778,6 +16811,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
+  reg [31:0] rom0_read = 32'd0;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
@@ -16789,7 +16823,6 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
-  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -17135,9 +17168,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     x_mid <= \$92 ;
   always @(posedge clk)
-    t_mid <= \$93 ;
+    port__addr <= \$93 ;
   always @(posedge clk)
-    port__addr <= \$94 ;
+    rom0_read <= \$94 ;
   always @(posedge clk)
     x0_0 <= \$95 ;
   always @(posedge clk)
@@ -19006,9 +19039,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$94  = t_mid;
+    \$94  = port__data;
     if (rst) begin
-      \$94  = 8'h00;
+      \$94  = 32'd0;
     end
   end
   always @* begin
@@ -19048,7 +19081,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$100  = port__data[7:0];
+    \$100  = rom0_read[7:0];
     if (rst) begin
       \$100  = 8'h00;
     end
@@ -19062,7 +19095,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$102  = port__data[15:8];
+    \$102  = rom0_read[15:8];
     if (rst) begin
       \$102  = 8'h00;
     end
@@ -19076,7 +19109,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$104  = port__data[23:16];
+    \$104  = rom0_read[23:16];
     if (rst) begin
       \$104  = 8'h00;
     end
@@ -19090,7 +19123,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$106  = port__data[31:24];
+    \$106  = rom0_read[31:24];
     if (rst) begin
       \$106  = 8'h00;
     end

@@ -944,7 +944,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [2:0] \$233 ;
   reg [63:0] \$234 ;
   reg [5:0] \$235 ;
-  reg [5:0] \$236 ;
+  reg [63:0] \$236 ;
   reg [7:0] \$237 ;
   reg [7:0] \$238 ;
   reg [7:0] \$239 ;
@@ -955,7 +955,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$243 ;
   reg [7:0] \$244 ;
   reg [5:0] \$245 ;
-  reg [7:0] \$246 ;
+  reg [63:0] \$246 ;
   reg [7:0] \$247 ;
   reg [7:0] \$248 ;
   reg [7:0] \$249 ;
@@ -964,9 +964,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$251 ;
   reg [7:0] \$252 ;
   reg [7:0] \$253 ;
-  reg [5:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [7:0] \$256 ;
+  reg [7:0] \$254 ;
+  reg [5:0] \$255 ;
+  reg [63:0] \$256 ;
   reg [7:0] \$257 ;
   reg [7:0] \$258 ;
   reg [7:0] \$259 ;
@@ -974,148 +974,148 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$260 ;
   reg [7:0] \$261 ;
   reg [7:0] \$262 ;
-  reg [5:0] \$263 ;
+  reg [7:0] \$263 ;
   reg [7:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [7:0] \$266 ;
+  reg [5:0] \$265 ;
+  reg [63:0] \$266 ;
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
   reg [7:0] \$269 ;
   wire \$27 ;
   reg [7:0] \$270 ;
   reg [7:0] \$271 ;
-  reg [5:0] \$272 ;
+  reg [7:0] \$272 ;
   reg [7:0] \$273 ;
   reg [7:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [7:0] \$276 ;
+  reg [5:0] \$275 ;
+  reg [63:0] \$276 ;
   reg [7:0] \$277 ;
   reg [7:0] \$278 ;
   reg [7:0] \$279 ;
   wire \$28 ;
   reg [7:0] \$280 ;
-  reg [5:0] \$281 ;
+  reg [7:0] \$281 ;
   reg [7:0] \$282 ;
   reg [7:0] \$283 ;
   reg [7:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [7:0] \$286 ;
+  reg [5:0] \$285 ;
+  reg [63:0] \$286 ;
   reg [7:0] \$287 ;
   reg [7:0] \$288 ;
   reg [7:0] \$289 ;
   wire \$29 ;
-  reg [8:0] \$290 ;
+  reg [7:0] \$290 ;
   reg [7:0] \$291 ;
-  reg [8:0] \$292 ;
+  reg [7:0] \$292 ;
   reg [7:0] \$293 ;
-  reg [8:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [8:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [8:0] \$298 ;
-  reg [7:0] \$299 ;
+  reg [7:0] \$294 ;
+  reg [8:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [8:0] \$297 ;
+  reg [7:0] \$298 ;
+  reg [8:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  reg [8:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [8:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [8:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [8:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [8:0] \$308 ;
-  reg [7:0] \$309 ;
+  reg [7:0] \$300 ;
+  reg [8:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [8:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [8:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [8:0] \$307 ;
+  reg [7:0] \$308 ;
+  reg [8:0] \$309 ;
   wire \$31 ;
-  reg [8:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [8:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [8:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [8:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [8:0] \$318 ;
-  reg [7:0] \$319 ;
+  reg [7:0] \$310 ;
+  reg [8:0] \$311 ;
+  reg [7:0] \$312 ;
+  reg [8:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [8:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [8:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [8:0] \$319 ;
   reg [2:0] \$32 ;
-  reg [8:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [8:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [8:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [8:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [8:0] \$328 ;
-  reg [7:0] \$329 ;
+  reg [7:0] \$320 ;
+  reg [8:0] \$321 ;
+  reg [7:0] \$322 ;
+  reg [8:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [8:0] \$325 ;
+  reg [7:0] \$326 ;
+  reg [8:0] \$327 ;
+  reg [7:0] \$328 ;
+  reg [8:0] \$329 ;
   reg [2:0] \$33 ;
-  reg [8:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [8:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [8:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [8:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [8:0] \$338 ;
-  reg [7:0] \$339 ;
+  reg [7:0] \$330 ;
+  reg [8:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [8:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [8:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [8:0] \$337 ;
+  reg [7:0] \$338 ;
+  reg [8:0] \$339 ;
   reg \$34 ;
-  reg [8:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [8:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [8:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [8:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [8:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [7:0] \$340 ;
+  reg [8:0] \$341 ;
+  reg [7:0] \$342 ;
+  reg [8:0] \$343 ;
+  reg [7:0] \$344 ;
+  reg [8:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg [8:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [8:0] \$349 ;
   reg \$35 ;
-  reg [8:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [8:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [7:0] \$350 ;
+  reg [8:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [8:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [8:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [8:0] \$357 ;
+  reg [7:0] \$358 ;
+  reg [8:0] \$359 ;
   reg \$36 ;
-  reg [8:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [8:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [8:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [8:0] \$368 ;
-  reg [7:0] \$369 ;
+  reg [7:0] \$360 ;
+  reg [8:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [8:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [8:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg [8:0] \$367 ;
+  reg [7:0] \$368 ;
+  reg [8:0] \$369 ;
   wire \$37 ;
-  reg [8:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [8:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [8:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [8:0] \$376 ;
-  reg [7:0] \$377 ;
-  reg [8:0] \$378 ;
-  reg [7:0] \$379 ;
+  reg [7:0] \$370 ;
+  reg [8:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [8:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [8:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [8:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [8:0] \$379 ;
   wire [6:0] \$38 ;
-  reg [8:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [8:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [8:0] \$384 ;
-  reg [7:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [16:0] \$389 ;
+  reg [7:0] \$380 ;
+  reg [8:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [8:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [8:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [8:0] \$387 ;
+  reg [7:0] \$388 ;
+  reg [8:0] \$389 ;
   wire [6:0] \$39 ;
-  reg [16:0] \$390 ;
+  reg [7:0] \$390 ;
   reg [16:0] \$391 ;
   reg [16:0] \$392 ;
   reg [16:0] \$393 ;
@@ -1217,11 +1217,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [8:0] \$48 ;
   reg [16:0] \$480 ;
   reg [16:0] \$481 ;
-  reg [23:0] \$482 ;
-  reg [23:0] \$483 ;
-  reg [23:0] \$484 ;
-  reg [23:0] \$485 ;
-  reg [23:0] \$486 ;
+  reg [16:0] \$482 ;
+  reg [16:0] \$483 ;
+  reg [16:0] \$484 ;
+  reg [16:0] \$485 ;
+  reg [16:0] \$486 ;
   reg [23:0] \$487 ;
   reg [23:0] \$488 ;
   reg [23:0] \$489 ;
@@ -1238,50 +1238,55 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$499 ;
   wire \$5 ;
   wire [8:0] \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg \$502 ;
-  reg [2:0] \$503 ;
-  reg \$504 ;
+  reg [23:0] \$500 ;
+  reg [23:0] \$501 ;
+  reg [23:0] \$502 ;
+  reg [23:0] \$503 ;
+  reg [23:0] \$504 ;
   reg \$505 ;
   reg \$506 ;
-  reg [2:0] \$507 ;
-  reg \$508 ;
+  reg \$507 ;
+  reg [2:0] \$508 ;
   reg \$509 ;
   wire [8:0] \$51 ;
   reg \$510 ;
-  reg [2:0] \$511 ;
-  reg \$512 ;
+  reg \$511 ;
+  reg [2:0] \$512 ;
   reg \$513 ;
   reg \$514 ;
-  reg [2:0] \$515 ;
-  reg \$516 ;
+  reg \$515 ;
+  reg [2:0] \$516 ;
   reg \$517 ;
   reg \$518 ;
-  reg [2:0] \$519 ;
+  reg \$519 ;
   wire [8:0] \$52 ;
-  reg \$520 ;
+  reg [2:0] \$520 ;
   reg \$521 ;
   reg \$522 ;
-  reg [2:0] \$523 ;
-  reg \$524 ;
+  reg \$523 ;
+  reg [2:0] \$524 ;
   reg \$525 ;
   reg \$526 ;
-  reg [2:0] \$527 ;
-  reg [23:0] \$528 ;
-  reg [23:0] \$529 ;
+  reg \$527 ;
+  reg [2:0] \$528 ;
+  reg \$529 ;
   wire [8:0] \$53 ;
-  reg [23:0] \$530 ;
-  reg [23:0] \$531 ;
-  reg [23:0] \$532 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg [2:0] \$532 ;
   reg [23:0] \$533 ;
-  reg [3:0] \$534 ;
-  reg [3:0] \$535 ;
-  reg [3:0] \$536 ;
-  reg [3:0] \$537 ;
-  reg \$538 ;
-  reg [143:0] \$539 ;
+  reg [23:0] \$534 ;
+  reg [23:0] \$535 ;
+  reg [23:0] \$536 ;
+  reg [23:0] \$537 ;
+  reg [23:0] \$538 ;
+  reg [3:0] \$539 ;
   wire [8:0] \$54 ;
+  reg [3:0] \$540 ;
+  reg [3:0] \$541 ;
+  reg [3:0] \$542 ;
+  reg \$543 ;
+  reg [143:0] \$544 ;
   wire [8:0] \$55 ;
   wire [8:0] \$56 ;
   wire [8:0] \$57 ;
@@ -1419,11 +1424,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [5:0] \port__addr$23  = 6'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$138 ;
-  wire [63:0] \port__data$155 ;
-  wire [63:0] \port__data$172 ;
-  wire [63:0] \port__data$189 ;
-  wire [63:0] \port__data$206 ;
+  wire [63:0] \port__data$101 ;
+  wire [63:0] \port__data$111 ;
+  wire [63:0] \port__data$121 ;
+  wire [63:0] \port__data$81 ;
+  wire [63:0] \port__data$91 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1538,26 +1543,32 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
+  reg [63:0] rom0_read = 64'h0000000000000000;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom1_addr;
+  reg [63:0] rom1_read = 64'h0000000000000000;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom2_addr;
+  reg [63:0] rom2_read = 64'h0000000000000000;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom3_addr;
+  reg [63:0] rom3_read = 64'h0000000000000000;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom4_addr;
+  reg [63:0] rom4_read = 64'h0000000000000000;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom5_addr;
+  reg [63:0] rom5_read = 64'h0000000000000000;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   reg [3:0] \rport__addr$55  = 4'h0;
   wire [63:0] rport__data;
-  wire [143:0] \rport__data$354 ;
+  wire [143:0] \rport__data$359 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -1581,7 +1592,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum5_s0_1 = 24'h000000;
   reg [23:0] sum5_s1_0 = 24'h000000;
   reg [5:0] t = 6'h00;
-  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1868,7 +1878,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$signature__en$46 )
       queue[\$signature__addr$52 ] <= q_in;
   end
-  assign \rport__data$354  = queue[\rport__addr$55 ];
+  assign \rport__data$359  = queue[\rport__addr$55 ];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'hf8839c1edca2fc00;
@@ -2012,7 +2022,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$138  = _2_;
+  assign \port__data$81  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hf1bbf9b0d2f6e600;
@@ -2084,7 +2094,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$155  = _3_;
+  assign \port__data$91  = _3_;
   reg [63:0] rom3 [63:0];
   initial begin
     rom3[0] = 64'h16d6d7e0dadcf600;
@@ -2156,7 +2166,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _4_ <= rom3[\port__addr$19 ];
   end
-  assign \port__data$172  = _4_;
+  assign \port__data$101  = _4_;
   reg [63:0] rom4 [63:0];
   initial begin
     rom4[0] = 64'h0a1513e821110100;
@@ -2228,7 +2238,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _5_ <= rom4[\port__addr$21 ];
   end
-  assign \port__data$189  = _5_;
+  assign \port__data$111  = _5_;
   reg [63:0] rom5 [63:0];
   initial begin
     rom5[0] = 64'h004f4808d8f2fd00;
@@ -2300,429 +2310,443 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _6_ <= rom5[\port__addr$23 ];
   end
-  assign \port__data$206  = _6_;
+  assign \port__data$121  = _6_;
   always @(posedge clk)
-    w2_3 <= \$329 ;
+    xoff2_0 <= \$327 ;
   always @(posedge clk)
-    xoff2_4 <= \$330 ;
+    w2_0 <= \$328 ;
   always @(posedge clk)
-    w2_4 <= \$331 ;
+    xoff2_1 <= \$329 ;
   always @(posedge clk)
-    xoff2_5 <= \$332 ;
+    w2_1 <= \$330 ;
   always @(posedge clk)
-    w2_5 <= \$333 ;
+    xoff2_2 <= \$331 ;
   always @(posedge clk)
-    xoff2_6 <= \$334 ;
+    w2_2 <= \$332 ;
   always @(posedge clk)
-    w2_6 <= \$335 ;
+    xoff2_3 <= \$333 ;
   always @(posedge clk)
-    xoff2_7 <= \$336 ;
+    w2_3 <= \$334 ;
   always @(posedge clk)
-    w2_7 <= \$337 ;
+    xoff2_4 <= \$335 ;
   always @(posedge clk)
-    xoff3_0 <= \$338 ;
+    w2_4 <= \$336 ;
   always @(posedge clk)
-    w3_0 <= \$339 ;
+    xoff2_5 <= \$337 ;
   always @(posedge clk)
-    xoff3_1 <= \$340 ;
+    w2_5 <= \$338 ;
   always @(posedge clk)
-    w3_1 <= \$341 ;
+    xoff2_6 <= \$339 ;
   always @(posedge clk)
-    xoff3_2 <= \$342 ;
+    w2_6 <= \$340 ;
   always @(posedge clk)
-    w3_2 <= \$343 ;
+    xoff2_7 <= \$341 ;
   always @(posedge clk)
-    xoff3_3 <= \$344 ;
+    w2_7 <= \$342 ;
   always @(posedge clk)
-    w3_3 <= \$345 ;
+    xoff3_0 <= \$343 ;
   always @(posedge clk)
-    xoff3_4 <= \$346 ;
+    w3_0 <= \$344 ;
   always @(posedge clk)
-    w3_4 <= \$347 ;
+    xoff3_1 <= \$345 ;
   always @(posedge clk)
-    xoff3_5 <= \$348 ;
+    w3_1 <= \$346 ;
   always @(posedge clk)
-    w3_5 <= \$349 ;
+    xoff3_2 <= \$347 ;
   always @(posedge clk)
-    xoff3_6 <= \$350 ;
+    w3_2 <= \$348 ;
   always @(posedge clk)
-    w3_6 <= \$351 ;
+    xoff3_3 <= \$349 ;
   always @(posedge clk)
-    xoff3_7 <= \$352 ;
+    w3_3 <= \$350 ;
   always @(posedge clk)
-    w3_7 <= \$353 ;
+    xoff3_4 <= \$351 ;
   always @(posedge clk)
-    xoff4_0 <= \$354 ;
+    w3_4 <= \$352 ;
   always @(posedge clk)
-    w4_0 <= \$355 ;
+    xoff3_5 <= \$353 ;
   always @(posedge clk)
-    xoff4_1 <= \$356 ;
+    w3_5 <= \$354 ;
   always @(posedge clk)
-    w4_1 <= \$357 ;
+    xoff3_6 <= \$355 ;
   always @(posedge clk)
-    xoff4_2 <= \$358 ;
+    w3_6 <= \$356 ;
   always @(posedge clk)
-    w4_2 <= \$359 ;
+    xoff3_7 <= \$357 ;
   always @(posedge clk)
-    xoff4_3 <= \$360 ;
+    w3_7 <= \$358 ;
   always @(posedge clk)
-    w4_3 <= \$361 ;
+    xoff4_0 <= \$359 ;
   always @(posedge clk)
-    xoff4_4 <= \$362 ;
+    w4_0 <= \$360 ;
   always @(posedge clk)
-    w4_4 <= \$363 ;
+    xoff4_1 <= \$361 ;
   always @(posedge clk)
-    xoff4_5 <= \$364 ;
+    w4_1 <= \$362 ;
   always @(posedge clk)
-    w4_5 <= \$365 ;
+    xoff4_2 <= \$363 ;
   always @(posedge clk)
-    xoff4_6 <= \$366 ;
+    w4_2 <= \$364 ;
   always @(posedge clk)
-    w4_6 <= \$367 ;
+    xoff4_3 <= \$365 ;
   always @(posedge clk)
-    xoff4_7 <= \$368 ;
+    w4_3 <= \$366 ;
   always @(posedge clk)
-    w4_7 <= \$369 ;
+    xoff4_4 <= \$367 ;
   always @(posedge clk)
-    xoff5_0 <= \$370 ;
+    w4_4 <= \$368 ;
   always @(posedge clk)
-    w5_0 <= \$371 ;
+    xoff4_5 <= \$369 ;
   always @(posedge clk)
-    xoff5_1 <= \$372 ;
+    w4_5 <= \$370 ;
   always @(posedge clk)
-    w5_1 <= \$373 ;
+    xoff4_6 <= \$371 ;
   always @(posedge clk)
-    xoff5_2 <= \$374 ;
+    w4_6 <= \$372 ;
   always @(posedge clk)
-    w5_2 <= \$375 ;
+    xoff4_7 <= \$373 ;
   always @(posedge clk)
-    xoff5_3 <= \$376 ;
+    w4_7 <= \$374 ;
   always @(posedge clk)
-    w5_3 <= \$377 ;
+    xoff5_0 <= \$375 ;
   always @(posedge clk)
-    xoff5_4 <= \$378 ;
+    w5_0 <= \$376 ;
   always @(posedge clk)
-    w5_4 <= \$379 ;
+    xoff5_1 <= \$377 ;
   always @(posedge clk)
-    xoff5_5 <= \$380 ;
+    w5_1 <= \$378 ;
   always @(posedge clk)
-    w5_5 <= \$381 ;
+    xoff5_2 <= \$379 ;
   always @(posedge clk)
-    xoff5_6 <= \$382 ;
+    w5_2 <= \$380 ;
   always @(posedge clk)
-    w5_6 <= \$383 ;
+    xoff5_3 <= \$381 ;
   always @(posedge clk)
-    xoff5_7 <= \$384 ;
+    w5_3 <= \$382 ;
   always @(posedge clk)
-    w5_7 <= \$385 ;
+    xoff5_4 <= \$383 ;
   always @(posedge clk)
-    prod0_0 <= \$386 ;
+    w5_4 <= \$384 ;
   always @(posedge clk)
-    prod0_1 <= \$387 ;
+    xoff5_5 <= \$385 ;
   always @(posedge clk)
-    prod0_2 <= \$388 ;
+    w5_5 <= \$386 ;
   always @(posedge clk)
-    prod0_3 <= \$389 ;
+    xoff5_6 <= \$387 ;
   always @(posedge clk)
-    prod0_4 <= \$390 ;
+    w5_6 <= \$388 ;
   always @(posedge clk)
-    prod0_5 <= \$391 ;
+    xoff5_7 <= \$389 ;
   always @(posedge clk)
-    prod0_6 <= \$392 ;
+    w5_7 <= \$390 ;
   always @(posedge clk)
-    prod0_7 <= \$393 ;
+    prod0_0 <= \$391 ;
   always @(posedge clk)
-    prod1_0 <= \$394 ;
+    prod0_1 <= \$392 ;
   always @(posedge clk)
-    prod1_1 <= \$395 ;
+    prod0_2 <= \$393 ;
   always @(posedge clk)
-    prod1_2 <= \$396 ;
+    prod0_3 <= \$394 ;
   always @(posedge clk)
-    prod1_3 <= \$397 ;
+    prod0_4 <= \$395 ;
   always @(posedge clk)
-    prod1_4 <= \$398 ;
+    prod0_5 <= \$396 ;
   always @(posedge clk)
-    prod1_5 <= \$399 ;
+    prod0_6 <= \$397 ;
   always @(posedge clk)
-    prod1_6 <= \$400 ;
+    prod0_7 <= \$398 ;
   always @(posedge clk)
-    prod1_7 <= \$401 ;
+    prod1_0 <= \$399 ;
   always @(posedge clk)
-    prod2_0 <= \$402 ;
+    prod1_1 <= \$400 ;
   always @(posedge clk)
-    prod2_1 <= \$403 ;
+    prod1_2 <= \$401 ;
   always @(posedge clk)
-    prod2_2 <= \$404 ;
+    prod1_3 <= \$402 ;
   always @(posedge clk)
-    prod2_3 <= \$405 ;
+    prod1_4 <= \$403 ;
   always @(posedge clk)
-    prod2_4 <= \$406 ;
+    prod1_5 <= \$404 ;
   always @(posedge clk)
-    prod2_5 <= \$407 ;
+    prod1_6 <= \$405 ;
   always @(posedge clk)
-    prod2_6 <= \$408 ;
+    prod1_7 <= \$406 ;
   always @(posedge clk)
-    prod2_7 <= \$409 ;
+    prod2_0 <= \$407 ;
   always @(posedge clk)
-    prod3_0 <= \$410 ;
+    prod2_1 <= \$408 ;
   always @(posedge clk)
-    prod3_1 <= \$411 ;
+    prod2_2 <= \$409 ;
   always @(posedge clk)
-    prod3_2 <= \$412 ;
+    prod2_3 <= \$410 ;
   always @(posedge clk)
-    prod3_3 <= \$413 ;
+    prod2_4 <= \$411 ;
   always @(posedge clk)
-    prod3_4 <= \$414 ;
+    prod2_5 <= \$412 ;
   always @(posedge clk)
-    prod3_5 <= \$415 ;
+    prod2_6 <= \$413 ;
   always @(posedge clk)
-    prod3_6 <= \$416 ;
+    prod2_7 <= \$414 ;
   always @(posedge clk)
-    prod3_7 <= \$417 ;
+    prod3_0 <= \$415 ;
   always @(posedge clk)
-    prod4_0 <= \$418 ;
+    prod3_1 <= \$416 ;
   always @(posedge clk)
-    prod4_1 <= \$419 ;
+    prod3_2 <= \$417 ;
   always @(posedge clk)
-    prod4_2 <= \$420 ;
+    prod3_3 <= \$418 ;
   always @(posedge clk)
-    prod4_3 <= \$421 ;
+    prod3_4 <= \$419 ;
   always @(posedge clk)
-    prod4_4 <= \$422 ;
+    prod3_5 <= \$420 ;
   always @(posedge clk)
-    prod4_5 <= \$423 ;
+    prod3_6 <= \$421 ;
   always @(posedge clk)
-    prod4_6 <= \$424 ;
+    prod3_7 <= \$422 ;
   always @(posedge clk)
-    prod4_7 <= \$425 ;
+    prod4_0 <= \$423 ;
   always @(posedge clk)
-    prod5_0 <= \$426 ;
+    prod4_1 <= \$424 ;
   always @(posedge clk)
-    prod5_1 <= \$427 ;
+    prod4_2 <= \$425 ;
   always @(posedge clk)
-    prod5_2 <= \$428 ;
+    prod4_3 <= \$426 ;
   always @(posedge clk)
-    prod5_3 <= \$429 ;
+    prod4_4 <= \$427 ;
   always @(posedge clk)
-    prod5_4 <= \$430 ;
+    prod4_5 <= \$428 ;
   always @(posedge clk)
-    prod5_5 <= \$431 ;
+    prod4_6 <= \$429 ;
   always @(posedge clk)
-    prod5_6 <= \$432 ;
+    prod4_7 <= \$430 ;
   always @(posedge clk)
-    prod5_7 <= \$433 ;
+    prod5_0 <= \$431 ;
   always @(posedge clk)
-    prod0_0_r <= \$434 ;
+    prod5_1 <= \$432 ;
   always @(posedge clk)
-    prod0_1_r <= \$435 ;
+    prod5_2 <= \$433 ;
   always @(posedge clk)
-    prod0_2_r <= \$436 ;
+    prod5_3 <= \$434 ;
   always @(posedge clk)
-    prod0_3_r <= \$437 ;
+    prod5_4 <= \$435 ;
   always @(posedge clk)
-    prod0_4_r <= \$438 ;
+    prod5_5 <= \$436 ;
   always @(posedge clk)
-    prod0_5_r <= \$439 ;
+    prod5_6 <= \$437 ;
   always @(posedge clk)
-    prod0_6_r <= \$440 ;
+    prod5_7 <= \$438 ;
   always @(posedge clk)
-    prod0_7_r <= \$441 ;
+    prod0_0_r <= \$439 ;
   always @(posedge clk)
-    prod1_0_r <= \$442 ;
+    prod0_1_r <= \$440 ;
   always @(posedge clk)
-    prod1_1_r <= \$443 ;
+    prod0_2_r <= \$441 ;
   always @(posedge clk)
-    prod1_2_r <= \$444 ;
+    prod0_3_r <= \$442 ;
   always @(posedge clk)
-    prod1_3_r <= \$445 ;
+    prod0_4_r <= \$443 ;
   always @(posedge clk)
-    prod1_4_r <= \$446 ;
+    prod0_5_r <= \$444 ;
   always @(posedge clk)
-    prod1_5_r <= \$447 ;
+    prod0_6_r <= \$445 ;
   always @(posedge clk)
-    prod1_6_r <= \$448 ;
+    prod0_7_r <= \$446 ;
   always @(posedge clk)
-    prod1_7_r <= \$449 ;
+    prod1_0_r <= \$447 ;
   always @(posedge clk)
-    prod2_0_r <= \$450 ;
+    prod1_1_r <= \$448 ;
   always @(posedge clk)
-    prod2_1_r <= \$451 ;
+    prod1_2_r <= \$449 ;
   always @(posedge clk)
-    prod2_2_r <= \$452 ;
+    prod1_3_r <= \$450 ;
   always @(posedge clk)
-    prod2_3_r <= \$453 ;
+    prod1_4_r <= \$451 ;
   always @(posedge clk)
-    prod2_4_r <= \$454 ;
+    prod1_5_r <= \$452 ;
   always @(posedge clk)
-    prod2_5_r <= \$455 ;
+    prod1_6_r <= \$453 ;
   always @(posedge clk)
-    prod2_6_r <= \$456 ;
+    prod1_7_r <= \$454 ;
   always @(posedge clk)
-    prod2_7_r <= \$457 ;
+    prod2_0_r <= \$455 ;
   always @(posedge clk)
-    prod3_0_r <= \$458 ;
+    prod2_1_r <= \$456 ;
   always @(posedge clk)
-    prod3_1_r <= \$459 ;
+    prod2_2_r <= \$457 ;
   always @(posedge clk)
-    prod3_2_r <= \$460 ;
+    prod2_3_r <= \$458 ;
   always @(posedge clk)
-    prod3_3_r <= \$461 ;
+    prod2_4_r <= \$459 ;
   always @(posedge clk)
-    prod3_4_r <= \$462 ;
+    prod2_5_r <= \$460 ;
   always @(posedge clk)
-    prod3_5_r <= \$463 ;
+    prod2_6_r <= \$461 ;
   always @(posedge clk)
-    prod3_6_r <= \$464 ;
+    prod2_7_r <= \$462 ;
   always @(posedge clk)
-    prod3_7_r <= \$465 ;
+    prod3_0_r <= \$463 ;
   always @(posedge clk)
-    prod4_0_r <= \$466 ;
+    prod3_1_r <= \$464 ;
   always @(posedge clk)
-    prod4_1_r <= \$467 ;
+    prod3_2_r <= \$465 ;
   always @(posedge clk)
-    prod4_2_r <= \$468 ;
+    prod3_3_r <= \$466 ;
   always @(posedge clk)
-    prod4_3_r <= \$469 ;
+    prod3_4_r <= \$467 ;
   always @(posedge clk)
-    prod4_4_r <= \$470 ;
+    prod3_5_r <= \$468 ;
   always @(posedge clk)
-    prod4_5_r <= \$471 ;
+    prod3_6_r <= \$469 ;
   always @(posedge clk)
-    prod4_6_r <= \$472 ;
+    prod3_7_r <= \$470 ;
   always @(posedge clk)
-    prod4_7_r <= \$473 ;
+    prod4_0_r <= \$471 ;
   always @(posedge clk)
-    prod5_0_r <= \$474 ;
+    prod4_1_r <= \$472 ;
   always @(posedge clk)
-    prod5_1_r <= \$475 ;
+    prod4_2_r <= \$473 ;
   always @(posedge clk)
-    prod5_2_r <= \$476 ;
+    prod4_3_r <= \$474 ;
   always @(posedge clk)
-    prod5_3_r <= \$477 ;
+    prod4_4_r <= \$475 ;
   always @(posedge clk)
-    prod5_4_r <= \$478 ;
+    prod4_5_r <= \$476 ;
   always @(posedge clk)
-    prod5_5_r <= \$479 ;
+    prod4_6_r <= \$477 ;
   always @(posedge clk)
-    prod5_6_r <= \$480 ;
+    prod4_7_r <= \$478 ;
   always @(posedge clk)
-    prod5_7_r <= \$481 ;
+    prod5_0_r <= \$479 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$482 ;
+    prod5_1_r <= \$480 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$483 ;
+    prod5_2_r <= \$481 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$484 ;
+    prod5_3_r <= \$482 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$485 ;
+    prod5_4_r <= \$483 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$486 ;
+    prod5_5_r <= \$484 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$487 ;
+    prod5_6_r <= \$485 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$488 ;
+    prod5_7_r <= \$486 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$489 ;
+    sum0_s0_0 <= \$487 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$490 ;
+    sum0_s0_1 <= \$488 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$491 ;
+    sum0_s1_0 <= \$489 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$492 ;
+    sum1_s0_0 <= \$490 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$493 ;
+    sum1_s0_1 <= \$491 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$494 ;
+    sum1_s1_0 <= \$492 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$495 ;
+    sum2_s0_0 <= \$493 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$496 ;
+    sum2_s0_1 <= \$494 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$497 ;
+    sum2_s1_0 <= \$495 ;
   always @(posedge clk)
-    sum5_s0_1 <= \$498 ;
+    sum3_s0_0 <= \$496 ;
   always @(posedge clk)
-    sum5_s1_0 <= \$499 ;
+    sum3_s0_1 <= \$497 ;
   always @(posedge clk)
-    v2 <= \$500 ;
+    sum3_s1_0 <= \$498 ;
   always @(posedge clk)
-    first2 <= \$501 ;
+    sum4_s0_0 <= \$499 ;
   always @(posedge clk)
-    last2 <= \$502 ;
+    sum4_s0_1 <= \$500 ;
   always @(posedge clk)
-    nf2 <= \$503 ;
+    sum4_s1_0 <= \$501 ;
   always @(posedge clk)
-    v3 <= \$504 ;
+    sum5_s0_0 <= \$502 ;
   always @(posedge clk)
-    first3 <= \$505 ;
+    sum5_s0_1 <= \$503 ;
   always @(posedge clk)
-    last3 <= \$506 ;
+    sum5_s1_0 <= \$504 ;
   always @(posedge clk)
-    nf3 <= \$507 ;
+    v2 <= \$505 ;
   always @(posedge clk)
-    v4 <= \$508 ;
+    first2 <= \$506 ;
   always @(posedge clk)
-    first4 <= \$509 ;
+    last2 <= \$507 ;
   always @(posedge clk)
-    last4 <= \$510 ;
+    nf2 <= \$508 ;
   always @(posedge clk)
-    nf4 <= \$511 ;
+    v3 <= \$509 ;
   always @(posedge clk)
-    v5 <= \$512 ;
+    first3 <= \$510 ;
   always @(posedge clk)
-    first5 <= \$513 ;
+    last3 <= \$511 ;
   always @(posedge clk)
-    last5 <= \$514 ;
+    nf3 <= \$512 ;
   always @(posedge clk)
-    nf5 <= \$515 ;
+    v4 <= \$513 ;
   always @(posedge clk)
-    v6 <= \$516 ;
+    first4 <= \$514 ;
   always @(posedge clk)
-    first6 <= \$517 ;
+    last4 <= \$515 ;
   always @(posedge clk)
-    last6 <= \$518 ;
+    nf4 <= \$516 ;
   always @(posedge clk)
-    nf6 <= \$519 ;
+    v5 <= \$517 ;
   always @(posedge clk)
-    v7 <= \$520 ;
+    first5 <= \$518 ;
   always @(posedge clk)
-    first7 <= \$521 ;
+    last5 <= \$519 ;
   always @(posedge clk)
-    last7 <= \$522 ;
+    nf5 <= \$520 ;
   always @(posedge clk)
-    nf7 <= \$523 ;
+    v6 <= \$521 ;
   always @(posedge clk)
-    v8 <= \$524 ;
+    first6 <= \$522 ;
   always @(posedge clk)
-    first8 <= \$525 ;
+    last6 <= \$523 ;
   always @(posedge clk)
-    last8 <= \$526 ;
+    nf6 <= \$524 ;
   always @(posedge clk)
-    nf8 <= \$527 ;
+    v7 <= \$525 ;
   always @(posedge clk)
-    acc0 <= \$528 ;
+    first7 <= \$526 ;
   always @(posedge clk)
-    acc1 <= \$529 ;
+    last7 <= \$527 ;
   always @(posedge clk)
-    acc2 <= \$530 ;
+    nf7 <= \$528 ;
   always @(posedge clk)
-    acc3 <= \$531 ;
+    v8 <= \$529 ;
   always @(posedge clk)
-    acc4 <= \$532 ;
+    first8 <= \$530 ;
   always @(posedge clk)
-    acc5 <= \$533 ;
+    last8 <= \$531 ;
   always @(posedge clk)
-    q_owed <= \$534 ;
+    nf8 <= \$532 ;
   always @(posedge clk)
-    \$signature__addr$52  <= \$535 ;
+    acc0 <= \$533 ;
   always @(posedge clk)
-    \rport__addr$55  <= \$536 ;
+    acc1 <= \$534 ;
   always @(posedge clk)
-    q_stored <= \$537 ;
+    acc2 <= \$535 ;
   always @(posedge clk)
-    o__valid <= \$538 ;
+    acc3 <= \$536 ;
   always @(posedge clk)
-    o__payload <= \$539 ;
+    acc4 <= \$537 ;
+  always @(posedge clk)
+    acc5 <= \$538 ;
+  always @(posedge clk)
+    q_owed <= \$539 ;
+  always @(posedge clk)
+    \$signature__addr$52  <= \$540 ;
+  always @(posedge clk)
+    \rport__addr$55  <= \$541 ;
+  always @(posedge clk)
+    q_stored <= \$542 ;
+  always @(posedge clk)
+    o__valid <= \$543 ;
+  always @(posedge clk)
+    o__payload <= \$544 ;
   assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -2937,7 +2961,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$218  = v8 & last8;
   assign \$219  = \$217  | \$218 ;
   assign \$220  = | q_stored;
-  assign \$221  = \$220  ? \rport__data$354  : q_in;
+  assign \$221  = \$220  ? \rport__data$359  : q_in;
   always @(posedge clk)
     nf_t <= \$222 ;
   always @(posedge clk)
@@ -2965,9 +2989,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk)
     x_mid <= \$234 ;
   always @(posedge clk)
-    t_mid <= \$235 ;
+    port__addr <= \$235 ;
   always @(posedge clk)
-    port__addr <= \$236 ;
+    rom0_read <= \$236 ;
   always @(posedge clk)
     x0_0 <= \$237 ;
   always @(posedge clk)
@@ -2987,1612 +3011,1614 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk)
     \port__addr$15  <= \$245 ;
   always @(posedge clk)
-    x1_0 <= \$246 ;
+    rom1_read <= \$246 ;
   always @(posedge clk)
-    x1_1 <= \$247 ;
+    x1_0 <= \$247 ;
   always @(posedge clk)
-    x1_2 <= \$248 ;
+    x1_1 <= \$248 ;
   always @(posedge clk)
-    x1_3 <= \$249 ;
+    x1_2 <= \$249 ;
   always @(posedge clk)
-    x1_4 <= \$250 ;
+    x1_3 <= \$250 ;
   always @(posedge clk)
-    x1_5 <= \$251 ;
+    x1_4 <= \$251 ;
   always @(posedge clk)
-    x1_6 <= \$252 ;
+    x1_5 <= \$252 ;
   always @(posedge clk)
-    x1_7 <= \$253 ;
+    x1_6 <= \$253 ;
   always @(posedge clk)
-    \port__addr$17  <= \$254 ;
+    x1_7 <= \$254 ;
   always @(posedge clk)
-    x2_0 <= \$255 ;
+    \port__addr$17  <= \$255 ;
   always @(posedge clk)
-    x2_1 <= \$256 ;
+    rom2_read <= \$256 ;
   always @(posedge clk)
-    x2_2 <= \$257 ;
+    x2_0 <= \$257 ;
   always @(posedge clk)
-    x2_3 <= \$258 ;
+    x2_1 <= \$258 ;
   always @(posedge clk)
-    x2_4 <= \$259 ;
+    x2_2 <= \$259 ;
   always @(posedge clk)
-    x2_5 <= \$260 ;
+    x2_3 <= \$260 ;
   always @(posedge clk)
-    x2_6 <= \$261 ;
+    x2_4 <= \$261 ;
   always @(posedge clk)
-    x2_7 <= \$262 ;
+    x2_5 <= \$262 ;
   always @(posedge clk)
-    \port__addr$19  <= \$263 ;
+    x2_6 <= \$263 ;
   always @(posedge clk)
-    x3_0 <= \$264 ;
+    x2_7 <= \$264 ;
   always @(posedge clk)
-    x3_1 <= \$265 ;
+    \port__addr$19  <= \$265 ;
   always @(posedge clk)
-    x3_2 <= \$266 ;
+    rom3_read <= \$266 ;
   always @(posedge clk)
-    x3_3 <= \$267 ;
+    x3_0 <= \$267 ;
   always @(posedge clk)
-    x3_4 <= \$268 ;
+    x3_1 <= \$268 ;
   always @(posedge clk)
-    x3_5 <= \$269 ;
+    x3_2 <= \$269 ;
   always @(posedge clk)
-    x3_6 <= \$270 ;
+    x3_3 <= \$270 ;
   always @(posedge clk)
-    x3_7 <= \$271 ;
+    x3_4 <= \$271 ;
   always @(posedge clk)
-    \port__addr$21  <= \$272 ;
+    x3_5 <= \$272 ;
   always @(posedge clk)
-    x4_0 <= \$273 ;
+    x3_6 <= \$273 ;
   always @(posedge clk)
-    x4_1 <= \$274 ;
+    x3_7 <= \$274 ;
   always @(posedge clk)
-    x4_2 <= \$275 ;
+    \port__addr$21  <= \$275 ;
   always @(posedge clk)
-    x4_3 <= \$276 ;
+    rom4_read <= \$276 ;
   always @(posedge clk)
-    x4_4 <= \$277 ;
+    x4_0 <= \$277 ;
   always @(posedge clk)
-    x4_5 <= \$278 ;
+    x4_1 <= \$278 ;
   always @(posedge clk)
-    x4_6 <= \$279 ;
+    x4_2 <= \$279 ;
   always @(posedge clk)
-    x4_7 <= \$280 ;
+    x4_3 <= \$280 ;
   always @(posedge clk)
-    \port__addr$23  <= \$281 ;
+    x4_4 <= \$281 ;
   always @(posedge clk)
-    x5_0 <= \$282 ;
+    x4_5 <= \$282 ;
   always @(posedge clk)
-    x5_1 <= \$283 ;
+    x4_6 <= \$283 ;
   always @(posedge clk)
-    x5_2 <= \$284 ;
+    x4_7 <= \$284 ;
   always @(posedge clk)
-    x5_3 <= \$285 ;
+    \port__addr$23  <= \$285 ;
   always @(posedge clk)
-    x5_4 <= \$286 ;
+    rom5_read <= \$286 ;
   always @(posedge clk)
-    x5_5 <= \$287 ;
+    x5_0 <= \$287 ;
   always @(posedge clk)
-    x5_6 <= \$288 ;
+    x5_1 <= \$288 ;
   always @(posedge clk)
-    x5_7 <= \$289 ;
+    x5_2 <= \$289 ;
   always @(posedge clk)
-    xoff0_0 <= \$290 ;
+    x5_3 <= \$290 ;
   always @(posedge clk)
-    w0_0 <= \$291 ;
+    x5_4 <= \$291 ;
   always @(posedge clk)
-    xoff0_1 <= \$292 ;
+    x5_5 <= \$292 ;
   always @(posedge clk)
-    w0_1 <= \$293 ;
+    x5_6 <= \$293 ;
   always @(posedge clk)
-    xoff0_2 <= \$294 ;
+    x5_7 <= \$294 ;
   always @(posedge clk)
-    w0_2 <= \$295 ;
+    xoff0_0 <= \$295 ;
   always @(posedge clk)
-    xoff0_3 <= \$296 ;
+    w0_0 <= \$296 ;
   always @(posedge clk)
-    w0_3 <= \$297 ;
+    xoff0_1 <= \$297 ;
   always @(posedge clk)
-    xoff0_4 <= \$298 ;
+    w0_1 <= \$298 ;
   always @(posedge clk)
-    w0_4 <= \$299 ;
+    xoff0_2 <= \$299 ;
   always @(posedge clk)
-    xoff0_5 <= \$300 ;
+    w0_2 <= \$300 ;
   always @(posedge clk)
-    w0_5 <= \$301 ;
+    xoff0_3 <= \$301 ;
   always @(posedge clk)
-    xoff0_6 <= \$302 ;
+    w0_3 <= \$302 ;
   always @(posedge clk)
-    w0_6 <= \$303 ;
+    xoff0_4 <= \$303 ;
   always @(posedge clk)
-    xoff0_7 <= \$304 ;
+    w0_4 <= \$304 ;
   always @(posedge clk)
-    w0_7 <= \$305 ;
+    xoff0_5 <= \$305 ;
   always @(posedge clk)
-    xoff1_0 <= \$306 ;
+    w0_5 <= \$306 ;
   always @(posedge clk)
-    w1_0 <= \$307 ;
+    xoff0_6 <= \$307 ;
   always @(posedge clk)
-    xoff1_1 <= \$308 ;
+    w0_6 <= \$308 ;
   always @(posedge clk)
-    w1_1 <= \$309 ;
+    xoff0_7 <= \$309 ;
   always @(posedge clk)
-    xoff1_2 <= \$310 ;
+    w0_7 <= \$310 ;
   always @(posedge clk)
-    w1_2 <= \$311 ;
+    xoff1_0 <= \$311 ;
   always @(posedge clk)
-    xoff1_3 <= \$312 ;
+    w1_0 <= \$312 ;
   always @(posedge clk)
-    w1_3 <= \$313 ;
+    xoff1_1 <= \$313 ;
   always @(posedge clk)
-    xoff1_4 <= \$314 ;
+    w1_1 <= \$314 ;
   always @(posedge clk)
-    w1_4 <= \$315 ;
+    xoff1_2 <= \$315 ;
   always @(posedge clk)
-    xoff1_5 <= \$316 ;
+    w1_2 <= \$316 ;
   always @(posedge clk)
-    w1_5 <= \$317 ;
+    xoff1_3 <= \$317 ;
   always @(posedge clk)
-    xoff1_6 <= \$318 ;
+    w1_3 <= \$318 ;
   always @(posedge clk)
-    w1_6 <= \$319 ;
+    xoff1_4 <= \$319 ;
   always @(posedge clk)
-    xoff1_7 <= \$320 ;
+    w1_4 <= \$320 ;
   always @(posedge clk)
-    w1_7 <= \$321 ;
+    xoff1_5 <= \$321 ;
   always @(posedge clk)
-    xoff2_0 <= \$322 ;
+    w1_5 <= \$322 ;
   always @(posedge clk)
-    w2_0 <= \$323 ;
+    xoff1_6 <= \$323 ;
   always @(posedge clk)
-    xoff2_1 <= \$324 ;
+    w1_6 <= \$324 ;
   always @(posedge clk)
-    w2_1 <= \$325 ;
+    xoff1_7 <= \$325 ;
   always @(posedge clk)
-    xoff2_2 <= \$326 ;
-  always @(posedge clk)
-    w2_2 <= \$327 ;
-  always @(posedge clk)
-    xoff2_3 <= \$328 ;
+    w1_7 <= \$326 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = \$61 ;
+    \$327  = \$57 ;
     if (rst) begin
-      \$330  = 9'h000;
+      \$327  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = \port__data$155 [39:32];
+    \$328  = rom2_read[7:0];
     if (rst) begin
-      \$331  = 8'h00;
+      \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = \$62 ;
+    \$329  = \$58 ;
     if (rst) begin
-      \$332  = 9'h000;
+      \$329  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = \port__data$155 [47:40];
+    \$330  = rom2_read[15:8];
     if (rst) begin
-      \$333  = 8'h00;
+      \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = \$63 ;
+    \$331  = \$59 ;
     if (rst) begin
-      \$334  = 9'h000;
+      \$331  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = \port__data$155 [55:48];
+    \$332  = rom2_read[23:16];
     if (rst) begin
-      \$335  = 8'h00;
+      \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = \$64 ;
+    \$333  = \$60 ;
     if (rst) begin
-      \$336  = 9'h000;
+      \$333  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = \port__data$155 [63:56];
+    \$334  = rom2_read[31:24];
     if (rst) begin
-      \$337  = 8'h00;
+      \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = \$65 ;
+    \$335  = \$61 ;
     if (rst) begin
-      \$338  = 9'h000;
+      \$335  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = \port__data$172 [7:0];
+    \$336  = rom2_read[39:32];
     if (rst) begin
-      \$339  = 8'h00;
+      \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = \$66 ;
+    \$337  = \$62 ;
     if (rst) begin
-      \$340  = 9'h000;
+      \$337  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = \port__data$172 [15:8];
+    \$338  = rom2_read[47:40];
     if (rst) begin
-      \$341  = 8'h00;
+      \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = \$67 ;
+    \$339  = \$63 ;
     if (rst) begin
-      \$342  = 9'h000;
+      \$339  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = \port__data$172 [23:16];
+    \$340  = rom2_read[55:48];
     if (rst) begin
-      \$343  = 8'h00;
+      \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = \$68 ;
+    \$341  = \$64 ;
     if (rst) begin
-      \$344  = 9'h000;
+      \$341  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = \port__data$172 [31:24];
+    \$342  = rom2_read[63:56];
     if (rst) begin
-      \$345  = 8'h00;
+      \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = \$69 ;
+    \$343  = \$65 ;
     if (rst) begin
-      \$346  = 9'h000;
+      \$343  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = \port__data$172 [39:32];
+    \$344  = rom3_read[7:0];
     if (rst) begin
-      \$347  = 8'h00;
+      \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = \$70 ;
+    \$345  = \$66 ;
     if (rst) begin
-      \$348  = 9'h000;
+      \$345  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = \port__data$172 [47:40];
+    \$346  = rom3_read[15:8];
     if (rst) begin
-      \$349  = 8'h00;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = \$71 ;
+    \$347  = \$67 ;
     if (rst) begin
-      \$350  = 9'h000;
+      \$347  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = \port__data$172 [55:48];
+    \$348  = rom3_read[23:16];
     if (rst) begin
-      \$351  = 8'h00;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = \$72 ;
+    \$349  = \$68 ;
     if (rst) begin
-      \$352  = 9'h000;
+      \$349  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = \port__data$172 [63:56];
+    \$350  = rom3_read[31:24];
     if (rst) begin
-      \$353  = 8'h00;
+      \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = \$73 ;
+    \$351  = \$69 ;
     if (rst) begin
-      \$354  = 9'h000;
+      \$351  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = \port__data$189 [7:0];
+    \$352  = rom3_read[39:32];
     if (rst) begin
-      \$355  = 8'h00;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = \$74 ;
+    \$353  = \$70 ;
     if (rst) begin
-      \$356  = 9'h000;
+      \$353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = \port__data$189 [15:8];
+    \$354  = rom3_read[47:40];
     if (rst) begin
-      \$357  = 8'h00;
+      \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = \$75 ;
+    \$355  = \$71 ;
     if (rst) begin
-      \$358  = 9'h000;
+      \$355  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = \port__data$189 [23:16];
+    \$356  = rom3_read[55:48];
     if (rst) begin
-      \$359  = 8'h00;
+      \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = \$76 ;
+    \$357  = \$72 ;
     if (rst) begin
-      \$360  = 9'h000;
+      \$357  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = \port__data$189 [31:24];
+    \$358  = rom3_read[63:56];
     if (rst) begin
-      \$361  = 8'h00;
+      \$358  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = \$77 ;
+    \$359  = \$73 ;
     if (rst) begin
-      \$362  = 9'h000;
+      \$359  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = \port__data$189 [39:32];
+    \$360  = rom4_read[7:0];
     if (rst) begin
-      \$363  = 8'h00;
+      \$360  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = \$78 ;
+    \$361  = \$74 ;
     if (rst) begin
-      \$364  = 9'h000;
+      \$361  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = \port__data$189 [47:40];
+    \$362  = rom4_read[15:8];
     if (rst) begin
-      \$365  = 8'h00;
+      \$362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = \$79 ;
+    \$363  = \$75 ;
     if (rst) begin
-      \$366  = 9'h000;
+      \$363  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = \port__data$189 [55:48];
+    \$364  = rom4_read[23:16];
     if (rst) begin
-      \$367  = 8'h00;
+      \$364  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = \$80 ;
+    \$365  = \$76 ;
     if (rst) begin
-      \$368  = 9'h000;
+      \$365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = \port__data$189 [63:56];
+    \$366  = rom4_read[31:24];
     if (rst) begin
-      \$369  = 8'h00;
+      \$366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = \$81 ;
+    \$367  = \$77 ;
     if (rst) begin
-      \$370  = 9'h000;
+      \$367  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = \port__data$206 [7:0];
+    \$368  = rom4_read[39:32];
     if (rst) begin
-      \$371  = 8'h00;
+      \$368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = \$82 ;
+    \$369  = \$78 ;
     if (rst) begin
-      \$372  = 9'h000;
+      \$369  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = \port__data$206 [15:8];
+    \$370  = rom4_read[47:40];
     if (rst) begin
-      \$373  = 8'h00;
+      \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = \$83 ;
+    \$371  = \$79 ;
     if (rst) begin
-      \$374  = 9'h000;
+      \$371  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = \port__data$206 [23:16];
+    \$372  = rom4_read[55:48];
     if (rst) begin
-      \$375  = 8'h00;
+      \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = \$84 ;
+    \$373  = \$80 ;
     if (rst) begin
-      \$376  = 9'h000;
+      \$373  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = \port__data$206 [31:24];
+    \$374  = rom4_read[63:56];
     if (rst) begin
-      \$377  = 8'h00;
+      \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = \$85 ;
+    \$375  = \$81 ;
     if (rst) begin
-      \$378  = 9'h000;
+      \$375  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = \port__data$206 [39:32];
+    \$376  = rom5_read[7:0];
     if (rst) begin
-      \$379  = 8'h00;
+      \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = \$86 ;
+    \$377  = \$82 ;
     if (rst) begin
-      \$380  = 9'h000;
+      \$377  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = \port__data$206 [47:40];
+    \$378  = rom5_read[15:8];
     if (rst) begin
-      \$381  = 8'h00;
+      \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = \$87 ;
+    \$379  = \$83 ;
     if (rst) begin
-      \$382  = 9'h000;
+      \$379  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = \port__data$206 [55:48];
+    \$380  = rom5_read[23:16];
     if (rst) begin
-      \$383  = 8'h00;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = \$88 ;
+    \$381  = \$84 ;
     if (rst) begin
-      \$384  = 9'h000;
+      \$381  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = \port__data$206 [63:56];
+    \$382  = rom5_read[31:24];
     if (rst) begin
-      \$385  = 8'h00;
+      \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = \$89 ;
+    \$383  = \$85 ;
     if (rst) begin
-      \$386  = 17'h00000;
+      \$383  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = \$90 ;
+    \$384  = rom5_read[39:32];
     if (rst) begin
-      \$387  = 17'h00000;
+      \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = \$91 ;
+    \$385  = \$86 ;
     if (rst) begin
-      \$388  = 17'h00000;
+      \$385  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = \$92 ;
+    \$386  = rom5_read[47:40];
     if (rst) begin
-      \$389  = 17'h00000;
+      \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = \$93 ;
+    \$387  = \$87 ;
     if (rst) begin
-      \$390  = 17'h00000;
+      \$387  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = \$94 ;
+    \$388  = rom5_read[55:48];
+    if (rst) begin
+      \$388  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$389  = \$88 ;
+    if (rst) begin
+      \$389  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$390  = rom5_read[63:56];
+    if (rst) begin
+      \$390  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$391  = \$89 ;
     if (rst) begin
       \$391  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = \$95 ;
+    \$392  = \$90 ;
     if (rst) begin
       \$392  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = \$96 ;
+    \$393  = \$91 ;
     if (rst) begin
       \$393  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = \$97 ;
+    \$394  = \$92 ;
     if (rst) begin
       \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$98 ;
+    \$395  = \$93 ;
     if (rst) begin
       \$395  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = \$99 ;
+    \$396  = \$94 ;
     if (rst) begin
       \$396  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = \$100 ;
+    \$397  = \$95 ;
     if (rst) begin
       \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = \$101 ;
+    \$398  = \$96 ;
     if (rst) begin
       \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = \$102 ;
+    \$399  = \$97 ;
     if (rst) begin
       \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = \$103 ;
+    \$400  = \$98 ;
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = \$104 ;
+    \$401  = \$99 ;
     if (rst) begin
       \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = \$105 ;
+    \$402  = \$100 ;
     if (rst) begin
       \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = \$106 ;
+    \$403  = \$101 ;
     if (rst) begin
       \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = \$107 ;
+    \$404  = \$102 ;
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = \$108 ;
+    \$405  = \$103 ;
     if (rst) begin
       \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = \$109 ;
+    \$406  = \$104 ;
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = \$110 ;
+    \$407  = \$105 ;
     if (rst) begin
       \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = \$111 ;
+    \$408  = \$106 ;
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = \$112 ;
+    \$409  = \$107 ;
     if (rst) begin
       \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = \$113 ;
+    \$410  = \$108 ;
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = \$114 ;
+    \$411  = \$109 ;
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = \$115 ;
+    \$412  = \$110 ;
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = \$116 ;
+    \$413  = \$111 ;
     if (rst) begin
       \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \$117 ;
+    \$414  = \$112 ;
     if (rst) begin
       \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = \$118 ;
+    \$415  = \$113 ;
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = \$119 ;
+    \$416  = \$114 ;
     if (rst) begin
       \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = \$120 ;
+    \$417  = \$115 ;
     if (rst) begin
       \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \$121 ;
+    \$418  = \$116 ;
     if (rst) begin
       \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = \$122 ;
+    \$419  = \$117 ;
     if (rst) begin
       \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = \$123 ;
+    \$420  = \$118 ;
     if (rst) begin
       \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = \$124 ;
+    \$421  = \$119 ;
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = \$125 ;
+    \$422  = \$120 ;
     if (rst) begin
       \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = \$126 ;
+    \$423  = \$121 ;
     if (rst) begin
       \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = \$127 ;
+    \$424  = \$122 ;
     if (rst) begin
       \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = \$128 ;
+    \$425  = \$123 ;
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = \$129 ;
+    \$426  = \$124 ;
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = \$130 ;
+    \$427  = \$125 ;
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = \$131 ;
+    \$428  = \$126 ;
     if (rst) begin
       \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = \$132 ;
+    \$429  = \$127 ;
     if (rst) begin
       \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = \$133 ;
+    \$430  = \$128 ;
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = \$134 ;
+    \$431  = \$129 ;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = \$135 ;
+    \$432  = \$130 ;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = \$136 ;
+    \$433  = \$131 ;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = prod0_0;
+    \$434  = \$132 ;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = prod0_1;
+    \$435  = \$133 ;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = prod0_2;
+    \$436  = \$134 ;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = prod0_3;
+    \$437  = \$135 ;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = prod0_4;
+    \$438  = \$136 ;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = prod0_5;
+    \$439  = prod0_0;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = prod0_6;
+    \$440  = prod0_1;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = prod0_7;
+    \$441  = prod0_2;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = prod1_0;
+    \$442  = prod0_3;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = prod1_1;
+    \$443  = prod0_4;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = prod1_2;
+    \$444  = prod0_5;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = prod1_3;
+    \$445  = prod0_6;
     if (rst) begin
       \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = prod1_4;
+    \$446  = prod0_7;
     if (rst) begin
       \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = prod1_5;
+    \$447  = prod1_0;
     if (rst) begin
       \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = prod1_6;
+    \$448  = prod1_1;
     if (rst) begin
       \$448  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = prod1_7;
+    \$449  = prod1_2;
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = prod2_0;
+    \$450  = prod1_3;
     if (rst) begin
       \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = prod2_1;
+    \$451  = prod1_4;
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = prod2_2;
+    \$452  = prod1_5;
     if (rst) begin
       \$452  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = prod2_3;
+    \$453  = prod1_6;
     if (rst) begin
       \$453  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = prod2_4;
+    \$454  = prod1_7;
     if (rst) begin
       \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = prod2_5;
+    \$455  = prod2_0;
     if (rst) begin
       \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = prod2_6;
+    \$456  = prod2_1;
     if (rst) begin
       \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = prod2_7;
+    \$457  = prod2_2;
     if (rst) begin
       \$457  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = prod3_0;
+    \$458  = prod2_3;
     if (rst) begin
       \$458  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = prod3_1;
+    \$459  = prod2_4;
     if (rst) begin
       \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = prod3_2;
+    \$460  = prod2_5;
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = prod3_3;
+    \$461  = prod2_6;
     if (rst) begin
       \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = prod3_4;
+    \$462  = prod2_7;
     if (rst) begin
       \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = prod3_5;
+    \$463  = prod3_0;
     if (rst) begin
       \$463  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = prod3_6;
+    \$464  = prod3_1;
     if (rst) begin
       \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = prod3_7;
+    \$465  = prod3_2;
     if (rst) begin
       \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = prod4_0;
+    \$466  = prod3_3;
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = prod4_1;
+    \$467  = prod3_4;
     if (rst) begin
       \$467  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = prod4_2;
+    \$468  = prod3_5;
     if (rst) begin
       \$468  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = prod4_3;
+    \$469  = prod3_6;
     if (rst) begin
       \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = prod4_4;
+    \$470  = prod3_7;
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = prod4_5;
+    \$471  = prod4_0;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = prod4_6;
+    \$472  = prod4_1;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = prod4_7;
+    \$473  = prod4_2;
     if (rst) begin
       \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = prod5_0;
+    \$474  = prod4_3;
     if (rst) begin
       \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = prod5_1;
+    \$475  = prod4_4;
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = prod5_2;
+    \$476  = prod4_5;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = prod5_3;
+    \$477  = prod4_6;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = prod5_4;
+    \$478  = prod4_7;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = prod5_5;
+    \$479  = prod5_0;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = prod5_6;
+    \$480  = prod5_1;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = prod5_7;
+    \$481  = prod5_2;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$482  = prod5_3;
     if (rst) begin
-      \$482  = 24'h000000;
+      \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    \$483  = prod5_4;
     if (rst) begin
-      \$483  = 24'h000000;
+      \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = \$143 [23:0];
+    \$484  = prod5_5;
     if (rst) begin
-      \$484  = 24'h000000;
+      \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
+    \$485  = prod5_6;
     if (rst) begin
-      \$485  = 24'h000000;
+      \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
+    \$486  = prod5_7;
     if (rst) begin
-      \$486  = 24'h000000;
+      \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = \$150 [23:0];
+    \$487  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
       \$487  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
+    \$488  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
     if (rst) begin
       \$488  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    \$489  = \$143 [23:0];
     if (rst) begin
       \$489  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = \$157 [23:0];
+    \$490  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
     if (rst) begin
       \$490  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = { \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160  };
+    \$491  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
     if (rst) begin
       \$491  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = { \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163  };
+    \$492  = \$150 [23:0];
     if (rst) begin
       \$492  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = \$164 [23:0];
+    \$493  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
     if (rst) begin
       \$493  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
+    \$494  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
     if (rst) begin
       \$494  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
+    \$495  = \$157 [23:0];
     if (rst) begin
       \$495  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = \$171 [23:0];
+    \$496  = { \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160  };
     if (rst) begin
       \$496  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = { \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174  };
+    \$497  = { \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163  };
     if (rst) begin
       \$497  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = { \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177  };
+    \$498  = \$164 [23:0];
     if (rst) begin
       \$498  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = \$178 [23:0];
+    \$499  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
     if (rst) begin
       \$499  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = v1;
+    \$500  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
     if (rst) begin
-      \$500  = 1'h0;
+      \$500  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = first1;
+    \$501  = \$171 [23:0];
     if (rst) begin
-      \$501  = 1'h0;
+      \$501  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = last1;
+    \$502  = { \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174  };
     if (rst) begin
-      \$502  = 1'h0;
+      \$502  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = nf1;
+    \$503  = { \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177  };
     if (rst) begin
-      \$503  = 3'h0;
+      \$503  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = v2;
+    \$504  = \$178 [23:0];
     if (rst) begin
-      \$504  = 1'h0;
+      \$504  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = first2;
+    \$505  = v1;
     if (rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = last2;
+    \$506  = first1;
     if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = nf2;
+    \$507  = last1;
     if (rst) begin
-      \$507  = 3'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = v3;
+    \$508  = nf1;
     if (rst) begin
-      \$508  = 1'h0;
+      \$508  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = first3;
+    \$509  = v2;
     if (rst) begin
       \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = last3;
+    \$510  = first2;
     if (rst) begin
       \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = nf3;
+    \$511  = last2;
     if (rst) begin
-      \$511  = 3'h0;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = v4;
+    \$512  = nf2;
     if (rst) begin
-      \$512  = 1'h0;
+      \$512  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = first4;
+    \$513  = v3;
     if (rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = last4;
+    \$514  = first3;
     if (rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = nf4;
+    \$515  = last3;
     if (rst) begin
-      \$515  = 3'h0;
+      \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = v5;
+    \$516  = nf3;
     if (rst) begin
-      \$516  = 1'h0;
+      \$516  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = first5;
+    \$517  = v4;
     if (rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = last5;
+    \$518  = first4;
     if (rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = nf5;
+    \$519  = last4;
     if (rst) begin
-      \$519  = 3'h0;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = v6;
+    \$520  = nf4;
     if (rst) begin
-      \$520  = 1'h0;
+      \$520  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = first6;
+    \$521  = v5;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = last6;
+    \$522  = first5;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = nf6;
+    \$523  = last5;
     if (rst) begin
-      \$523  = 3'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = v7;
+    \$524  = nf5;
     if (rst) begin
-      \$524  = 1'h0;
+      \$524  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = first7;
+    \$525  = v6;
     if (rst) begin
       \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = last7;
+    \$526  = first6;
     if (rst) begin
       \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = nf7;
+    \$527  = last6;
     if (rst) begin
-      \$527  = 3'h0;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = acc0;
-    if (v8) begin
-      \$528  = \$9 [23:0];
-    end
+    \$528  = nf6;
     if (rst) begin
-      \$528  = 24'h000000;
+      \$528  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = acc1;
-    if (v8) begin
-      \$529  = \$12 [23:0];
-    end
+    \$529  = v7;
     if (rst) begin
-      \$529  = 24'h000000;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = acc2;
-    if (v8) begin
-      \$530  = \$15 [23:0];
-    end
+    \$530  = first7;
     if (rst) begin
-      \$530  = 24'h000000;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = acc3;
-    if (v8) begin
-      \$531  = \$18 [23:0];
-    end
+    \$531  = last7;
     if (rst) begin
-      \$531  = 24'h000000;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = acc4;
-    if (v8) begin
-      \$532  = \$21 [23:0];
-    end
+    \$532  = nf7;
     if (rst) begin
-      \$532  = 24'h000000;
+      \$532  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = acc5;
+    \$533  = acc0;
     if (v8) begin
-      \$533  = \$24 [23:0];
+      \$533  = \$9 [23:0];
     end
     if (rst) begin
       \$533  = 24'h000000;
@@ -4600,56 +4626,106 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = \$182 [3:0];
+    \$534  = acc1;
+    if (v8) begin
+      \$534  = \$12 [23:0];
+    end
     if (rst) begin
-      \$534  = 4'h0;
+      \$534  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = \$signature__addr$52 ;
+    \$535  = acc2;
+    if (v8) begin
+      \$535  = \$15 [23:0];
+    end
+    if (rst) begin
+      \$535  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$536  = acc3;
+    if (v8) begin
+      \$536  = \$18 [23:0];
+    end
+    if (rst) begin
+      \$536  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$537  = acc4;
+    if (v8) begin
+      \$537  = \$21 [23:0];
+    end
+    if (rst) begin
+      \$537  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$538  = acc5;
+    if (v8) begin
+      \$538  = \$24 [23:0];
+    end
+    if (rst) begin
+      \$538  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$539  = \$182 [3:0];
+    if (rst) begin
+      \$539  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$540  = \$signature__addr$52 ;
     if (\$190 ) begin
-      \$535  = \$193 [3:0];
+      \$540  = \$193 [3:0];
     end
     if (rst) begin
-      \$535  = 4'h0;
+      \$540  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$536  = \rport__addr$55 ;
+    \$541  = \rport__addr$55 ;
     if (\$197 ) begin
-      \$536  = \$200 [3:0];
+      \$541  = \$200 [3:0];
     end
     if (rst) begin
-      \$536  = 4'h0;
+      \$541  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$537  = \$214 [3:0];
+    \$542  = \$214 [3:0];
     if (rst) begin
-      \$537  = 4'h0;
+      \$542  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$538  = o__valid;
+    \$543  = o__valid;
     if (\$216 ) begin
-      \$538  = \$219 ;
+      \$543  = \$219 ;
     end
     if (rst) begin
-      \$538  = 1'h0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = o__payload;
+    \$544  = o__payload;
     if (\$216 ) begin
-      \$539  = \$221 ;
+      \$544  = \$221 ;
     end
     if (rst) begin
-      \$539  = 144'h000000000000000000000000000000000000;
+      \$544  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -5572,9 +5648,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = t_mid;
+    \$236  = port__data;
     if (rst) begin
-      \$236  = 6'h00;
+      \$236  = 64'h0000000000000000;
     end
   end
   always @* begin
@@ -5635,597 +5711,576 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = t_mid;
+    \$245  = t;
     if (rst) begin
       \$245  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = x_mid[7:0];
+    \$246  = \port__data$81 ;
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = x_mid[15:8];
+    \$247  = x_mid[7:0];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = x_mid[23:16];
+    \$248  = x_mid[15:8];
     if (rst) begin
       \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = x_mid[31:24];
+    \$249  = x_mid[23:16];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = x_mid[39:32];
+    \$250  = x_mid[31:24];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = x_mid[47:40];
+    \$251  = x_mid[39:32];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = x_mid[55:48];
+    \$252  = x_mid[47:40];
     if (rst) begin
       \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = x_mid[63:56];
+    \$253  = x_mid[55:48];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = t_mid;
+    \$254  = x_mid[63:56];
     if (rst) begin
-      \$254  = 6'h00;
+      \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = x_mid[7:0];
+    \$255  = t;
     if (rst) begin
-      \$255  = 8'h00;
+      \$255  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = x_mid[15:8];
+    \$256  = \port__data$91 ;
     if (rst) begin
-      \$256  = 8'h00;
+      \$256  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = x_mid[23:16];
+    \$257  = x_mid[7:0];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = x_mid[31:24];
+    \$258  = x_mid[15:8];
     if (rst) begin
       \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = x_mid[39:32];
+    \$259  = x_mid[23:16];
     if (rst) begin
       \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = x_mid[47:40];
+    \$260  = x_mid[31:24];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = x_mid[55:48];
+    \$261  = x_mid[39:32];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = x_mid[63:56];
+    \$262  = x_mid[47:40];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = t_mid;
+    \$263  = x_mid[55:48];
     if (rst) begin
-      \$263  = 6'h00;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = x_mid[7:0];
+    \$264  = x_mid[63:56];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = x_mid[15:8];
+    \$265  = t;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = x_mid[23:16];
+    \$266  = \port__data$101 ;
     if (rst) begin
-      \$266  = 8'h00;
+      \$266  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = x_mid[31:24];
+    \$267  = x_mid[7:0];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = x_mid[39:32];
+    \$268  = x_mid[15:8];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = x_mid[47:40];
+    \$269  = x_mid[23:16];
     if (rst) begin
       \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = x_mid[55:48];
+    \$270  = x_mid[31:24];
     if (rst) begin
       \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = x_mid[63:56];
+    \$271  = x_mid[39:32];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = t_mid;
+    \$272  = x_mid[47:40];
     if (rst) begin
-      \$272  = 6'h00;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = x_mid[7:0];
+    \$273  = x_mid[55:48];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = x_mid[15:8];
+    \$274  = x_mid[63:56];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = x_mid[23:16];
+    \$275  = t;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = x_mid[31:24];
+    \$276  = \port__data$111 ;
     if (rst) begin
-      \$276  = 8'h00;
+      \$276  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = x_mid[39:32];
+    \$277  = x_mid[7:0];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$278  = x_mid[47:40];
+    \$278  = x_mid[15:8];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$279  = x_mid[55:48];
+    \$279  = x_mid[23:16];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$280  = x_mid[63:56];
+    \$280  = x_mid[31:24];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = t_mid;
+    \$281  = x_mid[39:32];
     if (rst) begin
-      \$281  = 6'h00;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = x_mid[7:0];
+    \$282  = x_mid[47:40];
     if (rst) begin
       \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = x_mid[15:8];
+    \$283  = x_mid[55:48];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = x_mid[23:16];
+    \$284  = x_mid[63:56];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = x_mid[31:24];
+    \$285  = t;
     if (rst) begin
-      \$285  = 8'h00;
+      \$285  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = x_mid[39:32];
+    \$286  = \port__data$121 ;
     if (rst) begin
-      \$286  = 8'h00;
+      \$286  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$287  = x_mid[47:40];
+    \$287  = x_mid[7:0];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$288  = x_mid[55:48];
+    \$288  = x_mid[15:8];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$289  = x_mid[63:56];
+    \$289  = x_mid[23:16];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$290  = \$41 ;
+    \$290  = x_mid[31:24];
     if (rst) begin
-      \$290  = 9'h000;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$291  = port__data[7:0];
+    \$291  = x_mid[39:32];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$292  = \$42 ;
+    \$292  = x_mid[47:40];
     if (rst) begin
-      \$292  = 9'h000;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = port__data[15:8];
+    \$293  = x_mid[55:48];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$294  = \$43 ;
+    \$294  = x_mid[63:56];
     if (rst) begin
-      \$294  = 9'h000;
+      \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$295  = port__data[23:16];
+    \$295  = \$41 ;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$296  = \$44 ;
+    \$296  = rom0_read[7:0];
     if (rst) begin
-      \$296  = 9'h000;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$297  = port__data[31:24];
+    \$297  = \$42 ;
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$298  = \$45 ;
+    \$298  = rom0_read[15:8];
     if (rst) begin
-      \$298  = 9'h000;
+      \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$299  = port__data[39:32];
+    \$299  = \$43 ;
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$300  = \$46 ;
+    \$300  = rom0_read[23:16];
     if (rst) begin
-      \$300  = 9'h000;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$301  = port__data[47:40];
+    \$301  = \$44 ;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = \$47 ;
+    \$302  = rom0_read[31:24];
     if (rst) begin
-      \$302  = 9'h000;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = port__data[55:48];
+    \$303  = \$45 ;
     if (rst) begin
-      \$303  = 8'h00;
+      \$303  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = \$48 ;
+    \$304  = rom0_read[39:32];
     if (rst) begin
-      \$304  = 9'h000;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = port__data[63:56];
+    \$305  = \$46 ;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = \$49 ;
+    \$306  = rom0_read[47:40];
     if (rst) begin
-      \$306  = 9'h000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = \port__data$138 [7:0];
+    \$307  = \$47 ;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = \$50 ;
+    \$308  = rom0_read[55:48];
     if (rst) begin
-      \$308  = 9'h000;
+      \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = \port__data$138 [15:8];
+    \$309  = \$48 ;
     if (rst) begin
-      \$309  = 8'h00;
+      \$309  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = \$51 ;
+    \$310  = rom0_read[63:56];
     if (rst) begin
-      \$310  = 9'h000;
+      \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = \port__data$138 [23:16];
+    \$311  = \$49 ;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = \$52 ;
+    \$312  = rom1_read[7:0];
     if (rst) begin
-      \$312  = 9'h000;
+      \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = \port__data$138 [31:24];
+    \$313  = \$50 ;
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = \$53 ;
+    \$314  = rom1_read[15:8];
     if (rst) begin
-      \$314  = 9'h000;
+      \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = \port__data$138 [39:32];
+    \$315  = \$51 ;
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = \$54 ;
+    \$316  = rom1_read[23:16];
     if (rst) begin
-      \$316  = 9'h000;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = \port__data$138 [47:40];
+    \$317  = \$52 ;
     if (rst) begin
-      \$317  = 8'h00;
+      \$317  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = \$55 ;
+    \$318  = rom1_read[31:24];
     if (rst) begin
-      \$318  = 9'h000;
+      \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = \port__data$138 [55:48];
+    \$319  = \$53 ;
     if (rst) begin
-      \$319  = 8'h00;
+      \$319  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = \$56 ;
+    \$320  = rom1_read[39:32];
     if (rst) begin
-      \$320  = 9'h000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = \port__data$138 [63:56];
+    \$321  = \$54 ;
     if (rst) begin
-      \$321  = 8'h00;
+      \$321  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = \$57 ;
+    \$322  = rom1_read[47:40];
     if (rst) begin
-      \$322  = 9'h000;
+      \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = \port__data$155 [7:0];
+    \$323  = \$55 ;
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = \$58 ;
+    \$324  = rom1_read[55:48];
     if (rst) begin
-      \$324  = 9'h000;
+      \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = \port__data$155 [15:8];
+    \$325  = \$56 ;
     if (rst) begin
-      \$325  = 8'h00;
+      \$325  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$326  = \$59 ;
+    \$326  = rom1_read[63:56];
     if (rst) begin
-      \$326  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$327  = \port__data$155 [23:16];
-    if (rst) begin
-      \$327  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = \$60 ;
-    if (rst) begin
-      \$328  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = \port__data$155 [31:24];
-    if (rst) begin
-      \$329  = 8'h00;
+      \$326  = 8'h00;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -10789,7 +10844,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [47:0] \$158 ;
   reg [5:0] \$159 ;
   reg [22:0] \$16 ;
-  reg [5:0] \$160 ;
+  reg [63:0] \$160 ;
   reg [7:0] \$161 ;
   reg [7:0] \$162 ;
   reg [7:0] \$163 ;
@@ -10797,22 +10852,22 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] \$165 ;
   reg [7:0] \$166 ;
   reg [5:0] \$167 ;
-  reg [7:0] \$168 ;
+  reg [63:0] \$168 ;
   reg [7:0] \$169 ;
   wire [22:0] \$17 ;
   reg [7:0] \$170 ;
   reg [7:0] \$171 ;
   reg [7:0] \$172 ;
   reg [7:0] \$173 ;
-  reg [5:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [7:0] \$176 ;
+  reg [7:0] \$174 ;
+  reg [5:0] \$175 ;
+  reg [63:0] \$176 ;
   reg [7:0] \$177 ;
   reg [7:0] \$178 ;
   reg [7:0] \$179 ;
   wire [23:0] \$18 ;
   reg [7:0] \$180 ;
-  reg [8:0] \$181 ;
+  reg [7:0] \$181 ;
   reg [7:0] \$182 ;
   reg [8:0] \$183 ;
   reg [7:0] \$184 ;
@@ -10865,9 +10920,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] \$226 ;
   reg [8:0] \$227 ;
   reg [7:0] \$228 ;
-  reg [16:0] \$229 ;
+  reg [8:0] \$229 ;
   wire \$23 ;
-  reg [16:0] \$230 ;
+  reg [7:0] \$230 ;
   reg [16:0] \$231 ;
   reg [16:0] \$232 ;
   reg [16:0] \$233 ;
@@ -10918,8 +10973,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$274 ;
   reg [16:0] \$275 ;
   reg [16:0] \$276 ;
-  reg [22:0] \$277 ;
-  reg [22:0] \$278 ;
+  reg [16:0] \$277 ;
+  reg [16:0] \$278 ;
   reg [22:0] \$279 ;
   reg \$28 ;
   reg [22:0] \$280 ;
@@ -10931,49 +10986,51 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] \$286 ;
   reg [22:0] \$287 ;
   reg [22:0] \$288 ;
-  reg \$289 ;
+  reg [22:0] \$289 ;
   reg \$29 ;
-  reg \$290 ;
+  reg [22:0] \$290 ;
   reg \$291 ;
-  reg [2:0] \$292 ;
+  reg \$292 ;
   reg \$293 ;
-  reg \$294 ;
+  reg [2:0] \$294 ;
   reg \$295 ;
-  reg [2:0] \$296 ;
+  reg \$296 ;
   reg \$297 ;
-  reg \$298 ;
+  reg [2:0] \$298 ;
   reg \$299 ;
   wire \$3 ;
   reg \$30 ;
-  reg [2:0] \$300 ;
+  reg \$300 ;
   reg \$301 ;
-  reg \$302 ;
+  reg [2:0] \$302 ;
   reg \$303 ;
-  reg [2:0] \$304 ;
+  reg \$304 ;
   reg \$305 ;
-  reg \$306 ;
+  reg [2:0] \$306 ;
   reg \$307 ;
-  reg [2:0] \$308 ;
+  reg \$308 ;
   reg \$309 ;
   wire \$31 ;
-  reg \$310 ;
+  reg [2:0] \$310 ;
   reg \$311 ;
-  reg [2:0] \$312 ;
+  reg \$312 ;
   reg \$313 ;
-  reg \$314 ;
+  reg [2:0] \$314 ;
   reg \$315 ;
-  reg [2:0] \$316 ;
-  reg [22:0] \$317 ;
-  reg [22:0] \$318 ;
+  reg \$316 ;
+  reg \$317 ;
+  reg [2:0] \$318 ;
   reg [22:0] \$319 ;
   wire [6:0] \$32 ;
   reg [22:0] \$320 ;
-  reg [3:0] \$321 ;
-  reg [3:0] \$322 ;
+  reg [22:0] \$321 ;
+  reg [22:0] \$322 ;
   reg [3:0] \$323 ;
   reg [3:0] \$324 ;
-  reg \$325 ;
-  reg [91:0] \$326 ;
+  reg [3:0] \$325 ;
+  reg [3:0] \$326 ;
+  reg \$327 ;
+  reg [91:0] \$328 ;
   wire [6:0] \$33 ;
   wire [47:0] \$34 ;
   wire [8:0] \$35 ;
@@ -11121,8 +11178,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [5:0] \port__addr$17  = 6'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$113 ;
-  wire [63:0] \port__data$96 ;
+  wire [63:0] \port__data$67 ;
+  wire [63:0] \port__data$75 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -11187,17 +11244,20 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
+  reg [63:0] rom0_read = 64'h0000000000000000;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom1_addr;
+  reg [63:0] rom1_read = 64'h0000000000000000;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom2_addr;
+  reg [63:0] rom2_read = 64'h0000000000000000;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   reg [3:0] \rport__addr$43  = 4'h0;
   wire [47:0] rport__data;
-  wire [91:0] \rport__data$209 ;
+  wire [91:0] \rport__data$211 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -11215,7 +11275,6 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum3_s0_1 = 23'h000000;
   reg [22:0] sum3_s1_0 = 23'h000000;
   reg [5:0] t = 6'h00;
-  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -11370,7 +11429,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$34 )
       queue[\$signature__addr$40 ] <= q_in;
   end
-  assign \rport__data$209  = queue[\rport__addr$43 ];
+  assign \rport__data$211  = queue[\rport__addr$43 ];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'h3dc9cb35a7310327;
@@ -11514,7 +11573,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$96  = _2_;
+  assign \port__data$67  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hebd9fd37e5002db1;
@@ -11586,7 +11645,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$113  = _3_;
+  assign \port__data$75  = _3_;
   assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -11727,7 +11786,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$142  = v8 & last8;
   assign \$143  = \$141  | \$142 ;
   assign \$144  = | q_stored;
-  assign \$145  = \$144  ? \rport__data$209  : q_in;
+  assign \$145  = \$144  ? \rport__data$211  : q_in;
   always @(posedge clk)
     nf_t <= \$146 ;
   always @(posedge clk)
@@ -11755,9 +11814,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     x_mid <= \$158 ;
   always @(posedge clk)
-    t_mid <= \$159 ;
+    port__addr <= \$159 ;
   always @(posedge clk)
-    port__addr <= \$160 ;
+    rom0_read <= \$160 ;
   always @(posedge clk)
     x0_0 <= \$161 ;
   always @(posedge clk)
@@ -11773,323 +11832,327 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     \port__addr$15  <= \$167 ;
   always @(posedge clk)
-    x1_0 <= \$168 ;
+    rom1_read <= \$168 ;
   always @(posedge clk)
-    x1_1 <= \$169 ;
+    x1_0 <= \$169 ;
   always @(posedge clk)
-    x1_2 <= \$170 ;
+    x1_1 <= \$170 ;
   always @(posedge clk)
-    x1_3 <= \$171 ;
+    x1_2 <= \$171 ;
   always @(posedge clk)
-    x1_4 <= \$172 ;
+    x1_3 <= \$172 ;
   always @(posedge clk)
-    x1_5 <= \$173 ;
+    x1_4 <= \$173 ;
   always @(posedge clk)
-    \port__addr$17  <= \$174 ;
+    x1_5 <= \$174 ;
   always @(posedge clk)
-    x2_0 <= \$175 ;
+    \port__addr$17  <= \$175 ;
   always @(posedge clk)
-    x2_1 <= \$176 ;
+    rom2_read <= \$176 ;
   always @(posedge clk)
-    x2_2 <= \$177 ;
+    x2_0 <= \$177 ;
   always @(posedge clk)
-    x2_3 <= \$178 ;
+    x2_1 <= \$178 ;
   always @(posedge clk)
-    x2_4 <= \$179 ;
+    x2_2 <= \$179 ;
   always @(posedge clk)
-    x2_5 <= \$180 ;
+    x2_3 <= \$180 ;
   always @(posedge clk)
-    xoff0_0 <= \$181 ;
+    x2_4 <= \$181 ;
   always @(posedge clk)
-    w0_0 <= \$182 ;
+    x2_5 <= \$182 ;
   always @(posedge clk)
-    xoff0_1 <= \$183 ;
+    xoff0_0 <= \$183 ;
   always @(posedge clk)
-    w0_1 <= \$184 ;
+    w0_0 <= \$184 ;
   always @(posedge clk)
-    xoff0_2 <= \$185 ;
+    xoff0_1 <= \$185 ;
   always @(posedge clk)
-    w0_2 <= \$186 ;
+    w0_1 <= \$186 ;
   always @(posedge clk)
-    xoff0_3 <= \$187 ;
+    xoff0_2 <= \$187 ;
   always @(posedge clk)
-    w0_3 <= \$188 ;
+    w0_2 <= \$188 ;
   always @(posedge clk)
-    xoff0_4 <= \$189 ;
+    xoff0_3 <= \$189 ;
   always @(posedge clk)
-    w0_4 <= \$190 ;
+    w0_3 <= \$190 ;
   always @(posedge clk)
-    xoff0_5 <= \$191 ;
+    xoff0_4 <= \$191 ;
   always @(posedge clk)
-    w0_5 <= \$192 ;
+    w0_4 <= \$192 ;
   always @(posedge clk)
-    xoff1_0 <= \$193 ;
+    xoff0_5 <= \$193 ;
   always @(posedge clk)
-    w1_0 <= \$194 ;
+    w0_5 <= \$194 ;
   always @(posedge clk)
-    xoff1_1 <= \$195 ;
+    xoff1_0 <= \$195 ;
   always @(posedge clk)
-    w1_1 <= \$196 ;
+    w1_0 <= \$196 ;
   always @(posedge clk)
-    xoff1_2 <= \$197 ;
+    xoff1_1 <= \$197 ;
   always @(posedge clk)
-    w1_2 <= \$198 ;
+    w1_1 <= \$198 ;
   always @(posedge clk)
-    xoff1_3 <= \$199 ;
+    xoff1_2 <= \$199 ;
   always @(posedge clk)
-    w1_3 <= \$200 ;
+    w1_2 <= \$200 ;
   always @(posedge clk)
-    xoff1_4 <= \$201 ;
+    xoff1_3 <= \$201 ;
   always @(posedge clk)
-    w1_4 <= \$202 ;
+    w1_3 <= \$202 ;
   always @(posedge clk)
-    xoff1_5 <= \$203 ;
+    xoff1_4 <= \$203 ;
   always @(posedge clk)
-    w1_5 <= \$204 ;
+    w1_4 <= \$204 ;
   always @(posedge clk)
-    xoff2_0 <= \$205 ;
+    xoff1_5 <= \$205 ;
   always @(posedge clk)
-    w2_0 <= \$206 ;
+    w1_5 <= \$206 ;
   always @(posedge clk)
-    xoff2_1 <= \$207 ;
+    xoff2_0 <= \$207 ;
   always @(posedge clk)
-    w2_1 <= \$208 ;
+    w2_0 <= \$208 ;
   always @(posedge clk)
-    xoff2_2 <= \$209 ;
+    xoff2_1 <= \$209 ;
   always @(posedge clk)
-    w2_2 <= \$210 ;
+    w2_1 <= \$210 ;
   always @(posedge clk)
-    xoff2_3 <= \$211 ;
+    xoff2_2 <= \$211 ;
   always @(posedge clk)
-    w2_3 <= \$212 ;
+    w2_2 <= \$212 ;
   always @(posedge clk)
-    xoff2_4 <= \$213 ;
+    xoff2_3 <= \$213 ;
   always @(posedge clk)
-    w2_4 <= \$214 ;
+    w2_3 <= \$214 ;
   always @(posedge clk)
-    xoff2_5 <= \$215 ;
+    xoff2_4 <= \$215 ;
   always @(posedge clk)
-    w2_5 <= \$216 ;
+    w2_4 <= \$216 ;
   always @(posedge clk)
-    xoff3_0 <= \$217 ;
+    xoff2_5 <= \$217 ;
   always @(posedge clk)
-    w3_0 <= \$218 ;
+    w2_5 <= \$218 ;
   always @(posedge clk)
-    xoff3_1 <= \$219 ;
+    xoff3_0 <= \$219 ;
   always @(posedge clk)
-    w3_1 <= \$220 ;
+    w3_0 <= \$220 ;
   always @(posedge clk)
-    xoff3_2 <= \$221 ;
+    xoff3_1 <= \$221 ;
   always @(posedge clk)
-    w3_2 <= \$222 ;
+    w3_1 <= \$222 ;
   always @(posedge clk)
-    xoff3_3 <= \$223 ;
+    xoff3_2 <= \$223 ;
   always @(posedge clk)
-    w3_3 <= \$224 ;
+    w3_2 <= \$224 ;
   always @(posedge clk)
-    xoff3_4 <= \$225 ;
+    xoff3_3 <= \$225 ;
   always @(posedge clk)
-    w3_4 <= \$226 ;
+    w3_3 <= \$226 ;
   always @(posedge clk)
-    xoff3_5 <= \$227 ;
+    xoff3_4 <= \$227 ;
   always @(posedge clk)
-    w3_5 <= \$228 ;
+    w3_4 <= \$228 ;
   always @(posedge clk)
-    prod0_0 <= \$229 ;
+    xoff3_5 <= \$229 ;
   always @(posedge clk)
-    prod0_1 <= \$230 ;
+    w3_5 <= \$230 ;
   always @(posedge clk)
-    prod0_2 <= \$231 ;
+    prod0_0 <= \$231 ;
   always @(posedge clk)
-    prod0_3 <= \$232 ;
+    prod0_1 <= \$232 ;
   always @(posedge clk)
-    prod0_4 <= \$233 ;
+    prod0_2 <= \$233 ;
   always @(posedge clk)
-    prod0_5 <= \$234 ;
+    prod0_3 <= \$234 ;
   always @(posedge clk)
-    prod1_0 <= \$235 ;
+    prod0_4 <= \$235 ;
   always @(posedge clk)
-    prod1_1 <= \$236 ;
+    prod0_5 <= \$236 ;
   always @(posedge clk)
-    prod1_2 <= \$237 ;
+    prod1_0 <= \$237 ;
   always @(posedge clk)
-    prod1_3 <= \$238 ;
+    prod1_1 <= \$238 ;
   always @(posedge clk)
-    prod1_4 <= \$239 ;
+    prod1_2 <= \$239 ;
   always @(posedge clk)
-    prod1_5 <= \$240 ;
+    prod1_3 <= \$240 ;
   always @(posedge clk)
-    prod2_0 <= \$241 ;
+    prod1_4 <= \$241 ;
   always @(posedge clk)
-    prod2_1 <= \$242 ;
+    prod1_5 <= \$242 ;
   always @(posedge clk)
-    prod2_2 <= \$243 ;
+    prod2_0 <= \$243 ;
   always @(posedge clk)
-    prod2_3 <= \$244 ;
+    prod2_1 <= \$244 ;
   always @(posedge clk)
-    prod2_4 <= \$245 ;
+    prod2_2 <= \$245 ;
   always @(posedge clk)
-    prod2_5 <= \$246 ;
+    prod2_3 <= \$246 ;
   always @(posedge clk)
-    prod3_0 <= \$247 ;
+    prod2_4 <= \$247 ;
   always @(posedge clk)
-    prod3_1 <= \$248 ;
+    prod2_5 <= \$248 ;
   always @(posedge clk)
-    prod3_2 <= \$249 ;
+    prod3_0 <= \$249 ;
   always @(posedge clk)
-    prod3_3 <= \$250 ;
+    prod3_1 <= \$250 ;
   always @(posedge clk)
-    prod3_4 <= \$251 ;
+    prod3_2 <= \$251 ;
   always @(posedge clk)
-    prod3_5 <= \$252 ;
+    prod3_3 <= \$252 ;
   always @(posedge clk)
-    prod0_0_r <= \$253 ;
+    prod3_4 <= \$253 ;
   always @(posedge clk)
-    prod0_1_r <= \$254 ;
+    prod3_5 <= \$254 ;
   always @(posedge clk)
-    prod0_2_r <= \$255 ;
+    prod0_0_r <= \$255 ;
   always @(posedge clk)
-    prod0_3_r <= \$256 ;
+    prod0_1_r <= \$256 ;
   always @(posedge clk)
-    prod0_4_r <= \$257 ;
+    prod0_2_r <= \$257 ;
   always @(posedge clk)
-    prod0_5_r <= \$258 ;
+    prod0_3_r <= \$258 ;
   always @(posedge clk)
-    prod1_0_r <= \$259 ;
+    prod0_4_r <= \$259 ;
   always @(posedge clk)
-    prod1_1_r <= \$260 ;
+    prod0_5_r <= \$260 ;
   always @(posedge clk)
-    prod1_2_r <= \$261 ;
+    prod1_0_r <= \$261 ;
   always @(posedge clk)
-    prod1_3_r <= \$262 ;
+    prod1_1_r <= \$262 ;
   always @(posedge clk)
-    prod1_4_r <= \$263 ;
+    prod1_2_r <= \$263 ;
   always @(posedge clk)
-    prod1_5_r <= \$264 ;
+    prod1_3_r <= \$264 ;
   always @(posedge clk)
-    prod2_0_r <= \$265 ;
+    prod1_4_r <= \$265 ;
   always @(posedge clk)
-    prod2_1_r <= \$266 ;
+    prod1_5_r <= \$266 ;
   always @(posedge clk)
-    prod2_2_r <= \$267 ;
+    prod2_0_r <= \$267 ;
   always @(posedge clk)
-    prod2_3_r <= \$268 ;
+    prod2_1_r <= \$268 ;
   always @(posedge clk)
-    prod2_4_r <= \$269 ;
+    prod2_2_r <= \$269 ;
   always @(posedge clk)
-    prod2_5_r <= \$270 ;
+    prod2_3_r <= \$270 ;
   always @(posedge clk)
-    prod3_0_r <= \$271 ;
+    prod2_4_r <= \$271 ;
   always @(posedge clk)
-    prod3_1_r <= \$272 ;
+    prod2_5_r <= \$272 ;
   always @(posedge clk)
-    prod3_2_r <= \$273 ;
+    prod3_0_r <= \$273 ;
   always @(posedge clk)
-    prod3_3_r <= \$274 ;
+    prod3_1_r <= \$274 ;
   always @(posedge clk)
-    prod3_4_r <= \$275 ;
+    prod3_2_r <= \$275 ;
   always @(posedge clk)
-    prod3_5_r <= \$276 ;
+    prod3_3_r <= \$276 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$277 ;
+    prod3_4_r <= \$277 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$278 ;
+    prod3_5_r <= \$278 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$279 ;
+    sum0_s0_0 <= \$279 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$280 ;
+    sum0_s0_1 <= \$280 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$281 ;
+    sum0_s1_0 <= \$281 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$282 ;
+    sum1_s0_0 <= \$282 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$283 ;
+    sum1_s0_1 <= \$283 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$284 ;
+    sum1_s1_0 <= \$284 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$285 ;
+    sum2_s0_0 <= \$285 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$286 ;
+    sum2_s0_1 <= \$286 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$287 ;
+    sum2_s1_0 <= \$287 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$288 ;
+    sum3_s0_0 <= \$288 ;
   always @(posedge clk)
-    v2 <= \$289 ;
+    sum3_s0_1 <= \$289 ;
   always @(posedge clk)
-    first2 <= \$290 ;
+    sum3_s1_0 <= \$290 ;
   always @(posedge clk)
-    last2 <= \$291 ;
+    v2 <= \$291 ;
   always @(posedge clk)
-    nf2 <= \$292 ;
+    first2 <= \$292 ;
   always @(posedge clk)
-    v3 <= \$293 ;
+    last2 <= \$293 ;
   always @(posedge clk)
-    first3 <= \$294 ;
+    nf2 <= \$294 ;
   always @(posedge clk)
-    last3 <= \$295 ;
+    v3 <= \$295 ;
   always @(posedge clk)
-    nf3 <= \$296 ;
+    first3 <= \$296 ;
   always @(posedge clk)
-    v4 <= \$297 ;
+    last3 <= \$297 ;
   always @(posedge clk)
-    first4 <= \$298 ;
+    nf3 <= \$298 ;
   always @(posedge clk)
-    last4 <= \$299 ;
+    v4 <= \$299 ;
   always @(posedge clk)
-    nf4 <= \$300 ;
+    first4 <= \$300 ;
   always @(posedge clk)
-    v5 <= \$301 ;
+    last4 <= \$301 ;
   always @(posedge clk)
-    first5 <= \$302 ;
+    nf4 <= \$302 ;
   always @(posedge clk)
-    last5 <= \$303 ;
+    v5 <= \$303 ;
   always @(posedge clk)
-    nf5 <= \$304 ;
+    first5 <= \$304 ;
   always @(posedge clk)
-    v6 <= \$305 ;
+    last5 <= \$305 ;
   always @(posedge clk)
-    first6 <= \$306 ;
+    nf5 <= \$306 ;
   always @(posedge clk)
-    last6 <= \$307 ;
+    v6 <= \$307 ;
   always @(posedge clk)
-    nf6 <= \$308 ;
+    first6 <= \$308 ;
   always @(posedge clk)
-    v7 <= \$309 ;
+    last6 <= \$309 ;
   always @(posedge clk)
-    first7 <= \$310 ;
+    nf6 <= \$310 ;
   always @(posedge clk)
-    last7 <= \$311 ;
+    v7 <= \$311 ;
   always @(posedge clk)
-    nf7 <= \$312 ;
+    first7 <= \$312 ;
   always @(posedge clk)
-    v8 <= \$313 ;
+    last7 <= \$313 ;
   always @(posedge clk)
-    first8 <= \$314 ;
+    nf7 <= \$314 ;
   always @(posedge clk)
-    last8 <= \$315 ;
+    v8 <= \$315 ;
   always @(posedge clk)
-    nf8 <= \$316 ;
+    first8 <= \$316 ;
   always @(posedge clk)
-    acc0 <= \$317 ;
+    last8 <= \$317 ;
   always @(posedge clk)
-    acc1 <= \$318 ;
+    nf8 <= \$318 ;
   always @(posedge clk)
-    acc2 <= \$319 ;
+    acc0 <= \$319 ;
   always @(posedge clk)
-    acc3 <= \$320 ;
+    acc1 <= \$320 ;
   always @(posedge clk)
-    q_owed <= \$321 ;
+    acc2 <= \$321 ;
   always @(posedge clk)
-    \$signature__addr$40  <= \$322 ;
+    acc3 <= \$322 ;
   always @(posedge clk)
-    \rport__addr$43  <= \$323 ;
+    q_owed <= \$323 ;
   always @(posedge clk)
-    q_stored <= \$324 ;
+    \$signature__addr$40  <= \$324 ;
   always @(posedge clk)
-    o__valid <= \$325 ;
+    \rport__addr$43  <= \$325 ;
   always @(posedge clk)
-    o__payload <= \$326 ;
+    q_stored <= \$326 ;
+  always @(posedge clk)
+    o__valid <= \$327 ;
+  always @(posedge clk)
+    o__payload <= \$328 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -12966,9 +13029,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = t_mid;
+    \$160  = port__data;
     if (rst) begin
-      \$160  = 6'h00;
+      \$160  = 64'h0000000000000000;
     end
   end
   always @* begin
@@ -13015,1079 +13078,1073 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = t_mid;
+    \$167  = t;
     if (rst) begin
       \$167  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = x_mid[7:0];
+    \$168  = \port__data$67 ;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = x_mid[15:8];
+    \$169  = x_mid[7:0];
     if (rst) begin
       \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = x_mid[23:16];
+    \$170  = x_mid[15:8];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = x_mid[31:24];
+    \$171  = x_mid[23:16];
     if (rst) begin
       \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = x_mid[39:32];
+    \$172  = x_mid[31:24];
     if (rst) begin
       \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = x_mid[47:40];
+    \$173  = x_mid[39:32];
     if (rst) begin
       \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = t_mid;
+    \$174  = x_mid[47:40];
     if (rst) begin
-      \$174  = 6'h00;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = x_mid[7:0];
+    \$175  = t;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = x_mid[15:8];
+    \$176  = \port__data$75 ;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = x_mid[23:16];
+    \$177  = x_mid[7:0];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = x_mid[31:24];
+    \$178  = x_mid[15:8];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = x_mid[39:32];
+    \$179  = x_mid[23:16];
     if (rst) begin
       \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = x_mid[47:40];
+    \$180  = x_mid[31:24];
     if (rst) begin
       \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = \$35 ;
+    \$181  = x_mid[39:32];
     if (rst) begin
-      \$181  = 9'h000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = port__data[7:0];
+    \$182  = x_mid[47:40];
     if (rst) begin
       \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = \$36 ;
+    \$183  = \$35 ;
     if (rst) begin
       \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = port__data[15:8];
+    \$184  = rom0_read[7:0];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = \$37 ;
+    \$185  = \$36 ;
     if (rst) begin
       \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = port__data[23:16];
+    \$186  = rom0_read[15:8];
     if (rst) begin
       \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = \$38 ;
+    \$187  = \$37 ;
     if (rst) begin
       \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = port__data[31:24];
+    \$188  = rom0_read[23:16];
     if (rst) begin
       \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = \$39 ;
+    \$189  = \$38 ;
     if (rst) begin
       \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = port__data[39:32];
+    \$190  = rom0_read[31:24];
     if (rst) begin
       \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$40 ;
+    \$191  = \$39 ;
     if (rst) begin
       \$191  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = port__data[47:40];
+    \$192  = rom0_read[39:32];
     if (rst) begin
       \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$41 ;
+    \$193  = \$40 ;
     if (rst) begin
       \$193  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = port__data[55:48];
+    \$194  = rom0_read[47:40];
     if (rst) begin
       \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = \$42 ;
+    \$195  = \$41 ;
     if (rst) begin
       \$195  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = port__data[63:56];
+    \$196  = rom0_read[55:48];
     if (rst) begin
       \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = \$43 ;
+    \$197  = \$42 ;
     if (rst) begin
       \$197  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = \port__data$96 [7:0];
+    \$198  = rom0_read[63:56];
     if (rst) begin
       \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = \$44 ;
+    \$199  = \$43 ;
     if (rst) begin
       \$199  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = \port__data$96 [15:8];
+    \$200  = rom1_read[7:0];
     if (rst) begin
       \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = \$45 ;
+    \$201  = \$44 ;
     if (rst) begin
       \$201  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = \port__data$96 [23:16];
+    \$202  = rom1_read[15:8];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = \$46 ;
+    \$203  = \$45 ;
     if (rst) begin
       \$203  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = \port__data$96 [31:24];
+    \$204  = rom1_read[23:16];
     if (rst) begin
       \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = \$47 ;
+    \$205  = \$46 ;
     if (rst) begin
       \$205  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = \port__data$96 [39:32];
+    \$206  = rom1_read[31:24];
     if (rst) begin
       \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = \$48 ;
+    \$207  = \$47 ;
     if (rst) begin
       \$207  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = \port__data$96 [47:40];
+    \$208  = rom1_read[39:32];
     if (rst) begin
       \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = \$49 ;
+    \$209  = \$48 ;
     if (rst) begin
       \$209  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = \port__data$96 [55:48];
+    \$210  = rom1_read[47:40];
     if (rst) begin
       \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = \$50 ;
+    \$211  = \$49 ;
     if (rst) begin
       \$211  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = \port__data$96 [63:56];
+    \$212  = rom1_read[55:48];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$51 ;
+    \$213  = \$50 ;
     if (rst) begin
       \$213  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = \port__data$113 [7:0];
+    \$214  = rom1_read[63:56];
     if (rst) begin
       \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = \$52 ;
+    \$215  = \$51 ;
     if (rst) begin
       \$215  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = \port__data$113 [15:8];
+    \$216  = rom2_read[7:0];
     if (rst) begin
       \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = \$53 ;
+    \$217  = \$52 ;
     if (rst) begin
       \$217  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = \port__data$113 [23:16];
+    \$218  = rom2_read[15:8];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = \$54 ;
+    \$219  = \$53 ;
     if (rst) begin
       \$219  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = \port__data$113 [31:24];
+    \$220  = rom2_read[23:16];
     if (rst) begin
       \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = \$55 ;
+    \$221  = \$54 ;
     if (rst) begin
       \$221  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = \port__data$113 [39:32];
+    \$222  = rom2_read[31:24];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = \$56 ;
+    \$223  = \$55 ;
     if (rst) begin
       \$223  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = \port__data$113 [47:40];
+    \$224  = rom2_read[39:32];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = \$57 ;
+    \$225  = \$56 ;
     if (rst) begin
       \$225  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = \port__data$113 [55:48];
+    \$226  = rom2_read[47:40];
     if (rst) begin
       \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = \$58 ;
+    \$227  = \$57 ;
     if (rst) begin
       \$227  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = \port__data$113 [63:56];
+    \$228  = rom2_read[55:48];
     if (rst) begin
       \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \$59 ;
+    \$229  = \$58 ;
     if (rst) begin
-      \$229  = 17'h00000;
+      \$229  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = \$60 ;
+    \$230  = rom2_read[63:56];
     if (rst) begin
-      \$230  = 17'h00000;
+      \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = \$61 ;
+    \$231  = \$59 ;
     if (rst) begin
       \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$62 ;
+    \$232  = \$60 ;
     if (rst) begin
       \$232  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$63 ;
+    \$233  = \$61 ;
     if (rst) begin
       \$233  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = \$64 ;
+    \$234  = \$62 ;
     if (rst) begin
       \$234  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = \$65 ;
+    \$235  = \$63 ;
     if (rst) begin
       \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$66 ;
+    \$236  = \$64 ;
     if (rst) begin
       \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$67 ;
+    \$237  = \$65 ;
     if (rst) begin
       \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$68 ;
+    \$238  = \$66 ;
     if (rst) begin
       \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \$69 ;
+    \$239  = \$67 ;
     if (rst) begin
       \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = \$70 ;
+    \$240  = \$68 ;
     if (rst) begin
       \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$71 ;
+    \$241  = \$69 ;
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$72 ;
+    \$242  = \$70 ;
     if (rst) begin
       \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \$73 ;
+    \$243  = \$71 ;
     if (rst) begin
       \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = \$74 ;
+    \$244  = \$72 ;
     if (rst) begin
       \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$75 ;
+    \$245  = \$73 ;
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$76 ;
+    \$246  = \$74 ;
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$77 ;
+    \$247  = \$75 ;
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$78 ;
+    \$248  = \$76 ;
     if (rst) begin
       \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$79 ;
+    \$249  = \$77 ;
     if (rst) begin
       \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$80 ;
+    \$250  = \$78 ;
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$81 ;
+    \$251  = \$79 ;
     if (rst) begin
       \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$82 ;
+    \$252  = \$80 ;
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = prod0_0;
+    \$253  = \$81 ;
     if (rst) begin
       \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = prod0_1;
+    \$254  = \$82 ;
     if (rst) begin
       \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = prod0_2;
+    \$255  = prod0_0;
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = prod0_3;
+    \$256  = prod0_1;
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = prod0_4;
+    \$257  = prod0_2;
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = prod0_5;
+    \$258  = prod0_3;
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = prod1_0;
+    \$259  = prod0_4;
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = prod1_1;
+    \$260  = prod0_5;
     if (rst) begin
       \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = prod1_2;
+    \$261  = prod1_0;
     if (rst) begin
       \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = prod1_3;
+    \$262  = prod1_1;
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = prod1_4;
+    \$263  = prod1_2;
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = prod1_5;
+    \$264  = prod1_3;
     if (rst) begin
       \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = prod2_0;
+    \$265  = prod1_4;
     if (rst) begin
       \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = prod2_1;
+    \$266  = prod1_5;
     if (rst) begin
       \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = prod2_2;
+    \$267  = prod2_0;
     if (rst) begin
       \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = prod2_3;
+    \$268  = prod2_1;
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = prod2_4;
+    \$269  = prod2_2;
     if (rst) begin
       \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = prod2_5;
+    \$270  = prod2_3;
     if (rst) begin
       \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = prod3_0;
+    \$271  = prod2_4;
     if (rst) begin
       \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = prod3_1;
+    \$272  = prod2_5;
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = prod3_2;
+    \$273  = prod3_0;
     if (rst) begin
       \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = prod3_3;
+    \$274  = prod3_1;
     if (rst) begin
       \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = prod3_4;
+    \$275  = prod3_2;
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = prod3_5;
+    \$276  = prod3_3;
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
+    \$277  = prod3_4;
     if (rst) begin
-      \$277  = 23'h000000;
+      \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = { \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86  };
+    \$278  = prod3_5;
     if (rst) begin
-      \$278  = 23'h000000;
+      \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = \$87 [22:0];
+    \$279  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
     if (rst) begin
       \$279  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
+    \$280  = { \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86  };
     if (rst) begin
       \$280  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = { \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91  };
+    \$281  = \$87 [22:0];
     if (rst) begin
       \$281  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = \$92 [22:0];
+    \$282  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
       \$282  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = { \$95 [18], \$95 [18], \$95 [18], \$95 [18], \$95  };
+    \$283  = { \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91  };
     if (rst) begin
       \$283  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = { \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96  };
+    \$284  = \$92 [22:0];
     if (rst) begin
       \$284  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = \$97 [22:0];
+    \$285  = { \$95 [18], \$95 [18], \$95 [18], \$95 [18], \$95  };
     if (rst) begin
       \$285  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$286  = { \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96  };
     if (rst) begin
       \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = { \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101  };
+    \$287  = \$97 [22:0];
     if (rst) begin
       \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = \$102 [22:0];
+    \$288  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
     if (rst) begin
       \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = v1;
+    \$289  = { \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101  };
     if (rst) begin
-      \$289  = 1'h0;
+      \$289  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = first1;
+    \$290  = \$102 [22:0];
     if (rst) begin
-      \$290  = 1'h0;
+      \$290  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = last1;
+    \$291  = v1;
     if (rst) begin
       \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = nf1;
+    \$292  = first1;
     if (rst) begin
-      \$292  = 3'h0;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = v2;
+    \$293  = last1;
     if (rst) begin
       \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = first2;
+    \$294  = nf1;
     if (rst) begin
-      \$294  = 1'h0;
+      \$294  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = last2;
+    \$295  = v2;
     if (rst) begin
       \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = nf2;
+    \$296  = first2;
     if (rst) begin
-      \$296  = 3'h0;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = v3;
+    \$297  = last2;
     if (rst) begin
       \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = first3;
+    \$298  = nf2;
     if (rst) begin
-      \$298  = 1'h0;
+      \$298  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = last3;
+    \$299  = v3;
     if (rst) begin
       \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = nf3;
+    \$300  = first3;
     if (rst) begin
-      \$300  = 3'h0;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = v4;
+    \$301  = last3;
     if (rst) begin
       \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = first4;
+    \$302  = nf3;
     if (rst) begin
-      \$302  = 1'h0;
+      \$302  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = last4;
+    \$303  = v4;
     if (rst) begin
       \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = nf4;
+    \$304  = first4;
     if (rst) begin
-      \$304  = 3'h0;
+      \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = v5;
+    \$305  = last4;
     if (rst) begin
       \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = first5;
+    \$306  = nf4;
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = last5;
+    \$307  = v5;
     if (rst) begin
       \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = nf5;
+    \$308  = first5;
     if (rst) begin
-      \$308  = 3'h0;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = v6;
+    \$309  = last5;
     if (rst) begin
       \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = first6;
+    \$310  = nf5;
     if (rst) begin
-      \$310  = 1'h0;
+      \$310  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = last6;
+    \$311  = v6;
     if (rst) begin
       \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = nf6;
+    \$312  = first6;
     if (rst) begin
-      \$312  = 3'h0;
+      \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = v7;
+    \$313  = last6;
     if (rst) begin
       \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = first7;
+    \$314  = nf6;
     if (rst) begin
-      \$314  = 1'h0;
+      \$314  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = last7;
+    \$315  = v7;
     if (rst) begin
       \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = nf7;
+    \$316  = first7;
     if (rst) begin
-      \$316  = 3'h0;
+      \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = acc0;
-    if (v8) begin
-      \$317  = \$9 [22:0];
-    end
+    \$317  = last7;
     if (rst) begin
-      \$317  = 23'h000000;
+      \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = acc1;
-    if (v8) begin
-      \$318  = \$12 [22:0];
-    end
+    \$318  = nf7;
     if (rst) begin
-      \$318  = 23'h000000;
+      \$318  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = acc2;
+    \$319  = acc0;
     if (v8) begin
-      \$319  = \$15 [22:0];
+      \$319  = \$9 [22:0];
     end
     if (rst) begin
       \$319  = 23'h000000;
@@ -14095,9 +14152,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = acc3;
+    \$320  = acc1;
     if (v8) begin
-      \$320  = \$18 [22:0];
+      \$320  = \$12 [22:0];
     end
     if (rst) begin
       \$320  = 23'h000000;
@@ -14105,56 +14162,76 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = \$106 [3:0];
+    \$321  = acc2;
+    if (v8) begin
+      \$321  = \$15 [22:0];
+    end
     if (rst) begin
-      \$321  = 4'h0;
+      \$321  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = \$signature__addr$40 ;
-    if (\$114 ) begin
-      \$322  = \$117 [3:0];
+    \$322  = acc3;
+    if (v8) begin
+      \$322  = \$18 [22:0];
     end
     if (rst) begin
-      \$322  = 4'h0;
+      \$322  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = \rport__addr$43 ;
-    if (\$121 ) begin
-      \$323  = \$124 [3:0];
-    end
+    \$323  = \$106 [3:0];
     if (rst) begin
       \$323  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = \$138 [3:0];
+    \$324  = \$signature__addr$40 ;
+    if (\$114 ) begin
+      \$324  = \$117 [3:0];
+    end
     if (rst) begin
       \$324  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = o__valid;
-    if (\$140 ) begin
-      \$325  = \$143 ;
+    \$325  = \rport__addr$43 ;
+    if (\$121 ) begin
+      \$325  = \$124 [3:0];
     end
     if (rst) begin
-      \$325  = 1'h0;
+      \$325  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = o__payload;
+    \$326  = \$138 [3:0];
+    if (rst) begin
+      \$326  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$327  = o__valid;
     if (\$140 ) begin
-      \$326  = \$145 ;
+      \$327  = \$143 ;
     end
     if (rst) begin
-      \$326  = 92'h00000000000000000000000;
+      \$327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$328  = o__payload;
+    if (\$140 ) begin
+      \$328  = \$145 ;
+    end
+    if (rst) begin
+      \$328  = 92'h00000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -17165,7 +17242,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] \$91 ;
   reg [31:0] \$92 ;
   reg [6:0] \$93 ;
-  reg [6:0] \$94 ;
+  reg [31:0] \$94 ;
   reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
@@ -17248,6 +17325,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
   wire [6:0] rom0_addr;
+  reg [31:0] rom0_read = 32'd0;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
@@ -17259,7 +17337,6 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [2:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
-  reg [6:0] t_mid = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -17518,9 +17595,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     x_mid <= \$92 ;
   always @(posedge clk)
-    t_mid <= \$93 ;
+    port__addr <= \$93 ;
   always @(posedge clk)
-    port__addr <= \$94 ;
+    rom0_read <= \$94 ;
   always @(posedge clk)
     x0_0 <= \$95 ;
   always @(posedge clk)
@@ -18599,9 +18676,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = t_mid;
+    \$94  = port__data;
     if (rst) begin
-      \$94  = 7'h00;
+      \$94  = 32'd0;
     end
   end
   always @* begin
@@ -18641,7 +18718,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = port__data[7:0];
+    \$100  = rom0_read[7:0];
     if (rst) begin
       \$100  = 8'h00;
     end
@@ -18655,7 +18732,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = port__data[15:8];
+    \$102  = rom0_read[15:8];
     if (rst) begin
       \$102  = 8'h00;
     end
@@ -18669,7 +18746,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = port__data[23:16];
+    \$104  = rom0_read[23:16];
     if (rst) begin
       \$104  = 8'h00;
     end
@@ -18683,7 +18760,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = port__data[31:24];
+    \$106  = rom0_read[31:24];
     if (rst) begin
       \$106  = 8'h00;
     end

@@ -3088,7 +3088,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   reg [20:0] \$10 ;
-  reg [5:0] \$100 ;
+  reg [31:0] \$100 ;
   reg [7:0] \$101 ;
   reg [8:0] \$102 ;
   reg [7:0] \$103 ;
@@ -3327,6 +3327,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
+  reg [31:0] rom0_read = 32'd0;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
@@ -3341,7 +3342,6 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [20:0] sum3_s0_0 = 21'h000000;
   reg [5:0] t = 6'h00;
-  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -3554,9 +3554,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$98 ;
   always @(posedge clk)
-    t_mid <= \$99 ;
+    port__addr <= \$99 ;
   always @(posedge clk)
-    port__addr <= \$100 ;
+    rom0_read <= \$100 ;
   always @(posedge clk)
     x0_0 <= \$101 ;
   always @(posedge clk)
@@ -4231,9 +4231,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$100  = t_mid;
+    \$100  = port__data;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 32'd0;
     end
   end
   always @* begin
@@ -4252,7 +4252,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$103  = port__data[7:0];
+    \$103  = rom0_read[7:0];
     if (rst) begin
       \$103  = 8'h00;
     end
@@ -4266,7 +4266,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = port__data[15:8];
+    \$105  = rom0_read[15:8];
     if (rst) begin
       \$105  = 8'h00;
     end
@@ -4280,7 +4280,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = port__data[23:16];
+    \$107  = rom0_read[23:16];
     if (rst) begin
       \$107  = 8'h00;
     end
@@ -4294,7 +4294,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = port__data[31:24];
+    \$109  = rom0_read[31:24];
     if (rst) begin
       \$109  = 8'h00;
     end
@@ -8558,7 +8558,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   reg [24:0] \$10 ;
-  reg [5:0] \$100 ;
+  reg [31:0] \$100 ;
   reg [7:0] \$101 ;
   reg [7:0] \$102 ;
   reg [7:0] \$103 ;
@@ -8803,6 +8803,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
+  reg [31:0] rom0_read = 32'd0;
   (* init = 6'h00 *)
   wire [5:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
@@ -8817,7 +8818,6 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [24:0] sum2_s0_0 = 25'h0000000;
   reg [24:0] sum3_s0_0 = 25'h0000000;
   reg [5:0] t = 6'h00;
-  reg [5:0] t_mid = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -9090,9 +9090,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$98 ;
   always @(posedge clk)
-    t_mid <= \$99 ;
+    port__addr <= \$99 ;
   always @(posedge clk)
-    port__addr <= \$100 ;
+    rom0_read <= \$100 ;
   always @(posedge clk)
     x0_0 <= \$101 ;
   always @(posedge clk)
@@ -10043,9 +10043,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$100  = t_mid;
+    \$100  = port__data;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 32'd0;
     end
   end
   always @* begin
@@ -10085,7 +10085,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$106  = port__data[7:0];
+    \$106  = rom0_read[7:0];
     if (rst) begin
       \$106  = 8'h00;
     end
@@ -10099,7 +10099,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$108  = port__data[15:8];
+    \$108  = rom0_read[15:8];
     if (rst) begin
       \$108  = 8'h00;
     end
@@ -10113,7 +10113,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$110  = port__data[23:16];
+    \$110  = rom0_read[23:16];
     if (rst) begin
       \$110  = 8'h00;
     end
@@ -10127,7 +10127,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$112  = port__data[31:24];
+    \$112  = rom0_read[31:24];
     if (rst) begin
       \$112  = 8'h00;
     end
@@ -12999,53 +12999,53 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [2:0] \$133 ;
   reg [31:0] \$134 ;
   reg [4:0] \$135 ;
-  reg [4:0] \$136 ;
+  reg [63:0] \$136 ;
   reg [7:0] \$137 ;
   reg [7:0] \$138 ;
   reg [7:0] \$139 ;
   wire [21:0] \$14 ;
   reg [7:0] \$140 ;
   reg [4:0] \$141 ;
-  reg [7:0] \$142 ;
+  reg [63:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
   reg [7:0] \$145 ;
-  reg [8:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg [8:0] \$148 ;
-  reg [7:0] \$149 ;
+  reg [7:0] \$146 ;
+  reg [8:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [8:0] \$149 ;
   wire [22:0] \$15 ;
-  reg [8:0] \$150 ;
-  reg [7:0] \$151 ;
-  reg [8:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [8:0] \$154 ;
-  reg [7:0] \$155 ;
-  reg [8:0] \$156 ;
-  reg [7:0] \$157 ;
-  reg [8:0] \$158 ;
-  reg [7:0] \$159 ;
+  reg [7:0] \$150 ;
+  reg [8:0] \$151 ;
+  reg [7:0] \$152 ;
+  reg [8:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [8:0] \$155 ;
+  reg [7:0] \$156 ;
+  reg [8:0] \$157 ;
+  reg [7:0] \$158 ;
+  reg [8:0] \$159 ;
   reg [21:0] \$16 ;
-  reg [8:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [8:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [8:0] \$164 ;
-  reg [7:0] \$165 ;
-  reg [8:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [8:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg [7:0] \$160 ;
+  reg [8:0] \$161 ;
+  reg [7:0] \$162 ;
+  reg [8:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [8:0] \$165 ;
+  reg [7:0] \$166 ;
+  reg [8:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [8:0] \$169 ;
   wire [21:0] \$17 ;
-  reg [8:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [8:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [8:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [16:0] \$178 ;
+  reg [7:0] \$170 ;
+  reg [8:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [8:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [8:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [7:0] \$178 ;
   reg [16:0] \$179 ;
   wire [22:0] \$18 ;
   reg [16:0] \$180 ;
@@ -13082,47 +13082,48 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [16:0] \$208 ;
   reg [16:0] \$209 ;
   wire \$21 ;
-  reg [21:0] \$210 ;
+  reg [16:0] \$210 ;
   reg [21:0] \$211 ;
   reg [21:0] \$212 ;
   reg [21:0] \$213 ;
-  reg \$214 ;
+  reg [21:0] \$214 ;
   reg \$215 ;
   reg \$216 ;
-  reg [2:0] \$217 ;
-  reg \$218 ;
+  reg \$217 ;
+  reg [2:0] \$218 ;
   reg \$219 ;
   wire \$22 ;
   reg \$220 ;
-  reg [2:0] \$221 ;
-  reg \$222 ;
+  reg \$221 ;
+  reg [2:0] \$222 ;
   reg \$223 ;
   reg \$224 ;
-  reg [2:0] \$225 ;
-  reg \$226 ;
+  reg \$225 ;
+  reg [2:0] \$226 ;
   reg \$227 ;
   reg \$228 ;
-  reg [2:0] \$229 ;
+  reg \$229 ;
   wire \$23 ;
-  reg \$230 ;
+  reg [2:0] \$230 ;
   reg \$231 ;
   reg \$232 ;
-  reg [2:0] \$233 ;
-  reg \$234 ;
+  reg \$233 ;
+  reg [2:0] \$234 ;
   reg \$235 ;
   reg \$236 ;
-  reg [2:0] \$237 ;
-  reg [21:0] \$238 ;
+  reg \$237 ;
+  reg [2:0] \$238 ;
   reg [21:0] \$239 ;
   wire \$24 ;
   reg [21:0] \$240 ;
   reg [21:0] \$241 ;
-  reg [3:0] \$242 ;
-  reg [2:0] \$243 ;
+  reg [21:0] \$242 ;
+  reg [3:0] \$243 ;
   reg [2:0] \$244 ;
-  reg [3:0] \$245 ;
-  reg \$246 ;
-  reg [87:0] \$247 ;
+  reg [2:0] \$245 ;
+  reg [3:0] \$246 ;
+  reg \$247 ;
+  reg [87:0] \$248 ;
   wire \$25 ;
   reg [2:0] \$26 ;
   reg [1:0] \$27 ;
@@ -13272,7 +13273,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   (* keep = 32'd1 *)
   reg [4:0] \port__addr$15  = 5'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$84 ;
+  wire [63:0] \port__data$63 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -13321,14 +13322,16 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom0_addr;
+  reg [63:0] rom0_read = 64'h0000000000000000;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom1_addr;
+  reg [63:0] rom1_read = 64'h0000000000000000;
   (* init = 2'h0 *)
   wire [1:0] rport__addr;
   reg [2:0] \rport__addr$41  = 3'h0;
   wire [31:0] rport__data;
-  wire [87:0] \rport__data$152 ;
+  wire [87:0] \rport__data$153 ;
   input rst;
   wire rst;
   (* init = 2'h0 *)
@@ -13338,7 +13341,6 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [21:0] sum2_s0_0 = 22'h000000;
   reg [21:0] sum3_s0_0 = 22'h000000;
   reg [4:0] t = 5'h00;
-  reg [4:0] t_mid = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -13443,7 +13445,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$signature__en$32 )
       queue[\$signature__addr$38 ] <= q_in;
   end
-  assign \rport__data$152  = queue[\rport__addr$41 ];
+  assign \rport__data$153  = queue[\rport__addr$41 ];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h0f07cd16f48172b6;
@@ -13523,7 +13525,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$84  = _2_;
+  assign \port__data$63  = _2_;
   assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -13640,7 +13642,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$118  = v7 & last7;
   assign \$119  = \$117  | \$118 ;
   assign \$120  = | q_stored;
-  assign \$121  = \$120  ? \rport__data$152  : q_in;
+  assign \$121  = \$120  ? \rport__data$153  : q_in;
   always @(posedge clk)
     nf_t <= \$122 ;
   always @(posedge clk)
@@ -13668,9 +13670,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     x_mid <= \$134 ;
   always @(posedge clk)
-    t_mid <= \$135 ;
+    port__addr <= \$135 ;
   always @(posedge clk)
-    port__addr <= \$136 ;
+    rom0_read <= \$136 ;
   always @(posedge clk)
     x0_0 <= \$137 ;
   always @(posedge clk)
@@ -13682,217 +13684,219 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     \port__addr$15  <= \$141 ;
   always @(posedge clk)
-    x1_0 <= \$142 ;
+    rom1_read <= \$142 ;
   always @(posedge clk)
-    x1_1 <= \$143 ;
+    x1_0 <= \$143 ;
   always @(posedge clk)
-    x1_2 <= \$144 ;
+    x1_1 <= \$144 ;
   always @(posedge clk)
-    x1_3 <= \$145 ;
+    x1_2 <= \$145 ;
   always @(posedge clk)
-    xoff0_0 <= \$146 ;
+    x1_3 <= \$146 ;
   always @(posedge clk)
-    w0_0 <= \$147 ;
+    xoff0_0 <= \$147 ;
   always @(posedge clk)
-    xoff0_1 <= \$148 ;
+    w0_0 <= \$148 ;
   always @(posedge clk)
-    w0_1 <= \$149 ;
+    xoff0_1 <= \$149 ;
   always @(posedge clk)
-    xoff0_2 <= \$150 ;
+    w0_1 <= \$150 ;
   always @(posedge clk)
-    w0_2 <= \$151 ;
+    xoff0_2 <= \$151 ;
   always @(posedge clk)
-    xoff0_3 <= \$152 ;
+    w0_2 <= \$152 ;
   always @(posedge clk)
-    w0_3 <= \$153 ;
+    xoff0_3 <= \$153 ;
   always @(posedge clk)
-    xoff1_0 <= \$154 ;
+    w0_3 <= \$154 ;
   always @(posedge clk)
-    w1_0 <= \$155 ;
+    xoff1_0 <= \$155 ;
   always @(posedge clk)
-    xoff1_1 <= \$156 ;
+    w1_0 <= \$156 ;
   always @(posedge clk)
-    w1_1 <= \$157 ;
+    xoff1_1 <= \$157 ;
   always @(posedge clk)
-    xoff1_2 <= \$158 ;
+    w1_1 <= \$158 ;
   always @(posedge clk)
-    w1_2 <= \$159 ;
+    xoff1_2 <= \$159 ;
   always @(posedge clk)
-    xoff1_3 <= \$160 ;
+    w1_2 <= \$160 ;
   always @(posedge clk)
-    w1_3 <= \$161 ;
+    xoff1_3 <= \$161 ;
   always @(posedge clk)
-    xoff2_0 <= \$162 ;
+    w1_3 <= \$162 ;
   always @(posedge clk)
-    w2_0 <= \$163 ;
+    xoff2_0 <= \$163 ;
   always @(posedge clk)
-    xoff2_1 <= \$164 ;
+    w2_0 <= \$164 ;
   always @(posedge clk)
-    w2_1 <= \$165 ;
+    xoff2_1 <= \$165 ;
   always @(posedge clk)
-    xoff2_2 <= \$166 ;
+    w2_1 <= \$166 ;
   always @(posedge clk)
-    w2_2 <= \$167 ;
+    xoff2_2 <= \$167 ;
   always @(posedge clk)
-    xoff2_3 <= \$168 ;
+    w2_2 <= \$168 ;
   always @(posedge clk)
-    w2_3 <= \$169 ;
+    xoff2_3 <= \$169 ;
   always @(posedge clk)
-    xoff3_0 <= \$170 ;
+    w2_3 <= \$170 ;
   always @(posedge clk)
-    w3_0 <= \$171 ;
+    xoff3_0 <= \$171 ;
   always @(posedge clk)
-    xoff3_1 <= \$172 ;
+    w3_0 <= \$172 ;
   always @(posedge clk)
-    w3_1 <= \$173 ;
+    xoff3_1 <= \$173 ;
   always @(posedge clk)
-    xoff3_2 <= \$174 ;
+    w3_1 <= \$174 ;
   always @(posedge clk)
-    w3_2 <= \$175 ;
+    xoff3_2 <= \$175 ;
   always @(posedge clk)
-    xoff3_3 <= \$176 ;
+    w3_2 <= \$176 ;
   always @(posedge clk)
-    w3_3 <= \$177 ;
+    xoff3_3 <= \$177 ;
   always @(posedge clk)
-    prod0_0 <= \$178 ;
+    w3_3 <= \$178 ;
   always @(posedge clk)
-    prod0_1 <= \$179 ;
+    prod0_0 <= \$179 ;
   always @(posedge clk)
-    prod0_2 <= \$180 ;
+    prod0_1 <= \$180 ;
   always @(posedge clk)
-    prod0_3 <= \$181 ;
+    prod0_2 <= \$181 ;
   always @(posedge clk)
-    prod1_0 <= \$182 ;
+    prod0_3 <= \$182 ;
   always @(posedge clk)
-    prod1_1 <= \$183 ;
+    prod1_0 <= \$183 ;
   always @(posedge clk)
-    prod1_2 <= \$184 ;
+    prod1_1 <= \$184 ;
   always @(posedge clk)
-    prod1_3 <= \$185 ;
+    prod1_2 <= \$185 ;
   always @(posedge clk)
-    prod2_0 <= \$186 ;
+    prod1_3 <= \$186 ;
   always @(posedge clk)
-    prod2_1 <= \$187 ;
+    prod2_0 <= \$187 ;
   always @(posedge clk)
-    prod2_2 <= \$188 ;
+    prod2_1 <= \$188 ;
   always @(posedge clk)
-    prod2_3 <= \$189 ;
+    prod2_2 <= \$189 ;
   always @(posedge clk)
-    prod3_0 <= \$190 ;
+    prod2_3 <= \$190 ;
   always @(posedge clk)
-    prod3_1 <= \$191 ;
+    prod3_0 <= \$191 ;
   always @(posedge clk)
-    prod3_2 <= \$192 ;
+    prod3_1 <= \$192 ;
   always @(posedge clk)
-    prod3_3 <= \$193 ;
+    prod3_2 <= \$193 ;
   always @(posedge clk)
-    prod0_0_r <= \$194 ;
+    prod3_3 <= \$194 ;
   always @(posedge clk)
-    prod0_1_r <= \$195 ;
+    prod0_0_r <= \$195 ;
   always @(posedge clk)
-    prod0_2_r <= \$196 ;
+    prod0_1_r <= \$196 ;
   always @(posedge clk)
-    prod0_3_r <= \$197 ;
+    prod0_2_r <= \$197 ;
   always @(posedge clk)
-    prod1_0_r <= \$198 ;
+    prod0_3_r <= \$198 ;
   always @(posedge clk)
-    prod1_1_r <= \$199 ;
+    prod1_0_r <= \$199 ;
   always @(posedge clk)
-    prod1_2_r <= \$200 ;
+    prod1_1_r <= \$200 ;
   always @(posedge clk)
-    prod1_3_r <= \$201 ;
+    prod1_2_r <= \$201 ;
   always @(posedge clk)
-    prod2_0_r <= \$202 ;
+    prod1_3_r <= \$202 ;
   always @(posedge clk)
-    prod2_1_r <= \$203 ;
+    prod2_0_r <= \$203 ;
   always @(posedge clk)
-    prod2_2_r <= \$204 ;
+    prod2_1_r <= \$204 ;
   always @(posedge clk)
-    prod2_3_r <= \$205 ;
+    prod2_2_r <= \$205 ;
   always @(posedge clk)
-    prod3_0_r <= \$206 ;
+    prod2_3_r <= \$206 ;
   always @(posedge clk)
-    prod3_1_r <= \$207 ;
+    prod3_0_r <= \$207 ;
   always @(posedge clk)
-    prod3_2_r <= \$208 ;
+    prod3_1_r <= \$208 ;
   always @(posedge clk)
-    prod3_3_r <= \$209 ;
+    prod3_2_r <= \$209 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$210 ;
+    prod3_3_r <= \$210 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$211 ;
+    sum0_s0_0 <= \$211 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$212 ;
+    sum1_s0_0 <= \$212 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$213 ;
+    sum2_s0_0 <= \$213 ;
   always @(posedge clk)
-    v2 <= \$214 ;
+    sum3_s0_0 <= \$214 ;
   always @(posedge clk)
-    first2 <= \$215 ;
+    v2 <= \$215 ;
   always @(posedge clk)
-    last2 <= \$216 ;
+    first2 <= \$216 ;
   always @(posedge clk)
-    nf2 <= \$217 ;
+    last2 <= \$217 ;
   always @(posedge clk)
-    v3 <= \$218 ;
+    nf2 <= \$218 ;
   always @(posedge clk)
-    first3 <= \$219 ;
+    v3 <= \$219 ;
   always @(posedge clk)
-    last3 <= \$220 ;
+    first3 <= \$220 ;
   always @(posedge clk)
-    nf3 <= \$221 ;
+    last3 <= \$221 ;
   always @(posedge clk)
-    v4 <= \$222 ;
+    nf3 <= \$222 ;
   always @(posedge clk)
-    first4 <= \$223 ;
+    v4 <= \$223 ;
   always @(posedge clk)
-    last4 <= \$224 ;
+    first4 <= \$224 ;
   always @(posedge clk)
-    nf4 <= \$225 ;
+    last4 <= \$225 ;
   always @(posedge clk)
-    v5 <= \$226 ;
+    nf4 <= \$226 ;
   always @(posedge clk)
-    first5 <= \$227 ;
+    v5 <= \$227 ;
   always @(posedge clk)
-    last5 <= \$228 ;
+    first5 <= \$228 ;
   always @(posedge clk)
-    nf5 <= \$229 ;
+    last5 <= \$229 ;
   always @(posedge clk)
-    v6 <= \$230 ;
+    nf5 <= \$230 ;
   always @(posedge clk)
-    first6 <= \$231 ;
+    v6 <= \$231 ;
   always @(posedge clk)
-    last6 <= \$232 ;
+    first6 <= \$232 ;
   always @(posedge clk)
-    nf6 <= \$233 ;
+    last6 <= \$233 ;
   always @(posedge clk)
-    v7 <= \$234 ;
+    nf6 <= \$234 ;
   always @(posedge clk)
-    first7 <= \$235 ;
+    v7 <= \$235 ;
   always @(posedge clk)
-    last7 <= \$236 ;
+    first7 <= \$236 ;
   always @(posedge clk)
-    nf7 <= \$237 ;
+    last7 <= \$237 ;
   always @(posedge clk)
-    acc0 <= \$238 ;
+    nf7 <= \$238 ;
   always @(posedge clk)
-    acc1 <= \$239 ;
+    acc0 <= \$239 ;
   always @(posedge clk)
-    acc2 <= \$240 ;
+    acc1 <= \$240 ;
   always @(posedge clk)
-    acc3 <= \$241 ;
+    acc2 <= \$241 ;
   always @(posedge clk)
-    q_owed <= \$242 ;
+    acc3 <= \$242 ;
   always @(posedge clk)
-    \$signature__addr$38  <= \$243 ;
+    q_owed <= \$243 ;
   always @(posedge clk)
-    \rport__addr$41  <= \$244 ;
+    \$signature__addr$38  <= \$244 ;
   always @(posedge clk)
-    q_stored <= \$245 ;
+    \rport__addr$41  <= \$245 ;
   always @(posedge clk)
-    o__valid <= \$246 ;
+    q_stored <= \$246 ;
   always @(posedge clk)
-    o__payload <= \$247 ;
+    o__valid <= \$247 ;
+  always @(posedge clk)
+    o__payload <= \$248 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
@@ -14449,9 +14453,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$136  = t_mid;
+    \$136  = port__data;
     if (rst) begin
-      \$136  = 5'h00;
+      \$136  = 64'h0000000000000000;
     end
   end
   always @* begin
@@ -14484,698 +14488,695 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$141  = t_mid;
+    \$141  = t;
     if (rst) begin
       \$141  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$142  = x_mid[7:0];
+    \$142  = \port__data$63 ;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$143  = x_mid[15:8];
+    \$143  = x_mid[7:0];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$144  = x_mid[23:16];
+    \$144  = x_mid[15:8];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$145  = x_mid[31:24];
+    \$145  = x_mid[23:16];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$146  = \$35 ;
+    \$146  = x_mid[31:24];
     if (rst) begin
-      \$146  = 9'h000;
+      \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$147  = port__data[7:0];
+    \$147  = \$35 ;
     if (rst) begin
-      \$147  = 8'h00;
+      \$147  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$148  = \$36 ;
+    \$148  = rom0_read[7:0];
     if (rst) begin
-      \$148  = 9'h000;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$149  = port__data[15:8];
+    \$149  = \$36 ;
     if (rst) begin
-      \$149  = 8'h00;
+      \$149  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$150  = \$37 ;
+    \$150  = rom0_read[15:8];
     if (rst) begin
-      \$150  = 9'h000;
+      \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$151  = port__data[23:16];
+    \$151  = \$37 ;
     if (rst) begin
-      \$151  = 8'h00;
+      \$151  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$152  = \$38 ;
+    \$152  = rom0_read[23:16];
     if (rst) begin
-      \$152  = 9'h000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$153  = port__data[31:24];
+    \$153  = \$38 ;
     if (rst) begin
-      \$153  = 8'h00;
+      \$153  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$154  = \$39 ;
+    \$154  = rom0_read[31:24];
     if (rst) begin
-      \$154  = 9'h000;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$155  = port__data[39:32];
+    \$155  = \$39 ;
     if (rst) begin
-      \$155  = 8'h00;
+      \$155  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$156  = \$40 ;
+    \$156  = rom0_read[39:32];
     if (rst) begin
-      \$156  = 9'h000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$157  = port__data[47:40];
+    \$157  = \$40 ;
     if (rst) begin
-      \$157  = 8'h00;
+      \$157  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$158  = \$41 ;
+    \$158  = rom0_read[47:40];
     if (rst) begin
-      \$158  = 9'h000;
+      \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$159  = port__data[55:48];
+    \$159  = \$41 ;
     if (rst) begin
-      \$159  = 8'h00;
+      \$159  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$160  = \$42 ;
+    \$160  = rom0_read[55:48];
     if (rst) begin
-      \$160  = 9'h000;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$161  = port__data[63:56];
+    \$161  = \$42 ;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$162  = \$43 ;
+    \$162  = rom0_read[63:56];
     if (rst) begin
-      \$162  = 9'h000;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$163  = \port__data$84 [7:0];
+    \$163  = \$43 ;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$164  = \$44 ;
+    \$164  = rom1_read[7:0];
     if (rst) begin
-      \$164  = 9'h000;
+      \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$165  = \port__data$84 [15:8];
+    \$165  = \$44 ;
     if (rst) begin
-      \$165  = 8'h00;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$166  = \$45 ;
+    \$166  = rom1_read[15:8];
     if (rst) begin
-      \$166  = 9'h000;
+      \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$167  = \port__data$84 [23:16];
+    \$167  = \$45 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$168  = \$46 ;
+    \$168  = rom1_read[23:16];
     if (rst) begin
-      \$168  = 9'h000;
+      \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$169  = \port__data$84 [31:24];
+    \$169  = \$46 ;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$170  = \$47 ;
+    \$170  = rom1_read[31:24];
     if (rst) begin
-      \$170  = 9'h000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$171  = \port__data$84 [39:32];
+    \$171  = \$47 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$172  = \$48 ;
+    \$172  = rom1_read[39:32];
     if (rst) begin
-      \$172  = 9'h000;
+      \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$173  = \port__data$84 [47:40];
+    \$173  = \$48 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$174  = \$49 ;
+    \$174  = rom1_read[47:40];
     if (rst) begin
-      \$174  = 9'h000;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$175  = \port__data$84 [55:48];
+    \$175  = \$49 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$176  = \$50 ;
+    \$176  = rom1_read[55:48];
     if (rst) begin
-      \$176  = 9'h000;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$177  = \port__data$84 [63:56];
+    \$177  = \$50 ;
     if (rst) begin
-      \$177  = 8'h00;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$178  = \$51 ;
+    \$178  = rom1_read[63:56];
     if (rst) begin
-      \$178  = 17'h00000;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$179  = \$52 ;
+    \$179  = \$51 ;
     if (rst) begin
       \$179  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$180  = \$53 ;
+    \$180  = \$52 ;
     if (rst) begin
       \$180  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$181  = \$54 ;
+    \$181  = \$53 ;
     if (rst) begin
       \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$182  = \$55 ;
+    \$182  = \$54 ;
     if (rst) begin
       \$182  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$183  = \$56 ;
+    \$183  = \$55 ;
     if (rst) begin
       \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$184  = \$57 ;
+    \$184  = \$56 ;
     if (rst) begin
       \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$185  = \$58 ;
+    \$185  = \$57 ;
     if (rst) begin
       \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$186  = \$59 ;
+    \$186  = \$58 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$187  = \$60 ;
+    \$187  = \$59 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$188  = \$61 ;
+    \$188  = \$60 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$189  = \$62 ;
+    \$189  = \$61 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$190  = \$63 ;
+    \$190  = \$62 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$191  = \$64 ;
+    \$191  = \$63 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$192  = \$65 ;
+    \$192  = \$64 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$193  = \$66 ;
+    \$193  = \$65 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$194  = prod0_0;
+    \$194  = \$66 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$195  = prod0_1;
+    \$195  = prod0_0;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$196  = prod0_2;
+    \$196  = prod0_1;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$197  = prod0_3;
+    \$197  = prod0_2;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$198  = prod1_0;
+    \$198  = prod0_3;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$199  = prod1_1;
+    \$199  = prod1_0;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$200  = prod1_2;
+    \$200  = prod1_1;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$201  = prod1_3;
+    \$201  = prod1_2;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$202  = prod2_0;
+    \$202  = prod1_3;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$203  = prod2_1;
+    \$203  = prod2_0;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$204  = prod2_2;
+    \$204  = prod2_1;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$205  = prod2_3;
+    \$205  = prod2_2;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$206  = prod3_0;
+    \$206  = prod2_3;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$207  = prod3_1;
+    \$207  = prod3_0;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$208  = prod3_2;
+    \$208  = prod3_1;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$209  = prod3_3;
+    \$209  = prod3_2;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$210  = { \$69 [18], \$69 [18], \$69 [18], \$69  };
+    \$210  = prod3_3;
     if (rst) begin
-      \$210  = 22'h000000;
+      \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$211  = { \$72 [18], \$72 [18], \$72 [18], \$72  };
+    \$211  = { \$69 [18], \$69 [18], \$69 [18], \$69  };
     if (rst) begin
       \$211  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$212  = { \$75 [18], \$75 [18], \$75 [18], \$75  };
+    \$212  = { \$72 [18], \$72 [18], \$72 [18], \$72  };
     if (rst) begin
       \$212  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$213  = { \$78 [18], \$78 [18], \$78 [18], \$78  };
+    \$213  = { \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
       \$213  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$214  = v1;
+    \$214  = { \$78 [18], \$78 [18], \$78 [18], \$78  };
     if (rst) begin
-      \$214  = 1'h0;
+      \$214  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$215  = first1;
+    \$215  = v1;
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$216  = last1;
+    \$216  = first1;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$217  = nf1;
+    \$217  = last1;
     if (rst) begin
-      \$217  = 3'h0;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$218  = v2;
+    \$218  = nf1;
     if (rst) begin
-      \$218  = 1'h0;
+      \$218  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$219  = first2;
+    \$219  = v2;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$220  = last2;
+    \$220  = first2;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$221  = nf2;
+    \$221  = last2;
     if (rst) begin
-      \$221  = 3'h0;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$222  = v3;
+    \$222  = nf2;
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$223  = first3;
+    \$223  = v3;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$224  = last3;
+    \$224  = first3;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$225  = nf3;
+    \$225  = last3;
     if (rst) begin
-      \$225  = 3'h0;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$226  = v4;
+    \$226  = nf3;
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$227  = first4;
+    \$227  = v4;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$228  = last4;
+    \$228  = first4;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$229  = nf4;
+    \$229  = last4;
     if (rst) begin
-      \$229  = 3'h0;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$230  = v5;
+    \$230  = nf4;
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$231  = first5;
+    \$231  = v5;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$232  = last5;
+    \$232  = first5;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$233  = nf5;
+    \$233  = last5;
     if (rst) begin
-      \$233  = 3'h0;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$234  = v6;
+    \$234  = nf5;
     if (rst) begin
-      \$234  = 1'h0;
+      \$234  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$235  = first6;
+    \$235  = v6;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$236  = last6;
+    \$236  = first6;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$237  = nf6;
+    \$237  = last6;
     if (rst) begin
-      \$237  = 3'h0;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$238  = acc0;
-    if (v7) begin
-      \$238  = \$9 [21:0];
-    end
+    \$238  = nf6;
     if (rst) begin
-      \$238  = 22'h000000;
+      \$238  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$239  = acc1;
+    \$239  = acc0;
     if (v7) begin
-      \$239  = \$12 [21:0];
+      \$239  = \$9 [21:0];
     end
     if (rst) begin
       \$239  = 22'h000000;
@@ -15183,9 +15184,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$240  = acc2;
+    \$240  = acc1;
     if (v7) begin
-      \$240  = \$15 [21:0];
+      \$240  = \$12 [21:0];
     end
     if (rst) begin
       \$240  = 22'h000000;
@@ -15193,9 +15194,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$241  = acc3;
+    \$241  = acc2;
     if (v7) begin
-      \$241  = \$18 [21:0];
+      \$241  = \$15 [21:0];
     end
     if (rst) begin
       \$241  = 22'h000000;
@@ -15203,26 +15204,26 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$242  = \$82 [3:0];
+    \$242  = acc3;
+    if (v7) begin
+      \$242  = \$18 [21:0];
+    end
     if (rst) begin
-      \$242  = 4'h0;
+      \$242  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$243  = \$signature__addr$38 ;
+    \$243  = \$82 [3:0];
+    if (rst) begin
+      \$243  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$244  = \$signature__addr$38 ;
     if (\$90 ) begin
-      \$243  = \$93 [2:0];
-    end
-    if (rst) begin
-      \$243  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$244  = \rport__addr$41 ;
-    if (\$97 ) begin
-      \$244  = \$100 [2:0];
+      \$244  = \$93 [2:0];
     end
     if (rst) begin
       \$244  = 3'h0;
@@ -15230,29 +15231,39 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$245  = \$114 [3:0];
+    \$245  = \rport__addr$41 ;
+    if (\$97 ) begin
+      \$245  = \$100 [2:0];
+    end
     if (rst) begin
-      \$245  = 4'h0;
+      \$245  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$246  = o__valid;
-    if (\$116 ) begin
-      \$246  = \$119 ;
-    end
+    \$246  = \$114 [3:0];
     if (rst) begin
-      \$246  = 1'h0;
+      \$246  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$247  = o__payload;
+    \$247  = o__valid;
     if (\$116 ) begin
-      \$247  = \$121 ;
+      \$247  = \$119 ;
     end
     if (rst) begin
-      \$247  = 88'h0000000000000000000000;
+      \$247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$248  = o__payload;
+    if (\$116 ) begin
+      \$248  = \$121 ;
+    end
+    if (rst) begin
+      \$248  = 88'h0000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -22368,7 +22379,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [3:0] \$93 ;
   reg [31:0] \$94 ;
   reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
+  reg [31:0] \$96 ;
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
   reg [7:0] \$99 ;
@@ -22453,6 +22464,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
+  reg [31:0] rom0_read = 32'd0;
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$33  = 3'h0;
@@ -22465,7 +22477,6 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [25:0] sum0_s0_0 = 26'h0000000;
   reg [25:0] sum1_s0_0 = 26'h0000000;
   reg [7:0] t = 8'h00;
-  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -22916,9 +22927,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$94 ;
   always @(posedge clk)
-    t_mid <= \$95 ;
+    port__addr <= \$95 ;
   always @(posedge clk)
-    port__addr <= \$96 ;
+    rom0_read <= \$96 ;
   always @(posedge clk)
     x0_0 <= \$97 ;
   always @(posedge clk)
@@ -25321,9 +25332,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$96  = t_mid;
+    \$96  = port__data;
     if (rst) begin
-      \$96  = 8'h00;
+      \$96  = 32'd0;
     end
   end
   always @* begin
@@ -25363,7 +25374,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = port__data[7:0];
+    \$102  = rom0_read[7:0];
     if (rst) begin
       \$102  = 8'h00;
     end
@@ -25377,7 +25388,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = port__data[15:8];
+    \$104  = rom0_read[15:8];
     if (rst) begin
       \$104  = 8'h00;
     end
@@ -25391,7 +25402,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = port__data[23:16];
+    \$106  = rom0_read[23:16];
     if (rst) begin
       \$106  = 8'h00;
     end
@@ -25405,7 +25416,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = port__data[31:24];
+    \$108  = rom0_read[31:24];
     if (rst) begin
       \$108  = 8'h00;
     end
@@ -27940,7 +27951,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [3:0] \$93 ;
   reg [15:0] \$94 ;
   reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
+  reg [31:0] \$96 ;
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
   reg [8:0] \$99 ;
@@ -28023,6 +28034,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
+  reg [31:0] rom0_read = 32'd0;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$33  = 3'h0;
@@ -28035,7 +28047,6 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [7:0] t = 8'h00;
-  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -28475,9 +28486,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     x_mid <= \$94 ;
   always @(posedge clk)
-    t_mid <= \$95 ;
+    port__addr <= \$95 ;
   always @(posedge clk)
-    port__addr <= \$96 ;
+    rom0_read <= \$96 ;
   always @(posedge clk)
     x0_0 <= \$97 ;
   always @(posedge clk)
@@ -31366,9 +31377,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$96  = t_mid;
+    \$96  = port__data;
     if (rst) begin
-      \$96  = 8'h00;
+      \$96  = 32'd0;
     end
   end
   always @* begin
@@ -31394,7 +31405,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = port__data[7:0];
+    \$100  = rom0_read[7:0];
     if (rst) begin
       \$100  = 8'h00;
     end
@@ -31408,7 +31419,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = port__data[15:8];
+    \$102  = rom0_read[15:8];
     if (rst) begin
       \$102  = 8'h00;
     end
@@ -31422,7 +31433,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = port__data[23:16];
+    \$104  = rom0_read[23:16];
     if (rst) begin
       \$104  = 8'h00;
     end
@@ -31436,7 +31447,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = port__data[31:24];
+    \$106  = rom0_read[31:24];
     if (rst) begin
       \$106  = 8'h00;
     end
@@ -36105,7 +36116,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] \$85 ;
   reg [15:0] \$86 ;
   reg [7:0] \$87 ;
-  reg [7:0] \$88 ;
+  reg [15:0] \$88 ;
   reg [7:0] \$89 ;
   wire [23:0] \$9 ;
   reg [7:0] \$90 ;
@@ -36189,6 +36200,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
+  reg [15:0] rom0_read = 16'h0000;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
@@ -36200,7 +36212,6 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [7:0] t = 8'h00;
-  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -36531,9 +36542,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     x_mid <= \$86 ;
   always @(posedge clk)
-    t_mid <= \$87 ;
+    port__addr <= \$87 ;
   always @(posedge clk)
-    port__addr <= \$88 ;
+    rom0_read <= \$88 ;
   always @(posedge clk)
     x0_0 <= \$89 ;
   always @(posedge clk)
@@ -38392,9 +38403,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$88  = t_mid;
+    \$88  = port__data;
     if (rst) begin
-      \$88  = 8'h00;
+      \$88  = 16'h0000;
     end
   end
   always @* begin
@@ -38420,7 +38431,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$92  = port__data[7:0];
+    \$92  = rom0_read[7:0];
     if (rst) begin
       \$92  = 8'h00;
     end
@@ -38434,7 +38445,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$94  = port__data[15:8];
+    \$94  = rom0_read[15:8];
     if (rst) begin
       \$94  = 8'h00;
     end

@@ -738,7 +738,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [255:0] \$268 ;
   reg [4:0] \$269 ;
   wire [5:0] \$27 ;
-  reg [4:0] \$270 ;
+  reg [63:0] \$270 ;
   reg [7:0] \$271 ;
   reg [7:0] \$272 ;
   reg [7:0] \$273 ;
@@ -749,7 +749,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$278 ;
   reg [4:0] \$279 ;
   wire [255:0] \$28 ;
-  reg [7:0] \$280 ;
+  reg [63:0] \$280 ;
   reg [7:0] \$281 ;
   reg [7:0] \$282 ;
   reg [7:0] \$283 ;
@@ -757,210 +757,210 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$285 ;
   reg [7:0] \$286 ;
   reg [7:0] \$287 ;
-  reg [4:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [7:0] \$288 ;
+  reg [4:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [7:0] \$290 ;
+  reg [63:0] \$290 ;
   reg [7:0] \$291 ;
   reg [7:0] \$292 ;
   reg [7:0] \$293 ;
   reg [7:0] \$294 ;
   reg [7:0] \$295 ;
   reg [7:0] \$296 ;
-  reg [4:0] \$297 ;
+  reg [7:0] \$297 ;
   reg [7:0] \$298 ;
-  reg [7:0] \$299 ;
+  reg [4:0] \$299 ;
   wire \$3 ;
   wire [8:0] \$30 ;
-  reg [7:0] \$300 ;
+  reg [63:0] \$300 ;
   reg [7:0] \$301 ;
   reg [7:0] \$302 ;
   reg [7:0] \$303 ;
   reg [7:0] \$304 ;
   reg [7:0] \$305 ;
-  reg [4:0] \$306 ;
+  reg [7:0] \$306 ;
   reg [7:0] \$307 ;
   reg [7:0] \$308 ;
-  reg [7:0] \$309 ;
+  reg [4:0] \$309 ;
   wire [8:0] \$31 ;
-  reg [7:0] \$310 ;
+  reg [63:0] \$310 ;
   reg [7:0] \$311 ;
   reg [7:0] \$312 ;
   reg [7:0] \$313 ;
   reg [7:0] \$314 ;
-  reg [4:0] \$315 ;
+  reg [7:0] \$315 ;
   reg [7:0] \$316 ;
   reg [7:0] \$317 ;
   reg [7:0] \$318 ;
-  reg [7:0] \$319 ;
+  reg [4:0] \$319 ;
   wire [8:0] \$32 ;
-  reg [7:0] \$320 ;
+  reg [63:0] \$320 ;
   reg [7:0] \$321 ;
   reg [7:0] \$322 ;
   reg [7:0] \$323 ;
-  reg [4:0] \$324 ;
+  reg [7:0] \$324 ;
   reg [7:0] \$325 ;
   reg [7:0] \$326 ;
   reg [7:0] \$327 ;
   reg [7:0] \$328 ;
-  reg [7:0] \$329 ;
+  reg [4:0] \$329 ;
   wire [8:0] \$33 ;
-  reg [7:0] \$330 ;
+  reg [63:0] \$330 ;
   reg [7:0] \$331 ;
   reg [7:0] \$332 ;
-  reg [4:0] \$333 ;
+  reg [7:0] \$333 ;
   reg [7:0] \$334 ;
   reg [7:0] \$335 ;
   reg [7:0] \$336 ;
   reg [7:0] \$337 ;
   reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
+  reg [4:0] \$339 ;
   wire [8:0] \$34 ;
-  reg [8:0] \$340 ;
+  reg [47:0] \$340 ;
   reg [7:0] \$341 ;
-  reg [8:0] \$342 ;
+  reg [7:0] \$342 ;
   reg [7:0] \$343 ;
-  reg [8:0] \$344 ;
+  reg [7:0] \$344 ;
   reg [7:0] \$345 ;
-  reg [8:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [8:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [7:0] \$346 ;
+  reg [8:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [8:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [8:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [8:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [7:0] \$350 ;
+  reg [8:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [8:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [8:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [8:0] \$357 ;
+  reg [7:0] \$358 ;
+  reg [8:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [8:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [8:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [8:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [8:0] \$368 ;
-  reg [7:0] \$369 ;
+  reg [7:0] \$360 ;
+  reg [8:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [8:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [8:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg [8:0] \$367 ;
+  reg [7:0] \$368 ;
+  reg [8:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [8:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [8:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [8:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [8:0] \$376 ;
-  reg [7:0] \$377 ;
-  reg [8:0] \$378 ;
-  reg [7:0] \$379 ;
+  reg [7:0] \$370 ;
+  reg [8:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [8:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [8:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [8:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [8:0] \$379 ;
   wire [8:0] \$38 ;
-  reg [8:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [8:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [8:0] \$384 ;
-  reg [7:0] \$385 ;
-  reg [8:0] \$386 ;
-  reg [7:0] \$387 ;
-  reg [8:0] \$388 ;
-  reg [7:0] \$389 ;
+  reg [7:0] \$380 ;
+  reg [8:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [8:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [8:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [8:0] \$387 ;
+  reg [7:0] \$388 ;
+  reg [8:0] \$389 ;
   wire [8:0] \$39 ;
-  reg [8:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [8:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [8:0] \$394 ;
-  reg [7:0] \$395 ;
-  reg [8:0] \$396 ;
-  reg [7:0] \$397 ;
-  reg [8:0] \$398 ;
-  reg [7:0] \$399 ;
+  reg [7:0] \$390 ;
+  reg [8:0] \$391 ;
+  reg [7:0] \$392 ;
+  reg [8:0] \$393 ;
+  reg [7:0] \$394 ;
+  reg [8:0] \$395 ;
+  reg [7:0] \$396 ;
+  reg [8:0] \$397 ;
+  reg [7:0] \$398 ;
+  reg [8:0] \$399 ;
   wire \$4 ;
   wire [8:0] \$40 ;
-  reg [8:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [8:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [8:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [8:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg [8:0] \$408 ;
-  reg [7:0] \$409 ;
+  reg [7:0] \$400 ;
+  reg [8:0] \$401 ;
+  reg [7:0] \$402 ;
+  reg [8:0] \$403 ;
+  reg [7:0] \$404 ;
+  reg [8:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [8:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [8:0] \$409 ;
   wire [8:0] \$41 ;
-  reg [8:0] \$410 ;
-  reg [7:0] \$411 ;
-  reg [8:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg [8:0] \$414 ;
-  reg [7:0] \$415 ;
-  reg [8:0] \$416 ;
-  reg [7:0] \$417 ;
-  reg [8:0] \$418 ;
-  reg [7:0] \$419 ;
+  reg [7:0] \$410 ;
+  reg [8:0] \$411 ;
+  reg [7:0] \$412 ;
+  reg [8:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [8:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [8:0] \$417 ;
+  reg [7:0] \$418 ;
+  reg [8:0] \$419 ;
   wire [8:0] \$42 ;
-  reg [8:0] \$420 ;
-  reg [7:0] \$421 ;
-  reg [8:0] \$422 ;
-  reg [7:0] \$423 ;
-  reg [8:0] \$424 ;
-  reg [7:0] \$425 ;
-  reg [8:0] \$426 ;
-  reg [7:0] \$427 ;
-  reg [8:0] \$428 ;
-  reg [7:0] \$429 ;
+  reg [7:0] \$420 ;
+  reg [8:0] \$421 ;
+  reg [7:0] \$422 ;
+  reg [8:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [8:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg [8:0] \$427 ;
+  reg [7:0] \$428 ;
+  reg [8:0] \$429 ;
   wire [8:0] \$43 ;
-  reg [8:0] \$430 ;
-  reg [7:0] \$431 ;
-  reg [8:0] \$432 ;
-  reg [7:0] \$433 ;
-  reg [8:0] \$434 ;
-  reg [7:0] \$435 ;
-  reg [8:0] \$436 ;
-  reg [7:0] \$437 ;
-  reg [8:0] \$438 ;
-  reg [7:0] \$439 ;
+  reg [7:0] \$430 ;
+  reg [8:0] \$431 ;
+  reg [7:0] \$432 ;
+  reg [8:0] \$433 ;
+  reg [7:0] \$434 ;
+  reg [8:0] \$435 ;
+  reg [7:0] \$436 ;
+  reg [8:0] \$437 ;
+  reg [7:0] \$438 ;
+  reg [8:0] \$439 ;
   wire [8:0] \$44 ;
-  reg [8:0] \$440 ;
-  reg [7:0] \$441 ;
-  reg [8:0] \$442 ;
-  reg [7:0] \$443 ;
-  reg [8:0] \$444 ;
-  reg [7:0] \$445 ;
-  reg [8:0] \$446 ;
-  reg [7:0] \$447 ;
-  reg [8:0] \$448 ;
-  reg [7:0] \$449 ;
+  reg [7:0] \$440 ;
+  reg [8:0] \$441 ;
+  reg [7:0] \$442 ;
+  reg [8:0] \$443 ;
+  reg [7:0] \$444 ;
+  reg [8:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [8:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [8:0] \$449 ;
   wire [8:0] \$45 ;
-  reg [8:0] \$450 ;
-  reg [7:0] \$451 ;
-  reg [8:0] \$452 ;
-  reg [7:0] \$453 ;
-  reg [8:0] \$454 ;
-  reg [7:0] \$455 ;
-  reg [8:0] \$456 ;
-  reg [7:0] \$457 ;
-  reg [8:0] \$458 ;
-  reg [7:0] \$459 ;
+  reg [7:0] \$450 ;
+  reg [8:0] \$451 ;
+  reg [7:0] \$452 ;
+  reg [8:0] \$453 ;
+  reg [7:0] \$454 ;
+  reg [8:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [8:0] \$457 ;
+  reg [7:0] \$458 ;
+  reg [8:0] \$459 ;
   wire [8:0] \$46 ;
-  reg [8:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [8:0] \$462 ;
-  reg [7:0] \$463 ;
-  reg [16:0] \$464 ;
-  reg [16:0] \$465 ;
-  reg [16:0] \$466 ;
-  reg [16:0] \$467 ;
-  reg [16:0] \$468 ;
-  reg [16:0] \$469 ;
+  reg [7:0] \$460 ;
+  reg [8:0] \$461 ;
+  reg [7:0] \$462 ;
+  reg [8:0] \$463 ;
+  reg [7:0] \$464 ;
+  reg [8:0] \$465 ;
+  reg [7:0] \$466 ;
+  reg [8:0] \$467 ;
+  reg [7:0] \$468 ;
+  reg [8:0] \$469 ;
   wire [8:0] \$47 ;
-  reg [16:0] \$470 ;
+  reg [7:0] \$470 ;
   reg [16:0] \$471 ;
   reg [16:0] \$472 ;
   reg [16:0] \$473 ;
@@ -1090,14 +1090,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$585 ;
   reg [16:0] \$586 ;
   reg [16:0] \$587 ;
-  reg [23:0] \$588 ;
-  reg [23:0] \$589 ;
+  reg [16:0] \$588 ;
+  reg [16:0] \$589 ;
   wire [8:0] \$59 ;
-  reg [23:0] \$590 ;
-  reg [23:0] \$591 ;
-  reg [23:0] \$592 ;
-  reg [23:0] \$593 ;
-  reg [23:0] \$594 ;
+  reg [16:0] \$590 ;
+  reg [16:0] \$591 ;
+  reg [16:0] \$592 ;
+  reg [16:0] \$593 ;
+  reg [16:0] \$594 ;
   reg [23:0] \$595 ;
   reg [23:0] \$596 ;
   reg [23:0] \$597 ;
@@ -1116,50 +1116,57 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$608 ;
   reg [23:0] \$609 ;
   wire [8:0] \$61 ;
-  reg \$610 ;
-  reg \$611 ;
-  reg \$612 ;
-  reg [3:0] \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg [3:0] \$617 ;
+  reg [23:0] \$610 ;
+  reg [23:0] \$611 ;
+  reg [23:0] \$612 ;
+  reg [23:0] \$613 ;
+  reg [23:0] \$614 ;
+  reg [23:0] \$615 ;
+  reg [23:0] \$616 ;
+  reg \$617 ;
   reg \$618 ;
   reg \$619 ;
   wire [8:0] \$62 ;
-  reg \$620 ;
-  reg [3:0] \$621 ;
+  reg [3:0] \$620 ;
+  reg \$621 ;
   reg \$622 ;
   reg \$623 ;
-  reg \$624 ;
-  reg [3:0] \$625 ;
+  reg [3:0] \$624 ;
+  reg \$625 ;
   reg \$626 ;
   reg \$627 ;
-  reg \$628 ;
-  reg [3:0] \$629 ;
+  reg [3:0] \$628 ;
+  reg \$629 ;
   wire [8:0] \$63 ;
   reg \$630 ;
   reg \$631 ;
-  reg \$632 ;
-  reg [3:0] \$633 ;
+  reg [3:0] \$632 ;
+  reg \$633 ;
   reg \$634 ;
   reg \$635 ;
-  reg \$636 ;
-  reg [3:0] \$637 ;
+  reg [3:0] \$636 ;
+  reg \$637 ;
   reg \$638 ;
   reg \$639 ;
   wire [8:0] \$64 ;
-  reg \$640 ;
-  reg [3:0] \$641 ;
-  reg [23:0] \$642 ;
-  reg [23:0] \$643 ;
+  reg [3:0] \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg \$643 ;
   reg [3:0] \$644 ;
-  reg [3:0] \$645 ;
-  reg [3:0] \$646 ;
-  reg [3:0] \$647 ;
-  reg \$648 ;
-  reg [47:0] \$649 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg [3:0] \$648 ;
+  reg [23:0] \$649 ;
   wire [8:0] \$65 ;
+  reg [23:0] \$650 ;
+  reg [3:0] \$651 ;
+  reg [3:0] \$652 ;
+  reg [3:0] \$653 ;
+  reg [3:0] \$654 ;
+  reg \$655 ;
+  reg [47:0] \$656 ;
   wire [8:0] \$66 ;
   wire [8:0] \$67 ;
   wire [8:0] \$68 ;
@@ -1304,13 +1311,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [4:0] \port__addr$27  = 5'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$144 ;
-  wire [63:0] \port__data$161 ;
-  wire [63:0] \port__data$178 ;
-  wire [63:0] \port__data$195 ;
-  wire [63:0] \port__data$212 ;
-  wire [63:0] \port__data$229 ;
-  wire [47:0] \port__data$246 ;
+  wire [63:0] \port__data$103 ;
+  wire [63:0] \port__data$113 ;
+  wire [63:0] \port__data$123 ;
+  wire [47:0] \port__data$133 ;
+  wire [63:0] \port__data$73 ;
+  wire [63:0] \port__data$83 ;
+  wire [63:0] \port__data$93 ;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
   reg [16:0] prod0_10_r = 17'h00000;
@@ -1449,32 +1456,40 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom0_addr;
+  reg [63:0] rom0_read = 64'h0000000000000000;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom1_addr;
+  reg [63:0] rom1_read = 64'h0000000000000000;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom2_addr;
+  reg [63:0] rom2_read = 64'h0000000000000000;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom3_addr;
+  reg [63:0] rom3_read = 64'h0000000000000000;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom4_addr;
+  reg [63:0] rom4_read = 64'h0000000000000000;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom5_addr;
+  reg [63:0] rom5_read = 64'h0000000000000000;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom6_addr;
+  reg [63:0] rom6_read = 64'h0000000000000000;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom7_addr;
+  reg [47:0] rom7_read = 48'h000000000000;
   (* init = 1'h0 *)
   wire rport__addr;
   reg [3:0] \rport__addr$47  = 4'h0;
   wire [255:0] rport__data;
-  wire [47:0] \rport__data$430 ;
+  wire [47:0] \rport__data$437 ;
   input rst;
   wire rst;
   (* init = 1'h0 *)
@@ -1502,7 +1517,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum1_s1_1 = 24'h000000;
   reg [23:0] sum1_s2_0 = 24'h000000;
   reg [4:0] t = 5'h00;
-  reg [4:0] t_mid = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1855,7 +1869,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$signature__en$38 )
       queue[\$signature__addr$44 ] <= q_in;
   end
-  assign \rport__data$430  = queue[\rport__addr$47 ];
+  assign \rport__data$437  = queue[\rport__addr$47 ];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h01ef12bb40269bf2;
@@ -1935,7 +1949,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$144  = _2_;
+  assign \port__data$73  = _2_;
   reg [63:0] rom2 [31:0];
   initial begin
     rom2[0] = 64'h00f8024df6f21ae2;
@@ -1975,7 +1989,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$161  = _3_;
+  assign \port__data$83  = _3_;
   reg [63:0] rom3 [31:0];
   initial begin
     rom3[0] = 64'he600d00d22471912;
@@ -2015,7 +2029,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _4_ <= rom3[\port__addr$19 ];
   end
-  assign \port__data$178  = _4_;
+  assign \port__data$93  = _4_;
   reg [63:0] rom4 [31:0];
   initial begin
     rom4[0] = 64'h0a0102d6062108f0;
@@ -2055,7 +2069,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _5_ <= rom4[\port__addr$21 ];
   end
-  assign \port__data$195  = _5_;
+  assign \port__data$103  = _5_;
   reg [63:0] rom5 [31:0];
   initial begin
     rom5[0] = 64'h3c0101232be2021d;
@@ -2095,7 +2109,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _6_ <= rom5[\port__addr$23 ];
   end
-  assign \port__data$212  = _6_;
+  assign \port__data$113  = _6_;
   reg [63:0] rom6 [31:0];
   initial begin
     rom6[0] = 64'hff00fd04163dfa19;
@@ -2135,7 +2149,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _7_ <= rom6[\port__addr$25 ];
   end
-  assign \port__data$229  = _7_;
+  assign \port__data$123  = _7_;
   reg [47:0] rom7 [31:0];
   initial begin
     rom7[0] = 48'h00dbf51653df;
@@ -2175,729 +2189,749 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _8_ <= rom7[\port__addr$27 ];
   end
-  assign \port__data$246  = _8_;
+  assign \port__data$133  = _8_;
   always @(posedge clk)
-    x2_17 <= \$289 ;
+    x1_14 <= \$286 ;
   always @(posedge clk)
-    x2_18 <= \$290 ;
+    x1_15 <= \$287 ;
   always @(posedge clk)
-    x2_19 <= \$291 ;
+    x1_16 <= \$288 ;
   always @(posedge clk)
-    x2_20 <= \$292 ;
+    \port__addr$17  <= \$289 ;
   always @(posedge clk)
-    x2_21 <= \$293 ;
+    rom2_read <= \$290 ;
   always @(posedge clk)
-    x2_22 <= \$294 ;
+    x2_17 <= \$291 ;
   always @(posedge clk)
-    x2_23 <= \$295 ;
+    x2_18 <= \$292 ;
   always @(posedge clk)
-    x2_24 <= \$296 ;
+    x2_19 <= \$293 ;
   always @(posedge clk)
-    \port__addr$19  <= \$297 ;
+    x2_20 <= \$294 ;
   always @(posedge clk)
-    x3_1 <= \$298 ;
+    x2_21 <= \$295 ;
   always @(posedge clk)
-    x3_25 <= \$299 ;
+    x2_22 <= \$296 ;
   always @(posedge clk)
-    x3_26 <= \$300 ;
+    x2_23 <= \$297 ;
   always @(posedge clk)
-    x3_27 <= \$301 ;
+    x2_24 <= \$298 ;
   always @(posedge clk)
-    x3_28 <= \$302 ;
+    \port__addr$19  <= \$299 ;
   always @(posedge clk)
-    x3_29 <= \$303 ;
+    rom3_read <= \$300 ;
   always @(posedge clk)
-    x3_30 <= \$304 ;
+    x3_1 <= \$301 ;
   always @(posedge clk)
-    x3_31 <= \$305 ;
+    x3_25 <= \$302 ;
   always @(posedge clk)
-    \port__addr$21  <= \$306 ;
+    x3_26 <= \$303 ;
   always @(posedge clk)
-    x4_2 <= \$307 ;
+    x3_27 <= \$304 ;
   always @(posedge clk)
-    x4_3 <= \$308 ;
+    x3_28 <= \$305 ;
   always @(posedge clk)
-    x4_4 <= \$309 ;
+    x3_29 <= \$306 ;
   always @(posedge clk)
-    x4_5 <= \$310 ;
+    x3_30 <= \$307 ;
   always @(posedge clk)
-    x4_6 <= \$311 ;
+    x3_31 <= \$308 ;
   always @(posedge clk)
-    x4_7 <= \$312 ;
+    \port__addr$21  <= \$309 ;
   always @(posedge clk)
-    x4_8 <= \$313 ;
+    rom4_read <= \$310 ;
   always @(posedge clk)
-    x4_9 <= \$314 ;
+    x4_2 <= \$311 ;
   always @(posedge clk)
-    \port__addr$23  <= \$315 ;
+    x4_3 <= \$312 ;
   always @(posedge clk)
-    x5_10 <= \$316 ;
+    x4_4 <= \$313 ;
   always @(posedge clk)
-    x5_11 <= \$317 ;
+    x4_5 <= \$314 ;
   always @(posedge clk)
-    x5_12 <= \$318 ;
+    x4_6 <= \$315 ;
   always @(posedge clk)
-    x5_13 <= \$319 ;
+    x4_7 <= \$316 ;
   always @(posedge clk)
-    x5_14 <= \$320 ;
+    x4_8 <= \$317 ;
   always @(posedge clk)
-    x5_15 <= \$321 ;
+    x4_9 <= \$318 ;
   always @(posedge clk)
-    x5_16 <= \$322 ;
+    \port__addr$23  <= \$319 ;
   always @(posedge clk)
-    x5_17 <= \$323 ;
+    rom5_read <= \$320 ;
   always @(posedge clk)
-    \port__addr$25  <= \$324 ;
+    x5_10 <= \$321 ;
   always @(posedge clk)
-    x6_18 <= \$325 ;
+    x5_11 <= \$322 ;
   always @(posedge clk)
-    x6_19 <= \$326 ;
+    x5_12 <= \$323 ;
   always @(posedge clk)
-    x6_20 <= \$327 ;
+    x5_13 <= \$324 ;
   always @(posedge clk)
-    x6_21 <= \$328 ;
+    x5_14 <= \$325 ;
   always @(posedge clk)
-    x6_22 <= \$329 ;
+    x5_15 <= \$326 ;
   always @(posedge clk)
-    x6_23 <= \$330 ;
+    x5_16 <= \$327 ;
   always @(posedge clk)
-    x6_24 <= \$331 ;
+    x5_17 <= \$328 ;
   always @(posedge clk)
-    x6_25 <= \$332 ;
+    \port__addr$25  <= \$329 ;
   always @(posedge clk)
-    \port__addr$27  <= \$333 ;
+    rom6_read <= \$330 ;
   always @(posedge clk)
-    x7_26 <= \$334 ;
+    x6_18 <= \$331 ;
   always @(posedge clk)
-    x7_27 <= \$335 ;
+    x6_19 <= \$332 ;
   always @(posedge clk)
-    x7_28 <= \$336 ;
+    x6_20 <= \$333 ;
   always @(posedge clk)
-    x7_29 <= \$337 ;
+    x6_21 <= \$334 ;
   always @(posedge clk)
-    x7_30 <= \$338 ;
+    x6_22 <= \$335 ;
   always @(posedge clk)
-    x7_31 <= \$339 ;
+    x6_23 <= \$336 ;
   always @(posedge clk)
-    xoff0_1 <= \$340 ;
+    x6_24 <= \$337 ;
   always @(posedge clk)
-    w0_1 <= \$341 ;
+    x6_25 <= \$338 ;
   always @(posedge clk)
-    xoff0_2 <= \$342 ;
+    \port__addr$27  <= \$339 ;
   always @(posedge clk)
-    w0_2 <= \$343 ;
+    rom7_read <= \$340 ;
   always @(posedge clk)
-    xoff0_3 <= \$344 ;
+    x7_26 <= \$341 ;
   always @(posedge clk)
-    w0_3 <= \$345 ;
+    x7_27 <= \$342 ;
   always @(posedge clk)
-    xoff0_4 <= \$346 ;
+    x7_28 <= \$343 ;
   always @(posedge clk)
-    w0_4 <= \$347 ;
+    x7_29 <= \$344 ;
   always @(posedge clk)
-    xoff0_5 <= \$348 ;
+    x7_30 <= \$345 ;
   always @(posedge clk)
-    w0_5 <= \$349 ;
+    x7_31 <= \$346 ;
   always @(posedge clk)
-    xoff0_6 <= \$350 ;
+    xoff0_1 <= \$347 ;
   always @(posedge clk)
-    w0_6 <= \$351 ;
+    w0_1 <= \$348 ;
   always @(posedge clk)
-    xoff0_7 <= \$352 ;
+    xoff0_2 <= \$349 ;
   always @(posedge clk)
-    w0_7 <= \$353 ;
+    w0_2 <= \$350 ;
   always @(posedge clk)
-    xoff0_8 <= \$354 ;
+    xoff0_3 <= \$351 ;
   always @(posedge clk)
-    w0_8 <= \$355 ;
+    w0_3 <= \$352 ;
   always @(posedge clk)
-    xoff0_9 <= \$356 ;
+    xoff0_4 <= \$353 ;
   always @(posedge clk)
-    w0_9 <= \$357 ;
+    w0_4 <= \$354 ;
   always @(posedge clk)
-    xoff0_10 <= \$358 ;
+    xoff0_5 <= \$355 ;
   always @(posedge clk)
-    w0_10 <= \$359 ;
+    w0_5 <= \$356 ;
   always @(posedge clk)
-    xoff0_11 <= \$360 ;
+    xoff0_6 <= \$357 ;
   always @(posedge clk)
-    w0_11 <= \$361 ;
+    w0_6 <= \$358 ;
   always @(posedge clk)
-    xoff0_12 <= \$362 ;
+    xoff0_7 <= \$359 ;
   always @(posedge clk)
-    w0_12 <= \$363 ;
+    w0_7 <= \$360 ;
   always @(posedge clk)
-    xoff0_13 <= \$364 ;
+    xoff0_8 <= \$361 ;
   always @(posedge clk)
-    w0_13 <= \$365 ;
+    w0_8 <= \$362 ;
   always @(posedge clk)
-    xoff0_14 <= \$366 ;
+    xoff0_9 <= \$363 ;
   always @(posedge clk)
-    w0_14 <= \$367 ;
+    w0_9 <= \$364 ;
   always @(posedge clk)
-    xoff0_15 <= \$368 ;
+    xoff0_10 <= \$365 ;
   always @(posedge clk)
-    w0_15 <= \$369 ;
+    w0_10 <= \$366 ;
   always @(posedge clk)
-    xoff0_16 <= \$370 ;
+    xoff0_11 <= \$367 ;
   always @(posedge clk)
-    w0_16 <= \$371 ;
+    w0_11 <= \$368 ;
   always @(posedge clk)
-    xoff0_17 <= \$372 ;
+    xoff0_12 <= \$369 ;
   always @(posedge clk)
-    w0_17 <= \$373 ;
+    w0_12 <= \$370 ;
   always @(posedge clk)
-    xoff0_18 <= \$374 ;
+    xoff0_13 <= \$371 ;
   always @(posedge clk)
-    w0_18 <= \$375 ;
+    w0_13 <= \$372 ;
   always @(posedge clk)
-    xoff0_19 <= \$376 ;
+    xoff0_14 <= \$373 ;
   always @(posedge clk)
-    w0_19 <= \$377 ;
+    w0_14 <= \$374 ;
   always @(posedge clk)
-    xoff0_20 <= \$378 ;
+    xoff0_15 <= \$375 ;
   always @(posedge clk)
-    w0_20 <= \$379 ;
+    w0_15 <= \$376 ;
   always @(posedge clk)
-    xoff0_21 <= \$380 ;
+    xoff0_16 <= \$377 ;
   always @(posedge clk)
-    w0_21 <= \$381 ;
+    w0_16 <= \$378 ;
   always @(posedge clk)
-    xoff0_22 <= \$382 ;
+    xoff0_17 <= \$379 ;
   always @(posedge clk)
-    w0_22 <= \$383 ;
+    w0_17 <= \$380 ;
   always @(posedge clk)
-    xoff0_23 <= \$384 ;
+    xoff0_18 <= \$381 ;
   always @(posedge clk)
-    w0_23 <= \$385 ;
+    w0_18 <= \$382 ;
   always @(posedge clk)
-    xoff0_24 <= \$386 ;
+    xoff0_19 <= \$383 ;
   always @(posedge clk)
-    w0_24 <= \$387 ;
+    w0_19 <= \$384 ;
   always @(posedge clk)
-    xoff0_25 <= \$388 ;
+    xoff0_20 <= \$385 ;
   always @(posedge clk)
-    w0_25 <= \$389 ;
+    w0_20 <= \$386 ;
   always @(posedge clk)
-    xoff0_26 <= \$390 ;
+    xoff0_21 <= \$387 ;
   always @(posedge clk)
-    w0_26 <= \$391 ;
+    w0_21 <= \$388 ;
   always @(posedge clk)
-    xoff0_27 <= \$392 ;
+    xoff0_22 <= \$389 ;
   always @(posedge clk)
-    w0_27 <= \$393 ;
+    w0_22 <= \$390 ;
   always @(posedge clk)
-    xoff0_28 <= \$394 ;
+    xoff0_23 <= \$391 ;
   always @(posedge clk)
-    w0_28 <= \$395 ;
+    w0_23 <= \$392 ;
   always @(posedge clk)
-    xoff0_29 <= \$396 ;
+    xoff0_24 <= \$393 ;
   always @(posedge clk)
-    w0_29 <= \$397 ;
+    w0_24 <= \$394 ;
   always @(posedge clk)
-    xoff0_30 <= \$398 ;
+    xoff0_25 <= \$395 ;
   always @(posedge clk)
-    w0_30 <= \$399 ;
+    w0_25 <= \$396 ;
   always @(posedge clk)
-    xoff0_31 <= \$400 ;
+    xoff0_26 <= \$397 ;
   always @(posedge clk)
-    w0_31 <= \$401 ;
+    w0_26 <= \$398 ;
   always @(posedge clk)
-    xoff1_1 <= \$402 ;
+    xoff0_27 <= \$399 ;
   always @(posedge clk)
-    w1_1 <= \$403 ;
+    w0_27 <= \$400 ;
   always @(posedge clk)
-    xoff1_2 <= \$404 ;
+    xoff0_28 <= \$401 ;
   always @(posedge clk)
-    w1_2 <= \$405 ;
+    w0_28 <= \$402 ;
   always @(posedge clk)
-    xoff1_3 <= \$406 ;
+    xoff0_29 <= \$403 ;
   always @(posedge clk)
-    w1_3 <= \$407 ;
+    w0_29 <= \$404 ;
   always @(posedge clk)
-    xoff1_4 <= \$408 ;
+    xoff0_30 <= \$405 ;
   always @(posedge clk)
-    w1_4 <= \$409 ;
+    w0_30 <= \$406 ;
   always @(posedge clk)
-    xoff1_5 <= \$410 ;
+    xoff0_31 <= \$407 ;
   always @(posedge clk)
-    w1_5 <= \$411 ;
+    w0_31 <= \$408 ;
   always @(posedge clk)
-    xoff1_6 <= \$412 ;
+    xoff1_1 <= \$409 ;
   always @(posedge clk)
-    w1_6 <= \$413 ;
+    w1_1 <= \$410 ;
   always @(posedge clk)
-    xoff1_7 <= \$414 ;
+    xoff1_2 <= \$411 ;
   always @(posedge clk)
-    w1_7 <= \$415 ;
+    w1_2 <= \$412 ;
   always @(posedge clk)
-    xoff1_8 <= \$416 ;
+    xoff1_3 <= \$413 ;
   always @(posedge clk)
-    w1_8 <= \$417 ;
+    w1_3 <= \$414 ;
   always @(posedge clk)
-    xoff1_9 <= \$418 ;
+    xoff1_4 <= \$415 ;
   always @(posedge clk)
-    w1_9 <= \$419 ;
+    w1_4 <= \$416 ;
   always @(posedge clk)
-    xoff1_10 <= \$420 ;
+    xoff1_5 <= \$417 ;
   always @(posedge clk)
-    w1_10 <= \$421 ;
+    w1_5 <= \$418 ;
   always @(posedge clk)
-    xoff1_11 <= \$422 ;
+    xoff1_6 <= \$419 ;
   always @(posedge clk)
-    w1_11 <= \$423 ;
+    w1_6 <= \$420 ;
   always @(posedge clk)
-    xoff1_12 <= \$424 ;
+    xoff1_7 <= \$421 ;
   always @(posedge clk)
-    w1_12 <= \$425 ;
+    w1_7 <= \$422 ;
   always @(posedge clk)
-    xoff1_13 <= \$426 ;
+    xoff1_8 <= \$423 ;
   always @(posedge clk)
-    w1_13 <= \$427 ;
+    w1_8 <= \$424 ;
   always @(posedge clk)
-    xoff1_14 <= \$428 ;
+    xoff1_9 <= \$425 ;
   always @(posedge clk)
-    w1_14 <= \$429 ;
+    w1_9 <= \$426 ;
   always @(posedge clk)
-    xoff1_15 <= \$430 ;
+    xoff1_10 <= \$427 ;
   always @(posedge clk)
-    w1_15 <= \$431 ;
+    w1_10 <= \$428 ;
   always @(posedge clk)
-    xoff1_16 <= \$432 ;
+    xoff1_11 <= \$429 ;
   always @(posedge clk)
-    w1_16 <= \$433 ;
+    w1_11 <= \$430 ;
   always @(posedge clk)
-    xoff1_17 <= \$434 ;
+    xoff1_12 <= \$431 ;
   always @(posedge clk)
-    w1_17 <= \$435 ;
+    w1_12 <= \$432 ;
   always @(posedge clk)
-    xoff1_18 <= \$436 ;
+    xoff1_13 <= \$433 ;
   always @(posedge clk)
-    w1_18 <= \$437 ;
+    w1_13 <= \$434 ;
   always @(posedge clk)
-    xoff1_19 <= \$438 ;
+    xoff1_14 <= \$435 ;
   always @(posedge clk)
-    w1_19 <= \$439 ;
+    w1_14 <= \$436 ;
   always @(posedge clk)
-    xoff1_20 <= \$440 ;
+    xoff1_15 <= \$437 ;
   always @(posedge clk)
-    w1_20 <= \$441 ;
+    w1_15 <= \$438 ;
   always @(posedge clk)
-    xoff1_21 <= \$442 ;
+    xoff1_16 <= \$439 ;
   always @(posedge clk)
-    w1_21 <= \$443 ;
+    w1_16 <= \$440 ;
   always @(posedge clk)
-    xoff1_22 <= \$444 ;
+    xoff1_17 <= \$441 ;
   always @(posedge clk)
-    w1_22 <= \$445 ;
+    w1_17 <= \$442 ;
   always @(posedge clk)
-    xoff1_23 <= \$446 ;
+    xoff1_18 <= \$443 ;
   always @(posedge clk)
-    w1_23 <= \$447 ;
+    w1_18 <= \$444 ;
   always @(posedge clk)
-    xoff1_24 <= \$448 ;
+    xoff1_19 <= \$445 ;
   always @(posedge clk)
-    w1_24 <= \$449 ;
+    w1_19 <= \$446 ;
   always @(posedge clk)
-    xoff1_25 <= \$450 ;
+    xoff1_20 <= \$447 ;
   always @(posedge clk)
-    w1_25 <= \$451 ;
+    w1_20 <= \$448 ;
   always @(posedge clk)
-    xoff1_26 <= \$452 ;
+    xoff1_21 <= \$449 ;
   always @(posedge clk)
-    w1_26 <= \$453 ;
+    w1_21 <= \$450 ;
   always @(posedge clk)
-    xoff1_27 <= \$454 ;
+    xoff1_22 <= \$451 ;
   always @(posedge clk)
-    w1_27 <= \$455 ;
+    w1_22 <= \$452 ;
   always @(posedge clk)
-    xoff1_28 <= \$456 ;
+    xoff1_23 <= \$453 ;
   always @(posedge clk)
-    w1_28 <= \$457 ;
+    w1_23 <= \$454 ;
   always @(posedge clk)
-    xoff1_29 <= \$458 ;
+    xoff1_24 <= \$455 ;
   always @(posedge clk)
-    w1_29 <= \$459 ;
+    w1_24 <= \$456 ;
   always @(posedge clk)
-    xoff1_30 <= \$460 ;
+    xoff1_25 <= \$457 ;
   always @(posedge clk)
-    w1_30 <= \$461 ;
+    w1_25 <= \$458 ;
   always @(posedge clk)
-    xoff1_31 <= \$462 ;
+    xoff1_26 <= \$459 ;
   always @(posedge clk)
-    w1_31 <= \$463 ;
+    w1_26 <= \$460 ;
   always @(posedge clk)
-    prod0_1 <= \$464 ;
+    xoff1_27 <= \$461 ;
   always @(posedge clk)
-    prod0_2 <= \$465 ;
+    w1_27 <= \$462 ;
   always @(posedge clk)
-    prod0_3 <= \$466 ;
+    xoff1_28 <= \$463 ;
   always @(posedge clk)
-    prod0_4 <= \$467 ;
+    w1_28 <= \$464 ;
   always @(posedge clk)
-    prod0_5 <= \$468 ;
+    xoff1_29 <= \$465 ;
   always @(posedge clk)
-    prod0_6 <= \$469 ;
+    w1_29 <= \$466 ;
   always @(posedge clk)
-    prod0_7 <= \$470 ;
+    xoff1_30 <= \$467 ;
   always @(posedge clk)
-    prod0_8 <= \$471 ;
+    w1_30 <= \$468 ;
   always @(posedge clk)
-    prod0_9 <= \$472 ;
+    xoff1_31 <= \$469 ;
   always @(posedge clk)
-    prod0_10 <= \$473 ;
+    w1_31 <= \$470 ;
   always @(posedge clk)
-    prod0_11 <= \$474 ;
+    prod0_1 <= \$471 ;
   always @(posedge clk)
-    prod0_12 <= \$475 ;
+    prod0_2 <= \$472 ;
   always @(posedge clk)
-    prod0_13 <= \$476 ;
+    prod0_3 <= \$473 ;
   always @(posedge clk)
-    prod0_14 <= \$477 ;
+    prod0_4 <= \$474 ;
   always @(posedge clk)
-    prod0_15 <= \$478 ;
+    prod0_5 <= \$475 ;
   always @(posedge clk)
-    prod0_16 <= \$479 ;
+    prod0_6 <= \$476 ;
   always @(posedge clk)
-    prod0_17 <= \$480 ;
+    prod0_7 <= \$477 ;
   always @(posedge clk)
-    prod0_18 <= \$481 ;
+    prod0_8 <= \$478 ;
   always @(posedge clk)
-    prod0_19 <= \$482 ;
+    prod0_9 <= \$479 ;
   always @(posedge clk)
-    prod0_20 <= \$483 ;
+    prod0_10 <= \$480 ;
   always @(posedge clk)
-    prod0_21 <= \$484 ;
+    prod0_11 <= \$481 ;
   always @(posedge clk)
-    prod0_22 <= \$485 ;
+    prod0_12 <= \$482 ;
   always @(posedge clk)
-    prod0_23 <= \$486 ;
+    prod0_13 <= \$483 ;
   always @(posedge clk)
-    prod0_24 <= \$487 ;
+    prod0_14 <= \$484 ;
   always @(posedge clk)
-    prod0_25 <= \$488 ;
+    prod0_15 <= \$485 ;
   always @(posedge clk)
-    prod0_26 <= \$489 ;
+    prod0_16 <= \$486 ;
   always @(posedge clk)
-    prod0_27 <= \$490 ;
+    prod0_17 <= \$487 ;
   always @(posedge clk)
-    prod0_28 <= \$491 ;
+    prod0_18 <= \$488 ;
   always @(posedge clk)
-    prod0_29 <= \$492 ;
+    prod0_19 <= \$489 ;
   always @(posedge clk)
-    prod0_30 <= \$493 ;
+    prod0_20 <= \$490 ;
   always @(posedge clk)
-    prod0_31 <= \$494 ;
+    prod0_21 <= \$491 ;
   always @(posedge clk)
-    prod1_1 <= \$495 ;
+    prod0_22 <= \$492 ;
   always @(posedge clk)
-    prod1_2 <= \$496 ;
+    prod0_23 <= \$493 ;
   always @(posedge clk)
-    prod1_3 <= \$497 ;
+    prod0_24 <= \$494 ;
   always @(posedge clk)
-    prod1_4 <= \$498 ;
+    prod0_25 <= \$495 ;
   always @(posedge clk)
-    prod1_5 <= \$499 ;
+    prod0_26 <= \$496 ;
   always @(posedge clk)
-    prod1_6 <= \$500 ;
+    prod0_27 <= \$497 ;
   always @(posedge clk)
-    prod1_7 <= \$501 ;
+    prod0_28 <= \$498 ;
   always @(posedge clk)
-    prod1_8 <= \$502 ;
+    prod0_29 <= \$499 ;
   always @(posedge clk)
-    prod1_9 <= \$503 ;
+    prod0_30 <= \$500 ;
   always @(posedge clk)
-    prod1_10 <= \$504 ;
+    prod0_31 <= \$501 ;
   always @(posedge clk)
-    prod1_11 <= \$505 ;
+    prod1_1 <= \$502 ;
   always @(posedge clk)
-    prod1_12 <= \$506 ;
+    prod1_2 <= \$503 ;
   always @(posedge clk)
-    prod1_13 <= \$507 ;
+    prod1_3 <= \$504 ;
   always @(posedge clk)
-    prod1_14 <= \$508 ;
+    prod1_4 <= \$505 ;
   always @(posedge clk)
-    prod1_15 <= \$509 ;
+    prod1_5 <= \$506 ;
   always @(posedge clk)
-    prod1_16 <= \$510 ;
+    prod1_6 <= \$507 ;
   always @(posedge clk)
-    prod1_17 <= \$511 ;
+    prod1_7 <= \$508 ;
   always @(posedge clk)
-    prod1_18 <= \$512 ;
+    prod1_8 <= \$509 ;
   always @(posedge clk)
-    prod1_19 <= \$513 ;
+    prod1_9 <= \$510 ;
   always @(posedge clk)
-    prod1_20 <= \$514 ;
+    prod1_10 <= \$511 ;
   always @(posedge clk)
-    prod1_21 <= \$515 ;
+    prod1_11 <= \$512 ;
   always @(posedge clk)
-    prod1_22 <= \$516 ;
+    prod1_12 <= \$513 ;
   always @(posedge clk)
-    prod1_23 <= \$517 ;
+    prod1_13 <= \$514 ;
   always @(posedge clk)
-    prod1_24 <= \$518 ;
+    prod1_14 <= \$515 ;
   always @(posedge clk)
-    prod1_25 <= \$519 ;
+    prod1_15 <= \$516 ;
   always @(posedge clk)
-    prod1_26 <= \$520 ;
+    prod1_16 <= \$517 ;
   always @(posedge clk)
-    prod1_27 <= \$521 ;
+    prod1_17 <= \$518 ;
   always @(posedge clk)
-    prod1_28 <= \$522 ;
+    prod1_18 <= \$519 ;
   always @(posedge clk)
-    prod1_29 <= \$523 ;
+    prod1_19 <= \$520 ;
   always @(posedge clk)
-    prod1_30 <= \$524 ;
+    prod1_20 <= \$521 ;
   always @(posedge clk)
-    prod1_31 <= \$525 ;
+    prod1_21 <= \$522 ;
   always @(posedge clk)
-    prod0_1_r <= \$526 ;
+    prod1_22 <= \$523 ;
   always @(posedge clk)
-    prod0_2_r <= \$527 ;
+    prod1_23 <= \$524 ;
   always @(posedge clk)
-    prod0_3_r <= \$528 ;
+    prod1_24 <= \$525 ;
   always @(posedge clk)
-    prod0_4_r <= \$529 ;
+    prod1_25 <= \$526 ;
   always @(posedge clk)
-    prod0_5_r <= \$530 ;
+    prod1_26 <= \$527 ;
   always @(posedge clk)
-    prod0_6_r <= \$531 ;
+    prod1_27 <= \$528 ;
   always @(posedge clk)
-    prod0_7_r <= \$532 ;
+    prod1_28 <= \$529 ;
   always @(posedge clk)
-    prod0_8_r <= \$533 ;
+    prod1_29 <= \$530 ;
   always @(posedge clk)
-    prod0_9_r <= \$534 ;
+    prod1_30 <= \$531 ;
   always @(posedge clk)
-    prod0_10_r <= \$535 ;
+    prod1_31 <= \$532 ;
   always @(posedge clk)
-    prod0_11_r <= \$536 ;
+    prod0_1_r <= \$533 ;
   always @(posedge clk)
-    prod0_12_r <= \$537 ;
+    prod0_2_r <= \$534 ;
   always @(posedge clk)
-    prod0_13_r <= \$538 ;
+    prod0_3_r <= \$535 ;
   always @(posedge clk)
-    prod0_14_r <= \$539 ;
+    prod0_4_r <= \$536 ;
   always @(posedge clk)
-    prod0_15_r <= \$540 ;
+    prod0_5_r <= \$537 ;
   always @(posedge clk)
-    prod0_16_r <= \$541 ;
+    prod0_6_r <= \$538 ;
   always @(posedge clk)
-    prod0_17_r <= \$542 ;
+    prod0_7_r <= \$539 ;
   always @(posedge clk)
-    prod0_18_r <= \$543 ;
+    prod0_8_r <= \$540 ;
   always @(posedge clk)
-    prod0_19_r <= \$544 ;
+    prod0_9_r <= \$541 ;
   always @(posedge clk)
-    prod0_20_r <= \$545 ;
+    prod0_10_r <= \$542 ;
   always @(posedge clk)
-    prod0_21_r <= \$546 ;
+    prod0_11_r <= \$543 ;
   always @(posedge clk)
-    prod0_22_r <= \$547 ;
+    prod0_12_r <= \$544 ;
   always @(posedge clk)
-    prod0_23_r <= \$548 ;
+    prod0_13_r <= \$545 ;
   always @(posedge clk)
-    prod0_24_r <= \$549 ;
+    prod0_14_r <= \$546 ;
   always @(posedge clk)
-    prod0_25_r <= \$550 ;
+    prod0_15_r <= \$547 ;
   always @(posedge clk)
-    prod0_26_r <= \$551 ;
+    prod0_16_r <= \$548 ;
   always @(posedge clk)
-    prod0_27_r <= \$552 ;
+    prod0_17_r <= \$549 ;
   always @(posedge clk)
-    prod0_28_r <= \$553 ;
+    prod0_18_r <= \$550 ;
   always @(posedge clk)
-    prod0_29_r <= \$554 ;
+    prod0_19_r <= \$551 ;
   always @(posedge clk)
-    prod0_30_r <= \$555 ;
+    prod0_20_r <= \$552 ;
   always @(posedge clk)
-    prod0_31_r <= \$556 ;
+    prod0_21_r <= \$553 ;
   always @(posedge clk)
-    prod1_1_r <= \$557 ;
+    prod0_22_r <= \$554 ;
   always @(posedge clk)
-    prod1_2_r <= \$558 ;
+    prod0_23_r <= \$555 ;
   always @(posedge clk)
-    prod1_3_r <= \$559 ;
+    prod0_24_r <= \$556 ;
   always @(posedge clk)
-    prod1_4_r <= \$560 ;
+    prod0_25_r <= \$557 ;
   always @(posedge clk)
-    prod1_5_r <= \$561 ;
+    prod0_26_r <= \$558 ;
   always @(posedge clk)
-    prod1_6_r <= \$562 ;
+    prod0_27_r <= \$559 ;
   always @(posedge clk)
-    prod1_7_r <= \$563 ;
+    prod0_28_r <= \$560 ;
   always @(posedge clk)
-    prod1_8_r <= \$564 ;
+    prod0_29_r <= \$561 ;
   always @(posedge clk)
-    prod1_9_r <= \$565 ;
+    prod0_30_r <= \$562 ;
   always @(posedge clk)
-    prod1_10_r <= \$566 ;
+    prod0_31_r <= \$563 ;
   always @(posedge clk)
-    prod1_11_r <= \$567 ;
+    prod1_1_r <= \$564 ;
   always @(posedge clk)
-    prod1_12_r <= \$568 ;
+    prod1_2_r <= \$565 ;
   always @(posedge clk)
-    prod1_13_r <= \$569 ;
+    prod1_3_r <= \$566 ;
   always @(posedge clk)
-    prod1_14_r <= \$570 ;
+    prod1_4_r <= \$567 ;
   always @(posedge clk)
-    prod1_15_r <= \$571 ;
+    prod1_5_r <= \$568 ;
   always @(posedge clk)
-    prod1_16_r <= \$572 ;
+    prod1_6_r <= \$569 ;
   always @(posedge clk)
-    prod1_17_r <= \$573 ;
+    prod1_7_r <= \$570 ;
   always @(posedge clk)
-    prod1_18_r <= \$574 ;
+    prod1_8_r <= \$571 ;
   always @(posedge clk)
-    prod1_19_r <= \$575 ;
+    prod1_9_r <= \$572 ;
   always @(posedge clk)
-    prod1_20_r <= \$576 ;
+    prod1_10_r <= \$573 ;
   always @(posedge clk)
-    prod1_21_r <= \$577 ;
+    prod1_11_r <= \$574 ;
   always @(posedge clk)
-    prod1_22_r <= \$578 ;
+    prod1_12_r <= \$575 ;
   always @(posedge clk)
-    prod1_23_r <= \$579 ;
+    prod1_13_r <= \$576 ;
   always @(posedge clk)
-    prod1_24_r <= \$580 ;
+    prod1_14_r <= \$577 ;
   always @(posedge clk)
-    prod1_25_r <= \$581 ;
+    prod1_15_r <= \$578 ;
   always @(posedge clk)
-    prod1_26_r <= \$582 ;
+    prod1_16_r <= \$579 ;
   always @(posedge clk)
-    prod1_27_r <= \$583 ;
+    prod1_17_r <= \$580 ;
   always @(posedge clk)
-    prod1_28_r <= \$584 ;
+    prod1_18_r <= \$581 ;
   always @(posedge clk)
-    prod1_29_r <= \$585 ;
+    prod1_19_r <= \$582 ;
   always @(posedge clk)
-    prod1_30_r <= \$586 ;
+    prod1_20_r <= \$583 ;
   always @(posedge clk)
-    prod1_31_r <= \$587 ;
+    prod1_21_r <= \$584 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$588 ;
+    prod1_22_r <= \$585 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$589 ;
+    prod1_23_r <= \$586 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$590 ;
+    prod1_24_r <= \$587 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$591 ;
+    prod1_25_r <= \$588 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$592 ;
+    prod1_26_r <= \$589 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$593 ;
+    prod1_27_r <= \$590 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$594 ;
+    prod1_28_r <= \$591 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$595 ;
+    prod1_29_r <= \$592 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$596 ;
+    prod1_30_r <= \$593 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$597 ;
+    prod1_31_r <= \$594 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$598 ;
+    sum0_s0_0 <= \$595 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$599 ;
+    sum0_s0_1 <= \$596 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$600 ;
+    sum0_s0_2 <= \$597 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$601 ;
+    sum0_s0_3 <= \$598 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$602 ;
+    sum0_s0_4 <= \$599 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$603 ;
+    sum0_s0_5 <= \$600 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$604 ;
+    sum0_s0_6 <= \$601 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$605 ;
+    sum0_s0_7 <= \$602 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$606 ;
+    sum0_s1_0 <= \$603 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$607 ;
+    sum0_s1_1 <= \$604 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$608 ;
+    sum0_s2_0 <= \$605 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$609 ;
+    sum1_s0_0 <= \$606 ;
   always @(posedge clk)
-    v2 <= \$610 ;
+    sum1_s0_1 <= \$607 ;
   always @(posedge clk)
-    first2 <= \$611 ;
+    sum1_s0_2 <= \$608 ;
   always @(posedge clk)
-    last2 <= \$612 ;
+    sum1_s0_3 <= \$609 ;
   always @(posedge clk)
-    nf2 <= \$613 ;
+    sum1_s0_4 <= \$610 ;
   always @(posedge clk)
-    v3 <= \$614 ;
+    sum1_s0_5 <= \$611 ;
   always @(posedge clk)
-    first3 <= \$615 ;
+    sum1_s0_6 <= \$612 ;
   always @(posedge clk)
-    last3 <= \$616 ;
+    sum1_s0_7 <= \$613 ;
   always @(posedge clk)
-    nf3 <= \$617 ;
+    sum1_s1_0 <= \$614 ;
   always @(posedge clk)
-    v4 <= \$618 ;
+    sum1_s1_1 <= \$615 ;
   always @(posedge clk)
-    first4 <= \$619 ;
+    sum1_s2_0 <= \$616 ;
   always @(posedge clk)
-    last4 <= \$620 ;
+    v2 <= \$617 ;
   always @(posedge clk)
-    nf4 <= \$621 ;
+    first2 <= \$618 ;
   always @(posedge clk)
-    v5 <= \$622 ;
+    last2 <= \$619 ;
   always @(posedge clk)
-    first5 <= \$623 ;
+    nf2 <= \$620 ;
   always @(posedge clk)
-    last5 <= \$624 ;
+    v3 <= \$621 ;
   always @(posedge clk)
-    nf5 <= \$625 ;
+    first3 <= \$622 ;
   always @(posedge clk)
-    v6 <= \$626 ;
+    last3 <= \$623 ;
   always @(posedge clk)
-    first6 <= \$627 ;
+    nf3 <= \$624 ;
   always @(posedge clk)
-    last6 <= \$628 ;
+    v4 <= \$625 ;
   always @(posedge clk)
-    nf6 <= \$629 ;
+    first4 <= \$626 ;
   always @(posedge clk)
-    v7 <= \$630 ;
+    last4 <= \$627 ;
   always @(posedge clk)
-    first7 <= \$631 ;
+    nf4 <= \$628 ;
   always @(posedge clk)
-    last7 <= \$632 ;
+    v5 <= \$629 ;
   always @(posedge clk)
-    nf7 <= \$633 ;
+    first5 <= \$630 ;
   always @(posedge clk)
-    v8 <= \$634 ;
+    last5 <= \$631 ;
   always @(posedge clk)
-    first8 <= \$635 ;
+    nf5 <= \$632 ;
   always @(posedge clk)
-    last8 <= \$636 ;
+    v6 <= \$633 ;
   always @(posedge clk)
-    nf8 <= \$637 ;
+    first6 <= \$634 ;
   always @(posedge clk)
-    v9 <= \$638 ;
+    last6 <= \$635 ;
   always @(posedge clk)
-    first9 <= \$639 ;
+    nf6 <= \$636 ;
   always @(posedge clk)
-    last9 <= \$640 ;
+    v7 <= \$637 ;
   always @(posedge clk)
-    nf9 <= \$641 ;
+    first7 <= \$638 ;
   always @(posedge clk)
-    acc0 <= \$642 ;
+    last7 <= \$639 ;
   always @(posedge clk)
-    acc1 <= \$643 ;
+    nf7 <= \$640 ;
   always @(posedge clk)
-    q_owed <= \$644 ;
+    v8 <= \$641 ;
   always @(posedge clk)
-    \$signature__addr$44  <= \$645 ;
+    first8 <= \$642 ;
   always @(posedge clk)
-    \rport__addr$47  <= \$646 ;
+    last8 <= \$643 ;
   always @(posedge clk)
-    q_stored <= \$647 ;
+    nf8 <= \$644 ;
   always @(posedge clk)
-    o__valid <= \$648 ;
+    v9 <= \$645 ;
   always @(posedge clk)
-    o__payload <= \$649 ;
+    first9 <= \$646 ;
+  always @(posedge clk)
+    last9 <= \$647 ;
+  always @(posedge clk)
+    nf9 <= \$648 ;
+  always @(posedge clk)
+    acc0 <= \$649 ;
+  always @(posedge clk)
+    acc1 <= \$650 ;
+  always @(posedge clk)
+    q_owed <= \$651 ;
+  always @(posedge clk)
+    \$signature__addr$44  <= \$652 ;
+  always @(posedge clk)
+    \rport__addr$47  <= \$653 ;
+  always @(posedge clk)
+    q_stored <= \$654 ;
+  always @(posedge clk)
+    o__valid <= \$655 ;
+  always @(posedge clk)
+    o__payload <= \$656 ;
   assign q_room = q_owed < 4'hb;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -3150,7 +3184,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$252  = v9 & last9;
   assign \$253  = \$251  | \$252 ;
   assign \$254  = | q_stored;
-  assign \$255  = \$254  ? \rport__data$430  : q_in;
+  assign \$255  = \$254  ? \rport__data$437  : q_in;
   always @(posedge clk)
     nf_t <= \$256 ;
   always @(posedge clk)
@@ -3178,9 +3212,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk)
     x_mid <= \$268 ;
   always @(posedge clk)
-    t_mid <= \$269 ;
+    port__addr <= \$269 ;
   always @(posedge clk)
-    port__addr <= \$270 ;
+    rom0_read <= \$270 ;
   always @(posedge clk)
     x0_1 <= \$271 ;
   always @(posedge clk)
@@ -3200,2559 +3234,2630 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk)
     \port__addr$15  <= \$279 ;
   always @(posedge clk)
-    x1_9 <= \$280 ;
+    rom1_read <= \$280 ;
   always @(posedge clk)
-    x1_10 <= \$281 ;
+    x1_9 <= \$281 ;
   always @(posedge clk)
-    x1_11 <= \$282 ;
+    x1_10 <= \$282 ;
   always @(posedge clk)
-    x1_12 <= \$283 ;
+    x1_11 <= \$283 ;
   always @(posedge clk)
-    x1_13 <= \$284 ;
+    x1_12 <= \$284 ;
   always @(posedge clk)
-    x1_14 <= \$285 ;
-  always @(posedge clk)
-    x1_15 <= \$286 ;
-  always @(posedge clk)
-    x1_16 <= \$287 ;
-  always @(posedge clk)
-    \port__addr$17  <= \$288 ;
+    x1_13 <= \$285 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$290  = x_mid[151:144];
+    \$286  = x_mid[119:112];
     if (rst) begin
-      \$290  = 8'h00;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$291  = x_mid[159:152];
+    \$287  = x_mid[127:120];
+    if (rst) begin
+      \$287  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$288  = x_mid[135:128];
+    if (rst) begin
+      \$288  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$289  = t;
+    if (rst) begin
+      \$289  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$290  = \port__data$83 ;
+    if (rst) begin
+      \$290  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$291  = x_mid[143:136];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$292  = x_mid[167:160];
+    \$292  = x_mid[151:144];
     if (rst) begin
       \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$293  = x_mid[175:168];
+    \$293  = x_mid[159:152];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$294  = x_mid[183:176];
+    \$294  = x_mid[167:160];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$295  = x_mid[191:184];
+    \$295  = x_mid[175:168];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$296  = x_mid[199:192];
+    \$296  = x_mid[183:176];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$297  = t_mid;
+    \$297  = x_mid[191:184];
     if (rst) begin
-      \$297  = 5'h00;
+      \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$298  = x_mid[15:8];
+    \$298  = x_mid[199:192];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$299  = x_mid[207:200];
+    \$299  = t;
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$300  = x_mid[215:208];
+    \$300  = \port__data$93 ;
     if (rst) begin
-      \$300  = 8'h00;
+      \$300  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$301  = x_mid[223:216];
+    \$301  = x_mid[15:8];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$302  = x_mid[231:224];
+    \$302  = x_mid[207:200];
     if (rst) begin
       \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$303  = x_mid[239:232];
+    \$303  = x_mid[215:208];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$304  = x_mid[247:240];
+    \$304  = x_mid[223:216];
     if (rst) begin
       \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$305  = x_mid[255:248];
+    \$305  = x_mid[231:224];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$306  = t_mid;
+    \$306  = x_mid[239:232];
     if (rst) begin
-      \$306  = 5'h00;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$307  = x_mid[23:16];
+    \$307  = x_mid[247:240];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$308  = x_mid[31:24];
+    \$308  = x_mid[255:248];
     if (rst) begin
       \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$309  = x_mid[39:32];
+    \$309  = t;
     if (rst) begin
-      \$309  = 8'h00;
+      \$309  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$310  = x_mid[47:40];
+    \$310  = \port__data$103 ;
     if (rst) begin
-      \$310  = 8'h00;
+      \$310  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$311  = x_mid[55:48];
+    \$311  = x_mid[23:16];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$312  = x_mid[63:56];
+    \$312  = x_mid[31:24];
     if (rst) begin
       \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$313  = x_mid[71:64];
+    \$313  = x_mid[39:32];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$314  = x_mid[79:72];
+    \$314  = x_mid[47:40];
     if (rst) begin
       \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$315  = t_mid;
+    \$315  = x_mid[55:48];
     if (rst) begin
-      \$315  = 5'h00;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$316  = x_mid[87:80];
+    \$316  = x_mid[63:56];
     if (rst) begin
       \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$317  = x_mid[95:88];
+    \$317  = x_mid[71:64];
     if (rst) begin
       \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$318  = x_mid[103:96];
+    \$318  = x_mid[79:72];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$319  = x_mid[111:104];
+    \$319  = t;
     if (rst) begin
-      \$319  = 8'h00;
+      \$319  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$320  = x_mid[119:112];
+    \$320  = \port__data$113 ;
     if (rst) begin
-      \$320  = 8'h00;
+      \$320  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$321  = x_mid[127:120];
+    \$321  = x_mid[87:80];
     if (rst) begin
       \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = x_mid[135:128];
+    \$322  = x_mid[95:88];
     if (rst) begin
       \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$323  = x_mid[143:136];
+    \$323  = x_mid[103:96];
     if (rst) begin
       \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$324  = t_mid;
+    \$324  = x_mid[111:104];
     if (rst) begin
-      \$324  = 5'h00;
+      \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$325  = x_mid[151:144];
+    \$325  = x_mid[119:112];
     if (rst) begin
       \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$326  = x_mid[159:152];
+    \$326  = x_mid[127:120];
     if (rst) begin
       \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = x_mid[167:160];
+    \$327  = x_mid[135:128];
     if (rst) begin
       \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$328  = x_mid[175:168];
+    \$328  = x_mid[143:136];
     if (rst) begin
       \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = x_mid[183:176];
+    \$329  = t;
     if (rst) begin
-      \$329  = 8'h00;
+      \$329  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = x_mid[191:184];
+    \$330  = \port__data$123 ;
     if (rst) begin
-      \$330  = 8'h00;
+      \$330  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = x_mid[199:192];
+    \$331  = x_mid[151:144];
     if (rst) begin
       \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = x_mid[207:200];
+    \$332  = x_mid[159:152];
     if (rst) begin
       \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = t_mid;
+    \$333  = x_mid[167:160];
     if (rst) begin
-      \$333  = 5'h00;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = x_mid[215:208];
+    \$334  = x_mid[175:168];
     if (rst) begin
       \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = x_mid[223:216];
+    \$335  = x_mid[183:176];
     if (rst) begin
       \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = x_mid[231:224];
+    \$336  = x_mid[191:184];
     if (rst) begin
       \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = x_mid[239:232];
+    \$337  = x_mid[199:192];
     if (rst) begin
       \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = x_mid[247:240];
+    \$338  = x_mid[207:200];
     if (rst) begin
       \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = x_mid[255:248];
+    \$339  = t;
     if (rst) begin
-      \$339  = 8'h00;
+      \$339  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = \$29 ;
+    \$340  = \port__data$133 ;
     if (rst) begin
-      \$340  = 9'h000;
+      \$340  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = port__data[7:0];
+    \$341  = x_mid[215:208];
     if (rst) begin
       \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = \$30 ;
+    \$342  = x_mid[223:216];
     if (rst) begin
-      \$342  = 9'h000;
+      \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = port__data[15:8];
+    \$343  = x_mid[231:224];
     if (rst) begin
       \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = \$31 ;
+    \$344  = x_mid[239:232];
     if (rst) begin
-      \$344  = 9'h000;
+      \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = port__data[23:16];
+    \$345  = x_mid[247:240];
     if (rst) begin
       \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = \$32 ;
+    \$346  = x_mid[255:248];
     if (rst) begin
-      \$346  = 9'h000;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = port__data[31:24];
+    \$347  = \$29 ;
     if (rst) begin
-      \$347  = 8'h00;
+      \$347  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = \$33 ;
+    \$348  = rom0_read[7:0];
     if (rst) begin
-      \$348  = 9'h000;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = port__data[39:32];
+    \$349  = \$30 ;
     if (rst) begin
-      \$349  = 8'h00;
+      \$349  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = \$34 ;
+    \$350  = rom0_read[15:8];
     if (rst) begin
-      \$350  = 9'h000;
+      \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = port__data[47:40];
+    \$351  = \$31 ;
     if (rst) begin
-      \$351  = 8'h00;
+      \$351  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = \$35 ;
+    \$352  = rom0_read[23:16];
     if (rst) begin
-      \$352  = 9'h000;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = port__data[55:48];
+    \$353  = \$32 ;
     if (rst) begin
-      \$353  = 8'h00;
+      \$353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = \$36 ;
+    \$354  = rom0_read[31:24];
     if (rst) begin
-      \$354  = 9'h000;
+      \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = port__data[63:56];
+    \$355  = \$33 ;
     if (rst) begin
-      \$355  = 8'h00;
+      \$355  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = \$37 ;
+    \$356  = rom0_read[39:32];
     if (rst) begin
-      \$356  = 9'h000;
+      \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = \port__data$144 [7:0];
+    \$357  = \$34 ;
     if (rst) begin
-      \$357  = 8'h00;
+      \$357  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = \$38 ;
+    \$358  = rom0_read[47:40];
     if (rst) begin
-      \$358  = 9'h000;
+      \$358  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = \port__data$144 [15:8];
+    \$359  = \$35 ;
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = \$39 ;
+    \$360  = rom0_read[55:48];
     if (rst) begin
-      \$360  = 9'h000;
+      \$360  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = \port__data$144 [23:16];
+    \$361  = \$36 ;
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = \$40 ;
+    \$362  = rom0_read[63:56];
     if (rst) begin
-      \$362  = 9'h000;
+      \$362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = \port__data$144 [31:24];
+    \$363  = \$37 ;
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = \$41 ;
+    \$364  = rom1_read[7:0];
     if (rst) begin
-      \$364  = 9'h000;
+      \$364  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = \port__data$144 [39:32];
+    \$365  = \$38 ;
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = \$42 ;
+    \$366  = rom1_read[15:8];
     if (rst) begin
-      \$366  = 9'h000;
+      \$366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = \port__data$144 [47:40];
+    \$367  = \$39 ;
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = \$43 ;
+    \$368  = rom1_read[23:16];
     if (rst) begin
-      \$368  = 9'h000;
+      \$368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = \port__data$144 [55:48];
+    \$369  = \$40 ;
     if (rst) begin
-      \$369  = 8'h00;
+      \$369  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = \$44 ;
+    \$370  = rom1_read[31:24];
     if (rst) begin
-      \$370  = 9'h000;
+      \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = \port__data$144 [63:56];
+    \$371  = \$41 ;
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = \$45 ;
+    \$372  = rom1_read[39:32];
     if (rst) begin
-      \$372  = 9'h000;
+      \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = \port__data$161 [7:0];
+    \$373  = \$42 ;
     if (rst) begin
-      \$373  = 8'h00;
+      \$373  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = \$46 ;
+    \$374  = rom1_read[47:40];
     if (rst) begin
-      \$374  = 9'h000;
+      \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = \port__data$161 [15:8];
+    \$375  = \$43 ;
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = \$47 ;
+    \$376  = rom1_read[55:48];
     if (rst) begin
-      \$376  = 9'h000;
+      \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = \port__data$161 [23:16];
+    \$377  = \$44 ;
     if (rst) begin
-      \$377  = 8'h00;
+      \$377  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = \$48 ;
+    \$378  = rom1_read[63:56];
     if (rst) begin
-      \$378  = 9'h000;
+      \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = \port__data$161 [31:24];
+    \$379  = \$45 ;
     if (rst) begin
-      \$379  = 8'h00;
+      \$379  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = \$49 ;
+    \$380  = rom2_read[7:0];
     if (rst) begin
-      \$380  = 9'h000;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = \port__data$161 [39:32];
+    \$381  = \$46 ;
     if (rst) begin
-      \$381  = 8'h00;
+      \$381  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = \$50 ;
+    \$382  = rom2_read[15:8];
     if (rst) begin
-      \$382  = 9'h000;
+      \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = \port__data$161 [47:40];
+    \$383  = \$47 ;
     if (rst) begin
-      \$383  = 8'h00;
+      \$383  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = \$51 ;
+    \$384  = rom2_read[23:16];
     if (rst) begin
-      \$384  = 9'h000;
+      \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = \port__data$161 [55:48];
+    \$385  = \$48 ;
     if (rst) begin
-      \$385  = 8'h00;
+      \$385  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = \$52 ;
+    \$386  = rom2_read[31:24];
     if (rst) begin
-      \$386  = 9'h000;
+      \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = \port__data$161 [63:56];
+    \$387  = \$49 ;
     if (rst) begin
-      \$387  = 8'h00;
+      \$387  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = \$53 ;
+    \$388  = rom2_read[39:32];
     if (rst) begin
-      \$388  = 9'h000;
+      \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = \port__data$178 [7:0];
+    \$389  = \$50 ;
     if (rst) begin
-      \$389  = 8'h00;
+      \$389  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = \$54 ;
+    \$390  = rom2_read[47:40];
     if (rst) begin
-      \$390  = 9'h000;
+      \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = \port__data$178 [15:8];
+    \$391  = \$51 ;
     if (rst) begin
-      \$391  = 8'h00;
+      \$391  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = \$55 ;
+    \$392  = rom2_read[55:48];
     if (rst) begin
-      \$392  = 9'h000;
+      \$392  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = \port__data$178 [23:16];
+    \$393  = \$52 ;
     if (rst) begin
-      \$393  = 8'h00;
+      \$393  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = \$56 ;
+    \$394  = rom2_read[63:56];
     if (rst) begin
-      \$394  = 9'h000;
+      \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = \port__data$178 [31:24];
+    \$395  = \$53 ;
     if (rst) begin
-      \$395  = 8'h00;
+      \$395  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = \$57 ;
+    \$396  = rom3_read[7:0];
     if (rst) begin
-      \$396  = 9'h000;
+      \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = \port__data$178 [39:32];
+    \$397  = \$54 ;
     if (rst) begin
-      \$397  = 8'h00;
+      \$397  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = \$58 ;
+    \$398  = rom3_read[15:8];
     if (rst) begin
-      \$398  = 9'h000;
+      \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = \port__data$178 [47:40];
+    \$399  = \$55 ;
     if (rst) begin
-      \$399  = 8'h00;
+      \$399  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = \$59 ;
+    \$400  = rom3_read[23:16];
     if (rst) begin
-      \$400  = 9'h000;
+      \$400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = \port__data$178 [55:48];
+    \$401  = \$56 ;
     if (rst) begin
-      \$401  = 8'h00;
+      \$401  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = \$60 ;
+    \$402  = rom3_read[31:24];
     if (rst) begin
-      \$402  = 9'h000;
+      \$402  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = \port__data$178 [63:56];
+    \$403  = \$57 ;
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = \$61 ;
+    \$404  = rom3_read[39:32];
     if (rst) begin
-      \$404  = 9'h000;
+      \$404  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = \port__data$195 [7:0];
+    \$405  = \$58 ;
     if (rst) begin
-      \$405  = 8'h00;
+      \$405  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = \$62 ;
+    \$406  = rom3_read[47:40];
     if (rst) begin
-      \$406  = 9'h000;
+      \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = \port__data$195 [15:8];
+    \$407  = \$59 ;
     if (rst) begin
-      \$407  = 8'h00;
+      \$407  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = \$63 ;
+    \$408  = rom3_read[55:48];
     if (rst) begin
-      \$408  = 9'h000;
+      \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = \port__data$195 [23:16];
+    \$409  = \$60 ;
     if (rst) begin
-      \$409  = 8'h00;
+      \$409  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = \$64 ;
+    \$410  = rom3_read[63:56];
     if (rst) begin
-      \$410  = 9'h000;
+      \$410  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = \port__data$195 [31:24];
+    \$411  = \$61 ;
     if (rst) begin
-      \$411  = 8'h00;
+      \$411  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = \$65 ;
+    \$412  = rom4_read[7:0];
     if (rst) begin
-      \$412  = 9'h000;
+      \$412  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = \port__data$195 [39:32];
+    \$413  = \$62 ;
     if (rst) begin
-      \$413  = 8'h00;
+      \$413  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = \$66 ;
+    \$414  = rom4_read[15:8];
     if (rst) begin
-      \$414  = 9'h000;
+      \$414  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = \port__data$195 [47:40];
+    \$415  = \$63 ;
     if (rst) begin
-      \$415  = 8'h00;
+      \$415  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = \$67 ;
+    \$416  = rom4_read[23:16];
     if (rst) begin
-      \$416  = 9'h000;
+      \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = \port__data$195 [55:48];
+    \$417  = \$64 ;
     if (rst) begin
-      \$417  = 8'h00;
+      \$417  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = \$68 ;
+    \$418  = rom4_read[31:24];
     if (rst) begin
-      \$418  = 9'h000;
+      \$418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = \port__data$195 [63:56];
+    \$419  = \$65 ;
     if (rst) begin
-      \$419  = 8'h00;
+      \$419  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = \$69 ;
+    \$420  = rom4_read[39:32];
     if (rst) begin
-      \$420  = 9'h000;
+      \$420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = \port__data$212 [7:0];
+    \$421  = \$66 ;
     if (rst) begin
-      \$421  = 8'h00;
+      \$421  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = \$70 ;
+    \$422  = rom4_read[47:40];
     if (rst) begin
-      \$422  = 9'h000;
+      \$422  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = \port__data$212 [15:8];
+    \$423  = \$67 ;
     if (rst) begin
-      \$423  = 8'h00;
+      \$423  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = \$71 ;
+    \$424  = rom4_read[55:48];
     if (rst) begin
-      \$424  = 9'h000;
+      \$424  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = \port__data$212 [23:16];
+    \$425  = \$68 ;
     if (rst) begin
-      \$425  = 8'h00;
+      \$425  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = \$72 ;
+    \$426  = rom4_read[63:56];
     if (rst) begin
-      \$426  = 9'h000;
+      \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = \port__data$212 [31:24];
+    \$427  = \$69 ;
     if (rst) begin
-      \$427  = 8'h00;
+      \$427  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = \$73 ;
+    \$428  = rom5_read[7:0];
     if (rst) begin
-      \$428  = 9'h000;
+      \$428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = \port__data$212 [39:32];
+    \$429  = \$70 ;
     if (rst) begin
-      \$429  = 8'h00;
+      \$429  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = \$74 ;
+    \$430  = rom5_read[15:8];
     if (rst) begin
-      \$430  = 9'h000;
+      \$430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = \port__data$212 [47:40];
+    \$431  = \$71 ;
     if (rst) begin
-      \$431  = 8'h00;
+      \$431  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = \$75 ;
+    \$432  = rom5_read[23:16];
     if (rst) begin
-      \$432  = 9'h000;
+      \$432  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = \port__data$212 [55:48];
+    \$433  = \$72 ;
     if (rst) begin
-      \$433  = 8'h00;
+      \$433  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = \$76 ;
+    \$434  = rom5_read[31:24];
     if (rst) begin
-      \$434  = 9'h000;
+      \$434  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = \port__data$212 [63:56];
+    \$435  = \$73 ;
     if (rst) begin
-      \$435  = 8'h00;
+      \$435  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = \$77 ;
+    \$436  = rom5_read[39:32];
     if (rst) begin
-      \$436  = 9'h000;
+      \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = \port__data$229 [7:0];
+    \$437  = \$74 ;
     if (rst) begin
-      \$437  = 8'h00;
+      \$437  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = \$78 ;
+    \$438  = rom5_read[47:40];
     if (rst) begin
-      \$438  = 9'h000;
+      \$438  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = \port__data$229 [15:8];
+    \$439  = \$75 ;
     if (rst) begin
-      \$439  = 8'h00;
+      \$439  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = \$79 ;
+    \$440  = rom5_read[55:48];
     if (rst) begin
-      \$440  = 9'h000;
+      \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = \port__data$229 [23:16];
+    \$441  = \$76 ;
     if (rst) begin
-      \$441  = 8'h00;
+      \$441  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = \$80 ;
+    \$442  = rom5_read[63:56];
     if (rst) begin
-      \$442  = 9'h000;
+      \$442  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = \port__data$229 [31:24];
+    \$443  = \$77 ;
     if (rst) begin
-      \$443  = 8'h00;
+      \$443  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = \$81 ;
+    \$444  = rom6_read[7:0];
     if (rst) begin
-      \$444  = 9'h000;
+      \$444  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = \port__data$229 [39:32];
+    \$445  = \$78 ;
     if (rst) begin
-      \$445  = 8'h00;
+      \$445  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = \$82 ;
+    \$446  = rom6_read[15:8];
     if (rst) begin
-      \$446  = 9'h000;
+      \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = \port__data$229 [47:40];
+    \$447  = \$79 ;
     if (rst) begin
-      \$447  = 8'h00;
+      \$447  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = \$83 ;
+    \$448  = rom6_read[23:16];
     if (rst) begin
-      \$448  = 9'h000;
+      \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$449  = \port__data$229 [55:48];
+    \$449  = \$80 ;
     if (rst) begin
-      \$449  = 8'h00;
+      \$449  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$450  = \$84 ;
+    \$450  = rom6_read[31:24];
     if (rst) begin
-      \$450  = 9'h000;
+      \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$451  = \port__data$229 [63:56];
+    \$451  = \$81 ;
     if (rst) begin
-      \$451  = 8'h00;
+      \$451  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$452  = \$85 ;
+    \$452  = rom6_read[39:32];
     if (rst) begin
-      \$452  = 9'h000;
+      \$452  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$453  = \port__data$246 [7:0];
+    \$453  = \$82 ;
     if (rst) begin
-      \$453  = 8'h00;
+      \$453  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$454  = \$86 ;
+    \$454  = rom6_read[47:40];
     if (rst) begin
-      \$454  = 9'h000;
+      \$454  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$455  = \port__data$246 [15:8];
+    \$455  = \$83 ;
     if (rst) begin
-      \$455  = 8'h00;
+      \$455  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$456  = \$87 ;
+    \$456  = rom6_read[55:48];
     if (rst) begin
-      \$456  = 9'h000;
+      \$456  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$457  = \port__data$246 [23:16];
+    \$457  = \$84 ;
     if (rst) begin
-      \$457  = 8'h00;
+      \$457  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$458  = \$88 ;
+    \$458  = rom6_read[63:56];
     if (rst) begin
-      \$458  = 9'h000;
+      \$458  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$459  = \port__data$246 [31:24];
+    \$459  = \$85 ;
     if (rst) begin
-      \$459  = 8'h00;
+      \$459  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$460  = \$89 ;
+    \$460  = rom7_read[7:0];
     if (rst) begin
-      \$460  = 9'h000;
+      \$460  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$461  = \port__data$246 [39:32];
+    \$461  = \$86 ;
     if (rst) begin
-      \$461  = 8'h00;
+      \$461  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$462  = \$90 ;
+    \$462  = rom7_read[15:8];
     if (rst) begin
-      \$462  = 9'h000;
+      \$462  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$463  = \port__data$246 [47:40];
+    \$463  = \$87 ;
     if (rst) begin
-      \$463  = 8'h00;
+      \$463  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = \$91 ;
+    \$464  = rom7_read[23:16];
     if (rst) begin
-      \$464  = 17'h00000;
+      \$464  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$465  = \$92 ;
+    \$465  = \$88 ;
     if (rst) begin
-      \$465  = 17'h00000;
+      \$465  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$466  = \$93 ;
+    \$466  = rom7_read[31:24];
     if (rst) begin
-      \$466  = 17'h00000;
+      \$466  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$467  = \$94 ;
+    \$467  = \$89 ;
     if (rst) begin
-      \$467  = 17'h00000;
+      \$467  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$468  = \$95 ;
+    \$468  = rom7_read[39:32];
     if (rst) begin
-      \$468  = 17'h00000;
+      \$468  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$469  = \$96 ;
+    \$469  = \$90 ;
     if (rst) begin
-      \$469  = 17'h00000;
+      \$469  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$470  = \$97 ;
+    \$470  = rom7_read[47:40];
     if (rst) begin
-      \$470  = 17'h00000;
+      \$470  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$471  = \$98 ;
+    \$471  = \$91 ;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$472  = \$99 ;
+    \$472  = \$92 ;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$473  = \$100 ;
+    \$473  = \$93 ;
     if (rst) begin
       \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$474  = \$101 ;
+    \$474  = \$94 ;
     if (rst) begin
       \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$475  = \$102 ;
+    \$475  = \$95 ;
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$476  = \$103 ;
+    \$476  = \$96 ;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$477  = \$104 ;
+    \$477  = \$97 ;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$478  = \$105 ;
+    \$478  = \$98 ;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = \$106 ;
+    \$479  = \$99 ;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$480  = \$107 ;
+    \$480  = \$100 ;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$481  = \$108 ;
+    \$481  = \$101 ;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$482  = \$109 ;
+    \$482  = \$102 ;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$483  = \$110 ;
+    \$483  = \$103 ;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$484  = \$111 ;
+    \$484  = \$104 ;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$485  = \$112 ;
+    \$485  = \$105 ;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$486  = \$113 ;
+    \$486  = \$106 ;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$487  = \$114 ;
+    \$487  = \$107 ;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$488  = \$115 ;
+    \$488  = \$108 ;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$489  = \$116 ;
+    \$489  = \$109 ;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$490  = \$117 ;
+    \$490  = \$110 ;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$491  = \$118 ;
+    \$491  = \$111 ;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$492  = \$119 ;
+    \$492  = \$112 ;
     if (rst) begin
       \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = \$120 ;
+    \$493  = \$113 ;
     if (rst) begin
       \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$494  = \$121 ;
+    \$494  = \$114 ;
     if (rst) begin
       \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$495  = \$122 ;
+    \$495  = \$115 ;
     if (rst) begin
       \$495  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$496  = \$123 ;
+    \$496  = \$116 ;
     if (rst) begin
       \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$497  = \$124 ;
+    \$497  = \$117 ;
     if (rst) begin
       \$497  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$498  = \$125 ;
+    \$498  = \$118 ;
     if (rst) begin
       \$498  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$499  = \$126 ;
+    \$499  = \$119 ;
     if (rst) begin
       \$499  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$500  = \$127 ;
+    \$500  = \$120 ;
     if (rst) begin
       \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$501  = \$128 ;
+    \$501  = \$121 ;
     if (rst) begin
       \$501  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$502  = \$129 ;
+    \$502  = \$122 ;
     if (rst) begin
       \$502  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$503  = \$130 ;
+    \$503  = \$123 ;
     if (rst) begin
       \$503  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$504  = \$131 ;
+    \$504  = \$124 ;
     if (rst) begin
       \$504  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$505  = \$132 ;
+    \$505  = \$125 ;
     if (rst) begin
       \$505  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = \$133 ;
+    \$506  = \$126 ;
     if (rst) begin
       \$506  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$507  = \$134 ;
+    \$507  = \$127 ;
     if (rst) begin
       \$507  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$508  = \$135 ;
+    \$508  = \$128 ;
     if (rst) begin
       \$508  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$509  = \$136 ;
+    \$509  = \$129 ;
     if (rst) begin
       \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$510  = \$137 ;
+    \$510  = \$130 ;
     if (rst) begin
       \$510  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$511  = \$138 ;
+    \$511  = \$131 ;
     if (rst) begin
       \$511  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$512  = \$139 ;
+    \$512  = \$132 ;
     if (rst) begin
       \$512  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$513  = \$140 ;
+    \$513  = \$133 ;
     if (rst) begin
       \$513  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$514  = \$141 ;
+    \$514  = \$134 ;
     if (rst) begin
       \$514  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$515  = \$142 ;
+    \$515  = \$135 ;
     if (rst) begin
       \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$516  = \$143 ;
+    \$516  = \$136 ;
     if (rst) begin
       \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$517  = \$144 ;
+    \$517  = \$137 ;
     if (rst) begin
       \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = \$145 ;
+    \$518  = \$138 ;
     if (rst) begin
       \$518  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$519  = \$146 ;
+    \$519  = \$139 ;
     if (rst) begin
       \$519  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$520  = \$147 ;
+    \$520  = \$140 ;
     if (rst) begin
       \$520  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$521  = \$148 ;
+    \$521  = \$141 ;
     if (rst) begin
       \$521  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$522  = \$149 ;
+    \$522  = \$142 ;
     if (rst) begin
       \$522  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = \$150 ;
+    \$523  = \$143 ;
     if (rst) begin
       \$523  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = \$151 ;
+    \$524  = \$144 ;
     if (rst) begin
       \$524  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = \$152 ;
+    \$525  = \$145 ;
     if (rst) begin
       \$525  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = prod0_1;
+    \$526  = \$146 ;
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = prod0_2;
+    \$527  = \$147 ;
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = prod0_3;
+    \$528  = \$148 ;
     if (rst) begin
       \$528  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = prod0_4;
+    \$529  = \$149 ;
     if (rst) begin
       \$529  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = prod0_5;
+    \$530  = \$150 ;
     if (rst) begin
       \$530  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = prod0_6;
+    \$531  = \$151 ;
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = prod0_7;
+    \$532  = \$152 ;
     if (rst) begin
       \$532  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = prod0_8;
+    \$533  = prod0_1;
     if (rst) begin
       \$533  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = prod0_9;
+    \$534  = prod0_2;
     if (rst) begin
       \$534  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = prod0_10;
+    \$535  = prod0_3;
     if (rst) begin
       \$535  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = prod0_11;
+    \$536  = prod0_4;
     if (rst) begin
       \$536  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = prod0_12;
+    \$537  = prod0_5;
     if (rst) begin
       \$537  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = prod0_13;
+    \$538  = prod0_6;
     if (rst) begin
       \$538  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = prod0_14;
+    \$539  = prod0_7;
     if (rst) begin
       \$539  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = prod0_15;
+    \$540  = prod0_8;
     if (rst) begin
       \$540  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = prod0_16;
+    \$541  = prod0_9;
     if (rst) begin
       \$541  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = prod0_17;
+    \$542  = prod0_10;
     if (rst) begin
       \$542  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = prod0_18;
+    \$543  = prod0_11;
     if (rst) begin
       \$543  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = prod0_19;
+    \$544  = prod0_12;
     if (rst) begin
       \$544  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = prod0_20;
+    \$545  = prod0_13;
     if (rst) begin
       \$545  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = prod0_21;
+    \$546  = prod0_14;
     if (rst) begin
       \$546  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = prod0_22;
+    \$547  = prod0_15;
     if (rst) begin
       \$547  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = prod0_23;
+    \$548  = prod0_16;
     if (rst) begin
       \$548  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = prod0_24;
+    \$549  = prod0_17;
     if (rst) begin
       \$549  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = prod0_25;
+    \$550  = prod0_18;
     if (rst) begin
       \$550  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = prod0_26;
+    \$551  = prod0_19;
     if (rst) begin
       \$551  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = prod0_27;
+    \$552  = prod0_20;
     if (rst) begin
       \$552  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = prod0_28;
+    \$553  = prod0_21;
     if (rst) begin
       \$553  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = prod0_29;
+    \$554  = prod0_22;
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = prod0_30;
+    \$555  = prod0_23;
     if (rst) begin
       \$555  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = prod0_31;
+    \$556  = prod0_24;
     if (rst) begin
       \$556  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = prod1_1;
+    \$557  = prod0_25;
     if (rst) begin
       \$557  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = prod1_2;
+    \$558  = prod0_26;
     if (rst) begin
       \$558  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = prod1_3;
+    \$559  = prod0_27;
     if (rst) begin
       \$559  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = prod1_4;
+    \$560  = prod0_28;
     if (rst) begin
       \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = prod1_5;
+    \$561  = prod0_29;
     if (rst) begin
       \$561  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = prod1_6;
+    \$562  = prod0_30;
     if (rst) begin
       \$562  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = prod1_7;
+    \$563  = prod0_31;
     if (rst) begin
       \$563  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = prod1_8;
+    \$564  = prod1_1;
     if (rst) begin
       \$564  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = prod1_9;
+    \$565  = prod1_2;
     if (rst) begin
       \$565  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = prod1_10;
+    \$566  = prod1_3;
     if (rst) begin
       \$566  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = prod1_11;
+    \$567  = prod1_4;
     if (rst) begin
       \$567  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = prod1_12;
+    \$568  = prod1_5;
     if (rst) begin
       \$568  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = prod1_13;
+    \$569  = prod1_6;
     if (rst) begin
       \$569  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = prod1_14;
+    \$570  = prod1_7;
     if (rst) begin
       \$570  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = prod1_15;
+    \$571  = prod1_8;
     if (rst) begin
       \$571  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = prod1_16;
+    \$572  = prod1_9;
     if (rst) begin
       \$572  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = prod1_17;
+    \$573  = prod1_10;
     if (rst) begin
       \$573  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = prod1_18;
+    \$574  = prod1_11;
     if (rst) begin
       \$574  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = prod1_19;
+    \$575  = prod1_12;
     if (rst) begin
       \$575  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = prod1_20;
+    \$576  = prod1_13;
     if (rst) begin
       \$576  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = prod1_21;
+    \$577  = prod1_14;
     if (rst) begin
       \$577  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = prod1_22;
+    \$578  = prod1_15;
     if (rst) begin
       \$578  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = prod1_23;
+    \$579  = prod1_16;
     if (rst) begin
       \$579  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = prod1_24;
+    \$580  = prod1_17;
     if (rst) begin
       \$580  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = prod1_25;
+    \$581  = prod1_18;
     if (rst) begin
       \$581  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = prod1_26;
+    \$582  = prod1_19;
     if (rst) begin
       \$582  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = prod1_27;
+    \$583  = prod1_20;
     if (rst) begin
       \$583  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = prod1_28;
+    \$584  = prod1_21;
     if (rst) begin
       \$584  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = prod1_29;
+    \$585  = prod1_22;
     if (rst) begin
       \$585  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = prod1_30;
+    \$586  = prod1_23;
     if (rst) begin
       \$586  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = prod1_31;
+    \$587  = prod1_24;
     if (rst) begin
       \$587  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = { \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155  };
+    \$588  = prod1_25;
     if (rst) begin
-      \$588  = 24'h000000;
+      \$588  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = { \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158  };
+    \$589  = prod1_26;
     if (rst) begin
-      \$589  = 24'h000000;
+      \$589  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = { \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161  };
+    \$590  = prod1_27;
     if (rst) begin
-      \$590  = 24'h000000;
+      \$590  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
+    \$591  = prod1_28;
     if (rst) begin
-      \$591  = 24'h000000;
+      \$591  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
+    \$592  = prod1_29;
     if (rst) begin
-      \$592  = 24'h000000;
+      \$592  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
+    \$593  = prod1_30;
     if (rst) begin
-      \$593  = 24'h000000;
+      \$593  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = { \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173  };
+    \$594  = prod1_31;
     if (rst) begin
-      \$594  = 24'h000000;
+      \$594  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
+    \$595  = { \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155  };
     if (rst) begin
       \$595  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = \$178 [23:0];
+    \$596  = { \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158  };
     if (rst) begin
       \$596  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = \$181 [23:0];
+    \$597  = { \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161  };
     if (rst) begin
       \$597  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = \$182 [23:0];
+    \$598  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
     if (rst) begin
       \$598  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = { \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185  };
+    \$599  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
     if (rst) begin
       \$599  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = { \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188  };
+    \$600  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
     if (rst) begin
       \$600  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = { \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191  };
+    \$601  = { \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173  };
     if (rst) begin
       \$601  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = { \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194  };
+    \$602  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
     if (rst) begin
       \$602  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = { \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197  };
+    \$603  = \$178 [23:0];
     if (rst) begin
       \$603  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
+    \$604  = \$181 [23:0];
     if (rst) begin
       \$604  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
+    \$605  = \$182 [23:0];
     if (rst) begin
       \$605  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = { \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205  };
+    \$606  = { \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185  };
     if (rst) begin
       \$606  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = \$208 [23:0];
+    \$607  = { \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188  };
     if (rst) begin
       \$607  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = \$211 [23:0];
+    \$608  = { \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191  };
     if (rst) begin
       \$608  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = \$212 [23:0];
+    \$609  = { \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194  };
     if (rst) begin
       \$609  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = v1;
+    \$610  = { \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197  };
     if (rst) begin
-      \$610  = 1'h0;
+      \$610  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = first1;
+    \$611  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
     if (rst) begin
-      \$611  = 1'h0;
+      \$611  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = last1;
+    \$612  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
     if (rst) begin
-      \$612  = 1'h0;
+      \$612  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = nf1;
+    \$613  = { \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205  };
     if (rst) begin
-      \$613  = 4'h0;
+      \$613  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = v2;
+    \$614  = \$208 [23:0];
     if (rst) begin
-      \$614  = 1'h0;
+      \$614  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = first2;
+    \$615  = \$211 [23:0];
     if (rst) begin
-      \$615  = 1'h0;
+      \$615  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = last2;
+    \$616  = \$212 [23:0];
     if (rst) begin
-      \$616  = 1'h0;
+      \$616  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = nf2;
+    \$617  = v1;
     if (rst) begin
-      \$617  = 4'h0;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = v3;
+    \$618  = first1;
     if (rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = first3;
+    \$619  = last1;
     if (rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = last3;
+    \$620  = nf1;
     if (rst) begin
-      \$620  = 1'h0;
+      \$620  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = nf3;
+    \$621  = v2;
     if (rst) begin
-      \$621  = 4'h0;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = v4;
+    \$622  = first2;
     if (rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = first4;
+    \$623  = last2;
     if (rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = last4;
+    \$624  = nf2;
     if (rst) begin
-      \$624  = 1'h0;
+      \$624  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = nf4;
+    \$625  = v3;
     if (rst) begin
-      \$625  = 4'h0;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = v5;
+    \$626  = first3;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = first5;
+    \$627  = last3;
     if (rst) begin
       \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = last5;
+    \$628  = nf3;
     if (rst) begin
-      \$628  = 1'h0;
+      \$628  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = nf5;
+    \$629  = v4;
     if (rst) begin
-      \$629  = 4'h0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = v6;
+    \$630  = first4;
     if (rst) begin
       \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$631  = first6;
+    \$631  = last4;
     if (rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$632  = last6;
+    \$632  = nf4;
     if (rst) begin
-      \$632  = 1'h0;
+      \$632  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$633  = nf6;
+    \$633  = v5;
     if (rst) begin
-      \$633  = 4'h0;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$634  = v7;
+    \$634  = first5;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$635  = first7;
+    \$635  = last5;
     if (rst) begin
       \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$636  = last7;
+    \$636  = nf5;
     if (rst) begin
-      \$636  = 1'h0;
+      \$636  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$637  = nf7;
+    \$637  = v6;
     if (rst) begin
-      \$637  = 4'h0;
+      \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$638  = v8;
+    \$638  = first6;
     if (rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$639  = first8;
+    \$639  = last6;
     if (rst) begin
       \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$640  = last8;
+    \$640  = nf6;
     if (rst) begin
-      \$640  = 1'h0;
+      \$640  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$641  = nf8;
+    \$641  = v7;
     if (rst) begin
-      \$641  = 4'h0;
+      \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = acc0;
-    if (v9) begin
-      \$642  = \$9 [23:0];
-    end
+    \$642  = first7;
     if (rst) begin
-      \$642  = 24'h000000;
+      \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$643  = acc1;
-    if (v9) begin
-      \$643  = \$12 [23:0];
-    end
+    \$643  = last7;
     if (rst) begin
-      \$643  = 24'h000000;
+      \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$644  = \$216 [3:0];
+    \$644  = nf7;
     if (rst) begin
       \$644  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$645  = \$signature__addr$44 ;
+    \$645  = v8;
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$646  = first8;
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$647  = last8;
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$648  = nf8;
+    if (rst) begin
+      \$648  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$649  = acc0;
+    if (v9) begin
+      \$649  = \$9 [23:0];
+    end
+    if (rst) begin
+      \$649  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$650  = acc1;
+    if (v9) begin
+      \$650  = \$12 [23:0];
+    end
+    if (rst) begin
+      \$650  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$651  = \$216 [3:0];
+    if (rst) begin
+      \$651  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$652  = \$signature__addr$44 ;
     if (\$224 ) begin
-      \$645  = \$227 [3:0];
+      \$652  = \$227 [3:0];
     end
     if (rst) begin
-      \$645  = 4'h0;
+      \$652  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$646  = \rport__addr$47 ;
+    \$653  = \rport__addr$47 ;
     if (\$231 ) begin
-      \$646  = \$234 [3:0];
+      \$653  = \$234 [3:0];
     end
     if (rst) begin
-      \$646  = 4'h0;
+      \$653  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$647  = \$248 [3:0];
+    \$654  = \$248 [3:0];
     if (rst) begin
-      \$647  = 4'h0;
+      \$654  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$648  = o__valid;
+    \$655  = o__valid;
     if (\$250 ) begin
-      \$648  = \$253 ;
+      \$655  = \$253 ;
     end
     if (rst) begin
-      \$648  = 1'h0;
+      \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$649  = o__payload;
+    \$656  = o__payload;
     if (\$250 ) begin
-      \$649  = \$255 ;
+      \$656  = \$255 ;
     end
     if (rst) begin
-      \$649  = 48'h000000000000;
+      \$656  = 48'h000000000000;
     end
   end
   always @* begin
@@ -6299,9 +6404,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$270  = t_mid;
+    \$270  = port__data;
     if (rst) begin
-      \$270  = 5'h00;
+      \$270  = 64'h0000000000000000;
     end
   end
   always @* begin
@@ -6362,79 +6467,51 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$279  = t_mid;
+    \$279  = t;
     if (rst) begin
       \$279  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$280  = x_mid[79:72];
+    \$280  = \port__data$73 ;
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$281  = x_mid[87:80];
+    \$281  = x_mid[79:72];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$282  = x_mid[95:88];
+    \$282  = x_mid[87:80];
     if (rst) begin
       \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$283  = x_mid[103:96];
+    \$283  = x_mid[95:88];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$284  = x_mid[111:104];
+    \$284  = x_mid[103:96];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$285  = x_mid[119:112];
+    \$285  = x_mid[111:104];
     if (rst) begin
       \$285  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$286  = x_mid[127:120];
-    if (rst) begin
-      \$286  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$287  = x_mid[135:128];
-    if (rst) begin
-      \$287  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$288  = t_mid;
-    if (rst) begin
-      \$288  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$289  = x_mid[143:136];
-    if (rst) begin
-      \$289  = 8'h00;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -8570,35 +8647,35 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [15:0] \$118 ;
   reg [4:0] \$119 ;
   wire [23:0] \$12 ;
-  reg [4:0] \$120 ;
+  reg [63:0] \$120 ;
   reg [7:0] \$121 ;
   reg [7:0] \$122 ;
   reg [4:0] \$123 ;
-  reg [7:0] \$124 ;
+  reg [15:0] \$124 ;
   reg [7:0] \$125 ;
-  reg [8:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [8:0] \$128 ;
-  reg [7:0] \$129 ;
+  reg [7:0] \$126 ;
+  reg [8:0] \$127 ;
+  reg [7:0] \$128 ;
+  reg [8:0] \$129 ;
   reg [22:0] \$13 ;
-  reg [8:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [8:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [8:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [8:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [8:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [8:0] \$131 ;
+  reg [7:0] \$132 ;
+  reg [8:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [8:0] \$135 ;
+  reg [7:0] \$136 ;
+  reg [8:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [8:0] \$139 ;
   wire [22:0] \$14 ;
-  reg [8:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [8:0] \$142 ;
-  reg [7:0] \$143 ;
-  reg [8:0] \$144 ;
-  reg [7:0] \$145 ;
-  reg [16:0] \$146 ;
+  reg [7:0] \$140 ;
+  reg [8:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [8:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [8:0] \$145 ;
+  reg [7:0] \$146 ;
   reg [16:0] \$147 ;
   reg [16:0] \$148 ;
   reg [16:0] \$149 ;
@@ -8620,13 +8697,13 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$163 ;
   reg [16:0] \$164 ;
   reg [16:0] \$165 ;
-  reg [22:0] \$166 ;
+  reg [16:0] \$166 ;
   reg [22:0] \$167 ;
   reg [22:0] \$168 ;
   reg [22:0] \$169 ;
   wire [22:0] \$17 ;
   reg [22:0] \$170 ;
-  reg \$171 ;
+  reg [22:0] \$171 ;
   reg \$172 ;
   reg \$173 ;
   reg \$174 ;
@@ -8652,19 +8729,20 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$192 ;
   reg \$193 ;
   reg \$194 ;
-  reg [22:0] \$195 ;
+  reg \$195 ;
   reg [22:0] \$196 ;
   reg [22:0] \$197 ;
   reg [22:0] \$198 ;
   reg [22:0] \$199 ;
   wire \$2 ;
   wire [22:0] \$20 ;
-  reg [3:0] \$200 ;
-  reg [2:0] \$201 ;
+  reg [22:0] \$200 ;
+  reg [3:0] \$201 ;
   reg [2:0] \$202 ;
-  reg [3:0] \$203 ;
-  reg \$204 ;
-  reg [114:0] \$205 ;
+  reg [2:0] \$203 ;
+  reg [3:0] \$204 ;
+  reg \$205 ;
+  reg [114:0] \$206 ;
   wire [23:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -8819,7 +8897,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [4:0] \port__addr$15  = 5'h00;
   wire [63:0] port__data;
-  wire [15:0] \port__data$83 ;
+  wire [15:0] \port__data$64 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -8857,14 +8935,16 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom0_addr;
+  reg [63:0] rom0_read = 64'h0000000000000000;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom1_addr;
+  reg [15:0] rom1_read = 16'h0000;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$44  = 3'h0;
   wire [15:0] rport__data;
-  wire [114:0] \rport__data$127 ;
+  wire [114:0] \rport__data$128 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
@@ -8875,7 +8955,6 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [22:0] sum4_s0_0 = 23'h000000;
   reg [4:0] t = 5'h00;
-  reg [4:0] t_mid = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -8966,7 +9045,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$35 )
       queue[\$signature__addr$41 ] <= q_in;
   end
-  assign \rport__data$127  = queue[\rport__addr$44 ];
+  assign \rport__data$128  = queue[\rport__addr$44 ];
   reg [63:0] rom0 [30:0];
   initial begin
     rom0[0] = 64'h0a100ddf02b9810c;
@@ -9044,7 +9123,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$83  = _2_;
+  assign \port__data$64  = _2_;
   assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -9144,7 +9223,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$102  = v7 & last7;
   assign \$103  = \$101  | \$102 ;
   assign \$104  = | q_stored;
-  assign \$105  = \$104  ? \rport__data$127  : q_in;
+  assign \$105  = \$104  ? \rport__data$128  : q_in;
   always @(posedge clk)
     nf_t <= \$106 ;
   always @(posedge clk)
@@ -9172,9 +9251,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     x_mid <= \$118 ;
   always @(posedge clk)
-    t_mid <= \$119 ;
+    port__addr <= \$119 ;
   always @(posedge clk)
-    port__addr <= \$120 ;
+    rom0_read <= \$120 ;
   always @(posedge clk)
     x0_0 <= \$121 ;
   always @(posedge clk)
@@ -9182,169 +9261,171 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     \port__addr$15  <= \$123 ;
   always @(posedge clk)
-    x1_0 <= \$124 ;
+    rom1_read <= \$124 ;
   always @(posedge clk)
-    x1_1 <= \$125 ;
+    x1_0 <= \$125 ;
   always @(posedge clk)
-    xoff0_0 <= \$126 ;
+    x1_1 <= \$126 ;
   always @(posedge clk)
-    w0_0 <= \$127 ;
+    xoff0_0 <= \$127 ;
   always @(posedge clk)
-    xoff0_1 <= \$128 ;
+    w0_0 <= \$128 ;
   always @(posedge clk)
-    w0_1 <= \$129 ;
+    xoff0_1 <= \$129 ;
   always @(posedge clk)
-    xoff1_0 <= \$130 ;
+    w0_1 <= \$130 ;
   always @(posedge clk)
-    w1_0 <= \$131 ;
+    xoff1_0 <= \$131 ;
   always @(posedge clk)
-    xoff1_1 <= \$132 ;
+    w1_0 <= \$132 ;
   always @(posedge clk)
-    w1_1 <= \$133 ;
+    xoff1_1 <= \$133 ;
   always @(posedge clk)
-    xoff2_0 <= \$134 ;
+    w1_1 <= \$134 ;
   always @(posedge clk)
-    w2_0 <= \$135 ;
+    xoff2_0 <= \$135 ;
   always @(posedge clk)
-    xoff2_1 <= \$136 ;
+    w2_0 <= \$136 ;
   always @(posedge clk)
-    w2_1 <= \$137 ;
+    xoff2_1 <= \$137 ;
   always @(posedge clk)
-    xoff3_0 <= \$138 ;
+    w2_1 <= \$138 ;
   always @(posedge clk)
-    w3_0 <= \$139 ;
+    xoff3_0 <= \$139 ;
   always @(posedge clk)
-    xoff3_1 <= \$140 ;
+    w3_0 <= \$140 ;
   always @(posedge clk)
-    w3_1 <= \$141 ;
+    xoff3_1 <= \$141 ;
   always @(posedge clk)
-    xoff4_0 <= \$142 ;
+    w3_1 <= \$142 ;
   always @(posedge clk)
-    w4_0 <= \$143 ;
+    xoff4_0 <= \$143 ;
   always @(posedge clk)
-    xoff4_1 <= \$144 ;
+    w4_0 <= \$144 ;
   always @(posedge clk)
-    w4_1 <= \$145 ;
+    xoff4_1 <= \$145 ;
   always @(posedge clk)
-    prod0_0 <= \$146 ;
+    w4_1 <= \$146 ;
   always @(posedge clk)
-    prod0_1 <= \$147 ;
+    prod0_0 <= \$147 ;
   always @(posedge clk)
-    prod1_0 <= \$148 ;
+    prod0_1 <= \$148 ;
   always @(posedge clk)
-    prod1_1 <= \$149 ;
+    prod1_0 <= \$149 ;
   always @(posedge clk)
-    prod2_0 <= \$150 ;
+    prod1_1 <= \$150 ;
   always @(posedge clk)
-    prod2_1 <= \$151 ;
+    prod2_0 <= \$151 ;
   always @(posedge clk)
-    prod3_0 <= \$152 ;
+    prod2_1 <= \$152 ;
   always @(posedge clk)
-    prod3_1 <= \$153 ;
+    prod3_0 <= \$153 ;
   always @(posedge clk)
-    prod4_0 <= \$154 ;
+    prod3_1 <= \$154 ;
   always @(posedge clk)
-    prod4_1 <= \$155 ;
+    prod4_0 <= \$155 ;
   always @(posedge clk)
-    prod0_0_r <= \$156 ;
+    prod4_1 <= \$156 ;
   always @(posedge clk)
-    prod0_1_r <= \$157 ;
+    prod0_0_r <= \$157 ;
   always @(posedge clk)
-    prod1_0_r <= \$158 ;
+    prod0_1_r <= \$158 ;
   always @(posedge clk)
-    prod1_1_r <= \$159 ;
+    prod1_0_r <= \$159 ;
   always @(posedge clk)
-    prod2_0_r <= \$160 ;
+    prod1_1_r <= \$160 ;
   always @(posedge clk)
-    prod2_1_r <= \$161 ;
+    prod2_0_r <= \$161 ;
   always @(posedge clk)
-    prod3_0_r <= \$162 ;
+    prod2_1_r <= \$162 ;
   always @(posedge clk)
-    prod3_1_r <= \$163 ;
+    prod3_0_r <= \$163 ;
   always @(posedge clk)
-    prod4_0_r <= \$164 ;
+    prod3_1_r <= \$164 ;
   always @(posedge clk)
-    prod4_1_r <= \$165 ;
+    prod4_0_r <= \$165 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$166 ;
+    prod4_1_r <= \$166 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$167 ;
+    sum0_s0_0 <= \$167 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$168 ;
+    sum1_s0_0 <= \$168 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$169 ;
+    sum2_s0_0 <= \$169 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$170 ;
+    sum3_s0_0 <= \$170 ;
   always @(posedge clk)
-    v2 <= \$171 ;
+    sum4_s0_0 <= \$171 ;
   always @(posedge clk)
-    first2 <= \$172 ;
+    v2 <= \$172 ;
   always @(posedge clk)
-    last2 <= \$173 ;
+    first2 <= \$173 ;
   always @(posedge clk)
-    nf2 <= \$174 ;
+    last2 <= \$174 ;
   always @(posedge clk)
-    v3 <= \$175 ;
+    nf2 <= \$175 ;
   always @(posedge clk)
-    first3 <= \$176 ;
+    v3 <= \$176 ;
   always @(posedge clk)
-    last3 <= \$177 ;
+    first3 <= \$177 ;
   always @(posedge clk)
-    nf3 <= \$178 ;
+    last3 <= \$178 ;
   always @(posedge clk)
-    v4 <= \$179 ;
+    nf3 <= \$179 ;
   always @(posedge clk)
-    first4 <= \$180 ;
+    v4 <= \$180 ;
   always @(posedge clk)
-    last4 <= \$181 ;
+    first4 <= \$181 ;
   always @(posedge clk)
-    nf4 <= \$182 ;
+    last4 <= \$182 ;
   always @(posedge clk)
-    v5 <= \$183 ;
+    nf4 <= \$183 ;
   always @(posedge clk)
-    first5 <= \$184 ;
+    v5 <= \$184 ;
   always @(posedge clk)
-    last5 <= \$185 ;
+    first5 <= \$185 ;
   always @(posedge clk)
-    nf5 <= \$186 ;
+    last5 <= \$186 ;
   always @(posedge clk)
-    v6 <= \$187 ;
+    nf5 <= \$187 ;
   always @(posedge clk)
-    first6 <= \$188 ;
+    v6 <= \$188 ;
   always @(posedge clk)
-    last6 <= \$189 ;
+    first6 <= \$189 ;
   always @(posedge clk)
-    nf6 <= \$190 ;
+    last6 <= \$190 ;
   always @(posedge clk)
-    v7 <= \$191 ;
+    nf6 <= \$191 ;
   always @(posedge clk)
-    first7 <= \$192 ;
+    v7 <= \$192 ;
   always @(posedge clk)
-    last7 <= \$193 ;
+    first7 <= \$193 ;
   always @(posedge clk)
-    nf7 <= \$194 ;
+    last7 <= \$194 ;
   always @(posedge clk)
-    acc0 <= \$195 ;
+    nf7 <= \$195 ;
   always @(posedge clk)
-    acc1 <= \$196 ;
+    acc0 <= \$196 ;
   always @(posedge clk)
-    acc2 <= \$197 ;
+    acc1 <= \$197 ;
   always @(posedge clk)
-    acc3 <= \$198 ;
+    acc2 <= \$198 ;
   always @(posedge clk)
-    acc4 <= \$199 ;
+    acc3 <= \$199 ;
   always @(posedge clk)
-    q_owed <= \$200 ;
+    acc4 <= \$200 ;
   always @(posedge clk)
-    \$signature__addr$41  <= \$201 ;
+    q_owed <= \$201 ;
   always @(posedge clk)
-    \rport__addr$44  <= \$202 ;
+    \$signature__addr$41  <= \$202 ;
   always @(posedge clk)
-    q_stored <= \$203 ;
+    \rport__addr$44  <= \$203 ;
   always @(posedge clk)
-    o__valid <= \$204 ;
+    q_stored <= \$204 ;
   always @(posedge clk)
-    o__payload <= \$205 ;
+    o__valid <= \$205 ;
+  always @(posedge clk)
+    o__payload <= \$206 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
@@ -9853,9 +9934,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = t_mid;
+    \$120  = port__data;
     if (rst) begin
-      \$120  = 5'h00;
+      \$120  = 64'h0000000000000000;
     end
   end
   always @* begin
@@ -9874,523 +9955,520 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = t_mid;
+    \$123  = t;
     if (rst) begin
       \$123  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = x_mid[7:0];
+    \$124  = \port__data$64 ;
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = x_mid[15:8];
+    \$125  = x_mid[7:0];
     if (rst) begin
       \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = \$38 ;
+    \$126  = x_mid[15:8];
     if (rst) begin
-      \$126  = 9'h000;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = port__data[7:0];
+    \$127  = \$38 ;
     if (rst) begin
-      \$127  = 8'h00;
+      \$127  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = \$39 ;
+    \$128  = rom0_read[7:0];
     if (rst) begin
-      \$128  = 9'h000;
+      \$128  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = port__data[15:8];
+    \$129  = \$39 ;
     if (rst) begin
-      \$129  = 8'h00;
+      \$129  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = \$40 ;
+    \$130  = rom0_read[15:8];
     if (rst) begin
-      \$130  = 9'h000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = port__data[23:16];
+    \$131  = \$40 ;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = \$41 ;
+    \$132  = rom0_read[23:16];
     if (rst) begin
-      \$132  = 9'h000;
+      \$132  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = port__data[31:24];
+    \$133  = \$41 ;
     if (rst) begin
-      \$133  = 8'h00;
+      \$133  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = \$42 ;
+    \$134  = rom0_read[31:24];
     if (rst) begin
-      \$134  = 9'h000;
+      \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = port__data[39:32];
+    \$135  = \$42 ;
     if (rst) begin
-      \$135  = 8'h00;
+      \$135  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = \$43 ;
+    \$136  = rom0_read[39:32];
     if (rst) begin
-      \$136  = 9'h000;
+      \$136  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = port__data[47:40];
+    \$137  = \$43 ;
     if (rst) begin
-      \$137  = 8'h00;
+      \$137  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = \$44 ;
+    \$138  = rom0_read[47:40];
     if (rst) begin
-      \$138  = 9'h000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = port__data[55:48];
+    \$139  = \$44 ;
     if (rst) begin
-      \$139  = 8'h00;
+      \$139  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = \$45 ;
+    \$140  = rom0_read[55:48];
     if (rst) begin
-      \$140  = 9'h000;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = port__data[63:56];
+    \$141  = \$45 ;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \$46 ;
+    \$142  = rom0_read[63:56];
     if (rst) begin
-      \$142  = 9'h000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = \port__data$83 [7:0];
+    \$143  = \$46 ;
     if (rst) begin
-      \$143  = 8'h00;
+      \$143  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = \$47 ;
+    \$144  = rom1_read[7:0];
     if (rst) begin
-      \$144  = 9'h000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = \port__data$83 [15:8];
+    \$145  = \$47 ;
     if (rst) begin
-      \$145  = 8'h00;
+      \$145  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = \$48 ;
+    \$146  = rom1_read[15:8];
     if (rst) begin
-      \$146  = 17'h00000;
+      \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \$49 ;
+    \$147  = \$48 ;
     if (rst) begin
       \$147  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$50 ;
+    \$148  = \$49 ;
     if (rst) begin
       \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$51 ;
+    \$149  = \$50 ;
     if (rst) begin
       \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = \$52 ;
+    \$150  = \$51 ;
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$53 ;
+    \$151  = \$52 ;
     if (rst) begin
       \$151  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$54 ;
+    \$152  = \$53 ;
     if (rst) begin
       \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$55 ;
+    \$153  = \$54 ;
     if (rst) begin
       \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$56 ;
+    \$154  = \$55 ;
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$57 ;
+    \$155  = \$56 ;
     if (rst) begin
       \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = prod0_0;
+    \$156  = \$57 ;
     if (rst) begin
       \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = prod0_1;
+    \$157  = prod0_0;
     if (rst) begin
       \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = prod1_0;
+    \$158  = prod0_1;
     if (rst) begin
       \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = prod1_1;
+    \$159  = prod1_0;
     if (rst) begin
       \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = prod2_0;
+    \$160  = prod1_1;
     if (rst) begin
       \$160  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = prod2_1;
+    \$161  = prod2_0;
     if (rst) begin
       \$161  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = prod3_0;
+    \$162  = prod2_1;
     if (rst) begin
       \$162  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = prod3_1;
+    \$163  = prod3_0;
     if (rst) begin
       \$163  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = prod4_0;
+    \$164  = prod3_1;
     if (rst) begin
       \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = prod4_1;
+    \$165  = prod4_0;
     if (rst) begin
       \$165  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = { \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58  };
+    \$166  = prod4_1;
     if (rst) begin
-      \$166  = 23'h000000;
+      \$166  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = { \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59  };
+    \$167  = { \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58  };
     if (rst) begin
       \$167  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = { \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60  };
+    \$168  = { \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59  };
     if (rst) begin
       \$168  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
+    \$169  = { \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60  };
     if (rst) begin
       \$169  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = { \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62  };
+    \$170  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
     if (rst) begin
       \$170  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = v1;
+    \$171  = { \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62  };
     if (rst) begin
-      \$171  = 1'h0;
+      \$171  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = first1;
+    \$172  = v1;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = last1;
+    \$173  = first1;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = nf1;
+    \$174  = last1;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = v2;
+    \$175  = nf1;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = first2;
+    \$176  = v2;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = last2;
+    \$177  = first2;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = nf2;
+    \$178  = last2;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = v3;
+    \$179  = nf2;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = first3;
+    \$180  = v3;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = last3;
+    \$181  = first3;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = nf3;
+    \$182  = last3;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = v4;
+    \$183  = nf3;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = first4;
+    \$184  = v4;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = last4;
+    \$185  = first4;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = nf4;
+    \$186  = last4;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = v5;
+    \$187  = nf4;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = first5;
+    \$188  = v5;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = last5;
+    \$189  = first5;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = nf5;
+    \$190  = last5;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = v6;
+    \$191  = nf5;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = first6;
+    \$192  = v6;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = last6;
+    \$193  = first6;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = nf6;
+    \$194  = last6;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = acc0;
-    if (v7) begin
-      \$195  = \$9 [22:0];
-    end
+    \$195  = nf6;
     if (rst) begin
-      \$195  = 23'h000000;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = acc1;
+    \$196  = acc0;
     if (v7) begin
-      \$196  = \$12 [22:0];
+      \$196  = \$9 [22:0];
     end
     if (rst) begin
       \$196  = 23'h000000;
@@ -10398,9 +10476,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = acc2;
+    \$197  = acc1;
     if (v7) begin
-      \$197  = \$15 [22:0];
+      \$197  = \$12 [22:0];
     end
     if (rst) begin
       \$197  = 23'h000000;
@@ -10408,9 +10486,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = acc3;
+    \$198  = acc2;
     if (v7) begin
-      \$198  = \$18 [22:0];
+      \$198  = \$15 [22:0];
     end
     if (rst) begin
       \$198  = 23'h000000;
@@ -10418,9 +10496,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = acc4;
+    \$199  = acc3;
     if (v7) begin
-      \$199  = \$21 [22:0];
+      \$199  = \$18 [22:0];
     end
     if (rst) begin
       \$199  = 23'h000000;
@@ -10428,26 +10506,26 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = \$66 [3:0];
+    \$200  = acc4;
+    if (v7) begin
+      \$200  = \$21 [22:0];
+    end
     if (rst) begin
-      \$200  = 4'h0;
+      \$200  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = \$signature__addr$41 ;
+    \$201  = \$66 [3:0];
+    if (rst) begin
+      \$201  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$202  = \$signature__addr$41 ;
     if (\$74 ) begin
-      \$201  = \$77 [2:0];
-    end
-    if (rst) begin
-      \$201  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = \rport__addr$44 ;
-    if (\$81 ) begin
-      \$202  = \$84 [2:0];
+      \$202  = \$77 [2:0];
     end
     if (rst) begin
       \$202  = 3'h0;
@@ -10455,29 +10533,39 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = \$98 [3:0];
+    \$203  = \rport__addr$44 ;
+    if (\$81 ) begin
+      \$203  = \$84 [2:0];
+    end
     if (rst) begin
-      \$203  = 4'h0;
+      \$203  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = o__valid;
-    if (\$100 ) begin
-      \$204  = \$103 ;
-    end
+    \$204  = \$98 [3:0];
     if (rst) begin
-      \$204  = 1'h0;
+      \$204  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = o__payload;
+    \$205  = o__valid;
     if (\$100 ) begin
-      \$205  = \$105 ;
+      \$205  = \$103 ;
     end
     if (rst) begin
-      \$205  = 115'h00000000000000000000000000000;
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$206  = o__payload;
+    if (\$100 ) begin
+      \$206  = \$105 ;
+    end
+    if (rst) begin
+      \$206  = 115'h00000000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;

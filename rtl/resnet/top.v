@@ -5901,7 +5901,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [2:0] \$82 ;
   reg [7:0] \$83 ;
   reg [6:0] \$84 ;
-  reg [6:0] \$85 ;
+  reg [7:0] \$85 ;
   reg [7:0] \$86 ;
   reg [8:0] \$87 ;
   reg [7:0] \$88 ;
@@ -5985,6 +5985,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
   wire [6:0] rom0_addr;
+  reg [7:0] rom0_read = 8'h00;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
@@ -5996,7 +5997,6 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [3:0] sf_t;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [6:0] t = 7'h00;
-  reg [6:0] t_mid = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -6223,9 +6223,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$83 ;
   always @(posedge clk)
-    t_mid <= \$84 ;
+    port__addr <= \$84 ;
   always @(posedge clk)
-    port__addr <= \$85 ;
+    rom0_read <= \$85 ;
   always @(posedge clk)
     x0_0 <= \$86 ;
   always @(posedge clk)
@@ -7180,9 +7180,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$85  = t_mid;
+    \$85  = port__data;
     if (rst) begin
-      \$85  = 7'h00;
+      \$85  = 8'h00;
     end
   end
   always @* begin
@@ -7201,7 +7201,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$88  = port__data;
+    \$88  = rom0_read;
     if (rst) begin
       \$88  = 8'h00;
     end
@@ -9545,7 +9545,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  reg [7:0] \$100 ;
+  reg [31:0] \$100 ;
   reg [7:0] \$101 ;
   reg [8:0] \$102 ;
   reg [7:0] \$103 ;
@@ -9784,6 +9784,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
+  reg [31:0] rom0_read = 32'd0;
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
@@ -9798,7 +9799,6 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
-  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -10182,9 +10182,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$98 ;
   always @(posedge clk)
-    t_mid <= \$99 ;
+    port__addr <= \$99 ;
   always @(posedge clk)
-    port__addr <= \$100 ;
+    rom0_read <= \$100 ;
   always @(posedge clk)
     x0_0 <= \$101 ;
   always @(posedge clk)
@@ -11923,9 +11923,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = t_mid;
+    \$100  = port__data;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 32'd0;
     end
   end
   always @* begin
@@ -11944,7 +11944,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = port__data[7:0];
+    \$103  = rom0_read[7:0];
     if (rst) begin
       \$103  = 8'h00;
     end
@@ -11958,7 +11958,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = port__data[15:8];
+    \$105  = rom0_read[15:8];
     if (rst) begin
       \$105  = 8'h00;
     end
@@ -11972,7 +11972,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = port__data[23:16];
+    \$107  = rom0_read[23:16];
     if (rst) begin
       \$107  = 8'h00;
     end
@@ -11986,7 +11986,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = port__data[31:24];
+    \$109  = rom0_read[31:24];
     if (rst) begin
       \$109  = 8'h00;
     end
@@ -15680,7 +15680,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [2:0] \$91 ;
   reg [31:0] \$92 ;
   reg [7:0] \$93 ;
-  reg [7:0] \$94 ;
+  reg [31:0] \$94 ;
   reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
@@ -15763,6 +15763,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
+  reg [31:0] rom0_read = 32'd0;
   (* init = 5'h00 *)
   wire [4:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
@@ -15774,7 +15775,6 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [4:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
-  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -16107,9 +16107,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$92 ;
   always @(posedge clk)
-    t_mid <= \$93 ;
+    port__addr <= \$93 ;
   always @(posedge clk)
-    port__addr <= \$94 ;
+    rom0_read <= \$94 ;
   always @(posedge clk)
     x0_0 <= \$95 ;
   always @(posedge clk)
@@ -17824,9 +17824,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$94  = t_mid;
+    \$94  = port__data;
     if (rst) begin
-      \$94  = 8'h00;
+      \$94  = 32'd0;
     end
   end
   always @* begin
@@ -17866,7 +17866,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = port__data[7:0];
+    \$100  = rom0_read[7:0];
     if (rst) begin
       \$100  = 8'h00;
     end
@@ -17880,7 +17880,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = port__data[15:8];
+    \$102  = rom0_read[15:8];
     if (rst) begin
       \$102  = 8'h00;
     end
@@ -17894,7 +17894,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = port__data[23:16];
+    \$104  = rom0_read[23:16];
     if (rst) begin
       \$104  = 8'h00;
     end
@@ -17908,7 +17908,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = port__data[31:24];
+    \$106  = rom0_read[31:24];
     if (rst) begin
       \$106  = 8'h00;
     end
@@ -21461,7 +21461,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  reg [8:0] \$100 ;
+  reg [31:0] \$100 ;
   reg [7:0] \$101 ;
   reg [8:0] \$102 ;
   reg [7:0] \$103 ;
@@ -21700,6 +21700,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 9'h000 *)
   (* keep = 32'd1 *)
   wire [8:0] rom0_addr;
+  reg [31:0] rom0_read = 32'd0;
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
@@ -21714,7 +21715,6 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
   reg [8:0] t = 9'h000;
-  reg [8:0] t_mid = 9'h000;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -22242,9 +22242,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$98 ;
   always @(posedge clk)
-    t_mid <= \$99 ;
+    port__addr <= \$99 ;
   always @(posedge clk)
-    port__addr <= \$100 ;
+    rom0_read <= \$100 ;
   always @(posedge clk)
     x0_0 <= \$101 ;
   always @(posedge clk)
@@ -25439,9 +25439,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$100  = t_mid;
+    \$100  = port__data;
     if (rst) begin
-      \$100  = 9'h000;
+      \$100  = 32'd0;
     end
   end
   always @* begin
@@ -25460,7 +25460,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$103  = port__data[7:0];
+    \$103  = rom0_read[7:0];
     if (rst) begin
       \$103  = 8'h00;
     end
@@ -25474,7 +25474,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$105  = port__data[15:8];
+    \$105  = rom0_read[15:8];
     if (rst) begin
       \$105  = 8'h00;
     end
@@ -25488,7 +25488,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$107  = port__data[23:16];
+    \$107  = rom0_read[23:16];
     if (rst) begin
       \$107  = 8'h00;
     end
@@ -25502,7 +25502,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$109  = port__data[31:24];
+    \$109  = rom0_read[31:24];
     if (rst) begin
       \$109  = 8'h00;
     end
@@ -29832,7 +29832,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [3:0] \$91 ;
   reg [31:0] \$92 ;
   reg [9:0] \$93 ;
-  reg [9:0] \$94 ;
+  reg [31:0] \$94 ;
   reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
@@ -29915,6 +29915,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 10'h000 *)
   (* keep = 32'd1 *)
   wire [9:0] rom0_addr;
+  reg [31:0] rom0_read = 32'd0;
   (* init = 6'h00 *)
   wire [5:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
@@ -29926,7 +29927,6 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [5:0] sf_t;
   reg [24:0] sum0_s0_0 = 25'h0000000;
   reg [9:0] t = 10'h000;
-  reg [9:0] t_mid = 10'h000;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -30709,9 +30709,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$92 ;
   always @(posedge clk)
-    t_mid <= \$93 ;
+    port__addr <= \$93 ;
   always @(posedge clk)
-    port__addr <= \$94 ;
+    rom0_read <= \$94 ;
   always @(posedge clk)
     x0_0 <= \$95 ;
   always @(posedge clk)
@@ -36762,9 +36762,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$94  = t_mid;
+    \$94  = port__data;
     if (rst) begin
-      \$94  = 10'h000;
+      \$94  = 32'd0;
     end
   end
   always @* begin
@@ -36804,7 +36804,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = port__data[7:0];
+    \$100  = rom0_read[7:0];
     if (rst) begin
       \$100  = 8'h00;
     end
@@ -36818,7 +36818,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = port__data[15:8];
+    \$102  = rom0_read[15:8];
     if (rst) begin
       \$102  = 8'h00;
     end
@@ -36832,7 +36832,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = port__data[23:16];
+    \$104  = rom0_read[23:16];
     if (rst) begin
       \$104  = 8'h00;
     end
@@ -36846,7 +36846,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = port__data[31:24];
+    \$106  = rom0_read[31:24];
     if (rst) begin
       \$106  = 8'h00;
     end
@@ -39299,7 +39299,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [3:0] \$82 ;
   reg [7:0] \$83 ;
   reg [6:0] \$84 ;
-  reg [6:0] \$85 ;
+  reg [7:0] \$85 ;
   reg [7:0] \$86 ;
   reg [8:0] \$87 ;
   reg [7:0] \$88 ;
@@ -39383,6 +39383,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
   wire [6:0] rom0_addr;
+  reg [7:0] rom0_read = 8'h00;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
@@ -39394,7 +39395,6 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [2:0] sf_t;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [6:0] t = 7'h00;
-  reg [6:0] t_mid = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -39676,9 +39676,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     x_mid <= \$83 ;
   always @(posedge clk)
-    t_mid <= \$84 ;
+    port__addr <= \$84 ;
   always @(posedge clk)
-    port__addr <= \$85 ;
+    rom0_read <= \$85 ;
   always @(posedge clk)
     x0_0 <= \$86 ;
   always @(posedge clk)
@@ -41209,9 +41209,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$85  = t_mid;
+    \$85  = port__data;
     if (rst) begin
-      \$85  = 7'h00;
+      \$85  = 8'h00;
     end
   end
   always @* begin
@@ -41230,7 +41230,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$88  = port__data;
+    \$88  = rom0_read;
     if (rst) begin
       \$88  = 8'h00;
     end
@@ -44820,6 +44820,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
+  reg [7:0] rom0_read = 8'h00;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
@@ -44831,7 +44832,6 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] sf_t;
   reg [21:0] sum0_s0_0 = 22'h000000;
   reg [7:0] t = 8'h00;
-  reg [7:0] t_mid = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -45153,9 +45153,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk)
     x_mid <= \$83 ;
   always @(posedge clk)
-    t_mid <= \$84 ;
+    port__addr <= \$84 ;
   always @(posedge clk)
-    port__addr <= \$85 ;
+    rom0_read <= \$85 ;
   always @(posedge clk)
     x0_0 <= \$86 ;
   always @(posedge clk)
@@ -46994,7 +46994,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$85  = t_mid;
+    \$85  = port__data;
     if (rst) begin
       \$85  = 8'h00;
     end
@@ -47015,7 +47015,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$88  = port__data;
+    \$88  = rom0_read;
     if (rst) begin
       \$88  = 8'h00;
     end
