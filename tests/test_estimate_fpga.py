@@ -79,18 +79,6 @@ def test_matvec_multipliers_map_to_one_dsp_each_on_ecp5(case):
     assert est.critical_path["delay_ns"] == pytest.approx(1000 / est.fmax_mhz, rel=0.05)
 
 
-def test_schedule_tables_stay_logic_and_only_the_weight_rom_is_block_ram():
-    """72 inputs x 16 outputs at pe=4, simd=1: 288 tiles. The weight ROM slice (4 lanes x 8 bits x 288
-    tiles) is one DP16KD; the per-tile schedule tables (Yosys's ROM inference made them a second one,
-    whose slow output drove the input buffer's address) are logic."""
-    w = np.random.default_rng(1).integers(-128, 128, (16, 72))
-    p = MatVecParams(72, 16, w, pe=4, simd=1)
-    est = estimate_fpga_verilog(verilog(MatVec(p), "top"), "ecp5-85k", progress=False)
-    assert len(p.schedule) == 288 and len(p.live_lanes) == 4
-    assert est.yosys_cells["DP16KD"] == est.bram == 1
-    assert est.routed and est.fmax_mhz is not None
-
-
 def test_matvec_on_ice40_fits_the_core_but_not_the_package_pins():
     p, text = _matvec(DENSE)
     est = estimate_fpga_verilog(text, "ice40-up5k", progress=False)

@@ -48,7 +48,7 @@ __all__ = ["FpgaEstimate", "estimate_fpga", "estimate_fpga_verilog", "multiplier
 
 DEFAULT_FREQ_MHZ = 150.0  # the issue's fmax target
 DEFAULT_SEED = 1
-FLOW_VERSION = "10"  # bump when the scripts or the parsing below change: part of the cache key
+FLOW_VERSION = "11"  # bump when the scripts or the parsing below change: part of the cache key
 MAX_SEEDS = 16
 DEFAULT_PNR_TIMEOUT_S = 1800.0  # one nextpnr run; router2 can go on for hours on a congested design
 KEEP_PORTS = ("clk", "rst")  # ports that stay pins: the clock on the global network, the reset
@@ -61,10 +61,6 @@ _CACHE_KIND = "fpga"
 #   activation table read by every lane): ``memory_libmap`` on such a memory ran past WebAssembly's
 #   4 GiB (rtl/dbn: a 256 x 8 table, 16 read ports); such a table becomes logic (LUTs) instead.
 MAX_LIBMAP_READ_PORTS = 4
-# ``proc -norom``: constant tables the units index (a MatVec's per-tile schedule registers, per-channel
-# requant settings, codebooks) stay logic. Yosys's ROM inference merged a MatVec's schedule tables
-# into one block RAM whose slow output (about 4.5 ns on ECP5) drove the input buffer's read address
-# (resnet's critical path); declared memories (weights, buffers, FIFOs) are inferred as before.
 # Synthesis runs in two Yosys calls: the first elaborates (to ``prep.json``) and lists the multipliers;
 # when they need more DSP blocks than the device has, the narrowest ones (fewest operand bits,
 # then name: deterministic) are built from logic instead (the generic ``techmap`` of the selected
@@ -75,7 +71,7 @@ _PREP_SCRIPT = """\
 read_verilog design.v
 hierarchy -top {top}
 rename -hide w:*[*
-proc -norom
+proc
 select -set kept_regs a:keep w:* %i %ci1 t:$*dff* %i
 setattr -set keep 1 @kept_regs
 flatten

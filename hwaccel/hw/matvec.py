@@ -68,13 +68,18 @@ def adder_tree(m: Module, values: list[Value], stages: int, width: int, name: st
 
 def _tile_register(m: Module, values: list[int], t: Value, issue: Value, name: str) -> Value:
     """``values[t]`` for the tile counter ``t``: a constant when all agree, else a register that
-    loads the next tile's value whenever ``issue`` advances ``t``."""
+    loads, whenever ``issue`` advances ``t``, from a second one that holds the next tile's value
+    (itself loading the value two tiles on). The table lookup on ``t`` (a block RAM ROM, whose
+    output is slow, or a deep LUT tree in a long schedule) has a cycle to itself and the value
+    used in stage 0 starts at a flip-flop."""
     if len(set(values)) == 1:
         return Const(values[0])
-    reg = Signal(range(max(values) + 1), init=values[0], name=name)
+    n = len(values)
+    now = Signal(range(max(values) + 1), init=values[0], name=name)
+    ahead = Signal(range(max(values) + 1), init=values[1 % n], name=f"{name}_ahead")
     with m.If(issue):
-        m.d.sync += reg.eq(_table(values[1:] + values[:1], t))
-    return reg
+        m.d.sync += [now.eq(ahead), ahead.eq(_table([values[(k + 2) % n] for k in range(n)], t))]
+    return now
 
 
 class MatVec(wiring.Component):

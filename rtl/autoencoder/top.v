@@ -1067,82 +1067,82 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$116 ;
   wire [47:0] \$117 ;
   reg [3:0] \$118 ;
-  reg [2:0] \$119 ;
+  reg [3:0] \$119 ;
   wire [24:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
+  reg [2:0] \$120 ;
+  reg [2:0] \$121 ;
   reg \$122 ;
-  reg [6:0] \$123 ;
-  reg [63:0] \$124 ;
+  reg \$123 ;
+  reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
-  reg \$128 ;
-  reg [3:0] \$129 ;
+  reg [6:0] \$128 ;
+  reg [63:0] \$129 ;
   wire \$13 ;
-  reg [63:0] \$130 ;
-  reg [6:0] \$131 ;
-  reg [63:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [7:0] \$137 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg [3:0] \$134 ;
+  reg [63:0] \$135 ;
+  reg [6:0] \$136 ;
+  reg [63:0] \$137 ;
   reg [7:0] \$138 ;
   reg [7:0] \$139 ;
   wire \$14 ;
   reg [7:0] \$140 ;
-  reg [6:0] \$141 ;
-  reg [63:0] \$142 ;
+  reg [7:0] \$141 ;
+  reg [7:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
   reg [7:0] \$145 ;
-  reg [7:0] \$146 ;
-  reg [7:0] \$147 ;
+  reg [6:0] \$146 ;
+  reg [63:0] \$147 ;
   reg [7:0] \$148 ;
   reg [7:0] \$149 ;
   wire \$15 ;
   reg [7:0] \$150 ;
-  reg [8:0] \$151 ;
+  reg [7:0] \$151 ;
   reg [7:0] \$152 ;
-  reg [8:0] \$153 ;
+  reg [7:0] \$153 ;
   reg [7:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [7:0] \$156 ;
-  reg [8:0] \$157 ;
-  reg [7:0] \$158 ;
-  reg [8:0] \$159 ;
+  reg [7:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [8:0] \$158 ;
+  reg [7:0] \$159 ;
   wire \$16 ;
-  reg [7:0] \$160 ;
-  reg [8:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [8:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [8:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [8:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [8:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire \$17 ;
-  reg [7:0] \$170 ;
-  reg [8:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [8:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [8:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [8:0] \$179 ;
+  reg [8:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [7:0] \$179 ;
   wire \$18 ;
-  reg [7:0] \$180 ;
-  reg [8:0] \$181 ;
-  reg [7:0] \$182 ;
-  reg [16:0] \$183 ;
-  reg [16:0] \$184 ;
-  reg [16:0] \$185 ;
-  reg [16:0] \$186 ;
-  reg [16:0] \$187 ;
+  reg [8:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [8:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [8:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [8:0] \$186 ;
+  reg [7:0] \$187 ;
   reg [16:0] \$188 ;
   reg [16:0] \$189 ;
   wire \$19 ;
@@ -1174,53 +1174,58 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$212 ;
   reg [16:0] \$213 ;
   reg [16:0] \$214 ;
-  reg [23:0] \$215 ;
-  reg [23:0] \$216 ;
-  reg [23:0] \$217 ;
-  reg [23:0] \$218 ;
-  reg [23:0] \$219 ;
+  reg [16:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [16:0] \$219 ;
   reg \$22 ;
   reg [23:0] \$220 ;
-  reg \$221 ;
-  reg \$222 ;
-  reg \$223 ;
-  reg [3:0] \$224 ;
-  reg \$225 ;
+  reg [23:0] \$221 ;
+  reg [23:0] \$222 ;
+  reg [23:0] \$223 ;
+  reg [23:0] \$224 ;
+  reg [23:0] \$225 ;
   reg \$226 ;
   reg \$227 ;
-  reg [3:0] \$228 ;
-  reg \$229 ;
+  reg \$228 ;
+  reg [3:0] \$229 ;
   reg \$23 ;
   reg \$230 ;
   reg \$231 ;
-  reg [3:0] \$232 ;
-  reg \$233 ;
+  reg \$232 ;
+  reg [3:0] \$233 ;
   reg \$234 ;
   reg \$235 ;
-  reg [3:0] \$236 ;
-  reg \$237 ;
+  reg \$236 ;
+  reg [3:0] \$237 ;
   reg \$238 ;
   reg \$239 ;
   reg \$24 ;
-  reg [3:0] \$240 ;
-  reg \$241 ;
+  reg \$240 ;
+  reg [3:0] \$241 ;
   reg \$242 ;
   reg \$243 ;
-  reg [3:0] \$244 ;
-  reg \$245 ;
+  reg \$244 ;
+  reg [3:0] \$245 ;
   reg \$246 ;
   reg \$247 ;
-  reg [3:0] \$248 ;
-  reg [23:0] \$249 ;
+  reg \$248 ;
+  reg [3:0] \$249 ;
   wire \$25 ;
-  reg [23:0] \$250 ;
-  reg [3:0] \$251 ;
-  reg [3:0] \$252 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg \$252 ;
   reg [3:0] \$253 ;
-  reg [3:0] \$254 ;
-  reg \$255 ;
-  reg [47:0] \$256 ;
+  reg [23:0] \$254 ;
+  reg [23:0] \$255 ;
+  reg [3:0] \$256 ;
+  reg [3:0] \$257 ;
+  reg [3:0] \$258 ;
+  reg [3:0] \$259 ;
   wire [7:0] \$26 ;
+  reg \$260 ;
+  reg [47:0] \$261 ;
   wire [7:0] \$27 ;
   wire [63:0] \$28 ;
   wire [8:0] \$29 ;
@@ -1322,6 +1327,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first7 = 1'h0;
   reg first8 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [63:0] i__payload;
   wire [63:0] i__payload;
@@ -1347,6 +1353,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last7 = 1'h0;
   reg last8 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -1356,6 +1363,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf8 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [47:0] o__payload;
   reg [47:0] o__payload = 48'h000000000000;
   wire [23:0] \o__payload[0] ;
@@ -1369,7 +1377,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [6:0] \port__addr$15  = 7'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$61 ;
+  wire [63:0] \port__data$66 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1413,6 +1421,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
   wire [6:0] rom0_addr;
@@ -1425,11 +1434,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [2:0] rport__addr;
   reg [3:0] \rport__addr$35  = 4'h0;
   wire [63:0] rport__data;
-  wire [47:0] \rport__data$163 ;
+  wire [47:0] \rport__data$168 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
+  reg [2:0] sf_t_ahead = 3'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
@@ -1563,7 +1573,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$signature__en$26 )
       queue[\$signature__addr$32 ] <= q_in;
   end
-  assign \rport__data$163  = queue[\rport__addr$35 ];
+  assign \rport__data$168  = queue[\rport__addr$35 ];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h4afe19b693b332ff;
@@ -1835,7 +1845,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$61  = _2_;
+  assign \port__data$66  = _2_;
   assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -1950,285 +1960,295 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$114  = v8 & last8;
   assign \$115  = \$113  | \$114 ;
   assign \$116  = | q_stored;
-  assign \$117  = \$116  ? \rport__data$163  : q_in;
+  assign \$117  = \$116  ? \rport__data$168  : q_in;
   always @(posedge clk)
     nf_t <= \$118 ;
   always @(posedge clk)
-    \$signature__addr  <= \$119 ;
+    nf_t_ahead <= \$119 ;
   always @(posedge clk)
-    reads_input_t <= \$120 ;
+    \$signature__addr  <= \$120 ;
   always @(posedge clk)
-    first_t <= \$121 ;
+    sf_t_ahead <= \$121 ;
   always @(posedge clk)
-    last_t <= \$122 ;
+    reads_input_t <= \$122 ;
   always @(posedge clk)
-    t <= \$123 ;
+    reads_input_t_ahead <= \$123 ;
   always @(posedge clk)
-    x_reg <= \$124 ;
+    first_t <= \$124 ;
   always @(posedge clk)
-    from_input <= \$125 ;
+    first_t_ahead <= \$125 ;
   always @(posedge clk)
-    v1 <= \$126 ;
+    last_t <= \$126 ;
   always @(posedge clk)
-    first1 <= \$127 ;
+    last_t_ahead <= \$127 ;
   always @(posedge clk)
-    last1 <= \$128 ;
+    t <= \$128 ;
   always @(posedge clk)
-    nf1 <= \$129 ;
+    x_reg <= \$129 ;
   always @(posedge clk)
-    x_mid <= \$130 ;
+    from_input <= \$130 ;
   always @(posedge clk)
-    port__addr <= \$131 ;
+    v1 <= \$131 ;
   always @(posedge clk)
-    rom0_read <= \$132 ;
+    first1 <= \$132 ;
   always @(posedge clk)
-    x0_0 <= \$133 ;
+    last1 <= \$133 ;
   always @(posedge clk)
-    x0_1 <= \$134 ;
+    nf1 <= \$134 ;
   always @(posedge clk)
-    x0_2 <= \$135 ;
+    x_mid <= \$135 ;
   always @(posedge clk)
-    x0_3 <= \$136 ;
+    port__addr <= \$136 ;
   always @(posedge clk)
-    x0_4 <= \$137 ;
+    rom0_read <= \$137 ;
   always @(posedge clk)
-    x0_5 <= \$138 ;
+    x0_0 <= \$138 ;
   always @(posedge clk)
-    x0_6 <= \$139 ;
+    x0_1 <= \$139 ;
   always @(posedge clk)
-    x0_7 <= \$140 ;
+    x0_2 <= \$140 ;
   always @(posedge clk)
-    \port__addr$15  <= \$141 ;
+    x0_3 <= \$141 ;
   always @(posedge clk)
-    rom1_read <= \$142 ;
+    x0_4 <= \$142 ;
   always @(posedge clk)
-    x1_0 <= \$143 ;
+    x0_5 <= \$143 ;
   always @(posedge clk)
-    x1_1 <= \$144 ;
+    x0_6 <= \$144 ;
   always @(posedge clk)
-    x1_2 <= \$145 ;
+    x0_7 <= \$145 ;
   always @(posedge clk)
-    x1_3 <= \$146 ;
+    \port__addr$15  <= \$146 ;
   always @(posedge clk)
-    x1_4 <= \$147 ;
+    rom1_read <= \$147 ;
   always @(posedge clk)
-    x1_5 <= \$148 ;
+    x1_0 <= \$148 ;
   always @(posedge clk)
-    x1_6 <= \$149 ;
+    x1_1 <= \$149 ;
   always @(posedge clk)
-    x1_7 <= \$150 ;
+    x1_2 <= \$150 ;
   always @(posedge clk)
-    xoff0_0 <= \$151 ;
+    x1_3 <= \$151 ;
   always @(posedge clk)
-    w0_0 <= \$152 ;
+    x1_4 <= \$152 ;
   always @(posedge clk)
-    xoff0_1 <= \$153 ;
+    x1_5 <= \$153 ;
   always @(posedge clk)
-    w0_1 <= \$154 ;
+    x1_6 <= \$154 ;
   always @(posedge clk)
-    xoff0_2 <= \$155 ;
+    x1_7 <= \$155 ;
   always @(posedge clk)
-    w0_2 <= \$156 ;
+    xoff0_0 <= \$156 ;
   always @(posedge clk)
-    xoff0_3 <= \$157 ;
+    w0_0 <= \$157 ;
   always @(posedge clk)
-    w0_3 <= \$158 ;
+    xoff0_1 <= \$158 ;
   always @(posedge clk)
-    xoff0_4 <= \$159 ;
+    w0_1 <= \$159 ;
   always @(posedge clk)
-    w0_4 <= \$160 ;
+    xoff0_2 <= \$160 ;
   always @(posedge clk)
-    xoff0_5 <= \$161 ;
+    w0_2 <= \$161 ;
   always @(posedge clk)
-    w0_5 <= \$162 ;
+    xoff0_3 <= \$162 ;
   always @(posedge clk)
-    xoff0_6 <= \$163 ;
+    w0_3 <= \$163 ;
   always @(posedge clk)
-    w0_6 <= \$164 ;
+    xoff0_4 <= \$164 ;
   always @(posedge clk)
-    xoff0_7 <= \$165 ;
+    w0_4 <= \$165 ;
   always @(posedge clk)
-    w0_7 <= \$166 ;
+    xoff0_5 <= \$166 ;
   always @(posedge clk)
-    xoff1_0 <= \$167 ;
+    w0_5 <= \$167 ;
   always @(posedge clk)
-    w1_0 <= \$168 ;
+    xoff0_6 <= \$168 ;
   always @(posedge clk)
-    xoff1_1 <= \$169 ;
+    w0_6 <= \$169 ;
   always @(posedge clk)
-    w1_1 <= \$170 ;
+    xoff0_7 <= \$170 ;
   always @(posedge clk)
-    xoff1_2 <= \$171 ;
+    w0_7 <= \$171 ;
   always @(posedge clk)
-    w1_2 <= \$172 ;
+    xoff1_0 <= \$172 ;
   always @(posedge clk)
-    xoff1_3 <= \$173 ;
+    w1_0 <= \$173 ;
   always @(posedge clk)
-    w1_3 <= \$174 ;
+    xoff1_1 <= \$174 ;
   always @(posedge clk)
-    xoff1_4 <= \$175 ;
+    w1_1 <= \$175 ;
   always @(posedge clk)
-    w1_4 <= \$176 ;
+    xoff1_2 <= \$176 ;
   always @(posedge clk)
-    xoff1_5 <= \$177 ;
+    w1_2 <= \$177 ;
   always @(posedge clk)
-    w1_5 <= \$178 ;
+    xoff1_3 <= \$178 ;
   always @(posedge clk)
-    xoff1_6 <= \$179 ;
+    w1_3 <= \$179 ;
   always @(posedge clk)
-    w1_6 <= \$180 ;
+    xoff1_4 <= \$180 ;
   always @(posedge clk)
-    xoff1_7 <= \$181 ;
+    w1_4 <= \$181 ;
   always @(posedge clk)
-    w1_7 <= \$182 ;
+    xoff1_5 <= \$182 ;
   always @(posedge clk)
-    prod0_0 <= \$183 ;
+    w1_5 <= \$183 ;
   always @(posedge clk)
-    prod0_1 <= \$184 ;
+    xoff1_6 <= \$184 ;
   always @(posedge clk)
-    prod0_2 <= \$185 ;
+    w1_6 <= \$185 ;
   always @(posedge clk)
-    prod0_3 <= \$186 ;
+    xoff1_7 <= \$186 ;
   always @(posedge clk)
-    prod0_4 <= \$187 ;
+    w1_7 <= \$187 ;
   always @(posedge clk)
-    prod0_5 <= \$188 ;
+    prod0_0 <= \$188 ;
   always @(posedge clk)
-    prod0_6 <= \$189 ;
+    prod0_1 <= \$189 ;
   always @(posedge clk)
-    prod0_7 <= \$190 ;
+    prod0_2 <= \$190 ;
   always @(posedge clk)
-    prod1_0 <= \$191 ;
+    prod0_3 <= \$191 ;
   always @(posedge clk)
-    prod1_1 <= \$192 ;
+    prod0_4 <= \$192 ;
   always @(posedge clk)
-    prod1_2 <= \$193 ;
+    prod0_5 <= \$193 ;
   always @(posedge clk)
-    prod1_3 <= \$194 ;
+    prod0_6 <= \$194 ;
   always @(posedge clk)
-    prod1_4 <= \$195 ;
+    prod0_7 <= \$195 ;
   always @(posedge clk)
-    prod1_5 <= \$196 ;
+    prod1_0 <= \$196 ;
   always @(posedge clk)
-    prod1_6 <= \$197 ;
+    prod1_1 <= \$197 ;
   always @(posedge clk)
-    prod1_7 <= \$198 ;
+    prod1_2 <= \$198 ;
   always @(posedge clk)
-    prod0_0_r <= \$199 ;
+    prod1_3 <= \$199 ;
   always @(posedge clk)
-    prod0_1_r <= \$200 ;
+    prod1_4 <= \$200 ;
   always @(posedge clk)
-    prod0_2_r <= \$201 ;
+    prod1_5 <= \$201 ;
   always @(posedge clk)
-    prod0_3_r <= \$202 ;
+    prod1_6 <= \$202 ;
   always @(posedge clk)
-    prod0_4_r <= \$203 ;
+    prod1_7 <= \$203 ;
   always @(posedge clk)
-    prod0_5_r <= \$204 ;
+    prod0_0_r <= \$204 ;
   always @(posedge clk)
-    prod0_6_r <= \$205 ;
+    prod0_1_r <= \$205 ;
   always @(posedge clk)
-    prod0_7_r <= \$206 ;
+    prod0_2_r <= \$206 ;
   always @(posedge clk)
-    prod1_0_r <= \$207 ;
+    prod0_3_r <= \$207 ;
   always @(posedge clk)
-    prod1_1_r <= \$208 ;
+    prod0_4_r <= \$208 ;
   always @(posedge clk)
-    prod1_2_r <= \$209 ;
+    prod0_5_r <= \$209 ;
   always @(posedge clk)
-    prod1_3_r <= \$210 ;
+    prod0_6_r <= \$210 ;
   always @(posedge clk)
-    prod1_4_r <= \$211 ;
+    prod0_7_r <= \$211 ;
   always @(posedge clk)
-    prod1_5_r <= \$212 ;
+    prod1_0_r <= \$212 ;
   always @(posedge clk)
-    prod1_6_r <= \$213 ;
+    prod1_1_r <= \$213 ;
   always @(posedge clk)
-    prod1_7_r <= \$214 ;
+    prod1_2_r <= \$214 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$215 ;
+    prod1_3_r <= \$215 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$216 ;
+    prod1_4_r <= \$216 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$217 ;
+    prod1_5_r <= \$217 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$218 ;
+    prod1_6_r <= \$218 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$219 ;
+    prod1_7_r <= \$219 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$220 ;
+    sum0_s0_0 <= \$220 ;
   always @(posedge clk)
-    v2 <= \$221 ;
+    sum0_s0_1 <= \$221 ;
   always @(posedge clk)
-    first2 <= \$222 ;
+    sum0_s1_0 <= \$222 ;
   always @(posedge clk)
-    last2 <= \$223 ;
+    sum1_s0_0 <= \$223 ;
   always @(posedge clk)
-    nf2 <= \$224 ;
+    sum1_s0_1 <= \$224 ;
   always @(posedge clk)
-    v3 <= \$225 ;
+    sum1_s1_0 <= \$225 ;
   always @(posedge clk)
-    first3 <= \$226 ;
+    v2 <= \$226 ;
   always @(posedge clk)
-    last3 <= \$227 ;
+    first2 <= \$227 ;
   always @(posedge clk)
-    nf3 <= \$228 ;
+    last2 <= \$228 ;
   always @(posedge clk)
-    v4 <= \$229 ;
+    nf2 <= \$229 ;
   always @(posedge clk)
-    first4 <= \$230 ;
+    v3 <= \$230 ;
   always @(posedge clk)
-    last4 <= \$231 ;
+    first3 <= \$231 ;
   always @(posedge clk)
-    nf4 <= \$232 ;
+    last3 <= \$232 ;
   always @(posedge clk)
-    v5 <= \$233 ;
+    nf3 <= \$233 ;
   always @(posedge clk)
-    first5 <= \$234 ;
+    v4 <= \$234 ;
   always @(posedge clk)
-    last5 <= \$235 ;
+    first4 <= \$235 ;
   always @(posedge clk)
-    nf5 <= \$236 ;
+    last4 <= \$236 ;
   always @(posedge clk)
-    v6 <= \$237 ;
+    nf4 <= \$237 ;
   always @(posedge clk)
-    first6 <= \$238 ;
+    v5 <= \$238 ;
   always @(posedge clk)
-    last6 <= \$239 ;
+    first5 <= \$239 ;
   always @(posedge clk)
-    nf6 <= \$240 ;
+    last5 <= \$240 ;
   always @(posedge clk)
-    v7 <= \$241 ;
+    nf5 <= \$241 ;
   always @(posedge clk)
-    first7 <= \$242 ;
+    v6 <= \$242 ;
   always @(posedge clk)
-    last7 <= \$243 ;
+    first6 <= \$243 ;
   always @(posedge clk)
-    nf7 <= \$244 ;
+    last6 <= \$244 ;
   always @(posedge clk)
-    v8 <= \$245 ;
+    nf6 <= \$245 ;
   always @(posedge clk)
-    first8 <= \$246 ;
+    v7 <= \$246 ;
   always @(posedge clk)
-    last8 <= \$247 ;
+    first7 <= \$247 ;
   always @(posedge clk)
-    nf8 <= \$248 ;
+    last7 <= \$248 ;
   always @(posedge clk)
-    acc0 <= \$249 ;
+    nf7 <= \$249 ;
   always @(posedge clk)
-    acc1 <= \$250 ;
+    v8 <= \$250 ;
   always @(posedge clk)
-    q_owed <= \$251 ;
+    first8 <= \$251 ;
   always @(posedge clk)
-    \$signature__addr$32  <= \$252 ;
+    last8 <= \$252 ;
   always @(posedge clk)
-    \rport__addr$35  <= \$253 ;
+    nf8 <= \$253 ;
   always @(posedge clk)
-    q_stored <= \$254 ;
+    acc0 <= \$254 ;
   always @(posedge clk)
-    o__valid <= \$255 ;
+    acc1 <= \$255 ;
   always @(posedge clk)
-    o__payload <= \$256 ;
+    q_owed <= \$256 ;
+  always @(posedge clk)
+    \$signature__addr$32  <= \$257 ;
+  always @(posedge clk)
+    \rport__addr$35  <= \$258 ;
+  always @(posedge clk)
+    q_stored <= \$259 ;
+  always @(posedge clk)
+    o__valid <= \$260 ;
+  always @(posedge clk)
+    o__payload <= \$261 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
@@ -2322,247 +2342,247 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h05:
           \$20  = 4'h0;
       7'h06:
+          \$20  = 4'h1;
+      7'h07:
+          \$20  = 4'h1;
+      7'h08:
+          \$20  = 4'h1;
+      7'h09:
+          \$20  = 4'h1;
+      7'h0a:
+          \$20  = 4'h1;
+      7'h0b:
+          \$20  = 4'h1;
+      7'h0c:
+          \$20  = 4'h1;
+      7'h0d:
+          \$20  = 4'h1;
+      7'h0e:
+          \$20  = 4'h2;
+      7'h0f:
+          \$20  = 4'h2;
+      7'h10:
+          \$20  = 4'h2;
+      7'h11:
+          \$20  = 4'h2;
+      7'h12:
+          \$20  = 4'h2;
+      7'h13:
+          \$20  = 4'h2;
+      7'h14:
+          \$20  = 4'h2;
+      7'h15:
+          \$20  = 4'h2;
+      7'h16:
+          \$20  = 4'h3;
+      7'h17:
+          \$20  = 4'h3;
+      7'h18:
+          \$20  = 4'h3;
+      7'h19:
+          \$20  = 4'h3;
+      7'h1a:
+          \$20  = 4'h3;
+      7'h1b:
+          \$20  = 4'h3;
+      7'h1c:
+          \$20  = 4'h3;
+      7'h1d:
+          \$20  = 4'h3;
+      7'h1e:
+          \$20  = 4'h4;
+      7'h1f:
+          \$20  = 4'h4;
+      7'h20:
+          \$20  = 4'h4;
+      7'h21:
+          \$20  = 4'h4;
+      7'h22:
+          \$20  = 4'h4;
+      7'h23:
+          \$20  = 4'h4;
+      7'h24:
+          \$20  = 4'h4;
+      7'h25:
+          \$20  = 4'h4;
+      7'h26:
+          \$20  = 4'h5;
+      7'h27:
+          \$20  = 4'h5;
+      7'h28:
+          \$20  = 4'h5;
+      7'h29:
+          \$20  = 4'h5;
+      7'h2a:
+          \$20  = 4'h5;
+      7'h2b:
+          \$20  = 4'h5;
+      7'h2c:
+          \$20  = 4'h5;
+      7'h2d:
+          \$20  = 4'h5;
+      7'h2e:
+          \$20  = 4'h6;
+      7'h2f:
+          \$20  = 4'h6;
+      7'h30:
+          \$20  = 4'h6;
+      7'h31:
+          \$20  = 4'h6;
+      7'h32:
+          \$20  = 4'h6;
+      7'h33:
+          \$20  = 4'h6;
+      7'h34:
+          \$20  = 4'h6;
+      7'h35:
+          \$20  = 4'h6;
+      7'h36:
+          \$20  = 4'h7;
+      7'h37:
+          \$20  = 4'h7;
+      7'h38:
+          \$20  = 4'h7;
+      7'h39:
+          \$20  = 4'h7;
+      7'h3a:
+          \$20  = 4'h7;
+      7'h3b:
+          \$20  = 4'h7;
+      7'h3c:
+          \$20  = 4'h7;
+      7'h3d:
+          \$20  = 4'h7;
+      7'h3e:
+          \$20  = 4'h8;
+      7'h3f:
+          \$20  = 4'h8;
+      7'h40:
+          \$20  = 4'h8;
+      7'h41:
+          \$20  = 4'h8;
+      7'h42:
+          \$20  = 4'h8;
+      7'h43:
+          \$20  = 4'h8;
+      7'h44:
+          \$20  = 4'h8;
+      7'h45:
+          \$20  = 4'h8;
+      7'h46:
+          \$20  = 4'h9;
+      7'h47:
+          \$20  = 4'h9;
+      7'h48:
+          \$20  = 4'h9;
+      7'h49:
+          \$20  = 4'h9;
+      7'h4a:
+          \$20  = 4'h9;
+      7'h4b:
+          \$20  = 4'h9;
+      7'h4c:
+          \$20  = 4'h9;
+      7'h4d:
+          \$20  = 4'h9;
+      7'h4e:
+          \$20  = 4'ha;
+      7'h4f:
+          \$20  = 4'ha;
+      7'h50:
+          \$20  = 4'ha;
+      7'h51:
+          \$20  = 4'ha;
+      7'h52:
+          \$20  = 4'ha;
+      7'h53:
+          \$20  = 4'ha;
+      7'h54:
+          \$20  = 4'ha;
+      7'h55:
+          \$20  = 4'ha;
+      7'h56:
+          \$20  = 4'hb;
+      7'h57:
+          \$20  = 4'hb;
+      7'h58:
+          \$20  = 4'hb;
+      7'h59:
+          \$20  = 4'hb;
+      7'h5a:
+          \$20  = 4'hb;
+      7'h5b:
+          \$20  = 4'hb;
+      7'h5c:
+          \$20  = 4'hb;
+      7'h5d:
+          \$20  = 4'hb;
+      7'h5e:
+          \$20  = 4'hc;
+      7'h5f:
+          \$20  = 4'hc;
+      7'h60:
+          \$20  = 4'hc;
+      7'h61:
+          \$20  = 4'hc;
+      7'h62:
+          \$20  = 4'hc;
+      7'h63:
+          \$20  = 4'hc;
+      7'h64:
+          \$20  = 4'hc;
+      7'h65:
+          \$20  = 4'hc;
+      7'h66:
+          \$20  = 4'hd;
+      7'h67:
+          \$20  = 4'hd;
+      7'h68:
+          \$20  = 4'hd;
+      7'h69:
+          \$20  = 4'hd;
+      7'h6a:
+          \$20  = 4'hd;
+      7'h6b:
+          \$20  = 4'hd;
+      7'h6c:
+          \$20  = 4'hd;
+      7'h6d:
+          \$20  = 4'hd;
+      7'h6e:
+          \$20  = 4'he;
+      7'h6f:
+          \$20  = 4'he;
+      7'h70:
+          \$20  = 4'he;
+      7'h71:
+          \$20  = 4'he;
+      7'h72:
+          \$20  = 4'he;
+      7'h73:
+          \$20  = 4'he;
+      7'h74:
+          \$20  = 4'he;
+      7'h75:
+          \$20  = 4'he;
+      7'h76:
+          \$20  = 4'hf;
+      7'h77:
+          \$20  = 4'hf;
+      7'h78:
+          \$20  = 4'hf;
+      7'h79:
+          \$20  = 4'hf;
+      7'h7a:
+          \$20  = 4'hf;
+      7'h7b:
+          \$20  = 4'hf;
+      7'h7c:
+          \$20  = 4'hf;
+      7'h7d:
+          \$20  = 4'hf;
+      7'h7e:
           \$20  = 4'h0;
-      7'h07:
-          \$20  = 4'h1;
-      7'h08:
-          \$20  = 4'h1;
-      7'h09:
-          \$20  = 4'h1;
-      7'h0a:
-          \$20  = 4'h1;
-      7'h0b:
-          \$20  = 4'h1;
-      7'h0c:
-          \$20  = 4'h1;
-      7'h0d:
-          \$20  = 4'h1;
-      7'h0e:
-          \$20  = 4'h1;
-      7'h0f:
-          \$20  = 4'h2;
-      7'h10:
-          \$20  = 4'h2;
-      7'h11:
-          \$20  = 4'h2;
-      7'h12:
-          \$20  = 4'h2;
-      7'h13:
-          \$20  = 4'h2;
-      7'h14:
-          \$20  = 4'h2;
-      7'h15:
-          \$20  = 4'h2;
-      7'h16:
-          \$20  = 4'h2;
-      7'h17:
-          \$20  = 4'h3;
-      7'h18:
-          \$20  = 4'h3;
-      7'h19:
-          \$20  = 4'h3;
-      7'h1a:
-          \$20  = 4'h3;
-      7'h1b:
-          \$20  = 4'h3;
-      7'h1c:
-          \$20  = 4'h3;
-      7'h1d:
-          \$20  = 4'h3;
-      7'h1e:
-          \$20  = 4'h3;
-      7'h1f:
-          \$20  = 4'h4;
-      7'h20:
-          \$20  = 4'h4;
-      7'h21:
-          \$20  = 4'h4;
-      7'h22:
-          \$20  = 4'h4;
-      7'h23:
-          \$20  = 4'h4;
-      7'h24:
-          \$20  = 4'h4;
-      7'h25:
-          \$20  = 4'h4;
-      7'h26:
-          \$20  = 4'h4;
-      7'h27:
-          \$20  = 4'h5;
-      7'h28:
-          \$20  = 4'h5;
-      7'h29:
-          \$20  = 4'h5;
-      7'h2a:
-          \$20  = 4'h5;
-      7'h2b:
-          \$20  = 4'h5;
-      7'h2c:
-          \$20  = 4'h5;
-      7'h2d:
-          \$20  = 4'h5;
-      7'h2e:
-          \$20  = 4'h5;
-      7'h2f:
-          \$20  = 4'h6;
-      7'h30:
-          \$20  = 4'h6;
-      7'h31:
-          \$20  = 4'h6;
-      7'h32:
-          \$20  = 4'h6;
-      7'h33:
-          \$20  = 4'h6;
-      7'h34:
-          \$20  = 4'h6;
-      7'h35:
-          \$20  = 4'h6;
-      7'h36:
-          \$20  = 4'h6;
-      7'h37:
-          \$20  = 4'h7;
-      7'h38:
-          \$20  = 4'h7;
-      7'h39:
-          \$20  = 4'h7;
-      7'h3a:
-          \$20  = 4'h7;
-      7'h3b:
-          \$20  = 4'h7;
-      7'h3c:
-          \$20  = 4'h7;
-      7'h3d:
-          \$20  = 4'h7;
-      7'h3e:
-          \$20  = 4'h7;
-      7'h3f:
-          \$20  = 4'h8;
-      7'h40:
-          \$20  = 4'h8;
-      7'h41:
-          \$20  = 4'h8;
-      7'h42:
-          \$20  = 4'h8;
-      7'h43:
-          \$20  = 4'h8;
-      7'h44:
-          \$20  = 4'h8;
-      7'h45:
-          \$20  = 4'h8;
-      7'h46:
-          \$20  = 4'h8;
-      7'h47:
-          \$20  = 4'h9;
-      7'h48:
-          \$20  = 4'h9;
-      7'h49:
-          \$20  = 4'h9;
-      7'h4a:
-          \$20  = 4'h9;
-      7'h4b:
-          \$20  = 4'h9;
-      7'h4c:
-          \$20  = 4'h9;
-      7'h4d:
-          \$20  = 4'h9;
-      7'h4e:
-          \$20  = 4'h9;
-      7'h4f:
-          \$20  = 4'ha;
-      7'h50:
-          \$20  = 4'ha;
-      7'h51:
-          \$20  = 4'ha;
-      7'h52:
-          \$20  = 4'ha;
-      7'h53:
-          \$20  = 4'ha;
-      7'h54:
-          \$20  = 4'ha;
-      7'h55:
-          \$20  = 4'ha;
-      7'h56:
-          \$20  = 4'ha;
-      7'h57:
-          \$20  = 4'hb;
-      7'h58:
-          \$20  = 4'hb;
-      7'h59:
-          \$20  = 4'hb;
-      7'h5a:
-          \$20  = 4'hb;
-      7'h5b:
-          \$20  = 4'hb;
-      7'h5c:
-          \$20  = 4'hb;
-      7'h5d:
-          \$20  = 4'hb;
-      7'h5e:
-          \$20  = 4'hb;
-      7'h5f:
-          \$20  = 4'hc;
-      7'h60:
-          \$20  = 4'hc;
-      7'h61:
-          \$20  = 4'hc;
-      7'h62:
-          \$20  = 4'hc;
-      7'h63:
-          \$20  = 4'hc;
-      7'h64:
-          \$20  = 4'hc;
-      7'h65:
-          \$20  = 4'hc;
-      7'h66:
-          \$20  = 4'hc;
-      7'h67:
-          \$20  = 4'hd;
-      7'h68:
-          \$20  = 4'hd;
-      7'h69:
-          \$20  = 4'hd;
-      7'h6a:
-          \$20  = 4'hd;
-      7'h6b:
-          \$20  = 4'hd;
-      7'h6c:
-          \$20  = 4'hd;
-      7'h6d:
-          \$20  = 4'hd;
-      7'h6e:
-          \$20  = 4'hd;
-      7'h6f:
-          \$20  = 4'he;
-      7'h70:
-          \$20  = 4'he;
-      7'h71:
-          \$20  = 4'he;
-      7'h72:
-          \$20  = 4'he;
-      7'h73:
-          \$20  = 4'he;
-      7'h74:
-          \$20  = 4'he;
-      7'h75:
-          \$20  = 4'he;
-      7'h76:
-          \$20  = 4'he;
-      7'h77:
-          \$20  = 4'hf;
-      7'h78:
-          \$20  = 4'hf;
-      7'h79:
-          \$20  = 4'hf;
-      7'h7a:
-          \$20  = 4'hf;
-      7'h7b:
-          \$20  = 4'hf;
-      7'h7c:
-          \$20  = 4'hf;
-      7'h7d:
-          \$20  = 4'hf;
-      7'h7e:
-          \$20  = 4'hf;
       7'h7f:
           \$20  = 4'h0;
     endcase
@@ -2572,261 +2592,261 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h01:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h02:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h03:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h04:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h05:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h06:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h07:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h08:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h09:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h0a:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h0b:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h0c:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h0d:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h0e:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h0f:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h10:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h11:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h12:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h13:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h14:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h15:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h16:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h17:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h18:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h19:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h1a:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h1b:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h1c:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h1d:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h1e:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h1f:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h20:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h21:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h22:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h23:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h24:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h25:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h26:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h27:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h28:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h29:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h2a:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h2b:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h2c:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h2d:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h2e:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h2f:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h30:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h31:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h32:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h33:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h34:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h35:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h36:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h37:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h38:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h39:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h3a:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h3b:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h3c:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h3d:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h3e:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h3f:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h40:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h41:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h42:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h43:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h44:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h45:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h46:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h47:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h48:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h49:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h4a:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h4b:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h4c:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h4d:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h4e:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h4f:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h50:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h51:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h52:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h53:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h54:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h55:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h56:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h57:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h58:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h59:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h5a:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h5b:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h5c:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h5d:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h5e:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h5f:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h60:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h61:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h62:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h63:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h64:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h65:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h66:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h67:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h68:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h69:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h6a:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h6b:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h6c:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h6d:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h6e:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h6f:
-          \$21  = 3'h0;
+          \$21  = 3'h1;
       7'h70:
-          \$21  = 3'h1;
+          \$21  = 3'h2;
       7'h71:
-          \$21  = 3'h2;
+          \$21  = 3'h3;
       7'h72:
-          \$21  = 3'h3;
+          \$21  = 3'h4;
       7'h73:
-          \$21  = 3'h4;
+          \$21  = 3'h5;
       7'h74:
-          \$21  = 3'h5;
+          \$21  = 3'h6;
       7'h75:
-          \$21  = 3'h6;
+          \$21  = 3'h7;
       7'h76:
-          \$21  = 3'h7;
+          \$21  = 3'h0;
       7'h77:
-          \$21  = 3'h0;
-      7'h78:
           \$21  = 3'h1;
-      7'h79:
+      7'h78:
           \$21  = 3'h2;
-      7'h7a:
+      7'h79:
           \$21  = 3'h3;
-      7'h7b:
+      7'h7a:
           \$21  = 3'h4;
-      7'h7c:
+      7'h7b:
           \$21  = 3'h5;
-      7'h7d:
+      7'h7c:
           \$21  = 3'h6;
-      7'h7e:
+      7'h7d:
           \$21  = 3'h7;
-      7'h7f:
+      7'h7e:
           \$21  = 3'h0;
+      7'h7f:
+          \$21  = 3'h1;
     endcase
   end
   always @* begin
@@ -2846,7 +2866,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h05:
           \$22  = 1'h1;
       7'h06:
-          \$22  = 1'h1;
+          \$22  = 1'h0;
       7'h07:
           \$22  = 1'h0;
       7'h08:
@@ -3086,7 +3106,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h7d:
           \$22  = 1'h0;
       7'h7e:
-          \$22  = 1'h0;
+          \$22  = 1'h1;
       7'h7f:
           \$22  = 1'h1;
     endcase
@@ -3108,9 +3128,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h05:
           \$23  = 1'h0;
       7'h06:
-          \$23  = 1'h0;
-      7'h07:
           \$23  = 1'h1;
+      7'h07:
+          \$23  = 1'h0;
       7'h08:
           \$23  = 1'h0;
       7'h09:
@@ -3124,9 +3144,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h0d:
           \$23  = 1'h0;
       7'h0e:
-          \$23  = 1'h0;
-      7'h0f:
           \$23  = 1'h1;
+      7'h0f:
+          \$23  = 1'h0;
       7'h10:
           \$23  = 1'h0;
       7'h11:
@@ -3140,9 +3160,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h15:
           \$23  = 1'h0;
       7'h16:
-          \$23  = 1'h0;
-      7'h17:
           \$23  = 1'h1;
+      7'h17:
+          \$23  = 1'h0;
       7'h18:
           \$23  = 1'h0;
       7'h19:
@@ -3156,9 +3176,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h1d:
           \$23  = 1'h0;
       7'h1e:
-          \$23  = 1'h0;
-      7'h1f:
           \$23  = 1'h1;
+      7'h1f:
+          \$23  = 1'h0;
       7'h20:
           \$23  = 1'h0;
       7'h21:
@@ -3172,9 +3192,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h25:
           \$23  = 1'h0;
       7'h26:
-          \$23  = 1'h0;
-      7'h27:
           \$23  = 1'h1;
+      7'h27:
+          \$23  = 1'h0;
       7'h28:
           \$23  = 1'h0;
       7'h29:
@@ -3188,9 +3208,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h2d:
           \$23  = 1'h0;
       7'h2e:
-          \$23  = 1'h0;
-      7'h2f:
           \$23  = 1'h1;
+      7'h2f:
+          \$23  = 1'h0;
       7'h30:
           \$23  = 1'h0;
       7'h31:
@@ -3204,9 +3224,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h35:
           \$23  = 1'h0;
       7'h36:
-          \$23  = 1'h0;
-      7'h37:
           \$23  = 1'h1;
+      7'h37:
+          \$23  = 1'h0;
       7'h38:
           \$23  = 1'h0;
       7'h39:
@@ -3220,9 +3240,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h3d:
           \$23  = 1'h0;
       7'h3e:
-          \$23  = 1'h0;
-      7'h3f:
           \$23  = 1'h1;
+      7'h3f:
+          \$23  = 1'h0;
       7'h40:
           \$23  = 1'h0;
       7'h41:
@@ -3236,9 +3256,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h45:
           \$23  = 1'h0;
       7'h46:
-          \$23  = 1'h0;
-      7'h47:
           \$23  = 1'h1;
+      7'h47:
+          \$23  = 1'h0;
       7'h48:
           \$23  = 1'h0;
       7'h49:
@@ -3252,9 +3272,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h4d:
           \$23  = 1'h0;
       7'h4e:
-          \$23  = 1'h0;
-      7'h4f:
           \$23  = 1'h1;
+      7'h4f:
+          \$23  = 1'h0;
       7'h50:
           \$23  = 1'h0;
       7'h51:
@@ -3268,9 +3288,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h55:
           \$23  = 1'h0;
       7'h56:
-          \$23  = 1'h0;
-      7'h57:
           \$23  = 1'h1;
+      7'h57:
+          \$23  = 1'h0;
       7'h58:
           \$23  = 1'h0;
       7'h59:
@@ -3284,9 +3304,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h5d:
           \$23  = 1'h0;
       7'h5e:
-          \$23  = 1'h0;
-      7'h5f:
           \$23  = 1'h1;
+      7'h5f:
+          \$23  = 1'h0;
       7'h60:
           \$23  = 1'h0;
       7'h61:
@@ -3300,9 +3320,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h65:
           \$23  = 1'h0;
       7'h66:
-          \$23  = 1'h0;
-      7'h67:
           \$23  = 1'h1;
+      7'h67:
+          \$23  = 1'h0;
       7'h68:
           \$23  = 1'h0;
       7'h69:
@@ -3316,9 +3336,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h6d:
           \$23  = 1'h0;
       7'h6e:
-          \$23  = 1'h0;
-      7'h6f:
           \$23  = 1'h1;
+      7'h6f:
+          \$23  = 1'h0;
       7'h70:
           \$23  = 1'h0;
       7'h71:
@@ -3332,9 +3352,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h75:
           \$23  = 1'h0;
       7'h76:
-          \$23  = 1'h0;
-      7'h77:
           \$23  = 1'h1;
+      7'h77:
+          \$23  = 1'h0;
       7'h78:
           \$23  = 1'h0;
       7'h79:
@@ -3348,9 +3368,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h7d:
           \$23  = 1'h0;
       7'h7e:
-          \$23  = 1'h0;
-      7'h7f:
           \$23  = 1'h1;
+      7'h7f:
+          \$23  = 1'h0;
     endcase
   end
   always @* begin
@@ -3368,9 +3388,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h04:
           \$24  = 1'h0;
       7'h05:
-          \$24  = 1'h0;
-      7'h06:
           \$24  = 1'h1;
+      7'h06:
+          \$24  = 1'h0;
       7'h07:
           \$24  = 1'h0;
       7'h08:
@@ -3384,9 +3404,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h0c:
           \$24  = 1'h0;
       7'h0d:
-          \$24  = 1'h0;
-      7'h0e:
           \$24  = 1'h1;
+      7'h0e:
+          \$24  = 1'h0;
       7'h0f:
           \$24  = 1'h0;
       7'h10:
@@ -3400,9 +3420,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h14:
           \$24  = 1'h0;
       7'h15:
-          \$24  = 1'h0;
-      7'h16:
           \$24  = 1'h1;
+      7'h16:
+          \$24  = 1'h0;
       7'h17:
           \$24  = 1'h0;
       7'h18:
@@ -3416,9 +3436,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h1c:
           \$24  = 1'h0;
       7'h1d:
-          \$24  = 1'h0;
-      7'h1e:
           \$24  = 1'h1;
+      7'h1e:
+          \$24  = 1'h0;
       7'h1f:
           \$24  = 1'h0;
       7'h20:
@@ -3432,9 +3452,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h24:
           \$24  = 1'h0;
       7'h25:
-          \$24  = 1'h0;
-      7'h26:
           \$24  = 1'h1;
+      7'h26:
+          \$24  = 1'h0;
       7'h27:
           \$24  = 1'h0;
       7'h28:
@@ -3448,9 +3468,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h2c:
           \$24  = 1'h0;
       7'h2d:
-          \$24  = 1'h0;
-      7'h2e:
           \$24  = 1'h1;
+      7'h2e:
+          \$24  = 1'h0;
       7'h2f:
           \$24  = 1'h0;
       7'h30:
@@ -3464,9 +3484,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h34:
           \$24  = 1'h0;
       7'h35:
-          \$24  = 1'h0;
-      7'h36:
           \$24  = 1'h1;
+      7'h36:
+          \$24  = 1'h0;
       7'h37:
           \$24  = 1'h0;
       7'h38:
@@ -3480,9 +3500,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h3c:
           \$24  = 1'h0;
       7'h3d:
-          \$24  = 1'h0;
-      7'h3e:
           \$24  = 1'h1;
+      7'h3e:
+          \$24  = 1'h0;
       7'h3f:
           \$24  = 1'h0;
       7'h40:
@@ -3496,9 +3516,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h44:
           \$24  = 1'h0;
       7'h45:
-          \$24  = 1'h0;
-      7'h46:
           \$24  = 1'h1;
+      7'h46:
+          \$24  = 1'h0;
       7'h47:
           \$24  = 1'h0;
       7'h48:
@@ -3512,9 +3532,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h4c:
           \$24  = 1'h0;
       7'h4d:
-          \$24  = 1'h0;
-      7'h4e:
           \$24  = 1'h1;
+      7'h4e:
+          \$24  = 1'h0;
       7'h4f:
           \$24  = 1'h0;
       7'h50:
@@ -3528,9 +3548,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h54:
           \$24  = 1'h0;
       7'h55:
-          \$24  = 1'h0;
-      7'h56:
           \$24  = 1'h1;
+      7'h56:
+          \$24  = 1'h0;
       7'h57:
           \$24  = 1'h0;
       7'h58:
@@ -3544,9 +3564,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h5c:
           \$24  = 1'h0;
       7'h5d:
-          \$24  = 1'h0;
-      7'h5e:
           \$24  = 1'h1;
+      7'h5e:
+          \$24  = 1'h0;
       7'h5f:
           \$24  = 1'h0;
       7'h60:
@@ -3560,9 +3580,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h64:
           \$24  = 1'h0;
       7'h65:
-          \$24  = 1'h0;
-      7'h66:
           \$24  = 1'h1;
+      7'h66:
+          \$24  = 1'h0;
       7'h67:
           \$24  = 1'h0;
       7'h68:
@@ -3576,9 +3596,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h6c:
           \$24  = 1'h0;
       7'h6d:
-          \$24  = 1'h0;
-      7'h6e:
           \$24  = 1'h1;
+      7'h6e:
+          \$24  = 1'h0;
       7'h6f:
           \$24  = 1'h0;
       7'h70:
@@ -3592,9 +3612,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h74:
           \$24  = 1'h0;
       7'h75:
-          \$24  = 1'h0;
-      7'h76:
           \$24  = 1'h1;
+      7'h76:
+          \$24  = 1'h0;
       7'h77:
           \$24  = 1'h0;
       7'h78:
@@ -3608,9 +3628,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       7'h7c:
           \$24  = 1'h0;
       7'h7d:
-          \$24  = 1'h0;
-      7'h7e:
           \$24  = 1'h1;
+      7'h7e:
+          \$24  = 1'h0;
       7'h7f:
           \$24  = 1'h0;
     endcase
@@ -3619,7 +3639,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$118  = nf_t;
     if (issue) begin
-      \$118  = \$20 ;
+      \$118  = nf_t_ahead;
     end
     if (rst) begin
       \$118  = 4'h0;
@@ -3627,1001 +3647,1051 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = \$signature__addr ;
+    \$119  = nf_t_ahead;
     if (issue) begin
-      \$119  = \$21 ;
+      \$119  = \$20 ;
     end
     if (rst) begin
-      \$119  = 3'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = reads_input_t;
+    \$120  = \$signature__addr ;
     if (issue) begin
-      \$120  = \$22 ;
+      \$120  = sf_t_ahead;
     end
     if (rst) begin
-      \$120  = 1'h1;
+      \$120  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = first_t;
+    \$121  = sf_t_ahead;
     if (issue) begin
-      \$121  = \$23 ;
+      \$121  = \$21 ;
     end
     if (rst) begin
-      \$121  = 1'h1;
+      \$121  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = last_t;
+    \$122  = reads_input_t;
     if (issue) begin
-      \$122  = \$24 ;
+      \$122  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = t;
+    \$123  = reads_input_t_ahead;
     if (issue) begin
-      \$123  = \$27 [6:0];
+      \$123  = \$22 ;
     end
     if (rst) begin
-      \$123  = 7'h00;
+      \$123  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = i__payload;
+    \$124  = first_t;
+    if (issue) begin
+      \$124  = first_t_ahead;
+    end
     if (rst) begin
-      \$124  = 64'h0000000000000000;
+      \$124  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = reads_input_t;
+    \$125  = first_t_ahead;
+    if (issue) begin
+      \$125  = \$23 ;
+    end
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = issue;
+    \$126  = last_t;
+    if (issue) begin
+      \$126  = last_t_ahead;
+    end
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = first_t;
+    \$127  = last_t_ahead;
+    if (issue) begin
+      \$127  = \$24 ;
+    end
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = last_t;
+    \$128  = t;
+    if (issue) begin
+      \$128  = \$27 [6:0];
+    end
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = nf_t;
+    \$129  = i__payload;
     if (rst) begin
-      \$129  = 4'h0;
+      \$129  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = \$28 ;
+    \$130  = reads_input_t;
     if (rst) begin
-      \$130  = 64'h0000000000000000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = t;
+    \$131  = issue;
     if (rst) begin
-      \$131  = 7'h00;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = port__data;
+    \$132  = first_t;
     if (rst) begin
-      \$132  = 64'h0000000000000000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = x_mid[7:0];
+    \$133  = last_t;
     if (rst) begin
-      \$133  = 8'h00;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = x_mid[15:8];
+    \$134  = nf_t;
     if (rst) begin
-      \$134  = 8'h00;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = x_mid[23:16];
+    \$135  = \$28 ;
     if (rst) begin
-      \$135  = 8'h00;
+      \$135  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = x_mid[31:24];
+    \$136  = t;
     if (rst) begin
-      \$136  = 8'h00;
+      \$136  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = x_mid[39:32];
+    \$137  = port__data;
     if (rst) begin
-      \$137  = 8'h00;
+      \$137  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = x_mid[47:40];
+    \$138  = x_mid[7:0];
     if (rst) begin
       \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = x_mid[55:48];
+    \$139  = x_mid[15:8];
     if (rst) begin
       \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = x_mid[63:56];
+    \$140  = x_mid[23:16];
     if (rst) begin
       \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = t;
+    \$141  = x_mid[31:24];
     if (rst) begin
-      \$141  = 7'h00;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \port__data$61 ;
+    \$142  = x_mid[39:32];
     if (rst) begin
-      \$142  = 64'h0000000000000000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = x_mid[7:0];
+    \$143  = x_mid[47:40];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = x_mid[15:8];
+    \$144  = x_mid[55:48];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = x_mid[23:16];
+    \$145  = x_mid[63:56];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = x_mid[31:24];
+    \$146  = t;
     if (rst) begin
-      \$146  = 8'h00;
+      \$146  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = x_mid[39:32];
+    \$147  = \port__data$66 ;
     if (rst) begin
-      \$147  = 8'h00;
+      \$147  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = x_mid[47:40];
+    \$148  = x_mid[7:0];
     if (rst) begin
       \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = x_mid[55:48];
+    \$149  = x_mid[15:8];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = x_mid[63:56];
+    \$150  = x_mid[23:16];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$29 ;
+    \$151  = x_mid[31:24];
     if (rst) begin
-      \$151  = 9'h000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = rom0_read[7:0];
+    \$152  = x_mid[39:32];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$30 ;
+    \$153  = x_mid[47:40];
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = rom0_read[15:8];
+    \$154  = x_mid[55:48];
     if (rst) begin
       \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$31 ;
+    \$155  = x_mid[63:56];
     if (rst) begin
-      \$155  = 9'h000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = rom0_read[23:16];
+    \$156  = \$29 ;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = \$32 ;
+    \$157  = rom0_read[7:0];
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = rom0_read[31:24];
+    \$158  = \$30 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$33 ;
+    \$159  = rom0_read[15:8];
     if (rst) begin
-      \$159  = 9'h000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = rom0_read[39:32];
+    \$160  = \$31 ;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = \$34 ;
+    \$161  = rom0_read[23:16];
     if (rst) begin
-      \$161  = 9'h000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = rom0_read[47:40];
+    \$162  = \$32 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = \$35 ;
+    \$163  = rom0_read[31:24];
     if (rst) begin
-      \$163  = 9'h000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = rom0_read[55:48];
+    \$164  = \$33 ;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = \$36 ;
+    \$165  = rom0_read[39:32];
     if (rst) begin
-      \$165  = 9'h000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = rom0_read[63:56];
+    \$166  = \$34 ;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = \$37 ;
+    \$167  = rom0_read[47:40];
     if (rst) begin
-      \$167  = 9'h000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = rom1_read[7:0];
+    \$168  = \$35 ;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = \$38 ;
+    \$169  = rom0_read[55:48];
     if (rst) begin
-      \$169  = 9'h000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = rom1_read[15:8];
+    \$170  = \$36 ;
     if (rst) begin
-      \$170  = 8'h00;
+      \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = \$39 ;
+    \$171  = rom0_read[63:56];
     if (rst) begin
-      \$171  = 9'h000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = rom1_read[23:16];
+    \$172  = \$37 ;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = \$40 ;
+    \$173  = rom1_read[7:0];
     if (rst) begin
-      \$173  = 9'h000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = rom1_read[31:24];
+    \$174  = \$38 ;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = \$41 ;
+    \$175  = rom1_read[15:8];
     if (rst) begin
-      \$175  = 9'h000;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = rom1_read[39:32];
+    \$176  = \$39 ;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = \$42 ;
+    \$177  = rom1_read[23:16];
     if (rst) begin
-      \$177  = 9'h000;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = rom1_read[47:40];
+    \$178  = \$40 ;
     if (rst) begin
-      \$178  = 8'h00;
+      \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = \$43 ;
+    \$179  = rom1_read[31:24];
     if (rst) begin
-      \$179  = 9'h000;
+      \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = rom1_read[55:48];
+    \$180  = \$41 ;
     if (rst) begin
-      \$180  = 8'h00;
+      \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = \$44 ;
+    \$181  = rom1_read[39:32];
     if (rst) begin
-      \$181  = 9'h000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = rom1_read[63:56];
+    \$182  = \$42 ;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$45 ;
+    \$183  = rom1_read[47:40];
     if (rst) begin
-      \$183  = 17'h00000;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$46 ;
+    \$184  = \$43 ;
     if (rst) begin
-      \$184  = 17'h00000;
+      \$184  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$47 ;
+    \$185  = rom1_read[55:48];
     if (rst) begin
-      \$185  = 17'h00000;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$48 ;
+    \$186  = \$44 ;
     if (rst) begin
-      \$186  = 17'h00000;
+      \$186  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$49 ;
+    \$187  = rom1_read[63:56];
     if (rst) begin
-      \$187  = 17'h00000;
+      \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \$50 ;
+    \$188  = \$45 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = \$51 ;
+    \$189  = \$46 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = \$52 ;
+    \$190  = \$47 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$53 ;
+    \$191  = \$48 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \$54 ;
+    \$192  = \$49 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$55 ;
+    \$193  = \$50 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = \$56 ;
+    \$194  = \$51 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \$57 ;
+    \$195  = \$52 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = \$58 ;
+    \$196  = \$53 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = \$59 ;
+    \$197  = \$54 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = \$60 ;
+    \$198  = \$55 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = prod0_0;
+    \$199  = \$56 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = prod0_1;
+    \$200  = \$57 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = prod0_2;
+    \$201  = \$58 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = prod0_3;
+    \$202  = \$59 ;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = prod0_4;
+    \$203  = \$60 ;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = prod0_5;
+    \$204  = prod0_0;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = prod0_6;
+    \$205  = prod0_1;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = prod0_7;
+    \$206  = prod0_2;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = prod1_0;
+    \$207  = prod0_3;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = prod1_1;
+    \$208  = prod0_4;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = prod1_2;
+    \$209  = prod0_5;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = prod1_3;
+    \$210  = prod0_6;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = prod1_4;
+    \$211  = prod0_7;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = prod1_5;
+    \$212  = prod1_0;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = prod1_6;
+    \$213  = prod1_1;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = prod1_7;
+    \$214  = prod1_2;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = { \$63 [18], \$63 [18], \$63 [18], \$63 [18], \$63 [18], \$63  };
+    \$215  = prod1_3;
     if (rst) begin
-      \$215  = 24'h000000;
+      \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = { \$66 [18], \$66 [18], \$66 [18], \$66 [18], \$66 [18], \$66  };
+    \$216  = prod1_4;
     if (rst) begin
-      \$216  = 24'h000000;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = \$67 [23:0];
+    \$217  = prod1_5;
     if (rst) begin
-      \$217  = 24'h000000;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
+    \$218  = prod1_6;
     if (rst) begin
-      \$218  = 24'h000000;
+      \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = { \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73  };
+    \$219  = prod1_7;
     if (rst) begin
-      \$219  = 24'h000000;
+      \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = \$74 [23:0];
+    \$220  = { \$63 [18], \$63 [18], \$63 [18], \$63 [18], \$63 [18], \$63  };
     if (rst) begin
       \$220  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = v1;
+    \$221  = { \$66 [18], \$66 [18], \$66 [18], \$66 [18], \$66 [18], \$66  };
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = first1;
+    \$222  = \$67 [23:0];
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = last1;
+    \$223  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
     if (rst) begin
-      \$223  = 1'h0;
+      \$223  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = nf1;
+    \$224  = { \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73  };
     if (rst) begin
-      \$224  = 4'h0;
+      \$224  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = v2;
+    \$225  = \$74 [23:0];
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = first2;
+    \$226  = v1;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = last2;
+    \$227  = first1;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = nf2;
+    \$228  = last1;
     if (rst) begin
-      \$228  = 4'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = v3;
+    \$229  = nf1;
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = first3;
+    \$230  = v2;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = last3;
+    \$231  = first2;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = nf3;
+    \$232  = last2;
     if (rst) begin
-      \$232  = 4'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = v4;
+    \$233  = nf2;
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = first4;
+    \$234  = v3;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = last4;
+    \$235  = first3;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = nf4;
+    \$236  = last3;
     if (rst) begin
-      \$236  = 4'h0;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = v5;
+    \$237  = nf3;
     if (rst) begin
-      \$237  = 1'h0;
+      \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = first5;
+    \$238  = v4;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = last5;
+    \$239  = first4;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = nf5;
+    \$240  = last4;
     if (rst) begin
-      \$240  = 4'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = v6;
+    \$241  = nf4;
     if (rst) begin
-      \$241  = 1'h0;
+      \$241  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = first6;
+    \$242  = v5;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = last6;
+    \$243  = first5;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = nf6;
+    \$244  = last5;
     if (rst) begin
-      \$244  = 4'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = v7;
+    \$245  = nf5;
     if (rst) begin
-      \$245  = 1'h0;
+      \$245  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = first7;
+    \$246  = v6;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = last7;
+    \$247  = first6;
     if (rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = nf7;
+    \$248  = last6;
     if (rst) begin
-      \$248  = 4'h0;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = acc0;
-    if (v8) begin
-      \$249  = \$9 [23:0];
-    end
+    \$249  = nf6;
     if (rst) begin
-      \$249  = 24'h000000;
+      \$249  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = acc1;
-    if (v8) begin
-      \$250  = \$12 [23:0];
-    end
+    \$250  = v7;
     if (rst) begin
-      \$250  = 24'h000000;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = \$78 [3:0];
+    \$251  = first7;
     if (rst) begin
-      \$251  = 4'h0;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = \$signature__addr$32 ;
-    if (\$86 ) begin
-      \$252  = \$89 [3:0];
-    end
+    \$252  = last7;
     if (rst) begin
-      \$252  = 4'h0;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = \rport__addr$35 ;
-    if (\$93 ) begin
-      \$253  = \$96 [3:0];
-    end
+    \$253  = nf7;
     if (rst) begin
       \$253  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = \$110 [3:0];
+    \$254  = acc0;
+    if (v8) begin
+      \$254  = \$9 [23:0];
+    end
     if (rst) begin
-      \$254  = 4'h0;
+      \$254  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = o__valid;
-    if (\$112 ) begin
-      \$255  = \$115 ;
+    \$255  = acc1;
+    if (v8) begin
+      \$255  = \$12 [23:0];
     end
     if (rst) begin
-      \$255  = 1'h0;
+      \$255  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = o__payload;
-    if (\$112 ) begin
-      \$256  = \$117 ;
+    \$256  = \$78 [3:0];
+    if (rst) begin
+      \$256  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$257  = \$signature__addr$32 ;
+    if (\$86 ) begin
+      \$257  = \$89 [3:0];
     end
     if (rst) begin
-      \$256  = 48'h000000000000;
+      \$257  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$258  = \rport__addr$35 ;
+    if (\$93 ) begin
+      \$258  = \$96 [3:0];
+    end
+    if (rst) begin
+      \$258  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$259  = \$110 [3:0];
+    if (rst) begin
+      \$259  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$260  = o__valid;
+    if (\$112 ) begin
+      \$260  = \$115 ;
+    end
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$261  = o__payload;
+    if (\$112 ) begin
+      \$261  = \$117 ;
+    end
+    if (rst) begin
+      \$261  = 48'h000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -6705,40 +6775,45 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg [2:0] \$103 ;
-  reg \$104 ;
+  reg [16:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [16:0] \$102 ;
+  reg [16:0] \$103 ;
+  reg [22:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
-  reg [2:0] \$107 ;
-  reg \$108 ;
+  reg \$107 ;
+  reg [2:0] \$108 ;
   reg \$109 ;
   wire \$11 ;
   reg \$110 ;
-  reg [2:0] \$111 ;
-  reg \$112 ;
+  reg \$111 ;
+  reg [2:0] \$112 ;
   reg \$113 ;
   reg \$114 ;
-  reg [2:0] \$115 ;
-  reg \$116 ;
+  reg \$115 ;
+  reg [2:0] \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [2:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [2:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [2:0] \$123 ;
-  reg [22:0] \$124 ;
-  reg [3:0] \$125 ;
-  reg [2:0] \$126 ;
-  reg [2:0] \$127 ;
-  reg [3:0] \$128 ;
-  reg \$129 ;
+  reg \$123 ;
+  reg [2:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg [2:0] \$128 ;
+  reg [22:0] \$129 ;
   wire \$13 ;
-  reg [22:0] \$130 ;
+  reg [3:0] \$130 ;
+  reg [2:0] \$131 ;
+  reg [2:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg \$134 ;
+  reg [22:0] \$135 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -6806,33 +6881,33 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$72 ;
   wire [22:0] \$73 ;
   reg [2:0] \$74 ;
-  reg [3:0] \$75 ;
-  reg \$76 ;
-  reg \$77 ;
+  reg [2:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [3:0] \$77 ;
   reg \$78 ;
-  reg [6:0] \$79 ;
+  reg \$79 ;
   wire [22:0] \$8 ;
-  reg [15:0] \$80 ;
+  reg \$80 ;
   reg \$81 ;
   reg \$82 ;
   reg \$83 ;
-  reg \$84 ;
-  reg [2:0] \$85 ;
-  reg [15:0] \$86 ;
-  reg [6:0] \$87 ;
-  reg [15:0] \$88 ;
-  reg [7:0] \$89 ;
+  reg [6:0] \$84 ;
+  reg [15:0] \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [23:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [8:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [8:0] \$93 ;
+  reg [2:0] \$90 ;
+  reg [15:0] \$91 ;
+  reg [6:0] \$92 ;
+  reg [15:0] \$93 ;
   reg [7:0] \$94 ;
-  reg [16:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [16:0] \$98 ;
-  reg [22:0] \$99 ;
+  reg [7:0] \$95 ;
+  reg [8:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [8:0] \$98 ;
+  reg [7:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -6851,6 +6926,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [15:0] i__payload;
   wire [15:0] i__payload;
@@ -6869,6 +6945,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
@@ -6877,6 +6954,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
+  reg [2:0] nf_t_ahead = 3'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
   wire [22:0] \o__payload[0] ;
@@ -6901,6 +6979,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
   wire [6:0] rom0_addr;
@@ -6909,11 +6988,12 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$78 ;
+  wire [22:0] \rport__data$83 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
   reg v1 = 1'h0;
@@ -6978,7 +7058,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$78  = queue[\rport__addr$30 ];
+  assign \rport__data$83  = queue[\rport__addr$30 ];
   reg [15:0] rom0 [127:0];
   initial begin
     rom0[0] = 16'hc9f7;
@@ -7186,121 +7266,131 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$70  = v7 & last7;
   assign \$71  = \$69  | \$70 ;
   assign \$72  = | q_stored;
-  assign \$73  = \$72  ? \rport__data$78  : \$9 [22:0];
+  assign \$73  = \$72  ? \rport__data$83  : \$9 [22:0];
   always @(posedge clk)
     nf_t <= \$74 ;
   always @(posedge clk)
-    \$signature__addr  <= \$75 ;
+    nf_t_ahead <= \$75 ;
   always @(posedge clk)
-    reads_input_t <= \$76 ;
+    \$signature__addr  <= \$76 ;
   always @(posedge clk)
-    first_t <= \$77 ;
+    sf_t_ahead <= \$77 ;
   always @(posedge clk)
-    last_t <= \$78 ;
+    reads_input_t <= \$78 ;
   always @(posedge clk)
-    t <= \$79 ;
+    reads_input_t_ahead <= \$79 ;
   always @(posedge clk)
-    x_reg <= \$80 ;
+    first_t <= \$80 ;
   always @(posedge clk)
-    from_input <= \$81 ;
+    first_t_ahead <= \$81 ;
   always @(posedge clk)
-    v1 <= \$82 ;
+    last_t <= \$82 ;
   always @(posedge clk)
-    first1 <= \$83 ;
+    last_t_ahead <= \$83 ;
   always @(posedge clk)
-    last1 <= \$84 ;
+    t <= \$84 ;
   always @(posedge clk)
-    nf1 <= \$85 ;
+    x_reg <= \$85 ;
   always @(posedge clk)
-    x_mid <= \$86 ;
+    from_input <= \$86 ;
   always @(posedge clk)
-    port__addr <= \$87 ;
+    v1 <= \$87 ;
   always @(posedge clk)
-    rom0_read <= \$88 ;
+    first1 <= \$88 ;
   always @(posedge clk)
-    x0_0 <= \$89 ;
+    last1 <= \$89 ;
   always @(posedge clk)
-    x0_1 <= \$90 ;
+    nf1 <= \$90 ;
   always @(posedge clk)
-    xoff0_0 <= \$91 ;
+    x_mid <= \$91 ;
   always @(posedge clk)
-    w0_0 <= \$92 ;
+    port__addr <= \$92 ;
   always @(posedge clk)
-    xoff0_1 <= \$93 ;
+    rom0_read <= \$93 ;
   always @(posedge clk)
-    w0_1 <= \$94 ;
+    x0_0 <= \$94 ;
   always @(posedge clk)
-    prod0_0 <= \$95 ;
+    x0_1 <= \$95 ;
   always @(posedge clk)
-    prod0_1 <= \$96 ;
+    xoff0_0 <= \$96 ;
   always @(posedge clk)
-    prod0_0_r <= \$97 ;
+    w0_0 <= \$97 ;
   always @(posedge clk)
-    prod0_1_r <= \$98 ;
+    xoff0_1 <= \$98 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$99 ;
+    w0_1 <= \$99 ;
   always @(posedge clk)
-    v2 <= \$100 ;
+    prod0_0 <= \$100 ;
   always @(posedge clk)
-    first2 <= \$101 ;
+    prod0_1 <= \$101 ;
   always @(posedge clk)
-    last2 <= \$102 ;
+    prod0_0_r <= \$102 ;
   always @(posedge clk)
-    nf2 <= \$103 ;
+    prod0_1_r <= \$103 ;
   always @(posedge clk)
-    v3 <= \$104 ;
+    sum0_s0_0 <= \$104 ;
   always @(posedge clk)
-    first3 <= \$105 ;
+    v2 <= \$105 ;
   always @(posedge clk)
-    last3 <= \$106 ;
+    first2 <= \$106 ;
   always @(posedge clk)
-    nf3 <= \$107 ;
+    last2 <= \$107 ;
   always @(posedge clk)
-    v4 <= \$108 ;
+    nf2 <= \$108 ;
   always @(posedge clk)
-    first4 <= \$109 ;
+    v3 <= \$109 ;
   always @(posedge clk)
-    last4 <= \$110 ;
+    first3 <= \$110 ;
   always @(posedge clk)
-    nf4 <= \$111 ;
+    last3 <= \$111 ;
   always @(posedge clk)
-    v5 <= \$112 ;
+    nf3 <= \$112 ;
   always @(posedge clk)
-    first5 <= \$113 ;
+    v4 <= \$113 ;
   always @(posedge clk)
-    last5 <= \$114 ;
+    first4 <= \$114 ;
   always @(posedge clk)
-    nf5 <= \$115 ;
+    last4 <= \$115 ;
   always @(posedge clk)
-    v6 <= \$116 ;
+    nf4 <= \$116 ;
   always @(posedge clk)
-    first6 <= \$117 ;
+    v5 <= \$117 ;
   always @(posedge clk)
-    last6 <= \$118 ;
+    first5 <= \$118 ;
   always @(posedge clk)
-    nf6 <= \$119 ;
+    last5 <= \$119 ;
   always @(posedge clk)
-    v7 <= \$120 ;
+    nf5 <= \$120 ;
   always @(posedge clk)
-    first7 <= \$121 ;
+    v6 <= \$121 ;
   always @(posedge clk)
-    last7 <= \$122 ;
+    first6 <= \$122 ;
   always @(posedge clk)
-    nf7 <= \$123 ;
+    last6 <= \$123 ;
   always @(posedge clk)
-    acc0 <= \$124 ;
+    nf6 <= \$124 ;
   always @(posedge clk)
-    q_owed <= \$125 ;
+    v7 <= \$125 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$126 ;
+    first7 <= \$126 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$127 ;
+    last7 <= \$127 ;
   always @(posedge clk)
-    q_stored <= \$128 ;
+    nf7 <= \$128 ;
   always @(posedge clk)
-    o__valid <= \$129 ;
+    acc0 <= \$129 ;
   always @(posedge clk)
-    o__payload <= \$130 ;
+    q_owed <= \$130 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$131 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$132 ;
+  always @(posedge clk)
+    q_stored <= \$133 ;
+  always @(posedge clk)
+    o__valid <= \$134 ;
+  always @(posedge clk)
+    o__payload <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -7356,231 +7446,231 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h0d:
           \$17  = 3'h0;
       7'h0e:
+          \$17  = 3'h1;
+      7'h0f:
+          \$17  = 3'h1;
+      7'h10:
+          \$17  = 3'h1;
+      7'h11:
+          \$17  = 3'h1;
+      7'h12:
+          \$17  = 3'h1;
+      7'h13:
+          \$17  = 3'h1;
+      7'h14:
+          \$17  = 3'h1;
+      7'h15:
+          \$17  = 3'h1;
+      7'h16:
+          \$17  = 3'h1;
+      7'h17:
+          \$17  = 3'h1;
+      7'h18:
+          \$17  = 3'h1;
+      7'h19:
+          \$17  = 3'h1;
+      7'h1a:
+          \$17  = 3'h1;
+      7'h1b:
+          \$17  = 3'h1;
+      7'h1c:
+          \$17  = 3'h1;
+      7'h1d:
+          \$17  = 3'h1;
+      7'h1e:
+          \$17  = 3'h2;
+      7'h1f:
+          \$17  = 3'h2;
+      7'h20:
+          \$17  = 3'h2;
+      7'h21:
+          \$17  = 3'h2;
+      7'h22:
+          \$17  = 3'h2;
+      7'h23:
+          \$17  = 3'h2;
+      7'h24:
+          \$17  = 3'h2;
+      7'h25:
+          \$17  = 3'h2;
+      7'h26:
+          \$17  = 3'h2;
+      7'h27:
+          \$17  = 3'h2;
+      7'h28:
+          \$17  = 3'h2;
+      7'h29:
+          \$17  = 3'h2;
+      7'h2a:
+          \$17  = 3'h2;
+      7'h2b:
+          \$17  = 3'h2;
+      7'h2c:
+          \$17  = 3'h2;
+      7'h2d:
+          \$17  = 3'h2;
+      7'h2e:
+          \$17  = 3'h3;
+      7'h2f:
+          \$17  = 3'h3;
+      7'h30:
+          \$17  = 3'h3;
+      7'h31:
+          \$17  = 3'h3;
+      7'h32:
+          \$17  = 3'h3;
+      7'h33:
+          \$17  = 3'h3;
+      7'h34:
+          \$17  = 3'h3;
+      7'h35:
+          \$17  = 3'h3;
+      7'h36:
+          \$17  = 3'h3;
+      7'h37:
+          \$17  = 3'h3;
+      7'h38:
+          \$17  = 3'h3;
+      7'h39:
+          \$17  = 3'h3;
+      7'h3a:
+          \$17  = 3'h3;
+      7'h3b:
+          \$17  = 3'h3;
+      7'h3c:
+          \$17  = 3'h3;
+      7'h3d:
+          \$17  = 3'h3;
+      7'h3e:
+          \$17  = 3'h4;
+      7'h3f:
+          \$17  = 3'h4;
+      7'h40:
+          \$17  = 3'h4;
+      7'h41:
+          \$17  = 3'h4;
+      7'h42:
+          \$17  = 3'h4;
+      7'h43:
+          \$17  = 3'h4;
+      7'h44:
+          \$17  = 3'h4;
+      7'h45:
+          \$17  = 3'h4;
+      7'h46:
+          \$17  = 3'h4;
+      7'h47:
+          \$17  = 3'h4;
+      7'h48:
+          \$17  = 3'h4;
+      7'h49:
+          \$17  = 3'h4;
+      7'h4a:
+          \$17  = 3'h4;
+      7'h4b:
+          \$17  = 3'h4;
+      7'h4c:
+          \$17  = 3'h4;
+      7'h4d:
+          \$17  = 3'h4;
+      7'h4e:
+          \$17  = 3'h5;
+      7'h4f:
+          \$17  = 3'h5;
+      7'h50:
+          \$17  = 3'h5;
+      7'h51:
+          \$17  = 3'h5;
+      7'h52:
+          \$17  = 3'h5;
+      7'h53:
+          \$17  = 3'h5;
+      7'h54:
+          \$17  = 3'h5;
+      7'h55:
+          \$17  = 3'h5;
+      7'h56:
+          \$17  = 3'h5;
+      7'h57:
+          \$17  = 3'h5;
+      7'h58:
+          \$17  = 3'h5;
+      7'h59:
+          \$17  = 3'h5;
+      7'h5a:
+          \$17  = 3'h5;
+      7'h5b:
+          \$17  = 3'h5;
+      7'h5c:
+          \$17  = 3'h5;
+      7'h5d:
+          \$17  = 3'h5;
+      7'h5e:
+          \$17  = 3'h6;
+      7'h5f:
+          \$17  = 3'h6;
+      7'h60:
+          \$17  = 3'h6;
+      7'h61:
+          \$17  = 3'h6;
+      7'h62:
+          \$17  = 3'h6;
+      7'h63:
+          \$17  = 3'h6;
+      7'h64:
+          \$17  = 3'h6;
+      7'h65:
+          \$17  = 3'h6;
+      7'h66:
+          \$17  = 3'h6;
+      7'h67:
+          \$17  = 3'h6;
+      7'h68:
+          \$17  = 3'h6;
+      7'h69:
+          \$17  = 3'h6;
+      7'h6a:
+          \$17  = 3'h6;
+      7'h6b:
+          \$17  = 3'h6;
+      7'h6c:
+          \$17  = 3'h6;
+      7'h6d:
+          \$17  = 3'h6;
+      7'h6e:
+          \$17  = 3'h7;
+      7'h6f:
+          \$17  = 3'h7;
+      7'h70:
+          \$17  = 3'h7;
+      7'h71:
+          \$17  = 3'h7;
+      7'h72:
+          \$17  = 3'h7;
+      7'h73:
+          \$17  = 3'h7;
+      7'h74:
+          \$17  = 3'h7;
+      7'h75:
+          \$17  = 3'h7;
+      7'h76:
+          \$17  = 3'h7;
+      7'h77:
+          \$17  = 3'h7;
+      7'h78:
+          \$17  = 3'h7;
+      7'h79:
+          \$17  = 3'h7;
+      7'h7a:
+          \$17  = 3'h7;
+      7'h7b:
+          \$17  = 3'h7;
+      7'h7c:
+          \$17  = 3'h7;
+      7'h7d:
+          \$17  = 3'h7;
+      7'h7e:
           \$17  = 3'h0;
-      7'h0f:
-          \$17  = 3'h1;
-      7'h10:
-          \$17  = 3'h1;
-      7'h11:
-          \$17  = 3'h1;
-      7'h12:
-          \$17  = 3'h1;
-      7'h13:
-          \$17  = 3'h1;
-      7'h14:
-          \$17  = 3'h1;
-      7'h15:
-          \$17  = 3'h1;
-      7'h16:
-          \$17  = 3'h1;
-      7'h17:
-          \$17  = 3'h1;
-      7'h18:
-          \$17  = 3'h1;
-      7'h19:
-          \$17  = 3'h1;
-      7'h1a:
-          \$17  = 3'h1;
-      7'h1b:
-          \$17  = 3'h1;
-      7'h1c:
-          \$17  = 3'h1;
-      7'h1d:
-          \$17  = 3'h1;
-      7'h1e:
-          \$17  = 3'h1;
-      7'h1f:
-          \$17  = 3'h2;
-      7'h20:
-          \$17  = 3'h2;
-      7'h21:
-          \$17  = 3'h2;
-      7'h22:
-          \$17  = 3'h2;
-      7'h23:
-          \$17  = 3'h2;
-      7'h24:
-          \$17  = 3'h2;
-      7'h25:
-          \$17  = 3'h2;
-      7'h26:
-          \$17  = 3'h2;
-      7'h27:
-          \$17  = 3'h2;
-      7'h28:
-          \$17  = 3'h2;
-      7'h29:
-          \$17  = 3'h2;
-      7'h2a:
-          \$17  = 3'h2;
-      7'h2b:
-          \$17  = 3'h2;
-      7'h2c:
-          \$17  = 3'h2;
-      7'h2d:
-          \$17  = 3'h2;
-      7'h2e:
-          \$17  = 3'h2;
-      7'h2f:
-          \$17  = 3'h3;
-      7'h30:
-          \$17  = 3'h3;
-      7'h31:
-          \$17  = 3'h3;
-      7'h32:
-          \$17  = 3'h3;
-      7'h33:
-          \$17  = 3'h3;
-      7'h34:
-          \$17  = 3'h3;
-      7'h35:
-          \$17  = 3'h3;
-      7'h36:
-          \$17  = 3'h3;
-      7'h37:
-          \$17  = 3'h3;
-      7'h38:
-          \$17  = 3'h3;
-      7'h39:
-          \$17  = 3'h3;
-      7'h3a:
-          \$17  = 3'h3;
-      7'h3b:
-          \$17  = 3'h3;
-      7'h3c:
-          \$17  = 3'h3;
-      7'h3d:
-          \$17  = 3'h3;
-      7'h3e:
-          \$17  = 3'h3;
-      7'h3f:
-          \$17  = 3'h4;
-      7'h40:
-          \$17  = 3'h4;
-      7'h41:
-          \$17  = 3'h4;
-      7'h42:
-          \$17  = 3'h4;
-      7'h43:
-          \$17  = 3'h4;
-      7'h44:
-          \$17  = 3'h4;
-      7'h45:
-          \$17  = 3'h4;
-      7'h46:
-          \$17  = 3'h4;
-      7'h47:
-          \$17  = 3'h4;
-      7'h48:
-          \$17  = 3'h4;
-      7'h49:
-          \$17  = 3'h4;
-      7'h4a:
-          \$17  = 3'h4;
-      7'h4b:
-          \$17  = 3'h4;
-      7'h4c:
-          \$17  = 3'h4;
-      7'h4d:
-          \$17  = 3'h4;
-      7'h4e:
-          \$17  = 3'h4;
-      7'h4f:
-          \$17  = 3'h5;
-      7'h50:
-          \$17  = 3'h5;
-      7'h51:
-          \$17  = 3'h5;
-      7'h52:
-          \$17  = 3'h5;
-      7'h53:
-          \$17  = 3'h5;
-      7'h54:
-          \$17  = 3'h5;
-      7'h55:
-          \$17  = 3'h5;
-      7'h56:
-          \$17  = 3'h5;
-      7'h57:
-          \$17  = 3'h5;
-      7'h58:
-          \$17  = 3'h5;
-      7'h59:
-          \$17  = 3'h5;
-      7'h5a:
-          \$17  = 3'h5;
-      7'h5b:
-          \$17  = 3'h5;
-      7'h5c:
-          \$17  = 3'h5;
-      7'h5d:
-          \$17  = 3'h5;
-      7'h5e:
-          \$17  = 3'h5;
-      7'h5f:
-          \$17  = 3'h6;
-      7'h60:
-          \$17  = 3'h6;
-      7'h61:
-          \$17  = 3'h6;
-      7'h62:
-          \$17  = 3'h6;
-      7'h63:
-          \$17  = 3'h6;
-      7'h64:
-          \$17  = 3'h6;
-      7'h65:
-          \$17  = 3'h6;
-      7'h66:
-          \$17  = 3'h6;
-      7'h67:
-          \$17  = 3'h6;
-      7'h68:
-          \$17  = 3'h6;
-      7'h69:
-          \$17  = 3'h6;
-      7'h6a:
-          \$17  = 3'h6;
-      7'h6b:
-          \$17  = 3'h6;
-      7'h6c:
-          \$17  = 3'h6;
-      7'h6d:
-          \$17  = 3'h6;
-      7'h6e:
-          \$17  = 3'h6;
-      7'h6f:
-          \$17  = 3'h7;
-      7'h70:
-          \$17  = 3'h7;
-      7'h71:
-          \$17  = 3'h7;
-      7'h72:
-          \$17  = 3'h7;
-      7'h73:
-          \$17  = 3'h7;
-      7'h74:
-          \$17  = 3'h7;
-      7'h75:
-          \$17  = 3'h7;
-      7'h76:
-          \$17  = 3'h7;
-      7'h77:
-          \$17  = 3'h7;
-      7'h78:
-          \$17  = 3'h7;
-      7'h79:
-          \$17  = 3'h7;
-      7'h7a:
-          \$17  = 3'h7;
-      7'h7b:
-          \$17  = 3'h7;
-      7'h7c:
-          \$17  = 3'h7;
-      7'h7d:
-          \$17  = 3'h7;
-      7'h7e:
-          \$17  = 3'h7;
       7'h7f:
           \$17  = 3'h0;
     endcase
@@ -7590,261 +7680,261 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h01:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h02:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h03:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h04:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h05:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h06:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h07:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       7'h08:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       7'h09:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       7'h0a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       7'h0b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       7'h0c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       7'h0d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       7'h0e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       7'h0f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h10:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h11:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h12:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h13:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h14:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h15:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h16:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h17:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       7'h18:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       7'h19:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       7'h1a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       7'h1b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       7'h1c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       7'h1d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       7'h1e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       7'h1f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h20:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h21:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h22:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h23:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h24:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h25:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h26:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h27:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       7'h28:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       7'h29:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       7'h2a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       7'h2b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       7'h2c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       7'h2d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       7'h2e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       7'h2f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h30:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h31:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h32:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h33:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h34:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h35:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h36:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h37:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       7'h38:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       7'h39:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       7'h3a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       7'h3b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       7'h3c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       7'h3d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       7'h3e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       7'h3f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h40:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h41:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h42:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h43:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h44:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h45:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h46:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h47:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       7'h48:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       7'h49:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       7'h4a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       7'h4b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       7'h4c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       7'h4d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       7'h4e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       7'h4f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h50:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h51:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h52:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h53:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h54:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h55:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h56:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h57:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       7'h58:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       7'h59:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       7'h5a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       7'h5b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       7'h5c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       7'h5d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       7'h5e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       7'h5f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h60:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h61:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h62:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h63:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h64:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h65:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h66:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h67:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       7'h68:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       7'h69:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       7'h6a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       7'h6b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       7'h6c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       7'h6d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       7'h6e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       7'h6f:
-          \$18  = 4'h0;
-      7'h70:
           \$18  = 4'h1;
-      7'h71:
+      7'h70:
           \$18  = 4'h2;
-      7'h72:
+      7'h71:
           \$18  = 4'h3;
-      7'h73:
+      7'h72:
           \$18  = 4'h4;
-      7'h74:
+      7'h73:
           \$18  = 4'h5;
-      7'h75:
+      7'h74:
           \$18  = 4'h6;
-      7'h76:
+      7'h75:
           \$18  = 4'h7;
-      7'h77:
+      7'h76:
           \$18  = 4'h8;
-      7'h78:
+      7'h77:
           \$18  = 4'h9;
-      7'h79:
+      7'h78:
           \$18  = 4'ha;
-      7'h7a:
+      7'h79:
           \$18  = 4'hb;
-      7'h7b:
+      7'h7a:
           \$18  = 4'hc;
-      7'h7c:
+      7'h7b:
           \$18  = 4'hd;
-      7'h7d:
+      7'h7c:
           \$18  = 4'he;
-      7'h7e:
+      7'h7d:
           \$18  = 4'hf;
-      7'h7f:
+      7'h7e:
           \$18  = 4'h0;
+      7'h7f:
+          \$18  = 4'h1;
     endcase
   end
   always @* begin
@@ -7880,7 +7970,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h0d:
           \$19  = 1'h1;
       7'h0e:
-          \$19  = 1'h1;
+          \$19  = 1'h0;
       7'h0f:
           \$19  = 1'h0;
       7'h10:
@@ -8104,7 +8194,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h7d:
           \$19  = 1'h0;
       7'h7e:
-          \$19  = 1'h0;
+          \$19  = 1'h1;
       7'h7f:
           \$19  = 1'h1;
     endcase
@@ -8142,9 +8232,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h0d:
           \$20  = 1'h0;
       7'h0e:
-          \$20  = 1'h0;
-      7'h0f:
           \$20  = 1'h1;
+      7'h0f:
+          \$20  = 1'h0;
       7'h10:
           \$20  = 1'h0;
       7'h11:
@@ -8174,9 +8264,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h1d:
           \$20  = 1'h0;
       7'h1e:
-          \$20  = 1'h0;
-      7'h1f:
           \$20  = 1'h1;
+      7'h1f:
+          \$20  = 1'h0;
       7'h20:
           \$20  = 1'h0;
       7'h21:
@@ -8206,9 +8296,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h2d:
           \$20  = 1'h0;
       7'h2e:
-          \$20  = 1'h0;
-      7'h2f:
           \$20  = 1'h1;
+      7'h2f:
+          \$20  = 1'h0;
       7'h30:
           \$20  = 1'h0;
       7'h31:
@@ -8238,9 +8328,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h3d:
           \$20  = 1'h0;
       7'h3e:
-          \$20  = 1'h0;
-      7'h3f:
           \$20  = 1'h1;
+      7'h3f:
+          \$20  = 1'h0;
       7'h40:
           \$20  = 1'h0;
       7'h41:
@@ -8270,9 +8360,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h4d:
           \$20  = 1'h0;
       7'h4e:
-          \$20  = 1'h0;
-      7'h4f:
           \$20  = 1'h1;
+      7'h4f:
+          \$20  = 1'h0;
       7'h50:
           \$20  = 1'h0;
       7'h51:
@@ -8302,9 +8392,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h5d:
           \$20  = 1'h0;
       7'h5e:
-          \$20  = 1'h0;
-      7'h5f:
           \$20  = 1'h1;
+      7'h5f:
+          \$20  = 1'h0;
       7'h60:
           \$20  = 1'h0;
       7'h61:
@@ -8334,9 +8424,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h6d:
           \$20  = 1'h0;
       7'h6e:
-          \$20  = 1'h0;
-      7'h6f:
           \$20  = 1'h1;
+      7'h6f:
+          \$20  = 1'h0;
       7'h70:
           \$20  = 1'h0;
       7'h71:
@@ -8366,9 +8456,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h7d:
           \$20  = 1'h0;
       7'h7e:
-          \$20  = 1'h0;
-      7'h7f:
           \$20  = 1'h1;
+      7'h7f:
+          \$20  = 1'h0;
     endcase
   end
   always @* begin
@@ -8402,9 +8492,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h0c:
           \$21  = 1'h0;
       7'h0d:
-          \$21  = 1'h0;
-      7'h0e:
           \$21  = 1'h1;
+      7'h0e:
+          \$21  = 1'h0;
       7'h0f:
           \$21  = 1'h0;
       7'h10:
@@ -8434,9 +8524,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h1c:
           \$21  = 1'h0;
       7'h1d:
-          \$21  = 1'h0;
-      7'h1e:
           \$21  = 1'h1;
+      7'h1e:
+          \$21  = 1'h0;
       7'h1f:
           \$21  = 1'h0;
       7'h20:
@@ -8466,9 +8556,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h2c:
           \$21  = 1'h0;
       7'h2d:
-          \$21  = 1'h0;
-      7'h2e:
           \$21  = 1'h1;
+      7'h2e:
+          \$21  = 1'h0;
       7'h2f:
           \$21  = 1'h0;
       7'h30:
@@ -8498,9 +8588,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h3c:
           \$21  = 1'h0;
       7'h3d:
-          \$21  = 1'h0;
-      7'h3e:
           \$21  = 1'h1;
+      7'h3e:
+          \$21  = 1'h0;
       7'h3f:
           \$21  = 1'h0;
       7'h40:
@@ -8530,9 +8620,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h4c:
           \$21  = 1'h0;
       7'h4d:
-          \$21  = 1'h0;
-      7'h4e:
           \$21  = 1'h1;
+      7'h4e:
+          \$21  = 1'h0;
       7'h4f:
           \$21  = 1'h0;
       7'h50:
@@ -8562,9 +8652,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h5c:
           \$21  = 1'h0;
       7'h5d:
-          \$21  = 1'h0;
-      7'h5e:
           \$21  = 1'h1;
+      7'h5e:
+          \$21  = 1'h0;
       7'h5f:
           \$21  = 1'h0;
       7'h60:
@@ -8594,9 +8684,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h6c:
           \$21  = 1'h0;
       7'h6d:
-          \$21  = 1'h0;
-      7'h6e:
           \$21  = 1'h1;
+      7'h6e:
+          \$21  = 1'h0;
       7'h6f:
           \$21  = 1'h0;
       7'h70:
@@ -8626,9 +8716,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h7c:
           \$21  = 1'h0;
       7'h7d:
-          \$21  = 1'h0;
-      7'h7e:
           \$21  = 1'h1;
+      7'h7e:
+          \$21  = 1'h0;
       7'h7f:
           \$21  = 1'h0;
     endcase
@@ -8637,7 +8727,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$74  = nf_t;
     if (issue) begin
-      \$74  = \$17 ;
+      \$74  = nf_t_ahead;
     end
     if (rst) begin
       \$74  = 3'h0;
@@ -8645,424 +8735,474 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$75  = \$signature__addr ;
+    \$75  = nf_t_ahead;
     if (issue) begin
-      \$75  = \$18 ;
+      \$75  = \$17 ;
     end
     if (rst) begin
-      \$75  = 4'h0;
+      \$75  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$76  = reads_input_t;
+    \$76  = \$signature__addr ;
     if (issue) begin
-      \$76  = \$19 ;
+      \$76  = sf_t_ahead;
     end
     if (rst) begin
-      \$76  = 1'h1;
+      \$76  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$77  = first_t;
+    \$77  = sf_t_ahead;
     if (issue) begin
-      \$77  = \$20 ;
+      \$77  = \$18 ;
     end
     if (rst) begin
-      \$77  = 1'h1;
+      \$77  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$78  = last_t;
+    \$78  = reads_input_t;
     if (issue) begin
-      \$78  = \$21 ;
+      \$78  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$78  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$79  = t;
+    \$79  = reads_input_t_ahead;
     if (issue) begin
-      \$79  = \$24 [6:0];
+      \$79  = \$19 ;
     end
     if (rst) begin
-      \$79  = 7'h00;
+      \$79  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$80  = i__payload;
+    \$80  = first_t;
+    if (issue) begin
+      \$80  = first_t_ahead;
+    end
     if (rst) begin
-      \$80  = 16'h0000;
+      \$80  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = reads_input_t;
+    \$81  = first_t_ahead;
+    if (issue) begin
+      \$81  = \$20 ;
+    end
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = issue;
+    \$82  = last_t;
+    if (issue) begin
+      \$82  = last_t_ahead;
+    end
     if (rst) begin
       \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = first_t;
+    \$83  = last_t_ahead;
+    if (issue) begin
+      \$83  = \$21 ;
+    end
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = last_t;
+    \$84  = t;
+    if (issue) begin
+      \$84  = \$24 [6:0];
+    end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = nf_t;
+    \$85  = i__payload;
     if (rst) begin
-      \$85  = 3'h0;
+      \$85  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = \$25 ;
+    \$86  = reads_input_t;
     if (rst) begin
-      \$86  = 16'h0000;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = t;
+    \$87  = issue;
     if (rst) begin
-      \$87  = 7'h00;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = port__data;
+    \$88  = first_t;
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = x_mid[7:0];
+    \$89  = last_t;
     if (rst) begin
-      \$89  = 8'h00;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = x_mid[15:8];
+    \$90  = nf_t;
     if (rst) begin
-      \$90  = 8'h00;
+      \$90  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = \$26 ;
+    \$91  = \$25 ;
     if (rst) begin
-      \$91  = 9'h000;
+      \$91  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = rom0_read[7:0];
+    \$92  = t;
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = \$27 ;
+    \$93  = port__data;
     if (rst) begin
-      \$93  = 9'h000;
+      \$93  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = rom0_read[15:8];
+    \$94  = x_mid[7:0];
     if (rst) begin
       \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = \$28 ;
+    \$95  = x_mid[15:8];
     if (rst) begin
-      \$95  = 17'h00000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = \$29 ;
+    \$96  = \$26 ;
     if (rst) begin
-      \$96  = 17'h00000;
+      \$96  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = prod0_0;
+    \$97  = rom0_read[7:0];
     if (rst) begin
-      \$97  = 17'h00000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = prod0_1;
+    \$98  = \$27 ;
     if (rst) begin
-      \$98  = 17'h00000;
+      \$98  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
+    \$99  = rom0_read[15:8];
     if (rst) begin
-      \$99  = 23'h000000;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = v1;
+    \$100  = \$28 ;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = first1;
+    \$101  = \$29 ;
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = last1;
+    \$102  = prod0_0;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = nf1;
+    \$103  = prod0_1;
     if (rst) begin
-      \$103  = 3'h0;
+      \$103  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = v2;
+    \$104  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = first2;
+    \$105  = v1;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = last2;
+    \$106  = first1;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = nf2;
+    \$107  = last1;
     if (rst) begin
-      \$107  = 3'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = v3;
+    \$108  = nf1;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = first3;
+    \$109  = v2;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = last3;
+    \$110  = first2;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = nf3;
+    \$111  = last2;
     if (rst) begin
-      \$111  = 3'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = v4;
+    \$112  = nf2;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = first4;
+    \$113  = v3;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = last4;
+    \$114  = first3;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = nf4;
+    \$115  = last3;
     if (rst) begin
-      \$115  = 3'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = v5;
+    \$116  = nf3;
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = first5;
+    \$117  = v4;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = last5;
+    \$118  = first4;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = nf5;
+    \$119  = last4;
     if (rst) begin
-      \$119  = 3'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = v6;
+    \$120  = nf4;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = first6;
+    \$121  = v5;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = last6;
+    \$122  = first5;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = nf6;
+    \$123  = last5;
     if (rst) begin
-      \$123  = 3'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = acc0;
+    \$124  = nf5;
+    if (rst) begin
+      \$124  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$125  = v6;
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$126  = first6;
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$127  = last6;
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$128  = nf6;
+    if (rst) begin
+      \$128  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$129  = acc0;
     if (v7) begin
-      \$124  = \$9 [22:0];
+      \$129  = \$9 [22:0];
     end
     if (rst) begin
-      \$124  = 23'h000000;
+      \$129  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = \$34 [3:0];
+    \$130  = \$34 [3:0];
     if (rst) begin
-      \$125  = 4'h0;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = \$signature__addr$27 ;
+    \$131  = \$signature__addr$27 ;
     if (\$42 ) begin
-      \$126  = \$45 [2:0];
+      \$131  = \$45 [2:0];
     end
     if (rst) begin
-      \$126  = 3'h0;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = \rport__addr$30 ;
+    \$132  = \rport__addr$30 ;
     if (\$49 ) begin
-      \$127  = \$52 [2:0];
+      \$132  = \$52 [2:0];
     end
     if (rst) begin
-      \$127  = 3'h0;
+      \$132  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = \$66 [3:0];
+    \$133  = \$66 [3:0];
     if (rst) begin
-      \$128  = 4'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = o__valid;
+    \$134  = o__valid;
     if (\$68 ) begin
-      \$129  = \$71 ;
+      \$134  = \$71 ;
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = o__payload;
+    \$135  = o__payload;
     if (\$68 ) begin
-      \$130  = \$73 ;
+      \$135  = \$73 ;
     end
     if (rst) begin
-      \$130  = 23'h000000;
+      \$135  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -10218,68 +10358,73 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   reg [20:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [2:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [5:0] \$104 ;
+  reg [31:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
   wire [20:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
-  reg [20:0] \$118 ;
-  reg [20:0] \$119 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [21:0] \$12 ;
-  reg [20:0] \$120 ;
-  reg [20:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [2:0] \$125 ;
-  reg \$126 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [20:0] \$123 ;
+  reg [20:0] \$124 ;
+  reg [20:0] \$125 ;
+  reg [20:0] \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [2:0] \$129 ;
+  reg \$129 ;
   reg [20:0] \$13 ;
-  reg \$130 ;
+  reg [2:0] \$130 ;
   reg \$131 ;
   reg \$132 ;
-  reg [2:0] \$133 ;
-  reg \$134 ;
+  reg \$133 ;
+  reg [2:0] \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [2:0] \$137 ;
-  reg \$138 ;
+  reg \$137 ;
+  reg [2:0] \$138 ;
   reg \$139 ;
   wire [20:0] \$14 ;
   reg \$140 ;
-  reg [2:0] \$141 ;
-  reg \$142 ;
+  reg \$141 ;
+  reg [2:0] \$142 ;
   reg \$143 ;
   reg \$144 ;
-  reg [2:0] \$145 ;
-  reg [20:0] \$146 ;
-  reg [20:0] \$147 ;
-  reg [20:0] \$148 ;
-  reg [20:0] \$149 ;
+  reg \$145 ;
+  reg [2:0] \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [21:0] \$15 ;
-  reg [3:0] \$150 ;
-  reg [2:0] \$151 ;
-  reg [2:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg \$154 ;
-  reg [83:0] \$155 ;
+  reg [2:0] \$150 ;
+  reg [20:0] \$151 ;
+  reg [20:0] \$152 ;
+  reg [20:0] \$153 ;
+  reg [20:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg [2:0] \$156 ;
+  reg [2:0] \$157 ;
+  reg [3:0] \$158 ;
+  reg \$159 ;
   reg [20:0] \$16 ;
+  reg [83:0] \$160 ;
   wire [20:0] \$17 ;
   wire [21:0] \$18 ;
   wire \$19 ;
@@ -10358,19 +10503,19 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [83:0] \$85 ;
   reg [2:0] \$86 ;
   reg [2:0] \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [2:0] \$88 ;
+  reg [2:0] \$89 ;
   wire [21:0] \$9 ;
   reg \$90 ;
-  reg [5:0] \$91 ;
-  reg [7:0] \$92 ;
+  reg \$91 ;
+  reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
-  reg \$96 ;
-  reg [2:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [5:0] \$99 ;
+  reg [5:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -10395,6 +10540,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -10412,6 +10558,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
@@ -10420,6 +10567,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
+  reg [2:0] nf_t_ahead = 3'h0;
   output [83:0] o__payload;
   reg [83:0] o__payload = 84'h000000000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -10454,6 +10602,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
@@ -10462,11 +10611,12 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$94 ;
+  wire [83:0] \rport__data$99 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
+  reg [2:0] sf_t_ahead = 3'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
@@ -10530,7 +10680,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$94  = queue[\rport__addr$39 ];
+  assign \rport__data$99  = queue[\rport__addr$39 ];
   reg [31:0] rom0 [63:0];
   initial begin
     rom0[0] = 32'd939406835;
@@ -10683,147 +10833,157 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$82  = v7 & last7;
   assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  ? \rport__data$94  : q_in;
+  assign \$85  = \$84  ? \rport__data$99  : q_in;
   always @(posedge clk)
     nf_t <= \$86 ;
   always @(posedge clk)
-    \$signature__addr  <= \$87 ;
+    nf_t_ahead <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$88 ;
+    \$signature__addr  <= \$88 ;
   always @(posedge clk)
-    first_t <= \$89 ;
+    sf_t_ahead <= \$89 ;
   always @(posedge clk)
-    last_t <= \$90 ;
+    reads_input_t <= \$90 ;
   always @(posedge clk)
-    t <= \$91 ;
+    reads_input_t_ahead <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$92 ;
+    first_t <= \$92 ;
   always @(posedge clk)
-    from_input <= \$93 ;
+    first_t_ahead <= \$93 ;
   always @(posedge clk)
-    v1 <= \$94 ;
+    last_t <= \$94 ;
   always @(posedge clk)
-    first1 <= \$95 ;
+    last_t_ahead <= \$95 ;
   always @(posedge clk)
-    last1 <= \$96 ;
+    t <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$97 ;
+    x_reg <= \$97 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    from_input <= \$98 ;
   always @(posedge clk)
-    port__addr <= \$99 ;
+    v1 <= \$99 ;
   always @(posedge clk)
-    rom0_read <= \$100 ;
+    first1 <= \$100 ;
   always @(posedge clk)
-    x0_0 <= \$101 ;
+    last1 <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$102 ;
+    nf1 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$103 ;
+    x_mid <= \$103 ;
   always @(posedge clk)
-    xoff1_0 <= \$104 ;
+    port__addr <= \$104 ;
   always @(posedge clk)
-    w1_0 <= \$105 ;
+    rom0_read <= \$105 ;
   always @(posedge clk)
-    xoff2_0 <= \$106 ;
+    x0_0 <= \$106 ;
   always @(posedge clk)
-    w2_0 <= \$107 ;
+    xoff0_0 <= \$107 ;
   always @(posedge clk)
-    xoff3_0 <= \$108 ;
+    w0_0 <= \$108 ;
   always @(posedge clk)
-    w3_0 <= \$109 ;
+    xoff1_0 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    w1_0 <= \$110 ;
   always @(posedge clk)
-    prod1_0 <= \$111 ;
+    xoff2_0 <= \$111 ;
   always @(posedge clk)
-    prod2_0 <= \$112 ;
+    w2_0 <= \$112 ;
   always @(posedge clk)
-    prod3_0 <= \$113 ;
+    xoff3_0 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$114 ;
+    w3_0 <= \$114 ;
   always @(posedge clk)
-    prod1_0_r <= \$115 ;
+    prod0_0 <= \$115 ;
   always @(posedge clk)
-    prod2_0_r <= \$116 ;
+    prod1_0 <= \$116 ;
   always @(posedge clk)
-    prod3_0_r <= \$117 ;
+    prod2_0 <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$118 ;
+    prod3_0 <= \$118 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$119 ;
+    prod0_0_r <= \$119 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$120 ;
+    prod1_0_r <= \$120 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$121 ;
+    prod2_0_r <= \$121 ;
   always @(posedge clk)
-    v2 <= \$122 ;
+    prod3_0_r <= \$122 ;
   always @(posedge clk)
-    first2 <= \$123 ;
+    sum0_s0_0 <= \$123 ;
   always @(posedge clk)
-    last2 <= \$124 ;
+    sum1_s0_0 <= \$124 ;
   always @(posedge clk)
-    nf2 <= \$125 ;
+    sum2_s0_0 <= \$125 ;
   always @(posedge clk)
-    v3 <= \$126 ;
+    sum3_s0_0 <= \$126 ;
   always @(posedge clk)
-    first3 <= \$127 ;
+    v2 <= \$127 ;
   always @(posedge clk)
-    last3 <= \$128 ;
+    first2 <= \$128 ;
   always @(posedge clk)
-    nf3 <= \$129 ;
+    last2 <= \$129 ;
   always @(posedge clk)
-    v4 <= \$130 ;
+    nf2 <= \$130 ;
   always @(posedge clk)
-    first4 <= \$131 ;
+    v3 <= \$131 ;
   always @(posedge clk)
-    last4 <= \$132 ;
+    first3 <= \$132 ;
   always @(posedge clk)
-    nf4 <= \$133 ;
+    last3 <= \$133 ;
   always @(posedge clk)
-    v5 <= \$134 ;
+    nf3 <= \$134 ;
   always @(posedge clk)
-    first5 <= \$135 ;
+    v4 <= \$135 ;
   always @(posedge clk)
-    last5 <= \$136 ;
+    first4 <= \$136 ;
   always @(posedge clk)
-    nf5 <= \$137 ;
+    last4 <= \$137 ;
   always @(posedge clk)
-    v6 <= \$138 ;
+    nf4 <= \$138 ;
   always @(posedge clk)
-    first6 <= \$139 ;
+    v5 <= \$139 ;
   always @(posedge clk)
-    last6 <= \$140 ;
+    first5 <= \$140 ;
   always @(posedge clk)
-    nf6 <= \$141 ;
+    last5 <= \$141 ;
   always @(posedge clk)
-    v7 <= \$142 ;
+    nf5 <= \$142 ;
   always @(posedge clk)
-    first7 <= \$143 ;
+    v6 <= \$143 ;
   always @(posedge clk)
-    last7 <= \$144 ;
+    first6 <= \$144 ;
   always @(posedge clk)
-    nf7 <= \$145 ;
+    last6 <= \$145 ;
   always @(posedge clk)
-    acc0 <= \$146 ;
+    nf6 <= \$146 ;
   always @(posedge clk)
-    acc1 <= \$147 ;
+    v7 <= \$147 ;
   always @(posedge clk)
-    acc2 <= \$148 ;
+    first7 <= \$148 ;
   always @(posedge clk)
-    acc3 <= \$149 ;
+    last7 <= \$149 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    nf7 <= \$150 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$151 ;
+    acc0 <= \$151 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$152 ;
+    acc1 <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$153 ;
+    acc2 <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    acc3 <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$155 ;
+    q_owed <= \$155 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$156 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$157 ;
+  always @(posedge clk)
+    q_stored <= \$158 ;
+  always @(posedge clk)
+    o__valid <= \$159 ;
+  always @(posedge clk)
+    o__payload <= \$160 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
@@ -10929,119 +11089,119 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h05:
           \$26  = 3'h0;
       6'h06:
+          \$26  = 3'h1;
+      6'h07:
+          \$26  = 3'h1;
+      6'h08:
+          \$26  = 3'h1;
+      6'h09:
+          \$26  = 3'h1;
+      6'h0a:
+          \$26  = 3'h1;
+      6'h0b:
+          \$26  = 3'h1;
+      6'h0c:
+          \$26  = 3'h1;
+      6'h0d:
+          \$26  = 3'h1;
+      6'h0e:
+          \$26  = 3'h2;
+      6'h0f:
+          \$26  = 3'h2;
+      6'h10:
+          \$26  = 3'h2;
+      6'h11:
+          \$26  = 3'h2;
+      6'h12:
+          \$26  = 3'h2;
+      6'h13:
+          \$26  = 3'h2;
+      6'h14:
+          \$26  = 3'h2;
+      6'h15:
+          \$26  = 3'h2;
+      6'h16:
+          \$26  = 3'h3;
+      6'h17:
+          \$26  = 3'h3;
+      6'h18:
+          \$26  = 3'h3;
+      6'h19:
+          \$26  = 3'h3;
+      6'h1a:
+          \$26  = 3'h3;
+      6'h1b:
+          \$26  = 3'h3;
+      6'h1c:
+          \$26  = 3'h3;
+      6'h1d:
+          \$26  = 3'h3;
+      6'h1e:
+          \$26  = 3'h4;
+      6'h1f:
+          \$26  = 3'h4;
+      6'h20:
+          \$26  = 3'h4;
+      6'h21:
+          \$26  = 3'h4;
+      6'h22:
+          \$26  = 3'h4;
+      6'h23:
+          \$26  = 3'h4;
+      6'h24:
+          \$26  = 3'h4;
+      6'h25:
+          \$26  = 3'h4;
+      6'h26:
+          \$26  = 3'h5;
+      6'h27:
+          \$26  = 3'h5;
+      6'h28:
+          \$26  = 3'h5;
+      6'h29:
+          \$26  = 3'h5;
+      6'h2a:
+          \$26  = 3'h5;
+      6'h2b:
+          \$26  = 3'h5;
+      6'h2c:
+          \$26  = 3'h5;
+      6'h2d:
+          \$26  = 3'h5;
+      6'h2e:
+          \$26  = 3'h6;
+      6'h2f:
+          \$26  = 3'h6;
+      6'h30:
+          \$26  = 3'h6;
+      6'h31:
+          \$26  = 3'h6;
+      6'h32:
+          \$26  = 3'h6;
+      6'h33:
+          \$26  = 3'h6;
+      6'h34:
+          \$26  = 3'h6;
+      6'h35:
+          \$26  = 3'h6;
+      6'h36:
+          \$26  = 3'h7;
+      6'h37:
+          \$26  = 3'h7;
+      6'h38:
+          \$26  = 3'h7;
+      6'h39:
+          \$26  = 3'h7;
+      6'h3a:
+          \$26  = 3'h7;
+      6'h3b:
+          \$26  = 3'h7;
+      6'h3c:
+          \$26  = 3'h7;
+      6'h3d:
+          \$26  = 3'h7;
+      6'h3e:
           \$26  = 3'h0;
-      6'h07:
-          \$26  = 3'h1;
-      6'h08:
-          \$26  = 3'h1;
-      6'h09:
-          \$26  = 3'h1;
-      6'h0a:
-          \$26  = 3'h1;
-      6'h0b:
-          \$26  = 3'h1;
-      6'h0c:
-          \$26  = 3'h1;
-      6'h0d:
-          \$26  = 3'h1;
-      6'h0e:
-          \$26  = 3'h1;
-      6'h0f:
-          \$26  = 3'h2;
-      6'h10:
-          \$26  = 3'h2;
-      6'h11:
-          \$26  = 3'h2;
-      6'h12:
-          \$26  = 3'h2;
-      6'h13:
-          \$26  = 3'h2;
-      6'h14:
-          \$26  = 3'h2;
-      6'h15:
-          \$26  = 3'h2;
-      6'h16:
-          \$26  = 3'h2;
-      6'h17:
-          \$26  = 3'h3;
-      6'h18:
-          \$26  = 3'h3;
-      6'h19:
-          \$26  = 3'h3;
-      6'h1a:
-          \$26  = 3'h3;
-      6'h1b:
-          \$26  = 3'h3;
-      6'h1c:
-          \$26  = 3'h3;
-      6'h1d:
-          \$26  = 3'h3;
-      6'h1e:
-          \$26  = 3'h3;
-      6'h1f:
-          \$26  = 3'h4;
-      6'h20:
-          \$26  = 3'h4;
-      6'h21:
-          \$26  = 3'h4;
-      6'h22:
-          \$26  = 3'h4;
-      6'h23:
-          \$26  = 3'h4;
-      6'h24:
-          \$26  = 3'h4;
-      6'h25:
-          \$26  = 3'h4;
-      6'h26:
-          \$26  = 3'h4;
-      6'h27:
-          \$26  = 3'h5;
-      6'h28:
-          \$26  = 3'h5;
-      6'h29:
-          \$26  = 3'h5;
-      6'h2a:
-          \$26  = 3'h5;
-      6'h2b:
-          \$26  = 3'h5;
-      6'h2c:
-          \$26  = 3'h5;
-      6'h2d:
-          \$26  = 3'h5;
-      6'h2e:
-          \$26  = 3'h5;
-      6'h2f:
-          \$26  = 3'h6;
-      6'h30:
-          \$26  = 3'h6;
-      6'h31:
-          \$26  = 3'h6;
-      6'h32:
-          \$26  = 3'h6;
-      6'h33:
-          \$26  = 3'h6;
-      6'h34:
-          \$26  = 3'h6;
-      6'h35:
-          \$26  = 3'h6;
-      6'h36:
-          \$26  = 3'h6;
-      6'h37:
-          \$26  = 3'h7;
-      6'h38:
-          \$26  = 3'h7;
-      6'h39:
-          \$26  = 3'h7;
-      6'h3a:
-          \$26  = 3'h7;
-      6'h3b:
-          \$26  = 3'h7;
-      6'h3c:
-          \$26  = 3'h7;
-      6'h3d:
-          \$26  = 3'h7;
-      6'h3e:
-          \$26  = 3'h7;
       6'h3f:
           \$26  = 3'h0;
     endcase
@@ -11051,133 +11211,133 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h01:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h02:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h03:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h04:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h05:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h06:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h07:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h08:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h09:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h0a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h0b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h0c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h0d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h0e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h0f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h10:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h11:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h12:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h13:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h14:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h15:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h16:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h17:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h18:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h19:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h1a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h1b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h1c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h1d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h1e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h1f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h20:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h21:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h22:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h23:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h24:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h25:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h26:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h27:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h28:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h29:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h2a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h2b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h2c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h2d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h2e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h2f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h30:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h31:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h32:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h33:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h34:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h35:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h36:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h37:
-          \$27  = 3'h0;
-      6'h38:
           \$27  = 3'h1;
-      6'h39:
+      6'h38:
           \$27  = 3'h2;
-      6'h3a:
+      6'h39:
           \$27  = 3'h3;
-      6'h3b:
+      6'h3a:
           \$27  = 3'h4;
-      6'h3c:
+      6'h3b:
           \$27  = 3'h5;
-      6'h3d:
+      6'h3c:
           \$27  = 3'h6;
-      6'h3e:
+      6'h3d:
           \$27  = 3'h7;
-      6'h3f:
+      6'h3e:
           \$27  = 3'h0;
+      6'h3f:
+          \$27  = 3'h1;
     endcase
   end
   always @* begin
@@ -11197,7 +11357,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h05:
           \$28  = 1'h1;
       6'h06:
-          \$28  = 1'h1;
+          \$28  = 1'h0;
       6'h07:
           \$28  = 1'h0;
       6'h08:
@@ -11309,7 +11469,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h3d:
           \$28  = 1'h0;
       6'h3e:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h3f:
           \$28  = 1'h1;
     endcase
@@ -11331,9 +11491,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h05:
           \$29  = 1'h0;
       6'h06:
-          \$29  = 1'h0;
-      6'h07:
           \$29  = 1'h1;
+      6'h07:
+          \$29  = 1'h0;
       6'h08:
           \$29  = 1'h0;
       6'h09:
@@ -11347,9 +11507,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h0d:
           \$29  = 1'h0;
       6'h0e:
-          \$29  = 1'h0;
-      6'h0f:
           \$29  = 1'h1;
+      6'h0f:
+          \$29  = 1'h0;
       6'h10:
           \$29  = 1'h0;
       6'h11:
@@ -11363,9 +11523,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h15:
           \$29  = 1'h0;
       6'h16:
-          \$29  = 1'h0;
-      6'h17:
           \$29  = 1'h1;
+      6'h17:
+          \$29  = 1'h0;
       6'h18:
           \$29  = 1'h0;
       6'h19:
@@ -11379,9 +11539,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h1d:
           \$29  = 1'h0;
       6'h1e:
-          \$29  = 1'h0;
-      6'h1f:
           \$29  = 1'h1;
+      6'h1f:
+          \$29  = 1'h0;
       6'h20:
           \$29  = 1'h0;
       6'h21:
@@ -11395,9 +11555,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h25:
           \$29  = 1'h0;
       6'h26:
-          \$29  = 1'h0;
-      6'h27:
           \$29  = 1'h1;
+      6'h27:
+          \$29  = 1'h0;
       6'h28:
           \$29  = 1'h0;
       6'h29:
@@ -11411,9 +11571,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h2d:
           \$29  = 1'h0;
       6'h2e:
-          \$29  = 1'h0;
-      6'h2f:
           \$29  = 1'h1;
+      6'h2f:
+          \$29  = 1'h0;
       6'h30:
           \$29  = 1'h0;
       6'h31:
@@ -11427,9 +11587,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h35:
           \$29  = 1'h0;
       6'h36:
-          \$29  = 1'h0;
-      6'h37:
           \$29  = 1'h1;
+      6'h37:
+          \$29  = 1'h0;
       6'h38:
           \$29  = 1'h0;
       6'h39:
@@ -11443,9 +11603,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h3d:
           \$29  = 1'h0;
       6'h3e:
-          \$29  = 1'h0;
-      6'h3f:
           \$29  = 1'h1;
+      6'h3f:
+          \$29  = 1'h0;
     endcase
   end
   always @* begin
@@ -11463,9 +11623,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h04:
           \$30  = 1'h0;
       6'h05:
-          \$30  = 1'h0;
-      6'h06:
           \$30  = 1'h1;
+      6'h06:
+          \$30  = 1'h0;
       6'h07:
           \$30  = 1'h0;
       6'h08:
@@ -11479,9 +11639,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h0c:
           \$30  = 1'h0;
       6'h0d:
-          \$30  = 1'h0;
-      6'h0e:
           \$30  = 1'h1;
+      6'h0e:
+          \$30  = 1'h0;
       6'h0f:
           \$30  = 1'h0;
       6'h10:
@@ -11495,9 +11655,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h14:
           \$30  = 1'h0;
       6'h15:
-          \$30  = 1'h0;
-      6'h16:
           \$30  = 1'h1;
+      6'h16:
+          \$30  = 1'h0;
       6'h17:
           \$30  = 1'h0;
       6'h18:
@@ -11511,9 +11671,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h1c:
           \$30  = 1'h0;
       6'h1d:
-          \$30  = 1'h0;
-      6'h1e:
           \$30  = 1'h1;
+      6'h1e:
+          \$30  = 1'h0;
       6'h1f:
           \$30  = 1'h0;
       6'h20:
@@ -11527,9 +11687,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h24:
           \$30  = 1'h0;
       6'h25:
-          \$30  = 1'h0;
-      6'h26:
           \$30  = 1'h1;
+      6'h26:
+          \$30  = 1'h0;
       6'h27:
           \$30  = 1'h0;
       6'h28:
@@ -11543,9 +11703,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h2c:
           \$30  = 1'h0;
       6'h2d:
-          \$30  = 1'h0;
-      6'h2e:
           \$30  = 1'h1;
+      6'h2e:
+          \$30  = 1'h0;
       6'h2f:
           \$30  = 1'h0;
       6'h30:
@@ -11559,9 +11719,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h34:
           \$30  = 1'h0;
       6'h35:
-          \$30  = 1'h0;
-      6'h36:
           \$30  = 1'h1;
+      6'h36:
+          \$30  = 1'h0;
       6'h37:
           \$30  = 1'h0;
       6'h38:
@@ -11575,9 +11735,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h3c:
           \$30  = 1'h0;
       6'h3d:
-          \$30  = 1'h0;
-      6'h3e:
           \$30  = 1'h1;
+      6'h3e:
+          \$30  = 1'h0;
       6'h3f:
           \$30  = 1'h0;
     endcase
@@ -11586,7 +11746,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$86  = nf_t;
     if (issue) begin
-      \$86  = \$26 ;
+      \$86  = nf_t_ahead;
     end
     if (rst) begin
       \$86  = 3'h0;
@@ -11594,9 +11754,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$87  = \$signature__addr ;
+    \$87  = nf_t_ahead;
     if (issue) begin
-      \$87  = \$27 ;
+      \$87  = \$26 ;
     end
     if (rst) begin
       \$87  = 3'h0;
@@ -11604,514 +11764,564 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$88  = reads_input_t;
+    \$88  = \$signature__addr ;
     if (issue) begin
-      \$88  = \$28 ;
+      \$88  = sf_t_ahead;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$88  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = first_t;
+    \$89  = sf_t_ahead;
     if (issue) begin
-      \$89  = \$29 ;
+      \$89  = \$27 ;
     end
     if (rst) begin
-      \$89  = 1'h1;
+      \$89  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = last_t;
+    \$90  = reads_input_t;
     if (issue) begin
-      \$90  = \$30 ;
+      \$90  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = t;
+    \$91  = reads_input_t_ahead;
     if (issue) begin
-      \$91  = \$33 [5:0];
+      \$91  = \$28 ;
     end
     if (rst) begin
-      \$91  = 6'h00;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = i__payload;
+    \$92  = first_t;
+    if (issue) begin
+      \$92  = first_t_ahead;
+    end
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = reads_input_t;
+    \$93  = first_t_ahead;
+    if (issue) begin
+      \$93  = \$29 ;
+    end
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = issue;
+    \$94  = last_t;
+    if (issue) begin
+      \$94  = last_t_ahead;
+    end
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = first_t;
+    \$95  = last_t_ahead;
+    if (issue) begin
+      \$95  = \$30 ;
+    end
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = last_t;
+    \$96  = t;
+    if (issue) begin
+      \$96  = \$33 [5:0];
+    end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = nf_t;
+    \$97  = i__payload;
     if (rst) begin
-      \$97  = 3'h0;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = \$34 ;
+    \$98  = reads_input_t;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = t;
+    \$99  = issue;
     if (rst) begin
-      \$99  = 6'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = port__data;
+    \$100  = first_t;
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = x_mid;
+    \$101  = last_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = \$35 ;
+    \$102  = nf_t;
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = rom0_read[7:0];
+    \$103  = \$34 ;
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = \$36 ;
+    \$104  = t;
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = rom0_read[15:8];
+    \$105  = port__data;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = \$37 ;
+    \$106  = x_mid;
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = rom0_read[23:16];
+    \$107  = \$35 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = \$38 ;
+    \$108  = rom0_read[7:0];
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = rom0_read[31:24];
+    \$109  = \$36 ;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = \$39 ;
+    \$110  = rom0_read[15:8];
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = \$40 ;
+    \$111  = \$37 ;
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = \$41 ;
+    \$112  = rom0_read[23:16];
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = \$42 ;
+    \$113  = \$38 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = prod0_0;
+    \$114  = rom0_read[31:24];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = prod1_0;
+    \$115  = \$39 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = prod2_0;
+    \$116  = \$40 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = prod3_0;
+    \$117  = \$41 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$118  = \$42 ;
     if (rst) begin
-      \$118  = 21'h000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$119  = prod0_0;
     if (rst) begin
-      \$119  = 21'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$120  = prod1_0;
     if (rst) begin
-      \$120  = 21'h000000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$121  = prod2_0;
     if (rst) begin
-      \$121  = 21'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = v1;
+    \$122  = prod3_0;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = first1;
+    \$123  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = last1;
+    \$124  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = nf1;
+    \$125  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$125  = 3'h0;
+      \$125  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = v2;
+    \$126  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = first2;
+    \$127  = v1;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = last2;
+    \$128  = first1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = nf2;
+    \$129  = last1;
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = v3;
+    \$130  = nf1;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = first3;
+    \$131  = v2;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = last3;
+    \$132  = first2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = nf3;
+    \$133  = last2;
     if (rst) begin
-      \$133  = 3'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = v4;
+    \$134  = nf2;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = first4;
+    \$135  = v3;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = last4;
+    \$136  = first3;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = nf4;
+    \$137  = last3;
     if (rst) begin
-      \$137  = 3'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = v5;
+    \$138  = nf3;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = first5;
+    \$139  = v4;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = last5;
+    \$140  = first4;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = nf5;
+    \$141  = last4;
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = v6;
+    \$142  = nf4;
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = first6;
+    \$143  = v5;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = last6;
+    \$144  = first5;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = nf6;
+    \$145  = last5;
     if (rst) begin
-      \$145  = 3'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = acc0;
+    \$146  = nf5;
+    if (rst) begin
+      \$146  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$147  = v6;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$148  = first6;
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$149  = last6;
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$150  = nf6;
+    if (rst) begin
+      \$150  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$151  = acc0;
     if (v7) begin
-      \$146  = \$9 [20:0];
+      \$151  = \$9 [20:0];
     end
     if (rst) begin
-      \$146  = 21'h000000;
+      \$151  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = acc1;
+    \$152  = acc1;
     if (v7) begin
-      \$147  = \$12 [20:0];
+      \$152  = \$12 [20:0];
     end
     if (rst) begin
-      \$147  = 21'h000000;
+      \$152  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = acc2;
+    \$153  = acc2;
     if (v7) begin
-      \$148  = \$15 [20:0];
+      \$153  = \$15 [20:0];
     end
     if (rst) begin
-      \$148  = 21'h000000;
+      \$153  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = acc3;
+    \$154  = acc3;
     if (v7) begin
-      \$149  = \$18 [20:0];
+      \$154  = \$18 [20:0];
     end
     if (rst) begin
-      \$149  = 21'h000000;
+      \$154  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = \$46 [3:0];
+    \$155  = \$46 [3:0];
     if (rst) begin
-      \$150  = 4'h0;
+      \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = \$signature__addr$36 ;
+    \$156  = \$signature__addr$36 ;
     if (\$54 ) begin
-      \$151  = \$57 [2:0];
+      \$156  = \$57 [2:0];
     end
     if (rst) begin
-      \$151  = 3'h0;
+      \$156  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = \rport__addr$39 ;
+    \$157  = \rport__addr$39 ;
     if (\$61 ) begin
-      \$152  = \$64 [2:0];
+      \$157  = \$64 [2:0];
     end
     if (rst) begin
-      \$152  = 3'h0;
+      \$157  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = \$78 [3:0];
+    \$158  = \$78 [3:0];
     if (rst) begin
-      \$153  = 4'h0;
+      \$158  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = o__valid;
+    \$159  = o__valid;
     if (\$80 ) begin
-      \$154  = \$83 ;
+      \$159  = \$83 ;
     end
     if (rst) begin
-      \$154  = 1'h0;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = o__payload;
+    \$160  = o__payload;
     if (\$80 ) begin
-      \$155  = \$85 ;
+      \$160  = \$85 ;
     end
     if (rst) begin
-      \$155  = 84'h000000000000000000000;
+      \$160  = 84'h000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -15670,73 +15880,73 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$120 ;
   wire [91:0] \$121 ;
   reg [3:0] \$122 ;
-  reg [2:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
+  reg [3:0] \$123 ;
+  reg [2:0] \$124 ;
+  reg [2:0] \$125 ;
   reg \$126 ;
-  reg [6:0] \$127 ;
-  reg [31:0] \$128 ;
+  reg \$127 ;
+  reg \$128 ;
   reg \$129 ;
   reg [22:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg \$132 ;
-  reg [3:0] \$133 ;
-  reg [31:0] \$134 ;
-  reg [6:0] \$135 ;
-  reg [63:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg [6:0] \$132 ;
+  reg [31:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg [3:0] \$138 ;
+  reg [31:0] \$139 ;
   wire [22:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [6:0] \$141 ;
-  reg [63:0] \$142 ;
+  reg [6:0] \$140 ;
+  reg [63:0] \$141 ;
+  reg [7:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
   reg [7:0] \$145 ;
-  reg [7:0] \$146 ;
-  reg [8:0] \$147 ;
+  reg [6:0] \$146 ;
+  reg [63:0] \$147 ;
   reg [7:0] \$148 ;
-  reg [8:0] \$149 ;
+  reg [7:0] \$149 ;
   wire [23:0] \$15 ;
   reg [7:0] \$150 ;
-  reg [8:0] \$151 ;
-  reg [7:0] \$152 ;
-  reg [8:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [7:0] \$156 ;
-  reg [8:0] \$157 ;
-  reg [7:0] \$158 ;
-  reg [8:0] \$159 ;
+  reg [7:0] \$151 ;
+  reg [8:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [8:0] \$158 ;
+  reg [7:0] \$159 ;
   reg [22:0] \$16 ;
-  reg [7:0] \$160 ;
-  reg [8:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [8:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [8:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [8:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [8:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [22:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [8:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [8:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [8:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [16:0] \$179 ;
+  reg [8:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [7:0] \$179 ;
   wire [23:0] \$18 ;
-  reg [16:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [16:0] \$182 ;
-  reg [16:0] \$183 ;
+  reg [8:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [8:0] \$182 ;
+  reg [7:0] \$183 ;
   reg [16:0] \$184 ;
   reg [16:0] \$185 ;
   reg [16:0] \$186 ;
@@ -15768,48 +15978,53 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$209 ;
   wire \$21 ;
   reg [16:0] \$210 ;
-  reg [22:0] \$211 ;
-  reg [22:0] \$212 ;
-  reg [22:0] \$213 ;
-  reg [22:0] \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg [3:0] \$218 ;
-  reg \$219 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [16:0] \$213 ;
+  reg [16:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [22:0] \$216 ;
+  reg [22:0] \$217 ;
+  reg [22:0] \$218 ;
+  reg [22:0] \$219 ;
   wire \$22 ;
   reg \$220 ;
   reg \$221 ;
-  reg [3:0] \$222 ;
-  reg \$223 ;
+  reg \$222 ;
+  reg [3:0] \$223 ;
   reg \$224 ;
   reg \$225 ;
-  reg [3:0] \$226 ;
-  reg \$227 ;
+  reg \$226 ;
+  reg [3:0] \$227 ;
   reg \$228 ;
   reg \$229 ;
   wire \$23 ;
-  reg [3:0] \$230 ;
-  reg \$231 ;
+  reg \$230 ;
+  reg [3:0] \$231 ;
   reg \$232 ;
   reg \$233 ;
-  reg [3:0] \$234 ;
-  reg \$235 ;
+  reg \$234 ;
+  reg [3:0] \$235 ;
   reg \$236 ;
   reg \$237 ;
-  reg [3:0] \$238 ;
-  reg [22:0] \$239 ;
+  reg \$238 ;
+  reg [3:0] \$239 ;
   wire \$24 ;
-  reg [22:0] \$240 ;
-  reg [22:0] \$241 ;
-  reg [22:0] \$242 ;
+  reg \$240 ;
+  reg \$241 ;
+  reg \$242 ;
   reg [3:0] \$243 ;
-  reg [2:0] \$244 ;
-  reg [2:0] \$245 ;
-  reg [3:0] \$246 ;
-  reg \$247 ;
-  reg [91:0] \$248 ;
+  reg [22:0] \$244 ;
+  reg [22:0] \$245 ;
+  reg [22:0] \$246 ;
+  reg [22:0] \$247 ;
+  reg [3:0] \$248 ;
+  reg [2:0] \$249 ;
   wire \$25 ;
+  reg [2:0] \$250 ;
+  reg [3:0] \$251 ;
+  reg \$252 ;
+  reg [91:0] \$253 ;
   reg [3:0] \$26 ;
   reg [2:0] \$27 ;
   reg \$28 ;
@@ -15915,6 +16130,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -15935,6 +16151,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -15943,6 +16160,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [91:0] o__payload;
   reg [91:0] o__payload = 92'h00000000000000000000000;
   wire [22:0] \o__payload[0] ;
@@ -15958,7 +16176,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [6:0] \port__addr$15  = 7'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$63 ;
+  wire [63:0] \port__data$68 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -16004,6 +16222,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
   wire [6:0] rom0_addr;
@@ -16016,11 +16235,12 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$41  = 3'h0;
   wire [31:0] rport__data;
-  wire [91:0] \rport__data$153 ;
+  wire [91:0] \rport__data$158 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
+  reg [2:0] sf_t_ahead = 3'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
@@ -16134,7 +16354,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$32 )
       queue[\$signature__addr$38 ] <= q_in;
   end
-  assign \rport__data$153  = queue[\rport__addr$41 ];
+  assign \rport__data$158  = queue[\rport__addr$41 ];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h0dd40bf48b81f6e1;
@@ -16406,7 +16626,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$63  = _2_;
+  assign \port__data$68  = _2_;
   assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -16523,261 +16743,271 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$118  = v7 & last7;
   assign \$119  = \$117  | \$118 ;
   assign \$120  = | q_stored;
-  assign \$121  = \$120  ? \rport__data$153  : q_in;
+  assign \$121  = \$120  ? \rport__data$158  : q_in;
   always @(posedge clk)
     nf_t <= \$122 ;
   always @(posedge clk)
-    \$signature__addr  <= \$123 ;
+    nf_t_ahead <= \$123 ;
   always @(posedge clk)
-    reads_input_t <= \$124 ;
+    \$signature__addr  <= \$124 ;
   always @(posedge clk)
-    first_t <= \$125 ;
+    sf_t_ahead <= \$125 ;
   always @(posedge clk)
-    last_t <= \$126 ;
+    reads_input_t <= \$126 ;
   always @(posedge clk)
-    t <= \$127 ;
+    reads_input_t_ahead <= \$127 ;
   always @(posedge clk)
-    x_reg <= \$128 ;
+    first_t <= \$128 ;
   always @(posedge clk)
-    from_input <= \$129 ;
+    first_t_ahead <= \$129 ;
   always @(posedge clk)
-    v1 <= \$130 ;
+    last_t <= \$130 ;
   always @(posedge clk)
-    first1 <= \$131 ;
+    last_t_ahead <= \$131 ;
   always @(posedge clk)
-    last1 <= \$132 ;
+    t <= \$132 ;
   always @(posedge clk)
-    nf1 <= \$133 ;
+    x_reg <= \$133 ;
   always @(posedge clk)
-    x_mid <= \$134 ;
+    from_input <= \$134 ;
   always @(posedge clk)
-    port__addr <= \$135 ;
+    v1 <= \$135 ;
   always @(posedge clk)
-    rom0_read <= \$136 ;
+    first1 <= \$136 ;
   always @(posedge clk)
-    x0_0 <= \$137 ;
+    last1 <= \$137 ;
   always @(posedge clk)
-    x0_1 <= \$138 ;
+    nf1 <= \$138 ;
   always @(posedge clk)
-    x0_2 <= \$139 ;
+    x_mid <= \$139 ;
   always @(posedge clk)
-    x0_3 <= \$140 ;
+    port__addr <= \$140 ;
   always @(posedge clk)
-    \port__addr$15  <= \$141 ;
+    rom0_read <= \$141 ;
   always @(posedge clk)
-    rom1_read <= \$142 ;
+    x0_0 <= \$142 ;
   always @(posedge clk)
-    x1_0 <= \$143 ;
+    x0_1 <= \$143 ;
   always @(posedge clk)
-    x1_1 <= \$144 ;
+    x0_2 <= \$144 ;
   always @(posedge clk)
-    x1_2 <= \$145 ;
+    x0_3 <= \$145 ;
   always @(posedge clk)
-    x1_3 <= \$146 ;
+    \port__addr$15  <= \$146 ;
   always @(posedge clk)
-    xoff0_0 <= \$147 ;
+    rom1_read <= \$147 ;
   always @(posedge clk)
-    w0_0 <= \$148 ;
+    x1_0 <= \$148 ;
   always @(posedge clk)
-    xoff0_1 <= \$149 ;
+    x1_1 <= \$149 ;
   always @(posedge clk)
-    w0_1 <= \$150 ;
+    x1_2 <= \$150 ;
   always @(posedge clk)
-    xoff0_2 <= \$151 ;
+    x1_3 <= \$151 ;
   always @(posedge clk)
-    w0_2 <= \$152 ;
+    xoff0_0 <= \$152 ;
   always @(posedge clk)
-    xoff0_3 <= \$153 ;
+    w0_0 <= \$153 ;
   always @(posedge clk)
-    w0_3 <= \$154 ;
+    xoff0_1 <= \$154 ;
   always @(posedge clk)
-    xoff1_0 <= \$155 ;
+    w0_1 <= \$155 ;
   always @(posedge clk)
-    w1_0 <= \$156 ;
+    xoff0_2 <= \$156 ;
   always @(posedge clk)
-    xoff1_1 <= \$157 ;
+    w0_2 <= \$157 ;
   always @(posedge clk)
-    w1_1 <= \$158 ;
+    xoff0_3 <= \$158 ;
   always @(posedge clk)
-    xoff1_2 <= \$159 ;
+    w0_3 <= \$159 ;
   always @(posedge clk)
-    w1_2 <= \$160 ;
+    xoff1_0 <= \$160 ;
   always @(posedge clk)
-    xoff1_3 <= \$161 ;
+    w1_0 <= \$161 ;
   always @(posedge clk)
-    w1_3 <= \$162 ;
+    xoff1_1 <= \$162 ;
   always @(posedge clk)
-    xoff2_0 <= \$163 ;
+    w1_1 <= \$163 ;
   always @(posedge clk)
-    w2_0 <= \$164 ;
+    xoff1_2 <= \$164 ;
   always @(posedge clk)
-    xoff2_1 <= \$165 ;
+    w1_2 <= \$165 ;
   always @(posedge clk)
-    w2_1 <= \$166 ;
+    xoff1_3 <= \$166 ;
   always @(posedge clk)
-    xoff2_2 <= \$167 ;
+    w1_3 <= \$167 ;
   always @(posedge clk)
-    w2_2 <= \$168 ;
+    xoff2_0 <= \$168 ;
   always @(posedge clk)
-    xoff2_3 <= \$169 ;
+    w2_0 <= \$169 ;
   always @(posedge clk)
-    w2_3 <= \$170 ;
+    xoff2_1 <= \$170 ;
   always @(posedge clk)
-    xoff3_0 <= \$171 ;
+    w2_1 <= \$171 ;
   always @(posedge clk)
-    w3_0 <= \$172 ;
+    xoff2_2 <= \$172 ;
   always @(posedge clk)
-    xoff3_1 <= \$173 ;
+    w2_2 <= \$173 ;
   always @(posedge clk)
-    w3_1 <= \$174 ;
+    xoff2_3 <= \$174 ;
   always @(posedge clk)
-    xoff3_2 <= \$175 ;
+    w2_3 <= \$175 ;
   always @(posedge clk)
-    w3_2 <= \$176 ;
+    xoff3_0 <= \$176 ;
   always @(posedge clk)
-    xoff3_3 <= \$177 ;
+    w3_0 <= \$177 ;
   always @(posedge clk)
-    w3_3 <= \$178 ;
+    xoff3_1 <= \$178 ;
   always @(posedge clk)
-    prod0_0 <= \$179 ;
+    w3_1 <= \$179 ;
   always @(posedge clk)
-    prod0_1 <= \$180 ;
+    xoff3_2 <= \$180 ;
   always @(posedge clk)
-    prod0_2 <= \$181 ;
+    w3_2 <= \$181 ;
   always @(posedge clk)
-    prod0_3 <= \$182 ;
+    xoff3_3 <= \$182 ;
   always @(posedge clk)
-    prod1_0 <= \$183 ;
+    w3_3 <= \$183 ;
   always @(posedge clk)
-    prod1_1 <= \$184 ;
+    prod0_0 <= \$184 ;
   always @(posedge clk)
-    prod1_2 <= \$185 ;
+    prod0_1 <= \$185 ;
   always @(posedge clk)
-    prod1_3 <= \$186 ;
+    prod0_2 <= \$186 ;
   always @(posedge clk)
-    prod2_0 <= \$187 ;
+    prod0_3 <= \$187 ;
   always @(posedge clk)
-    prod2_1 <= \$188 ;
+    prod1_0 <= \$188 ;
   always @(posedge clk)
-    prod2_2 <= \$189 ;
+    prod1_1 <= \$189 ;
   always @(posedge clk)
-    prod2_3 <= \$190 ;
+    prod1_2 <= \$190 ;
   always @(posedge clk)
-    prod3_0 <= \$191 ;
+    prod1_3 <= \$191 ;
   always @(posedge clk)
-    prod3_1 <= \$192 ;
+    prod2_0 <= \$192 ;
   always @(posedge clk)
-    prod3_2 <= \$193 ;
+    prod2_1 <= \$193 ;
   always @(posedge clk)
-    prod3_3 <= \$194 ;
+    prod2_2 <= \$194 ;
   always @(posedge clk)
-    prod0_0_r <= \$195 ;
+    prod2_3 <= \$195 ;
   always @(posedge clk)
-    prod0_1_r <= \$196 ;
+    prod3_0 <= \$196 ;
   always @(posedge clk)
-    prod0_2_r <= \$197 ;
+    prod3_1 <= \$197 ;
   always @(posedge clk)
-    prod0_3_r <= \$198 ;
+    prod3_2 <= \$198 ;
   always @(posedge clk)
-    prod1_0_r <= \$199 ;
+    prod3_3 <= \$199 ;
   always @(posedge clk)
-    prod1_1_r <= \$200 ;
+    prod0_0_r <= \$200 ;
   always @(posedge clk)
-    prod1_2_r <= \$201 ;
+    prod0_1_r <= \$201 ;
   always @(posedge clk)
-    prod1_3_r <= \$202 ;
+    prod0_2_r <= \$202 ;
   always @(posedge clk)
-    prod2_0_r <= \$203 ;
+    prod0_3_r <= \$203 ;
   always @(posedge clk)
-    prod2_1_r <= \$204 ;
+    prod1_0_r <= \$204 ;
   always @(posedge clk)
-    prod2_2_r <= \$205 ;
+    prod1_1_r <= \$205 ;
   always @(posedge clk)
-    prod2_3_r <= \$206 ;
+    prod1_2_r <= \$206 ;
   always @(posedge clk)
-    prod3_0_r <= \$207 ;
+    prod1_3_r <= \$207 ;
   always @(posedge clk)
-    prod3_1_r <= \$208 ;
+    prod2_0_r <= \$208 ;
   always @(posedge clk)
-    prod3_2_r <= \$209 ;
+    prod2_1_r <= \$209 ;
   always @(posedge clk)
-    prod3_3_r <= \$210 ;
+    prod2_2_r <= \$210 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$211 ;
+    prod2_3_r <= \$211 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$212 ;
+    prod3_0_r <= \$212 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$213 ;
+    prod3_1_r <= \$213 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$214 ;
+    prod3_2_r <= \$214 ;
   always @(posedge clk)
-    v2 <= \$215 ;
+    prod3_3_r <= \$215 ;
   always @(posedge clk)
-    first2 <= \$216 ;
+    sum0_s0_0 <= \$216 ;
   always @(posedge clk)
-    last2 <= \$217 ;
+    sum1_s0_0 <= \$217 ;
   always @(posedge clk)
-    nf2 <= \$218 ;
+    sum2_s0_0 <= \$218 ;
   always @(posedge clk)
-    v3 <= \$219 ;
+    sum3_s0_0 <= \$219 ;
   always @(posedge clk)
-    first3 <= \$220 ;
+    v2 <= \$220 ;
   always @(posedge clk)
-    last3 <= \$221 ;
+    first2 <= \$221 ;
   always @(posedge clk)
-    nf3 <= \$222 ;
+    last2 <= \$222 ;
   always @(posedge clk)
-    v4 <= \$223 ;
+    nf2 <= \$223 ;
   always @(posedge clk)
-    first4 <= \$224 ;
+    v3 <= \$224 ;
   always @(posedge clk)
-    last4 <= \$225 ;
+    first3 <= \$225 ;
   always @(posedge clk)
-    nf4 <= \$226 ;
+    last3 <= \$226 ;
   always @(posedge clk)
-    v5 <= \$227 ;
+    nf3 <= \$227 ;
   always @(posedge clk)
-    first5 <= \$228 ;
+    v4 <= \$228 ;
   always @(posedge clk)
-    last5 <= \$229 ;
+    first4 <= \$229 ;
   always @(posedge clk)
-    nf5 <= \$230 ;
+    last4 <= \$230 ;
   always @(posedge clk)
-    v6 <= \$231 ;
+    nf4 <= \$231 ;
   always @(posedge clk)
-    first6 <= \$232 ;
+    v5 <= \$232 ;
   always @(posedge clk)
-    last6 <= \$233 ;
+    first5 <= \$233 ;
   always @(posedge clk)
-    nf6 <= \$234 ;
+    last5 <= \$234 ;
   always @(posedge clk)
-    v7 <= \$235 ;
+    nf5 <= \$235 ;
   always @(posedge clk)
-    first7 <= \$236 ;
+    v6 <= \$236 ;
   always @(posedge clk)
-    last7 <= \$237 ;
+    first6 <= \$237 ;
   always @(posedge clk)
-    nf7 <= \$238 ;
+    last6 <= \$238 ;
   always @(posedge clk)
-    acc0 <= \$239 ;
+    nf6 <= \$239 ;
   always @(posedge clk)
-    acc1 <= \$240 ;
+    v7 <= \$240 ;
   always @(posedge clk)
-    acc2 <= \$241 ;
+    first7 <= \$241 ;
   always @(posedge clk)
-    acc3 <= \$242 ;
+    last7 <= \$242 ;
   always @(posedge clk)
-    q_owed <= \$243 ;
+    nf7 <= \$243 ;
   always @(posedge clk)
-    \$signature__addr$38  <= \$244 ;
+    acc0 <= \$244 ;
   always @(posedge clk)
-    \rport__addr$41  <= \$245 ;
+    acc1 <= \$245 ;
   always @(posedge clk)
-    q_stored <= \$246 ;
+    acc2 <= \$246 ;
   always @(posedge clk)
-    o__valid <= \$247 ;
+    acc3 <= \$247 ;
   always @(posedge clk)
-    o__payload <= \$248 ;
+    q_owed <= \$248 ;
+  always @(posedge clk)
+    \$signature__addr$38  <= \$249 ;
+  always @(posedge clk)
+    \rport__addr$41  <= \$250 ;
+  always @(posedge clk)
+    q_stored <= \$251 ;
+  always @(posedge clk)
+    o__valid <= \$252 ;
+  always @(posedge clk)
+    o__payload <= \$253 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
@@ -16947,247 +17177,247 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h05:
           \$26  = 4'h0;
       7'h06:
+          \$26  = 4'h1;
+      7'h07:
+          \$26  = 4'h1;
+      7'h08:
+          \$26  = 4'h1;
+      7'h09:
+          \$26  = 4'h1;
+      7'h0a:
+          \$26  = 4'h1;
+      7'h0b:
+          \$26  = 4'h1;
+      7'h0c:
+          \$26  = 4'h1;
+      7'h0d:
+          \$26  = 4'h1;
+      7'h0e:
+          \$26  = 4'h2;
+      7'h0f:
+          \$26  = 4'h2;
+      7'h10:
+          \$26  = 4'h2;
+      7'h11:
+          \$26  = 4'h2;
+      7'h12:
+          \$26  = 4'h2;
+      7'h13:
+          \$26  = 4'h2;
+      7'h14:
+          \$26  = 4'h2;
+      7'h15:
+          \$26  = 4'h2;
+      7'h16:
+          \$26  = 4'h3;
+      7'h17:
+          \$26  = 4'h3;
+      7'h18:
+          \$26  = 4'h3;
+      7'h19:
+          \$26  = 4'h3;
+      7'h1a:
+          \$26  = 4'h3;
+      7'h1b:
+          \$26  = 4'h3;
+      7'h1c:
+          \$26  = 4'h3;
+      7'h1d:
+          \$26  = 4'h3;
+      7'h1e:
+          \$26  = 4'h4;
+      7'h1f:
+          \$26  = 4'h4;
+      7'h20:
+          \$26  = 4'h4;
+      7'h21:
+          \$26  = 4'h4;
+      7'h22:
+          \$26  = 4'h4;
+      7'h23:
+          \$26  = 4'h4;
+      7'h24:
+          \$26  = 4'h4;
+      7'h25:
+          \$26  = 4'h4;
+      7'h26:
+          \$26  = 4'h5;
+      7'h27:
+          \$26  = 4'h5;
+      7'h28:
+          \$26  = 4'h5;
+      7'h29:
+          \$26  = 4'h5;
+      7'h2a:
+          \$26  = 4'h5;
+      7'h2b:
+          \$26  = 4'h5;
+      7'h2c:
+          \$26  = 4'h5;
+      7'h2d:
+          \$26  = 4'h5;
+      7'h2e:
+          \$26  = 4'h6;
+      7'h2f:
+          \$26  = 4'h6;
+      7'h30:
+          \$26  = 4'h6;
+      7'h31:
+          \$26  = 4'h6;
+      7'h32:
+          \$26  = 4'h6;
+      7'h33:
+          \$26  = 4'h6;
+      7'h34:
+          \$26  = 4'h6;
+      7'h35:
+          \$26  = 4'h6;
+      7'h36:
+          \$26  = 4'h7;
+      7'h37:
+          \$26  = 4'h7;
+      7'h38:
+          \$26  = 4'h7;
+      7'h39:
+          \$26  = 4'h7;
+      7'h3a:
+          \$26  = 4'h7;
+      7'h3b:
+          \$26  = 4'h7;
+      7'h3c:
+          \$26  = 4'h7;
+      7'h3d:
+          \$26  = 4'h7;
+      7'h3e:
+          \$26  = 4'h8;
+      7'h3f:
+          \$26  = 4'h8;
+      7'h40:
+          \$26  = 4'h8;
+      7'h41:
+          \$26  = 4'h8;
+      7'h42:
+          \$26  = 4'h8;
+      7'h43:
+          \$26  = 4'h8;
+      7'h44:
+          \$26  = 4'h8;
+      7'h45:
+          \$26  = 4'h8;
+      7'h46:
+          \$26  = 4'h9;
+      7'h47:
+          \$26  = 4'h9;
+      7'h48:
+          \$26  = 4'h9;
+      7'h49:
+          \$26  = 4'h9;
+      7'h4a:
+          \$26  = 4'h9;
+      7'h4b:
+          \$26  = 4'h9;
+      7'h4c:
+          \$26  = 4'h9;
+      7'h4d:
+          \$26  = 4'h9;
+      7'h4e:
+          \$26  = 4'ha;
+      7'h4f:
+          \$26  = 4'ha;
+      7'h50:
+          \$26  = 4'ha;
+      7'h51:
+          \$26  = 4'ha;
+      7'h52:
+          \$26  = 4'ha;
+      7'h53:
+          \$26  = 4'ha;
+      7'h54:
+          \$26  = 4'ha;
+      7'h55:
+          \$26  = 4'ha;
+      7'h56:
+          \$26  = 4'hb;
+      7'h57:
+          \$26  = 4'hb;
+      7'h58:
+          \$26  = 4'hb;
+      7'h59:
+          \$26  = 4'hb;
+      7'h5a:
+          \$26  = 4'hb;
+      7'h5b:
+          \$26  = 4'hb;
+      7'h5c:
+          \$26  = 4'hb;
+      7'h5d:
+          \$26  = 4'hb;
+      7'h5e:
+          \$26  = 4'hc;
+      7'h5f:
+          \$26  = 4'hc;
+      7'h60:
+          \$26  = 4'hc;
+      7'h61:
+          \$26  = 4'hc;
+      7'h62:
+          \$26  = 4'hc;
+      7'h63:
+          \$26  = 4'hc;
+      7'h64:
+          \$26  = 4'hc;
+      7'h65:
+          \$26  = 4'hc;
+      7'h66:
+          \$26  = 4'hd;
+      7'h67:
+          \$26  = 4'hd;
+      7'h68:
+          \$26  = 4'hd;
+      7'h69:
+          \$26  = 4'hd;
+      7'h6a:
+          \$26  = 4'hd;
+      7'h6b:
+          \$26  = 4'hd;
+      7'h6c:
+          \$26  = 4'hd;
+      7'h6d:
+          \$26  = 4'hd;
+      7'h6e:
+          \$26  = 4'he;
+      7'h6f:
+          \$26  = 4'he;
+      7'h70:
+          \$26  = 4'he;
+      7'h71:
+          \$26  = 4'he;
+      7'h72:
+          \$26  = 4'he;
+      7'h73:
+          \$26  = 4'he;
+      7'h74:
+          \$26  = 4'he;
+      7'h75:
+          \$26  = 4'he;
+      7'h76:
+          \$26  = 4'hf;
+      7'h77:
+          \$26  = 4'hf;
+      7'h78:
+          \$26  = 4'hf;
+      7'h79:
+          \$26  = 4'hf;
+      7'h7a:
+          \$26  = 4'hf;
+      7'h7b:
+          \$26  = 4'hf;
+      7'h7c:
+          \$26  = 4'hf;
+      7'h7d:
+          \$26  = 4'hf;
+      7'h7e:
           \$26  = 4'h0;
-      7'h07:
-          \$26  = 4'h1;
-      7'h08:
-          \$26  = 4'h1;
-      7'h09:
-          \$26  = 4'h1;
-      7'h0a:
-          \$26  = 4'h1;
-      7'h0b:
-          \$26  = 4'h1;
-      7'h0c:
-          \$26  = 4'h1;
-      7'h0d:
-          \$26  = 4'h1;
-      7'h0e:
-          \$26  = 4'h1;
-      7'h0f:
-          \$26  = 4'h2;
-      7'h10:
-          \$26  = 4'h2;
-      7'h11:
-          \$26  = 4'h2;
-      7'h12:
-          \$26  = 4'h2;
-      7'h13:
-          \$26  = 4'h2;
-      7'h14:
-          \$26  = 4'h2;
-      7'h15:
-          \$26  = 4'h2;
-      7'h16:
-          \$26  = 4'h2;
-      7'h17:
-          \$26  = 4'h3;
-      7'h18:
-          \$26  = 4'h3;
-      7'h19:
-          \$26  = 4'h3;
-      7'h1a:
-          \$26  = 4'h3;
-      7'h1b:
-          \$26  = 4'h3;
-      7'h1c:
-          \$26  = 4'h3;
-      7'h1d:
-          \$26  = 4'h3;
-      7'h1e:
-          \$26  = 4'h3;
-      7'h1f:
-          \$26  = 4'h4;
-      7'h20:
-          \$26  = 4'h4;
-      7'h21:
-          \$26  = 4'h4;
-      7'h22:
-          \$26  = 4'h4;
-      7'h23:
-          \$26  = 4'h4;
-      7'h24:
-          \$26  = 4'h4;
-      7'h25:
-          \$26  = 4'h4;
-      7'h26:
-          \$26  = 4'h4;
-      7'h27:
-          \$26  = 4'h5;
-      7'h28:
-          \$26  = 4'h5;
-      7'h29:
-          \$26  = 4'h5;
-      7'h2a:
-          \$26  = 4'h5;
-      7'h2b:
-          \$26  = 4'h5;
-      7'h2c:
-          \$26  = 4'h5;
-      7'h2d:
-          \$26  = 4'h5;
-      7'h2e:
-          \$26  = 4'h5;
-      7'h2f:
-          \$26  = 4'h6;
-      7'h30:
-          \$26  = 4'h6;
-      7'h31:
-          \$26  = 4'h6;
-      7'h32:
-          \$26  = 4'h6;
-      7'h33:
-          \$26  = 4'h6;
-      7'h34:
-          \$26  = 4'h6;
-      7'h35:
-          \$26  = 4'h6;
-      7'h36:
-          \$26  = 4'h6;
-      7'h37:
-          \$26  = 4'h7;
-      7'h38:
-          \$26  = 4'h7;
-      7'h39:
-          \$26  = 4'h7;
-      7'h3a:
-          \$26  = 4'h7;
-      7'h3b:
-          \$26  = 4'h7;
-      7'h3c:
-          \$26  = 4'h7;
-      7'h3d:
-          \$26  = 4'h7;
-      7'h3e:
-          \$26  = 4'h7;
-      7'h3f:
-          \$26  = 4'h8;
-      7'h40:
-          \$26  = 4'h8;
-      7'h41:
-          \$26  = 4'h8;
-      7'h42:
-          \$26  = 4'h8;
-      7'h43:
-          \$26  = 4'h8;
-      7'h44:
-          \$26  = 4'h8;
-      7'h45:
-          \$26  = 4'h8;
-      7'h46:
-          \$26  = 4'h8;
-      7'h47:
-          \$26  = 4'h9;
-      7'h48:
-          \$26  = 4'h9;
-      7'h49:
-          \$26  = 4'h9;
-      7'h4a:
-          \$26  = 4'h9;
-      7'h4b:
-          \$26  = 4'h9;
-      7'h4c:
-          \$26  = 4'h9;
-      7'h4d:
-          \$26  = 4'h9;
-      7'h4e:
-          \$26  = 4'h9;
-      7'h4f:
-          \$26  = 4'ha;
-      7'h50:
-          \$26  = 4'ha;
-      7'h51:
-          \$26  = 4'ha;
-      7'h52:
-          \$26  = 4'ha;
-      7'h53:
-          \$26  = 4'ha;
-      7'h54:
-          \$26  = 4'ha;
-      7'h55:
-          \$26  = 4'ha;
-      7'h56:
-          \$26  = 4'ha;
-      7'h57:
-          \$26  = 4'hb;
-      7'h58:
-          \$26  = 4'hb;
-      7'h59:
-          \$26  = 4'hb;
-      7'h5a:
-          \$26  = 4'hb;
-      7'h5b:
-          \$26  = 4'hb;
-      7'h5c:
-          \$26  = 4'hb;
-      7'h5d:
-          \$26  = 4'hb;
-      7'h5e:
-          \$26  = 4'hb;
-      7'h5f:
-          \$26  = 4'hc;
-      7'h60:
-          \$26  = 4'hc;
-      7'h61:
-          \$26  = 4'hc;
-      7'h62:
-          \$26  = 4'hc;
-      7'h63:
-          \$26  = 4'hc;
-      7'h64:
-          \$26  = 4'hc;
-      7'h65:
-          \$26  = 4'hc;
-      7'h66:
-          \$26  = 4'hc;
-      7'h67:
-          \$26  = 4'hd;
-      7'h68:
-          \$26  = 4'hd;
-      7'h69:
-          \$26  = 4'hd;
-      7'h6a:
-          \$26  = 4'hd;
-      7'h6b:
-          \$26  = 4'hd;
-      7'h6c:
-          \$26  = 4'hd;
-      7'h6d:
-          \$26  = 4'hd;
-      7'h6e:
-          \$26  = 4'hd;
-      7'h6f:
-          \$26  = 4'he;
-      7'h70:
-          \$26  = 4'he;
-      7'h71:
-          \$26  = 4'he;
-      7'h72:
-          \$26  = 4'he;
-      7'h73:
-          \$26  = 4'he;
-      7'h74:
-          \$26  = 4'he;
-      7'h75:
-          \$26  = 4'he;
-      7'h76:
-          \$26  = 4'he;
-      7'h77:
-          \$26  = 4'hf;
-      7'h78:
-          \$26  = 4'hf;
-      7'h79:
-          \$26  = 4'hf;
-      7'h7a:
-          \$26  = 4'hf;
-      7'h7b:
-          \$26  = 4'hf;
-      7'h7c:
-          \$26  = 4'hf;
-      7'h7d:
-          \$26  = 4'hf;
-      7'h7e:
-          \$26  = 4'hf;
       7'h7f:
           \$26  = 4'h0;
     endcase
@@ -17197,261 +17427,261 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h01:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h02:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h03:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h04:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h05:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h06:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h07:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h08:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h09:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h0a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h0b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h0c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h0d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h0e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h0f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h10:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h11:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h12:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h13:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h14:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h15:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h16:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h17:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h18:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h19:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h1a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h1b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h1c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h1d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h1e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h1f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h20:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h21:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h22:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h23:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h24:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h25:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h26:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h27:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h28:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h29:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h2a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h2b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h2c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h2d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h2e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h2f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h30:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h31:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h32:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h33:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h34:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h35:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h36:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h37:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h38:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h39:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h3a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h3b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h3c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h3d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h3e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h3f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h40:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h41:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h42:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h43:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h44:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h45:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h46:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h47:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h48:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h49:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h4a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h4b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h4c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h4d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h4e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h4f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h50:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h51:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h52:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h53:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h54:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h55:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h56:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h57:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h58:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h59:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h5a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h5b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h5c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h5d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h5e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h5f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h60:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h61:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h62:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h63:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h64:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h65:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h66:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h67:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h68:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h69:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h6a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h6b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h6c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h6d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h6e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h6f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       7'h70:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       7'h71:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       7'h72:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       7'h73:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       7'h74:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       7'h75:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       7'h76:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       7'h77:
-          \$27  = 3'h0;
-      7'h78:
           \$27  = 3'h1;
-      7'h79:
+      7'h78:
           \$27  = 3'h2;
-      7'h7a:
+      7'h79:
           \$27  = 3'h3;
-      7'h7b:
+      7'h7a:
           \$27  = 3'h4;
-      7'h7c:
+      7'h7b:
           \$27  = 3'h5;
-      7'h7d:
+      7'h7c:
           \$27  = 3'h6;
-      7'h7e:
+      7'h7d:
           \$27  = 3'h7;
-      7'h7f:
+      7'h7e:
           \$27  = 3'h0;
+      7'h7f:
+          \$27  = 3'h1;
     endcase
   end
   always @* begin
@@ -17471,7 +17701,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h05:
           \$28  = 1'h1;
       7'h06:
-          \$28  = 1'h1;
+          \$28  = 1'h0;
       7'h07:
           \$28  = 1'h0;
       7'h08:
@@ -17711,7 +17941,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h7d:
           \$28  = 1'h0;
       7'h7e:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       7'h7f:
           \$28  = 1'h1;
     endcase
@@ -17733,9 +17963,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h05:
           \$29  = 1'h0;
       7'h06:
-          \$29  = 1'h0;
-      7'h07:
           \$29  = 1'h1;
+      7'h07:
+          \$29  = 1'h0;
       7'h08:
           \$29  = 1'h0;
       7'h09:
@@ -17749,9 +17979,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h0d:
           \$29  = 1'h0;
       7'h0e:
-          \$29  = 1'h0;
-      7'h0f:
           \$29  = 1'h1;
+      7'h0f:
+          \$29  = 1'h0;
       7'h10:
           \$29  = 1'h0;
       7'h11:
@@ -17765,9 +17995,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h15:
           \$29  = 1'h0;
       7'h16:
-          \$29  = 1'h0;
-      7'h17:
           \$29  = 1'h1;
+      7'h17:
+          \$29  = 1'h0;
       7'h18:
           \$29  = 1'h0;
       7'h19:
@@ -17781,9 +18011,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h1d:
           \$29  = 1'h0;
       7'h1e:
-          \$29  = 1'h0;
-      7'h1f:
           \$29  = 1'h1;
+      7'h1f:
+          \$29  = 1'h0;
       7'h20:
           \$29  = 1'h0;
       7'h21:
@@ -17797,9 +18027,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h25:
           \$29  = 1'h0;
       7'h26:
-          \$29  = 1'h0;
-      7'h27:
           \$29  = 1'h1;
+      7'h27:
+          \$29  = 1'h0;
       7'h28:
           \$29  = 1'h0;
       7'h29:
@@ -17813,9 +18043,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h2d:
           \$29  = 1'h0;
       7'h2e:
-          \$29  = 1'h0;
-      7'h2f:
           \$29  = 1'h1;
+      7'h2f:
+          \$29  = 1'h0;
       7'h30:
           \$29  = 1'h0;
       7'h31:
@@ -17829,9 +18059,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h35:
           \$29  = 1'h0;
       7'h36:
-          \$29  = 1'h0;
-      7'h37:
           \$29  = 1'h1;
+      7'h37:
+          \$29  = 1'h0;
       7'h38:
           \$29  = 1'h0;
       7'h39:
@@ -17845,9 +18075,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h3d:
           \$29  = 1'h0;
       7'h3e:
-          \$29  = 1'h0;
-      7'h3f:
           \$29  = 1'h1;
+      7'h3f:
+          \$29  = 1'h0;
       7'h40:
           \$29  = 1'h0;
       7'h41:
@@ -17861,9 +18091,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h45:
           \$29  = 1'h0;
       7'h46:
-          \$29  = 1'h0;
-      7'h47:
           \$29  = 1'h1;
+      7'h47:
+          \$29  = 1'h0;
       7'h48:
           \$29  = 1'h0;
       7'h49:
@@ -17877,9 +18107,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h4d:
           \$29  = 1'h0;
       7'h4e:
-          \$29  = 1'h0;
-      7'h4f:
           \$29  = 1'h1;
+      7'h4f:
+          \$29  = 1'h0;
       7'h50:
           \$29  = 1'h0;
       7'h51:
@@ -17893,9 +18123,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h55:
           \$29  = 1'h0;
       7'h56:
-          \$29  = 1'h0;
-      7'h57:
           \$29  = 1'h1;
+      7'h57:
+          \$29  = 1'h0;
       7'h58:
           \$29  = 1'h0;
       7'h59:
@@ -17909,9 +18139,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h5d:
           \$29  = 1'h0;
       7'h5e:
-          \$29  = 1'h0;
-      7'h5f:
           \$29  = 1'h1;
+      7'h5f:
+          \$29  = 1'h0;
       7'h60:
           \$29  = 1'h0;
       7'h61:
@@ -17925,9 +18155,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h65:
           \$29  = 1'h0;
       7'h66:
-          \$29  = 1'h0;
-      7'h67:
           \$29  = 1'h1;
+      7'h67:
+          \$29  = 1'h0;
       7'h68:
           \$29  = 1'h0;
       7'h69:
@@ -17941,9 +18171,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h6d:
           \$29  = 1'h0;
       7'h6e:
-          \$29  = 1'h0;
-      7'h6f:
           \$29  = 1'h1;
+      7'h6f:
+          \$29  = 1'h0;
       7'h70:
           \$29  = 1'h0;
       7'h71:
@@ -17957,9 +18187,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h75:
           \$29  = 1'h0;
       7'h76:
-          \$29  = 1'h0;
-      7'h77:
           \$29  = 1'h1;
+      7'h77:
+          \$29  = 1'h0;
       7'h78:
           \$29  = 1'h0;
       7'h79:
@@ -17973,9 +18203,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h7d:
           \$29  = 1'h0;
       7'h7e:
-          \$29  = 1'h0;
-      7'h7f:
           \$29  = 1'h1;
+      7'h7f:
+          \$29  = 1'h0;
     endcase
   end
   always @* begin
@@ -17993,9 +18223,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h04:
           \$30  = 1'h0;
       7'h05:
-          \$30  = 1'h0;
-      7'h06:
           \$30  = 1'h1;
+      7'h06:
+          \$30  = 1'h0;
       7'h07:
           \$30  = 1'h0;
       7'h08:
@@ -18009,9 +18239,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h0c:
           \$30  = 1'h0;
       7'h0d:
-          \$30  = 1'h0;
-      7'h0e:
           \$30  = 1'h1;
+      7'h0e:
+          \$30  = 1'h0;
       7'h0f:
           \$30  = 1'h0;
       7'h10:
@@ -18025,9 +18255,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h14:
           \$30  = 1'h0;
       7'h15:
-          \$30  = 1'h0;
-      7'h16:
           \$30  = 1'h1;
+      7'h16:
+          \$30  = 1'h0;
       7'h17:
           \$30  = 1'h0;
       7'h18:
@@ -18041,9 +18271,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h1c:
           \$30  = 1'h0;
       7'h1d:
-          \$30  = 1'h0;
-      7'h1e:
           \$30  = 1'h1;
+      7'h1e:
+          \$30  = 1'h0;
       7'h1f:
           \$30  = 1'h0;
       7'h20:
@@ -18057,9 +18287,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h24:
           \$30  = 1'h0;
       7'h25:
-          \$30  = 1'h0;
-      7'h26:
           \$30  = 1'h1;
+      7'h26:
+          \$30  = 1'h0;
       7'h27:
           \$30  = 1'h0;
       7'h28:
@@ -18073,9 +18303,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h2c:
           \$30  = 1'h0;
       7'h2d:
-          \$30  = 1'h0;
-      7'h2e:
           \$30  = 1'h1;
+      7'h2e:
+          \$30  = 1'h0;
       7'h2f:
           \$30  = 1'h0;
       7'h30:
@@ -18089,9 +18319,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h34:
           \$30  = 1'h0;
       7'h35:
-          \$30  = 1'h0;
-      7'h36:
           \$30  = 1'h1;
+      7'h36:
+          \$30  = 1'h0;
       7'h37:
           \$30  = 1'h0;
       7'h38:
@@ -18105,9 +18335,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h3c:
           \$30  = 1'h0;
       7'h3d:
-          \$30  = 1'h0;
-      7'h3e:
           \$30  = 1'h1;
+      7'h3e:
+          \$30  = 1'h0;
       7'h3f:
           \$30  = 1'h0;
       7'h40:
@@ -18121,9 +18351,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h44:
           \$30  = 1'h0;
       7'h45:
-          \$30  = 1'h0;
-      7'h46:
           \$30  = 1'h1;
+      7'h46:
+          \$30  = 1'h0;
       7'h47:
           \$30  = 1'h0;
       7'h48:
@@ -18137,9 +18367,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h4c:
           \$30  = 1'h0;
       7'h4d:
-          \$30  = 1'h0;
-      7'h4e:
           \$30  = 1'h1;
+      7'h4e:
+          \$30  = 1'h0;
       7'h4f:
           \$30  = 1'h0;
       7'h50:
@@ -18153,9 +18383,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h54:
           \$30  = 1'h0;
       7'h55:
-          \$30  = 1'h0;
-      7'h56:
           \$30  = 1'h1;
+      7'h56:
+          \$30  = 1'h0;
       7'h57:
           \$30  = 1'h0;
       7'h58:
@@ -18169,9 +18399,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h5c:
           \$30  = 1'h0;
       7'h5d:
-          \$30  = 1'h0;
-      7'h5e:
           \$30  = 1'h1;
+      7'h5e:
+          \$30  = 1'h0;
       7'h5f:
           \$30  = 1'h0;
       7'h60:
@@ -18185,9 +18415,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h64:
           \$30  = 1'h0;
       7'h65:
-          \$30  = 1'h0;
-      7'h66:
           \$30  = 1'h1;
+      7'h66:
+          \$30  = 1'h0;
       7'h67:
           \$30  = 1'h0;
       7'h68:
@@ -18201,9 +18431,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h6c:
           \$30  = 1'h0;
       7'h6d:
-          \$30  = 1'h0;
-      7'h6e:
           \$30  = 1'h1;
+      7'h6e:
+          \$30  = 1'h0;
       7'h6f:
           \$30  = 1'h0;
       7'h70:
@@ -18217,9 +18447,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h74:
           \$30  = 1'h0;
       7'h75:
-          \$30  = 1'h0;
-      7'h76:
           \$30  = 1'h1;
+      7'h76:
+          \$30  = 1'h0;
       7'h77:
           \$30  = 1'h0;
       7'h78:
@@ -18233,9 +18463,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h7c:
           \$30  = 1'h0;
       7'h7d:
-          \$30  = 1'h0;
-      7'h7e:
           \$30  = 1'h1;
+      7'h7e:
+          \$30  = 1'h0;
       7'h7f:
           \$30  = 1'h0;
     endcase
@@ -18244,7 +18474,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$122  = nf_t;
     if (issue) begin
-      \$122  = \$26 ;
+      \$122  = nf_t_ahead;
     end
     if (rst) begin
       \$122  = 4'h0;
@@ -18252,923 +18482,973 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$123  = \$signature__addr ;
+    \$123  = nf_t_ahead;
     if (issue) begin
-      \$123  = \$27 ;
+      \$123  = \$26 ;
     end
     if (rst) begin
-      \$123  = 3'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$124  = reads_input_t;
+    \$124  = \$signature__addr ;
     if (issue) begin
-      \$124  = \$28 ;
+      \$124  = sf_t_ahead;
     end
     if (rst) begin
-      \$124  = 1'h1;
+      \$124  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$125  = first_t;
+    \$125  = sf_t_ahead;
     if (issue) begin
-      \$125  = \$29 ;
+      \$125  = \$27 ;
     end
     if (rst) begin
-      \$125  = 1'h1;
+      \$125  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$126  = last_t;
+    \$126  = reads_input_t;
     if (issue) begin
-      \$126  = \$30 ;
+      \$126  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$127  = t;
+    \$127  = reads_input_t_ahead;
     if (issue) begin
-      \$127  = \$33 [6:0];
+      \$127  = \$28 ;
     end
     if (rst) begin
-      \$127  = 7'h00;
+      \$127  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$128  = i__payload;
+    \$128  = first_t;
+    if (issue) begin
+      \$128  = first_t_ahead;
+    end
     if (rst) begin
-      \$128  = 32'd0;
+      \$128  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$129  = reads_input_t;
+    \$129  = first_t_ahead;
+    if (issue) begin
+      \$129  = \$29 ;
+    end
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$130  = issue;
+    \$130  = last_t;
+    if (issue) begin
+      \$130  = last_t_ahead;
+    end
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$131  = first_t;
+    \$131  = last_t_ahead;
+    if (issue) begin
+      \$131  = \$30 ;
+    end
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$132  = last_t;
+    \$132  = t;
+    if (issue) begin
+      \$132  = \$33 [6:0];
+    end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$133  = nf_t;
+    \$133  = i__payload;
     if (rst) begin
-      \$133  = 4'h0;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$134  = \$34 ;
+    \$134  = reads_input_t;
     if (rst) begin
-      \$134  = 32'd0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$135  = t;
+    \$135  = issue;
     if (rst) begin
-      \$135  = 7'h00;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$136  = port__data;
+    \$136  = first_t;
     if (rst) begin
-      \$136  = 64'h0000000000000000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$137  = x_mid[7:0];
+    \$137  = last_t;
     if (rst) begin
-      \$137  = 8'h00;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$138  = x_mid[15:8];
+    \$138  = nf_t;
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$139  = x_mid[23:16];
+    \$139  = \$34 ;
     if (rst) begin
-      \$139  = 8'h00;
+      \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$140  = x_mid[31:24];
+    \$140  = t;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$141  = t;
+    \$141  = port__data;
     if (rst) begin
-      \$141  = 7'h00;
+      \$141  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$142  = \port__data$63 ;
+    \$142  = x_mid[7:0];
     if (rst) begin
-      \$142  = 64'h0000000000000000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$143  = x_mid[7:0];
+    \$143  = x_mid[15:8];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$144  = x_mid[15:8];
+    \$144  = x_mid[23:16];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$145  = x_mid[23:16];
+    \$145  = x_mid[31:24];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$146  = x_mid[31:24];
+    \$146  = t;
     if (rst) begin
-      \$146  = 8'h00;
+      \$146  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$147  = \$35 ;
+    \$147  = \port__data$68 ;
     if (rst) begin
-      \$147  = 9'h000;
+      \$147  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$148  = rom0_read[7:0];
+    \$148  = x_mid[7:0];
     if (rst) begin
       \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$149  = \$36 ;
+    \$149  = x_mid[15:8];
     if (rst) begin
-      \$149  = 9'h000;
+      \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$150  = rom0_read[15:8];
+    \$150  = x_mid[23:16];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$151  = \$37 ;
+    \$151  = x_mid[31:24];
     if (rst) begin
-      \$151  = 9'h000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$152  = rom0_read[23:16];
+    \$152  = \$35 ;
     if (rst) begin
-      \$152  = 8'h00;
+      \$152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$153  = \$38 ;
+    \$153  = rom0_read[7:0];
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$154  = rom0_read[31:24];
+    \$154  = \$36 ;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$155  = \$39 ;
+    \$155  = rom0_read[15:8];
     if (rst) begin
-      \$155  = 9'h000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$156  = rom0_read[39:32];
+    \$156  = \$37 ;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$157  = \$40 ;
+    \$157  = rom0_read[23:16];
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$158  = rom0_read[47:40];
+    \$158  = \$38 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$159  = \$41 ;
+    \$159  = rom0_read[31:24];
     if (rst) begin
-      \$159  = 9'h000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$160  = rom0_read[55:48];
+    \$160  = \$39 ;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$161  = \$42 ;
+    \$161  = rom0_read[39:32];
     if (rst) begin
-      \$161  = 9'h000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$162  = rom0_read[63:56];
+    \$162  = \$40 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$163  = \$43 ;
+    \$163  = rom0_read[47:40];
     if (rst) begin
-      \$163  = 9'h000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$164  = rom1_read[7:0];
+    \$164  = \$41 ;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$165  = \$44 ;
+    \$165  = rom0_read[55:48];
     if (rst) begin
-      \$165  = 9'h000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$166  = rom1_read[15:8];
+    \$166  = \$42 ;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$167  = \$45 ;
+    \$167  = rom0_read[63:56];
     if (rst) begin
-      \$167  = 9'h000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$168  = rom1_read[23:16];
+    \$168  = \$43 ;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$169  = \$46 ;
+    \$169  = rom1_read[7:0];
     if (rst) begin
-      \$169  = 9'h000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$170  = rom1_read[31:24];
+    \$170  = \$44 ;
     if (rst) begin
-      \$170  = 8'h00;
+      \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$171  = \$47 ;
+    \$171  = rom1_read[15:8];
     if (rst) begin
-      \$171  = 9'h000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$172  = rom1_read[39:32];
+    \$172  = \$45 ;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$173  = \$48 ;
+    \$173  = rom1_read[23:16];
     if (rst) begin
-      \$173  = 9'h000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$174  = rom1_read[47:40];
+    \$174  = \$46 ;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$175  = \$49 ;
+    \$175  = rom1_read[31:24];
     if (rst) begin
-      \$175  = 9'h000;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$176  = rom1_read[55:48];
+    \$176  = \$47 ;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$177  = \$50 ;
+    \$177  = rom1_read[39:32];
     if (rst) begin
-      \$177  = 9'h000;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$178  = rom1_read[63:56];
+    \$178  = \$48 ;
     if (rst) begin
-      \$178  = 8'h00;
+      \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = \$51 ;
+    \$179  = rom1_read[47:40];
     if (rst) begin
-      \$179  = 17'h00000;
+      \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = \$52 ;
+    \$180  = \$49 ;
     if (rst) begin
-      \$180  = 17'h00000;
+      \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = \$53 ;
+    \$181  = rom1_read[55:48];
     if (rst) begin
-      \$181  = 17'h00000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = \$54 ;
+    \$182  = \$50 ;
     if (rst) begin
-      \$182  = 17'h00000;
+      \$182  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = \$55 ;
+    \$183  = rom1_read[63:56];
     if (rst) begin
-      \$183  = 17'h00000;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = \$56 ;
+    \$184  = \$51 ;
     if (rst) begin
       \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = \$57 ;
+    \$185  = \$52 ;
     if (rst) begin
       \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = \$58 ;
+    \$186  = \$53 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = \$59 ;
+    \$187  = \$54 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = \$60 ;
+    \$188  = \$55 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = \$61 ;
+    \$189  = \$56 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = \$62 ;
+    \$190  = \$57 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = \$63 ;
+    \$191  = \$58 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = \$64 ;
+    \$192  = \$59 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = \$65 ;
+    \$193  = \$60 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = \$66 ;
+    \$194  = \$61 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = prod0_0;
+    \$195  = \$62 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = prod0_1;
+    \$196  = \$63 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = prod0_2;
+    \$197  = \$64 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = prod0_3;
+    \$198  = \$65 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = prod1_0;
+    \$199  = \$66 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = prod1_1;
+    \$200  = prod0_0;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = prod1_2;
+    \$201  = prod0_1;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = prod1_3;
+    \$202  = prod0_2;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = prod2_0;
+    \$203  = prod0_3;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = prod2_1;
+    \$204  = prod1_0;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = prod2_2;
+    \$205  = prod1_1;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = prod2_3;
+    \$206  = prod1_2;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = prod3_0;
+    \$207  = prod1_3;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = prod3_1;
+    \$208  = prod2_0;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = prod3_2;
+    \$209  = prod2_1;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = prod3_3;
+    \$210  = prod2_2;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = { \$69 [18], \$69 [18], \$69 [18], \$69 [18], \$69  };
+    \$211  = prod2_3;
     if (rst) begin
-      \$211  = 23'h000000;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = { \$72 [18], \$72 [18], \$72 [18], \$72 [18], \$72  };
+    \$212  = prod3_0;
     if (rst) begin
-      \$212  = 23'h000000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
+    \$213  = prod3_1;
     if (rst) begin
-      \$213  = 23'h000000;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = { \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78  };
+    \$214  = prod3_2;
     if (rst) begin
-      \$214  = 23'h000000;
+      \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = v1;
+    \$215  = prod3_3;
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = first1;
+    \$216  = { \$69 [18], \$69 [18], \$69 [18], \$69 [18], \$69  };
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = last1;
+    \$217  = { \$72 [18], \$72 [18], \$72 [18], \$72 [18], \$72  };
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = nf1;
+    \$218  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
-      \$218  = 4'h0;
+      \$218  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = v2;
+    \$219  = { \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78  };
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = first2;
+    \$220  = v1;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = last2;
+    \$221  = first1;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = nf2;
+    \$222  = last1;
     if (rst) begin
-      \$222  = 4'h0;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = v3;
+    \$223  = nf1;
     if (rst) begin
-      \$223  = 1'h0;
+      \$223  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = first3;
+    \$224  = v2;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = last3;
+    \$225  = first2;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = nf3;
+    \$226  = last2;
     if (rst) begin
-      \$226  = 4'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = v4;
+    \$227  = nf2;
     if (rst) begin
-      \$227  = 1'h0;
+      \$227  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = first4;
+    \$228  = v3;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = last4;
+    \$229  = first3;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = nf4;
+    \$230  = last3;
     if (rst) begin
-      \$230  = 4'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = v5;
+    \$231  = nf3;
     if (rst) begin
-      \$231  = 1'h0;
+      \$231  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = first5;
+    \$232  = v4;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = last5;
+    \$233  = first4;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = nf5;
+    \$234  = last4;
     if (rst) begin
-      \$234  = 4'h0;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = v6;
+    \$235  = nf4;
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = first6;
+    \$236  = v5;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = last6;
+    \$237  = first5;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = nf6;
+    \$238  = last5;
     if (rst) begin
-      \$238  = 4'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = acc0;
-    if (v7) begin
-      \$239  = \$9 [22:0];
-    end
+    \$239  = nf5;
     if (rst) begin
-      \$239  = 23'h000000;
+      \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = acc1;
-    if (v7) begin
-      \$240  = \$12 [22:0];
-    end
+    \$240  = v6;
     if (rst) begin
-      \$240  = 23'h000000;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = acc2;
-    if (v7) begin
-      \$241  = \$15 [22:0];
-    end
+    \$241  = first6;
     if (rst) begin
-      \$241  = 23'h000000;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = acc3;
-    if (v7) begin
-      \$242  = \$18 [22:0];
-    end
+    \$242  = last6;
     if (rst) begin
-      \$242  = 23'h000000;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = \$82 [3:0];
+    \$243  = nf6;
     if (rst) begin
       \$243  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = \$signature__addr$38 ;
+    \$244  = acc0;
+    if (v7) begin
+      \$244  = \$9 [22:0];
+    end
+    if (rst) begin
+      \$244  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$245  = acc1;
+    if (v7) begin
+      \$245  = \$12 [22:0];
+    end
+    if (rst) begin
+      \$245  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$246  = acc2;
+    if (v7) begin
+      \$246  = \$15 [22:0];
+    end
+    if (rst) begin
+      \$246  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$247  = acc3;
+    if (v7) begin
+      \$247  = \$18 [22:0];
+    end
+    if (rst) begin
+      \$247  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$248  = \$82 [3:0];
+    if (rst) begin
+      \$248  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$249  = \$signature__addr$38 ;
     if (\$90 ) begin
-      \$244  = \$93 [2:0];
+      \$249  = \$93 [2:0];
     end
     if (rst) begin
-      \$244  = 3'h0;
+      \$249  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = \rport__addr$41 ;
+    \$250  = \rport__addr$41 ;
     if (\$97 ) begin
-      \$245  = \$100 [2:0];
+      \$250  = \$100 [2:0];
     end
     if (rst) begin
-      \$245  = 3'h0;
+      \$250  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = \$114 [3:0];
+    \$251  = \$114 [3:0];
     if (rst) begin
-      \$246  = 4'h0;
+      \$251  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = o__valid;
+    \$252  = o__valid;
     if (\$116 ) begin
-      \$247  = \$119 ;
+      \$252  = \$119 ;
     end
     if (rst) begin
-      \$247  = 1'h0;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = o__payload;
+    \$253  = o__payload;
     if (\$116 ) begin
-      \$248  = \$121 ;
+      \$253  = \$121 ;
     end
     if (rst) begin
-      \$248  = 92'h00000000000000000000000;
+      \$253  = 92'h00000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;

@@ -2221,34 +2221,34 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$1 ;
   wire [21:0] \$10 ;
   reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
+  reg [3:0] \$101 ;
+  reg [7:0] \$102 ;
   reg \$103 ;
-  reg [7:0] \$104 ;
-  reg [3:0] \$105 ;
-  reg [63:0] \$106 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
   reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [3:0] \$108 ;
+  reg [63:0] \$109 ;
   wire [20:0] \$11 ;
-  reg [8:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [8:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [8:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [8:0] \$119 ;
   wire [21:0] \$12 ;
-  reg [8:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [8:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [16:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
+  reg [7:0] \$120 ;
+  reg [8:0] \$121 ;
+  reg [7:0] \$122 ;
+  reg [8:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [8:0] \$125 ;
+  reg [7:0] \$126 ;
   reg [16:0] \$127 ;
   reg [16:0] \$128 ;
   reg [16:0] \$129 ;
@@ -2264,18 +2264,18 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$138 ;
   reg [16:0] \$139 ;
   wire [21:0] \$14 ;
-  reg [20:0] \$140 ;
-  reg [20:0] \$141 ;
-  reg [20:0] \$142 ;
+  reg [16:0] \$140 ;
+  reg [16:0] \$141 ;
+  reg [16:0] \$142 ;
   reg [20:0] \$143 ;
   reg [20:0] \$144 ;
   reg [20:0] \$145 ;
   reg [20:0] \$146 ;
   reg [20:0] \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  reg [20:0] \$148 ;
+  reg [20:0] \$149 ;
   wire [20:0] \$15 ;
-  reg \$150 ;
+  reg [20:0] \$150 ;
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
@@ -2292,22 +2292,25 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$163 ;
   reg \$164 ;
   reg \$165 ;
-  reg [20:0] \$166 ;
-  reg [20:0] \$167 ;
-  reg [20:0] \$168 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
   reg [20:0] \$169 ;
   wire [20:0] \$17 ;
   reg [20:0] \$170 ;
   reg [20:0] \$171 ;
   reg [20:0] \$172 ;
   reg [20:0] \$173 ;
-  reg [3:0] \$174 ;
-  reg [2:0] \$175 ;
-  reg [2:0] \$176 ;
+  reg [20:0] \$174 ;
+  reg [20:0] \$175 ;
+  reg [20:0] \$176 ;
   reg [3:0] \$177 ;
-  reg \$178 ;
-  reg [167:0] \$179 ;
+  reg [2:0] \$178 ;
+  reg [2:0] \$179 ;
   wire [21:0] \$18 ;
+  reg [3:0] \$180 ;
+  reg \$181 ;
+  reg [167:0] \$182 ;
   wire [20:0] \$19 ;
   wire \$2 ;
   wire [21:0] \$20 ;
@@ -2393,10 +2396,10 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$93 ;
   wire [167:0] \$94 ;
   reg [3:0] \$95 ;
-  reg \$96 ;
+  reg [3:0] \$96 ;
   reg \$97 ;
-  reg [3:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   wire [167:0] \$signature__data ;
   wire \$signature__en ;
@@ -2426,6 +2429,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -2443,6 +2447,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   wire [-1:0] nf1;
   wire [-1:0] nf2;
   wire [-1:0] nf3;
@@ -2508,6 +2513,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
@@ -2680,195 +2686,201 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk)
     sf_t <= \$95 ;
   always @(posedge clk)
-    first_t <= \$96 ;
+    sf_t_ahead <= \$96 ;
   always @(posedge clk)
-    last_t <= \$97 ;
+    first_t <= \$97 ;
   always @(posedge clk)
-    t <= \$98 ;
+    first_t_ahead <= \$98 ;
   always @(posedge clk)
-    x_reg <= \$99 ;
+    last_t <= \$99 ;
   always @(posedge clk)
-    from_input <= \$100 ;
+    last_t_ahead <= \$100 ;
   always @(posedge clk)
-    v1 <= \$101 ;
+    t <= \$101 ;
   always @(posedge clk)
-    first1 <= \$102 ;
+    x_reg <= \$102 ;
   always @(posedge clk)
-    last1 <= \$103 ;
+    from_input <= \$103 ;
   always @(posedge clk)
-    x_mid <= \$104 ;
+    v1 <= \$104 ;
   always @(posedge clk)
-    port__addr <= \$105 ;
+    first1 <= \$105 ;
   always @(posedge clk)
-    rom0_read <= \$106 ;
+    last1 <= \$106 ;
   always @(posedge clk)
-    x0_0 <= \$107 ;
+    x_mid <= \$107 ;
   always @(posedge clk)
-    xoff0_0 <= \$108 ;
+    port__addr <= \$108 ;
   always @(posedge clk)
-    w0_0 <= \$109 ;
+    rom0_read <= \$109 ;
   always @(posedge clk)
-    xoff1_0 <= \$110 ;
+    x0_0 <= \$110 ;
   always @(posedge clk)
-    w1_0 <= \$111 ;
+    xoff0_0 <= \$111 ;
   always @(posedge clk)
-    xoff2_0 <= \$112 ;
+    w0_0 <= \$112 ;
   always @(posedge clk)
-    w2_0 <= \$113 ;
+    xoff1_0 <= \$113 ;
   always @(posedge clk)
-    xoff3_0 <= \$114 ;
+    w1_0 <= \$114 ;
   always @(posedge clk)
-    w3_0 <= \$115 ;
+    xoff2_0 <= \$115 ;
   always @(posedge clk)
-    xoff4_0 <= \$116 ;
+    w2_0 <= \$116 ;
   always @(posedge clk)
-    w4_0 <= \$117 ;
+    xoff3_0 <= \$117 ;
   always @(posedge clk)
-    xoff5_0 <= \$118 ;
+    w3_0 <= \$118 ;
   always @(posedge clk)
-    w5_0 <= \$119 ;
+    xoff4_0 <= \$119 ;
   always @(posedge clk)
-    xoff6_0 <= \$120 ;
+    w4_0 <= \$120 ;
   always @(posedge clk)
-    w6_0 <= \$121 ;
+    xoff5_0 <= \$121 ;
   always @(posedge clk)
-    xoff7_0 <= \$122 ;
+    w5_0 <= \$122 ;
   always @(posedge clk)
-    w7_0 <= \$123 ;
+    xoff6_0 <= \$123 ;
   always @(posedge clk)
-    prod0_0 <= \$124 ;
+    w6_0 <= \$124 ;
   always @(posedge clk)
-    prod1_0 <= \$125 ;
+    xoff7_0 <= \$125 ;
   always @(posedge clk)
-    prod2_0 <= \$126 ;
+    w7_0 <= \$126 ;
   always @(posedge clk)
-    prod3_0 <= \$127 ;
+    prod0_0 <= \$127 ;
   always @(posedge clk)
-    prod4_0 <= \$128 ;
+    prod1_0 <= \$128 ;
   always @(posedge clk)
-    prod5_0 <= \$129 ;
+    prod2_0 <= \$129 ;
   always @(posedge clk)
-    prod6_0 <= \$130 ;
+    prod3_0 <= \$130 ;
   always @(posedge clk)
-    prod7_0 <= \$131 ;
+    prod4_0 <= \$131 ;
   always @(posedge clk)
-    prod0_0_r <= \$132 ;
+    prod5_0 <= \$132 ;
   always @(posedge clk)
-    prod1_0_r <= \$133 ;
+    prod6_0 <= \$133 ;
   always @(posedge clk)
-    prod2_0_r <= \$134 ;
+    prod7_0 <= \$134 ;
   always @(posedge clk)
-    prod3_0_r <= \$135 ;
+    prod0_0_r <= \$135 ;
   always @(posedge clk)
-    prod4_0_r <= \$136 ;
+    prod1_0_r <= \$136 ;
   always @(posedge clk)
-    prod5_0_r <= \$137 ;
+    prod2_0_r <= \$137 ;
   always @(posedge clk)
-    prod6_0_r <= \$138 ;
+    prod3_0_r <= \$138 ;
   always @(posedge clk)
-    prod7_0_r <= \$139 ;
+    prod4_0_r <= \$139 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$140 ;
+    prod5_0_r <= \$140 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$141 ;
+    prod6_0_r <= \$141 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$142 ;
+    prod7_0_r <= \$142 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$143 ;
+    sum0_s0_0 <= \$143 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$144 ;
+    sum1_s0_0 <= \$144 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$145 ;
+    sum2_s0_0 <= \$145 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$146 ;
+    sum3_s0_0 <= \$146 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$147 ;
+    sum4_s0_0 <= \$147 ;
   always @(posedge clk)
-    v2 <= \$148 ;
+    sum5_s0_0 <= \$148 ;
   always @(posedge clk)
-    first2 <= \$149 ;
+    sum6_s0_0 <= \$149 ;
   always @(posedge clk)
-    last2 <= \$150 ;
+    sum7_s0_0 <= \$150 ;
   always @(posedge clk)
-    v3 <= \$151 ;
+    v2 <= \$151 ;
   always @(posedge clk)
-    first3 <= \$152 ;
+    first2 <= \$152 ;
   always @(posedge clk)
-    last3 <= \$153 ;
+    last2 <= \$153 ;
   always @(posedge clk)
-    v4 <= \$154 ;
+    v3 <= \$154 ;
   always @(posedge clk)
-    first4 <= \$155 ;
+    first3 <= \$155 ;
   always @(posedge clk)
-    last4 <= \$156 ;
+    last3 <= \$156 ;
   always @(posedge clk)
-    v5 <= \$157 ;
+    v4 <= \$157 ;
   always @(posedge clk)
-    first5 <= \$158 ;
+    first4 <= \$158 ;
   always @(posedge clk)
-    last5 <= \$159 ;
+    last4 <= \$159 ;
   always @(posedge clk)
-    v6 <= \$160 ;
+    v5 <= \$160 ;
   always @(posedge clk)
-    first6 <= \$161 ;
+    first5 <= \$161 ;
   always @(posedge clk)
-    last6 <= \$162 ;
+    last5 <= \$162 ;
   always @(posedge clk)
-    v7 <= \$163 ;
+    v6 <= \$163 ;
   always @(posedge clk)
-    first7 <= \$164 ;
+    first6 <= \$164 ;
   always @(posedge clk)
-    last7 <= \$165 ;
+    last6 <= \$165 ;
   always @(posedge clk)
-    acc0 <= \$166 ;
+    v7 <= \$166 ;
   always @(posedge clk)
-    acc1 <= \$167 ;
+    first7 <= \$167 ;
   always @(posedge clk)
-    acc2 <= \$168 ;
+    last7 <= \$168 ;
   always @(posedge clk)
-    acc3 <= \$169 ;
+    acc0 <= \$169 ;
   always @(posedge clk)
-    acc4 <= \$170 ;
+    acc1 <= \$170 ;
   always @(posedge clk)
-    acc5 <= \$171 ;
+    acc2 <= \$171 ;
   always @(posedge clk)
-    acc6 <= \$172 ;
+    acc3 <= \$172 ;
   always @(posedge clk)
-    acc7 <= \$173 ;
+    acc4 <= \$173 ;
   always @(posedge clk)
-    q_owed <= \$174 ;
+    acc5 <= \$174 ;
   always @(posedge clk)
-    \$signature__addr  <= \$175 ;
+    acc6 <= \$175 ;
   always @(posedge clk)
-    rport__addr <= \$176 ;
+    acc7 <= \$176 ;
   always @(posedge clk)
-    q_stored <= \$177 ;
+    q_owed <= \$177 ;
   always @(posedge clk)
-    o__valid <= \$178 ;
+    \$signature__addr  <= \$178 ;
   always @(posedge clk)
-    o__payload <= \$179 ;
+    rport__addr <= \$179 ;
+  always @(posedge clk)
+    q_stored <= \$180 ;
+  always @(posedge clk)
+    o__valid <= \$181 ;
+  always @(posedge clk)
+    o__payload <= \$182 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$30  = 4'h0;
     casez (t)
       4'h0:
-          \$30  = 4'h1;
-      4'h1:
           \$30  = 4'h2;
-      4'h2:
+      4'h1:
           \$30  = 4'h3;
-      4'h3:
+      4'h2:
           \$30  = 4'h4;
-      4'h4:
+      4'h3:
           \$30  = 4'h5;
-      4'h5:
+      4'h4:
           \$30  = 4'h6;
-      4'h6:
+      4'h5:
           \$30  = 4'h7;
-      4'h7:
+      4'h6:
           \$30  = 4'h8;
-      4'h8:
+      4'h7:
           \$30  = 4'h0;
+      4'h8:
+          \$30  = 4'h1;
     endcase
   end
   always @* begin
@@ -2890,9 +2902,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       4'h6:
           \$31  = 1'h0;
       4'h7:
-          \$31  = 1'h0;
-      4'h8:
           \$31  = 1'h1;
+      4'h8:
+          \$31  = 1'h0;
     endcase
   end
   always @* begin
@@ -2912,9 +2924,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       4'h5:
           \$32  = 1'h0;
       4'h6:
-          \$32  = 1'h0;
-      4'h7:
           \$32  = 1'h1;
+      4'h7:
+          \$32  = 1'h0;
       4'h8:
           \$32  = 1'h0;
     endcase
@@ -2923,7 +2935,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$95  = sf_t;
     if (issue) begin
-      \$95  = \$30 ;
+      \$95  = sf_t_ahead;
     end
     if (rst) begin
       \$95  = 4'h0;
@@ -2931,538 +2943,538 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = first_t;
+    \$96  = sf_t_ahead;
     if (issue) begin
-      \$96  = \$31 ;
+      \$96  = \$30 ;
     end
     if (rst) begin
-      \$96  = 1'h1;
+      \$96  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = last_t;
+    \$97  = first_t;
     if (issue) begin
-      \$97  = \$32 ;
+      \$97  = first_t_ahead;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = t;
+    \$98  = first_t_ahead;
     if (issue) begin
-      \$98  = \$35 [3:0];
+      \$98  = \$31 ;
     end
     if (rst) begin
-      \$98  = 4'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = i__payload;
+    \$99  = last_t;
+    if (issue) begin
+      \$99  = last_t_ahead;
+    end
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = 1'h1;
+    \$100  = last_t_ahead;
+    if (issue) begin
+      \$100  = \$32 ;
+    end
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = issue;
+    \$101  = t;
+    if (issue) begin
+      \$101  = \$35 [3:0];
+    end
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = first_t;
+    \$102  = i__payload;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = last_t;
+    \$103  = 1'h1;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = x_reg;
+    \$104  = issue;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = t;
+    \$105  = first_t;
     if (rst) begin
-      \$105  = 4'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = port__data;
+    \$106  = last_t;
     if (rst) begin
-      \$106  = 64'h0000000000000000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = x_mid;
+    \$107  = x_reg;
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = \$36 ;
+    \$108  = t;
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = rom0_read[7:0];
+    \$109  = port__data;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = \$37 ;
+    \$110  = x_mid;
     if (rst) begin
-      \$110  = 9'h000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = rom0_read[15:8];
+    \$111  = \$36 ;
     if (rst) begin
-      \$111  = 8'h00;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = \$38 ;
+    \$112  = rom0_read[7:0];
     if (rst) begin
-      \$112  = 9'h000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = rom0_read[23:16];
+    \$113  = \$37 ;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = \$39 ;
+    \$114  = rom0_read[15:8];
     if (rst) begin
-      \$114  = 9'h000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = rom0_read[31:24];
+    \$115  = \$38 ;
     if (rst) begin
-      \$115  = 8'h00;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = \$40 ;
+    \$116  = rom0_read[23:16];
     if (rst) begin
-      \$116  = 9'h000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = rom0_read[39:32];
+    \$117  = \$39 ;
     if (rst) begin
-      \$117  = 8'h00;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = \$41 ;
+    \$118  = rom0_read[31:24];
     if (rst) begin
-      \$118  = 9'h000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = rom0_read[47:40];
+    \$119  = \$40 ;
     if (rst) begin
-      \$119  = 8'h00;
+      \$119  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = \$42 ;
+    \$120  = rom0_read[39:32];
     if (rst) begin
-      \$120  = 9'h000;
+      \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = rom0_read[55:48];
+    \$121  = \$41 ;
     if (rst) begin
-      \$121  = 8'h00;
+      \$121  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = \$43 ;
+    \$122  = rom0_read[47:40];
     if (rst) begin
-      \$122  = 9'h000;
+      \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = rom0_read[63:56];
+    \$123  = \$42 ;
     if (rst) begin
-      \$123  = 8'h00;
+      \$123  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = \$44 ;
+    \$124  = rom0_read[55:48];
     if (rst) begin
-      \$124  = 17'h00000;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = \$45 ;
+    \$125  = \$43 ;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = \$46 ;
+    \$126  = rom0_read[63:56];
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = \$47 ;
+    \$127  = \$44 ;
     if (rst) begin
       \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = \$48 ;
+    \$128  = \$45 ;
     if (rst) begin
       \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = \$49 ;
+    \$129  = \$46 ;
     if (rst) begin
       \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = \$50 ;
+    \$130  = \$47 ;
     if (rst) begin
       \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = \$51 ;
+    \$131  = \$48 ;
     if (rst) begin
       \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = prod0_0;
+    \$132  = \$49 ;
     if (rst) begin
       \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = prod1_0;
+    \$133  = \$50 ;
     if (rst) begin
       \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = prod2_0;
+    \$134  = \$51 ;
     if (rst) begin
       \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = prod3_0;
+    \$135  = prod0_0;
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = prod4_0;
+    \$136  = prod1_0;
     if (rst) begin
       \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = prod5_0;
+    \$137  = prod2_0;
     if (rst) begin
       \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = prod6_0;
+    \$138  = prod3_0;
     if (rst) begin
       \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = prod7_0;
+    \$139  = prod4_0;
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$140  = prod5_0;
     if (rst) begin
-      \$140  = 21'h000000;
+      \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$141  = prod6_0;
     if (rst) begin
-      \$141  = 21'h000000;
+      \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$142  = prod7_0;
     if (rst) begin
-      \$142  = 21'h000000;
+      \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$143  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$143  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$144  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$145  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$146  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$147  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
       \$147  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = v1;
+    \$148  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = first1;
+    \$149  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = last1;
+    \$150  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     if (rst) begin
-      \$150  = 1'h0;
+      \$150  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = v2;
+    \$151  = v1;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = first2;
+    \$152  = first1;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = last2;
+    \$153  = last1;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = v3;
+    \$154  = v2;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = first3;
+    \$155  = first2;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = last3;
+    \$156  = last2;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = v4;
+    \$157  = v3;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = first4;
+    \$158  = first3;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = last4;
+    \$159  = last3;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = v5;
+    \$160  = v4;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = first5;
+    \$161  = first4;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = last5;
+    \$162  = last4;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = v6;
+    \$163  = v5;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = first6;
+    \$164  = first5;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = last6;
+    \$165  = last5;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = acc0;
-    if (v7) begin
-      \$166  = \$8 [20:0];
-    end
+    \$166  = v6;
     if (rst) begin
-      \$166  = 21'h000000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = acc1;
-    if (v7) begin
-      \$167  = \$10 [20:0];
-    end
+    \$167  = first6;
     if (rst) begin
-      \$167  = 21'h000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = acc2;
-    if (v7) begin
-      \$168  = \$12 [20:0];
-    end
+    \$168  = last6;
     if (rst) begin
-      \$168  = 21'h000000;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = acc3;
+    \$169  = acc0;
     if (v7) begin
-      \$169  = \$14 [20:0];
+      \$169  = \$8 [20:0];
     end
     if (rst) begin
       \$169  = 21'h000000;
@@ -3470,9 +3482,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = acc4;
+    \$170  = acc1;
     if (v7) begin
-      \$170  = \$16 [20:0];
+      \$170  = \$10 [20:0];
     end
     if (rst) begin
       \$170  = 21'h000000;
@@ -3480,9 +3492,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = acc5;
+    \$171  = acc2;
     if (v7) begin
-      \$171  = \$18 [20:0];
+      \$171  = \$12 [20:0];
     end
     if (rst) begin
       \$171  = 21'h000000;
@@ -3490,9 +3502,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = acc6;
+    \$172  = acc3;
     if (v7) begin
-      \$172  = \$20 [20:0];
+      \$172  = \$14 [20:0];
     end
     if (rst) begin
       \$172  = 21'h000000;
@@ -3500,9 +3512,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = acc7;
+    \$173  = acc4;
     if (v7) begin
-      \$173  = \$22 [20:0];
+      \$173  = \$16 [20:0];
     end
     if (rst) begin
       \$173  = 21'h000000;
@@ -3510,56 +3522,86 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = \$55 [3:0];
+    \$174  = acc5;
+    if (v7) begin
+      \$174  = \$18 [20:0];
+    end
     if (rst) begin
-      \$174  = 4'h0;
+      \$174  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = \$signature__addr ;
-    if (\$63 ) begin
-      \$175  = \$66 [2:0];
+    \$175  = acc6;
+    if (v7) begin
+      \$175  = \$20 [20:0];
     end
     if (rst) begin
-      \$175  = 3'h0;
+      \$175  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = rport__addr;
-    if (\$70 ) begin
-      \$176  = \$73 [2:0];
+    \$176  = acc7;
+    if (v7) begin
+      \$176  = \$22 [20:0];
     end
     if (rst) begin
-      \$176  = 3'h0;
+      \$176  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = \$87 [3:0];
+    \$177  = \$55 [3:0];
     if (rst) begin
       \$177  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = o__valid;
-    if (\$89 ) begin
-      \$178  = \$92 ;
+    \$178  = \$signature__addr ;
+    if (\$63 ) begin
+      \$178  = \$66 [2:0];
     end
     if (rst) begin
-      \$178  = 1'h0;
+      \$178  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = o__payload;
-    if (\$89 ) begin
-      \$179  = \$94 ;
+    \$179  = rport__addr;
+    if (\$70 ) begin
+      \$179  = \$73 [2:0];
     end
     if (rst) begin
-      \$179  = 168'h000000000000000000000000000000000000000000;
+      \$179  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$180  = \$87 [3:0];
+    if (rst) begin
+      \$180  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$181  = o__valid;
+    if (\$89 ) begin
+      \$181  = \$92 ;
+    end
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$182  = o__payload;
+    if (\$89 ) begin
+      \$182  = \$94 ;
+    end
+    if (rst) begin
+      \$182  = 168'h000000000000000000000000000000000000000000;
     end
   end
   assign rom0_addr = port__addr;
@@ -8488,140 +8530,140 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [95:0] \$169 ;
   wire [23:0] \$17 ;
   reg [1:0] \$170 ;
-  reg [3:0] \$171 ;
-  reg \$172 ;
-  reg \$173 ;
+  reg [1:0] \$171 ;
+  reg [3:0] \$172 ;
+  reg [3:0] \$173 ;
   reg \$174 ;
-  reg [5:0] \$175 ;
-  reg [63:0] \$176 ;
+  reg \$175 ;
+  reg \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
   wire [24:0] \$18 ;
-  reg \$180 ;
-  reg [1:0] \$181 ;
-  reg [63:0] \$182 ;
-  reg [5:0] \$183 ;
-  reg [63:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [7:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [5:0] \$180 ;
+  reg [63:0] \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg \$185 ;
+  reg [1:0] \$186 ;
+  reg [63:0] \$187 ;
+  reg [5:0] \$188 ;
+  reg [63:0] \$189 ;
   wire \$19 ;
   reg [7:0] \$190 ;
   reg [7:0] \$191 ;
   reg [7:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [63:0] \$194 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
   reg [7:0] \$195 ;
   reg [7:0] \$196 ;
   reg [7:0] \$197 ;
-  reg [7:0] \$198 ;
-  reg [7:0] \$199 ;
+  reg [5:0] \$198 ;
+  reg [63:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   reg [7:0] \$200 ;
   reg [7:0] \$201 ;
   reg [7:0] \$202 ;
-  reg [5:0] \$203 ;
-  reg [63:0] \$204 ;
+  reg [7:0] \$203 ;
+  reg [7:0] \$204 ;
   reg [7:0] \$205 ;
   reg [7:0] \$206 ;
   reg [7:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [7:0] \$209 ;
+  reg [5:0] \$208 ;
+  reg [63:0] \$209 ;
   wire \$21 ;
   reg [7:0] \$210 ;
   reg [7:0] \$211 ;
   reg [7:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [63:0] \$214 ;
+  reg [7:0] \$213 ;
+  reg [7:0] \$214 ;
   reg [7:0] \$215 ;
   reg [7:0] \$216 ;
   reg [7:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [7:0] \$219 ;
+  reg [5:0] \$218 ;
+  reg [63:0] \$219 ;
   wire \$22 ;
   reg [7:0] \$220 ;
   reg [7:0] \$221 ;
   reg [7:0] \$222 ;
-  reg [8:0] \$223 ;
+  reg [7:0] \$223 ;
   reg [7:0] \$224 ;
-  reg [8:0] \$225 ;
+  reg [7:0] \$225 ;
   reg [7:0] \$226 ;
-  reg [8:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [8:0] \$229 ;
+  reg [7:0] \$227 ;
+  reg [8:0] \$228 ;
+  reg [7:0] \$229 ;
   wire \$23 ;
-  reg [7:0] \$230 ;
-  reg [8:0] \$231 ;
-  reg [7:0] \$232 ;
-  reg [8:0] \$233 ;
-  reg [7:0] \$234 ;
-  reg [8:0] \$235 ;
-  reg [7:0] \$236 ;
-  reg [8:0] \$237 ;
-  reg [7:0] \$238 ;
-  reg [8:0] \$239 ;
+  reg [8:0] \$230 ;
+  reg [7:0] \$231 ;
+  reg [8:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [8:0] \$234 ;
+  reg [7:0] \$235 ;
+  reg [8:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [8:0] \$238 ;
+  reg [7:0] \$239 ;
   wire \$24 ;
-  reg [7:0] \$240 ;
-  reg [8:0] \$241 ;
-  reg [7:0] \$242 ;
-  reg [8:0] \$243 ;
-  reg [7:0] \$244 ;
-  reg [8:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [8:0] \$247 ;
-  reg [7:0] \$248 ;
-  reg [8:0] \$249 ;
+  reg [8:0] \$240 ;
+  reg [7:0] \$241 ;
+  reg [8:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [8:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [8:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [8:0] \$248 ;
+  reg [7:0] \$249 ;
   wire \$25 ;
-  reg [7:0] \$250 ;
-  reg [8:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [8:0] \$253 ;
-  reg [7:0] \$254 ;
-  reg [8:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [8:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [8:0] \$259 ;
+  reg [8:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [8:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg [8:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [8:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [8:0] \$258 ;
+  reg [7:0] \$259 ;
   reg [1:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg [8:0] \$261 ;
-  reg [7:0] \$262 ;
-  reg [8:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [8:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [8:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [8:0] \$269 ;
+  reg [8:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [8:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [8:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [8:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [8:0] \$268 ;
+  reg [7:0] \$269 ;
   reg [3:0] \$27 ;
-  reg [7:0] \$270 ;
-  reg [8:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [8:0] \$273 ;
-  reg [7:0] \$274 ;
-  reg [8:0] \$275 ;
-  reg [7:0] \$276 ;
-  reg [8:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [8:0] \$279 ;
+  reg [8:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [8:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [8:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [8:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [8:0] \$278 ;
+  reg [7:0] \$279 ;
   reg \$28 ;
-  reg [7:0] \$280 ;
-  reg [8:0] \$281 ;
-  reg [7:0] \$282 ;
-  reg [8:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [8:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [16:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [16:0] \$289 ;
+  reg [8:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [8:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [8:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [8:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [8:0] \$288 ;
+  reg [7:0] \$289 ;
   reg \$29 ;
-  reg [16:0] \$290 ;
-  reg [16:0] \$291 ;
+  reg [8:0] \$290 ;
+  reg [7:0] \$291 ;
   reg [16:0] \$292 ;
   reg [16:0] \$293 ;
   reg [16:0] \$294 ;
@@ -8688,11 +8730,11 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$349 ;
   wire [8:0] \$35 ;
   reg [16:0] \$350 ;
-  reg [23:0] \$351 ;
-  reg [23:0] \$352 ;
-  reg [23:0] \$353 ;
-  reg [23:0] \$354 ;
-  reg [23:0] \$355 ;
+  reg [16:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [16:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [16:0] \$355 ;
   reg [23:0] \$356 ;
   reg [23:0] \$357 ;
   reg [23:0] \$358 ;
@@ -8701,49 +8743,54 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] \$360 ;
   reg [23:0] \$361 ;
   reg [23:0] \$362 ;
-  reg \$363 ;
-  reg \$364 ;
-  reg \$365 ;
-  reg [1:0] \$366 ;
-  reg \$367 ;
+  reg [23:0] \$363 ;
+  reg [23:0] \$364 ;
+  reg [23:0] \$365 ;
+  reg [23:0] \$366 ;
+  reg [23:0] \$367 ;
   reg \$368 ;
   reg \$369 ;
   wire [8:0] \$37 ;
-  reg [1:0] \$370 ;
-  reg \$371 ;
+  reg \$370 ;
+  reg [1:0] \$371 ;
   reg \$372 ;
   reg \$373 ;
-  reg [1:0] \$374 ;
-  reg \$375 ;
+  reg \$374 ;
+  reg [1:0] \$375 ;
   reg \$376 ;
   reg \$377 ;
-  reg [1:0] \$378 ;
-  reg \$379 ;
+  reg \$378 ;
+  reg [1:0] \$379 ;
   wire [8:0] \$38 ;
   reg \$380 ;
   reg \$381 ;
-  reg [1:0] \$382 ;
-  reg \$383 ;
+  reg \$382 ;
+  reg [1:0] \$383 ;
   reg \$384 ;
   reg \$385 ;
-  reg [1:0] \$386 ;
-  reg \$387 ;
+  reg \$386 ;
+  reg [1:0] \$387 ;
   reg \$388 ;
   reg \$389 ;
   wire [8:0] \$39 ;
-  reg [1:0] \$390 ;
-  reg [23:0] \$391 ;
-  reg [23:0] \$392 ;
-  reg [23:0] \$393 ;
-  reg [23:0] \$394 ;
-  reg [3:0] \$395 ;
-  reg [3:0] \$396 ;
-  reg [3:0] \$397 ;
-  reg [3:0] \$398 ;
-  reg \$399 ;
+  reg \$390 ;
+  reg [1:0] \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg [1:0] \$395 ;
+  reg [23:0] \$396 ;
+  reg [23:0] \$397 ;
+  reg [23:0] \$398 ;
+  reg [23:0] \$399 ;
   wire \$4 ;
   wire [8:0] \$40 ;
-  reg [95:0] \$400 ;
+  reg [3:0] \$400 ;
+  reg [3:0] \$401 ;
+  reg [3:0] \$402 ;
+  reg [3:0] \$403 ;
+  reg \$404 ;
+  reg [95:0] \$405 ;
   wire [8:0] \$41 ;
   wire [8:0] \$42 ;
   wire [8:0] \$43 ;
@@ -8833,6 +8880,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first7 = 1'h0;
   reg first8 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [63:0] i__payload;
   wire [63:0] i__payload;
@@ -8858,6 +8906,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last7 = 1'h0;
   reg last8 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
@@ -8867,6 +8916,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [1:0] nf7 = 2'h0;
   reg [1:0] nf8 = 2'h0;
   reg [1:0] nf_t = 2'h0;
+  reg [1:0] nf_t_ahead = 2'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -8886,9 +8936,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* keep = 32'd1 *)
   reg [5:0] \port__addr$19  = 6'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$71 ;
-  wire [63:0] \port__data$81 ;
-  wire [63:0] \port__data$91 ;
+  wire [63:0] \port__data$76 ;
+  wire [63:0] \port__data$86 ;
+  wire [63:0] \port__data$96 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -8966,6 +9016,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
@@ -8986,11 +9037,12 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [3:0] rport__addr;
   reg [3:0] \rport__addr$45  = 4'h0;
   wire [63:0] rport__data;
-  wire [95:0] \rport__data$261 ;
+  wire [95:0] \rport__data$266 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
@@ -9211,7 +9263,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$36 )
       queue[\$signature__addr$42 ] <= q_in;
   end
-  assign \rport__data$261  = queue[\rport__addr$45 ];
+  assign \rport__data$266  = queue[\rport__addr$45 ];
   reg [63:0] rom0 [35:0];
   initial begin
     rom0[0] = 64'hdf1016f200055efe;
@@ -9299,7 +9351,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$71  = _2_;
+  assign \port__data$76  = _2_;
   reg [63:0] rom2 [35:0];
   initial begin
     rom2[0] = 64'he615f99df81d4bff;
@@ -9343,7 +9395,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$81  = _3_;
+  assign \port__data$86  = _3_;
   reg [63:0] rom3 [35:0];
   initial begin
     rom3[0] = 64'h058d1efa2f38555f;
@@ -9387,59 +9439,75 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @(posedge clk) begin
     _4_ <= rom3[\port__addr$19 ];
   end
-  assign \port__data$91  = _4_;
+  assign \port__data$96  = _4_;
   always @(posedge clk)
-    v5 <= \$375 ;
+    v3 <= \$372 ;
   always @(posedge clk)
-    first5 <= \$376 ;
+    first3 <= \$373 ;
   always @(posedge clk)
-    last5 <= \$377 ;
+    last3 <= \$374 ;
   always @(posedge clk)
-    nf5 <= \$378 ;
+    nf3 <= \$375 ;
   always @(posedge clk)
-    v6 <= \$379 ;
+    v4 <= \$376 ;
   always @(posedge clk)
-    first6 <= \$380 ;
+    first4 <= \$377 ;
   always @(posedge clk)
-    last6 <= \$381 ;
+    last4 <= \$378 ;
   always @(posedge clk)
-    nf6 <= \$382 ;
+    nf4 <= \$379 ;
   always @(posedge clk)
-    v7 <= \$383 ;
+    v5 <= \$380 ;
   always @(posedge clk)
-    first7 <= \$384 ;
+    first5 <= \$381 ;
   always @(posedge clk)
-    last7 <= \$385 ;
+    last5 <= \$382 ;
   always @(posedge clk)
-    nf7 <= \$386 ;
+    nf5 <= \$383 ;
   always @(posedge clk)
-    v8 <= \$387 ;
+    v6 <= \$384 ;
   always @(posedge clk)
-    first8 <= \$388 ;
+    first6 <= \$385 ;
   always @(posedge clk)
-    last8 <= \$389 ;
+    last6 <= \$386 ;
   always @(posedge clk)
-    nf8 <= \$390 ;
+    nf6 <= \$387 ;
   always @(posedge clk)
-    acc0 <= \$391 ;
+    v7 <= \$388 ;
   always @(posedge clk)
-    acc1 <= \$392 ;
+    first7 <= \$389 ;
   always @(posedge clk)
-    acc2 <= \$393 ;
+    last7 <= \$390 ;
   always @(posedge clk)
-    acc3 <= \$394 ;
+    nf7 <= \$391 ;
   always @(posedge clk)
-    q_owed <= \$395 ;
+    v8 <= \$392 ;
   always @(posedge clk)
-    \$signature__addr$42  <= \$396 ;
+    first8 <= \$393 ;
   always @(posedge clk)
-    \rport__addr$45  <= \$397 ;
+    last8 <= \$394 ;
   always @(posedge clk)
-    q_stored <= \$398 ;
+    nf8 <= \$395 ;
   always @(posedge clk)
-    o__valid <= \$399 ;
+    acc0 <= \$396 ;
   always @(posedge clk)
-    o__payload <= \$400 ;
+    acc1 <= \$397 ;
+  always @(posedge clk)
+    acc2 <= \$398 ;
+  always @(posedge clk)
+    acc3 <= \$399 ;
+  always @(posedge clk)
+    q_owed <= \$400 ;
+  always @(posedge clk)
+    \$signature__addr$42  <= \$401 ;
+  always @(posedge clk)
+    \rport__addr$45  <= \$402 ;
+  always @(posedge clk)
+    q_stored <= \$403 ;
+  always @(posedge clk)
+    o__valid <= \$404 ;
+  always @(posedge clk)
+    o__payload <= \$405 ;
   assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -9604,621 +9672,664 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$166  = v8 & last8;
   assign \$167  = \$165  | \$166 ;
   assign \$168  = | q_stored;
-  assign \$169  = \$168  ? \rport__data$261  : q_in;
+  assign \$169  = \$168  ? \rport__data$266  : q_in;
   always @(posedge clk)
     nf_t <= \$170 ;
   always @(posedge clk)
-    \$signature__addr  <= \$171 ;
+    nf_t_ahead <= \$171 ;
   always @(posedge clk)
-    reads_input_t <= \$172 ;
+    \$signature__addr  <= \$172 ;
   always @(posedge clk)
-    first_t <= \$173 ;
+    sf_t_ahead <= \$173 ;
   always @(posedge clk)
-    last_t <= \$174 ;
+    reads_input_t <= \$174 ;
   always @(posedge clk)
-    t <= \$175 ;
+    reads_input_t_ahead <= \$175 ;
   always @(posedge clk)
-    x_reg <= \$176 ;
+    first_t <= \$176 ;
   always @(posedge clk)
-    from_input <= \$177 ;
+    first_t_ahead <= \$177 ;
   always @(posedge clk)
-    v1 <= \$178 ;
+    last_t <= \$178 ;
   always @(posedge clk)
-    first1 <= \$179 ;
+    last_t_ahead <= \$179 ;
   always @(posedge clk)
-    last1 <= \$180 ;
+    t <= \$180 ;
   always @(posedge clk)
-    nf1 <= \$181 ;
+    x_reg <= \$181 ;
   always @(posedge clk)
-    x_mid <= \$182 ;
+    from_input <= \$182 ;
   always @(posedge clk)
-    port__addr <= \$183 ;
+    v1 <= \$183 ;
   always @(posedge clk)
-    rom0_read <= \$184 ;
+    first1 <= \$184 ;
   always @(posedge clk)
-    x0_0 <= \$185 ;
+    last1 <= \$185 ;
   always @(posedge clk)
-    x0_1 <= \$186 ;
+    nf1 <= \$186 ;
   always @(posedge clk)
-    x0_2 <= \$187 ;
+    x_mid <= \$187 ;
   always @(posedge clk)
-    x0_3 <= \$188 ;
+    port__addr <= \$188 ;
   always @(posedge clk)
-    x0_4 <= \$189 ;
+    rom0_read <= \$189 ;
   always @(posedge clk)
-    x0_5 <= \$190 ;
+    x0_0 <= \$190 ;
   always @(posedge clk)
-    x0_6 <= \$191 ;
+    x0_1 <= \$191 ;
   always @(posedge clk)
-    x0_7 <= \$192 ;
+    x0_2 <= \$192 ;
   always @(posedge clk)
-    \port__addr$15  <= \$193 ;
+    x0_3 <= \$193 ;
   always @(posedge clk)
-    rom1_read <= \$194 ;
+    x0_4 <= \$194 ;
   always @(posedge clk)
-    x1_0 <= \$195 ;
+    x0_5 <= \$195 ;
   always @(posedge clk)
-    x1_1 <= \$196 ;
+    x0_6 <= \$196 ;
   always @(posedge clk)
-    x1_2 <= \$197 ;
+    x0_7 <= \$197 ;
   always @(posedge clk)
-    x1_3 <= \$198 ;
+    \port__addr$15  <= \$198 ;
   always @(posedge clk)
-    x1_4 <= \$199 ;
+    rom1_read <= \$199 ;
   always @(posedge clk)
-    x1_5 <= \$200 ;
+    x1_0 <= \$200 ;
   always @(posedge clk)
-    x1_6 <= \$201 ;
+    x1_1 <= \$201 ;
   always @(posedge clk)
-    x1_7 <= \$202 ;
+    x1_2 <= \$202 ;
   always @(posedge clk)
-    \port__addr$17  <= \$203 ;
+    x1_3 <= \$203 ;
   always @(posedge clk)
-    rom2_read <= \$204 ;
+    x1_4 <= \$204 ;
   always @(posedge clk)
-    x2_0 <= \$205 ;
+    x1_5 <= \$205 ;
   always @(posedge clk)
-    x2_1 <= \$206 ;
+    x1_6 <= \$206 ;
   always @(posedge clk)
-    x2_2 <= \$207 ;
+    x1_7 <= \$207 ;
   always @(posedge clk)
-    x2_3 <= \$208 ;
+    \port__addr$17  <= \$208 ;
   always @(posedge clk)
-    x2_4 <= \$209 ;
+    rom2_read <= \$209 ;
   always @(posedge clk)
-    x2_5 <= \$210 ;
+    x2_0 <= \$210 ;
   always @(posedge clk)
-    x2_6 <= \$211 ;
+    x2_1 <= \$211 ;
   always @(posedge clk)
-    x2_7 <= \$212 ;
+    x2_2 <= \$212 ;
   always @(posedge clk)
-    \port__addr$19  <= \$213 ;
+    x2_3 <= \$213 ;
   always @(posedge clk)
-    rom3_read <= \$214 ;
+    x2_4 <= \$214 ;
   always @(posedge clk)
-    x3_0 <= \$215 ;
+    x2_5 <= \$215 ;
   always @(posedge clk)
-    x3_1 <= \$216 ;
+    x2_6 <= \$216 ;
   always @(posedge clk)
-    x3_2 <= \$217 ;
+    x2_7 <= \$217 ;
   always @(posedge clk)
-    x3_3 <= \$218 ;
+    \port__addr$19  <= \$218 ;
   always @(posedge clk)
-    x3_4 <= \$219 ;
+    rom3_read <= \$219 ;
   always @(posedge clk)
-    x3_5 <= \$220 ;
+    x3_0 <= \$220 ;
   always @(posedge clk)
-    x3_6 <= \$221 ;
+    x3_1 <= \$221 ;
   always @(posedge clk)
-    x3_7 <= \$222 ;
+    x3_2 <= \$222 ;
   always @(posedge clk)
-    xoff0_0 <= \$223 ;
+    x3_3 <= \$223 ;
   always @(posedge clk)
-    w0_0 <= \$224 ;
+    x3_4 <= \$224 ;
   always @(posedge clk)
-    xoff0_1 <= \$225 ;
+    x3_5 <= \$225 ;
   always @(posedge clk)
-    w0_1 <= \$226 ;
+    x3_6 <= \$226 ;
   always @(posedge clk)
-    xoff0_2 <= \$227 ;
+    x3_7 <= \$227 ;
   always @(posedge clk)
-    w0_2 <= \$228 ;
+    xoff0_0 <= \$228 ;
   always @(posedge clk)
-    xoff0_3 <= \$229 ;
+    w0_0 <= \$229 ;
   always @(posedge clk)
-    w0_3 <= \$230 ;
+    xoff0_1 <= \$230 ;
   always @(posedge clk)
-    xoff0_4 <= \$231 ;
+    w0_1 <= \$231 ;
   always @(posedge clk)
-    w0_4 <= \$232 ;
+    xoff0_2 <= \$232 ;
   always @(posedge clk)
-    xoff0_5 <= \$233 ;
+    w0_2 <= \$233 ;
   always @(posedge clk)
-    w0_5 <= \$234 ;
+    xoff0_3 <= \$234 ;
   always @(posedge clk)
-    xoff0_6 <= \$235 ;
+    w0_3 <= \$235 ;
   always @(posedge clk)
-    w0_6 <= \$236 ;
+    xoff0_4 <= \$236 ;
   always @(posedge clk)
-    xoff0_7 <= \$237 ;
+    w0_4 <= \$237 ;
   always @(posedge clk)
-    w0_7 <= \$238 ;
+    xoff0_5 <= \$238 ;
   always @(posedge clk)
-    xoff1_0 <= \$239 ;
+    w0_5 <= \$239 ;
   always @(posedge clk)
-    w1_0 <= \$240 ;
+    xoff0_6 <= \$240 ;
   always @(posedge clk)
-    xoff1_1 <= \$241 ;
+    w0_6 <= \$241 ;
   always @(posedge clk)
-    w1_1 <= \$242 ;
+    xoff0_7 <= \$242 ;
   always @(posedge clk)
-    xoff1_2 <= \$243 ;
+    w0_7 <= \$243 ;
   always @(posedge clk)
-    w1_2 <= \$244 ;
+    xoff1_0 <= \$244 ;
   always @(posedge clk)
-    xoff1_3 <= \$245 ;
+    w1_0 <= \$245 ;
   always @(posedge clk)
-    w1_3 <= \$246 ;
+    xoff1_1 <= \$246 ;
   always @(posedge clk)
-    xoff1_4 <= \$247 ;
+    w1_1 <= \$247 ;
   always @(posedge clk)
-    w1_4 <= \$248 ;
+    xoff1_2 <= \$248 ;
   always @(posedge clk)
-    xoff1_5 <= \$249 ;
+    w1_2 <= \$249 ;
   always @(posedge clk)
-    w1_5 <= \$250 ;
+    xoff1_3 <= \$250 ;
   always @(posedge clk)
-    xoff1_6 <= \$251 ;
+    w1_3 <= \$251 ;
   always @(posedge clk)
-    w1_6 <= \$252 ;
+    xoff1_4 <= \$252 ;
   always @(posedge clk)
-    xoff1_7 <= \$253 ;
+    w1_4 <= \$253 ;
   always @(posedge clk)
-    w1_7 <= \$254 ;
+    xoff1_5 <= \$254 ;
   always @(posedge clk)
-    xoff2_0 <= \$255 ;
+    w1_5 <= \$255 ;
   always @(posedge clk)
-    w2_0 <= \$256 ;
+    xoff1_6 <= \$256 ;
   always @(posedge clk)
-    xoff2_1 <= \$257 ;
+    w1_6 <= \$257 ;
   always @(posedge clk)
-    w2_1 <= \$258 ;
+    xoff1_7 <= \$258 ;
   always @(posedge clk)
-    xoff2_2 <= \$259 ;
+    w1_7 <= \$259 ;
   always @(posedge clk)
-    w2_2 <= \$260 ;
+    xoff2_0 <= \$260 ;
   always @(posedge clk)
-    xoff2_3 <= \$261 ;
+    w2_0 <= \$261 ;
   always @(posedge clk)
-    w2_3 <= \$262 ;
+    xoff2_1 <= \$262 ;
   always @(posedge clk)
-    xoff2_4 <= \$263 ;
+    w2_1 <= \$263 ;
   always @(posedge clk)
-    w2_4 <= \$264 ;
+    xoff2_2 <= \$264 ;
   always @(posedge clk)
-    xoff2_5 <= \$265 ;
+    w2_2 <= \$265 ;
   always @(posedge clk)
-    w2_5 <= \$266 ;
+    xoff2_3 <= \$266 ;
   always @(posedge clk)
-    xoff2_6 <= \$267 ;
+    w2_3 <= \$267 ;
   always @(posedge clk)
-    w2_6 <= \$268 ;
+    xoff2_4 <= \$268 ;
   always @(posedge clk)
-    xoff2_7 <= \$269 ;
+    w2_4 <= \$269 ;
   always @(posedge clk)
-    w2_7 <= \$270 ;
+    xoff2_5 <= \$270 ;
   always @(posedge clk)
-    xoff3_0 <= \$271 ;
+    w2_5 <= \$271 ;
   always @(posedge clk)
-    w3_0 <= \$272 ;
+    xoff2_6 <= \$272 ;
   always @(posedge clk)
-    xoff3_1 <= \$273 ;
+    w2_6 <= \$273 ;
   always @(posedge clk)
-    w3_1 <= \$274 ;
+    xoff2_7 <= \$274 ;
   always @(posedge clk)
-    xoff3_2 <= \$275 ;
+    w2_7 <= \$275 ;
   always @(posedge clk)
-    w3_2 <= \$276 ;
+    xoff3_0 <= \$276 ;
   always @(posedge clk)
-    xoff3_3 <= \$277 ;
+    w3_0 <= \$277 ;
   always @(posedge clk)
-    w3_3 <= \$278 ;
+    xoff3_1 <= \$278 ;
   always @(posedge clk)
-    xoff3_4 <= \$279 ;
+    w3_1 <= \$279 ;
   always @(posedge clk)
-    w3_4 <= \$280 ;
+    xoff3_2 <= \$280 ;
   always @(posedge clk)
-    xoff3_5 <= \$281 ;
+    w3_2 <= \$281 ;
   always @(posedge clk)
-    w3_5 <= \$282 ;
+    xoff3_3 <= \$282 ;
   always @(posedge clk)
-    xoff3_6 <= \$283 ;
+    w3_3 <= \$283 ;
   always @(posedge clk)
-    w3_6 <= \$284 ;
+    xoff3_4 <= \$284 ;
   always @(posedge clk)
-    xoff3_7 <= \$285 ;
+    w3_4 <= \$285 ;
   always @(posedge clk)
-    w3_7 <= \$286 ;
+    xoff3_5 <= \$286 ;
   always @(posedge clk)
-    prod0_0 <= \$287 ;
+    w3_5 <= \$287 ;
   always @(posedge clk)
-    prod0_1 <= \$288 ;
+    xoff3_6 <= \$288 ;
   always @(posedge clk)
-    prod0_2 <= \$289 ;
+    w3_6 <= \$289 ;
   always @(posedge clk)
-    prod0_3 <= \$290 ;
+    xoff3_7 <= \$290 ;
   always @(posedge clk)
-    prod0_4 <= \$291 ;
+    w3_7 <= \$291 ;
   always @(posedge clk)
-    prod0_5 <= \$292 ;
+    prod0_0 <= \$292 ;
   always @(posedge clk)
-    prod0_6 <= \$293 ;
+    prod0_1 <= \$293 ;
   always @(posedge clk)
-    prod0_7 <= \$294 ;
+    prod0_2 <= \$294 ;
   always @(posedge clk)
-    prod1_0 <= \$295 ;
+    prod0_3 <= \$295 ;
   always @(posedge clk)
-    prod1_1 <= \$296 ;
+    prod0_4 <= \$296 ;
   always @(posedge clk)
-    prod1_2 <= \$297 ;
+    prod0_5 <= \$297 ;
   always @(posedge clk)
-    prod1_3 <= \$298 ;
+    prod0_6 <= \$298 ;
   always @(posedge clk)
-    prod1_4 <= \$299 ;
+    prod0_7 <= \$299 ;
   always @(posedge clk)
-    prod1_5 <= \$300 ;
+    prod1_0 <= \$300 ;
   always @(posedge clk)
-    prod1_6 <= \$301 ;
+    prod1_1 <= \$301 ;
   always @(posedge clk)
-    prod1_7 <= \$302 ;
+    prod1_2 <= \$302 ;
   always @(posedge clk)
-    prod2_0 <= \$303 ;
+    prod1_3 <= \$303 ;
   always @(posedge clk)
-    prod2_1 <= \$304 ;
+    prod1_4 <= \$304 ;
   always @(posedge clk)
-    prod2_2 <= \$305 ;
+    prod1_5 <= \$305 ;
   always @(posedge clk)
-    prod2_3 <= \$306 ;
+    prod1_6 <= \$306 ;
   always @(posedge clk)
-    prod2_4 <= \$307 ;
+    prod1_7 <= \$307 ;
   always @(posedge clk)
-    prod2_5 <= \$308 ;
+    prod2_0 <= \$308 ;
   always @(posedge clk)
-    prod2_6 <= \$309 ;
+    prod2_1 <= \$309 ;
   always @(posedge clk)
-    prod2_7 <= \$310 ;
+    prod2_2 <= \$310 ;
   always @(posedge clk)
-    prod3_0 <= \$311 ;
+    prod2_3 <= \$311 ;
   always @(posedge clk)
-    prod3_1 <= \$312 ;
+    prod2_4 <= \$312 ;
   always @(posedge clk)
-    prod3_2 <= \$313 ;
+    prod2_5 <= \$313 ;
   always @(posedge clk)
-    prod3_3 <= \$314 ;
+    prod2_6 <= \$314 ;
   always @(posedge clk)
-    prod3_4 <= \$315 ;
+    prod2_7 <= \$315 ;
   always @(posedge clk)
-    prod3_5 <= \$316 ;
+    prod3_0 <= \$316 ;
   always @(posedge clk)
-    prod3_6 <= \$317 ;
+    prod3_1 <= \$317 ;
   always @(posedge clk)
-    prod3_7 <= \$318 ;
+    prod3_2 <= \$318 ;
   always @(posedge clk)
-    prod0_0_r <= \$319 ;
+    prod3_3 <= \$319 ;
   always @(posedge clk)
-    prod0_1_r <= \$320 ;
+    prod3_4 <= \$320 ;
   always @(posedge clk)
-    prod0_2_r <= \$321 ;
+    prod3_5 <= \$321 ;
   always @(posedge clk)
-    prod0_3_r <= \$322 ;
+    prod3_6 <= \$322 ;
   always @(posedge clk)
-    prod0_4_r <= \$323 ;
+    prod3_7 <= \$323 ;
   always @(posedge clk)
-    prod0_5_r <= \$324 ;
+    prod0_0_r <= \$324 ;
   always @(posedge clk)
-    prod0_6_r <= \$325 ;
+    prod0_1_r <= \$325 ;
   always @(posedge clk)
-    prod0_7_r <= \$326 ;
+    prod0_2_r <= \$326 ;
   always @(posedge clk)
-    prod1_0_r <= \$327 ;
+    prod0_3_r <= \$327 ;
   always @(posedge clk)
-    prod1_1_r <= \$328 ;
+    prod0_4_r <= \$328 ;
   always @(posedge clk)
-    prod1_2_r <= \$329 ;
+    prod0_5_r <= \$329 ;
   always @(posedge clk)
-    prod1_3_r <= \$330 ;
+    prod0_6_r <= \$330 ;
   always @(posedge clk)
-    prod1_4_r <= \$331 ;
+    prod0_7_r <= \$331 ;
   always @(posedge clk)
-    prod1_5_r <= \$332 ;
+    prod1_0_r <= \$332 ;
   always @(posedge clk)
-    prod1_6_r <= \$333 ;
+    prod1_1_r <= \$333 ;
   always @(posedge clk)
-    prod1_7_r <= \$334 ;
+    prod1_2_r <= \$334 ;
   always @(posedge clk)
-    prod2_0_r <= \$335 ;
+    prod1_3_r <= \$335 ;
   always @(posedge clk)
-    prod2_1_r <= \$336 ;
+    prod1_4_r <= \$336 ;
   always @(posedge clk)
-    prod2_2_r <= \$337 ;
+    prod1_5_r <= \$337 ;
   always @(posedge clk)
-    prod2_3_r <= \$338 ;
+    prod1_6_r <= \$338 ;
   always @(posedge clk)
-    prod2_4_r <= \$339 ;
+    prod1_7_r <= \$339 ;
   always @(posedge clk)
-    prod2_5_r <= \$340 ;
+    prod2_0_r <= \$340 ;
   always @(posedge clk)
-    prod2_6_r <= \$341 ;
+    prod2_1_r <= \$341 ;
   always @(posedge clk)
-    prod2_7_r <= \$342 ;
+    prod2_2_r <= \$342 ;
   always @(posedge clk)
-    prod3_0_r <= \$343 ;
+    prod2_3_r <= \$343 ;
   always @(posedge clk)
-    prod3_1_r <= \$344 ;
+    prod2_4_r <= \$344 ;
   always @(posedge clk)
-    prod3_2_r <= \$345 ;
+    prod2_5_r <= \$345 ;
   always @(posedge clk)
-    prod3_3_r <= \$346 ;
+    prod2_6_r <= \$346 ;
   always @(posedge clk)
-    prod3_4_r <= \$347 ;
+    prod2_7_r <= \$347 ;
   always @(posedge clk)
-    prod3_5_r <= \$348 ;
+    prod3_0_r <= \$348 ;
   always @(posedge clk)
-    prod3_6_r <= \$349 ;
+    prod3_1_r <= \$349 ;
   always @(posedge clk)
-    prod3_7_r <= \$350 ;
+    prod3_2_r <= \$350 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$351 ;
+    prod3_3_r <= \$351 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$352 ;
+    prod3_4_r <= \$352 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$353 ;
+    prod3_5_r <= \$353 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$354 ;
+    prod3_6_r <= \$354 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$355 ;
+    prod3_7_r <= \$355 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$356 ;
+    sum0_s0_0 <= \$356 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$357 ;
+    sum0_s0_1 <= \$357 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$358 ;
+    sum0_s1_0 <= \$358 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$359 ;
+    sum1_s0_0 <= \$359 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$360 ;
+    sum1_s0_1 <= \$360 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$361 ;
+    sum1_s1_0 <= \$361 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$362 ;
+    sum2_s0_0 <= \$362 ;
   always @(posedge clk)
-    v2 <= \$363 ;
+    sum2_s0_1 <= \$363 ;
   always @(posedge clk)
-    first2 <= \$364 ;
+    sum2_s1_0 <= \$364 ;
   always @(posedge clk)
-    last2 <= \$365 ;
+    sum3_s0_0 <= \$365 ;
   always @(posedge clk)
-    nf2 <= \$366 ;
+    sum3_s0_1 <= \$366 ;
   always @(posedge clk)
-    v3 <= \$367 ;
+    sum3_s1_0 <= \$367 ;
   always @(posedge clk)
-    first3 <= \$368 ;
+    v2 <= \$368 ;
   always @(posedge clk)
-    last3 <= \$369 ;
+    first2 <= \$369 ;
   always @(posedge clk)
-    nf3 <= \$370 ;
+    last2 <= \$370 ;
   always @(posedge clk)
-    v4 <= \$371 ;
-  always @(posedge clk)
-    first4 <= \$372 ;
-  always @(posedge clk)
-    last4 <= \$373 ;
-  always @(posedge clk)
-    nf4 <= \$374 ;
+    nf2 <= \$371 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = v4;
+    \$373  = first2;
     if (rst) begin
-      \$375  = 1'h0;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = first4;
+    \$374  = last2;
+    if (rst) begin
+      \$374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$375  = nf2;
+    if (rst) begin
+      \$375  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$376  = v3;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = last4;
+    \$377  = first3;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = nf4;
+    \$378  = last3;
     if (rst) begin
-      \$378  = 2'h0;
+      \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = v5;
+    \$379  = nf3;
     if (rst) begin
-      \$379  = 1'h0;
+      \$379  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = first5;
+    \$380  = v4;
     if (rst) begin
       \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = last5;
+    \$381  = first4;
     if (rst) begin
       \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = nf5;
+    \$382  = last4;
     if (rst) begin
-      \$382  = 2'h0;
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = v6;
+    \$383  = nf4;
     if (rst) begin
-      \$383  = 1'h0;
+      \$383  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = first6;
+    \$384  = v5;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = last6;
+    \$385  = first5;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = nf6;
+    \$386  = last5;
     if (rst) begin
-      \$386  = 2'h0;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = v7;
+    \$387  = nf5;
     if (rst) begin
-      \$387  = 1'h0;
+      \$387  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = first7;
+    \$388  = v6;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = last7;
+    \$389  = first6;
     if (rst) begin
       \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = nf7;
+    \$390  = last6;
     if (rst) begin
-      \$390  = 2'h0;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = acc0;
+    \$391  = nf6;
+    if (rst) begin
+      \$391  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$392  = v7;
+    if (rst) begin
+      \$392  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$393  = first7;
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$394  = last7;
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$395  = nf7;
+    if (rst) begin
+      \$395  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$396  = acc0;
     if (v8) begin
-      \$391  = \$9 [23:0];
+      \$396  = \$9 [23:0];
     end
     if (rst) begin
-      \$391  = 24'h000000;
+      \$396  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = acc1;
+    \$397  = acc1;
     if (v8) begin
-      \$392  = \$12 [23:0];
+      \$397  = \$12 [23:0];
     end
     if (rst) begin
-      \$392  = 24'h000000;
+      \$397  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = acc2;
+    \$398  = acc2;
     if (v8) begin
-      \$393  = \$15 [23:0];
+      \$398  = \$15 [23:0];
     end
     if (rst) begin
-      \$393  = 24'h000000;
+      \$398  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = acc3;
+    \$399  = acc3;
     if (v8) begin
-      \$394  = \$18 [23:0];
+      \$399  = \$18 [23:0];
     end
     if (rst) begin
-      \$394  = 24'h000000;
+      \$399  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = \$130 [3:0];
+    \$400  = \$130 [3:0];
     if (rst) begin
-      \$395  = 4'h0;
+      \$400  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = \$signature__addr$42 ;
+    \$401  = \$signature__addr$42 ;
     if (\$138 ) begin
-      \$396  = \$141 [3:0];
+      \$401  = \$141 [3:0];
     end
     if (rst) begin
-      \$396  = 4'h0;
+      \$401  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = \rport__addr$45 ;
+    \$402  = \rport__addr$45 ;
     if (\$145 ) begin
-      \$397  = \$148 [3:0];
+      \$402  = \$148 [3:0];
     end
     if (rst) begin
-      \$397  = 4'h0;
+      \$402  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = \$162 [3:0];
+    \$403  = \$162 [3:0];
     if (rst) begin
-      \$398  = 4'h0;
+      \$403  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = o__valid;
+    \$404  = o__valid;
     if (\$164 ) begin
-      \$399  = \$167 ;
+      \$404  = \$167 ;
     end
     if (rst) begin
-      \$399  = 1'h0;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = o__payload;
+    \$405  = o__payload;
     if (\$164 ) begin
-      \$400  = \$169 ;
+      \$405  = \$169 ;
     end
     if (rst) begin
-      \$400  = 96'h000000000000000000000000;
+      \$405  = 96'h000000000000000000000000;
     end
   end
   always @* begin
@@ -10296,7 +10407,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h06:
           \$26  = 2'h0;
       6'h07:
-          \$26  = 2'h0;
+          \$26  = 2'h1;
       6'h08:
           \$26  = 2'h1;
       6'h09:
@@ -10314,7 +10425,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h0f:
           \$26  = 2'h1;
       6'h10:
-          \$26  = 2'h1;
+          \$26  = 2'h2;
       6'h11:
           \$26  = 2'h2;
       6'h12:
@@ -10332,7 +10443,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h18:
           \$26  = 2'h2;
       6'h19:
-          \$26  = 2'h2;
+          \$26  = 2'h3;
       6'h1a:
           \$26  = 2'h3;
       6'h1b:
@@ -10350,7 +10461,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h21:
           \$26  = 2'h3;
       6'h22:
-          \$26  = 2'h3;
+          \$26  = 2'h0;
       6'h23:
           \$26  = 2'h0;
     endcase
@@ -10360,77 +10471,77 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     \$27  = 4'h0;
     casez (t)
       6'h00:
-          \$27  = 4'h1;
+          \$27  = 4'h2;
       6'h01:
-          \$27  = 4'h2;
+          \$27  = 4'h3;
       6'h02:
-          \$27  = 4'h3;
+          \$27  = 4'h4;
       6'h03:
-          \$27  = 4'h4;
+          \$27  = 4'h5;
       6'h04:
-          \$27  = 4'h5;
+          \$27  = 4'h6;
       6'h05:
-          \$27  = 4'h6;
+          \$27  = 4'h7;
       6'h06:
-          \$27  = 4'h7;
+          \$27  = 4'h8;
       6'h07:
-          \$27  = 4'h8;
+          \$27  = 4'h0;
       6'h08:
-          \$27  = 4'h0;
+          \$27  = 4'h1;
       6'h09:
-          \$27  = 4'h1;
+          \$27  = 4'h2;
       6'h0a:
-          \$27  = 4'h2;
+          \$27  = 4'h3;
       6'h0b:
-          \$27  = 4'h3;
+          \$27  = 4'h4;
       6'h0c:
-          \$27  = 4'h4;
+          \$27  = 4'h5;
       6'h0d:
-          \$27  = 4'h5;
+          \$27  = 4'h6;
       6'h0e:
-          \$27  = 4'h6;
+          \$27  = 4'h7;
       6'h0f:
-          \$27  = 4'h7;
+          \$27  = 4'h8;
       6'h10:
-          \$27  = 4'h8;
+          \$27  = 4'h0;
       6'h11:
-          \$27  = 4'h0;
+          \$27  = 4'h1;
       6'h12:
-          \$27  = 4'h1;
+          \$27  = 4'h2;
       6'h13:
-          \$27  = 4'h2;
+          \$27  = 4'h3;
       6'h14:
-          \$27  = 4'h3;
+          \$27  = 4'h4;
       6'h15:
-          \$27  = 4'h4;
+          \$27  = 4'h5;
       6'h16:
-          \$27  = 4'h5;
+          \$27  = 4'h6;
       6'h17:
-          \$27  = 4'h6;
+          \$27  = 4'h7;
       6'h18:
-          \$27  = 4'h7;
+          \$27  = 4'h8;
       6'h19:
-          \$27  = 4'h8;
+          \$27  = 4'h0;
       6'h1a:
-          \$27  = 4'h0;
-      6'h1b:
           \$27  = 4'h1;
-      6'h1c:
+      6'h1b:
           \$27  = 4'h2;
-      6'h1d:
+      6'h1c:
           \$27  = 4'h3;
-      6'h1e:
+      6'h1d:
           \$27  = 4'h4;
-      6'h1f:
+      6'h1e:
           \$27  = 4'h5;
-      6'h20:
+      6'h1f:
           \$27  = 4'h6;
-      6'h21:
+      6'h20:
           \$27  = 4'h7;
-      6'h22:
+      6'h21:
           \$27  = 4'h8;
-      6'h23:
+      6'h22:
           \$27  = 4'h0;
+      6'h23:
+          \$27  = 4'h1;
     endcase
   end
   always @* begin
@@ -10452,7 +10563,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h06:
           \$28  = 1'h1;
       6'h07:
-          \$28  = 1'h1;
+          \$28  = 1'h0;
       6'h08:
           \$28  = 1'h0;
       6'h09:
@@ -10506,7 +10617,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h21:
           \$28  = 1'h0;
       6'h22:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h23:
           \$28  = 1'h1;
     endcase
@@ -10530,9 +10641,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h06:
           \$29  = 1'h0;
       6'h07:
-          \$29  = 1'h0;
-      6'h08:
           \$29  = 1'h1;
+      6'h08:
+          \$29  = 1'h0;
       6'h09:
           \$29  = 1'h0;
       6'h0a:
@@ -10548,9 +10659,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h0f:
           \$29  = 1'h0;
       6'h10:
-          \$29  = 1'h0;
-      6'h11:
           \$29  = 1'h1;
+      6'h11:
+          \$29  = 1'h0;
       6'h12:
           \$29  = 1'h0;
       6'h13:
@@ -10566,9 +10677,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h18:
           \$29  = 1'h0;
       6'h19:
-          \$29  = 1'h0;
-      6'h1a:
           \$29  = 1'h1;
+      6'h1a:
+          \$29  = 1'h0;
       6'h1b:
           \$29  = 1'h0;
       6'h1c:
@@ -10584,9 +10695,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h21:
           \$29  = 1'h0;
       6'h22:
-          \$29  = 1'h0;
-      6'h23:
           \$29  = 1'h1;
+      6'h23:
+          \$29  = 1'h0;
     endcase
   end
   always @* begin
@@ -10606,9 +10717,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h05:
           \$30  = 1'h0;
       6'h06:
-          \$30  = 1'h0;
-      6'h07:
           \$30  = 1'h1;
+      6'h07:
+          \$30  = 1'h0;
       6'h08:
           \$30  = 1'h0;
       6'h09:
@@ -10624,9 +10735,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h0e:
           \$30  = 1'h0;
       6'h0f:
-          \$30  = 1'h0;
-      6'h10:
           \$30  = 1'h1;
+      6'h10:
+          \$30  = 1'h0;
       6'h11:
           \$30  = 1'h0;
       6'h12:
@@ -10642,9 +10753,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h17:
           \$30  = 1'h0;
       6'h18:
-          \$30  = 1'h0;
-      6'h19:
           \$30  = 1'h1;
+      6'h19:
+          \$30  = 1'h0;
       6'h1a:
           \$30  = 1'h0;
       6'h1b:
@@ -10660,9 +10771,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h20:
           \$30  = 1'h0;
       6'h21:
-          \$30  = 1'h0;
-      6'h22:
           \$30  = 1'h1;
+      6'h22:
+          \$30  = 1'h0;
       6'h23:
           \$30  = 1'h0;
     endcase
@@ -10671,7 +10782,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$170  = nf_t;
     if (issue) begin
-      \$170  = \$26 ;
+      \$170  = nf_t_ahead;
     end
     if (rst) begin
       \$170  = 2'h0;
@@ -10679,1445 +10790,1446 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$171  = \$signature__addr ;
+    \$171  = nf_t_ahead;
     if (issue) begin
-      \$171  = \$27 ;
+      \$171  = \$26 ;
     end
     if (rst) begin
-      \$171  = 4'h0;
+      \$171  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$172  = reads_input_t;
+    \$172  = \$signature__addr ;
     if (issue) begin
-      \$172  = \$28 ;
+      \$172  = sf_t_ahead;
     end
     if (rst) begin
-      \$172  = 1'h1;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$173  = first_t;
+    \$173  = sf_t_ahead;
     if (issue) begin
-      \$173  = \$29 ;
+      \$173  = \$27 ;
     end
     if (rst) begin
-      \$173  = 1'h1;
+      \$173  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$174  = last_t;
+    \$174  = reads_input_t;
     if (issue) begin
-      \$174  = \$30 ;
+      \$174  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$175  = t;
+    \$175  = reads_input_t_ahead;
     if (issue) begin
-      \$175  = \$33 [5:0];
+      \$175  = \$28 ;
     end
     if (rst) begin
-      \$175  = 6'h00;
+      \$175  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$176  = i__payload;
+    \$176  = first_t;
+    if (issue) begin
+      \$176  = first_t_ahead;
+    end
     if (rst) begin
-      \$176  = 64'h0000000000000000;
+      \$176  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$177  = reads_input_t;
+    \$177  = first_t_ahead;
+    if (issue) begin
+      \$177  = \$29 ;
+    end
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$178  = issue;
+    \$178  = last_t;
+    if (issue) begin
+      \$178  = last_t_ahead;
+    end
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$179  = first_t;
+    \$179  = last_t_ahead;
+    if (issue) begin
+      \$179  = \$30 ;
+    end
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$180  = last_t;
+    \$180  = t;
+    if (issue) begin
+      \$180  = \$33 [5:0];
+    end
     if (rst) begin
-      \$180  = 1'h0;
+      \$180  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = nf_t;
+    \$181  = i__payload;
     if (rst) begin
-      \$181  = 2'h0;
+      \$181  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = \$34 ;
+    \$182  = reads_input_t;
     if (rst) begin
-      \$182  = 64'h0000000000000000;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = t;
+    \$183  = issue;
     if (rst) begin
-      \$183  = 6'h00;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = port__data;
+    \$184  = first_t;
     if (rst) begin
-      \$184  = 64'h0000000000000000;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = x_mid[7:0];
+    \$185  = last_t;
     if (rst) begin
-      \$185  = 8'h00;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = x_mid[15:8];
+    \$186  = nf_t;
     if (rst) begin
-      \$186  = 8'h00;
+      \$186  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = x_mid[23:16];
+    \$187  = \$34 ;
     if (rst) begin
-      \$187  = 8'h00;
+      \$187  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = x_mid[31:24];
+    \$188  = t;
     if (rst) begin
-      \$188  = 8'h00;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = x_mid[39:32];
+    \$189  = port__data;
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = x_mid[47:40];
+    \$190  = x_mid[7:0];
     if (rst) begin
       \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = x_mid[55:48];
+    \$191  = x_mid[15:8];
     if (rst) begin
       \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = x_mid[63:56];
+    \$192  = x_mid[23:16];
     if (rst) begin
       \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = t;
+    \$193  = x_mid[31:24];
     if (rst) begin
-      \$193  = 6'h00;
+      \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = \port__data$71 ;
+    \$194  = x_mid[39:32];
     if (rst) begin
-      \$194  = 64'h0000000000000000;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = x_mid[7:0];
+    \$195  = x_mid[47:40];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = x_mid[15:8];
+    \$196  = x_mid[55:48];
     if (rst) begin
       \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = x_mid[23:16];
+    \$197  = x_mid[63:56];
     if (rst) begin
       \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = x_mid[31:24];
+    \$198  = t;
     if (rst) begin
-      \$198  = 8'h00;
+      \$198  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = x_mid[39:32];
+    \$199  = \port__data$76 ;
     if (rst) begin
-      \$199  = 8'h00;
+      \$199  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = x_mid[47:40];
+    \$200  = x_mid[7:0];
     if (rst) begin
       \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = x_mid[55:48];
+    \$201  = x_mid[15:8];
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = x_mid[63:56];
+    \$202  = x_mid[23:16];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = t;
+    \$203  = x_mid[31:24];
     if (rst) begin
-      \$203  = 6'h00;
+      \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = \port__data$81 ;
+    \$204  = x_mid[39:32];
     if (rst) begin
-      \$204  = 64'h0000000000000000;
+      \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = x_mid[7:0];
+    \$205  = x_mid[47:40];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = x_mid[15:8];
+    \$206  = x_mid[55:48];
     if (rst) begin
       \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = x_mid[23:16];
+    \$207  = x_mid[63:56];
     if (rst) begin
       \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = x_mid[31:24];
+    \$208  = t;
     if (rst) begin
-      \$208  = 8'h00;
+      \$208  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = x_mid[39:32];
+    \$209  = \port__data$86 ;
     if (rst) begin
-      \$209  = 8'h00;
+      \$209  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = x_mid[47:40];
+    \$210  = x_mid[7:0];
     if (rst) begin
       \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = x_mid[55:48];
+    \$211  = x_mid[15:8];
     if (rst) begin
       \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = x_mid[63:56];
+    \$212  = x_mid[23:16];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = t;
+    \$213  = x_mid[31:24];
     if (rst) begin
-      \$213  = 6'h00;
+      \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = \port__data$91 ;
+    \$214  = x_mid[39:32];
     if (rst) begin
-      \$214  = 64'h0000000000000000;
+      \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = x_mid[7:0];
+    \$215  = x_mid[47:40];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = x_mid[15:8];
+    \$216  = x_mid[55:48];
     if (rst) begin
       \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = x_mid[23:16];
+    \$217  = x_mid[63:56];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = x_mid[31:24];
+    \$218  = t;
     if (rst) begin
-      \$218  = 8'h00;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = x_mid[39:32];
+    \$219  = \port__data$96 ;
     if (rst) begin
-      \$219  = 8'h00;
+      \$219  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = x_mid[47:40];
+    \$220  = x_mid[7:0];
     if (rst) begin
       \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = x_mid[55:48];
+    \$221  = x_mid[15:8];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = x_mid[63:56];
+    \$222  = x_mid[23:16];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = \$35 ;
+    \$223  = x_mid[31:24];
     if (rst) begin
-      \$223  = 9'h000;
+      \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = rom0_read[7:0];
+    \$224  = x_mid[39:32];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = \$36 ;
+    \$225  = x_mid[47:40];
     if (rst) begin
-      \$225  = 9'h000;
+      \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = rom0_read[15:8];
+    \$226  = x_mid[55:48];
     if (rst) begin
       \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = \$37 ;
+    \$227  = x_mid[63:56];
     if (rst) begin
-      \$227  = 9'h000;
+      \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = rom0_read[23:16];
+    \$228  = \$35 ;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = \$38 ;
+    \$229  = rom0_read[7:0];
     if (rst) begin
-      \$229  = 9'h000;
+      \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = rom0_read[31:24];
+    \$230  = \$36 ;
     if (rst) begin
-      \$230  = 8'h00;
+      \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = \$39 ;
+    \$231  = rom0_read[15:8];
     if (rst) begin
-      \$231  = 9'h000;
+      \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = rom0_read[39:32];
+    \$232  = \$37 ;
     if (rst) begin
-      \$232  = 8'h00;
+      \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = \$40 ;
+    \$233  = rom0_read[23:16];
     if (rst) begin
-      \$233  = 9'h000;
+      \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = rom0_read[47:40];
+    \$234  = \$38 ;
     if (rst) begin
-      \$234  = 8'h00;
+      \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = \$41 ;
+    \$235  = rom0_read[31:24];
     if (rst) begin
-      \$235  = 9'h000;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = rom0_read[55:48];
+    \$236  = \$39 ;
     if (rst) begin
-      \$236  = 8'h00;
+      \$236  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = \$42 ;
+    \$237  = rom0_read[39:32];
     if (rst) begin
-      \$237  = 9'h000;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = rom0_read[63:56];
+    \$238  = \$40 ;
     if (rst) begin
-      \$238  = 8'h00;
+      \$238  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = \$43 ;
+    \$239  = rom0_read[47:40];
     if (rst) begin
-      \$239  = 9'h000;
+      \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = rom1_read[7:0];
+    \$240  = \$41 ;
     if (rst) begin
-      \$240  = 8'h00;
+      \$240  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = \$44 ;
+    \$241  = rom0_read[55:48];
     if (rst) begin
-      \$241  = 9'h000;
+      \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = rom1_read[15:8];
+    \$242  = \$42 ;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = \$45 ;
+    \$243  = rom0_read[63:56];
     if (rst) begin
-      \$243  = 9'h000;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = rom1_read[23:16];
+    \$244  = \$43 ;
     if (rst) begin
-      \$244  = 8'h00;
+      \$244  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = \$46 ;
+    \$245  = rom1_read[7:0];
     if (rst) begin
-      \$245  = 9'h000;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = rom1_read[31:24];
+    \$246  = \$44 ;
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = \$47 ;
+    \$247  = rom1_read[15:8];
     if (rst) begin
-      \$247  = 9'h000;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = rom1_read[39:32];
+    \$248  = \$45 ;
     if (rst) begin
-      \$248  = 8'h00;
+      \$248  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = \$48 ;
+    \$249  = rom1_read[23:16];
     if (rst) begin
-      \$249  = 9'h000;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = rom1_read[47:40];
+    \$250  = \$46 ;
     if (rst) begin
-      \$250  = 8'h00;
+      \$250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = \$49 ;
+    \$251  = rom1_read[31:24];
     if (rst) begin
-      \$251  = 9'h000;
+      \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = rom1_read[55:48];
+    \$252  = \$47 ;
     if (rst) begin
-      \$252  = 8'h00;
+      \$252  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = \$50 ;
+    \$253  = rom1_read[39:32];
     if (rst) begin
-      \$253  = 9'h000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = rom1_read[63:56];
+    \$254  = \$48 ;
     if (rst) begin
-      \$254  = 8'h00;
+      \$254  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = \$51 ;
+    \$255  = rom1_read[47:40];
     if (rst) begin
-      \$255  = 9'h000;
+      \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = rom2_read[7:0];
+    \$256  = \$49 ;
     if (rst) begin
-      \$256  = 8'h00;
+      \$256  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = \$52 ;
+    \$257  = rom1_read[55:48];
     if (rst) begin
-      \$257  = 9'h000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = rom2_read[15:8];
+    \$258  = \$50 ;
     if (rst) begin
-      \$258  = 8'h00;
+      \$258  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = \$53 ;
+    \$259  = rom1_read[63:56];
     if (rst) begin
-      \$259  = 9'h000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = rom2_read[23:16];
+    \$260  = \$51 ;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = \$54 ;
+    \$261  = rom2_read[7:0];
     if (rst) begin
-      \$261  = 9'h000;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = rom2_read[31:24];
+    \$262  = \$52 ;
     if (rst) begin
-      \$262  = 8'h00;
+      \$262  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = \$55 ;
+    \$263  = rom2_read[15:8];
     if (rst) begin
-      \$263  = 9'h000;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = rom2_read[39:32];
+    \$264  = \$53 ;
     if (rst) begin
-      \$264  = 8'h00;
+      \$264  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = \$56 ;
+    \$265  = rom2_read[23:16];
     if (rst) begin
-      \$265  = 9'h000;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = rom2_read[47:40];
+    \$266  = \$54 ;
     if (rst) begin
-      \$266  = 8'h00;
+      \$266  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = \$57 ;
+    \$267  = rom2_read[31:24];
     if (rst) begin
-      \$267  = 9'h000;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = rom2_read[55:48];
+    \$268  = \$55 ;
     if (rst) begin
-      \$268  = 8'h00;
+      \$268  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = \$58 ;
+    \$269  = rom2_read[39:32];
     if (rst) begin
-      \$269  = 9'h000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = rom2_read[63:56];
+    \$270  = \$56 ;
     if (rst) begin
-      \$270  = 8'h00;
+      \$270  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = \$59 ;
+    \$271  = rom2_read[47:40];
     if (rst) begin
-      \$271  = 9'h000;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = rom3_read[7:0];
+    \$272  = \$57 ;
     if (rst) begin
-      \$272  = 8'h00;
+      \$272  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = \$60 ;
+    \$273  = rom2_read[55:48];
     if (rst) begin
-      \$273  = 9'h000;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = rom3_read[15:8];
+    \$274  = \$58 ;
     if (rst) begin
-      \$274  = 8'h00;
+      \$274  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = \$61 ;
+    \$275  = rom2_read[63:56];
     if (rst) begin
-      \$275  = 9'h000;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = rom3_read[23:16];
+    \$276  = \$59 ;
     if (rst) begin
-      \$276  = 8'h00;
+      \$276  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = \$62 ;
+    \$277  = rom3_read[7:0];
     if (rst) begin
-      \$277  = 9'h000;
+      \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = rom3_read[31:24];
+    \$278  = \$60 ;
     if (rst) begin
-      \$278  = 8'h00;
+      \$278  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = \$63 ;
+    \$279  = rom3_read[15:8];
     if (rst) begin
-      \$279  = 9'h000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = rom3_read[39:32];
+    \$280  = \$61 ;
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = \$64 ;
+    \$281  = rom3_read[23:16];
     if (rst) begin
-      \$281  = 9'h000;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = rom3_read[47:40];
+    \$282  = \$62 ;
     if (rst) begin
-      \$282  = 8'h00;
+      \$282  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = \$65 ;
+    \$283  = rom3_read[31:24];
     if (rst) begin
-      \$283  = 9'h000;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = rom3_read[55:48];
+    \$284  = \$63 ;
     if (rst) begin
-      \$284  = 8'h00;
+      \$284  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = \$66 ;
+    \$285  = rom3_read[39:32];
     if (rst) begin
-      \$285  = 9'h000;
+      \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = rom3_read[63:56];
+    \$286  = \$64 ;
     if (rst) begin
-      \$286  = 8'h00;
+      \$286  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = \$67 ;
+    \$287  = rom3_read[47:40];
     if (rst) begin
-      \$287  = 17'h00000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = \$68 ;
+    \$288  = \$65 ;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = \$69 ;
+    \$289  = rom3_read[55:48];
     if (rst) begin
-      \$289  = 17'h00000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = \$70 ;
+    \$290  = \$66 ;
     if (rst) begin
-      \$290  = 17'h00000;
+      \$290  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$71 ;
+    \$291  = rom3_read[63:56];
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = \$72 ;
+    \$292  = \$67 ;
     if (rst) begin
       \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$73 ;
+    \$293  = \$68 ;
     if (rst) begin
       \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \$74 ;
+    \$294  = \$69 ;
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$75 ;
+    \$295  = \$70 ;
     if (rst) begin
       \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = \$76 ;
+    \$296  = \$71 ;
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = \$77 ;
+    \$297  = \$72 ;
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = \$78 ;
+    \$298  = \$73 ;
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = \$79 ;
+    \$299  = \$74 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = \$80 ;
+    \$300  = \$75 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = \$81 ;
+    \$301  = \$76 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = \$82 ;
+    \$302  = \$77 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = \$83 ;
+    \$303  = \$78 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = \$84 ;
+    \$304  = \$79 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = \$85 ;
+    \$305  = \$80 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \$86 ;
+    \$306  = \$81 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = \$87 ;
+    \$307  = \$82 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = \$88 ;
+    \$308  = \$83 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = \$89 ;
+    \$309  = \$84 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = \$90 ;
+    \$310  = \$85 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = \$91 ;
+    \$311  = \$86 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = \$92 ;
+    \$312  = \$87 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = \$93 ;
+    \$313  = \$88 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = \$94 ;
+    \$314  = \$89 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = \$95 ;
+    \$315  = \$90 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = \$96 ;
+    \$316  = \$91 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = \$97 ;
+    \$317  = \$92 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = \$98 ;
+    \$318  = \$93 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = prod0_0;
+    \$319  = \$94 ;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = prod0_1;
+    \$320  = \$95 ;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = prod0_2;
+    \$321  = \$96 ;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = prod0_3;
+    \$322  = \$97 ;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = prod0_4;
+    \$323  = \$98 ;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = prod0_5;
+    \$324  = prod0_0;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = prod0_6;
+    \$325  = prod0_1;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = prod0_7;
+    \$326  = prod0_2;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = prod1_0;
+    \$327  = prod0_3;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = prod1_1;
+    \$328  = prod0_4;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = prod1_2;
+    \$329  = prod0_5;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = prod1_3;
+    \$330  = prod0_6;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = prod1_4;
+    \$331  = prod0_7;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = prod1_5;
+    \$332  = prod1_0;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = prod1_6;
+    \$333  = prod1_1;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = prod1_7;
+    \$334  = prod1_2;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = prod2_0;
+    \$335  = prod1_3;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = prod2_1;
+    \$336  = prod1_4;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = prod2_2;
+    \$337  = prod1_5;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = prod2_3;
+    \$338  = prod1_6;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = prod2_4;
+    \$339  = prod1_7;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = prod2_5;
+    \$340  = prod2_0;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = prod2_6;
+    \$341  = prod2_1;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = prod2_7;
+    \$342  = prod2_2;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = prod3_0;
+    \$343  = prod2_3;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = prod3_1;
+    \$344  = prod2_4;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = prod3_2;
+    \$345  = prod2_5;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = prod3_3;
+    \$346  = prod2_6;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = prod3_4;
+    \$347  = prod2_7;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = prod3_5;
+    \$348  = prod3_0;
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = prod3_6;
+    \$349  = prod3_1;
     if (rst) begin
       \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = prod3_7;
+    \$350  = prod3_2;
     if (rst) begin
       \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = { \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101  };
+    \$351  = prod3_3;
     if (rst) begin
-      \$351  = 24'h000000;
+      \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = { \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104  };
+    \$352  = prod3_4;
     if (rst) begin
-      \$352  = 24'h000000;
+      \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = \$105 [23:0];
+    \$353  = prod3_5;
     if (rst) begin
-      \$353  = 24'h000000;
+      \$353  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
+    \$354  = prod3_6;
     if (rst) begin
-      \$354  = 24'h000000;
+      \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
+    \$355  = prod3_7;
     if (rst) begin
-      \$355  = 24'h000000;
+      \$355  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = \$112 [23:0];
+    \$356  = { \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101 [18], \$101  };
     if (rst) begin
       \$356  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+    \$357  = { \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104  };
     if (rst) begin
       \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
+    \$358  = \$105 [23:0];
     if (rst) begin
       \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = \$119 [23:0];
+    \$359  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
       \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
+    \$360  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
     if (rst) begin
       \$360  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
+    \$361  = \$112 [23:0];
     if (rst) begin
       \$361  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = \$126 [23:0];
+    \$362  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
     if (rst) begin
       \$362  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = v1;
+    \$363  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
     if (rst) begin
-      \$363  = 1'h0;
+      \$363  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = first1;
+    \$364  = \$119 [23:0];
     if (rst) begin
-      \$364  = 1'h0;
+      \$364  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = last1;
+    \$365  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = nf1;
+    \$366  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
     if (rst) begin
-      \$366  = 2'h0;
+      \$366  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = v2;
+    \$367  = \$126 [23:0];
     if (rst) begin
-      \$367  = 1'h0;
+      \$367  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = first2;
+    \$368  = v1;
     if (rst) begin
       \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = last2;
+    \$369  = first1;
     if (rst) begin
       \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = nf2;
+    \$370  = last1;
     if (rst) begin
-      \$370  = 2'h0;
+      \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = v3;
+    \$371  = nf1;
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = first3;
+    \$372  = v2;
     if (rst) begin
       \$372  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = last3;
-    if (rst) begin
-      \$373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = nf3;
-    if (rst) begin
-      \$374  = 2'h0;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -16591,57 +16703,62 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$1 ;
   wire \$10 ;
   reg [7:0] \$100 ;
-  reg [8:0] \$101 ;
+  reg [7:0] \$101 ;
   reg [7:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
   reg [16:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
-  reg [23:0] \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg [3:0] \$119 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [23:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [3:0] \$123 ;
-  reg \$124 ;
+  reg \$123 ;
+  reg [3:0] \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [3:0] \$127 ;
-  reg \$128 ;
+  reg \$127 ;
+  reg [3:0] \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg [3:0] \$131 ;
-  reg \$132 ;
+  reg \$131 ;
+  reg [3:0] \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg [3:0] \$135 ;
-  reg \$136 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
   reg \$137 ;
   reg \$138 ;
-  reg [3:0] \$139 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [23:0] \$140 ;
-  reg [3:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [2:0] \$143 ;
+  reg [3:0] \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
   reg [3:0] \$144 ;
-  reg \$145 ;
-  reg [23:0] \$146 ;
+  reg [23:0] \$145 ;
+  reg [3:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg [2:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg [23:0] \$151 ;
   wire \$16 ;
   reg [3:0] \$17 ;
   reg [3:0] \$18 ;
@@ -16715,25 +16832,25 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [23:0] \$8 ;
   reg [3:0] \$80 ;
   reg [3:0] \$81 ;
-  reg \$82 ;
-  reg \$83 ;
+  reg [3:0] \$82 ;
+  reg [3:0] \$83 ;
   reg \$84 ;
-  reg [7:0] \$85 ;
-  reg [31:0] \$86 ;
+  reg \$85 ;
+  reg \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
   wire [24:0] \$9 ;
-  reg \$90 ;
-  reg [3:0] \$91 ;
-  reg [31:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [31:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
-  reg [7:0] \$97 ;
+  reg [7:0] \$90 ;
+  reg [31:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [3:0] \$96 ;
+  reg [31:0] \$97 ;
   reg [7:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [31:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -16752,6 +16869,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -16772,6 +16890,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -16780,6 +16899,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
   wire [23:0] \o__payload[0] ;
@@ -16808,6 +16928,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
@@ -16816,11 +16937,12 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$88 ;
+  wire [23:0] \rport__data$93 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
@@ -16895,7 +17017,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [23:0];
   end
-  assign \rport__data$88  = queue[\rport__addr$30 ];
+  assign \rport__data$93  = queue[\rport__addr$30 ];
   reg [31:0] rom0 [158:0];
   initial begin
     rom0[0] = 32'd2483558072;
@@ -17140,141 +17262,151 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$76  = v7 & last7;
   assign \$77  = \$75  | \$76 ;
   assign \$78  = | q_stored;
-  assign \$79  = \$78  ? \rport__data$88  : \$9 [23:0];
+  assign \$79  = \$78  ? \rport__data$93  : \$9 [23:0];
   always @(posedge clk)
     nf_t <= \$80 ;
   always @(posedge clk)
-    \$signature__addr  <= \$81 ;
+    nf_t_ahead <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$82 ;
+    \$signature__addr  <= \$82 ;
   always @(posedge clk)
-    first_t <= \$83 ;
+    sf_t_ahead <= \$83 ;
   always @(posedge clk)
-    last_t <= \$84 ;
+    reads_input_t <= \$84 ;
   always @(posedge clk)
-    t <= \$85 ;
+    reads_input_t_ahead <= \$85 ;
   always @(posedge clk)
-    x_reg <= \$86 ;
+    first_t <= \$86 ;
   always @(posedge clk)
-    from_input <= \$87 ;
+    first_t_ahead <= \$87 ;
   always @(posedge clk)
-    v1 <= \$88 ;
+    last_t <= \$88 ;
   always @(posedge clk)
-    first1 <= \$89 ;
+    last_t_ahead <= \$89 ;
   always @(posedge clk)
-    last1 <= \$90 ;
+    t <= \$90 ;
   always @(posedge clk)
-    nf1 <= \$91 ;
+    x_reg <= \$91 ;
   always @(posedge clk)
-    x_mid <= \$92 ;
+    from_input <= \$92 ;
   always @(posedge clk)
-    port__addr <= \$93 ;
+    v1 <= \$93 ;
   always @(posedge clk)
-    rom0_read <= \$94 ;
+    first1 <= \$94 ;
   always @(posedge clk)
-    x0_0 <= \$95 ;
+    last1 <= \$95 ;
   always @(posedge clk)
-    x0_1 <= \$96 ;
+    nf1 <= \$96 ;
   always @(posedge clk)
-    x0_2 <= \$97 ;
+    x_mid <= \$97 ;
   always @(posedge clk)
-    x0_3 <= \$98 ;
+    port__addr <= \$98 ;
   always @(posedge clk)
-    xoff0_0 <= \$99 ;
+    rom0_read <= \$99 ;
   always @(posedge clk)
-    w0_0 <= \$100 ;
+    x0_0 <= \$100 ;
   always @(posedge clk)
-    xoff0_1 <= \$101 ;
+    x0_1 <= \$101 ;
   always @(posedge clk)
-    w0_1 <= \$102 ;
+    x0_2 <= \$102 ;
   always @(posedge clk)
-    xoff0_2 <= \$103 ;
+    x0_3 <= \$103 ;
   always @(posedge clk)
-    w0_2 <= \$104 ;
+    xoff0_0 <= \$104 ;
   always @(posedge clk)
-    xoff0_3 <= \$105 ;
+    w0_0 <= \$105 ;
   always @(posedge clk)
-    w0_3 <= \$106 ;
+    xoff0_1 <= \$106 ;
   always @(posedge clk)
-    prod0_0 <= \$107 ;
+    w0_1 <= \$107 ;
   always @(posedge clk)
-    prod0_1 <= \$108 ;
+    xoff0_2 <= \$108 ;
   always @(posedge clk)
-    prod0_2 <= \$109 ;
+    w0_2 <= \$109 ;
   always @(posedge clk)
-    prod0_3 <= \$110 ;
+    xoff0_3 <= \$110 ;
   always @(posedge clk)
-    prod0_0_r <= \$111 ;
+    w0_3 <= \$111 ;
   always @(posedge clk)
-    prod0_1_r <= \$112 ;
+    prod0_0 <= \$112 ;
   always @(posedge clk)
-    prod0_2_r <= \$113 ;
+    prod0_1 <= \$113 ;
   always @(posedge clk)
-    prod0_3_r <= \$114 ;
+    prod0_2 <= \$114 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$115 ;
+    prod0_3 <= \$115 ;
   always @(posedge clk)
-    v2 <= \$116 ;
+    prod0_0_r <= \$116 ;
   always @(posedge clk)
-    first2 <= \$117 ;
+    prod0_1_r <= \$117 ;
   always @(posedge clk)
-    last2 <= \$118 ;
+    prod0_2_r <= \$118 ;
   always @(posedge clk)
-    nf2 <= \$119 ;
+    prod0_3_r <= \$119 ;
   always @(posedge clk)
-    v3 <= \$120 ;
+    sum0_s0_0 <= \$120 ;
   always @(posedge clk)
-    first3 <= \$121 ;
+    v2 <= \$121 ;
   always @(posedge clk)
-    last3 <= \$122 ;
+    first2 <= \$122 ;
   always @(posedge clk)
-    nf3 <= \$123 ;
+    last2 <= \$123 ;
   always @(posedge clk)
-    v4 <= \$124 ;
+    nf2 <= \$124 ;
   always @(posedge clk)
-    first4 <= \$125 ;
+    v3 <= \$125 ;
   always @(posedge clk)
-    last4 <= \$126 ;
+    first3 <= \$126 ;
   always @(posedge clk)
-    nf4 <= \$127 ;
+    last3 <= \$127 ;
   always @(posedge clk)
-    v5 <= \$128 ;
+    nf3 <= \$128 ;
   always @(posedge clk)
-    first5 <= \$129 ;
+    v4 <= \$129 ;
   always @(posedge clk)
-    last5 <= \$130 ;
+    first4 <= \$130 ;
   always @(posedge clk)
-    nf5 <= \$131 ;
+    last4 <= \$131 ;
   always @(posedge clk)
-    v6 <= \$132 ;
+    nf4 <= \$132 ;
   always @(posedge clk)
-    first6 <= \$133 ;
+    v5 <= \$133 ;
   always @(posedge clk)
-    last6 <= \$134 ;
+    first5 <= \$134 ;
   always @(posedge clk)
-    nf6 <= \$135 ;
+    last5 <= \$135 ;
   always @(posedge clk)
-    v7 <= \$136 ;
+    nf5 <= \$136 ;
   always @(posedge clk)
-    first7 <= \$137 ;
+    v6 <= \$137 ;
   always @(posedge clk)
-    last7 <= \$138 ;
+    first6 <= \$138 ;
   always @(posedge clk)
-    nf7 <= \$139 ;
+    last6 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    nf6 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    v7 <= \$141 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$142 ;
+    first7 <= \$142 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$143 ;
+    last7 <= \$143 ;
   always @(posedge clk)
-    q_stored <= \$144 ;
+    nf7 <= \$144 ;
   always @(posedge clk)
-    o__valid <= \$145 ;
+    acc0 <= \$145 ;
   always @(posedge clk)
-    o__payload <= \$146 ;
+    q_owed <= \$146 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$147 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$148 ;
+  always @(posedge clk)
+    q_stored <= \$149 ;
+  always @(posedge clk)
+    o__valid <= \$150 ;
+  always @(posedge clk)
+    o__payload <= \$151 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$7  = 24'h000000;
@@ -17334,7 +17466,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0d:
           \$17  = 4'h0;
       8'h0e:
-          \$17  = 4'h0;
+          \$17  = 4'h1;
       8'h0f:
           \$17  = 4'h1;
       8'h10:
@@ -17366,7 +17498,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h1d:
           \$17  = 4'h1;
       8'h1e:
-          \$17  = 4'h1;
+          \$17  = 4'h2;
       8'h1f:
           \$17  = 4'h2;
       8'h20:
@@ -17398,7 +17530,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h2d:
           \$17  = 4'h2;
       8'h2e:
-          \$17  = 4'h2;
+          \$17  = 4'h3;
       8'h2f:
           \$17  = 4'h3;
       8'h30:
@@ -17430,7 +17562,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h3d:
           \$17  = 4'h3;
       8'h3e:
-          \$17  = 4'h3;
+          \$17  = 4'h4;
       8'h3f:
           \$17  = 4'h4;
       8'h40:
@@ -17462,7 +17594,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h4d:
           \$17  = 4'h4;
       8'h4e:
-          \$17  = 4'h4;
+          \$17  = 4'h5;
       8'h4f:
           \$17  = 4'h5;
       8'h50:
@@ -17494,7 +17626,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h5d:
           \$17  = 4'h5;
       8'h5e:
-          \$17  = 4'h5;
+          \$17  = 4'h6;
       8'h5f:
           \$17  = 4'h6;
       8'h60:
@@ -17526,7 +17658,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h6d:
           \$17  = 4'h6;
       8'h6e:
-          \$17  = 4'h6;
+          \$17  = 4'h7;
       8'h6f:
           \$17  = 4'h7;
       8'h70:
@@ -17556,7 +17688,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h7c:
           \$17  = 4'h7;
       8'h7d:
-          \$17  = 4'h7;
+          \$17  = 4'h8;
       8'h7e:
           \$17  = 4'h8;
       8'h7f:
@@ -17588,7 +17720,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h8c:
           \$17  = 4'h8;
       8'h8d:
-          \$17  = 4'h8;
+          \$17  = 4'h9;
       8'h8e:
           \$17  = 4'h9;
       8'h8f:
@@ -17620,7 +17752,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9c:
           \$17  = 4'h9;
       8'h9d:
-          \$17  = 4'h9;
+          \$17  = 4'h0;
       8'h9e:
           \$17  = 4'h0;
     endcase
@@ -17630,323 +17762,323 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     \$18  = 4'h0;
     casez (t)
       8'h00:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h01:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h02:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h03:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h04:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h05:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h06:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h07:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h08:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h09:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h0a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h0b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h0c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h0d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h0e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h0f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h10:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h11:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h12:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h13:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h14:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h15:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h16:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h17:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h18:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h19:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h1a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h1b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h1c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h1d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h1e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h1f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h20:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h21:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h22:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h23:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h24:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h25:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h26:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h27:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h28:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h29:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h2a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h2b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h2c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h2d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h2e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h2f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h30:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h31:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h32:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h33:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h34:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h35:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h36:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h37:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h38:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h39:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h3a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h3b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h3c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h3d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h3e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h3f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h40:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h41:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h42:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h43:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h44:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h45:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h46:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h47:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h48:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h49:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h4a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h4b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h4c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h4d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h4e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h4f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h50:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h51:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h52:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h53:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h54:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h55:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h56:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h57:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h58:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h59:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h5a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h5b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h5c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h5d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h5e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h5f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h60:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h61:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h62:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h63:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h64:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h65:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h66:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h67:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h68:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h69:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h6a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h6b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h6c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h6d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h6e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h6f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h70:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h71:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h72:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h73:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h74:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h75:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h76:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h77:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h78:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h79:
-          \$18  = 4'ha;
+          \$18  = 4'hc;
       8'h7a:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h7b:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h7c:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h7d:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h7e:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h7f:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h80:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h81:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h82:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h83:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h84:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h85:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h86:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h87:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h88:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h89:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h8a:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h8b:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h8c:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h8d:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h8e:
-          \$18  = 4'h0;
-      8'h8f:
           \$18  = 4'h1;
-      8'h90:
+      8'h8f:
           \$18  = 4'h2;
-      8'h91:
+      8'h90:
           \$18  = 4'h3;
-      8'h92:
+      8'h91:
           \$18  = 4'h4;
-      8'h93:
+      8'h92:
           \$18  = 4'h5;
-      8'h94:
+      8'h93:
           \$18  = 4'h6;
-      8'h95:
+      8'h94:
           \$18  = 4'h7;
-      8'h96:
+      8'h95:
           \$18  = 4'h8;
-      8'h97:
+      8'h96:
           \$18  = 4'h9;
-      8'h98:
+      8'h97:
           \$18  = 4'ha;
-      8'h99:
+      8'h98:
           \$18  = 4'hb;
-      8'h9a:
+      8'h99:
           \$18  = 4'hc;
-      8'h9b:
+      8'h9a:
           \$18  = 4'hd;
-      8'h9c:
+      8'h9b:
           \$18  = 4'he;
-      8'h9d:
+      8'h9c:
           \$18  = 4'hf;
-      8'h9e:
+      8'h9d:
           \$18  = 4'h0;
+      8'h9e:
+          \$18  = 4'h1;
     endcase
   end
   always @* begin
@@ -17982,7 +18114,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0d:
           \$19  = 1'h1;
       8'h0e:
-          \$19  = 1'h1;
+          \$19  = 1'h0;
       8'h0f:
           \$19  = 1'h0;
       8'h10:
@@ -18268,7 +18400,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9c:
           \$19  = 1'h0;
       8'h9d:
-          \$19  = 1'h0;
+          \$19  = 1'h1;
       8'h9e:
           \$19  = 1'h1;
     endcase
@@ -18306,9 +18438,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0d:
           \$20  = 1'h0;
       8'h0e:
-          \$20  = 1'h0;
-      8'h0f:
           \$20  = 1'h1;
+      8'h0f:
+          \$20  = 1'h0;
       8'h10:
           \$20  = 1'h0;
       8'h11:
@@ -18338,9 +18470,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h1d:
           \$20  = 1'h0;
       8'h1e:
-          \$20  = 1'h0;
-      8'h1f:
           \$20  = 1'h1;
+      8'h1f:
+          \$20  = 1'h0;
       8'h20:
           \$20  = 1'h0;
       8'h21:
@@ -18370,9 +18502,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h2d:
           \$20  = 1'h0;
       8'h2e:
-          \$20  = 1'h0;
-      8'h2f:
           \$20  = 1'h1;
+      8'h2f:
+          \$20  = 1'h0;
       8'h30:
           \$20  = 1'h0;
       8'h31:
@@ -18402,9 +18534,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h3d:
           \$20  = 1'h0;
       8'h3e:
-          \$20  = 1'h0;
-      8'h3f:
           \$20  = 1'h1;
+      8'h3f:
+          \$20  = 1'h0;
       8'h40:
           \$20  = 1'h0;
       8'h41:
@@ -18434,9 +18566,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h4d:
           \$20  = 1'h0;
       8'h4e:
-          \$20  = 1'h0;
-      8'h4f:
           \$20  = 1'h1;
+      8'h4f:
+          \$20  = 1'h0;
       8'h50:
           \$20  = 1'h0;
       8'h51:
@@ -18466,9 +18598,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h5d:
           \$20  = 1'h0;
       8'h5e:
-          \$20  = 1'h0;
-      8'h5f:
           \$20  = 1'h1;
+      8'h5f:
+          \$20  = 1'h0;
       8'h60:
           \$20  = 1'h0;
       8'h61:
@@ -18498,9 +18630,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h6d:
           \$20  = 1'h0;
       8'h6e:
-          \$20  = 1'h0;
-      8'h6f:
           \$20  = 1'h1;
+      8'h6f:
+          \$20  = 1'h0;
       8'h70:
           \$20  = 1'h0;
       8'h71:
@@ -18528,9 +18660,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h7c:
           \$20  = 1'h0;
       8'h7d:
-          \$20  = 1'h0;
-      8'h7e:
           \$20  = 1'h1;
+      8'h7e:
+          \$20  = 1'h0;
       8'h7f:
           \$20  = 1'h0;
       8'h80:
@@ -18560,9 +18692,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h8c:
           \$20  = 1'h0;
       8'h8d:
-          \$20  = 1'h0;
-      8'h8e:
           \$20  = 1'h1;
+      8'h8e:
+          \$20  = 1'h0;
       8'h8f:
           \$20  = 1'h0;
       8'h90:
@@ -18592,9 +18724,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9c:
           \$20  = 1'h0;
       8'h9d:
-          \$20  = 1'h0;
-      8'h9e:
           \$20  = 1'h1;
+      8'h9e:
+          \$20  = 1'h0;
     endcase
   end
   always @* begin
@@ -18628,9 +18760,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0c:
           \$21  = 1'h0;
       8'h0d:
-          \$21  = 1'h0;
-      8'h0e:
           \$21  = 1'h1;
+      8'h0e:
+          \$21  = 1'h0;
       8'h0f:
           \$21  = 1'h0;
       8'h10:
@@ -18660,9 +18792,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h1c:
           \$21  = 1'h0;
       8'h1d:
-          \$21  = 1'h0;
-      8'h1e:
           \$21  = 1'h1;
+      8'h1e:
+          \$21  = 1'h0;
       8'h1f:
           \$21  = 1'h0;
       8'h20:
@@ -18692,9 +18824,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h2c:
           \$21  = 1'h0;
       8'h2d:
-          \$21  = 1'h0;
-      8'h2e:
           \$21  = 1'h1;
+      8'h2e:
+          \$21  = 1'h0;
       8'h2f:
           \$21  = 1'h0;
       8'h30:
@@ -18724,9 +18856,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h3c:
           \$21  = 1'h0;
       8'h3d:
-          \$21  = 1'h0;
-      8'h3e:
           \$21  = 1'h1;
+      8'h3e:
+          \$21  = 1'h0;
       8'h3f:
           \$21  = 1'h0;
       8'h40:
@@ -18756,9 +18888,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h4c:
           \$21  = 1'h0;
       8'h4d:
-          \$21  = 1'h0;
-      8'h4e:
           \$21  = 1'h1;
+      8'h4e:
+          \$21  = 1'h0;
       8'h4f:
           \$21  = 1'h0;
       8'h50:
@@ -18788,9 +18920,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h5c:
           \$21  = 1'h0;
       8'h5d:
-          \$21  = 1'h0;
-      8'h5e:
           \$21  = 1'h1;
+      8'h5e:
+          \$21  = 1'h0;
       8'h5f:
           \$21  = 1'h0;
       8'h60:
@@ -18820,9 +18952,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h6c:
           \$21  = 1'h0;
       8'h6d:
-          \$21  = 1'h0;
-      8'h6e:
           \$21  = 1'h1;
+      8'h6e:
+          \$21  = 1'h0;
       8'h6f:
           \$21  = 1'h0;
       8'h70:
@@ -18850,9 +18982,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h7b:
           \$21  = 1'h0;
       8'h7c:
-          \$21  = 1'h0;
-      8'h7d:
           \$21  = 1'h1;
+      8'h7d:
+          \$21  = 1'h0;
       8'h7e:
           \$21  = 1'h0;
       8'h7f:
@@ -18882,9 +19014,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h8b:
           \$21  = 1'h0;
       8'h8c:
-          \$21  = 1'h0;
-      8'h8d:
           \$21  = 1'h1;
+      8'h8d:
+          \$21  = 1'h0;
       8'h8e:
           \$21  = 1'h0;
       8'h8f:
@@ -18914,9 +19046,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9b:
           \$21  = 1'h0;
       8'h9c:
-          \$21  = 1'h0;
-      8'h9d:
           \$21  = 1'h1;
+      8'h9d:
+          \$21  = 1'h0;
       8'h9e:
           \$21  = 1'h0;
     endcase
@@ -18925,7 +19057,7 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$80  = nf_t;
     if (issue) begin
-      \$80  = \$17 ;
+      \$80  = nf_t_ahead;
     end
     if (rst) begin
       \$80  = 4'h0;
@@ -18933,9 +19065,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$81  = \$signature__addr ;
+    \$81  = nf_t_ahead;
     if (issue) begin
-      \$81  = \$18 ;
+      \$81  = \$17 ;
     end
     if (rst) begin
       \$81  = 4'h0;
@@ -18943,484 +19075,534 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$82  = reads_input_t;
+    \$82  = \$signature__addr ;
     if (issue) begin
-      \$82  = \$19 ;
+      \$82  = sf_t_ahead;
     end
     if (rst) begin
-      \$82  = 1'h1;
+      \$82  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$83  = first_t;
+    \$83  = sf_t_ahead;
     if (issue) begin
-      \$83  = \$20 ;
+      \$83  = \$18 ;
     end
     if (rst) begin
-      \$83  = 1'h1;
+      \$83  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$84  = last_t;
+    \$84  = reads_input_t;
     if (issue) begin
-      \$84  = \$21 ;
+      \$84  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$85  = t;
+    \$85  = reads_input_t_ahead;
     if (issue) begin
-      \$85  = \$24 [7:0];
+      \$85  = \$19 ;
     end
     if (rst) begin
-      \$85  = 8'h00;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$86  = i__payload;
+    \$86  = first_t;
+    if (issue) begin
+      \$86  = first_t_ahead;
+    end
     if (rst) begin
-      \$86  = 32'd0;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$87  = reads_input_t;
+    \$87  = first_t_ahead;
+    if (issue) begin
+      \$87  = \$20 ;
+    end
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$88  = issue;
+    \$88  = last_t;
+    if (issue) begin
+      \$88  = last_t_ahead;
+    end
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$89  = first_t;
+    \$89  = last_t_ahead;
+    if (issue) begin
+      \$89  = \$21 ;
+    end
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$90  = last_t;
+    \$90  = t;
+    if (issue) begin
+      \$90  = \$24 [7:0];
+    end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$91  = nf_t;
+    \$91  = i__payload;
     if (rst) begin
-      \$91  = 4'h0;
+      \$91  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$92  = \$25 ;
+    \$92  = reads_input_t;
     if (rst) begin
-      \$92  = 32'd0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$93  = t;
+    \$93  = issue;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$94  = port__data;
+    \$94  = first_t;
     if (rst) begin
-      \$94  = 32'd0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$95  = x_mid[7:0];
+    \$95  = last_t;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$96  = x_mid[15:8];
+    \$96  = nf_t;
     if (rst) begin
-      \$96  = 8'h00;
+      \$96  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$97  = x_mid[23:16];
+    \$97  = \$25 ;
     if (rst) begin
-      \$97  = 8'h00;
+      \$97  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$98  = x_mid[31:24];
+    \$98  = t;
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$99  = \$26 ;
+    \$99  = port__data;
     if (rst) begin
-      \$99  = 9'h000;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$100  = rom0_read[7:0];
+    \$100  = x_mid[7:0];
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$101  = \$27 ;
+    \$101  = x_mid[15:8];
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$102  = rom0_read[15:8];
+    \$102  = x_mid[23:16];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$103  = \$28 ;
+    \$103  = x_mid[31:24];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$104  = rom0_read[23:16];
+    \$104  = \$26 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$105  = \$29 ;
+    \$105  = rom0_read[7:0];
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$106  = rom0_read[31:24];
+    \$106  = \$27 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$107  = \$30 ;
+    \$107  = rom0_read[15:8];
     if (rst) begin
-      \$107  = 17'h00000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$108  = \$31 ;
+    \$108  = \$28 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$109  = \$32 ;
+    \$109  = rom0_read[23:16];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$110  = \$33 ;
+    \$110  = \$29 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$111  = prod0_0;
+    \$111  = rom0_read[31:24];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$112  = prod0_1;
+    \$112  = \$30 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$113  = prod0_2;
+    \$113  = \$31 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$114  = prod0_3;
+    \$114  = \$32 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$115  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
+    \$115  = \$33 ;
     if (rst) begin
-      \$115  = 24'h000000;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$116  = v1;
+    \$116  = prod0_0;
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$117  = first1;
+    \$117  = prod0_1;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$118  = last1;
+    \$118  = prod0_2;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$119  = nf1;
+    \$119  = prod0_3;
     if (rst) begin
-      \$119  = 4'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$120  = v2;
+    \$120  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$121  = first2;
+    \$121  = v1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$122  = last2;
+    \$122  = first1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$123  = nf2;
+    \$123  = last1;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$124  = v3;
+    \$124  = nf1;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$125  = first3;
+    \$125  = v2;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$126  = last3;
+    \$126  = first2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$127  = nf3;
+    \$127  = last2;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$128  = v4;
+    \$128  = nf2;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$129  = first4;
+    \$129  = v3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$130  = last4;
+    \$130  = first3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$131  = nf4;
+    \$131  = last3;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$132  = v5;
+    \$132  = nf3;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$133  = first5;
+    \$133  = v4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$134  = last5;
+    \$134  = first4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$135  = nf5;
+    \$135  = last4;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$136  = v6;
+    \$136  = nf4;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$137  = first6;
+    \$137  = v5;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$138  = last6;
+    \$138  = first5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$139  = nf6;
+    \$139  = last5;
     if (rst) begin
-      \$139  = 4'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$140  = acc0;
-    if (v7) begin
-      \$140  = \$9 [23:0];
-    end
+    \$140  = nf5;
     if (rst) begin
-      \$140  = 24'h000000;
+      \$140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$141  = \$40 [3:0];
+    \$141  = v6;
     if (rst) begin
-      \$141  = 4'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$142  = \$signature__addr$27 ;
-    if (\$48 ) begin
-      \$142  = \$51 [2:0];
-    end
+    \$142  = first6;
     if (rst) begin
-      \$142  = 3'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$143  = \rport__addr$30 ;
-    if (\$55 ) begin
-      \$143  = \$58 [2:0];
-    end
+    \$143  = last6;
     if (rst) begin
-      \$143  = 3'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$144  = \$72 [3:0];
+    \$144  = nf6;
     if (rst) begin
       \$144  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$145  = o__valid;
-    if (\$74 ) begin
-      \$145  = \$77 ;
+    \$145  = acc0;
+    if (v7) begin
+      \$145  = \$9 [23:0];
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$146  = o__payload;
-    if (\$74 ) begin
-      \$146  = \$79 ;
+    \$146  = \$40 [3:0];
+    if (rst) begin
+      \$146  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$147  = \$signature__addr$27 ;
+    if (\$48 ) begin
+      \$147  = \$51 [2:0];
     end
     if (rst) begin
-      \$146  = 24'h000000;
+      \$147  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$148  = \rport__addr$30 ;
+    if (\$55 ) begin
+      \$148  = \$58 [2:0];
+    end
+    if (rst) begin
+      \$148  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$149  = \$72 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$150  = o__valid;
+    if (\$74 ) begin
+      \$150  = \$77 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$151  = o__payload;
+    if (\$74 ) begin
+      \$151  = \$79 ;
+    end
+    if (rst) begin
+      \$151  = 24'h000000;
     end
   end
   assign sf_t = \$signature__addr ;

@@ -931,196 +931,196 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [143:0] \$221 ;
   reg [2:0] \$222 ;
   reg [2:0] \$223 ;
-  reg \$224 ;
-  reg \$225 ;
+  reg [2:0] \$224 ;
+  reg [2:0] \$225 ;
   reg \$226 ;
-  reg [5:0] \$227 ;
-  reg [63:0] \$228 ;
+  reg \$227 ;
+  reg \$228 ;
   reg \$229 ;
   wire [23:0] \$23 ;
   reg \$230 ;
   reg \$231 ;
-  reg \$232 ;
-  reg [2:0] \$233 ;
-  reg [63:0] \$234 ;
-  reg [5:0] \$235 ;
-  reg [63:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [7:0] \$238 ;
-  reg [7:0] \$239 ;
+  reg [5:0] \$232 ;
+  reg [63:0] \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg [2:0] \$238 ;
+  reg [63:0] \$239 ;
   wire [24:0] \$24 ;
-  reg [7:0] \$240 ;
-  reg [7:0] \$241 ;
+  reg [5:0] \$240 ;
+  reg [63:0] \$241 ;
   reg [7:0] \$242 ;
   reg [7:0] \$243 ;
   reg [7:0] \$244 ;
-  reg [5:0] \$245 ;
-  reg [63:0] \$246 ;
+  reg [7:0] \$245 ;
+  reg [7:0] \$246 ;
   reg [7:0] \$247 ;
   reg [7:0] \$248 ;
   reg [7:0] \$249 ;
   wire \$25 ;
-  reg [7:0] \$250 ;
-  reg [7:0] \$251 ;
+  reg [5:0] \$250 ;
+  reg [63:0] \$251 ;
   reg [7:0] \$252 ;
   reg [7:0] \$253 ;
   reg [7:0] \$254 ;
-  reg [5:0] \$255 ;
-  reg [63:0] \$256 ;
+  reg [7:0] \$255 ;
+  reg [7:0] \$256 ;
   reg [7:0] \$257 ;
   reg [7:0] \$258 ;
   reg [7:0] \$259 ;
   wire \$26 ;
-  reg [7:0] \$260 ;
-  reg [7:0] \$261 ;
+  reg [5:0] \$260 ;
+  reg [63:0] \$261 ;
   reg [7:0] \$262 ;
   reg [7:0] \$263 ;
   reg [7:0] \$264 ;
-  reg [5:0] \$265 ;
-  reg [63:0] \$266 ;
+  reg [7:0] \$265 ;
+  reg [7:0] \$266 ;
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
   reg [7:0] \$269 ;
   wire \$27 ;
-  reg [7:0] \$270 ;
-  reg [7:0] \$271 ;
+  reg [5:0] \$270 ;
+  reg [63:0] \$271 ;
   reg [7:0] \$272 ;
   reg [7:0] \$273 ;
   reg [7:0] \$274 ;
-  reg [5:0] \$275 ;
-  reg [63:0] \$276 ;
+  reg [7:0] \$275 ;
+  reg [7:0] \$276 ;
   reg [7:0] \$277 ;
   reg [7:0] \$278 ;
   reg [7:0] \$279 ;
   wire \$28 ;
-  reg [7:0] \$280 ;
-  reg [7:0] \$281 ;
+  reg [5:0] \$280 ;
+  reg [63:0] \$281 ;
   reg [7:0] \$282 ;
   reg [7:0] \$283 ;
   reg [7:0] \$284 ;
-  reg [5:0] \$285 ;
-  reg [63:0] \$286 ;
+  reg [7:0] \$285 ;
+  reg [7:0] \$286 ;
   reg [7:0] \$287 ;
   reg [7:0] \$288 ;
   reg [7:0] \$289 ;
   wire \$29 ;
-  reg [7:0] \$290 ;
-  reg [7:0] \$291 ;
+  reg [5:0] \$290 ;
+  reg [63:0] \$291 ;
   reg [7:0] \$292 ;
   reg [7:0] \$293 ;
   reg [7:0] \$294 ;
-  reg [8:0] \$295 ;
+  reg [7:0] \$295 ;
   reg [7:0] \$296 ;
-  reg [8:0] \$297 ;
+  reg [7:0] \$297 ;
   reg [7:0] \$298 ;
-  reg [8:0] \$299 ;
+  reg [7:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  reg [7:0] \$300 ;
-  reg [8:0] \$301 ;
-  reg [7:0] \$302 ;
-  reg [8:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [8:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [8:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [8:0] \$309 ;
+  reg [8:0] \$300 ;
+  reg [7:0] \$301 ;
+  reg [8:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [8:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [8:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [8:0] \$308 ;
+  reg [7:0] \$309 ;
   wire \$31 ;
-  reg [7:0] \$310 ;
-  reg [8:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [8:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [8:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [8:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg [8:0] \$319 ;
+  reg [8:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [8:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [8:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [8:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [8:0] \$318 ;
+  reg [7:0] \$319 ;
   reg [2:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [8:0] \$321 ;
-  reg [7:0] \$322 ;
-  reg [8:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [8:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [8:0] \$327 ;
-  reg [7:0] \$328 ;
-  reg [8:0] \$329 ;
+  reg [8:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [8:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [8:0] \$324 ;
+  reg [7:0] \$325 ;
+  reg [8:0] \$326 ;
+  reg [7:0] \$327 ;
+  reg [8:0] \$328 ;
+  reg [7:0] \$329 ;
   reg [2:0] \$33 ;
-  reg [7:0] \$330 ;
-  reg [8:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [8:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [8:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [8:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [8:0] \$339 ;
+  reg [8:0] \$330 ;
+  reg [7:0] \$331 ;
+  reg [8:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [8:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [8:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [8:0] \$338 ;
+  reg [7:0] \$339 ;
   reg \$34 ;
-  reg [7:0] \$340 ;
-  reg [8:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg [8:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [8:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [8:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [8:0] \$349 ;
+  reg [8:0] \$340 ;
+  reg [7:0] \$341 ;
+  reg [8:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [8:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [8:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [8:0] \$348 ;
+  reg [7:0] \$349 ;
   reg \$35 ;
-  reg [7:0] \$350 ;
-  reg [8:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [8:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg [8:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [8:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [8:0] \$359 ;
+  reg [8:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [8:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [8:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [8:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [8:0] \$358 ;
+  reg [7:0] \$359 ;
   reg \$36 ;
-  reg [7:0] \$360 ;
-  reg [8:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [8:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [8:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg [8:0] \$367 ;
-  reg [7:0] \$368 ;
-  reg [8:0] \$369 ;
+  reg [8:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [8:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [8:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [8:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [8:0] \$368 ;
+  reg [7:0] \$369 ;
   wire \$37 ;
-  reg [7:0] \$370 ;
-  reg [8:0] \$371 ;
-  reg [7:0] \$372 ;
-  reg [8:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [8:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [8:0] \$377 ;
-  reg [7:0] \$378 ;
-  reg [8:0] \$379 ;
+  reg [8:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [8:0] \$372 ;
+  reg [7:0] \$373 ;
+  reg [8:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [8:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [8:0] \$378 ;
+  reg [7:0] \$379 ;
   wire [6:0] \$38 ;
-  reg [7:0] \$380 ;
-  reg [8:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [8:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [8:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg [8:0] \$387 ;
-  reg [7:0] \$388 ;
-  reg [8:0] \$389 ;
+  reg [8:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [8:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [8:0] \$384 ;
+  reg [7:0] \$385 ;
+  reg [8:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [8:0] \$388 ;
+  reg [7:0] \$389 ;
   wire [6:0] \$39 ;
-  reg [7:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [16:0] \$392 ;
-  reg [16:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [16:0] \$395 ;
+  reg [8:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [8:0] \$392 ;
+  reg [7:0] \$393 ;
+  reg [8:0] \$394 ;
+  reg [7:0] \$395 ;
   reg [16:0] \$396 ;
   reg [16:0] \$397 ;
   reg [16:0] \$398 ;
@@ -1222,12 +1222,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$484 ;
   reg [16:0] \$485 ;
   reg [16:0] \$486 ;
-  reg [23:0] \$487 ;
-  reg [23:0] \$488 ;
-  reg [23:0] \$489 ;
+  reg [16:0] \$487 ;
+  reg [16:0] \$488 ;
+  reg [16:0] \$489 ;
   wire [8:0] \$49 ;
-  reg [23:0] \$490 ;
-  reg [23:0] \$491 ;
+  reg [16:0] \$490 ;
+  reg [16:0] \$491 ;
   reg [23:0] \$492 ;
   reg [23:0] \$493 ;
   reg [23:0] \$494 ;
@@ -1243,50 +1243,55 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$502 ;
   reg [23:0] \$503 ;
   reg [23:0] \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg \$507 ;
-  reg [2:0] \$508 ;
-  reg \$509 ;
+  reg [23:0] \$505 ;
+  reg [23:0] \$506 ;
+  reg [23:0] \$507 ;
+  reg [23:0] \$508 ;
+  reg [23:0] \$509 ;
   wire [8:0] \$51 ;
   reg \$510 ;
   reg \$511 ;
-  reg [2:0] \$512 ;
-  reg \$513 ;
+  reg \$512 ;
+  reg [2:0] \$513 ;
   reg \$514 ;
   reg \$515 ;
-  reg [2:0] \$516 ;
-  reg \$517 ;
+  reg \$516 ;
+  reg [2:0] \$517 ;
   reg \$518 ;
   reg \$519 ;
   wire [8:0] \$52 ;
-  reg [2:0] \$520 ;
-  reg \$521 ;
+  reg \$520 ;
+  reg [2:0] \$521 ;
   reg \$522 ;
   reg \$523 ;
-  reg [2:0] \$524 ;
-  reg \$525 ;
+  reg \$524 ;
+  reg [2:0] \$525 ;
   reg \$526 ;
   reg \$527 ;
-  reg [2:0] \$528 ;
-  reg \$529 ;
+  reg \$528 ;
+  reg [2:0] \$529 ;
   wire [8:0] \$53 ;
   reg \$530 ;
   reg \$531 ;
-  reg [2:0] \$532 ;
-  reg [23:0] \$533 ;
-  reg [23:0] \$534 ;
-  reg [23:0] \$535 ;
-  reg [23:0] \$536 ;
-  reg [23:0] \$537 ;
+  reg \$532 ;
+  reg [2:0] \$533 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg [2:0] \$537 ;
   reg [23:0] \$538 ;
-  reg [3:0] \$539 ;
+  reg [23:0] \$539 ;
   wire [8:0] \$54 ;
-  reg [3:0] \$540 ;
-  reg [3:0] \$541 ;
-  reg [3:0] \$542 ;
-  reg \$543 ;
-  reg [143:0] \$544 ;
+  reg [23:0] \$540 ;
+  reg [23:0] \$541 ;
+  reg [23:0] \$542 ;
+  reg [23:0] \$543 ;
+  reg [3:0] \$544 ;
+  reg [3:0] \$545 ;
+  reg [3:0] \$546 ;
+  reg [3:0] \$547 ;
+  reg \$548 ;
+  reg [143:0] \$549 ;
   wire [8:0] \$55 ;
   wire [8:0] \$56 ;
   wire [8:0] \$57 ;
@@ -1365,6 +1370,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first7 = 1'h0;
   reg first8 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [63:0] i__payload;
   wire [63:0] i__payload;
@@ -1390,6 +1396,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last7 = 1'h0;
   reg last8 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
@@ -1399,6 +1406,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf8 = 3'h0;
   reg [2:0] nf_t = 3'h0;
+  reg [2:0] nf_t_ahead = 3'h0;
   output [143:0] o__payload;
   reg [143:0] o__payload = 144'h000000000000000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -1424,11 +1432,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [5:0] \port__addr$23  = 6'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$101 ;
-  wire [63:0] \port__data$111 ;
-  wire [63:0] \port__data$121 ;
-  wire [63:0] \port__data$81 ;
-  wire [63:0] \port__data$91 ;
+  wire [63:0] \port__data$106 ;
+  wire [63:0] \port__data$116 ;
+  wire [63:0] \port__data$126 ;
+  wire [63:0] \port__data$86 ;
+  wire [63:0] \port__data$96 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1540,6 +1548,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
@@ -1568,11 +1577,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [2:0] rport__addr;
   reg [3:0] \rport__addr$55  = 4'h0;
   wire [63:0] rport__data;
-  wire [143:0] \rport__data$359 ;
+  wire [143:0] \rport__data$364 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
+  reg [2:0] sf_t_ahead = 3'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
@@ -1878,7 +1888,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$signature__en$46 )
       queue[\$signature__addr$52 ] <= q_in;
   end
-  assign \rport__data$359  = queue[\rport__addr$55 ];
+  assign \rport__data$364  = queue[\rport__addr$55 ];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'hf8839c1edca2fc00;
@@ -2022,7 +2032,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$81  = _2_;
+  assign \port__data$86  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hf1bbf9b0d2f6e600;
@@ -2094,7 +2104,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$91  = _3_;
+  assign \port__data$96  = _3_;
   reg [63:0] rom3 [63:0];
   initial begin
     rom3[0] = 64'h16d6d7e0dadcf600;
@@ -2166,7 +2176,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _4_ <= rom3[\port__addr$19 ];
   end
-  assign \port__data$101  = _4_;
+  assign \port__data$106  = _4_;
   reg [63:0] rom4 [63:0];
   initial begin
     rom4[0] = 64'h0a1513e821110100;
@@ -2238,7 +2248,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _5_ <= rom4[\port__addr$21 ];
   end
-  assign \port__data$111  = _5_;
+  assign \port__data$116  = _5_;
   reg [63:0] rom5 [63:0];
   initial begin
     rom5[0] = 64'h004f4808d8f2fd00;
@@ -2310,443 +2320,459 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _6_ <= rom5[\port__addr$23 ];
   end
-  assign \port__data$121  = _6_;
+  assign \port__data$126  = _6_;
   always @(posedge clk)
-    xoff2_0 <= \$327 ;
+    xoff1_4 <= \$324 ;
   always @(posedge clk)
-    w2_0 <= \$328 ;
+    w1_4 <= \$325 ;
   always @(posedge clk)
-    xoff2_1 <= \$329 ;
+    xoff1_5 <= \$326 ;
   always @(posedge clk)
-    w2_1 <= \$330 ;
+    w1_5 <= \$327 ;
   always @(posedge clk)
-    xoff2_2 <= \$331 ;
+    xoff1_6 <= \$328 ;
   always @(posedge clk)
-    w2_2 <= \$332 ;
+    w1_6 <= \$329 ;
   always @(posedge clk)
-    xoff2_3 <= \$333 ;
+    xoff1_7 <= \$330 ;
   always @(posedge clk)
-    w2_3 <= \$334 ;
+    w1_7 <= \$331 ;
   always @(posedge clk)
-    xoff2_4 <= \$335 ;
+    xoff2_0 <= \$332 ;
   always @(posedge clk)
-    w2_4 <= \$336 ;
+    w2_0 <= \$333 ;
   always @(posedge clk)
-    xoff2_5 <= \$337 ;
+    xoff2_1 <= \$334 ;
   always @(posedge clk)
-    w2_5 <= \$338 ;
+    w2_1 <= \$335 ;
   always @(posedge clk)
-    xoff2_6 <= \$339 ;
+    xoff2_2 <= \$336 ;
   always @(posedge clk)
-    w2_6 <= \$340 ;
+    w2_2 <= \$337 ;
   always @(posedge clk)
-    xoff2_7 <= \$341 ;
+    xoff2_3 <= \$338 ;
   always @(posedge clk)
-    w2_7 <= \$342 ;
+    w2_3 <= \$339 ;
   always @(posedge clk)
-    xoff3_0 <= \$343 ;
+    xoff2_4 <= \$340 ;
   always @(posedge clk)
-    w3_0 <= \$344 ;
+    w2_4 <= \$341 ;
   always @(posedge clk)
-    xoff3_1 <= \$345 ;
+    xoff2_5 <= \$342 ;
   always @(posedge clk)
-    w3_1 <= \$346 ;
+    w2_5 <= \$343 ;
   always @(posedge clk)
-    xoff3_2 <= \$347 ;
+    xoff2_6 <= \$344 ;
   always @(posedge clk)
-    w3_2 <= \$348 ;
+    w2_6 <= \$345 ;
   always @(posedge clk)
-    xoff3_3 <= \$349 ;
+    xoff2_7 <= \$346 ;
   always @(posedge clk)
-    w3_3 <= \$350 ;
+    w2_7 <= \$347 ;
   always @(posedge clk)
-    xoff3_4 <= \$351 ;
+    xoff3_0 <= \$348 ;
   always @(posedge clk)
-    w3_4 <= \$352 ;
+    w3_0 <= \$349 ;
   always @(posedge clk)
-    xoff3_5 <= \$353 ;
+    xoff3_1 <= \$350 ;
   always @(posedge clk)
-    w3_5 <= \$354 ;
+    w3_1 <= \$351 ;
   always @(posedge clk)
-    xoff3_6 <= \$355 ;
+    xoff3_2 <= \$352 ;
   always @(posedge clk)
-    w3_6 <= \$356 ;
+    w3_2 <= \$353 ;
   always @(posedge clk)
-    xoff3_7 <= \$357 ;
+    xoff3_3 <= \$354 ;
   always @(posedge clk)
-    w3_7 <= \$358 ;
+    w3_3 <= \$355 ;
   always @(posedge clk)
-    xoff4_0 <= \$359 ;
+    xoff3_4 <= \$356 ;
   always @(posedge clk)
-    w4_0 <= \$360 ;
+    w3_4 <= \$357 ;
   always @(posedge clk)
-    xoff4_1 <= \$361 ;
+    xoff3_5 <= \$358 ;
   always @(posedge clk)
-    w4_1 <= \$362 ;
+    w3_5 <= \$359 ;
   always @(posedge clk)
-    xoff4_2 <= \$363 ;
+    xoff3_6 <= \$360 ;
   always @(posedge clk)
-    w4_2 <= \$364 ;
+    w3_6 <= \$361 ;
   always @(posedge clk)
-    xoff4_3 <= \$365 ;
+    xoff3_7 <= \$362 ;
   always @(posedge clk)
-    w4_3 <= \$366 ;
+    w3_7 <= \$363 ;
   always @(posedge clk)
-    xoff4_4 <= \$367 ;
+    xoff4_0 <= \$364 ;
   always @(posedge clk)
-    w4_4 <= \$368 ;
+    w4_0 <= \$365 ;
   always @(posedge clk)
-    xoff4_5 <= \$369 ;
+    xoff4_1 <= \$366 ;
   always @(posedge clk)
-    w4_5 <= \$370 ;
+    w4_1 <= \$367 ;
   always @(posedge clk)
-    xoff4_6 <= \$371 ;
+    xoff4_2 <= \$368 ;
   always @(posedge clk)
-    w4_6 <= \$372 ;
+    w4_2 <= \$369 ;
   always @(posedge clk)
-    xoff4_7 <= \$373 ;
+    xoff4_3 <= \$370 ;
   always @(posedge clk)
-    w4_7 <= \$374 ;
+    w4_3 <= \$371 ;
   always @(posedge clk)
-    xoff5_0 <= \$375 ;
+    xoff4_4 <= \$372 ;
   always @(posedge clk)
-    w5_0 <= \$376 ;
+    w4_4 <= \$373 ;
   always @(posedge clk)
-    xoff5_1 <= \$377 ;
+    xoff4_5 <= \$374 ;
   always @(posedge clk)
-    w5_1 <= \$378 ;
+    w4_5 <= \$375 ;
   always @(posedge clk)
-    xoff5_2 <= \$379 ;
+    xoff4_6 <= \$376 ;
   always @(posedge clk)
-    w5_2 <= \$380 ;
+    w4_6 <= \$377 ;
   always @(posedge clk)
-    xoff5_3 <= \$381 ;
+    xoff4_7 <= \$378 ;
   always @(posedge clk)
-    w5_3 <= \$382 ;
+    w4_7 <= \$379 ;
   always @(posedge clk)
-    xoff5_4 <= \$383 ;
+    xoff5_0 <= \$380 ;
   always @(posedge clk)
-    w5_4 <= \$384 ;
+    w5_0 <= \$381 ;
   always @(posedge clk)
-    xoff5_5 <= \$385 ;
+    xoff5_1 <= \$382 ;
   always @(posedge clk)
-    w5_5 <= \$386 ;
+    w5_1 <= \$383 ;
   always @(posedge clk)
-    xoff5_6 <= \$387 ;
+    xoff5_2 <= \$384 ;
   always @(posedge clk)
-    w5_6 <= \$388 ;
+    w5_2 <= \$385 ;
   always @(posedge clk)
-    xoff5_7 <= \$389 ;
+    xoff5_3 <= \$386 ;
   always @(posedge clk)
-    w5_7 <= \$390 ;
+    w5_3 <= \$387 ;
   always @(posedge clk)
-    prod0_0 <= \$391 ;
+    xoff5_4 <= \$388 ;
   always @(posedge clk)
-    prod0_1 <= \$392 ;
+    w5_4 <= \$389 ;
   always @(posedge clk)
-    prod0_2 <= \$393 ;
+    xoff5_5 <= \$390 ;
   always @(posedge clk)
-    prod0_3 <= \$394 ;
+    w5_5 <= \$391 ;
   always @(posedge clk)
-    prod0_4 <= \$395 ;
+    xoff5_6 <= \$392 ;
   always @(posedge clk)
-    prod0_5 <= \$396 ;
+    w5_6 <= \$393 ;
   always @(posedge clk)
-    prod0_6 <= \$397 ;
+    xoff5_7 <= \$394 ;
   always @(posedge clk)
-    prod0_7 <= \$398 ;
+    w5_7 <= \$395 ;
   always @(posedge clk)
-    prod1_0 <= \$399 ;
+    prod0_0 <= \$396 ;
   always @(posedge clk)
-    prod1_1 <= \$400 ;
+    prod0_1 <= \$397 ;
   always @(posedge clk)
-    prod1_2 <= \$401 ;
+    prod0_2 <= \$398 ;
   always @(posedge clk)
-    prod1_3 <= \$402 ;
+    prod0_3 <= \$399 ;
   always @(posedge clk)
-    prod1_4 <= \$403 ;
+    prod0_4 <= \$400 ;
   always @(posedge clk)
-    prod1_5 <= \$404 ;
+    prod0_5 <= \$401 ;
   always @(posedge clk)
-    prod1_6 <= \$405 ;
+    prod0_6 <= \$402 ;
   always @(posedge clk)
-    prod1_7 <= \$406 ;
+    prod0_7 <= \$403 ;
   always @(posedge clk)
-    prod2_0 <= \$407 ;
+    prod1_0 <= \$404 ;
   always @(posedge clk)
-    prod2_1 <= \$408 ;
+    prod1_1 <= \$405 ;
   always @(posedge clk)
-    prod2_2 <= \$409 ;
+    prod1_2 <= \$406 ;
   always @(posedge clk)
-    prod2_3 <= \$410 ;
+    prod1_3 <= \$407 ;
   always @(posedge clk)
-    prod2_4 <= \$411 ;
+    prod1_4 <= \$408 ;
   always @(posedge clk)
-    prod2_5 <= \$412 ;
+    prod1_5 <= \$409 ;
   always @(posedge clk)
-    prod2_6 <= \$413 ;
+    prod1_6 <= \$410 ;
   always @(posedge clk)
-    prod2_7 <= \$414 ;
+    prod1_7 <= \$411 ;
   always @(posedge clk)
-    prod3_0 <= \$415 ;
+    prod2_0 <= \$412 ;
   always @(posedge clk)
-    prod3_1 <= \$416 ;
+    prod2_1 <= \$413 ;
   always @(posedge clk)
-    prod3_2 <= \$417 ;
+    prod2_2 <= \$414 ;
   always @(posedge clk)
-    prod3_3 <= \$418 ;
+    prod2_3 <= \$415 ;
   always @(posedge clk)
-    prod3_4 <= \$419 ;
+    prod2_4 <= \$416 ;
   always @(posedge clk)
-    prod3_5 <= \$420 ;
+    prod2_5 <= \$417 ;
   always @(posedge clk)
-    prod3_6 <= \$421 ;
+    prod2_6 <= \$418 ;
   always @(posedge clk)
-    prod3_7 <= \$422 ;
+    prod2_7 <= \$419 ;
   always @(posedge clk)
-    prod4_0 <= \$423 ;
+    prod3_0 <= \$420 ;
   always @(posedge clk)
-    prod4_1 <= \$424 ;
+    prod3_1 <= \$421 ;
   always @(posedge clk)
-    prod4_2 <= \$425 ;
+    prod3_2 <= \$422 ;
   always @(posedge clk)
-    prod4_3 <= \$426 ;
+    prod3_3 <= \$423 ;
   always @(posedge clk)
-    prod4_4 <= \$427 ;
+    prod3_4 <= \$424 ;
   always @(posedge clk)
-    prod4_5 <= \$428 ;
+    prod3_5 <= \$425 ;
   always @(posedge clk)
-    prod4_6 <= \$429 ;
+    prod3_6 <= \$426 ;
   always @(posedge clk)
-    prod4_7 <= \$430 ;
+    prod3_7 <= \$427 ;
   always @(posedge clk)
-    prod5_0 <= \$431 ;
+    prod4_0 <= \$428 ;
   always @(posedge clk)
-    prod5_1 <= \$432 ;
+    prod4_1 <= \$429 ;
   always @(posedge clk)
-    prod5_2 <= \$433 ;
+    prod4_2 <= \$430 ;
   always @(posedge clk)
-    prod5_3 <= \$434 ;
+    prod4_3 <= \$431 ;
   always @(posedge clk)
-    prod5_4 <= \$435 ;
+    prod4_4 <= \$432 ;
   always @(posedge clk)
-    prod5_5 <= \$436 ;
+    prod4_5 <= \$433 ;
   always @(posedge clk)
-    prod5_6 <= \$437 ;
+    prod4_6 <= \$434 ;
   always @(posedge clk)
-    prod5_7 <= \$438 ;
+    prod4_7 <= \$435 ;
   always @(posedge clk)
-    prod0_0_r <= \$439 ;
+    prod5_0 <= \$436 ;
   always @(posedge clk)
-    prod0_1_r <= \$440 ;
+    prod5_1 <= \$437 ;
   always @(posedge clk)
-    prod0_2_r <= \$441 ;
+    prod5_2 <= \$438 ;
   always @(posedge clk)
-    prod0_3_r <= \$442 ;
+    prod5_3 <= \$439 ;
   always @(posedge clk)
-    prod0_4_r <= \$443 ;
+    prod5_4 <= \$440 ;
   always @(posedge clk)
-    prod0_5_r <= \$444 ;
+    prod5_5 <= \$441 ;
   always @(posedge clk)
-    prod0_6_r <= \$445 ;
+    prod5_6 <= \$442 ;
   always @(posedge clk)
-    prod0_7_r <= \$446 ;
+    prod5_7 <= \$443 ;
   always @(posedge clk)
-    prod1_0_r <= \$447 ;
+    prod0_0_r <= \$444 ;
   always @(posedge clk)
-    prod1_1_r <= \$448 ;
+    prod0_1_r <= \$445 ;
   always @(posedge clk)
-    prod1_2_r <= \$449 ;
+    prod0_2_r <= \$446 ;
   always @(posedge clk)
-    prod1_3_r <= \$450 ;
+    prod0_3_r <= \$447 ;
   always @(posedge clk)
-    prod1_4_r <= \$451 ;
+    prod0_4_r <= \$448 ;
   always @(posedge clk)
-    prod1_5_r <= \$452 ;
+    prod0_5_r <= \$449 ;
   always @(posedge clk)
-    prod1_6_r <= \$453 ;
+    prod0_6_r <= \$450 ;
   always @(posedge clk)
-    prod1_7_r <= \$454 ;
+    prod0_7_r <= \$451 ;
   always @(posedge clk)
-    prod2_0_r <= \$455 ;
+    prod1_0_r <= \$452 ;
   always @(posedge clk)
-    prod2_1_r <= \$456 ;
+    prod1_1_r <= \$453 ;
   always @(posedge clk)
-    prod2_2_r <= \$457 ;
+    prod1_2_r <= \$454 ;
   always @(posedge clk)
-    prod2_3_r <= \$458 ;
+    prod1_3_r <= \$455 ;
   always @(posedge clk)
-    prod2_4_r <= \$459 ;
+    prod1_4_r <= \$456 ;
   always @(posedge clk)
-    prod2_5_r <= \$460 ;
+    prod1_5_r <= \$457 ;
   always @(posedge clk)
-    prod2_6_r <= \$461 ;
+    prod1_6_r <= \$458 ;
   always @(posedge clk)
-    prod2_7_r <= \$462 ;
+    prod1_7_r <= \$459 ;
   always @(posedge clk)
-    prod3_0_r <= \$463 ;
+    prod2_0_r <= \$460 ;
   always @(posedge clk)
-    prod3_1_r <= \$464 ;
+    prod2_1_r <= \$461 ;
   always @(posedge clk)
-    prod3_2_r <= \$465 ;
+    prod2_2_r <= \$462 ;
   always @(posedge clk)
-    prod3_3_r <= \$466 ;
+    prod2_3_r <= \$463 ;
   always @(posedge clk)
-    prod3_4_r <= \$467 ;
+    prod2_4_r <= \$464 ;
   always @(posedge clk)
-    prod3_5_r <= \$468 ;
+    prod2_5_r <= \$465 ;
   always @(posedge clk)
-    prod3_6_r <= \$469 ;
+    prod2_6_r <= \$466 ;
   always @(posedge clk)
-    prod3_7_r <= \$470 ;
+    prod2_7_r <= \$467 ;
   always @(posedge clk)
-    prod4_0_r <= \$471 ;
+    prod3_0_r <= \$468 ;
   always @(posedge clk)
-    prod4_1_r <= \$472 ;
+    prod3_1_r <= \$469 ;
   always @(posedge clk)
-    prod4_2_r <= \$473 ;
+    prod3_2_r <= \$470 ;
   always @(posedge clk)
-    prod4_3_r <= \$474 ;
+    prod3_3_r <= \$471 ;
   always @(posedge clk)
-    prod4_4_r <= \$475 ;
+    prod3_4_r <= \$472 ;
   always @(posedge clk)
-    prod4_5_r <= \$476 ;
+    prod3_5_r <= \$473 ;
   always @(posedge clk)
-    prod4_6_r <= \$477 ;
+    prod3_6_r <= \$474 ;
   always @(posedge clk)
-    prod4_7_r <= \$478 ;
+    prod3_7_r <= \$475 ;
   always @(posedge clk)
-    prod5_0_r <= \$479 ;
+    prod4_0_r <= \$476 ;
   always @(posedge clk)
-    prod5_1_r <= \$480 ;
+    prod4_1_r <= \$477 ;
   always @(posedge clk)
-    prod5_2_r <= \$481 ;
+    prod4_2_r <= \$478 ;
   always @(posedge clk)
-    prod5_3_r <= \$482 ;
+    prod4_3_r <= \$479 ;
   always @(posedge clk)
-    prod5_4_r <= \$483 ;
+    prod4_4_r <= \$480 ;
   always @(posedge clk)
-    prod5_5_r <= \$484 ;
+    prod4_5_r <= \$481 ;
   always @(posedge clk)
-    prod5_6_r <= \$485 ;
+    prod4_6_r <= \$482 ;
   always @(posedge clk)
-    prod5_7_r <= \$486 ;
+    prod4_7_r <= \$483 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$487 ;
+    prod5_0_r <= \$484 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$488 ;
+    prod5_1_r <= \$485 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$489 ;
+    prod5_2_r <= \$486 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$490 ;
+    prod5_3_r <= \$487 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$491 ;
+    prod5_4_r <= \$488 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$492 ;
+    prod5_5_r <= \$489 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$493 ;
+    prod5_6_r <= \$490 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$494 ;
+    prod5_7_r <= \$491 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$495 ;
+    sum0_s0_0 <= \$492 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$496 ;
+    sum0_s0_1 <= \$493 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$497 ;
+    sum0_s1_0 <= \$494 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$498 ;
+    sum1_s0_0 <= \$495 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$499 ;
+    sum1_s0_1 <= \$496 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$500 ;
+    sum1_s1_0 <= \$497 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$501 ;
+    sum2_s0_0 <= \$498 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$502 ;
+    sum2_s0_1 <= \$499 ;
   always @(posedge clk)
-    sum5_s0_1 <= \$503 ;
+    sum2_s1_0 <= \$500 ;
   always @(posedge clk)
-    sum5_s1_0 <= \$504 ;
+    sum3_s0_0 <= \$501 ;
   always @(posedge clk)
-    v2 <= \$505 ;
+    sum3_s0_1 <= \$502 ;
   always @(posedge clk)
-    first2 <= \$506 ;
+    sum3_s1_0 <= \$503 ;
   always @(posedge clk)
-    last2 <= \$507 ;
+    sum4_s0_0 <= \$504 ;
   always @(posedge clk)
-    nf2 <= \$508 ;
+    sum4_s0_1 <= \$505 ;
   always @(posedge clk)
-    v3 <= \$509 ;
+    sum4_s1_0 <= \$506 ;
   always @(posedge clk)
-    first3 <= \$510 ;
+    sum5_s0_0 <= \$507 ;
   always @(posedge clk)
-    last3 <= \$511 ;
+    sum5_s0_1 <= \$508 ;
   always @(posedge clk)
-    nf3 <= \$512 ;
+    sum5_s1_0 <= \$509 ;
   always @(posedge clk)
-    v4 <= \$513 ;
+    v2 <= \$510 ;
   always @(posedge clk)
-    first4 <= \$514 ;
+    first2 <= \$511 ;
   always @(posedge clk)
-    last4 <= \$515 ;
+    last2 <= \$512 ;
   always @(posedge clk)
-    nf4 <= \$516 ;
+    nf2 <= \$513 ;
   always @(posedge clk)
-    v5 <= \$517 ;
+    v3 <= \$514 ;
   always @(posedge clk)
-    first5 <= \$518 ;
+    first3 <= \$515 ;
   always @(posedge clk)
-    last5 <= \$519 ;
+    last3 <= \$516 ;
   always @(posedge clk)
-    nf5 <= \$520 ;
+    nf3 <= \$517 ;
   always @(posedge clk)
-    v6 <= \$521 ;
+    v4 <= \$518 ;
   always @(posedge clk)
-    first6 <= \$522 ;
+    first4 <= \$519 ;
   always @(posedge clk)
-    last6 <= \$523 ;
+    last4 <= \$520 ;
   always @(posedge clk)
-    nf6 <= \$524 ;
+    nf4 <= \$521 ;
   always @(posedge clk)
-    v7 <= \$525 ;
+    v5 <= \$522 ;
   always @(posedge clk)
-    first7 <= \$526 ;
+    first5 <= \$523 ;
   always @(posedge clk)
-    last7 <= \$527 ;
+    last5 <= \$524 ;
   always @(posedge clk)
-    nf7 <= \$528 ;
+    nf5 <= \$525 ;
   always @(posedge clk)
-    v8 <= \$529 ;
+    v6 <= \$526 ;
   always @(posedge clk)
-    first8 <= \$530 ;
+    first6 <= \$527 ;
   always @(posedge clk)
-    last8 <= \$531 ;
+    last6 <= \$528 ;
   always @(posedge clk)
-    nf8 <= \$532 ;
+    nf6 <= \$529 ;
   always @(posedge clk)
-    acc0 <= \$533 ;
+    v7 <= \$530 ;
   always @(posedge clk)
-    acc1 <= \$534 ;
+    first7 <= \$531 ;
   always @(posedge clk)
-    acc2 <= \$535 ;
+    last7 <= \$532 ;
   always @(posedge clk)
-    acc3 <= \$536 ;
+    nf7 <= \$533 ;
   always @(posedge clk)
-    acc4 <= \$537 ;
+    v8 <= \$534 ;
   always @(posedge clk)
-    acc5 <= \$538 ;
+    first8 <= \$535 ;
   always @(posedge clk)
-    q_owed <= \$539 ;
+    last8 <= \$536 ;
   always @(posedge clk)
-    \$signature__addr$52  <= \$540 ;
+    nf8 <= \$537 ;
   always @(posedge clk)
-    \rport__addr$55  <= \$541 ;
+    acc0 <= \$538 ;
   always @(posedge clk)
-    q_stored <= \$542 ;
+    acc1 <= \$539 ;
   always @(posedge clk)
-    o__valid <= \$543 ;
+    acc2 <= \$540 ;
   always @(posedge clk)
-    o__payload <= \$544 ;
+    acc3 <= \$541 ;
+  always @(posedge clk)
+    acc4 <= \$542 ;
+  always @(posedge clk)
+    acc5 <= \$543 ;
+  always @(posedge clk)
+    q_owed <= \$544 ;
+  always @(posedge clk)
+    \$signature__addr$52  <= \$545 ;
+  always @(posedge clk)
+    \rport__addr$55  <= \$546 ;
+  always @(posedge clk)
+    q_stored <= \$547 ;
+  always @(posedge clk)
+    o__valid <= \$548 ;
+  always @(posedge clk)
+    o__payload <= \$549 ;
   assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -2961,1714 +2987,1707 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$218  = v8 & last8;
   assign \$219  = \$217  | \$218 ;
   assign \$220  = | q_stored;
-  assign \$221  = \$220  ? \rport__data$359  : q_in;
+  assign \$221  = \$220  ? \rport__data$364  : q_in;
   always @(posedge clk)
     nf_t <= \$222 ;
   always @(posedge clk)
-    \$signature__addr  <= \$223 ;
+    nf_t_ahead <= \$223 ;
   always @(posedge clk)
-    reads_input_t <= \$224 ;
+    \$signature__addr  <= \$224 ;
   always @(posedge clk)
-    first_t <= \$225 ;
+    sf_t_ahead <= \$225 ;
   always @(posedge clk)
-    last_t <= \$226 ;
+    reads_input_t <= \$226 ;
   always @(posedge clk)
-    t <= \$227 ;
+    reads_input_t_ahead <= \$227 ;
   always @(posedge clk)
-    x_reg <= \$228 ;
+    first_t <= \$228 ;
   always @(posedge clk)
-    from_input <= \$229 ;
+    first_t_ahead <= \$229 ;
   always @(posedge clk)
-    v1 <= \$230 ;
+    last_t <= \$230 ;
   always @(posedge clk)
-    first1 <= \$231 ;
+    last_t_ahead <= \$231 ;
   always @(posedge clk)
-    last1 <= \$232 ;
+    t <= \$232 ;
   always @(posedge clk)
-    nf1 <= \$233 ;
+    x_reg <= \$233 ;
   always @(posedge clk)
-    x_mid <= \$234 ;
+    from_input <= \$234 ;
   always @(posedge clk)
-    port__addr <= \$235 ;
+    v1 <= \$235 ;
   always @(posedge clk)
-    rom0_read <= \$236 ;
+    first1 <= \$236 ;
   always @(posedge clk)
-    x0_0 <= \$237 ;
+    last1 <= \$237 ;
   always @(posedge clk)
-    x0_1 <= \$238 ;
+    nf1 <= \$238 ;
   always @(posedge clk)
-    x0_2 <= \$239 ;
+    x_mid <= \$239 ;
   always @(posedge clk)
-    x0_3 <= \$240 ;
+    port__addr <= \$240 ;
   always @(posedge clk)
-    x0_4 <= \$241 ;
+    rom0_read <= \$241 ;
   always @(posedge clk)
-    x0_5 <= \$242 ;
+    x0_0 <= \$242 ;
   always @(posedge clk)
-    x0_6 <= \$243 ;
+    x0_1 <= \$243 ;
   always @(posedge clk)
-    x0_7 <= \$244 ;
+    x0_2 <= \$244 ;
   always @(posedge clk)
-    \port__addr$15  <= \$245 ;
+    x0_3 <= \$245 ;
   always @(posedge clk)
-    rom1_read <= \$246 ;
+    x0_4 <= \$246 ;
   always @(posedge clk)
-    x1_0 <= \$247 ;
+    x0_5 <= \$247 ;
   always @(posedge clk)
-    x1_1 <= \$248 ;
+    x0_6 <= \$248 ;
   always @(posedge clk)
-    x1_2 <= \$249 ;
+    x0_7 <= \$249 ;
   always @(posedge clk)
-    x1_3 <= \$250 ;
+    \port__addr$15  <= \$250 ;
   always @(posedge clk)
-    x1_4 <= \$251 ;
+    rom1_read <= \$251 ;
   always @(posedge clk)
-    x1_5 <= \$252 ;
+    x1_0 <= \$252 ;
   always @(posedge clk)
-    x1_6 <= \$253 ;
+    x1_1 <= \$253 ;
   always @(posedge clk)
-    x1_7 <= \$254 ;
+    x1_2 <= \$254 ;
   always @(posedge clk)
-    \port__addr$17  <= \$255 ;
+    x1_3 <= \$255 ;
   always @(posedge clk)
-    rom2_read <= \$256 ;
+    x1_4 <= \$256 ;
   always @(posedge clk)
-    x2_0 <= \$257 ;
+    x1_5 <= \$257 ;
   always @(posedge clk)
-    x2_1 <= \$258 ;
+    x1_6 <= \$258 ;
   always @(posedge clk)
-    x2_2 <= \$259 ;
+    x1_7 <= \$259 ;
   always @(posedge clk)
-    x2_3 <= \$260 ;
+    \port__addr$17  <= \$260 ;
   always @(posedge clk)
-    x2_4 <= \$261 ;
+    rom2_read <= \$261 ;
   always @(posedge clk)
-    x2_5 <= \$262 ;
+    x2_0 <= \$262 ;
   always @(posedge clk)
-    x2_6 <= \$263 ;
+    x2_1 <= \$263 ;
   always @(posedge clk)
-    x2_7 <= \$264 ;
+    x2_2 <= \$264 ;
   always @(posedge clk)
-    \port__addr$19  <= \$265 ;
+    x2_3 <= \$265 ;
   always @(posedge clk)
-    rom3_read <= \$266 ;
+    x2_4 <= \$266 ;
   always @(posedge clk)
-    x3_0 <= \$267 ;
+    x2_5 <= \$267 ;
   always @(posedge clk)
-    x3_1 <= \$268 ;
+    x2_6 <= \$268 ;
   always @(posedge clk)
-    x3_2 <= \$269 ;
+    x2_7 <= \$269 ;
   always @(posedge clk)
-    x3_3 <= \$270 ;
+    \port__addr$19  <= \$270 ;
   always @(posedge clk)
-    x3_4 <= \$271 ;
+    rom3_read <= \$271 ;
   always @(posedge clk)
-    x3_5 <= \$272 ;
+    x3_0 <= \$272 ;
   always @(posedge clk)
-    x3_6 <= \$273 ;
+    x3_1 <= \$273 ;
   always @(posedge clk)
-    x3_7 <= \$274 ;
+    x3_2 <= \$274 ;
   always @(posedge clk)
-    \port__addr$21  <= \$275 ;
+    x3_3 <= \$275 ;
   always @(posedge clk)
-    rom4_read <= \$276 ;
+    x3_4 <= \$276 ;
   always @(posedge clk)
-    x4_0 <= \$277 ;
+    x3_5 <= \$277 ;
   always @(posedge clk)
-    x4_1 <= \$278 ;
+    x3_6 <= \$278 ;
   always @(posedge clk)
-    x4_2 <= \$279 ;
+    x3_7 <= \$279 ;
   always @(posedge clk)
-    x4_3 <= \$280 ;
+    \port__addr$21  <= \$280 ;
   always @(posedge clk)
-    x4_4 <= \$281 ;
+    rom4_read <= \$281 ;
   always @(posedge clk)
-    x4_5 <= \$282 ;
+    x4_0 <= \$282 ;
   always @(posedge clk)
-    x4_6 <= \$283 ;
+    x4_1 <= \$283 ;
   always @(posedge clk)
-    x4_7 <= \$284 ;
+    x4_2 <= \$284 ;
   always @(posedge clk)
-    \port__addr$23  <= \$285 ;
+    x4_3 <= \$285 ;
   always @(posedge clk)
-    rom5_read <= \$286 ;
+    x4_4 <= \$286 ;
   always @(posedge clk)
-    x5_0 <= \$287 ;
+    x4_5 <= \$287 ;
   always @(posedge clk)
-    x5_1 <= \$288 ;
+    x4_6 <= \$288 ;
   always @(posedge clk)
-    x5_2 <= \$289 ;
+    x4_7 <= \$289 ;
   always @(posedge clk)
-    x5_3 <= \$290 ;
+    \port__addr$23  <= \$290 ;
   always @(posedge clk)
-    x5_4 <= \$291 ;
+    rom5_read <= \$291 ;
   always @(posedge clk)
-    x5_5 <= \$292 ;
+    x5_0 <= \$292 ;
   always @(posedge clk)
-    x5_6 <= \$293 ;
+    x5_1 <= \$293 ;
   always @(posedge clk)
-    x5_7 <= \$294 ;
+    x5_2 <= \$294 ;
   always @(posedge clk)
-    xoff0_0 <= \$295 ;
+    x5_3 <= \$295 ;
   always @(posedge clk)
-    w0_0 <= \$296 ;
+    x5_4 <= \$296 ;
   always @(posedge clk)
-    xoff0_1 <= \$297 ;
+    x5_5 <= \$297 ;
   always @(posedge clk)
-    w0_1 <= \$298 ;
+    x5_6 <= \$298 ;
   always @(posedge clk)
-    xoff0_2 <= \$299 ;
+    x5_7 <= \$299 ;
   always @(posedge clk)
-    w0_2 <= \$300 ;
+    xoff0_0 <= \$300 ;
   always @(posedge clk)
-    xoff0_3 <= \$301 ;
+    w0_0 <= \$301 ;
   always @(posedge clk)
-    w0_3 <= \$302 ;
+    xoff0_1 <= \$302 ;
   always @(posedge clk)
-    xoff0_4 <= \$303 ;
+    w0_1 <= \$303 ;
   always @(posedge clk)
-    w0_4 <= \$304 ;
+    xoff0_2 <= \$304 ;
   always @(posedge clk)
-    xoff0_5 <= \$305 ;
+    w0_2 <= \$305 ;
   always @(posedge clk)
-    w0_5 <= \$306 ;
+    xoff0_3 <= \$306 ;
   always @(posedge clk)
-    xoff0_6 <= \$307 ;
+    w0_3 <= \$307 ;
   always @(posedge clk)
-    w0_6 <= \$308 ;
+    xoff0_4 <= \$308 ;
   always @(posedge clk)
-    xoff0_7 <= \$309 ;
+    w0_4 <= \$309 ;
   always @(posedge clk)
-    w0_7 <= \$310 ;
+    xoff0_5 <= \$310 ;
   always @(posedge clk)
-    xoff1_0 <= \$311 ;
+    w0_5 <= \$311 ;
   always @(posedge clk)
-    w1_0 <= \$312 ;
+    xoff0_6 <= \$312 ;
   always @(posedge clk)
-    xoff1_1 <= \$313 ;
+    w0_6 <= \$313 ;
   always @(posedge clk)
-    w1_1 <= \$314 ;
+    xoff0_7 <= \$314 ;
   always @(posedge clk)
-    xoff1_2 <= \$315 ;
+    w0_7 <= \$315 ;
   always @(posedge clk)
-    w1_2 <= \$316 ;
+    xoff1_0 <= \$316 ;
   always @(posedge clk)
-    xoff1_3 <= \$317 ;
+    w1_0 <= \$317 ;
   always @(posedge clk)
-    w1_3 <= \$318 ;
+    xoff1_1 <= \$318 ;
   always @(posedge clk)
-    xoff1_4 <= \$319 ;
+    w1_1 <= \$319 ;
   always @(posedge clk)
-    w1_4 <= \$320 ;
+    xoff1_2 <= \$320 ;
   always @(posedge clk)
-    xoff1_5 <= \$321 ;
+    w1_2 <= \$321 ;
   always @(posedge clk)
-    w1_5 <= \$322 ;
+    xoff1_3 <= \$322 ;
   always @(posedge clk)
-    xoff1_6 <= \$323 ;
-  always @(posedge clk)
-    w1_6 <= \$324 ;
-  always @(posedge clk)
-    xoff1_7 <= \$325 ;
-  always @(posedge clk)
-    w1_7 <= \$326 ;
+    w1_3 <= \$323 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$325  = rom1_read[39:32];
+    if (rst) begin
+      \$325  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$326  = \$54 ;
+    if (rst) begin
+      \$326  = 9'h000;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$327  = \$57 ;
+    \$327  = rom1_read[47:40];
     if (rst) begin
-      \$327  = 9'h000;
+      \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = rom2_read[7:0];
+    \$328  = \$55 ;
     if (rst) begin
-      \$328  = 8'h00;
+      \$328  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = \$58 ;
+    \$329  = rom1_read[55:48];
     if (rst) begin
-      \$329  = 9'h000;
+      \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = rom2_read[15:8];
+    \$330  = \$56 ;
     if (rst) begin
-      \$330  = 8'h00;
+      \$330  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = \$59 ;
+    \$331  = rom1_read[63:56];
     if (rst) begin
-      \$331  = 9'h000;
+      \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = rom2_read[23:16];
+    \$332  = \$57 ;
     if (rst) begin
-      \$332  = 8'h00;
+      \$332  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = \$60 ;
+    \$333  = rom2_read[7:0];
     if (rst) begin
-      \$333  = 9'h000;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = rom2_read[31:24];
+    \$334  = \$58 ;
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = \$61 ;
+    \$335  = rom2_read[15:8];
     if (rst) begin
-      \$335  = 9'h000;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = rom2_read[39:32];
+    \$336  = \$59 ;
     if (rst) begin
-      \$336  = 8'h00;
+      \$336  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = \$62 ;
+    \$337  = rom2_read[23:16];
     if (rst) begin
-      \$337  = 9'h000;
+      \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = rom2_read[47:40];
+    \$338  = \$60 ;
     if (rst) begin
-      \$338  = 8'h00;
+      \$338  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = \$63 ;
+    \$339  = rom2_read[31:24];
     if (rst) begin
-      \$339  = 9'h000;
+      \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = rom2_read[55:48];
+    \$340  = \$61 ;
     if (rst) begin
-      \$340  = 8'h00;
+      \$340  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = \$64 ;
+    \$341  = rom2_read[39:32];
     if (rst) begin
-      \$341  = 9'h000;
+      \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = rom2_read[63:56];
+    \$342  = \$62 ;
     if (rst) begin
-      \$342  = 8'h00;
+      \$342  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = \$65 ;
+    \$343  = rom2_read[47:40];
     if (rst) begin
-      \$343  = 9'h000;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = rom3_read[7:0];
+    \$344  = \$63 ;
     if (rst) begin
-      \$344  = 8'h00;
+      \$344  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = \$66 ;
+    \$345  = rom2_read[55:48];
     if (rst) begin
-      \$345  = 9'h000;
+      \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = rom3_read[15:8];
+    \$346  = \$64 ;
     if (rst) begin
-      \$346  = 8'h00;
+      \$346  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = \$67 ;
+    \$347  = rom2_read[63:56];
     if (rst) begin
-      \$347  = 9'h000;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = rom3_read[23:16];
+    \$348  = \$65 ;
     if (rst) begin
-      \$348  = 8'h00;
+      \$348  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = \$68 ;
+    \$349  = rom3_read[7:0];
     if (rst) begin
-      \$349  = 9'h000;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = rom3_read[31:24];
+    \$350  = \$66 ;
     if (rst) begin
-      \$350  = 8'h00;
+      \$350  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = \$69 ;
+    \$351  = rom3_read[15:8];
     if (rst) begin
-      \$351  = 9'h000;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = rom3_read[39:32];
+    \$352  = \$67 ;
     if (rst) begin
-      \$352  = 8'h00;
+      \$352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = \$70 ;
+    \$353  = rom3_read[23:16];
     if (rst) begin
-      \$353  = 9'h000;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = rom3_read[47:40];
+    \$354  = \$68 ;
     if (rst) begin
-      \$354  = 8'h00;
+      \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = \$71 ;
+    \$355  = rom3_read[31:24];
     if (rst) begin
-      \$355  = 9'h000;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = rom3_read[55:48];
+    \$356  = \$69 ;
     if (rst) begin
-      \$356  = 8'h00;
+      \$356  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = \$72 ;
+    \$357  = rom3_read[39:32];
     if (rst) begin
-      \$357  = 9'h000;
+      \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = rom3_read[63:56];
+    \$358  = \$70 ;
     if (rst) begin
-      \$358  = 8'h00;
+      \$358  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = \$73 ;
+    \$359  = rom3_read[47:40];
     if (rst) begin
-      \$359  = 9'h000;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = rom4_read[7:0];
+    \$360  = \$71 ;
     if (rst) begin
-      \$360  = 8'h00;
+      \$360  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = \$74 ;
+    \$361  = rom3_read[55:48];
     if (rst) begin
-      \$361  = 9'h000;
+      \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = rom4_read[15:8];
+    \$362  = \$72 ;
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = \$75 ;
+    \$363  = rom3_read[63:56];
     if (rst) begin
-      \$363  = 9'h000;
+      \$363  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = rom4_read[23:16];
+    \$364  = \$73 ;
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = \$76 ;
+    \$365  = rom4_read[7:0];
     if (rst) begin
-      \$365  = 9'h000;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = rom4_read[31:24];
+    \$366  = \$74 ;
     if (rst) begin
-      \$366  = 8'h00;
+      \$366  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = \$77 ;
+    \$367  = rom4_read[15:8];
     if (rst) begin
-      \$367  = 9'h000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = rom4_read[39:32];
+    \$368  = \$75 ;
     if (rst) begin
-      \$368  = 8'h00;
+      \$368  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = \$78 ;
+    \$369  = rom4_read[23:16];
     if (rst) begin
-      \$369  = 9'h000;
+      \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = rom4_read[47:40];
+    \$370  = \$76 ;
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = \$79 ;
+    \$371  = rom4_read[31:24];
     if (rst) begin
-      \$371  = 9'h000;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = rom4_read[55:48];
+    \$372  = \$77 ;
     if (rst) begin
-      \$372  = 8'h00;
+      \$372  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = \$80 ;
+    \$373  = rom4_read[39:32];
     if (rst) begin
-      \$373  = 9'h000;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = rom4_read[63:56];
+    \$374  = \$78 ;
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = \$81 ;
+    \$375  = rom4_read[47:40];
     if (rst) begin
-      \$375  = 9'h000;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = rom5_read[7:0];
+    \$376  = \$79 ;
     if (rst) begin
-      \$376  = 8'h00;
+      \$376  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = \$82 ;
+    \$377  = rom4_read[55:48];
     if (rst) begin
-      \$377  = 9'h000;
+      \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = rom5_read[15:8];
+    \$378  = \$80 ;
     if (rst) begin
-      \$378  = 8'h00;
+      \$378  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = \$83 ;
+    \$379  = rom4_read[63:56];
     if (rst) begin
-      \$379  = 9'h000;
+      \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = rom5_read[23:16];
+    \$380  = \$81 ;
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = \$84 ;
+    \$381  = rom5_read[7:0];
     if (rst) begin
-      \$381  = 9'h000;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = rom5_read[31:24];
+    \$382  = \$82 ;
     if (rst) begin
-      \$382  = 8'h00;
+      \$382  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = \$85 ;
+    \$383  = rom5_read[15:8];
     if (rst) begin
-      \$383  = 9'h000;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = rom5_read[39:32];
+    \$384  = \$83 ;
     if (rst) begin
-      \$384  = 8'h00;
+      \$384  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = \$86 ;
+    \$385  = rom5_read[23:16];
     if (rst) begin
-      \$385  = 9'h000;
+      \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = rom5_read[47:40];
+    \$386  = \$84 ;
     if (rst) begin
-      \$386  = 8'h00;
+      \$386  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = \$87 ;
+    \$387  = rom5_read[31:24];
     if (rst) begin
-      \$387  = 9'h000;
+      \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = rom5_read[55:48];
+    \$388  = \$85 ;
     if (rst) begin
-      \$388  = 8'h00;
+      \$388  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = \$88 ;
+    \$389  = rom5_read[39:32];
     if (rst) begin
-      \$389  = 9'h000;
+      \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = rom5_read[63:56];
+    \$390  = \$86 ;
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = \$89 ;
+    \$391  = rom5_read[47:40];
     if (rst) begin
-      \$391  = 17'h00000;
+      \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = \$90 ;
+    \$392  = \$87 ;
     if (rst) begin
-      \$392  = 17'h00000;
+      \$392  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = \$91 ;
+    \$393  = rom5_read[55:48];
     if (rst) begin
-      \$393  = 17'h00000;
+      \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = \$92 ;
+    \$394  = \$88 ;
     if (rst) begin
-      \$394  = 17'h00000;
+      \$394  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$93 ;
+    \$395  = rom5_read[63:56];
     if (rst) begin
-      \$395  = 17'h00000;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = \$94 ;
+    \$396  = \$89 ;
     if (rst) begin
       \$396  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = \$95 ;
+    \$397  = \$90 ;
     if (rst) begin
       \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = \$96 ;
+    \$398  = \$91 ;
     if (rst) begin
       \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = \$97 ;
+    \$399  = \$92 ;
     if (rst) begin
       \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = \$98 ;
+    \$400  = \$93 ;
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = \$99 ;
+    \$401  = \$94 ;
     if (rst) begin
       \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = \$100 ;
+    \$402  = \$95 ;
     if (rst) begin
       \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = \$101 ;
+    \$403  = \$96 ;
     if (rst) begin
       \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = \$102 ;
+    \$404  = \$97 ;
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = \$103 ;
+    \$405  = \$98 ;
     if (rst) begin
       \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = \$104 ;
+    \$406  = \$99 ;
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = \$105 ;
+    \$407  = \$100 ;
     if (rst) begin
       \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = \$106 ;
+    \$408  = \$101 ;
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = \$107 ;
+    \$409  = \$102 ;
     if (rst) begin
       \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = \$108 ;
+    \$410  = \$103 ;
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = \$109 ;
+    \$411  = \$104 ;
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = \$110 ;
+    \$412  = \$105 ;
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = \$111 ;
+    \$413  = \$106 ;
     if (rst) begin
       \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \$112 ;
+    \$414  = \$107 ;
     if (rst) begin
       \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = \$113 ;
+    \$415  = \$108 ;
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = \$114 ;
+    \$416  = \$109 ;
     if (rst) begin
       \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = \$115 ;
+    \$417  = \$110 ;
     if (rst) begin
       \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \$116 ;
+    \$418  = \$111 ;
     if (rst) begin
       \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = \$117 ;
+    \$419  = \$112 ;
     if (rst) begin
       \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = \$118 ;
+    \$420  = \$113 ;
     if (rst) begin
       \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = \$119 ;
+    \$421  = \$114 ;
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = \$120 ;
+    \$422  = \$115 ;
     if (rst) begin
       \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = \$121 ;
+    \$423  = \$116 ;
     if (rst) begin
       \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = \$122 ;
+    \$424  = \$117 ;
     if (rst) begin
       \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = \$123 ;
+    \$425  = \$118 ;
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = \$124 ;
+    \$426  = \$119 ;
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = \$125 ;
+    \$427  = \$120 ;
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = \$126 ;
+    \$428  = \$121 ;
     if (rst) begin
       \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = \$127 ;
+    \$429  = \$122 ;
     if (rst) begin
       \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = \$128 ;
+    \$430  = \$123 ;
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = \$129 ;
+    \$431  = \$124 ;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = \$130 ;
+    \$432  = \$125 ;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = \$131 ;
+    \$433  = \$126 ;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = \$132 ;
+    \$434  = \$127 ;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = \$133 ;
+    \$435  = \$128 ;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = \$134 ;
+    \$436  = \$129 ;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = \$135 ;
+    \$437  = \$130 ;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = \$136 ;
+    \$438  = \$131 ;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = prod0_0;
+    \$439  = \$132 ;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = prod0_1;
+    \$440  = \$133 ;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = prod0_2;
+    \$441  = \$134 ;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = prod0_3;
+    \$442  = \$135 ;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = prod0_4;
+    \$443  = \$136 ;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = prod0_5;
+    \$444  = prod0_0;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = prod0_6;
+    \$445  = prod0_1;
     if (rst) begin
       \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = prod0_7;
+    \$446  = prod0_2;
     if (rst) begin
       \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = prod1_0;
+    \$447  = prod0_3;
     if (rst) begin
       \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = prod1_1;
+    \$448  = prod0_4;
     if (rst) begin
       \$448  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = prod1_2;
+    \$449  = prod0_5;
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = prod1_3;
+    \$450  = prod0_6;
     if (rst) begin
       \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = prod1_4;
+    \$451  = prod0_7;
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = prod1_5;
+    \$452  = prod1_0;
     if (rst) begin
       \$452  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = prod1_6;
+    \$453  = prod1_1;
     if (rst) begin
       \$453  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = prod1_7;
+    \$454  = prod1_2;
     if (rst) begin
       \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = prod2_0;
+    \$455  = prod1_3;
     if (rst) begin
       \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = prod2_1;
+    \$456  = prod1_4;
     if (rst) begin
       \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = prod2_2;
+    \$457  = prod1_5;
     if (rst) begin
       \$457  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = prod2_3;
+    \$458  = prod1_6;
     if (rst) begin
       \$458  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = prod2_4;
+    \$459  = prod1_7;
     if (rst) begin
       \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = prod2_5;
+    \$460  = prod2_0;
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = prod2_6;
+    \$461  = prod2_1;
     if (rst) begin
       \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = prod2_7;
+    \$462  = prod2_2;
     if (rst) begin
       \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = prod3_0;
+    \$463  = prod2_3;
     if (rst) begin
       \$463  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = prod3_1;
+    \$464  = prod2_4;
     if (rst) begin
       \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = prod3_2;
+    \$465  = prod2_5;
     if (rst) begin
       \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = prod3_3;
+    \$466  = prod2_6;
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = prod3_4;
+    \$467  = prod2_7;
     if (rst) begin
       \$467  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = prod3_5;
+    \$468  = prod3_0;
     if (rst) begin
       \$468  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = prod3_6;
+    \$469  = prod3_1;
     if (rst) begin
       \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = prod3_7;
+    \$470  = prod3_2;
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = prod4_0;
+    \$471  = prod3_3;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = prod4_1;
+    \$472  = prod3_4;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = prod4_2;
+    \$473  = prod3_5;
     if (rst) begin
       \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = prod4_3;
+    \$474  = prod3_6;
     if (rst) begin
       \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = prod4_4;
+    \$475  = prod3_7;
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = prod4_5;
+    \$476  = prod4_0;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = prod4_6;
+    \$477  = prod4_1;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = prod4_7;
+    \$478  = prod4_2;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = prod5_0;
+    \$479  = prod4_3;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = prod5_1;
+    \$480  = prod4_4;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = prod5_2;
+    \$481  = prod4_5;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = prod5_3;
+    \$482  = prod4_6;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = prod5_4;
+    \$483  = prod4_7;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = prod5_5;
+    \$484  = prod5_0;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = prod5_6;
+    \$485  = prod5_1;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = prod5_7;
+    \$486  = prod5_2;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$487  = prod5_3;
     if (rst) begin
-      \$487  = 24'h000000;
+      \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    \$488  = prod5_4;
     if (rst) begin
-      \$488  = 24'h000000;
+      \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = \$143 [23:0];
+    \$489  = prod5_5;
     if (rst) begin
-      \$489  = 24'h000000;
+      \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
+    \$490  = prod5_6;
     if (rst) begin
-      \$490  = 24'h000000;
+      \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
+    \$491  = prod5_7;
     if (rst) begin
-      \$491  = 24'h000000;
+      \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = \$150 [23:0];
+    \$492  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
       \$492  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
+    \$493  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
     if (rst) begin
       \$493  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    \$494  = \$143 [23:0];
     if (rst) begin
       \$494  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = \$157 [23:0];
+    \$495  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
     if (rst) begin
       \$495  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = { \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160  };
+    \$496  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
     if (rst) begin
       \$496  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = { \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163  };
+    \$497  = \$150 [23:0];
     if (rst) begin
       \$497  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = \$164 [23:0];
+    \$498  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
     if (rst) begin
       \$498  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
+    \$499  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
     if (rst) begin
       \$499  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
+    \$500  = \$157 [23:0];
     if (rst) begin
       \$500  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = \$171 [23:0];
+    \$501  = { \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160  };
     if (rst) begin
       \$501  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = { \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174  };
+    \$502  = { \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163  };
     if (rst) begin
       \$502  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = { \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177  };
+    \$503  = \$164 [23:0];
     if (rst) begin
       \$503  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = \$178 [23:0];
+    \$504  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
     if (rst) begin
       \$504  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = v1;
+    \$505  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
     if (rst) begin
-      \$505  = 1'h0;
+      \$505  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = first1;
+    \$506  = \$171 [23:0];
     if (rst) begin
-      \$506  = 1'h0;
+      \$506  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = last1;
+    \$507  = { \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174 [18], \$174  };
     if (rst) begin
-      \$507  = 1'h0;
+      \$507  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = nf1;
+    \$508  = { \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177 [18], \$177  };
     if (rst) begin
-      \$508  = 3'h0;
+      \$508  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = v2;
+    \$509  = \$178 [23:0];
     if (rst) begin
-      \$509  = 1'h0;
+      \$509  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = first2;
+    \$510  = v1;
     if (rst) begin
       \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = last2;
+    \$511  = first1;
     if (rst) begin
       \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = nf2;
+    \$512  = last1;
     if (rst) begin
-      \$512  = 3'h0;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = v3;
+    \$513  = nf1;
     if (rst) begin
-      \$513  = 1'h0;
+      \$513  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = first3;
+    \$514  = v2;
     if (rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = last3;
+    \$515  = first2;
     if (rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = nf3;
+    \$516  = last2;
     if (rst) begin
-      \$516  = 3'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = v4;
+    \$517  = nf2;
     if (rst) begin
-      \$517  = 1'h0;
+      \$517  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = first4;
+    \$518  = v3;
     if (rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = last4;
+    \$519  = first3;
     if (rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = nf4;
+    \$520  = last3;
     if (rst) begin
-      \$520  = 3'h0;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = v5;
+    \$521  = nf3;
     if (rst) begin
-      \$521  = 1'h0;
+      \$521  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = first5;
+    \$522  = v4;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = last5;
+    \$523  = first4;
     if (rst) begin
       \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = nf5;
+    \$524  = last4;
     if (rst) begin
-      \$524  = 3'h0;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = v6;
+    \$525  = nf4;
     if (rst) begin
-      \$525  = 1'h0;
+      \$525  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = first6;
+    \$526  = v5;
     if (rst) begin
       \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = last6;
+    \$527  = first5;
     if (rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = nf6;
+    \$528  = last5;
     if (rst) begin
-      \$528  = 3'h0;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = v7;
+    \$529  = nf5;
     if (rst) begin
-      \$529  = 1'h0;
+      \$529  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = first7;
+    \$530  = v6;
     if (rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = last7;
+    \$531  = first6;
     if (rst) begin
       \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = nf7;
+    \$532  = last6;
     if (rst) begin
-      \$532  = 3'h0;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = acc0;
-    if (v8) begin
-      \$533  = \$9 [23:0];
-    end
+    \$533  = nf6;
     if (rst) begin
-      \$533  = 24'h000000;
+      \$533  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = acc1;
-    if (v8) begin
-      \$534  = \$12 [23:0];
-    end
+    \$534  = v7;
     if (rst) begin
-      \$534  = 24'h000000;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = acc2;
-    if (v8) begin
-      \$535  = \$15 [23:0];
-    end
+    \$535  = first7;
     if (rst) begin
-      \$535  = 24'h000000;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$536  = acc3;
-    if (v8) begin
-      \$536  = \$18 [23:0];
-    end
+    \$536  = last7;
     if (rst) begin
-      \$536  = 24'h000000;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$537  = acc4;
-    if (v8) begin
-      \$537  = \$21 [23:0];
-    end
+    \$537  = nf7;
     if (rst) begin
-      \$537  = 24'h000000;
+      \$537  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$538  = acc5;
+    \$538  = acc0;
     if (v8) begin
-      \$538  = \$24 [23:0];
+      \$538  = \$9 [23:0];
     end
     if (rst) begin
       \$538  = 24'h000000;
@@ -4676,56 +4695,106 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = \$182 [3:0];
+    \$539  = acc1;
+    if (v8) begin
+      \$539  = \$12 [23:0];
+    end
     if (rst) begin
-      \$539  = 4'h0;
+      \$539  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = \$signature__addr$52 ;
+    \$540  = acc2;
+    if (v8) begin
+      \$540  = \$15 [23:0];
+    end
+    if (rst) begin
+      \$540  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$541  = acc3;
+    if (v8) begin
+      \$541  = \$18 [23:0];
+    end
+    if (rst) begin
+      \$541  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$542  = acc4;
+    if (v8) begin
+      \$542  = \$21 [23:0];
+    end
+    if (rst) begin
+      \$542  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$543  = acc5;
+    if (v8) begin
+      \$543  = \$24 [23:0];
+    end
+    if (rst) begin
+      \$543  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$544  = \$182 [3:0];
+    if (rst) begin
+      \$544  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$545  = \$signature__addr$52 ;
     if (\$190 ) begin
-      \$540  = \$193 [3:0];
+      \$545  = \$193 [3:0];
     end
     if (rst) begin
-      \$540  = 4'h0;
+      \$545  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = \rport__addr$55 ;
+    \$546  = \rport__addr$55 ;
     if (\$197 ) begin
-      \$541  = \$200 [3:0];
+      \$546  = \$200 [3:0];
     end
     if (rst) begin
-      \$541  = 4'h0;
+      \$546  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = \$214 [3:0];
+    \$547  = \$214 [3:0];
     if (rst) begin
-      \$542  = 4'h0;
+      \$547  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = o__valid;
+    \$548  = o__valid;
     if (\$216 ) begin
-      \$543  = \$219 ;
+      \$548  = \$219 ;
     end
     if (rst) begin
-      \$543  = 1'h0;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = o__payload;
+    \$549  = o__payload;
     if (\$216 ) begin
-      \$544  = \$221 ;
+      \$549  = \$221 ;
     end
     if (rst) begin
-      \$544  = 144'h000000000000000000000000000000000000;
+      \$549  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -4877,119 +4946,119 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h05:
           \$32  = 3'h0;
       6'h06:
+          \$32  = 3'h1;
+      6'h07:
+          \$32  = 3'h1;
+      6'h08:
+          \$32  = 3'h1;
+      6'h09:
+          \$32  = 3'h1;
+      6'h0a:
+          \$32  = 3'h1;
+      6'h0b:
+          \$32  = 3'h1;
+      6'h0c:
+          \$32  = 3'h1;
+      6'h0d:
+          \$32  = 3'h1;
+      6'h0e:
+          \$32  = 3'h2;
+      6'h0f:
+          \$32  = 3'h2;
+      6'h10:
+          \$32  = 3'h2;
+      6'h11:
+          \$32  = 3'h2;
+      6'h12:
+          \$32  = 3'h2;
+      6'h13:
+          \$32  = 3'h2;
+      6'h14:
+          \$32  = 3'h2;
+      6'h15:
+          \$32  = 3'h2;
+      6'h16:
+          \$32  = 3'h3;
+      6'h17:
+          \$32  = 3'h3;
+      6'h18:
+          \$32  = 3'h3;
+      6'h19:
+          \$32  = 3'h3;
+      6'h1a:
+          \$32  = 3'h3;
+      6'h1b:
+          \$32  = 3'h3;
+      6'h1c:
+          \$32  = 3'h3;
+      6'h1d:
+          \$32  = 3'h3;
+      6'h1e:
+          \$32  = 3'h4;
+      6'h1f:
+          \$32  = 3'h4;
+      6'h20:
+          \$32  = 3'h4;
+      6'h21:
+          \$32  = 3'h4;
+      6'h22:
+          \$32  = 3'h4;
+      6'h23:
+          \$32  = 3'h4;
+      6'h24:
+          \$32  = 3'h4;
+      6'h25:
+          \$32  = 3'h4;
+      6'h26:
+          \$32  = 3'h5;
+      6'h27:
+          \$32  = 3'h5;
+      6'h28:
+          \$32  = 3'h5;
+      6'h29:
+          \$32  = 3'h5;
+      6'h2a:
+          \$32  = 3'h5;
+      6'h2b:
+          \$32  = 3'h5;
+      6'h2c:
+          \$32  = 3'h5;
+      6'h2d:
+          \$32  = 3'h5;
+      6'h2e:
+          \$32  = 3'h6;
+      6'h2f:
+          \$32  = 3'h6;
+      6'h30:
+          \$32  = 3'h6;
+      6'h31:
+          \$32  = 3'h6;
+      6'h32:
+          \$32  = 3'h6;
+      6'h33:
+          \$32  = 3'h6;
+      6'h34:
+          \$32  = 3'h6;
+      6'h35:
+          \$32  = 3'h6;
+      6'h36:
+          \$32  = 3'h7;
+      6'h37:
+          \$32  = 3'h7;
+      6'h38:
+          \$32  = 3'h7;
+      6'h39:
+          \$32  = 3'h7;
+      6'h3a:
+          \$32  = 3'h7;
+      6'h3b:
+          \$32  = 3'h7;
+      6'h3c:
+          \$32  = 3'h7;
+      6'h3d:
+          \$32  = 3'h7;
+      6'h3e:
           \$32  = 3'h0;
-      6'h07:
-          \$32  = 3'h1;
-      6'h08:
-          \$32  = 3'h1;
-      6'h09:
-          \$32  = 3'h1;
-      6'h0a:
-          \$32  = 3'h1;
-      6'h0b:
-          \$32  = 3'h1;
-      6'h0c:
-          \$32  = 3'h1;
-      6'h0d:
-          \$32  = 3'h1;
-      6'h0e:
-          \$32  = 3'h1;
-      6'h0f:
-          \$32  = 3'h2;
-      6'h10:
-          \$32  = 3'h2;
-      6'h11:
-          \$32  = 3'h2;
-      6'h12:
-          \$32  = 3'h2;
-      6'h13:
-          \$32  = 3'h2;
-      6'h14:
-          \$32  = 3'h2;
-      6'h15:
-          \$32  = 3'h2;
-      6'h16:
-          \$32  = 3'h2;
-      6'h17:
-          \$32  = 3'h3;
-      6'h18:
-          \$32  = 3'h3;
-      6'h19:
-          \$32  = 3'h3;
-      6'h1a:
-          \$32  = 3'h3;
-      6'h1b:
-          \$32  = 3'h3;
-      6'h1c:
-          \$32  = 3'h3;
-      6'h1d:
-          \$32  = 3'h3;
-      6'h1e:
-          \$32  = 3'h3;
-      6'h1f:
-          \$32  = 3'h4;
-      6'h20:
-          \$32  = 3'h4;
-      6'h21:
-          \$32  = 3'h4;
-      6'h22:
-          \$32  = 3'h4;
-      6'h23:
-          \$32  = 3'h4;
-      6'h24:
-          \$32  = 3'h4;
-      6'h25:
-          \$32  = 3'h4;
-      6'h26:
-          \$32  = 3'h4;
-      6'h27:
-          \$32  = 3'h5;
-      6'h28:
-          \$32  = 3'h5;
-      6'h29:
-          \$32  = 3'h5;
-      6'h2a:
-          \$32  = 3'h5;
-      6'h2b:
-          \$32  = 3'h5;
-      6'h2c:
-          \$32  = 3'h5;
-      6'h2d:
-          \$32  = 3'h5;
-      6'h2e:
-          \$32  = 3'h5;
-      6'h2f:
-          \$32  = 3'h6;
-      6'h30:
-          \$32  = 3'h6;
-      6'h31:
-          \$32  = 3'h6;
-      6'h32:
-          \$32  = 3'h6;
-      6'h33:
-          \$32  = 3'h6;
-      6'h34:
-          \$32  = 3'h6;
-      6'h35:
-          \$32  = 3'h6;
-      6'h36:
-          \$32  = 3'h6;
-      6'h37:
-          \$32  = 3'h7;
-      6'h38:
-          \$32  = 3'h7;
-      6'h39:
-          \$32  = 3'h7;
-      6'h3a:
-          \$32  = 3'h7;
-      6'h3b:
-          \$32  = 3'h7;
-      6'h3c:
-          \$32  = 3'h7;
-      6'h3d:
-          \$32  = 3'h7;
-      6'h3e:
-          \$32  = 3'h7;
       6'h3f:
           \$32  = 3'h0;
     endcase
@@ -4999,133 +5068,133 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
-          \$33  = 3'h1;
+          \$33  = 3'h2;
       6'h01:
-          \$33  = 3'h2;
+          \$33  = 3'h3;
       6'h02:
-          \$33  = 3'h3;
+          \$33  = 3'h4;
       6'h03:
-          \$33  = 3'h4;
+          \$33  = 3'h5;
       6'h04:
-          \$33  = 3'h5;
+          \$33  = 3'h6;
       6'h05:
-          \$33  = 3'h6;
+          \$33  = 3'h7;
       6'h06:
-          \$33  = 3'h7;
+          \$33  = 3'h0;
       6'h07:
-          \$33  = 3'h0;
+          \$33  = 3'h1;
       6'h08:
-          \$33  = 3'h1;
+          \$33  = 3'h2;
       6'h09:
-          \$33  = 3'h2;
+          \$33  = 3'h3;
       6'h0a:
-          \$33  = 3'h3;
+          \$33  = 3'h4;
       6'h0b:
-          \$33  = 3'h4;
+          \$33  = 3'h5;
       6'h0c:
-          \$33  = 3'h5;
+          \$33  = 3'h6;
       6'h0d:
-          \$33  = 3'h6;
+          \$33  = 3'h7;
       6'h0e:
-          \$33  = 3'h7;
+          \$33  = 3'h0;
       6'h0f:
-          \$33  = 3'h0;
+          \$33  = 3'h1;
       6'h10:
-          \$33  = 3'h1;
+          \$33  = 3'h2;
       6'h11:
-          \$33  = 3'h2;
+          \$33  = 3'h3;
       6'h12:
-          \$33  = 3'h3;
+          \$33  = 3'h4;
       6'h13:
-          \$33  = 3'h4;
+          \$33  = 3'h5;
       6'h14:
-          \$33  = 3'h5;
+          \$33  = 3'h6;
       6'h15:
-          \$33  = 3'h6;
+          \$33  = 3'h7;
       6'h16:
-          \$33  = 3'h7;
+          \$33  = 3'h0;
       6'h17:
-          \$33  = 3'h0;
+          \$33  = 3'h1;
       6'h18:
-          \$33  = 3'h1;
+          \$33  = 3'h2;
       6'h19:
-          \$33  = 3'h2;
+          \$33  = 3'h3;
       6'h1a:
-          \$33  = 3'h3;
+          \$33  = 3'h4;
       6'h1b:
-          \$33  = 3'h4;
+          \$33  = 3'h5;
       6'h1c:
-          \$33  = 3'h5;
+          \$33  = 3'h6;
       6'h1d:
-          \$33  = 3'h6;
+          \$33  = 3'h7;
       6'h1e:
-          \$33  = 3'h7;
+          \$33  = 3'h0;
       6'h1f:
-          \$33  = 3'h0;
+          \$33  = 3'h1;
       6'h20:
-          \$33  = 3'h1;
+          \$33  = 3'h2;
       6'h21:
-          \$33  = 3'h2;
+          \$33  = 3'h3;
       6'h22:
-          \$33  = 3'h3;
+          \$33  = 3'h4;
       6'h23:
-          \$33  = 3'h4;
+          \$33  = 3'h5;
       6'h24:
-          \$33  = 3'h5;
+          \$33  = 3'h6;
       6'h25:
-          \$33  = 3'h6;
+          \$33  = 3'h7;
       6'h26:
-          \$33  = 3'h7;
+          \$33  = 3'h0;
       6'h27:
-          \$33  = 3'h0;
+          \$33  = 3'h1;
       6'h28:
-          \$33  = 3'h1;
+          \$33  = 3'h2;
       6'h29:
-          \$33  = 3'h2;
+          \$33  = 3'h3;
       6'h2a:
-          \$33  = 3'h3;
+          \$33  = 3'h4;
       6'h2b:
-          \$33  = 3'h4;
+          \$33  = 3'h5;
       6'h2c:
-          \$33  = 3'h5;
+          \$33  = 3'h6;
       6'h2d:
-          \$33  = 3'h6;
+          \$33  = 3'h7;
       6'h2e:
-          \$33  = 3'h7;
+          \$33  = 3'h0;
       6'h2f:
-          \$33  = 3'h0;
+          \$33  = 3'h1;
       6'h30:
-          \$33  = 3'h1;
+          \$33  = 3'h2;
       6'h31:
-          \$33  = 3'h2;
+          \$33  = 3'h3;
       6'h32:
-          \$33  = 3'h3;
+          \$33  = 3'h4;
       6'h33:
-          \$33  = 3'h4;
+          \$33  = 3'h5;
       6'h34:
-          \$33  = 3'h5;
+          \$33  = 3'h6;
       6'h35:
-          \$33  = 3'h6;
+          \$33  = 3'h7;
       6'h36:
-          \$33  = 3'h7;
+          \$33  = 3'h0;
       6'h37:
-          \$33  = 3'h0;
-      6'h38:
           \$33  = 3'h1;
-      6'h39:
+      6'h38:
           \$33  = 3'h2;
-      6'h3a:
+      6'h39:
           \$33  = 3'h3;
-      6'h3b:
+      6'h3a:
           \$33  = 3'h4;
-      6'h3c:
+      6'h3b:
           \$33  = 3'h5;
-      6'h3d:
+      6'h3c:
           \$33  = 3'h6;
-      6'h3e:
+      6'h3d:
           \$33  = 3'h7;
-      6'h3f:
+      6'h3e:
           \$33  = 3'h0;
+      6'h3f:
+          \$33  = 3'h1;
     endcase
   end
   always @* begin
@@ -5145,7 +5214,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h05:
           \$34  = 1'h1;
       6'h06:
-          \$34  = 1'h1;
+          \$34  = 1'h0;
       6'h07:
           \$34  = 1'h0;
       6'h08:
@@ -5257,7 +5326,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h3d:
           \$34  = 1'h0;
       6'h3e:
-          \$34  = 1'h0;
+          \$34  = 1'h1;
       6'h3f:
           \$34  = 1'h1;
     endcase
@@ -5279,9 +5348,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h05:
           \$35  = 1'h0;
       6'h06:
-          \$35  = 1'h0;
-      6'h07:
           \$35  = 1'h1;
+      6'h07:
+          \$35  = 1'h0;
       6'h08:
           \$35  = 1'h0;
       6'h09:
@@ -5295,9 +5364,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h0d:
           \$35  = 1'h0;
       6'h0e:
-          \$35  = 1'h0;
-      6'h0f:
           \$35  = 1'h1;
+      6'h0f:
+          \$35  = 1'h0;
       6'h10:
           \$35  = 1'h0;
       6'h11:
@@ -5311,9 +5380,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h15:
           \$35  = 1'h0;
       6'h16:
-          \$35  = 1'h0;
-      6'h17:
           \$35  = 1'h1;
+      6'h17:
+          \$35  = 1'h0;
       6'h18:
           \$35  = 1'h0;
       6'h19:
@@ -5327,9 +5396,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h1d:
           \$35  = 1'h0;
       6'h1e:
-          \$35  = 1'h0;
-      6'h1f:
           \$35  = 1'h1;
+      6'h1f:
+          \$35  = 1'h0;
       6'h20:
           \$35  = 1'h0;
       6'h21:
@@ -5343,9 +5412,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h25:
           \$35  = 1'h0;
       6'h26:
-          \$35  = 1'h0;
-      6'h27:
           \$35  = 1'h1;
+      6'h27:
+          \$35  = 1'h0;
       6'h28:
           \$35  = 1'h0;
       6'h29:
@@ -5359,9 +5428,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h2d:
           \$35  = 1'h0;
       6'h2e:
-          \$35  = 1'h0;
-      6'h2f:
           \$35  = 1'h1;
+      6'h2f:
+          \$35  = 1'h0;
       6'h30:
           \$35  = 1'h0;
       6'h31:
@@ -5375,9 +5444,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h35:
           \$35  = 1'h0;
       6'h36:
-          \$35  = 1'h0;
-      6'h37:
           \$35  = 1'h1;
+      6'h37:
+          \$35  = 1'h0;
       6'h38:
           \$35  = 1'h0;
       6'h39:
@@ -5391,9 +5460,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h3d:
           \$35  = 1'h0;
       6'h3e:
-          \$35  = 1'h0;
-      6'h3f:
           \$35  = 1'h1;
+      6'h3f:
+          \$35  = 1'h0;
     endcase
   end
   always @* begin
@@ -5411,9 +5480,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h04:
           \$36  = 1'h0;
       6'h05:
-          \$36  = 1'h0;
-      6'h06:
           \$36  = 1'h1;
+      6'h06:
+          \$36  = 1'h0;
       6'h07:
           \$36  = 1'h0;
       6'h08:
@@ -5427,9 +5496,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h0c:
           \$36  = 1'h0;
       6'h0d:
-          \$36  = 1'h0;
-      6'h0e:
           \$36  = 1'h1;
+      6'h0e:
+          \$36  = 1'h0;
       6'h0f:
           \$36  = 1'h0;
       6'h10:
@@ -5443,9 +5512,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h14:
           \$36  = 1'h0;
       6'h15:
-          \$36  = 1'h0;
-      6'h16:
           \$36  = 1'h1;
+      6'h16:
+          \$36  = 1'h0;
       6'h17:
           \$36  = 1'h0;
       6'h18:
@@ -5459,9 +5528,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h1c:
           \$36  = 1'h0;
       6'h1d:
-          \$36  = 1'h0;
-      6'h1e:
           \$36  = 1'h1;
+      6'h1e:
+          \$36  = 1'h0;
       6'h1f:
           \$36  = 1'h0;
       6'h20:
@@ -5475,9 +5544,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h24:
           \$36  = 1'h0;
       6'h25:
-          \$36  = 1'h0;
-      6'h26:
           \$36  = 1'h1;
+      6'h26:
+          \$36  = 1'h0;
       6'h27:
           \$36  = 1'h0;
       6'h28:
@@ -5491,9 +5560,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h2c:
           \$36  = 1'h0;
       6'h2d:
-          \$36  = 1'h0;
-      6'h2e:
           \$36  = 1'h1;
+      6'h2e:
+          \$36  = 1'h0;
       6'h2f:
           \$36  = 1'h0;
       6'h30:
@@ -5507,9 +5576,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h34:
           \$36  = 1'h0;
       6'h35:
-          \$36  = 1'h0;
-      6'h36:
           \$36  = 1'h1;
+      6'h36:
+          \$36  = 1'h0;
       6'h37:
           \$36  = 1'h0;
       6'h38:
@@ -5523,9 +5592,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
       6'h3c:
           \$36  = 1'h0;
       6'h3d:
-          \$36  = 1'h0;
-      6'h3e:
           \$36  = 1'h1;
+      6'h3e:
+          \$36  = 1'h0;
       6'h3f:
           \$36  = 1'h0;
     endcase
@@ -5534,7 +5603,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$222  = nf_t;
     if (issue) begin
-      \$222  = \$32 ;
+      \$222  = nf_t_ahead;
     end
     if (rst) begin
       \$222  = 3'h0;
@@ -5542,9 +5611,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = \$signature__addr ;
+    \$223  = nf_t_ahead;
     if (issue) begin
-      \$223  = \$33 ;
+      \$223  = \$32 ;
     end
     if (rst) begin
       \$223  = 3'h0;
@@ -5552,735 +5621,736 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = reads_input_t;
+    \$224  = \$signature__addr ;
     if (issue) begin
-      \$224  = \$34 ;
+      \$224  = sf_t_ahead;
     end
     if (rst) begin
-      \$224  = 1'h1;
+      \$224  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = first_t;
+    \$225  = sf_t_ahead;
     if (issue) begin
-      \$225  = \$35 ;
+      \$225  = \$33 ;
     end
     if (rst) begin
-      \$225  = 1'h1;
+      \$225  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = last_t;
+    \$226  = reads_input_t;
     if (issue) begin
-      \$226  = \$36 ;
+      \$226  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = t;
+    \$227  = reads_input_t_ahead;
     if (issue) begin
-      \$227  = \$39 [5:0];
+      \$227  = \$34 ;
     end
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = i__payload;
+    \$228  = first_t;
+    if (issue) begin
+      \$228  = first_t_ahead;
+    end
     if (rst) begin
-      \$228  = 64'h0000000000000000;
+      \$228  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = reads_input_t;
+    \$229  = first_t_ahead;
+    if (issue) begin
+      \$229  = \$35 ;
+    end
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = issue;
+    \$230  = last_t;
+    if (issue) begin
+      \$230  = last_t_ahead;
+    end
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = first_t;
+    \$231  = last_t_ahead;
+    if (issue) begin
+      \$231  = \$36 ;
+    end
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = last_t;
+    \$232  = t;
+    if (issue) begin
+      \$232  = \$39 [5:0];
+    end
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = nf_t;
+    \$233  = i__payload;
     if (rst) begin
-      \$233  = 3'h0;
+      \$233  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = \$40 ;
+    \$234  = reads_input_t;
     if (rst) begin
-      \$234  = 64'h0000000000000000;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = t;
+    \$235  = issue;
     if (rst) begin
-      \$235  = 6'h00;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = port__data;
+    \$236  = first_t;
     if (rst) begin
-      \$236  = 64'h0000000000000000;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = x_mid[7:0];
+    \$237  = last_t;
     if (rst) begin
-      \$237  = 8'h00;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = x_mid[15:8];
+    \$238  = nf_t;
     if (rst) begin
-      \$238  = 8'h00;
+      \$238  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = x_mid[23:16];
+    \$239  = \$40 ;
     if (rst) begin
-      \$239  = 8'h00;
+      \$239  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = x_mid[31:24];
+    \$240  = t;
     if (rst) begin
-      \$240  = 8'h00;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = x_mid[39:32];
+    \$241  = port__data;
     if (rst) begin
-      \$241  = 8'h00;
+      \$241  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = x_mid[47:40];
+    \$242  = x_mid[7:0];
     if (rst) begin
       \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = x_mid[55:48];
+    \$243  = x_mid[15:8];
     if (rst) begin
       \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = x_mid[63:56];
+    \$244  = x_mid[23:16];
     if (rst) begin
       \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = t;
+    \$245  = x_mid[31:24];
     if (rst) begin
-      \$245  = 6'h00;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = \port__data$81 ;
+    \$246  = x_mid[39:32];
     if (rst) begin
-      \$246  = 64'h0000000000000000;
+      \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = x_mid[7:0];
+    \$247  = x_mid[47:40];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = x_mid[15:8];
+    \$248  = x_mid[55:48];
     if (rst) begin
       \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = x_mid[23:16];
+    \$249  = x_mid[63:56];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = x_mid[31:24];
+    \$250  = t;
     if (rst) begin
-      \$250  = 8'h00;
+      \$250  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = x_mid[39:32];
+    \$251  = \port__data$86 ;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = x_mid[47:40];
+    \$252  = x_mid[7:0];
     if (rst) begin
       \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = x_mid[55:48];
+    \$253  = x_mid[15:8];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = x_mid[63:56];
+    \$254  = x_mid[23:16];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = t;
+    \$255  = x_mid[31:24];
     if (rst) begin
-      \$255  = 6'h00;
+      \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = \port__data$91 ;
+    \$256  = x_mid[39:32];
     if (rst) begin
-      \$256  = 64'h0000000000000000;
+      \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = x_mid[7:0];
+    \$257  = x_mid[47:40];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = x_mid[15:8];
+    \$258  = x_mid[55:48];
     if (rst) begin
       \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = x_mid[23:16];
+    \$259  = x_mid[63:56];
     if (rst) begin
       \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = x_mid[31:24];
+    \$260  = t;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = x_mid[39:32];
+    \$261  = \port__data$96 ;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = x_mid[47:40];
+    \$262  = x_mid[7:0];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = x_mid[55:48];
+    \$263  = x_mid[15:8];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = x_mid[63:56];
+    \$264  = x_mid[23:16];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = t;
+    \$265  = x_mid[31:24];
     if (rst) begin
-      \$265  = 6'h00;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = \port__data$101 ;
+    \$266  = x_mid[39:32];
     if (rst) begin
-      \$266  = 64'h0000000000000000;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = x_mid[7:0];
+    \$267  = x_mid[47:40];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = x_mid[15:8];
+    \$268  = x_mid[55:48];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = x_mid[23:16];
+    \$269  = x_mid[63:56];
     if (rst) begin
       \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = x_mid[31:24];
+    \$270  = t;
     if (rst) begin
-      \$270  = 8'h00;
+      \$270  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = x_mid[39:32];
+    \$271  = \port__data$106 ;
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = x_mid[47:40];
+    \$272  = x_mid[7:0];
     if (rst) begin
       \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = x_mid[55:48];
+    \$273  = x_mid[15:8];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = x_mid[63:56];
+    \$274  = x_mid[23:16];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = t;
+    \$275  = x_mid[31:24];
     if (rst) begin
-      \$275  = 6'h00;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = \port__data$111 ;
+    \$276  = x_mid[39:32];
     if (rst) begin
-      \$276  = 64'h0000000000000000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = x_mid[7:0];
+    \$277  = x_mid[47:40];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$278  = x_mid[15:8];
+    \$278  = x_mid[55:48];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$279  = x_mid[23:16];
+    \$279  = x_mid[63:56];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$280  = x_mid[31:24];
+    \$280  = t;
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = x_mid[39:32];
+    \$281  = \port__data$116 ;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = x_mid[47:40];
+    \$282  = x_mid[7:0];
     if (rst) begin
       \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = x_mid[55:48];
+    \$283  = x_mid[15:8];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = x_mid[63:56];
+    \$284  = x_mid[23:16];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = t;
+    \$285  = x_mid[31:24];
     if (rst) begin
-      \$285  = 6'h00;
+      \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = \port__data$121 ;
+    \$286  = x_mid[39:32];
     if (rst) begin
-      \$286  = 64'h0000000000000000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$287  = x_mid[7:0];
+    \$287  = x_mid[47:40];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$288  = x_mid[15:8];
+    \$288  = x_mid[55:48];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$289  = x_mid[23:16];
+    \$289  = x_mid[63:56];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$290  = x_mid[31:24];
+    \$290  = t;
     if (rst) begin
-      \$290  = 8'h00;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$291  = x_mid[39:32];
+    \$291  = \port__data$126 ;
     if (rst) begin
-      \$291  = 8'h00;
+      \$291  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$292  = x_mid[47:40];
+    \$292  = x_mid[7:0];
     if (rst) begin
       \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = x_mid[55:48];
+    \$293  = x_mid[15:8];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$294  = x_mid[63:56];
+    \$294  = x_mid[23:16];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$295  = \$41 ;
+    \$295  = x_mid[31:24];
     if (rst) begin
-      \$295  = 9'h000;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$296  = rom0_read[7:0];
+    \$296  = x_mid[39:32];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$297  = \$42 ;
+    \$297  = x_mid[47:40];
     if (rst) begin
-      \$297  = 9'h000;
+      \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$298  = rom0_read[15:8];
+    \$298  = x_mid[55:48];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$299  = \$43 ;
+    \$299  = x_mid[63:56];
     if (rst) begin
-      \$299  = 9'h000;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$300  = rom0_read[23:16];
+    \$300  = \$41 ;
     if (rst) begin
-      \$300  = 8'h00;
+      \$300  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$301  = \$44 ;
+    \$301  = rom0_read[7:0];
     if (rst) begin
-      \$301  = 9'h000;
+      \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = rom0_read[31:24];
+    \$302  = \$42 ;
     if (rst) begin
-      \$302  = 8'h00;
+      \$302  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = \$45 ;
+    \$303  = rom0_read[15:8];
     if (rst) begin
-      \$303  = 9'h000;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = rom0_read[39:32];
+    \$304  = \$43 ;
     if (rst) begin
-      \$304  = 8'h00;
+      \$304  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = \$46 ;
+    \$305  = rom0_read[23:16];
     if (rst) begin
-      \$305  = 9'h000;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = rom0_read[47:40];
+    \$306  = \$44 ;
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = \$47 ;
+    \$307  = rom0_read[31:24];
     if (rst) begin
-      \$307  = 9'h000;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = rom0_read[55:48];
+    \$308  = \$45 ;
     if (rst) begin
-      \$308  = 8'h00;
+      \$308  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = \$48 ;
+    \$309  = rom0_read[39:32];
     if (rst) begin
-      \$309  = 9'h000;
+      \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = rom0_read[63:56];
+    \$310  = \$46 ;
     if (rst) begin
-      \$310  = 8'h00;
+      \$310  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = \$49 ;
+    \$311  = rom0_read[47:40];
     if (rst) begin
-      \$311  = 9'h000;
+      \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = rom1_read[7:0];
+    \$312  = \$47 ;
     if (rst) begin
-      \$312  = 8'h00;
+      \$312  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = \$50 ;
+    \$313  = rom0_read[55:48];
     if (rst) begin
-      \$313  = 9'h000;
+      \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = rom1_read[15:8];
+    \$314  = \$48 ;
     if (rst) begin
-      \$314  = 8'h00;
+      \$314  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = \$51 ;
+    \$315  = rom0_read[63:56];
     if (rst) begin
-      \$315  = 9'h000;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = rom1_read[23:16];
+    \$316  = \$49 ;
     if (rst) begin
-      \$316  = 8'h00;
+      \$316  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = \$52 ;
+    \$317  = rom1_read[7:0];
     if (rst) begin
-      \$317  = 9'h000;
+      \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = rom1_read[31:24];
+    \$318  = \$50 ;
     if (rst) begin
-      \$318  = 8'h00;
+      \$318  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = \$53 ;
+    \$319  = rom1_read[15:8];
     if (rst) begin
-      \$319  = 9'h000;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = rom1_read[39:32];
+    \$320  = \$51 ;
     if (rst) begin
-      \$320  = 8'h00;
+      \$320  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = \$54 ;
+    \$321  = rom1_read[23:16];
     if (rst) begin
-      \$321  = 9'h000;
+      \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = rom1_read[47:40];
+    \$322  = \$52 ;
     if (rst) begin
-      \$322  = 8'h00;
+      \$322  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = \$55 ;
+    \$323  = rom1_read[31:24];
     if (rst) begin
-      \$323  = 9'h000;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = rom1_read[55:48];
+    \$324  = \$53 ;
     if (rst) begin
-      \$324  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = \$56 ;
-    if (rst) begin
-      \$325  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$326  = rom1_read[63:56];
-    if (rst) begin
-      \$326  = 8'h00;
+      \$324  = 9'h000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -10830,104 +10900,104 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [91:0] \$145 ;
   reg [2:0] \$146 ;
   reg [2:0] \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  reg [2:0] \$148 ;
+  reg [2:0] \$149 ;
   wire [23:0] \$15 ;
   reg \$150 ;
-  reg [5:0] \$151 ;
-  reg [47:0] \$152 ;
+  reg \$151 ;
+  reg \$152 ;
   reg \$153 ;
   reg \$154 ;
   reg \$155 ;
-  reg \$156 ;
-  reg [2:0] \$157 ;
-  reg [47:0] \$158 ;
-  reg [5:0] \$159 ;
+  reg [5:0] \$156 ;
+  reg [47:0] \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   reg [22:0] \$16 ;
-  reg [63:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [7:0] \$165 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg [2:0] \$162 ;
+  reg [47:0] \$163 ;
+  reg [5:0] \$164 ;
+  reg [63:0] \$165 ;
   reg [7:0] \$166 ;
-  reg [5:0] \$167 ;
-  reg [63:0] \$168 ;
+  reg [7:0] \$167 ;
+  reg [7:0] \$168 ;
   reg [7:0] \$169 ;
   wire [22:0] \$17 ;
   reg [7:0] \$170 ;
   reg [7:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [7:0] \$173 ;
+  reg [5:0] \$172 ;
+  reg [63:0] \$173 ;
   reg [7:0] \$174 ;
-  reg [5:0] \$175 ;
-  reg [63:0] \$176 ;
+  reg [7:0] \$175 ;
+  reg [7:0] \$176 ;
   reg [7:0] \$177 ;
   reg [7:0] \$178 ;
   reg [7:0] \$179 ;
   wire [23:0] \$18 ;
-  reg [7:0] \$180 ;
-  reg [7:0] \$181 ;
+  reg [5:0] \$180 ;
+  reg [63:0] \$181 ;
   reg [7:0] \$182 ;
-  reg [8:0] \$183 ;
+  reg [7:0] \$183 ;
   reg [7:0] \$184 ;
-  reg [8:0] \$185 ;
+  reg [7:0] \$185 ;
   reg [7:0] \$186 ;
-  reg [8:0] \$187 ;
-  reg [7:0] \$188 ;
-  reg [8:0] \$189 ;
+  reg [7:0] \$187 ;
+  reg [8:0] \$188 ;
+  reg [7:0] \$189 ;
   wire \$19 ;
-  reg [7:0] \$190 ;
-  reg [8:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [8:0] \$193 ;
-  reg [7:0] \$194 ;
-  reg [8:0] \$195 ;
-  reg [7:0] \$196 ;
-  reg [8:0] \$197 ;
-  reg [7:0] \$198 ;
-  reg [8:0] \$199 ;
+  reg [8:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [8:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [8:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [8:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [8:0] \$198 ;
+  reg [7:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [7:0] \$200 ;
-  reg [8:0] \$201 ;
-  reg [7:0] \$202 ;
-  reg [8:0] \$203 ;
-  reg [7:0] \$204 ;
-  reg [8:0] \$205 ;
-  reg [7:0] \$206 ;
-  reg [8:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [8:0] \$209 ;
+  reg [8:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [8:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [8:0] \$204 ;
+  reg [7:0] \$205 ;
+  reg [8:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [8:0] \$208 ;
+  reg [7:0] \$209 ;
   wire \$21 ;
-  reg [7:0] \$210 ;
-  reg [8:0] \$211 ;
-  reg [7:0] \$212 ;
-  reg [8:0] \$213 ;
-  reg [7:0] \$214 ;
-  reg [8:0] \$215 ;
-  reg [7:0] \$216 ;
-  reg [8:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [8:0] \$219 ;
+  reg [8:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [8:0] \$212 ;
+  reg [7:0] \$213 ;
+  reg [8:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [8:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [8:0] \$218 ;
+  reg [7:0] \$219 ;
   wire \$22 ;
-  reg [7:0] \$220 ;
-  reg [8:0] \$221 ;
-  reg [7:0] \$222 ;
-  reg [8:0] \$223 ;
-  reg [7:0] \$224 ;
-  reg [8:0] \$225 ;
-  reg [7:0] \$226 ;
-  reg [8:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [8:0] \$229 ;
+  reg [8:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [8:0] \$222 ;
+  reg [7:0] \$223 ;
+  reg [8:0] \$224 ;
+  reg [7:0] \$225 ;
+  reg [8:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [8:0] \$228 ;
+  reg [7:0] \$229 ;
   wire \$23 ;
-  reg [7:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
+  reg [8:0] \$230 ;
+  reg [7:0] \$231 ;
+  reg [8:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [8:0] \$234 ;
+  reg [7:0] \$235 ;
   reg [16:0] \$236 ;
   reg [16:0] \$237 ;
   reg [16:0] \$238 ;
@@ -10975,12 +11045,12 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$276 ;
   reg [16:0] \$277 ;
   reg [16:0] \$278 ;
-  reg [22:0] \$279 ;
+  reg [16:0] \$279 ;
   reg \$28 ;
-  reg [22:0] \$280 ;
-  reg [22:0] \$281 ;
-  reg [22:0] \$282 ;
-  reg [22:0] \$283 ;
+  reg [16:0] \$280 ;
+  reg [16:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [16:0] \$283 ;
   reg [22:0] \$284 ;
   reg [22:0] \$285 ;
   reg [22:0] \$286 ;
@@ -10989,49 +11059,54 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] \$289 ;
   reg \$29 ;
   reg [22:0] \$290 ;
-  reg \$291 ;
-  reg \$292 ;
-  reg \$293 ;
-  reg [2:0] \$294 ;
-  reg \$295 ;
+  reg [22:0] \$291 ;
+  reg [22:0] \$292 ;
+  reg [22:0] \$293 ;
+  reg [22:0] \$294 ;
+  reg [22:0] \$295 ;
   reg \$296 ;
   reg \$297 ;
-  reg [2:0] \$298 ;
-  reg \$299 ;
+  reg \$298 ;
+  reg [2:0] \$299 ;
   wire \$3 ;
   reg \$30 ;
   reg \$300 ;
   reg \$301 ;
-  reg [2:0] \$302 ;
-  reg \$303 ;
+  reg \$302 ;
+  reg [2:0] \$303 ;
   reg \$304 ;
   reg \$305 ;
-  reg [2:0] \$306 ;
-  reg \$307 ;
+  reg \$306 ;
+  reg [2:0] \$307 ;
   reg \$308 ;
   reg \$309 ;
   wire \$31 ;
-  reg [2:0] \$310 ;
-  reg \$311 ;
+  reg \$310 ;
+  reg [2:0] \$311 ;
   reg \$312 ;
   reg \$313 ;
-  reg [2:0] \$314 ;
-  reg \$315 ;
+  reg \$314 ;
+  reg [2:0] \$315 ;
   reg \$316 ;
   reg \$317 ;
-  reg [2:0] \$318 ;
-  reg [22:0] \$319 ;
+  reg \$318 ;
+  reg [2:0] \$319 ;
   wire [6:0] \$32 ;
-  reg [22:0] \$320 ;
-  reg [22:0] \$321 ;
-  reg [22:0] \$322 ;
-  reg [3:0] \$323 ;
-  reg [3:0] \$324 ;
-  reg [3:0] \$325 ;
-  reg [3:0] \$326 ;
-  reg \$327 ;
-  reg [91:0] \$328 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg \$322 ;
+  reg [2:0] \$323 ;
+  reg [22:0] \$324 ;
+  reg [22:0] \$325 ;
+  reg [22:0] \$326 ;
+  reg [22:0] \$327 ;
+  reg [3:0] \$328 ;
+  reg [3:0] \$329 ;
   wire [6:0] \$33 ;
+  reg [3:0] \$330 ;
+  reg [3:0] \$331 ;
+  reg \$332 ;
+  reg [91:0] \$333 ;
   wire [47:0] \$34 ;
   wire [8:0] \$35 ;
   wire [8:0] \$36 ;
@@ -11129,6 +11204,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first7 = 1'h0;
   reg first8 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [47:0] i__payload;
   wire [47:0] i__payload;
@@ -11152,6 +11228,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last7 = 1'h0;
   reg last8 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
@@ -11161,6 +11238,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf8 = 3'h0;
   reg [2:0] nf_t = 3'h0;
+  reg [2:0] nf_t_ahead = 3'h0;
   output [91:0] o__payload;
   reg [91:0] o__payload = 92'h00000000000000000000000;
   wire [22:0] \o__payload[0] ;
@@ -11178,8 +11256,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [5:0] \port__addr$17  = 6'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$67 ;
-  wire [63:0] \port__data$75 ;
+  wire [63:0] \port__data$72 ;
+  wire [63:0] \port__data$80 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -11241,6 +11319,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
@@ -11257,11 +11336,12 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [2:0] rport__addr;
   reg [3:0] \rport__addr$43  = 4'h0;
   wire [47:0] rport__data;
-  wire [91:0] \rport__data$211 ;
+  wire [91:0] \rport__data$216 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
+  reg [2:0] sf_t_ahead = 3'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum0_s0_1 = 23'h000000;
   reg [22:0] sum0_s1_0 = 23'h000000;
@@ -11429,7 +11509,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$34 )
       queue[\$signature__addr$40 ] <= q_in;
   end
-  assign \rport__data$211  = queue[\rport__addr$43 ];
+  assign \rport__data$216  = queue[\rport__addr$43 ];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'h3dc9cb35a7310327;
@@ -11573,7 +11653,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$67  = _2_;
+  assign \port__data$72  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hebd9fd37e5002db1;
@@ -11645,7 +11725,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$75  = _3_;
+  assign \port__data$80  = _3_;
   assign q_room = q_owed < 4'ha;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -11786,373 +11866,383 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$142  = v8 & last8;
   assign \$143  = \$141  | \$142 ;
   assign \$144  = | q_stored;
-  assign \$145  = \$144  ? \rport__data$211  : q_in;
+  assign \$145  = \$144  ? \rport__data$216  : q_in;
   always @(posedge clk)
     nf_t <= \$146 ;
   always @(posedge clk)
-    \$signature__addr  <= \$147 ;
+    nf_t_ahead <= \$147 ;
   always @(posedge clk)
-    reads_input_t <= \$148 ;
+    \$signature__addr  <= \$148 ;
   always @(posedge clk)
-    first_t <= \$149 ;
+    sf_t_ahead <= \$149 ;
   always @(posedge clk)
-    last_t <= \$150 ;
+    reads_input_t <= \$150 ;
   always @(posedge clk)
-    t <= \$151 ;
+    reads_input_t_ahead <= \$151 ;
   always @(posedge clk)
-    x_reg <= \$152 ;
+    first_t <= \$152 ;
   always @(posedge clk)
-    from_input <= \$153 ;
+    first_t_ahead <= \$153 ;
   always @(posedge clk)
-    v1 <= \$154 ;
+    last_t <= \$154 ;
   always @(posedge clk)
-    first1 <= \$155 ;
+    last_t_ahead <= \$155 ;
   always @(posedge clk)
-    last1 <= \$156 ;
+    t <= \$156 ;
   always @(posedge clk)
-    nf1 <= \$157 ;
+    x_reg <= \$157 ;
   always @(posedge clk)
-    x_mid <= \$158 ;
+    from_input <= \$158 ;
   always @(posedge clk)
-    port__addr <= \$159 ;
+    v1 <= \$159 ;
   always @(posedge clk)
-    rom0_read <= \$160 ;
+    first1 <= \$160 ;
   always @(posedge clk)
-    x0_0 <= \$161 ;
+    last1 <= \$161 ;
   always @(posedge clk)
-    x0_1 <= \$162 ;
+    nf1 <= \$162 ;
   always @(posedge clk)
-    x0_2 <= \$163 ;
+    x_mid <= \$163 ;
   always @(posedge clk)
-    x0_3 <= \$164 ;
+    port__addr <= \$164 ;
   always @(posedge clk)
-    x0_4 <= \$165 ;
+    rom0_read <= \$165 ;
   always @(posedge clk)
-    x0_5 <= \$166 ;
+    x0_0 <= \$166 ;
   always @(posedge clk)
-    \port__addr$15  <= \$167 ;
+    x0_1 <= \$167 ;
   always @(posedge clk)
-    rom1_read <= \$168 ;
+    x0_2 <= \$168 ;
   always @(posedge clk)
-    x1_0 <= \$169 ;
+    x0_3 <= \$169 ;
   always @(posedge clk)
-    x1_1 <= \$170 ;
+    x0_4 <= \$170 ;
   always @(posedge clk)
-    x1_2 <= \$171 ;
+    x0_5 <= \$171 ;
   always @(posedge clk)
-    x1_3 <= \$172 ;
+    \port__addr$15  <= \$172 ;
   always @(posedge clk)
-    x1_4 <= \$173 ;
+    rom1_read <= \$173 ;
   always @(posedge clk)
-    x1_5 <= \$174 ;
+    x1_0 <= \$174 ;
   always @(posedge clk)
-    \port__addr$17  <= \$175 ;
+    x1_1 <= \$175 ;
   always @(posedge clk)
-    rom2_read <= \$176 ;
+    x1_2 <= \$176 ;
   always @(posedge clk)
-    x2_0 <= \$177 ;
+    x1_3 <= \$177 ;
   always @(posedge clk)
-    x2_1 <= \$178 ;
+    x1_4 <= \$178 ;
   always @(posedge clk)
-    x2_2 <= \$179 ;
+    x1_5 <= \$179 ;
   always @(posedge clk)
-    x2_3 <= \$180 ;
+    \port__addr$17  <= \$180 ;
   always @(posedge clk)
-    x2_4 <= \$181 ;
+    rom2_read <= \$181 ;
   always @(posedge clk)
-    x2_5 <= \$182 ;
+    x2_0 <= \$182 ;
   always @(posedge clk)
-    xoff0_0 <= \$183 ;
+    x2_1 <= \$183 ;
   always @(posedge clk)
-    w0_0 <= \$184 ;
+    x2_2 <= \$184 ;
   always @(posedge clk)
-    xoff0_1 <= \$185 ;
+    x2_3 <= \$185 ;
   always @(posedge clk)
-    w0_1 <= \$186 ;
+    x2_4 <= \$186 ;
   always @(posedge clk)
-    xoff0_2 <= \$187 ;
+    x2_5 <= \$187 ;
   always @(posedge clk)
-    w0_2 <= \$188 ;
+    xoff0_0 <= \$188 ;
   always @(posedge clk)
-    xoff0_3 <= \$189 ;
+    w0_0 <= \$189 ;
   always @(posedge clk)
-    w0_3 <= \$190 ;
+    xoff0_1 <= \$190 ;
   always @(posedge clk)
-    xoff0_4 <= \$191 ;
+    w0_1 <= \$191 ;
   always @(posedge clk)
-    w0_4 <= \$192 ;
+    xoff0_2 <= \$192 ;
   always @(posedge clk)
-    xoff0_5 <= \$193 ;
+    w0_2 <= \$193 ;
   always @(posedge clk)
-    w0_5 <= \$194 ;
+    xoff0_3 <= \$194 ;
   always @(posedge clk)
-    xoff1_0 <= \$195 ;
+    w0_3 <= \$195 ;
   always @(posedge clk)
-    w1_0 <= \$196 ;
+    xoff0_4 <= \$196 ;
   always @(posedge clk)
-    xoff1_1 <= \$197 ;
+    w0_4 <= \$197 ;
   always @(posedge clk)
-    w1_1 <= \$198 ;
+    xoff0_5 <= \$198 ;
   always @(posedge clk)
-    xoff1_2 <= \$199 ;
+    w0_5 <= \$199 ;
   always @(posedge clk)
-    w1_2 <= \$200 ;
+    xoff1_0 <= \$200 ;
   always @(posedge clk)
-    xoff1_3 <= \$201 ;
+    w1_0 <= \$201 ;
   always @(posedge clk)
-    w1_3 <= \$202 ;
+    xoff1_1 <= \$202 ;
   always @(posedge clk)
-    xoff1_4 <= \$203 ;
+    w1_1 <= \$203 ;
   always @(posedge clk)
-    w1_4 <= \$204 ;
+    xoff1_2 <= \$204 ;
   always @(posedge clk)
-    xoff1_5 <= \$205 ;
+    w1_2 <= \$205 ;
   always @(posedge clk)
-    w1_5 <= \$206 ;
+    xoff1_3 <= \$206 ;
   always @(posedge clk)
-    xoff2_0 <= \$207 ;
+    w1_3 <= \$207 ;
   always @(posedge clk)
-    w2_0 <= \$208 ;
+    xoff1_4 <= \$208 ;
   always @(posedge clk)
-    xoff2_1 <= \$209 ;
+    w1_4 <= \$209 ;
   always @(posedge clk)
-    w2_1 <= \$210 ;
+    xoff1_5 <= \$210 ;
   always @(posedge clk)
-    xoff2_2 <= \$211 ;
+    w1_5 <= \$211 ;
   always @(posedge clk)
-    w2_2 <= \$212 ;
+    xoff2_0 <= \$212 ;
   always @(posedge clk)
-    xoff2_3 <= \$213 ;
+    w2_0 <= \$213 ;
   always @(posedge clk)
-    w2_3 <= \$214 ;
+    xoff2_1 <= \$214 ;
   always @(posedge clk)
-    xoff2_4 <= \$215 ;
+    w2_1 <= \$215 ;
   always @(posedge clk)
-    w2_4 <= \$216 ;
+    xoff2_2 <= \$216 ;
   always @(posedge clk)
-    xoff2_5 <= \$217 ;
+    w2_2 <= \$217 ;
   always @(posedge clk)
-    w2_5 <= \$218 ;
+    xoff2_3 <= \$218 ;
   always @(posedge clk)
-    xoff3_0 <= \$219 ;
+    w2_3 <= \$219 ;
   always @(posedge clk)
-    w3_0 <= \$220 ;
+    xoff2_4 <= \$220 ;
   always @(posedge clk)
-    xoff3_1 <= \$221 ;
+    w2_4 <= \$221 ;
   always @(posedge clk)
-    w3_1 <= \$222 ;
+    xoff2_5 <= \$222 ;
   always @(posedge clk)
-    xoff3_2 <= \$223 ;
+    w2_5 <= \$223 ;
   always @(posedge clk)
-    w3_2 <= \$224 ;
+    xoff3_0 <= \$224 ;
   always @(posedge clk)
-    xoff3_3 <= \$225 ;
+    w3_0 <= \$225 ;
   always @(posedge clk)
-    w3_3 <= \$226 ;
+    xoff3_1 <= \$226 ;
   always @(posedge clk)
-    xoff3_4 <= \$227 ;
+    w3_1 <= \$227 ;
   always @(posedge clk)
-    w3_4 <= \$228 ;
+    xoff3_2 <= \$228 ;
   always @(posedge clk)
-    xoff3_5 <= \$229 ;
+    w3_2 <= \$229 ;
   always @(posedge clk)
-    w3_5 <= \$230 ;
+    xoff3_3 <= \$230 ;
   always @(posedge clk)
-    prod0_0 <= \$231 ;
+    w3_3 <= \$231 ;
   always @(posedge clk)
-    prod0_1 <= \$232 ;
+    xoff3_4 <= \$232 ;
   always @(posedge clk)
-    prod0_2 <= \$233 ;
+    w3_4 <= \$233 ;
   always @(posedge clk)
-    prod0_3 <= \$234 ;
+    xoff3_5 <= \$234 ;
   always @(posedge clk)
-    prod0_4 <= \$235 ;
+    w3_5 <= \$235 ;
   always @(posedge clk)
-    prod0_5 <= \$236 ;
+    prod0_0 <= \$236 ;
   always @(posedge clk)
-    prod1_0 <= \$237 ;
+    prod0_1 <= \$237 ;
   always @(posedge clk)
-    prod1_1 <= \$238 ;
+    prod0_2 <= \$238 ;
   always @(posedge clk)
-    prod1_2 <= \$239 ;
+    prod0_3 <= \$239 ;
   always @(posedge clk)
-    prod1_3 <= \$240 ;
+    prod0_4 <= \$240 ;
   always @(posedge clk)
-    prod1_4 <= \$241 ;
+    prod0_5 <= \$241 ;
   always @(posedge clk)
-    prod1_5 <= \$242 ;
+    prod1_0 <= \$242 ;
   always @(posedge clk)
-    prod2_0 <= \$243 ;
+    prod1_1 <= \$243 ;
   always @(posedge clk)
-    prod2_1 <= \$244 ;
+    prod1_2 <= \$244 ;
   always @(posedge clk)
-    prod2_2 <= \$245 ;
+    prod1_3 <= \$245 ;
   always @(posedge clk)
-    prod2_3 <= \$246 ;
+    prod1_4 <= \$246 ;
   always @(posedge clk)
-    prod2_4 <= \$247 ;
+    prod1_5 <= \$247 ;
   always @(posedge clk)
-    prod2_5 <= \$248 ;
+    prod2_0 <= \$248 ;
   always @(posedge clk)
-    prod3_0 <= \$249 ;
+    prod2_1 <= \$249 ;
   always @(posedge clk)
-    prod3_1 <= \$250 ;
+    prod2_2 <= \$250 ;
   always @(posedge clk)
-    prod3_2 <= \$251 ;
+    prod2_3 <= \$251 ;
   always @(posedge clk)
-    prod3_3 <= \$252 ;
+    prod2_4 <= \$252 ;
   always @(posedge clk)
-    prod3_4 <= \$253 ;
+    prod2_5 <= \$253 ;
   always @(posedge clk)
-    prod3_5 <= \$254 ;
+    prod3_0 <= \$254 ;
   always @(posedge clk)
-    prod0_0_r <= \$255 ;
+    prod3_1 <= \$255 ;
   always @(posedge clk)
-    prod0_1_r <= \$256 ;
+    prod3_2 <= \$256 ;
   always @(posedge clk)
-    prod0_2_r <= \$257 ;
+    prod3_3 <= \$257 ;
   always @(posedge clk)
-    prod0_3_r <= \$258 ;
+    prod3_4 <= \$258 ;
   always @(posedge clk)
-    prod0_4_r <= \$259 ;
+    prod3_5 <= \$259 ;
   always @(posedge clk)
-    prod0_5_r <= \$260 ;
+    prod0_0_r <= \$260 ;
   always @(posedge clk)
-    prod1_0_r <= \$261 ;
+    prod0_1_r <= \$261 ;
   always @(posedge clk)
-    prod1_1_r <= \$262 ;
+    prod0_2_r <= \$262 ;
   always @(posedge clk)
-    prod1_2_r <= \$263 ;
+    prod0_3_r <= \$263 ;
   always @(posedge clk)
-    prod1_3_r <= \$264 ;
+    prod0_4_r <= \$264 ;
   always @(posedge clk)
-    prod1_4_r <= \$265 ;
+    prod0_5_r <= \$265 ;
   always @(posedge clk)
-    prod1_5_r <= \$266 ;
+    prod1_0_r <= \$266 ;
   always @(posedge clk)
-    prod2_0_r <= \$267 ;
+    prod1_1_r <= \$267 ;
   always @(posedge clk)
-    prod2_1_r <= \$268 ;
+    prod1_2_r <= \$268 ;
   always @(posedge clk)
-    prod2_2_r <= \$269 ;
+    prod1_3_r <= \$269 ;
   always @(posedge clk)
-    prod2_3_r <= \$270 ;
+    prod1_4_r <= \$270 ;
   always @(posedge clk)
-    prod2_4_r <= \$271 ;
+    prod1_5_r <= \$271 ;
   always @(posedge clk)
-    prod2_5_r <= \$272 ;
+    prod2_0_r <= \$272 ;
   always @(posedge clk)
-    prod3_0_r <= \$273 ;
+    prod2_1_r <= \$273 ;
   always @(posedge clk)
-    prod3_1_r <= \$274 ;
+    prod2_2_r <= \$274 ;
   always @(posedge clk)
-    prod3_2_r <= \$275 ;
+    prod2_3_r <= \$275 ;
   always @(posedge clk)
-    prod3_3_r <= \$276 ;
+    prod2_4_r <= \$276 ;
   always @(posedge clk)
-    prod3_4_r <= \$277 ;
+    prod2_5_r <= \$277 ;
   always @(posedge clk)
-    prod3_5_r <= \$278 ;
+    prod3_0_r <= \$278 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$279 ;
+    prod3_1_r <= \$279 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$280 ;
+    prod3_2_r <= \$280 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$281 ;
+    prod3_3_r <= \$281 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$282 ;
+    prod3_4_r <= \$282 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$283 ;
+    prod3_5_r <= \$283 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$284 ;
+    sum0_s0_0 <= \$284 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$285 ;
+    sum0_s0_1 <= \$285 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$286 ;
+    sum0_s1_0 <= \$286 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$287 ;
+    sum1_s0_0 <= \$287 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$288 ;
+    sum1_s0_1 <= \$288 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$289 ;
+    sum1_s1_0 <= \$289 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$290 ;
+    sum2_s0_0 <= \$290 ;
   always @(posedge clk)
-    v2 <= \$291 ;
+    sum2_s0_1 <= \$291 ;
   always @(posedge clk)
-    first2 <= \$292 ;
+    sum2_s1_0 <= \$292 ;
   always @(posedge clk)
-    last2 <= \$293 ;
+    sum3_s0_0 <= \$293 ;
   always @(posedge clk)
-    nf2 <= \$294 ;
+    sum3_s0_1 <= \$294 ;
   always @(posedge clk)
-    v3 <= \$295 ;
+    sum3_s1_0 <= \$295 ;
   always @(posedge clk)
-    first3 <= \$296 ;
+    v2 <= \$296 ;
   always @(posedge clk)
-    last3 <= \$297 ;
+    first2 <= \$297 ;
   always @(posedge clk)
-    nf3 <= \$298 ;
+    last2 <= \$298 ;
   always @(posedge clk)
-    v4 <= \$299 ;
+    nf2 <= \$299 ;
   always @(posedge clk)
-    first4 <= \$300 ;
+    v3 <= \$300 ;
   always @(posedge clk)
-    last4 <= \$301 ;
+    first3 <= \$301 ;
   always @(posedge clk)
-    nf4 <= \$302 ;
+    last3 <= \$302 ;
   always @(posedge clk)
-    v5 <= \$303 ;
+    nf3 <= \$303 ;
   always @(posedge clk)
-    first5 <= \$304 ;
+    v4 <= \$304 ;
   always @(posedge clk)
-    last5 <= \$305 ;
+    first4 <= \$305 ;
   always @(posedge clk)
-    nf5 <= \$306 ;
+    last4 <= \$306 ;
   always @(posedge clk)
-    v6 <= \$307 ;
+    nf4 <= \$307 ;
   always @(posedge clk)
-    first6 <= \$308 ;
+    v5 <= \$308 ;
   always @(posedge clk)
-    last6 <= \$309 ;
+    first5 <= \$309 ;
   always @(posedge clk)
-    nf6 <= \$310 ;
+    last5 <= \$310 ;
   always @(posedge clk)
-    v7 <= \$311 ;
+    nf5 <= \$311 ;
   always @(posedge clk)
-    first7 <= \$312 ;
+    v6 <= \$312 ;
   always @(posedge clk)
-    last7 <= \$313 ;
+    first6 <= \$313 ;
   always @(posedge clk)
-    nf7 <= \$314 ;
+    last6 <= \$314 ;
   always @(posedge clk)
-    v8 <= \$315 ;
+    nf6 <= \$315 ;
   always @(posedge clk)
-    first8 <= \$316 ;
+    v7 <= \$316 ;
   always @(posedge clk)
-    last8 <= \$317 ;
+    first7 <= \$317 ;
   always @(posedge clk)
-    nf8 <= \$318 ;
+    last7 <= \$318 ;
   always @(posedge clk)
-    acc0 <= \$319 ;
+    nf7 <= \$319 ;
   always @(posedge clk)
-    acc1 <= \$320 ;
+    v8 <= \$320 ;
   always @(posedge clk)
-    acc2 <= \$321 ;
+    first8 <= \$321 ;
   always @(posedge clk)
-    acc3 <= \$322 ;
+    last8 <= \$322 ;
   always @(posedge clk)
-    q_owed <= \$323 ;
+    nf8 <= \$323 ;
   always @(posedge clk)
-    \$signature__addr$40  <= \$324 ;
+    acc0 <= \$324 ;
   always @(posedge clk)
-    \rport__addr$43  <= \$325 ;
+    acc1 <= \$325 ;
   always @(posedge clk)
-    q_stored <= \$326 ;
+    acc2 <= \$326 ;
   always @(posedge clk)
-    o__valid <= \$327 ;
+    acc3 <= \$327 ;
   always @(posedge clk)
-    o__payload <= \$328 ;
+    q_owed <= \$328 ;
+  always @(posedge clk)
+    \$signature__addr$40  <= \$329 ;
+  always @(posedge clk)
+    \rport__addr$43  <= \$330 ;
+  always @(posedge clk)
+    q_stored <= \$331 ;
+  always @(posedge clk)
+    o__valid <= \$332 ;
+  always @(posedge clk)
+    o__payload <= \$333 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -12258,119 +12348,119 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h05:
           \$26  = 3'h0;
       6'h06:
+          \$26  = 3'h1;
+      6'h07:
+          \$26  = 3'h1;
+      6'h08:
+          \$26  = 3'h1;
+      6'h09:
+          \$26  = 3'h1;
+      6'h0a:
+          \$26  = 3'h1;
+      6'h0b:
+          \$26  = 3'h1;
+      6'h0c:
+          \$26  = 3'h1;
+      6'h0d:
+          \$26  = 3'h1;
+      6'h0e:
+          \$26  = 3'h2;
+      6'h0f:
+          \$26  = 3'h2;
+      6'h10:
+          \$26  = 3'h2;
+      6'h11:
+          \$26  = 3'h2;
+      6'h12:
+          \$26  = 3'h2;
+      6'h13:
+          \$26  = 3'h2;
+      6'h14:
+          \$26  = 3'h2;
+      6'h15:
+          \$26  = 3'h2;
+      6'h16:
+          \$26  = 3'h3;
+      6'h17:
+          \$26  = 3'h3;
+      6'h18:
+          \$26  = 3'h3;
+      6'h19:
+          \$26  = 3'h3;
+      6'h1a:
+          \$26  = 3'h3;
+      6'h1b:
+          \$26  = 3'h3;
+      6'h1c:
+          \$26  = 3'h3;
+      6'h1d:
+          \$26  = 3'h3;
+      6'h1e:
+          \$26  = 3'h4;
+      6'h1f:
+          \$26  = 3'h4;
+      6'h20:
+          \$26  = 3'h4;
+      6'h21:
+          \$26  = 3'h4;
+      6'h22:
+          \$26  = 3'h4;
+      6'h23:
+          \$26  = 3'h4;
+      6'h24:
+          \$26  = 3'h4;
+      6'h25:
+          \$26  = 3'h4;
+      6'h26:
+          \$26  = 3'h5;
+      6'h27:
+          \$26  = 3'h5;
+      6'h28:
+          \$26  = 3'h5;
+      6'h29:
+          \$26  = 3'h5;
+      6'h2a:
+          \$26  = 3'h5;
+      6'h2b:
+          \$26  = 3'h5;
+      6'h2c:
+          \$26  = 3'h5;
+      6'h2d:
+          \$26  = 3'h5;
+      6'h2e:
+          \$26  = 3'h6;
+      6'h2f:
+          \$26  = 3'h6;
+      6'h30:
+          \$26  = 3'h6;
+      6'h31:
+          \$26  = 3'h6;
+      6'h32:
+          \$26  = 3'h6;
+      6'h33:
+          \$26  = 3'h6;
+      6'h34:
+          \$26  = 3'h6;
+      6'h35:
+          \$26  = 3'h6;
+      6'h36:
+          \$26  = 3'h7;
+      6'h37:
+          \$26  = 3'h7;
+      6'h38:
+          \$26  = 3'h7;
+      6'h39:
+          \$26  = 3'h7;
+      6'h3a:
+          \$26  = 3'h7;
+      6'h3b:
+          \$26  = 3'h7;
+      6'h3c:
+          \$26  = 3'h7;
+      6'h3d:
+          \$26  = 3'h7;
+      6'h3e:
           \$26  = 3'h0;
-      6'h07:
-          \$26  = 3'h1;
-      6'h08:
-          \$26  = 3'h1;
-      6'h09:
-          \$26  = 3'h1;
-      6'h0a:
-          \$26  = 3'h1;
-      6'h0b:
-          \$26  = 3'h1;
-      6'h0c:
-          \$26  = 3'h1;
-      6'h0d:
-          \$26  = 3'h1;
-      6'h0e:
-          \$26  = 3'h1;
-      6'h0f:
-          \$26  = 3'h2;
-      6'h10:
-          \$26  = 3'h2;
-      6'h11:
-          \$26  = 3'h2;
-      6'h12:
-          \$26  = 3'h2;
-      6'h13:
-          \$26  = 3'h2;
-      6'h14:
-          \$26  = 3'h2;
-      6'h15:
-          \$26  = 3'h2;
-      6'h16:
-          \$26  = 3'h2;
-      6'h17:
-          \$26  = 3'h3;
-      6'h18:
-          \$26  = 3'h3;
-      6'h19:
-          \$26  = 3'h3;
-      6'h1a:
-          \$26  = 3'h3;
-      6'h1b:
-          \$26  = 3'h3;
-      6'h1c:
-          \$26  = 3'h3;
-      6'h1d:
-          \$26  = 3'h3;
-      6'h1e:
-          \$26  = 3'h3;
-      6'h1f:
-          \$26  = 3'h4;
-      6'h20:
-          \$26  = 3'h4;
-      6'h21:
-          \$26  = 3'h4;
-      6'h22:
-          \$26  = 3'h4;
-      6'h23:
-          \$26  = 3'h4;
-      6'h24:
-          \$26  = 3'h4;
-      6'h25:
-          \$26  = 3'h4;
-      6'h26:
-          \$26  = 3'h4;
-      6'h27:
-          \$26  = 3'h5;
-      6'h28:
-          \$26  = 3'h5;
-      6'h29:
-          \$26  = 3'h5;
-      6'h2a:
-          \$26  = 3'h5;
-      6'h2b:
-          \$26  = 3'h5;
-      6'h2c:
-          \$26  = 3'h5;
-      6'h2d:
-          \$26  = 3'h5;
-      6'h2e:
-          \$26  = 3'h5;
-      6'h2f:
-          \$26  = 3'h6;
-      6'h30:
-          \$26  = 3'h6;
-      6'h31:
-          \$26  = 3'h6;
-      6'h32:
-          \$26  = 3'h6;
-      6'h33:
-          \$26  = 3'h6;
-      6'h34:
-          \$26  = 3'h6;
-      6'h35:
-          \$26  = 3'h6;
-      6'h36:
-          \$26  = 3'h6;
-      6'h37:
-          \$26  = 3'h7;
-      6'h38:
-          \$26  = 3'h7;
-      6'h39:
-          \$26  = 3'h7;
-      6'h3a:
-          \$26  = 3'h7;
-      6'h3b:
-          \$26  = 3'h7;
-      6'h3c:
-          \$26  = 3'h7;
-      6'h3d:
-          \$26  = 3'h7;
-      6'h3e:
-          \$26  = 3'h7;
       6'h3f:
           \$26  = 3'h0;
     endcase
@@ -12380,133 +12470,133 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h01:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h02:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h03:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h04:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h05:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h06:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h07:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h08:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h09:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h0a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h0b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h0c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h0d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h0e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h0f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h10:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h11:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h12:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h13:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h14:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h15:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h16:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h17:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h18:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h19:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h1a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h1b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h1c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h1d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h1e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h1f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h20:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h21:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h22:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h23:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h24:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h25:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h26:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h27:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h28:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h29:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h2a:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h2b:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h2c:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h2d:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h2e:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h2f:
-          \$27  = 3'h0;
+          \$27  = 3'h1;
       6'h30:
-          \$27  = 3'h1;
+          \$27  = 3'h2;
       6'h31:
-          \$27  = 3'h2;
+          \$27  = 3'h3;
       6'h32:
-          \$27  = 3'h3;
+          \$27  = 3'h4;
       6'h33:
-          \$27  = 3'h4;
+          \$27  = 3'h5;
       6'h34:
-          \$27  = 3'h5;
+          \$27  = 3'h6;
       6'h35:
-          \$27  = 3'h6;
+          \$27  = 3'h7;
       6'h36:
-          \$27  = 3'h7;
+          \$27  = 3'h0;
       6'h37:
-          \$27  = 3'h0;
-      6'h38:
           \$27  = 3'h1;
-      6'h39:
+      6'h38:
           \$27  = 3'h2;
-      6'h3a:
+      6'h39:
           \$27  = 3'h3;
-      6'h3b:
+      6'h3a:
           \$27  = 3'h4;
-      6'h3c:
+      6'h3b:
           \$27  = 3'h5;
-      6'h3d:
+      6'h3c:
           \$27  = 3'h6;
-      6'h3e:
+      6'h3d:
           \$27  = 3'h7;
-      6'h3f:
+      6'h3e:
           \$27  = 3'h0;
+      6'h3f:
+          \$27  = 3'h1;
     endcase
   end
   always @* begin
@@ -12526,7 +12616,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h05:
           \$28  = 1'h1;
       6'h06:
-          \$28  = 1'h1;
+          \$28  = 1'h0;
       6'h07:
           \$28  = 1'h0;
       6'h08:
@@ -12638,7 +12728,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h3d:
           \$28  = 1'h0;
       6'h3e:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h3f:
           \$28  = 1'h1;
     endcase
@@ -12660,9 +12750,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h05:
           \$29  = 1'h0;
       6'h06:
-          \$29  = 1'h0;
-      6'h07:
           \$29  = 1'h1;
+      6'h07:
+          \$29  = 1'h0;
       6'h08:
           \$29  = 1'h0;
       6'h09:
@@ -12676,9 +12766,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h0d:
           \$29  = 1'h0;
       6'h0e:
-          \$29  = 1'h0;
-      6'h0f:
           \$29  = 1'h1;
+      6'h0f:
+          \$29  = 1'h0;
       6'h10:
           \$29  = 1'h0;
       6'h11:
@@ -12692,9 +12782,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h15:
           \$29  = 1'h0;
       6'h16:
-          \$29  = 1'h0;
-      6'h17:
           \$29  = 1'h1;
+      6'h17:
+          \$29  = 1'h0;
       6'h18:
           \$29  = 1'h0;
       6'h19:
@@ -12708,9 +12798,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h1d:
           \$29  = 1'h0;
       6'h1e:
-          \$29  = 1'h0;
-      6'h1f:
           \$29  = 1'h1;
+      6'h1f:
+          \$29  = 1'h0;
       6'h20:
           \$29  = 1'h0;
       6'h21:
@@ -12724,9 +12814,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h25:
           \$29  = 1'h0;
       6'h26:
-          \$29  = 1'h0;
-      6'h27:
           \$29  = 1'h1;
+      6'h27:
+          \$29  = 1'h0;
       6'h28:
           \$29  = 1'h0;
       6'h29:
@@ -12740,9 +12830,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h2d:
           \$29  = 1'h0;
       6'h2e:
-          \$29  = 1'h0;
-      6'h2f:
           \$29  = 1'h1;
+      6'h2f:
+          \$29  = 1'h0;
       6'h30:
           \$29  = 1'h0;
       6'h31:
@@ -12756,9 +12846,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h35:
           \$29  = 1'h0;
       6'h36:
-          \$29  = 1'h0;
-      6'h37:
           \$29  = 1'h1;
+      6'h37:
+          \$29  = 1'h0;
       6'h38:
           \$29  = 1'h0;
       6'h39:
@@ -12772,9 +12862,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h3d:
           \$29  = 1'h0;
       6'h3e:
-          \$29  = 1'h0;
-      6'h3f:
           \$29  = 1'h1;
+      6'h3f:
+          \$29  = 1'h0;
     endcase
   end
   always @* begin
@@ -12792,9 +12882,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h04:
           \$30  = 1'h0;
       6'h05:
-          \$30  = 1'h0;
-      6'h06:
           \$30  = 1'h1;
+      6'h06:
+          \$30  = 1'h0;
       6'h07:
           \$30  = 1'h0;
       6'h08:
@@ -12808,9 +12898,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h0c:
           \$30  = 1'h0;
       6'h0d:
-          \$30  = 1'h0;
-      6'h0e:
           \$30  = 1'h1;
+      6'h0e:
+          \$30  = 1'h0;
       6'h0f:
           \$30  = 1'h0;
       6'h10:
@@ -12824,9 +12914,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h14:
           \$30  = 1'h0;
       6'h15:
-          \$30  = 1'h0;
-      6'h16:
           \$30  = 1'h1;
+      6'h16:
+          \$30  = 1'h0;
       6'h17:
           \$30  = 1'h0;
       6'h18:
@@ -12840,9 +12930,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h1c:
           \$30  = 1'h0;
       6'h1d:
-          \$30  = 1'h0;
-      6'h1e:
           \$30  = 1'h1;
+      6'h1e:
+          \$30  = 1'h0;
       6'h1f:
           \$30  = 1'h0;
       6'h20:
@@ -12856,9 +12946,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h24:
           \$30  = 1'h0;
       6'h25:
-          \$30  = 1'h0;
-      6'h26:
           \$30  = 1'h1;
+      6'h26:
+          \$30  = 1'h0;
       6'h27:
           \$30  = 1'h0;
       6'h28:
@@ -12872,9 +12962,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h2c:
           \$30  = 1'h0;
       6'h2d:
-          \$30  = 1'h0;
-      6'h2e:
           \$30  = 1'h1;
+      6'h2e:
+          \$30  = 1'h0;
       6'h2f:
           \$30  = 1'h0;
       6'h30:
@@ -12888,9 +12978,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h34:
           \$30  = 1'h0;
       6'h35:
-          \$30  = 1'h0;
-      6'h36:
           \$30  = 1'h1;
+      6'h36:
+          \$30  = 1'h0;
       6'h37:
           \$30  = 1'h0;
       6'h38:
@@ -12904,9 +12994,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       6'h3c:
           \$30  = 1'h0;
       6'h3d:
-          \$30  = 1'h0;
-      6'h3e:
           \$30  = 1'h1;
+      6'h3e:
+          \$30  = 1'h0;
       6'h3f:
           \$30  = 1'h0;
     endcase
@@ -12915,7 +13005,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$146  = nf_t;
     if (issue) begin
-      \$146  = \$26 ;
+      \$146  = nf_t_ahead;
     end
     if (rst) begin
       \$146  = 3'h0;
@@ -12923,9 +13013,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = \$signature__addr ;
+    \$147  = nf_t_ahead;
     if (issue) begin
-      \$147  = \$27 ;
+      \$147  = \$26 ;
     end
     if (rst) begin
       \$147  = 3'h0;
@@ -12933,1305 +13023,1355 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = reads_input_t;
+    \$148  = \$signature__addr ;
     if (issue) begin
-      \$148  = \$28 ;
+      \$148  = sf_t_ahead;
     end
     if (rst) begin
-      \$148  = 1'h1;
+      \$148  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = first_t;
+    \$149  = sf_t_ahead;
     if (issue) begin
-      \$149  = \$29 ;
+      \$149  = \$27 ;
     end
     if (rst) begin
-      \$149  = 1'h1;
+      \$149  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = last_t;
+    \$150  = reads_input_t;
     if (issue) begin
-      \$150  = \$30 ;
+      \$150  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$150  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = t;
+    \$151  = reads_input_t_ahead;
     if (issue) begin
-      \$151  = \$33 [5:0];
+      \$151  = \$28 ;
     end
     if (rst) begin
-      \$151  = 6'h00;
+      \$151  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = i__payload;
+    \$152  = first_t;
+    if (issue) begin
+      \$152  = first_t_ahead;
+    end
     if (rst) begin
-      \$152  = 48'h000000000000;
+      \$152  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = reads_input_t;
+    \$153  = first_t_ahead;
+    if (issue) begin
+      \$153  = \$29 ;
+    end
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = issue;
+    \$154  = last_t;
+    if (issue) begin
+      \$154  = last_t_ahead;
+    end
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = first_t;
+    \$155  = last_t_ahead;
+    if (issue) begin
+      \$155  = \$30 ;
+    end
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = last_t;
+    \$156  = t;
+    if (issue) begin
+      \$156  = \$33 [5:0];
+    end
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = nf_t;
+    \$157  = i__payload;
     if (rst) begin
-      \$157  = 3'h0;
+      \$157  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = \$34 ;
+    \$158  = reads_input_t;
     if (rst) begin
-      \$158  = 48'h000000000000;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = t;
+    \$159  = issue;
     if (rst) begin
-      \$159  = 6'h00;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = port__data;
+    \$160  = first_t;
     if (rst) begin
-      \$160  = 64'h0000000000000000;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = x_mid[7:0];
+    \$161  = last_t;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = x_mid[15:8];
+    \$162  = nf_t;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = x_mid[23:16];
+    \$163  = \$34 ;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = x_mid[31:24];
+    \$164  = t;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = x_mid[39:32];
+    \$165  = port__data;
     if (rst) begin
-      \$165  = 8'h00;
+      \$165  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = x_mid[47:40];
+    \$166  = x_mid[7:0];
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = t;
+    \$167  = x_mid[15:8];
     if (rst) begin
-      \$167  = 6'h00;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = \port__data$67 ;
+    \$168  = x_mid[23:16];
     if (rst) begin
-      \$168  = 64'h0000000000000000;
+      \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = x_mid[7:0];
+    \$169  = x_mid[31:24];
     if (rst) begin
       \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = x_mid[15:8];
+    \$170  = x_mid[39:32];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = x_mid[23:16];
+    \$171  = x_mid[47:40];
     if (rst) begin
       \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = x_mid[31:24];
+    \$172  = t;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = x_mid[39:32];
+    \$173  = \port__data$72 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = x_mid[47:40];
+    \$174  = x_mid[7:0];
     if (rst) begin
       \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = t;
+    \$175  = x_mid[15:8];
     if (rst) begin
-      \$175  = 6'h00;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = \port__data$75 ;
+    \$176  = x_mid[23:16];
     if (rst) begin
-      \$176  = 64'h0000000000000000;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = x_mid[7:0];
+    \$177  = x_mid[31:24];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = x_mid[15:8];
+    \$178  = x_mid[39:32];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = x_mid[23:16];
+    \$179  = x_mid[47:40];
     if (rst) begin
       \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = x_mid[31:24];
+    \$180  = t;
     if (rst) begin
-      \$180  = 8'h00;
+      \$180  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = x_mid[39:32];
+    \$181  = \port__data$80 ;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = x_mid[47:40];
+    \$182  = x_mid[7:0];
     if (rst) begin
       \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = \$35 ;
+    \$183  = x_mid[15:8];
     if (rst) begin
-      \$183  = 9'h000;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = rom0_read[7:0];
+    \$184  = x_mid[23:16];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = \$36 ;
+    \$185  = x_mid[31:24];
     if (rst) begin
-      \$185  = 9'h000;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = rom0_read[15:8];
+    \$186  = x_mid[39:32];
     if (rst) begin
       \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = \$37 ;
+    \$187  = x_mid[47:40];
     if (rst) begin
-      \$187  = 9'h000;
+      \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = rom0_read[23:16];
+    \$188  = \$35 ;
     if (rst) begin
-      \$188  = 8'h00;
+      \$188  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = \$38 ;
+    \$189  = rom0_read[7:0];
     if (rst) begin
-      \$189  = 9'h000;
+      \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = rom0_read[31:24];
+    \$190  = \$36 ;
     if (rst) begin
-      \$190  = 8'h00;
+      \$190  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$39 ;
+    \$191  = rom0_read[15:8];
     if (rst) begin
-      \$191  = 9'h000;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = rom0_read[39:32];
+    \$192  = \$37 ;
     if (rst) begin
-      \$192  = 8'h00;
+      \$192  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$40 ;
+    \$193  = rom0_read[23:16];
     if (rst) begin
-      \$193  = 9'h000;
+      \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = rom0_read[47:40];
+    \$194  = \$38 ;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = \$41 ;
+    \$195  = rom0_read[31:24];
     if (rst) begin
-      \$195  = 9'h000;
+      \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rom0_read[55:48];
+    \$196  = \$39 ;
     if (rst) begin
-      \$196  = 8'h00;
+      \$196  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = \$42 ;
+    \$197  = rom0_read[39:32];
     if (rst) begin
-      \$197  = 9'h000;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rom0_read[63:56];
+    \$198  = \$40 ;
     if (rst) begin
-      \$198  = 8'h00;
+      \$198  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = \$43 ;
+    \$199  = rom0_read[47:40];
     if (rst) begin
-      \$199  = 9'h000;
+      \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = rom1_read[7:0];
+    \$200  = \$41 ;
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = \$44 ;
+    \$201  = rom0_read[55:48];
     if (rst) begin
-      \$201  = 9'h000;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = rom1_read[15:8];
+    \$202  = \$42 ;
     if (rst) begin
-      \$202  = 8'h00;
+      \$202  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = \$45 ;
+    \$203  = rom0_read[63:56];
     if (rst) begin
-      \$203  = 9'h000;
+      \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = rom1_read[23:16];
+    \$204  = \$43 ;
     if (rst) begin
-      \$204  = 8'h00;
+      \$204  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = \$46 ;
+    \$205  = rom1_read[7:0];
     if (rst) begin
-      \$205  = 9'h000;
+      \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = rom1_read[31:24];
+    \$206  = \$44 ;
     if (rst) begin
-      \$206  = 8'h00;
+      \$206  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = \$47 ;
+    \$207  = rom1_read[15:8];
     if (rst) begin
-      \$207  = 9'h000;
+      \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = rom1_read[39:32];
+    \$208  = \$45 ;
     if (rst) begin
-      \$208  = 8'h00;
+      \$208  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = \$48 ;
+    \$209  = rom1_read[23:16];
     if (rst) begin
-      \$209  = 9'h000;
+      \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = rom1_read[47:40];
+    \$210  = \$46 ;
     if (rst) begin
-      \$210  = 8'h00;
+      \$210  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = \$49 ;
+    \$211  = rom1_read[31:24];
     if (rst) begin
-      \$211  = 9'h000;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = rom1_read[55:48];
+    \$212  = \$47 ;
     if (rst) begin
-      \$212  = 8'h00;
+      \$212  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$50 ;
+    \$213  = rom1_read[39:32];
     if (rst) begin
-      \$213  = 9'h000;
+      \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = rom1_read[63:56];
+    \$214  = \$48 ;
     if (rst) begin
-      \$214  = 8'h00;
+      \$214  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = \$51 ;
+    \$215  = rom1_read[47:40];
     if (rst) begin
-      \$215  = 9'h000;
+      \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = rom2_read[7:0];
+    \$216  = \$49 ;
     if (rst) begin
-      \$216  = 8'h00;
+      \$216  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = \$52 ;
+    \$217  = rom1_read[55:48];
     if (rst) begin
-      \$217  = 9'h000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = rom2_read[15:8];
+    \$218  = \$50 ;
     if (rst) begin
-      \$218  = 8'h00;
+      \$218  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = \$53 ;
+    \$219  = rom1_read[63:56];
     if (rst) begin
-      \$219  = 9'h000;
+      \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = rom2_read[23:16];
+    \$220  = \$51 ;
     if (rst) begin
-      \$220  = 8'h00;
+      \$220  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = \$54 ;
+    \$221  = rom2_read[7:0];
     if (rst) begin
-      \$221  = 9'h000;
+      \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = rom2_read[31:24];
+    \$222  = \$52 ;
     if (rst) begin
-      \$222  = 8'h00;
+      \$222  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = \$55 ;
+    \$223  = rom2_read[15:8];
     if (rst) begin
-      \$223  = 9'h000;
+      \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = rom2_read[39:32];
+    \$224  = \$53 ;
     if (rst) begin
-      \$224  = 8'h00;
+      \$224  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = \$56 ;
+    \$225  = rom2_read[23:16];
     if (rst) begin
-      \$225  = 9'h000;
+      \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = rom2_read[47:40];
+    \$226  = \$54 ;
     if (rst) begin
-      \$226  = 8'h00;
+      \$226  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = \$57 ;
+    \$227  = rom2_read[31:24];
     if (rst) begin
-      \$227  = 9'h000;
+      \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = rom2_read[55:48];
+    \$228  = \$55 ;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \$58 ;
+    \$229  = rom2_read[39:32];
     if (rst) begin
-      \$229  = 9'h000;
+      \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = rom2_read[63:56];
+    \$230  = \$56 ;
     if (rst) begin
-      \$230  = 8'h00;
+      \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = \$59 ;
+    \$231  = rom2_read[47:40];
     if (rst) begin
-      \$231  = 17'h00000;
+      \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$60 ;
+    \$232  = \$57 ;
     if (rst) begin
-      \$232  = 17'h00000;
+      \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$61 ;
+    \$233  = rom2_read[55:48];
     if (rst) begin
-      \$233  = 17'h00000;
+      \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = \$62 ;
+    \$234  = \$58 ;
     if (rst) begin
-      \$234  = 17'h00000;
+      \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = \$63 ;
+    \$235  = rom2_read[63:56];
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$64 ;
+    \$236  = \$59 ;
     if (rst) begin
       \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$65 ;
+    \$237  = \$60 ;
     if (rst) begin
       \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$66 ;
+    \$238  = \$61 ;
     if (rst) begin
       \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \$67 ;
+    \$239  = \$62 ;
     if (rst) begin
       \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = \$68 ;
+    \$240  = \$63 ;
     if (rst) begin
       \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$69 ;
+    \$241  = \$64 ;
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$70 ;
+    \$242  = \$65 ;
     if (rst) begin
       \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \$71 ;
+    \$243  = \$66 ;
     if (rst) begin
       \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = \$72 ;
+    \$244  = \$67 ;
     if (rst) begin
       \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$73 ;
+    \$245  = \$68 ;
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$74 ;
+    \$246  = \$69 ;
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$75 ;
+    \$247  = \$70 ;
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$76 ;
+    \$248  = \$71 ;
     if (rst) begin
       \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$77 ;
+    \$249  = \$72 ;
     if (rst) begin
       \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$78 ;
+    \$250  = \$73 ;
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$79 ;
+    \$251  = \$74 ;
     if (rst) begin
       \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$80 ;
+    \$252  = \$75 ;
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$81 ;
+    \$253  = \$76 ;
     if (rst) begin
       \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = \$82 ;
+    \$254  = \$77 ;
     if (rst) begin
       \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = prod0_0;
+    \$255  = \$78 ;
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = prod0_1;
+    \$256  = \$79 ;
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = prod0_2;
+    \$257  = \$80 ;
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = prod0_3;
+    \$258  = \$81 ;
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = prod0_4;
+    \$259  = \$82 ;
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = prod0_5;
+    \$260  = prod0_0;
     if (rst) begin
       \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = prod1_0;
+    \$261  = prod0_1;
     if (rst) begin
       \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = prod1_1;
+    \$262  = prod0_2;
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = prod1_2;
+    \$263  = prod0_3;
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = prod1_3;
+    \$264  = prod0_4;
     if (rst) begin
       \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = prod1_4;
+    \$265  = prod0_5;
     if (rst) begin
       \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = prod1_5;
+    \$266  = prod1_0;
     if (rst) begin
       \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = prod2_0;
+    \$267  = prod1_1;
     if (rst) begin
       \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = prod2_1;
+    \$268  = prod1_2;
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = prod2_2;
+    \$269  = prod1_3;
     if (rst) begin
       \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = prod2_3;
+    \$270  = prod1_4;
     if (rst) begin
       \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = prod2_4;
+    \$271  = prod1_5;
     if (rst) begin
       \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = prod2_5;
+    \$272  = prod2_0;
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = prod3_0;
+    \$273  = prod2_1;
     if (rst) begin
       \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = prod3_1;
+    \$274  = prod2_2;
     if (rst) begin
       \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = prod3_2;
+    \$275  = prod2_3;
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = prod3_3;
+    \$276  = prod2_4;
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = prod3_4;
+    \$277  = prod2_5;
     if (rst) begin
       \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = prod3_5;
+    \$278  = prod3_0;
     if (rst) begin
       \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
+    \$279  = prod3_1;
     if (rst) begin
-      \$279  = 23'h000000;
+      \$279  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = { \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86  };
+    \$280  = prod3_2;
     if (rst) begin
-      \$280  = 23'h000000;
+      \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = \$87 [22:0];
+    \$281  = prod3_3;
     if (rst) begin
-      \$281  = 23'h000000;
+      \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
+    \$282  = prod3_4;
     if (rst) begin
-      \$282  = 23'h000000;
+      \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = { \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91  };
+    \$283  = prod3_5;
     if (rst) begin
-      \$283  = 23'h000000;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = \$92 [22:0];
+    \$284  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
     if (rst) begin
       \$284  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = { \$95 [18], \$95 [18], \$95 [18], \$95 [18], \$95  };
+    \$285  = { \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86  };
     if (rst) begin
       \$285  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = { \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96  };
+    \$286  = \$87 [22:0];
     if (rst) begin
       \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = \$97 [22:0];
+    \$287  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
       \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$288  = { \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91 [17], \$91  };
     if (rst) begin
       \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = { \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101  };
+    \$289  = \$92 [22:0];
     if (rst) begin
       \$289  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = \$102 [22:0];
+    \$290  = { \$95 [18], \$95 [18], \$95 [18], \$95 [18], \$95  };
     if (rst) begin
       \$290  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = v1;
+    \$291  = { \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96 [17], \$96  };
     if (rst) begin
-      \$291  = 1'h0;
+      \$291  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = first1;
+    \$292  = \$97 [22:0];
     if (rst) begin
-      \$292  = 1'h0;
+      \$292  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = last1;
+    \$293  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
     if (rst) begin
-      \$293  = 1'h0;
+      \$293  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = nf1;
+    \$294  = { \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101  };
     if (rst) begin
-      \$294  = 3'h0;
+      \$294  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = v2;
+    \$295  = \$102 [22:0];
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = first2;
+    \$296  = v1;
     if (rst) begin
       \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = last2;
+    \$297  = first1;
     if (rst) begin
       \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = nf2;
+    \$298  = last1;
     if (rst) begin
-      \$298  = 3'h0;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = v3;
+    \$299  = nf1;
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = first3;
+    \$300  = v2;
     if (rst) begin
       \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = last3;
+    \$301  = first2;
     if (rst) begin
       \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = nf3;
+    \$302  = last2;
     if (rst) begin
-      \$302  = 3'h0;
+      \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = v4;
+    \$303  = nf2;
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = first4;
+    \$304  = v3;
     if (rst) begin
       \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = last4;
+    \$305  = first3;
     if (rst) begin
       \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = nf4;
+    \$306  = last3;
     if (rst) begin
-      \$306  = 3'h0;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = v5;
+    \$307  = nf3;
     if (rst) begin
-      \$307  = 1'h0;
+      \$307  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = first5;
+    \$308  = v4;
     if (rst) begin
       \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = last5;
+    \$309  = first4;
     if (rst) begin
       \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = nf5;
+    \$310  = last4;
     if (rst) begin
-      \$310  = 3'h0;
+      \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = v6;
+    \$311  = nf4;
     if (rst) begin
-      \$311  = 1'h0;
+      \$311  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = first6;
+    \$312  = v5;
     if (rst) begin
       \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = last6;
+    \$313  = first5;
     if (rst) begin
       \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = nf6;
+    \$314  = last5;
     if (rst) begin
-      \$314  = 3'h0;
+      \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = v7;
+    \$315  = nf5;
     if (rst) begin
-      \$315  = 1'h0;
+      \$315  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = first7;
+    \$316  = v6;
     if (rst) begin
       \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = last7;
+    \$317  = first6;
     if (rst) begin
       \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = nf7;
+    \$318  = last6;
     if (rst) begin
-      \$318  = 3'h0;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = acc0;
+    \$319  = nf6;
+    if (rst) begin
+      \$319  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$320  = v7;
+    if (rst) begin
+      \$320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$321  = first7;
+    if (rst) begin
+      \$321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$322  = last7;
+    if (rst) begin
+      \$322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$323  = nf7;
+    if (rst) begin
+      \$323  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$324  = acc0;
     if (v8) begin
-      \$319  = \$9 [22:0];
+      \$324  = \$9 [22:0];
     end
     if (rst) begin
-      \$319  = 23'h000000;
+      \$324  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = acc1;
+    \$325  = acc1;
     if (v8) begin
-      \$320  = \$12 [22:0];
+      \$325  = \$12 [22:0];
     end
     if (rst) begin
-      \$320  = 23'h000000;
+      \$325  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = acc2;
+    \$326  = acc2;
     if (v8) begin
-      \$321  = \$15 [22:0];
+      \$326  = \$15 [22:0];
     end
     if (rst) begin
-      \$321  = 23'h000000;
+      \$326  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = acc3;
+    \$327  = acc3;
     if (v8) begin
-      \$322  = \$18 [22:0];
+      \$327  = \$18 [22:0];
     end
     if (rst) begin
-      \$322  = 23'h000000;
+      \$327  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = \$106 [3:0];
+    \$328  = \$106 [3:0];
     if (rst) begin
-      \$323  = 4'h0;
+      \$328  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = \$signature__addr$40 ;
+    \$329  = \$signature__addr$40 ;
     if (\$114 ) begin
-      \$324  = \$117 [3:0];
+      \$329  = \$117 [3:0];
     end
     if (rst) begin
-      \$324  = 4'h0;
+      \$329  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = \rport__addr$43 ;
+    \$330  = \rport__addr$43 ;
     if (\$121 ) begin
-      \$325  = \$124 [3:0];
+      \$330  = \$124 [3:0];
     end
     if (rst) begin
-      \$325  = 4'h0;
+      \$330  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = \$138 [3:0];
+    \$331  = \$138 [3:0];
     if (rst) begin
-      \$326  = 4'h0;
+      \$331  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = o__valid;
+    \$332  = o__valid;
     if (\$140 ) begin
-      \$327  = \$143 ;
+      \$332  = \$143 ;
     end
     if (rst) begin
-      \$327  = 1'h0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = o__payload;
+    \$333  = o__payload;
     if (\$140 ) begin
-      \$328  = \$145 ;
+      \$333  = \$145 ;
     end
     if (rst) begin
-      \$328  = 92'h00000000000000000000000;
+      \$333  = 92'h00000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -17105,57 +17245,62 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$1 ;
   wire \$10 ;
   reg [7:0] \$100 ;
-  reg [8:0] \$101 ;
+  reg [7:0] \$101 ;
   reg [7:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
   reg [16:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
-  reg [22:0] \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg [3:0] \$119 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [22:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [3:0] \$123 ;
-  reg \$124 ;
+  reg \$123 ;
+  reg [3:0] \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [3:0] \$127 ;
-  reg \$128 ;
+  reg \$127 ;
+  reg [3:0] \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg [3:0] \$131 ;
-  reg \$132 ;
+  reg \$131 ;
+  reg [3:0] \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg [3:0] \$135 ;
-  reg \$136 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
   reg \$137 ;
   reg \$138 ;
-  reg [3:0] \$139 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [22:0] \$140 ;
-  reg [3:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [2:0] \$143 ;
+  reg [3:0] \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
   reg [3:0] \$144 ;
-  reg \$145 ;
-  reg [22:0] \$146 ;
+  reg [22:0] \$145 ;
+  reg [3:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg [2:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg [22:0] \$151 ;
   wire \$16 ;
   reg [3:0] \$17 ;
   reg [2:0] \$18 ;
@@ -17228,26 +17373,26 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] \$79 ;
   wire [22:0] \$8 ;
   reg [3:0] \$80 ;
-  reg [2:0] \$81 ;
-  reg \$82 ;
-  reg \$83 ;
+  reg [3:0] \$81 ;
+  reg [2:0] \$82 ;
+  reg [2:0] \$83 ;
   reg \$84 ;
-  reg [6:0] \$85 ;
-  reg [31:0] \$86 ;
+  reg \$85 ;
+  reg \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
   wire [23:0] \$9 ;
-  reg \$90 ;
-  reg [3:0] \$91 ;
-  reg [31:0] \$92 ;
-  reg [6:0] \$93 ;
-  reg [31:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [6:0] \$90 ;
+  reg [31:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [3:0] \$96 ;
+  reg [31:0] \$97 ;
+  reg [6:0] \$98 ;
+  reg [31:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -17266,6 +17411,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -17286,6 +17432,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -17294,6 +17441,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
   wire [22:0] \o__payload[0] ;
@@ -17322,6 +17470,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
   wire [6:0] rom0_addr;
@@ -17330,11 +17479,12 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [22:0] \rport__data$88 ;
+  wire [22:0] \rport__data$93 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
+  reg [2:0] sf_t_ahead = 3'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
   reg v1 = 1'h0;
@@ -17401,7 +17551,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$88  = queue[\rport__addr$30 ];
+  assign \rport__data$93  = queue[\rport__addr$30 ];
   reg [31:0] rom0 [79:0];
   initial begin
     rom0[0] = 32'd1596952086;
@@ -17567,141 +17717,151 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$76  = v7 & last7;
   assign \$77  = \$75  | \$76 ;
   assign \$78  = | q_stored;
-  assign \$79  = \$78  ? \rport__data$88  : \$9 [22:0];
+  assign \$79  = \$78  ? \rport__data$93  : \$9 [22:0];
   always @(posedge clk)
     nf_t <= \$80 ;
   always @(posedge clk)
-    \$signature__addr  <= \$81 ;
+    nf_t_ahead <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$82 ;
+    \$signature__addr  <= \$82 ;
   always @(posedge clk)
-    first_t <= \$83 ;
+    sf_t_ahead <= \$83 ;
   always @(posedge clk)
-    last_t <= \$84 ;
+    reads_input_t <= \$84 ;
   always @(posedge clk)
-    t <= \$85 ;
+    reads_input_t_ahead <= \$85 ;
   always @(posedge clk)
-    x_reg <= \$86 ;
+    first_t <= \$86 ;
   always @(posedge clk)
-    from_input <= \$87 ;
+    first_t_ahead <= \$87 ;
   always @(posedge clk)
-    v1 <= \$88 ;
+    last_t <= \$88 ;
   always @(posedge clk)
-    first1 <= \$89 ;
+    last_t_ahead <= \$89 ;
   always @(posedge clk)
-    last1 <= \$90 ;
+    t <= \$90 ;
   always @(posedge clk)
-    nf1 <= \$91 ;
+    x_reg <= \$91 ;
   always @(posedge clk)
-    x_mid <= \$92 ;
+    from_input <= \$92 ;
   always @(posedge clk)
-    port__addr <= \$93 ;
+    v1 <= \$93 ;
   always @(posedge clk)
-    rom0_read <= \$94 ;
+    first1 <= \$94 ;
   always @(posedge clk)
-    x0_0 <= \$95 ;
+    last1 <= \$95 ;
   always @(posedge clk)
-    x0_1 <= \$96 ;
+    nf1 <= \$96 ;
   always @(posedge clk)
-    x0_2 <= \$97 ;
+    x_mid <= \$97 ;
   always @(posedge clk)
-    x0_3 <= \$98 ;
+    port__addr <= \$98 ;
   always @(posedge clk)
-    xoff0_0 <= \$99 ;
+    rom0_read <= \$99 ;
   always @(posedge clk)
-    w0_0 <= \$100 ;
+    x0_0 <= \$100 ;
   always @(posedge clk)
-    xoff0_1 <= \$101 ;
+    x0_1 <= \$101 ;
   always @(posedge clk)
-    w0_1 <= \$102 ;
+    x0_2 <= \$102 ;
   always @(posedge clk)
-    xoff0_2 <= \$103 ;
+    x0_3 <= \$103 ;
   always @(posedge clk)
-    w0_2 <= \$104 ;
+    xoff0_0 <= \$104 ;
   always @(posedge clk)
-    xoff0_3 <= \$105 ;
+    w0_0 <= \$105 ;
   always @(posedge clk)
-    w0_3 <= \$106 ;
+    xoff0_1 <= \$106 ;
   always @(posedge clk)
-    prod0_0 <= \$107 ;
+    w0_1 <= \$107 ;
   always @(posedge clk)
-    prod0_1 <= \$108 ;
+    xoff0_2 <= \$108 ;
   always @(posedge clk)
-    prod0_2 <= \$109 ;
+    w0_2 <= \$109 ;
   always @(posedge clk)
-    prod0_3 <= \$110 ;
+    xoff0_3 <= \$110 ;
   always @(posedge clk)
-    prod0_0_r <= \$111 ;
+    w0_3 <= \$111 ;
   always @(posedge clk)
-    prod0_1_r <= \$112 ;
+    prod0_0 <= \$112 ;
   always @(posedge clk)
-    prod0_2_r <= \$113 ;
+    prod0_1 <= \$113 ;
   always @(posedge clk)
-    prod0_3_r <= \$114 ;
+    prod0_2 <= \$114 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$115 ;
+    prod0_3 <= \$115 ;
   always @(posedge clk)
-    v2 <= \$116 ;
+    prod0_0_r <= \$116 ;
   always @(posedge clk)
-    first2 <= \$117 ;
+    prod0_1_r <= \$117 ;
   always @(posedge clk)
-    last2 <= \$118 ;
+    prod0_2_r <= \$118 ;
   always @(posedge clk)
-    nf2 <= \$119 ;
+    prod0_3_r <= \$119 ;
   always @(posedge clk)
-    v3 <= \$120 ;
+    sum0_s0_0 <= \$120 ;
   always @(posedge clk)
-    first3 <= \$121 ;
+    v2 <= \$121 ;
   always @(posedge clk)
-    last3 <= \$122 ;
+    first2 <= \$122 ;
   always @(posedge clk)
-    nf3 <= \$123 ;
+    last2 <= \$123 ;
   always @(posedge clk)
-    v4 <= \$124 ;
+    nf2 <= \$124 ;
   always @(posedge clk)
-    first4 <= \$125 ;
+    v3 <= \$125 ;
   always @(posedge clk)
-    last4 <= \$126 ;
+    first3 <= \$126 ;
   always @(posedge clk)
-    nf4 <= \$127 ;
+    last3 <= \$127 ;
   always @(posedge clk)
-    v5 <= \$128 ;
+    nf3 <= \$128 ;
   always @(posedge clk)
-    first5 <= \$129 ;
+    v4 <= \$129 ;
   always @(posedge clk)
-    last5 <= \$130 ;
+    first4 <= \$130 ;
   always @(posedge clk)
-    nf5 <= \$131 ;
+    last4 <= \$131 ;
   always @(posedge clk)
-    v6 <= \$132 ;
+    nf4 <= \$132 ;
   always @(posedge clk)
-    first6 <= \$133 ;
+    v5 <= \$133 ;
   always @(posedge clk)
-    last6 <= \$134 ;
+    first5 <= \$134 ;
   always @(posedge clk)
-    nf6 <= \$135 ;
+    last5 <= \$135 ;
   always @(posedge clk)
-    v7 <= \$136 ;
+    nf5 <= \$136 ;
   always @(posedge clk)
-    first7 <= \$137 ;
+    v6 <= \$137 ;
   always @(posedge clk)
-    last7 <= \$138 ;
+    first6 <= \$138 ;
   always @(posedge clk)
-    nf7 <= \$139 ;
+    last6 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    nf6 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    v7 <= \$141 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$142 ;
+    first7 <= \$142 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$143 ;
+    last7 <= \$143 ;
   always @(posedge clk)
-    q_stored <= \$144 ;
+    nf7 <= \$144 ;
   always @(posedge clk)
-    o__valid <= \$145 ;
+    acc0 <= \$145 ;
   always @(posedge clk)
-    o__payload <= \$146 ;
+    q_owed <= \$146 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$147 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$148 ;
+  always @(posedge clk)
+    q_stored <= \$149 ;
+  always @(posedge clk)
+    o__valid <= \$150 ;
+  always @(posedge clk)
+    o__payload <= \$151 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$7  = 23'h000000;
@@ -17745,7 +17905,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h05:
           \$17  = 4'h0;
       7'h06:
-          \$17  = 4'h0;
+          \$17  = 4'h1;
       7'h07:
           \$17  = 4'h1;
       7'h08:
@@ -17761,7 +17921,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h0d:
           \$17  = 4'h1;
       7'h0e:
-          \$17  = 4'h1;
+          \$17  = 4'h2;
       7'h0f:
           \$17  = 4'h2;
       7'h10:
@@ -17777,7 +17937,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h15:
           \$17  = 4'h2;
       7'h16:
-          \$17  = 4'h2;
+          \$17  = 4'h3;
       7'h17:
           \$17  = 4'h3;
       7'h18:
@@ -17793,7 +17953,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h1d:
           \$17  = 4'h3;
       7'h1e:
-          \$17  = 4'h3;
+          \$17  = 4'h4;
       7'h1f:
           \$17  = 4'h4;
       7'h20:
@@ -17809,7 +17969,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h25:
           \$17  = 4'h4;
       7'h26:
-          \$17  = 4'h4;
+          \$17  = 4'h5;
       7'h27:
           \$17  = 4'h5;
       7'h28:
@@ -17825,7 +17985,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h2d:
           \$17  = 4'h5;
       7'h2e:
-          \$17  = 4'h5;
+          \$17  = 4'h6;
       7'h2f:
           \$17  = 4'h6;
       7'h30:
@@ -17841,7 +18001,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h35:
           \$17  = 4'h6;
       7'h36:
-          \$17  = 4'h6;
+          \$17  = 4'h7;
       7'h37:
           \$17  = 4'h7;
       7'h38:
@@ -17857,7 +18017,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h3d:
           \$17  = 4'h7;
       7'h3e:
-          \$17  = 4'h7;
+          \$17  = 4'h8;
       7'h3f:
           \$17  = 4'h8;
       7'h40:
@@ -17873,7 +18033,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h45:
           \$17  = 4'h8;
       7'h46:
-          \$17  = 4'h8;
+          \$17  = 4'h9;
       7'h47:
           \$17  = 4'h9;
       7'h48:
@@ -17889,7 +18049,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h4d:
           \$17  = 4'h9;
       7'h4e:
-          \$17  = 4'h9;
+          \$17  = 4'h0;
       7'h4f:
           \$17  = 4'h0;
     endcase
@@ -17899,165 +18059,165 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     \$18  = 3'h0;
     casez (t)
       7'h00:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h01:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h02:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h03:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h04:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h05:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h06:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h07:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h08:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h09:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h0a:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h0b:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h0c:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h0d:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h0e:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h0f:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h10:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h11:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h12:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h13:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h14:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h15:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h16:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h17:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h18:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h19:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h1a:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h1b:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h1c:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h1d:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h1e:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h1f:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h20:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h21:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h22:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h23:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h24:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h25:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h26:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h27:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h28:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h29:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h2a:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h2b:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h2c:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h2d:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h2e:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h2f:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h30:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h31:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h32:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h33:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h34:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h35:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h36:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h37:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h38:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h39:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h3a:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h3b:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h3c:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h3d:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h3e:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h3f:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h40:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h41:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h42:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h43:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h44:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h45:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h46:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h47:
-          \$18  = 3'h0;
-      7'h48:
           \$18  = 3'h1;
-      7'h49:
+      7'h48:
           \$18  = 3'h2;
-      7'h4a:
+      7'h49:
           \$18  = 3'h3;
-      7'h4b:
+      7'h4a:
           \$18  = 3'h4;
-      7'h4c:
+      7'h4b:
           \$18  = 3'h5;
-      7'h4d:
+      7'h4c:
           \$18  = 3'h6;
-      7'h4e:
+      7'h4d:
           \$18  = 3'h7;
-      7'h4f:
+      7'h4e:
           \$18  = 3'h0;
+      7'h4f:
+          \$18  = 3'h1;
     endcase
   end
   always @* begin
@@ -18077,7 +18237,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h05:
           \$19  = 1'h1;
       7'h06:
-          \$19  = 1'h1;
+          \$19  = 1'h0;
       7'h07:
           \$19  = 1'h0;
       7'h08:
@@ -18221,7 +18381,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h4d:
           \$19  = 1'h0;
       7'h4e:
-          \$19  = 1'h0;
+          \$19  = 1'h1;
       7'h4f:
           \$19  = 1'h1;
     endcase
@@ -18243,9 +18403,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h05:
           \$20  = 1'h0;
       7'h06:
-          \$20  = 1'h0;
-      7'h07:
           \$20  = 1'h1;
+      7'h07:
+          \$20  = 1'h0;
       7'h08:
           \$20  = 1'h0;
       7'h09:
@@ -18259,9 +18419,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h0d:
           \$20  = 1'h0;
       7'h0e:
-          \$20  = 1'h0;
-      7'h0f:
           \$20  = 1'h1;
+      7'h0f:
+          \$20  = 1'h0;
       7'h10:
           \$20  = 1'h0;
       7'h11:
@@ -18275,9 +18435,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h15:
           \$20  = 1'h0;
       7'h16:
-          \$20  = 1'h0;
-      7'h17:
           \$20  = 1'h1;
+      7'h17:
+          \$20  = 1'h0;
       7'h18:
           \$20  = 1'h0;
       7'h19:
@@ -18291,9 +18451,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h1d:
           \$20  = 1'h0;
       7'h1e:
-          \$20  = 1'h0;
-      7'h1f:
           \$20  = 1'h1;
+      7'h1f:
+          \$20  = 1'h0;
       7'h20:
           \$20  = 1'h0;
       7'h21:
@@ -18307,9 +18467,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h25:
           \$20  = 1'h0;
       7'h26:
-          \$20  = 1'h0;
-      7'h27:
           \$20  = 1'h1;
+      7'h27:
+          \$20  = 1'h0;
       7'h28:
           \$20  = 1'h0;
       7'h29:
@@ -18323,9 +18483,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h2d:
           \$20  = 1'h0;
       7'h2e:
-          \$20  = 1'h0;
-      7'h2f:
           \$20  = 1'h1;
+      7'h2f:
+          \$20  = 1'h0;
       7'h30:
           \$20  = 1'h0;
       7'h31:
@@ -18339,9 +18499,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h35:
           \$20  = 1'h0;
       7'h36:
-          \$20  = 1'h0;
-      7'h37:
           \$20  = 1'h1;
+      7'h37:
+          \$20  = 1'h0;
       7'h38:
           \$20  = 1'h0;
       7'h39:
@@ -18355,9 +18515,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h3d:
           \$20  = 1'h0;
       7'h3e:
-          \$20  = 1'h0;
-      7'h3f:
           \$20  = 1'h1;
+      7'h3f:
+          \$20  = 1'h0;
       7'h40:
           \$20  = 1'h0;
       7'h41:
@@ -18371,9 +18531,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h45:
           \$20  = 1'h0;
       7'h46:
-          \$20  = 1'h0;
-      7'h47:
           \$20  = 1'h1;
+      7'h47:
+          \$20  = 1'h0;
       7'h48:
           \$20  = 1'h0;
       7'h49:
@@ -18387,9 +18547,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h4d:
           \$20  = 1'h0;
       7'h4e:
-          \$20  = 1'h0;
-      7'h4f:
           \$20  = 1'h1;
+      7'h4f:
+          \$20  = 1'h0;
     endcase
   end
   always @* begin
@@ -18407,9 +18567,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h04:
           \$21  = 1'h0;
       7'h05:
-          \$21  = 1'h0;
-      7'h06:
           \$21  = 1'h1;
+      7'h06:
+          \$21  = 1'h0;
       7'h07:
           \$21  = 1'h0;
       7'h08:
@@ -18423,9 +18583,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h0c:
           \$21  = 1'h0;
       7'h0d:
-          \$21  = 1'h0;
-      7'h0e:
           \$21  = 1'h1;
+      7'h0e:
+          \$21  = 1'h0;
       7'h0f:
           \$21  = 1'h0;
       7'h10:
@@ -18439,9 +18599,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h14:
           \$21  = 1'h0;
       7'h15:
-          \$21  = 1'h0;
-      7'h16:
           \$21  = 1'h1;
+      7'h16:
+          \$21  = 1'h0;
       7'h17:
           \$21  = 1'h0;
       7'h18:
@@ -18455,9 +18615,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h1c:
           \$21  = 1'h0;
       7'h1d:
-          \$21  = 1'h0;
-      7'h1e:
           \$21  = 1'h1;
+      7'h1e:
+          \$21  = 1'h0;
       7'h1f:
           \$21  = 1'h0;
       7'h20:
@@ -18471,9 +18631,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h24:
           \$21  = 1'h0;
       7'h25:
-          \$21  = 1'h0;
-      7'h26:
           \$21  = 1'h1;
+      7'h26:
+          \$21  = 1'h0;
       7'h27:
           \$21  = 1'h0;
       7'h28:
@@ -18487,9 +18647,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h2c:
           \$21  = 1'h0;
       7'h2d:
-          \$21  = 1'h0;
-      7'h2e:
           \$21  = 1'h1;
+      7'h2e:
+          \$21  = 1'h0;
       7'h2f:
           \$21  = 1'h0;
       7'h30:
@@ -18503,9 +18663,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h34:
           \$21  = 1'h0;
       7'h35:
-          \$21  = 1'h0;
-      7'h36:
           \$21  = 1'h1;
+      7'h36:
+          \$21  = 1'h0;
       7'h37:
           \$21  = 1'h0;
       7'h38:
@@ -18519,9 +18679,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h3c:
           \$21  = 1'h0;
       7'h3d:
-          \$21  = 1'h0;
-      7'h3e:
           \$21  = 1'h1;
+      7'h3e:
+          \$21  = 1'h0;
       7'h3f:
           \$21  = 1'h0;
       7'h40:
@@ -18535,9 +18695,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h44:
           \$21  = 1'h0;
       7'h45:
-          \$21  = 1'h0;
-      7'h46:
           \$21  = 1'h1;
+      7'h46:
+          \$21  = 1'h0;
       7'h47:
           \$21  = 1'h0;
       7'h48:
@@ -18551,9 +18711,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       7'h4c:
           \$21  = 1'h0;
       7'h4d:
-          \$21  = 1'h0;
-      7'h4e:
           \$21  = 1'h1;
+      7'h4e:
+          \$21  = 1'h0;
       7'h4f:
           \$21  = 1'h0;
     endcase
@@ -18562,7 +18722,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$80  = nf_t;
     if (issue) begin
-      \$80  = \$17 ;
+      \$80  = nf_t_ahead;
     end
     if (rst) begin
       \$80  = 4'h0;
@@ -18570,494 +18730,544 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$81  = \$signature__addr ;
+    \$81  = nf_t_ahead;
     if (issue) begin
-      \$81  = \$18 ;
+      \$81  = \$17 ;
     end
     if (rst) begin
-      \$81  = 3'h0;
+      \$81  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$82  = reads_input_t;
+    \$82  = \$signature__addr ;
     if (issue) begin
-      \$82  = \$19 ;
+      \$82  = sf_t_ahead;
     end
     if (rst) begin
-      \$82  = 1'h1;
+      \$82  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$83  = first_t;
+    \$83  = sf_t_ahead;
     if (issue) begin
-      \$83  = \$20 ;
+      \$83  = \$18 ;
     end
     if (rst) begin
-      \$83  = 1'h1;
+      \$83  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$84  = last_t;
+    \$84  = reads_input_t;
     if (issue) begin
-      \$84  = \$21 ;
+      \$84  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$85  = t;
+    \$85  = reads_input_t_ahead;
     if (issue) begin
-      \$85  = \$24 [6:0];
+      \$85  = \$19 ;
     end
     if (rst) begin
-      \$85  = 7'h00;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$86  = i__payload;
+    \$86  = first_t;
+    if (issue) begin
+      \$86  = first_t_ahead;
+    end
     if (rst) begin
-      \$86  = 32'd0;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$87  = reads_input_t;
+    \$87  = first_t_ahead;
+    if (issue) begin
+      \$87  = \$20 ;
+    end
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$88  = issue;
+    \$88  = last_t;
+    if (issue) begin
+      \$88  = last_t_ahead;
+    end
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = first_t;
+    \$89  = last_t_ahead;
+    if (issue) begin
+      \$89  = \$21 ;
+    end
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = last_t;
+    \$90  = t;
+    if (issue) begin
+      \$90  = \$24 [6:0];
+    end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = nf_t;
+    \$91  = i__payload;
     if (rst) begin
-      \$91  = 4'h0;
+      \$91  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = \$25 ;
+    \$92  = reads_input_t;
     if (rst) begin
-      \$92  = 32'd0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = t;
+    \$93  = issue;
     if (rst) begin
-      \$93  = 7'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = port__data;
+    \$94  = first_t;
     if (rst) begin
-      \$94  = 32'd0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = x_mid[7:0];
+    \$95  = last_t;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = x_mid[15:8];
+    \$96  = nf_t;
     if (rst) begin
-      \$96  = 8'h00;
+      \$96  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = x_mid[23:16];
+    \$97  = \$25 ;
     if (rst) begin
-      \$97  = 8'h00;
+      \$97  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = x_mid[31:24];
+    \$98  = t;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = \$26 ;
+    \$99  = port__data;
     if (rst) begin
-      \$99  = 9'h000;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = rom0_read[7:0];
+    \$100  = x_mid[7:0];
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = \$27 ;
+    \$101  = x_mid[15:8];
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = rom0_read[15:8];
+    \$102  = x_mid[23:16];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = \$28 ;
+    \$103  = x_mid[31:24];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = rom0_read[23:16];
+    \$104  = \$26 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = \$29 ;
+    \$105  = rom0_read[7:0];
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = rom0_read[31:24];
+    \$106  = \$27 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = \$30 ;
+    \$107  = rom0_read[15:8];
     if (rst) begin
-      \$107  = 17'h00000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = \$31 ;
+    \$108  = \$28 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = \$32 ;
+    \$109  = rom0_read[23:16];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = \$33 ;
+    \$110  = \$29 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = prod0_0;
+    \$111  = rom0_read[31:24];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = prod0_1;
+    \$112  = \$30 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = prod0_2;
+    \$113  = \$31 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = prod0_3;
+    \$114  = \$32 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
+    \$115  = \$33 ;
     if (rst) begin
-      \$115  = 23'h000000;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = v1;
+    \$116  = prod0_0;
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = first1;
+    \$117  = prod0_1;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = last1;
+    \$118  = prod0_2;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = nf1;
+    \$119  = prod0_3;
     if (rst) begin
-      \$119  = 4'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = v2;
+    \$120  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = first2;
+    \$121  = v1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = last2;
+    \$122  = first1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = nf2;
+    \$123  = last1;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = v3;
+    \$124  = nf1;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = first3;
+    \$125  = v2;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = last3;
+    \$126  = first2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = nf3;
+    \$127  = last2;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = v4;
+    \$128  = nf2;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = first4;
+    \$129  = v3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = last4;
+    \$130  = first3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = nf4;
+    \$131  = last3;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = v5;
+    \$132  = nf3;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = first5;
+    \$133  = v4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = last5;
+    \$134  = first4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = nf5;
+    \$135  = last4;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = v6;
+    \$136  = nf4;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = first6;
+    \$137  = v5;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = last6;
+    \$138  = first5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = nf6;
+    \$139  = last5;
     if (rst) begin
-      \$139  = 4'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = acc0;
-    if (v7) begin
-      \$140  = \$9 [22:0];
-    end
+    \$140  = nf5;
     if (rst) begin
-      \$140  = 23'h000000;
+      \$140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = \$40 [3:0];
+    \$141  = v6;
     if (rst) begin
-      \$141  = 4'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = \$signature__addr$27 ;
-    if (\$48 ) begin
-      \$142  = \$51 [2:0];
-    end
+    \$142  = first6;
     if (rst) begin
-      \$142  = 3'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = \rport__addr$30 ;
-    if (\$55 ) begin
-      \$143  = \$58 [2:0];
-    end
+    \$143  = last6;
     if (rst) begin
-      \$143  = 3'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = \$72 [3:0];
+    \$144  = nf6;
     if (rst) begin
       \$144  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = o__valid;
-    if (\$74 ) begin
-      \$145  = \$77 ;
+    \$145  = acc0;
+    if (v7) begin
+      \$145  = \$9 [22:0];
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = o__payload;
-    if (\$74 ) begin
-      \$146  = \$79 ;
+    \$146  = \$40 [3:0];
+    if (rst) begin
+      \$146  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$147  = \$signature__addr$27 ;
+    if (\$48 ) begin
+      \$147  = \$51 [2:0];
     end
     if (rst) begin
-      \$146  = 23'h000000;
+      \$147  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$148  = \rport__addr$30 ;
+    if (\$55 ) begin
+      \$148  = \$58 [2:0];
+    end
+    if (rst) begin
+      \$148  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$149  = \$72 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$150  = o__valid;
+    if (\$74 ) begin
+      \$150  = \$77 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$151  = o__payload;
+    if (\$74 ) begin
+      \$151  = \$79 ;
+    end
+    if (rst) begin
+      \$151  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;

@@ -3088,68 +3088,73 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   reg [20:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [1:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [5:0] \$104 ;
+  reg [31:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
   wire [20:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
-  reg [20:0] \$118 ;
-  reg [20:0] \$119 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [21:0] \$12 ;
-  reg [20:0] \$120 ;
-  reg [20:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [1:0] \$125 ;
-  reg \$126 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [20:0] \$123 ;
+  reg [20:0] \$124 ;
+  reg [20:0] \$125 ;
+  reg [20:0] \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [1:0] \$129 ;
+  reg \$129 ;
   reg [20:0] \$13 ;
-  reg \$130 ;
+  reg [1:0] \$130 ;
   reg \$131 ;
   reg \$132 ;
-  reg [1:0] \$133 ;
-  reg \$134 ;
+  reg \$133 ;
+  reg [1:0] \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [1:0] \$137 ;
-  reg \$138 ;
+  reg \$137 ;
+  reg [1:0] \$138 ;
   reg \$139 ;
   wire [20:0] \$14 ;
   reg \$140 ;
-  reg [1:0] \$141 ;
-  reg \$142 ;
+  reg \$141 ;
+  reg [1:0] \$142 ;
   reg \$143 ;
   reg \$144 ;
-  reg [1:0] \$145 ;
-  reg [20:0] \$146 ;
-  reg [20:0] \$147 ;
-  reg [20:0] \$148 ;
-  reg [20:0] \$149 ;
+  reg \$145 ;
+  reg [1:0] \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [21:0] \$15 ;
-  reg [3:0] \$150 ;
-  reg [2:0] \$151 ;
-  reg [2:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg \$154 ;
-  reg [83:0] \$155 ;
+  reg [1:0] \$150 ;
+  reg [20:0] \$151 ;
+  reg [20:0] \$152 ;
+  reg [20:0] \$153 ;
+  reg [20:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg [2:0] \$156 ;
+  reg [2:0] \$157 ;
+  reg [3:0] \$158 ;
+  reg \$159 ;
   reg [20:0] \$16 ;
+  reg [83:0] \$160 ;
   wire [20:0] \$17 ;
   wire [21:0] \$18 ;
   wire \$19 ;
@@ -3227,20 +3232,20 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$84 ;
   wire [83:0] \$85 ;
   reg [1:0] \$86 ;
-  reg [3:0] \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [1:0] \$87 ;
+  reg [3:0] \$88 ;
+  reg [3:0] \$89 ;
   wire [21:0] \$9 ;
   reg \$90 ;
-  reg [5:0] \$91 ;
-  reg [7:0] \$92 ;
+  reg \$91 ;
+  reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
-  reg \$96 ;
-  reg [1:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [5:0] \$99 ;
+  reg [5:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -3265,6 +3270,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -3282,6 +3288,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
@@ -3290,6 +3297,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
   reg [1:0] nf_t = 2'h0;
+  reg [1:0] nf_t_ahead = 2'h0;
   output [83:0] o__payload;
   reg [83:0] o__payload = 84'h000000000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -3324,6 +3332,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
@@ -3332,11 +3341,12 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$94 ;
+  wire [83:0] \rport__data$99 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
@@ -3401,7 +3411,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$94  = queue[\rport__addr$39 ];
+  assign \rport__data$99  = queue[\rport__addr$39 ];
   reg [31:0] rom0 [35:0];
   initial begin
     rom0[0] = 32'd2602635780;
@@ -3526,147 +3536,157 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$82  = v7 & last7;
   assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  ? \rport__data$94  : q_in;
+  assign \$85  = \$84  ? \rport__data$99  : q_in;
   always @(posedge clk)
     nf_t <= \$86 ;
   always @(posedge clk)
-    \$signature__addr  <= \$87 ;
+    nf_t_ahead <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$88 ;
+    \$signature__addr  <= \$88 ;
   always @(posedge clk)
-    first_t <= \$89 ;
+    sf_t_ahead <= \$89 ;
   always @(posedge clk)
-    last_t <= \$90 ;
+    reads_input_t <= \$90 ;
   always @(posedge clk)
-    t <= \$91 ;
+    reads_input_t_ahead <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$92 ;
+    first_t <= \$92 ;
   always @(posedge clk)
-    from_input <= \$93 ;
+    first_t_ahead <= \$93 ;
   always @(posedge clk)
-    v1 <= \$94 ;
+    last_t <= \$94 ;
   always @(posedge clk)
-    first1 <= \$95 ;
+    last_t_ahead <= \$95 ;
   always @(posedge clk)
-    last1 <= \$96 ;
+    t <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$97 ;
+    x_reg <= \$97 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    from_input <= \$98 ;
   always @(posedge clk)
-    port__addr <= \$99 ;
+    v1 <= \$99 ;
   always @(posedge clk)
-    rom0_read <= \$100 ;
+    first1 <= \$100 ;
   always @(posedge clk)
-    x0_0 <= \$101 ;
+    last1 <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$102 ;
+    nf1 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$103 ;
+    x_mid <= \$103 ;
   always @(posedge clk)
-    xoff1_0 <= \$104 ;
+    port__addr <= \$104 ;
   always @(posedge clk)
-    w1_0 <= \$105 ;
+    rom0_read <= \$105 ;
   always @(posedge clk)
-    xoff2_0 <= \$106 ;
+    x0_0 <= \$106 ;
   always @(posedge clk)
-    w2_0 <= \$107 ;
+    xoff0_0 <= \$107 ;
   always @(posedge clk)
-    xoff3_0 <= \$108 ;
+    w0_0 <= \$108 ;
   always @(posedge clk)
-    w3_0 <= \$109 ;
+    xoff1_0 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    w1_0 <= \$110 ;
   always @(posedge clk)
-    prod1_0 <= \$111 ;
+    xoff2_0 <= \$111 ;
   always @(posedge clk)
-    prod2_0 <= \$112 ;
+    w2_0 <= \$112 ;
   always @(posedge clk)
-    prod3_0 <= \$113 ;
+    xoff3_0 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$114 ;
+    w3_0 <= \$114 ;
   always @(posedge clk)
-    prod1_0_r <= \$115 ;
+    prod0_0 <= \$115 ;
   always @(posedge clk)
-    prod2_0_r <= \$116 ;
+    prod1_0 <= \$116 ;
   always @(posedge clk)
-    prod3_0_r <= \$117 ;
+    prod2_0 <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$118 ;
+    prod3_0 <= \$118 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$119 ;
+    prod0_0_r <= \$119 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$120 ;
+    prod1_0_r <= \$120 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$121 ;
+    prod2_0_r <= \$121 ;
   always @(posedge clk)
-    v2 <= \$122 ;
+    prod3_0_r <= \$122 ;
   always @(posedge clk)
-    first2 <= \$123 ;
+    sum0_s0_0 <= \$123 ;
   always @(posedge clk)
-    last2 <= \$124 ;
+    sum1_s0_0 <= \$124 ;
   always @(posedge clk)
-    nf2 <= \$125 ;
+    sum2_s0_0 <= \$125 ;
   always @(posedge clk)
-    v3 <= \$126 ;
+    sum3_s0_0 <= \$126 ;
   always @(posedge clk)
-    first3 <= \$127 ;
+    v2 <= \$127 ;
   always @(posedge clk)
-    last3 <= \$128 ;
+    first2 <= \$128 ;
   always @(posedge clk)
-    nf3 <= \$129 ;
+    last2 <= \$129 ;
   always @(posedge clk)
-    v4 <= \$130 ;
+    nf2 <= \$130 ;
   always @(posedge clk)
-    first4 <= \$131 ;
+    v3 <= \$131 ;
   always @(posedge clk)
-    last4 <= \$132 ;
+    first3 <= \$132 ;
   always @(posedge clk)
-    nf4 <= \$133 ;
+    last3 <= \$133 ;
   always @(posedge clk)
-    v5 <= \$134 ;
+    nf3 <= \$134 ;
   always @(posedge clk)
-    first5 <= \$135 ;
+    v4 <= \$135 ;
   always @(posedge clk)
-    last5 <= \$136 ;
+    first4 <= \$136 ;
   always @(posedge clk)
-    nf5 <= \$137 ;
+    last4 <= \$137 ;
   always @(posedge clk)
-    v6 <= \$138 ;
+    nf4 <= \$138 ;
   always @(posedge clk)
-    first6 <= \$139 ;
+    v5 <= \$139 ;
   always @(posedge clk)
-    last6 <= \$140 ;
+    first5 <= \$140 ;
   always @(posedge clk)
-    nf6 <= \$141 ;
+    last5 <= \$141 ;
   always @(posedge clk)
-    v7 <= \$142 ;
+    nf5 <= \$142 ;
   always @(posedge clk)
-    first7 <= \$143 ;
+    v6 <= \$143 ;
   always @(posedge clk)
-    last7 <= \$144 ;
+    first6 <= \$144 ;
   always @(posedge clk)
-    nf7 <= \$145 ;
+    last6 <= \$145 ;
   always @(posedge clk)
-    acc0 <= \$146 ;
+    nf6 <= \$146 ;
   always @(posedge clk)
-    acc1 <= \$147 ;
+    v7 <= \$147 ;
   always @(posedge clk)
-    acc2 <= \$148 ;
+    first7 <= \$148 ;
   always @(posedge clk)
-    acc3 <= \$149 ;
+    last7 <= \$149 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    nf7 <= \$150 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$151 ;
+    acc0 <= \$151 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$152 ;
+    acc1 <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$153 ;
+    acc2 <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    acc3 <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$155 ;
+    q_owed <= \$155 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$156 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$157 ;
+  always @(posedge clk)
+    q_stored <= \$158 ;
+  always @(posedge clk)
+    o__valid <= \$159 ;
+  always @(posedge clk)
+    o__payload <= \$160 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
@@ -3742,7 +3762,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h06:
           \$26  = 2'h0;
       6'h07:
-          \$26  = 2'h0;
+          \$26  = 2'h1;
       6'h08:
           \$26  = 2'h1;
       6'h09:
@@ -3760,7 +3780,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h0f:
           \$26  = 2'h1;
       6'h10:
-          \$26  = 2'h1;
+          \$26  = 2'h2;
       6'h11:
           \$26  = 2'h2;
       6'h12:
@@ -3778,7 +3798,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h18:
           \$26  = 2'h2;
       6'h19:
-          \$26  = 2'h2;
+          \$26  = 2'h3;
       6'h1a:
           \$26  = 2'h3;
       6'h1b:
@@ -3796,7 +3816,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h21:
           \$26  = 2'h3;
       6'h22:
-          \$26  = 2'h3;
+          \$26  = 2'h0;
       6'h23:
           \$26  = 2'h0;
     endcase
@@ -3806,77 +3826,77 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     \$27  = 4'h0;
     casez (t)
       6'h00:
-          \$27  = 4'h1;
+          \$27  = 4'h2;
       6'h01:
-          \$27  = 4'h2;
+          \$27  = 4'h3;
       6'h02:
-          \$27  = 4'h3;
+          \$27  = 4'h4;
       6'h03:
-          \$27  = 4'h4;
+          \$27  = 4'h5;
       6'h04:
-          \$27  = 4'h5;
+          \$27  = 4'h6;
       6'h05:
-          \$27  = 4'h6;
+          \$27  = 4'h7;
       6'h06:
-          \$27  = 4'h7;
+          \$27  = 4'h8;
       6'h07:
-          \$27  = 4'h8;
+          \$27  = 4'h0;
       6'h08:
-          \$27  = 4'h0;
+          \$27  = 4'h1;
       6'h09:
-          \$27  = 4'h1;
+          \$27  = 4'h2;
       6'h0a:
-          \$27  = 4'h2;
+          \$27  = 4'h3;
       6'h0b:
-          \$27  = 4'h3;
+          \$27  = 4'h4;
       6'h0c:
-          \$27  = 4'h4;
+          \$27  = 4'h5;
       6'h0d:
-          \$27  = 4'h5;
+          \$27  = 4'h6;
       6'h0e:
-          \$27  = 4'h6;
+          \$27  = 4'h7;
       6'h0f:
-          \$27  = 4'h7;
+          \$27  = 4'h8;
       6'h10:
-          \$27  = 4'h8;
+          \$27  = 4'h0;
       6'h11:
-          \$27  = 4'h0;
+          \$27  = 4'h1;
       6'h12:
-          \$27  = 4'h1;
+          \$27  = 4'h2;
       6'h13:
-          \$27  = 4'h2;
+          \$27  = 4'h3;
       6'h14:
-          \$27  = 4'h3;
+          \$27  = 4'h4;
       6'h15:
-          \$27  = 4'h4;
+          \$27  = 4'h5;
       6'h16:
-          \$27  = 4'h5;
+          \$27  = 4'h6;
       6'h17:
-          \$27  = 4'h6;
+          \$27  = 4'h7;
       6'h18:
-          \$27  = 4'h7;
+          \$27  = 4'h8;
       6'h19:
-          \$27  = 4'h8;
+          \$27  = 4'h0;
       6'h1a:
-          \$27  = 4'h0;
-      6'h1b:
           \$27  = 4'h1;
-      6'h1c:
+      6'h1b:
           \$27  = 4'h2;
-      6'h1d:
+      6'h1c:
           \$27  = 4'h3;
-      6'h1e:
+      6'h1d:
           \$27  = 4'h4;
-      6'h1f:
+      6'h1e:
           \$27  = 4'h5;
-      6'h20:
+      6'h1f:
           \$27  = 4'h6;
-      6'h21:
+      6'h20:
           \$27  = 4'h7;
-      6'h22:
+      6'h21:
           \$27  = 4'h8;
-      6'h23:
+      6'h22:
           \$27  = 4'h0;
+      6'h23:
+          \$27  = 4'h1;
     endcase
   end
   always @* begin
@@ -3898,7 +3918,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h06:
           \$28  = 1'h1;
       6'h07:
-          \$28  = 1'h1;
+          \$28  = 1'h0;
       6'h08:
           \$28  = 1'h0;
       6'h09:
@@ -3952,7 +3972,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h21:
           \$28  = 1'h0;
       6'h22:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h23:
           \$28  = 1'h1;
     endcase
@@ -3976,9 +3996,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h06:
           \$29  = 1'h0;
       6'h07:
-          \$29  = 1'h0;
-      6'h08:
           \$29  = 1'h1;
+      6'h08:
+          \$29  = 1'h0;
       6'h09:
           \$29  = 1'h0;
       6'h0a:
@@ -3994,9 +4014,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h0f:
           \$29  = 1'h0;
       6'h10:
-          \$29  = 1'h0;
-      6'h11:
           \$29  = 1'h1;
+      6'h11:
+          \$29  = 1'h0;
       6'h12:
           \$29  = 1'h0;
       6'h13:
@@ -4012,9 +4032,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h18:
           \$29  = 1'h0;
       6'h19:
-          \$29  = 1'h0;
-      6'h1a:
           \$29  = 1'h1;
+      6'h1a:
+          \$29  = 1'h0;
       6'h1b:
           \$29  = 1'h0;
       6'h1c:
@@ -4030,9 +4050,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h21:
           \$29  = 1'h0;
       6'h22:
-          \$29  = 1'h0;
-      6'h23:
           \$29  = 1'h1;
+      6'h23:
+          \$29  = 1'h0;
     endcase
   end
   always @* begin
@@ -4052,9 +4072,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h05:
           \$30  = 1'h0;
       6'h06:
-          \$30  = 1'h0;
-      6'h07:
           \$30  = 1'h1;
+      6'h07:
+          \$30  = 1'h0;
       6'h08:
           \$30  = 1'h0;
       6'h09:
@@ -4070,9 +4090,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h0e:
           \$30  = 1'h0;
       6'h0f:
-          \$30  = 1'h0;
-      6'h10:
           \$30  = 1'h1;
+      6'h10:
+          \$30  = 1'h0;
       6'h11:
           \$30  = 1'h0;
       6'h12:
@@ -4088,9 +4108,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h17:
           \$30  = 1'h0;
       6'h18:
-          \$30  = 1'h0;
-      6'h19:
           \$30  = 1'h1;
+      6'h19:
+          \$30  = 1'h0;
       6'h1a:
           \$30  = 1'h0;
       6'h1b:
@@ -4106,9 +4126,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h20:
           \$30  = 1'h0;
       6'h21:
-          \$30  = 1'h0;
-      6'h22:
           \$30  = 1'h1;
+      6'h22:
+          \$30  = 1'h0;
       6'h23:
           \$30  = 1'h0;
     endcase
@@ -4117,7 +4137,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$86  = nf_t;
     if (issue) begin
-      \$86  = \$26 ;
+      \$86  = nf_t_ahead;
     end
     if (rst) begin
       \$86  = 2'h0;
@@ -4125,524 +4145,574 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$87  = \$signature__addr ;
+    \$87  = nf_t_ahead;
     if (issue) begin
-      \$87  = \$27 ;
+      \$87  = \$26 ;
     end
     if (rst) begin
-      \$87  = 4'h0;
+      \$87  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$88  = reads_input_t;
+    \$88  = \$signature__addr ;
     if (issue) begin
-      \$88  = \$28 ;
+      \$88  = sf_t_ahead;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$88  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$89  = first_t;
+    \$89  = sf_t_ahead;
     if (issue) begin
-      \$89  = \$29 ;
+      \$89  = \$27 ;
     end
     if (rst) begin
-      \$89  = 1'h1;
+      \$89  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$90  = last_t;
+    \$90  = reads_input_t;
     if (issue) begin
-      \$90  = \$30 ;
+      \$90  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$91  = t;
+    \$91  = reads_input_t_ahead;
     if (issue) begin
-      \$91  = \$33 [5:0];
+      \$91  = \$28 ;
     end
     if (rst) begin
-      \$91  = 6'h00;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$92  = i__payload;
+    \$92  = first_t;
+    if (issue) begin
+      \$92  = first_t_ahead;
+    end
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$93  = reads_input_t;
+    \$93  = first_t_ahead;
+    if (issue) begin
+      \$93  = \$29 ;
+    end
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$94  = issue;
+    \$94  = last_t;
+    if (issue) begin
+      \$94  = last_t_ahead;
+    end
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$95  = first_t;
+    \$95  = last_t_ahead;
+    if (issue) begin
+      \$95  = \$30 ;
+    end
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$96  = last_t;
+    \$96  = t;
+    if (issue) begin
+      \$96  = \$33 [5:0];
+    end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$97  = nf_t;
+    \$97  = i__payload;
     if (rst) begin
-      \$97  = 2'h0;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$98  = \$34 ;
+    \$98  = reads_input_t;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$99  = t;
+    \$99  = issue;
     if (rst) begin
-      \$99  = 6'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$100  = port__data;
+    \$100  = first_t;
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$101  = x_mid;
+    \$101  = last_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$102  = \$35 ;
+    \$102  = nf_t;
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$103  = rom0_read[7:0];
+    \$103  = \$34 ;
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$104  = \$36 ;
+    \$104  = t;
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = rom0_read[15:8];
+    \$105  = port__data;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = \$37 ;
+    \$106  = x_mid;
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = rom0_read[23:16];
+    \$107  = \$35 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = \$38 ;
+    \$108  = rom0_read[7:0];
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = rom0_read[31:24];
+    \$109  = \$36 ;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = \$39 ;
+    \$110  = rom0_read[15:8];
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = \$40 ;
+    \$111  = \$37 ;
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = \$41 ;
+    \$112  = rom0_read[23:16];
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = \$42 ;
+    \$113  = \$38 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = prod0_0;
+    \$114  = rom0_read[31:24];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$115  = prod1_0;
+    \$115  = \$39 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$116  = prod2_0;
+    \$116  = \$40 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$117  = prod3_0;
+    \$117  = \$41 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$118  = \$42 ;
     if (rst) begin
-      \$118  = 21'h000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$119  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$119  = prod0_0;
     if (rst) begin
-      \$119  = 21'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$120  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$120  = prod1_0;
     if (rst) begin
-      \$120  = 21'h000000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$121  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$121  = prod2_0;
     if (rst) begin
-      \$121  = 21'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$122  = v1;
+    \$122  = prod3_0;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$123  = first1;
+    \$123  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$124  = last1;
+    \$124  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$125  = nf1;
+    \$125  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$125  = 2'h0;
+      \$125  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$126  = v2;
+    \$126  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$127  = first2;
+    \$127  = v1;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$128  = last2;
+    \$128  = first1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$129  = nf2;
+    \$129  = last1;
     if (rst) begin
-      \$129  = 2'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$130  = v3;
+    \$130  = nf1;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$131  = first3;
+    \$131  = v2;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$132  = last3;
+    \$132  = first2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$133  = nf3;
+    \$133  = last2;
     if (rst) begin
-      \$133  = 2'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$134  = v4;
+    \$134  = nf2;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$135  = first4;
+    \$135  = v3;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$136  = last4;
+    \$136  = first3;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$137  = nf4;
+    \$137  = last3;
     if (rst) begin
-      \$137  = 2'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$138  = v5;
+    \$138  = nf3;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$139  = first5;
+    \$139  = v4;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$140  = last5;
+    \$140  = first4;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$141  = nf5;
+    \$141  = last4;
     if (rst) begin
-      \$141  = 2'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$142  = v6;
+    \$142  = nf4;
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$143  = first6;
+    \$143  = v5;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$144  = last6;
+    \$144  = first5;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$145  = nf6;
+    \$145  = last5;
     if (rst) begin
-      \$145  = 2'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$146  = acc0;
+    \$146  = nf5;
+    if (rst) begin
+      \$146  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$147  = v6;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$148  = first6;
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$149  = last6;
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$150  = nf6;
+    if (rst) begin
+      \$150  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$151  = acc0;
     if (v7) begin
-      \$146  = \$9 [20:0];
+      \$151  = \$9 [20:0];
     end
     if (rst) begin
-      \$146  = 21'h000000;
+      \$151  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$147  = acc1;
+    \$152  = acc1;
     if (v7) begin
-      \$147  = \$12 [20:0];
+      \$152  = \$12 [20:0];
     end
     if (rst) begin
-      \$147  = 21'h000000;
+      \$152  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$148  = acc2;
+    \$153  = acc2;
     if (v7) begin
-      \$148  = \$15 [20:0];
+      \$153  = \$15 [20:0];
     end
     if (rst) begin
-      \$148  = 21'h000000;
+      \$153  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$149  = acc3;
+    \$154  = acc3;
     if (v7) begin
-      \$149  = \$18 [20:0];
+      \$154  = \$18 [20:0];
     end
     if (rst) begin
-      \$149  = 21'h000000;
+      \$154  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$150  = \$46 [3:0];
+    \$155  = \$46 [3:0];
     if (rst) begin
-      \$150  = 4'h0;
+      \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$151  = \$signature__addr$36 ;
+    \$156  = \$signature__addr$36 ;
     if (\$54 ) begin
-      \$151  = \$57 [2:0];
+      \$156  = \$57 [2:0];
     end
     if (rst) begin
-      \$151  = 3'h0;
+      \$156  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$152  = \rport__addr$39 ;
+    \$157  = \rport__addr$39 ;
     if (\$61 ) begin
-      \$152  = \$64 [2:0];
+      \$157  = \$64 [2:0];
     end
     if (rst) begin
-      \$152  = 3'h0;
+      \$157  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$153  = \$78 [3:0];
+    \$158  = \$78 [3:0];
     if (rst) begin
-      \$153  = 4'h0;
+      \$158  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$154  = o__valid;
+    \$159  = o__valid;
     if (\$80 ) begin
-      \$154  = \$83 ;
+      \$159  = \$83 ;
     end
     if (rst) begin
-      \$154  = 1'h0;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$155  = o__payload;
+    \$160  = o__payload;
     if (\$80 ) begin
-      \$155  = \$85 ;
+      \$160  = \$85 ;
     end
     if (rst) begin
-      \$155  = 84'h000000000000000000000;
+      \$160  = 84'h000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -8558,71 +8628,76 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   reg [24:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [1:0] \$102 ;
+  reg [31:0] \$103 ;
+  reg [5:0] \$104 ;
+  reg [31:0] \$105 ;
   reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
+  reg [7:0] \$107 ;
   reg [7:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg [7:0] \$109 ;
   wire [24:0] \$11 ;
-  reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [8:0] \$116 ;
+  reg [7:0] \$117 ;
   reg [16:0] \$118 ;
   reg [16:0] \$119 ;
   wire [25:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [24:0] \$121 ;
-  reg [24:0] \$122 ;
-  reg [24:0] \$123 ;
-  reg [24:0] \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg [1:0] \$128 ;
-  reg \$129 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [24:0] \$126 ;
+  reg [24:0] \$127 ;
+  reg [24:0] \$128 ;
+  reg [24:0] \$129 ;
   reg [24:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg [1:0] \$132 ;
-  reg \$133 ;
+  reg \$132 ;
+  reg [1:0] \$133 ;
   reg \$134 ;
   reg \$135 ;
-  reg [1:0] \$136 ;
-  reg \$137 ;
+  reg \$136 ;
+  reg [1:0] \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire [24:0] \$14 ;
-  reg [1:0] \$140 ;
-  reg \$141 ;
+  reg \$140 ;
+  reg [1:0] \$141 ;
   reg \$142 ;
   reg \$143 ;
-  reg [1:0] \$144 ;
-  reg \$145 ;
+  reg \$144 ;
+  reg [1:0] \$145 ;
   reg \$146 ;
   reg \$147 ;
-  reg [1:0] \$148 ;
-  reg [24:0] \$149 ;
+  reg \$148 ;
+  reg [1:0] \$149 ;
   wire [25:0] \$15 ;
-  reg [24:0] \$150 ;
-  reg [24:0] \$151 ;
-  reg [24:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [2:0] \$154 ;
-  reg [2:0] \$155 ;
-  reg [3:0] \$156 ;
-  reg \$157 ;
-  reg [99:0] \$158 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [1:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [24:0] \$155 ;
+  reg [24:0] \$156 ;
+  reg [24:0] \$157 ;
+  reg [3:0] \$158 ;
+  reg [2:0] \$159 ;
   reg [24:0] \$16 ;
+  reg [2:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg \$162 ;
+  reg [99:0] \$163 ;
   wire [24:0] \$17 ;
   wire [25:0] \$18 ;
   wire \$19 ;
@@ -8700,20 +8775,20 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$84 ;
   wire [99:0] \$85 ;
   reg [1:0] \$86 ;
-  reg [5:0] \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [1:0] \$87 ;
+  reg [5:0] \$88 ;
+  reg [5:0] \$89 ;
   wire [25:0] \$9 ;
   reg \$90 ;
-  reg [5:0] \$91 ;
-  reg [31:0] \$92 ;
+  reg \$91 ;
+  reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
-  reg \$96 ;
-  reg [1:0] \$97 ;
-  reg [31:0] \$98 ;
-  reg [5:0] \$99 ;
+  reg [5:0] \$96 ;
+  reg [31:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [5:0] \$signature__addr  = 6'h00;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -8738,6 +8813,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -8758,6 +8834,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
@@ -8766,6 +8843,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
   reg [1:0] nf_t = 2'h0;
+  reg [1:0] nf_t_ahead = 2'h0;
   output [99:0] o__payload;
   reg [99:0] o__payload = 100'h0000000000000000000000000;
   wire [24:0] \o__payload[0] ;
@@ -8800,6 +8878,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] rom0_addr;
@@ -8808,11 +8887,12 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [5:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [31:0] rport__data;
-  wire [99:0] \rport__data$97 ;
+  wire [99:0] \rport__data$102 ;
   input rst;
   wire rst;
   (* init = 6'h00 *)
   wire [5:0] sf_t;
+  reg [5:0] sf_t_ahead = 6'h01;
   reg [24:0] sum0_s0_0 = 25'h0000000;
   reg [24:0] sum1_s0_0 = 25'h0000000;
   reg [24:0] sum2_s0_0 = 25'h0000000;
@@ -8910,7 +8990,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$97  = queue[\rport__addr$39 ];
+  assign \rport__data$102  = queue[\rport__addr$39 ];
   reg [31:0] rom0 [62:0];
   initial begin
     rom0[0] = 32'd537100254;
@@ -9062,153 +9142,163 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$82  = v7 & last7;
   assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  ? \rport__data$97  : q_in;
+  assign \$85  = \$84  ? \rport__data$102  : q_in;
   always @(posedge clk)
     nf_t <= \$86 ;
   always @(posedge clk)
-    \$signature__addr  <= \$87 ;
+    nf_t_ahead <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$88 ;
+    \$signature__addr  <= \$88 ;
   always @(posedge clk)
-    first_t <= \$89 ;
+    sf_t_ahead <= \$89 ;
   always @(posedge clk)
-    last_t <= \$90 ;
+    reads_input_t <= \$90 ;
   always @(posedge clk)
-    t <= \$91 ;
+    reads_input_t_ahead <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$92 ;
+    first_t <= \$92 ;
   always @(posedge clk)
-    from_input <= \$93 ;
+    first_t_ahead <= \$93 ;
   always @(posedge clk)
-    v1 <= \$94 ;
+    last_t <= \$94 ;
   always @(posedge clk)
-    first1 <= \$95 ;
+    last_t_ahead <= \$95 ;
   always @(posedge clk)
-    last1 <= \$96 ;
+    t <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$97 ;
+    x_reg <= \$97 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    from_input <= \$98 ;
   always @(posedge clk)
-    port__addr <= \$99 ;
+    v1 <= \$99 ;
   always @(posedge clk)
-    rom0_read <= \$100 ;
+    first1 <= \$100 ;
   always @(posedge clk)
-    x0_0 <= \$101 ;
+    last1 <= \$101 ;
   always @(posedge clk)
-    x0_1 <= \$102 ;
+    nf1 <= \$102 ;
   always @(posedge clk)
-    x0_2 <= \$103 ;
+    x_mid <= \$103 ;
   always @(posedge clk)
-    x0_3 <= \$104 ;
+    port__addr <= \$104 ;
   always @(posedge clk)
-    xoff0_0 <= \$105 ;
+    rom0_read <= \$105 ;
   always @(posedge clk)
-    w0_0 <= \$106 ;
+    x0_0 <= \$106 ;
   always @(posedge clk)
-    xoff1_1 <= \$107 ;
+    x0_1 <= \$107 ;
   always @(posedge clk)
-    w1_1 <= \$108 ;
+    x0_2 <= \$108 ;
   always @(posedge clk)
-    xoff2_2 <= \$109 ;
+    x0_3 <= \$109 ;
   always @(posedge clk)
-    w2_2 <= \$110 ;
+    xoff0_0 <= \$110 ;
   always @(posedge clk)
-    xoff3_3 <= \$111 ;
+    w0_0 <= \$111 ;
   always @(posedge clk)
-    w3_3 <= \$112 ;
+    xoff1_1 <= \$112 ;
   always @(posedge clk)
-    prod0_0 <= \$113 ;
+    w1_1 <= \$113 ;
   always @(posedge clk)
-    prod1_1 <= \$114 ;
+    xoff2_2 <= \$114 ;
   always @(posedge clk)
-    prod2_2 <= \$115 ;
+    w2_2 <= \$115 ;
   always @(posedge clk)
-    prod3_3 <= \$116 ;
+    xoff3_3 <= \$116 ;
   always @(posedge clk)
-    prod0_0_r <= \$117 ;
+    w3_3 <= \$117 ;
   always @(posedge clk)
-    prod1_1_r <= \$118 ;
+    prod0_0 <= \$118 ;
   always @(posedge clk)
-    prod2_2_r <= \$119 ;
+    prod1_1 <= \$119 ;
   always @(posedge clk)
-    prod3_3_r <= \$120 ;
+    prod2_2 <= \$120 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    prod3_3 <= \$121 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$122 ;
+    prod0_0_r <= \$122 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$123 ;
+    prod1_1_r <= \$123 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$124 ;
+    prod2_2_r <= \$124 ;
   always @(posedge clk)
-    v2 <= \$125 ;
+    prod3_3_r <= \$125 ;
   always @(posedge clk)
-    first2 <= \$126 ;
+    sum0_s0_0 <= \$126 ;
   always @(posedge clk)
-    last2 <= \$127 ;
+    sum1_s0_0 <= \$127 ;
   always @(posedge clk)
-    nf2 <= \$128 ;
+    sum2_s0_0 <= \$128 ;
   always @(posedge clk)
-    v3 <= \$129 ;
+    sum3_s0_0 <= \$129 ;
   always @(posedge clk)
-    first3 <= \$130 ;
+    v2 <= \$130 ;
   always @(posedge clk)
-    last3 <= \$131 ;
+    first2 <= \$131 ;
   always @(posedge clk)
-    nf3 <= \$132 ;
+    last2 <= \$132 ;
   always @(posedge clk)
-    v4 <= \$133 ;
+    nf2 <= \$133 ;
   always @(posedge clk)
-    first4 <= \$134 ;
+    v3 <= \$134 ;
   always @(posedge clk)
-    last4 <= \$135 ;
+    first3 <= \$135 ;
   always @(posedge clk)
-    nf4 <= \$136 ;
+    last3 <= \$136 ;
   always @(posedge clk)
-    v5 <= \$137 ;
+    nf3 <= \$137 ;
   always @(posedge clk)
-    first5 <= \$138 ;
+    v4 <= \$138 ;
   always @(posedge clk)
-    last5 <= \$139 ;
+    first4 <= \$139 ;
   always @(posedge clk)
-    nf5 <= \$140 ;
+    last4 <= \$140 ;
   always @(posedge clk)
-    v6 <= \$141 ;
+    nf4 <= \$141 ;
   always @(posedge clk)
-    first6 <= \$142 ;
+    v5 <= \$142 ;
   always @(posedge clk)
-    last6 <= \$143 ;
+    first5 <= \$143 ;
   always @(posedge clk)
-    nf6 <= \$144 ;
+    last5 <= \$144 ;
   always @(posedge clk)
-    v7 <= \$145 ;
+    nf5 <= \$145 ;
   always @(posedge clk)
-    first7 <= \$146 ;
+    v6 <= \$146 ;
   always @(posedge clk)
-    last7 <= \$147 ;
+    first6 <= \$147 ;
   always @(posedge clk)
-    nf7 <= \$148 ;
+    last6 <= \$148 ;
   always @(posedge clk)
-    acc0 <= \$149 ;
+    nf6 <= \$149 ;
   always @(posedge clk)
-    acc1 <= \$150 ;
+    v7 <= \$150 ;
   always @(posedge clk)
-    acc2 <= \$151 ;
+    first7 <= \$151 ;
   always @(posedge clk)
-    acc3 <= \$152 ;
+    last7 <= \$152 ;
   always @(posedge clk)
-    q_owed <= \$153 ;
+    nf7 <= \$153 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$154 ;
+    acc0 <= \$154 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$155 ;
+    acc1 <= \$155 ;
   always @(posedge clk)
-    q_stored <= \$156 ;
+    acc2 <= \$156 ;
   always @(posedge clk)
-    o__valid <= \$157 ;
+    acc3 <= \$157 ;
   always @(posedge clk)
-    o__payload <= \$158 ;
+    q_owed <= \$158 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$159 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$160 ;
+  always @(posedge clk)
+    q_stored <= \$161 ;
+  always @(posedge clk)
+    o__valid <= \$162 ;
+  always @(posedge clk)
+    o__payload <= \$163 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
@@ -9338,7 +9428,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h21:
           \$26  = 2'h0;
       6'h22:
-          \$26  = 2'h0;
+          \$26  = 2'h1;
       6'h23:
           \$26  = 2'h1;
       6'h24:
@@ -9356,7 +9446,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h2a:
           \$26  = 2'h1;
       6'h2b:
-          \$26  = 2'h1;
+          \$26  = 2'h2;
       6'h2c:
           \$26  = 2'h2;
       6'h2d:
@@ -9374,7 +9464,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h33:
           \$26  = 2'h2;
       6'h34:
-          \$26  = 2'h2;
+          \$26  = 2'h3;
       6'h35:
           \$26  = 2'h3;
       6'h36:
@@ -9392,7 +9482,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h3c:
           \$26  = 2'h3;
       6'h3d:
-          \$26  = 2'h3;
+          \$26  = 2'h0;
       6'h3e:
           \$26  = 2'h0;
     endcase
@@ -9402,131 +9492,131 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     \$27  = 6'h00;
     casez (t)
       6'h00:
-          \$27  = 6'h01;
+          \$27  = 6'h02;
       6'h01:
-          \$27  = 6'h02;
+          \$27  = 6'h03;
       6'h02:
-          \$27  = 6'h03;
-      6'h03:
           \$27  = 6'h04;
+      6'h03:
+          \$27  = 6'h05;
       6'h04:
-          \$27  = 6'h05;
+          \$27  = 6'h06;
       6'h05:
-          \$27  = 6'h06;
+          \$27  = 6'h07;
       6'h06:
-          \$27  = 6'h07;
-      6'h07:
           \$27  = 6'h08;
+      6'h07:
+          \$27  = 6'h09;
       6'h08:
-          \$27  = 6'h09;
+          \$27  = 6'h0a;
       6'h09:
-          \$27  = 6'h0a;
+          \$27  = 6'h0b;
       6'h0a:
-          \$27  = 6'h0b;
-      6'h0b:
           \$27  = 6'h0c;
+      6'h0b:
+          \$27  = 6'h0d;
       6'h0c:
-          \$27  = 6'h0d;
+          \$27  = 6'h0e;
       6'h0d:
-          \$27  = 6'h0e;
+          \$27  = 6'h0f;
       6'h0e:
-          \$27  = 6'h0f;
-      6'h0f:
           \$27  = 6'h10;
+      6'h0f:
+          \$27  = 6'h11;
       6'h10:
-          \$27  = 6'h11;
+          \$27  = 6'h12;
       6'h11:
-          \$27  = 6'h12;
+          \$27  = 6'h13;
       6'h12:
-          \$27  = 6'h13;
-      6'h13:
           \$27  = 6'h14;
+      6'h13:
+          \$27  = 6'h15;
       6'h14:
-          \$27  = 6'h15;
+          \$27  = 6'h16;
       6'h15:
-          \$27  = 6'h16;
+          \$27  = 6'h17;
       6'h16:
-          \$27  = 6'h17;
-      6'h17:
           \$27  = 6'h18;
+      6'h17:
+          \$27  = 6'h19;
       6'h18:
-          \$27  = 6'h19;
+          \$27  = 6'h1a;
       6'h19:
-          \$27  = 6'h1a;
+          \$27  = 6'h1b;
       6'h1a:
-          \$27  = 6'h1b;
-      6'h1b:
           \$27  = 6'h1c;
+      6'h1b:
+          \$27  = 6'h1d;
       6'h1c:
-          \$27  = 6'h1d;
+          \$27  = 6'h1e;
       6'h1d:
-          \$27  = 6'h1e;
+          \$27  = 6'h1f;
       6'h1e:
-          \$27  = 6'h1f;
-      6'h1f:
           \$27  = 6'h20;
+      6'h1f:
+          \$27  = 6'h21;
       6'h20:
-          \$27  = 6'h21;
+          \$27  = 6'h22;
       6'h21:
-          \$27  = 6'h22;
+          \$27  = 6'h23;
       6'h22:
-          \$27  = 6'h23;
-      6'h23:
           \$27  = 6'h01;
-      6'h24:
+      6'h23:
           \$27  = 6'h05;
-      6'h25:
+      6'h24:
           \$27  = 6'h09;
-      6'h26:
+      6'h25:
           \$27  = 6'h0d;
-      6'h27:
+      6'h26:
           \$27  = 6'h11;
-      6'h28:
+      6'h27:
           \$27  = 6'h15;
-      6'h29:
+      6'h28:
           \$27  = 6'h19;
-      6'h2a:
+      6'h29:
           \$27  = 6'h1d;
-      6'h2b:
+      6'h2a:
           \$27  = 6'h21;
-      6'h2c:
+      6'h2b:
           \$27  = 6'h02;
-      6'h2d:
+      6'h2c:
           \$27  = 6'h06;
-      6'h2e:
+      6'h2d:
           \$27  = 6'h0a;
-      6'h2f:
+      6'h2e:
           \$27  = 6'h0e;
-      6'h30:
+      6'h2f:
           \$27  = 6'h12;
-      6'h31:
+      6'h30:
           \$27  = 6'h16;
-      6'h32:
+      6'h31:
           \$27  = 6'h1a;
-      6'h33:
+      6'h32:
           \$27  = 6'h1e;
-      6'h34:
+      6'h33:
           \$27  = 6'h22;
-      6'h35:
+      6'h34:
           \$27  = 6'h03;
-      6'h36:
+      6'h35:
           \$27  = 6'h07;
-      6'h37:
+      6'h36:
           \$27  = 6'h0b;
-      6'h38:
+      6'h37:
           \$27  = 6'h0f;
-      6'h39:
+      6'h38:
           \$27  = 6'h13;
-      6'h3a:
+      6'h39:
           \$27  = 6'h17;
-      6'h3b:
+      6'h3a:
           \$27  = 6'h1b;
-      6'h3c:
+      6'h3b:
           \$27  = 6'h1f;
-      6'h3d:
+      6'h3c:
           \$27  = 6'h23;
-      6'h3e:
+      6'h3d:
           \$27  = 6'h00;
+      6'h3e:
+          \$27  = 6'h01;
     endcase
   end
   always @* begin
@@ -9602,7 +9692,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h21:
           \$28  = 1'h1;
       6'h22:
-          \$28  = 1'h1;
+          \$28  = 1'h0;
       6'h23:
           \$28  = 1'h0;
       6'h24:
@@ -9656,7 +9746,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h3c:
           \$28  = 1'h0;
       6'h3d:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h3e:
           \$28  = 1'h1;
     endcase
@@ -9734,9 +9824,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h21:
           \$29  = 1'h0;
       6'h22:
-          \$29  = 1'h0;
-      6'h23:
           \$29  = 1'h1;
+      6'h23:
+          \$29  = 1'h0;
       6'h24:
           \$29  = 1'h0;
       6'h25:
@@ -9752,9 +9842,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h2a:
           \$29  = 1'h0;
       6'h2b:
-          \$29  = 1'h0;
-      6'h2c:
           \$29  = 1'h1;
+      6'h2c:
+          \$29  = 1'h0;
       6'h2d:
           \$29  = 1'h0;
       6'h2e:
@@ -9770,9 +9860,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h33:
           \$29  = 1'h0;
       6'h34:
-          \$29  = 1'h0;
-      6'h35:
           \$29  = 1'h1;
+      6'h35:
+          \$29  = 1'h0;
       6'h36:
           \$29  = 1'h0;
       6'h37:
@@ -9788,9 +9878,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h3c:
           \$29  = 1'h0;
       6'h3d:
-          \$29  = 1'h0;
-      6'h3e:
           \$29  = 1'h1;
+      6'h3e:
+          \$29  = 1'h0;
     endcase
   end
   always @* begin
@@ -9864,9 +9954,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h20:
           \$30  = 1'h0;
       6'h21:
-          \$30  = 1'h0;
-      6'h22:
           \$30  = 1'h1;
+      6'h22:
+          \$30  = 1'h0;
       6'h23:
           \$30  = 1'h0;
       6'h24:
@@ -9882,9 +9972,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h29:
           \$30  = 1'h0;
       6'h2a:
-          \$30  = 1'h0;
-      6'h2b:
           \$30  = 1'h1;
+      6'h2b:
+          \$30  = 1'h0;
       6'h2c:
           \$30  = 1'h0;
       6'h2d:
@@ -9900,9 +9990,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h32:
           \$30  = 1'h0;
       6'h33:
-          \$30  = 1'h0;
-      6'h34:
           \$30  = 1'h1;
+      6'h34:
+          \$30  = 1'h0;
       6'h35:
           \$30  = 1'h0;
       6'h36:
@@ -9918,9 +10008,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h3b:
           \$30  = 1'h0;
       6'h3c:
-          \$30  = 1'h0;
-      6'h3d:
           \$30  = 1'h1;
+      6'h3d:
+          \$30  = 1'h0;
       6'h3e:
           \$30  = 1'h0;
     endcase
@@ -9929,7 +10019,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$86  = nf_t;
     if (issue) begin
-      \$86  = \$26 ;
+      \$86  = nf_t_ahead;
     end
     if (rst) begin
       \$86  = 2'h0;
@@ -9937,545 +10027,595 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$87  = \$signature__addr ;
+    \$87  = nf_t_ahead;
     if (issue) begin
-      \$87  = \$27 ;
+      \$87  = \$26 ;
     end
     if (rst) begin
-      \$87  = 6'h00;
+      \$87  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$88  = reads_input_t;
+    \$88  = \$signature__addr ;
     if (issue) begin
-      \$88  = \$28 ;
+      \$88  = sf_t_ahead;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$88  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$89  = first_t;
+    \$89  = sf_t_ahead;
     if (issue) begin
-      \$89  = \$29 ;
+      \$89  = \$27 ;
     end
     if (rst) begin
-      \$89  = 1'h1;
+      \$89  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$90  = last_t;
+    \$90  = reads_input_t;
     if (issue) begin
-      \$90  = \$30 ;
+      \$90  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$91  = t;
+    \$91  = reads_input_t_ahead;
     if (issue) begin
-      \$91  = \$33 [5:0];
+      \$91  = \$28 ;
     end
     if (rst) begin
-      \$91  = 6'h00;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$92  = i__payload;
+    \$92  = first_t;
+    if (issue) begin
+      \$92  = first_t_ahead;
+    end
     if (rst) begin
-      \$92  = 32'd0;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$93  = reads_input_t;
+    \$93  = first_t_ahead;
+    if (issue) begin
+      \$93  = \$29 ;
+    end
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$94  = issue;
+    \$94  = last_t;
+    if (issue) begin
+      \$94  = last_t_ahead;
+    end
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$95  = first_t;
+    \$95  = last_t_ahead;
+    if (issue) begin
+      \$95  = \$30 ;
+    end
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$96  = last_t;
+    \$96  = t;
+    if (issue) begin
+      \$96  = \$33 [5:0];
+    end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$97  = nf_t;
+    \$97  = i__payload;
     if (rst) begin
-      \$97  = 2'h0;
+      \$97  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$98  = \$34 ;
+    \$98  = reads_input_t;
     if (rst) begin
-      \$98  = 32'd0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$99  = t;
+    \$99  = issue;
     if (rst) begin
-      \$99  = 6'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$100  = port__data;
+    \$100  = first_t;
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$101  = x_mid[7:0];
+    \$101  = last_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$102  = x_mid[15:8];
+    \$102  = nf_t;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$103  = x_mid[23:16];
+    \$103  = \$34 ;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$104  = x_mid[31:24];
+    \$104  = t;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$105  = \$35 ;
+    \$105  = port__data;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$106  = rom0_read[7:0];
+    \$106  = x_mid[7:0];
     if (rst) begin
       \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$107  = \$36 ;
+    \$107  = x_mid[15:8];
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$108  = rom0_read[15:8];
+    \$108  = x_mid[23:16];
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$109  = \$37 ;
+    \$109  = x_mid[31:24];
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$110  = rom0_read[23:16];
+    \$110  = \$35 ;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$111  = \$38 ;
+    \$111  = rom0_read[7:0];
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$112  = rom0_read[31:24];
+    \$112  = \$36 ;
     if (rst) begin
-      \$112  = 8'h00;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$113  = \$39 ;
+    \$113  = rom0_read[15:8];
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$114  = \$40 ;
+    \$114  = \$37 ;
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$115  = \$41 ;
+    \$115  = rom0_read[23:16];
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$116  = \$42 ;
+    \$116  = \$38 ;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$117  = prod0_0;
+    \$117  = rom0_read[31:24];
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$118  = prod1_1;
+    \$118  = \$39 ;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$119  = prod2_2;
+    \$119  = \$40 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$120  = prod3_3;
+    \$120  = \$41 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$121  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$121  = \$42 ;
     if (rst) begin
-      \$121  = 25'h0000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$122  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
+    \$122  = prod0_0;
     if (rst) begin
-      \$122  = 25'h0000000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$123  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
+    \$123  = prod1_1;
     if (rst) begin
-      \$123  = 25'h0000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$124  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
+    \$124  = prod2_2;
     if (rst) begin
-      \$124  = 25'h0000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$125  = v1;
+    \$125  = prod3_3;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$126  = first1;
+    \$126  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$127  = last1;
+    \$127  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$128  = nf1;
+    \$128  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
     if (rst) begin
-      \$128  = 2'h0;
+      \$128  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$129  = v2;
+    \$129  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$130  = first2;
+    \$130  = v1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$131  = last2;
+    \$131  = first1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$132  = nf2;
+    \$132  = last1;
     if (rst) begin
-      \$132  = 2'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$133  = v3;
+    \$133  = nf1;
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$134  = first3;
+    \$134  = v2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$135  = last3;
+    \$135  = first2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$136  = nf3;
+    \$136  = last2;
     if (rst) begin
-      \$136  = 2'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$137  = v4;
+    \$137  = nf2;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$138  = first4;
+    \$138  = v3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$139  = last4;
+    \$139  = first3;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$140  = nf4;
+    \$140  = last3;
     if (rst) begin
-      \$140  = 2'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$141  = v5;
+    \$141  = nf3;
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$142  = first5;
+    \$142  = v4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$143  = last5;
+    \$143  = first4;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$144  = nf5;
+    \$144  = last4;
     if (rst) begin
-      \$144  = 2'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$145  = v6;
+    \$145  = nf4;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$146  = first6;
+    \$146  = v5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$147  = last6;
+    \$147  = first5;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$148  = nf6;
+    \$148  = last5;
     if (rst) begin
-      \$148  = 2'h0;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$149  = acc0;
+    \$149  = nf5;
+    if (rst) begin
+      \$149  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$150  = v6;
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$151  = first6;
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$152  = last6;
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$153  = nf6;
+    if (rst) begin
+      \$153  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$154  = acc0;
     if (v7) begin
-      \$149  = \$9 [24:0];
+      \$154  = \$9 [24:0];
     end
     if (rst) begin
-      \$149  = 25'h0000000;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$150  = acc1;
+    \$155  = acc1;
     if (v7) begin
-      \$150  = \$12 [24:0];
+      \$155  = \$12 [24:0];
     end
     if (rst) begin
-      \$150  = 25'h0000000;
+      \$155  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$151  = acc2;
+    \$156  = acc2;
     if (v7) begin
-      \$151  = \$15 [24:0];
+      \$156  = \$15 [24:0];
     end
     if (rst) begin
-      \$151  = 25'h0000000;
+      \$156  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$152  = acc3;
+    \$157  = acc3;
     if (v7) begin
-      \$152  = \$18 [24:0];
+      \$157  = \$18 [24:0];
     end
     if (rst) begin
-      \$152  = 25'h0000000;
+      \$157  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$153  = \$46 [3:0];
+    \$158  = \$46 [3:0];
     if (rst) begin
-      \$153  = 4'h0;
+      \$158  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$154  = \$signature__addr$36 ;
+    \$159  = \$signature__addr$36 ;
     if (\$54 ) begin
-      \$154  = \$57 [2:0];
+      \$159  = \$57 [2:0];
     end
     if (rst) begin
-      \$154  = 3'h0;
+      \$159  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$155  = \rport__addr$39 ;
+    \$160  = \rport__addr$39 ;
     if (\$61 ) begin
-      \$155  = \$64 [2:0];
+      \$160  = \$64 [2:0];
     end
     if (rst) begin
-      \$155  = 3'h0;
+      \$160  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$156  = \$78 [3:0];
+    \$161  = \$78 [3:0];
     if (rst) begin
-      \$156  = 4'h0;
+      \$161  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$157  = o__valid;
+    \$162  = o__valid;
     if (\$80 ) begin
-      \$157  = \$83 ;
+      \$162  = \$83 ;
     end
     if (rst) begin
-      \$157  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$158  = o__payload;
+    \$163  = o__payload;
     if (\$80 ) begin
-      \$158  = \$85 ;
+      \$163  = \$85 ;
     end
     if (rst) begin
-      \$158  = 100'h0000000000000000000000000;
+      \$163  = 100'h0000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -12985,73 +13125,73 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$120 ;
   wire [87:0] \$121 ;
   reg [2:0] \$122 ;
-  reg [1:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
+  reg [2:0] \$123 ;
+  reg [1:0] \$124 ;
+  reg [1:0] \$125 ;
   reg \$126 ;
-  reg [4:0] \$127 ;
-  reg [31:0] \$128 ;
+  reg \$127 ;
+  reg \$128 ;
   reg \$129 ;
   reg [21:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg \$132 ;
-  reg [2:0] \$133 ;
-  reg [31:0] \$134 ;
-  reg [4:0] \$135 ;
-  reg [63:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg [4:0] \$132 ;
+  reg [31:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg [2:0] \$138 ;
+  reg [31:0] \$139 ;
   wire [21:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [63:0] \$142 ;
+  reg [4:0] \$140 ;
+  reg [63:0] \$141 ;
+  reg [7:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
   reg [7:0] \$145 ;
-  reg [7:0] \$146 ;
-  reg [8:0] \$147 ;
+  reg [4:0] \$146 ;
+  reg [63:0] \$147 ;
   reg [7:0] \$148 ;
-  reg [8:0] \$149 ;
+  reg [7:0] \$149 ;
   wire [22:0] \$15 ;
   reg [7:0] \$150 ;
-  reg [8:0] \$151 ;
-  reg [7:0] \$152 ;
-  reg [8:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [7:0] \$156 ;
-  reg [8:0] \$157 ;
-  reg [7:0] \$158 ;
-  reg [8:0] \$159 ;
+  reg [7:0] \$151 ;
+  reg [8:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [8:0] \$158 ;
+  reg [7:0] \$159 ;
   reg [21:0] \$16 ;
-  reg [7:0] \$160 ;
-  reg [8:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [8:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [8:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [8:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [8:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [21:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [8:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [8:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [8:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [16:0] \$179 ;
+  reg [8:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [7:0] \$179 ;
   wire [22:0] \$18 ;
-  reg [16:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [16:0] \$182 ;
-  reg [16:0] \$183 ;
+  reg [8:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [8:0] \$182 ;
+  reg [7:0] \$183 ;
   reg [16:0] \$184 ;
   reg [16:0] \$185 ;
   reg [16:0] \$186 ;
@@ -13083,48 +13223,53 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [16:0] \$209 ;
   wire \$21 ;
   reg [16:0] \$210 ;
-  reg [21:0] \$211 ;
-  reg [21:0] \$212 ;
-  reg [21:0] \$213 ;
-  reg [21:0] \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg [2:0] \$218 ;
-  reg \$219 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [16:0] \$213 ;
+  reg [16:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [21:0] \$216 ;
+  reg [21:0] \$217 ;
+  reg [21:0] \$218 ;
+  reg [21:0] \$219 ;
   wire \$22 ;
   reg \$220 ;
   reg \$221 ;
-  reg [2:0] \$222 ;
-  reg \$223 ;
+  reg \$222 ;
+  reg [2:0] \$223 ;
   reg \$224 ;
   reg \$225 ;
-  reg [2:0] \$226 ;
-  reg \$227 ;
+  reg \$226 ;
+  reg [2:0] \$227 ;
   reg \$228 ;
   reg \$229 ;
   wire \$23 ;
-  reg [2:0] \$230 ;
-  reg \$231 ;
+  reg \$230 ;
+  reg [2:0] \$231 ;
   reg \$232 ;
   reg \$233 ;
-  reg [2:0] \$234 ;
-  reg \$235 ;
+  reg \$234 ;
+  reg [2:0] \$235 ;
   reg \$236 ;
   reg \$237 ;
-  reg [2:0] \$238 ;
-  reg [21:0] \$239 ;
+  reg \$238 ;
+  reg [2:0] \$239 ;
   wire \$24 ;
-  reg [21:0] \$240 ;
-  reg [21:0] \$241 ;
-  reg [21:0] \$242 ;
-  reg [3:0] \$243 ;
-  reg [2:0] \$244 ;
-  reg [2:0] \$245 ;
-  reg [3:0] \$246 ;
-  reg \$247 ;
-  reg [87:0] \$248 ;
+  reg \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg [2:0] \$243 ;
+  reg [21:0] \$244 ;
+  reg [21:0] \$245 ;
+  reg [21:0] \$246 ;
+  reg [21:0] \$247 ;
+  reg [3:0] \$248 ;
+  reg [2:0] \$249 ;
   wire \$25 ;
+  reg [2:0] \$250 ;
+  reg [3:0] \$251 ;
+  reg \$252 ;
+  reg [87:0] \$253 ;
   reg [2:0] \$26 ;
   reg [1:0] \$27 ;
   reg \$28 ;
@@ -13230,6 +13375,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -13250,6 +13396,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
@@ -13258,6 +13405,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
+  reg [2:0] nf_t_ahead = 3'h0;
   output [87:0] o__payload;
   reg [87:0] o__payload = 88'h0000000000000000000000;
   wire [21:0] \o__payload[0] ;
@@ -13273,7 +13421,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   (* keep = 32'd1 *)
   reg [4:0] \port__addr$15  = 5'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$63 ;
+  wire [63:0] \port__data$68 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -13319,6 +13467,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom0_addr;
@@ -13331,11 +13480,12 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [1:0] rport__addr;
   reg [2:0] \rport__addr$41  = 3'h0;
   wire [31:0] rport__data;
-  wire [87:0] \rport__data$153 ;
+  wire [87:0] \rport__data$158 ;
   input rst;
   wire rst;
   (* init = 2'h0 *)
   wire [1:0] sf_t;
+  reg [1:0] sf_t_ahead = 2'h1;
   reg [21:0] sum0_s0_0 = 22'h000000;
   reg [21:0] sum1_s0_0 = 22'h000000;
   reg [21:0] sum2_s0_0 = 22'h000000;
@@ -13445,7 +13595,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$signature__en$32 )
       queue[\$signature__addr$38 ] <= q_in;
   end
-  assign \rport__data$153  = queue[\rport__addr$41 ];
+  assign \rport__data$158  = queue[\rport__addr$41 ];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h0f07cd16f48172b6;
@@ -13525,7 +13675,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$63  = _2_;
+  assign \port__data$68  = _2_;
   assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -13642,261 +13792,271 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$118  = v7 & last7;
   assign \$119  = \$117  | \$118 ;
   assign \$120  = | q_stored;
-  assign \$121  = \$120  ? \rport__data$153  : q_in;
+  assign \$121  = \$120  ? \rport__data$158  : q_in;
   always @(posedge clk)
     nf_t <= \$122 ;
   always @(posedge clk)
-    \$signature__addr  <= \$123 ;
+    nf_t_ahead <= \$123 ;
   always @(posedge clk)
-    reads_input_t <= \$124 ;
+    \$signature__addr  <= \$124 ;
   always @(posedge clk)
-    first_t <= \$125 ;
+    sf_t_ahead <= \$125 ;
   always @(posedge clk)
-    last_t <= \$126 ;
+    reads_input_t <= \$126 ;
   always @(posedge clk)
-    t <= \$127 ;
+    reads_input_t_ahead <= \$127 ;
   always @(posedge clk)
-    x_reg <= \$128 ;
+    first_t <= \$128 ;
   always @(posedge clk)
-    from_input <= \$129 ;
+    first_t_ahead <= \$129 ;
   always @(posedge clk)
-    v1 <= \$130 ;
+    last_t <= \$130 ;
   always @(posedge clk)
-    first1 <= \$131 ;
+    last_t_ahead <= \$131 ;
   always @(posedge clk)
-    last1 <= \$132 ;
+    t <= \$132 ;
   always @(posedge clk)
-    nf1 <= \$133 ;
+    x_reg <= \$133 ;
   always @(posedge clk)
-    x_mid <= \$134 ;
+    from_input <= \$134 ;
   always @(posedge clk)
-    port__addr <= \$135 ;
+    v1 <= \$135 ;
   always @(posedge clk)
-    rom0_read <= \$136 ;
+    first1 <= \$136 ;
   always @(posedge clk)
-    x0_0 <= \$137 ;
+    last1 <= \$137 ;
   always @(posedge clk)
-    x0_1 <= \$138 ;
+    nf1 <= \$138 ;
   always @(posedge clk)
-    x0_2 <= \$139 ;
+    x_mid <= \$139 ;
   always @(posedge clk)
-    x0_3 <= \$140 ;
+    port__addr <= \$140 ;
   always @(posedge clk)
-    \port__addr$15  <= \$141 ;
+    rom0_read <= \$141 ;
   always @(posedge clk)
-    rom1_read <= \$142 ;
+    x0_0 <= \$142 ;
   always @(posedge clk)
-    x1_0 <= \$143 ;
+    x0_1 <= \$143 ;
   always @(posedge clk)
-    x1_1 <= \$144 ;
+    x0_2 <= \$144 ;
   always @(posedge clk)
-    x1_2 <= \$145 ;
+    x0_3 <= \$145 ;
   always @(posedge clk)
-    x1_3 <= \$146 ;
+    \port__addr$15  <= \$146 ;
   always @(posedge clk)
-    xoff0_0 <= \$147 ;
+    rom1_read <= \$147 ;
   always @(posedge clk)
-    w0_0 <= \$148 ;
+    x1_0 <= \$148 ;
   always @(posedge clk)
-    xoff0_1 <= \$149 ;
+    x1_1 <= \$149 ;
   always @(posedge clk)
-    w0_1 <= \$150 ;
+    x1_2 <= \$150 ;
   always @(posedge clk)
-    xoff0_2 <= \$151 ;
+    x1_3 <= \$151 ;
   always @(posedge clk)
-    w0_2 <= \$152 ;
+    xoff0_0 <= \$152 ;
   always @(posedge clk)
-    xoff0_3 <= \$153 ;
+    w0_0 <= \$153 ;
   always @(posedge clk)
-    w0_3 <= \$154 ;
+    xoff0_1 <= \$154 ;
   always @(posedge clk)
-    xoff1_0 <= \$155 ;
+    w0_1 <= \$155 ;
   always @(posedge clk)
-    w1_0 <= \$156 ;
+    xoff0_2 <= \$156 ;
   always @(posedge clk)
-    xoff1_1 <= \$157 ;
+    w0_2 <= \$157 ;
   always @(posedge clk)
-    w1_1 <= \$158 ;
+    xoff0_3 <= \$158 ;
   always @(posedge clk)
-    xoff1_2 <= \$159 ;
+    w0_3 <= \$159 ;
   always @(posedge clk)
-    w1_2 <= \$160 ;
+    xoff1_0 <= \$160 ;
   always @(posedge clk)
-    xoff1_3 <= \$161 ;
+    w1_0 <= \$161 ;
   always @(posedge clk)
-    w1_3 <= \$162 ;
+    xoff1_1 <= \$162 ;
   always @(posedge clk)
-    xoff2_0 <= \$163 ;
+    w1_1 <= \$163 ;
   always @(posedge clk)
-    w2_0 <= \$164 ;
+    xoff1_2 <= \$164 ;
   always @(posedge clk)
-    xoff2_1 <= \$165 ;
+    w1_2 <= \$165 ;
   always @(posedge clk)
-    w2_1 <= \$166 ;
+    xoff1_3 <= \$166 ;
   always @(posedge clk)
-    xoff2_2 <= \$167 ;
+    w1_3 <= \$167 ;
   always @(posedge clk)
-    w2_2 <= \$168 ;
+    xoff2_0 <= \$168 ;
   always @(posedge clk)
-    xoff2_3 <= \$169 ;
+    w2_0 <= \$169 ;
   always @(posedge clk)
-    w2_3 <= \$170 ;
+    xoff2_1 <= \$170 ;
   always @(posedge clk)
-    xoff3_0 <= \$171 ;
+    w2_1 <= \$171 ;
   always @(posedge clk)
-    w3_0 <= \$172 ;
+    xoff2_2 <= \$172 ;
   always @(posedge clk)
-    xoff3_1 <= \$173 ;
+    w2_2 <= \$173 ;
   always @(posedge clk)
-    w3_1 <= \$174 ;
+    xoff2_3 <= \$174 ;
   always @(posedge clk)
-    xoff3_2 <= \$175 ;
+    w2_3 <= \$175 ;
   always @(posedge clk)
-    w3_2 <= \$176 ;
+    xoff3_0 <= \$176 ;
   always @(posedge clk)
-    xoff3_3 <= \$177 ;
+    w3_0 <= \$177 ;
   always @(posedge clk)
-    w3_3 <= \$178 ;
+    xoff3_1 <= \$178 ;
   always @(posedge clk)
-    prod0_0 <= \$179 ;
+    w3_1 <= \$179 ;
   always @(posedge clk)
-    prod0_1 <= \$180 ;
+    xoff3_2 <= \$180 ;
   always @(posedge clk)
-    prod0_2 <= \$181 ;
+    w3_2 <= \$181 ;
   always @(posedge clk)
-    prod0_3 <= \$182 ;
+    xoff3_3 <= \$182 ;
   always @(posedge clk)
-    prod1_0 <= \$183 ;
+    w3_3 <= \$183 ;
   always @(posedge clk)
-    prod1_1 <= \$184 ;
+    prod0_0 <= \$184 ;
   always @(posedge clk)
-    prod1_2 <= \$185 ;
+    prod0_1 <= \$185 ;
   always @(posedge clk)
-    prod1_3 <= \$186 ;
+    prod0_2 <= \$186 ;
   always @(posedge clk)
-    prod2_0 <= \$187 ;
+    prod0_3 <= \$187 ;
   always @(posedge clk)
-    prod2_1 <= \$188 ;
+    prod1_0 <= \$188 ;
   always @(posedge clk)
-    prod2_2 <= \$189 ;
+    prod1_1 <= \$189 ;
   always @(posedge clk)
-    prod2_3 <= \$190 ;
+    prod1_2 <= \$190 ;
   always @(posedge clk)
-    prod3_0 <= \$191 ;
+    prod1_3 <= \$191 ;
   always @(posedge clk)
-    prod3_1 <= \$192 ;
+    prod2_0 <= \$192 ;
   always @(posedge clk)
-    prod3_2 <= \$193 ;
+    prod2_1 <= \$193 ;
   always @(posedge clk)
-    prod3_3 <= \$194 ;
+    prod2_2 <= \$194 ;
   always @(posedge clk)
-    prod0_0_r <= \$195 ;
+    prod2_3 <= \$195 ;
   always @(posedge clk)
-    prod0_1_r <= \$196 ;
+    prod3_0 <= \$196 ;
   always @(posedge clk)
-    prod0_2_r <= \$197 ;
+    prod3_1 <= \$197 ;
   always @(posedge clk)
-    prod0_3_r <= \$198 ;
+    prod3_2 <= \$198 ;
   always @(posedge clk)
-    prod1_0_r <= \$199 ;
+    prod3_3 <= \$199 ;
   always @(posedge clk)
-    prod1_1_r <= \$200 ;
+    prod0_0_r <= \$200 ;
   always @(posedge clk)
-    prod1_2_r <= \$201 ;
+    prod0_1_r <= \$201 ;
   always @(posedge clk)
-    prod1_3_r <= \$202 ;
+    prod0_2_r <= \$202 ;
   always @(posedge clk)
-    prod2_0_r <= \$203 ;
+    prod0_3_r <= \$203 ;
   always @(posedge clk)
-    prod2_1_r <= \$204 ;
+    prod1_0_r <= \$204 ;
   always @(posedge clk)
-    prod2_2_r <= \$205 ;
+    prod1_1_r <= \$205 ;
   always @(posedge clk)
-    prod2_3_r <= \$206 ;
+    prod1_2_r <= \$206 ;
   always @(posedge clk)
-    prod3_0_r <= \$207 ;
+    prod1_3_r <= \$207 ;
   always @(posedge clk)
-    prod3_1_r <= \$208 ;
+    prod2_0_r <= \$208 ;
   always @(posedge clk)
-    prod3_2_r <= \$209 ;
+    prod2_1_r <= \$209 ;
   always @(posedge clk)
-    prod3_3_r <= \$210 ;
+    prod2_2_r <= \$210 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$211 ;
+    prod2_3_r <= \$211 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$212 ;
+    prod3_0_r <= \$212 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$213 ;
+    prod3_1_r <= \$213 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$214 ;
+    prod3_2_r <= \$214 ;
   always @(posedge clk)
-    v2 <= \$215 ;
+    prod3_3_r <= \$215 ;
   always @(posedge clk)
-    first2 <= \$216 ;
+    sum0_s0_0 <= \$216 ;
   always @(posedge clk)
-    last2 <= \$217 ;
+    sum1_s0_0 <= \$217 ;
   always @(posedge clk)
-    nf2 <= \$218 ;
+    sum2_s0_0 <= \$218 ;
   always @(posedge clk)
-    v3 <= \$219 ;
+    sum3_s0_0 <= \$219 ;
   always @(posedge clk)
-    first3 <= \$220 ;
+    v2 <= \$220 ;
   always @(posedge clk)
-    last3 <= \$221 ;
+    first2 <= \$221 ;
   always @(posedge clk)
-    nf3 <= \$222 ;
+    last2 <= \$222 ;
   always @(posedge clk)
-    v4 <= \$223 ;
+    nf2 <= \$223 ;
   always @(posedge clk)
-    first4 <= \$224 ;
+    v3 <= \$224 ;
   always @(posedge clk)
-    last4 <= \$225 ;
+    first3 <= \$225 ;
   always @(posedge clk)
-    nf4 <= \$226 ;
+    last3 <= \$226 ;
   always @(posedge clk)
-    v5 <= \$227 ;
+    nf3 <= \$227 ;
   always @(posedge clk)
-    first5 <= \$228 ;
+    v4 <= \$228 ;
   always @(posedge clk)
-    last5 <= \$229 ;
+    first4 <= \$229 ;
   always @(posedge clk)
-    nf5 <= \$230 ;
+    last4 <= \$230 ;
   always @(posedge clk)
-    v6 <= \$231 ;
+    nf4 <= \$231 ;
   always @(posedge clk)
-    first6 <= \$232 ;
+    v5 <= \$232 ;
   always @(posedge clk)
-    last6 <= \$233 ;
+    first5 <= \$233 ;
   always @(posedge clk)
-    nf6 <= \$234 ;
+    last5 <= \$234 ;
   always @(posedge clk)
-    v7 <= \$235 ;
+    nf5 <= \$235 ;
   always @(posedge clk)
-    first7 <= \$236 ;
+    v6 <= \$236 ;
   always @(posedge clk)
-    last7 <= \$237 ;
+    first6 <= \$237 ;
   always @(posedge clk)
-    nf7 <= \$238 ;
+    last6 <= \$238 ;
   always @(posedge clk)
-    acc0 <= \$239 ;
+    nf6 <= \$239 ;
   always @(posedge clk)
-    acc1 <= \$240 ;
+    v7 <= \$240 ;
   always @(posedge clk)
-    acc2 <= \$241 ;
+    first7 <= \$241 ;
   always @(posedge clk)
-    acc3 <= \$242 ;
+    last7 <= \$242 ;
   always @(posedge clk)
-    q_owed <= \$243 ;
+    nf7 <= \$243 ;
   always @(posedge clk)
-    \$signature__addr$38  <= \$244 ;
+    acc0 <= \$244 ;
   always @(posedge clk)
-    \rport__addr$41  <= \$245 ;
+    acc1 <= \$245 ;
   always @(posedge clk)
-    q_stored <= \$246 ;
+    acc2 <= \$246 ;
   always @(posedge clk)
-    o__valid <= \$247 ;
+    acc3 <= \$247 ;
   always @(posedge clk)
-    o__payload <= \$248 ;
+    q_owed <= \$248 ;
+  always @(posedge clk)
+    \$signature__addr$38  <= \$249 ;
+  always @(posedge clk)
+    \rport__addr$41  <= \$250 ;
+  always @(posedge clk)
+    q_stored <= \$251 ;
+  always @(posedge clk)
+    o__valid <= \$252 ;
+  always @(posedge clk)
+    o__payload <= \$253 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
@@ -13994,63 +14154,63 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       5'h01:
           \$26  = 3'h0;
       5'h02:
+          \$26  = 3'h1;
+      5'h03:
+          \$26  = 3'h1;
+      5'h04:
+          \$26  = 3'h1;
+      5'h05:
+          \$26  = 3'h1;
+      5'h06:
+          \$26  = 3'h2;
+      5'h07:
+          \$26  = 3'h2;
+      5'h08:
+          \$26  = 3'h2;
+      5'h09:
+          \$26  = 3'h2;
+      5'h0a:
+          \$26  = 3'h3;
+      5'h0b:
+          \$26  = 3'h3;
+      5'h0c:
+          \$26  = 3'h3;
+      5'h0d:
+          \$26  = 3'h3;
+      5'h0e:
+          \$26  = 3'h4;
+      5'h0f:
+          \$26  = 3'h4;
+      5'h10:
+          \$26  = 3'h4;
+      5'h11:
+          \$26  = 3'h4;
+      5'h12:
+          \$26  = 3'h5;
+      5'h13:
+          \$26  = 3'h5;
+      5'h14:
+          \$26  = 3'h5;
+      5'h15:
+          \$26  = 3'h5;
+      5'h16:
+          \$26  = 3'h6;
+      5'h17:
+          \$26  = 3'h6;
+      5'h18:
+          \$26  = 3'h6;
+      5'h19:
+          \$26  = 3'h6;
+      5'h1a:
+          \$26  = 3'h7;
+      5'h1b:
+          \$26  = 3'h7;
+      5'h1c:
+          \$26  = 3'h7;
+      5'h1d:
+          \$26  = 3'h7;
+      5'h1e:
           \$26  = 3'h0;
-      5'h03:
-          \$26  = 3'h1;
-      5'h04:
-          \$26  = 3'h1;
-      5'h05:
-          \$26  = 3'h1;
-      5'h06:
-          \$26  = 3'h1;
-      5'h07:
-          \$26  = 3'h2;
-      5'h08:
-          \$26  = 3'h2;
-      5'h09:
-          \$26  = 3'h2;
-      5'h0a:
-          \$26  = 3'h2;
-      5'h0b:
-          \$26  = 3'h3;
-      5'h0c:
-          \$26  = 3'h3;
-      5'h0d:
-          \$26  = 3'h3;
-      5'h0e:
-          \$26  = 3'h3;
-      5'h0f:
-          \$26  = 3'h4;
-      5'h10:
-          \$26  = 3'h4;
-      5'h11:
-          \$26  = 3'h4;
-      5'h12:
-          \$26  = 3'h4;
-      5'h13:
-          \$26  = 3'h5;
-      5'h14:
-          \$26  = 3'h5;
-      5'h15:
-          \$26  = 3'h5;
-      5'h16:
-          \$26  = 3'h5;
-      5'h17:
-          \$26  = 3'h6;
-      5'h18:
-          \$26  = 3'h6;
-      5'h19:
-          \$26  = 3'h6;
-      5'h1a:
-          \$26  = 3'h6;
-      5'h1b:
-          \$26  = 3'h7;
-      5'h1c:
-          \$26  = 3'h7;
-      5'h1d:
-          \$26  = 3'h7;
-      5'h1e:
-          \$26  = 3'h7;
       5'h1f:
           \$26  = 3'h0;
     endcase
@@ -14060,69 +14220,69 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$27  = 2'h1;
+          \$27  = 2'h2;
       5'h01:
-          \$27  = 2'h2;
+          \$27  = 2'h3;
       5'h02:
-          \$27  = 2'h3;
+          \$27  = 2'h0;
       5'h03:
-          \$27  = 2'h0;
+          \$27  = 2'h1;
       5'h04:
-          \$27  = 2'h1;
+          \$27  = 2'h2;
       5'h05:
-          \$27  = 2'h2;
+          \$27  = 2'h3;
       5'h06:
-          \$27  = 2'h3;
+          \$27  = 2'h0;
       5'h07:
-          \$27  = 2'h0;
+          \$27  = 2'h1;
       5'h08:
-          \$27  = 2'h1;
+          \$27  = 2'h2;
       5'h09:
-          \$27  = 2'h2;
+          \$27  = 2'h3;
       5'h0a:
-          \$27  = 2'h3;
+          \$27  = 2'h0;
       5'h0b:
-          \$27  = 2'h0;
+          \$27  = 2'h1;
       5'h0c:
-          \$27  = 2'h1;
+          \$27  = 2'h2;
       5'h0d:
-          \$27  = 2'h2;
+          \$27  = 2'h3;
       5'h0e:
-          \$27  = 2'h3;
+          \$27  = 2'h0;
       5'h0f:
-          \$27  = 2'h0;
+          \$27  = 2'h1;
       5'h10:
-          \$27  = 2'h1;
+          \$27  = 2'h2;
       5'h11:
-          \$27  = 2'h2;
+          \$27  = 2'h3;
       5'h12:
-          \$27  = 2'h3;
+          \$27  = 2'h0;
       5'h13:
-          \$27  = 2'h0;
+          \$27  = 2'h1;
       5'h14:
-          \$27  = 2'h1;
+          \$27  = 2'h2;
       5'h15:
-          \$27  = 2'h2;
+          \$27  = 2'h3;
       5'h16:
-          \$27  = 2'h3;
+          \$27  = 2'h0;
       5'h17:
-          \$27  = 2'h0;
+          \$27  = 2'h1;
       5'h18:
-          \$27  = 2'h1;
+          \$27  = 2'h2;
       5'h19:
-          \$27  = 2'h2;
+          \$27  = 2'h3;
       5'h1a:
-          \$27  = 2'h3;
+          \$27  = 2'h0;
       5'h1b:
-          \$27  = 2'h0;
-      5'h1c:
           \$27  = 2'h1;
-      5'h1d:
+      5'h1c:
           \$27  = 2'h2;
-      5'h1e:
+      5'h1d:
           \$27  = 2'h3;
-      5'h1f:
+      5'h1e:
           \$27  = 2'h0;
+      5'h1f:
+          \$27  = 2'h1;
     endcase
   end
   always @* begin
@@ -14134,7 +14294,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       5'h01:
           \$28  = 1'h1;
       5'h02:
-          \$28  = 1'h1;
+          \$28  = 1'h0;
       5'h03:
           \$28  = 1'h0;
       5'h04:
@@ -14190,7 +14350,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       5'h1d:
           \$28  = 1'h0;
       5'h1e:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       5'h1f:
           \$28  = 1'h1;
     endcase
@@ -14204,65 +14364,65 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       5'h01:
           \$29  = 1'h0;
       5'h02:
-          \$29  = 1'h0;
-      5'h03:
           \$29  = 1'h1;
+      5'h03:
+          \$29  = 1'h0;
       5'h04:
           \$29  = 1'h0;
       5'h05:
           \$29  = 1'h0;
       5'h06:
-          \$29  = 1'h0;
-      5'h07:
           \$29  = 1'h1;
+      5'h07:
+          \$29  = 1'h0;
       5'h08:
           \$29  = 1'h0;
       5'h09:
           \$29  = 1'h0;
       5'h0a:
-          \$29  = 1'h0;
-      5'h0b:
           \$29  = 1'h1;
+      5'h0b:
+          \$29  = 1'h0;
       5'h0c:
           \$29  = 1'h0;
       5'h0d:
           \$29  = 1'h0;
       5'h0e:
-          \$29  = 1'h0;
-      5'h0f:
           \$29  = 1'h1;
+      5'h0f:
+          \$29  = 1'h0;
       5'h10:
           \$29  = 1'h0;
       5'h11:
           \$29  = 1'h0;
       5'h12:
-          \$29  = 1'h0;
-      5'h13:
           \$29  = 1'h1;
+      5'h13:
+          \$29  = 1'h0;
       5'h14:
           \$29  = 1'h0;
       5'h15:
           \$29  = 1'h0;
       5'h16:
-          \$29  = 1'h0;
-      5'h17:
           \$29  = 1'h1;
+      5'h17:
+          \$29  = 1'h0;
       5'h18:
           \$29  = 1'h0;
       5'h19:
           \$29  = 1'h0;
       5'h1a:
-          \$29  = 1'h0;
-      5'h1b:
           \$29  = 1'h1;
+      5'h1b:
+          \$29  = 1'h0;
       5'h1c:
           \$29  = 1'h0;
       5'h1d:
           \$29  = 1'h0;
       5'h1e:
-          \$29  = 1'h0;
-      5'h1f:
           \$29  = 1'h1;
+      5'h1f:
+          \$29  = 1'h0;
     endcase
   end
   always @* begin
@@ -14272,65 +14432,65 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       5'h00:
           \$30  = 1'h0;
       5'h01:
-          \$30  = 1'h0;
-      5'h02:
           \$30  = 1'h1;
+      5'h02:
+          \$30  = 1'h0;
       5'h03:
           \$30  = 1'h0;
       5'h04:
           \$30  = 1'h0;
       5'h05:
-          \$30  = 1'h0;
-      5'h06:
           \$30  = 1'h1;
+      5'h06:
+          \$30  = 1'h0;
       5'h07:
           \$30  = 1'h0;
       5'h08:
           \$30  = 1'h0;
       5'h09:
-          \$30  = 1'h0;
-      5'h0a:
           \$30  = 1'h1;
+      5'h0a:
+          \$30  = 1'h0;
       5'h0b:
           \$30  = 1'h0;
       5'h0c:
           \$30  = 1'h0;
       5'h0d:
-          \$30  = 1'h0;
-      5'h0e:
           \$30  = 1'h1;
+      5'h0e:
+          \$30  = 1'h0;
       5'h0f:
           \$30  = 1'h0;
       5'h10:
           \$30  = 1'h0;
       5'h11:
-          \$30  = 1'h0;
-      5'h12:
           \$30  = 1'h1;
+      5'h12:
+          \$30  = 1'h0;
       5'h13:
           \$30  = 1'h0;
       5'h14:
           \$30  = 1'h0;
       5'h15:
-          \$30  = 1'h0;
-      5'h16:
           \$30  = 1'h1;
+      5'h16:
+          \$30  = 1'h0;
       5'h17:
           \$30  = 1'h0;
       5'h18:
           \$30  = 1'h0;
       5'h19:
-          \$30  = 1'h0;
-      5'h1a:
           \$30  = 1'h1;
+      5'h1a:
+          \$30  = 1'h0;
       5'h1b:
           \$30  = 1'h0;
       5'h1c:
           \$30  = 1'h0;
       5'h1d:
-          \$30  = 1'h0;
-      5'h1e:
           \$30  = 1'h1;
+      5'h1e:
+          \$30  = 1'h0;
       5'h1f:
           \$30  = 1'h0;
     endcase
@@ -14339,7 +14499,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$122  = nf_t;
     if (issue) begin
-      \$122  = \$26 ;
+      \$122  = nf_t_ahead;
     end
     if (rst) begin
       \$122  = 3'h0;
@@ -14347,923 +14507,973 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$123  = \$signature__addr ;
+    \$123  = nf_t_ahead;
     if (issue) begin
-      \$123  = \$27 ;
+      \$123  = \$26 ;
     end
     if (rst) begin
-      \$123  = 2'h0;
+      \$123  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$124  = reads_input_t;
+    \$124  = \$signature__addr ;
     if (issue) begin
-      \$124  = \$28 ;
+      \$124  = sf_t_ahead;
     end
     if (rst) begin
-      \$124  = 1'h1;
+      \$124  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$125  = first_t;
+    \$125  = sf_t_ahead;
     if (issue) begin
-      \$125  = \$29 ;
+      \$125  = \$27 ;
     end
     if (rst) begin
-      \$125  = 1'h1;
+      \$125  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$126  = last_t;
+    \$126  = reads_input_t;
     if (issue) begin
-      \$126  = \$30 ;
+      \$126  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$127  = t;
+    \$127  = reads_input_t_ahead;
     if (issue) begin
-      \$127  = \$33 [4:0];
+      \$127  = \$28 ;
     end
     if (rst) begin
-      \$127  = 5'h00;
+      \$127  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$128  = i__payload;
+    \$128  = first_t;
+    if (issue) begin
+      \$128  = first_t_ahead;
+    end
     if (rst) begin
-      \$128  = 32'd0;
+      \$128  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$129  = reads_input_t;
+    \$129  = first_t_ahead;
+    if (issue) begin
+      \$129  = \$29 ;
+    end
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$130  = issue;
+    \$130  = last_t;
+    if (issue) begin
+      \$130  = last_t_ahead;
+    end
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$131  = first_t;
+    \$131  = last_t_ahead;
+    if (issue) begin
+      \$131  = \$30 ;
+    end
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$132  = last_t;
+    \$132  = t;
+    if (issue) begin
+      \$132  = \$33 [4:0];
+    end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$133  = nf_t;
+    \$133  = i__payload;
     if (rst) begin
-      \$133  = 3'h0;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$134  = \$34 ;
+    \$134  = reads_input_t;
     if (rst) begin
-      \$134  = 32'd0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$135  = t;
+    \$135  = issue;
     if (rst) begin
-      \$135  = 5'h00;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$136  = port__data;
+    \$136  = first_t;
     if (rst) begin
-      \$136  = 64'h0000000000000000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$137  = x_mid[7:0];
+    \$137  = last_t;
     if (rst) begin
-      \$137  = 8'h00;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$138  = x_mid[15:8];
+    \$138  = nf_t;
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$139  = x_mid[23:16];
+    \$139  = \$34 ;
     if (rst) begin
-      \$139  = 8'h00;
+      \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$140  = x_mid[31:24];
+    \$140  = t;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$141  = t;
+    \$141  = port__data;
     if (rst) begin
-      \$141  = 5'h00;
+      \$141  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$142  = \port__data$63 ;
+    \$142  = x_mid[7:0];
     if (rst) begin
-      \$142  = 64'h0000000000000000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$143  = x_mid[7:0];
+    \$143  = x_mid[15:8];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$144  = x_mid[15:8];
+    \$144  = x_mid[23:16];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$145  = x_mid[23:16];
+    \$145  = x_mid[31:24];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$146  = x_mid[31:24];
+    \$146  = t;
     if (rst) begin
-      \$146  = 8'h00;
+      \$146  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$147  = \$35 ;
+    \$147  = \port__data$68 ;
     if (rst) begin
-      \$147  = 9'h000;
+      \$147  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$148  = rom0_read[7:0];
+    \$148  = x_mid[7:0];
     if (rst) begin
       \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$149  = \$36 ;
+    \$149  = x_mid[15:8];
     if (rst) begin
-      \$149  = 9'h000;
+      \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$150  = rom0_read[15:8];
+    \$150  = x_mid[23:16];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$151  = \$37 ;
+    \$151  = x_mid[31:24];
     if (rst) begin
-      \$151  = 9'h000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$152  = rom0_read[23:16];
+    \$152  = \$35 ;
     if (rst) begin
-      \$152  = 8'h00;
+      \$152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$153  = \$38 ;
+    \$153  = rom0_read[7:0];
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$154  = rom0_read[31:24];
+    \$154  = \$36 ;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$155  = \$39 ;
+    \$155  = rom0_read[15:8];
     if (rst) begin
-      \$155  = 9'h000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$156  = rom0_read[39:32];
+    \$156  = \$37 ;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$157  = \$40 ;
+    \$157  = rom0_read[23:16];
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$158  = rom0_read[47:40];
+    \$158  = \$38 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$159  = \$41 ;
+    \$159  = rom0_read[31:24];
     if (rst) begin
-      \$159  = 9'h000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$160  = rom0_read[55:48];
+    \$160  = \$39 ;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$161  = \$42 ;
+    \$161  = rom0_read[39:32];
     if (rst) begin
-      \$161  = 9'h000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$162  = rom0_read[63:56];
+    \$162  = \$40 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$163  = \$43 ;
+    \$163  = rom0_read[47:40];
     if (rst) begin
-      \$163  = 9'h000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$164  = rom1_read[7:0];
+    \$164  = \$41 ;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$165  = \$44 ;
+    \$165  = rom0_read[55:48];
     if (rst) begin
-      \$165  = 9'h000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$166  = rom1_read[15:8];
+    \$166  = \$42 ;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$167  = \$45 ;
+    \$167  = rom0_read[63:56];
     if (rst) begin
-      \$167  = 9'h000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$168  = rom1_read[23:16];
+    \$168  = \$43 ;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$169  = \$46 ;
+    \$169  = rom1_read[7:0];
     if (rst) begin
-      \$169  = 9'h000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$170  = rom1_read[31:24];
+    \$170  = \$44 ;
     if (rst) begin
-      \$170  = 8'h00;
+      \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$171  = \$47 ;
+    \$171  = rom1_read[15:8];
     if (rst) begin
-      \$171  = 9'h000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$172  = rom1_read[39:32];
+    \$172  = \$45 ;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$173  = \$48 ;
+    \$173  = rom1_read[23:16];
     if (rst) begin
-      \$173  = 9'h000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$174  = rom1_read[47:40];
+    \$174  = \$46 ;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$175  = \$49 ;
+    \$175  = rom1_read[31:24];
     if (rst) begin
-      \$175  = 9'h000;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$176  = rom1_read[55:48];
+    \$176  = \$47 ;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$177  = \$50 ;
+    \$177  = rom1_read[39:32];
     if (rst) begin
-      \$177  = 9'h000;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$178  = rom1_read[63:56];
+    \$178  = \$48 ;
     if (rst) begin
-      \$178  = 8'h00;
+      \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$179  = \$51 ;
+    \$179  = rom1_read[47:40];
     if (rst) begin
-      \$179  = 17'h00000;
+      \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$180  = \$52 ;
+    \$180  = \$49 ;
     if (rst) begin
-      \$180  = 17'h00000;
+      \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$181  = \$53 ;
+    \$181  = rom1_read[55:48];
     if (rst) begin
-      \$181  = 17'h00000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$182  = \$54 ;
+    \$182  = \$50 ;
     if (rst) begin
-      \$182  = 17'h00000;
+      \$182  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$183  = \$55 ;
+    \$183  = rom1_read[63:56];
     if (rst) begin
-      \$183  = 17'h00000;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$184  = \$56 ;
+    \$184  = \$51 ;
     if (rst) begin
       \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$185  = \$57 ;
+    \$185  = \$52 ;
     if (rst) begin
       \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$186  = \$58 ;
+    \$186  = \$53 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$187  = \$59 ;
+    \$187  = \$54 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$188  = \$60 ;
+    \$188  = \$55 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$189  = \$61 ;
+    \$189  = \$56 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$190  = \$62 ;
+    \$190  = \$57 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$191  = \$63 ;
+    \$191  = \$58 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$192  = \$64 ;
+    \$192  = \$59 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$193  = \$65 ;
+    \$193  = \$60 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$194  = \$66 ;
+    \$194  = \$61 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$195  = prod0_0;
+    \$195  = \$62 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$196  = prod0_1;
+    \$196  = \$63 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$197  = prod0_2;
+    \$197  = \$64 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$198  = prod0_3;
+    \$198  = \$65 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$199  = prod1_0;
+    \$199  = \$66 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$200  = prod1_1;
+    \$200  = prod0_0;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$201  = prod1_2;
+    \$201  = prod0_1;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$202  = prod1_3;
+    \$202  = prod0_2;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$203  = prod2_0;
+    \$203  = prod0_3;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$204  = prod2_1;
+    \$204  = prod1_0;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$205  = prod2_2;
+    \$205  = prod1_1;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$206  = prod2_3;
+    \$206  = prod1_2;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$207  = prod3_0;
+    \$207  = prod1_3;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$208  = prod3_1;
+    \$208  = prod2_0;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$209  = prod3_2;
+    \$209  = prod2_1;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$210  = prod3_3;
+    \$210  = prod2_2;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$211  = { \$69 [18], \$69 [18], \$69 [18], \$69  };
+    \$211  = prod2_3;
     if (rst) begin
-      \$211  = 22'h000000;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$212  = { \$72 [18], \$72 [18], \$72 [18], \$72  };
+    \$212  = prod3_0;
     if (rst) begin
-      \$212  = 22'h000000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$213  = { \$75 [18], \$75 [18], \$75 [18], \$75  };
+    \$213  = prod3_1;
     if (rst) begin
-      \$213  = 22'h000000;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$214  = { \$78 [18], \$78 [18], \$78 [18], \$78  };
+    \$214  = prod3_2;
     if (rst) begin
-      \$214  = 22'h000000;
+      \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$215  = v1;
+    \$215  = prod3_3;
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$216  = first1;
+    \$216  = { \$69 [18], \$69 [18], \$69 [18], \$69  };
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$217  = last1;
+    \$217  = { \$72 [18], \$72 [18], \$72 [18], \$72  };
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$218  = nf1;
+    \$218  = { \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
-      \$218  = 3'h0;
+      \$218  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$219  = v2;
+    \$219  = { \$78 [18], \$78 [18], \$78 [18], \$78  };
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$220  = first2;
+    \$220  = v1;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$221  = last2;
+    \$221  = first1;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$222  = nf2;
+    \$222  = last1;
     if (rst) begin
-      \$222  = 3'h0;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$223  = v3;
+    \$223  = nf1;
     if (rst) begin
-      \$223  = 1'h0;
+      \$223  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$224  = first3;
+    \$224  = v2;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$225  = last3;
+    \$225  = first2;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$226  = nf3;
+    \$226  = last2;
     if (rst) begin
-      \$226  = 3'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$227  = v4;
+    \$227  = nf2;
     if (rst) begin
-      \$227  = 1'h0;
+      \$227  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$228  = first4;
+    \$228  = v3;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$229  = last4;
+    \$229  = first3;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$230  = nf4;
+    \$230  = last3;
     if (rst) begin
-      \$230  = 3'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$231  = v5;
+    \$231  = nf3;
     if (rst) begin
-      \$231  = 1'h0;
+      \$231  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$232  = first5;
+    \$232  = v4;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$233  = last5;
+    \$233  = first4;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$234  = nf5;
+    \$234  = last4;
     if (rst) begin
-      \$234  = 3'h0;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$235  = v6;
+    \$235  = nf4;
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$236  = first6;
+    \$236  = v5;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$237  = last6;
+    \$237  = first5;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$238  = nf6;
+    \$238  = last5;
     if (rst) begin
-      \$238  = 3'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$239  = acc0;
+    \$239  = nf5;
+    if (rst) begin
+      \$239  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$240  = v6;
+    if (rst) begin
+      \$240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$241  = first6;
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$242  = last6;
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$243  = nf6;
+    if (rst) begin
+      \$243  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$244  = acc0;
     if (v7) begin
-      \$239  = \$9 [21:0];
+      \$244  = \$9 [21:0];
     end
     if (rst) begin
-      \$239  = 22'h000000;
+      \$244  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$240  = acc1;
+    \$245  = acc1;
     if (v7) begin
-      \$240  = \$12 [21:0];
+      \$245  = \$12 [21:0];
     end
     if (rst) begin
-      \$240  = 22'h000000;
+      \$245  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$241  = acc2;
+    \$246  = acc2;
     if (v7) begin
-      \$241  = \$15 [21:0];
+      \$246  = \$15 [21:0];
     end
     if (rst) begin
-      \$241  = 22'h000000;
+      \$246  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$242  = acc3;
+    \$247  = acc3;
     if (v7) begin
-      \$242  = \$18 [21:0];
+      \$247  = \$18 [21:0];
     end
     if (rst) begin
-      \$242  = 22'h000000;
+      \$247  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$243  = \$82 [3:0];
+    \$248  = \$82 [3:0];
     if (rst) begin
-      \$243  = 4'h0;
+      \$248  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$244  = \$signature__addr$38 ;
+    \$249  = \$signature__addr$38 ;
     if (\$90 ) begin
-      \$244  = \$93 [2:0];
+      \$249  = \$93 [2:0];
     end
     if (rst) begin
-      \$244  = 3'h0;
+      \$249  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$245  = \rport__addr$41 ;
+    \$250  = \rport__addr$41 ;
     if (\$97 ) begin
-      \$245  = \$100 [2:0];
+      \$250  = \$100 [2:0];
     end
     if (rst) begin
-      \$245  = 3'h0;
+      \$250  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$246  = \$114 [3:0];
+    \$251  = \$114 [3:0];
     if (rst) begin
-      \$246  = 4'h0;
+      \$251  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$247  = o__valid;
+    \$252  = o__valid;
     if (\$116 ) begin
-      \$247  = \$119 ;
+      \$252  = \$119 ;
     end
     if (rst) begin
-      \$247  = 1'h0;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$248  = o__payload;
+    \$253  = o__payload;
     if (\$116 ) begin
-      \$248  = \$121 ;
+      \$253  = \$121 ;
     end
     if (rst) begin
-      \$248  = 88'h0000000000000000000000;
+      \$253  = 88'h0000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -22236,61 +22446,66 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$1 ;
   reg [25:0] \$10 ;
   reg [7:0] \$100 ;
-  reg [8:0] \$101 ;
+  reg [31:0] \$101 ;
   reg [7:0] \$102 ;
-  reg [8:0] \$103 ;
+  reg [7:0] \$103 ;
   reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [25:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
-  reg [25:0] \$117 ;
-  reg [25:0] \$118 ;
-  reg \$119 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [26:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [3:0] \$122 ;
-  reg \$123 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [25:0] \$122 ;
+  reg [25:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire \$13 ;
-  reg [3:0] \$130 ;
-  reg \$131 ;
+  reg \$130 ;
+  reg [3:0] \$131 ;
   reg \$132 ;
   reg \$133 ;
-  reg [3:0] \$134 ;
-  reg \$135 ;
+  reg \$134 ;
+  reg [3:0] \$135 ;
   reg \$136 ;
   reg \$137 ;
-  reg [3:0] \$138 ;
-  reg \$139 ;
+  reg \$138 ;
+  reg [3:0] \$139 ;
   wire \$14 ;
   reg \$140 ;
   reg \$141 ;
-  reg [3:0] \$142 ;
-  reg [25:0] \$143 ;
-  reg [25:0] \$144 ;
-  reg [3:0] \$145 ;
-  reg [2:0] \$146 ;
-  reg [2:0] \$147 ;
-  reg [3:0] \$148 ;
-  reg \$149 ;
+  reg \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg [3:0] \$147 ;
+  reg [25:0] \$148 ;
+  reg [25:0] \$149 ;
   wire \$15 ;
-  reg [51:0] \$150 ;
+  reg [3:0] \$150 ;
+  reg [2:0] \$151 ;
+  reg [2:0] \$152 ;
+  reg [3:0] \$153 ;
+  reg \$154 ;
+  reg [51:0] \$155 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -22365,24 +22580,24 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$80 ;
   wire [51:0] \$81 ;
   reg [3:0] \$82 ;
-  reg [6:0] \$83 ;
-  reg \$84 ;
-  reg \$85 ;
+  reg [3:0] \$83 ;
+  reg [6:0] \$84 ;
+  reg [6:0] \$85 ;
   reg \$86 ;
-  reg [7:0] \$87 ;
-  reg [31:0] \$88 ;
+  reg \$87 ;
+  reg \$88 ;
   reg \$89 ;
   wire [26:0] \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg \$92 ;
-  reg [3:0] \$93 ;
-  reg [31:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [31:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [7:0] \$92 ;
+  reg [31:0] \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg [3:0] \$98 ;
+  reg [31:0] \$99 ;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [2:0] \$signature__addr$30  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -22403,6 +22618,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -22423,6 +22639,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -22431,6 +22648,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [51:0] o__payload;
   reg [51:0] o__payload = 52'h0000000000000;
   wire [25:0] \o__payload[0] ;
@@ -22461,6 +22679,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
@@ -22469,11 +22688,12 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$33  = 3'h0;
   wire [31:0] rport__data;
-  wire [51:0] \rport__data$91 ;
+  wire [51:0] \rport__data$96 ;
   input rst;
   wire rst;
   (* init = 7'h00 *)
   wire [6:0] sf_t;
+  reg [6:0] sf_t_ahead = 7'h01;
   reg [25:0] sum0_s0_0 = 26'h0000000;
   reg [25:0] sum1_s0_0 = 26'h0000000;
   reg [7:0] t = 8'h00;
@@ -22605,7 +22825,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$24 )
       queue[\$signature__addr$30 ] <= q_in;
   end
-  assign \rport__data$91  = queue[\rport__addr$33 ];
+  assign \rport__data$96  = queue[\rport__addr$33 ];
   reg [31:0] rom0 [206:0];
   initial begin
     rom0[0] = 32'd1048648;
@@ -22899,145 +23119,155 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$78  = v7 & last7;
   assign \$79  = \$77  | \$78 ;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? \rport__data$91  : q_in;
+  assign \$81  = \$80  ? \rport__data$96  : q_in;
   always @(posedge clk)
     nf_t <= \$82 ;
   always @(posedge clk)
-    \$signature__addr  <= \$83 ;
+    nf_t_ahead <= \$83 ;
   always @(posedge clk)
-    reads_input_t <= \$84 ;
+    \$signature__addr  <= \$84 ;
   always @(posedge clk)
-    first_t <= \$85 ;
+    sf_t_ahead <= \$85 ;
   always @(posedge clk)
-    last_t <= \$86 ;
+    reads_input_t <= \$86 ;
   always @(posedge clk)
-    t <= \$87 ;
+    reads_input_t_ahead <= \$87 ;
   always @(posedge clk)
-    x_reg <= \$88 ;
+    first_t <= \$88 ;
   always @(posedge clk)
-    from_input <= \$89 ;
+    first_t_ahead <= \$89 ;
   always @(posedge clk)
-    v1 <= \$90 ;
+    last_t <= \$90 ;
   always @(posedge clk)
-    first1 <= \$91 ;
+    last_t_ahead <= \$91 ;
   always @(posedge clk)
-    last1 <= \$92 ;
+    t <= \$92 ;
   always @(posedge clk)
-    nf1 <= \$93 ;
+    x_reg <= \$93 ;
   always @(posedge clk)
-    x_mid <= \$94 ;
+    from_input <= \$94 ;
   always @(posedge clk)
-    port__addr <= \$95 ;
+    v1 <= \$95 ;
   always @(posedge clk)
-    rom0_read <= \$96 ;
+    first1 <= \$96 ;
   always @(posedge clk)
-    x0_0 <= \$97 ;
+    last1 <= \$97 ;
   always @(posedge clk)
-    x0_1 <= \$98 ;
+    nf1 <= \$98 ;
   always @(posedge clk)
-    x0_2 <= \$99 ;
+    x_mid <= \$99 ;
   always @(posedge clk)
-    x0_3 <= \$100 ;
+    port__addr <= \$100 ;
   always @(posedge clk)
-    xoff0_0 <= \$101 ;
+    rom0_read <= \$101 ;
   always @(posedge clk)
-    w0_0 <= \$102 ;
+    x0_0 <= \$102 ;
   always @(posedge clk)
-    xoff0_2 <= \$103 ;
+    x0_1 <= \$103 ;
   always @(posedge clk)
-    w0_2 <= \$104 ;
+    x0_2 <= \$104 ;
   always @(posedge clk)
-    xoff1_1 <= \$105 ;
+    x0_3 <= \$105 ;
   always @(posedge clk)
-    w1_1 <= \$106 ;
+    xoff0_0 <= \$106 ;
   always @(posedge clk)
-    xoff1_3 <= \$107 ;
+    w0_0 <= \$107 ;
   always @(posedge clk)
-    w1_3 <= \$108 ;
+    xoff0_2 <= \$108 ;
   always @(posedge clk)
-    prod0_0 <= \$109 ;
+    w0_2 <= \$109 ;
   always @(posedge clk)
-    prod0_2 <= \$110 ;
+    xoff1_1 <= \$110 ;
   always @(posedge clk)
-    prod1_1 <= \$111 ;
+    w1_1 <= \$111 ;
   always @(posedge clk)
-    prod1_3 <= \$112 ;
+    xoff1_3 <= \$112 ;
   always @(posedge clk)
-    prod0_0_r <= \$113 ;
+    w1_3 <= \$113 ;
   always @(posedge clk)
-    prod0_2_r <= \$114 ;
+    prod0_0 <= \$114 ;
   always @(posedge clk)
-    prod1_1_r <= \$115 ;
+    prod0_2 <= \$115 ;
   always @(posedge clk)
-    prod1_3_r <= \$116 ;
+    prod1_1 <= \$116 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$117 ;
+    prod1_3 <= \$117 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$118 ;
+    prod0_0_r <= \$118 ;
   always @(posedge clk)
-    v2 <= \$119 ;
+    prod0_2_r <= \$119 ;
   always @(posedge clk)
-    first2 <= \$120 ;
+    prod1_1_r <= \$120 ;
   always @(posedge clk)
-    last2 <= \$121 ;
+    prod1_3_r <= \$121 ;
   always @(posedge clk)
-    nf2 <= \$122 ;
+    sum0_s0_0 <= \$122 ;
   always @(posedge clk)
-    v3 <= \$123 ;
+    sum1_s0_0 <= \$123 ;
   always @(posedge clk)
-    first3 <= \$124 ;
+    v2 <= \$124 ;
   always @(posedge clk)
-    last3 <= \$125 ;
+    first2 <= \$125 ;
   always @(posedge clk)
-    nf3 <= \$126 ;
+    last2 <= \$126 ;
   always @(posedge clk)
-    v4 <= \$127 ;
+    nf2 <= \$127 ;
   always @(posedge clk)
-    first4 <= \$128 ;
+    v3 <= \$128 ;
   always @(posedge clk)
-    last4 <= \$129 ;
+    first3 <= \$129 ;
   always @(posedge clk)
-    nf4 <= \$130 ;
+    last3 <= \$130 ;
   always @(posedge clk)
-    v5 <= \$131 ;
+    nf3 <= \$131 ;
   always @(posedge clk)
-    first5 <= \$132 ;
+    v4 <= \$132 ;
   always @(posedge clk)
-    last5 <= \$133 ;
+    first4 <= \$133 ;
   always @(posedge clk)
-    nf5 <= \$134 ;
+    last4 <= \$134 ;
   always @(posedge clk)
-    v6 <= \$135 ;
+    nf4 <= \$135 ;
   always @(posedge clk)
-    first6 <= \$136 ;
+    v5 <= \$136 ;
   always @(posedge clk)
-    last6 <= \$137 ;
+    first5 <= \$137 ;
   always @(posedge clk)
-    nf6 <= \$138 ;
+    last5 <= \$138 ;
   always @(posedge clk)
-    v7 <= \$139 ;
+    nf5 <= \$139 ;
   always @(posedge clk)
-    first7 <= \$140 ;
+    v6 <= \$140 ;
   always @(posedge clk)
-    last7 <= \$141 ;
+    first6 <= \$141 ;
   always @(posedge clk)
-    nf7 <= \$142 ;
+    last6 <= \$142 ;
   always @(posedge clk)
-    acc0 <= \$143 ;
+    nf6 <= \$143 ;
   always @(posedge clk)
-    acc1 <= \$144 ;
+    v7 <= \$144 ;
   always @(posedge clk)
-    q_owed <= \$145 ;
+    first7 <= \$145 ;
   always @(posedge clk)
-    \$signature__addr$30  <= \$146 ;
+    last7 <= \$146 ;
   always @(posedge clk)
-    \rport__addr$33  <= \$147 ;
+    nf7 <= \$147 ;
   always @(posedge clk)
-    q_stored <= \$148 ;
+    acc0 <= \$148 ;
   always @(posedge clk)
-    o__valid <= \$149 ;
+    acc1 <= \$149 ;
   always @(posedge clk)
-    o__payload <= \$150 ;
+    q_owed <= \$150 ;
+  always @(posedge clk)
+    \$signature__addr$30  <= \$151 ;
+  always @(posedge clk)
+    \rport__addr$33  <= \$152 ;
+  always @(posedge clk)
+    q_stored <= \$153 ;
+  always @(posedge clk)
+    o__valid <= \$154 ;
+  always @(posedge clk)
+    o__payload <= \$155 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
@@ -23259,7 +23489,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h45:
           \$20  = 4'h0;
       8'h46:
-          \$20  = 4'h0;
+          \$20  = 4'h1;
       8'h47:
           \$20  = 4'h1;
       8'h48:
@@ -23277,7 +23507,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h4e:
           \$20  = 4'h1;
       8'h4f:
-          \$20  = 4'h1;
+          \$20  = 4'h2;
       8'h50:
           \$20  = 4'h2;
       8'h51:
@@ -23295,7 +23525,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h57:
           \$20  = 4'h2;
       8'h58:
-          \$20  = 4'h2;
+          \$20  = 4'h3;
       8'h59:
           \$20  = 4'h3;
       8'h5a:
@@ -23313,7 +23543,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h60:
           \$20  = 4'h3;
       8'h61:
-          \$20  = 4'h3;
+          \$20  = 4'h4;
       8'h62:
           \$20  = 4'h4;
       8'h63:
@@ -23331,7 +23561,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h69:
           \$20  = 4'h4;
       8'h6a:
-          \$20  = 4'h4;
+          \$20  = 4'h5;
       8'h6b:
           \$20  = 4'h5;
       8'h6c:
@@ -23349,7 +23579,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h72:
           \$20  = 4'h5;
       8'h73:
-          \$20  = 4'h5;
+          \$20  = 4'h6;
       8'h74:
           \$20  = 4'h6;
       8'h75:
@@ -23367,7 +23597,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h7b:
           \$20  = 4'h6;
       8'h7c:
-          \$20  = 4'h6;
+          \$20  = 4'h7;
       8'h7d:
           \$20  = 4'h7;
       8'h7e:
@@ -23385,7 +23615,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h84:
           \$20  = 4'h7;
       8'h85:
-          \$20  = 4'h7;
+          \$20  = 4'h8;
       8'h86:
           \$20  = 4'h8;
       8'h87:
@@ -23403,7 +23633,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8d:
           \$20  = 4'h8;
       8'h8e:
-          \$20  = 4'h8;
+          \$20  = 4'h9;
       8'h8f:
           \$20  = 4'h9;
       8'h90:
@@ -23421,7 +23651,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h96:
           \$20  = 4'h9;
       8'h97:
-          \$20  = 4'h9;
+          \$20  = 4'ha;
       8'h98:
           \$20  = 4'ha;
       8'h99:
@@ -23439,7 +23669,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h9f:
           \$20  = 4'ha;
       8'ha0:
-          \$20  = 4'ha;
+          \$20  = 4'hb;
       8'ha1:
           \$20  = 4'hb;
       8'ha2:
@@ -23457,7 +23687,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'ha8:
           \$20  = 4'hb;
       8'ha9:
-          \$20  = 4'hb;
+          \$20  = 4'hc;
       8'haa:
           \$20  = 4'hc;
       8'hab:
@@ -23475,7 +23705,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hb1:
           \$20  = 4'hc;
       8'hb2:
-          \$20  = 4'hc;
+          \$20  = 4'hd;
       8'hb3:
           \$20  = 4'hd;
       8'hb4:
@@ -23493,7 +23723,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hba:
           \$20  = 4'hd;
       8'hbb:
-          \$20  = 4'hd;
+          \$20  = 4'he;
       8'hbc:
           \$20  = 4'he;
       8'hbd:
@@ -23511,7 +23741,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hc3:
           \$20  = 4'he;
       8'hc4:
-          \$20  = 4'he;
+          \$20  = 4'hf;
       8'hc5:
           \$20  = 4'hf;
       8'hc6:
@@ -23529,7 +23759,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hcc:
           \$20  = 4'hf;
       8'hcd:
-          \$20  = 4'hf;
+          \$20  = 4'h0;
       8'hce:
           \$20  = 4'h0;
     endcase
@@ -23539,419 +23769,419 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     \$21  = 7'h00;
     casez (t)
       8'h00:
-          \$21  = 7'h01;
+          \$21  = 7'h02;
       8'h01:
-          \$21  = 7'h02;
+          \$21  = 7'h03;
       8'h02:
-          \$21  = 7'h03;
+          \$21  = 7'h04;
       8'h03:
-          \$21  = 7'h04;
+          \$21  = 7'h05;
       8'h04:
-          \$21  = 7'h05;
+          \$21  = 7'h06;
       8'h05:
-          \$21  = 7'h06;
+          \$21  = 7'h07;
       8'h06:
-          \$21  = 7'h07;
+          \$21  = 7'h08;
       8'h07:
-          \$21  = 7'h08;
+          \$21  = 7'h09;
       8'h08:
-          \$21  = 7'h09;
+          \$21  = 7'h0a;
       8'h09:
-          \$21  = 7'h0a;
+          \$21  = 7'h0b;
       8'h0a:
-          \$21  = 7'h0b;
+          \$21  = 7'h0c;
       8'h0b:
-          \$21  = 7'h0c;
+          \$21  = 7'h0d;
       8'h0c:
-          \$21  = 7'h0d;
+          \$21  = 7'h0e;
       8'h0d:
-          \$21  = 7'h0e;
+          \$21  = 7'h0f;
       8'h0e:
-          \$21  = 7'h0f;
+          \$21  = 7'h10;
       8'h0f:
-          \$21  = 7'h10;
+          \$21  = 7'h11;
       8'h10:
-          \$21  = 7'h11;
+          \$21  = 7'h12;
       8'h11:
-          \$21  = 7'h12;
+          \$21  = 7'h13;
       8'h12:
-          \$21  = 7'h13;
+          \$21  = 7'h14;
       8'h13:
-          \$21  = 7'h14;
+          \$21  = 7'h15;
       8'h14:
-          \$21  = 7'h15;
+          \$21  = 7'h16;
       8'h15:
-          \$21  = 7'h16;
+          \$21  = 7'h17;
       8'h16:
-          \$21  = 7'h17;
+          \$21  = 7'h18;
       8'h17:
-          \$21  = 7'h18;
+          \$21  = 7'h19;
       8'h18:
-          \$21  = 7'h19;
+          \$21  = 7'h1a;
       8'h19:
-          \$21  = 7'h1a;
+          \$21  = 7'h1b;
       8'h1a:
-          \$21  = 7'h1b;
+          \$21  = 7'h1c;
       8'h1b:
-          \$21  = 7'h1c;
+          \$21  = 7'h1d;
       8'h1c:
-          \$21  = 7'h1d;
+          \$21  = 7'h1e;
       8'h1d:
-          \$21  = 7'h1e;
+          \$21  = 7'h1f;
       8'h1e:
-          \$21  = 7'h1f;
+          \$21  = 7'h20;
       8'h1f:
-          \$21  = 7'h20;
+          \$21  = 7'h21;
       8'h20:
-          \$21  = 7'h21;
+          \$21  = 7'h22;
       8'h21:
-          \$21  = 7'h22;
+          \$21  = 7'h23;
       8'h22:
-          \$21  = 7'h23;
+          \$21  = 7'h24;
       8'h23:
-          \$21  = 7'h24;
+          \$21  = 7'h25;
       8'h24:
-          \$21  = 7'h25;
+          \$21  = 7'h26;
       8'h25:
-          \$21  = 7'h26;
+          \$21  = 7'h27;
       8'h26:
-          \$21  = 7'h27;
+          \$21  = 7'h28;
       8'h27:
-          \$21  = 7'h28;
+          \$21  = 7'h29;
       8'h28:
-          \$21  = 7'h29;
+          \$21  = 7'h2a;
       8'h29:
-          \$21  = 7'h2a;
+          \$21  = 7'h2b;
       8'h2a:
-          \$21  = 7'h2b;
+          \$21  = 7'h2c;
       8'h2b:
-          \$21  = 7'h2c;
+          \$21  = 7'h2d;
       8'h2c:
-          \$21  = 7'h2d;
+          \$21  = 7'h2e;
       8'h2d:
-          \$21  = 7'h2e;
+          \$21  = 7'h2f;
       8'h2e:
-          \$21  = 7'h2f;
+          \$21  = 7'h30;
       8'h2f:
-          \$21  = 7'h30;
+          \$21  = 7'h31;
       8'h30:
-          \$21  = 7'h31;
+          \$21  = 7'h32;
       8'h31:
-          \$21  = 7'h32;
+          \$21  = 7'h33;
       8'h32:
-          \$21  = 7'h33;
+          \$21  = 7'h34;
       8'h33:
-          \$21  = 7'h34;
+          \$21  = 7'h35;
       8'h34:
-          \$21  = 7'h35;
+          \$21  = 7'h36;
       8'h35:
-          \$21  = 7'h36;
+          \$21  = 7'h37;
       8'h36:
-          \$21  = 7'h37;
+          \$21  = 7'h38;
       8'h37:
-          \$21  = 7'h38;
+          \$21  = 7'h39;
       8'h38:
-          \$21  = 7'h39;
+          \$21  = 7'h3a;
       8'h39:
-          \$21  = 7'h3a;
+          \$21  = 7'h3b;
       8'h3a:
-          \$21  = 7'h3b;
+          \$21  = 7'h3c;
       8'h3b:
-          \$21  = 7'h3c;
+          \$21  = 7'h3d;
       8'h3c:
-          \$21  = 7'h3d;
+          \$21  = 7'h3e;
       8'h3d:
-          \$21  = 7'h3e;
+          \$21  = 7'h3f;
       8'h3e:
-          \$21  = 7'h3f;
+          \$21  = 7'h40;
       8'h3f:
-          \$21  = 7'h40;
+          \$21  = 7'h41;
       8'h40:
-          \$21  = 7'h41;
+          \$21  = 7'h42;
       8'h41:
-          \$21  = 7'h42;
+          \$21  = 7'h43;
       8'h42:
-          \$21  = 7'h43;
+          \$21  = 7'h44;
       8'h43:
-          \$21  = 7'h44;
+          \$21  = 7'h45;
       8'h44:
-          \$21  = 7'h45;
+          \$21  = 7'h46;
       8'h45:
-          \$21  = 7'h46;
+          \$21  = 7'h47;
       8'h46:
-          \$21  = 7'h47;
+          \$21  = 7'h00;
       8'h47:
-          \$21  = 7'h00;
-      8'h48:
           \$21  = 7'h08;
-      8'h49:
+      8'h48:
           \$21  = 7'h10;
-      8'h4a:
+      8'h49:
           \$21  = 7'h18;
-      8'h4b:
+      8'h4a:
           \$21  = 7'h20;
-      8'h4c:
+      8'h4b:
           \$21  = 7'h28;
-      8'h4d:
+      8'h4c:
           \$21  = 7'h30;
-      8'h4e:
+      8'h4d:
           \$21  = 7'h38;
-      8'h4f:
+      8'h4e:
           \$21  = 7'h40;
+      8'h4f:
+          \$21  = 7'h01;
       8'h50:
-          \$21  = 7'h01;
+          \$21  = 7'h09;
       8'h51:
-          \$21  = 7'h09;
+          \$21  = 7'h11;
       8'h52:
-          \$21  = 7'h11;
+          \$21  = 7'h19;
       8'h53:
-          \$21  = 7'h19;
+          \$21  = 7'h21;
       8'h54:
-          \$21  = 7'h21;
+          \$21  = 7'h29;
       8'h55:
-          \$21  = 7'h29;
+          \$21  = 7'h31;
       8'h56:
-          \$21  = 7'h31;
+          \$21  = 7'h39;
       8'h57:
-          \$21  = 7'h39;
+          \$21  = 7'h41;
       8'h58:
-          \$21  = 7'h41;
-      8'h59:
           \$21  = 7'h01;
-      8'h5a:
+      8'h59:
           \$21  = 7'h09;
-      8'h5b:
+      8'h5a:
           \$21  = 7'h11;
-      8'h5c:
+      8'h5b:
           \$21  = 7'h19;
-      8'h5d:
+      8'h5c:
           \$21  = 7'h21;
-      8'h5e:
+      8'h5d:
           \$21  = 7'h29;
-      8'h5f:
+      8'h5e:
           \$21  = 7'h31;
-      8'h60:
+      8'h5f:
           \$21  = 7'h39;
-      8'h61:
+      8'h60:
           \$21  = 7'h41;
+      8'h61:
+          \$21  = 7'h02;
       8'h62:
-          \$21  = 7'h02;
+          \$21  = 7'h0a;
       8'h63:
-          \$21  = 7'h0a;
+          \$21  = 7'h12;
       8'h64:
-          \$21  = 7'h12;
+          \$21  = 7'h1a;
       8'h65:
-          \$21  = 7'h1a;
+          \$21  = 7'h22;
       8'h66:
-          \$21  = 7'h22;
+          \$21  = 7'h2a;
       8'h67:
-          \$21  = 7'h2a;
+          \$21  = 7'h32;
       8'h68:
-          \$21  = 7'h32;
+          \$21  = 7'h3a;
       8'h69:
-          \$21  = 7'h3a;
+          \$21  = 7'h42;
       8'h6a:
-          \$21  = 7'h42;
-      8'h6b:
           \$21  = 7'h02;
-      8'h6c:
+      8'h6b:
           \$21  = 7'h0a;
-      8'h6d:
+      8'h6c:
           \$21  = 7'h12;
-      8'h6e:
+      8'h6d:
           \$21  = 7'h1a;
-      8'h6f:
+      8'h6e:
           \$21  = 7'h22;
-      8'h70:
+      8'h6f:
           \$21  = 7'h2a;
-      8'h71:
+      8'h70:
           \$21  = 7'h32;
-      8'h72:
+      8'h71:
           \$21  = 7'h3a;
-      8'h73:
+      8'h72:
           \$21  = 7'h42;
+      8'h73:
+          \$21  = 7'h03;
       8'h74:
-          \$21  = 7'h03;
+          \$21  = 7'h0b;
       8'h75:
-          \$21  = 7'h0b;
+          \$21  = 7'h13;
       8'h76:
-          \$21  = 7'h13;
+          \$21  = 7'h1b;
       8'h77:
-          \$21  = 7'h1b;
+          \$21  = 7'h23;
       8'h78:
-          \$21  = 7'h23;
+          \$21  = 7'h2b;
       8'h79:
-          \$21  = 7'h2b;
+          \$21  = 7'h33;
       8'h7a:
-          \$21  = 7'h33;
+          \$21  = 7'h3b;
       8'h7b:
-          \$21  = 7'h3b;
+          \$21  = 7'h43;
       8'h7c:
-          \$21  = 7'h43;
-      8'h7d:
           \$21  = 7'h03;
-      8'h7e:
+      8'h7d:
           \$21  = 7'h0b;
-      8'h7f:
+      8'h7e:
           \$21  = 7'h13;
-      8'h80:
+      8'h7f:
           \$21  = 7'h1b;
-      8'h81:
+      8'h80:
           \$21  = 7'h23;
-      8'h82:
+      8'h81:
           \$21  = 7'h2b;
-      8'h83:
+      8'h82:
           \$21  = 7'h33;
-      8'h84:
+      8'h83:
           \$21  = 7'h3b;
-      8'h85:
+      8'h84:
           \$21  = 7'h43;
+      8'h85:
+          \$21  = 7'h04;
       8'h86:
-          \$21  = 7'h04;
+          \$21  = 7'h0c;
       8'h87:
-          \$21  = 7'h0c;
+          \$21  = 7'h14;
       8'h88:
-          \$21  = 7'h14;
+          \$21  = 7'h1c;
       8'h89:
-          \$21  = 7'h1c;
+          \$21  = 7'h24;
       8'h8a:
-          \$21  = 7'h24;
+          \$21  = 7'h2c;
       8'h8b:
-          \$21  = 7'h2c;
+          \$21  = 7'h34;
       8'h8c:
-          \$21  = 7'h34;
+          \$21  = 7'h3c;
       8'h8d:
-          \$21  = 7'h3c;
+          \$21  = 7'h44;
       8'h8e:
-          \$21  = 7'h44;
-      8'h8f:
           \$21  = 7'h04;
-      8'h90:
+      8'h8f:
           \$21  = 7'h0c;
-      8'h91:
+      8'h90:
           \$21  = 7'h14;
-      8'h92:
+      8'h91:
           \$21  = 7'h1c;
-      8'h93:
+      8'h92:
           \$21  = 7'h24;
-      8'h94:
+      8'h93:
           \$21  = 7'h2c;
-      8'h95:
+      8'h94:
           \$21  = 7'h34;
-      8'h96:
+      8'h95:
           \$21  = 7'h3c;
-      8'h97:
+      8'h96:
           \$21  = 7'h44;
+      8'h97:
+          \$21  = 7'h05;
       8'h98:
-          \$21  = 7'h05;
+          \$21  = 7'h0d;
       8'h99:
-          \$21  = 7'h0d;
+          \$21  = 7'h15;
       8'h9a:
-          \$21  = 7'h15;
+          \$21  = 7'h1d;
       8'h9b:
-          \$21  = 7'h1d;
+          \$21  = 7'h25;
       8'h9c:
-          \$21  = 7'h25;
+          \$21  = 7'h2d;
       8'h9d:
-          \$21  = 7'h2d;
+          \$21  = 7'h35;
       8'h9e:
-          \$21  = 7'h35;
+          \$21  = 7'h3d;
       8'h9f:
-          \$21  = 7'h3d;
+          \$21  = 7'h45;
       8'ha0:
-          \$21  = 7'h45;
-      8'ha1:
           \$21  = 7'h05;
-      8'ha2:
+      8'ha1:
           \$21  = 7'h0d;
-      8'ha3:
+      8'ha2:
           \$21  = 7'h15;
-      8'ha4:
+      8'ha3:
           \$21  = 7'h1d;
-      8'ha5:
+      8'ha4:
           \$21  = 7'h25;
-      8'ha6:
+      8'ha5:
           \$21  = 7'h2d;
-      8'ha7:
+      8'ha6:
           \$21  = 7'h35;
-      8'ha8:
+      8'ha7:
           \$21  = 7'h3d;
-      8'ha9:
+      8'ha8:
           \$21  = 7'h45;
+      8'ha9:
+          \$21  = 7'h06;
       8'haa:
-          \$21  = 7'h06;
+          \$21  = 7'h0e;
       8'hab:
-          \$21  = 7'h0e;
+          \$21  = 7'h16;
       8'hac:
-          \$21  = 7'h16;
+          \$21  = 7'h1e;
       8'had:
-          \$21  = 7'h1e;
+          \$21  = 7'h26;
       8'hae:
-          \$21  = 7'h26;
+          \$21  = 7'h2e;
       8'haf:
-          \$21  = 7'h2e;
+          \$21  = 7'h36;
       8'hb0:
-          \$21  = 7'h36;
+          \$21  = 7'h3e;
       8'hb1:
-          \$21  = 7'h3e;
+          \$21  = 7'h46;
       8'hb2:
-          \$21  = 7'h46;
-      8'hb3:
           \$21  = 7'h06;
-      8'hb4:
+      8'hb3:
           \$21  = 7'h0e;
-      8'hb5:
+      8'hb4:
           \$21  = 7'h16;
-      8'hb6:
+      8'hb5:
           \$21  = 7'h1e;
-      8'hb7:
+      8'hb6:
           \$21  = 7'h26;
-      8'hb8:
+      8'hb7:
           \$21  = 7'h2e;
-      8'hb9:
+      8'hb8:
           \$21  = 7'h36;
-      8'hba:
+      8'hb9:
           \$21  = 7'h3e;
-      8'hbb:
+      8'hba:
           \$21  = 7'h46;
+      8'hbb:
+          \$21  = 7'h07;
       8'hbc:
-          \$21  = 7'h07;
+          \$21  = 7'h0f;
       8'hbd:
-          \$21  = 7'h0f;
+          \$21  = 7'h17;
       8'hbe:
-          \$21  = 7'h17;
+          \$21  = 7'h1f;
       8'hbf:
-          \$21  = 7'h1f;
+          \$21  = 7'h27;
       8'hc0:
-          \$21  = 7'h27;
+          \$21  = 7'h2f;
       8'hc1:
-          \$21  = 7'h2f;
+          \$21  = 7'h37;
       8'hc2:
-          \$21  = 7'h37;
+          \$21  = 7'h3f;
       8'hc3:
-          \$21  = 7'h3f;
+          \$21  = 7'h47;
       8'hc4:
-          \$21  = 7'h47;
-      8'hc5:
           \$21  = 7'h07;
-      8'hc6:
+      8'hc5:
           \$21  = 7'h0f;
-      8'hc7:
+      8'hc6:
           \$21  = 7'h17;
-      8'hc8:
+      8'hc7:
           \$21  = 7'h1f;
-      8'hc9:
+      8'hc8:
           \$21  = 7'h27;
-      8'hca:
+      8'hc9:
           \$21  = 7'h2f;
-      8'hcb:
+      8'hca:
           \$21  = 7'h37;
-      8'hcc:
+      8'hcb:
           \$21  = 7'h3f;
-      8'hcd:
+      8'hcc:
           \$21  = 7'h47;
-      8'hce:
+      8'hcd:
           \$21  = 7'h00;
+      8'hce:
+          \$21  = 7'h01;
     endcase
   end
   always @* begin
@@ -24099,7 +24329,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h45:
           \$22  = 1'h1;
       8'h46:
-          \$22  = 1'h1;
+          \$22  = 1'h0;
       8'h47:
           \$22  = 1'h0;
       8'h48:
@@ -24369,7 +24599,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hcc:
           \$22  = 1'h0;
       8'hcd:
-          \$22  = 1'h0;
+          \$22  = 1'h1;
       8'hce:
           \$22  = 1'h1;
     endcase
@@ -24519,9 +24749,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h45:
           \$23  = 1'h0;
       8'h46:
-          \$23  = 1'h0;
-      8'h47:
           \$23  = 1'h1;
+      8'h47:
+          \$23  = 1'h0;
       8'h48:
           \$23  = 1'h0;
       8'h49:
@@ -24537,9 +24767,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h4e:
           \$23  = 1'h0;
       8'h4f:
-          \$23  = 1'h0;
-      8'h50:
           \$23  = 1'h1;
+      8'h50:
+          \$23  = 1'h0;
       8'h51:
           \$23  = 1'h0;
       8'h52:
@@ -24555,9 +24785,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h57:
           \$23  = 1'h0;
       8'h58:
-          \$23  = 1'h0;
-      8'h59:
           \$23  = 1'h1;
+      8'h59:
+          \$23  = 1'h0;
       8'h5a:
           \$23  = 1'h0;
       8'h5b:
@@ -24573,9 +24803,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h60:
           \$23  = 1'h0;
       8'h61:
-          \$23  = 1'h0;
-      8'h62:
           \$23  = 1'h1;
+      8'h62:
+          \$23  = 1'h0;
       8'h63:
           \$23  = 1'h0;
       8'h64:
@@ -24591,9 +24821,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h69:
           \$23  = 1'h0;
       8'h6a:
-          \$23  = 1'h0;
-      8'h6b:
           \$23  = 1'h1;
+      8'h6b:
+          \$23  = 1'h0;
       8'h6c:
           \$23  = 1'h0;
       8'h6d:
@@ -24609,9 +24839,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h72:
           \$23  = 1'h0;
       8'h73:
-          \$23  = 1'h0;
-      8'h74:
           \$23  = 1'h1;
+      8'h74:
+          \$23  = 1'h0;
       8'h75:
           \$23  = 1'h0;
       8'h76:
@@ -24627,9 +24857,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h7b:
           \$23  = 1'h0;
       8'h7c:
-          \$23  = 1'h0;
-      8'h7d:
           \$23  = 1'h1;
+      8'h7d:
+          \$23  = 1'h0;
       8'h7e:
           \$23  = 1'h0;
       8'h7f:
@@ -24645,9 +24875,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h84:
           \$23  = 1'h0;
       8'h85:
-          \$23  = 1'h0;
-      8'h86:
           \$23  = 1'h1;
+      8'h86:
+          \$23  = 1'h0;
       8'h87:
           \$23  = 1'h0;
       8'h88:
@@ -24663,9 +24893,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8d:
           \$23  = 1'h0;
       8'h8e:
-          \$23  = 1'h0;
-      8'h8f:
           \$23  = 1'h1;
+      8'h8f:
+          \$23  = 1'h0;
       8'h90:
           \$23  = 1'h0;
       8'h91:
@@ -24681,9 +24911,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h96:
           \$23  = 1'h0;
       8'h97:
-          \$23  = 1'h0;
-      8'h98:
           \$23  = 1'h1;
+      8'h98:
+          \$23  = 1'h0;
       8'h99:
           \$23  = 1'h0;
       8'h9a:
@@ -24699,9 +24929,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h9f:
           \$23  = 1'h0;
       8'ha0:
-          \$23  = 1'h0;
-      8'ha1:
           \$23  = 1'h1;
+      8'ha1:
+          \$23  = 1'h0;
       8'ha2:
           \$23  = 1'h0;
       8'ha3:
@@ -24717,9 +24947,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'ha8:
           \$23  = 1'h0;
       8'ha9:
-          \$23  = 1'h0;
-      8'haa:
           \$23  = 1'h1;
+      8'haa:
+          \$23  = 1'h0;
       8'hab:
           \$23  = 1'h0;
       8'hac:
@@ -24735,9 +24965,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hb1:
           \$23  = 1'h0;
       8'hb2:
-          \$23  = 1'h0;
-      8'hb3:
           \$23  = 1'h1;
+      8'hb3:
+          \$23  = 1'h0;
       8'hb4:
           \$23  = 1'h0;
       8'hb5:
@@ -24753,9 +24983,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hba:
           \$23  = 1'h0;
       8'hbb:
-          \$23  = 1'h0;
-      8'hbc:
           \$23  = 1'h1;
+      8'hbc:
+          \$23  = 1'h0;
       8'hbd:
           \$23  = 1'h0;
       8'hbe:
@@ -24771,9 +25001,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hc3:
           \$23  = 1'h0;
       8'hc4:
-          \$23  = 1'h0;
-      8'hc5:
           \$23  = 1'h1;
+      8'hc5:
+          \$23  = 1'h0;
       8'hc6:
           \$23  = 1'h0;
       8'hc7:
@@ -24789,9 +25019,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hcc:
           \$23  = 1'h0;
       8'hcd:
-          \$23  = 1'h0;
-      8'hce:
           \$23  = 1'h1;
+      8'hce:
+          \$23  = 1'h0;
     endcase
   end
   always @* begin
@@ -24937,9 +25167,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h44:
           \$24  = 1'h0;
       8'h45:
-          \$24  = 1'h0;
-      8'h46:
           \$24  = 1'h1;
+      8'h46:
+          \$24  = 1'h0;
       8'h47:
           \$24  = 1'h0;
       8'h48:
@@ -24955,9 +25185,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h4d:
           \$24  = 1'h0;
       8'h4e:
-          \$24  = 1'h0;
-      8'h4f:
           \$24  = 1'h1;
+      8'h4f:
+          \$24  = 1'h0;
       8'h50:
           \$24  = 1'h0;
       8'h51:
@@ -24973,9 +25203,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h56:
           \$24  = 1'h0;
       8'h57:
-          \$24  = 1'h0;
-      8'h58:
           \$24  = 1'h1;
+      8'h58:
+          \$24  = 1'h0;
       8'h59:
           \$24  = 1'h0;
       8'h5a:
@@ -24991,9 +25221,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h5f:
           \$24  = 1'h0;
       8'h60:
-          \$24  = 1'h0;
-      8'h61:
           \$24  = 1'h1;
+      8'h61:
+          \$24  = 1'h0;
       8'h62:
           \$24  = 1'h0;
       8'h63:
@@ -25009,9 +25239,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h68:
           \$24  = 1'h0;
       8'h69:
-          \$24  = 1'h0;
-      8'h6a:
           \$24  = 1'h1;
+      8'h6a:
+          \$24  = 1'h0;
       8'h6b:
           \$24  = 1'h0;
       8'h6c:
@@ -25027,9 +25257,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h71:
           \$24  = 1'h0;
       8'h72:
-          \$24  = 1'h0;
-      8'h73:
           \$24  = 1'h1;
+      8'h73:
+          \$24  = 1'h0;
       8'h74:
           \$24  = 1'h0;
       8'h75:
@@ -25045,9 +25275,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h7a:
           \$24  = 1'h0;
       8'h7b:
-          \$24  = 1'h0;
-      8'h7c:
           \$24  = 1'h1;
+      8'h7c:
+          \$24  = 1'h0;
       8'h7d:
           \$24  = 1'h0;
       8'h7e:
@@ -25063,9 +25293,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h83:
           \$24  = 1'h0;
       8'h84:
-          \$24  = 1'h0;
-      8'h85:
           \$24  = 1'h1;
+      8'h85:
+          \$24  = 1'h0;
       8'h86:
           \$24  = 1'h0;
       8'h87:
@@ -25081,9 +25311,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8c:
           \$24  = 1'h0;
       8'h8d:
-          \$24  = 1'h0;
-      8'h8e:
           \$24  = 1'h1;
+      8'h8e:
+          \$24  = 1'h0;
       8'h8f:
           \$24  = 1'h0;
       8'h90:
@@ -25099,9 +25329,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h95:
           \$24  = 1'h0;
       8'h96:
-          \$24  = 1'h0;
-      8'h97:
           \$24  = 1'h1;
+      8'h97:
+          \$24  = 1'h0;
       8'h98:
           \$24  = 1'h0;
       8'h99:
@@ -25117,9 +25347,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h9e:
           \$24  = 1'h0;
       8'h9f:
-          \$24  = 1'h0;
-      8'ha0:
           \$24  = 1'h1;
+      8'ha0:
+          \$24  = 1'h0;
       8'ha1:
           \$24  = 1'h0;
       8'ha2:
@@ -25135,9 +25365,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'ha7:
           \$24  = 1'h0;
       8'ha8:
-          \$24  = 1'h0;
-      8'ha9:
           \$24  = 1'h1;
+      8'ha9:
+          \$24  = 1'h0;
       8'haa:
           \$24  = 1'h0;
       8'hab:
@@ -25153,9 +25383,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hb0:
           \$24  = 1'h0;
       8'hb1:
-          \$24  = 1'h0;
-      8'hb2:
           \$24  = 1'h1;
+      8'hb2:
+          \$24  = 1'h0;
       8'hb3:
           \$24  = 1'h0;
       8'hb4:
@@ -25171,9 +25401,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hb9:
           \$24  = 1'h0;
       8'hba:
-          \$24  = 1'h0;
-      8'hbb:
           \$24  = 1'h1;
+      8'hbb:
+          \$24  = 1'h0;
       8'hbc:
           \$24  = 1'h0;
       8'hbd:
@@ -25189,9 +25419,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hc2:
           \$24  = 1'h0;
       8'hc3:
-          \$24  = 1'h0;
-      8'hc4:
           \$24  = 1'h1;
+      8'hc4:
+          \$24  = 1'h0;
       8'hc5:
           \$24  = 1'h0;
       8'hc6:
@@ -25207,9 +25437,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'hcb:
           \$24  = 1'h0;
       8'hcc:
-          \$24  = 1'h0;
-      8'hcd:
           \$24  = 1'h1;
+      8'hcd:
+          \$24  = 1'h0;
       8'hce:
           \$24  = 1'h0;
     endcase
@@ -25218,7 +25448,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$82  = nf_t;
     if (issue) begin
-      \$82  = \$20 ;
+      \$82  = nf_t_ahead;
     end
     if (rst) begin
       \$82  = 4'h0;
@@ -25226,511 +25456,561 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$83  = \$signature__addr ;
+    \$83  = nf_t_ahead;
     if (issue) begin
-      \$83  = \$21 ;
+      \$83  = \$20 ;
     end
     if (rst) begin
-      \$83  = 7'h00;
+      \$83  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$84  = reads_input_t;
+    \$84  = \$signature__addr ;
     if (issue) begin
-      \$84  = \$22 ;
+      \$84  = sf_t_ahead;
     end
     if (rst) begin
-      \$84  = 1'h1;
+      \$84  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$85  = first_t;
+    \$85  = sf_t_ahead;
     if (issue) begin
-      \$85  = \$23 ;
+      \$85  = \$21 ;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$85  = 7'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$86  = last_t;
+    \$86  = reads_input_t;
     if (issue) begin
-      \$86  = \$24 ;
+      \$86  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$87  = t;
+    \$87  = reads_input_t_ahead;
     if (issue) begin
-      \$87  = \$27 [7:0];
+      \$87  = \$22 ;
     end
     if (rst) begin
-      \$87  = 8'h00;
+      \$87  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$88  = i__payload;
+    \$88  = first_t;
+    if (issue) begin
+      \$88  = first_t_ahead;
+    end
     if (rst) begin
-      \$88  = 32'd0;
+      \$88  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$89  = reads_input_t;
+    \$89  = first_t_ahead;
+    if (issue) begin
+      \$89  = \$23 ;
+    end
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$90  = issue;
+    \$90  = last_t;
+    if (issue) begin
+      \$90  = last_t_ahead;
+    end
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$91  = first_t;
+    \$91  = last_t_ahead;
+    if (issue) begin
+      \$91  = \$24 ;
+    end
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$92  = last_t;
+    \$92  = t;
+    if (issue) begin
+      \$92  = \$27 [7:0];
+    end
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$93  = nf_t;
+    \$93  = i__payload;
     if (rst) begin
-      \$93  = 4'h0;
+      \$93  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$94  = \$28 ;
+    \$94  = reads_input_t;
     if (rst) begin
-      \$94  = 32'd0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$95  = t;
+    \$95  = issue;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$96  = port__data;
+    \$96  = first_t;
     if (rst) begin
-      \$96  = 32'd0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = x_mid[7:0];
+    \$97  = last_t;
     if (rst) begin
-      \$97  = 8'h00;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = x_mid[15:8];
+    \$98  = nf_t;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = x_mid[23:16];
+    \$99  = \$28 ;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = x_mid[31:24];
+    \$100  = t;
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = \$29 ;
+    \$101  = port__data;
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = rom0_read[7:0];
+    \$102  = x_mid[7:0];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = \$30 ;
+    \$103  = x_mid[15:8];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = rom0_read[15:8];
+    \$104  = x_mid[23:16];
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = \$31 ;
+    \$105  = x_mid[31:24];
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = rom0_read[23:16];
+    \$106  = \$29 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = \$32 ;
+    \$107  = rom0_read[7:0];
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = rom0_read[31:24];
+    \$108  = \$30 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = \$33 ;
+    \$109  = rom0_read[15:8];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = \$34 ;
+    \$110  = \$31 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = \$35 ;
+    \$111  = rom0_read[23:16];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = \$36 ;
+    \$112  = \$32 ;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = prod0_0;
+    \$113  = rom0_read[31:24];
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = prod0_2;
+    \$114  = \$33 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = prod1_1;
+    \$115  = \$34 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = prod1_3;
+    \$116  = \$35 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = { \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37  };
+    \$117  = \$36 ;
     if (rst) begin
-      \$117  = 26'h0000000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = { \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38  };
+    \$118  = prod0_0;
     if (rst) begin
-      \$118  = 26'h0000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = v1;
+    \$119  = prod0_2;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = first1;
+    \$120  = prod1_1;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = last1;
+    \$121  = prod1_3;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = nf1;
+    \$122  = { \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37  };
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = v2;
+    \$123  = { \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38  };
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = first2;
+    \$124  = v1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = last2;
+    \$125  = first1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = nf2;
+    \$126  = last1;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = v3;
+    \$127  = nf1;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = first3;
+    \$128  = v2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = last3;
+    \$129  = first2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = nf3;
+    \$130  = last2;
     if (rst) begin
-      \$130  = 4'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = v4;
+    \$131  = nf2;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = first4;
+    \$132  = v3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = last4;
+    \$133  = first3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = nf4;
+    \$134  = last3;
     if (rst) begin
-      \$134  = 4'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$135  = v5;
+    \$135  = nf3;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$136  = first5;
+    \$136  = v4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$137  = last5;
+    \$137  = first4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$138  = nf5;
+    \$138  = last4;
     if (rst) begin
-      \$138  = 4'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$139  = v6;
+    \$139  = nf4;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$140  = first6;
+    \$140  = v5;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$141  = last6;
+    \$141  = first5;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$142  = nf6;
+    \$142  = last5;
     if (rst) begin
-      \$142  = 4'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$143  = acc0;
+    \$143  = nf5;
+    if (rst) begin
+      \$143  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$144  = v6;
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$145  = first6;
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$146  = last6;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$147  = nf6;
+    if (rst) begin
+      \$147  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$148  = acc0;
     if (v7) begin
-      \$143  = \$9 [25:0];
+      \$148  = \$9 [25:0];
     end
     if (rst) begin
-      \$143  = 26'h0000000;
+      \$148  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$144  = acc1;
+    \$149  = acc1;
     if (v7) begin
-      \$144  = \$12 [25:0];
+      \$149  = \$12 [25:0];
     end
     if (rst) begin
-      \$144  = 26'h0000000;
+      \$149  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$145  = \$42 [3:0];
+    \$150  = \$42 [3:0];
     if (rst) begin
-      \$145  = 4'h0;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$146  = \$signature__addr$30 ;
+    \$151  = \$signature__addr$30 ;
     if (\$50 ) begin
-      \$146  = \$53 [2:0];
+      \$151  = \$53 [2:0];
     end
     if (rst) begin
-      \$146  = 3'h0;
+      \$151  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$147  = \rport__addr$33 ;
+    \$152  = \rport__addr$33 ;
     if (\$57 ) begin
-      \$147  = \$60 [2:0];
+      \$152  = \$60 [2:0];
     end
     if (rst) begin
-      \$147  = 3'h0;
+      \$152  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$148  = \$74 [3:0];
+    \$153  = \$74 [3:0];
     if (rst) begin
-      \$148  = 4'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$149  = o__valid;
+    \$154  = o__valid;
     if (\$76 ) begin
-      \$149  = \$79 ;
+      \$154  = \$79 ;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$150  = o__payload;
+    \$155  = o__payload;
     if (\$76 ) begin
-      \$150  = \$81 ;
+      \$155  = \$81 ;
     end
     if (rst) begin
-      \$150  = 52'h0000000000000;
+      \$155  = 52'h0000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -27810,59 +28090,64 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$1 ;
   reg [22:0] \$10 ;
   reg [7:0] \$100 ;
-  reg [8:0] \$101 ;
+  reg [31:0] \$101 ;
   reg [7:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [22:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
   reg [16:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
-  reg [22:0] \$115 ;
-  reg [22:0] \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [23:0] \$12 ;
-  reg [3:0] \$120 ;
-  reg \$121 ;
+  reg [22:0] \$120 ;
+  reg [22:0] \$121 ;
   reg \$122 ;
   reg \$123 ;
-  reg [3:0] \$124 ;
-  reg \$125 ;
+  reg \$124 ;
+  reg [3:0] \$125 ;
   reg \$126 ;
   reg \$127 ;
-  reg [3:0] \$128 ;
-  reg \$129 ;
+  reg \$128 ;
+  reg [3:0] \$129 ;
   wire \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg [3:0] \$132 ;
-  reg \$133 ;
+  reg \$132 ;
+  reg [3:0] \$133 ;
   reg \$134 ;
   reg \$135 ;
-  reg [3:0] \$136 ;
-  reg \$137 ;
+  reg \$136 ;
+  reg [3:0] \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire \$14 ;
-  reg [3:0] \$140 ;
-  reg [22:0] \$141 ;
-  reg [22:0] \$142 ;
-  reg [3:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg [2:0] \$145 ;
-  reg [3:0] \$146 ;
-  reg \$147 ;
-  reg [45:0] \$148 ;
+  reg \$140 ;
+  reg [3:0] \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg [3:0] \$145 ;
+  reg [22:0] \$146 ;
+  reg [22:0] \$147 ;
+  reg [3:0] \$148 ;
+  reg [2:0] \$149 ;
   wire \$15 ;
+  reg [2:0] \$150 ;
+  reg [3:0] \$151 ;
+  reg \$152 ;
+  reg [45:0] \$153 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -27938,23 +28223,23 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [45:0] \$81 ;
   reg [3:0] \$82 ;
   reg [3:0] \$83 ;
-  reg \$84 ;
-  reg \$85 ;
+  reg [3:0] \$84 ;
+  reg [3:0] \$85 ;
   reg \$86 ;
-  reg [7:0] \$87 ;
-  reg [15:0] \$88 ;
+  reg \$87 ;
+  reg \$88 ;
   reg \$89 ;
   wire [23:0] \$9 ;
   reg \$90 ;
   reg \$91 ;
-  reg \$92 ;
-  reg [3:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [31:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [7:0] \$92 ;
+  reg [15:0] \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg [3:0] \$98 ;
+  reg [15:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$30  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -27975,6 +28260,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [15:0] i__payload;
   wire [15:0] i__payload;
@@ -27993,6 +28279,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -28001,6 +28288,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [45:0] o__payload;
   reg [45:0] o__payload = 46'h000000000000;
   wire [22:0] \o__payload[0] ;
@@ -28031,6 +28319,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
@@ -28039,11 +28328,12 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$33  = 3'h0;
   wire [15:0] rport__data;
-  wire [45:0] \rport__data$89 ;
+  wire [45:0] \rport__data$94 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [7:0] t = 8'h00;
@@ -28115,7 +28405,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$signature__en$24 )
       queue[\$signature__addr$30 ] <= q_in;
   end
-  assign \rport__data$89  = queue[\rport__addr$33 ];
+  assign \rport__data$94  = queue[\rport__addr$33 ];
   reg [31:0] rom0 [255:0];
   initial begin
     rom0[0] = 32'd4091538394;
@@ -28458,141 +28748,151 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$78  = v7 & last7;
   assign \$79  = \$77  | \$78 ;
   assign \$80  = | q_stored;
-  assign \$81  = \$80  ? \rport__data$89  : q_in;
+  assign \$81  = \$80  ? \rport__data$94  : q_in;
   always @(posedge clk)
     nf_t <= \$82 ;
   always @(posedge clk)
-    \$signature__addr  <= \$83 ;
+    nf_t_ahead <= \$83 ;
   always @(posedge clk)
-    reads_input_t <= \$84 ;
+    \$signature__addr  <= \$84 ;
   always @(posedge clk)
-    first_t <= \$85 ;
+    sf_t_ahead <= \$85 ;
   always @(posedge clk)
-    last_t <= \$86 ;
+    reads_input_t <= \$86 ;
   always @(posedge clk)
-    t <= \$87 ;
+    reads_input_t_ahead <= \$87 ;
   always @(posedge clk)
-    x_reg <= \$88 ;
+    first_t <= \$88 ;
   always @(posedge clk)
-    from_input <= \$89 ;
+    first_t_ahead <= \$89 ;
   always @(posedge clk)
-    v1 <= \$90 ;
+    last_t <= \$90 ;
   always @(posedge clk)
-    first1 <= \$91 ;
+    last_t_ahead <= \$91 ;
   always @(posedge clk)
-    last1 <= \$92 ;
+    t <= \$92 ;
   always @(posedge clk)
-    nf1 <= \$93 ;
+    x_reg <= \$93 ;
   always @(posedge clk)
-    x_mid <= \$94 ;
+    from_input <= \$94 ;
   always @(posedge clk)
-    port__addr <= \$95 ;
+    v1 <= \$95 ;
   always @(posedge clk)
-    rom0_read <= \$96 ;
+    first1 <= \$96 ;
   always @(posedge clk)
-    x0_0 <= \$97 ;
+    last1 <= \$97 ;
   always @(posedge clk)
-    x0_1 <= \$98 ;
+    nf1 <= \$98 ;
   always @(posedge clk)
-    xoff0_0 <= \$99 ;
+    x_mid <= \$99 ;
   always @(posedge clk)
-    w0_0 <= \$100 ;
+    port__addr <= \$100 ;
   always @(posedge clk)
-    xoff0_1 <= \$101 ;
+    rom0_read <= \$101 ;
   always @(posedge clk)
-    w0_1 <= \$102 ;
+    x0_0 <= \$102 ;
   always @(posedge clk)
-    xoff1_0 <= \$103 ;
+    x0_1 <= \$103 ;
   always @(posedge clk)
-    w1_0 <= \$104 ;
+    xoff0_0 <= \$104 ;
   always @(posedge clk)
-    xoff1_1 <= \$105 ;
+    w0_0 <= \$105 ;
   always @(posedge clk)
-    w1_1 <= \$106 ;
+    xoff0_1 <= \$106 ;
   always @(posedge clk)
-    prod0_0 <= \$107 ;
+    w0_1 <= \$107 ;
   always @(posedge clk)
-    prod0_1 <= \$108 ;
+    xoff1_0 <= \$108 ;
   always @(posedge clk)
-    prod1_0 <= \$109 ;
+    w1_0 <= \$109 ;
   always @(posedge clk)
-    prod1_1 <= \$110 ;
+    xoff1_1 <= \$110 ;
   always @(posedge clk)
-    prod0_0_r <= \$111 ;
+    w1_1 <= \$111 ;
   always @(posedge clk)
-    prod0_1_r <= \$112 ;
+    prod0_0 <= \$112 ;
   always @(posedge clk)
-    prod1_0_r <= \$113 ;
+    prod0_1 <= \$113 ;
   always @(posedge clk)
-    prod1_1_r <= \$114 ;
+    prod1_0 <= \$114 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$115 ;
+    prod1_1 <= \$115 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$116 ;
+    prod0_0_r <= \$116 ;
   always @(posedge clk)
-    v2 <= \$117 ;
+    prod0_1_r <= \$117 ;
   always @(posedge clk)
-    first2 <= \$118 ;
+    prod1_0_r <= \$118 ;
   always @(posedge clk)
-    last2 <= \$119 ;
+    prod1_1_r <= \$119 ;
   always @(posedge clk)
-    nf2 <= \$120 ;
+    sum0_s0_0 <= \$120 ;
   always @(posedge clk)
-    v3 <= \$121 ;
+    sum1_s0_0 <= \$121 ;
   always @(posedge clk)
-    first3 <= \$122 ;
+    v2 <= \$122 ;
   always @(posedge clk)
-    last3 <= \$123 ;
+    first2 <= \$123 ;
   always @(posedge clk)
-    nf3 <= \$124 ;
+    last2 <= \$124 ;
   always @(posedge clk)
-    v4 <= \$125 ;
+    nf2 <= \$125 ;
   always @(posedge clk)
-    first4 <= \$126 ;
+    v3 <= \$126 ;
   always @(posedge clk)
-    last4 <= \$127 ;
+    first3 <= \$127 ;
   always @(posedge clk)
-    nf4 <= \$128 ;
+    last3 <= \$128 ;
   always @(posedge clk)
-    v5 <= \$129 ;
+    nf3 <= \$129 ;
   always @(posedge clk)
-    first5 <= \$130 ;
+    v4 <= \$130 ;
   always @(posedge clk)
-    last5 <= \$131 ;
+    first4 <= \$131 ;
   always @(posedge clk)
-    nf5 <= \$132 ;
+    last4 <= \$132 ;
   always @(posedge clk)
-    v6 <= \$133 ;
+    nf4 <= \$133 ;
   always @(posedge clk)
-    first6 <= \$134 ;
+    v5 <= \$134 ;
   always @(posedge clk)
-    last6 <= \$135 ;
+    first5 <= \$135 ;
   always @(posedge clk)
-    nf6 <= \$136 ;
+    last5 <= \$136 ;
   always @(posedge clk)
-    v7 <= \$137 ;
+    nf5 <= \$137 ;
   always @(posedge clk)
-    first7 <= \$138 ;
+    v6 <= \$138 ;
   always @(posedge clk)
-    last7 <= \$139 ;
+    first6 <= \$139 ;
   always @(posedge clk)
-    nf7 <= \$140 ;
+    last6 <= \$140 ;
   always @(posedge clk)
-    acc0 <= \$141 ;
+    nf6 <= \$141 ;
   always @(posedge clk)
-    acc1 <= \$142 ;
+    v7 <= \$142 ;
   always @(posedge clk)
-    q_owed <= \$143 ;
+    first7 <= \$143 ;
   always @(posedge clk)
-    \$signature__addr$30  <= \$144 ;
+    last7 <= \$144 ;
   always @(posedge clk)
-    \rport__addr$33  <= \$145 ;
+    nf7 <= \$145 ;
   always @(posedge clk)
-    q_stored <= \$146 ;
+    acc0 <= \$146 ;
   always @(posedge clk)
-    o__valid <= \$147 ;
+    acc1 <= \$147 ;
   always @(posedge clk)
-    o__payload <= \$148 ;
+    q_owed <= \$148 ;
+  always @(posedge clk)
+    \$signature__addr$30  <= \$149 ;
+  always @(posedge clk)
+    \rport__addr$33  <= \$150 ;
+  always @(posedge clk)
+    q_stored <= \$151 ;
+  always @(posedge clk)
+    o__valid <= \$152 ;
+  always @(posedge clk)
+    o__payload <= \$153 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
@@ -28702,487 +29002,487 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h0d:
           \$20  = 4'h0;
       8'h0e:
+          \$20  = 4'h1;
+      8'h0f:
+          \$20  = 4'h1;
+      8'h10:
+          \$20  = 4'h1;
+      8'h11:
+          \$20  = 4'h1;
+      8'h12:
+          \$20  = 4'h1;
+      8'h13:
+          \$20  = 4'h1;
+      8'h14:
+          \$20  = 4'h1;
+      8'h15:
+          \$20  = 4'h1;
+      8'h16:
+          \$20  = 4'h1;
+      8'h17:
+          \$20  = 4'h1;
+      8'h18:
+          \$20  = 4'h1;
+      8'h19:
+          \$20  = 4'h1;
+      8'h1a:
+          \$20  = 4'h1;
+      8'h1b:
+          \$20  = 4'h1;
+      8'h1c:
+          \$20  = 4'h1;
+      8'h1d:
+          \$20  = 4'h1;
+      8'h1e:
+          \$20  = 4'h2;
+      8'h1f:
+          \$20  = 4'h2;
+      8'h20:
+          \$20  = 4'h2;
+      8'h21:
+          \$20  = 4'h2;
+      8'h22:
+          \$20  = 4'h2;
+      8'h23:
+          \$20  = 4'h2;
+      8'h24:
+          \$20  = 4'h2;
+      8'h25:
+          \$20  = 4'h2;
+      8'h26:
+          \$20  = 4'h2;
+      8'h27:
+          \$20  = 4'h2;
+      8'h28:
+          \$20  = 4'h2;
+      8'h29:
+          \$20  = 4'h2;
+      8'h2a:
+          \$20  = 4'h2;
+      8'h2b:
+          \$20  = 4'h2;
+      8'h2c:
+          \$20  = 4'h2;
+      8'h2d:
+          \$20  = 4'h2;
+      8'h2e:
+          \$20  = 4'h3;
+      8'h2f:
+          \$20  = 4'h3;
+      8'h30:
+          \$20  = 4'h3;
+      8'h31:
+          \$20  = 4'h3;
+      8'h32:
+          \$20  = 4'h3;
+      8'h33:
+          \$20  = 4'h3;
+      8'h34:
+          \$20  = 4'h3;
+      8'h35:
+          \$20  = 4'h3;
+      8'h36:
+          \$20  = 4'h3;
+      8'h37:
+          \$20  = 4'h3;
+      8'h38:
+          \$20  = 4'h3;
+      8'h39:
+          \$20  = 4'h3;
+      8'h3a:
+          \$20  = 4'h3;
+      8'h3b:
+          \$20  = 4'h3;
+      8'h3c:
+          \$20  = 4'h3;
+      8'h3d:
+          \$20  = 4'h3;
+      8'h3e:
+          \$20  = 4'h4;
+      8'h3f:
+          \$20  = 4'h4;
+      8'h40:
+          \$20  = 4'h4;
+      8'h41:
+          \$20  = 4'h4;
+      8'h42:
+          \$20  = 4'h4;
+      8'h43:
+          \$20  = 4'h4;
+      8'h44:
+          \$20  = 4'h4;
+      8'h45:
+          \$20  = 4'h4;
+      8'h46:
+          \$20  = 4'h4;
+      8'h47:
+          \$20  = 4'h4;
+      8'h48:
+          \$20  = 4'h4;
+      8'h49:
+          \$20  = 4'h4;
+      8'h4a:
+          \$20  = 4'h4;
+      8'h4b:
+          \$20  = 4'h4;
+      8'h4c:
+          \$20  = 4'h4;
+      8'h4d:
+          \$20  = 4'h4;
+      8'h4e:
+          \$20  = 4'h5;
+      8'h4f:
+          \$20  = 4'h5;
+      8'h50:
+          \$20  = 4'h5;
+      8'h51:
+          \$20  = 4'h5;
+      8'h52:
+          \$20  = 4'h5;
+      8'h53:
+          \$20  = 4'h5;
+      8'h54:
+          \$20  = 4'h5;
+      8'h55:
+          \$20  = 4'h5;
+      8'h56:
+          \$20  = 4'h5;
+      8'h57:
+          \$20  = 4'h5;
+      8'h58:
+          \$20  = 4'h5;
+      8'h59:
+          \$20  = 4'h5;
+      8'h5a:
+          \$20  = 4'h5;
+      8'h5b:
+          \$20  = 4'h5;
+      8'h5c:
+          \$20  = 4'h5;
+      8'h5d:
+          \$20  = 4'h5;
+      8'h5e:
+          \$20  = 4'h6;
+      8'h5f:
+          \$20  = 4'h6;
+      8'h60:
+          \$20  = 4'h6;
+      8'h61:
+          \$20  = 4'h6;
+      8'h62:
+          \$20  = 4'h6;
+      8'h63:
+          \$20  = 4'h6;
+      8'h64:
+          \$20  = 4'h6;
+      8'h65:
+          \$20  = 4'h6;
+      8'h66:
+          \$20  = 4'h6;
+      8'h67:
+          \$20  = 4'h6;
+      8'h68:
+          \$20  = 4'h6;
+      8'h69:
+          \$20  = 4'h6;
+      8'h6a:
+          \$20  = 4'h6;
+      8'h6b:
+          \$20  = 4'h6;
+      8'h6c:
+          \$20  = 4'h6;
+      8'h6d:
+          \$20  = 4'h6;
+      8'h6e:
+          \$20  = 4'h7;
+      8'h6f:
+          \$20  = 4'h7;
+      8'h70:
+          \$20  = 4'h7;
+      8'h71:
+          \$20  = 4'h7;
+      8'h72:
+          \$20  = 4'h7;
+      8'h73:
+          \$20  = 4'h7;
+      8'h74:
+          \$20  = 4'h7;
+      8'h75:
+          \$20  = 4'h7;
+      8'h76:
+          \$20  = 4'h7;
+      8'h77:
+          \$20  = 4'h7;
+      8'h78:
+          \$20  = 4'h7;
+      8'h79:
+          \$20  = 4'h7;
+      8'h7a:
+          \$20  = 4'h7;
+      8'h7b:
+          \$20  = 4'h7;
+      8'h7c:
+          \$20  = 4'h7;
+      8'h7d:
+          \$20  = 4'h7;
+      8'h7e:
+          \$20  = 4'h8;
+      8'h7f:
+          \$20  = 4'h8;
+      8'h80:
+          \$20  = 4'h8;
+      8'h81:
+          \$20  = 4'h8;
+      8'h82:
+          \$20  = 4'h8;
+      8'h83:
+          \$20  = 4'h8;
+      8'h84:
+          \$20  = 4'h8;
+      8'h85:
+          \$20  = 4'h8;
+      8'h86:
+          \$20  = 4'h8;
+      8'h87:
+          \$20  = 4'h8;
+      8'h88:
+          \$20  = 4'h8;
+      8'h89:
+          \$20  = 4'h8;
+      8'h8a:
+          \$20  = 4'h8;
+      8'h8b:
+          \$20  = 4'h8;
+      8'h8c:
+          \$20  = 4'h8;
+      8'h8d:
+          \$20  = 4'h8;
+      8'h8e:
+          \$20  = 4'h9;
+      8'h8f:
+          \$20  = 4'h9;
+      8'h90:
+          \$20  = 4'h9;
+      8'h91:
+          \$20  = 4'h9;
+      8'h92:
+          \$20  = 4'h9;
+      8'h93:
+          \$20  = 4'h9;
+      8'h94:
+          \$20  = 4'h9;
+      8'h95:
+          \$20  = 4'h9;
+      8'h96:
+          \$20  = 4'h9;
+      8'h97:
+          \$20  = 4'h9;
+      8'h98:
+          \$20  = 4'h9;
+      8'h99:
+          \$20  = 4'h9;
+      8'h9a:
+          \$20  = 4'h9;
+      8'h9b:
+          \$20  = 4'h9;
+      8'h9c:
+          \$20  = 4'h9;
+      8'h9d:
+          \$20  = 4'h9;
+      8'h9e:
+          \$20  = 4'ha;
+      8'h9f:
+          \$20  = 4'ha;
+      8'ha0:
+          \$20  = 4'ha;
+      8'ha1:
+          \$20  = 4'ha;
+      8'ha2:
+          \$20  = 4'ha;
+      8'ha3:
+          \$20  = 4'ha;
+      8'ha4:
+          \$20  = 4'ha;
+      8'ha5:
+          \$20  = 4'ha;
+      8'ha6:
+          \$20  = 4'ha;
+      8'ha7:
+          \$20  = 4'ha;
+      8'ha8:
+          \$20  = 4'ha;
+      8'ha9:
+          \$20  = 4'ha;
+      8'haa:
+          \$20  = 4'ha;
+      8'hab:
+          \$20  = 4'ha;
+      8'hac:
+          \$20  = 4'ha;
+      8'had:
+          \$20  = 4'ha;
+      8'hae:
+          \$20  = 4'hb;
+      8'haf:
+          \$20  = 4'hb;
+      8'hb0:
+          \$20  = 4'hb;
+      8'hb1:
+          \$20  = 4'hb;
+      8'hb2:
+          \$20  = 4'hb;
+      8'hb3:
+          \$20  = 4'hb;
+      8'hb4:
+          \$20  = 4'hb;
+      8'hb5:
+          \$20  = 4'hb;
+      8'hb6:
+          \$20  = 4'hb;
+      8'hb7:
+          \$20  = 4'hb;
+      8'hb8:
+          \$20  = 4'hb;
+      8'hb9:
+          \$20  = 4'hb;
+      8'hba:
+          \$20  = 4'hb;
+      8'hbb:
+          \$20  = 4'hb;
+      8'hbc:
+          \$20  = 4'hb;
+      8'hbd:
+          \$20  = 4'hb;
+      8'hbe:
+          \$20  = 4'hc;
+      8'hbf:
+          \$20  = 4'hc;
+      8'hc0:
+          \$20  = 4'hc;
+      8'hc1:
+          \$20  = 4'hc;
+      8'hc2:
+          \$20  = 4'hc;
+      8'hc3:
+          \$20  = 4'hc;
+      8'hc4:
+          \$20  = 4'hc;
+      8'hc5:
+          \$20  = 4'hc;
+      8'hc6:
+          \$20  = 4'hc;
+      8'hc7:
+          \$20  = 4'hc;
+      8'hc8:
+          \$20  = 4'hc;
+      8'hc9:
+          \$20  = 4'hc;
+      8'hca:
+          \$20  = 4'hc;
+      8'hcb:
+          \$20  = 4'hc;
+      8'hcc:
+          \$20  = 4'hc;
+      8'hcd:
+          \$20  = 4'hc;
+      8'hce:
+          \$20  = 4'hd;
+      8'hcf:
+          \$20  = 4'hd;
+      8'hd0:
+          \$20  = 4'hd;
+      8'hd1:
+          \$20  = 4'hd;
+      8'hd2:
+          \$20  = 4'hd;
+      8'hd3:
+          \$20  = 4'hd;
+      8'hd4:
+          \$20  = 4'hd;
+      8'hd5:
+          \$20  = 4'hd;
+      8'hd6:
+          \$20  = 4'hd;
+      8'hd7:
+          \$20  = 4'hd;
+      8'hd8:
+          \$20  = 4'hd;
+      8'hd9:
+          \$20  = 4'hd;
+      8'hda:
+          \$20  = 4'hd;
+      8'hdb:
+          \$20  = 4'hd;
+      8'hdc:
+          \$20  = 4'hd;
+      8'hdd:
+          \$20  = 4'hd;
+      8'hde:
+          \$20  = 4'he;
+      8'hdf:
+          \$20  = 4'he;
+      8'he0:
+          \$20  = 4'he;
+      8'he1:
+          \$20  = 4'he;
+      8'he2:
+          \$20  = 4'he;
+      8'he3:
+          \$20  = 4'he;
+      8'he4:
+          \$20  = 4'he;
+      8'he5:
+          \$20  = 4'he;
+      8'he6:
+          \$20  = 4'he;
+      8'he7:
+          \$20  = 4'he;
+      8'he8:
+          \$20  = 4'he;
+      8'he9:
+          \$20  = 4'he;
+      8'hea:
+          \$20  = 4'he;
+      8'heb:
+          \$20  = 4'he;
+      8'hec:
+          \$20  = 4'he;
+      8'hed:
+          \$20  = 4'he;
+      8'hee:
+          \$20  = 4'hf;
+      8'hef:
+          \$20  = 4'hf;
+      8'hf0:
+          \$20  = 4'hf;
+      8'hf1:
+          \$20  = 4'hf;
+      8'hf2:
+          \$20  = 4'hf;
+      8'hf3:
+          \$20  = 4'hf;
+      8'hf4:
+          \$20  = 4'hf;
+      8'hf5:
+          \$20  = 4'hf;
+      8'hf6:
+          \$20  = 4'hf;
+      8'hf7:
+          \$20  = 4'hf;
+      8'hf8:
+          \$20  = 4'hf;
+      8'hf9:
+          \$20  = 4'hf;
+      8'hfa:
+          \$20  = 4'hf;
+      8'hfb:
+          \$20  = 4'hf;
+      8'hfc:
+          \$20  = 4'hf;
+      8'hfd:
+          \$20  = 4'hf;
+      8'hfe:
           \$20  = 4'h0;
-      8'h0f:
-          \$20  = 4'h1;
-      8'h10:
-          \$20  = 4'h1;
-      8'h11:
-          \$20  = 4'h1;
-      8'h12:
-          \$20  = 4'h1;
-      8'h13:
-          \$20  = 4'h1;
-      8'h14:
-          \$20  = 4'h1;
-      8'h15:
-          \$20  = 4'h1;
-      8'h16:
-          \$20  = 4'h1;
-      8'h17:
-          \$20  = 4'h1;
-      8'h18:
-          \$20  = 4'h1;
-      8'h19:
-          \$20  = 4'h1;
-      8'h1a:
-          \$20  = 4'h1;
-      8'h1b:
-          \$20  = 4'h1;
-      8'h1c:
-          \$20  = 4'h1;
-      8'h1d:
-          \$20  = 4'h1;
-      8'h1e:
-          \$20  = 4'h1;
-      8'h1f:
-          \$20  = 4'h2;
-      8'h20:
-          \$20  = 4'h2;
-      8'h21:
-          \$20  = 4'h2;
-      8'h22:
-          \$20  = 4'h2;
-      8'h23:
-          \$20  = 4'h2;
-      8'h24:
-          \$20  = 4'h2;
-      8'h25:
-          \$20  = 4'h2;
-      8'h26:
-          \$20  = 4'h2;
-      8'h27:
-          \$20  = 4'h2;
-      8'h28:
-          \$20  = 4'h2;
-      8'h29:
-          \$20  = 4'h2;
-      8'h2a:
-          \$20  = 4'h2;
-      8'h2b:
-          \$20  = 4'h2;
-      8'h2c:
-          \$20  = 4'h2;
-      8'h2d:
-          \$20  = 4'h2;
-      8'h2e:
-          \$20  = 4'h2;
-      8'h2f:
-          \$20  = 4'h3;
-      8'h30:
-          \$20  = 4'h3;
-      8'h31:
-          \$20  = 4'h3;
-      8'h32:
-          \$20  = 4'h3;
-      8'h33:
-          \$20  = 4'h3;
-      8'h34:
-          \$20  = 4'h3;
-      8'h35:
-          \$20  = 4'h3;
-      8'h36:
-          \$20  = 4'h3;
-      8'h37:
-          \$20  = 4'h3;
-      8'h38:
-          \$20  = 4'h3;
-      8'h39:
-          \$20  = 4'h3;
-      8'h3a:
-          \$20  = 4'h3;
-      8'h3b:
-          \$20  = 4'h3;
-      8'h3c:
-          \$20  = 4'h3;
-      8'h3d:
-          \$20  = 4'h3;
-      8'h3e:
-          \$20  = 4'h3;
-      8'h3f:
-          \$20  = 4'h4;
-      8'h40:
-          \$20  = 4'h4;
-      8'h41:
-          \$20  = 4'h4;
-      8'h42:
-          \$20  = 4'h4;
-      8'h43:
-          \$20  = 4'h4;
-      8'h44:
-          \$20  = 4'h4;
-      8'h45:
-          \$20  = 4'h4;
-      8'h46:
-          \$20  = 4'h4;
-      8'h47:
-          \$20  = 4'h4;
-      8'h48:
-          \$20  = 4'h4;
-      8'h49:
-          \$20  = 4'h4;
-      8'h4a:
-          \$20  = 4'h4;
-      8'h4b:
-          \$20  = 4'h4;
-      8'h4c:
-          \$20  = 4'h4;
-      8'h4d:
-          \$20  = 4'h4;
-      8'h4e:
-          \$20  = 4'h4;
-      8'h4f:
-          \$20  = 4'h5;
-      8'h50:
-          \$20  = 4'h5;
-      8'h51:
-          \$20  = 4'h5;
-      8'h52:
-          \$20  = 4'h5;
-      8'h53:
-          \$20  = 4'h5;
-      8'h54:
-          \$20  = 4'h5;
-      8'h55:
-          \$20  = 4'h5;
-      8'h56:
-          \$20  = 4'h5;
-      8'h57:
-          \$20  = 4'h5;
-      8'h58:
-          \$20  = 4'h5;
-      8'h59:
-          \$20  = 4'h5;
-      8'h5a:
-          \$20  = 4'h5;
-      8'h5b:
-          \$20  = 4'h5;
-      8'h5c:
-          \$20  = 4'h5;
-      8'h5d:
-          \$20  = 4'h5;
-      8'h5e:
-          \$20  = 4'h5;
-      8'h5f:
-          \$20  = 4'h6;
-      8'h60:
-          \$20  = 4'h6;
-      8'h61:
-          \$20  = 4'h6;
-      8'h62:
-          \$20  = 4'h6;
-      8'h63:
-          \$20  = 4'h6;
-      8'h64:
-          \$20  = 4'h6;
-      8'h65:
-          \$20  = 4'h6;
-      8'h66:
-          \$20  = 4'h6;
-      8'h67:
-          \$20  = 4'h6;
-      8'h68:
-          \$20  = 4'h6;
-      8'h69:
-          \$20  = 4'h6;
-      8'h6a:
-          \$20  = 4'h6;
-      8'h6b:
-          \$20  = 4'h6;
-      8'h6c:
-          \$20  = 4'h6;
-      8'h6d:
-          \$20  = 4'h6;
-      8'h6e:
-          \$20  = 4'h6;
-      8'h6f:
-          \$20  = 4'h7;
-      8'h70:
-          \$20  = 4'h7;
-      8'h71:
-          \$20  = 4'h7;
-      8'h72:
-          \$20  = 4'h7;
-      8'h73:
-          \$20  = 4'h7;
-      8'h74:
-          \$20  = 4'h7;
-      8'h75:
-          \$20  = 4'h7;
-      8'h76:
-          \$20  = 4'h7;
-      8'h77:
-          \$20  = 4'h7;
-      8'h78:
-          \$20  = 4'h7;
-      8'h79:
-          \$20  = 4'h7;
-      8'h7a:
-          \$20  = 4'h7;
-      8'h7b:
-          \$20  = 4'h7;
-      8'h7c:
-          \$20  = 4'h7;
-      8'h7d:
-          \$20  = 4'h7;
-      8'h7e:
-          \$20  = 4'h7;
-      8'h7f:
-          \$20  = 4'h8;
-      8'h80:
-          \$20  = 4'h8;
-      8'h81:
-          \$20  = 4'h8;
-      8'h82:
-          \$20  = 4'h8;
-      8'h83:
-          \$20  = 4'h8;
-      8'h84:
-          \$20  = 4'h8;
-      8'h85:
-          \$20  = 4'h8;
-      8'h86:
-          \$20  = 4'h8;
-      8'h87:
-          \$20  = 4'h8;
-      8'h88:
-          \$20  = 4'h8;
-      8'h89:
-          \$20  = 4'h8;
-      8'h8a:
-          \$20  = 4'h8;
-      8'h8b:
-          \$20  = 4'h8;
-      8'h8c:
-          \$20  = 4'h8;
-      8'h8d:
-          \$20  = 4'h8;
-      8'h8e:
-          \$20  = 4'h8;
-      8'h8f:
-          \$20  = 4'h9;
-      8'h90:
-          \$20  = 4'h9;
-      8'h91:
-          \$20  = 4'h9;
-      8'h92:
-          \$20  = 4'h9;
-      8'h93:
-          \$20  = 4'h9;
-      8'h94:
-          \$20  = 4'h9;
-      8'h95:
-          \$20  = 4'h9;
-      8'h96:
-          \$20  = 4'h9;
-      8'h97:
-          \$20  = 4'h9;
-      8'h98:
-          \$20  = 4'h9;
-      8'h99:
-          \$20  = 4'h9;
-      8'h9a:
-          \$20  = 4'h9;
-      8'h9b:
-          \$20  = 4'h9;
-      8'h9c:
-          \$20  = 4'h9;
-      8'h9d:
-          \$20  = 4'h9;
-      8'h9e:
-          \$20  = 4'h9;
-      8'h9f:
-          \$20  = 4'ha;
-      8'ha0:
-          \$20  = 4'ha;
-      8'ha1:
-          \$20  = 4'ha;
-      8'ha2:
-          \$20  = 4'ha;
-      8'ha3:
-          \$20  = 4'ha;
-      8'ha4:
-          \$20  = 4'ha;
-      8'ha5:
-          \$20  = 4'ha;
-      8'ha6:
-          \$20  = 4'ha;
-      8'ha7:
-          \$20  = 4'ha;
-      8'ha8:
-          \$20  = 4'ha;
-      8'ha9:
-          \$20  = 4'ha;
-      8'haa:
-          \$20  = 4'ha;
-      8'hab:
-          \$20  = 4'ha;
-      8'hac:
-          \$20  = 4'ha;
-      8'had:
-          \$20  = 4'ha;
-      8'hae:
-          \$20  = 4'ha;
-      8'haf:
-          \$20  = 4'hb;
-      8'hb0:
-          \$20  = 4'hb;
-      8'hb1:
-          \$20  = 4'hb;
-      8'hb2:
-          \$20  = 4'hb;
-      8'hb3:
-          \$20  = 4'hb;
-      8'hb4:
-          \$20  = 4'hb;
-      8'hb5:
-          \$20  = 4'hb;
-      8'hb6:
-          \$20  = 4'hb;
-      8'hb7:
-          \$20  = 4'hb;
-      8'hb8:
-          \$20  = 4'hb;
-      8'hb9:
-          \$20  = 4'hb;
-      8'hba:
-          \$20  = 4'hb;
-      8'hbb:
-          \$20  = 4'hb;
-      8'hbc:
-          \$20  = 4'hb;
-      8'hbd:
-          \$20  = 4'hb;
-      8'hbe:
-          \$20  = 4'hb;
-      8'hbf:
-          \$20  = 4'hc;
-      8'hc0:
-          \$20  = 4'hc;
-      8'hc1:
-          \$20  = 4'hc;
-      8'hc2:
-          \$20  = 4'hc;
-      8'hc3:
-          \$20  = 4'hc;
-      8'hc4:
-          \$20  = 4'hc;
-      8'hc5:
-          \$20  = 4'hc;
-      8'hc6:
-          \$20  = 4'hc;
-      8'hc7:
-          \$20  = 4'hc;
-      8'hc8:
-          \$20  = 4'hc;
-      8'hc9:
-          \$20  = 4'hc;
-      8'hca:
-          \$20  = 4'hc;
-      8'hcb:
-          \$20  = 4'hc;
-      8'hcc:
-          \$20  = 4'hc;
-      8'hcd:
-          \$20  = 4'hc;
-      8'hce:
-          \$20  = 4'hc;
-      8'hcf:
-          \$20  = 4'hd;
-      8'hd0:
-          \$20  = 4'hd;
-      8'hd1:
-          \$20  = 4'hd;
-      8'hd2:
-          \$20  = 4'hd;
-      8'hd3:
-          \$20  = 4'hd;
-      8'hd4:
-          \$20  = 4'hd;
-      8'hd5:
-          \$20  = 4'hd;
-      8'hd6:
-          \$20  = 4'hd;
-      8'hd7:
-          \$20  = 4'hd;
-      8'hd8:
-          \$20  = 4'hd;
-      8'hd9:
-          \$20  = 4'hd;
-      8'hda:
-          \$20  = 4'hd;
-      8'hdb:
-          \$20  = 4'hd;
-      8'hdc:
-          \$20  = 4'hd;
-      8'hdd:
-          \$20  = 4'hd;
-      8'hde:
-          \$20  = 4'hd;
-      8'hdf:
-          \$20  = 4'he;
-      8'he0:
-          \$20  = 4'he;
-      8'he1:
-          \$20  = 4'he;
-      8'he2:
-          \$20  = 4'he;
-      8'he3:
-          \$20  = 4'he;
-      8'he4:
-          \$20  = 4'he;
-      8'he5:
-          \$20  = 4'he;
-      8'he6:
-          \$20  = 4'he;
-      8'he7:
-          \$20  = 4'he;
-      8'he8:
-          \$20  = 4'he;
-      8'he9:
-          \$20  = 4'he;
-      8'hea:
-          \$20  = 4'he;
-      8'heb:
-          \$20  = 4'he;
-      8'hec:
-          \$20  = 4'he;
-      8'hed:
-          \$20  = 4'he;
-      8'hee:
-          \$20  = 4'he;
-      8'hef:
-          \$20  = 4'hf;
-      8'hf0:
-          \$20  = 4'hf;
-      8'hf1:
-          \$20  = 4'hf;
-      8'hf2:
-          \$20  = 4'hf;
-      8'hf3:
-          \$20  = 4'hf;
-      8'hf4:
-          \$20  = 4'hf;
-      8'hf5:
-          \$20  = 4'hf;
-      8'hf6:
-          \$20  = 4'hf;
-      8'hf7:
-          \$20  = 4'hf;
-      8'hf8:
-          \$20  = 4'hf;
-      8'hf9:
-          \$20  = 4'hf;
-      8'hfa:
-          \$20  = 4'hf;
-      8'hfb:
-          \$20  = 4'hf;
-      8'hfc:
-          \$20  = 4'hf;
-      8'hfd:
-          \$20  = 4'hf;
-      8'hfe:
-          \$20  = 4'hf;
       8'hff:
           \$20  = 4'h0;
     endcase
@@ -29192,517 +29492,517 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (t)
       8'h00:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'h01:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'h02:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'h03:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'h04:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'h05:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'h06:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'h07:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'h08:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'h09:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'h0a:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'h0b:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'h0c:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'h0d:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'h0e:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'h0f:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'h10:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'h11:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'h12:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'h13:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'h14:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'h15:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'h16:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'h17:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'h18:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'h19:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'h1a:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'h1b:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'h1c:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'h1d:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'h1e:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'h1f:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'h20:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'h21:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'h22:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'h23:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'h24:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'h25:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'h26:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'h27:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'h28:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'h29:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'h2a:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'h2b:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'h2c:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'h2d:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'h2e:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'h2f:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'h30:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'h31:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'h32:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'h33:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'h34:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'h35:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'h36:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'h37:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'h38:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'h39:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'h3a:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'h3b:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'h3c:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'h3d:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'h3e:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'h3f:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'h40:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'h41:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'h42:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'h43:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'h44:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'h45:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'h46:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'h47:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'h48:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'h49:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'h4a:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'h4b:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'h4c:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'h4d:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'h4e:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'h4f:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'h50:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'h51:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'h52:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'h53:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'h54:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'h55:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'h56:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'h57:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'h58:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'h59:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'h5a:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'h5b:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'h5c:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'h5d:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'h5e:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'h5f:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'h60:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'h61:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'h62:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'h63:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'h64:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'h65:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'h66:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'h67:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'h68:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'h69:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'h6a:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'h6b:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'h6c:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'h6d:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'h6e:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'h6f:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'h70:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'h71:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'h72:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'h73:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'h74:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'h75:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'h76:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'h77:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'h78:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'h79:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'h7a:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'h7b:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'h7c:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'h7d:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'h7e:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'h7f:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'h80:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'h81:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'h82:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'h83:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'h84:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'h85:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'h86:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'h87:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'h88:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'h89:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'h8a:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'h8b:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'h8c:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'h8d:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'h8e:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'h8f:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'h90:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'h91:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'h92:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'h93:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'h94:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'h95:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'h96:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'h97:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'h98:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'h99:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'h9a:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'h9b:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'h9c:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'h9d:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'h9e:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'h9f:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'ha0:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'ha1:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'ha2:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'ha3:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'ha4:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'ha5:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'ha6:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'ha7:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'ha8:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'ha9:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'haa:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'hab:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'hac:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'had:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'hae:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'haf:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'hb0:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'hb1:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'hb2:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'hb3:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'hb4:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'hb5:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'hb6:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'hb7:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'hb8:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'hb9:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'hba:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'hbb:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'hbc:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'hbd:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'hbe:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'hbf:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'hc0:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'hc1:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'hc2:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'hc3:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'hc4:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'hc5:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'hc6:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'hc7:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'hc8:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'hc9:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'hca:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'hcb:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'hcc:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'hcd:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'hce:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'hcf:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'hd0:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'hd1:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'hd2:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'hd3:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'hd4:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'hd5:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'hd6:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'hd7:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'hd8:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'hd9:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'hda:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'hdb:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'hdc:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'hdd:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'hde:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'hdf:
-          \$21  = 4'h0;
+          \$21  = 4'h1;
       8'he0:
-          \$21  = 4'h1;
+          \$21  = 4'h2;
       8'he1:
-          \$21  = 4'h2;
+          \$21  = 4'h3;
       8'he2:
-          \$21  = 4'h3;
+          \$21  = 4'h4;
       8'he3:
-          \$21  = 4'h4;
+          \$21  = 4'h5;
       8'he4:
-          \$21  = 4'h5;
+          \$21  = 4'h6;
       8'he5:
-          \$21  = 4'h6;
+          \$21  = 4'h7;
       8'he6:
-          \$21  = 4'h7;
+          \$21  = 4'h8;
       8'he7:
-          \$21  = 4'h8;
+          \$21  = 4'h9;
       8'he8:
-          \$21  = 4'h9;
+          \$21  = 4'ha;
       8'he9:
-          \$21  = 4'ha;
+          \$21  = 4'hb;
       8'hea:
-          \$21  = 4'hb;
+          \$21  = 4'hc;
       8'heb:
-          \$21  = 4'hc;
+          \$21  = 4'hd;
       8'hec:
-          \$21  = 4'hd;
+          \$21  = 4'he;
       8'hed:
-          \$21  = 4'he;
+          \$21  = 4'hf;
       8'hee:
-          \$21  = 4'hf;
+          \$21  = 4'h0;
       8'hef:
-          \$21  = 4'h0;
-      8'hf0:
           \$21  = 4'h1;
-      8'hf1:
+      8'hf0:
           \$21  = 4'h2;
-      8'hf2:
+      8'hf1:
           \$21  = 4'h3;
-      8'hf3:
+      8'hf2:
           \$21  = 4'h4;
-      8'hf4:
+      8'hf3:
           \$21  = 4'h5;
-      8'hf5:
+      8'hf4:
           \$21  = 4'h6;
-      8'hf6:
+      8'hf5:
           \$21  = 4'h7;
-      8'hf7:
+      8'hf6:
           \$21  = 4'h8;
-      8'hf8:
+      8'hf7:
           \$21  = 4'h9;
-      8'hf9:
+      8'hf8:
           \$21  = 4'ha;
-      8'hfa:
+      8'hf9:
           \$21  = 4'hb;
-      8'hfb:
+      8'hfa:
           \$21  = 4'hc;
-      8'hfc:
+      8'hfb:
           \$21  = 4'hd;
-      8'hfd:
+      8'hfc:
           \$21  = 4'he;
-      8'hfe:
+      8'hfd:
           \$21  = 4'hf;
-      8'hff:
+      8'hfe:
           \$21  = 4'h0;
+      8'hff:
+          \$21  = 4'h1;
     endcase
   end
   always @* begin
@@ -29738,7 +30038,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h0d:
           \$22  = 1'h1;
       8'h0e:
-          \$22  = 1'h1;
+          \$22  = 1'h0;
       8'h0f:
           \$22  = 1'h0;
       8'h10:
@@ -30218,7 +30518,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hfd:
           \$22  = 1'h0;
       8'hfe:
-          \$22  = 1'h0;
+          \$22  = 1'h1;
       8'hff:
           \$22  = 1'h1;
     endcase
@@ -30256,9 +30556,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h0d:
           \$23  = 1'h0;
       8'h0e:
-          \$23  = 1'h0;
-      8'h0f:
           \$23  = 1'h1;
+      8'h0f:
+          \$23  = 1'h0;
       8'h10:
           \$23  = 1'h0;
       8'h11:
@@ -30288,9 +30588,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h1d:
           \$23  = 1'h0;
       8'h1e:
-          \$23  = 1'h0;
-      8'h1f:
           \$23  = 1'h1;
+      8'h1f:
+          \$23  = 1'h0;
       8'h20:
           \$23  = 1'h0;
       8'h21:
@@ -30320,9 +30620,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h2d:
           \$23  = 1'h0;
       8'h2e:
-          \$23  = 1'h0;
-      8'h2f:
           \$23  = 1'h1;
+      8'h2f:
+          \$23  = 1'h0;
       8'h30:
           \$23  = 1'h0;
       8'h31:
@@ -30352,9 +30652,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h3d:
           \$23  = 1'h0;
       8'h3e:
-          \$23  = 1'h0;
-      8'h3f:
           \$23  = 1'h1;
+      8'h3f:
+          \$23  = 1'h0;
       8'h40:
           \$23  = 1'h0;
       8'h41:
@@ -30384,9 +30684,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h4d:
           \$23  = 1'h0;
       8'h4e:
-          \$23  = 1'h0;
-      8'h4f:
           \$23  = 1'h1;
+      8'h4f:
+          \$23  = 1'h0;
       8'h50:
           \$23  = 1'h0;
       8'h51:
@@ -30416,9 +30716,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h5d:
           \$23  = 1'h0;
       8'h5e:
-          \$23  = 1'h0;
-      8'h5f:
           \$23  = 1'h1;
+      8'h5f:
+          \$23  = 1'h0;
       8'h60:
           \$23  = 1'h0;
       8'h61:
@@ -30448,9 +30748,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h6d:
           \$23  = 1'h0;
       8'h6e:
-          \$23  = 1'h0;
-      8'h6f:
           \$23  = 1'h1;
+      8'h6f:
+          \$23  = 1'h0;
       8'h70:
           \$23  = 1'h0;
       8'h71:
@@ -30480,9 +30780,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h7d:
           \$23  = 1'h0;
       8'h7e:
-          \$23  = 1'h0;
-      8'h7f:
           \$23  = 1'h1;
+      8'h7f:
+          \$23  = 1'h0;
       8'h80:
           \$23  = 1'h0;
       8'h81:
@@ -30512,9 +30812,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h8d:
           \$23  = 1'h0;
       8'h8e:
-          \$23  = 1'h0;
-      8'h8f:
           \$23  = 1'h1;
+      8'h8f:
+          \$23  = 1'h0;
       8'h90:
           \$23  = 1'h0;
       8'h91:
@@ -30544,9 +30844,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h9d:
           \$23  = 1'h0;
       8'h9e:
-          \$23  = 1'h0;
-      8'h9f:
           \$23  = 1'h1;
+      8'h9f:
+          \$23  = 1'h0;
       8'ha0:
           \$23  = 1'h0;
       8'ha1:
@@ -30576,9 +30876,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'had:
           \$23  = 1'h0;
       8'hae:
-          \$23  = 1'h0;
-      8'haf:
           \$23  = 1'h1;
+      8'haf:
+          \$23  = 1'h0;
       8'hb0:
           \$23  = 1'h0;
       8'hb1:
@@ -30608,9 +30908,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hbd:
           \$23  = 1'h0;
       8'hbe:
-          \$23  = 1'h0;
-      8'hbf:
           \$23  = 1'h1;
+      8'hbf:
+          \$23  = 1'h0;
       8'hc0:
           \$23  = 1'h0;
       8'hc1:
@@ -30640,9 +30940,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hcd:
           \$23  = 1'h0;
       8'hce:
-          \$23  = 1'h0;
-      8'hcf:
           \$23  = 1'h1;
+      8'hcf:
+          \$23  = 1'h0;
       8'hd0:
           \$23  = 1'h0;
       8'hd1:
@@ -30672,9 +30972,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hdd:
           \$23  = 1'h0;
       8'hde:
-          \$23  = 1'h0;
-      8'hdf:
           \$23  = 1'h1;
+      8'hdf:
+          \$23  = 1'h0;
       8'he0:
           \$23  = 1'h0;
       8'he1:
@@ -30704,9 +31004,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hed:
           \$23  = 1'h0;
       8'hee:
-          \$23  = 1'h0;
-      8'hef:
           \$23  = 1'h1;
+      8'hef:
+          \$23  = 1'h0;
       8'hf0:
           \$23  = 1'h0;
       8'hf1:
@@ -30736,9 +31036,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hfd:
           \$23  = 1'h0;
       8'hfe:
-          \$23  = 1'h0;
-      8'hff:
           \$23  = 1'h1;
+      8'hff:
+          \$23  = 1'h0;
     endcase
   end
   always @* begin
@@ -30772,9 +31072,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h0c:
           \$24  = 1'h0;
       8'h0d:
-          \$24  = 1'h0;
-      8'h0e:
           \$24  = 1'h1;
+      8'h0e:
+          \$24  = 1'h0;
       8'h0f:
           \$24  = 1'h0;
       8'h10:
@@ -30804,9 +31104,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h1c:
           \$24  = 1'h0;
       8'h1d:
-          \$24  = 1'h0;
-      8'h1e:
           \$24  = 1'h1;
+      8'h1e:
+          \$24  = 1'h0;
       8'h1f:
           \$24  = 1'h0;
       8'h20:
@@ -30836,9 +31136,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h2c:
           \$24  = 1'h0;
       8'h2d:
-          \$24  = 1'h0;
-      8'h2e:
           \$24  = 1'h1;
+      8'h2e:
+          \$24  = 1'h0;
       8'h2f:
           \$24  = 1'h0;
       8'h30:
@@ -30868,9 +31168,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h3c:
           \$24  = 1'h0;
       8'h3d:
-          \$24  = 1'h0;
-      8'h3e:
           \$24  = 1'h1;
+      8'h3e:
+          \$24  = 1'h0;
       8'h3f:
           \$24  = 1'h0;
       8'h40:
@@ -30900,9 +31200,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h4c:
           \$24  = 1'h0;
       8'h4d:
-          \$24  = 1'h0;
-      8'h4e:
           \$24  = 1'h1;
+      8'h4e:
+          \$24  = 1'h0;
       8'h4f:
           \$24  = 1'h0;
       8'h50:
@@ -30932,9 +31232,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h5c:
           \$24  = 1'h0;
       8'h5d:
-          \$24  = 1'h0;
-      8'h5e:
           \$24  = 1'h1;
+      8'h5e:
+          \$24  = 1'h0;
       8'h5f:
           \$24  = 1'h0;
       8'h60:
@@ -30964,9 +31264,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h6c:
           \$24  = 1'h0;
       8'h6d:
-          \$24  = 1'h0;
-      8'h6e:
           \$24  = 1'h1;
+      8'h6e:
+          \$24  = 1'h0;
       8'h6f:
           \$24  = 1'h0;
       8'h70:
@@ -30996,9 +31296,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h7c:
           \$24  = 1'h0;
       8'h7d:
-          \$24  = 1'h0;
-      8'h7e:
           \$24  = 1'h1;
+      8'h7e:
+          \$24  = 1'h0;
       8'h7f:
           \$24  = 1'h0;
       8'h80:
@@ -31028,9 +31328,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h8c:
           \$24  = 1'h0;
       8'h8d:
-          \$24  = 1'h0;
-      8'h8e:
           \$24  = 1'h1;
+      8'h8e:
+          \$24  = 1'h0;
       8'h8f:
           \$24  = 1'h0;
       8'h90:
@@ -31060,9 +31360,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'h9c:
           \$24  = 1'h0;
       8'h9d:
-          \$24  = 1'h0;
-      8'h9e:
           \$24  = 1'h1;
+      8'h9e:
+          \$24  = 1'h0;
       8'h9f:
           \$24  = 1'h0;
       8'ha0:
@@ -31092,9 +31392,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hac:
           \$24  = 1'h0;
       8'had:
-          \$24  = 1'h0;
-      8'hae:
           \$24  = 1'h1;
+      8'hae:
+          \$24  = 1'h0;
       8'haf:
           \$24  = 1'h0;
       8'hb0:
@@ -31124,9 +31424,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hbc:
           \$24  = 1'h0;
       8'hbd:
-          \$24  = 1'h0;
-      8'hbe:
           \$24  = 1'h1;
+      8'hbe:
+          \$24  = 1'h0;
       8'hbf:
           \$24  = 1'h0;
       8'hc0:
@@ -31156,9 +31456,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hcc:
           \$24  = 1'h0;
       8'hcd:
-          \$24  = 1'h0;
-      8'hce:
           \$24  = 1'h1;
+      8'hce:
+          \$24  = 1'h0;
       8'hcf:
           \$24  = 1'h0;
       8'hd0:
@@ -31188,9 +31488,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hdc:
           \$24  = 1'h0;
       8'hdd:
-          \$24  = 1'h0;
-      8'hde:
           \$24  = 1'h1;
+      8'hde:
+          \$24  = 1'h0;
       8'hdf:
           \$24  = 1'h0;
       8'he0:
@@ -31220,9 +31520,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hec:
           \$24  = 1'h0;
       8'hed:
-          \$24  = 1'h0;
-      8'hee:
           \$24  = 1'h1;
+      8'hee:
+          \$24  = 1'h0;
       8'hef:
           \$24  = 1'h0;
       8'hf0:
@@ -31252,9 +31552,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       8'hfc:
           \$24  = 1'h0;
       8'hfd:
-          \$24  = 1'h0;
-      8'hfe:
           \$24  = 1'h1;
+      8'hfe:
+          \$24  = 1'h0;
       8'hff:
           \$24  = 1'h0;
     endcase
@@ -31263,7 +31563,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$82  = nf_t;
     if (issue) begin
-      \$82  = \$20 ;
+      \$82  = nf_t_ahead;
     end
     if (rst) begin
       \$82  = 4'h0;
@@ -31271,9 +31571,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$83  = \$signature__addr ;
+    \$83  = nf_t_ahead;
     if (issue) begin
-      \$83  = \$21 ;
+      \$83  = \$20 ;
     end
     if (rst) begin
       \$83  = 4'h0;
@@ -31281,487 +31581,537 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$84  = reads_input_t;
+    \$84  = \$signature__addr ;
     if (issue) begin
-      \$84  = \$22 ;
+      \$84  = sf_t_ahead;
     end
     if (rst) begin
-      \$84  = 1'h1;
+      \$84  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$85  = first_t;
+    \$85  = sf_t_ahead;
     if (issue) begin
-      \$85  = \$23 ;
+      \$85  = \$21 ;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$85  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$86  = last_t;
+    \$86  = reads_input_t;
     if (issue) begin
-      \$86  = \$24 ;
+      \$86  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$87  = t;
+    \$87  = reads_input_t_ahead;
     if (issue) begin
-      \$87  = \$27 [7:0];
+      \$87  = \$22 ;
     end
     if (rst) begin
-      \$87  = 8'h00;
+      \$87  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$88  = i__payload;
+    \$88  = first_t;
+    if (issue) begin
+      \$88  = first_t_ahead;
+    end
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$89  = reads_input_t;
+    \$89  = first_t_ahead;
+    if (issue) begin
+      \$89  = \$23 ;
+    end
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$90  = issue;
+    \$90  = last_t;
+    if (issue) begin
+      \$90  = last_t_ahead;
+    end
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$91  = first_t;
+    \$91  = last_t_ahead;
+    if (issue) begin
+      \$91  = \$24 ;
+    end
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$92  = last_t;
+    \$92  = t;
+    if (issue) begin
+      \$92  = \$27 [7:0];
+    end
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$93  = nf_t;
+    \$93  = i__payload;
     if (rst) begin
-      \$93  = 4'h0;
+      \$93  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$94  = \$28 ;
+    \$94  = reads_input_t;
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$95  = t;
+    \$95  = issue;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$96  = port__data;
+    \$96  = first_t;
     if (rst) begin
-      \$96  = 32'd0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$97  = x_mid[7:0];
+    \$97  = last_t;
     if (rst) begin
-      \$97  = 8'h00;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$98  = x_mid[15:8];
+    \$98  = nf_t;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$99  = \$29 ;
+    \$99  = \$28 ;
     if (rst) begin
-      \$99  = 9'h000;
+      \$99  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = rom0_read[7:0];
+    \$100  = t;
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = \$30 ;
+    \$101  = port__data;
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = rom0_read[15:8];
+    \$102  = x_mid[7:0];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = \$31 ;
+    \$103  = x_mid[15:8];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = rom0_read[23:16];
+    \$104  = \$29 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = \$32 ;
+    \$105  = rom0_read[7:0];
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = rom0_read[31:24];
+    \$106  = \$30 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = \$33 ;
+    \$107  = rom0_read[15:8];
     if (rst) begin
-      \$107  = 17'h00000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = \$34 ;
+    \$108  = \$31 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = \$35 ;
+    \$109  = rom0_read[23:16];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = \$36 ;
+    \$110  = \$32 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = prod0_0;
+    \$111  = rom0_read[31:24];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = prod0_1;
+    \$112  = \$33 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$113  = prod1_0;
+    \$113  = \$34 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = prod1_1;
+    \$114  = \$35 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = { \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37  };
+    \$115  = \$36 ;
     if (rst) begin
-      \$115  = 23'h000000;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = { \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38  };
+    \$116  = prod0_0;
     if (rst) begin
-      \$116  = 23'h000000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = v1;
+    \$117  = prod0_1;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = first1;
+    \$118  = prod1_0;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = last1;
+    \$119  = prod1_1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = nf1;
+    \$120  = { \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37 [17], \$37  };
     if (rst) begin
-      \$120  = 4'h0;
+      \$120  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = v2;
+    \$121  = { \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38 [17], \$38  };
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = first2;
+    \$122  = v1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = last2;
+    \$123  = first1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = nf2;
+    \$124  = last1;
     if (rst) begin
-      \$124  = 4'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = v3;
+    \$125  = nf1;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = first3;
+    \$126  = v2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = last3;
+    \$127  = first2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = nf3;
+    \$128  = last2;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = v4;
+    \$129  = nf2;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = first4;
+    \$130  = v3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = last4;
+    \$131  = first3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = nf4;
+    \$132  = last3;
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = v5;
+    \$133  = nf3;
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = first5;
+    \$134  = v4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = last5;
+    \$135  = first4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = nf5;
+    \$136  = last4;
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$137  = v6;
+    \$137  = nf4;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$138  = first6;
+    \$138  = v5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$139  = last6;
+    \$139  = first5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$140  = nf6;
+    \$140  = last5;
     if (rst) begin
-      \$140  = 4'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$141  = acc0;
+    \$141  = nf5;
+    if (rst) begin
+      \$141  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$142  = v6;
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$143  = first6;
+    if (rst) begin
+      \$143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$144  = last6;
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$145  = nf6;
+    if (rst) begin
+      \$145  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$146  = acc0;
     if (v7) begin
-      \$141  = \$9 [22:0];
+      \$146  = \$9 [22:0];
     end
     if (rst) begin
-      \$141  = 23'h000000;
+      \$146  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$142  = acc1;
+    \$147  = acc1;
     if (v7) begin
-      \$142  = \$12 [22:0];
+      \$147  = \$12 [22:0];
     end
     if (rst) begin
-      \$142  = 23'h000000;
+      \$147  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$143  = \$42 [3:0];
+    \$148  = \$42 [3:0];
     if (rst) begin
-      \$143  = 4'h0;
+      \$148  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$144  = \$signature__addr$30 ;
+    \$149  = \$signature__addr$30 ;
     if (\$50 ) begin
-      \$144  = \$53 [2:0];
+      \$149  = \$53 [2:0];
     end
     if (rst) begin
-      \$144  = 3'h0;
+      \$149  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$145  = \rport__addr$33 ;
+    \$150  = \rport__addr$33 ;
     if (\$57 ) begin
-      \$145  = \$60 [2:0];
+      \$150  = \$60 [2:0];
     end
     if (rst) begin
-      \$145  = 3'h0;
+      \$150  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$146  = \$74 [3:0];
+    \$151  = \$74 [3:0];
     if (rst) begin
-      \$146  = 4'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$147  = o__valid;
+    \$152  = o__valid;
     if (\$76 ) begin
-      \$147  = \$79 ;
+      \$152  = \$79 ;
     end
     if (rst) begin
-      \$147  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$148  = o__payload;
+    \$153  = o__payload;
     if (\$76 ) begin
-      \$148  = \$81 ;
+      \$153  = \$81 ;
     end
     if (rst) begin
-      \$148  = 46'h000000000000;
+      \$153  = 46'h000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -36001,40 +36351,45 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg [3:0] \$103 ;
-  reg \$104 ;
+  reg [16:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [16:0] \$102 ;
+  reg [16:0] \$103 ;
+  reg [22:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
-  reg [3:0] \$107 ;
-  reg \$108 ;
+  reg \$107 ;
+  reg [3:0] \$108 ;
   reg \$109 ;
   wire \$11 ;
   reg \$110 ;
-  reg [3:0] \$111 ;
-  reg \$112 ;
+  reg \$111 ;
+  reg [3:0] \$112 ;
   reg \$113 ;
   reg \$114 ;
-  reg [3:0] \$115 ;
-  reg \$116 ;
+  reg \$115 ;
+  reg [3:0] \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [3:0] \$119 ;
+  reg \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [3:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [3:0] \$123 ;
-  reg [22:0] \$124 ;
-  reg [3:0] \$125 ;
-  reg [2:0] \$126 ;
-  reg [2:0] \$127 ;
+  reg \$123 ;
+  reg [3:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
   reg [3:0] \$128 ;
-  reg \$129 ;
+  reg [22:0] \$129 ;
   wire \$13 ;
-  reg [22:0] \$130 ;
+  reg [3:0] \$130 ;
+  reg [2:0] \$131 ;
+  reg [2:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg \$134 ;
+  reg [22:0] \$135 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -36103,32 +36458,32 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] \$73 ;
   reg [3:0] \$74 ;
   reg [3:0] \$75 ;
-  reg \$76 ;
-  reg \$77 ;
+  reg [3:0] \$76 ;
+  reg [3:0] \$77 ;
   reg \$78 ;
-  reg [7:0] \$79 ;
+  reg \$79 ;
   wire [22:0] \$8 ;
-  reg [15:0] \$80 ;
+  reg \$80 ;
   reg \$81 ;
   reg \$82 ;
   reg \$83 ;
-  reg \$84 ;
-  reg [3:0] \$85 ;
-  reg [15:0] \$86 ;
-  reg [7:0] \$87 ;
-  reg [15:0] \$88 ;
-  reg [7:0] \$89 ;
+  reg [7:0] \$84 ;
+  reg [15:0] \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [23:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [8:0] \$91 ;
+  reg [3:0] \$90 ;
+  reg [15:0] \$91 ;
   reg [7:0] \$92 ;
-  reg [8:0] \$93 ;
+  reg [15:0] \$93 ;
   reg [7:0] \$94 ;
-  reg [16:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [16:0] \$98 ;
-  reg [22:0] \$99 ;
+  reg [7:0] \$95 ;
+  reg [8:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [8:0] \$98 ;
+  reg [7:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [15:0] \$signature__data ;
@@ -36147,6 +36502,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [15:0] i__payload;
   wire [15:0] i__payload;
@@ -36165,6 +36521,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -36173,6 +36530,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
   wire [22:0] \o__payload[0] ;
@@ -36197,6 +36555,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
@@ -36205,11 +36564,12 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$78 ;
+  wire [22:0] \rport__data$83 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
@@ -36274,7 +36634,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$78  = queue[\rport__addr$30 ];
+  assign \rport__data$83  = queue[\rport__addr$30 ];
   reg [15:0] rom0 [159:0];
   initial begin
     rom0[0] = 16'h5908;
@@ -36514,121 +36874,131 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$70  = v7 & last7;
   assign \$71  = \$69  | \$70 ;
   assign \$72  = | q_stored;
-  assign \$73  = \$72  ? \rport__data$78  : \$9 [22:0];
+  assign \$73  = \$72  ? \rport__data$83  : \$9 [22:0];
   always @(posedge clk)
     nf_t <= \$74 ;
   always @(posedge clk)
-    \$signature__addr  <= \$75 ;
+    nf_t_ahead <= \$75 ;
   always @(posedge clk)
-    reads_input_t <= \$76 ;
+    \$signature__addr  <= \$76 ;
   always @(posedge clk)
-    first_t <= \$77 ;
+    sf_t_ahead <= \$77 ;
   always @(posedge clk)
-    last_t <= \$78 ;
+    reads_input_t <= \$78 ;
   always @(posedge clk)
-    t <= \$79 ;
+    reads_input_t_ahead <= \$79 ;
   always @(posedge clk)
-    x_reg <= \$80 ;
+    first_t <= \$80 ;
   always @(posedge clk)
-    from_input <= \$81 ;
+    first_t_ahead <= \$81 ;
   always @(posedge clk)
-    v1 <= \$82 ;
+    last_t <= \$82 ;
   always @(posedge clk)
-    first1 <= \$83 ;
+    last_t_ahead <= \$83 ;
   always @(posedge clk)
-    last1 <= \$84 ;
+    t <= \$84 ;
   always @(posedge clk)
-    nf1 <= \$85 ;
+    x_reg <= \$85 ;
   always @(posedge clk)
-    x_mid <= \$86 ;
+    from_input <= \$86 ;
   always @(posedge clk)
-    port__addr <= \$87 ;
+    v1 <= \$87 ;
   always @(posedge clk)
-    rom0_read <= \$88 ;
+    first1 <= \$88 ;
   always @(posedge clk)
-    x0_0 <= \$89 ;
+    last1 <= \$89 ;
   always @(posedge clk)
-    x0_1 <= \$90 ;
+    nf1 <= \$90 ;
   always @(posedge clk)
-    xoff0_0 <= \$91 ;
+    x_mid <= \$91 ;
   always @(posedge clk)
-    w0_0 <= \$92 ;
+    port__addr <= \$92 ;
   always @(posedge clk)
-    xoff0_1 <= \$93 ;
+    rom0_read <= \$93 ;
   always @(posedge clk)
-    w0_1 <= \$94 ;
+    x0_0 <= \$94 ;
   always @(posedge clk)
-    prod0_0 <= \$95 ;
+    x0_1 <= \$95 ;
   always @(posedge clk)
-    prod0_1 <= \$96 ;
+    xoff0_0 <= \$96 ;
   always @(posedge clk)
-    prod0_0_r <= \$97 ;
+    w0_0 <= \$97 ;
   always @(posedge clk)
-    prod0_1_r <= \$98 ;
+    xoff0_1 <= \$98 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$99 ;
+    w0_1 <= \$99 ;
   always @(posedge clk)
-    v2 <= \$100 ;
+    prod0_0 <= \$100 ;
   always @(posedge clk)
-    first2 <= \$101 ;
+    prod0_1 <= \$101 ;
   always @(posedge clk)
-    last2 <= \$102 ;
+    prod0_0_r <= \$102 ;
   always @(posedge clk)
-    nf2 <= \$103 ;
+    prod0_1_r <= \$103 ;
   always @(posedge clk)
-    v3 <= \$104 ;
+    sum0_s0_0 <= \$104 ;
   always @(posedge clk)
-    first3 <= \$105 ;
+    v2 <= \$105 ;
   always @(posedge clk)
-    last3 <= \$106 ;
+    first2 <= \$106 ;
   always @(posedge clk)
-    nf3 <= \$107 ;
+    last2 <= \$107 ;
   always @(posedge clk)
-    v4 <= \$108 ;
+    nf2 <= \$108 ;
   always @(posedge clk)
-    first4 <= \$109 ;
+    v3 <= \$109 ;
   always @(posedge clk)
-    last4 <= \$110 ;
+    first3 <= \$110 ;
   always @(posedge clk)
-    nf4 <= \$111 ;
+    last3 <= \$111 ;
   always @(posedge clk)
-    v5 <= \$112 ;
+    nf3 <= \$112 ;
   always @(posedge clk)
-    first5 <= \$113 ;
+    v4 <= \$113 ;
   always @(posedge clk)
-    last5 <= \$114 ;
+    first4 <= \$114 ;
   always @(posedge clk)
-    nf5 <= \$115 ;
+    last4 <= \$115 ;
   always @(posedge clk)
-    v6 <= \$116 ;
+    nf4 <= \$116 ;
   always @(posedge clk)
-    first6 <= \$117 ;
+    v5 <= \$117 ;
   always @(posedge clk)
-    last6 <= \$118 ;
+    first5 <= \$118 ;
   always @(posedge clk)
-    nf6 <= \$119 ;
+    last5 <= \$119 ;
   always @(posedge clk)
-    v7 <= \$120 ;
+    nf5 <= \$120 ;
   always @(posedge clk)
-    first7 <= \$121 ;
+    v6 <= \$121 ;
   always @(posedge clk)
-    last7 <= \$122 ;
+    first6 <= \$122 ;
   always @(posedge clk)
-    nf7 <= \$123 ;
+    last6 <= \$123 ;
   always @(posedge clk)
-    acc0 <= \$124 ;
+    nf6 <= \$124 ;
   always @(posedge clk)
-    q_owed <= \$125 ;
+    v7 <= \$125 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$126 ;
+    first7 <= \$126 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$127 ;
+    last7 <= \$127 ;
   always @(posedge clk)
-    q_stored <= \$128 ;
+    nf7 <= \$128 ;
   always @(posedge clk)
-    o__valid <= \$129 ;
+    acc0 <= \$129 ;
   always @(posedge clk)
-    o__payload <= \$130 ;
+    q_owed <= \$130 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$131 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$132 ;
+  always @(posedge clk)
+    q_stored <= \$133 ;
+  always @(posedge clk)
+    o__valid <= \$134 ;
+  always @(posedge clk)
+    o__payload <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$7  = 23'h000000;
@@ -36688,7 +37058,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0d:
           \$17  = 4'h0;
       8'h0e:
-          \$17  = 4'h0;
+          \$17  = 4'h1;
       8'h0f:
           \$17  = 4'h1;
       8'h10:
@@ -36720,7 +37090,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h1d:
           \$17  = 4'h1;
       8'h1e:
-          \$17  = 4'h1;
+          \$17  = 4'h2;
       8'h1f:
           \$17  = 4'h2;
       8'h20:
@@ -36752,7 +37122,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h2d:
           \$17  = 4'h2;
       8'h2e:
-          \$17  = 4'h2;
+          \$17  = 4'h3;
       8'h2f:
           \$17  = 4'h3;
       8'h30:
@@ -36784,7 +37154,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h3d:
           \$17  = 4'h3;
       8'h3e:
-          \$17  = 4'h3;
+          \$17  = 4'h4;
       8'h3f:
           \$17  = 4'h4;
       8'h40:
@@ -36816,7 +37186,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h4d:
           \$17  = 4'h4;
       8'h4e:
-          \$17  = 4'h4;
+          \$17  = 4'h5;
       8'h4f:
           \$17  = 4'h5;
       8'h50:
@@ -36848,7 +37218,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h5d:
           \$17  = 4'h5;
       8'h5e:
-          \$17  = 4'h5;
+          \$17  = 4'h6;
       8'h5f:
           \$17  = 4'h6;
       8'h60:
@@ -36880,7 +37250,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h6d:
           \$17  = 4'h6;
       8'h6e:
-          \$17  = 4'h6;
+          \$17  = 4'h7;
       8'h6f:
           \$17  = 4'h7;
       8'h70:
@@ -36912,7 +37282,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h7d:
           \$17  = 4'h7;
       8'h7e:
-          \$17  = 4'h7;
+          \$17  = 4'h8;
       8'h7f:
           \$17  = 4'h8;
       8'h80:
@@ -36944,7 +37314,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h8d:
           \$17  = 4'h8;
       8'h8e:
-          \$17  = 4'h8;
+          \$17  = 4'h9;
       8'h8f:
           \$17  = 4'h9;
       8'h90:
@@ -36976,7 +37346,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9d:
           \$17  = 4'h9;
       8'h9e:
-          \$17  = 4'h9;
+          \$17  = 4'h0;
       8'h9f:
           \$17  = 4'h0;
     endcase
@@ -36986,325 +37356,325 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     \$18  = 4'h0;
     casez (t)
       8'h00:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h01:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h02:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h03:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h04:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h05:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h06:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h07:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h08:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h09:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h0a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h0b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h0c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h0d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h0e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h0f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h10:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h11:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h12:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h13:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h14:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h15:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h16:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h17:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h18:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h19:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h1a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h1b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h1c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h1d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h1e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h1f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h20:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h21:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h22:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h23:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h24:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h25:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h26:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h27:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h28:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h29:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h2a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h2b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h2c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h2d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h2e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h2f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h30:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h31:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h32:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h33:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h34:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h35:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h36:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h37:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h38:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h39:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h3a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h3b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h3c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h3d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h3e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h3f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h40:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h41:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h42:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h43:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h44:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h45:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h46:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h47:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h48:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h49:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h4a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h4b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h4c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h4d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h4e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h4f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h50:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h51:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h52:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h53:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h54:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h55:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h56:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h57:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h58:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h59:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h5a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h5b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h5c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h5d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h5e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h5f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h60:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h61:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h62:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h63:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h64:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h65:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h66:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h67:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h68:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h69:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h6a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h6b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h6c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h6d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h6e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h6f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h70:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h71:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h72:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h73:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h74:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h75:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h76:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h77:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h78:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h79:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h7a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h7b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h7c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h7d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h7e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h7f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h80:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h81:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h82:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h83:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h84:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h85:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h86:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h87:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h88:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h89:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h8a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h8b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h8c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h8d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h8e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h8f:
-          \$18  = 4'h0;
-      8'h90:
           \$18  = 4'h1;
-      8'h91:
+      8'h90:
           \$18  = 4'h2;
-      8'h92:
+      8'h91:
           \$18  = 4'h3;
-      8'h93:
+      8'h92:
           \$18  = 4'h4;
-      8'h94:
+      8'h93:
           \$18  = 4'h5;
-      8'h95:
+      8'h94:
           \$18  = 4'h6;
-      8'h96:
+      8'h95:
           \$18  = 4'h7;
-      8'h97:
+      8'h96:
           \$18  = 4'h8;
-      8'h98:
+      8'h97:
           \$18  = 4'h9;
-      8'h99:
+      8'h98:
           \$18  = 4'ha;
-      8'h9a:
+      8'h99:
           \$18  = 4'hb;
-      8'h9b:
+      8'h9a:
           \$18  = 4'hc;
-      8'h9c:
+      8'h9b:
           \$18  = 4'hd;
-      8'h9d:
+      8'h9c:
           \$18  = 4'he;
-      8'h9e:
+      8'h9d:
           \$18  = 4'hf;
-      8'h9f:
+      8'h9e:
           \$18  = 4'h0;
+      8'h9f:
+          \$18  = 4'h1;
     endcase
   end
   always @* begin
@@ -37340,7 +37710,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0d:
           \$19  = 1'h1;
       8'h0e:
-          \$19  = 1'h1;
+          \$19  = 1'h0;
       8'h0f:
           \$19  = 1'h0;
       8'h10:
@@ -37628,7 +37998,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9d:
           \$19  = 1'h0;
       8'h9e:
-          \$19  = 1'h0;
+          \$19  = 1'h1;
       8'h9f:
           \$19  = 1'h1;
     endcase
@@ -37666,9 +38036,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0d:
           \$20  = 1'h0;
       8'h0e:
-          \$20  = 1'h0;
-      8'h0f:
           \$20  = 1'h1;
+      8'h0f:
+          \$20  = 1'h0;
       8'h10:
           \$20  = 1'h0;
       8'h11:
@@ -37698,9 +38068,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h1d:
           \$20  = 1'h0;
       8'h1e:
-          \$20  = 1'h0;
-      8'h1f:
           \$20  = 1'h1;
+      8'h1f:
+          \$20  = 1'h0;
       8'h20:
           \$20  = 1'h0;
       8'h21:
@@ -37730,9 +38100,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h2d:
           \$20  = 1'h0;
       8'h2e:
-          \$20  = 1'h0;
-      8'h2f:
           \$20  = 1'h1;
+      8'h2f:
+          \$20  = 1'h0;
       8'h30:
           \$20  = 1'h0;
       8'h31:
@@ -37762,9 +38132,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h3d:
           \$20  = 1'h0;
       8'h3e:
-          \$20  = 1'h0;
-      8'h3f:
           \$20  = 1'h1;
+      8'h3f:
+          \$20  = 1'h0;
       8'h40:
           \$20  = 1'h0;
       8'h41:
@@ -37794,9 +38164,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h4d:
           \$20  = 1'h0;
       8'h4e:
-          \$20  = 1'h0;
-      8'h4f:
           \$20  = 1'h1;
+      8'h4f:
+          \$20  = 1'h0;
       8'h50:
           \$20  = 1'h0;
       8'h51:
@@ -37826,9 +38196,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h5d:
           \$20  = 1'h0;
       8'h5e:
-          \$20  = 1'h0;
-      8'h5f:
           \$20  = 1'h1;
+      8'h5f:
+          \$20  = 1'h0;
       8'h60:
           \$20  = 1'h0;
       8'h61:
@@ -37858,9 +38228,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h6d:
           \$20  = 1'h0;
       8'h6e:
-          \$20  = 1'h0;
-      8'h6f:
           \$20  = 1'h1;
+      8'h6f:
+          \$20  = 1'h0;
       8'h70:
           \$20  = 1'h0;
       8'h71:
@@ -37890,9 +38260,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h7d:
           \$20  = 1'h0;
       8'h7e:
-          \$20  = 1'h0;
-      8'h7f:
           \$20  = 1'h1;
+      8'h7f:
+          \$20  = 1'h0;
       8'h80:
           \$20  = 1'h0;
       8'h81:
@@ -37922,9 +38292,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h8d:
           \$20  = 1'h0;
       8'h8e:
-          \$20  = 1'h0;
-      8'h8f:
           \$20  = 1'h1;
+      8'h8f:
+          \$20  = 1'h0;
       8'h90:
           \$20  = 1'h0;
       8'h91:
@@ -37954,9 +38324,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9d:
           \$20  = 1'h0;
       8'h9e:
-          \$20  = 1'h0;
-      8'h9f:
           \$20  = 1'h1;
+      8'h9f:
+          \$20  = 1'h0;
     endcase
   end
   always @* begin
@@ -37990,9 +38360,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0c:
           \$21  = 1'h0;
       8'h0d:
-          \$21  = 1'h0;
-      8'h0e:
           \$21  = 1'h1;
+      8'h0e:
+          \$21  = 1'h0;
       8'h0f:
           \$21  = 1'h0;
       8'h10:
@@ -38022,9 +38392,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h1c:
           \$21  = 1'h0;
       8'h1d:
-          \$21  = 1'h0;
-      8'h1e:
           \$21  = 1'h1;
+      8'h1e:
+          \$21  = 1'h0;
       8'h1f:
           \$21  = 1'h0;
       8'h20:
@@ -38054,9 +38424,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h2c:
           \$21  = 1'h0;
       8'h2d:
-          \$21  = 1'h0;
-      8'h2e:
           \$21  = 1'h1;
+      8'h2e:
+          \$21  = 1'h0;
       8'h2f:
           \$21  = 1'h0;
       8'h30:
@@ -38086,9 +38456,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h3c:
           \$21  = 1'h0;
       8'h3d:
-          \$21  = 1'h0;
-      8'h3e:
           \$21  = 1'h1;
+      8'h3e:
+          \$21  = 1'h0;
       8'h3f:
           \$21  = 1'h0;
       8'h40:
@@ -38118,9 +38488,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h4c:
           \$21  = 1'h0;
       8'h4d:
-          \$21  = 1'h0;
-      8'h4e:
           \$21  = 1'h1;
+      8'h4e:
+          \$21  = 1'h0;
       8'h4f:
           \$21  = 1'h0;
       8'h50:
@@ -38150,9 +38520,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h5c:
           \$21  = 1'h0;
       8'h5d:
-          \$21  = 1'h0;
-      8'h5e:
           \$21  = 1'h1;
+      8'h5e:
+          \$21  = 1'h0;
       8'h5f:
           \$21  = 1'h0;
       8'h60:
@@ -38182,9 +38552,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h6c:
           \$21  = 1'h0;
       8'h6d:
-          \$21  = 1'h0;
-      8'h6e:
           \$21  = 1'h1;
+      8'h6e:
+          \$21  = 1'h0;
       8'h6f:
           \$21  = 1'h0;
       8'h70:
@@ -38214,9 +38584,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h7c:
           \$21  = 1'h0;
       8'h7d:
-          \$21  = 1'h0;
-      8'h7e:
           \$21  = 1'h1;
+      8'h7e:
+          \$21  = 1'h0;
       8'h7f:
           \$21  = 1'h0;
       8'h80:
@@ -38246,9 +38616,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h8c:
           \$21  = 1'h0;
       8'h8d:
-          \$21  = 1'h0;
-      8'h8e:
           \$21  = 1'h1;
+      8'h8e:
+          \$21  = 1'h0;
       8'h8f:
           \$21  = 1'h0;
       8'h90:
@@ -38278,9 +38648,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9c:
           \$21  = 1'h0;
       8'h9d:
-          \$21  = 1'h0;
-      8'h9e:
           \$21  = 1'h1;
+      8'h9e:
+          \$21  = 1'h0;
       8'h9f:
           \$21  = 1'h0;
     endcase
@@ -38289,7 +38659,7 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$74  = nf_t;
     if (issue) begin
-      \$74  = \$17 ;
+      \$74  = nf_t_ahead;
     end
     if (rst) begin
       \$74  = 4'h0;
@@ -38297,9 +38667,9 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$75  = \$signature__addr ;
+    \$75  = nf_t_ahead;
     if (issue) begin
-      \$75  = \$18 ;
+      \$75  = \$17 ;
     end
     if (rst) begin
       \$75  = 4'h0;
@@ -38307,414 +38677,464 @@ module \top.s7_dense7_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$76  = reads_input_t;
+    \$76  = \$signature__addr ;
     if (issue) begin
-      \$76  = \$19 ;
+      \$76  = sf_t_ahead;
     end
     if (rst) begin
-      \$76  = 1'h1;
+      \$76  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$77  = first_t;
+    \$77  = sf_t_ahead;
     if (issue) begin
-      \$77  = \$20 ;
+      \$77  = \$18 ;
     end
     if (rst) begin
-      \$77  = 1'h1;
+      \$77  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$78  = last_t;
+    \$78  = reads_input_t;
     if (issue) begin
-      \$78  = \$21 ;
+      \$78  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$78  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$79  = t;
+    \$79  = reads_input_t_ahead;
     if (issue) begin
-      \$79  = \$24 [7:0];
+      \$79  = \$19 ;
     end
     if (rst) begin
-      \$79  = 8'h00;
+      \$79  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$80  = i__payload;
+    \$80  = first_t;
+    if (issue) begin
+      \$80  = first_t_ahead;
+    end
     if (rst) begin
-      \$80  = 16'h0000;
+      \$80  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$81  = reads_input_t;
+    \$81  = first_t_ahead;
+    if (issue) begin
+      \$81  = \$20 ;
+    end
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$82  = issue;
+    \$82  = last_t;
+    if (issue) begin
+      \$82  = last_t_ahead;
+    end
     if (rst) begin
       \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$83  = first_t;
+    \$83  = last_t_ahead;
+    if (issue) begin
+      \$83  = \$21 ;
+    end
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$84  = last_t;
+    \$84  = t;
+    if (issue) begin
+      \$84  = \$24 [7:0];
+    end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$85  = nf_t;
+    \$85  = i__payload;
     if (rst) begin
-      \$85  = 4'h0;
+      \$85  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$86  = \$25 ;
+    \$86  = reads_input_t;
     if (rst) begin
-      \$86  = 16'h0000;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$87  = t;
+    \$87  = issue;
     if (rst) begin
-      \$87  = 8'h00;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$88  = port__data;
+    \$88  = first_t;
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$89  = x_mid[7:0];
+    \$89  = last_t;
     if (rst) begin
-      \$89  = 8'h00;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$90  = x_mid[15:8];
+    \$90  = nf_t;
     if (rst) begin
-      \$90  = 8'h00;
+      \$90  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$91  = \$26 ;
+    \$91  = \$25 ;
     if (rst) begin
-      \$91  = 9'h000;
+      \$91  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$92  = rom0_read[7:0];
+    \$92  = t;
     if (rst) begin
       \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$93  = \$27 ;
+    \$93  = port__data;
     if (rst) begin
-      \$93  = 9'h000;
+      \$93  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$94  = rom0_read[15:8];
+    \$94  = x_mid[7:0];
     if (rst) begin
       \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$95  = \$28 ;
+    \$95  = x_mid[15:8];
     if (rst) begin
-      \$95  = 17'h00000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$96  = \$29 ;
+    \$96  = \$26 ;
     if (rst) begin
-      \$96  = 17'h00000;
+      \$96  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$97  = prod0_0;
+    \$97  = rom0_read[7:0];
     if (rst) begin
-      \$97  = 17'h00000;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$98  = prod0_1;
+    \$98  = \$27 ;
     if (rst) begin
-      \$98  = 17'h00000;
+      \$98  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$99  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
+    \$99  = rom0_read[15:8];
     if (rst) begin
-      \$99  = 23'h000000;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$100  = v1;
+    \$100  = \$28 ;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$101  = first1;
+    \$101  = \$29 ;
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$102  = last1;
+    \$102  = prod0_0;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$103  = nf1;
+    \$103  = prod0_1;
     if (rst) begin
-      \$103  = 4'h0;
+      \$103  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$104  = v2;
+    \$104  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$105  = first2;
+    \$105  = v1;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$106  = last2;
+    \$106  = first1;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$107  = nf2;
+    \$107  = last1;
     if (rst) begin
-      \$107  = 4'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$108  = v3;
+    \$108  = nf1;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$109  = first3;
+    \$109  = v2;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$110  = last3;
+    \$110  = first2;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$111  = nf3;
+    \$111  = last2;
     if (rst) begin
-      \$111  = 4'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$112  = v4;
+    \$112  = nf2;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$113  = first4;
+    \$113  = v3;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$114  = last4;
+    \$114  = first3;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$115  = nf4;
+    \$115  = last3;
     if (rst) begin
-      \$115  = 4'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$116  = v5;
+    \$116  = nf3;
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$117  = first5;
+    \$117  = v4;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$118  = last5;
+    \$118  = first4;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$119  = nf5;
+    \$119  = last4;
     if (rst) begin
-      \$119  = 4'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$120  = v6;
+    \$120  = nf4;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$121  = first6;
+    \$121  = v5;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$122  = last6;
+    \$122  = first5;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$123  = nf6;
+    \$123  = last5;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$124  = acc0;
-    if (v7) begin
-      \$124  = \$9 [22:0];
-    end
+    \$124  = nf5;
     if (rst) begin
-      \$124  = 23'h000000;
+      \$124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$125  = \$34 [3:0];
+    \$125  = v6;
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$126  = \$signature__addr$27 ;
-    if (\$42 ) begin
-      \$126  = \$45 [2:0];
-    end
+    \$126  = first6;
     if (rst) begin
-      \$126  = 3'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$127  = \rport__addr$30 ;
-    if (\$49 ) begin
-      \$127  = \$52 [2:0];
-    end
+    \$127  = last6;
     if (rst) begin
-      \$127  = 3'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$128  = \$66 [3:0];
+    \$128  = nf6;
     if (rst) begin
       \$128  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$129  = o__valid;
-    if (\$68 ) begin
-      \$129  = \$71 ;
+    \$129  = acc0;
+    if (v7) begin
+      \$129  = \$9 [22:0];
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$130  = o__payload;
-    if (\$68 ) begin
-      \$130  = \$73 ;
+    \$130  = \$34 [3:0];
+    if (rst) begin
+      \$130  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$131  = \$signature__addr$27 ;
+    if (\$42 ) begin
+      \$131  = \$45 [2:0];
     end
     if (rst) begin
-      \$130  = 23'h000000;
+      \$131  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$132  = \rport__addr$30 ;
+    if (\$49 ) begin
+      \$132  = \$52 [2:0];
+    end
+    if (rst) begin
+      \$132  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$133  = \$66 [3:0];
+    if (rst) begin
+      \$133  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$134  = o__valid;
+    if (\$68 ) begin
+      \$134  = \$71 ;
+    end
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$135  = o__payload;
+    if (\$68 ) begin
+      \$135  = \$73 ;
+    end
+    if (rst) begin
+      \$135  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;

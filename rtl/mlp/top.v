@@ -723,249 +723,249 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$254 ;
   wire [47:0] \$255 ;
   reg [3:0] \$256 ;
-  reg \$257 ;
+  reg [3:0] \$257 ;
   reg \$258 ;
   reg \$259 ;
   wire [5:0] \$26 ;
   reg \$260 ;
-  reg [4:0] \$261 ;
-  reg [255:0] \$262 ;
+  reg \$261 ;
+  reg \$262 ;
   reg \$263 ;
   reg \$264 ;
   reg \$265 ;
-  reg \$266 ;
-  reg [3:0] \$267 ;
-  reg [255:0] \$268 ;
-  reg [4:0] \$269 ;
+  reg [4:0] \$266 ;
+  reg [255:0] \$267 ;
+  reg \$268 ;
+  reg \$269 ;
   wire [5:0] \$27 ;
-  reg [63:0] \$270 ;
-  reg [7:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [7:0] \$274 ;
-  reg [7:0] \$275 ;
+  reg \$270 ;
+  reg \$271 ;
+  reg [3:0] \$272 ;
+  reg [255:0] \$273 ;
+  reg [4:0] \$274 ;
+  reg [63:0] \$275 ;
   reg [7:0] \$276 ;
   reg [7:0] \$277 ;
   reg [7:0] \$278 ;
-  reg [4:0] \$279 ;
+  reg [7:0] \$279 ;
   wire [255:0] \$28 ;
-  reg [63:0] \$280 ;
+  reg [7:0] \$280 ;
   reg [7:0] \$281 ;
   reg [7:0] \$282 ;
   reg [7:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [7:0] \$285 ;
+  reg [4:0] \$284 ;
+  reg [63:0] \$285 ;
   reg [7:0] \$286 ;
   reg [7:0] \$287 ;
   reg [7:0] \$288 ;
-  reg [4:0] \$289 ;
+  reg [7:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [63:0] \$290 ;
+  reg [7:0] \$290 ;
   reg [7:0] \$291 ;
   reg [7:0] \$292 ;
   reg [7:0] \$293 ;
-  reg [7:0] \$294 ;
-  reg [7:0] \$295 ;
+  reg [4:0] \$294 ;
+  reg [63:0] \$295 ;
   reg [7:0] \$296 ;
   reg [7:0] \$297 ;
   reg [7:0] \$298 ;
-  reg [4:0] \$299 ;
+  reg [7:0] \$299 ;
   wire \$3 ;
   wire [8:0] \$30 ;
-  reg [63:0] \$300 ;
+  reg [7:0] \$300 ;
   reg [7:0] \$301 ;
   reg [7:0] \$302 ;
   reg [7:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [7:0] \$305 ;
+  reg [4:0] \$304 ;
+  reg [63:0] \$305 ;
   reg [7:0] \$306 ;
   reg [7:0] \$307 ;
   reg [7:0] \$308 ;
-  reg [4:0] \$309 ;
+  reg [7:0] \$309 ;
   wire [8:0] \$31 ;
-  reg [63:0] \$310 ;
+  reg [7:0] \$310 ;
   reg [7:0] \$311 ;
   reg [7:0] \$312 ;
   reg [7:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [7:0] \$315 ;
+  reg [4:0] \$314 ;
+  reg [63:0] \$315 ;
   reg [7:0] \$316 ;
   reg [7:0] \$317 ;
   reg [7:0] \$318 ;
-  reg [4:0] \$319 ;
+  reg [7:0] \$319 ;
   wire [8:0] \$32 ;
-  reg [63:0] \$320 ;
+  reg [7:0] \$320 ;
   reg [7:0] \$321 ;
   reg [7:0] \$322 ;
   reg [7:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [7:0] \$325 ;
+  reg [4:0] \$324 ;
+  reg [63:0] \$325 ;
   reg [7:0] \$326 ;
   reg [7:0] \$327 ;
   reg [7:0] \$328 ;
-  reg [4:0] \$329 ;
+  reg [7:0] \$329 ;
   wire [8:0] \$33 ;
-  reg [63:0] \$330 ;
+  reg [7:0] \$330 ;
   reg [7:0] \$331 ;
   reg [7:0] \$332 ;
   reg [7:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
+  reg [4:0] \$334 ;
+  reg [63:0] \$335 ;
   reg [7:0] \$336 ;
   reg [7:0] \$337 ;
   reg [7:0] \$338 ;
-  reg [4:0] \$339 ;
+  reg [7:0] \$339 ;
   wire [8:0] \$34 ;
-  reg [47:0] \$340 ;
+  reg [7:0] \$340 ;
   reg [7:0] \$341 ;
   reg [7:0] \$342 ;
   reg [7:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [7:0] \$345 ;
+  reg [4:0] \$344 ;
+  reg [47:0] \$345 ;
   reg [7:0] \$346 ;
-  reg [8:0] \$347 ;
+  reg [7:0] \$347 ;
   reg [7:0] \$348 ;
-  reg [8:0] \$349 ;
+  reg [7:0] \$349 ;
   wire [8:0] \$35 ;
   reg [7:0] \$350 ;
-  reg [8:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [8:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg [8:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [8:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [8:0] \$359 ;
+  reg [7:0] \$351 ;
+  reg [8:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [8:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [8:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [8:0] \$358 ;
+  reg [7:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [7:0] \$360 ;
-  reg [8:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [8:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [8:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg [8:0] \$367 ;
-  reg [7:0] \$368 ;
-  reg [8:0] \$369 ;
+  reg [8:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [8:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [8:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [8:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [8:0] \$368 ;
+  reg [7:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [7:0] \$370 ;
-  reg [8:0] \$371 ;
-  reg [7:0] \$372 ;
-  reg [8:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [8:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [8:0] \$377 ;
-  reg [7:0] \$378 ;
-  reg [8:0] \$379 ;
+  reg [8:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [8:0] \$372 ;
+  reg [7:0] \$373 ;
+  reg [8:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [8:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [8:0] \$378 ;
+  reg [7:0] \$379 ;
   wire [8:0] \$38 ;
-  reg [7:0] \$380 ;
-  reg [8:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [8:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [8:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg [8:0] \$387 ;
-  reg [7:0] \$388 ;
-  reg [8:0] \$389 ;
+  reg [8:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [8:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [8:0] \$384 ;
+  reg [7:0] \$385 ;
+  reg [8:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [8:0] \$388 ;
+  reg [7:0] \$389 ;
   wire [8:0] \$39 ;
-  reg [7:0] \$390 ;
-  reg [8:0] \$391 ;
-  reg [7:0] \$392 ;
-  reg [8:0] \$393 ;
-  reg [7:0] \$394 ;
-  reg [8:0] \$395 ;
-  reg [7:0] \$396 ;
-  reg [8:0] \$397 ;
-  reg [7:0] \$398 ;
-  reg [8:0] \$399 ;
+  reg [8:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [8:0] \$392 ;
+  reg [7:0] \$393 ;
+  reg [8:0] \$394 ;
+  reg [7:0] \$395 ;
+  reg [8:0] \$396 ;
+  reg [7:0] \$397 ;
+  reg [8:0] \$398 ;
+  reg [7:0] \$399 ;
   wire \$4 ;
   wire [8:0] \$40 ;
-  reg [7:0] \$400 ;
-  reg [8:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [8:0] \$403 ;
-  reg [7:0] \$404 ;
-  reg [8:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [8:0] \$407 ;
-  reg [7:0] \$408 ;
-  reg [8:0] \$409 ;
+  reg [8:0] \$400 ;
+  reg [7:0] \$401 ;
+  reg [8:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg [8:0] \$404 ;
+  reg [7:0] \$405 ;
+  reg [8:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [8:0] \$408 ;
+  reg [7:0] \$409 ;
   wire [8:0] \$41 ;
-  reg [7:0] \$410 ;
-  reg [8:0] \$411 ;
-  reg [7:0] \$412 ;
-  reg [8:0] \$413 ;
-  reg [7:0] \$414 ;
-  reg [8:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [8:0] \$417 ;
-  reg [7:0] \$418 ;
-  reg [8:0] \$419 ;
+  reg [8:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg [8:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [8:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg [8:0] \$416 ;
+  reg [7:0] \$417 ;
+  reg [8:0] \$418 ;
+  reg [7:0] \$419 ;
   wire [8:0] \$42 ;
-  reg [7:0] \$420 ;
-  reg [8:0] \$421 ;
-  reg [7:0] \$422 ;
-  reg [8:0] \$423 ;
-  reg [7:0] \$424 ;
-  reg [8:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg [8:0] \$427 ;
-  reg [7:0] \$428 ;
-  reg [8:0] \$429 ;
+  reg [8:0] \$420 ;
+  reg [7:0] \$421 ;
+  reg [8:0] \$422 ;
+  reg [7:0] \$423 ;
+  reg [8:0] \$424 ;
+  reg [7:0] \$425 ;
+  reg [8:0] \$426 ;
+  reg [7:0] \$427 ;
+  reg [8:0] \$428 ;
+  reg [7:0] \$429 ;
   wire [8:0] \$43 ;
-  reg [7:0] \$430 ;
-  reg [8:0] \$431 ;
-  reg [7:0] \$432 ;
-  reg [8:0] \$433 ;
-  reg [7:0] \$434 ;
-  reg [8:0] \$435 ;
-  reg [7:0] \$436 ;
-  reg [8:0] \$437 ;
-  reg [7:0] \$438 ;
-  reg [8:0] \$439 ;
+  reg [8:0] \$430 ;
+  reg [7:0] \$431 ;
+  reg [8:0] \$432 ;
+  reg [7:0] \$433 ;
+  reg [8:0] \$434 ;
+  reg [7:0] \$435 ;
+  reg [8:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [8:0] \$438 ;
+  reg [7:0] \$439 ;
   wire [8:0] \$44 ;
-  reg [7:0] \$440 ;
-  reg [8:0] \$441 ;
-  reg [7:0] \$442 ;
-  reg [8:0] \$443 ;
-  reg [7:0] \$444 ;
-  reg [8:0] \$445 ;
-  reg [7:0] \$446 ;
-  reg [8:0] \$447 ;
-  reg [7:0] \$448 ;
-  reg [8:0] \$449 ;
+  reg [8:0] \$440 ;
+  reg [7:0] \$441 ;
+  reg [8:0] \$442 ;
+  reg [7:0] \$443 ;
+  reg [8:0] \$444 ;
+  reg [7:0] \$445 ;
+  reg [8:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [8:0] \$448 ;
+  reg [7:0] \$449 ;
   wire [8:0] \$45 ;
-  reg [7:0] \$450 ;
-  reg [8:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg [8:0] \$453 ;
-  reg [7:0] \$454 ;
-  reg [8:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [8:0] \$457 ;
-  reg [7:0] \$458 ;
-  reg [8:0] \$459 ;
+  reg [8:0] \$450 ;
+  reg [7:0] \$451 ;
+  reg [8:0] \$452 ;
+  reg [7:0] \$453 ;
+  reg [8:0] \$454 ;
+  reg [7:0] \$455 ;
+  reg [8:0] \$456 ;
+  reg [7:0] \$457 ;
+  reg [8:0] \$458 ;
+  reg [7:0] \$459 ;
   wire [8:0] \$46 ;
-  reg [7:0] \$460 ;
-  reg [8:0] \$461 ;
-  reg [7:0] \$462 ;
-  reg [8:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [8:0] \$465 ;
-  reg [7:0] \$466 ;
-  reg [8:0] \$467 ;
-  reg [7:0] \$468 ;
-  reg [8:0] \$469 ;
+  reg [8:0] \$460 ;
+  reg [7:0] \$461 ;
+  reg [8:0] \$462 ;
+  reg [7:0] \$463 ;
+  reg [8:0] \$464 ;
+  reg [7:0] \$465 ;
+  reg [8:0] \$466 ;
+  reg [7:0] \$467 ;
+  reg [8:0] \$468 ;
+  reg [7:0] \$469 ;
   wire [8:0] \$47 ;
-  reg [7:0] \$470 ;
-  reg [16:0] \$471 ;
-  reg [16:0] \$472 ;
-  reg [16:0] \$473 ;
-  reg [16:0] \$474 ;
-  reg [16:0] \$475 ;
+  reg [8:0] \$470 ;
+  reg [7:0] \$471 ;
+  reg [8:0] \$472 ;
+  reg [7:0] \$473 ;
+  reg [8:0] \$474 ;
+  reg [7:0] \$475 ;
   reg [16:0] \$476 ;
   reg [16:0] \$477 ;
   reg [16:0] \$478 ;
@@ -1098,11 +1098,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$592 ;
   reg [16:0] \$593 ;
   reg [16:0] \$594 ;
-  reg [23:0] \$595 ;
-  reg [23:0] \$596 ;
-  reg [23:0] \$597 ;
-  reg [23:0] \$598 ;
-  reg [23:0] \$599 ;
+  reg [16:0] \$595 ;
+  reg [16:0] \$596 ;
+  reg [16:0] \$597 ;
+  reg [16:0] \$598 ;
+  reg [16:0] \$599 ;
   wire \$6 ;
   wire [8:0] \$60 ;
   reg [23:0] \$600 ;
@@ -1123,51 +1123,56 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$614 ;
   reg [23:0] \$615 ;
   reg [23:0] \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
+  reg [23:0] \$617 ;
+  reg [23:0] \$618 ;
+  reg [23:0] \$619 ;
   wire [8:0] \$62 ;
-  reg [3:0] \$620 ;
-  reg \$621 ;
+  reg [23:0] \$620 ;
+  reg [23:0] \$621 ;
   reg \$622 ;
   reg \$623 ;
-  reg [3:0] \$624 ;
-  reg \$625 ;
+  reg \$624 ;
+  reg [3:0] \$625 ;
   reg \$626 ;
   reg \$627 ;
-  reg [3:0] \$628 ;
-  reg \$629 ;
+  reg \$628 ;
+  reg [3:0] \$629 ;
   wire [8:0] \$63 ;
   reg \$630 ;
   reg \$631 ;
-  reg [3:0] \$632 ;
-  reg \$633 ;
+  reg \$632 ;
+  reg [3:0] \$633 ;
   reg \$634 ;
   reg \$635 ;
-  reg [3:0] \$636 ;
-  reg \$637 ;
+  reg \$636 ;
+  reg [3:0] \$637 ;
   reg \$638 ;
   reg \$639 ;
   wire [8:0] \$64 ;
-  reg [3:0] \$640 ;
-  reg \$641 ;
+  reg \$640 ;
+  reg [3:0] \$641 ;
   reg \$642 ;
   reg \$643 ;
-  reg [3:0] \$644 ;
-  reg \$645 ;
+  reg \$644 ;
+  reg [3:0] \$645 ;
   reg \$646 ;
   reg \$647 ;
-  reg [3:0] \$648 ;
-  reg [23:0] \$649 ;
+  reg \$648 ;
+  reg [3:0] \$649 ;
   wire [8:0] \$65 ;
-  reg [23:0] \$650 ;
-  reg [3:0] \$651 ;
-  reg [3:0] \$652 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
   reg [3:0] \$653 ;
-  reg [3:0] \$654 ;
-  reg \$655 ;
-  reg [47:0] \$656 ;
+  reg [23:0] \$654 ;
+  reg [23:0] \$655 ;
+  reg [3:0] \$656 ;
+  reg [3:0] \$657 ;
+  reg [3:0] \$658 ;
+  reg [3:0] \$659 ;
   wire [8:0] \$66 ;
+  reg \$660 ;
+  reg [47:0] \$661 ;
   wire [8:0] \$67 ;
   wire [8:0] \$68 ;
   wire [8:0] \$69 ;
@@ -1226,6 +1231,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first8 = 1'h0;
   reg first9 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [255:0] i__payload;
   wire [255:0] i__payload;
@@ -1276,6 +1282,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last8 = 1'h0;
   reg last9 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h1;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -1286,6 +1293,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [3:0] nf8 = 4'h0;
   reg [3:0] nf9 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [47:0] o__payload;
   reg [47:0] o__payload = 48'h000000000000;
   wire [23:0] \o__payload[0] ;
@@ -1311,13 +1319,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [4:0] \port__addr$27  = 5'h00;
   wire [63:0] port__data;
-  wire [63:0] \port__data$103 ;
-  wire [63:0] \port__data$113 ;
-  wire [63:0] \port__data$123 ;
-  wire [47:0] \port__data$133 ;
-  wire [63:0] \port__data$73 ;
-  wire [63:0] \port__data$83 ;
-  wire [63:0] \port__data$93 ;
+  wire [63:0] \port__data$108 ;
+  wire [63:0] \port__data$118 ;
+  wire [63:0] \port__data$128 ;
+  wire [47:0] \port__data$138 ;
+  wire [63:0] \port__data$78 ;
+  wire [63:0] \port__data$88 ;
+  wire [63:0] \port__data$98 ;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
   reg [16:0] prod0_10_r = 17'h00000;
@@ -1453,6 +1461,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom0_addr;
@@ -1489,11 +1498,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire rport__addr;
   reg [3:0] \rport__addr$47  = 4'h0;
   wire [255:0] rport__data;
-  wire [47:0] \rport__data$437 ;
+  wire [47:0] \rport__data$442 ;
   input rst;
   wire rst;
   (* init = 1'h0 *)
   wire sf_t;
+  reg sf_t_ahead = 1'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s0_2 = 24'h000000;
@@ -1869,7 +1879,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$signature__en$38 )
       queue[\$signature__addr$44 ] <= q_in;
   end
-  assign \rport__data$437  = queue[\rport__addr$47 ];
+  assign \rport__data$442  = queue[\rport__addr$47 ];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h01ef12bb40269bf2;
@@ -1949,7 +1959,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$73  = _2_;
+  assign \port__data$78  = _2_;
   reg [63:0] rom2 [31:0];
   initial begin
     rom2[0] = 64'h00f8024df6f21ae2;
@@ -1989,7 +1999,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _3_ <= rom2[\port__addr$17 ];
   end
-  assign \port__data$83  = _3_;
+  assign \port__data$88  = _3_;
   reg [63:0] rom3 [31:0];
   initial begin
     rom3[0] = 64'he600d00d22471912;
@@ -2029,7 +2039,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _4_ <= rom3[\port__addr$19 ];
   end
-  assign \port__data$93  = _4_;
+  assign \port__data$98  = _4_;
   reg [63:0] rom4 [31:0];
   initial begin
     rom4[0] = 64'h0a0102d6062108f0;
@@ -2069,7 +2079,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _5_ <= rom4[\port__addr$21 ];
   end
-  assign \port__data$103  = _5_;
+  assign \port__data$108  = _5_;
   reg [63:0] rom5 [31:0];
   initial begin
     rom5[0] = 64'h3c0101232be2021d;
@@ -2109,7 +2119,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _6_ <= rom5[\port__addr$23 ];
   end
-  assign \port__data$113  = _6_;
+  assign \port__data$118  = _6_;
   reg [63:0] rom6 [31:0];
   initial begin
     rom6[0] = 64'hff00fd04163dfa19;
@@ -2149,7 +2159,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _7_ <= rom6[\port__addr$25 ];
   end
-  assign \port__data$123  = _7_;
+  assign \port__data$128  = _7_;
   reg [47:0] rom7 [31:0];
   initial begin
     rom7[0] = 48'h00dbf51653df;
@@ -2189,749 +2199,765 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @(posedge clk) begin
     _8_ <= rom7[\port__addr$27 ];
   end
-  assign \port__data$133  = _8_;
+  assign \port__data$138  = _8_;
   always @(posedge clk)
-    x1_14 <= \$286 ;
+    x0_8 <= \$283 ;
   always @(posedge clk)
-    x1_15 <= \$287 ;
+    \port__addr$15  <= \$284 ;
   always @(posedge clk)
-    x1_16 <= \$288 ;
+    rom1_read <= \$285 ;
   always @(posedge clk)
-    \port__addr$17  <= \$289 ;
+    x1_9 <= \$286 ;
   always @(posedge clk)
-    rom2_read <= \$290 ;
+    x1_10 <= \$287 ;
   always @(posedge clk)
-    x2_17 <= \$291 ;
+    x1_11 <= \$288 ;
   always @(posedge clk)
-    x2_18 <= \$292 ;
+    x1_12 <= \$289 ;
   always @(posedge clk)
-    x2_19 <= \$293 ;
+    x1_13 <= \$290 ;
   always @(posedge clk)
-    x2_20 <= \$294 ;
+    x1_14 <= \$291 ;
   always @(posedge clk)
-    x2_21 <= \$295 ;
+    x1_15 <= \$292 ;
   always @(posedge clk)
-    x2_22 <= \$296 ;
+    x1_16 <= \$293 ;
   always @(posedge clk)
-    x2_23 <= \$297 ;
+    \port__addr$17  <= \$294 ;
   always @(posedge clk)
-    x2_24 <= \$298 ;
+    rom2_read <= \$295 ;
   always @(posedge clk)
-    \port__addr$19  <= \$299 ;
+    x2_17 <= \$296 ;
   always @(posedge clk)
-    rom3_read <= \$300 ;
+    x2_18 <= \$297 ;
   always @(posedge clk)
-    x3_1 <= \$301 ;
+    x2_19 <= \$298 ;
   always @(posedge clk)
-    x3_25 <= \$302 ;
+    x2_20 <= \$299 ;
   always @(posedge clk)
-    x3_26 <= \$303 ;
+    x2_21 <= \$300 ;
   always @(posedge clk)
-    x3_27 <= \$304 ;
+    x2_22 <= \$301 ;
   always @(posedge clk)
-    x3_28 <= \$305 ;
+    x2_23 <= \$302 ;
   always @(posedge clk)
-    x3_29 <= \$306 ;
+    x2_24 <= \$303 ;
   always @(posedge clk)
-    x3_30 <= \$307 ;
+    \port__addr$19  <= \$304 ;
   always @(posedge clk)
-    x3_31 <= \$308 ;
+    rom3_read <= \$305 ;
   always @(posedge clk)
-    \port__addr$21  <= \$309 ;
+    x3_1 <= \$306 ;
   always @(posedge clk)
-    rom4_read <= \$310 ;
+    x3_25 <= \$307 ;
   always @(posedge clk)
-    x4_2 <= \$311 ;
+    x3_26 <= \$308 ;
   always @(posedge clk)
-    x4_3 <= \$312 ;
+    x3_27 <= \$309 ;
   always @(posedge clk)
-    x4_4 <= \$313 ;
+    x3_28 <= \$310 ;
   always @(posedge clk)
-    x4_5 <= \$314 ;
+    x3_29 <= \$311 ;
   always @(posedge clk)
-    x4_6 <= \$315 ;
+    x3_30 <= \$312 ;
   always @(posedge clk)
-    x4_7 <= \$316 ;
+    x3_31 <= \$313 ;
   always @(posedge clk)
-    x4_8 <= \$317 ;
+    \port__addr$21  <= \$314 ;
   always @(posedge clk)
-    x4_9 <= \$318 ;
+    rom4_read <= \$315 ;
   always @(posedge clk)
-    \port__addr$23  <= \$319 ;
+    x4_2 <= \$316 ;
   always @(posedge clk)
-    rom5_read <= \$320 ;
+    x4_3 <= \$317 ;
   always @(posedge clk)
-    x5_10 <= \$321 ;
+    x4_4 <= \$318 ;
   always @(posedge clk)
-    x5_11 <= \$322 ;
+    x4_5 <= \$319 ;
   always @(posedge clk)
-    x5_12 <= \$323 ;
+    x4_6 <= \$320 ;
   always @(posedge clk)
-    x5_13 <= \$324 ;
+    x4_7 <= \$321 ;
   always @(posedge clk)
-    x5_14 <= \$325 ;
+    x4_8 <= \$322 ;
   always @(posedge clk)
-    x5_15 <= \$326 ;
+    x4_9 <= \$323 ;
   always @(posedge clk)
-    x5_16 <= \$327 ;
+    \port__addr$23  <= \$324 ;
   always @(posedge clk)
-    x5_17 <= \$328 ;
+    rom5_read <= \$325 ;
   always @(posedge clk)
-    \port__addr$25  <= \$329 ;
+    x5_10 <= \$326 ;
   always @(posedge clk)
-    rom6_read <= \$330 ;
+    x5_11 <= \$327 ;
   always @(posedge clk)
-    x6_18 <= \$331 ;
+    x5_12 <= \$328 ;
   always @(posedge clk)
-    x6_19 <= \$332 ;
+    x5_13 <= \$329 ;
   always @(posedge clk)
-    x6_20 <= \$333 ;
+    x5_14 <= \$330 ;
   always @(posedge clk)
-    x6_21 <= \$334 ;
+    x5_15 <= \$331 ;
   always @(posedge clk)
-    x6_22 <= \$335 ;
+    x5_16 <= \$332 ;
   always @(posedge clk)
-    x6_23 <= \$336 ;
+    x5_17 <= \$333 ;
   always @(posedge clk)
-    x6_24 <= \$337 ;
+    \port__addr$25  <= \$334 ;
   always @(posedge clk)
-    x6_25 <= \$338 ;
+    rom6_read <= \$335 ;
   always @(posedge clk)
-    \port__addr$27  <= \$339 ;
+    x6_18 <= \$336 ;
   always @(posedge clk)
-    rom7_read <= \$340 ;
+    x6_19 <= \$337 ;
   always @(posedge clk)
-    x7_26 <= \$341 ;
+    x6_20 <= \$338 ;
   always @(posedge clk)
-    x7_27 <= \$342 ;
+    x6_21 <= \$339 ;
   always @(posedge clk)
-    x7_28 <= \$343 ;
+    x6_22 <= \$340 ;
   always @(posedge clk)
-    x7_29 <= \$344 ;
+    x6_23 <= \$341 ;
   always @(posedge clk)
-    x7_30 <= \$345 ;
+    x6_24 <= \$342 ;
   always @(posedge clk)
-    x7_31 <= \$346 ;
+    x6_25 <= \$343 ;
   always @(posedge clk)
-    xoff0_1 <= \$347 ;
+    \port__addr$27  <= \$344 ;
   always @(posedge clk)
-    w0_1 <= \$348 ;
+    rom7_read <= \$345 ;
   always @(posedge clk)
-    xoff0_2 <= \$349 ;
+    x7_26 <= \$346 ;
   always @(posedge clk)
-    w0_2 <= \$350 ;
+    x7_27 <= \$347 ;
   always @(posedge clk)
-    xoff0_3 <= \$351 ;
+    x7_28 <= \$348 ;
   always @(posedge clk)
-    w0_3 <= \$352 ;
+    x7_29 <= \$349 ;
   always @(posedge clk)
-    xoff0_4 <= \$353 ;
+    x7_30 <= \$350 ;
   always @(posedge clk)
-    w0_4 <= \$354 ;
+    x7_31 <= \$351 ;
   always @(posedge clk)
-    xoff0_5 <= \$355 ;
+    xoff0_1 <= \$352 ;
   always @(posedge clk)
-    w0_5 <= \$356 ;
+    w0_1 <= \$353 ;
   always @(posedge clk)
-    xoff0_6 <= \$357 ;
+    xoff0_2 <= \$354 ;
   always @(posedge clk)
-    w0_6 <= \$358 ;
+    w0_2 <= \$355 ;
   always @(posedge clk)
-    xoff0_7 <= \$359 ;
+    xoff0_3 <= \$356 ;
   always @(posedge clk)
-    w0_7 <= \$360 ;
+    w0_3 <= \$357 ;
   always @(posedge clk)
-    xoff0_8 <= \$361 ;
+    xoff0_4 <= \$358 ;
   always @(posedge clk)
-    w0_8 <= \$362 ;
+    w0_4 <= \$359 ;
   always @(posedge clk)
-    xoff0_9 <= \$363 ;
+    xoff0_5 <= \$360 ;
   always @(posedge clk)
-    w0_9 <= \$364 ;
+    w0_5 <= \$361 ;
   always @(posedge clk)
-    xoff0_10 <= \$365 ;
+    xoff0_6 <= \$362 ;
   always @(posedge clk)
-    w0_10 <= \$366 ;
+    w0_6 <= \$363 ;
   always @(posedge clk)
-    xoff0_11 <= \$367 ;
+    xoff0_7 <= \$364 ;
   always @(posedge clk)
-    w0_11 <= \$368 ;
+    w0_7 <= \$365 ;
   always @(posedge clk)
-    xoff0_12 <= \$369 ;
+    xoff0_8 <= \$366 ;
   always @(posedge clk)
-    w0_12 <= \$370 ;
+    w0_8 <= \$367 ;
   always @(posedge clk)
-    xoff0_13 <= \$371 ;
+    xoff0_9 <= \$368 ;
   always @(posedge clk)
-    w0_13 <= \$372 ;
+    w0_9 <= \$369 ;
   always @(posedge clk)
-    xoff0_14 <= \$373 ;
+    xoff0_10 <= \$370 ;
   always @(posedge clk)
-    w0_14 <= \$374 ;
+    w0_10 <= \$371 ;
   always @(posedge clk)
-    xoff0_15 <= \$375 ;
+    xoff0_11 <= \$372 ;
   always @(posedge clk)
-    w0_15 <= \$376 ;
+    w0_11 <= \$373 ;
   always @(posedge clk)
-    xoff0_16 <= \$377 ;
+    xoff0_12 <= \$374 ;
   always @(posedge clk)
-    w0_16 <= \$378 ;
+    w0_12 <= \$375 ;
   always @(posedge clk)
-    xoff0_17 <= \$379 ;
+    xoff0_13 <= \$376 ;
   always @(posedge clk)
-    w0_17 <= \$380 ;
+    w0_13 <= \$377 ;
   always @(posedge clk)
-    xoff0_18 <= \$381 ;
+    xoff0_14 <= \$378 ;
   always @(posedge clk)
-    w0_18 <= \$382 ;
+    w0_14 <= \$379 ;
   always @(posedge clk)
-    xoff0_19 <= \$383 ;
+    xoff0_15 <= \$380 ;
   always @(posedge clk)
-    w0_19 <= \$384 ;
+    w0_15 <= \$381 ;
   always @(posedge clk)
-    xoff0_20 <= \$385 ;
+    xoff0_16 <= \$382 ;
   always @(posedge clk)
-    w0_20 <= \$386 ;
+    w0_16 <= \$383 ;
   always @(posedge clk)
-    xoff0_21 <= \$387 ;
+    xoff0_17 <= \$384 ;
   always @(posedge clk)
-    w0_21 <= \$388 ;
+    w0_17 <= \$385 ;
   always @(posedge clk)
-    xoff0_22 <= \$389 ;
+    xoff0_18 <= \$386 ;
   always @(posedge clk)
-    w0_22 <= \$390 ;
+    w0_18 <= \$387 ;
   always @(posedge clk)
-    xoff0_23 <= \$391 ;
+    xoff0_19 <= \$388 ;
   always @(posedge clk)
-    w0_23 <= \$392 ;
+    w0_19 <= \$389 ;
   always @(posedge clk)
-    xoff0_24 <= \$393 ;
+    xoff0_20 <= \$390 ;
   always @(posedge clk)
-    w0_24 <= \$394 ;
+    w0_20 <= \$391 ;
   always @(posedge clk)
-    xoff0_25 <= \$395 ;
+    xoff0_21 <= \$392 ;
   always @(posedge clk)
-    w0_25 <= \$396 ;
+    w0_21 <= \$393 ;
   always @(posedge clk)
-    xoff0_26 <= \$397 ;
+    xoff0_22 <= \$394 ;
   always @(posedge clk)
-    w0_26 <= \$398 ;
+    w0_22 <= \$395 ;
   always @(posedge clk)
-    xoff0_27 <= \$399 ;
+    xoff0_23 <= \$396 ;
   always @(posedge clk)
-    w0_27 <= \$400 ;
+    w0_23 <= \$397 ;
   always @(posedge clk)
-    xoff0_28 <= \$401 ;
+    xoff0_24 <= \$398 ;
   always @(posedge clk)
-    w0_28 <= \$402 ;
+    w0_24 <= \$399 ;
   always @(posedge clk)
-    xoff0_29 <= \$403 ;
+    xoff0_25 <= \$400 ;
   always @(posedge clk)
-    w0_29 <= \$404 ;
+    w0_25 <= \$401 ;
   always @(posedge clk)
-    xoff0_30 <= \$405 ;
+    xoff0_26 <= \$402 ;
   always @(posedge clk)
-    w0_30 <= \$406 ;
+    w0_26 <= \$403 ;
   always @(posedge clk)
-    xoff0_31 <= \$407 ;
+    xoff0_27 <= \$404 ;
   always @(posedge clk)
-    w0_31 <= \$408 ;
+    w0_27 <= \$405 ;
   always @(posedge clk)
-    xoff1_1 <= \$409 ;
+    xoff0_28 <= \$406 ;
   always @(posedge clk)
-    w1_1 <= \$410 ;
+    w0_28 <= \$407 ;
   always @(posedge clk)
-    xoff1_2 <= \$411 ;
+    xoff0_29 <= \$408 ;
   always @(posedge clk)
-    w1_2 <= \$412 ;
+    w0_29 <= \$409 ;
   always @(posedge clk)
-    xoff1_3 <= \$413 ;
+    xoff0_30 <= \$410 ;
   always @(posedge clk)
-    w1_3 <= \$414 ;
+    w0_30 <= \$411 ;
   always @(posedge clk)
-    xoff1_4 <= \$415 ;
+    xoff0_31 <= \$412 ;
   always @(posedge clk)
-    w1_4 <= \$416 ;
+    w0_31 <= \$413 ;
   always @(posedge clk)
-    xoff1_5 <= \$417 ;
+    xoff1_1 <= \$414 ;
   always @(posedge clk)
-    w1_5 <= \$418 ;
+    w1_1 <= \$415 ;
   always @(posedge clk)
-    xoff1_6 <= \$419 ;
+    xoff1_2 <= \$416 ;
   always @(posedge clk)
-    w1_6 <= \$420 ;
+    w1_2 <= \$417 ;
   always @(posedge clk)
-    xoff1_7 <= \$421 ;
+    xoff1_3 <= \$418 ;
   always @(posedge clk)
-    w1_7 <= \$422 ;
+    w1_3 <= \$419 ;
   always @(posedge clk)
-    xoff1_8 <= \$423 ;
+    xoff1_4 <= \$420 ;
   always @(posedge clk)
-    w1_8 <= \$424 ;
+    w1_4 <= \$421 ;
   always @(posedge clk)
-    xoff1_9 <= \$425 ;
+    xoff1_5 <= \$422 ;
   always @(posedge clk)
-    w1_9 <= \$426 ;
+    w1_5 <= \$423 ;
   always @(posedge clk)
-    xoff1_10 <= \$427 ;
+    xoff1_6 <= \$424 ;
   always @(posedge clk)
-    w1_10 <= \$428 ;
+    w1_6 <= \$425 ;
   always @(posedge clk)
-    xoff1_11 <= \$429 ;
+    xoff1_7 <= \$426 ;
   always @(posedge clk)
-    w1_11 <= \$430 ;
+    w1_7 <= \$427 ;
   always @(posedge clk)
-    xoff1_12 <= \$431 ;
+    xoff1_8 <= \$428 ;
   always @(posedge clk)
-    w1_12 <= \$432 ;
+    w1_8 <= \$429 ;
   always @(posedge clk)
-    xoff1_13 <= \$433 ;
+    xoff1_9 <= \$430 ;
   always @(posedge clk)
-    w1_13 <= \$434 ;
+    w1_9 <= \$431 ;
   always @(posedge clk)
-    xoff1_14 <= \$435 ;
+    xoff1_10 <= \$432 ;
   always @(posedge clk)
-    w1_14 <= \$436 ;
+    w1_10 <= \$433 ;
   always @(posedge clk)
-    xoff1_15 <= \$437 ;
+    xoff1_11 <= \$434 ;
   always @(posedge clk)
-    w1_15 <= \$438 ;
+    w1_11 <= \$435 ;
   always @(posedge clk)
-    xoff1_16 <= \$439 ;
+    xoff1_12 <= \$436 ;
   always @(posedge clk)
-    w1_16 <= \$440 ;
+    w1_12 <= \$437 ;
   always @(posedge clk)
-    xoff1_17 <= \$441 ;
+    xoff1_13 <= \$438 ;
   always @(posedge clk)
-    w1_17 <= \$442 ;
+    w1_13 <= \$439 ;
   always @(posedge clk)
-    xoff1_18 <= \$443 ;
+    xoff1_14 <= \$440 ;
   always @(posedge clk)
-    w1_18 <= \$444 ;
+    w1_14 <= \$441 ;
   always @(posedge clk)
-    xoff1_19 <= \$445 ;
+    xoff1_15 <= \$442 ;
   always @(posedge clk)
-    w1_19 <= \$446 ;
+    w1_15 <= \$443 ;
   always @(posedge clk)
-    xoff1_20 <= \$447 ;
+    xoff1_16 <= \$444 ;
   always @(posedge clk)
-    w1_20 <= \$448 ;
+    w1_16 <= \$445 ;
   always @(posedge clk)
-    xoff1_21 <= \$449 ;
+    xoff1_17 <= \$446 ;
   always @(posedge clk)
-    w1_21 <= \$450 ;
+    w1_17 <= \$447 ;
   always @(posedge clk)
-    xoff1_22 <= \$451 ;
+    xoff1_18 <= \$448 ;
   always @(posedge clk)
-    w1_22 <= \$452 ;
+    w1_18 <= \$449 ;
   always @(posedge clk)
-    xoff1_23 <= \$453 ;
+    xoff1_19 <= \$450 ;
   always @(posedge clk)
-    w1_23 <= \$454 ;
+    w1_19 <= \$451 ;
   always @(posedge clk)
-    xoff1_24 <= \$455 ;
+    xoff1_20 <= \$452 ;
   always @(posedge clk)
-    w1_24 <= \$456 ;
+    w1_20 <= \$453 ;
   always @(posedge clk)
-    xoff1_25 <= \$457 ;
+    xoff1_21 <= \$454 ;
   always @(posedge clk)
-    w1_25 <= \$458 ;
+    w1_21 <= \$455 ;
   always @(posedge clk)
-    xoff1_26 <= \$459 ;
+    xoff1_22 <= \$456 ;
   always @(posedge clk)
-    w1_26 <= \$460 ;
+    w1_22 <= \$457 ;
   always @(posedge clk)
-    xoff1_27 <= \$461 ;
+    xoff1_23 <= \$458 ;
   always @(posedge clk)
-    w1_27 <= \$462 ;
+    w1_23 <= \$459 ;
   always @(posedge clk)
-    xoff1_28 <= \$463 ;
+    xoff1_24 <= \$460 ;
   always @(posedge clk)
-    w1_28 <= \$464 ;
+    w1_24 <= \$461 ;
   always @(posedge clk)
-    xoff1_29 <= \$465 ;
+    xoff1_25 <= \$462 ;
   always @(posedge clk)
-    w1_29 <= \$466 ;
+    w1_25 <= \$463 ;
   always @(posedge clk)
-    xoff1_30 <= \$467 ;
+    xoff1_26 <= \$464 ;
   always @(posedge clk)
-    w1_30 <= \$468 ;
+    w1_26 <= \$465 ;
   always @(posedge clk)
-    xoff1_31 <= \$469 ;
+    xoff1_27 <= \$466 ;
   always @(posedge clk)
-    w1_31 <= \$470 ;
+    w1_27 <= \$467 ;
   always @(posedge clk)
-    prod0_1 <= \$471 ;
+    xoff1_28 <= \$468 ;
   always @(posedge clk)
-    prod0_2 <= \$472 ;
+    w1_28 <= \$469 ;
   always @(posedge clk)
-    prod0_3 <= \$473 ;
+    xoff1_29 <= \$470 ;
   always @(posedge clk)
-    prod0_4 <= \$474 ;
+    w1_29 <= \$471 ;
   always @(posedge clk)
-    prod0_5 <= \$475 ;
+    xoff1_30 <= \$472 ;
   always @(posedge clk)
-    prod0_6 <= \$476 ;
+    w1_30 <= \$473 ;
   always @(posedge clk)
-    prod0_7 <= \$477 ;
+    xoff1_31 <= \$474 ;
   always @(posedge clk)
-    prod0_8 <= \$478 ;
+    w1_31 <= \$475 ;
   always @(posedge clk)
-    prod0_9 <= \$479 ;
+    prod0_1 <= \$476 ;
   always @(posedge clk)
-    prod0_10 <= \$480 ;
+    prod0_2 <= \$477 ;
   always @(posedge clk)
-    prod0_11 <= \$481 ;
+    prod0_3 <= \$478 ;
   always @(posedge clk)
-    prod0_12 <= \$482 ;
+    prod0_4 <= \$479 ;
   always @(posedge clk)
-    prod0_13 <= \$483 ;
+    prod0_5 <= \$480 ;
   always @(posedge clk)
-    prod0_14 <= \$484 ;
+    prod0_6 <= \$481 ;
   always @(posedge clk)
-    prod0_15 <= \$485 ;
+    prod0_7 <= \$482 ;
   always @(posedge clk)
-    prod0_16 <= \$486 ;
+    prod0_8 <= \$483 ;
   always @(posedge clk)
-    prod0_17 <= \$487 ;
+    prod0_9 <= \$484 ;
   always @(posedge clk)
-    prod0_18 <= \$488 ;
+    prod0_10 <= \$485 ;
   always @(posedge clk)
-    prod0_19 <= \$489 ;
+    prod0_11 <= \$486 ;
   always @(posedge clk)
-    prod0_20 <= \$490 ;
+    prod0_12 <= \$487 ;
   always @(posedge clk)
-    prod0_21 <= \$491 ;
+    prod0_13 <= \$488 ;
   always @(posedge clk)
-    prod0_22 <= \$492 ;
+    prod0_14 <= \$489 ;
   always @(posedge clk)
-    prod0_23 <= \$493 ;
+    prod0_15 <= \$490 ;
   always @(posedge clk)
-    prod0_24 <= \$494 ;
+    prod0_16 <= \$491 ;
   always @(posedge clk)
-    prod0_25 <= \$495 ;
+    prod0_17 <= \$492 ;
   always @(posedge clk)
-    prod0_26 <= \$496 ;
+    prod0_18 <= \$493 ;
   always @(posedge clk)
-    prod0_27 <= \$497 ;
+    prod0_19 <= \$494 ;
   always @(posedge clk)
-    prod0_28 <= \$498 ;
+    prod0_20 <= \$495 ;
   always @(posedge clk)
-    prod0_29 <= \$499 ;
+    prod0_21 <= \$496 ;
   always @(posedge clk)
-    prod0_30 <= \$500 ;
+    prod0_22 <= \$497 ;
   always @(posedge clk)
-    prod0_31 <= \$501 ;
+    prod0_23 <= \$498 ;
   always @(posedge clk)
-    prod1_1 <= \$502 ;
+    prod0_24 <= \$499 ;
   always @(posedge clk)
-    prod1_2 <= \$503 ;
+    prod0_25 <= \$500 ;
   always @(posedge clk)
-    prod1_3 <= \$504 ;
+    prod0_26 <= \$501 ;
   always @(posedge clk)
-    prod1_4 <= \$505 ;
+    prod0_27 <= \$502 ;
   always @(posedge clk)
-    prod1_5 <= \$506 ;
+    prod0_28 <= \$503 ;
   always @(posedge clk)
-    prod1_6 <= \$507 ;
+    prod0_29 <= \$504 ;
   always @(posedge clk)
-    prod1_7 <= \$508 ;
+    prod0_30 <= \$505 ;
   always @(posedge clk)
-    prod1_8 <= \$509 ;
+    prod0_31 <= \$506 ;
   always @(posedge clk)
-    prod1_9 <= \$510 ;
+    prod1_1 <= \$507 ;
   always @(posedge clk)
-    prod1_10 <= \$511 ;
+    prod1_2 <= \$508 ;
   always @(posedge clk)
-    prod1_11 <= \$512 ;
+    prod1_3 <= \$509 ;
   always @(posedge clk)
-    prod1_12 <= \$513 ;
+    prod1_4 <= \$510 ;
   always @(posedge clk)
-    prod1_13 <= \$514 ;
+    prod1_5 <= \$511 ;
   always @(posedge clk)
-    prod1_14 <= \$515 ;
+    prod1_6 <= \$512 ;
   always @(posedge clk)
-    prod1_15 <= \$516 ;
+    prod1_7 <= \$513 ;
   always @(posedge clk)
-    prod1_16 <= \$517 ;
+    prod1_8 <= \$514 ;
   always @(posedge clk)
-    prod1_17 <= \$518 ;
+    prod1_9 <= \$515 ;
   always @(posedge clk)
-    prod1_18 <= \$519 ;
+    prod1_10 <= \$516 ;
   always @(posedge clk)
-    prod1_19 <= \$520 ;
+    prod1_11 <= \$517 ;
   always @(posedge clk)
-    prod1_20 <= \$521 ;
+    prod1_12 <= \$518 ;
   always @(posedge clk)
-    prod1_21 <= \$522 ;
+    prod1_13 <= \$519 ;
   always @(posedge clk)
-    prod1_22 <= \$523 ;
+    prod1_14 <= \$520 ;
   always @(posedge clk)
-    prod1_23 <= \$524 ;
+    prod1_15 <= \$521 ;
   always @(posedge clk)
-    prod1_24 <= \$525 ;
+    prod1_16 <= \$522 ;
   always @(posedge clk)
-    prod1_25 <= \$526 ;
+    prod1_17 <= \$523 ;
   always @(posedge clk)
-    prod1_26 <= \$527 ;
+    prod1_18 <= \$524 ;
   always @(posedge clk)
-    prod1_27 <= \$528 ;
+    prod1_19 <= \$525 ;
   always @(posedge clk)
-    prod1_28 <= \$529 ;
+    prod1_20 <= \$526 ;
   always @(posedge clk)
-    prod1_29 <= \$530 ;
+    prod1_21 <= \$527 ;
   always @(posedge clk)
-    prod1_30 <= \$531 ;
+    prod1_22 <= \$528 ;
   always @(posedge clk)
-    prod1_31 <= \$532 ;
+    prod1_23 <= \$529 ;
   always @(posedge clk)
-    prod0_1_r <= \$533 ;
+    prod1_24 <= \$530 ;
   always @(posedge clk)
-    prod0_2_r <= \$534 ;
+    prod1_25 <= \$531 ;
   always @(posedge clk)
-    prod0_3_r <= \$535 ;
+    prod1_26 <= \$532 ;
   always @(posedge clk)
-    prod0_4_r <= \$536 ;
+    prod1_27 <= \$533 ;
   always @(posedge clk)
-    prod0_5_r <= \$537 ;
+    prod1_28 <= \$534 ;
   always @(posedge clk)
-    prod0_6_r <= \$538 ;
+    prod1_29 <= \$535 ;
   always @(posedge clk)
-    prod0_7_r <= \$539 ;
+    prod1_30 <= \$536 ;
   always @(posedge clk)
-    prod0_8_r <= \$540 ;
+    prod1_31 <= \$537 ;
   always @(posedge clk)
-    prod0_9_r <= \$541 ;
+    prod0_1_r <= \$538 ;
   always @(posedge clk)
-    prod0_10_r <= \$542 ;
+    prod0_2_r <= \$539 ;
   always @(posedge clk)
-    prod0_11_r <= \$543 ;
+    prod0_3_r <= \$540 ;
   always @(posedge clk)
-    prod0_12_r <= \$544 ;
+    prod0_4_r <= \$541 ;
   always @(posedge clk)
-    prod0_13_r <= \$545 ;
+    prod0_5_r <= \$542 ;
   always @(posedge clk)
-    prod0_14_r <= \$546 ;
+    prod0_6_r <= \$543 ;
   always @(posedge clk)
-    prod0_15_r <= \$547 ;
+    prod0_7_r <= \$544 ;
   always @(posedge clk)
-    prod0_16_r <= \$548 ;
+    prod0_8_r <= \$545 ;
   always @(posedge clk)
-    prod0_17_r <= \$549 ;
+    prod0_9_r <= \$546 ;
   always @(posedge clk)
-    prod0_18_r <= \$550 ;
+    prod0_10_r <= \$547 ;
   always @(posedge clk)
-    prod0_19_r <= \$551 ;
+    prod0_11_r <= \$548 ;
   always @(posedge clk)
-    prod0_20_r <= \$552 ;
+    prod0_12_r <= \$549 ;
   always @(posedge clk)
-    prod0_21_r <= \$553 ;
+    prod0_13_r <= \$550 ;
   always @(posedge clk)
-    prod0_22_r <= \$554 ;
+    prod0_14_r <= \$551 ;
   always @(posedge clk)
-    prod0_23_r <= \$555 ;
+    prod0_15_r <= \$552 ;
   always @(posedge clk)
-    prod0_24_r <= \$556 ;
+    prod0_16_r <= \$553 ;
   always @(posedge clk)
-    prod0_25_r <= \$557 ;
+    prod0_17_r <= \$554 ;
   always @(posedge clk)
-    prod0_26_r <= \$558 ;
+    prod0_18_r <= \$555 ;
   always @(posedge clk)
-    prod0_27_r <= \$559 ;
+    prod0_19_r <= \$556 ;
   always @(posedge clk)
-    prod0_28_r <= \$560 ;
+    prod0_20_r <= \$557 ;
   always @(posedge clk)
-    prod0_29_r <= \$561 ;
+    prod0_21_r <= \$558 ;
   always @(posedge clk)
-    prod0_30_r <= \$562 ;
+    prod0_22_r <= \$559 ;
   always @(posedge clk)
-    prod0_31_r <= \$563 ;
+    prod0_23_r <= \$560 ;
   always @(posedge clk)
-    prod1_1_r <= \$564 ;
+    prod0_24_r <= \$561 ;
   always @(posedge clk)
-    prod1_2_r <= \$565 ;
+    prod0_25_r <= \$562 ;
   always @(posedge clk)
-    prod1_3_r <= \$566 ;
+    prod0_26_r <= \$563 ;
   always @(posedge clk)
-    prod1_4_r <= \$567 ;
+    prod0_27_r <= \$564 ;
   always @(posedge clk)
-    prod1_5_r <= \$568 ;
+    prod0_28_r <= \$565 ;
   always @(posedge clk)
-    prod1_6_r <= \$569 ;
+    prod0_29_r <= \$566 ;
   always @(posedge clk)
-    prod1_7_r <= \$570 ;
+    prod0_30_r <= \$567 ;
   always @(posedge clk)
-    prod1_8_r <= \$571 ;
+    prod0_31_r <= \$568 ;
   always @(posedge clk)
-    prod1_9_r <= \$572 ;
+    prod1_1_r <= \$569 ;
   always @(posedge clk)
-    prod1_10_r <= \$573 ;
+    prod1_2_r <= \$570 ;
   always @(posedge clk)
-    prod1_11_r <= \$574 ;
+    prod1_3_r <= \$571 ;
   always @(posedge clk)
-    prod1_12_r <= \$575 ;
+    prod1_4_r <= \$572 ;
   always @(posedge clk)
-    prod1_13_r <= \$576 ;
+    prod1_5_r <= \$573 ;
   always @(posedge clk)
-    prod1_14_r <= \$577 ;
+    prod1_6_r <= \$574 ;
   always @(posedge clk)
-    prod1_15_r <= \$578 ;
+    prod1_7_r <= \$575 ;
   always @(posedge clk)
-    prod1_16_r <= \$579 ;
+    prod1_8_r <= \$576 ;
   always @(posedge clk)
-    prod1_17_r <= \$580 ;
+    prod1_9_r <= \$577 ;
   always @(posedge clk)
-    prod1_18_r <= \$581 ;
+    prod1_10_r <= \$578 ;
   always @(posedge clk)
-    prod1_19_r <= \$582 ;
+    prod1_11_r <= \$579 ;
   always @(posedge clk)
-    prod1_20_r <= \$583 ;
+    prod1_12_r <= \$580 ;
   always @(posedge clk)
-    prod1_21_r <= \$584 ;
+    prod1_13_r <= \$581 ;
   always @(posedge clk)
-    prod1_22_r <= \$585 ;
+    prod1_14_r <= \$582 ;
   always @(posedge clk)
-    prod1_23_r <= \$586 ;
+    prod1_15_r <= \$583 ;
   always @(posedge clk)
-    prod1_24_r <= \$587 ;
+    prod1_16_r <= \$584 ;
   always @(posedge clk)
-    prod1_25_r <= \$588 ;
+    prod1_17_r <= \$585 ;
   always @(posedge clk)
-    prod1_26_r <= \$589 ;
+    prod1_18_r <= \$586 ;
   always @(posedge clk)
-    prod1_27_r <= \$590 ;
+    prod1_19_r <= \$587 ;
   always @(posedge clk)
-    prod1_28_r <= \$591 ;
+    prod1_20_r <= \$588 ;
   always @(posedge clk)
-    prod1_29_r <= \$592 ;
+    prod1_21_r <= \$589 ;
   always @(posedge clk)
-    prod1_30_r <= \$593 ;
+    prod1_22_r <= \$590 ;
   always @(posedge clk)
-    prod1_31_r <= \$594 ;
+    prod1_23_r <= \$591 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$595 ;
+    prod1_24_r <= \$592 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$596 ;
+    prod1_25_r <= \$593 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$597 ;
+    prod1_26_r <= \$594 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$598 ;
+    prod1_27_r <= \$595 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$599 ;
+    prod1_28_r <= \$596 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$600 ;
+    prod1_29_r <= \$597 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$601 ;
+    prod1_30_r <= \$598 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$602 ;
+    prod1_31_r <= \$599 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$603 ;
+    sum0_s0_0 <= \$600 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$604 ;
+    sum0_s0_1 <= \$601 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$605 ;
+    sum0_s0_2 <= \$602 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$606 ;
+    sum0_s0_3 <= \$603 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$607 ;
+    sum0_s0_4 <= \$604 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$608 ;
+    sum0_s0_5 <= \$605 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$609 ;
+    sum0_s0_6 <= \$606 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$610 ;
+    sum0_s0_7 <= \$607 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$611 ;
+    sum0_s1_0 <= \$608 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$612 ;
+    sum0_s1_1 <= \$609 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$613 ;
+    sum0_s2_0 <= \$610 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$614 ;
+    sum1_s0_0 <= \$611 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$615 ;
+    sum1_s0_1 <= \$612 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$616 ;
+    sum1_s0_2 <= \$613 ;
   always @(posedge clk)
-    v2 <= \$617 ;
+    sum1_s0_3 <= \$614 ;
   always @(posedge clk)
-    first2 <= \$618 ;
+    sum1_s0_4 <= \$615 ;
   always @(posedge clk)
-    last2 <= \$619 ;
+    sum1_s0_5 <= \$616 ;
   always @(posedge clk)
-    nf2 <= \$620 ;
+    sum1_s0_6 <= \$617 ;
   always @(posedge clk)
-    v3 <= \$621 ;
+    sum1_s0_7 <= \$618 ;
   always @(posedge clk)
-    first3 <= \$622 ;
+    sum1_s1_0 <= \$619 ;
   always @(posedge clk)
-    last3 <= \$623 ;
+    sum1_s1_1 <= \$620 ;
   always @(posedge clk)
-    nf3 <= \$624 ;
+    sum1_s2_0 <= \$621 ;
   always @(posedge clk)
-    v4 <= \$625 ;
+    v2 <= \$622 ;
   always @(posedge clk)
-    first4 <= \$626 ;
+    first2 <= \$623 ;
   always @(posedge clk)
-    last4 <= \$627 ;
+    last2 <= \$624 ;
   always @(posedge clk)
-    nf4 <= \$628 ;
+    nf2 <= \$625 ;
   always @(posedge clk)
-    v5 <= \$629 ;
+    v3 <= \$626 ;
   always @(posedge clk)
-    first5 <= \$630 ;
+    first3 <= \$627 ;
   always @(posedge clk)
-    last5 <= \$631 ;
+    last3 <= \$628 ;
   always @(posedge clk)
-    nf5 <= \$632 ;
+    nf3 <= \$629 ;
   always @(posedge clk)
-    v6 <= \$633 ;
+    v4 <= \$630 ;
   always @(posedge clk)
-    first6 <= \$634 ;
+    first4 <= \$631 ;
   always @(posedge clk)
-    last6 <= \$635 ;
+    last4 <= \$632 ;
   always @(posedge clk)
-    nf6 <= \$636 ;
+    nf4 <= \$633 ;
   always @(posedge clk)
-    v7 <= \$637 ;
+    v5 <= \$634 ;
   always @(posedge clk)
-    first7 <= \$638 ;
+    first5 <= \$635 ;
   always @(posedge clk)
-    last7 <= \$639 ;
+    last5 <= \$636 ;
   always @(posedge clk)
-    nf7 <= \$640 ;
+    nf5 <= \$637 ;
   always @(posedge clk)
-    v8 <= \$641 ;
+    v6 <= \$638 ;
   always @(posedge clk)
-    first8 <= \$642 ;
+    first6 <= \$639 ;
   always @(posedge clk)
-    last8 <= \$643 ;
+    last6 <= \$640 ;
   always @(posedge clk)
-    nf8 <= \$644 ;
+    nf6 <= \$641 ;
   always @(posedge clk)
-    v9 <= \$645 ;
+    v7 <= \$642 ;
   always @(posedge clk)
-    first9 <= \$646 ;
+    first7 <= \$643 ;
   always @(posedge clk)
-    last9 <= \$647 ;
+    last7 <= \$644 ;
   always @(posedge clk)
-    nf9 <= \$648 ;
+    nf7 <= \$645 ;
   always @(posedge clk)
-    acc0 <= \$649 ;
+    v8 <= \$646 ;
   always @(posedge clk)
-    acc1 <= \$650 ;
+    first8 <= \$647 ;
   always @(posedge clk)
-    q_owed <= \$651 ;
+    last8 <= \$648 ;
   always @(posedge clk)
-    \$signature__addr$44  <= \$652 ;
+    nf8 <= \$649 ;
   always @(posedge clk)
-    \rport__addr$47  <= \$653 ;
+    v9 <= \$650 ;
   always @(posedge clk)
-    q_stored <= \$654 ;
+    first9 <= \$651 ;
   always @(posedge clk)
-    o__valid <= \$655 ;
+    last9 <= \$652 ;
   always @(posedge clk)
-    o__payload <= \$656 ;
+    nf9 <= \$653 ;
+  always @(posedge clk)
+    acc0 <= \$654 ;
+  always @(posedge clk)
+    acc1 <= \$655 ;
+  always @(posedge clk)
+    q_owed <= \$656 ;
+  always @(posedge clk)
+    \$signature__addr$44  <= \$657 ;
+  always @(posedge clk)
+    \rport__addr$47  <= \$658 ;
+  always @(posedge clk)
+    q_stored <= \$659 ;
+  always @(posedge clk)
+    o__valid <= \$660 ;
+  always @(posedge clk)
+    o__payload <= \$661 ;
   assign q_room = q_owed < 4'hb;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -3184,2680 +3210,2723 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$252  = v9 & last9;
   assign \$253  = \$251  | \$252 ;
   assign \$254  = | q_stored;
-  assign \$255  = \$254  ? \rport__data$437  : q_in;
+  assign \$255  = \$254  ? \rport__data$442  : q_in;
   always @(posedge clk)
     nf_t <= \$256 ;
   always @(posedge clk)
-    \$signature__addr  <= \$257 ;
+    nf_t_ahead <= \$257 ;
   always @(posedge clk)
-    reads_input_t <= \$258 ;
+    \$signature__addr  <= \$258 ;
   always @(posedge clk)
-    first_t <= \$259 ;
+    sf_t_ahead <= \$259 ;
   always @(posedge clk)
-    last_t <= \$260 ;
+    reads_input_t <= \$260 ;
   always @(posedge clk)
-    t <= \$261 ;
+    reads_input_t_ahead <= \$261 ;
   always @(posedge clk)
-    x_reg <= \$262 ;
+    first_t <= \$262 ;
   always @(posedge clk)
-    from_input <= \$263 ;
+    first_t_ahead <= \$263 ;
   always @(posedge clk)
-    v1 <= \$264 ;
+    last_t <= \$264 ;
   always @(posedge clk)
-    first1 <= \$265 ;
+    last_t_ahead <= \$265 ;
   always @(posedge clk)
-    last1 <= \$266 ;
+    t <= \$266 ;
   always @(posedge clk)
-    nf1 <= \$267 ;
+    x_reg <= \$267 ;
   always @(posedge clk)
-    x_mid <= \$268 ;
+    from_input <= \$268 ;
   always @(posedge clk)
-    port__addr <= \$269 ;
+    v1 <= \$269 ;
   always @(posedge clk)
-    rom0_read <= \$270 ;
+    first1 <= \$270 ;
   always @(posedge clk)
-    x0_1 <= \$271 ;
+    last1 <= \$271 ;
   always @(posedge clk)
-    x0_2 <= \$272 ;
+    nf1 <= \$272 ;
   always @(posedge clk)
-    x0_3 <= \$273 ;
+    x_mid <= \$273 ;
   always @(posedge clk)
-    x0_4 <= \$274 ;
+    port__addr <= \$274 ;
   always @(posedge clk)
-    x0_5 <= \$275 ;
+    rom0_read <= \$275 ;
   always @(posedge clk)
-    x0_6 <= \$276 ;
+    x0_1 <= \$276 ;
   always @(posedge clk)
-    x0_7 <= \$277 ;
+    x0_2 <= \$277 ;
   always @(posedge clk)
-    x0_8 <= \$278 ;
+    x0_3 <= \$278 ;
   always @(posedge clk)
-    \port__addr$15  <= \$279 ;
+    x0_4 <= \$279 ;
   always @(posedge clk)
-    rom1_read <= \$280 ;
+    x0_5 <= \$280 ;
   always @(posedge clk)
-    x1_9 <= \$281 ;
+    x0_6 <= \$281 ;
   always @(posedge clk)
-    x1_10 <= \$282 ;
-  always @(posedge clk)
-    x1_11 <= \$283 ;
-  always @(posedge clk)
-    x1_12 <= \$284 ;
-  always @(posedge clk)
-    x1_13 <= \$285 ;
+    x0_7 <= \$282 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$286  = x_mid[119:112];
+    \$284  = t;
+    if (rst) begin
+      \$284  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$285  = \port__data$78 ;
+    if (rst) begin
+      \$285  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$286  = x_mid[79:72];
     if (rst) begin
       \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$287  = x_mid[127:120];
+    \$287  = x_mid[87:80];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$288  = x_mid[135:128];
+    \$288  = x_mid[95:88];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$289  = t;
+    \$289  = x_mid[103:96];
     if (rst) begin
-      \$289  = 5'h00;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$290  = \port__data$83 ;
+    \$290  = x_mid[111:104];
     if (rst) begin
-      \$290  = 64'h0000000000000000;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$291  = x_mid[143:136];
+    \$291  = x_mid[119:112];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$292  = x_mid[151:144];
+    \$292  = x_mid[127:120];
     if (rst) begin
       \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$293  = x_mid[159:152];
+    \$293  = x_mid[135:128];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$294  = x_mid[167:160];
+    \$294  = t;
     if (rst) begin
-      \$294  = 8'h00;
+      \$294  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$295  = x_mid[175:168];
+    \$295  = \port__data$88 ;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$296  = x_mid[183:176];
+    \$296  = x_mid[143:136];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$297  = x_mid[191:184];
+    \$297  = x_mid[151:144];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$298  = x_mid[199:192];
+    \$298  = x_mid[159:152];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$299  = t;
+    \$299  = x_mid[167:160];
     if (rst) begin
-      \$299  = 5'h00;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$300  = \port__data$93 ;
+    \$300  = x_mid[175:168];
     if (rst) begin
-      \$300  = 64'h0000000000000000;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$301  = x_mid[15:8];
+    \$301  = x_mid[183:176];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$302  = x_mid[207:200];
+    \$302  = x_mid[191:184];
     if (rst) begin
       \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$303  = x_mid[215:208];
+    \$303  = x_mid[199:192];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$304  = x_mid[223:216];
+    \$304  = t;
     if (rst) begin
-      \$304  = 8'h00;
+      \$304  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$305  = x_mid[231:224];
+    \$305  = \port__data$98 ;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$306  = x_mid[239:232];
+    \$306  = x_mid[15:8];
     if (rst) begin
       \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$307  = x_mid[247:240];
+    \$307  = x_mid[207:200];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$308  = x_mid[255:248];
+    \$308  = x_mid[215:208];
     if (rst) begin
       \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$309  = t;
+    \$309  = x_mid[223:216];
     if (rst) begin
-      \$309  = 5'h00;
+      \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$310  = \port__data$103 ;
+    \$310  = x_mid[231:224];
     if (rst) begin
-      \$310  = 64'h0000000000000000;
+      \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$311  = x_mid[23:16];
+    \$311  = x_mid[239:232];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$312  = x_mid[31:24];
+    \$312  = x_mid[247:240];
     if (rst) begin
       \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$313  = x_mid[39:32];
+    \$313  = x_mid[255:248];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$314  = x_mid[47:40];
+    \$314  = t;
     if (rst) begin
-      \$314  = 8'h00;
+      \$314  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$315  = x_mid[55:48];
+    \$315  = \port__data$108 ;
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$316  = x_mid[63:56];
+    \$316  = x_mid[23:16];
     if (rst) begin
       \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$317  = x_mid[71:64];
+    \$317  = x_mid[31:24];
     if (rst) begin
       \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$318  = x_mid[79:72];
+    \$318  = x_mid[39:32];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$319  = t;
+    \$319  = x_mid[47:40];
     if (rst) begin
-      \$319  = 5'h00;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$320  = \port__data$113 ;
+    \$320  = x_mid[55:48];
     if (rst) begin
-      \$320  = 64'h0000000000000000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$321  = x_mid[87:80];
+    \$321  = x_mid[63:56];
     if (rst) begin
       \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = x_mid[95:88];
+    \$322  = x_mid[71:64];
     if (rst) begin
       \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$323  = x_mid[103:96];
+    \$323  = x_mid[79:72];
     if (rst) begin
       \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$324  = x_mid[111:104];
+    \$324  = t;
     if (rst) begin
-      \$324  = 8'h00;
+      \$324  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$325  = x_mid[119:112];
+    \$325  = \port__data$118 ;
     if (rst) begin
-      \$325  = 8'h00;
+      \$325  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$326  = x_mid[127:120];
+    \$326  = x_mid[87:80];
     if (rst) begin
       \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = x_mid[135:128];
+    \$327  = x_mid[95:88];
     if (rst) begin
       \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$328  = x_mid[143:136];
+    \$328  = x_mid[103:96];
     if (rst) begin
       \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = t;
+    \$329  = x_mid[111:104];
     if (rst) begin
-      \$329  = 5'h00;
+      \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = \port__data$123 ;
+    \$330  = x_mid[119:112];
     if (rst) begin
-      \$330  = 64'h0000000000000000;
+      \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = x_mid[151:144];
+    \$331  = x_mid[127:120];
     if (rst) begin
       \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = x_mid[159:152];
+    \$332  = x_mid[135:128];
     if (rst) begin
       \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = x_mid[167:160];
+    \$333  = x_mid[143:136];
     if (rst) begin
       \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = x_mid[175:168];
+    \$334  = t;
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = x_mid[183:176];
+    \$335  = \port__data$128 ;
     if (rst) begin
-      \$335  = 8'h00;
+      \$335  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = x_mid[191:184];
+    \$336  = x_mid[151:144];
     if (rst) begin
       \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = x_mid[199:192];
+    \$337  = x_mid[159:152];
     if (rst) begin
       \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = x_mid[207:200];
+    \$338  = x_mid[167:160];
     if (rst) begin
       \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = t;
+    \$339  = x_mid[175:168];
     if (rst) begin
-      \$339  = 5'h00;
+      \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = \port__data$133 ;
+    \$340  = x_mid[183:176];
     if (rst) begin
-      \$340  = 48'h000000000000;
+      \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = x_mid[215:208];
+    \$341  = x_mid[191:184];
     if (rst) begin
       \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = x_mid[223:216];
+    \$342  = x_mid[199:192];
     if (rst) begin
       \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = x_mid[231:224];
+    \$343  = x_mid[207:200];
     if (rst) begin
       \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = x_mid[239:232];
+    \$344  = t;
     if (rst) begin
-      \$344  = 8'h00;
+      \$344  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = x_mid[247:240];
+    \$345  = \port__data$138 ;
     if (rst) begin
-      \$345  = 8'h00;
+      \$345  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = x_mid[255:248];
+    \$346  = x_mid[215:208];
     if (rst) begin
       \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = \$29 ;
+    \$347  = x_mid[223:216];
     if (rst) begin
-      \$347  = 9'h000;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = rom0_read[7:0];
+    \$348  = x_mid[231:224];
     if (rst) begin
       \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = \$30 ;
+    \$349  = x_mid[239:232];
     if (rst) begin
-      \$349  = 9'h000;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = rom0_read[15:8];
+    \$350  = x_mid[247:240];
     if (rst) begin
       \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = \$31 ;
+    \$351  = x_mid[255:248];
     if (rst) begin
-      \$351  = 9'h000;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = rom0_read[23:16];
+    \$352  = \$29 ;
     if (rst) begin
-      \$352  = 8'h00;
+      \$352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = \$32 ;
+    \$353  = rom0_read[7:0];
     if (rst) begin
-      \$353  = 9'h000;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = rom0_read[31:24];
+    \$354  = \$30 ;
     if (rst) begin
-      \$354  = 8'h00;
+      \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = \$33 ;
+    \$355  = rom0_read[15:8];
     if (rst) begin
-      \$355  = 9'h000;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = rom0_read[39:32];
+    \$356  = \$31 ;
     if (rst) begin
-      \$356  = 8'h00;
+      \$356  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = \$34 ;
+    \$357  = rom0_read[23:16];
     if (rst) begin
-      \$357  = 9'h000;
+      \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = rom0_read[47:40];
+    \$358  = \$32 ;
     if (rst) begin
-      \$358  = 8'h00;
+      \$358  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = \$35 ;
+    \$359  = rom0_read[31:24];
     if (rst) begin
-      \$359  = 9'h000;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = rom0_read[55:48];
+    \$360  = \$33 ;
     if (rst) begin
-      \$360  = 8'h00;
+      \$360  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = \$36 ;
+    \$361  = rom0_read[39:32];
     if (rst) begin
-      \$361  = 9'h000;
+      \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = rom0_read[63:56];
+    \$362  = \$34 ;
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = \$37 ;
+    \$363  = rom0_read[47:40];
     if (rst) begin
-      \$363  = 9'h000;
+      \$363  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = rom1_read[7:0];
+    \$364  = \$35 ;
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = \$38 ;
+    \$365  = rom0_read[55:48];
     if (rst) begin
-      \$365  = 9'h000;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = rom1_read[15:8];
+    \$366  = \$36 ;
     if (rst) begin
-      \$366  = 8'h00;
+      \$366  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = \$39 ;
+    \$367  = rom0_read[63:56];
     if (rst) begin
-      \$367  = 9'h000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = rom1_read[23:16];
+    \$368  = \$37 ;
     if (rst) begin
-      \$368  = 8'h00;
+      \$368  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = \$40 ;
+    \$369  = rom1_read[7:0];
     if (rst) begin
-      \$369  = 9'h000;
+      \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = rom1_read[31:24];
+    \$370  = \$38 ;
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = \$41 ;
+    \$371  = rom1_read[15:8];
     if (rst) begin
-      \$371  = 9'h000;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = rom1_read[39:32];
+    \$372  = \$39 ;
     if (rst) begin
-      \$372  = 8'h00;
+      \$372  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = \$42 ;
+    \$373  = rom1_read[23:16];
     if (rst) begin
-      \$373  = 9'h000;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = rom1_read[47:40];
+    \$374  = \$40 ;
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = \$43 ;
+    \$375  = rom1_read[31:24];
     if (rst) begin
-      \$375  = 9'h000;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = rom1_read[55:48];
+    \$376  = \$41 ;
     if (rst) begin
-      \$376  = 8'h00;
+      \$376  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = \$44 ;
+    \$377  = rom1_read[39:32];
     if (rst) begin
-      \$377  = 9'h000;
+      \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = rom1_read[63:56];
+    \$378  = \$42 ;
     if (rst) begin
-      \$378  = 8'h00;
+      \$378  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = \$45 ;
+    \$379  = rom1_read[47:40];
     if (rst) begin
-      \$379  = 9'h000;
+      \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = rom2_read[7:0];
+    \$380  = \$43 ;
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = \$46 ;
+    \$381  = rom1_read[55:48];
     if (rst) begin
-      \$381  = 9'h000;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = rom2_read[15:8];
+    \$382  = \$44 ;
     if (rst) begin
-      \$382  = 8'h00;
+      \$382  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = \$47 ;
+    \$383  = rom1_read[63:56];
     if (rst) begin
-      \$383  = 9'h000;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = rom2_read[23:16];
+    \$384  = \$45 ;
     if (rst) begin
-      \$384  = 8'h00;
+      \$384  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = \$48 ;
+    \$385  = rom2_read[7:0];
     if (rst) begin
-      \$385  = 9'h000;
+      \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = rom2_read[31:24];
+    \$386  = \$46 ;
     if (rst) begin
-      \$386  = 8'h00;
+      \$386  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = \$49 ;
+    \$387  = rom2_read[15:8];
     if (rst) begin
-      \$387  = 9'h000;
+      \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = rom2_read[39:32];
+    \$388  = \$47 ;
     if (rst) begin
-      \$388  = 8'h00;
+      \$388  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = \$50 ;
+    \$389  = rom2_read[23:16];
     if (rst) begin
-      \$389  = 9'h000;
+      \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = rom2_read[47:40];
+    \$390  = \$48 ;
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = \$51 ;
+    \$391  = rom2_read[31:24];
     if (rst) begin
-      \$391  = 9'h000;
+      \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = rom2_read[55:48];
+    \$392  = \$49 ;
     if (rst) begin
-      \$392  = 8'h00;
+      \$392  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = \$52 ;
+    \$393  = rom2_read[39:32];
     if (rst) begin
-      \$393  = 9'h000;
+      \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = rom2_read[63:56];
+    \$394  = \$50 ;
     if (rst) begin
-      \$394  = 8'h00;
+      \$394  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = \$53 ;
+    \$395  = rom2_read[47:40];
     if (rst) begin
-      \$395  = 9'h000;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = rom3_read[7:0];
+    \$396  = \$51 ;
     if (rst) begin
-      \$396  = 8'h00;
+      \$396  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = \$54 ;
+    \$397  = rom2_read[55:48];
     if (rst) begin
-      \$397  = 9'h000;
+      \$397  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = rom3_read[15:8];
+    \$398  = \$52 ;
     if (rst) begin
-      \$398  = 8'h00;
+      \$398  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = \$55 ;
+    \$399  = rom2_read[63:56];
     if (rst) begin
-      \$399  = 9'h000;
+      \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = rom3_read[23:16];
+    \$400  = \$53 ;
     if (rst) begin
-      \$400  = 8'h00;
+      \$400  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = \$56 ;
+    \$401  = rom3_read[7:0];
     if (rst) begin
-      \$401  = 9'h000;
+      \$401  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = rom3_read[31:24];
+    \$402  = \$54 ;
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = \$57 ;
+    \$403  = rom3_read[15:8];
     if (rst) begin
-      \$403  = 9'h000;
+      \$403  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = rom3_read[39:32];
+    \$404  = \$55 ;
     if (rst) begin
-      \$404  = 8'h00;
+      \$404  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = \$58 ;
+    \$405  = rom3_read[23:16];
     if (rst) begin
-      \$405  = 9'h000;
+      \$405  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = rom3_read[47:40];
+    \$406  = \$56 ;
     if (rst) begin
-      \$406  = 8'h00;
+      \$406  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = \$59 ;
+    \$407  = rom3_read[31:24];
     if (rst) begin
-      \$407  = 9'h000;
+      \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = rom3_read[55:48];
+    \$408  = \$57 ;
     if (rst) begin
-      \$408  = 8'h00;
+      \$408  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = \$60 ;
+    \$409  = rom3_read[39:32];
     if (rst) begin
-      \$409  = 9'h000;
+      \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = rom3_read[63:56];
+    \$410  = \$58 ;
     if (rst) begin
-      \$410  = 8'h00;
+      \$410  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = \$61 ;
+    \$411  = rom3_read[47:40];
     if (rst) begin
-      \$411  = 9'h000;
+      \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = rom4_read[7:0];
+    \$412  = \$59 ;
     if (rst) begin
-      \$412  = 8'h00;
+      \$412  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = \$62 ;
+    \$413  = rom3_read[55:48];
     if (rst) begin
-      \$413  = 9'h000;
+      \$413  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = rom4_read[15:8];
+    \$414  = \$60 ;
     if (rst) begin
-      \$414  = 8'h00;
+      \$414  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = \$63 ;
+    \$415  = rom3_read[63:56];
     if (rst) begin
-      \$415  = 9'h000;
+      \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = rom4_read[23:16];
+    \$416  = \$61 ;
     if (rst) begin
-      \$416  = 8'h00;
+      \$416  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = \$64 ;
+    \$417  = rom4_read[7:0];
     if (rst) begin
-      \$417  = 9'h000;
+      \$417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = rom4_read[31:24];
+    \$418  = \$62 ;
     if (rst) begin
-      \$418  = 8'h00;
+      \$418  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = \$65 ;
+    \$419  = rom4_read[15:8];
     if (rst) begin
-      \$419  = 9'h000;
+      \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = rom4_read[39:32];
+    \$420  = \$63 ;
     if (rst) begin
-      \$420  = 8'h00;
+      \$420  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = \$66 ;
+    \$421  = rom4_read[23:16];
     if (rst) begin
-      \$421  = 9'h000;
+      \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = rom4_read[47:40];
+    \$422  = \$64 ;
     if (rst) begin
-      \$422  = 8'h00;
+      \$422  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = \$67 ;
+    \$423  = rom4_read[31:24];
     if (rst) begin
-      \$423  = 9'h000;
+      \$423  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = rom4_read[55:48];
+    \$424  = \$65 ;
     if (rst) begin
-      \$424  = 8'h00;
+      \$424  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = \$68 ;
+    \$425  = rom4_read[39:32];
     if (rst) begin
-      \$425  = 9'h000;
+      \$425  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = rom4_read[63:56];
+    \$426  = \$66 ;
     if (rst) begin
-      \$426  = 8'h00;
+      \$426  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = \$69 ;
+    \$427  = rom4_read[47:40];
     if (rst) begin
-      \$427  = 9'h000;
+      \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = rom5_read[7:0];
+    \$428  = \$67 ;
     if (rst) begin
-      \$428  = 8'h00;
+      \$428  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = \$70 ;
+    \$429  = rom4_read[55:48];
     if (rst) begin
-      \$429  = 9'h000;
+      \$429  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = rom5_read[15:8];
+    \$430  = \$68 ;
     if (rst) begin
-      \$430  = 8'h00;
+      \$430  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = \$71 ;
+    \$431  = rom4_read[63:56];
     if (rst) begin
-      \$431  = 9'h000;
+      \$431  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = rom5_read[23:16];
+    \$432  = \$69 ;
     if (rst) begin
-      \$432  = 8'h00;
+      \$432  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = \$72 ;
+    \$433  = rom5_read[7:0];
     if (rst) begin
-      \$433  = 9'h000;
+      \$433  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = rom5_read[31:24];
+    \$434  = \$70 ;
     if (rst) begin
-      \$434  = 8'h00;
+      \$434  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = \$73 ;
+    \$435  = rom5_read[15:8];
     if (rst) begin
-      \$435  = 9'h000;
+      \$435  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = rom5_read[39:32];
+    \$436  = \$71 ;
     if (rst) begin
-      \$436  = 8'h00;
+      \$436  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = \$74 ;
+    \$437  = rom5_read[23:16];
     if (rst) begin
-      \$437  = 9'h000;
+      \$437  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = rom5_read[47:40];
+    \$438  = \$72 ;
     if (rst) begin
-      \$438  = 8'h00;
+      \$438  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = \$75 ;
+    \$439  = rom5_read[31:24];
     if (rst) begin
-      \$439  = 9'h000;
+      \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = rom5_read[55:48];
+    \$440  = \$73 ;
     if (rst) begin
-      \$440  = 8'h00;
+      \$440  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = \$76 ;
+    \$441  = rom5_read[39:32];
     if (rst) begin
-      \$441  = 9'h000;
+      \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = rom5_read[63:56];
+    \$442  = \$74 ;
     if (rst) begin
-      \$442  = 8'h00;
+      \$442  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = \$77 ;
+    \$443  = rom5_read[47:40];
     if (rst) begin
-      \$443  = 9'h000;
+      \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = rom6_read[7:0];
+    \$444  = \$75 ;
     if (rst) begin
-      \$444  = 8'h00;
+      \$444  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = \$78 ;
+    \$445  = rom5_read[55:48];
     if (rst) begin
-      \$445  = 9'h000;
+      \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = rom6_read[15:8];
+    \$446  = \$76 ;
     if (rst) begin
-      \$446  = 8'h00;
+      \$446  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = \$79 ;
+    \$447  = rom5_read[63:56];
     if (rst) begin
-      \$447  = 9'h000;
+      \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = rom6_read[23:16];
+    \$448  = \$77 ;
     if (rst) begin
-      \$448  = 8'h00;
+      \$448  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$449  = \$80 ;
+    \$449  = rom6_read[7:0];
     if (rst) begin
-      \$449  = 9'h000;
+      \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$450  = rom6_read[31:24];
+    \$450  = \$78 ;
     if (rst) begin
-      \$450  = 8'h00;
+      \$450  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$451  = \$81 ;
+    \$451  = rom6_read[15:8];
     if (rst) begin
-      \$451  = 9'h000;
+      \$451  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$452  = rom6_read[39:32];
+    \$452  = \$79 ;
     if (rst) begin
-      \$452  = 8'h00;
+      \$452  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$453  = \$82 ;
+    \$453  = rom6_read[23:16];
     if (rst) begin
-      \$453  = 9'h000;
+      \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$454  = rom6_read[47:40];
+    \$454  = \$80 ;
     if (rst) begin
-      \$454  = 8'h00;
+      \$454  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$455  = \$83 ;
+    \$455  = rom6_read[31:24];
     if (rst) begin
-      \$455  = 9'h000;
+      \$455  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$456  = rom6_read[55:48];
+    \$456  = \$81 ;
     if (rst) begin
-      \$456  = 8'h00;
+      \$456  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$457  = \$84 ;
+    \$457  = rom6_read[39:32];
     if (rst) begin
-      \$457  = 9'h000;
+      \$457  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$458  = rom6_read[63:56];
+    \$458  = \$82 ;
     if (rst) begin
-      \$458  = 8'h00;
+      \$458  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$459  = \$85 ;
+    \$459  = rom6_read[47:40];
     if (rst) begin
-      \$459  = 9'h000;
+      \$459  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$460  = rom7_read[7:0];
+    \$460  = \$83 ;
     if (rst) begin
-      \$460  = 8'h00;
+      \$460  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$461  = \$86 ;
+    \$461  = rom6_read[55:48];
     if (rst) begin
-      \$461  = 9'h000;
+      \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$462  = rom7_read[15:8];
+    \$462  = \$84 ;
     if (rst) begin
-      \$462  = 8'h00;
+      \$462  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$463  = \$87 ;
+    \$463  = rom6_read[63:56];
     if (rst) begin
-      \$463  = 9'h000;
+      \$463  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = rom7_read[23:16];
+    \$464  = \$85 ;
     if (rst) begin
-      \$464  = 8'h00;
+      \$464  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$465  = \$88 ;
+    \$465  = rom7_read[7:0];
     if (rst) begin
-      \$465  = 9'h000;
+      \$465  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$466  = rom7_read[31:24];
+    \$466  = \$86 ;
     if (rst) begin
-      \$466  = 8'h00;
+      \$466  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$467  = \$89 ;
+    \$467  = rom7_read[15:8];
     if (rst) begin
-      \$467  = 9'h000;
+      \$467  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$468  = rom7_read[39:32];
+    \$468  = \$87 ;
     if (rst) begin
-      \$468  = 8'h00;
+      \$468  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$469  = \$90 ;
+    \$469  = rom7_read[23:16];
     if (rst) begin
-      \$469  = 9'h000;
+      \$469  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$470  = rom7_read[47:40];
+    \$470  = \$88 ;
     if (rst) begin
-      \$470  = 8'h00;
+      \$470  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$471  = \$91 ;
+    \$471  = rom7_read[31:24];
     if (rst) begin
-      \$471  = 17'h00000;
+      \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$472  = \$92 ;
+    \$472  = \$89 ;
     if (rst) begin
-      \$472  = 17'h00000;
+      \$472  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$473  = \$93 ;
+    \$473  = rom7_read[39:32];
     if (rst) begin
-      \$473  = 17'h00000;
+      \$473  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$474  = \$94 ;
+    \$474  = \$90 ;
     if (rst) begin
-      \$474  = 17'h00000;
+      \$474  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$475  = \$95 ;
+    \$475  = rom7_read[47:40];
     if (rst) begin
-      \$475  = 17'h00000;
+      \$475  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$476  = \$96 ;
+    \$476  = \$91 ;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$477  = \$97 ;
+    \$477  = \$92 ;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$478  = \$98 ;
+    \$478  = \$93 ;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = \$99 ;
+    \$479  = \$94 ;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$480  = \$100 ;
+    \$480  = \$95 ;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$481  = \$101 ;
+    \$481  = \$96 ;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$482  = \$102 ;
+    \$482  = \$97 ;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$483  = \$103 ;
+    \$483  = \$98 ;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$484  = \$104 ;
+    \$484  = \$99 ;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$485  = \$105 ;
+    \$485  = \$100 ;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$486  = \$106 ;
+    \$486  = \$101 ;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$487  = \$107 ;
+    \$487  = \$102 ;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$488  = \$108 ;
+    \$488  = \$103 ;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$489  = \$109 ;
+    \$489  = \$104 ;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$490  = \$110 ;
+    \$490  = \$105 ;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$491  = \$111 ;
+    \$491  = \$106 ;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$492  = \$112 ;
+    \$492  = \$107 ;
     if (rst) begin
       \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = \$113 ;
+    \$493  = \$108 ;
     if (rst) begin
       \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$494  = \$114 ;
+    \$494  = \$109 ;
     if (rst) begin
       \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$495  = \$115 ;
+    \$495  = \$110 ;
     if (rst) begin
       \$495  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$496  = \$116 ;
+    \$496  = \$111 ;
     if (rst) begin
       \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$497  = \$117 ;
+    \$497  = \$112 ;
     if (rst) begin
       \$497  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$498  = \$118 ;
+    \$498  = \$113 ;
     if (rst) begin
       \$498  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$499  = \$119 ;
+    \$499  = \$114 ;
     if (rst) begin
       \$499  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$500  = \$120 ;
+    \$500  = \$115 ;
     if (rst) begin
       \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$501  = \$121 ;
+    \$501  = \$116 ;
     if (rst) begin
       \$501  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$502  = \$122 ;
+    \$502  = \$117 ;
     if (rst) begin
       \$502  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$503  = \$123 ;
+    \$503  = \$118 ;
     if (rst) begin
       \$503  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$504  = \$124 ;
+    \$504  = \$119 ;
     if (rst) begin
       \$504  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$505  = \$125 ;
+    \$505  = \$120 ;
     if (rst) begin
       \$505  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = \$126 ;
+    \$506  = \$121 ;
     if (rst) begin
       \$506  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$507  = \$127 ;
+    \$507  = \$122 ;
     if (rst) begin
       \$507  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$508  = \$128 ;
+    \$508  = \$123 ;
     if (rst) begin
       \$508  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$509  = \$129 ;
+    \$509  = \$124 ;
     if (rst) begin
       \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$510  = \$130 ;
+    \$510  = \$125 ;
     if (rst) begin
       \$510  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$511  = \$131 ;
+    \$511  = \$126 ;
     if (rst) begin
       \$511  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$512  = \$132 ;
+    \$512  = \$127 ;
     if (rst) begin
       \$512  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$513  = \$133 ;
+    \$513  = \$128 ;
     if (rst) begin
       \$513  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$514  = \$134 ;
+    \$514  = \$129 ;
     if (rst) begin
       \$514  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$515  = \$135 ;
+    \$515  = \$130 ;
     if (rst) begin
       \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$516  = \$136 ;
+    \$516  = \$131 ;
     if (rst) begin
       \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$517  = \$137 ;
+    \$517  = \$132 ;
     if (rst) begin
       \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = \$138 ;
+    \$518  = \$133 ;
     if (rst) begin
       \$518  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$519  = \$139 ;
+    \$519  = \$134 ;
     if (rst) begin
       \$519  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$520  = \$140 ;
+    \$520  = \$135 ;
     if (rst) begin
       \$520  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$521  = \$141 ;
+    \$521  = \$136 ;
     if (rst) begin
       \$521  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$522  = \$142 ;
+    \$522  = \$137 ;
     if (rst) begin
       \$522  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = \$143 ;
+    \$523  = \$138 ;
     if (rst) begin
       \$523  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = \$144 ;
+    \$524  = \$139 ;
     if (rst) begin
       \$524  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = \$145 ;
+    \$525  = \$140 ;
     if (rst) begin
       \$525  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = \$146 ;
+    \$526  = \$141 ;
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = \$147 ;
+    \$527  = \$142 ;
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = \$148 ;
+    \$528  = \$143 ;
     if (rst) begin
       \$528  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = \$149 ;
+    \$529  = \$144 ;
     if (rst) begin
       \$529  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = \$150 ;
+    \$530  = \$145 ;
     if (rst) begin
       \$530  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = \$151 ;
+    \$531  = \$146 ;
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = \$152 ;
+    \$532  = \$147 ;
     if (rst) begin
       \$532  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = prod0_1;
+    \$533  = \$148 ;
     if (rst) begin
       \$533  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = prod0_2;
+    \$534  = \$149 ;
     if (rst) begin
       \$534  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = prod0_3;
+    \$535  = \$150 ;
     if (rst) begin
       \$535  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = prod0_4;
+    \$536  = \$151 ;
     if (rst) begin
       \$536  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = prod0_5;
+    \$537  = \$152 ;
     if (rst) begin
       \$537  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = prod0_6;
+    \$538  = prod0_1;
     if (rst) begin
       \$538  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = prod0_7;
+    \$539  = prod0_2;
     if (rst) begin
       \$539  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = prod0_8;
+    \$540  = prod0_3;
     if (rst) begin
       \$540  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = prod0_9;
+    \$541  = prod0_4;
     if (rst) begin
       \$541  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = prod0_10;
+    \$542  = prod0_5;
     if (rst) begin
       \$542  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = prod0_11;
+    \$543  = prod0_6;
     if (rst) begin
       \$543  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = prod0_12;
+    \$544  = prod0_7;
     if (rst) begin
       \$544  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = prod0_13;
+    \$545  = prod0_8;
     if (rst) begin
       \$545  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = prod0_14;
+    \$546  = prod0_9;
     if (rst) begin
       \$546  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = prod0_15;
+    \$547  = prod0_10;
     if (rst) begin
       \$547  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = prod0_16;
+    \$548  = prod0_11;
     if (rst) begin
       \$548  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = prod0_17;
+    \$549  = prod0_12;
     if (rst) begin
       \$549  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = prod0_18;
+    \$550  = prod0_13;
     if (rst) begin
       \$550  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = prod0_19;
+    \$551  = prod0_14;
     if (rst) begin
       \$551  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = prod0_20;
+    \$552  = prod0_15;
     if (rst) begin
       \$552  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = prod0_21;
+    \$553  = prod0_16;
     if (rst) begin
       \$553  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = prod0_22;
+    \$554  = prod0_17;
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = prod0_23;
+    \$555  = prod0_18;
     if (rst) begin
       \$555  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = prod0_24;
+    \$556  = prod0_19;
     if (rst) begin
       \$556  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = prod0_25;
+    \$557  = prod0_20;
     if (rst) begin
       \$557  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = prod0_26;
+    \$558  = prod0_21;
     if (rst) begin
       \$558  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = prod0_27;
+    \$559  = prod0_22;
     if (rst) begin
       \$559  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = prod0_28;
+    \$560  = prod0_23;
     if (rst) begin
       \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = prod0_29;
+    \$561  = prod0_24;
     if (rst) begin
       \$561  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = prod0_30;
+    \$562  = prod0_25;
     if (rst) begin
       \$562  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = prod0_31;
+    \$563  = prod0_26;
     if (rst) begin
       \$563  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = prod1_1;
+    \$564  = prod0_27;
     if (rst) begin
       \$564  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = prod1_2;
+    \$565  = prod0_28;
     if (rst) begin
       \$565  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = prod1_3;
+    \$566  = prod0_29;
     if (rst) begin
       \$566  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = prod1_4;
+    \$567  = prod0_30;
     if (rst) begin
       \$567  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = prod1_5;
+    \$568  = prod0_31;
     if (rst) begin
       \$568  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = prod1_6;
+    \$569  = prod1_1;
     if (rst) begin
       \$569  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = prod1_7;
+    \$570  = prod1_2;
     if (rst) begin
       \$570  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = prod1_8;
+    \$571  = prod1_3;
     if (rst) begin
       \$571  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = prod1_9;
+    \$572  = prod1_4;
     if (rst) begin
       \$572  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = prod1_10;
+    \$573  = prod1_5;
     if (rst) begin
       \$573  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = prod1_11;
+    \$574  = prod1_6;
     if (rst) begin
       \$574  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = prod1_12;
+    \$575  = prod1_7;
     if (rst) begin
       \$575  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = prod1_13;
+    \$576  = prod1_8;
     if (rst) begin
       \$576  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = prod1_14;
+    \$577  = prod1_9;
     if (rst) begin
       \$577  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = prod1_15;
+    \$578  = prod1_10;
     if (rst) begin
       \$578  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = prod1_16;
+    \$579  = prod1_11;
     if (rst) begin
       \$579  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = prod1_17;
+    \$580  = prod1_12;
     if (rst) begin
       \$580  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = prod1_18;
+    \$581  = prod1_13;
     if (rst) begin
       \$581  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = prod1_19;
+    \$582  = prod1_14;
     if (rst) begin
       \$582  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = prod1_20;
+    \$583  = prod1_15;
     if (rst) begin
       \$583  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = prod1_21;
+    \$584  = prod1_16;
     if (rst) begin
       \$584  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = prod1_22;
+    \$585  = prod1_17;
     if (rst) begin
       \$585  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = prod1_23;
+    \$586  = prod1_18;
     if (rst) begin
       \$586  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = prod1_24;
+    \$587  = prod1_19;
     if (rst) begin
       \$587  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = prod1_25;
+    \$588  = prod1_20;
     if (rst) begin
       \$588  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = prod1_26;
+    \$589  = prod1_21;
     if (rst) begin
       \$589  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = prod1_27;
+    \$590  = prod1_22;
     if (rst) begin
       \$590  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = prod1_28;
+    \$591  = prod1_23;
     if (rst) begin
       \$591  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = prod1_29;
+    \$592  = prod1_24;
     if (rst) begin
       \$592  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = prod1_30;
+    \$593  = prod1_25;
     if (rst) begin
       \$593  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = prod1_31;
+    \$594  = prod1_26;
     if (rst) begin
       \$594  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = { \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155  };
+    \$595  = prod1_27;
     if (rst) begin
-      \$595  = 24'h000000;
+      \$595  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = { \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158  };
+    \$596  = prod1_28;
     if (rst) begin
-      \$596  = 24'h000000;
+      \$596  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = { \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161  };
+    \$597  = prod1_29;
     if (rst) begin
-      \$597  = 24'h000000;
+      \$597  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
+    \$598  = prod1_30;
     if (rst) begin
-      \$598  = 24'h000000;
+      \$598  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
+    \$599  = prod1_31;
     if (rst) begin
-      \$599  = 24'h000000;
+      \$599  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
+    \$600  = { \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155  };
     if (rst) begin
       \$600  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = { \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173  };
+    \$601  = { \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158  };
     if (rst) begin
       \$601  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
+    \$602  = { \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161  };
     if (rst) begin
       \$602  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = \$178 [23:0];
+    \$603  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
     if (rst) begin
       \$603  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = \$181 [23:0];
+    \$604  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
     if (rst) begin
       \$604  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = \$182 [23:0];
+    \$605  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
     if (rst) begin
       \$605  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = { \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185  };
+    \$606  = { \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173  };
     if (rst) begin
       \$606  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = { \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188  };
+    \$607  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
     if (rst) begin
       \$607  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = { \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191  };
+    \$608  = \$178 [23:0];
     if (rst) begin
       \$608  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = { \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194  };
+    \$609  = \$181 [23:0];
     if (rst) begin
       \$609  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = { \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197  };
+    \$610  = \$182 [23:0];
     if (rst) begin
       \$610  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
+    \$611  = { \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185 [18], \$185  };
     if (rst) begin
       \$611  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
+    \$612  = { \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188  };
     if (rst) begin
       \$612  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = { \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205  };
+    \$613  = { \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191  };
     if (rst) begin
       \$613  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = \$208 [23:0];
+    \$614  = { \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194  };
     if (rst) begin
       \$614  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = \$211 [23:0];
+    \$615  = { \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197  };
     if (rst) begin
       \$615  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = \$212 [23:0];
+    \$616  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
     if (rst) begin
       \$616  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = v1;
+    \$617  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
     if (rst) begin
-      \$617  = 1'h0;
+      \$617  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = first1;
+    \$618  = { \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205  };
     if (rst) begin
-      \$618  = 1'h0;
+      \$618  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = last1;
+    \$619  = \$208 [23:0];
     if (rst) begin
-      \$619  = 1'h0;
+      \$619  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = nf1;
+    \$620  = \$211 [23:0];
     if (rst) begin
-      \$620  = 4'h0;
+      \$620  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = v2;
+    \$621  = \$212 [23:0];
     if (rst) begin
-      \$621  = 1'h0;
+      \$621  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = first2;
+    \$622  = v1;
     if (rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = last2;
+    \$623  = first1;
     if (rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = nf2;
+    \$624  = last1;
     if (rst) begin
-      \$624  = 4'h0;
+      \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = v3;
+    \$625  = nf1;
     if (rst) begin
-      \$625  = 1'h0;
+      \$625  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = first3;
+    \$626  = v2;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = last3;
+    \$627  = first2;
     if (rst) begin
       \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = nf3;
+    \$628  = last2;
     if (rst) begin
-      \$628  = 4'h0;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = v4;
+    \$629  = nf2;
     if (rst) begin
-      \$629  = 1'h0;
+      \$629  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = first4;
+    \$630  = v3;
     if (rst) begin
       \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$631  = last4;
+    \$631  = first3;
     if (rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$632  = nf4;
+    \$632  = last3;
     if (rst) begin
-      \$632  = 4'h0;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$633  = v5;
+    \$633  = nf3;
     if (rst) begin
-      \$633  = 1'h0;
+      \$633  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$634  = first5;
+    \$634  = v4;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$635  = last5;
+    \$635  = first4;
     if (rst) begin
       \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$636  = nf5;
+    \$636  = last4;
     if (rst) begin
-      \$636  = 4'h0;
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$637  = v6;
+    \$637  = nf4;
     if (rst) begin
-      \$637  = 1'h0;
+      \$637  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$638  = first6;
+    \$638  = v5;
     if (rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$639  = last6;
+    \$639  = first5;
     if (rst) begin
       \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$640  = nf6;
+    \$640  = last5;
     if (rst) begin
-      \$640  = 4'h0;
+      \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$641  = v7;
+    \$641  = nf5;
     if (rst) begin
-      \$641  = 1'h0;
+      \$641  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = first7;
+    \$642  = v6;
     if (rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$643  = last7;
+    \$643  = first6;
     if (rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$644  = nf7;
+    \$644  = last6;
     if (rst) begin
-      \$644  = 4'h0;
+      \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$645  = v8;
+    \$645  = nf6;
     if (rst) begin
-      \$645  = 1'h0;
+      \$645  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$646  = first8;
+    \$646  = v7;
     if (rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$647  = last8;
+    \$647  = first7;
     if (rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$648  = nf8;
+    \$648  = last7;
     if (rst) begin
-      \$648  = 4'h0;
+      \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$649  = acc0;
-    if (v9) begin
-      \$649  = \$9 [23:0];
-    end
+    \$649  = nf7;
     if (rst) begin
-      \$649  = 24'h000000;
+      \$649  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$650  = acc1;
-    if (v9) begin
-      \$650  = \$12 [23:0];
-    end
+    \$650  = v8;
     if (rst) begin
-      \$650  = 24'h000000;
+      \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$651  = \$216 [3:0];
+    \$651  = first8;
     if (rst) begin
-      \$651  = 4'h0;
+      \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$652  = \$signature__addr$44 ;
-    if (\$224 ) begin
-      \$652  = \$227 [3:0];
-    end
+    \$652  = last8;
     if (rst) begin
-      \$652  = 4'h0;
+      \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$653  = \rport__addr$47 ;
-    if (\$231 ) begin
-      \$653  = \$234 [3:0];
-    end
+    \$653  = nf8;
     if (rst) begin
       \$653  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$654  = \$248 [3:0];
+    \$654  = acc0;
+    if (v9) begin
+      \$654  = \$9 [23:0];
+    end
     if (rst) begin
-      \$654  = 4'h0;
+      \$654  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$655  = o__valid;
-    if (\$250 ) begin
-      \$655  = \$253 ;
+    \$655  = acc1;
+    if (v9) begin
+      \$655  = \$12 [23:0];
     end
     if (rst) begin
-      \$655  = 1'h0;
+      \$655  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$656  = o__payload;
-    if (\$250 ) begin
-      \$656  = \$255 ;
+    \$656  = \$216 [3:0];
+    if (rst) begin
+      \$656  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$657  = \$signature__addr$44 ;
+    if (\$224 ) begin
+      \$657  = \$227 [3:0];
     end
     if (rst) begin
-      \$656  = 48'h000000000000;
+      \$657  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$658  = \rport__addr$47 ;
+    if (\$231 ) begin
+      \$658  = \$234 [3:0];
+    end
+    if (rst) begin
+      \$658  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$659  = \$248 [3:0];
+    if (rst) begin
+      \$659  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$660  = o__valid;
+    if (\$250 ) begin
+      \$660  = \$253 ;
+    end
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$661  = o__payload;
+    if (\$250 ) begin
+      \$661  = \$255 ;
+    end
+    if (rst) begin
+      \$661  = 48'h000000000000;
     end
   end
   always @* begin
@@ -5941,67 +6010,67 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$20  = 4'h0;
+          \$20  = 4'h1;
       5'h01:
           \$20  = 4'h1;
       5'h02:
-          \$20  = 4'h1;
+          \$20  = 4'h2;
       5'h03:
           \$20  = 4'h2;
       5'h04:
-          \$20  = 4'h2;
+          \$20  = 4'h3;
       5'h05:
           \$20  = 4'h3;
       5'h06:
-          \$20  = 4'h3;
+          \$20  = 4'h4;
       5'h07:
           \$20  = 4'h4;
       5'h08:
-          \$20  = 4'h4;
+          \$20  = 4'h5;
       5'h09:
           \$20  = 4'h5;
       5'h0a:
-          \$20  = 4'h5;
+          \$20  = 4'h6;
       5'h0b:
           \$20  = 4'h6;
       5'h0c:
-          \$20  = 4'h6;
+          \$20  = 4'h7;
       5'h0d:
           \$20  = 4'h7;
       5'h0e:
-          \$20  = 4'h7;
+          \$20  = 4'h8;
       5'h0f:
           \$20  = 4'h8;
       5'h10:
-          \$20  = 4'h8;
+          \$20  = 4'h9;
       5'h11:
           \$20  = 4'h9;
       5'h12:
-          \$20  = 4'h9;
+          \$20  = 4'ha;
       5'h13:
           \$20  = 4'ha;
       5'h14:
-          \$20  = 4'ha;
+          \$20  = 4'hb;
       5'h15:
           \$20  = 4'hb;
       5'h16:
-          \$20  = 4'hb;
+          \$20  = 4'hc;
       5'h17:
           \$20  = 4'hc;
       5'h18:
-          \$20  = 4'hc;
+          \$20  = 4'hd;
       5'h19:
           \$20  = 4'hd;
       5'h1a:
-          \$20  = 4'hd;
+          \$20  = 4'he;
       5'h1b:
           \$20  = 4'he;
       5'h1c:
-          \$20  = 4'he;
+          \$20  = 4'hf;
       5'h1d:
           \$20  = 4'hf;
       5'h1e:
-          \$20  = 4'hf;
+          \$20  = 4'h0;
       5'h1f:
           \$20  = 4'h0;
     endcase
@@ -6011,69 +6080,69 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h01:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h02:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h03:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h04:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h05:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h06:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h07:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h08:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h09:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h0a:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h0b:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h0c:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h0d:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h0e:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h0f:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h10:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h11:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h12:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h13:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h14:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h15:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h16:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h17:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h18:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h19:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h1a:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h1b:
-          \$21  = 1'h0;
+          \$21  = 1'h1;
       5'h1c:
-          \$21  = 1'h1;
+          \$21  = 1'h0;
       5'h1d:
-          \$21  = 1'h0;
-      5'h1e:
           \$21  = 1'h1;
-      5'h1f:
+      5'h1e:
           \$21  = 1'h0;
+      5'h1f:
+          \$21  = 1'h1;
     endcase
   end
   always @* begin
@@ -6081,67 +6150,67 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
+          \$22  = 1'h0;
+      5'h01:
+          \$22  = 1'h0;
+      5'h02:
+          \$22  = 1'h0;
+      5'h03:
+          \$22  = 1'h0;
+      5'h04:
+          \$22  = 1'h0;
+      5'h05:
+          \$22  = 1'h0;
+      5'h06:
+          \$22  = 1'h0;
+      5'h07:
+          \$22  = 1'h0;
+      5'h08:
+          \$22  = 1'h0;
+      5'h09:
+          \$22  = 1'h0;
+      5'h0a:
+          \$22  = 1'h0;
+      5'h0b:
+          \$22  = 1'h0;
+      5'h0c:
+          \$22  = 1'h0;
+      5'h0d:
+          \$22  = 1'h0;
+      5'h0e:
+          \$22  = 1'h0;
+      5'h0f:
+          \$22  = 1'h0;
+      5'h10:
+          \$22  = 1'h0;
+      5'h11:
+          \$22  = 1'h0;
+      5'h12:
+          \$22  = 1'h0;
+      5'h13:
+          \$22  = 1'h0;
+      5'h14:
+          \$22  = 1'h0;
+      5'h15:
+          \$22  = 1'h0;
+      5'h16:
+          \$22  = 1'h0;
+      5'h17:
+          \$22  = 1'h0;
+      5'h18:
+          \$22  = 1'h0;
+      5'h19:
+          \$22  = 1'h0;
+      5'h1a:
+          \$22  = 1'h0;
+      5'h1b:
+          \$22  = 1'h0;
+      5'h1c:
+          \$22  = 1'h0;
+      5'h1d:
+          \$22  = 1'h0;
+      5'h1e:
           \$22  = 1'h1;
-      5'h01:
-          \$22  = 1'h0;
-      5'h02:
-          \$22  = 1'h0;
-      5'h03:
-          \$22  = 1'h0;
-      5'h04:
-          \$22  = 1'h0;
-      5'h05:
-          \$22  = 1'h0;
-      5'h06:
-          \$22  = 1'h0;
-      5'h07:
-          \$22  = 1'h0;
-      5'h08:
-          \$22  = 1'h0;
-      5'h09:
-          \$22  = 1'h0;
-      5'h0a:
-          \$22  = 1'h0;
-      5'h0b:
-          \$22  = 1'h0;
-      5'h0c:
-          \$22  = 1'h0;
-      5'h0d:
-          \$22  = 1'h0;
-      5'h0e:
-          \$22  = 1'h0;
-      5'h0f:
-          \$22  = 1'h0;
-      5'h10:
-          \$22  = 1'h0;
-      5'h11:
-          \$22  = 1'h0;
-      5'h12:
-          \$22  = 1'h0;
-      5'h13:
-          \$22  = 1'h0;
-      5'h14:
-          \$22  = 1'h0;
-      5'h15:
-          \$22  = 1'h0;
-      5'h16:
-          \$22  = 1'h0;
-      5'h17:
-          \$22  = 1'h0;
-      5'h18:
-          \$22  = 1'h0;
-      5'h19:
-          \$22  = 1'h0;
-      5'h1a:
-          \$22  = 1'h0;
-      5'h1b:
-          \$22  = 1'h0;
-      5'h1c:
-          \$22  = 1'h0;
-      5'h1d:
-          \$22  = 1'h0;
-      5'h1e:
-          \$22  = 1'h0;
       5'h1f:
           \$22  = 1'h1;
     endcase
@@ -6151,69 +6220,69 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h01:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h02:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h03:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h04:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h05:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h06:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h07:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h08:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h09:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h0a:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h0b:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h0c:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h0d:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h0e:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h0f:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h10:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h11:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h12:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h13:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h14:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h15:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h16:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h17:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h18:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h19:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h1a:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h1b:
-          \$23  = 1'h1;
+          \$23  = 1'h0;
       5'h1c:
-          \$23  = 1'h0;
+          \$23  = 1'h1;
       5'h1d:
-          \$23  = 1'h1;
-      5'h1e:
           \$23  = 1'h0;
-      5'h1f:
+      5'h1e:
           \$23  = 1'h1;
+      5'h1f:
+          \$23  = 1'h0;
     endcase
   end
   always @* begin
@@ -6221,76 +6290,76 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h01:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h02:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h03:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h04:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h05:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h06:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h07:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h08:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h09:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h0a:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h0b:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h0c:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h0d:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h0e:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h0f:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h10:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h11:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h12:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h13:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h14:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h15:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h16:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h17:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h18:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h19:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h1a:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h1b:
-          \$24  = 1'h0;
+          \$24  = 1'h1;
       5'h1c:
-          \$24  = 1'h1;
+          \$24  = 1'h0;
       5'h1d:
-          \$24  = 1'h0;
-      5'h1e:
           \$24  = 1'h1;
-      5'h1f:
+      5'h1e:
           \$24  = 1'h0;
+      5'h1f:
+          \$24  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$256  = nf_t;
     if (issue) begin
-      \$256  = \$20 ;
+      \$256  = nf_t_ahead;
     end
     if (rst) begin
       \$256  = 4'h0;
@@ -6298,29 +6367,29 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$257  = \$signature__addr ;
+    \$257  = nf_t_ahead;
     if (issue) begin
-      \$257  = \$21 ;
+      \$257  = \$20 ;
     end
     if (rst) begin
-      \$257  = 1'h0;
+      \$257  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$258  = reads_input_t;
+    \$258  = \$signature__addr ;
     if (issue) begin
-      \$258  = \$22 ;
+      \$258  = sf_t_ahead;
     end
     if (rst) begin
-      \$258  = 1'h1;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$259  = first_t;
+    \$259  = sf_t_ahead;
     if (issue) begin
-      \$259  = \$23 ;
+      \$259  = \$21 ;
     end
     if (rst) begin
       \$259  = 1'h1;
@@ -6328,190 +6397,191 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$260  = last_t;
+    \$260  = reads_input_t;
     if (issue) begin
-      \$260  = \$24 ;
+      \$260  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$261  = t;
+    \$261  = reads_input_t_ahead;
     if (issue) begin
-      \$261  = \$27 [4:0];
+      \$261  = \$22 ;
     end
     if (rst) begin
-      \$261  = 5'h00;
+      \$261  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$262  = i__payload;
+    \$262  = first_t;
+    if (issue) begin
+      \$262  = first_t_ahead;
+    end
     if (rst) begin
-      \$262  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$262  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$263  = reads_input_t;
+    \$263  = first_t_ahead;
+    if (issue) begin
+      \$263  = \$23 ;
+    end
     if (rst) begin
       \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$264  = issue;
+    \$264  = last_t;
+    if (issue) begin
+      \$264  = last_t_ahead;
+    end
     if (rst) begin
       \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$265  = first_t;
+    \$265  = last_t_ahead;
+    if (issue) begin
+      \$265  = \$24 ;
+    end
     if (rst) begin
-      \$265  = 1'h0;
+      \$265  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$266  = last_t;
+    \$266  = t;
+    if (issue) begin
+      \$266  = \$27 [4:0];
+    end
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$267  = nf_t;
+    \$267  = i__payload;
     if (rst) begin
-      \$267  = 4'h0;
+      \$267  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$268  = \$28 ;
+    \$268  = reads_input_t;
     if (rst) begin
-      \$268  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$269  = t;
+    \$269  = issue;
     if (rst) begin
-      \$269  = 5'h00;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$270  = port__data;
+    \$270  = first_t;
     if (rst) begin
-      \$270  = 64'h0000000000000000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$271  = x_mid[15:8];
+    \$271  = last_t;
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$272  = x_mid[23:16];
+    \$272  = nf_t;
     if (rst) begin
-      \$272  = 8'h00;
+      \$272  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$273  = x_mid[31:24];
+    \$273  = \$28 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$274  = x_mid[39:32];
+    \$274  = t;
     if (rst) begin
-      \$274  = 8'h00;
+      \$274  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$275  = x_mid[47:40];
+    \$275  = port__data;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$276  = x_mid[55:48];
+    \$276  = x_mid[15:8];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$277  = x_mid[63:56];
+    \$277  = x_mid[23:16];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$278  = x_mid[71:64];
+    \$278  = x_mid[31:24];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$279  = t;
+    \$279  = x_mid[39:32];
     if (rst) begin
-      \$279  = 5'h00;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$280  = \port__data$73 ;
+    \$280  = x_mid[47:40];
     if (rst) begin
-      \$280  = 64'h0000000000000000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$281  = x_mid[79:72];
+    \$281  = x_mid[55:48];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$282  = x_mid[87:80];
+    \$282  = x_mid[63:56];
     if (rst) begin
       \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$283  = x_mid[95:88];
+    \$283  = x_mid[71:64];
     if (rst) begin
       \$283  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$284  = x_mid[103:96];
-    if (rst) begin
-      \$284  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$285  = x_mid[111:104];
-    if (rst) begin
-      \$285  = 8'h00;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -8632,56 +8702,56 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$104 ;
   wire [114:0] \$105 ;
   reg \$106 ;
-  reg [3:0] \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg \$107 ;
+  reg [3:0] \$108 ;
+  reg [3:0] \$109 ;
   wire [22:0] \$11 ;
   reg \$110 ;
-  reg [4:0] \$111 ;
-  reg [15:0] \$112 ;
+  reg \$111 ;
+  reg \$112 ;
   reg \$113 ;
   reg \$114 ;
   reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg [15:0] \$118 ;
-  reg [4:0] \$119 ;
+  reg [4:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire [23:0] \$12 ;
-  reg [63:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [4:0] \$123 ;
-  reg [15:0] \$124 ;
-  reg [7:0] \$125 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg [15:0] \$123 ;
+  reg [4:0] \$124 ;
+  reg [63:0] \$125 ;
   reg [7:0] \$126 ;
-  reg [8:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [8:0] \$129 ;
+  reg [7:0] \$127 ;
+  reg [4:0] \$128 ;
+  reg [15:0] \$129 ;
   reg [22:0] \$13 ;
   reg [7:0] \$130 ;
-  reg [8:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [8:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [8:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [8:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [8:0] \$139 ;
+  reg [7:0] \$131 ;
+  reg [8:0] \$132 ;
+  reg [7:0] \$133 ;
+  reg [8:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [8:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [8:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [22:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [8:0] \$141 ;
-  reg [7:0] \$142 ;
-  reg [8:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [8:0] \$145 ;
-  reg [7:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [8:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [8:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [8:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [8:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [8:0] \$148 ;
+  reg [7:0] \$149 ;
   wire [23:0] \$15 ;
-  reg [16:0] \$150 ;
-  reg [16:0] \$151 ;
+  reg [8:0] \$150 ;
+  reg [7:0] \$151 ;
   reg [16:0] \$152 ;
   reg [16:0] \$153 ;
   reg [16:0] \$154 ;
@@ -8698,17 +8768,17 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$164 ;
   reg [16:0] \$165 ;
   reg [16:0] \$166 ;
-  reg [22:0] \$167 ;
-  reg [22:0] \$168 ;
-  reg [22:0] \$169 ;
+  reg [16:0] \$167 ;
+  reg [16:0] \$168 ;
+  reg [16:0] \$169 ;
   wire [22:0] \$17 ;
-  reg [22:0] \$170 ;
-  reg [22:0] \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
+  reg [16:0] \$170 ;
+  reg [16:0] \$171 ;
+  reg [22:0] \$172 ;
+  reg [22:0] \$173 ;
+  reg [22:0] \$174 ;
+  reg [22:0] \$175 ;
+  reg [22:0] \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
@@ -8730,20 +8800,25 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$193 ;
   reg \$194 ;
   reg \$195 ;
-  reg [22:0] \$196 ;
-  reg [22:0] \$197 ;
-  reg [22:0] \$198 ;
-  reg [22:0] \$199 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire [22:0] \$20 ;
-  reg [22:0] \$200 ;
-  reg [3:0] \$201 ;
-  reg [2:0] \$202 ;
-  reg [2:0] \$203 ;
-  reg [3:0] \$204 ;
-  reg \$205 ;
-  reg [114:0] \$206 ;
+  reg \$200 ;
+  reg [22:0] \$201 ;
+  reg [22:0] \$202 ;
+  reg [22:0] \$203 ;
+  reg [22:0] \$204 ;
+  reg [22:0] \$205 ;
+  reg [3:0] \$206 ;
+  reg [2:0] \$207 ;
+  reg [2:0] \$208 ;
+  reg [3:0] \$209 ;
   wire [23:0] \$21 ;
+  reg \$210 ;
+  reg [114:0] \$211 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -8855,6 +8930,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [15:0] i__payload;
   wire [15:0] i__payload;
@@ -8873,6 +8949,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg nf1 = 1'h0;
   reg nf2 = 1'h0;
   reg nf3 = 1'h0;
@@ -8881,6 +8958,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg nf6 = 1'h0;
   reg nf7 = 1'h0;
   reg nf_t = 1'h0;
+  reg nf_t_ahead = 1'h0;
   output [114:0] o__payload;
   reg [114:0] o__payload = 115'h00000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
@@ -8897,7 +8975,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [4:0] \port__addr$15  = 5'h00;
   wire [63:0] port__data;
-  wire [15:0] \port__data$64 ;
+  wire [15:0] \port__data$69 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -8932,6 +9010,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] rom0_addr;
@@ -8944,11 +9023,12 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$44  = 3'h0;
   wire [15:0] rport__data;
-  wire [114:0] \rport__data$128 ;
+  wire [114:0] \rport__data$133 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
@@ -9045,7 +9125,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$35 )
       queue[\$signature__addr$41 ] <= q_in;
   end
-  assign \rport__data$128  = queue[\rport__addr$44 ];
+  assign \rport__data$133  = queue[\rport__addr$44 ];
   reg [63:0] rom0 [30:0];
   initial begin
     rom0[0] = 64'h0a100ddf02b9810c;
@@ -9123,7 +9203,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @(posedge clk) begin
     _2_ <= rom1[\port__addr$15 ];
   end
-  assign \port__data$64  = _2_;
+  assign \port__data$69  = _2_;
   assign q_room = q_owed < 4'h9;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -9223,209 +9303,219 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$102  = v7 & last7;
   assign \$103  = \$101  | \$102 ;
   assign \$104  = | q_stored;
-  assign \$105  = \$104  ? \rport__data$128  : q_in;
+  assign \$105  = \$104  ? \rport__data$133  : q_in;
   always @(posedge clk)
     nf_t <= \$106 ;
   always @(posedge clk)
-    \$signature__addr  <= \$107 ;
+    nf_t_ahead <= \$107 ;
   always @(posedge clk)
-    reads_input_t <= \$108 ;
+    \$signature__addr  <= \$108 ;
   always @(posedge clk)
-    first_t <= \$109 ;
+    sf_t_ahead <= \$109 ;
   always @(posedge clk)
-    last_t <= \$110 ;
+    reads_input_t <= \$110 ;
   always @(posedge clk)
-    t <= \$111 ;
+    reads_input_t_ahead <= \$111 ;
   always @(posedge clk)
-    x_reg <= \$112 ;
+    first_t <= \$112 ;
   always @(posedge clk)
-    from_input <= \$113 ;
+    first_t_ahead <= \$113 ;
   always @(posedge clk)
-    v1 <= \$114 ;
+    last_t <= \$114 ;
   always @(posedge clk)
-    first1 <= \$115 ;
+    last_t_ahead <= \$115 ;
   always @(posedge clk)
-    last1 <= \$116 ;
+    t <= \$116 ;
   always @(posedge clk)
-    nf1 <= \$117 ;
+    x_reg <= \$117 ;
   always @(posedge clk)
-    x_mid <= \$118 ;
+    from_input <= \$118 ;
   always @(posedge clk)
-    port__addr <= \$119 ;
+    v1 <= \$119 ;
   always @(posedge clk)
-    rom0_read <= \$120 ;
+    first1 <= \$120 ;
   always @(posedge clk)
-    x0_0 <= \$121 ;
+    last1 <= \$121 ;
   always @(posedge clk)
-    x0_1 <= \$122 ;
+    nf1 <= \$122 ;
   always @(posedge clk)
-    \port__addr$15  <= \$123 ;
+    x_mid <= \$123 ;
   always @(posedge clk)
-    rom1_read <= \$124 ;
+    port__addr <= \$124 ;
   always @(posedge clk)
-    x1_0 <= \$125 ;
+    rom0_read <= \$125 ;
   always @(posedge clk)
-    x1_1 <= \$126 ;
+    x0_0 <= \$126 ;
   always @(posedge clk)
-    xoff0_0 <= \$127 ;
+    x0_1 <= \$127 ;
   always @(posedge clk)
-    w0_0 <= \$128 ;
+    \port__addr$15  <= \$128 ;
   always @(posedge clk)
-    xoff0_1 <= \$129 ;
+    rom1_read <= \$129 ;
   always @(posedge clk)
-    w0_1 <= \$130 ;
+    x1_0 <= \$130 ;
   always @(posedge clk)
-    xoff1_0 <= \$131 ;
+    x1_1 <= \$131 ;
   always @(posedge clk)
-    w1_0 <= \$132 ;
+    xoff0_0 <= \$132 ;
   always @(posedge clk)
-    xoff1_1 <= \$133 ;
+    w0_0 <= \$133 ;
   always @(posedge clk)
-    w1_1 <= \$134 ;
+    xoff0_1 <= \$134 ;
   always @(posedge clk)
-    xoff2_0 <= \$135 ;
+    w0_1 <= \$135 ;
   always @(posedge clk)
-    w2_0 <= \$136 ;
+    xoff1_0 <= \$136 ;
   always @(posedge clk)
-    xoff2_1 <= \$137 ;
+    w1_0 <= \$137 ;
   always @(posedge clk)
-    w2_1 <= \$138 ;
+    xoff1_1 <= \$138 ;
   always @(posedge clk)
-    xoff3_0 <= \$139 ;
+    w1_1 <= \$139 ;
   always @(posedge clk)
-    w3_0 <= \$140 ;
+    xoff2_0 <= \$140 ;
   always @(posedge clk)
-    xoff3_1 <= \$141 ;
+    w2_0 <= \$141 ;
   always @(posedge clk)
-    w3_1 <= \$142 ;
+    xoff2_1 <= \$142 ;
   always @(posedge clk)
-    xoff4_0 <= \$143 ;
+    w2_1 <= \$143 ;
   always @(posedge clk)
-    w4_0 <= \$144 ;
+    xoff3_0 <= \$144 ;
   always @(posedge clk)
-    xoff4_1 <= \$145 ;
+    w3_0 <= \$145 ;
   always @(posedge clk)
-    w4_1 <= \$146 ;
+    xoff3_1 <= \$146 ;
   always @(posedge clk)
-    prod0_0 <= \$147 ;
+    w3_1 <= \$147 ;
   always @(posedge clk)
-    prod0_1 <= \$148 ;
+    xoff4_0 <= \$148 ;
   always @(posedge clk)
-    prod1_0 <= \$149 ;
+    w4_0 <= \$149 ;
   always @(posedge clk)
-    prod1_1 <= \$150 ;
+    xoff4_1 <= \$150 ;
   always @(posedge clk)
-    prod2_0 <= \$151 ;
+    w4_1 <= \$151 ;
   always @(posedge clk)
-    prod2_1 <= \$152 ;
+    prod0_0 <= \$152 ;
   always @(posedge clk)
-    prod3_0 <= \$153 ;
+    prod0_1 <= \$153 ;
   always @(posedge clk)
-    prod3_1 <= \$154 ;
+    prod1_0 <= \$154 ;
   always @(posedge clk)
-    prod4_0 <= \$155 ;
+    prod1_1 <= \$155 ;
   always @(posedge clk)
-    prod4_1 <= \$156 ;
+    prod2_0 <= \$156 ;
   always @(posedge clk)
-    prod0_0_r <= \$157 ;
+    prod2_1 <= \$157 ;
   always @(posedge clk)
-    prod0_1_r <= \$158 ;
+    prod3_0 <= \$158 ;
   always @(posedge clk)
-    prod1_0_r <= \$159 ;
+    prod3_1 <= \$159 ;
   always @(posedge clk)
-    prod1_1_r <= \$160 ;
+    prod4_0 <= \$160 ;
   always @(posedge clk)
-    prod2_0_r <= \$161 ;
+    prod4_1 <= \$161 ;
   always @(posedge clk)
-    prod2_1_r <= \$162 ;
+    prod0_0_r <= \$162 ;
   always @(posedge clk)
-    prod3_0_r <= \$163 ;
+    prod0_1_r <= \$163 ;
   always @(posedge clk)
-    prod3_1_r <= \$164 ;
+    prod1_0_r <= \$164 ;
   always @(posedge clk)
-    prod4_0_r <= \$165 ;
+    prod1_1_r <= \$165 ;
   always @(posedge clk)
-    prod4_1_r <= \$166 ;
+    prod2_0_r <= \$166 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$167 ;
+    prod2_1_r <= \$167 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$168 ;
+    prod3_0_r <= \$168 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$169 ;
+    prod3_1_r <= \$169 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$170 ;
+    prod4_0_r <= \$170 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$171 ;
+    prod4_1_r <= \$171 ;
   always @(posedge clk)
-    v2 <= \$172 ;
+    sum0_s0_0 <= \$172 ;
   always @(posedge clk)
-    first2 <= \$173 ;
+    sum1_s0_0 <= \$173 ;
   always @(posedge clk)
-    last2 <= \$174 ;
+    sum2_s0_0 <= \$174 ;
   always @(posedge clk)
-    nf2 <= \$175 ;
+    sum3_s0_0 <= \$175 ;
   always @(posedge clk)
-    v3 <= \$176 ;
+    sum4_s0_0 <= \$176 ;
   always @(posedge clk)
-    first3 <= \$177 ;
+    v2 <= \$177 ;
   always @(posedge clk)
-    last3 <= \$178 ;
+    first2 <= \$178 ;
   always @(posedge clk)
-    nf3 <= \$179 ;
+    last2 <= \$179 ;
   always @(posedge clk)
-    v4 <= \$180 ;
+    nf2 <= \$180 ;
   always @(posedge clk)
-    first4 <= \$181 ;
+    v3 <= \$181 ;
   always @(posedge clk)
-    last4 <= \$182 ;
+    first3 <= \$182 ;
   always @(posedge clk)
-    nf4 <= \$183 ;
+    last3 <= \$183 ;
   always @(posedge clk)
-    v5 <= \$184 ;
+    nf3 <= \$184 ;
   always @(posedge clk)
-    first5 <= \$185 ;
+    v4 <= \$185 ;
   always @(posedge clk)
-    last5 <= \$186 ;
+    first4 <= \$186 ;
   always @(posedge clk)
-    nf5 <= \$187 ;
+    last4 <= \$187 ;
   always @(posedge clk)
-    v6 <= \$188 ;
+    nf4 <= \$188 ;
   always @(posedge clk)
-    first6 <= \$189 ;
+    v5 <= \$189 ;
   always @(posedge clk)
-    last6 <= \$190 ;
+    first5 <= \$190 ;
   always @(posedge clk)
-    nf6 <= \$191 ;
+    last5 <= \$191 ;
   always @(posedge clk)
-    v7 <= \$192 ;
+    nf5 <= \$192 ;
   always @(posedge clk)
-    first7 <= \$193 ;
+    v6 <= \$193 ;
   always @(posedge clk)
-    last7 <= \$194 ;
+    first6 <= \$194 ;
   always @(posedge clk)
-    nf7 <= \$195 ;
+    last6 <= \$195 ;
   always @(posedge clk)
-    acc0 <= \$196 ;
+    nf6 <= \$196 ;
   always @(posedge clk)
-    acc1 <= \$197 ;
+    v7 <= \$197 ;
   always @(posedge clk)
-    acc2 <= \$198 ;
+    first7 <= \$198 ;
   always @(posedge clk)
-    acc3 <= \$199 ;
+    last7 <= \$199 ;
   always @(posedge clk)
-    acc4 <= \$200 ;
+    nf7 <= \$200 ;
   always @(posedge clk)
-    q_owed <= \$201 ;
+    acc0 <= \$201 ;
   always @(posedge clk)
-    \$signature__addr$41  <= \$202 ;
+    acc1 <= \$202 ;
   always @(posedge clk)
-    \rport__addr$44  <= \$203 ;
+    acc2 <= \$203 ;
   always @(posedge clk)
-    q_stored <= \$204 ;
+    acc3 <= \$204 ;
   always @(posedge clk)
-    o__valid <= \$205 ;
+    acc4 <= \$205 ;
   always @(posedge clk)
-    o__payload <= \$206 ;
+    q_owed <= \$206 ;
+  always @(posedge clk)
+    \$signature__addr$41  <= \$207 ;
+  always @(posedge clk)
+    \rport__addr$44  <= \$208 ;
+  always @(posedge clk)
+    q_stored <= \$209 ;
+  always @(posedge clk)
+    o__valid <= \$210 ;
+  always @(posedge clk)
+    o__payload <= \$211 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
@@ -9509,7 +9599,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       5'h0d:
           \$29  = 1'h0;
       5'h0e:
-          \$29  = 1'h0;
+          \$29  = 1'h1;
       5'h0f:
           \$29  = 1'h1;
       5'h10:
@@ -9539,7 +9629,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       5'h1c:
           \$29  = 1'h1;
       5'h1d:
-          \$29  = 1'h1;
+          \$29  = 1'h0;
       5'h1e:
           \$29  = 1'h0;
     endcase
@@ -9549,67 +9639,67 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     \$30  = 4'h0;
     casez (t)
       5'h00:
-          \$30  = 4'h1;
+          \$30  = 4'h2;
       5'h01:
-          \$30  = 4'h2;
+          \$30  = 4'h3;
       5'h02:
-          \$30  = 4'h3;
+          \$30  = 4'h4;
       5'h03:
-          \$30  = 4'h4;
+          \$30  = 4'h5;
       5'h04:
-          \$30  = 4'h5;
+          \$30  = 4'h6;
       5'h05:
-          \$30  = 4'h6;
+          \$30  = 4'h7;
       5'h06:
-          \$30  = 4'h7;
+          \$30  = 4'h8;
       5'h07:
-          \$30  = 4'h8;
+          \$30  = 4'h9;
       5'h08:
-          \$30  = 4'h9;
+          \$30  = 4'ha;
       5'h09:
-          \$30  = 4'ha;
+          \$30  = 4'hb;
       5'h0a:
-          \$30  = 4'hb;
-      5'h0b:
           \$30  = 4'hc;
+      5'h0b:
+          \$30  = 4'hd;
       5'h0c:
-          \$30  = 4'hd;
+          \$30  = 4'he;
       5'h0d:
-          \$30  = 4'he;
+          \$30  = 4'hf;
       5'h0e:
-          \$30  = 4'hf;
+          \$30  = 4'h0;
       5'h0f:
-          \$30  = 4'h0;
-      5'h10:
           \$30  = 4'h1;
-      5'h11:
+      5'h10:
           \$30  = 4'h2;
-      5'h12:
+      5'h11:
           \$30  = 4'h3;
-      5'h13:
+      5'h12:
           \$30  = 4'h4;
-      5'h14:
+      5'h13:
           \$30  = 4'h5;
-      5'h15:
+      5'h14:
           \$30  = 4'h6;
-      5'h16:
+      5'h15:
           \$30  = 4'h7;
-      5'h17:
+      5'h16:
           \$30  = 4'h8;
-      5'h18:
+      5'h17:
           \$30  = 4'h9;
-      5'h19:
+      5'h18:
           \$30  = 4'ha;
-      5'h1a:
+      5'h19:
           \$30  = 4'hb;
-      5'h1b:
+      5'h1a:
           \$30  = 4'hd;
-      5'h1c:
+      5'h1b:
           \$30  = 4'he;
-      5'h1d:
+      5'h1c:
           \$30  = 4'hf;
-      5'h1e:
+      5'h1d:
           \$30  = 4'h0;
+      5'h1e:
+          \$30  = 4'h1;
     endcase
   end
   always @* begin
@@ -9645,7 +9735,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       5'h0d:
           \$31  = 1'h1;
       5'h0e:
-          \$31  = 1'h1;
+          \$31  = 1'h0;
       5'h0f:
           \$31  = 1'h0;
       5'h10:
@@ -9675,7 +9765,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       5'h1c:
           \$31  = 1'h0;
       5'h1d:
-          \$31  = 1'h0;
+          \$31  = 1'h1;
       5'h1e:
           \$31  = 1'h1;
     endcase
@@ -9713,9 +9803,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       5'h0d:
           \$32  = 1'h0;
       5'h0e:
-          \$32  = 1'h0;
-      5'h0f:
           \$32  = 1'h1;
+      5'h0f:
+          \$32  = 1'h0;
       5'h10:
           \$32  = 1'h0;
       5'h11:
@@ -9743,9 +9833,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       5'h1c:
           \$32  = 1'h0;
       5'h1d:
-          \$32  = 1'h0;
-      5'h1e:
           \$32  = 1'h1;
+      5'h1e:
+          \$32  = 1'h0;
     endcase
   end
   always @* begin
@@ -9779,9 +9869,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       5'h0c:
           \$33  = 1'h0;
       5'h0d:
-          \$33  = 1'h0;
-      5'h0e:
           \$33  = 1'h1;
+      5'h0e:
+          \$33  = 1'h0;
       5'h0f:
           \$33  = 1'h0;
       5'h10:
@@ -9809,9 +9899,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       5'h1b:
           \$33  = 1'h0;
       5'h1c:
-          \$33  = 1'h0;
-      5'h1d:
           \$33  = 1'h1;
+      5'h1d:
+          \$33  = 1'h0;
       5'h1e:
           \$33  = 1'h0;
     endcase
@@ -9820,7 +9910,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$106  = nf_t;
     if (issue) begin
-      \$106  = \$29 ;
+      \$106  = nf_t_ahead;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -9828,744 +9918,794 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$107  = \$signature__addr ;
+    \$107  = nf_t_ahead;
     if (issue) begin
-      \$107  = \$30 ;
+      \$107  = \$29 ;
     end
     if (rst) begin
-      \$107  = 4'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$108  = reads_input_t;
+    \$108  = \$signature__addr ;
     if (issue) begin
-      \$108  = \$31 ;
+      \$108  = sf_t_ahead;
     end
     if (rst) begin
-      \$108  = 1'h1;
+      \$108  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$109  = first_t;
+    \$109  = sf_t_ahead;
     if (issue) begin
-      \$109  = \$32 ;
+      \$109  = \$30 ;
     end
     if (rst) begin
-      \$109  = 1'h1;
+      \$109  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$110  = last_t;
+    \$110  = reads_input_t;
     if (issue) begin
-      \$110  = \$33 ;
+      \$110  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = t;
+    \$111  = reads_input_t_ahead;
     if (issue) begin
-      \$111  = \$36 [4:0];
+      \$111  = \$31 ;
     end
     if (rst) begin
-      \$111  = 5'h00;
+      \$111  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = i__payload;
+    \$112  = first_t;
+    if (issue) begin
+      \$112  = first_t_ahead;
+    end
     if (rst) begin
-      \$112  = 16'h0000;
+      \$112  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = reads_input_t;
+    \$113  = first_t_ahead;
+    if (issue) begin
+      \$113  = \$32 ;
+    end
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = issue;
+    \$114  = last_t;
+    if (issue) begin
+      \$114  = last_t_ahead;
+    end
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = first_t;
+    \$115  = last_t_ahead;
+    if (issue) begin
+      \$115  = \$33 ;
+    end
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = last_t;
+    \$116  = t;
+    if (issue) begin
+      \$116  = \$36 [4:0];
+    end
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = nf_t;
+    \$117  = i__payload;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = \$37 ;
+    \$118  = reads_input_t;
     if (rst) begin
-      \$118  = 16'h0000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = t;
+    \$119  = issue;
     if (rst) begin
-      \$119  = 5'h00;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = port__data;
+    \$120  = first_t;
     if (rst) begin
-      \$120  = 64'h0000000000000000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = x_mid[7:0];
+    \$121  = last_t;
     if (rst) begin
-      \$121  = 8'h00;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = x_mid[15:8];
+    \$122  = nf_t;
     if (rst) begin
-      \$122  = 8'h00;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = t;
+    \$123  = \$37 ;
     if (rst) begin
-      \$123  = 5'h00;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = \port__data$64 ;
+    \$124  = t;
     if (rst) begin
-      \$124  = 16'h0000;
+      \$124  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = x_mid[7:0];
+    \$125  = port__data;
     if (rst) begin
-      \$125  = 8'h00;
+      \$125  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = x_mid[15:8];
+    \$126  = x_mid[7:0];
     if (rst) begin
       \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = \$38 ;
+    \$127  = x_mid[15:8];
     if (rst) begin
-      \$127  = 9'h000;
+      \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = rom0_read[7:0];
+    \$128  = t;
     if (rst) begin
-      \$128  = 8'h00;
+      \$128  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = \$39 ;
+    \$129  = \port__data$69 ;
     if (rst) begin
-      \$129  = 9'h000;
+      \$129  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = rom0_read[15:8];
+    \$130  = x_mid[7:0];
     if (rst) begin
       \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = \$40 ;
+    \$131  = x_mid[15:8];
     if (rst) begin
-      \$131  = 9'h000;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = rom0_read[23:16];
+    \$132  = \$38 ;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = \$41 ;
+    \$133  = rom0_read[7:0];
     if (rst) begin
-      \$133  = 9'h000;
+      \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = rom0_read[31:24];
+    \$134  = \$39 ;
     if (rst) begin
-      \$134  = 8'h00;
+      \$134  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = \$42 ;
+    \$135  = rom0_read[15:8];
     if (rst) begin
-      \$135  = 9'h000;
+      \$135  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = rom0_read[39:32];
+    \$136  = \$40 ;
     if (rst) begin
-      \$136  = 8'h00;
+      \$136  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = \$43 ;
+    \$137  = rom0_read[23:16];
     if (rst) begin
-      \$137  = 9'h000;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = rom0_read[47:40];
+    \$138  = \$41 ;
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = \$44 ;
+    \$139  = rom0_read[31:24];
     if (rst) begin
-      \$139  = 9'h000;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = rom0_read[55:48];
+    \$140  = \$42 ;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = \$45 ;
+    \$141  = rom0_read[39:32];
     if (rst) begin
-      \$141  = 9'h000;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = rom0_read[63:56];
+    \$142  = \$43 ;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = \$46 ;
+    \$143  = rom0_read[47:40];
     if (rst) begin
-      \$143  = 9'h000;
+      \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = rom1_read[7:0];
+    \$144  = \$44 ;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = \$47 ;
+    \$145  = rom0_read[55:48];
     if (rst) begin
-      \$145  = 9'h000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = rom1_read[15:8];
+    \$146  = \$45 ;
     if (rst) begin
-      \$146  = 8'h00;
+      \$146  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \$48 ;
+    \$147  = rom0_read[63:56];
     if (rst) begin
-      \$147  = 17'h00000;
+      \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$49 ;
+    \$148  = \$46 ;
     if (rst) begin
-      \$148  = 17'h00000;
+      \$148  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$50 ;
+    \$149  = rom1_read[7:0];
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = \$51 ;
+    \$150  = \$47 ;
     if (rst) begin
-      \$150  = 17'h00000;
+      \$150  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$52 ;
+    \$151  = rom1_read[15:8];
     if (rst) begin
-      \$151  = 17'h00000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$53 ;
+    \$152  = \$48 ;
     if (rst) begin
       \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$54 ;
+    \$153  = \$49 ;
     if (rst) begin
       \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$55 ;
+    \$154  = \$50 ;
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$56 ;
+    \$155  = \$51 ;
     if (rst) begin
       \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$57 ;
+    \$156  = \$52 ;
     if (rst) begin
       \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = prod0_0;
+    \$157  = \$53 ;
     if (rst) begin
       \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = prod0_1;
+    \$158  = \$54 ;
     if (rst) begin
       \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = prod1_0;
+    \$159  = \$55 ;
     if (rst) begin
       \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = prod1_1;
+    \$160  = \$56 ;
     if (rst) begin
       \$160  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = prod2_0;
+    \$161  = \$57 ;
     if (rst) begin
       \$161  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = prod2_1;
+    \$162  = prod0_0;
     if (rst) begin
       \$162  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = prod3_0;
+    \$163  = prod0_1;
     if (rst) begin
       \$163  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = prod3_1;
+    \$164  = prod1_0;
     if (rst) begin
       \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = prod4_0;
+    \$165  = prod1_1;
     if (rst) begin
       \$165  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = prod4_1;
+    \$166  = prod2_0;
     if (rst) begin
       \$166  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = { \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58  };
+    \$167  = prod2_1;
     if (rst) begin
-      \$167  = 23'h000000;
+      \$167  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = { \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59  };
+    \$168  = prod3_0;
     if (rst) begin
-      \$168  = 23'h000000;
+      \$168  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = { \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60  };
+    \$169  = prod3_1;
     if (rst) begin
-      \$169  = 23'h000000;
+      \$169  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
+    \$170  = prod4_0;
     if (rst) begin
-      \$170  = 23'h000000;
+      \$170  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = { \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62  };
+    \$171  = prod4_1;
     if (rst) begin
-      \$171  = 23'h000000;
+      \$171  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = v1;
+    \$172  = { \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58  };
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = first1;
+    \$173  = { \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59  };
     if (rst) begin
-      \$173  = 1'h0;
+      \$173  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = last1;
+    \$174  = { \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60  };
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = nf1;
+    \$175  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
     if (rst) begin
-      \$175  = 1'h0;
+      \$175  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = v2;
+    \$176  = { \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62 [17], \$62  };
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = first2;
+    \$177  = v1;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = last2;
+    \$178  = first1;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = nf2;
+    \$179  = last1;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = v3;
+    \$180  = nf1;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = first3;
+    \$181  = v2;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = last3;
+    \$182  = first2;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = nf3;
+    \$183  = last2;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = v4;
+    \$184  = nf2;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = first4;
+    \$185  = v3;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = last4;
+    \$186  = first3;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = nf4;
+    \$187  = last3;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = v5;
+    \$188  = nf3;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = first5;
+    \$189  = v4;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = last5;
+    \$190  = first4;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = nf5;
+    \$191  = last4;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = v6;
+    \$192  = nf4;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = first6;
+    \$193  = v5;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = last6;
+    \$194  = first5;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = nf6;
+    \$195  = last5;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = acc0;
+    \$196  = nf5;
+    if (rst) begin
+      \$196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$197  = v6;
+    if (rst) begin
+      \$197  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$198  = first6;
+    if (rst) begin
+      \$198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$199  = last6;
+    if (rst) begin
+      \$199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$200  = nf6;
+    if (rst) begin
+      \$200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$201  = acc0;
     if (v7) begin
-      \$196  = \$9 [22:0];
+      \$201  = \$9 [22:0];
     end
     if (rst) begin
-      \$196  = 23'h000000;
+      \$201  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = acc1;
+    \$202  = acc1;
     if (v7) begin
-      \$197  = \$12 [22:0];
+      \$202  = \$12 [22:0];
     end
     if (rst) begin
-      \$197  = 23'h000000;
+      \$202  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = acc2;
+    \$203  = acc2;
     if (v7) begin
-      \$198  = \$15 [22:0];
+      \$203  = \$15 [22:0];
     end
     if (rst) begin
-      \$198  = 23'h000000;
+      \$203  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = acc3;
+    \$204  = acc3;
     if (v7) begin
-      \$199  = \$18 [22:0];
+      \$204  = \$18 [22:0];
     end
     if (rst) begin
-      \$199  = 23'h000000;
+      \$204  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = acc4;
+    \$205  = acc4;
     if (v7) begin
-      \$200  = \$21 [22:0];
+      \$205  = \$21 [22:0];
     end
     if (rst) begin
-      \$200  = 23'h000000;
+      \$205  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = \$66 [3:0];
+    \$206  = \$66 [3:0];
     if (rst) begin
-      \$201  = 4'h0;
+      \$206  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = \$signature__addr$41 ;
+    \$207  = \$signature__addr$41 ;
     if (\$74 ) begin
-      \$202  = \$77 [2:0];
+      \$207  = \$77 [2:0];
     end
     if (rst) begin
-      \$202  = 3'h0;
+      \$207  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = \rport__addr$44 ;
+    \$208  = \rport__addr$44 ;
     if (\$81 ) begin
-      \$203  = \$84 [2:0];
+      \$208  = \$84 [2:0];
     end
     if (rst) begin
-      \$203  = 3'h0;
+      \$208  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = \$98 [3:0];
+    \$209  = \$98 [3:0];
     if (rst) begin
-      \$204  = 4'h0;
+      \$209  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = o__valid;
+    \$210  = o__valid;
     if (\$100 ) begin
-      \$205  = \$103 ;
+      \$210  = \$103 ;
     end
     if (rst) begin
-      \$205  = 1'h0;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = o__payload;
+    \$211  = o__payload;
     if (\$100 ) begin
-      \$206  = \$105 ;
+      \$211  = \$105 ;
     end
     if (rst) begin
-      \$206  = 115'h00000000000000000000000000000;
+      \$211  = 115'h00000000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;

@@ -5797,31 +5797,36 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
+  reg [2:0] \$100 ;
   reg \$101 ;
   reg \$102 ;
-  reg [2:0] \$103 ;
-  reg \$104 ;
+  reg \$103 ;
+  reg [2:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
-  reg [2:0] \$107 ;
-  reg \$108 ;
+  reg \$107 ;
+  reg [2:0] \$108 ;
   reg \$109 ;
   wire \$11 ;
   reg \$110 ;
-  reg [2:0] \$111 ;
-  reg \$112 ;
+  reg \$111 ;
+  reg [2:0] \$112 ;
   reg \$113 ;
   reg \$114 ;
-  reg [2:0] \$115 ;
-  reg [20:0] \$116 ;
-  reg [3:0] \$117 ;
-  reg [2:0] \$118 ;
-  reg [2:0] \$119 ;
+  reg \$115 ;
+  reg [2:0] \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  reg [3:0] \$120 ;
-  reg \$121 ;
-  reg [20:0] \$122 ;
+  reg [2:0] \$120 ;
+  reg [20:0] \$121 ;
+  reg [3:0] \$122 ;
+  reg [2:0] \$123 ;
+  reg [2:0] \$124 ;
+  reg [3:0] \$125 ;
+  reg \$126 ;
+  reg [20:0] \$127 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -5887,36 +5892,36 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] \$7 ;
   wire [20:0] \$70 ;
   reg [2:0] \$71 ;
-  reg [3:0] \$72 ;
-  reg \$73 ;
-  reg \$74 ;
+  reg [2:0] \$72 ;
+  reg [3:0] \$73 ;
+  reg [3:0] \$74 ;
   reg \$75 ;
-  reg [6:0] \$76 ;
-  reg [7:0] \$77 ;
+  reg \$76 ;
+  reg \$77 ;
   reg \$78 ;
   reg \$79 ;
   wire [20:0] \$8 ;
   reg \$80 ;
-  reg \$81 ;
-  reg [2:0] \$82 ;
-  reg [7:0] \$83 ;
-  reg [6:0] \$84 ;
-  reg [7:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [8:0] \$87 ;
+  reg [6:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg [2:0] \$87 ;
   reg [7:0] \$88 ;
-  reg [16:0] \$89 ;
+  reg [6:0] \$89 ;
   wire [21:0] \$9 ;
-  reg [16:0] \$90 ;
-  reg [20:0] \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg [2:0] \$95 ;
-  reg \$96 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [8:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [16:0] \$94 ;
+  reg [16:0] \$95 ;
+  reg [20:0] \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [2:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -5935,6 +5940,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -5952,6 +5958,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
@@ -5960,6 +5967,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
+  reg [2:0] nf_t_ahead = 3'h0;
   output [20:0] o__payload;
   reg [20:0] o__payload = 21'h000000;
   wire [20:0] \o__payload[0] ;
@@ -5982,6 +5990,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
   wire [6:0] rom0_addr;
@@ -5990,11 +5999,12 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$73 ;
+  wire [20:0] \rport__data$78 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [6:0] t = 7'h00;
   reg v1 = 1'h0;
@@ -6047,7 +6057,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [20:0];
   end
-  assign \rport__data$73  = queue[\rport__addr$30 ];
+  assign \rport__data$78  = queue[\rport__addr$30 ];
   reg [7:0] rom0 [70:0];
   initial begin
     rom0[0] = 8'ha8;
@@ -6195,111 +6205,121 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$67  = v7 & last7;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = | q_stored;
-  assign \$70  = \$69  ? \rport__data$73  : \$9 [20:0];
+  assign \$70  = \$69  ? \rport__data$78  : \$9 [20:0];
   always @(posedge clk)
     nf_t <= \$71 ;
   always @(posedge clk)
-    \$signature__addr  <= \$72 ;
+    nf_t_ahead <= \$72 ;
   always @(posedge clk)
-    reads_input_t <= \$73 ;
+    \$signature__addr  <= \$73 ;
   always @(posedge clk)
-    first_t <= \$74 ;
+    sf_t_ahead <= \$74 ;
   always @(posedge clk)
-    last_t <= \$75 ;
+    reads_input_t <= \$75 ;
   always @(posedge clk)
-    t <= \$76 ;
+    reads_input_t_ahead <= \$76 ;
   always @(posedge clk)
-    x_reg <= \$77 ;
+    first_t <= \$77 ;
   always @(posedge clk)
-    from_input <= \$78 ;
+    first_t_ahead <= \$78 ;
   always @(posedge clk)
-    v1 <= \$79 ;
+    last_t <= \$79 ;
   always @(posedge clk)
-    first1 <= \$80 ;
+    last_t_ahead <= \$80 ;
   always @(posedge clk)
-    last1 <= \$81 ;
+    t <= \$81 ;
   always @(posedge clk)
-    nf1 <= \$82 ;
+    x_reg <= \$82 ;
   always @(posedge clk)
-    x_mid <= \$83 ;
+    from_input <= \$83 ;
   always @(posedge clk)
-    port__addr <= \$84 ;
+    v1 <= \$84 ;
   always @(posedge clk)
-    rom0_read <= \$85 ;
+    first1 <= \$85 ;
   always @(posedge clk)
-    x0_0 <= \$86 ;
+    last1 <= \$86 ;
   always @(posedge clk)
-    xoff0_0 <= \$87 ;
+    nf1 <= \$87 ;
   always @(posedge clk)
-    w0_0 <= \$88 ;
+    x_mid <= \$88 ;
   always @(posedge clk)
-    prod0_0 <= \$89 ;
+    port__addr <= \$89 ;
   always @(posedge clk)
-    prod0_0_r <= \$90 ;
+    rom0_read <= \$90 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$91 ;
+    x0_0 <= \$91 ;
   always @(posedge clk)
-    v2 <= \$92 ;
+    xoff0_0 <= \$92 ;
   always @(posedge clk)
-    first2 <= \$93 ;
+    w0_0 <= \$93 ;
   always @(posedge clk)
-    last2 <= \$94 ;
+    prod0_0 <= \$94 ;
   always @(posedge clk)
-    nf2 <= \$95 ;
+    prod0_0_r <= \$95 ;
   always @(posedge clk)
-    v3 <= \$96 ;
+    sum0_s0_0 <= \$96 ;
   always @(posedge clk)
-    first3 <= \$97 ;
+    v2 <= \$97 ;
   always @(posedge clk)
-    last3 <= \$98 ;
+    first2 <= \$98 ;
   always @(posedge clk)
-    nf3 <= \$99 ;
+    last2 <= \$99 ;
   always @(posedge clk)
-    v4 <= \$100 ;
+    nf2 <= \$100 ;
   always @(posedge clk)
-    first4 <= \$101 ;
+    v3 <= \$101 ;
   always @(posedge clk)
-    last4 <= \$102 ;
+    first3 <= \$102 ;
   always @(posedge clk)
-    nf4 <= \$103 ;
+    last3 <= \$103 ;
   always @(posedge clk)
-    v5 <= \$104 ;
+    nf3 <= \$104 ;
   always @(posedge clk)
-    first5 <= \$105 ;
+    v4 <= \$105 ;
   always @(posedge clk)
-    last5 <= \$106 ;
+    first4 <= \$106 ;
   always @(posedge clk)
-    nf5 <= \$107 ;
+    last4 <= \$107 ;
   always @(posedge clk)
-    v6 <= \$108 ;
+    nf4 <= \$108 ;
   always @(posedge clk)
-    first6 <= \$109 ;
+    v5 <= \$109 ;
   always @(posedge clk)
-    last6 <= \$110 ;
+    first5 <= \$110 ;
   always @(posedge clk)
-    nf6 <= \$111 ;
+    last5 <= \$111 ;
   always @(posedge clk)
-    v7 <= \$112 ;
+    nf5 <= \$112 ;
   always @(posedge clk)
-    first7 <= \$113 ;
+    v6 <= \$113 ;
   always @(posedge clk)
-    last7 <= \$114 ;
+    first6 <= \$114 ;
   always @(posedge clk)
-    nf7 <= \$115 ;
+    last6 <= \$115 ;
   always @(posedge clk)
-    acc0 <= \$116 ;
+    nf6 <= \$116 ;
   always @(posedge clk)
-    q_owed <= \$117 ;
+    v7 <= \$117 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$118 ;
+    first7 <= \$118 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$119 ;
+    last7 <= \$119 ;
   always @(posedge clk)
-    q_stored <= \$120 ;
+    nf7 <= \$120 ;
   always @(posedge clk)
-    o__valid <= \$121 ;
+    acc0 <= \$121 ;
   always @(posedge clk)
-    o__payload <= \$122 ;
+    q_owed <= \$122 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$123 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$124 ;
+  always @(posedge clk)
+    q_stored <= \$125 ;
+  always @(posedge clk)
+    o__valid <= \$126 ;
+  always @(posedge clk)
+    o__payload <= \$127 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
@@ -6341,7 +6361,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h06:
           \$17  = 3'h0;
       7'h07:
-          \$17  = 3'h0;
+          \$17  = 3'h1;
       7'h08:
           \$17  = 3'h1;
       7'h09:
@@ -6359,7 +6379,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h0f:
           \$17  = 3'h1;
       7'h10:
-          \$17  = 3'h1;
+          \$17  = 3'h2;
       7'h11:
           \$17  = 3'h2;
       7'h12:
@@ -6375,7 +6395,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h17:
           \$17  = 3'h2;
       7'h18:
-          \$17  = 3'h2;
+          \$17  = 3'h3;
       7'h19:
           \$17  = 3'h3;
       7'h1a:
@@ -6393,7 +6413,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h20:
           \$17  = 3'h3;
       7'h21:
-          \$17  = 3'h3;
+          \$17  = 3'h4;
       7'h22:
           \$17  = 3'h4;
       7'h23:
@@ -6411,7 +6431,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h29:
           \$17  = 3'h4;
       7'h2a:
-          \$17  = 3'h4;
+          \$17  = 3'h5;
       7'h2b:
           \$17  = 3'h5;
       7'h2c:
@@ -6429,7 +6449,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h32:
           \$17  = 3'h5;
       7'h33:
-          \$17  = 3'h5;
+          \$17  = 3'h6;
       7'h34:
           \$17  = 3'h6;
       7'h35:
@@ -6447,7 +6467,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h3b:
           \$17  = 3'h6;
       7'h3c:
-          \$17  = 3'h6;
+          \$17  = 3'h7;
       7'h3d:
           \$17  = 3'h7;
       7'h3e:
@@ -6465,7 +6485,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h44:
           \$17  = 3'h7;
       7'h45:
-          \$17  = 3'h7;
+          \$17  = 3'h0;
       7'h46:
           \$17  = 3'h0;
     endcase
@@ -6475,147 +6495,147 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     \$18  = 4'h0;
     casez (t)
       7'h00:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h01:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h02:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h03:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h04:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h05:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h06:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h07:
-          \$18  = 4'h8;
+          \$18  = 4'h0;
       7'h08:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h09:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h0a:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h0b:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h0c:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h0d:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h0e:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h0f:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h10:
-          \$18  = 4'h8;
+          \$18  = 4'h0;
       7'h11:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h12:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h13:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h14:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h15:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h16:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h17:
-          \$18  = 4'h6;
+          \$18  = 4'h8;
       7'h18:
-          \$18  = 4'h8;
+          \$18  = 4'h0;
       7'h19:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h1a:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h1b:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h1c:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h1d:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h1e:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h1f:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h20:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h21:
-          \$18  = 4'h8;
+          \$18  = 4'h0;
       7'h22:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h23:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h24:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h25:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h26:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h27:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h28:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h29:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h2a:
-          \$18  = 4'h8;
+          \$18  = 4'h0;
       7'h2b:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h2c:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h2d:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h2e:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h2f:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h30:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h31:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h32:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h33:
-          \$18  = 4'h8;
+          \$18  = 4'h0;
       7'h34:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       7'h35:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       7'h36:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       7'h37:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       7'h38:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       7'h39:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       7'h3a:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       7'h3b:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       7'h3c:
-          \$18  = 4'h8;
+          \$18  = 4'h0;
       7'h3d:
-          \$18  = 4'h0;
-      7'h3e:
           \$18  = 4'h1;
-      7'h3f:
+      7'h3e:
           \$18  = 4'h2;
-      7'h40:
+      7'h3f:
           \$18  = 4'h3;
-      7'h41:
+      7'h40:
           \$18  = 4'h4;
-      7'h42:
+      7'h41:
           \$18  = 4'h5;
-      7'h43:
+      7'h42:
           \$18  = 4'h6;
-      7'h44:
+      7'h43:
           \$18  = 4'h7;
-      7'h45:
+      7'h44:
           \$18  = 4'h8;
-      7'h46:
+      7'h45:
           \$18  = 4'h0;
+      7'h46:
+          \$18  = 4'h1;
     endcase
   end
   always @* begin
@@ -6637,7 +6657,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h06:
           \$19  = 1'h1;
       7'h07:
-          \$19  = 1'h1;
+          \$19  = 1'h0;
       7'h08:
           \$19  = 1'h0;
       7'h09:
@@ -6761,7 +6781,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h44:
           \$19  = 1'h0;
       7'h45:
-          \$19  = 1'h0;
+          \$19  = 1'h1;
       7'h46:
           \$19  = 1'h1;
     endcase
@@ -6785,9 +6805,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h06:
           \$20  = 1'h0;
       7'h07:
-          \$20  = 1'h0;
-      7'h08:
           \$20  = 1'h1;
+      7'h08:
+          \$20  = 1'h0;
       7'h09:
           \$20  = 1'h0;
       7'h0a:
@@ -6803,9 +6823,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h0f:
           \$20  = 1'h0;
       7'h10:
-          \$20  = 1'h0;
-      7'h11:
           \$20  = 1'h1;
+      7'h11:
+          \$20  = 1'h0;
       7'h12:
           \$20  = 1'h0;
       7'h13:
@@ -6819,9 +6839,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h17:
           \$20  = 1'h0;
       7'h18:
-          \$20  = 1'h0;
-      7'h19:
           \$20  = 1'h1;
+      7'h19:
+          \$20  = 1'h0;
       7'h1a:
           \$20  = 1'h0;
       7'h1b:
@@ -6837,9 +6857,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h20:
           \$20  = 1'h0;
       7'h21:
-          \$20  = 1'h0;
-      7'h22:
           \$20  = 1'h1;
+      7'h22:
+          \$20  = 1'h0;
       7'h23:
           \$20  = 1'h0;
       7'h24:
@@ -6855,9 +6875,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h29:
           \$20  = 1'h0;
       7'h2a:
-          \$20  = 1'h0;
-      7'h2b:
           \$20  = 1'h1;
+      7'h2b:
+          \$20  = 1'h0;
       7'h2c:
           \$20  = 1'h0;
       7'h2d:
@@ -6873,9 +6893,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h32:
           \$20  = 1'h0;
       7'h33:
-          \$20  = 1'h0;
-      7'h34:
           \$20  = 1'h1;
+      7'h34:
+          \$20  = 1'h0;
       7'h35:
           \$20  = 1'h0;
       7'h36:
@@ -6891,9 +6911,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h3b:
           \$20  = 1'h0;
       7'h3c:
-          \$20  = 1'h0;
-      7'h3d:
           \$20  = 1'h1;
+      7'h3d:
+          \$20  = 1'h0;
       7'h3e:
           \$20  = 1'h0;
       7'h3f:
@@ -6909,9 +6929,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h44:
           \$20  = 1'h0;
       7'h45:
-          \$20  = 1'h0;
-      7'h46:
           \$20  = 1'h1;
+      7'h46:
+          \$20  = 1'h0;
     endcase
   end
   always @* begin
@@ -6931,9 +6951,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h05:
           \$21  = 1'h0;
       7'h06:
-          \$21  = 1'h0;
-      7'h07:
           \$21  = 1'h1;
+      7'h07:
+          \$21  = 1'h0;
       7'h08:
           \$21  = 1'h0;
       7'h09:
@@ -6949,9 +6969,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h0e:
           \$21  = 1'h0;
       7'h0f:
-          \$21  = 1'h0;
-      7'h10:
           \$21  = 1'h1;
+      7'h10:
+          \$21  = 1'h0;
       7'h11:
           \$21  = 1'h0;
       7'h12:
@@ -6965,9 +6985,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h16:
           \$21  = 1'h0;
       7'h17:
-          \$21  = 1'h0;
-      7'h18:
           \$21  = 1'h1;
+      7'h18:
+          \$21  = 1'h0;
       7'h19:
           \$21  = 1'h0;
       7'h1a:
@@ -6983,9 +7003,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h1f:
           \$21  = 1'h0;
       7'h20:
-          \$21  = 1'h0;
-      7'h21:
           \$21  = 1'h1;
+      7'h21:
+          \$21  = 1'h0;
       7'h22:
           \$21  = 1'h0;
       7'h23:
@@ -7001,9 +7021,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h28:
           \$21  = 1'h0;
       7'h29:
-          \$21  = 1'h0;
-      7'h2a:
           \$21  = 1'h1;
+      7'h2a:
+          \$21  = 1'h0;
       7'h2b:
           \$21  = 1'h0;
       7'h2c:
@@ -7019,9 +7039,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h31:
           \$21  = 1'h0;
       7'h32:
-          \$21  = 1'h0;
-      7'h33:
           \$21  = 1'h1;
+      7'h33:
+          \$21  = 1'h0;
       7'h34:
           \$21  = 1'h0;
       7'h35:
@@ -7037,9 +7057,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h3a:
           \$21  = 1'h0;
       7'h3b:
-          \$21  = 1'h0;
-      7'h3c:
           \$21  = 1'h1;
+      7'h3c:
+          \$21  = 1'h0;
       7'h3d:
           \$21  = 1'h0;
       7'h3e:
@@ -7055,9 +7075,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h43:
           \$21  = 1'h0;
       7'h44:
-          \$21  = 1'h0;
-      7'h45:
           \$21  = 1'h1;
+      7'h45:
+          \$21  = 1'h0;
       7'h46:
           \$21  = 1'h0;
     endcase
@@ -7066,7 +7086,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$71  = nf_t;
     if (issue) begin
-      \$71  = \$17 ;
+      \$71  = nf_t_ahead;
     end
     if (rst) begin
       \$71  = 3'h0;
@@ -7074,389 +7094,439 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$72  = \$signature__addr ;
+    \$72  = nf_t_ahead;
     if (issue) begin
-      \$72  = \$18 ;
+      \$72  = \$17 ;
     end
     if (rst) begin
-      \$72  = 4'h0;
+      \$72  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$73  = reads_input_t;
+    \$73  = \$signature__addr ;
     if (issue) begin
-      \$73  = \$19 ;
+      \$73  = sf_t_ahead;
     end
     if (rst) begin
-      \$73  = 1'h1;
+      \$73  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$74  = first_t;
+    \$74  = sf_t_ahead;
     if (issue) begin
-      \$74  = \$20 ;
+      \$74  = \$18 ;
     end
     if (rst) begin
-      \$74  = 1'h1;
+      \$74  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$75  = last_t;
+    \$75  = reads_input_t;
     if (issue) begin
-      \$75  = \$21 ;
+      \$75  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$75  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$76  = t;
+    \$76  = reads_input_t_ahead;
     if (issue) begin
-      \$76  = \$24 [6:0];
+      \$76  = \$19 ;
     end
     if (rst) begin
-      \$76  = 7'h00;
+      \$76  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$77  = i__payload;
+    \$77  = first_t;
+    if (issue) begin
+      \$77  = first_t_ahead;
+    end
     if (rst) begin
-      \$77  = 8'h00;
+      \$77  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$78  = reads_input_t;
+    \$78  = first_t_ahead;
+    if (issue) begin
+      \$78  = \$20 ;
+    end
     if (rst) begin
       \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$79  = issue;
+    \$79  = last_t;
+    if (issue) begin
+      \$79  = last_t_ahead;
+    end
     if (rst) begin
       \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$80  = first_t;
+    \$80  = last_t_ahead;
+    if (issue) begin
+      \$80  = \$21 ;
+    end
     if (rst) begin
       \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$81  = last_t;
+    \$81  = t;
+    if (issue) begin
+      \$81  = \$24 [6:0];
+    end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$82  = nf_t;
+    \$82  = i__payload;
     if (rst) begin
-      \$82  = 3'h0;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$83  = \$25 ;
+    \$83  = reads_input_t;
     if (rst) begin
-      \$83  = 8'h00;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$84  = t;
+    \$84  = issue;
     if (rst) begin
-      \$84  = 7'h00;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$85  = port__data;
+    \$85  = first_t;
     if (rst) begin
-      \$85  = 8'h00;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$86  = x_mid;
+    \$86  = last_t;
     if (rst) begin
-      \$86  = 8'h00;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$87  = \$26 ;
+    \$87  = nf_t;
     if (rst) begin
-      \$87  = 9'h000;
+      \$87  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$88  = rom0_read;
+    \$88  = \$25 ;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$89  = \$27 ;
+    \$89  = t;
     if (rst) begin
-      \$89  = 17'h00000;
+      \$89  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$90  = prod0_0;
+    \$90  = port__data;
     if (rst) begin
-      \$90  = 17'h00000;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$91  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$91  = x_mid;
     if (rst) begin
-      \$91  = 21'h000000;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$92  = v1;
+    \$92  = \$26 ;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$93  = first1;
+    \$93  = rom0_read;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$94  = last1;
+    \$94  = \$27 ;
     if (rst) begin
-      \$94  = 1'h0;
+      \$94  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$95  = nf1;
+    \$95  = prod0_0;
     if (rst) begin
-      \$95  = 3'h0;
+      \$95  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$96  = v2;
+    \$96  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$97  = first2;
+    \$97  = v1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$98  = last2;
+    \$98  = first1;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$99  = nf2;
+    \$99  = last1;
     if (rst) begin
-      \$99  = 3'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$100  = v3;
+    \$100  = nf1;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$101  = first3;
+    \$101  = v2;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$102  = last3;
+    \$102  = first2;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$103  = nf3;
+    \$103  = last2;
     if (rst) begin
-      \$103  = 3'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$104  = v4;
+    \$104  = nf2;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$105  = first4;
+    \$105  = v3;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$106  = last4;
+    \$106  = first3;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$107  = nf4;
+    \$107  = last3;
     if (rst) begin
-      \$107  = 3'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$108  = v5;
+    \$108  = nf3;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$109  = first5;
+    \$109  = v4;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$110  = last5;
+    \$110  = first4;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$111  = nf5;
+    \$111  = last4;
     if (rst) begin
-      \$111  = 3'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$112  = v6;
+    \$112  = nf4;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$113  = first6;
+    \$113  = v5;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$114  = last6;
+    \$114  = first5;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$115  = nf6;
+    \$115  = last5;
     if (rst) begin
-      \$115  = 3'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$116  = acc0;
+    \$116  = nf5;
+    if (rst) begin
+      \$116  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$117  = v6;
+    if (rst) begin
+      \$117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$118  = first6;
+    if (rst) begin
+      \$118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$119  = last6;
+    if (rst) begin
+      \$119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$120  = nf6;
+    if (rst) begin
+      \$120  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$121  = acc0;
     if (v7) begin
-      \$116  = \$9 [20:0];
+      \$121  = \$9 [20:0];
     end
     if (rst) begin
-      \$116  = 21'h000000;
+      \$121  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$117  = \$31 [3:0];
+    \$122  = \$31 [3:0];
     if (rst) begin
-      \$117  = 4'h0;
+      \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$118  = \$signature__addr$27 ;
+    \$123  = \$signature__addr$27 ;
     if (\$39 ) begin
-      \$118  = \$42 [2:0];
+      \$123  = \$42 [2:0];
     end
     if (rst) begin
-      \$118  = 3'h0;
+      \$123  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$119  = \rport__addr$30 ;
+    \$124  = \rport__addr$30 ;
     if (\$46 ) begin
-      \$119  = \$49 [2:0];
+      \$124  = \$49 [2:0];
     end
     if (rst) begin
-      \$119  = 3'h0;
+      \$124  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$120  = \$63 [3:0];
+    \$125  = \$63 [3:0];
     if (rst) begin
-      \$120  = 4'h0;
+      \$125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$121  = o__valid;
+    \$126  = o__valid;
     if (\$65 ) begin
-      \$121  = \$68 ;
+      \$126  = \$68 ;
     end
     if (rst) begin
-      \$121  = 1'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$122  = o__payload;
+    \$127  = o__payload;
     if (\$65 ) begin
-      \$122  = \$70 ;
+      \$127  = \$70 ;
     end
     if (rst) begin
-      \$122  = 21'h000000;
+      \$127  = 21'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -9545,35 +9615,35 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
   reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [7:0] \$104 ;
+  reg [31:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
   wire [23:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
-  reg [23:0] \$118 ;
-  reg [23:0] \$119 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [24:0] \$12 ;
-  reg [23:0] \$120 ;
-  reg [23:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [23:0] \$123 ;
+  reg [23:0] \$124 ;
+  reg [23:0] \$125 ;
+  reg [23:0] \$126 ;
   reg \$127 ;
   reg \$128 ;
   reg \$129 ;
@@ -9595,18 +9665,23 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$143 ;
   reg \$144 ;
   reg \$145 ;
-  reg [23:0] \$146 ;
-  reg [23:0] \$147 ;
-  reg [23:0] \$148 ;
-  reg [23:0] \$149 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [24:0] \$15 ;
-  reg [3:0] \$150 ;
-  reg [2:0] \$151 ;
-  reg [2:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg \$154 ;
-  reg [95:0] \$155 ;
+  reg \$150 ;
+  reg [23:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg [23:0] \$153 ;
+  reg [23:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg [2:0] \$156 ;
+  reg [2:0] \$157 ;
+  reg [3:0] \$158 ;
+  reg \$159 ;
   reg [23:0] \$16 ;
+  reg [95:0] \$160 ;
   wire [23:0] \$17 ;
   wire [24:0] \$18 ;
   wire \$19 ;
@@ -9684,20 +9759,20 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$84 ;
   wire [95:0] \$85 ;
   reg \$86 ;
-  reg [6:0] \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg \$87 ;
+  reg [6:0] \$88 ;
+  reg [6:0] \$89 ;
   wire [24:0] \$9 ;
   reg \$90 ;
-  reg [7:0] \$91 ;
-  reg [7:0] \$92 ;
+  reg \$91 ;
+  reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -9722,6 +9797,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -9739,6 +9815,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg nf1 = 1'h0;
   reg nf2 = 1'h0;
   reg nf3 = 1'h0;
@@ -9747,6 +9824,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg nf6 = 1'h0;
   reg nf7 = 1'h0;
   reg nf_t = 1'h0;
+  reg nf_t_ahead = 1'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -9781,6 +9859,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
@@ -9789,11 +9868,12 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$94 ;
+  wire [95:0] \rport__data$99 ;
   input rst;
   wire rst;
   (* init = 7'h00 *)
   wire [6:0] sf_t;
+  reg [6:0] sf_t_ahead = 7'h01;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum2_s0_0 = 24'h000000;
@@ -9921,7 +10001,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$94  = queue[\rport__addr$39 ];
+  assign \rport__data$99  = queue[\rport__addr$39 ];
   reg [31:0] rom0 [143:0];
   initial begin
     rom0[0] = 32'd4069924867;
@@ -10154,147 +10234,157 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$82  = v7 & last7;
   assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  ? \rport__data$94  : q_in;
+  assign \$85  = \$84  ? \rport__data$99  : q_in;
   always @(posedge clk)
     nf_t <= \$86 ;
   always @(posedge clk)
-    \$signature__addr  <= \$87 ;
+    nf_t_ahead <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$88 ;
+    \$signature__addr  <= \$88 ;
   always @(posedge clk)
-    first_t <= \$89 ;
+    sf_t_ahead <= \$89 ;
   always @(posedge clk)
-    last_t <= \$90 ;
+    reads_input_t <= \$90 ;
   always @(posedge clk)
-    t <= \$91 ;
+    reads_input_t_ahead <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$92 ;
+    first_t <= \$92 ;
   always @(posedge clk)
-    from_input <= \$93 ;
+    first_t_ahead <= \$93 ;
   always @(posedge clk)
-    v1 <= \$94 ;
+    last_t <= \$94 ;
   always @(posedge clk)
-    first1 <= \$95 ;
+    last_t_ahead <= \$95 ;
   always @(posedge clk)
-    last1 <= \$96 ;
+    t <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$97 ;
+    x_reg <= \$97 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    from_input <= \$98 ;
   always @(posedge clk)
-    port__addr <= \$99 ;
+    v1 <= \$99 ;
   always @(posedge clk)
-    rom0_read <= \$100 ;
+    first1 <= \$100 ;
   always @(posedge clk)
-    x0_0 <= \$101 ;
+    last1 <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$102 ;
+    nf1 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$103 ;
+    x_mid <= \$103 ;
   always @(posedge clk)
-    xoff1_0 <= \$104 ;
+    port__addr <= \$104 ;
   always @(posedge clk)
-    w1_0 <= \$105 ;
+    rom0_read <= \$105 ;
   always @(posedge clk)
-    xoff2_0 <= \$106 ;
+    x0_0 <= \$106 ;
   always @(posedge clk)
-    w2_0 <= \$107 ;
+    xoff0_0 <= \$107 ;
   always @(posedge clk)
-    xoff3_0 <= \$108 ;
+    w0_0 <= \$108 ;
   always @(posedge clk)
-    w3_0 <= \$109 ;
+    xoff1_0 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    w1_0 <= \$110 ;
   always @(posedge clk)
-    prod1_0 <= \$111 ;
+    xoff2_0 <= \$111 ;
   always @(posedge clk)
-    prod2_0 <= \$112 ;
+    w2_0 <= \$112 ;
   always @(posedge clk)
-    prod3_0 <= \$113 ;
+    xoff3_0 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$114 ;
+    w3_0 <= \$114 ;
   always @(posedge clk)
-    prod1_0_r <= \$115 ;
+    prod0_0 <= \$115 ;
   always @(posedge clk)
-    prod2_0_r <= \$116 ;
+    prod1_0 <= \$116 ;
   always @(posedge clk)
-    prod3_0_r <= \$117 ;
+    prod2_0 <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$118 ;
+    prod3_0 <= \$118 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$119 ;
+    prod0_0_r <= \$119 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$120 ;
+    prod1_0_r <= \$120 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$121 ;
+    prod2_0_r <= \$121 ;
   always @(posedge clk)
-    v2 <= \$122 ;
+    prod3_0_r <= \$122 ;
   always @(posedge clk)
-    first2 <= \$123 ;
+    sum0_s0_0 <= \$123 ;
   always @(posedge clk)
-    last2 <= \$124 ;
+    sum1_s0_0 <= \$124 ;
   always @(posedge clk)
-    nf2 <= \$125 ;
+    sum2_s0_0 <= \$125 ;
   always @(posedge clk)
-    v3 <= \$126 ;
+    sum3_s0_0 <= \$126 ;
   always @(posedge clk)
-    first3 <= \$127 ;
+    v2 <= \$127 ;
   always @(posedge clk)
-    last3 <= \$128 ;
+    first2 <= \$128 ;
   always @(posedge clk)
-    nf3 <= \$129 ;
+    last2 <= \$129 ;
   always @(posedge clk)
-    v4 <= \$130 ;
+    nf2 <= \$130 ;
   always @(posedge clk)
-    first4 <= \$131 ;
+    v3 <= \$131 ;
   always @(posedge clk)
-    last4 <= \$132 ;
+    first3 <= \$132 ;
   always @(posedge clk)
-    nf4 <= \$133 ;
+    last3 <= \$133 ;
   always @(posedge clk)
-    v5 <= \$134 ;
+    nf3 <= \$134 ;
   always @(posedge clk)
-    first5 <= \$135 ;
+    v4 <= \$135 ;
   always @(posedge clk)
-    last5 <= \$136 ;
+    first4 <= \$136 ;
   always @(posedge clk)
-    nf5 <= \$137 ;
+    last4 <= \$137 ;
   always @(posedge clk)
-    v6 <= \$138 ;
+    nf4 <= \$138 ;
   always @(posedge clk)
-    first6 <= \$139 ;
+    v5 <= \$139 ;
   always @(posedge clk)
-    last6 <= \$140 ;
+    first5 <= \$140 ;
   always @(posedge clk)
-    nf6 <= \$141 ;
+    last5 <= \$141 ;
   always @(posedge clk)
-    v7 <= \$142 ;
+    nf5 <= \$142 ;
   always @(posedge clk)
-    first7 <= \$143 ;
+    v6 <= \$143 ;
   always @(posedge clk)
-    last7 <= \$144 ;
+    first6 <= \$144 ;
   always @(posedge clk)
-    nf7 <= \$145 ;
+    last6 <= \$145 ;
   always @(posedge clk)
-    acc0 <= \$146 ;
+    nf6 <= \$146 ;
   always @(posedge clk)
-    acc1 <= \$147 ;
+    v7 <= \$147 ;
   always @(posedge clk)
-    acc2 <= \$148 ;
+    first7 <= \$148 ;
   always @(posedge clk)
-    acc3 <= \$149 ;
+    last7 <= \$149 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    nf7 <= \$150 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$151 ;
+    acc0 <= \$151 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$152 ;
+    acc1 <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$153 ;
+    acc2 <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    acc3 <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$155 ;
+    q_owed <= \$155 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$156 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$157 ;
+  always @(posedge clk)
+    q_stored <= \$158 ;
+  always @(posedge clk)
+    o__valid <= \$159 ;
+  always @(posedge clk)
+    o__payload <= \$160 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
@@ -10480,7 +10570,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h45:
           \$26  = 1'h0;
       8'h46:
-          \$26  = 1'h0;
+          \$26  = 1'h1;
       8'h47:
           \$26  = 1'h1;
       8'h48:
@@ -10624,7 +10714,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8d:
           \$26  = 1'h1;
       8'h8e:
-          \$26  = 1'h1;
+          \$26  = 1'h0;
       8'h8f:
           \$26  = 1'h0;
     endcase
@@ -10634,293 +10724,293 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     \$27  = 7'h00;
     casez (t)
       8'h00:
-          \$27  = 7'h01;
+          \$27  = 7'h02;
       8'h01:
-          \$27  = 7'h02;
+          \$27  = 7'h03;
       8'h02:
-          \$27  = 7'h03;
+          \$27  = 7'h04;
       8'h03:
-          \$27  = 7'h04;
+          \$27  = 7'h05;
       8'h04:
-          \$27  = 7'h05;
+          \$27  = 7'h06;
       8'h05:
-          \$27  = 7'h06;
+          \$27  = 7'h07;
       8'h06:
-          \$27  = 7'h07;
+          \$27  = 7'h08;
       8'h07:
-          \$27  = 7'h08;
+          \$27  = 7'h09;
       8'h08:
-          \$27  = 7'h09;
+          \$27  = 7'h0a;
       8'h09:
-          \$27  = 7'h0a;
+          \$27  = 7'h0b;
       8'h0a:
-          \$27  = 7'h0b;
+          \$27  = 7'h0c;
       8'h0b:
-          \$27  = 7'h0c;
+          \$27  = 7'h0d;
       8'h0c:
-          \$27  = 7'h0d;
+          \$27  = 7'h0e;
       8'h0d:
-          \$27  = 7'h0e;
+          \$27  = 7'h0f;
       8'h0e:
-          \$27  = 7'h0f;
+          \$27  = 7'h10;
       8'h0f:
-          \$27  = 7'h10;
+          \$27  = 7'h11;
       8'h10:
-          \$27  = 7'h11;
+          \$27  = 7'h12;
       8'h11:
-          \$27  = 7'h12;
+          \$27  = 7'h13;
       8'h12:
-          \$27  = 7'h13;
+          \$27  = 7'h14;
       8'h13:
-          \$27  = 7'h14;
+          \$27  = 7'h15;
       8'h14:
-          \$27  = 7'h15;
+          \$27  = 7'h16;
       8'h15:
-          \$27  = 7'h16;
+          \$27  = 7'h17;
       8'h16:
-          \$27  = 7'h17;
+          \$27  = 7'h18;
       8'h17:
-          \$27  = 7'h18;
+          \$27  = 7'h19;
       8'h18:
-          \$27  = 7'h19;
+          \$27  = 7'h1a;
       8'h19:
-          \$27  = 7'h1a;
+          \$27  = 7'h1b;
       8'h1a:
-          \$27  = 7'h1b;
+          \$27  = 7'h1c;
       8'h1b:
-          \$27  = 7'h1c;
+          \$27  = 7'h1d;
       8'h1c:
-          \$27  = 7'h1d;
+          \$27  = 7'h1e;
       8'h1d:
-          \$27  = 7'h1e;
+          \$27  = 7'h1f;
       8'h1e:
-          \$27  = 7'h1f;
+          \$27  = 7'h20;
       8'h1f:
-          \$27  = 7'h20;
+          \$27  = 7'h21;
       8'h20:
-          \$27  = 7'h21;
+          \$27  = 7'h22;
       8'h21:
-          \$27  = 7'h22;
+          \$27  = 7'h23;
       8'h22:
-          \$27  = 7'h23;
+          \$27  = 7'h24;
       8'h23:
-          \$27  = 7'h24;
+          \$27  = 7'h25;
       8'h24:
-          \$27  = 7'h25;
+          \$27  = 7'h26;
       8'h25:
-          \$27  = 7'h26;
+          \$27  = 7'h27;
       8'h26:
-          \$27  = 7'h27;
+          \$27  = 7'h28;
       8'h27:
-          \$27  = 7'h28;
+          \$27  = 7'h29;
       8'h28:
-          \$27  = 7'h29;
+          \$27  = 7'h2a;
       8'h29:
-          \$27  = 7'h2a;
+          \$27  = 7'h2b;
       8'h2a:
-          \$27  = 7'h2b;
+          \$27  = 7'h2c;
       8'h2b:
-          \$27  = 7'h2c;
+          \$27  = 7'h2d;
       8'h2c:
-          \$27  = 7'h2d;
+          \$27  = 7'h2e;
       8'h2d:
-          \$27  = 7'h2e;
+          \$27  = 7'h2f;
       8'h2e:
-          \$27  = 7'h2f;
+          \$27  = 7'h30;
       8'h2f:
-          \$27  = 7'h30;
+          \$27  = 7'h31;
       8'h30:
-          \$27  = 7'h31;
+          \$27  = 7'h32;
       8'h31:
-          \$27  = 7'h32;
+          \$27  = 7'h33;
       8'h32:
-          \$27  = 7'h33;
+          \$27  = 7'h34;
       8'h33:
-          \$27  = 7'h34;
+          \$27  = 7'h35;
       8'h34:
-          \$27  = 7'h35;
+          \$27  = 7'h36;
       8'h35:
-          \$27  = 7'h36;
+          \$27  = 7'h37;
       8'h36:
-          \$27  = 7'h37;
+          \$27  = 7'h38;
       8'h37:
-          \$27  = 7'h38;
+          \$27  = 7'h39;
       8'h38:
-          \$27  = 7'h39;
+          \$27  = 7'h3a;
       8'h39:
-          \$27  = 7'h3a;
+          \$27  = 7'h3b;
       8'h3a:
-          \$27  = 7'h3b;
+          \$27  = 7'h3c;
       8'h3b:
-          \$27  = 7'h3c;
+          \$27  = 7'h3d;
       8'h3c:
-          \$27  = 7'h3d;
+          \$27  = 7'h3e;
       8'h3d:
-          \$27  = 7'h3e;
+          \$27  = 7'h3f;
       8'h3e:
-          \$27  = 7'h3f;
+          \$27  = 7'h40;
       8'h3f:
-          \$27  = 7'h40;
+          \$27  = 7'h41;
       8'h40:
-          \$27  = 7'h41;
+          \$27  = 7'h42;
       8'h41:
-          \$27  = 7'h42;
+          \$27  = 7'h43;
       8'h42:
-          \$27  = 7'h43;
+          \$27  = 7'h44;
       8'h43:
-          \$27  = 7'h44;
+          \$27  = 7'h45;
       8'h44:
-          \$27  = 7'h45;
+          \$27  = 7'h46;
       8'h45:
-          \$27  = 7'h46;
+          \$27  = 7'h47;
       8'h46:
-          \$27  = 7'h47;
+          \$27  = 7'h00;
       8'h47:
-          \$27  = 7'h00;
-      8'h48:
           \$27  = 7'h01;
-      8'h49:
+      8'h48:
           \$27  = 7'h02;
-      8'h4a:
+      8'h49:
           \$27  = 7'h03;
-      8'h4b:
+      8'h4a:
           \$27  = 7'h04;
-      8'h4c:
+      8'h4b:
           \$27  = 7'h05;
-      8'h4d:
+      8'h4c:
           \$27  = 7'h06;
-      8'h4e:
+      8'h4d:
           \$27  = 7'h07;
-      8'h4f:
+      8'h4e:
           \$27  = 7'h08;
-      8'h50:
+      8'h4f:
           \$27  = 7'h09;
-      8'h51:
+      8'h50:
           \$27  = 7'h0a;
-      8'h52:
+      8'h51:
           \$27  = 7'h0b;
-      8'h53:
+      8'h52:
           \$27  = 7'h0c;
-      8'h54:
+      8'h53:
           \$27  = 7'h0d;
-      8'h55:
+      8'h54:
           \$27  = 7'h0e;
-      8'h56:
+      8'h55:
           \$27  = 7'h0f;
-      8'h57:
+      8'h56:
           \$27  = 7'h10;
-      8'h58:
+      8'h57:
           \$27  = 7'h11;
-      8'h59:
+      8'h58:
           \$27  = 7'h12;
-      8'h5a:
+      8'h59:
           \$27  = 7'h13;
-      8'h5b:
+      8'h5a:
           \$27  = 7'h14;
-      8'h5c:
+      8'h5b:
           \$27  = 7'h15;
-      8'h5d:
+      8'h5c:
           \$27  = 7'h16;
-      8'h5e:
+      8'h5d:
           \$27  = 7'h17;
-      8'h5f:
+      8'h5e:
           \$27  = 7'h18;
-      8'h60:
+      8'h5f:
           \$27  = 7'h19;
-      8'h61:
+      8'h60:
           \$27  = 7'h1a;
-      8'h62:
+      8'h61:
           \$27  = 7'h1b;
-      8'h63:
+      8'h62:
           \$27  = 7'h1c;
-      8'h64:
+      8'h63:
           \$27  = 7'h1d;
-      8'h65:
+      8'h64:
           \$27  = 7'h1e;
-      8'h66:
+      8'h65:
           \$27  = 7'h1f;
-      8'h67:
+      8'h66:
           \$27  = 7'h20;
-      8'h68:
+      8'h67:
           \$27  = 7'h21;
-      8'h69:
+      8'h68:
           \$27  = 7'h22;
-      8'h6a:
+      8'h69:
           \$27  = 7'h23;
-      8'h6b:
+      8'h6a:
           \$27  = 7'h24;
-      8'h6c:
+      8'h6b:
           \$27  = 7'h25;
-      8'h6d:
+      8'h6c:
           \$27  = 7'h26;
-      8'h6e:
+      8'h6d:
           \$27  = 7'h27;
-      8'h6f:
+      8'h6e:
           \$27  = 7'h28;
-      8'h70:
+      8'h6f:
           \$27  = 7'h29;
-      8'h71:
+      8'h70:
           \$27  = 7'h2a;
-      8'h72:
+      8'h71:
           \$27  = 7'h2b;
-      8'h73:
+      8'h72:
           \$27  = 7'h2c;
-      8'h74:
+      8'h73:
           \$27  = 7'h2d;
-      8'h75:
+      8'h74:
           \$27  = 7'h2e;
-      8'h76:
+      8'h75:
           \$27  = 7'h2f;
-      8'h77:
+      8'h76:
           \$27  = 7'h30;
-      8'h78:
+      8'h77:
           \$27  = 7'h31;
-      8'h79:
+      8'h78:
           \$27  = 7'h32;
-      8'h7a:
+      8'h79:
           \$27  = 7'h33;
-      8'h7b:
+      8'h7a:
           \$27  = 7'h34;
-      8'h7c:
+      8'h7b:
           \$27  = 7'h35;
-      8'h7d:
+      8'h7c:
           \$27  = 7'h36;
-      8'h7e:
+      8'h7d:
           \$27  = 7'h37;
-      8'h7f:
+      8'h7e:
           \$27  = 7'h38;
-      8'h80:
+      8'h7f:
           \$27  = 7'h39;
-      8'h81:
+      8'h80:
           \$27  = 7'h3a;
-      8'h82:
+      8'h81:
           \$27  = 7'h3b;
-      8'h83:
+      8'h82:
           \$27  = 7'h3c;
-      8'h84:
+      8'h83:
           \$27  = 7'h3d;
-      8'h85:
+      8'h84:
           \$27  = 7'h3e;
-      8'h86:
+      8'h85:
           \$27  = 7'h3f;
-      8'h87:
+      8'h86:
           \$27  = 7'h40;
-      8'h88:
+      8'h87:
           \$27  = 7'h41;
-      8'h89:
+      8'h88:
           \$27  = 7'h42;
-      8'h8a:
+      8'h89:
           \$27  = 7'h43;
-      8'h8b:
+      8'h8a:
           \$27  = 7'h44;
-      8'h8c:
+      8'h8b:
           \$27  = 7'h45;
-      8'h8d:
+      8'h8c:
           \$27  = 7'h46;
-      8'h8e:
+      8'h8d:
           \$27  = 7'h47;
-      8'h8f:
+      8'h8e:
           \$27  = 7'h00;
+      8'h8f:
+          \$27  = 7'h01;
     endcase
   end
   always @* begin
@@ -11068,7 +11158,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h45:
           \$28  = 1'h1;
       8'h46:
-          \$28  = 1'h1;
+          \$28  = 1'h0;
       8'h47:
           \$28  = 1'h0;
       8'h48:
@@ -11212,7 +11302,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8d:
           \$28  = 1'h0;
       8'h8e:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       8'h8f:
           \$28  = 1'h1;
     endcase
@@ -11362,9 +11452,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h45:
           \$29  = 1'h0;
       8'h46:
-          \$29  = 1'h0;
-      8'h47:
           \$29  = 1'h1;
+      8'h47:
+          \$29  = 1'h0;
       8'h48:
           \$29  = 1'h0;
       8'h49:
@@ -11506,9 +11596,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8d:
           \$29  = 1'h0;
       8'h8e:
-          \$29  = 1'h0;
-      8'h8f:
           \$29  = 1'h1;
+      8'h8f:
+          \$29  = 1'h0;
     endcase
   end
   always @* begin
@@ -11654,9 +11744,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h44:
           \$30  = 1'h0;
       8'h45:
-          \$30  = 1'h0;
-      8'h46:
           \$30  = 1'h1;
+      8'h46:
+          \$30  = 1'h0;
       8'h47:
           \$30  = 1'h0;
       8'h48:
@@ -11798,9 +11888,9 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8c:
           \$30  = 1'h0;
       8'h8d:
-          \$30  = 1'h0;
-      8'h8e:
           \$30  = 1'h1;
+      8'h8e:
+          \$30  = 1'h0;
       8'h8f:
           \$30  = 1'h0;
     endcase
@@ -11809,7 +11899,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$86  = nf_t;
     if (issue) begin
-      \$86  = \$26 ;
+      \$86  = nf_t_ahead;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -11817,524 +11907,574 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$87  = \$signature__addr ;
+    \$87  = nf_t_ahead;
     if (issue) begin
-      \$87  = \$27 ;
+      \$87  = \$26 ;
     end
     if (rst) begin
-      \$87  = 7'h00;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$88  = reads_input_t;
+    \$88  = \$signature__addr ;
     if (issue) begin
-      \$88  = \$28 ;
+      \$88  = sf_t_ahead;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$88  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$89  = first_t;
+    \$89  = sf_t_ahead;
     if (issue) begin
-      \$89  = \$29 ;
+      \$89  = \$27 ;
     end
     if (rst) begin
-      \$89  = 1'h1;
+      \$89  = 7'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$90  = last_t;
+    \$90  = reads_input_t;
     if (issue) begin
-      \$90  = \$30 ;
+      \$90  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$91  = t;
+    \$91  = reads_input_t_ahead;
     if (issue) begin
-      \$91  = \$33 [7:0];
+      \$91  = \$28 ;
     end
     if (rst) begin
-      \$91  = 8'h00;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$92  = i__payload;
+    \$92  = first_t;
+    if (issue) begin
+      \$92  = first_t_ahead;
+    end
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$93  = reads_input_t;
+    \$93  = first_t_ahead;
+    if (issue) begin
+      \$93  = \$29 ;
+    end
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$94  = issue;
+    \$94  = last_t;
+    if (issue) begin
+      \$94  = last_t_ahead;
+    end
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$95  = first_t;
+    \$95  = last_t_ahead;
+    if (issue) begin
+      \$95  = \$30 ;
+    end
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$96  = last_t;
+    \$96  = t;
+    if (issue) begin
+      \$96  = \$33 [7:0];
+    end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$97  = nf_t;
+    \$97  = i__payload;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = \$34 ;
+    \$98  = reads_input_t;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = t;
+    \$99  = issue;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = port__data;
+    \$100  = first_t;
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = x_mid;
+    \$101  = last_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = \$35 ;
+    \$102  = nf_t;
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = rom0_read[7:0];
+    \$103  = \$34 ;
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = \$36 ;
+    \$104  = t;
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = rom0_read[15:8];
+    \$105  = port__data;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = \$37 ;
+    \$106  = x_mid;
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = rom0_read[23:16];
+    \$107  = \$35 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = \$38 ;
+    \$108  = rom0_read[7:0];
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = rom0_read[31:24];
+    \$109  = \$36 ;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = \$39 ;
+    \$110  = rom0_read[15:8];
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = \$40 ;
+    \$111  = \$37 ;
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = \$41 ;
+    \$112  = rom0_read[23:16];
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = \$42 ;
+    \$113  = \$38 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = prod0_0;
+    \$114  = rom0_read[31:24];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = prod1_0;
+    \$115  = \$39 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = prod2_0;
+    \$116  = \$40 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = prod3_0;
+    \$117  = \$41 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$118  = \$42 ;
     if (rst) begin
-      \$118  = 24'h000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$119  = prod0_0;
     if (rst) begin
-      \$119  = 24'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$120  = prod1_0;
     if (rst) begin
-      \$120  = 24'h000000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$121  = prod2_0;
     if (rst) begin
-      \$121  = 24'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = v1;
+    \$122  = prod3_0;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = first1;
+    \$123  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = last1;
+    \$124  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = nf1;
+    \$125  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = v2;
+    \$126  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = first2;
+    \$127  = v1;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = last2;
+    \$128  = first1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = nf2;
+    \$129  = last1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = v3;
+    \$130  = nf1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = first3;
+    \$131  = v2;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = last3;
+    \$132  = first2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = nf3;
+    \$133  = last2;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = v4;
+    \$134  = nf2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = first4;
+    \$135  = v3;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = last4;
+    \$136  = first3;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = nf4;
+    \$137  = last3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = v5;
+    \$138  = nf3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = first5;
+    \$139  = v4;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = last5;
+    \$140  = first4;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = nf5;
+    \$141  = last4;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = v6;
+    \$142  = nf4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = first6;
+    \$143  = v5;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = last6;
+    \$144  = first5;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = nf6;
+    \$145  = last5;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = acc0;
+    \$146  = nf5;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$147  = v6;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$148  = first6;
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$149  = last6;
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$150  = nf6;
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$151  = acc0;
     if (v7) begin
-      \$146  = \$9 [23:0];
+      \$151  = \$9 [23:0];
     end
     if (rst) begin
-      \$146  = 24'h000000;
+      \$151  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = acc1;
+    \$152  = acc1;
     if (v7) begin
-      \$147  = \$12 [23:0];
+      \$152  = \$12 [23:0];
     end
     if (rst) begin
-      \$147  = 24'h000000;
+      \$152  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$148  = acc2;
+    \$153  = acc2;
     if (v7) begin
-      \$148  = \$15 [23:0];
+      \$153  = \$15 [23:0];
     end
     if (rst) begin
-      \$148  = 24'h000000;
+      \$153  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$149  = acc3;
+    \$154  = acc3;
     if (v7) begin
-      \$149  = \$18 [23:0];
+      \$154  = \$18 [23:0];
     end
     if (rst) begin
-      \$149  = 24'h000000;
+      \$154  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$150  = \$46 [3:0];
+    \$155  = \$46 [3:0];
     if (rst) begin
-      \$150  = 4'h0;
+      \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$151  = \$signature__addr$36 ;
+    \$156  = \$signature__addr$36 ;
     if (\$54 ) begin
-      \$151  = \$57 [2:0];
+      \$156  = \$57 [2:0];
     end
     if (rst) begin
-      \$151  = 3'h0;
+      \$156  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$152  = \rport__addr$39 ;
+    \$157  = \rport__addr$39 ;
     if (\$61 ) begin
-      \$152  = \$64 [2:0];
+      \$157  = \$64 [2:0];
     end
     if (rst) begin
-      \$152  = 3'h0;
+      \$157  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$153  = \$78 [3:0];
+    \$158  = \$78 [3:0];
     if (rst) begin
-      \$153  = 4'h0;
+      \$158  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$154  = o__valid;
+    \$159  = o__valid;
     if (\$80 ) begin
-      \$154  = \$83 ;
+      \$159  = \$83 ;
     end
     if (rst) begin
-      \$154  = 1'h0;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$155  = o__payload;
+    \$160  = o__payload;
     if (\$80 ) begin
-      \$155  = \$85 ;
+      \$160  = \$85 ;
     end
     if (rst) begin
-      \$155  = 96'h000000000000000000000000;
+      \$160  = 96'h000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -15543,57 +15683,62 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$1 ;
   wire \$10 ;
   reg [7:0] \$100 ;
-  reg [8:0] \$101 ;
+  reg [7:0] \$101 ;
   reg [7:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
   reg [16:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
-  reg [23:0] \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg [2:0] \$119 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [23:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [2:0] \$123 ;
-  reg \$124 ;
+  reg \$123 ;
+  reg [2:0] \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [2:0] \$127 ;
-  reg \$128 ;
+  reg \$127 ;
+  reg [2:0] \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg [2:0] \$131 ;
-  reg \$132 ;
+  reg \$131 ;
+  reg [2:0] \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg [2:0] \$135 ;
-  reg \$136 ;
+  reg \$135 ;
+  reg [2:0] \$136 ;
   reg \$137 ;
   reg \$138 ;
-  reg [2:0] \$139 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [23:0] \$140 ;
-  reg [3:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [2:0] \$143 ;
-  reg [3:0] \$144 ;
-  reg \$145 ;
-  reg [23:0] \$146 ;
+  reg [2:0] \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg [2:0] \$144 ;
+  reg [23:0] \$145 ;
+  reg [3:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg [2:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg [23:0] \$151 ;
   wire \$16 ;
   reg [2:0] \$17 ;
   reg [4:0] \$18 ;
@@ -15666,26 +15811,26 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [23:0] \$79 ;
   wire [23:0] \$8 ;
   reg [2:0] \$80 ;
-  reg [4:0] \$81 ;
-  reg \$82 ;
-  reg \$83 ;
+  reg [2:0] \$81 ;
+  reg [4:0] \$82 ;
+  reg [4:0] \$83 ;
   reg \$84 ;
-  reg [7:0] \$85 ;
-  reg [31:0] \$86 ;
+  reg \$85 ;
+  reg \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
   wire [24:0] \$9 ;
-  reg \$90 ;
-  reg [2:0] \$91 ;
-  reg [31:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [31:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
-  reg [7:0] \$97 ;
+  reg [7:0] \$90 ;
+  reg [31:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [2:0] \$96 ;
+  reg [31:0] \$97 ;
   reg [7:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [31:0] \$99 ;
   reg [4:0] \$signature__addr  = 5'h00;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -15704,6 +15849,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -15724,6 +15870,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
@@ -15732,6 +15879,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf_t = 3'h0;
+  reg [2:0] nf_t_ahead = 3'h0;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
   wire [23:0] \o__payload[0] ;
@@ -15760,6 +15908,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
@@ -15768,11 +15917,12 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [4:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$88 ;
+  wire [23:0] \rport__data$93 ;
   input rst;
   wire rst;
   (* init = 5'h00 *)
   wire [4:0] sf_t;
+  reg [4:0] sf_t_ahead = 5'h01;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
@@ -15849,7 +15999,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [23:0];
   end
-  assign \rport__data$88  = queue[\rport__addr$30 ];
+  assign \rport__data$93  = queue[\rport__addr$30 ];
   reg [31:0] rom0 [143:0];
   initial begin
     rom0[0] = 32'd3828942331;
@@ -16079,141 +16229,151 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$76  = v7 & last7;
   assign \$77  = \$75  | \$76 ;
   assign \$78  = | q_stored;
-  assign \$79  = \$78  ? \rport__data$88  : \$9 [23:0];
+  assign \$79  = \$78  ? \rport__data$93  : \$9 [23:0];
   always @(posedge clk)
     nf_t <= \$80 ;
   always @(posedge clk)
-    \$signature__addr  <= \$81 ;
+    nf_t_ahead <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$82 ;
+    \$signature__addr  <= \$82 ;
   always @(posedge clk)
-    first_t <= \$83 ;
+    sf_t_ahead <= \$83 ;
   always @(posedge clk)
-    last_t <= \$84 ;
+    reads_input_t <= \$84 ;
   always @(posedge clk)
-    t <= \$85 ;
+    reads_input_t_ahead <= \$85 ;
   always @(posedge clk)
-    x_reg <= \$86 ;
+    first_t <= \$86 ;
   always @(posedge clk)
-    from_input <= \$87 ;
+    first_t_ahead <= \$87 ;
   always @(posedge clk)
-    v1 <= \$88 ;
+    last_t <= \$88 ;
   always @(posedge clk)
-    first1 <= \$89 ;
+    last_t_ahead <= \$89 ;
   always @(posedge clk)
-    last1 <= \$90 ;
+    t <= \$90 ;
   always @(posedge clk)
-    nf1 <= \$91 ;
+    x_reg <= \$91 ;
   always @(posedge clk)
-    x_mid <= \$92 ;
+    from_input <= \$92 ;
   always @(posedge clk)
-    port__addr <= \$93 ;
+    v1 <= \$93 ;
   always @(posedge clk)
-    rom0_read <= \$94 ;
+    first1 <= \$94 ;
   always @(posedge clk)
-    x0_0 <= \$95 ;
+    last1 <= \$95 ;
   always @(posedge clk)
-    x0_1 <= \$96 ;
+    nf1 <= \$96 ;
   always @(posedge clk)
-    x0_2 <= \$97 ;
+    x_mid <= \$97 ;
   always @(posedge clk)
-    x0_3 <= \$98 ;
+    port__addr <= \$98 ;
   always @(posedge clk)
-    xoff0_0 <= \$99 ;
+    rom0_read <= \$99 ;
   always @(posedge clk)
-    w0_0 <= \$100 ;
+    x0_0 <= \$100 ;
   always @(posedge clk)
-    xoff0_1 <= \$101 ;
+    x0_1 <= \$101 ;
   always @(posedge clk)
-    w0_1 <= \$102 ;
+    x0_2 <= \$102 ;
   always @(posedge clk)
-    xoff0_2 <= \$103 ;
+    x0_3 <= \$103 ;
   always @(posedge clk)
-    w0_2 <= \$104 ;
+    xoff0_0 <= \$104 ;
   always @(posedge clk)
-    xoff0_3 <= \$105 ;
+    w0_0 <= \$105 ;
   always @(posedge clk)
-    w0_3 <= \$106 ;
+    xoff0_1 <= \$106 ;
   always @(posedge clk)
-    prod0_0 <= \$107 ;
+    w0_1 <= \$107 ;
   always @(posedge clk)
-    prod0_1 <= \$108 ;
+    xoff0_2 <= \$108 ;
   always @(posedge clk)
-    prod0_2 <= \$109 ;
+    w0_2 <= \$109 ;
   always @(posedge clk)
-    prod0_3 <= \$110 ;
+    xoff0_3 <= \$110 ;
   always @(posedge clk)
-    prod0_0_r <= \$111 ;
+    w0_3 <= \$111 ;
   always @(posedge clk)
-    prod0_1_r <= \$112 ;
+    prod0_0 <= \$112 ;
   always @(posedge clk)
-    prod0_2_r <= \$113 ;
+    prod0_1 <= \$113 ;
   always @(posedge clk)
-    prod0_3_r <= \$114 ;
+    prod0_2 <= \$114 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$115 ;
+    prod0_3 <= \$115 ;
   always @(posedge clk)
-    v2 <= \$116 ;
+    prod0_0_r <= \$116 ;
   always @(posedge clk)
-    first2 <= \$117 ;
+    prod0_1_r <= \$117 ;
   always @(posedge clk)
-    last2 <= \$118 ;
+    prod0_2_r <= \$118 ;
   always @(posedge clk)
-    nf2 <= \$119 ;
+    prod0_3_r <= \$119 ;
   always @(posedge clk)
-    v3 <= \$120 ;
+    sum0_s0_0 <= \$120 ;
   always @(posedge clk)
-    first3 <= \$121 ;
+    v2 <= \$121 ;
   always @(posedge clk)
-    last3 <= \$122 ;
+    first2 <= \$122 ;
   always @(posedge clk)
-    nf3 <= \$123 ;
+    last2 <= \$123 ;
   always @(posedge clk)
-    v4 <= \$124 ;
+    nf2 <= \$124 ;
   always @(posedge clk)
-    first4 <= \$125 ;
+    v3 <= \$125 ;
   always @(posedge clk)
-    last4 <= \$126 ;
+    first3 <= \$126 ;
   always @(posedge clk)
-    nf4 <= \$127 ;
+    last3 <= \$127 ;
   always @(posedge clk)
-    v5 <= \$128 ;
+    nf3 <= \$128 ;
   always @(posedge clk)
-    first5 <= \$129 ;
+    v4 <= \$129 ;
   always @(posedge clk)
-    last5 <= \$130 ;
+    first4 <= \$130 ;
   always @(posedge clk)
-    nf5 <= \$131 ;
+    last4 <= \$131 ;
   always @(posedge clk)
-    v6 <= \$132 ;
+    nf4 <= \$132 ;
   always @(posedge clk)
-    first6 <= \$133 ;
+    v5 <= \$133 ;
   always @(posedge clk)
-    last6 <= \$134 ;
+    first5 <= \$134 ;
   always @(posedge clk)
-    nf6 <= \$135 ;
+    last5 <= \$135 ;
   always @(posedge clk)
-    v7 <= \$136 ;
+    nf5 <= \$136 ;
   always @(posedge clk)
-    first7 <= \$137 ;
+    v6 <= \$137 ;
   always @(posedge clk)
-    last7 <= \$138 ;
+    first6 <= \$138 ;
   always @(posedge clk)
-    nf7 <= \$139 ;
+    last6 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    nf6 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    v7 <= \$141 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$142 ;
+    first7 <= \$142 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$143 ;
+    last7 <= \$143 ;
   always @(posedge clk)
-    q_stored <= \$144 ;
+    nf7 <= \$144 ;
   always @(posedge clk)
-    o__valid <= \$145 ;
+    acc0 <= \$145 ;
   always @(posedge clk)
-    o__payload <= \$146 ;
+    q_owed <= \$146 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$147 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$148 ;
+  always @(posedge clk)
+    q_stored <= \$149 ;
+  always @(posedge clk)
+    o__valid <= \$150 ;
+  always @(posedge clk)
+    o__payload <= \$151 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
@@ -16273,7 +16433,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h0f:
           \$17  = 3'h0;
       8'h10:
-          \$17  = 3'h0;
+          \$17  = 3'h1;
       8'h11:
           \$17  = 3'h1;
       8'h12:
@@ -16309,7 +16469,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h21:
           \$17  = 3'h1;
       8'h22:
-          \$17  = 3'h1;
+          \$17  = 3'h2;
       8'h23:
           \$17  = 3'h2;
       8'h24:
@@ -16345,7 +16505,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h33:
           \$17  = 3'h2;
       8'h34:
-          \$17  = 3'h2;
+          \$17  = 3'h3;
       8'h35:
           \$17  = 3'h3;
       8'h36:
@@ -16381,7 +16541,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h45:
           \$17  = 3'h3;
       8'h46:
-          \$17  = 3'h3;
+          \$17  = 3'h4;
       8'h47:
           \$17  = 3'h4;
       8'h48:
@@ -16417,7 +16577,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h57:
           \$17  = 3'h4;
       8'h58:
-          \$17  = 3'h4;
+          \$17  = 3'h5;
       8'h59:
           \$17  = 3'h5;
       8'h5a:
@@ -16453,7 +16613,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h69:
           \$17  = 3'h5;
       8'h6a:
-          \$17  = 3'h5;
+          \$17  = 3'h6;
       8'h6b:
           \$17  = 3'h6;
       8'h6c:
@@ -16489,7 +16649,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h7b:
           \$17  = 3'h6;
       8'h7c:
-          \$17  = 3'h6;
+          \$17  = 3'h7;
       8'h7d:
           \$17  = 3'h7;
       8'h7e:
@@ -16525,7 +16685,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8d:
           \$17  = 3'h7;
       8'h8e:
-          \$17  = 3'h7;
+          \$17  = 3'h0;
       8'h8f:
           \$17  = 3'h0;
     endcase
@@ -16535,293 +16695,293 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     \$18  = 5'h00;
     casez (t)
       8'h00:
-          \$18  = 5'h01;
+          \$18  = 5'h02;
       8'h01:
-          \$18  = 5'h02;
+          \$18  = 5'h03;
       8'h02:
-          \$18  = 5'h03;
+          \$18  = 5'h04;
       8'h03:
-          \$18  = 5'h04;
+          \$18  = 5'h05;
       8'h04:
-          \$18  = 5'h05;
+          \$18  = 5'h06;
       8'h05:
-          \$18  = 5'h06;
+          \$18  = 5'h07;
       8'h06:
-          \$18  = 5'h07;
+          \$18  = 5'h08;
       8'h07:
-          \$18  = 5'h08;
+          \$18  = 5'h09;
       8'h08:
-          \$18  = 5'h09;
+          \$18  = 5'h0a;
       8'h09:
-          \$18  = 5'h0a;
+          \$18  = 5'h0b;
       8'h0a:
-          \$18  = 5'h0b;
+          \$18  = 5'h0c;
       8'h0b:
-          \$18  = 5'h0c;
+          \$18  = 5'h0d;
       8'h0c:
-          \$18  = 5'h0d;
+          \$18  = 5'h0e;
       8'h0d:
-          \$18  = 5'h0e;
+          \$18  = 5'h0f;
       8'h0e:
-          \$18  = 5'h0f;
+          \$18  = 5'h10;
       8'h0f:
-          \$18  = 5'h10;
+          \$18  = 5'h11;
       8'h10:
-          \$18  = 5'h11;
+          \$18  = 5'h00;
       8'h11:
-          \$18  = 5'h00;
+          \$18  = 5'h01;
       8'h12:
-          \$18  = 5'h01;
+          \$18  = 5'h02;
       8'h13:
-          \$18  = 5'h02;
+          \$18  = 5'h03;
       8'h14:
-          \$18  = 5'h03;
+          \$18  = 5'h04;
       8'h15:
-          \$18  = 5'h04;
+          \$18  = 5'h05;
       8'h16:
-          \$18  = 5'h05;
+          \$18  = 5'h06;
       8'h17:
-          \$18  = 5'h06;
+          \$18  = 5'h07;
       8'h18:
-          \$18  = 5'h07;
+          \$18  = 5'h08;
       8'h19:
-          \$18  = 5'h08;
+          \$18  = 5'h09;
       8'h1a:
-          \$18  = 5'h09;
+          \$18  = 5'h0a;
       8'h1b:
-          \$18  = 5'h0a;
+          \$18  = 5'h0b;
       8'h1c:
-          \$18  = 5'h0b;
+          \$18  = 5'h0c;
       8'h1d:
-          \$18  = 5'h0c;
+          \$18  = 5'h0d;
       8'h1e:
-          \$18  = 5'h0d;
+          \$18  = 5'h0e;
       8'h1f:
-          \$18  = 5'h0e;
+          \$18  = 5'h0f;
       8'h20:
-          \$18  = 5'h0f;
+          \$18  = 5'h10;
       8'h21:
-          \$18  = 5'h10;
+          \$18  = 5'h11;
       8'h22:
-          \$18  = 5'h11;
+          \$18  = 5'h00;
       8'h23:
-          \$18  = 5'h00;
+          \$18  = 5'h01;
       8'h24:
-          \$18  = 5'h01;
+          \$18  = 5'h02;
       8'h25:
-          \$18  = 5'h02;
+          \$18  = 5'h03;
       8'h26:
-          \$18  = 5'h03;
+          \$18  = 5'h04;
       8'h27:
-          \$18  = 5'h04;
+          \$18  = 5'h05;
       8'h28:
-          \$18  = 5'h05;
+          \$18  = 5'h06;
       8'h29:
-          \$18  = 5'h06;
+          \$18  = 5'h07;
       8'h2a:
-          \$18  = 5'h07;
+          \$18  = 5'h08;
       8'h2b:
-          \$18  = 5'h08;
+          \$18  = 5'h09;
       8'h2c:
-          \$18  = 5'h09;
+          \$18  = 5'h0a;
       8'h2d:
-          \$18  = 5'h0a;
+          \$18  = 5'h0b;
       8'h2e:
-          \$18  = 5'h0b;
+          \$18  = 5'h0c;
       8'h2f:
-          \$18  = 5'h0c;
+          \$18  = 5'h0d;
       8'h30:
-          \$18  = 5'h0d;
+          \$18  = 5'h0e;
       8'h31:
-          \$18  = 5'h0e;
+          \$18  = 5'h0f;
       8'h32:
-          \$18  = 5'h0f;
+          \$18  = 5'h10;
       8'h33:
-          \$18  = 5'h10;
+          \$18  = 5'h11;
       8'h34:
-          \$18  = 5'h11;
+          \$18  = 5'h00;
       8'h35:
-          \$18  = 5'h00;
+          \$18  = 5'h01;
       8'h36:
-          \$18  = 5'h01;
+          \$18  = 5'h02;
       8'h37:
-          \$18  = 5'h02;
+          \$18  = 5'h03;
       8'h38:
-          \$18  = 5'h03;
+          \$18  = 5'h04;
       8'h39:
-          \$18  = 5'h04;
+          \$18  = 5'h05;
       8'h3a:
-          \$18  = 5'h05;
+          \$18  = 5'h06;
       8'h3b:
-          \$18  = 5'h06;
+          \$18  = 5'h07;
       8'h3c:
-          \$18  = 5'h07;
+          \$18  = 5'h08;
       8'h3d:
-          \$18  = 5'h08;
+          \$18  = 5'h09;
       8'h3e:
-          \$18  = 5'h09;
+          \$18  = 5'h0a;
       8'h3f:
-          \$18  = 5'h0a;
+          \$18  = 5'h0b;
       8'h40:
-          \$18  = 5'h0b;
+          \$18  = 5'h0c;
       8'h41:
-          \$18  = 5'h0c;
+          \$18  = 5'h0d;
       8'h42:
-          \$18  = 5'h0d;
+          \$18  = 5'h0e;
       8'h43:
-          \$18  = 5'h0e;
+          \$18  = 5'h0f;
       8'h44:
-          \$18  = 5'h0f;
+          \$18  = 5'h10;
       8'h45:
-          \$18  = 5'h10;
+          \$18  = 5'h11;
       8'h46:
-          \$18  = 5'h11;
+          \$18  = 5'h00;
       8'h47:
-          \$18  = 5'h00;
+          \$18  = 5'h01;
       8'h48:
-          \$18  = 5'h01;
+          \$18  = 5'h02;
       8'h49:
-          \$18  = 5'h02;
+          \$18  = 5'h03;
       8'h4a:
-          \$18  = 5'h03;
+          \$18  = 5'h04;
       8'h4b:
-          \$18  = 5'h04;
+          \$18  = 5'h05;
       8'h4c:
-          \$18  = 5'h05;
+          \$18  = 5'h06;
       8'h4d:
-          \$18  = 5'h06;
+          \$18  = 5'h07;
       8'h4e:
-          \$18  = 5'h07;
+          \$18  = 5'h08;
       8'h4f:
-          \$18  = 5'h08;
+          \$18  = 5'h09;
       8'h50:
-          \$18  = 5'h09;
+          \$18  = 5'h0a;
       8'h51:
-          \$18  = 5'h0a;
+          \$18  = 5'h0b;
       8'h52:
-          \$18  = 5'h0b;
+          \$18  = 5'h0c;
       8'h53:
-          \$18  = 5'h0c;
+          \$18  = 5'h0d;
       8'h54:
-          \$18  = 5'h0d;
+          \$18  = 5'h0e;
       8'h55:
-          \$18  = 5'h0e;
+          \$18  = 5'h0f;
       8'h56:
-          \$18  = 5'h0f;
+          \$18  = 5'h10;
       8'h57:
-          \$18  = 5'h10;
+          \$18  = 5'h11;
       8'h58:
-          \$18  = 5'h11;
+          \$18  = 5'h00;
       8'h59:
-          \$18  = 5'h00;
+          \$18  = 5'h01;
       8'h5a:
-          \$18  = 5'h01;
+          \$18  = 5'h02;
       8'h5b:
-          \$18  = 5'h02;
+          \$18  = 5'h03;
       8'h5c:
-          \$18  = 5'h03;
+          \$18  = 5'h04;
       8'h5d:
-          \$18  = 5'h04;
+          \$18  = 5'h05;
       8'h5e:
-          \$18  = 5'h05;
+          \$18  = 5'h06;
       8'h5f:
-          \$18  = 5'h06;
+          \$18  = 5'h07;
       8'h60:
-          \$18  = 5'h07;
+          \$18  = 5'h08;
       8'h61:
-          \$18  = 5'h08;
+          \$18  = 5'h09;
       8'h62:
-          \$18  = 5'h09;
+          \$18  = 5'h0a;
       8'h63:
-          \$18  = 5'h0a;
+          \$18  = 5'h0b;
       8'h64:
-          \$18  = 5'h0b;
+          \$18  = 5'h0c;
       8'h65:
-          \$18  = 5'h0c;
+          \$18  = 5'h0d;
       8'h66:
-          \$18  = 5'h0d;
+          \$18  = 5'h0e;
       8'h67:
-          \$18  = 5'h0e;
+          \$18  = 5'h0f;
       8'h68:
-          \$18  = 5'h0f;
+          \$18  = 5'h10;
       8'h69:
-          \$18  = 5'h10;
+          \$18  = 5'h11;
       8'h6a:
-          \$18  = 5'h11;
+          \$18  = 5'h00;
       8'h6b:
-          \$18  = 5'h00;
+          \$18  = 5'h01;
       8'h6c:
-          \$18  = 5'h01;
+          \$18  = 5'h02;
       8'h6d:
-          \$18  = 5'h02;
+          \$18  = 5'h03;
       8'h6e:
-          \$18  = 5'h03;
+          \$18  = 5'h04;
       8'h6f:
-          \$18  = 5'h04;
+          \$18  = 5'h05;
       8'h70:
-          \$18  = 5'h05;
+          \$18  = 5'h06;
       8'h71:
-          \$18  = 5'h06;
+          \$18  = 5'h07;
       8'h72:
-          \$18  = 5'h07;
+          \$18  = 5'h08;
       8'h73:
-          \$18  = 5'h08;
+          \$18  = 5'h09;
       8'h74:
-          \$18  = 5'h09;
+          \$18  = 5'h0a;
       8'h75:
-          \$18  = 5'h0a;
+          \$18  = 5'h0b;
       8'h76:
-          \$18  = 5'h0b;
+          \$18  = 5'h0c;
       8'h77:
-          \$18  = 5'h0c;
+          \$18  = 5'h0d;
       8'h78:
-          \$18  = 5'h0d;
+          \$18  = 5'h0e;
       8'h79:
-          \$18  = 5'h0e;
+          \$18  = 5'h0f;
       8'h7a:
-          \$18  = 5'h0f;
+          \$18  = 5'h10;
       8'h7b:
-          \$18  = 5'h10;
+          \$18  = 5'h11;
       8'h7c:
-          \$18  = 5'h11;
+          \$18  = 5'h00;
       8'h7d:
-          \$18  = 5'h00;
-      8'h7e:
           \$18  = 5'h01;
-      8'h7f:
+      8'h7e:
           \$18  = 5'h02;
-      8'h80:
+      8'h7f:
           \$18  = 5'h03;
-      8'h81:
+      8'h80:
           \$18  = 5'h04;
-      8'h82:
+      8'h81:
           \$18  = 5'h05;
-      8'h83:
+      8'h82:
           \$18  = 5'h06;
-      8'h84:
+      8'h83:
           \$18  = 5'h07;
-      8'h85:
+      8'h84:
           \$18  = 5'h08;
-      8'h86:
+      8'h85:
           \$18  = 5'h09;
-      8'h87:
+      8'h86:
           \$18  = 5'h0a;
-      8'h88:
+      8'h87:
           \$18  = 5'h0b;
-      8'h89:
+      8'h88:
           \$18  = 5'h0c;
-      8'h8a:
+      8'h89:
           \$18  = 5'h0d;
-      8'h8b:
+      8'h8a:
           \$18  = 5'h0e;
-      8'h8c:
+      8'h8b:
           \$18  = 5'h0f;
-      8'h8d:
+      8'h8c:
           \$18  = 5'h10;
-      8'h8e:
+      8'h8d:
           \$18  = 5'h11;
-      8'h8f:
+      8'h8e:
           \$18  = 5'h00;
+      8'h8f:
+          \$18  = 5'h01;
     endcase
   end
   always @* begin
@@ -16861,7 +17021,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h0f:
           \$19  = 1'h1;
       8'h10:
-          \$19  = 1'h1;
+          \$19  = 1'h0;
       8'h11:
           \$19  = 1'h0;
       8'h12:
@@ -17113,7 +17273,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8d:
           \$19  = 1'h0;
       8'h8e:
-          \$19  = 1'h0;
+          \$19  = 1'h1;
       8'h8f:
           \$19  = 1'h1;
     endcase
@@ -17155,9 +17315,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h0f:
           \$20  = 1'h0;
       8'h10:
-          \$20  = 1'h0;
-      8'h11:
           \$20  = 1'h1;
+      8'h11:
+          \$20  = 1'h0;
       8'h12:
           \$20  = 1'h0;
       8'h13:
@@ -17191,9 +17351,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h21:
           \$20  = 1'h0;
       8'h22:
-          \$20  = 1'h0;
-      8'h23:
           \$20  = 1'h1;
+      8'h23:
+          \$20  = 1'h0;
       8'h24:
           \$20  = 1'h0;
       8'h25:
@@ -17227,9 +17387,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h33:
           \$20  = 1'h0;
       8'h34:
-          \$20  = 1'h0;
-      8'h35:
           \$20  = 1'h1;
+      8'h35:
+          \$20  = 1'h0;
       8'h36:
           \$20  = 1'h0;
       8'h37:
@@ -17263,9 +17423,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h45:
           \$20  = 1'h0;
       8'h46:
-          \$20  = 1'h0;
-      8'h47:
           \$20  = 1'h1;
+      8'h47:
+          \$20  = 1'h0;
       8'h48:
           \$20  = 1'h0;
       8'h49:
@@ -17299,9 +17459,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h57:
           \$20  = 1'h0;
       8'h58:
-          \$20  = 1'h0;
-      8'h59:
           \$20  = 1'h1;
+      8'h59:
+          \$20  = 1'h0;
       8'h5a:
           \$20  = 1'h0;
       8'h5b:
@@ -17335,9 +17495,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h69:
           \$20  = 1'h0;
       8'h6a:
-          \$20  = 1'h0;
-      8'h6b:
           \$20  = 1'h1;
+      8'h6b:
+          \$20  = 1'h0;
       8'h6c:
           \$20  = 1'h0;
       8'h6d:
@@ -17371,9 +17531,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h7b:
           \$20  = 1'h0;
       8'h7c:
-          \$20  = 1'h0;
-      8'h7d:
           \$20  = 1'h1;
+      8'h7d:
+          \$20  = 1'h0;
       8'h7e:
           \$20  = 1'h0;
       8'h7f:
@@ -17407,9 +17567,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8d:
           \$20  = 1'h0;
       8'h8e:
-          \$20  = 1'h0;
-      8'h8f:
           \$20  = 1'h1;
+      8'h8f:
+          \$20  = 1'h0;
     endcase
   end
   always @* begin
@@ -17447,9 +17607,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h0e:
           \$21  = 1'h0;
       8'h0f:
-          \$21  = 1'h0;
-      8'h10:
           \$21  = 1'h1;
+      8'h10:
+          \$21  = 1'h0;
       8'h11:
           \$21  = 1'h0;
       8'h12:
@@ -17483,9 +17643,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h20:
           \$21  = 1'h0;
       8'h21:
-          \$21  = 1'h0;
-      8'h22:
           \$21  = 1'h1;
+      8'h22:
+          \$21  = 1'h0;
       8'h23:
           \$21  = 1'h0;
       8'h24:
@@ -17519,9 +17679,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h32:
           \$21  = 1'h0;
       8'h33:
-          \$21  = 1'h0;
-      8'h34:
           \$21  = 1'h1;
+      8'h34:
+          \$21  = 1'h0;
       8'h35:
           \$21  = 1'h0;
       8'h36:
@@ -17555,9 +17715,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h44:
           \$21  = 1'h0;
       8'h45:
-          \$21  = 1'h0;
-      8'h46:
           \$21  = 1'h1;
+      8'h46:
+          \$21  = 1'h0;
       8'h47:
           \$21  = 1'h0;
       8'h48:
@@ -17591,9 +17751,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h56:
           \$21  = 1'h0;
       8'h57:
-          \$21  = 1'h0;
-      8'h58:
           \$21  = 1'h1;
+      8'h58:
+          \$21  = 1'h0;
       8'h59:
           \$21  = 1'h0;
       8'h5a:
@@ -17627,9 +17787,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h68:
           \$21  = 1'h0;
       8'h69:
-          \$21  = 1'h0;
-      8'h6a:
           \$21  = 1'h1;
+      8'h6a:
+          \$21  = 1'h0;
       8'h6b:
           \$21  = 1'h0;
       8'h6c:
@@ -17663,9 +17823,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h7a:
           \$21  = 1'h0;
       8'h7b:
-          \$21  = 1'h0;
-      8'h7c:
           \$21  = 1'h1;
+      8'h7c:
+          \$21  = 1'h0;
       8'h7d:
           \$21  = 1'h0;
       8'h7e:
@@ -17699,9 +17859,9 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       8'h8c:
           \$21  = 1'h0;
       8'h8d:
-          \$21  = 1'h0;
-      8'h8e:
           \$21  = 1'h1;
+      8'h8e:
+          \$21  = 1'h0;
       8'h8f:
           \$21  = 1'h0;
     endcase
@@ -17710,7 +17870,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$80  = nf_t;
     if (issue) begin
-      \$80  = \$17 ;
+      \$80  = nf_t_ahead;
     end
     if (rst) begin
       \$80  = 3'h0;
@@ -17718,494 +17878,544 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$81  = \$signature__addr ;
+    \$81  = nf_t_ahead;
     if (issue) begin
-      \$81  = \$18 ;
+      \$81  = \$17 ;
     end
     if (rst) begin
-      \$81  = 5'h00;
+      \$81  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$82  = reads_input_t;
+    \$82  = \$signature__addr ;
     if (issue) begin
-      \$82  = \$19 ;
+      \$82  = sf_t_ahead;
     end
     if (rst) begin
-      \$82  = 1'h1;
+      \$82  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$83  = first_t;
+    \$83  = sf_t_ahead;
     if (issue) begin
-      \$83  = \$20 ;
+      \$83  = \$18 ;
     end
     if (rst) begin
-      \$83  = 1'h1;
+      \$83  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$84  = last_t;
+    \$84  = reads_input_t;
     if (issue) begin
-      \$84  = \$21 ;
+      \$84  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$85  = t;
+    \$85  = reads_input_t_ahead;
     if (issue) begin
-      \$85  = \$24 [7:0];
+      \$85  = \$19 ;
     end
     if (rst) begin
-      \$85  = 8'h00;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$86  = i__payload;
+    \$86  = first_t;
+    if (issue) begin
+      \$86  = first_t_ahead;
+    end
     if (rst) begin
-      \$86  = 32'd0;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$87  = reads_input_t;
+    \$87  = first_t_ahead;
+    if (issue) begin
+      \$87  = \$20 ;
+    end
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$88  = issue;
+    \$88  = last_t;
+    if (issue) begin
+      \$88  = last_t_ahead;
+    end
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$89  = first_t;
+    \$89  = last_t_ahead;
+    if (issue) begin
+      \$89  = \$21 ;
+    end
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$90  = last_t;
+    \$90  = t;
+    if (issue) begin
+      \$90  = \$24 [7:0];
+    end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$91  = nf_t;
+    \$91  = i__payload;
     if (rst) begin
-      \$91  = 3'h0;
+      \$91  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$92  = \$25 ;
+    \$92  = reads_input_t;
     if (rst) begin
-      \$92  = 32'd0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$93  = t;
+    \$93  = issue;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$94  = port__data;
+    \$94  = first_t;
     if (rst) begin
-      \$94  = 32'd0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$95  = x_mid[7:0];
+    \$95  = last_t;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$96  = x_mid[15:8];
+    \$96  = nf_t;
     if (rst) begin
-      \$96  = 8'h00;
+      \$96  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = x_mid[23:16];
+    \$97  = \$25 ;
     if (rst) begin
-      \$97  = 8'h00;
+      \$97  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = x_mid[31:24];
+    \$98  = t;
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = \$26 ;
+    \$99  = port__data;
     if (rst) begin
-      \$99  = 9'h000;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = rom0_read[7:0];
+    \$100  = x_mid[7:0];
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = \$27 ;
+    \$101  = x_mid[15:8];
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = rom0_read[15:8];
+    \$102  = x_mid[23:16];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = \$28 ;
+    \$103  = x_mid[31:24];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = rom0_read[23:16];
+    \$104  = \$26 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = \$29 ;
+    \$105  = rom0_read[7:0];
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = rom0_read[31:24];
+    \$106  = \$27 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = \$30 ;
+    \$107  = rom0_read[15:8];
     if (rst) begin
-      \$107  = 17'h00000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = \$31 ;
+    \$108  = \$28 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = \$32 ;
+    \$109  = rom0_read[23:16];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = \$33 ;
+    \$110  = \$29 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = prod0_0;
+    \$111  = rom0_read[31:24];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = prod0_1;
+    \$112  = \$30 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = prod0_2;
+    \$113  = \$31 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = prod0_3;
+    \$114  = \$32 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
+    \$115  = \$33 ;
     if (rst) begin
-      \$115  = 24'h000000;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = v1;
+    \$116  = prod0_0;
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = first1;
+    \$117  = prod0_1;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = last1;
+    \$118  = prod0_2;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = nf1;
+    \$119  = prod0_3;
     if (rst) begin
-      \$119  = 3'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = v2;
+    \$120  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = first2;
+    \$121  = v1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = last2;
+    \$122  = first1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = nf2;
+    \$123  = last1;
     if (rst) begin
-      \$123  = 3'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = v3;
+    \$124  = nf1;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = first3;
+    \$125  = v2;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = last3;
+    \$126  = first2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = nf3;
+    \$127  = last2;
     if (rst) begin
-      \$127  = 3'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = v4;
+    \$128  = nf2;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = first4;
+    \$129  = v3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = last4;
+    \$130  = first3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = nf4;
+    \$131  = last3;
     if (rst) begin
-      \$131  = 3'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = v5;
+    \$132  = nf3;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = first5;
+    \$133  = v4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = last5;
+    \$134  = first4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$135  = nf5;
+    \$135  = last4;
     if (rst) begin
-      \$135  = 3'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$136  = v6;
+    \$136  = nf4;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$137  = first6;
+    \$137  = v5;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$138  = last6;
+    \$138  = first5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$139  = nf6;
+    \$139  = last5;
     if (rst) begin
-      \$139  = 3'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$140  = acc0;
+    \$140  = nf5;
+    if (rst) begin
+      \$140  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$141  = v6;
+    if (rst) begin
+      \$141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$142  = first6;
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$143  = last6;
+    if (rst) begin
+      \$143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$144  = nf6;
+    if (rst) begin
+      \$144  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$145  = acc0;
     if (v7) begin
-      \$140  = \$9 [23:0];
+      \$145  = \$9 [23:0];
     end
     if (rst) begin
-      \$140  = 24'h000000;
+      \$145  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$141  = \$40 [3:0];
+    \$146  = \$40 [3:0];
     if (rst) begin
-      \$141  = 4'h0;
+      \$146  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$142  = \$signature__addr$27 ;
+    \$147  = \$signature__addr$27 ;
     if (\$48 ) begin
-      \$142  = \$51 [2:0];
+      \$147  = \$51 [2:0];
     end
     if (rst) begin
-      \$142  = 3'h0;
+      \$147  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$143  = \rport__addr$30 ;
+    \$148  = \rport__addr$30 ;
     if (\$55 ) begin
-      \$143  = \$58 [2:0];
+      \$148  = \$58 [2:0];
     end
     if (rst) begin
-      \$143  = 3'h0;
+      \$148  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$144  = \$72 [3:0];
+    \$149  = \$72 [3:0];
     if (rst) begin
-      \$144  = 4'h0;
+      \$149  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$145  = o__valid;
+    \$150  = o__valid;
     if (\$74 ) begin
-      \$145  = \$77 ;
+      \$150  = \$77 ;
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$146  = o__payload;
+    \$151  = o__payload;
     if (\$74 ) begin
-      \$146  = \$79 ;
+      \$151  = \$79 ;
     end
     if (rst) begin
-      \$146  = 24'h000000;
+      \$151  = 24'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -21461,68 +21671,73 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [1:0] \$102 ;
   reg [7:0] \$103 ;
   reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [31:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
   wire [23:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
-  reg [23:0] \$118 ;
-  reg [23:0] \$119 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [24:0] \$12 ;
-  reg [23:0] \$120 ;
-  reg [23:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [1:0] \$125 ;
-  reg \$126 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [23:0] \$123 ;
+  reg [23:0] \$124 ;
+  reg [23:0] \$125 ;
+  reg [23:0] \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [1:0] \$129 ;
+  reg \$129 ;
   reg [23:0] \$13 ;
-  reg \$130 ;
+  reg [1:0] \$130 ;
   reg \$131 ;
   reg \$132 ;
-  reg [1:0] \$133 ;
-  reg \$134 ;
+  reg \$133 ;
+  reg [1:0] \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [1:0] \$137 ;
-  reg \$138 ;
+  reg \$137 ;
+  reg [1:0] \$138 ;
   reg \$139 ;
   wire [23:0] \$14 ;
   reg \$140 ;
-  reg [1:0] \$141 ;
-  reg \$142 ;
+  reg \$141 ;
+  reg [1:0] \$142 ;
   reg \$143 ;
   reg \$144 ;
-  reg [1:0] \$145 ;
-  reg [23:0] \$146 ;
-  reg [23:0] \$147 ;
-  reg [23:0] \$148 ;
-  reg [23:0] \$149 ;
+  reg \$145 ;
+  reg [1:0] \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [24:0] \$15 ;
-  reg [3:0] \$150 ;
-  reg [2:0] \$151 ;
-  reg [2:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg \$154 ;
-  reg [95:0] \$155 ;
+  reg [1:0] \$150 ;
+  reg [23:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg [23:0] \$153 ;
+  reg [23:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg [2:0] \$156 ;
+  reg [2:0] \$157 ;
+  reg [3:0] \$158 ;
+  reg \$159 ;
   reg [23:0] \$16 ;
+  reg [95:0] \$160 ;
   wire [23:0] \$17 ;
   wire [24:0] \$18 ;
   wire \$19 ;
@@ -21600,20 +21815,20 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$84 ;
   wire [95:0] \$85 ;
   reg [1:0] \$86 ;
-  reg [6:0] \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [1:0] \$87 ;
+  reg [6:0] \$88 ;
+  reg [6:0] \$89 ;
   wire [24:0] \$9 ;
   reg \$90 ;
-  reg [8:0] \$91 ;
-  reg [7:0] \$92 ;
+  reg \$91 ;
+  reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
-  reg \$96 ;
-  reg [1:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [8:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -21638,6 +21853,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -21655,6 +21871,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
@@ -21663,6 +21880,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
   reg [1:0] nf_t = 2'h0;
+  reg [1:0] nf_t_ahead = 2'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -21697,6 +21915,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 9'h000 *)
   (* keep = 32'd1 *)
   wire [8:0] rom0_addr;
@@ -21705,11 +21924,12 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [6:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$94 ;
+  wire [95:0] \rport__data$99 ;
   input rst;
   wire rst;
   (* init = 7'h00 *)
   wire [6:0] sf_t;
+  reg [6:0] sf_t_ahead = 7'h01;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum2_s0_0 = 24'h000000;
@@ -21837,7 +22057,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$94  = queue[\rport__addr$39 ];
+  assign \rport__data$99  = queue[\rport__addr$39 ];
   reg [31:0] rom0 [287:0];
   initial begin
     rom0[0] = 32'd756419560;
@@ -22214,147 +22434,157 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$82  = v7 & last7;
   assign \$83  = \$81  | \$82 ;
   assign \$84  = | q_stored;
-  assign \$85  = \$84  ? \rport__data$94  : q_in;
+  assign \$85  = \$84  ? \rport__data$99  : q_in;
   always @(posedge clk)
     nf_t <= \$86 ;
   always @(posedge clk)
-    \$signature__addr  <= \$87 ;
+    nf_t_ahead <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$88 ;
+    \$signature__addr  <= \$88 ;
   always @(posedge clk)
-    first_t <= \$89 ;
+    sf_t_ahead <= \$89 ;
   always @(posedge clk)
-    last_t <= \$90 ;
+    reads_input_t <= \$90 ;
   always @(posedge clk)
-    t <= \$91 ;
+    reads_input_t_ahead <= \$91 ;
   always @(posedge clk)
-    x_reg <= \$92 ;
+    first_t <= \$92 ;
   always @(posedge clk)
-    from_input <= \$93 ;
+    first_t_ahead <= \$93 ;
   always @(posedge clk)
-    v1 <= \$94 ;
+    last_t <= \$94 ;
   always @(posedge clk)
-    first1 <= \$95 ;
+    last_t_ahead <= \$95 ;
   always @(posedge clk)
-    last1 <= \$96 ;
+    t <= \$96 ;
   always @(posedge clk)
-    nf1 <= \$97 ;
+    x_reg <= \$97 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    from_input <= \$98 ;
   always @(posedge clk)
-    port__addr <= \$99 ;
+    v1 <= \$99 ;
   always @(posedge clk)
-    rom0_read <= \$100 ;
+    first1 <= \$100 ;
   always @(posedge clk)
-    x0_0 <= \$101 ;
+    last1 <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$102 ;
+    nf1 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$103 ;
+    x_mid <= \$103 ;
   always @(posedge clk)
-    xoff1_0 <= \$104 ;
+    port__addr <= \$104 ;
   always @(posedge clk)
-    w1_0 <= \$105 ;
+    rom0_read <= \$105 ;
   always @(posedge clk)
-    xoff2_0 <= \$106 ;
+    x0_0 <= \$106 ;
   always @(posedge clk)
-    w2_0 <= \$107 ;
+    xoff0_0 <= \$107 ;
   always @(posedge clk)
-    xoff3_0 <= \$108 ;
+    w0_0 <= \$108 ;
   always @(posedge clk)
-    w3_0 <= \$109 ;
+    xoff1_0 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    w1_0 <= \$110 ;
   always @(posedge clk)
-    prod1_0 <= \$111 ;
+    xoff2_0 <= \$111 ;
   always @(posedge clk)
-    prod2_0 <= \$112 ;
+    w2_0 <= \$112 ;
   always @(posedge clk)
-    prod3_0 <= \$113 ;
+    xoff3_0 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$114 ;
+    w3_0 <= \$114 ;
   always @(posedge clk)
-    prod1_0_r <= \$115 ;
+    prod0_0 <= \$115 ;
   always @(posedge clk)
-    prod2_0_r <= \$116 ;
+    prod1_0 <= \$116 ;
   always @(posedge clk)
-    prod3_0_r <= \$117 ;
+    prod2_0 <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$118 ;
+    prod3_0 <= \$118 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$119 ;
+    prod0_0_r <= \$119 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$120 ;
+    prod1_0_r <= \$120 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$121 ;
+    prod2_0_r <= \$121 ;
   always @(posedge clk)
-    v2 <= \$122 ;
+    prod3_0_r <= \$122 ;
   always @(posedge clk)
-    first2 <= \$123 ;
+    sum0_s0_0 <= \$123 ;
   always @(posedge clk)
-    last2 <= \$124 ;
+    sum1_s0_0 <= \$124 ;
   always @(posedge clk)
-    nf2 <= \$125 ;
+    sum2_s0_0 <= \$125 ;
   always @(posedge clk)
-    v3 <= \$126 ;
+    sum3_s0_0 <= \$126 ;
   always @(posedge clk)
-    first3 <= \$127 ;
+    v2 <= \$127 ;
   always @(posedge clk)
-    last3 <= \$128 ;
+    first2 <= \$128 ;
   always @(posedge clk)
-    nf3 <= \$129 ;
+    last2 <= \$129 ;
   always @(posedge clk)
-    v4 <= \$130 ;
+    nf2 <= \$130 ;
   always @(posedge clk)
-    first4 <= \$131 ;
+    v3 <= \$131 ;
   always @(posedge clk)
-    last4 <= \$132 ;
+    first3 <= \$132 ;
   always @(posedge clk)
-    nf4 <= \$133 ;
+    last3 <= \$133 ;
   always @(posedge clk)
-    v5 <= \$134 ;
+    nf3 <= \$134 ;
   always @(posedge clk)
-    first5 <= \$135 ;
+    v4 <= \$135 ;
   always @(posedge clk)
-    last5 <= \$136 ;
+    first4 <= \$136 ;
   always @(posedge clk)
-    nf5 <= \$137 ;
+    last4 <= \$137 ;
   always @(posedge clk)
-    v6 <= \$138 ;
+    nf4 <= \$138 ;
   always @(posedge clk)
-    first6 <= \$139 ;
+    v5 <= \$139 ;
   always @(posedge clk)
-    last6 <= \$140 ;
+    first5 <= \$140 ;
   always @(posedge clk)
-    nf6 <= \$141 ;
+    last5 <= \$141 ;
   always @(posedge clk)
-    v7 <= \$142 ;
+    nf5 <= \$142 ;
   always @(posedge clk)
-    first7 <= \$143 ;
+    v6 <= \$143 ;
   always @(posedge clk)
-    last7 <= \$144 ;
+    first6 <= \$144 ;
   always @(posedge clk)
-    nf7 <= \$145 ;
+    last6 <= \$145 ;
   always @(posedge clk)
-    acc0 <= \$146 ;
+    nf6 <= \$146 ;
   always @(posedge clk)
-    acc1 <= \$147 ;
+    v7 <= \$147 ;
   always @(posedge clk)
-    acc2 <= \$148 ;
+    first7 <= \$148 ;
   always @(posedge clk)
-    acc3 <= \$149 ;
+    last7 <= \$149 ;
   always @(posedge clk)
-    q_owed <= \$150 ;
+    nf7 <= \$150 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$151 ;
+    acc0 <= \$151 ;
   always @(posedge clk)
-    \rport__addr$39  <= \$152 ;
+    acc1 <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$153 ;
+    acc2 <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    acc3 <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$155 ;
+    q_owed <= \$155 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$156 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$157 ;
+  always @(posedge clk)
+    q_stored <= \$158 ;
+  always @(posedge clk)
+    o__valid <= \$159 ;
+  always @(posedge clk)
+    o__payload <= \$160 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
@@ -22556,7 +22786,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h045:
           \$26  = 2'h0;
       9'h046:
-          \$26  = 2'h0;
+          \$26  = 2'h1;
       9'h047:
           \$26  = 2'h1;
       9'h048:
@@ -22700,7 +22930,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h08d:
           \$26  = 2'h1;
       9'h08e:
-          \$26  = 2'h1;
+          \$26  = 2'h2;
       9'h08f:
           \$26  = 2'h2;
       9'h090:
@@ -22844,7 +23074,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h0d5:
           \$26  = 2'h2;
       9'h0d6:
-          \$26  = 2'h2;
+          \$26  = 2'h3;
       9'h0d7:
           \$26  = 2'h3;
       9'h0d8:
@@ -22988,7 +23218,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h11d:
           \$26  = 2'h3;
       9'h11e:
-          \$26  = 2'h3;
+          \$26  = 2'h0;
       9'h11f:
           \$26  = 2'h0;
     endcase
@@ -22998,581 +23228,581 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     \$27  = 7'h00;
     casez (t)
       9'h000:
-          \$27  = 7'h01;
+          \$27  = 7'h02;
       9'h001:
-          \$27  = 7'h02;
+          \$27  = 7'h03;
       9'h002:
-          \$27  = 7'h03;
+          \$27  = 7'h04;
       9'h003:
-          \$27  = 7'h04;
+          \$27  = 7'h05;
       9'h004:
-          \$27  = 7'h05;
+          \$27  = 7'h06;
       9'h005:
-          \$27  = 7'h06;
+          \$27  = 7'h07;
       9'h006:
-          \$27  = 7'h07;
+          \$27  = 7'h08;
       9'h007:
-          \$27  = 7'h08;
+          \$27  = 7'h09;
       9'h008:
-          \$27  = 7'h09;
+          \$27  = 7'h0a;
       9'h009:
-          \$27  = 7'h0a;
+          \$27  = 7'h0b;
       9'h00a:
-          \$27  = 7'h0b;
+          \$27  = 7'h0c;
       9'h00b:
-          \$27  = 7'h0c;
+          \$27  = 7'h0d;
       9'h00c:
-          \$27  = 7'h0d;
+          \$27  = 7'h0e;
       9'h00d:
-          \$27  = 7'h0e;
+          \$27  = 7'h0f;
       9'h00e:
-          \$27  = 7'h0f;
+          \$27  = 7'h10;
       9'h00f:
-          \$27  = 7'h10;
+          \$27  = 7'h11;
       9'h010:
-          \$27  = 7'h11;
+          \$27  = 7'h12;
       9'h011:
-          \$27  = 7'h12;
+          \$27  = 7'h13;
       9'h012:
-          \$27  = 7'h13;
+          \$27  = 7'h14;
       9'h013:
-          \$27  = 7'h14;
+          \$27  = 7'h15;
       9'h014:
-          \$27  = 7'h15;
+          \$27  = 7'h16;
       9'h015:
-          \$27  = 7'h16;
+          \$27  = 7'h17;
       9'h016:
-          \$27  = 7'h17;
+          \$27  = 7'h18;
       9'h017:
-          \$27  = 7'h18;
+          \$27  = 7'h19;
       9'h018:
-          \$27  = 7'h19;
+          \$27  = 7'h1a;
       9'h019:
-          \$27  = 7'h1a;
+          \$27  = 7'h1b;
       9'h01a:
-          \$27  = 7'h1b;
+          \$27  = 7'h1c;
       9'h01b:
-          \$27  = 7'h1c;
+          \$27  = 7'h1d;
       9'h01c:
-          \$27  = 7'h1d;
+          \$27  = 7'h1e;
       9'h01d:
-          \$27  = 7'h1e;
+          \$27  = 7'h1f;
       9'h01e:
-          \$27  = 7'h1f;
+          \$27  = 7'h20;
       9'h01f:
-          \$27  = 7'h20;
+          \$27  = 7'h21;
       9'h020:
-          \$27  = 7'h21;
+          \$27  = 7'h22;
       9'h021:
-          \$27  = 7'h22;
+          \$27  = 7'h23;
       9'h022:
-          \$27  = 7'h23;
+          \$27  = 7'h24;
       9'h023:
-          \$27  = 7'h24;
+          \$27  = 7'h25;
       9'h024:
-          \$27  = 7'h25;
+          \$27  = 7'h26;
       9'h025:
-          \$27  = 7'h26;
+          \$27  = 7'h27;
       9'h026:
-          \$27  = 7'h27;
+          \$27  = 7'h28;
       9'h027:
-          \$27  = 7'h28;
+          \$27  = 7'h29;
       9'h028:
-          \$27  = 7'h29;
+          \$27  = 7'h2a;
       9'h029:
-          \$27  = 7'h2a;
+          \$27  = 7'h2b;
       9'h02a:
-          \$27  = 7'h2b;
+          \$27  = 7'h2c;
       9'h02b:
-          \$27  = 7'h2c;
+          \$27  = 7'h2d;
       9'h02c:
-          \$27  = 7'h2d;
+          \$27  = 7'h2e;
       9'h02d:
-          \$27  = 7'h2e;
+          \$27  = 7'h2f;
       9'h02e:
-          \$27  = 7'h2f;
+          \$27  = 7'h30;
       9'h02f:
-          \$27  = 7'h30;
+          \$27  = 7'h31;
       9'h030:
-          \$27  = 7'h31;
+          \$27  = 7'h32;
       9'h031:
-          \$27  = 7'h32;
+          \$27  = 7'h33;
       9'h032:
-          \$27  = 7'h33;
+          \$27  = 7'h34;
       9'h033:
-          \$27  = 7'h34;
+          \$27  = 7'h35;
       9'h034:
-          \$27  = 7'h35;
+          \$27  = 7'h36;
       9'h035:
-          \$27  = 7'h36;
+          \$27  = 7'h37;
       9'h036:
-          \$27  = 7'h37;
+          \$27  = 7'h38;
       9'h037:
-          \$27  = 7'h38;
+          \$27  = 7'h39;
       9'h038:
-          \$27  = 7'h39;
+          \$27  = 7'h3a;
       9'h039:
-          \$27  = 7'h3a;
+          \$27  = 7'h3b;
       9'h03a:
-          \$27  = 7'h3b;
+          \$27  = 7'h3c;
       9'h03b:
-          \$27  = 7'h3c;
+          \$27  = 7'h3d;
       9'h03c:
-          \$27  = 7'h3d;
+          \$27  = 7'h3e;
       9'h03d:
-          \$27  = 7'h3e;
+          \$27  = 7'h3f;
       9'h03e:
-          \$27  = 7'h3f;
+          \$27  = 7'h40;
       9'h03f:
-          \$27  = 7'h40;
+          \$27  = 7'h41;
       9'h040:
-          \$27  = 7'h41;
+          \$27  = 7'h42;
       9'h041:
-          \$27  = 7'h42;
+          \$27  = 7'h43;
       9'h042:
-          \$27  = 7'h43;
+          \$27  = 7'h44;
       9'h043:
-          \$27  = 7'h44;
+          \$27  = 7'h45;
       9'h044:
-          \$27  = 7'h45;
+          \$27  = 7'h46;
       9'h045:
-          \$27  = 7'h46;
+          \$27  = 7'h47;
       9'h046:
-          \$27  = 7'h47;
+          \$27  = 7'h00;
       9'h047:
-          \$27  = 7'h00;
+          \$27  = 7'h01;
       9'h048:
-          \$27  = 7'h01;
+          \$27  = 7'h02;
       9'h049:
-          \$27  = 7'h02;
+          \$27  = 7'h03;
       9'h04a:
-          \$27  = 7'h03;
+          \$27  = 7'h04;
       9'h04b:
-          \$27  = 7'h04;
+          \$27  = 7'h05;
       9'h04c:
-          \$27  = 7'h05;
+          \$27  = 7'h06;
       9'h04d:
-          \$27  = 7'h06;
+          \$27  = 7'h07;
       9'h04e:
-          \$27  = 7'h07;
+          \$27  = 7'h08;
       9'h04f:
-          \$27  = 7'h08;
+          \$27  = 7'h09;
       9'h050:
-          \$27  = 7'h09;
+          \$27  = 7'h0a;
       9'h051:
-          \$27  = 7'h0a;
+          \$27  = 7'h0b;
       9'h052:
-          \$27  = 7'h0b;
+          \$27  = 7'h0c;
       9'h053:
-          \$27  = 7'h0c;
+          \$27  = 7'h0d;
       9'h054:
-          \$27  = 7'h0d;
+          \$27  = 7'h0e;
       9'h055:
-          \$27  = 7'h0e;
+          \$27  = 7'h0f;
       9'h056:
-          \$27  = 7'h0f;
+          \$27  = 7'h10;
       9'h057:
-          \$27  = 7'h10;
+          \$27  = 7'h11;
       9'h058:
-          \$27  = 7'h11;
+          \$27  = 7'h12;
       9'h059:
-          \$27  = 7'h12;
+          \$27  = 7'h13;
       9'h05a:
-          \$27  = 7'h13;
+          \$27  = 7'h14;
       9'h05b:
-          \$27  = 7'h14;
+          \$27  = 7'h15;
       9'h05c:
-          \$27  = 7'h15;
+          \$27  = 7'h16;
       9'h05d:
-          \$27  = 7'h16;
+          \$27  = 7'h17;
       9'h05e:
-          \$27  = 7'h17;
+          \$27  = 7'h18;
       9'h05f:
-          \$27  = 7'h18;
+          \$27  = 7'h19;
       9'h060:
-          \$27  = 7'h19;
+          \$27  = 7'h1a;
       9'h061:
-          \$27  = 7'h1a;
+          \$27  = 7'h1b;
       9'h062:
-          \$27  = 7'h1b;
+          \$27  = 7'h1c;
       9'h063:
-          \$27  = 7'h1c;
+          \$27  = 7'h1d;
       9'h064:
-          \$27  = 7'h1d;
+          \$27  = 7'h1e;
       9'h065:
-          \$27  = 7'h1e;
+          \$27  = 7'h1f;
       9'h066:
-          \$27  = 7'h1f;
+          \$27  = 7'h20;
       9'h067:
-          \$27  = 7'h20;
+          \$27  = 7'h21;
       9'h068:
-          \$27  = 7'h21;
+          \$27  = 7'h22;
       9'h069:
-          \$27  = 7'h22;
+          \$27  = 7'h23;
       9'h06a:
-          \$27  = 7'h23;
+          \$27  = 7'h24;
       9'h06b:
-          \$27  = 7'h24;
+          \$27  = 7'h25;
       9'h06c:
-          \$27  = 7'h25;
+          \$27  = 7'h26;
       9'h06d:
-          \$27  = 7'h26;
+          \$27  = 7'h27;
       9'h06e:
-          \$27  = 7'h27;
+          \$27  = 7'h28;
       9'h06f:
-          \$27  = 7'h28;
+          \$27  = 7'h29;
       9'h070:
-          \$27  = 7'h29;
+          \$27  = 7'h2a;
       9'h071:
-          \$27  = 7'h2a;
+          \$27  = 7'h2b;
       9'h072:
-          \$27  = 7'h2b;
+          \$27  = 7'h2c;
       9'h073:
-          \$27  = 7'h2c;
+          \$27  = 7'h2d;
       9'h074:
-          \$27  = 7'h2d;
+          \$27  = 7'h2e;
       9'h075:
-          \$27  = 7'h2e;
+          \$27  = 7'h2f;
       9'h076:
-          \$27  = 7'h2f;
+          \$27  = 7'h30;
       9'h077:
-          \$27  = 7'h30;
+          \$27  = 7'h31;
       9'h078:
-          \$27  = 7'h31;
+          \$27  = 7'h32;
       9'h079:
-          \$27  = 7'h32;
+          \$27  = 7'h33;
       9'h07a:
-          \$27  = 7'h33;
+          \$27  = 7'h34;
       9'h07b:
-          \$27  = 7'h34;
+          \$27  = 7'h35;
       9'h07c:
-          \$27  = 7'h35;
+          \$27  = 7'h36;
       9'h07d:
-          \$27  = 7'h36;
+          \$27  = 7'h37;
       9'h07e:
-          \$27  = 7'h37;
+          \$27  = 7'h38;
       9'h07f:
-          \$27  = 7'h38;
+          \$27  = 7'h39;
       9'h080:
-          \$27  = 7'h39;
+          \$27  = 7'h3a;
       9'h081:
-          \$27  = 7'h3a;
+          \$27  = 7'h3b;
       9'h082:
-          \$27  = 7'h3b;
+          \$27  = 7'h3c;
       9'h083:
-          \$27  = 7'h3c;
+          \$27  = 7'h3d;
       9'h084:
-          \$27  = 7'h3d;
+          \$27  = 7'h3e;
       9'h085:
-          \$27  = 7'h3e;
+          \$27  = 7'h3f;
       9'h086:
-          \$27  = 7'h3f;
+          \$27  = 7'h40;
       9'h087:
-          \$27  = 7'h40;
+          \$27  = 7'h41;
       9'h088:
-          \$27  = 7'h41;
+          \$27  = 7'h42;
       9'h089:
-          \$27  = 7'h42;
+          \$27  = 7'h43;
       9'h08a:
-          \$27  = 7'h43;
+          \$27  = 7'h44;
       9'h08b:
-          \$27  = 7'h44;
+          \$27  = 7'h45;
       9'h08c:
-          \$27  = 7'h45;
+          \$27  = 7'h46;
       9'h08d:
-          \$27  = 7'h46;
+          \$27  = 7'h47;
       9'h08e:
-          \$27  = 7'h47;
+          \$27  = 7'h00;
       9'h08f:
-          \$27  = 7'h00;
+          \$27  = 7'h01;
       9'h090:
-          \$27  = 7'h01;
+          \$27  = 7'h02;
       9'h091:
-          \$27  = 7'h02;
+          \$27  = 7'h03;
       9'h092:
-          \$27  = 7'h03;
+          \$27  = 7'h04;
       9'h093:
-          \$27  = 7'h04;
+          \$27  = 7'h05;
       9'h094:
-          \$27  = 7'h05;
+          \$27  = 7'h06;
       9'h095:
-          \$27  = 7'h06;
+          \$27  = 7'h07;
       9'h096:
-          \$27  = 7'h07;
+          \$27  = 7'h08;
       9'h097:
-          \$27  = 7'h08;
+          \$27  = 7'h09;
       9'h098:
-          \$27  = 7'h09;
+          \$27  = 7'h0a;
       9'h099:
-          \$27  = 7'h0a;
+          \$27  = 7'h0b;
       9'h09a:
-          \$27  = 7'h0b;
+          \$27  = 7'h0c;
       9'h09b:
-          \$27  = 7'h0c;
+          \$27  = 7'h0d;
       9'h09c:
-          \$27  = 7'h0d;
+          \$27  = 7'h0e;
       9'h09d:
-          \$27  = 7'h0e;
+          \$27  = 7'h0f;
       9'h09e:
-          \$27  = 7'h0f;
+          \$27  = 7'h10;
       9'h09f:
-          \$27  = 7'h10;
+          \$27  = 7'h11;
       9'h0a0:
-          \$27  = 7'h11;
+          \$27  = 7'h12;
       9'h0a1:
-          \$27  = 7'h12;
+          \$27  = 7'h13;
       9'h0a2:
-          \$27  = 7'h13;
+          \$27  = 7'h14;
       9'h0a3:
-          \$27  = 7'h14;
+          \$27  = 7'h15;
       9'h0a4:
-          \$27  = 7'h15;
+          \$27  = 7'h16;
       9'h0a5:
-          \$27  = 7'h16;
+          \$27  = 7'h17;
       9'h0a6:
-          \$27  = 7'h17;
+          \$27  = 7'h18;
       9'h0a7:
-          \$27  = 7'h18;
+          \$27  = 7'h19;
       9'h0a8:
-          \$27  = 7'h19;
+          \$27  = 7'h1a;
       9'h0a9:
-          \$27  = 7'h1a;
+          \$27  = 7'h1b;
       9'h0aa:
-          \$27  = 7'h1b;
+          \$27  = 7'h1c;
       9'h0ab:
-          \$27  = 7'h1c;
+          \$27  = 7'h1d;
       9'h0ac:
-          \$27  = 7'h1d;
+          \$27  = 7'h1e;
       9'h0ad:
-          \$27  = 7'h1e;
+          \$27  = 7'h1f;
       9'h0ae:
-          \$27  = 7'h1f;
+          \$27  = 7'h20;
       9'h0af:
-          \$27  = 7'h20;
+          \$27  = 7'h21;
       9'h0b0:
-          \$27  = 7'h21;
+          \$27  = 7'h22;
       9'h0b1:
-          \$27  = 7'h22;
+          \$27  = 7'h23;
       9'h0b2:
-          \$27  = 7'h23;
+          \$27  = 7'h24;
       9'h0b3:
-          \$27  = 7'h24;
+          \$27  = 7'h25;
       9'h0b4:
-          \$27  = 7'h25;
+          \$27  = 7'h26;
       9'h0b5:
-          \$27  = 7'h26;
+          \$27  = 7'h27;
       9'h0b6:
-          \$27  = 7'h27;
+          \$27  = 7'h28;
       9'h0b7:
-          \$27  = 7'h28;
+          \$27  = 7'h29;
       9'h0b8:
-          \$27  = 7'h29;
+          \$27  = 7'h2a;
       9'h0b9:
-          \$27  = 7'h2a;
+          \$27  = 7'h2b;
       9'h0ba:
-          \$27  = 7'h2b;
+          \$27  = 7'h2c;
       9'h0bb:
-          \$27  = 7'h2c;
+          \$27  = 7'h2d;
       9'h0bc:
-          \$27  = 7'h2d;
+          \$27  = 7'h2e;
       9'h0bd:
-          \$27  = 7'h2e;
+          \$27  = 7'h2f;
       9'h0be:
-          \$27  = 7'h2f;
+          \$27  = 7'h30;
       9'h0bf:
-          \$27  = 7'h30;
+          \$27  = 7'h31;
       9'h0c0:
-          \$27  = 7'h31;
+          \$27  = 7'h32;
       9'h0c1:
-          \$27  = 7'h32;
+          \$27  = 7'h33;
       9'h0c2:
-          \$27  = 7'h33;
+          \$27  = 7'h34;
       9'h0c3:
-          \$27  = 7'h34;
+          \$27  = 7'h35;
       9'h0c4:
-          \$27  = 7'h35;
+          \$27  = 7'h36;
       9'h0c5:
-          \$27  = 7'h36;
+          \$27  = 7'h37;
       9'h0c6:
-          \$27  = 7'h37;
+          \$27  = 7'h38;
       9'h0c7:
-          \$27  = 7'h38;
+          \$27  = 7'h39;
       9'h0c8:
-          \$27  = 7'h39;
+          \$27  = 7'h3a;
       9'h0c9:
-          \$27  = 7'h3a;
+          \$27  = 7'h3b;
       9'h0ca:
-          \$27  = 7'h3b;
+          \$27  = 7'h3c;
       9'h0cb:
-          \$27  = 7'h3c;
+          \$27  = 7'h3d;
       9'h0cc:
-          \$27  = 7'h3d;
+          \$27  = 7'h3e;
       9'h0cd:
-          \$27  = 7'h3e;
+          \$27  = 7'h3f;
       9'h0ce:
-          \$27  = 7'h3f;
+          \$27  = 7'h40;
       9'h0cf:
-          \$27  = 7'h40;
+          \$27  = 7'h41;
       9'h0d0:
-          \$27  = 7'h41;
+          \$27  = 7'h42;
       9'h0d1:
-          \$27  = 7'h42;
+          \$27  = 7'h43;
       9'h0d2:
-          \$27  = 7'h43;
+          \$27  = 7'h44;
       9'h0d3:
-          \$27  = 7'h44;
+          \$27  = 7'h45;
       9'h0d4:
-          \$27  = 7'h45;
+          \$27  = 7'h46;
       9'h0d5:
-          \$27  = 7'h46;
+          \$27  = 7'h47;
       9'h0d6:
-          \$27  = 7'h47;
+          \$27  = 7'h00;
       9'h0d7:
-          \$27  = 7'h00;
-      9'h0d8:
           \$27  = 7'h01;
-      9'h0d9:
+      9'h0d8:
           \$27  = 7'h02;
-      9'h0da:
+      9'h0d9:
           \$27  = 7'h03;
-      9'h0db:
+      9'h0da:
           \$27  = 7'h04;
-      9'h0dc:
+      9'h0db:
           \$27  = 7'h05;
-      9'h0dd:
+      9'h0dc:
           \$27  = 7'h06;
-      9'h0de:
+      9'h0dd:
           \$27  = 7'h07;
-      9'h0df:
+      9'h0de:
           \$27  = 7'h08;
-      9'h0e0:
+      9'h0df:
           \$27  = 7'h09;
-      9'h0e1:
+      9'h0e0:
           \$27  = 7'h0a;
-      9'h0e2:
+      9'h0e1:
           \$27  = 7'h0b;
-      9'h0e3:
+      9'h0e2:
           \$27  = 7'h0c;
-      9'h0e4:
+      9'h0e3:
           \$27  = 7'h0d;
-      9'h0e5:
+      9'h0e4:
           \$27  = 7'h0e;
-      9'h0e6:
+      9'h0e5:
           \$27  = 7'h0f;
-      9'h0e7:
+      9'h0e6:
           \$27  = 7'h10;
-      9'h0e8:
+      9'h0e7:
           \$27  = 7'h11;
-      9'h0e9:
+      9'h0e8:
           \$27  = 7'h12;
-      9'h0ea:
+      9'h0e9:
           \$27  = 7'h13;
-      9'h0eb:
+      9'h0ea:
           \$27  = 7'h14;
-      9'h0ec:
+      9'h0eb:
           \$27  = 7'h15;
-      9'h0ed:
+      9'h0ec:
           \$27  = 7'h16;
-      9'h0ee:
+      9'h0ed:
           \$27  = 7'h17;
-      9'h0ef:
+      9'h0ee:
           \$27  = 7'h18;
-      9'h0f0:
+      9'h0ef:
           \$27  = 7'h19;
-      9'h0f1:
+      9'h0f0:
           \$27  = 7'h1a;
-      9'h0f2:
+      9'h0f1:
           \$27  = 7'h1b;
-      9'h0f3:
+      9'h0f2:
           \$27  = 7'h1c;
-      9'h0f4:
+      9'h0f3:
           \$27  = 7'h1d;
-      9'h0f5:
+      9'h0f4:
           \$27  = 7'h1e;
-      9'h0f6:
+      9'h0f5:
           \$27  = 7'h1f;
-      9'h0f7:
+      9'h0f6:
           \$27  = 7'h20;
-      9'h0f8:
+      9'h0f7:
           \$27  = 7'h21;
-      9'h0f9:
+      9'h0f8:
           \$27  = 7'h22;
-      9'h0fa:
+      9'h0f9:
           \$27  = 7'h23;
-      9'h0fb:
+      9'h0fa:
           \$27  = 7'h24;
-      9'h0fc:
+      9'h0fb:
           \$27  = 7'h25;
-      9'h0fd:
+      9'h0fc:
           \$27  = 7'h26;
-      9'h0fe:
+      9'h0fd:
           \$27  = 7'h27;
-      9'h0ff:
+      9'h0fe:
           \$27  = 7'h28;
-      9'h100:
+      9'h0ff:
           \$27  = 7'h29;
-      9'h101:
+      9'h100:
           \$27  = 7'h2a;
-      9'h102:
+      9'h101:
           \$27  = 7'h2b;
-      9'h103:
+      9'h102:
           \$27  = 7'h2c;
-      9'h104:
+      9'h103:
           \$27  = 7'h2d;
-      9'h105:
+      9'h104:
           \$27  = 7'h2e;
-      9'h106:
+      9'h105:
           \$27  = 7'h2f;
-      9'h107:
+      9'h106:
           \$27  = 7'h30;
-      9'h108:
+      9'h107:
           \$27  = 7'h31;
-      9'h109:
+      9'h108:
           \$27  = 7'h32;
-      9'h10a:
+      9'h109:
           \$27  = 7'h33;
-      9'h10b:
+      9'h10a:
           \$27  = 7'h34;
-      9'h10c:
+      9'h10b:
           \$27  = 7'h35;
-      9'h10d:
+      9'h10c:
           \$27  = 7'h36;
-      9'h10e:
+      9'h10d:
           \$27  = 7'h37;
-      9'h10f:
+      9'h10e:
           \$27  = 7'h38;
-      9'h110:
+      9'h10f:
           \$27  = 7'h39;
-      9'h111:
+      9'h110:
           \$27  = 7'h3a;
-      9'h112:
+      9'h111:
           \$27  = 7'h3b;
-      9'h113:
+      9'h112:
           \$27  = 7'h3c;
-      9'h114:
+      9'h113:
           \$27  = 7'h3d;
-      9'h115:
+      9'h114:
           \$27  = 7'h3e;
-      9'h116:
+      9'h115:
           \$27  = 7'h3f;
-      9'h117:
+      9'h116:
           \$27  = 7'h40;
-      9'h118:
+      9'h117:
           \$27  = 7'h41;
-      9'h119:
+      9'h118:
           \$27  = 7'h42;
-      9'h11a:
+      9'h119:
           \$27  = 7'h43;
-      9'h11b:
+      9'h11a:
           \$27  = 7'h44;
-      9'h11c:
+      9'h11b:
           \$27  = 7'h45;
-      9'h11d:
+      9'h11c:
           \$27  = 7'h46;
-      9'h11e:
+      9'h11d:
           \$27  = 7'h47;
-      9'h11f:
+      9'h11e:
           \$27  = 7'h00;
+      9'h11f:
+          \$27  = 7'h01;
     endcase
   end
   always @* begin
@@ -23720,7 +23950,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h045:
           \$28  = 1'h1;
       9'h046:
-          \$28  = 1'h1;
+          \$28  = 1'h0;
       9'h047:
           \$28  = 1'h0;
       9'h048:
@@ -24152,7 +24382,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h11d:
           \$28  = 1'h0;
       9'h11e:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       9'h11f:
           \$28  = 1'h1;
     endcase
@@ -24302,9 +24532,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h045:
           \$29  = 1'h0;
       9'h046:
-          \$29  = 1'h0;
-      9'h047:
           \$29  = 1'h1;
+      9'h047:
+          \$29  = 1'h0;
       9'h048:
           \$29  = 1'h0;
       9'h049:
@@ -24446,9 +24676,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h08d:
           \$29  = 1'h0;
       9'h08e:
-          \$29  = 1'h0;
-      9'h08f:
           \$29  = 1'h1;
+      9'h08f:
+          \$29  = 1'h0;
       9'h090:
           \$29  = 1'h0;
       9'h091:
@@ -24590,9 +24820,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h0d5:
           \$29  = 1'h0;
       9'h0d6:
-          \$29  = 1'h0;
-      9'h0d7:
           \$29  = 1'h1;
+      9'h0d7:
+          \$29  = 1'h0;
       9'h0d8:
           \$29  = 1'h0;
       9'h0d9:
@@ -24734,9 +24964,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h11d:
           \$29  = 1'h0;
       9'h11e:
-          \$29  = 1'h0;
-      9'h11f:
           \$29  = 1'h1;
+      9'h11f:
+          \$29  = 1'h0;
     endcase
   end
   always @* begin
@@ -24882,9 +25112,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h044:
           \$30  = 1'h0;
       9'h045:
-          \$30  = 1'h0;
-      9'h046:
           \$30  = 1'h1;
+      9'h046:
+          \$30  = 1'h0;
       9'h047:
           \$30  = 1'h0;
       9'h048:
@@ -25026,9 +25256,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h08c:
           \$30  = 1'h0;
       9'h08d:
-          \$30  = 1'h0;
-      9'h08e:
           \$30  = 1'h1;
+      9'h08e:
+          \$30  = 1'h0;
       9'h08f:
           \$30  = 1'h0;
       9'h090:
@@ -25170,9 +25400,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h0d4:
           \$30  = 1'h0;
       9'h0d5:
-          \$30  = 1'h0;
-      9'h0d6:
           \$30  = 1'h1;
+      9'h0d6:
+          \$30  = 1'h0;
       9'h0d7:
           \$30  = 1'h0;
       9'h0d8:
@@ -25314,9 +25544,9 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       9'h11c:
           \$30  = 1'h0;
       9'h11d:
-          \$30  = 1'h0;
-      9'h11e:
           \$30  = 1'h1;
+      9'h11e:
+          \$30  = 1'h0;
       9'h11f:
           \$30  = 1'h0;
     endcase
@@ -25325,7 +25555,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$86  = nf_t;
     if (issue) begin
-      \$86  = \$26 ;
+      \$86  = nf_t_ahead;
     end
     if (rst) begin
       \$86  = 2'h0;
@@ -25333,524 +25563,574 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$87  = \$signature__addr ;
+    \$87  = nf_t_ahead;
     if (issue) begin
-      \$87  = \$27 ;
+      \$87  = \$26 ;
     end
     if (rst) begin
-      \$87  = 7'h00;
+      \$87  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$88  = reads_input_t;
+    \$88  = \$signature__addr ;
     if (issue) begin
-      \$88  = \$28 ;
+      \$88  = sf_t_ahead;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$88  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$89  = first_t;
+    \$89  = sf_t_ahead;
     if (issue) begin
-      \$89  = \$29 ;
+      \$89  = \$27 ;
     end
     if (rst) begin
-      \$89  = 1'h1;
+      \$89  = 7'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$90  = last_t;
+    \$90  = reads_input_t;
     if (issue) begin
-      \$90  = \$30 ;
+      \$90  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$91  = t;
+    \$91  = reads_input_t_ahead;
     if (issue) begin
-      \$91  = \$33 [8:0];
+      \$91  = \$28 ;
     end
     if (rst) begin
-      \$91  = 9'h000;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$92  = i__payload;
+    \$92  = first_t;
+    if (issue) begin
+      \$92  = first_t_ahead;
+    end
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$93  = reads_input_t;
+    \$93  = first_t_ahead;
+    if (issue) begin
+      \$93  = \$29 ;
+    end
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$94  = issue;
+    \$94  = last_t;
+    if (issue) begin
+      \$94  = last_t_ahead;
+    end
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$95  = first_t;
+    \$95  = last_t_ahead;
+    if (issue) begin
+      \$95  = \$30 ;
+    end
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$96  = last_t;
+    \$96  = t;
+    if (issue) begin
+      \$96  = \$33 [8:0];
+    end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$97  = nf_t;
+    \$97  = i__payload;
     if (rst) begin
-      \$97  = 2'h0;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$98  = \$34 ;
+    \$98  = reads_input_t;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$99  = t;
+    \$99  = issue;
     if (rst) begin
-      \$99  = 9'h000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$100  = port__data;
+    \$100  = first_t;
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$101  = x_mid;
+    \$101  = last_t;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$102  = \$35 ;
+    \$102  = nf_t;
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$103  = rom0_read[7:0];
+    \$103  = \$34 ;
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$104  = \$36 ;
+    \$104  = t;
     if (rst) begin
       \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$105  = rom0_read[15:8];
+    \$105  = port__data;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$106  = \$37 ;
+    \$106  = x_mid;
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$107  = rom0_read[23:16];
+    \$107  = \$35 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$108  = \$38 ;
+    \$108  = rom0_read[7:0];
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$109  = rom0_read[31:24];
+    \$109  = \$36 ;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$110  = \$39 ;
+    \$110  = rom0_read[15:8];
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$111  = \$40 ;
+    \$111  = \$37 ;
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$112  = \$41 ;
+    \$112  = rom0_read[23:16];
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$113  = \$42 ;
+    \$113  = \$38 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$114  = prod0_0;
+    \$114  = rom0_read[31:24];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$115  = prod1_0;
+    \$115  = \$39 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$116  = prod2_0;
+    \$116  = \$40 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$117  = prod3_0;
+    \$117  = \$41 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$118  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$118  = \$42 ;
     if (rst) begin
-      \$118  = 24'h000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$119  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$119  = prod0_0;
     if (rst) begin
-      \$119  = 24'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$120  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$120  = prod1_0;
     if (rst) begin
-      \$120  = 24'h000000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$121  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$121  = prod2_0;
     if (rst) begin
-      \$121  = 24'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$122  = v1;
+    \$122  = prod3_0;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$123  = first1;
+    \$123  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$124  = last1;
+    \$124  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$125  = nf1;
+    \$125  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$125  = 2'h0;
+      \$125  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$126  = v2;
+    \$126  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$127  = first2;
+    \$127  = v1;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$128  = last2;
+    \$128  = first1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$129  = nf2;
+    \$129  = last1;
     if (rst) begin
-      \$129  = 2'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$130  = v3;
+    \$130  = nf1;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$131  = first3;
+    \$131  = v2;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$132  = last3;
+    \$132  = first2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$133  = nf3;
+    \$133  = last2;
     if (rst) begin
-      \$133  = 2'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$134  = v4;
+    \$134  = nf2;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$135  = first4;
+    \$135  = v3;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$136  = last4;
+    \$136  = first3;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$137  = nf4;
+    \$137  = last3;
     if (rst) begin
-      \$137  = 2'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$138  = v5;
+    \$138  = nf3;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$139  = first5;
+    \$139  = v4;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$140  = last5;
+    \$140  = first4;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$141  = nf5;
+    \$141  = last4;
     if (rst) begin
-      \$141  = 2'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$142  = v6;
+    \$142  = nf4;
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$143  = first6;
+    \$143  = v5;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$144  = last6;
+    \$144  = first5;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$145  = nf6;
+    \$145  = last5;
     if (rst) begin
-      \$145  = 2'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$146  = acc0;
+    \$146  = nf5;
+    if (rst) begin
+      \$146  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$147  = v6;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$148  = first6;
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$149  = last6;
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$150  = nf6;
+    if (rst) begin
+      \$150  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$151  = acc0;
     if (v7) begin
-      \$146  = \$9 [23:0];
+      \$151  = \$9 [23:0];
     end
     if (rst) begin
-      \$146  = 24'h000000;
+      \$151  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$147  = acc1;
+    \$152  = acc1;
     if (v7) begin
-      \$147  = \$12 [23:0];
+      \$152  = \$12 [23:0];
     end
     if (rst) begin
-      \$147  = 24'h000000;
+      \$152  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$148  = acc2;
+    \$153  = acc2;
     if (v7) begin
-      \$148  = \$15 [23:0];
+      \$153  = \$15 [23:0];
     end
     if (rst) begin
-      \$148  = 24'h000000;
+      \$153  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$149  = acc3;
+    \$154  = acc3;
     if (v7) begin
-      \$149  = \$18 [23:0];
+      \$154  = \$18 [23:0];
     end
     if (rst) begin
-      \$149  = 24'h000000;
+      \$154  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$150  = \$46 [3:0];
+    \$155  = \$46 [3:0];
     if (rst) begin
-      \$150  = 4'h0;
+      \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$151  = \$signature__addr$36 ;
+    \$156  = \$signature__addr$36 ;
     if (\$54 ) begin
-      \$151  = \$57 [2:0];
+      \$156  = \$57 [2:0];
     end
     if (rst) begin
-      \$151  = 3'h0;
+      \$156  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$152  = \rport__addr$39 ;
+    \$157  = \rport__addr$39 ;
     if (\$61 ) begin
-      \$152  = \$64 [2:0];
+      \$157  = \$64 [2:0];
     end
     if (rst) begin
-      \$152  = 3'h0;
+      \$157  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$153  = \$78 [3:0];
+    \$158  = \$78 [3:0];
     if (rst) begin
-      \$153  = 4'h0;
+      \$158  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$154  = o__valid;
+    \$159  = o__valid;
     if (\$80 ) begin
-      \$154  = \$83 ;
+      \$159  = \$83 ;
     end
     if (rst) begin
-      \$154  = 1'h0;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$155  = o__payload;
+    \$160  = o__payload;
     if (\$80 ) begin
-      \$155  = \$85 ;
+      \$160  = \$85 ;
     end
     if (rst) begin
-      \$155  = 96'h000000000000000000000000;
+      \$160  = 96'h000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -29695,57 +29975,62 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$1 ;
   wire \$10 ;
   reg [7:0] \$100 ;
-  reg [8:0] \$101 ;
+  reg [7:0] \$101 ;
   reg [7:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
   reg [16:0] \$112 ;
   reg [16:0] \$113 ;
   reg [16:0] \$114 ;
-  reg [24:0] \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg [3:0] \$119 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [24:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
-  reg [3:0] \$123 ;
-  reg \$124 ;
+  reg \$123 ;
+  reg [3:0] \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg [3:0] \$127 ;
-  reg \$128 ;
+  reg \$127 ;
+  reg [3:0] \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg [3:0] \$131 ;
-  reg \$132 ;
+  reg \$131 ;
+  reg [3:0] \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg [3:0] \$135 ;
-  reg \$136 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
   reg \$137 ;
   reg \$138 ;
-  reg [3:0] \$139 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [24:0] \$140 ;
-  reg [3:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [2:0] \$143 ;
+  reg [3:0] \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
   reg [3:0] \$144 ;
-  reg \$145 ;
-  reg [24:0] \$146 ;
+  reg [24:0] \$145 ;
+  reg [3:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg [2:0] \$148 ;
+  reg [3:0] \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg [24:0] \$151 ;
   wire \$16 ;
   reg [3:0] \$17 ;
   reg [5:0] \$18 ;
@@ -29818,26 +30103,26 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [24:0] \$79 ;
   wire [24:0] \$8 ;
   reg [3:0] \$80 ;
-  reg [5:0] \$81 ;
-  reg \$82 ;
-  reg \$83 ;
+  reg [3:0] \$81 ;
+  reg [5:0] \$82 ;
+  reg [5:0] \$83 ;
   reg \$84 ;
-  reg [9:0] \$85 ;
-  reg [31:0] \$86 ;
+  reg \$85 ;
+  reg \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
   wire [25:0] \$9 ;
-  reg \$90 ;
-  reg [3:0] \$91 ;
-  reg [31:0] \$92 ;
-  reg [9:0] \$93 ;
-  reg [31:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [9:0] \$90 ;
+  reg [31:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [3:0] \$96 ;
+  reg [31:0] \$97 ;
+  reg [9:0] \$98 ;
+  reg [31:0] \$99 ;
   reg [5:0] \$signature__addr  = 6'h00;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [31:0] \$signature__data ;
@@ -29856,6 +30141,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -29876,6 +30162,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -29884,6 +30171,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [24:0] o__payload;
   reg [24:0] o__payload = 25'h0000000;
   wire [24:0] \o__payload[0] ;
@@ -29912,6 +30200,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 10'h000 *)
   (* keep = 32'd1 *)
   wire [9:0] rom0_addr;
@@ -29920,11 +30209,12 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [5:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire [24:0] \rport__data$88 ;
+  wire [24:0] \rport__data$93 ;
   input rst;
   wire rst;
   (* init = 6'h00 *)
   wire [5:0] sf_t;
+  reg [5:0] sf_t_ahead = 6'h01;
   reg [24:0] sum0_s0_0 = 25'h0000000;
   reg [9:0] t = 10'h000;
   reg v1 = 1'h0;
@@ -30019,7 +30309,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [24:0];
   end
-  assign \rport__data$88  = queue[\rport__addr$30 ];
+  assign \rport__data$93  = queue[\rport__addr$30 ];
   reg [31:0] rom0 [575:0];
   initial begin
     rom0[0] = 32'd4110298614;
@@ -30681,141 +30971,151 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$76  = v7 & last7;
   assign \$77  = \$75  | \$76 ;
   assign \$78  = | q_stored;
-  assign \$79  = \$78  ? \rport__data$88  : \$9 [24:0];
+  assign \$79  = \$78  ? \rport__data$93  : \$9 [24:0];
   always @(posedge clk)
     nf_t <= \$80 ;
   always @(posedge clk)
-    \$signature__addr  <= \$81 ;
+    nf_t_ahead <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$82 ;
+    \$signature__addr  <= \$82 ;
   always @(posedge clk)
-    first_t <= \$83 ;
+    sf_t_ahead <= \$83 ;
   always @(posedge clk)
-    last_t <= \$84 ;
+    reads_input_t <= \$84 ;
   always @(posedge clk)
-    t <= \$85 ;
+    reads_input_t_ahead <= \$85 ;
   always @(posedge clk)
-    x_reg <= \$86 ;
+    first_t <= \$86 ;
   always @(posedge clk)
-    from_input <= \$87 ;
+    first_t_ahead <= \$87 ;
   always @(posedge clk)
-    v1 <= \$88 ;
+    last_t <= \$88 ;
   always @(posedge clk)
-    first1 <= \$89 ;
+    last_t_ahead <= \$89 ;
   always @(posedge clk)
-    last1 <= \$90 ;
+    t <= \$90 ;
   always @(posedge clk)
-    nf1 <= \$91 ;
+    x_reg <= \$91 ;
   always @(posedge clk)
-    x_mid <= \$92 ;
+    from_input <= \$92 ;
   always @(posedge clk)
-    port__addr <= \$93 ;
+    v1 <= \$93 ;
   always @(posedge clk)
-    rom0_read <= \$94 ;
+    first1 <= \$94 ;
   always @(posedge clk)
-    x0_0 <= \$95 ;
+    last1 <= \$95 ;
   always @(posedge clk)
-    x0_1 <= \$96 ;
+    nf1 <= \$96 ;
   always @(posedge clk)
-    x0_2 <= \$97 ;
+    x_mid <= \$97 ;
   always @(posedge clk)
-    x0_3 <= \$98 ;
+    port__addr <= \$98 ;
   always @(posedge clk)
-    xoff0_0 <= \$99 ;
+    rom0_read <= \$99 ;
   always @(posedge clk)
-    w0_0 <= \$100 ;
+    x0_0 <= \$100 ;
   always @(posedge clk)
-    xoff0_1 <= \$101 ;
+    x0_1 <= \$101 ;
   always @(posedge clk)
-    w0_1 <= \$102 ;
+    x0_2 <= \$102 ;
   always @(posedge clk)
-    xoff0_2 <= \$103 ;
+    x0_3 <= \$103 ;
   always @(posedge clk)
-    w0_2 <= \$104 ;
+    xoff0_0 <= \$104 ;
   always @(posedge clk)
-    xoff0_3 <= \$105 ;
+    w0_0 <= \$105 ;
   always @(posedge clk)
-    w0_3 <= \$106 ;
+    xoff0_1 <= \$106 ;
   always @(posedge clk)
-    prod0_0 <= \$107 ;
+    w0_1 <= \$107 ;
   always @(posedge clk)
-    prod0_1 <= \$108 ;
+    xoff0_2 <= \$108 ;
   always @(posedge clk)
-    prod0_2 <= \$109 ;
+    w0_2 <= \$109 ;
   always @(posedge clk)
-    prod0_3 <= \$110 ;
+    xoff0_3 <= \$110 ;
   always @(posedge clk)
-    prod0_0_r <= \$111 ;
+    w0_3 <= \$111 ;
   always @(posedge clk)
-    prod0_1_r <= \$112 ;
+    prod0_0 <= \$112 ;
   always @(posedge clk)
-    prod0_2_r <= \$113 ;
+    prod0_1 <= \$113 ;
   always @(posedge clk)
-    prod0_3_r <= \$114 ;
+    prod0_2 <= \$114 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$115 ;
+    prod0_3 <= \$115 ;
   always @(posedge clk)
-    v2 <= \$116 ;
+    prod0_0_r <= \$116 ;
   always @(posedge clk)
-    first2 <= \$117 ;
+    prod0_1_r <= \$117 ;
   always @(posedge clk)
-    last2 <= \$118 ;
+    prod0_2_r <= \$118 ;
   always @(posedge clk)
-    nf2 <= \$119 ;
+    prod0_3_r <= \$119 ;
   always @(posedge clk)
-    v3 <= \$120 ;
+    sum0_s0_0 <= \$120 ;
   always @(posedge clk)
-    first3 <= \$121 ;
+    v2 <= \$121 ;
   always @(posedge clk)
-    last3 <= \$122 ;
+    first2 <= \$122 ;
   always @(posedge clk)
-    nf3 <= \$123 ;
+    last2 <= \$123 ;
   always @(posedge clk)
-    v4 <= \$124 ;
+    nf2 <= \$124 ;
   always @(posedge clk)
-    first4 <= \$125 ;
+    v3 <= \$125 ;
   always @(posedge clk)
-    last4 <= \$126 ;
+    first3 <= \$126 ;
   always @(posedge clk)
-    nf4 <= \$127 ;
+    last3 <= \$127 ;
   always @(posedge clk)
-    v5 <= \$128 ;
+    nf3 <= \$128 ;
   always @(posedge clk)
-    first5 <= \$129 ;
+    v4 <= \$129 ;
   always @(posedge clk)
-    last5 <= \$130 ;
+    first4 <= \$130 ;
   always @(posedge clk)
-    nf5 <= \$131 ;
+    last4 <= \$131 ;
   always @(posedge clk)
-    v6 <= \$132 ;
+    nf4 <= \$132 ;
   always @(posedge clk)
-    first6 <= \$133 ;
+    v5 <= \$133 ;
   always @(posedge clk)
-    last6 <= \$134 ;
+    first5 <= \$134 ;
   always @(posedge clk)
-    nf6 <= \$135 ;
+    last5 <= \$135 ;
   always @(posedge clk)
-    v7 <= \$136 ;
+    nf5 <= \$136 ;
   always @(posedge clk)
-    first7 <= \$137 ;
+    v6 <= \$137 ;
   always @(posedge clk)
-    last7 <= \$138 ;
+    first6 <= \$138 ;
   always @(posedge clk)
-    nf7 <= \$139 ;
+    last6 <= \$139 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    nf6 <= \$140 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    v7 <= \$141 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$142 ;
+    first7 <= \$142 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$143 ;
+    last7 <= \$143 ;
   always @(posedge clk)
-    q_stored <= \$144 ;
+    nf7 <= \$144 ;
   always @(posedge clk)
-    o__valid <= \$145 ;
+    acc0 <= \$145 ;
   always @(posedge clk)
-    o__payload <= \$146 ;
+    q_owed <= \$146 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$147 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$148 ;
+  always @(posedge clk)
+    q_stored <= \$149 ;
+  always @(posedge clk)
+    o__valid <= \$150 ;
+  always @(posedge clk)
+    o__payload <= \$151 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     (* full_case = 32'd1 *)
@@ -30927,7 +31227,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h021:
           \$17  = 4'h0;
       10'h022:
-          \$17  = 4'h0;
+          \$17  = 4'h1;
       10'h023:
           \$17  = 4'h1;
       10'h024:
@@ -30999,7 +31299,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h045:
           \$17  = 4'h1;
       10'h046:
-          \$17  = 4'h1;
+          \$17  = 4'h2;
       10'h047:
           \$17  = 4'h2;
       10'h048:
@@ -31071,7 +31371,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h069:
           \$17  = 4'h2;
       10'h06a:
-          \$17  = 4'h2;
+          \$17  = 4'h3;
       10'h06b:
           \$17  = 4'h3;
       10'h06c:
@@ -31143,7 +31443,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h08d:
           \$17  = 4'h3;
       10'h08e:
-          \$17  = 4'h3;
+          \$17  = 4'h4;
       10'h08f:
           \$17  = 4'h4;
       10'h090:
@@ -31215,7 +31515,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h0b1:
           \$17  = 4'h4;
       10'h0b2:
-          \$17  = 4'h4;
+          \$17  = 4'h5;
       10'h0b3:
           \$17  = 4'h5;
       10'h0b4:
@@ -31287,7 +31587,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h0d5:
           \$17  = 4'h5;
       10'h0d6:
-          \$17  = 4'h5;
+          \$17  = 4'h6;
       10'h0d7:
           \$17  = 4'h6;
       10'h0d8:
@@ -31359,7 +31659,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h0f9:
           \$17  = 4'h6;
       10'h0fa:
-          \$17  = 4'h6;
+          \$17  = 4'h7;
       10'h0fb:
           \$17  = 4'h7;
       10'h0fc:
@@ -31431,7 +31731,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h11d:
           \$17  = 4'h7;
       10'h11e:
-          \$17  = 4'h7;
+          \$17  = 4'h8;
       10'h11f:
           \$17  = 4'h8;
       10'h120:
@@ -31503,7 +31803,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h141:
           \$17  = 4'h8;
       10'h142:
-          \$17  = 4'h8;
+          \$17  = 4'h9;
       10'h143:
           \$17  = 4'h9;
       10'h144:
@@ -31575,7 +31875,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h165:
           \$17  = 4'h9;
       10'h166:
-          \$17  = 4'h9;
+          \$17  = 4'ha;
       10'h167:
           \$17  = 4'ha;
       10'h168:
@@ -31647,7 +31947,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h189:
           \$17  = 4'ha;
       10'h18a:
-          \$17  = 4'ha;
+          \$17  = 4'hb;
       10'h18b:
           \$17  = 4'hb;
       10'h18c:
@@ -31719,7 +32019,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h1ad:
           \$17  = 4'hb;
       10'h1ae:
-          \$17  = 4'hb;
+          \$17  = 4'hc;
       10'h1af:
           \$17  = 4'hc;
       10'h1b0:
@@ -31791,7 +32091,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h1d1:
           \$17  = 4'hc;
       10'h1d2:
-          \$17  = 4'hc;
+          \$17  = 4'hd;
       10'h1d3:
           \$17  = 4'hd;
       10'h1d4:
@@ -31863,7 +32163,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h1f5:
           \$17  = 4'hd;
       10'h1f6:
-          \$17  = 4'hd;
+          \$17  = 4'he;
       10'h1f7:
           \$17  = 4'he;
       10'h1f8:
@@ -31935,7 +32235,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h219:
           \$17  = 4'he;
       10'h21a:
-          \$17  = 4'he;
+          \$17  = 4'hf;
       10'h21b:
           \$17  = 4'hf;
       10'h21c:
@@ -32007,7 +32307,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h23d:
           \$17  = 4'hf;
       10'h23e:
-          \$17  = 4'hf;
+          \$17  = 4'h0;
       10'h23f:
           \$17  = 4'h0;
     endcase
@@ -32017,1157 +32317,1157 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     \$18  = 6'h00;
     casez (t)
       10'h000:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h001:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h002:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h003:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h004:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h005:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h006:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h007:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h008:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h009:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h00a:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h00b:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h00c:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h00d:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h00e:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h00f:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h010:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h011:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h012:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h013:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h014:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h015:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h016:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h017:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h018:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h019:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h01a:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h01b:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h01c:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h01d:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h01e:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h01f:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h020:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h021:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h022:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h023:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h024:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h025:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h026:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h027:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h028:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h029:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h02a:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h02b:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h02c:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h02d:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h02e:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h02f:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h030:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h031:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h032:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h033:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h034:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h035:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h036:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h037:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h038:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h039:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h03a:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h03b:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h03c:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h03d:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h03e:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h03f:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h040:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h041:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h042:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h043:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h044:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h045:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h046:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h047:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h048:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h049:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h04a:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h04b:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h04c:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h04d:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h04e:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h04f:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h050:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h051:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h052:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h053:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h054:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h055:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h056:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h057:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h058:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h059:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h05a:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h05b:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h05c:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h05d:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h05e:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h05f:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h060:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h061:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h062:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h063:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h064:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h065:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h066:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h067:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h068:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h069:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h06a:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h06b:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h06c:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h06d:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h06e:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h06f:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h070:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h071:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h072:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h073:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h074:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h075:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h076:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h077:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h078:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h079:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h07a:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h07b:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h07c:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h07d:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h07e:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h07f:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h080:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h081:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h082:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h083:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h084:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h085:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h086:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h087:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h088:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h089:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h08a:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h08b:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h08c:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h08d:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h08e:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h08f:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h090:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h091:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h092:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h093:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h094:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h095:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h096:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h097:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h098:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h099:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h09a:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h09b:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h09c:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h09d:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h09e:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h09f:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h0a0:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h0a1:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h0a2:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h0a3:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h0a4:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h0a5:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h0a6:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h0a7:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h0a8:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h0a9:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h0aa:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h0ab:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h0ac:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h0ad:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h0ae:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h0af:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h0b0:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h0b1:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h0b2:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h0b3:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h0b4:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h0b5:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h0b6:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h0b7:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h0b8:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h0b9:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h0ba:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h0bb:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h0bc:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h0bd:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h0be:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h0bf:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h0c0:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h0c1:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h0c2:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h0c3:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h0c4:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h0c5:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h0c6:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h0c7:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h0c8:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h0c9:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h0ca:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h0cb:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h0cc:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h0cd:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h0ce:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h0cf:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h0d0:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h0d1:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h0d2:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h0d3:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h0d4:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h0d5:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h0d6:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h0d7:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h0d8:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h0d9:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h0da:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h0db:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h0dc:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h0dd:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h0de:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h0df:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h0e0:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h0e1:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h0e2:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h0e3:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h0e4:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h0e5:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h0e6:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h0e7:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h0e8:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h0e9:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h0ea:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h0eb:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h0ec:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h0ed:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h0ee:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h0ef:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h0f0:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h0f1:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h0f2:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h0f3:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h0f4:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h0f5:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h0f6:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h0f7:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h0f8:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h0f9:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h0fa:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h0fb:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h0fc:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h0fd:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h0fe:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h0ff:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h100:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h101:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h102:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h103:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h104:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h105:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h106:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h107:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h108:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h109:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h10a:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h10b:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h10c:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h10d:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h10e:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h10f:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h110:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h111:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h112:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h113:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h114:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h115:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h116:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h117:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h118:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h119:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h11a:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h11b:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h11c:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h11d:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h11e:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h11f:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h120:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h121:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h122:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h123:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h124:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h125:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h126:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h127:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h128:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h129:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h12a:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h12b:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h12c:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h12d:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h12e:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h12f:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h130:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h131:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h132:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h133:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h134:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h135:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h136:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h137:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h138:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h139:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h13a:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h13b:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h13c:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h13d:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h13e:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h13f:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h140:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h141:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h142:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h143:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h144:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h145:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h146:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h147:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h148:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h149:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h14a:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h14b:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h14c:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h14d:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h14e:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h14f:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h150:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h151:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h152:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h153:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h154:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h155:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h156:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h157:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h158:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h159:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h15a:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h15b:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h15c:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h15d:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h15e:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h15f:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h160:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h161:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h162:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h163:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h164:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h165:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h166:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h167:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h168:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h169:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h16a:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h16b:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h16c:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h16d:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h16e:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h16f:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h170:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h171:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h172:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h173:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h174:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h175:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h176:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h177:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h178:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h179:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h17a:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h17b:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h17c:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h17d:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h17e:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h17f:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h180:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h181:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h182:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h183:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h184:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h185:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h186:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h187:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h188:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h189:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h18a:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h18b:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h18c:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h18d:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h18e:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h18f:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h190:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h191:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h192:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h193:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h194:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h195:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h196:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h197:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h198:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h199:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h19a:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h19b:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h19c:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h19d:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h19e:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h19f:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h1a0:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h1a1:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h1a2:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h1a3:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h1a4:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h1a5:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h1a6:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h1a7:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h1a8:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h1a9:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h1aa:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h1ab:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h1ac:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h1ad:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h1ae:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h1af:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h1b0:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h1b1:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h1b2:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h1b3:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h1b4:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h1b5:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h1b6:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h1b7:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h1b8:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h1b9:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h1ba:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h1bb:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h1bc:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h1bd:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h1be:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h1bf:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h1c0:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h1c1:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h1c2:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h1c3:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h1c4:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h1c5:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h1c6:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h1c7:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h1c8:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h1c9:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h1ca:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h1cb:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h1cc:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h1cd:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h1ce:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h1cf:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h1d0:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h1d1:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h1d2:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h1d3:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h1d4:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h1d5:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h1d6:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h1d7:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h1d8:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h1d9:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h1da:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h1db:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h1dc:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h1dd:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h1de:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h1df:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h1e0:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h1e1:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h1e2:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h1e3:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h1e4:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h1e5:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h1e6:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h1e7:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h1e8:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h1e9:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h1ea:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h1eb:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h1ec:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h1ed:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h1ee:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h1ef:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h1f0:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h1f1:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h1f2:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h1f3:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h1f4:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h1f5:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h1f6:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h1f7:
-          \$18  = 6'h00;
+          \$18  = 6'h01;
       10'h1f8:
-          \$18  = 6'h01;
+          \$18  = 6'h02;
       10'h1f9:
-          \$18  = 6'h02;
+          \$18  = 6'h03;
       10'h1fa:
-          \$18  = 6'h03;
+          \$18  = 6'h04;
       10'h1fb:
-          \$18  = 6'h04;
+          \$18  = 6'h05;
       10'h1fc:
-          \$18  = 6'h05;
+          \$18  = 6'h06;
       10'h1fd:
-          \$18  = 6'h06;
+          \$18  = 6'h07;
       10'h1fe:
-          \$18  = 6'h07;
+          \$18  = 6'h08;
       10'h1ff:
-          \$18  = 6'h08;
+          \$18  = 6'h09;
       10'h200:
-          \$18  = 6'h09;
+          \$18  = 6'h0a;
       10'h201:
-          \$18  = 6'h0a;
+          \$18  = 6'h0b;
       10'h202:
-          \$18  = 6'h0b;
+          \$18  = 6'h0c;
       10'h203:
-          \$18  = 6'h0c;
+          \$18  = 6'h0d;
       10'h204:
-          \$18  = 6'h0d;
+          \$18  = 6'h0e;
       10'h205:
-          \$18  = 6'h0e;
+          \$18  = 6'h0f;
       10'h206:
-          \$18  = 6'h0f;
+          \$18  = 6'h10;
       10'h207:
-          \$18  = 6'h10;
+          \$18  = 6'h11;
       10'h208:
-          \$18  = 6'h11;
+          \$18  = 6'h12;
       10'h209:
-          \$18  = 6'h12;
+          \$18  = 6'h13;
       10'h20a:
-          \$18  = 6'h13;
+          \$18  = 6'h14;
       10'h20b:
-          \$18  = 6'h14;
+          \$18  = 6'h15;
       10'h20c:
-          \$18  = 6'h15;
+          \$18  = 6'h16;
       10'h20d:
-          \$18  = 6'h16;
+          \$18  = 6'h17;
       10'h20e:
-          \$18  = 6'h17;
+          \$18  = 6'h18;
       10'h20f:
-          \$18  = 6'h18;
+          \$18  = 6'h19;
       10'h210:
-          \$18  = 6'h19;
+          \$18  = 6'h1a;
       10'h211:
-          \$18  = 6'h1a;
+          \$18  = 6'h1b;
       10'h212:
-          \$18  = 6'h1b;
+          \$18  = 6'h1c;
       10'h213:
-          \$18  = 6'h1c;
+          \$18  = 6'h1d;
       10'h214:
-          \$18  = 6'h1d;
+          \$18  = 6'h1e;
       10'h215:
-          \$18  = 6'h1e;
+          \$18  = 6'h1f;
       10'h216:
-          \$18  = 6'h1f;
+          \$18  = 6'h20;
       10'h217:
-          \$18  = 6'h20;
+          \$18  = 6'h21;
       10'h218:
-          \$18  = 6'h21;
+          \$18  = 6'h22;
       10'h219:
-          \$18  = 6'h22;
+          \$18  = 6'h23;
       10'h21a:
-          \$18  = 6'h23;
+          \$18  = 6'h00;
       10'h21b:
-          \$18  = 6'h00;
-      10'h21c:
           \$18  = 6'h01;
-      10'h21d:
+      10'h21c:
           \$18  = 6'h02;
-      10'h21e:
+      10'h21d:
           \$18  = 6'h03;
-      10'h21f:
+      10'h21e:
           \$18  = 6'h04;
-      10'h220:
+      10'h21f:
           \$18  = 6'h05;
-      10'h221:
+      10'h220:
           \$18  = 6'h06;
-      10'h222:
+      10'h221:
           \$18  = 6'h07;
-      10'h223:
+      10'h222:
           \$18  = 6'h08;
-      10'h224:
+      10'h223:
           \$18  = 6'h09;
-      10'h225:
+      10'h224:
           \$18  = 6'h0a;
-      10'h226:
+      10'h225:
           \$18  = 6'h0b;
-      10'h227:
+      10'h226:
           \$18  = 6'h0c;
-      10'h228:
+      10'h227:
           \$18  = 6'h0d;
-      10'h229:
+      10'h228:
           \$18  = 6'h0e;
-      10'h22a:
+      10'h229:
           \$18  = 6'h0f;
-      10'h22b:
+      10'h22a:
           \$18  = 6'h10;
-      10'h22c:
+      10'h22b:
           \$18  = 6'h11;
-      10'h22d:
+      10'h22c:
           \$18  = 6'h12;
-      10'h22e:
+      10'h22d:
           \$18  = 6'h13;
-      10'h22f:
+      10'h22e:
           \$18  = 6'h14;
-      10'h230:
+      10'h22f:
           \$18  = 6'h15;
-      10'h231:
+      10'h230:
           \$18  = 6'h16;
-      10'h232:
+      10'h231:
           \$18  = 6'h17;
-      10'h233:
+      10'h232:
           \$18  = 6'h18;
-      10'h234:
+      10'h233:
           \$18  = 6'h19;
-      10'h235:
+      10'h234:
           \$18  = 6'h1a;
-      10'h236:
+      10'h235:
           \$18  = 6'h1b;
-      10'h237:
+      10'h236:
           \$18  = 6'h1c;
-      10'h238:
+      10'h237:
           \$18  = 6'h1d;
-      10'h239:
+      10'h238:
           \$18  = 6'h1e;
-      10'h23a:
+      10'h239:
           \$18  = 6'h1f;
-      10'h23b:
+      10'h23a:
           \$18  = 6'h20;
-      10'h23c:
+      10'h23b:
           \$18  = 6'h21;
-      10'h23d:
+      10'h23c:
           \$18  = 6'h22;
-      10'h23e:
+      10'h23d:
           \$18  = 6'h23;
-      10'h23f:
+      10'h23e:
           \$18  = 6'h00;
+      10'h23f:
+          \$18  = 6'h01;
     endcase
   end
   always @* begin
@@ -33243,7 +33543,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h021:
           \$19  = 1'h1;
       10'h022:
-          \$19  = 1'h1;
+          \$19  = 1'h0;
       10'h023:
           \$19  = 1'h0;
       10'h024:
@@ -34323,7 +34623,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h23d:
           \$19  = 1'h0;
       10'h23e:
-          \$19  = 1'h0;
+          \$19  = 1'h1;
       10'h23f:
           \$19  = 1'h1;
     endcase
@@ -34401,9 +34701,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h021:
           \$20  = 1'h0;
       10'h022:
-          \$20  = 1'h0;
-      10'h023:
           \$20  = 1'h1;
+      10'h023:
+          \$20  = 1'h0;
       10'h024:
           \$20  = 1'h0;
       10'h025:
@@ -34473,9 +34773,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h045:
           \$20  = 1'h0;
       10'h046:
-          \$20  = 1'h0;
-      10'h047:
           \$20  = 1'h1;
+      10'h047:
+          \$20  = 1'h0;
       10'h048:
           \$20  = 1'h0;
       10'h049:
@@ -34545,9 +34845,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h069:
           \$20  = 1'h0;
       10'h06a:
-          \$20  = 1'h0;
-      10'h06b:
           \$20  = 1'h1;
+      10'h06b:
+          \$20  = 1'h0;
       10'h06c:
           \$20  = 1'h0;
       10'h06d:
@@ -34617,9 +34917,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h08d:
           \$20  = 1'h0;
       10'h08e:
-          \$20  = 1'h0;
-      10'h08f:
           \$20  = 1'h1;
+      10'h08f:
+          \$20  = 1'h0;
       10'h090:
           \$20  = 1'h0;
       10'h091:
@@ -34689,9 +34989,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h0b1:
           \$20  = 1'h0;
       10'h0b2:
-          \$20  = 1'h0;
-      10'h0b3:
           \$20  = 1'h1;
+      10'h0b3:
+          \$20  = 1'h0;
       10'h0b4:
           \$20  = 1'h0;
       10'h0b5:
@@ -34761,9 +35061,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h0d5:
           \$20  = 1'h0;
       10'h0d6:
-          \$20  = 1'h0;
-      10'h0d7:
           \$20  = 1'h1;
+      10'h0d7:
+          \$20  = 1'h0;
       10'h0d8:
           \$20  = 1'h0;
       10'h0d9:
@@ -34833,9 +35133,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h0f9:
           \$20  = 1'h0;
       10'h0fa:
-          \$20  = 1'h0;
-      10'h0fb:
           \$20  = 1'h1;
+      10'h0fb:
+          \$20  = 1'h0;
       10'h0fc:
           \$20  = 1'h0;
       10'h0fd:
@@ -34905,9 +35205,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h11d:
           \$20  = 1'h0;
       10'h11e:
-          \$20  = 1'h0;
-      10'h11f:
           \$20  = 1'h1;
+      10'h11f:
+          \$20  = 1'h0;
       10'h120:
           \$20  = 1'h0;
       10'h121:
@@ -34977,9 +35277,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h141:
           \$20  = 1'h0;
       10'h142:
-          \$20  = 1'h0;
-      10'h143:
           \$20  = 1'h1;
+      10'h143:
+          \$20  = 1'h0;
       10'h144:
           \$20  = 1'h0;
       10'h145:
@@ -35049,9 +35349,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h165:
           \$20  = 1'h0;
       10'h166:
-          \$20  = 1'h0;
-      10'h167:
           \$20  = 1'h1;
+      10'h167:
+          \$20  = 1'h0;
       10'h168:
           \$20  = 1'h0;
       10'h169:
@@ -35121,9 +35421,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h189:
           \$20  = 1'h0;
       10'h18a:
-          \$20  = 1'h0;
-      10'h18b:
           \$20  = 1'h1;
+      10'h18b:
+          \$20  = 1'h0;
       10'h18c:
           \$20  = 1'h0;
       10'h18d:
@@ -35193,9 +35493,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h1ad:
           \$20  = 1'h0;
       10'h1ae:
-          \$20  = 1'h0;
-      10'h1af:
           \$20  = 1'h1;
+      10'h1af:
+          \$20  = 1'h0;
       10'h1b0:
           \$20  = 1'h0;
       10'h1b1:
@@ -35265,9 +35565,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h1d1:
           \$20  = 1'h0;
       10'h1d2:
-          \$20  = 1'h0;
-      10'h1d3:
           \$20  = 1'h1;
+      10'h1d3:
+          \$20  = 1'h0;
       10'h1d4:
           \$20  = 1'h0;
       10'h1d5:
@@ -35337,9 +35637,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h1f5:
           \$20  = 1'h0;
       10'h1f6:
-          \$20  = 1'h0;
-      10'h1f7:
           \$20  = 1'h1;
+      10'h1f7:
+          \$20  = 1'h0;
       10'h1f8:
           \$20  = 1'h0;
       10'h1f9:
@@ -35409,9 +35709,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h219:
           \$20  = 1'h0;
       10'h21a:
-          \$20  = 1'h0;
-      10'h21b:
           \$20  = 1'h1;
+      10'h21b:
+          \$20  = 1'h0;
       10'h21c:
           \$20  = 1'h0;
       10'h21d:
@@ -35481,9 +35781,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h23d:
           \$20  = 1'h0;
       10'h23e:
-          \$20  = 1'h0;
-      10'h23f:
           \$20  = 1'h1;
+      10'h23f:
+          \$20  = 1'h0;
     endcase
   end
   always @* begin
@@ -35557,9 +35857,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h020:
           \$21  = 1'h0;
       10'h021:
-          \$21  = 1'h0;
-      10'h022:
           \$21  = 1'h1;
+      10'h022:
+          \$21  = 1'h0;
       10'h023:
           \$21  = 1'h0;
       10'h024:
@@ -35629,9 +35929,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h044:
           \$21  = 1'h0;
       10'h045:
-          \$21  = 1'h0;
-      10'h046:
           \$21  = 1'h1;
+      10'h046:
+          \$21  = 1'h0;
       10'h047:
           \$21  = 1'h0;
       10'h048:
@@ -35701,9 +36001,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h068:
           \$21  = 1'h0;
       10'h069:
-          \$21  = 1'h0;
-      10'h06a:
           \$21  = 1'h1;
+      10'h06a:
+          \$21  = 1'h0;
       10'h06b:
           \$21  = 1'h0;
       10'h06c:
@@ -35773,9 +36073,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h08c:
           \$21  = 1'h0;
       10'h08d:
-          \$21  = 1'h0;
-      10'h08e:
           \$21  = 1'h1;
+      10'h08e:
+          \$21  = 1'h0;
       10'h08f:
           \$21  = 1'h0;
       10'h090:
@@ -35845,9 +36145,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h0b0:
           \$21  = 1'h0;
       10'h0b1:
-          \$21  = 1'h0;
-      10'h0b2:
           \$21  = 1'h1;
+      10'h0b2:
+          \$21  = 1'h0;
       10'h0b3:
           \$21  = 1'h0;
       10'h0b4:
@@ -35917,9 +36217,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h0d4:
           \$21  = 1'h0;
       10'h0d5:
-          \$21  = 1'h0;
-      10'h0d6:
           \$21  = 1'h1;
+      10'h0d6:
+          \$21  = 1'h0;
       10'h0d7:
           \$21  = 1'h0;
       10'h0d8:
@@ -35989,9 +36289,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h0f8:
           \$21  = 1'h0;
       10'h0f9:
-          \$21  = 1'h0;
-      10'h0fa:
           \$21  = 1'h1;
+      10'h0fa:
+          \$21  = 1'h0;
       10'h0fb:
           \$21  = 1'h0;
       10'h0fc:
@@ -36061,9 +36361,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h11c:
           \$21  = 1'h0;
       10'h11d:
-          \$21  = 1'h0;
-      10'h11e:
           \$21  = 1'h1;
+      10'h11e:
+          \$21  = 1'h0;
       10'h11f:
           \$21  = 1'h0;
       10'h120:
@@ -36133,9 +36433,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h140:
           \$21  = 1'h0;
       10'h141:
-          \$21  = 1'h0;
-      10'h142:
           \$21  = 1'h1;
+      10'h142:
+          \$21  = 1'h0;
       10'h143:
           \$21  = 1'h0;
       10'h144:
@@ -36205,9 +36505,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h164:
           \$21  = 1'h0;
       10'h165:
-          \$21  = 1'h0;
-      10'h166:
           \$21  = 1'h1;
+      10'h166:
+          \$21  = 1'h0;
       10'h167:
           \$21  = 1'h0;
       10'h168:
@@ -36277,9 +36577,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h188:
           \$21  = 1'h0;
       10'h189:
-          \$21  = 1'h0;
-      10'h18a:
           \$21  = 1'h1;
+      10'h18a:
+          \$21  = 1'h0;
       10'h18b:
           \$21  = 1'h0;
       10'h18c:
@@ -36349,9 +36649,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h1ac:
           \$21  = 1'h0;
       10'h1ad:
-          \$21  = 1'h0;
-      10'h1ae:
           \$21  = 1'h1;
+      10'h1ae:
+          \$21  = 1'h0;
       10'h1af:
           \$21  = 1'h0;
       10'h1b0:
@@ -36421,9 +36721,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h1d0:
           \$21  = 1'h0;
       10'h1d1:
-          \$21  = 1'h0;
-      10'h1d2:
           \$21  = 1'h1;
+      10'h1d2:
+          \$21  = 1'h0;
       10'h1d3:
           \$21  = 1'h0;
       10'h1d4:
@@ -36493,9 +36793,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h1f4:
           \$21  = 1'h0;
       10'h1f5:
-          \$21  = 1'h0;
-      10'h1f6:
           \$21  = 1'h1;
+      10'h1f6:
+          \$21  = 1'h0;
       10'h1f7:
           \$21  = 1'h0;
       10'h1f8:
@@ -36565,9 +36865,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h218:
           \$21  = 1'h0;
       10'h219:
-          \$21  = 1'h0;
-      10'h21a:
           \$21  = 1'h1;
+      10'h21a:
+          \$21  = 1'h0;
       10'h21b:
           \$21  = 1'h0;
       10'h21c:
@@ -36637,9 +36937,9 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       10'h23c:
           \$21  = 1'h0;
       10'h23d:
-          \$21  = 1'h0;
-      10'h23e:
           \$21  = 1'h1;
+      10'h23e:
+          \$21  = 1'h0;
       10'h23f:
           \$21  = 1'h0;
     endcase
@@ -36648,7 +36948,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$80  = nf_t;
     if (issue) begin
-      \$80  = \$17 ;
+      \$80  = nf_t_ahead;
     end
     if (rst) begin
       \$80  = 4'h0;
@@ -36656,494 +36956,544 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$81  = \$signature__addr ;
+    \$81  = nf_t_ahead;
     if (issue) begin
-      \$81  = \$18 ;
+      \$81  = \$17 ;
     end
     if (rst) begin
-      \$81  = 6'h00;
+      \$81  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$82  = reads_input_t;
+    \$82  = \$signature__addr ;
     if (issue) begin
-      \$82  = \$19 ;
+      \$82  = sf_t_ahead;
     end
     if (rst) begin
-      \$82  = 1'h1;
+      \$82  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$83  = first_t;
+    \$83  = sf_t_ahead;
     if (issue) begin
-      \$83  = \$20 ;
+      \$83  = \$18 ;
     end
     if (rst) begin
-      \$83  = 1'h1;
+      \$83  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$84  = last_t;
+    \$84  = reads_input_t;
     if (issue) begin
-      \$84  = \$21 ;
+      \$84  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$85  = t;
+    \$85  = reads_input_t_ahead;
     if (issue) begin
-      \$85  = \$24 [9:0];
+      \$85  = \$19 ;
     end
     if (rst) begin
-      \$85  = 10'h000;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$86  = i__payload;
+    \$86  = first_t;
+    if (issue) begin
+      \$86  = first_t_ahead;
+    end
     if (rst) begin
-      \$86  = 32'd0;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$87  = reads_input_t;
+    \$87  = first_t_ahead;
+    if (issue) begin
+      \$87  = \$20 ;
+    end
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$88  = issue;
+    \$88  = last_t;
+    if (issue) begin
+      \$88  = last_t_ahead;
+    end
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$89  = first_t;
+    \$89  = last_t_ahead;
+    if (issue) begin
+      \$89  = \$21 ;
+    end
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$90  = last_t;
+    \$90  = t;
+    if (issue) begin
+      \$90  = \$24 [9:0];
+    end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$91  = nf_t;
+    \$91  = i__payload;
     if (rst) begin
-      \$91  = 4'h0;
+      \$91  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$92  = \$25 ;
+    \$92  = reads_input_t;
     if (rst) begin
-      \$92  = 32'd0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$93  = t;
+    \$93  = issue;
     if (rst) begin
-      \$93  = 10'h000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$94  = port__data;
+    \$94  = first_t;
     if (rst) begin
-      \$94  = 32'd0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$95  = x_mid[7:0];
+    \$95  = last_t;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$96  = x_mid[15:8];
+    \$96  = nf_t;
     if (rst) begin
-      \$96  = 8'h00;
+      \$96  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$97  = x_mid[23:16];
+    \$97  = \$25 ;
     if (rst) begin
-      \$97  = 8'h00;
+      \$97  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$98  = x_mid[31:24];
+    \$98  = t;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$99  = \$26 ;
+    \$99  = port__data;
     if (rst) begin
-      \$99  = 9'h000;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = rom0_read[7:0];
+    \$100  = x_mid[7:0];
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$101  = \$27 ;
+    \$101  = x_mid[15:8];
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = rom0_read[15:8];
+    \$102  = x_mid[23:16];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$103  = \$28 ;
+    \$103  = x_mid[31:24];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = rom0_read[23:16];
+    \$104  = \$26 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$105  = \$29 ;
+    \$105  = rom0_read[7:0];
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = rom0_read[31:24];
+    \$106  = \$27 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$107  = \$30 ;
+    \$107  = rom0_read[15:8];
     if (rst) begin
-      \$107  = 17'h00000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$108  = \$31 ;
+    \$108  = \$28 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$109  = \$32 ;
+    \$109  = rom0_read[23:16];
     if (rst) begin
-      \$109  = 17'h00000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$110  = \$33 ;
+    \$110  = \$29 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$111  = prod0_0;
+    \$111  = rom0_read[31:24];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$112  = prod0_1;
+    \$112  = \$30 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$113  = prod0_2;
+    \$113  = \$31 ;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$114  = prod0_3;
+    \$114  = \$32 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$115  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
+    \$115  = \$33 ;
     if (rst) begin
-      \$115  = 25'h0000000;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$116  = v1;
+    \$116  = prod0_0;
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$117  = first1;
+    \$117  = prod0_1;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$118  = last1;
+    \$118  = prod0_2;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$119  = nf1;
+    \$119  = prod0_3;
     if (rst) begin
-      \$119  = 4'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$120  = v2;
+    \$120  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$121  = first2;
+    \$121  = v1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$122  = last2;
+    \$122  = first1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$123  = nf2;
+    \$123  = last1;
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$124  = v3;
+    \$124  = nf1;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$125  = first3;
+    \$125  = v2;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$126  = last3;
+    \$126  = first2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$127  = nf3;
+    \$127  = last2;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$128  = v4;
+    \$128  = nf2;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$129  = first4;
+    \$129  = v3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$130  = last4;
+    \$130  = first3;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$131  = nf4;
+    \$131  = last3;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$132  = v5;
+    \$132  = nf3;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$133  = first5;
+    \$133  = v4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$134  = last5;
+    \$134  = first4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$135  = nf5;
+    \$135  = last4;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$136  = v6;
+    \$136  = nf4;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$137  = first6;
+    \$137  = v5;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$138  = last6;
+    \$138  = first5;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$139  = nf6;
+    \$139  = last5;
     if (rst) begin
-      \$139  = 4'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$140  = acc0;
-    if (v7) begin
-      \$140  = \$9 [24:0];
-    end
+    \$140  = nf5;
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$141  = \$40 [3:0];
+    \$141  = v6;
     if (rst) begin
-      \$141  = 4'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$142  = \$signature__addr$27 ;
-    if (\$48 ) begin
-      \$142  = \$51 [2:0];
-    end
+    \$142  = first6;
     if (rst) begin
-      \$142  = 3'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$143  = \rport__addr$30 ;
-    if (\$55 ) begin
-      \$143  = \$58 [2:0];
-    end
+    \$143  = last6;
     if (rst) begin
-      \$143  = 3'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$144  = \$72 [3:0];
+    \$144  = nf6;
     if (rst) begin
       \$144  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$145  = o__valid;
-    if (\$74 ) begin
-      \$145  = \$77 ;
+    \$145  = acc0;
+    if (v7) begin
+      \$145  = \$9 [24:0];
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$146  = o__payload;
-    if (\$74 ) begin
-      \$146  = \$79 ;
+    \$146  = \$40 [3:0];
+    if (rst) begin
+      \$146  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$147  = \$signature__addr$27 ;
+    if (\$48 ) begin
+      \$147  = \$51 [2:0];
     end
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$147  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$148  = \rport__addr$30 ;
+    if (\$55 ) begin
+      \$148  = \$58 [2:0];
+    end
+    if (rst) begin
+      \$148  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$149  = \$72 [3:0];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$150  = o__valid;
+    if (\$74 ) begin
+      \$150  = \$77 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$151  = o__payload;
+    if (\$74 ) begin
+      \$151  = \$79 ;
+    end
+    if (rst) begin
+      \$151  = 25'h0000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -39195,31 +39545,36 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
+  reg [3:0] \$100 ;
   reg \$101 ;
   reg \$102 ;
-  reg [3:0] \$103 ;
-  reg \$104 ;
+  reg \$103 ;
+  reg [3:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
-  reg [3:0] \$107 ;
-  reg \$108 ;
+  reg \$107 ;
+  reg [3:0] \$108 ;
   reg \$109 ;
   wire \$11 ;
   reg \$110 ;
-  reg [3:0] \$111 ;
-  reg \$112 ;
+  reg \$111 ;
+  reg [3:0] \$112 ;
   reg \$113 ;
   reg \$114 ;
-  reg [3:0] \$115 ;
-  reg [20:0] \$116 ;
-  reg [3:0] \$117 ;
-  reg [2:0] \$118 ;
-  reg [2:0] \$119 ;
+  reg \$115 ;
+  reg [3:0] \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire \$12 ;
   reg [3:0] \$120 ;
-  reg \$121 ;
-  reg [20:0] \$122 ;
+  reg [20:0] \$121 ;
+  reg [3:0] \$122 ;
+  reg [2:0] \$123 ;
+  reg [2:0] \$124 ;
+  reg [3:0] \$125 ;
+  reg \$126 ;
+  reg [20:0] \$127 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -39285,36 +39640,36 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] \$7 ;
   wire [20:0] \$70 ;
   reg [3:0] \$71 ;
-  reg [2:0] \$72 ;
-  reg \$73 ;
-  reg \$74 ;
+  reg [3:0] \$72 ;
+  reg [2:0] \$73 ;
+  reg [2:0] \$74 ;
   reg \$75 ;
-  reg [6:0] \$76 ;
-  reg [7:0] \$77 ;
+  reg \$76 ;
+  reg \$77 ;
   reg \$78 ;
   reg \$79 ;
   wire [20:0] \$8 ;
   reg \$80 ;
-  reg \$81 ;
-  reg [3:0] \$82 ;
-  reg [7:0] \$83 ;
-  reg [6:0] \$84 ;
-  reg [7:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [8:0] \$87 ;
+  reg [6:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg [3:0] \$87 ;
   reg [7:0] \$88 ;
-  reg [16:0] \$89 ;
+  reg [6:0] \$89 ;
   wire [21:0] \$9 ;
-  reg [16:0] \$90 ;
-  reg [20:0] \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg [3:0] \$95 ;
-  reg \$96 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [8:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [16:0] \$94 ;
+  reg [16:0] \$95 ;
+  reg [20:0] \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [3:0] \$99 ;
+  reg \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -39333,6 +39688,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -39350,6 +39706,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -39358,6 +39715,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [20:0] o__payload;
   reg [20:0] o__payload = 21'h000000;
   wire [20:0] \o__payload[0] ;
@@ -39380,6 +39738,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
   wire [6:0] rom0_addr;
@@ -39388,11 +39747,12 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [2:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$73 ;
+  wire [20:0] \rport__data$78 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
   wire [2:0] sf_t;
+  reg [2:0] sf_t_ahead = 3'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [6:0] t = 7'h00;
   reg v1 = 1'h0;
@@ -39444,7 +39804,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [20:0];
   end
-  assign \rport__data$73  = queue[\rport__addr$30 ];
+  assign \rport__data$78  = queue[\rport__addr$30 ];
   reg [7:0] rom0 [126:0];
   initial begin
     rom0[0] = 8'h59;
@@ -39648,111 +40008,121 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$67  = v7 & last7;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = | q_stored;
-  assign \$70  = \$69  ? \rport__data$73  : \$9 [20:0];
+  assign \$70  = \$69  ? \rport__data$78  : \$9 [20:0];
   always @(posedge clk)
     nf_t <= \$71 ;
   always @(posedge clk)
-    \$signature__addr  <= \$72 ;
+    nf_t_ahead <= \$72 ;
   always @(posedge clk)
-    reads_input_t <= \$73 ;
+    \$signature__addr  <= \$73 ;
   always @(posedge clk)
-    first_t <= \$74 ;
+    sf_t_ahead <= \$74 ;
   always @(posedge clk)
-    last_t <= \$75 ;
+    reads_input_t <= \$75 ;
   always @(posedge clk)
-    t <= \$76 ;
+    reads_input_t_ahead <= \$76 ;
   always @(posedge clk)
-    x_reg <= \$77 ;
+    first_t <= \$77 ;
   always @(posedge clk)
-    from_input <= \$78 ;
+    first_t_ahead <= \$78 ;
   always @(posedge clk)
-    v1 <= \$79 ;
+    last_t <= \$79 ;
   always @(posedge clk)
-    first1 <= \$80 ;
+    last_t_ahead <= \$80 ;
   always @(posedge clk)
-    last1 <= \$81 ;
+    t <= \$81 ;
   always @(posedge clk)
-    nf1 <= \$82 ;
+    x_reg <= \$82 ;
   always @(posedge clk)
-    x_mid <= \$83 ;
+    from_input <= \$83 ;
   always @(posedge clk)
-    port__addr <= \$84 ;
+    v1 <= \$84 ;
   always @(posedge clk)
-    rom0_read <= \$85 ;
+    first1 <= \$85 ;
   always @(posedge clk)
-    x0_0 <= \$86 ;
+    last1 <= \$86 ;
   always @(posedge clk)
-    xoff0_0 <= \$87 ;
+    nf1 <= \$87 ;
   always @(posedge clk)
-    w0_0 <= \$88 ;
+    x_mid <= \$88 ;
   always @(posedge clk)
-    prod0_0 <= \$89 ;
+    port__addr <= \$89 ;
   always @(posedge clk)
-    prod0_0_r <= \$90 ;
+    rom0_read <= \$90 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$91 ;
+    x0_0 <= \$91 ;
   always @(posedge clk)
-    v2 <= \$92 ;
+    xoff0_0 <= \$92 ;
   always @(posedge clk)
-    first2 <= \$93 ;
+    w0_0 <= \$93 ;
   always @(posedge clk)
-    last2 <= \$94 ;
+    prod0_0 <= \$94 ;
   always @(posedge clk)
-    nf2 <= \$95 ;
+    prod0_0_r <= \$95 ;
   always @(posedge clk)
-    v3 <= \$96 ;
+    sum0_s0_0 <= \$96 ;
   always @(posedge clk)
-    first3 <= \$97 ;
+    v2 <= \$97 ;
   always @(posedge clk)
-    last3 <= \$98 ;
+    first2 <= \$98 ;
   always @(posedge clk)
-    nf3 <= \$99 ;
+    last2 <= \$99 ;
   always @(posedge clk)
-    v4 <= \$100 ;
+    nf2 <= \$100 ;
   always @(posedge clk)
-    first4 <= \$101 ;
+    v3 <= \$101 ;
   always @(posedge clk)
-    last4 <= \$102 ;
+    first3 <= \$102 ;
   always @(posedge clk)
-    nf4 <= \$103 ;
+    last3 <= \$103 ;
   always @(posedge clk)
-    v5 <= \$104 ;
+    nf3 <= \$104 ;
   always @(posedge clk)
-    first5 <= \$105 ;
+    v4 <= \$105 ;
   always @(posedge clk)
-    last5 <= \$106 ;
+    first4 <= \$106 ;
   always @(posedge clk)
-    nf5 <= \$107 ;
+    last4 <= \$107 ;
   always @(posedge clk)
-    v6 <= \$108 ;
+    nf4 <= \$108 ;
   always @(posedge clk)
-    first6 <= \$109 ;
+    v5 <= \$109 ;
   always @(posedge clk)
-    last6 <= \$110 ;
+    first5 <= \$110 ;
   always @(posedge clk)
-    nf6 <= \$111 ;
+    last5 <= \$111 ;
   always @(posedge clk)
-    v7 <= \$112 ;
+    nf5 <= \$112 ;
   always @(posedge clk)
-    first7 <= \$113 ;
+    v6 <= \$113 ;
   always @(posedge clk)
-    last7 <= \$114 ;
+    first6 <= \$114 ;
   always @(posedge clk)
-    nf7 <= \$115 ;
+    last6 <= \$115 ;
   always @(posedge clk)
-    acc0 <= \$116 ;
+    nf6 <= \$116 ;
   always @(posedge clk)
-    q_owed <= \$117 ;
+    v7 <= \$117 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$118 ;
+    first7 <= \$118 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$119 ;
+    last7 <= \$119 ;
   always @(posedge clk)
-    q_stored <= \$120 ;
+    nf7 <= \$120 ;
   always @(posedge clk)
-    o__valid <= \$121 ;
+    acc0 <= \$121 ;
   always @(posedge clk)
-    o__payload <= \$122 ;
+    q_owed <= \$122 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$123 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$124 ;
+  always @(posedge clk)
+    q_stored <= \$125 ;
+  always @(posedge clk)
+    o__valid <= \$126 ;
+  always @(posedge clk)
+    o__payload <= \$127 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     (* full_case = 32'd1 *)
@@ -39808,7 +40178,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h05:
           \$17  = 4'h0;
       7'h06:
-          \$17  = 4'h0;
+          \$17  = 4'h1;
       7'h07:
           \$17  = 4'h1;
       7'h08:
@@ -39824,7 +40194,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h0d:
           \$17  = 4'h1;
       7'h0e:
-          \$17  = 4'h1;
+          \$17  = 4'h2;
       7'h0f:
           \$17  = 4'h2;
       7'h10:
@@ -39840,7 +40210,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h15:
           \$17  = 4'h2;
       7'h16:
-          \$17  = 4'h2;
+          \$17  = 4'h3;
       7'h17:
           \$17  = 4'h3;
       7'h18:
@@ -39856,7 +40226,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h1d:
           \$17  = 4'h3;
       7'h1e:
-          \$17  = 4'h3;
+          \$17  = 4'h4;
       7'h1f:
           \$17  = 4'h4;
       7'h20:
@@ -39872,7 +40242,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h25:
           \$17  = 4'h4;
       7'h26:
-          \$17  = 4'h4;
+          \$17  = 4'h5;
       7'h27:
           \$17  = 4'h5;
       7'h28:
@@ -39888,7 +40258,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h2d:
           \$17  = 4'h5;
       7'h2e:
-          \$17  = 4'h5;
+          \$17  = 4'h6;
       7'h2f:
           \$17  = 4'h6;
       7'h30:
@@ -39904,7 +40274,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h35:
           \$17  = 4'h6;
       7'h36:
-          \$17  = 4'h6;
+          \$17  = 4'h7;
       7'h37:
           \$17  = 4'h7;
       7'h38:
@@ -39920,7 +40290,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h3d:
           \$17  = 4'h7;
       7'h3e:
-          \$17  = 4'h7;
+          \$17  = 4'h8;
       7'h3f:
           \$17  = 4'h8;
       7'h40:
@@ -39936,7 +40306,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h45:
           \$17  = 4'h8;
       7'h46:
-          \$17  = 4'h8;
+          \$17  = 4'h9;
       7'h47:
           \$17  = 4'h9;
       7'h48:
@@ -39952,7 +40322,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h4d:
           \$17  = 4'h9;
       7'h4e:
-          \$17  = 4'h9;
+          \$17  = 4'ha;
       7'h4f:
           \$17  = 4'ha;
       7'h50:
@@ -39968,7 +40338,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h55:
           \$17  = 4'ha;
       7'h56:
-          \$17  = 4'ha;
+          \$17  = 4'hb;
       7'h57:
           \$17  = 4'hb;
       7'h58:
@@ -39982,7 +40352,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h5c:
           \$17  = 4'hb;
       7'h5d:
-          \$17  = 4'hb;
+          \$17  = 4'hc;
       7'h5e:
           \$17  = 4'hc;
       7'h5f:
@@ -39998,7 +40368,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h64:
           \$17  = 4'hc;
       7'h65:
-          \$17  = 4'hc;
+          \$17  = 4'hd;
       7'h66:
           \$17  = 4'hd;
       7'h67:
@@ -40014,7 +40384,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h6c:
           \$17  = 4'hd;
       7'h6d:
-          \$17  = 4'hd;
+          \$17  = 4'he;
       7'h6e:
           \$17  = 4'he;
       7'h6f:
@@ -40030,7 +40400,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h74:
           \$17  = 4'he;
       7'h75:
-          \$17  = 4'he;
+          \$17  = 4'hf;
       7'h76:
           \$17  = 4'hf;
       7'h77:
@@ -40046,7 +40416,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h7c:
           \$17  = 4'hf;
       7'h7d:
-          \$17  = 4'hf;
+          \$17  = 4'h0;
       7'h7e:
           \$17  = 4'h0;
     endcase
@@ -40056,259 +40426,259 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     \$18  = 3'h0;
     casez (t)
       7'h00:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h01:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h02:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h03:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h04:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h05:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h06:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h07:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h08:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h09:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h0a:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h0b:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h0c:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h0d:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h0e:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h0f:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h10:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h11:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h12:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h13:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h14:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h15:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h16:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h17:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h18:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h19:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h1a:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h1b:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h1c:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h1d:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h1e:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h1f:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h20:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h21:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h22:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h23:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h24:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h25:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h26:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h27:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h28:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h29:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h2a:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h2b:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h2c:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h2d:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h2e:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h2f:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h30:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h31:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h32:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h33:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h34:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h35:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h36:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h37:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h38:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h39:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h3a:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h3b:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h3c:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h3d:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h3e:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h3f:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h40:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h41:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h42:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h43:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h44:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h45:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h46:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h47:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h48:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h49:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h4a:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h4b:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h4c:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h4d:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h4e:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h4f:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h50:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h51:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h52:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h53:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h54:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h55:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h56:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h57:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h58:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h59:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h5a:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h5b:
-          \$18  = 3'h4;
+          \$18  = 3'h6;
       7'h5c:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h5d:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h5e:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h5f:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h60:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h61:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h62:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h63:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h64:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h65:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h66:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h67:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h68:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h69:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h6a:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h6b:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h6c:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h6d:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h6e:
-          \$18  = 3'h0;
+          \$18  = 3'h1;
       7'h6f:
-          \$18  = 3'h1;
+          \$18  = 3'h2;
       7'h70:
-          \$18  = 3'h2;
+          \$18  = 3'h3;
       7'h71:
-          \$18  = 3'h3;
+          \$18  = 3'h4;
       7'h72:
-          \$18  = 3'h4;
+          \$18  = 3'h5;
       7'h73:
-          \$18  = 3'h5;
+          \$18  = 3'h6;
       7'h74:
-          \$18  = 3'h6;
+          \$18  = 3'h7;
       7'h75:
-          \$18  = 3'h7;
+          \$18  = 3'h0;
       7'h76:
-          \$18  = 3'h0;
-      7'h77:
           \$18  = 3'h1;
-      7'h78:
+      7'h77:
           \$18  = 3'h2;
-      7'h79:
+      7'h78:
           \$18  = 3'h3;
-      7'h7a:
+      7'h79:
           \$18  = 3'h4;
-      7'h7b:
+      7'h7a:
           \$18  = 3'h5;
-      7'h7c:
+      7'h7b:
           \$18  = 3'h6;
-      7'h7d:
+      7'h7c:
           \$18  = 3'h7;
-      7'h7e:
+      7'h7d:
           \$18  = 3'h0;
+      7'h7e:
+          \$18  = 3'h1;
     endcase
   end
   always @* begin
@@ -40328,7 +40698,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h05:
           \$19  = 1'h1;
       7'h06:
-          \$19  = 1'h1;
+          \$19  = 1'h0;
       7'h07:
           \$19  = 1'h0;
       7'h08:
@@ -40566,7 +40936,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h7c:
           \$19  = 1'h0;
       7'h7d:
-          \$19  = 1'h0;
+          \$19  = 1'h1;
       7'h7e:
           \$19  = 1'h1;
     endcase
@@ -40588,9 +40958,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h05:
           \$20  = 1'h0;
       7'h06:
-          \$20  = 1'h0;
-      7'h07:
           \$20  = 1'h1;
+      7'h07:
+          \$20  = 1'h0;
       7'h08:
           \$20  = 1'h0;
       7'h09:
@@ -40604,9 +40974,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h0d:
           \$20  = 1'h0;
       7'h0e:
-          \$20  = 1'h0;
-      7'h0f:
           \$20  = 1'h1;
+      7'h0f:
+          \$20  = 1'h0;
       7'h10:
           \$20  = 1'h0;
       7'h11:
@@ -40620,9 +40990,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h15:
           \$20  = 1'h0;
       7'h16:
-          \$20  = 1'h0;
-      7'h17:
           \$20  = 1'h1;
+      7'h17:
+          \$20  = 1'h0;
       7'h18:
           \$20  = 1'h0;
       7'h19:
@@ -40636,9 +41006,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h1d:
           \$20  = 1'h0;
       7'h1e:
-          \$20  = 1'h0;
-      7'h1f:
           \$20  = 1'h1;
+      7'h1f:
+          \$20  = 1'h0;
       7'h20:
           \$20  = 1'h0;
       7'h21:
@@ -40652,9 +41022,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h25:
           \$20  = 1'h0;
       7'h26:
-          \$20  = 1'h0;
-      7'h27:
           \$20  = 1'h1;
+      7'h27:
+          \$20  = 1'h0;
       7'h28:
           \$20  = 1'h0;
       7'h29:
@@ -40668,9 +41038,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h2d:
           \$20  = 1'h0;
       7'h2e:
-          \$20  = 1'h0;
-      7'h2f:
           \$20  = 1'h1;
+      7'h2f:
+          \$20  = 1'h0;
       7'h30:
           \$20  = 1'h0;
       7'h31:
@@ -40684,9 +41054,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h35:
           \$20  = 1'h0;
       7'h36:
-          \$20  = 1'h0;
-      7'h37:
           \$20  = 1'h1;
+      7'h37:
+          \$20  = 1'h0;
       7'h38:
           \$20  = 1'h0;
       7'h39:
@@ -40700,9 +41070,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h3d:
           \$20  = 1'h0;
       7'h3e:
-          \$20  = 1'h0;
-      7'h3f:
           \$20  = 1'h1;
+      7'h3f:
+          \$20  = 1'h0;
       7'h40:
           \$20  = 1'h0;
       7'h41:
@@ -40716,9 +41086,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h45:
           \$20  = 1'h0;
       7'h46:
-          \$20  = 1'h0;
-      7'h47:
           \$20  = 1'h1;
+      7'h47:
+          \$20  = 1'h0;
       7'h48:
           \$20  = 1'h0;
       7'h49:
@@ -40732,9 +41102,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h4d:
           \$20  = 1'h0;
       7'h4e:
-          \$20  = 1'h0;
-      7'h4f:
           \$20  = 1'h1;
+      7'h4f:
+          \$20  = 1'h0;
       7'h50:
           \$20  = 1'h0;
       7'h51:
@@ -40748,9 +41118,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h55:
           \$20  = 1'h0;
       7'h56:
-          \$20  = 1'h0;
-      7'h57:
           \$20  = 1'h1;
+      7'h57:
+          \$20  = 1'h0;
       7'h58:
           \$20  = 1'h0;
       7'h59:
@@ -40762,9 +41132,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h5c:
           \$20  = 1'h0;
       7'h5d:
-          \$20  = 1'h0;
-      7'h5e:
           \$20  = 1'h1;
+      7'h5e:
+          \$20  = 1'h0;
       7'h5f:
           \$20  = 1'h0;
       7'h60:
@@ -40778,9 +41148,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h64:
           \$20  = 1'h0;
       7'h65:
-          \$20  = 1'h0;
-      7'h66:
           \$20  = 1'h1;
+      7'h66:
+          \$20  = 1'h0;
       7'h67:
           \$20  = 1'h0;
       7'h68:
@@ -40794,9 +41164,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h6c:
           \$20  = 1'h0;
       7'h6d:
-          \$20  = 1'h0;
-      7'h6e:
           \$20  = 1'h1;
+      7'h6e:
+          \$20  = 1'h0;
       7'h6f:
           \$20  = 1'h0;
       7'h70:
@@ -40810,9 +41180,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h74:
           \$20  = 1'h0;
       7'h75:
-          \$20  = 1'h0;
-      7'h76:
           \$20  = 1'h1;
+      7'h76:
+          \$20  = 1'h0;
       7'h77:
           \$20  = 1'h0;
       7'h78:
@@ -40826,9 +41196,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h7c:
           \$20  = 1'h0;
       7'h7d:
-          \$20  = 1'h0;
-      7'h7e:
           \$20  = 1'h1;
+      7'h7e:
+          \$20  = 1'h0;
     endcase
   end
   always @* begin
@@ -40846,9 +41216,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h04:
           \$21  = 1'h0;
       7'h05:
-          \$21  = 1'h0;
-      7'h06:
           \$21  = 1'h1;
+      7'h06:
+          \$21  = 1'h0;
       7'h07:
           \$21  = 1'h0;
       7'h08:
@@ -40862,9 +41232,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h0c:
           \$21  = 1'h0;
       7'h0d:
-          \$21  = 1'h0;
-      7'h0e:
           \$21  = 1'h1;
+      7'h0e:
+          \$21  = 1'h0;
       7'h0f:
           \$21  = 1'h0;
       7'h10:
@@ -40878,9 +41248,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h14:
           \$21  = 1'h0;
       7'h15:
-          \$21  = 1'h0;
-      7'h16:
           \$21  = 1'h1;
+      7'h16:
+          \$21  = 1'h0;
       7'h17:
           \$21  = 1'h0;
       7'h18:
@@ -40894,9 +41264,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h1c:
           \$21  = 1'h0;
       7'h1d:
-          \$21  = 1'h0;
-      7'h1e:
           \$21  = 1'h1;
+      7'h1e:
+          \$21  = 1'h0;
       7'h1f:
           \$21  = 1'h0;
       7'h20:
@@ -40910,9 +41280,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h24:
           \$21  = 1'h0;
       7'h25:
-          \$21  = 1'h0;
-      7'h26:
           \$21  = 1'h1;
+      7'h26:
+          \$21  = 1'h0;
       7'h27:
           \$21  = 1'h0;
       7'h28:
@@ -40926,9 +41296,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h2c:
           \$21  = 1'h0;
       7'h2d:
-          \$21  = 1'h0;
-      7'h2e:
           \$21  = 1'h1;
+      7'h2e:
+          \$21  = 1'h0;
       7'h2f:
           \$21  = 1'h0;
       7'h30:
@@ -40942,9 +41312,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h34:
           \$21  = 1'h0;
       7'h35:
-          \$21  = 1'h0;
-      7'h36:
           \$21  = 1'h1;
+      7'h36:
+          \$21  = 1'h0;
       7'h37:
           \$21  = 1'h0;
       7'h38:
@@ -40958,9 +41328,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h3c:
           \$21  = 1'h0;
       7'h3d:
-          \$21  = 1'h0;
-      7'h3e:
           \$21  = 1'h1;
+      7'h3e:
+          \$21  = 1'h0;
       7'h3f:
           \$21  = 1'h0;
       7'h40:
@@ -40974,9 +41344,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h44:
           \$21  = 1'h0;
       7'h45:
-          \$21  = 1'h0;
-      7'h46:
           \$21  = 1'h1;
+      7'h46:
+          \$21  = 1'h0;
       7'h47:
           \$21  = 1'h0;
       7'h48:
@@ -40990,9 +41360,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h4c:
           \$21  = 1'h0;
       7'h4d:
-          \$21  = 1'h0;
-      7'h4e:
           \$21  = 1'h1;
+      7'h4e:
+          \$21  = 1'h0;
       7'h4f:
           \$21  = 1'h0;
       7'h50:
@@ -41006,9 +41376,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h54:
           \$21  = 1'h0;
       7'h55:
-          \$21  = 1'h0;
-      7'h56:
           \$21  = 1'h1;
+      7'h56:
+          \$21  = 1'h0;
       7'h57:
           \$21  = 1'h0;
       7'h58:
@@ -41020,9 +41390,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h5b:
           \$21  = 1'h0;
       7'h5c:
-          \$21  = 1'h0;
-      7'h5d:
           \$21  = 1'h1;
+      7'h5d:
+          \$21  = 1'h0;
       7'h5e:
           \$21  = 1'h0;
       7'h5f:
@@ -41036,9 +41406,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h63:
           \$21  = 1'h0;
       7'h64:
-          \$21  = 1'h0;
-      7'h65:
           \$21  = 1'h1;
+      7'h65:
+          \$21  = 1'h0;
       7'h66:
           \$21  = 1'h0;
       7'h67:
@@ -41052,9 +41422,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h6b:
           \$21  = 1'h0;
       7'h6c:
-          \$21  = 1'h0;
-      7'h6d:
           \$21  = 1'h1;
+      7'h6d:
+          \$21  = 1'h0;
       7'h6e:
           \$21  = 1'h0;
       7'h6f:
@@ -41068,9 +41438,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h73:
           \$21  = 1'h0;
       7'h74:
-          \$21  = 1'h0;
-      7'h75:
           \$21  = 1'h1;
+      7'h75:
+          \$21  = 1'h0;
       7'h76:
           \$21  = 1'h0;
       7'h77:
@@ -41084,9 +41454,9 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       7'h7b:
           \$21  = 1'h0;
       7'h7c:
-          \$21  = 1'h0;
-      7'h7d:
           \$21  = 1'h1;
+      7'h7d:
+          \$21  = 1'h0;
       7'h7e:
           \$21  = 1'h0;
     endcase
@@ -41095,7 +41465,7 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$71  = nf_t;
     if (issue) begin
-      \$71  = \$17 ;
+      \$71  = nf_t_ahead;
     end
     if (rst) begin
       \$71  = 4'h0;
@@ -41103,389 +41473,439 @@ module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$72  = \$signature__addr ;
+    \$72  = nf_t_ahead;
     if (issue) begin
-      \$72  = \$18 ;
+      \$72  = \$17 ;
     end
     if (rst) begin
-      \$72  = 3'h0;
+      \$72  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$73  = reads_input_t;
+    \$73  = \$signature__addr ;
     if (issue) begin
-      \$73  = \$19 ;
+      \$73  = sf_t_ahead;
     end
     if (rst) begin
-      \$73  = 1'h1;
+      \$73  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$74  = first_t;
+    \$74  = sf_t_ahead;
     if (issue) begin
-      \$74  = \$20 ;
+      \$74  = \$18 ;
     end
     if (rst) begin
-      \$74  = 1'h1;
+      \$74  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$75  = last_t;
+    \$75  = reads_input_t;
     if (issue) begin
-      \$75  = \$21 ;
+      \$75  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$75  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$76  = t;
+    \$76  = reads_input_t_ahead;
     if (issue) begin
-      \$76  = \$24 [6:0];
+      \$76  = \$19 ;
     end
     if (rst) begin
-      \$76  = 7'h00;
+      \$76  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$77  = i__payload;
+    \$77  = first_t;
+    if (issue) begin
+      \$77  = first_t_ahead;
+    end
     if (rst) begin
-      \$77  = 8'h00;
+      \$77  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$78  = reads_input_t;
+    \$78  = first_t_ahead;
+    if (issue) begin
+      \$78  = \$20 ;
+    end
     if (rst) begin
       \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$79  = issue;
+    \$79  = last_t;
+    if (issue) begin
+      \$79  = last_t_ahead;
+    end
     if (rst) begin
       \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$80  = first_t;
+    \$80  = last_t_ahead;
+    if (issue) begin
+      \$80  = \$21 ;
+    end
     if (rst) begin
       \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$81  = last_t;
+    \$81  = t;
+    if (issue) begin
+      \$81  = \$24 [6:0];
+    end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$82  = nf_t;
+    \$82  = i__payload;
     if (rst) begin
-      \$82  = 4'h0;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$83  = \$25 ;
+    \$83  = reads_input_t;
     if (rst) begin
-      \$83  = 8'h00;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$84  = t;
+    \$84  = issue;
     if (rst) begin
-      \$84  = 7'h00;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$85  = port__data;
+    \$85  = first_t;
     if (rst) begin
-      \$85  = 8'h00;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$86  = x_mid;
+    \$86  = last_t;
     if (rst) begin
-      \$86  = 8'h00;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$87  = \$26 ;
+    \$87  = nf_t;
     if (rst) begin
-      \$87  = 9'h000;
+      \$87  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$88  = rom0_read;
+    \$88  = \$25 ;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$89  = \$27 ;
+    \$89  = t;
     if (rst) begin
-      \$89  = 17'h00000;
+      \$89  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$90  = prod0_0;
+    \$90  = port__data;
     if (rst) begin
-      \$90  = 17'h00000;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$91  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$91  = x_mid;
     if (rst) begin
-      \$91  = 21'h000000;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$92  = v1;
+    \$92  = \$26 ;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$93  = first1;
+    \$93  = rom0_read;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$94  = last1;
+    \$94  = \$27 ;
     if (rst) begin
-      \$94  = 1'h0;
+      \$94  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$95  = nf1;
+    \$95  = prod0_0;
     if (rst) begin
-      \$95  = 4'h0;
+      \$95  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$96  = v2;
+    \$96  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$97  = first2;
+    \$97  = v1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$98  = last2;
+    \$98  = first1;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$99  = nf2;
+    \$99  = last1;
     if (rst) begin
-      \$99  = 4'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$100  = v3;
+    \$100  = nf1;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$101  = first3;
+    \$101  = v2;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$102  = last3;
+    \$102  = first2;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$103  = nf3;
+    \$103  = last2;
     if (rst) begin
-      \$103  = 4'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$104  = v4;
+    \$104  = nf2;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$105  = first4;
+    \$105  = v3;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$106  = last4;
+    \$106  = first3;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$107  = nf4;
+    \$107  = last3;
     if (rst) begin
-      \$107  = 4'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$108  = v5;
+    \$108  = nf3;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$109  = first5;
+    \$109  = v4;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$110  = last5;
+    \$110  = first4;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$111  = nf5;
+    \$111  = last4;
     if (rst) begin
-      \$111  = 4'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$112  = v6;
+    \$112  = nf4;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$113  = first6;
+    \$113  = v5;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$114  = last6;
+    \$114  = first5;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$115  = nf6;
+    \$115  = last5;
     if (rst) begin
-      \$115  = 4'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$116  = acc0;
-    if (v7) begin
-      \$116  = \$9 [20:0];
-    end
+    \$116  = nf5;
     if (rst) begin
-      \$116  = 21'h000000;
+      \$116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$117  = \$31 [3:0];
+    \$117  = v6;
     if (rst) begin
-      \$117  = 4'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$118  = \$signature__addr$27 ;
-    if (\$39 ) begin
-      \$118  = \$42 [2:0];
-    end
+    \$118  = first6;
     if (rst) begin
-      \$118  = 3'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$119  = \rport__addr$30 ;
-    if (\$46 ) begin
-      \$119  = \$49 [2:0];
-    end
+    \$119  = last6;
     if (rst) begin
-      \$119  = 3'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$120  = \$63 [3:0];
+    \$120  = nf6;
     if (rst) begin
       \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$121  = o__valid;
-    if (\$65 ) begin
-      \$121  = \$68 ;
+    \$121  = acc0;
+    if (v7) begin
+      \$121  = \$9 [20:0];
     end
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$122  = o__payload;
-    if (\$65 ) begin
-      \$122  = \$70 ;
+    \$122  = \$31 [3:0];
+    if (rst) begin
+      \$122  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$123  = \$signature__addr$27 ;
+    if (\$39 ) begin
+      \$123  = \$42 [2:0];
     end
     if (rst) begin
-      \$122  = 21'h000000;
+      \$123  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$124  = \rport__addr$30 ;
+    if (\$46 ) begin
+      \$124  = \$49 [2:0];
+    end
+    if (rst) begin
+      \$124  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$125  = \$63 [3:0];
+    if (rst) begin
+      \$125  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$126  = o__valid;
+    if (\$65 ) begin
+      \$126  = \$68 ;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$127  = o__payload;
+    if (\$65 ) begin
+      \$127  = \$70 ;
+    end
+    if (rst) begin
+      \$127  = 21'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -44632,31 +45052,36 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
+  reg [3:0] \$100 ;
   reg \$101 ;
   reg \$102 ;
-  reg [3:0] \$103 ;
-  reg \$104 ;
+  reg \$103 ;
+  reg [3:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
-  reg [3:0] \$107 ;
-  reg \$108 ;
+  reg \$107 ;
+  reg [3:0] \$108 ;
   reg \$109 ;
   wire \$11 ;
   reg \$110 ;
-  reg [3:0] \$111 ;
-  reg \$112 ;
+  reg \$111 ;
+  reg [3:0] \$112 ;
   reg \$113 ;
   reg \$114 ;
-  reg [3:0] \$115 ;
-  reg [21:0] \$116 ;
-  reg [3:0] \$117 ;
-  reg [2:0] \$118 ;
-  reg [2:0] \$119 ;
+  reg \$115 ;
+  reg [3:0] \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire \$12 ;
   reg [3:0] \$120 ;
-  reg \$121 ;
-  reg [21:0] \$122 ;
+  reg [21:0] \$121 ;
+  reg [3:0] \$122 ;
+  reg [2:0] \$123 ;
+  reg [2:0] \$124 ;
+  reg [3:0] \$125 ;
+  reg \$126 ;
+  reg [21:0] \$127 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -44723,35 +45148,35 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [21:0] \$70 ;
   reg [3:0] \$71 ;
   reg [3:0] \$72 ;
-  reg \$73 ;
-  reg \$74 ;
+  reg [3:0] \$73 ;
+  reg [3:0] \$74 ;
   reg \$75 ;
-  reg [7:0] \$76 ;
-  reg [7:0] \$77 ;
+  reg \$76 ;
+  reg \$77 ;
   reg \$78 ;
   reg \$79 ;
   wire [21:0] \$8 ;
   reg \$80 ;
-  reg \$81 ;
-  reg [3:0] \$82 ;
-  reg [7:0] \$83 ;
-  reg [7:0] \$84 ;
-  reg [7:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [8:0] \$87 ;
+  reg [7:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg [3:0] \$87 ;
   reg [7:0] \$88 ;
-  reg [16:0] \$89 ;
+  reg [7:0] \$89 ;
   wire [22:0] \$9 ;
-  reg [16:0] \$90 ;
-  reg [21:0] \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg [3:0] \$95 ;
-  reg \$96 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [8:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [16:0] \$94 ;
+  reg [16:0] \$95 ;
+  reg [21:0] \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [3:0] \$99 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
   wire [7:0] \$signature__data ;
@@ -44770,6 +45195,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -44787,6 +45213,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -44795,6 +45222,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
   output [21:0] o__payload;
   reg [21:0] o__payload = 22'h000000;
   wire [21:0] \o__payload[0] ;
@@ -44817,6 +45245,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
   wire [7:0] rom0_addr;
@@ -44825,11 +45254,12 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [3:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
   wire [7:0] rport__data;
-  wire [21:0] \rport__data$73 ;
+  wire [21:0] \rport__data$78 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [21:0] sum0_s0_0 = 22'h000000;
   reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
@@ -44889,7 +45319,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [21:0];
   end
-  assign \rport__data$73  = queue[\rport__addr$30 ];
+  assign \rport__data$78  = queue[\rport__addr$30 ];
   reg [7:0] rom0 [158:0];
   initial begin
     rom0[0] = 8'h4c;
@@ -45125,111 +45555,121 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$67  = v7 & last7;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = | q_stored;
-  assign \$70  = \$69  ? \rport__data$73  : \$9 [21:0];
+  assign \$70  = \$69  ? \rport__data$78  : \$9 [21:0];
   always @(posedge clk)
     nf_t <= \$71 ;
   always @(posedge clk)
-    \$signature__addr  <= \$72 ;
+    nf_t_ahead <= \$72 ;
   always @(posedge clk)
-    reads_input_t <= \$73 ;
+    \$signature__addr  <= \$73 ;
   always @(posedge clk)
-    first_t <= \$74 ;
+    sf_t_ahead <= \$74 ;
   always @(posedge clk)
-    last_t <= \$75 ;
+    reads_input_t <= \$75 ;
   always @(posedge clk)
-    t <= \$76 ;
+    reads_input_t_ahead <= \$76 ;
   always @(posedge clk)
-    x_reg <= \$77 ;
+    first_t <= \$77 ;
   always @(posedge clk)
-    from_input <= \$78 ;
+    first_t_ahead <= \$78 ;
   always @(posedge clk)
-    v1 <= \$79 ;
+    last_t <= \$79 ;
   always @(posedge clk)
-    first1 <= \$80 ;
+    last_t_ahead <= \$80 ;
   always @(posedge clk)
-    last1 <= \$81 ;
+    t <= \$81 ;
   always @(posedge clk)
-    nf1 <= \$82 ;
+    x_reg <= \$82 ;
   always @(posedge clk)
-    x_mid <= \$83 ;
+    from_input <= \$83 ;
   always @(posedge clk)
-    port__addr <= \$84 ;
+    v1 <= \$84 ;
   always @(posedge clk)
-    rom0_read <= \$85 ;
+    first1 <= \$85 ;
   always @(posedge clk)
-    x0_0 <= \$86 ;
+    last1 <= \$86 ;
   always @(posedge clk)
-    xoff0_0 <= \$87 ;
+    nf1 <= \$87 ;
   always @(posedge clk)
-    w0_0 <= \$88 ;
+    x_mid <= \$88 ;
   always @(posedge clk)
-    prod0_0 <= \$89 ;
+    port__addr <= \$89 ;
   always @(posedge clk)
-    prod0_0_r <= \$90 ;
+    rom0_read <= \$90 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$91 ;
+    x0_0 <= \$91 ;
   always @(posedge clk)
-    v2 <= \$92 ;
+    xoff0_0 <= \$92 ;
   always @(posedge clk)
-    first2 <= \$93 ;
+    w0_0 <= \$93 ;
   always @(posedge clk)
-    last2 <= \$94 ;
+    prod0_0 <= \$94 ;
   always @(posedge clk)
-    nf2 <= \$95 ;
+    prod0_0_r <= \$95 ;
   always @(posedge clk)
-    v3 <= \$96 ;
+    sum0_s0_0 <= \$96 ;
   always @(posedge clk)
-    first3 <= \$97 ;
+    v2 <= \$97 ;
   always @(posedge clk)
-    last3 <= \$98 ;
+    first2 <= \$98 ;
   always @(posedge clk)
-    nf3 <= \$99 ;
+    last2 <= \$99 ;
   always @(posedge clk)
-    v4 <= \$100 ;
+    nf2 <= \$100 ;
   always @(posedge clk)
-    first4 <= \$101 ;
+    v3 <= \$101 ;
   always @(posedge clk)
-    last4 <= \$102 ;
+    first3 <= \$102 ;
   always @(posedge clk)
-    nf4 <= \$103 ;
+    last3 <= \$103 ;
   always @(posedge clk)
-    v5 <= \$104 ;
+    nf3 <= \$104 ;
   always @(posedge clk)
-    first5 <= \$105 ;
+    v4 <= \$105 ;
   always @(posedge clk)
-    last5 <= \$106 ;
+    first4 <= \$106 ;
   always @(posedge clk)
-    nf5 <= \$107 ;
+    last4 <= \$107 ;
   always @(posedge clk)
-    v6 <= \$108 ;
+    nf4 <= \$108 ;
   always @(posedge clk)
-    first6 <= \$109 ;
+    v5 <= \$109 ;
   always @(posedge clk)
-    last6 <= \$110 ;
+    first5 <= \$110 ;
   always @(posedge clk)
-    nf6 <= \$111 ;
+    last5 <= \$111 ;
   always @(posedge clk)
-    v7 <= \$112 ;
+    nf5 <= \$112 ;
   always @(posedge clk)
-    first7 <= \$113 ;
+    v6 <= \$113 ;
   always @(posedge clk)
-    last7 <= \$114 ;
+    first6 <= \$114 ;
   always @(posedge clk)
-    nf7 <= \$115 ;
+    last6 <= \$115 ;
   always @(posedge clk)
-    acc0 <= \$116 ;
+    nf6 <= \$116 ;
   always @(posedge clk)
-    q_owed <= \$117 ;
+    v7 <= \$117 ;
   always @(posedge clk)
-    \$signature__addr$27  <= \$118 ;
+    first7 <= \$118 ;
   always @(posedge clk)
-    \rport__addr$30  <= \$119 ;
+    last7 <= \$119 ;
   always @(posedge clk)
-    q_stored <= \$120 ;
+    nf7 <= \$120 ;
   always @(posedge clk)
-    o__valid <= \$121 ;
+    acc0 <= \$121 ;
   always @(posedge clk)
-    o__payload <= \$122 ;
+    q_owed <= \$122 ;
+  always @(posedge clk)
+    \$signature__addr$27  <= \$123 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$124 ;
+  always @(posedge clk)
+    q_stored <= \$125 ;
+  always @(posedge clk)
+    o__valid <= \$126 ;
+  always @(posedge clk)
+    o__payload <= \$127 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$7  = 22'h000000;
@@ -45289,7 +45729,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0d:
           \$17  = 4'h0;
       8'h0e:
-          \$17  = 4'h0;
+          \$17  = 4'h1;
       8'h0f:
           \$17  = 4'h1;
       8'h10:
@@ -45321,7 +45761,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h1d:
           \$17  = 4'h1;
       8'h1e:
-          \$17  = 4'h1;
+          \$17  = 4'h2;
       8'h1f:
           \$17  = 4'h2;
       8'h20:
@@ -45353,7 +45793,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h2d:
           \$17  = 4'h2;
       8'h2e:
-          \$17  = 4'h2;
+          \$17  = 4'h3;
       8'h2f:
           \$17  = 4'h3;
       8'h30:
@@ -45385,7 +45825,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h3d:
           \$17  = 4'h3;
       8'h3e:
-          \$17  = 4'h3;
+          \$17  = 4'h4;
       8'h3f:
           \$17  = 4'h4;
       8'h40:
@@ -45417,7 +45857,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h4d:
           \$17  = 4'h4;
       8'h4e:
-          \$17  = 4'h4;
+          \$17  = 4'h5;
       8'h4f:
           \$17  = 4'h5;
       8'h50:
@@ -45449,7 +45889,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h5d:
           \$17  = 4'h5;
       8'h5e:
-          \$17  = 4'h5;
+          \$17  = 4'h6;
       8'h5f:
           \$17  = 4'h6;
       8'h60:
@@ -45481,7 +45921,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h6d:
           \$17  = 4'h6;
       8'h6e:
-          \$17  = 4'h6;
+          \$17  = 4'h7;
       8'h6f:
           \$17  = 4'h7;
       8'h70:
@@ -45511,7 +45951,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h7c:
           \$17  = 4'h7;
       8'h7d:
-          \$17  = 4'h7;
+          \$17  = 4'h8;
       8'h7e:
           \$17  = 4'h8;
       8'h7f:
@@ -45543,7 +45983,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h8c:
           \$17  = 4'h8;
       8'h8d:
-          \$17  = 4'h8;
+          \$17  = 4'h9;
       8'h8e:
           \$17  = 4'h9;
       8'h8f:
@@ -45575,7 +46015,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9c:
           \$17  = 4'h9;
       8'h9d:
-          \$17  = 4'h9;
+          \$17  = 4'h0;
       8'h9e:
           \$17  = 4'h0;
     endcase
@@ -45585,323 +46025,323 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     \$18  = 4'h0;
     casez (t)
       8'h00:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h01:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h02:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h03:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h04:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h05:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h06:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h07:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h08:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h09:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h0a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h0b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h0c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h0d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h0e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h0f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h10:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h11:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h12:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h13:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h14:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h15:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h16:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h17:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h18:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h19:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h1a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h1b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h1c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h1d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h1e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h1f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h20:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h21:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h22:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h23:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h24:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h25:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h26:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h27:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h28:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h29:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h2a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h2b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h2c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h2d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h2e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h2f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h30:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h31:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h32:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h33:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h34:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h35:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h36:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h37:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h38:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h39:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h3a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h3b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h3c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h3d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h3e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h3f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h40:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h41:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h42:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h43:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h44:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h45:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h46:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h47:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h48:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h49:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h4a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h4b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h4c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h4d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h4e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h4f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h50:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h51:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h52:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h53:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h54:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h55:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h56:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h57:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h58:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h59:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h5a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h5b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h5c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h5d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h5e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h5f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h60:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h61:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h62:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h63:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h64:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h65:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h66:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h67:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h68:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h69:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h6a:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h6b:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h6c:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h6d:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h6e:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h6f:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h70:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h71:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h72:
-          \$18  = 4'h3;
+          \$18  = 4'h5;
       8'h73:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h74:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h75:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h76:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h77:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h78:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h79:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h7a:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h7b:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h7c:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h7d:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h7e:
-          \$18  = 4'h0;
+          \$18  = 4'h1;
       8'h7f:
-          \$18  = 4'h1;
+          \$18  = 4'h2;
       8'h80:
-          \$18  = 4'h2;
+          \$18  = 4'h3;
       8'h81:
-          \$18  = 4'h3;
+          \$18  = 4'h4;
       8'h82:
-          \$18  = 4'h4;
+          \$18  = 4'h5;
       8'h83:
-          \$18  = 4'h5;
+          \$18  = 4'h6;
       8'h84:
-          \$18  = 4'h6;
+          \$18  = 4'h7;
       8'h85:
-          \$18  = 4'h7;
+          \$18  = 4'h8;
       8'h86:
-          \$18  = 4'h8;
+          \$18  = 4'h9;
       8'h87:
-          \$18  = 4'h9;
+          \$18  = 4'ha;
       8'h88:
-          \$18  = 4'ha;
+          \$18  = 4'hb;
       8'h89:
-          \$18  = 4'hb;
+          \$18  = 4'hc;
       8'h8a:
-          \$18  = 4'hc;
+          \$18  = 4'hd;
       8'h8b:
-          \$18  = 4'hd;
+          \$18  = 4'he;
       8'h8c:
-          \$18  = 4'he;
+          \$18  = 4'hf;
       8'h8d:
-          \$18  = 4'hf;
+          \$18  = 4'h0;
       8'h8e:
-          \$18  = 4'h0;
-      8'h8f:
           \$18  = 4'h1;
-      8'h90:
+      8'h8f:
           \$18  = 4'h2;
-      8'h91:
+      8'h90:
           \$18  = 4'h3;
-      8'h92:
+      8'h91:
           \$18  = 4'h4;
-      8'h93:
+      8'h92:
           \$18  = 4'h5;
-      8'h94:
+      8'h93:
           \$18  = 4'h6;
-      8'h95:
+      8'h94:
           \$18  = 4'h7;
-      8'h96:
+      8'h95:
           \$18  = 4'h8;
-      8'h97:
+      8'h96:
           \$18  = 4'h9;
-      8'h98:
+      8'h97:
           \$18  = 4'ha;
-      8'h99:
+      8'h98:
           \$18  = 4'hb;
-      8'h9a:
+      8'h99:
           \$18  = 4'hc;
-      8'h9b:
+      8'h9a:
           \$18  = 4'hd;
-      8'h9c:
+      8'h9b:
           \$18  = 4'he;
-      8'h9d:
+      8'h9c:
           \$18  = 4'hf;
-      8'h9e:
+      8'h9d:
           \$18  = 4'h0;
+      8'h9e:
+          \$18  = 4'h1;
     endcase
   end
   always @* begin
@@ -45937,7 +46377,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0d:
           \$19  = 1'h1;
       8'h0e:
-          \$19  = 1'h1;
+          \$19  = 1'h0;
       8'h0f:
           \$19  = 1'h0;
       8'h10:
@@ -46223,7 +46663,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9c:
           \$19  = 1'h0;
       8'h9d:
-          \$19  = 1'h0;
+          \$19  = 1'h1;
       8'h9e:
           \$19  = 1'h1;
     endcase
@@ -46261,9 +46701,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0d:
           \$20  = 1'h0;
       8'h0e:
-          \$20  = 1'h0;
-      8'h0f:
           \$20  = 1'h1;
+      8'h0f:
+          \$20  = 1'h0;
       8'h10:
           \$20  = 1'h0;
       8'h11:
@@ -46293,9 +46733,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h1d:
           \$20  = 1'h0;
       8'h1e:
-          \$20  = 1'h0;
-      8'h1f:
           \$20  = 1'h1;
+      8'h1f:
+          \$20  = 1'h0;
       8'h20:
           \$20  = 1'h0;
       8'h21:
@@ -46325,9 +46765,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h2d:
           \$20  = 1'h0;
       8'h2e:
-          \$20  = 1'h0;
-      8'h2f:
           \$20  = 1'h1;
+      8'h2f:
+          \$20  = 1'h0;
       8'h30:
           \$20  = 1'h0;
       8'h31:
@@ -46357,9 +46797,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h3d:
           \$20  = 1'h0;
       8'h3e:
-          \$20  = 1'h0;
-      8'h3f:
           \$20  = 1'h1;
+      8'h3f:
+          \$20  = 1'h0;
       8'h40:
           \$20  = 1'h0;
       8'h41:
@@ -46389,9 +46829,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h4d:
           \$20  = 1'h0;
       8'h4e:
-          \$20  = 1'h0;
-      8'h4f:
           \$20  = 1'h1;
+      8'h4f:
+          \$20  = 1'h0;
       8'h50:
           \$20  = 1'h0;
       8'h51:
@@ -46421,9 +46861,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h5d:
           \$20  = 1'h0;
       8'h5e:
-          \$20  = 1'h0;
-      8'h5f:
           \$20  = 1'h1;
+      8'h5f:
+          \$20  = 1'h0;
       8'h60:
           \$20  = 1'h0;
       8'h61:
@@ -46453,9 +46893,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h6d:
           \$20  = 1'h0;
       8'h6e:
-          \$20  = 1'h0;
-      8'h6f:
           \$20  = 1'h1;
+      8'h6f:
+          \$20  = 1'h0;
       8'h70:
           \$20  = 1'h0;
       8'h71:
@@ -46483,9 +46923,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h7c:
           \$20  = 1'h0;
       8'h7d:
-          \$20  = 1'h0;
-      8'h7e:
           \$20  = 1'h1;
+      8'h7e:
+          \$20  = 1'h0;
       8'h7f:
           \$20  = 1'h0;
       8'h80:
@@ -46515,9 +46955,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h8c:
           \$20  = 1'h0;
       8'h8d:
-          \$20  = 1'h0;
-      8'h8e:
           \$20  = 1'h1;
+      8'h8e:
+          \$20  = 1'h0;
       8'h8f:
           \$20  = 1'h0;
       8'h90:
@@ -46547,9 +46987,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9c:
           \$20  = 1'h0;
       8'h9d:
-          \$20  = 1'h0;
-      8'h9e:
           \$20  = 1'h1;
+      8'h9e:
+          \$20  = 1'h0;
     endcase
   end
   always @* begin
@@ -46583,9 +47023,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h0c:
           \$21  = 1'h0;
       8'h0d:
-          \$21  = 1'h0;
-      8'h0e:
           \$21  = 1'h1;
+      8'h0e:
+          \$21  = 1'h0;
       8'h0f:
           \$21  = 1'h0;
       8'h10:
@@ -46615,9 +47055,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h1c:
           \$21  = 1'h0;
       8'h1d:
-          \$21  = 1'h0;
-      8'h1e:
           \$21  = 1'h1;
+      8'h1e:
+          \$21  = 1'h0;
       8'h1f:
           \$21  = 1'h0;
       8'h20:
@@ -46647,9 +47087,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h2c:
           \$21  = 1'h0;
       8'h2d:
-          \$21  = 1'h0;
-      8'h2e:
           \$21  = 1'h1;
+      8'h2e:
+          \$21  = 1'h0;
       8'h2f:
           \$21  = 1'h0;
       8'h30:
@@ -46679,9 +47119,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h3c:
           \$21  = 1'h0;
       8'h3d:
-          \$21  = 1'h0;
-      8'h3e:
           \$21  = 1'h1;
+      8'h3e:
+          \$21  = 1'h0;
       8'h3f:
           \$21  = 1'h0;
       8'h40:
@@ -46711,9 +47151,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h4c:
           \$21  = 1'h0;
       8'h4d:
-          \$21  = 1'h0;
-      8'h4e:
           \$21  = 1'h1;
+      8'h4e:
+          \$21  = 1'h0;
       8'h4f:
           \$21  = 1'h0;
       8'h50:
@@ -46743,9 +47183,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h5c:
           \$21  = 1'h0;
       8'h5d:
-          \$21  = 1'h0;
-      8'h5e:
           \$21  = 1'h1;
+      8'h5e:
+          \$21  = 1'h0;
       8'h5f:
           \$21  = 1'h0;
       8'h60:
@@ -46775,9 +47215,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h6c:
           \$21  = 1'h0;
       8'h6d:
-          \$21  = 1'h0;
-      8'h6e:
           \$21  = 1'h1;
+      8'h6e:
+          \$21  = 1'h0;
       8'h6f:
           \$21  = 1'h0;
       8'h70:
@@ -46805,9 +47245,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h7b:
           \$21  = 1'h0;
       8'h7c:
-          \$21  = 1'h0;
-      8'h7d:
           \$21  = 1'h1;
+      8'h7d:
+          \$21  = 1'h0;
       8'h7e:
           \$21  = 1'h0;
       8'h7f:
@@ -46837,9 +47277,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h8b:
           \$21  = 1'h0;
       8'h8c:
-          \$21  = 1'h0;
-      8'h8d:
           \$21  = 1'h1;
+      8'h8d:
+          \$21  = 1'h0;
       8'h8e:
           \$21  = 1'h0;
       8'h8f:
@@ -46869,9 +47309,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
       8'h9b:
           \$21  = 1'h0;
       8'h9c:
-          \$21  = 1'h0;
-      8'h9d:
           \$21  = 1'h1;
+      8'h9d:
+          \$21  = 1'h0;
       8'h9e:
           \$21  = 1'h0;
     endcase
@@ -46880,7 +47320,7 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$71  = nf_t;
     if (issue) begin
-      \$71  = \$17 ;
+      \$71  = nf_t_ahead;
     end
     if (rst) begin
       \$71  = 4'h0;
@@ -46888,9 +47328,9 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$72  = \$signature__addr ;
+    \$72  = nf_t_ahead;
     if (issue) begin
-      \$72  = \$18 ;
+      \$72  = \$17 ;
     end
     if (rst) begin
       \$72  = 4'h0;
@@ -46898,379 +47338,429 @@ module \top.s9_dense9_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$73  = reads_input_t;
+    \$73  = \$signature__addr ;
     if (issue) begin
-      \$73  = \$19 ;
+      \$73  = sf_t_ahead;
     end
     if (rst) begin
-      \$73  = 1'h1;
+      \$73  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$74  = first_t;
+    \$74  = sf_t_ahead;
     if (issue) begin
-      \$74  = \$20 ;
+      \$74  = \$18 ;
     end
     if (rst) begin
-      \$74  = 1'h1;
+      \$74  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$75  = last_t;
+    \$75  = reads_input_t;
     if (issue) begin
-      \$75  = \$21 ;
+      \$75  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$75  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$76  = t;
+    \$76  = reads_input_t_ahead;
     if (issue) begin
-      \$76  = \$24 [7:0];
+      \$76  = \$19 ;
     end
     if (rst) begin
-      \$76  = 8'h00;
+      \$76  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$77  = i__payload;
+    \$77  = first_t;
+    if (issue) begin
+      \$77  = first_t_ahead;
+    end
     if (rst) begin
-      \$77  = 8'h00;
+      \$77  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$78  = reads_input_t;
+    \$78  = first_t_ahead;
+    if (issue) begin
+      \$78  = \$20 ;
+    end
     if (rst) begin
       \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$79  = issue;
+    \$79  = last_t;
+    if (issue) begin
+      \$79  = last_t_ahead;
+    end
     if (rst) begin
       \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$80  = first_t;
+    \$80  = last_t_ahead;
+    if (issue) begin
+      \$80  = \$21 ;
+    end
     if (rst) begin
       \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$81  = last_t;
+    \$81  = t;
+    if (issue) begin
+      \$81  = \$24 [7:0];
+    end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$82  = nf_t;
+    \$82  = i__payload;
     if (rst) begin
-      \$82  = 4'h0;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$83  = \$25 ;
+    \$83  = reads_input_t;
     if (rst) begin
-      \$83  = 8'h00;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$84  = t;
+    \$84  = issue;
     if (rst) begin
-      \$84  = 8'h00;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$85  = port__data;
+    \$85  = first_t;
     if (rst) begin
-      \$85  = 8'h00;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$86  = x_mid;
+    \$86  = last_t;
     if (rst) begin
-      \$86  = 8'h00;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$87  = \$26 ;
+    \$87  = nf_t;
     if (rst) begin
-      \$87  = 9'h000;
+      \$87  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$88  = rom0_read;
+    \$88  = \$25 ;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$89  = \$27 ;
+    \$89  = t;
     if (rst) begin
-      \$89  = 17'h00000;
+      \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$90  = prod0_0;
+    \$90  = port__data;
     if (rst) begin
-      \$90  = 17'h00000;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$91  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$91  = x_mid;
     if (rst) begin
-      \$91  = 22'h000000;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$92  = v1;
+    \$92  = \$26 ;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$93  = first1;
+    \$93  = rom0_read;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$94  = last1;
+    \$94  = \$27 ;
     if (rst) begin
-      \$94  = 1'h0;
+      \$94  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$95  = nf1;
+    \$95  = prod0_0;
     if (rst) begin
-      \$95  = 4'h0;
+      \$95  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$96  = v2;
+    \$96  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$97  = first2;
+    \$97  = v1;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$98  = last2;
+    \$98  = first1;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$99  = nf2;
+    \$99  = last1;
     if (rst) begin
-      \$99  = 4'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$100  = v3;
+    \$100  = nf1;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$101  = first3;
+    \$101  = v2;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$102  = last3;
+    \$102  = first2;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$103  = nf3;
+    \$103  = last2;
     if (rst) begin
-      \$103  = 4'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$104  = v4;
+    \$104  = nf2;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$105  = first4;
+    \$105  = v3;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$106  = last4;
+    \$106  = first3;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$107  = nf4;
+    \$107  = last3;
     if (rst) begin
-      \$107  = 4'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$108  = v5;
+    \$108  = nf3;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$109  = first5;
+    \$109  = v4;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$110  = last5;
+    \$110  = first4;
     if (rst) begin
       \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$111  = nf5;
+    \$111  = last4;
     if (rst) begin
-      \$111  = 4'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$112  = v6;
+    \$112  = nf4;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$113  = first6;
+    \$113  = v5;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$114  = last6;
+    \$114  = first5;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$115  = nf6;
+    \$115  = last5;
     if (rst) begin
-      \$115  = 4'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$116  = acc0;
-    if (v7) begin
-      \$116  = \$9 [21:0];
-    end
+    \$116  = nf5;
     if (rst) begin
-      \$116  = 22'h000000;
+      \$116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$117  = \$31 [3:0];
+    \$117  = v6;
     if (rst) begin
-      \$117  = 4'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$118  = \$signature__addr$27 ;
-    if (\$39 ) begin
-      \$118  = \$42 [2:0];
-    end
+    \$118  = first6;
     if (rst) begin
-      \$118  = 3'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$119  = \rport__addr$30 ;
-    if (\$46 ) begin
-      \$119  = \$49 [2:0];
-    end
+    \$119  = last6;
     if (rst) begin
-      \$119  = 3'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$120  = \$63 [3:0];
+    \$120  = nf6;
     if (rst) begin
       \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$121  = o__valid;
-    if (\$65 ) begin
-      \$121  = \$68 ;
+    \$121  = acc0;
+    if (v7) begin
+      \$121  = \$9 [21:0];
     end
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$122  = o__payload;
-    if (\$65 ) begin
-      \$122  = \$70 ;
+    \$122  = \$31 [3:0];
+    if (rst) begin
+      \$122  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$123  = \$signature__addr$27 ;
+    if (\$39 ) begin
+      \$123  = \$42 [2:0];
     end
     if (rst) begin
-      \$122  = 22'h000000;
+      \$123  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$124  = \rport__addr$30 ;
+    if (\$46 ) begin
+      \$124  = \$49 [2:0];
+    end
+    if (rst) begin
+      \$124  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$125  = \$63 [3:0];
+    if (rst) begin
+      \$125  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$126  = o__valid;
+    if (\$65 ) begin
+      \$126  = \$68 ;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$127  = o__payload;
+    if (\$65 ) begin
+      \$127  = \$70 ;
+    end
+    if (rst) begin
+      \$127  = 22'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
