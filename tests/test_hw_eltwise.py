@@ -24,7 +24,7 @@ def test_add_by_hand():
     a, b = [[130], [128], [255], [0], [129]], [[-2], [0], [-128], [127], [-3]]
     # (a-128)*3 - (b+2): 6, -2, 381+126, -384-129, 3+1 -> /4: 1.5 -0.5 126.75 -128.25 1 -> 2 0 10 -10 1
     want = [[2], [0], [10], [-10], [1]]
-    case = UnitCase("add", {"a": Port(8, 1, False, a), "b": Port(8, 1, True, b)}, {"o": Port(8, 1, True, want)}, 14, 5 + 14)  # 5 rescale stages + 9 requant stages
+    case = UnitCase("add", {"a": Port(8, 1, False, a), "b": Port(8, 1, True, b)}, {"o": Port(8, 1, True, want)}, 15, 5 + 15)  # 6 rescale stages + 9 requant stages
     run_pysim(EltwiseAdd(params), case)
 
 

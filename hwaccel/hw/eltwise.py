@@ -71,11 +71,13 @@ class EltwiseAdd(wiring.Component):
         issue = self.a.valid & self.b.valid & queue.room
         # ADD_RESCALE_STAGES registers before the requant, one wide operation or one route a stage:
         # 1. the operands (a FIFO's block RAM output is slow: it drives no arithmetic);
-        # 2. ``x - zero_point`` (the multipliers' input registers);
-        # 3. the partial products, the offset times each 17-bit chunk of the constant multiplier
+        # 2. ``x - zero_point``;
+        # 3. the offset again, one copy per partial product: its DSP block's input register (a
+        #    subtract in front of a block's input register was resnet's critical path);
+        # 4. the partial products, the offset times each 17-bit chunk of the constant multiplier
         #    (:func:`~.requant.constant_chunks`; a DSP block each, this its output register);
-        # 4. the partial products again, by the adder (the route from the blocks);
-        # 5. each input rescaled: the sum of its partial products.
+        # 5. the partial products again, by the adder (the route from the blocks);
+        # 6. each input rescaled: the sum of its partial products.
         valids = [issue] + [Signal(name=f"add_valid_{k}") for k in range(1, ADD_RESCALE_STAGES + 1)]
         m.d.sync += [later.eq(earlier) for earlier, later in zip(valids, valids[1:])]
 
@@ -90,8 +92,8 @@ class EltwiseAdd(wiring.Component):
             for port, (side, zero, mult) in zip((self.a, self.b), _sides(p)):
                 operand = reg(port.p[lane], f"add{lane}_{side}_in")
                 offset = reg(operand - zero, f"add{lane}_{side}_off")
-                parts = [(reg(reg(offset * chunk, f"add{lane}_{side}_part{k}"), f"add{lane}_{side}_part{k}_r"), shift)
-                         for k, (chunk, shift) in enumerate(constant_chunks(mult))]
+                parts = [(reg(reg(reg(offset, f"add{lane}_{side}_off{k}") * chunk, f"add{lane}_{side}_part{k}"),
+                              f"add{lane}_{side}_part{k}_r"), shift) for k, (chunk, shift) in enumerate(constant_chunks(mult))]
                 rescaled = Signal(Shape.cast((offset * mult).shape()), name=f"add{lane}_{side}_rescaled")
                 m.d.sync += rescaled.eq(sum((part << shift for part, shift in parts), Const(0)))
                 pair.append(rescaled)

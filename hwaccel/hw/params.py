@@ -398,7 +398,7 @@ class FifoParams:
 
 __all__ += ["ADD_RESCALE_STAGES", "REQUANT_LATENCY", "RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
 
-ADD_RESCALE_STAGES = 5  # EltwiseAdd: operands, offsets, partial products (DSP output registers), their copies, the rescaled inputs
+ADD_RESCALE_STAGES = 6  # EltwiseAdd: operands, offsets, DSP input copies, partial products, their copies, the rescaled inputs
 REQUANT_LATENCY = 9  # operands, multiplier inputs, partial products, two copies, product, shift, rounding, clamp (+1 for a table)
 
 
@@ -639,8 +639,8 @@ class EltwiseAddParams:
 
     @property
     def latency(self) -> int:
-        """The rescale stages (:data:`ADD_RESCALE_STAGES`: operands, offsets, partial products, their
-        copies, the rescaled inputs), then the requant."""
+        """The rescale stages (:data:`ADD_RESCALE_STAGES`: operands, offsets, their copies at the DSP
+        blocks, partial products, their copies, the rescaled inputs), then the requant."""
         return ADD_RESCALE_STAGES + self.requant.latency
 
     @property

@@ -19573,51 +19573,56 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [8:0] \$101 ;
-  reg [19:0] \$102 ;
-  reg [19:0] \$103 ;
-  reg [14:0] \$104 ;
-  reg [14:0] \$105 ;
-  reg [31:0] \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [16:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [33:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [19:0] \$106 ;
+  reg [19:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [14:0] \$109 ;
   wire [24:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
+  reg [14:0] \$110 ;
+  reg [31:0] \$111 ;
   reg \$112 ;
   reg \$113 ;
   reg \$114 ;
   reg \$115 ;
-  reg [34:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [17:0] \$118 ;
-  reg [17:0] \$119 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire [16:0] \$12 ;
-  reg [17:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [17:0] \$122 ;
+  reg \$120 ;
+  reg [34:0] \$121 ;
+  reg [16:0] \$122 ;
   reg [17:0] \$123 ;
   reg [17:0] \$124 ;
-  reg \$125 ;
-  reg [1:0] \$126 ;
-  reg [1:0] \$127 ;
-  reg [1:0] \$128 ;
-  reg [32:0] \$129 ;
+  reg [17:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [17:0] \$127 ;
+  reg [17:0] \$128 ;
+  reg [17:0] \$129 ;
   wire [25:0] \$13 ;
-  reg [32:0] \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg [34:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [4:0] \$135 ;
-  reg [3:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg \$139 ;
+  reg \$130 ;
+  reg [1:0] \$131 ;
+  reg [1:0] \$132 ;
+  reg [1:0] \$133 ;
+  reg [32:0] \$134 ;
+  reg [32:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg [34:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [26:0] \$14 ;
-  reg [7:0] \$140 ;
+  reg [4:0] \$140 ;
+  reg [3:0] \$141 ;
+  reg [3:0] \$142 ;
+  reg [4:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire [47:0] \$15 ;
   wire [48:0] \$16 ;
   wire [8:0] \$17 ;
@@ -19685,13 +19690,13 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [4:0] \$76 ;
+  wire [5:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [5:0] \$81 ;
+  wire [6:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
@@ -19704,13 +19709,13 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
-  reg [7:0] \$93 ;
-  reg [8:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [24:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [16:0] \$98 ;
-  reg [33:0] \$99 ;
+  reg \$93 ;
+  reg [7:0] \$94 ;
+  reg [8:0] \$95 ;
+  reg [8:0] \$96 ;
+  reg [24:0] \$97 ;
+  reg [24:0] \$98 ;
+  reg [8:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -19723,6 +19728,8 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire a__valid;
   reg [7:0] add0_a_in = 8'h00;
   reg [8:0] add0_a_off = 9'h000;
+  reg [8:0] add0_a_off0 = 9'h000;
+  reg [8:0] add0_a_off1 = 9'h000;
   reg [24:0] add0_a_part0 = 25'h0000000;
   reg [24:0] add0_a_part0_r = 25'h0000000;
   reg [16:0] add0_a_part1 = 17'h00000;
@@ -19730,6 +19737,8 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [33:0] add0_a_rescaled = 34'h000000000;
   reg [7:0] add0_b_in = 8'h00;
   reg [8:0] add0_b_off = 9'h000;
+  reg [8:0] add0_b_off0 = 9'h000;
+  reg [8:0] add0_b_off1 = 9'h000;
   reg [19:0] add0_b_part0 = 20'h00000;
   reg [19:0] add0_b_part0_r = 20'h00000;
   reg [14:0] add0_b_part1 = 15'h0000;
@@ -19740,6 +19749,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg add_valid_3 = 1'h0;
   reg add_valid_4 = 1'h0;
   reg add_valid_5 = 1'h0;
+  reg add_valid_6 = 1'h0;
   input [7:0] b__payload;
   wire [7:0] b__payload;
   wire [7:0] \b__payload[0] ;
@@ -19764,7 +19774,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
-  reg [3:0] q_stored = 4'h0;
+  reg [4:0] q_stored = 5'h00;
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg [3:0] rport__addr = 4'h0;
@@ -20060,7 +20070,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [14:0];
+  reg [7:0] queue [15:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -20077,13 +20087,14 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[12] = 8'h00;
     queue[13] = 8'h00;
     queue[14] = 8'h00;
+    queue[15] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 5'h10;
+  assign q_room = q_owed < 5'h11;
   assign a__ready = q_room & b__valid;
   assign b__ready = q_room & a__valid;
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
@@ -20097,13 +20108,13 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$8  = a__valid & b__valid;
   assign \$9  = \$8  & q_room;
   assign \$10  = $signed(add0_a_in) - $signed(3'h2);
-  assign \$11  = $signed(add0_a_off) * $signed(17'h0ebb2);
-  assign \$12  = $signed(add0_a_off) * $signed(9'h083);
+  assign \$11  = $signed(add0_a_off0) * $signed(17'h0ebb2);
+  assign \$12  = $signed(add0_a_off1) * $signed(9'h083);
   assign \$14  = $signed(1'h0) + $signed(\$13 );
   assign \$16  = $signed(\$14 ) + $signed(\$15 );
   assign \$17  = $signed(add0_b_in) - $signed(8'h80);
-  assign \$18  = $signed(add0_b_off) * $signed(12'h539);
-  assign \$19  = $signed(add0_b_off) * $signed(7'h24);
+  assign \$18  = $signed(add0_b_off0) * $signed(12'h539);
+  assign \$19  = $signed(add0_b_off1) * $signed(7'h24);
   assign \$21  = $signed(1'h0) + $signed(\$20 );
   assign \$23  = $signed(\$21 ) + $signed(\$22 );
   assign \$24  = $signed(add0_a_rescaled) + $signed(add0_b_rescaled);
@@ -20135,14 +20146,14 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$56  = \$53  & \$55 ;
   assign \$57  = ~ \$56 ;
   assign \$58  = rq_valid_9 & \$57 ;
-  assign \$59  = \$signature__addr  == 4'he;
+  assign \$59  = \$signature__addr  == 4'hf;
   assign \$60  = \$signature__addr  + 1'h1;
   assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rport__addr == 4'he;
+  assign \$66  = rport__addr == 4'hf;
   assign \$67  = rport__addr + 1'h1;
   assign \$68  = \$66  ? 5'h00 : \$67 ;
   assign \$69  = ~ o__valid;
@@ -20175,101 +20186,111 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   always @(posedge clk)
     add_valid_5 <= \$92 ;
   always @(posedge clk)
-    add0_a_in <= \$93 ;
+    add_valid_6 <= \$93 ;
   always @(posedge clk)
-    add0_a_off <= \$94 ;
+    add0_a_in <= \$94 ;
   always @(posedge clk)
-    add0_a_part0 <= \$95 ;
+    add0_a_off <= \$95 ;
   always @(posedge clk)
-    add0_a_part0_r <= \$96 ;
+    add0_a_off0 <= \$96 ;
   always @(posedge clk)
-    add0_a_part1 <= \$97 ;
+    add0_a_part0 <= \$97 ;
   always @(posedge clk)
-    add0_a_part1_r <= \$98 ;
+    add0_a_part0_r <= \$98 ;
   always @(posedge clk)
-    add0_a_rescaled <= \$99 ;
+    add0_a_off1 <= \$99 ;
   always @(posedge clk)
-    add0_b_in <= \$100 ;
+    add0_a_part1 <= \$100 ;
   always @(posedge clk)
-    add0_b_off <= \$101 ;
+    add0_a_part1_r <= \$101 ;
   always @(posedge clk)
-    add0_b_part0 <= \$102 ;
+    add0_a_rescaled <= \$102 ;
   always @(posedge clk)
-    add0_b_part0_r <= \$103 ;
+    add0_b_in <= \$103 ;
   always @(posedge clk)
-    add0_b_part1 <= \$104 ;
+    add0_b_off <= \$104 ;
   always @(posedge clk)
-    add0_b_part1_r <= \$105 ;
+    add0_b_off0 <= \$105 ;
   always @(posedge clk)
-    add0_b_rescaled <= \$106 ;
+    add0_b_part0 <= \$106 ;
   always @(posedge clk)
-    rq_valid_1 <= \$107 ;
+    add0_b_part0_r <= \$107 ;
   always @(posedge clk)
-    rq_valid_2 <= \$108 ;
+    add0_b_off1 <= \$108 ;
   always @(posedge clk)
-    rq_valid_3 <= \$109 ;
+    add0_b_part1 <= \$109 ;
   always @(posedge clk)
-    rq_valid_4 <= \$110 ;
+    add0_b_part1_r <= \$110 ;
   always @(posedge clk)
-    rq_valid_5 <= \$111 ;
+    add0_b_rescaled <= \$111 ;
   always @(posedge clk)
-    rq_valid_6 <= \$112 ;
+    rq_valid_1 <= \$112 ;
   always @(posedge clk)
-    rq_valid_7 <= \$113 ;
+    rq_valid_2 <= \$113 ;
   always @(posedge clk)
-    rq_valid_8 <= \$114 ;
+    rq_valid_3 <= \$114 ;
   always @(posedge clk)
-    rq_valid_9 <= \$115 ;
+    rq_valid_4 <= \$115 ;
   always @(posedge clk)
-    rq0_x <= \$116 ;
+    rq_valid_5 <= \$116 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$117 ;
+    rq_valid_6 <= \$117 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$118 ;
+    rq_valid_7 <= \$118 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$119 ;
+    rq_valid_8 <= \$119 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$120 ;
+    rq_valid_9 <= \$120 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$121 ;
+    rq0_x <= \$121 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$122 ;
+    rq0_x0_0 <= \$122 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$123 ;
+    rq0_part0_0 <= \$123 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$124 ;
+    rq0_part0_0_r <= \$124 ;
   always @(posedge clk)
-    rq0_x2_0 <= \$125 ;
+    rq0_part0_0_rr <= \$125 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$126 ;
+    rq0_x1_0 <= \$126 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$127 ;
+    rq0_part1_0 <= \$127 ;
   always @(posedge clk)
-    rq0_part2_0_rr <= \$128 ;
+    rq0_part1_0_r <= \$128 ;
   always @(posedge clk)
-    rq0_prod <= \$129 ;
+    rq0_part1_0_rr <= \$129 ;
   always @(posedge clk)
-    rq0_floor <= \$130 ;
+    rq0_x2_0 <= \$130 ;
   always @(posedge clk)
-    rq0_above <= \$131 ;
+    rq0_part2_0 <= \$131 ;
   always @(posedge clk)
-    rq0_tie <= \$132 ;
+    rq0_part2_0_r <= \$132 ;
   always @(posedge clk)
-    rq0_code <= \$133 ;
+    rq0_part2_0_rr <= \$133 ;
   always @(posedge clk)
-    rq0_out <= \$134 ;
+    rq0_prod <= \$134 ;
   always @(posedge clk)
-    q_owed <= \$135 ;
+    rq0_floor <= \$135 ;
   always @(posedge clk)
-    \$signature__addr  <= \$136 ;
+    rq0_above <= \$136 ;
   always @(posedge clk)
-    rport__addr <= \$137 ;
+    rq0_tie <= \$137 ;
   always @(posedge clk)
-    q_stored <= \$138 ;
+    rq0_code <= \$138 ;
   always @(posedge clk)
-    o__valid <= \$139 ;
+    rq0_out <= \$139 ;
   always @(posedge clk)
-    o__payload <= \$140 ;
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$88  = \$9 ;
@@ -20307,350 +20328,385 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$93  = a__payload;
+    \$93  = add_valid_5;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$94  = \$10 ;
+    \$94  = a__payload;
     if (rst) begin
-      \$94  = 9'h000;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$95  = \$11 ;
+    \$95  = \$10 ;
     if (rst) begin
-      \$95  = 25'h0000000;
+      \$95  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$96  = add0_a_part0;
+    \$96  = add0_a_off;
     if (rst) begin
-      \$96  = 25'h0000000;
+      \$96  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$97  = \$12 ;
+    \$97  = \$11 ;
     if (rst) begin
-      \$97  = 17'h00000;
+      \$97  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$98  = add0_a_part1;
+    \$98  = add0_a_part0;
     if (rst) begin
-      \$98  = 17'h00000;
+      \$98  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$99  = \$16 [33:0];
+    \$99  = add0_a_off;
     if (rst) begin
-      \$99  = 34'h000000000;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = b__payload;
+    \$100  = \$12 ;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = \$17 ;
+    \$101  = add0_a_part1;
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = \$18 ;
+    \$102  = \$16 [33:0];
     if (rst) begin
-      \$102  = 20'h00000;
+      \$102  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = add0_b_part0;
+    \$103  = b__payload;
     if (rst) begin
-      \$103  = 20'h00000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = \$19 ;
+    \$104  = \$17 ;
     if (rst) begin
-      \$104  = 15'h0000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = add0_b_part1;
+    \$105  = add0_b_off;
     if (rst) begin
-      \$105  = 15'h0000;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = \$23 [31:0];
+    \$106  = \$18 ;
     if (rst) begin
-      \$106  = 32'd0;
+      \$106  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = add_valid_5;
+    \$107  = add0_b_part0;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = rq_valid_1;
+    \$108  = add0_b_off;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = rq_valid_2;
+    \$109  = \$19 ;
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = rq_valid_3;
+    \$110  = add0_b_part1;
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = rq_valid_4;
+    \$111  = \$23 [31:0];
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = rq_valid_5;
+    \$112  = add_valid_6;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$113  = rq_valid_6;
+    \$113  = rq_valid_1;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = rq_valid_7;
+    \$114  = rq_valid_2;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = rq_valid_8;
+    \$115  = rq_valid_3;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = \$24 ;
+    \$116  = rq_valid_4;
     if (rst) begin
-      \$116  = 35'h000000000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = rq0_x[16:0];
+    \$117  = rq_valid_5;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = \$25 ;
+    \$118  = rq_valid_6;
     if (rst) begin
-      \$118  = 18'h00000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = rq0_part0_0;
+    \$119  = rq_valid_7;
     if (rst) begin
-      \$119  = 18'h00000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = rq0_part0_0_r;
+    \$120  = rq_valid_8;
     if (rst) begin
-      \$120  = 18'h00000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = rq0_x[33:17];
+    \$121  = \$24 ;
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = \$26 ;
+    \$122  = rq0_x[16:0];
     if (rst) begin
-      \$122  = 18'h00000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = rq0_part1_0;
+    \$123  = \$25 ;
     if (rst) begin
       \$123  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = rq0_part1_0_r;
+    \$124  = rq0_part0_0;
     if (rst) begin
       \$124  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = rq0_x[34];
+    \$125  = rq0_part0_0_r;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = \$27 ;
+    \$126  = rq0_x[33:17];
     if (rst) begin
-      \$126  = 2'h0;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = rq0_part2_0;
+    \$127  = \$26 ;
     if (rst) begin
-      \$127  = 2'h0;
+      \$127  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = rq0_part2_0_r;
+    \$128  = rq0_part1_0;
     if (rst) begin
-      \$128  = 2'h0;
+      \$128  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = \$33 [32:0];
+    \$129  = rq0_part1_0_r;
     if (rst) begin
-      \$129  = 33'h000000000;
+      \$129  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = \$34 ;
+    \$130  = rq0_x[34];
     if (rst) begin
-      \$130  = 33'h000000000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = \$35 ;
+    \$131  = \$27 ;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = \$38 ;
+    \$132  = rq0_part2_0;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = \$42 ;
+    \$133  = rq0_part2_0_r;
     if (rst) begin
-      \$133  = 35'h000000000;
+      \$133  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = \$46 [7:0];
+    \$134  = \$33 [32:0];
     if (rst) begin
-      \$134  = 8'h00;
+      \$134  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = \$51 [4:0];
+    \$135  = \$34 ;
     if (rst) begin
-      \$135  = 5'h00;
+      \$135  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = \$signature__addr ;
+    \$136  = \$35 ;
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$137  = \$38 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$138  = \$42 ;
+    if (rst) begin
+      \$138  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$139  = \$46 [7:0];
+    if (rst) begin
+      \$139  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$140  = \$51 [4:0];
+    if (rst) begin
+      \$140  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$141  = \$signature__addr ;
     if (\$58 ) begin
-      \$136  = \$61 [3:0];
+      \$141  = \$61 [3:0];
     end
     if (rst) begin
-      \$136  = 4'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$137  = rport__addr;
+    \$142  = rport__addr;
     if (\$65 ) begin
-      \$137  = \$68 [3:0];
+      \$142  = \$68 [3:0];
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$142  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$138  = \$81 [3:0];
+    \$143  = \$81 [4:0];
     if (rst) begin
-      \$138  = 4'h0;
+      \$143  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$139  = o__valid;
+    \$144  = o__valid;
     if (\$83 ) begin
-      \$139  = \$85 ;
+      \$144  = \$85 ;
     end
     if (rst) begin
-      \$139  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$140  = o__payload;
+    \$145  = o__payload;
     if (\$83 ) begin
-      \$140  = \$87 ;
+      \$145  = \$87 ;
     end
     if (rst) begin
-      \$140  = 8'h00;
+      \$145  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -43124,51 +43180,56 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [8:0] \$101 ;
-  reg [23:0] \$102 ;
-  reg [23:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [33:0] \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [16:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [33:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [23:0] \$106 ;
+  reg [23:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [16:0] \$109 ;
   wire [25:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
+  reg [16:0] \$110 ;
+  reg [33:0] \$111 ;
   reg \$112 ;
   reg \$113 ;
   reg \$114 ;
   reg \$115 ;
-  reg [34:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [17:0] \$118 ;
-  reg [17:0] \$119 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire [16:0] \$12 ;
-  reg [17:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [17:0] \$122 ;
+  reg \$120 ;
+  reg [34:0] \$121 ;
+  reg [16:0] \$122 ;
   reg [17:0] \$123 ;
   reg [17:0] \$124 ;
-  reg \$125 ;
-  reg [1:0] \$126 ;
-  reg [1:0] \$127 ;
-  reg [1:0] \$128 ;
-  reg [33:0] \$129 ;
+  reg [17:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [17:0] \$127 ;
+  reg [17:0] \$128 ;
+  reg [17:0] \$129 ;
   wire [26:0] \$13 ;
-  reg [33:0] \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg [35:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [4:0] \$135 ;
-  reg [3:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg \$139 ;
+  reg \$130 ;
+  reg [1:0] \$131 ;
+  reg [1:0] \$132 ;
+  reg [1:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg [35:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [27:0] \$14 ;
-  reg [7:0] \$140 ;
+  reg [4:0] \$140 ;
+  reg [3:0] \$141 ;
+  reg [3:0] \$142 ;
+  reg [4:0] \$143 ;
+  reg \$144 ;
+  reg [7:0] \$145 ;
   wire [47:0] \$15 ;
   wire [48:0] \$16 ;
   wire [8:0] \$17 ;
@@ -43236,13 +43297,13 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [4:0] \$76 ;
+  wire [5:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [5:0] \$81 ;
+  wire [6:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
@@ -43255,13 +43316,13 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
-  reg [7:0] \$93 ;
-  reg [8:0] \$94 ;
-  reg [25:0] \$95 ;
-  reg [25:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [16:0] \$98 ;
-  reg [33:0] \$99 ;
+  reg \$93 ;
+  reg [7:0] \$94 ;
+  reg [8:0] \$95 ;
+  reg [8:0] \$96 ;
+  reg [25:0] \$97 ;
+  reg [25:0] \$98 ;
+  reg [8:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -43274,6 +43335,8 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire a__valid;
   reg [7:0] add0_a_in = 8'h00;
   reg [8:0] add0_a_off = 9'h000;
+  reg [8:0] add0_a_off0 = 9'h000;
+  reg [8:0] add0_a_off1 = 9'h000;
   reg [25:0] add0_a_part0 = 26'h0000000;
   reg [25:0] add0_a_part0_r = 26'h0000000;
   reg [16:0] add0_a_part1 = 17'h00000;
@@ -43281,6 +43344,8 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [33:0] add0_a_rescaled = 34'h000000000;
   reg [7:0] add0_b_in = 8'h00;
   reg [8:0] add0_b_off = 9'h000;
+  reg [8:0] add0_b_off0 = 9'h000;
+  reg [8:0] add0_b_off1 = 9'h000;
   reg [23:0] add0_b_part0 = 24'h000000;
   reg [23:0] add0_b_part0_r = 24'h000000;
   reg [16:0] add0_b_part1 = 17'h00000;
@@ -43291,6 +43356,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg add_valid_3 = 1'h0;
   reg add_valid_4 = 1'h0;
   reg add_valid_5 = 1'h0;
+  reg add_valid_6 = 1'h0;
   input [7:0] b__payload;
   wire [7:0] b__payload;
   wire [7:0] \b__payload[0] ;
@@ -43315,7 +43381,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire q_room;
   (* init = 4'h0 *)
   wire [3:0] q_rptr;
-  reg [3:0] q_stored = 4'h0;
+  reg [4:0] q_stored = 5'h00;
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg [3:0] rport__addr = 4'h0;
@@ -43611,7 +43677,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [14:0];
+  reg [7:0] queue [15:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -43628,13 +43694,14 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[12] = 8'h00;
     queue[13] = 8'h00;
     queue[14] = 8'h00;
+    queue[15] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 5'h10;
+  assign q_room = q_owed < 5'h11;
   assign a__ready = q_room & b__valid;
   assign b__ready = q_room & a__valid;
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
@@ -43648,13 +43715,13 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$8  = a__valid & b__valid;
   assign \$9  = \$8  & q_room;
   assign \$10  = $signed(add0_a_in) - $signed(4'h8);
-  assign \$11  = $signed(add0_a_off) * $signed(18'h16d8d);
-  assign \$12  = $signed(add0_a_off) * $signed(9'h0ea);
+  assign \$11  = $signed(add0_a_off0) * $signed(18'h16d8d);
+  assign \$12  = $signed(add0_a_off1) * $signed(9'h0ea);
   assign \$14  = $signed(1'h0) + $signed(\$13 );
   assign \$16  = $signed(\$14 ) + $signed(\$15 );
   assign \$17  = $signed(add0_b_in) - $signed(6'h25);
-  assign \$18  = $signed(add0_b_off) * $signed(16'h6a68);
-  assign \$19  = $signed(add0_b_off) * $signed(9'h089);
+  assign \$18  = $signed(add0_b_off0) * $signed(16'h6a68);
+  assign \$19  = $signed(add0_b_off1) * $signed(9'h089);
   assign \$21  = $signed(1'h0) + $signed(\$20 );
   assign \$23  = $signed(\$21 ) + $signed(\$22 );
   assign \$24  = $signed(add0_a_rescaled) + $signed(add0_b_rescaled);
@@ -43686,14 +43753,14 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$56  = \$53  & \$55 ;
   assign \$57  = ~ \$56 ;
   assign \$58  = rq_valid_9 & \$57 ;
-  assign \$59  = \$signature__addr  == 4'he;
+  assign \$59  = \$signature__addr  == 4'hf;
   assign \$60  = \$signature__addr  + 1'h1;
   assign \$61  = \$59  ? 5'h00 : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rport__addr == 4'he;
+  assign \$66  = rport__addr == 4'hf;
   assign \$67  = rport__addr + 1'h1;
   assign \$68  = \$66  ? 5'h00 : \$67 ;
   assign \$69  = ~ o__valid;
@@ -43726,101 +43793,111 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   always @(posedge clk)
     add_valid_5 <= \$92 ;
   always @(posedge clk)
-    add0_a_in <= \$93 ;
+    add_valid_6 <= \$93 ;
   always @(posedge clk)
-    add0_a_off <= \$94 ;
+    add0_a_in <= \$94 ;
   always @(posedge clk)
-    add0_a_part0 <= \$95 ;
+    add0_a_off <= \$95 ;
   always @(posedge clk)
-    add0_a_part0_r <= \$96 ;
+    add0_a_off0 <= \$96 ;
   always @(posedge clk)
-    add0_a_part1 <= \$97 ;
+    add0_a_part0 <= \$97 ;
   always @(posedge clk)
-    add0_a_part1_r <= \$98 ;
+    add0_a_part0_r <= \$98 ;
   always @(posedge clk)
-    add0_a_rescaled <= \$99 ;
+    add0_a_off1 <= \$99 ;
   always @(posedge clk)
-    add0_b_in <= \$100 ;
+    add0_a_part1 <= \$100 ;
   always @(posedge clk)
-    add0_b_off <= \$101 ;
+    add0_a_part1_r <= \$101 ;
   always @(posedge clk)
-    add0_b_part0 <= \$102 ;
+    add0_a_rescaled <= \$102 ;
   always @(posedge clk)
-    add0_b_part0_r <= \$103 ;
+    add0_b_in <= \$103 ;
   always @(posedge clk)
-    add0_b_part1 <= \$104 ;
+    add0_b_off <= \$104 ;
   always @(posedge clk)
-    add0_b_part1_r <= \$105 ;
+    add0_b_off0 <= \$105 ;
   always @(posedge clk)
-    add0_b_rescaled <= \$106 ;
+    add0_b_part0 <= \$106 ;
   always @(posedge clk)
-    rq_valid_1 <= \$107 ;
+    add0_b_part0_r <= \$107 ;
   always @(posedge clk)
-    rq_valid_2 <= \$108 ;
+    add0_b_off1 <= \$108 ;
   always @(posedge clk)
-    rq_valid_3 <= \$109 ;
+    add0_b_part1 <= \$109 ;
   always @(posedge clk)
-    rq_valid_4 <= \$110 ;
+    add0_b_part1_r <= \$110 ;
   always @(posedge clk)
-    rq_valid_5 <= \$111 ;
+    add0_b_rescaled <= \$111 ;
   always @(posedge clk)
-    rq_valid_6 <= \$112 ;
+    rq_valid_1 <= \$112 ;
   always @(posedge clk)
-    rq_valid_7 <= \$113 ;
+    rq_valid_2 <= \$113 ;
   always @(posedge clk)
-    rq_valid_8 <= \$114 ;
+    rq_valid_3 <= \$114 ;
   always @(posedge clk)
-    rq_valid_9 <= \$115 ;
+    rq_valid_4 <= \$115 ;
   always @(posedge clk)
-    rq0_x <= \$116 ;
+    rq_valid_5 <= \$116 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$117 ;
+    rq_valid_6 <= \$117 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$118 ;
+    rq_valid_7 <= \$118 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$119 ;
+    rq_valid_8 <= \$119 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$120 ;
+    rq_valid_9 <= \$120 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$121 ;
+    rq0_x <= \$121 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$122 ;
+    rq0_x0_0 <= \$122 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$123 ;
+    rq0_part0_0 <= \$123 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$124 ;
+    rq0_part0_0_r <= \$124 ;
   always @(posedge clk)
-    rq0_x2_0 <= \$125 ;
+    rq0_part0_0_rr <= \$125 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$126 ;
+    rq0_x1_0 <= \$126 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$127 ;
+    rq0_part1_0 <= \$127 ;
   always @(posedge clk)
-    rq0_part2_0_rr <= \$128 ;
+    rq0_part1_0_r <= \$128 ;
   always @(posedge clk)
-    rq0_prod <= \$129 ;
+    rq0_part1_0_rr <= \$129 ;
   always @(posedge clk)
-    rq0_floor <= \$130 ;
+    rq0_x2_0 <= \$130 ;
   always @(posedge clk)
-    rq0_above <= \$131 ;
+    rq0_part2_0 <= \$131 ;
   always @(posedge clk)
-    rq0_tie <= \$132 ;
+    rq0_part2_0_r <= \$132 ;
   always @(posedge clk)
-    rq0_code <= \$133 ;
+    rq0_part2_0_rr <= \$133 ;
   always @(posedge clk)
-    rq0_out <= \$134 ;
+    rq0_prod <= \$134 ;
   always @(posedge clk)
-    q_owed <= \$135 ;
+    rq0_floor <= \$135 ;
   always @(posedge clk)
-    \$signature__addr  <= \$136 ;
+    rq0_above <= \$136 ;
   always @(posedge clk)
-    rport__addr <= \$137 ;
+    rq0_tie <= \$137 ;
   always @(posedge clk)
-    q_stored <= \$138 ;
+    rq0_code <= \$138 ;
   always @(posedge clk)
-    o__valid <= \$139 ;
+    rq0_out <= \$139 ;
   always @(posedge clk)
-    o__payload <= \$140 ;
+    q_owed <= \$140 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$141 ;
+  always @(posedge clk)
+    rport__addr <= \$142 ;
+  always @(posedge clk)
+    q_stored <= \$143 ;
+  always @(posedge clk)
+    o__valid <= \$144 ;
+  always @(posedge clk)
+    o__payload <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$88  = \$9 ;
@@ -43858,350 +43935,385 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$93  = a__payload;
+    \$93  = add_valid_5;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$94  = \$10 ;
+    \$94  = a__payload;
     if (rst) begin
-      \$94  = 9'h000;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$95  = \$11 ;
+    \$95  = \$10 ;
     if (rst) begin
-      \$95  = 26'h0000000;
+      \$95  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$96  = add0_a_part0;
+    \$96  = add0_a_off;
     if (rst) begin
-      \$96  = 26'h0000000;
+      \$96  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$97  = \$12 ;
+    \$97  = \$11 ;
     if (rst) begin
-      \$97  = 17'h00000;
+      \$97  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$98  = add0_a_part1;
+    \$98  = add0_a_part0;
     if (rst) begin
-      \$98  = 17'h00000;
+      \$98  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$99  = \$16 [33:0];
+    \$99  = add0_a_off;
     if (rst) begin
-      \$99  = 34'h000000000;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$100  = b__payload;
+    \$100  = \$12 ;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$101  = \$17 ;
+    \$101  = add0_a_part1;
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$102  = \$18 ;
+    \$102  = \$16 [33:0];
     if (rst) begin
-      \$102  = 24'h000000;
+      \$102  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$103  = add0_b_part0;
+    \$103  = b__payload;
     if (rst) begin
-      \$103  = 24'h000000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$104  = \$19 ;
+    \$104  = \$17 ;
     if (rst) begin
-      \$104  = 17'h00000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$105  = add0_b_part1;
+    \$105  = add0_b_off;
     if (rst) begin
-      \$105  = 17'h00000;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$106  = \$23 [33:0];
+    \$106  = \$18 ;
     if (rst) begin
-      \$106  = 34'h000000000;
+      \$106  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$107  = add_valid_5;
+    \$107  = add0_b_part0;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$108  = rq_valid_1;
+    \$108  = add0_b_off;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$109  = rq_valid_2;
+    \$109  = \$19 ;
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$110  = rq_valid_3;
+    \$110  = add0_b_part1;
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$111  = rq_valid_4;
+    \$111  = \$23 [33:0];
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$112  = rq_valid_5;
+    \$112  = add_valid_6;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$113  = rq_valid_6;
+    \$113  = rq_valid_1;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$114  = rq_valid_7;
+    \$114  = rq_valid_2;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$115  = rq_valid_8;
+    \$115  = rq_valid_3;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$116  = \$24 ;
+    \$116  = rq_valid_4;
     if (rst) begin
-      \$116  = 35'h000000000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$117  = rq0_x[16:0];
+    \$117  = rq_valid_5;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$118  = \$25 ;
+    \$118  = rq_valid_6;
     if (rst) begin
-      \$118  = 18'h00000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$119  = rq0_part0_0;
+    \$119  = rq_valid_7;
     if (rst) begin
-      \$119  = 18'h00000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$120  = rq0_part0_0_r;
+    \$120  = rq_valid_8;
     if (rst) begin
-      \$120  = 18'h00000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$121  = rq0_x[33:17];
+    \$121  = \$24 ;
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$122  = \$26 ;
+    \$122  = rq0_x[16:0];
     if (rst) begin
-      \$122  = 18'h00000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$123  = rq0_part1_0;
+    \$123  = \$25 ;
     if (rst) begin
       \$123  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$124  = rq0_part1_0_r;
+    \$124  = rq0_part0_0;
     if (rst) begin
       \$124  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$125  = rq0_x[34];
+    \$125  = rq0_part0_0_r;
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$126  = \$27 ;
+    \$126  = rq0_x[33:17];
     if (rst) begin
-      \$126  = 2'h0;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$127  = rq0_part2_0;
+    \$127  = \$26 ;
     if (rst) begin
-      \$127  = 2'h0;
+      \$127  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$128  = rq0_part2_0_r;
+    \$128  = rq0_part1_0;
     if (rst) begin
-      \$128  = 2'h0;
+      \$128  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$129  = \$33 [33:0];
+    \$129  = rq0_part1_0_r;
     if (rst) begin
-      \$129  = 34'h000000000;
+      \$129  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$130  = \$34 ;
+    \$130  = rq0_x[34];
     if (rst) begin
-      \$130  = 34'h000000000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$131  = \$35 ;
+    \$131  = \$27 ;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$132  = \$38 ;
+    \$132  = rq0_part2_0;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$133  = \$42 ;
+    \$133  = rq0_part2_0_r;
     if (rst) begin
-      \$133  = 36'h000000000;
+      \$133  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$134  = \$46 [7:0];
+    \$134  = \$33 [33:0];
     if (rst) begin
-      \$134  = 8'h00;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$135  = \$51 [4:0];
+    \$135  = \$34 ;
     if (rst) begin
-      \$135  = 5'h00;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$136  = \$signature__addr ;
+    \$136  = \$35 ;
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$137  = \$38 ;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$138  = \$42 ;
+    if (rst) begin
+      \$138  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$139  = \$46 [7:0];
+    if (rst) begin
+      \$139  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$140  = \$51 [4:0];
+    if (rst) begin
+      \$140  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$141  = \$signature__addr ;
     if (\$58 ) begin
-      \$136  = \$61 [3:0];
+      \$141  = \$61 [3:0];
     end
     if (rst) begin
-      \$136  = 4'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$137  = rport__addr;
+    \$142  = rport__addr;
     if (\$65 ) begin
-      \$137  = \$68 [3:0];
+      \$142  = \$68 [3:0];
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$142  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$138  = \$81 [3:0];
+    \$143  = \$81 [4:0];
     if (rst) begin
-      \$138  = 4'h0;
+      \$143  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$139  = o__valid;
+    \$144  = o__valid;
     if (\$83 ) begin
-      \$139  = \$85 ;
+      \$144  = \$85 ;
     end
     if (rst) begin
-      \$139  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$140  = o__payload;
+    \$145  = o__payload;
     if (\$83 ) begin
-      \$140  = \$87 ;
+      \$145  = \$87 ;
     end
     if (rst) begin
-      \$140  = 8'h00;
+      \$145  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
